@@ -1,0 +1,99 @@
+"""The application factory: configuration in, a ready Bot and Dispatcher out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommandScopeAllPrivateChats
+from aiogram.utils.i18n import I18n
+
+from bot.config import LOCALES, LOCALES_DIR, Config, ConfigError
+from bot.middlewares.i18n import ResidentI18nMiddleware
+from bot.middlewares.residents import ResidentMiddleware
+from bot.services.cases import CaseService
+from bot.services.deadlines import WorkingCalendar
+from bot.store.db import Database
+from bot.store.fsm import SQLStorage
+from bot.store.migrate import upgrade
+from bot.telegram import create_bot
+from flows import routers
+from flows.common import resident_commands
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    config: Config
+    database: Database
+    bot: Bot
+    dispatcher: Dispatcher
+    i18n: I18n
+
+    async def prepare(self) -> None:
+        """Migrate the schema and publish the command menu in every language."""
+        await upgrade(self.database)
+        await self.set_commands()
+
+    async def set_commands(self) -> None:
+        scope = BotCommandScopeAllPrivateChats()
+        with self.i18n.context():
+            for locale in LOCALES:
+                with self.i18n.use_locale(locale):
+                    await self.bot.set_my_commands(resident_commands(), scope=scope, language_code=locale)
+            with self.i18n.use_locale(self.config.settings.default_locale):
+                await self.bot.set_my_commands(resident_commands(), scope=scope)
+
+    async def run_polling(self) -> None:
+        await self.prepare()
+        me = await self.bot.get_me()
+        log.info("polling", extra={"bot_id": me.id, "username": me.username})
+        await self.dispatcher.start_polling(self.bot, allowed_updates=self.dispatcher.resolve_used_update_types())
+
+    async def close(self) -> None:
+        await self.dispatcher.storage.close()
+        await self.bot.session.close()
+        await self.database.dispose()
+
+
+def load_i18n(default_locale: str) -> I18n:
+    try:
+        i18n = I18n(path=LOCALES_DIR, default_locale=default_locale, domain="bot")
+    except RuntimeError as exc:  # a .po without its compiled .mo
+        raise ConfigError(f"translations are not compiled ({exc}): run `make compile`") from None
+    missing = [locale for locale in LOCALES if locale not in i18n.available_locales]
+    if missing:
+        raise ConfigError(f"translations missing for {', '.join(missing)} in {LOCALES_DIR}: run `make compile`")
+    return i18n
+
+
+def _fsm(config: Config, database: Database) -> tuple[BaseStorage, BaseEventIsolation]:
+    if config.settings.redis_url:
+        from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(config.settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
+        return storage, RedisEventIsolation(storage.redis)
+    return SQLStorage(database), SimpleEventIsolation()
+
+
+def build_app(config: Config, bot: Bot | None = None) -> App:
+    settings = config.settings
+    i18n = load_i18n(settings.default_locale)
+    database = Database(settings.database_url)
+    bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url)
+    storage, isolation = _fsm(config, database)
+    calendar = WorkingCalendar(settings.tz)
+
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    dispatcher["config"] = config
+    dispatcher["db"] = database
+    dispatcher["calendar"] = calendar
+    dispatcher["cases"] = CaseService(database, calendar, config.municipality, settings.case_prefix)
+    dispatcher.update.outer_middleware(ResidentMiddleware(database))
+    ResidentI18nMiddleware(i18n, {settings.admin_chat_id, settings.comms_chat_id}, settings.admin_locale).setup(dispatcher)
+    dispatcher.include_routers(*routers())
+    return App(config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n)

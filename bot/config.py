@@ -1,0 +1,234 @@
+"""Configuration: the process settings (environment / .env) and the municipality file (TOML).
+
+Both are validated at start-up; `load_config` turns any problem into one `ConfigError` whose
+message names the setting, so `python -m bot` can print one clear line and stop.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCALES = ("pl", "lt", "en")
+Locale = Literal["pl", "lt", "en"]
+KIND_CODES = ("request", "complaint", "report")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+DEFAULT_MUNICIPALITY_FILE = PACKAGE_DIR / "municipalities" / "vilnius-district.toml"
+LOCALES_DIR = PROJECT_DIR / "locales"
+
+_TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Process settings, from the environment or `.env` (see `.env.example`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+    admin_chat_id: int
+    comms_chat_id: int
+    database_url: str = "sqlite+aiosqlite:///data/petent.db"
+    redis_url: str | None = None
+    default_locale: Locale = "pl"
+    admin_locale: Locale = "lt"
+    timezone: str = "Europe/Vilnius"
+    case_prefix: str = "VRS"
+    secret_key: SecretStr
+    municipality_file: Path = DEFAULT_MUNICIPALITY_FILE
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL, e.g. https://api.telegram.org")
+        return value.rstrip("/")
+
+    @field_validator("admin_chat_id", "comms_chat_id")
+    @classmethod
+    def _group_id(cls, value: int) -> int:
+        if value >= 0:
+            raise ValueError("must be a group id: a negative number such as -1001234567890")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Accept the plain forms an administrator is likely to paste and pick the async driver.
+        for plain, driver in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+        ):
+            if value.startswith(plain):
+                value = driver + value[len(plain) :]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known time zone such as Europe/Vilnius") from None
+        return value
+
+    @field_validator("case_prefix")
+    @classmethod
+    def _case_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2,6}", value):
+            raise ValueError("must be 2 to 6 capital letters, e.g. VRS")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (python -c 'import secrets; print(secrets.token_hex(32))')")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+# --- the municipality file ---------------------------------------------------------------
+
+
+class LocalizedName(BaseModel):
+    """A name in Polish and Lithuanian; English falls back to Lithuanian (place names)."""
+
+    model_config = {"extra": "forbid"}
+
+    pl: Annotated[str, Field(min_length=1, max_length=60)]
+    lt: Annotated[str, Field(min_length=1, max_length=60)]
+    en: Annotated[str | None, Field(min_length=1, max_length=60)] = None
+
+    def get(self, locale: str) -> str:
+        if locale == "pl":
+            return self.pl
+        if locale == "en" and self.en:
+            return self.en
+        return self.lt
+
+
+class Entry(LocalizedName):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
+
+
+class KindRules(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    deadline_days: Annotated[int, Field(ge=1, le=120)]
+    max_extension_days: Annotated[int, Field(ge=0, le=120)]
+
+
+class Municipality(BaseModel):
+    """Everything municipality-specific that is not a process setting."""
+
+    model_config = {"extra": "forbid"}
+
+    name: LocalizedName
+    elderships: list[Entry]
+    categories: list[Entry]
+    kinds: dict[str, KindRules]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Municipality:
+        for field in ("elderships", "categories"):
+            entries = getattr(self, field)
+            if not entries:
+                raise ValueError(f"{field}: at least one entry is needed")
+            ids = [entry.id for entry in entries]
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"{field}: duplicate id {', '.join(duplicates)}")
+        missing = [code for code in KIND_CODES if code not in self.kinds]
+        unknown = [code for code in self.kinds if code not in KIND_CODES]
+        if missing or unknown:
+            raise ValueError(f"kinds: expected exactly {', '.join(KIND_CODES)}")
+        return self
+
+    @cached_property
+    def eldership_by_id(self) -> dict[str, Entry]:
+        return {entry.id: entry for entry in self.elderships}
+
+    @cached_property
+    def category_by_id(self) -> dict[str, Entry]:
+        return {entry.id: entry for entry in self.categories}
+
+
+def load_municipality(path: Path) -> Municipality:
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"MUNICIPALITY_FILE: {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"MUNICIPALITY_FILE: {path} is not valid TOML ({exc})") from None
+    try:
+        return Municipality.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"MUNICIPALITY_FILE: {path}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+class Config(BaseModel):
+    """Settings and the municipality together, as the application receives them."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    settings: Settings
+    municipality: Municipality
+
+
+def load_config(**overrides: object) -> Config:
+    """Read and validate everything; raise ConfigError naming the first bad setting."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        if error["type"] == "missing":
+            raise ConfigError(f"{name} is not set (see .env.example)") from None
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None
+    return Config(settings=settings, municipality=load_municipality(settings.municipality_file))

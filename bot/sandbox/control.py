@@ -1,0 +1,214 @@
+"""The emulator's control API (`/_emu/...`): what people do in Telegram, and what tests read back.
+
+Requests and answers are JSON. Files travel base64-encoded in `data`.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.sandbox.emulator import Emulator
+
+
+def add_routes(app: web.Application, emulator: Emulator) -> None:
+    control = _Control(emulator)
+    app.router.add_post("/_emu/users", control.add_user)
+    app.router.add_post("/_emu/groups", control.add_group)
+    app.router.add_post("/_emu/messages", control.send)
+    app.router.add_post("/_emu/click", control.click)
+    app.router.add_post("/_emu/block", control.block)
+    app.router.add_get("/_emu/events", control.events)
+    app.router.add_get("/_emu/chats/{chat_id}", control.chat)
+    app.router.add_get("/_emu/requests", control.requests)
+    app.router.add_get("/_emu/commands", control.commands)
+    app.router.add_post("/_emu/faults", control.add_fault)
+    app.router.add_delete("/_emu/faults", control.clear_faults)
+    app.router.add_get("/_emu/limits", control.get_limits)
+    app.router.add_put("/_emu/limits", control.set_limits)
+
+
+def _bad(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=message)
+
+
+class _Control:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emu = emulator
+
+    async def add_user(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        user = self.emu.add_user(
+            body.get("first_name") or "Resident",
+            language_code=body.get("language_code", "pl"),
+            last_name=body.get("last_name"),
+            user_id=body.get("id"),
+        )
+        return web.json_response(user)
+
+    async def add_group(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        info = self.emu.add_group(body["title"], forum=bool(body.get("forum")), members=body.get("members", []), chat_id=body.get("id"))
+        self.emu.chats[info["id"]].admins.update(body.get("admins", []))
+        return web.json_response(info)
+
+    def _user(self, body: dict[str, Any]) -> dict[str, Any]:
+        user = self.emu.users.get(body.get("user_id"))
+        if user is None:
+            raise _bad("unknown user_id")
+        return user
+
+    async def send(self, request: web.Request) -> web.Response:
+        """A person sends a message: text, photo, document, album, location, contact or sticker."""
+        body = await request.json()
+        user = self._user(body)
+        chat = self.emu.chats.get(body.get("chat_id", user["id"]))
+        if chat is None or user["id"] not in chat.members:
+            raise _bad("the user is not in that chat")
+        thread_id = body.get("thread_id")
+        reply_to = body.get("reply_to")
+        contents = self._contents(body, user)
+        messages = []
+        for content in contents:
+            message = self.emu.new_message(chat, user, content, thread_id=thread_id, reply_to=reply_to)
+            self.emu.enqueue({"message": message})
+            messages.append(message)
+        return web.json_response(messages)
+
+    def _contents(self, body: dict[str, Any], user: dict[str, Any]) -> list[dict[str, Any]]:
+        if "text" in body:
+            text = body["text"]
+            content: dict[str, Any] = {"text": text}
+            if text.startswith("/"):
+                command = text.split()[0]
+                content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+            return [content]
+        if "location" in body:
+            return [{"location": {"latitude": body["location"][0], "longitude": body["location"][1]}}]
+        if "contact" in body:
+            contact = {"phone_number": body["contact"], "first_name": user["first_name"], "user_id": user["id"]}
+            return [{"contact": contact}]
+        if "sticker" in body:
+            return [{"sticker": self._sticker()}]
+        if "voice" in body:
+            return [{"voice": {"file_id": "voice-1", "file_unique_id": "v1", "duration": 3}}]
+        if "files" in body:
+            group_id = str(int(time.time() * 1000)) if len(body["files"]) > 1 else None
+            contents = []
+            for item in body["files"]:
+                content = self._file_content(item)
+                if group_id:
+                    content["media_group_id"] = group_id
+                contents.append(content)
+            return contents
+        raise _bad("nothing to send")
+
+    def _file_content(self, item: dict[str, Any]) -> dict[str, Any]:
+        kind = item.get("kind", "photo")
+        data = base64.b64decode(item["data"])
+        file_id, record = self.emu.store_file(data, item.get("name"), item.get("mime"), kind)
+        content = self.emu._media(kind, file_id, record)
+        if item.get("caption"):
+            content["caption"] = item["caption"]
+        return content
+
+    @staticmethod
+    def _sticker() -> dict[str, Any]:
+        return {
+            "file_id": "sticker-1", "file_unique_id": "s1", "type": "regular", "width": 512, "height": 512,
+            "is_animated": False, "is_video": False, "emoji": "👍",
+        }  # fmt: skip
+
+    async def click(self, request: web.Request) -> web.Response:
+        """A person presses an inline button, found by its text (or callback_data)."""
+        body = await request.json()
+        user = self._user(body)
+        chat_id = body.get("chat_id", user["id"])
+        chat = self.emu.chats.get(chat_id)
+        if chat is None:
+            raise _bad("unknown chat")
+        candidates = [chat.messages[body["message_id"]]] if body.get("message_id") in chat.messages else list(reversed(chat.messages.values()))
+        for message in candidates:
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if button.get("text") == body.get("text") or (body.get("data") and button.get("callback_data") == body["data"]):
+                        if "callback_data" not in button:
+                            raise _bad("that button is a link, not a callback")
+                        query_id = str(len(self.emu.callbacks) + 1) + str(int(time.time() * 1000))
+                        query = {"id": query_id, "from": user, "message": message, "chat_instance": str(chat_id), "data": button["callback_data"]}
+                        self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat_id}
+                        self.emu.enqueue({"callback_query": query})
+                        return web.json_response({"callback_query_id": query_id, "message_id": message["message_id"]})
+        raise _bad(f"no button {body.get('text') or body.get('data')!r} in that chat")
+
+    async def block(self, request: web.Request) -> web.Response:
+        """The person blocks (or unblocks) the bot: Telegram answers 403 and sends my_chat_member."""
+        body = await request.json()
+        user = self._user(body)
+        blocked = body.get("blocked", True)
+        (self.emu.blocked.add if blocked else self.emu.blocked.discard)(user["id"])
+        old, new = ("member", "kicked") if blocked else ("kicked", "member")
+        self.emu.enqueue({
+            "my_chat_member": {
+                "chat": self.emu.chats[user["id"]].info, "from": user, "date": int(time.time()),
+                "old_chat_member": {"status": old, "user": self.emu.bot_user, **({"until_date": 0} if old == "kicked" else {})},
+                "new_chat_member": {"status": new, "user": self.emu.bot_user, **({"until_date": 0} if new == "kicked" else {})},
+            }
+        })  # fmt: skip
+        return web.json_response({"blocked": blocked})
+
+    async def events(self, request: web.Request) -> web.Response:
+        """Events after `after`, optionally for one chat; waits up to `timeout` s for the first."""
+        after = int(request.query.get("after", 0))
+        chat_id = int(request.query["chat_id"]) if "chat_id" in request.query else None
+        timeout = min(float(request.query.get("timeout", 0)), 60.0)
+
+        def matching() -> list[dict[str, Any]]:
+            return [e for e in self.emu.events[after:] if chat_id is None or e["chat_id"] == chat_id]
+
+        await self.emu.wait_for(lambda: bool(matching()), timeout)
+        return web.json_response({"events": matching(), "last": len(self.emu.events)})
+
+    async def chat(self, request: web.Request) -> web.Response:
+        chat = self.emu.chats.get(int(request.match_info["chat_id"]))
+        if chat is None:
+            raise web.HTTPNotFound(text="unknown chat")
+        return web.json_response({"chat": chat.info, "messages": list(chat.messages.values()), "topics": list(chat.topics.values())})
+
+    async def requests(self, request: web.Request) -> web.Response:
+        method = request.query.get("method")
+        rows = [r for r in self.emu.requests if not method or r["method"].lower() == method.lower()]
+        return web.json_response({"requests": rows, "unknown_parameters": self.emu.spec.unknown_parameters})
+
+    async def commands(self, request: web.Request) -> web.Response:
+        rows = [{"scope": scope, "language_code": language, "commands": commands} for (scope, language), commands in self.emu.commands.items()]
+        return web.json_response(rows)
+
+    async def add_fault(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("kind") not in ("error", "timeout", "forbidden", "retry_after"):
+            raise _bad("kind must be error, timeout, forbidden or retry_after")
+        self.emu.faults.append({"count": 1, **body})
+        return web.json_response({"faults": len(self.emu.faults)})
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.emu.faults.clear()
+        return web.json_response({"faults": 0})
+
+    async def get_limits(self, request: web.Request) -> web.Response:
+        return web.json_response(asdict(self.emu.limits))
+
+    async def set_limits(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        for key, value in body.items():
+            if not hasattr(self.emu.limits, key):
+                raise _bad(f"unknown limit {key}")
+            setattr(self.emu.limits, key, value)
+        self.emu.reset_rate_buckets()
+        return web.json_response(asdict(self.emu.limits))
+

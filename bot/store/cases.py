@@ -1,0 +1,35 @@
+"""Case rows: numbering and look-ups. Rules (deadlines, idempotency) live in bot.services.cases."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.db import insert_for
+from bot.store.models import Case, CaseCounter
+
+
+async def allocate_sequence(session: AsyncSession, year: int) -> int:
+    """The next number of `year`, inside the caller's transaction.
+
+    The counter row stays locked until the transaction ends, so concurrent creators wait for
+    each other, and a transaction that rolls back gives its number back: no gaps, no repeats.
+    """
+    await session.execute(
+        insert_for(session, CaseCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"])
+    )
+    result = await session.execute(
+        update(CaseCounter)
+        .where(CaseCounter.year == year)
+        .values(last=CaseCounter.last + 1)
+        .returning(CaseCounter.last)
+    )
+    return result.scalar_one()
+
+
+async def case_by_update(session: AsyncSession, update_id: int) -> Case | None:
+    return (await session.execute(select(Case).where(Case.source_update_id == update_id))).scalar_one_or_none()
+
+
+async def case_by_number(session: AsyncSession, number: str) -> Case | None:
+    return (await session.execute(select(Case).where(Case.number == number))).scalar_one_or_none()

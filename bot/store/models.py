@@ -1,0 +1,173 @@
+"""The case store: SQLModel tables shared by SQLite and PostgreSQL.
+
+Times are stored in UTC and come back timezone-aware on both databases; legal deadlines are
+plain dates (the municipality's calendar). Enumerations are stored as short strings so that
+adding a value never needs a database-specific migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC (SQLite keeps no zone, so it is restored on read)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(nullable: bool = False, **kwargs: Any) -> Any:
+    return Field(sa_column=sa.Column(UTCDateTime(), nullable=nullable, **kwargs))
+
+
+def _bigint(**kwargs: Any) -> Any:
+    return Field(sa_type=sa.BigInteger, **kwargs)
+
+
+class CaseKind(StrEnum):
+    REQUEST = "request"
+    COMPLAINT = "complaint"
+    REPORT = "report"
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    REDIRECTED = "redirected"
+    REJECTED = "rejected"
+
+
+CLOSED_STATUSES = frozenset({CaseStatus.ANSWERED, CaseStatus.REDIRECTED, CaseStatus.REJECTED})
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    STATUS = "status"
+    MESSAGE_IN = "message_in"  # from the resident
+    MESSAGE_OUT = "message_out"  # to the resident
+    NOTE = "note"
+    EXTENDED = "extended"
+    REMINDED = "reminded"
+
+
+class Resident(SQLModel, table=True):
+    __tablename__ = "residents"
+
+    id: int = _bigint(primary_key=True)  # the Telegram user id (private chat id)
+    locale: str | None = Field(default=None, max_length=5)
+    display_name: str = Field(default="", max_length=256)
+    phone: str | None = Field(default=None, max_length=32)
+    consent_at: datetime | None = _time(nullable=True)
+    blocked_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _time(default=utcnow)
+    updated_at: datetime = _time(default=utcnow, onupdate=utcnow)
+
+
+class CaseCounter(SQLModel, table=True):
+    """The last number given out per year; its row lock makes numbering gap-free."""
+
+    __tablename__ = "case_counters"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (sa.UniqueConstraint("year", "seq", name="uq_cases_year_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=32, unique=True)
+    year: int
+    seq: int
+    resident_id: int = _bigint(foreign_key="residents.id", index=True)
+    locale: str = Field(max_length=5)
+    kind: str = Field(max_length=16)
+    category_id: str = Field(max_length=24)
+    eldership_id: str | None = Field(default=None, max_length=24)
+    description: str = Field(sa_type=sa.Text)
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = Field(default=None, max_length=512)
+    status: str = Field(default=CaseStatus.NEW, max_length=16, index=True)
+    received_at: datetime = _time()
+    deadline: date
+    extended_until: date | None = None
+    extension_days: int = 0
+    extension_reason: str | None = Field(default=None, sa_type=sa.Text)
+    assignee_id: int | None = _bigint(default=None)
+    assignee_name: str | None = Field(default=None, max_length=256)
+    topic_id: int | None = None
+    closed_at: datetime | None = _time(nullable=True)
+    source_update_id: int | None = _bigint(default=None, unique=True)
+
+    @property
+    def due(self) -> date:
+        return self.extended_until or self.deadline
+
+
+class CaseEvent(SQLModel, table=True):
+    """The audit trail of a case: rows are only ever added."""
+
+    __tablename__ = "case_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    at: datetime = _time(default=utcnow)
+    kind: str = Field(max_length=16)
+    actor_id: int | None = _bigint(default=None)
+    actor_name: str | None = Field(default=None, max_length=256)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    resident_message_id: int | None = None
+    group_message_id: int | None = Field(default=None, index=True)
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="case_events.id")
+    kind: str = Field(max_length=16)  # photo | document
+    file_id: str = Field(max_length=256)
+    file_unique_id: str = Field(max_length=64)
+    caption: str | None = Field(default=None, sa_type=sa.Text)
+    media_group_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _time(default=utcnow)
+
+
+class FsmRecord(SQLModel, table=True):
+    """aiogram FSM state and data per key (see bot.store.fsm)."""
+
+    __tablename__ = "fsm_records"
+
+    key: str = Field(primary_key=True, max_length=255)
+    state: str | None = Field(default=None, max_length=255)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    updated_at: datetime = _time(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,36 @@
+"""Resident rows."""
+
+from __future__ import annotations
+
+from bot.store.db import Database
+from bot.store.models import Resident, utcnow
+
+
+async def get_resident(database: Database, user_id: int) -> Resident | None:
+    async with database.read() as session:
+        return await session.get(Resident, user_id)
+
+
+async def set_locale(database: Database, user_id: int, locale: str) -> Resident:
+    """Remember the chosen language, creating the record on first choice."""
+    async with database.write() as session:
+        resident = await session.get(Resident, user_id)
+        if resident is None:
+            resident = Resident(id=user_id, locale=locale)
+            session.add(resident)
+        else:
+            resident.locale = locale
+            resident.blocked_at = None
+    return resident
+
+
+async def give_consent(database: Database, user_id: int, display_name: str, locale: str) -> Resident:
+    async with database.write() as session:
+        resident = await session.get(Resident, user_id)
+        if resident is None:
+            resident = Resident(id=user_id, locale=locale)
+            session.add(resident)
+        resident.display_name = display_name[:256]
+        resident.consent_at = resident.consent_at or utcnow()
+        resident.blocked_at = None
+    return resident

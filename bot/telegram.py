@@ -1,0 +1,59 @@
+"""The Telegram client: the Bot, pointed at TELEGRAM_API_URL, with bounded retries.
+
+429 (retry_after), 5xx and network errors are retried a bounded number of times. A network
+error after Telegram received a request can, rarely, deliver a message twice: accepted here,
+as losing a reply to a resident would be worse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+log = logging.getLogger(__name__)
+
+
+class RetryMiddleware(BaseRequestMiddleware):
+    def __init__(self, attempts: int = 4, backoff: float = 0.5, max_wait: float = 60.0) -> None:
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_wait = max_wait
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt == self.attempts or exc.retry_after > self.max_wait:
+                    raise
+                log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
+                await asyncio.sleep(exc.retry_after)
+            except (TelegramServerError, TelegramNetworkError) as exc:
+                if attempt == self.attempts:
+                    raise
+                delay = self.backoff * 2 ** (attempt - 1)
+                log.warning("telegram error, retrying", extra={"method": method.__api_method__, "error": type(exc).__name__, "delay": delay})
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def create_bot(token: str, api_url: str, **session_kwargs: Any) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), **session_kwargs)
+    session.middleware(RetryMiddleware())
+    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))

@@ -1,0 +1,43 @@
+"""Answers to whatever no flow took: a resident is never met with silence."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.store.models import Resident
+from flows.common import main_menu
+
+router = Router(name="fallback")
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+
+
+@router.message(F.text.startswith("/"))
+async def unknown_command(message: Message, resident: Resident | None) -> None:
+    command = (message.text or "").split()[0].split("@")[0]
+    text = _("I do not know the command {command}. Available: /start, /language, /help, /cancel.").format(
+        command=escape(command[:64])
+    )
+    await _answer(message, resident, text)
+
+
+@router.message()
+async def unexpected(message: Message, resident: Resident | None) -> None:
+    await _answer(message, resident, _("Sorry, I did not understand that. Please use the menu buttons, or type /help."))
+
+
+@router.callback_query()
+async def stale_button(query: CallbackQuery) -> None:
+    # A button from an old message whose conversation has ended (or a restart lost track of it).
+    await query.answer(_("This button is no longer active."), show_alert=True)
+
+
+async def _answer(message: Message, resident: Resident | None, text: str) -> None:
+    if resident is None or resident.consent_at is None:
+        await message.answer(text + "\n" + _("Send /start to begin."))
+    else:
+        await message.answer(text, reply_markup=main_menu())

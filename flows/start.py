@@ -1,0 +1,184 @@
+"""Onboarding and the always-available commands: /start, /language, /help, /cancel."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandStart, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.config import LOCALES, Config
+from bot.middlewares.i18n import guess_locale
+from bot.store import residents
+from bot.store.db import Database
+from bot.store.models import Resident
+from flows.common import (
+    LANGUAGE_NAMES,
+    MENU_HELP,
+    MENU_LANGUAGE,
+    LanguageChoice,
+    language_keyboard,
+    language_prompt,
+    main_menu,
+    resident_commands,
+)
+
+router = Router(name="start")
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+
+
+class Onboarding(StatesGroup):
+    language = State()
+    consent = State()
+
+
+class Consent(CallbackData, prefix="consent"):
+    pass
+
+
+def _has_consented(resident: Resident | None) -> bool:
+    return resident is not None and resident.consent_at is not None
+
+
+def _consent_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✅ I agree"), callback_data=Consent())
+    return builder.as_markup()
+
+
+def _privacy_notice(config: Config, locale: str) -> str:
+    return _(
+        "<b>Privacy notice</b>\n\n"
+        "This bot is run by {municipality}. To handle what you send us, we keep your Telegram "
+        "account number, your name, your language and what you submit (text, files, location, "
+        "and your phone number only if you choose to share it).\n\n"
+        "We use them only to deal with your matters and to reply to you, as the law on public "
+        "administration requires, and we keep them for as long as the rules on records require.\n\n"
+        "Press “I agree” to continue."
+    ).format(municipality=escape(config.municipality.name.get(locale)))
+
+
+async def _show_language_picker(message: Message, resident: Resident | None, config: Config, i18n: I18n) -> None:
+    current = resident.locale if resident and resident.locale else None
+    preselected = current or guess_locale(
+        message.from_user.language_code if message.from_user else None, config.settings.default_locale
+    )
+    await message.answer(language_prompt(i18n, first=preselected), reply_markup=language_keyboard(preselected))
+
+
+async def _show_main_menu(message: Message, text: str) -> None:
+    await message.answer(text, reply_markup=main_menu())
+
+
+@router.message(CommandStart())
+async def start(message: Message, state: FSMContext, resident: Resident | None, config: Config, i18n: I18n) -> None:
+    await state.clear()
+    if _has_consented(resident):
+        await _show_main_menu(message, _("Welcome back! How can we help you? Choose from the menu below."))
+        return
+    await state.set_state(Onboarding.language)
+    await message.answer(
+        _("Hello! This is the e-service desk of {municipality}.").format(
+            municipality=escape(config.municipality.name.get(i18n.current_locale))
+        )
+    )
+    await _show_language_picker(message, resident, config, i18n)
+
+
+@router.message(Command("language"))
+@router.message(F.text == MENU_LANGUAGE)
+async def choose_language(message: Message, resident: Resident | None, config: Config, i18n: I18n) -> None:
+    await _show_language_picker(message, resident, config, i18n)
+
+
+@router.callback_query(LanguageChoice.filter())
+async def language_chosen(
+    query: CallbackQuery,
+    callback_data: LanguageChoice,
+    state: FSMContext,
+    bot: Bot,
+    i18n: I18n,
+    db: Database,
+    config: Config,
+) -> None:
+    if callback_data.code not in LOCALES or not isinstance(query.message, Message):
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    locale = callback_data.code
+    resident = await residents.set_locale(db, query.from_user.id, locale)
+    with i18n.use_locale(locale):
+        await query.answer()
+        await query.message.edit_text(_("Language: {language}").format(language=LANGUAGE_NAMES[locale]))
+        await bot.set_my_commands(resident_commands(), scope=BotCommandScopeChat(chat_id=query.from_user.id))
+        if _has_consented(resident):
+            if await state.get_state() in (None, Onboarding.language.state):
+                await state.clear()
+                await _show_main_menu(query.message, _("Done. I will speak to you in English from now on."))
+            else:
+                await query.message.answer(_("Done. I will speak to you in English from now on."))
+            return
+        await state.set_state(Onboarding.consent)
+        await query.message.answer(_privacy_notice(config, locale), reply_markup=_consent_keyboard())
+
+
+@router.callback_query(Consent.filter())
+async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i18n: I18n) -> None:
+    if not isinstance(query.message, Message):
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    await residents.give_consent(db, query.from_user.id, query.from_user.full_name, i18n.current_locale)
+    if await state.get_state() in (Onboarding.language.state, Onboarding.consent.state):
+        await state.clear()
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await _show_main_menu(
+        query.message,
+        _("Thank you. You can now use the menu below. Type /help at any time to see what I can do."),
+    )
+
+
+@router.message(Command("help"))
+@router.message(F.text == MENU_HELP)
+async def show_help(message: Message, config: Config, i18n: I18n) -> None:
+    await message.answer(
+        _(
+            "<b>E-service desk of {municipality}</b>\n\n"
+            "Here you can contact the municipality without queues, in Polish, Lithuanian or English.\n\n"
+            "/start: main menu\n"
+            "/language: change the language\n"
+            "/cancel: leave the current step\n"
+            "/help: this message"
+        ).format(municipality=escape(config.municipality.name.get(i18n.current_locale)))
+    )
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, state: FSMContext, resident: Resident | None) -> None:
+    had_conversation = await state.get_state() is not None
+    await state.clear()
+    text = _("Cancelled. Nothing was sent.") if had_conversation else _("There is nothing to cancel.")
+    if _has_consented(resident):
+        await _show_main_menu(message, text)
+    else:
+        await message.answer(text + "\n" + _("Send /start to begin."))
+
+
+@router.message(StateFilter(Onboarding.language))
+async def waiting_for_language(message: Message, resident: Resident | None, config: Config, i18n: I18n) -> None:
+    await message.answer(_("Please choose a language with one of the buttons."))
+    await _show_language_picker(message, resident, config, i18n)
+
+
+@router.message(StateFilter(Onboarding.consent))
+async def waiting_for_consent(message: Message, config: Config, i18n: I18n) -> None:
+    await message.answer(_("To continue, please read the notice and press “I agree”."))
+    await message.answer(_privacy_notice(config, i18n.current_locale), reply_markup=_consent_keyboard())
