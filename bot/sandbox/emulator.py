@@ -112,6 +112,7 @@ class Emulator:
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self._updates: list[dict[str, Any]] = []
+        self.polls = 0  # getUpdates calls received: a bot is ready once it polls
         self._update_ids = itertools.count(1)
         self._user_ids = itertools.count(100001)
         self._group_ids = itertools.count(1)
@@ -270,7 +271,8 @@ class Emulator:
         info = {"id": cid, "type": "supergroup", "title": title}
         if forum:
             info["is_forum"] = True
-        self.chats[cid] = _Chat(info=info, members=set(members))
+        # Message 1 of a forum is its General topic: thread ids start after it.
+        self.chats[cid] = _Chat(info=info, members=set(members), message_ids=itertools.count(2))
         return info
 
     def enqueue(self, update: dict[str, Any]) -> dict[str, Any]:
@@ -334,6 +336,7 @@ class Emulator:
         return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
 
     async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.polls += 1
         offset = params.get("offset") or 0
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
@@ -665,6 +668,7 @@ class Emulator:
         chat = self.chat(params["chat_id"])
         return {**chat.info, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": {
             "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False,
+            "gifts_from_channels": False,
         }}  # fmt: skip
 
     def _m_getchatmember(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,87 @@
+"""Fixtures shared by every test: databases (SQLite always, PostgreSQL when TEST_DATABASE_URL
+is set), Redis when TEST_REDIS_URL is set, and the configuration the bot runs with."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+
+TOKEN = "123456:TEST-token-for-the-emulator-only"
+ADMIN_CHAT_ID = -1001000000001
+COMMS_CHAT_ID = -1001000000002
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+
+DATABASES = ["sqlite", *(["postgresql"] if TEST_DATABASE_URL else [])]
+
+
+def _admin_dsn() -> str:
+    assert TEST_DATABASE_URL
+    return TEST_DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _create_pg_database() -> str:
+    import asyncpg
+
+    name = f"petent_test_{secrets.token_hex(6)}"
+    connection = await asyncpg.connect(_admin_dsn())
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    base, _, _ = _admin_dsn().rpartition("/")
+    return f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def _drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rpartition("/")[2]
+    connection = await asyncpg.connect(_admin_dsn())
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=DATABASES)
+async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:
+    """A fresh, empty database of each kind; PostgreSQL ones are dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/petent.db"
+        return
+    url = await _create_pg_database()
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(url)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    await upgrade(db)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def settings_env(database_url: str) -> dict[str, str]:
+    """The environment a bot process needs, minus TELEGRAM_API_URL."""
+    return {
+        "BOT_TOKEN": TOKEN,
+        "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
+        "COMMS_CHAT_ID": str(COMMS_CHAT_ID),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+    }

@@ -1,0 +1,117 @@
+"""Configuration: a missing or malformed setting stops start-up with one line naming it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import DEFAULT_MUNICIPALITY_FILE, ConfigError, load_config, load_municipality
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
+
+VALID = {
+    "BOT_TOKEN": TOKEN,
+    "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
+    "COMMS_CHAT_ID": str(COMMS_CHAT_ID),
+    "SECRET_KEY": SECRET_KEY,
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in list(os.environ):
+        if name in VALID or name in ("DATABASE_URL", "REDIS_URL", "TIMEZONE", "CASE_PREFIX", "MUNICIPALITY_FILE"):
+            monkeypatch.delenv(name)
+    for name, value in VALID.items():
+        monkeypatch.setenv(name, value)
+    return VALID
+
+
+def test_defaults(env: dict[str, str]) -> None:
+    config = load_config()
+    settings = config.settings
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.database_url == "sqlite+aiosqlite:///data/petent.db"
+    assert (settings.default_locale, settings.admin_locale, settings.case_prefix) == ("pl", "lt", "VRS")
+    assert settings.timezone == "Europe/Vilnius"
+    assert config.municipality.name.lt == "Vilniaus rajono savivaldybė"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("BOT_TOKEN", None, "BOT_TOKEN is not set"),
+        ("BOT_TOKEN", "not-a-token", "BOT_TOKEN: does not look like a bot token"),
+        ("ADMIN_CHAT_ID", "abc", "ADMIN_CHAT_ID"),
+        ("ADMIN_CHAT_ID", "12345", "ADMIN_CHAT_ID: must be a group id"),
+        ("COMMS_CHAT_ID", None, "COMMS_CHAT_ID is not set"),
+        ("SECRET_KEY", "short", "SECRET_KEY: must be at least 16 characters"),
+        ("TIMEZONE", "Mars/Olympus", "TIMEZONE: is not a known time zone"),
+        ("CASE_PREFIX", "vrs-1", "CASE_PREFIX: must be 2 to 6 capital letters"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL: must be a sqlite:/// or postgresql:// URL"),
+        ("DEFAULT_LOCALE", "de", "DEFAULT_LOCALE"),
+        ("TELEGRAM_API_URL", "api.telegram.org", "TELEGRAM_API_URL: must be an http(s) URL"),
+        ("MUNICIPALITY_FILE", "/nonexistent.toml", "MUNICIPALITY_FILE: /nonexistent.toml does not exist"),
+    ],
+)
+def test_bad_setting_is_named(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, value: str | None, message: str) -> None:
+    if value is None:
+        monkeypatch.delenv(name)
+    else:
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_config()
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+    assert TOKEN not in str(error.value)
+
+
+def test_plain_database_urls_get_async_drivers(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/petent")
+    assert load_config().settings.database_url == "postgresql+asyncpg://postgres@127.0.0.1:5432/petent"
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in VALID}
+    env.update(VALID, ADMIN_CHAT_ID="oops")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, env=env | {"PYTHONPATH": str(Path.cwd())},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("petent: configuration error: ADMIN_CHAT_ID")
+
+
+def test_default_municipality_has_the_23_elderships_in_both_languages() -> None:
+    municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
+    pairs = {(e.lt, e.pl) for e in municipality.elderships}
+    assert len(municipality.elderships) == 23
+    for pair in [("Avižieniai", "Awiżenie"), ("Juodšiliai", "Czarny Bór"), ("Nemenčinės miesto", "Niemenczyn miasto"), ("Šatrininkai", "Szatryniki")]:
+        assert pair in pairs
+    assert {code: (k.deadline_days, k.max_extension_days) for code, k in municipality.kinds.items()} == {
+        "request": (20, 20), "complaint": (20, 10), "report": (20, 10),
+    }  # fmt: skip
+    # English falls back to the Lithuanian place name.
+    assert municipality.eldership_by_id["juodsiliai"].get("en") == "Juodšiliai"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda text: text.replace('id = "bezdonys"', 'id = "avizieniai"'), "elderships: duplicate id avizieniai"),
+        (lambda text: text.replace('lt = "Bezdonys"\n', ""), "elderships.1.lt: Field required"),
+        (lambda text: text.replace("[kinds.report]\ndeadline_days = 20", "[kinds.report]\ndeadline_days = 0"), "kinds.report.deadline_days"),
+        (lambda text: text.replace("[kinds.report]", "[kinds.petition]"), "kinds: expected exactly request, complaint, report"),
+        (lambda text: text + "\n[[[broken", "is not valid TOML"),
+    ],
+)
+def test_bad_municipality_file_is_named(tmp_path: Path, change, message: str) -> None:
+    path = tmp_path / "municipality.toml"
+    path.write_text(change(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_municipality(path)
+    assert str(error.value).startswith("MUNICIPALITY_FILE:")
+    assert message in str(error.value)

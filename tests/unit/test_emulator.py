@@ -1,0 +1,182 @@
+"""The Bot API emulator is as strict as Telegram, and aiogram understands its answers."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.sandbox.emulator import Emulator, Limits
+from bot.sandbox.html import HTMLParseError, parse_html
+from bot.telegram import RetryMiddleware, create_bot
+from tests.conftest import TOKEN
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emulator = Emulator(TOKEN)
+    runner = await emulator.serve()
+    yield emulator
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def bot(emulator: Emulator):
+    bot = create_bot(TOKEN, emulator.url)
+    bot.session.middleware.unregister(next(m for m in bot.session.middleware if isinstance(m, RetryMiddleware)))
+    yield bot
+    await bot.session.close()
+
+
+@pytest.fixture
+def anna(emulator: Emulator) -> dict:
+    return emulator.add_user("Anna", "pl")
+
+
+async def test_unknown_method_is_404_and_missing_parameter_400(emulator: Emulator) -> None:
+    async with httpx.AsyncClient(base_url=emulator.url) as http:
+        missing = await http.post(f"/bot{TOKEN}/noSuchMethod", json={})
+        assert missing.status_code == 404
+        no_text = await http.post(f"/bot{TOKEN}/sendMessage", data={"chat_id": "1"})
+        assert no_text.status_code == 400 and '"text" is required' in no_text.json()["description"]
+        wrong_token = await http.post("/bot1:wrong/getMe")
+        assert wrong_token.status_code == 401
+
+
+async def test_form_json_and_query_bodies(emulator: Emulator, anna: dict) -> None:
+    async with httpx.AsyncClient(base_url=emulator.url) as http:
+        for response in (
+            await http.post(f"/bot{TOKEN}/sendMessage", data={"chat_id": str(anna["id"]), "text": "form"}),
+            await http.post(f"/bot{TOKEN}/sendMessage", json={"chat_id": anna["id"], "text": "json"}),
+            await http.get(f"/bot{TOKEN}/sendMessage", params={"chat_id": anna["id"], "text": "query"}),
+        ):
+            assert response.json()["ok"], response.text
+
+
+async def test_aiogram_parses_what_the_emulator_returns(bot, anna: dict) -> None:
+    me = await bot.get_me()
+    assert me.is_bot and me.username == "petent_bot"
+    markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="Tak", callback_data="yes")]])
+    sent = await bot.send_message(anna["id"], "<b>Sprawa</b> VRS-2026-000001 🚧", reply_markup=markup)
+    assert sent.text == "Sprawa VRS-2026-000001 🚧"
+    assert sent.entities[0].type == "bold" and (sent.entities[0].offset, sent.entities[0].length) == (0, 6)
+    edited = await bot.edit_message_text("Gotowe", chat_id=anna["id"], message_id=sent.message_id)
+    assert edited.text == "Gotowe" and edited.reply_markup is None
+    chat = await bot.get_chat(anna["id"])
+    assert chat.type == "private"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("a < b", "can't parse entities"),
+        ("Tom & Jerry", "can't parse entities"),
+        ("<b>bold", "can't parse entities"),
+        ("<script>x</script>", "unsupported start tag"),
+        ("x" * 4097, "message text is too long"),
+        ("   ", "message text is empty"),
+    ],
+)
+async def test_bad_text_is_refused(bot, anna: dict, text: str, error: str) -> None:
+    with pytest.raises(TelegramBadRequest) as exc:
+        await bot.send_message(anna["id"], text)
+    assert error.lower() in exc.value.message.lower()
+
+
+async def test_limits_count_after_parsing(bot, anna: dict) -> None:
+    text = "&lt;" * 4096  # 16 384 characters of HTML, 4 096 after parsing
+    sent = await bot.send_message(anna["id"], text)
+    assert sent.text == "<" * 4096
+
+
+async def test_callback_data_is_limited_to_64_bytes(bot, anna: dict) -> None:
+    def keyboard(data: str) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="x", callback_data=data)]])
+
+    await bot.send_message(anna["id"], "ok", reply_markup=keyboard("ą" * 32))  # 64 bytes
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(anna["id"], "too long", reply_markup=keyboard("ą" * 33))  # 66 bytes
+
+
+async def test_editing_to_the_same_content_is_refused(bot, anna: dict) -> None:
+    sent = await bot.send_message(anna["id"], "Tekst")
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text("Tekst", chat_id=anna["id"], message_id=sent.message_id)
+
+
+async def test_group_limit_answers_429_with_retry_after(bot, emulator: Emulator) -> None:
+    group = emulator.add_group("Clerks", forum=True)["id"]
+    for i in range(20):
+        await bot.send_message(group, f"card {i}")
+    with pytest.raises(TelegramRetryAfter) as exc:
+        await bot.send_message(group, "one too many")
+    assert exc.value.retry_after >= 1
+    emulator.limits.enabled = False
+    await bot.send_message(group, "without limits")
+
+
+async def test_forum_topics_and_missing_threads(bot, emulator: Emulator) -> None:
+    forum = emulator.add_group("Clerks", forum=True)["id"]
+    plain = emulator.add_group("Plain")["id"]
+    topic = await bot.create_forum_topic(forum, "VRS-2026-000001 · Drogi · Rzesza", icon_color=7322096)
+    sent = await bot.send_message(forum, "card", message_thread_id=topic.message_thread_id)
+    assert sent.message_thread_id == topic.message_thread_id
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.send_message(forum, "lost", message_thread_id=9999)
+    with pytest.raises(TelegramBadRequest, match="not a forum"):
+        await bot.create_forum_topic(plain, "x")
+
+
+async def test_injected_faults(bot, emulator: Emulator, anna: dict) -> None:
+    emulator.faults.append({"kind": "forbidden", "chat_id": anna["id"], "count": 1})
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_message(anna["id"], "blocked")
+    emulator.blocked.add(anna["id"])
+    with pytest.raises(TelegramForbiddenError, match="blocked by the user"):
+        await bot.send_message(anna["id"], "blocked")
+    emulator.faults.append({"kind": "error", "code": 500, "method": "getMe", "count": 1})
+    with pytest.raises(TelegramServerError):
+        await bot.get_me()
+    assert (await bot.get_me()).is_bot  # the fault was used up
+
+
+async def test_retry_middleware_recovers_from_5xx_and_429(emulator: Emulator, anna: dict) -> None:
+    bot = create_bot(TOKEN, emulator.url)
+    try:
+        emulator.faults.append({"kind": "error", "code": 502, "method": "sendMessage", "count": 2})
+        emulator.faults.append({"kind": "retry_after", "retry_after": 1, "method": "sendMessage", "count": 1})
+        sent = await bot.send_message(anna["id"], "dotrze mimo błędów")
+        assert sent.text == "dotrze mimo błędów"
+        statuses = [r["status"] for r in emulator.requests if r["method"] == "sendMessage"]
+        assert statuses == [502, 502, 429, 200]
+    finally:
+        await bot.session.close()
+
+
+async def test_long_polling_waits_for_updates(emulator: Emulator, anna: dict) -> None:
+    import asyncio
+
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as http:
+        poll = asyncio.create_task(http.post(f"/bot{TOKEN}/getUpdates", json={"timeout": 5}))
+        await asyncio.sleep(0.2)
+        assert not poll.done()
+        emulator.new_message(emulator.chats[anna["id"]], anna, {"text": "Dzień dobry"})
+        emulator.enqueue({"message": emulator.chats[anna["id"]].messages[1]})
+        updates = (await poll).json()["result"]
+        assert [u["message"]["text"] for u in updates] == ["Dzień dobry"]
+        # Confirming with offset removes them.
+        again = await http.post(f"/bot{TOKEN}/getUpdates", json={"offset": updates[-1]["update_id"] + 1, "timeout": 0})
+        assert again.json()["result"] == []
+
+
+def test_html_entities_use_utf16_offsets() -> None:
+    text, entities = parse_html("🚧 <b>Drogi</b> &amp; <i>mosty</i>")
+    assert text == "🚧 Drogi & mosty"
+    assert entities == [{"type": "bold", "offset": 3, "length": 5}, {"type": "italic", "offset": 11, "length": 5}]
+    with pytest.raises(HTMLParseError):
+        parse_html("<b><i>crossed</b></i>")
+
+
+def test_limits_can_be_switched_off() -> None:
+    assert Limits(enabled=False).enabled is False
