@@ -7,27 +7,26 @@ import asyncio
 import logging
 import sys
 
-from bot.config import ConfigError, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 
 log = logging.getLogger("bot")
 
 
-async def _run() -> None:
+async def _run(config: Config) -> None:
     from bot.app import build_app
 
-    app = build_app(load_config())
+    app = build_app(config)
     try:
         await app.run_polling()
     finally:
         await app.close()
 
 
-async def _migrate() -> None:
+async def _migrate(config: Config) -> None:
     from bot.store.db import Database
     from bot.store.migrate import upgrade
 
-    config = load_config()
     database = Database(config.settings.database_url)
     try:
         await upgrade(database)
@@ -49,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=help_text)
     args = parser.parse_args(argv)
 
-    setup_logging()
     try:
-        asyncio.run(COMMANDS[args.command][0]())
+        config = load_config()
+        setup_logging(config.settings.log_level)
+        asyncio.run(COMMANDS[args.command][0](config))
     except ConfigError as exc:
         print(f"petent: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Process settings, from the environment or `.env` (see `.env.example`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     bot_token: SecretStr
     telegram_api_url: str = "https://api.telegram.org"
