@@ -1,8 +1,9 @@
-"""The Telegram client: the Bot, pointed at TELEGRAM_API_URL, with bounded retries.
+"""The Telegram client: the Bot, pointed at TELEGRAM_API_URL, paced and with bounded retries.
 
-429 (retry_after), 5xx and network errors are retried a bounded number of times. A network
-error after Telegram received a request can, rarely, deliver a message twice: accepted here,
-as losing a reply to a resident would be worse.
+Every request that puts something into a chat waits for its slot in the rate limiter first.
+429 (retry_after) pauses the lane and is retried; 5xx and network errors are retried with
+backoff, a bounded number of times. A network error after Telegram received a request can,
+rarely, deliver a message twice: accepted here, as losing a reply to a resident is worse.
 """
 
 from __future__ import annotations
@@ -21,11 +22,23 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
+from bot.limiter import RateLimiter
+
 log = logging.getLogger(__name__)
 
 
-class RetryMiddleware(BaseRequestMiddleware):
-    def __init__(self, attempts: int = 4, backoff: float = 0.5, max_wait: float = 60.0) -> None:
+# Methods that put something into a chat: they count against Telegram's rate limits.
+PACED_METHODS = frozenset({
+    "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendLocation", "sendPoll",
+    "sendContact", "copyMessage", "copyMessages", "forwardMessage", "forwardMessages",
+    "editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
+    "createForumTopic", "editForumTopic",
+})  # fmt: skip
+
+
+class DeliveryMiddleware(BaseRequestMiddleware):
+    def __init__(self, limiter: RateLimiter, attempts: int = 4, backoff: float = 0.5, max_wait: float = 60.0) -> None:
+        self.limiter = limiter
         self.attempts = attempts
         self.backoff = backoff
         self.max_wait = max_wait
@@ -36,14 +49,20 @@ class RetryMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        paced = method.__api_method__ in PACED_METHODS
+        chat_id = getattr(method, "chat_id", None)
         for attempt in range(1, self.attempts + 1):
             try:
+                if paced:
+                    await self.limiter.acquire(chat_id)
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
                 if attempt == self.attempts or exc.retry_after > self.max_wait:
                     raise
                 log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
-                await asyncio.sleep(exc.retry_after)
+                self.limiter.retry_after(chat_id, exc.retry_after)
+                if not paced:
+                    await asyncio.sleep(exc.retry_after)
             except (TelegramServerError, TelegramNetworkError) as exc:
                 if attempt == self.attempts:
                     raise
@@ -53,7 +72,7 @@ class RetryMiddleware(BaseRequestMiddleware):
         raise AssertionError("unreachable")
 
 
-def create_bot(token: str, api_url: str, **session_kwargs: Any) -> Bot:
+def create_bot(token: str, api_url: str, limiter: RateLimiter | None = None, **session_kwargs: Any) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), **session_kwargs)
-    session.middleware(RetryMiddleware())
+    session.middleware(DeliveryMiddleware(limiter or RateLimiter()))
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))

@@ -60,6 +60,7 @@ class CaseStatus(StrEnum):
     ANSWERED = "answered"
     REDIRECTED = "redirected"
     REJECTED = "rejected"
+    REOPENED = "reopened"  # by the resident, after closing
 
 
 CLOSED_STATUSES = frozenset({CaseStatus.ANSWERED, CaseStatus.REDIRECTED, CaseStatus.REJECTED})

@@ -9,7 +9,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.sandbox.emulator import Emulator, Limits
 from bot.sandbox.html import HTMLParseError, parse_html
-from bot.telegram import RetryMiddleware, create_bot
+from bot.telegram import DeliveryMiddleware, create_bot
 from tests.conftest import TOKEN
 
 
@@ -23,8 +23,8 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def bot(emulator: Emulator):
-    bot = create_bot(TOKEN, emulator.url)
-    bot.session.middleware.unregister(next(m for m in bot.session.middleware if isinstance(m, RetryMiddleware)))
+    bot = create_bot(TOKEN, emulator.url)  # raw: no pacing, no retries, to see Telegram's answers
+    bot.session.middleware.unregister(next(m for m in bot.session.middleware if isinstance(m, DeliveryMiddleware)))
     yield bot
     await bot.session.close()
 

@@ -1,0 +1,111 @@
+"""One limiter for everything the bot sends, with Telegram's lanes.
+
+- overall: about 30 messages a second (`global_per_second`);
+- a private chat: about one a second, short bursts tolerated;
+- a group: 20 a minute (edits and topic creation count).
+
+Bulk traffic (broadcasts) marks itself with `bulk_traffic()`; it takes the overall lane only
+when no interactive message (a reply to a resident, a clerk's relay) is waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+_bulk: ContextVar[bool] = ContextVar("petent_bulk_traffic", default=False)
+
+
+@contextmanager
+def bulk_traffic() -> Iterator[None]:
+    token = _bulk.set(True)
+    try:
+        yield
+    finally:
+        _bulk.reset(token)
+
+
+@dataclass
+class Lanes:
+    global_per_second: float = 30.0
+    private_per_second: float = 1.0
+    private_burst: int = 5
+    group_per_minute: int = 20
+
+
+class _Bucket:
+    __slots__ = ("rate", "capacity", "tokens", "stamp", "lock")
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def delay(self) -> float:
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    async def take(self) -> None:
+        async with self.lock:  # waiters are served in order
+            while (wait := self.delay()) > 0:
+                await asyncio.sleep(wait)
+            self.tokens -= 1
+
+    def pause(self, seconds: float) -> None:
+        """After a 429: no tokens until retry_after has passed."""
+        self._refill()
+        self.tokens = min(self.tokens, 1 - seconds * self.rate)
+
+
+class RateLimiter:
+    def __init__(self, lanes: Lanes | None = None) -> None:
+        self.lanes = lanes or Lanes()
+        self._global = _Bucket(self.lanes.global_per_second, self.lanes.global_per_second)
+        self._chats: dict[int | str, _Bucket] = {}
+        self._interactive_waiting = 0
+
+    def _chat_bucket(self, chat_id: int | str) -> _Bucket:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            if isinstance(chat_id, int) and chat_id > 0:
+                bucket = _Bucket(self.lanes.private_per_second, self.lanes.private_burst)
+            else:
+                bucket = _Bucket(self.lanes.group_per_minute / 60, self.lanes.group_per_minute)
+            self._chats[chat_id] = bucket
+        return bucket
+
+    async def acquire(self, chat_id: int | str | None) -> None:
+        """Wait for a slot to send one message to `chat_id` (None: no chat lane)."""
+        if chat_id is not None:
+            await self._chat_bucket(chat_id).take()
+        bulk = _bulk.get()
+        if not bulk:
+            self._interactive_waiting += 1
+        try:
+            while True:
+                if bulk and self._interactive_waiting:
+                    await asyncio.sleep(0.005)  # interactive messages go first
+                    continue
+                wait = self._global.delay()
+                if wait <= 0:
+                    self._global.tokens -= 1
+                    return
+                await asyncio.sleep(wait)
+        finally:
+            if not bulk:
+                self._interactive_waiting -= 1
+
+    def retry_after(self, chat_id: int | str | None, seconds: float) -> None:
+        """Telegram said 429: hold the chat's lane (or all traffic) for `seconds`."""
+        (self._chat_bucket(chat_id) if chat_id is not None else self._global).pause(seconds)

@@ -1,0 +1,61 @@
+"""Words shared by residents' and clerks' messages: kinds, statuses, dates, days left.
+
+All go through gettext in the current locale (set by the i18n middleware, or by
+`i18n.use_locale` when a service writes to someone outside the update being handled).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+from babel.dates import format_date
+
+from bot.store.models import CaseKind, CaseStatus
+
+KIND_LABELS = {
+    CaseKind.REQUEST: __("Request"),
+    CaseKind.COMPLAINT: __("Complaint"),
+    CaseKind.REPORT: __("Report of a problem"),
+}
+KIND_ICONS = {CaseKind.REQUEST: "📄", CaseKind.COMPLAINT: "⚠️", CaseKind.REPORT: "🚧"}
+
+STATUS_LABELS = {
+    CaseStatus.NEW: __("Received"),
+    CaseStatus.ASSIGNED: __("Assigned to a clerk"),
+    CaseStatus.IN_PROGRESS: __("In progress"),
+    CaseStatus.ANSWERED: __("Answered"),
+    CaseStatus.REDIRECTED: __("Sent to another institution"),
+    CaseStatus.REJECTED: __("Rejected"),
+    CaseStatus.REOPENED: __("Reopened"),
+}
+
+
+def kind_label(kind: str) -> str:
+    return str(KIND_LABELS[CaseKind(kind)])
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS[CaseStatus(status)])
+
+
+def current_locale() -> str:
+    return I18n.get_current().current_locale
+
+
+def day(value: date) -> str:
+    """A date as people write it: "24 grudnia 2026", "2026 m. gruodžio 24 d."."""
+    return format_date(value, format="long", locale=current_locale())
+
+
+def days_left(today: date, due: date, left: int) -> str:
+    """Working days left (`left`, from WorkingCalendar.working_days_left), or how late it is."""
+    if today > due:
+        if left == 0:
+            return _("overdue")
+        return _("{count} working day overdue", "{count} working days overdue", -left).format(count=-left)
+    if left == 0:
+        return _("due today")
+    return _("{count} working day left", "{count} working days left", left).format(count=left)
