@@ -14,8 +14,10 @@ from aiogram.utils.i18n import I18n
 from bot.config import LOCALES, LOCALES_DIR, Config, ConfigError
 from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.residents import ResidentMiddleware
+from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
+from bot.services.notifications import ClerkNotifier, ResidentNotifier
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage
 from bot.store.migrate import upgrade
@@ -33,6 +35,7 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     i18n: I18n
+    clerks: ClerkNotifier
 
     async def prepare(self) -> None:
         """Migrate the schema and publish the command menu in every language."""
@@ -55,6 +58,7 @@ class App:
         await self.dispatcher.start_polling(self.bot, allowed_updates=self.dispatcher.resolve_used_update_types())
 
     async def close(self) -> None:
+        await self.clerks.drain()
         await self.dispatcher.storage.close()
         await self.bot.session.close()
         await self.database.dispose()
@@ -92,8 +96,11 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["config"] = config
     dispatcher["db"] = database
     dispatcher["calendar"] = calendar
-    dispatcher["cases"] = CaseService(database, calendar, config.municipality, settings.case_prefix)
+    dispatcher["cases"] = CaseService(database, calendar, config.municipality, settings.case_prefix, settings.reopen_days)
+    dispatcher["notifier"] = ResidentNotifier(bot, i18n, database, calendar, config)
+    dispatcher["clerks"] = clerks = ClerkNotifier(bot, i18n, database, calendar, config)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     ResidentI18nMiddleware(i18n, {settings.admin_chat_id, settings.comms_chat_id}, settings.admin_locale).setup(dispatcher)
+    dispatcher.message.outer_middleware(ThrottlingMiddleware())
     dispatcher.include_routers(*routers())
-    return App(config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n)
+    return App(config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, clerks=clerks)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import BotCommand, InlineKeyboardMarkup, ReplyKeyboardMarkup
+from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
@@ -12,6 +16,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
 # Language names are written in their own language, whatever the current locale.
 LANGUAGE_NAMES = {"pl": "Polski", "lt": "Lietuvių", "en": "English"}
 
+MENU_NEW_CASE = __("📝 New case")
+MENU_MY_CASES = __("📂 My cases")
 MENU_LANGUAGE = __("🌐 Language")
 MENU_HELP = __("❓ Help")
 
@@ -41,8 +47,8 @@ def language_prompt(i18n: I18n, first: str) -> str:
 
 def main_menu() -> ReplyKeyboardMarkup:
     builder = ReplyKeyboardBuilder()
-    builder.button(text=str(MENU_LANGUAGE))
-    builder.button(text=str(MENU_HELP))
+    for entry in (MENU_NEW_CASE, MENU_MY_CASES, MENU_LANGUAGE, MENU_HELP):
+        builder.button(text=str(entry))
     builder.adjust(2)
     return builder.as_markup(resize_keyboard=True, is_persistent=True)
 
@@ -51,7 +57,40 @@ def resident_commands() -> list[BotCommand]:
     """The command menu, in the current locale."""
     return [
         BotCommand(command="start", description=_("Main menu")),
+        BotCommand(command="new", description=_("Submit a request, complaint or report")),
+        BotCommand(command="cases", description=_("My cases and their status")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="help", description=_("What this bot can do")),
         BotCommand(command="cancel", description=_("Leave the current step")),
     ]
+
+
+async def answer_query(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
+    """Answer a button press; a second answer (the same update delivered twice) is harmless."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except TelegramBadRequest:
+        pass
+
+
+# Albums arrive as separate updates a few milliseconds apart: acknowledge once, after the last.
+ACKNOWLEDGE_AFTER = 0.8
+_acknowledgements: dict[int, asyncio.Task[None]] = {}
+
+
+def acknowledge_later(chat_id: int, send: Callable[[], Awaitable[object]]) -> None:
+    """Run `send` once the chat has been quiet for a moment; a newer call replaces it."""
+    cancel_acknowledgement(chat_id)
+
+    async def later() -> None:
+        await asyncio.sleep(ACKNOWLEDGE_AFTER)
+        _acknowledgements.pop(chat_id, None)
+        await send()
+
+    _acknowledgements[chat_id] = asyncio.create_task(later())
+
+
+def cancel_acknowledgement(chat_id: int) -> None:
+    pending = _acknowledgements.pop(chat_id, None)
+    if pending is not None:
+        pending.cancel()

@@ -152,11 +152,15 @@ async def show_help(message: Message, config: Config, i18n: I18n) -> None:
     await message.answer(
         _(
             "<b>E-service desk of {municipality}</b>\n\n"
-            "Here you can contact the municipality without queues, in Polish, Lithuanian or English.\n\n"
-            "/start: main menu\n"
+            "Here you can contact the municipality without queues, in Polish, Lithuanian or English: "
+            "submit a request, a complaint or a report of a problem, with photos, documents and a location. "
+            "You get a case number and the date by which the law requires an answer (20 working days), "
+            "and the clerk's answer arrives here.\n\n"
+            "/new: submit a request, complaint or report\n"
+            "/cases: my cases and their status (or type a case number)\n"
             "/language: change the language\n"
             "/cancel: leave the current step\n"
-            "/help: this message"
+            "/start: main menu"
         ).format(municipality=escape(config.municipality.name.get(i18n.current_locale)))
     )
 

@@ -34,3 +34,11 @@ async def give_consent(database: Database, user_id: int, display_name: str, loca
         resident.consent_at = resident.consent_at or utcnow()
         resident.blocked_at = None
     return resident
+
+
+async def set_phone(database: Database, user_id: int, phone: str | None) -> None:
+    """The number the resident chose to share (None forgets it)."""
+    async with database.write() as session:
+        resident = await session.get(Resident, user_id)
+        if resident is not None:
+            resident.phone = phone[:32] if phone else None

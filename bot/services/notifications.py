@@ -1,0 +1,202 @@
+"""Telling people about cases: residents in their language, clerks in ADMIN_LOCALE.
+
+Residents are written to at once (the limiter gives their messages priority). Messages to the
+clerks' group run as background tasks, so that a resident never waits for the group's lane
+(20 messages a minute); a task lost in a crash is not retried (the case itself is stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from html import escape
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import InputMediaDocument, InputMediaPhoto, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import Config
+from bot.services import texts
+from bot.services.cases import AttachmentDraft
+from bot.services.deadlines import WorkingCalendar
+from bot.store.db import Database
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, EventKind, Resident, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class ResidentNotifier:
+    """Everything the municipality tells a resident about their case."""
+
+    def __init__(self, bot: Bot, i18n: I18n, database: Database, calendar: WorkingCalendar, config: Config) -> None:
+        self.bot = bot
+        self.i18n = i18n
+        self.database = database
+        self.calendar = calendar
+        self.config = config
+
+    async def _resident(self, resident_id: int) -> Resident | None:
+        async with self.database.read() as session:
+            return await session.get(Resident, resident_id)
+
+    async def send(self, resident_id: int, render: Callable[[], str], **kwargs: Any) -> Message | None:
+        """Render in the resident's language and send; None if the resident blocked the bot."""
+        resident = await self._resident(resident_id)
+        locale = resident.locale if resident and resident.locale else self.config.settings.default_locale
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            text = render()
+        try:
+            return await self.bot.send_message(resident_id, text, **kwargs)
+        except TelegramForbiddenError:
+            await self.mark_blocked(resident_id)
+            return None
+
+    async def mark_blocked(self, resident_id: int) -> None:
+        async with self.database.write() as session:
+            resident = await session.get(Resident, resident_id)
+            if resident is not None and resident.blocked_at is None:
+                resident.blocked_at = utcnow()
+        log.info("resident blocked the bot", extra={"resident_id": resident_id})
+
+    def _header(self, case: Case) -> str:
+        return _("<b>{municipality}</b> · case {number}").format(
+            municipality=escape(self.config.municipality.name.get(texts.current_locale())), number=case.number
+        )
+
+    def _due(self, case: Case) -> str:
+        today = self.calendar.local_date(utcnow())
+        left = self.calendar.working_days_left(today, case.due)
+        return _("{date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left))
+
+    def render_event(self, case: Case, event: CaseEvent) -> str:
+        """The resident's message for a change of their case (in the current locale)."""
+        lines = [self._header(case)]
+        if event.kind == EventKind.EXTENDED:
+            lines.append(_("The deadline for the answer has been extended to {due}.").format(due=self._due(case)))
+            lines.append(_("Reason: {reason}").format(reason=escape(event.text or "")))
+        elif event.kind == EventKind.MESSAGE_OUT:
+            lines.append(_("Message from the clerk:"))
+            lines.append(escape(event.text or ""))
+        elif event.kind == EventKind.STATUS:
+            lines.append(_("Status: {status}").format(status=texts.status_label(case.status)))
+            if event.text:
+                lines.append(_("Reason: {reason}").format(reason=escape(event.text)))
+            if case.status in CLOSED_STATUSES:
+                lines.append(_("The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.").format(days=self.config.settings.reopen_days))
+        else:
+            raise ValueError(f"residents are not told about {event.kind} events")
+        return "\n\n".join(lines)
+
+    async def case_changed(self, case: Case, event: CaseEvent, attachments: list[Attachment] = ()) -> Message | None:
+        """Tell the resident about a status change, an extension or a clerk's answer."""
+        message = await self.send(case.resident_id, lambda: self.render_event(case, event))
+        if message is not None and attachments:
+            await self._send_files(case.resident_id, list(attachments))
+        return message
+
+    async def _send_files(self, chat_id: int, attachments: list[Attachment]) -> None:
+        try:
+            await send_files(self.bot, chat_id, attachments)
+        except TelegramForbiddenError:
+            await self.mark_blocked(chat_id)
+
+
+async def send_files(bot: Bot, chat_id: int, files: list[Any], thread_id: int | None = None) -> None:
+    """Photos and documents by file_id, albums kept together (Telegram takes 2-10 per album)."""
+    photos = [f for f in files if f.kind == "photo"]
+    documents = [f for f in files if f.kind == "document"]
+    for group, media_type in ((photos, InputMediaPhoto), (documents, InputMediaDocument)):
+        for start in range(0, len(group), 10):
+            chunk = group[start : start + 10]
+            if len(chunk) == 1:
+                send = bot.send_photo if media_type is InputMediaPhoto else bot.send_document
+                await send(chat_id, chunk[0].file_id, caption=_caption(chunk[0]), message_thread_id=thread_id)
+            else:
+                media = [media_type(media=f.file_id, caption=_caption(f)) for f in chunk]
+                await bot.send_media_group(chat_id, media, message_thread_id=thread_id)
+
+
+def _caption(item: Any) -> str | None:
+    return escape(item.caption[:1000]) if item.caption else None
+
+
+class ClerkNotifier:
+    """Cases as they reach the clerks' group: new ones, and what residents add."""
+
+    def __init__(self, bot: Bot, i18n: I18n, database: Database, calendar: WorkingCalendar, config: Config) -> None:
+        self.bot = bot
+        self.i18n = i18n
+        self.database = database
+        self.calendar = calendar
+        self.config = config
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _background(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guarded(name, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            log.error("could not post to the clerks' group", extra={"what": name, "error": exc.message})
+        except Exception:
+            log.exception("could not post to the clerks' group", extra={"what": name})
+
+    async def drain(self) -> None:
+        """Wait for what is being posted (tests, and a graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _render_card(self, case: Case, resident: Resident | None) -> str:
+        municipality = self.config.municipality
+        locale = self.config.settings.admin_locale
+        eldership = municipality.eldership_by_id.get(case.eldership_id or "")
+        today = self.calendar.local_date(utcnow())
+        left = self.calendar.working_days_left(today, case.due)
+        lines = [
+            f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.kind_label(case.kind)}",
+            _("Eldership: {name}").format(name=escape(eldership.get(locale)) if eldership else _("whole district / not sure")),
+            _("Category: {name}").format(name=escape(municipality.category_by_id[case.category_id].get(locale))),
+            _("Received: {date}").format(date=texts.day(self.calendar.local_date(case.received_at))),
+            _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
+            _("Resident: {name}").format(name=escape(resident.display_name if resident else "?"))
+            + (f" · {escape(resident.phone)}" if resident and resident.phone else ""),
+        ]
+        if case.address:
+            lines.append(_("Address: {address}").format(address=escape(case.address)))
+        return "\n".join(lines) + "\n\n" + escape(case.description)
+
+    def new_case(self, case: Case, attachments: tuple[AttachmentDraft, ...]) -> None:
+        self._background("new case", self._post_new_case(case, attachments))
+
+    async def _post_new_case(self, case: Case, attachments: tuple[AttachmentDraft, ...]) -> None:
+        async with self.database.read() as session:
+            resident = await session.get(Resident, case.resident_id)
+        chat_id = self.config.settings.admin_chat_id
+        with self.i18n.context(), self.i18n.use_locale(self.config.settings.admin_locale):
+            text = self._render_card(case, resident)
+        await self.bot.send_message(chat_id, text)
+        if case.latitude is not None and case.longitude is not None:
+            await self.bot.send_location(chat_id, case.latitude, case.longitude)
+        if attachments:
+            await send_files(self.bot, chat_id, list(attachments))
+
+    def information_added(self, case: Case, event: CaseEvent, attachments: tuple[AttachmentDraft, ...]) -> None:
+        self._background("information added", self._post_information(case, event, attachments))
+
+    async def _post_information(self, case: Case, event: CaseEvent, attachments: tuple[AttachmentDraft, ...]) -> None:
+        chat_id = self.config.settings.admin_chat_id
+        with self.i18n.context(), self.i18n.use_locale(self.config.settings.admin_locale):
+            header = _("➕ <b>{number}</b>: the resident added information").format(number=case.number)
+            if event.data and event.data.get("to") == "reopened":
+                header = _("↩ <b>{number}</b>: the resident reopened the case").format(number=case.number)
+        text = header + ("\n\n" + escape(event.text) if event.text else "")
+        await self.bot.send_message(chat_id, text)
+        if attachments:
+            await send_files(self.bot, chat_id, list(attachments))

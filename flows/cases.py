@@ -1,0 +1,293 @@
+"""Following one's cases: the list, one case with its history and answers, look-up by number,
+adding information, reopening. A resident only ever sees their own cases."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from html import escape
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.config import Config
+from bot.services import texts
+from bot.services.cases import AttachmentDraft, CaseService, NotReopenable
+from bot.services.deadlines import WorkingCalendar
+from bot.services.notifications import ClerkNotifier
+from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
+from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, cancel_acknowledgement, main_menu
+
+router = Router(name="cases")
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+
+PER_PAGE = 5
+CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?(\d{4})[-\s]?(\d{1,6})\s*$")
+REASON_MIN, REASON_MAX = 3, 1000
+
+
+class Follow(CallbackData, prefix="cs"):
+    action: str  # page | open | add | add_done | reopen
+    case_id: int = 0
+    page: int = 0
+
+
+class AddInformation(StatesGroup):
+    collecting = State()
+
+
+class Reopen(StatesGroup):
+    reason = State()
+
+
+def _consented(resident: Resident | None) -> bool:
+    return resident is not None and resident.consent_at is not None
+
+
+# --- the list ------------------------------------------------------------------------------
+
+
+async def _list(resident: Resident, page: int, cases: CaseService, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+    rows, total = await cases.page_for_resident(resident.id, page, PER_PAGE)
+    if total == 0:
+        return _("You have no cases yet. To submit one, press “📝 New case”."), None
+    pages = -(-total // PER_PAGE)
+    lines = [_("<b>Your cases</b> ({count}), newest first:").format(count=total), ""]
+    builder = InlineKeyboardBuilder()
+    for case in rows:
+        lines.append(f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.status_label(case.status)}")
+        if case.status not in CLOSED_STATUSES:
+            lines.append("    " + _("answer due by {date}").format(date=texts.day(case.due)))
+        builder.button(text=case.number, callback_data=Follow(action="open", case_id=case.id, page=page))
+    sizes = [1] * len(rows)
+    navigation = [(label, target) for label, target in (("◀", page - 1), ("▶", page + 1)) if 0 <= target < pages]
+    for label, target in navigation:
+        builder.button(text=f"{label} {target + 1}/{pages}", callback_data=Follow(action="page", page=target))
+    builder.adjust(*sizes, len(navigation) or 1)
+    return "\n".join(lines), builder.as_markup()
+
+
+@router.message(Command("cases"))
+@router.message(F.text == MENU_MY_CASES)
+async def my_cases(message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar) -> None:
+    if not _consented(resident):
+        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
+        return
+    await state.clear()
+    text, keyboard = await _list(resident, 0, cases, calendar)
+    await message.answer(text, reply_markup=keyboard)
+
+
+@router.callback_query(Follow.filter(F.action == "page"))
+async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar) -> None:
+    if not _consented(resident):
+        await answer_query(query, _("This button is no longer active."), alert=True)
+        return
+    await answer_query(query)
+    text, keyboard = await _list(resident, callback_data.page, cases, calendar)
+    await query.message.edit_text(text, reply_markup=keyboard)
+
+
+# --- one case ------------------------------------------------------------------------------
+
+
+def _event_line(event: CaseEvent) -> str | None:
+    when = texts.day(event.at.date())
+    if event.kind == EventKind.CREATED:
+        return f"{when}: {texts.status_label('new')}"
+    if event.kind == EventKind.STATUS and event.data:
+        line = f"{when}: {texts.status_label(event.data['to'])}"
+        return line + (f" ({escape(event.text[:200])})" if event.text else "")
+    if event.kind == EventKind.EXTENDED:
+        until = (event.data or {}).get("until")
+        return f"{when}: " + _("deadline extended to {date}").format(date=texts.day(date.fromisoformat(until))) + (f" ({escape(event.text[:200])})" if event.text else "")
+    return None
+
+
+def _details(case: Case, events: list[CaseEvent], config: Config, calendar: WorkingCalendar, locale: str) -> str:
+    municipality = config.municipality
+    eldership = municipality.eldership_by_id.get(case.eldership_id or "")
+    today = calendar.local_date(utcnow())
+    lines = [
+        f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.kind_label(case.kind)}",
+        escape(municipality.category_by_id[case.category_id].get(locale)) + " · "
+        + (escape(eldership.get(locale)) if eldership else _("whole district / not sure")),
+        _("Status: {status}").format(status=texts.status_label(case.status)),
+        _("Received: {date}").format(date=texts.day(calendar.local_date(case.received_at))),
+    ]
+    if case.status in CLOSED_STATUSES:
+        if case.closed_at:
+            lines.append(_("Closed: {date}").format(date=texts.day(calendar.local_date(case.closed_at))))
+    else:
+        left = calendar.working_days_left(today, case.due)
+        lines.append(_("Answer due by: <b>{date}</b> ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)))
+        if case.extended_until:
+            lines.append(_("The deadline was extended: {reason}").format(reason=escape(case.extension_reason or "")))
+    history = [line for line in map(_event_line, events) if line]
+    lines += ["", _("<b>History</b>"), *("• " + line for line in history)]
+    answers = [e for e in events if e.kind == EventKind.MESSAGE_OUT and e.text]
+    if answers:
+        lines += ["", _("<b>Answers</b>")]
+        budget = 3000 - sum(len(line) for line in lines)
+        for event in answers:
+            text = f"• {texts.day(event.at.date())}: {escape(event.text)}"
+            if len(text) > budget:
+                text = text[: max(budget, 0)] + "…"
+            lines.append(text)
+            budget -= len(text)
+            if budget <= 0:
+                break
+    return "\n".join(lines)
+
+
+def _case_keyboard(case: Case, cases: CaseService, page: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    if case.status not in CLOSED_STATUSES:
+        builder.button(text=_("➕ Add information"), callback_data=Follow(action="add", case_id=case.id))
+    elif cases.can_reopen(case, utcnow()):
+        builder.button(text=_("↩ Reopen the case"), callback_data=Follow(action="reopen", case_id=case.id))
+    builder.button(text=_("⬅ My cases"), callback_data=Follow(action="page", page=page))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+async def _show_case(case: Case, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+    events = await cases.history(case.id)
+    return _details(case, events, config, calendar, i18n.current_locale), _case_keyboard(case, cases, page)
+
+
+@router.callback_query(Follow.filter(F.action == "open"))
+async def open_case(query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n) -> None:
+    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
+    if case is None:
+        await answer_query(query, _("Case not found."), alert=True)
+        return
+    await answer_query(query)
+    text, keyboard = await _show_case(case, cases, config, calendar, i18n, callback_data.page)
+    await query.message.edit_text(text, reply_markup=keyboard)
+
+
+@router.message(StateFilter(None), F.text.regexp(CASE_NUMBER))
+async def look_up(message: Message, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n) -> None:
+    """A typed case number: shown only if it is the resident's, else the same "not found"."""
+    prefix, year, seq = CASE_NUMBER.match(message.text).groups()
+    number = f"{prefix.upper()}-{year}-{int(seq):06d}"
+    case = await cases.own_case(resident.id, number=number) if _consented(resident) else None
+    if case is None:
+        await message.answer(_("Case {number} was not found among your cases.").format(number=escape(number)))
+        return
+    text, keyboard = await _show_case(case, cases, config, calendar, i18n)
+    await message.answer(text, reply_markup=keyboard)
+
+
+# --- adding information --------------------------------------------------------------------
+
+
+def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✅ Done"), callback_data=Follow(action="add_done", case_id=case_id))
+    return builder.as_markup()
+
+
+@router.callback_query(Follow.filter(F.action == "add"))
+async def add_information(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService) -> None:
+    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
+    if case is None or case.status in CLOSED_STATUSES:
+        await answer_query(query, _("This case is closed; information can no longer be added."), alert=True)
+        return
+    await state.set_state(AddInformation.collecting)
+    await state.set_data({"case_id": case.id})
+    await answer_query(query)
+    await query.message.answer(
+        _("Send what you would like to add to case {number}: text, photos or documents. Press “Done” when finished.").format(number=case.number),
+        reply_markup=_done_keyboard(case.id),
+    )
+
+
+@router.message(StateFilter(AddInformation.collecting), F.text | F.photo | F.document)
+async def information_given(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkNotifier) -> None:
+    case = await cases.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
+    if case is None or case.status in CLOSED_STATUSES:
+        await state.clear()
+        await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
+        return
+    files: tuple[AttachmentDraft, ...] = ()
+    if message.photo:
+        files = (AttachmentDraft("photo", message.photo[-1].file_id, message.photo[-1].file_unique_id, None, message.media_group_id),)
+    elif message.document:
+        files = (AttachmentDraft("document", message.document.file_id, message.document.file_unique_id, None, message.media_group_id),)
+    text = (message.text or message.caption or "").strip() or None
+    if text and len(text) > 3000:
+        await message.answer(_("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=3000))
+        return
+    event = await cases.add_information(case, text, files, resident_message_id=message.message_id)
+    clerks.information_added(case, event, files)
+    text = _("Added to case {number}. Send more, or press “Done”.").format(number=case.number)
+    keyboard = _done_keyboard(case.id)
+    acknowledge_later(message.chat.id, lambda: message.answer(text, reply_markup=keyboard))
+
+
+@router.message(StateFilter(AddInformation.collecting))
+async def information_unexpected(message: Message, state: FSMContext) -> None:
+    case_id = (await state.get_data()).get("case_id", 0)
+    await message.answer(_("I can add text, photos and documents only. Press “Done” when finished."), reply_markup=_done_keyboard(case_id))
+
+
+@router.callback_query(Follow.filter(F.action == "add_done"))
+async def information_done(query: CallbackQuery, state: FSMContext) -> None:
+    cancel_acknowledgement(query.message.chat.id)
+    if await state.get_state() == AddInformation.collecting.state:
+        await state.clear()
+    await answer_query(query)
+    await query.message.answer(_("Thank you. The clerk handling your case will see it."), reply_markup=main_menu())
+
+
+# --- reopening -----------------------------------------------------------------------------
+
+
+@router.callback_query(Follow.filter(F.action == "reopen"))
+async def ask_reopen_reason(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService, config: Config) -> None:
+    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
+    if case is None or not cases.can_reopen(case, utcnow()):
+        await answer_query(
+            query, _("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), alert=True
+        )
+        return
+    await state.set_state(Reopen.reason)
+    await state.set_data({"case_id": case.id})
+    await answer_query(query)
+    await query.message.answer(_("Why should case {number} be reopened? Please write the reason in one message.").format(number=case.number))
+
+
+@router.message(StateFilter(Reopen.reason), F.text)
+async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkNotifier, config: Config) -> None:
+    reason = message.text.strip()
+    if not REASON_MIN <= len(reason) <= REASON_MAX:
+        await message.answer(_("Please write the reason in {min} to {max} characters.").format(min=REASON_MIN, max=REASON_MAX))
+        return
+    case = await cases.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
+    await state.clear()
+    try:
+        reopened = await cases.reopen(case, reason, utcnow()) if case else None
+    except NotReopenable:
+        reopened = None
+    if reopened is None:
+        await message.answer(_("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), reply_markup=main_menu())
+        return
+    events = await cases.history(reopened.id)
+    clerks.information_added(reopened, events[-1], ())
+    await message.answer(_("Case {number} has been reopened. A clerk will look at it again.").format(number=reopened.number), reply_markup=main_menu())
+
+
+@router.message(StateFilter(Reopen.reason))
+async def reason_expected(message: Message) -> None:
+    await message.answer(_("Please write the reason as text, or send /cancel."))

@@ -1,0 +1,554 @@
+"""Submitting a case: kind → eldership → category → description → files → location → contact →
+summary → confirm. Every step keeps its place on unexpected input; /cancel leaves at any step;
+the draft lives in the FSM storage, so a restart continues where the resident was."""
+
+from __future__ import annotations
+
+import unicodedata
+from html import escape
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.config import Config
+from bot.services import texts
+from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
+from bot.services.deadlines import WorkingCalendar
+from bot.services.notifications import ClerkNotifier
+from bot.store import residents
+from bot.store.db import Database
+from bot.store.models import CaseKind, Resident, utcnow
+from flows.common import MENU_NEW_CASE, acknowledge_later, answer_query, cancel_acknowledgement, main_menu
+
+router = Router(name="intake")
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+
+DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 3000
+ADDRESS_MIN, ADDRESS_MAX = 3, 300
+MAX_FILES = 10
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # the most a bot can download (getFile)
+ELDERSHIPS_PER_PAGE = 8
+WHOLE_DISTRICT = "-"
+
+SKIP = __("⏭ Skip")
+SHARE_LOCATION = __("📍 Send my location")
+SHARE_PHONE = __("📞 Share my phone number")
+REPLY_HERE = __("💬 Answer here in Telegram")
+
+
+class Intake(StatesGroup):
+    kind = State()
+    eldership = State()
+    category = State()
+    description = State()
+    files = State()
+    location = State()
+    contact = State()
+    confirm = State()
+
+
+STEPS = ("kind", "eldership", "category", "description", "files", "location", "contact")
+
+
+class Step(CallbackData, prefix="in"):
+    action: str  # kind | eld | page | cat | files_done | edit | goto | submit | cancel
+    value: str = ""
+
+
+# --- keyboards and texts -------------------------------------------------------------------
+
+
+def _kind_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for kind in CaseKind:
+        builder.button(text=f"{texts.KIND_ICONS[kind]} {texts.kind_label(kind)}", callback_data=Step(action="kind", value=kind))
+    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def _sort_key(name: str) -> str:
+    # Alphabetical order that puts Ł with L and Š with S, as readers expect.
+    plain = unicodedata.normalize("NFD", name.replace("ł", "l").replace("Ł", "L"))
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboardMarkup:
+    entries = sorted(config.municipality.elderships, key=lambda e: _sort_key(e.get(locale)))
+    pages = max(1, -(-len(entries) // ELDERSHIPS_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    builder = InlineKeyboardBuilder()
+    for entry in entries[page * ELDERSHIPS_PER_PAGE : (page + 1) * ELDERSHIPS_PER_PAGE]:
+        builder.button(text=entry.get(locale), callback_data=Step(action="eld", value=entry.id))
+    sizes = [2] * (-(-min(ELDERSHIPS_PER_PAGE, len(entries) - page * ELDERSHIPS_PER_PAGE) // 2))
+    navigation = []
+    if page > 0:
+        navigation.append(("◀", page - 1))
+    if page < pages - 1:
+        navigation.append(("▶", page + 1))
+    for label, target in navigation:
+        builder.button(text=f"{label} {target + 1}/{pages}", callback_data=Step(action="page", value=str(target)))
+    if navigation:
+        sizes.append(len(navigation))
+    builder.button(text=_("🤷 Not sure / whole district"), callback_data=Step(action="eld", value=WHOLE_DISTRICT))
+    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    sizes += [1, 1]
+    builder.adjust(*sizes)
+    return builder.as_markup()
+
+
+def _category_keyboard(config: Config, locale: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for entry in config.municipality.categories:
+        builder.button(text=entry.get(locale), callback_data=Step(action="cat", value=entry.id))
+    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    builder.adjust(*([2] * (-(-len(config.municipality.categories) // 2))), 1)
+    return builder.as_markup()
+
+
+def _files_keyboard(count: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    label = _("✅ Done") if count else str(SKIP)
+    builder.button(text=label, callback_data=Step(action="files_done"))
+    return builder.as_markup()
+
+
+def _location_keyboard() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=str(SHARE_LOCATION), request_location=True)], [KeyboardButton(text=str(SKIP))]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+def _contact_keyboard() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=str(REPLY_HERE))], [KeyboardButton(text=str(SHARE_PHONE), request_contact=True)]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+def _summary_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✅ Submit"), callback_data=Step(action="submit"))
+    builder.button(text=_("✏️ Change something"), callback_data=Step(action="edit"))
+    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def _edit_keyboard() -> InlineKeyboardMarkup:
+    labels = {
+        "kind": _("Kind"), "eldership": _("Eldership"), "category": _("Category"),
+        "description": _("Description"), "files": _("Files"), "location": _("Location"), "contact": _("Contact"),
+    }  # fmt: skip
+    builder = InlineKeyboardBuilder()
+    for step in STEPS:
+        builder.button(text=labels[step], callback_data=Step(action="goto", value=step))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def _eldership_name(config: Config, locale: str, eldership_id: str | None) -> str:
+    entry = config.municipality.eldership_by_id.get(eldership_id or "")
+    return escape(entry.get(locale)) if entry else _("whole district / not sure")
+
+
+def _summary(data: dict[str, Any], config: Config, locale: str) -> str:
+    description = data["description"]
+    if len(description) > 1500:
+        description = description[:1500] + "…"
+    files = len(data.get("files", []))
+    if data.get("latitude") is not None:
+        place = f"📍 {data['latitude']:.5f}, {data['longitude']:.5f}"
+    elif data.get("address"):
+        place = escape(data["address"])
+    else:
+        place = _("not given")
+    contact = _("here in Telegram, and by phone {phone}").format(phone=escape(data["phone"])) if data.get("phone") else _("here in Telegram")
+    return "\n".join([
+        _("<b>Please check your submission</b>"),
+        "",
+        _("Kind: {kind}").format(kind=texts.kind_label(data["kind"])),
+        _("Eldership: {name}").format(name=_eldership_name(config, locale, data.get("eldership"))),
+        _("Category: {name}").format(name=escape(config.municipality.category_by_id[data["category"]].get(locale))),
+        _("Files: {count}").format(count=files),
+        _("Location: {place}").format(place=place),
+        _("Answer: {contact}").format(contact=contact),
+        "",
+        escape(description),
+    ])  # fmt: skip
+
+
+# --- moving between steps ------------------------------------------------------------------
+
+
+async def _ask(step: str, message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    """Show the question of `step` and wait for its answer."""
+    await state.set_state(getattr(Intake, step))
+    locale = i18n.current_locale
+    if step == "kind":
+        await message.answer(
+            _(
+                "<b>What would you like to submit?</b>\n\n"
+                "📄 <b>Request</b>: ask for a service, a document, information or a permit.\n"
+                "⚠️ <b>Complaint</b>: something was done wrongly, or your rights were not respected.\n"
+                "🚧 <b>Report of a problem</b>: a pothole, a broken street lamp, rubbish, a fallen tree…"
+            ),
+            reply_markup=_kind_keyboard(),
+        )
+    elif step == "eldership":
+        await message.answer(_("Which eldership does it concern?"), reply_markup=_eldership_keyboard(config, locale, 0))
+    elif step == "category":
+        await message.answer(_("What is it about?"), reply_markup=_category_keyboard(config, locale))
+    elif step == "description":
+        await message.answer(
+            _("Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.").format(
+                min=DESCRIPTION_MIN, max=DESCRIPTION_MAX
+            ),
+            reply_markup=ReplyKeyboardRemove(),
+        )
+    elif step == "files":
+        count = len((await state.get_data()).get("files", []))
+        await message.answer(
+            _("You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.").format(max=MAX_FILES),
+            reply_markup=_files_keyboard(count),
+        )
+    elif step == "location":
+        await message.answer(
+            _("Where is it? Send your location with the button below, or type the address. Press “Skip” if it does not matter."),
+            reply_markup=_location_keyboard(),
+        )
+    elif step == "contact":
+        await message.answer(
+            _("How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."),
+            reply_markup=_contact_keyboard(),
+        )
+
+
+async def _next(after: str, message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    """Go on to the step after `after`, or back to the summary when the resident was editing."""
+    data = await state.get_data()
+    if data.get("editing") or after == STEPS[-1]:
+        await _show_summary(message, state, config, i18n)
+        return
+    await _ask(STEPS[STEPS.index(after) + 1], message, state, config, i18n)
+
+
+async def _show_summary(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    await state.set_state(Intake.confirm)
+    await state.update_data(editing=False)
+    data = await state.get_data()
+    await message.answer(_("Almost done."), reply_markup=ReplyKeyboardRemove())
+    await message.answer(_summary(data, config, i18n.current_locale), reply_markup=_summary_keyboard())
+
+
+# --- entering and leaving ------------------------------------------------------------------
+
+
+@router.message(Command("new"))
+@router.message(F.text == MENU_NEW_CASE)
+async def start_intake(message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, config: Config, i18n: I18n) -> None:
+    if resident is None or resident.consent_at is None:
+        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
+        return
+    limit = config.settings.max_cases_per_day
+    if await cases.opened_today(resident.id, utcnow()) >= limit:
+        await message.answer(
+            _("You have already submitted {count} case today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
+              "You have already submitted {count} cases today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
+              limit).format(count=limit)
+        )  # fmt: skip
+        return
+    await state.set_state(None)
+    await state.set_data({"files": []})
+    await _ask("kind", message, state, config, i18n)
+
+
+@router.callback_query(Step.filter(F.action == "cancel"))
+async def cancel_intake(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    await answer_query(query)
+    await _close_keyboard(query)
+    await query.message.answer(_("Cancelled. Nothing was sent."), reply_markup=main_menu())
+
+
+async def _close_keyboard(query: CallbackQuery) -> None:
+    """Remove the buttons of the message that was answered, so they are not pressed twice."""
+    try:
+        await query.message.edit_reply_markup(reply_markup=None)
+    except TelegramBadRequest:
+        pass  # already without buttons
+
+
+# --- the steps -----------------------------------------------------------------------------
+
+
+@router.callback_query(StateFilter(Intake.kind), Step.filter(F.action == "kind"))
+async def kind_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
+    if callback_data.value not in CaseKind.__members__.values():
+        await answer_query(query, _("This button is no longer active."), alert=True)
+        return
+    await state.update_data(kind=callback_data.value)
+    await answer_query(query)
+    await query.message.edit_text(_("Kind: {kind}").format(kind=texts.kind_label(callback_data.value)))
+    await _next("kind", query.message, state, config, i18n)
+
+
+@router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "page"))
+async def eldership_page(query: CallbackQuery, callback_data: Step, config: Config, i18n: I18n) -> None:
+    await answer_query(query)
+    page = int(callback_data.value) if callback_data.value.isdigit() else 0
+    await query.message.edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page))
+
+
+@router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "eld"))
+async def eldership_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
+    value = callback_data.value
+    if value != WHOLE_DISTRICT and value not in config.municipality.eldership_by_id:
+        await answer_query(query, _("This button is no longer active."), alert=True)
+        return
+    eldership = None if value == WHOLE_DISTRICT else value
+    await state.update_data(eldership=eldership)
+    await answer_query(query)
+    await query.message.edit_text(_("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, eldership)))
+    await _next("eldership", query.message, state, config, i18n)
+
+
+@router.callback_query(StateFilter(Intake.category), Step.filter(F.action == "cat"))
+async def category_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
+    category = config.municipality.category_by_id.get(callback_data.value)
+    if category is None:
+        await answer_query(query, _("This button is no longer active."), alert=True)
+        return
+    await state.update_data(category=category.id)
+    await answer_query(query)
+    await query.message.edit_text(_("Category: {name}").format(name=escape(category.get(i18n.current_locale))))
+    await _next("category", query.message, state, config, i18n)
+
+
+@router.message(StateFilter(Intake.description), F.text)
+async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    text = message.text.strip()
+    if len(text) < DESCRIPTION_MIN:
+        await message.answer(_("This is too short to act on. Please describe the matter in at least {min} characters.").format(min=DESCRIPTION_MIN))
+        return
+    if len(text) > DESCRIPTION_MAX:
+        await message.answer(
+            _("This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.").format(
+                count=len(text), max=DESCRIPTION_MAX
+            )
+        )
+        return
+    await state.update_data(description=text)
+    await _next("description", message, state, config, i18n)
+
+
+@router.message(StateFilter(Intake.files), F.photo | F.document)
+async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) -> None:
+    data = await state.get_data()
+    files = list(data.get("files", []))
+    if len(files) >= MAX_FILES:
+        await message.answer(_("You can attach at most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
+        return
+    if message.photo:
+        photo = message.photo[-1]
+        item = AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id)
+    else:
+        document = message.document
+        if document.file_size and document.file_size > MAX_DOCUMENT_BYTES:
+            await message.answer(_("This file is larger than 20 MB, more than a bot can accept. Please send a smaller file, or a link to it in the description."))
+            return
+        item = AttachmentDraft("document", document.file_id, document.file_unique_id, message.caption, message.media_group_id)
+    files.append(item.__dict__)
+    await state.update_data(files=files)
+    locale = i18n.current_locale
+
+    async def acknowledge() -> None:
+        count = len((await state.get_data()).get("files", []))
+        with i18n.context(), i18n.use_locale(locale):
+            text = _("{count} file attached.", "{count} files attached.", count).format(count=count)
+            await bot.send_message(message.chat.id, text + " " + _("Send more, or press “Done”."), reply_markup=_files_keyboard(count))
+
+    acknowledge_later(message.chat.id, acknowledge)
+
+
+@router.callback_query(StateFilter(Intake.files), Step.filter(F.action == "files_done"))
+async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i18n: I18n) -> None:
+    cancel_acknowledgement(query.message.chat.id)
+    await answer_query(query)
+    await _close_keyboard(query)
+    await _next("files", query.message, state, config, i18n)
+
+
+@router.message(StateFilter(Intake.files))
+async def files_unexpected(message: Message, state: FSMContext) -> None:
+    count = len((await state.get_data()).get("files", []))
+    await message.answer(
+        _("I can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."),
+        reply_markup=_files_keyboard(count),
+    )
+
+
+@router.message(StateFilter(Intake.location), F.location)
+async def location_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    await state.update_data(latitude=message.location.latitude, longitude=message.location.longitude, address=None)
+    await _next("location", message, state, config, i18n)
+
+
+@router.message(StateFilter(Intake.location), F.text == SKIP)
+async def location_skipped(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    await state.update_data(latitude=None, longitude=None, address=None)
+    await _next("location", message, state, config, i18n)
+
+
+@router.message(StateFilter(Intake.location), F.text)
+async def address_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    address = " ".join(message.text.split())
+    if not ADDRESS_MIN <= len(address) <= ADDRESS_MAX:
+        await message.answer(_("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS_MIN, max=ADDRESS_MAX))
+        return
+    await state.update_data(latitude=None, longitude=None, address=address)
+    await _next("location", message, state, config, i18n)
+
+
+@router.message(StateFilter(Intake.contact), F.contact)
+async def phone_shared(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    if message.contact.user_id != message.from_user.id:
+        await message.answer(_("Please share your own number with the button below."), reply_markup=_contact_keyboard())
+        return
+    await state.update_data(phone=message.contact.phone_number)
+    await _next("contact", message, state, config, i18n)
+
+
+@router.message(StateFilter(Intake.contact), F.text == REPLY_HERE)
+async def answer_here(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    await state.update_data(phone=None)
+    await _next("contact", message, state, config, i18n)
+
+
+@router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "edit"))
+async def choose_what_to_edit(query: CallbackQuery) -> None:
+    await answer_query(query)
+    await query.message.edit_reply_markup(reply_markup=_edit_keyboard())
+
+
+@router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "goto"))
+async def edit_step(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
+    if callback_data.value not in STEPS:
+        await answer_query(query, _("This button is no longer active."), alert=True)
+        return
+    await answer_query(query)
+    await _close_keyboard(query)
+    await state.update_data(editing=True, **({"files": []} if callback_data.value == "files" else {}))
+    await _ask(callback_data.value, query.message, state, config, i18n)
+
+
+@router.callback_query(Step.filter(F.action == "submit"))
+async def submit(
+    query: CallbackQuery,
+    state: FSMContext,
+    event_update: Update,
+    cases: CaseService,
+    clerks: ClerkNotifier,
+    calendar: WorkingCalendar,
+    config: Config,
+    resident: Resident | None,
+    db: Database,
+) -> None:
+    """Store the case. The same update delivered again finds its case instead of a new one."""
+    data = await state.get_data()
+    if await state.get_state() != Intake.confirm.state or resident is None:
+        # Not a live draft: either a stale button, or this very update delivered twice.
+        existing = await cases.case_for_update(event_update.update_id)
+        if existing is None:
+            await answer_query(query, _("This button is no longer active."), alert=True)
+            return
+        await answer_query(query)
+        await query.message.answer(_confirmation(existing, calendar), reply_markup=main_menu())
+        return
+    received = utcnow()
+    if not (await cases.case_for_update(event_update.update_id)) and await cases.opened_today(resident.id, received) >= config.settings.max_cases_per_day:
+        await answer_query(query, _("You have reached today's limit of new cases. Please write again tomorrow."), alert=True)
+        return
+    draft = CaseDraft(
+        resident_id=resident.id,
+        locale=resident.locale or config.settings.default_locale,
+        kind=data["kind"],
+        category_id=data["category"],
+        eldership_id=data.get("eldership"),
+        description=data["description"],
+        latitude=data.get("latitude"),
+        longitude=data.get("longitude"),
+        address=data.get("address"),
+        attachments=tuple(AttachmentDraft(**item) for item in data.get("files", [])),
+    )
+    if data.get("phone"):
+        await residents.set_phone(db, resident.id, data["phone"])
+    opened = await cases.open(draft, received, update_id=event_update.update_id)
+    await state.clear()
+    await answer_query(query)
+    await _close_keyboard(query)
+    await query.message.answer(_confirmation(opened.case, calendar), reply_markup=main_menu())
+    if opened.created:
+        clerks.new_case(opened.case, draft.attachments)
+
+
+def _confirmation(case: Any, calendar: WorkingCalendar) -> str:
+    today = calendar.local_date(utcnow())
+    left = calendar.working_days_left(today, case.due)
+    return "\n".join([
+        _("✅ <b>Your submission has been registered.</b>"),
+        "",
+        _("Case number: <b>{number}</b>").format(number=case.number),
+        _("Kind: {kind}").format(kind=texts.kind_label(case.kind)),
+        _("Received: {date}").format(date=texts.day(calendar.local_date(case.received_at))),
+        _("Answer due by: <b>{date}</b> ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
+        "",
+        _("What happens next: a clerk of the municipality will deal with your case and answer you here. "
+          "You will get a message whenever its status changes. You can follow it under “My cases”."),
+    ])  # fmt: skip
+
+
+# --- anything else during the steps --------------------------------------------------------
+
+
+@router.message(StateFilter(Intake.kind, Intake.eldership, Intake.category, Intake.confirm))
+async def use_the_buttons(message: Message) -> None:
+    await message.answer(_("Please use the buttons of the message above. To stop, send /cancel."))
+
+
+@router.message(StateFilter(Intake.description))
+async def description_expected(message: Message) -> None:
+    await message.answer(_("Please describe the matter in words. You can add photos and documents in the next step."))
+
+
+@router.message(StateFilter(Intake.location))
+async def location_expected(message: Message) -> None:
+    await message.answer(_("Please send your location with the button, type the address, or press “Skip”."), reply_markup=_location_keyboard())
+
+
+@router.message(StateFilter(Intake.contact))
+async def contact_expected(message: Message) -> None:
+    await message.answer(_("Please choose one of the buttons below."), reply_markup=_contact_keyboard())
