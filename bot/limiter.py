@@ -1,7 +1,8 @@
 """One limiter for everything the bot sends, with Telegram's lanes.
 
 - overall: about 30 messages a second (`global_per_second`);
-- a private chat: about one a second, short bursts tolerated;
+- a private chat: about one new message a second, short bursts tolerated (edits of one's own
+  messages, e.g. a button press answered in place, do not count there);
 - a group: 20 a minute (edits and topic creation count).
 
 Bulk traffic (broadcasts) marks itself with `bulk_traffic()`; it takes the overall lane only
@@ -33,7 +34,7 @@ def bulk_traffic() -> Iterator[None]:
 class Lanes:
     global_per_second: float = 30.0
     private_per_second: float = 1.0
-    private_burst: int = 5
+    private_burst: int = 8
     group_per_minute: int = 20
 
 
@@ -78,16 +79,16 @@ class RateLimiter:
     def _chat_bucket(self, chat_id: int | str) -> _Bucket:
         bucket = self._chats.get(chat_id)
         if bucket is None:
-            if isinstance(chat_id, int) and chat_id > 0:
+            if _is_private(chat_id):
                 bucket = _Bucket(self.lanes.private_per_second, self.lanes.private_burst)
             else:
                 bucket = _Bucket(self.lanes.group_per_minute / 60, self.lanes.group_per_minute)
             self._chats[chat_id] = bucket
         return bucket
 
-    async def acquire(self, chat_id: int | str | None) -> None:
-        """Wait for a slot to send one message to `chat_id` (None: no chat lane)."""
-        if chat_id is not None:
+    async def acquire(self, chat_id: int | str | None, edit: bool = False) -> None:
+        """Wait for a slot to send one message (or edit one, `edit`) in `chat_id` (None: no chat lane)."""
+        if chat_id is not None and not (edit and _is_private(chat_id)):
             await self._chat_bucket(chat_id).take()
         bulk = _bulk.get()
         if not bulk:
@@ -109,3 +110,7 @@ class RateLimiter:
     def retry_after(self, chat_id: int | str | None, seconds: float) -> None:
         """Telegram said 429: hold the chat's lane (or all traffic) for `seconds`."""
         (self._chat_bucket(chat_id) if chat_id is not None else self._global).pause(seconds)
+
+
+def _is_private(chat_id: int | str) -> bool:
+    return isinstance(chat_id, int) and chat_id > 0

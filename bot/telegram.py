@@ -54,7 +54,7 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         for attempt in range(1, self.attempts + 1):
             try:
                 if paced:
-                    await self.limiter.acquire(chat_id)
+                    await self.limiter.acquire(chat_id, edit=method.__api_method__.startswith("edit"))
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
                 if attempt == self.attempts or exc.retry_after > self.max_wait:

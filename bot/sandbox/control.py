@@ -23,6 +23,7 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_post("/_emu/messages", control.send)
     app.router.add_post("/_emu/click", control.click)
     app.router.add_post("/_emu/block", control.block)
+    app.router.add_post("/_emu/redeliver", control.redeliver)
     app.router.add_get("/_emu/events", control.events)
     app.router.add_get("/_emu/chats/{chat_id}", control.chat)
     app.router.add_get("/_emu/requests", control.requests)
@@ -142,8 +143,8 @@ class _Control:
                         query_id = str(len(self.emu.callbacks) + 1) + str(int(time.time() * 1000))
                         query = {"id": query_id, "from": user, "message": message, "chat_instance": str(chat_id), "data": button["callback_data"]}
                         self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat_id}
-                        self.emu.enqueue({"callback_query": query})
-                        return web.json_response({"callback_query_id": query_id, "message_id": message["message_id"]})
+                        update = self.emu.enqueue({"callback_query": query})
+                        return web.json_response({"callback_query_id": query_id, "message_id": message["message_id"], "update_id": update["update_id"]})
         raise _bad(f"no button {body.get('text') or body.get('data')!r} in that chat")
 
     async def block(self, request: web.Request) -> web.Response:
@@ -161,6 +162,15 @@ class _Control:
             }
         })  # fmt: skip
         return web.json_response({"blocked": blocked})
+
+    async def redeliver(self, request: web.Request) -> web.Response:
+        """Deliver an update again (the bot crashed before confirming it)."""
+        body = await request.json()
+        try:
+            self.emu.redeliver(body["update_id"])
+        except KeyError:
+            raise _bad("that update was never delivered") from None
+        return web.json_response({"redelivered": body["update_id"]})
 
     async def events(self, request: web.Request) -> web.Response:
         """Events after `after`, optionally for one chat; waits up to `timeout` s for the first."""

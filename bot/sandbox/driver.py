@@ -107,6 +107,9 @@ class Telegram:
     async def fault(self, kind: str, **where: Any) -> None:
         await self._post("/_emu/faults", {"kind": kind, **where})
 
+    async def redeliver(self, update_id: int) -> None:
+        await self._post("/_emu/redeliver", {"update_id": update_id})
+
     async def limits(self, **values: Any) -> dict[str, Any]:
         response = await self.http.put("/_emu/limits", json=values)
         return response.json()
@@ -163,11 +166,14 @@ class Person:
     async def send_voice(self) -> dict[str, Any]:
         return (await self._send({"voice": True}))[0]
 
-    async def click(self, text: str, message: Received | None = None) -> str:
+    async def click(self, text: str, message: Received | None = None) -> int:
+        """Press an inline button by its label (in `message`, else the newest that has it).
+
+        Returns the update_id of the button press."""
         body: dict[str, Any] = {"user_id": self.user["id"], "chat_id": self.chat_id, "text": text}
         if message is not None:
             body["message_id"] = message.id
-        return (await self.telegram._post("/_emu/click", body))["callback_query_id"]
+        return (await self.telegram._post("/_emu/click", body))["update_id"]
 
     async def block_bot(self, blocked: bool = True) -> None:
         await self.telegram._post("/_emu/block", {"user_id": self.user["id"], "blocked": blocked})

@@ -112,6 +112,8 @@ class Emulator:
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self._updates: list[dict[str, Any]] = []
+        self._sent_updates: dict[int, dict[str, Any]] = {}
+        self._redeliveries: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls received: a bot is ready once it polls
         self._update_ids = itertools.count(1)
         self._user_ids = itertools.count(100001)
@@ -146,7 +148,7 @@ class Emulator:
             if handler is None:
                 raise BadRequest(f"Bad Request: method {method} is not supported by the emulator", code=501)
             if self.limits.enabled and method.lower() in _COUNTED:
-                self._check_rate(params.get("chat_id"))
+                self._check_rate(params.get("chat_id"), edit=method.lower().startswith("edit"))
             result = handler(params)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -194,8 +196,11 @@ class Emulator:
                 )
             raise BadRequest("Internal Server Error", code=fault.get("code", 500))
 
-    def _check_rate(self, chat_id: Any) -> None:
+    def _check_rate(self, chat_id: Any, edit: bool) -> None:
+        """Telegram's limits; in a private chat only new messages count, in a group edits too."""
         chat = self.chats.get(chat_id) if isinstance(chat_id, int) else None
+        if chat is not None and chat.is_private and edit:
+            chat = None
         wait = self._global.wait_needed()
         bucket = None
         if chat is not None:
@@ -343,10 +348,19 @@ class Emulator:
         allowed = params.get("allowed_updates") or None
 
         def pending() -> list[dict[str, Any]]:
-            return [u for u in self._updates if not allowed or any(k in u for k in allowed)]
+            return self._redeliveries + [u for u in self._updates if not allowed or any(k in u for k in allowed)]
 
         await self.wait_for(lambda: bool(pending()), float(params.get("timeout") or 0))
-        return pending()[: int(params.get("limit") or 100)]
+        batch = pending()[: int(params.get("limit") or 100)]
+        self._redeliveries = [u for u in self._redeliveries if u not in batch]
+        for update in batch:
+            self._sent_updates[update["update_id"]] = update
+        return batch
+
+    def redeliver(self, update_id: int) -> None:
+        """Deliver an update again, as Telegram does when a bot crashed before confirming it."""
+        self._redeliveries.append(self._sent_updates[update_id])
+        asyncio.get_running_loop().create_task(self._notify())
 
     def _m_setmycommands(self, params: dict[str, Any]) -> bool:
         commands = params["commands"]

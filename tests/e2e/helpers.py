@@ -1,0 +1,53 @@
+"""Conversations several end-to-end tests share."""
+
+from bot.sandbox.driver import Person, Received
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 20
+
+# Labels as residents see them.
+LABELS = {
+    "pl": {"language": "✓ Polski", "agree": "✅ Zgadzam się", "new": "📝 Nowa sprawa", "submit": "✅ Wyślij",
+           "skip": "⏭ Pomiń", "here": "💬 Odpowiedź tutaj, w Telegramie", "whole": "🤷 Nie wiem / cały rejon"},
+    "lt": {"language": "✓ Lietuvių", "agree": "✅ Sutinku", "new": "📝 Naujas kreipimasis", "submit": "✅ Pateikti",
+           "skip": "⏭ Praleisti", "here": "💬 Atsakyti čia, Telegram", "whole": "🤷 Nežinau / visas rajonas"},
+}  # fmt: skip
+
+
+async def onboard(person: Person, locale: str) -> None:
+    labels = LABELS[locale]
+    await person.send("/start")
+    await person.receive(2)
+    await person.click(labels["language"])
+    await person.edited()
+    await person.receive_one()
+    await person.click(labels["agree"])
+    await person.edited()
+    await person.receive_one()
+
+
+async def submit_case(person: Person, locale: str, kind: str, category: str, description: str) -> Received:
+    """The shortest path: whole district, no files, no location, answer here."""
+    labels = LABELS[locale]
+    await person.send(labels["new"])
+    await person.receive_one()
+    await person.click(kind)
+    await person.edited()
+    await person.receive_one()
+    await person.click(labels["whole"])
+    await person.edited()
+    await person.receive_one()
+    await person.click(category)
+    await person.edited()
+    await person.receive_one()
+    await person.send(description)
+    await person.receive_one()
+    await person.click(labels["skip"])
+    await person.edited()
+    await person.receive_one()
+    await person.send(labels["skip"])
+    await person.receive_one()
+    await person.send(labels["here"])
+    await person.receive(2)
+    await person.click(labels["submit"])
+    await person.edited()
+    return await person.receive_one()

@@ -1,0 +1,321 @@
+"""Residents submit cases and follow them, in Polish and in Lithuanian, through the emulator."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.sandbox.driver import Person, Telegram
+from bot.store.db import Database
+from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, Resident, utcnow
+from tests.e2e.helpers import LABELS, PHOTO, onboard, submit_case
+
+
+async def test_full_submission_in_polish_with_album_and_location(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+
+    await anna.send("📝 Nowa sprawa")
+    kinds = await anna.receive_one()
+    assert kinds.buttons == ["📄 Wniosek", "⚠️ Skarga", "🚧 Zgłoszenie problemu", "✖ Anuluj"]
+    await anna.send_sticker()  # not a button press: a hint, and the step stays
+    assert (await anna.receive_one()).text.startswith("Proszę użyć przycisków")
+    await anna.click("🚧 Zgłoszenie problemu")
+    assert (await anna.edited()).text == "Rodzaj: Zgłoszenie problemu"
+
+    elderships = await anna.receive_one()
+    assert elderships.buttons[:8] == ["Awiżenie", "Bezdany", "Bujwidze", "Czarny Bór", "Dukszty", "Kowalczuki", "Ławaryszki", "Mariampol"]
+    assert elderships.buttons[8:] == ["▶ 2/3", "🤷 Nie wiem / cały rejon", "✖ Anuluj"]
+    await anna.click("▶ 2/3")
+    await anna.edited()
+    await anna.click("▶ 3/3")
+    assert "Rzesza" in (await anna.edited()).buttons
+    await anna.click("Rzesza")
+    assert (await anna.edited()).text == "Starostwo: Rzesza"
+
+    await anna.receive_one()  # categories
+    await anna.click("Drogi, ulice i transport")
+    await anna.edited()
+    assert "opisać sprawę" in (await anna.receive_one()).text
+    await anna.send("za krótko")
+    assert "co najmniej 10 znakach" in (await anna.receive_one()).text
+    await anna.send("   \n   ")
+    assert "co najmniej 10 znakach" in (await anna.receive_one()).text
+    description = "<b>Dziura</b> & wyrwa w jezdni przy ul. Wileńskiej 5 🚧"
+    await anna.send(description)
+
+    files_prompt = await anna.receive_one()
+    assert files_prompt.buttons == ["⏭ Pomiń"]
+    await anna.send_album([PHOTO, PHOTO, PHOTO], caption="Widok od północy")
+    attached = await anna.receive_one()  # one answer for the whole album
+    assert attached.text.startswith("Dołączono 3 pliki.")
+    await anna.click("✅ Gotowe")
+    await anna.edited()
+
+    location_prompt = await anna.receive_one()
+    assert location_prompt.keyboard_buttons == ["📍 Wyślij moją lokalizację", "⏭ Pomiń"]
+    await anna.share_location(54.64061, 25.10472)
+    contact_prompt = await anna.receive_one()
+    assert contact_prompt.keyboard_buttons == ["💬 Odpowiedź tutaj, w Telegramie", "📞 Udostępnij mój numer telefonu"]
+    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
+
+    _, summary = await anna.receive(2)
+    assert "Starostwo: Rzesza" in summary.text and "Pliki: 3" in summary.text
+    assert "📍 54.64061, 25.10472" in summary.text
+    assert description in summary.text  # shown exactly as typed: escaped, not interpreted
+    assert summary.buttons == ["✅ Wyślij", "✏️ Zmień coś", "✖ Anuluj"]
+
+    submit_update = await anna.click("✅ Wyślij")
+    await anna.edited()
+    confirmation = await anna.receive_one()
+    assert "Numer sprawy: VRS-2026-000001" in confirmation.text
+    assert "Rodzaj: Zgłoszenie problemu" in confirmation.text
+    assert "Termin odpowiedzi: 21 grudnia 2026 (pozostało 20 dni roboczych)" in confirmation.text
+    assert confirmation.keyboard_buttons[0] == "📝 Nowa sprawa"
+
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+        attachments = (await session.execute(select(Attachment))).scalars().all()
+    assert (case.kind, case.eldership_id, case.category_id, case.locale) == ("report", "riese", "roads", "pl")
+    assert case.description == description
+    assert (case.latitude, case.longitude) == (54.64061, 25.10472)
+    assert case.deadline.isoformat() == "2026-12-21"
+    assert len(attachments) == 3 and len({a.media_group_id for a in attachments}) == 1
+    assert attachments[0].caption == "Widok od północy"
+
+    # The clerks' group gets the card (in Lithuanian), the pin and the album.
+    card, pin, *album = await clerks.receive(5)
+    assert card.text.startswith("🚧 VRS-2026-000001 · Pranešimas apie problemą")
+    assert "Seniūnija: Riešė" in card.text and description in card.text
+    assert pin.raw["location"] == {"latitude": 54.64061, "longitude": 25.10472}
+    assert [m.raw.get("media_group_id") is not None for m in album] == [True, True, True]
+
+    # Telegram delivers the confirming update again (the bot "crashed" before confirming it);
+    # the button press was answered the first time, so Telegram refuses a second answer.
+    bot.expected_errors.append("query is too old")
+    await telegram.redeliver(submit_update)
+    again = await anna.receive_one()
+    assert "Numer sprawy: VRS-2026-000001" in again.text
+    async with store.read() as session:
+        assert len((await session.execute(select(Case))).scalars().all()) == 1
+
+
+async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegram: Telegram, store: Database) -> None:
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    await onboard(jonas, "lt")
+    await jonas.send("/new")
+    await jonas.receive_one()
+    await jonas.click("⚠️ Skundas")
+    await jonas.edited()
+    await jonas.receive_one()
+    await jonas.click("🤷 Nežinau / visas rajonas")
+    assert (await jonas.edited()).text == "Seniūnija: visas rajonas / nežinau"
+    await jonas.receive_one()
+    await jonas.click("Atliekos ir švara")
+    await jonas.edited()
+    await jonas.receive_one()
+    await jonas.send("x" * 3001)
+    assert "3001 simb.; leidžiama 3000" in (await jonas.receive_one()).text
+    await jonas.send("Š" * 3000)  # exactly the limit
+    await jonas.receive_one()
+    await jonas.send_voice()  # not a file the step takes
+    assert "tik nuotraukas ir dokumentus" in (await jonas.receive_one()).text
+    await jonas.click("⏭ Praleisti")
+    await jonas.edited()
+    await jonas.receive_one()
+    await jonas.send("Gedimino g. 1, Nemenčinė")
+    await jonas.receive_one()
+    await jonas.share_contact("+37060000000")
+    _, summary = await jonas.receive(2)
+    assert "Vieta: Gedimino g. 1, Nemenčinė" in summary.text
+    assert "telefonu +37060000000" in summary.text
+    await jonas.click("✅ Pateikti")
+    await jonas.edited()
+    confirmation = await jonas.receive_one()
+    assert "Kreipimosi numeris: VRS-2026-000001" in confirmation.text
+    assert "Atsakymo terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)" in confirmation.text
+
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+        resident = await session.get(Resident, jonas.user["id"])
+    assert (case.kind, case.eldership_id, case.address) == ("complaint", None, "Gedimino g. 1, Nemenčinė")
+    assert case.description == "Š" * 3000
+    assert resident.phone == "+37060000000"
+
+
+async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Telegram, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await anna.send("📝 Nowa sprawa")
+    await anna.receive_one()
+    await anna.click("📄 Wniosek")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.click("🤷 Nie wiem / cały rejon")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.click("Pomoc społeczna")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.send("Proszę o informację o zasiłku")
+    await anna.receive_one()
+    await anna.click("⏭ Pomiń")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.send("⏭ Pomiń")
+    await anna.receive_one()
+    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
+    await anna.receive(2)
+
+    await anna.click("✏️ Zmień coś")
+    assert (await anna.edited()).buttons == ["Rodzaj", "Starostwo", "Kategoria", "Opis", "Pliki", "Lokalizacja", "Kontakt"]
+    await anna.click("Opis")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.send("Proszę o informację o zasiłku celowym na opał")
+    _, summary = await anna.receive(2)  # straight back to the summary
+    assert "zasiłku celowym na opał" in summary.text
+
+    await anna.click("✖ Anuluj")
+    await anna.edited()
+    assert (await anna.receive_one()).text == "Anulowano. Nic nie zostało wysłane."
+    async with store.read() as session:
+        assert (await session.execute(select(Case))).first() is None
+
+
+async def test_cancel_command_at_a_step(bot, telegram: Telegram) -> None:
+    ona = await telegram.resident("Ona", language_code="lt")
+    await onboard(ona, "lt")
+    await ona.send("📝 Naujas kreipimasis")
+    await ona.receive_one()
+    await ona.click("📄 Prašymas")
+    await ona.edited()
+    await ona.receive_one()
+    await ona.send("/cancel")
+    assert (await ona.receive_one()).text == "Atšaukta. Niekas nebuvo išsiųsta."
+    await ona.send("Labas")  # no longer inside the submission
+    assert "nesupratau" in (await ona.receive_one()).text
+
+
+async def test_restart_in_the_middle_continues_where_the_resident_was(bot, telegram: Telegram) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await anna.send("📝 Nowa sprawa")
+    await anna.receive_one()
+    await anna.click("🚧 Zgłoszenie problemu")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.click("Awiżenie")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.click("Oświetlenie ulic")
+    await anna.edited()
+    await anna.receive_one()  # asked for the description
+
+    await bot.kill()
+    await bot.start()
+
+    await anna.send("Nie świeci latarnia przy szkole w Awiżeniach")
+    assert (await anna.receive_one()).buttons == ["⏭ Pomiń"]  # the files step: nothing was lost
+    await anna.click("⏭ Pomiń")
+    await anna.edited()
+    await anna.receive_one()
+    await anna.send("⏭ Pomiń")
+    await anna.receive_one()
+    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
+    _, summary = await anna.receive(2)
+    assert "Starostwo: Awiżenie" in summary.text and "Oświetlenie ulic" in summary.text
+
+
+async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    await onboard(anna, "pl")
+    await onboard(jonas, "lt")
+    mine = await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty i zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
+    assert "VRS-2026-000001" in mine.text
+    theirs = await submit_case(jonas, "lt", "🚧 Pranešimas apie problemą", "Keliai, gatvės ir transportas", "Duobė kelyje prie mokyklos")
+    assert "VRS-2026-000002" in theirs.text
+
+    await anna.send("📂 Moje sprawy")
+    listing = await anna.receive_one()
+    assert "<b>Pana/Pani sprawy</b> (1)" in listing.html
+    assert listing.buttons == ["VRS-2026-000001"]
+    await anna.click("VRS-2026-000001")
+    details = await anna.edited()
+    assert "Status: Przyjęta" in details.text and "Termin odpowiedzi: 21 grudnia 2026" in details.text
+    assert "Historia" in details.text
+    assert details.buttons == ["➕ Uzupełnij informacje", "⬅ Moje sprawy"]
+
+    await anna.send("vrs-2026-000002")  # Jonas's case: the same answer as a number that does not exist
+    refused = await anna.receive_one()
+    await anna.send("VRS-2026-000999")
+    missing = await anna.receive_one()
+    assert refused.text == "Nie znaleziono sprawy VRS-2026-000002 wśród Pana/Pani spraw."
+    assert missing.text == "Nie znaleziono sprawy VRS-2026-000999 wśród Pana/Pani spraw."
+    await anna.send("VRS-2026-000001")
+    assert "Status: Przyjęta" in (await anna.receive_one()).text
+
+
+async def test_adding_information_reaches_the_clerks(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "⚠️ Skarga", "Inne sprawy", "Skarga na brak odpowiedzi na pismo")
+    await clerks.receive_one()  # the card
+
+    await anna.send("VRS-2026-000001")
+    await anna.receive_one()
+    await anna.click("➕ Uzupełnij informacje")
+    assert "do sprawy VRS-2026-000001" in (await anna.receive_one()).text
+    await anna.send("Pismo wysłałam 3 listopada & nadal <brak> odpowiedzi")
+    assert (await anna.receive_one()).text.startswith("Dodano do sprawy VRS-2026-000001.")
+    await anna.send_photo(PHOTO)
+    await anna.receive_one()
+    await anna.click("✅ Gotowe")
+    assert "Dziękujemy" in (await anna.receive_one()).text
+
+    relayed = await clerks.receive_one()
+    assert relayed.text.startswith("➕ VRS-2026-000001: gyventojas papildė informaciją")
+    assert "nadal <brak> odpowiedzi" in relayed.text
+    async with store.read() as session:
+        events = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))).scalars().all()
+        photos = (await session.execute(select(Attachment))).scalars().all()
+    assert [e.text for e in events] == ["Pismo wysłałam 3 listopada & nadal <brak> odpowiedzi", None]
+    assert len(photos) == 1 and photos[0].event_id == events[1].id
+
+
+async def test_reopening_a_recently_closed_case(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    await onboard(jonas, "lt")
+    await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau informacijos apie mokesčius")
+    await clerks.receive_one()
+    async with store.write() as session:  # the clerks' desk answered and closed it
+        case = (await session.execute(select(Case))).scalar_one()
+        case.status, case.closed_at = CaseStatus.ANSWERED, utcnow() - timedelta(days=2)
+
+    await jonas.send("VRS-2026-000001")
+    details = await jonas.receive_one()
+    assert details.buttons == ["↩ Atnaujinti kreipimąsi", "⬅ Mano kreipimaisi"]
+    await jonas.click("↩ Atnaujinti kreipimąsi")
+    await jonas.receive_one()
+    await jonas.send("Atsakymas neišsamus")
+    assert (await jonas.receive_one()).text.startswith("Kreipimasis VRS-2026-000001 atnaujintas.")
+    assert (await clerks.receive_one()).text.startswith("↩ VRS-2026-000001: gyventojas atnaujino kreipimąsi")
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert (case.status, case.closed_at) == (CaseStatus.REOPENED, None)
+
+
+async def test_daily_limit(emulator, telegram: Telegram, settings_env, tmp_path) -> None:
+    from tests.e2e.conftest import BotProcess
+
+    process = BotProcess(emulator, {**settings_env, "MAX_CASES_PER_DAY": "1"}, tmp_path / "bot.log")
+    await process.start()
+    try:
+        ona = await telegram.resident("Ona", language_code="lt")
+        await onboard(ona, "lt")
+        await submit_case(ona, "lt", "📄 Prašymas", "Kiti klausimai", "Pirmas prašymas šiandien")
+        await ona.send(LABELS["lt"]["new"])
+        refusal = await ona.receive_one()
+        assert refusal.text.startswith("Šiandien jau pateikėte 1 kreipimąsi")
+    finally:
+        await process.stop()
