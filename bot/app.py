@@ -12,6 +12,7 @@ from aiogram.types import BotCommandScopeAllPrivateChats
 from aiogram.utils.i18n import I18n
 
 from bot.config import LOCALES, LOCALES_DIR, Config, ConfigError
+from bot.limiter import Lanes, RateLimiter
 from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
@@ -88,7 +89,8 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     settings = config.settings
     i18n = load_i18n(settings.default_locale)
     database = Database(settings.database_url)
-    bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url)
+    limiter = RateLimiter(Lanes(global_per_second=settings.send_rate_per_second))
+    bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, limiter)
     storage, isolation = _fsm(config, database)
     calendar = WorkingCalendar(settings.tz)
 

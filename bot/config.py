@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr
     municipality_file: Path = DEFAULT_MUNICIPALITY_FILE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    send_rate_per_second: Annotated[float, Field(ge=0, le=1000)] = 30.0
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
 

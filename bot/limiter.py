@@ -72,7 +72,7 @@ class _Bucket:
 class RateLimiter:
     def __init__(self, lanes: Lanes | None = None) -> None:
         self.lanes = lanes or Lanes()
-        self._global = _Bucket(self.lanes.global_per_second, self.lanes.global_per_second)
+        self._global = _Bucket(self.lanes.global_per_second or 1, self.lanes.global_per_second or 1)
         self._chats: dict[int | str, _Bucket] = {}
         self._interactive_waiting = 0
 
@@ -88,6 +88,8 @@ class RateLimiter:
 
     async def acquire(self, chat_id: int | str | None, edit: bool = False) -> None:
         """Wait for a slot to send one message (or edit one, `edit`) in `chat_id` (None: no chat lane)."""
+        if not self.lanes.global_per_second:
+            return  # pacing switched off (a Bot API server without limits, or a benchmark)
         if chat_id is not None and not (edit and _is_private(chat_id)):
             await self._chat_bucket(chat_id).take()
         bulk = _bulk.get()

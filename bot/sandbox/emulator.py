@@ -111,6 +111,7 @@ class Emulator:
         self.faults: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.listeners: list[Any] = []  # in-process observers of events (benchmarks)
         self._updates: list[dict[str, Any]] = []
         self._sent_updates: dict[int, dict[str, Any]] = {}
         self._redeliveries: list[dict[str, Any]] = []
@@ -240,7 +241,10 @@ class Emulator:
             self._changed.notify_all()
 
     def _record(self, kind: str, chat_id: int, **payload: Any) -> None:
-        self.events.append({"seq": len(self.events) + 1, "type": kind, "chat_id": chat_id, **payload})
+        event = {"seq": len(self.events) + 1, "type": kind, "chat_id": chat_id, **payload}
+        self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
         asyncio.get_running_loop().create_task(self._notify())
 
     async def wait_for(self, predicate: Any, timeout: float) -> bool:

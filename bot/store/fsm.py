@@ -1,7 +1,12 @@
-"""aiogram FSM storage in the SQL store, so conversations survive a restart of the bot."""
+"""aiogram FSM storage in the SQL store, so conversations survive a restart of the bot.
+
+Reads are served from a write-through cache: this storage is for one bot process per database
+(the embedded default). Several replicas keep conversations in Redis (REDIS_URL) instead.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,41 +22,45 @@ class SQLStorage(BaseStorage):
     def __init__(self, database: Database, key_builder: KeyBuilder | None = None) -> None:
         self.database = database
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
+        self._cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
 
-    async def _load(self, key: StorageKey) -> FsmRecord | None:
-        async with self.database.read() as session:
-            return await session.get(FsmRecord, self.key_builder.build(key))
+    async def _load(self, key: StorageKey) -> tuple[str | None, dict[str, Any]]:
+        record_key = self.key_builder.build(key)
+        cached = self._cache.get(record_key)
+        if cached is None:
+            async with self.database.read() as session:
+                record = await session.get(FsmRecord, record_key)
+            cached = (record.state, dict(record.data)) if record else (None, {})
+            self._cache[record_key] = cached
+        return cached
 
-    async def _save(self, key: StorageKey, **values: Any) -> None:
+    async def _save(self, key: StorageKey, state: str | None, data: dict[str, Any]) -> None:
         record_key = self.key_builder.build(key)
         async with self.database.write() as session:
-            current = await session.get(FsmRecord, record_key)
-            state = values.get("state", current.state if current else None)
-            data = values.get("data", current.data if current else {})
             if state is None and not data:
                 await session.execute(delete(FsmRecord).where(FsmRecord.key == record_key))
-                return
-            statement = insert_for(session, FsmRecord).values(key=record_key, state=state, data=data, updated_at=utcnow())
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[FsmRecord.key],
-                    set_={"state": state, "data": data, "updated_at": utcnow()},
-                )
-            )
+            else:
+                values = {"state": state, "data": data, "updated_at": utcnow()}
+                statement = insert_for(session, FsmRecord).values(key=record_key, **values)
+                await session.execute(statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values))
+        if state is None and not data:
+            self._cache.pop(record_key, None)
+        else:
+            self._cache[record_key] = (state, data)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        await self._save(key, state=state.state if isinstance(state, State) else state)
+        _, data = await self._load(key)
+        await self._save(key, state.state if isinstance(state, State) else state, data)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        record = await self._load(key)
-        return record.state if record else None
+        return (await self._load(key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._save(key, data=dict(data))
+        state, _ = await self._load(key)
+        await self._save(key, state, copy.deepcopy(dict(data)))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        record = await self._load(key)
-        return dict(record.data) if record else {}
+        return copy.deepcopy((await self._load(key))[1])
 
     async def close(self) -> None:  # the Database is closed by its owner
-        return None
+        self._cache.clear()

@@ -1,0 +1,218 @@
+"""How fast residents get through the submission, against a bare aiogram bot as the baseline.
+
+    .venv/bin/python bench/flow.py [--residents 200] [--database-url URL]
+
+N residents (already onboarded) submit a case at the same time, through the emulator over real
+HTTP, each step waiting for the bot's answer as a person would. Printed, never asserted:
+updates per second, p50/p95 latency per step, and the same for a bare aiogram echo bot that
+answers the same number of updates on the same emulator (the ratio shows what Petent's work
+costs). Run twice: without Telegram's limits (the bots' own speed), and with them (30 messages
+a second overall: Telegram's ceiling, and how close to it Petent gets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.sandbox.emulator import Emulator, Limits  # noqa: E402
+from bot.store.db import Database  # noqa: E402
+from bot.store.migrate import upgrade  # noqa: E402
+from bot.store.models import Resident, utcnow  # noqa: E402
+
+TOKEN = "123456:BENCH-token-for-the-emulator-only"
+GROUP_ADMIN, GROUP_COMMS = -1001000000001, -1001000000002
+
+# (step name, action, how many new bot messages answer it)
+STEPS = {
+    "pl": [
+        ("new case", ("send", "📝 Nowa sprawa"), 1),
+        ("kind", ("click", "🚧 Zgłoszenie problemu"), 1),
+        ("eldership", ("click", "Awiżenie"), 1),
+        ("category", ("click", "Drogi, ulice i transport"), 1),
+        ("description", ("send", "Dziura w jezdni przy ul. Wileńskiej 5, bardzo głęboka"), 1),
+        ("files", ("click", "⏭ Pomiń"), 1),
+        ("location", ("send", "⏭ Pomiń"), 1),
+        ("contact", ("send", "💬 Odpowiedź tutaj, w Telegramie"), 2),
+        ("submit", ("click", "✅ Wyślij"), 1),
+    ],
+    "lt": [
+        ("new case", ("send", "📝 Naujas kreipimasis"), 1),
+        ("kind", ("click", "📄 Prašymas"), 1),
+        ("eldership", ("click", "🤷 Nežinau / visas rajonas"), 1),
+        ("category", ("click", "Socialinė parama"), 1),
+        ("description", ("send", "Prašau informacijos apie socialinę pašalpą šildymui"), 1),
+        ("files", ("click", "⏭ Praleisti"), 1),
+        ("location", ("send", "⏭ Praleisti"), 1),
+        ("contact", ("send", "💬 Atsakyti čia, Telegram"), 2),
+        ("submit", ("click", "✅ Pateikti"), 1),
+    ],
+}
+
+
+class Inboxes:
+    """New bot messages per chat, fed by the emulator in-process (no polling in the measurement)."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.queues: dict[int, asyncio.Queue[dict]] = defaultdict(asyncio.Queue)
+        self.outgoing = 0
+        emulator.listeners.append(self._on_event)
+
+    def _on_event(self, event: dict) -> None:
+        if event["type"] in ("message", "edit") and (event["type"] == "edit" or event.get("outgoing")):
+            self.outgoing += 1
+        if event["type"] == "message" and event.get("outgoing"):
+            self.queues[event["chat_id"]].put_nowait(event["message"])
+
+    async def take(self, chat_id: int, count: int, timeout: float = 300) -> None:
+        for _ in range(count):
+            await asyncio.wait_for(self.queues[chat_id].get(), timeout)
+
+
+async def _start_bot(command: list[str], env: dict[str, str], emulator: Emulator, log: Path) -> asyncio.subprocess.Process:
+    polls = emulator.polls
+    with log.open("ab") as out:
+        process = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out, cwd=log.parent)
+    while emulator.polls == polls:
+        if process.returncode is not None:
+            raise SystemExit(f"the bot did not start; see {log}")
+        await asyncio.sleep(0.05)
+    return process
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    process.terminate()
+    await process.wait()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+async def run_petent(residents: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
+    emulator = Emulator(TOKEN, Limits(enabled=limits))
+    runner = await emulator.serve()
+    emulator.add_group("Clerks", forum=True, chat_id=GROUP_ADMIN)
+    emulator.add_group("Communications", chat_id=GROUP_COMMS)
+    inboxes = Inboxes(emulator)
+    url = database_url or f"sqlite+aiosqlite:///{workdir}/bench-{int(limits)}.db"
+    database = Database(url)
+    await upgrade(database)
+    people = []
+    async with database.write() as session:
+        for i in range(residents):
+            locale = "pl" if i % 2 == 0 else "lt"
+            user = emulator.add_user(f"Resident {i}", locale)
+            session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"], consent_at=utcnow()))
+            people.append((user, locale))
+    await database.dispose()
+    env = {
+        **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
+        "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url,
+        "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING", "SEND_RATE_PER_SECOND": "30" if limits else "0",
+    }  # fmt: skip
+    command = [sys.executable, *(["-m", "cProfile", "-o", profile] if (profile := os.environ.get("BENCH_PROFILE")) else []), "-m", "bot", "run"]
+    bot = await _start_bot(command, env, emulator, workdir / "petent.log")
+    latencies: dict[str, list[float]] = defaultdict(list)
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+
+        async def resident(user: dict, locale: str) -> None:
+            for step, (action, value), answers in STEPS[locale]:
+                started = time.perf_counter()
+                if action == "send":
+                    response = await http.post("/_emu/messages", json={"user_id": user["id"], "text": value})
+                else:
+                    response = await http.post("/_emu/click", json={"user_id": user["id"], "text": value})
+                response.raise_for_status()
+                await inboxes.take(user["id"], answers)
+                latencies[step].append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(resident(user, locale) for user, locale in people))
+        elapsed = time.perf_counter() - started
+    await _stop(bot)
+    await runner.cleanup()
+    refused = [r for r in emulator.requests if r["status"] == 429]
+    return {
+        "elapsed": elapsed, "updates": sum(len(s) for s in STEPS.values()) // 2 * residents,
+        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused),
+    }  # fmt: skip
+
+
+async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
+    emulator = Emulator(TOKEN, Limits(enabled=False))
+    runner = await emulator.serve()
+    inboxes = Inboxes(emulator)
+    users = [emulator.add_user(f"Resident {i}", "pl") for i in range(residents)]
+    env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url}
+    bot = await _start_bot([sys.executable, str(ROOT / "bench" / "echo_bot.py")], env, emulator, workdir / "echo.log")
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+
+        async def resident(user: dict) -> None:
+            for i in range(updates_each):
+                started = time.perf_counter()
+                (await http.post("/_emu/messages", json={"user_id": user["id"], "text": f"message {i}"})).raise_for_status()
+                await inboxes.take(user["id"], 1)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(resident(user) for user in users))
+        elapsed = time.perf_counter() - started
+    await _stop(bot)
+    await runner.cleanup()
+    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies}
+
+
+def _ms(value: float) -> str:
+    return f"{value * 1000:8.0f} ms"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residents", type=int, default=200)
+    parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    args = parser.parse_args()
+    steps = len(STEPS["pl"])
+    with tempfile.TemporaryDirectory(prefix="petent-bench-") as tmp:
+        workdir = Path(tmp)
+        echo = await run_echo(args.residents, steps, workdir)
+        fast = await run_petent(args.residents, limits=False, database_url=args.database_url, workdir=workdir)
+        real = await run_petent(args.residents, limits=True, database_url=None if not args.database_url else args.database_url, workdir=workdir)
+
+    database = "PostgreSQL" if args.database_url and "postgresql" in args.database_url else "SQLite"
+    print(f"\nSubmission flow: {args.residents} residents at once, {steps} steps each, {database}, Python {sys.version.split()[0]}")
+    print(f"{'':32}{'updates/s':>10}{'p50/step':>12}{'p95/step':>12}")
+    echo_rate = echo["updates"] / echo["elapsed"]
+    all_echo = echo["latencies"]
+    print(f"{'bare aiogram echo (no limits)':32}{echo_rate:10.1f}{_ms(statistics.median(all_echo)):>12}{_ms(_percentile(all_echo, 0.95)):>12}")
+    for name, result in (("petent (no limits)", fast), ("petent (Telegram's limits)", real)):
+        rate = result["updates"] / result["elapsed"]
+        every = [v for values in result["latencies"].values() for v in values]
+        print(f"{name:32}{rate:10.1f}{_ms(statistics.median(every)):>12}{_ms(_percentile(every, 0.95)):>12}")
+    print(f"\nratio petent/echo, no limits: {fast['updates'] / fast['elapsed'] / echo_rate:.2f} of the bare bot's update rate")
+    sent_rate = real["sent"] / real["elapsed"]
+    print(f"with limits: {real['sent']} messages and edits in {real['elapsed']:.1f} s = {sent_rate:.1f}/s "
+          f"against Telegram's ceiling of 30/s ({sent_rate / 30:.0%}); 429 answers: {real['429']}")
+    print("\nper step (no limits / with limits)")
+    print(f"{'step':14}{'p50':>11}{'p95':>11}   {'p50':>11}{'p95':>11}")
+    for step in fast["latencies"]:
+        a, b = fast["latencies"][step], real["latencies"][step]
+        print(f"{step:14}{_ms(statistics.median(a))}{_ms(_percentile(a, 0.95))}   {_ms(statistics.median(b))}{_ms(_percentile(b, 0.95))}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
