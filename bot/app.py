@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.strategy import FSMStrategy
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommandScopeAllPrivateChats
 from aiogram.utils.i18n import I18n
@@ -18,7 +20,9 @@ from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
-from bot.services.notifications import ClerkNotifier, ResidentNotifier
+from bot.services.clerk_desk import ClerkDesk, StaffChats
+from bot.services.desk import DeskService
+from bot.services.notifications import ResidentNotifier
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage
 from bot.store.migrate import upgrade
@@ -36,7 +40,7 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     i18n: I18n
-    clerks: ClerkNotifier
+    clerks: ClerkDesk
 
     async def prepare(self) -> None:
         """Migrate the schema and publish the command menu in every language."""
@@ -56,7 +60,15 @@ class App:
         await self.prepare()
         me = await self.bot.get_me()
         log.info("polling", extra={"bot_id": me.id, "username": me.username})
-        await self.dispatcher.start_polling(self.bot, allowed_updates=self.dispatcher.resolve_used_update_types())
+        await self.clerks.resume()
+        digests = None
+        if self.config.settings.digest_time is not None:
+            digests = asyncio.create_task(self.clerks.run_digests(self.config.settings.digest_time))
+        try:
+            await self.dispatcher.start_polling(self.bot, allowed_updates=self.dispatcher.resolve_used_update_types())
+        finally:
+            if digests is not None:
+                digests.cancel()
 
     async def close(self) -> None:
         await self.clerks.drain()
@@ -89,18 +101,23 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     settings = config.settings
     i18n = load_i18n(settings.default_locale)
     database = Database(settings.database_url)
-    limiter = RateLimiter(Lanes(global_per_second=settings.send_rate_per_second))
+    limiter = RateLimiter(Lanes(global_per_second=settings.send_rate_per_second, group_per_minute=settings.group_messages_per_minute))
     bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, limiter)
     storage, isolation = _fsm(config, database)
     calendar = WorkingCalendar(settings.tz)
 
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    # One conversation per person and forum topic: a clerk can answer two cases at once.
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC)
+    chats = StaffChats(settings.admin_chat_id, settings.comms_chat_id)
+    desk = DeskService(database, calendar, config.municipality)
     dispatcher["config"] = config
     dispatcher["db"] = database
     dispatcher["calendar"] = calendar
+    dispatcher["chats"] = chats
+    dispatcher["desk"] = desk
     dispatcher["cases"] = CaseService(database, calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["notifier"] = ResidentNotifier(bot, i18n, database, calendar, config)
-    dispatcher["clerks"] = clerks = ClerkNotifier(bot, i18n, database, calendar, config)
+    dispatcher["clerks"] = clerks = ClerkDesk(bot, i18n, desk, calendar, config, chats)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     ResidentI18nMiddleware(i18n, {settings.admin_chat_id, settings.comms_chat_id}, settings.admin_locale).setup(dispatcher)
     dispatcher.message.outer_middleware(ThrottlingMiddleware())

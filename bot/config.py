@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
     municipality_file: Path = DEFAULT_MUNICIPALITY_FILE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     send_rate_per_second: Annotated[float, Field(ge=0, le=1000)] = 30.0
+    group_messages_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
+    digest_time: time | None = time(8, 0)
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
 

@@ -20,11 +20,11 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config
 from bot.services import texts
-from bot.services.cases import AttachmentDraft, CaseService, NotReopenable
+from bot.services.cases import CaseService, NotReopenable
 from bot.services.deadlines import WorkingCalendar
-from bot.services.notifications import ClerkNotifier
+from bot.services.clerk_desk import ClerkDesk
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
-from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, cancel_acknowledgement, main_menu
+from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, main_menu
 
 router = Router(name="cases")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -214,17 +214,13 @@ async def add_information(query: CallbackQuery, callback_data: Follow, state: FS
 
 
 @router.message(StateFilter(AddInformation.collecting), F.text | F.photo | F.document)
-async def information_given(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkNotifier) -> None:
+async def information_given(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkDesk) -> None:
     case = await cases.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
     if case is None or case.status in CLOSED_STATUSES:
         await state.clear()
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
         return
-    files: tuple[AttachmentDraft, ...] = ()
-    if message.photo:
-        files = (AttachmentDraft("photo", message.photo[-1].file_id, message.photo[-1].file_unique_id, None, message.media_group_id),)
-    elif message.document:
-        files = (AttachmentDraft("document", message.document.file_id, message.document.file_unique_id, None, message.media_group_id),)
+    files = (attachment_of(message),) if message.photo or message.document else ()
     text = (message.text or message.caption or "").strip() or None
     if text and len(text) > 3000:
         await message.answer(_("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=3000))
@@ -269,7 +265,7 @@ async def ask_reopen_reason(query: CallbackQuery, callback_data: Follow, state: 
 
 
 @router.message(StateFilter(Reopen.reason), F.text)
-async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkNotifier, config: Config) -> None:
+async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkDesk, config: Config) -> None:
     reason = message.text.strip()
     if not REASON_MIN <= len(reason) <= REASON_MAX:
         await message.answer(_("Please write the reason in {min} to {max} characters.").format(min=REASON_MIN, max=REASON_MAX))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardMarkup, ReplyKeyboardMarkup
+from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
+
+from bot.services.cases import AttachmentDraft
 
 # Language names are written in their own language, whatever the current locale.
 LANGUAGE_NAMES = {"pl": "Polski", "lt": "Lietuvių", "en": "English"}
@@ -75,22 +77,31 @@ async def answer_query(query: CallbackQuery, text: str | None = None, alert: boo
 
 # Albums arrive as separate updates a few milliseconds apart: acknowledge once, after the last.
 ACKNOWLEDGE_AFTER = 0.8
-_acknowledgements: dict[int, asyncio.Task[None]] = {}
+_acknowledgements: dict[Hashable, asyncio.Task[None]] = {}
 
 
-def acknowledge_later(chat_id: int, send: Callable[[], Awaitable[object]]) -> None:
-    """Run `send` once the chat has been quiet for a moment; a newer call replaces it."""
-    cancel_acknowledgement(chat_id)
+def acknowledge_later(key: Hashable, send: Callable[[], Awaitable[object]]) -> None:
+    """Run `send` once `key` (a chat, an album) has been quiet for a moment; a newer call replaces it."""
+    cancel_acknowledgement(key)
 
     async def later() -> None:
         await asyncio.sleep(ACKNOWLEDGE_AFTER)
-        _acknowledgements.pop(chat_id, None)
+        _acknowledgements.pop(key, None)
         await send()
 
-    _acknowledgements[chat_id] = asyncio.create_task(later())
+    _acknowledgements[key] = asyncio.create_task(later())
 
 
-def cancel_acknowledgement(chat_id: int) -> None:
-    pending = _acknowledgements.pop(chat_id, None)
+def cancel_acknowledgement(key: Hashable) -> None:
+    pending = _acknowledgements.pop(key, None)
     if pending is not None:
         pending.cancel()
+
+
+def attachment_of(message: Message) -> AttachmentDraft:
+    """The photo (largest size) or document of a message, as stored with a case."""
+    if message.photo:
+        photo = message.photo[-1]
+        return AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id)
+    document = message.document
+    return AttachmentDraft("document", document.file_id, document.file_unique_id, message.caption, message.media_group_id)

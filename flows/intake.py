@@ -33,11 +33,11 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
 from bot.services.deadlines import WorkingCalendar
-from bot.services.notifications import ClerkNotifier
+from bot.services.clerk_desk import ClerkDesk
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import CaseKind, Resident, utcnow
-from flows.common import MENU_NEW_CASE, acknowledge_later, answer_query, cancel_acknowledgement, main_menu
+from flows.common import MENU_NEW_CASE, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, main_menu
 
 router = Router(name="intake")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -372,16 +372,10 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
     if len(files) >= MAX_FILES:
         await message.answer(_("You can attach at most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
         return
-    if message.photo:
-        photo = message.photo[-1]
-        item = AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id)
-    else:
-        document = message.document
-        if document.file_size and document.file_size > MAX_DOCUMENT_BYTES:
-            await message.answer(_("This file is larger than 20 MB, more than a bot can accept. Please send a smaller file, or a link to it in the description."))
-            return
-        item = AttachmentDraft("document", document.file_id, document.file_unique_id, message.caption, message.media_group_id)
-    files.append(item.__dict__)
+    if message.document and (message.document.file_size or 0) > MAX_DOCUMENT_BYTES:
+        await message.answer(_("This file is larger than 20 MB, more than a bot can accept. Please send a smaller file, or a link to it in the description."))
+        return
+    files.append(attachment_of(message).__dict__)
     await state.update_data(files=files)
     locale = i18n.current_locale
 
@@ -471,7 +465,7 @@ async def submit(
     state: FSMContext,
     event_update: Update,
     cases: CaseService,
-    clerks: ClerkNotifier,
+    clerks: ClerkDesk,
     calendar: WorkingCalendar,
     config: Config,
     resident: Resident | None,

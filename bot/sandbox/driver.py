@@ -187,7 +187,7 @@ class Person:
         body = response.json()
         self._inbox.cursor = body["last"]
         for event in body["events"]:
-            if event["type"] == "message" and event.get("outgoing"):
+            if event["type"] == "message" and event.get("outgoing") and "forum_topic_created" not in event["message"]:
                 self._inbox.messages.append(Received(event["message"], event.get("html"), event.get("keyboard")))
             elif event["type"] == "edit":
                 self._inbox.edits.append(Received(event["message"], event.get("html")))

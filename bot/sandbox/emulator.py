@@ -709,6 +709,17 @@ class Emulator:
             raise BadRequest("Bad Request: invalid file_id")
         return {"file_id": params["file_id"], "file_unique_id": record.unique_id, "file_size": len(record.data), "file_path": record.path}
 
+    def _m_setmessagereaction(self, params: dict[str, Any]) -> bool:
+        chat = self.chat(params["chat_id"])
+        message = chat.messages.get(params["message_id"])
+        if message is None:
+            raise BadRequest("Bad Request: message to react not found")
+        reaction = params.get("reaction") or []
+        if len(reaction) > 1:
+            raise BadRequest("Bad Request: REACTIONS_TOO_MANY")
+        self._record("reaction", chat.info["id"], message_id=message["message_id"], reaction=reaction)
+        return True
+
     def _m_leavechat(self, params: dict[str, Any]) -> bool:
         self.chat(params["chat_id"])
         return True

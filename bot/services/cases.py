@@ -131,7 +131,7 @@ class CaseService:
             )  # fmt: skip
             session.add(event)
             await session.flush()
-            session.add_all(_attachment_rows(case.id, event.id, attachments))
+            session.add_all(attachment_rows(case.id, event.id, attachments))
         return event
 
     async def reopen(self, case: Case, reason: str, now: datetime) -> Case:
@@ -198,11 +198,11 @@ class CaseService:
             created = CaseEvent(case_id=case.id, at=received_at, kind=EventKind.CREATED, actor_id=draft.resident_id)
             session.add(created)
             await session.flush()
-            session.add_all(_attachment_rows(case.id, created.id, draft.attachments))
+            session.add_all(attachment_rows(case.id, created.id, draft.attachments))
         return case
 
 
-def _attachment_rows(case_id: int, event_id: int, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
+def attachment_rows(case_id: int, event_id: int, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
     return [
         Attachment(
             case_id=case_id, event_id=event_id, kind=item.kind, file_id=item.file_id,

@@ -1,27 +1,21 @@
-"""Telling people about cases: residents in their language, clerks in ADMIN_LOCALE.
-
-Residents are written to at once (the limiter gives their messages priority). Messages to the
-clerks' group run as background tasks, so that a resident never waits for the group's lane
-(20 messages a minute); a task lost in a crash is not retried (the case itself is stored).
-"""
+"""Telling residents about their cases, in their language, at once (the limiter gives these
+messages priority over broadcasts). A resident who blocked the bot is marked, not retried."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import InputMediaDocument, InputMediaPhoto, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Config
 from bot.services import texts
-from bot.services.cases import AttachmentDraft
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, EventKind, Resident, utcnow
@@ -98,6 +92,31 @@ class ResidentNotifier:
             await self._send_files(case.resident_id, list(attachments))
         return message
 
+    async def relay(self, case: Case, messages: list[Message]) -> list[int] | None:
+        """A clerk's message (or album) from the group, copied to the resident under a header:
+        a copy, not a forward, so the clerk's account stays private. Returns the resident's
+        message ids, or None when the resident has blocked the bot."""
+        first = messages[0]
+        resident = await self._resident(case.resident_id)
+        locale = resident.locale if resident and resident.locale else self.config.settings.default_locale
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            header = self._header(case)
+            heading = _("Message from the clerk:")
+        try:
+            if first.text:
+                sent = await self.bot.send_message(case.resident_id, f"{header}\n\n{heading}\n{escape(first.text)}")
+                return [sent.message_id]
+            if len(messages) == 1 and len(first.caption or "") + len(header) + 2 <= 1024:
+                caption = header + ("\n\n" + escape(first.caption) if first.caption else "")
+                copied = await self.bot.copy_message(case.resident_id, first.chat.id, first.message_id, caption=caption)
+                return [copied.message_id]
+            await self.bot.send_message(case.resident_id, f"{header}\n\n{heading}")
+            copied = await self.bot.copy_messages(case.resident_id, first.chat.id, [m.message_id for m in messages])
+            return [c.message_id for c in copied]
+        except TelegramForbiddenError:
+            await self.mark_blocked(case.resident_id)
+            return None
+
     async def _send_files(self, chat_id: int, attachments: list[Attachment]) -> None:
         try:
             await send_files(self.bot, chat_id, attachments)
@@ -122,81 +141,3 @@ async def send_files(bot: Bot, chat_id: int, files: list[Any], thread_id: int | 
 
 def _caption(item: Any) -> str | None:
     return escape(item.caption[:1000]) if item.caption else None
-
-
-class ClerkNotifier:
-    """Cases as they reach the clerks' group: new ones, and what residents add."""
-
-    def __init__(self, bot: Bot, i18n: I18n, database: Database, calendar: WorkingCalendar, config: Config) -> None:
-        self.bot = bot
-        self.i18n = i18n
-        self.database = database
-        self.calendar = calendar
-        self.config = config
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _background(self, name: str, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._guarded(name, work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guarded(self, name: str, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except (TelegramBadRequest, TelegramForbiddenError) as exc:
-            log.error("could not post to the clerks' group", extra={"what": name, "error": exc.message})
-        except Exception:
-            log.exception("could not post to the clerks' group", extra={"what": name})
-
-    async def drain(self) -> None:
-        """Wait for what is being posted (tests, and a graceful shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _render_card(self, case: Case, resident: Resident | None) -> str:
-        municipality = self.config.municipality
-        locale = self.config.settings.admin_locale
-        eldership = municipality.eldership_by_id.get(case.eldership_id or "")
-        today = self.calendar.local_date(utcnow())
-        left = self.calendar.working_days_left(today, case.due)
-        lines = [
-            f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.kind_label(case.kind)}",
-            _("Eldership: {name}").format(name=escape(eldership.get(locale)) if eldership else _("whole district / not sure")),
-            _("Category: {name}").format(name=escape(municipality.category_by_id[case.category_id].get(locale))),
-            _("Received: {date}").format(date=texts.day(self.calendar.local_date(case.received_at))),
-            _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
-            _("Resident: {name}").format(name=escape(resident.display_name if resident else "?"))
-            + (f" · {escape(resident.phone)}" if resident and resident.phone else ""),
-        ]
-        if case.address:
-            lines.append(_("Address: {address}").format(address=escape(case.address)))
-        return "\n".join(lines) + "\n\n" + escape(case.description)
-
-    def new_case(self, case: Case, attachments: tuple[AttachmentDraft, ...]) -> None:
-        self._background("new case", self._post_new_case(case, attachments))
-
-    async def _post_new_case(self, case: Case, attachments: tuple[AttachmentDraft, ...]) -> None:
-        async with self.database.read() as session:
-            resident = await session.get(Resident, case.resident_id)
-        chat_id = self.config.settings.admin_chat_id
-        with self.i18n.context(), self.i18n.use_locale(self.config.settings.admin_locale):
-            text = self._render_card(case, resident)
-        await self.bot.send_message(chat_id, text)
-        if case.latitude is not None and case.longitude is not None:
-            await self.bot.send_location(chat_id, case.latitude, case.longitude)
-        if attachments:
-            await send_files(self.bot, chat_id, list(attachments))
-
-    def information_added(self, case: Case, event: CaseEvent, attachments: tuple[AttachmentDraft, ...]) -> None:
-        self._background("information added", self._post_information(case, event, attachments))
-
-    async def _post_information(self, case: Case, event: CaseEvent, attachments: tuple[AttachmentDraft, ...]) -> None:
-        chat_id = self.config.settings.admin_chat_id
-        with self.i18n.context(), self.i18n.use_locale(self.config.settings.admin_locale):
-            header = _("➕ <b>{number}</b>: the resident added information").format(number=case.number)
-            if event.data and event.data.get("to") == "reopened":
-                header = _("↩ <b>{number}</b>: the resident reopened the case").format(number=case.number)
-        text = header + ("\n\n" + escape(event.text) if event.text else "")
-        await self.bot.send_message(chat_id, text)
-        if attachments:
-            await send_files(self.bot, chat_id, list(attachments))

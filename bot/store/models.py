@@ -125,7 +125,8 @@ class Case(SQLModel, table=True):
     extension_reason: str | None = Field(default=None, sa_type=sa.Text)
     assignee_id: int | None = _bigint(default=None)
     assignee_name: str | None = Field(default=None, max_length=256)
-    topic_id: int | None = None
+    topic_id: int | None = Field(default=None, index=True)  # the forum topic of the case in the clerks' group
+    card_message_id: int | None = None  # the case card in the clerks' group (None: not posted yet)
     closed_at: datetime | None = _time(nullable=True)
     source_update_id: int | None = _bigint(default=None, unique=True)
 
