@@ -81,8 +81,8 @@ async def card_button(
     if case is None or action is None or case.status not in action.allowed_from:
         log.warning("desk action refused", extra={"user_id": query.from_user.id, "case_id": callback_data.case_id, "action": callback_data.action})
         await answer_query(query, _("This cannot be done with the case now."), alert=True)
-        if case is not None:
-            clerks.refresh_card(case)
+        if case is not None and query.message.message_id == case.card_message_id and _stale(query.message, clerks.card_keyboard(case)):
+            clerks.refresh_card(case)  # the card was out of date (two clerks at once)
         return
     if callback_data.action == "extend":
         left = desk.extension_left(case)
@@ -100,6 +100,11 @@ async def card_button(
         return
     await answer_query(query, str(ACTION_LABELS[callback_data.action]))
     await _apply(case.id, callback_data.action, _clerk(query.from_user), desk, clerks, notifier)
+
+
+def _stale(card: Message, current: InlineKeyboardMarkup) -> bool:
+    shown = card.reply_markup.model_dump(exclude_none=True) if card.reply_markup else {"inline_keyboard": []}
+    return shown != current.model_dump(exclude_none=True)
 
 
 def _days_keyboard(case: Case, left: int) -> InlineKeyboardMarkup:

@@ -22,6 +22,7 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_post("/_emu/groups", control.add_group)
     app.router.add_post("/_emu/messages", control.send)
     app.router.add_post("/_emu/click", control.click)
+    app.router.add_post("/_emu/callback", control.forge_callback)
     app.router.add_post("/_emu/block", control.block)
     app.router.add_post("/_emu/redeliver", control.redeliver)
     app.router.add_get("/_emu/events", control.events)
@@ -146,6 +147,21 @@ class _Control:
                         update = self.emu.enqueue({"callback_query": query})
                         return web.json_response({"callback_query_id": query_id, "message_id": message["message_id"], "update_id": update["update_id"]})
         raise _bad(f"no button {body.get('text') or body.get('data')!r} in that chat")
+
+    async def forge_callback(self, request: web.Request) -> web.Response:
+        """A crafted button press with any callback_data on any message: what an attacker can send."""
+        body = await request.json()
+        user = self._user(body)
+        chat = self.emu.chats.get(body.get("chat_id", user["id"]))
+        message = chat.messages.get(body.get("message_id")) if chat else None
+        if message is None:
+            raise _bad("unknown chat or message")
+        query_id = f"forged{len(self.emu.callbacks) + 1}"
+        self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat.info["id"]}
+        update = self.emu.enqueue({"callback_query": {
+            "id": query_id, "from": user, "message": message, "chat_instance": "x", "data": body["data"],
+        }})  # fmt: skip
+        return web.json_response({"update_id": update["update_id"], "callback_query_id": query_id})
 
     async def block(self, request: web.Request) -> web.Response:
         """The person blocks (or unblocks) the bot: Telegram answers 403 and sends my_chat_member."""

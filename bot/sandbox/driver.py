@@ -126,6 +126,7 @@ class Person:
         self.user = user
         self.chat_id = chat_id
         self._inbox = _Inbox()
+        self._last_query: str | None = None
 
     def in_chat(self, chat_id: int) -> Person:
         """The same user, acting (and reading) in another chat, e.g. the clerks' group."""
@@ -173,7 +174,16 @@ class Person:
         body: dict[str, Any] = {"user_id": self.user["id"], "chat_id": self.chat_id, "text": text}
         if message is not None:
             body["message_id"] = message.id
-        return (await self.telegram._post("/_emu/click", body))["update_id"]
+        pressed = await self.telegram._post("/_emu/click", body)
+        self._last_query = pressed["callback_query_id"]
+        return pressed["update_id"]
+
+    async def forge_button(self, data: str, message: Received) -> int:
+        """Send a button press with arbitrary callback_data, as a crafted client could."""
+        body = {"user_id": self.user["id"], "chat_id": self.chat_id, "message_id": message.id, "data": data}
+        pressed = await self.telegram._post("/_emu/callback", body)
+        self._last_query = pressed["callback_query_id"]
+        return pressed["update_id"]
 
     async def block_bot(self, blocked: bool = True) -> None:
         await self.telegram._post("/_emu/block", {"user_id": self.user["id"], "blocked": blocked})
@@ -217,8 +227,11 @@ class Person:
         return (await self._wait(self._inbox.edits, 1, timeout, "edit"))[0]
 
     async def answer(self, timeout: float | None = None) -> dict[str, Any]:
-        """The bot's next answer to a button press (the toast or alert)."""
-        return (await self._wait(self._inbox.answers, 1, timeout, "callback answer"))[0]
+        """The bot's answer (the toast or alert) to the last button this person pressed."""
+        while True:
+            answer = (await self._wait(self._inbox.answers, 1, timeout, "callback answer"))[0]
+            if answer["callback_query_id"] == self._last_query:
+                return answer
 
     async def nothing_more(self, wait: float = 0.5) -> None:
         """Assert that the bot sends no further message within `wait` seconds."""

@@ -48,11 +48,8 @@ class Clerk:
     name: str
 
 
-def allowed_actions(case: Case, clerk_id: int | None = None) -> list[str]:
-    actions = [name for name, action in ACTIONS.items() if case.status in action.allowed_from]
-    if case.assignee_id is not None and case.assignee_id == clerk_id and "take" in actions:
-        actions.remove("take")  # already theirs
-    return actions
+def allowed_actions(case: Case) -> list[str]:
+    return [name for name, action in ACTIONS.items() if case.status in action.allowed_from]
 
 
 class DeskService:

@@ -103,9 +103,11 @@ async def bot(emulator: Emulator, settings_env: dict[str, str], tmp_path: Path) 
 
 
 @pytest.fixture
-async def clerks(telegram: Telegram) -> Person:
-    """Reads what the bot posts in the clerks' group."""
-    return (await telegram.person("Clerk")).in_chat(ADMIN_CHAT_ID)
+async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
+    """Ona, a clerk: a member of the clerks' group, acting and reading there."""
+    ona = await telegram.person("Ona", language_code="lt")
+    emulator.chats[ADMIN_CHAT_ID].members.add(ona.user["id"])
+    return ona.in_chat(ADMIN_CHAT_ID)
 
 
 @pytest.fixture

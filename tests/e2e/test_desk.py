@@ -1,0 +1,197 @@
+"""The clerks' desk in a forum group and in a plain group, through the emulator."""
+
+import asyncio
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot.sandbox.driver import Person, Telegram
+from bot.sandbox.emulator import Emulator
+from bot.store.db import Database
+from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
+from tests.conftest import ADMIN_CHAT_ID
+from tests.e2e.helpers import PHOTO, onboard, submit_case
+
+CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti"]
+
+
+async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
+
+    card = await clerks.receive_one()
+    topic = (await telegram.chat(ADMIN_CHAT_ID))["topics"][0]
+    assert topic["name"] == "VRS-2026-000001 · Keliai, gatvės ir transportas · visas rajonas"
+    assert card.thread_id == topic["message_thread_id"]
+    assert card.text.startswith("🚧 VRS-2026-000001 · Pranešimas apie problemą")
+    assert "Būsena: Gautas" in card.text and "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)" in card.text
+    assert card.buttons == CARD_BUTTONS_NEW
+
+    # Take it: the card shows who, the resident is told.
+    await clerks.click("🙋 Imuosi", card)
+    taken = await clerks.edited()
+    assert "Būsena: Perduotas valdininkui · nagrinėja: Ona" in taken.text
+    assert "⚙️ Nagrinėjamas" in taken.buttons  # "Take" stays: another clerk may take it over
+    assert "Status: Przekazana urzędnikowi" in (await anna.receive_one()).text
+
+    # Writing in the topic goes to the resident, under the municipality's name, not the clerk's.
+    thread = topic["message_thread_id"]
+    await clerks.send("Dzień dobry, sprawdzimy to jutro <rano> & odpiszemy.", thread_id=thread)
+    relayed = await anna.receive_one()
+    assert relayed.text.startswith("Samorząd Rejonu Wileńskiego · sprawa VRS-2026-000001")
+    assert relayed.text.endswith("Wiadomość od urzędnika:\nDzień dobry, sprawdzimy to jutro <rano> & odpiszemy.")
+    assert "Ona" not in relayed.text
+    await clerks.send_photo(PHOTO, caption="Zdjęcie z miejsca", thread_id=thread)
+    photo = await anna.receive_one()
+    assert "photo" in photo.raw and photo.text.endswith("Zdjęcie z miejsca")
+
+    # A note stays inside.
+    await clerks.send("!Kelių tarnyba atsakys iki penktadienio", thread_id=thread)
+    await anna.nothing_more(1.0)
+
+    # Extend by 10 working days, with a reason the resident is told.
+    await clerks.click("⏳ Pratęsti", taken)
+    days = await clerks.receive_one()
+    assert days.buttons == ["1", "5", "10", "✖ Atšaukti"]
+    await clerks.click("10", days)
+    await clerks.edited()
+    await clerks.send("Reikia kelių tarnybos išvados", thread_id=thread)
+    extended = await anna.receive_one()
+    assert "Termin odpowiedzi został przedłużony do 7 stycznia 2027" in extended.text
+    assert "Powód: Reikia kelių tarnybos išvados" in extended.text
+
+    # Answer and close; then the clerk reopens it.
+    await clerks.click("✅ Atsakyti ir užbaigti")
+    await clerks.receive_one()  # the prompt
+    await clerks.send("Dziura zostanie załatana do 5 grudnia.", thread_id=thread)
+    answer, closed = await anna.receive(2)
+    assert answer.text.endswith("Dziura zostanie załatana do 5 grudnia.")
+    assert "Status: Udzielono odpowiedzi" in closed.text
+    await asyncio.sleep(0.5)
+    card_now = (await telegram.chat(ADMIN_CHAT_ID))["messages"]
+    card_now = next(m for m in card_now if m["message_id"] == card.id)
+    assert [b["text"] for row in card_now["reply_markup"]["inline_keyboard"] for b in row] == ["↩ Atnaujinti"]
+    await clerks.click("↩ Atnaujinti", card)
+    assert "Status: Wznowiona" in (await anna.receive_one()).text
+
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+        events = (await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()
+    assert (case.status, case.extension_days, case.extended_until) == (CaseStatus.REOPENED, 10, date(2027, 1, 7))
+    kinds = [e.kind for e in events]
+    assert kinds == ["created", "status", "message_out", "message_out", "note", "extended", "message_out", "status", "status"]
+    assert all(e.actor_name == "Ona" for e in events[1:])
+
+    await clerks.send("/history VRS-2026-000001", thread_id=thread)
+    history = await clerks.receive_one()
+    assert "pastaba: Kelių tarnyba atsakys iki penktadienio" in history.text
+    assert "terminas pratęstas iki 2027-01-07" in history.text or "pratęstas" in history.text
+
+
+async def test_plain_group_routes_by_reply(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+    from tests.e2e.conftest import BotProcess
+
+    emulator.chats[ADMIN_CHAT_ID].info.pop("is_forum")  # a group without topics
+    clerk = await telegram.person("Petras", language_code="lt")
+    emulator.chats[ADMIN_CHAT_ID].members.add(clerk.user["id"])
+    clerk = clerk.in_chat(ADMIN_CHAT_ID)
+    process = BotProcess(emulator, settings_env, tmp_path / "bot.log")
+    await process.start()
+    try:
+        jonas = await telegram.resident("Jonas", language_code="lt")
+        await onboard(jonas, "lt")
+        await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
+        notice, card = await clerk.receive(2)
+        assert "negaliu kurti temos" in notice.text
+        assert card.thread_id is None and card.text.startswith("📄 VRS-2026-000001")
+        await clerk.send("Pažymą galite atsiimti seniūnijoje.", reply_to=card.id)
+        assert (await jonas.receive_one()).text.endswith("Pažymą galite atsiimti seniūnijoje.")
+        await clerk.send("Kolegos, kas šiandien budi?")  # not a reply: stays among the clerks
+        await jonas.nothing_more(1.0)
+    finally:
+        await process.stop()
+
+
+async def test_forged_and_impossible_actions_are_refused(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    confirmation = await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację")
+    card = await clerks.receive_one()
+
+    await anna.forge_button("dk:take:1", confirmation)  # from a private chat
+    assert (await anna.answer())["text"] == "Niedozwolone w tym miejscu."
+    await clerks.forge_button("dk:reopen:1", card)  # not closed: cannot be reopened
+    assert (await clerks.answer())["text"] == "Šiuo metu to su kreipimusi padaryti negalima."
+    await clerks.forge_button("dk:take:999", card)  # no such case
+    assert (await clerks.answer())["text"] == "Šiuo metu to su kreipimusi padaryti negalima."
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert (case.status, case.assignee_id) == (CaseStatus.NEW, None)
+    assert "desk button pressed outside the clerks' group" in bot.log()
+
+
+async def test_a_burst_of_50_cases_reaches_the_group_within_its_limit(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+    from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality
+    from bot.services.cases import CaseDraft, CaseService
+    from bot.services.deadlines import WorkingCalendar
+    from bot.store.migrate import upgrade
+    from tests.e2e.conftest import BotProcess
+
+    # 50 cases stored while the bot was down; on start they all go to the group at once.
+    await upgrade(store)
+    async with store.write() as session:
+        session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
+    service = CaseService(store, WorkingCalendar(__import__("zoneinfo").ZoneInfo("Europe/Vilnius")), load_municipality(DEFAULT_MUNICIPALITY_FILE), "VRS")
+    received = datetime(2026, 11, 23, 7, tzinfo=UTC)
+    await asyncio.gather(*(service.open(CaseDraft(4242, "lt", "report", "roads", f"Duobė nr. {i}"), received) for i in range(50)))
+
+    # A faster group lane than Telegram's (60 a minute, enforced by the emulator) keeps the test short.
+    emulator.limits.group_per_minute = 60
+    emulator.reset_rate_buckets()
+    process = BotProcess(emulator, {**settings_env, "GROUP_MESSAGES_PER_MINUTE": "60"}, tmp_path / "bot.log")
+    await process.start()
+    try:
+        clerk = (await telegram.person("Ona")).in_chat(ADMIN_CHAT_ID)
+        cards = await clerk.receive(50, timeout=120)
+    finally:
+        await process.stop()
+    assert sorted(c.text.split(" · ")[0][-15:] for c in cards) == [f"VRS-2026-{i:06d}" for i in range(1, 51)]
+    chat = await telegram.chat(ADMIN_CHAT_ID)
+    assert len(chat["topics"]) == 50
+    limited = [r for r in emulator.requests if r["status"] == 429]
+    assert len(limited) <= 2, "the bot kept to the group's limit (a stray 429 is retried)"
+    async with store.read() as session:
+        assert all(c.card_message_id for c in (await session.execute(select(Case))).scalars())
+
+
+@pytest.mark.parametrize("when", ["2026-12-17T07:59:58+02:00"])
+async def test_daily_digest_on_a_frozen_clock(when: str, emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+    from bot.store.migrate import upgrade
+    from tests.e2e.conftest import BotProcess
+
+    await upgrade(store)
+    async with store.write() as session:
+        session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
+        await session.flush()
+        for seq, (deadline, assignee) in enumerate([(date(2026, 12, 21), "Ona"), (date(2026, 12, 15), None), (date(2027, 1, 20), "Ona")], 1):
+            session.add(Case(
+                number=f"VRS-2026-{seq:06d}", year=2026, seq=seq, resident_id=4242, locale="lt", kind="request",
+                category_id="other", description="x", received_at=datetime(2026, 11, 20, tzinfo=UTC), deadline=deadline,
+                assignee_name=assignee, card_message_id=1000 + seq,
+            ))  # fmt: skip
+    process = BotProcess(emulator, {**settings_env, "PETENT_FROZEN_TIME": when, "DIGEST_TIME": "08:00"}, tmp_path / "bot.log")
+    await process.start()
+    try:
+        clerk = (await telegram.person("Ona")).in_chat(ADMIN_CHAT_ID)
+        digest, *reminders = await clerk.receive(3, timeout=20)
+    finally:
+        await process.stop()
+    assert digest.text.startswith("📋 Dienos suvestinė, 2026 m. gruodžio 17 d.")
+    overdue, soon = digest.text.split("Terminas per 3 darbo dienas")
+    assert "nepriskirti: VRS-2026-000002" in overdue
+    assert "Ona: VRS-2026-000001" in soon and "VRS-2026-000003" not in digest.text
+    assert sorted(r.text.split(":")[0] for r in reminders) == ["⏰ Priminimas", "⏰ Priminimas"]
+    async with store.read() as session:
+        assert len((await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.REMINDED))).all()) == 2
