@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYBABEL := $(VENV)/bin/pybabel
 KEYWORDS := -k _:1,1t -k _:1,2 -k __:1,1t -k __:1,2
 
-.PHONY: install run migrate test extract update compile clean
+.PHONY: install run demo migrate test extract update compile clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ compile: $(VENV)/.installed
 run: install
 	$(PY) -m bot run
 
+## The whole system on this machine, no Telegram needed: http://127.0.0.1:$(SANDBOX_PORT)
+SANDBOX_PORT ?= 8080
+demo: install
+	$(PY) -m bot sandbox --port $(SANDBOX_PORT)
+
 migrate: install
 	$(PY) -m bot migrate
 
@@ -36,4 +41,4 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo .pytest_cache
+	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo .pytest_cache test-output

@@ -26,7 +26,9 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_post("/_emu/block", control.block)
     app.router.add_post("/_emu/redeliver", control.redeliver)
     app.router.add_get("/_emu/events", control.events)
+    app.router.add_get("/_emu/chats", control.chats)
     app.router.add_get("/_emu/chats/{chat_id}", control.chat)
+    app.router.add_get("/_emu/files/{file_id}", control.file)
     app.router.add_get("/_emu/requests", control.requests)
     app.router.add_get("/_emu/commands", control.commands)
     app.router.add_post("/_emu/faults", control.add_fault)
@@ -199,6 +201,20 @@ class _Control:
 
         await self.emu.wait_for(lambda: bool(matching()), timeout)
         return web.json_response({"events": matching(), "last": len(self.emu.events)})
+
+    async def chats(self, request: web.Request) -> web.Response:
+        """Every chat with its people and topics: what a Telegram client's chat list shows."""
+        rows = []
+        for chat in self.emu.chats.values():
+            members = [self.emu.users[m] for m in sorted(chat.members) if m in self.emu.users]
+            rows.append({**chat.info, "members": members, "topics": list(chat.topics.values()), "blocked": chat.info["id"] in self.emu.blocked})
+        return web.json_response(rows)
+
+    async def file(self, request: web.Request) -> web.Response:
+        record = self.emu.files.get(request.match_info["file_id"])
+        if record is None:
+            raise web.HTTPNotFound(text="unknown file")
+        return web.Response(body=record.data, content_type=record.mime or "application/octet-stream")
 
     async def chat(self, request: web.Request) -> web.Response:
         chat = self.emu.chats.get(int(request.match_info["chat_id"]))
