@@ -154,6 +154,34 @@ class Entry(LocalizedName):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
 
 
+class LocalizedText(BaseModel):
+    """A text residents read, in each language; English falls back to Polish."""
+
+    model_config = {"extra": "forbid"}
+
+    pl: Annotated[str, Field(min_length=1, max_length=3000)]
+    lt: Annotated[str, Field(min_length=1, max_length=3000)]
+    en: Annotated[str | None, Field(min_length=1, max_length=3000)] = None
+
+    def get(self, locale: str) -> str:
+        return {"pl": self.pl, "lt": self.lt}.get(locale) or self.en or self.pl
+
+
+class Template(BaseModel):
+    """A canned answer clerks can send; offered for the given kinds and statuses (all if empty)."""
+
+    model_config = {"extra": "forbid"}
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
+    title: LocalizedName
+    text: LocalizedText
+    kinds: list[Literal["request", "complaint", "report"]] = []
+    statuses: list[Literal["new", "assigned", "in_progress", "answered", "redirected", "rejected", "reopened"]] = []
+
+    def fits(self, kind: str, status: str) -> bool:
+        return (not self.kinds or kind in self.kinds) and (not self.statuses or status in self.statuses)
+
+
 class KindRules(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -170,12 +198,13 @@ class Municipality(BaseModel):
     elderships: list[Entry]
     categories: list[Entry]
     kinds: dict[str, KindRules]
+    templates: list[Template] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:
-        for field in ("elderships", "categories"):
+        for field in ("elderships", "categories", "templates"):
             entries = getattr(self, field)
-            if not entries:
+            if not entries and field != "templates":
                 raise ValueError(f"{field}: at least one entry is needed")
             ids = [entry.id for entry in entries]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})

@@ -338,6 +338,61 @@ def _event_detail(event: Any) -> str:
     return _("reminder sent")
 
 
+# --- canned answers ------------------------------------------------------------------------
+
+
+class UseTemplate(CallbackData, prefix="tp"):
+    case_id: int
+    template: str
+    send: bool = False
+
+
+@router.message(InClerksGroup(), Command("templates"))
+async def templates(message: Message, desk: DeskService, config: Config) -> None:
+    case = await _case_of(message, desk)
+    if case is None:
+        await message.reply(_("Use /templates in a case's topic, or as a reply to its card."))
+        return
+    fitting = [t for t in config.municipality.templates if t.fits(case.kind, case.status)]
+    if not fitting:
+        await message.reply(_("No canned answer fits this case."))
+        return
+    builder = InlineKeyboardBuilder()
+    for template in fitting:
+        builder.button(text=template.title.get(config.settings.admin_locale), callback_data=UseTemplate(case_id=case.id, template=template.id))
+    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.adjust(1)
+    await message.reply(_("Canned answers for {number}: choose one to see it as the resident will.").format(number=case.number), reply_markup=builder.as_markup())
+
+
+@router.callback_query(InClerksGroup(), UseTemplate.filter())
+async def use_template(
+    query: CallbackQuery, callback_data: UseTemplate, desk: DeskService, config: Config, notifier: ResidentNotifier, clerks: ClerkDesk
+) -> None:
+    case = await desk.get(callback_data.case_id)
+    template = next((t for t in config.municipality.templates if t.id == callback_data.template), None)
+    if case is None or template is None:
+        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        return
+    locale = await notifier.locale_of(case.resident_id)
+    text = template.text.get(locale)
+    if not callback_data.send:
+        await answer_query(query)
+        builder = InlineKeyboardBuilder()
+        builder.button(text=_("📨 Send to the resident"), callback_data=UseTemplate(case_id=case.id, template=template.id, send=True))
+        builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+        builder.adjust(1)
+        preview = _("Preview ({language}):").format(language=locale) + "\n\n" + escape(text)
+        await query.message.edit_text(preview, reply_markup=builder.as_markup())
+        return
+    event = await desk.record(case, EventKind.MESSAGE_OUT, _clerk(query.from_user), text, group_message_id=query.message.message_id)
+    if await notifier.case_changed(case, event) is None:
+        await answer_query(query, _("⚠️ Not delivered: the resident has blocked the bot."), alert=True)
+        return
+    await answer_query(query, _("Sent."))
+    await query.message.edit_text(_("Sent to the resident:") + "\n\n" + escape(text))
+
+
 @router.message(InClerksGroup(), Command("help"))
 async def clerk_help(message: Message, config: Config) -> None:
     await message.reply(
@@ -351,6 +406,7 @@ async def clerk_help(message: Message, config: Config) -> None:
             "/mine: cases assigned to you\n"
             "/case NUMBER: a case's card\n"
             "/history NUMBER: everything that happened to a case\n"
+            "/templates: canned answers for the case of this topic\n"
             "/digest: the daily digest, now"
         )
     )

@@ -105,6 +105,7 @@ class Emulator:
         self.users: dict[int, dict[str, Any]] = {}
         self.chats: dict[int, _Chat] = {}
         self.blocked: set[int] = set()
+        self.migrated: dict[int, int] = {}  # a group upgraded to a supergroup: old id -> new id
         self.files: dict[str, _File] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.callbacks: dict[str, dict[str, Any]] = {}
@@ -290,7 +291,17 @@ class Emulator:
         asyncio.get_running_loop().create_task(self._notify())
         return update
 
+    def migrate(self, chat_id: int, new_id: int) -> None:
+        """The group becomes a supergroup with a new id; the old id answers with migrate_to_chat_id."""
+        old = self.chats.pop(chat_id)
+        self.chats[new_id] = _Chat(info={**old.info, "id": new_id}, members=old.members, admins=old.admins, message_ids=itertools.count(2))
+        self.migrated[chat_id] = new_id
+
     def chat(self, chat_id: Any) -> _Chat:
+        if chat_id in self.migrated:
+            raise BadRequest(
+                "Bad Request: group chat was upgraded to a supergroup chat", parameters={"migrate_to_chat_id": self.migrated[chat_id]}
+            )
         chat = self.chats.get(chat_id) if isinstance(chat_id, int) else None
         if chat is None:
             raise BadRequest("Bad Request: chat not found")

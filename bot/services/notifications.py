@@ -37,10 +37,13 @@ class ResidentNotifier:
         async with self.database.read() as session:
             return await session.get(Resident, resident_id)
 
+    async def locale_of(self, resident_id: int) -> str:
+        resident = await self._resident(resident_id)
+        return resident.locale if resident and resident.locale else self.config.settings.default_locale
+
     async def send(self, resident_id: int, render: Callable[[], str], **kwargs: Any) -> Message | None:
         """Render in the resident's language and send; None if the resident blocked the bot."""
-        resident = await self._resident(resident_id)
-        locale = resident.locale if resident and resident.locale else self.config.settings.default_locale
+        locale = await self.locale_of(resident_id)
         with self.i18n.context(), self.i18n.use_locale(locale):
             text = render()
         try:
@@ -97,8 +100,7 @@ class ResidentNotifier:
         a copy, not a forward, so the clerk's account stays private. Returns the resident's
         message ids, or None when the resident has blocked the bot."""
         first = messages[0]
-        resident = await self._resident(case.resident_id)
-        locale = resident.locale if resident and resident.locale else self.config.settings.default_locale
+        locale = await self.locale_of(case.resident_id)
         with self.i18n.context(), self.i18n.use_locale(locale):
             header = self._header(case)
             heading = _("Message from the clerk:")

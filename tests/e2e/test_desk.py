@@ -195,3 +195,56 @@ async def test_daily_digest_on_a_frozen_clock(when: str, emulator: Emulator, tel
     assert sorted(r.text.split(":")[0] for r in reminders) == ["⏰ Priminimas", "⏰ Priminimas"]
     async with store.read() as session:
         assert len((await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.REMINDED))).all()) == 2
+
+
+async def test_canned_answer_in_the_residents_language(bot, telegram: Telegram, clerks: Person, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Oświetlenie ulic", "Nie świeci latarnia")
+    card = await clerks.receive_one()
+    await clerks.send("/templates", thread_id=card.thread_id)
+    menu = await clerks.receive_one()
+    assert menu.buttons == ["Gauta, nagrinėjama", "Prašymas papildyti", "Gedimas pašalintas", "Ne savivaldybės kompetencija", "✖ Atšaukti"]
+    await clerks.click("Gedimas pašalintas", menu)
+    preview = await clerks.edited()
+    assert preview.text.startswith("Peržiūra (pl):") and "Zgłoszony problem został usunięty" in preview.text
+    await clerks.click("📨 Siųsti gyventojui", preview)
+    assert (await anna.receive_one()).text.endswith("Zgłoszony problem został usunięty. Dziękujemy, że pomaga Pan/Pani dbać o nasz rejon.")
+    async with store.read() as session:
+        sent = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))).scalar_one()
+    assert sent.actor_name == "Ona" and sent.text.startswith("Zgłoszony problem")
+
+
+async def test_a_deleted_topic_is_replaced(bot, telegram: Telegram, emulator: Emulator, clerks: Person, store: Database) -> None:
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    await onboard(jonas, "lt")
+    await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau informacijos")
+    card = await clerks.receive_one()
+    emulator.chats[ADMIN_CHAT_ID].topics.pop(card.thread_id)  # a clerk deleted the topic
+    bot.expected_errors.append("message thread not found")
+
+    await jonas.send("VRS-2026-000001")
+    await jonas.receive_one()
+    await jonas.click("➕ Papildyti informaciją")
+    await jonas.receive_one()
+    await jonas.send("Dar vienas klausimas dėl pažymos")
+    new_card, notice, added = await clerks.receive(3)
+    assert new_card.thread_id != card.thread_id and new_card.text.startswith("📄 VRS-2026-000001")
+    assert notice.text == "Ankstesnė šio kreipimosi tema buvo ištrinta; kreipimasis tęsiamas čia."
+    assert added.thread_id == new_card.thread_id and "Dar vienas klausimas" in added.text
+    async with store.read() as session:
+        assert (await session.execute(select(Case))).scalar_one().topic_id == new_card.thread_id
+
+
+async def test_the_group_upgraded_to_a_supergroup_is_followed(bot, telegram: Telegram, emulator: Emulator) -> None:
+    new_id = -1009999999999
+    emulator.migrate(ADMIN_CHAT_ID, new_id)
+    bot.expected_errors.append("upgraded to a supergroup")
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację")
+    reader = (await telegram.person("Ona")).in_chat(new_id)
+    notice, card = await reader.receive(2)
+    assert "ADMIN_CHAT_ID=-1009999999999" in notice.text
+    assert card.text.startswith("📄 VRS-2026-000001")
+    assert "the clerks' group moved" in bot.log()
