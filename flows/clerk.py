@@ -270,9 +270,34 @@ def _listing(title: str, cases: list[Case], calendar: WorkingCalendar) -> str:
     return "\n".join(lines)
 
 
+class OpenPage(CallbackData, prefix="op"):
+    page: int
+
+
+async def _open_page(page: int, desk: DeskService, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+    cases = await desk.open_cases()
+    pages = max(1, -(-len(cases) // PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    title = _("<b>Open cases</b>, nearest deadline first:") + (f" {page + 1}/{pages}" if pages > 1 else "")
+    text = _listing(title, cases[page * PER_PAGE : (page + 1) * PER_PAGE], calendar)
+    builder = InlineKeyboardBuilder()
+    for label, target in (("◀", page - 1), ("▶", page + 1)):
+        if 0 <= target < pages:
+            builder.button(text=f"{label} {target + 1}/{pages}", callback_data=OpenPage(page=target))
+    return text, builder.as_markup() if pages > 1 else None
+
+
 @router.message(InClerksGroup(), Command("open"))
 async def open_cases(message: Message, desk: DeskService, calendar: WorkingCalendar) -> None:
-    await message.reply(_listing(_("<b>Open cases</b>, nearest deadline first:"), await desk.open_cases(), calendar))
+    text, keyboard = await _open_page(0, desk, calendar)
+    await message.reply(text, reply_markup=keyboard)
+
+
+@router.callback_query(InClerksGroup(), OpenPage.filter())
+async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, desk: DeskService, calendar: WorkingCalendar) -> None:
+    await answer_query(query)
+    text, keyboard = await _open_page(callback_data.page, desk, calendar)
+    await query.message.edit_text(text, reply_markup=keyboard)
 
 
 @router.message(InClerksGroup(), Command("overdue"))

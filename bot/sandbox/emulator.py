@@ -618,10 +618,14 @@ class Emulator:
         source_chat = self.chat(params["from_chat_id"])
         target = self.chat(params["chat_id"])
         result = []
+        albums: dict[str, str] = {}  # copies of an album stay an album, under a new id
         for message_id in params["message_ids"]:
             source = source_chat.messages.get(message_id)
             if source is not None:
-                result.append({"message_id": self._send(target, {k: v for k, v in params.items() if k == "message_thread_id"}, self._copy_content(source))["message_id"]})
+                content = self._copy_content(source)
+                if source.get("media_group_id"):
+                    content["media_group_id"] = albums.setdefault(source["media_group_id"], str(next(self._ids) + 10**12))
+                result.append({"message_id": self._send(target, {k: v for k, v in params.items() if k == "message_thread_id"}, content)["message_id"]})
         if not result:
             raise BadRequest("Bad Request: messages to copy not found")
         return result

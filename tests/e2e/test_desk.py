@@ -248,3 +248,26 @@ async def test_the_group_upgraded_to_a_supergroup_is_followed(bot, telegram: Tel
     assert "ADMIN_CHAT_ID=-1009999999999" in notice.text
     assert card.text.startswith("📄 VRS-2026-000001")
     assert "the clerks' group moved" in bot.log()
+
+
+async def test_albums_relay_together_and_a_blocked_resident_is_reported(bot, telegram: Telegram, emulator: Emulator, clerks: Person, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o kopie dokumentów")
+    card = await clerks.receive_one()
+    await clerks.send_album([PHOTO, PHOTO], caption="Kopie", thread_id=card.thread_id)
+    header, *album = await anna.receive(3)
+    assert header.text.endswith("Wiadomość od urzędnika:")
+    assert len({m.raw["media_group_id"] for m in album}) == 1
+
+    await clerks.send("/open")
+    listing = await clerks.receive_one()
+    assert "VRS-2026-000001" in listing.text and "2026 m. gruodžio 21 d." in listing.text
+
+    await anna.block_bot()
+    bot.expected_errors.append("blocked by the user")
+    await clerks.send("Czy dokumenty dotarły?", thread_id=card.thread_id)
+    warning = await clerks.receive_one()
+    assert warning.text == "⚠️ Nepristatyta: gyventojas užblokavo botą."
+    async with store.read() as session:
+        assert (await session.get(Resident, anna.user["id"])).blocked_at is not None
