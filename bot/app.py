@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.fsm.strategy import FSMStrategy
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.strategy import FSMStrategy
 from aiogram.types import BotCommandScopeAllPrivateChats
 from aiogram.utils.i18n import I18n
 
@@ -19,8 +19,8 @@ from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.cases import CaseService
-from bot.services.deadlines import WorkingCalendar
 from bot.services.clerk_desk import ClerkDesk, StaffChats
+from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import DeskService
 from bot.services.notifications import ResidentNotifier
 from bot.store.db import Database

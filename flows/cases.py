@@ -21,8 +21,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.config import Config
 from bot.services import texts
 from bot.services.cases import CaseService, NotReopenable
-from bot.services.deadlines import WorkingCalendar
 from bot.services.clerk_desk import ClerkDesk
+from bot.services.deadlines import WorkingCalendar
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
 from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, main_menu
 

@@ -32,8 +32,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.config import Config
 from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
-from bot.services.deadlines import WorkingCalendar
 from bot.services.clerk_desk import ClerkDesk
+from bot.services.deadlines import WorkingCalendar
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import CaseKind, Resident, utcnow

@@ -13,7 +13,7 @@ from bot.config import Municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, utcnow
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """The Bot API emulator is as strict as Telegram, and aiogram understands its answers."""
 
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -11,14 +10,6 @@ from bot.sandbox.emulator import Emulator, Limits
 from bot.sandbox.html import HTMLParseError, parse_html
 from bot.telegram import DeliveryMiddleware, create_bot
 from tests.conftest import TOKEN
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emulator = Emulator(TOKEN)
-    runner = await emulator.serve()
-    yield emulator
-    await runner.cleanup()
 
 
 @pytest.fixture

@@ -19,14 +19,6 @@ from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emulator = Emulator(TOKEN)
-    runner = await emulator.serve()
-    yield emulator
-    await runner.cleanup()
-
-
-@pytest.fixture
 def config(database_url: str, emulator: Emulator) -> Config:
     return load_config(
         bot_token=TOKEN, admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID, secret_key=SECRET_KEY,

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
@@ -51,7 +52,7 @@ async def test_concurrent_creation_gives_unique_gap_free_numbers(service: CaseSe
 
 async def test_numbers_stay_gap_free_when_a_creation_fails(service: CaseService, database: Database) -> None:
     await service.open(draft(), RECEIVED)
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         await service.open(draft(resident_id=999_999), RECEIVED)  # no such resident: rolled back
     third = (await service.open(draft(), RECEIVED)).case
     assert third.number == "VRS-2026-000002"

@@ -1,0 +1,16 @@
+"""Unit tests that need Telegram get a bare emulator on a free port."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.sandbox.emulator import Emulator
+from tests.conftest import TOKEN
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emulator = Emulator(TOKEN)
+    runner = await emulator.serve()
+    yield emulator
+    await runner.cleanup()
