@@ -105,13 +105,15 @@ class ResidentNotifier:
             header = self._header(case)
             heading = _("Message from the clerk:")
         try:
-            if first.text:
-                sent = await self.bot.send_message(case.resident_id, f"{header}\n\n{heading}\n{escape(first.text)}")
+            # html_text keeps the clerk's formatting and escapes the rest.
+            if first.text and len(first.text) <= 3900:  # room for the header within 4096
+                sent = await self.bot.send_message(case.resident_id, f"{header}\n\n{heading}\n{first.html_text}")
                 return [sent.message_id]
             if len(messages) == 1 and len(first.caption or "") + len(header) + 2 <= 1024:
-                caption = header + ("\n\n" + escape(first.caption) if first.caption else "")
+                caption = header + ("\n\n" + first.html_text if first.caption else "")
                 copied = await self.bot.copy_message(case.resident_id, first.chat.id, first.message_id, caption=caption)
                 return [copied.message_id]
+            # Long texts and albums: the header first, then the clerk's message(s) as they are.
             await self.bot.send_message(case.resident_id, f"{header}\n\n{heading}")
             copied = await self.bot.copy_messages(case.resident_id, first.chat.id, [m.message_id for m in messages])
             return [c.message_id for c in copied]

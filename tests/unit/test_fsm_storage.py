@@ -24,7 +24,7 @@ async def open_storage(request: pytest.FixtureRequest, database: Database) -> As
             return opened[-1]
     else:
         if not TEST_REDIS_URL or not database.is_sqlite:
-            pytest.skip("RedisStorage runs once, when TEST_REDIS_URL is set")
+            pytest.skip("RedisStorage runs once (with the SQLite parameter), and only when TEST_REDIS_URL is set")
         from aiogram.fsm.storage.redis import RedisStorage
 
         prefix = f"petent-test-{secrets.token_hex(4)}"
