@@ -769,9 +769,11 @@ async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, 
             form = await request.post()
             for key, value in form.items():
                 params[key] = value
-    media = params.get("media")
-    if isinstance(media, str) and "attach://" in media:
-        for key in list(params):
-            if isinstance(params[key], FileField) and f"attach://{key}" in media:
-                uploads[key] = params.pop(key)
+    # Uploaded files are named by "attach://<field>" in the parameter that uses them.
+    for key in [k for k, v in params.items() if isinstance(v, FileField)]:
+        if any(isinstance(v, str) and f"attach://{key}" in v for v in params.values()):
+            uploads[key] = params.pop(key)
+    for key, value in list(params.items()):
+        if isinstance(value, str) and value.startswith("attach://") and value[9:] in uploads:
+            params[key] = uploads[value[9:]]
     return params, uploads

@@ -171,3 +171,16 @@ def test_html_entities_use_utf16_offsets() -> None:
 
 def test_limits_can_be_switched_off() -> None:
     assert Limits(enabled=False).enabled is False
+
+
+async def test_multipart_uploads_and_file_download(bot, emulator: Emulator, anna: dict) -> None:
+    from aiogram.types import BufferedInputFile, InputMediaPhoto
+
+    png = b"\x89PNG\r\n\x1a\n" + b"x" * 64
+    sent = await bot.send_document(anna["id"], BufferedInputFile(png, "plan.png"), caption="<b>Plan</b> działki")
+    assert sent.document.file_name == "plan.png" and sent.caption == "Plan działki"
+    album = await bot.send_media_group(anna["id"], [InputMediaPhoto(media=BufferedInputFile(png, f"{i}.png")) for i in range(3)])
+    assert len({m.media_group_id for m in album}) == 1
+    file = await bot.get_file(sent.document.file_id)
+    downloaded = await bot.download_file(file.file_path)
+    assert downloaded.read() == png
