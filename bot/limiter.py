@@ -109,9 +109,14 @@ class RateLimiter:
             if not bulk:
                 self._interactive_waiting -= 1
 
-    def retry_after(self, chat_id: int | str | None, seconds: float) -> None:
-        """Telegram said 429: hold the chat's lane (or all traffic) for `seconds`."""
+    def retry_after(self, chat_id: int | str | None, seconds: float) -> bool:
+        """Telegram said 429: hold the chat's lane (or all traffic) for `seconds`.
+
+        False when pacing is off: the caller must wait itself."""
+        if not self.lanes.global_per_second:
+            return False
         (self._chat_bucket(chat_id) if chat_id is not None else self._global).pause(seconds)
+        return True
 
 
 def _is_private(chat_id: int | str) -> bool:

@@ -60,8 +60,7 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 if attempt == self.attempts or exc.retry_after > self.max_wait:
                     raise
                 log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
-                self.limiter.retry_after(chat_id, exc.retry_after)
-                if not paced:
+                if not (paced and self.limiter.retry_after(chat_id, exc.retry_after)):
                     await asyncio.sleep(exc.retry_after)
             except (TelegramServerError, TelegramNetworkError) as exc:
                 if attempt == self.attempts:

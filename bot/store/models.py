@@ -175,3 +175,57 @@ class FsmRecord(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=255)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     updated_at: datetime = _time(default=utcnow, onupdate=utcnow)
+
+
+class BroadcastStatus(StrEnum):
+    SENDING = "sending"
+    DONE = "done"
+    STOPPED = "stopped"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; back to pending if its lease expires (a crash)
+    SENT = "sent"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Broadcast(SQLModel, table=True):
+    """An announcement (or poll) to many residents: the outbox's header."""
+
+    __tablename__ = "broadcasts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _time(default=utcnow)
+    author_id: int | None = _bigint(default=None)
+    author_name: str | None = Field(default=None, max_length=256)
+    content: dict[str, Any] = Field(sa_type=sa.JSON)  # versions by locale, see bot.services.broadcaster
+    audience: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default=BroadcastStatus.SENDING, max_length=16)
+    paid: bool = False
+    progress_chat_id: int | None = _bigint(default=None)
+    progress_message_id: int | None = None
+    finished_at: datetime | None = _time(nullable=True)
+
+
+class Delivery(SQLModel, table=True):
+    """One recipient of a broadcast: sent at most once (see bot.services.broadcaster)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("broadcast_id", "chat_id", name="uq_deliveries_broadcast_chat"),
+        sa.Index("ix_deliveries_broadcast_status", "broadcast_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcasts.id")
+    chat_id: int = _bigint()
+    locale: str = Field(max_length=5)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    sent_message_id: int | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _time(nullable=True)

@@ -87,3 +87,15 @@ async def test_sqlite_file_uses_wal(database: Database) -> None:
         assert (await session.execute(select(func.lower("x")))).scalar() == "x"
         mode = (await session.connection()).exec_driver_sql("PRAGMA journal_mode")
         assert (await mode).scalar() == "wal"
+
+
+async def test_migrations_create_what_the_models_describe(database: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    def differences(connection):  # type: ignore[no-untyped-def]
+        return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": False}), SQLModel.metadata)
+
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []

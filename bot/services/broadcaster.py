@@ -1,0 +1,239 @@
+"""The delivery engine for announcements: an outbox in the store, sent at Telegram's limits.
+
+A broadcast has one Delivery row per recipient (unique per broadcast and chat). Senders claim
+pending rows in small batches (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several bot processes
+never take the same row; SQLite has one writer at a time), send them as bulk traffic (replies to
+residents go first), and record the outcome of each row as soon as it is known.
+
+At most once, with one window: a row claimed and sent by a process that dies before recording
+the outcome is still `sending`; once its lease has expired, `recover()` makes it pending again
+and it is sent a second time. The window is one claimed batch of one process (`batch` rows,
+seconds long); everything else is sent exactly once, and nothing is lost.
+
+Content is a dict of versions by locale, each {"text": html} or {"files": [{"kind", "file_id"}],
+"caption": html}; a resident gets their language's version, else the first one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InputMediaDocument, InputMediaPhoto, Message
+from sqlalchemy import func, select, update
+
+from bot.limiter import bulk_traffic
+from bot.store.db import Database
+from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+FINAL = (DeliveryStatus.SENT, DeliveryStatus.BLOCKED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+
+
+@dataclass
+class Counts:
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, status: str) -> int:
+        return self.by_status.get(status, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def pending(self) -> int:
+        return self[DeliveryStatus.PENDING] + self[DeliveryStatus.SENDING]
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        database: Database,
+        bot: Bot,
+        *,
+        batch: int = 30,
+        max_attempts: int = 3,
+        lease: timedelta = timedelta(minutes=2),
+        on_blocked: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.database = database
+        self.bot = bot
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self.on_blocked = on_blocked
+        self.worker = f"w-{secrets.token_hex(4)}"
+
+    # --- the outbox ---
+
+    async def create(
+        self,
+        content: dict[str, Any],
+        recipients: list[tuple[int, str]],
+        *,
+        audience: dict[str, Any] | None = None,
+        author: tuple[int, str] | None = None,
+        paid: bool = False,
+    ) -> Broadcast:
+        """Store the broadcast and a pending delivery for each (chat_id, locale), duplicates dropped."""
+        unique = dict(recipients)
+        async with self.database.write() as session:
+            broadcast = Broadcast(
+                content=content, audience=audience or {}, paid=paid,
+                author_id=author[0] if author else None, author_name=author[1] if author else None,
+            )  # fmt: skip
+            session.add(broadcast)
+            await session.flush()
+            rows = [{"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0} for chat, locale in unique.items()]
+            for start in range(0, len(rows), 1000):
+                await session.execute(Delivery.__table__.insert(), rows[start : start + 1000])
+        return broadcast
+
+    async def claim(self, broadcast_id: int, limit: int) -> list[Delivery]:
+        """Take up to `limit` pending rows for this sender; rows other senders hold are skipped."""
+        pending = (
+            select(Delivery.id)
+            .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING)
+            .order_by(Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.database.write() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(pending.scalar_subquery()))
+                .values(status=DeliveryStatus.SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
+                .returning(Delivery)
+                .execution_options(synchronize_session=False)
+            )
+            return list(result.scalars())
+
+    async def recover(self) -> int:
+        """Rows left `sending` by a sender that died (lease expired) become pending again."""
+        async with self.database.write() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < utcnow() - self.lease)
+                .values(status=DeliveryStatus.PENDING, claimed_by=None)
+            )
+        if result.rowcount:
+            log.warning("deliveries resumed after a crash", extra={"rows": result.rowcount})
+        return result.rowcount or 0
+
+    async def counts(self, broadcast_id: int) -> Counts:
+        async with self.database.read() as session:
+            rows = await session.execute(
+                select(Delivery.status, func.count()).where(Delivery.broadcast_id == broadcast_id).group_by(Delivery.status)
+            )
+            return Counts({status: count for status, count in rows.all()})
+
+    async def stop(self, broadcast_id: int) -> None:
+        """Halt: nothing more is claimed; rows not yet sent are cancelled."""
+        async with self.database.write() as session:
+            broadcast = await session.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.status != BroadcastStatus.SENDING:
+                return
+            broadcast.status, broadcast.finished_at = BroadcastStatus.STOPPED, utcnow()
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.CANCELLED)
+            )
+
+    # --- sending ---
+
+    async def run(self, broadcast_id: int, progress: Callable[[Counts], Awaitable[None]] | None = None) -> Counts:
+        """Send until nothing is pending (or the broadcast is stopped); returns the final counts."""
+        async with self.database.read() as session:
+            broadcast = await session.get(Broadcast, broadcast_id)
+        if broadcast is None:
+            raise LookupError(broadcast_id)
+        while True:
+            if await self._stopped(broadcast_id):
+                break
+            claimed = await self.claim(broadcast_id, self.batch)
+            if not claimed:
+                counts = await self.counts(broadcast_id)
+                if counts[DeliveryStatus.SENDING] == 0:
+                    break
+                await asyncio.sleep(1)  # another sender holds the last rows
+                continue
+            await asyncio.gather(*(self._deliver(row, broadcast) for row in claimed))
+            if progress is not None:
+                await progress(await self.counts(broadcast_id))
+        await self._finish(broadcast_id)
+        return await self.counts(broadcast_id)
+
+    async def _stopped(self, broadcast_id: int) -> bool:
+        async with self.database.read() as session:
+            broadcast = await session.get(Broadcast, broadcast_id)
+            return broadcast is None or broadcast.status == BroadcastStatus.STOPPED
+
+    async def _finish(self, broadcast_id: int) -> None:
+        async with self.database.write() as session:
+            broadcast = await session.get(Broadcast, broadcast_id)
+            if broadcast.status == BroadcastStatus.SENDING:
+                broadcast.status, broadcast.finished_at = BroadcastStatus.DONE, utcnow()
+
+    async def _deliver(self, row: Delivery, broadcast: Broadcast) -> None:
+        version = broadcast.content.get(row.locale) or next(iter(broadcast.content.values()))
+        chat_id = row.chat_id
+        try:
+            with bulk_traffic():
+                try:
+                    message = await self._send(chat_id, version, broadcast.paid)
+                except TelegramMigrateToChat as exc:
+                    chat_id = exc.migrate_to_chat_id
+                    message = await self._send(chat_id, version, broadcast.paid)
+        except TelegramForbiddenError as exc:
+            await self._record(row, DeliveryStatus.BLOCKED, error=exc.message)
+            if self.on_blocked is not None:
+                await self.on_blocked(row.chat_id)
+            return
+        except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter) as exc:
+            final = row.attempts >= self.max_attempts
+            await self._record(row, DeliveryStatus.FAILED if final else DeliveryStatus.PENDING, error=str(exc))
+            return
+        except TelegramBadRequest as exc:
+            await self._record(row, DeliveryStatus.FAILED, error=exc.message)
+            return
+        await self._record(row, DeliveryStatus.SENT, message_id=message.message_id, chat_id=chat_id)
+
+    async def _send(self, chat_id: int, version: dict[str, Any], paid: bool) -> Message:
+        extra = {"allow_paid_broadcast": True} if paid else {}
+        files = version.get("files") or []
+        if not files:
+            return await self.bot.send_message(chat_id, version["text"], **extra)
+        if len(files) == 1:
+            send = self.bot.send_photo if files[0]["kind"] == "photo" else self.bot.send_document
+            return await send(chat_id, files[0]["file_id"], caption=version.get("caption"), **extra)
+        media = [
+            (InputMediaPhoto if f["kind"] == "photo" else InputMediaDocument)(media=f["file_id"], caption=version.get("caption") if i == 0 else None)
+            for i, f in enumerate(files)
+        ]
+        return (await self.bot.send_media_group(chat_id, media, **extra))[0]
+
+    async def _record(self, row: Delivery, status: DeliveryStatus, *, error: str | None = None, message_id: int | None = None, chat_id: int | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "last_error": error, "claimed_by": None}
+        if message_id is not None:
+            values["sent_message_id"] = message_id
+        if chat_id is not None and chat_id != row.chat_id:
+            values["chat_id"] = chat_id
+        async with self.database.write() as session:
+            await session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))

@@ -1,0 +1,137 @@
+"""The broadcast outbox: every recipient exactly once, resumable, shared by several senders."""
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.limiter import Lanes, RateLimiter
+from bot.sandbox.emulator import Emulator
+from bot.services.broadcaster import Broadcaster
+from bot.store.db import Database
+from bot.store.models import BroadcastStatus, Delivery, DeliveryStatus, utcnow
+from bot.telegram import create_bot
+from tests.conftest import TOKEN
+
+CONTENT = {
+    "pl": {"text": "<b>Ogłoszenie</b>: remont drogi w Rzeszy od 1 grudnia."},
+    "lt": {"text": "<b>Skelbimas</b>: kelio remontas Riešėje nuo gruodžio 1 d."},
+}
+
+
+@pytest.fixture
+async def bot(emulator: Emulator):
+    emulator.limits.enabled = False
+    bot = create_bot(TOKEN, emulator.url, RateLimiter(Lanes(global_per_second=0)))
+    yield bot
+    await bot.session.close()
+
+
+def residents(emulator: Emulator, count: int) -> list[tuple[int, str]]:
+    return [(emulator.add_user(f"R{i}", "pl" if i % 2 else "lt")["id"], "pl" if i % 2 else "lt") for i in range(count)]
+
+
+def received(emulator: Emulator) -> Counter:
+    return Counter(e["chat_id"] for e in emulator.events if e["type"] == "message" and e.get("outgoing"))
+
+
+async def test_each_recipient_gets_their_language_once(database: Database, emulator: Emulator, bot) -> None:
+    people = residents(emulator, 60)
+    sender = Broadcaster(database, bot, batch=7)
+    broadcast = await sender.create(CONTENT, people + people[:5])  # duplicates are dropped
+    counts = await sender.run(broadcast.id)
+    assert (counts.total, counts[DeliveryStatus.SENT]) == (60, 60)
+    assert set(received(emulator).values()) == {1} and len(received(emulator)) == 60
+    chat, locale = people[0]
+    text = next(iter(emulator.chats[chat].messages.values()))["text"]
+    assert text.startswith("Skelbimas" if locale == "lt" else "Ogłoszenie")
+
+
+async def test_two_senders_never_send_the_same_delivery(database_url: str, database: Database, emulator: Emulator, bot) -> None:
+    people = residents(emulator, 150)
+    first = Broadcaster(database, bot, batch=10)
+    other_database = Database(database_url)  # another process's connection pool
+    second = Broadcaster(other_database, bot, batch=10)
+    broadcast = await first.create(CONTENT, people)
+    try:
+        await asyncio.gather(first.run(broadcast.id), second.run(broadcast.id))
+    finally:
+        await other_database.dispose()
+    assert set(received(emulator).values()) == {1} and len(received(emulator)) == 150
+    async with database.read() as session:
+        senders = Counter((await session.execute(select(Delivery.attempts))).scalars())
+    assert senders == {1: 150}
+
+
+async def test_blocked_failed_and_retried(database: Database, emulator: Emulator, bot) -> None:
+    people = residents(emulator, 10)
+    emulator.blocked.add(people[0][0])
+    emulator.faults.append({"kind": "error", "code": 502, "chat_id": people[1][0], "count": 10})  # beyond the retries
+    emulator.faults.append({"kind": "error", "code": 500, "chat_id": people[2][0], "count": 1})  # retried at once
+    blocked: list[int] = []
+
+    async def on_blocked(chat_id: int) -> None:
+        blocked.append(chat_id)
+
+    sender = Broadcaster(database, bot, max_attempts=2, on_blocked=on_blocked)
+    broadcast = await sender.create(CONTENT, people)
+    counts = await sender.run(broadcast.id)
+    assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.BLOCKED], counts[DeliveryStatus.FAILED]) == (8, 1, 1)
+    assert blocked == [people[0][0]]
+    async with database.read() as session:
+        failed = (await session.execute(select(Delivery).where(Delivery.status == DeliveryStatus.FAILED))).scalar_one()
+    assert failed.attempts == 2 and "502" in failed.last_error or "Internal" in failed.last_error
+
+
+async def test_a_429_storm_delays_but_loses_nothing(database: Database, emulator: Emulator) -> None:
+    emulator.limits.enabled = True
+    emulator.limits.global_per_second, emulator.limits.global_burst = 50, 5
+    emulator.reset_rate_buckets()
+    bot = create_bot(TOKEN, emulator.url, RateLimiter(Lanes(global_per_second=0)))  # the bot does not pace itself
+    try:
+        people = residents(emulator, 40)
+        sender = Broadcaster(database, bot, batch=40, max_attempts=10)
+        broadcast = await sender.create(CONTENT, people)
+        counts = await sender.run(broadcast.id)
+    finally:
+        await bot.session.close()
+    assert counts[DeliveryStatus.SENT] == 40
+    assert set(received(emulator).values()) == {1}
+    assert any(r["status"] == 429 for r in emulator.requests)
+
+
+async def test_resume_after_a_crash_sends_what_was_left(database: Database, emulator: Emulator, bot) -> None:
+    people = residents(emulator, 20)
+    crashed = Broadcaster(database, bot, batch=5)
+    broadcast = await crashed.create(CONTENT, people)
+    claimed = await crashed.claim(broadcast.id, 5)  # claimed, then the process died before sending
+    async with database.write() as session:  # its lease ran out
+        await session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in claimed])).values(claimed_at=utcnow() - timedelta(minutes=5)))
+
+    restarted = Broadcaster(database, bot)
+    assert await restarted.recover() == 5
+    counts = await restarted.run(broadcast.id)
+    assert counts[DeliveryStatus.SENT] == 20
+    assert set(received(emulator).values()) == {1} and len(received(emulator)) == 20
+
+
+async def test_a_fresh_claim_is_not_taken_over(database: Database, emulator: Emulator, bot) -> None:
+    people = residents(emulator, 3)
+    sender = Broadcaster(database, bot)
+    broadcast = await sender.create(CONTENT, people)
+    await sender.claim(broadcast.id, 3)
+    assert await Broadcaster(database, bot).recover() == 0  # another process starting up
+
+
+async def test_stop_cancels_what_is_not_sent(database: Database, emulator: Emulator, bot) -> None:
+    sender = Broadcaster(database, bot, batch=5)
+    broadcast = await sender.create(CONTENT, residents(emulator, 30))
+    await sender.stop(broadcast.id)
+    counts = await sender.run(broadcast.id)
+    assert counts[DeliveryStatus.CANCELLED] == 30 and not received(emulator)
+    async with database.read() as session:
+        from bot.store.models import Broadcast
+
+        assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.STOPPED
