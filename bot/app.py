@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
@@ -19,7 +20,10 @@ from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.cases import CaseService
+from bot.services.announcements import Announcements
+from bot.services.broadcaster import Broadcaster
 from bot.services.clerk_desk import ClerkDesk, StaffChats
+from bot.services.news import NewsService
 from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import DeskService
 from bot.services.notifications import ResidentNotifier
@@ -41,6 +45,7 @@ class App:
     dispatcher: Dispatcher
     i18n: I18n
     clerks: ClerkDesk
+    announcements: Announcements
 
     async def prepare(self) -> None:
         """Migrate the schema and publish the command menu in every language."""
@@ -61,6 +66,7 @@ class App:
         me = await self.bot.get_me()
         log.info("polling", extra={"bot_id": me.id, "username": me.username})
         await self.clerks.resume()
+        await self.announcements.resume()
         digests = None
         if self.config.settings.digest_time is not None:
             digests = asyncio.create_task(self.clerks.run_digests(self.config.settings.digest_time))
@@ -71,6 +77,7 @@ class App:
                 digests.cancel()
 
     async def close(self) -> None:
+        await self.announcements.close()
         await self.clerks.drain()
         await self.dispatcher.storage.close()
         await self.bot.session.close()
@@ -118,8 +125,14 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["cases"] = CaseService(database, calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["notifier"] = ResidentNotifier(bot, i18n, database, calendar, config)
     dispatcher["clerks"] = clerks = ClerkDesk(bot, i18n, desk, calendar, config, chats)
+    dispatcher["news"] = NewsService(database, settings.default_locale)
+    notifier: ResidentNotifier = dispatcher["notifier"]
+    dispatcher["broadcaster"] = broadcaster = Broadcaster(
+        database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=notifier.mark_blocked
+    )
+    dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, chats)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     ResidentI18nMiddleware(i18n, {settings.admin_chat_id, settings.comms_chat_id}, settings.admin_locale).setup(dispatcher)
     dispatcher.message.outer_middleware(ThrottlingMiddleware())
     dispatcher.include_routers(*routers())
-    return App(config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, clerks=clerks)
+    return App(config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, clerks=clerks, announcements=announcements)

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     send_rate_per_second: Annotated[float, Field(ge=0, le=1000)] = 30.0
     group_messages_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
     digest_time: time | None = time(8, 0)
+    paid_broadcast: bool = False
+    broadcast_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
 
@@ -198,13 +200,14 @@ class Municipality(BaseModel):
     elderships: list[Entry]
     categories: list[Entry]
     kinds: dict[str, KindRules]
+    news_topics: list[Entry] = []
     templates: list[Template] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:
-        for field in ("elderships", "categories", "templates"):
+        for field in ("elderships", "categories", "news_topics", "templates"):
             entries = getattr(self, field)
-            if not entries and field != "templates":
+            if not entries and field in ("elderships", "categories"):
                 raise ValueError(f"{field}: at least one entry is needed")
             ids = [entry.id for entry in entries]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})

@@ -18,12 +18,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-_bulk: ContextVar[bool] = ContextVar("petent_bulk_traffic", default=False)
+_bulk: ContextVar[str | None] = ContextVar("petent_bulk_traffic", default=None)
 
 
 @contextmanager
-def bulk_traffic() -> Iterator[None]:
-    token = _bulk.set(True)
+def bulk_traffic(paid: bool = False) -> Iterator[None]:
+    """Mark what is sent inside as bulk; `paid` (allow_paid_broadcast) is not held to 30/s."""
+    token = _bulk.set("paid" if paid else "bulk")
     try:
         yield
     finally:
@@ -93,6 +94,8 @@ class RateLimiter:
         if chat_id is not None and not (edit and _is_private(chat_id)):
             await self._chat_bucket(chat_id).take()
         bulk = _bulk.get()
+        if bulk == "paid":
+            return  # Telegram lets paid broadcasts go up to 1000 a second
         if not bulk:
             self._interactive_waiting += 1
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import Awaitable, Callable, Hashable
 
 from aiogram.exceptions import TelegramBadRequest
@@ -13,6 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
 
+from bot.config import Config
 from bot.services.cases import AttachmentDraft
 
 # Language names are written in their own language, whatever the current locale.
@@ -20,6 +22,7 @@ LANGUAGE_NAMES = {"pl": "Polski", "lt": "Lietuvių", "en": "English"}
 
 MENU_NEW_CASE = __("📝 New case")
 MENU_MY_CASES = __("📂 My cases")
+MENU_NEWS = __("📰 News")
 MENU_LANGUAGE = __("🌐 Language")
 MENU_HELP = __("❓ Help")
 
@@ -49,9 +52,9 @@ def language_prompt(i18n: I18n, first: str) -> str:
 
 def main_menu() -> ReplyKeyboardMarkup:
     builder = ReplyKeyboardBuilder()
-    for entry in (MENU_NEW_CASE, MENU_MY_CASES, MENU_LANGUAGE, MENU_HELP):
+    for entry in (MENU_NEW_CASE, MENU_MY_CASES, MENU_NEWS, MENU_LANGUAGE, MENU_HELP):
         builder.button(text=str(entry))
-    builder.adjust(2)
+    builder.adjust(2, 3)
     return builder.as_markup(resize_keyboard=True, is_persistent=True)
 
 
@@ -61,6 +64,7 @@ def resident_commands() -> list[BotCommand]:
         BotCommand(command="start", description=_("Main menu")),
         BotCommand(command="new", description=_("Submit a request, complaint or report")),
         BotCommand(command="cases", description=_("My cases and their status")),
+        BotCommand(command="news", description=_("News and subscriptions")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="help", description=_("What this bot can do")),
         BotCommand(command="cancel", description=_("Leave the current step")),
@@ -105,3 +109,40 @@ def attachment_of(message: Message) -> AttachmentDraft:
         return AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id)
     document = message.document
     return AttachmentDraft("document", document.file_id, document.file_unique_id, message.caption, message.media_group_id)
+
+
+ELDERSHIPS_PER_PAGE = 8
+
+
+def _sort_key(name: str) -> str:
+    # Alphabetical order that puts Ł with L and Š with S, as readers expect.
+    plain = unicodedata.normalize("NFD", name.replace("ł", "l").replace("Ł", "L"))
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+def eldership_keyboard(
+    config: Config,
+    locale: str,
+    page: int,
+    pick: Callable[[str], CallbackData],
+    turn: Callable[[int], CallbackData],
+    extra: list[tuple[str, CallbackData]],
+) -> InlineKeyboardMarkup:
+    """The elderships in the reader's language and alphabet, 8 a page, then `extra` buttons."""
+    entries = sorted(config.municipality.elderships, key=lambda e: _sort_key(e.get(locale)))
+    pages = max(1, -(-len(entries) // ELDERSHIPS_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    shown = entries[page * ELDERSHIPS_PER_PAGE : (page + 1) * ELDERSHIPS_PER_PAGE]
+    builder = InlineKeyboardBuilder()
+    for entry in shown:
+        builder.button(text=entry.get(locale), callback_data=pick(entry.id))
+    sizes = [2] * (-(-len(shown) // 2))
+    navigation = [(label, target) for label, target in (("◀", page - 1), ("▶", page + 1)) if 0 <= target < pages]
+    for label, target in navigation:
+        builder.button(text=f"{label} {target + 1}/{pages}", callback_data=turn(target))
+    if navigation:
+        sizes.append(len(navigation))
+    for text, data in extra:
+        builder.button(text=text, callback_data=data)
+    builder.adjust(*sizes, *([1] * len(extra)))
+    return builder.as_markup()

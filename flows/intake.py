@@ -4,7 +4,6 @@ the draft lives in the FSM storage, so a restart continues where the resident wa
 
 from __future__ import annotations
 
-import unicodedata
 from html import escape
 from typing import Any
 
@@ -37,7 +36,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import CaseKind, Resident, utcnow
-from flows.common import MENU_NEW_CASE, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, main_menu
+from flows.common import MENU_NEW_CASE, eldership_keyboard, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, main_menu
 
 router = Router(name="intake")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -47,7 +46,6 @@ DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 3000
 ADDRESS_MIN, ADDRESS_MAX = 3, 300
 MAX_FILES = 10
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # the most a bot can download (getFile)
-ELDERSHIPS_PER_PAGE = 8
 WHOLE_DISTRICT = "-"
 
 SKIP = __("⏭ Skip")
@@ -87,34 +85,13 @@ def _kind_keyboard() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def _sort_key(name: str) -> str:
-    # Alphabetical order that puts Ł with L and Š with S, as readers expect.
-    plain = unicodedata.normalize("NFD", name.replace("ł", "l").replace("Ł", "L"))
-    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
-
-
 def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboardMarkup:
-    entries = sorted(config.municipality.elderships, key=lambda e: _sort_key(e.get(locale)))
-    pages = max(1, -(-len(entries) // ELDERSHIPS_PER_PAGE))
-    page = min(max(page, 0), pages - 1)
-    builder = InlineKeyboardBuilder()
-    for entry in entries[page * ELDERSHIPS_PER_PAGE : (page + 1) * ELDERSHIPS_PER_PAGE]:
-        builder.button(text=entry.get(locale), callback_data=Step(action="eld", value=entry.id))
-    sizes = [2] * (-(-min(ELDERSHIPS_PER_PAGE, len(entries) - page * ELDERSHIPS_PER_PAGE) // 2))
-    navigation = []
-    if page > 0:
-        navigation.append(("◀", page - 1))
-    if page < pages - 1:
-        navigation.append(("▶", page + 1))
-    for label, target in navigation:
-        builder.button(text=f"{label} {target + 1}/{pages}", callback_data=Step(action="page", value=str(target)))
-    if navigation:
-        sizes.append(len(navigation))
-    builder.button(text=_("🤷 Not sure / whole district"), callback_data=Step(action="eld", value=WHOLE_DISTRICT))
-    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
-    sizes += [1, 1]
-    builder.adjust(*sizes)
-    return builder.as_markup()
+    return eldership_keyboard(
+        config, locale, page,
+        pick=lambda eldership_id: Step(action="eld", value=eldership_id),
+        turn=lambda target: Step(action="page", value=str(target)),
+        extra=[(_("🤷 Not sure / whole district"), Step(action="eld", value=WHOLE_DISTRICT)), (_("✖ Cancel"), Step(action="cancel"))],
+    )  # fmt: skip
 
 
 def _category_keyboard(config: Config, locale: str) -> InlineKeyboardMarkup:

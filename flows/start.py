@@ -20,6 +20,7 @@ from bot.middlewares.i18n import guess_locale
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import Resident
+from flows.news import subscriptions_keyboard
 from flows.common import (
     LANGUAGE_NAMES,
     MENU_HELP,
@@ -131,7 +132,7 @@ async def language_chosen(
 
 
 @router.callback_query(Consent.filter())
-async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i18n: I18n) -> None:
+async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i18n: I18n, config: Config) -> None:
     if not isinstance(query.message, Message):
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
@@ -143,6 +144,11 @@ async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i
     await _show_main_menu(
         query.message,
         _("Thank you. You can now use the menu below. Type /help at any time to see what I can do."),
+    )
+    resident = await residents.get_resident(db, query.from_user.id)
+    await query.message.answer(
+        _("Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”)."),
+        reply_markup=subscriptions_keyboard(resident, config, i18n.current_locale),
     )
 
 
@@ -158,6 +164,7 @@ async def show_help(message: Message, config: Config, i18n: I18n) -> None:
             "and the clerk's answer arrives here.\n\n"
             "/new: submit a request, complaint or report\n"
             "/cases: my cases and their status (or type a case number)\n"
+            "/news: announcements and news subscriptions\n"
             "/language: change the language\n"
             "/cancel: leave the current step\n"
             "/start: main menu"

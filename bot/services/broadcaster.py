@@ -136,6 +136,15 @@ class Broadcaster:
             log.warning("deliveries resumed after a crash", extra={"rows": result.rowcount})
         return result.rowcount or 0
 
+    async def release(self) -> None:
+        """On a graceful stop: what this sender holds goes back to pending (the same window as a crash)."""
+        async with self.database.write() as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by == self.worker)
+                .values(status=DeliveryStatus.PENDING, claimed_by=None)
+            )
+
     async def counts(self, broadcast_id: int) -> Counts:
         async with self.database.read() as session:
             rows = await session.execute(
@@ -172,7 +181,8 @@ class Broadcaster:
                 counts = await self.counts(broadcast_id)
                 if counts[DeliveryStatus.SENDING] == 0:
                     break
-                await asyncio.sleep(1)  # another sender holds the last rows
+                await asyncio.sleep(1)  # another sender holds the last rows...
+                await self.recover()  # ...unless it died: then its lease runs out
                 continue
             await asyncio.gather(*(self._deliver(row, broadcast) for row in claimed))
             if progress is not None:
@@ -195,7 +205,7 @@ class Broadcaster:
         version = broadcast.content.get(row.locale) or next(iter(broadcast.content.values()))
         chat_id = row.chat_id
         try:
-            with bulk_traffic():
+            with bulk_traffic(paid=broadcast.paid):
                 try:
                     message = await self._send(chat_id, version, broadcast.paid)
                 except TelegramMigrateToChat as exc:

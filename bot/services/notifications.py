@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
+from bot.store.residents import set_blocked
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, EventKind, Resident, utcnow
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,7 @@ class ResidentNotifier:
             return None
 
     async def mark_blocked(self, resident_id: int) -> None:
-        async with self.database.write() as session:
-            resident = await session.get(Resident, resident_id)
-            if resident is not None and resident.blocked_at is None:
-                resident.blocked_at = utcnow()
+        await set_blocked(self.database, resident_id, True)
         log.info("resident blocked the bot", extra={"resident_id": resident_id})
 
     def _header(self, case: Case) -> str:

@@ -87,6 +87,8 @@ class Resident(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     consent_at: datetime | None = _time(nullable=True)
     blocked_at: datetime | None = _time(nullable=True)
+    news_topics: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))
+    eldership_id: str | None = Field(default=None, max_length=24)  # for news from their eldership
     created_at: datetime = _time(default=utcnow)
     updated_at: datetime = _time(default=utcnow, onupdate=utcnow)
 

@@ -42,3 +42,11 @@ async def set_phone(database: Database, user_id: int, phone: str | None) -> None
         resident = await session.get(Resident, user_id)
         if resident is not None:
             resident.phone = phone[:32] if phone else None
+
+
+async def set_blocked(database: Database, user_id: int, blocked: bool) -> None:
+    """The resident blocked (or unblocked) the bot: they leave (or rejoin) every audience."""
+    async with database.write() as session:
+        resident = await session.get(Resident, user_id)
+        if resident is not None:
+            resident.blocked_at = (resident.blocked_at or utcnow()) if blocked else None

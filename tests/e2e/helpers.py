@@ -22,7 +22,7 @@ async def onboard(person: Person, locale: str) -> None:
     await person.receive_one()
     await person.click(labels["agree"])
     await person.edited()
-    await person.receive_one()
+    await person.receive(2)  # the menu, and the offer of news
 
 
 async def submit_case(person: Person, locale: str, kind: str, category: str, description: str) -> Received:

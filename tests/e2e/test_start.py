@@ -17,7 +17,7 @@ async def onboard(person: Person, language: str, agree: str) -> None:
     await person.receive_one()
     await person.click(agree)
     await person.edited()
-    await person.receive_one()
+    await person.receive(2)  # the menu, and the offer of news
 
 
 async def test_start_in_polish(bot, telegram: Telegram, store: Database) -> None:
@@ -39,7 +39,10 @@ async def test_start_in_polish(bot, telegram: Telegram, store: Database) -> None
     assert (await anna.edited()).buttons == []  # the consent button is gone
     menu = await anna.receive_one()
     assert menu.text.startswith("Dziękujemy.")
-    assert menu.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "🌐 Język", "❓ Pomoc"]
+    assert menu.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Wiadomości", "🌐 Język", "❓ Pomoc"]
+    offer = await anna.receive_one()
+    assert offer.text.startswith("Czy chce Pan/Pani otrzymywać wiadomości od samorządu?")
+    assert offer.buttons[:4] == ["➕ Wiadomości ogólne", "➕ Projekty i inwestycje", "➕ Drogi i transport", "➕ Sytuacje nadzwyczajne"]
 
     async with store.read() as session:
         resident = (await session.execute(select(Resident))).scalar_one()
@@ -61,7 +64,8 @@ async def test_start_in_lithuanian_with_help_and_cancel(bot, telegram: Telegram)
     assert (await jonas.receive_one()).buttons == ["✅ Sutinku"]
     await jonas.click("✅ Sutinku")
     await jonas.edited()
-    assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "🌐 Kalba", "❓ Pagalba"]
+    assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🌐 Kalba", "❓ Pagalba"]
+    await jonas.receive_one()  # the offer of news
 
     await jonas.send("❓ Pagalba")
     assert "Elektroninis aptarnavimo langelis" in (await jonas.receive_one()).text
@@ -94,7 +98,7 @@ async def test_language_change_switches_texts_menu_and_commands(bot, telegram: T
     assert (await anna.edited()).text == "Language: English"
     done = await anna.receive_one()
     assert done.text == "Done. I will speak to you in English from now on."
-    assert done.keyboard_buttons == ["📝 New case", "📂 My cases", "🌐 Language", "❓ Help"]
+    assert done.keyboard_buttons == ["📝 New case", "📂 My cases", "📰 News", "🌐 Language", "❓ Help"]
 
     await anna.send("/help")
     assert "E-service desk" in (await anna.receive_one()).text
@@ -116,7 +120,7 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
     answer = await ona.receive_one()
     assert answer.text.startswith("Komandos /frobnicate&<b> nežinau.")  # escaped, shown as typed
     await ona.send("Labas, kaip sekasi?")
-    assert (await ona.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "🌐 Kalba", "❓ Pagalba"]
+    assert (await ona.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🌐 Kalba", "❓ Pagalba"]
 
 
 async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram) -> None:
@@ -136,7 +140,7 @@ async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram)
     assert notice.buttons == ["✅ Sutinku"]
     await jonas.click("✅ Sutinku")
     await jonas.edited()
-    assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "🌐 Kalba", "❓ Pagalba"]
+    assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🌐 Kalba", "❓ Pagalba"]
 
 
 @pytest.mark.skipif(not TEST_REDIS_URL, reason="needs TEST_REDIS_URL")

@@ -1,0 +1,94 @@
+"""Announcements as the communications staff see them: sending in the background, one progress
+message edited as it goes (at most every few seconds: the group's lane), a report at the end,
+and unfinished broadcasts resumed when the bot starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import select
+
+from bot.config import Config
+from bot.services.broadcaster import Broadcaster, Counts
+from bot.services.clerk_desk import StaffChats
+from bot.store.models import Broadcast, BroadcastStatus, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 5.0  # seconds between edits of the progress message (20 a minute per group)
+
+
+class Announcements:
+    def __init__(self, broadcaster: Broadcaster, bot: Bot, i18n: I18n, config: Config, chats: StaffChats) -> None:
+        self.broadcaster = broadcaster
+        self.bot = bot
+        self.i18n = i18n
+        self.config = config
+        self.chats = chats
+        self._running: dict[int, asyncio.Task[None]] = {}
+
+    def render(self, broadcast_id: int, counts: Counts, finished: bool = False) -> str:
+        with self.i18n.context(), self.i18n.use_locale(self.config.settings.admin_locale):
+            title = _("📣 Announcement #{id}: done") if finished else _("📣 Announcement #{id}: sending…")
+            figures = _("sent {sent} · pending {pending} · blocked {blocked} · failed {failed} · of {total}")
+            return title.format(id=broadcast_id) + "\n" + figures.format(
+                sent=counts[DeliveryStatus.SENT], pending=counts.pending, blocked=counts[DeliveryStatus.BLOCKED],
+                failed=counts[DeliveryStatus.FAILED], total=counts.total,
+            )  # fmt: skip
+
+    def start(self, broadcast: Broadcast) -> None:
+        if broadcast.id in self._running:
+            return
+        task = asyncio.create_task(self._run(broadcast))
+        self._running[broadcast.id] = task
+        task.add_done_callback(lambda _: self._running.pop(broadcast.id, None))
+
+    async def _run(self, broadcast: Broadcast) -> None:
+        last_edit = 0.0
+        shown = ""
+
+        async def progress(counts: Counts) -> None:
+            nonlocal last_edit, shown
+            if time.monotonic() - last_edit < PROGRESS_EVERY:
+                return
+            last_edit = time.monotonic()
+            shown = await self._edit(broadcast, self.render(broadcast.id, counts), shown)
+
+        try:
+            counts = await self.broadcaster.run(broadcast.id, progress)
+        except Exception:
+            log.exception("broadcast failed", extra={"broadcast_id": broadcast.id})
+            return
+        await self._edit(broadcast, self.render(broadcast.id, counts, finished=True), shown)
+
+    async def _edit(self, broadcast: Broadcast, text: str, shown: str) -> str:
+        if text == shown or broadcast.progress_message_id is None:
+            return shown
+        try:
+            await self.bot.edit_message_text(text, chat_id=broadcast.progress_chat_id, message_id=broadcast.progress_message_id)
+        except TelegramBadRequest as exc:
+            log.warning("could not update the progress message", extra={"error": exc.message})
+        return text
+
+    async def resume(self) -> None:
+        """After a restart: rows a dead sender held go back to pending, and sending goes on."""
+        await self.broadcaster.recover()
+        async with self.broadcaster.database.read() as session:
+            unfinished = (await session.execute(select(Broadcast).where(Broadcast.status == BroadcastStatus.SENDING))).scalars().all()
+        for broadcast in unfinished:
+            log.info("resuming a broadcast", extra={"broadcast_id": broadcast.id})
+            self.start(broadcast)
+
+    async def close(self) -> None:
+        """On shutdown: stop sending; rows this process held go back to pending for the next start."""
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.broadcaster.release()

@@ -1,0 +1,75 @@
+"""News for residents: subscriptions by topic (and their eldership), audiences, the latest ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bot.store.db import Database
+from bot.store.models import Broadcast, BroadcastStatus, Resident
+
+ELDERSHIP_TOPIC = "eldership"  # news from the resident's own eldership
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who gets an announcement: subscribers of `topic` (None: every resident), optionally only
+    those of one language or one eldership. Residents who blocked the bot are never counted."""
+
+    topic: str | None = None
+    locale: str | None = None
+    eldership: str | None = None
+
+    def includes(self, resident: Resident) -> bool:
+        return (
+            resident.consent_at is not None
+            and resident.blocked_at is None
+            and (self.topic is None or self.topic in (resident.news_topics or []))
+            and (self.locale is None or resident.locale == self.locale)
+            and (self.eldership is None or resident.eldership_id == self.eldership)
+        )
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"topic": self.topic, "locale": self.locale, "eldership": self.eldership}
+
+
+class NewsService:
+    def __init__(self, database: Database, default_locale: str) -> None:
+        self.database = database
+        self.default_locale = default_locale
+
+    async def recipients(self, audience: Audience) -> list[tuple[int, str]]:
+        async with self.database.read() as session:
+            residents = (await session.execute(select(Resident).where(Resident.consent_at.is_not(None), Resident.blocked_at.is_(None)))).scalars()
+            return [(r.id, r.locale or self.default_locale) for r in residents if audience.includes(r)]
+
+    async def toggle_topic(self, resident_id: int, topic: str) -> list[str]:
+        async with self.database.write() as session:
+            resident = await session.get(Resident, resident_id)
+            topics = list(resident.news_topics or [])
+            topics.remove(topic) if topic in topics else topics.append(topic)
+            resident.news_topics = topics
+            return topics
+
+    async def set_eldership(self, resident_id: int, eldership_id: str | None) -> None:
+        async with self.database.write() as session:
+            resident = await session.get(Resident, resident_id)
+            resident.eldership_id = eldership_id
+            if eldership_id and ELDERSHIP_TOPIC not in (resident.news_topics or []):
+                resident.news_topics = [*(resident.news_topics or []), ELDERSHIP_TOPIC]
+
+    async def latest(self, resident: Resident, limit: int = 5) -> list[Broadcast]:
+        """The latest announcements this resident would have received (newest first)."""
+        async with self.database.read() as session:
+            rows = await session.execute(
+                select(Broadcast).where(Broadcast.status != BroadcastStatus.STOPPED).order_by(Broadcast.id.desc()).limit(50)
+            )
+            found = []
+            for broadcast in rows.scalars():
+                audience = Audience(**{k: broadcast.audience.get(k) for k in ("topic", "locale", "eldership")})
+                if audience.includes(resident.model_copy(update={"blocked_at": None})):
+                    found.append(broadcast)
+                if len(found) == limit:
+                    break
+            return found

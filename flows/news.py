@@ -1,0 +1,127 @@
+"""News for residents: the latest announcements, subscriptions with one tap, their eldership;
+and noticing when a resident blocks (or unblocks) the bot."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import KICKED, MEMBER, ChatMemberUpdatedFilter, Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.config import Config
+from bot.services import texts
+from bot.services.news import ELDERSHIP_TOPIC, NewsService
+from bot.store import residents
+from bot.store.db import Database
+from bot.store.models import Resident
+from flows.common import MENU_NEWS, answer_query, eldership_keyboard
+
+router = Router(name="news")
+router.message.filter(F.chat.type == ChatType.PRIVATE)
+router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+
+
+class NewsChoice(CallbackData, prefix="nw"):
+    action: str  # topic | eld_menu | eld | page | latest
+    value: str = ""
+
+
+def subscriptions_keyboard(resident: Resident, config: Config, locale: str) -> InlineKeyboardMarkup:
+    topics = resident.news_topics or []
+    builder = InlineKeyboardBuilder()
+    for topic in config.municipality.news_topics:
+        mark = "✅" if topic.id in topics else "➕"
+        builder.button(text=f"{mark} {topic.get(locale)}", callback_data=NewsChoice(action="topic", value=topic.id))
+    eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
+    if eldership:
+        mark = "✅" if ELDERSHIP_TOPIC in topics else "➕"
+        builder.button(text=f"{mark} " + _("News of {eldership}").format(eldership=eldership.get(locale)), callback_data=NewsChoice(action="topic", value=ELDERSHIP_TOPIC))
+    builder.button(
+        text=_("🏘 My eldership: {name}").format(name=eldership.get(locale) if eldership else _("not chosen")),
+        callback_data=NewsChoice(action="eld_menu"),
+    )
+    builder.button(text=_("🗞 Latest announcements"), callback_data=NewsChoice(action="latest"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def subscriptions_text() -> str:
+    return _("<b>News</b>\nTap a topic to subscribe or unsubscribe. Announcements come here, in your language.")
+
+
+async def _latest_text(resident: Resident, news: NewsService, locale: str) -> str:
+    latest = await news.latest(resident)
+    if not latest:
+        return _("There are no announcements for your subscriptions yet.")
+    parts = [_("<b>Latest announcements</b>")]
+    for broadcast in latest:
+        version = broadcast.content.get(locale) or next(iter(broadcast.content.values()))
+        body = version.get("text") or version.get("caption") or _("(photo or document)")
+        parts.append(f"🗓 {texts.day(broadcast.created_at.date())}\n{body}")
+    text = "\n\n".join(parts)
+    return text if len(text) <= 4000 else text[:3990].rsplit("\n", 1)[0]
+
+
+@router.message(Command("news"))
+@router.message(F.text == MENU_NEWS)
+async def news_menu(message: Message, resident: Resident | None, news: NewsService, config: Config, i18n: I18n) -> None:
+    if resident is None or resident.consent_at is None:
+        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
+        return
+    await message.answer(await _latest_text(resident, news, i18n.current_locale))
+    await message.answer(subscriptions_text(), reply_markup=subscriptions_keyboard(resident, config, i18n.current_locale))
+
+
+@router.callback_query(NewsChoice.filter())
+async def news_choice(query: CallbackQuery, callback_data: NewsChoice, resident: Resident | None, news: NewsService, db: Database, config: Config, i18n: I18n) -> None:
+    if resident is None or resident.consent_at is None:
+        await answer_query(query, _("Please start with /start: choose your language and accept the privacy notice."), alert=True)
+        return
+    locale = i18n.current_locale
+    action, value = callback_data.action, callback_data.value
+    if action == "latest":
+        await answer_query(query)
+        await query.message.answer(await _latest_text(resident, news, locale))
+        return
+    if action in ("eld_menu", "page"):
+        await answer_query(query)
+        page = int(value) if value.isdigit() else 0
+        keyboard = eldership_keyboard(
+            config, locale, page,
+            pick=lambda eldership_id: NewsChoice(action="eld", value=eldership_id),
+            turn=lambda target: NewsChoice(action="page", value=str(target)),
+            extra=[(_("✖ Cancel"), NewsChoice(action="eld", value="-"))],
+        )  # fmt: skip
+        await query.message.edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
+        return
+    if action == "eld":
+        if value != "-" and value not in config.municipality.eldership_by_id:
+            await answer_query(query, _("This button is no longer active."), alert=True)
+            return
+        if value != "-":
+            await news.set_eldership(resident.id, value)
+        await answer_query(query)
+    elif action == "topic":
+        known = {t.id for t in config.municipality.news_topics} | {ELDERSHIP_TOPIC}
+        if value not in known:
+            await answer_query(query, _("This button is no longer active."), alert=True)
+            return
+        topics = await news.toggle_topic(resident.id, value)
+        await answer_query(query, _("Subscribed.") if value in topics else _("Unsubscribed."))
+    fresh = await residents.get_resident(db, resident.id)
+    await query.message.edit_text(subscriptions_text(), reply_markup=subscriptions_keyboard(fresh, config, locale))
+
+
+@router.my_chat_member(F.chat.type == ChatType.PRIVATE, ChatMemberUpdatedFilter(member_status_changed=KICKED))
+async def blocked(event: ChatMemberUpdated, db: Database) -> None:
+    await residents.set_blocked(db, event.from_user.id, True)
+
+
+@router.my_chat_member(F.chat.type == ChatType.PRIVATE, ChatMemberUpdatedFilter(member_status_changed=MEMBER))
+async def unblocked(event: ChatMemberUpdated, db: Database) -> None:
+    await residents.set_blocked(db, event.from_user.id, False)
+

@@ -1,0 +1,151 @@
+"""News: subscriptions, announcements composed in the communications group, and the outbox
+surviving kill -9, through the emulator."""
+
+import asyncio
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from bot.sandbox.driver import Person, Telegram
+from bot.sandbox.emulator import Emulator
+from bot.store.db import Database
+from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
+from tests.conftest import COMMS_CHAT_ID
+from tests.e2e.helpers import LABELS
+
+
+async def onboard_with_offer(person: Person, locale: str):
+    labels = LABELS[locale]
+    await person.send("/start")
+    await person.receive(2)
+    await person.click(labels["language"])
+    await person.edited()
+    await person.receive_one()
+    await person.click(labels["agree"])
+    await person.edited()
+    _, offer = await person.receive(2)
+    return offer
+
+
+async def staff(telegram: Telegram, emulator: Emulator) -> Person:
+    rasa = await telegram.person("Rasa", language_code="lt")
+    emulator.chats[COMMS_CHAT_ID].members.add(rasa.user["id"])
+    return rasa.in_chat(COMMS_CHAT_ID)
+
+
+def received_by(emulator: Emulator, chat_id: int) -> list[str]:
+    return [m.get("text", "") for m in emulator.chats[chat_id].messages.values() if m["from"].get("is_bot")]
+
+
+async def test_subscribe_compose_preview_and_send_in_two_languages(bot, telegram: Telegram, emulator: Emulator, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    ona = await telegram.resident("Ona", language_code="lt")
+    petras = await telegram.resident("Petras", language_code="pl")
+    offer = await onboard_with_offer(anna, "pl")
+    await anna.click("➕ Drogi i transport", offer)
+    assert "✅ Drogi i transport" in (await anna.edited()).buttons
+    await jonas.click("➕ Keliai ir transportas", await onboard_with_offer(jonas, "lt"))
+    await jonas.edited()
+    await onboard_with_offer(ona, "lt")  # no subscriptions
+    await petras.click("➕ Drogi i transport", await onboard_with_offer(petras, "pl"))
+    await petras.edited()
+    await petras.block_bot()  # leaves: no longer counted
+    await asyncio.sleep(0.5)
+
+    rasa = await staff(telegram, emulator)
+    await rasa.send("/broadcast")
+    await rasa.click("Polski", await rasa.receive_one())
+    await rasa.edited()
+    await rasa.send("Remont drogi w Rzeszy od 1 grudnia & objazd przez <Mickuny>.")
+    saved = await rasa.receive_one()
+    await rasa.click("➕ Versija: Lietuvių", saved)
+    await rasa.edited()
+    await rasa.send("Kelio remontas Riešėje nuo gruodžio 1 d.")
+    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+    audience = await rasa.edited()
+    assert "Gavėjų dabar: 3" in audience.text  # Anna, Jonas, Ona: Petras blocked the bot
+    await rasa.click("Keliai ir transportas", audience)
+    assert "Gavėjų dabar: 2" in (await rasa.edited()).text
+    await rasa.click("👁 Peržiūra")
+    await rasa.edited()
+    title_pl, preview_pl, title_lt, preview_lt, confirm = await rasa.receive(5)
+    assert preview_pl.text == "Remont drogi w Rzeszy od 1 grudnia & objazd przez <Mickuny>."
+    assert preview_lt.text == "Kelio remontas Riešėje nuo gruodžio 1 d."
+    await rasa.click("✅ Siųsti gavėjams: 2", confirm)
+    await rasa.edited()
+    progress = await rasa.receive_one()
+    assert progress.text.startswith("📣 Skelbimas #1")
+
+    assert (await anna.receive_one()).text == "Remont drogi w Rzeszy od 1 grudnia & objazd przez <Mickuny>."
+    assert (await jonas.receive_one()).text == "Kelio remontas Riešėje nuo gruodžio 1 d."
+    await ona.nothing_more(1.0)
+    done = await rasa.edited(timeout=15)
+    while not done.text.startswith("📣 Skelbimas #1: išsiųstas"):  # progress edits, then the report
+        done = await rasa.edited(timeout=15)
+    assert "išsiųsta 2 · laukia 0" in done.text
+    assert not [t for t in received_by(emulator, petras.user["id"]) if "Remont" in t]
+
+    await rasa.send("/broadcasts")
+    assert "išsiųsta 2 iš 2" in (await rasa.receive_one()).text
+    await anna.send("/news")
+    latest = await anna.receive_one()
+    assert "Remont drogi w Rzeszy" in latest.text
+
+
+async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram, emulator: Emulator) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    offer = await onboard_with_offer(anna, "pl")
+    await anna.forge_button("cm:send:", offer)
+    assert (await anna.answer())["text"] == "Niedozwolone w tym miejscu."
+    await anna.send("/broadcast")
+    assert (await anna.receive_one()).text.startswith("Nie znam polecenia /broadcast")
+    assert "broadcast button pressed outside" in bot.log()
+
+
+async def test_sending_resumes_after_kill_9_without_losses(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+    from bot.store.migrate import upgrade
+    from tests.e2e.conftest import BotProcess
+
+    await upgrade(store)
+    people = [emulator.add_user(f"R{i}", "lt")["id"] for i in range(150)]
+    async with store.write() as session:
+        session.add_all(Resident(id=uid, locale="lt", display_name="R", consent_at=utcnow(), news_topics=["general"]) for uid in people)
+    # A real clock: a frozen one would restart at the same moment and never see the lease end.
+    process = BotProcess(emulator, {**settings_env, "BROADCAST_LEASE_SECONDS": "1", "PETENT_FROZEN_TIME": ""}, tmp_path / "bot.log")
+    await process.start()
+    try:
+        rasa = await staff(telegram, emulator)
+        await rasa.send("/broadcast")
+        await rasa.click("Lietuvių", await rasa.receive_one())
+        await rasa.edited()
+        await rasa.send("Svarbus pranešimas visiems gyventojams")
+        await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+        await rasa.edited()
+        await rasa.click("👁 Peržiūra")
+        await rasa.edited()
+        *_, confirm = await rasa.receive(3)
+        await rasa.click("✅ Siųsti gavėjams: 150", confirm)
+
+        async def sent() -> int:
+            async with store.read() as session:
+                return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT))
+
+        while await sent() < 30:
+            await asyncio.sleep(0.05)
+        await process.kill()
+        async with store.read() as session:
+            in_flight = set((await session.execute(select(Delivery.chat_id).where(Delivery.status == DeliveryStatus.SENDING))).scalars())
+        await asyncio.sleep(1.5)  # the dead sender's lease runs out
+        await process.start()
+        for _ in range(400):
+            if await sent() == 150:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await process.stop()
+    counts = Counter(e["chat_id"] for e in emulator.events if e["type"] == "message" and e.get("outgoing") and e["chat_id"] in set(people))
+    assert set(people) == set(counts), "every resident got the announcement"
+    twice = {chat for chat, n in counts.items() if n > 1}
+    assert twice <= in_flight, "only messages in flight at the crash may go twice"
+    assert max(counts.values()) <= 2
