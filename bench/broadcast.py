@@ -1,0 +1,113 @@
+"""How fast an announcement reaches many residents, against Telegram's ceiling.
+
+    .venv/bin/python bench/broadcast.py [--recipients 10000] [--database-url URL]
+
+The emulator runs in a process of its own, enforcing Telegram's limits (30 messages a second
+overall); the sender (the bot's delivery engine, as in production) runs here. Printed, never
+asserted: messages per second against the 30/s ceiling (the ratio), duplicates and losses; then
+the same with every limit off, the highest rate one process pushes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.limiter import Lanes, RateLimiter  # noqa: E402
+from bot.services.broadcaster import Broadcaster  # noqa: E402
+from bot.store.db import Database  # noqa: E402
+from bot.store.migrate import upgrade  # noqa: E402
+from bot.store.models import DeliveryStatus  # noqa: E402
+from bot.telegram import create_bot  # noqa: E402
+
+TOKEN = "123456:BENCH-token-for-the-emulator-only"
+CONTENT = {"pl": {"text": "<b>Ogłoszenie</b>: remont drogi w Rzeszy."}, "lt": {"text": "<b>Skelbimas</b>: kelio remontas Riešėje."}}
+
+
+def _serve(port: int, limits: bool, users: int) -> None:
+    from bot.sandbox.emulator import Emulator, Limits
+
+    async def main() -> None:
+        emulator = Emulator(TOKEN, Limits(enabled=limits))
+        for i in range(users):
+            emulator.add_user(f"R{i}", "pl" if i % 2 else "lt")
+        await emulator.serve("127.0.0.1", port)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run(recipients: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
+    port = _free_port()
+    server = multiprocessing.Process(target=_serve, args=(port, limits, recipients), daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+        for _ in range(600):
+            try:
+                chats = (await http.get("/_emu/chats")).json()
+                break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+        people = [(c["id"], "pl" if c["id"] % 2 else "lt") for c in chats if c["type"] == "private"]
+        database = Database(database_url or f"sqlite+aiosqlite:///{workdir}/broadcast-{int(limits)}.db")
+        await upgrade(database)
+        bot = create_bot(TOKEN, url, RateLimiter(Lanes(global_per_second=30 if limits else 0)))
+        sender = Broadcaster(database, bot, batch=30 if limits else 200)
+        broadcast = await sender.create(CONTENT, people)
+        started = time.perf_counter()
+        counts = await sender.run(broadcast.id)
+        elapsed = time.perf_counter() - started
+        await bot.session.close()
+        await database.dispose()
+        events = (await http.get("/_emu/events", params={"after": 0})).json()["events"]
+        refused = [r for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"] if r["status"] == 429]
+    server.terminate()
+    delivered = Counter(e["chat_id"] for e in events if e["type"] == "message" and e.get("outgoing"))
+    return {
+        "elapsed": elapsed, "sent": counts[DeliveryStatus.SENT], "failed": counts[DeliveryStatus.FAILED],
+        "duplicates": sum(n - 1 for n in delivered.values() if n > 1), "lost": len({p for p, _ in people} - set(delivered)),
+        "429": len(refused),
+    }  # fmt: skip
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.ERROR)  # the sender's 429 warnings are counted, not printed
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="petent-bench-") as tmp:
+        limited = await run(args.recipients, True, args.database_url, Path(tmp))
+        free = await run(args.recipients, False, args.database_url, Path(tmp))
+    print(f"\nBroadcast to {args.recipients} residents, Python {sys.version.split()[0]}")
+    rate = limited["sent"] / limited["elapsed"]
+    print(f"with Telegram's limits: {limited['sent']} sent in {limited['elapsed']:.1f} s = {rate:.1f}/s "
+          f"against the 30/s ceiling ({rate / 30:.0%}); duplicates {limited['duplicates']}, lost {limited['lost']}, "
+          f"failed {limited['failed']}, 429 answers {limited['429']}")
+    rate = free["sent"] / free["elapsed"]
+    print(f"limits off: {free['sent']} sent in {free['elapsed']:.1f} s = {rate:.1f}/s (one process); "
+          f"duplicates {free['duplicates']}, lost {free['lost']}, failed {free['failed']}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
