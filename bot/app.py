@@ -19,13 +19,13 @@ from bot.limiter import Lanes, RateLimiter
 from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
-from bot.services.cases import CaseService
 from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster
+from bot.services.cases import CaseService
 from bot.services.clerk_desk import ClerkDesk, StaffChats
-from bot.services.news import NewsService
 from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import DeskService
+from bot.services.news import NewsService
 from bot.services.notifications import ResidentNotifier
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage

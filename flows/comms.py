@@ -13,7 +13,7 @@ from aiogram.filters import Command, CommandObject, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from bot.config import Config
 from bot.services import texts
 from bot.services.announcements import Announcements
-from bot.services.broadcaster import Broadcaster
+from bot.services.broadcaster import Broadcaster, send_version
 from bot.services.clerk_desk import StaffChats
 from bot.services.news import ELDERSHIP_TOPIC, Audience, NewsService
 from bot.store.models import Broadcast
@@ -205,18 +205,6 @@ async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: 
     await query.message.edit_reply_markup(reply_markup=keyboard)
 
 
-async def _send_version(bot: Bot, chat_id: int, version: dict[str, Any]) -> None:
-    files = version.get("files") or []
-    if not files:
-        await bot.send_message(chat_id, version["text"])
-    elif len(files) == 1:
-        send = bot.send_photo if files[0]["kind"] == "photo" else bot.send_document
-        await send(chat_id, files[0]["file_id"], caption=version.get("caption"))
-    else:
-        media = [(InputMediaPhoto if f["kind"] == "photo" else InputMediaDocument)(media=f["file_id"], caption=version.get("caption") if i == 0 else None) for i, f in enumerate(files)]
-        await bot.send_media_group(chat_id, media)
-
-
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "preview"))
 async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsService) -> None:
     data = await state.get_data()
@@ -225,7 +213,7 @@ async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsS
     await query.message.edit_reply_markup(reply_markup=None)
     for code, version in data["versions"].items():
         await query.message.answer(_("Preview, {language}:").format(language=LANGUAGE_NAMES[code]))
-        await _send_version(bot, query.message.chat.id, version)
+        await send_version(bot, query.message.chat.id, version)
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Send to {count} residents").format(count=count), callback_data=Cmp(action="send"))
     _cancel_button(builder)

@@ -36,7 +36,15 @@ from bot.services.deadlines import WorkingCalendar
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import CaseKind, Resident, utcnow
-from flows.common import MENU_NEW_CASE, eldership_keyboard, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, main_menu
+from flows.common import (
+    MENU_NEW_CASE,
+    acknowledge_later,
+    answer_query,
+    attachment_of,
+    cancel_acknowledgement,
+    eldership_keyboard,
+    main_menu,
+)
 
 router = Router(name="intake")
 router.message.filter(F.chat.type == ChatType.PRIVATE)

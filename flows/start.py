@@ -20,7 +20,6 @@ from bot.middlewares.i18n import guess_locale
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import Resident
-from flows.news import subscriptions_keyboard
 from flows.common import (
     LANGUAGE_NAMES,
     MENU_HELP,
@@ -31,6 +30,7 @@ from flows.common import (
     main_menu,
     resident_commands,
 )
+from flows.news import subscriptions_keyboard
 
 router = Router(name="start")
 router.message.filter(F.chat.type == ChatType.PRIVATE)

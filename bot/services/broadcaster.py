@@ -207,10 +207,10 @@ class Broadcaster:
         try:
             with bulk_traffic(paid=broadcast.paid):
                 try:
-                    message = await self._send(chat_id, version, broadcast.paid)
+                    message = await send_version(self.bot, chat_id, version, broadcast.paid)
                 except TelegramMigrateToChat as exc:
                     chat_id = exc.migrate_to_chat_id
-                    message = await self._send(chat_id, version, broadcast.paid)
+                    message = await send_version(self.bot, chat_id, version, broadcast.paid)
         except TelegramForbiddenError as exc:
             await self._record(row, DeliveryStatus.BLOCKED, error=exc.message)
             if self.on_blocked is not None:
@@ -225,20 +225,6 @@ class Broadcaster:
             return
         await self._record(row, DeliveryStatus.SENT, message_id=message.message_id, chat_id=chat_id)
 
-    async def _send(self, chat_id: int, version: dict[str, Any], paid: bool) -> Message:
-        extra = {"allow_paid_broadcast": True} if paid else {}
-        files = version.get("files") or []
-        if not files:
-            return await self.bot.send_message(chat_id, version["text"], **extra)
-        if len(files) == 1:
-            send = self.bot.send_photo if files[0]["kind"] == "photo" else self.bot.send_document
-            return await send(chat_id, files[0]["file_id"], caption=version.get("caption"), **extra)
-        media = [
-            (InputMediaPhoto if f["kind"] == "photo" else InputMediaDocument)(media=f["file_id"], caption=version.get("caption") if i == 0 else None)
-            for i, f in enumerate(files)
-        ]
-        return (await self.bot.send_media_group(chat_id, media, **extra))[0]
-
     async def _record(self, row: Delivery, status: DeliveryStatus, *, error: str | None = None, message_id: int | None = None, chat_id: int | None = None) -> None:
         values: dict[str, Any] = {"status": status, "last_error": error, "claimed_by": None}
         if message_id is not None:
@@ -247,3 +233,19 @@ class Broadcaster:
             values["chat_id"] = chat_id
         async with self.database.write() as session:
             await session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
+
+
+async def send_version(bot: Bot, chat_id: int, version: dict[str, Any], paid: bool = False) -> Message:
+    """One language version as residents get it (the preview uses this too); the first message."""
+    extra = {"allow_paid_broadcast": True} if paid else {}
+    files = version.get("files") or []
+    if not files:
+        return await bot.send_message(chat_id, version["text"], **extra)
+    if len(files) == 1:
+        send = bot.send_photo if files[0]["kind"] == "photo" else bot.send_document
+        return await send(chat_id, files[0]["file_id"], caption=version.get("caption"), **extra)
+    media = [
+        (InputMediaPhoto if f["kind"] == "photo" else InputMediaDocument)(media=f["file_id"], caption=version.get("caption") if i == 0 else None)
+        for i, f in enumerate(files)
+    ]
+    return (await bot.send_media_group(chat_id, media, **extra))[0]

@@ -18,8 +18,8 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
-from bot.store.residents import set_blocked
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, EventKind, Resident, utcnow
+from bot.store.residents import set_blocked
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ LABELS = {
 }  # fmt: skip
 
 
-async def onboard(person: Person, locale: str) -> None:
+async def onboard(person: Person, locale: str) -> Received:
+    """/start, language, consent; returns the offer of news that ends it."""
     labels = LABELS[locale]
     await person.send("/start")
     await person.receive(2)
@@ -22,7 +23,8 @@ async def onboard(person: Person, locale: str) -> None:
     await person.receive_one()
     await person.click(labels["agree"])
     await person.edited()
-    await person.receive(2)  # the menu, and the offer of news
+    _, offer = await person.receive(2)  # the menu, and the offer of news
+    return offer
 
 
 async def submit_case(person: Person, locale: str, kind: str, category: str, description: str) -> Received:

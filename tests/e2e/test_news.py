@@ -11,20 +11,7 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
 from tests.conftest import COMMS_CHAT_ID
-from tests.e2e.helpers import LABELS
-
-
-async def onboard_with_offer(person: Person, locale: str):
-    labels = LABELS[locale]
-    await person.send("/start")
-    await person.receive(2)
-    await person.click(labels["language"])
-    await person.edited()
-    await person.receive_one()
-    await person.click(labels["agree"])
-    await person.edited()
-    _, offer = await person.receive(2)
-    return offer
+from tests.e2e.helpers import onboard
 
 
 async def staff(telegram: Telegram, emulator: Emulator) -> Person:
@@ -42,13 +29,13 @@ async def test_subscribe_compose_preview_and_send_in_two_languages(bot, telegram
     jonas = await telegram.resident("Jonas", language_code="lt")
     ona = await telegram.resident("Ona", language_code="lt")
     petras = await telegram.resident("Petras", language_code="pl")
-    offer = await onboard_with_offer(anna, "pl")
+    offer = await onboard(anna, "pl")
     await anna.click("➕ Drogi i transport", offer)
     assert "✅ Drogi i transport" in (await anna.edited()).buttons
-    await jonas.click("➕ Keliai ir transportas", await onboard_with_offer(jonas, "lt"))
+    await jonas.click("➕ Keliai ir transportas", await onboard(jonas, "lt"))
     await jonas.edited()
-    await onboard_with_offer(ona, "lt")  # no subscriptions
-    await petras.click("➕ Drogi i transport", await onboard_with_offer(petras, "pl"))
+    await onboard(ona, "lt")  # no subscriptions
+    await petras.click("➕ Drogi i transport", await onboard(petras, "pl"))
     await petras.edited()
     await petras.block_bot()  # leaves: no longer counted
     await asyncio.sleep(0.5)
@@ -95,7 +82,7 @@ async def test_subscribe_compose_preview_and_send_in_two_languages(bot, telegram
 
 async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram, emulator: Emulator) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
-    offer = await onboard_with_offer(anna, "pl")
+    offer = await onboard(anna, "pl")
     await anna.forge_button("cm:send:", offer)
     assert (await anna.answer())["text"] == "Niedozwolone w tym miejscu."
     await anna.send("/broadcast")
