@@ -118,7 +118,9 @@ async def test_sending_resumes_after_kill_9_without_losses(emulator: Emulator, t
             async with store.read() as session:
                 return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT))
 
-        while await sent() < 30:
+        for _ in range(600):
+            if await sent() >= 30:
+                break
             await asyncio.sleep(0.05)
         await process.kill()
         async with store.read() as session:
