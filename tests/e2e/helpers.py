@@ -13,14 +13,19 @@ LABELS = {
 }  # fmt: skip
 
 
+async def choose(person: Person, label: str) -> Received:
+    """Press an inline answer: its question is edited to show the choice, and the next one comes."""
+    await person.click(label)
+    await person.edited()
+    return await person.receive_one()
+
+
 async def onboard(person: Person, locale: str) -> Received:
     """/start, language, consent; returns the offer of news that ends it."""
     labels = LABELS[locale]
     await person.send("/start")
     await person.receive(2)
-    await person.click(labels["language"])
-    await person.edited()
-    await person.receive_one()
+    await choose(person, labels["language"])
     await person.click(labels["agree"])
     await person.edited()
     _, offer = await person.receive(2)  # the menu, and the offer of news
@@ -32,20 +37,12 @@ async def submit_case(person: Person, locale: str, kind: str, category: str, des
     labels = LABELS[locale]
     await person.send(labels["new"])
     await person.receive_one()
-    await person.click(kind)
-    await person.edited()
-    await person.receive_one()
-    await person.click(labels["whole"])
-    await person.edited()
-    await person.receive_one()
-    await person.click(category)
-    await person.edited()
-    await person.receive_one()
+    await choose(person, kind)
+    await choose(person, labels["whole"])
+    await choose(person, category)
     await person.send(description)
     await person.receive_one()
-    await person.click(labels["skip"])
-    await person.edited()
-    await person.receive_one()
+    await choose(person, labels["skip"])
     await person.send(labels["skip"])
     await person.receive_one()
     await person.send(labels["here"])

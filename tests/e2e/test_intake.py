@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.sandbox.driver import Person, Telegram
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, Resident, utcnow
-from tests.e2e.helpers import LABELS, PHOTO, onboard, submit_case
+from tests.e2e.helpers import LABELS, PHOTO, choose, onboard, submit_case
 
 
 async def test_full_submission_in_polish_with_album_and_location(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
@@ -104,24 +104,18 @@ async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegra
     await onboard(jonas, "lt")
     await jonas.send("/new")
     await jonas.receive_one()
-    await jonas.click("⚠️ Skundas")
-    await jonas.edited()
-    await jonas.receive_one()
+    await choose(jonas, "⚠️ Skundas")
     await jonas.click("🤷 Nežinau / visas rajonas")
     assert (await jonas.edited()).text == "Seniūnija: visas rajonas / nežinau"
     await jonas.receive_one()
-    await jonas.click("Atliekos ir švara")
-    await jonas.edited()
-    await jonas.receive_one()
+    await choose(jonas, "Atliekos ir švara")
     await jonas.send("x" * 3001)
     assert "3001 simb.; leidžiama 3000" in (await jonas.receive_one()).text
     await jonas.send("Š" * 3000)  # exactly the limit
     await jonas.receive_one()
     await jonas.send_voice()  # not a file the step takes
     assert "tik nuotraukas ir dokumentus" in (await jonas.receive_one()).text
-    await jonas.click("⏭ Praleisti")
-    await jonas.edited()
-    await jonas.receive_one()
+    await choose(jonas, "⏭ Praleisti")
     await jonas.send("Gedimino g. 1, Nemenčinė")
     await jonas.receive_one()
     await jonas.share_contact("+37060000000")
@@ -147,20 +141,12 @@ async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Tel
     await onboard(anna, "pl")
     await anna.send("📝 Nowa sprawa")
     await anna.receive_one()
-    await anna.click("📄 Wniosek")
-    await anna.edited()
-    await anna.receive_one()
-    await anna.click("🤷 Nie wiem / cały rejon")
-    await anna.edited()
-    await anna.receive_one()
-    await anna.click("Pomoc społeczna")
-    await anna.edited()
-    await anna.receive_one()
+    await choose(anna, "📄 Wniosek")
+    await choose(anna, "🤷 Nie wiem / cały rejon")
+    await choose(anna, "Pomoc społeczna")
     await anna.send("Proszę o informację o zasiłku")
     await anna.receive_one()
-    await anna.click("⏭ Pomiń")
-    await anna.edited()
-    await anna.receive_one()
+    await choose(anna, "⏭ Pomiń")
     await anna.send("⏭ Pomiń")
     await anna.receive_one()
     await anna.send("💬 Odpowiedź tutaj, w Telegramie")
@@ -168,9 +154,7 @@ async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Tel
 
     await anna.click("✏️ Zmień coś")
     assert (await anna.edited()).buttons == ["Rodzaj", "Starostwo", "Kategoria", "Opis", "Pliki", "Lokalizacja", "Kontakt"]
-    await anna.click("Opis")
-    await anna.edited()
-    await anna.receive_one()
+    await choose(anna, "Opis")
     await anna.send("Proszę o informację o zasiłku celowym na opał")
     _, summary = await anna.receive(2)  # straight back to the summary
     assert "zasiłku celowym na opał" in summary.text
@@ -187,9 +171,7 @@ async def test_cancel_command_at_a_step(bot, telegram: Telegram) -> None:
     await onboard(ona, "lt")
     await ona.send("📝 Naujas kreipimasis")
     await ona.receive_one()
-    await ona.click("📄 Prašymas")
-    await ona.edited()
-    await ona.receive_one()
+    await choose(ona, "📄 Prašymas")
     await ona.send("/cancel")
     assert (await ona.receive_one()).text == "Atšaukta. Niekas nebuvo išsiųsta."
     await ona.send("Labas")  # no longer inside the submission
@@ -201,24 +183,16 @@ async def test_restart_in_the_middle_continues_where_the_resident_was(bot, teleg
     await onboard(anna, "pl")
     await anna.send("📝 Nowa sprawa")
     await anna.receive_one()
-    await anna.click("🚧 Zgłoszenie problemu")
-    await anna.edited()
-    await anna.receive_one()
-    await anna.click("Awiżenie")
-    await anna.edited()
-    await anna.receive_one()
-    await anna.click("Oświetlenie ulic")
-    await anna.edited()
-    await anna.receive_one()  # asked for the description
+    await choose(anna, "🚧 Zgłoszenie problemu")
+    await choose(anna, "Awiżenie")
+    await choose(anna, "Oświetlenie ulic")  # asked for the description
 
     await bot.kill()
     await bot.start()
 
     await anna.send("Nie świeci latarnia przy szkole w Awiżeniach")
     assert (await anna.receive_one()).buttons == ["⏭ Pomiń"]  # the files step: nothing was lost
-    await anna.click("⏭ Pomiń")
-    await anna.edited()
-    await anna.receive_one()
+    await choose(anna, "⏭ Pomiń")
     await anna.send("⏭ Pomiń")
     await anna.receive_one()
     await anna.send("💬 Odpowiedź tutaj, w Telegramie")
