@@ -272,6 +272,9 @@ async def stop(message: Message, command: CommandObject, broadcaster: Broadcaste
         await message.reply(_("Usage: /stop 12 (the number from /broadcasts)"))
         return
     broadcast_id = int(command.args.strip().lstrip("#"))
-    await broadcaster.stop(broadcast_id)
+    stopped = await broadcaster.stop(broadcast_id)
     counts = await broadcaster.counts(broadcast_id)
+    if not stopped:
+        await message.reply(_("Announcement #{id} is not being sent (finished, stopped, or unknown).").format(id=broadcast_id))
+        return
     await message.reply(_("Announcement #{id} stopped: {sent} sent, {cancelled} not sent.").format(id=broadcast_id, sent=counts["sent"], cancelled=counts["cancelled"]))

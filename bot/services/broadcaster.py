@@ -152,18 +152,19 @@ class Broadcaster:
             )
             return Counts({status: count for status, count in rows.all()})
 
-    async def stop(self, broadcast_id: int) -> None:
-        """Halt: nothing more is claimed; rows not yet sent are cancelled."""
+    async def stop(self, broadcast_id: int) -> bool:
+        """Halt: nothing more is claimed; rows not yet sent are cancelled. False if not sending."""
         async with self.database.write() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None or broadcast.status != BroadcastStatus.SENDING:
-                return
+                return False
             broadcast.status, broadcast.finished_at = BroadcastStatus.STOPPED, utcnow()
             await session.execute(
                 update(Delivery)
                 .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING)
                 .values(status=DeliveryStatus.CANCELLED)
             )
+        return True
 
     # --- sending ---
 

@@ -138,3 +138,32 @@ async def test_sending_resumes_after_kill_9_without_losses(emulator: Emulator, t
     twice = {chat for chat, n in counts.items() if n > 1}
     assert twice <= in_flight, "only messages in flight at the crash may go twice"
     assert max(counts.values()) <= 2
+
+
+async def test_an_album_announcement_and_stop(bot, telegram: Telegram, emulator: Emulator) -> None:
+    from tests.e2e.helpers import PHOTO
+
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    rasa = await staff(telegram, emulator)
+    await rasa.send("/broadcast")
+    await rasa.click("Polski", await rasa.receive_one())
+    await rasa.edited()
+    await rasa.send_album([PHOTO, PHOTO], caption="Nowy plac zabaw w Niemenczynie")
+    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+    await rasa.edited()
+    await rasa.click("👁 Peržiūra")
+    await rasa.edited()
+    _, *preview, confirm = await rasa.receive(4)
+    assert [m.raw.get("caption") for m in preview] == ["Nowy plac zabaw w Niemenczynie", None]
+    await rasa.click("✅ Siųsti gavėjams: 1", confirm)
+    await rasa.edited()
+    await rasa.receive_one()  # the progress message
+    album = await anna.receive(2)
+    assert len({m.raw["media_group_id"] for m in album}) == 1 and album[0].text == "Nowy plac zabaw w Niemenczynie"
+
+    report = await rasa.edited(timeout=15)
+    while not report.text.startswith("📣 Skelbimas #1: išsiųstas"):
+        report = await rasa.edited(timeout=15)
+    await rasa.send("/stop 1")  # too late: it is done
+    assert (await rasa.receive_one()).text == "Skelbimas #1 nebesiunčiamas (baigtas, sustabdytas arba nežinomas)."
