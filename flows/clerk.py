@@ -27,7 +27,8 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import ACTIONS, Clerk, DeskService, NotAllowed
 from bot.services.notifications import ResidentNotifier
 from bot.store.models import Case, EventKind, utcnow
-from flows.common import acknowledge_later, answer_query, attachment_of
+from bot.store.residents import get_resident
+from flows.common import answer_query, attachment_of, collect_album
 
 log = logging.getLogger(__name__)
 router = Router(name="clerk")
@@ -237,18 +238,9 @@ async def clerk_message(message: Message, bot: Bot, desk: DeskService, clerks: C
         return  # the clerks talking among themselves
     clerk = _clerk(message.from_user)
     if message.media_group_id:
-        _albums.setdefault(message.media_group_id, []).append(message)
-        group_id = message.media_group_id
-
-        async def relay_album() -> None:
-            await _relay(case, _albums.pop(group_id), clerk, desk, clerks, notifier)
-
-        acknowledge_later(("album", group_id), relay_album)
+        collect_album(message, lambda album: _relay(case, album, clerk, desk, clerks, notifier))
         return
     await _relay(case, [message], clerk, desk, clerks, notifier)
-
-
-_albums: dict[str, list[Message]] = {}
 
 
 # --- overview ------------------------------------------------------------------------------
@@ -323,7 +315,7 @@ async def show_case(message: Message, command: CommandObject, desk: DeskService,
     if case is None:
         await message.reply(_("No such case. Usage: /case VRS-2026-000042"))
         return
-    resident = await clerks._resident(case)
+    resident = await get_resident(desk.database, case.resident_id)
     text = clerks.render_card(case, resident)
     if case.topic_id:
         text += "\n\n" + _("Topic: {link}").format(link=f"https://t.me/c/{str(message.chat.id).removeprefix('-100')}/{case.topic_id}")

@@ -96,6 +96,20 @@ def acknowledge_later(key: Hashable, send: Callable[[], Awaitable[object]]) -> N
     _acknowledgements[key] = asyncio.create_task(later())
 
 
+_albums: dict[str, list[Message]] = {}
+
+
+def collect_album(message: Message, handle: Callable[[list[Message]], Awaitable[object]]) -> None:
+    """Albums arrive as one update per item: `handle` gets them all, once the last has come."""
+    group_id = message.media_group_id
+    _albums.setdefault(group_id, []).append(message)
+
+    async def whole() -> None:
+        await handle(_albums.pop(group_id))
+
+    acknowledge_later(("album", group_id), whole)
+
+
 def cancel_acknowledgement(key: Hashable) -> None:
     pending = _acknowledgements.pop(key, None)
     if pending is not None:

@@ -25,7 +25,7 @@ from bot.services.broadcaster import Broadcaster, send_version
 from bot.services.clerk_desk import StaffChats
 from bot.services.news import ELDERSHIP_TOPIC, Audience, NewsService
 from bot.store.models import Broadcast
-from flows.common import LANGUAGE_NAMES, acknowledge_later, answer_query, eldership_keyboard
+from flows.common import LANGUAGE_NAMES, answer_query, collect_album, eldership_keyboard
 
 log = logging.getLogger(__name__)
 router = Router(name="comms")
@@ -98,9 +98,6 @@ def _version_of(messages: list[Message]) -> dict[str, Any]:
     return {"files": files, "caption": caption}
 
 
-_albums: dict[str, list[Message]] = {}
-
-
 @router.message(InCommsGroup(), StateFilter(Compose.content), F.text | F.photo | F.document, ~F.text.startswith("/"))
 async def content_given(message: Message, state: FSMContext) -> None:
     if message.text and len(message.text) > 4000:
@@ -110,13 +107,7 @@ async def content_given(message: Message, state: FSMContext) -> None:
         await message.reply(_("A caption can have at most 1000 characters; please shorten it."))
         return
     if message.media_group_id:
-        _albums.setdefault(message.media_group_id, []).append(message)
-        group_id = message.media_group_id
-
-        async def album_done() -> None:
-            await _store_version(message, state, _version_of(_albums.pop(group_id)))
-
-        acknowledge_later(("broadcast album", group_id), album_done)
+        collect_album(message, lambda album: _store_version(message, state, _version_of(album)))
         return
     await _store_version(message, state, _version_of([message]))
 

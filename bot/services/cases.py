@@ -104,8 +104,7 @@ class CaseService:
 
     async def history(self, case_id: int) -> list[CaseEvent]:
         async with self.database.read() as session:
-            rows = await session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id))
-            return list(rows.scalars())
+            return await case_rows.case_events(session, case_id)
 
     def can_reopen(self, case: Case, now: datetime) -> bool:
         return (

@@ -31,6 +31,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import DeskService, allowed_actions
 from bot.services.notifications import send_files
 from bot.store.models import Case, CaseEvent, CaseKind, EventKind, Resident, utcnow
+from bot.store.residents import get_resident
 
 log = logging.getLogger(__name__)
 
@@ -213,12 +214,8 @@ class ClerkDesk:
         builder.adjust(2)
         return builder.as_markup()
 
-    async def _resident(self, case: Case) -> Resident | None:
-        async with self.desk.database.read() as session:
-            return await session.get(Resident, case.resident_id)
-
     async def _post_card(self, case: Case) -> Message:
-        resident = await self._resident(case)
+        resident = await get_resident(self.desk.database, case.resident_id)
         with self.i18n.context(), self.locale():
             text, keyboard = self.render_card(case, resident), self.card_keyboard(case)
         return await self._call(lambda chat: self.bot.send_message(chat, text, message_thread_id=case.topic_id, reply_markup=keyboard))
@@ -251,7 +248,7 @@ class ClerkDesk:
         lock = self._card_locks.setdefault(case.id, asyncio.Lock())
         async with lock:
             current = await self.desk.get(case.id) or case
-            resident = await self._resident(current)
+            resident = await get_resident(self.desk.database, current.resident_id)
             with self.i18n.context(), self.locale():
                 text, keyboard = self.render_card(current, resident), self.card_keyboard(current)
             try:

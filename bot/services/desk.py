@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.config import Municipality
 from bot.services.cases import AttachmentDraft, attachment_rows
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
+from bot.store import cases as case_rows
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, utcnow
 
@@ -122,7 +123,7 @@ class DeskService:
 
     async def by_number(self, number: str) -> Case | None:
         async with self.database.read() as session:
-            return (await session.execute(select(Case).where(Case.number == number))).scalar_one_or_none()
+            return await case_rows.case_by_number(session, number)
 
     async def by_topic(self, topic_id: int) -> Case | None:
         async with self.database.read() as session:
@@ -143,8 +144,7 @@ class DeskService:
 
     async def history(self, case_id: int) -> list[CaseEvent]:
         async with self.database.read() as session:
-            rows = await session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id))
-            return list(rows.scalars())
+            return await case_rows.case_events(session, case_id)
 
     async def open_cases(self, assignee_id: int | None = None) -> list[Case]:
         """Open cases, the nearest deadline first."""

@@ -18,8 +18,8 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, EventKind, Resident, utcnow
-from bot.store.residents import set_blocked
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, EventKind, utcnow
+from bot.store.residents import get_resident, set_blocked
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,8 @@ class ResidentNotifier:
         self.calendar = calendar
         self.config = config
 
-    async def _resident(self, resident_id: int) -> Resident | None:
-        async with self.database.read() as session:
-            return await session.get(Resident, resident_id)
-
     async def locale_of(self, resident_id: int) -> str:
-        resident = await self._resident(resident_id)
+        resident = await get_resident(self.database, resident_id)
         return resident.locale if resident and resident.locale else self.config.settings.default_locale
 
     async def send(self, resident_id: int, render: Callable[[], str], **kwargs: Any) -> Message | None:

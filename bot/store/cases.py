@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.db import insert_for
-from bot.store.models import Case, CaseCounter
+from bot.store.models import Case, CaseCounter, CaseEvent
 
 
 async def allocate_sequence(session: AsyncSession, year: int) -> int:
@@ -29,6 +29,12 @@ async def allocate_sequence(session: AsyncSession, year: int) -> int:
 
 async def case_by_update(session: AsyncSession, update_id: int) -> Case | None:
     return (await session.execute(select(Case).where(Case.source_update_id == update_id))).scalar_one_or_none()
+
+
+async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
+    """The audit trail of a case, oldest first."""
+    rows = await session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id))
+    return list(rows.scalars())
 
 
 async def case_by_number(session: AsyncSession, number: str) -> Case | None:
