@@ -27,6 +27,8 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import DeskService
 from bot.services.news import NewsService
 from bot.services.notifications import ResidentNotifier
+from bot.services.quality import QualityService
+from bot.services.surveys import SurveyService
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage
 from bot.store.migrate import upgrade
@@ -67,14 +69,15 @@ class App:
         log.info("polling", extra={"bot_id": me.id, "username": me.username})
         await self.clerks.resume()
         await self.announcements.resume()
-        digests = None
-        if self.config.settings.digest_time is not None:
-            digests = asyncio.create_task(self.clerks.run_digests(self.config.settings.digest_time))
+        settings = self.config.settings
+        schedule = None
+        if settings.digest_time is not None or settings.weekly_report is not None:
+            schedule = asyncio.create_task(self.clerks.run_schedule())
         try:
             await self.dispatcher.start_polling(self.bot, allowed_updates=self.dispatcher.resolve_used_update_types())
         finally:
-            if digests is not None:
-                digests.cancel()
+            if schedule is not None:
+                schedule.cancel()
 
     async def close(self) -> None:
         await self.announcements.close()
@@ -124,7 +127,9 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["desk"] = desk
     dispatcher["cases"] = CaseService(database, calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["notifier"] = ResidentNotifier(bot, i18n, database, calendar, config)
-    dispatcher["clerks"] = clerks = ClerkDesk(bot, i18n, desk, calendar, config, chats)
+    dispatcher["quality"] = quality = QualityService(database, calendar, config.municipality)
+    dispatcher["surveys"] = SurveyService(database, calendar, settings.secret_key.get_secret_value())
+    dispatcher["clerks"] = clerks = ClerkDesk(bot, i18n, desk, calendar, config, chats, quality)
     dispatcher["news"] = NewsService(database, settings.default_locale)
     notifier: ResidentNotifier = dispatcher["notifier"]
     dispatcher["broadcaster"] = broadcaster = Broadcaster(

@@ -33,6 +33,9 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 class Settings(BaseSettings):
     """Process settings, from the environment or `.env` (see `.env.example`)."""
 
@@ -58,6 +61,23 @@ class Settings(BaseSettings):
     broadcast_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
+    weekly_report: str | None = "monday"  # the day the clerks' group gets last week's report, or off
+
+    @field_validator("weekly_report")
+    @classmethod
+    def _weekday(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "off", "no", "false"):
+            return None
+        day = value.strip().lower()
+        match = [name for name in WEEKDAYS if name.startswith(day[:3])] if len(day) >= 3 else []
+        if not match or not match[0].startswith(day):
+            raise ValueError("must be a day of the week in English (monday … sunday) or off")
+        return match[0]
+
+    @property
+    def weekly_report_weekday(self) -> int | None:
+        """0 = Monday, as date.weekday(); None when the weekly report is off."""
+        return WEEKDAYS.index(self.weekly_report) if self.weekly_report else None
 
     @field_validator("bot_token")
     @classmethod

@@ -26,9 +26,12 @@ from bot.services.clerk_desk import ACTION_LABELS, ClerkDesk, DeskAction, StaffC
 from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import ACTIONS, Clerk, DeskService, NotAllowed
 from bot.services.notifications import ResidentNotifier
+from bot.services.quality import parse_period
+from bot.services.surveys import SurveyService
 from bot.store.models import Case, EventKind, utcnow
 from bot.store.residents import get_resident
 from flows.common import answer_query, attachment_of, collect_album
+from flows.feedback import ask_satisfaction
 
 log = logging.getLogger(__name__)
 router = Router(name="clerk")
@@ -71,6 +74,7 @@ async def card_button(
     desk: DeskService,
     clerks: ClerkDesk,
     notifier: ResidentNotifier,
+    surveys: SurveyService,
     state: FSMContext,
 ) -> None:
     if query.message is None or query.message.chat.id != chats.admin:
@@ -100,7 +104,7 @@ async def card_button(
         await clerks.send(case, _prompt(callback_data.action, case), reply_markup=_cancel_keyboard(case))
         return
     await answer_query(query, str(ACTION_LABELS[callback_data.action]))
-    await _apply(case.id, callback_data.action, _clerk(query.from_user), desk, clerks, notifier)
+    await _apply(case.id, callback_data.action, _clerk(query.from_user), desk, clerks, notifier, surveys)
 
 
 def _stale(card: Message, current: InlineKeyboardMarkup) -> bool:
@@ -153,7 +157,7 @@ async def cancel_pending(query: CallbackQuery, state: FSMContext) -> None:
 
 
 @router.message(InClerksGroup(), StateFilter(Pending.text), F.text, ~F.text.startswith("/"))
-async def pending_text(message: Message, state: FSMContext, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier) -> None:
+async def pending_text(message: Message, state: FSMContext, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier, surveys: SurveyService) -> None:
     data = await state.get_data()
     text = message.text.strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
@@ -167,10 +171,13 @@ async def pending_text(message: Message, state: FSMContext, desk: DeskService, c
         if not delivered:
             return  # not closed: the resident did not get the answer
         text = None
-    await _apply(data["case_id"], data["action"], clerk, desk, clerks, notifier, text=text, days=data.get("days"))
+    await _apply(data["case_id"], data["action"], clerk, desk, clerks, notifier, surveys, text=text, days=data.get("days"))
 
 
-async def _apply(case_id: int, action: str, clerk: Clerk, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier, text: str | None = None, days: int | None = None) -> None:
+async def _apply(
+    case_id: int, action: str, clerk: Clerk, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier, surveys: SurveyService,
+    text: str | None = None, days: int | None = None,
+) -> None:  # fmt: skip
     try:
         case, event = await desk.act(case_id, action, clerk, text=text, days=days)
     except NotAllowed:
@@ -182,6 +189,8 @@ async def _apply(case_id: int, action: str, clerk: Clerk, desk: DeskService, cle
     clerks.refresh_card(case)
     if await notifier.case_changed(case, event) is None:
         await clerks.send(case, _("⚠️ The resident was not told: they have blocked the bot."))
+        return
+    await ask_satisfaction(case, surveys, notifier)
 
 
 # --- conversation --------------------------------------------------------------------------
@@ -424,7 +433,8 @@ async def clerk_help(message: Message, config: Config) -> None:
             "/case NUMBER: a case's card\n"
             "/history NUMBER: everything that happened to a case\n"
             "/templates: canned answers for the case of this topic\n"
-            "/digest: the daily digest, now"
+            "/digest: the daily digest, now\n"
+            "/report [period]: the quality report (period: 30d, 2026-10, 2026-Q4, 2026 or 2026-10-01..2026-12-31; the last 30 days if left out)"
         )
     )
 
@@ -432,3 +442,15 @@ async def clerk_help(message: Message, config: Config) -> None:
 @router.message(InClerksGroup(), Command("digest"))
 async def digest_now(message: Message, clerks: ClerkDesk, calendar: WorkingCalendar) -> None:
     await clerks.digest(calendar.local_date(utcnow()))
+
+
+@router.message(InClerksGroup(), Command("report"))
+async def quality_report(message: Message, command: CommandObject, clerks: ClerkDesk, calendar: WorkingCalendar) -> None:
+    try:
+        period = parse_period(command.args, calendar.local_date(utcnow()))
+    except ValueError:
+        await message.reply(
+            _("Usage: /report, /report 7d, /report 2026-10, /report 2026-Q4, /report 2026 or /report 2026-10-01..2026-12-31 (the last 30 days if left out).")
+        )
+        return
+    await clerks.post_report(period, thread_id=message.message_thread_id if message.is_topic_message else None)

@@ -16,9 +16,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
 
 from bot.config import Config
 from bot.services.cases import AttachmentDraft
+from bot.services.texts import LANGUAGE_NAMES  # noqa: F401  (re-exported to the flows)
 
 # Language names are written in their own language, whatever the current locale.
-LANGUAGE_NAMES = {"pl": "Polski", "lt": "Lietuvių", "en": "English"}
 
 MENU_NEW_CASE = __("📝 New case")
 MENU_MY_CASES = __("📂 My cases")

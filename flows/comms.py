@@ -1,11 +1,15 @@
 """Announcements from the communications group (COMMS_CHAT_ID, texts in ADMIN_LOCALE):
 /broadcast → language → content → optional second language → audience (with the number of
 recipients) → preview exactly as residents see it → send; /broadcasts; /stop <id>.
+/poll → the questions (typed or a .txt file, see bot.services.polls) → audience → preview → send
+through the same outbox; /polls; /results <id> (counts and a chart); /close <id>.
 Only the communications group can broadcast; anything else is refused and logged."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from html import escape
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -13,7 +17,8 @@ from aiogram.filters import Command, CommandObject, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
@@ -24,7 +29,21 @@ from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster, send_version
 from bot.services.clerk_desk import StaffChats
 from bot.services.news import ELDERSHIP_TOPIC, Audience, NewsService
-from bot.store.models import Broadcast
+from bot.services.polls import (
+    OPTIONS_MAX,
+    OPTIONS_MIN,
+    POLL_FILE_MAX_BYTES,
+    QUESTIONS_MAX,
+    PollFormatError,
+    keyboard_json,
+    localized,
+    parse_poll,
+    question_view,
+)
+from bot.services.quality import MIN_GROUP
+from bot.services.report_output import png, poll_chart, results_message
+from bot.services.surveys import PollResults, SurveyService
+from bot.store.models import Broadcast, PollStatus
 from flows.common import LANGUAGE_NAMES, answer_query, collect_album, eldership_keyboard
 
 log = logging.getLogger(__name__)
@@ -42,6 +61,10 @@ class Compose(StatesGroup):
     content = State()
     second = State()
     audience = State()
+
+
+class ComposePoll(StatesGroup):
+    questions = State()
 
 
 class Cmp(CallbackData, prefix="cm"):
@@ -213,16 +236,27 @@ async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsS
 
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "send"))
-async def send(query: CallbackQuery, state: FSMContext, news: NewsService, broadcaster: Broadcaster, announcements: Announcements, config: Config) -> None:
+async def send(
+    query: CallbackQuery, state: FSMContext, news: NewsService, broadcaster: Broadcaster, announcements: Announcements, config: Config,
+    surveys: SurveyService, i18n: I18n,
+) -> None:  # fmt: skip
     data = await state.get_data()
     await state.clear()
     audience = Audience(**data.get("audience", {}))
     recipients = await news.recipients(audience)
     await answer_query(query)
     await query.message.edit_reply_markup(reply_markup=None)
-    broadcast = await broadcaster.create(
-        data["versions"], recipients, audience=audience.as_dict(), author=(query.from_user.id, query.from_user.full_name), paid=config.settings.paid_broadcast,
-    )  # fmt: skip
+    author = (query.from_user.id, query.from_user.full_name)
+    poll, versions = None, data["versions"]
+    if "poll" in data:
+        poll = await surveys.create_poll(data["poll"], audience.as_dict(), author)
+        versions = _poll_versions(poll.id, poll.questions, i18n)
+    broadcast = await broadcaster.create(versions, recipients, audience=audience.as_dict(), author=author, paid=config.settings.paid_broadcast)
+    if poll is not None:
+        await surveys.attach_broadcast(poll.id, broadcast.id)
+        await query.message.answer(
+            _("Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll.").format(poll=poll.id, id=broadcast.id)
+        )
     progress = await query.message.answer(announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)))
     async with broadcaster.database.write() as session:
         stored = await session.get(Broadcast, broadcast.id)
@@ -269,3 +303,124 @@ async def stop(message: Message, command: CommandObject, broadcaster: Broadcaste
         await message.reply(_("Announcement #{id} is not being sent (finished, stopped, or unknown).").format(id=broadcast_id))
         return
     await message.reply(_("Announcement #{id} stopped: {sent} sent, {cancelled} not sent.").format(id=broadcast_id, sent=counts["sent"], cancelled=counts["cancelled"]))
+
+
+# --- polls -----------------------------------------------------------------------------------
+
+POLL_EXAMPLE = """# …
+Q: Jak ocenia Pan/Pani godziny pracy urzędu? | Kaip vertinate savivaldybės darbo laiką?
+- Dobrze | Gerai
+- Źle | Blogai
+Q+: Co chciał(a)by Pan/Pani załatwiać przez internet? | Ką norėtumėte tvarkyti internetu?
+- Zaświadczenia | Pažymas
+- Zgłoszenia | Pranešimus"""
+
+
+def _poll_versions(poll_id: int, questions: list[dict[str, Any]], i18n: I18n) -> dict[str, dict[str, Any]]:
+    """The first question as each language's residents get it (buttons in their language)."""
+    versions = {}
+    for code in LANGUAGE_NAMES:
+        with i18n.use_locale(code):
+            text, keyboard = question_view(poll_id, questions, code)
+        versions[code] = {"text": text, "keyboard": keyboard_json(keyboard)}
+    return versions
+
+
+@router.message(InCommsGroup(), Command("poll"))
+async def start_poll(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await state.set_state(ComposePoll.questions)
+    builder = InlineKeyboardBuilder()
+    _cancel_button(builder)
+    await message.reply(
+        _(
+            "<b>New poll.</b> Send the questions in this format, as a message or as a .txt file "
+            "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; up to {questions} questions with {min} to {max} options):"
+        ).format(questions=QUESTIONS_MAX, min=OPTIONS_MIN, max=OPTIONS_MAX)
+        + f"\n\n<pre>{escape(POLL_EXAMPLE)}</pre>",
+        reply_markup=builder.as_markup(),
+    )
+
+
+@router.message(InCommsGroup(), StateFilter(ComposePoll.questions), F.text | F.document, ~F.text.startswith("/"))
+async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: NewsService, config: Config, i18n: I18n) -> None:
+    if message.document:
+        if (message.document.file_size or 0) > POLL_FILE_MAX_BYTES:
+            await message.reply(_("The file is too large: a poll file has at most {size} KB.").format(size=POLL_FILE_MAX_BYTES // 1024))
+            return
+        try:
+            source = (await bot.download(message.document)).read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            await message.reply(_("The file must be plain text in UTF-8 (.txt)."))
+            return
+    else:
+        source = message.text
+    try:
+        questions = parse_poll(source)
+    except PollFormatError as exc:
+        await message.reply(escape(str(exc)))
+        return
+    await state.update_data(poll=questions, versions=_poll_versions(0, questions, i18n))
+    await state.set_state(Compose.audience)
+    text, keyboard = await _audience_view(state, news, config)
+    await message.reply(
+        _("The poll has {count} questions. The preview shows the first one as residents get it.").format(count=len(questions)) + "\n\n" + text,
+        reply_markup=keyboard,
+    )
+
+
+@router.message(InCommsGroup(), StateFilter(ComposePoll.questions), ~F.text.startswith("/"))
+async def poll_questions_wrong(message: Message) -> None:
+    await message.reply(_("Please send the questions as text or as a .txt file."))
+
+
+def _poll_id(command: CommandObject) -> int | None:
+    value = (command.args or "").strip().lstrip("#")
+    return int(value) if value.isdigit() else None
+
+
+async def _post_results(message: Message, results: PollResults, config: Config) -> None:
+    locale = config.settings.admin_locale
+    await message.reply(results_message(results, locale, MIN_GROUP))
+    if results.respondents:
+        chart = await asyncio.to_thread(lambda: png(poll_chart(results, locale)))
+        await message.answer_photo(BufferedInputFile(chart, f"poll-{results.poll.id}.png"))
+
+
+@router.message(InCommsGroup(), Command("results"))
+async def poll_results(message: Message, command: CommandObject, surveys: SurveyService, config: Config) -> None:
+    poll_id = _poll_id(command)
+    results = await surveys.results(poll_id) if poll_id is not None else None
+    if results is None:
+        await message.reply(_("Usage: /results 3 (the number from /polls)"))
+        return
+    await _post_results(message, results, config)
+
+
+@router.message(InCommsGroup(), Command("close"))
+async def close_poll(message: Message, command: CommandObject, surveys: SurveyService, broadcaster: Broadcaster, config: Config) -> None:
+    poll_id = _poll_id(command)
+    poll = await surveys.close_poll(poll_id) if poll_id is not None else None
+    if poll is None:
+        await message.reply(_("Usage: /close 3 (the number from /polls)"))
+        return
+    if poll.broadcast_id is not None:
+        await broadcaster.stop(poll.broadcast_id)  # residents not reached yet are not asked any more
+    await message.reply(_("Poll #{id} is closed: no more answers are taken.").format(id=poll.id))
+    await _post_results(message, await surveys.results(poll.id), config)
+
+
+@router.message(InCommsGroup(), Command("polls"))
+async def recent_polls(message: Message, surveys: SurveyService, config: Config) -> None:
+    polls = await surveys.recent_polls()
+    if not polls:
+        await message.reply(_("No polls yet. /poll creates one."))
+        return
+    locale = config.settings.admin_locale
+    lines = [_("<b>Recent polls</b>")]
+    for poll in polls:
+        results = await surveys.results(poll.id)
+        state = _("open") if poll.status == PollStatus.OPEN else _("closed")
+        first = escape(localized(poll.questions[0]["text"], locale))
+        lines.append(f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answers").format(count=results.respondents) + f"\n{first}")
+    await message.reply("\n".join(lines))

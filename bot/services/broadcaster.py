@@ -10,8 +10,9 @@ the outcome is still `sending`; once its lease has expired, `recover()` makes it
 and it is sent a second time. The window is one claimed batch of one process (`batch` rows,
 seconds long); everything else is sent exactly once, and nothing is lost.
 
-Content is a dict of versions by locale, each {"text": html} or {"files": [{"kind", "file_id"}],
-"caption": html}; a resident gets their language's version, else the first one.
+Content is a dict of versions by locale, each {"text": html} (with "keyboard": inline buttons for
+a poll) or {"files": [{"kind", "file_id"}], "caption": html}; a resident gets their language's
+version, else the first one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InputMediaDocument, InputMediaPhoto, Message
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
 from sqlalchemy import func, select, update
 
 from bot.limiter import bulk_traffic
@@ -238,9 +239,11 @@ class Broadcaster:
 
 async def send_version(bot: Bot, chat_id: int, version: dict[str, Any], paid: bool = False) -> Message:
     """One language version as residents get it (the preview uses this too); the first message."""
-    extra = {"allow_paid_broadcast": True} if paid else {}
+    extra: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
     files = version.get("files") or []
     if not files:
+        if version.get("keyboard"):  # a poll's first question
+            extra["reply_markup"] = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(**b) for b in row] for row in version["keyboard"]])
         return await bot.send_message(chat_id, version["text"], **extra)
     if len(files) == 1:
         send = bot.send_photo if files[0]["kind"] == "photo" else bot.send_document

@@ -19,7 +19,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
@@ -30,6 +30,8 @@ from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.desk import DeskService, allowed_actions
 from bot.services.notifications import send_files
+from bot.services.quality import Period, QualityService
+from bot.services.report_output import png, report_chart, report_message, report_xlsx
 from bot.store.models import Case, CaseEvent, CaseKind, EventKind, Resident, utcnow
 from bot.store.residents import get_resident
 
@@ -72,8 +74,10 @@ class ClerkDesk:
         calendar: WorkingCalendar,
         config: Config,
         chats: StaffChats,
+        quality: QualityService,
     ) -> None:
         self.bot = bot
+        self.quality = quality
         self.i18n = i18n
         self.desk = desk
         self.calendar = calendar
@@ -305,13 +309,34 @@ class ClerkDesk:
             await self.desk.record(case, EventKind.REMINDED, None, None)
             self.post(case, reminder)
 
-    async def run_digests(self, at: time) -> None:
-        """Post the digest every working day at `at` (the municipality's time zone)."""
+    async def run_schedule(self) -> None:
+        """At DIGEST_TIME (the municipality's time zone): the digest on working days, and on
+        WEEKLY_REPORT's day the quality report for the 7 days before."""
+        settings = self.config.settings
+        at = settings.digest_time or time(8, 0)
         while True:
             now = utcnow().astimezone(self.calendar.tz)
             target = datetime.combine(now.date(), at, tzinfo=self.calendar.tz)
             if target <= now:
                 target += timedelta(days=1)
             await asyncio.sleep((target - now).total_seconds())
-            if self.calendar.is_working_day(target.date()):
-                await self._guarded("digest", self.digest(target.date()))
+            today = target.date()
+            if settings.digest_time is not None and self.calendar.is_working_day(today):
+                await self._guarded("digest", self.digest(today))
+            if today.weekday() == settings.weekly_report_weekday:
+                await self._guarded("weekly report", self.post_report(Period(today - timedelta(days=7), today - timedelta(days=1))))
+
+    # --- the quality report ---
+
+    async def post_report(self, period: Period, thread_id: int | None = None) -> None:
+        """The quality report for `period`: a message, the chart and the XLSX file."""
+        with self.i18n.context(), self.locale():
+            report = await self.quality.report(period, self.config.settings.admin_locale)
+            text = report_message(report)
+            # Drawing takes a moment of CPU: off the event loop (the locale goes along).
+            chart, workbook = await asyncio.to_thread(lambda: (png(report_chart(report)), report_xlsx(report)))
+            caption = _("Weekly trend and satisfaction, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
+        name = f"quality-{period.start.isoformat()}-{period.end.isoformat()}"
+        await self._call(lambda chat: self.bot.send_message(chat, text, message_thread_id=thread_id))
+        await self._call(lambda chat: self.bot.send_photo(chat, BufferedInputFile(chart, f"{name}.png"), caption=caption, message_thread_id=thread_id))
+        await self._call(lambda chat: self.bot.send_document(chat, BufferedInputFile(workbook, f"{name}.xlsx"), message_thread_id=thread_id))

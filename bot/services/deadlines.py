@@ -68,3 +68,7 @@ class WorkingCalendar:
                 return 0
             return self._holidays.get_working_days_count(today, deadline) - int(self.is_working_day(today))
         return -(self._holidays.get_working_days_count(deadline, today) - int(self.is_working_day(deadline)))
+
+    def working_days_taken(self, received_at: datetime, closed_on: date) -> int:
+        """Handling time: working days after the (effective) receipt up to the closing day."""
+        return max(0, self.working_days_left(self.effective_receipt(received_at), closed_on))

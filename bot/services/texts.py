@@ -15,6 +15,8 @@ from babel.dates import format_date
 
 from bot.store.models import CaseKind, CaseStatus
 
+LANGUAGE_NAMES = {"pl": "Polski", "lt": "Lietuvių", "en": "English"}  # each in its own language
+
 KIND_LABELS = {
     CaseKind.REQUEST: __("Request"),
     CaseKind.COMPLAINT: __("Complaint"),

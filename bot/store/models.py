@@ -7,6 +7,7 @@ adding a value never needs a database-specific migration.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -131,6 +132,7 @@ class Case(SQLModel, table=True):
     card_message_id: int | None = None  # the case card in the clerks' group (None: not posted yet)
     closed_at: datetime | None = _time(nullable=True)
     source_update_id: int | None = _bigint(default=None, unique=True)
+    feedback_asked: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # the satisfaction question was sent (it is never repeated)
 
     @property
     def due(self) -> date:
@@ -231,3 +233,78 @@ class Delivery(SQLModel, table=True):
     sent_message_id: int | None = None
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = _time(nullable=True)
+
+
+# --- surveys: answers carry no identifier (see bot.services.surveys) ---
+
+
+def _random_id() -> str:
+    # Random, not a sequence: an answer's id says nothing about when it came or whose it is.
+    return secrets.token_hex(16)
+
+
+class ResolvedAnswer(StrEnum):
+    YES = "yes"
+    PARTLY = "partly"
+    NO = "no"
+
+
+class SatisfactionAnswer(SQLModel, table=True):
+    """How a resident rated a closed case: what the case was about, never which case or who."""
+
+    __tablename__ = "satisfaction_answers"
+
+    id: str = Field(default_factory=_random_id, primary_key=True, max_length=32)
+    answered_on: date = Field(index=True)  # the day only
+    locale: str = Field(max_length=5)
+    kind: str = Field(max_length=16)
+    category_id: str = Field(max_length=24)
+    eldership_id: str | None = Field(default=None, max_length=24)
+    score: int  # 1 to 5
+    resolved: str = Field(max_length=8)  # ResolvedAnswer
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class PollStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Poll(SQLModel, table=True):
+    """A poll for many residents: its questions (pl/lt), sent through a broadcast."""
+
+    __tablename__ = "polls"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _time(default=utcnow)
+    author_id: int | None = _bigint(default=None)
+    author_name: str | None = Field(default=None, max_length=256)
+    questions: list[dict[str, Any]] = Field(sa_type=sa.JSON)  # see bot.services.polls.Question
+    audience: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcasts.id")
+    status: str = Field(default=PollStatus.OPEN, max_length=16)
+    closed_at: datetime | None = _time(nullable=True)
+
+
+class PollAnswer(SQLModel, table=True):
+    """One resident's answers to a poll: the options chosen per question, the day, the language."""
+
+    __tablename__ = "poll_answers"
+
+    id: str = Field(default_factory=_random_id, primary_key=True, max_length=32)
+    poll_id: int = Field(foreign_key="polls.id", index=True)
+    answered_on: date
+    locale: str = Field(max_length=5)
+    choices: list[list[int]] = Field(sa_type=sa.JSON)  # per question, the indexes of the options chosen
+
+
+class SurveyReceipt(SQLModel, table=True):
+    """Proof that someone answered (or declined): HMAC(SECRET_KEY, poll and user, or case).
+
+    Kept apart from the answers, with nothing else in the row, so a receipt cannot be matched
+    to an answer; without the key it cannot even be matched to a person or a case.
+    """
+
+    __tablename__ = "survey_receipts"
+
+    digest: str = Field(primary_key=True, max_length=64)

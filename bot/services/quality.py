@@ -1,0 +1,298 @@
+"""Quality indicators for management review and audits (ISO 9001, 9.1): how many cases came and
+were closed, how many within the legal deadline, how long they took in working days, extensions,
+overdue and open cases, and what residents said.
+
+Definitions (all dates in the municipality's time zone, the period's days inclusive):
+- received: cases received in the period; closed: cases closed in the period (and still closed);
+- on time: closed on or before their due day (the deadline, or the extended one);
+- handling time: working days after the receipt day up to the closing day (same day: 0);
+- extensions: extensions granted in the period;
+- backlog: cases received by the period's last day and not closed by it; overdue: those of them
+  whose due day is before the period's last day;
+- satisfaction: answers given in the period; breakdowns hide a group with fewer than
+  `MIN_GROUP` answers, so a small group cannot point to a person.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import select
+
+from bot.config import Municipality
+from bot.services import texts
+from bot.services.deadlines import WorkingCalendar
+from bot.store.db import Database
+from bot.store.models import Case, CaseEvent, EventKind, ResolvedAnswer, SatisfactionAnswer
+
+MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
+LAST_DAYS_DEFAULT = 30
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.start <= day <= self.end
+
+
+def parse_period(text: str | None, today: date) -> Period:
+    """"" (the last 30 days), "7d" (the last N days), "2026", "2026-10", "2026-Q3", or
+    "2026-10-01..2026-12-31". ValueError for anything else."""
+    value = (text or "").strip().lower().replace(" ", "")
+    if not value:
+        return Period(today - timedelta(days=LAST_DAYS_DEFAULT - 1), today)
+    try:
+        if match := re.fullmatch(r"(\d{1,3})d", value):
+            days = int(match[1])
+            if not 1 <= days <= 366:
+                raise ValueError(value)
+            return Period(today - timedelta(days=days - 1), today)
+        if re.fullmatch(r"\d{4}", value):
+            return Period(date(int(value), 1, 1), date(int(value), 12, 31))
+        if match := re.fullmatch(r"(\d{4})-q([1-4])", value):
+            first = date(int(match[1]), 3 * int(match[2]) - 2, 1)
+            return Period(first, _month_end(first.replace(month=first.month + 2)))
+        if re.fullmatch(r"\d{4}-\d{2}", value):
+            first = date.fromisoformat(value + "-01")
+            return Period(first, _month_end(first))
+        if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})(?:\.\.|–|—|/)(\d{4}-\d{2}-\d{2})", value):
+            start, end = date.fromisoformat(match[1]), date.fromisoformat(match[2])
+            if start <= end:
+                return Period(start, end)
+    except ValueError:
+        pass
+    raise ValueError(f"not a period: {text}")
+
+
+def _month_end(day: date) -> date:
+    following = day.replace(day=28) + timedelta(days=4)
+    return following - timedelta(days=following.day)
+
+
+@dataclass
+class Week:
+    start: date  # Monday
+    received: int = 0
+    closed: int = 0
+    on_time: int = 0
+    scores: list[int] = field(default_factory=list)
+
+    @property
+    def on_time_share(self) -> float | None:
+        return _share(self.on_time, self.closed)
+
+    @property
+    def average_score(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+
+@dataclass
+class Group:
+    """A satisfaction breakdown row; `answers` is None (and nothing shown) below MIN_GROUP."""
+
+    dimension: str
+    label: str
+    answers: int | None
+    average: float | None = None
+    resolved_share: float | None = None
+
+
+@dataclass
+class QualityReport:
+    period: Period
+    received: int = 0
+    closed: int = 0
+    on_time: int = 0
+    handling_days: list[int] = field(default_factory=list)
+    extensions: int = 0
+    overdue: int = 0
+    backlog_by_eldership: list[tuple[str, int]] = field(default_factory=list)
+    backlog_by_category: list[tuple[str, int]] = field(default_factory=list)
+    scores: Counter[int] = field(default_factory=Counter)
+    resolved: Counter[str] = field(default_factory=Counter)
+    comments: list[str] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    weeks: list[Week] = field(default_factory=list)
+
+    @property
+    def on_time_share(self) -> float | None:
+        return _share(self.on_time, self.closed)
+
+    @property
+    def median_days(self) -> float | None:
+        return statistics.median(self.handling_days) if self.handling_days else None
+
+    @property
+    def mean_days(self) -> float | None:
+        return statistics.fmean(self.handling_days) if self.handling_days else None
+
+    @property
+    def backlog(self) -> int:
+        return sum(count for _, count in self.backlog_by_category)
+
+    @property
+    def answers(self) -> int:
+        return sum(self.scores.values())
+
+    @property
+    def average_score(self) -> float | None:
+        return sum(score * n for score, n in self.scores.items()) / self.answers if self.answers else None
+
+    def resolved_share(self, answer: str = ResolvedAnswer.YES) -> float | None:
+        return _share(self.resolved[answer], self.answers)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return 100.0 * part / whole if whole else None
+
+
+class QualityService:
+    def __init__(self, database: Database, calendar: WorkingCalendar, municipality: Municipality) -> None:
+        self.database = database
+        self.calendar = calendar
+        self.municipality = municipality
+
+    def _utc(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self.calendar.tz).astimezone(UTC)
+
+    async def report(self, period: Period, locale: str) -> QualityReport:
+        """The indicators for `period`; names (elderships, categories, kinds) in `locale`,
+        which must also be the current gettext locale."""
+        until = self._utc(period.end + timedelta(days=1))
+        async with self.database.read() as session:
+            cases = (await session.execute(select(Case).where(Case.received_at < until))).scalars().all()
+            extended_at = (
+                await session.execute(select(CaseEvent.at).where(CaseEvent.kind == EventKind.EXTENDED, CaseEvent.at >= self._utc(period.start), CaseEvent.at < until))
+            ).scalars().all()  # fmt: skip
+            answers = (
+                await session.execute(select(SatisfactionAnswer).where(SatisfactionAnswer.answered_on >= period.start, SatisfactionAnswer.answered_on <= period.end))
+            ).scalars().all()  # fmt: skip
+
+        report = QualityReport(period=period, extensions=len(extended_at))
+        weeks = self._weeks(period)
+        backlog_eldership: Counter[str] = Counter()
+        backlog_category: Counter[str] = Counter()
+        for case in cases:
+            received = self.calendar.local_date(case.received_at)
+            closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
+            if received in period:
+                report.received += 1
+                weeks[_monday(received)].received += 1
+            if closed in period:
+                on_time = closed <= case.due
+                report.closed += 1
+                report.on_time += on_time
+                report.handling_days.append(self.calendar.working_days_taken(case.received_at, closed))
+                weeks[_monday(closed)].closed += 1
+                weeks[_monday(closed)].on_time += on_time
+            if closed is None or closed > period.end:
+                backlog_eldership[self._eldership(case.eldership_id, locale)] += 1
+                backlog_category[self._category(case.category_id, locale)] += 1
+                report.overdue += case.due < period.end
+        report.backlog_by_eldership = backlog_eldership.most_common()
+        report.backlog_by_category = backlog_category.most_common()
+
+        for answer in answers:
+            report.scores[answer.score] += 1
+            report.resolved[answer.resolved] += 1
+            weeks[_monday(answer.answered_on)].scores.append(answer.score)
+            if answer.comment:
+                report.comments.append(answer.comment)
+        report.comments.sort()  # alphabetical: the order says nothing about who or when
+        report.groups = self._groups(answers, locale)
+        report.weeks = list(weeks.values())
+        return report
+
+    def _weeks(self, period: Period) -> dict[date, Week]:
+        weeks: dict[date, Week] = {}
+        monday = _monday(period.start)
+        while monday <= period.end:
+            weeks[monday] = Week(start=monday)
+            monday += timedelta(days=7)
+        return weeks
+
+    def _eldership(self, eldership_id: str | None, locale: str) -> str:
+        entry = self.municipality.eldership_by_id.get(eldership_id or "")
+        return entry.get(locale) if entry else _("(no eldership)")
+
+    def _category(self, category_id: str, locale: str) -> str:
+        entry = self.municipality.category_by_id.get(category_id)
+        return entry.get(locale) if entry else category_id
+
+    def _groups(self, answers: list[SatisfactionAnswer], locale: str) -> list[Group]:
+        dimensions: list[tuple[str, Callable[[SatisfactionAnswer], str]]] = [
+            (_("Category"), lambda a: self._category(a.category_id, locale)),
+            (_("Eldership"), lambda a: self._eldership(a.eldership_id, locale)),
+            (_("Kind"), lambda a: texts.kind_label(a.kind)),
+            (_("Language"), lambda a: texts.LANGUAGE_NAMES.get(a.locale, a.locale)),
+        ]
+        groups: list[Group] = []
+        for dimension, label_of in dimensions:
+            by_label: dict[str, list[SatisfactionAnswer]] = defaultdict(list)
+            for answer in answers:
+                by_label[label_of(answer)].append(answer)
+            for label, rows in sorted(by_label.items()):
+                if len(rows) < MIN_GROUP:
+                    groups.append(Group(dimension, label, None))
+                    continue
+                yes = sum(1 for a in rows if a.resolved == ResolvedAnswer.YES)
+                groups.append(Group(dimension, label, len(rows), statistics.fmean(a.score for a in rows), _share(yes, len(rows))))
+        return groups
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """The report as (title, headers, rows) tables, for CSV and XLSX (current gettext locale).
+    Shares are percentages; an empty cell means "no data" or "hidden: fewer than 5 answers"."""
+    summary = [
+        [_("Period from"), report.period.start.isoformat()],
+        [_("Period to"), report.period.end.isoformat()],
+        [_("Cases received"), report.received],
+        [_("Cases closed"), report.closed],
+        [_("Closed within the legal deadline"), report.on_time],
+        [_("Share closed within the deadline, %"), _round(report.on_time_share)],
+        [_("Median handling time, working days"), _round(report.median_days)],
+        [_("Mean handling time, working days"), _round(report.mean_days)],
+        [_("Extensions granted"), report.extensions],
+        [_("Overdue at the end of the period"), report.overdue],
+        [_("Open cases at the end of the period"), report.backlog],
+        [_("Satisfaction answers"), report.answers],
+        [_("Average satisfaction (1-5)"), _round(report.average_score, 2)],
+        [_("Resolved: yes, %"), _round(report.resolved_share(ResolvedAnswer.YES))],
+        [_("Resolved: partly, %"), _round(report.resolved_share(ResolvedAnswer.PARTLY))],
+        [_("Resolved: no, %"), _round(report.resolved_share(ResolvedAnswer.NO))],
+    ]
+    weekly = [
+        [w.start.isoformat(), w.received, w.closed, w.on_time, _round(w.on_time_share), len(w.scores), _round(w.average_score, 2)]
+        for w in report.weeks
+    ]
+    return [
+        (_("Summary"), [_("Indicator"), _("Value")], summary),
+        (_("Weekly trend"), [_("Week from"), _("Received"), _("Closed"), _("On time"), _("On time, %"), _("Answers"), _("Average satisfaction")], weekly),
+        (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
+        (_("Backlog by category"), [_("Category"), _("Open cases")], [list(row) for row in report.backlog_by_category]),
+        (_("Satisfaction"), [_("Score"), _("Answers")], [[score, report.scores[score]] for score in range(1, 6)]),
+        (
+            _("Satisfaction by group"),
+            [_("Breakdown"), _("Group"), _("Answers"), _("Average satisfaction"), _("Resolved: yes, %")],
+            [[g.dimension, g.label, g.answers if g.answers is not None else _("fewer than {min}").format(min=MIN_GROUP), _round(g.average, 2), _round(g.resolved_share)] for g in report.groups],
+        ),
+        (_("Comments"), [_("Comment")], [[comment] for comment in report.comments]),
+    ]
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,186 @@
+"""The quality report and poll results as people read them: a message, a chart (PNG), CSV and
+XLSX files. All texts in the current gettext locale. matplotlib is imported when a chart is
+drawn (it is slow to import and the bot should start fast)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from html import escape
+from typing import TYPE_CHECKING
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.services import texts
+from bot.services.polls import localized
+from bot.services.quality import QualityReport, tables
+from bot.services.surveys import PollResults
+from bot.store.models import PollStatus, ResolvedAnswer
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+BACKLOG_LINES = 5  # the largest groups in the message; the files have them all
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def report_message(report: QualityReport) -> str:
+    period = report.period
+    lines = [
+        _("<b>Quality report</b> · {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end)),
+        _("Received: <b>{received}</b> · closed: <b>{closed}</b>").format(received=report.received, closed=report.closed),
+        _("Closed within the legal deadline: <b>{share}%</b> ({on_time} of {closed})").format(
+            share=_number(report.on_time_share), on_time=report.on_time, closed=report.closed
+        ),
+        _("Handling time: median <b>{median}</b>, mean <b>{mean}</b> working days").format(
+            median=_number(report.median_days), mean=_number(report.mean_days)
+        ),
+        _("Extensions granted: {extensions}").format(extensions=report.extensions),
+        _("Overdue at the end of the period: <b>{overdue}</b> · open cases: {backlog}").format(overdue=report.overdue, backlog=report.backlog),
+    ]
+    for title, rows in ((_("Open cases by eldership"), report.backlog_by_eldership), (_("Open cases by category"), report.backlog_by_category)):
+        if rows:
+            shown = ", ".join(f"{escape(name)} {count}" for name, count in rows[:BACKLOG_LINES])
+            more = _(" and {count} more").format(count=len(rows) - BACKLOG_LINES) if len(rows) > BACKLOG_LINES else ""
+            lines.append(f"{title}: {shown}{more}")
+    if report.answers:
+        distribution = " · ".join(f"{score}★ {report.scores[score]}" for score in range(5, 0, -1))
+        lines.append(
+            _("Satisfaction: <b>{average}</b> of 5 from {count} answers ({distribution})").format(
+                average=_number(report.average_score, 2), count=report.answers, distribution=distribution
+            )
+        )
+        lines.append(
+            _("Matter resolved: yes {yes}% · partly {partly}% · no {no}%").format(
+                yes=_number(report.resolved_share(ResolvedAnswer.YES)),
+                partly=_number(report.resolved_share(ResolvedAnswer.PARTLY)),
+                no=_number(report.resolved_share(ResolvedAnswer.NO)),
+            )
+        )
+        if report.comments:
+            lines.append(_("Comments: {count} (in the XLSX file)").format(count=len(report.comments)))
+    else:
+        lines.append(_("Satisfaction: no answers in this period."))
+    return "\n".join(lines)
+
+
+def report_chart(report: QualityReport) -> Figure:
+    """The weekly trend (received, closed, share on time) and the satisfaction distribution."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 7), dpi=100, layout="constrained")
+    trend, scores = figure.subplots(2, 1, height_ratios=[3, 2])
+    weeks = [w.start.strftime("%m-%d") for w in report.weeks]
+    positions = range(len(weeks))
+    trend.bar([p - 0.2 for p in positions], [w.received for w in report.weeks], width=0.4, label=_("Received"), color="#4c78a8")
+    trend.bar([p + 0.2 for p in positions], [w.closed for w in report.weeks], width=0.4, label=_("Closed"), color="#72b7b2")
+    trend.set_xticks(list(positions), weeks, rotation=45 if len(weeks) > 8 else 0)
+    trend.set_ylabel(_("Cases"))
+    trend.set_title(_("Weekly trend, {start} – {end}").format(start=report.period.start.isoformat(), end=report.period.end.isoformat()))
+    share = trend.twinx()
+    share.plot(list(positions), [w.on_time_share if w.on_time_share is not None else float("nan") for w in report.weeks], color="#e45756", marker="o", label=_("On time, %"))
+    share.set_ylim(0, 105)
+    share.set_ylabel(_("On time, %"))
+    handles = trend.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
+    trend.legend(handles=handles, loc="upper left")
+
+    counts = [report.scores[score] for score in range(1, 6)]
+    bars = scores.bar([str(score) for score in range(1, 6)], counts, color="#f58518")
+    scores.bar_label(bars)
+    scores.set_xlabel(_("Satisfaction score"))
+    scores.set_ylabel(_("Answers"))
+    scores.set_title(_("Satisfaction: average {average} from {count} answers").format(average=_number(report.average_score, 2), count=report.answers))
+    return figure
+
+
+def poll_chart(results: PollResults, locale: str) -> Figure:
+    from matplotlib.figure import Figure
+
+    questions = results.poll.questions
+    figure = Figure(figsize=(8, 2.2 + 1.6 * sum(len(q["options"]) for q in questions) / 2), dpi=100, layout="constrained")
+    axes = figure.subplots(len(questions), 1, squeeze=False)[:, 0]
+    for axis, question, counts in zip(axes, questions, results.counts, strict=True):
+        labels = [localized(option, locale) for option in question["options"]]
+        bars = axis.barh(labels[::-1], counts[::-1], color="#4c78a8")
+        axis.bar_label(bars)
+        axis.set_title(_wrap(localized(question["text"], locale)), fontsize=10)
+    figure.suptitle(_("Poll #{id}: {count} answers").format(id=results.poll.id, count=results.respondents))
+    return figure
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def report_csv(report: QualityReport) -> bytes:
+    """All tables in one CSV: each under its title, separated by an empty line (UTF-8 with BOM,
+    so that spreadsheets read the diacritics)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for title, headers, rows in tables(report):
+        writer.writerow([title])
+        writer.writerow(headers)
+        writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+        writer.writerow([])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def report_xlsx(report: QualityReport) -> bytes:
+    """One sheet per table, numbers as numbers."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, headers, rows in tables(report):
+        sheet = workbook.create_sheet(_sheet_name(title))
+        sheet.append(headers)
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append(row)
+        for column, header in zip(sheet.columns, headers, strict=False):
+            width = max([len(str(header)), *(len(str(c.value)) for c in column if c.value is not None)])
+            sheet.column_dimensions[column[0].column_letter].width = min(60, width + 2)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _sheet_name(title: str) -> str:
+    for forbidden in "[]:*?/\\":
+        title = title.replace(forbidden, " ")
+    return title[:31]
+
+
+def results_message(results: PollResults, locale: str, min_group: int) -> str:
+    poll = results.poll
+    state = _("open") if poll.status == PollStatus.OPEN else _("closed")
+    lines = [_("📊 <b>Poll #{id}</b> ({state}): {count} answers").format(id=poll.id, state=state, count=results.respondents)]
+    for number, (question, counts) in enumerate(zip(poll.questions, results.counts, strict=True), start=1):
+        lines.append("")
+        lines.append(f"<b>{number}. {escape(localized(question['text'], locale))}</b>")
+        for option, count in zip(question["options"], counts, strict=True):
+            share = f" ({_number(100.0 * count / results.respondents)}%)" if results.respondents else ""
+            lines.append(f"• {escape(localized(option, locale))}: {count}{share}")
+    if results.by_locale:
+        languages = " · ".join(
+            f"{texts.LANGUAGE_NAMES.get(code, code)} {count if count >= min_group else _('fewer than {min}').format(min=min_group)}"
+            for code, count in sorted(results.by_locale.items())
+        )
+        lines.append("")
+        lines.append(_("By language: {languages}").format(languages=languages))
+    return "\n".join(lines)
+
+

@@ -1,0 +1,166 @@
+"""Anonymous answers: residents' satisfaction with closed cases, and polls for everyone.
+
+What is stored with an answer is what reports need and nothing that points to a person: no
+Telegram id, no resident, no case, no poll message; the day, not the time; a random row id.
+"One answer each" is kept by a receipt, HMAC-SHA256 under SECRET_KEY of the poll and the user
+(or of the case), in a table of its own with no other column: the receipt and the answer are
+written in one transaction, but nothing in either row leads to the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from bot.services.deadlines import WorkingCalendar
+from bot.store.db import Database, insert_for
+from bot.store.models import (
+    Case,
+    Poll,
+    PollAnswer,
+    PollStatus,
+    ResolvedAnswer,
+    SatisfactionAnswer,
+    SurveyReceipt,
+    utcnow,
+)
+
+COMMENT_MAX = 1000
+SCORES = range(1, 6)
+
+
+class AlreadyAnswered(Exception):
+    """This person (or this case) has answered, or declined, already."""
+
+
+class PollClosed(Exception):
+    """The poll does not exist or no longer takes answers."""
+
+
+@dataclass
+class PollResults:
+    poll: Poll
+    respondents: int
+    counts: list[list[int]]  # per question, per option
+    by_locale: dict[str, int] = field(default_factory=dict)
+
+
+class SurveyService:
+    def __init__(self, database: Database, calendar: WorkingCalendar, secret_key: str) -> None:
+        self.database = database
+        self.calendar = calendar
+        self._key = secret_key.encode()
+
+    def receipt(self, *parts: Any) -> str:
+        return hmac.new(self._key, ":".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
+
+    async def _take_receipt(self, session: Any, digest: str) -> None:
+        """Store the receipt in the caller's transaction; AlreadyAnswered if it was there."""
+        result = await session.execute(insert_for(session, SurveyReceipt).values(digest=digest).on_conflict_do_nothing())
+        if result.rowcount != 1:
+            raise AlreadyAnswered
+
+    async def _has_receipt(self, digest: str) -> bool:
+        async with self.database.read() as session:
+            return await session.get(SurveyReceipt, digest) is not None
+
+    # --- satisfaction with a closed case ---
+
+    async def claim_feedback_question(self, case_id: int) -> bool:
+        """True once per case: the caller then asks the question (never again, even after a reopening)."""
+        async with self.database.write() as session:
+            result = await session.execute(update(Case).where(Case.id == case_id, Case.feedback_asked.is_(False)).values(feedback_asked=True))
+        return result.rowcount == 1
+
+    async def feedback_given(self, case_id: int) -> bool:
+        return await self._has_receipt(self.receipt("case", case_id))
+
+    async def answer_satisfaction(self, case: Case, score: int, resolved: str, comment: str | None = None) -> None:
+        if score not in SCORES or resolved not in set(ResolvedAnswer):
+            raise ValueError("score 1-5 and resolved yes/partly/no")
+        answer = SatisfactionAnswer(
+            answered_on=self.calendar.local_date(utcnow()), locale=case.locale, kind=case.kind,
+            category_id=case.category_id, eldership_id=case.eldership_id, score=score, resolved=resolved,
+            comment=(comment or "").strip()[:COMMENT_MAX] or None,
+        )  # fmt: skip
+        async with self.database.write() as session:
+            await self._take_receipt(session, self.receipt("case", case.id))
+            session.add(answer)
+
+    async def decline_satisfaction(self, case: Case) -> None:
+        """No answer, only the receipt: the question cannot be answered later either."""
+        async with self.database.write() as session:
+            await self._take_receipt(session, self.receipt("case", case.id))
+
+    # --- polls ---
+
+    async def create_poll(self, questions: list[dict[str, Any]], audience: dict[str, Any], author: tuple[int, str]) -> Poll:
+        async with self.database.write() as session:
+            poll = Poll(questions=questions, audience=audience, author_id=author[0], author_name=author[1])
+            session.add(poll)
+        return poll
+
+    async def attach_broadcast(self, poll_id: int, broadcast_id: int) -> None:
+        async with self.database.write() as session:
+            await session.execute(update(Poll).where(Poll.id == poll_id).values(broadcast_id=broadcast_id))
+
+    async def poll(self, poll_id: int) -> Poll | None:
+        async with self.database.read() as session:
+            return await session.get(Poll, poll_id)
+
+    async def recent_polls(self, limit: int = 10) -> list[Poll]:
+        async with self.database.read() as session:
+            return list((await session.execute(select(Poll).order_by(Poll.id.desc()).limit(limit))).scalars())
+
+    async def poll_answered(self, poll_id: int, user_id: int) -> bool:
+        return await self._has_receipt(self.receipt("poll", poll_id, user_id))
+
+    async def answer_poll(self, poll_id: int, user_id: int, locale: str, choices: list[list[int]]) -> None:
+        """Store one person's answers; PollClosed or AlreadyAnswered, and nothing stored, otherwise."""
+        async with self.database.write() as session:
+            poll = await session.get(Poll, poll_id)
+            if poll is None or poll.status != PollStatus.OPEN:
+                raise PollClosed
+            if not valid_choices(poll.questions, choices):
+                raise ValueError("choices do not fit the poll's questions")
+            await self._take_receipt(session, self.receipt("poll", poll_id, user_id))
+            session.add(PollAnswer(poll_id=poll_id, answered_on=self.calendar.local_date(utcnow()), locale=locale, choices=choices))
+
+    async def close_poll(self, poll_id: int) -> Poll | None:
+        """Stop taking answers; the poll (None if unknown). Closing twice changes nothing."""
+        async with self.database.write() as session:
+            poll = await session.get(Poll, poll_id)
+            if poll is not None and poll.status == PollStatus.OPEN:
+                poll.status, poll.closed_at = PollStatus.CLOSED, utcnow()
+        return poll
+
+    async def results(self, poll_id: int) -> PollResults | None:
+        async with self.database.read() as session:
+            poll = await session.get(Poll, poll_id)
+            if poll is None:
+                return None
+            rows = (await session.execute(select(PollAnswer.locale, PollAnswer.choices).where(PollAnswer.poll_id == poll_id))).all()
+            respondents = await session.scalar(select(func.count()).select_from(PollAnswer).where(PollAnswer.poll_id == poll_id))
+        counts = [[0] * len(q["options"]) for q in poll.questions]
+        for _locale, choices in rows:
+            for question, chosen in enumerate(choices):
+                for option in chosen:
+                    counts[question][option] += 1
+        return PollResults(poll=poll, respondents=respondents or 0, counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
+
+
+def valid_choices(questions: list[dict[str, Any]], choices: list[list[int]]) -> bool:
+    """One answer per question: one option (single choice) or at least one (multiple), all existing."""
+    if len(choices) != len(questions):
+        return False
+    for question, chosen in zip(questions, choices, strict=True):
+        if not chosen or len(set(chosen)) != len(chosen) or any(not 0 <= i < len(question["options"]) for i in chosen):
+            return False
+        if not question["multiple"] and len(chosen) != 1:
+            return False
+    return True

@@ -1,0 +1,254 @@
+"""Residents' anonymous answers: the satisfaction question after a case is closed, and polls.
+
+Satisfaction: how satisfied (1-5) → was the matter resolved (yes/partly/no) → send, or add a
+comment first; or "no, thank you". Asked once per case (even if it is reopened and closed again);
+one answer per case. The choices so far travel in the buttons; only while a comment is being
+written do they wait in the conversation state, which is cleared when the answer is stored.
+
+Polls: the buttons carry the answers so far (see bot.services.polls); the resident sees all their
+choices before sending, and cannot change them afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.services import texts
+from bot.services.cases import CaseService
+from bot.services.notifications import ResidentNotifier
+from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, summary_view
+from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
+from bot.store.models import CLOSED_STATUSES, Case, PollStatus, ResolvedAnswer
+from flows.common import answer_query
+
+log = logging.getLogger(__name__)
+router = Router(name="feedback")
+
+class Rate(CallbackData, prefix="fb"):
+    case_id: int
+    act: str  # score | resolved | send | comment | no
+    score: int = 0
+    resolved: str = ""
+
+
+class Feedback(StatesGroup):
+    comment = State()
+
+
+# --- asking, after a clerk closes a case ----------------------------------------------------
+
+
+def _score_keyboard(case_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for score in range(1, 6):
+        builder.button(text=f"{score} ★", callback_data=Rate(case_id=case_id, act="score", score=score))
+    builder.button(text=_("No, thank you"), callback_data=Rate(case_id=case_id, act="no"))
+    builder.adjust(5, 1)
+    return builder.as_markup()
+
+
+async def ask_satisfaction(case: Case, surveys: SurveyService, notifier: ResidentNotifier) -> None:
+    """Once per case: the first closing asks; later closings (after a reopening) do not."""
+    if case.status not in CLOSED_STATUSES or not await surveys.claim_feedback_question(case.id):
+        return
+
+    def render() -> str:
+        return _(
+            "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
+            "The answer is anonymous: it is stored without your name or the case number."
+        ).format(number=case.number)
+
+    await notifier.send(case.resident_id, render, reply_markup=_score_keyboard(case.id))
+
+
+# --- answering -------------------------------------------------------------------------------
+
+
+def _resolved_keyboard(case_id: int, score: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for value, label in ((ResolvedAnswer.YES, _("Yes")), (ResolvedAnswer.PARTLY, _("Partly")), (ResolvedAnswer.NO, _("No"))):
+        builder.button(text=label, callback_data=Rate(case_id=case_id, act="resolved", score=score, resolved=value))
+    builder.adjust(3)
+    return builder.as_markup()
+
+
+def _send_keyboard(case_id: int, score: int, resolved: str, with_comment_button: bool = True) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("📨 Send without a comment"), callback_data=Rate(case_id=case_id, act="send", score=score, resolved=resolved))
+    if with_comment_button:
+        builder.button(text=_("✍ Add a comment"), callback_data=Rate(case_id=case_id, act="comment", score=score, resolved=resolved))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def _thanks() -> str:
+    return _("Thank you for your answer! It helps us improve. It is stored anonymously.")
+
+
+@router.callback_query(F.message.chat.type == ChatType.PRIVATE, Rate.filter())
+async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
+    case = await cases.own_case(query.from_user.id, case_id=callback_data.case_id)
+    if case is None or not case.feedback_asked:
+        await answer_query(query, _("This cannot be done now."), alert=True)
+        return
+    if await surveys.feedback_given(case.id):
+        await answer_query(query, _("You have already answered about this case. Thank you!"), alert=True)
+        await query.message.edit_reply_markup(reply_markup=None)
+        return
+    valid_score = callback_data.score in range(1, 6)
+    valid_resolved = callback_data.resolved in set(ResolvedAnswer)
+    act = callback_data.act
+    if act == "no":
+        await surveys.decline_satisfaction(case)
+        await answer_query(query)
+        await query.message.edit_text(_("All right, we will not ask about this case again."))
+    elif act == "score" and valid_score:
+        await answer_query(query)
+        await query.message.edit_text(
+            _("Your rating: {score} ★. Was the matter resolved?").format(score=callback_data.score),
+            reply_markup=_resolved_keyboard(case.id, callback_data.score),
+        )
+    elif act == "resolved" and valid_score and valid_resolved:
+        await answer_query(query)
+        await query.message.edit_text(
+            _("Thank you. Would you like to add a comment? It is optional."),
+            reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved),
+        )
+    elif act == "comment" and valid_score and valid_resolved:
+        await state.set_state(Feedback.comment)
+        await state.update_data(case_id=case.id, score=callback_data.score, resolved=callback_data.resolved)
+        await answer_query(query)
+        await query.message.edit_text(
+            _("Please write your comment in one message (up to {max} characters).").format(max=COMMENT_MAX),
+            reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved, with_comment_button=False),
+        )
+    elif act == "send" and valid_score and valid_resolved:
+        await state.clear()
+        await _store(query.message, case, callback_data.score, callback_data.resolved, None, surveys, edit=True)
+        await answer_query(query)
+    else:
+        await answer_query(query, _("This cannot be done now."), alert=True)
+
+
+@router.message(F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment), F.text, ~F.text.startswith("/"))
+async def comment_written(message: Message, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
+    comment = message.text.strip()
+    if len(comment) > COMMENT_MAX:
+        await message.answer(_("That is {length} characters; please shorten it to {max}.").format(length=len(comment), max=COMMENT_MAX))
+        return
+    data = await state.get_data()
+    await state.clear()
+    case = await cases.own_case(message.from_user.id, case_id=data.get("case_id", 0))
+    if case is None:
+        await message.answer(_("This cannot be done now."))
+        return
+    await _store(message, case, data["score"], data["resolved"], comment, surveys, edit=False)
+
+
+@router.message(F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment))
+async def comment_not_text(message: Message) -> None:
+    await message.answer(_("Please write the comment as text, or tap “Send without a comment”."))
+
+
+async def _store(message: Message, case: Case, score: int, resolved: str, comment: str | None, surveys: SurveyService, *, edit: bool) -> None:
+    try:
+        await surveys.answer_satisfaction(case, score, resolved, comment)
+        text = _thanks()
+    except AlreadyAnswered:
+        text = _("You have already answered about this case. Thank you!")
+    if edit:
+        await message.edit_text(text)
+    else:
+        await message.answer(text)
+
+
+# --- polls -----------------------------------------------------------------------------------
+
+
+@router.callback_query(PollTap.filter(), F.message.chat.type != ChatType.PRIVATE)
+async def poll_preview_tapped(query: CallbackQuery) -> None:
+    await answer_query(query, _("This is a preview: residents answer in their chat with the bot."), alert=True)
+
+
+@router.callback_query(PollTap.filter())
+async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: SurveyService) -> None:
+    poll = await surveys.poll(callback_data.poll_id)
+    if poll is None:
+        await answer_query(query, _("This poll is not available."), alert=True)
+        return
+    if poll.status != PollStatus.OPEN:
+        await answer_query(query, _("This poll is closed. Thank you for your interest!"), alert=True)
+        await query.message.edit_reply_markup(reply_markup=None)
+        return
+    if await surveys.poll_answered(poll.id, query.from_user.id):
+        await answer_query(query, _("You have already answered this poll. Thank you!"), alert=True)
+        await query.message.edit_reply_markup(reply_markup=None)
+        return
+    locale = texts.current_locale()
+    questions = poll.questions
+    try:
+        done = decode(callback_data.done)
+    except ValueError:
+        done = None
+    act, sel = callback_data.act, callback_data.sel
+    if done is None or len(done) > len(questions) or not valid_choices(questions[: len(done)], as_choices(done)):
+        await answer_query(query, _("This cannot be done now."), alert=True)
+        return
+    if act == "r":
+        await answer_query(query)
+        await _show(query, *question_view(poll.id, questions, locale))
+        return
+    if act == "s":
+        if len(done) != len(questions):
+            await answer_query(query, _("This cannot be done now."), alert=True)
+            return
+        try:
+            await surveys.answer_poll(poll.id, query.from_user.id, locale, as_choices(done))
+        except PollClosed:
+            await answer_query(query, _("This poll is closed. Thank you for your interest!"), alert=True)
+            return
+        except AlreadyAnswered:
+            await answer_query(query, _("You have already answered this poll. Thank you!"), alert=True)
+            return
+        await answer_query(query, _("Thank you!"))
+        await _show(query, *summary_view(poll.id, questions, locale, callback_data.done, sent=True))
+        return
+    if len(done) == len(questions):  # a stale question button after the summary was shown
+        await answer_query(query, _("This cannot be done now."), alert=True)
+        return
+    question = questions[len(done)]
+    if act == "t":
+        if not 0 <= callback_data.opt < min(len(question["options"]), OPTIONS_MAX):
+            await answer_query(query, _("This cannot be done now."), alert=True)
+            return
+        bit = 1 << callback_data.opt
+        sel = sel ^ bit if question["multiple"] else bit
+        await answer_query(query)
+        await _show(query, *question_view(poll.id, questions, locale, callback_data.done, sel))
+        return
+    if act == "c":
+        if not valid_choices([question], as_choices([sel])):
+            await answer_query(query, _("Please choose an answer first."), alert=True)
+            return
+        await answer_query(query)
+        done_now = encode([*done, sel])
+        if len(done) + 1 == len(questions):
+            await _show(query, *summary_view(poll.id, questions, locale, done_now))
+        else:
+            await _show(query, *question_view(poll.id, questions, locale, done_now))
+        return
+    await answer_query(query, _("This cannot be done now."), alert=True)
+
+
+async def _show(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
+    await query.message.edit_text(text, reply_markup=keyboard)
