@@ -364,7 +364,7 @@ async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: Ne
     await state.set_state(Compose.audience)
     text, keyboard = await _audience_view(state, news, config)
     await message.reply(
-        _("The poll has {count} questions. The preview shows the first one as residents get it.").format(count=len(questions)) + "\n\n" + text,
+        _("The poll has {count} question.", "The poll has {count} questions.", len(questions)).format(count=len(questions)) + " " + _("The preview shows the first one as residents get it.") + "\n\n" + text,
         reply_markup=keyboard,
     )
 
@@ -422,5 +422,5 @@ async def recent_polls(message: Message, surveys: SurveyService, config: Config)
         results = await surveys.results(poll.id)
         state = _("open") if poll.status == PollStatus.OPEN else _("closed")
         first = escape(localized(poll.questions[0]["text"], locale))
-        lines.append(f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answers").format(count=results.respondents) + f"\n{first}")
+        lines.append(f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", results.respondents).format(count=results.respondents) + f"\n{first}")
     await message.reply("\n".join(lines))

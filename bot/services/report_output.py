@@ -49,7 +49,7 @@ def report_message(report: QualityReport) -> str:
     if report.answers:
         distribution = " · ".join(f"{score}★ {report.scores[score]}" for score in range(5, 0, -1))
         lines.append(
-            _("Satisfaction: <b>{average}</b> of 5 from {count} answers ({distribution})").format(
+            _("Satisfaction: <b>{average}</b> of 5 from {count} answer ({distribution})", "Satisfaction: <b>{average}</b> of 5 from {count} answers ({distribution})", report.answers).format(
                 average=_number(report.average_score, 2), count=report.answers, distribution=distribution
             )
         )
@@ -92,7 +92,7 @@ def report_chart(report: QualityReport) -> Figure:
     scores.bar_label(bars)
     scores.set_xlabel(_("Satisfaction score"))
     scores.set_ylabel(_("Answers"))
-    scores.set_title(_("Satisfaction: average {average} from {count} answers").format(average=_number(report.average_score, 2), count=report.answers))
+    scores.set_title(_("Satisfaction: average {average} from {count} answer", "Satisfaction: average {average} from {count} answers", report.answers).format(average=_number(report.average_score, 2), count=report.answers))
     return figure
 
 
@@ -107,7 +107,7 @@ def poll_chart(results: PollResults, locale: str) -> Figure:
         bars = axis.barh(labels[::-1], counts[::-1], color="#4c78a8")
         axis.bar_label(bars)
         axis.set_title(_wrap(localized(question["text"], locale)), fontsize=10)
-    figure.suptitle(_("Poll #{id}: {count} answers").format(id=results.poll.id, count=results.respondents))
+    figure.suptitle(_("Poll #{id}: {count} answer", "Poll #{id}: {count} answers", results.respondents).format(id=results.poll.id, count=results.respondents))
     return figure
 
 
@@ -167,7 +167,9 @@ def _sheet_name(title: str) -> str:
 def results_message(results: PollResults, locale: str, min_group: int) -> str:
     poll = results.poll
     state = _("open") if poll.status == PollStatus.OPEN else _("closed")
-    lines = [_("📊 <b>Poll #{id}</b> ({state}): {count} answers").format(id=poll.id, state=state, count=results.respondents)]
+    lines = [_("📊 <b>Poll #{id}</b> ({state}): {count} answer", "📊 <b>Poll #{id}</b> ({state}): {count} answers", results.respondents).format(
+        id=poll.id, state=state, count=results.respondents
+    )]
     for number, (question, counts) in enumerate(zip(poll.questions, results.counts, strict=True), start=1):
         lines.append("")
         lines.append(f"<b>{number}. {escape(localized(question['text'], locale))}</b>")
