@@ -68,7 +68,7 @@ async def ask_satisfaction(case: Case, surveys: SurveyService, notifier: Residen
             "The answer is anonymous: it is stored without your name or the case number."
         ).format(number=case.number)
 
-    await notifier.send(case.resident_id, render, reply_markup=_score_keyboard(case.id))
+    await notifier.send(case.resident_id, render, keyboard=lambda: _score_keyboard(case.id))
 
 
 # --- answering -------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
         return
     if await surveys.feedback_given(case.id):
         await answer_query(query, _("You have already answered about this case. Thank you!"), alert=True)
-        await query.message.edit_reply_markup(reply_markup=None)
+        await _drop_buttons(query)
         return
     valid_score = callback_data.score in range(1, 6)
     valid_resolved = callback_data.resolved in set(ResolvedAnswer)
@@ -188,11 +188,11 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
         return
     if poll.status != PollStatus.OPEN:
         await answer_query(query, _("This poll is closed. Thank you for your interest!"), alert=True)
-        await query.message.edit_reply_markup(reply_markup=None)
+        await _drop_buttons(query)
         return
     if await surveys.poll_answered(poll.id, query.from_user.id):
         await answer_query(query, _("You have already answered this poll. Thank you!"), alert=True)
-        await query.message.edit_reply_markup(reply_markup=None)
+        await _drop_buttons(query)
         return
     locale = texts.current_locale()
     questions = poll.questions
@@ -252,3 +252,8 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
 
 async def _show(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
     await query.message.edit_text(text, reply_markup=keyboard)
+
+
+async def _drop_buttons(query: CallbackQuery) -> None:
+    if query.message.reply_markup is not None:  # Telegram refuses an edit that changes nothing
+        await query.message.edit_reply_markup(reply_markup=None)

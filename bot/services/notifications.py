@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError
-from aiogram.types import InputMediaDocument, InputMediaPhoto, Message
+from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -38,11 +38,16 @@ class ResidentNotifier:
         resident = await get_resident(self.database, resident_id)
         return resident.locale if resident and resident.locale else self.config.settings.default_locale
 
-    async def send(self, resident_id: int, render: Callable[[], str], **kwargs: Any) -> Message | None:
-        """Render in the resident's language and send; None if the resident blocked the bot."""
+    async def send(
+        self, resident_id: int, render: Callable[[], str], keyboard: Callable[[], InlineKeyboardMarkup] | None = None, **kwargs: Any
+    ) -> Message | None:
+        """Render the text (and buttons) in the resident's language and send; None if the
+        resident blocked the bot."""
         locale = await self.locale_of(resident_id)
         with self.i18n.context(), self.i18n.use_locale(locale):
             text = render()
+            if keyboard is not None:
+                kwargs["reply_markup"] = keyboard()
         try:
             return await self.bot.send_message(resident_id, text, **kwargs)
         except TelegramForbiddenError:

@@ -66,9 +66,10 @@ async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emul
     await clerks.click("✅ Atsakyti ir užbaigti")
     await clerks.receive_one()  # the prompt
     await clerks.send("Dziura zostanie załatana do 5 grudnia.", thread_id=thread)
-    answer, closed = await anna.receive(2)
+    answer, closed, question = await anna.receive(3)
     assert answer.text.endswith("Dziura zostanie załatana do 5 grudnia.")
     assert "Status: Udzielono odpowiedzi" in closed.text
+    assert question.text.startswith("Czy jest Pan/Pani zadowolony/zadowolona z załatwienia sprawy VRS-2026-000001?")
     await asyncio.sleep(0.5)
     card_now = (await telegram.chat(ADMIN_CHAT_ID))["messages"]
     card_now = next(m for m in card_now if m["message_id"] == card.id)
