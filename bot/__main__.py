@@ -1,4 +1,4 @@
-"""`python -m bot` / `petent`: run | migrate | sandbox."""
+"""`python -m bot` / `petent`: run | migrate | report | sandbox."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import date
+from pathlib import Path
 
-from bot.config import ConfigError, load_config
+from bot.config import LOCALES, ConfigError, load_config
 from bot.logs import setup_logging
 
 log = logging.getLogger("bot")
@@ -40,6 +42,38 @@ async def _migrate(args: argparse.Namespace) -> None:
     log.info("schema is up to date")
 
 
+async def _report(args: argparse.Namespace) -> None:
+    from bot.app import load_i18n
+    from bot.services.deadlines import WorkingCalendar
+    from bot.services.quality import Period, QualityService
+    from bot.services.report_output import png, report_chart, report_csv, report_xlsx
+    from bot.store.db import Database
+    from bot.store.migrate import upgrade
+
+    config = load_config()
+    setup_logging("WARNING")
+    settings = config.settings
+    locale = args.locale or settings.admin_locale
+    i18n = load_i18n(settings.default_locale)
+    database = Database(settings.database_url)
+    try:
+        await upgrade(database)
+        with i18n.context(), i18n.use_locale(locale):
+            report = await QualityService(database, WorkingCalendar(settings.tz), config.municipality).report(Period(args.start, args.end), locale)
+            write = {"csv": report_csv, "xlsx": report_xlsx, "png": lambda r: png(report_chart(r))}[args.format]
+            args.out.write_bytes(write(report))
+    finally:
+        await database.dispose()
+    print(f"{args.out}: {args.format.upper()}, {args.start} – {args.end}, {report.received} received, {report.closed} closed")
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value}") from None
+
+
 async def _sandbox(args: argparse.Namespace) -> None:
     from bot.sandbox.run import run_sandbox
 
@@ -56,7 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8080")))
     sandbox.set_defaults(handler=_sandbox)
+    report = sub.add_parser("report", help="the quality report for a period, as CSV, XLSX or a PNG chart (for audits)")
+    report.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day")
+    report.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)")
+    report.add_argument("--format", choices=("csv", "xlsx", "png"), help="default: from the file's extension")
+    report.add_argument("--out", type=Path, required=True, metavar="FILE")
+    report.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
+    report.set_defaults(handler=_report)
     args = parser.parse_args(argv)
+    if args.command == "report":
+        args.format = args.format or args.out.suffix.lstrip(".").lower()
+        if args.format not in ("csv", "xlsx", "png"):
+            parser.error("--format csv, xlsx or png (or an --out file ending in one of them)")
+        if args.start > args.end:
+            parser.error("--from must not be after --to")
 
     setup_logging()
     try:

@@ -22,7 +22,7 @@ VALID = {
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     monkeypatch.chdir(tmp_path)  # no stray .env
     for name in list(os.environ):
-        if name in VALID or name in ("DATABASE_URL", "REDIS_URL", "TIMEZONE", "CASE_PREFIX", "MUNICIPALITY_FILE"):
+        if name in VALID or name in ("DATABASE_URL", "REDIS_URL", "TIMEZONE", "CASE_PREFIX", "MUNICIPALITY_FILE", "WEEKLY_REPORT"):
             monkeypatch.delenv(name)
     for name, value in VALID.items():
         monkeypatch.setenv(name, value)
@@ -54,6 +54,8 @@ def test_defaults(env: dict[str, str]) -> None:
         ("DEFAULT_LOCALE", "de", "DEFAULT_LOCALE"),
         ("TELEGRAM_API_URL", "api.telegram.org", "TELEGRAM_API_URL: must be an http(s) URL"),
         ("MUNICIPALITY_FILE", "/nonexistent.toml", "MUNICIPALITY_FILE: /nonexistent.toml does not exist"),
+        ("WEEKLY_REPORT", "someday", "WEEKLY_REPORT: must be a day of the week"),
+        ("WEEKLY_REPORT", "mo", "WEEKLY_REPORT: must be a day of the week"),
     ],
 )
 def test_bad_setting_is_named(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, value: str | None, message: str) -> None:
@@ -66,6 +68,12 @@ def test_bad_setting_is_named(env: dict[str, str], monkeypatch: pytest.MonkeyPat
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
     assert TOKEN not in str(error.value)
+
+
+@pytest.mark.parametrize(("value", "weekday"), [("monday", 0), ("Fri", 4), ("sunday", 6), ("off", None)])
+def test_weekly_report_day(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, value: str, weekday: int | None) -> None:
+    monkeypatch.setenv("WEEKLY_REPORT", value)
+    assert load_config().settings.weekly_report_weekday == weekday
 
 
 def test_plain_database_urls_get_async_drivers(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,69 @@
+"""`petent report`: the audit files from the command line, on the bot's configuration."""
+
+import asyncio
+import csv
+import io
+from datetime import UTC, date, datetime
+
+import pytest
+from matplotlib.image import imread
+from openpyxl import load_workbook
+
+from bot.__main__ import main
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Case, CaseStatus, Resident
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
+
+
+@pytest.fixture
+def configured(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/petent.db"
+    for name, value in {"BOT_TOKEN": TOKEN, "ADMIN_CHAT_ID": ADMIN_CHAT_ID, "COMMS_CHAT_ID": COMMS_CHAT_ID, "SECRET_KEY": SECRET_KEY, "DATABASE_URL": url, "ADMIN_LOCALE": "lt"}.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.chdir(tmp_path)  # no .env from the checkout
+
+    async def seed() -> None:
+        database = Database(url)
+        await upgrade(database)
+        async with database.write() as session:
+            session.add(Resident(id=501, locale="pl", display_name="Anna"))
+            await session.flush()
+            session.add(Case(
+                number="VRS-2026-000001", year=2026, seq=1, resident_id=501, locale="pl", kind="request", category_id="roads",
+                description="x", status=CaseStatus.ANSWERED, received_at=datetime(2026, 10, 5, 8, tzinfo=UTC),
+                deadline=date(2026, 11, 2), closed_at=datetime(2026, 10, 9, 8, tzinfo=UTC),
+            ))  # fmt: skip
+        await database.dispose()
+
+    asyncio.run(seed())
+
+
+def test_xlsx_csv_and_png(configured, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--from", "2026-10-01", "--to", "2026-12-31", "--out", str(tmp_path / "q4.xlsx")]) == 0
+    assert "1 received, 1 closed" in capsys.readouterr().out
+    book = load_workbook(tmp_path / "q4.xlsx")
+    assert book.sheetnames == ["Suvestinė", "Savaitės tendencija", "Neužbaigti pagal seniūnijas", "Neužbaigti pagal kategorijas", "Pasitenkinimas", "Pasitenkinimas pagal grupes", "Komentarai"]
+    summary = {row[0]: row[1] for row in book["Suvestinė"].iter_rows(min_row=2, values_only=True)}
+    assert summary["Gauti prašymai"] == 1 and summary["Nagrinėjimo trukmės mediana, darbo dienos"] == 4
+
+    assert main(["report", "--from", "2026-10-01", "--to", "2026-12-31", "--format", "csv", "--locale", "pl", "--out", str(tmp_path / "q4.txt")]) == 0
+    rows = list(csv.reader(io.StringIO((tmp_path / "q4.txt").read_text("utf-8-sig"))))
+    assert ["Sprawy przyjęte", "1"] in rows
+
+    assert main(["report", "--from", "2026-10-01", "--to", "2026-12-31", "--out", str(tmp_path / "q4.png")]) == 0
+    assert imread(tmp_path / "q4.png").shape[:2] == (700, 900)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--from", "2026-13-01", "--to", "2026-12-31", "--out", "x.csv"], "not a date (YYYY-MM-DD): 2026-13-01"),
+        (["--from", "2026-12-01", "--to", "2026-11-01", "--out", "x.csv"], "--from must not be after --to"),
+        (["--from", "2026-11-01", "--to", "2026-12-01", "--out", "x.pdf"], "--format csv, xlsx or png"),
+    ],
+)
+def test_bad_arguments_are_named(args: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", *args])
+    assert exit_.value.code == 2 and error in capsys.readouterr().err
