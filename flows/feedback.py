@@ -183,7 +183,7 @@ async def poll_preview_tapped(query: CallbackQuery) -> None:
 @router.callback_query(PollTap.filter())
 async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: SurveyService) -> None:
     poll = await surveys.poll(callback_data.poll_id)
-    if poll is None:
+    if poll is None or not await surveys.invited(poll, query.from_user.id):
         await answer_query(query, _("This poll is not available."), alert=True)
         return
     if poll.status != PollStatus.OPEN:

@@ -21,6 +21,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database, insert_for
 from bot.store.models import (
     Case,
+    Delivery,
     Poll,
     PollAnswer,
     PollStatus,
@@ -116,6 +117,14 @@ class SurveyService:
     async def recent_polls(self, limit: int = 10) -> list[Poll]:
         async with self.database.read() as session:
             return list((await session.execute(select(Poll).order_by(Poll.id.desc()).limit(limit))).scalars())
+
+    async def invited(self, poll: Poll, user_id: int) -> bool:
+        """Whether the poll was sent to this person (a forged button from anyone else is refused)."""
+        if poll.broadcast_id is None:
+            return False
+        async with self.database.read() as session:
+            found = await session.scalar(select(Delivery.id).where(Delivery.broadcast_id == poll.broadcast_id, Delivery.chat_id == user_id))
+        return found is not None
 
     async def poll_answered(self, poll_id: int, user_id: int) -> bool:
         return await self._has_receipt(self.receipt("poll", poll_id, user_id))

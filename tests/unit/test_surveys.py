@@ -160,3 +160,14 @@ def test_poll_format_errors_name_the_line(source: str, line: str) -> None:
     with i18n.context(), i18n.use_locale("en"), pytest.raises(PollFormatError) as error:
         parse_poll(source)
     assert line in str(error.value)
+
+
+async def test_only_the_polls_audience_is_invited(database: Database, surveys: SurveyService) -> None:
+    from bot.services.broadcaster import Broadcaster
+
+    poll = await surveys.create_poll(QUESTIONS, {}, (900, "Rasa"))
+    assert not await surveys.invited(poll, RESIDENT)  # not sent yet
+    broadcast = await Broadcaster(database, bot=None).create({"pl": {"text": "?"}}, [(RESIDENT, "pl")])
+    await surveys.attach_broadcast(poll.id, broadcast.id)
+    poll = await surveys.poll(poll.id)
+    assert await surveys.invited(poll, RESIDENT) and not await surveys.invited(poll, OTHER)
