@@ -33,6 +33,8 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, ResolvedAnswer, SatisfactionAnswer
 
 MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
+# What the indicators read of a case (whole rows would cost twice the time for a year of cases).
+CASE_COLUMNS = (Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id)
 LAST_DAYS_DEFAULT = 30
 
 
@@ -170,7 +172,7 @@ class QualityService:
         which must also be the current gettext locale."""
         until = self._utc(period.end + timedelta(days=1))
         async with self.database.read() as session:
-            cases = (await session.execute(select(Case).where(Case.received_at < until))).scalars().all()
+            cases = (await session.execute(select(*CASE_COLUMNS).where(Case.received_at < until))).all()
             extended_at = (
                 await session.execute(select(CaseEvent.at).where(CaseEvent.kind == EventKind.EXTENDED, CaseEvent.at >= self._utc(period.start), CaseEvent.at < until))
             ).scalars().all()  # fmt: skip
@@ -188,8 +190,9 @@ class QualityService:
             if received in period:
                 report.received += 1
                 weeks[_monday(received)].received += 1
+            due = case.extended_until or case.deadline
             if closed in period:
-                on_time = closed <= case.due
+                on_time = closed <= due
                 report.closed += 1
                 report.on_time += on_time
                 report.handling_days.append(self.calendar.working_days_taken(case.received_at, closed))
@@ -198,7 +201,7 @@ class QualityService:
             if closed is None or closed > period.end:
                 backlog_eldership[self._eldership(case.eldership_id, locale)] += 1
                 backlog_category[self._category(case.category_id, locale)] += 1
-                report.overdue += case.due < period.end
+                report.overdue += due < period.end
         report.backlog_by_eldership = backlog_eldership.most_common()
         report.backlog_by_category = backlog_category.most_common()
 
