@@ -424,3 +424,19 @@ async def recent_polls(message: Message, surveys: SurveyService, config: Config)
         first = escape(localized(poll.questions[0]["text"], locale))
         lines.append(f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", results.respondents).format(count=results.respondents) + f"\n{first}")
     await message.reply("\n".join(lines))
+
+
+@router.message(InCommsGroup(), Command("help"))
+async def comms_help(message: Message) -> None:
+    await message.reply(
+        _(
+            "<b>Announcements and polls</b>\n"
+            "/broadcast: a new announcement (language, text or files, audience, preview, send)\n"
+            "/broadcasts: recent announcements with their figures\n"
+            "/stop ID: stop sending an announcement\n"
+            "/poll: a new poll (questions typed or as a .txt file, audience, preview, send)\n"
+            "/polls: recent polls\n"
+            "/results ID: a poll's answers so far, with a chart\n"
+            "/close ID: end a poll"
+        )
+    )

@@ -109,6 +109,8 @@ async def test_a_poll_from_the_communications_group(bot, telegram: Telegram, emu
     await onboard(jonas, "lt")
     rasa = await _staff(telegram, emulator)
 
+    await rasa.send("/help")
+    assert "/results ID: gauti apklausos atsakymai su diagrama" in (await rasa.receive_one()).text
     await rasa.send("/poll")
     assert "Q+:" in (await rasa.receive_one()).text
     await rasa.send("Q: Jak? | Kaip?\n- Dobrze\n- Źle | Blogai")
