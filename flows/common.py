@@ -16,7 +16,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
 
 from bot.config import Config
 from bot.services.cases import AttachmentDraft
-from bot.services.texts import LANGUAGE_NAMES  # noqa: F401  (re-exported to the flows)
+from bot.services.texts import LANGUAGE_NAMES
 
 # Language names are written in their own language, whatever the current locale.
 

@@ -43,8 +43,9 @@ from bot.services.polls import (
 from bot.services.quality import MIN_GROUP
 from bot.services.report_output import png, poll_chart, results_message
 from bot.services.surveys import PollResults, SurveyService
+from bot.services.texts import LANGUAGE_NAMES
 from bot.store.models import Broadcast, PollStatus
-from flows.common import LANGUAGE_NAMES, answer_query, collect_album, eldership_keyboard
+from flows.common import answer_query, collect_album, eldership_keyboard
 
 log = logging.getLogger(__name__)
 router = Router(name="comms")
