@@ -10,6 +10,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from aiogram.utils.i18n import gettext as _
+from babel.numbers import format_decimal
 
 from bot.services import texts
 from bot.services.polls import localized
@@ -24,7 +25,8 @@ BACKLOG_LINES = 5  # the largest groups in the message; the files have them all
 
 
 def _number(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    """92,1 in Polish and Lithuanian, 92.1 in English; no trailing zeros."""
+    return "—" if value is None else format_decimal(round(value, digits), format="#,##0." + "#" * digits, locale=texts.current_locale())
 
 
 def report_message(report: QualityReport) -> str:
@@ -35,7 +37,7 @@ def report_message(report: QualityReport) -> str:
         _("Closed within the legal deadline: <b>{share}%</b> ({on_time} of {closed})").format(
             share=_number(report.on_time_share), on_time=report.on_time, closed=report.closed
         ),
-        _("Handling time: median <b>{median}</b>, mean <b>{mean}</b> working days").format(
+        _("Handling time in working days: median <b>{median}</b>, mean <b>{mean}</b>").format(
             median=_number(report.median_days), mean=_number(report.mean_days)
         ),
         _("Extensions granted: {extensions}").format(extensions=report.extensions),

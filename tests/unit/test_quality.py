@@ -134,7 +134,7 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
         workbook = load_workbook(io.BytesIO(report_xlsx(report)))
         rows = list(csv.reader(io.StringIO(report_csv(report).decode("utf-8-sig"))))
     assert "<b>75%</b> (3 of 4)" in message
-    assert "median <b>13.5</b>, mean <b>14.2</b>" in message
+    assert "Handling time in working days: median <b>13.5</b>, mean <b>14.2</b>" in message
     assert "<b>3.67</b> of 5 from 6 answers" in message
 
     trend = next(a for a in figure.axes if a.get_title().startswith("Weekly trend"))
