@@ -284,7 +284,7 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
     ]
     return [
         (_("Summary"), [_("Indicator"), _("Value")], summary),
-        (_("Weekly trend"), [_("Week from"), _("Received"), _("Closed"), _("On time"), _("On time, %"), _("Answers"), _("Average satisfaction")], weekly),
+        (_("Weekly trend"), [_("Week from"), _("Cases received"), _("Cases closed"), _("On time"), _("On time, %"), _("Answers"), _("Average satisfaction")], weekly),
         (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
         (_("Backlog by category"), [_("Category"), _("Open cases")], [list(row) for row in report.backlog_by_category]),
         (_("Satisfaction"), [_("Score"), _("Answers")], [[score, report.scores[score]] for score in range(1, 6)]),

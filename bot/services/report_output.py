@@ -72,26 +72,33 @@ def report_message(report: QualityReport) -> str:
 def report_chart(report: QualityReport) -> Figure:
     """The weekly trend (received, closed, share on time) and the satisfaction distribution."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(9, 7), dpi=100, layout="constrained")
     trend, scores = figure.subplots(2, 1, height_ratios=[3, 2])
     weeks = [w.start.strftime("%m-%d") for w in report.weeks]
     positions = range(len(weeks))
-    trend.bar([p - 0.2 for p in positions], [w.received for w in report.weeks], width=0.4, label=_("Received"), color="#4c78a8")
-    trend.bar([p + 0.2 for p in positions], [w.closed for w in report.weeks], width=0.4, label=_("Closed"), color="#72b7b2")
+    trend.bar([p - 0.2 for p in positions], [w.received for w in report.weeks], width=0.4, label=_("Cases received"), color="#4c78a8")
+    trend.bar([p + 0.2 for p in positions], [w.closed for w in report.weeks], width=0.4, label=_("Cases closed"), color="#72b7b2")
+    # Headroom above the bars and the line keeps the legend clear of both.
+    trend.set_ylim(0, max([1, *(max(w.received, w.closed) for w in report.weeks)]) * 1.4)
+    trend.yaxis.set_major_locator(MaxNLocator(integer=True))
     trend.set_xticks(list(positions), weeks, rotation=45 if len(weeks) > 8 else 0)
     trend.set_ylabel(_("Cases"))
     trend.set_title(_("Weekly trend, {start} – {end}").format(start=report.period.start.isoformat(), end=report.period.end.isoformat()))
     share = trend.twinx()
     share.plot(list(positions), [w.on_time_share if w.on_time_share is not None else float("nan") for w in report.weeks], color="#e45756", marker="o", label=_("On time, %"))
-    share.set_ylim(0, 105)
+    share.set_ylim(0, 140)
+    share.set_yticks([0, 25, 50, 75, 100])
     share.set_ylabel(_("On time, %"))
     handles = trend.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
-    trend.legend(handles=handles, loc="upper left")
+    trend.legend(handles=handles, loc="upper left", ncols=3)
 
     counts = [report.scores[score] for score in range(1, 6)]
     bars = scores.bar([str(score) for score in range(1, 6)], counts, color="#f58518")
-    scores.bar_label(bars)
+    scores.bar_label(bars, padding=2)
+    scores.yaxis.set_major_locator(MaxNLocator(integer=True))
+    scores.set_ylim(0, max([1, *counts]) * 1.15)
     scores.set_xlabel(_("Satisfaction score"))
     scores.set_ylabel(_("Answers"))
     scores.set_title(_("Satisfaction: average {average} from {count} answer", "Satisfaction: average {average} from {count} answers", report.answers).format(average=_number(report.average_score, 2), count=report.answers))
@@ -100,6 +107,7 @@ def report_chart(report: QualityReport) -> Figure:
 
 def poll_chart(results: PollResults, locale: str) -> Figure:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     questions = results.poll.questions
     figure = Figure(figsize=(8, 2.2 + 1.6 * sum(len(q["options"]) for q in questions) / 2), dpi=100, layout="constrained")
@@ -107,7 +115,9 @@ def poll_chart(results: PollResults, locale: str) -> Figure:
     for axis, question, counts in zip(axes, questions, results.counts, strict=True):
         labels = [localized(option, locale) for option in question["options"]]
         bars = axis.barh(labels[::-1], counts[::-1], color="#4c78a8")
-        axis.bar_label(bars)
+        axis.bar_label(bars, padding=3)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlim(0, max([1, *counts]) * 1.1)
         axis.set_title(_wrap(localized(question["text"], locale)), fontsize=10)
     figure.suptitle(_("Poll #{id}: {count} answer", "Poll #{id}: {count} answers", results.respondents).format(id=results.poll.id, count=results.respondents))
     return figure
