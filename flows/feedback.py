@@ -91,10 +91,6 @@ def _send_keyboard(case_id: int, score: int, resolved: str, with_comment_button:
     return builder.as_markup()
 
 
-def _thanks() -> str:
-    return _("Thank you for your answer! It helps us improve. It is stored anonymously.")
-
-
 @router.callback_query(F.message.chat.type == ChatType.PRIVATE, Rate.filter())
 async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
     case = await cases.own_case(query.from_user.id, case_id=callback_data.case_id)
@@ -109,7 +105,11 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
     valid_resolved = callback_data.resolved in set(ResolvedAnswer)
     act = callback_data.act
     if act == "no":
-        await surveys.decline_satisfaction(case)
+        try:
+            await surveys.decline_satisfaction(case)
+        except AlreadyAnswered:  # a second tap racing the first
+            await answer_query(query)
+            return
         await answer_query(query)
         await query.message.edit_text(_("All right, we will not ask about this case again."))
     elif act == "score" and valid_score:
@@ -163,7 +163,7 @@ async def comment_not_text(message: Message) -> None:
 async def _store(message: Message, case: Case, score: int, resolved: str, comment: str | None, surveys: SurveyService, *, edit: bool) -> None:
     try:
         await surveys.answer_satisfaction(case, score, resolved, comment)
-        text = _thanks()
+        text = _("Thank you for your answer! It helps us improve. It is stored anonymously.")
     except AlreadyAnswered:
         text = _("You have already answered about this case. Thank you!")
     if edit:
