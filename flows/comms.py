@@ -418,12 +418,13 @@ async def recent_polls(message: Message, surveys: SurveyService, config: Config)
         await message.reply(_("No polls yet. /poll creates one."))
         return
     locale = config.settings.admin_locale
+    answers = await surveys.answer_counts([poll.id for poll in polls])
     lines = [_("<b>Recent polls</b>")]
     for poll in polls:
-        results = await surveys.results(poll.id)
+        count = answers.get(poll.id, 0)
         state = _("open") if poll.status == PollStatus.OPEN else _("closed")
         first = escape(localized(poll.questions[0]["text"], locale))
-        lines.append(f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", results.respondents).format(count=results.respondents) + f"\n{first}")
+        lines.append(f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", count).format(count=count) + f"\n{first}")
     await message.reply("\n".join(lines))
 
 

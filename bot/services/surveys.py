@@ -148,19 +148,23 @@ class SurveyService:
                 poll.status, poll.closed_at = PollStatus.CLOSED, utcnow()
         return poll
 
+    async def answer_counts(self, poll_ids: list[int]) -> dict[int, int]:
+        async with self.database.read() as session:
+            rows = await session.execute(select(PollAnswer.poll_id, func.count()).where(PollAnswer.poll_id.in_(poll_ids)).group_by(PollAnswer.poll_id))
+            return dict(rows.all())
+
     async def results(self, poll_id: int) -> PollResults | None:
         async with self.database.read() as session:
             poll = await session.get(Poll, poll_id)
             if poll is None:
                 return None
             rows = (await session.execute(select(PollAnswer.locale, PollAnswer.choices).where(PollAnswer.poll_id == poll_id))).all()
-            respondents = await session.scalar(select(func.count()).select_from(PollAnswer).where(PollAnswer.poll_id == poll_id))
         counts = [[0] * len(q["options"]) for q in poll.questions]
         for _locale, choices in rows:
             for question, chosen in enumerate(choices):
                 for option in chosen:
                     counts[question][option] += 1
-        return PollResults(poll=poll, respondents=respondents or 0, counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
+        return PollResults(poll=poll, respondents=len(rows), counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
 
 
 def valid_choices(questions: list[dict[str, Any]], choices: list[list[int]]) -> bool:

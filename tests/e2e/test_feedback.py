@@ -167,6 +167,9 @@ async def test_a_poll_from_the_communications_group(bot, telegram: Telegram, emu
     assert "(baigta): 1 atsakymas" in final.text
     await jonas.click("○ Gerai", question)
     assert (await jonas.answer())["text"] == "Ši apklausa jau baigta. Ačiū už susidomėjimą!"
+    await rasa.send("/polls")
+    listing = await rasa.receive_one()
+    assert "#1 · 2026 m. lapkričio 23 d. · baigta · 1 atsakymas\nKaip vertinate savivaldybės darbo laiką?" in listing.text
 
     async with store.read() as session:
         answers = (await session.execute(select(PollAnswer))).scalars().all()

@@ -171,3 +171,11 @@ async def test_only_the_polls_audience_is_invited(database: Database, surveys: S
     await surveys.attach_broadcast(poll.id, broadcast.id)
     poll = await surveys.poll(poll.id)
     assert await surveys.invited(poll, RESIDENT) and not await surveys.invited(poll, OTHER)
+
+
+async def test_answer_counts_per_poll(database: Database, surveys: SurveyService) -> None:
+    first = await surveys.create_poll(QUESTIONS, {}, (900, "Rasa"))
+    second = await surveys.create_poll(QUESTIONS, {}, (900, "Rasa"))
+    for user in (RESIDENT, OTHER):
+        await surveys.answer_poll(first.id, user, "pl", [[0], [1]])
+    assert await surveys.answer_counts([first.id, second.id]) == {first.id: 2}
