@@ -69,10 +69,11 @@ class Settings(BaseSettings):
         if value is None or value.strip().lower() in ("", "off", "no", "false"):
             return None
         day = value.strip().lower()
-        match = [name for name in WEEKDAYS if name.startswith(day[:3])] if len(day) >= 3 else []
-        if not match or not match[0].startswith(day):
+        # "mon", "Monday": three letters or more name one day.
+        match = next((name for name in WEEKDAYS if len(day) >= 3 and name.startswith(day)), None)
+        if match is None:
             raise ValueError("must be a day of the week in English (monday … sunday) or off")
-        return match[0]
+        return match
 
     @property
     def weekly_report_weekday(self) -> int | None:

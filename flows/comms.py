@@ -40,7 +40,6 @@ from bot.services.polls import (
     parse_poll,
     question_view,
 )
-from bot.services.quality import MIN_GROUP
 from bot.services.report_output import png, poll_chart, results_message
 from bot.services.surveys import PollResults, SurveyService
 from bot.services.texts import LANGUAGE_NAMES
@@ -292,12 +291,18 @@ async def recent(message: Message, broadcaster: Broadcaster) -> None:
     await message.reply("\n".join(lines))
 
 
+def _number_given(command: CommandObject) -> int | None:
+    """The announcement's or poll's number after a command ("12" or "#12"), None if there is none."""
+    value = (command.args or "").strip().lstrip("#")
+    return int(value) if value.isdigit() else None
+
+
 @router.message(InCommsGroup(), Command("stop"))
 async def stop(message: Message, command: CommandObject, broadcaster: Broadcaster) -> None:
-    if not command.args or not command.args.strip().lstrip("#").isdigit():
+    broadcast_id = _number_given(command)
+    if broadcast_id is None:
         await message.reply(_("Usage: /stop 12 (the number from /broadcasts)"))
         return
-    broadcast_id = int(command.args.strip().lstrip("#"))
     stopped = await broadcaster.stop(broadcast_id)
     counts = await broadcaster.counts(broadcast_id)
     if not stopped:
@@ -375,14 +380,9 @@ async def poll_questions_wrong(message: Message) -> None:
     await message.reply(_("Please send the questions as text or as a .txt file."))
 
 
-def _poll_id(command: CommandObject) -> int | None:
-    value = (command.args or "").strip().lstrip("#")
-    return int(value) if value.isdigit() else None
-
-
 async def _post_results(message: Message, results: PollResults, config: Config) -> None:
     locale = config.settings.admin_locale
-    await message.reply(results_message(results, locale, MIN_GROUP))
+    await message.reply(results_message(results, locale))
     if results.respondents:
         chart = await asyncio.to_thread(lambda: png(poll_chart(results, locale)))
         await message.answer_photo(BufferedInputFile(chart, f"poll-{results.poll.id}.png"))
@@ -390,7 +390,7 @@ async def _post_results(message: Message, results: PollResults, config: Config) 
 
 @router.message(InCommsGroup(), Command("results"))
 async def poll_results(message: Message, command: CommandObject, surveys: SurveyService, config: Config) -> None:
-    poll_id = _poll_id(command)
+    poll_id = _number_given(command)
     results = await surveys.results(poll_id) if poll_id is not None else None
     if results is None:
         await message.reply(_("Usage: /results 3 (the number from /polls)"))
@@ -400,7 +400,7 @@ async def poll_results(message: Message, command: CommandObject, surveys: Survey
 
 @router.message(InCommsGroup(), Command("close"))
 async def close_poll(message: Message, command: CommandObject, surveys: SurveyService, broadcaster: Broadcaster, config: Config) -> None:
-    poll_id = _poll_id(command)
+    poll_id = _number_given(command)
     poll = await surveys.close_poll(poll_id) if poll_id is not None else None
     if poll is None:
         await message.reply(_("Usage: /close 3 (the number from /polls)"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from babel.numbers import format_decimal
 
 from bot.services import texts
 from bot.services.polls import localized
-from bot.services.quality import QualityReport, tables
+from bot.services.quality import MIN_GROUP, QualityReport, tables
 from bot.services.surveys import PollResults
 from bot.store.models import PollStatus, ResolvedAnswer
 
@@ -124,8 +125,6 @@ def poll_chart(results: PollResults, locale: str) -> Figure:
 
 
 def _wrap(text: str, width: int = 70) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
@@ -176,7 +175,7 @@ def _sheet_name(title: str) -> str:
     return title[:31]
 
 
-def results_message(results: PollResults, locale: str, min_group: int) -> str:
+def results_message(results: PollResults, locale: str) -> str:
     poll = results.poll
     state = _("open") if poll.status == PollStatus.OPEN else _("closed")
     lines = [_("📊 <b>Poll #{id}</b> ({state}): {count} answer", "📊 <b>Poll #{id}</b> ({state}): {count} answers", results.respondents).format(
@@ -190,7 +189,7 @@ def results_message(results: PollResults, locale: str, min_group: int) -> str:
             lines.append(f"• {escape(localized(option, locale))}: {count}{share}")
     if results.by_locale:
         languages = " · ".join(
-            f"{texts.LANGUAGE_NAMES.get(code, code)} {count if count >= min_group else _('fewer than {min}').format(min=min_group)}"
+            f"{texts.LANGUAGE_NAMES.get(code, code)} {count if count >= MIN_GROUP else _('fewer than {min}').format(min=MIN_GROUP)}"
             for code, count in sorted(results.by_locale.items())
         )
         lines.append("")
