@@ -21,6 +21,10 @@ async def _run(args: argparse.Namespace) -> None:
 
     config = load_config()
     setup_logging(config.settings.log_level)
+    if config.settings.redis_url:
+        from bot.store.fsm import check_redis
+
+        await check_redis(config.settings.redis_url)  # a wrong REDIS_URL stops start-up with one line
     app = build_app(config)
     try:
         await app.run_polling()
@@ -74,6 +78,24 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value}") from None
 
 
+def _period_problem(start: date, end: date) -> str | None:
+    """What the report's limits (quality.check_period, as for /report) say of the period, in
+    English like the rest of the command line; None if it is within them."""
+    from bot.app import load_i18n
+    from bot.services.quality import Period, PeriodError, check_period
+
+    try:
+        i18n = load_i18n("en")
+    except ConfigError:
+        return None  # the report itself names the missing translations
+    with i18n.context(), i18n.use_locale("en"):
+        try:
+            check_period(Period(start, end), date.today())
+        except PeriodError as exc:
+            return str(exc)
+    return None
+
+
 async def _sandbox(args: argparse.Namespace) -> None:
     from bot.sandbox.run import run_sandbox
 
@@ -104,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--format csv, xlsx or png (or an --out file ending in one of them)")
         if args.start > args.end:
             parser.error("--from must not be after --to")
+        if problem := _period_problem(args.start, args.end):
+            parser.error(f"--from/--to: {problem}")
 
     setup_logging()
     try:

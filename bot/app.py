@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,25 +15,31 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.strategy import FSMStrategy
 from aiogram.types import BotCommandScopeAllPrivateChats
 from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 
 from bot.config import LOCALES, LOCALES_DIR, Config, ConfigError
 from bot.limiter import Lanes, RateLimiter
 from bot.middlewares.i18n import ResidentI18nMiddleware
+from bot.middlewares.redis_outage import RedisOutageMiddleware
 from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
-from bot.services.clerk_desk import ClerkDesk, StaffChats
 from bot.services.deadlines import WorkingCalendar
-from bot.services.desk import DeskService
+from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.news import NewsService
-from bot.services.notifications import ResidentNotifier
+from bot.services.notifications import ResidentSender, ResidentTexts
+from bot.services.outbox import Kind, Outbox, Sent
 from bot.services.quality import QualityService
+from bot.services.schedule import Schedule
 from bot.services.surveys import SurveyService
+from bot.services.teams import TeamDirectory
+from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage
 from bot.store.migrate import upgrade
+from bot.store.models import OutboxMessage
 from bot.telegram import create_bot
 from flows import routers
 from flows.common import resident_commands
@@ -46,7 +54,8 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     i18n: I18n
-    clerks: ClerkDesk
+    outbox: Outbox
+    schedule: Schedule
     announcements: Announcements
 
     async def prepare(self) -> None:
@@ -67,21 +76,20 @@ class App:
         await self.prepare()
         me = await self.bot.get_me()
         log.info("polling", extra={"bot_id": me.id, "username": me.username})
-        await self.clerks.resume()
         await self.announcements.resume()
         settings = self.config.settings
-        schedule = None
+        background = [asyncio.create_task(self.outbox.run())]
         if settings.digest_time is not None or settings.weekly_report is not None:
-            schedule = asyncio.create_task(self.clerks.run_schedule())
+            background.append(asyncio.create_task(self.schedule.run()))
         try:
             await self.dispatcher.start_polling(self.bot, allowed_updates=self.dispatcher.resolve_used_update_types())
         finally:
-            if schedule is not None:
-                schedule.cancel()
+            for task in background:
+                task.cancel()
 
     async def close(self) -> None:
         await self.announcements.close()
-        await self.clerks.drain()
+        await self.outbox.drain()
         await self.dispatcher.storage.close()
         await self.bot.session.close()
         await self.database.dispose()
@@ -99,45 +107,111 @@ def load_i18n(default_locale: str) -> I18n:
 
 
 def _fsm(config: Config, database: Database) -> tuple[BaseStorage, BaseEventIsolation]:
+    # A conversation left waiting (a draft with a phone or an address) is forgotten after this.
+    ttl = timedelta(hours=config.settings.conversation_ttl_hours)
     if config.settings.redis_url:
         from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
 
-        storage = RedisStorage.from_url(config.settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
+        key_builder = DefaultKeyBuilder(with_destiny=True)
+        storage = RedisStorage.from_url(config.settings.redis_url, key_builder=key_builder, state_ttl=ttl, data_ttl=ttl)
         return storage, RedisEventIsolation(storage.redis)
-    return SQLStorage(database), SimpleEventIsolation()
+    return SQLStorage(database, ttl=ttl), SimpleEventIsolation()
+
+
+@dataclass
+class Services:
+    """Everything the handlers use, wired once."""
+
+    config: Config
+    database: Database
+    bot: Bot
+    i18n: I18n
+    calendar: WorkingCalendar
+    teams: TeamDirectory
+    outbox: Outbox
+    workflow: CaseWorkflow
+    clerk_texts: ClerkTexts
+    schedule: Schedule
+    quality: QualityService
+    residents: ResidentSender
+
+
+def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
+    settings = config.settings
+    i18n = load_i18n(settings.default_locale)
+    database = database or Database(settings.database_url)
+    limiter = RateLimiter(Lanes(global_per_second=settings.send_rate_per_second, group_per_minute=settings.group_messages_per_minute))
+    bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, limiter)
+    calendar = WorkingCalendar(settings.tz)
+    teams = TeamDirectory(config.municipality, bot, settings.comms_chat_id)
+    residents = ResidentSender(bot, database)
+    clerk_texts = ClerkTexts(i18n, calendar, config, teams)
+    groups = GroupSender(bot, database, clerk_texts, teams)
+    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated)
+    workflow = CaseWorkflow(database, outbox, calendar, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
+    outbox.on_blocked = functools.partial(_resident_blocked, residents, workflow, clerk_texts)
+    _register_senders(outbox, residents, groups)
+    quality = QualityService(database, calendar, config.municipality)
+    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality)
+    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents)
 
 
 def build_app(config: Config, bot: Bot | None = None) -> App:
     settings = config.settings
-    i18n = load_i18n(settings.default_locale)
-    database = Database(settings.database_url)
-    limiter = RateLimiter(Lanes(global_per_second=settings.send_rate_per_second, group_per_minute=settings.group_messages_per_minute))
-    bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, limiter)
+    services = build_services(config, bot=bot)
+    database, bot, i18n, teams = services.database, services.bot, services.i18n, services.teams
     storage, isolation = _fsm(config, database)
-    calendar = WorkingCalendar(settings.tz)
 
     # One conversation per person and forum topic: a clerk can answer two cases at once.
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC)
-    chats = StaffChats(settings.admin_chat_id, settings.comms_chat_id)
-    desk = DeskService(database, calendar, config.municipality)
     dispatcher["config"] = config
     dispatcher["db"] = database
-    dispatcher["calendar"] = calendar
-    dispatcher["chats"] = chats
-    dispatcher["desk"] = desk
-    dispatcher["cases"] = CaseService(database, calendar, config.municipality, settings.case_prefix, settings.reopen_days)
-    dispatcher["notifier"] = ResidentNotifier(bot, i18n, database, calendar, config)
-    dispatcher["quality"] = quality = QualityService(database, calendar, config.municipality)
-    dispatcher["surveys"] = SurveyService(database, calendar, settings.secret_key.get_secret_value())
-    dispatcher["clerks"] = clerks = ClerkDesk(bot, i18n, desk, calendar, config, chats, quality)
+    dispatcher["calendar"] = services.calendar
+    dispatcher["chats"] = dispatcher["teams"] = teams
+    dispatcher["workflow"] = services.workflow
+    dispatcher["clerk_texts"] = services.clerk_texts
+    dispatcher["schedule"] = services.schedule
+    dispatcher["cases"] = CaseService(database, services.calendar, config.municipality, settings.case_prefix, settings.reopen_days)
+    dispatcher["quality"] = services.quality
+    dispatcher["surveys"] = SurveyService(database, services.calendar, settings.secret_key.get_secret_value())
     dispatcher["news"] = NewsService(database, settings.default_locale)
-    notifier: ResidentNotifier = dispatcher["notifier"]
     dispatcher["broadcaster"] = broadcaster = Broadcaster(
-        database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=notifier.mark_blocked
-    )
-    dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, chats)
+        database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=services.residents.mark_blocked,
+        worker=services.outbox.worker,
+    )  # fmt: skip
+    dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, teams)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
-    ResidentI18nMiddleware(i18n, {settings.admin_chat_id, settings.comms_chat_id}, settings.admin_locale).setup(dispatcher)
+    locales = ResidentI18nMiddleware(i18n, teams.is_staff_chat, settings.admin_locale)
+    locales.setup(dispatcher)
+    if settings.redis_url:
+        RedisOutageMiddleware(database, locales).install(dispatcher)
     dispatcher.message.outer_middleware(ThrottlingMiddleware())
     dispatcher.include_routers(*routers())
-    return App(config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, clerks=clerks, announcements=announcements)
+    return App(
+        config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
+        announcements=announcements,
+    )  # fmt: skip
+
+
+def _register_senders(outbox: Outbox, residents: ResidentSender, groups: GroupSender) -> None:
+    async def message(row: OutboxMessage) -> Sent:
+        return await (residents.message(row) if row.chat_id > 0 else groups.message(row))
+
+    outbox.handle(Kind.MESSAGE, message)
+    outbox.handle(Kind.COPY, residents.copy)
+    outbox.handle(Kind.TOPIC, groups.topic)
+    outbox.handle(Kind.CARD, groups.card)
+    outbox.handle(Kind.CARD_EDIT, groups.card_edit)
+    outbox.handle(Kind.LOCATION, groups.location)
+    outbox.handle(Kind.FILES, groups.files)
+    outbox.handle(Kind.INFO, groups.info)
+    outbox.handle(Kind.CLOSE_TOPIC, groups.close_topic)
+
+
+async def _resident_blocked(residents: ResidentSender, workflow: CaseWorkflow, clerk_texts: ClerkTexts, row: OutboxMessage) -> None:
+    """Telegram said 403 for a resident: mark them, and tell the clerks of the case what did not arrive."""
+    if row.chat_id <= 0:
+        return
+    await residents.mark_blocked(row.chat_id)
+    if row.case_id is not None and (row.kind == Kind.COPY or row.payload.get("warn_blocked")):
+        await workflow.post_about(row.case_id, clerk_texts.notice(lambda: _("⚠️ Not delivered: the resident has blocked the bot.")))

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     comms_chat_id: int
     database_url: str = "sqlite+aiosqlite:///data/petent.db"
     redis_url: str | None = None
+    conversation_ttl_hours: Annotated[int, Field(ge=1, le=720)] = 24  # a conversation left waiting is forgotten after this
     default_locale: Locale = "pl"
     admin_locale: Locale = "lt"
     timezone: str = "Europe/Vilnius"
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
     weekly_report: str | None = "monday"  # the day the clerks' group gets last week's report, or off
+    escalate_within_days: Annotated[int, Field(ge=0, le=20)] = 3  # due this soon with nobody responsible: the head is told
+    prompt_minutes: Annotated[int, Field(ge=1, le=120)] = 10  # a clerk's pending prompt (answer, reason) expires after this
+    gather_seconds: Annotated[int, Field(ge=0, le=600)] = 20  # what a resident adds within this is posted to the clerks at once
+    instance_name: str | None = None  # this process's name in the outbox; default: the host name (a restart resumes its rows)
 
     @field_validator("weekly_report")
     @classmethod
@@ -212,6 +217,56 @@ class KindRules(BaseModel):
     max_extension_days: Annotated[int, Field(ge=0, le=120)]
 
 
+class Team(BaseModel):
+    """A department, an eldership or the front office: the clerks who own a set of cases.
+
+    `members` and `heads` are Telegram user ids; heads also assign cases. A team that lists
+    nobody lets every member of its group act (the zero-config desk). Admins of the group may
+    always act."""
+
+    model_config = {"extra": "forbid"}
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
+    name: LocalizedName
+    chat_id: Annotated[int, Field(lt=0)]  # the team's (forum) supergroup; several teams may share one
+    heads: list[int] = []
+    members: list[int] = []
+
+    def lists_people(self) -> bool:
+        return bool(self.heads or self.members)
+
+
+class RoutingRule(BaseModel):
+    """Cases of these kinds, categories and elderships (any, where a list is empty) go to `team`."""
+
+    model_config = {"extra": "forbid"}
+
+    team: str
+    kinds: list[Literal["request", "complaint", "report"]] = []
+    categories: list[str] = []
+    elderships: list[str] = []
+
+    def matches(self, kind: str, category_id: str, eldership_id: str | None) -> bool:
+        return (
+            (not self.kinds or kind in self.kinds)
+            and (not self.categories or category_id in self.categories)
+            and (not self.elderships or eldership_id in self.elderships)
+        )
+
+
+class Routing(BaseModel):
+    """The first matching rule wins; no match: `default_team`. Overdue cases also go to `escalation_team`."""
+
+    model_config = {"extra": "forbid"}
+
+    default_team: str
+    escalation_team: str | None = None
+    rules: list[RoutingRule] = []
+
+
+DEFAULT_TEAM_ID = "desk"
+
+
 class Municipality(BaseModel):
     """Everything municipality-specific that is not a process setting."""
 
@@ -223,6 +278,8 @@ class Municipality(BaseModel):
     kinds: dict[str, KindRules]
     news_topics: list[Entry] = []
     templates: list[Template] = []
+    teams: list[Team] = []
+    routing: Routing | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:
@@ -238,7 +295,45 @@ class Municipality(BaseModel):
         unknown = [code for code in self.kinds if code not in KIND_CODES]
         if missing or unknown:
             raise ValueError(f"kinds: expected exactly {', '.join(KIND_CODES)}")
+        self._check_teams()
         return self
+
+    def _check_teams(self) -> None:
+        ids = [team.id for team in self.teams]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"teams: duplicate id {', '.join(duplicates)}")
+        if self.teams and self.routing is None:
+            raise ValueError("routing: missing; name at least the default_team")
+        if self.routing is None:
+            return
+        if not self.teams:
+            raise ValueError("routing: there are no teams to route to (add [[teams]])")
+        known = set(ids)
+        for where, team in (("routing.default_team", self.routing.default_team), ("routing.escalation_team", self.routing.escalation_team)):
+            if team is not None and team not in known:
+                raise ValueError(f"{where}: unknown team {team}")
+        for number, rule in enumerate(self.routing.rules, start=1):
+            where = f"routing.rules[{number}]"
+            if rule.team not in known:
+                raise ValueError(f"{where}: unknown team {rule.team}")
+            unknown_ids = [c for c in rule.categories if c not in self.category_by_id] + [e for e in rule.elderships if e not in self.eldership_by_id]
+            if unknown_ids:
+                raise ValueError(f"{where}: unknown category or eldership {', '.join(unknown_ids)}")
+            shadowing = next((i for i, earlier in enumerate(self.routing.rules[: number - 1], start=1) if _covers(earlier, rule)), None)
+            if shadowing is not None:
+                raise ValueError(f"{where}: can never match, rule {shadowing} before it takes every case it would")
+
+    def with_default_team(self, chat_id: int) -> Municipality:
+        """Without teams in the file: one team in the clerks' group (ADMIN_CHAT_ID) takes every case."""
+        if self.teams:
+            return self
+        desk = Team(id=DEFAULT_TEAM_ID, name=LocalizedName(pl="Urzędnicy", lt="Valdininkai", en="Clerks"), chat_id=chat_id)
+        return self.model_copy(update={"teams": [desk], "routing": Routing(default_team=DEFAULT_TEAM_ID)})
+
+    @cached_property
+    def team_by_id(self) -> dict[str, Team]:
+        return {team.id: team for team in self.teams}
 
     @cached_property
     def eldership_by_id(self) -> dict[str, Entry]:
@@ -247,6 +342,14 @@ class Municipality(BaseModel):
     @cached_property
     def category_by_id(self) -> dict[str, Entry]:
         return {entry.id: entry for entry in self.categories}
+
+
+def _covers(earlier: RoutingRule, later: RoutingRule) -> bool:
+    """Every case `later` matches is matched by `earlier` first."""
+    return all(
+        not wide or (narrow and set(narrow) <= set(wide))
+        for wide, narrow in ((earlier.kinds, later.kinds), (earlier.categories, later.categories), (earlier.elderships, later.elderships))
+    )
 
 
 def load_municipality(path: Path) -> Municipality:
@@ -290,4 +393,5 @@ def load_config(**overrides: object) -> Config:
             raise ConfigError(f"{name} is not set (see .env.example)") from None
         message = error["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}") from None
-    return Config(settings=settings, municipality=load_municipality(settings.municipality_file))
+    municipality = load_municipality(settings.municipality_file).with_default_team(settings.admin_chat_id)
+    return Config(settings=settings, municipality=municipality)

@@ -7,18 +7,32 @@
 
 Bulk traffic (broadcasts) marks itself with `bulk_traffic()`; it takes the overall lane only
 when no interactive message (a reply to a resident, a clerk's relay) is waiting for it.
+Background traffic (the outbox: cards, posts, notices) marks itself with `background_traffic()`;
+in a chat's lane it waits while an interactive message to that chat (a prompt to a clerk, a
+refusal) is waiting, so clerks are answered before cards and posts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 _bulk: ContextVar[str | None] = ContextVar("petent_bulk_traffic", default=None)
+_background: ContextVar[bool] = ContextVar("petent_background_traffic", default=False)
+
+
+@contextmanager
+def background_traffic() -> Iterator[None]:
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
 
 
 @contextmanager
@@ -40,14 +54,14 @@ class Lanes:
 
 
 class _Bucket:
-    __slots__ = ("rate", "capacity", "tokens", "stamp", "lock")
+    __slots__ = ("rate", "capacity", "tokens", "stamp", "interactive_waiting")
 
     def __init__(self, rate: float, capacity: float) -> None:
         self.rate = rate
         self.capacity = capacity
         self.tokens = capacity
         self.stamp = time.monotonic()
-        self.lock = asyncio.Lock()
+        self.interactive_waiting = 0
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -58,11 +72,22 @@ class _Bucket:
         self._refill()
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
-    async def take(self) -> None:
-        async with self.lock:  # waiters are served in order
-            while (wait := self.delay()) > 0:
-                await asyncio.sleep(wait)
-            self.tokens -= 1
+    async def take(self, background: bool = False) -> None:
+        if not background:
+            self.interactive_waiting += 1
+        try:
+            while True:
+                if background and self.interactive_waiting:
+                    await asyncio.sleep(0.02)  # interactive messages to this chat go first
+                    continue
+                wait = self.delay()
+                if wait <= 0:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep(min(wait, 0.05) if background else wait)
+        finally:
+            if not background:
+                self.interactive_waiting -= 1
 
     def pause(self, seconds: float) -> None:
         """After a 429: no tokens until retry_after has passed."""
@@ -74,7 +99,8 @@ class RateLimiter:
     def __init__(self, lanes: Lanes | None = None) -> None:
         self.lanes = lanes or Lanes()
         self._global = _Bucket(self.lanes.global_per_second or 1, self.lanes.global_per_second or 1)
-        self._chats: dict[int | str, _Bucket] = {}
+        # Swept from the front as new chats come: a bucket that has refilled is dropped.
+        self._chats: OrderedDict[int | str, _Bucket] = OrderedDict()
         self._interactive_waiting = 0
 
     def _chat_bucket(self, chat_id: int | str) -> _Bucket:
@@ -84,15 +110,29 @@ class RateLimiter:
                 bucket = _Bucket(self.lanes.private_per_second, self.lanes.private_burst)
             else:
                 bucket = _Bucket(self.lanes.group_per_minute / 60, self.lanes.group_per_minute)
+            self._forget_full_buckets()
             self._chats[chat_id] = bucket
         return bucket
+
+    def _forget_full_buckets(self, checks: int = 2) -> None:
+        """Drop chats whose bucket has refilled: a new bucket starts full, so forgetting one changes
+        nothing. Each new chat looks at two from the front (one still refilling goes to the back),
+        so only chats sent to lately are kept: a private chat for some seconds, a group for a minute,
+        a paused one (429) until its pause ends."""
+        for _ in range(min(checks, len(self._chats))):
+            chat_id, bucket = next(iter(self._chats.items()))
+            bucket.delay()  # refills
+            if bucket.tokens >= bucket.capacity:
+                del self._chats[chat_id]
+            else:
+                self._chats.move_to_end(chat_id)
 
     async def acquire(self, chat_id: int | str | None, edit: bool = False) -> None:
         """Wait for a slot to send one message (or edit one, `edit`) in `chat_id` (None: no chat lane)."""
         if not self.lanes.global_per_second:
             return  # pacing switched off (a Bot API server without limits, or a benchmark)
         if chat_id is not None and not (edit and _is_private(chat_id)):
-            await self._chat_bucket(chat_id).take()
+            await self._chat_bucket(chat_id).take(background=_background.get())
         bulk = _bulk.get()
         if bulk == "paid":
             return  # Telegram lets paid broadcasts go up to 1000 a second

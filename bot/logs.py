@@ -1,6 +1,6 @@
 """Structured log lines: `time level logger message key=value ...`.
 
-Never log the bot token or what residents write at INFO: pass ids and counts instead.
+Never log the bot token or what residents write (at any level): pass ids and counts instead.
 """
 
 from __future__ import annotations
@@ -29,3 +29,6 @@ def setup_logging(level: str = "INFO") -> None:
     # aiohttp's access log and asyncio's debug chatter are noise at INFO.
     for noisy in ("aiohttp.access", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: what residents wrote, their
+    # phone and address. SQLAlchemy's own SQL log hides parameters (bot.store.db).
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)

@@ -4,12 +4,18 @@ Every request that puts something into a chat waits for its slot in the rate lim
 429 (retry_after) pauses the lane and is retried; 5xx and network errors are retried with
 backoff, a bounded number of times. A network error after Telegram received a request can,
 rarely, deliver a message twice: accepted here, as losing a reply to a resident is worse.
+
+Inside `single_attempt()` (the outbox's sends) a request is tried once, still paced and still
+pausing the lane on a 429: the outbox keeps the row and decides when to try again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import Bot
@@ -22,9 +28,22 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
-from bot.limiter import RateLimiter
+from bot.limiter import RateLimiter, background_traffic
 
 log = logging.getLogger(__name__)
+
+_single_attempt: ContextVar[bool] = ContextVar("petent_single_attempt", default=False)
+
+
+@contextmanager
+def single_attempt() -> Iterator[None]:
+    """Requests inside are tried once and queue behind interactive ones in their chat's lane."""
+    token = _single_attempt.set(True)
+    try:
+        with background_traffic():
+            yield
+    finally:
+        _single_attempt.reset(token)
 
 
 # Methods that put something into a chat: they count against Telegram's rate limits.
@@ -51,19 +70,21 @@ class DeliveryMiddleware(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         paced = method.__api_method__ in PACED_METHODS
         chat_id = getattr(method, "chat_id", None)
-        for attempt in range(1, self.attempts + 1):
+        attempts = 1 if _single_attempt.get() else self.attempts
+        for attempt in range(1, attempts + 1):
             try:
                 if paced:
                     await self.limiter.acquire(chat_id, edit=method.__api_method__.startswith("edit"))
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
-                if attempt == self.attempts or exc.retry_after > self.max_wait:
-                    raise
                 log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
-                if not (paced and self.limiter.retry_after(chat_id, exc.retry_after)):
+                paused = paced and self.limiter.retry_after(chat_id, exc.retry_after)
+                if attempt == attempts or exc.retry_after > self.max_wait:
+                    raise
+                if not paused:
                     await asyncio.sleep(exc.retry_after)
             except (TelegramServerError, TelegramNetworkError) as exc:
-                if attempt == self.attempts:
+                if attempt == attempts:
                     raise
                 delay = self.backoff * 2 ** (attempt - 1)
                 log.warning("telegram error, retrying", extra={"method": method.__api_method__, "error": type(exc).__name__, "delay": delay})

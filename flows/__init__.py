@@ -7,4 +7,4 @@ def routers() -> list[Router]:
     from flows import cases, clerk, comms, fallback, feedback, intake, news, start
 
     # The fallback router goes last: it answers whatever no other flow took.
-    return [start.router, intake.router, cases.router, news.router, feedback.router, clerk.router, comms.router, fallback.router]
+    return [start.router, intake.router, cases.router, news.router, feedback.router, clerk.router, clerk.outside, comms.router, fallback.router]

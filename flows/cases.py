@@ -20,25 +20,27 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config
 from bot.services import texts
-from bot.services.cases import CaseService, NotReopenable
-from bot.services.clerk_desk import ClerkDesk
+from bot.services.cases import CaseService
+from bot.services.workflow import CaseWorkflow, NotAllowed
 from bot.services.deadlines import WorkingCalendar
+from bot.services.html_text import truncate_html, visible_length
+from bot.services.numbers import Page, RowId
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
-from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, main_menu
+from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, edit_quietly, main_menu, visible_text
 
 router = Router(name="cases")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
 PER_PAGE = 5
-CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?(\d{4})[-\s]?(\d{1,6})\s*$")
+CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?([0-9]{4})[-\s]?([0-9]{1,6})\s*$")  # ASCII digits: \d takes "２０２６"
 REASON_MIN, REASON_MAX = 3, 1000
 
 
 class Follow(CallbackData, prefix="cs"):
     action: str  # page | open | add | add_done | reopen
-    case_id: int = 0
-    page: int = 0
+    case_id: RowId = 0
+    page: Page = 0
 
 
 class AddInformation(StatesGroup):
@@ -61,6 +63,9 @@ async def _list(resident: Resident, page: int, cases: CaseService, calendar: Wor
     if total == 0:
         return _("You have no cases yet. To submit one, press “📝 New case”."), None
     pages = -(-total // PER_PAGE)
+    if not rows:  # a page beyond the end (an old button, or a hand-made one): the last page
+        page = pages - 1
+        rows, total = await cases.page_for_resident(resident.id, page, PER_PAGE)
     lines = [_("<b>Your cases</b> ({count}), newest first:").format(count=total), ""]
     builder = InlineKeyboardBuilder()
     for case in rows:
@@ -94,7 +99,7 @@ async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resid
         return
     await answer_query(query)
     text, keyboard = await _list(resident, callback_data.page, cases, calendar)
-    await query.message.edit_text(text, reply_markup=keyboard)
+    await edit_quietly(query.message.edit_text(text, reply_markup=keyboard))  # a page beyond the end shows the last one
 
 
 # --- one case ------------------------------------------------------------------------------
@@ -137,15 +142,13 @@ def _details(case: Case, events: list[CaseEvent], config: Config, calendar: Work
     answers = [e for e in events if e.kind == EventKind.MESSAGE_OUT and e.text]
     if answers:
         lines += ["", _("<b>Answers</b>")]
-        budget = 3000 - sum(len(line) for line in lines)
+        budget = 3000 - visible_length("\n".join(lines))  # well within a message, whatever the answers
         for event in answers:
-            text = f"• {texts.day(event.at.date())}: {escape(event.text)}"
-            if len(text) > budget:
-                text = text[: max(budget, 0)] + "…"
-            lines.append(text)
-            budget -= len(text)
-            if budget <= 0:
+            if budget <= 1:
                 break
+            text = truncate_html(f"• {texts.day(event.at.date())}: {escape(event.text)}", budget)
+            lines.append(text)
+            budget -= visible_length(text) + 1
     return "\n".join(lines)
 
 
@@ -214,19 +217,27 @@ async def add_information(query: CallbackQuery, callback_data: Follow, state: FS
 
 
 @router.message(StateFilter(AddInformation.collecting), F.text | F.photo | F.document)
-async def information_given(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkDesk) -> None:
+async def information_given(message: Message, state: FSMContext, resident: Resident, cases: CaseService, workflow: CaseWorkflow) -> None:
     case = await cases.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
     if case is None or case.status in CLOSED_STATUSES:
         await state.clear()
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
         return
     files = (attachment_of(message),) if message.photo or message.document else ()
-    text = (message.text or message.caption or "").strip() or None
+    text = (message.text or message.caption or "").strip()
+    text = text if visible_text(text) else None
+    if text is None and not files:  # only spaces or zero-width characters
+        await information_unexpected(message, state)
+        return
     if text and len(text) > 3000:
         await message.answer(_("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=3000))
         return
-    event = await cases.add_information(case, text, files, resident_message_id=message.message_id)
-    clerks.information_added(case, event, files)
+    try:
+        await workflow.add_information(case.id, resident.id, text, files, resident_message_id=message.message_id)
+    except NotAllowed:  # closed in the meantime
+        await state.clear()
+        await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
+        return
     text = _("Added to case {number}. Send more, or press “Done”.").format(number=case.number)
     keyboard = _done_keyboard(case.id)
     acknowledge_later(message.chat.id, lambda: message.answer(text, reply_markup=keyboard))
@@ -265,22 +276,18 @@ async def ask_reopen_reason(query: CallbackQuery, callback_data: Follow, state: 
 
 
 @router.message(StateFilter(Reopen.reason), F.text)
-async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, clerks: ClerkDesk, config: Config) -> None:
+async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, workflow: CaseWorkflow, config: Config) -> None:
     reason = message.text.strip()
-    if not REASON_MIN <= len(reason) <= REASON_MAX:
+    if len(visible_text(reason)) < REASON_MIN or len(reason) > REASON_MAX:
         await message.answer(_("Please write the reason in {min} to {max} characters.").format(min=REASON_MIN, max=REASON_MAX))
         return
-    case = await cases.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
+    case_id = (await state.get_data()).get("case_id")
     await state.clear()
     try:
-        reopened = await cases.reopen(case, reason, utcnow()) if case else None
-    except NotReopenable:
-        reopened = None
-    if reopened is None:
+        reopened = await workflow.reopen_by_resident(case_id, resident.id, reason, config.settings.reopen_days)
+    except NotAllowed:
         await message.answer(_("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), reply_markup=main_menu())
         return
-    events = await cases.history(reopened.id)
-    clerks.information_added(reopened, events[-1], ())
     await message.answer(_("Case {number} has been reopened. A clerk will look at it again.").format(number=reopened.number), reply_markup=main_menu())
 
 

@@ -1,17 +1,20 @@
-"""The clerks' desk in the group given by ADMIN_CHAT_ID (texts in ADMIN_LOCALE).
+"""The desk in the team groups (texts in ADMIN_LOCALE).
 
-Card buttons change a case (only what fits its status); a message in a case's topic, or a reply
-to its card or to a relayed message, goes to the resident; `!text` and /note are internal notes.
-Only updates from the clerks' group act on cases: anything else is refused and logged.
+Card buttons change a case through the workflow (only what fits its status, only for the case's
+team); a message in a case's topic, or a reply to its card or to a relayed message, goes to the
+resident; `!text` and /note are internal notes. A prompt (the final answer, a reason) waits for
+the clerk who pressed the button, in that topic, for PROMPT_MINUTES; in a group without topics
+the answer is a reply to the prompt.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from html import escape
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -20,30 +23,46 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Reaction
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.config import Config
+from bot.config import Config, Team
 from bot.services import texts
-from bot.services.clerk_desk import ACTION_LABELS, ClerkDesk, DeskAction, StaffChats
 from bot.services.deadlines import WorkingCalendar
-from bot.services.desk import ACTIONS, Clerk, DeskService, NotAllowed
-from bot.services.notifications import ResidentNotifier
+from bot.services.groups import ACTION_LABELS, ClerkTexts, DeskAction
+from bot.services.numbers import Page, RowId, UserId
 from bot.services.quality import parse_period
-from bot.services.surveys import SurveyService
-from bot.store.models import Case, EventKind, utcnow
-from bot.store.residents import get_resident
+from bot.services.schedule import Schedule
+from bot.services.teams import TeamDirectory
+from bot.services.workflow import TRANSITIONS, Action, CaseWorkflow, Clerk, GroupMessage, NotAllowed
+from bot.store.models import Case, utcnow
 from flows.common import answer_query, attachment_of, collect_album
-from flows.feedback import ask_satisfaction
 
 log = logging.getLogger(__name__)
-router = Router(name="clerk")
 
 TEXT_MIN, TEXT_MAX = 3, 3000
 PER_PAGE = 10
 
+PROMPTS = {
+    Action.EXTEND: lambda: _("{number}: write the reason for the extension. The resident will see it."),
+    Action.ANSWER: lambda: _("{number}: write the final answer. It goes to the resident, and the case is closed."),
+    Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team and the resident will see it."),
+    Action.REDIRECT: lambda: _("{number}: write to which institution the case goes, and why. The resident will see it."),
+    Action.REJECT: lambda: _("{number}: write why the case is rejected. The resident will see it."),
+}
 
-class InClerksGroup(Filter):
-    async def __call__(self, event: Message | CallbackQuery, chats: StaffChats) -> bool:
+
+class InTeamGroup(Filter):
+    """Updates from a team group (the desk's whole router is scoped to them)."""
+
+    async def __call__(self, event: Message | CallbackQuery, teams: TeamDirectory) -> bool:
         message = event.message if isinstance(event, CallbackQuery) else event
-        return message is not None and message.chat.id == chats.admin
+        return message is not None and teams.is_team_chat(message.chat.id)
+
+
+router = Router(name="clerk")
+router.message.filter(InTeamGroup())
+router.callback_query.filter(InTeamGroup())
+
+# Presses of the desk's buttons from anywhere else (a forwarded card, a forged query).
+outside = Router(name="clerk-outside")
 
 
 class Pending(StatesGroup):
@@ -51,16 +70,78 @@ class Pending(StatesGroup):
 
 
 class ExtendBy(CallbackData, prefix="dx"):
-    case_id: int
-    days: int
+    case_id: RowId
+    days: Page
+
+
+class PassTo(CallbackData, prefix="dp"):
+    case_id: RowId
+    team: str
+
+
+class AssignTo(CallbackData, prefix="da"):
+    case_id: RowId
+    user_id: UserId
 
 
 class DeskCancel(CallbackData, prefix="dc"):
-    case_id: int
+    case_id: RowId
 
 
-def _clerk(user: Any) -> Clerk:
+class UseTemplate(CallbackData, prefix="tp"):
+    case_id: RowId
+    template: str
+    send: bool = False
+
+
+class OpenPage(CallbackData, prefix="op"):
+    page: Page
+
+
+@outside.callback_query(F.data.regexp(r"^(dk|dx|dp|da|dc|tp|op):"))
+async def pressed_elsewhere(query: CallbackQuery) -> None:
+    log.warning("desk button pressed outside a team group", extra={"user_id": query.from_user.id})
+    await answer_query(query, _("Not allowed here."), alert=True)
+
+
+# --- who acts ------------------------------------------------------------------------------
+
+
+async def _acting_clerk(event: Message | CallbackQuery, case: Case | None, teams: TeamDirectory, *, heads_only: bool = False) -> Clerk | None:
+    """The person acting, if they may act on `case` (or, without a case, for a team in this chat);
+    otherwise they are told why not, it is logged, and None is returned."""
+    message = event if isinstance(event, Message) else event.message
+    if isinstance(event, Message) and event.sender_chat is not None:
+        await event.reply(_("Please post as yourself, not anonymously or as a channel: the case's history must name a person."))
+        return None
+    user = event.from_user
+    assert user is not None and message is not None
+    candidates = [teams.get(case.team_id)] if case is not None else teams.teams_in(message.chat.id)
+    roles = [await teams.role(user.id, team) for team in candidates]
+    allowed = any(role.assigns for role in roles) if heads_only else any(role.acts for role in roles)
+    if case is not None and teams.chat_of(candidates[0]) != message.chat.id:
+        allowed = False  # the case lives in another team's group now
+    if not allowed:
+        log.warning("desk action refused", extra={"user_id": user.id, "chat_id": message.chat.id, "case_id": case.id if case else None})
+        refusal = _("Only the team's head can do this.") if heads_only else _("Only the team handling this case can do this.")
+        if isinstance(event, CallbackQuery):
+            await answer_query(event, refusal, alert=True)
+        else:
+            await event.reply(refusal)
+        return None
     return Clerk(id=user.id, name=user.full_name)
+
+
+async def _case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
+    """The case a group message is about: its topic, or the card / relayed message it replies to."""
+    if message.message_thread_id and message.is_topic_message:
+        case = await workflow.by_topic(message.chat.id, message.message_thread_id)
+        if case is not None:
+            return case
+    reply = message.reply_to_message
+    if reply is not None and not reply.forum_topic_created:
+        return await workflow.by_group_message(message.chat.id, reply.message_id)
+    return None
 
 
 # --- buttons -------------------------------------------------------------------------------
@@ -68,48 +149,63 @@ def _clerk(user: Any) -> Clerk:
 
 @router.callback_query(DeskAction.filter())
 async def card_button(
-    query: CallbackQuery,
-    callback_data: DeskAction,
-    chats: StaffChats,
-    desk: DeskService,
-    clerks: ClerkDesk,
-    notifier: ResidentNotifier,
-    surveys: SurveyService,
-    state: FSMContext,
-) -> None:
-    if query.message is None or query.message.chat.id != chats.admin:
-        log.warning("desk button pressed outside the clerks' group", extra={"user_id": query.from_user.id, "case_id": callback_data.case_id})
-        await answer_query(query, _("Not allowed here."), alert=True)
+    query: CallbackQuery, callback_data: DeskAction, workflow: CaseWorkflow, teams: TeamDirectory, clerk_texts: ClerkTexts,
+    state: FSMContext, config: Config,
+) -> None:  # fmt: skip
+    action = callback_data.action
+    case = await workflow.get(callback_data.case_id)
+    rule = TRANSITIONS[action]
+    clerk = await _acting_clerk(query, case, teams, heads_only=rule.heads_only)
+    if clerk is None:
         return
-    case = await desk.get(callback_data.case_id)
-    action = ACTIONS.get(callback_data.action)
-    if case is None or action is None or case.status not in action.allowed_from:
-        log.warning("desk action refused", extra={"user_id": query.from_user.id, "case_id": callback_data.case_id, "action": callback_data.action})
+    if case is None or case.status not in rule.allowed_from:
+        log.warning("desk action does not fit the case now", extra={"user_id": clerk.id, "case_id": callback_data.case_id, "action": action})
         await answer_query(query, _("This cannot be done with the case now."), alert=True)
-        if case is not None and query.message.message_id == case.card_message_id and _stale(query.message, clerks.card_keyboard(case)):
-            clerks.refresh_card(case)  # the card was out of date (two clerks at once)
         return
-    if callback_data.action == "extend":
-        left = desk.extension_left(case)
+    if action is Action.EXTEND:
+        left = workflow.extension_left(case)
         if left <= 0:
             await answer_query(query, _("The deadline of this case cannot be extended any further."), alert=True)
             return
         await answer_query(query)
-        await clerks.send(case, _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left), reply_markup=_days_keyboard(case, left))
+        await _send_in_case(query, case, _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left), _days_keyboard(case, left))
         return
-    if action.needs_text:
+    if action is Action.PASS:
         await answer_query(query)
-        await state.set_state(Pending.text)
-        await state.set_data({"case_id": case.id, "action": callback_data.action})
-        await clerks.send(case, _prompt(callback_data.action, case), reply_markup=_cancel_keyboard(case))
+        await _send_in_case(query, case, _("{number}: to which team?").format(number=case.number), _teams_keyboard(case, teams, config))
         return
-    await answer_query(query, str(ACTION_LABELS[callback_data.action]))
-    await _apply(case.id, callback_data.action, _clerk(query.from_user), desk, clerks, notifier, surveys)
+    if action is Action.ASSIGN:
+        await answer_query(query)
+        keyboard = await _members_keyboard(case, teams.get(case.team_id), teams)
+        await _send_in_case(query, case, _("{number}: who is responsible?").format(number=case.number), keyboard)
+        return
+    if rule.needs_text:
+        await answer_query(query)
+        await _ask(query, state, case, action, config)
+        return
+    await _act(query, workflow, case, action, clerk)
 
 
-def _stale(card: Message, current: InlineKeyboardMarkup) -> bool:
-    shown = card.reply_markup.model_dump(exclude_none=True) if card.reply_markup else {"inline_keyboard": []}
-    return shown != current.model_dump(exclude_none=True)
+async def _act(query: CallbackQuery, workflow: CaseWorkflow, case: Case, action: Action, clerk: Clerk, **details: Any) -> None:
+    try:
+        await workflow.act(case.id, action, clerk, **details)
+    except NotAllowed:
+        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        return
+    await answer_query(query, str(ACTION_LABELS[action]))
+
+
+async def _send_in_case(query: CallbackQuery, case: Case, text: str, keyboard: InlineKeyboardMarkup) -> Message:
+    """Something for the clerk who pressed, in the topic where they pressed (clerks go before cards in the lane)."""
+    assert query.message is not None
+    thread = query.message.message_thread_id if query.message.is_topic_message else None
+    return await query.bot.send_message(query.message.chat.id, text, message_thread_id=thread, reply_markup=keyboard)  # type: ignore[union-attr]
+
+
+def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    return builder.as_markup()
 
 
 def _days_keyboard(case: Case, left: int) -> InlineKeyboardMarkup:
@@ -121,135 +217,183 @@ def _days_keyboard(case: Case, left: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
+def _teams_keyboard(case: Case, teams: TeamDirectory, config: Config) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    for team in teams.others(teams.get(case.team_id)):
+        builder.button(text=team.name.get(config.settings.admin_locale), callback_data=PassTo(case_id=case.id, team=team.id))
     builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.adjust(1)
     return builder.as_markup()
 
 
-def _prompt(action: str, case: Case) -> str:
-    prompts = {
-        "extend": _("{number}: write the reason for the extension. The resident will see it."),
-        "answer": _("{number}: write the final answer. It goes to the resident, and the case is closed."),
-        "redirect": _("{number}: write to which institution the case goes, and why. The resident will see it."),
-        "reject": _("{number}: write why the case is rejected. The resident will see it."),
-    }
-    return prompts[action].format(number=case.number)
+async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for user_id in dict.fromkeys([*team.heads, *team.members]):
+        builder.button(text=await teams.member_name(team, user_id), callback_data=AssignTo(case_id=case.id, user_id=user_id))
+    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.adjust(1)
+    return builder.as_markup()
 
 
-@router.callback_query(InClerksGroup(), ExtendBy.filter())
-async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMContext, desk: DeskService, clerks: ClerkDesk) -> None:
-    case = await desk.get(callback_data.case_id)
-    if case is None or not 1 <= callback_data.days <= desk.extension_left(case):
+async def _ask(query: CallbackQuery, state: FSMContext, case: Case, action: Action, config: Config, **details: Any) -> None:
+    """Prompt for the text; the prompt waits for this clerk, in this topic, for PROMPT_MINUTES."""
+    assert query.message is not None
+    team_name = details.pop("team_name", "")
+    text = PROMPTS[action]().format(number=case.number, team=escape(team_name))
+    text += "\n\n" + _("⏳ Waiting for your answer to {number} ({minutes} min).").format(number=case.number, minutes=config.settings.prompt_minutes)
+    prompt = await _send_in_case(query, case, text, _cancel_keyboard(case))
+    expires = utcnow() + timedelta(minutes=config.settings.prompt_minutes)
+    await state.set_state(Pending.text)
+    await state.set_data({
+        "case_id": case.id, "action": action, "prompt": prompt.message_id, "in_topic": bool(prompt.is_topic_message),
+        "expires": expires.isoformat(), **details,
+    })  # fmt: skip
+
+
+@router.callback_query(ExtendBy.filter())
+async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
+    case = await workflow.get(callback_data.case_id)
+    if await _acting_clerk(query, case, teams) is None or case is None:
+        return
+    if not 1 <= callback_data.days <= workflow.extension_left(case):
         await answer_query(query, _("This cannot be done with the case now."), alert=True)
         return
     await answer_query(query)
-    await state.set_state(Pending.text)
-    await state.set_data({"case_id": case.id, "action": "extend", "days": callback_data.days})
-    await query.message.edit_text(_prompt("extend", case), reply_markup=_cancel_keyboard(case))
+    await _drop_buttons(query)
+    await _ask(query, state, case, Action.EXTEND, config, days=callback_data.days)
 
 
-@router.callback_query(InClerksGroup(), DeskCancel.filter())
-async def cancel_pending(query: CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
-    await answer_query(query, _("Cancelled."))
-    await query.message.edit_reply_markup(reply_markup=None)
+@router.callback_query(PassTo.filter())
+async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
+    case = await workflow.get(callback_data.case_id)
+    if await _acting_clerk(query, case, teams) is None or case is None:
+        return
+    target = config.municipality.team_by_id.get(callback_data.team)
+    if target is None or target.id == teams.get(case.team_id).id:
+        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        return
+    await answer_query(query)
+    await _drop_buttons(query)
+    await _ask(query, state, case, Action.PASS, config, team_id=target.id, team_name=target.name.get(config.settings.admin_locale))
 
 
-@router.message(InClerksGroup(), StateFilter(Pending.text), F.text, ~F.text.startswith("/"))
-async def pending_text(message: Message, state: FSMContext, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier, surveys: SurveyService) -> None:
+@router.callback_query(AssignTo.filter())
+async def assign_to(query: CallbackQuery, callback_data: AssignTo, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
+    case = await workflow.get(callback_data.case_id)
+    clerk = await _acting_clerk(query, case, teams, heads_only=True)
+    if clerk is None or case is None:
+        return
+    team = teams.get(case.team_id)
+    if callback_data.user_id not in (*team.heads, *team.members):
+        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        return
+    assignee = Clerk(id=callback_data.user_id, name=await teams.member_name(team, callback_data.user_id))
+    await _drop_buttons(query)
+    await _act(query, workflow, case, Action.ASSIGN, clerk, assignee=assignee)
+
+
+@router.callback_query(DeskCancel.filter())
+async def cancel_pending(query: CallbackQuery, callback_data: DeskCancel, state: FSMContext) -> None:
     data = await state.get_data()
-    text = message.text.strip()
+    if await state.get_state() == Pending.text.state and data.get("case_id") == callback_data.case_id:
+        await state.clear()
+    await answer_query(query, _("Cancelled."))
+    await _drop_buttons(query)
+
+
+async def _drop_buttons(query: CallbackQuery) -> None:
+    if isinstance(query.message, Message) and query.message.reply_markup:
+        await query.message.edit_reply_markup(reply_markup=None)
+
+
+# --- the text a prompt waits for -----------------------------------------------------------
+
+
+class AnswersPrompt(Filter):
+    """The clerk's message answers their pending prompt: in the prompt's topic (FSM keys are per
+    clerk and topic), or, in a group without topics, as a reply to the prompt."""
+
+    async def __call__(self, message: Message, state: FSMContext) -> bool:
+        if await state.get_state() != Pending.text.state:
+            return False
+        data = await state.get_data()
+        if data.get("in_topic"):
+            return True
+        return message.reply_to_message is not None and message.reply_to_message.message_id == data.get("prompt")
+
+
+@router.message(StateFilter(Pending.text), AnswersPrompt(), F.text, ~F.text.startswith("/"), ~F.text.startswith("!"))
+async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
+    data = await state.get_data()
+    case = await workflow.get(data["case_id"])
+    action = Action(data["action"])
+    if utcnow().isoformat() > data["expires"]:
+        await state.clear()
+        await message.reply(_("The prompt for {number} has expired, so this message was not sent. Press the button on the card again.").format(number=case.number if case else "?"))
+        return
+    text = (message.text or "").strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
         await message.reply(_("Please write {min} to {max} characters.").format(min=TEXT_MIN, max=TEXT_MAX))
         return
+    clerk = await _acting_clerk(message, case, teams)
+    if clerk is None or case is None:
+        await state.clear()
+        return
     await state.clear()
-    case = await desk.get(data["case_id"])
-    clerk = _clerk(message.from_user)
-    if data["action"] == "answer" and case is not None:
-        delivered = await _relay(case, [message], clerk, desk, clerks, notifier)
-        if not delivered:
-            return  # not closed: the resident did not get the answer
-        text = None
-    await _apply(data["case_id"], data["action"], clerk, desk, clerks, notifier, surveys, text=text, days=data.get("days"))
-
-
-async def _apply(
-    case_id: int, action: str, clerk: Clerk, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier, surveys: SurveyService,
-    text: str | None = None, days: int | None = None,
-) -> None:  # fmt: skip
+    answer = GroupMessage(message.chat.id, message.message_id, message.html_text) if action is Action.ANSWER else None
     try:
-        case, event = await desk.act(case_id, action, clerk, text=text, days=days)
+        await workflow.act(case.id, action, clerk, text=text, days=data.get("days"), team_id=data.get("team_id"), answer=answer)
     except NotAllowed:
-        case = await desk.get(case_id)
-        if case is not None:
-            await clerks.send(case, _("This cannot be done with the case now."))
-            clerks.refresh_card(case)
-        return
-    clerks.refresh_card(case)
-    if await notifier.case_changed(case, event) is None:
-        await clerks.send(case, _("⚠️ The resident was not told: they have blocked the bot."))
-        return
-    await ask_satisfaction(case, surveys, notifier)
+        await message.reply(_("This cannot be done with the case now."))
 
 
-# --- conversation --------------------------------------------------------------------------
+# --- notes and messages to the resident ----------------------------------------------------
 
 
-async def _case_of(message: Message, desk: DeskService) -> Case | None:
-    if message.message_thread_id and message.is_topic_message:
-        case = await desk.by_topic(message.message_thread_id)
-        if case is not None:
-            return case
-    if message.reply_to_message and not (message.reply_to_message.forum_topic_created):
-        return await desk.by_group_message(message.reply_to_message.message_id)
-    return None
-
-
-async def _relay(case: Case, messages: list[Message], clerk: Clerk, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier) -> bool:
-    first = messages[0]
-    delivered = await notifier.relay(case, messages)
-    if delivered is None:
-        await clerks.send(case, _("⚠️ Not delivered: the resident has blocked the bot."))
-        return False
-    files = tuple(attachment_of(m) for m in messages if m.photo or m.document)
-    text = first.text or first.caption
-    await desk.record(case, EventKind.MESSAGE_OUT, clerk, text, files, group_message_id=first.message_id, resident_message_id=delivered[0])
-    try:
-        await first.react([ReactionTypeEmoji(emoji="👍")])
-    except Exception:  # a reaction is a courtesy; the delivery is recorded
-        log.debug("could not react to a relayed message")
-    return True
-
-
-@router.message(InClerksGroup(), F.text.startswith("!"))
-@router.message(InClerksGroup(), Command("note"))
-async def note(message: Message, desk: DeskService, clerks: ClerkDesk) -> None:
-    case = await _case_of(message, desk)
+@router.message(F.text.startswith("!"))
+@router.message(Command("note"))
+async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
+    case = await _case_of(message, workflow)
     if case is None:
         await message.reply(_("Write notes in a case's topic, or as a reply to its card."))
         return
-    text = message.text.removeprefix("!").removeprefix("/note").strip()
+    clerk = await _acting_clerk(message, case, teams)
+    if clerk is None:
+        return
+    text = (message.text or "").removeprefix("!").removeprefix("/note").strip()
     if not text:
         await message.reply(_("The note is empty."))
         return
-    await desk.record(case, EventKind.NOTE, _clerk(message.from_user), text, group_message_id=message.message_id)
-    try:
-        await message.react([ReactionTypeEmoji(emoji="✍")])
-    except Exception:
-        log.debug("could not react to a note")
+    await workflow.note(case.id, clerk, text, GroupMessage(message.chat.id, message.message_id))
+    await _react(message, "✍")
 
 
-@router.message(InClerksGroup(), ~F.text.startswith("/"), F.text | F.photo | F.document)
-async def clerk_message(message: Message, bot: Bot, desk: DeskService, clerks: ClerkDesk, notifier: ResidentNotifier) -> None:
-    case = await _case_of(message, desk)
+@router.message(~F.text.startswith("/"), F.text | F.photo | F.document)
+async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
+    case = await _case_of(message, workflow)
     if case is None:
         return  # the clerks talking among themselves
-    clerk = _clerk(message.from_user)
-    if message.media_group_id:
-        collect_album(message, lambda album: _relay(case, album, clerk, desk, clerks, notifier))
+    clerk = await _acting_clerk(message, case, teams)
+    if clerk is None:
         return
-    await _relay(case, [message], clerk, desk, clerks, notifier)
+
+    async def relay(messages: list[Message]) -> None:
+        first = messages[0]
+        refs = [GroupMessage(m.chat.id, m.message_id, m.html_text if (m.text or m.caption) else None, media=bool(m.photo or m.document)) for m in messages]
+        files = tuple(attachment_of(m) for m in messages if m.photo or m.document)
+        await workflow.relay(case.id, clerk, refs, first.text or first.caption, files)
+
+    if message.media_group_id:
+        collect_album(message, relay)
+        return
+    await relay([message])
+
+
+async def _react(message: Message, emoji: str) -> None:
+    try:
+        await message.react([ReactionTypeEmoji(emoji=emoji)])
+    except Exception:  # a reaction is a courtesy; what it marks is stored
+        log.debug("could not react to a message")
 
 
 # --- overview ------------------------------------------------------------------------------
@@ -271,12 +415,13 @@ def _listing(title: str, cases: list[Case], calendar: WorkingCalendar) -> str:
     return "\n".join(lines)
 
 
-class OpenPage(CallbackData, prefix="op"):
-    page: int
+async def _chat_cases(chat_id: int, teams: TeamDirectory, schedule: Schedule, assignee_id: int | None = None) -> list[Case]:
+    cases = [case for team in teams.teams_in(chat_id) for case in await schedule.open_cases(team, assignee_id)]
+    return sorted(cases, key=lambda c: (c.due, c.id))
 
 
-async def _open_page(page: int, desk: DeskService, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
-    cases = await desk.open_cases()
+async def _open_page(page: int, chat_id: int, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+    cases = await _chat_cases(chat_id, teams, schedule)
     pages = max(1, -(-len(cases) // PER_PAGE))
     page = min(max(page, 0), pages - 1)
     title = _("<b>Open cases</b>, nearest deadline first:") + (f" {page + 1}/{pages}" if pages > 1 else "")
@@ -288,96 +433,101 @@ async def _open_page(page: int, desk: DeskService, calendar: WorkingCalendar) ->
     return text, builder.as_markup() if pages > 1 else None
 
 
-@router.message(InClerksGroup(), Command("open"))
-async def open_cases(message: Message, desk: DeskService, calendar: WorkingCalendar) -> None:
-    text, keyboard = await _open_page(0, desk, calendar)
+@router.message(Command("open"))
+async def open_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+    if await _acting_clerk(message, None, teams) is None:
+        return
+    text, keyboard = await _open_page(0, message.chat.id, teams, schedule, calendar)
     await message.reply(text, reply_markup=keyboard)
 
 
-@router.callback_query(InClerksGroup(), OpenPage.filter())
-async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, desk: DeskService, calendar: WorkingCalendar) -> None:
+@router.callback_query(OpenPage.filter())
+async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+    if await _acting_clerk(query, None, teams) is None or not isinstance(query.message, Message):
+        return
     await answer_query(query)
-    text, keyboard = await _open_page(callback_data.page, desk, calendar)
+    text, keyboard = await _open_page(callback_data.page, query.message.chat.id, teams, schedule, calendar)
     await query.message.edit_text(text, reply_markup=keyboard)
 
 
-@router.message(InClerksGroup(), Command("overdue"))
-async def overdue_cases(message: Message, desk: DeskService, calendar: WorkingCalendar) -> None:
-    _, overdue = await desk.due_soon_and_overdue(calendar.local_date(utcnow()))
+@router.message(Command("overdue"))
+async def overdue_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+    if await _acting_clerk(message, None, teams) is None:
+        return
+    _soon, overdue = schedule.due_soon_and_overdue(await _chat_cases(message.chat.id, teams, schedule), calendar.local_date(utcnow()))
     await message.reply(_listing(_("<b>Overdue cases</b>:"), overdue, calendar))
 
 
-@router.message(InClerksGroup(), Command("mine"))
-async def my_cases(message: Message, desk: DeskService, calendar: WorkingCalendar) -> None:
-    await message.reply(_listing(_("<b>Your open cases</b>:"), await desk.open_cases(assignee_id=message.from_user.id), calendar))
+@router.message(Command("mine"))
+async def my_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+    clerk = await _acting_clerk(message, None, teams)
+    if clerk is None:
+        return
+    mine = sorted((c for team in teams.teams for c in await schedule.open_cases(team, clerk.id)), key=lambda c: (c.due, c.id))
+    await message.reply(_listing(_("<b>Your open cases</b>:"), mine, calendar))
 
 
-async def _named_case(message: Message, command: CommandObject, desk: DeskService) -> Case | None:
+@router.message(Command("team"))
+async def team_load(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar, config: Config) -> None:
+    """The load of each team in this group: open and overdue cases per responsible clerk."""
+    if await _acting_clerk(message, None, teams) is None:
+        return
+    today = calendar.local_date(utcnow())
+    lines = []
+    for team in teams.teams_in(message.chat.id):
+        cases = await schedule.open_cases(team)
+        lines.append(_("<b>{team}</b>: {count} open").format(team=escape(team.name.get(config.settings.admin_locale)), count=len(cases)))
+        load: dict[str, list[Case]] = {}
+        for case in cases:
+            load.setdefault(case.assignee_name or _("nobody responsible"), []).append(case)
+        for name, own in sorted(load.items(), key=lambda item: -len(item[1])):
+            overdue = sum(1 for c in own if c.due < today)
+            lines.append(_("👤 {name}: {count} open, {overdue} overdue").format(name=escape(name), count=len(own), overdue=overdue))
+    await message.reply("\n".join(lines) or _("No cases."))
+
+
+async def _named_case(message: Message, command: CommandObject, workflow: CaseWorkflow) -> Case | None:
     if command.args:
-        return await desk.by_number(command.args.strip().upper())
-    return await _case_of(message, desk)
+        return await workflow.by_number(command.args.strip().upper())
+    return await _case_of(message, workflow)
 
 
-@router.message(InClerksGroup(), Command("case"))
-async def show_case(message: Message, command: CommandObject, desk: DeskService, clerks: ClerkDesk) -> None:
-    case = await _named_case(message, command, desk)
+@router.message(Command("case"))
+async def show_case(message: Message, command: CommandObject, workflow: CaseWorkflow, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
+    case = await _named_case(message, command, workflow)
     if case is None:
         await message.reply(_("No such case. Usage: /case VRS-2026-000042"))
         return
-    resident = await get_resident(desk.database, case.resident_id)
-    text = clerks.render_card(case, resident)
-    if case.topic_id:
-        text += "\n\n" + _("Topic: {link}").format(link=f"https://t.me/c/{str(message.chat.id).removeprefix('-100')}/{case.topic_id}")
-    await message.reply(text, reply_markup=clerks.card_keyboard(case))
+    if await _acting_clerk(message, case, teams) is None:
+        return
+    text, keyboard = clerk_texts.card(case, await workflow.resident(case))
+    await message.reply(text, reply_markup=keyboard)
+    if "/case" in text.rsplit("\n", 1)[-1]:  # the card had to shorten the description: the whole of it follows
+        for part in clerk_texts.description_parts(case):
+            await message.answer(part, message_thread_id=message.message_thread_id if message.is_topic_message else None)
 
 
-@router.message(InClerksGroup(), Command("history"))
-async def history(message: Message, command: CommandObject, desk: DeskService, calendar: WorkingCalendar) -> None:
-    case = await _named_case(message, command, desk)
+@router.message(Command("history"))
+async def history(message: Message, command: CommandObject, workflow: CaseWorkflow, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
+    case = await _named_case(message, command, workflow)
     if case is None:
         await message.reply(_("No such case. Usage: /history VRS-2026-000042"))
         return
-    lines = [_("<b>History of {number}</b>").format(number=case.number)]
-    for event in await desk.history(case.id):
-        when = event.at.astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M")
-        who = escape(event.actor_name) if event.actor_name else (_("resident") if event.actor_id == case.resident_id else _("system"))
-        detail = _event_detail(event)
-        lines.append(f"{when} · {who} · {detail}")
-    text = "\n".join(lines)
-    await message.reply(text if len(text) <= 4000 else text[:3990] + "…")
-
-
-def _event_detail(event: Any) -> str:
-    snippet = escape((event.text or "")[:300])
-    if event.kind == EventKind.CREATED:
-        return _("case received")
-    if event.kind == EventKind.STATUS:
-        return _("status: {status}").format(status=texts.status_label(event.data["to"])) + (f" ({snippet})" if snippet else "")
-    if event.kind == EventKind.EXTENDED:
-        return _("deadline extended to {date}").format(date=(event.data or {}).get("until", "?")) + f" ({snippet})"
-    if event.kind == EventKind.MESSAGE_IN:
-        return _("from the resident: {text}").format(text=snippet or _("(files)"))
-    if event.kind == EventKind.MESSAGE_OUT:
-        return _("to the resident: {text}").format(text=snippet or _("(files)"))
-    if event.kind == EventKind.NOTE:
-        return _("note: {text}").format(text=snippet)
-    return _("reminder sent")
+    if await _acting_clerk(message, case, teams) is None:
+        return
+    await message.reply(clerk_texts.trail(case, await workflow.history(case.id)))
 
 
 # --- canned answers ------------------------------------------------------------------------
 
 
-class UseTemplate(CallbackData, prefix="tp"):
-    case_id: int
-    template: str
-    send: bool = False
-
-
-@router.message(InClerksGroup(), Command("templates"))
-async def templates(message: Message, desk: DeskService, config: Config) -> None:
-    case = await _case_of(message, desk)
+@router.message(Command("templates"))
+async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
+    case = await _case_of(message, workflow)
     if case is None:
         await message.reply(_("Use /templates in a case's topic, or as a reply to its card."))
+        return
+    if await _acting_clerk(message, case, teams) is None:
         return
     fitting = [t for t in config.municipality.templates if t.fits(case.kind, case.status)]
     if not fitting:
@@ -391,16 +541,18 @@ async def templates(message: Message, desk: DeskService, config: Config) -> None
     await message.reply(_("Canned answers for {number}: choose one to see it as the resident will.").format(number=case.number), reply_markup=builder.as_markup())
 
 
-@router.callback_query(InClerksGroup(), UseTemplate.filter())
-async def use_template(
-    query: CallbackQuery, callback_data: UseTemplate, desk: DeskService, config: Config, notifier: ResidentNotifier, clerks: ClerkDesk
-) -> None:
-    case = await desk.get(callback_data.case_id)
+@router.callback_query(UseTemplate.filter())
+async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
+    case = await workflow.get(callback_data.case_id)
     template = next((t for t in config.municipality.templates if t.id == callback_data.template), None)
-    if case is None or template is None:
+    clerk = await _acting_clerk(query, case, teams)
+    if clerk is None or case is None or not isinstance(query.message, Message):
+        return
+    if template is None:
         await answer_query(query, _("This cannot be done with the case now."), alert=True)
         return
-    locale = await notifier.locale_of(case.resident_id)
+    resident = await workflow.resident(case)
+    locale = resident.locale if resident and resident.locale else config.settings.default_locale
     text = template.text.get(locale)
     if not callback_data.send:
         await answer_query(query)
@@ -411,25 +563,27 @@ async def use_template(
         preview = _("Preview ({language}):").format(language=locale) + "\n\n" + escape(text)
         await query.message.edit_text(preview, reply_markup=builder.as_markup())
         return
-    event = await desk.record(case, EventKind.MESSAGE_OUT, _clerk(query.from_user), text, group_message_id=query.message.message_id)
-    if await notifier.case_changed(case, event) is None:
-        await answer_query(query, _("⚠️ Not delivered: the resident has blocked the bot."), alert=True)
-        return
+    await workflow.send_template(case.id, clerk, text, GroupMessage(query.message.chat.id, query.message.message_id))
     await answer_query(query, _("Sent."))
     await query.message.edit_text(_("Sent to the resident:") + "\n\n" + escape(text))
 
 
-@router.message(InClerksGroup(), Command("help"))
-async def clerk_help(message: Message, config: Config) -> None:
+# --- help, digest, report ------------------------------------------------------------------
+
+
+@router.message(Command("help"))
+async def clerk_help(message: Message) -> None:
     await message.reply(
         _(
             "<b>Case desk</b>\n"
-            "Each new case opens a topic with its card. Use the card's buttons to take, extend, answer, redirect, reject or reopen it.\n"
+            "Each new case of your team opens a topic with its card. Use the card's buttons to take, assign (heads), extend, answer, "
+            "pass to another team, redirect, reject or reopen it.\n"
             "Anything you write in a case's topic (or as a reply to its card) goes to the resident; 👍 shows it was delivered.\n"
             "Start a message with ! (or use /note) for an internal note the resident never sees.\n\n"
             "/open: open cases, nearest deadline first\n"
             "/overdue: overdue cases\n"
-            "/mine: cases assigned to you\n"
+            "/mine: cases you are responsible for\n"
+            "/team: the team's load per clerk\n"
             "/case NUMBER: a case's card\n"
             "/history NUMBER: everything that happened to a case\n"
             "/templates: canned answers for the case of this topic\n"
@@ -439,13 +593,17 @@ async def clerk_help(message: Message, config: Config) -> None:
     )
 
 
-@router.message(InClerksGroup(), Command("digest"))
-async def digest_now(message: Message, clerks: ClerkDesk, calendar: WorkingCalendar) -> None:
-    await clerks.digest(calendar.local_date(utcnow()))
+@router.message(Command("digest"))
+async def digest_now(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+    if await _acting_clerk(message, None, teams) is None:
+        return
+    await schedule.digest(calendar.local_date(utcnow()), teams.teams_in(message.chat.id))
 
 
-@router.message(InClerksGroup(), Command("report"))
-async def quality_report(message: Message, command: CommandObject, clerks: ClerkDesk, calendar: WorkingCalendar) -> None:
+@router.message(Command("report"))
+async def quality_report(message: Message, command: CommandObject, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+    if await _acting_clerk(message, None, teams) is None:
+        return
     try:
         period = parse_period(command.args, calendar.local_date(utcnow()))
     except ValueError:
@@ -453,4 +611,5 @@ async def quality_report(message: Message, command: CommandObject, clerks: Clerk
             _("Usage: /report, /report 7d, /report 2026-10, /report 2026-Q4, /report 2026 or /report 2026-10-01..2026-12-31 (the last 30 days if left out).")
         )
         return
-    await clerks.post_report(period, thread_id=message.message_thread_id if message.is_topic_message else None)
+    await schedule.post_report(message.chat.id, period, thread_id=message.message_thread_id if message.is_topic_message else None)
+

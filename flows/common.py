@@ -71,6 +71,16 @@ def resident_commands() -> list[BotCommand]:
     ]
 
 
+async def edit_quietly(edit: Awaitable[object]) -> None:
+    """An edit that would change nothing (a button pressed twice, a page already shown) is refused
+    by Telegram as "message is not modified": there is nothing to do then, and nothing to log."""
+    try:
+        await edit
+    except TelegramBadRequest as exc:
+        if "message is not modified" not in exc.message:
+            raise
+
+
 async def answer_query(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
     """Answer a button press; a second answer (the same update delivered twice) is harmless."""
     try:
@@ -123,6 +133,12 @@ def attachment_of(message: Message) -> AttachmentDraft:
         return AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id)
     document = message.document
     return AttachmentDraft("document", document.file_id, document.file_unique_id, message.caption, message.media_group_id)
+
+
+def visible_text(text: str) -> str:
+    """`text` as a reader sees it, for minimum lengths: without invisible format characters (zero-width
+    space, non-joiner and joiner U+200B-U+200D, word joiner U+2060, BOM U+FEFF, …) and outer whitespace."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
 
 
 ELDERSHIPS_PER_PAGE = 8

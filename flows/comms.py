@@ -27,8 +27,9 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster, send_version
-from bot.services.clerk_desk import StaffChats
+from bot.services.teams import TeamDirectory
 from bot.services.news import ELDERSHIP_TOPIC, Audience, NewsService
+from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.polls import (
     OPTIONS_MAX,
     OPTIONS_MIN,
@@ -44,14 +45,14 @@ from bot.services.report_output import png, poll_chart, results_message
 from bot.services.surveys import PollResults, SurveyService
 from bot.services.texts import LANGUAGE_NAMES
 from bot.store.models import Broadcast, PollStatus
-from flows.common import answer_query, collect_album, eldership_keyboard
+from flows.common import answer_query, collect_album, edit_quietly, eldership_keyboard
 
 log = logging.getLogger(__name__)
 router = Router(name="comms")
 
 
 class InCommsGroup(Filter):
-    async def __call__(self, event: Message | CallbackQuery, chats: StaffChats) -> bool:
+    async def __call__(self, event: Message | CallbackQuery, chats: TeamDirectory) -> bool:
         message = event.message if isinstance(event, CallbackQuery) else event
         return message is not None and message.chat.id == chats.comms
 
@@ -76,7 +77,7 @@ def _cancel_button(builder: InlineKeyboardBuilder) -> None:
     builder.button(text=_("✖ Cancel"), callback_data=Cmp(action="cancel"))
 
 
-async def _outside_comms(query: CallbackQuery, chats: StaffChats) -> bool:
+async def _outside_comms(query: CallbackQuery, chats: TeamDirectory) -> bool:
     return query.message is None or query.message.chat.id != chats.comms
 
 
@@ -209,14 +210,18 @@ async def audience_changed(query: CallbackQuery, callback_data: Cmp, state: FSMC
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "aud_page"))
 async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: Config) -> None:
+    page = whole_number(callback_data.value, PAGE_MAX)
+    if page is None:  # not a button this bot made
+        await answer_query(query, _("This cannot be done now."), alert=True)
+        return
     await answer_query(query)
     keyboard = eldership_keyboard(
-        config, config.settings.admin_locale, int(callback_data.value or 0),
+        config, config.settings.admin_locale, page,
         pick=lambda eldership_id: Cmp(action="aud_eld", value=eldership_id),
         turn=lambda target: Cmp(action="aud_page", value=str(target)),
         extra=[(_("All elderships"), Cmp(action="aud_eld", value=""))],
     )  # fmt: skip
-    await query.message.edit_reply_markup(reply_markup=keyboard)
+    await edit_quietly(query.message.edit_reply_markup(reply_markup=keyboard))
 
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "preview"))
@@ -292,9 +297,9 @@ async def recent(message: Message, broadcaster: Broadcaster) -> None:
 
 
 def _number_given(command: CommandObject) -> int | None:
-    """The announcement's or poll's number after a command ("12" or "#12"), None if there is none."""
-    value = (command.args or "").strip().lstrip("#")
-    return int(value) if value.isdigit() else None
+    """The announcement's or poll's number after a command ("12" or "#12"); None if there is none,
+    or it is no number an announcement or poll can have ("abc", "-1", "²", 99999999999999999999)."""
+    return whole_number((command.args or "").strip().removeprefix("#"))
 
 
 @router.message(InCommsGroup(), Command("stop"))

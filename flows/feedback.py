@@ -25,50 +25,17 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.services import texts
 from bot.services.cases import CaseService
-from bot.services.notifications import ResidentNotifier
+from bot.services.notifications import Rate
 from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import CLOSED_STATUSES, Case, PollStatus, ResolvedAnswer
-from flows.common import answer_query
+from flows.common import answer_query, visible_text
 
 log = logging.getLogger(__name__)
 router = Router(name="feedback")
 
-class Rate(CallbackData, prefix="fb"):
-    case_id: int
-    act: str  # score | resolved | send | comment | no
-    score: int = 0
-    resolved: str = ""
-
-
 class Feedback(StatesGroup):
     comment = State()
-
-
-# --- asking, after a clerk closes a case ----------------------------------------------------
-
-
-def _score_keyboard(case_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for score in range(1, 6):
-        builder.button(text=f"{score} ★", callback_data=Rate(case_id=case_id, act="score", score=score))
-    builder.button(text=_("No, thank you"), callback_data=Rate(case_id=case_id, act="no"))
-    builder.adjust(5, 1)
-    return builder.as_markup()
-
-
-async def ask_satisfaction(case: Case, surveys: SurveyService, notifier: ResidentNotifier) -> None:
-    """Once per case: the first closing asks; later closings (after a reopening) do not."""
-    if case.status not in CLOSED_STATUSES or not await surveys.claim_feedback_question(case.id):
-        return
-
-    def render() -> str:
-        return _(
-            "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
-            "The answer is anonymous: it is stored without your name or the case number."
-        ).format(number=case.number)
-
-    await notifier.send(case.resident_id, render, keyboard=lambda: _score_keyboard(case.id))
 
 
 # --- answering -------------------------------------------------------------------------------
@@ -143,6 +110,9 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
 @router.message(F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment), F.text, ~F.text.startswith("/"))
 async def comment_written(message: Message, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
     comment = message.text.strip()
+    if not visible_text(comment):  # only spaces or zero-width characters
+        await comment_not_text(message)
+        return
     if len(comment) > COMMENT_MAX:
         await message.answer(_("That is {length} characters; please shorten it to {max}.").format(length=len(comment), max=COMMENT_MAX))
         return

@@ -31,8 +31,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.config import Config
 from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
-from bot.services.clerk_desk import ClerkDesk
+from bot.services.teams import TeamDirectory
+from bot.services.workflow import CaseWorkflow
 from bot.services.deadlines import WorkingCalendar
+from bot.services.numbers import PAGE_MAX, whole_number
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import CaseKind, Resident, utcnow
@@ -42,8 +44,10 @@ from flows.common import (
     answer_query,
     attachment_of,
     cancel_acknowledgement,
+    edit_quietly,
     eldership_keyboard,
     main_menu,
+    visible_text,
 )
 
 router = Router(name="intake")
@@ -303,9 +307,12 @@ async def kind_chosen(query: CallbackQuery, callback_data: Step, state: FSMConte
 
 @router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "page"))
 async def eldership_page(query: CallbackQuery, callback_data: Step, config: Config, i18n: I18n) -> None:
+    page = whole_number(callback_data.value, PAGE_MAX)
+    if page is None:  # not a button this bot made
+        await answer_query(query, _("This button is no longer active."), alert=True)
+        return
     await answer_query(query)
-    page = int(callback_data.value) if callback_data.value.isdigit() else 0
-    await query.message.edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page))
+    await edit_quietly(query.message.edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page)))
 
 
 @router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "eld"))
@@ -336,7 +343,7 @@ async def category_chosen(query: CallbackQuery, callback_data: Step, state: FSMC
 @router.message(StateFilter(Intake.description), F.text)
 async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     text = message.text.strip()
-    if len(text) < DESCRIPTION_MIN:
+    if len(visible_text(text)) < DESCRIPTION_MIN:
         await message.answer(_("This is too short to act on. Please describe the matter in at least {min} characters.").format(min=DESCRIPTION_MIN))
         return
     if len(text) > DESCRIPTION_MAX:
@@ -405,7 +412,7 @@ async def location_skipped(message: Message, state: FSMContext, config: Config, 
 @router.message(StateFilter(Intake.location), F.text)
 async def address_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     address = " ".join(message.text.split())
-    if not ADDRESS_MIN <= len(address) <= ADDRESS_MAX:
+    if len(visible_text(address)) < ADDRESS_MIN or len(address) > ADDRESS_MAX:
         await message.answer(_("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS_MIN, max=ADDRESS_MAX))
         return
     await state.update_data(latitude=None, longitude=None, address=address)
@@ -450,7 +457,8 @@ async def submit(
     state: FSMContext,
     event_update: Update,
     cases: CaseService,
-    clerks: ClerkDesk,
+    workflow: CaseWorkflow,
+    teams: TeamDirectory,
     calendar: WorkingCalendar,
     config: Config,
     resident: Resident | None,
@@ -465,7 +473,7 @@ async def submit(
             await answer_query(query, _("This button is no longer active."), alert=True)
             return
         await answer_query(query)
-        await query.message.answer(_confirmation(existing, calendar), reply_markup=main_menu())
+        await query.message.answer(_confirmation(existing, calendar, teams), reply_markup=main_menu())
         return
     received = utcnow()
     if not (await cases.case_for_update(event_update.update_id)) and await cases.opened_today(resident.id, received) >= config.settings.max_cases_per_day:
@@ -485,23 +493,23 @@ async def submit(
     )
     if data.get("phone"):
         await residents.set_phone(db, resident.id, data["phone"])
-    opened = await cases.open(draft, received, update_id=event_update.update_id)
+    opened = await workflow.open(draft, received, update_id=event_update.update_id)
     await state.clear()
     await answer_query(query)
     await _close_keyboard(query)
-    await query.message.answer(_confirmation(opened.case, calendar), reply_markup=main_menu())
-    if opened.created:
-        clerks.new_case(opened.case, draft.attachments)
+    await query.message.answer(_confirmation(opened.case, calendar, teams), reply_markup=main_menu())
 
 
-def _confirmation(case: Any, calendar: WorkingCalendar) -> str:
+def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) -> str:
     today = calendar.local_date(utcnow())
     left = calendar.working_days_left(today, case.due)
+    team = teams.get(case.team_id)
     return "\n".join([
         _("✅ <b>Your submission has been registered.</b>"),
         "",
         _("Case number: <b>{number}</b>").format(number=case.number),
         _("Kind: {kind}").format(kind=texts.kind_label(case.kind)),
+        _("Handled by: {team}").format(team=escape(team.name.get(texts.current_locale()))),
         _("Received: {date}").format(date=texts.day(calendar.local_date(case.received_at))),
         _("Answer due by: <b>{date}</b> ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
         "",

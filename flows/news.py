@@ -14,11 +14,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config
 from bot.services import texts
+from bot.services.html_text import truncate_html
 from bot.services.news import ELDERSHIP_TOPIC, NewsService
+from bot.services.numbers import PAGE_MAX, whole_number
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import Resident
-from flows.common import MENU_NEWS, answer_query, eldership_keyboard
+from flows.common import MENU_NEWS, answer_query, edit_quietly, eldership_keyboard
 
 router = Router(name="news")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -62,8 +64,8 @@ async def _latest_text(resident: Resident, news: NewsService, locale: str) -> st
         version = broadcast.content.get(locale) or next(iter(broadcast.content.values()))
         body = version.get("text") or version.get("caption") or _("(photo or document)")
         parts.append(f"🗓 {texts.day(broadcast.created_at.date())}\n{body}")
-    text = "\n\n".join(parts)
-    return text if len(text) <= 4000 else text[:3990].rsplit("\n", 1)[0]
+    # Newest first: what does not fit in one message is cut, at a point where the HTML still parses.
+    return truncate_html("\n\n".join(parts))
 
 
 @router.message(Command("news"))
@@ -88,15 +90,18 @@ async def news_choice(query: CallbackQuery, callback_data: NewsChoice, resident:
         await query.message.answer(await _latest_text(resident, news, locale))
         return
     if action in ("eld_menu", "page"):
+        page = whole_number(value or "0", PAGE_MAX)
+        if page is None:  # not a button this bot made
+            await answer_query(query, _("This button is no longer active."), alert=True)
+            return
         await answer_query(query)
-        page = int(value) if value.isdigit() else 0
         keyboard = eldership_keyboard(
             config, locale, page,
             pick=lambda eldership_id: NewsChoice(action="eld", value=eldership_id),
             turn=lambda target: NewsChoice(action="page", value=str(target)),
             extra=[(_("✖ Cancel"), NewsChoice(action="eld", value="-"))],
         )  # fmt: skip
-        await query.message.edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
+        await edit_quietly(query.message.edit_text(_("Which eldership do you live in?"), reply_markup=keyboard))
         return
     if action == "eld":
         if value != "-" and value not in config.municipality.eldership_by_id:

@@ -84,4 +84,5 @@ def settings_env(database_url: str) -> dict[str, str]:
         "COMMS_CHAT_ID": str(COMMS_CHAT_ID),
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET_KEY,
+        "GATHER_SECONDS": "1",  # what a resident adds reaches the clerks a second later, not twenty
     }

@@ -3,6 +3,7 @@ always get ADMIN_LOCALE."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiogram.types import Chat, TelegramObject, User
@@ -20,14 +21,14 @@ def guess_locale(language_code: str | None, default: str) -> str:
 
 
 class ResidentI18nMiddleware(I18nMiddleware):
-    def __init__(self, i18n: I18n, staff_chat_ids: set[int], admin_locale: str) -> None:
+    def __init__(self, i18n: I18n, is_staff_chat: Callable[[int], bool], admin_locale: str) -> None:
         super().__init__(i18n)
-        self.staff_chat_ids = staff_chat_ids
+        self.is_staff_chat = is_staff_chat  # asked each time: a staff group can move to a new id
         self.admin_locale = admin_locale
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         chat: Chat | None = data.get("event_chat")
-        if chat is not None and chat.id in self.staff_chat_ids:
+        if chat is not None and self.is_staff_chat(chat.id):
             return self.admin_locale
         resident = data.get("resident")
         if resident is not None and resident.locale:

@@ -1,12 +1,14 @@
 """A resident who floods the bot is asked, once, to slow down; the flood is not processed.
 
-Albums count: ten photos arrive as ten updates, so the window is generous.
+Albums count: ten photos arrive as ten updates, so the window is generous. Only people who
+wrote within the window are remembered (at most `max_people`), so memory stays flat however
+many residents write.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,12 +18,21 @@ from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
 
 
+class _Sender:
+    __slots__ = ("seen", "warned")
+
+    def __init__(self) -> None:
+        self.seen: deque[float] = deque()
+        self.warned = float("-inf")
+
+
 class ThrottlingMiddleware(BaseMiddleware):
-    def __init__(self, limit: int = 30, window: float = 10.0) -> None:
+    def __init__(self, limit: int = 30, window: float = 10.0, max_people: int = 50_000) -> None:
         self.limit = limit
         self.window = window
-        self._seen: dict[int, deque[float]] = {}
-        self._warned: dict[int, float] = {}
+        self.max_people = max_people
+        # Least recently active first: the idle are found at the front.
+        self._senders: OrderedDict[int, _Sender] = OrderedDict()
 
     async def __call__(
         self,
@@ -32,21 +43,25 @@ class ThrottlingMiddleware(BaseMiddleware):
         if not isinstance(event, Message) or event.chat.type != ChatType.PRIVATE or event.from_user is None:
             return await handler(event, data)
         now = time.monotonic()
-        if len(self._seen) > 10_000:
-            self._forget_idle(now)
-        seen = self._seen.setdefault(event.from_user.id, deque())
+        sender = self._senders.pop(event.from_user.id, None) or _Sender()
+        self._forget_idle(now)
+        self._senders[event.from_user.id] = sender  # now the most recently active
+        seen = sender.seen
         while seen and now - seen[0] > self.window:
             seen.popleft()
         seen.append(now)
         if len(seen) <= self.limit:
             return await handler(event, data)
-        if now - self._warned.get(event.from_user.id, 0) > self.window:
-            self._warned[event.from_user.id] = now
+        if now - sender.warned > self.window:
+            sender.warned = now
             await event.answer(_("You are sending messages very quickly, so the last ones were not read. Please wait a moment and send them again."))
         return None
 
     def _forget_idle(self, now: float) -> None:
-        """Drop the records of people who have been quiet (keeps memory flat)."""
-        for user_id in [u for u, seen in self._seen.items() if not seen or now - seen[-1] > self.window]:
-            self._seen.pop(user_id, None)
-            self._warned.pop(user_id, None)
+        """Drop people quiet for longer than the window (nothing of theirs counts any more), and
+        the least recently active beyond `max_people` (they lose only their count in this window)."""
+        while self._senders:
+            user_id, sender = next(iter(self._senders.items()))
+            if len(self._senders) < self.max_people and sender.seen and now - sender.seen[-1] <= self.window:
+                return
+            del self._senders[user_id]

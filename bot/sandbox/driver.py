@@ -212,7 +212,7 @@ class Person:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise NothingReceived(f"expected {count} {what}, got {list(queue)}")
-            await self._pull(remaining)
+            await self._pull(min(remaining, 10.0))  # within the HTTP client's timeout
         return [queue.popleft() for _ in range(count)]
 
     async def receive(self, count: int = 1, timeout: float | None = None) -> list[Received]:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.config import Config
 from bot.services.broadcaster import Broadcaster, Counts
-from bot.services.clerk_desk import StaffChats
+from bot.services.teams import TeamDirectory
 from bot.store.models import Broadcast, BroadcastStatus, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ PROGRESS_EVERY = 5.0  # seconds between edits of the progress message (20 a minu
 
 
 class Announcements:
-    def __init__(self, broadcaster: Broadcaster, bot: Bot, i18n: I18n, config: Config, chats: StaffChats) -> None:
+    def __init__(self, broadcaster: Broadcaster, bot: Bot, i18n: I18n, config: Config, chats: TeamDirectory) -> None:
         self.broadcaster = broadcaster
         self.bot = bot
         self.i18n = i18n
@@ -77,7 +77,8 @@ class Announcements:
         return text
 
     async def resume(self) -> None:
-        """After a restart: rows a dead sender held go back to pending, and sending goes on."""
+        """After a restart: this instance's rows at once, a dead sender's after its lease, go back to pending; sending goes on."""
+        await self.broadcaster.resume_own()
         await self.broadcaster.recover()
         async with self.broadcaster.database.read() as session:
             unfinished = (await session.execute(select(Broadcast).where(Broadcast.status == BroadcastStatus.SENDING))).scalars().all()

@@ -6,9 +6,14 @@ never take the same row; SQLite has one writer at a time), send them as bulk tra
 residents go first), and record the outcome of each row as soon as it is known.
 
 At most once, with one window: a row claimed and sent by a process that dies before recording
-the outcome is still `sending`; once its lease has expired, `recover()` makes it pending again
-and it is sent a second time. The window is one claimed batch of one process (`batch` rows,
+the outcome is still `sending`; the same instance takes its own rows back at once when it
+restarts (`resume_own`), other instances' once their lease has expired (`recover`), and such a
+row is sent a second time. The window is one claimed batch of one process (`batch` rows,
 seconds long); everything else is sent exactly once, and nothing is lost.
+
+A 429 or a Telegram outage (5xx, timeouts) never fails a row: it goes back to pending and is
+tried again with backoff for as long as it takes; only permanent answers (blocked, a bad request)
+fail it.
 
 Content is a dict of versions by locale, each {"text": html} (with "keyboard": inline buttons for
 a poll) or {"files": [{"kind", "file_id"}], "caption": html}; a resident gets their language's
@@ -69,17 +74,19 @@ class Broadcaster:
         bot: Bot,
         *,
         batch: int = 30,
-        max_attempts: int = 3,
         lease: timedelta = timedelta(minutes=2),
         on_blocked: Callable[[int], Awaitable[None]] | None = None,
+        worker: str | None = None,
+        max_backoff: float = 30.0,
     ) -> None:
         self.database = database
         self.bot = bot
         self.batch = batch
-        self.max_attempts = max_attempts
         self.lease = lease
         self.on_blocked = on_blocked
-        self.worker = f"w-{secrets.token_hex(4)}"
+        self.worker = worker or f"w-{secrets.token_hex(4)}"  # stable across restarts when given
+        self.max_backoff = max_backoff
+        self._failures = 0  # consecutive transient failures: the backoff grows with them
 
     # --- the outbox ---
 
@@ -137,6 +144,18 @@ class Broadcaster:
             log.warning("deliveries resumed after a crash", extra={"rows": result.rowcount})
         return result.rowcount or 0
 
+    async def resume_own(self) -> int:
+        """On start: rows this instance held when it stopped are pending again, at once."""
+        async with self.database.write() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by == self.worker)
+                .values(status=DeliveryStatus.PENDING, claimed_by=None)
+            )
+        if result.rowcount:
+            log.warning("deliveries of this instance resumed", extra={"rows": result.rowcount})
+        return result.rowcount or 0
+
     async def release(self) -> None:
         """On a graceful stop: what this sender holds goes back to pending (the same window as a crash)."""
         async with self.database.write() as session:
@@ -186,9 +205,15 @@ class Broadcaster:
                 await asyncio.sleep(1)  # another sender holds the last rows...
                 await self.recover()  # ...unless it died: then its lease runs out
                 continue
-            await asyncio.gather(*(self._deliver(row, broadcast) for row in claimed))
+            outcomes = await asyncio.gather(*(self._deliver(row, broadcast) for row in claimed))
             if progress is not None:
                 await progress(await self.counts(broadcast_id))
+            if all(outcome == "retry" for outcome in outcomes):
+                # Telegram is down or pacing us: wait before the same rows are tried again.
+                self._failures += 1
+                await asyncio.sleep(min(self.max_backoff, 0.5 * 2 ** (self._failures - 1)))
+            else:
+                self._failures = 0
         await self._finish(broadcast_id)
         return await self.counts(broadcast_id)
 
@@ -203,7 +228,8 @@ class Broadcaster:
             if broadcast.status == BroadcastStatus.SENDING:
                 broadcast.status, broadcast.finished_at = BroadcastStatus.DONE, utcnow()
 
-    async def _deliver(self, row: Delivery, broadcast: Broadcast) -> None:
+    async def _deliver(self, row: Delivery, broadcast: Broadcast) -> str:
+        """Send one row and record the outcome: "sent", "failed" or "retry"."""
         version = broadcast.content.get(row.locale) or next(iter(broadcast.content.values()))
         chat_id = row.chat_id
         try:
@@ -217,15 +243,15 @@ class Broadcaster:
             await self._record(row, DeliveryStatus.BLOCKED, error=exc.message)
             if self.on_blocked is not None:
                 await self.on_blocked(row.chat_id)
-            return
+            return "failed"
         except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter) as exc:
-            final = row.attempts >= self.max_attempts
-            await self._record(row, DeliveryStatus.FAILED if final else DeliveryStatus.PENDING, error=str(exc))
-            return
+            await self._record(row, DeliveryStatus.PENDING, error=type(exc).__name__)
+            return "retry"
         except TelegramBadRequest as exc:
             await self._record(row, DeliveryStatus.FAILED, error=exc.message)
-            return
+            return "failed"
         await self._record(row, DeliveryStatus.SENT, message_id=message.message_id, chat_id=chat_id)
+        return "sent"
 
     async def _record(self, row: Delivery, status: DeliveryStatus, *, error: str | None = None, message_id: int | None = None, chat_id: int | None = None) -> None:
         values: dict[str, Any] = {"status": status, "last_error": error, "claimed_by": None}

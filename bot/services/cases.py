@@ -1,5 +1,5 @@
-"""Cases from the resident's side: opening one (a gap-free number, the legal deadline, the first
-audit event, idempotently), reading one's own, adding information, reopening."""
+"""Cases from the resident's side: the draft of a new case, and reading one's own cases.
+Every change to a case goes through bot.services.workflow."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from bot.config import Municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,6 @@ class CaseDraft:
 class OpenedCase:
     case: Case
     created: bool  # False when the same update had already opened it
-
-
-class NotReopenable(Exception):
-    """The case is open, or closed longer ago than the reopening window."""
 
 
 def format_case_number(prefix: str, year: int, seq: int) -> str:
@@ -113,95 +108,8 @@ class CaseService:
             and now - case.closed_at <= timedelta(days=self.reopen_days)
         )
 
-    # --- what residents change ---
 
-    async def add_information(
-        self,
-        case: Case,
-        text: str | None,
-        attachments: tuple[AttachmentDraft, ...] = (),
-        resident_message_id: int | None = None,
-    ) -> CaseEvent:
-        """The resident adds text and/or files to their open case."""
-        async with self.database.write() as session:
-            event = CaseEvent(
-                case_id=case.id, kind=EventKind.MESSAGE_IN, actor_id=case.resident_id, text=text,
-                resident_message_id=resident_message_id,
-            )  # fmt: skip
-            session.add(event)
-            await session.flush()
-            session.add_all(attachment_rows(case.id, event.id, attachments))
-        return event
-
-    async def reopen(self, case: Case, reason: str, now: datetime) -> Case:
-        async with self.database.write() as session:
-            current = await session.get(Case, case.id, with_for_update=True)
-            if current is None or not self.can_reopen(current, now):
-                raise NotReopenable(case.number)
-            previous = current.status
-            current.status = CaseStatus.REOPENED
-            current.closed_at = None
-            session.add(
-                CaseEvent(
-                    case_id=current.id, at=now, kind=EventKind.STATUS, actor_id=current.resident_id, text=reason,
-                    data={"from": previous, "to": CaseStatus.REOPENED},
-                )
-            )  # fmt: skip
-        return current
-
-    # --- opening ---
-
-    async def open(self, draft: CaseDraft, received_at: datetime, update_id: int | None = None) -> OpenedCase:
-        """Store a new case; the same `update_id` delivered again returns the first case."""
-        if update_id is not None:
-            async with self.database.read() as session:
-                existing = await case_rows.case_by_update(session, update_id)
-            if existing:
-                return OpenedCase(existing, created=False)
-        try:
-            return OpenedCase(await self._insert(draft, received_at, update_id), created=True)
-        except IntegrityError:
-            # A concurrent delivery of the same update won the race; its case is the answer.
-            if update_id is None:
-                raise
-            async with self.database.read() as session:
-                existing = await case_rows.case_by_update(session, update_id)
-            if existing is None:
-                raise
-            return OpenedCase(existing, created=False)
-
-    async def _insert(self, draft: CaseDraft, received_at: datetime, update_id: int | None) -> Case:
-        rules = self.municipality.kinds[draft.kind]
-        year = self.calendar.local_date(received_at).year
-        async with self.database.write() as session:
-            seq = await case_rows.allocate_sequence(session, year)
-            case = Case(
-                number=format_case_number(self.prefix, year, seq),
-                year=year,
-                seq=seq,
-                resident_id=draft.resident_id,
-                locale=draft.locale,
-                kind=draft.kind,
-                category_id=draft.category_id,
-                eldership_id=draft.eldership_id,
-                description=draft.description,
-                latitude=draft.latitude,
-                longitude=draft.longitude,
-                address=draft.address,
-                received_at=received_at,
-                deadline=self.calendar.deadline(received_at, rules.deadline_days),
-                source_update_id=update_id,
-            )
-            session.add(case)
-            await session.flush()
-            created = CaseEvent(case_id=case.id, at=received_at, kind=EventKind.CREATED, actor_id=draft.resident_id)
-            session.add(created)
-            await session.flush()
-            session.add_all(attachment_rows(case.id, created.id, draft.attachments))
-        return case
-
-
-def attachment_rows(case_id: int, event_id: int, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
+def attachment_rows(case_id: int, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
     return [
         Attachment(
             case_id=case_id, event_id=event_id, kind=item.kind, file_id=item.file_id,

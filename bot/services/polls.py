@@ -20,13 +20,17 @@ so nothing about an unfinished answer is stored, and the stored answer has no li
 
 from __future__ import annotations
 
+import re
 from html import escape
-from typing import Any
+from typing import Annotated, Any
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from pydantic import Field
+
+from bot.services.numbers import RowId
 
 QUESTIONS_MAX = 8  # with OPTIONS_MAX, the answers fit in Telegram's 64-byte callback data
 OPTIONS_MIN, OPTIONS_MAX = 2, 8
@@ -39,11 +43,11 @@ class PollFormatError(ValueError):
 
 
 class PollTap(CallbackData, prefix="pv"):
-    poll_id: int
+    poll_id: RowId
     done: str = ""  # confirmed answers: a hexadecimal bit mask per question, joined by "."
-    sel: int = 0  # the current question's choice, a bit mask
+    sel: Annotated[int, Field(ge=0, lt=1 << OPTIONS_MAX)] = 0  # the current question's choice, a bit mask
     act: str = "t"  # t: toggle an option · c: confirm the question · s: send · r: start again
-    opt: int = 0
+    opt: Annotated[int, Field(ge=0, lt=OPTIONS_MAX)] = 0
 
 
 def parse_poll(source: str) -> list[dict[str, Any]]:
@@ -96,8 +100,15 @@ def encode(done: list[int]) -> str:
     return ".".join(format(mask, "x") for mask in done)
 
 
+_MASK = re.compile(r"[0-9a-f]{1,2}")  # what encode writes for a mask below 1 << OPTIONS_MAX
+
+
 def decode(done: str) -> list[int]:
-    return [int(part, 16) for part in done.split(".")] if done else []
+    """The masks `encode` wrote; ValueError for anything else (an old or hand-made button)."""
+    parts = done.split(".") if done else []
+    if len(parts) > QUESTIONS_MAX or not all(_MASK.fullmatch(part) for part in parts):
+        raise ValueError(f"not poll answers: {done[:64]}")
+    return [int(part, 16) for part in parts]
 
 
 def as_choices(masks: list[int]) -> list[list[int]]:

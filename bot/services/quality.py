@@ -21,9 +21,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
 from sqlalchemy import select
 
 from bot.config import Municipality
@@ -31,6 +32,9 @@ from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, ResolvedAnswer, SatisfactionAnswer
+
+if TYPE_CHECKING:
+    from babel.support import LazyProxy
 
 MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
 # What the indicators read of a case (whole rows would cost twice the time for a year of cases).
@@ -47,33 +51,88 @@ class Period:
         return isinstance(day, date) and self.start <= day <= self.end
 
 
+class PeriodError(ValueError):
+    """Why a period cannot be reported on. str() says it in the gettext locale current when it is
+    shown (the clerks' language in the bot, English on the command line), not when raised."""
+
+    def __init__(self, reason: LazyProxy, **values: object) -> None:
+        super().__init__()
+        self.reason, self.values = reason, values
+
+    def __str__(self) -> str:
+        return str(self.reason).format(**self.values)
+
+
+# The limits of a report: the years a municipal e-service can have cases for, and a length that
+# is still a management review (and does not keep the bot reading for minutes).
+FIRST_YEAR = 2000
+MAX_YEARS = 5
+MAX_LAST_DAYS = 366
+# ASCII digits only: \d and int() would take "２０２６", and str.isdigit() even "²".
+_LAST_DAYS = re.compile(r"([0-9]{1,6})d")
+_YEAR = re.compile(r"([0-9]{4})")
+_QUARTER = re.compile(r"([0-9]{4})-q([1-4])")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_RANGE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:\.\.|–|—|/)([0-9]{4}-[0-9]{2}-[0-9]{2})")
+
+
 def parse_period(text: str | None, today: date) -> Period:
     """"" (the last 30 days), "7d" (the last N days), "2026", "2026-10", "2026-Q3", or
-    "2026-10-01..2026-12-31". ValueError for anything else."""
+    "2026-10-01..2026-12-31"; PeriodError (a ValueError) saying why for anything else, and for a
+    period outside `check_period`'s limits."""
     value = (text or "").strip().lower().replace(" ", "")
     if not value:
         return Period(today - timedelta(days=LAST_DAYS_DEFAULT - 1), today)
+    if match := _LAST_DAYS.fullmatch(value):
+        days = int(match[1])
+        if not 1 <= days <= MAX_LAST_DAYS:
+            raise PeriodError(__("Count the last days from 1 to {max}, e.g. 30d."), max=MAX_LAST_DAYS)
+        return Period(today - timedelta(days=days - 1), today)
     try:
-        if match := re.fullmatch(r"(\d{1,3})d", value):
-            days = int(match[1])
-            if not 1 <= days <= 366:
-                raise ValueError(value)
-            return Period(today - timedelta(days=days - 1), today)
-        if re.fullmatch(r"\d{4}", value):
-            return Period(date(int(value), 1, 1), date(int(value), 12, 31))
-        if match := re.fullmatch(r"(\d{4})-q([1-4])", value):
-            first = date(int(match[1]), 3 * int(match[2]) - 2, 1)
-            return Period(first, _month_end(first.replace(month=first.month + 2)))
-        if re.fullmatch(r"\d{4}-\d{2}", value):
-            first = date.fromisoformat(value + "-01")
-            return Period(first, _month_end(first))
-        if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})(?:\.\.|–|—|/)(\d{4}-\d{2}-\d{2})", value):
-            start, end = date.fromisoformat(match[1]), date.fromisoformat(match[2])
-            if start <= end:
-                return Period(start, end)
-    except ValueError:
-        pass
-    raise ValueError(f"not a period: {text}")
+        period = _calendar_period(value)
+    except ValueError:  # a month 13, a 30 February, a year 0000
+        raise PeriodError(__("There is no such date in the calendar.")) from None
+    if period is None:
+        raise PeriodError(__("This is not a period."))
+    check_period(period, today)
+    return period
+
+
+def _calendar_period(value: str) -> Period | None:
+    """A year, quarter, month or range of days; None if `value` is none of them."""
+    if match := _YEAR.fullmatch(value):
+        return Period(date(int(match[1]), 1, 1), date(int(match[1]), 12, 31))
+    if match := _QUARTER.fullmatch(value):
+        first = date(int(match[1]), 3 * int(match[2]) - 2, 1)
+        return Period(first, _month_end(first.replace(month=first.month + 2)))
+    if match := _MONTH.fullmatch(value):
+        first = date(int(match[1]), int(match[2]), 1)
+        return Period(first, _month_end(first))
+    if match := _RANGE.fullmatch(value):
+        return Period(date.fromisoformat(match[1]), date.fromisoformat(match[2]))
+    return None
+
+
+def check_period(period: Period, today: date) -> None:
+    """PeriodError unless the period runs forwards, within FIRST_YEAR to next year, and spans
+    at most MAX_YEARS years. The /report command and `petent report` both go through here."""
+    if period.start > period.end:
+        raise PeriodError(__("The first day of the period must not be after its last day."))
+    last_year = today.year + 1
+    if period.start.year < FIRST_YEAR or period.end.year > last_year:
+        raise PeriodError(__("A report covers the years {first} to {last}."), first=FIRST_YEAR, last=last_year)
+    if period.end >= _years_later(period.start, MAX_YEARS):
+        raise PeriodError(
+            __("A report covers at most {count} year; please choose a shorter period.", "A report covers at most {count} years; please choose a shorter period.", MAX_YEARS),
+            count=MAX_YEARS,
+        )
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def _month_end(day: date) -> date:

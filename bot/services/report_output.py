@@ -142,13 +142,28 @@ def report_csv(report: QualityReport) -> bytes:
     for title, headers, rows in tables(report):
         writer.writerow([title])
         writer.writerow(headers)
-        writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+        writer.writerows([[_csv_cell(cell) for cell in row] for row in rows])
         writer.writerow([])
     return buffer.getvalue().encode("utf-8-sig")
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV injection"):
+# residents' comments must stay text. In CSV such a cell gets a leading ', in XLSX the string type.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(cell: object) -> bool:
+    return isinstance(cell, str) and cell.startswith(FORMULA_STARTS)
+
+
+def _csv_cell(cell: object) -> object:
+    if cell is None:
+        return ""
+    return "'" + cell if _formula_like(cell) else cell
+
+
 def report_xlsx(report: QualityReport) -> bytes:
-    """One sheet per table, numbers as numbers."""
+    """One sheet per table, numbers as numbers, text (residents' comments too) always as text."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -161,6 +176,10 @@ def report_xlsx(report: QualityReport) -> bytes:
             cell.font = Font(bold=True)
         for row in rows:
             sheet.append(row)
+            for cell in sheet[sheet.max_row]:
+                if _formula_like(cell.value):
+                    # openpyxl turns a str starting with "=" into a formula; quotePrefix keeps it text when edited in Excel.
+                    cell.data_type, cell.quotePrefix = "s", True
         for column, header in zip(sheet.columns, headers, strict=False):
             width = max([len(str(header)), *(len(str(c.value)) for c in column if c.value is not None)])
             sheet.column_dimensions[column[0].column_letter].width = min(60, width + 2)

@@ -5,17 +5,26 @@ Telegram id, no resident, no case, no poll message; the day, not the time; a ran
 "One answer each" is kept by a receipt, HMAC-SHA256 under SECRET_KEY of the poll and the user
 (or of the case), in a table of its own with no other column: the receipt and the answer are
 written in one transaction, but nothing in either row leads to the other.
+
+Nor does the storage: a row written in the receipt's transaction would keep that transaction's
+place and id (SQLite's rowid order, PostgreSQL's ctid order and xmin) and so pair with the
+receipt for anyone holding the key. So that same transaction writes all answers of the group
+(the day, and the poll) again, in a random order: each then carries the newest transaction id and
+a random place, and only the group is left to tell them apart.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlmodel import SQLModel
 
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database, insert_for
@@ -33,6 +42,10 @@ from bot.store.models import (
 
 COMMENT_MAX = 1000
 SCORES = range(1, 6)
+# pg_advisory_xact_lock(REWRITE_LOCK, group): one rewrite of a group at a time (the two-key form,
+# apart from the migrations' one-key lock). Satisfaction answers are group 0, a poll's its id.
+REWRITE_LOCK = 7424502
+SATISFACTION_GROUP = 0
 
 
 class AlreadyAnswered(Exception):
@@ -56,6 +69,7 @@ class SurveyService:
         self.database = database
         self.calendar = calendar
         self._key = secret_key.encode()
+        self.rng: random.Random = random.SystemRandom()  # the order answers are stored in; tests seed their own
 
     def receipt(self, *parts: Any) -> str:
         return hmac.new(self._key, ":".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
@@ -65,6 +79,31 @@ class SurveyService:
         result = await session.execute(insert_for(session, SurveyReceipt).values(digest=digest).on_conflict_do_nothing())
         if result.rowcount != 1:
             raise AlreadyAnswered
+
+    async def _rewrite_group(self, session: Any, model: type[SQLModel], lock_key: int, *group: Any, new: SQLModel | None = None) -> None:
+        """Write the group's answers again, with `new` among them, in a random order (see the module's note).
+
+        Delete and insert, not update: SQLite keeps a row's rowid through an update, and fresh
+        rows in a shuffled order give new rowids and ctids in that order, all under this
+        transaction's id. The ids (random) stay as they were.
+        """
+        if not self.database.is_sqlite:
+            # Two rewrites at once would each put back the rows they read and lose the other's answer.
+            # (SQLite writers are serialised already: BEGIN IMMEDIATE and a lock in bot.store.db.)
+            await session.execute(select(func.pg_advisory_xact_lock(REWRITE_LOCK, lock_key)))
+        table = model.__table__
+        rows = [dict(row) for row in (await session.execute(select(table).where(*group))).mappings()]
+        if new is not None:
+            rows.append(new.model_dump())
+        if not rows:
+            return
+        await session.execute(delete(table).where(*group))
+        self.rng.shuffle(rows)
+        await session.execute(insert(table), rows)
+
+    async def _rewrite_satisfaction_day(self, session: Any, day: date, new: SatisfactionAnswer | None = None) -> None:
+        table = SatisfactionAnswer.__table__
+        await self._rewrite_group(session, SatisfactionAnswer, SATISFACTION_GROUP, table.c.answered_on == day, new=new)
 
     async def _has_receipt(self, digest: str) -> bool:
         async with self.database.read() as session:
@@ -91,12 +130,15 @@ class SurveyService:
         )  # fmt: skip
         async with self.database.write() as session:
             await self._take_receipt(session, self.receipt("case", case.id))
-            session.add(answer)
+            await self._rewrite_satisfaction_day(session, answer.answered_on, new=answer)
 
     async def decline_satisfaction(self, case: Case) -> None:
         """No answer, only the receipt: the question cannot be answered later either."""
         async with self.database.write() as session:
             await self._take_receipt(session, self.receipt("case", case.id))
+            # The day's answers take this transaction's id too, so the receipt sharing their xmin
+            # may be a decline: it does not mark its case as one that answered.
+            await self._rewrite_satisfaction_day(session, self.calendar.local_date(utcnow()))
 
     # --- polls ---
 
@@ -138,7 +180,9 @@ class SurveyService:
             if not valid_choices(poll.questions, choices):
                 raise ValueError("choices do not fit the poll's questions")
             await self._take_receipt(session, self.receipt("poll", poll_id, user_id))
-            session.add(PollAnswer(poll_id=poll_id, answered_on=self.calendar.local_date(utcnow()), locale=locale, choices=choices))
+            answer = PollAnswer(poll_id=poll_id, answered_on=self.calendar.local_date(utcnow()), locale=locale, choices=choices)
+            table = PollAnswer.__table__
+            await self._rewrite_group(session, PollAnswer, poll_id, table.c.poll_id == poll_id, table.c.answered_on == answer.answered_on, new=answer)
 
     async def close_poll(self, poll_id: int) -> Poll | None:
         """Stop taking answers; the poll (None if unknown). Closing twice changes nothing."""

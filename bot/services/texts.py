@@ -61,3 +61,8 @@ def days_left(today: date, due: date, left: int) -> str:
     if left == 0:
         return _("due today")
     return _("{count} working day left", "{count} working days left", left).format(count=left)
+
+
+def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters: what is cut ends with "…" (plain text; escape after)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

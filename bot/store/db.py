@@ -6,6 +6,9 @@ SQLite allows one writer at a time. A transaction that starts by reading and the
 fail at once with "database is locked" instead of waiting, so writing transactions begin with
 BEGIN IMMEDIATE (take the write lock first) and are serialised in-process by a lock; readers
 use WAL snapshots and never wait.
+
+SQL parameters are what residents wrote (descriptions, addresses, phones): the engines hide
+them from error messages and from SQL logging at any level.
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             self._prepare_sqlite_file()
-            self.engine: AsyncEngine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
             self._configure_sqlite(self.engine)
             writer = self.engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
-            self.engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.engine = create_async_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True)
             writer = self.engine
             self._write_lock = None
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -77,6 +77,9 @@ class EventKind(StrEnum):
     NOTE = "note"
     EXTENDED = "extended"
     REMINDED = "reminded"
+    PASSED = "passed"  # to another team: data {"from", "to"}, the reason in text
+    ASSIGNED = "assigned"  # a responsible clerk named: data {"assignee_id", "assignee_name"}
+    ESCALATED = "escalated"  # the head (and the escalation team) told: data {"day", "to"}
 
 
 class Resident(SQLModel, table=True):
@@ -128,8 +131,10 @@ class Case(SQLModel, table=True):
     extension_reason: str | None = Field(default=None, sa_type=sa.Text)
     assignee_id: int | None = _bigint(default=None)
     assignee_name: str | None = Field(default=None, max_length=256)
-    topic_id: int | None = Field(default=None, index=True)  # the forum topic of the case in the clerks' group
-    card_message_id: int | None = None  # the case card in the clerks' group (None: not posted yet)
+    team_id: str | None = Field(default=None, max_length=24, index=True)  # None: the default team (cases from before teams)
+    group_chat_id: int | None = _bigint(default=None)  # the team group holding the case's topic and card
+    topic_id: int | None = Field(default=None, index=True)  # the forum topic of the case in that group
+    card_message_id: int | None = None  # the case card in that group (None: not posted yet)
     closed_at: datetime | None = _time(nullable=True)
     source_update_id: int | None = _bigint(default=None, unique=True)
     feedback_asked: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # the satisfaction question was sent (it is never repeated)
@@ -152,8 +157,9 @@ class CaseEvent(SQLModel, table=True):
     actor_name: str | None = Field(default=None, max_length=256)
     text: str | None = Field(default=None, sa_type=sa.Text)
     data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
-    resident_message_id: int | None = None
-    group_message_id: int | None = Field(default=None, index=True)
+    resident_message_id: int | None = None  # in the resident's private chat (chat id = the resident's id)
+    group_chat_id: int | None = _bigint(default=None)
+    group_message_id: int | None = Field(default=None, index=True)  # with group_chat_id: the clerks' side of a message
 
 
 class Attachment(SQLModel, table=True):
@@ -235,6 +241,42 @@ class Delivery(SQLModel, table=True):
     claimed_at: datetime | None = _time(nullable=True)
 
 
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender (claimed_by); back to pending if that sender dies
+    SENT = "sent"
+    FAILED = "failed"  # a permanent answer from Telegram (blocked, chat not found, bad request)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message that matters, written in the same transaction as the change that causes it and
+    sent by bot.services.outbox until Telegram gives a permanent answer.
+
+    Rows with the same `key` (a case's group posts, a resident's notices) go out in id order."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_status_due", "status", "due_at"), sa.Index("ix_outbox_key_id", "key", "id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _time(default=utcnow)
+    kind: str = Field(max_length=16)  # see bot.services.outbox.Kind
+    key: str = Field(max_length=48)
+    chat_id: int = _bigint()
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    # Not before (backoff, a 429's retry_after, gathering); None: at once. Only the claiming
+    # process sets a time, so clocks of different processes never disagree about what is due.
+    due_at: datetime | None = _time(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _time(nullable=True)
+    sent_chat_id: int | None = _bigint(default=None)
+    sent_message_id: int | None = None
+    sent_at: datetime | None = _time(nullable=True)
+
+
 # --- surveys: answers carry no identifier (see bot.services.surveys) ---
 
 
@@ -279,7 +321,7 @@ class Poll(SQLModel, table=True):
     created_at: datetime = _time(default=utcnow)
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
-    questions: list[dict[str, Any]] = Field(sa_type=sa.JSON)  # see bot.services.polls.Question
+    questions: list[dict[str, Any]] = Field(sa_type=sa.JSON)  # see bot.services.polls.parse_poll
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     broadcast_id: int | None = Field(default=None, foreign_key="broadcasts.id")
     status: str = Field(default=PollStatus.OPEN, max_length=16)

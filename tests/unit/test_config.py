@@ -56,6 +56,7 @@ def test_defaults(env: dict[str, str]) -> None:
         ("MUNICIPALITY_FILE", "/nonexistent.toml", "MUNICIPALITY_FILE: /nonexistent.toml does not exist"),
         ("WEEKLY_REPORT", "someday", "WEEKLY_REPORT: must be a day of the week"),
         ("WEEKLY_REPORT", "mo", "WEEKLY_REPORT: must be a day of the week"),
+        ("CONVERSATION_TTL_HOURS", "0", "CONVERSATION_TTL_HOURS"),
     ],
 )
 def test_bad_setting_is_named(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, value: str | None, message: str) -> None:
@@ -91,6 +92,18 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("petent: configuration error: ADMIN_CHAT_ID")
+
+
+def test_cli_names_a_redis_nobody_answers_on(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in VALID}
+    env.update(VALID, REDIS_URL="redis://127.0.0.1:1/0", TELEGRAM_API_URL="http://127.0.0.1:1")  # port 1: nothing listens
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env | {"PYTHONPATH": str(Path.cwd())},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("petent: configuration error: REDIS_URL: cannot connect to redis://127.0.0.1:1/0 (")
 
 
 def test_default_municipality_has_the_23_elderships_in_both_languages() -> None:

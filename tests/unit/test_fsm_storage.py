@@ -1,14 +1,20 @@
-"""Conversations survive a restart: the SQL storage (both databases) and RedisStorage."""
+"""Conversations survive a restart: the SQL storage (both databases) and RedisStorage; a
+conversation left waiting expires; the SQL storage's cache is bounded."""
 
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
+from sqlalchemy import select
 
+from bot import clock
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage
-from tests.conftest import TEST_REDIS_URL
+from bot.store.models import FsmRecord
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TEST_REDIS_URL, TOKEN
 
 KEY = StorageKey(bot_id=123456, chat_id=501, user_id=501)
 OTHER = StorageKey(bot_id=123456, chat_id=502, user_id=502)
@@ -70,3 +76,100 @@ async def test_state_without_data_and_data_without_state(open_storage) -> None:
     assert await storage.get_state(KEY) is None
     await storage.set_state(KEY, "X:y")
     assert await storage.get_data(KEY) == {"draft": [1, 2, 3]}
+
+
+# --- expiry (CONVERSATION_TTL_HOURS) and the bounded cache ----------------------------------
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def move_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """The project's frozen clock (PETENT_FROZEN_TIME), set to a moment by hand."""
+
+    def move_to(moment: datetime) -> None:
+        monkeypatch.setattr(clock, "_START", moment)
+        monkeypatch.setattr(clock, "_STARTED", time.monotonic())
+
+    move_to(T0)
+    return move_to
+
+
+async def _rows(database: Database) -> list[str]:
+    async with database.read() as session:
+        return list((await session.execute(select(FsmRecord.key))).scalars())
+
+
+async def test_a_conversation_left_waiting_expires(database: Database, move_clock) -> None:
+    storage = SQLStorage(database, ttl=timedelta(hours=24))
+    await storage.set_state(KEY, "Intake:contact")
+    await storage.update_data(KEY, {"address": "ul. Leśna 5", "phone": "+37060000000"})
+
+    move_clock(T0 + timedelta(hours=23, minutes=59))
+    assert await SQLStorage(database, ttl=timedelta(hours=24)).get_data(KEY) == {"address": "ul. Leśna 5", "phone": "+37060000000"}
+
+    move_clock(T0 + timedelta(hours=24, minutes=1))
+    assert await storage.get_state(KEY) is None  # the cached copy expires too
+    assert await storage.get_data(KEY) == {}
+    assert await _rows(database) == []  # deleted, not only hidden
+    assert await SQLStorage(database, ttl=timedelta(hours=24)).get_state(KEY) is None
+
+
+async def test_each_change_restarts_the_time(database: Database, move_clock) -> None:
+    storage = SQLStorage(database, ttl=timedelta(hours=24))
+    await storage.set_state(KEY, "Feedback:comment")
+    move_clock(T0 + timedelta(hours=20))
+    await storage.update_data(KEY, {"score": 4})
+    move_clock(T0 + timedelta(hours=43))
+    assert await storage.get_state(KEY) == "Feedback:comment"
+    move_clock(T0 + timedelta(hours=44, minutes=1))
+    assert await storage.get_state(KEY) is None
+
+
+async def test_expired_conversations_nobody_reads_are_swept(database: Database, move_clock) -> None:
+    before = SQLStorage(database, ttl=timedelta(hours=24))
+    await before.update_data(KEY, {"address": "ul. Leśna 5"})
+    move_clock(T0 + timedelta(hours=12))
+    await before.update_data(OTHER, {"address": "Gedimino g. 1"})
+
+    move_clock(T0 + timedelta(hours=25))
+    after = SQLStorage(database, ttl=timedelta(hours=24))  # as after a restart
+    await after.get_state(StorageKey(bot_id=123456, chat_id=503, user_id=503))  # someone else writes
+    assert await _rows(database) == [after.key_builder.build(OTHER)]
+
+    # While running, the sweep comes again after an hour.
+    move_clock(T0 + timedelta(hours=37))
+    await after.get_state(StorageKey(bot_id=123456, chat_id=503, user_id=503))
+    assert await _rows(database) == []
+
+
+async def test_the_cache_is_bounded_and_dropping_from_it_loses_nothing(database: Database) -> None:
+    storage = SQLStorage(database, cache_size=3)
+    keys = [StorageKey(bot_id=123456, chat_id=600 + i, user_id=600 + i) for i in range(10)]
+    for i, key in enumerate(keys):
+        await storage.set_state(key, f"Step:{i}")
+        await storage.get_state(StorageKey(bot_id=123456, chat_id=700 + i, user_id=700 + i))  # someone without a conversation
+    assert len(storage._cache) == 3
+    assert [await storage.get_state(key) for key in keys] == [f"Step:{i}" for i in range(10)]
+    assert len(storage._cache) == 3
+
+
+async def test_redis_keys_get_the_same_ttl(database: Database) -> None:
+    if not TEST_REDIS_URL or not database.is_sqlite:
+        pytest.skip("needs TEST_REDIS_URL; runs once")
+    from bot.app import _fsm
+    from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, Settings, load_municipality
+
+    settings = Settings(
+        bot_token=TOKEN, admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID, secret_key=SECRET_KEY, redis_url=TEST_REDIS_URL, conversation_ttl_hours=2
+    )
+    storage, _ = _fsm(Config(settings=settings, municipality=load_municipality(DEFAULT_MUNICIPALITY_FILE)), database)
+    key = StorageKey(bot_id=123456, chat_id=900_000 + secrets.randbelow(100_000), user_id=1)
+    try:
+        await storage.set_state(key, "Intake:contact")
+        await storage.set_data(key, {"phone": "+37060000000"})
+        for part in ("state", "data"):
+            assert 7190 < await storage.redis.ttl(storage.key_builder.build(key, part)) <= 7200
+    finally:
+        await storage.redis.delete(storage.key_builder.build(key, "state"), storage.key_builder.build(key, "data"))
+        await storage.close()

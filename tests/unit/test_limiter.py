@@ -1,6 +1,7 @@
 """The outgoing limiter keeps Telegram's lanes, and broadcasts yield to interactive messages."""
 
 import asyncio
+from types import SimpleNamespace
 
 from bot.limiter import Lanes, RateLimiter, bulk_traffic
 
@@ -48,3 +49,22 @@ async def test_interactive_messages_overtake_bulk_traffic() -> None:
 
     await asyncio.gather(*(bulk(i) for i in range(20)), reply())
     assert order.index("reply") <= 1
+
+
+def test_chats_whose_bucket_refilled_are_forgotten(monkeypatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("bot.limiter.time", SimpleNamespace(monotonic=lambda: now[0]))
+    limiter = RateLimiter()
+    limiter.retry_after(GROUP, 120)  # Telegram said 429 for the group
+
+    def answer_residents(first: int, last: int) -> None:  # one message each, 30 a second
+        for chat_id in range(first, last + 1):
+            now[0] += 1 / 30
+            limiter._chat_bucket(chat_id).tokens -= 1  # as acquire() takes a token
+
+    answer_residents(1, 3000)
+    assert GROUP in limiter._chats and limiter._chats[GROUP].delay() > 0  # kept while paused
+    answer_residents(3001, 20_000)
+    assert GROUP not in limiter._chats  # the pause ended and the lane refilled: same as a new one
+    assert len(limiter._chats) < 100  # a resident's bucket refills in a second: only the latest are kept
+    assert limiter._chat_bucket(20_000).tokens == limiter.lanes.private_burst - 1  # the latest still count

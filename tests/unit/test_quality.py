@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from bot.app import load_i18n
 from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality
 from bot.services.deadlines import WorkingCalendar
-from bot.services.quality import Period, QualityReport, QualityService, parse_period
+from bot.services.quality import Period, QualityReport, QualityService
 from bot.services.report_output import png, report_chart, report_csv, report_message, report_xlsx
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident, SatisfactionAnswer
@@ -156,24 +156,3 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
     assert sorted(r[0] for r in workbook["Comments"].iter_rows(min_row=2, values_only=True)) == sorted(["Bardzo sprawnie", "Ačiū"])
 
     assert ["Cases received", "4"] in rows and ["Summary"] in rows
-
-
-@pytest.mark.parametrize(
-    ("text", "period"),
-    [
-        ("", Period(date(2026, 10, 24), date(2026, 11, 22))),
-        ("7d", Period(date(2026, 11, 16), date(2026, 11, 22))),
-        ("2026-02", Period(date(2026, 2, 1), date(2026, 2, 28))),
-        ("2026-q4", Period(date(2026, 10, 1), date(2026, 12, 31))),
-        ("2025", Period(date(2025, 1, 1), date(2025, 12, 31))),
-        ("2026-01-05..2026-03-31", Period(date(2026, 1, 5), date(2026, 3, 31))),
-    ],
-)
-def test_periods(text: str, period: Period) -> None:
-    assert parse_period(text, date(2026, 11, 22)) == period
-
-
-@pytest.mark.parametrize("text", ["last week", "2026-13", "0d", "2026-03-31..2026-01-01", "2026-Q5"])
-def test_bad_periods(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_period(text, date(2026, 11, 22))

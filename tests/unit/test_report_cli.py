@@ -61,6 +61,8 @@ def test_xlsx_csv_and_png(configured, tmp_path, capsys: pytest.CaptureFixture[st
         (["--from", "2026-13-01", "--to", "2026-12-31", "--out", "x.csv"], "not a date (YYYY-MM-DD): 2026-13-01"),
         (["--from", "2026-12-01", "--to", "2026-11-01", "--out", "x.csv"], "--from must not be after --to"),
         (["--from", "2026-11-01", "--to", "2026-12-01", "--out", "x.pdf"], "--format csv, xlsx or png"),
+        (["--from", "1999-12-01", "--to", "2000-01-31", "--out", "x.csv"], "--from/--to: A report covers the years 2000 to "),
+        (["--from", "2015-01-01", "--to", "2020-12-31", "--out", "x.csv"], "--from/--to: A report covers at most 5 years; please choose a shorter period."),
     ],
 )
 def test_bad_arguments_are_named(args: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,405 @@
+"""The team groups as the bot keeps them: a forum topic and a card per case, kept current, and
+the posts clerks read there (in ADMIN_LOCALE).
+
+`ClerkTexts` renders; `GroupSender` is the outbox's sender for everything that goes into a team
+group. Broken topics heal themselves: a deleted topic gets a new one (with the card), a group
+that cannot have topics gets cards in its main chat, and a group upgraded to a supergroup is
+followed to its new id; each time the clerks are told.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from html import escape
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config, Team
+from bot.services import texts
+from bot.services.deadlines import WorkingCalendar
+from bot.services.notifications import send_files
+from bot.services.numbers import RowId
+from bot.services.outbox import Permanent, Sent, follow_migration
+from bot.services.teams import TeamDirectory
+from bot.services.workflow import Action, Clerk, allowed_actions, extension_left
+from bot.store.db import Database
+from bot.store.models import Attachment, Case, CaseEvent, CaseKind, EventKind, OutboxMessage, Resident, utcnow
+
+log = logging.getLogger(__name__)
+
+# Forum topic icon colours Telegram accepts, one per kind.
+TOPIC_COLORS = {CaseKind.REQUEST: 7322096, CaseKind.COMPLAINT: 16478047, CaseKind.REPORT: 16766590}
+
+ACTION_LABELS = {
+    Action.TAKE: __("🙋 Take"),
+    Action.ASSIGN: __("👤 Assign"),
+    Action.PROGRESS: __("⚙️ In progress"),
+    Action.EXTEND: __("⏳ Extend"),
+    Action.ANSWER: __("✅ Answer and close"),
+    Action.PASS: __("🔀 Pass to another team"),
+    Action.REDIRECT: __("↪️ Redirect"),
+    Action.REJECT: __("⛔ Reject"),
+    Action.REOPEN: __("↩ Reopen"),
+}
+
+CARD_BUDGET = 3900  # characters of HTML for a card: its visible text stays within Telegram's 4096
+MESSAGE_BUDGET = 4000
+
+
+class DeskAction(CallbackData, prefix="dk"):
+    action: Action
+    case_id: RowId
+
+
+class ClerkTexts:
+    """What clerks read about cases, in ADMIN_LOCALE."""
+
+    def __init__(self, i18n: I18n, calendar: WorkingCalendar, config: Config, teams: TeamDirectory) -> None:
+        self.i18n = i18n
+        self.calendar = calendar
+        self.config = config
+        self.teams = teams
+        self.locale = config.settings.admin_locale
+
+    def _in_admin_locale(self) -> Any:
+        return self.i18n.use_locale(self.locale)
+
+    def _eldership(self, case: Case) -> str:
+        eldership = self.config.municipality.eldership_by_id.get(case.eldership_id or "")
+        return eldership.get(self.locale) if eldership else _("whole district")
+
+    def topic_name(self, case: Case) -> str:
+        with self.i18n.context(), self._in_admin_locale():
+            category = self.config.municipality.category_by_id[case.category_id].get(self.locale)
+            return f"{case.number} · {category} · {self._eldership(case)}"[:128]
+
+    def card(self, case: Case, resident: Resident | None) -> tuple[str, InlineKeyboardMarkup]:
+        """The card and the buttons that fit the case now."""
+        with self.i18n.context(), self._in_admin_locale():
+            return self._card_text(case, resident), self._card_keyboard(case)
+
+    def _card_text(self, case: Case, resident: Resident | None) -> str:
+        municipality = self.config.municipality
+        today = self.calendar.local_date(utcnow())
+        left = self.calendar.working_days_left(today, case.due)
+        team = self.teams.get(case.team_id)
+        responsible = _("responsible: {name}").format(name=escape(case.assignee_name)) if case.assignee_name else _("nobody responsible yet")
+        lines = [
+            f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.kind_label(case.kind)}",
+            _("Status: {status}").format(status=texts.status_label(case.status)) + " · " + responsible,
+            _("Team: {team}").format(team=escape(team.name.get(self.locale))),
+            _("Eldership: {name}").format(name=escape(self._eldership(case))),
+            _("Category: {name}").format(name=escape(municipality.category_by_id[case.category_id].get(self.locale))),
+            _("Received: {date}").format(date=texts.day(self.calendar.local_date(case.received_at))),
+            _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
+        ]
+        if case.extended_until:
+            reason = escape(texts.shorten(case.extension_reason or "", 300))
+            lines.append(_("Extended by {days} working days: {reason}").format(days=case.extension_days, reason=reason))
+        lines.append(
+            _("Resident: {name}").format(name=escape(texts.shorten(resident.display_name, 100) if resident else "?"))
+            + (f" · {escape(resident.phone)}" if resident and resident.phone else "")
+        )
+        if case.address:
+            lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
+        head = "\n".join(lines) + "\n\n"
+        description = escape(case.description)
+        if len(head) + len(description) > CARD_BUDGET:
+            more = "\n" + _("(shortened: /case {number} shows the whole text)").format(number=case.number)
+            description = _cut_escaped(case.description, CARD_BUDGET - len(head) - len(more)) + more
+        return head + description
+
+    def _card_keyboard(self, case: Case) -> InlineKeyboardMarkup:
+        builder = InlineKeyboardBuilder()
+        for action in allowed_actions(case):
+            if action is Action.EXTEND and extension_left(case, self.config) <= 0:
+                continue
+            if action is Action.PASS and len(self.teams.teams) < 2:
+                continue
+            if action is Action.ASSIGN and not self.teams.get(case.team_id).heads:
+                continue  # nobody could press it: only heads assign
+            builder.button(text=str(ACTION_LABELS[action]), callback_data=DeskAction(action=action, case_id=case.id))
+        builder.adjust(2)
+        return builder.as_markup()
+
+    def description_parts(self, case: Case) -> list[str]:
+        """The whole description, in messages that fit."""
+        return [escape(case.description[start : start + 3500]) for start in range(0, len(case.description), 3500)]
+
+    def assigned(self, case: Case, clerk: Clerk, assignee: Clerk) -> str:
+        with self.i18n.context(), self._in_admin_locale():
+            return _("👤 {head} made {name} responsible for {number}.").format(head=escape(clerk.name), name=escape(assignee.name), number=case.number)
+
+    def passed_away(self, case: Case, clerk: Clerk, to: Team, reason: str) -> str:
+        with self.i18n.context(), self._in_admin_locale():
+            return _("🔀 {name} passed {number} to {team}: {reason}\nThe case continues there; this topic is closed.").format(
+                name=escape(clerk.name), number=case.number, team=escape(to.name.get(self.locale)), reason=escape(texts.shorten(reason, 1000))
+            )
+
+    def history(self, case: Case, events: list[CaseEvent], source: Team, reason: str) -> str:
+        """What the new team reads under the card: where the case came from, why, and its trail."""
+        with self.i18n.context(), self._in_admin_locale():
+            head = _("🔀 Passed on by {team}: {reason}").format(team=escape(source.name.get(self.locale)), reason=escape(texts.shorten(reason, 1000)))
+            return head + "\n\n" + self.trail(case, events, budget=MESSAGE_BUDGET - len(head) - 2)
+
+    def trail(self, case: Case, events: list[CaseEvent], budget: int = MESSAGE_BUDGET) -> str:
+        """The audit trail, oldest first; the oldest lines give way when it does not fit."""
+        with self.i18n.context(), self._in_admin_locale():
+            lines = [_("<b>History of {number}</b>").format(number=case.number)]
+            lines += [self._trail_line(case, event) for event in events]
+        while len("\n".join(lines)) > budget and len(lines) > 2:
+            del lines[1]
+        return "\n".join(lines)
+
+    def _trail_line(self, case: Case, event: CaseEvent) -> str:
+        when = event.at.astimezone(self.calendar.tz).strftime("%Y-%m-%d %H:%M")
+        who = escape(event.actor_name) if event.actor_name else (_("resident") if event.actor_id == case.resident_id else _("system"))
+        return f"{when} · {who} · {self._event_detail(event)}"
+
+    def _event_detail(self, event: CaseEvent) -> str:
+        snippet = escape(texts.shorten(event.text or "", 300))
+        data = event.data or {}
+        if event.kind == EventKind.CREATED:
+            return _("case received")
+        if event.kind == EventKind.STATUS:
+            return _("status: {status}").format(status=texts.status_label(data["to"])) + (f" ({snippet})" if snippet else "")
+        if event.kind == EventKind.EXTENDED:
+            return _("deadline extended to {date}").format(date=data.get("until", "?")) + f" ({snippet})"
+        if event.kind == EventKind.MESSAGE_IN:
+            return _("from the resident: {text}").format(text=snippet or _("(files)"))
+        if event.kind == EventKind.MESSAGE_OUT:
+            return _("to the resident: {text}").format(text=snippet or _("(files)"))
+        if event.kind == EventKind.NOTE:
+            return _("note: {text}").format(text=snippet)
+        if event.kind == EventKind.PASSED:
+            return _("passed from {source} to {target} ({reason})").format(
+                source=escape(self.teams.get(data.get("from")).name.get(self.locale)),
+                target=escape(self.teams.get(data.get("to")).name.get(self.locale)),
+                reason=snippet,
+            )
+        if event.kind == EventKind.ASSIGNED:
+            return _("responsible: {name}").format(name=escape(data.get("assignee_name", "?")))
+        if event.kind == EventKind.ESCALATED:
+            return _("escalated")
+        return _("reminder sent")
+
+    def information(self, case: Case, events: list[CaseEvent]) -> str:
+        """What the resident added (or their reason for reopening), gathered into one post."""
+        with self.i18n.context(), self._in_admin_locale():
+            if any((e.data or {}).get("to") == "reopened" for e in events):
+                header = _("↩ <b>{number}</b>: the resident reopened the case").format(number=case.number)
+            else:
+                header = _("➕ <b>{number}</b>: the resident added information").format(number=case.number)
+            parts = [escape(e.text) for e in events if e.text]
+            text = header + ("\n\n" + "\n\n".join(parts) if parts else "")
+            if len(text) > MESSAGE_BUDGET:
+                more = "\n" + _("(shortened: /history {number} shows every message)").format(number=case.number)
+                text = text[: MESSAGE_BUDGET - len(more)].rsplit("\n", 1)[0] + "\n…" + more
+            return text
+
+    def notice(self, render: Callable[[], str]) -> str:
+        """A line for clerks, rendered in ADMIN_LOCALE."""
+        with self.i18n.context(), self._in_admin_locale():
+            return render()
+
+
+def _cut_escaped(text: str, budget: int) -> str:
+    """`text` escaped for HTML, cut (with "…") so the escaped result fits `budget`; never inside an entity."""
+    cut = text[:budget]
+    while len(escape(cut)) + 1 > budget and cut:
+        cut = cut[: -max(1, (len(escape(cut)) + 1 - budget) // 2)]
+    return escape(cut) + "…"
+
+
+class GroupSender:
+    """The outbox's senders for the team groups."""
+
+    def __init__(self, bot: Bot, database: Database, texts_: ClerkTexts, teams: TeamDirectory) -> None:
+        self.bot = bot
+        self.database = database
+        self.texts = texts_
+        self.teams = teams
+        self.forum: dict[int, bool] = {}  # per group: can it have topics (unknown until tried)
+
+    async def _case(self, row: OutboxMessage) -> Case:
+        async with self.database.read() as session:
+            case = await session.get(Case, row.case_id) if row.case_id is not None else None
+        if case is None:
+            raise Permanent("the case is gone")
+        return case
+
+    @staticmethod
+    def _here(case: Case, row: OutboxMessage) -> bool:
+        """Whether the case still lives in the row's group (it may have been passed on since)."""
+        return case.group_chat_id == row.chat_id
+
+    # --- topics and cards ---
+
+    async def topic(self, row: OutboxMessage) -> Sent:
+        case = await self._case(row)
+        if not self._here(case, row) or case.topic_id is not None:
+            return Sent()
+        topic_id = await self._open_topic(case, row.chat_id)
+        return Sent(row.chat_id, None, _set_case(case.id, row.chat_id, topic_id=topic_id))
+
+    async def _open_topic(self, case: Case, chat_id: int) -> int | None:
+        if self.forum.get(chat_id) is False:
+            return None
+        try:
+            topic = await self.bot.create_forum_topic(chat_id, self.texts.topic_name(case), icon_color=TOPIC_COLORS.get(CaseKind(case.kind)))
+        except TelegramBadRequest as exc:
+            if not any(reason in exc.message.lower() for reason in ("not a forum", "not enough rights", "chat_not_modified", "topics")):
+                raise
+            self.forum[chat_id] = False
+            log.warning("no forum topics in a team group; cards go to the main chat", extra={"chat_id": chat_id, "error": exc.message})
+            note = self.texts.notice(lambda: _(
+                "I cannot open a topic per case here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
+                "To have topics, turn on Topics and give me the right to manage them."
+            ).format(reason=escape(exc.message)))  # fmt: skip
+            await self.bot.send_message(chat_id, note)
+            return None
+        self.forum[chat_id] = True
+        return topic.message_thread_id
+
+    async def card(self, row: OutboxMessage) -> Sent:
+        case = await self._case(row)
+        if not self._here(case, row):
+            return Sent()
+        sent = await self._in_topic(case, row.chat_id, lambda thread: self._post_card(case, row.chat_id, thread))
+        return Sent(row.chat_id, sent, _set_case(case.id, row.chat_id, card_message_id=sent))
+
+    async def _post_card(self, case: Case, chat_id: int, thread: int | None) -> int:
+        text, keyboard = self.texts.card(case, await self._resident(case))
+        return (await self.bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=keyboard)).message_id
+
+    async def card_edit(self, row: OutboxMessage) -> Sent:
+        case = await self._case(row)
+        if not self._here(case, row) or case.card_message_id is None:
+            return Sent()  # the card is still to come (it is rendered as the case is then) or went with the case
+        text, keyboard = self.texts.card(case, await self._resident(case))
+        try:
+            await self.bot.edit_message_text(text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard)
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                raise
+        return Sent(row.chat_id, case.card_message_id)
+
+    async def _resident(self, case: Case) -> Resident | None:
+        async with self.database.read() as session:
+            return await session.get(Resident, case.resident_id)
+
+    async def _in_topic(self, case: Case, chat_id: int, send: Callable[[int | None], Awaitable[int]]) -> int:
+        """Send into the case's topic, opening a new topic (with the card) if it was deleted."""
+        try:
+            return await send(case.topic_id)
+        except TelegramBadRequest as exc:
+            if case.topic_id is None or "thread not found" not in exc.message.lower():
+                raise
+        log.warning("a case topic was deleted; opening a new one", extra={"case": case.number, "topic": case.topic_id})
+        case.topic_id = await self._open_topic(case, chat_id)
+        card = await self._post_card(case, chat_id, case.topic_id)
+        async with self.database.write() as session:
+            await _set_case(case.id, chat_id, topic_id=case.topic_id, card_message_id=card)(session)
+        note = self.texts.notice(lambda: _("The previous topic of this case was deleted; the case continues here."))
+        await self.bot.send_message(chat_id, note, message_thread_id=case.topic_id)
+        return await send(case.topic_id)
+
+    # --- posts ---
+
+    async def message(self, row: OutboxMessage) -> Sent:
+        case = await self._case(row) if row.case_id is not None else None
+        in_topic = case is not None and row.payload.get("in_topic") and self._here(case, row)
+
+        async def send(thread: int | None) -> int:
+            return (await self.bot.send_message(row.chat_id, row.payload["text"], message_thread_id=thread)).message_id
+
+        sent = await self._in_topic(case, row.chat_id, send) if in_topic and case is not None else await send(None)
+        return Sent(row.chat_id, sent)
+
+    async def location(self, row: OutboxMessage) -> Sent:
+        case = await self._case(row)
+        if not self._here(case, row) or case.latitude is None or case.longitude is None:
+            return Sent()
+        lat, lon = case.latitude, case.longitude
+
+        async def send(thread: int | None) -> int:
+            return (await self.bot.send_location(row.chat_id, lat, lon, message_thread_id=thread)).message_id
+
+        return Sent(row.chat_id, await self._in_topic(case, row.chat_id, send))
+
+    async def files(self, row: OutboxMessage) -> Sent:
+        case = await self._case(row)
+        async with self.database.read() as session:
+            attachments = list((await session.execute(select(Attachment).where(Attachment.id.in_(row.payload["attachments"])).order_by(Attachment.id))).scalars())
+        if not attachments or not self._here(case, row):
+            return Sent()
+        first = await self._in_topic(case, row.chat_id, lambda thread: self._send_files(row.chat_id, attachments, thread))
+        return Sent(row.chat_id, first)
+
+    async def _send_files(self, chat_id: int, attachments: list[Attachment], thread: int | None) -> int:
+        return await send_files(self.bot, chat_id, attachments, thread_id=thread) or 0
+
+    async def info(self, row: OutboxMessage) -> Sent:
+        """What the resident added, gathered: one post with every text, then the files together."""
+        case = await self._case(row)
+        async with self.database.read() as session:
+            events = list((await session.execute(select(CaseEvent).where(CaseEvent.id.in_(row.payload["events"])).order_by(CaseEvent.id))).scalars())
+            attachments = list((await session.execute(select(Attachment).where(Attachment.event_id.in_(row.payload["events"])).order_by(Attachment.id))).scalars())
+        text = self.texts.information(case, events)
+
+        async def send(thread: int | None) -> int:
+            first = (await self.bot.send_message(row.chat_id, text, message_thread_id=thread)).message_id
+            if attachments:
+                await send_files(self.bot, row.chat_id, attachments, thread_id=thread)
+            return first
+
+        in_topic = self._here(case, row)
+        return Sent(row.chat_id, await self._in_topic(case, row.chat_id, send) if in_topic else await send(None))
+
+    async def close_topic(self, row: OutboxMessage) -> Sent:
+        try:
+            await self.bot.close_forum_topic(row.chat_id, row.payload["topic_id"])
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message.lower() and "not found" not in exc.message.lower():
+                raise
+        return Sent(row.chat_id)
+
+    # --- a group that moved ---
+
+    async def migrated(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A team group became a supergroup: follow it (cases, unsent rows) and tell the clerks."""
+        if not self.teams.follow(old_chat_id, new_chat_id):
+            return
+        async with self.database.write() as session:
+            await follow_migration(session, old_chat_id, new_chat_id)
+            # Topics and messages do not move with a basic group: cards are posted anew as cases change.
+            await session.execute(update(Case).where(Case.group_chat_id == old_chat_id).values(group_chat_id=new_chat_id, topic_id=None))
+        self.forum.pop(old_chat_id, None)
+        log.error("a team group moved: put the new id in the configuration", extra={"old": old_chat_id, "new": new_chat_id})
+        note = self.texts.notice(
+            lambda: _("This group became a supergroup with a new id. I follow it now; please put {chat_id} in the configuration instead of {old}.").format(
+                chat_id=new_chat_id, old=old_chat_id
+            )
+        )
+        await self.bot.send_message(new_chat_id, note)
+
+
+def _set_case(case_id: int, chat_id: int, **values: Any) -> Callable[[AsyncSession], Awaitable[None]]:
+    """Record a topic or card on the case, if the case is still in that group."""
+
+    async def record(session: AsyncSession) -> None:
+        await session.execute(update(Case).where(Case.id == case_id, Case.group_chat_id == chat_id).values(**values))
+
+    return record
+

@@ -1,0 +1,312 @@
+"""The outbox: every message that matters, stored with the change that causes it, sent until
+Telegram gives a permanent answer.
+
+A change to a case writes its messages (the resident's notice, the card edit, a post in the
+team's group) as `OutboxMessage` rows in the same transaction, so a crash after the commit loses
+nothing: the rows are still pending when the process comes back. Senders claim due rows and send
+each through the limiter; the outcome is recorded at once, with the sent message's chat and id.
+
+- Order: rows sharing a `key` (one case's posts in one group, one resident's notices) go out in
+  id order: a row is claimed only when no earlier row of its key is unfinished.
+- 429: the lane is paused by the limiter and the row waits `retry_after`; it never fails.
+- 5xx, timeouts, network errors: retried with backoff, for as long as it takes.
+- Permanent answers (blocked, chat not found, a bad request) fail the row, with the error kept.
+- Crash: rows a sender held stay `sending`; the same instance (INSTANCE_NAME, default the host
+  name) takes its own back at once on restart, other instances' after `lease`. A row sent just
+  before a crash and not yet recorded is sent again: at least once, with that one window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.store.db import Database
+from bot.store.models import OutboxMessage, OutboxStatus, utcnow
+from bot.telegram import single_attempt
+
+log = logging.getLogger(__name__)
+
+UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
+class Kind(StrEnum):
+    """What a row does; each has one handler (bot.services.groups, bot.services.notifications)."""
+
+    MESSAGE = "message"  # a text (with buttons) to a resident or a team group, maybe in the case's topic
+    TOPIC = "topic"  # open the case's forum topic in its team's group
+    CARD = "card"  # post the case's card (rendered when sent, so it is current)
+    CARD_EDIT = "card_edit"  # bring the card up to date
+    LOCATION = "location"  # the case's map pin in its topic
+    FILES = "files"  # attachments (by id) in a chat, albums kept together
+    INFO = "info"  # what the resident added, gathered per case
+    COPY = "copy"  # a clerk's message(s) copied from the group to the resident
+    CLOSE_TOPIC = "close_topic"  # the case left this group
+
+
+def resident_key(resident_id: int) -> str:
+    return f"r:{resident_id}"
+
+
+def group_key(chat_id: int, case_id: int | None = None) -> str:
+    return f"g:{chat_id}:{case_id}" if case_id is not None else f"g:{chat_id}"
+
+
+def enqueue(
+    session: AsyncSession, kind: Kind, chat_id: int, *, key: str, case_id: int | None = None,
+    payload: dict[str, Any] | None = None, due_at: datetime | None = None,
+) -> OutboxMessage:  # fmt: skip
+    """Add a row inside the caller's transaction (call `Outbox.wake` after the commit)."""
+    row = OutboxMessage(kind=kind, key=key, chat_id=chat_id, case_id=case_id, payload=payload or {}, due_at=due_at)
+    session.add(row)
+    return row
+
+
+async def pending_row(session: AsyncSession, kind: Kind, key: str) -> OutboxMessage | None:
+    """The last unsent, unclaimed row of this kind and key: to gather into instead of adding one."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.key == key, OutboxMessage.kind == kind, OutboxMessage.status == OutboxStatus.PENDING)
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+@dataclass
+class Sent:
+    """What Telegram answered; `record` writes what follows from it in the same transaction."""
+
+    chat_id: int | None = None
+    message_id: int | None = None
+    record: Callable[[AsyncSession], Awaitable[None]] | None = None
+
+
+Handler = Callable[[OutboxMessage], Awaitable[Sent]]
+
+
+class Permanent(Exception):
+    """A handler's own verdict that the row can never be sent (e.g. its case is gone)."""
+
+
+class Outbox:
+    def __init__(
+        self,
+        database: Database,
+        worker: str,
+        *,
+        concurrency: int = 32,
+        lease: timedelta = timedelta(minutes=2),
+        max_backoff: float = 30.0,
+        on_blocked: Callable[[OutboxMessage], Awaitable[None]] | None = None,
+        on_migrated: Callable[[int, int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.database = database
+        self.worker = worker
+        self.concurrency = concurrency
+        self.lease = lease
+        self.max_backoff = max_backoff
+        self.on_blocked = on_blocked
+        self.on_migrated = on_migrated
+        self.handlers: dict[str, Handler] = {}
+        self._wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    def handle(self, kind: Kind, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    def wake(self) -> None:
+        """Something was enqueued: look for work now rather than at the next tick."""
+        self._wake.set()
+
+    # --- claiming ---
+
+    async def claim(self, limit: int) -> list[OutboxMessage]:
+        earlier = aliased(OutboxMessage)
+        blocked_by_earlier = (
+            select(earlier.id).where(earlier.key == OutboxMessage.key, earlier.id < OutboxMessage.id, earlier.status.in_(UNFINISHED)).exists()
+        )
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                or_(OutboxMessage.due_at.is_(None), OutboxMessage.due_at <= utcnow()),
+                ~blocked_by_earlier,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.database.write() as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(due.scalar_subquery()))
+                .values(status=OutboxStatus.SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+                .returning(OutboxMessage)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(result.scalars(), key=lambda row: row.id or 0)
+
+    async def resume_own(self) -> int:
+        """On start: what this instance held when it stopped is pending again, at once."""
+        return await self._release(OutboxMessage.claimed_by == self.worker, "outbox rows of this instance resumed")
+
+    async def recover(self) -> int:
+        """Rows held by an instance that died (its lease expired) are pending again."""
+        return await self._release(OutboxMessage.claimed_at < utcnow() - self.lease, "outbox rows of a stopped instance resumed")
+
+    async def _release(self, condition: Any, message: str) -> int:
+        async with self.database.write() as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.SENDING, condition)
+                .values(status=OutboxStatus.PENDING, claimed_by=None)
+            )
+        if result.rowcount:
+            log.warning(message, extra={"rows": result.rowcount})
+        return result.rowcount or 0
+
+    async def depth(self) -> tuple[int, float]:
+        """Unsent rows and the age in seconds of the oldest."""
+        async with self.database.read() as session:
+            count, oldest = (
+                await session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(UNFINISHED)))
+            ).one()
+        return count, ((utcnow() - oldest).total_seconds() if oldest else 0.0)
+
+    # --- sending ---
+
+    async def run(self) -> None:
+        """Send until cancelled."""
+        await self.resume_own()
+        ticks = 0
+        while True:
+            free = self.concurrency - len(self._in_flight)
+            if free > 0:
+                for row in await self._claim_safely(free):
+                    task = asyncio.create_task(self._send(row))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._done)
+            ticks += 1
+            if ticks % 30 == 0:
+                await self.recover()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()  # the next row of its key may be due now
+
+    async def _claim_safely(self, limit: int) -> list[OutboxMessage]:
+        try:
+            return await self.claim(limit)
+        except Exception:  # a database hiccup: try again at the next tick
+            log.exception("could not claim outbox rows")
+            return []
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """On a graceful stop: let sends in flight finish; what is left is resumed on the next start."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=timeout)
+        for task in list(self._in_flight):
+            task.cancel()
+        await self._release(OutboxMessage.claimed_by == self.worker, "outbox rows left for the next start")
+
+    async def send_due_now(self) -> None:
+        """Claim and send what is due, once, and wait for it (tests and `petent` commands)."""
+        while rows := await self.claim(self.concurrency):
+            await asyncio.gather(*(self._send(row) for row in rows))
+
+    async def _send(self, row: OutboxMessage) -> None:
+        handler = self.handlers.get(row.kind)
+        try:
+            if handler is None:
+                raise Permanent(f"no handler for {row.kind}")
+            with single_attempt():
+                sent = await handler(row)
+        except TelegramMigrateToChat as exc:
+            if self.on_migrated is not None:
+                await self.on_migrated(row.chat_id, exc.migrate_to_chat_id)
+            await self._retry(row, 0.0, f"moved to {exc.migrate_to_chat_id}", chat_id=exc.migrate_to_chat_id)
+        except TelegramRetryAfter as exc:
+            await self._retry(row, float(exc.retry_after), "429", count=False)
+        except (TelegramServerError, TelegramNetworkError) as exc:
+            await self._retry(row, self._backoff(row.attempts), type(exc).__name__)
+        except TelegramForbiddenError as exc:
+            await self._fail(row, exc.message)
+            if self.on_blocked is not None:
+                await self.on_blocked(row)
+        except (TelegramBadRequest, TelegramNotFound, Permanent) as exc:
+            await self._fail(row, getattr(exc, "message", None) or str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or the database: keep the row, try later, say so
+            log.exception("outbox row could not be sent", extra={"row": row.id, "kind": row.kind})
+            await self._retry(row, self._backoff(row.attempts), type(exc).__name__)
+        else:
+            await self._record_sent(row, sent)
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.max_backoff, 0.5 * 2 ** max(0, attempts - 1))
+
+    async def _record_sent(self, row: OutboxMessage, sent: Sent) -> None:
+        async with self.database.write() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(status=OutboxStatus.SENT, claimed_by=None, sent_at=utcnow(), sent_chat_id=sent.chat_id, sent_message_id=sent.message_id, last_error=None)
+            )
+            if sent.record is not None:
+                await sent.record(session)
+
+    async def _retry(self, row: OutboxMessage, delay: float, error: str, *, count: bool = True, chat_id: int | None = None) -> None:
+        values: dict[str, Any] = {"status": OutboxStatus.PENDING, "claimed_by": None, "last_error": error, "due_at": utcnow() + timedelta(seconds=delay)}
+        if not count:
+            values["attempts"] = OutboxMessage.attempts - 1  # a 429 is Telegram's pacing, not a failure
+        if chat_id is not None:
+            values["chat_id"] = chat_id
+        log.info("outbox row will be retried", extra={"row": row.id, "kind": row.kind, "error": error, "delay": round(delay, 1)})
+        await self._write_outcome(row, values)
+
+    async def _fail(self, row: OutboxMessage, error: str) -> None:
+        log.warning("outbox row failed for good", extra={"row": row.id, "kind": row.kind, "chat_id": row.chat_id, "error": error})
+        await self._write_outcome(row, {"status": OutboxStatus.FAILED, "claimed_by": None, "last_error": error})
+
+    async def _write_outcome(self, row: OutboxMessage, values: dict[str, Any]) -> None:
+        # The database may be what failed: keep trying, the row is ours until we say otherwise.
+        for attempt in range(1, 6):
+            try:
+                async with self.database.write() as session:
+                    await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+                return
+            except Exception:
+                log.exception("could not record an outbox outcome", extra={"row": row.id, "attempt": attempt})
+                await asyncio.sleep(min(10, attempt * 2))
+
+
+async def follow_migration(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
+    """A group became a supergroup: its unsent rows go to the new id."""
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.chat_id == old_chat_id, OutboxMessage.status.in_(UNFINISHED)).values(chat_id=new_chat_id)
+    )

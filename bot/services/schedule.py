@@ -1,0 +1,166 @@
+"""What happens at DIGEST_TIME (the municipality's time zone): on working days each team's
+digest with reminders and escalations; on WEEKLY_REPORT's day the quality report.
+
+Escalation, once per working day per case: a case due within ESCALATE_WITHIN_DAYS working days
+with nobody responsible goes to the team's head(s); an overdue case goes to the head(s) and to
+the escalation team of the municipality file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date, datetime, time, timedelta
+from html import escape
+
+from aiogram import Bot
+from aiogram.types import BufferedInputFile
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import or_, select
+
+from bot.config import Config, Team
+from bot.services import texts
+from bot.services.deadlines import WorkingCalendar
+from bot.services.quality import Period, QualityService
+from bot.services.report_output import png, report_chart, report_message, report_xlsx
+from bot.services.teams import TeamDirectory
+from bot.services.workflow import OPEN_STATUSES, CaseWorkflow
+from bot.store.db import Database
+from bot.store.models import Case, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Schedule:
+    def __init__(
+        self, bot: Bot, i18n: I18n, database: Database, workflow: CaseWorkflow, teams: TeamDirectory,
+        calendar: WorkingCalendar, config: Config, quality: QualityService,
+    ) -> None:  # fmt: skip
+        self.bot = bot
+        self.i18n = i18n
+        self.database = database
+        self.workflow = workflow
+        self.teams = teams
+        self.calendar = calendar
+        self.config = config
+        self.quality = quality
+        self.locale = config.settings.admin_locale
+
+    # --- reading the load ---
+
+    async def open_cases(self, team: Team | None = None, assignee_id: int | None = None) -> list[Case]:
+        """Open cases (of a team, of a clerk), the nearest deadline first."""
+        query = select(Case).where(Case.status.in_([s.value for s in OPEN_STATUSES]))
+        if team is not None:
+            mine = Case.team_id == team.id
+            query = query.where(or_(mine, Case.team_id.is_(None)) if team.id == self.teams.default.id else mine)
+        if assignee_id is not None:
+            query = query.where(Case.assignee_id == assignee_id)
+        async with self.database.read() as session:
+            cases = list((await session.execute(query)).scalars())
+        return sorted(cases, key=lambda c: (c.due, c.id))
+
+    def due_soon_and_overdue(self, cases: list[Case], today: date, within: int = 3) -> tuple[list[Case], list[Case]]:
+        horizon = self.calendar.add_working_days(today, within)
+        return [c for c in cases if today <= c.due <= horizon], [c for c in cases if c.due < today]
+
+    # --- the digest ---
+
+    async def digest(self, today: date, teams: list[Team] | None = None) -> None:
+        """Per team, in its group: cases due within 3 working days and overdue ones, by responsible
+        clerk; a reminder in each such case's topic; escalations."""
+        for team in teams or self.teams.teams:
+            cases = await self.open_cases(team)
+            soon, overdue = self.due_soon_and_overdue(cases, today)
+            await self.workflow.post_to_group(self.teams.chat_of(team), self._digest_text(team, today, soon, overdue))
+            for case in overdue + soon:
+                await self.workflow.remind(case, self._reminder(case, today))
+            await self._escalate(team, cases, today)
+
+    def _digest_text(self, team: Team, today: date, soon: list[Case], overdue: list[Case]) -> str:
+        with self.i18n.context(), self.i18n.use_locale(self.locale):
+            lines = [_("📋 <b>Daily digest</b> of {team}, {date}").format(team=escape(team.name.get(self.locale)), date=texts.day(today))]
+            for title, cases in ((_("Overdue"), overdue), (_("Due within 3 working days"), soon)):
+                lines += ["", f"<b>{title}</b> ({len(cases)})"]
+                by_responsible: dict[str, list[Case]] = {}
+                for case in cases:
+                    by_responsible.setdefault(case.assignee_name or _("nobody responsible"), []).append(case)
+                for name, own in sorted(by_responsible.items()):
+                    lines.append(f"👤 {escape(name)}: " + ", ".join(f"{c.number} ({texts.day(c.due)})" for c in own))
+            if not soon and not overdue:
+                lines += ["", _("Nothing is due soon and nothing is overdue.")]
+        return texts.shorten("\n".join(lines), 4000)
+
+    def _reminder(self, case: Case, today: date) -> str:
+        with self.i18n.context(), self.i18n.use_locale(self.locale):
+            left = self.calendar.working_days_left(today, case.due)
+            return _("⏰ Reminder: the deadline is {date} ({left}).").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left))
+
+    async def _escalate(self, team: Team, cases: list[Case], today: date) -> None:
+        within = self.config.settings.escalate_within_days
+        horizon = self.calendar.add_working_days(today, within)
+        escalation = self.teams.escalation
+        for case in cases:
+            overdue = case.due < today
+            unattended = case.assignee_id is None and case.due <= horizon
+            if not (overdue or unattended):
+                continue
+            posts = [(self.teams.chat_of(team), self._escalation_text(case, team, today, overdue, for_heads=True))]
+            if overdue and escalation is not None and escalation.id != team.id:
+                posts.append((self.teams.chat_of(escalation), self._escalation_text(case, team, today, overdue, for_heads=False)))
+            await self.workflow.escalate(case, today.isoformat(), posts)
+
+    def _escalation_text(self, case: Case, team: Team, today: date, overdue: bool, for_heads: bool) -> str:
+        with self.i18n.context(), self.i18n.use_locale(self.locale):
+            left = self.calendar.working_days_left(today, case.due)
+            due = f"{texts.day(case.due)} ({texts.days_left(today, case.due, left)})"
+            label = _("head")
+            heads = ", ".join(f'<a href="tg://user?id={head}">{label}</a>' for head in team.heads) if team.heads else _("the team's head")
+            who = escape(case.assignee_name) if case.assignee_name else _("nobody responsible")
+            if overdue:
+                text = _("🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}.").format(
+                    number=case.number, team=escape(team.name.get(self.locale)), due=due, who=who
+                )
+            else:
+                text = _("⚠️ {number} is due {due} and nobody is responsible for it.").format(number=case.number, due=due)
+            return f"{heads}: {text}" if for_heads else text
+
+    # --- running ---
+
+    async def run(self) -> None:
+        settings = self.config.settings
+        at = settings.digest_time or time(8, 0)
+        while True:
+            now = utcnow().astimezone(self.calendar.tz)
+            target = datetime.combine(now.date(), at, tzinfo=self.calendar.tz)
+            if target <= now:
+                target += timedelta(days=1)
+            await asyncio.sleep((target - now).total_seconds())
+            today = target.date()
+            if settings.digest_time is not None and self.calendar.is_working_day(today):
+                await self._guarded("digest", self.digest(today))
+            if today.weekday() == settings.weekly_report_weekday:
+                period = Period(today - timedelta(days=7), today - timedelta(days=1))
+                await self._guarded("weekly report", self.post_report(self.teams.chat_of(self.teams.default), period))
+
+    async def _guarded(self, name: str, work: object) -> None:
+        try:
+            await work  # type: ignore[misc]
+        except Exception:
+            log.exception("scheduled work failed", extra={"what": name})
+
+    # --- the quality report ---
+
+    async def post_report(self, chat_id: int, period: Period, thread_id: int | None = None) -> None:
+        """The quality report for `period`: a message, the chart and the XLSX file."""
+        with self.i18n.context(), self.i18n.use_locale(self.locale):
+            report = await self.quality.report(period, self.locale)
+            text = report_message(report)
+            # Drawing takes a moment of CPU: off the event loop (the locale goes along).
+            chart, workbook = await asyncio.to_thread(lambda: (png(report_chart(report)), report_xlsx(report)))
+            caption = _("Weekly trend and satisfaction, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
+        name = f"quality-{period.start.isoformat()}-{period.end.isoformat()}"
+        await self.bot.send_message(chat_id, text, message_thread_id=thread_id)
+        await self.bot.send_photo(chat_id, BufferedInputFile(chart, f"{name}.png"), caption=caption, message_thread_id=thread_id)
+        await self.bot.send_document(chat_id, BufferedInputFile(workbook, f"{name}.xlsx"), message_thread_id=thread_id)

@@ -1,0 +1,500 @@
+"""The case workflow: every change to a case, in one place.
+
+Each method checks what may happen (one transition table keyed by `Action`), changes the case,
+writes its event to the audit trail, and queues what people must be told (the outbox) — all in
+one transaction — then wakes the outbox and returns what happened. Handlers never change a case
+themselves. Nothing here waits for Telegram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config, Team
+from bot.services.cases import AttachmentDraft, CaseDraft, OpenedCase, attachment_rows, format_case_number
+from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
+from bot.services.outbox import Kind, Outbox, enqueue, group_key, pending_row, resident_key
+from bot.services.teams import TeamDirectory
+from bot.store import cases as case_rows
+from bot.store.db import Database
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxStatus, Resident, utcnow
+
+if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for types only
+    from bot.services.groups import ClerkTexts
+    from bot.services.notifications import ResidentTexts
+
+OPEN_STATUSES = frozenset(CaseStatus) - CLOSED_STATUSES
+
+
+class Action(StrEnum):
+    """What clerks do to a case: keys the transitions, the card's buttons and the prompts."""
+
+    TAKE = "take"
+    ASSIGN = "assign"
+    PROGRESS = "progress"
+    EXTEND = "extend"
+    ANSWER = "answer"
+    PASS = "pass"
+    REDIRECT = "redirect"
+    REJECT = "reject"
+    REOPEN = "reopen"
+
+
+@dataclass(frozen=True)
+class Transition:
+    allowed_from: frozenset[CaseStatus]
+    to: CaseStatus | None  # None: the status stays (or follows from the action)
+    needs_text: bool = False  # a reason, or the final answer
+    heads_only: bool = False
+
+
+TRANSITIONS: dict[Action, Transition] = {
+    Action.TAKE: Transition(frozenset({CaseStatus.NEW, CaseStatus.REOPENED, CaseStatus.IN_PROGRESS, CaseStatus.ASSIGNED}), CaseStatus.ASSIGNED),
+    Action.ASSIGN: Transition(OPEN_STATUSES, None, heads_only=True),
+    Action.PROGRESS: Transition(frozenset({CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.REOPENED}), CaseStatus.IN_PROGRESS),
+    Action.EXTEND: Transition(OPEN_STATUSES, None, needs_text=True),
+    Action.ANSWER: Transition(OPEN_STATUSES, CaseStatus.ANSWERED, needs_text=True),
+    Action.PASS: Transition(OPEN_STATUSES, None, needs_text=True),
+    Action.REDIRECT: Transition(OPEN_STATUSES, CaseStatus.REDIRECTED, needs_text=True),
+    Action.REJECT: Transition(OPEN_STATUSES, CaseStatus.REJECTED, needs_text=True),
+    Action.REOPEN: Transition(CLOSED_STATUSES, CaseStatus.REOPENED),
+}
+
+
+def extension_left(case: Case, config: Config) -> int:
+    """Working days the deadline may still be extended by (the kind's maximum, less what was used)."""
+    return config.municipality.kinds[case.kind].max_extension_days - case.extension_days
+
+
+def allowed_actions(case: Case) -> list[Action]:
+    return [action for action, rule in TRANSITIONS.items() if case.status in rule.allowed_from]
+
+
+class NotAllowed(Exception):
+    """The case does not exist, or the action does not fit it now."""
+
+
+@dataclass(frozen=True)
+class Clerk:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class GroupMessage:
+    """A message in a team group: (chat id, message id), never a message id alone."""
+
+    chat_id: int
+    message_id: int
+    html: str | None = None  # a clerk's text or caption with its formatting, for relaying
+    media: bool = False
+
+
+@dataclass
+class Outcome:
+    case: Case
+    events: list[CaseEvent] = field(default_factory=list)
+
+
+class CaseWorkflow:
+    def __init__(
+        self, database: Database, outbox: Outbox, calendar: WorkingCalendar, config: Config, teams: TeamDirectory,
+        resident_texts: ResidentTexts, clerk_texts: ClerkTexts,
+    ) -> None:  # fmt: skip
+        self.database = database
+        self.outbox = outbox
+        self.calendar = calendar
+        self.config = config
+        self.municipality = config.municipality
+        self.teams = teams
+        self.resident_texts = resident_texts  # in the resident's language
+        self.clerk_texts = clerk_texts  # in ADMIN_LOCALE
+
+    def extension_left(self, case: Case) -> int:
+        return extension_left(case, self.config)
+
+    # --- opening ---
+
+    async def open(self, draft: CaseDraft, received_at: datetime, update_id: int | None = None) -> OpenedCase:
+        """Store a new case for its team, with its card queued; the same `update_id` again returns the first case."""
+        if update_id is not None:
+            existing = await self._case_for_update(update_id)
+            if existing:
+                return OpenedCase(existing, created=False)
+        try:
+            case = await self._insert(draft, received_at, update_id)
+        except IntegrityError:
+            # A concurrent delivery of the same update won the race; its case is the answer.
+            existing = await self._case_for_update(update_id) if update_id is not None else None
+            if existing is None:
+                raise
+            return OpenedCase(existing, created=False)
+        self.outbox.wake()
+        return OpenedCase(case, created=True)
+
+    async def _case_for_update(self, update_id: int) -> Case | None:
+        async with self.database.read() as session:
+            return await case_rows.case_by_update(session, update_id)
+
+    async def _insert(self, draft: CaseDraft, received_at: datetime, update_id: int | None) -> Case:
+        rules = self.municipality.kinds[draft.kind]
+        year = self.calendar.local_date(received_at).year
+        team = self.teams.route(draft.kind, draft.category_id, draft.eldership_id)
+        async with self.database.write() as session:
+            seq = await case_rows.allocate_sequence(session, year)
+            case = Case(
+                number=format_case_number(self.config.settings.case_prefix, year, seq), year=year, seq=seq,
+                resident_id=draft.resident_id, locale=draft.locale, kind=draft.kind, category_id=draft.category_id,
+                eldership_id=draft.eldership_id, description=draft.description, latitude=draft.latitude,
+                longitude=draft.longitude, address=draft.address, received_at=received_at,
+                deadline=self.calendar.deadline(received_at, rules.deadline_days), source_update_id=update_id,
+                team_id=team.id, group_chat_id=self.teams.chat_of(team),
+            )  # fmt: skip
+            session.add(case)
+            await session.flush()
+            created = CaseEvent(case_id=case.id, at=received_at, kind=EventKind.CREATED, actor_id=draft.resident_id, data={"team": team.id})
+            session.add(created)
+            await session.flush()
+            files = attachment_rows(case.id, created.id, draft.attachments)
+            session.add_all(files)
+            await session.flush()
+            self._queue_card(session, case, [f.id for f in files])
+        return case
+
+    def _queue_card(self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None) -> None:
+        """The case's topic and card in its team's group, then its history, pin and files."""
+        chat, key = case.group_chat_id, group_key(case.group_chat_id, case.id)
+        enqueue(session, Kind.TOPIC, chat, key=key, case_id=case.id)
+        enqueue(session, Kind.CARD, chat, key=key, case_id=case.id)
+        if history:
+            enqueue(session, Kind.MESSAGE, chat, key=key, case_id=case.id, payload={"text": history, "in_topic": True})
+        if case.latitude is not None and case.longitude is not None:
+            enqueue(session, Kind.LOCATION, chat, key=key, case_id=case.id)
+        if attachment_ids:
+            enqueue(session, Kind.FILES, chat, key=key, case_id=case.id, payload={"attachments": attachment_ids, "in_topic": True})
+
+    # --- what clerks do ---
+
+    async def act(
+        self, case_id: int, action: Action, clerk: Clerk, *, text: str | None = None, days: int | None = None,
+        team_id: str | None = None, assignee: Clerk | None = None, answer: GroupMessage | None = None,
+    ) -> Outcome:  # fmt: skip
+        """Apply a clerk's action; raise NotAllowed if the case or the transition is wrong.
+
+        ANSWER with `answer`: that group message is copied to the resident as the answer."""
+        rule = TRANSITIONS[action]
+        now = utcnow()
+        async with self.database.write() as session:
+            case = await session.get(Case, case_id, with_for_update=True)
+            if case is None or case.status not in rule.allowed_from:
+                raise NotAllowed(action)
+            outcome = Outcome(case)
+            if action is Action.EXTEND:
+                await self._extend(session, outcome, clerk, text or "", days or 0, now)
+            elif action is Action.PASS:
+                await self._pass(session, outcome, clerk, self.teams.get(team_id), text or "", now)
+                return outcome
+            elif action is Action.ASSIGN:
+                await self._assign(session, outcome, clerk, assignee or clerk, now)
+            else:
+                if action is Action.ANSWER and answer is not None:
+                    await self._relay(session, outcome, clerk, [answer], text, now)
+                    text = None  # the answer went as the clerk's message, not as a reason
+                if action is Action.TAKE:
+                    case.assignee_id, case.assignee_name = clerk.id, clerk.name
+                assert rule.to is not None
+                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now)
+            await self._card_edit(session, case)
+        self.outbox.wake()
+        return outcome
+
+    async def _set_status(self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime) -> None:
+        case = outcome.case
+        previous = case.status
+        case.status = to
+        case.closed_at = now if to in CLOSED_STATUSES else None
+        event = CaseEvent(case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=actor_id, actor_name=actor_name, text=text, data={"from": previous, "to": to})
+        session.add(event)
+        outcome.events.append(event)
+        locale = await self._locale(session, case)
+        self._notify(session, case, self.resident_texts.event(case, event, locale))
+        if to in CLOSED_STATUSES and not case.feedback_asked:
+            case.feedback_asked = True  # asked once per case, never again after a reopening
+            question, keyboard = self.resident_texts.satisfaction_question(case, locale)
+            self._notify(session, case, question, keyboard=keyboard)
+
+    async def _extend(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, reason: str, days: int, now: datetime) -> None:
+        case = outcome.case
+        try:
+            extension = self.calendar.extend(case.due, days, case.extension_days, self.municipality.kinds[case.kind].max_extension_days)
+        except ExtensionNotAllowed as exc:
+            raise NotAllowed(str(exc)) from None
+        case.extended_until, case.extension_days, case.extension_reason = extension.until, extension.total_days, reason
+        event = CaseEvent(
+            case_id=case.id, at=now, kind=EventKind.EXTENDED, actor_id=clerk.id, actor_name=clerk.name,
+            text=reason, data={"until": extension.until.isoformat(), "days": days},
+        )  # fmt: skip
+        session.add(event)
+        outcome.events.append(event)
+        self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
+
+    async def _assign(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, assignee: Clerk, now: datetime) -> None:
+        case = outcome.case
+        case.assignee_id, case.assignee_name = assignee.id, assignee.name
+        event = CaseEvent(
+            case_id=case.id, at=now, kind=EventKind.ASSIGNED, actor_id=clerk.id, actor_name=clerk.name,
+            data={"assignee_id": assignee.id, "assignee_name": assignee.name},
+        )  # fmt: skip
+        session.add(event)
+        outcome.events.append(event)
+        if case.status in (CaseStatus.NEW, CaseStatus.REOPENED):
+            await self._set_status(session, outcome, CaseStatus.ASSIGNED, clerk.id, clerk.name, None, now)
+        self._post(session, case, self.clerk_texts.assigned(case, clerk, assignee))
+
+    async def _pass(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, to: Team, reason: str, now: datetime) -> None:
+        case = outcome.case
+        source = self.teams.get(case.team_id)
+        if to.id == source.id:
+            raise NotAllowed("the case is already this team's")
+        event = CaseEvent(
+            case_id=case.id, at=now, kind=EventKind.PASSED, actor_id=clerk.id, actor_name=clerk.name, text=reason,
+            data={"from": source.id, "to": to.id},
+        )  # fmt: skip
+        session.add(event)
+        outcome.events.append(event)
+        # The old topic: a last line saying where the case went, then it is closed.
+        old_chat, old_topic = case.group_chat_id, case.topic_id
+        if old_chat is not None:
+            self._post(session, case, self.clerk_texts.passed_away(case, clerk, to, reason))
+            if old_topic is not None:
+                enqueue(session, Kind.CLOSE_TOPIC, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"topic_id": old_topic})
+        case.team_id, case.group_chat_id = to.id, self.teams.chat_of(to)
+        case.topic_id = case.card_message_id = None
+        case.assignee_id = case.assignee_name = None
+        if case.status == CaseStatus.ASSIGNED:
+            case.status = CaseStatus.NEW  # nobody in the new team has it yet
+        await session.flush()
+        events = await case_rows.case_events(session, case.id)
+        attachments = (await session.execute(select(Attachment.id).where(Attachment.case_id == case.id).order_by(Attachment.id))).scalars().all()
+        self._queue_card(session, case, list(attachments), history=self.clerk_texts.history(case, events, source, reason))
+        self._notify(session, case, self.resident_texts.passed(case, to, await self._locale(session, case)))
+
+    async def _relay(
+        self, session: AsyncSession, outcome: Outcome, clerk: Clerk, messages: list[GroupMessage], text: str | None, now: datetime,
+        files: tuple[AttachmentDraft, ...] = (),
+    ) -> CaseEvent:  # fmt: skip
+        case = outcome.case
+        first = messages[0]
+        event = CaseEvent(
+            case_id=case.id, at=now, kind=EventKind.MESSAGE_OUT, actor_id=clerk.id, actor_name=clerk.name, text=text,
+            group_chat_id=first.chat_id, group_message_id=first.message_id,
+        )  # fmt: skip
+        session.add(event)
+        await session.flush()
+        outcome.events.append(event)
+        session.add_all(attachment_rows(case.id, event.id, files))
+        locale = await self._locale(session, case)
+        payload = {
+            "from_chat_id": first.chat_id, "message_ids": [m.message_id for m in messages], "event": event.id,
+            "header": self.resident_texts.header(case, locale), "heading": self.resident_texts.clerk_heading(locale),
+            "html": first.html, "media": any(m.media for m in messages),
+        }  # fmt: skip
+        enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
+        return event
+
+    # --- messages between the clerk and the resident ---
+
+    async def relay(self, case_id: int, clerk: Clerk, messages: list[GroupMessage], text: str | None, files: tuple[AttachmentDraft, ...] = ()) -> Outcome:
+        """A clerk's message (or album) in the case's topic: copied to the resident."""
+        async with self.database.write() as session:
+            case = await self._open_or_closed(session, case_id)
+            outcome = Outcome(case)
+            await self._relay(session, outcome, clerk, messages, text, utcnow(), files)
+        self.outbox.wake()
+        return outcome
+
+    async def send_template(self, case_id: int, clerk: Clerk, text: str, shown_in: GroupMessage) -> Outcome:
+        """A canned answer (already in the resident's language) sent as the clerk's message."""
+        async with self.database.write() as session:
+            case = await self._open_or_closed(session, case_id)
+            event = CaseEvent(
+                case_id=case.id, kind=EventKind.MESSAGE_OUT, actor_id=clerk.id, actor_name=clerk.name, text=text,
+                group_chat_id=shown_in.chat_id, group_message_id=shown_in.message_id,
+            )  # fmt: skip
+            session.add(event)
+            self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
+        self.outbox.wake()
+        return Outcome(case, [event])
+
+    async def note(self, case_id: int, clerk: Clerk, text: str, message: GroupMessage) -> CaseEvent:
+        """An internal note: in the trail, never sent to the resident."""
+        async with self.database.write() as session:
+            case = await self._open_or_closed(session, case_id)
+            event = CaseEvent(
+                case_id=case.id, kind=EventKind.NOTE, actor_id=clerk.id, actor_name=clerk.name, text=text,
+                group_chat_id=message.chat_id, group_message_id=message.message_id,
+            )  # fmt: skip
+            session.add(event)
+        return event
+
+    async def _open_or_closed(self, session: AsyncSession, case_id: int) -> Case:
+        case = await session.get(Case, case_id, with_for_update=True)
+        if case is None:
+            raise NotAllowed("no such case")
+        return case
+
+    # --- what residents do ---
+
+    async def add_information(self, case_id: int, resident_id: int, text: str | None, files: tuple[AttachmentDraft, ...], resident_message_id: int) -> CaseEvent:
+        """The resident adds text or files to their open case; what comes in quick succession is
+        gathered into one post for the clerks (GATHER_SECONDS)."""
+        async with self.database.write() as session:
+            case = await session.get(Case, case_id)
+            if case is None or case.resident_id != resident_id or case.status in CLOSED_STATUSES:
+                raise NotAllowed("not an open case of this resident")
+            event = CaseEvent(case_id=case.id, kind=EventKind.MESSAGE_IN, actor_id=resident_id, text=text, resident_message_id=resident_message_id)
+            session.add(event)
+            await session.flush()
+            session.add_all(attachment_rows(case.id, event.id, files))
+            await self._gather_information(session, case, event)
+        self.outbox.wake()
+        return event
+
+    async def reopen_by_resident(self, case_id: int, resident_id: int, reason: str, reopen_days: int) -> Case:
+        now = utcnow()
+        async with self.database.write() as session:
+            case = await session.get(Case, case_id, with_for_update=True)
+            if (
+                case is None or case.resident_id != resident_id or case.status not in CLOSED_STATUSES
+                or case.closed_at is None or now - case.closed_at > timedelta(days=reopen_days)
+            ):  # fmt: skip
+                raise NotAllowed("not reopenable")
+            previous = case.status
+            case.status, case.closed_at = CaseStatus.REOPENED, None
+            event = CaseEvent(case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=resident_id, text=reason, data={"from": previous, "to": CaseStatus.REOPENED})
+            session.add(event)
+            await session.flush()
+            self._post(session, case, self.clerk_texts.information(case, [event]))
+            await self._card_edit(session, case)
+        self.outbox.wake()
+        return case
+
+    async def _gather_information(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
+        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        key = group_key(chat, case.id)
+        gathering = await pending_row(session, Kind.INFO, key)
+        if gathering is not None:
+            # Only a row no sender holds yet: if it was claimed meanwhile, start a new one.
+            result = await session.execute(
+                update(type(gathering))
+                .where(type(gathering).id == gathering.id, type(gathering).status == OutboxStatus.PENDING)
+                .values(payload={"events": [*gathering.payload.get("events", []), event.id]})
+            )
+            if result.rowcount == 1:
+                return
+        due = utcnow() + timedelta(seconds=self.config.settings.gather_seconds)
+        enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=due)
+
+    # --- finding cases ---
+
+    async def get(self, case_id: int) -> Case | None:
+        async with self.database.read() as session:
+            return await session.get(Case, case_id)
+
+    async def by_number(self, number: str) -> Case | None:
+        async with self.database.read() as session:
+            return await case_rows.case_by_number(session, number)
+
+    async def by_topic(self, chat_id: int, topic_id: int) -> Case | None:
+        async with self.database.read() as session:
+            query = select(Case).where(Case.group_chat_id == chat_id, Case.topic_id == topic_id)
+            return (await session.execute(query)).scalars().first()
+
+    async def by_group_message(self, chat_id: int, message_id: int) -> Case | None:
+        """The case whose card, or one of whose relayed messages or notes, is this group message."""
+        async with self.database.read() as session:
+            query = select(Case).where(Case.group_chat_id == chat_id, Case.card_message_id == message_id)
+            case = (await session.execute(query)).scalars().first()
+            if case is None:
+                event_query = select(CaseEvent.case_id).where(CaseEvent.group_chat_id == chat_id, CaseEvent.group_message_id == message_id)
+                case_id = (await session.execute(event_query)).scalars().first()
+                case = await session.get(Case, case_id) if case_id is not None else None
+            return case
+
+    async def history(self, case_id: int) -> list[CaseEvent]:
+        async with self.database.read() as session:
+            return await case_rows.case_events(session, case_id)
+
+    async def resident(self, case: Case) -> Resident | None:
+        async with self.database.read() as session:
+            return await session.get(Resident, case.resident_id)
+
+    # --- the schedule's messages ---
+
+    async def remind(self, case: Case, text: str) -> None:
+        async with self.database.write() as session:
+            session.add(CaseEvent(case_id=case.id, kind=EventKind.REMINDED))
+            self._post(session, case, text)
+        self.outbox.wake()
+
+    async def escalate(self, case: Case, day_key: str, posts: list[tuple[int, str]]) -> bool:
+        """Tell the head / escalation team about a case, once per working day; False if already done today."""
+        async with self.database.write() as session:
+            locked = await session.get(Case, case.id, with_for_update=True)
+            done = await session.execute(
+                select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.kind == EventKind.ESCALATED).order_by(CaseEvent.id.desc()).limit(20)
+            )
+            for event_id in done.scalars():
+                event = await session.get(CaseEvent, event_id)
+                if event is not None and (event.data or {}).get("day") == day_key:
+                    return False
+            session.add(CaseEvent(case_id=case.id, kind=EventKind.ESCALATED, data={"day": day_key, "to": [chat for chat, _ in posts]}))
+            for chat, text in posts:
+                enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), case_id=locked.id if locked else None, payload={"text": text})
+        self.outbox.wake()
+        return True
+
+    async def post_about(self, case_id: int, text: str) -> None:
+        """A line for the clerks in a case's topic."""
+        async with self.database.write() as session:
+            case = await session.get(Case, case_id)
+            if case is not None:
+                self._post(session, case, text)
+        self.outbox.wake()
+
+    async def post_to_group(self, chat_id: int, text: str) -> None:
+        async with self.database.write() as session:
+            enqueue(session, Kind.MESSAGE, chat_id, key=group_key(chat_id), payload={"text": text})
+        self.outbox.wake()
+
+    # --- queueing ---
+
+    async def _locale(self, session: AsyncSession, case: Case) -> str:
+        resident = await session.get(Resident, case.resident_id)
+        return resident.locale if resident and resident.locale else self.config.settings.default_locale
+
+    def _notify(self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None) -> None:
+        payload: dict[str, Any] = {"text": text, "warn_blocked": True}
+        if keyboard is not None:
+            payload["keyboard"] = keyboard
+        enqueue(session, Kind.MESSAGE, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
+
+    def _post(self, session: AsyncSession, case: Case, text: str) -> None:
+        """A line for the clerks in the case's topic (or the group's main chat)."""
+        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
+
+    async def _card_edit(self, session: AsyncSession, case: Case) -> None:
+        """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""
+        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        key = group_key(chat, case.id)
+        if await pending_row(session, Kind.CARD_EDIT, key) or await pending_row(session, Kind.CARD, key):
+            return
+        enqueue(session, Kind.CARD_EDIT, chat, key=key, case_id=case.id)

@@ -1,0 +1,81 @@
+"""The case workflow: each change is stored with what must be sent (the outbox), and the outbox
+delivers it — in the resident's language, escaped — to the emulator; a blocked resident is marked
+and the clerks are told."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Services
+from bot.sandbox.emulator import Emulator
+from bot.services.workflow import Action, Clerk, NotAllowed
+from bot.store.db import Database
+from bot.store.models import Case, OutboxMessage, OutboxStatus, Resident
+from tests.conftest import ADMIN_CHAT_ID
+from tests.factories import services
+
+ONA = Clerk(id=501, name="Ona")
+
+
+@pytest.fixture
+async def wired(database: Database, emulator: Emulator) -> AsyncIterator[Services]:
+    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
+    wired = services(database, emulator.url)
+    yield wired
+    await wired.bot.session.close()
+
+
+async def _case(database: Database, emulator: Emulator, locale: str, **changes) -> Case:
+    user = emulator.add_user("Anna" if locale == "pl" else "Jonas", locale)
+    async with database.write() as session:
+        session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"]))
+        await session.flush()
+        case = Case(
+            number="VRS-2026-000007", year=2026, seq=7, resident_id=user["id"], locale=locale, kind="complaint",
+            category_id="roads", description="x", received_at=datetime(2026, 11, 23, 8, tzinfo=UTC),
+            deadline=date(2026, 12, 21), team_id="desk", group_chat_id=ADMIN_CHAT_ID, **changes,
+        )  # fmt: skip
+        session.add(case)
+    return case
+
+
+def _texts(emulator: Emulator, chat_id: int) -> list[str]:
+    return [m.get("text") or m.get("caption") or "" for m in emulator.chats[chat_id].messages.values()]
+
+
+async def test_extension_with_reason_in_polish(wired: Services, database: Database, emulator: Emulator) -> None:
+    case = await _case(database, emulator, "pl")
+    await wired.workflow.act(case.id, Action.EXTEND, ONA, text="Potrzebna opinia <zarządcy> drogi & policji", days=10)
+    await wired.outbox.send_due_now()
+    [text] = _texts(emulator, case.resident_id)
+    assert text.startswith("Samorząd Rejonu Wileńskiego · sprawa VRS-2026-000007")
+    assert "Termin odpowiedzi został przedłużony do 7 stycznia 2027" in text
+    assert "Potrzebna opinia <zarządcy> drogi & policji" in text  # escaped on the way, shown as typed
+
+
+async def test_closing_in_lithuanian_asks_for_satisfaction_once(wired: Services, database: Database, emulator: Emulator) -> None:
+    case = await _case(database, emulator, "lt")
+    await wired.workflow.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
+    await wired.workflow.act(case.id, Action.REOPEN, ONA)
+    await wired.workflow.act(case.id, Action.REJECT, ONA, text="Vis dar ne mūsų")
+    await wired.outbox.send_due_now()
+    texts = _texts(emulator, case.resident_id)
+    assert len(texts) == 4  # rejected, the question, reopened, rejected again: the question only once
+    assert "Būsena: Atmestas" in texts[0] and "Ne savivaldybės kompetencija" in texts[0]
+    assert texts[1].startswith("Ar esate patenkinti, kaip buvo išnagrinėtas")
+    with pytest.raises(NotAllowed):
+        await wired.workflow.act(case.id, Action.REJECT, ONA, text="again")
+
+
+async def test_a_blocked_resident_is_marked_and_the_clerks_told(wired: Services, database: Database, emulator: Emulator) -> None:
+    case = await _case(database, emulator, "pl")
+    emulator.blocked.add(case.resident_id)
+    await wired.workflow.act(case.id, Action.PROGRESS, ONA)
+    await wired.outbox.send_due_now()
+    async with database.read() as session:
+        assert (await session.get(Resident, case.resident_id)).blocked_at is not None
+        rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == case.resident_id))).scalars().all()
+    assert [row.status for row in rows] == [OutboxStatus.FAILED]
+    assert any("užblokavo" in text or "blocked" in text for text in _texts(emulator, ADMIN_CHAT_ID))
