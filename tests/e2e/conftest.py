@@ -1,10 +1,14 @@
-"""End-to-end: the real bot process (`python -m bot run`) against the emulator over HTTP."""
+"""End-to-end: the real bot process (`python -m bot run`, forked from tests/e2e/launcher.py) against the emulator over HTTP."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -21,10 +25,36 @@ pytestmark = pytest.mark.e2e
 
 # A Monday: a case received now is due on Monday 21 December 2026 (20 working days).
 FROZEN_TIME = "2026-11-23T09:00:00+02:00"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Launcher:
+    """The forking launcher (tests/e2e/launcher.py), one per test session (per xdist worker)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "tests.e2e.launcher"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
+        )
+        atexit.register(self.process.kill)
+
+    def ask(self, request: dict) -> dict:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the bot launcher exited with {self.process.wait()}")
+        return json.loads(line)
+
+
+@functools.cache
+def launcher() -> Launcher:
+    return Launcher()
 
 
 class BotProcess:
-    """The bot as an operator runs it, with start, kill -9 and restart."""
+    """The bot as an operator runs it (`python -m bot run`, forked from the launcher), with
+    start, kill -9 and restart."""
 
     def __init__(self, emulator: Emulator, env: dict[str, str], log_path: Path) -> None:
         self.emulator = emulator
@@ -32,7 +62,7 @@ class BotProcess:
         if "REDIS_URL" not in env:
             self.env.pop("REDIS_URL", None)
         self.log_path = log_path
-        self.process: asyncio.subprocess.Process | None = None
+        self.pid: int | None = None
         self.expected_errors: list[str] = []  # refusals a test provokes on purpose
 
     def refused_requests(self) -> list[dict]:
@@ -41,34 +71,42 @@ class BotProcess:
             if r["status"] in (400, 404) and not any(e in r["error"] for e in self.expected_errors)
         ]  # fmt: skip
 
+    @property
+    def returncode(self) -> int | None:
+        return None if self.pid is None else launcher().ask({"status": self.pid})["code"]
+
     async def start(self, timeout: float = 30.0) -> None:
         polls = self.emulator.polls
-        log = self.log_path.open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=self.log_path.parent, env=self.env, stdout=log, stderr=log
-        )
+        start = {"env": self.env, "cwd": str(self.log_path.parent), "log": str(self.log_path)}
+        self.pid = launcher().ask({"start": start})["pid"]
         deadline = time.monotonic() + timeout
         while self.emulator.polls == polls:
-            if self.process.returncode is not None:
-                raise AssertionError(f"the bot exited with {self.process.returncode}:\n{self.log()}")
+            if (code := self.returncode) is not None:
+                raise AssertionError(f"the bot exited with {code}:\n{self.log()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"the bot did not start polling:\n{self.log()}")
             await asyncio.sleep(0.05)
 
+    async def _exited(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.returncode is None:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
     async def kill(self) -> None:
         """kill -9: no shutdown handlers run, as in a crash or power loss."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
+        assert self.pid is not None
+        os.kill(self.pid, signal.SIGKILL)
+        await self._exited(10)
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 10)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+        if self.pid is not None and self.returncode is None:
+            os.kill(self.pid, signal.SIGTERM)
+            if not await self._exited(10):
+                os.kill(self.pid, signal.SIGKILL)
+                await self._exited(10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

@@ -88,8 +88,7 @@ def move_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """The project's frozen clock (PETENT_FROZEN_TIME), set to a moment by hand."""
 
     def move_to(moment: datetime) -> None:
-        monkeypatch.setattr(clock, "_START", moment)
-        monkeypatch.setattr(clock, "_STARTED", time.monotonic())
+        monkeypatch.setattr(clock, "_origin", (moment, time.monotonic()))
 
     move_to(T0)
     return move_to
