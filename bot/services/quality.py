@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from bot.config import Municipality
 from bot.services import texts
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
 # What the indicators read of a case (whole rows would cost twice the time for a year of cases).
-CASE_COLUMNS = (Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id)
+CASE_COLUMNS = (Case.id, Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id, Case.team_id)
 LAST_DAYS_DEFAULT = 30
 
 
@@ -169,6 +169,28 @@ class Group:
 
 
 @dataclass
+class TeamFigures:
+    """One team's share of the period: cases that entered it (opened there or passed to it),
+    left it for another team, and were closed by it."""
+
+    team: str
+    received: int = 0
+    passed_on: int = 0
+    closed: int = 0
+    on_time: int = 0
+    handling_days: list[int] = field(default_factory=list)
+    waited_days: list[int] = field(default_factory=list)  # in the team before being passed on
+
+    @property
+    def median_days(self) -> float | None:
+        return statistics.median(self.handling_days) if self.handling_days else None
+
+    @property
+    def median_wait(self) -> float | None:
+        return statistics.median(self.waited_days) if self.waited_days else None
+
+
+@dataclass
 class QualityReport:
     period: Period
     received: int = 0
@@ -184,6 +206,7 @@ class QualityReport:
     comments: list[str] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
     weeks: list[Week] = field(default_factory=list)
+    teams: list[TeamFigures] = field(default_factory=list)
 
     @property
     def on_time_share(self) -> float | None:
@@ -238,6 +261,13 @@ class QualityService:
             answers = (
                 await session.execute(select(SatisfactionAnswer).where(SatisfactionAnswer.answered_on >= period.start, SatisfactionAnswer.answered_on <= period.end))
             ).scalars().all()  # fmt: skip
+            moves = (
+                await session.execute(
+                    select(CaseEvent.case_id, CaseEvent.at, CaseEvent.data)
+                    .where(CaseEvent.kind.in_((EventKind.CREATED, EventKind.PASSED)), CaseEvent.at < until)
+                    .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id)
+                )
+            ).all()
 
         report = QualityReport(period=period, extensions=len(extended_at))
         weeks = self._weeks(period)
@@ -273,7 +303,37 @@ class QualityService:
         report.comments.sort()  # alphabetical: the order says nothing about who or when
         report.groups = self._groups(answers, locale)
         report.weeks = list(weeks.values())
+        report.teams = self._teams(period, cases, moves, locale)
         return report
+
+    def _teams(self, period: Period, cases: Sequence[Row[Any]], moves: Sequence[Row[Any]], locale: str) -> list[TeamFigures]:
+        figures = {team.id: TeamFigures(team.name.get(locale)) for team in self.municipality.teams}
+
+        def of(team_id: str | None) -> TeamFigures:
+            return figures.setdefault(team_id or "", TeamFigures(team_id or "?"))
+
+        default = self.municipality.routing.default_team if self.municipality.routing else None
+        entered: dict[int, tuple[str | None, datetime]] = {}  # case id -> (team, since)
+        for case_id, at, data in moves:
+            data = data or {}
+            to = data.get("to") or data.get("team") or default  # cases from before teams: the default team
+            if case_id in entered and "to" in data:  # a referral: the case leaves its team
+                source, since = entered[case_id]
+                left_on = self.calendar.local_date(at)
+                if left_on in period:
+                    of(source).passed_on += 1
+                    of(source).waited_days.append(self.calendar.working_days_taken(since, left_on))
+            entered[case_id] = (to, at)
+            if self.calendar.local_date(at) in period:
+                of(to).received += 1
+        for case in cases:
+            closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
+            if closed in period:
+                team = of(case.team_id)
+                team.closed += 1
+                team.on_time += closed <= (case.extended_until or case.deadline)
+                team.handling_days.append(self.calendar.working_days_taken(case.received_at, closed))
+        return [team for team in figures.values() if team.received or team.passed_on or team.closed]
 
     def _weeks(self, period: Period) -> dict[date, Week]:
         weeks: dict[date, Week] = {}
@@ -344,6 +404,11 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
     return [
         (_("Summary"), [_("Indicator"), _("Value")], summary),
         (_("Weekly trend"), [_("Week from"), _("Cases received"), _("Cases closed"), _("On time"), _("On time, %"), _("Answers"), _("Average satisfaction")], weekly),
+        (
+            _("By team"),
+            [_("Team"), _("Cases received"), _("Passed on"), _("Cases closed"), _("On time"), _("Median handling time, working days"), _("Median wait before passing on, working days")],
+            [[t.team, t.received, t.passed_on, t.closed, t.on_time, _round(t.median_days), _round(t.median_wait)] for t in report.teams],
+        ),
         (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
         (_("Backlog by category"), [_("Category"), _("Open cases")], [list(row) for row in report.backlog_by_category]),
         (_("Satisfaction"), [_("Score"), _("Answers")], [[score, report.scores[score]] for score in range(1, 6)]),

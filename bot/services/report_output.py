@@ -49,6 +49,15 @@ def report_message(report: QualityReport) -> str:
             shown = ", ".join(f"{escape(name)} {count}" for name, count in rows[:BACKLOG_LINES])
             more = _(" and {count} more").format(count=len(rows) - BACKLOG_LINES) if len(rows) > BACKLOG_LINES else ""
             lines.append(f"{title}: {shown}{more}")
+    if len(report.teams) > 1:
+        lines.append(_("<b>By team</b>:"))
+        for team in report.teams:
+            lines.append(
+                _("{team}: received {received} · passed on {passed_on} (median wait {wait}) · closed {closed}, {on_time} on time · median handling {median}").format(
+                    team=escape(team.team), received=team.received, passed_on=team.passed_on, wait=_number(team.median_wait),
+                    closed=team.closed, on_time=team.on_time, median=_number(team.median_days),
+                )  # fmt: skip
+            )
     if report.answers:
         distribution = " · ".join(f"{score}★ {report.scores[score]}" for score in range(5, 0, -1))
         lines.append(
