@@ -113,10 +113,6 @@ class ResidentTexts:
                 _("Your case is now handled by: {team}. The deadline for the answer stays {due}.").format(team=escape(team.name.get(locale)), due=self._due(case)),
             ])  # fmt: skip
 
-    def handled_by(self, team: Team, locale: str) -> str:
-        """For the confirmation of a new case."""
-        return _("Handled by: {team}").format(team=escape(team.name.get(locale)))
-
     def satisfaction_question(self, case: Case, locale: str) -> tuple[str, dict[str, Any]]:
         with self.i18n.context(), self._in(locale):
             text = _(

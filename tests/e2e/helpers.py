@@ -32,13 +32,14 @@ async def onboard(person: Person, locale: str) -> Received:
     return offer
 
 
-async def submit_case(person: Person, locale: str, kind: str, category: str, description: str) -> Received:
-    """The shortest path: whole district, no files, no location, answer here."""
+async def submit_case(person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None) -> Received:
+    """The shortest path: the whole district (or an eldership of the first page), no files, no
+    location, answer here."""
     labels = LABELS[locale]
     await person.send(labels["new"])
     await person.receive_one()
     await choose(person, kind)
-    await choose(person, labels["whole"])
+    await choose(person, eldership or labels["whole"])
     await choose(person, category)
     await person.send(description)
     await person.receive_one()

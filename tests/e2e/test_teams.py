@@ -1,0 +1,291 @@
+"""Teams through the emulator: routing by category and eldership, a referral with its history and
+the resident told, a head assigning and a member refused, a stranger refused, a pending prompt
+that a note does not fulfil, escalation on a frozen clock, and a resident's flood."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.config import DEFAULT_MUNICIPALITY_FILE
+from bot.sandbox.driver import NothingReceived, Person, Telegram
+from bot.sandbox.emulator import Emulator
+from bot.store.db import Database
+from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
+from tests.conftest import ADMIN_CHAT_ID
+from tests.e2e.conftest import BotProcess
+from tests.e2e.helpers import onboard, submit_case
+
+ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
+
+
+@dataclass
+class Desk:
+    """The teams' people, each in their team's group."""
+
+    bot: BotProcess
+    front: Person  # Ona: the front office lists nobody, so its group's members act
+    head: Person  # Rimas, head of roads
+    member: Person  # Petras, roads
+    eldership: Person  # Aldona, Avižieniai eldership
+    director: Person  # Vida, the director's office (the escalation team)
+
+
+def municipality_file(path: Path, head: int, member: int, eldership: int, director: int) -> Path:
+    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text() + f"""
+[[teams]]
+id = "front"
+chat_id = {ADMIN_CHAT_ID}
+name = {{ pl = "Biuro Obsługi Mieszkańców", lt = "Gyventojų aptarnavimo skyrius" }}
+
+[[teams]]
+id = "roads"
+chat_id = {ROADS}
+name = {{ pl = "Wydział Dróg", lt = "Kelių skyrius" }}
+heads = [{head}]
+members = [{member}]
+
+[[teams]]
+id = "avizieniai"
+chat_id = {AVIZIENIAI}
+name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija" }}
+members = [{eldership}]
+
+[[teams]]
+id = "director"
+chat_id = {DIRECTOR}
+name = {{ pl = "Gabinet Dyrektora", lt = "Direktoriaus kabinetas" }}
+heads = [{director}]
+
+[routing]
+default_team = "front"
+escalation_team = "director"
+
+[[routing.rules]]
+team = "roads"
+categories = ["roads", "lighting"]
+
+[[routing.rules]]
+team = "avizieniai"
+elderships = ["avizieniai"]
+""")  # fmt: skip
+    return path
+
+
+async def start_desk(emulator: Emulator, telegram: Telegram, settings_env: dict[str, str], tmp_path: Path, **env: str) -> Desk:
+    people = {name: await telegram.person(name) for name in ("Ona", "Rimas", "Petras", "Aldona", "Vida")}
+    for chat_id, title, names in ((ROADS, "Roads", ["Rimas", "Petras"]), (AVIZIENIAI, "Avižieniai", ["Aldona"]), (DIRECTOR, "Director", ["Vida"])):
+        emulator.add_group(title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names])
+    emulator.chats[ADMIN_CHAT_ID].members.add(people["Ona"].user["id"])
+    ids = {name: person.user["id"] for name, person in people.items()}
+    path = municipality_file(tmp_path / "municipality.toml", ids["Rimas"], ids["Petras"], ids["Aldona"], ids["Vida"])
+    bot = BotProcess(emulator, {**settings_env, "MUNICIPALITY_FILE": str(path), **env}, tmp_path / "bot.log")
+    await bot.start()
+    return Desk(
+        bot, people["Ona"].in_chat(ADMIN_CHAT_ID), people["Rimas"].in_chat(ROADS), people["Petras"].in_chat(ROADS),
+        people["Aldona"].in_chat(AVIZIENIAI), people["Vida"].in_chat(DIRECTOR),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def desk(emulator: Emulator, telegram: Telegram, settings_env, tmp_path):
+    desk = await start_desk(emulator, telegram, settings_env, tmp_path)
+    yield desk
+    await desk.bot.stop()
+    assert not desk.bot.refused_requests(), "the bot sent a request Telegram refuses"
+
+
+async def test_routing_by_category_and_eldership_and_a_referral(desk: Desk, telegram: Telegram, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    confirmation = await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni")
+    assert "Sprawę prowadzi: Wydział Dróg" in confirmation.text
+    card = await desk.member.receive_one()
+    assert card.text.startswith("🚧 VRS-2026-000001") and card.thread_id is not None
+
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    await onboard(jonas, "lt")
+    confirmation = await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos", eldership="Avižieniai")
+    assert "Nagrinėja: Avižienių seniūnija" in confirmation.text
+    assert (await desk.eldership.receive_one()).text.startswith("📄 VRS-2026-000002")
+
+    marta = await telegram.resident("Marta", language_code="pl")
+    await onboard(marta, "pl")
+    confirmation = await submit_case(marta, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację")
+    assert "Sprawę prowadzi: Biuro Obsługi Mieszkańców" in confirmation.text
+    assert (await desk.front.receive_one()).text.startswith("📄 VRS-2026-000003")
+
+    # Roads passes Anna's case to the eldership, with a reason.
+    await desk.member.send("!Sprawdzić z seniūnija", thread_id=card.thread_id)
+    await desk.member.click("🔀 Perduoti kitai komandai", card)
+    choice = await desk.member.receive_one()
+    assert choice.text == "VRS-2026-000001: kuriai komandai?"
+    assert choice.buttons == ["Gyventojų aptarnavimo skyrius", "Avižienių seniūnija", "Direktoriaus kabinetas", "✖ Atšaukti"]
+    await desk.member.click("Avižienių seniūnija", choice)
+    await desk.member.edited()
+    await desk.member.receive_one()  # the prompt for the reason
+    await desk.member.send("Gatvė priklauso seniūnijai", thread_id=card.thread_id)
+
+    last_line = await desk.member.receive_one()
+    assert last_line.text.startswith("🔀 Petras perdavė kreipimąsi VRS-2026-000001 komandai Avižienių seniūnija: Gatvė priklauso seniūnijai")
+    new_card, history = await desk.eldership.receive(2)
+    assert new_card.text.startswith("🚧 VRS-2026-000001") and new_card.thread_id is not None
+    assert history.thread_id == new_card.thread_id
+    assert history.text.startswith("🔀 Kreipimąsi perdavė komanda Kelių skyrius: Gatvė priklauso seniūnijai")
+    assert "Sprawdzić z seniūnija" in history.text  # the note travels with the case
+    told = await anna.receive_one()
+    assert "Pana/Pani sprawą zajmuje się teraz: Starostwo Awiżenie. Termin odpowiedzi pozostaje bez zmian: 21 grudnia 2026" in told.text
+    await asyncio.sleep(0.3)
+    old_topic = (await telegram.chat(ROADS))["topics"][0]
+    assert old_topic["is_closed"] is True
+
+    # The eldership passes it back: a new topic in the roads group.
+    await desk.eldership.click("🔀 Perduoti kitai komandai", new_card)
+    await desk.eldership.click("Kelių skyrius", await desk.eldership.receive_one())
+    await desk.eldership.edited()
+    await desk.eldership.receive_one()
+    await desk.eldership.send("Vis dėlto tai rajoninis kelias", thread_id=new_card.thread_id)
+    back, _history = await desk.member.receive(2)
+    assert back.text.startswith("🚧 VRS-2026-000001") and back.thread_id not in (card.thread_id, None)
+
+    async with store.read() as session:
+        case = (await session.execute(select(Case).where(Case.number == "VRS-2026-000001"))).scalar_one()
+        passes = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.PASSED).order_by(CaseEvent.id))).scalars().all()
+    assert (case.team_id, case.group_chat_id, case.deadline) == ("roads", ROADS, date(2026, 12, 21))
+    assert [(p.data["from"], p.data["to"], p.actor_name, p.text) for p in passes] == [
+        ("roads", "avizieniai", "Petras", "Gatvė priklauso seniūnijai"),
+        ("avizieniai", "roads", "Aldona", "Vis dėlto tai rajoninis kelias"),
+    ]
+
+
+async def test_who_may_act_and_a_prompt_a_note_does_not_fulfil(desk: Desk, telegram: Telegram, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Oświetlenie ulic", "Nie świeci latarnia")
+    card = await desk.member.receive_one()
+    assert "👤 Priskirti" in card.buttons  # the team has a head
+
+    # A member may not assign; a stranger may not even take.
+    await desk.member.click("👤 Priskirti", card)
+    assert (await desk.member.answer())["text"] == "Tai gali padaryti tik komandos vadovas."
+    stranger = desk.front.in_chat(ROADS)
+    await stranger.forge_button("dk:take:1", card)
+    assert (await stranger.answer())["text"] == "Tai gali padaryti tik šį kreipimąsi nagrinėjanti komanda."
+    assert "desk action refused" in desk.bot.log()
+
+    # The head assigns the member.
+    await desk.head.click("👤 Priskirti", card)
+    people = await desk.member.receive_one()  # everybody in the group sees the question; the head answers it
+    assert people.text == "VRS-2026-000001: kas bus atsakingas už kreipimąsi?" and people.buttons == ["Rimas", "Petras", "✖ Atšaukti"]
+    await desk.head.click("Petras", people)
+    assigned = await desk.member.receive_one()
+    assert assigned.text == "👤 Rimas paskyrė atsakingą už kreipimąsi VRS-2026-000001 asmenį: Petras."
+    edits = [(await desk.member.edited()).text for _ in range(2)]  # the question loses its buttons, the card is updated
+    assert any("Būsena: Perduotas valdininkui · atsakingas asmuo: Petras" in text for text in edits)
+    assert "Status: Przekazana urzędnikowi" in (await anna.receive_one()).text
+
+    # "Answer and close", then a note: the note stays inside, the case stays open.
+    await desk.member.click("✅ Atsakyti ir užbaigti", card)
+    await desk.member.receive_one()  # the prompt
+    await desk.member.send("!paklausti rangovo", thread_id=card.thread_id)
+    await desk.head.send("Rangovas atvyks rytoj.", thread_id=card.thread_id)  # another clerk: a message, not the answer
+    message = await anna.receive_one()
+    assert message.text.endswith("Rangovas atvyks rytoj.")
+    await anna.nothing_more(1.0)
+    async with store.read() as session:
+        assert (await session.execute(select(Case))).scalar_one().status == CaseStatus.ASSIGNED
+    await desk.member.send("Latarnia naprawiona.", thread_id=card.thread_id)
+    answer, closed, _question = await anna.receive(3)
+    assert answer.text.endswith("Latarnia naprawiona.") and "Status: Udzielono odpowiedzi" in closed.text
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+        notes = (await session.execute(select(CaseEvent.text).where(CaseEvent.kind == EventKind.NOTE))).scalars().all()
+    assert (case.status, case.assignee_name) == (CaseStatus.ANSWERED, "Petras")
+    assert notes == ["paklausti rangovo"]
+
+
+async def test_escalation_on_a_frozen_clock_once_a_day(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+    from bot.store.migrate import upgrade
+
+    await upgrade(store)
+    async with store.write() as session:
+        session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
+        await session.flush()
+        # Thursday 17 December: overdue and nobody responsible; due Monday, nobody; due Monday, Petras.
+        for seq, (deadline, assignee) in enumerate([(date(2026, 12, 15), None), (date(2026, 12, 21), None), (date(2026, 12, 21), "Petras")], 1):
+            session.add(Case(
+                number=f"VRS-2026-{seq:06d}", year=2026, seq=seq, resident_id=4242, locale="lt", kind="report", category_id="roads",
+                description="x", received_at=datetime(2026, 11, 20, tzinfo=UTC), deadline=deadline, assignee_name=assignee,
+                assignee_id=7 if assignee else None, team_id="roads", group_chat_id=ROADS,
+            ))  # fmt: skip
+    desk = await start_desk(emulator, telegram, settings_env, tmp_path, PETENT_FROZEN_TIME="2026-12-17T07:59:58+02:00", DIGEST_TIME="08:00")
+    try:
+        received = await desk.head.receive(6, timeout=20)  # the digest, three reminders, two escalations
+        director_digest, to_director = sorted(await desk.director.receive(2), key=lambda m: not m.text.startswith("📋"))
+        assert "Direktoriaus kabinetas" in director_digest.text  # every team gets its digest
+        overdue, unattended = (
+            [m.text for m in received if m.text.startswith(start)] for start in ("vadovas: 🚨", "vadovas: ⚠️")
+        )  # fmt: skip
+        assert len(overdue) == 1 and overdue[0].startswith("vadovas: 🚨 Kreipimasis VRS-2026-000001 (Kelių skyrius) pavėluotas")
+        assert len(unattended) == 1 and unattended[0].startswith("vadovas: ⚠️ Kreipimosi VRS-2026-000002 terminas")
+        assert "VRS-2026-000001" in to_director.text and "VRS-2026-000002" not in to_director.text
+
+        # The digest again the same day: no second escalation.
+        await desk.head.send("/digest")
+        again = await desk.head.receive(4, timeout=20)  # the digest and three reminders
+        assert not any(m.text.startswith("vadovas:") for m in again)
+        await desk.director.nothing_more(1.5)
+    finally:
+        await desk.bot.stop()
+    async with store.read() as session:
+        escalated = (await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.ESCALATED))).scalars().all()
+    assert sorted(escalated) == [1, 2]
+
+
+async def test_a_flood_from_one_resident_does_not_hold_up_the_team(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+    desk = await start_desk(emulator, telegram, {**settings_env, "GATHER_SECONDS": "20"}, tmp_path)
+    try:
+        anna = await telegram.resident("Anna", language_code="pl")
+        await onboard(anna, "pl")
+        await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni")
+        await desk.member.receive_one()
+        await anna.send("VRS-2026-000001")
+        await anna.receive_one()
+        await anna.click("➕ Uzupełnij informacje")
+        await anna.receive_one()
+        for number in range(100):
+            await anna.send(f"Jeszcze jedno zdjęcie opisuję słowami, nr {number}")
+
+        jonas = await telegram.resident("Jonas", language_code="lt")
+        await onboard(jonas, "lt")
+        submitted = time.monotonic()
+        await submit_case(jonas, "lt", "🚧 Pranešimas apie problemą", "Keliai, gatvės ir transportas", "Nuvirtęs ženklas")
+        while True:
+            [message] = await desk.member.receive(1, timeout=30)
+            if message.text.startswith("🚧 VRS-2026-000002"):
+                break
+        assert time.monotonic() - submitted < 30
+        await asyncio.sleep(21)  # what Anna added is gathered for GATHER_SECONDS
+        posts = [m for m in [message, *await _all(desk.member)] if "VRS-2026-000001" in m.text or "nr " in m.text]
+    finally:
+        await desk.bot.stop()
+    assert 1 <= len(posts) <= 4, "a flood costs a handful of group messages"
+    async with store.read() as session:
+        added = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))).scalars().all()
+    assert added, "what was added is stored"
+
+
+async def _all(person: Person) -> list:
+    """Whatever has reached `person` by now."""
+    messages = []
+    while True:
+        try:
+            messages += await person.receive(1, timeout=0.5)
+        except NothingReceived:
+            return messages
