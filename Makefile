@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYBABEL := $(VENV)/bin/pybabel
 KEYWORDS := -k _:1,1t -k _:1,2 -k __:1,1t -k __:1,2
 
-.PHONY: install run demo migrate test extract update compile clean
+.PHONY: install run demo migrate lint test extract update compile clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,13 @@ demo: install
 migrate: install
 	$(PY) -m bot migrate
 
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 ## Six workers on two cores: end-to-end tests mostly wait for the bot. The ten slowest are listed.
 TEST_WORKERS ?= 6
-test: install
+test: install lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 clean:

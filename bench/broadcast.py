@@ -38,10 +38,11 @@ CONTENT = {"pl": {"text": "<b>Ogłoszenie</b>: remont drogi w Rzeszy."}, "lt": {
 
 
 def _serve(port: int, limits: bool, users: int) -> None:
-    from bot.sandbox.emulator import Emulator, Limits
+    from bot.sandbox.control import controlled_emulator
+    from bot.sandbox.emulator import Limits
 
     async def main() -> None:
-        emulator = Emulator(TOKEN, Limits(enabled=limits))
+        emulator = controlled_emulator(TOKEN, Limits(enabled=limits))
         for i in range(users):
             emulator.add_user(f"R{i}", "pl" if i % 2 else "lt")
         await emulator.serve("127.0.0.1", port)
@@ -101,12 +102,16 @@ async def main() -> None:
         free = await run(args.recipients, False, args.database_url, Path(tmp))
     print(f"\nBroadcast to {args.recipients} residents, Python {sys.version.split()[0]}")
     rate = limited["sent"] / limited["elapsed"]
-    print(f"with Telegram's limits: {limited['sent']} sent in {limited['elapsed']:.1f} s = {rate:.1f}/s "
-          f"against the 30/s ceiling ({rate / 30:.0%}); duplicates {limited['duplicates']}, lost {limited['lost']}, "
-          f"failed {limited['failed']}, 429 answers {limited['429']}")
+    print(
+        f"with Telegram's limits: {limited['sent']} sent in {limited['elapsed']:.1f} s = {rate:.1f}/s "
+        f"against the 30/s ceiling ({rate / 30:.0%}); duplicates {limited['duplicates']}, lost {limited['lost']}, "
+        f"failed {limited['failed']}, 429 answers {limited['429']}"
+    )
     rate = free["sent"] / free["elapsed"]
-    print(f"limits off: {free['sent']} sent in {free['elapsed']:.1f} s = {rate:.1f}/s (one process); "
-          f"duplicates {free['duplicates']}, lost {free['lost']}, failed {free['failed']}")
+    print(
+        f"limits off: {free['sent']} sent in {free['elapsed']:.1f} s = {rate:.1f}/s (one process); "
+        f"duplicates {free['duplicates']}, lost {free['lost']}, failed {free['failed']}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The baseline: a bare aiogram bot that echoes every text, against any Bot API server.
 
-    BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT python bench/echo_bot.py
+BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT python bench/echo_bot.py
 """
 
 import asyncio

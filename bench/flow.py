@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.sandbox.control import controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Emulator, Limits  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
@@ -103,7 +104,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 async def run_petent(residents: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
-    emulator = Emulator(TOKEN, Limits(enabled=limits))
+    emulator = controlled_emulator(TOKEN, Limits(enabled=limits))
     runner = await emulator.serve()
     emulator.add_group("Clerks", forum=True, chat_id=GROUP_ADMIN)
     emulator.add_group("Communications", chat_id=GROUP_COMMS)
@@ -153,7 +154,7 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
 
 
 async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
-    emulator = Emulator(TOKEN, Limits(enabled=False))
+    emulator = controlled_emulator(TOKEN, Limits(enabled=False))
     runner = await emulator.serve()
     inboxes = Inboxes(emulator)
     users = [emulator.add_user(f"Resident {i}", "pl") for i in range(residents)]
@@ -205,8 +206,10 @@ async def main() -> None:
         print(f"{name:32}{rate:10.1f}{_ms(statistics.median(every)):>12}{_ms(_percentile(every, 0.95)):>12}")
     print(f"\nratio petent/echo, no limits: {fast['updates'] / fast['elapsed'] / echo_rate:.2f} of the bare bot's update rate")
     sent_rate = real["sent"] / real["elapsed"]
-    print(f"with limits: {real['sent']} messages and edits in {real['elapsed']:.1f} s = {sent_rate:.1f}/s "
-          f"against Telegram's ceiling of 30/s ({sent_rate / 30:.0%}); 429 answers: {real['429']}")
+    print(
+        f"with limits: {real['sent']} messages and edits in {real['elapsed']:.1f} s = {sent_rate:.1f}/s "
+        f"against Telegram's ceiling of 30/s ({sent_rate / 30:.0%}); 429 answers: {real['429']}"
+    )
     print("\nper step (no limits / with limits)")
     print(f"{'step':14}{'p50':>11}{'p95':>11}   {'p50':>11}{'p95':>11}")
     for step in fast["latencies"]:

@@ -28,7 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sandbox.emulator import Emulator, Limits  # noqa: E402
+from bot.sandbox.control import controlled_emulator  # noqa: E402
+from bot.sandbox.emulator import Limits  # noqa: E402
 
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
 GROUP_ADMIN, GROUP_COMMS = -1001000000001, -1001000000002
@@ -57,7 +58,7 @@ async def main() -> None:
     parser.add_argument("--redis-url", help="keep conversations in Redis (REDIS_URL) instead of the database")
     args = parser.parse_args()
 
-    emulator = Emulator(TOKEN, Limits(enabled=False))
+    emulator = controlled_emulator(TOKEN, Limits(enabled=False))
     runner = await emulator.serve()
     emulator.add_group("Clerks", forum=True, chat_id=GROUP_ADMIN)
     emulator.add_group("Communications", chat_id=GROUP_COMMS)
@@ -134,8 +135,10 @@ async def main() -> None:
             await runner.cleanup()
 
     storage = "Redis" if args.redis_url else ("PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite")
-    print(f"\nSoak: {done} of {args.residents} residents, one /start each, {args.concurrency} at a time, conversations in {storage}, "
-          f"{elapsed:.0f} s ({done / elapsed:.0f} residents/s), {failed} without an answer{' (timed out)' if done < args.residents else ''}")
+    print(
+        f"\nSoak: {done} of {args.residents} residents, one /start each, {args.concurrency} at a time, conversations in {storage}, "
+        f"{elapsed:.0f} s ({done / elapsed:.0f} residents/s), {failed} without an answer{' (timed out)' if done < args.residents else ''}"
+    )
     print(f"{'':28}{'residents':>10}{'bot RSS':>14}{'at':>8}")
     for label, count, kib, at in figures:
         print(f"{label:28}{count:10}{_mib(kib):>14}{at:7.0f}s")

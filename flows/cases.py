@@ -21,10 +21,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.config import Config
 from bot.services import texts
 from bot.services.cases import CaseService
-from bot.services.workflow import CaseWorkflow, NotAllowed
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
 from bot.services.numbers import Page, RowId
+from bot.services.workflow import CaseWorkflow, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
 from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, edit_quietly, main_menu, visible_text
 
@@ -114,7 +114,11 @@ def _event_line(event: CaseEvent) -> str | None:
         return line + (f" ({escape(event.text[:200])})" if event.text else "")
     if event.kind == EventKind.EXTENDED:
         until = (event.data or {}).get("until")
-        return f"{when}: " + _("deadline extended to {date}").format(date=texts.day(date.fromisoformat(until))) + (f" ({escape(event.text[:200])})" if event.text else "")
+        return (
+            f"{when}: "
+            + _("deadline extended to {date}").format(date=texts.day(date.fromisoformat(until)))
+            + (f" ({escape(event.text[:200])})" if event.text else "")
+        )
     return None
 
 
@@ -124,7 +128,8 @@ def _details(case: Case, events: list[CaseEvent], config: Config, calendar: Work
     today = calendar.local_date(utcnow())
     lines = [
         f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.kind_label(case.kind)}",
-        escape(municipality.category_by_id[case.category_id].get(locale)) + " · "
+        escape(municipality.category_by_id[case.category_id].get(locale))
+        + " · "
         + (escape(eldership.get(locale)) if eldership else _("whole district / not sure")),
         _("Status: {status}").format(status=texts.status_label(case.status)),
         _("Received: {date}").format(date=texts.day(calendar.local_date(case.received_at))),
@@ -169,7 +174,9 @@ async def _show_case(case: Case, cases: CaseService, config: Config, calendar: W
 
 
 @router.callback_query(Follow.filter(F.action == "open"))
-async def open_case(query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n) -> None:
+async def open_case(
+    query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n
+) -> None:
     case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
     if case is None:
         await answer_query(query, _("Case not found."), alert=True)
@@ -262,12 +269,12 @@ async def information_done(query: CallbackQuery, state: FSMContext) -> None:
 
 
 @router.callback_query(Follow.filter(F.action == "reopen"))
-async def ask_reopen_reason(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService, config: Config) -> None:
+async def ask_reopen_reason(
+    query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService, config: Config
+) -> None:
     case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
     if case is None or not cases.can_reopen(case, utcnow()):
-        await answer_query(
-            query, _("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), alert=True
-        )
+        await answer_query(query, _("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), alert=True)
         return
     await state.set_state(Reopen.reason)
     await state.set_data({"case_id": case.id})

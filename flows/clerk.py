@@ -28,7 +28,7 @@ from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ACTION_LABELS, ClerkTexts, DeskAction
 from bot.services.numbers import Page, RowId, UserId
-from bot.services.quality import parse_period
+from bot.services.quality import PeriodError, parse_period
 from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import TRANSITIONS, Action, CaseWorkflow, Clerk, GroupMessage, NotAllowed
@@ -168,7 +168,9 @@ async def card_button(
             await answer_query(query, _("The deadline of this case cannot be extended any further."), alert=True)
             return
         await answer_query(query)
-        await _send_in_case(query, case, _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left), _days_keyboard(case, left))
+        await _send_in_case(
+            query, case, _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left), _days_keyboard(case, left)
+        )
         return
     if action is Action.PASS:
         await answer_query(query)
@@ -329,7 +331,11 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
     action = Action(data["action"])
     if utcnow().isoformat() > data["expires"]:
         await state.clear()
-        await message.reply(_("The prompt for {number} has expired, so this message was not sent. Press the button on the card again.").format(number=case.number if case else "?"))
+        await message.reply(
+            _("The prompt for {number} has expired, so this message was not sent. Press the button on the card again.").format(
+                number=case.number if case else "?"
+            )
+        )
         return
     text = (message.text or "").strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
@@ -463,7 +469,8 @@ async def my_cases(message: Message, teams: TeamDirectory, schedule: Schedule, c
     clerk = await _acting_clerk(message, None, teams)
     if clerk is None:
         return
-    mine = sorted((c for team in teams.teams for c in await schedule.open_cases(team, clerk.id)), key=lambda c: (c.due, c.id))
+    mine = [case for team in teams.teams for case in await schedule.open_cases(team, clerk.id)]
+    mine.sort(key=lambda c: (c.due, c.id))
     await message.reply(_listing(_("<b>Your open cases</b>:"), mine, calendar))
 
 
@@ -538,7 +545,9 @@ async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirecto
         builder.button(text=template.title.get(config.settings.admin_locale), callback_data=UseTemplate(case_id=case.id, template=template.id))
     builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
-    await message.reply(_("Canned answers for {number}: choose one to see it as the resident will.").format(number=case.number), reply_markup=builder.as_markup())
+    await message.reply(
+        _("Canned answers for {number}: choose one to see it as the resident will.").format(number=case.number), reply_markup=builder.as_markup()
+    )
 
 
 @router.callback_query(UseTemplate.filter())
@@ -606,10 +615,10 @@ async def quality_report(message: Message, command: CommandObject, teams: TeamDi
         return
     try:
         period = parse_period(command.args, calendar.local_date(utcnow()))
-    except ValueError:
-        await message.reply(
-            _("Usage: /report, /report 7d, /report 2026-10, /report 2026-Q4, /report 2026 or /report 2026-10-01..2026-12-31 (the last 30 days if left out).")
+    except PeriodError as exc:  # the reason (a period too long, in the future...), then how to write one
+        usage = _(
+            "Usage: /report, /report 7d, /report 2026-10, /report 2026-Q4, /report 2026 or /report 2026-10-01..2026-12-31 (the last 30 days if left out)."
         )
+        await message.reply(f"{escape(str(exc))}\n{usage}" if str(exc) else usage)
         return
     await schedule.post_report(message.chat.id, period, thread_id=message.message_thread_id if message.is_topic_message else None)
-

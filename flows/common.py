@@ -41,7 +41,7 @@ def language_keyboard(preselected: str | None) -> InlineKeyboardMarkup:
 
 
 def language_prompt(i18n: I18n, first: str) -> str:
-    """"Choose your language" in every language, the preselected one first."""
+    """ "Choose your language" in every language, the preselected one first."""
     order = [first, *(code for code in LANGUAGE_NAMES if code != first)]
     lines = []
     for code in order:

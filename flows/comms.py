@@ -27,7 +27,6 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster, send_version
-from bot.services.teams import TeamDirectory
 from bot.services.news import ELDERSHIP_TOPIC, Audience, NewsService
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.polls import (
@@ -43,6 +42,7 @@ from bot.services.polls import (
 )
 from bot.services.report_output import png, poll_chart, results_message
 from bot.services.surveys import PollResults, SurveyService
+from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
 from bot.store.models import Broadcast, PollStatus
 from flows.common import answer_query, collect_album, edit_quietly, eldership_keyboard
@@ -109,7 +109,9 @@ async def language_chosen(query: CallbackQuery, callback_data: Cmp, state: FSMCo
     await state.set_state(Compose.content)
     await answer_query(query)
     await query.message.edit_text(
-        _("Send the announcement in {language}: a text, a photo or a document with a caption, or an album.").format(language=LANGUAGE_NAMES[callback_data.value])
+        _("Send the announcement in {language}: a text, a photo or a document with a caption, or an album.").format(
+            language=LANGUAGE_NAMES[callback_data.value]
+        )
     )
 
 
@@ -169,9 +171,7 @@ async def _audience_view(state: FSMContext, news: NewsService, config: Config) -
         mark = "● " if (audience.locale or "") == code else ""
         builder.button(text=mark + name, callback_data=Cmp(action="aud_lang", value=code))
     eldership = municipality.eldership_by_id.get(audience.eldership or "")
-    builder.button(
-        text=_("🏘 Eldership: {name}").format(name=eldership.get(locale) if eldership else _("all")), callback_data=Cmp(action="aud_page", value="0")
-    )
+    builder.button(text=_("🏘 Eldership: {name}").format(name=eldership.get(locale) if eldership else _("all")), callback_data=Cmp(action="aud_page", value="0"))
     builder.button(text=_("👁 Preview"), callback_data=Cmp(action="preview"))
     _cancel_button(builder)
     builder.adjust(*([2] * (-(-len(topics) // 2))), 4, 1, 1, 1)
@@ -260,7 +260,9 @@ async def send(
     if poll is not None:
         await surveys.attach_broadcast(poll.id, broadcast.id)
         await query.message.answer(
-            _("Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll.").format(poll=poll.id, id=broadcast.id)
+            _("Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll.").format(
+                poll=poll.id, id=broadcast.id
+            )
         )
     progress = await query.message.answer(announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)))
     async with broadcaster.database.write() as session:
@@ -313,7 +315,9 @@ async def stop(message: Message, command: CommandObject, broadcaster: Broadcaste
     if not stopped:
         await message.reply(_("Announcement #{id} is not being sent (finished, stopped, or unknown).").format(id=broadcast_id))
         return
-    await message.reply(_("Announcement #{id} stopped: {sent} sent, {cancelled} not sent.").format(id=broadcast_id, sent=counts["sent"], cancelled=counts["cancelled"]))
+    await message.reply(
+        _("Announcement #{id} stopped: {sent} sent, {cancelled} not sent.").format(id=broadcast_id, sent=counts["sent"], cancelled=counts["cancelled"])
+    )
 
 
 # --- polls -----------------------------------------------------------------------------------
@@ -375,7 +379,11 @@ async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: Ne
     await state.set_state(Compose.audience)
     text, keyboard = await _audience_view(state, news, config)
     await message.reply(
-        _("The poll has {count} question.", "The poll has {count} questions.", len(questions)).format(count=len(questions)) + " " + _("The preview shows the first one as residents get it.") + "\n\n" + text,
+        _("The poll has {count} question.", "The poll has {count} questions.", len(questions)).format(count=len(questions))
+        + " "
+        + _("The preview shows the first one as residents get it.")
+        + "\n\n"
+        + text,
         reply_markup=keyboard,
     )
 
@@ -429,7 +437,9 @@ async def recent_polls(message: Message, surveys: SurveyService, config: Config)
         count = answers.get(poll.id, 0)
         state = _("open") if poll.status == PollStatus.OPEN else _("closed")
         first = escape(localized(poll.questions[0]["text"], locale))
-        lines.append(f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", count).format(count=count) + f"\n{first}")
+        lines.append(
+            f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", count).format(count=count) + f"\n{first}"
+        )
     await message.reply("\n".join(lines))
 
 

@@ -16,7 +16,6 @@ import logging
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -28,11 +27,12 @@ from bot.services.cases import CaseService
 from bot.services.notifications import Rate
 from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
-from bot.store.models import CLOSED_STATUSES, Case, PollStatus, ResolvedAnswer
+from bot.store.models import Case, PollStatus, ResolvedAnswer
 from flows.common import answer_query, visible_text
 
 log = logging.getLogger(__name__)
 router = Router(name="feedback")
+
 
 class Feedback(StatesGroup):
     comment = State()

@@ -31,10 +31,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.config import Config
 from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
-from bot.services.teams import TeamDirectory
-from bot.services.workflow import CaseWorkflow
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import PAGE_MAX, whole_number
+from bot.services.teams import TeamDirectory
+from bot.services.workflow import CaseWorkflow
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import CaseKind, Resident, utcnow
@@ -231,7 +231,9 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
         )
     elif step == "contact":
         await message.answer(
-            _("How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."),
+            _(
+                "How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."
+            ),
             reply_markup=_contact_keyboard(),
         )
 
@@ -413,7 +415,9 @@ async def location_skipped(message: Message, state: FSMContext, config: Config, 
 async def address_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     address = " ".join(message.text.split())
     if len(visible_text(address)) < ADDRESS_MIN or len(address) > ADDRESS_MAX:
-        await message.answer(_("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS_MIN, max=ADDRESS_MAX))
+        await message.answer(
+            _("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS_MIN, max=ADDRESS_MAX)
+        )
         return
     await state.update_data(latitude=None, longitude=None, address=address)
     await _next("location", message, state, config, i18n)

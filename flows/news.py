@@ -41,7 +41,9 @@ def subscriptions_keyboard(resident: Resident, config: Config, locale: str) -> I
     eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
     if eldership:
         mark = "✅" if ELDERSHIP_TOPIC in topics else "➕"
-        builder.button(text=f"{mark} " + _("News of {eldership}").format(eldership=eldership.get(locale)), callback_data=NewsChoice(action="topic", value=ELDERSHIP_TOPIC))
+        builder.button(
+            text=f"{mark} " + _("News of {eldership}").format(eldership=eldership.get(locale)), callback_data=NewsChoice(action="topic", value=ELDERSHIP_TOPIC)
+        )
     builder.button(
         text=_("🏘 My eldership: {name}").format(name=eldership.get(locale) if eldership else _("not chosen")),
         callback_data=NewsChoice(action="eld_menu"),
@@ -79,7 +81,9 @@ async def news_menu(message: Message, resident: Resident | None, news: NewsServi
 
 
 @router.callback_query(NewsChoice.filter())
-async def news_choice(query: CallbackQuery, callback_data: NewsChoice, resident: Resident | None, news: NewsService, db: Database, config: Config, i18n: I18n) -> None:
+async def news_choice(
+    query: CallbackQuery, callback_data: NewsChoice, resident: Resident | None, news: NewsService, db: Database, config: Config, i18n: I18n
+) -> None:
     if resident is None or resident.consent_at is None:
         await answer_query(query, _("Please start with /start: choose your language and accept the privacy notice."), alert=True)
         return
@@ -129,4 +133,3 @@ async def blocked(event: ChatMemberUpdated, db: Database) -> None:
 @router.my_chat_member(F.chat.type == ChatType.PRIVATE, ChatMemberUpdatedFilter(member_status_changed=MEMBER))
 async def unblocked(event: ChatMemberUpdated, db: Database) -> None:
     await residents.set_blocked(db, event.from_user.id, False)
-

@@ -70,9 +70,7 @@ def _privacy_notice(config: Config, locale: str) -> str:
 
 async def _show_language_picker(message: Message, resident: Resident | None, config: Config, i18n: I18n) -> None:
     current = resident.locale if resident and resident.locale else None
-    preselected = current or guess_locale(
-        message.from_user.language_code if message.from_user else None, config.settings.default_locale
-    )
+    preselected = current or guess_locale(message.from_user.language_code if message.from_user else None, config.settings.default_locale)
     await message.answer(language_prompt(i18n, first=preselected), reply_markup=language_keyboard(preselected))
 
 
@@ -88,9 +86,7 @@ async def start(message: Message, state: FSMContext, resident: Resident | None, 
         return
     await state.set_state(Onboarding.language)
     await message.answer(
-        _("Hello! This is the e-service desk of {municipality}.").format(
-            municipality=escape(config.municipality.name.get(i18n.current_locale))
-        )
+        _("Hello! This is the e-service desk of {municipality}.").format(municipality=escape(config.municipality.name.get(i18n.current_locale)))
     )
     await _show_language_picker(message, resident, config, i18n)
 

@@ -8,12 +8,19 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from bot.sandbox.emulator import Emulator
+from bot.sandbox.emulator import Emulator, Limits
+
+
+def controlled_emulator(token: str, limits: Limits | None = None) -> Emulator:
+    """An emulator whose people are driven through the control API under /_emu/ (the emulator
+    itself knows only the Bot API; this module knows both)."""
+    emulator = Emulator(token, limits)
+    add_routes(emulator.app, emulator)
+    return emulator
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
@@ -253,4 +260,3 @@ class _Control:
             setattr(self.emu.limits, key, value)
         self.emu.reset_rate_buckets()
         return web.json_response(asdict(self.emu.limits))
-

@@ -1,9 +1,9 @@
 """Scripted people for the emulator, so that tests read as conversations.
 
-    anna = await telegram.resident("Anna", language_code="pl")
-    await anna.send("/start")
-    hello, picker = await anna.receive(2)
-    await anna.click("Lietuvių")
+anna = await telegram.resident("Anna", language_code="pl")
+await anna.send("/start")
+hello, picker = await anna.receive(2)
+await anna.click("Lietuvių")
 """
 
 from __future__ import annotations
@@ -191,9 +191,7 @@ class Person:
     # --- reading ---
 
     async def _pull(self, timeout: float) -> bool:
-        response = await self.telegram.http.get(
-            "/_emu/events", params={"after": self._inbox.cursor, "chat_id": self.chat_id, "timeout": timeout}
-        )
+        response = await self.telegram.http.get("/_emu/events", params={"after": self._inbox.cursor, "chat_id": self.chat_id, "timeout": timeout})
         body = response.json()
         self._inbox.cursor = body["last"]
         for event in body["events"]:

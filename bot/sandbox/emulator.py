@@ -132,9 +132,6 @@ class Emulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        from bot.sandbox import control
-
-        control.add_routes(app, self)
         return app
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -299,9 +296,7 @@ class Emulator:
 
     def chat(self, chat_id: Any) -> _Chat:
         if chat_id in self.migrated:
-            raise BadRequest(
-                "Bad Request: group chat was upgraded to a supergroup chat", parameters={"migrate_to_chat_id": self.migrated[chat_id]}
-            )
+            raise BadRequest("Bad Request: group chat was upgraded to a supergroup chat", parameters={"migrate_to_chat_id": self.migrated[chat_id]})
         chat = self.chats.get(chat_id) if isinstance(chat_id, int) else None
         if chat is None:
             raise BadRequest("Bad Request: chat not found")

@@ -57,8 +57,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
                 if not stack or stack[-1][0] != name:
                     expected = f'"</{stack[-1][0]}>"' if stack else "nothing"
                     raise HTMLParseError(
-                        f"Can't parse entities: unmatched end tag at byte offset {_offset(source, i)}, "
-                        f'expected {expected}, found "</{name}>"'
+                        f'Can\'t parse entities: unmatched end tag at byte offset {_offset(source, i)}, expected {expected}, found "</{name}>"'
                     )
                 name, start, entity = stack.pop()
                 if length > start:
@@ -73,22 +72,18 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
         if char == "&":
             match = _ENTITY.match(source, i)
             if not match:
-                raise HTMLParseError(
-                    f"Can't parse entities: character '&' is reserved and must be escaped (byte offset {_offset(source, i)})"
-                )
+                raise HTMLParseError(f"Can't parse entities: character '&' is reserved and must be escaped (byte offset {_offset(source, i)})")
             code = match.group(1)
             char = _NAMED.get(code) or chr(int(code[2:], 16) if code.startswith("#x") else int(code[1:]))
             i = match.end()
         elif char == ">":
-            raise HTMLParseError(
-                f"Can't parse entities: character '>' is reserved and must be escaped (byte offset {_offset(source, i)})"
-            )
+            raise HTMLParseError(f"Can't parse entities: character '>' is reserved and must be escaped (byte offset {_offset(source, i)})")
         else:
             i += 1
         out.append(char)
         length += utf16_len(char)
     if stack:
-        raise HTMLParseError(f'Can\'t parse entities: can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+        raise HTMLParseError(f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
@@ -101,9 +96,7 @@ def _open_tag(name: str, rest: str, source: str, position: int) -> dict[str, Any
             return {"type": "pre"}
         return {"type": _SIMPLE[name]}
     if name not in _WITH_ATTRIBUTES:
-        raise HTMLParseError(
-            f'Can\'t parse entities: unsupported start tag "{name}" at byte offset {_offset(source, position)}'
-        )
+        raise HTMLParseError(f'Can\'t parse entities: unsupported start tag "{name}" at byte offset {_offset(source, position)}')
     attributes = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or "" for m in _ATTRIBUTE.finditer(rest)}
     if name == "a":
         href = attributes.get("href", "")

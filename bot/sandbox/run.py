@@ -2,8 +2,11 @@
 
 One aiohttp server on 127.0.0.1 serves the Bot API emulator, its control API and a web chat
 page; the bot runs in the same process against the emulator over HTTP, with an embedded SQLite
-store that starts empty each time. Ready to use: the clerks' forum group, the communications
-group, and demo residents.
+store that starts empty each time. Ready to use: four teams in their groups (the front office,
+the roads department, the Avižieniai eldership and the director's office, which overdue cases
+escalate to), the communications group, and demo residents. A roads or street-lighting case goes
+to the roads department, any case in Avižieniai to the eldership, the rest to the front office;
+the card's "Pass to another team" moves a case between them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.config import load_config
+from bot.config import DEFAULT_MUNICIPALITY_FILE, load_config
+from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
 
 log = logging.getLogger(__name__)
@@ -22,22 +26,81 @@ log = logging.getLogger(__name__)
 TOKEN = "100200300:SANDBOX-token-only-for-the-local-emulator"
 CLERKS_GROUP = -1001000000001
 COMMS_GROUP = -1001000000002
+ROADS_GROUP = -1001000000003
+ELDERSHIP_GROUP = -1001000000004
+DIRECTOR_GROUP = -1001000000005
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DATA_FILE = Path("data") / "sandbox.db"
+DATA_DIR = Path("data")
+DATA_FILE = DATA_DIR / "sandbox.db"
 
 
-def build_emulator() -> Emulator:
-    emulator = Emulator(TOKEN)
+def teams_file(path: Path, *, front: int, roads: int, eldership: int, director: int, roads_heads: list[int], roads_members: list[int],
+               eldership_members: list[int], director_heads: list[int]) -> Path:  # fmt: skip
+    """The default municipality with four teams and their routing (the sandbox's, and the tests')."""
+    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + f"""
+[[teams]]
+id = "front"
+chat_id = {front}
+name = {{ pl = "Biuro Obsługi Mieszkańców", lt = "Gyventojų aptarnavimo skyrius", en = "Front office" }}
+
+[[teams]]
+id = "roads"
+chat_id = {roads}
+name = {{ pl = "Wydział Dróg", lt = "Kelių skyrius", en = "Roads department" }}
+heads = {roads_heads}
+members = {roads_members}
+
+[[teams]]
+id = "avizieniai"
+chat_id = {eldership}
+name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija", en = "Avižieniai eldership" }}
+members = {eldership_members}
+
+[[teams]]
+id = "director"
+chat_id = {director}
+name = {{ pl = "Gabinet Dyrektora", lt = "Direktoriaus kabinetas", en = "Director's office" }}
+heads = {director_heads}
+
+[routing]
+default_team = "front"
+escalation_team = "director"
+
+[[routing.rules]]
+team = "roads"
+categories = ["roads", "lighting"]
+
+[[routing.rules]]
+team = "avizieniai"
+elderships = ["avizieniai"]
+""", encoding="utf-8")  # fmt: skip
+    return path
+
+
+def build_emulator() -> tuple[Emulator, Path]:
+    """The emulator with its people and groups, and the municipality file naming them."""
+    emulator = controlled_emulator(TOKEN)
     emulator.add_user("Anna", "pl", last_name="Nowak")
     emulator.add_user("Jonas", "lt", last_name="Petrauskas")
     ona = emulator.add_user("Ona", "lt", last_name="Kazlauskienė")
     petras = emulator.add_user("Petras", "lt", last_name="Jankauskas")
+    rimas = emulator.add_user("Rimas", "lt", last_name="Stankevičius")
+    aldona = emulator.add_user("Aldona", "lt", last_name="Mickevič")
+    vida = emulator.add_user("Vida", "lt", last_name="Žukauskienė")
     rasa = emulator.add_user("Rasa", "lt", last_name="Vaitkutė")
-    emulator.add_group("Urzędnicy · Valdininkai", forum=True, members=[ona["id"], petras["id"]], chat_id=CLERKS_GROUP)
+    emulator.add_group("Biuro Obsługi · Aptarnavimo skyrius", forum=True, members=[ona["id"], petras["id"]], chat_id=CLERKS_GROUP)
+    emulator.add_group("Wydział Dróg · Kelių skyrius", forum=True, members=[petras["id"], rimas["id"]], chat_id=ROADS_GROUP)
+    emulator.add_group("Starostwo Awiżenie · Avižienių seniūnija", forum=True, members=[aldona["id"]], chat_id=ELDERSHIP_GROUP)
+    emulator.add_group("Gabinet Dyrektora · Direktoriaus kabinetas", members=[vida["id"]], chat_id=DIRECTOR_GROUP)
     emulator.add_group("Komunikacja · Komunikacija", members=[rasa["id"]], chat_id=COMMS_GROUP)
     emulator.chats[CLERKS_GROUP].admins.add(ona["id"])
     _add_page(emulator.app)
-    return emulator
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    municipality = teams_file(
+        DATA_DIR / "sandbox-municipality.toml", front=CLERKS_GROUP, roads=ROADS_GROUP, eldership=ELDERSHIP_GROUP, director=DIRECTOR_GROUP,
+        roads_heads=[rimas["id"]], roads_members=[petras["id"]], eldership_members=[aldona["id"]], director_heads=[vida["id"]],
+    )  # fmt: skip
+    return emulator, municipality
 
 
 def _add_page(app: web.Application) -> None:
@@ -49,9 +112,8 @@ def _add_page(app: web.Application) -> None:
 
 
 async def run_sandbox(host: str, port: int) -> None:
-    emulator = build_emulator()
+    emulator, municipality = build_emulator()
     runner = await emulator.serve(host, port)
-    DATA_FILE.parent.mkdir(parents=True, exist_ok=True)
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
     config = load_config(
@@ -62,6 +124,7 @@ async def run_sandbox(host: str, port: int) -> None:
         database_url=f"sqlite+aiosqlite:///{DATA_FILE}",
         redis_url=None,
         secret_key=secrets.token_hex(32),
+        municipality_file=municipality,
     )
     from bot.app import build_app
 

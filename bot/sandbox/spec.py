@@ -54,7 +54,7 @@ class Spec:
             params[name] = _coerce(name, value, info["types"])
         for name, info in fields.items():
             if info["required"] and params.get(name) in (None, ""):
-                raise BadRequest(f"Bad Request: parameter \"{name}\" is required")
+                raise BadRequest(f'Bad Request: parameter "{name}" is required')
         return params
 
 

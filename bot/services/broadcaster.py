@@ -108,7 +108,10 @@ class Broadcaster:
             )  # fmt: skip
             session.add(broadcast)
             await session.flush()
-            rows = [{"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0} for chat, locale in unique.items()]
+            rows = [
+                {"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0}
+                for chat, locale in unique.items()
+            ]
             for start in range(0, len(rows), 1000):
                 await session.execute(Delivery.__table__.insert(), rows[start : start + 1000])
         return broadcast
@@ -167,9 +170,7 @@ class Broadcaster:
 
     async def counts(self, broadcast_id: int) -> Counts:
         async with self.database.read() as session:
-            rows = await session.execute(
-                select(Delivery.status, func.count()).where(Delivery.broadcast_id == broadcast_id).group_by(Delivery.status)
-            )
+            rows = await session.execute(select(Delivery.status, func.count()).where(Delivery.broadcast_id == broadcast_id).group_by(Delivery.status))
             return Counts({status: count for status, count in rows.all()})
 
     async def stop(self, broadcast_id: int) -> bool:
@@ -180,9 +181,7 @@ class Broadcaster:
                 return False
             broadcast.status, broadcast.finished_at = BroadcastStatus.STOPPED, utcnow()
             await session.execute(
-                update(Delivery)
-                .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.CANCELLED)
+                update(Delivery).where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING).values(status=DeliveryStatus.CANCELLED)
             )
         return True
 
@@ -253,7 +252,9 @@ class Broadcaster:
         await self._record(row, DeliveryStatus.SENT, message_id=message.message_id, chat_id=chat_id)
         return "sent"
 
-    async def _record(self, row: Delivery, status: DeliveryStatus, *, error: str | None = None, message_id: int | None = None, chat_id: int | None = None) -> None:
+    async def _record(
+        self, row: Delivery, status: DeliveryStatus, *, error: str | None = None, message_id: int | None = None, chat_id: int | None = None
+    ) -> None:
         values: dict[str, Any] = {"status": status, "last_error": error, "claimed_by": None}
         if message_id is not None:
             values["sent_message_id"] = message_id

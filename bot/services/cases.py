@@ -69,20 +69,14 @@ class CaseService:
         """How many cases the resident opened on the municipality's current day."""
         start = datetime.combine(self.calendar.local_date(now), time(), tzinfo=self.calendar.tz)
         async with self.database.read() as session:
-            return await session.scalar(
-                select(func.count()).select_from(Case).where(Case.resident_id == resident_id, Case.received_at >= start)
-            )
+            return await session.scalar(select(func.count()).select_from(Case).where(Case.resident_id == resident_id, Case.received_at >= start))
 
     async def page_for_resident(self, resident_id: int, page: int, per_page: int) -> tuple[list[Case], int]:
         """One page of the resident's cases, newest first, and the total."""
         async with self.database.read() as session:
             total = await session.scalar(select(func.count()).select_from(Case).where(Case.resident_id == resident_id))
             rows = await session.execute(
-                select(Case)
-                .where(Case.resident_id == resident_id)
-                .order_by(Case.received_at.desc(), Case.id.desc())
-                .offset(page * per_page)
-                .limit(per_page)
+                select(Case).where(Case.resident_id == resident_id).order_by(Case.received_at.desc(), Case.id.desc()).offset(page * per_page).limit(per_page)
             )
             return list(rows.scalars()), total or 0
 
@@ -102,11 +96,7 @@ class CaseService:
             return await case_rows.case_events(session, case_id)
 
     def can_reopen(self, case: Case, now: datetime) -> bool:
-        return (
-            case.status in CLOSED_STATUSES
-            and case.closed_at is not None
-            and now - case.closed_at <= timedelta(days=self.reopen_days)
-        )
+        return case.status in CLOSED_STATUSES and case.closed_at is not None and now - case.closed_at <= timedelta(days=self.reopen_days)
 
 
 def attachment_rows(case_id: int, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:

@@ -263,10 +263,11 @@ class GroupSender:
                 raise
             self.forum[chat_id] = False
             log.warning("no forum topics in a team group; cards go to the main chat", extra={"chat_id": chat_id, "error": exc.message})
+            reason = escape(exc.message)
             note = self.texts.notice(lambda: _(
                 "I cannot open a topic per case here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
                 "To have topics, turn on Topics and give me the right to manage them."
-            ).format(reason=escape(exc.message)))  # fmt: skip
+            ).format(reason=reason))  # fmt: skip
             await self.bot.send_message(chat_id, note)
             return None
         self.forum[chat_id] = True
@@ -341,7 +342,9 @@ class GroupSender:
     async def files(self, row: OutboxMessage) -> Sent:
         case = await self._case(row)
         async with self.database.read() as session:
-            attachments = list((await session.execute(select(Attachment).where(Attachment.id.in_(row.payload["attachments"])).order_by(Attachment.id))).scalars())
+            attachments = list(
+                (await session.execute(select(Attachment).where(Attachment.id.in_(row.payload["attachments"])).order_by(Attachment.id))).scalars()
+            )
         if not attachments or not self._here(case, row):
             return Sent()
         first = await self._in_topic(case, row.chat_id, lambda thread: self._send_files(row.chat_id, attachments, thread))
@@ -355,7 +358,9 @@ class GroupSender:
         case = await self._case(row)
         async with self.database.read() as session:
             events = list((await session.execute(select(CaseEvent).where(CaseEvent.id.in_(row.payload["events"])).order_by(CaseEvent.id))).scalars())
-            attachments = list((await session.execute(select(Attachment).where(Attachment.event_id.in_(row.payload["events"])).order_by(Attachment.id))).scalars())
+            attachments = list(
+                (await session.execute(select(Attachment).where(Attachment.event_id.in_(row.payload["events"])).order_by(Attachment.id))).scalars()
+            )
         text = self.texts.information(case, events)
 
         async def send(thread: int | None) -> int:
@@ -402,4 +407,3 @@ def _set_case(case_id: int, chat_id: int, **values: Any) -> Callable[[AsyncSessi
         await session.execute(update(Case).where(Case.id == case_id, Case.group_chat_id == chat_id).values(**values))
 
     return record
-

@@ -62,9 +62,7 @@ class NewsService:
     async def latest(self, resident: Resident, limit: int = 5) -> list[Broadcast]:
         """The latest announcements this resident would have received (newest first)."""
         async with self.database.read() as session:
-            rows = await session.execute(
-                select(Broadcast).where(Broadcast.status != BroadcastStatus.STOPPED).order_by(Broadcast.id.desc()).limit(50)
-            )
+            rows = await session.execute(select(Broadcast).where(Broadcast.status != BroadcastStatus.STOPPED).order_by(Broadcast.id.desc()).limit(50))
             found = []
             for broadcast in rows.scalars():
                 audience = Audience(**{k: broadcast.audience.get(k) for k in ("topic", "locale", "eldership")})

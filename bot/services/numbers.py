@@ -27,7 +27,7 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 def whole_number(text: str | None, maximum: int = ID_MAX) -> int | None:
-    """"12" → 12; None for "", "-1", "1.5", "１２", "²", or anything above `maximum`."""
+    """ "12" → 12; None for "", "-1", "1.5", "１２", "²", or anything above `maximum`."""
     value = (text or "").strip()
     if not _DIGITS.fullmatch(value):
         return None

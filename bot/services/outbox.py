@@ -141,9 +141,7 @@ class Outbox:
 
     async def claim(self, limit: int) -> list[OutboxMessage]:
         earlier = aliased(OutboxMessage)
-        blocked_by_earlier = (
-            select(earlier.id).where(earlier.key == OutboxMessage.key, earlier.id < OutboxMessage.id, earlier.status.in_(UNFINISHED)).exists()
-        )
+        blocked_by_earlier = select(earlier.id).where(earlier.key == OutboxMessage.key, earlier.id < OutboxMessage.id, earlier.status.in_(UNFINISHED)).exists()
         due = (
             select(OutboxMessage.id)
             .where(
@@ -176,9 +174,7 @@ class Outbox:
     async def _release(self, condition: Any, message: str) -> int:
         async with self.database.write() as session:
             result = await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.SENDING, condition)
-                .values(status=OutboxStatus.PENDING, claimed_by=None)
+                update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING, condition).values(status=OutboxStatus.PENDING, claimed_by=None)
             )
         if result.rowcount:
             log.warning(message, extra={"rows": result.rowcount})
@@ -187,9 +183,7 @@ class Outbox:
     async def depth(self) -> tuple[int, float]:
         """Unsent rows and the age in seconds of the oldest."""
         async with self.database.read() as session:
-            count, oldest = (
-                await session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(UNFINISHED)))
-            ).one()
+            count, oldest = (await session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(UNFINISHED)))).one()
         return count, ((utcnow() - oldest).total_seconds() if oldest else 0.0)
 
     # --- sending ---
@@ -275,7 +269,9 @@ class Outbox:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id)
-                .values(status=OutboxStatus.SENT, claimed_by=None, sent_at=utcnow(), sent_chat_id=sent.chat_id, sent_message_id=sent.message_id, last_error=None)
+                .values(
+                    status=OutboxStatus.SENT, claimed_by=None, sent_at=utcnow(), sent_chat_id=sent.chat_id, sent_message_id=sent.message_id, last_error=None
+                )
             )
             if sent.record is not None:
                 await sent.record(session)
@@ -307,6 +303,4 @@ class Outbox:
 
 async def follow_migration(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
     """A group became a supergroup: its unsent rows go to the new id."""
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.chat_id == old_chat_id, OutboxMessage.status.in_(UNFINISHED)).values(chat_id=new_chat_id)
-    )
+    await session.execute(update(OutboxMessage).where(OutboxMessage.chat_id == old_chat_id, OutboxMessage.status.in_(UNFINISHED)).values(chat_id=new_chat_id))

@@ -77,7 +77,7 @@ _RANGE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:\.\.|–|—|/)([0-9]{4}-[0
 
 
 def parse_period(text: str | None, today: date) -> Period:
-    """"" (the last 30 days), "7d" (the last N days), "2026", "2026-10", "2026-Q3", or
+    """ "" (the last 30 days), "7d" (the last N days), "2026", "2026-10", "2026-Q3", or
     "2026-10-01..2026-12-31"; PeriodError (a ValueError) saying why for anything else, and for a
     period outside `check_period`'s limits."""
     value = (text or "").strip().lower().replace(" ", "")
@@ -123,7 +123,11 @@ def check_period(period: Period, today: date) -> None:
         raise PeriodError(__("A report covers the years {first} to {last}."), first=FIRST_YEAR, last=last_year)
     if period.end >= _years_later(period.start, MAX_YEARS):
         raise PeriodError(
-            __("A report covers at most {count} year; please choose a shorter period.", "A report covers at most {count} years; please choose a shorter period.", MAX_YEARS),
+            __(
+                "A report covers at most {count} year; please choose a shorter period.",
+                "A report covers at most {count} years; please choose a shorter period.",
+                MAX_YEARS,
+            ),
             count=MAX_YEARS,
         )
 
@@ -397,16 +401,25 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         [_("Resolved: partly, %"), _round(report.resolved_share(ResolvedAnswer.PARTLY))],
         [_("Resolved: no, %"), _round(report.resolved_share(ResolvedAnswer.NO))],
     ]
-    weekly = [
-        [w.start.isoformat(), w.received, w.closed, w.on_time, _round(w.on_time_share), len(w.scores), _round(w.average_score, 2)]
-        for w in report.weeks
-    ]
+    weekly = [[w.start.isoformat(), w.received, w.closed, w.on_time, _round(w.on_time_share), len(w.scores), _round(w.average_score, 2)] for w in report.weeks]
     return [
         (_("Summary"), [_("Indicator"), _("Value")], summary),
-        (_("Weekly trend"), [_("Week from"), _("Cases received"), _("Cases closed"), _("On time"), _("On time, %"), _("Answers"), _("Average satisfaction")], weekly),
+        (
+            _("Weekly trend"),
+            [_("Week from"), _("Cases received"), _("Cases closed"), _("On time"), _("On time, %"), _("Answers"), _("Average satisfaction")],
+            weekly,
+        ),
         (
             _("By team"),
-            [_("Team"), _("Cases received"), _("Passed on"), _("Cases closed"), _("On time"), _("Median handling time, working days"), _("Median wait before passing on, working days")],
+            [
+                _("Team"),
+                _("Cases received"),
+                _("Passed on"),
+                _("Cases closed"),
+                _("On time"),
+                _("Median handling time, working days"),
+                _("Median wait before passing on, working days"),
+            ],
             [[t.team, t.received, t.passed_on, t.closed, t.on_time, _round(t.median_days), _round(t.median_wait)] for t in report.teams],
         ),
         (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
@@ -415,7 +428,16 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         (
             _("Satisfaction by group"),
             [_("Breakdown"), _("Group"), _("Answers"), _("Average satisfaction"), _("Resolved: yes, %")],
-            [[g.dimension, g.label, g.answers if g.answers is not None else _("fewer than {min}").format(min=MIN_GROUP), _round(g.average, 2), _round(g.resolved_share)] for g in report.groups],
+            [
+                [
+                    g.dimension,
+                    g.label,
+                    g.answers if g.answers is not None else _("fewer than {min}").format(min=MIN_GROUP),
+                    _round(g.average, 2),
+                    _round(g.resolved_share),
+                ]
+                for g in report.groups
+            ],
         ),
         (_("Comments"), [_("Comment")], [[comment] for comment in report.comments]),
     ]

@@ -53,17 +53,26 @@ def report_message(report: QualityReport) -> str:
         lines.append(_("<b>By team</b>:"))
         for team in report.teams:
             lines.append(
-                _("{team}: received {received} · passed on {passed_on} (median wait {wait}) · closed {closed}, {on_time} on time · median handling {median}").format(
-                    team=escape(team.team), received=team.received, passed_on=team.passed_on, wait=_number(team.median_wait),
-                    closed=team.closed, on_time=team.on_time, median=_number(team.median_days),
+                _(
+                    "{team}: received {received} · passed on {passed_on} (median wait {wait}) · closed {closed}, {on_time} on time · median handling {median}"
+                ).format(
+                    team=escape(team.team),
+                    received=team.received,
+                    passed_on=team.passed_on,
+                    wait=_number(team.median_wait),
+                    closed=team.closed,
+                    on_time=team.on_time,
+                    median=_number(team.median_days),
                 )  # fmt: skip
             )
     if report.answers:
         distribution = " · ".join(f"{score}★ {report.scores[score]}" for score in range(5, 0, -1))
         lines.append(
-            _("Satisfaction: <b>{average}</b> of 5 from {count} answer ({distribution})", "Satisfaction: <b>{average}</b> of 5 from {count} answers ({distribution})", report.answers).format(
-                average=_number(report.average_score, 2), count=report.answers, distribution=distribution
-            )
+            _(
+                "Satisfaction: <b>{average}</b> of 5 from {count} answer ({distribution})",
+                "Satisfaction: <b>{average}</b> of 5 from {count} answers ({distribution})",
+                report.answers,
+            ).format(average=_number(report.average_score, 2), count=report.answers, distribution=distribution)
         )
         lines.append(
             _("Matter resolved: yes {yes}% · partly {partly}% · no {no}%").format(
@@ -97,7 +106,13 @@ def report_chart(report: QualityReport) -> Figure:
     trend.set_ylabel(_("Cases"))
     trend.set_title(_("Weekly trend, {start} – {end}").format(start=report.period.start.isoformat(), end=report.period.end.isoformat()))
     share = trend.twinx()
-    share.plot(list(positions), [w.on_time_share if w.on_time_share is not None else float("nan") for w in report.weeks], color="#e45756", marker="o", label=_("On time, %"))
+    share.plot(
+        list(positions),
+        [w.on_time_share if w.on_time_share is not None else float("nan") for w in report.weeks],
+        color="#e45756",
+        marker="o",
+        label=_("On time, %"),
+    )
     share.set_ylim(0, 140)
     share.set_yticks([0, 25, 50, 75, 100])
     share.set_ylabel(_("On time, %"))
@@ -111,7 +126,11 @@ def report_chart(report: QualityReport) -> Figure:
     scores.set_ylim(0, max([1, *counts]) * 1.15)
     scores.set_xlabel(_("Satisfaction score"))
     scores.set_ylabel(_("Answers"))
-    scores.set_title(_("Satisfaction: average {average} from {count} answer", "Satisfaction: average {average} from {count} answers", report.answers).format(average=_number(report.average_score, 2), count=report.answers))
+    scores.set_title(
+        _("Satisfaction: average {average} from {count} answer", "Satisfaction: average {average} from {count} answers", report.answers).format(
+            average=_number(report.average_score, 2), count=report.answers
+        )
+    )
     return figure
 
 
@@ -206,9 +225,11 @@ def _sheet_name(title: str) -> str:
 def results_message(results: PollResults, locale: str) -> str:
     poll = results.poll
     state = _("open") if poll.status == PollStatus.OPEN else _("closed")
-    lines = [_("📊 <b>Poll #{id}</b> ({state}): {count} answer", "📊 <b>Poll #{id}</b> ({state}): {count} answers", results.respondents).format(
-        id=poll.id, state=state, count=results.respondents
-    )]
+    lines = [
+        _("📊 <b>Poll #{id}</b> ({state}): {count} answer", "📊 <b>Poll #{id}</b> ({state}): {count} answers", results.respondents).format(
+            id=poll.id, state=state, count=results.respondents
+        )
+    ]
     for number, (question, counts) in enumerate(zip(poll.questions, results.counts, strict=True), start=1):
         lines.append("")
         lines.append(f"<b>{number}. {escape(localized(question['text'], locale))}</b>")
@@ -223,5 +244,3 @@ def results_message(results: PollResults, locale: str) -> str:
         lines.append("")
         lines.append(_("By language: {languages}").format(languages=languages))
     return "\n".join(lines)
-
-

@@ -215,12 +215,16 @@ class CaseWorkflow:
         self.outbox.wake()
         return outcome
 
-    async def _set_status(self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime) -> None:
+    async def _set_status(
+        self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime
+    ) -> None:
         case = outcome.case
         previous = case.status
         case.status = to
         case.closed_at = now if to in CLOSED_STATUSES else None
-        event = CaseEvent(case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=actor_id, actor_name=actor_name, text=text, data={"from": previous, "to": to})
+        event = CaseEvent(
+            case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=actor_id, actor_name=actor_name, text=text, data={"from": previous, "to": to}
+        )
         session.add(event)
         outcome.events.append(event)
         locale = await self._locale(session, case)
@@ -352,7 +356,9 @@ class CaseWorkflow:
 
     # --- what residents do ---
 
-    async def add_information(self, case_id: int, resident_id: int, text: str | None, files: tuple[AttachmentDraft, ...], resident_message_id: int) -> CaseEvent:
+    async def add_information(
+        self, case_id: int, resident_id: int, text: str | None, files: tuple[AttachmentDraft, ...], resident_message_id: int
+    ) -> CaseEvent:
         """The resident adds text or files to their open case; what comes in quick succession is
         gathered into one post for the clerks (GATHER_SECONDS)."""
         async with self.database.write() as session:
@@ -378,7 +384,9 @@ class CaseWorkflow:
                 raise NotAllowed("not reopenable")
             previous = case.status
             case.status, case.closed_at = CaseStatus.REOPENED, None
-            event = CaseEvent(case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=resident_id, text=reason, data={"from": previous, "to": CaseStatus.REOPENED})
+            event = CaseEvent(
+                case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=resident_id, text=reason, data={"from": previous, "to": CaseStatus.REOPENED}
+            )
             session.add(event)
             await session.flush()
             self._post(session, case, self.clerk_texts.information(case, [event]))

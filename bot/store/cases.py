@@ -15,15 +15,8 @@ async def allocate_sequence(session: AsyncSession, year: int) -> int:
     The counter row stays locked until the transaction ends, so concurrent creators wait for
     each other, and a transaction that rolls back gives its number back: no gaps, no repeats.
     """
-    await session.execute(
-        insert_for(session, CaseCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"])
-    )
-    result = await session.execute(
-        update(CaseCounter)
-        .where(CaseCounter.year == year)
-        .values(last=CaseCounter.last + 1)
-        .returning(CaseCounter.last)
-    )
+    await session.execute(insert_for(session, CaseCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
+    result = await session.execute(update(CaseCounter).where(CaseCounter.year == year).values(last=CaseCounter.last + 1).returning(CaseCounter.last))
     return result.scalar_one()
 
 

@@ -38,9 +38,7 @@ _EMPTY: _Record = (None, {}, None)
 
 
 class SQLStorage(BaseStorage):
-    def __init__(
-        self, database: Database, key_builder: KeyBuilder | None = None, *, ttl: timedelta | None = None, cache_size: int = CACHE_SIZE
-    ) -> None:
+    def __init__(self, database: Database, key_builder: KeyBuilder | None = None, *, ttl: timedelta | None = None, cache_size: int = CACHE_SIZE) -> None:
         self.database = database
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         self.ttl = ttl

@@ -1,5 +1,5 @@
-"""The sandbox page in headless Chromium: a resident submits a case by clicking, a clerk answers
-in the case's topic, and the resident sees the answer. Saves test-output/sandbox.png."""
+"""The sandbox page in headless Chromium: a resident submits a case by clicking, it goes to the
+roads department, a clerk answers in the case's topic, and the resident sees the answer. Saves test-output/sandbox.png."""
 
 from __future__ import annotations
 
@@ -33,9 +33,7 @@ async def sandbox(tmp_path: Path):
     port = _free_port()
     env = {**os.environ, "PETENT_FROZEN_TIME": "2026-11-23T09:00:00+02:00"}
     log = (tmp_path / "sandbox.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "sandbox", "--port", str(port), cwd=tmp_path, env=env, stdout=log, stderr=log
-    )
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "sandbox", "--port", str(port), cwd=tmp_path, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as http:
         for _ in range(300):
@@ -84,6 +82,7 @@ async def test_resident_submits_clerk_answers_resident_reads(sandbox: str) -> No
         await tap("💬 Odpowiedź tutaj, w Telegramie", keyboard)
         await tap("✅ Wyślij")
         await messages.get_by_text("Numer sprawy: VRS-2026-000001").wait_for()
+        await messages.get_by_text("Sprawę prowadzi: Wydział Dróg").wait_for()  # street lighting: the roads department
 
         # The clerk opens the case's topic and answers there.
         await page.get_by_role("button", name="# VRS-2026-000001").click()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.control import controlled_emulator
 from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -32,9 +33,7 @@ class Launcher:
     """The forking launcher (tests/e2e/launcher.py), one per test session (per xdist worker)."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "tests.e2e.launcher"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
-        )
+        self.process = subprocess.Popen([sys.executable, "-u", "-m", "tests.e2e.launcher"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
         atexit.register(self.process.kill)
 
     def ask(self, request: dict) -> dict:
@@ -114,7 +113,7 @@ class BotProcess:
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    emulator = Emulator(TOKEN)
+    emulator = controlled_emulator(TOKEN)
     runner = await emulator.serve()
     emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
     emulator.add_group("Communications", chat_id=COMMS_CHAT_ID)

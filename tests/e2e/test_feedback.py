@@ -192,7 +192,10 @@ async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emula
     await anna.edited()
 
     await clerks.send("/report ostatnis")
-    assert (await clerks.receive_one()).text.startswith("Naudojimas: /report")
+    refused = (await clerks.receive_one()).text
+    assert refused.startswith("Tokio laikotarpio neatpažįstu.\nNaudojimas: /report")
+    await clerks.send("/report 1999")
+    assert (await clerks.receive_one()).text.startswith("Ataskaita gali apimti metus nuo 2000 iki 2027.")
     await clerks.send("/report 2026-11")
     message, chart, workbook = await clerks.receive(3, timeout=30)
     assert message.text.startswith("Kokybės ataskaita · 2026 m. lapkričio 1 d. – 2026 m. lapkričio 30 d.")

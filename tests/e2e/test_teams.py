@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE
 from bot.sandbox.driver import NothingReceived, Person, Telegram
 from bot.sandbox.emulator import Emulator
+from bot.sandbox.run import teams_file
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
 from tests.conftest import ADMIN_CHAT_ID
@@ -27,55 +27,14 @@ ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
 
 @dataclass
 class Desk:
-    """The teams' people, each in their team's group."""
-
     bot: BotProcess
+    """The sandbox's teams (bot/sandbox/run.py), each person reading their team's group."""
+
     front: Person  # Ona: the front office lists nobody, so its group's members act
     head: Person  # Rimas, head of roads
     member: Person  # Petras, roads
     eldership: Person  # Aldona, Avižieniai eldership
     director: Person  # Vida, the director's office (the escalation team)
-
-
-def municipality_file(path: Path, head: int, member: int, eldership: int, director: int) -> Path:
-    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text() + f"""
-[[teams]]
-id = "front"
-chat_id = {ADMIN_CHAT_ID}
-name = {{ pl = "Biuro Obsługi Mieszkańców", lt = "Gyventojų aptarnavimo skyrius" }}
-
-[[teams]]
-id = "roads"
-chat_id = {ROADS}
-name = {{ pl = "Wydział Dróg", lt = "Kelių skyrius" }}
-heads = [{head}]
-members = [{member}]
-
-[[teams]]
-id = "avizieniai"
-chat_id = {AVIZIENIAI}
-name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija" }}
-members = [{eldership}]
-
-[[teams]]
-id = "director"
-chat_id = {DIRECTOR}
-name = {{ pl = "Gabinet Dyrektora", lt = "Direktoriaus kabinetas" }}
-heads = [{director}]
-
-[routing]
-default_team = "front"
-escalation_team = "director"
-
-[[routing.rules]]
-team = "roads"
-categories = ["roads", "lighting"]
-
-[[routing.rules]]
-team = "avizieniai"
-elderships = ["avizieniai"]
-""")  # fmt: skip
-    return path
 
 
 async def start_desk(emulator: Emulator, telegram: Telegram, settings_env: dict[str, str], tmp_path: Path, **env: str) -> Desk:
@@ -84,7 +43,10 @@ async def start_desk(emulator: Emulator, telegram: Telegram, settings_env: dict[
         emulator.add_group(title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names])
     emulator.chats[ADMIN_CHAT_ID].members.add(people["Ona"].user["id"])
     ids = {name: person.user["id"] for name, person in people.items()}
-    path = municipality_file(tmp_path / "municipality.toml", ids["Rimas"], ids["Petras"], ids["Aldona"], ids["Vida"])
+    path = teams_file(
+        tmp_path / "municipality.toml", front=ADMIN_CHAT_ID, roads=ROADS, eldership=AVIZIENIAI, director=DIRECTOR,
+        roads_heads=[ids["Rimas"]], roads_members=[ids["Petras"]], eldership_members=[ids["Aldona"]], director_heads=[ids["Vida"]],
+    )  # fmt: skip
     bot = BotProcess(emulator, {**settings_env, "MUNICIPALITY_FILE": str(path), **env}, tmp_path / "bot.log")
     await bot.start()
     return Desk(
@@ -189,6 +151,12 @@ async def test_who_may_act_and_a_prompt_a_note_does_not_fulfil(desk: Desk, teleg
     edits = [(await desk.member.edited()).text for _ in range(2)]  # the question loses its buttons, the card is updated
     assert any("Būsena: Perduotas valdininkui · atsakingas asmuo: Petras" in text for text in edits)
     assert "Status: Przekazana urzędnikowi" in (await anna.receive_one()).text
+    await desk.member.send("/mine")
+    mine = await desk.member.receive_one()
+    assert mine.text.startswith("Jūsų atviri kreipimaisi:") and "VRS-2026-000001" in mine.text
+    await desk.head.send("/team")
+    load = await desk.member.receive_one()
+    assert load.text == "Kelių skyrius: atvirų kreipimųsi – 1\n👤 Petras: atvirų – 1, pavėluotų – 0"
 
     # "Answer and close", then a note: the note stays inside, the case stays open.
     await desk.member.click("✅ Atsakyti ir užbaigti", card)

@@ -10,8 +10,8 @@ from aiogram.types import CallbackQuery, User
 from bot.services.numbers import ID_MAX, PAGE_MAX, whole_number
 from bot.services.polls import PollTap, decode, encode
 from flows.cases import Follow
-from flows.comms import _number_given
 from flows.common import visible_text
+from flows.comms import _number_given
 from flows.feedback import Rate
 
 ODD_NUMBERS = ["", "abc", "-1", "+1", "1.5", "1e3", "0x10", "1_000", "²", "１２", "٣", "12²", " 1 2", str(ID_MAX + 1), "9" * 30]
@@ -31,7 +31,22 @@ def test_a_page_number_has_its_own_ceiling() -> None:
     assert whole_number(str(PAGE_MAX), PAGE_MAX) == PAGE_MAX and whole_number(str(PAGE_MAX + 1), PAGE_MAX) is None
 
 
-@pytest.mark.parametrize(("args", "number"), [("12", 12), ("#12", 12), (" #7 ", 7), (None, None), ("abc", None), ("-1", None), ("#-1", None), ("99999999999999999999999", None), ("²", None), ("１", None), ("##1", None)])
+@pytest.mark.parametrize(
+    ("args", "number"),
+    [
+        ("12", 12),
+        ("#12", 12),
+        (" #7 ", 7),
+        (None, None),
+        ("abc", None),
+        ("-1", None),
+        ("#-1", None),
+        ("99999999999999999999999", None),
+        ("²", None),
+        ("１", None),
+        ("##1", None),
+    ],
+)
 def test_the_number_after_stop_results_and_close(args: str | None, number: int | None) -> None:
     assert _number_given(CommandObject(prefix="/", command="stop", args=args)) == number
 
@@ -67,7 +82,11 @@ async def test_a_hand_made_button_is_not_taken(callback: type[CallbackData], dat
 
 
 async def test_real_buttons_are_still_taken() -> None:
-    for callback in (Follow(action="open", case_id=ID_MAX, page=PAGE_MAX), Rate(case_id=7, act="score", score=5), PollTap(poll_id=3, done="ff.1", sel=255, act="c", opt=7)):
+    for callback in (
+        Follow(action="open", case_id=ID_MAX, page=PAGE_MAX),
+        Rate(case_id=7, act="score", score=5),
+        PollTap(poll_id=3, done="ff.1", sel=255, act="c", opt=7),
+    ):
         assert (await type(callback).filter()(_press(callback.pack())))["callback_data"] == callback
 
 

@@ -25,9 +25,7 @@ def _catalog(locale: str):
 def _source_msgids() -> set[str | tuple[str, str]]:
     found: set[str | tuple[str, str]] = set()
     for folder in ("bot", "flows"):
-        for _, _, message, _, _ in extract_from_dir(
-            PROJECT_DIR / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
-        ):
+        for _, _, message, _, _ in extract_from_dir(PROJECT_DIR / folder, method_map=[("**.py", "python")], keywords=KEYWORDS):
             found.add(message if isinstance(message, str) else tuple(message[:2]))
     return found
 

@@ -1,6 +1,5 @@
 """The Bot API emulator is as strict as Telegram, and aiogram understands its answers."""
 
-
 import httpx
 import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter, TelegramServerError

@@ -25,6 +25,7 @@ async def open_storage(request: pytest.FixtureRequest, database: Database) -> As
     """A factory: each call is a new storage object, as after a restart of the bot."""
     opened: list[BaseStorage] = []
     if request.param == "sql":
+
         def factory() -> BaseStorage:
             opened.append(SQLStorage(database))
             return opened[-1]
@@ -38,6 +39,7 @@ async def open_storage(request: pytest.FixtureRequest, database: Database) -> As
         def factory() -> BaseStorage:
             opened.append(RedisStorage.from_url(TEST_REDIS_URL, key_builder=DefaultKeyBuilder(prefix=prefix, with_destiny=True)))
             return opened[-1]
+
     yield factory
     for storage in opened:
         if request.param == "redis":

@@ -68,9 +68,20 @@ async def report(database: Database) -> QualityReport:
             status = CaseStatus.ANSWERED if closed else CaseStatus.IN_PROGRESS
             session.add(
                 Case(
-                    id=seq, number=f"VRS-2026-{seq:06d}", year=2026, seq=seq, resident_id=501, locale="pl", kind="request",
-                    category_id=category, eldership_id=eldership, description=name, status=status, received_at=at(received),
-                    deadline=date.fromisoformat(due), extended_until=date.fromisoformat(extended) if extended else None,
+                    id=seq,
+                    number=f"VRS-2026-{seq:06d}",
+                    year=2026,
+                    seq=seq,
+                    resident_id=501,
+                    locale="pl",
+                    kind="request",
+                    category_id=category,
+                    eldership_id=eldership,
+                    description=name,
+                    status=status,
+                    received_at=at(received),
+                    deadline=date.fromisoformat(due),
+                    extended_until=date.fromisoformat(extended) if extended else None,
                     closed_at=at(closed, 15) if closed else None,
                 )  # fmt: skip
             )
@@ -79,7 +90,9 @@ async def report(database: Database) -> QualityReport:
         session.add(CaseEvent(case_id=3, at=at("2026-12-01", 0) + timedelta(minutes=30), kind=EventKind.EXTENDED))  # 00:30 local: in it
         for day, score, resolved, category, comment in ANSWERS:
             session.add(
-                SatisfactionAnswer(answered_on=date.fromisoformat(day), locale="pl", kind="request", category_id=category, score=score, resolved=resolved, comment=comment)
+                SatisfactionAnswer(
+                    answered_on=date.fromisoformat(day), locale="pl", kind="request", category_id=category, score=score, resolved=resolved, comment=comment
+                )
             )
     i18n = load_i18n("pl")
     with i18n.context(), i18n.use_locale("en"):

@@ -19,7 +19,14 @@ from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 @pytest.fixture
 def configured(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/petent.db"
-    for name, value in {"BOT_TOKEN": TOKEN, "ADMIN_CHAT_ID": ADMIN_CHAT_ID, "COMMS_CHAT_ID": COMMS_CHAT_ID, "SECRET_KEY": SECRET_KEY, "DATABASE_URL": url, "ADMIN_LOCALE": "lt"}.items():
+    for name, value in {
+        "BOT_TOKEN": TOKEN,
+        "ADMIN_CHAT_ID": ADMIN_CHAT_ID,
+        "COMMS_CHAT_ID": COMMS_CHAT_ID,
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": url,
+        "ADMIN_LOCALE": "lt",
+    }.items():
         monkeypatch.setenv(name, str(value))
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
 
@@ -43,7 +50,16 @@ def test_xlsx_csv_and_png(configured, tmp_path, capsys: pytest.CaptureFixture[st
     assert main(["report", "--from", "2026-10-01", "--to", "2026-12-31", "--out", str(tmp_path / "q4.xlsx")]) == 0
     assert "1 received, 1 closed" in capsys.readouterr().out
     book = load_workbook(tmp_path / "q4.xlsx")
-    assert book.sheetnames == ["Suvestinė", "Savaitės tendencija", "Neužbaigti pagal seniūnijas", "Neužbaigti pagal kategorijas", "Pasitenkinimas", "Pasitenkinimas pagal grupes", "Komentarai"]
+    assert book.sheetnames == [
+        "Suvestinė",
+        "Savaitės tendencija",
+        "Pagal komandas",
+        "Neužbaigti pagal seniūnijas",
+        "Neužbaigti pagal kategorijas",
+        "Pasitenkinimas",
+        "Pasitenkinimas pagal grupes",
+        "Komentarai",
+    ]
     summary = {row[0]: row[1] for row in book["Suvestinė"].iter_rows(min_row=2, values_only=True)}
     assert summary["Gauti prašymai"] == 1 and summary["Nagrinėjimo trukmės mediana, darbo dienos"] == 4
 
