@@ -242,6 +242,8 @@ class _Control:
         body = await request.json()
         if body.get("kind") not in ("error", "timeout", "forbidden", "retry_after"):
             raise _bad("kind must be error, timeout, forbidden or retry_after")
+        if "seconds" in body:  # for that long rather than a number of times
+            body["until"] = time.monotonic() + float(body.pop("seconds"))
         self.emu.faults.append({"count": 1, **body})
         return web.json_response({"faults": len(self.emu.faults)})
 

@@ -175,7 +175,10 @@ class Emulator:
         if isinstance(chat_id, int) and chat_id in self.blocked and method in _COUNTED | {"sendchataction"}:
             raise BadRequest("Forbidden: bot was blocked by the user", code=403)
         for fault in self.faults:
-            if fault["count"] == 0:
+            if "until" in fault:  # an outage of some seconds: every matching request fails meanwhile
+                if time.monotonic() > fault["until"]:
+                    continue
+            elif fault["count"] == 0:
                 continue
             if fault.get("method") and fault["method"].lower() != method:
                 continue
