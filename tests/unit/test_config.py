@@ -136,3 +136,51 @@ def test_bad_municipality_file_is_named(tmp_path: Path, change, message: str) ->
         load_municipality(path)
     assert str(error.value).startswith("MUNICIPALITY_FILE:")
     assert message in str(error.value)
+
+
+TEAMS = """
+[[teams]]
+id = "front"
+chat_id = -1001
+name = { pl = "Biuro", lt = "Skyrius" }
+
+[[teams]]
+id = "roads"
+chat_id = -1002
+name = { pl = "Drogi", lt = "Keliai" }
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (TEAMS + '[routing]\ndefault_team = "nobody"\n', "routing.default_team: unknown team nobody"),
+        (TEAMS + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "parks"\n', "routing.rules[1]: unknown team parks"),
+        (
+            TEAMS + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["roads"]\n',
+            "routing.rules[2]: can never match, rule 1 before it takes every case it would",
+        ),
+        (
+            TEAMS + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["rods"]\n',
+            "routing.rules[1]: unknown category or eldership rods",
+        ),
+        (TEAMS, "routing: missing; name at least the default_team"),
+        ('[[teams]]\nid = "front"\nname = { pl = "Biuro", lt = "Skyrius" }\n[routing]\ndefault_team = "front"\n', "teams.0.chat_id: Field required"),
+    ],
+)
+def test_teams_and_routing_are_checked_at_start(tmp_path, extra: str, error: str) -> None:
+    path = tmp_path / "municipality.toml"
+    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_municipality(path)
+    assert str(caught.value) == f"MUNICIPALITY_FILE: {path}: {error}"
+
+
+def test_routing_sends_each_case_to_the_first_matching_team(tmp_path) -> None:
+    path = tmp_path / "municipality.toml"
+    rules = '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["roads"]\nelderships = ["rudamina"]\n'
+    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + TEAMS + rules, encoding="utf-8")
+    municipality = load_municipality(path)
+    rule = municipality.routing.rules[0]
+    assert rule.matches("report", "roads", "rudamina") and not rule.matches("report", "roads", None)
+    assert load_municipality(DEFAULT_MUNICIPALITY_FILE).with_default_team(-1009).teams[0].chat_id == -1009
