@@ -35,7 +35,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -179,12 +179,6 @@ class Outbox:
         if result.rowcount:
             log.warning(message, extra={"rows": result.rowcount})
         return result.rowcount or 0
-
-    async def depth(self) -> tuple[int, float]:
-        """Unsent rows and the age in seconds of the oldest."""
-        async with self.database.read() as session:
-            count, oldest = (await session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(UNFINISHED)))).one()
-        return count, ((utcnow() - oldest).total_seconds() if oldest else 0.0)
 
     # --- sending ---
 

@@ -296,10 +296,7 @@ class CaseWorkflow:
     ) -> CaseEvent:  # fmt: skip
         case = outcome.case
         first = messages[0]
-        event = CaseEvent(
-            case_id=case.id, at=now, kind=EventKind.MESSAGE_OUT, actor_id=clerk.id, actor_name=clerk.name, text=text,
-            group_chat_id=first.chat_id, group_message_id=first.message_id,
-        )  # fmt: skip
+        event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, first, at=now)
         session.add(event)
         await session.flush()
         outcome.events.append(event)
@@ -328,10 +325,7 @@ class CaseWorkflow:
         """A canned answer (already in the resident's language) sent as the clerk's message."""
         async with self.database.write() as session:
             case = await self._open_or_closed(session, case_id)
-            event = CaseEvent(
-                case_id=case.id, kind=EventKind.MESSAGE_OUT, actor_id=clerk.id, actor_name=clerk.name, text=text,
-                group_chat_id=shown_in.chat_id, group_message_id=shown_in.message_id,
-            )  # fmt: skip
+            event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, shown_in)
             session.add(event)
             self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
         self.outbox.wake()
@@ -341,10 +335,7 @@ class CaseWorkflow:
         """An internal note: in the trail, never sent to the resident."""
         async with self.database.write() as session:
             case = await self._open_or_closed(session, case_id)
-            event = CaseEvent(
-                case_id=case.id, kind=EventKind.NOTE, actor_id=clerk.id, actor_name=clerk.name, text=text,
-                group_chat_id=message.chat_id, group_message_id=message.message_id,
-            )  # fmt: skip
+            event = _clerk_event(case, EventKind.NOTE, clerk, text, message)
             session.add(event)
         return event
 
@@ -506,3 +497,14 @@ class CaseWorkflow:
         if await pending_row(session, Kind.CARD_EDIT, key) or await pending_row(session, Kind.CARD, key):
             return
         enqueue(session, Kind.CARD_EDIT, chat, key=key, case_id=case.id)
+
+
+def _clerk_event(case: Case, kind: EventKind, clerk: Clerk, text: str | None, message: GroupMessage, at: datetime | None = None) -> CaseEvent:
+    """A clerk's message or note in the trail, with the group message it came from (to find the case by a reply)."""
+    event = CaseEvent(
+        case_id=case.id, kind=kind, actor_id=clerk.id, actor_name=clerk.name, text=text,
+        group_chat_id=message.chat_id, group_message_id=message.message_id,
+    )  # fmt: skip
+    if at is not None:
+        event.at = at
+    return event
