@@ -25,9 +25,11 @@ async def _run(args: argparse.Namespace) -> None:
         from bot.store.fsm import check_redis
 
         await check_redis(config.settings.redis_url)  # a wrong REDIS_URL stops start-up with one line
+    if args.webhook and not config.settings.webhook_url:
+        raise ConfigError("--webhook needs WEBHOOK_URL (and WEBHOOK_SECRET): the URL Telegram posts updates to")
     app = build_app(config)
     try:
-        await app.run_polling()
+        await app.run(webhook=config.settings.webhook_url is not None)
     finally:
         await app.close()
 
@@ -106,7 +108,9 @@ async def _sandbox(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="petent", description="Petent: a municipal e-service desk in Telegram")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (long polling)").set_defaults(handler=_run)
+    run = sub.add_parser("run", help="run the bot: long polling, or Telegram's webhook when WEBHOOK_URL is set")
+    run.add_argument("--webhook", action="store_true", help="insist on webhook mode (WEBHOOK_URL and WEBHOOK_SECRET must be set)")
+    run.set_defaults(handler=_run)
     sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(handler=_migrate)
     sandbox = sub.add_parser("sandbox", help="the bot, a local Telegram emulator and a web chat page, no Telegram needed")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import signal
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,8 +18,9 @@ from aiogram.types import BotCommandScopeAllPrivateChats
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot import metrics
 from bot.config import LOCALES, LOCALES_DIR, Config, ConfigError
-from bot.limiter import Lanes, RateLimiter
+from bot.limiter import Lanes, RateLimiter, SharedLanes
 from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.redis_outage import RedisOutageMiddleware
 from bot.middlewares.residents import ResidentMiddleware
@@ -28,6 +30,7 @@ from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ClerkTexts, GroupSender
+from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
 from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.outbox import Kind, Outbox, Sent
@@ -41,6 +44,7 @@ from bot.store.fsm import SQLStorage
 from bot.store.migrate import upgrade
 from bot.store.models import OutboxMessage
 from bot.telegram import create_bot
+from bot.web import build_web_app, serve
 from flows import routers
 from flows.common import resident_commands
 
@@ -57,6 +61,7 @@ class App:
     outbox: Outbox
     schedule: Schedule
     announcements: Announcements
+    teams: TeamDirectory
 
     async def prepare(self) -> None:
         """Migrate the schema and publish the command menu in every language."""
@@ -72,20 +77,33 @@ class App:
             with self.i18n.use_locale(self.config.settings.default_locale):
                 await self.bot.set_my_commands(resident_commands(), scope=scope)
 
-    async def run_polling(self) -> None:
+    async def run(self, webhook: bool = False) -> None:
+        """Long polling, or Telegram's webhook; the web server (/healthz, /metrics) when configured."""
         await self.prepare()
-        me = await self.bot.get_me()
-        log.info("polling", extra={"bot_id": me.id, "username": me.username})
-        await self.announcements.resume()
         settings = self.config.settings
+        me = await self.bot.get_me()
+        await self.announcements.resume()
         background = [asyncio.create_task(self.outbox.run())]
         if settings.digest_time is not None or settings.weekly_report is not None:
-            background.append(asyncio.create_task(self.schedule.run()))
+            redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
+            background.append(asyncio.create_task(run_as_leader(redis, self.schedule.run)))
+        port = settings.web_listen_port
+        runner = await serve(build_web_app(self, webhook), settings.web_host, port) if port else None
+        allowed = self.dispatcher.resolve_used_update_types()
         try:
-            await self.dispatcher.start_polling(self.bot, allowed_updates=self.dispatcher.resolve_used_update_types())
+            if webhook:
+                assert settings.webhook_url is not None and settings.webhook_secret is not None
+                await self.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret.get_secret_value(), allowed_updates=allowed)
+                log.info("webhook set", extra={"bot_id": me.id, "username": me.username})
+                await _until_stopped()
+            else:
+                log.info("polling", extra={"bot_id": me.id, "username": me.username})
+                await self.dispatcher.start_polling(self.bot, allowed_updates=allowed)
         finally:
             for task in background:
                 task.cancel()
+            if runner is not None:
+                await runner.cleanup()
 
     async def close(self) -> None:
         await self.announcements.close()
@@ -93,6 +111,16 @@ class App:
         await self.dispatcher.storage.close()
         await self.bot.session.close()
         await self.database.dispose()
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGTERM or SIGINT, as polling does, so that shutdown runs its course."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    await stopped.wait()
+    log.info("stopping")
 
 
 def load_i18n(default_locale: str) -> I18n:
@@ -140,7 +168,8 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     settings = config.settings
     i18n = load_i18n(settings.default_locale)
     database = database or Database(settings.database_url)
-    limiter = RateLimiter(Lanes(global_per_second=settings.send_rate_per_second, group_per_minute=settings.group_messages_per_minute))
+    lanes = Lanes(global_per_second=settings.send_rate_per_second, group_per_minute=settings.group_messages_per_minute)
+    limiter = RateLimiter(lanes, _shared_lanes(settings.redis_url, lanes))
     bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, limiter)
     calendar = WorkingCalendar(settings.tz)
     teams = TeamDirectory(config.municipality, bot, settings.comms_chat_id)
@@ -154,6 +183,15 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     quality = QualityService(database, calendar, config.municipality)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality)
     return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents)
+
+
+def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
+    """With Redis, replicas share the overall and the groups' lanes; without it there is one process."""
+    if not redis_url or not lanes.global_per_second:
+        return None
+    from redis.asyncio import Redis
+
+    return SharedLanes(Redis.from_url(redis_url), lanes)
 
 
 def build_app(config: Config, bot: Bot | None = None) -> App:
@@ -186,10 +224,12 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     if settings.redis_url:
         RedisOutageMiddleware(database, locales).install(dispatcher)
     dispatcher.message.outer_middleware(ThrottlingMiddleware())
-    dispatcher.include_routers(*routers())
+    flows = routers()
+    dispatcher.include_routers(*flows)
+    metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements,
+        announcements=announcements, teams=teams,
     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCALES = ("pl", "lt", "en")
@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     prompt_minutes: Annotated[int, Field(ge=1, le=120)] = 10  # a clerk's pending prompt (answer, reason) expires after this
     gather_seconds: Annotated[int, Field(ge=0, le=600)] = 20  # what a resident adds within this is posted to the clerks at once
     instance_name: str | None = None  # this process's name in the outbox; default: the host name (a restart resumes its rows)
+    webhook_url: str | None = None  # set: Telegram posts updates to this URL (webhook mode) instead of being polled
+    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)  # Telegram's X-Telegram-Bot-Api-Secret-Token
+    web_host: str = "127.0.0.1"  # the web server: the webhook, /healthz, /metrics
+    web_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 8081 in webhook mode, no web server when polling
 
     @field_validator("weekly_report")
     @classmethod
@@ -91,6 +95,27 @@ class Settings(BaseSettings):
         if not _TOKEN_RE.match(value.get_secret_value()):
             raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^/\s]+/\S*$", value):
+            raise ValueError("must be the full URL Telegram posts to, e.g. https://petent.example.lt/telegram")
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("webhook_url") and value is None:
+            raise ValueError("must be set with WEBHOOK_URL: 1-256 letters, digits, _ or -, known only to Telegram and the bot")
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 letters (A-Z, a-z), digits, _ or -")
+        return value
+
+    @property
+    def web_listen_port(self) -> int | None:
+        """Where the web server listens: WEB_PORT, else 8081 in webhook mode, else none."""
+        return self.web_port or (8081 if self.webhook_url else None)
 
     @field_validator("telegram_api_url")
     @classmethod

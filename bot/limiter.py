@@ -15,12 +15,18 @@ refusal) is waiting, so clerks are answered before cards and posts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 _bulk: ContextVar[str | None] = ContextVar("petent_bulk_traffic", default=None)
 _background: ContextVar[bool] = ContextVar("petent_background_traffic", default=False)
@@ -43,6 +49,11 @@ def bulk_traffic(paid: bool = False) -> Iterator[None]:
         yield
     finally:
         _bulk.reset(token)
+
+
+def traffic_kind() -> str:
+    """What is being sent now: "bulk" (broadcasts), "background" (the outbox) or "interactive"."""
+    return "bulk" if _bulk.get() else "background" if _background.get() else "interactive"
 
 
 @dataclass
@@ -95,9 +106,60 @@ class _Bucket:
         self.tokens = min(self.tokens, 1 - seconds * self.rate)
 
 
+# GCRA in Redis, on Redis's clock: one budget for all replicas. Returns 0 (taken) or the
+# milliseconds to wait. KEYS[1]: the lane; ARGV: milliseconds per message, burst.
+_SHARED_TAKE = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
+local wait = tat - now - interval * (burst - 1)
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
+return 0
+"""
+
+
+class SharedLanes:
+    """The overall lane and each chat's lane shared by every replica through Redis, so the bot as
+    a whole stays within Telegram's limits however many replicas run. If Redis fails, each
+    replica falls back on its own lanes (logged once) rather than stop sending."""
+
+    def __init__(self, redis: Any, lanes: Lanes, prefix: str = "petent:lane:") -> None:
+        self.redis = redis
+        self.lanes = lanes
+        self.prefix = prefix
+        self._script = redis.register_script(_SHARED_TAKE)
+        self._failing = False
+
+    async def take(self, chat_id: int | str | None, edit: bool) -> None:
+        if chat_id is not None and not _is_private(chat_id):
+            await self._take(f"chat:{chat_id}", 60_000 / self.lanes.group_per_minute, self.lanes.group_per_minute)
+        elif chat_id is not None and not edit:
+            await self._take(f"chat:{chat_id}", 1000 / self.lanes.private_per_second, self.lanes.private_burst)
+        if _bulk.get() != "paid":
+            # Half a second's burst: requests of different replicas may reach Telegram in another order.
+            await self._take("global", 1000 / self.lanes.global_per_second, self.lanes.global_per_second / 2)
+
+    async def _take(self, lane: str, interval_ms: float, burst: float) -> None:
+        while True:
+            try:
+                wait_ms = int(await self._script(keys=[self.prefix + lane], args=[interval_ms, max(1, int(burst))]))
+            except RedisError:
+                if not self._failing:
+                    log.warning("shared sending limits unavailable (Redis): this replica paces alone")
+                self._failing = True
+                return
+            self._failing = False
+            if wait_ms <= 0:
+                return
+            await asyncio.sleep(wait_ms / 1000)
+
+
 class RateLimiter:
-    def __init__(self, lanes: Lanes | None = None) -> None:
+    def __init__(self, lanes: Lanes | None = None, shared: SharedLanes | None = None) -> None:
         self.lanes = lanes or Lanes()
+        self.shared = shared
         self._global = _Bucket(self.lanes.global_per_second or 1, self.lanes.global_per_second or 1)
         # Swept from the front as new chats come: a bucket that has refilled is dropped.
         self._chats: OrderedDict[int | str, _Bucket] = OrderedDict()
@@ -133,6 +195,11 @@ class RateLimiter:
             return  # pacing switched off (a Bot API server without limits, or a benchmark)
         if chat_id is not None and not (edit and _is_private(chat_id)):
             await self._chat_bucket(chat_id).take(background=_background.get())
+        await self._take_global()
+        if self.shared is not None:
+            await self.shared.take(chat_id, edit)
+
+    async def _take_global(self) -> None:
         bulk = _bulk.get()
         if bulk == "paid":
             return  # Telegram lets paid broadcasts go up to 1000 a second

@@ -5,6 +5,9 @@ Every request that puts something into a chat waits for its slot in the rate lim
 backoff, a bounded number of times. A network error after Telegram received a request can,
 rarely, deliver a message twice: accepted here, as losing a reply to a resident is worse.
 
+An edit that would change nothing (a button pressed twice, a page already shown) and a second
+answer to a button press are refused by Telegram; both are success here, and return True.
+
 Inside `single_attempt()` (the outbox's sends) a request is tried once, still paced and still
 pausing the lane on a 429: the outbox keeps the row and decides when to try again.
 """
@@ -12,6 +15,7 @@ pausing the lane on a 429: the outbox keeps the row and decides when to try agai
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,11 +28,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
-from bot.limiter import RateLimiter, background_traffic
+from bot import metrics
+from bot.limiter import RateLimiter, background_traffic, traffic_kind
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +80,16 @@ class DeliveryMiddleware(BaseRequestMiddleware):
             try:
                 if paced:
                     await self.limiter.acquire(chat_id, edit=method.__api_method__.startswith("edit"))
-                return await make_request(bot, method)
+                result = await make_request(bot, method)
+                if paced:
+                    metrics.SENT.labels(traffic_kind()).inc()
+                return result
+            except TelegramBadRequest as exc:
+                if _already_done(method.__api_method__, exc.message):
+                    return True  # type: ignore[return-value]  # these methods' documented result
+                raise
             except TelegramRetryAfter as exc:
+                metrics.RETRY_AFTER.inc()
                 log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
                 paused = paced and self.limiter.retry_after(chat_id, exc.retry_after)
                 if attempt == attempts or exc.retry_after > self.max_wait:
@@ -87,12 +100,38 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 if attempt == attempts:
                     raise
                 delay = self.backoff * 2 ** (attempt - 1)
+                metrics.RETRIES.labels(type(exc).__name__).inc()
                 log.warning("telegram error, retrying", extra={"method": method.__api_method__, "error": type(exc).__name__, "delay": delay})
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
 
+def _already_done(method: str, error: str) -> bool:
+    """Telegram refuses to do twice what is done: an edit to the same content, a second answer to
+    a button press (an update delivered again after a replica died). Both are success."""
+    if method.startswith("editMessage"):
+        return "message is not modified" in error
+    return method == "answerCallbackQuery" and "query is too old" in error
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def loads_without_nul(content: str) -> Any:
+    """Telegram's JSON as read by the bot (polling and webhook), with U+0000 dropped from every
+    string: PostgreSQL's text cannot hold it, and nobody types it to mean something."""
+    data = json.loads(content)
+    return _without_nul(data) if "\\u0000" in content else data
+
+
 def create_bot(token: str, api_url: str, limiter: RateLimiter | None = None, **session_kwargs: Any) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), **session_kwargs)
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), json_loads=loads_without_nul, **session_kwargs)
     session.middleware(DeliveryMiddleware(limiter or RateLimiter()))
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))

@@ -26,7 +26,7 @@ from bot.services.html_text import truncate_html, visible_length
 from bot.services.numbers import Page, RowId
 from bot.services.workflow import CaseWorkflow, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
-from flows.common import MENU_MY_CASES, acknowledge_later, answer_query, attachment_of, cancel_acknowledgement, edit_quietly, main_menu, visible_text
+from flows.common import MENU_MY_CASES, acknowledge_later, attachment_of, cancel_acknowledgement, main_menu, visible_text
 
 router = Router(name="cases")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -95,11 +95,11 @@ async def my_cases(message: Message, state: FSMContext, resident: Resident | Non
 @router.callback_query(Follow.filter(F.action == "page"))
 async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar) -> None:
     if not _consented(resident):
-        await answer_query(query, _("This button is no longer active."), alert=True)
+        await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    await answer_query(query)
+    await query.answer()
     text, keyboard = await _list(resident, callback_data.page, cases, calendar)
-    await edit_quietly(query.message.edit_text(text, reply_markup=keyboard))  # a page beyond the end shows the last one
+    await query.message.edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one
 
 
 # --- one case ------------------------------------------------------------------------------
@@ -179,9 +179,9 @@ async def open_case(
 ) -> None:
     case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
     if case is None:
-        await answer_query(query, _("Case not found."), alert=True)
+        await query.answer(_("Case not found."), show_alert=True)
         return
-    await answer_query(query)
+    await query.answer()
     text, keyboard = await _show_case(case, cases, config, calendar, i18n, callback_data.page)
     await query.message.edit_text(text, reply_markup=keyboard)
 
@@ -212,11 +212,11 @@ def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
 async def add_information(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService) -> None:
     case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
     if case is None or case.status in CLOSED_STATUSES:
-        await answer_query(query, _("This case is closed; information can no longer be added."), alert=True)
+        await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
     await state.set_state(AddInformation.collecting)
     await state.set_data({"case_id": case.id})
-    await answer_query(query)
+    await query.answer()
     await query.message.answer(
         _("Send what you would like to add to case {number}: text, photos or documents. Press “Done” when finished.").format(number=case.number),
         reply_markup=_done_keyboard(case.id),
@@ -261,7 +261,7 @@ async def information_done(query: CallbackQuery, state: FSMContext) -> None:
     cancel_acknowledgement(query.message.chat.id)
     if await state.get_state() == AddInformation.collecting.state:
         await state.clear()
-    await answer_query(query)
+    await query.answer()
     await query.message.answer(_("Thank you. The clerk handling your case will see it."), reply_markup=main_menu())
 
 
@@ -274,11 +274,11 @@ async def ask_reopen_reason(
 ) -> None:
     case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
     if case is None or not cases.can_reopen(case, utcnow()):
-        await answer_query(query, _("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), alert=True)
+        await query.answer(_("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), show_alert=True)
         return
     await state.set_state(Reopen.reason)
     await state.set_data({"case_id": case.id})
-    await answer_query(query)
+    await query.answer()
     await query.message.answer(_("Why should case {number} be reopened? Please write the reason in one message.").format(number=case.number))
 
 

@@ -33,7 +33,7 @@ from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import TRANSITIONS, Action, CaseWorkflow, Clerk, GroupMessage, NotAllowed
 from bot.store.models import Case, utcnow
-from flows.common import answer_query, attachment_of, collect_album
+from flows.common import attachment_of, collect_album
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class OpenPage(CallbackData, prefix="op"):
 @outside.callback_query(F.data.regexp(r"^(dk|dx|dp|da|dc|tp|op):"))
 async def pressed_elsewhere(query: CallbackQuery) -> None:
     log.warning("desk button pressed outside a team group", extra={"user_id": query.from_user.id})
-    await answer_query(query, _("Not allowed here."), alert=True)
+    await query.answer(_("Not allowed here."), show_alert=True)
 
 
 # --- who acts ------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ async def _acting_clerk(event: Message | CallbackQuery, case: Case | None, teams
         log.warning("desk action refused", extra={"user_id": user.id, "chat_id": message.chat.id, "case_id": case.id if case else None})
         refusal = _("Only the team's head can do this.") if heads_only else _("Only the team handling this case can do this.")
         if isinstance(event, CallbackQuery):
-            await answer_query(event, refusal, alert=True)
+            await event.answer(refusal, show_alert=True)
         else:
             await event.reply(refusal)
         return None
@@ -160,29 +160,29 @@ async def card_button(
         return
     if case is None or case.status not in rule.allowed_from:
         log.warning("desk action does not fit the case now", extra={"user_id": clerk.id, "case_id": callback_data.case_id, "action": action})
-        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     if action is Action.EXTEND:
         left = workflow.extension_left(case)
         if left <= 0:
-            await answer_query(query, _("The deadline of this case cannot be extended any further."), alert=True)
+            await query.answer(_("The deadline of this case cannot be extended any further."), show_alert=True)
             return
-        await answer_query(query)
+        await query.answer()
         await _send_in_case(
             query, case, _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left), _days_keyboard(case, left)
         )
         return
     if action is Action.PASS:
-        await answer_query(query)
+        await query.answer()
         await _send_in_case(query, case, _("{number}: to which team?").format(number=case.number), _teams_keyboard(case, teams, config))
         return
     if action is Action.ASSIGN:
-        await answer_query(query)
+        await query.answer()
         keyboard = await _members_keyboard(case, teams.get(case.team_id), teams)
         await _send_in_case(query, case, _("{number}: who is responsible?").format(number=case.number), keyboard)
         return
     if rule.needs_text:
-        await answer_query(query)
+        await query.answer()
         await _ask(query, state, case, action, config)
         return
     await _act(query, workflow, case, action, clerk)
@@ -192,9 +192,9 @@ async def _act(query: CallbackQuery, workflow: CaseWorkflow, case: Case, action:
     try:
         await workflow.act(case.id, action, clerk, **details)
     except NotAllowed:
-        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
-    await answer_query(query, str(ACTION_LABELS[action]))
+    await query.answer(str(ACTION_LABELS[action]))
 
 
 async def _send_in_case(query: CallbackQuery, case: Case, text: str, keyboard: InlineKeyboardMarkup) -> Message:
@@ -258,9 +258,9 @@ async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMC
     if await _acting_clerk(query, case, teams) is None or case is None:
         return
     if not 1 <= callback_data.days <= workflow.extension_left(case):
-        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
-    await answer_query(query)
+    await query.answer()
     await _drop_buttons(query)
     await _ask(query, state, case, Action.EXTEND, config, days=callback_data.days)
 
@@ -272,9 +272,9 @@ async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext
         return
     target = config.municipality.team_by_id.get(callback_data.team)
     if target is None or target.id == teams.get(case.team_id).id:
-        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
-    await answer_query(query)
+    await query.answer()
     await _drop_buttons(query)
     await _ask(query, state, case, Action.PASS, config, team_id=target.id, team_name=target.name.get(config.settings.admin_locale))
 
@@ -287,7 +287,7 @@ async def assign_to(query: CallbackQuery, callback_data: AssignTo, workflow: Cas
         return
     team = teams.get(case.team_id)
     if callback_data.user_id not in (*team.heads, *team.members):
-        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     assignee = Clerk(id=callback_data.user_id, name=await teams.member_name(team, callback_data.user_id))
     await _drop_buttons(query)
@@ -299,7 +299,7 @@ async def cancel_pending(query: CallbackQuery, callback_data: DeskCancel, state:
     data = await state.get_data()
     if await state.get_state() == Pending.text.state and data.get("case_id") == callback_data.case_id:
         await state.clear()
-    await answer_query(query, _("Cancelled."))
+    await query.answer(_("Cancelled."))
     await _drop_buttons(query)
 
 
@@ -451,7 +451,7 @@ async def open_cases(message: Message, teams: TeamDirectory, schedule: Schedule,
 async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
     if await _acting_clerk(query, None, teams) is None or not isinstance(query.message, Message):
         return
-    await answer_query(query)
+    await query.answer()
     text, keyboard = await _open_page(callback_data.page, query.message.chat.id, teams, schedule, calendar)
     await query.message.edit_text(text, reply_markup=keyboard)
 
@@ -558,13 +558,13 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
     if clerk is None or case is None or not isinstance(query.message, Message):
         return
     if template is None:
-        await answer_query(query, _("This cannot be done with the case now."), alert=True)
+        await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     resident = await workflow.resident(case)
     locale = resident.locale if resident and resident.locale else config.settings.default_locale
     text = template.text.get(locale)
     if not callback_data.send:
-        await answer_query(query)
+        await query.answer()
         builder = InlineKeyboardBuilder()
         builder.button(text=_("📨 Send to the resident"), callback_data=UseTemplate(case_id=case.id, template=template.id, send=True))
         builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
@@ -573,7 +573,7 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
         await query.message.edit_text(preview, reply_markup=builder.as_markup())
         return
     await workflow.send_template(case.id, clerk, text, GroupMessage(query.message.chat.id, query.message.message_id))
-    await answer_query(query, _("Sent."))
+    await query.answer(_("Sent."))
     await query.message.edit_text(_("Sent to the resident:") + "\n\n" + escape(text))
 
 

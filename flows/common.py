@@ -6,9 +6,8 @@ import asyncio
 import unicodedata
 from collections.abc import Awaitable, Callable, Hashable
 
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
+from aiogram.types import BotCommand, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
@@ -69,24 +68,6 @@ def resident_commands() -> list[BotCommand]:
         BotCommand(command="help", description=_("What this bot can do")),
         BotCommand(command="cancel", description=_("Leave the current step")),
     ]
-
-
-async def edit_quietly(edit: Awaitable[object]) -> None:
-    """An edit that would change nothing (a button pressed twice, a page already shown) is refused
-    by Telegram as "message is not modified": there is nothing to do then, and nothing to log."""
-    try:
-        await edit
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in exc.message:
-            raise
-
-
-async def answer_query(query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
-    """Answer a button press; a second answer (the same update delivered twice) is harmless."""
-    try:
-        await query.answer(text, show_alert=alert)
-    except TelegramBadRequest:
-        pass
 
 
 # Albums arrive as separate updates a few milliseconds apart: acknowledge once, after the last.

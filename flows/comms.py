@@ -45,7 +45,7 @@ from bot.services.surveys import PollResults, SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
 from bot.store.models import Broadcast, PollStatus
-from flows.common import answer_query, collect_album, edit_quietly, eldership_keyboard
+from flows.common import collect_album, eldership_keyboard
 
 log = logging.getLogger(__name__)
 router = Router(name="comms")
@@ -85,7 +85,7 @@ async def _outside_comms(query: CallbackQuery, chats: TeamDirectory) -> bool:
 async def refuse_elsewhere(query: CallbackQuery) -> None:
     """An announcement button pressed outside the communications group."""
     log.warning("broadcast button pressed outside the communications group", extra={"user_id": query.from_user.id})
-    await answer_query(query, _("Not allowed here."), alert=True)
+    await query.answer(_("Not allowed here."), show_alert=True)
 
 
 @router.message(InCommsGroup(), Command("broadcast"))
@@ -103,11 +103,11 @@ async def start_broadcast(message: Message, state: FSMContext) -> None:
 @router.callback_query(InCommsGroup(), StateFilter(Compose.language, Compose.second), Cmp.filter(F.action == "lang"))
 async def language_chosen(query: CallbackQuery, callback_data: Cmp, state: FSMContext) -> None:
     if callback_data.value not in LANGUAGE_NAMES:
-        await answer_query(query, _("This cannot be done now."), alert=True)
+        await query.answer(_("This cannot be done now."), show_alert=True)
         return
     await state.update_data(current=callback_data.value)
     await state.set_state(Compose.content)
-    await answer_query(query)
+    await query.answer()
     await query.message.edit_text(
         _("Send the announcement in {language}: a text, a photo or a document with a caption, or an album.").format(
             language=LANGUAGE_NAMES[callback_data.value]
@@ -182,7 +182,7 @@ async def _audience_view(state: FSMContext, news: NewsService, config: Config) -
 @router.callback_query(InCommsGroup(), StateFilter(Compose.second), Cmp.filter(F.action == "more"))
 async def choose_audience(query: CallbackQuery, state: FSMContext, news: NewsService, config: Config) -> None:
     await state.set_state(Compose.audience)
-    await answer_query(query)
+    await query.answer()
     text, keyboard = await _audience_view(state, news, config)
     await query.message.edit_text(text, reply_markup=keyboard)
 
@@ -199,11 +199,11 @@ async def audience_changed(query: CallbackQuery, callback_data: Cmp, state: FSMC
         "eldership": set(config.municipality.eldership_by_id),
     }[key]
     if value is not None and value not in valid:
-        await answer_query(query, _("This cannot be done now."), alert=True)
+        await query.answer(_("This cannot be done now."), show_alert=True)
         return
     audience[key] = value
     await state.update_data(audience=audience)
-    await answer_query(query)
+    await query.answer()
     text, keyboard = await _audience_view(state, news, config)
     await query.message.edit_text(text, reply_markup=keyboard)
 
@@ -212,23 +212,23 @@ async def audience_changed(query: CallbackQuery, callback_data: Cmp, state: FSMC
 async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: Config) -> None:
     page = whole_number(callback_data.value, PAGE_MAX)
     if page is None:  # not a button this bot made
-        await answer_query(query, _("This cannot be done now."), alert=True)
+        await query.answer(_("This cannot be done now."), show_alert=True)
         return
-    await answer_query(query)
+    await query.answer()
     keyboard = eldership_keyboard(
         config, config.settings.admin_locale, page,
         pick=lambda eldership_id: Cmp(action="aud_eld", value=eldership_id),
         turn=lambda target: Cmp(action="aud_page", value=str(target)),
         extra=[(_("All elderships"), Cmp(action="aud_eld", value=""))],
     )  # fmt: skip
-    await edit_quietly(query.message.edit_reply_markup(reply_markup=keyboard))
+    await query.message.edit_reply_markup(reply_markup=keyboard)
 
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "preview"))
 async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsService) -> None:
     data = await state.get_data()
     count = len(await news.recipients(Audience(**data.get("audience", {}))))
-    await answer_query(query)
+    await query.answer()
     await query.message.edit_reply_markup(reply_markup=None)
     for code, version in data["versions"].items():
         await query.message.answer(_("Preview, {language}:").format(language=LANGUAGE_NAMES[code]))
@@ -249,7 +249,7 @@ async def send(
     await state.clear()
     audience = Audience(**data.get("audience", {}))
     recipients = await news.recipients(audience)
-    await answer_query(query)
+    await query.answer()
     await query.message.edit_reply_markup(reply_markup=None)
     author = (query.from_user.id, query.from_user.full_name)
     poll, versions = None, data["versions"]
@@ -275,7 +275,7 @@ async def send(
 @router.callback_query(InCommsGroup(), Cmp.filter(F.action == "cancel"))
 async def cancel(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
-    await answer_query(query, _("Cancelled."))
+    await query.answer(_("Cancelled."))
     await query.message.edit_reply_markup(reply_markup=None)
 
 

@@ -28,7 +28,7 @@ from bot.services.notifications import Rate
 from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import Case, PollStatus, ResolvedAnswer
-from flows.common import answer_query, visible_text
+from flows.common import visible_text
 
 log = logging.getLogger(__name__)
 router = Router(name="feedback")
@@ -62,10 +62,10 @@ def _send_keyboard(case_id: int, score: int, resolved: str, with_comment_button:
 async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
     case = await cases.own_case(query.from_user.id, case_id=callback_data.case_id)
     if case is None or not case.feedback_asked:
-        await answer_query(query, _("This cannot be done now."), alert=True)
+        await query.answer(_("This cannot be done now."), show_alert=True)
         return
     if await surveys.feedback_given(case.id):
-        await answer_query(query, _("You have already answered about this case. Thank you!"), alert=True)
+        await query.answer(_("You have already answered about this case. Thank you!"), show_alert=True)
         await _drop_buttons(query)
         return
     valid_score = callback_data.score in range(1, 6)
@@ -75,18 +75,18 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
         try:
             await surveys.decline_satisfaction(case)
         except AlreadyAnswered:  # a second tap racing the first
-            await answer_query(query)
+            await query.answer()
             return
-        await answer_query(query)
+        await query.answer()
         await query.message.edit_text(_("All right, we will not ask about this case again."))
     elif act == "score" and valid_score:
-        await answer_query(query)
+        await query.answer()
         await query.message.edit_text(
             _("Your rating: {score} ★. Was the matter resolved?").format(score=callback_data.score),
             reply_markup=_resolved_keyboard(case.id, callback_data.score),
         )
     elif act == "resolved" and valid_score and valid_resolved:
-        await answer_query(query)
+        await query.answer()
         await query.message.edit_text(
             _("Thank you. Would you like to add a comment? It is optional."),
             reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved),
@@ -94,7 +94,7 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
     elif act == "comment" and valid_score and valid_resolved:
         await state.set_state(Feedback.comment)
         await state.update_data(case_id=case.id, score=callback_data.score, resolved=callback_data.resolved)
-        await answer_query(query)
+        await query.answer()
         await query.message.edit_text(
             _("Please write your comment in one message (up to {max} characters).").format(max=COMMENT_MAX),
             reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved, with_comment_button=False),
@@ -102,9 +102,9 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
     elif act == "send" and valid_score and valid_resolved:
         await state.clear()
         await _store(query.message, case, callback_data.score, callback_data.resolved, None, surveys, edit=True)
-        await answer_query(query)
+        await query.answer()
     else:
-        await answer_query(query, _("This cannot be done now."), alert=True)
+        await query.answer(_("This cannot be done now."), show_alert=True)
 
 
 @router.message(F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment), F.text, ~F.text.startswith("/"))
@@ -147,21 +147,21 @@ async def _store(message: Message, case: Case, score: int, resolved: str, commen
 
 @router.callback_query(PollTap.filter(), F.message.chat.type != ChatType.PRIVATE)
 async def poll_preview_tapped(query: CallbackQuery) -> None:
-    await answer_query(query, _("This is a preview: residents answer in their chat with the bot."), alert=True)
+    await query.answer(_("This is a preview: residents answer in their chat with the bot."), show_alert=True)
 
 
 @router.callback_query(PollTap.filter())
 async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: SurveyService) -> None:
     poll = await surveys.poll(callback_data.poll_id)
     if poll is None or not await surveys.invited(poll, query.from_user.id):
-        await answer_query(query, _("This poll is not available."), alert=True)
+        await query.answer(_("This poll is not available."), show_alert=True)
         return
     if poll.status != PollStatus.OPEN:
-        await answer_query(query, _("This poll is closed. Thank you for your interest!"), alert=True)
+        await query.answer(_("This poll is closed. Thank you for your interest!"), show_alert=True)
         await _drop_buttons(query)
         return
     if await surveys.poll_answered(poll.id, query.from_user.id):
-        await answer_query(query, _("You have already answered this poll. Thank you!"), alert=True)
+        await query.answer(_("You have already answered this poll. Thank you!"), show_alert=True)
         await _drop_buttons(query)
         return
     locale = texts.current_locale()
@@ -172,52 +172,52 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
         done = None
     act, sel = callback_data.act, callback_data.sel
     if done is None or len(done) > len(questions) or not valid_choices(questions[: len(done)], as_choices(done)):
-        await answer_query(query, _("This cannot be done now."), alert=True)
+        await query.answer(_("This cannot be done now."), show_alert=True)
         return
     if act == "r":
-        await answer_query(query)
+        await query.answer()
         await _show(query, *question_view(poll.id, questions, locale))
         return
     if act == "s":
         if len(done) != len(questions):
-            await answer_query(query, _("This cannot be done now."), alert=True)
+            await query.answer(_("This cannot be done now."), show_alert=True)
             return
         try:
             await surveys.answer_poll(poll.id, query.from_user.id, locale, as_choices(done))
         except PollClosed:
-            await answer_query(query, _("This poll is closed. Thank you for your interest!"), alert=True)
+            await query.answer(_("This poll is closed. Thank you for your interest!"), show_alert=True)
             return
         except AlreadyAnswered:
-            await answer_query(query, _("You have already answered this poll. Thank you!"), alert=True)
+            await query.answer(_("You have already answered this poll. Thank you!"), show_alert=True)
             return
-        await answer_query(query, _("Thank you!"))
+        await query.answer(_("Thank you!"))
         await _show(query, *summary_view(poll.id, questions, locale, callback_data.done, sent=True))
         return
     if len(done) == len(questions):  # a stale question button after the summary was shown
-        await answer_query(query, _("This cannot be done now."), alert=True)
+        await query.answer(_("This cannot be done now."), show_alert=True)
         return
     question = questions[len(done)]
     if act == "t":
         if not 0 <= callback_data.opt < min(len(question["options"]), OPTIONS_MAX):
-            await answer_query(query, _("This cannot be done now."), alert=True)
+            await query.answer(_("This cannot be done now."), show_alert=True)
             return
         bit = 1 << callback_data.opt
         sel = sel ^ bit if question["multiple"] else bit
-        await answer_query(query)
+        await query.answer()
         await _show(query, *question_view(poll.id, questions, locale, callback_data.done, sel))
         return
     if act == "c":
         if not valid_choices([question], as_choices([sel])):
-            await answer_query(query, _("Please choose an answer first."), alert=True)
+            await query.answer(_("Please choose an answer first."), show_alert=True)
             return
-        await answer_query(query)
+        await query.answer()
         done_now = encode([*done, sel])
         if len(done) + 1 == len(questions):
             await _show(query, *summary_view(poll.id, questions, locale, done_now))
         else:
             await _show(query, *question_view(poll.id, questions, locale, done_now))
         return
-    await answer_query(query, _("This cannot be done now."), alert=True)
+    await query.answer(_("This cannot be done now."), show_alert=True)
 
 
 async def _show(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:

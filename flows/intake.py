@@ -41,10 +41,8 @@ from bot.store.models import CaseKind, Resident, utcnow
 from flows.common import (
     MENU_NEW_CASE,
     acknowledge_later,
-    answer_query,
     attachment_of,
     cancel_acknowledgement,
-    edit_quietly,
     eldership_keyboard,
     main_menu,
     visible_text,
@@ -280,7 +278,7 @@ async def start_intake(message: Message, state: FSMContext, resident: Resident |
 @router.callback_query(Step.filter(F.action == "cancel"))
 async def cancel_intake(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
-    await answer_query(query)
+    await query.answer()
     await _close_keyboard(query)
     await query.message.answer(_("Cancelled. Nothing was sent."), reply_markup=main_menu())
 
@@ -299,10 +297,10 @@ async def _close_keyboard(query: CallbackQuery) -> None:
 @router.callback_query(StateFilter(Intake.kind), Step.filter(F.action == "kind"))
 async def kind_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
     if callback_data.value not in CaseKind.__members__.values():
-        await answer_query(query, _("This button is no longer active."), alert=True)
+        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await state.update_data(kind=callback_data.value)
-    await answer_query(query)
+    await query.answer()
     await query.message.edit_text(_("Kind: {kind}").format(kind=texts.kind_label(callback_data.value)))
     await _next("kind", query.message, state, config, i18n)
 
@@ -311,21 +309,21 @@ async def kind_chosen(query: CallbackQuery, callback_data: Step, state: FSMConte
 async def eldership_page(query: CallbackQuery, callback_data: Step, config: Config, i18n: I18n) -> None:
     page = whole_number(callback_data.value, PAGE_MAX)
     if page is None:  # not a button this bot made
-        await answer_query(query, _("This button is no longer active."), alert=True)
+        await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    await answer_query(query)
-    await edit_quietly(query.message.edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page)))
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page))
 
 
 @router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "eld"))
 async def eldership_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
     value = callback_data.value
     if value != WHOLE_DISTRICT and value not in config.municipality.eldership_by_id:
-        await answer_query(query, _("This button is no longer active."), alert=True)
+        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     eldership = None if value == WHOLE_DISTRICT else value
     await state.update_data(eldership=eldership)
-    await answer_query(query)
+    await query.answer()
     await query.message.edit_text(_("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, eldership)))
     await _next("eldership", query.message, state, config, i18n)
 
@@ -334,10 +332,10 @@ async def eldership_chosen(query: CallbackQuery, callback_data: Step, state: FSM
 async def category_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
     category = config.municipality.category_by_id.get(callback_data.value)
     if category is None:
-        await answer_query(query, _("This button is no longer active."), alert=True)
+        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await state.update_data(category=category.id)
-    await answer_query(query)
+    await query.answer()
     await query.message.edit_text(_("Category: {name}").format(name=escape(category.get(i18n.current_locale))))
     await _next("category", query.message, state, config, i18n)
 
@@ -385,7 +383,7 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
 @router.callback_query(StateFilter(Intake.files), Step.filter(F.action == "files_done"))
 async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i18n: I18n) -> None:
     cancel_acknowledgement(query.message.chat.id)
-    await answer_query(query)
+    await query.answer()
     await _close_keyboard(query)
     await _next("files", query.message, state, config, i18n)
 
@@ -440,16 +438,16 @@ async def answer_here(message: Message, state: FSMContext, config: Config, i18n:
 
 @router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "edit"))
 async def choose_what_to_edit(query: CallbackQuery) -> None:
-    await answer_query(query)
+    await query.answer()
     await query.message.edit_reply_markup(reply_markup=_edit_keyboard())
 
 
 @router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "goto"))
 async def edit_step(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
     if callback_data.value not in STEPS:
-        await answer_query(query, _("This button is no longer active."), alert=True)
+        await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    await answer_query(query)
+    await query.answer()
     await _close_keyboard(query)
     await state.update_data(editing=True, **({"files": []} if callback_data.value == "files" else {}))
     await _ask(callback_data.value, query.message, state, config, i18n)
@@ -474,14 +472,14 @@ async def submit(
         # Not a live draft: either a stale button, or this very update delivered twice.
         existing = await cases.case_for_update(event_update.update_id)
         if existing is None:
-            await answer_query(query, _("This button is no longer active."), alert=True)
+            await query.answer(_("This button is no longer active."), show_alert=True)
             return
-        await answer_query(query)
+        await query.answer()
         await query.message.answer(_confirmation(existing, calendar, teams), reply_markup=main_menu())
         return
     received = utcnow()
     if not (await cases.case_for_update(event_update.update_id)) and await cases.opened_today(resident.id, received) >= config.settings.max_cases_per_day:
-        await answer_query(query, _("You have reached today's limit of new cases. Please write again tomorrow."), alert=True)
+        await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
         return
     draft = CaseDraft(
         resident_id=resident.id,
@@ -499,7 +497,7 @@ async def submit(
         await residents.set_phone(db, resident.id, data["phone"])
     opened = await workflow.open(draft, received, update_id=event_update.update_id)
     await state.clear()
-    await answer_query(query)
+    await query.answer()
     await _close_keyboard(query)
     await query.message.answer(_confirmation(opened.case, calendar, teams), reply_markup=main_menu())
 

@@ -20,7 +20,7 @@ from bot.services.numbers import PAGE_MAX, whole_number
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import Resident
-from flows.common import MENU_NEWS, answer_query, edit_quietly, eldership_keyboard
+from flows.common import MENU_NEWS, eldership_keyboard
 
 router = Router(name="news")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -85,42 +85,42 @@ async def news_choice(
     query: CallbackQuery, callback_data: NewsChoice, resident: Resident | None, news: NewsService, db: Database, config: Config, i18n: I18n
 ) -> None:
     if resident is None or resident.consent_at is None:
-        await answer_query(query, _("Please start with /start: choose your language and accept the privacy notice."), alert=True)
+        await query.answer(_("Please start with /start: choose your language and accept the privacy notice."), show_alert=True)
         return
     locale = i18n.current_locale
     action, value = callback_data.action, callback_data.value
     if action == "latest":
-        await answer_query(query)
+        await query.answer()
         await query.message.answer(await _latest_text(resident, news, locale))
         return
     if action in ("eld_menu", "page"):
         page = whole_number(value or "0", PAGE_MAX)
         if page is None:  # not a button this bot made
-            await answer_query(query, _("This button is no longer active."), alert=True)
+            await query.answer(_("This button is no longer active."), show_alert=True)
             return
-        await answer_query(query)
+        await query.answer()
         keyboard = eldership_keyboard(
             config, locale, page,
             pick=lambda eldership_id: NewsChoice(action="eld", value=eldership_id),
             turn=lambda target: NewsChoice(action="page", value=str(target)),
             extra=[(_("✖ Cancel"), NewsChoice(action="eld", value="-"))],
         )  # fmt: skip
-        await edit_quietly(query.message.edit_text(_("Which eldership do you live in?"), reply_markup=keyboard))
+        await query.message.edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
         return
     if action == "eld":
         if value != "-" and value not in config.municipality.eldership_by_id:
-            await answer_query(query, _("This button is no longer active."), alert=True)
+            await query.answer(_("This button is no longer active."), show_alert=True)
             return
         if value != "-":
             await news.set_eldership(resident.id, value)
-        await answer_query(query)
+        await query.answer()
     elif action == "topic":
         known = {t.id for t in config.municipality.news_topics} | {ELDERSHIP_TOPIC}
         if value not in known:
-            await answer_query(query, _("This button is no longer active."), alert=True)
+            await query.answer(_("This button is no longer active."), show_alert=True)
             return
         topics = await news.toggle_topic(resident.id, value)
-        await answer_query(query, _("Subscribed.") if value in topics else _("Unsubscribed."))
+        await query.answer(_("Subscribed.") if value in topics else _("Unsubscribed."))
     fresh = await residents.get_resident(db, resident.id)
     await query.message.edit_text(subscriptions_text(), reply_markup=subscriptions_keyboard(fresh, config, locale))
 

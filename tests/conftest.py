@@ -86,3 +86,8 @@ def settings_env(database_url: str) -> dict[str, str]:
         "SECRET_KEY": SECRET_KEY,
         "GATHER_SECONDS": "1",  # what a resident adds reaches the clerks a second later, not twenty
     }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that mostly wait (marked slow) go first, so that the other workers overlap them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -231,6 +231,15 @@ class Person:
             if answer["callback_query_id"] == self._last_query:
                 return answer
 
+    async def drain(self) -> list[Received]:
+        """Everything new in this chat (messages and edits, in order), without waiting."""
+        await self._pull(0)
+        seen = [*self._inbox.messages, *self._inbox.edits]
+        self._inbox.messages.clear()
+        self._inbox.edits.clear()
+        self._inbox.answers.clear()
+        return seen
+
     async def nothing_more(self, wait: float = 0.5) -> None:
         """Assert that the bot sends no further message within `wait` seconds."""
         await self._pull(wait)

@@ -6,6 +6,10 @@ that `bot.sandbox.driver` wraps. Every request is checked against the Bot API de
 (unknown method → 404, missing parameter → 400) and the documented prose limits (text length,
 callback_data bytes, HTML entities). Rate limits answer 429 with retry_after, and faults (5xx,
 timeouts, 403 for a chat) can be injected.
+
+Updates are fetched with getUpdates, or, once setWebhook is called, posted to the bot's URL as
+Telegram does: with the secret token header, several at a time but one at a time per chat, and
+again (after a second) until the bot answers 2xx. getUpdates then answers 409.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 from aiohttp.web_request import FileField
 
@@ -117,6 +124,9 @@ class Emulator:
         self._sent_updates: dict[int, dict[str, Any]] = {}
         self._redeliveries: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls received: a bot is ready once it polls
+        self.webhook: dict[str, Any] | None = None  # set by setWebhook: url, secret_token, allowed_updates, max_connections
+        self.webhook_posts: list[dict[str, Any]] = []  # every webhook delivery attempt: update_id, status
+        self._webhook_task: asyncio.Task[None] | None = None
         self._update_ids = itertools.count(1)
         self._user_ids = itertools.count(100001)
         self._group_ids = itertools.count(1)
@@ -348,12 +358,78 @@ class Emulator:
     def _m_deletewebhook(self, params: dict[str, Any]) -> bool:
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        self.webhook = None
+        return True
+
+    def _m_setwebhook(self, params: dict[str, Any]) -> bool:
+        url = params.get("url") or ""
+        if not url:
+            return self._m_deletewebhook(params)
+        parts = urlsplit(url)
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost"):  # plain http only on this machine
+            raise BadRequest("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise BadRequest("Bad Request: secret token contains unallowed characters")
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        allowed = params.get("allowed_updates")
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": allowed or None, "max_connections": params.get("max_connections") or 40}
+        if self._webhook_task is None or self._webhook_task.done():
+            self._webhook_task = asyncio.get_running_loop().create_task(self._post_updates())
         return True
 
     def _m_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        url = self.webhook["url"] if self.webhook else ""
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+
+    async def _post_updates(self) -> None:
+        """Telegram's side of a webhook: post pending updates until the bot answers 2xx."""
+        in_flight: dict[Any, int] = {}  # chat -> the update_id being posted
+        retry_at: dict[int, float] = {}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+
+            async def post(update: dict[str, Any], key: Any, hook: dict[str, Any]) -> None:
+                headers = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook["secret_token"] else {}
+                status = 0
+                try:
+                    async with http.post(hook["url"], json=update, headers=headers) as response:
+                        status = response.status
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                self.webhook_posts.append({"update_id": update["update_id"], "status": status})
+                if 200 <= status < 300:
+                    self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+                else:
+                    retry_at[update["update_id"]] = time.monotonic() + 1.0
+                del in_flight[key]
+                await self._notify()
+
+            def ready() -> list[dict[str, Any]]:
+                hook = self.webhook
+                if hook is None:
+                    return []
+                now, seen, batch = time.monotonic(), set(in_flight), []
+                for update in self._updates:
+                    key = _chat_of(update)
+                    if key in seen:
+                        continue
+                    seen.add(key)  # later updates of this chat wait for this one
+                    allowed = hook["allowed_updates"]
+                    if (not allowed or any(k in update for k in allowed)) and retry_at.get(update["update_id"], 0) <= now:
+                        batch.append(update)
+                return batch[: max(0, hook["max_connections"] - len(in_flight))]
+
+            while self.webhook is not None:
+                for update in ready():
+                    key = _chat_of(update)
+                    in_flight[key] = update["update_id"]
+                    asyncio.get_running_loop().create_task(post(update, key, self.webhook))
+                await self.wait_for(lambda: bool(ready()), 0.25)
 
     async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise BadRequest("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", code=409)
         self.polls += 1
         offset = params.get("offset") or 0
         if offset:
@@ -744,6 +820,16 @@ _ADMIN_RIGHTS = {
     "can_change_info": True, "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
     "can_delete_stories": False, "can_pin_messages": True, "can_manage_topics": True,
 }  # fmt: skip
+
+
+def _chat_of(update: dict[str, Any]) -> Any:
+    """Whose update it is: updates of one chat are posted to a webhook one after another."""
+    for kind in ("message", "edited_message", "callback_query", "my_chat_member", "chat_member"):
+        if kind in update:
+            body = update[kind]
+            chat = (body.get("message") or body).get("chat") if kind == "callback_query" else body.get("chat")
+            return (chat or {}).get("id") or body.get("from", {}).get("id")
+    return update["update_id"]
 
 
 def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:

@@ -131,7 +131,7 @@ async def run_sandbox(host: str, port: int) -> None:
     app = build_app(config)
     print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
     try:
-        await app.run_polling()
+        await app.run()
     finally:
         await app.close()
         await runner.cleanup()

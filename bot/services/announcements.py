@@ -9,7 +9,7 @@ import logging
 import time
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.services.broadcaster import Broadcaster, Counts
 from bot.services.teams import TeamDirectory
 from bot.store.models import Broadcast, BroadcastStatus, DeliveryStatus
+from bot.telegram import single_attempt
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,13 @@ class Announcements:
     async def _edit(self, broadcast: Broadcast, text: str, shown: str) -> str:
         if text == shown or broadcast.progress_message_id is None:
             return shown
+        # The progress message only shows the figures: tried once, and never a reason to stop sending.
         try:
-            await self.bot.edit_message_text(text, chat_id=broadcast.progress_chat_id, message_id=broadcast.progress_message_id)
-        except TelegramBadRequest as exc:
-            log.warning("could not update the progress message", extra={"error": exc.message})
+            with single_attempt():
+                await self.bot.edit_message_text(text, chat_id=broadcast.progress_chat_id, message_id=broadcast.progress_message_id)
+        except TelegramAPIError as exc:
+            log.warning("could not update the progress message", extra={"error": type(exc).__name__})
+            return shown
         return text
 
     async def resume(self) -> None:

@@ -289,11 +289,7 @@ class GroupSender:
         if not self._here(case, row) or case.card_message_id is None:
             return Sent()  # the card is still to come (it is rendered as the case is then) or went with the case
         text, keyboard = self.texts.card(case, await self._resident(case))
-        try:
-            await self.bot.edit_message_text(text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard)
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message:
-                raise
+        await self.bot.edit_message_text(text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard)
         return Sent(row.chat_id, case.card_message_id)
 
     async def _resident(self, case: Case) -> Resident | None:

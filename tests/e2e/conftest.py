@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.sandbox.control import controlled_emulator
@@ -74,12 +75,22 @@ class BotProcess:
     def returncode(self) -> int | None:
         return None if self.pid is None else launcher().ask({"status": self.pid})["code"]
 
+    async def _serving(self, polls: int) -> bool:
+        """Polling: a new getUpdates came. Webhook mode: the replica's /healthz says ok."""
+        if "WEB_PORT" not in self.env:
+            return self.emulator.polls != polls
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"http://127.0.0.1:{self.env['WEB_PORT']}/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def start(self, timeout: float = 30.0) -> None:
         polls = self.emulator.polls
         start = {"env": self.env, "cwd": str(self.log_path.parent), "log": str(self.log_path)}
         self.pid = launcher().ask({"start": start})["pid"]
         deadline = time.monotonic() + timeout
-        while self.emulator.polls == polls:
+        while not await self._serving(polls):
             if (code := self.returncode) is not None:
                 raise AssertionError(f"the bot exited with {code}:\n{self.log()}")
             if time.monotonic() > deadline:

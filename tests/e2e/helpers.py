@@ -1,6 +1,10 @@
 """Conversations several end-to-end tests share."""
 
-from bot.sandbox.driver import Person, Received
+import socket
+
+from bot.sandbox.driver import Person, Received, Telegram
+from bot.sandbox.emulator import Emulator
+from tests.conftest import COMMS_CHAT_ID
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 20
 
@@ -51,3 +55,34 @@ async def submit_case(person: Person, locale: str, kind: str, category: str, des
     await person.click(labels["submit"])
     await person.edited()
     return await person.receive_one()
+
+
+async def staff(telegram: Telegram, emulator: Emulator) -> Person:
+    """Rasa, of the communications staff, acting and reading in their group."""
+    rasa = await telegram.person("Rasa", language_code="lt")
+    emulator.chats[COMMS_CHAT_ID].members.add(rasa.user["id"])
+    return rasa.in_chat(COMMS_CHAT_ID)
+
+
+async def broadcast_to_all(rasa: Person, text: str, recipients: int) -> None:
+    """A Lithuanian announcement to every resident: composed, previewed, confirmed."""
+    await rasa.send("/broadcast")
+    await rasa.click("Lietuvių", await rasa.receive_one())
+    await rasa.edited()
+    await rasa.send(text)
+    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+    await rasa.edited()
+    await rasa.click("👁 Peržiūra")
+    await rasa.edited()
+    *_, confirm = await rasa.receive(3)
+    await rasa.click(f"✅ Siųsti gavėjams: {recipients}", confirm)
+
+
+WEBHOOK_SECRET = "s3cret_token-for-the-webhook"
+
+
+def free_port() -> int:
+    """A port nobody listens on now, for a bot's web server or a proxy."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

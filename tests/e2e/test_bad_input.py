@@ -1,10 +1,14 @@
 """Odd input through the real bot: invisible descriptions, hand-made buttons with Unicode digits,
 huge or negative numbers, and commands with bad numbers get an answer, never an exception."""
 
+from sqlalchemy import select
+
 from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
+from bot.store.db import Database
+from bot.store.models import Case
 from tests.conftest import COMMS_CHAT_ID
-from tests.e2e.helpers import LABELS, choose, onboard
+from tests.e2e.helpers import LABELS, choose, onboard, submit_case
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 
@@ -38,6 +42,17 @@ async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram) -> 
         await anna.forge_button(data, elderships)
         assert (await anna.answer())["text"] == "Ten przycisk jest już nieaktywny.", data
     await anna.nothing_more()
+    assert "Traceback" not in bot.log_path.read_text(errors="replace")
+
+
+async def test_a_nul_character_is_dropped_and_the_case_stored(bot, telegram: Telegram, store: Database) -> None:
+    """PostgreSQL's text cannot hold U+0000: it is dropped where Telegram's JSON is read."""
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    confirmation = await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura\x00 w jezdni\x00\x00 przy szkole")
+    assert "VRS-" in confirmation.text
+    async with store.read() as session:
+        assert (await session.execute(select(Case.description))).scalars().all() == ["Dziura w jezdni przy szkole"]
     assert "Traceback" not in bot.log_path.read_text(errors="replace")
 
 

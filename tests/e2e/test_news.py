@@ -6,18 +6,11 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from bot.sandbox.driver import Person, Telegram
+from bot.sandbox.driver import Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
-from tests.conftest import COMMS_CHAT_ID
-from tests.e2e.helpers import onboard
-
-
-async def staff(telegram: Telegram, emulator: Emulator) -> Person:
-    rasa = await telegram.person("Rasa", language_code="lt")
-    emulator.chats[COMMS_CHAT_ID].members.add(rasa.user["id"])
-    return rasa.in_chat(COMMS_CHAT_ID)
+from tests.e2e.helpers import broadcast_to_all, onboard, staff
 
 
 def received_by(emulator: Emulator, chat_id: int) -> list[str]:
@@ -103,16 +96,7 @@ async def test_sending_resumes_after_kill_9_without_losses(emulator: Emulator, t
     await process.start()
     try:
         rasa = await staff(telegram, emulator)
-        await rasa.send("/broadcast")
-        await rasa.click("Lietuvių", await rasa.receive_one())
-        await rasa.edited()
-        await rasa.send("Svarbus pranešimas visiems gyventojams")
-        await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
-        await rasa.edited()
-        await rasa.click("👁 Peržiūra")
-        await rasa.edited()
-        *_, confirm = await rasa.receive(3)
-        await rasa.click("✅ Siųsti gavėjams: 150", confirm)
+        await broadcast_to_all(rasa, "Svarbus pranešimas visiems gyventojams", 150)
 
         async def sent() -> int:
             async with store.read() as session:

@@ -22,7 +22,17 @@ VALID = {
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     monkeypatch.chdir(tmp_path)  # no stray .env
     for name in list(os.environ):
-        if name in VALID or name in ("DATABASE_URL", "REDIS_URL", "TIMEZONE", "CASE_PREFIX", "MUNICIPALITY_FILE", "WEEKLY_REPORT"):
+        if name in VALID or name in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "TIMEZONE",
+            "CASE_PREFIX",
+            "MUNICIPALITY_FILE",
+            "WEEKLY_REPORT",
+            "WEBHOOK_URL",
+            "WEBHOOK_SECRET",
+            "WEB_PORT",
+        ):
             monkeypatch.delenv(name)
     for name, value in VALID.items():
         monkeypatch.setenv(name, value)
@@ -184,3 +194,27 @@ def test_routing_sends_each_case_to_the_first_matching_team(tmp_path) -> None:
     rule = municipality.routing.rules[0]
     assert rule.matches("report", "roads", "rudamina") and not rule.matches("report", "roads", None)
     assert load_municipality(DEFAULT_MUNICIPALITY_FILE).with_default_team(-1009).teams[0].chat_id == -1009
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "message"),
+    [
+        ("https://petent.example.lt/telegram", None, "WEBHOOK_SECRET: must be set with WEBHOOK_URL"),
+        ("https://petent.example.lt/telegram", "has spaces in it", "WEBHOOK_SECRET: must be 1-256 letters"),
+        ("petent.example.lt/telegram", "fine_secret", "WEBHOOK_URL: must be the full URL Telegram posts to"),
+    ],
+)
+def test_webhook_settings_are_named(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, url: str, secret: str | None, message: str) -> None:
+    monkeypatch.setenv("WEBHOOK_URL", url)
+    if secret is not None:
+        monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    with pytest.raises(ConfigError) as error:
+        load_config()
+    assert str(error.value).startswith(message)
+
+
+def test_webhook_mode_listens_on_8081_by_default(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_config().settings.web_listen_port is None  # polling: no web server unless WEB_PORT is set
+    monkeypatch.setenv("WEBHOOK_URL", "https://petent.example.lt/telegram")
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret")
+    assert load_config().settings.web_listen_port == 8081
