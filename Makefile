@@ -44,7 +44,7 @@ lint: $(VENV)/.installed
 ## Six workers on two cores: end-to-end tests mostly wait for the bot. The ten slowest are listed.
 TEST_WORKERS ?= 6
 test: install lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --maxschedchunk=2 --durations=10 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo .pytest_cache test-output

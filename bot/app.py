@@ -34,6 +34,7 @@ from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
 from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.outbox import Kind, Outbox, Sent
+from bot.services.privacy import DataRights
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
 from bot.services.surveys import SurveyService
@@ -83,10 +84,8 @@ class App:
         settings = self.config.settings
         me = await self.bot.get_me()
         await self.announcements.resume()
-        background = [asyncio.create_task(self.outbox.run())]
-        if settings.digest_time is not None or settings.weekly_report is not None:
-            redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
-            background.append(asyncio.create_task(run_as_leader(redis, self.schedule.run)))
+        redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
+        background = [asyncio.create_task(self.outbox.run()), asyncio.create_task(run_as_leader(redis, self.schedule.run))]
         port = settings.web_listen_port
         runner = await serve(build_web_app(self, webhook), settings.web_host, port) if port else None
         allowed = self.dispatcher.resolve_used_update_types()
@@ -162,6 +161,7 @@ class Services:
     schedule: Schedule
     quality: QualityService
     residents: ResidentSender
+    rights: DataRights
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -181,8 +181,9 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     outbox.on_blocked = functools.partial(_resident_blocked, residents, workflow, clerk_texts)
     _register_senders(outbox, residents, groups)
     quality = QualityService(database, calendar, config.municipality)
-    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality)
-    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents)
+    rights = DataRights(database, config, calendar, workflow)
+    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
+    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights)
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -211,6 +212,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["schedule"] = services.schedule
     dispatcher["cases"] = CaseService(database, services.calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["quality"] = services.quality
+    dispatcher["rights"] = services.rights
     dispatcher["surveys"] = SurveyService(database, services.calendar, settings.secret_key.get_secret_value())
     dispatcher["news"] = NewsService(database, settings.default_locale)
     dispatcher["broadcaster"] = broadcaster = Broadcaster(

@@ -240,6 +240,16 @@ class KindRules(BaseModel):
 
     deadline_days: Annotated[int, Field(ge=1, le=120)]
     max_extension_days: Annotated[int, Field(ge=0, le=120)]
+    retention_years: Annotated[int, Field(ge=1, le=100)]  # after closing, then the personal data goes
+
+
+class Privacy(BaseModel):
+    """Who answers for residents' data: named in the privacy notice (/privacy)."""
+
+    model_config = {"extra": "forbid"}
+
+    controller: LocalizedText  # the controller's name and address
+    dpo: Annotated[str, Field(min_length=3, max_length=200)]  # the data protection officer's contact
 
 
 class Team(BaseModel):
@@ -301,6 +311,7 @@ class Municipality(BaseModel):
     elderships: list[Entry]
     categories: list[Entry]
     kinds: dict[str, KindRules]
+    privacy: Privacy
     news_topics: list[Entry] = []
     templates: list[Template] = []
     teams: list[Team] = []

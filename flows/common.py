@@ -66,6 +66,7 @@ def resident_commands() -> list[BotCommand]:
         BotCommand(command="news", description=_("News and subscriptions")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="help", description=_("What this bot can do")),
+        BotCommand(command="privacy", description=_("Privacy notice and your data")),
         BotCommand(command="cancel", description=_("Leave the current step")),
     ]
 

@@ -10,7 +10,7 @@ from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BotCommandScopeChat, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BotCommandScopeChat, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -31,6 +31,7 @@ from flows.common import (
     resident_commands,
 )
 from flows.news import subscriptions_keyboard
+from flows.privacy import privacy_notice
 
 router = Router(name="start")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -50,22 +51,11 @@ def _has_consented(resident: Resident | None) -> bool:
     return resident is not None and resident.consent_at is not None
 
 
-def _consent_keyboard() -> InlineKeyboardMarkup:
+async def _show_notice(message: Message, config: Config, locale: str) -> None:
+    """The privacy notice to acknowledge before the first use (the legal basis is not consent)."""
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("✅ I agree"), callback_data=Consent())
-    return builder.as_markup()
-
-
-def _privacy_notice(config: Config, locale: str) -> str:
-    return _(
-        "<b>Privacy notice</b>\n\n"
-        "This bot is run by {municipality}. To handle what you send us, we keep your Telegram "
-        "account number, your name, your language and what you submit (text, files, location, "
-        "and your phone number only if you choose to share it).\n\n"
-        "We use them only to deal with your matters and to reply to you, as the law on public "
-        "administration requires, and we keep them for as long as the rules on records require.\n\n"
-        "Press “I agree” to continue."
-    ).format(municipality=escape(config.municipality.name.get(locale)))
+    builder.button(text=_("✅ Noted"), callback_data=Consent())
+    await message.answer(privacy_notice(config, locale) + "\n\n" + _("Press “Noted” to continue."), reply_markup=builder.as_markup())
 
 
 async def _show_language_picker(message: Message, resident: Resident | None, config: Config, i18n: I18n) -> None:
@@ -124,7 +114,7 @@ async def language_chosen(
                 await query.message.answer(_("Done. I will speak to you in English from now on."))
             return
         await state.set_state(Onboarding.consent)
-        await query.message.answer(_privacy_notice(config, locale), reply_markup=_consent_keyboard())
+        await _show_notice(query.message, config, locale)
 
 
 @router.callback_query(Consent.filter())
@@ -165,6 +155,8 @@ async def show_help(message: Message, config: Config, i18n: I18n) -> None:
             "/cancel: leave the current step\n"
             "/start: main menu"
         ).format(municipality=escape(config.municipality.name.get(i18n.current_locale)))
+        + "\n\n"
+        + _("Your data: /privacy shows the privacy notice, /mydata sends you everything we keep about you, /forget erases your profile.")
     )
 
 
@@ -187,5 +179,5 @@ async def waiting_for_language(message: Message, resident: Resident | None, conf
 
 @router.message(StateFilter(Onboarding.consent))
 async def waiting_for_consent(message: Message, config: Config, i18n: I18n) -> None:
-    await message.answer(_("To continue, please read the notice and press “I agree”."))
-    await message.answer(_privacy_notice(config, i18n.current_locale), reply_markup=_consent_keyboard())
+    await message.answer(_("To continue, please read the notice and press “Noted”."))
+    await _show_notice(message, config, i18n.current_locale)

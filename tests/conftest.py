@@ -89,5 +89,10 @@ def settings_env(database_url: str) -> dict[str, str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that mostly wait (marked slow) go first, so that the other workers overlap them."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Tests that mostly wait (marked slow) start at once, each on its own xdist worker, so that
+    the others overlap them: `make test` hands out tests two at a time (--maxschedchunk=2), so a
+    slow test goes first in every pair until there are none left."""
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    paired = [test for pair in zip(slow, rest, strict=False) for test in pair]
+    items[:] = paired + rest[len(slow) :]

@@ -33,6 +33,7 @@ from bot.services.numbers import RowId
 from bot.services.outbox import Permanent, Sent, follow_migration
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import Action, Clerk, allowed_actions, extension_left
+from bot.store import cases as case_rows
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseKind, EventKind, OutboxMessage, Resident, utcnow
 
@@ -107,18 +108,31 @@ class ClerkTexts:
         if case.extended_until:
             reason = escape(texts.shorten(case.extension_reason or "", 300))
             lines.append(_("Extended by {days} working days: {reason}").format(days=case.extension_days, reason=reason))
-        lines.append(
-            _("Resident: {name}").format(name=escape(texts.shorten(resident.display_name, 100) if resident else "?"))
-            + (f" · {escape(resident.phone)}" if resident and resident.phone else "")
-        )
+        lines.append(self._resident_line(case, resident))
         if case.address:
             lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
         head = "\n".join(lines) + "\n\n"
+        if case.purged_at is not None:
+            return head + _("The description, the files and the resident's details were removed at the end of the retention period.")
         description = escape(case.description)
         if len(head) + len(description) > CARD_BUDGET:
             more = "\n" + _("(shortened: /case {number} shows the whole text)").format(number=case.number)
             description = _cut_escaped(case.description, CARD_BUDGET - len(head) - len(more)) + more
         return head + description
+
+    def _resident_line(self, case: Case, resident: Resident | None) -> str:
+        if case.purged_at is not None:
+            return _("Resident: personal data removed on {date} (retention period over)").format(date=texts.day(self.calendar.local_date(case.purged_at)))
+        if case_rows.kept_apart(case, resident):
+            return _("Resident: erased their profile; answer only about this case, in this topic")
+        name = escape(texts.shorten(resident.display_name, 100) if resident else "?")
+        return _("Resident: {name}").format(name=name) + (f" · {escape(resident.phone)}" if resident and resident.phone else "")
+
+    def profile_erased(self, case: Case) -> str:
+        with self.i18n.context(), self._in_admin_locale():
+            return _(
+                "🧹 The resident of {number} erased their profile (/forget). The case stays on record; answers here still reach them, nothing else does."
+            ).format(number=case.number)
 
     def _card_keyboard(self, case: Case) -> InlineKeyboardMarkup:
         builder = InlineKeyboardBuilder()

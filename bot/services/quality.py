@@ -258,7 +258,7 @@ class QualityService:
         which must also be the current gettext locale."""
         until = self._utc(period.end + timedelta(days=1))
         async with self.database.read() as session:
-            cases = (await session.execute(select(*CASE_COLUMNS).where(Case.received_at < until))).all()
+            cases = (await session.execute(select(*CASE_COLUMNS).where(Case.received_at < until).order_by(Case.id))).all()
             extended_at = (
                 await session.execute(select(CaseEvent.at).where(CaseEvent.kind == EventKind.EXTENDED, CaseEvent.at >= self._utc(period.start), CaseEvent.at < until))
             ).scalars().all()  # fmt: skip

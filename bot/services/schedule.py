@@ -1,5 +1,6 @@
-"""What happens at DIGEST_TIME (the municipality's time zone): on working days each team's
-digest with reminders and escalations; on WEEKLY_REPORT's day the quality report.
+"""What happens at DIGEST_TIME (the municipality's time zone, 08:00 if unset): on working days
+each team's digest with reminders and escalations; on WEEKLY_REPORT's day the quality report;
+every day the retention of cases' personal data (bot.services.privacy).
 
 Escalation, once per working day per case: a case due within ESCALATE_WITHIN_DAYS working days
 with nobody responsible goes to the team's head(s); an overdue case goes to the head(s) and to
@@ -22,6 +23,7 @@ from sqlalchemy import or_, select
 from bot.config import Config, Team
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
+from bot.services.privacy import DataRights
 from bot.services.quality import Period, QualityService
 from bot.services.report_output import png, report_chart, report_message, report_xlsx
 from bot.services.teams import TeamDirectory
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 class Schedule:
     def __init__(
         self, bot: Bot, i18n: I18n, database: Database, workflow: CaseWorkflow, teams: TeamDirectory,
-        calendar: WorkingCalendar, config: Config, quality: QualityService,
+        calendar: WorkingCalendar, config: Config, quality: QualityService, rights: DataRights,
     ) -> None:  # fmt: skip
         self.bot = bot
         self.i18n = i18n
@@ -45,6 +47,7 @@ class Schedule:
         self.calendar = calendar
         self.config = config
         self.quality = quality
+        self.rights = rights
         self.locale = config.settings.admin_locale
 
     # --- reading the load ---
@@ -143,6 +146,7 @@ class Schedule:
             if today.weekday() == settings.weekly_report_weekday:
                 period = Period(today - timedelta(days=7), today - timedelta(days=1))
                 await self._guarded("weekly report", self.post_report(self.teams.chat_of(self.teams.default), period))
+            await self._guarded("retention", self.rights.purge_expired(utcnow()))
 
     async def _guarded(self, name: str, work: object) -> None:
         try:

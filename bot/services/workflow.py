@@ -229,7 +229,7 @@ class CaseWorkflow:
         outcome.events.append(event)
         locale = await self._locale(session, case)
         self._notify(session, case, self.resident_texts.event(case, event, locale))
-        if to in CLOSED_STATUSES and not case.feedback_asked:
+        if to in CLOSED_STATUSES and not case.feedback_asked and not case_rows.kept_apart(case, await session.get(Resident, case.resident_id)):
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
             self._notify(session, case, question, keyboard=keyboard)
@@ -480,6 +480,8 @@ class CaseWorkflow:
         return resident.locale if resident and resident.locale else self.config.settings.default_locale
 
     def _notify(self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None) -> None:
+        if case.resident_id is None:
+            return  # the retention period is over: nobody to tell
         payload: dict[str, Any] = {"text": text, "warn_blocked": True}
         if keyboard is not None:
             payload["keyboard"] = keyboard
@@ -489,6 +491,11 @@ class CaseWorkflow:
         """A line for the clerks in the case's topic (or the group's main chat)."""
         chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
         enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
+
+    async def tell_team_profile_erased(self, session: AsyncSession, case: Case) -> None:
+        """The resident of this open case erased their profile (/forget): the team is told, the card shows it."""
+        self._post(session, case, self.clerk_texts.profile_erased(case))
+        await self._card_edit(session, case)
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.db import insert_for
-from bot.store.models import Case, CaseCounter, CaseEvent
+from bot.store.models import Case, CaseCounter, CaseEvent, Resident
+
+
+def owned_by(resident_id: int) -> ColumnElement[bool]:
+    """The resident's own cases: those received since they last erased their profile (/forget).
+    Older ones stay on record for the municipality, apart from the person (see `kept_apart`)."""
+    erased_at = select(Resident.erased_at).where(Resident.id == resident_id).scalar_subquery()
+    return and_(Case.resident_id == resident_id, or_(erased_at.is_(None), Case.received_at > erased_at))
+
+
+def kept_apart(case: Case, resident: Resident | None) -> bool:
+    """The resident erased their profile after this case came in (the rule of `owned_by`)."""
+    return resident is not None and resident.erased_at is not None and case.received_at <= resident.erased_at
 
 
 async def allocate_sequence(session: AsyncSession, year: int) -> int:

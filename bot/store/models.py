@@ -93,6 +93,9 @@ class Resident(SQLModel, table=True):
     blocked_at: datetime | None = _time(nullable=True)
     news_topics: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))
     eldership_id: str | None = Field(default=None, max_length=24)  # for news from their eldership
+    erased_at: datetime | None = _time(nullable=True)  # /forget: the profile went; cases received before stay apart
+    exports_on: date | None = None  # the day of the last /mydata (they are counted per day)
+    exports_that_day: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _time(default=utcnow)
     updated_at: datetime = _time(default=utcnow, onupdate=utcnow)
 
@@ -114,7 +117,7 @@ class Case(SQLModel, table=True):
     number: str = Field(max_length=32, unique=True)
     year: int
     seq: int
-    resident_id: int = _bigint(foreign_key="residents.id", index=True)
+    resident_id: int | None = _bigint(foreign_key="residents.id", index=True)  # None once the retention period is over
     locale: str = Field(max_length=5)
     kind: str = Field(max_length=16)
     category_id: str = Field(max_length=24)
@@ -138,6 +141,7 @@ class Case(SQLModel, table=True):
     closed_at: datetime | None = _time(nullable=True)
     source_update_id: int | None = _bigint(default=None, unique=True)
     feedback_asked: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # the satisfaction question was sent (it is never repeated)
+    purged_at: datetime | None = _time(nullable=True)  # the retention period ended: the personal data went
 
     @property
     def due(self) -> date:

@@ -70,7 +70,7 @@ async def test_resident_submits_clerk_answers_resident_reads(sandbox: str) -> No
         await page.get_by_text("Anna Nowak").first.click()
         await say("/start")
         await tap("✓ Polski")
-        await tap("✅ Zgadzam się")
+        await tap("✅ Rozumiem")
         await tap("📝 Nowa sprawa", keyboard)
         await tap("🚧 Zgłoszenie problemu")
         await tap("Awiżenie")

@@ -10,9 +10,9 @@ PHOTO = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 20
 
 # Labels as residents see them.
 LABELS = {
-    "pl": {"language": "✓ Polski", "agree": "✅ Zgadzam się", "new": "📝 Nowa sprawa", "submit": "✅ Wyślij",
+    "pl": {"language": "✓ Polski", "agree": "✅ Rozumiem", "new": "📝 Nowa sprawa", "submit": "✅ Wyślij",
            "skip": "⏭ Pomiń", "here": "💬 Odpowiedź tutaj, w Telegramie", "whole": "🤷 Nie wiem / cały rejon"},
-    "lt": {"language": "✓ Lietuvių", "agree": "✅ Sutinku", "new": "📝 Naujas kreipimasis", "submit": "✅ Pateikti",
+    "lt": {"language": "✓ Lietuvių", "agree": "✅ Susipažinau", "new": "📝 Naujas kreipimasis", "submit": "✅ Pateikti",
            "skip": "⏭ Praleisti", "here": "💬 Atsakyti čia, Telegram", "whole": "🤷 Nežinau / visas rajonas"},
 }  # fmt: skip
 

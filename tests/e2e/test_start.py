@@ -35,9 +35,9 @@ async def test_start_in_polish(bot, telegram: Telegram, store: Database) -> None
     notice = await anna.receive_one()
     assert notice.text.startswith("Informacja o ochronie danych osobowych")
     assert "<b>Informacja o ochronie danych osobowych</b>" in notice.html
-    assert notice.buttons == ["✅ Zgadzam się"]
+    assert notice.buttons == ["✅ Rozumiem"]
 
-    await anna.click("✅ Zgadzam się")
+    await anna.click("✅ Rozumiem")
     assert (await anna.edited()).buttons == []  # the consent button is gone
     menu = await anna.receive_one()
     assert menu.text.startswith("Dziękujemy.")
@@ -63,8 +63,8 @@ async def test_start_in_lithuanian_with_help_and_cancel(bot, telegram: Telegram)
     assert picker.buttons == ["Polski", "✓ Lietuvių", "English"]
     await jonas.click("✓ Lietuvių")
     await jonas.edited()
-    assert (await jonas.receive_one()).buttons == ["✅ Sutinku"]
-    await jonas.click("✅ Sutinku")
+    assert (await jonas.receive_one()).buttons == ["✅ Susipažinau"]
+    await jonas.click("✅ Susipažinau")
     await jonas.edited()
     assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🌐 Kalba", "❓ Pagalba"]
     await jonas.receive_one()  # the offer of news
@@ -91,7 +91,7 @@ async def test_unknown_language_code_is_offered_english_and_commands_are_per_lan
 
 async def test_language_change_switches_texts_menu_and_commands(bot, telegram: Telegram) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "✓ Polski", "✅ Zgadzam się")
+    await onboard(anna, "✓ Polski", "✅ Rozumiem")
 
     await anna.send("🌐 Język")
     picker = await anna.receive_one()
@@ -115,7 +115,7 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
     answer = await ona.receive_one()
     assert "nesupratau" in answer.text and "/start" in answer.text  # not yet onboarded
 
-    await onboard(ona, "✓ Lietuvių", "✅ Sutinku")
+    await onboard(ona, "✓ Lietuvių", "✅ Susipažinau")
     await ona.send_voice()
     assert "nesupratau" in (await ona.receive_one()).text
     await ona.send("/frobnicate&<b>")
@@ -138,9 +138,9 @@ async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram)
     await bot.start()
 
     hint, notice = await jonas.receive(2)
-    assert hint.text == "Norėdami tęsti, perskaitykite pranešimą ir paspauskite „Sutinku“."
-    assert notice.buttons == ["✅ Sutinku"]
-    await jonas.click("✅ Sutinku")
+    assert hint.text == "Norėdami tęsti, perskaitykite pranešimą ir paspauskite „Susipažinau“."
+    assert notice.buttons == ["✅ Susipažinau"]
+    await jonas.click("✅ Susipažinau")
     await jonas.edited()
     assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🌐 Kalba", "❓ Pagalba"]
 

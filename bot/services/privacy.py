@@ -1,0 +1,239 @@
+"""Residents' rights over their data, and how long the municipality keeps it.
+
+- `/mydata`: everything stored about the person, as JSON and as a text in their language;
+  internal notes and the clerks' handling records (reminders, escalations, assignments) are the
+  municipality's own and are not included; anonymous survey answers cannot be, by design.
+- `/forget`: the profile (name, phone, language, subscriptions) is erased at once and the person
+  leaves every audience. Their cases stay on record, as the law on handling submissions
+  requires; answers to those still being handled are still sent to the chat, nothing else is.
+  The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`).
+- Retention: once a closed case is older than its kind's `retention_years`, its personal data
+  goes (the resident link, the texts, the files, the location); what the quality reports count
+  stays (dates, kind, category, eldership, team, status, the trail's kinds and dates).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import delete, select, update
+
+from bot.config import Config
+from bot.services import texts
+from bot.services.deadlines import WorkingCalendar
+from bot.services.workflow import CaseWorkflow
+from bot.store import cases as case_rows
+from bot.store.db import Database
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, Delivery, DeliveryStatus, EventKind, OutboxMessage, Resident
+
+log = logging.getLogger(__name__)
+
+EXPORTS_PER_DAY = 3
+# The trail as the resident knows it; the rest is the municipality's internal handling.
+EXPORTED_EVENTS = (EventKind.CREATED, EventKind.STATUS, EventKind.MESSAGE_IN, EventKind.MESSAGE_OUT, EventKind.EXTENDED)
+
+
+class TooManyExports(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Purged:
+    cases: int
+    texts: int
+    files: int
+    residents: int
+
+
+def years_before(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - years, day=28)
+
+
+class DataRights:
+    def __init__(self, database: Database, config: Config, calendar: WorkingCalendar, workflow: CaseWorkflow) -> None:
+        self.database = database
+        self.municipality = config.municipality
+        self.calendar = calendar
+        self.workflow = workflow
+
+    # --- /mydata ---
+
+    async def export(self, resident_id: int, now: datetime) -> dict[str, Any]:
+        """Everything about the resident; counted, at most EXPORTS_PER_DAY a day."""
+        today = self.calendar.local_date(now)
+        async with self.database.write() as session:
+            resident = await session.get(Resident, resident_id, with_for_update=True)
+            if resident is None:
+                raise LookupError(resident_id)
+            if resident.exports_on == today and resident.exports_that_day >= EXPORTS_PER_DAY:
+                raise TooManyExports
+            resident.exports_that_day = resident.exports_that_day + 1 if resident.exports_on == today else 1
+            resident.exports_on = today
+            cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)).order_by(Case.received_at, Case.id))).scalars())
+            ids = [case.id for case in cases]
+            events = (
+                await session.execute(
+                    select(CaseEvent).where(CaseEvent.case_id.in_(ids), CaseEvent.kind.in_(EXPORTED_EVENTS)).order_by(CaseEvent.at, CaseEvent.id)
+                )
+            ).scalars()
+            files = (await session.execute(select(Attachment).where(Attachment.case_id.in_(ids)).order_by(Attachment.id))).scalars()
+            by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
+            for event in events:
+                by_case[event.case_id]["events"].append(_event(event, resident_id))
+            for file in files:
+                by_case[file.case_id]["files"].append({"kind": file.kind, "caption": file.caption, "received_at": file.created_at.isoformat()})
+        return {
+            "exported_at": now.isoformat(),
+            "controller": self.municipality.privacy.controller.get(resident.locale or "lt"),
+            "profile": {
+                "telegram_id": resident.id,
+                "name": resident.display_name,
+                "phone": resident.phone,
+                "language": resident.locale,
+                "privacy_notice_acknowledged_at": resident.consent_at.isoformat() if resident.consent_at else None,
+                "first_contact_at": resident.created_at.isoformat(),
+            },  # fmt: skip
+            "subscriptions": {"news_topics": list(resident.news_topics), "news_eldership": resident.eldership_id},
+            "cases": [_case(case) | by_case[case.id] for case in cases],
+            "not_linked_to_you": ["satisfaction answers", "poll answers"],
+        }
+
+    def readable(self, data: dict[str, Any]) -> str:
+        """The export as a text in the current locale."""
+        profile, subscriptions = data["profile"], data["subscriptions"]
+        topics = {topic.id: topic for topic in self.municipality.news_topics}
+        locale = texts.current_locale()
+        lines = [
+            _("Your data kept by {controller}").format(controller=data["controller"]),
+            _("Prepared: {date}").format(date=self._when(data["exported_at"])),
+            "",
+            _("PROFILE"),
+            _("Telegram account number: {value}").format(value=profile["telegram_id"]),
+            _("Name: {value}").format(value=profile["name"] or "—"),
+            _("Phone: {value}").format(value=profile["phone"] or "—"),
+            _("Language: {value}").format(value=texts.LANGUAGE_NAMES.get(profile["language"] or "", "—")),
+            _("Privacy notice acknowledged: {value}").format(value=self._when(profile["privacy_notice_acknowledged_at"])),
+            _("News subscriptions: {value}").format(value=", ".join(topics[t].get(locale) for t in subscriptions["news_topics"] if t in topics) or "—"),
+            "",
+            _("CASES ({count})").format(count=len(data["cases"])),
+        ]
+        for case in data["cases"]:
+            lines += ["", f"{case['number']} · {texts.kind_label(case['kind'])} · {texts.status_label(case['status'])}"]
+            lines.append(_("Category: {value}").format(value=self.municipality.category_by_id[case["category"]].get(locale)))
+            if case["eldership"]:
+                lines.append(_("Eldership: {value}").format(value=self.municipality.eldership_by_id[case["eldership"]].get(locale)))
+            lines.append(_("Received: {date}").format(date=self._when(case["received_at"])))
+            if case["location"]:
+                lines.append(_("Location: {latitude}, {longitude}").format(**case["location"]))
+            if case["address"]:
+                lines.append(_("Address: {value}").format(value=case["address"]))
+            lines.append(_("Description: {value}").format(value=case["description"]))
+            for event in case["events"]:
+                lines.append(f"  {self._when(event['at'])} · {_event_line(event)}")
+            for file in case["files"]:
+                label = _("Photo: {caption}") if file["kind"] == "photo" else _("Document: {caption}")
+                lines.append("  " + label.format(caption=file["caption"] or "—"))
+        lines += ["", _("Answers to satisfaction questions and polls are stored without any link to you, so they cannot be included.")]
+        return "\n".join(lines) + "\n"
+
+    def _when(self, iso: str | None) -> str:
+        if iso is None:
+            return "—"
+        local = datetime.fromisoformat(iso).astimezone(self.calendar.tz)
+        return f"{texts.day(local.date())} {local:%H:%M}"
+
+    # --- /forget ---
+
+    async def forget(self, resident_id: int, now: datetime) -> int:
+        """Erase the profile; return how many of the person's cases stay on record."""
+        async with self.database.write() as session:
+            resident = await session.get(Resident, resident_id, with_for_update=True)
+            if resident is None:
+                return 0
+            cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)))).scalars())
+            resident.display_name, resident.phone, resident.locale, resident.consent_at = "", None, None, None
+            resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = [], None, None, 0
+            resident.erased_at = now
+            await session.execute(
+                update(Delivery).where(Delivery.chat_id == resident_id, Delivery.status == DeliveryStatus.PENDING).values(status=DeliveryStatus.CANCELLED)
+            )
+            for case in cases:
+                if case.status not in CLOSED_STATUSES:
+                    await self.workflow.tell_team_profile_erased(session, case)
+        self.workflow.outbox.wake()
+        log.info("profile erased", extra={"cases_kept": len(cases)})
+        return len(cases)
+
+    # --- retention ---
+
+    async def purge_expired(self, now: datetime) -> Purged:
+        """Remove the personal data of closed cases past their kind's retention period."""
+        cases = texts_removed = files = residents = 0
+        async with self.database.write() as session:
+            for kind, rules in self.municipality.kinds.items():
+                expired = select(Case).where(
+                    Case.kind == kind,
+                    Case.status.in_(list(CLOSED_STATUSES)),
+                    Case.closed_at < years_before(now, rules.retention_years),
+                    Case.purged_at.is_(None),
+                )
+                for case in (await session.execute(expired)).scalars():
+                    cases += 1
+                    removed = await session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.text.is_not(None)).values(text=None))
+                    texts_removed += removed.rowcount or 0
+                    await session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.actor_id == case.resident_id).values(actor_id=None))
+                    files += (await session.execute(delete(Attachment).where(Attachment.case_id == case.id))).rowcount or 0
+                    await session.execute(delete(OutboxMessage).where(OutboxMessage.case_id == case.id))
+                    case.resident_id = None
+                    case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
+                    case.purged_at = now
+            await session.flush()
+            # Erased profiles that no case needs any more go altogether.
+            unneeded = select(Resident.id).where(Resident.erased_at.is_not(None), ~select(Case.id).where(Case.resident_id == Resident.id).exists())
+            residents = (await session.execute(delete(Resident).where(Resident.id.in_(unneeded)))).rowcount or 0
+        purged = Purged(cases, texts_removed, files, residents)
+        log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
+        return purged
+
+
+def _case(case: Case) -> dict[str, Any]:
+    return {
+        "number": case.number, "kind": case.kind, "category": case.category_id, "eldership": case.eldership_id,
+        "description": case.description, "address": case.address,
+        "location": {"latitude": case.latitude, "longitude": case.longitude} if case.latitude is not None else None,
+        "status": case.status, "received_at": case.received_at.isoformat(), "deadline": case.due.isoformat(),
+        "extension_reason": case.extension_reason, "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+    }  # fmt: skip
+
+
+def _event(event: CaseEvent, resident_id: int) -> dict[str, Any]:
+    data = event.data or {}
+    return {
+        "at": event.at.isoformat(), "kind": event.kind, "from": "you" if event.actor_id == resident_id else "municipality",
+        "text": event.text, "status": data.get("to"), "until": data.get("until"),
+    }  # fmt: skip
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    detail = f": {event['text']}" if event["text"] else ""
+    if event["kind"] == EventKind.CREATED:
+        return _("the case was received")
+    if event["kind"] == EventKind.STATUS:
+        return _("status: {status}").format(status=texts.status_label(event["status"])) + detail
+    if event["kind"] == EventKind.EXTENDED:
+        return _("the deadline was extended to {date}").format(date=event["until"]) + detail
+    if event["from"] == "you":
+        return _("your message") + detail
+    return _("the municipality's message") + detail
+
+
+def as_json(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, indent=2).encode()

@@ -1,0 +1,110 @@
+"""Retention on a frozen clock, on SQLite and PostgreSQL: exactly the personal data of closed cases
+past their kind's period goes; what the quality reports count stays, so the figures do not move."""
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from bot.services.privacy import Purged
+from bot.services.quality import Period
+from bot.store.db import Database
+from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, Resident
+from tests.factories import VILNIUS, services
+
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=VILNIUS)
+ANNA, ERASED, CLERK = 501, 502, 9
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=10, tzinfo=VILNIUS)
+
+
+# number: (kind, resident, received, closed): requests and complaints are kept 5 years after
+# closing, reports of a problem 2 (the municipality file).
+CASES = {
+    1: ("request", ANNA, "2021-05-03", "2021-06-01"),  # closed 5½ years ago: goes
+    2: ("request", ANNA, "2021-12-01", "2022-01-10"),  # 4 years 10 months: stays
+    3: ("report", ANNA, "2024-09-02", "2024-10-01"),  # a report, 2 years 2 months: goes
+    4: ("report", ANNA, "2020-03-02", None),  # open for years: stays whatever its age
+    5: ("complaint", ERASED, "2020-01-06", "2020-02-03"),  # of a profile erased since: goes, and the profile with it
+}
+
+
+async def _seed(database: Database) -> None:
+    async with database.write() as session:
+        session.add(Resident(id=ANNA, locale="pl", display_name="Anna Nowak", phone="+37060000000"))
+        session.add(Resident(id=ERASED, locale=None, display_name="", erased_at=at("2025-01-01")))
+        await session.flush()
+        for number, (kind, resident, received, closed) in CASES.items():
+            session.add(
+                Case(
+                    id=number,
+                    number=f"VRS-{received[:4]}-{number:06d}",
+                    year=int(received[:4]),
+                    seq=number,
+                    resident_id=resident,
+                    locale="pl",
+                    kind=kind,
+                    category_id="roads",
+                    eldership_id="rudamina",
+                    description=f"Mój opis {number}, tel. 600",
+                    latitude=54.6,
+                    longitude=25.1,
+                    address="Szkolna 1",
+                    received_at=at(received),
+                    deadline=date.fromisoformat(received),
+                    status=CaseStatus.ANSWERED if closed else CaseStatus.IN_PROGRESS,
+                    closed_at=at(closed) if closed else None,
+                    extension_reason="Czekamy na opinię" if number == 1 else None,
+                )  # fmt: skip
+            )
+            await session.flush()
+            session.add_all([
+                CaseEvent(case_id=number, at=at(received), kind=EventKind.CREATED, actor_id=resident, data={"team": "front"}),
+                CaseEvent(case_id=number, at=at(received), kind=EventKind.MESSAGE_IN, actor_id=resident, text="Mieszkam pod numerem 5"),
+                CaseEvent(case_id=number, at=at(received), kind=EventKind.MESSAGE_OUT, actor_id=CLERK, actor_name="Ona", text="Dzień dobry, Pani Anno"),
+                Attachment(case_id=number, kind="photo", file_id=f"file-{number}", file_unique_id=f"u{number}", caption="moje podwórko"),
+                OutboxMessage(kind="message", key=f"r:{resident}", chat_id=resident, case_id=number, payload={"text": "Dzień dobry"}, status="sent"),
+            ])  # fmt: skip
+            if closed:
+                session.add(
+                    CaseEvent(case_id=number, at=at(closed), kind=EventKind.STATUS, actor_id=CLERK, actor_name="Ona", text="Odpowiedź", data={"to": "answered"})
+                )
+
+
+async def test_retention_removes_exactly_the_expired_personal_data(database: Database) -> None:
+    await _seed(database)
+    built = services(database)
+    period = Period(date(2020, 1, 1), date(2025, 12, 31))
+    with built.i18n.context(), built.i18n.use_locale("en"):
+        before = await built.quality.report(period, "en")
+
+    assert await built.rights.purge_expired(NOW) == Purged(cases=3, texts=9, files=3, residents=1)
+    assert await built.rights.purge_expired(NOW) == Purged(cases=0, texts=0, files=0, residents=0)  # nothing twice
+
+    async with database.read() as session:
+        cases = {c.id: c for c in (await session.execute(select(Case))).scalars()}
+        events = list((await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars())
+        files = {a.case_id for a in (await session.execute(select(Attachment))).scalars()}
+        outbox = {o.case_id for o in (await session.execute(select(OutboxMessage))).scalars()}
+        residents = {r.id: r for r in (await session.execute(select(Resident))).scalars()}
+    purged = {number for number, case in cases.items() if case.purged_at is not None}
+    assert purged == {1, 3, 5}
+    for number in purged:
+        case = cases[number]
+        assert (case.resident_id, case.description, case.address, case.latitude, case.longitude, case.extension_reason) == (None, "", None, None, None, None)
+        assert (case.kind, case.category_id, case.eldership_id, case.status) == (CASES[number][0], "roads", "rudamina", "answered")
+        trail = [e for e in events if e.case_id == number]
+        assert [e.kind for e in trail] == ["created", "message_in", "message_out", "status"]  # the trail's kinds and dates stay
+        assert all(e.text is None for e in trail) and [e.actor_id for e in trail] == [None, None, CLERK, CLERK]
+        assert trail[0].data == {"team": "front"}
+    for number in (2, 4):
+        assert cases[number].description == f"Mój opis {number}, tel. 600" and cases[number].resident_id == ANNA
+        assert [e.text for e in events if e.case_id == number][1:3] == ["Mieszkam pod numerem 5", "Dzień dobry, Pani Anno"]
+    assert files == outbox == {2, 4}
+    assert set(residents) == {ANNA} and residents[ANNA].display_name == "Anna Nowak"  # an active profile is the resident's own
+
+    with built.i18n.context(), built.i18n.use_locale("en"):
+        after = await built.quality.report(period, "en")
+    assert after == before
+    assert (after.received, after.closed) == (5, 4)
