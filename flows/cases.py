@@ -253,7 +253,7 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
 @router.message(StateFilter(AddInformation.collecting))
 async def information_unexpected(message: Message, state: FSMContext) -> None:
     case_id = (await state.get_data()).get("case_id", 0)
-    await message.answer(_("I can add text, photos and documents only. Press “Done” when finished."), reply_markup=_done_keyboard(case_id))
+    await message.answer(_("We can add text, photos and documents only. Press “Done” when finished."), reply_markup=_done_keyboard(case_id))
 
 
 @router.callback_query(Follow.filter(F.action == "add_done"))
