@@ -150,7 +150,7 @@ async def test_a_poll_from_the_communications_group(bot, telegram: Telegram, emu
     await anna.click("📨 Wyślij odpowiedzi", summary)
     assert (await anna.edited()).text.endswith("Dziękujemy! Pana/Pani odpowiedzi zostały zapisane anonimowo.")
     await anna.forge_button("pv:1:1.1:0:s:0", first)  # the buttons are gone; a crafted client tries again
-    assert (await anna.answer())["text"] == "Już odpowiedział(a) Pan/Pani na tę ankietę. Dziękujemy!"
+    assert (await anna.answer())["text"] == "Odpowiedź na tę ankietę została już zapisana. Dziękujemy!"
 
     question = await jonas.receive_one()
     assert "Kaip vertinate savivaldybės darbo laiką?" in question.text and question.buttons[0] == "○ Gerai"
