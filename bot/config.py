@@ -364,7 +364,7 @@ class Municipality(BaseModel):
         """Without teams in the file: one team in the clerks' group (ADMIN_CHAT_ID) takes every case."""
         if self.teams:
             return self
-        desk = Team(id=DEFAULT_TEAM_ID, name=LocalizedName(pl="Urzędnicy", lt="Valdininkai", en="Clerks"), chat_id=chat_id)
+        desk = Team(id=DEFAULT_TEAM_ID, name=LocalizedName(pl="Urzędnicy", lt="Specialistai", en="Clerks"), chat_id=chat_id)
         return self.model_copy(update={"teams": [desk], "routing": Routing(default_team=DEFAULT_TEAM_ID)})
 
     @cached_property

@@ -253,7 +253,7 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
 @router.message(StateFilter(AddInformation.collecting))
 async def information_unexpected(message: Message, state: FSMContext) -> None:
     case_id = (await state.get_data()).get("case_id", 0)
-    await message.answer(_("I can add text, photos and documents only. Press “Done” when finished."), reply_markup=_done_keyboard(case_id))
+    await message.answer(_("We can add text, photos and documents only. Press “Done” when finished."), reply_markup=_done_keyboard(case_id))
 
 
 @router.callback_query(Follow.filter(F.action == "add_done"))
@@ -274,7 +274,12 @@ async def ask_reopen_reason(
 ) -> None:
     case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
     if case is None or not cases.can_reopen(case, utcnow()):
-        await query.answer(_("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), show_alert=True)
+        await query.answer(
+            _(
+                "A case can be reopened within {days} day of closing.", "A case can be reopened within {days} days of closing.", config.settings.reopen_days
+            ).format(days=config.settings.reopen_days),
+            show_alert=True,
+        )
         return
     await state.set_state(Reopen.reason)
     await state.set_data({"case_id": case.id})
@@ -293,7 +298,12 @@ async def reopen(message: Message, state: FSMContext, resident: Resident, cases:
     try:
         reopened = await workflow.reopen_by_resident(case_id, resident.id, reason, config.settings.reopen_days)
     except NotAllowed:
-        await message.answer(_("A case can be reopened within {days} days of closing.").format(days=config.settings.reopen_days), reply_markup=main_menu())
+        await message.answer(
+            _(
+                "A case can be reopened within {days} day of closing.", "A case can be reopened within {days} days of closing.", config.settings.reopen_days
+            ).format(days=config.settings.reopen_days),
+            reply_markup=main_menu(),
+        )
         return
     await message.answer(_("Case {number} has been reopened. A clerk will look at it again.").format(number=reopened.number), reply_markup=main_menu())
 

@@ -15,6 +15,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
 
 from bot.config import Config
 from bot.services.cases import AttachmentDraft
+from bot.services.collation import sorted_by_name
 from bot.services.texts import LANGUAGE_NAMES
 
 # Language names are written in their own language, whatever the current locale.
@@ -126,12 +127,6 @@ def visible_text(text: str) -> str:
 ELDERSHIPS_PER_PAGE = 8
 
 
-def _sort_key(name: str) -> str:
-    # Alphabetical order that puts Ł with L and Š with S, as readers expect.
-    plain = unicodedata.normalize("NFD", name.replace("ł", "l").replace("Ł", "L"))
-    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
-
-
 def eldership_keyboard(
     config: Config,
     locale: str,
@@ -141,7 +136,7 @@ def eldership_keyboard(
     extra: list[tuple[str, CallbackData]],
 ) -> InlineKeyboardMarkup:
     """The elderships in the reader's language and alphabet, 8 a page, then `extra` buttons."""
-    entries = sorted(config.municipality.elderships, key=lambda e: _sort_key(e.get(locale)))
+    entries = sorted_by_name(config.municipality.elderships, locale, name=lambda e: e.get(locale))
     pages = max(1, -(-len(entries) // ELDERSHIPS_PER_PAGE))
     page = min(max(page, 0), pages - 1)
     shown = entries[page * ELDERSHIPS_PER_PAGE : (page + 1) * ELDERSHIPS_PER_PAGE]

@@ -234,7 +234,7 @@ async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsS
         await query.message.answer(_("Preview, {language}:").format(language=LANGUAGE_NAMES[code]))
         await send_version(bot, query.message.chat.id, version)
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("✅ Send to {count} residents").format(count=count), callback_data=Cmp(action="send"))
+    builder.button(text=_("✅ Send to {count} resident", "✅ Send to {count} residents", count).format(count=count), callback_data=Cmp(action="send"))
     _cancel_button(builder)
     builder.adjust(1)
     await query.message.answer(_("This is exactly what residents will see. Send it?"), reply_markup=builder.as_markup())

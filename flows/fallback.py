@@ -19,13 +19,13 @@ router.message.filter(F.chat.type == ChatType.PRIVATE)
 @router.message(F.text.startswith("/"))
 async def unknown_command(message: Message, resident: Resident | None) -> None:
     command = (message.text or "").split()[0].split("@")[0]
-    text = _("I do not know the command {command}. Available: /new, /cases, /news, /language, /help, /cancel, /start.").format(command=escape(command[:64]))
+    text = _("There is no command {command}. Available: /new, /cases, /news, /language, /help, /cancel, /start.").format(command=escape(command[:64]))
     await _answer(message, resident, text)
 
 
 @router.message()
 async def unexpected(message: Message, resident: Resident | None) -> None:
-    await _answer(message, resident, _("Sorry, I did not understand that. Please use the menu buttons, or type /help."))
+    await _answer(message, resident, _("Sorry, we did not understand that. Please use the menu buttons, or type /help."))
 
 
 @router.callback_query()

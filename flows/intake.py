@@ -392,7 +392,7 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i1
 async def files_unexpected(message: Message, state: FSMContext) -> None:
     count = len((await state.get_data()).get("files", []))
     await message.answer(
-        _("I can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."),
+        _("We can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."),
         reply_markup=_files_keyboard(count),
     )
 

@@ -42,7 +42,7 @@ def privacy_notice(config: Config, locale: str) -> str:
         "<b>Controller:</b> {controller}. <b>Data protection officer:</b> {dpo}.\n\n"
         "<b>What we keep:</b> your Telegram account number, your name, your language, what you submit "
         "(text, files, location), your phone number only if you choose to share it, and your news subscriptions.\n\n"
-        "<b>Why:</b> to register your requests, complaints and reports, handle them and answer you. "
+        "<b>Why:</b> to register each request, complaint or report of a problem you send, handle it and answer you. "
         "This is the municipality's public task and its legal obligation under the laws on public administration "
         "and on the handling of submissions (GDPR Art. 6(1)(c) and (e)); it does not depend on consent.\n\n"
         "<b>How long:</b> your profile until you erase it; the personal data in cases, as the rules on records require "

@@ -109,9 +109,9 @@ async def language_chosen(
         if _has_consented(resident):
             if await state.get_state() in (None, Onboarding.language.state):
                 await state.clear()
-                await _show_main_menu(query.message, _("Done. I will speak to you in English from now on."))
+                await _show_main_menu(query.message, _("Done. We will write to you in English from now on."))
             else:
-                await query.message.answer(_("Done. I will speak to you in English from now on."))
+                await query.message.answer(_("Done. We will write to you in English from now on."))
             return
         await state.set_state(Onboarding.consent)
         await _show_notice(query.message, config, locale)
@@ -129,7 +129,7 @@ async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i
     await query.message.edit_reply_markup(reply_markup=None)
     await _show_main_menu(
         query.message,
-        _("Thank you. You can now use the menu below. Type /help at any time to see what I can do."),
+        _("Thank you. You can now use the menu below. Type /help at any time to see how we can help."),
     )
     resident = await residents.get_resident(db, query.from_user.id)
     await query.message.answer(

@@ -107,7 +107,8 @@ class ClerkTexts:
         ]
         if case.extended_until:
             reason = escape(texts.shorten(case.extension_reason or "", 300))
-            lines.append(_("Extended by {days} working days: {reason}").format(days=case.extension_days, reason=reason))
+            extended = _("Extended by {days} working day: {reason}", "Extended by {days} working days: {reason}", case.extension_days)
+            lines.append(extended.format(days=case.extension_days, reason=reason))
         lines.append(self._resident_line(case, resident))
         if case.address:
             lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
@@ -279,8 +280,8 @@ class GroupSender:
             log.warning("no forum topics in a team group; cards go to the main chat", extra={"chat_id": chat_id, "error": exc.message})
             reason = escape(exc.message)
             note = self.texts.notice(lambda: _(
-                "I cannot open a topic per case here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
-                "To have topics, turn on Topics and give me the right to manage them."
+                "A topic per case cannot be opened here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
+                "To have topics, turn on Topics and give the bot the right to manage them."
             ).format(reason=reason))  # fmt: skip
             await self.bot.send_message(chat_id, note)
             return None
@@ -403,9 +404,9 @@ class GroupSender:
         self.forum.pop(old_chat_id, None)
         log.error("a team group moved: put the new id in the configuration", extra={"old": old_chat_id, "new": new_chat_id})
         note = self.texts.notice(
-            lambda: _("This group became a supergroup with a new id. I follow it now; please put {chat_id} in the configuration instead of {old}.").format(
-                chat_id=new_chat_id, old=old_chat_id
-            )
+            lambda: _(
+                "This group became a supergroup with a new id. The bot follows it now; please put {chat_id} in the configuration instead of {old}."
+            ).format(chat_id=new_chat_id, old=old_chat_id)
         )
         await self.bot.send_message(new_chat_id, note)
 

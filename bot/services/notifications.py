@@ -98,9 +98,11 @@ class ResidentTexts:
                     lines.append(_("Reason: {reason}").format(reason=escape(texts.shorten(event.text, 3000))))
                 if case.status in CLOSED_STATUSES:
                     lines.append(
-                        _("The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.").format(
-                            days=self.config.settings.reopen_days
-                        )
+                        _(
+                            "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
+                            "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
+                            self.config.settings.reopen_days,
+                        ).format(days=self.config.settings.reopen_days)
                     )
             else:
                 raise ValueError(f"residents are not told about {event.kind} events")

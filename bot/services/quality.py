@@ -29,6 +29,7 @@ from sqlalchemy import Row, select
 
 from bot.config import Municipality
 from bot.services import texts
+from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, ResolvedAnswer, SatisfactionAnswer
@@ -367,7 +368,7 @@ class QualityService:
             by_label: dict[str, list[SatisfactionAnswer]] = defaultdict(list)
             for answer in answers:
                 by_label[label_of(answer)].append(answer)
-            for label, rows in sorted(by_label.items()):
+            for label, rows in sorted_by_name(by_label.items(), locale, name=lambda item: item[0]):
                 if len(rows) < MIN_GROUP:
                     groups.append(Group(dimension, label, None))
                     continue

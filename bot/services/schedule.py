@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 
 from bot.config import Config, Team
 from bot.services import texts
+from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
 from bot.services.privacy import DataRights
 from bot.services.quality import Period, QualityService
@@ -89,7 +90,7 @@ class Schedule:
                 by_responsible: dict[str, list[Case]] = {}
                 for case in cases:
                     by_responsible.setdefault(case.assignee_name or _("nobody responsible"), []).append(case)
-                for name, own in sorted(by_responsible.items()):
+                for name, own in sorted_by_name(by_responsible.items(), self.locale, name=lambda item: item[0]):
                     lines.append(f"👤 {escape(name)}: " + ", ".join(f"{c.number} ({texts.day(c.due)})" for c in own))
             if not soon and not overdue:
                 lines += ["", _("Nothing is due soon and nothing is overdue.")]

@@ -23,7 +23,7 @@ async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emul
 
     card = await clerks.receive_one()
     topic = (await telegram.chat(ADMIN_CHAT_ID))["topics"][0]
-    assert topic["name"] == "VRS-2026-000001 · Keliai, gatvės ir transportas · visas rajonas"
+    assert topic["name"] == "VRS-2026-000001 · Keliai ir transportas · visas rajonas"
     assert card.thread_id == topic["message_thread_id"]
     assert card.text.startswith("🚧 VRS-2026-000001 · Pranešimas apie problemą")
     assert "Būsena: Gautas" in card.text and "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)" in card.text
@@ -32,7 +32,7 @@ async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emul
     # Take it: the card shows who, the resident is told.
     await clerks.click("🙋 Imuosi", card)
     taken = await clerks.edited()
-    assert "Būsena: Perduotas valdininkui · atsakingas asmuo: Ona" in taken.text
+    assert "Būsena: Perduotas specialistui · atsakingas asmuo: Ona" in taken.text
     assert "⚙️ Nagrinėjamas" in taken.buttons  # "Take" stays: another clerk may take it over
     assert "Status: Przekazana urzędnikowi" in (await anna.receive_one()).text
 
@@ -71,12 +71,12 @@ async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emul
     answer, closed, question = await anna.receive(3)
     assert answer.text.endswith("Dziura zostanie załatana do 5 grudnia.")
     assert "Status: Udzielono odpowiedzi" in closed.text
-    assert question.text.startswith("Czy jest Pan/Pani zadowolony/zadowolona z załatwienia sprawy VRS-2026-000001?")
+    assert question.text.startswith("Jak ocenia Pan/Pani załatwienie sprawy VRS-2026-000001?")
     await asyncio.sleep(0.5)
     card_now = (await telegram.chat(ADMIN_CHAT_ID))["messages"]
     card_now = next(m for m in card_now if m["message_id"] == card.id)
-    assert [b["text"] for row in card_now["reply_markup"]["inline_keyboard"] for b in row] == ["↩ Atnaujinti"]
-    await clerks.click("↩ Atnaujinti", card)
+    assert [b["text"] for row in card_now["reply_markup"]["inline_keyboard"] for b in row] == ["↩ Atnaujinti nagrinėjimą"]
+    await clerks.click("↩ Atnaujinti nagrinėjimą", card)
     assert "Status: Wznowiona" in (await anna.receive_one()).text
 
     async with store.read() as session:
@@ -107,7 +107,7 @@ async def test_plain_group_routes_by_reply(emulator: Emulator, telegram: Telegra
         await onboard(jonas, "lt")
         await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
         notice, card = await clerk.receive(2)
-        assert "negaliu kurti temos" in notice.text
+        assert "negalima kurti atskiros temos" in notice.text
         assert card.thread_id is None and card.text.startswith("📄 VRS-2026-000001")
         await clerk.send("Pažymą galite atsiimti seniūnijoje.", reply_to=card.id)
         assert (await jonas.receive_one()).text.endswith("Pažymą galite atsiimti seniūnijoje.")
@@ -194,7 +194,7 @@ async def test_daily_digest_on_a_frozen_clock(when: str, emulator: Emulator, tel
     reminders = [m for m in received if m.text.startswith("⏰")]
     [escalation] = [m for m in received if "🚨" in m.text]
     assert "VRS-2026-000002" in escalation.text and "atsakingo asmens nėra" in escalation.text
-    assert digest.text.startswith("📋 Dienos suvestinė (komanda Valdininkai), 2026 m. gruodžio 17 d.")
+    assert digest.text.startswith("📋 Dienos suvestinė (komanda Specialistai), 2026 m. gruodžio 17 d.")
     overdue, soon = digest.text.split("Terminas per 3 darbo dienas")
     assert "atsakingo asmens nėra: VRS-2026-000002" in overdue
     assert "Ona: VRS-2026-000001" in soon and "VRS-2026-000003" not in digest.text
@@ -210,7 +210,7 @@ async def test_canned_answer_in_the_residents_language(bot, telegram: Telegram, 
     card = await clerks.receive_one()
     await clerks.send("/templates", thread_id=card.thread_id)
     menu = await clerks.receive_one()
-    assert menu.buttons == ["Gauta, nagrinėjama", "Prašymas papildyti", "Gedimas pašalintas", "Ne savivaldybės kompetencija", "✖ Atšaukti"]
+    assert menu.buttons == ["Gauta, nagrinėjama", "Papildyti informaciją", "Gedimas pašalintas", "Ne savivaldybės kompetencija", "✖ Atšaukti"]
     await clerks.click("Gedimas pašalintas", menu)
     preview = await clerks.edited()
     assert preview.text.startswith("Peržiūra (pl):") and "Zgłoszony problem został usunięty" in preview.text

@@ -45,7 +45,7 @@ async def test_satisfaction_question_after_a_clerk_closes_the_case(bot, telegram
     await _close_case(clerks, telegram, "Dziura została załatana.")
 
     _answer, _closed, question = await anna.receive(3)
-    assert "od 1 (zupełnie nie) do 5" in question.text and "anonimowa" in question.text
+    assert "od 1 (bardzo źle) do 5" in question.text and "anonimowa" in question.text
     assert question.buttons == ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★", "Nie, dziękuję"]
     await anna.click("4 ★", question)
     resolved = await anna.edited()
@@ -68,9 +68,9 @@ async def test_satisfaction_question_after_a_clerk_closes_the_case(bot, telegram
 
     # An old button cannot add a second answer.
     await anna.forge_button(f"fb:{case.id}:score:5:", question)
-    assert (await anna.answer())["text"] == "Już udzielił(a) Pan/Pani odpowiedzi w tej sprawie. Dziękujemy!"
+    assert (await anna.answer())["text"] == "Ocena tej sprawy została już zapisana. Dziękujemy!"
     # Reopened and closed again: the question is not repeated.
-    await clerks.click("↩ Atnaujinti")
+    await clerks.click("↩ Atnaujinti nagrinėjimą")
     await anna.receive_one()  # reopened
     await clerks.click("⛔ Atmesti")
     await clerks.receive_one()
@@ -87,11 +87,11 @@ async def test_declined_in_lithuanian(bot, telegram: Telegram, store: Database, 
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
     await _close_case(clerks, telegram, "Pažymą galite atsiimti seniūnijoje.")
     *_, question = await jonas.receive(3)
-    assert question.text.startswith("Ar esate patenkinti, kaip buvo išnagrinėtas prašymas VRS-2026-000001?")
-    await jonas.click("Ne, ačiū", question)
-    assert (await jonas.edited()).text == "Gerai, dėl šio prašymo daugiau neklausime."
+    assert question.text.startswith("Ar esate patenkinti, kaip buvo išnagrinėtas kreipimasis VRS-2026-000001?")
+    await jonas.click("Ne, dėkoju", question)
+    assert (await jonas.edited()).text == "Gerai, dėl šio kreipimosi daugiau neklausime."
     await jonas.forge_button("fb:1:resolved:5:yes", question)
-    assert (await jonas.answer())["text"] == "Dėl šio prašymo Jūs jau atsakėte. Ačiū!"
+    assert (await jonas.answer())["text"] == "Šio kreipimosi įvertinimas jau išsaugotas. Dėkojame!"
     assert await _all_values(store, "satisfaction_answers") == []
     assert len(await _all_values(store, "survey_receipts")) == 1
 
@@ -127,7 +127,7 @@ async def test_a_poll_from_the_communications_group(bot, telegram: Telegram, emu
     await rasa.click("✅ Siųsti gavėjams: 2", previews[-1])
     await rasa.edited()
     sending, _progress = await rasa.receive(2)
-    assert sending.text.startswith("Apklausa #1 siunčiama kaip pranešimas #1.")
+    assert sending.text.startswith("Apklausa #1 siunčiama kaip skelbimas #1.")
 
     first = await anna.receive_one()
     assert first.text.startswith("📊 Ankieta · pytanie 1 z 2") and "Jak ocenia Pan/Pani godziny pracy urzędu?" in first.text
@@ -150,7 +150,7 @@ async def test_a_poll_from_the_communications_group(bot, telegram: Telegram, emu
     await anna.click("📨 Wyślij odpowiedzi", summary)
     assert (await anna.edited()).text.endswith("Dziękujemy! Pana/Pani odpowiedzi zostały zapisane anonimowo.")
     await anna.forge_button("pv:1:1.1:0:s:0", first)  # the buttons are gone; a crafted client tries again
-    assert (await anna.answer())["text"] == "Już odpowiedział(a) Pan/Pani na tę ankietę. Dziękujemy!"
+    assert (await anna.answer())["text"] == "Odpowiedź na tę ankietę została już zapisana. Dziękujemy!"
 
     question = await jonas.receive_one()
     assert "Kaip vertinate savivaldybės darbo laiką?" in question.text and question.buttons[0] == "○ Gerai"
@@ -166,7 +166,7 @@ async def test_a_poll_from_the_communications_group(bot, telegram: Telegram, emu
     assert closed.text == "Apklausa #1 užbaigta: nauji atsakymai nebepriimami."
     assert "(baigta): 1 atsakymas" in final.text
     await jonas.click("○ Gerai", question)
-    assert (await jonas.answer())["text"] == "Ši apklausa jau baigta. Ačiū už susidomėjimą!"
+    assert (await jonas.answer())["text"] == "Ši apklausa jau baigta. Dėkojame už susidomėjimą!"
     await rasa.send("/polls")
     listing = await rasa.receive_one()
     assert "#1 · 2026 m. lapkričio 23 d. · baigta · 1 atsakymas\nKaip vertinate savivaldybės darbo laiką?" in listing.text
@@ -193,7 +193,7 @@ async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emula
 
     await clerks.send("/report ostatnis")
     refused = (await clerks.receive_one()).text
-    assert refused.startswith("Tokio laikotarpio neatpažįstu.\nNaudojimas: /report")
+    assert refused.startswith("Laikotarpis nurodytas netinkamai.\nNaudojimas: /report")
     await clerks.send("/report 1999")
     assert (await clerks.receive_one()).text.startswith("Ataskaita gali apimti metus nuo 2000 iki 2027.")
     await clerks.send("/report 2026-11")
@@ -210,7 +210,7 @@ async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emula
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames[0] == "Suvestinė"
     summary = {row[0]: row[1] for row in book["Suvestinė"].iter_rows(min_row=2, values_only=True)}
-    assert summary["Gauti prašymai"] == 1 and summary["Užbaigtų per terminą dalis, %"] == 100.0
+    assert summary["Gauti kreipimaisi"] == 1 and summary["Užbaigtų per terminą dalis, %"] == 100.0
     assert summary["Vidutinis pasitenkinimas (1-5)"] == 5
 
 

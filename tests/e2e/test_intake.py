@@ -62,7 +62,7 @@ async def test_full_submission_in_polish_with_album_and_location(bot, telegram: 
     assert "Starostwo: Rzesza" in summary.text and "Pliki: 3" in summary.text
     assert "📍 54.64061, 25.10472" in summary.text
     assert description in summary.text  # shown exactly as typed: escaped, not interpreted
-    assert summary.buttons == ["✅ Wyślij", "✏️ Zmień coś", "✖ Anuluj"]
+    assert summary.buttons == ["✅ Wyślij", "✏️ Popraw dane", "✖ Anuluj"]
 
     submit_update = await anna.click("✅ Wyślij")
     await anna.edited()
@@ -110,7 +110,7 @@ async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegra
     await jonas.receive_one()
     await choose(jonas, "Atliekos ir švara")
     await jonas.send("x" * 3001)
-    assert "3001 simb.; leidžiama 3000" in (await jonas.receive_one()).text
+    assert "Simbolių skaičius: 3001 (leidžiama ne daugiau kaip 3000)" in (await jonas.receive_one()).text
     await jonas.send("Š" * 3000)  # exactly the limit
     await jonas.receive_one()
     await jonas.send_voice()  # not a file the step takes
@@ -152,7 +152,7 @@ async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Tel
     await anna.send("💬 Odpowiedź tutaj, w Telegramie")
     await anna.receive(2)
 
-    await anna.click("✏️ Zmień coś")
+    await anna.click("✏️ Popraw dane")
     assert (await anna.edited()).buttons == ["Rodzaj", "Starostwo", "Kategoria", "Opis", "Pliki", "Lokalizacja", "Kontakt"]
     await choose(anna, "Opis")
     await anna.send("Proszę o informację o zasiłku celowym na opał")
@@ -175,7 +175,7 @@ async def test_cancel_command_at_a_step(bot, telegram: Telegram) -> None:
     await ona.send("/cancel")
     assert (await ona.receive_one()).text == "Atšaukta. Niekas nebuvo išsiųsta."
     await ona.send("Labas")  # no longer inside the submission
-    assert "nesupratau" in (await ona.receive_one()).text
+    assert "nesupratome" in (await ona.receive_one()).text
 
 
 async def test_restart_in_the_middle_continues_where_the_resident_was(bot, telegram: Telegram) -> None:
@@ -205,9 +205,9 @@ async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, s
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(anna, "pl")
     await onboard(jonas, "lt")
-    mine = await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty i zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
+    mine = await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty, zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
     assert "VRS-2026-000001" in mine.text
-    theirs = await submit_case(jonas, "lt", "🚧 Pranešimas apie problemą", "Keliai, gatvės ir transportas", "Duobė kelyje prie mokyklos")
+    theirs = await submit_case(jonas, "lt", "🚧 Pranešimas apie problemą", "Keliai ir transportas", "Duobė kelyje prie mokyklos")
     assert "VRS-2026-000002" in theirs.text
 
     await anna.send("📂 Moje sprawy")
@@ -268,12 +268,12 @@ async def test_reopening_a_recently_closed_case(bot, telegram: Telegram, store: 
 
     await jonas.send("VRS-2026-000001")
     details = await jonas.receive_one()
-    assert details.buttons == ["↩ Atnaujinti kreipimąsi", "⬅ Mano kreipimaisi"]
-    await jonas.click("↩ Atnaujinti kreipimąsi")
+    assert details.buttons == ["↩ Atnaujinti nagrinėjimą", "⬅ Mano kreipimaisi"]
+    await jonas.click("↩ Atnaujinti nagrinėjimą")
     await jonas.receive_one()
     await jonas.send("Atsakymas neišsamus")
     assert (await jonas.receive_one()).text.startswith("Kreipimasis VRS-2026-000001 atnaujintas.")
-    assert (await clerks.receive_one()).text.startswith("↩ VRS-2026-000001: gyventojas atnaujino kreipimąsi")
+    assert (await clerks.receive_one()).text.startswith("↩ VRS-2026-000001: gyventojas atnaujino kreipimosi nagrinėjimą")
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
     assert (case.status, case.closed_at) == (CaseStatus.REOPENED, None)

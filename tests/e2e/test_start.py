@@ -41,10 +41,10 @@ async def test_start_in_polish(bot, telegram: Telegram, store: Database) -> None
     assert (await anna.edited()).buttons == []  # the consent button is gone
     menu = await anna.receive_one()
     assert menu.text.startswith("Dziękujemy.")
-    assert menu.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Wiadomości", "🌐 Język", "❓ Pomoc"]
+    assert menu.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Aktualności", "🌐 Język", "❓ Pomoc"]
     offer = await anna.receive_one()
-    assert offer.text.startswith("Czy chce Pan/Pani otrzymywać wiadomości od samorządu?")
-    assert offer.buttons[:4] == ["➕ Wiadomości ogólne", "➕ Projekty i inwestycje", "➕ Drogi i transport", "➕ Sytuacje nadzwyczajne"]
+    assert offer.text.startswith("Czy chce Pan/Pani otrzymywać aktualności z samorządu?")
+    assert offer.buttons[:4] == ["➕ Aktualności ogólne", "➕ Projekty i inwestycje", "➕ Drogi i transport", "➕ Sytuacje nadzwyczajne"]
 
     async with store.read() as session:
         resident = (await session.execute(select(Resident))).scalar_one()
@@ -99,7 +99,7 @@ async def test_language_change_switches_texts_menu_and_commands(bot, telegram: T
     await anna.click("English")
     assert (await anna.edited()).text == "Language: English"
     done = await anna.receive_one()
-    assert done.text == "Done. I will speak to you in English from now on."
+    assert done.text == "Done. We will write to you in English from now on."
     assert done.keyboard_buttons == ["📝 New case", "📂 My cases", "📰 News", "🌐 Language", "❓ Help"]
 
     await anna.send("/help")
@@ -113,14 +113,14 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
     ona = await telegram.resident("Ona", language_code="lt")
     await ona.send_sticker()
     answer = await ona.receive_one()
-    assert "nesupratau" in answer.text and "/start" in answer.text  # not yet onboarded
+    assert "nesupratome" in answer.text and "/start" in answer.text  # not yet onboarded
 
     await onboard(ona, "✓ Lietuvių", "✅ Susipažinau")
     await ona.send_voice()
-    assert "nesupratau" in (await ona.receive_one()).text
+    assert "nesupratome" in (await ona.receive_one()).text
     await ona.send("/frobnicate&<b>")
     answer = await ona.receive_one()
-    assert answer.text.startswith("Komandos /frobnicate&<b> nežinau.")  # escaped, shown as typed
+    assert answer.text.startswith("Komandos /frobnicate&<b> nėra.")  # escaped, shown as typed
     await ona.send("Labas, kaip sekasi?")
     assert (await ona.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🌐 Kalba", "❓ Pagalba"]
 
@@ -138,7 +138,7 @@ async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram)
     await bot.start()
 
     hint, notice = await jonas.receive(2)
-    assert hint.text == "Norėdami tęsti, perskaitykite pranešimą ir paspauskite „Susipažinau“."
+    assert hint.text == "Norėdami tęsti, perskaitykite informaciją ir paspauskite „Susipažinau“."
     assert notice.buttons == ["✅ Susipažinau"]
     await jonas.click("✅ Susipažinau")
     await jonas.edited()

@@ -85,7 +85,7 @@ async def test_routing_by_category_and_eldership_and_a_referral(desk: Desk, tele
 
     # Roads passes Anna's case to the eldership, with a reason.
     await desk.member.send("!Sprawdzić z seniūnija", thread_id=card.thread_id)
-    await desk.member.click("🔀 Perduoti kitai komandai", card)
+    await desk.member.click("🔀 Perduoti komandai", card)
     choice = await desk.member.receive_one()
     assert choice.text == "VRS-2026-000001: kuriai komandai?"
     assert choice.buttons == ["Gyventojų aptarnavimo skyrius", "Avižienių seniūnija", "Direktoriaus kabinetas", "✖ Atšaukti"]
@@ -108,7 +108,7 @@ async def test_routing_by_category_and_eldership_and_a_referral(desk: Desk, tele
     assert old_topic["is_closed"] is True
 
     # The eldership passes it back: a new topic in the roads group.
-    await desk.eldership.click("🔀 Perduoti kitai komandai", new_card)
+    await desk.eldership.click("🔀 Perduoti komandai", new_card)
     await desk.eldership.click("Kelių skyrius", await desk.eldership.receive_one())
     await desk.eldership.edited()
     await desk.eldership.receive_one()
@@ -149,14 +149,14 @@ async def test_who_may_act_and_a_prompt_a_note_does_not_fulfil(desk: Desk, teleg
     assigned = await desk.member.receive_one()
     assert assigned.text == "👤 Rimas paskyrė atsakingą už kreipimąsi VRS-2026-000001 asmenį: Petras."
     edits = [(await desk.member.edited()).text for _ in range(2)]  # the question loses its buttons, the card is updated
-    assert any("Būsena: Perduotas valdininkui · atsakingas asmuo: Petras" in text for text in edits)
+    assert any("Būsena: Perduotas specialistui · atsakingas asmuo: Petras" in text for text in edits)
     assert "Status: Przekazana urzędnikowi" in (await anna.receive_one()).text
     await desk.member.send("/mine")
     mine = await desk.member.receive_one()
-    assert mine.text.startswith("Jūsų atviri kreipimaisi:") and "VRS-2026-000001" in mine.text
+    assert mine.text.startswith("Jūsų nebaigti nagrinėti kreipimaisi:") and "VRS-2026-000001" in mine.text
     await desk.head.send("/team")
     load = await desk.member.receive_one()
-    assert load.text == "Kelių skyrius: atvirų kreipimųsi – 1\n👤 Petras: atvirų – 1, pavėluotų – 0"
+    assert load.text == "Kelių skyrius: nebaigtų nagrinėti kreipimųsi – 1\n👤 Petras: nebaigtų nagrinėti – 1, pavėluotų – 0"
 
     # "Answer and close", then a note: the note stays inside, the case stays open.
     await desk.member.click("✅ Atsakyti ir užbaigti", card)
@@ -233,7 +233,7 @@ async def test_a_flood_from_one_resident_does_not_hold_up_the_team(emulator: Emu
         jonas = await telegram.resident("Jonas", language_code="lt")
         await onboard(jonas, "lt")
         submitted = time.monotonic()
-        await submit_case(jonas, "lt", "🚧 Pranešimas apie problemą", "Keliai, gatvės ir transportas", "Nuvirtęs ženklas")
+        await submit_case(jonas, "lt", "🚧 Pranešimas apie problemą", "Keliai ir transportas", "Nuvirtęs ženklas")
         while True:
             [message] = await desk.member.receive(1, timeout=30)
             if message.text.startswith("🚧 VRS-2026-000002"):

@@ -52,7 +52,7 @@ async def test_a_60_second_outage_and_a_kill_9_lose_nothing(
         await bot.stop()
     assert answer.text.endswith("Zaświadczenie jest gotowe do odbioru.")
     assert "Status: Udzielono odpowiedzi" in closed.text
-    assert question.text.startswith("Czy jest Pan/Pani zadowolony/zadowolona z załatwienia sprawy VRS-2026-000001?")
+    assert question.text.startswith("Jak ocenia Pan/Pani załatwienie sprawy VRS-2026-000001?")
     async with store.read() as session:
         rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == anna.user["id"]))).scalars().all()
     assert {row.status for row in rows} == {OutboxStatus.SENT}

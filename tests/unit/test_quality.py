@@ -108,7 +108,7 @@ async def test_case_indicators(report: QualityReport) -> None:
     assert report.extensions == 1
     assert report.overdue == 1  # F
     assert report.backlog == 3  # E, F, G
-    assert report.backlog_by_category == [("Roads, streets and transport", 2), ("Street lighting", 1)]
+    assert report.backlog_by_category == [("Roads and transport", 2), ("Street lighting", 1)]
     assert dict(report.backlog_by_eldership) == {"Rudamina": 1, "Nemenčinė": 1, "(no eldership)": 1}
 
 
