@@ -18,7 +18,20 @@ COMMS_CHAT_ID = -1001000000002
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+
+
+def _redis_url_of_this_worker(url: str | None) -> str | None:
+    """Each xdist worker in a Redis database of its own (15, 14, … for gw0, gw1, …): bot processes
+    of parallel tests share the bot's and the users' ids, so in one database their conversation
+    keys and locks would collide."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    if not url or not worker.isdigit():
+        return url
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) - int(worker)}" if db.isdigit() and int(db) >= int(worker) else url
+
+
+TEST_REDIS_URL = _redis_url_of_this_worker(os.environ.get("TEST_REDIS_URL"))
 
 DATABASES = ["sqlite", *(["postgresql"] if TEST_DATABASE_URL else [])]
 

@@ -79,7 +79,7 @@ async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram,
     await anna.forge_button("cm:send:", offer)
     assert (await anna.answer())["text"] == "Niedozwolone w tym miejscu."
     await anna.send("/broadcast")
-    assert (await anna.receive_one()).text.startswith("Nie znam polecenia /broadcast")
+    assert (await anna.receive_one()).text.startswith("Nie ma polecenia /broadcast")
     assert "broadcast button pressed outside" in bot.log()
 
 
