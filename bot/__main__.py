@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import LOCALES, ConfigError, load_config
 from bot.logs import setup_logging
+from bot.store.db import AnotherProcess
 
 log = logging.getLogger("bot")
 
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(args.handler(args))
     except ConfigError as exc:
         print(f"petent: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except AnotherProcess as exc:
+        print(f"petent: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

@@ -79,7 +79,15 @@ class App:
                 await self.bot.set_my_commands(resident_commands(), scope=scope)
 
     async def run(self, webhook: bool = False) -> None:
-        """Long polling, or Telegram's webhook; the web server (/healthz, /metrics) when configured."""
+        """Long polling, or Telegram's webhook; the web server (/healthz, /metrics) when configured.
+        Without Redis, only one process may run on the database."""
+        if self.config.settings.redis_url:
+            await self._run(webhook)
+            return
+        async with self.database.only_process():
+            await self._run(webhook)
+
+    async def _run(self, webhook: bool) -> None:
         await self.prepare()
         settings = self.config.settings
         me = await self.bot.get_me()

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -84,6 +84,38 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def only_process(self) -> AsyncIterator[None]:
+        """Hold this database for one bot process, or raise AnotherProcess.
+
+        Without Redis, conversations and their locks live in this process (bot.store.fsm): a
+        second process on the same database would keep its own, stale copy. The hold ends with the
+        process however it ends (kill -9 included): a PostgreSQL session's advisory lock, an
+        flock on SQLite's file."""
+        if self.is_sqlite:
+            import fcntl
+
+            path = Path(f"{self.url.database or 'memory'}.lock")
+            with path.open("a") as lock_file:
+                try:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise AnotherProcess(str(self.url.database)) from None
+                yield
+            return
+        async with self.engine.connect() as connection:
+            if not await connection.scalar(text("SELECT pg_try_advisory_lock(7424502)")):
+                raise AnotherProcess(self.url.render_as_string(hide_password=True))
+            yield
+
+
+class AnotherProcess(Exception):
+    def __str__(self) -> str:
+        return (
+            f"another Petent process is running on the database {self.args[0]}: without REDIS_URL only one may run; "
+            "stop the other, or set REDIS_URL for several replicas"
+        )
 
 
 def insert_for(session: AsyncSession, table):  # type: ignore[no-untyped-def]

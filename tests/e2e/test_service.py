@@ -8,7 +8,7 @@ import pytest
 
 from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
-from tests.e2e.conftest import BotProcess
+from tests.e2e.conftest import ROOT, BotProcess
 from tests.e2e.helpers import WEBHOOK_SECRET as SECRET
 from tests.e2e.helpers import free_port, onboard, submit_case
 
@@ -76,3 +76,24 @@ async def test_health_and_metrics(bot: BotProcess, telegram: Telegram, emulator:
     assert metric(page, 'petent_cases_overdue{team="desk"}') == 0
     assert metric(page, "petent_outbox_pending") == 0
     assert "process_resident_memory_bytes" in page
+
+
+async def test_without_redis_a_second_process_on_the_database_is_refused(bot: BotProcess, emulator: Emulator, telegram: Telegram, tmp_path) -> None:
+    """The SQL conversation storage is one process's: a second `petent run` names the problem and
+    stops; after a kill -9 of the first, a new process starts at once."""
+    import asyncio
+    import sys
+
+    second = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env={**bot.env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(second.communicate(), timeout=60)
+    assert second.returncode == 2
+    assert stderr.decode().strip().startswith("petent: another Petent process is running on the database ")
+    assert stderr.decode().strip().endswith("without REDIS_URL only one may run; stop the other, or set REDIS_URL for several replicas")
+
+    await bot.kill()
+    await bot.start()  # the hold went with the killed process
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
