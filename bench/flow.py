@@ -98,6 +98,12 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
+def _cpu_seconds(process: asyncio.subprocess.Process) -> float:
+    """The process's own CPU time so far (user + system), from /proc."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
@@ -141,15 +147,15 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
                 await inboxes.take(user["id"], answers)
                 latencies[step].append(time.perf_counter() - started)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds(bot)
         await asyncio.gather(*(resident(user, locale) for user, locale in people))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
     await _stop(bot)
     await runner.cleanup()
     refused = [r for r in emulator.requests if r["status"] == 429]
     return {
         "elapsed": elapsed, "updates": sum(len(s) for s in STEPS.values()) // 2 * residents,
-        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused),
+        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused), "cpu": cpu,
     }  # fmt: skip
 
 
@@ -170,12 +176,12 @@ async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
                 await inboxes.take(user["id"], 1)
                 latencies.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds(bot)
         await asyncio.gather(*(resident(user) for user in users))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
     await _stop(bot)
     await runner.cleanup()
-    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies}
+    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies, "cpu": cpu}
 
 
 def _ms(value: float) -> str:
@@ -205,6 +211,11 @@ async def main() -> None:
         every = [v for values in result["latencies"].values() for v in values]
         print(f"{name:32}{rate:10.1f}{_ms(statistics.median(every)):>12}{_ms(_percentile(every, 0.95)):>12}")
     print(f"\nratio petent/echo, no limits: {fast['updates'] / fast['elapsed'] / echo_rate:.2f} of the bare bot's update rate")
+    echo_cpu, petent_cpu = echo["cpu"] / echo["updates"], fast["cpu"] / fast["updates"]
+    print(
+        f"bot process CPU per update: bare echo {echo_cpu * 1000:.2f} ms, petent {petent_cpu * 1000:.2f} ms "
+        f"({petent_cpu / echo_cpu:.1f}x; petent also sends {fast['sent'] / fast['updates']:.1f} messages per update, the echo 1)"
+    )
     sent_rate = real["sent"] / real["elapsed"]
     print(
         f"with limits: {real['sent']} messages and edits in {real['elapsed']:.1f} s = {sent_rate:.1f}/s "
