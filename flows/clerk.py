@@ -370,7 +370,11 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
     if not text:
         await message.reply(_("The note is empty."))
         return
-    await workflow.note(case.id, clerk, text, GroupMessage(message.chat.id, message.message_id))
+    try:
+        await workflow.note(case.id, clerk, text, GroupMessage(message.chat.id, message.message_id))
+    except NotAllowed:
+        await message.reply(_("This cannot be done with the case now."))
+        return
     await _react(message, "✍")
 
 
@@ -387,7 +391,10 @@ async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDir
         first = messages[0]
         refs = [GroupMessage(m.chat.id, m.message_id, m.html_text if (m.text or m.caption) else None, media=bool(m.photo or m.document)) for m in messages]
         files = tuple(attachment_of(m) for m in messages if m.photo or m.document)
-        await workflow.relay(case.id, clerk, refs, first.text or first.caption, files)
+        try:
+            await workflow.relay(case.id, clerk, refs, first.text or first.caption, files)
+        except NotAllowed:
+            await first.reply(_("Not sent: the resident erased their profile and the case is closed, or its retention period is over."))
 
     if message.media_group_id:
         collect_album(message, relay)
@@ -561,7 +568,7 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     resident = await workflow.resident(case)
-    locale = resident.locale if resident and resident.locale else config.settings.default_locale
+    locale = resident.locale if resident and resident.locale else case.locale
     text = template.text.get(locale)
     if not callback_data.send:
         await query.answer()
@@ -572,7 +579,11 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
         preview = _("Preview ({language}):").format(language=locale) + "\n\n" + escape(text)
         await query.message.edit_text(preview, reply_markup=builder.as_markup())
         return
-    await workflow.send_template(case.id, clerk, text, GroupMessage(query.message.chat.id, query.message.message_id))
+    try:
+        await workflow.send_template(case.id, clerk, text, GroupMessage(query.message.chat.id, query.message.message_id))
+    except NotAllowed:
+        await query.answer(_("Not sent: the resident erased their profile and the case is closed, or its retention period is over."), show_alert=True)
+        return
     await query.answer(_("Sent."))
     await query.message.edit_text(_("Sent to the resident:") + "\n\n" + escape(text))
 

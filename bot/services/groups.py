@@ -179,7 +179,11 @@ class ClerkTexts:
 
     def _trail_line(self, case: Case, event: CaseEvent) -> str:
         when = event.at.astimezone(self.calendar.tz).strftime("%Y-%m-%d %H:%M")
-        who = escape(event.actor_name) if event.actor_name else (_("resident") if event.actor_id == case.resident_id else _("system"))
+        who = (
+            escape(event.actor_name)
+            if event.actor_name
+            else (_("resident") if event.actor_id is not None and event.actor_id == case.resident_id else _("system"))
+        )
         return f"{when} · {who} · {self._event_detail(event)}"
 
     def _event_detail(self, event: CaseEvent) -> str:
@@ -309,7 +313,7 @@ class GroupSender:
 
     async def _resident(self, case: Case) -> Resident | None:
         async with self.database.read() as session:
-            return await session.get(Resident, case.resident_id)
+            return await session.get(Resident, case.resident_id) if case.resident_id is not None else None
 
     async def _in_topic(self, case: Case, chat_id: int, send: Callable[[int | None], Awaitable[int]]) -> int:
         """Send into the case's topic, opening a new topic (with the card) if it was deleted."""

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from bot.config import Config
 from bot.services import texts
@@ -29,7 +29,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.workflow import CaseWorkflow
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, Delivery, DeliveryStatus, EventKind, OutboxMessage, Resident
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, Delivery, DeliveryStatus, EventKind, OutboxMessage, OutboxStatus, Resident
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,10 @@ class DataRights:
         ]
         for case in data["cases"]:
             lines += ["", f"{case['number']} · {texts.kind_label(case['kind'])} · {texts.status_label(case['status'])}"]
-            lines.append(_("Category: {value}").format(value=self.municipality.category_by_id[case["category"]].get(locale)))
+            category, eldership = self.municipality.category_by_id.get(case["category"]), self.municipality.eldership_by_id.get(case["eldership"] or "")
+            lines.append(_("Category: {value}").format(value=category.get(locale) if category else case["category"]))
             if case["eldership"]:
-                lines.append(_("Eldership: {value}").format(value=self.municipality.eldership_by_id[case["eldership"]].get(locale)))
+                lines.append(_("Eldership: {value}").format(value=eldership.get(locale) if eldership else case["eldership"]))
             lines.append(_("Received: {date}").format(date=self._when(case["received_at"])))
             if case["location"]:
                 lines.append(_("Location: {latitude}, {longitude}").format(**case["location"]))
@@ -165,9 +166,16 @@ class DataRights:
             await session.execute(
                 update(Delivery).where(Delivery.chat_id == resident_id, Delivery.status == DeliveryStatus.PENDING).values(status=DeliveryStatus.CANCELLED)
             )
+            # Nothing more to the person but what concerns the cases still being handled.
+            handled = [case.id for case in cases if case.status not in CLOSED_STATUSES]
+            await session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.chat_id == resident_id, OutboxMessage.status == OutboxStatus.PENDING,
+                    or_(OutboxMessage.case_id.is_(None), OutboxMessage.case_id.not_in(handled)),
+                )
+            )  # fmt: skip
             for case in cases:
-                if case.status not in CLOSED_STATUSES:
-                    await self.workflow.tell_team_profile_erased(session, case)
+                await self.workflow.tell_team_profile_erased(session, case)
         self.workflow.outbox.wake()
         log.info("profile erased", extra={"cases_kept": len(cases)})
         return len(cases)
@@ -195,9 +203,12 @@ class DataRights:
                     case.resident_id = None
                     case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
                     case.purged_at = now
+                    await self.workflow.refresh_card(session, case)
             await session.flush()
             # Erased profiles that no case needs any more go altogether.
-            unneeded = select(Resident.id).where(Resident.erased_at.is_not(None), ~select(Case.id).where(Case.resident_id == Resident.id).exists())
+            unneeded = select(Resident.id).where(
+                Resident.erased_at.is_not(None), Resident.consent_at.is_(None), ~select(Case.id).where(Case.resident_id == Resident.id).exists()
+            )  # not one who came back since
             residents = (await session.execute(delete(Resident).where(Resident.id.in_(unneeded)))).rowcount or 0
         purged = Purged(cases, texts_removed, files, residents)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})

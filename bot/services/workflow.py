@@ -74,6 +74,8 @@ def extension_left(case: Case, config: Config) -> int:
 
 
 def allowed_actions(case: Case) -> list[Action]:
+    if case.purged_at is not None:
+        return []  # the retention period is over: the case is a statistic now
     return [action for action, rule in TRANSITIONS.items() if case.status in rule.allowed_from]
 
 
@@ -229,7 +231,8 @@ class CaseWorkflow:
         outcome.events.append(event)
         locale = await self._locale(session, case)
         self._notify(session, case, self.resident_texts.event(case, event, locale))
-        if to in CLOSED_STATUSES and not case.feedback_asked and not case_rows.kept_apart(case, await session.get(Resident, case.resident_id)):
+        resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+        if to in CLOSED_STATUSES and not case.feedback_asked and not case_rows.kept_apart(case, resident):
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
             self._notify(session, case, question, keyboard=keyboard)
@@ -295,6 +298,7 @@ class CaseWorkflow:
         files: tuple[AttachmentDraft, ...] = (),
     ) -> CaseEvent:  # fmt: skip
         case = outcome.case
+        await self._writable(session, case)
         first = messages[0]
         event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, first, at=now)
         session.add(event)
@@ -325,6 +329,7 @@ class CaseWorkflow:
         """A canned answer (already in the resident's language) sent as the clerk's message."""
         async with self.database.write() as session:
             case = await self._open_or_closed(session, case_id)
+            await self._writable(session, case)
             event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, shown_in)
             session.add(event)
             self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
@@ -341,9 +346,16 @@ class CaseWorkflow:
 
     async def _open_or_closed(self, session: AsyncSession, case_id: int) -> Case:
         case = await session.get(Case, case_id, with_for_update=True)
-        if case is None:
-            raise NotAllowed("no such case")
+        if case is None or case.purged_at is not None:
+            raise NotAllowed("no such case, or its retention period is over")
         return case
+
+    async def _writable(self, session: AsyncSession, case: Case) -> None:
+        """Raise NotAllowed unless the resident may still be written to about this case: after
+        /forget, only while it is being handled (bot.services.privacy)."""
+        resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+        if case.status in CLOSED_STATUSES and case_rows.kept_apart(case, resident):
+            raise NotAllowed("the resident erased their profile")
 
     # --- what residents do ---
 
@@ -433,7 +445,7 @@ class CaseWorkflow:
 
     async def resident(self, case: Case) -> Resident | None:
         async with self.database.read() as session:
-            return await session.get(Resident, case.resident_id)
+            return await session.get(Resident, case.resident_id) if case.resident_id is not None else None
 
     # --- the schedule's messages ---
 
@@ -476,8 +488,8 @@ class CaseWorkflow:
     # --- queueing ---
 
     async def _locale(self, session: AsyncSession, case: Case) -> str:
-        resident = await session.get(Resident, case.resident_id)
-        return resident.locale if resident and resident.locale else self.config.settings.default_locale
+        resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+        return resident.locale if resident and resident.locale else case.locale  # after /forget: the case's language
 
     def _notify(self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None) -> None:
         if case.resident_id is None:
@@ -493,9 +505,16 @@ class CaseWorkflow:
         enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
 
     async def tell_team_profile_erased(self, session: AsyncSession, case: Case) -> None:
-        """The resident of this open case erased their profile (/forget): the team is told, the card shows it."""
-        self._post(session, case, self.clerk_texts.profile_erased(case))
+        """The resident of this case erased their profile (/forget): the card shows it; the team
+        of an open case is told in its topic."""
+        if case.status not in CLOSED_STATUSES:
+            self._post(session, case, self.clerk_texts.profile_erased(case))
         await self._card_edit(session, case)
+
+    async def refresh_card(self, session: AsyncSession, case: Case) -> None:
+        """The card shows the case as it is now (e.g. its personal data removed)."""
+        if case.card_message_id is not None:
+            await self._card_edit(session, case)
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""

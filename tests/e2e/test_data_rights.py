@@ -19,13 +19,14 @@ async def _download(emulator: Emulator, message: Received) -> bytes:
         return (await http.get(f"/_emu/files/{message.raw['document']['file_id']}")).content
 
 
-async def _answer_in_topic(clerks: Person, telegram: Telegram, text: str, close: bool) -> None:
+async def _answer_in_topic(clerks: Person, telegram: Telegram, text: str, close: bool) -> Received:
     card = await clerks.receive_one()
     thread = (await telegram.chat(ADMIN_CHAT_ID))["topics"][-1]["message_thread_id"]
     if close:
         await clerks.click("✅ Atsakyti ir užbaigti", card)
         await clerks.receive_one()  # "write the answer"
     await clerks.send(text, thread_id=thread)
+    return card
 
 
 async def test_privacy_notice_and_my_data(bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person) -> None:
@@ -84,7 +85,7 @@ async def test_forget_erases_the_profile_and_keeps_the_cases_apart(bot, telegram
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
-    await _answer_in_topic(clerks, telegram, "Załatane.", close=True)
+    closed_card = await _answer_in_topic(clerks, telegram, "Załatane.", close=True)
     await anna.receive(3)  # the answer, the status, the satisfaction question
     assert "Būsena: Atsakyta" in (await clerks.edited()).text  # the closed case's card
     await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o zaświadczenie o zamieszkaniu")
@@ -108,8 +109,10 @@ async def test_forget_erases_the_profile_and_keeps_the_cases_apart(bot, telegram
     sent = next(r for r in reversed(emulator.requests) if r["method"] == "sendMessage" and str(r["params"]["chat_id"]) == str(anna.user["id"]))
     assert "remove_keyboard" in str(sent["params"]["reply_markup"])  # the menu goes
     told = await clerks.receive_one()
-    assert told.text.startswith("🧹") and told.thread_id == open_card.thread_id
-    assert "ištrynė savo profilį" in (await clerks.edited()).text  # the card of the open case says so
+    assert told.text.startswith("🧹") and told.thread_id == open_card.thread_id  # only the open case's team is told
+    cards = [await clerks.edited(), await clerks.edited()]
+    assert sorted(card.id for card in cards) == sorted([closed_card.id, open_card.id])
+    assert all("Gyventojas: ištrynė savo profilį" in card.text and "Anna" not in card.text for card in cards)
     async with store.read() as session:
         resident = await session.get(Resident, anna.user["id"])
         cases = list((await session.execute(select(Case).order_by(Case.id))).scalars())
@@ -124,7 +127,11 @@ async def test_forget_erases_the_profile_and_keeps_the_cases_apart(bot, telegram
     await clerks.receive_one()
     await clerks.send("Zaświadczenie jest gotowe.", thread_id=thread)
     answer, status = await anna.receive(2)
+    assert answer.text.startswith("Samorząd Rejonu Wileńskiego · sprawa VRS-2026-000002")  # still in her language
     assert answer.text.endswith("Zaświadczenie jest gotowe.")
+    await anna.nothing_more(1.0)  # and no satisfaction question
+    await clerks.send("Jeszcze jedno", thread_id=closed_card.thread_id)  # a closed case of an erased profile
+    assert (await clerks.receive_one()).text.startswith("Neišsiųsta: gyventojas ištrynė savo profilį")
     await anna.nothing_more(1.0)
 
     # Back again: a fresh start, the old cases are not shown as hers.

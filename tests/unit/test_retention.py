@@ -3,16 +3,18 @@ past their kind's period goes; what the quality reports count stays, so the figu
 
 from datetime import date, datetime
 
+import pytest
 from sqlalchemy import select
 
 from bot.services.privacy import Purged
 from bot.services.quality import Period
+from bot.services.workflow import Clerk, GroupMessage, NotAllowed, allowed_actions
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, Resident
 from tests.factories import VILNIUS, services
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=VILNIUS)
-ANNA, ERASED, CLERK = 501, 502, 9
+ANNA, ERASED, BACK, CLERK = 501, 502, 503, 9
 
 
 def at(day: str) -> datetime:
@@ -34,6 +36,7 @@ async def _seed(database: Database) -> None:
     async with database.write() as session:
         session.add(Resident(id=ANNA, locale="pl", display_name="Anna Nowak", phone="+37060000000"))
         session.add(Resident(id=ERASED, locale=None, display_name="", erased_at=at("2025-01-01")))
+        session.add(Resident(id=BACK, locale="lt", display_name="Jonas", erased_at=at("2025-01-01"), consent_at=at("2025-03-01")))  # erased, then came back
         await session.flush()
         for number, (kind, resident, received, closed) in CASES.items():
             session.add(
@@ -102,7 +105,16 @@ async def test_retention_removes_exactly_the_expired_personal_data(database: Dat
         assert cases[number].description == f"Mój opis {number}, tel. 600" and cases[number].resident_id == ANNA
         assert [e.text for e in events if e.case_id == number][1:3] == ["Mieszkam pod numerem 5", "Dzień dobry, Pani Anno"]
     assert files == outbox == {2, 4}
-    assert set(residents) == {ANNA} and residents[ANNA].display_name == "Anna Nowak"  # an active profile is the resident's own
+    assert set(residents) == {ANNA, BACK} and residents[ANNA].display_name == "Anna Nowak"  # active profiles are their own
+
+    # A purged case is a statistic: no action on its card, nothing can be sent or noted.
+    assert allowed_actions(cases[1]) == [] and allowed_actions(cases[2]) != []
+    for attempt in (
+        built.workflow.relay(1, Clerk(CLERK, "Ona"), [GroupMessage(-100, 1)], "Dzień dobry"),
+        built.workflow.note(1, Clerk(CLERK, "Ona"), "notatka", GroupMessage(-100, 2)),
+    ):
+        with pytest.raises(NotAllowed):
+            await attempt
 
     with built.i18n.context(), built.i18n.use_locale("en"):
         after = await built.quality.report(period, "en")
