@@ -57,7 +57,7 @@ STEPS = {
         ("description", ("send", "Prašau informacijos apie socialinę pašalpą šildymui"), 1),
         ("files", ("click", "⏭ Praleisti"), 1),
         ("location", ("send", "⏭ Praleisti"), 1),
-        ("contact", ("send", "💬 Atsakyti čia, Telegram"), 2),
+        ("contact", ("send", "💬 Atsakymas čia, „Telegram“"), 2),
         ("submit", ("click", "✅ Pateikti"), 1),
     ],
 }
