@@ -143,7 +143,7 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
     return {
         "elapsed": elapsed, "updates": sum(len(STEPS[locale]) for _, locale in people), "latencies": latencies,
         "busiest": busiest, "429": sum(1 for r in emulator.requests if r["status"] == 429),
-        "429 by": Counter(("group" if int(r["params"].get("chat_id", 0)) < 0 else "private", r["error"][:60]) for r in emulator.requests if r["status"] == 429),
+        "429 by": Counter(("group" if int(r["params"].get("chat_id", 0)) < 0 else "private", r["method"], r["error"][:60]) for r in emulator.requests if r["status"] == 429),
     }  # fmt: skip
 
 
