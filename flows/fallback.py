@@ -19,7 +19,7 @@ router.message.filter(F.chat.type == ChatType.PRIVATE)
 @router.message(F.text.startswith("/"))
 async def unknown_command(message: Message, resident: Resident | None) -> None:
     command = (message.text or "").split()[0].split("@")[0]
-    text = _("There is no command {command}. Available: /new, /cases, /news, /language, /help, /cancel, /start.").format(command=escape(command[:64]))
+    text = _("There is no command {command}. Available: /new, /cases, /news, /language, /privacy, /help, /cancel, /start.").format(command=escape(command[:64]))
     await _answer(message, resident, text)
 
 

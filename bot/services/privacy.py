@@ -209,7 +209,9 @@ class DataRights:
             unneeded = select(Resident.id).where(
                 Resident.erased_at.is_not(None), Resident.consent_at.is_(None), ~select(Case.id).where(Case.resident_id == Resident.id).exists()
             )  # not one who came back since
-            residents = (await session.execute(delete(Resident).where(Resident.id.in_(unneeded)))).rowcount or 0
+            gone = list((await session.execute(unneeded)).scalars())
+            await session.execute(delete(Delivery).where(Delivery.chat_id.in_(gone)))  # who got which announcement
+            residents = (await session.execute(delete(Resident).where(Resident.id.in_(gone)))).rowcount or 0
         purged = Purged(cases, texts_removed, files, residents)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
         return purged

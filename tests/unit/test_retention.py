@@ -10,7 +10,7 @@ from bot.services.privacy import Purged
 from bot.services.quality import Period
 from bot.services.workflow import Clerk, GroupMessage, NotAllowed, allowed_actions
 from bot.store.db import Database
-from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, Resident
+from bot.store.models import Attachment, Broadcast, Case, CaseEvent, CaseStatus, Delivery, EventKind, OutboxMessage, Resident
 from tests.factories import VILNIUS, services
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=VILNIUS)
@@ -37,7 +37,9 @@ async def _seed(database: Database) -> None:
         session.add(Resident(id=ANNA, locale="pl", display_name="Anna Nowak", phone="+37060000000"))
         session.add(Resident(id=ERASED, locale=None, display_name="", erased_at=at("2025-01-01")))
         session.add(Resident(id=BACK, locale="lt", display_name="Jonas", erased_at=at("2025-01-01"), consent_at=at("2025-03-01")))  # erased, then came back
+        session.add(Broadcast(id=1, content={"lt": {"text": "Skelbimas"}}))
         await session.flush()
+        session.add_all(Delivery(broadcast_id=1, chat_id=chat, locale="pl", status="sent") for chat in (ANNA, ERASED))
         for number, (kind, resident, received, closed) in CASES.items():
             session.add(
                 Case(
@@ -91,6 +93,7 @@ async def test_retention_removes_exactly_the_expired_personal_data(database: Dat
         files = {a.case_id for a in (await session.execute(select(Attachment))).scalars()}
         outbox = {o.case_id for o in (await session.execute(select(OutboxMessage))).scalars()}
         residents = {r.id: r for r in (await session.execute(select(Resident))).scalars()}
+        deliveries = set((await session.execute(select(Delivery.chat_id))).scalars())
     purged = {number for number, case in cases.items() if case.purged_at is not None}
     assert purged == {1, 3, 5}
     for number in purged:
@@ -106,6 +109,7 @@ async def test_retention_removes_exactly_the_expired_personal_data(database: Dat
         assert [e.text for e in events if e.case_id == number][1:3] == ["Mieszkam pod numerem 5", "Dzień dobry, Pani Anno"]
     assert files == outbox == {2, 4}
     assert set(residents) == {ANNA, BACK} and residents[ANNA].display_name == "Anna Nowak"  # active profiles are their own
+    assert deliveries == {ANNA}  # who got which announcement goes with the profile
 
     # A purged case is a statistic: no action on its card, nothing can be sent or noted.
     assert allowed_actions(cases[1]) == [] and allowed_actions(cases[2]) != []
