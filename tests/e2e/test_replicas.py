@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
-from bot.store.models import Case
+from bot.store.models import Case, OutboxMessage
 from bot.telegram import PACED_METHODS
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.e2e.conftest import BotProcess
@@ -101,7 +101,24 @@ async def test_two_replicas_and_a_kill_9_lose_no_conversation(
             return (await person.receive_one(timeout=30)).text
 
         confirmations = await asyncio.gather(*(second_half(person, n) for n, person in enumerate(residents)))
-        cards = await clerks.receive(6, timeout=60)
+        try:
+            cards = await clerks.receive(6, timeout=120)  # the group's lane: 20 a minute, shared by the replicas
+        except AssertionError as missing:  # say where the rest are
+            async with store.read() as session:
+                rows = (
+                    await session.execute(
+                        select(
+                            OutboxMessage.kind,
+                            OutboxMessage.status,
+                            OutboxMessage.attempts,
+                            OutboxMessage.last_error,
+                            OutboxMessage.due_at,
+                            OutboxMessage.claimed_by,
+                        )
+                    )
+                ).all()
+            group = [(r["method"], r["status"], r["error"]) for r in emulator.requests if str(r["params"].get("chat_id", "")).startswith("-")]
+            raise AssertionError(f"{missing}\noutbox: {rows}\ngroup requests: {group}") from None
         await clerks.nothing_more(2.0)
     finally:
         for replica in replicas:
