@@ -256,6 +256,7 @@ def _register_senders(outbox: Outbox, residents: ResidentSender, groups: GroupSe
     outbox.handle(Kind.FILES, groups.files)
     outbox.handle(Kind.INFO, groups.info)
     outbox.handle(Kind.CLOSE_TOPIC, groups.close_topic)
+    outbox.handle(Kind.DELETE_TOPIC, groups.delete_topic)
 
 
 async def _resident_blocked(residents: ResidentSender, workflow: CaseWorkflow, clerk_texts: ClerkTexts, row: OutboxMessage) -> None:

@@ -395,6 +395,14 @@ class GroupSender:
                 raise
         return Sent(row.chat_id)
 
+    async def delete_topic(self, row: OutboxMessage) -> Sent:
+        try:
+            await self.bot.delete_forum_topic(row.chat_id, row.payload["topic_id"])
+        except TelegramBadRequest as exc:
+            if "not found" not in exc.message.lower():
+                raise  # a topic deleted by hand is already gone
+        return Sent(row.chat_id)
+
     # --- a group that moved ---
 
     async def migrated(self, old_chat_id: int, new_chat_id: int) -> None:

@@ -60,6 +60,7 @@ class Kind(StrEnum):
     INFO = "info"  # what the resident added, gathered per case
     COPY = "copy"  # a clerk's message(s) copied from the group to the resident
     CLOSE_TOPIC = "close_topic"  # the case left this group
+    DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
 
 
 def resident_key(resident_id: int) -> str:

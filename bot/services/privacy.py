@@ -203,7 +203,7 @@ class DataRights:
                     case.resident_id = None
                     case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
                     case.purged_at = now
-                    await self.workflow.refresh_card(session, case)
+                    await self.workflow.retire_from_group(session, case)
             await session.flush()
             # Erased profiles that no case needs any more go altogether.
             unneeded = select(Resident.id).where(

@@ -511,9 +511,15 @@ class CaseWorkflow:
             self._post(session, case, self.clerk_texts.profile_erased(case))
         await self._card_edit(session, case)
 
-    async def refresh_card(self, session: AsyncSession, case: Case) -> None:
-        """The card shows the case as it is now (e.g. its personal data removed)."""
-        if case.card_message_id is not None:
+    async def retire_from_group(self, session: AsyncSession, case: Case) -> None:
+        """The retention period ended: the case's forum topic is deleted with every message in it
+        (the card, the resident's texts, photos and place, the answers); in a group without topics
+        the card shows that the data was removed."""
+        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        if case.topic_id is not None:
+            enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": case.topic_id})
+            case.topic_id = case.card_message_id = None
+        elif case.card_message_id is not None:
             await self._card_edit(session, case)
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:

@@ -6,11 +6,13 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import select
 
+from bot.sandbox.emulator import Emulator
 from bot.services.privacy import Purged
 from bot.services.quality import Period
 from bot.services.workflow import Clerk, GroupMessage, NotAllowed, allowed_actions
 from bot.store.db import Database
 from bot.store.models import Attachment, Broadcast, Case, CaseEvent, CaseStatus, Delivery, EventKind, OutboxMessage, Resident
+from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import VILNIUS, services
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=VILNIUS)
@@ -124,3 +126,43 @@ async def test_retention_removes_exactly_the_expired_personal_data(database: Dat
         after = await built.quality.report(period, "en")
     assert after == before
     assert (after.received, after.closed) == (5, 4)
+
+
+async def test_retention_deletes_the_case_topic_with_every_copy_in_it(database: Database, emulator: Emulator) -> None:
+    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
+    built = services(database, emulator.url)
+    try:
+        topic = await built.bot.create_forum_topic(ADMIN_CHAT_ID, "VRS-2021-000001")
+        card = await built.bot.send_message(ADMIN_CHAT_ID, "🚧 VRS-2021-000001 · Anna Nowak", message_thread_id=topic.message_thread_id)
+        async with database.write() as session:
+            session.add(Resident(id=ANNA, locale="pl", display_name="Anna Nowak"))
+            await session.flush()
+            session.add(
+                Case(
+                    id=1,
+                    number="VRS-2021-000001",
+                    year=2021,
+                    seq=1,
+                    resident_id=ANNA,
+                    locale="pl",
+                    kind="request",
+                    category_id="roads",
+                    description="Mój opis",
+                    received_at=at("2021-05-03"),
+                    deadline=date(2021, 6, 1),
+                    status=CaseStatus.ANSWERED,
+                    closed_at=at("2021-06-01"),
+                    group_chat_id=ADMIN_CHAT_ID,
+                    topic_id=topic.message_thread_id,
+                    card_message_id=card.message_id,
+                )  # fmt: skip
+            )
+        assert (await built.rights.purge_expired(NOW)).cases == 1
+        await built.outbox.send_due_now()
+    finally:
+        await built.bot.session.close()
+    assert topic.message_thread_id not in emulator.chats[ADMIN_CHAT_ID].topics
+    assert [int(r["params"]["message_thread_id"]) for r in emulator.requests if r["method"] == "deleteForumTopic"] == [topic.message_thread_id]
+    async with database.read() as session:
+        case = await session.get(Case, 1)
+    assert (case.topic_id, case.card_message_id, case.purged_at) == (None, None, NOW)
