@@ -162,7 +162,8 @@ class DataRights:
             cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)))).scalars())
             resident.display_name, resident.phone, resident.locale, resident.consent_at = "", None, None, None
             resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = [], None, None, 0
-            resident.erased_at = now
+            resident.erased_at = resident.created_at = now  # a fresh start: not even when they first came
+            resident.blocked_at = None
             await session.execute(
                 update(Delivery).where(Delivery.chat_id == resident_id, Delivery.status == DeliveryStatus.PENDING).values(status=DeliveryStatus.CANCELLED)
             )

@@ -117,7 +117,7 @@ async def test_forget_erases_the_profile_and_keeps_the_cases_apart(bot, telegram
         resident = await session.get(Resident, anna.user["id"])
         cases = list((await session.execute(select(Case).order_by(Case.id))).scalars())
     assert (resident.display_name, resident.phone, resident.locale, resident.consent_at, resident.news_topics) == ("", None, None, None, [])
-    assert resident.erased_at is not None
+    assert resident.erased_at is not None and resident.created_at == resident.erased_at
     assert [c.resident_id for c in cases] == [anna.user["id"]] * 2  # both kept on record
     assert any(r["method"] == "deleteMyCommands" for r in emulator.requests)
 
