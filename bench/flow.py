@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+from sqlmodel import SQLModel
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -98,6 +99,25 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
+async def onboarded_residents(emulator: Emulator, database_url: str, count: int, empty_first: bool = False) -> list[tuple[dict, str]]:
+    """`count` residents who have chosen their language (Polish and Lithuanian in turn) and
+    acknowledged the notice, in the emulator and in the bot's database (emptied first if asked)."""
+    database = Database(database_url)
+    await upgrade(database)
+    people = []
+    async with database.write() as session:
+        if empty_first:
+            for table in reversed(SQLModel.metadata.sorted_tables):
+                await session.execute(table.delete())
+        for i in range(count):
+            locale = "pl" if i % 2 == 0 else "lt"
+            user = emulator.add_user(f"Resident {i}", locale)
+            session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"], consent_at=utcnow()))
+            people.append((user, locale))
+    await database.dispose()
+    return people
+
+
 def _cpu_seconds(process: asyncio.subprocess.Process) -> float:
     """The process's own CPU time so far (user + system), from /proc."""
     fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -116,16 +136,7 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
     emulator.add_group("Communications", chat_id=GROUP_COMMS)
     inboxes = Inboxes(emulator)
     url = database_url or f"sqlite+aiosqlite:///{workdir}/bench-{int(limits)}.db"
-    database = Database(url)
-    await upgrade(database)
-    people = []
-    async with database.write() as session:
-        for i in range(residents):
-            locale = "pl" if i % 2 == 0 else "lt"
-            user = emulator.add_user(f"Resident {i}", locale)
-            session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"], consent_at=utcnow()))
-            people.append((user, locale))
-    await database.dispose()
+    people = await onboarded_residents(emulator, url, residents)
     env = {
         **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
         "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url,

@@ -27,17 +27,13 @@ from pathlib import Path
 
 import httpx
 from aiohttp import ClientError, ClientSession, web
-from sqlmodel import SQLModel
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.flow import GROUP_ADMIN, GROUP_COMMS, STEPS, TOKEN, Inboxes, _percentile  # noqa: E402
+from bench.flow import GROUP_ADMIN, GROUP_COMMS, STEPS, TOKEN, Inboxes, _percentile, onboarded_residents  # noqa: E402
 from bot.sandbox.control import controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Limits  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from bot.store.models import Resident, utcnow  # noqa: E402
 from bot.telegram import PACED_METHODS  # noqa: E402
 
 SECRET = "bench-webhook-secret"
@@ -82,18 +78,7 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
     emulator.add_group("Clerks", forum=True, chat_id=GROUP_ADMIN)
     emulator.add_group("Communications", chat_id=GROUP_COMMS)
     inboxes = Inboxes(emulator)
-    database = Database(database_url)
-    await upgrade(database)
-    people = []
-    async with database.write() as session:
-        for table in reversed(SQLModel.metadata.sorted_tables):  # each run from an empty database
-            await session.execute(table.delete())
-        for i in range(residents):
-            locale = "pl" if i % 2 == 0 else "lt"
-            user = emulator.add_user(f"Resident {replicas}-{i}", locale)
-            session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"], consent_at=utcnow()))
-            people.append((user, locale))
-    await database.dispose()
+    people = await onboarded_residents(emulator, database_url, residents, empty_first=True)  # each run from an empty database
     ports = [_free_port() for _ in range(replicas)]
     proxy, proxy_port = await _proxy(ports)
     env = {

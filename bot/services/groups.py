@@ -313,7 +313,7 @@ class GroupSender:
 
     async def _resident(self, case: Case) -> Resident | None:
         async with self.database.read() as session:
-            return await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+            return await case_rows.resident_of(session, case)
 
     async def _in_topic(self, case: Case, chat_id: int, send: Callable[[int | None], Awaitable[int]]) -> int:
         """Send into the case's topic, opening a new topic (with the card) if it was deleted."""

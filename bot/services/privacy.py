@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from bot.config import Config
 from bot.services import texts
@@ -185,26 +185,25 @@ class DataRights:
 
     async def purge_expired(self, now: datetime) -> Purged:
         """Remove the personal data of closed cases past their kind's retention period."""
-        cases = texts_removed = files = residents = 0
         async with self.database.write() as session:
-            for kind, rules in self.municipality.kinds.items():
-                expired = select(Case).where(
-                    Case.kind == kind,
-                    Case.status.in_(list(CLOSED_STATUSES)),
-                    Case.closed_at < years_before(now, rules.retention_years),
-                    Case.purged_at.is_(None),
-                )
-                for case in (await session.execute(expired)).scalars():
-                    cases += 1
-                    removed = await session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.text.is_not(None)).values(text=None))
-                    texts_removed += removed.rowcount or 0
-                    await session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.actor_id == case.resident_id).values(actor_id=None))
-                    files += (await session.execute(delete(Attachment).where(Attachment.case_id == case.id))).rowcount or 0
-                    await session.execute(delete(OutboxMessage).where(OutboxMessage.case_id == case.id))
-                    case.resident_id = None
-                    case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
-                    case.purged_at = now
-                    await self.workflow.retire_from_group(session, case)
+            expired = select(Case).where(
+                Case.status.in_(list(CLOSED_STATUSES)),
+                Case.purged_at.is_(None),
+                or_(*(and_(Case.kind == kind, Case.closed_at < years_before(now, rules.retention_years)) for kind, rules in self.municipality.kinds.items())),
+            )
+            cases = list((await session.execute(expired)).scalars())
+            ids = [case.id for case in cases]
+            # Set-based, before the cases lose their resident (the trail's resident is found through them).
+            of_resident = CaseEvent.actor_id == select(Case.resident_id).where(Case.id == CaseEvent.case_id).scalar_subquery()
+            await session.execute(update(CaseEvent).where(CaseEvent.case_id.in_(ids), of_resident).values(actor_id=None))
+            removed = await session.execute(update(CaseEvent).where(CaseEvent.case_id.in_(ids), CaseEvent.text.is_not(None)).values(text=None))
+            files = (await session.execute(delete(Attachment).where(Attachment.case_id.in_(ids)))).rowcount or 0
+            await session.execute(delete(OutboxMessage).where(OutboxMessage.case_id.in_(ids)))
+            for case in cases:
+                case.resident_id = None
+                case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
+                case.purged_at = now
+                await self.workflow.retire_from_group(session, case)
             await session.flush()
             # Erased profiles that no case needs any more go altogether.
             unneeded = select(Resident.id).where(
@@ -213,7 +212,7 @@ class DataRights:
             gone = list((await session.execute(unneeded)).scalars())
             await session.execute(delete(Delivery).where(Delivery.chat_id.in_(gone)))  # who got which announcement
             residents = (await session.execute(delete(Resident).where(Resident.id.in_(gone)))).rowcount or 0
-        purged = Purged(cases, texts_removed, files, residents)
+        purged = Purged(len(cases), removed.rowcount or 0, files, residents)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
         return purged
 

@@ -231,7 +231,7 @@ class CaseWorkflow:
         outcome.events.append(event)
         locale = await self._locale(session, case)
         self._notify(session, case, self.resident_texts.event(case, event, locale))
-        resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+        resident = await case_rows.resident_of(session, case)
         if to in CLOSED_STATUSES and not case.feedback_asked and not case_rows.kept_apart(case, resident):
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
@@ -353,7 +353,7 @@ class CaseWorkflow:
     async def _writable(self, session: AsyncSession, case: Case) -> None:
         """Raise NotAllowed unless the resident may still be written to about this case: after
         /forget, only while it is being handled (bot.services.privacy)."""
-        resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+        resident = await case_rows.resident_of(session, case)
         if case.status in CLOSED_STATUSES and case_rows.kept_apart(case, resident):
             raise NotAllowed("the resident erased their profile")
 
@@ -445,7 +445,7 @@ class CaseWorkflow:
 
     async def resident(self, case: Case) -> Resident | None:
         async with self.database.read() as session:
-            return await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+            return await case_rows.resident_of(session, case)
 
     # --- the schedule's messages ---
 
@@ -488,7 +488,7 @@ class CaseWorkflow:
     # --- queueing ---
 
     async def _locale(self, session: AsyncSession, case: Case) -> str:
-        resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+        resident = await case_rows.resident_of(session, case)
         return resident.locale if resident and resident.locale else case.locale  # after /forget: the case's language
 
     def _notify(self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None) -> None:

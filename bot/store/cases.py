@@ -16,6 +16,11 @@ def owned_by(resident_id: int) -> ColumnElement[bool]:
     return and_(Case.resident_id == resident_id, or_(erased_at.is_(None), Case.received_at > erased_at))
 
 
+async def resident_of(session: AsyncSession, case: Case) -> Resident | None:
+    """The case's resident; None once the retention period took the link (or the row is gone)."""
+    return await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+
+
 def kept_apart(case: Case, resident: Resident | None) -> bool:
     """The resident erased their profile after this case came in (the rule of `owned_by`)."""
     return resident is not None and resident.erased_at is not None and case.received_at <= resident.erased_at
