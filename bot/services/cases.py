@@ -3,8 +3,10 @@ Every change to a case goes through bot.services.workflow."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -12,7 +14,7 @@ from bot.config import Municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, Channel
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,41 @@ class AttachmentDraft:
     media_group_id: str | None = None
 
 
+class AnswerBy(StrEnum):
+    """How a person without Telegram is answered (a staff-registered or Open311 case)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    POST = "post"
+    IN_PERSON = "in_person"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Whom to answer, and how, when the case has no Telegram resident (stored in `cases.contact`)."""
+
+    name: str
+    answer_by: AnswerBy
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None  # postal
+
+    def as_json(self) -> dict[str, str]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Contact | None:
+        if not data:
+            return None
+        return cls(
+            name=data.get("name", ""), answer_by=AnswerBy(data.get("answer_by", AnswerBy.PHONE)),
+            phone=data.get("phone"), email=data.get("email"), address=data.get("address"),
+        )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CaseDraft:
-    resident_id: int
+    resident_id: int | None  # None: no Telegram resident (see `contact`)
     locale: str
     kind: str
     category_id: str
@@ -36,6 +70,8 @@ class CaseDraft:
     longitude: float | None = None
     address: str | None = None
     attachments: tuple[AttachmentDraft, ...] = field(default_factory=tuple)
+    channel: Channel = Channel.TELEGRAM
+    contact: Contact | None = None
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,8 @@ class CaseWorkflow:
                 eldership_id=draft.eldership_id, description=draft.description, latitude=draft.latitude,
                 longitude=draft.longitude, address=draft.address, received_at=received_at,
                 deadline=self.calendar.deadline(received_at, rules.deadline_days), source_update_id=update_id,
-                team_id=team.id, group_chat_id=self.teams.chat_of(team),
+                team_id=team.id, group_chat_id=self.teams.chat_of(team), channel=draft.channel,
+                contact=draft.contact.as_json() if draft.contact else None,
             )  # fmt: skip
             session.add(case)
             await session.flush()

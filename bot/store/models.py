@@ -69,6 +69,14 @@ class CaseStatus(StrEnum):
 CLOSED_STATUSES = frozenset({CaseStatus.ANSWERED, CaseStatus.REDIRECTED, CaseStatus.REJECTED})
 
 
+class Channel(StrEnum):
+    """How a case came in (reports count cases by channel)."""
+
+    TELEGRAM = "telegram"  # a resident in the bot's private chat
+    STAFF = "staff"  # registered by a clerk: by phone, e-mail, post or at the front desk (/register)
+    OPEN311 = "open311"  # through the GeoReport v2 API (bot.open311)
+
+
 class EventKind(StrEnum):
     CREATED = "created"
     STATUS = "status"
@@ -142,6 +150,12 @@ class Case(SQLModel, table=True):
     source_update_id: int | None = _bigint(default=None, unique=True)
     feedback_asked: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # the satisfaction question was sent (it is never repeated)
     purged_at: datetime | None = _time(nullable=True)  # the retention period ended: the personal data went
+    channel: str = Field(default=Channel.TELEGRAM, max_length=16, sa_column_kwargs={"server_default": Channel.TELEGRAM.value})
+    # Who to answer when there is no Telegram resident (staff-registered and Open311 cases), see
+    # bot.services.cases.Contact; personal data like the resident's, gone with the retention period.
+    contact: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    answered_via: str | None = Field(default=None, max_length=16)  # how the answer was given outside Telegram (phone, e-mail, post, in person)
+    public: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # a report a clerk made public (Open311 shows it)
 
     @property
     def due(self) -> date:
