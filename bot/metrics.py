@@ -17,6 +17,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import case, func, select
+from sqlmodel import col
 
 from bot import clock
 from bot.store.db import Database
@@ -73,7 +74,7 @@ async def outbox_figures(database: Database) -> tuple[int, float]:
     """Rows waiting to be sent, and the age in seconds of the oldest of them."""
     async with database.read() as session:
         depth, oldest = (
-            await session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status == OutboxStatus.PENDING))
+            await session.execute(select(func.count(), func.min(col(OutboxMessage.created_at))).where(col(OutboxMessage.status) == OutboxStatus.PENDING))
         ).one()
     return depth, (clock.now() - oldest).total_seconds() if oldest else 0.0
 
@@ -81,11 +82,13 @@ async def outbox_figures(database: Database) -> tuple[int, float]:
 async def refresh_from_store(database: Database, today: date, team_of: Callable[[str | None], str]) -> None:
     """The gauges kept in the database, read at scrape time."""
     depth, age = await outbox_figures(database)
-    due = func.coalesce(Case.extended_until, Case.deadline)
+    due = func.coalesce(col(Case.extended_until), col(Case.deadline))
     async with database.read() as session:
         per_team = (
             await session.execute(
-                select(Case.team_id, func.count(), func.sum(case((due < today, 1), else_=0))).where(Case.status.not_in(CLOSED_STATUSES)).group_by(Case.team_id)
+                select(col(Case.team_id), func.count(), func.sum(case((due < today, 1), else_=0)))
+                .where(col(Case.status).not_in(CLOSED_STATUSES))
+                .group_by(col(Case.team_id))
             )
         ).all()
     OUTBOX_DEPTH.set(depth)

@@ -22,6 +22,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.config import Config
 from bot.services import texts
@@ -282,7 +283,7 @@ async def cancel(query: CallbackQuery, state: FSMContext) -> None:
 @router.message(InCommsGroup(), Command("broadcasts"))
 async def recent(message: Message, broadcaster: Broadcaster) -> None:
     async with broadcaster.database.read() as session:
-        rows = (await session.execute(select(Broadcast).order_by(Broadcast.id.desc()).limit(10))).scalars().all()
+        rows = (await session.execute(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(10))).scalars().all()
     if not rows:
         await message.reply(_("No announcements yet."))
         return

@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.config import Config
 from bot.services.broadcaster import Broadcaster, Counts
@@ -85,7 +86,7 @@ class Announcements:
         await self.broadcaster.resume_own()
         await self.broadcaster.recover()
         async with self.broadcaster.database.read() as session:
-            unfinished = (await session.execute(select(Broadcast).where(Broadcast.status == BroadcastStatus.SENDING))).scalars().all()
+            unfinished = (await session.execute(select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.SENDING))).scalars().all()
         for broadcast in unfinished:
             log.info("resuming a broadcast", extra={"broadcast_id": broadcast.id})
             self.start(broadcast)

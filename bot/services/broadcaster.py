@@ -41,6 +41,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
 from sqlalchemy import func, select, update
+from sqlmodel import col
 
 from bot.limiter import bulk_traffic
 from bot.store.db import Database
@@ -119,16 +120,16 @@ class Broadcaster:
     async def claim(self, broadcast_id: int, limit: int) -> list[Delivery]:
         """Take up to `limit` pending rows for this sender; rows other senders hold are skipped."""
         pending = (
-            select(Delivery.id)
-            .where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING)
-            .order_by(Delivery.id)
+            select(col(Delivery.id))
+            .where(col(Delivery.broadcast_id) == broadcast_id, col(Delivery.status) == DeliveryStatus.PENDING)
+            .order_by(col(Delivery.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         async with self.database.write() as session:
             result = await session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(pending.scalar_subquery()))
+                .where(col(Delivery.id).in_(pending.scalar_subquery()))
                 .values(status=DeliveryStatus.SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
                 .returning(Delivery)
                 .execution_options(synchronize_session=False)
@@ -140,7 +141,7 @@ class Broadcaster:
         async with self.database.write() as session:
             result = await session.execute(
                 update(Delivery)
-                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < utcnow() - self.lease)
+                .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_at) < utcnow() - self.lease)
                 .values(status=DeliveryStatus.PENDING, claimed_by=None)
             )
         if result.rowcount:
@@ -152,7 +153,7 @@ class Broadcaster:
         async with self.database.write() as session:
             result = await session.execute(
                 update(Delivery)
-                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by == self.worker)
+                .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_by) == self.worker)
                 .values(status=DeliveryStatus.PENDING, claimed_by=None)
             )
         if result.rowcount:
@@ -164,13 +165,15 @@ class Broadcaster:
         async with self.database.write() as session:
             await session.execute(
                 update(Delivery)
-                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by == self.worker)
+                .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_by) == self.worker)
                 .values(status=DeliveryStatus.PENDING, claimed_by=None)
             )
 
     async def counts(self, broadcast_id: int) -> Counts:
         async with self.database.read() as session:
-            rows = await session.execute(select(Delivery.status, func.count()).where(Delivery.broadcast_id == broadcast_id).group_by(Delivery.status))
+            rows = await session.execute(
+                select(col(Delivery.status), func.count()).where(col(Delivery.broadcast_id) == broadcast_id).group_by(col(Delivery.status))
+            )
             return Counts({status: count for status, count in rows.all()})
 
     async def stop(self, broadcast_id: int) -> bool:
@@ -181,7 +184,9 @@ class Broadcaster:
                 return False
             broadcast.status, broadcast.finished_at = BroadcastStatus.STOPPED, utcnow()
             await session.execute(
-                update(Delivery).where(Delivery.broadcast_id == broadcast_id, Delivery.status == DeliveryStatus.PENDING).values(status=DeliveryStatus.CANCELLED)
+                update(Delivery)
+                .where(col(Delivery.broadcast_id) == broadcast_id, col(Delivery.status) == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.CANCELLED)
             )
         return True
 
@@ -261,7 +266,7 @@ class Broadcaster:
         if chat_id is not None and chat_id != row.chat_id:
             values["chat_id"] = chat_id
         async with self.database.write() as session:
-            await session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
+            await session.execute(update(Delivery).where(col(Delivery.id) == row.id).values(**values))
 
 
 async def send_version(bot: Bot, chat_id: int, version: dict[str, Any], paid: bool = False) -> Message:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.config import Municipality
 from bot.services.deadlines import WorkingCalendar
@@ -105,21 +106,25 @@ class CaseService:
         """How many cases the resident opened on the municipality's current day."""
         start = datetime.combine(self.calendar.local_date(now), time(), tzinfo=self.calendar.tz)
         async with self.database.read() as session:
-            return await session.scalar(select(func.count()).select_from(Case).where(Case.resident_id == resident_id, Case.received_at >= start))
+            return await session.scalar(select(func.count()).select_from(Case).where(col(Case.resident_id) == resident_id, col(Case.received_at) >= start))
 
     async def page_for_resident(self, resident_id: int, page: int, per_page: int) -> tuple[list[Case], int]:
         """One page of the resident's cases, newest first, and the total."""
         async with self.database.read() as session:
             total = await session.scalar(select(func.count()).select_from(Case).where(case_rows.owned_by(resident_id)))
             rows = await session.execute(
-                select(Case).where(case_rows.owned_by(resident_id)).order_by(Case.received_at.desc(), Case.id.desc()).offset(page * per_page).limit(per_page)
+                select(Case)
+                .where(case_rows.owned_by(resident_id))
+                .order_by(col(Case.received_at).desc(), col(Case.id).desc())
+                .offset(page * per_page)
+                .limit(per_page)
             )
             return list(rows.scalars()), total or 0
 
     async def own_case(self, resident_id: int, *, case_id: int | None = None, number: str | None = None) -> Case | None:
         """The case if it is the resident's; None otherwise, whether it exists or not."""
         query = select(Case).where(case_rows.owned_by(resident_id))
-        query = query.where(Case.id == case_id) if case_id is not None else query.where(Case.number == number)
+        query = query.where(col(Case.id) == case_id) if case_id is not None else query.where(col(Case.number) == number)
         async with self.database.read() as session:
             return (await session.execute(query)).scalar_one_or_none()
 

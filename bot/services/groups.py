@@ -24,6 +24,7 @@ from aiogram.utils.i18n import lazy_gettext as __
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.config import Config, Team
 from bot.services import texts
@@ -358,7 +359,7 @@ class GroupSender:
         case = await self._case(row)
         async with self.database.read() as session:
             attachments = list(
-                (await session.execute(select(Attachment).where(Attachment.id.in_(row.payload["attachments"])).order_by(Attachment.id))).scalars()
+                (await session.execute(select(Attachment).where(col(Attachment.id).in_(row.payload["attachments"])).order_by(col(Attachment.id)))).scalars()
             )
         if not attachments or not self._here(case, row):
             return Sent()
@@ -372,9 +373,9 @@ class GroupSender:
         """What the resident added, gathered: one post with every text, then the files together."""
         case = await self._case(row)
         async with self.database.read() as session:
-            events = list((await session.execute(select(CaseEvent).where(CaseEvent.id.in_(row.payload["events"])).order_by(CaseEvent.id))).scalars())
+            events = list((await session.execute(select(CaseEvent).where(col(CaseEvent.id).in_(row.payload["events"])).order_by(col(CaseEvent.id)))).scalars())
             attachments = list(
-                (await session.execute(select(Attachment).where(Attachment.event_id.in_(row.payload["events"])).order_by(Attachment.id))).scalars()
+                (await session.execute(select(Attachment).where(col(Attachment.event_id).in_(row.payload["events"])).order_by(col(Attachment.id)))).scalars()
             )
         text = self.texts.information(case, events)
 
@@ -412,7 +413,7 @@ class GroupSender:
         async with self.database.write() as session:
             await follow_migration(session, old_chat_id, new_chat_id)
             # Topics and messages do not move with a basic group: cards are posted anew as cases change.
-            await session.execute(update(Case).where(Case.group_chat_id == old_chat_id).values(group_chat_id=new_chat_id, topic_id=None))
+            await session.execute(update(Case).where(col(Case.group_chat_id) == old_chat_id).values(group_chat_id=new_chat_id, topic_id=None))
         self.forum.pop(old_chat_id, None)
         log.error("a team group moved: put the new id in the configuration", extra={"old": old_chat_id, "new": new_chat_id})
         note = self.texts.notice(
@@ -427,6 +428,6 @@ def _set_case(case_id: int, chat_id: int, **values: Any) -> Callable[[AsyncSessi
     """Record a topic or card on the case, if the case is still in that group."""
 
     async def record(session: AsyncSession) -> None:
-        await session.execute(update(Case).where(Case.id == case_id, Case.group_chat_id == chat_id).values(**values))
+        await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.group_chat_id) == chat_id).values(**values))
 
     return record

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.db import Database
 from bot.store.models import Broadcast, BroadcastStatus, Resident
@@ -41,7 +42,7 @@ class NewsService:
 
     async def recipients(self, audience: Audience) -> list[tuple[int, str]]:
         async with self.database.read() as session:
-            residents = (await session.execute(select(Resident).where(Resident.consent_at.is_not(None), Resident.blocked_at.is_(None)))).scalars()
+            residents = (await session.execute(select(Resident).where(col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None)))).scalars()
             return [(r.id, r.locale or self.default_locale) for r in residents if audience.includes(r)]
 
     async def toggle_topic(self, resident_id: int, topic: str) -> list[str]:
@@ -62,7 +63,7 @@ class NewsService:
     async def latest(self, resident: Resident, limit: int = 5) -> list[Broadcast]:
         """The latest announcements this resident would have received (newest first)."""
         async with self.database.read() as session:
-            rows = await session.execute(select(Broadcast).where(Broadcast.status != BroadcastStatus.STOPPED).order_by(Broadcast.id.desc()).limit(50))
+            rows = await session.execute(select(Broadcast).where(col(Broadcast.status) != BroadcastStatus.STOPPED).order_by(col(Broadcast.id).desc()).limit(50))
             found = []
             for broadcast in rows.scalars():
                 audience = Audience(**{k: broadcast.audience.get(k) for k in ("topic", "locale", "eldership")})

@@ -19,6 +19,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.config import Config, Team
 from bot.services import texts
@@ -157,7 +158,7 @@ class ResidentSender:
             log.debug("could not mark a relayed message as delivered")  # a courtesy; the delivery is recorded
 
         async def record(session: AsyncSession) -> None:
-            await session.execute(update(CaseEvent).where(CaseEvent.id == payload["event"]).values(resident_message_id=first))
+            await session.execute(update(CaseEvent).where(col(CaseEvent.id) == payload["event"]).values(resident_message_id=first))
 
         return Sent(row.chat_id, first, record)
 

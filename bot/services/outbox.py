@@ -38,6 +38,7 @@ from aiogram.exceptions import (
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from bot.store.db import Database
 from bot.store.models import OutboxMessage, OutboxStatus, utcnow
@@ -85,8 +86,8 @@ async def pending_row(session: AsyncSession, kind: Kind, key: str) -> OutboxMess
     """The last unsent, unclaimed row of this kind and key: to gather into instead of adding one."""
     query = (
         select(OutboxMessage)
-        .where(OutboxMessage.key == key, OutboxMessage.kind == kind, OutboxMessage.status == OutboxStatus.PENDING)
-        .order_by(OutboxMessage.id.desc())
+        .where(col(OutboxMessage.key) == key, col(OutboxMessage.kind) == kind, col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .order_by(col(OutboxMessage.id).desc())
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
@@ -142,22 +143,26 @@ class Outbox:
 
     async def claim(self, limit: int) -> list[OutboxMessage]:
         earlier = aliased(OutboxMessage)
-        blocked_by_earlier = select(earlier.id).where(earlier.key == OutboxMessage.key, earlier.id < OutboxMessage.id, earlier.status.in_(UNFINISHED)).exists()
+        blocked_by_earlier = (
+            select(col(earlier.id))
+            .where(col(earlier.key) == OutboxMessage.key, col(earlier.id) < OutboxMessage.id, col(earlier.status).in_(UNFINISHED))
+            .exists()
+        )
         due = (
-            select(OutboxMessage.id)
+            select(col(OutboxMessage.id))
             .where(
-                OutboxMessage.status == OutboxStatus.PENDING,
-                or_(OutboxMessage.due_at.is_(None), OutboxMessage.due_at <= utcnow()),
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                or_(col(OutboxMessage.due_at).is_(None), col(OutboxMessage.due_at) <= utcnow()),
                 ~blocked_by_earlier,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(col(OutboxMessage.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         async with self.database.write() as session:
             result = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(due.scalar_subquery()))
+                .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
                 .values(status=OutboxStatus.SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=OutboxMessage.attempts + 1)
                 .returning(OutboxMessage)
                 .execution_options(synchronize_session=False)
@@ -166,16 +171,16 @@ class Outbox:
 
     async def resume_own(self) -> int:
         """On start: what this instance held when it stopped is pending again, at once."""
-        return await self._release(OutboxMessage.claimed_by == self.worker, "outbox rows of this instance resumed")
+        return await self._release(col(OutboxMessage.claimed_by) == self.worker, "outbox rows of this instance resumed")
 
     async def recover(self) -> int:
         """Rows held by an instance that died (its lease expired) are pending again."""
-        return await self._release(OutboxMessage.claimed_at < utcnow() - self.lease, "outbox rows of a stopped instance resumed")
+        return await self._release(col(OutboxMessage.claimed_at) < utcnow() - self.lease, "outbox rows of a stopped instance resumed")
 
     async def _release(self, condition: Any, message: str) -> int:
         async with self.database.write() as session:
             result = await session.execute(
-                update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING, condition).values(status=OutboxStatus.PENDING, claimed_by=None)
+                update(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.SENDING, condition).values(status=OutboxStatus.PENDING, claimed_by=None)
             )
         if result.rowcount:
             log.warning(message, extra={"rows": result.rowcount})
@@ -220,7 +225,7 @@ class Outbox:
             await asyncio.wait(list(self._in_flight), timeout=timeout)
         for task in list(self._in_flight):
             task.cancel()
-        await self._release(OutboxMessage.claimed_by == self.worker, "outbox rows left for the next start")
+        await self._release(col(OutboxMessage.claimed_by) == self.worker, "outbox rows left for the next start")
 
     async def send_due_now(self) -> None:
         """Claim and send what is due, once, and wait for it (tests and `petent` commands)."""
@@ -263,7 +268,7 @@ class Outbox:
         async with self.database.write() as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
+                .where(col(OutboxMessage.id) == row.id)
                 .values(
                     status=OutboxStatus.SENT, claimed_by=None, sent_at=utcnow(), sent_chat_id=sent.chat_id, sent_message_id=sent.message_id, last_error=None
                 )
@@ -289,7 +294,7 @@ class Outbox:
         for attempt in range(1, 6):
             try:
                 async with self.database.write() as session:
-                    await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+                    await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(**values))
                 return
             except Exception:
                 log.exception("could not record an outbox outcome", extra={"row": row.id, "attempt": attempt})
@@ -298,4 +303,6 @@ class Outbox:
 
 async def follow_migration(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
     """A group became a supergroup: its unsent rows go to the new id."""
-    await session.execute(update(OutboxMessage).where(OutboxMessage.chat_id == old_chat_id, OutboxMessage.status.in_(UNFINISHED)).values(chat_id=new_chat_id))
+    await session.execute(
+        update(OutboxMessage).where(col(OutboxMessage.chat_id) == old_chat_id, col(OutboxMessage.status).in_(UNFINISHED)).values(chat_id=new_chat_id)
+    )

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import and_, delete, or_, select, update
+from sqlmodel import col
 
 from bot.config import Config
 from bot.services import texts
@@ -77,14 +78,16 @@ class DataRights:
                 raise TooManyExports
             resident.exports_that_day = resident.exports_that_day + 1 if resident.exports_on == today else 1
             resident.exports_on = today
-            cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)).order_by(Case.received_at, Case.id))).scalars())
+            cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)).order_by(col(Case.received_at), col(Case.id)))).scalars())
             ids = [case.id for case in cases]
             events = (
                 await session.execute(
-                    select(CaseEvent).where(CaseEvent.case_id.in_(ids), CaseEvent.kind.in_(EXPORTED_EVENTS)).order_by(CaseEvent.at, CaseEvent.id)
+                    select(CaseEvent)
+                    .where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.kind).in_(EXPORTED_EVENTS))
+                    .order_by(col(CaseEvent.at), col(CaseEvent.id))
                 )
             ).scalars()
-            files = (await session.execute(select(Attachment).where(Attachment.case_id.in_(ids)).order_by(Attachment.id))).scalars()
+            files = (await session.execute(select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id)))).scalars()
             by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
             for event in events:
                 by_case[event.case_id]["events"].append(_event(event, resident_id))
@@ -165,14 +168,16 @@ class DataRights:
             resident.erased_at = resident.created_at = now  # a fresh start: not even when they first came
             resident.blocked_at = None
             await session.execute(
-                update(Delivery).where(Delivery.chat_id == resident_id, Delivery.status == DeliveryStatus.PENDING).values(status=DeliveryStatus.CANCELLED)
+                update(Delivery)
+                .where(col(Delivery.chat_id) == resident_id, col(Delivery.status) == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.CANCELLED)
             )
             # Nothing more to the person but what concerns the cases still being handled.
             handled = [case.id for case in cases if case.status not in CLOSED_STATUSES]
             await session.execute(
                 delete(OutboxMessage).where(
-                    OutboxMessage.chat_id == resident_id, OutboxMessage.status == OutboxStatus.PENDING,
-                    or_(OutboxMessage.case_id.is_(None), OutboxMessage.case_id.not_in(handled)),
+                    col(OutboxMessage.chat_id) == resident_id, col(OutboxMessage.status) == OutboxStatus.PENDING,
+                    or_(col(OutboxMessage.case_id).is_(None), col(OutboxMessage.case_id).not_in(handled)),
                 )
             )  # fmt: skip
             for case in cases:
@@ -187,18 +192,23 @@ class DataRights:
         """Remove the personal data of closed cases past their kind's retention period."""
         async with self.database.write() as session:
             expired = select(Case).where(
-                Case.status.in_(list(CLOSED_STATUSES)),
-                Case.purged_at.is_(None),
-                or_(*(and_(Case.kind == kind, Case.closed_at < years_before(now, rules.retention_years)) for kind, rules in self.municipality.kinds.items())),
+                col(Case.status).in_(list(CLOSED_STATUSES)),
+                col(Case.purged_at).is_(None),
+                or_(
+                    *(
+                        and_(col(Case.kind) == kind, col(Case.closed_at) < years_before(now, rules.retention_years))
+                        for kind, rules in self.municipality.kinds.items()
+                    )
+                ),
             )
             cases = list((await session.execute(expired)).scalars())
             ids = [case.id for case in cases]
             # Set-based, before the cases lose their resident (the trail's resident is found through them).
-            of_resident = CaseEvent.actor_id == select(Case.resident_id).where(Case.id == CaseEvent.case_id).scalar_subquery()
-            await session.execute(update(CaseEvent).where(CaseEvent.case_id.in_(ids), of_resident).values(actor_id=None))
-            removed = await session.execute(update(CaseEvent).where(CaseEvent.case_id.in_(ids), CaseEvent.text.is_not(None)).values(text=None))
-            files = (await session.execute(delete(Attachment).where(Attachment.case_id.in_(ids)))).rowcount or 0
-            await session.execute(delete(OutboxMessage).where(OutboxMessage.case_id.in_(ids)))
+            of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
+            await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
+            removed = await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None))
+            files = (await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids)))).rowcount or 0
+            await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
             for case in cases:
                 case.resident_id = None
                 case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
@@ -206,12 +216,14 @@ class DataRights:
                 await self.workflow.retire_from_group(session, case)
             await session.flush()
             # Erased profiles that no case needs any more go altogether.
-            unneeded = select(Resident.id).where(
-                Resident.erased_at.is_not(None), Resident.consent_at.is_(None), ~select(Case.id).where(Case.resident_id == Resident.id).exists()
+            unneeded = select(col(Resident.id)).where(
+                col(Resident.erased_at).is_not(None),
+                col(Resident.consent_at).is_(None),
+                ~select(col(Case.id)).where(col(Case.resident_id) == Resident.id).exists(),
             )  # not one who came back since
             gone = list((await session.execute(unneeded)).scalars())
-            await session.execute(delete(Delivery).where(Delivery.chat_id.in_(gone)))  # who got which announcement
-            residents = (await session.execute(delete(Resident).where(Resident.id.in_(gone)))).rowcount or 0
+            await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
+            residents = (await session.execute(delete(Resident).where(col(Resident.id).in_(gone)))).rowcount or 0
         purged = Purged(len(cases), removed.rowcount or 0, files, residents)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
         return purged

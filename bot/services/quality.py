@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from sqlalchemy import Row, select
+from sqlmodel import col
 
 from bot.config import Municipality
 from bot.services import texts
@@ -259,18 +260,18 @@ class QualityService:
         which must also be the current gettext locale."""
         until = self._utc(period.end + timedelta(days=1))
         async with self.database.read() as session:
-            cases = (await session.execute(select(*CASE_COLUMNS).where(Case.received_at < until).order_by(Case.id))).all()
+            cases = (await session.execute(select(*CASE_COLUMNS).where(col(Case.received_at) < until).order_by(col(Case.id)))).all()
             extended_at = (
-                await session.execute(select(CaseEvent.at).where(CaseEvent.kind == EventKind.EXTENDED, CaseEvent.at >= self._utc(period.start), CaseEvent.at < until))
+                await session.execute(select(col(CaseEvent.at)).where(col(CaseEvent.kind) == EventKind.EXTENDED, col(CaseEvent.at) >= self._utc(period.start), col(CaseEvent.at) < until))
             ).scalars().all()  # fmt: skip
             answers = (
-                await session.execute(select(SatisfactionAnswer).where(SatisfactionAnswer.answered_on >= period.start, SatisfactionAnswer.answered_on <= period.end))
+                await session.execute(select(SatisfactionAnswer).where(col(SatisfactionAnswer.answered_on) >= period.start, col(SatisfactionAnswer.answered_on) <= period.end))
             ).scalars().all()  # fmt: skip
             moves = (
                 await session.execute(
-                    select(CaseEvent.case_id, CaseEvent.at, CaseEvent.data)
-                    .where(CaseEvent.kind.in_((EventKind.CREATED, EventKind.PASSED)), CaseEvent.at < until)
-                    .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id)
+                    select(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.data))
+                    .where(col(CaseEvent.kind).in_((EventKind.CREATED, EventKind.PASSED)), col(CaseEvent.at) < until)
+                    .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
                 )
             ).all()
 

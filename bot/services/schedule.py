@@ -19,6 +19,7 @@ from aiogram.types import BufferedInputFile
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import or_, select
+from sqlmodel import col
 
 from bot.config import Config, Team
 from bot.services import texts
@@ -55,12 +56,12 @@ class Schedule:
 
     async def open_cases(self, team: Team | None = None, assignee_id: int | None = None) -> list[Case]:
         """Open cases (of a team, of a clerk), the nearest deadline first."""
-        query = select(Case).where(Case.status.in_([s.value for s in OPEN_STATUSES]))
+        query = select(Case).where(col(Case.status).in_([s.value for s in OPEN_STATUSES]))
         if team is not None:
-            mine = Case.team_id == team.id
-            query = query.where(or_(mine, Case.team_id.is_(None)) if team.id == self.teams.default.id else mine)
+            mine = col(Case.team_id) == team.id
+            query = query.where(or_(mine, col(Case.team_id).is_(None)) if team.id == self.teams.default.id else mine)
         if assignee_id is not None:
-            query = query.where(Case.assignee_id == assignee_id)
+            query = query.where(col(Case.assignee_id) == assignee_id)
         async with self.database.read() as session:
             cases = list((await session.execute(query)).scalars())
         return sorted(cases, key=lambda c: (c.due, c.id))

@@ -24,7 +24,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database, insert_for
@@ -114,7 +114,7 @@ class SurveyService:
     async def claim_feedback_question(self, case_id: int) -> bool:
         """True once per case: the caller then asks the question (never again, even after a reopening)."""
         async with self.database.write() as session:
-            result = await session.execute(update(Case).where(Case.id == case_id, Case.feedback_asked.is_(False)).values(feedback_asked=True))
+            result = await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.feedback_asked).is_(False)).values(feedback_asked=True))
         return result.rowcount == 1
 
     async def feedback_given(self, case_id: int) -> bool:
@@ -150,7 +150,7 @@ class SurveyService:
 
     async def attach_broadcast(self, poll_id: int, broadcast_id: int) -> None:
         async with self.database.write() as session:
-            await session.execute(update(Poll).where(Poll.id == poll_id).values(broadcast_id=broadcast_id))
+            await session.execute(update(Poll).where(col(Poll.id) == poll_id).values(broadcast_id=broadcast_id))
 
     async def poll(self, poll_id: int) -> Poll | None:
         async with self.database.read() as session:
@@ -158,14 +158,14 @@ class SurveyService:
 
     async def recent_polls(self, limit: int = 10) -> list[Poll]:
         async with self.database.read() as session:
-            return list((await session.execute(select(Poll).order_by(Poll.id.desc()).limit(limit))).scalars())
+            return list((await session.execute(select(Poll).order_by(col(Poll.id).desc()).limit(limit))).scalars())
 
     async def invited(self, poll: Poll, user_id: int) -> bool:
         """Whether the poll was sent to this person (a forged button from anyone else is refused)."""
         if poll.broadcast_id is None:
             return False
         async with self.database.read() as session:
-            found = await session.scalar(select(Delivery.id).where(Delivery.broadcast_id == poll.broadcast_id, Delivery.chat_id == user_id))
+            found = await session.scalar(select(col(Delivery.id)).where(col(Delivery.broadcast_id) == poll.broadcast_id, col(Delivery.chat_id) == user_id))
         return found is not None
 
     async def poll_answered(self, poll_id: int, user_id: int) -> bool:
@@ -194,7 +194,9 @@ class SurveyService:
 
     async def answer_counts(self, poll_ids: list[int]) -> dict[int, int]:
         async with self.database.read() as session:
-            rows = await session.execute(select(PollAnswer.poll_id, func.count()).where(PollAnswer.poll_id.in_(poll_ids)).group_by(PollAnswer.poll_id))
+            rows = await session.execute(
+                select(col(PollAnswer.poll_id), func.count()).where(col(PollAnswer.poll_id).in_(poll_ids)).group_by(col(PollAnswer.poll_id))
+            )
             return dict(rows.all())
 
     async def results(self, poll_id: int) -> PollResults | None:
@@ -202,7 +204,7 @@ class SurveyService:
             poll = await session.get(Poll, poll_id)
             if poll is None:
                 return None
-            rows = (await session.execute(select(PollAnswer.locale, PollAnswer.choices).where(PollAnswer.poll_id == poll_id))).all()
+            rows = (await session.execute(select(col(PollAnswer.locale), col(PollAnswer.choices)).where(col(PollAnswer.poll_id) == poll_id))).all()
         counts = [[0] * len(q["options"]) for q in poll.questions]
         for _locale, choices in rows:
             for question, chosen in enumerate(choices):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.config import Config, Team
 from bot.services.cases import AttachmentDraft, CaseDraft, OpenedCase, attachment_rows, format_case_number
@@ -290,7 +291,7 @@ class CaseWorkflow:
             case.status = CaseStatus.NEW  # nobody in the new team has it yet
         await session.flush()
         events = await case_rows.case_events(session, case.id)
-        attachments = (await session.execute(select(Attachment.id).where(Attachment.case_id == case.id).order_by(Attachment.id))).scalars().all()
+        attachments = (await session.execute(select(col(Attachment.id)).where(col(Attachment.case_id) == case.id).order_by(col(Attachment.id)))).scalars().all()
         self._queue_card(session, case, list(attachments), history=self.clerk_texts.history(case, events, source, reason))
         self._notify(session, case, self.resident_texts.passed(case, to, await self._locale(session, case)))
 
@@ -426,16 +427,16 @@ class CaseWorkflow:
 
     async def by_topic(self, chat_id: int, topic_id: int) -> Case | None:
         async with self.database.read() as session:
-            query = select(Case).where(Case.group_chat_id == chat_id, Case.topic_id == topic_id)
+            query = select(Case).where(col(Case.group_chat_id) == chat_id, col(Case.topic_id) == topic_id)
             return (await session.execute(query)).scalars().first()
 
     async def by_group_message(self, chat_id: int, message_id: int) -> Case | None:
         """The case whose card, or one of whose relayed messages or notes, is this group message."""
         async with self.database.read() as session:
-            query = select(Case).where(Case.group_chat_id == chat_id, Case.card_message_id == message_id)
+            query = select(Case).where(col(Case.group_chat_id) == chat_id, col(Case.card_message_id) == message_id)
             case = (await session.execute(query)).scalars().first()
             if case is None:
-                event_query = select(CaseEvent.case_id).where(CaseEvent.group_chat_id == chat_id, CaseEvent.group_message_id == message_id)
+                event_query = select(col(CaseEvent.case_id)).where(col(CaseEvent.group_chat_id) == chat_id, col(CaseEvent.group_message_id) == message_id)
                 case_id = (await session.execute(event_query)).scalars().first()
                 case = await session.get(Case, case_id) if case_id is not None else None
             return case
@@ -461,7 +462,10 @@ class CaseWorkflow:
         async with self.database.write() as session:
             locked = await session.get(Case, case.id, with_for_update=True)
             done = await session.execute(
-                select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.kind == EventKind.ESCALATED).order_by(CaseEvent.id.desc()).limit(20)
+                select(col(CaseEvent.id))
+                .where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.ESCALATED)
+                .order_by(col(CaseEvent.id).desc())
+                .limit(20)
             )
             for event_id in done.scalars():
                 event = await session.get(CaseEvent, event_id)

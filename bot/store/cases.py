@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.store.db import insert_for
 from bot.store.models import Case, CaseCounter, CaseEvent, Resident
@@ -12,8 +13,8 @@ from bot.store.models import Case, CaseCounter, CaseEvent, Resident
 def owned_by(resident_id: int) -> ColumnElement[bool]:
     """The resident's own cases: those received since they last erased their profile (/forget).
     Older ones stay on record for the municipality, apart from the person (see `kept_apart`)."""
-    erased_at = select(Resident.erased_at).where(Resident.id == resident_id).scalar_subquery()
-    return and_(Case.resident_id == resident_id, or_(erased_at.is_(None), Case.received_at > erased_at))
+    erased_at = select(col(Resident.erased_at)).where(col(Resident.id) == resident_id).scalar_subquery()
+    return and_(col(Case.resident_id) == resident_id, or_(erased_at.is_(None), col(Case.received_at) > erased_at))
 
 
 async def resident_of(session: AsyncSession, case: Case) -> Resident | None:
@@ -33,19 +34,19 @@ async def allocate_sequence(session: AsyncSession, year: int) -> int:
     each other, and a transaction that rolls back gives its number back: no gaps, no repeats.
     """
     await session.execute(insert_for(session, CaseCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
-    result = await session.execute(update(CaseCounter).where(CaseCounter.year == year).values(last=CaseCounter.last + 1).returning(CaseCounter.last))
+    result = await session.execute(update(CaseCounter).where(col(CaseCounter.year) == year).values(last=CaseCounter.last + 1).returning(col(CaseCounter.last)))
     return result.scalar_one()
 
 
 async def case_by_update(session: AsyncSession, update_id: int) -> Case | None:
-    return (await session.execute(select(Case).where(Case.source_update_id == update_id))).scalar_one_or_none()
+    return (await session.execute(select(Case).where(col(Case.source_update_id) == update_id))).scalar_one_or_none()
 
 
 async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
     """The audit trail of a case, oldest first."""
-    rows = await session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id))
+    rows = await session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.at), col(CaseEvent.id)))
     return list(rows.scalars())
 
 
 async def case_by_number(session: AsyncSession, number: str) -> Case | None:
-    return (await session.execute(select(Case).where(Case.number == number))).scalar_one_or_none()
+    return (await session.execute(select(Case).where(col(Case.number) == number))).scalar_one_or_none()

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from sqlalchemy import delete
+from sqlmodel import col
 
 from bot.config import ConfigError
 from bot.store.db import Database, insert_for
@@ -76,7 +77,7 @@ class SQLStorage(BaseStorage):
         assert self.ttl is not None
         self._swept_at = now
         async with self.database.write() as session:
-            await session.execute(delete(FsmRecord).where(FsmRecord.updated_at < now - self.ttl))
+            await session.execute(delete(FsmRecord).where(col(FsmRecord.updated_at) < now - self.ttl))
 
     async def _write(self, record_key: str, state: str | None, data: dict[str, Any]) -> None:
         if state is None and not data and self._cache.get(record_key) is _EMPTY:
@@ -84,7 +85,7 @@ class SQLStorage(BaseStorage):
         now = utcnow()
         async with self.database.write() as session:
             if state is None and not data:
-                await session.execute(delete(FsmRecord).where(FsmRecord.key == record_key))
+                await session.execute(delete(FsmRecord).where(col(FsmRecord.key) == record_key))
             else:
                 values = {"state": state, "data": data, "updated_at": now}
                 statement = insert_for(session, FsmRecord).values(key=record_key, **values)

@@ -121,7 +121,7 @@ class Case(SQLModel, table=True):
     __tablename__ = "cases"
     __table_args__ = (sa.UniqueConstraint("year", "seq", name="uq_cases_year_seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     number: str = Field(max_length=32, unique=True)
     year: int
     seq: int
@@ -167,7 +167,7 @@ class CaseEvent(SQLModel, table=True):
 
     __tablename__ = "case_events"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     case_id: int = Field(foreign_key="cases.id", index=True)
     at: datetime = _time(default=utcnow)
     kind: str = Field(max_length=16)
@@ -183,7 +183,7 @@ class CaseEvent(SQLModel, table=True):
 class Attachment(SQLModel, table=True):
     __tablename__ = "attachments"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     case_id: int = Field(foreign_key="cases.id", index=True)
     event_id: int | None = Field(default=None, foreign_key="case_events.id")
     kind: str = Field(max_length=16)  # photo | document
@@ -225,7 +225,7 @@ class Broadcast(SQLModel, table=True):
 
     __tablename__ = "broadcasts"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     created_at: datetime = _time(default=utcnow)
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
@@ -247,7 +247,7 @@ class Delivery(SQLModel, table=True):
         sa.Index("ix_deliveries_broadcast_status", "broadcast_id", "status"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     broadcast_id: int = Field(foreign_key="broadcasts.id")
     chat_id: int = _bigint()
     locale: str = Field(max_length=5)
@@ -275,7 +275,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (sa.Index("ix_outbox_status_due", "status", "due_at"), sa.Index("ix_outbox_key_id", "key", "id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     created_at: datetime = _time(default=utcnow)
     kind: str = Field(max_length=16)  # see bot.services.outbox.Kind
     key: str = Field(max_length=48)
@@ -335,7 +335,7 @@ class Poll(SQLModel, table=True):
 
     __tablename__ = "polls"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     created_at: datetime = _time(default=utcnow)
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
