@@ -40,6 +40,7 @@ migrate: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## Six workers on two cores: end-to-end tests mostly wait for the bot. The ten slowest are listed.
 TEST_WORKERS ?= 6

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from html import escape
+from typing import TypeGuard
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
@@ -26,9 +27,10 @@ from bot.services.html_text import truncate_html, visible_length
 from bot.services.numbers import Page, RowId
 from bot.services.workflow import CaseWorkflow, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
-from flows.common import MENU_MY_CASES, acknowledge_later, attachment_of, cancel_acknowledgement, main_menu, visible_text
+from flows.common import MENU_MY_CASES, UnderAccessibleMessage, acknowledge_later, attachment_of, cancel_acknowledgement, main_menu, shown, visible_text
 
 router = Router(name="cases")
+router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
@@ -51,7 +53,7 @@ class Reopen(StatesGroup):
     reason = State()
 
 
-def _consented(resident: Resident | None) -> bool:
+def _consented(resident: Resident | None) -> TypeGuard[Resident]:
     return resident is not None and resident.consent_at is not None
 
 
@@ -99,7 +101,7 @@ async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resid
         return
     await query.answer()
     text, keyboard = await _list(resident, callback_data.page, cases, calendar)
-    await query.message.edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one
+    await shown(query).edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one
 
 
 # --- one case ------------------------------------------------------------------------------
@@ -113,7 +115,7 @@ def _event_line(event: CaseEvent) -> str | None:
         line = f"{when}: {texts.status_label(event.data['to'])}"
         return line + (f" ({escape(event.text[:200])})" if event.text else "")
     if event.kind == EventKind.EXTENDED:
-        until = (event.data or {}).get("until")
+        until = (event.data or {})["until"]
         return (
             f"{when}: "
             + _("deadline extended to {date}").format(date=texts.day(date.fromisoformat(until)))
@@ -151,7 +153,7 @@ def _details(case: Case, events: list[CaseEvent], config: Config, calendar: Work
         for event in answers:
             if budget <= 1:
                 break
-            text = truncate_html(f"• {texts.day(event.at.date())}: {escape(event.text)}", budget)
+            text = truncate_html(f"• {texts.day(event.at.date())}: {escape(event.text or '')}", budget)
             lines.append(text)
             budget -= visible_length(text) + 1
     return "\n".join(lines)
@@ -183,13 +185,13 @@ async def open_case(
         return
     await query.answer()
     text, keyboard = await _show_case(case, cases, config, calendar, i18n, callback_data.page)
-    await query.message.edit_text(text, reply_markup=keyboard)
+    await shown(query).edit_text(text, reply_markup=keyboard)
 
 
 @router.message(StateFilter(None), F.text.regexp(CASE_NUMBER))
 async def look_up(message: Message, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n) -> None:
     """A typed case number: shown only if it is the resident's, else the same "not found"."""
-    prefix, year, seq = CASE_NUMBER.match(message.text).groups()
+    prefix, year, seq = CASE_NUMBER.match(message.text or "").groups()
     number = f"{prefix.upper()}-{year}-{int(seq):06d}"
     case = await cases.own_case(resident.id, number=number) if _consented(resident) else None
     if case is None:
@@ -217,7 +219,7 @@ async def add_information(query: CallbackQuery, callback_data: Follow, state: FS
     await state.set_state(AddInformation.collecting)
     await state.set_data({"case_id": case.id})
     await query.answer()
-    await query.message.answer(
+    await shown(query).answer(
         _("Send what you would like to add to case {number}: text, photos or documents. Press “Done” when finished.").format(number=case.number),
         reply_markup=_done_keyboard(case.id),
     )
@@ -231,8 +233,8 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
         return
     files = (attachment_of(message),) if message.photo or message.document else ()
-    text = (message.text or message.caption or "").strip()
-    text = text if visible_text(text) else None
+    typed = (message.text or message.caption or "").strip()
+    text = typed if visible_text(typed) else None
     if text is None and not files:  # only spaces or zero-width characters
         await information_unexpected(message, state)
         return
@@ -258,11 +260,11 @@ async def information_unexpected(message: Message, state: FSMContext) -> None:
 
 @router.callback_query(Follow.filter(F.action == "add_done"))
 async def information_done(query: CallbackQuery, state: FSMContext) -> None:
-    cancel_acknowledgement(query.message.chat.id)
+    cancel_acknowledgement(shown(query).chat.id)
     if await state.get_state() == AddInformation.collecting.state:
         await state.clear()
     await query.answer()
-    await query.message.answer(_("Thank you. The clerk handling your case will see it."), reply_markup=main_menu())
+    await shown(query).answer(_("Thank you. The clerk handling your case will see it."), reply_markup=main_menu())
 
 
 # --- reopening -----------------------------------------------------------------------------
@@ -284,7 +286,7 @@ async def ask_reopen_reason(
     await state.set_state(Reopen.reason)
     await state.set_data({"case_id": case.id})
     await query.answer()
-    await query.message.answer(_("Why should case {number} be reopened? Please write the reason in one message.").format(number=case.number))
+    await shown(query).answer(_("Why should case {number} be reopened? Please write the reason in one message.").format(number=case.number))
 
 
 @router.message(StateFilter(Reopen.reason), F.text)
@@ -293,7 +295,7 @@ async def reopen(message: Message, state: FSMContext, resident: Resident, cases:
     if len(visible_text(reason)) < REASON_MIN or len(reason) > REASON_MAX:
         await message.answer(_("Please write the reason in {min} to {max} characters.").format(min=REASON_MIN, max=REASON_MAX))
         return
-    case_id = (await state.get_data()).get("case_id")
+    case_id = (await state.get_data()).get("case_id", 0)
     await state.clear()
     try:
         reopened = await workflow.reopen_by_resident(case_id, resident.id, reason, config.settings.reopen_days)

@@ -33,7 +33,7 @@ from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import TRANSITIONS, Action, CaseWorkflow, Clerk, GroupMessage, NotAllowed
 from bot.store.models import Case, utcnow
-from flows.common import attachment_of, collect_album
+from flows.common import UnderAccessibleMessage, attachment_of, collect_album, shown
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class InTeamGroup(Filter):
 
 
 router = Router(name="clerk")
+router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(InTeamGroup())
 router.callback_query.filter(InTeamGroup())
 
@@ -199,9 +200,8 @@ async def _act(query: CallbackQuery, workflow: CaseWorkflow, case: Case, action:
 
 async def _send_in_case(query: CallbackQuery, case: Case, text: str, keyboard: InlineKeyboardMarkup) -> Message:
     """Something for the clerk who pressed, in the topic where they pressed (clerks go before cards in the lane)."""
-    assert query.message is not None
-    thread = query.message.message_thread_id if query.message.is_topic_message else None
-    return await query.bot.send_message(query.message.chat.id, text, message_thread_id=thread, reply_markup=keyboard)  # type: ignore[union-attr]
+    thread = shown(query).message_thread_id if shown(query).is_topic_message else None
+    return await query.bot.send_message(shown(query).chat.id, text, message_thread_id=thread, reply_markup=keyboard)
 
 
 def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
@@ -239,7 +239,6 @@ async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory) -> Inl
 
 async def _ask(query: CallbackQuery, state: FSMContext, case: Case, action: Action, config: Config, **details: Any) -> None:
     """Prompt for the text; the prompt waits for this clerk, in this topic, for PROMPT_MINUTES."""
-    assert query.message is not None
     team_name = details.pop("team_name", "")
     text = PROMPTS[action]().format(number=case.number, team=escape(team_name))
     text += "\n\n" + _("⏳ Waiting for your answer to {number} ({minutes} min).").format(number=case.number, minutes=config.settings.prompt_minutes)
@@ -304,8 +303,8 @@ async def cancel_pending(query: CallbackQuery, callback_data: DeskCancel, state:
 
 
 async def _drop_buttons(query: CallbackQuery) -> None:
-    if isinstance(query.message, Message) and query.message.reply_markup:
-        await query.message.edit_reply_markup(reply_markup=None)
+    if isinstance(shown(query), Message) and shown(query).reply_markup:
+        await shown(query).edit_reply_markup(reply_markup=None)
 
 
 # --- the text a prompt waits for -----------------------------------------------------------
@@ -456,11 +455,11 @@ async def open_cases(message: Message, teams: TeamDirectory, schedule: Schedule,
 
 @router.callback_query(OpenPage.filter())
 async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    if await _acting_clerk(query, None, teams) is None or not isinstance(query.message, Message):
+    if await _acting_clerk(query, None, teams) is None:
         return
     await query.answer()
-    text, keyboard = await _open_page(callback_data.page, query.message.chat.id, teams, schedule, calendar)
-    await query.message.edit_text(text, reply_markup=keyboard)
+    text, keyboard = await _open_page(callback_data.page, shown(query).chat.id, teams, schedule, calendar)
+    await shown(query).edit_text(text, reply_markup=keyboard)
 
 
 @router.message(Command("overdue"))
@@ -562,7 +561,7 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
     case = await workflow.get(callback_data.case_id)
     template = next((t for t in config.municipality.templates if t.id == callback_data.template), None)
     clerk = await _acting_clerk(query, case, teams)
-    if clerk is None or case is None or not isinstance(query.message, Message):
+    if clerk is None or case is None:
         return
     if template is None:
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
@@ -577,15 +576,15 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
         builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
         builder.adjust(1)
         preview = _("Preview ({language}):").format(language=locale) + "\n\n" + escape(text)
-        await query.message.edit_text(preview, reply_markup=builder.as_markup())
+        await shown(query).edit_text(preview, reply_markup=builder.as_markup())
         return
     try:
-        await workflow.send_template(case.id, clerk, text, GroupMessage(query.message.chat.id, query.message.message_id))
+        await workflow.send_template(case.id, clerk, text, GroupMessage(shown(query).chat.id, shown(query).message_id))
     except NotAllowed:
         await query.answer(_("Not sent: the resident erased their profile and the case is closed, or its retention period is over."), show_alert=True)
         return
     await query.answer(_("Sent."))
-    await query.message.edit_text(_("Sent to the resident:") + "\n\n" + escape(text))
+    await shown(query).edit_text(_("Sent to the resident:") + "\n\n" + escape(text))
 
 
 # --- help, digest, report ------------------------------------------------------------------

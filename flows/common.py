@@ -6,8 +6,9 @@ import asyncio
 import unicodedata
 from collections.abc import Awaitable, Callable, Hashable
 
+from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import BotCommand, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
+from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
@@ -25,6 +26,21 @@ MENU_MY_CASES = __("📂 My cases")
 MENU_NEWS = __("📰 News")
 MENU_LANGUAGE = __("🌐 Language")
 MENU_HELP = __("❓ Help")
+
+
+class UnderAccessibleMessage(Filter):
+    """A button pressed under a message the bot can still see and edit. Every router with buttons
+    carries it; presses under an inaccessible (deleted or too old) message fall through to
+    flows.fallback, which says the button is no longer active."""
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        return isinstance(query.message, Message)
+
+
+def shown(query: CallbackQuery) -> Message:
+    """The message whose button was pressed (accessible: see UnderAccessibleMessage)."""
+    assert isinstance(query.message, Message), "the router's UnderAccessibleMessage filter lets only these through"
+    return query.message
 
 
 class LanguageChoice(CallbackData, prefix="lang"):
@@ -95,6 +111,7 @@ _albums: dict[str, list[Message]] = {}
 def collect_album(message: Message, handle: Callable[[list[Message]], Awaitable[object]]) -> None:
     """Albums arrive as one update per item: `handle` gets them all, once the last has come."""
     group_id = message.media_group_id
+    assert group_id is not None, "only album items are collected"
     _albums.setdefault(group_id, []).append(message)
 
     async def whole() -> None:
@@ -115,6 +132,7 @@ def attachment_of(message: Message) -> AttachmentDraft:
         photo = message.photo[-1]
         return AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id)
     document = message.document
+    assert document is not None, "called for photos and documents only"
     return AttachmentDraft("document", document.file_id, document.file_unique_id, message.caption, message.media_group_id)
 
 

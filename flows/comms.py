@@ -46,10 +46,11 @@ from bot.services.surveys import PollResults, SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
 from bot.store.models import Broadcast, PollStatus
-from flows.common import collect_album, eldership_keyboard
+from flows.common import UnderAccessibleMessage, collect_album, eldership_keyboard, shown
 
 log = logging.getLogger(__name__)
 router = Router(name="comms")
+router.callback_query.filter(UnderAccessibleMessage())
 
 
 class InCommsGroup(Filter):
@@ -79,7 +80,7 @@ def _cancel_button(builder: InlineKeyboardBuilder) -> None:
 
 
 async def _outside_comms(query: CallbackQuery, chats: TeamDirectory) -> bool:
-    return query.message is None or query.message.chat.id != chats.comms
+    return shown(query) is None or shown(query).chat.id != chats.comms
 
 
 @router.callback_query(Cmp.filter(), _outside_comms)
@@ -109,7 +110,7 @@ async def language_chosen(query: CallbackQuery, callback_data: Cmp, state: FSMCo
     await state.update_data(current=callback_data.value)
     await state.set_state(Compose.content)
     await query.answer()
-    await query.message.edit_text(
+    await shown(query).edit_text(
         _("Send the announcement in {language}: a text, a photo or a document with a caption, or an album.").format(
             language=LANGUAGE_NAMES[callback_data.value]
         )
@@ -185,7 +186,7 @@ async def choose_audience(query: CallbackQuery, state: FSMContext, news: NewsSer
     await state.set_state(Compose.audience)
     await query.answer()
     text, keyboard = await _audience_view(state, news, config)
-    await query.message.edit_text(text, reply_markup=keyboard)
+    await shown(query).edit_text(text, reply_markup=keyboard)
 
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action.in_({"aud_topic", "aud_lang", "aud_eld"})))
@@ -206,7 +207,7 @@ async def audience_changed(query: CallbackQuery, callback_data: Cmp, state: FSMC
     await state.update_data(audience=audience)
     await query.answer()
     text, keyboard = await _audience_view(state, news, config)
-    await query.message.edit_text(text, reply_markup=keyboard)
+    await shown(query).edit_text(text, reply_markup=keyboard)
 
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "aud_page"))
@@ -222,7 +223,7 @@ async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: 
         turn=lambda target: Cmp(action="aud_page", value=str(target)),
         extra=[(_("All elderships"), Cmp(action="aud_eld", value=""))],
     )  # fmt: skip
-    await query.message.edit_reply_markup(reply_markup=keyboard)
+    await shown(query).edit_reply_markup(reply_markup=keyboard)
 
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "preview"))
@@ -230,15 +231,15 @@ async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsS
     data = await state.get_data()
     count = len(await news.recipients(Audience(**data.get("audience", {}))))
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await shown(query).edit_reply_markup(reply_markup=None)
     for code, version in data["versions"].items():
-        await query.message.answer(_("Preview, {language}:").format(language=LANGUAGE_NAMES[code]))
-        await send_version(bot, query.message.chat.id, version)
+        await shown(query).answer(_("Preview, {language}:").format(language=LANGUAGE_NAMES[code]))
+        await send_version(bot, shown(query).chat.id, version)
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Send to {count} resident", "✅ Send to {count} residents", count).format(count=count), callback_data=Cmp(action="send"))
     _cancel_button(builder)
     builder.adjust(1)
-    await query.message.answer(_("This is exactly what residents will see. Send it?"), reply_markup=builder.as_markup())
+    await shown(query).answer(_("This is exactly what residents will see. Send it?"), reply_markup=builder.as_markup())
 
 
 @router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "send"))
@@ -251,7 +252,7 @@ async def send(
     audience = Audience(**data.get("audience", {}))
     recipients = await news.recipients(audience)
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await shown(query).edit_reply_markup(reply_markup=None)
     author = (query.from_user.id, query.from_user.full_name)
     poll, versions = None, data["versions"]
     if "poll" in data:
@@ -260,12 +261,12 @@ async def send(
     broadcast = await broadcaster.create(versions, recipients, audience=audience.as_dict(), author=author, paid=config.settings.paid_broadcast)
     if poll is not None:
         await surveys.attach_broadcast(poll.id, broadcast.id)
-        await query.message.answer(
+        await shown(query).answer(
             _("Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll.").format(
                 poll=poll.id, id=broadcast.id
             )
         )
-    progress = await query.message.answer(announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)))
+    progress = await shown(query).answer(announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)))
     async with broadcaster.database.write() as session:
         stored = await session.get(Broadcast, broadcast.id)
         stored.progress_chat_id, stored.progress_message_id = progress.chat.id, progress.message_id
@@ -277,7 +278,7 @@ async def send(
 async def cancel(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
     await query.answer(_("Cancelled."))
-    await query.message.edit_reply_markup(reply_markup=None)
+    await shown(query).edit_reply_markup(reply_markup=None)
 
 
 @router.message(InCommsGroup(), Command("broadcasts"))
@@ -422,7 +423,9 @@ async def close_poll(message: Message, command: CommandObject, surveys: SurveySe
     if poll.broadcast_id is not None:
         await broadcaster.stop(poll.broadcast_id)  # residents not reached yet are not asked any more
     await message.reply(_("Poll #{id} is closed: no more answers are taken.").format(id=poll.id))
-    await _post_results(message, await surveys.results(poll.id), config)
+    results = await surveys.results(poll.id)
+    if results is not None:
+        await _post_results(message, results, config)
 
 
 @router.message(InCommsGroup(), Command("polls"))

@@ -28,10 +28,11 @@ from bot.services.notifications import Rate
 from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import Case, PollStatus, ResolvedAnswer
-from flows.common import visible_text
+from flows.common import UnderAccessibleMessage, shown, visible_text
 
 log = logging.getLogger(__name__)
 router = Router(name="feedback")
+router.callback_query.filter(UnderAccessibleMessage())
 
 
 class Feedback(StatesGroup):
@@ -78,16 +79,16 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
             await query.answer()
             return
         await query.answer()
-        await query.message.edit_text(_("All right, we will not ask about this case again."))
+        await shown(query).edit_text(_("All right, we will not ask about this case again."))
     elif act == "score" and valid_score:
         await query.answer()
-        await query.message.edit_text(
+        await shown(query).edit_text(
             _("Your rating: {score} ★. Was the matter resolved?").format(score=callback_data.score),
             reply_markup=_resolved_keyboard(case.id, callback_data.score),
         )
     elif act == "resolved" and valid_score and valid_resolved:
         await query.answer()
-        await query.message.edit_text(
+        await shown(query).edit_text(
             _("Thank you. Would you like to add a comment? It is optional."),
             reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved),
         )
@@ -95,13 +96,13 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
         await state.set_state(Feedback.comment)
         await state.update_data(case_id=case.id, score=callback_data.score, resolved=callback_data.resolved)
         await query.answer()
-        await query.message.edit_text(
+        await shown(query).edit_text(
             _("Please write your comment in one message (up to {max} characters).").format(max=COMMENT_MAX),
             reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved, with_comment_button=False),
         )
     elif act == "send" and valid_score and valid_resolved:
         await state.clear()
-        await _store(query.message, case, callback_data.score, callback_data.resolved, None, surveys, edit=True)
+        await _store(shown(query), case, callback_data.score, callback_data.resolved, None, surveys, edit=True)
         await query.answer()
     else:
         await query.answer(_("This cannot be done now."), show_alert=True)
@@ -221,9 +222,9 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
 
 
 async def _show(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
-    await query.message.edit_text(text, reply_markup=keyboard)
+    await shown(query).edit_text(text, reply_markup=keyboard)
 
 
 async def _drop_buttons(query: CallbackQuery) -> None:
-    if query.message.reply_markup is not None:  # Telegram refuses an edit that changes nothing
-        await query.message.edit_reply_markup(reply_markup=None)
+    if shown(query).reply_markup is not None:  # Telegram refuses an edit that changes nothing
+        await shown(query).edit_reply_markup(reply_markup=None)

@@ -40,15 +40,18 @@ from bot.store.db import Database
 from bot.store.models import CaseKind, Resident, utcnow
 from flows.common import (
     MENU_NEW_CASE,
+    UnderAccessibleMessage,
     acknowledge_later,
     attachment_of,
     cancel_acknowledgement,
     eldership_keyboard,
     main_menu,
+    shown,
     visible_text,
 )
 
 router = Router(name="intake")
+router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
@@ -280,13 +283,13 @@ async def cancel_intake(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
     await _close_keyboard(query)
-    await query.message.answer(_("Cancelled. Nothing was sent."), reply_markup=main_menu())
+    await shown(query).answer(_("Cancelled. Nothing was sent."), reply_markup=main_menu())
 
 
 async def _close_keyboard(query: CallbackQuery) -> None:
     """Remove the buttons of the message that was answered, so they are not pressed twice."""
     try:
-        await query.message.edit_reply_markup(reply_markup=None)
+        await shown(query).edit_reply_markup(reply_markup=None)
     except TelegramBadRequest:
         pass  # already without buttons
 
@@ -301,8 +304,8 @@ async def kind_chosen(query: CallbackQuery, callback_data: Step, state: FSMConte
         return
     await state.update_data(kind=callback_data.value)
     await query.answer()
-    await query.message.edit_text(_("Kind: {kind}").format(kind=texts.kind_label(callback_data.value)))
-    await _next("kind", query.message, state, config, i18n)
+    await shown(query).edit_text(_("Kind: {kind}").format(kind=texts.kind_label(callback_data.value)))
+    await _next("kind", shown(query), state, config, i18n)
 
 
 @router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "page"))
@@ -312,7 +315,7 @@ async def eldership_page(query: CallbackQuery, callback_data: Step, config: Conf
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page))
+    await shown(query).edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page))
 
 
 @router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "eld"))
@@ -324,8 +327,8 @@ async def eldership_chosen(query: CallbackQuery, callback_data: Step, state: FSM
     eldership = None if value == WHOLE_DISTRICT else value
     await state.update_data(eldership=eldership)
     await query.answer()
-    await query.message.edit_text(_("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, eldership)))
-    await _next("eldership", query.message, state, config, i18n)
+    await shown(query).edit_text(_("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, eldership)))
+    await _next("eldership", shown(query), state, config, i18n)
 
 
 @router.callback_query(StateFilter(Intake.category), Step.filter(F.action == "cat"))
@@ -336,8 +339,8 @@ async def category_chosen(query: CallbackQuery, callback_data: Step, state: FSMC
         return
     await state.update_data(category=category.id)
     await query.answer()
-    await query.message.edit_text(_("Category: {name}").format(name=escape(category.get(i18n.current_locale))))
-    await _next("category", query.message, state, config, i18n)
+    await shown(query).edit_text(_("Category: {name}").format(name=escape(category.get(i18n.current_locale))))
+    await _next("category", shown(query), state, config, i18n)
 
 
 @router.message(StateFilter(Intake.description), F.text)
@@ -382,10 +385,10 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
 
 @router.callback_query(StateFilter(Intake.files), Step.filter(F.action == "files_done"))
 async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i18n: I18n) -> None:
-    cancel_acknowledgement(query.message.chat.id)
+    cancel_acknowledgement(shown(query).chat.id)
     await query.answer()
     await _close_keyboard(query)
-    await _next("files", query.message, state, config, i18n)
+    await _next("files", shown(query), state, config, i18n)
 
 
 @router.message(StateFilter(Intake.files))
@@ -439,7 +442,7 @@ async def answer_here(message: Message, state: FSMContext, config: Config, i18n:
 @router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "edit"))
 async def choose_what_to_edit(query: CallbackQuery) -> None:
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=_edit_keyboard())
+    await shown(query).edit_reply_markup(reply_markup=_edit_keyboard())
 
 
 @router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "goto"))
@@ -449,8 +452,11 @@ async def edit_step(query: CallbackQuery, callback_data: Step, state: FSMContext
         return
     await query.answer()
     await _close_keyboard(query)
-    await state.update_data(editing=True, **({"files": []} if callback_data.value == "files" else {}))
-    await _ask(callback_data.value, query.message, state, config, i18n)
+    changes: dict[str, Any] = {"editing": True}
+    if callback_data.value == "files":
+        changes["files"] = []  # the files are chosen again from scratch
+    await state.update_data(changes)
+    await _ask(callback_data.value, shown(query), state, config, i18n)
 
 
 @router.callback_query(Step.filter(F.action == "submit"))
@@ -475,7 +481,7 @@ async def submit(
             await query.answer(_("This button is no longer active."), show_alert=True)
             return
         await query.answer()
-        await query.message.answer(_confirmation(existing, calendar, teams), reply_markup=main_menu())
+        await shown(query).answer(_confirmation(existing, calendar, teams), reply_markup=main_menu())
         return
     received = utcnow()
     if not (await cases.case_for_update(event_update.update_id)) and await cases.opened_today(resident.id, received) >= config.settings.max_cases_per_day:
@@ -499,7 +505,7 @@ async def submit(
     await state.clear()
     await query.answer()
     await _close_keyboard(query)
-    await query.message.answer(_confirmation(opened.case, calendar, teams), reply_markup=main_menu())
+    await shown(query).answer(_confirmation(opened.case, calendar, teams), reply_markup=main_menu())
 
 
 def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) -> str:

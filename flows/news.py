@@ -20,9 +20,10 @@ from bot.services.numbers import PAGE_MAX, whole_number
 from bot.store import residents
 from bot.store.db import Database
 from bot.store.models import Resident
-from flows.common import MENU_NEWS, eldership_keyboard
+from flows.common import MENU_NEWS, UnderAccessibleMessage, eldership_keyboard, shown
 
 router = Router(name="news")
+router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
@@ -91,7 +92,7 @@ async def news_choice(
     action, value = callback_data.action, callback_data.value
     if action == "latest":
         await query.answer()
-        await query.message.answer(await _latest_text(resident, news, locale))
+        await shown(query).answer(await _latest_text(resident, news, locale))
         return
     if action in ("eld_menu", "page"):
         page = whole_number(value or "0", PAGE_MAX)
@@ -105,7 +106,7 @@ async def news_choice(
             turn=lambda target: NewsChoice(action="page", value=str(target)),
             extra=[(_("✖ Cancel"), NewsChoice(action="eld", value="-"))],
         )  # fmt: skip
-        await query.message.edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
+        await shown(query).edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
         return
     if action == "eld":
         if value != "-" and value not in config.municipality.eldership_by_id:
@@ -122,7 +123,8 @@ async def news_choice(
         topics = await news.toggle_topic(resident.id, value)
         await query.answer(_("Subscribed.") if value in topics else _("Unsubscribed."))
     fresh = await residents.get_resident(db, resident.id)
-    await query.message.edit_text(subscriptions_text(), reply_markup=subscriptions_keyboard(fresh, config, locale))
+    assert fresh is not None, "a resident who pressed a button has a profile"
+    await shown(query).edit_text(subscriptions_text(), reply_markup=subscriptions_keyboard(fresh, config, locale))
 
 
 @router.my_chat_member(F.chat.type == ChatType.PRIVATE, ChatMemberUpdatedFilter(member_status_changed=KICKED))

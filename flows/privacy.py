@@ -18,8 +18,10 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.privacy import EXPORTS_PER_DAY, DataRights, TooManyExports, as_json
 from bot.store.models import Resident, utcnow
+from flows.common import UnderAccessibleMessage, shown
 
 router = Router(name="privacy")
+router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
@@ -109,18 +111,18 @@ async def forget(message: Message, resident: Resident | None) -> None:
 
 @router.callback_query(ForgetChoice.filter())
 async def forget_chosen(query: CallbackQuery, callback_data: ForgetChoice, resident: Resident | None, state: FSMContext, rights: DataRights, bot: Bot) -> None:
-    if not isinstance(query.message, Message) or not _has_profile(resident):
+    if not _has_profile(resident):
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
     if not callback_data.confirm:
-        await query.message.edit_text(_("Nothing was erased."))
+        await shown(query).edit_text(_("Nothing was erased."))
         return
     await rights.forget(query.from_user.id, utcnow())
     await state.clear()
     await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=query.from_user.id))
-    await query.message.edit_text(_("Your profile is erased."))
-    await query.message.answer(
+    await shown(query).edit_text(_("Your profile is erased."))
+    await shown(query).answer(
         _("We will not write to you again, except the answers to cases still being handled. Send /start if you want to use the service again."),
         reply_markup=ReplyKeyboardRemove(),
     )

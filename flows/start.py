@@ -25,15 +25,18 @@ from flows.common import (
     MENU_HELP,
     MENU_LANGUAGE,
     LanguageChoice,
+    UnderAccessibleMessage,
     language_keyboard,
     language_prompt,
     main_menu,
     resident_commands,
+    shown,
 )
 from flows.news import subscriptions_keyboard
 from flows.privacy import privacy_notice
 
 router = Router(name="start")
+router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
@@ -97,42 +100,40 @@ async def language_chosen(
     db: Database,
     config: Config,
 ) -> None:
-    if callback_data.code not in LOCALES or not isinstance(query.message, Message):
+    if callback_data.code not in LOCALES:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     locale = callback_data.code
     resident = await residents.set_locale(db, query.from_user.id, locale)
     with i18n.use_locale(locale):
         await query.answer()
-        await query.message.edit_text(_("Language: {language}").format(language=LANGUAGE_NAMES[locale]))
+        await shown(query).edit_text(_("Language: {language}").format(language=LANGUAGE_NAMES[locale]))
         await bot.set_my_commands(resident_commands(), scope=BotCommandScopeChat(chat_id=query.from_user.id))
         if _has_consented(resident):
             if await state.get_state() in (None, Onboarding.language.state):
                 await state.clear()
-                await _show_main_menu(query.message, _("Done. We will write to you in English from now on."))
+                await _show_main_menu(shown(query), _("Done. We will write to you in English from now on."))
             else:
-                await query.message.answer(_("Done. We will write to you in English from now on."))
+                await shown(query).answer(_("Done. We will write to you in English from now on."))
             return
         await state.set_state(Onboarding.consent)
-        await _show_notice(query.message, config, locale)
+        await _show_notice(shown(query), config, locale)
 
 
 @router.callback_query(Consent.filter())
 async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i18n: I18n, config: Config) -> None:
-    if not isinstance(query.message, Message):
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
     await residents.give_consent(db, query.from_user.id, query.from_user.full_name, i18n.current_locale)
     if await state.get_state() in (Onboarding.language.state, Onboarding.consent.state):
         await state.clear()
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await shown(query).edit_reply_markup(reply_markup=None)
     await _show_main_menu(
-        query.message,
+        shown(query),
         _("Thank you. You can now use the menu below. Type /help at any time to see how we can help."),
     )
     resident = await residents.get_resident(db, query.from_user.id)
-    await query.message.answer(
+    assert resident is not None, "consent was just stored"
+    await shown(query).answer(
         _("Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”)."),
         reply_markup=subscriptions_keyboard(resident, config, i18n.current_locale),
     )

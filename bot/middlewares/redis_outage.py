@@ -43,7 +43,8 @@ class RedisOutageMiddleware(BaseMiddleware):
         others = list(outer)
         for middleware in others:
             outer.unregister(middleware)
-        for middleware in (self, *others, self._handled):
+        middlewares: list[Any] = [self, *others, self._handled]  # instances and functions alike
+        for middleware in middlewares:
             outer.register(middleware)
 
     @staticmethod

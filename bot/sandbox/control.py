@@ -69,7 +69,7 @@ class _Control:
         return web.json_response(info)
 
     def _user(self, body: dict[str, Any]) -> dict[str, Any]:
-        user = self.emu.users.get(body.get("user_id"))
+        user = self.emu.users.get(int(body.get("user_id") or 0))
         if user is None:
             raise _bad("unknown user_id")
         return user
@@ -163,7 +163,7 @@ class _Control:
         user = self._user(body)
         chat = self.emu.chats.get(body.get("chat_id", user["id"]))
         message = chat.messages.get(body.get("message_id")) if chat else None
-        if message is None:
+        if chat is None or message is None:
             raise _bad("unknown chat or message")
         query_id = f"forged{len(self.emu.callbacks) + 1}"
         self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat.info["id"]}

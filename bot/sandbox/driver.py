@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,7 @@ class Telegram:
         user = await self._post("/_emu/users", {"first_name": first_name, "language_code": language_code, "last_name": last_name})
         return Person(self, user, user["id"])
 
-    async def group(self, title: str, *, forum: bool = False, members: list[Person] = (), admins: list[Person] = (), chat_id: int | None = None) -> int:
+    async def group(self, title: str, *, forum: bool = False, members: Sequence[Person] = (), admins: Sequence[Person] = (), chat_id: int | None = None) -> int:
         info = await self._post("/_emu/groups", {
             "title": title, "forum": forum, "id": chat_id,
             "members": [m.user["id"] for m in members], "admins": [a.user["id"] for a in admins],

@@ -21,6 +21,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -286,7 +287,7 @@ class Emulator:
         self.chats[uid] = _Chat(info=chat_info, members={uid})
         return user
 
-    def add_group(self, title: str, forum: bool = False, members: list[int] = (), chat_id: int | None = None) -> dict[str, Any]:
+    def add_group(self, title: str, forum: bool = False, members: Sequence[int] = (), chat_id: int | None = None) -> dict[str, Any]:
         cid = chat_id or -(1_000_000_000_000 + next(self._group_ids))
         info = {"id": cid, "type": "supergroup", "title": title}
         if forum:
@@ -610,7 +611,7 @@ class Emulator:
         if params.get("inline_message_id"):
             raise BadRequest("Bad Request: inline messages are not supported by the emulator")
         chat = self.chat(params.get("chat_id"))
-        message = chat.messages.get(params.get("message_id"))
+        message = chat.messages.get(int(params.get("message_id") or 0))
         if message is None:
             raise BadRequest("Bad Request: message to edit not found")
         if not message["from"].get("is_bot"):

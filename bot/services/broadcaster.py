@@ -39,12 +39,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, Message
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from bot.limiter import bulk_traffic
-from bot.store.db import Database
+from bot.store.db import Database, rowcount, table_of
 from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class Broadcaster:
                 for chat, locale in unique.items()
             ]
             for start in range(0, len(rows), 1000):
-                await session.execute(Delivery.__table__.insert(), rows[start : start + 1000])
+                await session.execute(table_of(Delivery).insert(), rows[start : start + 1000])
         return broadcast
 
     async def claim(self, broadcast_id: int, limit: int) -> list[Delivery]:
@@ -144,9 +144,9 @@ class Broadcaster:
                 .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_at) < utcnow() - self.lease)
                 .values(status=DeliveryStatus.PENDING, claimed_by=None)
             )
-        if result.rowcount:
-            log.warning("deliveries resumed after a crash", extra={"rows": result.rowcount})
-        return result.rowcount or 0
+        if rowcount(result):
+            log.warning("deliveries resumed after a crash", extra={"rows": rowcount(result)})
+        return rowcount(result)
 
     async def resume_own(self) -> int:
         """On start: rows this instance held when it stopped are pending again, at once."""
@@ -156,9 +156,9 @@ class Broadcaster:
                 .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_by) == self.worker)
                 .values(status=DeliveryStatus.PENDING, claimed_by=None)
             )
-        if result.rowcount:
-            log.warning("deliveries of this instance resumed", extra={"rows": result.rowcount})
-        return result.rowcount or 0
+        if rowcount(result):
+            log.warning("deliveries of this instance resumed", extra={"rows": rowcount(result)})
+        return rowcount(result)
 
     async def release(self) -> None:
         """On a graceful stop: what this sender holds goes back to pending (the same window as a crash)."""
@@ -228,7 +228,7 @@ class Broadcaster:
 
     async def _finish(self, broadcast_id: int) -> None:
         async with self.database.write() as session:
-            broadcast = await session.get(Broadcast, broadcast_id)
+            broadcast = await session.get_one(Broadcast, broadcast_id)
             if broadcast.status == BroadcastStatus.SENDING:
                 broadcast.status, broadcast.finished_at = BroadcastStatus.DONE, utcnow()
 
@@ -280,7 +280,7 @@ async def send_version(bot: Bot, chat_id: int, version: dict[str, Any], paid: bo
     if len(files) == 1:
         send = bot.send_photo if files[0]["kind"] == "photo" else bot.send_document
         return await send(chat_id, files[0]["file_id"], caption=version.get("caption"), **extra)
-    media = [
+    media: list[MediaUnion] = [
         (InputMediaPhoto if f["kind"] == "photo" else InputMediaDocument)(media=f["file_id"], caption=version.get("caption") if i == 0 else None)
         for i, f in enumerate(files)
     ]

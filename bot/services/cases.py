@@ -106,7 +106,7 @@ class CaseService:
         """How many cases the resident opened on the municipality's current day."""
         start = datetime.combine(self.calendar.local_date(now), time(), tzinfo=self.calendar.tz)
         async with self.database.read() as session:
-            return await session.scalar(select(func.count()).select_from(Case).where(col(Case.resident_id) == resident_id, col(Case.received_at) >= start))
+            return await session.scalar(select(func.count()).select_from(Case).where(col(Case.resident_id) == resident_id, col(Case.received_at) >= start)) or 0
 
     async def page_for_resident(self, resident_id: int, page: int, per_page: int) -> tuple[list[Case], int]:
         """One page of the resident's cases, newest first, and the total."""

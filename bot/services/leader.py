@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "petent:leader"
 
 
-async def run_as_leader(redis: Redis | None, work: Callable[[], Awaitable[None]], ttl: float = 30.0) -> None:
+async def run_as_leader(redis: Redis | None, work: Callable[[], Coroutine[Any, Any, None]], ttl: float = 30.0) -> None:
     if redis is None:
         await work()
         return

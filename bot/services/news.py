@@ -47,7 +47,7 @@ class NewsService:
 
     async def toggle_topic(self, resident_id: int, topic: str) -> list[str]:
         async with self.database.write() as session:
-            resident = await session.get(Resident, resident_id)
+            resident = await session.get_one(Resident, resident_id)
             topics = list(resident.news_topics or [])
             topics.remove(topic) if topic in topics else topics.append(topic)
             resident.news_topics = topics
@@ -55,7 +55,7 @@ class NewsService:
 
     async def set_eldership(self, resident_id: int, eldership_id: str | None) -> None:
         async with self.database.write() as session:
-            resident = await session.get(Resident, resident_id)
+            resident = await session.get_one(Resident, resident_id)
             resident.eldership_id = eldership_id
             if eldership_id and ELDERSHIP_TOPIC not in (resident.news_topics or []):
                 resident.news_topics = [*(resident.news_topics or []), ELDERSHIP_TOPIC]

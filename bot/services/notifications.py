@@ -13,7 +13,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, ReactionTypeEmoji
+from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, ReactionTypeEmoji
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -180,7 +180,7 @@ async def send_files(bot: Bot, chat_id: int, files: list[Any], thread_id: int | 
                 send = bot.send_photo if media_type is InputMediaPhoto else bot.send_document
                 message_id = (await send(chat_id, chunk[0].file_id, caption=_caption(chunk[0]), message_thread_id=thread_id)).message_id
             else:
-                media = [media_type(media=f.file_id, caption=_caption(f)) for f in chunk]
+                media: list[MediaUnion] = [media_type(media=f.file_id, caption=_caption(f)) for f in chunk]
                 message_id = (await bot.send_media_group(chat_id, media, message_thread_id=thread_id))[0].message_id
             first = first or message_id
     return first

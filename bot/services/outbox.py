@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.models import OutboxMessage, OutboxStatus, utcnow
 from bot.telegram import single_attempt
 
@@ -182,9 +182,9 @@ class Outbox:
             result = await session.execute(
                 update(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.SENDING, condition).values(status=OutboxStatus.PENDING, claimed_by=None)
             )
-        if result.rowcount:
-            log.warning(message, extra={"rows": result.rowcount})
-        return result.rowcount or 0
+        if rowcount(result):
+            log.warning(message, extra={"rows": rowcount(result)})
+        return rowcount(result)
 
     # --- sending ---
 

@@ -155,4 +155,4 @@ def summary_view(poll_id: int, questions: list[dict[str, Any]], locale: str, don
 
 def keyboard_json(markup: InlineKeyboardMarkup) -> list[list[dict[str, str]]]:
     """An inline keyboard as stored in a broadcast's content (see broadcaster.send_version)."""
-    return [[{"text": b.text, "callback_data": b.callback_data} for b in row] for row in markup.inline_keyboard]
+    return [[{"text": b.text, "callback_data": b.callback_data or ""} for b in row] for row in markup.inline_keyboard]

@@ -29,7 +29,7 @@ from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.workflow import CaseWorkflow
 from bot.store import cases as case_rows
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, Delivery, DeliveryStatus, EventKind, OutboxMessage, OutboxStatus, Resident
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ class DataRights:
             of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
             await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
             removed = await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None))
-            files = (await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids)))).rowcount or 0
+            files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
             await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
             for case in cases:
                 case.resident_id = None
@@ -223,8 +223,8 @@ class DataRights:
             )  # not one who came back since
             gone = list((await session.execute(unneeded)).scalars())
             await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
-            residents = (await session.execute(delete(Resident).where(col(Resident.id).in_(gone)))).rowcount or 0
-        purged = Purged(len(cases), removed.rowcount or 0, files, residents)
+            residents = rowcount(await session.execute(delete(Resident).where(col(Resident.id).in_(gone))))
+        purged = Purged(len(cases), rowcount(removed), files, residents)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
         return purged
 

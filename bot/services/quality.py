@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from bot.config import Municipality
@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
 # What the indicators read of a case (whole rows would cost twice the time for a year of cases).
-CASE_COLUMNS = (Case.id, Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id, Case.team_id)
+CASE_COLUMNS: tuple[Any, ...] = tuple(
+    col(c) for c in (Case.id, Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id, Case.team_id)
+)
 LAST_DAYS_DEFAULT = 30
 
 
@@ -286,7 +288,7 @@ class QualityService:
                 report.received += 1
                 weeks[_monday(received)].received += 1
             due = case.extended_until or case.deadline
-            if closed in period:
+            if closed is not None and closed in period:
                 on_time = closed <= due
                 report.closed += 1
                 report.on_time += on_time
@@ -312,7 +314,7 @@ class QualityService:
         report.teams = self._teams(period, cases, moves, locale)
         return report
 
-    def _teams(self, period: Period, cases: Sequence[Row[Any]], moves: Sequence[Row[Any]], locale: str) -> list[TeamFigures]:
+    def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str) -> list[TeamFigures]:
         figures = {team.id: TeamFigures(team.name.get(locale)) for team in self.municipality.teams}
 
         def of(team_id: str | None) -> TeamFigures:
@@ -320,7 +322,8 @@ class QualityService:
 
         default = self.municipality.routing.default_team if self.municipality.routing else None
         entered: dict[int, tuple[str | None, datetime]] = {}  # case id -> (team, since)
-        for case_id, at, data in moves:
+        for move in moves:
+            case_id, at, data = move[0], move[1], move[2]
             data = data or {}
             to = data.get("to") or data.get("team") or default  # cases from before teams: the default team
             if case_id in entered and "to" in data:  # a referral: the case leaves its team
@@ -334,7 +337,7 @@ class QualityService:
                 of(to).received += 1
         for case in cases:
             closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
-            if closed in period:
+            if closed is not None and closed in period:
                 team = of(case.team_id)
                 team.closed += 1
                 team.on_time += closed <= (case.extended_until or case.deadline)
@@ -357,7 +360,7 @@ class QualityService:
         entry = self.municipality.category_by_id.get(category_id)
         return entry.get(locale) if entry else category_id
 
-    def _groups(self, answers: list[SatisfactionAnswer], locale: str) -> list[Group]:
+    def _groups(self, answers: Sequence[SatisfactionAnswer], locale: str) -> list[Group]:
         dimensions: list[tuple[str, Callable[[SatisfactionAnswer], str]]] = [
             (_("Category"), lambda a: self._category(a.category_id, locale)),
             (_("Eldership"), lambda a: self._eldership(a.eldership_id, locale)),
@@ -385,7 +388,7 @@ def _monday(day: date) -> date:
 def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]]:
     """The report as (title, headers, rows) tables, for CSV and XLSX (current gettext locale).
     Shares are percentages; an empty cell means "no data" or "hidden: fewer than 5 answers"."""
-    summary = [
+    summary: list[list[Any]] = [
         [_("Period from"), report.period.start.isoformat()],
         [_("Period to"), report.period.end.isoformat()],
         [_("Cases received"), report.received],

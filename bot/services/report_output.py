@@ -187,7 +187,7 @@ def _formula_like(cell: object) -> bool:
 def _csv_cell(cell: object) -> object:
     if cell is None:
         return ""
-    return "'" + cell if _formula_like(cell) else cell
+    return f"'{cell}" if _formula_like(cell) else cell
 
 
 def report_xlsx(report: QualityReport) -> bytes:

@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlmodel import SQLModel, col
 
 from bot.services.deadlines import WorkingCalendar
-from bot.store.db import Database, insert_for
+from bot.store.db import Database, insert_for, rowcount, table_of
 from bot.store.models import (
     Case,
     Delivery,
@@ -77,7 +77,7 @@ class SurveyService:
     async def _take_receipt(self, session: Any, digest: str) -> None:
         """Store the receipt in the caller's transaction; AlreadyAnswered if it was there."""
         result = await session.execute(insert_for(session, SurveyReceipt).values(digest=digest).on_conflict_do_nothing())
-        if result.rowcount != 1:
+        if rowcount(result) != 1:
             raise AlreadyAnswered
 
     async def _rewrite_group(self, session: Any, model: type[SQLModel], lock_key: int, *group: Any, new: SQLModel | None = None) -> None:
@@ -91,7 +91,7 @@ class SurveyService:
             # Two rewrites at once would each put back the rows they read and lose the other's answer.
             # (SQLite writers are serialised already: BEGIN IMMEDIATE and a lock in bot.store.db.)
             await session.execute(select(func.pg_advisory_xact_lock(REWRITE_LOCK, lock_key)))
-        table = model.__table__
+        table = table_of(model)
         rows = [dict(row) for row in (await session.execute(select(table).where(*group))).mappings()]
         if new is not None:
             rows.append(new.model_dump())
@@ -102,7 +102,7 @@ class SurveyService:
         await session.execute(insert(table), rows)
 
     async def _rewrite_satisfaction_day(self, session: Any, day: date, new: SatisfactionAnswer | None = None) -> None:
-        table = SatisfactionAnswer.__table__
+        table = table_of(SatisfactionAnswer)
         await self._rewrite_group(session, SatisfactionAnswer, SATISFACTION_GROUP, table.c.answered_on == day, new=new)
 
     async def _has_receipt(self, digest: str) -> bool:
@@ -115,7 +115,7 @@ class SurveyService:
         """True once per case: the caller then asks the question (never again, even after a reopening)."""
         async with self.database.write() as session:
             result = await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.feedback_asked).is_(False)).values(feedback_asked=True))
-        return result.rowcount == 1
+        return rowcount(result) == 1
 
     async def feedback_given(self, case_id: int) -> bool:
         return await self._has_receipt(self.receipt("case", case_id))
@@ -181,7 +181,7 @@ class SurveyService:
                 raise ValueError("choices do not fit the poll's questions")
             await self._take_receipt(session, self.receipt("poll", poll_id, user_id))
             answer = PollAnswer(poll_id=poll_id, answered_on=self.calendar.local_date(utcnow()), locale=locale, choices=choices)
-            table = PollAnswer.__table__
+            table = table_of(PollAnswer)
             await self._rewrite_group(session, PollAnswer, poll_id, table.c.poll_id == poll_id, table.c.answered_on == answer.answered_on, new=answer)
 
     async def close_poll(self, poll_id: int) -> Poll | None:

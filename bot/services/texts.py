@@ -22,7 +22,7 @@ KIND_LABELS = {
     CaseKind.COMPLAINT: __("Complaint"),
     CaseKind.REPORT: __("Report of a problem"),
 }
-KIND_ICONS = {CaseKind.REQUEST: "📄", CaseKind.COMPLAINT: "⚠️", CaseKind.REPORT: "🚧"}
+KIND_ICONS: dict[str, str] = {CaseKind.REQUEST: "📄", CaseKind.COMPLAINT: "⚠️", CaseKind.REPORT: "🚧"}
 
 STATUS_LABELS = {
     CaseStatus.NEW: __("Received"),
@@ -44,7 +44,7 @@ def status_label(status: str) -> str:
 
 
 def current_locale() -> str:
-    return I18n.get_current().current_locale
+    return I18n.get_current(no_error=False).current_locale
 
 
 def day(value: date) -> str:

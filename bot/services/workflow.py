@@ -24,8 +24,8 @@ from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
 from bot.services.outbox import Kind, Outbox, enqueue, group_key, pending_row, resident_key
 from bot.services.teams import TeamDirectory
 from bot.store import cases as case_rows
-from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxStatus, Resident, utcnow
+from bot.store.db import Database, rowcount
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, OutboxStatus, Resident, utcnow
 
 if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for types only
     from bot.services.groups import ClerkTexts
@@ -174,7 +174,8 @@ class CaseWorkflow:
 
     def _queue_card(self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None) -> None:
         """The case's topic and card in its team's group, then its history, pin and files."""
-        chat, key = case.group_chat_id, group_key(case.group_chat_id, case.id)
+        chat = self._chat(case)
+        key = group_key(chat, case.id)
         enqueue(session, Kind.TOPIC, chat, key=key, case_id=case.id)
         enqueue(session, Kind.CARD, chat, key=key, case_id=case.id)
         if history:
@@ -313,6 +314,8 @@ class CaseWorkflow:
             "header": self.resident_texts.header(case, locale), "heading": self.resident_texts.clerk_heading(locale),
             "html": first.html, "media": any(m.media for m in messages),
         }  # fmt: skip
+        if case.resident_id is None:
+            raise NotAllowed("the case has no resident in Telegram")
         enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
         return event
 
@@ -400,17 +403,17 @@ class CaseWorkflow:
         return case
 
     async def _gather_information(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
-        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        chat = self._chat(case)
         key = group_key(chat, case.id)
         gathering = await pending_row(session, Kind.INFO, key)
         if gathering is not None:
             # Only a row no sender holds yet: if it was claimed meanwhile, start a new one.
             result = await session.execute(
-                update(type(gathering))
-                .where(type(gathering).id == gathering.id, type(gathering).status == OutboxStatus.PENDING)
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == gathering.id, col(OutboxMessage.status) == OutboxStatus.PENDING)
                 .values(payload={"events": [*gathering.payload.get("events", []), event.id]})
             )
-            if result.rowcount == 1:
+            if rowcount(result) == 1:
                 return
         due = utcnow() + timedelta(seconds=self.config.settings.gather_seconds)
         enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=due)
@@ -504,9 +507,13 @@ class CaseWorkflow:
             payload["keyboard"] = keyboard
         enqueue(session, Kind.MESSAGE, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
 
+    def _chat(self, case: Case) -> int:
+        """The team group holding the case (cases from before teams: the default team's)."""
+        return case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+
     def _post(self, session: AsyncSession, case: Case, text: str) -> None:
         """A line for the clerks in the case's topic (or the group's main chat)."""
-        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        chat = self._chat(case)
         enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
 
     async def tell_team_profile_erased(self, session: AsyncSession, case: Case) -> None:
@@ -520,7 +527,7 @@ class CaseWorkflow:
         """The retention period ended: the case's forum topic is deleted with every message in it
         (the card, the resident's texts, photos and place, the answers); in a group without topics
         the card shows that the data was removed."""
-        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        chat = self._chat(case)
         if case.topic_id is not None:
             enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": case.topic_id})
             case.topic_id = case.card_message_id = None
@@ -529,7 +536,7 @@ class CaseWorkflow:
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""
-        chat = case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+        chat = self._chat(case)
         key = group_key(chat, case.id)
         if await pending_row(session, Kind.CARD_EDIT, key) or await pending_row(session, Kind.CARD, key):
             return

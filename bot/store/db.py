@@ -17,10 +17,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
+import sqlalchemy as sa
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 
 _BEGIN = "petent_begin"
 
@@ -52,7 +56,7 @@ class Database:
         sync_engine = engine.sync_engine
 
         @event.listens_for(sync_engine, "connect")
-        def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy (not the driver) issue BEGIN, so we choose its flavour.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
@@ -63,7 +67,7 @@ class Database:
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
-        def _on_begin(connection):  # type: ignore[no-untyped-def]
+        def _on_begin(connection: Any) -> None:
             connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN, "BEGIN"))
 
     @asynccontextmanager
@@ -118,10 +122,18 @@ class AnotherProcess(Exception):
         )
 
 
-def insert_for(session: AsyncSession, table):  # type: ignore[no-untyped-def]
+def insert_for(session: AsyncSession, table: Any) -> Any:
     """INSERT with ON CONFLICT support for the session's database (SQLite or PostgreSQL)."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched (session.execute types every result as a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """A table model's Table, for bulk statements (SQLModel does not type `__table__`)."""
+    return cast(sa.Table, model.__table__)  # type: ignore[attr-defined]
