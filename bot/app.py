@@ -35,6 +35,7 @@ from bot.services.news import NewsService
 from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.outbox import Kind, Outbox, Sent
 from bot.services.privacy import DataRights
+from bot.services.profiles import ResidentProfiles
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
 from bot.services.surveys import SurveyService
@@ -212,7 +213,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     # One conversation per person and forum topic: a clerk can answer two cases at once.
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC)
     dispatcher["config"] = config
-    dispatcher["db"] = database
+    dispatcher["profiles"] = ResidentProfiles(database)
     dispatcher["calendar"] = services.calendar
     dispatcher["chats"] = dispatcher["teams"] = teams
     dispatcher["workflow"] = services.workflow

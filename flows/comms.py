@@ -21,8 +21,6 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import select
-from sqlmodel import col
 
 from bot.config import Config
 from bot.services import texts
@@ -45,7 +43,7 @@ from bot.services.report_output import png, poll_chart, results_message
 from bot.services.surveys import PollResults, SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
-from bot.store.models import Broadcast, PollStatus
+from bot.store.models import PollStatus
 from flows.common import UnderAccessibleMessage, collect_album, eldership_keyboard, shown
 
 log = logging.getLogger(__name__)
@@ -267,10 +265,7 @@ async def send(
             )
         )
     progress = await shown(query).answer(announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)))
-    async with broadcaster.database.write() as session:
-        stored = await session.get(Broadcast, broadcast.id)
-        stored.progress_chat_id, stored.progress_message_id = progress.chat.id, progress.message_id
-    broadcast.progress_chat_id, broadcast.progress_message_id = progress.chat.id, progress.message_id
+    await broadcaster.show_progress_in(broadcast, progress.chat.id, progress.message_id)
     announcements.start(broadcast)
 
 
@@ -283,8 +278,7 @@ async def cancel(query: CallbackQuery, state: FSMContext) -> None:
 
 @router.message(InCommsGroup(), Command("broadcasts"))
 async def recent(message: Message, broadcaster: Broadcaster) -> None:
-    async with broadcaster.database.read() as session:
-        rows = (await session.execute(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(10))).scalars().all()
+    rows = await broadcaster.recent()
     if not rows:
         await message.reply(_("No announcements yet."))
         return

@@ -34,9 +34,7 @@ from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import CaseWorkflow
-from bot.store import residents
-from bot.store.db import Database
+from bot.services.workflow import CaseWorkflow, DailyLimitReached
 from bot.store.models import CaseKind, Resident, utcnow
 from flows.common import (
     MENU_NEW_CASE,
@@ -470,7 +468,6 @@ async def submit(
     calendar: WorkingCalendar,
     config: Config,
     resident: Resident | None,
-    db: Database,
 ) -> None:
     """Store the case. The same update delivered again finds its case instead of a new one."""
     data = await state.get_data()
@@ -482,10 +479,6 @@ async def submit(
             return
         await query.answer()
         await shown(query).answer(_confirmation(existing, calendar, teams), reply_markup=main_menu())
-        return
-    received = utcnow()
-    if not (await cases.case_for_update(event_update.update_id)) and await cases.opened_today(resident.id, received) >= config.settings.max_cases_per_day:
-        await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
         return
     draft = CaseDraft(
         resident_id=resident.id,
@@ -499,9 +492,11 @@ async def submit(
         address=data.get("address"),
         attachments=tuple(AttachmentDraft(**item) for item in data.get("files", [])),
     )
-    if data.get("phone"):
-        await residents.set_phone(db, resident.id, data["phone"])
-    opened = await workflow.open(draft, received, update_id=event_update.update_id)
+    try:
+        opened = await workflow.submit(draft, utcnow(), event_update.update_id, phone=data.get("phone"))
+    except DailyLimitReached:
+        await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
+        return
     await state.clear()
     await query.answer()
     await _close_keyboard(query)

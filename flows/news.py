@@ -17,8 +17,7 @@ from bot.services import texts
 from bot.services.html_text import truncate_html
 from bot.services.news import ELDERSHIP_TOPIC, NewsService
 from bot.services.numbers import PAGE_MAX, whole_number
-from bot.store import residents
-from bot.store.db import Database
+from bot.services.profiles import ResidentProfiles
 from bot.store.models import Resident
 from flows.common import MENU_NEWS, UnderAccessibleMessage, eldership_keyboard, shown
 
@@ -83,7 +82,7 @@ async def news_menu(message: Message, resident: Resident | None, news: NewsServi
 
 @router.callback_query(NewsChoice.filter())
 async def news_choice(
-    query: CallbackQuery, callback_data: NewsChoice, resident: Resident | None, news: NewsService, db: Database, config: Config, i18n: I18n
+    query: CallbackQuery, callback_data: NewsChoice, resident: Resident | None, news: NewsService, profiles: ResidentProfiles, config: Config, i18n: I18n
 ) -> None:
     if resident is None or resident.consent_at is None:
         await query.answer(_("Please start with /start: choose your language and accept the privacy notice."), show_alert=True)
@@ -122,16 +121,16 @@ async def news_choice(
             return
         topics = await news.toggle_topic(resident.id, value)
         await query.answer(_("Subscribed.") if value in topics else _("Unsubscribed."))
-    fresh = await residents.get_resident(db, resident.id)
+    fresh = await profiles.get(resident.id)
     assert fresh is not None, "a resident who pressed a button has a profile"
     await shown(query).edit_text(subscriptions_text(), reply_markup=subscriptions_keyboard(fresh, config, locale))
 
 
 @router.my_chat_member(F.chat.type == ChatType.PRIVATE, ChatMemberUpdatedFilter(member_status_changed=KICKED))
-async def blocked(event: ChatMemberUpdated, db: Database) -> None:
-    await residents.set_blocked(db, event.from_user.id, True)
+async def blocked(event: ChatMemberUpdated, profiles: ResidentProfiles) -> None:
+    await profiles.set_blocked(event.from_user.id, True)
 
 
 @router.my_chat_member(F.chat.type == ChatType.PRIVATE, ChatMemberUpdatedFilter(member_status_changed=MEMBER))
-async def unblocked(event: ChatMemberUpdated, db: Database) -> None:
-    await residents.set_blocked(db, event.from_user.id, False)
+async def unblocked(event: ChatMemberUpdated, profiles: ResidentProfiles) -> None:
+    await profiles.set_blocked(event.from_user.id, False)

@@ -17,8 +17,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import LOCALES, Config
 from bot.middlewares.i18n import guess_locale
-from bot.store import residents
-from bot.store.db import Database
+from bot.services.profiles import ResidentProfiles
 from bot.store.models import Resident
 from flows.common import (
     LANGUAGE_NAMES,
@@ -97,14 +96,14 @@ async def language_chosen(
     state: FSMContext,
     bot: Bot,
     i18n: I18n,
-    db: Database,
+    profiles: ResidentProfiles,
     config: Config,
 ) -> None:
     if callback_data.code not in LOCALES:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     locale = callback_data.code
-    resident = await residents.set_locale(db, query.from_user.id, locale)
+    resident = await profiles.choose_language(query.from_user.id, locale)
     with i18n.use_locale(locale):
         await query.answer()
         await shown(query).edit_text(_("Language: {language}").format(language=LANGUAGE_NAMES[locale]))
@@ -121,8 +120,8 @@ async def language_chosen(
 
 
 @router.callback_query(Consent.filter())
-async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i18n: I18n, config: Config) -> None:
-    await residents.give_consent(db, query.from_user.id, query.from_user.full_name, i18n.current_locale)
+async def consent_given(query: CallbackQuery, state: FSMContext, profiles: ResidentProfiles, i18n: I18n, config: Config) -> None:
+    await profiles.give_consent(query.from_user.id, query.from_user.full_name, i18n.current_locale)
     if await state.get_state() in (Onboarding.language.state, Onboarding.consent.state):
         await state.clear()
     await query.answer()
@@ -131,7 +130,7 @@ async def consent_given(query: CallbackQuery, state: FSMContext, db: Database, i
         shown(query),
         _("Thank you. You can now use the menu below. Type /help at any time to see how we can help."),
     )
-    resident = await residents.get_resident(db, query.from_user.id)
+    resident = await profiles.get(query.from_user.id)
     assert resident is not None, "consent was just stored"
     await shown(query).answer(
         _("Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”)."),

@@ -169,6 +169,18 @@ class Broadcaster:
                 .values(status=DeliveryStatus.PENDING, claimed_by=None)
             )
 
+    async def show_progress_in(self, broadcast: Broadcast, chat_id: int, message_id: int) -> None:
+        """The message in the communications group that follows the delivery (edited as it goes)."""
+        async with self.database.write() as session:
+            stored = await session.get_one(Broadcast, broadcast.id)
+            stored.progress_chat_id, stored.progress_message_id = chat_id, message_id
+        broadcast.progress_chat_id, broadcast.progress_message_id = chat_id, message_id
+
+    async def recent(self, limit: int = 10) -> list[Broadcast]:
+        """The latest announcements, newest first."""
+        async with self.database.read() as session:
+            return list((await session.execute(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit))).scalars())
+
     async def counts(self, broadcast_id: int) -> Counts:
         async with self.database.read() as session:
             rows = await session.execute(

@@ -4,7 +4,7 @@ Every change to a case goes through bot.services.workflow."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -104,9 +104,8 @@ class CaseService:
 
     async def opened_today(self, resident_id: int, now: datetime) -> int:
         """How many cases the resident opened on the municipality's current day."""
-        start = datetime.combine(self.calendar.local_date(now), time(), tzinfo=self.calendar.tz)
         async with self.database.read() as session:
-            return await session.scalar(select(func.count()).select_from(Case).where(col(Case.resident_id) == resident_id, col(Case.received_at) >= start)) or 0
+            return await case_rows.opened_since(session, resident_id, self.calendar.day_start(now))
 
     async def page_for_resident(self, resident_id: int, page: int, per_page: int) -> tuple[list[Case], int]:
         """One page of the resident's cases, newest first, and the total."""

@@ -8,7 +8,7 @@ exclude weekends and the public holidays of the `holidays` package for the count
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -34,6 +34,10 @@ class WorkingCalendar:
 
     def local_date(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
+
+    def day_start(self, moment: datetime) -> datetime:
+        """Midnight of `moment`'s day in the municipality's time zone."""
+        return datetime.combine(self.local_date(moment), time(), tzinfo=self.tz)
 
     def is_working_day(self, day: date) -> bool:
         return self._holidays.is_working_day(day)

@@ -84,6 +84,10 @@ class NotAllowed(Exception):
     """The case does not exist, or the action does not fit it now."""
 
 
+class DailyLimitReached(Exception):
+    """The resident has opened as many cases today as the municipality accepts in one day."""
+
+
 @dataclass(frozen=True)
 class Clerk:
     id: int
@@ -125,14 +129,21 @@ class CaseWorkflow:
 
     # --- opening ---
 
-    async def open(self, draft: CaseDraft, received_at: datetime, update_id: int | None = None) -> OpenedCase:
+    async def submit(self, draft: CaseDraft, received_at: datetime, update_id: int, phone: str | None = None) -> OpenedCase:
+        """A resident's new case, within the day's limit (MAX_CASES_PER_DAY; DailyLimitReached
+        otherwise), with the phone number they chose to share; the same update again returns its case."""
+        return await self.open(draft, received_at, update_id, daily_limit=self.config.settings.max_cases_per_day, phone=phone)
+
+    async def open(
+        self, draft: CaseDraft, received_at: datetime, update_id: int | None = None, *, daily_limit: int | None = None, phone: str | None = None
+    ) -> OpenedCase:
         """Store a new case for its team, with its card queued; the same `update_id` again returns the first case."""
         if update_id is not None:
             existing = await self._case_for_update(update_id)
             if existing:
                 return OpenedCase(existing, created=False)
         try:
-            case = await self._insert(draft, received_at, update_id)
+            case = await self._insert(draft, received_at, update_id, daily_limit, phone)
         except IntegrityError:
             # A concurrent delivery of the same update won the race; its case is the answer.
             existing = await self._case_for_update(update_id) if update_id is not None else None
@@ -146,11 +157,18 @@ class CaseWorkflow:
         async with self.database.read() as session:
             return await case_rows.case_by_update(session, update_id)
 
-    async def _insert(self, draft: CaseDraft, received_at: datetime, update_id: int | None) -> Case:
+    async def _insert(self, draft: CaseDraft, received_at: datetime, update_id: int | None, daily_limit: int | None, phone: str | None) -> Case:
         rules = self.municipality.kinds[draft.kind]
         year = self.calendar.local_date(received_at).year
         team = self.teams.route(draft.kind, draft.category_id, draft.eldership_id)
         async with self.database.write() as session:
+            if draft.resident_id is not None:
+                if daily_limit is not None and await case_rows.opened_since(session, draft.resident_id, self.calendar.day_start(received_at)) >= daily_limit:
+                    raise DailyLimitReached
+                if phone:
+                    resident = await session.get(Resident, draft.resident_id)
+                    if resident is not None:
+                        resident.phone = phone[:32]
             seq = await case_rows.allocate_sequence(session, year)
             case = Case(
                 number=format_case_number(self.config.settings.case_prefix, year, seq), year=year, seq=seq,

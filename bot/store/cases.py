@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,6 +38,12 @@ async def allocate_sequence(session: AsyncSession, year: int) -> int:
     await session.execute(insert_for(session, CaseCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
     result = await session.execute(update(CaseCounter).where(col(CaseCounter.year) == year).values(last=CaseCounter.last + 1).returning(col(CaseCounter.last)))
     return result.scalar_one()
+
+
+async def opened_since(session: AsyncSession, resident_id: int, start: datetime) -> int:
+    """How many cases the resident opened since `start`."""
+    query = select(func.count()).select_from(Case).where(col(Case.resident_id) == resident_id, col(Case.received_at) >= start)
+    return await session.scalar(query) or 0
 
 
 async def case_by_update(session: AsyncSession, update_id: int) -> Case | None:
