@@ -7,4 +7,16 @@ def routers() -> list[Router]:
     from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, start
 
     # The fallback router goes last: it answers whatever no other flow took.
-    return [start.router, privacy.router, intake.router, cases.router, news.router, feedback.router, clerk.router, clerk.outside, comms.router, fallback.router]
+    return [
+        start.router,
+        privacy.router,
+        intake.router,
+        cases.router,
+        news.router,
+        feedback.router,
+        clerk.router,
+        clerk.outside,
+        comms.router,
+        comms.outside,
+        fallback.router,
+    ]

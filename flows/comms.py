@@ -47,14 +47,21 @@ from bot.store.models import PollStatus
 from flows.common import UnderAccessibleMessage, collect_album, eldership_keyboard, shown
 
 log = logging.getLogger(__name__)
-router = Router(name="comms")
-router.callback_query.filter(UnderAccessibleMessage())
 
 
 class InCommsGroup(Filter):
     async def __call__(self, event: Message | CallbackQuery, chats: TeamDirectory) -> bool:
         message = event.message if isinstance(event, CallbackQuery) else event
         return message is not None and message.chat.id == chats.comms
+
+
+router = Router(name="comms")
+router.callback_query.filter(UnderAccessibleMessage())
+router.message.filter(InCommsGroup())
+router.callback_query.filter(InCommsGroup())
+
+# Presses of the announcement buttons from anywhere else (a forwarded preview, a forged query).
+outside = Router(name="comms-outside")
 
 
 class Compose(StatesGroup):
@@ -77,18 +84,14 @@ def _cancel_button(builder: InlineKeyboardBuilder) -> None:
     builder.button(text=_("✖ Cancel"), callback_data=Cmp(action="cancel"))
 
 
-async def _outside_comms(query: CallbackQuery, chats: TeamDirectory) -> bool:
-    return shown(query) is None or shown(query).chat.id != chats.comms
-
-
-@router.callback_query(Cmp.filter(), _outside_comms)
+@outside.callback_query(Cmp.filter())
 async def refuse_elsewhere(query: CallbackQuery) -> None:
     """An announcement button pressed outside the communications group."""
     log.warning("broadcast button pressed outside the communications group", extra={"user_id": query.from_user.id})
     await query.answer(_("Not allowed here."), show_alert=True)
 
 
-@router.message(InCommsGroup(), Command("broadcast"))
+@router.message(Command("broadcast"))
 async def start_broadcast(message: Message, state: FSMContext) -> None:
     await state.clear()
     await state.set_state(Compose.language)
@@ -100,7 +103,7 @@ async def start_broadcast(message: Message, state: FSMContext) -> None:
     await message.reply(_("<b>New announcement.</b> In which language will you write it?"), reply_markup=builder.as_markup())
 
 
-@router.callback_query(InCommsGroup(), StateFilter(Compose.language, Compose.second), Cmp.filter(F.action == "lang"))
+@router.callback_query(StateFilter(Compose.language, Compose.second), Cmp.filter(F.action == "lang"))
 async def language_chosen(query: CallbackQuery, callback_data: Cmp, state: FSMContext) -> None:
     if callback_data.value not in LANGUAGE_NAMES:
         await query.answer(_("This cannot be done now."), show_alert=True)
@@ -124,7 +127,7 @@ def _version_of(messages: list[Message]) -> dict[str, Any]:
     return {"files": files, "caption": caption}
 
 
-@router.message(InCommsGroup(), StateFilter(Compose.content), F.text | F.photo | F.document, ~F.text.startswith("/"))
+@router.message(StateFilter(Compose.content), F.text | F.photo | F.document, ~F.text.startswith("/"))
 async def content_given(message: Message, state: FSMContext) -> None:
     if message.text and len(message.text) > 4000:
         await message.reply(_("This is too long for one message; please shorten it to 4000 characters."))
@@ -179,7 +182,7 @@ async def _audience_view(state: FSMContext, news: NewsService, config: Config) -
     return text, builder.as_markup()
 
 
-@router.callback_query(InCommsGroup(), StateFilter(Compose.second), Cmp.filter(F.action == "more"))
+@router.callback_query(StateFilter(Compose.second), Cmp.filter(F.action == "more"))
 async def choose_audience(query: CallbackQuery, state: FSMContext, news: NewsService, config: Config) -> None:
     await state.set_state(Compose.audience)
     await query.answer()
@@ -187,7 +190,7 @@ async def choose_audience(query: CallbackQuery, state: FSMContext, news: NewsSer
     await shown(query).edit_text(text, reply_markup=keyboard)
 
 
-@router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action.in_({"aud_topic", "aud_lang", "aud_eld"})))
+@router.callback_query(StateFilter(Compose.audience), Cmp.filter(F.action.in_({"aud_topic", "aud_lang", "aud_eld"})))
 async def audience_changed(query: CallbackQuery, callback_data: Cmp, state: FSMContext, news: NewsService, config: Config) -> None:
     data = await state.get_data()
     audience = dict(data.get("audience", {}))
@@ -208,7 +211,7 @@ async def audience_changed(query: CallbackQuery, callback_data: Cmp, state: FSMC
     await shown(query).edit_text(text, reply_markup=keyboard)
 
 
-@router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "aud_page"))
+@router.callback_query(StateFilter(Compose.audience), Cmp.filter(F.action == "aud_page"))
 async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: Config) -> None:
     page = whole_number(callback_data.value, PAGE_MAX)
     if page is None:  # not a button this bot made
@@ -224,7 +227,7 @@ async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: 
     await shown(query).edit_reply_markup(reply_markup=keyboard)
 
 
-@router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "preview"))
+@router.callback_query(StateFilter(Compose.audience), Cmp.filter(F.action == "preview"))
 async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsService) -> None:
     data = await state.get_data()
     count = len(await news.recipients(Audience(**data.get("audience", {}))))
@@ -240,7 +243,7 @@ async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsS
     await shown(query).answer(_("This is exactly what residents will see. Send it?"), reply_markup=builder.as_markup())
 
 
-@router.callback_query(InCommsGroup(), StateFilter(Compose.audience), Cmp.filter(F.action == "send"))
+@router.callback_query(StateFilter(Compose.audience), Cmp.filter(F.action == "send"))
 async def send(
     query: CallbackQuery, state: FSMContext, news: NewsService, broadcaster: Broadcaster, announcements: Announcements, config: Config,
     surveys: SurveyService, i18n: I18n,
@@ -269,14 +272,14 @@ async def send(
     announcements.start(broadcast)
 
 
-@router.callback_query(InCommsGroup(), Cmp.filter(F.action == "cancel"))
+@router.callback_query(Cmp.filter(F.action == "cancel"))
 async def cancel(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
     await query.answer(_("Cancelled."))
     await shown(query).edit_reply_markup(reply_markup=None)
 
 
-@router.message(InCommsGroup(), Command("broadcasts"))
+@router.message(Command("broadcasts"))
 async def recent(message: Message, broadcaster: Broadcaster) -> None:
     rows = await broadcaster.recent()
     if not rows:
@@ -300,7 +303,7 @@ def _number_given(command: CommandObject) -> int | None:
     return whole_number((command.args or "").strip().removeprefix("#"))
 
 
-@router.message(InCommsGroup(), Command("stop"))
+@router.message(Command("stop"))
 async def stop(message: Message, command: CommandObject, broadcaster: Broadcaster) -> None:
     broadcast_id = _number_given(command)
     if broadcast_id is None:
@@ -337,7 +340,7 @@ def _poll_versions(poll_id: int, questions: list[dict[str, Any]], i18n: I18n) ->
     return versions
 
 
-@router.message(InCommsGroup(), Command("poll"))
+@router.message(Command("poll"))
 async def start_poll(message: Message, state: FSMContext) -> None:
     await state.clear()
     await state.set_state(ComposePoll.questions)
@@ -353,7 +356,7 @@ async def start_poll(message: Message, state: FSMContext) -> None:
     )
 
 
-@router.message(InCommsGroup(), StateFilter(ComposePoll.questions), F.text | F.document, ~F.text.startswith("/"))
+@router.message(StateFilter(ComposePoll.questions), F.text | F.document, ~F.text.startswith("/"))
 async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: NewsService, config: Config, i18n: I18n) -> None:
     if message.document:
         if (message.document.file_size or 0) > POLL_FILE_MAX_BYTES:
@@ -384,7 +387,7 @@ async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: Ne
     )
 
 
-@router.message(InCommsGroup(), StateFilter(ComposePoll.questions), ~F.text.startswith("/"))
+@router.message(StateFilter(ComposePoll.questions), ~F.text.startswith("/"))
 async def poll_questions_wrong(message: Message) -> None:
     await message.reply(_("Please send the questions as text or as a .txt file."))
 
@@ -397,7 +400,7 @@ async def _post_results(message: Message, results: PollResults, config: Config) 
         await message.answer_photo(BufferedInputFile(chart, f"poll-{results.poll.id}.png"))
 
 
-@router.message(InCommsGroup(), Command("results"))
+@router.message(Command("results"))
 async def poll_results(message: Message, command: CommandObject, surveys: SurveyService, config: Config) -> None:
     poll_id = _number_given(command)
     results = await surveys.results(poll_id) if poll_id is not None else None
@@ -407,7 +410,7 @@ async def poll_results(message: Message, command: CommandObject, surveys: Survey
     await _post_results(message, results, config)
 
 
-@router.message(InCommsGroup(), Command("close"))
+@router.message(Command("close"))
 async def close_poll(message: Message, command: CommandObject, surveys: SurveyService, broadcaster: Broadcaster, config: Config) -> None:
     poll_id = _number_given(command)
     poll = await surveys.close_poll(poll_id) if poll_id is not None else None
@@ -422,7 +425,7 @@ async def close_poll(message: Message, command: CommandObject, surveys: SurveySe
         await _post_results(message, results, config)
 
 
-@router.message(InCommsGroup(), Command("polls"))
+@router.message(Command("polls"))
 async def recent_polls(message: Message, surveys: SurveyService, config: Config) -> None:
     polls = await surveys.recent_polls()
     if not polls:
@@ -441,7 +444,7 @@ async def recent_polls(message: Message, surveys: SurveyService, config: Config)
     await message.reply("\n".join(lines))
 
 
-@router.message(InCommsGroup(), Command("help"))
+@router.message(Command("help"))
 async def comms_help(message: Message) -> None:
     await message.reply(
         _(

@@ -107,5 +107,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow test goes first in every pair until there are none left."""
     slow = [item for item in items if item.get_closest_marker("slow")]
     rest = [item for item in items if not item.get_closest_marker("slow")]
-    paired = [test for pair in zip(slow, rest, strict=False) for test in pair]
-    items[:] = paired + rest[len(slow) :]
+    pairs = min(len(slow), len(rest))
+    paired = [test for pair in zip(slow[:pairs], rest[:pairs], strict=True) for test in pair]
+    items[:] = paired + slow[pairs:] + rest[pairs:]  # nothing dropped when slow tests outnumber the rest
