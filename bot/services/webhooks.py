@@ -32,6 +32,7 @@ import httpx
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.config import WebhookReceiver
 from bot.services.cases import Contact
 from bot.services.outbox import Kind, Permanent, Retry, Sent, enqueue
@@ -79,7 +80,7 @@ def case_snapshot(case: Case, resident: Resident | None, attachments: int) -> di
         "number": case.number, "kind": case.kind, "category": case.category_id, "eldership": case.eldership_id,
         "team": case.team_id, "status": case.status, "channel": case.channel,
         "received_at": _iso(case.received_at), "deadline": _iso(case.deadline), "extended_until": _iso(case.extended_until),
-        "due": _iso(case.due), "closed_at": _iso(case.closed_at), "assignee": case.assignee_name,
+        "due": _iso(case.due), "closed_at": _iso(case.closed_at), "answered_via": case.answered_via, "assignee": case.assignee_name,
         "description": case.description, "address": case.address,
         "location": {"latitude": case.latitude, "longitude": case.longitude} if case.latitude is not None else None,
         "attachments": attachments, "resident": person,
@@ -151,15 +152,19 @@ class WebhookSender:
         try:
             response = await self._http().post(receiver.url, content=body, headers=headers)
         except httpx.HTTPError as exc:  # refused, timed out, reset, a bad certificate: the receiver is not there now
+            metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "unavailable").inc()
             raise Retry(f"{receiver.name}: {type(exc).__name__}") from None
         status = response.status_code
         if 200 <= status < 300:
+            metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "delivered").inc()
             log.info("case event delivered", extra={**where, "status": status})
             return Sent(record=_forget_body(row))
         if status in (408, 429) or status >= 500:
+            metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "unavailable").inc()
             raise Retry(f"{receiver.name}: HTTP {status}", _retry_after(response) if status in (429, 503) else None)
         # 3xx and the other 4xx: the receiver or its configuration is wrong. The event is kept and
         # tried again (a lost record is worse than a noisy log), and the error is logged each time.
+        metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "refused").inc()
         log.error("case event refused by its receiver; it will be tried again", extra={**where, "status": status})
         raise Retry(f"{receiver.name}: HTTP {status}")
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from bot.app import Services, build_services
@@ -137,7 +138,7 @@ async def test_each_change_queues_its_event_for_every_receiver(wired: Services, 
     assert opened["case"] | {"resident": None} == {
         "number": "VRS-2026-000001", "kind": "report", "category": "roads", "eldership": None, "team": "desk", "status": "new",
         "channel": "telegram", "received_at": "2026-11-23T07:00:00+00:00", "deadline": "2026-12-21", "extended_until": None,
-        "due": "2026-12-21", "closed_at": None, "assignee": None, "description": "Duobė prie <mokyklos> & tilto",
+        "due": "2026-12-21", "closed_at": None, "answered_via": None, "assignee": None, "description": "Duobė prie <mokyklos> & tilto",
         "address": "Mokyklos g. 1", "location": None, "attachments": 0, "resident": None,
     }  # fmt: skip
     assert opened["case"]["resident"] == {"name": "Jonas Jonaitis", "phone": "+37060000000", "email": None, "postal_address": None, "answer_by": "telegram"}
@@ -211,7 +212,10 @@ async def _send_hooks(outbox: Outbox) -> list[OutboxMessage]:
 async def test_a_2xx_delivers_signed_and_the_row_forgets_the_body(wired: Services, database: Database) -> None:
     receiver = Receiver(204)
     row = await _one_event(wired, database, receiver)
+    delivered = {"receiver": "dms", "outcome": "delivered"}
+    before = REGISTRY.get_sample_value("petent_webhook_attempts_total", delivered) or 0
     [sent] = await _send_hooks(wired.outbox)
+    assert REGISTRY.get_sample_value("petent_webhook_attempts_total", delivered) == before + 1
     assert (sent.status, sent.attempts) == (OutboxStatus.SENT, 1)
     assert sent.payload == {"receiver": "dms", "event": "case.opened", "id": row.payload["body"]["id"]}  # the personal data went
     [request] = receiver.requests
