@@ -19,6 +19,7 @@ Bodies are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -150,8 +151,9 @@ class WebhookSender:
         }  # fmt: skip
         where = {"receiver": receiver.name, "row": row.id, "event": event, "attempt": row.attempts}
         try:
-            response = await self._http().post(receiver.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:  # refused, timed out, reset, a bad certificate: the receiver is not there now
+            async with asyncio.timeout(self.timeout):  # the whole attempt, however slowly a receiver trickles its answer
+                response = await self._http().post(receiver.url, content=body, headers=headers)
+        except (httpx.HTTPError, TimeoutError) as exc:  # refused, timed out, reset, a bad certificate: the receiver is not there now
             metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "unavailable").inc()
             raise Retry(f"{receiver.name}: {type(exc).__name__}") from None
         status = response.status_code

@@ -250,6 +250,20 @@ async def test_anything_but_a_2xx_is_retried_with_backoff(wired: Services, datab
     assert len(receiver.requests) == 1
 
 
+async def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(wired: Services, database: Database) -> None:
+    async def trickle(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200)
+
+    sender = WebhookSender(wired.config.settings.webhook_receivers[:1], timeout=0.2, transport=httpx.MockTransport(trickle))
+    await _one_event(wired, database, Receiver())
+    wired.outbox.handle(Kind.WEBHOOK, sender.send)
+    started = asyncio.get_running_loop().time()
+    [row] = await _send_hooks(wired.outbox)
+    assert asyncio.get_running_loop().time() - started < 2
+    assert (row.status, row.last_error) == (OutboxStatus.PENDING, "dms: TimeoutError")
+
+
 async def test_a_429_waits_for_its_retry_after(wired: Services, database: Database) -> None:
     receiver = Receiver(429, headers={"Retry-After": "120"})
     await _one_event(wired, database, receiver)
