@@ -139,7 +139,6 @@ class _Workers:
     kinds: frozenset[str] | None
     exclude: frozenset[str]
     concurrency: int
-    max_backoff: float
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -167,8 +166,8 @@ class Outbox:
         self.handlers: dict[str, Handler] = {}
         pools = list(pools)
         pooled = frozenset(kind for pool in pools for kind in pool.kinds)
-        self._workers = [_Workers(None, pooled, concurrency, max_backoff)]
-        self._workers += [_Workers(pool.kinds, frozenset(), pool.concurrency, pool.max_backoff) for pool in pools]
+        self._workers = [_Workers(None, pooled, concurrency)]
+        self._workers += [_Workers(pool.kinds, frozenset(), pool.concurrency) for pool in pools]
         self._backoff_of = {kind: pool.max_backoff for pool in pools for kind in pool.kinds}
 
     def handle(self, kind: Kind, handler: Handler) -> None:
