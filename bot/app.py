@@ -33,13 +33,14 @@ from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
 from bot.services.notifications import ResidentSender, ResidentTexts
-from bot.services.outbox import Kind, Outbox, Sent
+from bot.services.outbox import Kind, Outbox, Pool, Sent
 from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
 from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
+from bot.services.webhooks import WebhookSender
 from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage
@@ -51,6 +52,8 @@ from flows import routers
 from flows.common import resident_commands
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_CONCURRENCY = 8  # case events sent at once (to all receivers together)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class App:
     schedule: Schedule
     announcements: Announcements
     teams: TeamDirectory
+    webhooks: WebhookSender | None = None
 
     async def prepare(self) -> None:
         """Migrate the schema and publish the command menu in every language."""
@@ -116,6 +120,8 @@ class App:
     async def close(self) -> None:
         await self.announcements.close()
         await self.outbox.drain()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         await self.dispatcher.storage.close()
         await self.bot.session.close()
         await self.database.dispose()
@@ -171,6 +177,7 @@ class Services:
     quality: QualityService
     residents: ResidentSender
     rights: DataRights
+    webhooks: WebhookSender
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -185,14 +192,18 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     residents = ResidentSender(bot, database)
     clerk_texts = ClerkTexts(i18n, calendar, config, teams)
     groups = GroupSender(bot, database, clerk_texts, teams)
-    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated)
+    # Webhooks go out in a pool of their own: a slow or unreachable receiver never takes a slot from Telegram's rows.
+    hooks_pool = Pool(frozenset({Kind.WEBHOOK}), concurrency=WEBHOOK_CONCURRENCY, max_backoff=settings.case_webhook_max_backoff_seconds)
+    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, pools=[hooks_pool])
     workflow = CaseWorkflow(database, outbox, calendar, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
     outbox.on_blocked = functools.partial(_resident_blocked, residents, workflow, clerk_texts)
+    webhooks = WebhookSender(settings.webhook_receivers, settings.case_webhook_timeout_seconds)
     _register_senders(outbox, residents, groups)
+    outbox.handle(Kind.WEBHOOK, webhooks.send)
     quality = QualityService(database, calendar, config.municipality)
     rights = DataRights(database, config, calendar, workflow)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
-    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights)
+    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, webhooks)
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -240,7 +251,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams,
+        announcements=announcements, teams=teams, webhooks=services.webhooks,
     )  # fmt: skip
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
@@ -31,6 +33,48 @@ _TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class WebhookReceiver:
+    """Where case events go (bot.services.webhooks): a name (in the outbox's keys and the logs),
+    an http(s) URL, and the secret the bodies are signed with."""
+
+    name: str
+    url: str
+    secret: SecretStr
+
+
+_RECEIVER_NAME_RE = re.compile(r"[a-z0-9_-]{1,16}")
+_RECEIVER_SECRET_RE = re.compile(r"[A-Za-z0-9_.~+/=-]{16,256}")
+
+
+def parse_receivers(value: str) -> tuple[WebhookReceiver, ...]:
+    """`name=https://host/path|secret`, entries separated by commas or line breaks.
+
+    Raise ValueError saying which entry is wrong and why; the message never contains a secret."""
+    receivers: list[WebhookReceiver] = []
+    entries = [entry.strip() for entry in re.split(r"[,\n]", value) if entry.strip()]
+    for number, entry in enumerate(entries, start=1):
+        name, equals, rest = entry.partition("=")
+        url, bar, secret = rest.rpartition("|")
+        name, url, secret = name.strip(), url.strip(), secret.strip()
+        where = f"entry {number}" + (f" ({name})" if _RECEIVER_NAME_RE.fullmatch(name) else "")
+        if not equals or not bar:
+            raise ValueError(f"{where}: must be name=https://host/path|secret")
+        if not _RECEIVER_NAME_RE.fullmatch(name):
+            raise ValueError(f"{where}: the name must be 1-16 of a-z 0-9 _ -")
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c.isspace() for c in url):
+            raise ValueError(f"{where}: the URL must be http:// or https://, e.g. https://dms.example.lt/petent")
+        if not _RECEIVER_SECRET_RE.fullmatch(secret):
+            raise ValueError(f"{where}: the secret must be 16-256 of A-Z a-z 0-9 _ . ~ + / = - (python -c 'import secrets; print(secrets.token_hex(32))')")
+        if any(receiver.name == name for receiver in receivers):
+            raise ValueError(f"{where}: the name is used twice")
+        receivers.append(WebhookReceiver(name, url, SecretStr(secret)))
+    if not receivers:
+        raise ValueError("no receiver given; leave it unset for none")
+    return tuple(receivers)
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -71,6 +115,10 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)  # Telegram's X-Telegram-Bot-Api-Secret-Token
     web_host: str = "127.0.0.1"  # the web server: the webhook, /healthz, /metrics
     web_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 8081 in webhook mode, no web server when polling
+    # Receivers of case events (the document management system): "name=https://url|secret, …" (see parse_receivers).
+    case_webhooks: SecretStr | None = None
+    case_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0  # one delivery attempt, connecting included
+    case_webhook_max_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # the longest pause between attempts
 
     @field_validator("weekly_report")
     @classmethod
@@ -111,6 +159,18 @@ class Settings(BaseSettings):
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("must be 1-256 letters (A-Z, a-z), digits, _ or -")
         return value
+
+    @field_validator("case_webhooks")
+    @classmethod
+    def _case_webhooks(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_receivers(value.get_secret_value())  # raises ValueError naming the entry, never its secret
+        return value
+
+    @cached_property
+    def webhook_receivers(self) -> tuple[WebhookReceiver, ...]:
+        """The receivers of case events (CASE_WEBHOOKS), in the order given."""
+        return parse_receivers(self.case_webhooks.get_secret_value()) if self.case_webhooks else ()
 
     @property
     def web_listen_port(self) -> int | None:

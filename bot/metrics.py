@@ -30,6 +30,9 @@ UPDATE_SECONDS = Histogram(
 SENT = Counter("petent_telegram_sent_total", "Requests that put something into a chat, by lane", ["lane"])
 RETRY_AFTER = Counter("petent_telegram_429_total", "429 answers (Too Many Requests) from Telegram")
 RETRIES = Counter("petent_telegram_retries_total", "Requests tried again after a Telegram server or network error", ["error"])
+WEBHOOK_ATTEMPTS = Counter(
+    "petent_webhook_attempts_total", "Case events posted to a receiver (CASE_WEBHOOKS), by outcome: delivered, unavailable, refused", ["receiver", "outcome"]
+)
 OUTBOX_DEPTH = Gauge("petent_outbox_pending", "Outbox rows waiting to be sent")
 OUTBOX_AGE = Gauge("petent_outbox_oldest_seconds", "Age of the oldest outbox row waiting to be sent")
 CASES_OPEN = Gauge("petent_cases_open", "Cases not closed, per team", ["team"])

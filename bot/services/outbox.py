@@ -11,6 +11,9 @@ each through the limiter; the outcome is recorded at once, with the sent message
 - 429: the lane is paused by the limiter and the row waits `retry_after`; it never fails.
 - 5xx, timeouts, network errors: retried with backoff, for as long as it takes.
 - Permanent answers (blocked, chat not found, a bad request) fail the row, with the error kept.
+- Pools: some kinds (the webhooks to the document management system) are sent by workers of
+  their own, with their own concurrency and backoff, so a slow or unreachable receiver never
+  takes a slot from Telegram's rows; the rest share the main workers.
 - Crash: rows a sender held stay `sending`; the same instance (INSTANCE_NAME, default the host
   name) takes its own back at once on restart, other instances' after `lease`. A row sent just
   before a crash and not yet recorded is sent again: at least once, with that one window.
@@ -19,9 +22,10 @@ each through the limiter; the outcome is recorded at once, with the sent message
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -62,6 +66,7 @@ class Kind(StrEnum):
     COPY = "copy"  # a clerk's message(s) copied from the group to the resident
     CLOSE_TOPIC = "close_topic"  # the case left this group
     DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
+    WEBHOOK = "webhook"  # a case event to a receiver (bot.services.webhooks): no Telegram chat, chat_id 0
 
 
 def resident_key(resident_id: int) -> str:
@@ -109,6 +114,36 @@ class Permanent(Exception):
     """A handler's own verdict that the row can never be sent (e.g. its case is gone)."""
 
 
+class Retry(Exception):
+    """A handler's own verdict that the row could not be sent now (e.g. a receiver answered 503):
+    it is tried again after `delay` seconds, or the usual backoff."""
+
+    def __init__(self, error: str, delay: float | None = None) -> None:
+        super().__init__(error)
+        self.delay = delay
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Kinds sent by workers of their own (at most `concurrency` rows at once), retried with
+    backoff up to `max_backoff` seconds."""
+
+    kinds: frozenset[str]
+    concurrency: int
+    max_backoff: float
+
+
+@dataclass
+class _Workers:
+    """One claiming loop: the pool's kinds (None: every kind no pool takes)."""
+
+    kinds: frozenset[str] | None
+    exclude: frozenset[str]
+    concurrency: int
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+
+
 class Outbox:
     def __init__(
         self,
@@ -120,6 +155,7 @@ class Outbox:
         max_backoff: float = 30.0,
         on_blocked: Callable[[OutboxMessage], Awaitable[None]] | None = None,
         on_migrated: Callable[[int, int], Awaitable[None]] | None = None,
+        pools: Iterable[Pool] = (),
     ) -> None:
         self.database = database
         self.worker = worker
@@ -129,36 +165,40 @@ class Outbox:
         self.on_blocked = on_blocked
         self.on_migrated = on_migrated
         self.handlers: dict[str, Handler] = {}
-        self._wake = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        pools = list(pools)
+        pooled = frozenset(kind for pool in pools for kind in pool.kinds)
+        self._workers = [_Workers(None, pooled, concurrency)]
+        self._workers += [_Workers(pool.kinds, frozenset(), pool.concurrency) for pool in pools]
+        self._backoff_of = {kind: pool.max_backoff for pool in pools for kind in pool.kinds}
 
     def handle(self, kind: Kind, handler: Handler) -> None:
         self.handlers[kind] = handler
 
     def wake(self) -> None:
         """Something was enqueued: look for work now rather than at the next tick."""
-        self._wake.set()
+        for workers in self._workers:
+            workers.wake.set()
 
     # --- claiming ---
 
-    async def claim(self, limit: int) -> list[OutboxMessage]:
+    async def claim(self, limit: int, kinds: frozenset[str] | None = None, exclude: frozenset[str] = frozenset()) -> list[OutboxMessage]:
+        """Claim up to `limit` due rows (of `kinds` only, if given; never of `exclude`)."""
         earlier = aliased(OutboxMessage)
         blocked_by_earlier = (
             select(col(earlier.id))
             .where(col(earlier.key) == OutboxMessage.key, col(earlier.id) < OutboxMessage.id, col(earlier.status).in_(UNFINISHED))
             .exists()
         )
-        due = (
-            select(col(OutboxMessage.id))
-            .where(
-                col(OutboxMessage.status) == OutboxStatus.PENDING,
-                or_(col(OutboxMessage.due_at).is_(None), col(OutboxMessage.due_at) <= utcnow()),
-                ~blocked_by_earlier,
-            )
-            .order_by(col(OutboxMessage.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        conditions = [
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            or_(col(OutboxMessage.due_at).is_(None), col(OutboxMessage.due_at) <= utcnow()),
+            ~blocked_by_earlier,
+        ]
+        if kinds is not None:
+            conditions.append(col(OutboxMessage.kind).in_(sorted(kinds)))
+        if exclude:
+            conditions.append(col(OutboxMessage.kind).not_in(sorted(exclude)))
+        due = select(col(OutboxMessage.id)).where(*conditions).order_by(col(OutboxMessage.id)).limit(limit).with_for_update(skip_locked=True)
         async with self.database.write() as session:
             result = await session.execute(
                 update(OutboxMessage)
@@ -191,39 +231,43 @@ class Outbox:
     async def run(self) -> None:
         """Send until cancelled."""
         await self.resume_own()
+        await asyncio.gather(*(self._run(workers, recovers=index == 0) for index, workers in enumerate(self._workers)))
+
+    async def _run(self, workers: _Workers, recovers: bool) -> None:
         ticks = 0
         while True:
-            free = self.concurrency - len(self._in_flight)
+            free = workers.concurrency - len(workers.in_flight)
             if free > 0:
-                for row in await self._claim_safely(free):
+                for row in await self._claim_safely(free, workers):
                     task = asyncio.create_task(self._send(row))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._done)
+                    workers.in_flight.add(task)
+                    task.add_done_callback(functools.partial(self._done, workers))
             ticks += 1
-            if ticks % 30 == 0:
+            if recovers and ticks % 30 == 0:
                 await self.recover()
-            self._wake.clear()
+            workers.wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                await asyncio.wait_for(workers.wake.wait(), timeout=1.0)
             except TimeoutError:
                 pass
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._wake.set()  # the next row of its key may be due now
+    def _done(self, workers: _Workers, task: asyncio.Task[None]) -> None:
+        workers.in_flight.discard(task)
+        workers.wake.set()  # the next row of its key may be due now
 
-    async def _claim_safely(self, limit: int) -> list[OutboxMessage]:
+    async def _claim_safely(self, limit: int, workers: _Workers) -> list[OutboxMessage]:
         try:
-            return await self.claim(limit)
+            return await self.claim(limit, workers.kinds, workers.exclude)
         except Exception:  # a database hiccup: try again at the next tick
             log.exception("could not claim outbox rows")
             return []
 
     async def drain(self, timeout: float = 10.0) -> None:
         """On a graceful stop: let sends in flight finish; what is left is resumed on the next start."""
-        if self._in_flight:
-            await asyncio.wait(list(self._in_flight), timeout=timeout)
-        for task in list(self._in_flight):
+        in_flight = [task for workers in self._workers for task in workers.in_flight]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=timeout)
+        for task in in_flight:
             task.cancel()
         await self._release(col(OutboxMessage.claimed_by) == self.worker, "outbox rows left for the next start")
 
@@ -246,7 +290,9 @@ class Outbox:
         except TelegramRetryAfter as exc:
             await self._retry(row, float(exc.retry_after), "429", count=False)
         except (TelegramServerError, TelegramNetworkError) as exc:
-            await self._retry(row, self._backoff(row.attempts), type(exc).__name__)
+            await self._retry(row, self._backoff(row), type(exc).__name__)
+        except Retry as exc:
+            await self._retry(row, self._backoff(row) if exc.delay is None else exc.delay, str(exc))
         except TelegramForbiddenError as exc:
             await self._fail(row, exc.message)
             if self.on_blocked is not None:
@@ -257,12 +303,12 @@ class Outbox:
             raise
         except Exception as exc:  # a bug or the database: keep the row, try later, say so
             log.exception("outbox row could not be sent", extra={"row": row.id, "kind": row.kind})
-            await self._retry(row, self._backoff(row.attempts), type(exc).__name__)
+            await self._retry(row, self._backoff(row), type(exc).__name__)
         else:
             await self._record_sent(row, sent)
 
-    def _backoff(self, attempts: int) -> float:
-        return min(self.max_backoff, 0.5 * 2 ** max(0, attempts - 1))
+    def _backoff(self, row: OutboxMessage) -> float:
+        return min(self._backoff_of.get(row.kind, self.max_backoff), 0.5 * 2 ** max(0, min(row.attempts, 30) - 1))
 
     async def _record_sent(self, row: OutboxMessage, sent: Sent) -> None:
         async with self.database.write() as session:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -23,6 +23,7 @@ from bot.services.cases import AttachmentDraft, CaseDraft, OpenedCase, attachmen
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
 from bot.services.outbox import Kind, Outbox, enqueue, group_key, pending_row, resident_key
 from bot.services.teams import TeamDirectory
+from bot.services.webhooks import Event, case_snapshot, queue_event
 from bot.store import cases as case_rows
 from bot.store.db import Database, rowcount
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, OutboxStatus, Resident, utcnow
@@ -188,6 +189,7 @@ class CaseWorkflow:
             session.add_all(files)
             await session.flush()
             self._queue_card(session, case, [f.id for f in files])
+            await self._hook(session, Event.OPENED, case, created)
         return case
 
     def _queue_card(self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None) -> None:
@@ -250,6 +252,7 @@ class CaseWorkflow:
         )
         session.add(event)
         outcome.events.append(event)
+        await self._hook_status(session, outcome, event, actor_name, text)
         locale = await self._locale(session, case)
         self._notify(session, case, self.resident_texts.event(case, event, locale))
         resident = await case_rows.resident_of(session, case)
@@ -271,6 +274,7 @@ class CaseWorkflow:
         )  # fmt: skip
         session.add(event)
         outcome.events.append(event)
+        await self._hook(session, Event.EXTENDED, case, event, {"until": extension.until.isoformat(), "days": days, "reason": reason, "by": _by(clerk.name)})
         self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
 
     async def _assign(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, assignee: Clerk, now: datetime) -> None:
@@ -309,6 +313,7 @@ class CaseWorkflow:
         if case.status == CaseStatus.ASSIGNED:
             case.status = CaseStatus.NEW  # nobody in the new team has it yet
         await session.flush()
+        await self._hook(session, Event.PASSED, case, event, {"from_team": source.id, "to_team": to.id, "reason": reason, "by": _by(clerk.name)})
         events = await case_rows.case_events(session, case.id)
         attachments = (await session.execute(select(col(Attachment.id)).where(col(Attachment.case_id) == case.id).order_by(col(Attachment.id)))).scalars().all()
         self._queue_card(session, case, list(attachments), history=self.clerk_texts.history(case, events, source, reason))
@@ -415,6 +420,7 @@ class CaseWorkflow:
             )
             session.add(event)
             await session.flush()
+            await self._hook(session, Event.REOPENED, case, event, {"reason": reason, "by": {"role": "resident"}})
             self._post(session, case, self.clerk_texts.information(case, [event]))
             await self._card_edit(session, case)
         self.outbox.wake()
@@ -513,6 +519,28 @@ class CaseWorkflow:
 
     # --- queueing ---
 
+    async def _hook_status(self, session: AsyncSession, outcome: Outcome, event: CaseEvent, actor_name: str | None, text: str | None) -> None:
+        """A status that closes or reopens the case is an event for the document management system."""
+        to, by = outcome.case.status, _by(actor_name)
+        if to == CaseStatus.ANSWERED:
+            # The answer sent as the clerk's message (`act` relays it first), else the text given.
+            relayed = next((e.text for e in reversed(outcome.events) if e.kind == EventKind.MESSAGE_OUT), None)
+            await self._hook(session, Event.ANSWERED, outcome.case, event, {"answer": text or relayed, "by": by})
+        elif to in CLOSED_STATUSES:
+            await self._hook(session, Event.CLOSED, outcome.case, event, {"outcome": to, "reason": text, "by": by})
+        elif to == CaseStatus.REOPENED:
+            await self._hook(session, Event.REOPENED, outcome.case, event, {"reason": text, "by": by})
+
+    async def _hook(self, session: AsyncSession, kind: Event, case: Case, event: CaseEvent, detail: dict[str, Any] | None = None) -> None:
+        """The event for each receiver of CASE_WEBHOOKS, with the case as it is now (bot.services.webhooks)."""
+        receivers = self.config.settings.webhook_receivers
+        if not receivers:
+            return
+        await session.flush()  # the event's id, and the case's changes
+        resident = await case_rows.resident_of(session, case)
+        files = await session.scalar(select(func.count()).select_from(Attachment).where(col(Attachment.case_id) == case.id))
+        queue_event(session, receivers, kind, case, event, case_snapshot(case, resident, files or 0), detail)
+
     async def _locale(self, session: AsyncSession, case: Case) -> str:
         resident = await case_rows.resident_of(session, case)
         return resident.locale if resident and resident.locale else case.locale  # after /forget: the case's language
@@ -559,6 +587,11 @@ class CaseWorkflow:
         if await pending_row(session, Kind.CARD_EDIT, key) or await pending_row(session, Kind.CARD, key):
             return
         enqueue(session, Kind.CARD_EDIT, chat, key=key, case_id=case.id)
+
+
+def _by(clerk_name: str | None) -> dict[str, str | None]:
+    """Who made a change, as the document management system is told: a clerk (by name) or the system."""
+    return {"role": "clerk", "name": clerk_name} if clerk_name else {"role": "system"}
 
 
 def _clerk_event(case: Case, kind: EventKind, clerk: Clerk, text: str | None, message: GroupMessage, at: datetime | None = None) -> CaseEvent:
