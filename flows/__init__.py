@@ -4,7 +4,19 @@ from aiogram import Router
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, start
+    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, register, start
 
     # The fallback router goes last: it answers whatever no other flow took.
-    return [start.router, privacy.router, intake.router, cases.router, news.router, feedback.router, clerk.router, clerk.outside, comms.router, fallback.router]
+    return [
+        start.router,
+        privacy.router,
+        intake.router,
+        cases.router,
+        news.router,
+        feedback.router,
+        register.router,
+        clerk.router,
+        clerk.outside,
+        comms.router,
+        fallback.router,
+    ]
