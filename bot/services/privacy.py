@@ -8,9 +8,9 @@
   requires; answers to those still being handled are still sent to the chat, nothing else is.
   The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`).
 - Retention: once a closed case is older than its kind's `retention_years`, its personal data
-  goes (the resident link or the contact of a person without Telegram, the texts, the files, the
-  location); what the quality reports count
-  stays (dates, kind, category, eldership, team, status, the trail's kinds and dates).
+  goes (the resident link, or the contact of a person without Telegram; the texts, the files, the
+  location); what the quality reports count stays (dates, kind, category, eldership, team,
+  status, channel, the trail's kinds and dates).
 """
 
 from __future__ import annotations

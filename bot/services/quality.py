@@ -3,8 +3,9 @@ were closed, how many within the legal deadline, how long they took in working d
 overdue and open cases, and what residents said.
 
 Definitions (all dates in the municipality's time zone, the period's days inclusive):
-- received: cases received in the period, also by channel (Telegram, registered by staff for a
-  case that came by phone, e-mail, post or at the front desk, Open311); closed: cases closed in the period (and still closed);
+- received: cases received in the period, also by channel (Telegram; registered by staff, for a
+  case that came by phone, e-mail, post or at the front desk; Open311);
+- closed: cases closed in the period (and still closed);
 - on time: closed on or before their due day (the deadline, or the extended one);
 - handling time: working days after the receipt day up to the closing day (same day: 0);
 - extensions: extensions granted in the period;
