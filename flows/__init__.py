@@ -4,7 +4,7 @@ from aiogram import Router
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, start
+    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, register, start
 
     # The fallback router goes last: it answers whatever no other flow took.
     return [
@@ -14,6 +14,7 @@ def routers() -> list[Router]:
         cases.router,
         news.router,
         feedback.router,
+        register.router,
         clerk.router,
         clerk.outside,
         comms.router,

@@ -25,13 +25,24 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config, Team
 from bot.services import texts
+from bot.services.cases import AnswerBy
 from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ACTION_LABELS, ClerkTexts, DeskAction
 from bot.services.numbers import Page, RowId, UserId
 from bot.services.quality import PeriodError, parse_period
 from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import TRANSITIONS, Action, CaseWorkflow, Clerk, GroupMessage, NotAllowed
+from bot.services.workflow import (
+    TRANSITIONS,
+    Action,
+    CaseWorkflow,
+    Clerk,
+    GroupMessage,
+    NotAllowed,
+    NoTelegram,
+    answered_outside_telegram,
+    records_how_answered,
+)
 from bot.store.models import Case, utcnow
 from flows.common import UnderAccessibleMessage, attachment_of, collect_album, shown
 
@@ -47,6 +58,21 @@ PROMPTS = {
     Action.REDIRECT: lambda: _("{number}: write to which institution the case goes, and why. The resident will see it."),
     Action.REJECT: lambda: _("{number}: write why the case is rejected. The resident will see it."),
 }
+# The same for a case whose person has no Telegram (registered by a clerk): nothing is sent.
+PROMPTS_OUTSIDE_TELEGRAM = {
+    Action.EXTEND: lambda: _("{number}: write the reason for the extension, for the case's record. Tell the person yourself: they have no Telegram."),
+    Action.ANSWER: lambda: _("{number}: write the answer given {how}, for the case's record. The case is then closed."),
+    Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team will see it."),
+    Action.REDIRECT: lambda: _("{number}: write to which institution the case went, and why (told {how}), for the case's record."),
+    Action.REJECT: lambda: _("{number}: write why the case is rejected (told {how}), for the case's record."),
+}
+
+
+def _no_telegram() -> str:
+    return _(
+        "Not sent: the person of this case has no Telegram. Answer them as the card says (phone, e-mail, post or in person), "
+        "then close the case recording how the answer was given. Start a message with ! for an internal note."
+    )
 
 
 class InTeamGroup(Filter):
@@ -99,7 +125,15 @@ class OpenPage(CallbackData, prefix="op"):
     page: Page
 
 
-@outside.callback_query(F.data.regexp(r"^(dk|dx|dp|da|dc|tp|op):"))
+class AnsweredVia(CallbackData, prefix="dv"):
+    """How the answer to a person without Telegram was given, before closing their case."""
+
+    case_id: RowId
+    action: Action
+    via: AnswerBy
+
+
+@outside.callback_query(F.data.regexp(r"^(dk|dx|dp|da|dc|tp|op|dv|rg):"))
 async def pressed_elsewhere(query: CallbackQuery) -> None:
     log.warning("desk button pressed outside a team group", extra={"user_id": query.from_user.id})
     await query.answer(_("Not allowed here."), show_alert=True)
@@ -182,6 +216,10 @@ async def card_button(
         keyboard = await _members_keyboard(case, teams.get(case.team_id), teams)
         await _send_in_case(query, case, _("{number}: who is responsible?").format(number=case.number), keyboard)
         return
+    if records_how_answered(case, action):
+        await query.answer()
+        await _send_in_case(query, case, _("{number}: how was the answer given?").format(number=case.number), _answered_via_keyboard(case, action))
+        return
     if rule.needs_text:
         await query.answer()
         await _ask(query, state, case, action, config)
@@ -207,6 +245,16 @@ async def _send_in_case(query: CallbackQuery, case: Case, text: str, keyboard: I
 def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    return builder.as_markup()
+
+
+def _answered_via_keyboard(case: Case, action: Action) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    labels = {AnswerBy.PHONE: _("📞 By phone"), AnswerBy.EMAIL: _("✉️ By e-mail"), AnswerBy.POST: _("📮 By post"), AnswerBy.IN_PERSON: _("🤝 In person")}
+    for via, label in labels.items():
+        builder.button(text=label, callback_data=AnsweredVia(case_id=case.id, action=action, via=via))
+    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.adjust(2, 2, 1)
     return builder.as_markup()
 
 
@@ -240,7 +288,9 @@ async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory) -> Inl
 async def _ask(query: CallbackQuery, state: FSMContext, case: Case, action: Action, config: Config, **details: Any) -> None:
     """Prompt for the text; the prompt waits for this clerk, in this topic, for PROMPT_MINUTES."""
     team_name = details.pop("team_name", "")
-    text = PROMPTS[action]().format(number=case.number, team=escape(team_name))
+    prompts = PROMPTS_OUTSIDE_TELEGRAM if answered_outside_telegram(case) else PROMPTS
+    how = texts.answer_by_label(details["answered_via"]) if details.get("answered_via") else ""
+    text = prompts[action]().format(number=case.number, team=escape(team_name), how=how)
     text += "\n\n" + _("⏳ Waiting for your answer to {number} ({minutes} min).").format(number=case.number, minutes=config.settings.prompt_minutes)
     prompt = await _send_in_case(query, case, text, _cancel_keyboard(case))
     expires = utcnow() + timedelta(minutes=config.settings.prompt_minutes)
@@ -262,6 +312,23 @@ async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMC
     await query.answer()
     await _drop_buttons(query)
     await _ask(query, state, case, Action.EXTEND, config, days=callback_data.days)
+
+
+@router.callback_query(AnsweredVia.filter())
+async def answered_via(
+    query: CallbackQuery, callback_data: AnsweredVia, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config
+) -> None:
+    """How the answer was given (a case without Telegram): then the answer's text, for the record."""
+    case = await workflow.get(callback_data.case_id)
+    if await _acting_clerk(query, case, teams) is None or case is None:
+        return
+    action = callback_data.action
+    if not records_how_answered(case, action) or case.status not in TRANSITIONS[action].allowed_from:
+        await query.answer(_("This cannot be done with the case now."), show_alert=True)
+        return
+    await query.answer()
+    await _drop_buttons(query)
+    await _ask(query, state, case, action, config, answered_via=callback_data.via)
 
 
 @router.callback_query(PassTo.filter())
@@ -346,8 +413,9 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
         return
     await state.clear()
     answer = GroupMessage(message.chat.id, message.message_id, message.html_text) if action is Action.ANSWER else None
+    via = AnswerBy(data["answered_via"]) if data.get("answered_via") else None
     try:
-        await workflow.act(case.id, action, clerk, text=text, days=data.get("days"), team_id=data.get("team_id"), answer=answer)
+        await workflow.act(case.id, action, clerk, text=text, days=data.get("days"), team_id=data.get("team_id"), answer=answer, answered_via=via)
     except NotAllowed:
         await message.reply(_("This cannot be done with the case now."))
 
@@ -392,6 +460,8 @@ async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDir
         files = tuple(attachment_of(m) for m in messages if m.photo or m.document)
         try:
             await workflow.relay(case.id, clerk, refs, first.text or first.caption, files)
+        except NoTelegram:
+            await first.reply(_no_telegram())
         except NotAllowed:
             await first.reply(_("Not sent: the resident erased their profile and the case is closed, or its retention period is over."))
 
@@ -513,7 +583,7 @@ async def show_case(message: Message, command: CommandObject, workflow: CaseWork
         return
     if await _acting_clerk(message, case, teams) is None:
         return
-    text, keyboard = clerk_texts.card(case, await workflow.resident(case))
+    text, keyboard = clerk_texts.card(case, await workflow.resident(case), await workflow.registration(case))
     await message.reply(text, reply_markup=keyboard)
     if "/case" in text.rsplit("\n", 1)[-1]:  # the card had to shorten the description: the whole of it follows
         for part in clerk_texts.description_parts(case):
@@ -580,6 +650,9 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
         return
     try:
         await workflow.send_template(case.id, clerk, text, GroupMessage(shown(query).chat.id, shown(query).message_id))
+    except NoTelegram:
+        await query.answer(_no_telegram(), show_alert=True)
+        return
     except NotAllowed:
         await query.answer(_("Not sent: the resident erased their profile and the case is closed, or its retention period is over."), show_alert=True)
         return
@@ -609,6 +682,8 @@ async def clerk_help(message: Message) -> None:
             "/digest: the daily digest, now\n"
             "/report [period]: the quality report (period: 30d, 2026-10, 2026-Q4, 2026 or 2026-10-01..2026-12-31; the last 30 days if left out)"
         )
+        + "\n"
+        + _("/register: register a case that came by phone, e-mail, post or at the front desk")
     )
 
 

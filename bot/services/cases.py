@@ -36,6 +36,15 @@ class AnswerBy(StrEnum):
     IN_PERSON = "in_person"
 
 
+class ReceivedBy(StrEnum):
+    """How a case registered by a clerk came in (stored in its CREATED event)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    POST = "post"
+    DESK = "desk"  # at the front desk, in person
+
+
 @dataclass(frozen=True)
 class Contact:
     """Whom to answer, and how, when the case has no Telegram resident (stored in `cases.contact`)."""

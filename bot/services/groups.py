@@ -28,6 +28,7 @@ from sqlmodel import col
 
 from bot.config import Config, Team
 from bot.services import texts
+from bot.services.cases import Contact
 from bot.services.deadlines import WorkingCalendar
 from bot.services.notifications import send_files
 from bot.services.numbers import RowId
@@ -86,12 +87,13 @@ class ClerkTexts:
             category = self.config.municipality.category_by_id[case.category_id].get(self.locale)
             return f"{case.number} · {category} · {self._eldership(case)}"[:128]
 
-    def card(self, case: Case, resident: Resident | None) -> tuple[str, InlineKeyboardMarkup]:
-        """The card and the buttons that fit the case now."""
+    def card(self, case: Case, resident: Resident | None, created: CaseEvent | None = None) -> tuple[str, InlineKeyboardMarkup]:
+        """The card and the buttons that fit the case now; `created` (the case's CREATED event)
+        names the clerk who registered a case that came outside Telegram."""
         with self.i18n.context(), self._in_admin_locale():
-            return self._card_text(case, resident), self._card_keyboard(case)
+            return self._card_text(case, resident, created), self._card_keyboard(case)
 
-    def _card_text(self, case: Case, resident: Resident | None) -> str:
+    def _card_text(self, case: Case, resident: Resident | None, created: CaseEvent | None = None) -> str:
         municipality = self.config.municipality
         today = self.calendar.local_date(utcnow())
         left = self.calendar.working_days_left(today, case.due)
@@ -110,7 +112,7 @@ class ClerkTexts:
             reason = escape(texts.shorten(case.extension_reason or "", 300))
             extended = _("Extended by {days} working day: {reason}", "Extended by {days} working days: {reason}", case.extension_days)
             lines.append(extended.format(days=case.extension_days, reason=reason))
-        lines.append(self._resident_line(case, resident))
+        lines += self._person_lines(case, resident, created)
         if case.address:
             lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
         head = "\n".join(lines) + "\n\n"
@@ -121,6 +123,30 @@ class ClerkTexts:
             more = "\n" + _("(shortened: /case {number} shows the whole text)").format(number=case.number)
             description = _cut_escaped(case.description, CARD_BUDGET - len(head) - len(more)) + more
         return head + description
+
+    def _person_lines(self, case: Case, resident: Resident | None, created: CaseEvent | None) -> list[str]:
+        """Who the case is from and how to answer them: the resident in Telegram, or the person a
+        clerk registered it for (their name and how to answer: phone, e-mail, postal address)."""
+        contact = Contact.from_json(case.contact)
+        if contact is None or case.purged_at is not None:
+            lines = [self._resident_line(case, resident)]
+        else:
+            lines = [_("Person: {name} (no Telegram)").format(name=escape(texts.shorten(contact.name, 100)))]
+            details = [
+                f"{icon} {escape(texts.shorten(value, 300))}"
+                for icon, value in (("📞", contact.phone), ("✉️", contact.email), ("📮", contact.address))
+                if value
+            ]  # fmt: skip
+            how = _("Answer {how}").format(how=texts.answer_by_label(contact.answer_by))
+            lines.append(how + (": " + " · ".join(details) if details else ""))
+        data = (created.data or {}) if created is not None else {}
+        if created is not None and data.get("received_by"):
+            lines.append(
+                _("Registered by {clerk}, received {how}").format(clerk=escape(created.actor_name or "?"), how=texts.received_by_label(data["received_by"]))
+            )
+        if case.answered_via:
+            lines.append(_("Answer given {how}").format(how=texts.answer_by_label(case.answered_via)))
+        return lines
 
     def _resident_line(self, case: Case, resident: Resident | None) -> str:
         if case.purged_at is not None:
@@ -191,9 +217,14 @@ class ClerkTexts:
         snippet = escape(texts.shorten(event.text or "", 300))
         data = event.data or {}
         if event.kind == EventKind.CREATED:
+            if data.get("received_by"):
+                return _("case registered, received {how}").format(how=texts.received_by_label(data["received_by"]))
             return _("case received")
         if event.kind == EventKind.STATUS:
-            return _("status: {status}").format(status=texts.status_label(data["to"])) + (f" ({snippet})" if snippet else "")
+            detail = _("status: {status}").format(status=texts.status_label(data["to"])) + (f" ({snippet})" if snippet else "")
+            if data.get("answered_via"):
+                detail += " · " + _("answer given {how}").format(how=texts.answer_by_label(data["answered_via"]))
+            return detail
         if event.kind == EventKind.EXTENDED:
             return _("deadline extended to {date}").format(date=data.get("until", "?")) + f" ({snippet})"
         if event.kind == EventKind.MESSAGE_IN:
@@ -301,20 +332,22 @@ class GroupSender:
         return Sent(row.chat_id, sent, _set_case(case.id, row.chat_id, card_message_id=sent))
 
     async def _post_card(self, case: Case, chat_id: int, thread: int | None) -> int:
-        text, keyboard = self.texts.card(case, await self._resident(case))
+        text, keyboard = self.texts.card(case, *await self._people(case))
         return (await self.bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=keyboard)).message_id
 
     async def card_edit(self, row: OutboxMessage) -> Sent:
         case = await self._case(row)
         if not self._here(case, row) or case.card_message_id is None:
             return Sent()  # the card is still to come (it is rendered as the case is then) or went with the case
-        text, keyboard = self.texts.card(case, await self._resident(case))
+        text, keyboard = self.texts.card(case, *await self._people(case))
         await self.bot.edit_message_text(text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard)
         return Sent(row.chat_id, case.card_message_id)
 
-    async def _resident(self, case: Case) -> Resident | None:
+    async def _people(self, case: Case) -> tuple[Resident | None, CaseEvent | None]:
+        """What the card says about whom the case is from: the resident, and the CREATED event
+        (a case registered by a clerk names them there)."""
         async with self.database.read() as session:
-            return await case_rows.resident_of(session, case)
+            return await case_rows.resident_of(session, case), await case_rows.created_event(session, case)
 
     async def _in_topic(self, case: Case, chat_id: int, send: Callable[[int | None], Awaitable[int]]) -> int:
         """Send into the case's topic, opening a new topic (with the card) if it was deleted."""

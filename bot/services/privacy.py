@@ -8,8 +8,9 @@
   requires; answers to those still being handled are still sent to the chat, nothing else is.
   The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`).
 - Retention: once a closed case is older than its kind's `retention_years`, its personal data
-  goes (the resident link, the texts, the files, the location); what the quality reports count
-  stays (dates, kind, category, eldership, team, status, the trail's kinds and dates).
+  goes (the resident link, or the contact of a person without Telegram; the texts, the files, the
+  location); what the quality reports count stays (dates, kind, category, eldership, team,
+  status, channel, the trail's kinds and dates).
 """
 
 from __future__ import annotations
@@ -212,6 +213,7 @@ class DataRights:
             for case in cases:
                 case.resident_id = None
                 case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
+                case.contact = None  # the name, phone, e-mail, postal address of a person without Telegram
                 case.purged_at = now
                 await self.workflow.retire_from_group(session, case)
             await session.flush()

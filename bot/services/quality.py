@@ -3,7 +3,9 @@ were closed, how many within the legal deadline, how long they took in working d
 overdue and open cases, and what residents said.
 
 Definitions (all dates in the municipality's time zone, the period's days inclusive):
-- received: cases received in the period; closed: cases closed in the period (and still closed);
+- received: cases received in the period, also by channel (Telegram; registered by staff, for a
+  case that came by phone, e-mail, post or at the front desk; Open311);
+- closed: cases closed in the period (and still closed);
 - on time: closed on or before their due day (the deadline, or the extended one);
 - handling time: working days after the receipt day up to the closing day (same day: 0);
 - extensions: extensions granted in the period;
@@ -33,7 +35,7 @@ from bot.services import texts
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
-from bot.store.models import Case, CaseEvent, EventKind, ResolvedAnswer, SatisfactionAnswer
+from bot.store.models import Case, CaseEvent, Channel, EventKind, ResolvedAnswer, SatisfactionAnswer
 
 if TYPE_CHECKING:
     from babel.support import LazyProxy
@@ -41,9 +43,16 @@ if TYPE_CHECKING:
 MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
 # What the indicators read of a case (whole rows would cost twice the time for a year of cases).
 CASE_COLUMNS: tuple[Any, ...] = tuple(
-    col(c) for c in (Case.id, Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id, Case.team_id)
+    col(c)
+    for c in (Case.id, Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id, Case.team_id, Case.channel)
 )
 LAST_DAYS_DEFAULT = 30
+# "Cases received" by channel, in the summary table.
+CHANNEL_ROWS = {
+    Channel.TELEGRAM: __("Received in Telegram"),
+    Channel.STAFF: __("Registered by staff (phone, e-mail, post, front desk)"),
+    Channel.OPEN311: __("Received through Open311"),
+}
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,7 @@ class TeamFigures:
 class QualityReport:
     period: Period
     received: int = 0
+    by_channel: Counter[str] = field(default_factory=Counter)  # received in the period, per Channel
     closed: int = 0
     on_time: int = 0
     handling_days: list[int] = field(default_factory=list)
@@ -286,6 +296,7 @@ class QualityService:
             closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
             if received in period:
                 report.received += 1
+                report.by_channel[case.channel or Channel.TELEGRAM] += 1
                 weeks[_monday(received)].received += 1
             due = case.extended_until or case.deadline
             if closed is not None and closed in period:
@@ -392,6 +403,7 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         [_("Period from"), report.period.start.isoformat()],
         [_("Period to"), report.period.end.isoformat()],
         [_("Cases received"), report.received],
+        *([str(CHANNEL_ROWS[channel]), report.by_channel[channel]] for channel in Channel),
         [_("Cases closed"), report.closed],
         [_("Closed within the legal deadline"), report.on_time],
         [_("Share closed within the deadline, %"), _round(report.on_time_share)],

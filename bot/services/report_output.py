@@ -17,7 +17,7 @@ from bot.services import texts
 from bot.services.polls import localized
 from bot.services.quality import MIN_GROUP, QualityReport, tables
 from bot.services.surveys import PollResults
-from bot.store.models import PollStatus, ResolvedAnswer
+from bot.store.models import Channel, PollStatus, ResolvedAnswer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,6 +35,9 @@ def report_message(report: QualityReport) -> str:
     lines = [
         _("<b>Quality report</b> · {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end)),
         _("Received: <b>{received}</b> · closed: <b>{closed}</b>").format(received=report.received, closed=report.closed),
+        _("Received by channel: Telegram {via_telegram} · registered by staff {by_staff} · Open311 {via_open311}").format(
+            via_telegram=report.by_channel[Channel.TELEGRAM], by_staff=report.by_channel[Channel.STAFF], via_open311=report.by_channel[Channel.OPEN311]
+        ),
         _("Closed within the legal deadline: <b>{share}%</b> ({on_time} of {closed})").format(
             share=_number(report.on_time_share), on_time=report.on_time, closed=report.closed
         ),

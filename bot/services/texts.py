@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from babel.dates import format_date
 
+from bot.services.cases import AnswerBy, ReceivedBy
 from bot.store.models import CaseKind, CaseStatus
 
 LANGUAGE_NAMES = {"pl": "Polski", "lt": "Lietuvių", "en": "English"}  # each in its own language
@@ -33,6 +34,29 @@ STATUS_LABELS = {
     CaseStatus.REJECTED: __("Rejected"),
     CaseStatus.REOPENED: __("Reopened"),
 }
+
+# How a case registered by a clerk came in, and how its person is answered outside Telegram:
+# "received by phone", "answer by post", "answer given in person".
+RECEIVED_BY_LABELS = {
+    ReceivedBy.PHONE: __("by phone"),
+    ReceivedBy.EMAIL: __("by e-mail"),
+    ReceivedBy.POST: __("by post"),
+    ReceivedBy.DESK: __("at the front desk"),
+}
+ANSWER_BY_LABELS = {
+    AnswerBy.PHONE: __("by phone"),
+    AnswerBy.EMAIL: __("by e-mail"),
+    AnswerBy.POST: __("by post"),
+    AnswerBy.IN_PERSON: __("in person"),
+}
+
+
+def received_by_label(value: str) -> str:
+    return str(RECEIVED_BY_LABELS[ReceivedBy(value)])
+
+
+def answer_by_label(value: str) -> str:
+    return str(ANSWER_BY_LABELS[AnswerBy(value)])
 
 
 def kind_label(kind: str) -> str:

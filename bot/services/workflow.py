@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import Config, Team
-from bot.services.cases import AttachmentDraft, CaseDraft, OpenedCase, attachment_rows, format_case_number
+from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
 from bot.services.outbox import Kind, Outbox, enqueue, group_key, pending_row, resident_key
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
 from bot.store import cases as case_rows
 from bot.store.db import Database, rowcount
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, OutboxStatus, Resident, utcnow
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, Channel, EventKind, OutboxMessage, OutboxStatus, Resident, utcnow
 
 if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for types only
     from bot.services.groups import ClerkTexts
@@ -89,10 +89,36 @@ class DailyLimitReached(Exception):
     """The resident has opened as many cases today as the municipality accepts in one day."""
 
 
+class NoTelegram(NotAllowed):
+    """The case's person has no Telegram (a case registered by a clerk): nothing can be sent to
+    them; the clerk answers by phone, e-mail or post and records how when closing."""
+
+
+# Cases whose answer is given outside Telegram: closing one records how (`Case.answered_via`).
+ANSWERED_OUTSIDE_TELEGRAM = frozenset({Channel.STAFF})
+
+
+def answered_outside_telegram(case: Case) -> bool:
+    return case.channel in ANSWERED_OUTSIDE_TELEGRAM
+
+
+def records_how_answered(case: Case, action: Action) -> bool:
+    """Whether `action` closes a case whose answer went outside Telegram: the clerk says how."""
+    return answered_outside_telegram(case) and TRANSITIONS[action].to in CLOSED_STATUSES
+
+
 @dataclass(frozen=True)
 class Clerk:
     id: int
     name: str
+
+
+@dataclass(frozen=True)
+class RegisteredBy:
+    """The clerk who registered a case that came by phone, e-mail, post or at the front desk."""
+
+    clerk: Clerk
+    received_by: ReceivedBy
 
 
 @dataclass(frozen=True)
@@ -136,15 +162,20 @@ class CaseWorkflow:
         return await self.open(draft, received_at, update_id, daily_limit=self.config.settings.max_cases_per_day, phone=phone)
 
     async def open(
-        self, draft: CaseDraft, received_at: datetime, update_id: int | None = None, *, daily_limit: int | None = None, phone: str | None = None
-    ) -> OpenedCase:
-        """Store a new case for its team, with its card queued; the same `update_id` again returns the first case."""
+        self, draft: CaseDraft, received_at: datetime, update_id: int | None = None, registered_by: RegisteredBy | None = None, *,
+        daily_limit: int | None = None, phone: str | None = None,
+    ) -> OpenedCase:  # fmt: skip
+        """Store a new case for its team, with its card queued; the same `update_id` again returns the first case.
+
+        A case registered by a clerk (channel STAFF) names them: the CREATED event's actor."""
+        if (draft.channel == Channel.STAFF) != (registered_by is not None):
+            raise ValueError("a case registered by a clerk, and only such a case, names the clerk")
         if update_id is not None:
             existing = await self._case_for_update(update_id)
             if existing:
                 return OpenedCase(existing, created=False)
         try:
-            case = await self._insert(draft, received_at, update_id, daily_limit, phone)
+            case = await self._insert(draft, received_at, update_id, registered_by, daily_limit, phone)
         except IntegrityError:
             # A concurrent delivery of the same update won the race; its case is the answer.
             existing = await self._case_for_update(update_id) if update_id is not None else None
@@ -158,7 +189,9 @@ class CaseWorkflow:
         async with self.database.read() as session:
             return await case_rows.case_by_update(session, update_id)
 
-    async def _insert(self, draft: CaseDraft, received_at: datetime, update_id: int | None, daily_limit: int | None, phone: str | None) -> Case:
+    async def _insert(
+        self, draft: CaseDraft, received_at: datetime, update_id: int | None, registered_by: RegisteredBy | None, daily_limit: int | None, phone: str | None
+    ) -> Case:
         rules = self.municipality.kinds[draft.kind]
         year = self.calendar.local_date(received_at).year
         team = self.teams.route(draft.kind, draft.category_id, draft.eldership_id)
@@ -182,7 +215,12 @@ class CaseWorkflow:
             )  # fmt: skip
             session.add(case)
             await session.flush()
-            created = CaseEvent(case_id=case.id, at=received_at, kind=EventKind.CREATED, actor_id=draft.resident_id, data={"team": team.id})
+            data: dict[str, Any] = {"team": team.id, "channel": draft.channel}
+            actor_id, actor_name = draft.resident_id, None
+            if registered_by is not None:
+                actor_id, actor_name = registered_by.clerk.id, registered_by.clerk.name
+                data["received_by"] = registered_by.received_by
+            created = CaseEvent(case_id=case.id, at=received_at, kind=EventKind.CREATED, actor_id=actor_id, actor_name=actor_name, data=data)
             session.add(created)
             await session.flush()
             files = attachment_rows(case.id, created.id, draft.attachments)
@@ -210,10 +248,14 @@ class CaseWorkflow:
     async def act(
         self, case_id: int, action: Action, clerk: Clerk, *, text: str | None = None, days: int | None = None,
         team_id: str | None = None, assignee: Clerk | None = None, answer: GroupMessage | None = None,
+        answered_via: AnswerBy | None = None,
     ) -> Outcome:  # fmt: skip
         """Apply a clerk's action; raise NotAllowed if the case or the transition is wrong.
 
-        ANSWER with `answer`: that group message is copied to the resident as the answer."""
+        ANSWER with `answer`: that group message is copied to the resident as the answer.
+        Closing a case answered outside Telegram (`records_how_answered`) needs `answered_via`:
+        how the answer was given (stored on the case and in the STATUS event); the answer's text
+        is recorded, nothing is sent."""
         rule = TRANSITIONS[action]
         now = utcnow()
         async with self.database.write() as session:
@@ -229,34 +271,43 @@ class CaseWorkflow:
             elif action is Action.ASSIGN:
                 await self._assign(session, outcome, clerk, assignee or clerk, now)
             else:
-                if action is Action.ANSWER and answer is not None:
+                details: dict[str, Any] = {}
+                if records_how_answered(case, action):
+                    if answered_via is None:
+                        raise NotAllowed("how the answer was given is missing")
+                    case.answered_via = details["answered_via"] = AnswerBy(answered_via)
+                elif action is Action.ANSWER and answer is not None:
                     await self._relay(session, outcome, clerk, [answer], text, now)
                     text = None  # the answer went as the clerk's message, not as a reason
                 if action is Action.TAKE:
                     case.assignee_id, case.assignee_name = clerk.id, clerk.name
+                if action is Action.REOPEN:
+                    case.answered_via = None  # a new answer will be recorded at the next closing
                 assert rule.to is not None
-                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now)
+                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details)
             await self._card_edit(session, case)
         self.outbox.wake()
         return outcome
 
     async def _set_status(
-        self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime
-    ) -> None:
+        self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime,
+        details: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         case = outcome.case
         previous = case.status
         case.status = to
         case.closed_at = now if to in CLOSED_STATUSES else None
         event = CaseEvent(
-            case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=actor_id, actor_name=actor_name, text=text, data={"from": previous, "to": to}
-        )
+            case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=actor_id, actor_name=actor_name, text=text,
+            data={"from": previous, "to": to, **(details or {})},
+        )  # fmt: skip
         session.add(event)
         outcome.events.append(event)
         await self._hook_status(session, outcome, event, actor_name, text)
         locale = await self._locale(session, case)
         self._notify(session, case, self.resident_texts.event(case, event, locale))
         resident = await case_rows.resident_of(session, case)
-        if to in CLOSED_STATUSES and not case.feedback_asked and not case_rows.kept_apart(case, resident):
+        if to in CLOSED_STATUSES and case.resident_id is not None and not case.feedback_asked and not case_rows.kept_apart(case, resident):
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
             self._notify(session, case, question, keyboard=keyboard)
@@ -325,6 +376,7 @@ class CaseWorkflow:
     ) -> CaseEvent:  # fmt: skip
         case = outcome.case
         await self._writable(session, case)
+        assert case.resident_id is not None  # `_writable` refuses a case without one
         first = messages[0]
         event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, first, at=now)
         session.add(event)
@@ -380,7 +432,10 @@ class CaseWorkflow:
 
     async def _writable(self, session: AsyncSession, case: Case) -> None:
         """Raise NotAllowed unless the resident may still be written to about this case: after
-        /forget, only while it is being handled (bot.services.privacy)."""
+        /forget, only while it is being handled (bot.services.privacy); NoTelegram for a case whose
+        person has no Telegram (registered by a clerk)."""
+        if case.resident_id is None:
+            raise NoTelegram("the case's person has no Telegram")
         resident = await case_rows.resident_of(session, case)
         if case.status in CLOSED_STATUSES and case_rows.kept_apart(case, resident):
             raise NotAllowed("the resident erased their profile")
@@ -476,6 +531,11 @@ class CaseWorkflow:
         async with self.database.read() as session:
             return await case_rows.resident_of(session, case)
 
+    async def registration(self, case: Case) -> CaseEvent | None:
+        """The CREATED event of a case that came outside Telegram (it names the clerk who registered it)."""
+        async with self.database.read() as session:
+            return await case_rows.created_event(session, case)
+
     # --- the schedule's messages ---
 
     async def remind(self, case: Case, text: str) -> None:
@@ -547,7 +607,7 @@ class CaseWorkflow:
 
     def _notify(self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None) -> None:
         if case.resident_id is None:
-            return  # the retention period is over: nobody to tell
+            return  # nobody in Telegram: a case registered by a clerk, or the retention period is over
         payload: dict[str, Any] = {"text": text, "warn_blocked": True}
         if keyboard is not None:
             payload["keyboard"] = keyboard

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.store.db import insert_for
-from bot.store.models import Case, CaseCounter, CaseEvent, Resident
+from bot.store.models import Case, CaseCounter, CaseEvent, Channel, EventKind, Resident
 
 
 def owned_by(resident_id: int) -> ColumnElement[bool]:
@@ -22,6 +22,15 @@ def owned_by(resident_id: int) -> ColumnElement[bool]:
 async def resident_of(session: AsyncSession, case: Case) -> Resident | None:
     """The case's resident; None once the retention period took the link (or the row is gone)."""
     return await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+
+
+async def created_event(session: AsyncSession, case: Case) -> CaseEvent | None:
+    """The CREATED event of a case that came outside Telegram (it names the clerk who registered
+    it); None for a resident's case, which needs no look-up."""
+    if case.channel == Channel.TELEGRAM:
+        return None
+    query = select(CaseEvent).where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.CREATED).order_by(col(CaseEvent.id)).limit(1)
+    return (await session.execute(query)).scalars().first()
 
 
 def kept_apart(case: Case, resident: Resident | None) -> bool:

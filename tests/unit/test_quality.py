@@ -47,6 +47,8 @@ CASES = {
     # Before the period altogether.
     "H": ("2026-10-01", "2026-10-29", None, "2026-10-20", "roads", "rudamina"),
 }
+# How cases came in (the rest through Telegram): E registered by a clerk, G through Open311.
+CHANNELS = {"E": "staff", "G": "open311", "H": "staff"}
 ANSWERS = [  # day, score, resolved, category, comment
     ("2026-12-02", 5, "yes", "roads", "Bardzo sprawnie"),
     ("2026-12-09", 4, "yes", "roads", None),
@@ -83,6 +85,7 @@ async def report(database: Database) -> QualityReport:
                     deadline=date.fromisoformat(due),
                     extended_until=date.fromisoformat(extended) if extended else None,
                     closed_at=at(closed, 15) if closed else None,
+                    channel=CHANNELS.get(name, "telegram"),
                 )  # fmt: skip
             )
         await session.flush()
@@ -101,6 +104,7 @@ async def report(database: Database) -> QualityReport:
 
 async def test_case_indicators(report: QualityReport) -> None:
     assert report.received == 4  # A, B, E, G
+    assert report.by_channel == {"telegram": 2, "staff": 1, "open311": 1}  # H, registered too, came before the period
     assert report.closed == 4  # A, B, C, D
     assert report.on_time == 3 and report.on_time_share == 75.0  # D was late
     assert sorted(report.handling_days) == [3, 5, 22, 27]
@@ -149,6 +153,7 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
     assert "<b>75%</b> (3 of 4)" in message
     assert "Handling time in working days: median <b>13.5</b>, mean <b>14.2</b>" in message
     assert "<b>3.67</b> of 5 from 6 answers" in message
+    assert "Received by channel: Telegram 2 · registered by staff 1 · Open311 1" in message
 
     trend = next(a for a in figure.axes if a.get_title().startswith("Weekly trend"))
     heights = [round(p.get_height()) for p in trend.patches]
@@ -162,6 +167,8 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
     summary = {row[0]: row[1] for row in workbook["Summary"].iter_rows(min_row=2, values_only=True)}
     assert summary["Cases received"] == 4 and summary["Share closed within the deadline, %"] == 75.0
     assert summary["Median handling time, working days"] == 13.5 and summary["Overdue at the end of the period"] == 1
+    assert summary["Received in Telegram"] == 2 and summary["Registered by staff (phone, e-mail, post, front desk)"] == 1
+    assert summary["Received through Open311"] == 1
     weekly = list(workbook["Weekly trend"].iter_rows(min_row=2, values_only=True))
     assert weekly[1][:4] == ("2026-12-07", 0, 2, 2)
     groups = list(workbook["Satisfaction by group"].iter_rows(min_row=2, values_only=True))
@@ -169,3 +176,4 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
     assert sorted(r[0] for r in workbook["Comments"].iter_rows(min_row=2, values_only=True)) == sorted(["Bardzo sprawnie", "Ačiū"])
 
     assert ["Cases received", "4"] in rows and ["Summary"] in rows
+    assert ["Registered by staff (phone, e-mail, post, front desk)", "1"] in rows and ["Received through Open311", "1"] in rows

@@ -62,6 +62,7 @@ def test_xlsx_csv_and_png(configured, tmp_path, capsys: pytest.CaptureFixture[st
     ]
     summary = {row[0]: row[1] for row in book["Suvestinė"].iter_rows(min_row=2, values_only=True)}
     assert summary["Gauti kreipimaisi"] == 1 and summary["Nagrinėjimo trukmės mediana, darbo dienos"] == 4
+    assert (summary["Gauta per „Telegram“"], summary["Užregistravo darbuotojai (telefonu, el. paštu, paštu, aptarnavimo skyriuje)"]) == (1, 0)
 
     assert main(["report", "--from", "2026-10-01", "--to", "2026-12-31", "--format", "csv", "--locale", "pl", "--out", str(tmp_path / "q4.txt")]) == 0
     rows = list(csv.reader(io.StringIO((tmp_path / "q4.txt").read_text("utf-8-sig"))))
