@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from bot.app import Services, build_services
 from bot.config import ConfigError, load_config
-from bot.services.cases import AnswerBy, CaseDraft, Contact
+from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
 from bot.services.outbox import Kind, Outbox, Pool, Sent, enqueue
 from bot.services.webhooks import WebhookSender, serialise, signature, verify
-from bot.services.workflow import Action, Clerk
+from bot.services.workflow import Action, Clerk, RegisteredBy
 from bot.store.db import Database
 from bot.store.models import Channel, OutboxMessage, OutboxStatus, Resident
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
@@ -153,7 +153,7 @@ async def test_each_change_queues_its_event_for_every_receiver(wired: Services, 
 async def test_a_staff_case_names_its_contact(wired: Services, database: Database) -> None:
     contact = Contact("Petras Petraitis", AnswerBy.EMAIL, email="petras@example.lt")
     draft = CaseDraft(None, "lt", "request", "other", "Prašau pažymos", channel=Channel.STAFF, contact=contact)
-    await wired.workflow.open(draft, datetime(2026, 11, 23, 7, tzinfo=UTC))
+    await wired.workflow.open(draft, datetime(2026, 11, 23, 7, tzinfo=UTC), registered_by=RegisteredBy(Clerk(7, "Ona"), ReceivedBy.EMAIL))
     opened = (await _hooks(database))[0].payload["body"]
     assert opened["case"]["channel"] == "staff"
     assert opened["case"]["resident"] == {"name": "Petras Petraitis", "phone": None, "email": "petras@example.lt", "postal_address": None, "answer_by": "email"}
