@@ -24,7 +24,7 @@ from bot.services.outbox import Kind, Outbox, enqueue, group_key, pending_row, r
 from bot.services.teams import TeamDirectory
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxStatus, Resident, utcnow
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseKind, CaseStatus, EventKind, OutboxStatus, Resident, utcnow
 
 if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for types only
     from bot.services.groups import ClerkTexts
@@ -45,6 +45,8 @@ class Action(StrEnum):
     REDIRECT = "redirect"
     REJECT = "reject"
     REOPEN = "reopen"
+    PUBLISH = "publish"  # a report of a problem shown in the public Open311 listing (description and place)
+    HIDE = "hide"  # taken out of it again
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,19 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.REDIRECT: Transition(OPEN_STATUSES, CaseStatus.REDIRECTED, needs_text=True),
     Action.REJECT: Transition(OPEN_STATUSES, CaseStatus.REJECTED, needs_text=True),
     Action.REOPEN: Transition(CLOSED_STATUSES, CaseStatus.REOPENED),
+    Action.PUBLISH: Transition(frozenset(CaseStatus), None),
+    Action.HIDE: Transition(frozenset(CaseStatus), None),
 }
+
+
+def _fits(action: Action, case: Case) -> bool:
+    """What the status alone does not decide: only reports of a problem (about a place, not a
+    person) can be public, and a case is made public or hidden, not both."""
+    if action is Action.PUBLISH:
+        return case.kind == CaseKind.REPORT and not case.public
+    if action is Action.HIDE:
+        return case.kind == CaseKind.REPORT and case.public
+    return True
 
 
 def extension_left(case: Case, config: Config) -> int:
@@ -76,7 +90,7 @@ def extension_left(case: Case, config: Config) -> int:
 def allowed_actions(case: Case) -> list[Action]:
     if case.purged_at is not None:
         return []  # the retention period is over: the case is a statistic now
-    return [action for action, rule in TRANSITIONS.items() if case.status in rule.allowed_from]
+    return [action for action, rule in TRANSITIONS.items() if case.status in rule.allowed_from and _fits(action, case)]
 
 
 class NotAllowed(Exception):
@@ -158,7 +172,8 @@ class CaseWorkflow:
                 longitude=draft.longitude, address=draft.address, received_at=received_at,
                 deadline=self.calendar.deadline(received_at, rules.deadline_days), source_update_id=update_id,
                 team_id=team.id, group_chat_id=self.teams.chat_of(team), channel=draft.channel,
-                contact=draft.contact.as_json() if draft.contact else None,
+                contact=draft.contact.as_json() if draft.contact else None, open311_client=draft.open311_client,
+                open311_token=draft.open311_token,
             )  # fmt: skip
             session.add(case)
             await session.flush()
@@ -196,10 +211,12 @@ class CaseWorkflow:
         now = utcnow()
         async with self.database.write() as session:
             case = await session.get(Case, case_id, with_for_update=True)
-            if case is None or case.status not in rule.allowed_from:
+            if case is None or case.status not in rule.allowed_from or not _fits(action, case) or case.purged_at is not None:
                 raise NotAllowed(action)
             outcome = Outcome(case)
-            if action is Action.EXTEND:
+            if action in (Action.PUBLISH, Action.HIDE):
+                self._publish(session, outcome, clerk, action is Action.PUBLISH, now)
+            elif action is Action.EXTEND:
                 await self._extend(session, outcome, clerk, text or "", days or 0, now)
             elif action is Action.PASS:
                 await self._pass(session, outcome, clerk, self.teams.get(team_id), text or "", now)
@@ -237,6 +254,14 @@ class CaseWorkflow:
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
             self._notify(session, case, question, keyboard=keyboard)
+
+    def _publish(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, public: bool, now: datetime) -> None:
+        """A report shown in the public Open311 listing (its description and place), or hidden again."""
+        case = outcome.case
+        case.public = public
+        event = CaseEvent(case_id=case.id, at=now, kind=EventKind.PUBLISHED, actor_id=clerk.id, actor_name=clerk.name, data={"public": public})
+        session.add(event)
+        outcome.events.append(event)
 
     async def _extend(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, reason: str, days: int, now: datetime) -> None:
         case = outcome.case
@@ -312,7 +337,8 @@ class CaseWorkflow:
             "header": self.resident_texts.header(case, locale), "heading": self.resident_texts.clerk_heading(locale),
             "html": first.html, "media": any(m.media for m in messages),
         }  # fmt: skip
-        enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
+        if case.resident_id is not None:  # a case without a Telegram resident keeps the answer on record (Open311 shows it)
+            enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
         return event
 
     # --- messages between the clerk and the resident ---
