@@ -68,6 +68,12 @@ async def test_a_request_from_an_open311_client_is_answered_in_the_team_group(bo
     assert opened["expected_datetime"] == "2026-12-21T23:59:59+02:00"
     assert opened["description"] is None  # not public yet
 
+    # A message in the topic has nowhere to go: the clerk is told so, and it is not taken for the answer.
+    await clerks.send("Ar galite patikslinti vietą?", thread_id=card.thread_id)
+    assert (await clerks.receive_one()).text.startswith(
+        "Neišsiųsta: šis kreipimasis gautas per Open311, ne per „Telegram“. Galutinis atsakymas (✅ Atsakyti ir užbaigti)"
+    )
+
     # The clerk makes it public and answers it in its topic.
     await clerks.click("🌐 Paviešinti", card)
     assert "🌐 Viešas" in (await clerks.edited()).text
