@@ -19,9 +19,10 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import DEFAULT_MUNICIPALITY_FILE, load_config
-from bot.open311 import Open311Api
+from bot.open311 import Open311Api, error
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
+from bot.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ async def run_sandbox(host: str, port: int) -> None:
 
     async def open311_api(request: web.Request) -> web.StreamResponse:
         if not open311:
-            return web.Response(status=503, text="starting")
+            return error(503, "the service is starting; try again in a moment", "json" if request.path.endswith(".json") else "xml")
         return await open311[0].handle(request)
 
     Open311Api.route(emulator.app.router, open311_api)
@@ -141,6 +142,7 @@ async def run_sandbox(host: str, port: int) -> None:
     from bot.app import build_app
 
     app = build_app(config)
+    await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
     open311.append(Open311Api(app.open311))
     print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
     try:

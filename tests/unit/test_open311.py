@@ -414,3 +414,17 @@ def test_open311_keys_are_checked_at_start() -> None:
             load_config(**base, open311_keys=keys)
         assert str(error.value).startswith(message)
         assert KEY not in str(error.value)
+
+
+async def test_retention_takes_the_contact_and_what_was_public(api: TestClient, wired: Services, database: Database, frozen) -> None:
+    [posted] = await post(api, **REPORT)
+    case = await wired.workflow.by_number(posted["service_request_id"])
+    await wired.workflow.act(case.id, Action.PUBLISH, ONA)
+    await wired.workflow.act(case.id, Action.ANSWER, ONA, text="Žibintas pakeistas", answer=GroupMessage(ADMIN_CHAT_ID, 99, "Žibintas pakeistas"))
+    frozen(T0 + timedelta(days=3 * 365))  # reports are kept 2 years after closing
+    await wired.rights.purge_expired(clock.now())
+    async with database.read() as session:
+        purged = await session.get(Case, case.id)
+    assert (purged.contact, purged.public, purged.description, purged.latitude) == (None, False, "", None)
+    [shown] = await get(api, f"requests/{case.number}.json")
+    assert (shown["status"], shown["status_notes"], shown["description"], shown["address"]) == ("closed", "Atsakyta", None, None)
