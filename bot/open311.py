@@ -419,7 +419,8 @@ class Open311Api:
         method, resource = request.method, parts[0] if parts else ""
         if method == "POST" and parts == ["requests"]:
             form = MultiDict(request.query)
-            form.update(await request.post())  # the body wins over the query string
+            body = await request.post()
+            form.update({name: value for name, value in body.items() if isinstance(value, str)})  # the body wins; files are not taken
             locale = self._locale(request, form)
             return render(await self.service.create(form, locale), "service_requests", fmt)
         if method not in ("GET", "HEAD"):
