@@ -25,6 +25,7 @@ from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.redis_outage import RedisOutageMiddleware
 from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
+from bot.open311 import Open311Service
 from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
@@ -67,6 +68,7 @@ class App:
     schedule: Schedule
     announcements: Announcements
     teams: TeamDirectory
+    open311: Open311Service
     webhooks: WebhookSender | None = None
 
     async def prepare(self) -> None:
@@ -178,6 +180,7 @@ class Services:
     residents: ResidentSender
     rights: DataRights
     webhooks: WebhookSender
+    open311: Open311Service
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -203,7 +206,8 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     quality = QualityService(database, calendar, config.municipality)
     rights = DataRights(database, config, calendar, workflow)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
-    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, webhooks)
+    open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
+    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, webhooks, open311)
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -251,7 +255,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams, webhooks=services.webhooks,
+        announcements=announcements, teams=teams, open311=services.open311, webhooks=services.webhooks,
     )  # fmt: skip
 
 

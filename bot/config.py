@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     case_webhooks: SecretStr | None = None
     case_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0  # one delivery attempt, connecting included
     case_webhook_max_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # the longest pause between attempts
+    # The Open311 clients that may post requests: "name:key,name:key" (bot.open311; kept out of the municipality file).
+    open311_keys: SecretStr | None = None
 
     @field_validator("weekly_report")
     @classmethod
@@ -171,6 +173,18 @@ class Settings(BaseSettings):
     def webhook_receivers(self) -> tuple[WebhookReceiver, ...]:
         """The receivers of case events (CASE_WEBHOOKS), in the order given."""
         return parse_receivers(self.case_webhooks.get_secret_value()) if self.case_webhooks else ()
+
+    @field_validator("open311_keys")
+    @classmethod
+    def _open311_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            parse_open311_keys(value.get_secret_value())  # raises ValueError naming the problem
+        return value
+
+    @property
+    def open311_clients(self) -> dict[str, str]:
+        """The Open311 API keys and the client each belongs to (key → client name)."""
+        return parse_open311_keys(self.open311_keys.get_secret_value()) if self.open311_keys else {}
 
     @property
     def web_listen_port(self) -> int | None:
@@ -241,6 +255,32 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+_CLIENT_RE = re.compile(r"[a-z0-9_-]{1,32}")
+_API_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def parse_open311_keys(value: str) -> dict[str, str]:
+    """`fixmystreet:KEY1,other:KEY2` → {"KEY1": "fixmystreet", "KEY2": "other"}; ValueError names what is wrong."""
+    keys: dict[str, str] = {}
+    clients: set[str] = set()
+    for number, pair in enumerate((part.strip() for part in value.split(",") if part.strip()), start=1):
+        name, colon, key = pair.partition(":")
+        name, key = name.strip(), key.strip()
+        if not colon or not _CLIENT_RE.fullmatch(name):
+            raise ValueError(f"pair {number}: write client:key, the client's name in a-z, 0-9, _ or - (e.g. fixmystreet:…)")
+        if not _API_KEY_RE.fullmatch(key):
+            raise ValueError(
+                f"pair {number} ({name}): the key must be 16 to 128 letters, digits, _ or - (python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+            )
+        if name in clients:
+            raise ValueError(f"pair {number}: the client {name} is named twice")
+        if key in keys:
+            raise ValueError(f"pair {number} ({name}): the key is the same as {keys[key]}'s")
+        clients.add(name)
+        keys[key] = name
+    return keys
 
 
 # --- the municipality file ---------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The bot's one web server: Telegram's webhook (in webhook mode), /healthz and /metrics.
+"""The bot's one web server: Telegram's webhook (in webhook mode), /healthz, /metrics and the
+Open311 GeoReport v2 API (bot.open311, under /open311/v2/).
 
 The webhook answers Telegram only once the update is handled (not in the background): a replica
 that dies mid-update never said 200, so Telegram delivers the update again, to whichever replica
@@ -19,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import clock, metrics
+from bot.open311 import Open311Api
 from bot.telegram import single_attempt
 
 if TYPE_CHECKING:
@@ -99,6 +101,7 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
 
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics_page)
+    Open311Api.route(web_app.router, Open311Api(app.open311).handle)
     if webhook:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         secret = settings.webhook_secret.get_secret_value()

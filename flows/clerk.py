@@ -43,7 +43,7 @@ from bot.services.workflow import (
     answered_outside_telegram,
     records_how_answered,
 )
-from bot.store.models import Case, utcnow
+from bot.store.models import Case, Channel, utcnow
 from flows.common import UnderAccessibleMessage, attachment_of, collect_album, shown
 
 log = logging.getLogger(__name__)
@@ -452,6 +452,13 @@ async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDir
         return  # the clerks talking among themselves
     clerk = await _acting_clerk(message, case, teams)
     if clerk is None:
+        return
+    if case.channel == Channel.OPEN311:  # no chat to relay to: the resident reads the final answer through Open311
+        await message.reply(
+            _("Not sent: this case came through Open311, not Telegram. The final answer ({button}) is published there; start a note with !.").format(
+                button=ACTION_LABELS[Action.ANSWER]
+            )
+        )
         return
 
     async def relay(messages: list[Message]) -> None:

@@ -6,7 +6,8 @@ store that starts empty each time. Ready to use: four teams in their groups (the
 the roads department, the Avižieniai eldership and the director's office, which overdue cases
 escalate to), the communications group, and demo residents. A roads or street-lighting case goes
 to the roads department, any case in Avižieniai to the eldership, the rest to the front office;
-the card's "Pass to another team" moves a case between them.
+the card's "Pass to another team" moves a case between them. The Open311 GeoReport v2 API is
+served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import DEFAULT_MUNICIPALITY_FILE, load_config
+from bot.open311 import Open311Api, error
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
+from bot.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ DIRECTOR_GROUP = -1001000000005
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DATA_DIR = Path("data")
 DATA_FILE = DATA_DIR / "sandbox.db"
+SANDBOX_OPEN311_KEY = "demo-key-for-the-sandbox-only"  # README's curl calls use it
 
 
 def teams_file(path: Path, *, front: int, roads: int, eldership: int, director: int, roads_heads: list[int], roads_members: list[int],
@@ -113,6 +117,14 @@ def _add_page(app: web.Application) -> None:
 
 async def run_sandbox(host: str, port: int) -> None:
     emulator, municipality = build_emulator()
+    open311: list[Open311Api] = []  # the bot's, once it is built (the server starts first: the bot needs its URL)
+
+    async def open311_api(request: web.Request) -> web.StreamResponse:
+        if not open311:
+            return error(503, "the service is starting; try again in a moment", "json" if request.path.endswith(".json") else "xml")
+        return await open311[0].handle(request)
+
+    Open311Api.route(emulator.app.router, open311_api)
     runner = await emulator.serve(host, port)
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
@@ -125,10 +137,13 @@ async def run_sandbox(host: str, port: int) -> None:
         redis_url=None,
         secret_key=secrets.token_hex(32),
         municipality_file=municipality,
+        open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
     )
     from bot.app import build_app
 
     app = build_app(config)
+    await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
+    open311.append(Open311Api(app.open311))
     print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
     try:
         await app.run()

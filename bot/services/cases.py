@@ -34,6 +34,7 @@ class AnswerBy(StrEnum):
     EMAIL = "email"
     POST = "post"
     IN_PERSON = "in_person"
+    OPEN311 = "open311"  # only through the Open311 client that sent the case (its status notes)
 
 
 class ReceivedBy(StrEnum):
@@ -82,6 +83,8 @@ class CaseDraft:
     attachments: tuple[AttachmentDraft, ...] = field(default_factory=tuple)
     channel: Channel = Channel.TELEGRAM
     contact: Contact | None = None
+    open311_client: str | None = None  # the Open311 client that sent it (its API key's name)
+    open311_token: str | None = None  # for GET tokens/{token}
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from bot.services.teams import TeamDirectory
 from bot.services.workflow import Action, Clerk, allowed_actions, extension_left
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import Attachment, Case, CaseEvent, CaseKind, EventKind, OutboxMessage, Resident, utcnow
+from bot.store.models import Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ ACTION_LABELS = {
     Action.REDIRECT: __("↪️ Redirect"),
     Action.REJECT: __("⛔ Reject"),
     Action.REOPEN: __("↩ Reopen"),
+    Action.PUBLISH: __("🌐 Make public"),
+    Action.HIDE: __("🔒 Hide from public"),
 }
 
 CARD_BUDGET = 3900  # characters of HTML for a card: its visible text stays within Telegram's 4096
@@ -113,6 +115,10 @@ class ClerkTexts:
             extended = _("Extended by {days} working day: {reason}", "Extended by {days} working days: {reason}", case.extension_days)
             lines.append(extended.format(days=case.extension_days, reason=reason))
         lines += self._person_lines(case, resident, created)
+        if case.channel == Channel.OPEN311:
+            lines.append(_("📡 Came through Open311 from {client}").format(client=escape(case.open311_client or "?")))
+        if case.public:
+            lines.append(_("🌐 Public: the description and the place are shown in the Open311 listing"))
         if case.address:
             lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
         head = "\n".join(lines) + "\n\n"
@@ -153,6 +159,8 @@ class ClerkTexts:
             return _("Resident: personal data removed on {date} (retention period over)").format(date=texts.day(self.calendar.local_date(case.purged_at)))
         if case_rows.kept_apart(case, resident):
             return _("Resident: erased their profile; answer only about this case, in this topic")
+        if resident is None and case.resident_id is None:  # not in Telegram, and no contact given (see _person_lines)
+            return _("Resident: not named")
         name = escape(texts.shorten(resident.display_name, 100) if resident else "?")
         return _("Resident: {name}").format(name=name) + (f" · {escape(resident.phone)}" if resident and resident.phone else "")
 
@@ -243,6 +251,8 @@ class ClerkTexts:
             return _("responsible: {name}").format(name=escape(data.get("assignee_name", "?")))
         if event.kind == EventKind.ESCALATED:
             return _("escalated")
+        if event.kind == EventKind.PUBLISHED:
+            return _("made public (Open311)") if data.get("public") else _("hidden from the public")
         return _("reminder sent")
 
     def information(self, case: Case, events: list[CaseEvent]) -> str:

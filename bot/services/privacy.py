@@ -213,7 +213,7 @@ class DataRights:
             for case in cases:
                 case.resident_id = None
                 case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
-                case.contact = None  # the name, phone, e-mail, postal address of a person without Telegram
+                case.contact, case.public = None, False  # whom to answer outside Telegram; nothing left to show
                 case.purged_at = now
                 await self.workflow.retire_from_group(session, case)
             await session.flush()

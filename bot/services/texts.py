@@ -48,6 +48,7 @@ ANSWER_BY_LABELS = {
     AnswerBy.EMAIL: __("by e-mail"),
     AnswerBy.POST: __("by post"),
     AnswerBy.IN_PERSON: __("in person"),
+    AnswerBy.OPEN311: __("through Open311 (the final answer is published there)"),
 }
 
 

@@ -26,7 +26,20 @@ from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
 from bot.store import cases as case_rows
 from bot.store.db import Database, rowcount
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, Channel, EventKind, OutboxMessage, OutboxStatus, Resident, utcnow
+from bot.store.models import (
+    CLOSED_STATUSES,
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseKind,
+    CaseStatus,
+    Channel,
+    EventKind,
+    OutboxMessage,
+    OutboxStatus,
+    Resident,
+    utcnow,
+)
 
 if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for types only
     from bot.services.groups import ClerkTexts
@@ -47,6 +60,8 @@ class Action(StrEnum):
     REDIRECT = "redirect"
     REJECT = "reject"
     REOPEN = "reopen"
+    PUBLISH = "publish"  # a report of a problem shown in the public Open311 listing (description and place)
+    HIDE = "hide"  # taken out of it again
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,19 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.REDIRECT: Transition(OPEN_STATUSES, CaseStatus.REDIRECTED, needs_text=True),
     Action.REJECT: Transition(OPEN_STATUSES, CaseStatus.REJECTED, needs_text=True),
     Action.REOPEN: Transition(CLOSED_STATUSES, CaseStatus.REOPENED),
+    Action.PUBLISH: Transition(frozenset(CaseStatus), None),
+    Action.HIDE: Transition(frozenset(CaseStatus), None),
 }
+
+
+def _fits(action: Action, case: Case) -> bool:
+    """What the status alone does not decide: only reports of a problem (about a place, not a
+    person) can be public, and a case is made public or hidden, not both."""
+    if action is Action.PUBLISH:
+        return case.kind == CaseKind.REPORT and not case.public
+    if action is Action.HIDE:
+        return case.kind == CaseKind.REPORT and case.public
+    return True
 
 
 def extension_left(case: Case, config: Config) -> int:
@@ -78,7 +105,7 @@ def extension_left(case: Case, config: Config) -> int:
 def allowed_actions(case: Case) -> list[Action]:
     if case.purged_at is not None:
         return []  # the retention period is over: the case is a statistic now
-    return [action for action, rule in TRANSITIONS.items() if case.status in rule.allowed_from]
+    return [action for action, rule in TRANSITIONS.items() if case.status in rule.allowed_from and _fits(action, case)]
 
 
 class NotAllowed(Exception):
@@ -211,7 +238,8 @@ class CaseWorkflow:
                 longitude=draft.longitude, address=draft.address, received_at=received_at,
                 deadline=self.calendar.deadline(received_at, rules.deadline_days), source_update_id=update_id,
                 team_id=team.id, group_chat_id=self.teams.chat_of(team), channel=draft.channel,
-                contact=draft.contact.as_json() if draft.contact else None,
+                contact=draft.contact.as_json() if draft.contact else None, open311_client=draft.open311_client,
+                open311_token=draft.open311_token,
             )  # fmt: skip
             session.add(case)
             await session.flush()
@@ -260,10 +288,12 @@ class CaseWorkflow:
         now = utcnow()
         async with self.database.write() as session:
             case = await session.get(Case, case_id, with_for_update=True)
-            if case is None or case.status not in rule.allowed_from:
+            if case is None or case.status not in rule.allowed_from or not _fits(action, case) or case.purged_at is not None:
                 raise NotAllowed(action)
             outcome = Outcome(case)
-            if action is Action.EXTEND:
+            if action in (Action.PUBLISH, Action.HIDE):
+                self._publish(session, outcome, clerk, action is Action.PUBLISH, now)
+            elif action is Action.EXTEND:
                 await self._extend(session, outcome, clerk, text or "", days or 0, now)
             elif action is Action.PASS:
                 await self._pass(session, outcome, clerk, self.teams.get(team_id), text or "", now)
@@ -311,6 +341,14 @@ class CaseWorkflow:
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
             self._notify(session, case, question, keyboard=keyboard)
+
+    def _publish(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, public: bool, now: datetime) -> None:
+        """A report shown in the public Open311 listing (its description and place), or hidden again."""
+        case = outcome.case
+        case.public = public
+        event = CaseEvent(case_id=case.id, at=now, kind=EventKind.PUBLISHED, actor_id=clerk.id, actor_name=clerk.name, data={"public": public})
+        session.add(event)
+        outcome.events.append(event)
 
     async def _extend(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, reason: str, days: int, now: datetime) -> None:
         case = outcome.case
@@ -389,9 +427,8 @@ class CaseWorkflow:
             "header": self.resident_texts.header(case, locale), "heading": self.resident_texts.clerk_heading(locale),
             "html": first.html, "media": any(m.media for m in messages),
         }  # fmt: skip
-        if case.resident_id is None:
-            raise NotAllowed("the case has no resident in Telegram")
-        enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
+        if case.resident_id is not None:  # a case without a Telegram resident keeps the answer on record (Open311 shows it)
+            enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
         return event
 
     # --- messages between the clerk and the resident ---
@@ -433,8 +470,9 @@ class CaseWorkflow:
     async def _writable(self, session: AsyncSession, case: Case) -> None:
         """Raise NotAllowed unless the resident may still be written to about this case: after
         /forget, only while it is being handled (bot.services.privacy); NoTelegram for a case whose
-        person has no Telegram (registered by a clerk)."""
-        if case.resident_id is None:
+        person has no Telegram (registered by a clerk). An Open311 case keeps what it is told on
+        record (its client reads the final answer as status notes)."""
+        if answered_outside_telegram(case):
             raise NoTelegram("the case's person has no Telegram")
         resident = await case_rows.resident_of(session, case)
         if case.status in CLOSED_STATUSES and case_rows.kept_apart(case, resident):

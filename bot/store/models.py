@@ -88,6 +88,7 @@ class EventKind(StrEnum):
     PASSED = "passed"  # to another team: data {"from", "to"}, the reason in text
     ASSIGNED = "assigned"  # a responsible clerk named: data {"assignee_id", "assignee_name"}
     ESCALATED = "escalated"  # the head (and the escalation team) told: data {"day", "to"}
+    PUBLISHED = "published"  # a clerk made a report public, or hid it again: data {"public": bool}
 
 
 class Resident(SQLModel, table=True):
@@ -156,6 +157,8 @@ class Case(SQLModel, table=True):
     contact: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     answered_via: str | None = Field(default=None, max_length=16)  # how the answer was given outside Telegram (phone, e-mail, post, in person)
     public: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # a report a clerk made public (Open311 shows it)
+    open311_client: str | None = Field(default=None, max_length=32)  # the Open311 client (its API key's name) that sent the case
+    open311_token: str | None = Field(default=None, max_length=32, unique=True, index=True)  # GET tokens/{token} finds the case by it
 
     @property
     def due(self) -> date:

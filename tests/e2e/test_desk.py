@@ -13,7 +13,8 @@ from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.helpers import PHOTO, onboard, submit_case
 
-CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti"]
+# A report of a problem: it can also be made public (Open311), open or closed.
+CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti", "🌐 Paviešinti"]
 
 
 async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person) -> None:
@@ -75,7 +76,7 @@ async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emul
     await asyncio.sleep(0.5)
     card_now = (await telegram.chat(ADMIN_CHAT_ID))["messages"]
     card_now = next(m for m in card_now if m["message_id"] == card.id)
-    assert [b["text"] for row in card_now["reply_markup"]["inline_keyboard"] for b in row] == ["↩ Atnaujinti nagrinėjimą"]
+    assert [b["text"] for row in card_now["reply_markup"]["inline_keyboard"] for b in row] == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
     await clerks.click("↩ Atnaujinti nagrinėjimą", card)
     assert "Status: Wznowiona" in (await anna.receive_one()).text
 

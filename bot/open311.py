@@ -1,0 +1,457 @@
+"""The Open311 GeoReport v2 API (http://wiki.open311.org/GeoReport_v2), on the bot's web server.
+
+A resident who comes through an Open311 client (FixMyStreet, a city's app) submits and reads the
+answer there; the case is the same as one made in Telegram: its number (`service_request_id`),
+legal deadline (`expected_datetime`), team (`agency_responsible`) and card in the team's group.
+
+Services are the municipality file's categories, one per kind of case: `report-roads` is a
+report of a problem about roads. Every resource answers in XML or JSON by its extension
+(`services.xml`, `requests/VRS-2026-000042.json`; XML without one), in the language of the
+`locale` parameter or the Accept-Language header (Lithuanian by default). Only POST requests
+needs a key (`api_key`, one per client in OPEN311_KEYS).
+
+What the public listing shows: never a name, a phone, an e-mail or a Telegram id. The resident's
+own text and place only for reports of a problem (about a place, not a person) that a clerk made
+public; for everything else the service, the dates, the team and the status. `status_notes` is
+the municipality's answer (the clerk's final text, or the reason for a redirection or rejection)
+for reports that are public or came through Open311; for the rest, the status in words.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiohttp import web
+from multidict import MultiDict, MultiMapping
+from sqlalchemy import and_, func, or_, select
+from sqlmodel import col
+
+from bot import clock
+from bot.config import KIND_CODES, LOCALES, Config
+from bot.services import texts
+from bot.services.cases import AnswerBy, CaseDraft, Contact
+from bot.services.deadlines import WorkingCalendar
+from bot.services.teams import TeamDirectory
+from bot.services.workflow import CaseWorkflow
+from bot.store.db import Database
+from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, CaseKind, Channel, EventKind
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/open311/v2/"
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-12-07T00:00:00Z"  # when this API last changed (service discovery)
+DEFAULT_LOCALE = "lt"
+FORMATS = {"xml": "text/xml; charset=utf-8", "json": "application/json; charset=utf-8"}
+DEFAULT_FORMAT = "xml"  # the format the specification requires
+MAX_RESULTS = 1000  # the specification's default query limit
+MAX_SPAN = timedelta(days=90)  # nor may a query's dates span more
+DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
+NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
+_PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
+_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
+# XML: the element of each item in a list.
+_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute", "endpoints": "endpoint", "formats": "format"}
+
+
+class Open311Error(Exception):
+    """An error in the specification's format: the HTTP status and a description naming the problem."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def service_code(kind: str, category_id: str) -> str:
+    return f"{kind}-{category_id}"
+
+
+def w3(moment: datetime, calendar: WorkingCalendar) -> str:
+    """A w3 date and time with the municipality's offset: 2026-11-23T09:00:00+02:00."""
+    return moment.astimezone(calendar.tz).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """GET requests' arguments, checked."""
+
+    numbers: tuple[str, ...] = ()  # service_request_id: overrides the rest
+    services: tuple[tuple[str, str], ...] = ()  # (kind, category)
+    start: datetime | None = None
+    end: datetime | None = None
+    statuses: frozenset[str] = frozenset()  # open, closed
+
+
+class Open311Service:
+    """Services, requests and tokens as the specification describes them, in one language per call."""
+
+    def __init__(
+        self, database: Database, workflow: CaseWorkflow, config: Config, calendar: WorkingCalendar, teams: TeamDirectory, i18n: I18n
+    ) -> None:  # fmt: skip
+        self.database = database
+        self.workflow = workflow
+        self.config = config
+        self.municipality = config.municipality
+        self.calendar = calendar
+        self.teams = teams
+        self.i18n = i18n
+
+    def clients(self) -> dict[str, str]:
+        return self.config.settings.open311_clients
+
+    # --- services ---
+
+    def services(self, locale: str) -> list[dict[str, Any]]:
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            return [self._service(kind, category.id, locale) for kind in KIND_CODES for category in self.municipality.categories]
+
+    def _service(self, kind: str, category_id: str, locale: str) -> dict[str, Any]:
+        name = self._category_name(category_id, locale)
+        group = texts.kind_label(kind)
+        return {
+            "service_code": service_code(kind, category_id), "service_name": name, "description": f"{group}: {name}",
+            "metadata": False, "type": "realtime", "keywords": f"{kind}, {category_id}", "group": group,
+        }  # fmt: skip
+
+    def service_definition(self, code: str) -> dict[str, Any]:
+        self.parse_service(code)
+        return {"service_code": code, "attributes": []}  # no service asks for more than the standard fields
+
+    def parse_service(self, code: str, argument: str = "service_code") -> tuple[str, str]:
+        kind, _dash, category_id = code.strip().partition("-")
+        if kind not in KIND_CODES or category_id not in self.municipality.category_by_id:
+            raise Open311Error(404, f"{argument}: unknown service {code!r}; GET services lists them")
+        return kind, category_id
+
+    def _category_name(self, category_id: str, locale: str) -> str:
+        category = self.municipality.category_by_id.get(category_id)
+        return category.get(locale) if category else category_id  # a category removed from the file since
+
+    # --- creating a request ---
+
+    async def create(self, form: MultiMapping[str], locale: str) -> list[dict[str, Any]]:
+        """POST requests: a case like one made in Telegram, for the key's client."""
+        client = self._client(form.get("api_key"))
+        code = _text(form, "service_code", 50)
+        if not code:
+            raise Open311Error(400, "service_code: missing; GET services lists them")
+        kind, category_id = self.parse_service(code)
+        latitude, longitude = _coordinates(form)
+        address = _text(form, "address_string", ADDRESS_MAX) or None
+        address_id = _text(form, "address_id", 64)
+        if address is None and address_id:
+            address = f"address_id {address_id}"
+        if latitude is None and address is None:
+            raise Open311Error(400, "location: send lat and long, address_string or address_id")
+        description = _text(form, "description", DESCRIPTION_MAX)
+        if len(description) < DESCRIPTION_MIN:
+            raise Open311Error(400, f"description: describe the matter in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters")
+        media_url = _text(form, "media_url", URL_MAX)
+        if media_url:
+            if not re.match(r"https?://\S+$", media_url):
+                raise Open311Error(400, "media_url: must be an http(s) URL")
+            description = f"{description}\n\n{media_url}"
+        token = secrets.token_hex(16)
+        draft = CaseDraft(
+            resident_id=None, locale=locale, kind=kind, category_id=category_id, description=description, latitude=latitude,
+            longitude=longitude, address=address, channel=Channel.OPEN311, contact=_contact(form), open311_client=client,
+            open311_token=token,
+        )  # fmt: skip
+        case = (await self.workflow.open(draft, clock.now())).case
+        log.info("open311 request received", extra={"client": client, "case": case.number, "service_code": code})
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            notice = _("Registered as {number}. Handled by: {team}. Answer due: {date}").format(
+                number=case.number, team=self.teams.get(case.team_id).name.get(locale), date=texts.day(case.due)
+            )
+        return [{"service_request_id": case.number, "service_notice": notice, "account_id": _text(form, "account_id", 64) or None, "token": token}]
+
+    def _client(self, key: str | None) -> str:
+        clients = self.clients()
+        if not key:
+            raise Open311Error(403, "api_key: missing; the municipality gives each client its key")
+        client = next((name for known, name in clients.items() if secrets.compare_digest(known.encode(), key.encode())), None)
+        if client is None:
+            raise Open311Error(403, "api_key: not valid; can't proceed with create_request")
+        return client
+
+    # --- reading requests ---
+
+    def filters(self, query: MultiMapping[str]) -> Filters:
+        """GET requests' arguments, checked; a wrong one is named (400, or 404 for an unknown service)."""
+        numbers = tuple(n.strip().upper() for value in query.getall("service_request_id", []) for n in value.split(",") if n.strip())
+        services = tuple(self.parse_service(c) for value in query.getall("service_code", []) for c in value.split(",") if c.strip())
+        statuses = frozenset(s.strip().lower() for value in query.getall("status", []) for s in value.split(",") if s.strip())
+        if statuses - {"open", "closed"}:
+            raise Open311Error(400, f"status: {', '.join(sorted(statuses - {'open', 'closed'}))} is not open or closed")
+        start, end = _moment(query, "start_date"), _moment(query, "end_date")
+        if start and end and start > end:
+            raise Open311Error(400, "start_date: after end_date")
+        if start and end and end - start > MAX_SPAN:
+            raise Open311Error(400, "start_date, end_date: may span at most 90 days")
+        return Filters(numbers, services, start, end, statuses)
+
+    async def requests(self, filters: Filters, locale: str) -> list[dict[str, Any]]:
+        query = select(Case)
+        if filters.numbers:
+            query = query.where(col(Case.number).in_(filters.numbers))  # overrides every other argument
+        else:
+            end = filters.end or ((filters.start + MAX_SPAN) if filters.start else clock.now())
+            start = filters.start or end - MAX_SPAN
+            query = query.where(col(Case.received_at) >= start, col(Case.received_at) <= end)
+            if filters.services:
+                query = query.where(or_(*(and_(col(Case.kind) == kind, col(Case.category_id) == category) for kind, category in filters.services)))
+            if filters.statuses == {"open"}:
+                query = query.where(col(Case.status).not_in(list(CLOSED_STATUSES)))
+            elif filters.statuses == {"closed"}:
+                query = query.where(col(Case.status).in_(list(CLOSED_STATUSES)))
+        query = query.order_by(col(Case.received_at).desc(), col(Case.id).desc()).limit(MAX_RESULTS)
+        async with self.database.read() as session:
+            cases = list((await session.execute(query)).scalars())
+            updated, answers = await self._trail_facts(session, cases)
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            return [self._request(case, updated.get(case.id), answers.get(case.id), locale) for case in cases]
+
+    async def request(self, number: str, locale: str) -> list[dict[str, Any]]:
+        found = await self.requests(Filters(numbers=(number.strip().upper(),)), locale)
+        if not found:
+            raise Open311Error(404, f"service_request_id: {number} not found")
+        return found
+
+    async def token(self, token: str) -> list[dict[str, Any]]:
+        async with self.database.read() as session:
+            number = (await session.execute(select(col(Case.number)).where(col(Case.open311_token) == token.strip()))).scalar_one_or_none()
+        if number is None:
+            raise Open311Error(404, f"token: {token} not found")
+        return [{"service_request_id": number, "token": token}]
+
+    async def _trail_facts(self, session: Any, cases: list[Case]) -> tuple[dict[int, datetime], dict[int, str]]:
+        """When each case last changed, and the public answer of those whose answer is public."""
+        ids = [case.id for case in cases]
+        if not ids:
+            return {}, {}
+        last = await session.execute(
+            select(col(CaseEvent.case_id), func.max(col(CaseEvent.at))).where(col(CaseEvent.case_id).in_(ids)).group_by(col(CaseEvent.case_id))
+        )
+        updated = {case_id: clock_aware(at) for case_id, at in last.all()}
+        answered = [case.id for case in cases if case.status in CLOSED_STATUSES and _answer_is_public(case)]
+        answers: dict[int, str] = {}
+        if answered:
+            rows = await session.execute(
+                select(CaseEvent)
+                .where(col(CaseEvent.case_id).in_(answered), col(CaseEvent.kind).in_([EventKind.STATUS, EventKind.MESSAGE_OUT]))
+                .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
+            )
+            answer_so_far: dict[int, str | None] = {}
+            for event in rows.scalars():
+                if event.kind == EventKind.MESSAGE_OUT:
+                    answer_so_far[event.case_id] = event.text  # the clerk's final answer comes just before the closing status
+                elif (event.data or {}).get("to") in CLOSED_STATUSES:
+                    text = event.text or answer_so_far.get(event.case_id)  # a redirection's or a rejection's reason, or the answer
+                    if text:
+                        answers[event.case_id] = text
+                    answer_so_far.pop(event.case_id, None)
+        return updated, answers
+
+    def _request(self, case: Case, updated: datetime | None, answer: str | None, locale: str) -> dict[str, Any]:
+        shown = case.kind == CaseKind.REPORT and case.public and case.purged_at is None
+        closed = case.status in CLOSED_STATUSES
+        if closed and case.closed_at is not None:
+            updated = case.closed_at
+        expected = datetime.combine(case.due, time(23, 59, 59), tzinfo=self.calendar.tz)
+        return {
+            "service_request_id": case.number,
+            "status": "closed" if closed else "open",
+            "status_notes": answer or texts.status_label(case.status),
+            "service_name": self._category_name(case.category_id, locale),
+            "service_code": service_code(case.kind, case.category_id),
+            "description": case.description if shown else None,
+            "agency_responsible": self.teams.get(case.team_id).name.get(locale),
+            "service_notice": None,
+            "requested_datetime": w3(case.received_at, self.calendar),
+            "updated_datetime": w3(updated or case.received_at, self.calendar),
+            "expected_datetime": w3(expected, self.calendar),
+            "address": case.address if shown else None,
+            "address_id": None,
+            "zipcode": None,
+            "lat": case.latitude if shown else None,
+            "long": case.longitude if shown else None,
+            "media_url": None,
+        }
+
+    def discovery(self, base_url: str) -> dict[str, Any]:
+        return {
+            "changeset": CHANGESET, "contact": self.municipality.name.lt, "key_service": "The municipality gives each client its api_key.",
+            "endpoints": [{"specification": SPECIFICATION, "url": base_url, "changeset": CHANGESET, "type": "production", "formats": ["text/xml", "application/json"]}],
+        }  # fmt: skip
+
+
+def clock_aware(moment: datetime) -> datetime:
+    """An aggregate's time, should it come back without the store's type (SQLite keeps no zone): it is UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _answer_is_public(case: Case) -> bool:
+    """The municipality's answer is published for reports made public, and for cases whose
+    resident came through Open311 and reads the answer there (requests and complaints get the
+    status in words only: an answer to a person may speak of that person)."""
+    if case.purged_at is not None:
+        return False
+    return case.kind == CaseKind.REPORT and (case.public or case.channel == Channel.OPEN311)
+
+
+def _text(form: MultiMapping[str], name: str, limit: int) -> str:
+    value = (form.get(name) or "").strip()
+    if len(value) > limit:
+        raise Open311Error(400, f"{name}: at most {limit} characters")
+    return value
+
+
+def _coordinates(form: MultiMapping[str]) -> tuple[float | None, float | None]:
+    lat, long = _text(form, "lat", 32), _text(form, "long", 32)
+    if not lat and not long:
+        return None, None
+    if not lat or not long:
+        raise Open311Error(400, "lat, long: send both")
+    try:
+        latitude, longitude = float(lat), float(long)
+    except ValueError:
+        raise Open311Error(400, "lat, long: must be numbers (WGS84 degrees)") from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise Open311Error(400, "lat, long: out of range (-90..90, -180..180)")
+    return latitude, longitude
+
+
+def _contact(form: MultiMapping[str]) -> Contact | None:
+    """Whom the clerks may contact: the person's name, e-mail and phone, when the client sent them."""
+    name = " ".join(part for part in (_text(form, "first_name", NAME_MAX), _text(form, "last_name", NAME_MAX)) if part)
+    email, phone = _text(form, "email", 254), _text(form, "phone", 32)
+    if email and not _EMAIL_RE.fullmatch(email):
+        raise Open311Error(400, "email: not an e-mail address")
+    if phone and not _PHONE_RE.fullmatch(phone):
+        raise Open311Error(400, "phone: not a phone number")
+    if not (name or email or phone):
+        return None
+    answer_by = AnswerBy.EMAIL if email else AnswerBy.PHONE if phone else AnswerBy.OPEN311
+    return Contact(name=name, answer_by=answer_by, phone=phone or None, email=email or None)
+
+
+def _moment(query: MultiMapping[str], name: str) -> datetime | None:
+    value = (query.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Open311Error(400, f"{name}: {value!r} is not a w3 date and time such as 2026-11-01T00:00:00Z") from None
+    if moment.tzinfo is None:
+        raise Open311Error(400, f"{name}: give the time zone, e.g. 2026-11-01T00:00:00Z or 2026-11-01T00:00:00+02:00")
+    return moment
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def render(data: Any, root: str, fmt: str, status: int = 200) -> web.Response:
+    """The specification's JSON (a list, or one object) or XML (`root` holding an element per item)."""
+    if fmt == "json":
+        body = json.dumps(data, ensure_ascii=False)
+    else:
+        element = ET.Element(root)
+        _fill(element, root, data)
+        body = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(element, encoding="unicode")
+    return web.Response(body=body.encode(), status=status, headers={"Content-Type": FORMATS[fmt]})
+
+
+def _fill(element: ET.Element, name: str, value: Any) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _fill(ET.SubElement(element, _ITEMS.get(name, "item")), _ITEMS.get(name, "item"), item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _fill(ET.SubElement(element, key), key, item)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)
+
+
+def error(status: int, description: str, fmt: str) -> web.Response:
+    return render([{"code": status, "description": description}], "errors", fmt, status)
+
+
+class Open311Api:
+    """The HTTP side: one handler for everything under API_PATH (the bot's web app and the sandbox mount it)."""
+
+    def __init__(self, service: Open311Service) -> None:
+        self.service = service
+
+    @staticmethod
+    def route(router: web.UrlDispatcher, handler: Any) -> None:
+        router.add_route("*", API_PATH + "{tail:.*}", handler)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        tail = request.match_info.get("tail", "")
+        parts = [part for part in tail.split("/") if part]
+        fmt = DEFAULT_FORMAT
+        if parts and "." in parts[-1]:
+            parts[-1], extension = parts[-1].rsplit(".", 1)
+            if extension.lower() not in FORMATS:
+                return error(400, f"format: .{extension} is not served; use .xml or .json", DEFAULT_FORMAT)
+            fmt = extension.lower()
+        try:
+            return await self._dispatch(request, parts, fmt)
+        except Open311Error as exc:
+            return error(exc.status, exc.description, fmt)
+        except Exception:
+            log.exception("open311 request failed")
+            return error(400, "general service error; please tell the municipality", fmt)
+
+    async def _dispatch(self, request: web.Request, parts: list[str], fmt: str) -> web.Response:
+        method, resource = request.method, parts[0] if parts else ""
+        if method == "POST" and parts == ["requests"]:
+            form = MultiDict(request.query)
+            body = await request.post()
+            form.update({name: value for name, value in body.items() if isinstance(value, str)})  # the body wins; files are not taken
+            locale = self._locale(request, form)
+            return render(await self.service.create(form, locale), "service_requests", fmt)
+        if method not in ("GET", "HEAD"):
+            raise Open311Error(405, f"method: {method} is not served on {request.path}")
+        locale = self._locale(request, request.query)
+        if parts == ["discovery"]:
+            return render(self.service.discovery(str(request.url.with_path(API_PATH).with_query(None))), "discovery", fmt)
+        if parts == ["services"]:
+            return render(self.service.services(locale), "services", fmt)
+        if resource == "services" and len(parts) == 2:
+            return render(self.service.service_definition(parts[1]), "service_definition", fmt)
+        if parts == ["requests"]:
+            return render(await self.service.requests(self.service.filters(request.query), locale), "service_requests", fmt)
+        if resource == "requests" and len(parts) == 2:
+            return render(await self.service.request(parts[1], locale), "service_requests", fmt)
+        if resource == "tokens" and len(parts) == 2:
+            return render(await self.service.token(parts[1]), "service_requests", fmt)
+        raise Open311Error(404, f"resource: {request.path} not found; see {SPECIFICATION}")
+
+    @staticmethod
+    def _locale(request: web.Request, params: MultiMapping[str]) -> str:
+        asked = (params.get("locale") or "").strip().lower()
+        if asked:
+            if asked not in LOCALES:
+                raise Open311Error(400, f"locale: {asked} is not served; use lt, pl or en")
+            return asked
+        for part in request.headers.get("Accept-Language", "").split(","):
+            language = part.split(";")[0].strip().lower()[:2]
+            if language in LOCALES:
+                return language
+        return DEFAULT_LOCALE
