@@ -414,7 +414,6 @@ class CaseWorkflow:
     ) -> CaseEvent:  # fmt: skip
         case = outcome.case
         await self._writable(session, case)
-        assert case.resident_id is not None  # `_writable` refuses a case without one
         first = messages[0]
         event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, first, at=now)
         session.add(event)

@@ -58,7 +58,7 @@ async def test_a_request_from_an_open311_client_is_answered_in_the_team_group(bo
     # The card in the team's group, with the contact and the client.
     card, _location = await clerks.receive(2)
     assert card.text.startswith("🚧 VRS-2026-000001 · Pranešimas apie problemą")
-    assert "Gyventojas: Ona Petraitė · ona@example.lt" in card.text
+    assert "Asmuo: Ona Petraitė (neturi „Telegram“)" in card.text and "✉️ ona@example.lt" in card.text
     assert "📡 Gautas per Open311 iš fixmystreet" in card.text
     assert "Nedega gatvės žibintas prie mokyklos" in card.text
     assert "🌐 Paviešinti" in card.buttons

@@ -96,7 +96,7 @@ async def test_a_phoned_in_case_is_registered_routed_and_closed_by_phone(desk: D
     await desk.member.send("Duobė bus užtaisyta iki penktadienio", thread_id=card.thread_id)
     closed = await desk.member.edited()
     assert closed.id == card.id and "Būsena: Atsakyta" in closed.text and "Atsakymas pateiktas telefonu" in closed.text
-    assert closed.buttons == ["↩ Atnaujinti nagrinėjimą"]
+    assert closed.buttons == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]  # a report: the clerks may publish it (Open311)
 
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()

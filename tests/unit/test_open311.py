@@ -233,7 +233,7 @@ async def test_a_posted_request_is_a_case_with_number_deadline_team_and_card(api
     assert rows == [("topic", ADMIN_CHAT_ID), ("card", ADMIN_CHAT_ID), ("location", ADMIN_CHAT_ID)]
 
     text, keyboard = wired.clerk_texts.card(case, None)
-    assert "Gyventojas: Ona Petraitė · ona@example.lt · +370 600 00000" in text
+    assert "Asmuo: Ona Petraitė (neturi „Telegram“)\nAtsakyti el. paštu: 📞 +370 600 00000 · ✉️ ona@example.lt" in text
     assert "📡 Gautas per Open311 iš fixmystreet" in text
     assert "🌐 Paviešinti" in [b.text for row in keyboard.inline_keyboard for b in row]
 
