@@ -29,6 +29,7 @@ from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
+from bot.services.files import FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
@@ -37,6 +38,7 @@ from bot.services.outbox import Kind, Outbox, Sent
 from bot.services.privacy import DataRights
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
+from bot.services.storage import FileStore, check_store, file_stores
 from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow
@@ -63,9 +65,11 @@ class App:
     schedule: Schedule
     announcements: Announcements
     teams: TeamDirectory
+    files: FileStore
 
     async def prepare(self) -> None:
-        """Migrate the schema and publish the command menu in every language."""
+        """Check the file storage, migrate the schema and publish the command menu in every language."""
+        await check_store(self.files)
         await upgrade(self.database)
         await self.set_commands()
 
@@ -170,6 +174,7 @@ class Services:
     quality: QualityService
     residents: ResidentSender
     rights: DataRights
+    files: FileStore  # where the municipality keeps the files (FILES_DIR or FILES_S3_*)
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -188,10 +193,14 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     workflow = CaseWorkflow(database, outbox, calendar, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
     outbox.on_blocked = functools.partial(_resident_blocked, residents, workflow, clerk_texts)
     _register_senders(outbox, residents, groups)
+    files, stores = file_stores(settings)
+    keeper = FileKeeper(bot, database, files, stores, workflow, clerk_texts)
+    outbox.handle(Kind.STORE_FILE, keeper.keep)
+    outbox.handle(Kind.DELETE_FILES, keeper.delete)
     quality = QualityService(database, calendar, config.municipality)
     rights = DataRights(database, config, calendar, workflow)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
-    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights)
+    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, files)
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -239,7 +248,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams,
+        announcements=announcements, teams=teams, files=services.files,
     )  # fmt: skip
 
 

@@ -61,6 +61,12 @@ class Kind(StrEnum):
     COPY = "copy"  # a clerk's message(s) copied from the group to the resident
     CLOSE_TOPIC = "close_topic"  # the case left this group
     DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
+    # The municipality's copies of files (bot.services.files); chat_id 0: no chat, no sending lane.
+    STORE_FILE = "store_file"  # download an attachment from Telegram (getFile) into FILES_DIR or the bucket
+    DELETE_FILES = "delete_files"  # the retention period ended: the stored copies go
+
+
+NO_CHAT = 0  # the chat_id of rows that send nothing to a chat (STORE_FILE, DELETE_FILES)
 
 
 def resident_key(resident_id: int) -> str:
@@ -106,6 +112,11 @@ Handler = Callable[[OutboxMessage], Awaitable[Sent]]
 
 class Permanent(Exception):
     """A handler's own verdict that the row can never be sent (e.g. its case is gone)."""
+
+
+class Later(Exception):
+    """A handler's own verdict that the row should be tried again later, with backoff, as for
+    a 5xx (e.g. the file storage cannot be reached); the message says why, for the log."""
 
 
 class Outbox:
@@ -242,6 +253,8 @@ class Outbox:
             await self._retry(row, float(exc.retry_after), "429", count=False)
         except (TelegramServerError, TelegramNetworkError) as exc:
             await self._retry(row, self._backoff(row.attempts), type(exc).__name__)
+        except Later as exc:
+            await self._retry(row, self._backoff(row.attempts), str(exc)[:500])
         except TelegramForbiddenError as exc:
             await self._fail(row, exc.message)
             if self.on_blocked is not None:
