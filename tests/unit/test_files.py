@@ -169,6 +169,14 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, d
     assert len(downloads) == 2 and all(r["status"] == 200 for r in downloads)
     # The card and the files still went to the clerks from Telegram.
     assert any("photo" in m for m in emulator.chats[ADMIN_CHAT_ID].messages.values())
+    # /mydata tells the resident what the municipality keeps.
+    exported = (await wired.rights.export(501, RECEIVED))["cases"][0]["files"]
+    assert [(f["file_name"], f["size"], f["sha256"], f["kept_by_municipality"]) for f in exported] == [
+        (None, len(PHOTO), hashlib.sha256(PHOTO).hexdigest(), True),
+        ("plan ulicy.pdf", len(pdf), hashlib.sha256(pdf).hexdigest(), True),
+    ]
+    with wired.i18n.context(), wired.i18n.use_locale("pl"):
+        assert "Dokument: — · kopię przechowuje samorząd" in wired.rights.readable(await wired.rights.export(501, RECEIVED))
 
 
 async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
