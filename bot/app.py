@@ -38,7 +38,7 @@ from bot.services.outbox import Kind, Outbox, Sent
 from bot.services.privacy import DataRights
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
-from bot.services.storage import FileStore, check_store, file_stores
+from bot.services.storage import FileStore, file_stores
 from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow
@@ -68,8 +68,7 @@ class App:
     files: FileStore
 
     async def prepare(self) -> None:
-        """Check the file storage, migrate the schema and publish the command menu in every language."""
-        await check_store(self.files)
+        """Migrate the schema and publish the command menu in every language."""
         await upgrade(self.database)
         await self.set_commands()
 
