@@ -29,7 +29,7 @@ from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
-from bot.services.files import FileKeeper
+from bot.services.files import FILE_DOWNLOADS, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
@@ -188,7 +188,7 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     residents = ResidentSender(bot, database)
     clerk_texts = ClerkTexts(i18n, calendar, config, teams)
     groups = GroupSender(bot, database, clerk_texts, teams)
-    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated)
+    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, kind_limits={Kind.STORE_FILE: FILE_DOWNLOADS})
     workflow = CaseWorkflow(database, outbox, calendar, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
     outbox.on_blocked = functools.partial(_resident_blocked, residents, workflow, clerk_texts)
     _register_senders(outbox, residents, groups)

@@ -9,7 +9,8 @@ size, SHA-256, store and key on the attachment. The card and /case still show th
 Telegram; the record no longer needs Telegram or this bot to be read.
 
 - getFile and the download are no messages: they use none of the sending lanes (the limiter
-  paces only what puts something into a chat).
+  paces only what puts something into a chat), and at most FILE_DOWNLOADS run at once, so the
+  outbox's other slots stay free for the messages people wait for.
 - 5xx, network errors and a store that cannot be reached: the row is retried with backoff.
 - Telegram refuses files over 20 MB ("file is too big"): the attachment records it and the
   clerks are told once, in the case's topic, that the file stays only in Telegram. Residents
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TOO_BIG = "too big"  # attachments.store_error when Telegram would not hand the file over (over 20 MB)
 DOWNLOAD_TIMEOUT = 300  # seconds for one download (20 MB over a slow link)
+FILE_DOWNLOADS = 4  # at most this many at once: the outbox's other slots stay for messages
 _EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 
 

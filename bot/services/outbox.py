@@ -19,8 +19,10 @@ each through the limiter; the outcome is recorded at once, with the sent message
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,7 +37,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -130,8 +132,13 @@ class Outbox:
         max_backoff: float = 30.0,
         on_blocked: Callable[[OutboxMessage], Awaitable[None]] | None = None,
         on_migrated: Callable[[int, int], Awaitable[None]] | None = None,
+        kind_limits: dict[str, int] | None = None,
     ) -> None:
         self.database = database
+        # At most this many rows of a kind in flight (slow ones, e.g. downloads of files), so that
+        # they never take every slot from the messages people wait for.
+        self.kind_limits = dict(kind_limits or {})
+        self._busy: Counter[str] = Counter()
         self.worker = worker
         self.concurrency = concurrency
         self.lease = lease
@@ -151,7 +158,8 @@ class Outbox:
 
     # --- claiming ---
 
-    async def claim(self, limit: int) -> list[OutboxMessage]:
+    async def claim(self, limit: int, *, kinds: Collection[str] = (), exclude: Collection[str] = ()) -> list[OutboxMessage]:
+        """Take up to `limit` due rows (only of `kinds`, if given; none of `exclude`)."""
         earlier = aliased(OutboxMessage)
         blocked_by_earlier = select(earlier.id).where(earlier.key == OutboxMessage.key, earlier.id < OutboxMessage.id, earlier.status.in_(UNFINISHED)).exists()
         due = (
@@ -160,6 +168,8 @@ class Outbox:
                 OutboxMessage.status == OutboxStatus.PENDING,
                 or_(OutboxMessage.due_at.is_(None), OutboxMessage.due_at <= utcnow()),
                 ~blocked_by_earlier,
+                OutboxMessage.kind.in_(list(kinds)) if kinds else true(),
+                OutboxMessage.kind.not_in(list(exclude)) if exclude else true(),
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
@@ -199,12 +209,11 @@ class Outbox:
         await self.resume_own()
         ticks = 0
         while True:
-            free = self.concurrency - len(self._in_flight)
-            if free > 0:
-                for row in await self._claim_safely(free):
-                    task = asyncio.create_task(self._send(row))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._done)
+            for row in await self._claim_within_limits():
+                self._busy[row.kind] += 1
+                task = asyncio.create_task(self._send(row))
+                self._in_flight.add(task)
+                task.add_done_callback(functools.partial(self._done, row.kind))
             ticks += 1
             if ticks % 30 == 0:
                 await self.recover()
@@ -214,13 +223,25 @@ class Outbox:
             except TimeoutError:
                 pass
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, kind: str, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._busy[kind] -= 1
         self._wake.set()  # the next row of its key may be due now
 
-    async def _claim_safely(self, limit: int) -> list[OutboxMessage]:
+    async def _claim_within_limits(self) -> list[OutboxMessage]:
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return []
+        rows = await self._claim_safely(free, exclude=tuple(self.kind_limits))
+        for kind, limit in self.kind_limits.items():
+            room = min(limit - self._busy[kind], free - len(rows))
+            if room > 0:
+                rows += await self._claim_safely(room, kinds=(kind,))
+        return rows
+
+    async def _claim_safely(self, limit: int, **which: Collection[str]) -> list[OutboxMessage]:
         try:
-            return await self.claim(limit)
+            return await self.claim(limit, **which)
         except Exception:  # a database hiccup: try again at the next tick
             log.exception("could not claim outbox rows")
             return []

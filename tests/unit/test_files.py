@@ -4,6 +4,7 @@ recorded, the 20 MB refusal told to the clerks, and retention deleting the copie
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from bot.config import ConfigError
 from bot.sandbox.emulator import Emulator
 from bot.services.cases import AttachmentDraft, CaseDraft
+from bot.services.outbox import NO_CHAT, Kind, Outbox, Sent, enqueue
 from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseStatus, OutboxMessage, Resident
@@ -225,3 +227,43 @@ async def test_retention_deletes_the_stored_copies(wired, database: Database, em
     await wired.outbox.send_due_now()
     assert not kept.exists() and not (tmp_path / "files" / "2026").exists()
     assert await _attachments(database) == []
+
+
+async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(database: Database) -> None:
+    outbox = Outbox(database, "test", concurrency=8, kind_limits={Kind.STORE_FILE: 2})
+    release, running, peak, sent = asyncio.Event(), [0], [0], []
+
+    async def download(row: OutboxMessage) -> Sent:
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        await release.wait()
+        running[0] -= 1
+        return Sent()
+
+    async def message(row: OutboxMessage) -> Sent:
+        sent.append(row.id)
+        return Sent()
+
+    outbox.handle(Kind.STORE_FILE, download)
+    outbox.handle(Kind.MESSAGE, message)
+    async with database.write() as session:
+        for i in range(10):
+            enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:{i}")
+        enqueue(session, Kind.MESSAGE, 501, key="r:501", payload={"text": "x"})
+    task = asyncio.create_task(outbox.run())
+    try:
+        for _ in range(100):
+            if sent and running[0] == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sent and running[0] == 2  # the message went at once, beside two downloads, not behind ten
+        release.set()
+        for _ in range(200):
+            async with database.read() as session:
+                left = (await session.execute(select(OutboxMessage).where(OutboxMessage.status != "sent"))).scalars().all()
+            if not left:
+                break
+            await asyncio.sleep(0.05)
+        assert not left and peak[0] == 2
+    finally:
+        task.cancel()
