@@ -26,6 +26,9 @@ async def _run(args: argparse.Namespace) -> None:
         from bot.store.fsm import check_redis
 
         await check_redis(config.settings.redis_url)  # a wrong REDIS_URL stops start-up with one line
+    from bot.services.storage import check_store, file_stores
+
+    await check_store(file_stores(config.settings)[0])  # FILES_DIR writable, or the bucket there: one line naming the setting
     if args.webhook and not config.settings.webhook_url:
         raise ConfigError("--webhook needs WEBHOOK_URL (and WEBHOOK_SECRET): the URL Telegram posts updates to")
     app = build_app(config)

@@ -30,6 +30,7 @@ from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
+from bot.services.files import FILE_DOWNLOADS, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
@@ -39,6 +40,7 @@ from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
+from bot.services.storage import FileStore, file_stores
 from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import WebhookSender
@@ -69,6 +71,7 @@ class App:
     announcements: Announcements
     teams: TeamDirectory
     open311: Open311Service
+    files: FileStore
     webhooks: WebhookSender | None = None
 
     async def prepare(self) -> None:
@@ -181,6 +184,7 @@ class Services:
     rights: DataRights
     webhooks: WebhookSender
     open311: Open311Service
+    files: FileStore  # where the municipality keeps the files (FILES_DIR or FILES_S3_*)
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -195,19 +199,27 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     residents = ResidentSender(bot, database)
     clerk_texts = ClerkTexts(i18n, calendar, config, teams)
     groups = GroupSender(bot, database, clerk_texts, teams)
-    # Webhooks go out in a pool of their own: a slow or unreachable receiver never takes a slot from Telegram's rows.
-    hooks_pool = Pool(frozenset({Kind.WEBHOOK}), concurrency=WEBHOOK_CONCURRENCY, max_backoff=settings.case_webhook_max_backoff_seconds)
-    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, pools=[hooks_pool])
+    # Webhooks and file downloads go out in pools of their own: a slow or unreachable receiver, or
+    # a burst of downloads, never takes a slot from the messages people wait for.
+    pools = [
+        Pool(frozenset({Kind.WEBHOOK}), concurrency=WEBHOOK_CONCURRENCY, max_backoff=settings.case_webhook_max_backoff_seconds),
+        Pool(frozenset({Kind.STORE_FILE}), concurrency=FILE_DOWNLOADS, max_backoff=30.0),
+    ]
+    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, pools=pools)
     workflow = CaseWorkflow(database, outbox, calendar, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
     outbox.on_blocked = functools.partial(_resident_blocked, residents, workflow, clerk_texts)
     webhooks = WebhookSender(settings.webhook_receivers, settings.case_webhook_timeout_seconds)
     _register_senders(outbox, residents, groups)
     outbox.handle(Kind.WEBHOOK, webhooks.send)
+    files, stores = file_stores(settings)
+    keeper = FileKeeper(bot, database, files, stores, workflow, clerk_texts)
+    outbox.handle(Kind.STORE_FILE, keeper.keep)
+    outbox.handle(Kind.DELETE_FILES, keeper.delete)
     quality = QualityService(database, calendar, config.municipality)
     rights = DataRights(database, config, calendar, workflow)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
-    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, webhooks, open311)
+    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, webhooks, open311, files)
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -255,7 +267,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams, open311=services.open311, webhooks=services.webhooks,
+        announcements=announcements, teams=teams, open311=services.open311, files=services.files, webhooks=services.webhooks,
     )  # fmt: skip
 
 

@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     case_webhook_max_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # the longest pause between attempts
     # The Open311 clients that may post requests: "name:key,name:key" (bot.open311; kept out of the municipality file).
     open311_keys: SecretStr | None = None
+    # Where the files residents and clerks send are kept (bot.services.storage): this directory,
+    # or an S3-compatible bucket when FILES_S3_ENDPOINT is set.
+    files_dir: Path = Path("data/files")
+    files_s3_endpoint: str | None = None
+    files_s3_bucket: str | None = Field(default=None, validate_default=True)
+    files_s3_access_key: str | None = Field(default=None, validate_default=True)
+    files_s3_secret_key: SecretStr | None = Field(default=None, validate_default=True)
+    files_s3_region: str = "us-east-1"
 
     @field_validator("weekly_report")
     @classmethod
@@ -190,6 +198,35 @@ class Settings(BaseSettings):
     def web_listen_port(self) -> int | None:
         """Where the web server listens: WEB_PORT, else 8081 in webhook mode, else none."""
         return self.web_port or (8081 if self.webhook_url else None)
+
+    @field_validator("files_s3_endpoint")
+    @classmethod
+    def _s3_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"https?://[^/\s]+/?", value):
+            raise ValueError("must be the storage's http(s) URL without a path, e.g. https://s3.eu-central-1.amazonaws.com or http://127.0.0.1:9000")
+        try:
+            import minio  # noqa: F401
+        except ImportError:
+            raise ValueError("the S3 client is not installed: pip install 'petent[s3]' (or leave it unset to keep files in FILES_DIR)") from None
+        return value.rstrip("/")
+
+    @field_validator("files_s3_bucket")
+    @classmethod
+    def _s3_bucket(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("files_s3_endpoint") and not value:
+            raise ValueError("must be set with FILES_S3_ENDPOINT: the bucket the files go to")
+        if value and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("must be a bucket name: 3-63 lowercase letters, digits, dots and hyphens")
+        return value or None
+
+    @field_validator("files_s3_access_key", "files_s3_secret_key")
+    @classmethod
+    def _s3_credentials(cls, value: str | SecretStr | None, info: ValidationInfo) -> str | SecretStr | None:
+        if info.data.get("files_s3_endpoint") and not value:
+            raise ValueError("must be set with FILES_S3_ENDPOINT (the storage's credentials)")
+        return value
 
     @field_validator("telegram_api_url")
     @classmethod

@@ -27,7 +27,18 @@ from bot.services.html_text import truncate_html, visible_length
 from bot.services.numbers import Page, RowId
 from bot.services.workflow import CaseWorkflow, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
-from flows.common import MENU_MY_CASES, UnderAccessibleMessage, acknowledge_later, attachment_of, cancel_acknowledgement, main_menu, shown, visible_text
+from flows.common import (
+    MENU_MY_CASES,
+    UnderAccessibleMessage,
+    acknowledge_later,
+    attachment_of,
+    cancel_acknowledgement,
+    main_menu,
+    shown,
+    too_big_text,
+    too_big_to_keep,
+    visible_text,
+)
 
 router = Router(name="cases")
 router.callback_query.filter(UnderAccessibleMessage())
@@ -231,6 +242,9 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
     if case is None or case.status in CLOSED_STATUSES:
         await state.clear()
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
+        return
+    if too_big_to_keep(message):
+        await message.answer(too_big_text(), reply_markup=_done_keyboard(case.id))
         return
     files = (attachment_of(message),) if message.photo or message.document else ()
     typed = (message.text or message.caption or "").strip()

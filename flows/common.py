@@ -130,10 +130,31 @@ def attachment_of(message: Message) -> AttachmentDraft:
     """The photo (largest size) or document of a message, as stored with a case."""
     if message.photo:
         photo = message.photo[-1]
-        return AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id)
+        return AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id, file_size=photo.file_size)
     document = message.document
     assert document is not None, "called for photos and documents only"
-    return AttachmentDraft("document", document.file_id, document.file_unique_id, message.caption, message.media_group_id)
+    return AttachmentDraft(
+        "document", document.file_id, document.file_unique_id, message.caption, message.media_group_id,
+        file_name=document.file_name, mime_type=document.mime_type, file_size=document.file_size,
+    )  # fmt: skip
+
+
+# The most a bot may download from Telegram (getFile): a larger file could not be kept.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def too_big_to_keep(message: Message) -> bool:
+    """A photo or document the municipality could not download into its storage (over 20 MB)."""
+    size = message.photo[-1].file_size if message.photo else message.document.file_size if message.document else None
+    return (size or 0) > MAX_FILE_BYTES
+
+
+def too_big_text() -> str:
+    """What the resident is told about a file over 20 MB, in their language."""
+    return _(
+        "This file is larger than 20 MB: the municipality cannot keep files that large, so it was not added. "
+        "Please send a smaller file, or split it into parts of up to 20 MB."
+    )
 
 
 def visible_text(text: str) -> str:

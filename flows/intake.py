@@ -45,6 +45,8 @@ from flows.common import (
     eldership_keyboard,
     main_menu,
     shown,
+    too_big_text,
+    too_big_to_keep,
     visible_text,
 )
 
@@ -56,7 +58,6 @@ router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 3000
 ADDRESS_MIN, ADDRESS_MAX = 3, 300
 MAX_FILES = 10
-MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # the most a bot can download (getFile)
 WHOLE_DISTRICT = "-"
 
 SKIP = __("⏭ Skip")
@@ -365,8 +366,8 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
     if len(files) >= MAX_FILES:
         await message.answer(_("You can attach at most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
         return
-    if message.document and (message.document.file_size or 0) > MAX_DOCUMENT_BYTES:
-        await message.answer(_("This file is larger than 20 MB, more than a bot can accept. Please send a smaller file, or a link to it in the description."))
+    if too_big_to_keep(message):
+        await message.answer(too_big_text())
         return
     files.append(attachment_of(message).__dict__)
     await state.update_data(files=files)

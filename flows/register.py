@@ -36,8 +36,17 @@ from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, RegisteredBy
 from bot.store.models import Case, CaseKind, Channel, utcnow
 from flows.clerk import InTeamGroup, _acting_clerk
-from flows.common import UnderAccessibleMessage, acknowledge_later, attachment_of, cancel_acknowledgement, eldership_keyboard, shown, visible_text
-from flows.intake import DESCRIPTION_MAX, DESCRIPTION_MIN, MAX_DOCUMENT_BYTES, MAX_FILES
+from flows.common import (
+    UnderAccessibleMessage,
+    acknowledge_later,
+    attachment_of,
+    cancel_acknowledgement,
+    eldership_keyboard,
+    shown,
+    too_big_to_keep,
+    visible_text,
+)
+from flows.intake import DESCRIPTION_MAX, DESCRIPTION_MIN, MAX_FILES
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +378,7 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
     if len(draft.files) >= MAX_FILES:
         await message.reply(_("At most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
         return
-    if message.document and (message.document.file_size or 0) > MAX_DOCUMENT_BYTES:
+    if too_big_to_keep(message):
         await message.reply(_("This file is larger than 20 MB, more than a bot can accept; it was not added."))
         return
     draft.files.append(attachment_of(message))

@@ -149,8 +149,11 @@ class Person:
     async def send_photo(self, data: bytes, caption: str | None = None, **where: Any) -> dict[str, Any]:
         return (await self._send({"files": [_file("photo", data, caption=caption)]}, **where))[0]
 
-    async def send_document(self, data: bytes, name: str, mime: str = "application/pdf", caption: str | None = None) -> dict[str, Any]:
-        return (await self._send({"files": [_file("document", data, name=name, mime=mime, caption=caption)]}))[0]
+    async def send_document(
+        self, data: bytes, name: str, mime: str = "application/pdf", caption: str | None = None, size: int | None = None, **where: Any
+    ) -> dict[str, Any]:
+        """`size`: the document is `data` followed by zero bytes up to this many (a large file, cheaply)."""
+        return (await self._send({"files": [_file("document", data, name=name, mime=mime, caption=caption, size=size)]}, **where))[0]
 
     async def send_album(self, photos: list[bytes], caption: str | None = None, **where: Any) -> list[dict[str, Any]]:
         files = [_file("photo", data, caption=caption if i == 0 else None) for i, data in enumerate(photos)]

@@ -48,6 +48,7 @@ _COUNTED = {
     "editmessagetext", "editmessagecaption", "editmessagereplymarkup", "createforumtopic",
     "editforumtopic",
 }  # fmt: skip
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile: "bots can download files of up to 20MB in size"
 _FORUM_ICON_COLORS = {7322096, 16766590, 13338331, 9367192, 16749490, 16478047}
 _CONTENT_KEYS = ("text", "entities", "photo", "document", "caption", "caption_entities", "location", "contact", "poll", "sticker", "voice")
 
@@ -132,6 +133,7 @@ class Emulator:
         self._user_ids = itertools.count(100001)
         self._group_ids = itertools.count(1)
         self._ids = itertools.count(1)
+        self._file_numbers = itertools.count(0)
         self._changed = asyncio.Condition()
         self._global = _Bucket(self.limits.global_per_second, self.limits.global_burst)
         self._chat_buckets: dict[int, _Bucket] = {}
@@ -318,7 +320,9 @@ class Emulator:
 
     def store_file(self, data: bytes, name: str | None, mime: str | None, kind: str) -> tuple[str, _File]:
         file_id = f"{kind}-{secrets.token_urlsafe(12)}"
-        record = _File(data=data, unique_id=secrets.token_hex(8), name=name, mime=mime, path=f"{kind}s/{file_id}")
+        # Telegram's file_path: "photos/file_12.jpg", "documents/file_3.pdf" (the extension of the sent name).
+        extension = ".jpg" if kind == "photo" else "." + name.rsplit(".", 1)[1] if name and "." in name else ""
+        record = _File(data=data, unique_id=secrets.token_hex(8), name=name, mime=mime, path=f"{kind}s/file_{next(self._file_numbers)}{extension}")
         self.files[file_id] = record
         return file_id, record
 
@@ -797,6 +801,8 @@ class Emulator:
         record = self.files.get(params["file_id"])
         if record is None:
             raise BadRequest("Bad Request: invalid file_id")
+        if len(record.data) > MAX_DOWNLOAD_BYTES:  # "bots can download files of up to 20MB in size"
+            raise BadRequest("Bad Request: file is too big")
         return {"file_id": params["file_id"], "file_unique_id": record.unique_id, "file_size": len(record.data), "file_path": record.path}
 
     def _m_setmessagereaction(self, params: dict[str, Any]) -> bool:

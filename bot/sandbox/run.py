@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 from pathlib import Path
 
 from aiohttp import web
@@ -36,6 +37,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 DATA_DIR = Path("data")
 DATA_FILE = DATA_DIR / "sandbox.db"
 SANDBOX_OPEN311_KEY = "demo-key-for-the-sandbox-only"  # README's curl calls use it
+FILES_DIR = DATA_DIR / "sandbox-files"  # the files residents and clerks send, as the municipality keeps them
 
 
 def teams_file(path: Path, *, front: int, roads: int, eldership: int, director: int, roads_heads: list[int], roads_members: list[int],
@@ -128,12 +130,15 @@ async def run_sandbox(host: str, port: int) -> None:
     runner = await emulator.serve(host, port)
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
+    shutil.rmtree(FILES_DIR, ignore_errors=True)
     config = load_config(
         bot_token=TOKEN,
         telegram_api_url=emulator.url,
         admin_chat_id=CLERKS_GROUP,
         comms_chat_id=COMMS_GROUP,
         database_url=f"sqlite+aiosqlite:///{DATA_FILE}",
+        files_dir=FILES_DIR,
+        files_s3_endpoint=None,
         redis_url=None,
         secret_key=secrets.token_hex(32),
         municipality_file=municipality,

@@ -25,6 +25,9 @@ class AttachmentDraft:
     file_unique_id: str
     caption: str | None = None
     media_group_id: str | None = None
+    file_name: str | None = None  # documents: as the sender named it
+    mime_type: str | None = None
+    file_size: int | None = None  # as Telegram announced it
 
 
 class AnswerBy(StrEnum):
@@ -156,6 +159,8 @@ def attachment_rows(case_id: int, event_id: int | None, drafts: tuple[Attachment
         Attachment(
             case_id=case_id, event_id=event_id, kind=item.kind, file_id=item.file_id,
             file_unique_id=item.file_unique_id, caption=item.caption, media_group_id=item.media_group_id,
+            file_name=item.file_name[:256] if item.file_name else None, size=item.file_size,
+            content_type=(item.mime_type or "")[:128] or ("image/jpeg" if item.kind == "photo" else None),
         )
         for item in drafts
     ]  # fmt: skip

@@ -67,6 +67,12 @@ class Kind(StrEnum):
     CLOSE_TOPIC = "close_topic"  # the case left this group
     DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
     WEBHOOK = "webhook"  # a case event to a receiver (bot.services.webhooks): no Telegram chat, chat_id 0
+    # The municipality's copies of files (bot.services.files); chat_id 0: no chat, no sending lane.
+    STORE_FILE = "store_file"  # download an attachment from Telegram (getFile) into FILES_DIR or the bucket
+    DELETE_FILES = "delete_files"  # the retention period ended: the stored copies go
+
+
+NO_CHAT = 0  # the chat_id of rows that send nothing to a chat (WEBHOOK, STORE_FILE, DELETE_FILES)
 
 
 def resident_key(resident_id: int) -> str:

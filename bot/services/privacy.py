@@ -28,6 +28,7 @@ from sqlmodel import col
 from bot.config import Config
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
+from bot.services.files import queue_deletions, stored_files
 from bot.services.workflow import CaseWorkflow
 from bot.store import cases as case_rows
 from bot.store.db import Database, rowcount
@@ -93,7 +94,12 @@ class DataRights:
             for event in events:
                 by_case[event.case_id]["events"].append(_event(event, resident_id))
             for file in files:
-                by_case[file.case_id]["files"].append({"kind": file.kind, "caption": file.caption, "received_at": file.created_at.isoformat()})
+                by_case[file.case_id]["files"].append(
+                    {
+                        "kind": file.kind, "caption": file.caption, "received_at": file.created_at.isoformat(), "file_name": file.file_name,
+                        "size": file.size, "sha256": file.sha256, "kept_by_municipality": file.stored_at is not None,
+                    }
+                )  # fmt: skip
         return {
             "exported_at": now.isoformat(),
             "controller": self.municipality.privacy.controller.get(resident.locale or "lt"),
@@ -145,7 +151,10 @@ class DataRights:
                 lines.append(f"  {self._when(event['at'])} · {_event_line(event)}")
             for file in case["files"]:
                 label = _("Photo: {caption}") if file["kind"] == "photo" else _("Document: {caption}")
-                lines.append("  " + label.format(caption=file["caption"] or "—"))
+                line = "  " + label.format(caption=file["caption"] or "—")
+                if file.get("kept_by_municipality"):
+                    line += " · " + _("a copy is kept by the municipality")
+                lines.append(line)
         lines += ["", _("Answers to satisfaction questions and polls are stored without any link to you, so they cannot be included.")]
         return "\n".join(lines) + "\n"
 
@@ -208,8 +217,10 @@ class DataRights:
             of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
             await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
             removed = await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None))
+            stored = await stored_files(session, ids)
             files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
             await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
+            queue_deletions(session, stored)  # the municipality's stored copies go too (bot.services.files)
             for case in cases:
                 case.resident_id = None
                 case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
@@ -226,6 +237,7 @@ class DataRights:
             gone = list((await session.execute(unneeded)).scalars())
             await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
             residents = rowcount(await session.execute(delete(Resident).where(col(Resident.id).in_(gone))))
+        self.workflow.outbox.wake()
         purged = Purged(len(cases), rowcount(removed), files, residents)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
         return purged

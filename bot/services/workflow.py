@@ -21,7 +21,7 @@ from sqlmodel import col
 from bot.config import Config, Team
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
-from bot.services.outbox import Kind, Outbox, enqueue, group_key, pending_row, resident_key
+from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, resident_key
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
 from bot.store import cases as case_rows
@@ -251,12 +251,22 @@ class CaseWorkflow:
             created = CaseEvent(case_id=case.id, at=received_at, kind=EventKind.CREATED, actor_id=actor_id, actor_name=actor_name, data=data)
             session.add(created)
             await session.flush()
-            files = attachment_rows(case.id, created.id, draft.attachments)
-            session.add_all(files)
-            await session.flush()
+            files = await self.add_files(session, case, created.id, draft.attachments)
             self._queue_card(session, case, [f.id for f in files])
             await self._hook(session, Event.OPENED, case, created)
         return case
+
+    async def add_files(self, session: AsyncSession, case: Case, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
+        """Record a case's photos and documents, each with its download into the municipality's
+        storage queued in the same transaction (bot.services.files)."""
+        files = attachment_rows(case.id, event_id, drafts)
+        if not files:
+            return files
+        session.add_all(files)
+        await session.flush()
+        for file in files:
+            enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:{file.id}", case_id=case.id, payload={"attachment": file.id})
+        return files
 
     def _queue_card(self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None) -> None:
         """The case's topic and card in its team's group, then its history, pin and files."""
@@ -419,7 +429,7 @@ class CaseWorkflow:
         session.add(event)
         await session.flush()
         outcome.events.append(event)
-        session.add_all(attachment_rows(case.id, event.id, files))
+        await self.add_files(session, case, event.id, files)
         locale = await self._locale(session, case)
         payload = {
             "from_chat_id": first.chat_id, "message_ids": [m.message_id for m in messages], "event": event.id,
@@ -491,7 +501,7 @@ class CaseWorkflow:
             event = CaseEvent(case_id=case.id, kind=EventKind.MESSAGE_IN, actor_id=resident_id, text=text, resident_message_id=resident_message_id)
             session.add(event)
             await session.flush()
-            session.add_all(attachment_rows(case.id, event.id, files))
+            await self.add_files(session, case, event.id, files)
             await self._gather_information(session, case, event)
         self.outbox.wake()
         return event
@@ -653,6 +663,10 @@ class CaseWorkflow:
     def _chat(self, case: Case) -> int:
         """The team group holding the case (cases from before teams: the default team's)."""
         return case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
+
+    def post_in(self, session: AsyncSession, case: Case, text: str) -> None:
+        """A line for the clerks in the case's topic, queued in the caller's transaction."""
+        self._post(session, case, text)
 
     def _post(self, session: AsyncSession, case: Case, text: str) -> None:
         """A line for the clerks in the case's topic (or the group's main chat)."""

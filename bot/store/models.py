@@ -195,6 +195,16 @@ class Attachment(SQLModel, table=True):
     caption: str | None = Field(default=None, sa_type=sa.Text)
     media_group_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = _time(default=utcnow)
+    # The municipality's own copy (bot.services.files): downloaded from Telegram as the file
+    # arrives, so the record stays whole without Telegram or this bot.
+    file_name: str | None = Field(default=None, max_length=256)  # as the sender named it (documents)
+    content_type: str | None = Field(default=None, max_length=128)
+    size: int | None = _bigint(default=None)  # bytes: as Telegram announced it, then as stored
+    sha256: str | None = Field(default=None, max_length=64)  # of the stored bytes
+    storage: str | None = Field(default=None, max_length=8)  # local | s3 (see bot.services.storage)
+    storage_key: str | None = Field(default=None, max_length=256)  # under FILES_DIR, or the object's key in the bucket
+    stored_at: datetime | None = _time(nullable=True)
+    store_error: str | None = Field(default=None, max_length=256)  # why it could not be kept (e.g. too big): it is only in Telegram
 
 
 class FsmRecord(SQLModel, table=True):

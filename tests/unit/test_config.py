@@ -116,6 +116,18 @@ def test_cli_names_a_redis_nobody_answers_on(tmp_path: Path) -> None:
     assert result.stderr.startswith("petent: configuration error: REDIS_URL: cannot connect to redis://127.0.0.1:1/0 (")
 
 
+def test_cli_names_a_files_dir_it_cannot_write_to(tmp_path: Path) -> None:
+    (tmp_path / "mounted").write_text("a file, not a directory")
+    env = {k: v for k, v in os.environ.items() if k not in VALID}
+    env.update(VALID, FILES_DIR="mounted/files", TELEGRAM_API_URL="http://127.0.0.1:1")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env | {"PYTHONPATH": str(Path.cwd())},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"petent: configuration error: FILES_DIR: cannot write to {tmp_path / 'mounted' / 'files'}: Not a directory"
+
+
 def test_default_municipality_has_the_23_elderships_in_both_languages() -> None:
     municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
     pairs = {(e.lt, e.pl) for e in municipality.elderships}

@@ -1,0 +1,210 @@
+"""Where the municipality keeps the files residents and clerks send: a local directory
+(FILES_DIR, the default) or an S3-compatible bucket (FILES_S3_*: AWS S3, MinIO, Ceph …).
+
+A store knows only keys and bytes; what a key means (`2026/VRS-2026-000042/17.jpg`) and the
+record of each file (size, SHA-256, where) are the attachments table's (bot.services.files).
+Writes are atomic: a reader never sees half a file (a rename within FILES_DIR; S3 makes an
+object visible only once it is whole). Problems are `StorageError`s whose message names the
+setting to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from bot.config import ConfigError, Settings
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+
+
+class StorageError(Exception):
+    """The store refused or could not be reached; the message names the setting."""
+
+
+def _checked(key: str) -> str:
+    if not _KEY.match(key) or ".." in key:
+        raise ValueError(f"not a storage key: {key!r}")
+    return key
+
+
+class FileStore(Protocol):
+    kind: str  # "local" | "s3": recorded with each file (attachments.storage)
+
+    def staging(self) -> Path:
+        """A directory for a download in progress (on the same disk as the files, for a local store)."""
+
+    async def check(self) -> None:
+        """At start-up: raise StorageError unless files can be written."""
+
+    async def put(self, key: str, source: Path, content_type: str) -> None:
+        """Keep `source` (a finished download) under `key`; `source` is moved or copied."""
+
+    async def get(self, key: str) -> bytes: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the file; nothing happens if it is not there."""
+
+    def where(self, key: str) -> str:
+        """The file's place for people: a path, or s3://bucket/key."""
+
+
+class LocalFileStore:
+    kind = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def staging(self) -> Path:
+        path = self.root / ".incoming"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def where(self, key: str) -> str:
+        return str(self.root / _checked(key))
+
+    async def check(self) -> None:
+        try:
+            probe = tempfile.NamedTemporaryFile(dir=self.staging(), prefix="probe-")
+            probe.close()
+        except OSError as exc:
+            raise StorageError(f"FILES_DIR: cannot write to {self.root}: {exc.strerror or exc}") from None
+
+    async def put(self, key: str, source: Path, content_type: str) -> None:
+        target = self.root / _checked(key)
+        try:
+            await asyncio.to_thread(self._move, source, target)
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            reason = "the disk is full" if full else exc.strerror or str(exc)
+            raise StorageError(f"FILES_DIR: cannot write {key} to {self.root}: {reason}") from None
+
+    @staticmethod
+    def _move(source: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)  # atomic within one file system (staging is inside the root)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename survives a power loss
+        finally:
+            os.close(directory)
+
+    async def get(self, key: str) -> bytes:
+        return await asyncio.to_thread((self.root / _checked(key)).read_bytes)
+
+    async def delete(self, key: str) -> None:
+        target = self.root / _checked(key)
+        try:
+            await asyncio.to_thread(self._remove, target)
+        except OSError as exc:
+            raise StorageError(f"FILES_DIR: cannot delete {key} from {self.root}: {exc.strerror or exc}") from None
+
+    def _remove(self, target: Path) -> None:
+        target.unlink(missing_ok=True)
+        for parent in target.parents:  # the case's and the year's directories, once empty
+            if parent == self.root or self.root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+
+class S3FileStore:
+    """An S3-compatible bucket, through the MinIO client (a small, well-kept S3 library; its calls
+    block, so they run in a thread)."""
+
+    kind = "s3"
+
+    def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str = "us-east-1") -> None:
+        import certifi
+        import urllib3
+        from minio import Minio
+
+        url = urlsplit(endpoint)
+        self.endpoint, self.bucket = endpoint, bucket
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=10, read=120),
+            retries=urllib3.Retry(total=3, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504]),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+        self.client = Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https", region=region, http_client=http)
+
+    def staging(self) -> Path:
+        return Path(tempfile.gettempdir())
+
+    def where(self, key: str) -> str:
+        return f"s3://{self.bucket}/{_checked(key)}"
+
+    async def _call(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        from minio.error import MinioException, S3Error
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except S3Error as exc:
+            if exc.code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise StorageError(f"FILES_S3_ACCESS_KEY / FILES_S3_SECRET_KEY: {what} refused by {self.endpoint} ({exc.code})") from None
+            if exc.code == "NoSuchBucket":
+                raise StorageError(f"FILES_S3_BUCKET: there is no bucket {self.bucket} at {self.endpoint}") from None
+            if exc.code in ("EntityTooLarge", "QuotaExceeded", "XMinioStorageFull"):
+                raise StorageError(f"FILES_S3_BUCKET: {what}: the storage is full or refuses files this large ({exc.code})") from None
+            raise StorageError(f"FILES_S3_ENDPOINT: {what}: {exc.code} {exc.message}") from None
+        except (MinioException, HTTPError, OSError) as exc:
+            raise StorageError(f"FILES_S3_ENDPOINT: {what}: cannot reach {self.endpoint} ({type(exc).__name__})") from None
+
+    async def check(self) -> None:
+        if not await self._call("checking the bucket", self.client.bucket_exists, self.bucket):
+            raise StorageError(f"FILES_S3_BUCKET: there is no bucket {self.bucket} at {self.endpoint}")
+
+    async def put(self, key: str, source: Path, content_type: str) -> None:
+        await self._call(f"storing {key}", self.client.fput_object, self.bucket, _checked(key), str(source), content_type=content_type)
+        source.unlink(missing_ok=True)
+
+    async def get(self, key: str) -> bytes:
+        def read() -> bytes:
+            response = self.client.get_object(self.bucket, _checked(key))
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await self._call(f"reading {key}", read)
+
+    async def delete(self, key: str) -> None:
+        await self._call(f"deleting {key}", self.client.remove_object, self.bucket, _checked(key))  # S3: absent is no error
+
+
+def file_stores(settings: Settings) -> tuple[FileStore, dict[str, FileStore]]:
+    """The store new files go to, and every store files may be in (by kind): the local directory
+    stays reachable after a switch to S3, so that retention can still delete what it holds."""
+    local = LocalFileStore(settings.files_dir)
+    if not settings.files_s3_endpoint:
+        return local, {local.kind: local}
+    try:
+        s3 = S3FileStore(
+            settings.files_s3_endpoint, settings.files_s3_bucket or "", settings.files_s3_access_key or "",
+            settings.files_s3_secret_key.get_secret_value() if settings.files_s3_secret_key else "", settings.files_s3_region,
+        )  # fmt: skip
+    except ImportError:
+        raise ConfigError("FILES_S3_ENDPOINT: the S3 client is not installed: pip install 'petent[s3]'") from None
+    except ValueError as exc:  # the client's own check of the endpoint or region
+        raise ConfigError(f"FILES_S3_ENDPOINT: {exc}") from None
+    return s3, {local.kind: local, s3.kind: s3}
+
+
+async def check_store(store: FileStore) -> None:
+    """At start-up: a store that cannot take files stops the bot with one line naming the setting."""
+    try:
+        await store.check()
+    except StorageError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,269 @@
+"""The municipality's copies of files: the two stores (a directory; S3 against a local moto
+server) and the outbox's download from the emulator over HTTP, with the size and SHA-256
+recorded, the 20 MB refusal told to the clerks, and retention deleting the copies."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.config import ConfigError
+from bot.sandbox.emulator import Emulator
+from bot.services.cases import AttachmentDraft, CaseDraft
+from bot.services.outbox import NO_CHAT, Kind, Outbox, Pool, Sent, enqueue
+from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store
+from bot.store.db import Database
+from bot.store.models import Attachment, Case, CaseStatus, OutboxMessage, Resident
+from tests import factories
+from tests.conftest import ADMIN_CHAT_ID
+from tests.factories import services
+
+PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40  # a JPEG's first bytes, then some
+RECEIVED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def _staged(store: LocalFileStore | S3FileStore, data: bytes) -> Path:
+    path = store.staging() / f"incoming-{hashlib.sha256(data).hexdigest()[:8]}"
+    path.write_bytes(data)
+    return path
+
+
+# --- the local directory ---------------------------------------------------------------------
+
+
+async def test_local_store_keeps_reads_and_deletes(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path / "files")
+    await store.check()
+    source = _staged(store, PHOTO)
+    await store.put("2026/VRS-2026-000001/1.jpg", source, "image/jpeg")
+    assert not source.exists()  # moved, not copied: one write
+    assert (tmp_path / "files/2026/VRS-2026-000001/1.jpg").read_bytes() == PHOTO
+    assert await store.get("2026/VRS-2026-000001/1.jpg") == PHOTO
+    assert store.where("2026/VRS-2026-000001/1.jpg") == str(tmp_path / "files/2026/VRS-2026-000001/1.jpg")
+    await store.delete("2026/VRS-2026-000001/1.jpg")
+    await store.delete("2026/VRS-2026-000001/1.jpg")  # twice: nothing to do
+    assert not (tmp_path / "files/2026").exists()  # the emptied case and year directories go too
+    assert (tmp_path / "files").is_dir()
+
+
+async def test_local_store_refuses_keys_outside_it(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path / "files")
+    with pytest.raises(ValueError):
+        await store.put("../escape.jpg", _staged(store, b"x"), "image/jpeg")
+    with pytest.raises(ValueError):
+        await store.delete("/etc/passwd")
+
+
+async def test_an_unwritable_files_dir_stops_start_up_naming_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(ConfigError, match=r"^FILES_DIR: cannot write to .*a-file"):
+        await check_store(LocalFileStore(tmp_path / "a-file" / "files"))
+
+
+# --- S3, against a local moto server ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server_module = pytest.importorskip("moto.server")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str) -> S3FileStore:
+    store = S3FileStore(s3_endpoint, "petent-files", "test-key", "test-secret")
+    if not store.client.bucket_exists("petent-files"):
+        store.client.make_bucket("petent-files")
+    return store
+
+
+async def test_s3_store_keeps_reads_and_deletes(s3: S3FileStore) -> None:
+    await s3.check()
+    source = _staged(s3, PHOTO)
+    await s3.put("2026/VRS-2026-000001/1.jpg", source, "image/jpeg")
+    assert not source.exists()
+    stat = s3.client.stat_object("petent-files", "2026/VRS-2026-000001/1.jpg")
+    assert (stat.size, stat.content_type) == (len(PHOTO), "image/jpeg")
+    assert await s3.get("2026/VRS-2026-000001/1.jpg") == PHOTO
+    assert s3.where("2026/VRS-2026-000001/1.jpg") == "s3://petent-files/2026/VRS-2026-000001/1.jpg"
+    await s3.delete("2026/VRS-2026-000001/1.jpg")
+    await s3.delete("2026/VRS-2026-000001/1.jpg")
+    assert [o.object_name for o in s3.client.list_objects("petent-files", recursive=True)] == []
+
+
+async def test_s3_problems_name_the_setting(s3_endpoint: str) -> None:
+    with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: there is no bucket no-such-bucket at http://127.0.0.1"):
+        await check_store(S3FileStore(s3_endpoint, "no-such-bucket", "k", "s"))
+    unreachable = S3FileStore("http://127.0.0.1:9", "petent-files", "k", "s")  # nothing listens on port 9
+    with pytest.raises(StorageError, match=r"^FILES_S3_ENDPOINT: storing 1\.jpg: cannot reach http://127\.0\.0\.1:9"):
+        await unreachable.put("1.jpg", _staged(unreachable, b"x"), "image/jpeg")
+
+
+async def test_s3_settings_are_checked_at_start_up(database: Database) -> None:
+    with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: must be set with FILES_S3_ENDPOINT"):
+        factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000")
+    with pytest.raises(ConfigError, match="^FILES_S3_SECRET_KEY: must be set with FILES_S3_ENDPOINT"):
+        factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000", files_s3_bucket="petent-files", files_s3_access_key="k")
+    with pytest.raises(ConfigError, match="^FILES_S3_ENDPOINT: must be the storage's http"):
+        factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000/petent-files")
+    with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: must be a bucket name"):
+        factories.test_config(
+            database, files_s3_endpoint="http://127.0.0.1:9000", files_s3_bucket="Petent_Files", files_s3_access_key="k", files_s3_secret_key="s"
+        )
+
+
+# --- the download, through the outbox, from the emulator --------------------------------------
+
+
+@pytest.fixture
+async def wired(database: Database, emulator: Emulator, tmp_path: Path) -> AsyncIterator[object]:
+    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
+    async with database.write() as session:
+        session.add(Resident(id=501, locale="pl", display_name="Anna"))
+    wired = services(database, emulator.url, files_dir=tmp_path / "files")
+    yield wired
+    await wired.bot.session.close()
+
+
+def _draft(*attachments: AttachmentDraft) -> CaseDraft:
+    return CaseDraft(resident_id=501, locale="pl", kind="request", category_id="roads", description="Dziura w drodze", attachments=attachments)
+
+
+async def _attachments(database: Database) -> list[Attachment]:
+    async with database.read() as session:
+        return list((await session.execute(select(Attachment).order_by(Attachment.id))).scalars())
+
+
+async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
+    pdf = b"%PDF-1.4 plan of the street\n" * 100
+    pdf_id, document = emulator.store_file(pdf, "plan ulicy.pdf", "application/pdf", "document")
+    case = (
+        await wired.workflow.open(
+            _draft(
+                AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO)),
+                AttachmentDraft("document", pdf_id, document.unique_id, file_name="plan ulicy.pdf", mime_type="application/pdf", file_size=len(pdf)),
+            ),
+            RECEIVED,
+        )
+    ).case
+    await wired.outbox.send_due_now()
+
+    first, second = await _attachments(database)
+    assert (first.size, first.sha256, first.storage, first.content_type) == (len(PHOTO), hashlib.sha256(PHOTO).hexdigest(), "local", "image/jpeg")
+    assert first.storage_key == f"2026/{case.number}/{first.id}.jpg" and first.stored_at is not None and first.store_error is None
+    assert (tmp_path / "files" / first.storage_key).read_bytes() == PHOTO
+    assert (second.size, second.sha256, second.file_name) == (len(pdf), hashlib.sha256(pdf).hexdigest(), "plan ulicy.pdf")
+    assert second.storage_key == f"2026/{case.number}/{second.id}.pdf"
+    assert (tmp_path / "files" / second.storage_key).read_bytes() == pdf
+    assert not list((tmp_path / "files" / ".incoming").iterdir())  # no download left half-way
+    downloads = [r for r in emulator.requests if r["method"] == "getFile"]
+    assert len(downloads) == 2 and all(r["status"] == 200 for r in downloads)
+    # The card and the files still went to the clerks from Telegram.
+    assert any("photo" in m for m in emulator.chats[ADMIN_CHAT_ID].messages.values())
+    # /mydata tells the resident what the municipality keeps.
+    exported = (await wired.rights.export(501, RECEIVED))["cases"][0]["files"]
+    assert [(f["file_name"], f["size"], f["sha256"], f["kept_by_municipality"]) for f in exported] == [
+        (None, len(PHOTO), hashlib.sha256(PHOTO).hexdigest(), True),
+        ("plan ulicy.pdf", len(pdf), hashlib.sha256(pdf).hexdigest(), True),
+    ]
+    with wired.i18n.context(), wired.i18n.use_locale("pl"):
+        assert "Dokument: — · kopię przechowuje samorząd" in wired.rights.readable(await wired.rights.export(501, RECEIVED))
+
+
+async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    big_id, big = emulator.store_file(b"\0" * (20 * 1024 * 1024 + 1), "nagranie.pdf", "application/pdf", "document")
+    await wired.workflow.open(_draft(AttachmentDraft("document", big_id, big.unique_id, file_name="nagranie.pdf", file_size=20 * 1024 * 1024 + 1)), RECEIVED)
+    await wired.outbox.send_due_now()
+
+    (attachment,) = await _attachments(database)
+    assert (attachment.store_error, attachment.stored_at, attachment.sha256) == ("too big", None, None)
+    refused = [r for r in emulator.requests if r["method"] == "getFile"]
+    assert [(r["status"], r["error"]) for r in refused] == [(400, "Bad Request: file is too big")]
+    notices = [m.get("text", "") for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "nagranie.pdf" in m.get("text", "")]
+    assert len(notices) == 1 and "20 MB" in notices[0]  # in the clerks' language (ADMIN_LOCALE)
+    assert not (tmp_path / "files" / "2026").exists()
+
+
+async def test_a_storage_outage_is_retried_until_the_file_is_kept(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
+    (tmp_path / "files").write_text("the disk is not mounted")  # FILES_DIR is unusable for now
+    await wired.workflow.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)
+    await wired.outbox.send_due_now()
+    async with database.read() as session:
+        row = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file"))).scalar_one()
+    assert row.status == "pending" and row.last_error.startswith("FILES_DIR: cannot write")
+    (tmp_path / "files").unlink()  # mounted again
+    async with database.write() as session:
+        (await session.get(OutboxMessage, row.id)).due_at = None
+    await wired.outbox.send_due_now()
+    (attachment,) = await _attachments(database)
+    assert attachment.sha256 == hashlib.sha256(PHOTO).hexdigest()
+
+
+async def test_retention_deletes_the_stored_copies(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
+    case = (await wired.workflow.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)).case
+    await wired.outbox.send_due_now()
+    (attachment,) = await _attachments(database)
+    kept = tmp_path / "files" / attachment.storage_key
+    assert kept.exists()
+
+    async with database.write() as session:
+        stored = await session.get(Case, case.id)
+        stored.status, stored.closed_at = CaseStatus.ANSWERED, RECEIVED
+    purged = await wired.rights.purge_expired(RECEIVED + timedelta(days=6 * 366))
+    assert purged.files == 1
+    await wired.outbox.send_due_now()
+    assert not kept.exists() and not (tmp_path / "files" / "2026").exists()
+    assert await _attachments(database) == []
+
+
+async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(database: Database) -> None:
+    outbox = Outbox(database, "test", concurrency=8, pools=[Pool(frozenset({Kind.STORE_FILE}), concurrency=2, max_backoff=30)])
+    release, running, peak, sent = asyncio.Event(), [0], [0], []
+
+    async def download(row: OutboxMessage) -> Sent:
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        await release.wait()
+        running[0] -= 1
+        return Sent()
+
+    async def message(row: OutboxMessage) -> Sent:
+        sent.append(row.id)
+        return Sent()
+
+    outbox.handle(Kind.STORE_FILE, download)
+    outbox.handle(Kind.MESSAGE, message)
+    async with database.write() as session:
+        for i in range(10):
+            enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:{i}")
+        enqueue(session, Kind.MESSAGE, 501, key="r:501", payload={"text": "x"})
+    task = asyncio.create_task(outbox.run())
+    try:
+        for _ in range(100):
+            if sent and running[0] == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sent and running[0] == 2  # the message went at once, beside two downloads, not behind ten
+        release.set()
+        for _ in range(200):
+            async with database.read() as session:
+                left = (await session.execute(select(OutboxMessage).where(OutboxMessage.status != "sent"))).scalars().all()
+            if not left:
+                break
+            await asyncio.sleep(0.05)
+        assert not left and peak[0] == 2
+    finally:
+        task.cancel()
