@@ -74,7 +74,7 @@ async def test_full_submission_in_polish_with_album_and_location(bot, telegram: 
 
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
-        attachments = (await session.execute(select(Attachment))).scalars().all()
+        attachments = (await session.execute(select(Attachment).order_by(Attachment.id))).scalars().all()
     assert (case.kind, case.eldership_id, case.category_id, case.locale) == ("report", "riese", "roads", "pl")
     assert case.description == description
     assert (case.latitude, case.longitude) == (54.64061, 25.10472)
