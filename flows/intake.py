@@ -4,6 +4,7 @@ the draft lives in the FSM storage, so a restart continues where the resident wa
 
 from __future__ import annotations
 
+import contextlib
 from html import escape
 from typing import Any
 
@@ -287,10 +288,8 @@ async def cancel_intake(query: CallbackQuery, state: FSMContext) -> None:
 
 async def _close_keyboard(query: CallbackQuery) -> None:
     """Remove the buttons of the message that was answered, so they are not pressed twice."""
-    try:
+    with contextlib.suppress(TelegramBadRequest):  # already without buttons
         await shown(query).edit_reply_markup(reply_markup=None)
-    except TelegramBadRequest:
-        pass  # already without buttons
 
 
 # --- the steps -----------------------------------------------------------------------------

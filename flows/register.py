@@ -11,6 +11,7 @@ leaves at any step. Only a clerk of a team in the group may register (as for the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from html import escape
@@ -263,10 +264,8 @@ async def _ask(step: State, message: Message, state: FSMContext, config: Config,
 async def _chosen(query: CallbackQuery, text: str) -> None:
     """The question answered by a button shows the choice, without its buttons."""
     await query.answer()
-    try:
+    with contextlib.suppress(TelegramBadRequest):  # already edited (the same button pressed twice)
         await shown(query).edit_text(text)
-    except TelegramBadRequest:
-        pass  # already edited (the same button pressed twice)
 
 
 # --- entering and leaving ------------------------------------------------------------------
@@ -482,10 +481,8 @@ async def submit(
     await state.clear()
     log.info("case registered by a clerk", extra={"case": opened.case.number, "user_id": clerk.id, "team": opened.case.team_id})
     await query.answer()
-    try:
+    with contextlib.suppress(TelegramBadRequest):  # already without buttons
         await shown(query).edit_reply_markup(reply_markup=None)
-    except TelegramBadRequest:
-        pass
     await shown(query).answer(_confirmation(opened.case, shown(query).chat.id, calendar, teams, config))
 
 

@@ -858,8 +858,7 @@ async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, 
             params.update(body)
         else:
             form = await request.post()
-            for key, value in form.items():
-                params[key] = value
+            params.update(form.items())
     # Uploaded files are named by "attach://<field>" in the parameter that uses them.
     for key in [k for k, v in params.items() if isinstance(v, FileField)]:
         if any(isinstance(v, str) and f"attach://{key}" in v for v in params.values()):

@@ -164,7 +164,7 @@ class FileKeeper:
                 raise self._later(str(exc)) from None
             return destination.size, destination.sha256.hexdigest()
         finally:
-            path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)  # noqa: ASYNC240  # a local temporary file: microseconds
 
     @staticmethod
     def _later(message: str) -> Retry:

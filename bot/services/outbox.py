@@ -22,6 +22,7 @@ each through the limiter; the outcome is recorded at once, with the sent message
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -252,10 +253,8 @@ class Outbox:
             if recovers and ticks % 30 == 0:
                 await self.recover()
             workers.wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):  # a tick: due times and leases are looked at again
                 await asyncio.wait_for(workers.wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
 
     def _done(self, workers: _Workers, task: asyncio.Task[None]) -> None:
         workers.in_flight.discard(task)

@@ -101,7 +101,7 @@ class Database:
             import fcntl
 
             path = Path(f"{self.url.database or 'memory'}.lock")
-            with path.open("a") as lock_file:
+            with path.open("a") as lock_file:  # noqa: ASYNC230  # once, at start, before serving
                 try:
                     fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:

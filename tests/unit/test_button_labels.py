@@ -34,9 +34,9 @@ def _literals(node: ast.AST) -> set[str]:
     """The msgids of _("…") and __("…") calls under `node`."""
     found = set()
     for n in ast.walk(node):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _GETTEXT and n.args:
-            if isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str):
-                found.add(n.args[0].value)
+        gettext_call = isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _GETTEXT and n.args
+        if gettext_call and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str):
+            found.add(n.args[0].value)
     return found
 
 
