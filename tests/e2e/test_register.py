@@ -36,11 +36,11 @@ async def test_a_phoned_in_case_is_registered_routed_and_closed_by_phone(desk: D
     await other.click("📞 Telefonu", first)
     assert (await other.answer())["text"] == "Šį registravimą pradėjo kitas specialistas arba jis jau baigtas."
     await ona.click("✖ Atšaukti", first)
-    assert (await ona.edited()).text == "Registravimas atšauktas. Niekas neišsaugota."
+    assert (await ona.edited()).text == "Registravimas atšauktas. Nieko neišsaugota."
 
     await ona.send("/register")
     came = await ona.receive_one()
-    assert came.text.startswith("Kreipimosi registravimas, kai jis gautas ne per „Telegram“")
+    assert came.text.startswith("Registruojamas kreipimasis, gautas ne per „Telegram“")
     assert came.buttons == ["📞 Telefonu", "✉️ El. paštu", "📮 Paštu", "🏢 Aptarnavimo skyriuje", "✖ Atšaukti"]
     await ona.click("📞 Telefonu", came)
     assert (await ona.edited()).text == "Gauta telefonu"
@@ -93,7 +93,7 @@ async def test_a_phoned_in_case_is_registered_routed_and_closed_by_phone(desk: D
     await desk.member.click("📞 Telefonu", question)
     await desk.member.edited()
     prompt = await desk.member.receive_one()
-    assert prompt.text.startswith("VRS-2026-000001: parašykite telefonu pateiktą atsakymą kreipimosi bylai.")
+    assert prompt.text.startswith("VRS-2026-000001: įrašykite į kreipimosi bylą atsakymą, pateiktą telefonu.")
     await desk.member.send("Duobė bus užtaisyta iki penktadienio", thread_id=card.thread_id)
     closed = await desk.member.edited()
     assert closed.id == card.id and "Būsena: Atsakyta" in closed.text and "Atsakymas pateiktas telefonu" in closed.text

@@ -102,7 +102,7 @@ async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_h
     await wired.workflow.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias", answered_via=AnswerBy.POST)
     assert (await wired.workflow.get(case.id)).answered_via == "post"
     history = wired.clerk_texts.trail(case, await wired.workflow.history(case.id))
-    assert "Ona · kreipimasis užregistruotas, gauta telefonu" in history
+    assert "Ona · kreipimasis užregistruotas, gautas telefonu" in history
     assert "atsakymas pateiktas paštu" in history
 
 
