@@ -1,8 +1,8 @@
 """A local Bot API server, strict like Telegram, for tests and the sandbox.
 
 The bot talks to it over real HTTP (`/bot<token>/<method>`, form, JSON and multipart bodies);
-scripted people (residents, clerks, staff) act through a small control API under `/_emu/`
-that `bot.sandbox.driver` wraps. Every request is checked against the Bot API description
+scripted people (residents, clerks, staff) act through the control API under `/_emu/`
+(`bot.sandbox.control`, which the sandbox page and the tests' driver use). Every request is checked against the Bot API description
 (unknown method → 404, missing parameter → 400) and the documented prose limits (text length,
 callback_data bytes, HTML entities). Rate limits answer 429 with retry_after, and faults (5xx,
 timeouts, 403 for a chat) can be injected.
