@@ -125,7 +125,7 @@ class _Control:
         if item.get("size"):  # a large file without sending it all: the data, then zero bytes up to `size`
             data = data.ljust(int(item["size"]), b"\0")
         file_id, record = self.emu.store_file(data, item.get("name"), item.get("mime"), kind)
-        content = self.emu._media(kind, file_id, record)
+        content = self.emu.media(kind, file_id, record)
         if item.get("caption"):
             content["caption"] = item["caption"]
         return content
@@ -153,9 +153,7 @@ class _Control:
                         if "callback_data" not in button:
                             raise _bad("that button is a link, not a callback")
                         query_id = str(len(self.emu.callbacks) + 1) + str(int(time.time() * 1000))
-                        query = {"id": query_id, "from": user, "message": message, "chat_instance": str(chat_id), "data": button["callback_data"]}
-                        self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat_id}
-                        update = self.emu.enqueue({"callback_query": query})
+                        update = self.emu.press(user, chat_id, message, button["callback_data"], query_id)
                         return web.json_response({"callback_query_id": query_id, "message_id": message["message_id"], "update_id": update["update_id"]})
         raise _bad(f"no button {body.get('text') or body.get('data')!r} in that chat")
 
@@ -168,10 +166,7 @@ class _Control:
         if chat is None or message is None:
             raise _bad("unknown chat or message")
         query_id = f"forged{len(self.emu.callbacks) + 1}"
-        self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat.info["id"]}
-        update = self.emu.enqueue({"callback_query": {
-            "id": query_id, "from": user, "message": message, "chat_instance": "x", "data": body["data"],
-        }})  # fmt: skip
+        update = self.emu.press(user, chat.info["id"], message, body["data"], query_id)
         return web.json_response({"update_id": update["update_id"], "callback_query_id": query_id})
 
     async def block(self, request: web.Request) -> web.Response:
