@@ -16,32 +16,29 @@ from bot.sandbox.emulator import Emulator, Limits
 
 
 def controlled_emulator(token: str, limits: Limits | None = None) -> Emulator:
-    """An emulator whose people are driven through the control API under /_emu/ (the emulator
-    itself knows only the Bot API; this module knows both)."""
+    """An emulator whose people are driven through the control API under /_emu/: the one place
+    where the two meet (the emulator itself knows only the Bot API; this module knows both)."""
     emulator = Emulator(token, limits)
-    add_routes(emulator.app, emulator)
-    return emulator
-
-
-def add_routes(app: web.Application, emulator: Emulator) -> None:
     control = _Control(emulator)
-    app.router.add_post("/_emu/users", control.add_user)
-    app.router.add_post("/_emu/groups", control.add_group)
-    app.router.add_post("/_emu/messages", control.send)
-    app.router.add_post("/_emu/click", control.click)
-    app.router.add_post("/_emu/callback", control.forge_callback)
-    app.router.add_post("/_emu/block", control.block)
-    app.router.add_post("/_emu/redeliver", control.redeliver)
-    app.router.add_get("/_emu/events", control.events)
-    app.router.add_get("/_emu/chats", control.chats)
-    app.router.add_get("/_emu/chats/{chat_id}", control.chat)
-    app.router.add_get("/_emu/files/{file_id}", control.file)
-    app.router.add_get("/_emu/requests", control.requests)
-    app.router.add_get("/_emu/commands", control.commands)
-    app.router.add_post("/_emu/faults", control.add_fault)
-    app.router.add_delete("/_emu/faults", control.clear_faults)
-    app.router.add_get("/_emu/limits", control.get_limits)
-    app.router.add_put("/_emu/limits", control.set_limits)
+    router = emulator.app.router
+    router.add_post("/_emu/users", control.add_user)
+    router.add_post("/_emu/groups", control.add_group)
+    router.add_post("/_emu/messages", control.send)
+    router.add_post("/_emu/click", control.click)
+    router.add_post("/_emu/callback", control.forge_callback)
+    router.add_post("/_emu/block", control.block)
+    router.add_post("/_emu/redeliver", control.redeliver)
+    router.add_get("/_emu/events", control.events)
+    router.add_get("/_emu/chats", control.chats)
+    router.add_get("/_emu/chats/{chat_id}", control.chat)
+    router.add_get("/_emu/files/{file_id}", control.file)
+    router.add_get("/_emu/requests", control.requests)
+    router.add_get("/_emu/commands", control.commands)
+    router.add_post("/_emu/faults", control.add_fault)
+    router.add_delete("/_emu/faults", control.clear_faults)
+    router.add_get("/_emu/limits", control.get_limits)
+    router.add_put("/_emu/limits", control.set_limits)
+    return emulator
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
