@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.flow import GROUP_ADMIN, GROUP_COMMS, STEPS, TOKEN, Inboxes, _percentile, onboarded_residents  # noqa: E402
+from bot.limiter import PACED_METHODS  # noqa: E402
 from bot.sandbox.control import controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Limits  # noqa: E402
-from bot.telegram import PACED_METHODS  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 PACED = {method.lower() for method in PACED_METHODS}

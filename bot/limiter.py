@@ -28,6 +28,21 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
+# What Telegram's rate limits count: the methods that put something into a chat or change it there.
+# The bot paces these (bot/telegram.py), and the emulator counts these (bot/sandbox/emulator.py).
+PACED_METHODS = frozenset({
+    "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendLocation", "sendPoll",
+    "sendContact", "copyMessage", "copyMessages", "forwardMessage", "forwardMessages",
+    "editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
+    "createForumTopic", "editForumTopic",
+})  # fmt: skip
+
+
+def is_edit(method: str) -> bool:
+    """An edit counts in a group's lane but not in a private chat's (only new messages count there)."""
+    return method.lower().startswith("edit")
+
+
 _bulk: ContextVar[str | None] = ContextVar("petent_bulk_traffic", default=None)
 _background: ContextVar[bool] = ContextVar("petent_background_traffic", default=False)
 

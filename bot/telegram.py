@@ -33,7 +33,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
 from bot import metrics
-from bot.limiter import RateLimiter, background_traffic, traffic_kind
+from bot.limiter import PACED_METHODS, RateLimiter, background_traffic, is_edit, traffic_kind
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,6 @@ def single_attempt() -> Iterator[None]:
             yield
     finally:
         _single_attempt.reset(token)
-
-
-# Methods that put something into a chat: they count against Telegram's rate limits.
-PACED_METHODS = frozenset({
-    "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendLocation", "sendPoll",
-    "sendContact", "copyMessage", "copyMessages", "forwardMessage", "forwardMessages",
-    "editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
-    "createForumTopic", "editForumTopic",
-})  # fmt: skip
 
 
 class DeliveryMiddleware(BaseRequestMiddleware):
@@ -79,7 +70,7 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         for attempt in range(1, attempts + 1):
             try:
                 if paced:
-                    await self.limiter.acquire(chat_id, edit=method.__api_method__.startswith("edit"))
+                    await self.limiter.acquire(chat_id, edit=is_edit(method.__api_method__))
                 result = await make_request(bot, method)
                 if paced:
                     metrics.SENT.labels(traffic_kind()).inc()

@@ -16,32 +16,29 @@ from bot.sandbox.emulator import Emulator, Limits
 
 
 def controlled_emulator(token: str, limits: Limits | None = None) -> Emulator:
-    """An emulator whose people are driven through the control API under /_emu/ (the emulator
-    itself knows only the Bot API; this module knows both)."""
+    """An emulator whose people are driven through the control API under /_emu/: the one place
+    where the two meet (the emulator itself knows only the Bot API; this module knows both)."""
     emulator = Emulator(token, limits)
-    add_routes(emulator.app, emulator)
-    return emulator
-
-
-def add_routes(app: web.Application, emulator: Emulator) -> None:
     control = _Control(emulator)
-    app.router.add_post("/_emu/users", control.add_user)
-    app.router.add_post("/_emu/groups", control.add_group)
-    app.router.add_post("/_emu/messages", control.send)
-    app.router.add_post("/_emu/click", control.click)
-    app.router.add_post("/_emu/callback", control.forge_callback)
-    app.router.add_post("/_emu/block", control.block)
-    app.router.add_post("/_emu/redeliver", control.redeliver)
-    app.router.add_get("/_emu/events", control.events)
-    app.router.add_get("/_emu/chats", control.chats)
-    app.router.add_get("/_emu/chats/{chat_id}", control.chat)
-    app.router.add_get("/_emu/files/{file_id}", control.file)
-    app.router.add_get("/_emu/requests", control.requests)
-    app.router.add_get("/_emu/commands", control.commands)
-    app.router.add_post("/_emu/faults", control.add_fault)
-    app.router.add_delete("/_emu/faults", control.clear_faults)
-    app.router.add_get("/_emu/limits", control.get_limits)
-    app.router.add_put("/_emu/limits", control.set_limits)
+    router = emulator.app.router
+    router.add_post("/_emu/users", control.add_user)
+    router.add_post("/_emu/groups", control.add_group)
+    router.add_post("/_emu/messages", control.send)
+    router.add_post("/_emu/click", control.click)
+    router.add_post("/_emu/callback", control.forge_callback)
+    router.add_post("/_emu/block", control.block)
+    router.add_post("/_emu/redeliver", control.redeliver)
+    router.add_get("/_emu/events", control.events)
+    router.add_get("/_emu/chats", control.chats)
+    router.add_get("/_emu/chats/{chat_id}", control.chat)
+    router.add_get("/_emu/files/{file_id}", control.file)
+    router.add_get("/_emu/requests", control.requests)
+    router.add_get("/_emu/commands", control.commands)
+    router.add_post("/_emu/faults", control.add_fault)
+    router.add_delete("/_emu/faults", control.clear_faults)
+    router.add_get("/_emu/limits", control.get_limits)
+    router.add_put("/_emu/limits", control.set_limits)
+    return emulator
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
@@ -125,7 +122,7 @@ class _Control:
         if item.get("size"):  # a large file without sending it all: the data, then zero bytes up to `size`
             data = data.ljust(int(item["size"]), b"\0")
         file_id, record = self.emu.store_file(data, item.get("name"), item.get("mime"), kind)
-        content = self.emu._media(kind, file_id, record)
+        content = self.emu.media(kind, file_id, record)
         if item.get("caption"):
             content["caption"] = item["caption"]
         return content
@@ -153,9 +150,7 @@ class _Control:
                         if "callback_data" not in button:
                             raise _bad("that button is a link, not a callback")
                         query_id = str(len(self.emu.callbacks) + 1) + str(int(time.time() * 1000))
-                        query = {"id": query_id, "from": user, "message": message, "chat_instance": str(chat_id), "data": button["callback_data"]}
-                        self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat_id}
-                        update = self.emu.enqueue({"callback_query": query})
+                        update = self.emu.press(user, chat_id, message, button["callback_data"], query_id)
                         return web.json_response({"callback_query_id": query_id, "message_id": message["message_id"], "update_id": update["update_id"]})
         raise _bad(f"no button {body.get('text') or body.get('data')!r} in that chat")
 
@@ -168,10 +163,7 @@ class _Control:
         if chat is None or message is None:
             raise _bad("unknown chat or message")
         query_id = f"forged{len(self.emu.callbacks) + 1}"
-        self.emu.callbacks[query_id] = {"id": query_id, "chat_id": chat.info["id"]}
-        update = self.emu.enqueue({"callback_query": {
-            "id": query_id, "from": user, "message": message, "chat_instance": "x", "data": body["data"],
-        }})  # fmt: skip
+        update = self.emu.press(user, chat.info["id"], message, body["data"], query_id)
         return web.json_response({"update_id": update["update_id"], "callback_query_id": query_id})
 
     async def block(self, request: web.Request) -> web.Response:

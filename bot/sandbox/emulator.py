@@ -1,8 +1,8 @@
 """A local Bot API server, strict like Telegram, for tests and the sandbox.
 
 The bot talks to it over real HTTP (`/bot<token>/<method>`, form, JSON and multipart bodies);
-scripted people (residents, clerks, staff) act through a small control API under `/_emu/`
-that `bot.sandbox.driver` wraps. Every request is checked against the Bot API description
+scripted people (residents, clerks, staff) act through the control API under `/_emu/`
+(`bot.sandbox.control`, which the sandbox page and the tests' driver use). Every request is checked against the Bot API description
 (unknown method → 404, missing parameter → 400) and the documented prose limits (text length,
 callback_data bytes, HTML entities). Rate limits answer 429 with retry_after, and faults (5xx,
 timeouts, 403 for a chat) can be injected.
@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.web_request import FileField
 
+from bot.limiter import PACED_METHODS, is_edit
 from bot.sandbox.spec import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
@@ -41,13 +42,8 @@ from bot.sandbox.spec import (
 
 log = logging.getLogger(__name__)
 
-# Methods that put something into a chat and so count against its rate limit.
-_COUNTED = {
-    "sendmessage", "sendphoto", "senddocument", "sendmediagroup", "sendlocation", "sendpoll",
-    "sendcontact", "copymessage", "copymessages", "forwardmessage", "forwardmessages",
-    "editmessagetext", "editmessagecaption", "editmessagereplymarkup", "createforumtopic",
-    "editforumtopic",
-}  # fmt: skip
+# What counts against Telegram's rate limits: the list the bot paces by (method names are case-insensitive).
+_COUNTED = frozenset(method.lower() for method in PACED_METHODS)
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile: "bots can download files of up to 20MB in size"
 _FORUM_ICON_COLORS = {7322096, 16766590, 13338331, 9367192, 16749490, 16478047}
 _CONTENT_KEYS = ("text", "entities", "photo", "document", "caption", "caption_entities", "location", "contact", "poll", "sticker", "voice")
@@ -83,7 +79,7 @@ class _Bucket:
 
 
 @dataclass
-class _File:
+class StoredFile:
     data: bytes
     unique_id: str
     name: str | None
@@ -92,7 +88,7 @@ class _File:
 
 
 @dataclass
-class _Chat:
+class Chat:
     info: dict[str, Any]
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -112,10 +108,10 @@ class Emulator:
         self.spec = load_spec()
         self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "Petent", "username": username}
         self.users: dict[int, dict[str, Any]] = {}
-        self.chats: dict[int, _Chat] = {}
+        self.chats: dict[int, Chat] = {}
         self.blocked: set[int] = set()
         self.migrated: dict[int, int] = {}  # a group upgraded to a supergroup: old id -> new id
-        self.files: dict[str, _File] = {}
+        self.files: dict[str, StoredFile] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.callbacks: dict[str, dict[str, Any]] = {}
         self.faults: list[dict[str, Any]] = []
@@ -160,7 +156,7 @@ class Emulator:
             if handler is None:
                 raise BadRequest(f"Bad Request: method {method} is not supported by the emulator", code=501)
             if self.limits.enabled and method.lower() in _COUNTED:
-                self._check_rate(params.get("chat_id"), edit=method.lower().startswith("edit"))
+                self._check_rate(params.get("chat_id"), edit=is_edit(method))
             result = handler(params)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -286,7 +282,7 @@ class Emulator:
         chat_info = {"id": uid, "type": "private", "first_name": first_name}
         if last_name:
             chat_info["last_name"] = last_name
-        self.chats[uid] = _Chat(info=chat_info, members={uid})
+        self.chats[uid] = Chat(info=chat_info, members={uid})
         return user
 
     def add_group(self, title: str, forum: bool = False, members: Sequence[int] = (), chat_id: int | None = None) -> dict[str, Any]:
@@ -295,7 +291,7 @@ class Emulator:
         if forum:
             info["is_forum"] = True
         # Message 1 of a forum is its General topic: thread ids start after it.
-        self.chats[cid] = _Chat(info=info, members=set(members), message_ids=itertools.count(2))
+        self.chats[cid] = Chat(info=info, members=set(members), message_ids=itertools.count(2))
         return info
 
     def enqueue(self, update: dict[str, Any]) -> dict[str, Any]:
@@ -304,13 +300,19 @@ class Emulator:
         asyncio.get_running_loop().create_task(self._notify())
         return update
 
+    def press(self, user: dict[str, Any], chat_id: int, message: dict[str, Any], data: str, query_id: str) -> dict[str, Any]:
+        """A person presses a button under `message` carrying `data`: the callback_query update the bot gets."""
+        self.callbacks[query_id] = {"id": query_id, "chat_id": chat_id}
+        query = {"id": query_id, "from": user, "message": message, "chat_instance": str(chat_id), "data": data}
+        return self.enqueue({"callback_query": query})
+
     def migrate(self, chat_id: int, new_id: int) -> None:
         """The group becomes a supergroup with a new id; the old id answers with migrate_to_chat_id."""
         old = self.chats.pop(chat_id)
-        self.chats[new_id] = _Chat(info={**old.info, "id": new_id}, members=old.members, admins=old.admins, message_ids=itertools.count(2))
+        self.chats[new_id] = Chat(info={**old.info, "id": new_id}, members=old.members, admins=old.admins, message_ids=itertools.count(2))
         self.migrated[chat_id] = new_id
 
-    def chat(self, chat_id: Any) -> _Chat:
+    def chat(self, chat_id: Any) -> Chat:
         if chat_id in self.migrated:
             raise BadRequest("Bad Request: group chat was upgraded to a supergroup chat", parameters={"migrate_to_chat_id": self.migrated[chat_id]})
         chat = self.chats.get(chat_id) if isinstance(chat_id, int) else None
@@ -318,17 +320,17 @@ class Emulator:
             raise BadRequest("Bad Request: chat not found")
         return chat
 
-    def store_file(self, data: bytes, name: str | None, mime: str | None, kind: str) -> tuple[str, _File]:
+    def store_file(self, data: bytes, name: str | None, mime: str | None, kind: str) -> tuple[str, StoredFile]:
         file_id = f"{kind}-{secrets.token_urlsafe(12)}"
         # Telegram's file_path: "photos/file_12.jpg", "documents/file_3.pdf" (the extension of the sent name).
         extension = ".jpg" if kind == "photo" else "." + name.rsplit(".", 1)[1] if name and "." in name else ""
-        record = _File(data=data, unique_id=secrets.token_hex(8), name=name, mime=mime, path=f"{kind}s/file_{next(self._file_numbers)}{extension}")
+        record = StoredFile(data=data, unique_id=secrets.token_hex(8), name=name, mime=mime, path=f"{kind}s/file_{next(self._file_numbers)}{extension}")
         self.files[file_id] = record
         return file_id, record
 
     def new_message(
         self,
-        chat: _Chat,
+        chat: Chat,
         sender: dict[str, Any],
         content: dict[str, Any],
         *,
@@ -488,7 +490,7 @@ class Emulator:
             content["entities"] = entities
         return self._send(chat, params, content, html=params["text"] if params.get("parse_mode") else None)
 
-    def _send(self, chat: _Chat, params: dict[str, Any], content: dict[str, Any], html: str | None = None) -> dict[str, Any]:
+    def _send(self, chat: Chat, params: dict[str, Any], content: dict[str, Any], html: str | None = None) -> dict[str, Any]:
         thread_id = self._thread(chat, params.get("message_thread_id"))
         reply_to = self._reply_target(chat, params)
         markup = params.get("reply_markup")
@@ -500,7 +502,7 @@ class Emulator:
             keyboard = markup  # reply keyboards are not part of the Message: the chat shows them
         return self.new_message(chat, self.bot_user, content, thread_id=thread_id, reply_to=reply_to, html=html, keyboard=keyboard)
 
-    def _thread(self, chat: _Chat, thread_id: int | None) -> int | None:
+    def _thread(self, chat: Chat, thread_id: int | None) -> int | None:
         if thread_id in (None, 0, 1):
             return None
         if not chat.info.get("is_forum") or thread_id not in chat.topics:
@@ -509,7 +511,7 @@ class Emulator:
             raise BadRequest("Bad Request: TOPIC_CLOSED")
         return thread_id
 
-    def _reply_target(self, chat: _Chat, params: dict[str, Any]) -> int | None:
+    def _reply_target(self, chat: Chat, params: dict[str, Any]) -> int | None:
         reply = params.get("reply_parameters") or {}
         message_id = reply.get("message_id") if isinstance(reply, dict) else None
         if message_id is None:
@@ -525,7 +527,7 @@ class Emulator:
             if entities:
                 content["caption_entities"] = entities
 
-    def _file_for(self, value: Any, kind: str, uploads: dict[str, Any] | None = None) -> tuple[str, _File]:
+    def _file_for(self, value: Any, kind: str, uploads: dict[str, Any] | None = None) -> tuple[str, StoredFile]:
         if isinstance(value, str) and value.startswith("attach://") and uploads is not None:
             value = uploads.get(value.removeprefix("attach://"))
         if isinstance(value, FileField):
@@ -537,7 +539,8 @@ class Emulator:
             raise BadRequest("Bad Request: failed to get HTTP URL content")
         raise BadRequest("Bad Request: wrong file identifier/HTTP URL specified")
 
-    def _media(self, kind: str, file_id: str, record: _File) -> dict[str, Any]:
+    def media(self, kind: str, file_id: str, record: StoredFile) -> dict[str, Any]:
+        """The part of a Message that shows a stored file: `photo` (sizes) or `document`."""
         if kind == "photo":
             return {"photo": [{"file_id": file_id, "file_unique_id": record.unique_id, "width": 800, "height": 600, "file_size": len(record.data)}]}
         document = {"file_id": file_id, "file_unique_id": record.unique_id, "file_size": len(record.data)}
@@ -556,7 +559,7 @@ class Emulator:
     def _send_file(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params["chat_id"])
         file_id, record = self._file_for(params[kind], kind)
-        content = self._media(kind, file_id, record)
+        content = self.media(kind, file_id, record)
         self._caption(params, content)
         return self._send(chat, params, content)
 
@@ -575,7 +578,7 @@ class Emulator:
             if kind not in ("photo", "document"):
                 raise BadRequest(f"Bad Request: unsupported media type {kind}")
             file_id, record = self._file_for(item.get("media"), kind, uploads)
-            content = {**self._media(kind, file_id, record), "media_group_id": group_id}
+            content = {**self.media(kind, file_id, record), "media_group_id": group_id}
             self._caption(item, content)
             messages.append(self.new_message(chat, self.bot_user, content, thread_id=thread_id, reply_to=reply_to))
         return messages
@@ -611,7 +614,7 @@ class Emulator:
         }
         return self._send(chat, params, {"poll": poll})
 
-    def _editable(self, params: dict[str, Any]) -> tuple[_Chat, dict[str, Any]]:
+    def _editable(self, params: dict[str, Any]) -> tuple[Chat, dict[str, Any]]:
         if params.get("inline_message_id"):
             raise BadRequest("Bad Request: inline messages are not supported by the emulator")
         chat = self.chat(params.get("chat_id"))
@@ -622,7 +625,7 @@ class Emulator:
             raise BadRequest("Bad Request: message can't be edited")
         return chat, message
 
-    def _apply_edit(self, chat: _Chat, message: dict[str, Any], changes: dict[str, Any], markup: Any, html: str | None = None) -> dict[str, Any]:
+    def _apply_edit(self, chat: Chat, message: dict[str, Any], changes: dict[str, Any], markup: Any, html: str | None = None) -> dict[str, Any]:
         check_reply_markup(markup)
         if markup is not None and "inline_keyboard" not in markup:
             raise BadRequest("Bad Request: only inline keyboards can be edited")
@@ -659,6 +662,19 @@ class Emulator:
     def _m_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, message = self._editable(params)
         return self._apply_edit(chat, message, {}, params.get("reply_markup") or {"inline_keyboard": []})
+
+    def _m_editmessagemedia(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat, message = self._editable(params)
+        if not any(key in message for key in ("photo", "document")):
+            raise BadRequest("Bad Request: there is no media in the message to edit")
+        item = params["media"]
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in ("photo", "document"):
+            raise BadRequest(f"Bad Request: unsupported media type {kind}")
+        file_id, record = self._file_for(item.get("media"), kind, params["__uploads__"])
+        changes: dict[str, Any] = {"photo": None, "document": None, "caption": None, "caption_entities": None, **self.media(kind, file_id, record)}
+        self._caption(item, changes)
+        return self._apply_edit(chat, message, changes, params.get("reply_markup"))
 
     def _m_deletemessage(self, params: dict[str, Any]) -> bool:
         chat = self.chat(params["chat_id"])
@@ -736,7 +752,7 @@ class Emulator:
         self._record("topic", chat.info["id"], topic=chat.topics[thread_id])
         return chat.topics[thread_id]
 
-    def _topic(self, params: dict[str, Any]) -> tuple[_Chat, dict[str, Any]]:
+    def _topic(self, params: dict[str, Any]) -> tuple[Chat, dict[str, Any]]:
         chat = self.chat(params["chat_id"])
         topic = chat.topics.get(params["message_thread_id"])
         if topic is None:

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from bot.sandbox.control import controlled_emulator
-from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
+from tests.e2e.driver import Person, Telegram
 
 pytestmark = pytest.mark.e2e
 

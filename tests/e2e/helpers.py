@@ -2,9 +2,9 @@
 
 import socket
 
-from bot.sandbox.driver import Person, Received, Telegram
 from bot.sandbox.emulator import Emulator
 from tests.conftest import COMMS_CHAT_ID
+from tests.e2e.driver import Person, Received, Telegram
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 20
 

@@ -3,11 +3,11 @@ huge or negative numbers, and commands with bad numbers get an answer, never an 
 
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case
 from tests.conftest import COMMS_CHAT_ID
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import LABELS, choose, onboard, submit_case
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"

@@ -6,11 +6,11 @@ import json
 import httpx
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Received, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, Resident
 from tests.conftest import ADMIN_CHAT_ID
+from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import onboard, submit_case
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
 from tests.conftest import ADMIN_CHAT_ID
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import PHOTO, onboard, submit_case
 
 # A report of a problem: it can also be made public (Open311), open or closed.

@@ -7,11 +7,11 @@ import httpx
 from openpyxl import load_workbook
 from sqlalchemy import select, text
 
-from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, PollAnswer, SatisfactionAnswer
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import onboard, submit_case
 
 POLL = """# Godziny pracy i usługi

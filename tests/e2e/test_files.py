@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Telegram
 from bot.store.db import Database
 from bot.store.models import Attachment, Case
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import LABELS, PHOTO, choose, onboard
 
 OVER_20_MB = 20 * 1024 * 1024 + 1

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox.driver import Person, Received, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, OutboxMessage, OutboxStatus
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, DATABASES
 from tests.e2e.conftest import BotProcess
+from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import PHOTO, onboard, submit_case
 
 RESIDENTS = 60

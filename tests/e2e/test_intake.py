@@ -4,9 +4,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Telegram
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, Resident, utcnow
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import LABELS, PHOTO, choose, onboard, submit_case
 
 

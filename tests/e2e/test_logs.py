@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.sandbox.driver import Telegram
+from tests.e2e.driver import Telegram
 from tests.e2e.helpers import choose, onboard
 
 DESCRIPTION = "Zepsuta latarnia kwiat-paproci-7731 przy przystanku, świeci na zmianę"

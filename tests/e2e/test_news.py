@@ -6,10 +6,10 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from bot.sandbox.driver import Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
+from tests.e2e.driver import Telegram
 from tests.e2e.helpers import broadcast_to_all, onboard, staff
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from georeport import GeoReport
 
-from bot.sandbox.driver import Person
+from tests.e2e.driver import Person
 from tests.e2e.helpers import free_port
 
 KEY = "fixmystreet-e2e-key-0123456789"

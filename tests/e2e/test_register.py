@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox.driver import Telegram
 from bot.sandbox.emulator import Emulator
 from bot.services.outbox import NO_CHAT
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, OutboxMessage
 from tests.conftest import ADMIN_CHAT_ID
+from tests.e2e.driver import Telegram
 from tests.e2e.helpers import PHOTO
 from tests.e2e.test_teams import ROADS, Desk, start_desk
 

@@ -14,13 +14,13 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Telegram
+from bot.limiter import PACED_METHODS
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, OutboxMessage
-from bot.telegram import PACED_METHODS
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.e2e.conftest import BotProcess
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import LABELS, choose, free_port, onboard
 from tests.e2e.helpers import WEBHOOK_SECRET as SECRET
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from tests.e2e.conftest import ROOT, BotProcess
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import WEBHOOK_SECRET as SECRET
 from tests.e2e.helpers import free_port, onboard, submit_case
 

@@ -5,10 +5,10 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Telegram
 from bot.store.db import Database
 from bot.store.models import Resident
 from tests.conftest import TEST_REDIS_URL
+from tests.e2e.driver import Person, Telegram
 
 
 async def onboard(person: Person, language: str, agree: str) -> None:

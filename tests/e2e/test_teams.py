@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox.driver import NothingReceived, Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.run import teams_file
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.conftest import BotProcess
+from tests.e2e.driver import NothingReceived, Person, Telegram
 from tests.e2e.helpers import onboard, submit_case
 
 ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013

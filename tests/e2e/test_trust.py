@@ -10,13 +10,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, OutboxMessage, OutboxStatus, Resident, utcnow
 from tests.conftest import DATABASES
 from tests.e2e.conftest import BotProcess
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import broadcast_to_all, onboard, staff, submit_case
 
 OUTAGE_SECONDS = 60

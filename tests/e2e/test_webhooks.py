@@ -18,11 +18,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import OutboxMessage, OutboxStatus
 from tests.e2e.conftest import BotProcess
+from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import free_port, onboard, submit_case
 
 DMS_SECRET = "dms-secret-5f0c7d1e9a2b4c6d"

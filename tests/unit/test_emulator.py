@@ -3,10 +3,12 @@
 import httpx
 import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto
 
+from bot.limiter import PACED_METHODS
 from bot.sandbox.emulator import Emulator, Limits
 from bot.sandbox.html import HTMLParseError, parse_html
+from bot.sandbox.spec import load_spec
 from bot.telegram import DeliveryMiddleware, create_bot
 from tests.conftest import TOKEN
 
@@ -106,6 +108,34 @@ async def test_group_limit_answers_429_with_retry_after(bot, emulator: Emulator)
     await bot.send_message(group, "without limits")
 
 
+def test_the_paced_methods_are_bot_api_methods() -> None:
+    """The one list the bot paces by and the emulator counts by names real Bot API methods (a
+    misspelt name would be neither paced nor counted)."""
+    methods = {name.lower(): body["name"] for name, body in load_spec().methods.items()}
+    assert {methods.get(name.lower()) for name in PACED_METHODS} == set(PACED_METHODS)
+
+
+async def test_editing_media_counts_in_a_group_not_in_a_private_chat(bot, emulator: Emulator, anna: dict) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"x" * 64
+    emulator.limits.global_burst = 100  # the chats' lanes only
+    emulator.reset_rate_buckets()
+    group = emulator.add_group("Clerks")["id"]
+    card = await bot.send_photo(group, BufferedInputFile(png, "0.png"))
+    for i in range(1, 20):  # 20 a minute in a group, edits included
+        edited = await bot.edit_message_media(
+            InputMediaDocument(media=BufferedInputFile(png, f"{i}.png"), caption=f"<b>{i}</b>"), chat_id=group, message_id=card.message_id
+        )
+    assert edited.document.file_name == "19.png" and edited.caption == "19" and edited.photo is None
+    with pytest.raises(TelegramRetryAfter):
+        await bot.edit_message_media(InputMediaPhoto(media=BufferedInputFile(png, "20.png")), chat_id=group, message_id=card.message_id)
+    photo = await bot.send_photo(anna["id"], BufferedInputFile(png, "0.png"))
+    for i in range(1, 15):  # more than the private chat's burst of 10: only new messages count there
+        await bot.edit_message_media(InputMediaPhoto(media=BufferedInputFile(png, f"{i}.png")), chat_id=anna["id"], message_id=photo.message_id)
+    text = await bot.send_message(anna["id"], "Tekst")
+    with pytest.raises(TelegramBadRequest, match="no media in the message"):
+        await bot.edit_message_media(InputMediaPhoto(media=photo.photo[0].file_id), chat_id=anna["id"], message_id=text.message_id)
+
+
 async def test_forum_topics_and_missing_threads(bot, emulator: Emulator) -> None:
     forum = emulator.add_group("Clerks", forum=True)["id"]
     plain = emulator.add_group("Plain")["id"]
@@ -173,8 +203,6 @@ def test_limits_can_be_switched_off() -> None:
 
 
 async def test_multipart_uploads_and_file_download(bot, emulator: Emulator, anna: dict) -> None:
-    from aiogram.types import BufferedInputFile, InputMediaPhoto
-
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 64
     sent = await bot.send_document(anna["id"], BufferedInputFile(png, "plan.png"), caption="<b>Plan</b> działki")
     assert sent.document.file_name == "plan.png" and sent.caption == "Plan działki"

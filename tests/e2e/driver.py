@@ -74,18 +74,19 @@ class Telegram:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        """A call to the control API; anything but 200 fails the test."""
         response = await self.http.post(path, json=body)
         if response.status_code != 200:
             raise AssertionError(f"{path}: {response.status_code} {response.text}")
         return response.json()
 
     async def resident(self, first_name: str, language_code: str | None = "pl", last_name: str | None = None) -> Person:
-        user = await self._post("/_emu/users", {"first_name": first_name, "language_code": language_code, "last_name": last_name})
+        user = await self.post("/_emu/users", {"first_name": first_name, "language_code": language_code, "last_name": last_name})
         return Person(self, user, user["id"])
 
     async def group(self, title: str, *, forum: bool = False, members: Sequence[Person] = (), admins: Sequence[Person] = (), chat_id: int | None = None) -> int:
-        info = await self._post("/_emu/groups", {
+        info = await self.post("/_emu/groups", {
             "title": title, "forum": forum, "id": chat_id,
             "members": [m.user["id"] for m in members], "admins": [a.user["id"] for a in admins],
         })  # fmt: skip
@@ -106,10 +107,10 @@ class Telegram:
         return (await self.http.get("/_emu/commands")).json()
 
     async def fault(self, kind: str, **where: Any) -> None:
-        await self._post("/_emu/faults", {"kind": kind, **where})
+        await self.post("/_emu/faults", {"kind": kind, **where})
 
     async def redeliver(self, update_id: int) -> None:
-        await self._post("/_emu/redeliver", {"update_id": update_id})
+        await self.post("/_emu/redeliver", {"update_id": update_id})
 
     async def limits(self, **values: Any) -> dict[str, Any]:
         response = await self.http.put("/_emu/limits", json=values)
@@ -141,7 +142,7 @@ class Person:
             payload["thread_id"] = thread_id
         if reply_to is not None:
             payload["reply_to"] = reply_to
-        return await self.telegram._post("/_emu/messages", payload)
+        return await self.telegram.post("/_emu/messages", payload)
 
     async def send(self, text: str, *, thread_id: int | None = None, reply_to: int | None = None) -> dict[str, Any]:
         return (await self._send({"text": text}, thread_id, reply_to))[0]
@@ -178,19 +179,19 @@ class Person:
         body: dict[str, Any] = {"user_id": self.user["id"], "chat_id": self.chat_id, "text": text}
         if message is not None:
             body["message_id"] = message.id
-        pressed = await self.telegram._post("/_emu/click", body)
+        pressed = await self.telegram.post("/_emu/click", body)
         self._last_query = pressed["callback_query_id"]
         return pressed["update_id"]
 
     async def forge_button(self, data: str, message: Received) -> int:
         """Send a button press with arbitrary callback_data, as a crafted client could."""
         body = {"user_id": self.user["id"], "chat_id": self.chat_id, "message_id": message.id, "data": data}
-        pressed = await self.telegram._post("/_emu/callback", body)
+        pressed = await self.telegram.post("/_emu/callback", body)
         self._last_query = pressed["callback_query_id"]
         return pressed["update_id"]
 
     async def block_bot(self, blocked: bool = True) -> None:
-        await self.telegram._post("/_emu/block", {"user_id": self.user["id"], "blocked": blocked})
+        await self.telegram.post("/_emu/block", {"user_id": self.user["id"], "blocked": blocked})
 
     # --- reading ---
 
