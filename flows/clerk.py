@@ -142,7 +142,7 @@ async def pressed_elsewhere(query: CallbackQuery) -> None:
 # --- who acts ------------------------------------------------------------------------------
 
 
-async def _acting_clerk(event: Message | CallbackQuery, case: Case | None, teams: TeamDirectory, *, heads_only: bool = False) -> Clerk | None:
+async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams: TeamDirectory, *, heads_only: bool = False) -> Clerk | None:
     """The person acting, if they may act on `case` (or, without a case, for a team in this chat);
     otherwise they are told why not, it is logged, and None is returned."""
     message = event if isinstance(event, Message) else event.message
@@ -190,7 +190,7 @@ async def card_button(
     action = callback_data.action
     case = await workflow.get(callback_data.case_id)
     rule = TRANSITIONS[action]
-    clerk = await _acting_clerk(query, case, teams, heads_only=rule.heads_only)
+    clerk = await acting_clerk(query, case, teams, heads_only=rule.heads_only)
     if clerk is None:
         return
     if case is None or case.status not in rule.allowed_from:
@@ -304,7 +304,7 @@ async def _ask(query: CallbackQuery, state: FSMContext, case: Case, action: Acti
 @router.callback_query(ExtendBy.filter())
 async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
     case = await workflow.get(callback_data.case_id)
-    if await _acting_clerk(query, case, teams) is None or case is None:
+    if await acting_clerk(query, case, teams) is None or case is None:
         return
     if not 1 <= callback_data.days <= workflow.extension_left(case):
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
@@ -320,7 +320,7 @@ async def answered_via(
 ) -> None:
     """How the answer was given (a case without Telegram): then the answer's text, for the record."""
     case = await workflow.get(callback_data.case_id)
-    if await _acting_clerk(query, case, teams) is None or case is None:
+    if await acting_clerk(query, case, teams) is None or case is None:
         return
     action = callback_data.action
     if not records_how_answered(case, action) or case.status not in TRANSITIONS[action].allowed_from:
@@ -334,7 +334,7 @@ async def answered_via(
 @router.callback_query(PassTo.filter())
 async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
     case = await workflow.get(callback_data.case_id)
-    if await _acting_clerk(query, case, teams) is None or case is None:
+    if await acting_clerk(query, case, teams) is None or case is None:
         return
     target = config.municipality.team_by_id.get(callback_data.team)
     if target is None or target.id == teams.get(case.team_id).id:
@@ -348,7 +348,7 @@ async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext
 @router.callback_query(AssignTo.filter())
 async def assign_to(query: CallbackQuery, callback_data: AssignTo, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
     case = await workflow.get(callback_data.case_id)
-    clerk = await _acting_clerk(query, case, teams, heads_only=True)
+    clerk = await acting_clerk(query, case, teams, heads_only=True)
     if clerk is None or case is None:
         return
     team = teams.get(case.team_id)
@@ -407,7 +407,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
         await message.reply(_("Please write {min} to {max} characters.").format(min=TEXT_MIN, max=TEXT_MAX))
         return
-    clerk = await _acting_clerk(message, case, teams)
+    clerk = await acting_clerk(message, case, teams)
     if clerk is None or case is None:
         await state.clear()
         return
@@ -430,7 +430,7 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
     if case is None:
         await message.reply(_("Write notes in a case's topic, or as a reply to its card."))
         return
-    clerk = await _acting_clerk(message, case, teams)
+    clerk = await acting_clerk(message, case, teams)
     if clerk is None:
         return
     text = (message.text or "").removeprefix("!").removeprefix("/note").strip()
@@ -450,7 +450,7 @@ async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDir
     case = await _case_of(message, workflow)
     if case is None:
         return  # the clerks talking among themselves
-    clerk = await _acting_clerk(message, case, teams)
+    clerk = await acting_clerk(message, case, teams)
     if clerk is None:
         return
     if case.channel == Channel.OPEN311:  # no chat to relay to: the resident reads the final answer through Open311
@@ -524,7 +524,7 @@ async def _open_page(page: int, chat_id: int, teams: TeamDirectory, schedule: Sc
 
 @router.message(Command("open"))
 async def open_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    if await _acting_clerk(message, None, teams) is None:
+    if await acting_clerk(message, None, teams) is None:
         return
     text, keyboard = await _open_page(0, message.chat.id, teams, schedule, calendar)
     await message.reply(text, reply_markup=keyboard)
@@ -532,7 +532,7 @@ async def open_cases(message: Message, teams: TeamDirectory, schedule: Schedule,
 
 @router.callback_query(OpenPage.filter())
 async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    if await _acting_clerk(query, None, teams) is None:
+    if await acting_clerk(query, None, teams) is None:
         return
     await query.answer()
     text, keyboard = await _open_page(callback_data.page, shown(query).chat.id, teams, schedule, calendar)
@@ -541,7 +541,7 @@ async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: 
 
 @router.message(Command("overdue"))
 async def overdue_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    if await _acting_clerk(message, None, teams) is None:
+    if await acting_clerk(message, None, teams) is None:
         return
     _soon, overdue = schedule.due_soon_and_overdue(await _chat_cases(message.chat.id, teams, schedule), calendar.local_date(utcnow()))
     await message.reply(_listing(_("<b>Overdue cases</b>:"), overdue, calendar))
@@ -549,7 +549,7 @@ async def overdue_cases(message: Message, teams: TeamDirectory, schedule: Schedu
 
 @router.message(Command("mine"))
 async def my_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    clerk = await _acting_clerk(message, None, teams)
+    clerk = await acting_clerk(message, None, teams)
     if clerk is None:
         return
     mine = [case for team in teams.teams for case in await schedule.open_cases(team, clerk.id)]
@@ -560,7 +560,7 @@ async def my_cases(message: Message, teams: TeamDirectory, schedule: Schedule, c
 @router.message(Command("team"))
 async def team_load(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar, config: Config) -> None:
     """The load of each team in this group: open and overdue cases per responsible clerk."""
-    if await _acting_clerk(message, None, teams) is None:
+    if await acting_clerk(message, None, teams) is None:
         return
     today = calendar.local_date(utcnow())
     lines = []
@@ -588,7 +588,7 @@ async def show_case(message: Message, command: CommandObject, workflow: CaseWork
     if case is None:
         await message.reply(_("No such case. Usage: /case VRS-2026-000042"))
         return
-    if await _acting_clerk(message, case, teams) is None:
+    if await acting_clerk(message, case, teams) is None:
         return
     text, keyboard = clerk_texts.card(case, await workflow.resident(case), await workflow.registration(case))
     await message.reply(text, reply_markup=keyboard)
@@ -603,7 +603,7 @@ async def history(message: Message, command: CommandObject, workflow: CaseWorkfl
     if case is None:
         await message.reply(_("No such case. Usage: /history VRS-2026-000042"))
         return
-    if await _acting_clerk(message, case, teams) is None:
+    if await acting_clerk(message, case, teams) is None:
         return
     await message.reply(clerk_texts.trail(case, await workflow.history(case.id)))
 
@@ -617,7 +617,7 @@ async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirecto
     if case is None:
         await message.reply(_("Use /templates in a case's topic, or as a reply to its card."))
         return
-    if await _acting_clerk(message, case, teams) is None:
+    if await acting_clerk(message, case, teams) is None:
         return
     fitting = [t for t in config.municipality.templates if t.fits(case.kind, case.status)]
     if not fitting:
@@ -637,7 +637,7 @@ async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirecto
 async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
     case = await workflow.get(callback_data.case_id)
     template = next((t for t in config.municipality.templates if t.id == callback_data.template), None)
-    clerk = await _acting_clerk(query, case, teams)
+    clerk = await acting_clerk(query, case, teams)
     if clerk is None or case is None:
         return
     if template is None:
@@ -696,14 +696,14 @@ async def clerk_help(message: Message) -> None:
 
 @router.message(Command("digest"))
 async def digest_now(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    if await _acting_clerk(message, None, teams) is None:
+    if await acting_clerk(message, None, teams) is None:
         return
     await schedule.digest(calendar.local_date(utcnow()), teams.teams_in(message.chat.id))
 
 
 @router.message(Command("report"))
 async def quality_report(message: Message, command: CommandObject, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    if await _acting_clerk(message, None, teams) is None:
+    if await acting_clerk(message, None, teams) is None:
         return
     try:
         period = parse_period(command.args, calendar.local_date(utcnow()))

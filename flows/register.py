@@ -36,7 +36,7 @@ from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, RegisteredBy
 from bot.store.models import Case, CaseKind, Channel, utcnow
-from flows.clerk import InTeamGroup, _acting_clerk
+from flows.clerk import InTeamGroup, acting_clerk
 from flows.common import (
     UnderAccessibleMessage,
     acknowledge_later,
@@ -273,7 +273,7 @@ async def _chosen(query: CallbackQuery, text: str) -> None:
 
 @router.message(Command("register"))
 async def start_registration(message: Message, state: FSMContext, teams: TeamDirectory) -> None:
-    if await _acting_clerk(message, None, teams) is None:
+    if await acting_clerk(message, None, teams) is None:
         return
     await state.clear()
     await state.set_state(Register.received_by)
@@ -468,7 +468,7 @@ async def submit(
         await query.answer()
         await shown(query).answer(_confirmation(existing, shown(query).chat.id, calendar, teams, config))
         return
-    clerk = await _acting_clerk(query, None, teams)
+    clerk = await acting_clerk(query, None, teams)
     if clerk is None:
         return
     draft = await _load(state)
