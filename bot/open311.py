@@ -59,6 +59,8 @@ DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
 _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
+_NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
 # XML: the element of each item in a list.
 _ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute", "endpoints": "endpoint", "formats": "format"}
 
@@ -315,6 +317,8 @@ def _text(form: MultiMapping[str], name: str, limit: int) -> str:
     value = (form.get(name) or "").strip()
     if len(value) > limit:
         raise Open311Error(400, f"{name}: at most {limit} characters")
+    if _CONTROL_RE.search(value):
+        raise Open311Error(400, f"{name}: control characters are not allowed")
     return value
 
 
@@ -366,7 +370,7 @@ def _moment(query: MultiMapping[str], name: str) -> datetime | None:
 def render(data: Any, root: str, fmt: str, status: int = 200) -> web.Response:
     """The specification's JSON (a list, or one object) or XML (`root` holding an element per item)."""
     if fmt == "json":
-        body = json.dumps(data, ensure_ascii=False)
+        body = json.dumps(data, ensure_ascii=False).encode("utf-8", "replace").decode()  # a lone surrogate cannot be UTF-8
     else:
         element = ET.Element(root)
         _fill(element, root, data)
@@ -384,7 +388,7 @@ def _fill(element: ET.Element, name: str, value: Any) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = _NOT_XML_RE.sub("\ufffd", str(value))  # an echoed argument, a text from Telegram: the document stays XML
 
 
 def error(status: int, description: str, fmt: str) -> web.Response:

@@ -1,0 +1,41 @@
+"""The Open311 API against hostile or broken input: what a client sends must never make an
+answer that is not XML, a traceback in the log, nor an endless query."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot.app import Services
+from bot.open311 import API_PATH
+from bot.services.workflow import Action
+from bot.store.db import Database
+from bot.store.models import Case
+from tests.unit.test_open311 import ONA, REPORT, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
+
+
+async def test_control_characters_never_make_invalid_xml(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
+    # Refused on the way in: a control character has no place in a description, a name or an address.
+    for field in ("description", "first_name", "address_string"):
+        value = REPORT[field] + "\x0b\x01"
+        assert await post(api, 400, **{**REPORT, field: value}) == [{"code": 400, "description": f"{field}: control characters are not allowed"}]
+    async with database.read() as session:
+        assert (await session.execute(select(Case))).first() is None
+    [posted] = await post(api, **{**REPORT, "description": "Nedega žibintas\r\n\tprie mokyklos"})  # line breaks and tabs are text
+    assert posted["service_request_id"]
+
+    # Echoed arguments (an unknown service, a token) and texts from elsewhere (Telegram) still make XML.
+    for path in ("services/report-x%01y.xml", "tokens/ab%01%1bcd.xml", "requests/VRS%02.xml"):
+        response = await api.get(API_PATH + path)
+        body = await response.text()
+        assert response.status == 404
+        assert ET.fromstring(body.encode()).find("error/description").text  # parses
+    report = await _telegram_case(wired, database, "report", "roads", "Dziura\x1b w jezdni\x08 przy szkole", address="ul. Polna\x0c 1")
+    await wired.workflow.act(report.id, Action.PUBLISH, ONA)
+    listing = ET.fromstring((await (await api.get(API_PATH + "requests.xml")).text()).encode())
+    shown = listing.find(f"request[service_request_id='{report.number}']")
+    assert (shown.find("description").text, shown.find("address").text) == ("Dziura\ufffd w jezdni\ufffd przy szkole", "ul. Polna\ufffd 1")
+    assert json.loads(await (await api.get(API_PATH + f"requests/{report.number}.json")).text())[0]["description"] == "Dziura\x1b w jezdni\x08 przy szkole"
