@@ -55,6 +55,7 @@ FORMATS = {"xml": "text/xml; charset=utf-8", "json": "application/json; charset=
 DEFAULT_FORMAT = "xml"  # the format the specification requires
 MAX_RESULTS = 1000  # the specification's default query limit
 MAX_SPAN = timedelta(days=90)  # nor may a query's dates span more
+YEARS = (2000, 2999)  # start_date and end_date
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
 _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
@@ -361,6 +362,8 @@ def _moment(query: MultiMapping[str], name: str) -> datetime | None:
         raise Open311Error(400, f"{name}: {value!r} is not a w3 date and time such as 2026-11-01T00:00:00Z") from None
     if moment.tzinfo is None:
         raise Open311Error(400, f"{name}: give the time zone, e.g. 2026-11-01T00:00:00Z or 2026-11-01T00:00:00+02:00")
+    if not YEARS[0] <= moment.year <= YEARS[1]:  # the 90 days around year 1 or 9999 are not dates Python can count
+        raise Open311Error(400, f"{name}: must be between {YEARS[0]} and {YEARS[1]}")
     return moment
 
 

@@ -39,3 +39,10 @@ async def test_control_characters_never_make_invalid_xml(api: TestClient, wired:
     shown = listing.find(f"request[service_request_id='{report.number}']")
     assert (shown.find("description").text, shown.find("address").text) == ("Dziura\ufffd w jezdni\ufffd przy szkole", "ul. Polna\ufffd 1")
     assert json.loads(await (await api.get(API_PATH + f"requests/{report.number}.json")).text())[0]["description"] == "Dziura\x1b w jezdni\x08 przy szkole"
+
+
+async def test_dates_far_away_are_refused_by_name(api: TestClient) -> None:  # noqa: F811
+    for name, value in (("start_date", "9999-12-31T00:00:00Z"), ("end_date", "0001-01-02T00:00:00Z"), ("start_date", "0001-01-01T00:00:00+01:00")):
+        response = await api.get(API_PATH + "requests.json", params={name: value})
+        body = json.loads(await response.text())
+        assert (response.status, body) == (400, [{"code": 400, "description": f"{name}: must be between 2000 and 2999"}])
