@@ -56,6 +56,7 @@ DEFAULT_FORMAT = "xml"  # the format the specification requires
 MAX_RESULTS = 1000  # the specification's default query limit
 MAX_SPAN = timedelta(days=90)  # nor may a query's dates span more
 YEARS = (2000, 2999)  # start_date and end_date
+MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, and how long each (cases.number)
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
 _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
@@ -192,6 +193,10 @@ class Open311Service:
     def filters(self, query: MultiMapping[str]) -> Filters:
         """GET requests' arguments, checked; a wrong one is named (400, or 404 for an unknown service)."""
         numbers = tuple(n.strip().upper() for value in query.getall("service_request_id", []) for n in value.split(",") if n.strip())
+        if len(numbers) > MAX_NUMBERS:
+            raise Open311Error(400, f"service_request_id: at most {MAX_NUMBERS} numbers at once")
+        if any(len(number) > NUMBER_MAX for number in numbers):
+            raise Open311Error(400, f"service_request_id: a number has at most {NUMBER_MAX} characters")
         services = tuple(self.parse_service(c) for value in query.getall("service_code", []) for c in value.split(",") if c.strip())
         statuses = frozenset(s.strip().lower() for value in query.getall("status", []) for s in value.split(",") if s.strip())
         if statuses - {"open", "closed"}:

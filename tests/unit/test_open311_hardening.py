@@ -46,3 +46,16 @@ async def test_dates_far_away_are_refused_by_name(api: TestClient) -> None:  # n
         response = await api.get(API_PATH + "requests.json", params={name: value})
         body = json.loads(await response.text())
         assert (response.status, body) == (400, [{"code": 400, "description": f"{name}: must be between 2000 and 2999"}])
+
+
+async def test_a_list_of_numbers_is_bounded(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
+    report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni przy szkole")
+    many = ",".join(f"VRS-2026-{n:06d}" for n in range(1, 201))
+    assert [r["service_request_id"] for r in await get(api, "requests.json", service_request_id=many)] == [report.number]
+    too_many = many + ",VRS-2026-000201"
+    assert await get(api, "requests.json", 400, service_request_id=too_many) == [
+        {"code": 400, "description": "service_request_id: at most 200 numbers at once"}
+    ]
+    assert await get(api, "requests.json", 400, service_request_id="A" * 33) == [
+        {"code": 400, "description": "service_request_id: a number has at most 32 characters"}
+    ]
