@@ -426,6 +426,8 @@ class Open311Api:
             return await self._dispatch(request, parts, fmt)
         except Open311Error as exc:
             return error(exc.status, exc.description, fmt)
+        except web.HTTPRequestEntityTooLarge:  # aiohttp's client_max_size, reading the form
+            return error(413, f"request: the body is larger than the {request.client_max_size // (1024 * 1024)} MB allowed", fmt)
         except Exception:
             log.exception("open311 request failed")
             return error(400, "general service error; please tell the municipality", fmt)

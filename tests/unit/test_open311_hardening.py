@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -59,3 +60,10 @@ async def test_a_list_of_numbers_is_bounded(api: TestClient, wired: Services, da
     assert await get(api, "requests.json", 400, service_request_id="A" * 33) == [
         {"code": 400, "description": "service_request_id: a number has at most 32 characters"}
     ]
+
+
+async def test_a_body_over_the_limit_is_a_413_in_the_specifications_format(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    response = await api.post(API_PATH + "requests.xml", data={**REPORT, "description": "x" * (2 * 1024 * 1024)})
+    assert response.status == 413
+    assert ET.fromstring((await response.text()).encode()).find("error/description").text == "request: the body is larger than the 1 MB allowed"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
