@@ -33,6 +33,7 @@ from aiogram.utils.i18n import gettext as _
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy import exc as sql_errors
 from sqlmodel import col
 
 from bot import clock
@@ -63,6 +64,8 @@ _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
 _NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
+# The database cannot be reached (asyncpg raises OSError when connecting) or is overloaded: 503.
+UNAVAILABLE = (OSError, TimeoutError, sql_errors.OperationalError, sql_errors.InterfaceError, sql_errors.TimeoutError)
 # XML: the element of each item in a list.
 _ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute", "endpoints": "endpoint", "formats": "format"}
 
@@ -428,6 +431,11 @@ class Open311Api:
             return error(exc.status, exc.description, fmt)
         except web.HTTPRequestEntityTooLarge:  # aiohttp's client_max_size, reading the form
             return error(413, f"request: the body is larger than the {request.client_max_size // (1024 * 1024)} MB allowed", fmt)
+        except UNAVAILABLE as exc:  # the database is down or overloaded: a client should try again, not give up
+            log.warning("open311 request failed: the database is unavailable", extra={"error": type(exc).__name__})
+            response = error(503, "the municipality's service is unavailable for now; please try again later", fmt)
+            response.headers["Retry-After"] = "60"
+            return response
         except Exception:
             log.exception("open311 request failed")
             return error(400, "general service error; please tell the municipality", fmt)

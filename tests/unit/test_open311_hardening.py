@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -60,6 +62,32 @@ async def test_a_list_of_numbers_is_bounded(api: TestClient, wired: Services, da
     assert await get(api, "requests.json", 400, service_request_id="A" * 33) == [
         {"code": 400, "description": "service_request_id: a number has at most 32 characters"}
     ]
+
+
+class _DatabaseDown:
+    """A database that refuses connections, as PostgreSQL does when it is down (asyncpg raises OSError)."""
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[None]:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        yield
+
+    write = read
+
+
+async def test_a_database_that_is_down_is_a_503_to_try_again(
+    api: TestClient,  # noqa: F811
+    wired: Services,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(wired.open311, "database", _DatabaseDown())
+    monkeypatch.setattr(wired.workflow, "database", _DatabaseDown())
+    unavailable = [{"code": 503, "description": "the municipality's service is unavailable for now; please try again later"}]
+    for response in (await api.get(API_PATH + "requests.json"), await api.post(API_PATH + "requests.json", data=REPORT)):
+        assert (response.status, response.headers.get("Retry-After"), json.loads(await response.text())) == (503, "60", unavailable)
+    assert [r.levelname for r in caplog.records if r.name == "bot.open311"] == ["WARNING", "WARNING"]
+    assert all(r.exc_info is None and "5432" not in r.getMessage() for r in caplog.records if r.name == "bot.open311")
 
 
 async def test_a_body_over_the_limit_is_a_413_in_the_specifications_format(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
