@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from aiogram.utils.i18n import I18n
@@ -73,10 +76,11 @@ _ITEMS = {"services": "service", "service_requests": "request", "errors": "error
 class Open311Error(Exception):
     """An error in the specification's format: the HTTP status and a description naming the problem."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 def service_code(kind: str, category_id: str) -> str:
@@ -99,6 +103,26 @@ class Filters:
     statuses: frozenset[str] = frozenset()  # open, closed
 
 
+class PostLimit:
+    """At most `burst` POSTs at once per client, then one every `every` seconds (a token bucket, in
+    this process: each replica counts its own). A leaked key or a client stuck in a loop must not
+    fill the teams' groups with cards, nor hold up the messages queued behind them for Telegram."""
+
+    def __init__(self, burst: int = 30, every: float = 10.0, clock: Callable[[], float] = monotonic) -> None:
+        self.burst, self.every, self.clock = burst, every, clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, when counted)
+
+    def take(self, client: str) -> None:
+        """Count one POST of `client`; Open311Error 429 if it has none left."""
+        now = self.clock()
+        tokens, then = self._buckets.get(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) / self.every)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) * self.every)
+            raise Open311Error(429, f"api_key: too many requests from {client}; please try again in {wait} seconds", retry_after=wait)
+        self._buckets[client] = (tokens - 1, now)
+
+
 class Open311Service:
     """Services, requests and tokens as the specification describes them, in one language per call."""
 
@@ -112,6 +136,7 @@ class Open311Service:
         self.calendar = calendar
         self.teams = teams
         self.i18n = i18n
+        self.post_limit = PostLimit()
 
     def clients(self) -> dict[str, str]:
         return self.config.settings.open311_clients
@@ -149,6 +174,7 @@ class Open311Service:
     async def create(self, form: MultiMapping[str], locale: str) -> list[dict[str, Any]]:
         """POST requests: a case like one made in Telegram, for the key's client."""
         client = self._client(form.get("api_key"))
+        self.post_limit.take(client)
         code = _text(form, "service_code", 50)
         if not code:
             raise Open311Error(400, "service_code: missing; GET services lists them")
@@ -428,7 +454,10 @@ class Open311Api:
         try:
             return await self._dispatch(request, parts, fmt)
         except Open311Error as exc:
-            return error(exc.status, exc.description, fmt)
+            response = error(exc.status, exc.description, fmt)
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except web.HTTPRequestEntityTooLarge:  # aiohttp's client_max_size, reading the form
             return error(413, f"request: the body is larger than the {request.client_max_size // (1024 * 1024)} MB allowed", fmt)
         except UNAVAILABLE as exc:  # the database is down or overloaded: a client should try again, not give up

@@ -17,7 +17,7 @@ from bot.open311 import API_PATH
 from bot.services.workflow import Action
 from bot.store.db import Database
 from bot.store.models import Case
-from tests.unit.test_open311 import ONA, REPORT, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
+from tests.unit.test_open311 import ONA, OTHER_KEY, REPORT, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
 
 
 async def test_control_characters_never_make_invalid_xml(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
@@ -95,3 +95,21 @@ async def test_a_body_over_the_limit_is_a_413_in_the_specifications_format(api: 
     assert response.status == 413
     assert ET.fromstring((await response.text()).encode()).find("error/description").text == "request: the body is larger than the 1 MB allowed"
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+async def test_posts_are_limited_per_client(api: TestClient, wired: Services, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    now = [1000.0]
+    monkeypatch.setattr(wired.open311.post_limit, "burst", 3)
+    monkeypatch.setattr(wired.open311.post_limit, "clock", lambda: now[0])
+    for _ in range(3):
+        await post(api, **REPORT)
+    response = await api.post(API_PATH + "requests.json", data=REPORT)
+    assert (response.status, response.headers.get("Retry-After")) == (429, "10")
+    assert json.loads(await response.text()) == [{"code": 429, "description": "api_key: too many requests from fixmystreet; please try again in 10 seconds"}]
+    await post(api, **{**REPORT, "api_key": OTHER_KEY})  # another client is not held up
+    await post(api, 403, **{**REPORT, "api_key": "guessed-key-0123456789"})  # nor does a wrong key count
+    now[0] += wired.open311.post_limit.every
+    await post(api, **REPORT)  # one more, a refill later
+    await post(api, 429, **REPORT)
+    async with database.read() as session:
+        assert len((await session.execute(select(Case))).all()) == 5
