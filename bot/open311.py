@@ -14,7 +14,9 @@ What the public listing shows: never a name, a phone, an e-mail or a Telegram id
 own text and place only for reports of a problem (about a place, not a person) that a clerk made
 public; for everything else the service, the dates, the team and the status. `status_notes` is
 the municipality's answer (the clerk's final text, or the reason for a redirection or rejection)
-for reports that are public or came through Open311; for the rest, the status in words.
+for reports that are public or came through Open311, unless a clerk registered them (the closing
+text is then the clerk's record of an answer given by phone, e-mail…); for the rest, the status
+in words.
 """
 
 from __future__ import annotations
@@ -342,8 +344,10 @@ def clock_aware(moment: datetime) -> datetime:
 def _answer_is_public(case: Case) -> bool:
     """The municipality's answer is published for reports made public, and for cases whose
     resident came through Open311 and reads the answer there (requests and complaints get the
-    status in words only: an answer to a person may speak of that person)."""
-    if case.purged_at is not None:
+    status in words only: an answer to a person may speak of that person). A case a clerk
+    registered (Channel.STAFF) never: its closing text is the clerk's record of how the person was
+    answered outside Telegram ("called Jonas at +370…"), written for the file, not for the public."""
+    if case.purged_at is not None or case.channel == Channel.STAFF:
         return False
     return case.kind == CaseKind.REPORT and (case.public or case.channel == Channel.OPEN311)
 

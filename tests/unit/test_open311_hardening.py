@@ -12,11 +12,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot import clock
 from bot.app import Services
 from bot.open311 import API_PATH
-from bot.services.workflow import Action
+from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
+from bot.services.workflow import Action, RegisteredBy
 from bot.store.db import Database
-from bot.store.models import Case
+from bot.store.models import Case, Channel
 from tests.unit.test_open311 import ONA, OTHER_KEY, REPORT, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
 
 
@@ -113,3 +115,20 @@ async def test_posts_are_limited_per_client(api: TestClient, wired: Services, da
     await post(api, 429, **REPORT)
     async with database.read() as session:
         assert len((await session.execute(select(Case))).all()) == 5
+
+
+async def test_a_record_of_an_answer_given_by_phone_is_not_published(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
+    # A report a clerk registered from a call, made public: the clerk writes how it was answered
+    # "for the case's record", and that record may name the person and their number.
+    draft = CaseDraft(
+        resident_id=None, locale="lt", kind="report", category_id="lighting", description="Nedega žibintas prie mokyklos",
+        address="Mokyklos g. 1", channel=Channel.STAFF, contact=Contact(name="Jonas Jonaitis", answer_by=AnswerBy.PHONE, phone="+370 600 11111"),
+    )  # fmt: skip
+    case = (await wired.workflow.open(draft, clock.now(), registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))).case
+    await wired.workflow.act(case.id, Action.PUBLISH, ONA)
+    record = "Paskambinta Jonui Jonaičiui +370 600 11111: žibintas pakeistas"
+    await wired.workflow.act(case.id, Action.ANSWER, ONA, text=record, answered_via=AnswerBy.PHONE)
+    [shown] = await get(api, f"requests/{case.number}.json")
+    assert (shown["status"], shown["status_notes"], shown["description"]) == ("closed", "Atsakyta", "Nedega žibintas prie mokyklos")
+    for fmt in ("json", "xml"):
+        assert "Jon" not in await (await api.get(API_PATH + f"requests.{fmt}")).text()
