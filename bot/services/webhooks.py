@@ -108,8 +108,9 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def verify(secret: str, body: bytes, header: str | None) -> bool:
-    """What a receiver does: compare in constant time, on the raw body as received."""
-    return header is not None and hmac.compare_digest(signature(secret, body), header)
+    """What a receiver does: compare in constant time, on the raw body as received. As bytes: a
+    forged header with non-ASCII characters is a refusal, not a TypeError (compare_digest on str)."""
+    return header is not None and hmac.compare_digest(signature(secret, body).encode(), header.encode("utf-8", "surrogateescape"))
 
 
 def serialise(row: OutboxMessage, sent_at: datetime) -> bytes:
