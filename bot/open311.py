@@ -65,6 +65,7 @@ YEARS = (2000, 2999)  # start_date and end_date
 MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, and how long each (cases.number)
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
+BODY_MAX = 1024 * 1024  # bytes of a POST's form (aiohttp's default client_max_size)
 _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
@@ -455,6 +456,8 @@ class Open311Api:
             if extension.lower() not in FORMATS:
                 return error(400, f"format: .{extension} is not served; use .xml or .json", DEFAULT_FORMAT)
             fmt = extension.lower()
+        if request.method == "POST":  # whatever the server allows (the sandbox's emulator takes 64 MB uploads)
+            request = request.clone(client_max_size=BODY_MAX)
         try:
             return await self._dispatch(request, parts, fmt)
         except Open311Error as exc:

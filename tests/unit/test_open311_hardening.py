@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot import clock
 from bot.app import Services
-from bot.open311 import API_PATH
+from bot.open311 import API_PATH, Open311Api
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
 from bot.services.workflow import Action, RegisteredBy
 from bot.store.db import Database
@@ -132,3 +133,13 @@ async def test_a_record_of_an_answer_given_by_phone_is_not_published(api: TestCl
     assert (shown["status"], shown["status_notes"], shown["description"]) == ("closed", "Atsakyta", "Nedega žibintas prie mokyklos")
     for fmt in ("json", "xml"):
         assert "Jon" not in await (await api.get(API_PATH + f"requests.{fmt}")).text()
+
+
+async def test_the_body_limit_holds_on_a_server_that_allows_more(wired: Services) -> None:  # noqa: F811
+    # The sandbox mounts the API on the emulator's app, which takes 64 MB uploads.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    Open311Api.route(app.router, Open311Api(wired.open311).handle)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post(API_PATH + "requests.json", data={**REPORT, "description": "x" * (2 * 1024 * 1024)})
+        assert response.status == 413
+        assert json.loads(await response.text())[0]["description"] == "request: the body is larger than the 1 MB allowed"
