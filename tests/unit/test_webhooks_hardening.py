@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from bot.services.webhooks import signature, verify
+import logging
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from bot.config import WebhookReceiver
+from bot.logs import setup_logging
+from bot.services.webhooks import WebhookSender, signature, verify
+from bot.store.models import OutboxMessage
 
 SECRET = "dms-secret-0123456789abcdef"
 
@@ -12,3 +21,21 @@ def test_a_forged_signature_with_any_characters_is_refused_not_raised() -> None:
     assert verify(SECRET, body, signature(SECRET, body))
     for forged in ("sha256=é", "sha256=" + "ą" * 64, "", "sha256=\x00", signature(SECRET, body).upper()):
         assert verify(SECRET, body, forged) is False
+
+
+async def test_a_delivery_logs_neither_the_url_nor_what_it_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    # A receiver's URL may carry its credentials (user:password@, ?apikey=): CASE_WEBHOOKS is a secret setting.
+    url = "https://petent:pa55word@dms.example.lt/in?apikey=SECRET123"
+    sender = WebhookSender([WebhookReceiver("dms", url, SecretStr(SECRET))], 5.0, transport=httpx.MockTransport(lambda request: httpx.Response(204)))
+    row = OutboxMessage(id=7, kind="webhook", chat_id=0, key="hook:dms:1", payload={"receiver": "dms", "body": {"event": "case.opened", "id": 3}})
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("INFO")  # as the bot runs
+        await sender.send(row)
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        await sender.close()
+    logged = capsys.readouterr().err
+    assert "case event delivered" in logged
+    assert [secret for secret in ("pa55word", "SECRET123", "dms.example.lt") if secret in logged] == []
