@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -10,6 +12,7 @@ from pydantic import SecretStr
 
 from bot.config import WebhookReceiver
 from bot.logs import setup_logging
+from bot.services.outbox import Sent
 from bot.services.webhooks import WebhookSender, signature, verify
 from bot.store.models import OutboxMessage
 
@@ -39,3 +42,24 @@ async def test_a_delivery_logs_neither_the_url_nor_what_it_holds(capsys: pytest.
     logged = capsys.readouterr().err
     assert "case event delivered" in logged
     assert [secret for secret in ("pa55word", "SECRET123", "dms.example.lt") if secret in logged] == []
+
+
+class _Endless(httpx.AsyncByteStream):
+    """A response body that never ends (a broken or hostile receiver)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 65536
+            await asyncio.sleep(0)
+
+
+async def test_the_answer_is_its_status_and_its_body_is_not_read() -> None:
+    # A 2xx is a delivery however long the body that follows; reading it could fill the memory.
+    answered = httpx.MockTransport(lambda request: httpx.Response(200, stream=_Endless()))
+    sender = WebhookSender([WebhookReceiver("dms", "https://dms.example.lt/in", SecretStr(SECRET))], 2.0, transport=answered)
+    row = OutboxMessage(id=8, kind="webhook", chat_id=0, key="hook:dms:1", payload={"receiver": "dms", "body": {"event": "case.opened", "id": 4}})
+    try:
+        sent = await asyncio.wait_for(sender.send(row), 10)
+    finally:
+        await sender.close()
+    assert isinstance(sent, Sent) and sent.record is not None  # delivered: the row forgets the body
