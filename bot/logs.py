@@ -29,6 +29,10 @@ def setup_logging(level: str = "INFO") -> None:
     # aiohttp's access log and asyncio's debug chatter are noise at INFO.
     for noisy in ("aiohttp.access", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO: a CASE_WEBHOOKS receiver's URL may carry its
+    # credentials (user:password@, ?apikey=). The webhook sender logs the receiver's name instead.
+    for library in ("httpx", "httpcore"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     # aiosqlite logs every statement with its parameters at DEBUG: what residents wrote, their
     # phone and address. SQLAlchemy's own SQL log hides parameters (bot.store.db).
     logging.getLogger("aiosqlite").setLevel(logging.INFO)

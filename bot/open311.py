@@ -14,18 +14,23 @@ What the public listing shows: never a name, a phone, an e-mail or a Telegram id
 own text and place only for reports of a problem (about a place, not a person) that a clerk made
 public; for everything else the service, the dates, the team and the status. `status_notes` is
 the municipality's answer (the clerk's final text, or the reason for a redirection or rejection)
-for reports that are public or came through Open311; for the rest, the status in words.
+for reports that are public or came through Open311, unless a clerk registered them (the closing
+text is then the clerk's record of an answer given by phone, e-mail…); for the rest, the status
+in words.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from aiogram.utils.i18n import I18n
@@ -33,6 +38,7 @@ from aiogram.utils.i18n import gettext as _
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy import exc as sql_errors
 from sqlmodel import col
 
 from bot import clock
@@ -55,10 +61,17 @@ FORMATS = {"xml": "text/xml; charset=utf-8", "json": "application/json; charset=
 DEFAULT_FORMAT = "xml"  # the format the specification requires
 MAX_RESULTS = 1000  # the specification's default query limit
 MAX_SPAN = timedelta(days=90)  # nor may a query's dates span more
+YEARS = (2000, 2999)  # start_date and end_date
+MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, and how long each (cases.number)
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
+BODY_MAX = 1024 * 1024  # bytes of a POST's form (aiohttp's default client_max_size)
 _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
+_NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
+# The database cannot be reached (asyncpg raises OSError when connecting) or is overloaded: 503.
+UNAVAILABLE = (OSError, TimeoutError, sql_errors.OperationalError, sql_errors.InterfaceError, sql_errors.TimeoutError)
 # XML: the element of each item in a list.
 _ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute", "endpoints": "endpoint", "formats": "format"}
 
@@ -66,10 +79,11 @@ _ITEMS = {"services": "service", "service_requests": "request", "errors": "error
 class Open311Error(Exception):
     """An error in the specification's format: the HTTP status and a description naming the problem."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 def service_code(kind: str, category_id: str) -> str:
@@ -92,6 +106,26 @@ class Filters:
     statuses: frozenset[str] = frozenset()  # open, closed
 
 
+class PostLimit:
+    """At most `burst` POSTs at once per client, then one every `every` seconds (a token bucket, in
+    this process: each replica counts its own). A leaked key or a client stuck in a loop must not
+    fill the teams' groups with cards, nor hold up the messages queued behind them for Telegram."""
+
+    def __init__(self, burst: int = 30, every: float = 10.0, clock: Callable[[], float] = monotonic) -> None:
+        self.burst, self.every, self.clock = burst, every, clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, when counted)
+
+    def take(self, client: str) -> None:
+        """Count one POST of `client`; Open311Error 429 if it has none left."""
+        now = self.clock()
+        tokens, then = self._buckets.get(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) / self.every)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) * self.every)
+            raise Open311Error(429, f"api_key: too many requests from {client}; please try again in {wait} seconds", retry_after=wait)
+        self._buckets[client] = (tokens - 1, now)
+
+
 class Open311Service:
     """Services, requests and tokens as the specification describes them, in one language per call."""
 
@@ -105,6 +139,7 @@ class Open311Service:
         self.calendar = calendar
         self.teams = teams
         self.i18n = i18n
+        self.post_limit = PostLimit()
 
     def clients(self) -> dict[str, str]:
         return self.config.settings.open311_clients
@@ -142,6 +177,7 @@ class Open311Service:
     async def create(self, form: MultiMapping[str], locale: str) -> list[dict[str, Any]]:
         """POST requests: a case like one made in Telegram, for the key's client."""
         client = self._client(form.get("api_key"))
+        self.post_limit.take(client)
         code = _text(form, "service_code", 50)
         if not code:
             raise Open311Error(400, "service_code: missing; GET services lists them")
@@ -189,6 +225,10 @@ class Open311Service:
     def filters(self, query: MultiMapping[str]) -> Filters:
         """GET requests' arguments, checked; a wrong one is named (400, or 404 for an unknown service)."""
         numbers = tuple(n.strip().upper() for value in query.getall("service_request_id", []) for n in value.split(",") if n.strip())
+        if len(numbers) > MAX_NUMBERS:
+            raise Open311Error(400, f"service_request_id: at most {MAX_NUMBERS} numbers at once")
+        if any(len(number) > NUMBER_MAX for number in numbers):
+            raise Open311Error(400, f"service_request_id: a number has at most {NUMBER_MAX} characters")
         services = tuple(self.parse_service(c) for value in query.getall("service_code", []) for c in value.split(",") if c.strip())
         statuses = frozenset(s.strip().lower() for value in query.getall("status", []) for s in value.split(",") if s.strip())
         if statuses - {"open", "closed"}:
@@ -305,8 +345,10 @@ def clock_aware(moment: datetime) -> datetime:
 def _answer_is_public(case: Case) -> bool:
     """The municipality's answer is published for reports made public, and for cases whose
     resident came through Open311 and reads the answer there (requests and complaints get the
-    status in words only: an answer to a person may speak of that person)."""
-    if case.purged_at is not None:
+    status in words only: an answer to a person may speak of that person). A case a clerk
+    registered (Channel.STAFF) never: its closing text is the clerk's record of how the person was
+    answered outside Telegram ("called Jonas at +370…"), written for the file, not for the public."""
+    if case.purged_at is not None or case.channel == Channel.STAFF:
         return False
     return case.kind == CaseKind.REPORT and (case.public or case.channel == Channel.OPEN311)
 
@@ -315,6 +357,8 @@ def _text(form: MultiMapping[str], name: str, limit: int) -> str:
     value = (form.get(name) or "").strip()
     if len(value) > limit:
         raise Open311Error(400, f"{name}: at most {limit} characters")
+    if _CONTROL_RE.search(value):
+        raise Open311Error(400, f"{name}: control characters are not allowed")
     return value
 
 
@@ -357,6 +401,8 @@ def _moment(query: MultiMapping[str], name: str) -> datetime | None:
         raise Open311Error(400, f"{name}: {value!r} is not a w3 date and time such as 2026-11-01T00:00:00Z") from None
     if moment.tzinfo is None:
         raise Open311Error(400, f"{name}: give the time zone, e.g. 2026-11-01T00:00:00Z or 2026-11-01T00:00:00+02:00")
+    if not YEARS[0] <= moment.year <= YEARS[1]:  # the 90 days around year 1 or 9999 are not dates Python can count
+        raise Open311Error(400, f"{name}: must be between {YEARS[0]} and {YEARS[1]}")
     return moment
 
 
@@ -366,7 +412,7 @@ def _moment(query: MultiMapping[str], name: str) -> datetime | None:
 def render(data: Any, root: str, fmt: str, status: int = 200) -> web.Response:
     """The specification's JSON (a list, or one object) or XML (`root` holding an element per item)."""
     if fmt == "json":
-        body = json.dumps(data, ensure_ascii=False)
+        body = json.dumps(data, ensure_ascii=False).encode("utf-8", "replace").decode()  # a lone surrogate cannot be UTF-8
     else:
         element = ET.Element(root)
         _fill(element, root, data)
@@ -384,7 +430,7 @@ def _fill(element: ET.Element, name: str, value: Any) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = _NOT_XML_RE.sub("\ufffd", str(value))  # an echoed argument, a text from Telegram: the document stays XML
 
 
 def error(status: int, description: str, fmt: str) -> web.Response:
@@ -410,10 +456,22 @@ class Open311Api:
             if extension.lower() not in FORMATS:
                 return error(400, f"format: .{extension} is not served; use .xml or .json", DEFAULT_FORMAT)
             fmt = extension.lower()
+        if request.method == "POST":  # whatever the server allows (the sandbox's emulator takes 64 MB uploads)
+            request = request.clone(client_max_size=BODY_MAX)
         try:
             return await self._dispatch(request, parts, fmt)
         except Open311Error as exc:
-            return error(exc.status, exc.description, fmt)
+            response = error(exc.status, exc.description, fmt)
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        except web.HTTPRequestEntityTooLarge:  # aiohttp's client_max_size, reading the form
+            return error(413, f"request: the body is larger than the {request.client_max_size // (1024 * 1024)} MB allowed", fmt)
+        except UNAVAILABLE as exc:  # the database is down or overloaded: a client should try again, not give up
+            log.warning("open311 request failed: the database is unavailable", extra={"error": type(exc).__name__})
+            response = error(503, "the municipality's service is unavailable for now; please try again later", fmt)
+            response.headers["Retry-After"] = "60"
+            return response
         except Exception:
             log.exception("open311 request failed")
             return error(400, "general service error; please tell the municipality", fmt)

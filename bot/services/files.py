@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.services.outbox import NO_CHAT, Kind, Permanent, Retry, Sent, enqueue
-from bot.services.storage import FileStore, StorageError
+from bot.services.storage import DOWNLOAD_PREFIX, FileStore, StorageError
 from bot.store.db import Database, rowcount
 from bot.store.models import Attachment, Case, OutboxMessage, utcnow
 
@@ -141,7 +141,7 @@ class FileKeeper:
     async def _download_and_put(self, file_path: str, key: str, content_type: str) -> tuple[int, str]:
         try:
             staging = self.store.staging()
-            handle = tempfile.NamedTemporaryFile(dir=staging, prefix="download-", delete=False)  # noqa: SIM115  # closed below, moved by the store
+            handle = tempfile.NamedTemporaryFile(dir=staging, prefix=DOWNLOAD_PREFIX, delete=False)  # noqa: SIM115  # closed below, moved by the store
         except OSError as exc:
             raise self._later(f"FILES_DIR: cannot write a download: {exc.strerror or exc}") from None
         path = Path(handle.name)

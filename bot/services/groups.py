@@ -118,7 +118,7 @@ class ClerkTexts:
         if case.channel == Channel.OPEN311:
             lines.append(_("📡 Came through Open311 from {client}").format(client=escape(case.open311_client or "?")))
         if case.public:
-            lines.append(_("🌐 Public: the description and the place are shown in the Open311 listing"))
+            lines.append(_("🌐 Public: the description, the place and the final answer are shown in the Open311 listing"))
         if case.address:
             lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
         head = "\n".join(lines) + "\n\n"

@@ -15,6 +15,7 @@ import errno
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit
 
 from bot.config import ConfigError, Settings
 
+DOWNLOAD_PREFIX = "download-"  # a download in progress in staging() (bot.services.files)
+STALE_DOWNLOAD = 3600  # seconds: older, it was left by a bot that died mid-download (one takes at most 300 s)
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 
@@ -76,6 +79,7 @@ class LocalFileStore:
                 pass
         except OSError as exc:
             raise StorageError(f"FILES_DIR: cannot write to {self.root}: {exc.strerror or exc}") from None
+        remove_stale_downloads(self.staging())
 
     async def put(self, key: str, source: Path, content_type: str) -> None:
         target = self.root / _checked(key)
@@ -139,7 +143,9 @@ class S3FileStore:
         self.client = Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https", region=region, http_client=http)
 
     def staging(self) -> Path:
-        return Path(tempfile.gettempdir())
+        path = Path(tempfile.gettempdir()) / "petent-incoming"  # the bot's own: stale downloads can be told apart
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{_checked(key)}"
@@ -164,6 +170,7 @@ class S3FileStore:
     async def check(self) -> None:
         if not await self._call("checking the bucket", self.client.bucket_exists, self.bucket):
             raise StorageError(f"FILES_S3_BUCKET: there is no bucket {self.bucket} at {self.endpoint}")
+        remove_stale_downloads(self.staging())
 
     async def put(self, key: str, source: Path, content_type: str) -> None:
         await self._call(f"storing {key}", self.client.fput_object, self.bucket, _checked(key), str(source), content_type=content_type)
@@ -182,6 +189,18 @@ class S3FileStore:
 
     async def delete(self, key: str) -> None:
         await self._call(f"deleting {key}", self.client.remove_object, self.bucket, _checked(key))  # S3: absent is no error
+
+
+def remove_stale_downloads(staging: Path) -> None:
+    """At start-up: partial downloads a bot that died left behind. No attachment records them, so
+    the retention purge would never delete these copies of residents' files."""
+    cutoff = time.time() - STALE_DOWNLOAD
+    for path in staging.glob(DOWNLOAD_PREFIX + "*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass  # gone meanwhile, or not ours to remove
 
 
 def file_stores(settings: Settings) -> tuple[FileStore, dict[str, FileStore]]:

@@ -46,6 +46,7 @@ SIGNATURE_HEADER = "X-Petent-Signature"
 EVENT_HEADER = "X-Petent-Event"
 DELIVERY_HEADER = "X-Petent-Delivery"
 USER_AGENT = "Petent-Webhooks/1"
+ANSWER_MAX = 64 * 1024  # bytes of a receiver's answer read at most
 VERSION = 1  # of the body; a change that could break a receiver gets a new one
 
 
@@ -108,8 +109,9 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def verify(secret: str, body: bytes, header: str | None) -> bool:
-    """What a receiver does: compare in constant time, on the raw body as received."""
-    return header is not None and hmac.compare_digest(signature(secret, body), header)
+    """What a receiver does: compare in constant time, on the raw body as received. As bytes: a
+    forged header with non-ASCII characters is a refusal, not a TypeError (compare_digest on str)."""
+    return header is not None and hmac.compare_digest(signature(secret, body).encode(), header.encode("utf-8", "surrogateescape"))
 
 
 def serialise(row: OutboxMessage, sent_at: datetime) -> bytes:
@@ -153,7 +155,14 @@ class WebhookSender:
         where = {"receiver": receiver.name, "row": row.id, "event": event, "attempt": row.attempts}
         try:
             async with asyncio.timeout(self.timeout):  # the whole attempt, however slowly a receiver trickles its answer
-                response = await self._http().post(receiver.url, content=body, headers=headers)
+                # The status and headers are the answer. A short body is read (the connection is then
+                # reused); one longer than ANSWER_MAX is left (it could be endless, or fill the memory).
+                async with self._http().stream("POST", receiver.url, content=body, headers=headers) as response:
+                    read = 0
+                    async for chunk in response.aiter_bytes():
+                        read += len(chunk)
+                        if read > ANSWER_MAX:
+                            break
         except (httpx.HTTPError, TimeoutError) as exc:  # refused, timed out, reset, a bad certificate: the receiver is not there now
             metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "unavailable").inc()
             raise Retry(f"{receiver.name}: {type(exc).__name__}") from None

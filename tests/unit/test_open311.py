@@ -336,7 +336,7 @@ async def test_the_listing_shows_no_person_and_a_report_only_once_public(api: Te
     assert (shown["description"], shown["address"], shown["lat"], shown["long"]) == ("Dziura w jezdni na skrzyżowaniu", "ul. Polna 1", 54.7, 25.3)
     assert "Anna" not in json.dumps(await get(api, "requests.json"))
     case = await wired.workflow.get(report.id)
-    assert "🌐 Viešas: aprašymas ir vieta rodomi Open311 sąraše" in wired.clerk_texts.card(case, None)[0]
+    assert "🌐 Viešas: aprašymas, vieta ir galutinis atsakymas rodomi Open311 sąraše" in wired.clerk_texts.card(case, None)[0]
     assert "🔒 Nerodyti viešai" in [b.text for row in wired.clerk_texts.card(case, None)[1].inline_keyboard for b in row]
     assert "paviešintas (Open311)" in wired.clerk_texts.trail(case, await wired.workflow.history(report.id))
     await wired.workflow.act(report.id, Action.HIDE, ONA)

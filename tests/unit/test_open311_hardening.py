@@ -1,0 +1,145 @@
+"""The Open311 API against hostile or broken input: what a client sends must never make an
+answer that is not XML, a traceback in the log, nor an endless query."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot import clock
+from bot.app import Services
+from bot.open311 import API_PATH, Open311Api
+from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
+from bot.services.workflow import Action, RegisteredBy
+from bot.store.db import Database
+from bot.store.models import Case, Channel
+from tests.unit.test_open311 import ONA, OTHER_KEY, REPORT, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
+
+
+async def test_control_characters_never_make_invalid_xml(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
+    # Refused on the way in: a control character has no place in a description, a name or an address.
+    for field in ("description", "first_name", "address_string"):
+        value = REPORT[field] + "\x0b\x01"
+        assert await post(api, 400, **{**REPORT, field: value}) == [{"code": 400, "description": f"{field}: control characters are not allowed"}]
+    async with database.read() as session:
+        assert (await session.execute(select(Case))).first() is None
+    [posted] = await post(api, **{**REPORT, "description": "Nedega žibintas\r\n\tprie mokyklos"})  # line breaks and tabs are text
+    assert posted["service_request_id"]
+
+    # Echoed arguments (an unknown service, a token) and texts from elsewhere (Telegram) still make XML.
+    for path in ("services/report-x%01y.xml", "tokens/ab%01%1bcd.xml", "requests/VRS%02.xml"):
+        response = await api.get(API_PATH + path)
+        body = await response.text()
+        assert response.status == 404
+        assert ET.fromstring(body.encode()).find("error/description").text  # parses
+    report = await _telegram_case(wired, database, "report", "roads", "Dziura\x1b w jezdni\x08 przy szkole", address="ul. Polna\x0c 1")
+    await wired.workflow.act(report.id, Action.PUBLISH, ONA)
+    listing = ET.fromstring((await (await api.get(API_PATH + "requests.xml")).text()).encode())
+    shown = listing.find(f"request[service_request_id='{report.number}']")
+    assert (shown.find("description").text, shown.find("address").text) == ("Dziura\ufffd w jezdni\ufffd przy szkole", "ul. Polna\ufffd 1")
+    assert json.loads(await (await api.get(API_PATH + f"requests/{report.number}.json")).text())[0]["description"] == "Dziura\x1b w jezdni\x08 przy szkole"
+
+
+async def test_dates_far_away_are_refused_by_name(api: TestClient) -> None:  # noqa: F811
+    for name, value in (("start_date", "9999-12-31T00:00:00Z"), ("end_date", "0001-01-02T00:00:00Z"), ("start_date", "0001-01-01T00:00:00+01:00")):
+        response = await api.get(API_PATH + "requests.json", params={name: value})
+        body = json.loads(await response.text())
+        assert (response.status, body) == (400, [{"code": 400, "description": f"{name}: must be between 2000 and 2999"}])
+
+
+async def test_a_list_of_numbers_is_bounded(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
+    report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni przy szkole")
+    many = ",".join(f"VRS-2026-{n:06d}" for n in range(1, 201))
+    assert [r["service_request_id"] for r in await get(api, "requests.json", service_request_id=many)] == [report.number]
+    too_many = many + ",VRS-2026-000201"
+    assert await get(api, "requests.json", 400, service_request_id=too_many) == [
+        {"code": 400, "description": "service_request_id: at most 200 numbers at once"}
+    ]
+    assert await get(api, "requests.json", 400, service_request_id="A" * 33) == [
+        {"code": 400, "description": "service_request_id: a number has at most 32 characters"}
+    ]
+
+
+class _DatabaseDown:
+    """A database that refuses connections, as PostgreSQL does when it is down (asyncpg raises OSError)."""
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[None]:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        yield
+
+    write = read
+
+
+async def test_a_database_that_is_down_is_a_503_to_try_again(
+    api: TestClient,  # noqa: F811
+    wired: Services,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(wired.open311, "database", _DatabaseDown())
+    monkeypatch.setattr(wired.workflow, "database", _DatabaseDown())
+    unavailable = [{"code": 503, "description": "the municipality's service is unavailable for now; please try again later"}]
+    for response in (await api.get(API_PATH + "requests.json"), await api.post(API_PATH + "requests.json", data=REPORT)):
+        assert (response.status, response.headers.get("Retry-After"), json.loads(await response.text())) == (503, "60", unavailable)
+    assert [r.levelname for r in caplog.records if r.name == "bot.open311"] == ["WARNING", "WARNING"]
+    assert all(r.exc_info is None and "5432" not in r.getMessage() for r in caplog.records if r.name == "bot.open311")
+
+
+async def test_a_body_over_the_limit_is_a_413_in_the_specifications_format(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    response = await api.post(API_PATH + "requests.xml", data={**REPORT, "description": "x" * (2 * 1024 * 1024)})
+    assert response.status == 413
+    assert ET.fromstring((await response.text()).encode()).find("error/description").text == "request: the body is larger than the 1 MB allowed"
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+async def test_posts_are_limited_per_client(api: TestClient, wired: Services, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    now = [1000.0]
+    monkeypatch.setattr(wired.open311.post_limit, "burst", 3)
+    monkeypatch.setattr(wired.open311.post_limit, "clock", lambda: now[0])
+    for _ in range(3):
+        await post(api, **REPORT)
+    response = await api.post(API_PATH + "requests.json", data=REPORT)
+    assert (response.status, response.headers.get("Retry-After")) == (429, "10")
+    assert json.loads(await response.text()) == [{"code": 429, "description": "api_key: too many requests from fixmystreet; please try again in 10 seconds"}]
+    await post(api, **{**REPORT, "api_key": OTHER_KEY})  # another client is not held up
+    await post(api, 403, **{**REPORT, "api_key": "guessed-key-0123456789"})  # nor does a wrong key count
+    now[0] += wired.open311.post_limit.every
+    await post(api, **REPORT)  # one more, a refill later
+    await post(api, 429, **REPORT)
+    async with database.read() as session:
+        assert len((await session.execute(select(Case))).all()) == 5
+
+
+async def test_a_record_of_an_answer_given_by_phone_is_not_published(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
+    # A report a clerk registered from a call, made public: the clerk writes how it was answered
+    # "for the case's record", and that record may name the person and their number.
+    draft = CaseDraft(
+        resident_id=None, locale="lt", kind="report", category_id="lighting", description="Nedega žibintas prie mokyklos",
+        address="Mokyklos g. 1", channel=Channel.STAFF, contact=Contact(name="Jonas Jonaitis", answer_by=AnswerBy.PHONE, phone="+370 600 11111"),
+    )  # fmt: skip
+    case = (await wired.workflow.open(draft, clock.now(), registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))).case
+    await wired.workflow.act(case.id, Action.PUBLISH, ONA)
+    record = "Paskambinta Jonui Jonaičiui +370 600 11111: žibintas pakeistas"
+    await wired.workflow.act(case.id, Action.ANSWER, ONA, text=record, answered_via=AnswerBy.PHONE)
+    [shown] = await get(api, f"requests/{case.number}.json")
+    assert (shown["status"], shown["status_notes"], shown["description"]) == ("closed", "Atsakyta", "Nedega žibintas prie mokyklos")
+    for fmt in ("json", "xml"):
+        assert "Jon" not in await (await api.get(API_PATH + f"requests.{fmt}")).text()
+
+
+async def test_the_body_limit_holds_on_a_server_that_allows_more(wired: Services) -> None:  # noqa: F811
+    # The sandbox mounts the API on the emulator's app, which takes 64 MB uploads.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    Open311Api.route(app.router, Open311Api(wired.open311).handle)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post(API_PATH + "requests.json", data={**REPORT, "description": "x" * (2 * 1024 * 1024)})
+        assert response.status == 413
+        assert json.loads(await response.text())[0]["description"] == "request: the body is larger than the 1 MB allowed"
