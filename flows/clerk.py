@@ -10,6 +10,7 @@ the answer is a reply to the prompt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from html import escape
 from typing import Any
@@ -66,6 +67,21 @@ PROMPTS_OUTSIDE_TELEGRAM = {
     Action.REDIRECT: lambda: _("{number}: write to which institution the case went, and why (told {how}), for the case's record."),
     Action.REJECT: lambda: _("{number}: write why the case is rejected (told {how}), for the case's record."),
 }
+
+# The same for a case that came through Open311: what closes it is published there (status notes).
+PROMPTS_OPEN311 = {
+    Action.EXTEND: lambda: _("{number}: write the reason for the extension, for the case's record. The Open311 client sees the new deadline."),
+    Action.ANSWER: lambda: _("{number}: write the final answer. It is published through Open311, where the person reads it, and the case is closed."),
+    Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team will see it."),
+    Action.REDIRECT: lambda: _("{number}: write to which institution the case goes, and why. It is published through Open311."),
+    Action.REJECT: lambda: _("{number}: write why the case is rejected. It is published through Open311."),
+}
+
+
+def _prompts(case: Case) -> dict[Action, Callable[[], str]]:
+    if answered_outside_telegram(case):
+        return PROMPTS_OUTSIDE_TELEGRAM
+    return PROMPTS_OPEN311 if case.channel == Channel.OPEN311 else PROMPTS
 
 
 def _no_telegram() -> str:
@@ -288,7 +304,7 @@ async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory) -> Inl
 async def _ask(query: CallbackQuery, state: FSMContext, case: Case, action: Action, config: Config, **details: Any) -> None:
     """Prompt for the text; the prompt waits for this clerk, in this topic, for PROMPT_MINUTES."""
     team_name = details.pop("team_name", "")
-    prompts = PROMPTS_OUTSIDE_TELEGRAM if answered_outside_telegram(case) else PROMPTS
+    prompts = _prompts(case)
     how = texts.answer_by_label(details["answered_via"]) if details.get("answered_via") else ""
     text = prompts[action]().format(number=case.number, team=escape(team_name), how=how)
     text += "\n\n" + _("⏳ Waiting for your answer to {number} ({minutes} min).").format(number=case.number, minutes=config.settings.prompt_minutes)

@@ -78,7 +78,8 @@ async def test_a_request_from_an_open311_client_is_answered_in_the_team_group(bo
     await clerks.click("🌐 Paviešinti", card)
     assert "🌐 Viešas" in (await clerks.edited()).text
     await clerks.click("✅ Atsakyti ir užbaigti", card)
-    assert "parašykite galutinį atsakymą" in (await clerks.receive_one()).text
+    prompt = (await clerks.receive_one()).text
+    assert prompt.startswith("VRS-2026-000001: parašykite galutinį atsakymą. Jis bus paskelbtas per Open311, kur jį perskaitys pateikęs asmuo")
     await clerks.send("Žibintas pakeistas. Dėkojame už pranešimą.", thread_id=card.thread_id)
 
     deadline = time.monotonic() + 15
