@@ -253,7 +253,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["news"] = NewsService(database, settings.default_locale)
     dispatcher["broadcaster"] = broadcaster = Broadcaster(
         database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=services.residents.mark_blocked,
-        worker=services.outbox.worker,
+        worker=services.outbox.worker, max_backoff=settings.broadcast_max_backoff_seconds,
     )  # fmt: skip
     dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, teams)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     digest_time: time | None = time(8, 0)
     paid_broadcast: bool = False
     broadcast_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
+    # The longest pause between attempts while Telegram is down: after an outage, announcements
+    # go on within this many seconds.
+    broadcast_max_backoff_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
     weekly_report: str | None = "monday"  # the day the clerks' group gets last week's report, or off

@@ -70,7 +70,8 @@ async def test_a_broadcast_to_300_goes_on_through_a_5_minute_outage(emulator: Em
     people = [emulator.add_user(f"R{i}", "lt")["id"] for i in range(RECIPIENTS)]
     async with store.write() as session:
         session.add_all(Resident(id=uid, locale="lt", display_name="R", consent_at=utcnow(), news_topics=["general"]) for uid in people)
-    bot = BotProcess(emulator, settings_env, tmp_path / "bot.log")
+    # Retries at most 5 s apart (30 by default): the announcement goes on soon after the outage ends.
+    bot = BotProcess(emulator, {**settings_env, "BROADCAST_MAX_BACKOFF_SECONDS": "5"}, tmp_path / "bot.log")
     await bot.start()
     try:
         rasa = await staff(telegram, emulator)
