@@ -27,14 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.limiter import Lanes, RateLimiter  # noqa: E402
-from bot.services.broadcaster import Broadcaster  # noqa: E402
+from bot.services.broadcaster import Broadcaster, TextVersion, Version  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.models import DeliveryStatus  # noqa: E402
 from bot.telegram import create_bot  # noqa: E402
 
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
-CONTENT = {"pl": {"text": "<b>Ogłoszenie</b>: remont drogi w Rzeszy."}, "lt": {"text": "<b>Skelbimas</b>: kelio remontas Riešėje."}}
+CONTENT: dict[str, Version] = {
+    "pl": TextVersion(text="<b>Ogłoszenie</b>: remont drogi w Rzeszy."),
+    "lt": TextVersion(text="<b>Skelbimas</b>: kelio remontas Riešėje."),
+}
 
 
 def _serve(port: int, limits: bool, users: int) -> None:

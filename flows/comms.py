@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from html import escape
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, Filter, StateFilter
@@ -25,7 +24,17 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.config import Config
 from bot.services import texts
 from bot.services.announcements import Announcements
-from bot.services.broadcaster import Broadcaster, send_version
+from bot.services.broadcaster import (
+    Broadcaster,
+    BroadcastFile,
+    Button,
+    FilesVersion,
+    TextVersion,
+    Version,
+    send_version,
+    versions_from_json,
+    versions_to_json,
+)
 from bot.services.news import ELDERSHIP_TOPIC, Audience, NewsService
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.polls import (
@@ -34,10 +43,12 @@ from bot.services.polls import (
     POLL_FILE_MAX_BYTES,
     QUESTIONS_MAX,
     PollFormatError,
-    keyboard_json,
-    localized,
+    Question,
     parse_poll,
     question_view,
+    questions_from_json,
+    questions_of,
+    questions_to_json,
 )
 from bot.services.report_output import png, poll_chart, results_message
 from bot.services.surveys import PollResults, SurveyService
@@ -118,13 +129,15 @@ async def language_chosen(query: CallbackQuery, callback_data: Cmp, state: FSMCo
     )
 
 
-def _version_of(messages: list[Message]) -> dict[str, Any]:
+def _version_of(messages: list[Message]) -> Version:
     first = messages[0]
     if first.text:
-        return {"text": first.html_text}
-    files = [{"kind": "photo", "file_id": m.photo[-1].file_id} if m.photo else {"kind": "document", "file_id": m.document.file_id} for m in messages]
+        return TextVersion(text=first.html_text)
+    files = [
+        BroadcastFile(kind="photo", file_id=m.photo[-1].file_id) if m.photo else BroadcastFile(kind="document", file_id=m.document.file_id) for m in messages
+    ]
     caption = next((m.html_text for m in messages if m.caption), None)
-    return {"files": files, "caption": caption}
+    return FilesVersion(files=files, caption=caption)
 
 
 @router.message(StateFilter(Compose.content), F.text | F.photo | F.document, ~F.text.startswith("/"))
@@ -141,10 +154,10 @@ async def content_given(message: Message, state: FSMContext) -> None:
     await _store_version(message, state, _version_of([message]))
 
 
-async def _store_version(message: Message, state: FSMContext, version: dict[str, Any]) -> None:
+async def _store_version(message: Message, state: FSMContext, version: Version) -> None:
     data = await state.get_data()
-    versions = {**data.get("versions", {}), data["current"]: version}
-    await state.update_data(versions=versions)
+    versions = {**versions_from_json(data.get("versions", {})), data["current"]: version}
+    await state.update_data(versions=versions_to_json(versions))
     missing = [code for code in LANGUAGE_NAMES if code not in versions]
     await state.set_state(Compose.second)
     builder = InlineKeyboardBuilder()
@@ -233,7 +246,7 @@ async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsS
     count = len(await news.recipients(Audience(**data.get("audience", {}))))
     await query.answer()
     await shown(query).edit_reply_markup(reply_markup=None)
-    for code, version in data["versions"].items():
+    for code, version in versions_from_json(data["versions"]).items():
         await shown(query).answer(_("Preview, {language}:").format(language=LANGUAGE_NAMES[code]))
         await send_version(bot, shown(query).chat.id, version)
     builder = InlineKeyboardBuilder()
@@ -255,10 +268,11 @@ async def send(
     await query.answer()
     await shown(query).edit_reply_markup(reply_markup=None)
     author = (query.from_user.id, query.from_user.full_name)
-    poll, versions = None, data["versions"]
+    poll, versions = None, versions_from_json(data["versions"])
     if "poll" in data:
-        poll = await surveys.create_poll(data["poll"], audience.as_dict(), author)
-        versions = _poll_versions(poll.id, poll.questions, i18n)
+        questions = questions_from_json(data["poll"])
+        poll = await surveys.create_poll(questions, audience.as_dict(), author)
+        versions = _poll_versions(poll.id, questions, i18n)
     broadcast = await broadcaster.create(versions, recipients, audience=audience.as_dict(), author=author, paid=config.settings.paid_broadcast)
     if poll is not None:
         await surveys.attach_broadcast(poll.id, broadcast.id)
@@ -330,13 +344,13 @@ Q+: Co chciał(a)by Pan/Pani załatwiać przez internet? | Ką norėtumėte tvar
 - Zgłoszenia | Pranešimus"""
 
 
-def _poll_versions(poll_id: int, questions: list[dict[str, Any]], i18n: I18n) -> dict[str, dict[str, Any]]:
+def _poll_versions(poll_id: int, questions: list[Question], i18n: I18n) -> dict[str, Version]:
     """The first question as each language's residents get it (buttons in their language)."""
-    versions = {}
+    versions: dict[str, Version] = {}
     for code in LANGUAGE_NAMES:
         with i18n.use_locale(code):
             text, keyboard = question_view(poll_id, questions, code)
-        versions[code] = {"text": text, "keyboard": keyboard_json(keyboard)}
+        versions[code] = TextVersion(text=text, keyboard=Button.rows_of(keyboard))
     return versions
 
 
@@ -374,7 +388,7 @@ async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: Ne
     except PollFormatError as exc:
         await message.reply(escape(str(exc)))
         return
-    await state.update_data(poll=questions, versions=_poll_versions(0, questions, i18n))
+    await state.update_data(poll=questions_to_json(questions), versions=versions_to_json(_poll_versions(0, questions, i18n)))
     await state.set_state(Compose.audience)
     text, keyboard = await _audience_view(state, news, config)
     await message.reply(
@@ -437,7 +451,7 @@ async def recent_polls(message: Message, surveys: SurveyService, config: Config)
     for poll in polls:
         count = answers.get(poll.id, 0)
         state = _("open") if poll.status == PollStatus.OPEN else _("closed")
-        first = escape(localized(poll.questions[0]["text"], locale))
+        first = escape(questions_of(poll)[0].text.get(locale))
         lines.append(
             f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", count).format(count=count) + f"\n{first}"
         )

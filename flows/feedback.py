@@ -25,7 +25,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import CaseService
 from bot.services.notifications import Rate
-from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, summary_view
+from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, questions_of, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import Case, PollStatus, ResolvedAnswer
 from flows.common import UnderAccessibleMessage, shown, visible_text
@@ -166,7 +166,7 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
         await _drop_buttons(query)
         return
     locale = texts.current_locale()
-    questions = poll.questions
+    questions = questions_of(poll)
     try:
         done = decode(callback_data.done)
     except ValueError:
@@ -199,11 +199,11 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
         return
     question = questions[len(done)]
     if act == "t":
-        if not 0 <= callback_data.opt < min(len(question["options"]), OPTIONS_MAX):
+        if not 0 <= callback_data.opt < min(len(question.options), OPTIONS_MAX):
             await query.answer(_("This cannot be done now."), show_alert=True)
             return
         bit = 1 << callback_data.opt
-        sel = sel ^ bit if question["multiple"] else bit
+        sel = sel ^ bit if question.multiple else bit
         await query.answer()
         await _show(query, *question_view(poll.id, questions, locale, callback_data.done, sel))
         return

@@ -1,6 +1,6 @@
 """Submitting a case: kind → eldership → category → description → files → location → contact →
 summary → confirm. Every step keeps its place on unexpected input; /cancel leaves at any step;
-the draft lives in the FSM storage, so a restart continues where the resident was."""
+the draft (`Draft`, typed) lives in the FSM storage, so a restart continues where the resident was."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from pydantic import BaseModel, Field
 
 from bot.config import Config
 from bot.services import texts
@@ -84,6 +85,32 @@ STEPS = ("kind", "eldership", "category", "description", "files", "location", "c
 class Step(CallbackData, prefix="in"):
     action: str  # kind | eld | page | cat | files_done | edit | goto | submit | cancel
     value: str = ""
+
+
+class Draft(BaseModel):
+    """What the resident has entered so far (stored in the FSM data as JSON)."""
+
+    kind: CaseKind | None = None
+    eldership: str | None = None  # None: the whole district, or not sure
+    category: str | None = None
+    description: str = ""
+    files: list[AttachmentDraft] = Field(default_factory=list)
+    latitude: float | None = None  # a shared location...
+    longitude: float | None = None
+    address: str | None = None  # ...or a typed address, or neither
+    phone: str | None = None  # shared to be called back; None: answered in Telegram only
+    editing: bool = False  # one step changed from the summary: back to the summary after it
+
+
+async def _load(state: FSMContext) -> Draft:
+    data = await state.get_data()
+    # Until the draft had a type, its fields lay at the top level of the FSM data under the same
+    # names: a resident who was in the middle of a case when this version started continues it.
+    return Draft.model_validate(data.get("draft", data))
+
+
+async def _save(state: FSMContext, draft: Draft) -> None:
+    await state.update_data(draft=draft.model_dump(mode="json"))
 
 
 # --- keyboards and texts -------------------------------------------------------------------
@@ -165,25 +192,25 @@ def _eldership_name(config: Config, locale: str, eldership_id: str | None) -> st
     return escape(entry.get(locale)) if entry else _("whole district / not sure")
 
 
-def _summary(data: dict[str, Any], config: Config, locale: str) -> str:
-    description = data["description"]
+def _summary(draft: Draft, config: Config, locale: str) -> str:
+    assert draft.kind is not None and draft.category is not None, "the steps before chose them"
+    description = draft.description
     if len(description) > 1500:
         description = description[:1500] + "…"
-    files = len(data.get("files", []))
-    if data.get("latitude") is not None:
-        place = f"📍 {data['latitude']:.5f}, {data['longitude']:.5f}"
-    elif data.get("address"):
-        place = escape(data["address"])
+    if draft.latitude is not None:
+        place = f"📍 {draft.latitude:.5f}, {draft.longitude:.5f}"
+    elif draft.address:
+        place = escape(draft.address)
     else:
         place = _("not given")
-    contact = _("here in Telegram, and by phone {phone}").format(phone=escape(data["phone"])) if data.get("phone") else _("here in Telegram")
+    contact = _("here in Telegram, and by phone {phone}").format(phone=escape(draft.phone)) if draft.phone else _("here in Telegram")
     return "\n".join([
         _("<b>Please check your submission</b>"),
         "",
-        _("Kind: {kind}").format(kind=texts.kind_label(data["kind"])),
-        _("Eldership: {name}").format(name=_eldership_name(config, locale, data.get("eldership"))),
-        _("Category: {name}").format(name=escape(config.municipality.category_by_id[data["category"]].get(locale))),
-        _("Files: {count}").format(count=files),
+        _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)),
+        _("Eldership: {name}").format(name=_eldership_name(config, locale, draft.eldership)),
+        _("Category: {name}").format(name=escape(config.municipality.category_by_id[draft.category].get(locale))),
+        _("Files: {count}").format(count=len(draft.files)),
         _("Location: {place}").format(place=place),
         _("Answer: {contact}").format(contact=contact),
         "",
@@ -220,7 +247,7 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
             reply_markup=ReplyKeyboardRemove(),
         )
     elif step == "files":
-        count = len((await state.get_data()).get("files", []))
+        count = len((await _load(state)).files)
         await message.answer(
             _("You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.").format(max=MAX_FILES),
             reply_markup=_files_keyboard(count),
@@ -241,8 +268,7 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
 
 async def _next(after: str, message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     """Go on to the step after `after`, or back to the summary when the resident was editing."""
-    data = await state.get_data()
-    if data.get("editing") or after == STEPS[-1]:
+    if (await _load(state)).editing or after == STEPS[-1]:
         await _show_summary(message, state, config, i18n)
         return
     await _ask(STEPS[STEPS.index(after) + 1], message, state, config, i18n)
@@ -250,10 +276,11 @@ async def _next(after: str, message: Message, state: FSMContext, config: Config,
 
 async def _show_summary(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     await state.set_state(Intake.confirm)
-    await state.update_data(editing=False)
-    data = await state.get_data()
+    draft = await _load(state)
+    draft.editing = False
+    await _save(state, draft)
     await message.answer(_("Almost done."), reply_markup=ReplyKeyboardRemove())
-    await message.answer(_summary(data, config, i18n.current_locale), reply_markup=_summary_keyboard())
+    await message.answer(_summary(draft, config, i18n.current_locale), reply_markup=_summary_keyboard())
 
 
 # --- entering and leaving ------------------------------------------------------------------
@@ -273,8 +300,8 @@ async def start_intake(message: Message, state: FSMContext, resident: Resident |
               limit).format(count=limit)
         )  # fmt: skip
         return
-    await state.set_state(None)
-    await state.set_data({"files": []})
+    await state.clear()
+    await _save(state, Draft())
     await _ask("kind", message, state, config, i18n)
 
 
@@ -300,9 +327,11 @@ async def kind_chosen(query: CallbackQuery, callback_data: Step, state: FSMConte
     if callback_data.value not in CaseKind.__members__.values():
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    await state.update_data(kind=callback_data.value)
+    draft = await _load(state)
+    draft.kind = CaseKind(callback_data.value)
+    await _save(state, draft)
     await query.answer()
-    await shown(query).edit_text(_("Kind: {kind}").format(kind=texts.kind_label(callback_data.value)))
+    await shown(query).edit_text(_("Kind: {kind}").format(kind=texts.kind_label(draft.kind)))
     await _next("kind", shown(query), state, config, i18n)
 
 
@@ -322,10 +351,11 @@ async def eldership_chosen(query: CallbackQuery, callback_data: Step, state: FSM
     if value != WHOLE_DISTRICT and value not in config.municipality.eldership_by_id:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    eldership = None if value == WHOLE_DISTRICT else value
-    await state.update_data(eldership=eldership)
+    draft = await _load(state)
+    draft.eldership = None if value == WHOLE_DISTRICT else value
+    await _save(state, draft)
     await query.answer()
-    await shown(query).edit_text(_("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, eldership)))
+    await shown(query).edit_text(_("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, draft.eldership)))
     await _next("eldership", shown(query), state, config, i18n)
 
 
@@ -335,7 +365,9 @@ async def category_chosen(query: CallbackQuery, callback_data: Step, state: FSMC
     if category is None:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    await state.update_data(category=category.id)
+    draft = await _load(state)
+    draft.category = category.id
+    await _save(state, draft)
     await query.answer()
     await shown(query).edit_text(_("Category: {name}").format(name=escape(category.get(i18n.current_locale))))
     await _next("category", shown(query), state, config, i18n)
@@ -354,26 +386,27 @@ async def description_given(message: Message, state: FSMContext, config: Config,
             )
         )
         return
-    await state.update_data(description=text)
+    draft = await _load(state)
+    draft.description = text
+    await _save(state, draft)
     await _next("description", message, state, config, i18n)
 
 
 @router.message(StateFilter(Intake.files), F.photo | F.document)
 async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) -> None:
-    data = await state.get_data()
-    files = list(data.get("files", []))
-    if len(files) >= MAX_FILES:
+    draft = await _load(state)
+    if len(draft.files) >= MAX_FILES:
         await message.answer(_("You can attach at most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
         return
     if too_big_to_keep(message):
         await message.answer(too_big_text())
         return
-    files.append(attachment_of(message).__dict__)
-    await state.update_data(files=files)
+    draft.files.append(attachment_of(message))
+    await _save(state, draft)
     locale = i18n.current_locale
 
     async def acknowledge() -> None:
-        count = len((await state.get_data()).get("files", []))
+        count = len((await _load(state)).files)
         with i18n.context(), i18n.use_locale(locale):
             text = _("{count} file attached.", "{count} files attached.", count).format(count=count)
             await bot.send_message(message.chat.id, text + " " + _("Send more, or press “Done”."), reply_markup=_files_keyboard(count))
@@ -391,7 +424,7 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i1
 
 @router.message(StateFilter(Intake.files))
 async def files_unexpected(message: Message, state: FSMContext) -> None:
-    count = len((await state.get_data()).get("files", []))
+    count = len((await _load(state)).files)
     await message.answer(
         _("We can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."),
         reply_markup=_files_keyboard(count),
@@ -400,13 +433,13 @@ async def files_unexpected(message: Message, state: FSMContext) -> None:
 
 @router.message(StateFilter(Intake.location), F.location)
 async def location_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    await state.update_data(latitude=message.location.latitude, longitude=message.location.longitude, address=None)
+    await _place(state, latitude=message.location.latitude, longitude=message.location.longitude)
     await _next("location", message, state, config, i18n)
 
 
 @router.message(StateFilter(Intake.location), F.text == SKIP)
 async def location_skipped(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    await state.update_data(latitude=None, longitude=None, address=None)
+    await _place(state)
     await _next("location", message, state, config, i18n)
 
 
@@ -418,8 +451,21 @@ async def address_given(message: Message, state: FSMContext, config: Config, i18
             _("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS_MIN, max=ADDRESS_MAX)
         )
         return
-    await state.update_data(latitude=None, longitude=None, address=address)
+    await _place(state, address=address)
     await _next("location", message, state, config, i18n)
+
+
+async def _place(state: FSMContext, latitude: float | None = None, longitude: float | None = None, address: str | None = None) -> None:
+    """The location step's answer: a shared location, a typed address, or neither (skipped)."""
+    draft = await _load(state)
+    draft.latitude, draft.longitude, draft.address = latitude, longitude, address
+    await _save(state, draft)
+
+
+async def _contact(state: FSMContext, phone: str | None) -> None:
+    draft = await _load(state)
+    draft.phone = phone
+    await _save(state, draft)
 
 
 @router.message(StateFilter(Intake.contact), F.contact)
@@ -427,13 +473,13 @@ async def phone_shared(message: Message, state: FSMContext, config: Config, i18n
     if message.contact.user_id != message.from_user.id:
         await message.answer(_("Please share your own number with the button below."), reply_markup=_contact_keyboard())
         return
-    await state.update_data(phone=message.contact.phone_number)
+    await _contact(state, message.contact.phone_number)
     await _next("contact", message, state, config, i18n)
 
 
 @router.message(StateFilter(Intake.contact), F.text == REPLY_HERE)
 async def answer_here(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    await state.update_data(phone=None)
+    await _contact(state, None)
     await _next("contact", message, state, config, i18n)
 
 
@@ -450,10 +496,11 @@ async def edit_step(query: CallbackQuery, callback_data: Step, state: FSMContext
         return
     await query.answer()
     await _close_keyboard(query)
-    changes: dict[str, Any] = {"editing": True}
+    draft = await _load(state)
+    draft.editing = True
     if callback_data.value == "files":
-        changes["files"] = []  # the files are chosen again from scratch
-    await state.update_data(changes)
+        draft.files = []  # the files are chosen again from scratch
+    await _save(state, draft)
     await _ask(callback_data.value, shown(query), state, config, i18n)
 
 
@@ -470,7 +517,6 @@ async def submit(
     resident: Resident | None,
 ) -> None:
     """Store the case. The same update delivered again finds its case instead of a new one."""
-    data = await state.get_data()
     if await state.get_state() != Intake.confirm.state or resident is None:
         # Not a live draft: either a stale button, or this very update delivered twice.
         existing = await cases.case_for_update(event_update.update_id)
@@ -480,20 +526,22 @@ async def submit(
         await query.answer()
         await shown(query).answer(_confirmation(existing, calendar, teams), reply_markup=main_menu())
         return
-    draft = CaseDraft(
+    draft = await _load(state)
+    assert draft.kind is not None and draft.category is not None, "the summary is shown once every step is answered"
+    case_draft = CaseDraft(
         resident_id=resident.id,
         locale=resident.locale or config.settings.default_locale,
-        kind=data["kind"],
-        category_id=data["category"],
-        eldership_id=data.get("eldership"),
-        description=data["description"],
-        latitude=data.get("latitude"),
-        longitude=data.get("longitude"),
-        address=data.get("address"),
-        attachments=tuple(AttachmentDraft(**item) for item in data.get("files", [])),
+        kind=draft.kind,
+        category_id=draft.category,
+        eldership_id=draft.eldership,
+        description=draft.description,
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        address=draft.address,
+        attachments=tuple(draft.files),
     )
     try:
-        opened = await workflow.submit(draft, utcnow(), event_update.update_id, phone=data.get("phone"))
+        opened = await workflow.submit(case_draft, utcnow(), event_update.update_id, phone=draft.phone)
     except DailyLimitReached:
         await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
         return

@@ -14,6 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config
 from bot.services import texts
+from bot.services.broadcaster import TextVersion, version_for, versions_of
 from bot.services.html_text import truncate_html
 from bot.services.news import ELDERSHIP_TOPIC, NewsService
 from bot.services.numbers import PAGE_MAX, whole_number
@@ -63,8 +64,8 @@ async def _latest_text(resident: Resident, news: NewsService, locale: str) -> st
         return _("There are no announcements for your subscriptions yet.")
     parts = [_("<b>Latest announcements</b>")]
     for broadcast in latest:
-        version = broadcast.content.get(locale) or next(iter(broadcast.content.values()))
-        body = version.get("text") or version.get("caption") or _("(photo or document)")
+        version = version_for(versions_of(broadcast), locale)
+        body = (version.text if isinstance(version, TextVersion) else version.caption) or _("(photo or document)")
         parts.append(f"🗓 {texts.day(broadcast.created_at.date())}\n{body}")
     # Newest first: what does not fit in one message is cut, at a point where the HTML still parses.
     return truncate_html("\n\n".join(parts))

@@ -15,9 +15,10 @@ A 429 or a Telegram outage (5xx, timeouts) never fails a row: it goes back to pe
 tried again with backoff for as long as it takes; only permanent answers (blocked, a bad request)
 fail it.
 
-Content is a dict of versions by locale, each {"text": html} (with "keyboard": inline buttons for
-a poll) or {"files": [{"kind", "file_id"}], "caption": html}; a resident gets their language's
-version, else the first one.
+Content is a dict of versions by locale (`Version`: a `TextVersion`, with inline buttons for a
+poll, or a `FilesVersion`: photos and documents with a caption), kept in Broadcast.content as their
+`model_dump` and read back with `versions_of`; a resident gets their language's version, else the
+first one (`version_for`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -40,6 +41,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, Message
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
@@ -50,6 +52,70 @@ from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatu
 log = logging.getLogger(__name__)
 
 FINAL = (DeliveryStatus.SENT, DeliveryStatus.BLOCKED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+
+
+# --- what is sent -----------------------------------------------------------------------------
+
+
+class Button(BaseModel):
+    """An inline button of a version (a poll's first question)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    callback_data: str
+
+    @staticmethod
+    def rows_of(markup: InlineKeyboardMarkup) -> list[list[Button]]:
+        return [[Button(text=b.text, callback_data=b.callback_data or "") for b in row] for row in markup.inline_keyboard]
+
+
+class TextVersion(BaseModel):
+    """A text announcement (HTML), or a poll's first question with its buttons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    keyboard: list[list[Button]] = Field(default_factory=list)
+
+
+class BroadcastFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["photo", "document"]
+    file_id: str
+
+
+class FilesVersion(BaseModel):
+    """A photo or a document, or an album of them, with the caption (HTML) on the first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: Annotated[list[BroadcastFile], Field(min_length=1)]
+    caption: str | None = None
+
+
+Version = TextVersion | FilesVersion
+_VERSIONS = TypeAdapter(dict[str, Version])
+
+
+def versions_from_json(stored: dict[str, Any]) -> dict[str, Version]:
+    return _VERSIONS.validate_python(stored)
+
+
+def versions_to_json(versions: dict[str, Version]) -> dict[str, Any]:
+    """What Broadcast.content (and an announcement being composed, in the FSM data) holds."""
+    return _VERSIONS.dump_python(versions, mode="json")
+
+
+def versions_of(broadcast: Broadcast) -> dict[str, Version]:
+    """The broadcast's versions by locale, read from its JSON column."""
+    return versions_from_json(broadcast.content)
+
+
+def version_for(versions: dict[str, Version], locale: str) -> Version:
+    """The version a resident reading `locale` gets: theirs, else the first one."""
+    return versions.get(locale) or next(iter(versions.values()))
 
 
 @dataclass
@@ -93,7 +159,7 @@ class Broadcaster:
 
     async def create(
         self,
-        content: dict[str, Any],
+        content: dict[str, Version],
         recipients: list[tuple[int, str]],
         *,
         audience: dict[str, Any] | None = None,
@@ -104,7 +170,7 @@ class Broadcaster:
         unique = dict(recipients)
         async with self.database.write() as session:
             broadcast = Broadcast(
-                content=content, audience=audience or {}, paid=paid,
+                content=versions_to_json(content), audience=audience or {}, paid=paid,
                 author_id=author[0] if author else None, author_name=author[1] if author else None,
             )  # fmt: skip
             session.add(broadcast)
@@ -210,6 +276,7 @@ class Broadcaster:
             broadcast = await session.get(Broadcast, broadcast_id)
         if broadcast is None:
             raise LookupError(broadcast_id)
+        versions = versions_of(broadcast)
         while True:
             if await self._stopped(broadcast_id):
                 break
@@ -221,7 +288,7 @@ class Broadcaster:
                 await asyncio.sleep(1)  # another sender holds the last rows...
                 await self.recover()  # ...unless it died: then its lease runs out
                 continue
-            outcomes = await asyncio.gather(*(self._deliver(row, broadcast) for row in claimed))
+            outcomes = await asyncio.gather(*(self._deliver(row, broadcast, version_for(versions, row.locale)) for row in claimed))
             if progress is not None:
                 await progress(await self.counts(broadcast_id))
             if all(outcome == "retry" for outcome in outcomes):
@@ -244,9 +311,8 @@ class Broadcaster:
             if broadcast.status == BroadcastStatus.SENDING:
                 broadcast.status, broadcast.finished_at = BroadcastStatus.DONE, utcnow()
 
-    async def _deliver(self, row: Delivery, broadcast: Broadcast) -> str:
-        """Send one row and record the outcome: "sent", "failed" or "retry"."""
-        version = broadcast.content.get(row.locale) or next(iter(broadcast.content.values()))
+    async def _deliver(self, row: Delivery, broadcast: Broadcast, version: Version) -> str:
+        """Send one row (`version`: its locale's) and record the outcome: "sent", "failed" or "retry"."""
         chat_id = row.chat_id
         try:
             with bulk_traffic(paid=broadcast.paid):
@@ -281,19 +347,20 @@ class Broadcaster:
             await session.execute(update(Delivery).where(col(Delivery.id) == row.id).values(**values))
 
 
-async def send_version(bot: Bot, chat_id: int, version: dict[str, Any], paid: bool = False) -> Message:
+async def send_version(bot: Bot, chat_id: int, version: Version, paid: bool = False) -> Message:
     """One language version as residents get it (the preview uses this too); the first message."""
     extra: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
-    files = version.get("files") or []
-    if not files:
-        if version.get("keyboard"):  # a poll's first question
-            extra["reply_markup"] = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(**b) for b in row] for row in version["keyboard"]])
-        return await bot.send_message(chat_id, version["text"], **extra)
+    if isinstance(version, TextVersion):
+        if version.keyboard:  # a poll's first question
+            rows = [[InlineKeyboardButton(text=b.text, callback_data=b.callback_data) for b in row] for row in version.keyboard]
+            extra["reply_markup"] = InlineKeyboardMarkup(inline_keyboard=rows)
+        return await bot.send_message(chat_id, version.text, **extra)
+    files = version.files
     if len(files) == 1:
-        send = bot.send_photo if files[0]["kind"] == "photo" else bot.send_document
-        return await send(chat_id, files[0]["file_id"], caption=version.get("caption"), **extra)
+        send = bot.send_photo if files[0].kind == "photo" else bot.send_document
+        return await send(chat_id, files[0].file_id, caption=version.caption, **extra)
     media: list[MediaUnion] = [
-        (InputMediaPhoto if f["kind"] == "photo" else InputMediaDocument)(media=f["file_id"], caption=version.get("caption") if i == 0 else None)
+        (InputMediaPhoto if f.kind == "photo" else InputMediaDocument)(media=f.file_id, caption=version.caption if i == 0 else None)
         for i, f in enumerate(files)
     ]
     return (await bot.send_media_group(chat_id, media, **extra))[0]

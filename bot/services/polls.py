@@ -14,6 +14,9 @@ The format (typed in the communications group or uploaded as a UTF-8 .txt file; 
 option gives the Polish text, `|`, the Lithuanian one. Residents who chose English see the
 Lithuanian text with English buttons.
 
+`parse_poll` gives `Question`s; a poll keeps them in its JSON column (Poll.questions) as their
+`model_dump`, read back with `questions_of` (rows stored before these models load unchanged).
+
 The answer travels in the buttons' callback data (the answers so far and the current choice),
 so nothing about an unfinished answer is stored, and the stored answer has no link to anyone.
 """
@@ -28,9 +31,10 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from bot.services.numbers import RowId
+from bot.store.models import Poll
 
 QUESTIONS_MAX = 8  # with OPTIONS_MAX, the answers fit in Telegram's 64-byte callback data
 OPTIONS_MIN, OPTIONS_MAX = 2, 8
@@ -42,6 +46,45 @@ class PollFormatError(ValueError):
     """A line of a poll definition that cannot be read; the message is for the staff member."""
 
 
+class PollText(BaseModel):
+    """A question or an option, in Polish and Lithuanian; residents who chose English read the Lithuanian."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pl: str
+    lt: str
+
+    def get(self, locale: str) -> str:
+        return self.pl if locale == "pl" else self.lt
+
+
+class Question(BaseModel):
+    """One question of a poll, as stored in Poll.questions (see `questions_of`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: PollText
+    options: list[PollText]
+    multiple: bool = False  # several options may be chosen (Q+:)
+
+
+_QUESTIONS = TypeAdapter(list[Question])
+
+
+def questions_of(poll: Poll) -> list[Question]:
+    """The poll's questions, read from its JSON column."""
+    return questions_from_json(poll.questions)
+
+
+def questions_from_json(stored: list[dict[str, Any]]) -> list[Question]:
+    return _QUESTIONS.validate_python(stored)
+
+
+def questions_to_json(questions: list[Question]) -> list[dict[str, Any]]:
+    """What Poll.questions (and a draft poll in the FSM data) holds."""
+    return _QUESTIONS.dump_python(questions, mode="json")
+
+
 class PollTap(CallbackData, prefix="pv"):
     poll_id: RowId
     done: str = ""  # confirmed answers: a hexadecimal bit mask per question, joined by "."
@@ -50,9 +93,9 @@ class PollTap(CallbackData, prefix="pv"):
     opt: Annotated[int, Field(ge=0, lt=OPTIONS_MAX)] = 0
 
 
-def parse_poll(source: str) -> list[dict[str, Any]]:
-    """Questions as stored in Poll.questions; PollFormatError names the first line that is wrong."""
-    questions: list[dict[str, Any]] = []
+def parse_poll(source: str) -> list[Question]:
+    """The questions of a poll definition; PollFormatError names the first line that is wrong."""
+    questions: list[Question] = []
     for number, raw in enumerate(source.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -60,37 +103,33 @@ def parse_poll(source: str) -> list[dict[str, Any]]:
         if line[:3].upper() == "Q+:" or line[:2].upper() == "Q:":
             multiple = line[1] == "+"
             text = _pair(line[3 if multiple else 2 :], number, QUESTION_MAX_CHARS)
-            questions.append({"text": text, "options": [], "multiple": multiple})
+            questions.append(Question(text=text, options=[], multiple=multiple))
             if len(questions) > QUESTIONS_MAX:
                 raise PollFormatError(_("Line {line}: a poll can have at most {max} questions.").format(line=number, max=QUESTIONS_MAX))
         elif line.startswith("-"):
             if not questions:
                 raise PollFormatError(_("Line {line}: an option comes after its question (a line starting with Q:).").format(line=number))
-            questions[-1]["options"].append(_pair(line[1:], number, OPTION_MAX_CHARS))
-            if len(questions[-1]["options"]) > OPTIONS_MAX:
+            questions[-1].options.append(_pair(line[1:], number, OPTION_MAX_CHARS))
+            if len(questions[-1].options) > OPTIONS_MAX:
                 raise PollFormatError(_("Line {line}: a question can have at most {max} options.").format(line=number, max=OPTIONS_MAX))
         else:
             raise PollFormatError(_("Line {line}: start it with Q: (a question), Q+: (several answers allowed) or - (an option).").format(line=number))
     if not questions:
         raise PollFormatError(_("There is no question: start one with Q:"))
     for index, question in enumerate(questions, start=1):
-        if len(question["options"]) < OPTIONS_MIN:
+        if len(question.options) < OPTIONS_MIN:
             raise PollFormatError(_("Question {number} needs at least {min} options.").format(number=index, min=OPTIONS_MIN))
     return questions
 
 
-def _pair(part: str, line: int, limit: int) -> dict[str, str]:
+def _pair(part: str, line: int, limit: int) -> PollText:
     pl, sep, lt = part.partition("|")
     pl, lt = pl.strip(), lt.strip()
     if not sep or not pl or not lt or "|" in lt:
         raise PollFormatError(_("Line {line}: write the Polish text, then |, then the Lithuanian text.").format(line=line))
     if len(pl) > limit or len(lt) > limit:
         raise PollFormatError(_("Line {line}: at most {max} characters in each language.").format(line=line, max=limit))
-    return {"pl": pl, "lt": lt}
-
-
-def localized(pair: dict[str, str], locale: str) -> str:
-    return pair.get(locale) or pair["lt"]
+    return PollText(pl=pl, lt=lt)
 
 
 # --- the encoding of answers in the buttons ---
@@ -118,30 +157,30 @@ def as_choices(masks: list[int]) -> list[list[int]]:
 # --- what residents see (gettext in the current locale) ---
 
 
-def question_view(poll_id: int, questions: list[dict[str, Any]], locale: str, done: str = "", sel: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+def question_view(poll_id: int, questions: list[Question], locale: str, done: str = "", sel: int = 0) -> tuple[str, InlineKeyboardMarkup]:
     index = len(decode(done))
     question = questions[index]
-    hint = _("Choose one or more answers, then confirm.") if question["multiple"] else _("Choose one answer, then confirm.")
+    hint = _("Choose one or more answers, then confirm.") if question.multiple else _("Choose one answer, then confirm.")
     text = "\n\n".join([
         _("📊 <b>Poll</b> · question {number} of {total}").format(number=index + 1, total=len(questions)),
-        f"<b>{escape(localized(question['text'], locale))}</b>",
+        f"<b>{escape(question.text.get(locale))}</b>",
         f"<i>{hint}</i>",
     ])  # fmt: skip
-    marks = ("☑ ", "☐ ") if question["multiple"] else ("● ", "○ ")
+    marks = ("☑ ", "☐ ") if question.multiple else ("● ", "○ ")
     builder = InlineKeyboardBuilder()
-    for i, option in enumerate(question["options"]):
+    for i, option in enumerate(question.options):
         mark = marks[0] if sel >> i & 1 else marks[1]
-        builder.button(text=mark + localized(option, locale), callback_data=PollTap(poll_id=poll_id, done=done, sel=sel, act="t", opt=i))
+        builder.button(text=mark + option.get(locale), callback_data=PollTap(poll_id=poll_id, done=done, sel=sel, act="t", opt=i))
     builder.button(text=_("✅ Confirm"), callback_data=PollTap(poll_id=poll_id, done=done, sel=sel, act="c"))
     builder.adjust(1)
     return text, builder.as_markup()
 
 
-def summary_view(poll_id: int, questions: list[dict[str, Any]], locale: str, done: str, sent: bool = False) -> tuple[str, InlineKeyboardMarkup | None]:
+def summary_view(poll_id: int, questions: list[Question], locale: str, done: str, sent: bool = False) -> tuple[str, InlineKeyboardMarkup | None]:
     lines = [_("📊 <b>Your answers</b>")]
     for number, (question, chosen) in enumerate(zip(questions, as_choices(decode(done)), strict=True), start=1):
-        options = ", ".join(escape(localized(question["options"][i], locale)) for i in chosen)
-        lines.append(f"{number}. {escape(localized(question['text'], locale))}\n→ {options}")
+        options = ", ".join(escape(question.options[i].get(locale)) for i in chosen)
+        lines.append(f"{number}. {escape(question.text.get(locale))}\n→ {options}")
     if sent:
         lines.append(_("Thank you! Your answers have been recorded anonymously."))
         return "\n\n".join(lines), None
@@ -151,8 +190,3 @@ def summary_view(poll_id: int, questions: list[dict[str, Any]], locale: str, don
     builder.button(text=_("↩ Start again"), callback_data=PollTap(poll_id=poll_id, act="r"))
     builder.adjust(1)
     return "\n\n".join(lines), builder.as_markup()
-
-
-def keyboard_json(markup: InlineKeyboardMarkup) -> list[list[dict[str, str]]]:
-    """An inline keyboard as stored in a broadcast's content (see broadcaster.send_version)."""
-    return [[{"text": b.text, "callback_data": b.callback_data or ""} for b in row] for row in markup.inline_keyboard]

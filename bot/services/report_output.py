@@ -14,7 +14,6 @@ from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
 from bot.services import texts
-from bot.services.polls import localized
 from bot.services.quality import MIN_GROUP, QualityReport, tables
 from bot.services.surveys import PollResults
 from bot.store.models import Channel, PollStatus, ResolvedAnswer
@@ -141,16 +140,16 @@ def poll_chart(results: PollResults, locale: str) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    questions = results.poll.questions
-    figure = Figure(figsize=(8, 2.2 + 1.6 * sum(len(q["options"]) for q in questions) / 2), dpi=100, layout="constrained")
+    questions = results.questions
+    figure = Figure(figsize=(8, 2.2 + 1.6 * sum(len(q.options) for q in questions) / 2), dpi=100, layout="constrained")
     axes = figure.subplots(len(questions), 1, squeeze=False)[:, 0]
     for axis, question, counts in zip(axes, questions, results.counts, strict=True):
-        labels = [localized(option, locale) for option in question["options"]]
+        labels = [option.get(locale) for option in question.options]
         bars = axis.barh(labels[::-1], counts[::-1], color="#4c78a8")
         axis.bar_label(bars, padding=3)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlim(0, max([1, *counts]) * 1.1)
-        axis.set_title(_wrap(localized(question["text"], locale)), fontsize=10)
+        axis.set_title(_wrap(question.text.get(locale)), fontsize=10)
     figure.suptitle(_("Poll #{id}: {count} answer", "Poll #{id}: {count} answers", results.respondents).format(id=results.poll.id, count=results.respondents))
     return figure
 
@@ -233,12 +232,12 @@ def results_message(results: PollResults, locale: str) -> str:
             id=poll.id, state=state, count=results.respondents
         )
     ]
-    for number, (question, counts) in enumerate(zip(poll.questions, results.counts, strict=True), start=1):
+    for number, (question, counts) in enumerate(zip(results.questions, results.counts, strict=True), start=1):
         lines.append("")
-        lines.append(f"<b>{number}. {escape(localized(question['text'], locale))}</b>")
-        for option, count in zip(question["options"], counts, strict=True):
+        lines.append(f"<b>{number}. {escape(question.text.get(locale))}</b>")
+        for option, count in zip(question.options, counts, strict=True):
             share = f" ({_number(100.0 * count / results.respondents)}%)" if results.respondents else ""
-            lines.append(f"• {escape(localized(option, locale))}: {count}{share}")
+            lines.append(f"• {escape(option.get(locale))}: {count}{share}")
     if results.by_locale:
         languages = " · ".join(
             f"{texts.LANGUAGE_NAMES.get(code, code)} {count if count >= MIN_GROUP else _('fewer than {min}').format(min=MIN_GROUP)}"

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlmodel import SQLModel, col
 
 from bot.services.deadlines import WorkingCalendar
+from bot.services.polls import Question, questions_of, questions_to_json
 from bot.store.db import Database, insert_for, rowcount, table_of
 from bot.store.models import (
     Case,
@@ -59,6 +60,7 @@ class PollClosed(Exception):
 @dataclass
 class PollResults:
     poll: Poll
+    questions: list[Question]  # the poll's
     respondents: int
     counts: list[list[int]]  # per question, per option
     by_locale: dict[str, int] = field(default_factory=dict)
@@ -142,9 +144,9 @@ class SurveyService:
 
     # --- polls ---
 
-    async def create_poll(self, questions: list[dict[str, Any]], audience: dict[str, Any], author: tuple[int, str]) -> Poll:
+    async def create_poll(self, questions: list[Question], audience: dict[str, Any], author: tuple[int, str]) -> Poll:
         async with self.database.write() as session:
-            poll = Poll(questions=questions, audience=audience, author_id=author[0], author_name=author[1])
+            poll = Poll(questions=questions_to_json(questions), audience=audience, author_id=author[0], author_name=author[1])
             session.add(poll)
         return poll
 
@@ -177,7 +179,7 @@ class SurveyService:
             poll = await session.get(Poll, poll_id)
             if poll is None or poll.status != PollStatus.OPEN:
                 raise PollClosed
-            if not valid_choices(poll.questions, choices):
+            if not valid_choices(questions_of(poll), choices):
                 raise ValueError("choices do not fit the poll's questions")
             await self._take_receipt(session, self.receipt("poll", poll_id, user_id))
             answer = PollAnswer(poll_id=poll_id, answered_on=self.calendar.local_date(utcnow()), locale=locale, choices=choices)
@@ -205,21 +207,22 @@ class SurveyService:
             if poll is None:
                 return None
             rows = (await session.execute(select(col(PollAnswer.locale), col(PollAnswer.choices)).where(col(PollAnswer.poll_id) == poll_id))).all()
-        counts = [[0] * len(q["options"]) for q in poll.questions]
+        questions = questions_of(poll)
+        counts = [[0] * len(q.options) for q in questions]
         for _locale, choices in rows:
             for question, chosen in enumerate(choices):
                 for option in chosen:
                     counts[question][option] += 1
-        return PollResults(poll=poll, respondents=len(rows), counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
+        return PollResults(poll=poll, questions=questions, respondents=len(rows), counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
 
 
-def valid_choices(questions: list[dict[str, Any]], choices: list[list[int]]) -> bool:
+def valid_choices(questions: list[Question], choices: list[list[int]]) -> bool:
     """One answer per question: one option (single choice) or at least one (multiple), all existing."""
     if len(choices) != len(questions):
         return False
     for question, chosen in zip(questions, choices, strict=True):
-        if not chosen or len(set(chosen)) != len(chosen) or any(not 0 <= i < len(question["options"]) for i in chosen):
+        if not chosen or len(set(chosen)) != len(chosen) or any(not 0 <= i < len(question.options) for i in chosen):
             return False
-        if not question["multiple"] and len(chosen) != 1:
+        if not question.multiple and len(chosen) != 1:
             return False
     return True

@@ -242,7 +242,7 @@ class Broadcast(SQLModel, table=True):
     created_at: datetime = _time(default=utcnow)
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
-    content: dict[str, Any] = Field(sa_type=sa.JSON)  # versions by locale, see bot.services.broadcaster
+    content: dict[str, Any] = Field(sa_type=sa.JSON)  # versions by locale: bot.services.broadcaster.Version, dumped (read with versions_of)
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default=BroadcastStatus.SENDING, max_length=16)
     paid: bool = False
@@ -352,7 +352,7 @@ class Poll(SQLModel, table=True):
     created_at: datetime = _time(default=utcnow)
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
-    questions: list[dict[str, Any]] = Field(sa_type=sa.JSON)  # see bot.services.polls.parse_poll
+    questions: list[dict[str, Any]] = Field(sa_type=sa.JSON)  # bot.services.polls.Question, dumped (read with polls.questions_of)
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     broadcast_id: int | None = Field(default=None, foreign_key="broadcasts.id")
     status: str = Field(default=PollStatus.OPEN, max_length=16)

@@ -3,9 +3,10 @@
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.db import Database
-from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, Resident, utcnow
+from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, FsmRecord, Resident, utcnow
 from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import LABELS, PHOTO, choose, onboard, submit_case
 
@@ -198,6 +199,46 @@ async def test_restart_in_the_middle_continues_where_the_resident_was(bot, teleg
     await anna.send("💬 Odpowiedź tutaj, w Telegramie")
     _, summary = await anna.receive(2)
     assert "Starostwo: Awiżenie" in summary.text and "Oświetlenie ulic" in summary.text
+
+
+async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(bot, telegram: Telegram, store: Database) -> None:
+    """A deploy in the middle of a case: the previous version kept the draft's answers at the top
+    level of the FSM data; the new one reads them, and the case is submitted as they were given."""
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await anna.send("📝 Nowa sprawa")
+    await anna.receive_one()
+    await choose(anna, "🚧 Zgłoszenie problemu")
+    await choose(anna, "Awiżenie")
+    await choose(anna, "Oświetlenie ulic")
+    await anna.send("Nie świeci latarnia przy szkole w Awiżeniach")
+    await anna.receive_one()
+    await anna.send_photo(PHOTO, caption="Latarnia")
+    await anna.receive_one()
+    await choose(anna, "✅ Gotowe")  # asked for the location
+
+    await bot.kill()
+    async with store.write() as session:
+        record = (await session.execute(select(FsmRecord).where(col(FsmRecord.state) == "Intake:location"))).scalar_one()
+        draft = record.data["draft"]
+        # What the previous version had stored by this step (its files: AttachmentDraft.__dict__).
+        record.data = {key: draft[key] for key in ("files", "kind", "eldership", "category", "description")}
+    await bot.start()
+
+    await anna.send("ul. Szkolna 3, Awiżenie")
+    await anna.receive_one()
+    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
+    _, summary = await anna.receive(2)
+    assert "Starostwo: Awiżenie" in summary.text and "Oświetlenie ulic" in summary.text and "Pliki: 1" in summary.text
+    await anna.click("✅ Wyślij")
+    await anna.edited()
+    assert "Numer sprawy: VRS-2026-000001" in (await anna.receive_one()).text
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+        attachment = (await session.execute(select(Attachment))).scalar_one()
+    assert (case.kind, case.eldership_id, case.category_id) == ("report", "avizieniai", "lighting")
+    assert (case.description, case.address) == ("Nie świeci latarnia przy szkole w Awiżeniach", "ul. Szkolna 3, Awiżenie")
+    assert (attachment.case_id, attachment.kind, attachment.caption) == (case.id, "photo", "Latarnia")
 
 
 async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, store: Database) -> None:

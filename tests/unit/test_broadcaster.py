@@ -9,15 +9,15 @@ from sqlalchemy import select, update
 
 from bot.limiter import Lanes, RateLimiter
 from bot.sandbox.emulator import Emulator
-from bot.services.broadcaster import Broadcaster
+from bot.services.broadcaster import Broadcaster, TextVersion, Version
 from bot.store.db import Database
 from bot.store.models import BroadcastStatus, Delivery, DeliveryStatus, utcnow
 from bot.telegram import create_bot
 from tests.conftest import TOKEN
 
-CONTENT = {
-    "pl": {"text": "<b>Ogłoszenie</b>: remont drogi w Rzeszy od 1 grudnia."},
-    "lt": {"text": "<b>Skelbimas</b>: kelio remontas Riešėje nuo gruodžio 1 d."},
+CONTENT: dict[str, Version] = {
+    "pl": TextVersion(text="<b>Ogłoszenie</b>: remont drogi w Rzeszy od 1 grudnia."),
+    "lt": TextVersion(text="<b>Skelbimas</b>: kelio remontas Riešėje nuo gruodžio 1 d."),
 }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 import bot.services.surveys as surveys_module
 from bot.services.deadlines import WorkingCalendar
+from bot.services.polls import PollText, Question
 from bot.services.surveys import SurveyService
 from bot.store.db import Database
 from bot.store.models import Case, CaseStatus
@@ -34,8 +35,8 @@ MAX_CORRELATION = 0.5
 NOON = datetime(2026, 11, 24, 10, tzinfo=UTC)  # one day for every answer, whenever the test runs
 USER = 7_770_100_000
 POLL_QUESTIONS = [
-    {"text": {"pl": "Godziny?", "lt": "Valandos?"}, "options": [{"pl": "Tak", "lt": "Taip"}, {"pl": "Nie", "lt": "Ne"}], "multiple": False},
-    {"text": {"pl": "Usługi?", "lt": "Paslaugos?"}, "options": [{"pl": s, "lt": s} for s in "ABCDE"], "multiple": True},
+    Question(text=PollText(pl="Godziny?", lt="Valandos?"), options=[PollText(pl="Tak", lt="Taip"), PollText(pl="Nie", lt="Ne")]),
+    Question(text=PollText(pl="Usługi?", lt="Paslaugos?"), options=[PollText(pl=s, lt=s) for s in "ABCDE"], multiple=True),
 ]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, select, text
 
 from bot.app import load_i18n
 from bot.services.deadlines import WorkingCalendar
-from bot.services.polls import PollFormatError, parse_poll
+from bot.services.polls import PollFormatError, PollText, Question, parse_poll
 from bot.services.surveys import AlreadyAnswered, PollClosed, SurveyService
 from bot.store.db import Database
 from bot.store.models import Case, CaseStatus, PollAnswer, Resident, SatisfactionAnswer
@@ -19,8 +19,8 @@ from tests.conftest import SECRET_KEY
 RESIDENT = 7_770_001_234
 OTHER = 7_770_005_678
 QUESTIONS = [
-    {"text": {"pl": "Godziny?", "lt": "Valandos?"}, "options": [{"pl": "Tak", "lt": "Taip"}, {"pl": "Nie", "lt": "Ne"}], "multiple": False},
-    {"text": {"pl": "Usługi?", "lt": "Paslaugos?"}, "options": [{"pl": "A", "lt": "A"}, {"pl": "B", "lt": "B"}, {"pl": "C", "lt": "C"}], "multiple": True},
+    Question(text=PollText(pl="Godziny?", lt="Valandos?"), options=[PollText(pl="Tak", lt="Taip"), PollText(pl="Nie", lt="Ne")]),
+    Question(text=PollText(pl="Usługi?", lt="Paslaugos?"), options=[PollText(pl=s, lt=s) for s in "ABC"], multiple=True),
 ]
 
 
@@ -138,10 +138,10 @@ Q+: Co przez internet? | Ką internetu?
 - Inne | Kita
 """
     questions = parse_poll(source)
-    assert [q["multiple"] for q in questions] == [False, True]
-    assert questions[0]["text"] == {"pl": "Jak ocenia Pan/Pani godziny pracy?", "lt": "Kaip vertinate darbo laiką?"}
-    assert questions[0]["options"][1] == {"pl": "Źle", "lt": "Blogai"}
-    assert len(questions[1]["options"]) == 3
+    assert [q.multiple for q in questions] == [False, True]
+    assert questions[0].text == PollText(pl="Jak ocenia Pan/Pani godziny pracy?", lt="Kaip vertinate darbo laiką?")
+    assert questions[0].options[1] == PollText(pl="Źle", lt="Blogai")
+    assert len(questions[1].options) == 3
 
 
 @pytest.mark.parametrize(
@@ -163,11 +163,11 @@ def test_poll_format_errors_name_the_line(source: str, line: str) -> None:
 
 
 async def test_only_the_polls_audience_is_invited(database: Database, surveys: SurveyService) -> None:
-    from bot.services.broadcaster import Broadcaster
+    from bot.services.broadcaster import Broadcaster, TextVersion
 
     poll = await surveys.create_poll(QUESTIONS, {}, (900, "Rasa"))
     assert not await surveys.invited(poll, RESIDENT)  # not sent yet
-    broadcast = await Broadcaster(database, bot=None).create({"pl": {"text": "?"}}, [(RESIDENT, "pl")])
+    broadcast = await Broadcaster(database, bot=None).create({"pl": TextVersion(text="?")}, [(RESIDENT, "pl")])
     await surveys.attach_broadcast(poll.id, broadcast.id)
     poll = await surveys.poll(poll.id)
     assert await surveys.invited(poll, RESIDENT) and not await surveys.invited(poll, OTHER)
