@@ -27,9 +27,9 @@ from typing import Annotated, Any
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import Field
 
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services.numbers import RowId
 
 QUESTIONS_MAX = 8  # with OPTIONS_MAX, the answers fit in Telegram's 64-byte callback data
