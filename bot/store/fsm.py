@@ -10,11 +10,12 @@ expired record is deleted, also those of people who never write again. RedisStor
 same TTL (see bot.app), so Redis drops such keys by itself.
 
 While an update is handled (`per_update`, an update middleware inside aiogram's FSM one, so
-within the person's lock), changes are kept in the cache and written together when the handler
-returns, in one transaction: a step of a form sets the data and then the state, and each write
-is a transaction of its own (the largest share of the bot's CPU per update after aiogram's).
-What the handler reads is the same; the record reaches the database a few milliseconds later,
-after the handler's answer rather than before it. If that write fails, the cache forgets those
+within the person's lock), changes are kept in the cache and written together, in one
+transaction, before the bot's next request to Telegram (`before_request`, a request middleware)
+and when the handler returns: a step of a form sets the data and then the state, and each write
+was a transaction of its own, the largest share of the bot's CPU per update after aiogram's.
+What the handler reads is the same, and a person who saw the next question finds the
+conversation there after a crash, as before. If the write fails, the cache forgets those
 conversations (they are read back from the database) and the error is the update's.
 """
 
@@ -25,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aiogram.fsm.state import State
@@ -37,6 +38,12 @@ from sqlmodel import col
 from bot.config import ConfigError
 from bot.store.db import Database, insert_for
 from bot.store.models import FsmRecord, utcnow
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
+    from aiogram.methods import TelegramMethod
+    from aiogram.methods.base import Response, TelegramType
 
 # Conversations kept in memory, least recently used dropped first: a dropped one is read back
 # from the database when its person writes again, so the bound changes nothing but a read.
@@ -51,9 +58,10 @@ _EMPTY: _Record = (None, {}, None)
 class _Pending:
     """The changes of the update being handled, by record key, written when it ends."""
 
-    __slots__ = ("open", "records")
+    __slots__ = ("open", "records", "storage")
 
-    def __init__(self) -> None:
+    def __init__(self, storage: SQLStorage) -> None:
+        self.storage = storage
         self.open = True
         self.records: dict[str, _Record] = {}
 
@@ -85,7 +93,7 @@ class SQLStorage(BaseStorage):
         if self.ttl is not None and (self._swept_at is None or now - self._swept_at >= SWEEP_EVERY):
             await self._sweep(now)
         pending = _pending.get()
-        cached = pending.records.get(record_key) if pending is not None and pending.open else None
+        cached = pending.records.get(record_key) if pending is not None and pending.open and pending.storage is self else None
         cached = cached or self._cache.get(record_key)
         if cached is None:
             async with self.database.read() as session:
@@ -109,7 +117,7 @@ class SQLStorage(BaseStorage):
             return  # known not to be stored (state.clear() of someone without a conversation): no write
         record = _EMPTY if state is None and not data else (state, data, utcnow())
         pending = _pending.get()
-        if pending is not None and pending.open:
+        if pending is not None and pending.open and pending.storage is self:
             pending.records[record_key] = record
         else:
             await self._store({record_key: record})
@@ -126,21 +134,34 @@ class SQLStorage(BaseStorage):
                     await session.execute(statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values))
 
     async def per_update(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
-        """Update middleware: the handler's changes are written once, when it returns (or fails)."""
-        pending = _Pending()
+        """Update middleware: the handler's changes are written together (see the module's doc)."""
+        pending = _Pending(self)
         token = _pending.set(pending)
         try:
             return await handler(event, data)
         finally:
-            _pending.reset(token)
             pending.open = False  # a task the handler started writes on its own from now on
-            if pending.records:
-                try:
-                    await self._store(pending.records)
-                except BaseException:
-                    for record_key in pending.records:
-                        self._cache.pop(record_key, None)
-                    raise
+            _pending.reset(token)
+            await self._write_pending(pending)
+
+    async def before_request(
+        self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot, method: TelegramMethod[TelegramType]
+    ) -> Response[TelegramType]:
+        """Request middleware: what the update changed is stored before the bot answers."""
+        if (pending := _pending.get()) is not None and pending.storage is self:
+            await self._write_pending(pending)
+        return await make_request(bot, method)
+
+    async def _write_pending(self, pending: _Pending) -> None:
+        if not pending.records:
+            return
+        records, pending.records = pending.records, {}
+        try:
+            await self._store(records)
+        except BaseException:
+            for record_key in records:
+                self._cache.pop(record_key, None)
+            raise
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         _, data = await self._load(key)

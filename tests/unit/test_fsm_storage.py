@@ -187,6 +187,27 @@ async def test_an_update_s_changes_are_written_once_when_it_is_handled(database:
     assert await SQLStorage(database).get_state(KEY) is None
 
 
+async def test_the_changes_are_stored_before_the_bot_answers(database: Database) -> None:
+    """Someone who saw the next question finds the conversation there after a crash (kill -9)."""
+    storage = SQLStorage(database)
+    stored_when_sent: list[list[str]] = []
+
+    async def send(_bot: object, _method: object) -> str:  # the request to Telegram
+        stored_when_sent.append(await _rows(database))
+        return "sent"
+
+    async def handler(_event: object, _data: dict) -> None:
+        await storage.update_data(KEY, {"kind": "request"})
+        await storage.set_state(KEY, "Intake:eldership")
+        assert await storage.before_request(send, None, None) == "sent"  # type: ignore[arg-type]
+        assert await storage.before_request(send, None, None) == "sent"  # type: ignore[arg-type]  # nothing new: no write
+        await storage.set_state(KEY, "Intake:category")
+
+    await storage.per_update(handler, object(), {})
+    assert stored_when_sent == [[storage.key_builder.build(KEY)]] * 2
+    assert await SQLStorage(database).get_state(KEY) == "Intake:category"
+
+
 async def test_a_failed_handler_keeps_its_changes_and_a_failed_write_forgets_them(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     storage = SQLStorage(database)
     await storage.set_state(KEY, "Intake:kind")
