@@ -10,7 +10,8 @@ costs). Run twice: without Telegram's limits (the bots' own speed), and with the
 a second overall: Telegram's ceiling, and how close to it Petent gets).
 
 BENCH_PROFILE=/tmp/prof.out profiles the bot's main thread (CPU time, start-up left out) in the
-run without limits; `bench/profile_summary.py /tmp/prof.out` says which packages the time went to.
+run without limits (its CPU figures then include the profiler's cost); `bench/profile_summary.py
+/tmp/prof.out` says which packages the time went to.
 """
 
 from __future__ import annotations
