@@ -80,7 +80,11 @@ class Database:
 
         @event.listens_for(sync_engine, "reset")
         def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-            if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+            try:
+                pending = state.asyncio_safe and dbapi_connection.driver_connection.in_transaction
+            except ValueError:  # aiosqlite's connection already closed: nothing to roll back
+                return
+            if pending:
                 dbapi_connection.rollback()
 
     @asynccontextmanager

@@ -1,6 +1,7 @@
 """The bot's CPU per update: keyboards built without aiogram's deep copies, and aiogram's answer
 types built once (bench/flow.py measures the effect; these keep it from coming back)."""
 
+import asyncio
 import gc
 import weakref
 from pathlib import Path
@@ -11,6 +12,9 @@ from aiogram.utils import keyboard as aiogram_keyboard
 
 from bot.keyboards import InlineKeyboardBuilder, ReplyKeyboardBuilder
 from bot.sandbox.emulator import Emulator
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import CaseCounter, Resident
 from bot.telegram import create_bot
 from tests.conftest import TOKEN
 
@@ -64,3 +68,23 @@ async def test_answer_types_are_not_rebuilt_after_a_garbage_collection(emulator:
         assert built() is not None and built() is Response[Message]
     finally:
         await bot.session.close()
+
+
+async def test_a_sqlite_connection_given_back_inside_a_transaction_is_rolled_back(tmp_path: Path) -> None:
+    """The pool rolls back only connections still in a transaction (not after each COMMIT): one
+    left holding SQLite's write lock must still lose it, or the next writer would wait 30 s."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/petent.db")
+    try:
+        await upgrade(database)
+        async with database.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            await raw.driver_connection.execute("BEGIN IMMEDIATE")  # behind SQLAlchemy's back
+            await raw.driver_connection.execute("INSERT INTO case_counters (year, last) VALUES (1999, 5)")
+        async with asyncio.timeout(5):
+            async with database.write() as session:
+                session.add(Resident(id=8, locale="lt", display_name="Ona"))
+        async with database.read() as session:
+            assert await session.get(CaseCounter, 1999) is None  # rolled back
+            assert (await session.get_one(Resident, 8)).display_name == "Ona"
+    finally:
+        await database.dispose()
