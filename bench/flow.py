@@ -8,6 +8,10 @@ updates per second, p50/p95 latency per step, and the same for a bare aiogram ec
 answers the same number of updates on the same emulator (the ratio shows what Petent's work
 costs). Run twice: without Telegram's limits (the bots' own speed), and with them (30 messages
 a second overall: Telegram's ceiling, and how close to it Petent gets).
+
+BENCH_PROFILE=/tmp/prof.out profiles the bot's main thread (CPU time, start-up left out) in the
+run without limits (its CPU figures then include the profiler's cost); `bench/profile_summary.py
+/tmp/prof.out` says which packages the time went to.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -142,8 +147,11 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
         "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url,
         "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING", "SEND_RATE_PER_SECOND": "30" if limits else "0",
     }  # fmt: skip
-    command = [sys.executable, *(["-m", "cProfile", "-o", profile] if (profile := os.environ.get("BENCH_PROFILE")) else []), "-m", "bot", "run"]
+    profile = os.environ.get("BENCH_PROFILE") if not limits else None  # the run without limits, as measured below
+    command = [sys.executable, str(ROOT / "bench" / "profile_bot.py")] if profile else [sys.executable, "-m", "bot", "run"]
     bot = await _start_bot(command, env, emulator, workdir / "petent.log")
+    if profile:
+        bot.send_signal(signal.SIGUSR1)  # start-up done: the profile starts now
     latencies: dict[str, list[float]] = defaultdict(list)
     async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
 

@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 
 _single_attempt: ContextVar[bool] = ContextVar("petent_single_attempt", default=False)
 
+# aiogram reads every answer into `Response[method.__returning__]`, a class pydantic builds on
+# first use and caches only weakly: each garbage collection dropped them, and the next answer
+# built them again (milliseconds of CPU each, a few times a second). Held here, they are built
+# once per kind of answer.
+_RESPONSE_TYPES: dict[Any, Any] = {}
+
 
 @contextmanager
 def single_attempt() -> Iterator[None]:
@@ -64,6 +70,8 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        if (returning := method.__returning__) not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
         paced = method.__api_method__ in PACED_METHODS
         chat_id = getattr(method, "chat_id", None)
         attempts = 1 if _single_attempt.get() else self.attempts

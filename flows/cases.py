@@ -17,9 +17,9 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar

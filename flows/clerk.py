@@ -22,9 +22,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReactionTypeEmoji
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config, Team
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import AnswerBy
 from bot.services.deadlines import WorkingCalendar

@@ -12,9 +12,9 @@ from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardMarkup, Messa
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
-from aiogram.utils.keyboard import InlineKeyboardBuilder, ReplyKeyboardBuilder
 
 from bot.config import Config
+from bot.keyboards import InlineKeyboardBuilder, ReplyKeyboardBuilder
 from bot.services.cases import AttachmentDraft
 from bot.services.collation import sorted_by_name
 from bot.services.texts import LANGUAGE_NAMES

@@ -20,8 +20,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import CaseService
 from bot.services.notifications import Rate

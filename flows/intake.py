@@ -27,10 +27,10 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import BaseModel, Field
 
 from bot.config import Config
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
 from bot.services.deadlines import WorkingCalendar

@@ -10,9 +10,9 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, ChatMemberUpdated, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.broadcaster import TextVersion, version_for, versions_of
 from bot.services.html_text import truncate_html

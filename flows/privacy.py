@@ -12,9 +12,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import BotCommandScopeChat, BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Config
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.privacy import EXPORTS_PER_DAY, DataRights, TooManyExports, as_json
 from bot.store.models import Resident, utcnow

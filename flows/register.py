@@ -25,10 +25,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import BaseModel, Field
 
 from bot.config import Config
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, CaseService, Contact, ReceivedBy
 from bot.services.deadlines import WorkingCalendar

@@ -13,9 +13,9 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BotCommandScopeChat, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import LOCALES, Config
+from bot.keyboards import InlineKeyboardBuilder
 from bot.middlewares.i18n import guess_locale
 from bot.services.profiles import ResidentProfiles
 from bot.store.models import Resident

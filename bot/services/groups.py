@@ -21,12 +21,12 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import Config, Team
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import Contact
 from bot.services.deadlines import WorkingCalendar

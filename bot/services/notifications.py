@@ -16,12 +16,12 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, ReactionTypeEmoji
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import Config, Team
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import RowId

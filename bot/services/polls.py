@@ -30,9 +30,9 @@ from typing import Annotated, Any
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from bot.keyboards import InlineKeyboardBuilder
 from bot.services.numbers import RowId
 from bot.store.models import Poll
 
