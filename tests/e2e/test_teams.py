@@ -18,9 +18,10 @@ from bot.sandbox.emulator import Emulator
 from bot.sandbox.run import teams_file
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
+from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.conftest import BotProcess
-from tests.e2e.helpers import onboard, submit_case
+from tests.e2e.helpers import onboard, submit_case, wait_until
 
 ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
 
@@ -103,9 +104,11 @@ async def test_routing_by_category_and_eldership_and_a_referral(desk: Desk, tele
     assert "Sprawdzić z seniūnija" in history.text  # the note travels with the case
     told = await anna.receive_one()
     assert "Pana/Pani sprawą zajmuje się teraz: Starostwo Awiżenie. Termin odpowiedzi pozostaje bez zmian: 21 grudnia 2026" in told.text
-    await asyncio.sleep(0.3)
-    old_topic = (await telegram.chat(ROADS))["topics"][0]
-    assert old_topic["is_closed"] is True
+
+    async def old_topic_closed() -> bool:
+        return (await telegram.chat(ROADS))["topics"][0].get("is_closed") is True
+
+    await wait_until(old_topic_closed, what="the roads group's topic to be closed")
 
     # The eldership passes it back: a new topic in the roads group.
     await desk.eldership.click("🔀 Perduoti komandai", new_card)
@@ -148,12 +151,17 @@ async def test_who_may_act_and_a_prompt_a_note_does_not_fulfil(desk: Desk, teleg
     await desk.head.click("Petras", people)
     assigned = await desk.member.receive_one()
     assert assigned.text == "👤 Rimas paskyrė atsakingą už kreipimąsi VRS-2026-000001 asmenį: Petras."
-    edits = [(await desk.member.edited()).text for _ in range(2)]  # the question loses its buttons, the card is updated
-    assert any("Būsena: Perduotas specialistui · atsakingas asmuo: Petras" in text for text in edits)
-    assert "Status: Przekazana urzędnikowi" in (await anna.receive_one()).text
+    edits = {edit.id: edit for edit in [await desk.member.edited(), await desk.member.edited()]}
+    assert (edits[people.id].text, edits[people.id].buttons) == (people.text, [])  # the question loses its buttons
+    received = tr("lt", "Status: {status}", status=tr("lt", "Received")) + " · " + tr("lt", "nobody responsible yet")
+    assigned_to = tr("lt", "Status: {status}", status=tr("lt", "Assigned to a clerk")) + " · " + tr("lt", "responsible: {name}", name="Petras")
+    assert edits[card.id].text == card.text.replace(received, assigned_to)  # the card: only its status line changes
+    heading = tr("pl", "<b>{municipality}</b> · case {number}", municipality="Samorząd Rejonu Wileńskiego", number="VRS-2026-000001")
+    assert (await anna.receive_one()).text == heading + "\n\n" + tr("pl", "Status: {status}", status=tr("pl", "Assigned to a clerk"))
     await desk.member.send("/mine")
     mine = await desk.member.receive_one()
-    assert mine.text.startswith("Jūsų nebaigti nagrinėti kreipimaisi:") and "VRS-2026-000001" in mine.text
+    line = " · ".join(["🚧 VRS-2026-000001", tr("lt", "Assigned to a clerk"), "2026 m. gruodžio 21 d. (liko 20 darbo dienų)", "Petras"])
+    assert mine.text == tr("lt", "<b>Your open cases</b>:") + "\n" + line
     await desk.head.send("/team")
     load = await desk.member.receive_one()
     assert load.text == "Kelių skyrius: nebaigtų nagrinėti kreipimųsi – 1\n👤 Petras: nebaigtų nagrinėti – 1, pavėluotų – 0"
