@@ -19,12 +19,21 @@ CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅
 
 
 NUMBER = "VRS-2026-000001"
-MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"  # the municipality's name, from its .toml
+MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml
+NO_TOPICS = (
+    "A topic per case cannot be opened here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
+    "To have topics, turn on Topics and give the bot the right to manage them."
+)
+MOVED = "This group became a supergroup with a new id. The bot follows it now; please put {chat_id} in the configuration instead of {old}."
+
+
+def to_resident(locale: str, *paragraphs: str) -> str:
+    """A message about the case as the resident reads it: the heading, then the paragraphs."""
+    return "\n\n".join([tr(locale, "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY[locale], number=NUMBER), *paragraphs])
 
 
 def to_resident_pl(*paragraphs: str) -> str:
-    """A message about the case as a Polish-speaking resident reads it: the heading, then the paragraphs."""
-    return "\n\n".join([tr("pl", "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY_PL, number=NUMBER), *paragraphs])
+    return to_resident("pl", *paragraphs)
 
 
 def from_the_clerk_pl(text: str) -> str:
@@ -163,10 +172,10 @@ async def test_plain_group_routes_by_reply(emulator: Emulator, telegram: Telegra
         await onboard(jonas, "lt")
         await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
         notice, card = await clerk.receive(2)
-        assert "negalima kurti atskiros temos" in notice.text
-        assert card.thread_id is None and card.text.startswith("📄 VRS-2026-000001")
+        assert notice.text == tr("lt", NO_TOPICS, reason="Bad Request: the chat is not a forum")
+        assert card.thread_id is None and card.text.splitlines()[0] == "📄 VRS-2026-000001 · Prašymas"
         await clerk.send("Pažymą galite atsiimti seniūnijoje.", reply_to=card.id)
-        assert (await jonas.receive_one()).text.endswith("Pažymą galite atsiimti seniūnijoje.")
+        assert (await jonas.receive_one()).text == to_resident("lt", tr("lt", "Message from the clerk:") + "\nPažymą galite atsiimti seniūnijoje.")
         await clerk.send("Kolegos, kas šiandien budi?")  # not a reply: stays among the clerks
         await jonas.nothing_more(1.0)
     finally:
@@ -249,12 +258,22 @@ async def test_daily_digest_on_a_frozen_clock(when: str, emulator: Emulator, tel
     digest = next(m for m in received if m.text.startswith("📋"))
     reminders = [m for m in received if m.text.startswith("⏰")]
     [escalation] = [m for m in received if "🚨" in m.text]
-    assert "VRS-2026-000002" in escalation.text and "atsakingo asmens nėra" in escalation.text
-    assert digest.text.startswith("📋 Dienos suvestinė (komanda Specialistai), 2026 m. gruodžio 17 d.")
-    overdue, soon = digest.text.split("Terminas per 3 darbo dienas")
-    assert "atsakingo asmens nėra: VRS-2026-000002" in overdue
-    assert "Ona: VRS-2026-000001" in soon and "VRS-2026-000003" not in digest.text
-    assert sorted(r.text.split(":")[0] for r in reminders) == ["⏰ Priminimas", "⏰ Priminimas"]
+    overdue_by = tr("lt", "{count} working day overdue", "{count} working days overdue", n=2, count=2)
+    late = f"2026 m. gruodžio 15 d. ({overdue_by})"
+    overdue = tr("lt", "🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}.",
+                 number="VRS-2026-000002", team="Specialistai", due=late, who=tr("lt", "nobody responsible"))  # fmt: skip
+    assert escalation.text == tr("lt", "the team's head") + ": " + overdue  # the team has no heads named: to all of it
+    nobody = tr("lt", "nobody responsible")
+    assert digest.text.splitlines() == [
+        tr("lt", "📋 <b>Daily digest</b> of {team}, {date}", team="Specialistai", date="2026 m. gruodžio 17 d."), "",
+        tr("lt", "Overdue") + " (1)", f"👤 {nobody}: VRS-2026-000002 (2026 m. gruodžio 15 d.)", "",
+        tr("lt", "Due within 3 working days") + " (1)", "👤 Ona: VRS-2026-000001 (2026 m. gruodžio 21 d.)",
+    ]  # fmt: skip
+    left = tr("lt", "{count} working day left", "{count} working days left", n=2, count=2)
+    assert sorted(r.text for r in reminders) == [
+        tr("lt", "⏰ Reminder: the deadline is {date} ({left}).", date="2026 m. gruodžio 15 d.", left=overdue_by),
+        tr("lt", "⏰ Reminder: the deadline is {date} ({left}).", date="2026 m. gruodžio 21 d.", left=left),
+    ]
     async with store.read() as session:
         assert len((await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.REMINDED))).all()) == 2
 
@@ -269,12 +288,14 @@ async def test_canned_answer_in_the_residents_language(bot, telegram: Telegram, 
     assert menu.buttons == ["Gauta, nagrinėjama", "Papildyti informaciją", "Gedimas pašalintas", "Ne savivaldybės kompetencija", "✖ Atšaukti"]
     await clerks.click("Gedimas pašalintas", menu)
     preview = await clerks.edited()
-    assert preview.text.startswith("Peržiūra (pl):") and "Zgłoszony problem został usunięty" in preview.text
+    canned = "Zgłoszony problem został usunięty. Dziękujemy, że pomaga Pan/Pani dbać o nasz rejon."  # the template's text, from the .toml
+    assert preview.text == tr("lt", "Preview ({language}):", language="pl") + "\n\n" + canned
+    assert preview.buttons == [tr("lt", "📨 Send to the resident"), tr("lt", "✖ Cancel")]
     await clerks.click("📨 Siųsti gyventojui", preview)
-    assert (await anna.receive_one()).text.endswith("Zgłoszony problem został usunięty. Dziękujemy, że pomaga Pan/Pani dbać o nasz rejon.")
+    assert (await anna.receive_one()).text == to_resident("pl", tr("pl", "Message from the clerk:"), canned)  # a paragraph apart, unlike a relayed line
     async with store.read() as session:
         sent = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))).scalar_one()
-    assert sent.actor_name == "Ona" and sent.text.startswith("Zgłoszony problem")
+    assert (sent.actor_name, sent.text) == ("Ona", canned)
 
 
 async def test_a_deleted_topic_is_replaced(bot, telegram: Telegram, emulator: Emulator, clerks: Person, store: Database) -> None:
@@ -292,8 +313,9 @@ async def test_a_deleted_topic_is_replaced(bot, telegram: Telegram, emulator: Em
     await jonas.send("Dar vienas klausimas dėl pažymos")
     new_card, notice, added = await clerks.receive(3)
     assert new_card.thread_id != card.thread_id and new_card.text.startswith("📄 VRS-2026-000001")
-    assert notice.text == "Ankstesnė šio kreipimosi tema buvo ištrinta; kreipimasis tęsiamas čia."
-    assert added.thread_id == new_card.thread_id and "Dar vienas klausimas" in added.text
+    assert notice.text == tr("lt", "The previous topic of this case was deleted; the case continues here.")
+    assert added.thread_id == new_card.thread_id
+    assert added.text == tr("lt", "➕ <b>{number}</b>: the resident added information", number=NUMBER) + "\n\nDar vienas klausimas dėl pažymos"
     async with store.read() as session:
         assert (await session.execute(select(Case))).scalar_one().topic_id == new_card.thread_id
 
@@ -307,7 +329,7 @@ async def test_the_group_upgraded_to_a_supergroup_is_followed(bot, telegram: Tel
     await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację")
     reader = (await telegram.person("Ona")).in_chat(new_id)
     notice, card = await reader.receive(2)
-    assert "vietoj -1001000000001 įrašykite -1009999999999" in notice.text
+    assert notice.text == tr("lt", MOVED, chat_id=new_id, old=ADMIN_CHAT_ID)
     assert card.text.startswith("📄 VRS-2026-000001")
     assert "a team group moved" in bot.log()
 
@@ -319,12 +341,13 @@ async def test_albums_relay_together_and_a_blocked_resident_is_reported(bot, tel
     card = await clerks.receive_one()
     await clerks.send_album([PHOTO, PHOTO], caption="Kopie", thread_id=card.thread_id)
     header, *album = await anna.receive(3)
-    assert header.text.endswith("Wiadomość od urzędnika:")
-    assert len({m.raw["media_group_id"] for m in album}) == 1
+    assert header.text == to_resident("pl", tr("pl", "Message from the clerk:"))
+    assert [m.text for m in album] == ["Kopie", ""] and len({m.raw["media_group_id"] for m in album}) == 1
 
     await clerks.send("/open")
     listing = await clerks.receive_one()
-    assert "VRS-2026-000001" in listing.text and "2026 m. gruodžio 21 d." in listing.text
+    case_line = " · ".join(["📄 VRS-2026-000001", tr("lt", "Received"), "2026 m. gruodžio 21 d. (liko 20 darbo dienų)", tr("lt", "nobody")])
+    assert listing.text == tr("lt", "<b>Open cases</b>, nearest deadline first:") + "\n" + case_line
 
     await anna.block_bot()
     bot.expected_errors.append("blocked by the user")
