@@ -1,4 +1,5 @@
-"""The fast tier: the bot's real Dispatcher (`build_app`) in the test's own process, fed the
+"""The fast tier: the bot's real Dispatcher (`build_app`) in the test's own process, without
+Telegram's pacing (in the bot and in the emulator), fed the
 updates the emulator holds (`Dispatcher.feed_update`, one at a time, as polling does), its Bot's
 session pointed at the emulator served on 127.0.0.1. People are driven with the same
 `bot.sandbox.driver` as end to end, so a test reads alike in both tiers.
@@ -17,7 +18,7 @@ import pytest
 from bot.app import App, build_app
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.driver import Telegram
-from bot.sandbox.emulator import Emulator
+from bot.sandbox.emulator import Emulator, Limits
 from bot.store.db import Database
 from flows import routers
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
@@ -28,7 +29,7 @@ FROZEN_TIME = "2026-11-23T09:00:00+02:00"  # a Monday, as end to end
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    emulator = controlled_emulator(TOKEN)
+    emulator = controlled_emulator(TOKEN, Limits(enabled=False))  # pacing is tested in unit and end to end
     runner = await emulator.serve()
     emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
     emulator.add_group("Communications", chat_id=COMMS_CHAT_ID)
@@ -81,7 +82,9 @@ async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PETENT_FROZEN_TIME", FROZEN_TIME)
     monkeypatch.setattr("bot.clock._origin", None)  # read again: the clock starts at FROZEN_TIME
     with _routers_given_back():
-        app = build_app(test_config(database, emulator.url, gather_seconds=1))
+        # No pacing (send_rate_per_second=0): the private chat's one message a second would make
+        # every step of a conversation wait; the limiter has tests of its own.
+        app = build_app(test_config(database, emulator.url, gather_seconds=1, send_rate_per_second=0))
         await app.set_commands()
         failures: list[BaseException] = []
         tasks = [asyncio.create_task(_feed(app, emulator, failures)), asyncio.create_task(app.outbox.run())]
@@ -96,3 +99,9 @@ async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.Monkey
     refused = [r for r in emulator.requests if r["status"] in (400, 404)]
     assert not refused, f"the bot sent a request Telegram refuses: {refused}"
     assert not emulator.spec.unknown_parameters, f"parameters the Bot API does not document: {emulator.spec.unknown_parameters}"
+
+
+@pytest.fixture
+def store(database: Database) -> Database:
+    """The bot's database, for assertions on what it stored (named as end to end)."""
+    return database
