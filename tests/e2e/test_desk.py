@@ -1,4 +1,6 @@
-"""The clerks' desk in a forum group and in a plain group, through the emulator."""
+"""The clerks' desk through a real bot process: a plain group, forged buttons, a burst of cards
+and the digest on start, canned answers, a deleted topic, a moved group, albums and a blocked
+resident. (A case's course in a forum topic, one behaviour a test, is in tests/inprocess/test_desk.py.)"""
 
 import asyncio
 from datetime import UTC, date, datetime
@@ -14,10 +16,6 @@ from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.helpers import PHOTO, onboard, submit_case
 
-# A report of a problem: it can also be made public (Open311), open or closed.
-CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti", "🌐 Paviešinti"]
-
-
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml
 NO_TOPICS = (
@@ -30,132 +28,6 @@ MOVED = "This group became a supergroup with a new id. The bot follows it now; p
 def to_resident(locale: str, *paragraphs: str) -> str:
     """A message about the case as the resident reads it: the heading, then the paragraphs."""
     return "\n\n".join([tr(locale, "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY[locale], number=NUMBER), *paragraphs])
-
-
-def to_resident_pl(*paragraphs: str) -> str:
-    return to_resident("pl", *paragraphs)
-
-
-def from_the_clerk_pl(text: str) -> str:
-    return to_resident_pl(tr("pl", "Message from the clerk:") + "\n" + text)
-
-
-def prompt_lt(msgid: str) -> str:
-    """A clerk's prompt in the topic, with how long the bot waits for the answer."""
-    return tr("lt", msgid, number=NUMBER) + "\n\n" + tr("lt", "⏳ Waiting for your answer to {number} ({minutes} min).", number=NUMBER, minutes=10)
-
-
-def status_line_lt(status: str, responsible: str) -> str:
-    """The card's status line, in ADMIN_LOCALE (Lithuanian)."""
-    return tr("lt", "Status: {status}", status=tr("lt", status)) + " · " + responsible
-
-
-async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person) -> None:
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
-
-    card = await clerks.receive_one()
-    topic = (await telegram.chat(ADMIN_CHAT_ID))["topics"][0]
-    assert topic["name"] == "VRS-2026-000001 · Keliai ir transportas · visas rajonas"
-    assert card.thread_id == topic["message_thread_id"]
-    received = status_line_lt("Received", tr("lt", "nobody responsible yet"))
-    assert card.text == "\n".join([
-        "🚧 VRS-2026-000001 · Pranešimas apie problemą", received, "Komanda: Specialistai", "Seniūnija: visas rajonas",
-        "Sritis: Keliai ir transportas", "Gauta: 2026 m. lapkričio 23 d.", "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)",
-        "Gyventojas: Anna", "", "Dziura w jezdni przy szkole",
-    ])  # fmt: skip
-    assert card.buttons == CARD_BUTTONS_NEW
-
-    # Take it: the card shows who (nothing else changes), the resident is told.
-    await clerks.click("🙋 Imuosi", card)
-    taken = await clerks.edited()
-    assert taken.text == card.text.replace(received, status_line_lt("Assigned to a clerk", tr("lt", "responsible: {name}", name="Ona")))
-    assert taken.buttons == CARD_BUTTONS_NEW  # "Take" stays: another clerk may take it over
-    assert (await anna.receive_one()).text == to_resident_pl(tr("pl", "Status: {status}", status=tr("pl", "Assigned to a clerk")))
-
-    # Writing in the topic goes to the resident, under the municipality's name, not the clerk's.
-    thread = topic["message_thread_id"]
-    await clerks.send("Dzień dobry, sprawdzimy to jutro <rano> & odpiszemy.", thread_id=thread)
-    relayed = await anna.receive_one()
-    assert relayed.text == from_the_clerk_pl("Dzień dobry, sprawdzimy to jutro <rano> & odpiszemy.")
-    await clerks.send_photo(PHOTO, caption="Zdjęcie z miejsca", thread_id=thread)
-    photo = await anna.receive_one()
-    assert photo.raw["photo"] and photo.text == to_resident_pl("Zdjęcie z miejsca")  # the caption, under the heading
-
-    # A note stays inside.
-    await clerks.send("!Kelių tarnyba atsakys iki penktadienio", thread_id=thread)
-    await anna.nothing_more(1.0)
-
-    # Extend by 10 working days, with a reason the resident is told.
-    await clerks.click("⏳ Pratęsti", taken)
-    days = await clerks.receive_one()
-    assert days.buttons == ["1", "5", "10", tr("lt", "✖ Cancel")]
-    await clerks.click("10", days)
-    await clerks.edited()
-    reason = await clerks.receive_one()
-    assert reason.text == prompt_lt("{number}: write the reason for the extension. The resident will see it.")
-    assert reason.buttons == [tr("lt", "✖ Cancel")]
-    await clerks.send("Reikia kelių tarnybos išvados", thread_id=thread)
-    extended = await anna.receive_one()
-    assert extended.text == to_resident_pl(
-        tr("pl", "The deadline for the answer has been extended to {due}.", due="7 stycznia 2027 (pozostało 30 dni roboczych)"),
-        tr("pl", "Reason: {reason}", reason="Reikia kelių tarnybos išvados"),
-    )
-
-    # Answer and close; then the clerk reopens it.
-    await clerks.click("✅ Atsakyti ir užbaigti")
-    prompt = await clerks.receive_one()
-    assert prompt.text == prompt_lt("{number}: write the final answer. It goes to the resident, and the case is closed.")
-    await clerks.send("Dziura zostanie załatana do 5 grudnia.", thread_id=thread)
-    answer, closed, question = await anna.receive(3)
-    assert answer.text == from_the_clerk_pl("Dziura zostanie załatana do 5 grudnia.")
-    reopen_within = (
-        "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
-        "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
-    )
-    assert closed.text == to_resident_pl(tr("pl", "Status: {status}", status=tr("pl", "Answered")), tr("pl", *reopen_within, n=14, days=14))
-    survey = (
-        "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
-        "The answer is anonymous: it is stored without your name or the case number."
-    )
-    assert question.text == tr("pl", survey, number=NUMBER)
-    closed_card = ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
-
-    def card_buttons() -> list[str]:
-        markup = emulator.chats[ADMIN_CHAT_ID].messages[card.id].get("reply_markup") or {}
-        return [button["text"] for row in markup.get("inline_keyboard", []) for button in row]
-
-    await emulator.wait_for(lambda: card_buttons() == closed_card, 15)
-    assert card_buttons() == closed_card
-    await clerks.click("↩ Atnaujinti nagrinėjimą", card)
-    assert (await anna.receive_one()).text == to_resident_pl(tr("pl", "Status: {status}", status=tr("pl", "Reopened")))
-
-    async with store.read() as session:
-        case = (await session.execute(select(Case))).scalar_one()
-        events = (await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()
-    assert (case.status, case.extension_days, case.extended_until) == (CaseStatus.REOPENED, 10, date(2027, 1, 7))
-    kinds = [e.kind for e in events]
-    assert kinds == ["created", "status", "message_out", "message_out", "note", "extended", "message_out", "status", "status"]
-    assert [e.actor_name for e in events] == [None] + ["Ona"] * 8
-
-    await clerks.send("/history VRS-2026-000001", thread_id=thread)
-    history = (await clerks.receive_one()).text.splitlines()
-    assert history[0] == tr("lt", "<b>History of {number}</b>", number=NUMBER)
-    lines = [line.split(" · ", 1) for line in history[1:]]
-    assert {when[:11] for when, _ in lines} == {"2026-11-23 "}  # on the frozen day; the minute depends on the machine's speed
-    ona = "Ona · "
-    assert [line for _, line in lines] == [
-        tr("lt", "resident") + " · " + tr("lt", "case received"),
-        ona + tr("lt", "status: {status}", status=tr("lt", "Assigned to a clerk")),
-        ona + tr("lt", "to the resident: {text}", text="Dzień dobry, sprawdzimy to jutro <rano> & odpiszemy."),
-        ona + tr("lt", "to the resident: {text}", text="Zdjęcie z miejsca"),
-        ona + tr("lt", "note: {text}", text="Kelių tarnyba atsakys iki penktadienio"),
-        ona + tr("lt", "deadline extended to {date}", date="2027-01-07") + " (Reikia kelių tarnybos išvados)",
-        ona + tr("lt", "to the resident: {text}", text="Dziura zostanie załatana do 5 grudnia."),
-        ona + tr("lt", "status: {status}", status=tr("lt", "Answered")),
-        ona + tr("lt", "status: {status}", status=tr("lt", "Reopened")),
-    ]
 
 
 async def test_plain_group_routes_by_reply(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:

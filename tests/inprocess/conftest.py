@@ -17,7 +17,7 @@ import pytest
 
 from bot.app import App, build_app
 from bot.sandbox.control import controlled_emulator
-from bot.sandbox.driver import Telegram
+from bot.sandbox.driver import Person, Telegram
 from bot.sandbox.emulator import Emulator, Limits
 from bot.store.db import Database
 from flows import routers
@@ -105,3 +105,11 @@ async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.Monkey
 def store(database: Database) -> Database:
     """The bot's database, for assertions on what it stored (named as end to end)."""
     return database
+
+
+@pytest.fixture
+async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
+    """Ona, a clerk: a member of the clerks' group, acting and reading there."""
+    ona = await telegram.person("Ona", language_code="lt")
+    emulator.chats[ADMIN_CHAT_ID].members.add(ona.user["id"])
+    return ona.in_chat(ADMIN_CHAT_ID)
