@@ -96,14 +96,27 @@ async def test_routing_by_category_and_eldership_and_a_referral(desk: Desk, tele
     await desk.member.send("Gatvė priklauso seniūnijai", thread_id=card.thread_id)
 
     last_line = await desk.member.receive_one()
-    assert last_line.text.startswith("🔀 Petras perdavė kreipimąsi VRS-2026-000001 komandai Avižienių seniūnija: Gatvė priklauso seniūnijai")
+    passed = "🔀 {name} passed {number} to {team}: {reason}\nThe case continues there; this topic is closed."
+    assert last_line.text == tr("lt", passed, name="Petras", number="VRS-2026-000001", team="Avižienių seniūnija", reason="Gatvė priklauso seniūnijai")
     new_card, history = await desk.eldership.receive(2)
-    assert new_card.text.startswith("🚧 VRS-2026-000001") and new_card.thread_id is not None
+    assert new_card.text.splitlines()[0] == "🚧 VRS-2026-000001 · Pranešimas apie problemą" and new_card.thread_id is not None
     assert history.thread_id == new_card.thread_id
-    assert history.text.startswith("🔀 Kreipimąsi perdavė komanda Kelių skyrius: Gatvė priklauso seniūnijai")
-    assert "Sprawdzić z seniūnija" in history.text  # the note travels with the case
+    head, trail = history.text.split("\n\n")
+    assert head == tr("lt", "🔀 Passed on by {team}: {reason}", team="Kelių skyrius", reason="Gatvė priklauso seniūnijai")
+    assert [line.split(" · ", 2)[2] for line in trail.splitlines()[1:]] == [
+        tr("lt", "case received"),
+        tr("lt", "note: {text}", text="Sprawdzić z seniūnija"),  # the note travels with the case
+        tr("lt", "passed from {source} to {target} ({reason})", source="Kelių skyrius", target="Avižienių seniūnija", reason="Gatvė priklauso seniūnijai"),
+    ]
     told = await anna.receive_one()
-    assert "Pana/Pani sprawą zajmuje się teraz: Starostwo Awiżenie. Termin odpowiedzi pozostaje bez zmian: 21 grudnia 2026" in told.text
+    heading = tr("pl", "<b>{municipality}</b> · case {number}", municipality="Samorząd Rejonu Wileńskiego", number="VRS-2026-000001")
+    moved = tr(
+        "pl",
+        "Your case is now handled by: {team}. The deadline for the answer stays {due}.",
+        team="Starostwo Awiżenie",
+        due="21 grudnia 2026 (pozostało 20 dni roboczych)",
+    )
+    assert told.text == heading + "\n\n" + moved
 
     async def old_topic_closed() -> bool:
         return (await telegram.chat(ROADS))["topics"][0].get("is_closed") is True
