@@ -24,7 +24,6 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import PoolResetState
 from sqlmodel import SQLModel
 
 _BEGIN = "petent_begin"
@@ -36,9 +35,7 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             self._prepare_sqlite_file()
-            self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}, pool_reset_on_return=None
-            )  # reset by _on_reset below
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
             self._configure_sqlite(self.engine)
             writer = self.engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
@@ -69,23 +66,9 @@ class Database:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        # Each call into aiosqlite is a trip to its thread and back through the event loop, which
-        # costs the bot more CPU than SQLite's work: BEGIN goes to the driver directly (one trip;
-        # through a cursor of SQLAlchemy's it takes three), and a connection coming back to the
-        # pool is rolled back only if it is still in a transaction (not after every COMMIT).
         @event.listens_for(sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            begin = connection.get_execution_options().get(_BEGIN, "BEGIN")
-            connection.connection.dbapi_connection.run_async(lambda driver: driver.execute(begin))
-
-        @event.listens_for(sync_engine, "reset")
-        def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-            try:
-                pending = state.asyncio_safe and dbapi_connection.driver_connection.in_transaction
-            except ValueError:  # aiosqlite's connection already closed: nothing to roll back
-                return
-            if pending:
-                dbapi_connection.rollback()
+            connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN, "BEGIN"))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -8,42 +8,25 @@ comment never sent) expires `ttl` after its last change (CONVERSATION_TTL_HOURS)
 empty and its record is deleted; and at most once an hour, as conversations are read, every
 expired record is deleted, also those of people who never write again. RedisStorage gets the
 same TTL (see bot.app), so Redis drops such keys by itself.
-
-While an update is handled (`per_update`, an update middleware inside aiogram's FSM one, so
-within the person's lock), changes are kept in the cache and written together, in one
-transaction, before the bot's next request to Telegram (`before_request`, a request middleware)
-and when the handler returns: a step of a form sets the data and then the state, and each write
-was a transaction of its own, the largest share of the bot's CPU per update after aiogram's.
-What the handler reads is the same, and a person who saw the next question finds the
-conversation there after a crash, as before. If the write fails, the cache forgets those
-conversations (they are read back from the database) and the error is the update's.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from aiogram.types import TelegramObject
 from sqlalchemy import delete
 from sqlmodel import col
 
 from bot.config import ConfigError
 from bot.store.db import Database, insert_for
 from bot.store.models import FsmRecord, utcnow
-
-if TYPE_CHECKING:
-    from aiogram import Bot
-    from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
-    from aiogram.methods import TelegramMethod
-    from aiogram.methods.base import Response, TelegramType
 
 # Conversations kept in memory, least recently used dropped first: a dropped one is read back
 # from the database when its person writes again, so the bound changes nothing but a read.
@@ -53,20 +36,6 @@ SWEEP_EVERY = timedelta(hours=1)
 # state, data, last change (None: no record)
 _Record = tuple[str | None, dict[str, Any], datetime | None]
 _EMPTY: _Record = (None, {}, None)
-
-
-class _Pending:
-    """The changes of the update being handled, by record key, written when it ends."""
-
-    __slots__ = ("open", "records", "storage")
-
-    def __init__(self, storage: SQLStorage) -> None:
-        self.storage = storage
-        self.open = True
-        self.records: dict[str, _Record] = {}
-
-
-_pending: ContextVar[_Pending | None] = ContextVar("petent_fsm_pending", default=None)
 
 
 class SQLStorage(BaseStorage):
@@ -92,9 +61,7 @@ class SQLStorage(BaseStorage):
         now = utcnow()
         if self.ttl is not None and (self._swept_at is None or now - self._swept_at >= SWEEP_EVERY):
             await self._sweep(now)
-        pending = _pending.get()
-        cached = pending.records.get(record_key) if pending is not None and pending.open and pending.storage is self else None
-        cached = cached or self._cache.get(record_key)
+        cached = self._cache.get(record_key)
         if cached is None:
             async with self.database.read() as session:
                 record = await session.get(FsmRecord, record_key)
@@ -115,53 +82,15 @@ class SQLStorage(BaseStorage):
     async def _write(self, record_key: str, state: str | None, data: dict[str, Any]) -> None:
         if state is None and not data and self._cache.get(record_key) is _EMPTY:
             return  # known not to be stored (state.clear() of someone without a conversation): no write
-        record = _EMPTY if state is None and not data else (state, data, utcnow())
-        pending = _pending.get()
-        if pending is not None and pending.open and pending.storage is self:
-            pending.records[record_key] = record
-        else:
-            await self._store({record_key: record})
-        self._remember(record_key, record)
-
-    async def _store(self, records: dict[str, _Record]) -> None:
+        now = utcnow()
         async with self.database.write() as session:
-            for record_key, (state, data, updated_at) in records.items():
-                if updated_at is None:
-                    await session.execute(delete(FsmRecord).where(col(FsmRecord.key) == record_key))
-                else:
-                    values = {"state": state, "data": data, "updated_at": updated_at}
-                    statement = insert_for(session, FsmRecord).values(key=record_key, **values)
-                    await session.execute(statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values))
-
-    async def per_update(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
-        """Update middleware: the handler's changes are written together (see the module's doc)."""
-        pending = _Pending(self)
-        token = _pending.set(pending)
-        try:
-            return await handler(event, data)
-        finally:
-            pending.open = False  # a task the handler started writes on its own from now on
-            _pending.reset(token)
-            await self._write_pending(pending)
-
-    async def before_request(
-        self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot, method: TelegramMethod[TelegramType]
-    ) -> Response[TelegramType]:
-        """Request middleware: what the update changed is stored before the bot answers."""
-        if (pending := _pending.get()) is not None and pending.storage is self:
-            await self._write_pending(pending)
-        return await make_request(bot, method)
-
-    async def _write_pending(self, pending: _Pending) -> None:
-        if not pending.records:
-            return
-        records, pending.records = pending.records, {}
-        try:
-            await self._store(records)
-        except BaseException:
-            for record_key in records:
-                self._cache.pop(record_key, None)
-            raise
+            if state is None and not data:
+                await session.execute(delete(FsmRecord).where(col(FsmRecord.key) == record_key))
+            else:
+                values = {"state": state, "data": data, "updated_at": now}
+                statement = insert_for(session, FsmRecord).values(key=record_key, **values)
+                await session.execute(statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values))
+        self._remember(record_key, _EMPTY if state is None and not data else (state, data, now))
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         _, data = await self._load(key)

@@ -1,6 +1,11 @@
 """Conversations several end-to-end tests share."""
 
+import asyncio
+import inspect
 import socket
+import time
+from collections.abc import Callable
+from typing import Any
 
 from bot.sandbox.emulator import Emulator
 from tests.conftest import COMMS_CHAT_ID
@@ -86,3 +91,19 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "the condition") -> Any:
+    """Wait for what the bot did to show (a row in the store, a line in its log): `predicate` (plain
+    or async) is polled until it returns something true, which is returned. For what the emulator
+    received, `Person.receive`/`edited` or `Emulator.wait_for` wait without polling."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        await asyncio.sleep(0.05)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, Resident
+from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import onboard, submit_case
@@ -109,7 +110,8 @@ async def test_forget_erases_the_profile_and_keeps_the_cases_apart(bot, telegram
     sent = next(r for r in reversed(emulator.requests) if r["method"] == "sendMessage" and str(r["params"]["chat_id"]) == str(anna.user["id"]))
     assert "remove_keyboard" in str(sent["params"]["reply_markup"])  # the menu goes
     told = await clerks.receive_one()
-    assert told.text.startswith("🧹") and told.thread_id == open_card.thread_id  # only the open case's team is told
+    erased = "🧹 The resident of {number} erased their profile (/forget). The case stays on record; answers here still reach them, nothing else does."
+    assert (told.text, told.thread_id) == (tr("lt", erased, number="VRS-2026-000002"), open_card.thread_id)  # only the open case's team is told
     cards = [await clerks.edited(), await clerks.edited()]
     assert sorted(card.id for card in cards) == sorted([closed_card.id, open_card.id])
     assert all("Gyventojas: ištrynė savo profilį" in card.text and "Anna" not in card.text for card in cards)
@@ -119,7 +121,8 @@ async def test_forget_erases_the_profile_and_keeps_the_cases_apart(bot, telegram
     assert (resident.display_name, resident.phone, resident.locale, resident.consent_at, resident.news_topics) == ("", None, None, None, [])
     assert resident.erased_at is not None and resident.created_at == resident.erased_at
     assert [c.resident_id for c in cases] == [anna.user["id"]] * 2  # both kept on record
-    assert any(r["method"] == "deleteMyCommands" for r in emulator.requests)
+    forgotten = [r["params"] for r in emulator.requests if r["method"] == "deleteMyCommands"]
+    assert [json.loads(params["scope"]) for params in forgotten] == [{"type": "chat", "chat_id": anna.user["id"]}]  # her own menu, once
 
     # The open case is still answered; the satisfaction question is not asked any more.
     thread = open_card.thread_id

@@ -10,7 +10,7 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
 from tests.e2e.driver import Telegram
-from tests.e2e.helpers import broadcast_to_all, onboard, staff
+from tests.e2e.helpers import broadcast_to_all, onboard, staff, wait_until
 
 
 def received_by(emulator: Emulator, chat_id: int) -> list[str]:
@@ -31,7 +31,12 @@ async def test_subscribe_compose_preview_and_send_in_two_languages(bot, telegram
     await petras.click("➕ Drogi i transport", await onboard(petras, "pl"))
     await petras.edited()
     await petras.block_bot()  # leaves: no longer counted
-    await asyncio.sleep(0.5)
+
+    async def petras_blocked() -> bool:  # Telegram told the bot (my_chat_member: kicked)
+        async with store.read() as session:
+            return (await session.get(Resident, petras.user["id"])).blocked_at is not None
+
+    await wait_until(petras_blocked, what="Petras marked as having blocked the bot")
 
     rasa = await staff(telegram, emulator)
     await rasa.send("/broadcast")

@@ -6,14 +6,13 @@ public and answers it there, and the client reads it closed with the answer as i
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
 from georeport import GeoReport
 
 from tests.e2e.driver import Person
-from tests.e2e.helpers import free_port
+from tests.e2e.helpers import free_port, wait_until
 
 KEY = "fixmystreet-e2e-key-0123456789"
 
@@ -82,10 +81,11 @@ async def test_a_request_from_an_open311_client_is_answered_in_the_team_group(bo
     assert prompt.startswith("VRS-2026-000001: parašykite galutinį atsakymą. Jis bus paskelbtas per Open311, kur jį perskaitys pateikęs asmuo")
     await clerks.send("Žibintas pakeistas. Dėkojame už pranešimą.", thread_id=card.thread_id)
 
-    deadline = time.monotonic() + 15
-    while (answered := await read(as_json.get_service_request, number))["status"] != "closed":
-        assert time.monotonic() < deadline, answered
-        await asyncio.sleep(0.2)
+    async def closed() -> dict | None:
+        answered = await read(as_json.get_service_request, number)
+        return answered if answered["status"] == "closed" else None
+
+    answered = await wait_until(closed, what=f"{number} closed in the GeoReport API")
     assert answered["status_notes"] == "Žibintas pakeistas. Dėkojame už pranešimą."
     assert (answered["description"], answered["address"], answered["lat"], answered["long"]) == (
         "Nedega gatvės žibintas prie mokyklos", "Vilniaus g. 1, Avižieniai", 54.7512, 25.3021,

@@ -67,11 +67,12 @@ async def test_health_and_metrics(bot: BotProcess, telegram: Telegram, emulator:
         page = (await http.get(f"{base}/metrics")).text
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "database": "ok", "telegram": "ok", "outbox": {"pending": 0, "oldest_seconds": 0.0}}
-    assert metric(page, 'petent_updates_total{flow="intake",outcome="handled"}') >= 5
-    assert metric(page, 'petent_updates_total{flow="start",outcome="handled"}') >= 2
-    assert metric(page, 'petent_update_seconds_count{flow="intake"}') >= 5
-    assert metric(page, 'petent_telegram_sent_total{lane="interactive"}') >= 8
-    assert metric(page, 'petent_telegram_sent_total{lane="background"}') >= 2  # the card, the topic: through the outbox
+    # Counted exactly for this script: /start, language, consent; then the nine steps of submit_case.
+    assert metric(page, 'petent_updates_total{flow="start",outcome="handled"}') == 3
+    assert metric(page, 'petent_updates_total{flow="intake",outcome="handled"}') == 9
+    assert metric(page, 'petent_update_seconds_count{flow="intake"}') == 9
+    assert metric(page, 'petent_telegram_sent_total{lane="interactive"}') == 22  # answers, edits, button answers, the command menus
+    assert metric(page, 'petent_telegram_sent_total{lane="background"}') == 2  # the card, the topic: through the outbox
     assert metric(page, 'petent_cases_open{team="desk"}') == 1
     assert metric(page, 'petent_cases_overdue{team="desk"}') == 0
     assert metric(page, "petent_outbox_pending") == 0

@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from bot.store.db import Database
 from bot.store.models import OutboxMessage, OutboxStatus
 from tests.e2e.conftest import BotProcess
 from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import free_port, onboard, submit_case
+from tests.e2e.helpers import free_port, onboard, submit_case, wait_until
 
 DMS_SECRET = "dms-secret-5f0c7d1e9a2b4c6d"
 ARCHIVE_SECRET = "archive-secret-8e7d6c5b4a39"
@@ -75,14 +74,6 @@ async def archive() -> AsyncIterator[tuple[Receiver, int]]:
     await receiver.stop()
 
 
-async def until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_a_receiver_that_is_down_then_failing_gets_every_event_once_in_order(
     emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database, clerks: Person, archive: tuple[Receiver, int]
 ) -> None:
@@ -110,14 +101,14 @@ async def test_a_receiver_that_is_down_then_failing_gets_every_event_once_in_ord
         await anna.receive(4)  # extended, the answer, answered, the satisfaction question
 
         # The archive has had everything while the DMS is down: one receiver holds up no other.
-        await until(lambda: len(archive_receiver.accepted) == 3, 20, "the archive's three events")
+        await wait_until(lambda: len(archive_receiver.accepted) == 3, 20, what="the archive's three events")
         assert dms.requests == []
-        await asyncio.sleep(2)  # the DMS's rows are retried (connection refused) meanwhile
+        await asyncio.sleep(2)  # the point: the DMS's rows are retried (connection refused) meanwhile
 
         # The DMS comes up, answers 503 three times, then takes the backlog.
         await dms.start(dms_port)
-        await until(lambda: len(dms.accepted) == 3, 30, "the DMS's three events")
-        await asyncio.sleep(3)  # anything sent twice would come now
+        await wait_until(lambda: len(dms.accepted) == 3, 30, what="the DMS's three events")
+        await asyncio.sleep(3)  # the point: anything sent twice would come now
     finally:
         await bot.stop()
         await dms.stop()

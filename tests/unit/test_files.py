@@ -170,7 +170,10 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, d
     downloads = [r for r in emulator.requests if r["method"] == "getFile"]
     assert len(downloads) == 2 and all(r["status"] == 200 for r in downloads)
     # The card and the files still went to the clerks from Telegram.
-    assert any("photo" in m for m in emulator.chats[ADMIN_CHAT_ID].messages.values())
+    card, photo_post, document_post = [m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "forum_topic_created" not in m]
+    assert card["text"].splitlines()[0] == f"📄 {case.number} · Prašymas"
+    assert ([p["file_id"] for p in photo_post["photo"]], document_post["document"]["file_id"]) == ([photo_id], pdf_id)  # re-sent by file_id
+    assert {m.get("message_thread_id") for m in (photo_post, document_post)} == {card["message_thread_id"]}  # in the case's topic
     # /mydata tells the resident what the municipality keeps.
     exported = (await wired.rights.export(501, RECEIVED))["cases"][0]["files"]
     assert [(f["file_name"], f["size"], f["sha256"], f["kept_by_municipality"]) for f in exported] == [

@@ -13,10 +13,26 @@ from bot.sandbox.emulator import Emulator
 from bot.services.workflow import Action, Clerk, NotAllowed
 from bot.store.db import Database
 from bot.store.models import Case, OutboxMessage, OutboxStatus, Resident
+from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import services
 
 ONA = Clerk(id=501, name="Ona")
+MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml
+REOPEN_WITHIN = (
+    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
+    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
+)
+SURVEY = (
+    "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
+    "The answer is anonymous: it is stored without your name or the case number."
+)
+
+
+def to_resident(locale: str, *paragraphs: str) -> str:
+    """A message about case VRS-2026-000007 as the resident reads it: the heading, then the paragraphs."""
+    heading = tr(locale, "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY[locale], number="VRS-2026-000007")
+    return "\n\n".join([heading, *paragraphs])
 
 
 @pytest.fixture
@@ -63,8 +79,17 @@ async def test_closing_in_lithuanian_asks_for_satisfaction_once(wired: Services,
     await wired.outbox.send_due_now()
     texts = _texts(emulator, case.resident_id)
     assert len(texts) == 4  # rejected, the question, reopened, rejected again: the question only once
-    assert "Būsena: Atmestas" in texts[0] and "Ne savivaldybės kompetencija" in texts[0]
-    assert texts[1].startswith("Ar esate patenkinti, kaip buvo išnagrinėtas")
+    assert texts == [
+        rejected := to_resident(
+            "lt",
+            tr("lt", "Status: {status}", status=tr("lt", "Rejected")),
+            tr("lt", "Reason: {reason}", reason="Ne savivaldybės kompetencija"),
+            tr("lt", *REOPEN_WITHIN, n=14, days=14),
+        ),
+        tr("lt", SURVEY, number=case.number),
+        to_resident("lt", tr("lt", "Status: {status}", status=tr("lt", "Reopened"))),
+        rejected.replace("Ne savivaldybės kompetencija", "Vis dar ne mūsų"),
+    ]
     with pytest.raises(NotAllowed):
         await wired.workflow.act(case.id, Action.REJECT, ONA, text="again")
 
@@ -78,4 +103,4 @@ async def test_a_blocked_resident_is_marked_and_the_clerks_told(wired: Services,
         assert (await session.get(Resident, case.resident_id)).blocked_at is not None
         rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == case.resident_id))).scalars().all()
     assert [row.status for row in rows] == [OutboxStatus.FAILED]
-    assert any("užblokavo" in text or "blocked" in text for text in _texts(emulator, ADMIN_CHAT_ID))
+    assert _texts(emulator, ADMIN_CHAT_ID) == [tr("lt", "⚠️ Not delivered: the resident has blocked the bot.")]  # in ADMIN_LOCALE, once

@@ -1,0 +1,32 @@
+"""Expected texts through the translation catalogs, so that a test names the English msgid and
+checks what a Polish or Lithuanian reader gets, instead of pasting a translation that goes stale
+when a translator improves it. (tests/unit/test_glossary.py checks the wording itself.)"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+
+from aiogram.utils.i18n import I18n
+
+from bot.config import LOCALES_DIR
+
+
+@functools.cache
+def _i18n() -> I18n:
+    return I18n(path=LOCALES_DIR, default_locale="en", domain="bot")
+
+
+def tr(locale: str, msgid: str, plural: str | None = None, n: int = 1, **values: object) -> str:
+    """`msgid` (or its `plural` for `n`) as the bot renders it in `locale`, `values` filling its
+    {placeholders}, as the reader sees it: the template's HTML tags left out and its entities
+    decoded (the emulator's `text` is plain text).
+
+    A msgid the catalog does not have fails here, not as a confusing mismatch later."""
+    i18n = _i18n()
+    if locale != "en":
+        catalog = i18n.locales[locale]._catalog  # type: ignore[attr-defined]
+        assert (msgid if plural is None else (msgid, 0)) in catalog, f"{msgid!r} is not in the {locale} catalog"
+    text = html.unescape(re.sub(r"<[^>]+>", "", i18n.gettext(msgid, plural, n, locale=locale)))
+    return text.format(**values) if values else text  # the values as typed: the reader sees them so
