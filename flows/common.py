@@ -15,9 +15,11 @@ from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder, ReplyKeyboardBuilder
+from bot.services import texts
 from bot.services.cases import AttachmentDraft
 from bot.services.collation import sorted_by_name
 from bot.services.texts import LANGUAGE_NAMES
+from bot.store.models import CaseKind
 
 # Language names are written in their own language, whatever the current locale.
 
@@ -161,6 +163,27 @@ def visible_text(text: str) -> str:
     """`text` as a reader sees it, for minimum lengths: without invisible format characters (zero-width
     space, non-joiner and joiner U+200B-U+200D, word joiner U+2060, BOM U+FEFF, …) and outer whitespace."""
     return "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
+
+
+def kind_keyboard(pick: Callable[[str], CallbackData], cancel: CallbackData) -> InlineKeyboardMarkup:
+    """The kinds of case with their icons, one a row, then "Cancel" (residents' and clerks' forms)."""
+    builder = InlineKeyboardBuilder()
+    for kind in CaseKind:
+        builder.button(text=f"{texts.KIND_ICONS[kind]} {texts.kind_label(kind)}", callback_data=pick(kind))
+    builder.button(text=_("✖ Cancel"), callback_data=cancel)
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def category_keyboard(config: Config, locale: str, pick: Callable[[str], CallbackData], cancel: CallbackData) -> InlineKeyboardMarkup:
+    """The municipality file's categories, two a row in its order, then "Cancel"."""
+    categories = config.municipality.categories
+    builder = InlineKeyboardBuilder()
+    for entry in categories:
+        builder.button(text=entry.get(locale), callback_data=pick(entry.id))
+    builder.button(text=_("✖ Cancel"), callback_data=cancel)
+    builder.adjust(*([2] * (-(-len(categories) // 2))), 1)
+    return builder.as_markup()
 
 
 ELDERSHIPS_PER_PAGE = 8

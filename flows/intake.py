@@ -44,7 +44,9 @@ from flows.common import (
     acknowledge_later,
     attachment_of,
     cancel_acknowledgement,
+    category_keyboard,
     eldership_keyboard,
+    kind_keyboard,
     main_menu,
     shown,
     too_big_text,
@@ -117,12 +119,7 @@ async def _save(state: FSMContext, draft: Draft) -> None:
 
 
 def _kind_keyboard() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for kind in CaseKind:
-        builder.button(text=f"{texts.KIND_ICONS[kind]} {texts.kind_label(kind)}", callback_data=Step(action="kind", value=kind))
-    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
-    builder.adjust(1)
-    return builder.as_markup()
+    return kind_keyboard(lambda kind: Step(action="kind", value=kind), Step(action="cancel"))
 
 
 def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboardMarkup:
@@ -135,12 +132,7 @@ def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboar
 
 
 def _category_keyboard(config: Config, locale: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for entry in config.municipality.categories:
-        builder.button(text=entry.get(locale), callback_data=Step(action="cat", value=entry.id))
-    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
-    builder.adjust(*([2] * (-(-len(config.municipality.categories) // 2))), 1)
-    return builder.as_markup()
+    return category_keyboard(config, locale, lambda category_id: Step(action="cat", value=category_id), Step(action="cancel"))
 
 
 def _files_keyboard(count: int) -> InlineKeyboardMarkup:

@@ -42,7 +42,9 @@ from flows.common import (
     acknowledge_later,
     attachment_of,
     cancel_acknowledgement,
+    category_keyboard,
     eldership_keyboard,
+    kind_keyboard,
     shown,
     too_big_to_keep,
     visible_text,
@@ -137,17 +139,11 @@ def _received_by_keyboard() -> InlineKeyboardMarkup:
 
 
 def _kind_keyboard() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for kind in CaseKind:
-        builder.button(text=f"{texts.KIND_ICONS[kind]} {texts.kind_label(kind)}", callback_data=Reg(action="kind", value=kind))
-    return _with_cancel(builder, 1, 1, 1)
+    return kind_keyboard(lambda kind: Reg(action="kind", value=kind), Reg(action="cancel"))
 
 
 def _category_keyboard(config: Config, locale: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for entry in config.municipality.categories:
-        builder.button(text=entry.get(locale), callback_data=Reg(action="cat", value=entry.id))
-    return _with_cancel(builder, *([2] * (-(-len(config.municipality.categories) // 2))))
+    return category_keyboard(config, locale, lambda category_id: Reg(action="cat", value=category_id), Reg(action="cancel"))
 
 
 def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboardMarkup:
