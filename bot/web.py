@@ -57,7 +57,8 @@ class Health:
     @staticmethod
     async def _probe(check: Any) -> str:
         try:
-            await asyncio.wait_for(check, CHECK_TIMEOUT)
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await check
         except Exception as exc:  # whatever the reason, this replica cannot serve now
             return f"down: {type(exc).__name__}"
         return "ok"

@@ -265,8 +265,9 @@ class Emulator:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
+                try:  # not wait_for, which on Python 3.11 can swallow a cancellation (see Outbox._run)
+                    async with asyncio.timeout(remaining):
+                        await self._changed.wait()
                 except TimeoutError:
                     return bool(predicate())
         return True

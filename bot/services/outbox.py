@@ -253,8 +253,11 @@ class Outbox:
             if recovers and ticks % 30 == 0:
                 await self.recover()
             workers.wake.clear()
-            with contextlib.suppress(TimeoutError):  # a tick: due times and leases are looked at again
-                await asyncio.wait_for(workers.wake.wait(), timeout=1.0)
+            # A tick: due times and leases are looked at again. asyncio.timeout, not wait_for: on
+            # Python 3.11 wait_for swallows a cancellation that meets a wake-up, and the stop hangs.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await workers.wake.wait()
 
     def _done(self, workers: _Workers, task: asyncio.Task[None]) -> None:
         workers.in_flight.discard(task)
