@@ -16,9 +16,6 @@ from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import PHOTO, onboard, submit_case
 
-# A report of a problem: it can also be made public (Open311), open or closed.
-CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti", "🌐 Paviešinti"]
-
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml
 NO_TOPICS = (
@@ -31,83 +28,6 @@ MOVED = "This group became a supergroup with a new id. The bot follows it now; p
 def to_resident(locale: str, *paragraphs: str) -> str:
     """A message about the case as the resident reads it: the heading, then the paragraphs."""
     return "\n\n".join([tr(locale, "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY[locale], number=NUMBER), *paragraphs])
-
-
-async def test_full_lifecycle_in_a_forum(bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person) -> None:
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
-
-    card = await clerks.receive_one()
-    topic = (await telegram.chat(ADMIN_CHAT_ID))["topics"][0]
-    assert topic["name"] == "VRS-2026-000001 · Keliai ir transportas · visas rajonas"
-    assert card.thread_id == topic["message_thread_id"]
-    assert card.text.startswith("🚧 VRS-2026-000001 · Pranešimas apie problemą")
-    assert "Būsena: Gautas" in card.text and "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)" in card.text
-    assert card.buttons == CARD_BUTTONS_NEW
-
-    # Take it: the card shows who, the resident is told.
-    await clerks.click("🙋 Imuosi", card)
-    taken = await clerks.edited()
-    assert "Būsena: Perduotas specialistui · atsakingas asmuo: Ona" in taken.text
-    assert "⚙️ Nagrinėjamas" in taken.buttons  # "Take" stays: another clerk may take it over
-    assert "Status: Przekazana urzędnikowi" in (await anna.receive_one()).text
-
-    # Writing in the topic goes to the resident, under the municipality's name, not the clerk's.
-    thread = topic["message_thread_id"]
-    await clerks.send("Dzień dobry, sprawdzimy to jutro <rano> & odpiszemy.", thread_id=thread)
-    relayed = await anna.receive_one()
-    assert relayed.text.startswith("Samorząd Rejonu Wileńskiego · sprawa VRS-2026-000001")
-    assert relayed.text.endswith("Wiadomość od urzędnika:\nDzień dobry, sprawdzimy to jutro <rano> & odpiszemy.")
-    assert "Ona" not in relayed.text
-    await clerks.send_photo(PHOTO, caption="Zdjęcie z miejsca", thread_id=thread)
-    photo = await anna.receive_one()
-    assert "photo" in photo.raw and photo.text.endswith("Zdjęcie z miejsca")
-
-    # A note stays inside.
-    await clerks.send("!Kelių tarnyba atsakys iki penktadienio", thread_id=thread)
-    await anna.nothing_more(1.0)
-
-    # Extend by 10 working days, with a reason the resident is told.
-    await clerks.click("⏳ Pratęsti", taken)
-    days = await clerks.receive_one()
-    assert days.buttons == ["1", "5", "10", "✖ Atšaukti"]
-    await clerks.click("10", days)
-    await clerks.edited()
-    reason = await clerks.receive_one()
-    assert reason.text.startswith("VRS-2026-000001: parašykite pratęsimo priežastį.") and reason.buttons == ["✖ Atšaukti"]
-    await clerks.send("Reikia kelių tarnybos išvados", thread_id=thread)
-    extended = await anna.receive_one()
-    assert "Termin odpowiedzi został przedłużony do 7 stycznia 2027" in extended.text
-    assert "Powód: Reikia kelių tarnybos išvados" in extended.text
-
-    # Answer and close; then the clerk reopens it.
-    await clerks.click("✅ Atsakyti ir užbaigti")
-    assert "parašykite galutinį atsakymą" in (await clerks.receive_one()).text  # the prompt
-    await clerks.send("Dziura zostanie załatana do 5 grudnia.", thread_id=thread)
-    answer, closed, question = await anna.receive(3)
-    assert answer.text.endswith("Dziura zostanie załatana do 5 grudnia.")
-    assert "Status: Udzielono odpowiedzi" in closed.text
-    assert question.text.startswith("Jak ocenia Pan/Pani załatwienie sprawy VRS-2026-000001?")
-    await asyncio.sleep(0.5)
-    card_now = (await telegram.chat(ADMIN_CHAT_ID))["messages"]
-    card_now = next(m for m in card_now if m["message_id"] == card.id)
-    assert [b["text"] for row in card_now["reply_markup"]["inline_keyboard"] for b in row] == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
-    await clerks.click("↩ Atnaujinti nagrinėjimą", card)
-    assert "Status: Wznowiona" in (await anna.receive_one()).text
-
-    async with store.read() as session:
-        case = (await session.execute(select(Case))).scalar_one()
-        events = (await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()
-    assert (case.status, case.extension_days, case.extended_until) == (CaseStatus.REOPENED, 10, date(2027, 1, 7))
-    kinds = [e.kind for e in events]
-    assert kinds == ["created", "status", "message_out", "message_out", "note", "extended", "message_out", "status", "status"]
-    assert all(e.actor_name == "Ona" for e in events[1:])
-
-    await clerks.send("/history VRS-2026-000001", thread_id=thread)
-    history = await clerks.receive_one()
-    assert "pastaba: Kelių tarnyba atsakys iki penktadienio" in history.text
-    assert "terminas pratęstas iki 2027-01-07" in history.text
 
 
 async def test_plain_group_routes_by_reply(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:

@@ -1,4 +1,6 @@
-"""Residents submit cases and follow them, in Polish and in Lithuanian, through the emulator."""
+"""Residents submit cases and follow them, in Polish and in Lithuanian, through the emulator.
+(Editing a step, cancelling and the list of one's cases, which need no real process, are in
+tests/inprocess/test_intake.py.)"""
 
 from datetime import timedelta
 
@@ -137,48 +139,6 @@ async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegra
     assert resident.phone == "+37060000000"
 
 
-async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Telegram, store: Database) -> None:
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await anna.send("📝 Nowa sprawa")
-    await anna.receive_one()
-    await choose(anna, "📄 Wniosek")
-    await choose(anna, "🤷 Nie wiem / cały rejon")
-    await choose(anna, "Pomoc społeczna")
-    await anna.send("Proszę o informację o zasiłku")
-    await anna.receive_one()
-    await choose(anna, "⏭ Pomiń")
-    await anna.send("⏭ Pomiń")
-    await anna.receive_one()
-    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
-    await anna.receive(2)
-
-    await anna.click("✏️ Popraw dane")
-    assert (await anna.edited()).buttons == ["Rodzaj", "Starostwo", "Kategoria", "Opis", "Pliki", "Lokalizacja", "Kontakt"]
-    await choose(anna, "Opis")
-    await anna.send("Proszę o informację o zasiłku celowym na opał")
-    _, summary = await anna.receive(2)  # straight back to the summary
-    assert "zasiłku celowym na opał" in summary.text
-
-    await anna.click("✖ Anuluj")
-    await anna.edited()
-    assert (await anna.receive_one()).text == "Anulowano. Nic nie zostało wysłane."
-    async with store.read() as session:
-        assert (await session.execute(select(Case))).first() is None
-
-
-async def test_cancel_command_at_a_step(bot, telegram: Telegram) -> None:
-    ona = await telegram.resident("Ona", language_code="lt")
-    await onboard(ona, "lt")
-    await ona.send("📝 Naujas kreipimasis")
-    await ona.receive_one()
-    await choose(ona, "📄 Prašymas")
-    await ona.send("/cancel")
-    assert (await ona.receive_one()).text == "Atšaukta. Niekas nebuvo išsiųsta."
-    await ona.send("Labas")  # no longer inside the submission
-    assert "nesupratome" in (await ona.receive_one()).text
-
-
 async def test_restart_in_the_middle_continues_where_the_resident_was(bot, telegram: Telegram) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
@@ -239,36 +199,6 @@ async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(bot
     assert (case.kind, case.eldership_id, case.category_id) == ("report", "avizieniai", "lighting")
     assert (case.description, case.address) == ("Nie świeci latarnia przy szkole w Awiżeniach", "ul. Szkolna 3, Awiżenie")
     assert (attachment.case_id, attachment.kind, attachment.caption) == (case.id, "photo", "Latarnia")
-
-
-async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, store: Database) -> None:
-    anna = await telegram.resident("Anna", language_code="pl")
-    jonas = await telegram.resident("Jonas", language_code="lt")
-    await onboard(anna, "pl")
-    await onboard(jonas, "lt")
-    mine = await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty, zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
-    assert "VRS-2026-000001" in mine.text
-    theirs = await submit_case(jonas, "lt", "🚧 Pranešimas apie problemą", "Keliai ir transportas", "Duobė kelyje prie mokyklos")
-    assert "VRS-2026-000002" in theirs.text
-
-    await anna.send("📂 Moje sprawy")
-    listing = await anna.receive_one()
-    assert "<b>Pana/Pani sprawy</b> (1)" in listing.html
-    assert listing.buttons == ["VRS-2026-000001"]
-    await anna.click("VRS-2026-000001")
-    details = await anna.edited()
-    assert "Status: Przyjęta" in details.text and "Termin odpowiedzi: 21 grudnia 2026" in details.text
-    assert "Historia" in details.text
-    assert details.buttons == ["➕ Uzupełnij informacje", "⬅ Moje sprawy"]
-
-    await anna.send("vrs-2026-000002")  # Jonas's case: the same answer as a number that does not exist
-    refused = await anna.receive_one()
-    await anna.send("VRS-2026-000999")
-    missing = await anna.receive_one()
-    assert refused.text == "Nie znaleziono sprawy VRS-2026-000002 wśród Pana/Pani spraw."
-    assert missing.text == "Nie znaleziono sprawy VRS-2026-000999 wśród Pana/Pani spraw."
-    await anna.send("VRS-2026-000001")
-    assert "Status: Przyjęta" in (await anna.receive_one()).text
 
 
 async def test_adding_information_reaches_the_clerks(bot, telegram: Telegram, store: Database, clerks: Person) -> None:

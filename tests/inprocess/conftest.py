@@ -1,0 +1,115 @@
+"""The fast tier: the bot's real Dispatcher (`build_app`) in the test's own process, without
+Telegram's pacing (in the bot and in the emulator), fed the
+updates the emulator holds (`Dispatcher.feed_update`, one at a time, as polling does), its Bot's
+session pointed at the emulator served on 127.0.0.1. People are driven with the same
+`bot.sandbox.driver` as end to end, so a test reads alike in both tiers.
+
+For flow logic: what a person sees after what they did. What needs a real process (restarts,
+kill -9, replicas, the web server, signals) stays in tests/e2e."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from bot.app import App, build_app
+from bot.sandbox.control import controlled_emulator
+from bot.sandbox.emulator import Emulator, Limits
+from bot.store.db import Database
+from flows import routers
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
+from tests.e2e.driver import Person, Telegram
+from tests.factories import test_config
+
+FROZEN_TIME = "2026-11-23T09:00:00+02:00"  # a Monday, as end to end
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emulator = controlled_emulator(TOKEN, Limits(enabled=False))  # pacing is tested in unit and end to end
+    runner = await emulator.serve()
+    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
+    emulator.add_group("Communications", chat_id=COMMS_CHAT_ID)
+    yield emulator
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def telegram(emulator: Emulator) -> AsyncIterator[Telegram]:
+    telegram = Telegram(emulator.url)
+    yield telegram
+    await telegram.close()
+
+
+async def _feed(app: App, emulator: Emulator, failures: list[BaseException]) -> None:
+    """Polling without its concurrency: each update the emulator holds goes through the dispatcher in turn.
+    (Waiting on the emulator itself, not in a long getUpdates, leaves no request open at the end.)"""
+    offset = 0
+    allowed = app.dispatcher.resolve_used_update_types()
+    while True:
+        await emulator.wait_for(lambda first=offset: any(u["update_id"] >= first for u in emulator._updates), 10)
+        for update in await app.bot.get_updates(offset=offset, timeout=0, allowed_updates=allowed):
+            offset = update.update_id + 1
+            try:
+                await app.dispatcher.feed_update(app.bot, update)
+            except Exception as exc:  # a handler's error: the test fails at teardown, with it
+                failures.append(exc)
+
+
+@contextlib.contextmanager
+def _routers_given_back() -> Iterator[None]:
+    """The flows' routers are module-level: build_app attaches them to its dispatcher and adds a
+    middleware to each (metrics). Undone afterwards, so that the next test's app can have them."""
+    flows = routers()
+    observers = [observer for router in flows for observer in router.observers.values()]
+    saved = [(list(o.middleware._middlewares), list(o.outer_middleware._middlewares)) for o in observers]
+    try:
+        yield
+    finally:
+        for observer, (inner, outer) in zip(observers, saved, strict=True):
+            observer.middleware._middlewares[:] = inner
+            observer.outer_middleware._middlewares[:] = outer
+        for router in flows:
+            router._parent_router = None
+
+
+@pytest.fixture
+async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
+    """The bot, in process: its dispatcher fed from the emulator, its outbox sending (cases, cards)."""
+    monkeypatch.setenv("PETENT_FROZEN_TIME", FROZEN_TIME)
+    monkeypatch.setattr("bot.clock._origin", None)  # read again: the clock starts at FROZEN_TIME
+    with _routers_given_back():
+        # No pacing (send_rate_per_second=0): the private chat's one message a second would make
+        # every step of a conversation wait; the limiter has tests of its own.
+        app = build_app(test_config(database, emulator.url, gather_seconds=1, send_rate_per_second=0))
+        await app.set_commands()
+        failures: list[BaseException] = []
+        tasks = [asyncio.create_task(_feed(app, emulator, failures)), asyncio.create_task(app.outbox.run())]
+        yield app
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await app.close()
+    if failures:
+        raise failures[0]
+    refused = [r for r in emulator.requests if r["status"] in (400, 404)]
+    assert not refused, f"the bot sent a request Telegram refuses: {refused}"
+    assert not emulator.spec.unknown_parameters, f"parameters the Bot API does not document: {emulator.spec.unknown_parameters}"
+
+
+@pytest.fixture
+def store(database: Database) -> Database:
+    """The bot's database, for assertions on what it stored (named as end to end)."""
+    return database
+
+
+@pytest.fixture
+async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
+    """Ona, a clerk: a member of the clerks' group, acting and reading there."""
+    ona = await telegram.person("Ona", language_code="lt")
+    emulator.chats[ADMIN_CHAT_ID].members.add(ona.user["id"])
+    return ona.in_chat(ADMIN_CHAT_ID)
