@@ -239,6 +239,9 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
 
     # One conversation per person and forum topic: a clerk can answer two cases at once.
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC)
+    if isinstance(storage, SQLStorage):  # an update's changes written together (bot.store.fsm)
+        dispatcher.update.outer_middleware(storage.per_update)  # inside aiogram's FSM middleware: under the person's lock
+        bot.session.middleware(storage.before_request)
     dispatcher["config"] = config
     dispatcher["profiles"] = ResidentProfiles(database)
     dispatcher["calendar"] = services.calendar

@@ -14,7 +14,7 @@ them from error messages and from SQL logging at any level.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -24,9 +24,11 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import PoolResetState
 from sqlmodel import SQLModel
 
 _BEGIN = "petent_begin"
+_BEGUN = "petent_begun"  # False from BEGIN sent until it returned
 
 
 class Database:
@@ -35,7 +37,9 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             self._prepare_sqlite_file()
-            self.engine: AsyncEngine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
+            self.engine: AsyncEngine = create_async_engine(
+                url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}, pool_reset_on_return=None
+            )  # reset by _on_reset below
             self._configure_sqlite(self.engine)
             writer = self.engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
@@ -44,6 +48,9 @@ class Database:
             writer = self.engine
             self._write_lock = None
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Awaited before each write transaction begins: the conversations an update changed are
+        # written first, so they keep their order against its other writes (bot.store.fsm).
+        self.before_write: list[Callable[[], Awaitable[None]]] = []
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
 
     def _prepare_sqlite_file(self) -> None:
@@ -66,9 +73,36 @@ class Database:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        # Each call into aiosqlite is a trip to its thread and back through the event loop, which
+        # costs the bot more CPU than SQLite's work: BEGIN goes to the driver directly (one trip;
+        # through a cursor of SQLAlchemy's it takes three), and a connection coming back to the
+        # pool is rolled back only if it may be in a transaction (not after every COMMIT).
+        #
+        # "May be": aiosqlite runs a call in its thread even when the caller was cancelled while
+        # waiting for it, so a connection whose BEGIN was cancelled reads as outside a transaction
+        # until the BEGIN runs, later. Such a connection is rolled back (the ROLLBACK queues behind
+        # the BEGIN), as is any whose BEGIN did not return normally; a statement cancelled inside a
+        # transaction leaves it in one, which in_transaction shows.
         @event.listens_for(sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN, "BEGIN"))
+            begin = connection.get_execution_options().get(_BEGIN, "BEGIN")
+            fairy = connection.connection
+            fairy.info[_BEGUN] = False
+            fairy.dbapi_connection.run_async(lambda driver: driver.execute(begin))
+            fairy.info[_BEGUN] = True
+
+        @event.listens_for(sync_engine, "reset")
+        def _on_reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+            if not state.asyncio_safe:  # garbage collected: the pool drops it, nothing can be awaited
+                return
+            try:
+                clean = (record is None or record.info.get(_BEGUN, True)) and not dbapi_connection.driver_connection.in_transaction
+            except ValueError:  # aiosqlite's connection already closed: nothing to roll back
+                return
+            if not clean:
+                dbapi_connection.rollback()
+                if record is not None:
+                    record.info[_BEGUN] = True
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -79,6 +113,8 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on any exception."""
+        for hook in self.before_write:
+            await hook()
         if self._write_lock is None:
             async with self._writer() as session, session.begin():
                 yield session

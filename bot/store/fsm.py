@@ -8,25 +8,47 @@ comment never sent) expires `ttl` after its last change (CONVERSATION_TTL_HOURS)
 empty and its record is deleted; and at most once an hour, as conversations are read, every
 expired record is deleted, also those of people who never write again. RedisStorage gets the
 same TTL (see bot.app), so Redis drops such keys by itself.
+
+While an update is handled (`per_update`, an update middleware inside aiogram's FSM one, so
+within the person's lock), its task's changes are kept in memory and written together, in one
+transaction, before the task's next request to Telegram (`before_request`, a request
+middleware), before its next other database write (`Database.before_write`), and when the
+handler returns: a step of a form sets the data and then the state, and each write was a
+transaction of its own. So a conversation's writes keep their order against everything else the
+update does (messages, cases, outbox rows), and a person who saw the next question finds the
+conversation there after a crash, as before; only changes with nothing between them are merged.
+What is read is the same. A change from anywhere else (another task, a later update, the
+scheduler) is written at once and replaces an unwritten one of the same conversation, which is
+then not written. If a write fails, the cache forgets those conversations (they are read back
+from the database) and the error is the update's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from aiogram.types import TelegramObject
 from sqlalchemy import delete
 from sqlmodel import col
 
 from bot.config import ConfigError
 from bot.store.db import Database, insert_for
 from bot.store.models import FsmRecord, utcnow
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
+    from aiogram.methods import TelegramMethod
+    from aiogram.methods.base import Response, TelegramType
 
 # Conversations kept in memory, least recently used dropped first: a dropped one is read back
 # from the database when its person writes again, so the bound changes nothing but a read.
@@ -38,6 +60,21 @@ _Record = tuple[str | None, dict[str, Any], datetime | None]
 _EMPTY: _Record = (None, {}, None)
 
 
+class _Pending:
+    """The conversations the update being handled changed and has not written yet."""
+
+    __slots__ = ("keys", "open", "storage", "task")
+
+    def __init__(self, storage: SQLStorage, task: asyncio.Task[Any] | None) -> None:
+        self.storage = storage
+        self.task = task  # the update's own task: a task it starts writes at once
+        self.open = True
+        self.keys: set[str] = set()
+
+
+_pending: ContextVar[_Pending | None] = ContextVar("petent_fsm_pending", default=None)
+
+
 class SQLStorage(BaseStorage):
     def __init__(self, database: Database, key_builder: KeyBuilder | None = None, *, ttl: timedelta | None = None, cache_size: int = CACHE_SIZE) -> None:
         self.database = database
@@ -45,6 +82,9 @@ class SQLStorage(BaseStorage):
         self.ttl = ttl
         self.cache_size = cache_size
         self._cache: OrderedDict[str, _Record] = OrderedDict()
+        # Changed by an update, not yet in the database (also when dropped from the cache).
+        self._unwritten: dict[str, _Record] = {}
+        database.before_write.append(self._write_current)
         self._swept_at: datetime | None = None
 
     def _remember(self, record_key: str, record: _Record) -> None:
@@ -61,7 +101,9 @@ class SQLStorage(BaseStorage):
         now = utcnow()
         if self.ttl is not None and (self._swept_at is None or now - self._swept_at >= SWEEP_EVERY):
             await self._sweep(now)
-        cached = self._cache.get(record_key)
+        cached = self._unwritten.get(record_key)
+        if cached is None:
+            cached = self._cache.get(record_key)
         if cached is None:
             async with self.database.read() as session:
                 record = await session.get(FsmRecord, record_key)
@@ -82,15 +124,69 @@ class SQLStorage(BaseStorage):
     async def _write(self, record_key: str, state: str | None, data: dict[str, Any]) -> None:
         if state is None and not data and self._cache.get(record_key) is _EMPTY:
             return  # known not to be stored (state.clear() of someone without a conversation): no write
-        now = utcnow()
+        record = _EMPTY if state is None and not data else (state, data, utcnow())
+        if (pending := self._current()) is not None:
+            self._unwritten[record_key] = record
+            pending.keys.add(record_key)
+        else:
+            self._unwritten.pop(record_key, None)  # replaced: an update's older change is not written after this
+            try:
+                await self._store({record_key: record})
+            except BaseException:
+                self._cache.pop(record_key, None)
+                raise
+        self._remember(record_key, record)
+
+    async def _store(self, records: dict[str, _Record]) -> None:
         async with self.database.write() as session:
-            if state is None and not data:
-                await session.execute(delete(FsmRecord).where(col(FsmRecord.key) == record_key))
-            else:
-                values = {"state": state, "data": data, "updated_at": now}
-                statement = insert_for(session, FsmRecord).values(key=record_key, **values)
-                await session.execute(statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values))
-        self._remember(record_key, _EMPTY if state is None and not data else (state, data, now))
+            for record_key, (state, data, updated_at) in records.items():
+                if updated_at is None:
+                    await session.execute(delete(FsmRecord).where(col(FsmRecord.key) == record_key))
+                else:
+                    values = {"state": state, "data": data, "updated_at": updated_at}
+                    statement = insert_for(session, FsmRecord).values(key=record_key, **values)
+                    await session.execute(statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values))
+
+    def _current(self) -> _Pending | None:
+        """The update being handled by this task, if its changes wait (see the module's doc)."""
+        pending = _pending.get()
+        if pending is not None and pending.open and pending.storage is self and pending.task is asyncio.current_task():
+            return pending
+        return None
+
+    async def per_update(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+        """Update middleware: the handler's changes are written together (see the module's doc)."""
+        pending = _Pending(self, asyncio.current_task())
+        token = _pending.set(pending)
+        try:
+            return await handler(event, data)
+        finally:
+            pending.open = False
+            _pending.reset(token)
+            await self._write_pending(pending)
+
+    async def before_request(
+        self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot, method: TelegramMethod[TelegramType]
+    ) -> Response[TelegramType]:
+        """Request middleware: what the update changed is stored before the bot answers."""
+        await self._write_current()
+        return await make_request(bot, method)
+
+    async def _write_current(self) -> None:
+        if (pending := self._current()) is not None and pending.keys:
+            await self._write_pending(pending)
+
+    async def _write_pending(self, pending: _Pending) -> None:
+        keys, pending.keys = pending.keys, set()
+        records = {record_key: self._unwritten.pop(record_key) for record_key in keys if record_key in self._unwritten}
+        if not records:
+            return
+        try:
+            await self._store(records)
+        except BaseException:
+            for record_key in records:
+                self._cache.pop(record_key, None)
+            raise
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         _, data = await self._load(key)
@@ -108,6 +204,8 @@ class SQLStorage(BaseStorage):
 
     async def close(self) -> None:  # the Database is closed by its owner
         self._cache.clear()
+        if self._write_current in self.database.before_write:
+            self.database.before_write.remove(self._write_current)
 
 
 def _without_password(url: str) -> str:

@@ -1,6 +1,7 @@
 """Conversations survive a restart: the SQL storage (both databases) and RedisStorage; a
 conversation left waiting expires; the SQL storage's cache is bounded."""
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot import clock
 from bot.store.db import Database
@@ -153,6 +154,148 @@ async def test_the_cache_is_bounded_and_dropping_from_it_loses_nothing(database:
     assert len(storage._cache) == 3
     assert [await storage.get_state(key) for key in keys] == [f"Step:{i}" for i in range(10)]
     assert len(storage._cache) == 3
+
+
+# --- one write per update -------------------------------------------------------------------
+
+
+async def test_an_update_s_changes_are_written_once_when_it_is_handled(database: Database) -> None:
+    storage = SQLStorage(database)
+    commits: list[int] = []
+    event.listen(database.engine.sync_engine, "commit", lambda _connection: commits.append(1))
+    seen: dict[str, object] = {}
+
+    async def handler(_event: object, _data: dict) -> str:  # a step of a form: data, then the next state
+        await storage.update_data(KEY, {"kind": "complaint"})
+        await storage.set_state(KEY, "Intake:description")
+        seen.update(state=await storage.get_state(KEY), data=await storage.get_data(KEY), stored=await _rows(database))
+        return "answered"
+
+    assert await storage.per_update(handler, object(), {}) == "answered"
+    assert seen == {"state": "Intake:description", "data": {"kind": "complaint"}, "stored": []}  # read back before it is written
+    assert len(commits) == 1
+    after = SQLStorage(database)  # as after a restart
+    assert await after.get_state(KEY) == "Intake:description"
+    assert await after.get_data(KEY) == {"kind": "complaint"}
+
+    async def clear(_event: object, _data: dict) -> None:
+        await storage.set_state(KEY, None)
+        await storage.set_data(KEY, {})
+
+    await storage.per_update(clear, object(), {})
+    assert await _rows(database) == [] and len(commits) == 2
+    assert await SQLStorage(database).get_state(KEY) is None
+
+
+async def test_the_changes_are_stored_before_the_bot_answers(database: Database) -> None:
+    """Someone who saw the next question finds the conversation there after a crash (kill -9)."""
+    storage = SQLStorage(database)
+    stored_when_sent: list[list[str]] = []
+
+    async def send(_bot: object, _method: object) -> str:  # the request to Telegram
+        stored_when_sent.append(await _rows(database))
+        return "sent"
+
+    async def handler(_event: object, _data: dict) -> None:
+        await storage.update_data(KEY, {"kind": "request"})
+        await storage.set_state(KEY, "Intake:eldership")
+        assert await storage.before_request(send, None, None) == "sent"  # type: ignore[arg-type]
+        assert await storage.before_request(send, None, None) == "sent"  # type: ignore[arg-type]  # nothing new: no write
+        await storage.set_state(KEY, "Intake:category")
+
+    await storage.per_update(handler, object(), {})
+    assert stored_when_sent == [[storage.key_builder.build(KEY)]] * 2
+    assert await SQLStorage(database).get_state(KEY) == "Intake:category"
+
+
+async def test_a_failed_handler_keeps_its_changes_and_a_failed_write_forgets_them(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = SQLStorage(database)
+    await storage.set_state(KEY, "Intake:kind")
+
+    async def failing(_event: object, _data: dict) -> None:
+        await storage.set_state(KEY, "Intake:category")
+        raise RuntimeError("the handler broke")
+
+    with pytest.raises(RuntimeError, match="handler broke"):
+        await storage.per_update(failing, object(), {})
+    assert await SQLStorage(database).get_state(KEY) == "Intake:category"  # as when each change was written at once
+
+    async def unwritable(_records: object) -> None:
+        raise OSError("disk full")
+
+    async def step(_event: object, _data: dict) -> None:
+        await storage.set_state(KEY, "Intake:description")
+
+    monkeypatch.setattr(storage, "_store", unwritable)
+    with pytest.raises(OSError, match="disk full"):
+        await storage.per_update(step, object(), {})
+    monkeypatch.undo()
+    assert await storage.get_state(KEY) == "Intake:category"  # what the database holds, not the lost change
+
+
+async def test_a_change_after_the_update_is_written_at_once(database: Database) -> None:
+    storage = SQLStorage(database)
+    later: list[asyncio.Task[None]] = []
+
+    async def handler(_event: object, _data: dict) -> None:
+        async def afterwards() -> None:
+            await asyncio.sleep(0.01)
+            await storage.set_state(KEY, "Feedback:comment")
+
+        later.append(asyncio.create_task(afterwards()))  # shares the update's context
+
+    await storage.per_update(handler, object(), {})
+    await later[0]
+    assert await SQLStorage(database).get_state(KEY) == "Feedback:comment"
+
+
+async def test_an_update_s_changes_keep_their_order_against_its_other_writes(database: Database) -> None:
+    """Written before the update's next other write (a case, an outbox row), as when each was written at once."""
+    storage = SQLStorage(database)
+    stored_before: list[list[str]] = []
+
+    async def handler(_event: object, _data: dict) -> None:
+        await storage.update_data(KEY, {"kind": "complaint"})
+        await storage.set_state(KEY, "Intake:submit")
+        async with database.write():  # the case
+            stored_before.append(await _rows(database))
+        await storage.set_state(KEY, None)
+        await storage.set_data(KEY, {})
+
+    await storage.per_update(handler, object(), {})
+    assert stored_before == [[storage.key_builder.build(KEY)]]
+    assert await _rows(database) == []
+
+
+async def test_a_change_from_another_task_is_written_at_once_and_not_overwritten(database: Database) -> None:
+    """An album's late acknowledgement, the scheduler: their change replaces the update's unwritten one."""
+    storage = SQLStorage(database)
+    seen: list[object] = []
+
+    async def handler(_event: object, _data: dict) -> None:
+        await storage.set_state(KEY, "Intake:files")  # waits for the update's end
+
+        async def elsewhere() -> None:
+            await storage.set_state(KEY, "Intake:location")
+
+        await asyncio.create_task(elsewhere())  # shares the update's context, not its task
+        seen.extend([await _rows(database), await storage.get_state(KEY)])
+
+    await storage.per_update(handler, object(), {})
+    assert seen == [[storage.key_builder.build(KEY)], "Intake:location"]
+    assert await SQLStorage(database).get_state(KEY) == "Intake:location"  # the update's older change was not written over it
+
+
+async def test_an_unwritten_change_survives_the_cache_bound(database: Database) -> None:
+    storage = SQLStorage(database, cache_size=1)
+
+    async def handler(_event: object, _data: dict) -> None:
+        await storage.set_state(KEY, "Intake:kind")
+        await storage.get_state(OTHER)  # drops KEY from the cache
+        assert await storage.get_state(KEY) == "Intake:kind"
+
+    await storage.per_update(handler, object(), {})
+    assert await SQLStorage(database).get_state(KEY) == "Intake:kind"
 
 
 async def test_redis_keys_get_the_same_ttl(database: Database) -> None:

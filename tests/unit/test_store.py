@@ -1,6 +1,7 @@
 """The case store on SQLite and PostgreSQL: migrations, numbering, idempotency, times."""
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -103,3 +104,40 @@ async def test_migrations_create_what_the_models_describe(database: Database) ->
 
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
+
+
+async def test_a_cancelled_begin_leaves_no_transaction_open_in_the_pool(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiosqlite runs a BEGIN in its thread even after its caller was cancelled: the connection
+    goes back to the pool rolled back behind it, not holding SQLite's write lock for good."""
+    if not database.is_sqlite:
+        pytest.skip("SQLite's driver")
+    import aiosqlite
+
+    execute = aiosqlite.Connection.execute
+
+    def cancelled_at_begin(self: aiosqlite.Connection, sql: str, *args: object) -> object:
+        if sql.startswith("BEGIN"):
+            monkeypatch.undo()
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # at its wait for the BEGIN
+        return execute(self, sql, *args)
+
+    other = sqlite3.connect(str(database.url.database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the BEGIN waits for SQLite's lock in aiosqlite's thread
+    monkeypatch.setattr(aiosqlite.Connection, "execute", cancelled_at_begin)
+
+    async def write() -> None:
+        async with database.write() as session:
+            await session.execute(select(func.count()).select_from(Resident))
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    other.rollback()
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with asyncio.timeout(5), database.write() as session:
+        session.add(Resident(id=777, locale="lt"))
+    async with database.read() as session:
+        assert await session.get(Resident, 777) is not None
