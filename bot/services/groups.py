@@ -384,6 +384,13 @@ class GroupSender:
         async def send(thread: int | None) -> int:
             return (await self.bot.send_message(row.chat_id, row.payload["text"], message_thread_id=thread)).message_id
 
+        if row.payload.get("topic_id") is not None:  # a topic the case has left (passed on): its last line
+            try:
+                return Sent(row.chat_id, await send(row.payload["topic_id"]))
+            except TelegramBadRequest as exc:
+                if "thread not found" not in exc.message.lower():
+                    raise
+                return Sent(row.chat_id, await send(None))  # the topic was deleted meanwhile: the group's main chat
         sent = await self._in_topic(case, row.chat_id, send) if in_topic and case is not None else await send(None)
         return Sent(row.chat_id, sent)
 

@@ -403,7 +403,9 @@ class CaseWorkflow:
         # The old topic: a last line saying where the case went, then it is closed.
         old_chat, old_topic = case.group_chat_id, case.topic_id
         if old_chat is not None:
-            self._post(session, case, self.clerk_texts.passed_away(case, clerk, to, reason))
+            # Its topic named now: when it is sent, the case already lives in the new team's group.
+            text = self.clerk_texts.passed_away(case, clerk, to, reason)
+            enqueue(session, Kind.MESSAGE, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"text": text, "topic_id": old_topic})
             if old_topic is not None:
                 enqueue(session, Kind.CLOSE_TOPIC, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"topic_id": old_topic})
         case.team_id, case.group_chat_id = to.id, self.teams.chat_of(to)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from bot.app import App, build_app
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator, Limits
+from bot.sandbox.run import teams_file
 from bot.store.db import Database
 from flows import routers
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
@@ -113,3 +116,44 @@ async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
     ona = await telegram.person("Ona", language_code="lt")
     emulator.chats[ADMIN_CHAT_ID].members.add(ona.user["id"])
     return ona.in_chat(ADMIN_CHAT_ID)
+
+
+# --- clerks' side (register, teams, open311) ---
+
+ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
+
+
+@dataclass
+class Desk:
+    """The sandbox's teams (bot/sandbox/run.py `teams_file`), each person reading their team's group."""
+
+    front: Person  # Ona: the front office lists nobody, so its group's members act
+    head: Person  # Rimas, head of roads
+    member: Person  # Petras, roads
+    eldership: Person  # Aldona, Avižieniai eldership
+    director: Person  # Vida, the director's office (the escalation team)
+
+
+@pytest.fixture
+async def teams(emulator: Emulator, telegram: Telegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Desk:
+    """The teams' groups and people, and the municipality file routing to them (read by `bot`: request `desk`)."""
+    people = {name: await telegram.person(name) for name in ("Ona", "Rimas", "Petras", "Aldona", "Vida")}
+    for chat_id, title, names in ((ROADS, "Roads", ["Rimas", "Petras"]), (AVIZIENIAI, "Avižieniai", ["Aldona"]), (DIRECTOR, "Director", ["Vida"])):
+        emulator.add_group(title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names])
+    emulator.chats[ADMIN_CHAT_ID].members.add(people["Ona"].user["id"])
+    ids = {name: person.user["id"] for name, person in people.items()}
+    path = teams_file(
+        tmp_path / "municipality.toml", front=ADMIN_CHAT_ID, roads=ROADS, eldership=AVIZIENIAI, director=DIRECTOR,
+        roads_heads=[ids["Rimas"]], roads_members=[ids["Petras"]], eldership_members=[ids["Aldona"]], director_heads=[ids["Vida"]],
+    )  # fmt: skip
+    monkeypatch.setenv("MUNICIPALITY_FILE", str(path))  # test_config leaves it to the environment
+    return Desk(
+        people["Ona"].in_chat(ADMIN_CHAT_ID), people["Rimas"].in_chat(ROADS), people["Petras"].in_chat(ROADS),
+        people["Aldona"].in_chat(AVIZIENIAI), people["Vida"].in_chat(DIRECTOR),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def desk(teams: Desk, bot: App) -> Desk:
+    """The bot serving the teams (the teams' file written before the bot reads its configuration)."""
+    return teams
