@@ -122,6 +122,7 @@ class Emulator:
         self._sent_updates: dict[int, dict[str, Any]] = {}
         self._redeliveries: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls received: a bot is ready once it polls
+        self._shutting_down = False
         self.webhook: dict[str, Any] | None = None  # set by setWebhook: url, secret_token, allowed_updates, max_connections
         self.webhook_posts: list[dict[str, Any]] = []  # every webhook delivery attempt: update_id, status
         self._webhook_task: asyncio.Task[None] | None = None
@@ -141,7 +142,14 @@ class Emulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        app.on_shutdown.append(self._end_long_polls)
         return app
+
+    async def _end_long_polls(self, _app: web.Application) -> None:
+        """Shutting down: a getUpdates waiting for updates answers now, so that the server need not
+        wait out its shutdown timeout for a bot that may be gone already."""
+        self._shutting_down = True
+        await self._notify()
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -447,7 +455,7 @@ class Emulator:
         def pending() -> list[dict[str, Any]]:
             return self._redeliveries + [u for u in self._updates if not allowed or any(k in u for k in allowed)]
 
-        await self.wait_for(lambda: bool(pending()), float(params.get("timeout") or 0))
+        await self.wait_for(lambda: self._shutting_down or bool(pending()), float(params.get("timeout") or 0))
         batch = pending()[: int(params.get("limit") or 100)]
         self._redeliveries = [u for u in self._redeliveries if u not in batch]
         for update in batch:

@@ -1,5 +1,7 @@
 """The Bot API emulator is as strict as Telegram, and aiogram understands its answers."""
 
+import asyncio
+
 import httpx
 import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
@@ -211,3 +213,16 @@ async def test_multipart_uploads_and_file_download(bot, emulator: Emulator, anna
     file = await bot.get_file(sent.document.file_id)
     downloaded = await bot.download_file(file.file_path)
     assert downloaded.read() == png
+
+
+async def test_a_long_poll_is_answered_when_the_emulator_shuts_down() -> None:
+    """Shutting down answers a waiting getUpdates (empty) instead of holding the shutdown for its
+    timeout and then cutting the connection: each end-to-end test's teardown took a second more."""
+    emulator = Emulator(TOKEN)
+    runner = await emulator.serve()
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=60) as http:
+        poll = asyncio.create_task(http.post(f"/bot{TOKEN}/getUpdates", json={"timeout": 50}))
+        assert await emulator.wait_for(lambda: emulator.polls == 1, 10)
+        await runner.cleanup()
+        answer = await poll
+    assert (answer.status_code, answer.json()) == (200, {"ok": True, "result": []})
