@@ -170,15 +170,26 @@ async def two_cases(anna: Person, clerks: Person, store: Database) -> TwoCases:
     return TwoCases(anna, clerks, closed_card, closed_card_now, open_card)
 
 
+@dataclass
+class Erased(TwoCases):
+    confirmation: Received  # the question, edited
+    farewell: Received
+    told: Received  # what the clerks were told
+    cards: list[Received]  # both cards, as the erasing left them
+
+
 @pytest.fixture
-async def erased(two_cases: TwoCases) -> TwoCases:
-    """/forget, confirmed: Anna reads the confirmation and the farewell."""
-    anna = two_cases.anna
+async def erased(two_cases: TwoCases) -> Erased:
+    """/forget, confirmed: Anna reads the confirmation and the farewell; the clerks get a notice
+    and both cards are edited (waited for here: the test ends with nothing still being sent)."""
+    anna, clerks = two_cases.anna, two_cases.clerks
     await anna.send("/forget")
     await anna.click("🗑 Usuń mój profil", await anna.receive_one())
-    await anna.edited()
-    await anna.receive_one()
-    return two_cases
+    confirmation = await anna.edited()
+    farewell = await anna.receive_one()
+    told = await clerks.receive_one()
+    cards = [await clerks.edited(), await clerks.edited()]
+    return Erased(**vars(two_cases), confirmation=confirmation, farewell=farewell, told=told, cards=cards)
 
 
 async def test_the_closed_cases_card_shows_it_answered(two_cases: TwoCases) -> None:
@@ -211,34 +222,28 @@ async def test_forget_asks_first_and_keeping_the_profile_erases_nothing(two_case
     assert resident is not None and (resident.display_name, resident.news_topics) == ("Anna", ["general"])
 
 
-async def test_erasing_says_so_and_takes_the_menu_away(two_cases: TwoCases, emulator: Emulator) -> None:
-    anna = two_cases.anna
-    await anna.send("/forget")
-    await anna.click("🗑 Usuń mój profil", await anna.receive_one())
-    assert (await anna.edited()).text == tr("pl", "Your profile is erased.")
-    farewell = await anna.receive_one()
-    assert farewell.text == tr(
+async def test_erasing_says_so_and_takes_the_menu_away(erased: Erased) -> None:
+    assert erased.confirmation.text == tr("pl", "Your profile is erased.")
+    assert erased.farewell.text == tr(
         "pl", "We will not write to you again, except the answers to cases still being handled. Send /start if you want to use the service again."
     )
-    assert farewell.keyboard == {"remove_keyboard": True}  # the menu goes
+    assert erased.farewell.keyboard == {"remove_keyboard": True}  # the menu goes
 
 
-async def test_only_the_open_cases_team_is_told(erased: TwoCases) -> None:
-    told = await erased.clerks.receive_one()
-    assert (told.text, told.thread_id) == (tr("lt", ERASED_NOTICE, number="VRS-2026-000002"), erased.open_card.thread_id)
+async def test_only_the_open_cases_team_is_told(erased: Erased) -> None:
+    assert (erased.told.text, erased.told.thread_id) == (tr("lt", ERASED_NOTICE, number="VRS-2026-000002"), erased.open_card.thread_id)
     await erased.clerks.nothing_more(0.5)
 
 
-async def test_both_cards_no_longer_name_her(erased: TwoCases) -> None:
-    cards = [await erased.clerks.edited(), await erased.clerks.edited()]
-    assert sorted(card.id for card in cards) == sorted([erased.closed_card.id, erased.open_card.id])
+async def test_both_cards_no_longer_name_her(erased: Erased) -> None:
+    assert sorted(card.id for card in erased.cards) == sorted([erased.closed_card.id, erased.open_card.id])
     resident_line = tr("lt", "Resident: erased their profile; answer only about this case, in this topic")
-    for card in cards:
+    for card in erased.cards:
         lines = card.text.splitlines()
         assert resident_line in lines and "Gyventojas: Anna" not in lines and "Anna" not in card.text
 
 
-async def test_the_profile_is_emptied_and_the_cases_kept_on_record(erased: TwoCases, store: Database) -> None:
+async def test_the_profile_is_emptied_and_the_cases_kept_on_record(erased: Erased, store: Database) -> None:
     anna_id = erased.anna.user["id"]
     async with store.read() as session:
         resident = await session.get(Resident, anna_id)
@@ -249,12 +254,12 @@ async def test_the_profile_is_emptied_and_the_cases_kept_on_record(erased: TwoCa
     assert [c.resident_id for c in cases] == [anna_id, anna_id]
 
 
-async def test_her_own_command_menu_is_removed_once(erased: TwoCases, emulator: Emulator) -> None:
+async def test_her_own_command_menu_is_removed_once(erased: Erased, emulator: Emulator) -> None:
     forgotten = [r["params"] for r in emulator.requests if r["method"] == "deleteMyCommands"]
     assert [json.loads(params["scope"]) for params in forgotten] == [{"type": "chat", "chat_id": erased.anna.user["id"]}]
 
 
-async def test_the_open_case_is_still_answered_but_satisfaction_is_not_asked(erased: TwoCases) -> None:
+async def test_the_open_case_is_still_answered_but_satisfaction_is_not_asked(erased: Erased) -> None:
     anna, clerks, card = erased.anna, erased.clerks, erased.open_card
     await clerks.click("✅ Atsakyti ir užbaigti", card)
     await clerks.receive_one()  # "write the answer"
@@ -267,14 +272,13 @@ async def test_the_open_case_is_still_answered_but_satisfaction_is_not_asked(era
     await anna.nothing_more(1.0)  # the point: no satisfaction question
 
 
-async def test_a_message_to_her_closed_case_is_not_sent(erased: TwoCases) -> None:
-    await erased.clerks.receive_one()  # the notice in the open case's topic
+async def test_a_message_to_her_closed_case_is_not_sent(erased: Erased) -> None:
     await erased.clerks.send("Jeszcze jedno", thread_id=erased.closed_card.thread_id)
     assert (await erased.clerks.receive_one()).text == tr("lt", NOT_SENT)
     await erased.anna.nothing_more(1.0)  # the point: nothing reaches Anna
 
 
-async def test_back_again_she_starts_afresh_without_her_old_cases(erased: TwoCases) -> None:
+async def test_back_again_she_starts_afresh_without_her_old_cases(erased: Erased) -> None:
     anna = erased.anna
     await onboard(anna, "pl")
     await anna.send("/cases")
