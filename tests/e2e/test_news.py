@@ -1,5 +1,7 @@
-"""News: subscriptions, announcements composed in the communications group, and the outbox
-surviving kill -9, through the emulator."""
+"""News through the emulator: sending surviving kill -9, an album announcement, and broadcasting
+refused outside the communications group. (Subscribing, and an announcement composed in two
+languages and sent to a topic's subscribers, one behaviour a test, are in
+tests/inprocess/test_news.py.)"""
 
 import asyncio
 from collections import Counter
@@ -10,72 +12,7 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
 from tests.e2e.driver import Telegram
-from tests.e2e.helpers import broadcast_to_all, onboard, staff, wait_until
-
-
-def received_by(emulator: Emulator, chat_id: int) -> list[str]:
-    return [m.get("text", "") for m in emulator.chats[chat_id].messages.values() if m["from"].get("is_bot")]
-
-
-async def test_subscribe_compose_preview_and_send_in_two_languages(bot, telegram: Telegram, emulator: Emulator, store: Database) -> None:
-    anna = await telegram.resident("Anna", language_code="pl")
-    jonas = await telegram.resident("Jonas", language_code="lt")
-    ona = await telegram.resident("Ona", language_code="lt")
-    petras = await telegram.resident("Petras", language_code="pl")
-    offer = await onboard(anna, "pl")
-    await anna.click("➕ Drogi i transport", offer)
-    assert "✅ Drogi i transport" in (await anna.edited()).buttons
-    await jonas.click("➕ Keliai ir transportas", await onboard(jonas, "lt"))
-    await jonas.edited()
-    await onboard(ona, "lt")  # no subscriptions
-    await petras.click("➕ Drogi i transport", await onboard(petras, "pl"))
-    await petras.edited()
-    await petras.block_bot()  # leaves: no longer counted
-
-    async def petras_blocked() -> bool:  # Telegram told the bot (my_chat_member: kicked)
-        async with store.read() as session:
-            return (await session.get(Resident, petras.user["id"])).blocked_at is not None
-
-    await wait_until(petras_blocked, what="Petras marked as having blocked the bot")
-
-    rasa = await staff(telegram, emulator)
-    await rasa.send("/broadcast")
-    await rasa.click("Polski", await rasa.receive_one())
-    await rasa.edited()
-    await rasa.send("Remont drogi w Rzeszy od 1 grudnia & objazd przez <Mickuny>.")
-    saved = await rasa.receive_one()
-    await rasa.click("➕ Versija: Lietuvių", saved)
-    await rasa.edited()
-    await rasa.send("Kelio remontas Riešėje nuo gruodžio 1 d.")
-    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
-    audience = await rasa.edited()
-    assert "Gavėjų dabar: 3" in audience.text  # Anna, Jonas, Ona: Petras blocked the bot
-    await rasa.click("Keliai ir transportas", audience)
-    assert "Gavėjų dabar: 2" in (await rasa.edited()).text
-    await rasa.click("👁 Peržiūra")
-    await rasa.edited()
-    title_pl, preview_pl, title_lt, preview_lt, confirm = await rasa.receive(5)
-    assert preview_pl.text == "Remont drogi w Rzeszy od 1 grudnia & objazd przez <Mickuny>."
-    assert preview_lt.text == "Kelio remontas Riešėje nuo gruodžio 1 d."
-    await rasa.click("✅ Siųsti gavėjams: 2", confirm)
-    await rasa.edited()
-    progress = await rasa.receive_one()
-    assert progress.text.startswith("📣 Skelbimas #1")
-
-    assert (await anna.receive_one()).text == "Remont drogi w Rzeszy od 1 grudnia & objazd przez <Mickuny>."
-    assert (await jonas.receive_one()).text == "Kelio remontas Riešėje nuo gruodžio 1 d."
-    await ona.nothing_more(1.0)
-    done = await rasa.edited(timeout=15)
-    while not done.text.startswith("📣 Skelbimas #1: išsiųstas"):  # progress edits, then the report
-        done = await rasa.edited(timeout=15)
-    assert "išsiųsta 2 · laukia 0" in done.text
-    assert not [t for t in received_by(emulator, petras.user["id"]) if "Remont" in t]
-
-    await rasa.send("/broadcasts")
-    assert "išsiųsta 2 iš 2" in (await rasa.receive_one()).text
-    await anna.send("/news")
-    latest = await anna.receive_one()
-    assert "Remont drogi w Rzeszy" in latest.text
+from tests.e2e.helpers import broadcast_to_all, onboard, staff
 
 
 async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram, emulator: Emulator) -> None:
