@@ -103,7 +103,8 @@ class App:
         me = await self.bot.get_me()
         await self.announcements.resume()
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
-        background = [asyncio.create_task(self.outbox.run()), asyncio.create_task(run_as_leader(redis, self.schedule.run))]
+        sending = asyncio.create_task(self.outbox.run())
+        scheduling = asyncio.create_task(run_as_leader(redis, self.schedule.run))
         port = settings.web_listen_port
         runner = await serve(build_web_app(self, webhook), settings.web_host, port) if port else None
         allowed = self.dispatcher.resolve_used_update_types()
@@ -117,8 +118,9 @@ class App:
                 log.info("polling", extra={"bot_id": me.id, "username": me.username})
                 await self.dispatcher.start_polling(self.bot, allowed_updates=allowed)
         finally:
-            for task in background:
-                task.cancel()
+            self.outbox.stop()  # not cancelled: it ends between two claims (Outbox.stop)
+            scheduling.cancel()
+            await asyncio.gather(sending, scheduling, return_exceptions=True)  # ended before close() writes
             if runner is not None:
                 await runner.cleanup()
 

@@ -177,6 +177,7 @@ class Outbox:
         self._workers = [_Workers(None, pooled, concurrency)]
         self._workers += [_Workers(pool.kinds, frozenset(), pool.concurrency) for pool in pools]
         self._backoff_of = {kind: pool.max_backoff for pool in pools for kind in pool.kinds}
+        self._stopping = False
 
     def handle(self, kind: Kind, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -236,13 +237,21 @@ class Outbox:
     # --- sending ---
 
     async def run(self) -> None:
-        """Send until cancelled."""
+        """Send until stopped (`stop`) or cancelled."""
+        self._stopping = False
         await self.resume_own()
         await asyncio.gather(*(self._run(workers, recovers=index == 0) for index, workers in enumerate(self._workers)))
 
+    def stop(self) -> None:
+        """`run` returns at its next tick, never amid a claim: a task cancelled inside a SQLite
+        transaction can leave it open (aiosqlite finishes the statement in its thread), and the
+        next write, `drain`'s included, then waits out the busy timeout."""
+        self._stopping = True
+        self.wake()
+
     async def _run(self, workers: _Workers, recovers: bool) -> None:
         ticks = 0
-        while True:
+        while not self._stopping:
             free = workers.concurrency - len(workers.in_flight)
             if free > 0:
                 for row in await self._claim_safely(free, workers):
@@ -253,6 +262,8 @@ class Outbox:
             if recovers and ticks % 30 == 0:
                 await self.recover()
             workers.wake.clear()
+            if self._stopping:  # read after the clear: a stop's wake-up is not lost
+                return
             # A tick: due times and leases are looked at again. asyncio.timeout, not wait_for: on
             # Python 3.11 wait_for swallows a cancellation that meets a wake-up, and the stop hangs.
             with contextlib.suppress(TimeoutError):

@@ -47,19 +47,22 @@ async def telegram(emulator: Emulator) -> AsyncIterator[Telegram]:
     await telegram.close()
 
 
-async def _feed(app: App, emulator: Emulator, failures: list[BaseException]) -> None:
+async def _feed(app: App, emulator: Emulator, handling: asyncio.Lock, failures: list[BaseException]) -> None:
     """Polling without its concurrency: each update the emulator holds goes through the dispatcher in turn.
-    (Waiting on the emulator itself, not in a long getUpdates, leaves no request open at the end.)"""
+    (Waiting on the emulator itself, not in a long getUpdates, leaves no request open at the end.)
+    An update is handled under `handling`, so that the teardown stops this between two updates:
+    a task cancelled inside a SQLite transaction can leave it open (see Outbox.stop)."""
     offset = 0
     allowed = app.dispatcher.resolve_used_update_types()
     while True:
         await emulator.wait_for(lambda first=offset: any(u["update_id"] >= first for u in emulator._updates), 10)
-        for update in await app.bot.get_updates(offset=offset, timeout=0, allowed_updates=allowed):
-            offset = update.update_id + 1
-            try:
-                await app.dispatcher.feed_update(app.bot, update)
-            except Exception as exc:  # a handler's error: the test fails at teardown, with it
-                failures.append(exc)
+        async with handling:
+            for update in await app.bot.get_updates(offset=offset, timeout=0, allowed_updates=allowed):
+                offset = update.update_id + 1
+                try:
+                    await app.dispatcher.feed_update(app.bot, update)
+                except Exception as exc:  # a handler's error: the test fails at teardown, with it
+                    failures.append(exc)
 
 
 @contextlib.contextmanager
@@ -90,12 +93,16 @@ async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.Monkey
         app = build_app(test_config(database, emulator.url, gather_seconds=1, send_rate_per_second=0))
         await app.set_commands()
         failures: list[BaseException] = []
-        tasks = [asyncio.create_task(_feed(app, emulator, failures)), asyncio.create_task(app.outbox.run())]
+        handling = asyncio.Lock()
+        feeding = asyncio.create_task(_feed(app, emulator, handling, failures))
+        sending = asyncio.create_task(app.outbox.run())
         yield app
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        async with handling:
+            feeding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeding
+        app.outbox.stop()
+        await sending
         await app.close()
     if failures:
         raise failures[0]

@@ -46,3 +46,14 @@ async def test_waiting_on_the_emulator_stops_when_cancelled_as_it_is_woken(emula
         emulator.enqueue({})  # an update: every waiter looks again
 
     assert await _stops_when_cancelled_during_a_wake_up(wait_forever, wake) == 0
+
+
+async def test_a_stopped_outbox_ends_its_run_without_being_cancelled(database: Database) -> None:
+    """The bot stops its outbox between two claims (never amid one), then drains it."""
+    outbox = Outbox(database, "test")
+    running = asyncio.create_task(outbox.run())
+    await asyncio.sleep(0.05)  # claiming and waiting, as it does between messages
+    outbox.stop()
+    done, _ = await asyncio.wait({running}, timeout=5)
+    assert done == {running} and not running.cancelled() and running.exception() is None
+    await outbox.drain()  # the write after a stop goes through at once
