@@ -74,13 +74,16 @@ def _pg_url(name: str) -> str:
     return f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
-async def _create_pg_database() -> str:
+async def _create_pg_database(migrated: bool = True) -> str:
     import asyncpg
 
     global _pg_template_made
     name = f"petent_test_{secrets.token_hex(6)}"
     connection = await asyncpg.connect(_admin_dsn())
     try:
+        if not migrated:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+            return _pg_url(name)
         if not _pg_template_made:
             await connection.execute(f'CREATE DATABASE "{_PG_TEMPLATE}"')
             await _migrated(_pg_url(_PG_TEMPLATE))
@@ -110,12 +113,13 @@ def pytest_sessionfinish() -> None:
 
 @pytest.fixture(params=DATABASES)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh database of each kind, migrated to the newest schema and holding no rows;
-    PostgreSQL ones are dropped afterwards."""
+    """A fresh database of each kind, migrated to the newest schema (empty where the test is
+    marked `unmigrated`) and holding no rows; PostgreSQL ones are dropped afterwards."""
+    migrated = request.node.get_closest_marker("unmigrated") is None
     if request.param == "sqlite":
-        yield await _sqlite_database(tmp_path)
+        yield await _sqlite_database(tmp_path) if migrated else f"sqlite+aiosqlite:///{tmp_path}/petent.db"
         return
-    url = await _create_pg_database()
+    url = await _create_pg_database(migrated)
     try:
         yield url
     finally:
