@@ -252,7 +252,7 @@ class Broadcaster:
             rows = await session.execute(
                 select(col(Delivery.status), func.count()).where(col(Delivery.broadcast_id) == broadcast_id).group_by(col(Delivery.status))
             )
-            return Counts(dict(rows.tuples().all()))
+            return Counts(dict(rows.all()))  # rows unpack as (status, count)
 
     async def stop(self, broadcast_id: int) -> bool:
         """Halt: nothing more is claimed; rows not yet sent are cancelled. False if not sending."""
