@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bot.config import Config
-from bot.services.broadcaster import Broadcaster, Counts
+from bot.services.broadcaster import Broadcaster, Counts, Paused
 from bot.services.teams import TeamDirectory
 from bot.store.models import Broadcast, BroadcastStatus, DeliveryStatus
 from bot.telegram import single_attempt
@@ -24,6 +24,7 @@ from bot.telegram import single_attempt
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 5.0  # seconds between edits of the progress message (20 a minute per group)
+CLOSE_GRACE = 10.0  # seconds a shutdown waits for the batches being sent, as the outbox's drain
 
 
 class Announcements:
@@ -64,6 +65,8 @@ class Announcements:
 
         try:
             counts = await self.broadcaster.run(broadcast.id, progress)
+        except Paused:
+            return  # shutting down: not done, and not failed
         except Exception:
             log.exception("broadcast failed", extra={"broadcast_id": broadcast.id})
             return
@@ -92,9 +95,14 @@ class Announcements:
             self.start(broadcast)
 
     async def close(self) -> None:
-        """On shutdown: stop sending; rows this process held go back to pending for the next start."""
+        """On shutdown: stop sending after the batches in hand (cancelled only if they take longer
+        than CLOSE_GRACE: a task cancelled amid a SQLite write can leave it open); rows this
+        process still held go back to pending for the next start."""
+        self.broadcaster.pause()
         tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=CLOSE_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         await self.broadcaster.release()

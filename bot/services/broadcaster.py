@@ -24,6 +24,7 @@ first one (`version_for`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -134,6 +135,10 @@ class Counts:
         return self[DeliveryStatus.PENDING] + self[DeliveryStatus.SENDING]
 
 
+class Paused(Exception):
+    """The sender was paused (shutdown): the broadcast is not finished, it goes on at the next start."""
+
+
 class Broadcaster:
     def __init__(
         self,
@@ -154,6 +159,7 @@ class Broadcaster:
         self.worker = worker or f"w-{secrets.token_hex(4)}"  # stable across restarts when given
         self.max_backoff = max_backoff
         self._failures = 0  # consecutive transient failures: the backoff grows with them
+        self._pausing = asyncio.Event()
 
     # --- the outbox ---
 
@@ -254,6 +260,17 @@ class Broadcaster:
             )
             return Counts(dict(rows.all()))  # rows unpack as (status, count)
 
+    def pause(self) -> None:
+        """Shutting down: each `run` ends after the batch it is sending (raising Paused), not amid
+        a write; the broadcasts stay SENDING and go on at the next start."""
+        self._pausing.set()
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep, or less if the sender is paused meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._pausing.wait()
+
     async def stop(self, broadcast_id: int) -> bool:
         """Halt: nothing more is claimed; rows not yet sent are cancelled. False if not sending."""
         async with self.database.write() as session:
@@ -278,6 +295,8 @@ class Broadcaster:
             raise LookupError(broadcast_id)
         versions = versions_of(broadcast)
         while True:
+            if self._pausing.is_set():
+                raise Paused(broadcast_id)
             if await self._stopped(broadcast_id):
                 break
             claimed = await self.claim(broadcast_id, self.batch)
@@ -285,7 +304,7 @@ class Broadcaster:
                 counts = await self.counts(broadcast_id)
                 if counts[DeliveryStatus.SENDING] == 0:
                     break
-                await asyncio.sleep(1)  # another sender holds the last rows...
+                await self._wait(1)  # another sender holds the last rows...
                 await self.recover()  # ...unless it died: then its lease runs out
                 continue
             outcomes = await asyncio.gather(*(self._deliver(row, broadcast, version_for(versions, row.locale)) for row in claimed))
@@ -294,7 +313,7 @@ class Broadcaster:
             if all(outcome == "retry" for outcome in outcomes):
                 # Telegram is down or pacing us: wait before the same rows are tried again.
                 self._failures += 1
-                await asyncio.sleep(min(self.max_backoff, 0.5 * 2 ** (self._failures - 1)))
+                await self._wait(min(self.max_backoff, 0.5 * 2 ** (self._failures - 1)))
             else:
                 self._failures = 0
         await self._finish(broadcast_id)

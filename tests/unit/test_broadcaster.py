@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 
 from bot.limiter import Lanes, RateLimiter
 from bot.sandbox.emulator import Emulator
-from bot.services.broadcaster import Broadcaster, TextVersion, Version
+from bot.services.broadcaster import Broadcaster, Counts, Paused, TextVersion, Version
 from bot.store.db import Database
-from bot.store.models import BroadcastStatus, Delivery, DeliveryStatus, utcnow
+from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, utcnow
 from bot.telegram import create_bot
 from tests.conftest import TOKEN
 
@@ -137,3 +137,23 @@ async def test_stop_cancels_what_is_not_sent(database: Database, emulator: Emula
         from bot.store.models import Broadcast
 
         assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.STOPPED
+
+
+async def test_a_paused_sender_ends_after_its_batch_and_the_rest_goes_on_later(database: Database, emulator: Emulator, bot) -> None:
+    """Shutting down: the batch in hand is sent and recorded, nothing is left claimed, the
+    broadcast stays sending; the next start sends the rest, each once."""
+    people = residents(emulator, 30)
+    sender = Broadcaster(database, bot, batch=5)
+    broadcast = await sender.create(CONTENT, people)
+
+    async def pause_at_the_first_progress(counts: Counts) -> None:
+        sender.pause()
+
+    with pytest.raises(Paused):
+        await sender.run(broadcast.id, pause_at_the_first_progress)
+    counts = await sender.counts(broadcast.id)
+    assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.PENDING], counts[DeliveryStatus.SENDING]) == (5, 25, 0)
+    async with database.read() as session:
+        assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.SENDING
+    counts = await Broadcaster(database, bot, batch=5).run(broadcast.id)  # the next start
+    assert counts[DeliveryStatus.SENT] == 30 and set(received(emulator).values()) == {1}
