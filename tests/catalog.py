@@ -12,6 +12,16 @@ from aiogram.utils.i18n import I18n
 
 from bot.config import LOCALES_DIR
 
+# Msgids several tests check (a case's closing lines).
+REOPEN_WITHIN = (
+    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
+    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
+)
+SURVEY = (
+    "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
+    "The answer is anonymous: it is stored without your name or the case number."
+)
+
 
 @functools.cache
 def _i18n() -> I18n:

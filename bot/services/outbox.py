@@ -237,8 +237,7 @@ class Outbox:
     # --- sending ---
 
     async def run(self) -> None:
-        """Send until stopped (`stop`) or cancelled."""
-        self._stopping = False
+        """Send until stopped (`stop`, even before this started) or cancelled."""
         await self.resume_own()
         await asyncio.gather(*(self._run(workers, recovers=index == 0) for index, workers in enumerate(self._workers)))
 

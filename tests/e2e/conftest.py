@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
-from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
+from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Telegram
+from tests.e2e.helpers import served_emulator
 
 pytestmark = pytest.mark.e2e
 
@@ -124,12 +124,8 @@ class BotProcess:
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    emulator = controlled_emulator(TOKEN)
-    runner = await emulator.serve()
-    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
-    emulator.add_group("Communications", chat_id=COMMS_CHAT_ID)
-    yield emulator
-    await runner.cleanup()
+    async with served_emulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture

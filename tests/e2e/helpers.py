@@ -1,14 +1,19 @@
 """Conversations several end-to-end tests share."""
 
 import asyncio
+import contextlib
 import inspect
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bot.sandbox.emulator import Emulator
-from tests.conftest import COMMS_CHAT_ID
+from bot.sandbox.control import controlled_emulator
+from bot.sandbox.emulator import Emulator, Limits
+from bot.sandbox.run import teams_file
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
 from tests.e2e.driver import Person, Received, Telegram
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 20
@@ -41,9 +46,9 @@ async def onboard(person: Person, locale: str) -> Received:
     return offer
 
 
-async def submit_case(person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None) -> Received:
-    """The shortest path: the whole district (or an eldership of the first page), no files, no
-    location, answer here."""
+async def fill_in_case(person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None) -> Received:
+    """The shortest path to the summary (returned): the whole district (or an eldership of the
+    first page), no files, no location, answer here."""
     labels = LABELS[locale]
     await person.send(labels["new"])
     await person.receive_one()
@@ -56,8 +61,14 @@ async def submit_case(person: Person, locale: str, kind: str, category: str, des
     await person.send(labels["skip"])
     await person.receive_one()
     await person.send(labels["here"])
-    await person.receive(2)
-    await person.click(labels["submit"])
+    _, summary = await person.receive(2)
+    return summary
+
+
+async def submit_case(person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None) -> Received:
+    """`fill_in_case`, then send: the confirmation."""
+    await fill_in_case(person, locale, kind, category, description, eldership)
+    await person.click(LABELS[locale]["submit"])
     await person.edited()
     return await person.receive_one()
 
@@ -107,3 +118,47 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout} s for {what}")
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def served_emulator(limits: Limits | None = None) -> AsyncIterator[Emulator]:
+    """The emulator on 127.0.0.1 with the clerks' (forum) and communications groups."""
+    emulator = controlled_emulator(TOKEN, limits) if limits else controlled_emulator(TOKEN)
+    runner = await emulator.serve()
+    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
+    emulator.add_group("Communications", chat_id=COMMS_CHAT_ID)
+    try:
+        yield emulator
+    finally:
+        await runner.cleanup()
+
+
+ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
+
+
+@dataclass
+class Desk:
+    """The sandbox's teams (bot/sandbox/run.py `teams_file`), each person reading their team's group."""
+
+    front: Person  # Ona: the front office lists nobody, so its group's members act
+    head: Person  # Rimas, head of roads
+    member: Person  # Petras, roads
+    eldership: Person  # Aldona, Avižieniai eldership
+    director: Person  # Vida, the director's office (the escalation team)
+
+
+async def teams_desk(emulator: Emulator, telegram: Telegram, municipality_file: Path) -> Desk:
+    """The teams' groups and people, and the municipality file routing to them (for MUNICIPALITY_FILE)."""
+    people = {name: await telegram.person(name) for name in ("Ona", "Rimas", "Petras", "Aldona", "Vida")}
+    for chat_id, title, names in ((ROADS, "Roads", ["Rimas", "Petras"]), (AVIZIENIAI, "Avižieniai", ["Aldona"]), (DIRECTOR, "Director", ["Vida"])):
+        emulator.add_group(title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names])
+    emulator.chats[ADMIN_CHAT_ID].members.add(people["Ona"].user["id"])
+    ids = {name: person.user["id"] for name, person in people.items()}
+    teams_file(
+        municipality_file, front=ADMIN_CHAT_ID, roads=ROADS, eldership=AVIZIENIAI, director=DIRECTOR,
+        roads_heads=[ids["Rimas"]], roads_members=[ids["Petras"]], eldership_members=[ids["Aldona"]], director_heads=[ids["Vida"]],
+    )  # fmt: skip
+    return Desk(
+        people["Ona"].in_chat(ADMIN_CHAT_ID), people["Rimas"].in_chat(ROADS), people["Petras"].in_chat(ROADS),
+        people["Aldona"].in_chat(AVIZIENIAI), people["Vida"].in_chat(DIRECTOR),
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, FsmRecord, Resident, utcnow
 from tests.catalog import tr
 from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import LABELS, PHOTO, choose, onboard, submit_case
+from tests.e2e.helpers import LABELS, PHOTO, choose, fill_in_case, onboard, submit_case
 
 
 async def test_a_submit_press_delivered_again_makes_no_second_case(bot, telegram: Telegram, store: Database) -> None:
@@ -20,18 +20,7 @@ async def test_a_submit_press_delivered_again_makes_no_second_case(bot, telegram
     the same confirmation, one case. (The steps of a submission: tests/inprocess/test_submission.py.)"""
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
-    await anna.send("📝 Nowa sprawa")
-    await anna.receive_one()
-    await choose(anna, "🚧 Zgłoszenie problemu")
-    await choose(anna, "Awiżenie")
-    await choose(anna, "Oświetlenie ulic")
-    await anna.send("Nie świeci latarnia przy szkole")
-    await anna.receive_one()
-    await choose(anna, "⏭ Pomiń")
-    await anna.send("⏭ Pomiń")
-    await anna.receive_one()
-    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
-    await anna.receive(2)
+    await fill_in_case(anna, "pl", "🚧 Zgłoszenie problemu", "Oświetlenie ulic", "Nie świeci latarnia przy szkole", eldership="Awiżenie")
     submit_update = await anna.click("✅ Wyślij")
     await anna.edited()
     confirmation = await anna.receive_one()

@@ -19,13 +19,12 @@ import pytest
 import pytest_asyncio
 from georeport import GeoReport
 
-from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, DATABASES, SECRET_KEY, TOKEN, _create_pg_database, _drop_pg_database
 from tests.e2e.conftest import BotProcess
 from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import free_port, wait_until
+from tests.e2e.helpers import free_port, served_emulator, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 module_fixture = pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -81,12 +80,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.
 @module_fixture
 async def emulator(database_url: str) -> AsyncIterator[Emulator]:
     """Per database too: the chats start empty with each bot (nobody reads what the other left)."""
-    emulator = controlled_emulator(TOKEN)
-    runner = await emulator.serve()
-    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
-    emulator.add_group("Communications", chat_id=COMMS_CHAT_ID)
-    yield emulator
-    await runner.cleanup()
+    async with served_emulator() as emulator:
+        yield emulator
 
 
 @module_fixture

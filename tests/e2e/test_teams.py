@@ -6,52 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
 from bot.sandbox.emulator import Emulator
-from bot.sandbox.run import teams_file
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, Resident
-from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.conftest import BotProcess
 from tests.e2e.driver import NothingReceived, Person, Telegram
-from tests.e2e.helpers import onboard, submit_case
-
-ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
+from tests.e2e.helpers import ROADS, Desk, onboard, submit_case, teams_desk
 
 
-@dataclass
-class Desk:
-    bot: BotProcess
-    """The sandbox's teams (bot/sandbox/run.py), each person reading their team's group."""
-
-    front: Person  # Ona: the front office lists nobody, so its group's members act
-    head: Person  # Rimas, head of roads
-    member: Person  # Petras, roads
-    eldership: Person  # Aldona, Avižieniai eldership
-    director: Person  # Vida, the director's office (the escalation team)
-
-
-async def start_desk(emulator: Emulator, telegram: Telegram, settings_env: dict[str, str], tmp_path: Path, **env: str) -> Desk:
-    people = {name: await telegram.person(name) for name in ("Ona", "Rimas", "Petras", "Aldona", "Vida")}
-    for chat_id, title, names in ((ROADS, "Roads", ["Rimas", "Petras"]), (AVIZIENIAI, "Avižieniai", ["Aldona"]), (DIRECTOR, "Director", ["Vida"])):
-        emulator.add_group(title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names])
-    emulator.chats[ADMIN_CHAT_ID].members.add(people["Ona"].user["id"])
-    ids = {name: person.user["id"] for name, person in people.items()}
-    path = teams_file(
-        tmp_path / "municipality.toml", front=ADMIN_CHAT_ID, roads=ROADS, eldership=AVIZIENIAI, director=DIRECTOR,
-        roads_heads=[ids["Rimas"]], roads_members=[ids["Petras"]], eldership_members=[ids["Aldona"]], director_heads=[ids["Vida"]],
-    )  # fmt: skip
-    bot = BotProcess(emulator, {**settings_env, "MUNICIPALITY_FILE": str(path), **env}, tmp_path / "bot.log")
+async def start_desk(emulator: Emulator, telegram: Telegram, settings_env: dict[str, str], tmp_path: Path, **env: str) -> tuple[BotProcess, Desk]:
+    """The teams' desk (tests/e2e/helpers.py `teams_desk`) served by a bot process of its own."""
+    desk = await teams_desk(emulator, telegram, tmp_path / "municipality.toml")
+    bot = BotProcess(emulator, {**settings_env, "MUNICIPALITY_FILE": str(tmp_path / "municipality.toml"), **env}, tmp_path / "bot.log")
     await bot.start()
-    return Desk(
-        bot, people["Ona"].in_chat(ADMIN_CHAT_ID), people["Rimas"].in_chat(ROADS), people["Petras"].in_chat(ROADS),
-        people["Aldona"].in_chat(AVIZIENIAI), people["Vida"].in_chat(DIRECTOR),
-    )  # fmt: skip
+    return bot, desk
 
 
 async def test_escalation_on_a_frozen_clock_once_a_day(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
@@ -68,7 +41,7 @@ async def test_escalation_on_a_frozen_clock_once_a_day(emulator: Emulator, teleg
                 description="x", received_at=datetime(2026, 11, 20, tzinfo=UTC), deadline=deadline, assignee_name=assignee,
                 assignee_id=7 if assignee else None, team_id="roads", group_chat_id=ROADS,
             ))  # fmt: skip
-    desk = await start_desk(emulator, telegram, settings_env, tmp_path, PETENT_FROZEN_TIME="2026-12-17T07:59:58+02:00", DIGEST_TIME="08:00")
+    process, desk = await start_desk(emulator, telegram, settings_env, tmp_path, PETENT_FROZEN_TIME="2026-12-17T07:59:58+02:00", DIGEST_TIME="08:00")
     try:
         received = await desk.head.receive(6, timeout=20)  # the digest, three reminders, two escalations
         director_digest, to_director = sorted(await desk.director.receive(2), key=lambda m: not m.text.startswith("📋"))
@@ -86,14 +59,14 @@ async def test_escalation_on_a_frozen_clock_once_a_day(emulator: Emulator, teleg
         assert not any(m.text.startswith("vadovas:") for m in again)
         await desk.director.nothing_more(1.5)
     finally:
-        await desk.bot.stop()
+        await process.stop()
     async with store.read() as session:
         escalated = (await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.ESCALATED))).scalars().all()
     assert sorted(escalated) == [1, 2]
 
 
 async def test_a_flood_from_one_resident_does_not_hold_up_the_team(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
-    desk = await start_desk(emulator, telegram, {**settings_env, "GATHER_SECONDS": "20"}, tmp_path)
+    process, desk = await start_desk(emulator, telegram, {**settings_env, "GATHER_SECONDS": "20"}, tmp_path)
     try:
         anna = await telegram.resident("Anna", language_code="pl")
         await onboard(anna, "pl")
@@ -118,7 +91,7 @@ async def test_a_flood_from_one_resident_does_not_hold_up_the_team(emulator: Emu
         await asyncio.sleep(21)  # the point: what Anna added is posted once per GATHER_SECONDS (20) window; count the posts after it
         posts = [m for m in [message, *await _all(desk.member)] if "VRS-2026-000001" in m.text or "nr " in m.text]
     finally:
-        await desk.bot.stop()
+        await process.stop()
     assert 1 <= len(posts) <= 4, "a flood costs a handful of group messages"
     async with store.read() as session:
         added = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))).scalars().all()

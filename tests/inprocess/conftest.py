@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot.app import App, build_app
-from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator, Limits
-from bot.sandbox.run import teams_file
 from bot.store.db import Database
 from flows import routers
-from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
+from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Telegram
+from tests.e2e.helpers import Desk, served_emulator, teams_desk
 from tests.factories import test_config
 
 FROZEN_TIME = "2026-11-23T09:00:00+02:00"  # a Monday, as end to end
@@ -32,12 +30,8 @@ FROZEN_TIME = "2026-11-23T09:00:00+02:00"  # a Monday, as end to end
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    emulator = controlled_emulator(TOKEN, Limits(enabled=False))  # pacing is tested in unit and end to end
-    runner = await emulator.serve()
-    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
-    emulator.add_group("Communications", chat_id=COMMS_CHAT_ID)
-    yield emulator
-    await runner.cleanup()
+    async with served_emulator(Limits(enabled=False)) as emulator:  # pacing is tested in unit and end to end
+        yield emulator
 
 
 @pytest.fixture
@@ -127,37 +121,13 @@ async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
 
 # --- clerks' side (register, teams, open311) ---
 
-ROADS, AVIZIENIAI, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
-
-
-@dataclass
-class Desk:
-    """The sandbox's teams (bot/sandbox/run.py `teams_file`), each person reading their team's group."""
-
-    front: Person  # Ona: the front office lists nobody, so its group's members act
-    head: Person  # Rimas, head of roads
-    member: Person  # Petras, roads
-    eldership: Person  # Aldona, Avižieniai eldership
-    director: Person  # Vida, the director's office (the escalation team)
-
 
 @pytest.fixture
 async def teams(emulator: Emulator, telegram: Telegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Desk:
     """The teams' groups and people, and the municipality file routing to them (read by `bot`: request `desk`)."""
-    people = {name: await telegram.person(name) for name in ("Ona", "Rimas", "Petras", "Aldona", "Vida")}
-    for chat_id, title, names in ((ROADS, "Roads", ["Rimas", "Petras"]), (AVIZIENIAI, "Avižieniai", ["Aldona"]), (DIRECTOR, "Director", ["Vida"])):
-        emulator.add_group(title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names])
-    emulator.chats[ADMIN_CHAT_ID].members.add(people["Ona"].user["id"])
-    ids = {name: person.user["id"] for name, person in people.items()}
-    path = teams_file(
-        tmp_path / "municipality.toml", front=ADMIN_CHAT_ID, roads=ROADS, eldership=AVIZIENIAI, director=DIRECTOR,
-        roads_heads=[ids["Rimas"]], roads_members=[ids["Petras"]], eldership_members=[ids["Aldona"]], director_heads=[ids["Vida"]],
-    )  # fmt: skip
-    monkeypatch.setenv("MUNICIPALITY_FILE", str(path))  # test_config leaves it to the environment
-    return Desk(
-        people["Ona"].in_chat(ADMIN_CHAT_ID), people["Rimas"].in_chat(ROADS), people["Petras"].in_chat(ROADS),
-        people["Aldona"].in_chat(AVIZIENIAI), people["Vida"].in_chat(DIRECTOR),
-    )  # fmt: skip
+    desk = await teams_desk(emulator, telegram, tmp_path / "municipality.toml")
+    monkeypatch.setenv("MUNICIPALITY_FILE", str(tmp_path / "municipality.toml"))  # test_config leaves it to the environment
+    return desk
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus
-from tests.catalog import tr
+from tests.catalog import REOPEN_WITHIN, SURVEY, tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import PHOTO, onboard, submit_case
@@ -21,14 +21,6 @@ MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"  # its name, from its .toml
 # A report of a problem: it can also be made public (Open311), open or closed.
 CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti", "🌐 Paviešinti"]
 CARD_BUTTONS_CLOSED = ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
-REOPEN_WITHIN = (
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
-)
-SURVEY = (
-    "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
-    "The answer is anonymous: it is stored without your name or the case number."
-)
 
 
 def to_anna(*paragraphs: str) -> str:

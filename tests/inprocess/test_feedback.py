@@ -12,20 +12,12 @@ from sqlalchemy import select, text
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, PollAnswer, SatisfactionAnswer
-from tests.catalog import tr
+from tests.catalog import REOPEN_WITHIN, SURVEY, tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import onboard, staff, submit_case
 
 NUMBER = "VRS-2026-000001"
-SURVEY = (
-    "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
-    "The answer is anonymous: it is stored without your name or the case number."
-)
-REOPEN_WITHIN = (
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
-)
 COMMENT = "Szybko, ale <b>łatka</b> już pęka & trzeba poprawić"
 
 
@@ -64,8 +56,8 @@ async def closed(bot, telegram: Telegram, clerks: Person) -> Closed:
     return Closed(anna, clerks, card, question)
 
 
-async def rate(closed: Closed) -> None:
-    """4 stars, partly resolved, with a comment."""
+async def rate(closed: Closed) -> Received:
+    """4 stars, partly resolved, with a comment: the thanks."""
     anna = closed.anna
     await anna.click("4 ★", closed.question)
     await anna.click("Częściowo", await anna.edited())
@@ -73,7 +65,7 @@ async def rate(closed: Closed) -> None:
     await anna.click("✍ Dodaj komentarz")
     await anna.edited()
     await anna.send(COMMENT)
-    await anna.receive_one()
+    return await anna.receive_one()
 
 
 async def test_the_question_offers_one_to_five_stars_or_no_thanks(closed: Closed) -> None:
@@ -100,21 +92,14 @@ async def test_then_a_comment_is_offered_and_asked_for(closed: Closed) -> None:
 
 
 async def test_the_comment_is_thanked_for_and_stored_without_who_gave_it(closed: Closed, store: Database) -> None:
-    anna = closed.anna
-    await anna.click("4 ★", closed.question)
-    await anna.click("Częściowo", await anna.edited())
-    await anna.edited()
-    await anna.click("✍ Dodaj komentarz")
-    await anna.edited()
-    await anna.send(COMMENT)
-    assert (await anna.receive_one()).text == tr("pl", "Thank you for your answer! It helps us improve. It is stored anonymously.")
+    assert (await rate(closed)).text == tr("pl", "Thank you for your answer! It helps us improve. It is stored anonymously.")
     async with store.read() as session:
         answer = (await session.execute(select(SatisfactionAnswer))).scalar_one()
         case = (await session.execute(select(Case))).scalar_one()
     assert (answer.score, answer.resolved, answer.comment) == (4, "partly", COMMENT)
     assert (answer.category_id, answer.kind, answer.locale) == ("roads", "report", "pl")
     stored = await all_values(store, "satisfaction_answers") + await all_values(store, "survey_receipts")
-    assert not [v for v in stored if v in {str(anna.user["id"]), str(case.id), case.number, "Anna"}]
+    assert not [v for v in stored if v in {str(closed.anna.user["id"]), str(case.id), case.number, "Anna"}]
 
 
 async def test_an_old_button_cannot_add_a_second_answer(closed: Closed, store: Database) -> None:

@@ -7,24 +7,13 @@ from bot.store.db import Database
 from bot.store.models import Case
 from tests.catalog import tr
 from tests.e2e.driver import Telegram
-from tests.e2e.helpers import choose, onboard, submit_case
+from tests.e2e.helpers import choose, fill_in_case, onboard, submit_case
 
 
 async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Telegram, store: Database) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
-    await anna.send("📝 Nowa sprawa")
-    await anna.receive_one()
-    await choose(anna, "📄 Wniosek")
-    await choose(anna, "🤷 Nie wiem / cały rejon")
-    await choose(anna, "Pomoc społeczna")
-    await anna.send("Proszę o informację o zasiłku")
-    await anna.receive_one()
-    await choose(anna, "⏭ Pomiń")
-    await anna.send("⏭ Pomiń")
-    await anna.receive_one()
-    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
-    await anna.receive(2)
+    await fill_in_case(anna, "pl", "📄 Wniosek", "Pomoc społeczna", "Proszę o informację o zasiłku")
 
     await anna.click("✏️ Popraw dane")
     assert (await anna.edited()).buttons == ["Rodzaj", "Starostwo", "Kategoria", "Opis", "Pliki", "Lokalizacja", "Kontakt"]

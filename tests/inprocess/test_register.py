@@ -15,8 +15,7 @@ from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, OutboxMessa
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Received
-from tests.e2e.helpers import PHOTO
-from tests.inprocess.conftest import ROADS, Desk
+from tests.e2e.helpers import PHOTO, ROADS, Desk
 
 NUMBER = "VRS-2026-000001"
 CAME = ["📞 Telefonu", "✉️ El. paštu", "📮 Paštu", "🏢 Aptarnavimo skyriuje", "✖ Atšaukti"]

@@ -14,19 +14,14 @@ from sqlalchemy import select
 
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind
-from tests.catalog import tr
+from tests.catalog import REOPEN_WITHIN, tr
 from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import onboard, submit_case, wait_until
-from tests.inprocess.conftest import ROADS, Desk
+from tests.e2e.helpers import ROADS, Desk, onboard, submit_case, wait_until
 
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"
 REASON = "Gatvė priklauso seniūnijai"
 BACK = "Vis dėlto tai rajoninis kelias"
-REOPEN_WITHIN = (
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
-)
 # The card of a report in a team with a head: "Assign" beside "Take".
 CARD_BUTTONS = [
     "🙋 Imuosi",

@@ -13,20 +13,12 @@ from bot.sandbox.emulator import Emulator
 from bot.services.workflow import Action, Clerk, NotAllowed
 from bot.store.db import Database
 from bot.store.models import Case, OutboxMessage, OutboxStatus, Resident
-from tests.catalog import tr
+from tests.catalog import REOPEN_WITHIN, SURVEY, tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import services
 
 ONA = Clerk(id=501, name="Ona")
 MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml
-REOPEN_WITHIN = (
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
-    "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
-)
-SURVEY = (
-    "How satisfied are you with how case {number} was handled? Please rate it from 1 (not at all) to 5 (very satisfied). "
-    "The answer is anonymous: it is stored without your name or the case number."
-)
 
 
 def to_resident(locale: str, *paragraphs: str) -> str:
