@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.migrate import upgrade
+from tests.e2e.driver import Person, Telegram
 
 TOKEN = "123456:TEST-token-for-the-emulator-only"
 ADMIN_CHAT_ID = -1001000000001
@@ -134,6 +136,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
+    """(End to end and in process.) Ona, a clerk: a member of the clerks' group, acting and reading there."""
+    ona = await telegram.person("Ona", language_code="lt")
+    emulator.chats[ADMIN_CHAT_ID].members.add(ona.user["id"])
+    return ona.in_chat(ADMIN_CHAT_ID)
 
 
 @pytest.fixture

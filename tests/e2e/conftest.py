@@ -19,8 +19,7 @@ import pytest
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
-from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Telegram
+from tests.e2e.driver import Telegram
 from tests.e2e.helpers import served_emulator
 
 pytestmark = pytest.mark.e2e
@@ -144,14 +143,6 @@ async def bot(emulator: Emulator, settings_env: dict[str, str], tmp_path: Path) 
     unknown = emulator.spec.unknown_parameters
     assert not process.refused_requests(), "the bot sent a request Telegram refuses"
     assert not unknown, f"parameters the Bot API does not document: {unknown}"
-
-
-@pytest.fixture
-async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
-    """Ona, a clerk: a member of the clerks' group, acting and reading there."""
-    ona = await telegram.person("Ona", language_code="lt")
-    emulator.chats[ADMIN_CHAT_ID].members.add(ona.user["id"])
-    return ona.in_chat(ADMIN_CHAT_ID)
 
 
 @pytest.fixture

@@ -14,16 +14,6 @@ from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Telegram
 from tests.e2e.helpers import onboard, submit_case
 
-POLL = """# Godziny pracy i usługi
-Q: Jak ocenia Pan/Pani godziny pracy urzędu? | Kaip vertinate savivaldybės darbo laiką?
-- Dobrze | Gerai
-- Źle | Blogai
-Q+: Co chciał(a)by Pan/Pani załatwiać przez internet? | Ką norėtumėte tvarkyti internetu?
-- Zaświadczenia | Pažymas
-- Zgłoszenia | Pranešimus
-- Podatki | Mokesčius
-"""
-
 
 async def _close_case(clerks: Person, telegram: Telegram, answer: str) -> None:
     card = await clerks.receive_one()

@@ -6,18 +6,7 @@ import asyncio
 import pytest
 
 from tests.conftest import TEST_REDIS_URL
-from tests.e2e.driver import Person, Telegram
-
-
-async def onboard(person: Person, language: str, agree: str) -> None:
-    await person.send("/start")
-    await person.receive(2)
-    await person.click(language)
-    await person.edited()
-    await person.receive_one()
-    await person.click(agree)
-    await person.edited()
-    await person.receive(2)  # the menu, and the offer of news
+from tests.e2e.driver import Telegram
 
 
 async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram) -> None:

@@ -20,8 +20,7 @@ from bot.app import App, build_app
 from bot.sandbox.emulator import Emulator, Limits
 from bot.store.db import Database
 from flows import routers
-from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Telegram
+from tests.e2e.driver import Telegram
 from tests.e2e.helpers import Desk, served_emulator, teams_desk
 from tests.factories import test_config
 
@@ -109,14 +108,6 @@ async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.Monkey
 def store(database: Database) -> Database:
     """The bot's database, for assertions on what it stored (named as end to end)."""
     return database
-
-
-@pytest.fixture
-async def clerks(telegram: Telegram, emulator: Emulator) -> Person:
-    """Ona, a clerk: a member of the clerks' group, acting and reading there."""
-    ona = await telegram.person("Ona", language_code="lt")
-    emulator.chats[ADMIN_CHAT_ID].members.add(ona.user["id"])
-    return ona.in_chat(ADMIN_CHAT_ID)
 
 
 # --- clerks' side (register, teams, open311) ---

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from bot.store.db import Database
 from bot.store.models import Resident
 from tests.catalog import tr
-from tests.e2e.driver import Person, Telegram
+from tests.e2e.driver import Telegram
+from tests.e2e.helpers import onboard
 
 MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė", "en": "Vilnius District Municipality"}  # from its .toml
 HELLO = "Hello! This is the e-service desk of {municipality}."
@@ -31,17 +32,6 @@ YOUR_DATA = "Your data: /privacy shows the privacy notice, /mydata sends you eve
 
 def help_text(locale: str) -> str:
     return tr(locale, HELP, municipality=MUNICIPALITY[locale]) + "\n\n" + tr(locale, YOUR_DATA)
-
-
-async def onboard(person: Person, language: str, agree: str) -> None:
-    await person.send("/start")
-    await person.receive(2)
-    await person.click(language)
-    await person.edited()
-    await person.receive_one()
-    await person.click(agree)
-    await person.edited()
-    await person.receive(2)  # the menu, and the offer of news
 
 
 async def test_start_in_polish(bot, telegram: Telegram, database: Database) -> None:
@@ -116,7 +106,7 @@ async def test_unknown_language_code_is_offered_english_and_commands_are_per_lan
 
 async def test_language_change_switches_texts_menu_and_commands(bot, telegram: Telegram) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "✓ Polski", "✅ Rozumiem")
+    await onboard(anna, "pl")
 
     await anna.send("🌐 Język")
     picker = await anna.receive_one()
@@ -140,7 +130,7 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
     answer = await ona.receive_one()
     assert answer.text == tr("lt", NOT_UNDERSTOOD) + "\n" + tr("lt", "Send /start to begin.")  # not yet onboarded
 
-    await onboard(ona, "✓ Lietuvių", "✅ Susipažinau")
+    await onboard(ona, "lt")
     await ona.send_voice()
     assert (await ona.receive_one()).text == tr("lt", NOT_UNDERSTOOD)
     await ona.send("/frobnicate&<b>")
