@@ -116,7 +116,10 @@ class App:
                 await _until_stopped()
             else:
                 log.info("polling", extra={"bot_id": me.id, "username": me.username})
-                await self.dispatcher.start_polling(self.bot, allowed_updates=allowed)
+                # The session stays open for the shutdown (App.close closes it last): announcements
+                # and the outbox finish the sends in hand, which a closed session would fail after
+                # Telegram had them (sent again at the next start).
+                await self.dispatcher.start_polling(self.bot, allowed_updates=allowed, close_bot_session=False)
         finally:
             self.outbox.stop()  # not cancelled: it ends between two claims (Outbox.stop)
             scheduling.cancel()

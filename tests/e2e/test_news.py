@@ -6,6 +6,7 @@ tests/inprocess/test_news.py.)"""
 import asyncio
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.sandbox.emulator import Emulator
@@ -25,7 +26,10 @@ async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram,
     assert "broadcast button pressed outside" in bot.log()
 
 
-async def test_sending_resumes_after_kill_9_without_losses(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+@pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
+async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+    """Killed mid-announcement, or stopped (SIGTERM): after a restart every resident has it. A
+    stop ends the batches in hand and exits by itself, so nobody gets it twice."""
     from bot.store.migrate import upgrade
     from tests.e2e.conftest import BotProcess
 
@@ -48,7 +52,11 @@ async def test_sending_resumes_after_kill_9_without_losses(emulator: Emulator, t
             if await sent() >= 30:
                 break
             await asyncio.sleep(0.05)
-        await process.kill()
+        if stop == "kill -9":
+            await process.kill()
+        else:
+            await process.stop()
+            assert process.returncode == 0, "the bot ended by itself, not killed when it did not"
         async with store.read() as session:
             in_flight = set((await session.execute(select(Delivery.chat_id).where(Delivery.status == DeliveryStatus.SENDING))).scalars())
         await asyncio.sleep(1.5)  # the dead sender's lease runs out
@@ -64,6 +72,9 @@ async def test_sending_resumes_after_kill_9_without_losses(emulator: Emulator, t
     twice = {chat for chat, n in counts.items() if n > 1}
     assert twice <= in_flight, "only messages in flight at the crash may go twice"
     assert max(counts.values()) <= 2
+    if stop == "SIGTERM":
+        assert (in_flight, twice) == (set(), set()), "a stop leaves nothing in hand"
+        assert "database is locked" not in process.log()
 
 
 async def test_an_album_announcement_and_stop(bot, telegram: Telegram, emulator: Emulator) -> None:
