@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import httpx
@@ -166,15 +166,16 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
                 await inboxes.take(user["id"], answers)
                 latencies[step].append(time.perf_counter() - started)
 
-        started, cpu = time.perf_counter(), _cpu_seconds(bot)
+        started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
         await asyncio.gather(*(resident(user, locale) for user, locale in people))
         elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
+        requests = Counter(r["method"] for r in emulator.requests[first:])
     await _stop(bot)
     await runner.cleanup()
     refused = [r for r in emulator.requests if r["status"] == 429]
     return {
         "elapsed": elapsed, "updates": sum(len(s) for s in STEPS.values()) // 2 * residents,
-        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused), "cpu": cpu,
+        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused), "cpu": cpu, "requests": requests,
     }  # fmt: skip
 
 
@@ -235,6 +236,8 @@ async def main() -> None:
         f"bot process CPU per update: bare echo {echo_cpu * 1000:.2f} ms, petent {petent_cpu * 1000:.2f} ms "
         f"({petent_cpu / echo_cpu:.1f}x; petent also sends {fast['sent'] / fast['updates']:.1f} messages per update, the echo 1)"
     )
+    per_update = ", ".join(f"{method} {count / fast['updates']:.2f}" for method, count in fast["requests"].most_common())
+    print(f"requests to Telegram per update: {fast['requests'].total() / fast['updates']:.2f} ({per_update})")
     sent_rate = real["sent"] / real["elapsed"]
     print(
         f"with limits: {real['sent']} messages and edits in {real['elapsed']:.1f} s = {sent_rate:.1f}/s "
