@@ -57,6 +57,7 @@ from flows.common import resident_commands
 log = logging.getLogger(__name__)
 
 WEBHOOK_CONCURRENCY = 8  # case events sent at once (to all receivers together)
+SCHEDULE_GRACE = 10.0  # seconds a scheduled job under way may take to finish at a stop
 
 
 @dataclass
@@ -104,7 +105,7 @@ class App:
         await self.announcements.resume()
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
         sending = asyncio.create_task(self.outbox.run())
-        scheduling = asyncio.create_task(run_as_leader(redis, self.schedule.run))
+        scheduling = asyncio.create_task(run_as_leader(redis, self.schedule.run, stopping=self.schedule.stopping))
         port = settings.web_listen_port
         runner = await serve(build_web_app(self, webhook), settings.web_host, port) if port else None
         allowed = self.dispatcher.resolve_used_update_types()
@@ -121,8 +122,13 @@ class App:
                 # Telegram had them (sent again at the next start).
                 await self.dispatcher.start_polling(self.bot, allowed_updates=allowed, close_bot_session=False)
         finally:
-            self.outbox.stop()  # not cancelled: it ends between two claims (Outbox.stop)
-            scheduling.cancel()
+            # Not cancelled: each ends between two pieces of work (Outbox.stop, Schedule.stop); a
+            # report or a retention run still going after the grace is cancelled.
+            self.outbox.stop()
+            self.schedule.stop()
+            if not (await asyncio.wait({scheduling}, timeout=SCHEDULE_GRACE))[0]:
+                log.warning("scheduled work cut short by the stop")
+                scheduling.cancel()
             await asyncio.gather(sending, scheduling, return_exceptions=True)  # ended before close() writes
             if runner is not None:
                 await runner.cleanup()

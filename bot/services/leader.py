@@ -22,18 +22,22 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "petent:leader"
 
 
-async def run_as_leader(redis: Redis | None, work: Callable[[], Coroutine[Any, Any, None]], ttl: float = 30.0) -> None:
+async def run_as_leader(redis: Redis | None, work: Callable[[], Coroutine[Any, Any, None]], ttl: float = 30.0, stopping: asyncio.Event | None = None) -> None:
+    """Run `work` while this replica leads; a replica waiting to lead gives up once `stopping` is set."""
     if redis is None:
         await work()
         return
+    stopping = stopping or asyncio.Event()
     lock = redis.lock(LOCK_NAME, timeout=ttl)
-    while True:
+    while not stopping.is_set():
         try:
             leading = await lock.acquire(blocking=False)
         except RedisError:  # Redis away: nobody can be sure to lead; ask again later
             leading = False
         if not leading:
-            await asyncio.sleep(ttl / 3)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ttl / 3):
+                    await stopping.wait()
             continue
         log.info("this replica runs the scheduled work")
         task = asyncio.create_task(work())

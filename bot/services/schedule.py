@@ -10,7 +10,10 @@ the escalation team of the municipality file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from html import escape
 
@@ -51,6 +54,7 @@ class Schedule:
         self.quality = quality
         self.rights = rights
         self.locale = config.settings.admin_locale
+        self.stopping = asyncio.Event()
 
     # --- reading the load ---
 
@@ -134,21 +138,39 @@ class Schedule:
     # --- running ---
 
     async def run(self) -> None:
+        """The day's work at DIGEST_TIME, until `stop`: a job under way is finished first."""
         settings = self.config.settings
         at = settings.digest_time or time(8, 0)
-        while True:
+        while not self.stopping.is_set():
             now = utcnow().astimezone(self.calendar.tz)
             target = datetime.combine(now.date(), at, tzinfo=self.calendar.tz)
             if target <= now:
                 target += timedelta(days=1)
-            await asyncio.sleep((target - now).total_seconds())
-            today = target.date()
-            if settings.digest_time is not None and self.calendar.is_working_day(today):
-                await self._guarded("digest", self.digest(today))
-            if today.weekday() == settings.weekly_report_weekday:
-                period = Period(today - timedelta(days=7), today - timedelta(days=1))
-                await self._guarded("weekly report", self.post_report(self.teams.chat_of(self.teams.default), period))
-            await self._guarded("retention", self.rights.purge_expired(utcnow()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout((target - now).total_seconds()):
+                    await self.stopping.wait()
+                return
+            for name, job in self._jobs_of(target.date()):
+                if self.stopping.is_set():
+                    return
+                await self._guarded(name, job())
+
+    def _jobs_of(self, today: date) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        settings = self.config.settings
+        jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        if settings.digest_time is not None and self.calendar.is_working_day(today):
+            jobs.append(("digest", functools.partial(self.digest, today)))
+        if today.weekday() == settings.weekly_report_weekday:
+            period = Period(today - timedelta(days=7), today - timedelta(days=1))
+            jobs.append(("weekly report", functools.partial(self.post_report, self.teams.chat_of(self.teams.default), period)))
+        jobs.append(("retention", lambda: self.rights.purge_expired(utcnow())))
+        return jobs
+
+    def stop(self) -> None:
+        """`run` returns after the job under way, never amid it: a task cancelled inside a SQLite
+        write can leave its transaction open (see Outbox.stop)."""
+        self.stopping.set()
 
     async def _guarded(self, name: str, work: object) -> None:
         try:

@@ -47,3 +47,22 @@ async def test_without_redis_the_one_process_runs_it() -> None:
 
     await run_as_leader(None, work)
     assert done == [True]
+
+
+async def test_a_replica_waiting_to_lead_gives_up_at_a_stop() -> None:
+    redis = Redis.from_url(TEST_REDIS_URL)
+    await redis.set(LOCK_NAME, "the leader's token", px=5000)
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("work")
+
+    stopping = asyncio.Event()
+    waiting = asyncio.create_task(run_as_leader(redis, work, ttl=30.0, stopping=stopping))
+    await asyncio.sleep(0.1)
+    stopping.set()
+    async with asyncio.timeout(1):  # not the 10 s until it would ask for the lock again
+        await waiting
+    assert ran == []
+    await redis.delete(LOCK_NAME)
+    await redis.aclose()
