@@ -38,10 +38,11 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from aiogram.types import TelegramObject
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import ConfigError
-from bot.store.db import Database, insert_for
+from bot.store.db import Database, insert_for, table_of
 from bot.store.models import FsmRecord, utcnow
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ SWEEP_EVERY = timedelta(hours=1)
 # state, data, last change (None: no record)
 _Record = tuple[str | None, dict[str, Any], datetime | None]
 _EMPTY: _Record = (None, {}, None)
+_TABLE = table_of(FsmRecord)
 
 
 class _Pending:
@@ -86,6 +88,7 @@ class SQLStorage(BaseStorage):
         self._unwritten: dict[str, _Record] = {}
         database.before_write.append(self._write_current)
         self._swept_at: datetime | None = None
+        self._upserts: dict[str, Any] = {}
 
     def _remember(self, record_key: str, record: _Record) -> None:
         self._cache[record_key] = record
@@ -105,7 +108,7 @@ class SQLStorage(BaseStorage):
         if cached is None:
             cached = self._cache.get(record_key)
         if cached is None:
-            async with self.database.read() as session:
+            async with self.database.read_one() as session:
                 record = await session.get(FsmRecord, record_key)
             cached = (record.state, dict(record.data), record.updated_at) if record else _EMPTY
         self._remember(record_key, cached)
@@ -138,14 +141,25 @@ class SQLStorage(BaseStorage):
         self._remember(record_key, record)
 
     async def _store(self, records: dict[str, _Record]) -> None:
+        kept = [{"key": key, "state": state, "data": data, "updated_at": at} for key, (state, data, at) in records.items() if at is not None]
+        gone = [key for key, (_, _, at) in records.items() if at is None]
         async with self.database.write() as session:
-            for record_key, (state, data, updated_at) in records.items():
-                if updated_at is None:
-                    await session.execute(delete(FsmRecord).where(col(FsmRecord.key) == record_key))
-                else:
-                    values = {"state": state, "data": data, "updated_at": updated_at}
-                    statement = insert_for(session, FsmRecord).values(key=record_key, **values)
-                    await session.execute(statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_=values))
+            if kept:
+                await session.execute(self._upsert(session), kept)
+            if gone:
+                await session.execute(delete(_TABLE).where(_TABLE.c.key.in_(gone)))
+
+    def _upsert(self, session: AsyncSession) -> Any:
+        """The upsert of a conversation, built once (per database kind) on the Core table, its
+        values bound at each write: building it again for every step cost more than running it."""
+        dialect = session.get_bind().dialect.name
+        if (statement := self._upserts.get(dialect)) is None:
+            insert = insert_for(session, _TABLE)
+            statement = insert.on_conflict_do_update(
+                index_elements=[_TABLE.c.key], set_={name: insert.excluded[name] for name in ("state", "data", "updated_at")}
+            )
+            self._upserts[dialect] = statement
+        return statement
 
     def _current(self) -> _Pending | None:
         """The update being handled by this task, if its changes wait (see the module's doc)."""

@@ -7,7 +7,7 @@ from bot.store.models import Resident, utcnow
 
 
 async def get_resident(database: Database, user_id: int) -> Resident | None:
-    async with database.read() as session:
+    async with database.read_one() as session:
         return await session.get(Resident, user_id)
 
 

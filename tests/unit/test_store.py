@@ -141,3 +141,17 @@ async def test_a_cancelled_begin_leaves_no_transaction_open_in_the_pool(database
         session.add(Resident(id=777, locale="lt"))
     async with database.read() as session:
         assert await session.get(Resident, 777) is not None
+
+
+async def test_a_single_read_sees_each_commit_and_leaves_no_transaction_behind(database: Database) -> None:
+    """read_one runs its statement without BEGIN on SQLite: what it reads is always the latest
+    commit, and its connection, back in the pool, takes the next write at once."""
+    await upgrade(database)
+    for locale in ("pl", "lt", "en"):
+        async with asyncio.timeout(5):  # a transaction left open would hold the write for the busy timeout
+            async with database.write() as session:
+                resident = await session.get(Resident, 7) or Resident(id=7, locale=locale)
+                resident.locale = locale
+                session.add(resident)
+        async with database.read_one() as session:
+            assert (await session.get_one(Resident, 7)).locale == locale
