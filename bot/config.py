@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)  # Telegram's X-Telegram-Bot-Api-Secret-Token
     web_host: str = "127.0.0.1"  # the web server: the webhook, /healthz, /metrics
     web_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 8081 in webhook mode, no web server when polling
+    # Reverse proxies in front of the web server, each appending the address it saw to X-Forwarded-For
+    # (Open311 reads are limited per address); 0: the connection's address is the client's, the header is ignored.
+    web_proxy_hops: Annotated[int, Field(ge=0, le=5)] = 0
     # Receivers of case events (the document management system): "name=https://url|secret, …" (see parse_receivers).
     case_webhooks: SecretStr | None = None
     case_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0  # one delivery attempt, connecting included
