@@ -67,6 +67,9 @@ MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
 BODY_MAX = 1024 * 1024  # bytes of a POST's form (aiohttp's default client_max_size)
+# What a POST may carry in its URL; the rest (a name, an e-mail, a description…) only in the body,
+# as URLs end up in proxies' and servers' access logs.
+POST_QUERY = frozenset({"api_key", "service_code", "lat", "long", "jurisdiction_id", "locale"})
 _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
@@ -496,6 +499,9 @@ class Open311Api:
     async def _dispatch(self, request: web.Request, parts: list[str], fmt: str) -> web.Response:
         method, resource = request.method, parts[0] if parts else ""
         if method == "POST" and parts == ["requests"]:
+            refused = next((name for name in request.query if name not in POST_QUERY), None)
+            if refused is not None:
+                raise Open311Error(400, f"{refused}: send it in the body of the POST, not in the URL (URLs are logged)")
             form = MultiDict(request.query)
             body = await request.post()
             form.update({name: value for name, value in body.items() if isinstance(value, str)})  # the body wins; files are not taken

@@ -192,3 +192,21 @@ def test_a_limit_forgets_the_clients_it_has_refilled() -> None:
         limit.take(f"address-{n}")
         now[0] += 0.01  # 100 new addresses a second, each refilled half a second later
     assert len(limit._buckets) < 5000
+
+
+async def test_personal_data_in_a_posts_url_is_refused(api: TestClient, database: Database, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    # URLs end up in proxies' and servers' access logs: a person's data goes in the body only.
+    for name in ("first_name", "last_name", "email", "phone", "description", "address_string", "address_id", "account_id", "media_url", "device_id"):
+        body = {key: value for key, value in REPORT.items() if key != name}
+        response = await api.post(API_PATH + "requests.json", params={name: REPORT.get(name, "x")}, data=body)
+        description = f"{name}: send it in the body of the POST, not in the URL (URLs are logged)"
+        assert (response.status, json.loads(await response.text())) == (400, [{"code": 400, "description": description}])
+    async with database.read() as session:
+        assert (await session.execute(select(Case))).first() is None
+    # The key, the service, the place's coordinates, the jurisdiction and the language may stay in the URL.
+    allowed = ("api_key", "service_code", "lat", "long", "jurisdiction_id")
+    query = {name: REPORT[name] for name in allowed} | {"locale": "pl"}
+    response = await api.post(API_PATH + "requests.json", params=query, data={k: v for k, v in REPORT.items() if k not in allowed})
+    assert response.status == 200, await response.text()
+    assert "zarejestrowana" in json.loads(await response.text())[0]["service_notice"]
+    assert not [r for r in caplog.records if "Petrait" in r.getMessage() or "ona@example.lt" in str(r.__dict__)]
