@@ -512,7 +512,9 @@ class Open311Api:
         self.service.get_limit.take(self._address(request))
         locale = self._locale(request, request.query)
         if parts == ["discovery"]:
-            return render(self.service.discovery(str(request.url.with_path(API_PATH).with_query(None))), "discovery", fmt)
+            # The configured address, not the Host header: a forged one would have caches serve an attacker's URL.
+            base = self.service.config.settings.public_base_url or str(request.url.origin())
+            return render(self.service.discovery(base + API_PATH), "discovery", fmt)
         if parts == ["services"]:
             return render(self.service.services(locale), "services", fmt)
         if resource == "services" and len(parts) == 2:

@@ -210,3 +210,32 @@ async def test_personal_data_in_a_posts_url_is_refused(api: TestClient, database
     assert response.status == 200, await response.text()
     assert "zarejestrowana" in json.loads(await response.text())[0]["service_notice"]
     assert not [r for r in caplog.records if "Petrait" in r.getMessage() or "ona@example.lt" in str(r.__dict__)]
+
+
+async def test_discovery_names_the_configured_url_not_the_host_header(
+    api: TestClient,  # noqa: F811
+    wired: Services,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forged = {"Host": "attacker.example", "X-Forwarded-Host": "attacker.example", "X-Forwarded-Proto": "https"}
+
+    async def advertised() -> str:
+        body = json.loads(await (await api.get(API_PATH + "discovery.json", headers=forged)).text())
+        return body["endpoints"][0]["url"]
+
+    settings = wired.config.settings
+    monkeypatch.setattr(settings, "public_url", "https://petent.example.lt")
+    assert await advertised() == "https://petent.example.lt/open311/v2/"
+    monkeypatch.setattr(settings, "public_url", "https://www.example.lt/petent")  # behind a proxy, under a path
+    assert await advertised() == "https://www.example.lt/petent/open311/v2/"
+    monkeypatch.setattr(settings, "public_url", None)
+    monkeypatch.setattr(settings, "webhook_url", "https://bot.example.lt:8443/telegram")  # the same web server, reached by Telegram
+    assert await advertised() == "https://bot.example.lt:8443/open311/v2/"
+
+
+def test_public_url_is_checked_at_start() -> None:
+    settings = {"bot_token": TOKEN, "admin_chat_id": ADMIN_CHAT_ID, "comms_chat_id": COMMS_CHAT_ID, "secret_key": SECRET_KEY}
+    for wrong in ("petent.example.lt", "ftp://petent.example.lt", "https://petent.example.lt/?a=1", "https://petent.example.lt/#top"):
+        with pytest.raises(ConfigError, match=r"^PUBLIC_URL: must be the http\(s\) URL"):
+            load_config(**settings, public_url=wrong)
+    assert load_config(**settings, public_url="https://petent.example.lt/").settings.public_url == "https://petent.example.lt"
