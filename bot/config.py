@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)  # Telegram's X-Telegram-Bot-Api-Secret-Token
     web_host: str = "127.0.0.1"  # the web server: the webhook, /healthz, /metrics
     web_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 8081 in webhook mode, no web server when polling
+    # The web server's address from outside (http(s), a path if a proxy serves it under one): the
+    # Open311 discovery names it. Default: WEBHOOK_URL's scheme and host, else the request's Host header.
+    public_url: str | None = None
+    # Reverse proxies in front of the web server, each appending the address it saw to X-Forwarded-For
+    # (Open311 reads are limited per address); 0: the connection's address is the client's, the header is ignored.
+    web_proxy_hops: Annotated[int, Field(ge=0, le=5)] = 0
     # Receivers of case events (the document management system): "name=https://url|secret, …" (see parse_receivers).
     case_webhooks: SecretStr | None = None
     case_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0  # one delivery attempt, connecting included
@@ -163,6 +169,21 @@ class Settings(BaseSettings):
         if value and not re.match(r"^https?://[^/\s]+/\S*$", value):
             raise ValueError("must be the full URL Telegram posts to, e.g. https://petent.example.lt/telegram")
         return value or None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be the http(s) URL the web server is reached at, without a query, e.g. https://petent.example.lt")
+        return value.rstrip("/") if value else None
+
+    @property
+    def public_base_url(self) -> str | None:
+        """Where the web server is reached from outside: PUBLIC_URL, else WEBHOOK_URL's scheme and host."""
+        if self.public_url or not self.webhook_url:
+            return self.public_url
+        parts = urlsplit(self.webhook_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("webhook_secret")
     @classmethod

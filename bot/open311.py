@@ -21,6 +21,7 @@ in words.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
@@ -66,6 +67,9 @@ MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
 BODY_MAX = 1024 * 1024  # bytes of a POST's form (aiohttp's default client_max_size)
+# What a POST may carry in its URL; the rest (a name, an e-mail, a description…) only in the body,
+# as URLs end up in proxies' and servers' access logs.
+POST_QUERY = frozenset({"api_key", "service_code", "lat", "long", "jurisdiction_id", "locale"})
 _PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
@@ -106,24 +110,35 @@ class Filters:
     statuses: frozenset[str] = frozenset()  # open, closed
 
 
-class PostLimit:
-    """At most `burst` POSTs at once per client, then one every `every` seconds (a token bucket, in
-    this process: each replica counts its own). A leaked key or a client stuck in a loop must not
-    fill the teams' groups with cards, nor hold up the messages queued behind them for Telegram."""
+class RateLimit:
+    """At most `burst` requests at once per client, then one every `every` seconds (a token bucket, in
+    this process: each replica counts its own). `argument` is what the 429 names."""
 
-    def __init__(self, burst: int = 30, every: float = 10.0, clock: Callable[[], float] = monotonic) -> None:
-        self.burst, self.every, self.clock = burst, every, clock
+    SWEEP_MIN = 1024  # buckets kept before the first look for full ones
+
+    def __init__(self, argument: str, burst: int, every: float, clock: Callable[[], float] = monotonic) -> None:
+        self.argument, self.burst, self.every, self.clock = argument, burst, every, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, when counted)
+        self._sweep_at = self.SWEEP_MIN
 
     def take(self, client: str) -> None:
-        """Count one POST of `client`; Open311Error 429 if it has none left."""
+        """Count one request of `client`; Open311Error 429 if it has none left."""
         now = self.clock()
         tokens, then = self._buckets.get(client, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - then) / self.every)
         if tokens < 1:
             wait = math.ceil((1 - tokens) * self.every)
-            raise Open311Error(429, f"api_key: too many requests from {client}; please try again in {wait} seconds", retry_after=wait)
+            raise Open311Error(429, f"{self.argument}: too many requests from {client}; please try again in {wait} seconds", retry_after=wait)
         self._buckets[client] = (tokens - 1, now)
+        if len(self._buckets) >= self._sweep_at:
+            self._forget_full(now)
+
+    def _forget_full(self, now: float) -> None:
+        """A full bucket counts as none: forgotten, the map holds only the clients seen within a
+        refill, however many addresses an attacker goes through. The next look waits until the map
+        has doubled (each request's share stays constant)."""
+        self._buckets = {c: (t, then) for c, (t, then) in self._buckets.items() if t + (now - then) / self.every < self.burst}
+        self._sweep_at = max(self.SWEEP_MIN, 2 * len(self._buckets))
 
 
 class Open311Service:
@@ -139,7 +154,12 @@ class Open311Service:
         self.calendar = calendar
         self.teams = teams
         self.i18n = i18n
-        self.post_limit = PostLimit()
+        # POSTs per client (its key): a leaked key or a client stuck in a loop must not fill the teams'
+        # groups with cards, nor hold up the messages queued behind them for Telegram.
+        self.post_limit = RateLimit("api_key", burst=30, every=10.0)
+        # Reads per address (anyone may read): a generous burst, then two a second, so that nobody
+        # can keep the database busy with listings.
+        self.get_limit = RateLimit("request", burst=60, every=0.5)
 
     def clients(self) -> dict[str, str]:
         return self.config.settings.open311_clients
@@ -479,6 +499,9 @@ class Open311Api:
     async def _dispatch(self, request: web.Request, parts: list[str], fmt: str) -> web.Response:
         method, resource = request.method, parts[0] if parts else ""
         if method == "POST" and parts == ["requests"]:
+            refused = next((name for name in request.query if name not in POST_QUERY), None)
+            if refused is not None:
+                raise Open311Error(400, f"{refused}: send it in the body of the POST, not in the URL (URLs are logged)")
             form = MultiDict(request.query)
             body = await request.post()
             form.update({name: value for name, value in body.items() if isinstance(value, str)})  # the body wins; files are not taken
@@ -486,9 +509,12 @@ class Open311Api:
             return render(await self.service.create(form, locale), "service_requests", fmt)
         if method not in ("GET", "HEAD"):
             raise Open311Error(405, f"method: {method} is not served on {request.path}")
+        self.service.get_limit.take(self._address(request))
         locale = self._locale(request, request.query)
         if parts == ["discovery"]:
-            return render(self.service.discovery(str(request.url.with_path(API_PATH).with_query(None))), "discovery", fmt)
+            # The configured address, not the Host header: a forged one would have caches serve an attacker's URL.
+            base = self.service.config.settings.public_base_url or str(request.url.origin())
+            return render(self.service.discovery(base + API_PATH), "discovery", fmt)
         if parts == ["services"]:
             return render(self.service.services(locale), "services", fmt)
         if resource == "services" and len(parts) == 2:
@@ -500,6 +526,22 @@ class Open311Api:
         if resource == "tokens" and len(parts) == 2:
             return render(await self.service.token(parts[1]), "service_requests", fmt)
         raise Open311Error(404, f"resource: {request.path} not found; see {SPECIFICATION}")
+
+    def _address(self, request: web.Request) -> str:
+        """Whom a read counts against: the connection's address or, behind WEB_PROXY_HOPS proxies, the
+        one the outermost of them appended to X-Forwarded-For (whatever comes before it is the
+        client's own word). IPv6 by its /64, what one host is given; IPv4 mapped to IPv6 as IPv4."""
+        address, hops = request.remote or "", self.service.config.settings.web_proxy_hops
+        if hops:
+            forwarded = [part.strip() for header in request.headers.getall("X-Forwarded-For", []) for part in header.split(",") if part.strip()]
+            address = forwarded[max(0, len(forwarded) - hops)] if forwarded else address
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return request.remote or ""
+        if isinstance(ip, ipaddress.IPv6Address):
+            return str(ip.ipv4_mapped or ipaddress.IPv6Network((ip, 64), strict=False))
+        return str(ip)
 
     @staticmethod
     def _locale(request: web.Request, params: MultiMapping[str]) -> str:

@@ -143,6 +143,7 @@ async def run_sandbox(host: str, port: int) -> None:
         secret_key=secrets.token_hex(32),
         municipality_file=municipality,
         open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
+        public_url=None,  # discovery names the address the demo was reached at, whatever .env says
     )
     from bot.app import build_app
 

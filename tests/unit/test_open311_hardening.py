@@ -15,11 +15,13 @@ from sqlalchemy import select
 
 from bot import clock
 from bot.app import Services
-from bot.open311 import API_PATH, Open311Api
+from bot.config import ConfigError, load_config
+from bot.open311 import API_PATH, Open311Api, RateLimit
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
 from bot.services.workflow import Action, RegisteredBy
 from bot.store.db import Database
 from bot.store.models import Case, Channel
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 from tests.unit.test_open311 import ONA, OTHER_KEY, REPORT, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
 
 
@@ -143,3 +145,97 @@ async def test_the_body_limit_holds_on_a_server_that_allows_more(wired: Services
         response = await client.post(API_PATH + "requests.json", data={**REPORT, "description": "x" * (2 * 1024 * 1024)})
         assert response.status == 413
         assert json.loads(await response.text())[0]["description"] == "request: the body is larger than the 1 MB allowed"
+
+
+async def test_reads_are_limited_per_address(api: TestClient, wired: Services, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    # Anyone may read, but not hammer the database: a burst, then about two a second, per address.
+    now = [1000.0]
+    monkeypatch.setattr(wired.open311.get_limit, "burst", 3)
+    monkeypatch.setattr(wired.open311.get_limit, "clock", lambda: now[0])
+    for path in ("services.json", "requests.json", "discovery.json"):
+        assert (await api.get(API_PATH + path)).status == 200
+    too_many = [{"code": 429, "description": "request: too many requests from 127.0.0.1; please try again in 1 seconds"}]
+    for headers in ({}, {"X-Forwarded-For": "203.0.113.9"}):  # no proxy configured: the header is the client's own word
+        response = await api.get(API_PATH + "requests.json", headers=headers)
+        assert (response.status, response.headers.get("Retry-After"), json.loads(await response.text())) == (429, "1", too_many)
+    now[0] += wired.open311.get_limit.every
+    assert (await api.get(API_PATH + "requests.json")).status == 200  # one more, a refill later
+    assert (await api.get(API_PATH + "requests.json")).status == 429
+
+    # Behind one proxy (WEB_PROXY_HOPS=1) the address is the one the proxy appended, the last;
+    # what a client writes before it is its own word. IPv6 counts by /64, what one host holds.
+    monkeypatch.setattr(wired.config.settings, "web_proxy_hops", 1)
+    for forwarded in ("203.0.113.9", "198.51.100.1, 203.0.113.9", "10.0.0.1,203.0.113.9"):
+        assert (await api.get(API_PATH + "services.json", headers={"X-Forwarded-For": forwarded})).status == 200
+    response = await api.get(API_PATH + "services.xml", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert (response.status, response.headers.get("Retry-After")) == (429, "1")
+    description = ET.fromstring((await response.text()).encode()).find("error/description").text
+    assert description == "request: too many requests from 203.0.113.9; please try again in 1 seconds"
+    for host in range(1, 4):
+        assert (await api.get(API_PATH + "services.json", headers={"X-Forwarded-For": f"2001:db8:0:1::{host}"})).status == 200
+    response = await api.get(API_PATH + "services.json", headers={"X-Forwarded-For": "2001:db8:0:1:ffff::9"})
+    assert (response.status, json.loads(await response.text())[0]["description"]) == (
+        429, "request: too many requests from 2001:db8:0:1::/64; please try again in 1 seconds"
+    )  # fmt: skip
+
+
+def test_web_proxy_hops_is_checked_at_start() -> None:
+    with pytest.raises(ConfigError, match=r"^WEB_PROXY_HOPS: "):
+        load_config(bot_token=TOKEN, admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID, secret_key=SECRET_KEY, web_proxy_hops=6)
+
+
+def test_a_limit_forgets_the_clients_it_has_refilled() -> None:
+    # An attacker rotating addresses must not grow the buckets without end: a full one is forgotten.
+    now = [0.0]
+    limit = RateLimit("request", burst=60, every=0.5, clock=lambda: now[0])
+    for n in range(100_000):
+        limit.take(f"address-{n}")
+        now[0] += 0.01  # 100 new addresses a second, each refilled half a second later
+    assert len(limit._buckets) < 5000
+
+
+async def test_personal_data_in_a_posts_url_is_refused(api: TestClient, database: Database, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    # URLs end up in proxies' and servers' access logs: a person's data goes in the body only.
+    for name in ("first_name", "last_name", "email", "phone", "description", "address_string", "address_id", "account_id", "media_url", "device_id"):
+        body = {key: value for key, value in REPORT.items() if key != name}
+        response = await api.post(API_PATH + "requests.json", params={name: REPORT.get(name, "x")}, data=body)
+        description = f"{name}: send it in the body of the POST, not in the URL (URLs are logged)"
+        assert (response.status, json.loads(await response.text())) == (400, [{"code": 400, "description": description}])
+    async with database.read() as session:
+        assert (await session.execute(select(Case))).first() is None
+    # The key, the service, the place's coordinates, the jurisdiction and the language may stay in the URL.
+    allowed = ("api_key", "service_code", "lat", "long", "jurisdiction_id")
+    query = {name: REPORT[name] for name in allowed} | {"locale": "pl"}
+    response = await api.post(API_PATH + "requests.json", params=query, data={k: v for k, v in REPORT.items() if k not in allowed})
+    assert response.status == 200, await response.text()
+    assert "zarejestrowana" in json.loads(await response.text())[0]["service_notice"]
+    assert not [r for r in caplog.records if "Petrait" in r.getMessage() or "ona@example.lt" in str(r.__dict__)]
+
+
+async def test_discovery_names_the_configured_url_not_the_host_header(
+    api: TestClient,  # noqa: F811
+    wired: Services,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forged = {"Host": "attacker.example", "X-Forwarded-Host": "attacker.example", "X-Forwarded-Proto": "https"}
+
+    async def advertised() -> str:
+        body = json.loads(await (await api.get(API_PATH + "discovery.json", headers=forged)).text())
+        return body["endpoints"][0]["url"]
+
+    settings = wired.config.settings
+    monkeypatch.setattr(settings, "public_url", "https://petent.example.lt")
+    assert await advertised() == "https://petent.example.lt/open311/v2/"
+    monkeypatch.setattr(settings, "public_url", "https://www.example.lt/petent")  # behind a proxy, under a path
+    assert await advertised() == "https://www.example.lt/petent/open311/v2/"
+    monkeypatch.setattr(settings, "public_url", None)
+    monkeypatch.setattr(settings, "webhook_url", "https://bot.example.lt:8443/telegram")  # the same web server, reached by Telegram
+    assert await advertised() == "https://bot.example.lt:8443/open311/v2/"
+
+
+def test_public_url_is_checked_at_start() -> None:
+    settings = {"bot_token": TOKEN, "admin_chat_id": ADMIN_CHAT_ID, "comms_chat_id": COMMS_CHAT_ID, "secret_key": SECRET_KEY}
+    for wrong in ("petent.example.lt", "ftp://petent.example.lt", "https://petent.example.lt/?a=1", "https://petent.example.lt/#top"):
+        with pytest.raises(ConfigError, match=r"^PUBLIC_URL: must be the http\(s\) URL"):
+            load_config(**settings, public_url=wrong)
+    assert load_config(**settings, public_url="https://petent.example.lt/").settings.public_url == "https://petent.example.lt"
