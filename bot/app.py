@@ -203,6 +203,7 @@ class Services:
     quality: QualityService
     residents: ResidentSender
     rights: DataRights
+    surveys: SurveyService
     webhooks: WebhookSender
     open311: Open311Service
     files: FileStore  # where the municipality keeps the files (FILES_DIR or FILES_S3_*)
@@ -237,10 +238,13 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     outbox.handle(Kind.STORE_FILE, keeper.keep)
     outbox.handle(Kind.DELETE_FILES, keeper.delete)
     quality = QualityService(database, calendar, config.municipality)
-    rights = DataRights(database, config, calendar, workflow)
+    surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
+    rights = DataRights(database, config, calendar, workflow, surveys)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
-    return Services(config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, webhooks, open311, files)
+    return Services(
+        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files
+    )
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -273,7 +277,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["cases"] = CaseService(database, services.calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["quality"] = services.quality
     dispatcher["rights"] = services.rights
-    dispatcher["surveys"] = SurveyService(database, services.calendar, settings.secret_key.get_secret_value())
+    dispatcher["surveys"] = services.surveys
     dispatcher["news"] = NewsService(database, settings.default_locale)
     dispatcher["broadcaster"] = broadcaster = Broadcaster(
         database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=services.residents.mark_blocked,

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     files_s3_access_key: str | None = Field(default=None, validate_default=True)
     files_s3_secret_key: SecretStr | None = Field(default=None, validate_default=True)
     files_s3_region: str = "us-east-1"
+    # Server-side encryption of every stored object: AES256 (the storage's own keys) or a KMS key id (SSE-KMS).
+    files_s3_sse: str | None = None
 
     @field_validator("weekly_report")
     @classmethod
@@ -250,6 +252,20 @@ class Settings(BaseSettings):
     def _s3_credentials(cls, value: str | SecretStr | None, info: ValidationInfo) -> str | SecretStr | None:
         if info.data.get("files_s3_endpoint") and not value:
             raise ValueError("must be set with FILES_S3_ENDPOINT (the storage's credentials)")
+        return value
+
+    @field_validator("files_s3_sse")
+    @classmethod
+    def _s3_sse(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not info.data.get("files_s3_endpoint"):
+            raise ValueError("only for a bucket: set FILES_S3_ENDPOINT too (files in FILES_DIR are not encrypted by the bot)")
+        if value.upper() == "AES256":
+            return "AES256"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:/_.-]{0,2047}", value):
+            raise ValueError("must be AES256 or a KMS key id, ARN or alias (e.g. alias/petent-files)")
         return value
 
     @field_validator("telegram_api_url")

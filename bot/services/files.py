@@ -121,7 +121,7 @@ class FileKeeper:
         if not file.file_path:
             return Sent(record=self._not_kept(attachment, TOO_BIG))  # Telegram gives no path for files it will not serve
         key = storage_key(case, attachment, file.file_path)
-        size, digest = await self._download_and_put(file.file_path, key, _content_type(attachment, file.file_path))
+        size, digest = await self._download_and_put(file.file_path, key, _content_type(attachment, file.file_path), attachment.file_name)
         log.info("file kept", extra={"attachment": attachment.id, "case_id": case.id, "bytes": size, "storage": self.store.kind})
 
         async def record(session: AsyncSession) -> None:
@@ -138,7 +138,7 @@ class FileKeeper:
 
         return Sent(record=record)
 
-    async def _download_and_put(self, file_path: str, key: str, content_type: str) -> tuple[int, str]:
+    async def _download_and_put(self, file_path: str, key: str, content_type: str, file_name: str | None) -> tuple[int, str]:
         try:
             staging = self.store.staging()
             handle = tempfile.NamedTemporaryFile(dir=staging, prefix=DOWNLOAD_PREFIX, delete=False)  # noqa: SIM115  # closed below, moved by the store
@@ -159,7 +159,7 @@ class FileKeeper:
                 handle.flush()
                 os.fsync(handle.fileno())
             try:
-                await self.store.put(key, path, content_type)
+                await self.store.put(key, path, content_type, file_name)
             except StorageError as exc:
                 raise self._later(str(exc)) from None
             return destination.size, destination.sha256.hexdigest()

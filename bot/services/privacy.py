@@ -6,7 +6,9 @@
 - `/forget`: the profile (name, phone, language, subscriptions) is erased at once and the person
   leaves every audience. Their cases stay on record, as the law on handling submissions
   requires; answers to those still being handled are still sent to the chat, nothing else is.
-  The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`).
+  The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`),
+  and polls sent before are no longer theirs to answer; the receipts of the polls they answered
+  go (their anonymous answers stay counted, see bot.services.surveys).
 - Retention: once a closed case is older than its kind's `retention_years`, its personal data
   goes (the resident link, or the contact of a person without Telegram; the texts, the files, the
   location); what the quality reports count stays (dates, kind, category, eldership, team,
@@ -29,6 +31,7 @@ from bot.config import Config
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.files import queue_deletions, stored_files
+from bot.services.surveys import SurveyService
 from bot.services.workflow import CaseWorkflow
 from bot.store import cases as case_rows
 from bot.store.db import Database, rowcount
@@ -61,11 +64,12 @@ def years_before(moment: datetime, years: int) -> datetime:
 
 
 class DataRights:
-    def __init__(self, database: Database, config: Config, calendar: WorkingCalendar, workflow: CaseWorkflow) -> None:
+    def __init__(self, database: Database, config: Config, calendar: WorkingCalendar, workflow: CaseWorkflow, surveys: SurveyService) -> None:
         self.database = database
         self.municipality = config.municipality
         self.calendar = calendar
         self.workflow = workflow
+        self.surveys = surveys
 
     # --- /mydata ---
 
@@ -192,6 +196,7 @@ class DataRights:
             )  # fmt: skip
             for case in cases:
                 await self.workflow.tell_team_profile_erased(session, case)
+            await self.surveys.forget_poll_receipts(session, resident_id)
         self.workflow.outbox.wake()
         log.info("profile erased", extra={"cases_kept": len(cases)})
         return len(cases)

@@ -6,6 +6,10 @@ record of each file (size, SHA-256, where) are the attachments table's (bot.serv
 Writes are atomic: a reader never sees half a file (a rename within FILES_DIR; S3 makes an
 object visible only once it is whole). Problems are `StorageError`s whose message names the
 setting to look at.
+
+An object in a bucket carries `Content-Disposition: attachment` with its original name: opened
+from its URL, it is downloaded, never shown, so a sender's HTML or SVG does not run in the
+browser of the clerk who opens it. FILES_S3_SSE has the storage encrypt every object.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import os
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from bot.config import ConfigError, Settings
 
@@ -47,8 +52,9 @@ class FileStore(Protocol):
     async def check(self) -> None:
         """At start-up: raise StorageError unless files can be written."""
 
-    async def put(self, key: str, source: Path, content_type: str) -> None:
-        """Keep `source` (a finished download) under `key`; `source` is moved or copied."""
+    async def put(self, key: str, source: Path, content_type: str, file_name: str | None = None) -> None:
+        """Keep `source` (a finished download) under `key`; `source` is moved or copied. `file_name`:
+        the sender's, for a download from the store (the key's last part when there is none)."""
 
     async def get(self, key: str) -> bytes: ...
 
@@ -81,7 +87,7 @@ class LocalFileStore:
             raise StorageError(f"FILES_DIR: cannot write to {self.root}: {exc.strerror or exc}") from None
         remove_stale_downloads(self.staging())
 
-    async def put(self, key: str, source: Path, content_type: str) -> None:
+    async def put(self, key: str, source: Path, content_type: str, file_name: str | None = None) -> None:
         target = self.root / _checked(key)
         try:
             await asyncio.to_thread(self._move, source, target)
@@ -127,10 +133,14 @@ class S3FileStore:
 
     kind = "s3"
 
-    def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str = "us-east-1") -> None:
+    def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str = "us-east-1", sse: str | None = None) -> None:
         import certifi
         import urllib3
         from minio import Minio
+        from minio.sse import SseKMS, SseS3
+
+        # FILES_S3_SSE (checked in bot.config): AES256, or the KMS key to encrypt with.
+        self.sse = None if not sse else SseS3() if sse == "AES256" else SseKMS(sse, {})
 
         url = urlsplit(endpoint)
         self.endpoint, self.bucket = endpoint, bucket
@@ -172,8 +182,12 @@ class S3FileStore:
             raise StorageError(f"FILES_S3_BUCKET: there is no bucket {self.bucket} at {self.endpoint}")
         remove_stale_downloads(self.staging())
 
-    async def put(self, key: str, source: Path, content_type: str) -> None:
-        await self._call(f"storing {key}", self.client.fput_object, self.bucket, _checked(key), str(source), content_type=content_type)
+    async def put(self, key: str, source: Path, content_type: str, file_name: str | None = None) -> None:
+        disposition = content_disposition(file_name or PurePosixPath(key).name)
+        await self._call(
+            f"storing {key}", self.client.fput_object, self.bucket, _checked(key), str(source),
+            content_type=content_type, metadata={"Content-Disposition": disposition}, sse=self.sse,
+        )  # fmt: skip
         source.unlink(missing_ok=True)  # noqa: ASYNC240  # a local temporary file: microseconds
 
     async def get(self, key: str) -> bytes:
@@ -189,6 +203,15 @@ class S3FileStore:
 
     async def delete(self, key: str) -> None:
         await self._call(f"deleting {key}", self.client.remove_object, self.bucket, _checked(key))  # S3: absent is no error
+
+
+def content_disposition(file_name: str) -> str:
+    """`attachment` with the name (RFC 6266): in ASCII for old clients, and exactly in UTF-8
+    (RFC 5987's filename*) so that "Zaświadczenie Łukasza.pdf" or "Prašymas.pdf" survive."""
+    name = "".join(c for c in file_name if c.isprintable()).strip() or "file"  # no line breaks: one header
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))  # ś → s
+    plain = re.sub(r'[^ -~]|["\\%]', "_", plain)  # ł → _; no quote, backslash or escape to misread
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def remove_stale_downloads(staging: Path) -> None:
@@ -213,6 +236,7 @@ def file_stores(settings: Settings) -> tuple[FileStore, dict[str, FileStore]]:
         s3 = S3FileStore(
             settings.files_s3_endpoint, settings.files_s3_bucket or "", settings.files_s3_access_key or "",
             settings.files_s3_secret_key.get_secret_value() if settings.files_s3_secret_key else "", settings.files_s3_region,
+            settings.files_s3_sse,
         )  # fmt: skip
     except ImportError:
         raise ConfigError("FILES_S3_ENDPOINT: the S3 client is not installed: pip install 'petent[s3]'") from None

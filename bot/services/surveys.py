@@ -4,7 +4,9 @@ What is stored with an answer is what reports need and nothing that points to a 
 Telegram id, no resident, no case, no poll message; the day, not the time; a random row id.
 "One answer each" is kept by a receipt, HMAC-SHA256 under SECRET_KEY of the poll and the user
 (or of the case), in a table of its own with no other column: the receipt and the answer are
-written in one transaction, but nothing in either row leads to the other.
+written in one transaction, but nothing in either row leads to the other. A person's poll
+receipts go with their profile (/forget): with the key they would still tell which polls that
+Telegram user took part in. Case receipts name no person and stay.
 
 Nor does the storage: a row written in the receipt's transaction would keep that transaction's
 place and id (SQLite's rowid order, PostgreSQL's ctid order and xmin) and so pair with the
@@ -35,6 +37,7 @@ from bot.store.models import (
     Poll,
     PollAnswer,
     PollStatus,
+    Resident,
     ResolvedAnswer,
     SatisfactionAnswer,
     SurveyReceipt,
@@ -163,12 +166,27 @@ class SurveyService:
             return list((await session.execute(select(Poll).order_by(col(Poll.id).desc()).limit(limit))).scalars())
 
     async def invited(self, poll: Poll, user_id: int) -> bool:
-        """Whether the poll was sent to this person (a forged button from anyone else is refused)."""
+        """Whether the poll was sent to this person (a forged button from anyone else is refused).
+
+        Not once they erased their profile after the poll came (/forget: "no news, polls or
+        questions"), even if they came back since: their receipts went with the profile, so
+        answering again would count them twice.
+        """
         if poll.broadcast_id is None:
             return False
+        erased_since = select(col(Resident.id)).where(col(Resident.id) == user_id, col(Resident.erased_at) >= poll.created_at).exists()
         async with self.database.read() as session:
-            found = await session.scalar(select(col(Delivery.id)).where(col(Delivery.broadcast_id) == poll.broadcast_id, col(Delivery.chat_id) == user_id))
+            found = await session.scalar(
+                select(col(Delivery.id)).where(col(Delivery.broadcast_id) == poll.broadcast_id, col(Delivery.chat_id) == user_id, ~erased_since)
+            )
         return found is not None
+
+    async def forget_poll_receipts(self, session: Any, user_id: int) -> None:
+        """Delete the person's poll receipts in the caller's transaction (their erasure); the answers stay counted."""
+        poll_ids = (await session.execute(select(col(Poll.id)))).scalars().all()  # a few hundred at most
+        digests = [self.receipt("poll", poll_id, user_id) for poll_id in poll_ids]
+        if digests:
+            await session.execute(delete(SurveyReceipt).where(col(SurveyReceipt.digest).in_(digests)))
 
     async def poll_answered(self, poll_id: int, user_id: int) -> bool:
         return await self._has_receipt(self.receipt("poll", poll_id, user_id))

@@ -367,6 +367,21 @@ async def test_sent_answers_are_thanked_for_and_cannot_be_given_twice(sent: Sent
     assert (await anna.answer())["text"] == tr("pl", "You have already answered this poll. Thank you!")
 
 
+async def test_after_erasing_her_profile_an_old_poll_button_is_refused(sent: Sent, store: Database) -> None:
+    """/forget promises no polls, and her receipts go with the profile: the poll sent before is not hers any more."""
+    anna = sent.people.anna
+    await anna.send("/forget")
+    await anna.click("🗑 Usuń mój profil", await anna.receive_one())
+    await anna.edited()
+    await anna.receive_one()  # the farewell
+    await anna.click("○ Źle", sent.first)
+    assert (await anna.answer())["text"] == tr("pl", "This poll is not available.")
+    await anna.forge_button("pv:1:1.1:0:s:0", sent.first)  # a crafted client sends a whole answer
+    assert (await anna.answer())["text"] == tr("pl", "This poll is not available.")
+    async with store.read() as session:
+        assert (await session.execute(select(PollAnswer))).scalars().all() == []
+
+
 async def test_the_answers_are_stored_without_who_gave_them(answered: Sent, store: Database) -> None:
     async with store.read() as session:
         answers = (await session.execute(select(PollAnswer))).scalars().all()

@@ -17,7 +17,7 @@ from bot.config import ConfigError
 from bot.sandbox.emulator import Emulator
 from bot.services.cases import AttachmentDraft, CaseDraft
 from bot.services.outbox import NO_CHAT, Kind, Outbox, Pool, Sent, enqueue
-from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store
+from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store, file_stores
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseStatus, OutboxMessage, Resident
 from tests import factories
@@ -101,6 +101,55 @@ async def test_s3_store_keeps_reads_and_deletes(s3: S3FileStore) -> None:
     assert [o.object_name for o in s3.client.list_objects("petent-files", recursive=True)] == []
 
 
+async def test_s3_objects_are_downloaded_not_shown_under_their_name(s3: S3FileStore) -> None:
+    """A browser opening an object's URL saves it (a sender's HTML or SVG does not run) under its
+    name: ASCII for old clients, the exact name in UTF-8 (RFC 6266/5987); unencrypted by default."""
+    await s3.put("2026/VRS-2026-000001/1.html", _staged(s3, b"<script>alert(1)</script>"), "text/html", 'Zaświadczenie Łukasza "pilne" %41.html')
+    await s3.put("2026/VRS-2026-000001/2.jpg", _staged(s3, PHOTO), "image/jpeg")  # a photo has no name: the key's
+    page, photo = (s3.client.stat_object("petent-files", f"2026/VRS-2026-000001/{name}").metadata for name in ("1.html", "2.jpg"))
+    assert page["Content-Disposition"] == (
+        "attachment; filename=\"Zaswiadczenie _ukasza _pilne_ _41.html\"; filename*=UTF-8''Za%C5%9Bwiadczenie%20%C5%81ukasza%20%22pilne%22%20%2541.html"
+    )
+    assert (page["Content-Type"], photo["Content-Disposition"]) == ("text/html", "attachment; filename=\"2.jpg\"; filename*=UTF-8''2.jpg")
+    assert "x-amz-server-side-encryption" not in page
+
+
+@pytest.mark.parametrize(
+    ("setting", "headers"),
+    [
+        ("AES256", {"x-amz-server-side-encryption": "AES256"}),
+        ("alias/petent-files", {"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": "alias/petent-files"}),
+    ],
+)
+async def test_s3_objects_are_encrypted_as_files_s3_sse_says(s3_endpoint: str, s3: S3FileStore, setting: str, headers: dict[str, str]) -> None:
+    store = S3FileStore(s3_endpoint, "petent-files", "test-key", "test-secret", sse=setting)
+    await store.put("2026/VRS-2026-000001/1.jpg", _staged(store, PHOTO), "image/jpeg")
+    stat = store.client.stat_object("petent-files", "2026/VRS-2026-000001/1.jpg")
+    assert {name: stat.metadata.get(name) for name in headers} == headers
+
+
+async def test_a_file_kept_in_s3_carries_its_name_and_the_encryption(database: Database, emulator: Emulator, s3_endpoint: str, s3: S3FileStore) -> None:
+    """Through the outbox, as the bot keeps a file, with FILES_S3_SSE from the settings."""
+    emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
+    async with database.write() as session:
+        session.add(Resident(id=501, locale="pl", display_name="Anna"))
+    s3_settings = {"files_s3_bucket": "petent-files", "files_s3_access_key": "test-key", "files_s3_secret_key": "test-secret"}
+    wired = services(database, emulator.url, files_s3_endpoint=s3_endpoint, files_s3_sse="aes256", **s3_settings)
+    try:
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+        svg_id, document = emulator.store_file(svg, "plan sklypo.svg", "image/svg+xml", "document")
+        draft = AttachmentDraft("document", svg_id, document.unique_id, file_name="Prašymas dėl sklypo.svg", mime_type="image/svg+xml", file_size=len(svg))
+        await wired.workflow.open(_draft(draft), RECEIVED)
+        await wired.outbox.send_due_now()
+    finally:
+        await wired.bot.session.close()
+    (attachment,) = await _attachments(database)
+    assert attachment.storage == "s3" and attachment.storage_key is not None
+    stat = s3.client.stat_object("petent-files", attachment.storage_key)
+    assert stat.metadata["Content-Disposition"] == "attachment; filename=\"Prasymas del sklypo.svg\"; filename*=UTF-8''Pra%C5%A1ymas%20d%C4%97l%20sklypo.svg"
+    assert stat.metadata["x-amz-server-side-encryption"] == "AES256"
+
+
 async def test_s3_problems_name_the_setting(s3_endpoint: str) -> None:
     with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: there is no bucket no-such-bucket at http://127.0.0.1"):
         await check_store(S3FileStore(s3_endpoint, "no-such-bucket", "k", "s"))
@@ -116,6 +165,15 @@ async def test_s3_settings_are_checked_at_start_up(database: Database) -> None:
         factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000", files_s3_bucket="petent-files", files_s3_access_key="k")
     with pytest.raises(ConfigError, match="^FILES_S3_ENDPOINT: must be the storage's http"):
         factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000/petent-files")
+    with pytest.raises(ConfigError, match="^FILES_S3_SSE: only for a bucket: set FILES_S3_ENDPOINT too"):
+        factories.test_config(database, files_s3_sse="AES256")
+    s3 = {"files_s3_endpoint": "http://127.0.0.1:9000", "files_s3_bucket": "petent-files", "files_s3_access_key": "k", "files_s3_secret_key": "s"}
+    with pytest.raises(ConfigError, match="^FILES_S3_SSE: must be AES256 or a KMS key id"):
+        factories.test_config(database, files_s3_sse="AES 256", **s3)
+    kms = factories.test_config(database, files_s3_sse=" arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab ", **s3).settings
+    assert kms.files_s3_sse == "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab"
+    store, _ = file_stores(kms)
+    assert isinstance(store, S3FileStore) and store.sse is not None and store.sse.headers()["X-Amz-Server-Side-Encryption"] == "aws:kms"
     with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: must be a bucket name"):
         factories.test_config(
             database, files_s3_endpoint="http://127.0.0.1:9000", files_s3_bucket="Petent_Files", files_s3_access_key="k", files_s3_secret_key="s"

@@ -179,3 +179,36 @@ async def test_answer_counts_per_poll(database: Database, surveys: SurveyService
     for user in (RESIDENT, OTHER):
         await surveys.answer_poll(first.id, user, "pl", [[0], [1]])
     assert await surveys.answer_counts([first.id, second.id]) == {first.id: 2}
+
+
+async def test_forget_takes_the_persons_poll_receipts_and_old_invitations(database: Database, case: Case) -> None:
+    """After /forget nothing tells which polls the person answered (the key cannot recompute a
+    receipt that is gone); their answers stay counted, others' receipts stay, the case's too; and
+    the polls sent before are no longer theirs, even once they come back, so nobody answers twice."""
+    from bot.services.broadcaster import Broadcaster, TextVersion
+    from bot.store.models import SurveyReceipt, utcnow
+    from bot.store.residents import give_consent
+    from tests.factories import services
+
+    built = services(database)
+    surveys = built.surveys
+    async with database.write() as session:
+        session.add(Resident(id=OTHER, locale="lt", display_name="Jonas", consent_at=datetime(2026, 11, 1, tzinfo=UTC)))
+    polls = [await surveys.create_poll(QUESTIONS, {}, (900, "Rasa")) for _ in range(2)]
+    broadcast = await Broadcaster(database, bot=None).create({"pl": TextVersion(text="?")}, [(RESIDENT, "pl"), (OTHER, "lt")])
+    await surveys.attach_broadcast(polls[0].id, broadcast.id)
+    for poll in polls:
+        for user in (RESIDENT, OTHER):
+            await surveys.answer_poll(poll.id, user, "pl", [[0], [1]])
+    await surveys.answer_satisfaction(case, 4, "yes")
+
+    await built.rights.forget(RESIDENT, utcnow())
+
+    async with database.read() as session:
+        receipts = set((await session.execute(select(SurveyReceipt.digest))).scalars())
+    assert receipts == {surveys.receipt("poll", poll.id, OTHER) for poll in polls} | {surveys.receipt("case", case.id)}
+    assert await surveys.answer_counts([poll.id for poll in polls]) == {polls[0].id: 2, polls[1].id: 2}
+    first = await surveys.poll(polls[0].id)
+    assert first is not None and not await surveys.invited(first, RESIDENT) and await surveys.invited(first, OTHER)
+    await give_consent(database, RESIDENT, "Anna", "pl")  # back again: still not invited to the old poll
+    assert not await surveys.invited(first, RESIDENT)
