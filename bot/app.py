@@ -138,6 +138,7 @@ class App:
     async def close(self) -> None:
         await self.announcements.close()
         await self.outbox.drain()
+        self.outbox.close()
         if self.webhooks is not None:
             await self.webhooks.close()
         await self.dispatcher.storage.close()

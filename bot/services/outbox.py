@@ -74,6 +74,7 @@ class Kind(StrEnum):
 
 
 NO_CHAT = 0  # the chat_id of rows that send nothing to a chat (WEBHOOK, STORE_FILE, DELETE_FILES)
+_ADDED_KINDS = "petent_outbox_kinds"  # session.info: the kinds of the rows a transaction added
 
 
 def resident_key(resident_id: int) -> str:
@@ -88,9 +89,10 @@ def enqueue(
     session: AsyncSession, kind: Kind, chat_id: int, *, key: str, case_id: int | None = None,
     payload: dict[str, Any] | None = None, due_at: datetime | None = None,
 ) -> OutboxMessage:  # fmt: skip
-    """Add a row inside the caller's transaction (call `Outbox.wake` after the commit)."""
+    """Add a row inside the caller's transaction: once it commits, the senders of its kind wake."""
     row = OutboxMessage(kind=kind, key=key, chat_id=chat_id, case_id=case_id, payload=payload or {}, due_at=due_at)
     session.add(row)
+    session.info.setdefault(_ADDED_KINDS, set()).add(kind)
     return row
 
 
@@ -150,6 +152,9 @@ class _Workers:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
+    def takes(self, kind: str) -> bool:
+        return kind in self.kinds if self.kinds is not None else kind not in self.exclude
+
 
 class Outbox:
     def __init__(
@@ -178,14 +183,26 @@ class Outbox:
         self._workers += [_Workers(pool.kinds, frozenset(), pool.concurrency) for pool in pools]
         self._backoff_of = {kind: pool.max_backoff for pool in pools for kind in pool.kinds}
         self._stopping = False
+        database.after_commit.append(self._added)
 
     def handle(self, kind: Kind, handler: Handler) -> None:
         self.handlers[kind] = handler
 
-    def wake(self) -> None:
-        """Something was enqueued: look for work now rather than at the next tick."""
+    def wake(self, kinds: Iterable[str] | None = None) -> None:
+        """Look for work now rather than at the next tick: the senders of `kinds`, or all of them."""
         for workers in self._workers:
-            workers.wake.set()
+            if kinds is None or any(workers.takes(kind) for kind in kinds):
+                workers.wake.set()
+
+    def _added(self, session: AsyncSession) -> None:
+        """A transaction committed: the senders of the kinds it added wake (not every pool: each
+        pool that wakes claims, a write transaction, for nothing if it has no new rows)."""
+        if kinds := session.info.pop(_ADDED_KINDS, None):
+            self.wake(kinds)
+
+    def close(self) -> None:
+        if self._added in self.database.after_commit:
+            self.database.after_commit.remove(self._added)
 
     # --- claiming ---
 

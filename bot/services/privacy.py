@@ -197,7 +197,6 @@ class DataRights:
             for case in cases:
                 await self.workflow.tell_team_profile_erased(session, case)
             await self.surveys.forget_poll_receipts(session, resident_id)
-        self.workflow.outbox.wake()
         log.info("profile erased", extra={"cases_kept": len(cases)})
         return len(cases)
 
@@ -242,7 +241,6 @@ class DataRights:
             gone = list((await session.execute(unneeded)).scalars())
             await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
             residents = rowcount(await session.execute(delete(Resident).where(col(Resident.id).in_(gone))))
-        self.workflow.outbox.wake()
         purged = Purged(len(cases), rowcount(removed), files, residents)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
         return purged

@@ -2,7 +2,7 @@
 
 Each method checks what may happen (one transition table keyed by `Action`), changes the case,
 writes its event to the audit trail, and queues what people must be told (the outbox) — all in
-one transaction — then wakes the outbox and returns what happened. Handlers never change a case
+one transaction (the outbox wakes when it commits) — and returns what happened. Handlers never change a case
 themselves. Nothing here waits for Telegram.
 """
 
@@ -209,7 +209,6 @@ class CaseWorkflow:
             if existing is None:
                 raise
             return OpenedCase(existing, created=False)
-        self.outbox.wake()
         return OpenedCase(case, created=True)
 
     async def _case_for_update(self, update_id: int) -> Case | None:
@@ -326,7 +325,6 @@ class CaseWorkflow:
                 assert rule.to is not None
                 await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details)
             await self._card_edit(session, case)
-        self.outbox.wake()
         return outcome
 
     async def _set_status(
@@ -450,7 +448,6 @@ class CaseWorkflow:
             case = await self._open_or_closed(session, case_id)
             outcome = Outcome(case)
             await self._relay(session, outcome, clerk, messages, text, utcnow(), files)
-        self.outbox.wake()
         return outcome
 
     async def send_template(self, case_id: int, clerk: Clerk, text: str, shown_in: GroupMessage) -> Outcome:
@@ -461,7 +458,6 @@ class CaseWorkflow:
             event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, shown_in)
             session.add(event)
             self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
-        self.outbox.wake()
         return Outcome(case, [event])
 
     async def note(self, case_id: int, clerk: Clerk, text: str, message: GroupMessage) -> CaseEvent:
@@ -505,7 +501,6 @@ class CaseWorkflow:
             await session.flush()
             await self.add_files(session, case, event.id, files)
             await self._gather_information(session, case, event)
-        self.outbox.wake()
         return event
 
     async def reopen_by_resident(self, case_id: int, resident_id: int, reason: str, reopen_days: int) -> Case:
@@ -527,7 +522,6 @@ class CaseWorkflow:
             await self._hook(session, Event.REOPENED, case, event, {"reason": reason, "by": {"role": "resident"}})
             self._post(session, case, self.clerk_texts.information(case, [event]))
             await self._card_edit(session, case)
-        self.outbox.wake()
         return case
 
     async def _gather_information(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
@@ -591,7 +585,6 @@ class CaseWorkflow:
         async with self.database.write() as session:
             session.add(CaseEvent(case_id=case.id, kind=EventKind.REMINDED))
             self._post(session, case, text)
-        self.outbox.wake()
 
     async def escalate(self, case: Case, day_key: str, posts: list[tuple[int, str]]) -> bool:
         """Tell the head / escalation team about a case, once per working day; False if already done today."""
@@ -610,7 +603,6 @@ class CaseWorkflow:
             session.add(CaseEvent(case_id=case.id, kind=EventKind.ESCALATED, data={"day": day_key, "to": [chat for chat, _ in posts]}))
             for chat, text in posts:
                 enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), case_id=locked.id if locked else None, payload={"text": text})
-        self.outbox.wake()
         return True
 
     async def post_about(self, case_id: int, text: str) -> None:
@@ -619,12 +611,10 @@ class CaseWorkflow:
             case = await session.get(Case, case_id)
             if case is not None:
                 self._post(session, case, text)
-        self.outbox.wake()
 
     async def post_to_group(self, chat_id: int, text: str) -> None:
         async with self.database.write() as session:
             enqueue(session, Kind.MESSAGE, chat_id, key=group_key(chat_id), payload={"text": text})
-        self.outbox.wake()
 
     # --- queueing ---
 

@@ -14,6 +14,7 @@ them from error messages and from SQL logging at any level.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +27,8 @@ from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlmodel import SQLModel
+
+log = logging.getLogger(__name__)
 
 _BEGIN = "petent_begin"
 _BEGUN = "petent_begun"  # False from BEGIN sent until it returned
@@ -53,6 +56,9 @@ class Database:
         # Awaited before each write transaction begins: the conversations an update changed are
         # written first, so they keep their order against its other writes (bot.store.fsm).
         self.before_write: list[Callable[[], Awaitable[None]]] = []
+        # Called with the session once a write transaction has committed (the outbox wakes its
+        # senders for the rows it added: bot.services.outbox).
+        self.after_commit: list[Callable[[AsyncSession], None]] = []
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
 
     def _prepare_sqlite_file(self) -> None:
@@ -130,9 +136,14 @@ class Database:
         if self._write_lock is None:
             async with self._writer() as session, session.begin():
                 yield session
-            return
-        async with self._write_lock, self._writer() as session, session.begin():
-            yield session
+        else:
+            async with self._write_lock, self._writer() as session, session.begin():
+                yield session
+        for on_commit in self.after_commit:
+            try:
+                on_commit(session)
+            except Exception:  # committed all the same: the caller must not think otherwise (and retry)
+                log.exception("after-commit hook failed")
 
     async def dispose(self) -> None:
         await self.engine.dispose()
