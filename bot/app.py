@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot import metrics
+from bot.aio import finish_or_cancel
 from bot.config import LOCALES, LOCALES_DIR, Config, ConfigError
 from bot.limiter import Lanes, RateLimiter, SharedLanes
 from bot.middlewares.i18n import ResidentI18nMiddleware
@@ -128,10 +129,9 @@ class App:
             # report or a retention run still going after the grace is cancelled.
             self.outbox.stop()
             self.schedule.stop()
-            if not (await asyncio.wait({scheduling}, timeout=SCHEDULE_GRACE))[0]:
+            if not await finish_or_cancel([scheduling], SCHEDULE_GRACE):
                 log.warning("scheduled work cut short by the stop")
-                scheduling.cancel()
-            await asyncio.gather(sending, scheduling, return_exceptions=True)  # ended before close() writes
+            await asyncio.gather(sending, return_exceptions=True)  # the outbox too: both end before close() writes
             if runner is not None:
                 await runner.cleanup()
 

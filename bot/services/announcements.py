@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.aio import finish_or_cancel
 from bot.config import Config
 from bot.services.broadcaster import Broadcaster, Counts, Paused
 from bot.services.teams import TeamDirectory
@@ -99,10 +100,5 @@ class Announcements:
         than CLOSE_GRACE: a task cancelled amid a SQLite write can leave it open); rows this
         process still held go back to pending for the next start."""
         self.broadcaster.pause()
-        tasks = list(self._running.values())
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=CLOSE_GRACE)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await finish_or_cancel(list(self._running.values()), CLOSE_GRACE)
         await self.broadcaster.release()

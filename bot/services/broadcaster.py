@@ -24,7 +24,6 @@ first one (`version_for`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -46,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
+from bot.aio import wait_for_event
 from bot.limiter import bulk_traffic
 from bot.store.db import Database, rowcount, table_of
 from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, utcnow
@@ -265,12 +265,6 @@ class Broadcaster:
         a write; the broadcasts stay SENDING and go on at the next start."""
         self._pausing.set()
 
-    async def _wait(self, seconds: float) -> None:
-        """Sleep, or less if the sender is paused meanwhile."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._pausing.wait()
-
     async def stop(self, broadcast_id: int) -> bool:
         """Halt: nothing more is claimed; rows not yet sent are cancelled. False if not sending."""
         async with self.database.write() as session:
@@ -304,7 +298,7 @@ class Broadcaster:
                 counts = await self.counts(broadcast_id)
                 if counts[DeliveryStatus.SENDING] == 0:
                     break
-                await self._wait(1)  # another sender holds the last rows...
+                await wait_for_event(self._pausing, 1)  # another sender holds the last rows...
                 await self.recover()  # ...unless it died: then its lease runs out
                 continue
             outcomes = await asyncio.gather(*(self._deliver(row, broadcast, version_for(versions, row.locale)) for row in claimed))
@@ -313,7 +307,7 @@ class Broadcaster:
             if all(outcome == "retry" for outcome in outcomes):
                 # Telegram is down or pacing us: wait before the same rows are tried again.
                 self._failures += 1
-                await self._wait(min(self.max_backoff, 0.5 * 2 ** (self._failures - 1)))
+                await wait_for_event(self._pausing, min(self.max_backoff, 0.5 * 2 ** (self._failures - 1)))
             else:
                 self._failures = 0
         await self._finish(broadcast_id)

@@ -364,7 +364,7 @@ class GroupSender:
         try:
             return await send(case.topic_id)
         except TelegramBadRequest as exc:
-            if case.topic_id is None or "thread not found" not in exc.message.lower():
+            if case.topic_id is None or not _topic_deleted(exc):
                 raise
         log.warning("a case topic was deleted; opening a new one", extra={"case": case.number, "topic": case.topic_id})
         case.topic_id = await self._open_topic(case, chat_id)
@@ -388,7 +388,7 @@ class GroupSender:
             try:
                 return Sent(row.chat_id, await send(row.payload["topic_id"]))
             except TelegramBadRequest as exc:
-                if "thread not found" not in exc.message.lower():
+                if not _topic_deleted(exc):
                     raise
                 return Sent(row.chat_id, await send(None))  # the topic was deleted meanwhile: the group's main chat
         sent = await self._in_topic(case, row.chat_id, send) if in_topic and case is not None else await send(None)
@@ -481,3 +481,8 @@ def _set_case(case_id: int, chat_id: int, **values: Any) -> Callable[[AsyncSessi
         await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.group_chat_id) == chat_id).values(**values))
 
     return record
+
+
+def _topic_deleted(exc: TelegramBadRequest) -> bool:
+    """Telegram's refusal of a message to a forum topic that no longer exists."""
+    return "thread not found" in exc.message.lower()

@@ -17,6 +17,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import LockError, RedisError
 
+from bot.aio import wait_for_event
+
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "petent:leader"
@@ -35,9 +37,7 @@ async def run_as_leader(redis: Redis | None, work: Callable[[], Coroutine[Any, A
         except RedisError:  # Redis away: nobody can be sure to lead; ask again later
             leading = False
         if not leading:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ttl / 3):
-                    await stopping.wait()
+            await wait_for_event(stopping, ttl / 3)
             continue
         log.info("this replica runs the scheduled work")
         task = asyncio.create_task(work())

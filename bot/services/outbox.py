@@ -22,7 +22,6 @@ each through the limiter; the outcome is recorded at once, with the sent message
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -45,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from bot.aio import finish_or_cancel, wait_for_event
 from bot.store.db import Database, rowcount
 from bot.store.models import OutboxMessage, OutboxStatus, utcnow
 from bot.telegram import single_attempt
@@ -280,11 +280,7 @@ class Outbox:
             workers.wake.clear()
             if self._stopping:  # read after the clear: a stop's wake-up is not lost
                 return
-            # A tick: due times and leases are looked at again. asyncio.timeout, not wait_for: on
-            # Python 3.11 wait_for swallows a cancellation that meets a wake-up, and the stop hangs.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await workers.wake.wait()
+            await wait_for_event(workers.wake, 1.0)  # else a tick: due times and leases are looked at again
 
     def _done(self, workers: _Workers, task: asyncio.Task[None]) -> None:
         workers.in_flight.discard(task)
@@ -299,11 +295,7 @@ class Outbox:
 
     async def drain(self, timeout: float = 10.0) -> None:
         """On a graceful stop: let sends in flight finish; what is left is resumed on the next start."""
-        in_flight = [task for workers in self._workers for task in workers.in_flight]
-        if in_flight:
-            await asyncio.wait(in_flight, timeout=timeout)
-        for task in in_flight:
-            task.cancel()
+        await finish_or_cancel([task for workers in self._workers for task in workers.in_flight], timeout)
         await self._release(col(OutboxMessage.claimed_by) == self.worker, "outbox rows left for the next start")
 
     async def send_due_now(self) -> None:

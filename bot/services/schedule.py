@@ -10,7 +10,6 @@ the escalation team of the municipality file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import or_, select
 from sqlmodel import col
 
+from bot.aio import wait_for_event
 from bot.config import Config, Team
 from bot.services import texts
 from bot.services.collation import sorted_by_name
@@ -146,10 +146,7 @@ class Schedule:
             target = datetime.combine(now.date(), at, tzinfo=self.calendar.tz)
             if target <= now:
                 target += timedelta(days=1)
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout((target - now).total_seconds()):
-                    await self.stopping.wait()
+            if await wait_for_event(self.stopping, (target - now).total_seconds()):
                 return
             for name, job in self._jobs_of(target.date()):
                 if self.stopping.is_set():

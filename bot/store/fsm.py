@@ -88,7 +88,7 @@ class SQLStorage(BaseStorage):
         self._unwritten: dict[str, _Record] = {}
         database.before_write.append(self._write_current)
         self._swept_at: datetime | None = None
-        self._upserts: dict[str, Any] = {}
+        self._upsert_statement: Any = None
 
     def _remember(self, record_key: str, record: _Record) -> None:
         self._cache[record_key] = record
@@ -150,16 +150,14 @@ class SQLStorage(BaseStorage):
                 await session.execute(delete(_TABLE).where(_TABLE.c.key.in_(gone)))
 
     def _upsert(self, session: AsyncSession) -> Any:
-        """The upsert of a conversation, built once (per database kind) on the Core table, its
+        """The upsert of a conversation, built once on the Core table, its
         values bound at each write: building it again for every step cost more than running it."""
-        dialect = session.get_bind().dialect.name
-        if (statement := self._upserts.get(dialect)) is None:
+        if self._upsert_statement is None:  # one database, so one kind of statement
             insert = insert_for(session, _TABLE)
-            statement = insert.on_conflict_do_update(
+            self._upsert_statement = insert.on_conflict_do_update(
                 index_elements=[_TABLE.c.key], set_={name: insert.excluded[name] for name in ("state", "data", "updated_at")}
             )
-            self._upserts[dialect] = statement
-        return statement
+        return self._upsert_statement
 
     def _current(self) -> _Pending | None:
         """The update being handled by this task, if its changes wait (see the module's doc)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,8 @@ from bot.app import App, build_app
 from bot.sandbox.emulator import Emulator, Limits
 from bot.store.db import Database
 from flows import routers
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import Desk, served_emulator, teams_desk
+from tests.e2e.driver import Person, Received, Telegram
+from tests.e2e.helpers import Desk, onboard, served_emulator, submit_case, teams_desk
 from tests.factories import test_config
 
 FROZEN_TIME = "2026-11-23T09:00:00+02:00"  # a Monday, as end to end
@@ -108,6 +109,30 @@ async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.Monkey
 def store(database: Database) -> Database:
     """The bot's database, for assertions on what it stored (named as end to end)."""
     return database
+
+
+# --- a submitted case (the desk, satisfaction) ---
+
+
+@dataclass
+class Submitted:
+    anna: Person
+    clerks: Person
+    card: Received
+
+    @property
+    def thread(self) -> int:
+        assert self.card.thread_id is not None
+        return self.card.thread_id
+
+
+@pytest.fixture
+async def submitted(bot: App, telegram: Telegram, clerks: Person) -> Submitted:
+    """Anna's report of a pothole, in Polish: its card in the clerks' forum topic."""
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
+    return Submitted(anna, clerks, await clerks.receive_one())
 
 
 # --- clerks' side (register, teams, open311) ---

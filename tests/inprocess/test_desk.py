@@ -2,10 +2,8 @@
 report of a pothole, its card in its own topic. (End to end, tests/e2e/test_desk.py keeps what
 needs a real process or a group of another kind.)"""
 
-from dataclasses import dataclass
 from datetime import date
 
-import pytest
 from sqlalchemy import select
 
 from bot.sandbox.emulator import Emulator
@@ -13,8 +11,9 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus
 from tests.catalog import REOPEN_WITHIN, SURVEY, tr
 from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import PHOTO, onboard, submit_case
+from tests.e2e.driver import Received, Telegram
+from tests.e2e.helpers import PHOTO
+from tests.inprocess.conftest import Submitted
 
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"  # its name, from its .toml
@@ -45,26 +44,6 @@ def prompt_lt(msgid: str) -> str:
 def buttons_now(emulator: Emulator, message: Received) -> list[str]:
     markup = emulator.chats[ADMIN_CHAT_ID].messages[message.id].get("reply_markup") or {}
     return [button["text"] for row in markup.get("inline_keyboard", []) for button in row]
-
-
-@dataclass
-class Submitted:
-    anna: Person
-    clerks: Person
-    card: Received
-
-    @property
-    def thread(self) -> int:
-        assert self.card.thread_id is not None
-        return self.card.thread_id
-
-
-@pytest.fixture
-async def submitted(bot, telegram: Telegram, clerks: Person) -> Submitted:
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
-    return Submitted(anna, clerks, await clerks.receive_one())
 
 
 async def events(store: Database) -> list[CaseEvent]:

@@ -15,7 +15,8 @@ from bot.store.models import Case, PollAnswer, SatisfactionAnswer
 from tests.catalog import REOPEN_WITHIN, SURVEY, tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import onboard, staff, submit_case
+from tests.e2e.helpers import onboard, staff
+from tests.inprocess.conftest import Submitted
 
 NUMBER = "VRS-2026-000001"
 COMMENT = "Szybko, ale <b>łatka</b> już pęka & trzeba poprawić"
@@ -30,25 +31,14 @@ async def all_values(store: Database, table: str) -> list[str]:
 
 
 @dataclass
-class Closed:
-    anna: Person
-    clerks: Person
-    card: Received
+class Closed(Submitted):
     question: Received
-
-    @property
-    def thread(self) -> int:
-        assert self.card.thread_id is not None
-        return self.card.thread_id
 
 
 @pytest.fixture
-async def closed(bot, telegram: Telegram, clerks: Person) -> Closed:
+async def closed(submitted: Submitted) -> Closed:
     """Anna's report of a pothole, answered and closed by Ona: the satisfaction question is asked."""
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
-    card = await clerks.receive_one()
+    anna, clerks, card = submitted.anna, submitted.clerks, submitted.card
     await clerks.click("✅ Atsakyti ir užbaigti", card)
     await clerks.receive_one()  # "write the answer"
     await clerks.send("Dziura została załatana.", thread_id=card.thread_id)
