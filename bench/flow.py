@@ -6,8 +6,9 @@ N residents (already onboarded) submit a case at the same time, through the emul
 HTTP, each step waiting for the bot's answer as a person would. Printed, never asserted:
 updates per second, p50/p95 latency per step, and the same for a bare aiogram echo bot that
 answers the same number of updates on the same emulator (the ratio shows what Petent's work
-costs). Run twice: without Telegram's limits (the bots' own speed), and with them (30 messages
-a second overall: Telegram's ceiling, and how close to it Petent gets).
+costs), and each bot process's CPU time per update and per request it made to Telegram. Run
+twice: without Telegram's limits (the bots' own speed), and with them (30 messages a second
+overall: Telegram's ceiling, and how close to it Petent gets).
 
 BENCH_PROFILE=/tmp/prof.out profiles the bot's main thread (CPU time, start-up left out) in the
 run without limits (its CPU figures then include the profiler's cost); `bench/profile_summary.py
@@ -196,12 +197,13 @@ async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
                 await inboxes.take(user["id"], 1)
                 latencies.append(time.perf_counter() - started)
 
-        started, cpu = time.perf_counter(), _cpu_seconds(bot)
+        started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
         await asyncio.gather(*(resident(user) for user in users))
         elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
+        requests = Counter(r["method"] for r in emulator.requests[first:])
     await _stop(bot)
     await runner.cleanup()
-    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies, "cpu": cpu}
+    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies, "cpu": cpu, "requests": requests}
 
 
 def _ms(value: float) -> str:
@@ -236,8 +238,14 @@ async def main() -> None:
         f"bot process CPU per update: bare echo {echo_cpu * 1000:.2f} ms, petent {petent_cpu * 1000:.2f} ms "
         f"({petent_cpu / echo_cpu:.1f}x; petent also sends {fast['sent'] / fast['updates']:.1f} messages per update, the echo 1)"
     )
-    per_update = ", ".join(f"{method} {count / fast['updates']:.2f}" for method, count in fast["requests"].most_common())
-    print(f"requests to Telegram per update: {fast['requests'].total() / fast['updates']:.2f} ({per_update})")
+    for name, result in (("petent", fast), ("bare echo", echo)):
+        per_update = ", ".join(f"{method} {count / result['updates']:.2f}" for method, count in result["requests"].most_common())
+        print(f"requests to Telegram per update, {name}: {result['requests'].total() / result['updates']:.2f} ({per_update})")
+    echo_request, petent_request = echo["cpu"] / echo["requests"].total(), fast["cpu"] / fast["requests"].total()
+    print(
+        f"bot process CPU per request to Telegram: bare echo {echo_request * 1000:.2f} ms, petent {petent_request * 1000:.2f} ms "
+        f"({petent_request / echo_request:.1f}x; each of petent's also carries its share of the database work and routing)"
+    )
     sent_rate = real["sent"] / real["elapsed"]
     print(
         f"with limits: {real['sent']} messages and edits in {real['elapsed']:.1f} s = {sent_rate:.1f}/s "

@@ -1,13 +1,17 @@
 """One aiogram Router per conversation; `routers()` lists them in the order they must match."""
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 from aiogram import Router
+from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
     from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, register, start
 
     # The fallback router goes last: it answers whatever no other flow took.
-    return [
+    flows = [
         start.router,
         privacy.router,
         intake.router,
@@ -21,3 +25,27 @@ def routers() -> list[Router]:
         comms.outside,
         fallback.router,
     ]
+    for router in flows:
+        for check in filters_of(router):
+            if not check.awaitable:
+                _check_on_the_loop(check)
+    return flows
+
+
+def filters_of(router: Router) -> Iterator[FilterObject]:
+    """Every filter of the router: its observers' own (`router.message.filter(…)`) and its handlers'."""
+    for observer in router.observers.values():
+        for handler in (observer._handler, *observer.handlers):  # _handler: the observer's own filters
+            yield from handler.filters or ()
+
+
+def _check_on_the_loop(check: FilterObject) -> None:
+    """aiogram runs a filter that is a plain function, as every `F.…` filter is, in a worker thread
+    (asyncio.to_thread): a trip to a thread and back, several per update, for a comparison of two
+    attributes. Ours never block, so they run on the event loop."""
+    resolve: Callable[..., Any] = check.callback
+
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return resolve(*args, **kwargs)
+
+    check.callback, check.awaitable = run, True

@@ -40,8 +40,10 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             self._prepare_sqlite_file()
+            # A connection is cheap to keep and dear to open (a thread of aiosqlite's, four PRAGMAs):
+            # SQLAlchemy's default keeps 5, and a burst of updates opened and closed one every few.
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}, pool_reset_on_return=None
+                url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}, pool_reset_on_return=None, pool_size=20, max_overflow=20
             )  # reset by _on_reset below
             self._configure_sqlite(self.engine)
             writer = self.engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})

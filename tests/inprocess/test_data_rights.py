@@ -256,7 +256,7 @@ async def test_the_profile_is_emptied_and_the_cases_kept_on_record(erased: Erase
 
 async def test_her_own_command_menu_is_removed_once(erased: Erased, emulator: Emulator) -> None:
     forgotten = [r["params"] for r in emulator.requests if r["method"] == "deleteMyCommands"]
-    assert [json.loads(params["scope"]) for params in forgotten] == [{"type": "chat", "chat_id": erased.anna.user["id"]}]
+    assert [params["scope"] for params in forgotten] == [{"type": "chat", "chat_id": erased.anna.user["id"]}]
 
 
 async def test_the_open_case_is_still_answered_but_satisfaction_is_not_asked(erased: Erased) -> None:
