@@ -73,10 +73,24 @@ def traffic_kind() -> str:
 
 @dataclass
 class Lanes:
+    """Telegram's limits, and the bursts the bot allows itself within them.
+
+    The bursts are smaller than Telegram's: requests paced here in order can still reach Telegram
+    bunched (a busy event loop, the network, other replicas), and with a burst as large as
+    Telegram's, a lane kept busy would meet each of those bunches with a 429."""
+
     global_per_second: float = 30.0
     private_per_second: float = 1.0
-    private_burst: int = 8
+    private_burst: int = 8  # of Telegram's 10 or so
     group_per_minute: int = 20
+
+    @property
+    def global_burst(self) -> float:
+        return max(1.0, self.global_per_second / 2)  # half a second's worth
+
+    @property
+    def group_burst(self) -> int:
+        return max(1, self.group_per_minute - 2)  # two fewer: up to 6 s late at 20 a minute
 
 
 class _Bucket:
@@ -122,14 +136,17 @@ class _Bucket:
 
 
 # GCRA in Redis, on Redis's clock: one budget for all replicas. Returns 0 (taken) or the
-# milliseconds to wait. KEYS[1]: the lane; ARGV: milliseconds per message, burst.
+# milliseconds to wait, rounded up: Redis hands a Lua number back as an integer, cut towards
+# zero, and a wait under 1 ms read as 0 would be a message sent past the budget without taking
+# from it (a waiter waking a fraction of a millisecond early got one every time).
+# KEYS[1]: the lane; ARGV: milliseconds per message, burst.
 _SHARED_TAKE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
 local wait = tat - now - interval * (burst - 1)
-if wait > 0 then return wait end
+if wait > 0 then return math.ceil(wait) end
 redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
 return 0
 """
@@ -149,12 +166,11 @@ class SharedLanes:
 
     async def take(self, chat_id: int | str | None, edit: bool) -> None:
         if chat_id is not None and not _is_private(chat_id):
-            await self._take(f"chat:{chat_id}", 60_000 / self.lanes.group_per_minute, self.lanes.group_per_minute)
+            await self._take(f"chat:{chat_id}", 60_000 / self.lanes.group_per_minute, self.lanes.group_burst)
         elif chat_id is not None and not edit:
             await self._take(f"chat:{chat_id}", 1000 / self.lanes.private_per_second, self.lanes.private_burst)
         if _bulk.get() != "paid":
-            # Half a second's burst: requests of different replicas may reach Telegram in another order.
-            await self._take("global", 1000 / self.lanes.global_per_second, self.lanes.global_per_second / 2)
+            await self._take("global", 1000 / self.lanes.global_per_second, self.lanes.global_burst)
 
     async def _take(self, lane: str, interval_ms: float, burst: float) -> None:
         while True:
@@ -175,7 +191,7 @@ class RateLimiter:
     def __init__(self, lanes: Lanes | None = None, shared: SharedLanes | None = None) -> None:
         self.lanes = lanes or Lanes()
         self.shared = shared
-        self._global = _Bucket(self.lanes.global_per_second or 1, self.lanes.global_per_second or 1)
+        self._global = _Bucket(self.lanes.global_per_second or 1, self.lanes.global_burst)
         # Swept from the front as new chats come: a bucket that has refilled is dropped.
         self._chats: OrderedDict[int | str, _Bucket] = OrderedDict()
         self._interactive_waiting = 0
@@ -186,7 +202,7 @@ class RateLimiter:
             if _is_private(chat_id):
                 bucket = _Bucket(self.lanes.private_per_second, self.lanes.private_burst)
             else:
-                bucket = _Bucket(self.lanes.group_per_minute / 60, self.lanes.group_per_minute)
+                bucket = _Bucket(self.lanes.group_per_minute / 60, self.lanes.group_burst)
             self._forget_full_buckets()
             self._chats[chat_id] = bucket
         return bucket
@@ -234,11 +250,12 @@ class RateLimiter:
             if not bulk:
                 self._interactive_waiting -= 1
 
-    def retry_after(self, chat_id: int | str | None, seconds: float) -> bool:
+    def retry_after(self, chat_id: int | str | None, seconds: float, edit: bool = False) -> bool:
         """Telegram said 429: hold the chat's lane (or all traffic) for `seconds`.
 
-        False when pacing is off: the caller must wait itself."""
-        if not self.lanes.global_per_second:
+        False when no lane holds the request meanwhile, and the caller must wait itself: pacing
+        is off, or it is an edit in a private chat, which that chat's lane does not count."""
+        if not self.lanes.global_per_second or (edit and chat_id is not None and _is_private(chat_id)):
             return False
         (self._chat_bucket(chat_id) if chat_id is not None else self._global).pause(seconds)
         return True

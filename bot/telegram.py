@@ -91,7 +91,7 @@ class DeliveryMiddleware(BaseRequestMiddleware):
             except TelegramRetryAfter as exc:
                 metrics.RETRY_AFTER.inc()
                 log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
-                paused = paced and self.limiter.retry_after(chat_id, exc.retry_after)
+                paused = paced and self.limiter.retry_after(chat_id, exc.retry_after, edit=is_edit(method.__api_method__))
                 if attempt == attempts or exc.retry_after > self.max_wait:
                     raise
                 if not paused:

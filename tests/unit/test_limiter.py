@@ -1,18 +1,25 @@
 """The outgoing limiter keeps Telegram's lanes, and broadcasts yield to interactive messages."""
 
 import asyncio
+import contextlib
 from types import SimpleNamespace
+from uuid import uuid4
 
-from bot.limiter import Lanes, RateLimiter, bulk_traffic
+import pytest
+from redis.asyncio import Redis
+
+from bot.limiter import Lanes, RateLimiter, SharedLanes, bulk_traffic
+from tests.conftest import TEST_REDIS_URL
 
 GROUP, RESIDENT = -1001000000001, 501
 
 
-async def test_group_lane_allows_20_a_minute() -> None:
+async def test_group_lane_allows_20_a_minute_with_a_burst_of_18() -> None:
+    """Two fewer than Telegram's 20 at once: messages paced in order may still arrive bunched."""
     limiter = RateLimiter()
-    for _ in range(20):
+    for _ in range(18):
         await limiter.acquire(GROUP)
-    assert 2.5 < limiter._chat_bucket(GROUP).delay() <= 3.0  # the 21st waits ~3 s
+    assert 2.5 < limiter._chat_bucket(GROUP).delay() <= 3.0  # the 19th waits ~3 s
 
 
 async def test_private_lane_allows_a_short_burst_then_one_a_second() -> None:
@@ -68,3 +75,34 @@ def test_chats_whose_bucket_refilled_are_forgotten(monkeypatch) -> None:
     assert GROUP not in limiter._chats  # the pause ended and the lane refilled: same as a new one
     assert len(limiter._chats) < 100  # a resident's bucket refills in a second: only the latest are kept
     assert limiter._chat_bucket(20_000).tokens == limiter.lanes.private_burst - 1  # the latest still count
+
+
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="the shared lanes live in Redis (TEST_REDIS_URL)")
+async def test_two_replicas_sharing_the_overall_lane_keep_within_it() -> None:
+    redis = Redis.from_url(TEST_REDIS_URL or "")
+    replicas = [SharedLanes(redis, Lanes(global_per_second=30), prefix=f"petent:test-lane:{uuid4().hex}:") for _ in range(2)]
+    replicas[1].prefix = replicas[0].prefix  # one budget
+    granted = 0
+
+    async def send(replica: SharedLanes) -> None:
+        nonlocal granted
+        while True:
+            await replica.take(None, edit=False)
+            granted += 1
+
+    senders = [asyncio.create_task(send(replica)) for replica in replicas for _ in range(10)]
+    await asyncio.sleep(2)
+    for sender in senders:
+        sender.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*senders)
+    await redis.aclose()
+    assert granted <= 30 * 2 + 15 + 2, f"{granted} sent in 2 s at 30 a second with a burst of 15"
+
+
+async def test_an_edit_in_a_private_chat_told_to_wait_waits_itself() -> None:
+    """No lane holds such an edit (only new messages count in a private chat): the caller must wait."""
+    limiter = RateLimiter()
+    assert limiter.retry_after(RESIDENT, 1, edit=True) is False
+    assert limiter.retry_after(RESIDENT, 1) is True and limiter._chat_bucket(RESIDENT).delay() > 0.9
+    assert limiter.retry_after(GROUP, 1, edit=True) is True
