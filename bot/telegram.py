@@ -76,7 +76,8 @@ class DeliveryMiddleware(BaseRequestMiddleware):
         paced = method.__api_method__ in PACED_METHODS
         chat_id = getattr(method, "chat_id", None)
         attempts = 1 if _single_attempt.get() else self.attempts
-        for attempt in range(1, attempts + 1):
+        failures, waited = 0, 0.0
+        while True:
             try:
                 if paced:
                     await self.limiter.acquire(chat_id, edit=is_edit(method.__api_method__))
@@ -92,18 +93,21 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 metrics.RETRY_AFTER.inc()
                 log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
                 paused = paced and self.limiter.retry_after(chat_id, exc.retry_after, edit=is_edit(method.__api_method__))
-                if attempt == attempts or exc.retry_after > self.max_wait:
+                # Telegram asks to wait, nothing failed: tried again while the waits add up to
+                # max_wait, however many there are (a reply refused four times was lost before).
+                waited += exc.retry_after
+                if attempts == 1 or waited > self.max_wait:
                     raise
                 if not paused:
                     await asyncio.sleep(exc.retry_after)
             except (TelegramServerError, TelegramNetworkError) as exc:
-                if attempt == attempts:
+                failures += 1
+                if failures == attempts:
                     raise
-                delay = self.backoff * 2 ** (attempt - 1)
+                delay = self.backoff * 2 ** (failures - 1)
                 metrics.RETRIES.labels(type(exc).__name__).inc()
                 log.warning("telegram error, retrying", extra={"method": method.__api_method__, "error": type(exc).__name__, "delay": delay})
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
 
 def _already_done(method: str, error: str) -> bool:

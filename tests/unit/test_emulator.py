@@ -176,6 +176,19 @@ async def test_retry_middleware_recovers_from_5xx_and_429(emulator: Emulator, an
         await bot.session.close()
 
 
+async def test_a_reply_refused_429_again_and_again_still_goes_out(emulator: Emulator, anna: dict) -> None:
+    """A 429 is Telegram asking to wait: five in a row (more than the attempts a 5xx gets) are waited out."""
+    bot = create_bot(TOKEN, emulator.url)
+    try:
+        emulator.faults.append({"kind": "retry_after", "retry_after": 1, "method": "sendMessage", "count": 5})
+        sent = await bot.send_message(anna["id"], "dotrze mimo kolejki")
+        assert sent.text == "dotrze mimo kolejki"
+        statuses = [r["status"] for r in emulator.requests if r["method"] == "sendMessage"]
+        assert statuses == [429, 429, 429, 429, 429, 200]
+    finally:
+        await bot.session.close()
+
+
 async def test_long_polling_waits_for_updates(emulator: Emulator, anna: dict) -> None:
     import asyncio
 
