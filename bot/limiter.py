@@ -92,6 +92,12 @@ class Lanes:
     def group_burst(self) -> int:
         return max(1, self.group_per_minute - 2)  # two fewer: up to 6 s late at 20 a minute
 
+    def of_chat(self, chat_id: int | str) -> tuple[float, float]:
+        """A chat's lane: messages a second, and the burst."""
+        if _is_private(chat_id):
+            return self.private_per_second, self.private_burst
+        return self.group_per_minute / 60, self.group_burst
+
 
 class _Bucket:
     __slots__ = ("rate", "capacity", "tokens", "stamp", "interactive_waiting")
@@ -165,10 +171,9 @@ class SharedLanes:
         self._failing = False
 
     async def take(self, chat_id: int | str | None, edit: bool) -> None:
-        if chat_id is not None and not _is_private(chat_id):
-            await self._take(f"chat:{chat_id}", 60_000 / self.lanes.group_per_minute, self.lanes.group_burst)
-        elif chat_id is not None and not edit:
-            await self._take(f"chat:{chat_id}", 1000 / self.lanes.private_per_second, self.lanes.private_burst)
+        if chat_id is not None and _in_chat_lane(chat_id, edit):
+            per_second, burst = self.lanes.of_chat(chat_id)
+            await self._take(f"chat:{chat_id}", 1000 / per_second, burst)
         if _bulk.get() != "paid":
             await self._take("global", 1000 / self.lanes.global_per_second, self.lanes.global_burst)
 
@@ -199,10 +204,7 @@ class RateLimiter:
     def _chat_bucket(self, chat_id: int | str) -> _Bucket:
         bucket = self._chats.get(chat_id)
         if bucket is None:
-            if _is_private(chat_id):
-                bucket = _Bucket(self.lanes.private_per_second, self.lanes.private_burst)
-            else:
-                bucket = _Bucket(self.lanes.group_per_minute / 60, self.lanes.group_burst)
+            bucket = _Bucket(*self.lanes.of_chat(chat_id))
             self._forget_full_buckets()
             self._chats[chat_id] = bucket
         return bucket
@@ -224,7 +226,7 @@ class RateLimiter:
         """Wait for a slot to send one message (or edit one, `edit`) in `chat_id` (None: no chat lane)."""
         if not self.lanes.global_per_second:
             return  # pacing switched off (a Bot API server without limits, or a benchmark)
-        if chat_id is not None and not (edit and _is_private(chat_id)):
+        if chat_id is not None and _in_chat_lane(chat_id, edit):
             await self._chat_bucket(chat_id).take(background=_background.get())
         await self._take_global()
         if self.shared is not None:
@@ -255,11 +257,21 @@ class RateLimiter:
 
         False when no lane holds the request meanwhile, and the caller must wait itself: pacing
         is off, or it is an edit in a private chat, which that chat's lane does not count."""
-        if not self.lanes.global_per_second or (edit and chat_id is not None and _is_private(chat_id)):
+        if not self.lanes.global_per_second:
             return False
-        (self._chat_bucket(chat_id) if chat_id is not None else self._global).pause(seconds)
+        if chat_id is None:
+            self._global.pause(seconds)
+        elif _in_chat_lane(chat_id, edit):
+            self._chat_bucket(chat_id).pause(seconds)
+        else:
+            return False
         return True
 
 
 def _is_private(chat_id: int | str) -> bool:
     return isinstance(chat_id, int) and chat_id > 0
+
+
+def _in_chat_lane(chat_id: int | str, edit: bool) -> bool:
+    """Whether a request counts in its chat's lane: in a private chat only new messages do."""
+    return not (edit and _is_private(chat_id))

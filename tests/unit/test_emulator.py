@@ -189,6 +189,21 @@ async def test_a_reply_refused_429_again_and_again_still_goes_out(emulator: Emul
         await bot.session.close()
 
 
+async def test_an_edit_in_a_private_chat_told_to_wait_waits_before_it_is_tried_again(emulator: Emulator, anna: dict) -> None:
+    """No lane holds such an edit (only new messages count in a private chat): it waits itself."""
+    bot = create_bot(TOKEN, emulator.url)
+    try:
+        sent = await bot.send_message(anna["id"], "Rodzaj: ?")
+        emulator.faults.append({"kind": "retry_after", "retry_after": 1, "method": "editMessageText", "count": 2})
+        await bot.edit_message_text("Rodzaj: skarga", chat_id=anna["id"], message_id=sent.message_id)
+    finally:
+        await bot.session.close()
+    tries = [r for r in emulator.requests if r["method"] == "editMessageText"]
+    assert [r["status"] for r in tries] == [429, 429, 200]
+    assert all(later["at"] - earlier["at"] >= 0.9 for earlier, later in zip(tries, tries[1:], strict=False)), "tried again at once"
+    assert emulator.chats[anna["id"]].messages[sent.message_id]["text"] == "Rodzaj: skarga"
+
+
 async def test_long_polling_waits_for_updates(emulator: Emulator, anna: dict) -> None:
     import asyncio
 
