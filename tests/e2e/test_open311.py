@@ -11,12 +11,14 @@ tests share two requests, each made once, and change neither: `posted` stays ope
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 import pytest_asyncio
+import requests
 from georeport import GeoReport
 
 from bot.sandbox.emulator import Emulator
@@ -55,6 +57,13 @@ def card_text(number: str, *public: str) -> str:
         "Atsakyti el. paštu: ✉️ ona@example.lt", lt("📡 Came through Open311 from {client}", client="fixmystreet"), *public,
         f"Adresas: {ADDRESS}", "", DESCRIPTION,
     ])  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _requests_time_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client calls requests.get without a timeout: a request left unanswered would hold its
+    worker thread, and the test loop's shutdown waiting for it, for ever."""
+    monkeypatch.setattr(requests, "get", functools.partial(requests.get, timeout=30))
 
 
 async def read(call, *args, **kwargs):  # type: ignore[no-untyped-def]
