@@ -565,8 +565,15 @@ def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) ->
 
 
 @router.message(StateFilter(Intake.kind, Intake.eldership, Intake.category, Intake.confirm))
-async def use_the_buttons(message: Message) -> None:
-    await message.answer(_("Please use the buttons of the message above. To stop, send /cancel."))
+async def use_the_buttons(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    """The question again, with its buttons: the one above may be gone (scrolled far away,
+    deleted, or never delivered while Telegram failed), and the resident is not left stuck."""
+    await message.answer(_("Please choose with the buttons below. To stop, send /cancel."))
+    step = (await state.get_state() or "").rpartition(":")[2]  # "Intake:kind" → "kind"
+    if step == "confirm":
+        await message.answer(_summary(await _load(state), config, i18n.current_locale), reply_markup=_summary_keyboard())
+    else:
+        await _ask(step, message, state, config, i18n)
 
 
 @router.message(StateFilter(Intake.description))

@@ -34,6 +34,41 @@ async def test_a_submit_press_delivered_again_makes_no_second_case(bot, telegram
         assert len((await session.execute(select(Case))).scalars().all()) == 1
 
 
+async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_resident_writes(bot, telegram: Telegram, store: Database) -> None:
+    """Telegram answered 502 to every try of the next question, so it never arrived and Anna has no
+    buttons to press. What she writes then brings the question back with its buttons; her first
+    answer is kept and she goes on to the end."""
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await anna.send("📝 Nowa sprawa")
+    await anna.receive_one()
+    await telegram.fault("error", code=502, chat_id=anna.user["id"], method="sendMessage", count=4)  # every try
+    await anna.click("🚧 Zgłoszenie problemu")
+    assert (await anna.edited()).text == "Rodzaj: Zgłoszenie problemu"
+    await anna.nothing_more(wait=5)  # four tries over 3.5 s, none delivered
+
+    await anna.send("Halo? Co dalej?")
+    hint, question = await anna.receive(2)
+    assert hint.text == tr("pl", "Please choose with the buttons below. To stop, send /cancel.")
+    assert question.text == tr("pl", "Which eldership does it concern?") and "Awiżenie" in question.buttons
+    await choose(anna, "Awiżenie")
+    await choose(anna, "Drogi, ulice i transport")
+    await anna.send("Dziura w jezdni przy ul. Wileńskiej 5")
+    await anna.receive_one()
+    await choose(anna, "⏭ Pomiń")
+    await anna.send("⏭ Pomiń")
+    await anna.receive_one()
+    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
+    _, summary = await anna.receive(2)
+    assert "Rodzaj: Zgłoszenie problemu" in summary.text
+    await anna.click("✅ Wyślij")
+    await anna.edited()
+    await anna.receive_one()
+    async with store.read() as session:
+        case = (await session.execute(select(Case).where(col(Case.resident_id) == anna.user["id"]))).scalar_one()
+    assert (case.kind, case.eldership_id) == ("report", "avizieniai")
+
+
 async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegram: Telegram, store: Database) -> None:
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")

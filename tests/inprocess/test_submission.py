@@ -92,9 +92,11 @@ async def submitted(anna: Person, summary: Received, clerks: Person) -> Submitte
 
 async def test_the_kinds_are_offered_and_a_sticker_gets_a_hint(anna: Person, kinds: Received) -> None:
     assert kinds.buttons == ["📄 Wniosek", "⚠️ Skarga", "🚧 Zgłoszenie problemu", "✖ Anuluj"]
-    await anna.send_sticker()  # not a button press: a hint, and the step stays
-    assert (await anna.receive_one()).text == tr("pl", "Please use the buttons of the message above. To stop, send /cancel.")
-    await anna.click("🚧 Zgłoszenie problemu", kinds)
+    await anna.send_sticker()  # not a button press: a hint and the question again, and the step stays
+    hint, again = await anna.receive(2)
+    assert hint.text == tr("pl", "Please choose with the buttons below. To stop, send /cancel.")
+    assert (again.text, again.buttons) == (kinds.text, kinds.buttons)
+    await anna.click("🚧 Zgłoszenie problemu", kinds)  # the first question's buttons work as well
     assert (await anna.edited()).text == "Rodzaj: Zgłoszenie problemu"
 
 
