@@ -10,6 +10,12 @@ costs), and each bot process's CPU time per update and per request it made to Te
 twice: without Telegram's limits (the bots' own speed), and with them (30 messages a second
 overall: Telegram's ceiling, and how close to it Petent gets).
 
+A second baseline, bench/replay_bot.py, is a bare aiogram bot that makes exactly the requests
+Petent made (recorded in the run without limits) for the same submissions: Petent against it is
+what Petent's own work costs. With the CPU of the two reads and writes each step needs (the
+resident's record, the conversation kept across a restart, measured here in-process), it gives
+the least a step can cost while it answers as Petent does and loses nothing at a crash.
+
 BENCH_PROFILE=/tmp/prof.out profiles the bot's main thread (CPU time, start-up left out) in the
 run without limits (its CPU figures then include the profiler's cost); `bench/profile_summary.py
 /tmp/prof.out` says which packages the time went to.
@@ -19,13 +25,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
 import signal
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -76,6 +85,7 @@ class Inboxes:
     def __init__(self, emulator: Emulator) -> None:
         self.queues: dict[int, asyncio.Queue[dict]] = defaultdict(asyncio.Queue)
         self.outgoing = 0
+        self.cards = 0  # case cards in the clerks' group
         emulator.listeners.append(self._on_event)
 
     def _on_event(self, event: dict) -> None:
@@ -83,6 +93,7 @@ class Inboxes:
             self.outgoing += 1
         if event["type"] == "message" and event.get("outgoing"):
             self.queues[event["chat_id"]].put_nowait(event["message"])
+            self.cards += event["chat_id"] == GROUP_ADMIN and "text" in event["message"]  # not a topic's service message
 
     async def take(self, chat_id: int, count: int, timeout: float = 300) -> None:
         for _ in range(count):
@@ -135,6 +146,76 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
+async def _submissions(emulator: Emulator, inboxes: Inboxes, people: list[tuple[dict, str]], cards: bool) -> dict[str, list[float]]:
+    """Every resident submits a case at once, each step waiting for the bot's answer; with
+    `cards`, done when each case's card is also in the clerks' group (without Telegram's limits:
+    with them, the group takes 20 messages a minute). The latency of each step, by step."""
+    latencies: dict[str, list[float]] = defaultdict(list)
+    async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+
+        async def resident(user: dict, locale: str) -> None:
+            for step, (action, value), answers in STEPS[locale]:
+                started = time.perf_counter()
+                if action == "send":
+                    response = await http.post("/_emu/messages", json={"user_id": user["id"], "text": value})
+                else:
+                    response = await http.post("/_emu/click", json={"user_id": user["id"], "text": value})
+                response.raise_for_status()
+                await inboxes.take(user["id"], answers)
+                latencies[step].append(time.perf_counter() - started)
+
+        await asyncio.gather(*(resident(user, locale) for user, locale in people))
+        while cards and inboxes.cards < len(people):
+            await inboxes.take(GROUP_ADMIN, 1)
+    return latencies
+
+
+def _script(requests: list[dict], people: list[tuple[dict, str]]) -> dict[str, dict[str, list]]:
+    """What Petent asked of Telegram for the first resident of each language, step by step (a
+    step ends with the last of its answers), and for that resident's case in the clerks' group:
+    what bench/replay_bot.py repeats."""
+    script: dict[str, dict[str, list]] = {}
+    for user, locale in {locale: (user, locale) for user, locale in reversed(people)}.values():
+        own = [r for r in requests if r["params"].get("chat_id") == user["id"] and r["status"] == 200]
+        steps: list[list[dict]] = []
+        for _, _, answers in STEPS[locale]:
+            step: list[dict] = []
+            while answers:
+                request = own.pop(0)
+                step.append({"method": request["method"], "params": request["params"]})
+                answers -= request["method"] == "sendMessage"
+            steps.append(step)
+        number = re.search(r"VRS-\d{4}-\d{6}", steps[-1][-1]["params"]["text"])
+        assert number is not None, "the last answer names the case"
+        group = [
+            {"method": r["method"], "params": {k: v for k, v in r["params"].items() if k != "message_thread_id"}}
+            for r in requests
+            if r["params"].get("chat_id") == GROUP_ADMIN and number[0] in str(r["params"].get("name") or r["params"].get("text"))
+        ]
+        script[locale] = {"steps": steps, "group": group}
+    return script
+
+
+async def run_replay(people: int, script: dict, workdir: Path) -> dict:
+    """The bare aiogram bot making Petent's requests (bench/replay_bot.py) for the same submissions."""
+    emulator = controlled_emulator(TOKEN, Limits(enabled=False))
+    runner = await emulator.serve()
+    emulator.add_group("Clerks", forum=True, chat_id=GROUP_ADMIN)
+    inboxes = Inboxes(emulator)
+    residents = [emulator.add_user(f"Resident {i}", "pl" if i % 2 == 0 else "lt") for i in range(people)]
+    path = workdir / "replay.json"
+    path.write_text(json.dumps(script))
+    env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "REPLAY_SCRIPT": str(path)}
+    bot = await _start_bot([sys.executable, str(ROOT / "bench" / "replay_bot.py")], env, emulator, workdir / "replay.log")
+    started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
+    latencies = await _submissions(emulator, inboxes, [(user, user["language_code"]) for user in residents], cards=True)
+    elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
+    requests = Counter(r["method"] for r in emulator.requests[first:])
+    await _stop(bot)
+    await runner.cleanup()
+    return {"elapsed": elapsed, "updates": sum(len(s) for s in STEPS.values()) // 2 * people, "latencies": latencies, "cpu": cpu, "requests": requests}
+
+
 async def run_petent(residents: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
     emulator = controlled_emulator(TOKEN, Limits(enabled=limits))
     runner = await emulator.serve()
@@ -153,30 +234,17 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
     bot = await _start_bot(command, env, emulator, workdir / "petent.log")
     if profile:
         bot.send_signal(signal.SIGUSR1)  # start-up done: the profile starts now
-    latencies: dict[str, list[float]] = defaultdict(list)
-    async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
-
-        async def resident(user: dict, locale: str) -> None:
-            for step, (action, value), answers in STEPS[locale]:
-                started = time.perf_counter()
-                if action == "send":
-                    response = await http.post("/_emu/messages", json={"user_id": user["id"], "text": value})
-                else:
-                    response = await http.post("/_emu/click", json={"user_id": user["id"], "text": value})
-                response.raise_for_status()
-                await inboxes.take(user["id"], answers)
-                latencies[step].append(time.perf_counter() - started)
-
-        started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
-        await asyncio.gather(*(resident(user, locale) for user, locale in people))
-        elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
-        requests = Counter(r["method"] for r in emulator.requests[first:])
+    started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
+    latencies = await _submissions(emulator, inboxes, people, cards=not limits)
+    elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
+    window = emulator.requests[first:]
     await _stop(bot)
     await runner.cleanup()
     refused = [r for r in emulator.requests if r["status"] == 429]
     return {
         "elapsed": elapsed, "updates": sum(len(s) for s in STEPS.values()) // 2 * residents,
-        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused), "cpu": cpu, "requests": requests,
+        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused), "cpu": cpu,
+        "requests": Counter(r["method"] for r in window), "script": _script(window, people),
     }  # fmt: skip
 
 
@@ -206,6 +274,35 @@ async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
     return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies, "cpu": cpu, "requests": requests}
 
 
+async def store_costs(workdir: Path, times: int = 2000) -> tuple[float, float]:
+    """CPU seconds of one read of a resident's record and one write of a conversation (one
+    transaction), on SQLite in this process: what every step of a form does at least."""
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot.store.fsm import SQLStorage
+    from bot.store.residents import get_resident
+
+    database = Database(f"sqlite+aiosqlite:///{workdir}/costs.db")
+    await upgrade(database)
+    async with database.write() as session:
+        session.add(Resident(id=1, locale="pl", display_name="Resident", consent_at=utcnow()))
+    storage, key = SQLStorage(database), StorageKey(bot_id=1, chat_id=1, user_id=1)
+    draft = {"draft": {"kind": "report", "eldership": "avizieniai", "category": "roads", "description": STEPS["pl"][4][1][1], "files": []}}
+
+    async def each(call: Callable[[int], Awaitable[object]]) -> float:
+        for i in range(times // 10):  # warm: statements compiled, connections open
+            await call(i)
+        started = time.process_time()
+        for i in range(times):
+            await call(i)
+        return (time.process_time() - started) / times
+
+    read = await each(lambda _: get_resident(database, 1))
+    write = await each(lambda i: storage.set_data(key, {**draft, "step": i}))
+    await database.dispose()
+    return read, write
+
+
 def _ms(value: float) -> str:
     return f"{value * 1000:8.0f} ms"
 
@@ -218,8 +315,10 @@ async def main() -> None:
     steps = len(STEPS["pl"])
     with tempfile.TemporaryDirectory(prefix="petent-bench-") as tmp:
         workdir = Path(tmp)
+        read, write = await store_costs(workdir)  # first: nothing else in this process yet
         echo = await run_echo(args.residents, steps, workdir)
         fast = await run_petent(args.residents, limits=False, database_url=args.database_url, workdir=workdir)
+        replay = await run_replay(args.residents, fast["script"], workdir)
         real = await run_petent(args.residents, limits=True, database_url=None if not args.database_url else args.database_url, workdir=workdir)
 
     database = "PostgreSQL" if args.database_url and "postgresql" in args.database_url else "SQLite"
@@ -228,7 +327,7 @@ async def main() -> None:
     echo_rate = echo["updates"] / echo["elapsed"]
     all_echo = echo["latencies"]
     print(f"{'bare aiogram echo (no limits)':32}{echo_rate:10.1f}{_ms(statistics.median(all_echo)):>12}{_ms(_percentile(all_echo, 0.95)):>12}")
-    for name, result in (("petent (no limits)", fast), ("petent (Telegram's limits)", real)):
+    for name, result in (("bare bot, petent's requests", replay), ("petent (no limits)", fast), ("petent (Telegram's limits)", real)):
         rate = result["updates"] / result["elapsed"]
         every = [v for values in result["latencies"].values() for v in values]
         print(f"{name:32}{rate:10.1f}{_ms(statistics.median(every)):>12}{_ms(_percentile(every, 0.95)):>12}")
@@ -238,7 +337,17 @@ async def main() -> None:
         f"bot process CPU per update: bare echo {echo_cpu * 1000:.2f} ms, petent {petent_cpu * 1000:.2f} ms "
         f"({petent_cpu / echo_cpu:.1f}x; petent also sends {fast['sent'] / fast['updates']:.1f} messages per update, the echo 1)"
     )
-    for name, result in (("petent", fast), ("bare echo", echo)):
+    replay_cpu = replay["cpu"] / replay["updates"]
+    print(
+        f"bare aiogram bot making petent's requests (bench/replay_bot.py): {replay_cpu * 1000:.2f} ms per update; "
+        f"petent {petent_cpu / replay_cpu:.1f}x that (what petent's own work costs: database, conversations, texts, routing)"
+    )
+    least = replay_cpu + read + write
+    print(
+        f"least a step can cost: those requests + reading the resident ({read * 1000:.2f} ms) + keeping the conversation "
+        f"({write * 1000:.2f} ms) = {least * 1000:.2f} ms, {least / echo_cpu:.1f}x the echo's"
+    )
+    for name, result in (("petent", fast), ("bare bot, petent's requests", replay), ("bare echo", echo)):
         per_update = ", ".join(f"{method} {count / result['updates']:.2f}" for method, count in result["requests"].most_common())
         print(f"requests to Telegram per update, {name}: {result['requests'].total() / result['updates']:.2f} ({per_update})")
     echo_request, petent_request = echo["cpu"] / echo["requests"].total(), fast["cpu"] / fast["requests"].total()
