@@ -1,5 +1,10 @@
 """A resident who floods the bot is asked, once, to slow down; the flood is not processed.
 
+A flood is refused whole: once refusing, a sender is read again only when the window holds at
+most half the limit. Otherwise the messages from before the flood, leaving the window during it,
+let one of its messages through here and there, with refused ones before it: a hole in what the
+team gets, after the resident was told that the last ones were not read.
+
 Albums count: ten photos arrive as ten updates, so the window is generous. Only people who
 wrote within the window are remembered (at most `max_people`), so memory stays flat however
 many residents write.
@@ -19,11 +24,12 @@ from aiogram.utils.i18n import gettext as _
 
 
 class _Sender:
-    __slots__ = ("seen", "warned")
+    __slots__ = ("refusing", "seen", "warned")
 
     def __init__(self) -> None:
-        self.seen: deque[float] = deque()
+        self.seen: deque[float] = deque()  # when each message came, refused ones included
         self.warned = float("-inf")
+        self.refusing = False
 
 
 class ThrottlingMiddleware(BaseMiddleware):
@@ -50,8 +56,10 @@ class ThrottlingMiddleware(BaseMiddleware):
         while seen and now - seen[0] > self.window:
             seen.popleft()
         seen.append(now)
-        if len(seen) <= self.limit:
+        if len(seen) <= (self.limit // 2 if sender.refusing else self.limit):
+            sender.refusing = False
             return await handler(event, data)
+        sender.refusing = True
         if now - sender.warned > self.window:
             sender.warned = now
             await event.answer(_("You are sending messages very quickly, so the last ones were not read. Please wait a moment and send them again."))
