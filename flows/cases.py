@@ -4,9 +4,10 @@ adding information, reopening. A resident only ever sees their own cases."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date
 from html import escape
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
@@ -14,7 +15,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -33,6 +34,7 @@ from flows.common import (
     acknowledge_later,
     attachment_of,
     cancel_acknowledgement,
+    is_navigation,
     main_menu,
     shown,
     too_big_text,
@@ -62,6 +64,23 @@ class AddInformation(StatesGroup):
 
 class Reopen(StatesGroup):
     reason = State()
+
+
+_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state}  # the main menu stays on screen meanwhile
+
+
+async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+    """A command or a main-menu button while a prompt of this flow waits (the reason to reopen,
+    what to add to a case) is where the resident goes, never the answer: "📰 News" reopened the
+    case with itself as the reason, or went to the clerks as added information. The prompt is
+    left, and the message goes where it always goes (the news, the list of cases, /help)."""
+    if isinstance(event, Message) and data.get("raw_state") in _PROMPTS and is_navigation(event.text):
+        await data["state"].clear()
+        data["raw_state"] = None
+    return await handler(event, data)
+
+
+router.message.outer_middleware(navigation_leaves_the_prompt)
 
 
 def _consented(resident: Resident | None) -> TypeGuard[Resident]:

@@ -68,12 +68,21 @@ def language_prompt(i18n: I18n, first: str) -> str:
     return "\n".join(lines)
 
 
+MAIN_MENU = (MENU_NEW_CASE, MENU_MY_CASES, MENU_NEWS, MENU_LANGUAGE, MENU_HELP)
+
+
 def main_menu() -> ReplyKeyboardMarkup:
     builder = ReplyKeyboardBuilder()
-    for entry in (MENU_NEW_CASE, MENU_MY_CASES, MENU_NEWS, MENU_LANGUAGE, MENU_HELP):
+    for entry in MAIN_MENU:
         builder.button(text=str(entry))
     builder.adjust(2, 3)
     return builder.as_markup(resize_keyboard=True, is_persistent=True)
+
+
+def is_navigation(text: str | None) -> bool:
+    """A command or a main-menu button (in the current language): where the resident goes next,
+    never an answer to a question."""
+    return text is not None and (text.startswith("/") or text in {str(entry) for entry in MAIN_MENU})
 
 
 def resident_commands() -> list[BotCommand]:

@@ -4,7 +4,7 @@ own cases (their list, details and look-up by number; another's case is not show
 from sqlalchemy import select
 
 from bot.store.db import Database
-from bot.store.models import Case
+from bot.store.models import Case, CaseEvent, EventKind
 from tests.catalog import tr
 from tests.e2e.driver import Telegram
 from tests.e2e.helpers import choose, fill_in_case, onboard, submit_case
@@ -73,3 +73,24 @@ async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, s
     assert missing.text == "Nie znaleziono sprawy VRS-2026-000999 wśród Pana/Pani spraw."
     await anna.send("VRS-2026-000001")
     assert (await anna.receive_one()).text == details.text  # the number typed: the same details
+
+
+async def test_a_menu_button_while_adding_information_leaves_it(bot, telegram: Telegram, store: Database) -> None:
+    """The main menu stays on screen while the bot waits for what to add to a case: "📰 News"
+    there shows the news and ends the adding; it is not added to the case for the clerks."""
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty, zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
+    await anna.send("VRS-2026-000001")
+    await anna.receive_one()
+    await anna.click("➕ Uzupełnij informacje")
+    await anna.receive_one()  # "send what you would like to add"
+
+    await anna.send("📰 Aktualności")
+    _, subscriptions = await anna.receive(2)  # the latest news, then the subscriptions
+    assert subscriptions.text == tr("pl", "<b>News</b>\nTap a topic to subscribe or unsubscribe. Announcements come here, in your language.")
+    await anna.send("Dzień dobry")  # no longer adding to the case
+    assert (await anna.receive_one()).text == tr("pl", "Sorry, we did not understand that. Please use the menu buttons, or type /help.")
+    async with store.read() as session:
+        added = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))).scalars().all()
+    assert added == []
