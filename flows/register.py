@@ -225,7 +225,9 @@ async def _ask(step: State, message: Message, state: FSMContext, config: Config,
     """Ask the question of `step` (in the clerk's topic) and wait for its answer."""
     await state.set_state(step)
     locale = i18n.current_locale
-    if step == Register.kind:
+    if step == Register.received_by:
+        await message.answer(_("<b>Registering a case</b> that came outside Telegram. How did it come in?"), reply_markup=_received_by_keyboard())
+    elif step == Register.kind:
         await message.answer(_("What kind of case is it?"), reply_markup=_kind_keyboard())
     elif step == Register.category:
         await message.answer(_("What is it about?"), reply_markup=_category_keyboard(config, locale))
@@ -268,16 +270,12 @@ async def _chosen(query: CallbackQuery, text: str) -> None:
 
 
 @router.message(Command("register"))
-async def start_registration(message: Message, state: FSMContext, teams: TeamDirectory) -> None:
+async def start_registration(message: Message, state: FSMContext, teams: TeamDirectory, config: Config, i18n: I18n) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
     await state.clear()
-    await state.set_state(Register.received_by)
     await _save(state, Draft())
-    await message.reply(
-        _("<b>Registering a case</b> that came outside Telegram. How did it come in?"),
-        reply_markup=_received_by_keyboard(),
-    )
+    await _ask(Register.received_by, message, state, config, i18n)
 
 
 @router.callback_query(StateFilter(Register), Reg.filter(F.action == "cancel"))
@@ -488,8 +486,12 @@ async def submit(
 @router.message(
     StateFilter(Register.received_by, Register.kind, Register.category, Register.eldership, Register.answer_by, Register.confirm), ~F.text.startswith("/")
 )
-async def use_the_buttons(message: Message) -> None:
-    await message.reply(_("Please use the buttons of the registration above, or “✖ Cancel”."))
+async def use_the_buttons(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+    """The question again, with its buttons: the one above may be far up in a busy group, or was
+    never delivered while Telegram failed."""
+    await message.reply(_("Please answer with the buttons of the question below, or “✖ Cancel”."))
+    step = (await state.get_state() or "").rpartition(":")[2]  # "Register:kind" → "kind"
+    await _ask(getattr(Register, step), message, state, config, i18n)
 
 
 @router.message(StateFilter(Register.description, Register.name, Register.detail), ~F.text.startswith("/"))

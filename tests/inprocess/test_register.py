@@ -136,6 +136,19 @@ async def test_the_form_asks_how_it_came_what_it_is_and_what_the_person_said(des
     assert describe.text == lt("Write the matter as the person put it ({min} to {max} characters).", min=10, max=3000)
 
 
+async def test_text_where_a_button_is_expected_brings_the_question_again(desk: Desk) -> None:
+    """The clerk writes instead of pressing (the question may be far up, or never arrived): a
+    hint, the same question with its buttons, and the draft goes on from there."""
+    ona = desk.front
+    await ona.send("/register")
+    kind = await choose(ona, "📞 Telefonu", await ona.receive_one())
+    await ona.send("pranešimas apie duobę")
+    hint, again = await ona.receive(2)
+    assert hint.text == lt("Please answer with the buttons of the question below, or “✖ Cancel”.")
+    assert (again.text, again.buttons) == (kind.text, kind.buttons)
+    assert (await choose(ona, "🚧 Pranešimas apie problemą", again)).text == lt("What is it about?")
+
+
 async def test_files_are_counted_as_they_come(desk: Desk) -> None:
     ona = desk.front
     await ona.send("/register")
