@@ -112,7 +112,7 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
 async def comment_written(message: Message, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
     comment = message.text.strip()
     if not visible_text(comment):  # only spaces or zero-width characters
-        await comment_not_text(message)
+        await comment_not_text(message, state)
         return
     if len(comment) > COMMENT_MAX:
         await message.answer(_("That is {length} characters; please shorten it to {max}.").format(length=len(comment), max=COMMENT_MAX))
@@ -127,8 +127,11 @@ async def comment_written(message: Message, state: FSMContext, cases: CaseServic
 
 
 @router.message(F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment))
-async def comment_not_text(message: Message) -> None:
-    await message.answer(_("Please write the comment as text, or tap “Send without a comment”."))
+async def comment_not_text(message: Message, state: FSMContext) -> None:
+    """With the button it names: the question above may have scrolled far away."""
+    data = await state.get_data()
+    keyboard = _send_keyboard(data.get("case_id", 0), data.get("score", 0), data.get("resolved", ""), with_comment_button=False)
+    await message.answer(_("Please write the comment as text, or tap “Send without a comment”."), reply_markup=keyboard)
 
 
 async def _store(message: Message, case: Case, score: int, resolved: str, comment: str | None, surveys: SurveyService, *, edit: bool) -> None:

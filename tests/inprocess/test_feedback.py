@@ -79,6 +79,11 @@ async def test_then_a_comment_is_offered_and_asked_for(closed: Closed) -> None:
     assert offer.buttons == ["📨 Wyślij bez komentarza", "✍ Dodaj komentarz"]
     await anna.click("✍ Dodaj komentarz", offer)
     assert (await anna.edited()).text == tr("pl", "Please write your comment in one message (up to {max} characters).", max=1000)
+    await anna.send_sticker()  # not a comment: asked for text, with the button to send without one
+    hint = await anna.receive_one()
+    assert (hint.text, hint.buttons) == (tr("pl", "Please write the comment as text, or tap “Send without a comment”."), ["📨 Wyślij bez komentarza"])
+    await anna.click("📨 Wyślij bez komentarza", hint)
+    assert (await anna.edited()).text == tr("pl", "Thank you for your answer! It helps us improve. It is stored anonymously.")
 
 
 async def test_the_comment_is_thanked_for_and_stored_without_who_gave_it(closed: Closed, store: Database) -> None:
