@@ -182,14 +182,25 @@ class SharedLanes:
             try:
                 wait_ms = int(await self._script(keys=[self.prefix + lane], args=[interval_ms, max(1, int(burst))]))
             except RedisError:
+                _still_cancelled()
                 if not self._failing:
                     log.warning("shared sending limits unavailable (Redis): this replica paces alone")
                 self._failing = True
                 return
+            _still_cancelled()
             self._failing = False
             if wait_ms <= 0:
                 return
             await asyncio.sleep(wait_ms / 1000)
+
+
+def _still_cancelled() -> None:
+    """Raise the cancellation of this task if a Redis call swallowed it: redis-py, cancelled in
+    the middle of a command, can return or raise a connection error instead, and the task would
+    go on sending as if never cancelled (a stop waiting for it would hang)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class RateLimiter:
