@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+import pytest
 from aiogram.types import Chat, Message, User
 
 from bot.middlewares.throttling import ThrottlingMiddleware
@@ -11,6 +12,16 @@ def _message(message_id: int = 1, user_id: int = 501) -> Message:
     return Message(
         message_id=message_id, date=datetime.now(), chat=Chat(id=user_id, type="private"), from_user=User(id=user_id, is_bot=False, first_name="A"), text="x"
     )
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The throttle's clock, moved by the test (now[0]); replies to the resident go nowhere."""
+    now = [1000.0]
+    monkeypatch.setattr("bot.middlewares.throttling.time.monotonic", lambda: now[0])
+    monkeypatch.setattr(Message, "answer", lambda self, text, **kwargs: _nothing())
+    monkeypatch.setattr("bot.middlewares.throttling._", lambda text: text)
+    return now
 
 
 async def test_flood_is_stopped_with_one_polite_message(monkeypatch) -> None:
@@ -34,14 +45,11 @@ async def test_flood_is_stopped_with_one_polite_message(monkeypatch) -> None:
     assert len(warnings) == 1 and "very quickly" in warnings[0]
 
 
-async def test_a_flood_is_refused_whole_while_earlier_messages_leave_the_window(monkeypatch) -> None:
+async def test_a_flood_is_refused_whole_while_earlier_messages_leave_the_window(clock: list[float]) -> None:
     """Five quick messages, then a flood of 100, one every 0.3 s (a slow sender, or a slow bot),
     from 2 s later. The five leave the window while the flood goes on; none of its later messages
     is read all the same (before, 32 to 34 were: a hole after 29). Once quiet, the sender is read."""
-    now = [1000.0]
-    monkeypatch.setattr("bot.middlewares.throttling.time.monotonic", lambda: now[0])
-    monkeypatch.setattr(Message, "answer", lambda self, text, **kwargs: _nothing())
-    monkeypatch.setattr("bot.middlewares.throttling._", lambda text: text)
+    now = clock
     handled: list[int] = []
 
     async def handler(event, data):
@@ -61,11 +69,8 @@ async def test_a_flood_is_refused_whole_while_earlier_messages_leave_the_window(
     assert handled[-1] == 105
 
 
-async def test_only_people_active_within_the_window_are_remembered(monkeypatch) -> None:
-    now = [1000.0]
-    monkeypatch.setattr("bot.middlewares.throttling.time.monotonic", lambda: now[0])
-    monkeypatch.setattr(Message, "answer", lambda self, text, **kwargs: _nothing())
-    monkeypatch.setattr("bot.middlewares.throttling._", lambda text: text)
+async def test_only_people_active_within_the_window_are_remembered(clock: list[float]) -> None:
+    now = clock
     handled: list[int] = []
 
     async def handler(event, data):
