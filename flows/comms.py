@@ -102,16 +102,21 @@ async def refuse_elsewhere(query: CallbackQuery) -> None:
     await query.answer(_("Not allowed here."), show_alert=True)
 
 
-@router.message(Command("broadcast"))
-async def start_broadcast(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    await state.set_state(Compose.language)
+def _language_question() -> tuple[str, InlineKeyboardMarkup]:
     builder = InlineKeyboardBuilder()
     for code, name in LANGUAGE_NAMES.items():
         builder.button(text=name, callback_data=Cmp(action="lang", value=code))
     _cancel_button(builder)
     builder.adjust(3, 1)
-    await message.reply(_("<b>New announcement.</b> In which language will you write it?"), reply_markup=builder.as_markup())
+    return _("<b>New announcement.</b> In which language will you write it?"), builder.as_markup()
+
+
+@router.message(Command("broadcast"))
+async def start_broadcast(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await state.set_state(Compose.language)
+    text, keyboard = _language_question()
+    await message.reply(text, reply_markup=keyboard)
 
 
 @router.callback_query(StateFilter(Compose.language, Compose.second), Cmp.filter(F.action == "lang"))
@@ -158,18 +163,41 @@ async def _store_version(message: Message, state: FSMContext, version: Version) 
     data = await state.get_data()
     versions = {**versions_from_json(data.get("versions", {})), data["current"]: version}
     await state.update_data(versions=versions_to_json(versions))
-    missing = [code for code in LANGUAGE_NAMES if code not in versions]
     await state.set_state(Compose.second)
+    text, keyboard = await _versions_question(state)
+    await message.reply(text, reply_markup=keyboard)
+
+
+async def _versions_question(state: FSMContext) -> tuple[str, InlineKeyboardMarkup]:
+    versions = versions_from_json((await state.get_data()).get("versions", {}))
     builder = InlineKeyboardBuilder()
-    for code in missing:
+    for code in (code for code in LANGUAGE_NAMES if code not in versions):
         builder.button(text=_("➕ {language} version").format(language=LANGUAGE_NAMES[code]), callback_data=Cmp(action="lang", value=code))
     builder.button(text=_("➡ Choose the audience"), callback_data=Cmp(action="more"))
     _cancel_button(builder)
     builder.adjust(1)
-    await message.reply(
-        _("Saved. Residents get their language's version; the others get the first one. Add another language, or go on."),
-        reply_markup=builder.as_markup(),
-    )
+    return _("Saved. Residents get their language's version; the others get the first one. Add another language, or go on."), builder.as_markup()
+
+
+@router.message(StateFilter(Compose.language, Compose.second, Compose.audience), ~F.text.startswith("/"))
+async def use_the_buttons(message: Message, state: FSMContext, news: NewsService, config: Config) -> None:
+    """The question again, with its buttons: the one above may be far up, or was never delivered
+    (or its buttons were taken away by a preview that failed on the way)."""
+    await message.reply(_("Please answer with the buttons of the question below, or “✖ Cancel”."))
+    step = await state.get_state()
+    if step == Compose.language.state:
+        text, keyboard = _language_question()
+    elif step == Compose.second.state:
+        text, keyboard = await _versions_question(state)
+    else:
+        text, keyboard = await _audience_view(state, news, config)
+    await message.answer(text, reply_markup=keyboard)
+
+
+@router.message(StateFilter(Compose, ComposePoll), Command("cancel"))
+async def cancel_command(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.reply(_("Cancelled."))
 
 
 async def _audience_view(state: FSMContext, news: NewsService, config: Config) -> tuple[str, InlineKeyboardMarkup]:
@@ -469,6 +497,7 @@ async def comms_help(message: Message) -> None:
             "/poll: a new poll (questions typed or as a .txt file, audience, preview, send)\n"
             "/polls: recent polls\n"
             "/results ID: a poll's answers so far, with a chart\n"
-            "/close ID: end a poll"
+            "/close ID: end a poll\n"
+            "/cancel: stop writing an announcement or a poll"
         )
     )

@@ -279,7 +279,8 @@ async def test_help_in_the_communications_group_lists_the_poll_commands(people: 
         "/poll: a new poll (questions typed or as a .txt file, audience, preview, send)\n"
         "/polls: recent polls\n"
         "/results ID: a poll's answers so far, with a chart\n"
-        "/close ID: end a poll",
+        "/close ID: end a poll\n"
+        "/cancel: stop writing an announcement or a poll",
     )
 
 

@@ -118,6 +118,19 @@ async def test_a_resident_who_blocked_the_bot_is_not_counted(audience: Received)
     assert audience.text == recipients_now(3)  # Anna, Jonas, Ona: Petras blocked the bot
 
 
+async def test_text_at_the_choice_of_recipients_brings_it_again_and_cancel_ends_it(audience: Received, rasa: Person) -> None:
+    """Rasa writes instead of pressing (the choice may be far up, or never arrived): a hint and
+    the choice again, with its buttons; /cancel ends the announcement, and nothing is sent."""
+    await rasa.send("Kam siųsti?")
+    hint, again = await rasa.receive(2)
+    assert hint.text == tr("lt", "Please answer with the buttons of the question below, or “✖ Cancel”.")
+    assert (again.text, again.buttons) == (audience.text, audience.buttons)
+    await rasa.send("/cancel")
+    assert (await rasa.receive_one()).text == tr("lt", "Cancelled.")
+    await rasa.send("Ar išsiųsta?")  # no longer writing one: the group's talk is left alone
+    await rasa.nothing_more()
+
+
 async def test_choosing_a_topic_counts_only_its_subscribers(audience: Received, rasa: Person) -> None:
     await rasa.click("Keliai ir transportas", audience)
     assert (await rasa.edited()).text == recipients_now(2)  # Anna and Jonas
