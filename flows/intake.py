@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -538,9 +538,15 @@ async def submit(
         await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
         return
     await state.clear()
-    await query.answer()
-    await _close_keyboard(query)
-    await shown(query).answer(_confirmation(opened.case, calendar, teams), reply_markup=main_menu())
+    confirmation = _confirmation(opened.case, calendar, teams)
+    try:
+        await query.answer()
+        await _close_keyboard(query)
+        await shown(query).answer(confirmation, reply_markup=main_menu())
+    except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter):
+        # Telegram failed every try; the case is stored: its number and deadline go out through
+        # the outbox, which sends them once Telegram takes them.
+        await workflow.tell_resident(opened.case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True))
 
 
 def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, ReactionTypeEmoji
+from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, ReactionTypeEmoji, ReplyKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import update
@@ -133,8 +133,12 @@ class ResidentSender:
         self.database = database
 
     async def message(self, row: OutboxMessage) -> Sent:
-        keyboard = row.payload.get("keyboard")
-        markup = InlineKeyboardMarkup.model_validate(keyboard) if keyboard else None
+        keyboard, reply_keyboard = row.payload.get("keyboard"), row.payload.get("reply_keyboard")
+        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+        if keyboard:
+            markup = InlineKeyboardMarkup.model_validate(keyboard)
+        elif reply_keyboard:
+            markup = ReplyKeyboardMarkup.model_validate(reply_keyboard)
         sent = await self.bot.send_message(row.chat_id, row.payload["text"], reply_markup=markup)
         return Sent(row.chat_id, sent.message_id)
 

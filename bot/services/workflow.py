@@ -612,6 +612,12 @@ class CaseWorkflow:
             if case is not None:
                 self._post(session, case, text)
 
+    async def tell_resident(self, case: Case, text: str, reply_keyboard: dict[str, Any] | None = None) -> None:
+        """A message to the case's resident through the outbox, sent once Telegram takes it: for
+        an answer that must not be lost when sending it at once failed (the confirmation)."""
+        async with self.database.write() as session:
+            self._notify(session, case, text, reply_keyboard=reply_keyboard)
+
     async def post_to_group(self, chat_id: int, text: str) -> None:
         async with self.database.write() as session:
             enqueue(session, Kind.MESSAGE, chat_id, key=group_key(chat_id), payload={"text": text})
@@ -644,12 +650,16 @@ class CaseWorkflow:
         resident = await case_rows.resident_of(session, case)
         return resident.locale if resident and resident.locale else case.locale  # after /forget: the case's language
 
-    def _notify(self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None) -> None:
+    def _notify(
+        self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None, reply_keyboard: dict[str, Any] | None = None
+    ) -> None:
         if case.resident_id is None:
             return  # nobody in Telegram: a case registered by a clerk, or the retention period is over
         payload: dict[str, Any] = {"text": text, "warn_blocked": True}
         if keyboard is not None:
             payload["keyboard"] = keyboard
+        if reply_keyboard is not None:
+            payload["reply_keyboard"] = reply_keyboard
         enqueue(session, Kind.MESSAGE, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
 
     def _chat(self, case: Case) -> int:

@@ -69,6 +69,23 @@ async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_reside
     assert (case.kind, case.eldership_id) == ("report", "avizieniai")
 
 
+async def test_a_confirmation_telegram_failed_to_deliver_comes_through_the_outbox(bot, telegram: Telegram, store: Database) -> None:
+    """Telegram answered 502 to every try of the confirmation: the case is stored, and its number
+    and deadline still reach Anna, once, with the main menu, as soon as Telegram takes them."""
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await fill_in_case(anna, "pl", "📄 Wniosek", "Pomoc społeczna", "Proszę o informację o zasiłku celowym")
+    await telegram.fault("error", code=502, chat_id=anna.user["id"], method="sendMessage", count=4)  # every direct try
+    await anna.click("✅ Wyślij")
+    await anna.edited()
+    confirmation = await anna.receive_one(timeout=30)
+    assert tr("pl", "Case number: <b>{number}</b>", number="VRS-2026-000001") in confirmation.text.splitlines()
+    assert "📝 Nowa sprawa" in confirmation.keyboard_buttons
+    await anna.nothing_more(wait=2)  # once
+    async with store.read() as session:
+        assert len((await session.execute(select(Case))).scalars().all()) == 1
+
+
 async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegram: Telegram, store: Database) -> None:
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")
