@@ -185,7 +185,7 @@ def _script(requests: list[dict], people: list[tuple[dict, str]]) -> dict[str, d
                 step.append({"method": request["method"], "params": request["params"]})
                 answers -= request["method"] == "sendMessage"
             steps.append(step)
-        number = re.search(r"VRS-\d{4}-\d{6}", steps[-1][-1]["params"]["text"])
+        number = re.search(r"\b[A-Z0-9]+-\d{4}-\d{6}\b", steps[-1][-1]["params"]["text"])  # the case number, whatever CASE_PREFIX
         assert number is not None, "the last answer names the case"
         group = [
             {"method": r["method"], "params": {k: v for k, v in r["params"].items() if k != "message_thread_id"}}
@@ -345,7 +345,7 @@ async def main() -> None:
     least = replay_cpu + read + write
     print(
         f"least a step can cost: those requests + reading the resident ({read * 1000:.2f} ms) + keeping the conversation "
-        f"({write * 1000:.2f} ms) = {least * 1000:.2f} ms, {least / echo_cpu:.1f}x the echo's"
+        f"({write * 1000:.2f} ms, both on SQLite) = {least * 1000:.2f} ms, {least / echo_cpu:.1f}x the echo's"
     )
     for name, result in (("petent", fast), ("bare bot, petent's requests", replay), ("bare echo", echo)):
         per_update = ", ".join(f"{method} {count / result['updates']:.2f}" for method, count in result["requests"].most_common())

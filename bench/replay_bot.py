@@ -7,6 +7,8 @@ The script (written by bench/flow.py from a Petent run) holds, per language, the
 answered each update of the submission in order (a button is answered first, as Petent does), and the requests made in the clerks' group for
 the case (its forum topic and its card). The n-th update of a person is answered with the n-th
 step's requests; the button pressed, the message edited and the topic are this run's own.
+It sends as a bare aiogram bot does (a form per request); sending as Petent does (one JSON body,
+bot.telegram.JsonSession) made no difference measured here (1.89 against 1.91 ms per update).
 """
 
 import asyncio

@@ -54,6 +54,7 @@ from bot.store.models import OutboxMessage
 from bot.telegram import create_bot
 from bot.web import build_web_app, serve
 from flows import routers
+from flows.cases import navigation_leaves_the_prompt
 from flows.common import resident_commands
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     if settings.redis_url:
         RedisOutageMiddleware(database, locales).install(dispatcher)
     dispatcher.message.outer_middleware(ThrottlingMiddleware())
+    dispatcher.message.outer_middleware(navigation_leaves_the_prompt)
     flows = routers()
     dispatcher.include_routers(*flows)
     metrics.instrument(dispatcher, flows)

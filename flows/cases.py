@@ -73,14 +73,17 @@ async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[s
     """A command or a main-menu button while a prompt of this flow waits (the reason to reopen,
     what to add to a case) is where the resident goes, never the answer: "📰 News" reopened the
     case with itself as the reason, or went to the clerks as added information. The prompt is
-    left, and the message goes where it always goes (the news, the list of cases, /help)."""
-    if isinstance(event, Message) and data.get("raw_state") in _PROMPTS and is_navigation(event.text):
+    left, and the message goes where it always goes (the news, the list of cases, /help).
+
+    A message outer middleware of the dispatcher (bot.app), so that it runs before every flow's
+    router, also those before this one; /cancel is left to its handler, which says what it ended."""
+    text = event.text if isinstance(event, Message) else None
+    if data.get("raw_state") in _PROMPTS and is_navigation(text) and not (text or "").startswith("/cancel"):
+        assert isinstance(event, Message)
+        cancel_acknowledgement(event.chat.id)  # no "added to case…" after leaving
         await data["state"].clear()
         data["raw_state"] = None
     return await handler(event, data)
-
-
-router.message.outer_middleware(navigation_leaves_the_prompt)
 
 
 def _consented(resident: Resident | None) -> TypeGuard[Resident]:

@@ -37,7 +37,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, DailyLimitReached
-from bot.store.models import CaseKind, Resident, utcnow
+from bot.store.models import Case, CaseKind, Resident, utcnow
 from flows.common import (
     MENU_NEW_CASE,
     UnderAccessibleMessage,
@@ -515,8 +515,7 @@ async def submit(
         if existing is None:
             await query.answer(_("This button is no longer active."), show_alert=True)
             return
-        await query.answer()
-        await shown(query).answer(_confirmation(existing, calendar, teams), reply_markup=main_menu())
+        await _confirm(query, existing, calendar, teams, workflow, close=False)
         return
     draft = await _load(state)
     assert draft.kind is not None and draft.category is not None, "the summary is shown once every step is answered"
@@ -538,15 +537,21 @@ async def submit(
         await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
         return
     await state.clear()
-    confirmation = _confirmation(opened.case, calendar, teams)
+    await _confirm(query, opened.case, calendar, teams, workflow, close=True)
+
+
+async def _confirm(query: CallbackQuery, case: Case, calendar: WorkingCalendar, teams: TeamDirectory, workflow: CaseWorkflow, *, close: bool) -> None:
+    """The case's number and deadline, with the main menu back. If Telegram fails every try, the
+    case is stored all the same: they go out through the outbox, sent once Telegram takes them
+    (at least once: a network error after Telegram took the message sends it twice)."""
+    confirmation = _confirmation(case, calendar, teams)
     try:
         await query.answer()
-        await _close_keyboard(query)
+        if close:
+            await _close_keyboard(query)
         await shown(query).answer(confirmation, reply_markup=main_menu())
     except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter):
-        # Telegram failed every try; the case is stored: its number and deadline go out through
-        # the outbox, which sends them once Telegram takes them.
-        await workflow.tell_resident(opened.case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True))
+        await workflow.tell_resident(case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True))
 
 
 def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) -> str:

@@ -56,7 +56,7 @@ class ThrottlingMiddleware(BaseMiddleware):
         while seen and now - seen[0] > self.window:
             seen.popleft()
         seen.append(now)
-        if len(seen) <= (self.limit // 2 if sender.refusing else self.limit):
+        if len(seen) <= (max(1, self.limit // 2) if sender.refusing else self.limit):
             sender.refusing = False
             return await handler(event, data)
         sender.refusing = True
