@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import bisect
 import os
+import signal
 import socket
 import statistics
 import sys
@@ -87,40 +88,43 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
         "REDIS_URL": redis_url, "WEBHOOK_URL": f"http://127.0.0.1:{proxy_port}/hook", "WEBHOOK_SECRET": SECRET,
         "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING",
     }  # fmt: skip
-    bots = []
-    for i, port in enumerate(ports):
-        with (workdir / f"replica-{replicas}-{i}.log").open("ab") as log:
-            bots.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", "run", env={**env, "WEB_PORT": str(port), "INSTANCE_NAME": f"r{i}"}, stdout=log, stderr=log
+    bots: list[asyncio.subprocess.Process] = []
+    try:  # the replicas stop however the run ends (an error, Ctrl-C, SIGTERM): none is left holding connections
+        for i, port in enumerate(ports):
+            with (workdir / f"replica-{replicas}-{i}.log").open("ab") as log:
+                bots.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "bot", "run", env={**env, "WEB_PORT": str(port), "INSTANCE_NAME": f"r{i}"}, stdout=log, stderr=log
+                    )
                 )
-            )
-    async with httpx.AsyncClient(timeout=1) as http:
-        for port in ports:  # each replica serves /healthz once it is up
-            while True:
-                try:
-                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
-    latencies: dict[str, list[float]] = defaultdict(list)
-    async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+        async with httpx.AsyncClient(timeout=1) as http:
+            for port in ports:  # each replica serves /healthz once it is up
+                while True:
+                    try:
+                        if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.2)
+        latencies: dict[str, list[float]] = defaultdict(list)
+        async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
 
-        async def resident(user: dict, locale: str) -> None:
-            for step, (action, value), answers in STEPS[locale]:
-                started = time.perf_counter()
-                path = "/_emu/messages" if action == "send" else "/_emu/click"
-                (await http.post(path, json={"user_id": user["id"], "text": value})).raise_for_status()
-                await inboxes.take(user["id"], answers)
-                latencies[step].append(time.perf_counter() - started)
+            async def resident(user: dict, locale: str) -> None:
+                for step, (action, value), answers in STEPS[locale]:
+                    started = time.perf_counter()
+                    path = "/_emu/messages" if action == "send" else "/_emu/click"
+                    (await http.post(path, json={"user_id": user["id"], "text": value})).raise_for_status()
+                    await inboxes.take(user["id"], answers)
+                    latencies[step].append(time.perf_counter() - started)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(resident(user, locale) for user, locale in people))
-        elapsed = time.perf_counter() - started
-    for bot in bots:
-        bot.terminate()
-        await bot.wait()
+            started = time.perf_counter()
+            await asyncio.gather(*(resident(user, locale) for user, locale in people))
+            elapsed = time.perf_counter() - started
+    finally:
+        for bot in bots:
+            if bot.returncode is None:
+                bot.terminate()
+            await bot.wait()
     await proxy.cleanup()
     await runner.cleanup()
     sent = sorted(r["at"] for r in emulator.requests if r["status"] == 200 and r["method"].lower() in PACED)
@@ -140,6 +144,9 @@ async def main() -> None:
     args = parser.parse_args()
     if args.database_url.startswith("postgresql://"):
         args.database_url = args.database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # as Ctrl-C: the replicas are stopped
     workdir = Path(tempfile.mkdtemp(prefix="petent-replicas-"))
     print(f"replicas' logs in {workdir}")
     results = {n: await run(n, args.residents, args.database_url, args.redis_url, workdir) for n in (1, 2)}
