@@ -19,11 +19,13 @@ async def echo(message: Message) -> None:
     await message.answer(message.text or "?")
 
 
-async def main() -> None:
+async def poll(dispatcher: Dispatcher) -> None:
+    """Serve `dispatcher` as a bare aiogram bot does, on the server TELEGRAM_API_URL names (also
+    bench/replay_bot.py's)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"]))
     bot = Bot(os.environ["BOT_TOKEN"], session=session)
     await dispatcher.start_polling(bot, handle_signals=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(poll(dispatcher))

@@ -36,6 +36,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from sqlmodel import SQLModel
@@ -49,6 +50,7 @@ from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.models import Resident, utcnow  # noqa: E402
 
+T = TypeVar("T")
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
 GROUP_ADMIN, GROUP_COMMS = -1001000000001, -1001000000002
 
@@ -77,6 +79,7 @@ STEPS = {
         ("submit", ("click", "✅ Pateikti"), 1),
     ],
 }
+STEPS_EACH = len(STEPS["pl"])  # updates per resident, in either language
 
 
 class Inboxes:
@@ -146,6 +149,14 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
+async def _measured(bot: asyncio.subprocess.Process, emulator: Emulator, work: Awaitable[T]) -> tuple[T, float, float, list[dict]]:
+    """`work`'s result, and while it ran: the seconds, the bot process's CPU seconds, the requests
+    it made to Telegram."""
+    started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
+    result = await work
+    return result, time.perf_counter() - started, _cpu_seconds(bot) - cpu, emulator.requests[first:]
+
+
 async def _submissions(emulator: Emulator, inboxes: Inboxes, people: list[tuple[dict, str]], cards: bool) -> dict[str, list[float]]:
     """Every resident submits a case at once, each step waiting for the bot's answer; with
     `cards`, done when each case's card is also in the clerks' group (without Telegram's limits:
@@ -207,13 +218,11 @@ async def run_replay(people: int, script: dict, workdir: Path) -> dict:
     path.write_text(json.dumps(script))
     env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "REPLAY_SCRIPT": str(path)}
     bot = await _start_bot([sys.executable, str(ROOT / "bench" / "replay_bot.py")], env, emulator, workdir / "replay.log")
-    started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
-    latencies = await _submissions(emulator, inboxes, [(user, user["language_code"]) for user in residents], cards=True)
-    elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
-    requests = Counter(r["method"] for r in emulator.requests[first:])
+    submissions = _submissions(emulator, inboxes, [(user, user["language_code"]) for user in residents], cards=True)
+    latencies, elapsed, cpu, window = await _measured(bot, emulator, submissions)
     await _stop(bot)
     await runner.cleanup()
-    return {"elapsed": elapsed, "updates": sum(len(s) for s in STEPS.values()) // 2 * people, "latencies": latencies, "cpu": cpu, "requests": requests}
+    return {"elapsed": elapsed, "updates": STEPS_EACH * people, "latencies": latencies, "cpu": cpu, "requests": Counter(r["method"] for r in window)}
 
 
 async def run_petent(residents: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
@@ -234,15 +243,12 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
     bot = await _start_bot(command, env, emulator, workdir / "petent.log")
     if profile:
         bot.send_signal(signal.SIGUSR1)  # start-up done: the profile starts now
-    started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
-    latencies = await _submissions(emulator, inboxes, people, cards=not limits)
-    elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
-    window = emulator.requests[first:]
+    latencies, elapsed, cpu, window = await _measured(bot, emulator, _submissions(emulator, inboxes, people, cards=not limits))
     await _stop(bot)
     await runner.cleanup()
     refused = [r for r in emulator.requests if r["status"] == 429]
     return {
-        "elapsed": elapsed, "updates": sum(len(s) for s in STEPS.values()) // 2 * residents,
+        "elapsed": elapsed, "updates": STEPS_EACH * residents,
         "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused), "cpu": cpu,
         "requests": Counter(r["method"] for r in window), "script": _script(window, people),
     }  # fmt: skip
@@ -265,13 +271,10 @@ async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
                 await inboxes.take(user["id"], 1)
                 latencies.append(time.perf_counter() - started)
 
-        started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
-        await asyncio.gather(*(resident(user) for user in users))
-        elapsed, cpu = time.perf_counter() - started, _cpu_seconds(bot) - cpu
-        requests = Counter(r["method"] for r in emulator.requests[first:])
+        _, elapsed, cpu, window = await _measured(bot, emulator, asyncio.gather(*(resident(user) for user in users)))
     await _stop(bot)
     await runner.cleanup()
-    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies, "cpu": cpu, "requests": requests}
+    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies, "cpu": cpu, "requests": Counter(r["method"] for r in window)}
 
 
 async def store_costs(workdir: Path, times: int = 2000) -> tuple[float, float]:
@@ -312,7 +315,7 @@ async def main() -> None:
     parser.add_argument("--residents", type=int, default=200)
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     args = parser.parse_args()
-    steps = len(STEPS["pl"])
+    steps = STEPS_EACH
     with tempfile.TemporaryDirectory(prefix="petent-bench-") as tmp:
         workdir = Path(tmp)
         read, write = await store_costs(workdir)  # first: nothing else in this process yet

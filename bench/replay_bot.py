@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, Dispatcher, methods
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import CallbackQuery, Message, User
+from echo_bot import poll  # bench/, the script's own directory
 
 SCRIPT: dict[str, Any] = json.loads(Path(os.environ["REPLAY_SCRIPT"]).read_text())
 dispatcher = Dispatcher()
@@ -64,11 +63,5 @@ async def on_button(query: CallbackQuery, bot: Bot) -> None:
     await _replay(bot, query.from_user, query)
 
 
-async def main() -> None:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"]))
-    bot = Bot(os.environ["BOT_TOKEN"], session=session)
-    await dispatcher.start_polling(bot, handle_signals=True)
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(poll(dispatcher))

@@ -182,12 +182,13 @@ class SharedLanes:
             try:
                 wait_ms = int(await self._script(keys=[self.prefix + lane], args=[interval_ms, max(1, int(burst))]))
             except RedisError:
-                _still_cancelled()
+                wait_ms = None
+            _still_cancelled()
+            if wait_ms is None:
                 if not self._failing:
                     log.warning("shared sending limits unavailable (Redis): this replica paces alone")
                 self._failing = True
                 return
-            _still_cancelled()
             self._failing = False
             if wait_ms <= 0:
                 return

@@ -77,9 +77,7 @@ async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[s
 
     A message outer middleware of the dispatcher (bot.app), so that it runs before every flow's
     router, also those before this one; /cancel is left to its handler, which says what it ended."""
-    text = event.text if isinstance(event, Message) else None
-    if data.get("raw_state") in _PROMPTS and is_navigation(text) and not (text or "").startswith("/cancel"):
-        assert isinstance(event, Message)
+    if isinstance(event, Message) and data.get("raw_state") in _PROMPTS and is_navigation(event.text) and not event.text.startswith("/cancel"):
         cancel_acknowledgement(event.chat.id)  # no "added to case…" after leaving
         await data["state"].clear()
         data["raw_state"] = None

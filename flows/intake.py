@@ -256,6 +256,8 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
             ),
             reply_markup=_contact_keyboard(),
         )
+    elif step == "confirm":
+        await message.answer(_summary(await _load(state), config, locale), reply_markup=_summary_keyboard())
 
 
 async def _next(after: str, message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
@@ -267,12 +269,12 @@ async def _next(after: str, message: Message, state: FSMContext, config: Config,
 
 
 async def _show_summary(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    await state.set_state(Intake.confirm)
+    await state.set_state(Intake.confirm)  # with the draft, before "Almost done." is sent
     draft = await _load(state)
     draft.editing = False
     await _save(state, draft)
     await message.answer(_("Almost done."), reply_markup=ReplyKeyboardRemove())
-    await message.answer(_summary(draft, config, i18n.current_locale), reply_markup=_summary_keyboard())
+    await _ask("confirm", message, state, config, i18n)
 
 
 # --- entering and leaving ------------------------------------------------------------------
@@ -580,11 +582,7 @@ async def use_the_buttons(message: Message, state: FSMContext, config: Config, i
     """The question again, with its buttons: the one above may be gone (scrolled far away,
     deleted, or never delivered while Telegram failed), and the resident is not left stuck."""
     await message.answer(_("Please choose with the buttons below. To stop, send /cancel."))
-    step = (await state.get_state() or "").rpartition(":")[2]  # "Intake:kind" → "kind"
-    if step == "confirm":
-        await message.answer(_summary(await _load(state), config, i18n.current_locale), reply_markup=_summary_keyboard())
-    else:
-        await _ask(step, message, state, config, i18n)
+    await _ask((await state.get_state() or "").rpartition(":")[2], message, state, config, i18n)  # "Intake:kind" → "kind"
 
 
 @router.message(StateFilter(Intake.description))

@@ -54,6 +54,12 @@ async def fill_in_case(person: Person, locale: str, kind: str, category: str, de
     await person.receive_one()
     await choose(person, kind)
     await choose(person, eldership or labels["whole"])
+    return await fill_in_from_category(person, locale, category, description)
+
+
+async def fill_in_from_category(person: Person, locale: str, category: str, description: str) -> Received:
+    """`fill_in_case` from the category question on: the summary."""
+    labels = LABELS[locale]
     await choose(person, category)
     await person.send(description)
     await person.receive_one()

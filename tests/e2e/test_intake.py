@@ -12,7 +12,7 @@ from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, FsmRecord, Resident, utcnow
 from tests.catalog import tr
 from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import LABELS, PHOTO, choose, fill_in_case, onboard, submit_case
+from tests.e2e.helpers import LABELS, PHOTO, choose, fill_in_case, fill_in_from_category, onboard, submit_case
 
 
 async def test_a_submit_press_delivered_again_makes_no_second_case(bot, telegram: Telegram, store: Database) -> None:
@@ -52,14 +52,7 @@ async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_reside
     assert hint.text == tr("pl", "Please choose with the buttons below. To stop, send /cancel.")
     assert question.text == tr("pl", "Which eldership does it concern?") and "Awiżenie" in question.buttons
     await choose(anna, "Awiżenie")
-    await choose(anna, "Drogi, ulice i transport")
-    await anna.send("Dziura w jezdni przy ul. Wileńskiej 5")
-    await anna.receive_one()
-    await choose(anna, "⏭ Pomiń")
-    await anna.send("⏭ Pomiń")
-    await anna.receive_one()
-    await anna.send("💬 Odpowiedź tutaj, w Telegramie")
-    _, summary = await anna.receive(2)
+    summary = await fill_in_from_category(anna, "pl", "Drogi, ulice i transport", "Dziura w jezdni przy ul. Wileńskiej 5")
     assert "Rodzaj: Zgłoszenie problemu" in summary.text
     await anna.click("✅ Wyślij")
     await anna.edited()
