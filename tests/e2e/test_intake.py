@@ -34,6 +34,26 @@ async def test_a_submit_press_delivered_again_makes_no_second_case(bot, telegram
         assert len((await session.execute(select(Case))).scalars().all()) == 1
 
 
+async def test_a_submit_press_delivered_again_while_telegram_fails_still_confirms(bot, telegram: Telegram, store: Database) -> None:
+    """The confirming update comes again while Telegram answers 502 to every try of the answer:
+    the confirmation goes through the outbox all the same, once, and there is one case."""
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await fill_in_case(anna, "pl", "📄 Wniosek", "Pomoc społeczna", "Proszę o informację o zasiłku celowym")
+    submit_update = await anna.click("✅ Wyślij")
+    await anna.edited()
+    confirmation = await anna.receive_one()
+
+    bot.expected_errors.append("query is too old")
+    await telegram.fault("error", code=502, chat_id=anna.user["id"], method="sendMessage", count=4)  # every direct try
+    await telegram.redeliver(submit_update)
+    again = await anna.receive_one(timeout=30)
+    assert (again.text, again.keyboard_buttons) == (confirmation.text, confirmation.keyboard_buttons)
+    await anna.nothing_more(wait=2)
+    async with store.read() as session:
+        assert len((await session.execute(select(Case))).scalars().all()) == 1
+
+
 async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_resident_writes(bot, telegram: Telegram, store: Database) -> None:
     """Telegram answered 502 to every try of the next question, so it never arrived and Anna has no
     buttons to press. What she writes then brings the question back with its buttons; her first
