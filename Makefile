@@ -5,15 +5,36 @@ PY := $(VENV)/bin/python
 PYBABEL := $(VENV)/bin/pybabel
 KEYWORDS := -k _:1,1t -k _:1,2 -k __:1,1t -k __:1,2
 
-.PHONY: install run demo migrate lint test extract update compile clean
+.PHONY: install runtime lock audit run demo migrate lint test extract update compile clean
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+# Installs come from uv.lock only (hashes for every package); uv itself from uv-bootstrap.txt (hashed).
+# `make lock` moves the dependencies, on purpose, within pyproject.toml's ranges.
+TOOLS ?= .tools
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
+
+$(UV): uv-bootstrap.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes --no-deps -r uv-bootstrap.txt
 	touch $@
 
+# What runs the bot (make run, make demo): no test tools.
+$(VENV)/.runtime: $(UV) uv.lock pyproject.toml
+	$(UV) sync --locked --no-dev --inexact --quiet
+	touch $@
+
+# Everything `make test` needs on top.
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml
+	$(UV) sync --locked --quiet
+	touch $@ $(VENV)/.runtime
+
+lock: $(UV)
+	$(UV) lock --upgrade
+
 install: $(VENV)/.installed compile
+runtime: $(VENV)/.runtime
+	$(PYBABEL) compile -d locales -D bot --statistics
 
 ## Translations: extract → update → (translate the .po files) → compile
 extract: $(VENV)/.installed
@@ -26,15 +47,15 @@ update: extract
 compile: $(VENV)/.installed
 	$(PYBABEL) compile -d locales -D bot --statistics
 
-run: install
+run: runtime
 	$(PY) -m bot run
 
 ## The whole system on this machine, no Telegram needed: http://127.0.0.1:$(SANDBOX_PORT)
 SANDBOX_PORT ?= 8080
-demo: install
+demo: runtime
 	$(PY) -m bot sandbox --port $(SANDBOX_PORT)
 
-migrate: install
+migrate: runtime
 	$(PY) -m bot migrate
 
 lint: $(VENV)/.installed
@@ -44,8 +65,12 @@ lint: $(VENV)/.installed
 
 ## Six workers on two cores: end-to-end tests mostly wait for the bot. The ten slowest are listed.
 TEST_WORKERS ?= 6
-test: install lint
+test: install lint audit
 	$(PY) -m pytest -n $(TEST_WORKERS) --maxschedchunk=2 --durations=10 $(PYTEST_ARGS)
 
+## Known vulnerabilities in the locked versions. Without a reachable advisory database it says so and passes.
+audit: $(VENV)/.installed
+	$(PY) tools/audit.py
+
 clean:
-	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo .pytest_cache test-output
+	rm -rf $(VENV) $(TOOLS) locales/*/LC_MESSAGES/*.mo .pytest_cache test-output
