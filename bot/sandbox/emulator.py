@@ -33,6 +33,7 @@ from aiohttp.web_request import FileField
 from bot.limiter import PACED_METHODS, is_edit
 from bot.sandbox.spec import (
     CAPTION_LIMIT,
+    NEWER_REQUIRED_FIELDS,
     TEXT_LIMIT,
     BadRequest,
     check_reply_markup,
@@ -851,6 +852,7 @@ _ADMIN_RIGHTS = {
     "can_manage_video_chats": True, "can_restrict_members": True, "can_promote_members": False,
     "can_change_info": True, "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
     "can_delete_stories": False, "can_pin_messages": True, "can_manage_topics": True,
+    **NEWER_REQUIRED_FIELDS["ChatMemberAdministrator"],
 }  # fmt: skip
 
 

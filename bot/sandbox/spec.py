@@ -16,6 +16,16 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64
 
+# The Bot API the emulator answers as: the description in botapi/ (10.1), plus every field that a
+# newer version made required in an object the emulator returns. It must be the version of the
+# aiogram that uv.lock holds (tests/unit/test_bot_api_version.py fails when they part): aiogram
+# rejects an answer that lacks a field its Bot API requires.
+SPOKEN_VERSION = "10.3"
+NEWER_REQUIRED_FIELDS: dict[str, dict[str, Any]] = {
+    "ChatMemberAdministrator": {"can_send_welcome_messages": False},  # Bot API 10.3
+    "ChatAdministratorRights": {"can_send_welcome_messages": False},  # Bot API 10.3
+}
+
 
 class BadRequest(Exception):
     """Answered as Telegram does: HTTP `code` with a description."""

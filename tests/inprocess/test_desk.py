@@ -152,3 +152,14 @@ async def test_history_lists_every_event_in_order(submitted: Submitted) -> None:
         "Ona · " + tr("lt", "note: {text}", text="Kelių tarnyba atsakys iki penktadienio"),
         "Ona · " + tr("lt", "deadline extended to {date}", date="2027-01-07") + " (Reikia kelių tarnybos išvados)",
     ]
+
+
+async def test_a_group_administrator_listed_in_no_team_acts_on_a_case(submitted: Submitted, telegram: Telegram, emulator: Emulator) -> None:
+    """The default team lists nobody: the group's administrators act, as its members do (their
+    getChatMember answer carries the fields of the Bot API that the locked aiogram speaks)."""
+    jonas = await telegram.person("Jonas", language_code="lt")
+    emulator.chats[ADMIN_CHAT_ID].admins.add(jonas.user["id"])
+    await jonas.in_chat(ADMIN_CHAT_ID).click("🙋 Imuosi", submitted.card)
+    taken = await submitted.clerks.edited()
+    assert status_line_lt("Assigned to a clerk", tr("lt", "responsible: {name}", name="Jonas")) in taken.text
+    assert (await submitted.anna.receive_one()).text == to_anna(status_pl("Assigned to a clerk"))
