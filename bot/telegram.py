@@ -20,6 +20,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
@@ -28,7 +30,19 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiohttp import ClientError, ClientTimeout
@@ -37,6 +51,57 @@ from bot import metrics
 from bot.limiter import PACED_METHODS, RateLimiter, background_traffic, is_edit, traffic_kind
 
 log = logging.getLogger(__name__)
+
+
+class Verdict(StrEnum):
+    """What an answer from Telegram means for a message that is still to be delivered."""
+
+    PACED = "paced"  # 429: wait `retry_after`; Telegram's pacing, never a failure
+    MOVED = "moved"  # the group became a supergroup: the same message goes to `chat_id`
+    TRANSIENT = "transient"  # 5xx, timeouts, network errors: try again, with backoff
+    BLOCKED = "blocked"  # 403: the person blocked the bot, or the bot left the group
+    PERMANENT = "permanent"  # 400, 404, 413…: it can never be sent as it is
+    UNEXPECTED = "unexpected"  # not Telegram's answer (a bug, the database): keep it, try later, say so
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    error: str
+    retry_after: float = 0.0
+    chat_id: int | None = None  # MOVED: the new chat
+
+
+# In the manner of httpx's exception map: the most specific class first. Every sender (the
+# outbox, the broadcaster, the request middleware) decides by this one table.
+_VERDICTS: tuple[tuple[type[BaseException], Verdict], ...] = (
+    (TelegramRetryAfter, Verdict.PACED),
+    (TelegramMigrateToChat, Verdict.MOVED),
+    (TelegramEntityTooLarge, Verdict.PERMANENT),  # aiogram makes it a network error: it never goes as it is
+    (TelegramServerError, Verdict.TRANSIENT),
+    (TelegramNetworkError, Verdict.TRANSIENT),
+    (TelegramForbiddenError, Verdict.BLOCKED),
+    (TelegramBadRequest, Verdict.PERMANENT),
+    (TelegramNotFound, Verdict.PERMANENT),
+    (TelegramConflictError, Verdict.PERMANENT),
+    (TelegramUnauthorizedError, Verdict.PERMANENT),
+    (TelegramAPIError, Verdict.PERMANENT),  # any other answer Telegram gave
+)
+
+
+def classify(exc: BaseException) -> Outcome:
+    """What to do with a message whose sending raised `exc`."""
+    verdict = next((verdict for kind, verdict in _VERDICTS if isinstance(exc, kind)), Verdict.UNEXPECTED)
+    if verdict is Verdict.PACED:
+        assert isinstance(exc, TelegramRetryAfter)
+        return Outcome(verdict, "429", retry_after=float(exc.retry_after))
+    if verdict is Verdict.MOVED:
+        assert isinstance(exc, TelegramMigrateToChat)
+        return Outcome(verdict, f"moved to {exc.migrate_to_chat_id}", chat_id=exc.migrate_to_chat_id)
+    if verdict in (Verdict.TRANSIENT, Verdict.UNEXPECTED):
+        return Outcome(verdict, type(exc).__name__)
+    return Outcome(verdict, getattr(exc, "message", None) or str(exc))
+
 
 _single_attempt: ContextVar[bool] = ContextVar("petent_single_attempt", default=False)
 
@@ -85,29 +150,31 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 if paced:
                     metrics.SENT.labels(traffic_kind()).inc()
                 return result
-            except TelegramBadRequest as exc:
-                if _already_done(method.__api_method__, exc.message):
+            except TelegramAPIError as exc:
+                outcome = classify(exc)
+                if outcome.verdict is Verdict.PERMANENT and _already_done(method.__api_method__, outcome.error):
                     return True  # type: ignore[return-value]  # these methods' documented result
-                raise
-            except TelegramRetryAfter as exc:
-                metrics.RETRY_AFTER.inc()
-                log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": exc.retry_after})
-                paused = paced and self.limiter.retry_after(chat_id, exc.retry_after, edit=is_edit(method.__api_method__))
-                # Telegram asks to wait, nothing failed: tried again while the waits add up to
-                # max_wait, however many there are (a reply refused four times was lost before).
-                waited += exc.retry_after
-                if attempts == 1 or waited > self.max_wait:
+                if outcome.verdict is Verdict.PACED:
+                    metrics.RETRY_AFTER.inc()
+                    log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": outcome.retry_after})
+                    paused = paced and self.limiter.retry_after(chat_id, outcome.retry_after, edit=is_edit(method.__api_method__))
+                    # Telegram asks to wait, nothing failed: tried again while the waits add up to
+                    # max_wait, however many there are (a reply refused four times was lost before).
+                    waited += outcome.retry_after
+                    if attempts == 1 or waited > self.max_wait:
+                        raise
+                    if not paused:
+                        await asyncio.sleep(outcome.retry_after)
+                elif outcome.verdict is Verdict.TRANSIENT:
+                    failures += 1
+                    if failures == attempts:
+                        raise
+                    delay = self.backoff * 2 ** (failures - 1)
+                    metrics.RETRIES.labels(outcome.error).inc()
+                    log.warning("telegram error, retrying", extra={"method": method.__api_method__, "error": outcome.error, "delay": delay})
+                    await asyncio.sleep(delay)
+                else:
                     raise
-                if not paused:
-                    await asyncio.sleep(exc.retry_after)
-            except (TelegramServerError, TelegramNetworkError) as exc:
-                failures += 1
-                if failures == attempts:
-                    raise
-                delay = self.backoff * 2 ** (failures - 1)
-                metrics.RETRIES.labels(type(exc).__name__).inc()
-                log.warning("telegram error, retrying", extra={"method": method.__api_method__, "error": type(exc).__name__, "delay": delay})
-                await asyncio.sleep(delay)
 
 
 def _already_done(method: str, error: str) -> bool:

@@ -32,14 +32,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramMigrateToChat
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, Message
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import func, select, update
@@ -49,6 +42,7 @@ from bot.aio import wait_for_event
 from bot.limiter import bulk_traffic
 from bot.store.db import Database, rowcount, table_of
 from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, utcnow
+from bot.telegram import Verdict, classify
 
 log = logging.getLogger(__name__)
 
@@ -334,17 +328,22 @@ class Broadcaster:
                 except TelegramMigrateToChat as exc:
                     chat_id = exc.migrate_to_chat_id
                     message = await send_version(self.bot, chat_id, version, broadcast.paid)
-        except TelegramForbiddenError as exc:
-            await self._record(row, DeliveryStatus.BLOCKED, error=exc.message)
-            if self.on_blocked is not None:
-                await self.on_blocked(row.chat_id)
-            return "failed"
-        except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter) as exc:
-            await self._record(row, DeliveryStatus.PENDING, error=type(exc).__name__)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome.verdict is Verdict.BLOCKED:
+                await self._record(row, DeliveryStatus.BLOCKED, error=outcome.error)
+                if self.on_blocked is not None:
+                    await self.on_blocked(row.chat_id)
+                return "failed"
+            if outcome.verdict is Verdict.PERMANENT:
+                await self._record(row, DeliveryStatus.FAILED, error=outcome.error)
+                return "failed"
+            if outcome.verdict is Verdict.UNEXPECTED:  # a bug or the database: the row waits, said so
+                log.exception("delivery could not be sent", extra={"row": row.id})
+            await self._record(row, DeliveryStatus.PENDING, error=outcome.error)  # paced, transient, moved twice
             return "retry"
-        except TelegramBadRequest as exc:
-            await self._record(row, DeliveryStatus.FAILED, error=exc.message)
-            return "failed"
         await self._record(row, DeliveryStatus.SENT, message_id=message.message_id, chat_id=chat_id)
         return "sent"
 

@@ -30,15 +30,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -47,7 +38,7 @@ from sqlmodel import col
 from bot.aio import finish_or_cancel, wait_for_event
 from bot.store.db import Database, rowcount
 from bot.store.models import OutboxMessage, OutboxStatus, utcnow
-from bot.telegram import single_attempt
+from bot.telegram import Outcome, Verdict, classify, single_attempt
 
 log = logging.getLogger(__name__)
 
@@ -310,29 +301,38 @@ class Outbox:
                 raise Permanent(f"no handler for {row.kind}")
             with single_attempt():
                 sent = await handler(row)
-        except TelegramMigrateToChat as exc:
-            if self.on_migrated is not None:
-                await self.on_migrated(row.chat_id, exc.migrate_to_chat_id)
-            await self._retry(row, 0.0, f"moved to {exc.migrate_to_chat_id}", chat_id=exc.migrate_to_chat_id)
-        except TelegramRetryAfter as exc:
-            await self._retry(row, float(exc.retry_after), "429", count=False)
-        except (TelegramServerError, TelegramNetworkError) as exc:
-            await self._retry(row, self._backoff(row), type(exc).__name__)
-        except Retry as exc:
-            await self._retry(row, self._backoff(row) if exc.delay is None else exc.delay, str(exc))
-        except TelegramForbiddenError as exc:
-            await self._fail(row, exc.message)
-            if self.on_blocked is not None:
-                await self.on_blocked(row)
-        except (TelegramBadRequest, TelegramNotFound, Permanent) as exc:
-            await self._fail(row, getattr(exc, "message", None) or str(exc))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a bug or the database: keep the row, try later, say so
-            log.exception("outbox row could not be sent", extra={"row": row.id, "kind": row.kind})
-            await self._retry(row, self._backoff(row), type(exc).__name__)
+        except Retry as exc:
+            await self._retry(row, self._backoff(row) if exc.delay is None else exc.delay, str(exc))
+        except Permanent as exc:
+            await self._fail(row, str(exc))
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome.verdict is Verdict.UNEXPECTED:  # a bug or the database: say so
+                log.exception("outbox row could not be sent", extra={"row": row.id, "kind": row.kind})
+            await self._after(row, outcome)
         else:
             await self._record_sent(row, sent)
+
+    async def _after(self, row: OutboxMessage, outcome: Outcome) -> None:
+        """What Telegram's answer (bot.telegram.classify) means for the row."""
+        match outcome.verdict:
+            case Verdict.MOVED:
+                assert outcome.chat_id is not None
+                if self.on_migrated is not None:
+                    await self.on_migrated(row.chat_id, outcome.chat_id)
+                await self._retry(row, 0.0, outcome.error, chat_id=outcome.chat_id)
+            case Verdict.PACED:
+                await self._retry(row, outcome.retry_after, outcome.error, count=False)
+            case Verdict.BLOCKED:
+                await self._fail(row, outcome.error)
+                if self.on_blocked is not None:
+                    await self.on_blocked(row)
+            case Verdict.PERMANENT:
+                await self._fail(row, outcome.error)
+            case Verdict.TRANSIENT | Verdict.UNEXPECTED:  # keep the row, try later
+                await self._retry(row, self._backoff(row), outcome.error)
 
     def _backoff(self, row: OutboxMessage) -> float:
         return min(self._backoff_of.get(row.kind, self.max_backoff), 0.5 * 2 ** max(0, min(row.attempts, 30) - 1))

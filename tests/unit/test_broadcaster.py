@@ -157,3 +157,35 @@ async def test_a_paused_sender_ends_after_its_batch_and_the_rest_goes_on_later(d
         assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.SENDING
     counts = await Broadcaster(database, bot, batch=5).run(broadcast.id)  # the next start
     assert counts[DeliveryStatus.SENT] == 30 and set(received(emulator).values()) == {1}
+
+
+async def test_a_not_found_answer_fails_its_row_and_the_rest_goes_on(database: Database, emulator: Emulator, bot) -> None:
+    """A 404 (TelegramNotFound) is permanent for the broadcaster as for the outbox: the row fails
+    and the others are delivered (it escaped the broadcaster and ended the whole run before)."""
+    people = residents(emulator, 5)
+    emulator.faults.append({"kind": "error", "code": 404, "chat_id": people[2][0], "count": 1})
+    sender = Broadcaster(database, bot)
+    broadcast = await sender.create(CONTENT, people)
+    counts = await sender.run(broadcast.id)
+    assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.FAILED]) == (4, 1)
+
+
+async def test_an_unexpected_error_keeps_the_row_and_it_goes_later(database: Database, emulator: Emulator, bot, monkeypatch) -> None:
+    """A bug or a database hiccup while sending one row: the row waits and is sent on a later
+    pass, nobody is lost and the run goes on (it escaped and ended the run before)."""
+    people = residents(emulator, 4)
+    real_send = bot.send_message
+    failed: list[int] = []
+
+    async def send_message(chat_id: int, *args, **kwargs):
+        if chat_id == people[1][0] and not failed:
+            failed.append(chat_id)
+            raise RuntimeError("a hiccup")
+        return await real_send(chat_id, *args, **kwargs)
+
+    monkeypatch.setattr(bot, "send_message", send_message)
+    sender = Broadcaster(database, bot, max_backoff=0.05)
+    broadcast = await sender.create(CONTENT, people)
+    counts = await sender.run(broadcast.id)
+    assert counts[DeliveryStatus.SENT] == 4 and failed == [people[1][0]]
+    assert set(received(emulator).values()) == {1}
