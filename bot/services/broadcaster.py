@@ -40,7 +40,8 @@ from sqlmodel import col
 
 from bot.aio import wait_for_event
 from bot.limiter import bulk_traffic
-from bot.store.db import Database, rowcount, table_of
+from bot.store.db import Database, table_of
+from bot.store.leases import LeasedQueue
 from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, utcnow
 from bot.telegram import Verdict, classify
 
@@ -154,6 +155,7 @@ class Broadcaster:
         self.max_backoff = max_backoff
         self._failures = 0  # consecutive transient failures: the backoff grows with them
         self._pausing = asyncio.Event()
+        self._queue = LeasedQueue(Delivery, self.worker, lease)
 
     # --- the outbox ---
 
@@ -190,50 +192,20 @@ class Broadcaster:
             .where(col(Delivery.broadcast_id) == broadcast_id, col(Delivery.status) == DeliveryStatus.PENDING)
             .order_by(col(Delivery.id))
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        async with self.database.write() as session:
-            result = await session.execute(
-                update(Delivery)
-                .where(col(Delivery.id).in_(pending.scalar_subquery()))
-                .values(status=DeliveryStatus.SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=Delivery.attempts + 1)
-                .returning(Delivery)
-                .execution_options(synchronize_session=False)
-            )
-            return list(result.scalars())
+        return await self._queue.claim(self.database, pending)
 
     async def recover(self) -> int:
         """Rows left `sending` by a sender that died (lease expired) become pending again."""
-        async with self.database.write() as session:
-            result = await session.execute(
-                update(Delivery)
-                .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_at) < utcnow() - self.lease)
-                .values(status=DeliveryStatus.PENDING, claimed_by=None)
-            )
-        if rowcount(result):
-            log.warning("deliveries resumed after a crash", extra={"rows": rowcount(result)})
-        return rowcount(result)
+        return await self._queue.recover(self.database, "deliveries resumed after a crash")
 
     async def resume_own(self) -> int:
         """On start: rows this instance held when it stopped are pending again, at once."""
-        async with self.database.write() as session:
-            result = await session.execute(
-                update(Delivery)
-                .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_by) == self.worker)
-                .values(status=DeliveryStatus.PENDING, claimed_by=None)
-            )
-        if rowcount(result):
-            log.warning("deliveries of this instance resumed", extra={"rows": rowcount(result)})
-        return rowcount(result)
+        return await self._queue.resume_own(self.database, "deliveries of this instance resumed")
 
     async def release(self) -> None:
         """On a graceful stop: what this sender holds goes back to pending (the same window as a crash)."""
-        async with self.database.write() as session:
-            await session.execute(
-                update(Delivery)
-                .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_by) == self.worker)
-                .values(status=DeliveryStatus.PENDING, claimed_by=None)
-            )
+        await self._queue.release(self.database, col(Delivery.claimed_by) == self.worker)
 
     async def show_progress_in(self, broadcast: Broadcast, chat_id: int, message_id: int) -> None:
         """The message in the communications group that follows the delivery (edited as it goes)."""

@@ -36,7 +36,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from bot.aio import finish_or_cancel, wait_for_event
-from bot.store.db import Database, rowcount
+from bot.store.db import Database
+from bot.store.leases import LeasedQueue
 from bot.store.models import OutboxMessage, OutboxStatus, utcnow
 from bot.telegram import Outcome, Verdict, classify, single_attempt
 
@@ -174,6 +175,7 @@ class Outbox:
         self._workers += [_Workers(pool.kinds, frozenset(), pool.concurrency) for pool in pools]
         self._backoff_of = {kind: pool.max_backoff for pool in pools for kind in pool.kinds}
         self._stopping = False
+        self._queue = LeasedQueue(OutboxMessage, worker, lease)
         database.after_commit.append(self._added)
 
     def handle(self, kind: Kind, handler: Handler) -> None:
@@ -214,33 +216,15 @@ class Outbox:
             conditions.append(col(OutboxMessage.kind).in_(sorted(kinds)))
         if exclude:
             conditions.append(col(OutboxMessage.kind).not_in(sorted(exclude)))
-        due = select(col(OutboxMessage.id)).where(*conditions).order_by(col(OutboxMessage.id)).limit(limit).with_for_update(skip_locked=True)
-        async with self.database.write() as session:
-            result = await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
-                .values(status=OutboxStatus.SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=OutboxMessage.attempts + 1)
-                .returning(OutboxMessage)
-                .execution_options(synchronize_session=False)
-            )
-            return sorted(result.scalars(), key=lambda row: row.id or 0)
+        return await self._queue.claim(self.database, select(col(OutboxMessage.id)).where(*conditions).order_by(col(OutboxMessage.id)).limit(limit))
 
     async def resume_own(self) -> int:
         """On start: what this instance held when it stopped is pending again, at once."""
-        return await self._release(col(OutboxMessage.claimed_by) == self.worker, "outbox rows of this instance resumed")
+        return await self._queue.resume_own(self.database, "outbox rows of this instance resumed")
 
     async def recover(self) -> int:
         """Rows held by an instance that died (its lease expired) are pending again."""
-        return await self._release(col(OutboxMessage.claimed_at) < utcnow() - self.lease, "outbox rows of a stopped instance resumed")
-
-    async def _release(self, condition: Any, message: str) -> int:
-        async with self.database.write() as session:
-            result = await session.execute(
-                update(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.SENDING, condition).values(status=OutboxStatus.PENDING, claimed_by=None)
-            )
-        if rowcount(result):
-            log.warning(message, extra={"rows": rowcount(result)})
-        return rowcount(result)
+        return await self._queue.recover(self.database, "outbox rows of a stopped instance resumed")
 
     # --- sending ---
 
@@ -287,7 +271,7 @@ class Outbox:
     async def drain(self, timeout: float = 10.0) -> None:
         """On a graceful stop: let sends in flight finish; what is left is resumed on the next start."""
         await finish_or_cancel([task for workers in self._workers for task in workers.in_flight], timeout)
-        await self._release(col(OutboxMessage.claimed_by) == self.worker, "outbox rows left for the next start")
+        await self._queue.resume_own(self.database, "outbox rows left for the next start")
 
     async def send_due_now(self) -> None:
         """Claim and send what is due, once, and wait for it (tests and `petent` commands)."""
