@@ -32,6 +32,6 @@ class ResidentI18nMiddleware(I18nMiddleware):
             return self.admin_locale
         resident = data.get("resident")
         if resident is not None and resident.locale:
-            return resident.locale
+            return str(resident.locale)
         user: User | None = data.get("event_from_user")
         return guess_locale(user.language_code if user else None, self.i18n.default_locale)

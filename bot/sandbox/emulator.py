@@ -92,14 +92,14 @@ class StoredFile:
 class Chat:
     info: dict[str, Any]
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
-    message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)
     members: set[int] = field(default_factory=set)
     admins: set[int] = field(default_factory=set)
 
     @property
     def is_private(self) -> bool:
-        return self.info["type"] == "private"
+        return bool(self.info["type"] == "private")
 
 
 class Emulator:

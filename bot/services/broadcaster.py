@@ -101,7 +101,8 @@ def versions_from_json(stored: dict[str, Any]) -> dict[str, Version]:
 
 def versions_to_json(versions: dict[str, Version]) -> dict[str, Any]:
     """What Broadcast.content (and an announcement being composed, in the FSM data) holds."""
-    return _VERSIONS.dump_python(versions, mode="json")
+    dumped: dict[str, Any] = _VERSIONS.dump_python(versions, mode="json")
+    return dumped
 
 
 def versions_of(broadcast: Broadcast) -> dict[str, Version]:

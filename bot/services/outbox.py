@@ -319,7 +319,7 @@ class Outbox:
                 await self._retry(row, self._backoff(row), outcome.error)
 
     def _backoff(self, row: OutboxMessage) -> float:
-        return min(self._backoff_of.get(row.kind, self.max_backoff), 0.5 * 2 ** max(0, min(row.attempts, 30) - 1))
+        return min(self._backoff_of.get(row.kind, self.max_backoff), 0.5 * 2.0 ** max(0, min(row.attempts, 30) - 1))
 
     async def _record_sent(self, row: OutboxMessage, sent: Sent) -> None:
         async with self.database.write() as session:

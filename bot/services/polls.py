@@ -82,7 +82,8 @@ def questions_from_json(stored: list[dict[str, Any]]) -> list[Question]:
 
 def questions_to_json(questions: list[Question]) -> list[dict[str, Any]]:
     """What Poll.questions (and a draft poll in the FSM data) holds."""
-    return _QUESTIONS.dump_python(questions, mode="json")
+    dumped: list[dict[str, Any]] = _QUESTIONS.dump_python(questions, mode="json")
+    return dumped
 
 
 class PollTap(CallbackData, prefix="pv"):

@@ -199,7 +199,8 @@ class S3FileStore:
                 response.close()
                 response.release_conn()
 
-        return await self._call(f"reading {key}", read)
+        data: bytes = await self._call(f"reading {key}", read)
+        return data
 
     async def delete(self, key: str) -> None:
         await self._call(f"deleting {key}", self.client.remove_object, self.bucket, _checked(key))  # S3: absent is no error
