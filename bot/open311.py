@@ -64,14 +64,11 @@ MAX_RESULTS = 1000  # the specification's default query limit
 MAX_SPAN = timedelta(days=90)  # nor may a query's dates span more
 YEARS = (2000, 2999)  # start_date and end_date
 MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, and how long each (cases.number)
-DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
-NAME_MAX, ADDRESS_MAX, URL_MAX = 100, 300, 500
+URL_MAX = 500
 BODY_MAX = 1024 * 1024  # bytes of a POST's form (aiohttp's default client_max_size)
 # What a POST may carry in its URL; the rest (a name, an e-mail, a description…) only in the body,
 # as URLs end up in proxies' and servers' access logs.
 POST_QUERY = frozenset({"api_key", "service_code", "lat", "long", "jurisdiction_id", "locale"})
-_PHONE_RE = re.compile(r"\+?[0-9 ()-]{5,32}")
-_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
 _NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
 # The database cannot be reached (asyncpg raises OSError when connecting) or is overloaded: 503.
@@ -203,15 +200,15 @@ class Open311Service:
             raise Open311Error(400, "service_code: missing; GET services lists them")
         kind, category_id = self.parse_service(code)
         latitude, longitude = _coordinates(form)
-        address = _text(form, "address_string", ADDRESS_MAX) or None
+        address = _text(form, "address_string", CaseDraft.ADDRESS.max) or None
         address_id = _text(form, "address_id", 64)
         if address is None and address_id:
             address = f"address_id {address_id}"
         if latitude is None and address is None:
             raise Open311Error(400, "location: send lat and long, address_string or address_id")
-        description = _text(form, "description", DESCRIPTION_MAX)
-        if len(description) < DESCRIPTION_MIN:
-            raise Open311Error(400, f"description: describe the matter in {DESCRIPTION_MIN} to {DESCRIPTION_MAX} characters")
+        description = _text(form, "description", CaseDraft.DESCRIPTION.max)
+        if CaseDraft.DESCRIPTION.problem(description):
+            raise Open311Error(400, f"description: describe the matter in {CaseDraft.DESCRIPTION.min} to {CaseDraft.DESCRIPTION.max} characters")
         media_url = _text(form, "media_url", URL_MAX)
         if media_url:
             if not re.match(r"https?://\S+$", media_url):
@@ -399,11 +396,11 @@ def _coordinates(form: MultiMapping[str]) -> tuple[float | None, float | None]:
 
 def _contact(form: MultiMapping[str]) -> Contact | None:
     """Whom the clerks may contact: the person's name, e-mail and phone, when the client sent them."""
-    name = " ".join(part for part in (_text(form, "first_name", NAME_MAX), _text(form, "last_name", NAME_MAX)) if part)
-    email, phone = _text(form, "email", 254), _text(form, "phone", 32)
-    if email and not _EMAIL_RE.fullmatch(email):
+    name = " ".join(part for part in (_text(form, "first_name", CaseDraft.NAME.max), _text(form, "last_name", CaseDraft.NAME.max)) if part)
+    email, phone = _text(form, "email", CaseDraft.EMAIL_MAX), _text(form, "phone", CaseDraft.PHONE_MAX)
+    if email and CaseDraft.email_problem(email):
         raise Open311Error(400, "email: not an e-mail address")
-    if phone and not _PHONE_RE.fullmatch(phone):
+    if phone and CaseDraft.phone_problem(phone):
         raise Open311Error(400, "phone: not a phone number")
     if not (name or email or phone):
         return None

@@ -22,7 +22,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import CaseService
+from bot.services.cases import CaseService, visible_text
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
 from bot.services.numbers import Page, RowId
@@ -39,7 +39,6 @@ from flows.common import (
     shown,
     too_big_text,
     too_big_to_keep,
-    visible_text,
 )
 
 router = Router(name="cases")

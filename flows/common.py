@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections.abc import Awaitable, Callable, Hashable
 
 from aiogram.filters import Filter
@@ -166,12 +165,6 @@ def too_big_text() -> str:
         "This file is larger than 20 MB: the municipality cannot keep files that large, so it was not added. "
         "Please send a smaller file, or split it into parts of up to 20 MB."
     )
-
-
-def visible_text(text: str) -> str:
-    """`text` as a reader sees it, for minimum lengths: without invisible format characters (zero-width
-    space, non-joiner and joiner U+200B-U+200D, word joiner U+2060, BOM U+FEFF, …) and outer whitespace."""
-    return "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
 
 
 def kind_keyboard(pick: Callable[[str], CallbackData], cancel: CallbackData) -> InlineKeyboardMarkup:

@@ -23,12 +23,12 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import CaseService
+from bot.services.cases import CaseService, visible_text
 from bot.services.notifications import Rate
 from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, questions_of, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import Case, PollStatus, ResolvedAnswer
-from flows.common import UnderAccessibleMessage, shown, visible_text
+from flows.common import UnderAccessibleMessage, shown
 
 log = logging.getLogger(__name__)
 router = Router(name="feedback")

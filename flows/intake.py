@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import AttachmentDraft, CaseDraft, CaseService
+from bot.services.cases import AttachmentDraft, CaseDraft, CaseService, Problem
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
@@ -51,7 +51,6 @@ from flows.common import (
     shown,
     too_big_text,
     too_big_to_keep,
-    visible_text,
 )
 
 router = Router(name="intake")
@@ -59,9 +58,7 @@ router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
-DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 3000
-ADDRESS_MIN, ADDRESS_MAX = 3, 300
-MAX_FILES = 10
+DESCRIPTION, ADDRESS, MAX_FILES = CaseDraft.DESCRIPTION, CaseDraft.ADDRESS, CaseDraft.MAX_FILES
 WHOLE_DISTRICT = "-"
 
 SKIP = __("⏭ Skip")
@@ -234,7 +231,7 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
     elif step == "description":
         await message.answer(
             _("Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.").format(
-                min=DESCRIPTION_MIN, max=DESCRIPTION_MAX
+                min=DESCRIPTION.min, max=DESCRIPTION.max
             ),
             reply_markup=ReplyKeyboardRemove(),
         )
@@ -370,13 +367,14 @@ async def category_chosen(query: CallbackQuery, callback_data: Step, state: FSMC
 @router.message(StateFilter(Intake.description), F.text)
 async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     text = message.text.strip()
-    if len(visible_text(text)) < DESCRIPTION_MIN:
-        await message.answer(_("This is too short to act on. Please describe the matter in at least {min} characters.").format(min=DESCRIPTION_MIN))
+    problem = DESCRIPTION.problem(text)
+    if problem is Problem.TOO_SHORT:
+        await message.answer(_("This is too short to act on. Please describe the matter in at least {min} characters.").format(min=DESCRIPTION.min))
         return
-    if len(text) > DESCRIPTION_MAX:
+    if problem is Problem.TOO_LONG:
         await message.answer(
             _("This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.").format(
-                count=len(text), max=DESCRIPTION_MAX
+                count=len(text), max=DESCRIPTION.max
             )
         )
         return
@@ -440,9 +438,9 @@ async def location_skipped(message: Message, state: FSMContext, config: Config, 
 @router.message(StateFilter(Intake.location), F.text)
 async def address_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     address = " ".join(message.text.split())
-    if len(visible_text(address)) < ADDRESS_MIN or len(address) > ADDRESS_MAX:
+    if ADDRESS.problem(address):
         await message.answer(
-            _("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS_MIN, max=ADDRESS_MAX)
+            _("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS.min, max=ADDRESS.max)
         )
         return
     await _place(state, address=address)

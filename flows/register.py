@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from html import escape
 
 from aiogram import Bot, F, Router
@@ -47,9 +46,7 @@ from flows.common import (
     kind_keyboard,
     shown,
     too_big_to_keep,
-    visible_text,
 )
-from flows.intake import DESCRIPTION_MAX, DESCRIPTION_MIN, MAX_FILES
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +55,8 @@ router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(InTeamGroup())
 router.callback_query.filter(InTeamGroup())
 
-NAME_MIN, NAME_MAX = 2, 100
-ADDRESS_MIN, ADDRESS_MAX = 5, 300
-EMAIL_MAX = 254
+DESCRIPTION, NAME, ADDRESS, MAX_FILES = CaseDraft.DESCRIPTION, CaseDraft.NAME, CaseDraft.ADDRESS, CaseDraft.MAX_FILES
 WHOLE_DISTRICT = "-"
-_PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{4,22}[0-9]")
-_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 
 
 class Register(StatesGroup):
@@ -235,7 +228,7 @@ async def _ask(step: State, message: Message, state: FSMContext, config: Config,
         await message.answer(_("Which eldership does it concern?"), reply_markup=_eldership_keyboard(config, locale, 0))
     elif step == Register.description:
         await message.answer(
-            _("Write the matter as the person put it ({min} to {max} characters).").format(min=DESCRIPTION_MIN, max=DESCRIPTION_MAX),
+            _("Write the matter as the person put it ({min} to {max} characters).").format(min=DESCRIPTION.min, max=DESCRIPTION.max),
             reply_markup=_cancel_only(),
         )
     elif step == Register.files:
@@ -356,8 +349,8 @@ async def eldership_chosen(query: CallbackQuery, callback_data: Reg, state: FSMC
 @router.message(StateFilter(Register.description), F.text, ~F.text.startswith("/"))
 async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     text = (message.text or "").strip()
-    if len(visible_text(text)) < DESCRIPTION_MIN or len(text) > DESCRIPTION_MAX:
-        await message.reply(_("Please write {min} to {max} characters.").format(min=DESCRIPTION_MIN, max=DESCRIPTION_MAX), reply_markup=_cancel_only())
+    if DESCRIPTION.problem(text):
+        await message.reply(_("Please write {min} to {max} characters.").format(min=DESCRIPTION.min, max=DESCRIPTION.max), reply_markup=_cancel_only())
         return
     draft = await _load(state)
     draft.description = text
@@ -400,8 +393,8 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i1
 @router.message(StateFilter(Register.name), F.text, ~F.text.startswith("/"))
 async def name_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     name = " ".join((message.text or "").split())
-    if len(visible_text(name)) < NAME_MIN or len(name) > NAME_MAX:
-        await message.reply(_("Please write a name of {min} to {max} characters.").format(min=NAME_MIN, max=NAME_MAX), reply_markup=_cancel_only())
+    if NAME.problem(name):
+        await message.reply(_("Please write a name of {min} to {max} characters.").format(min=NAME.min, max=NAME.max), reply_markup=_cancel_only())
         return
     draft = await _load(state)
     draft.name = name
@@ -427,19 +420,19 @@ async def detail_given(message: Message, state: FSMContext, config: Config, i18n
     value = " ".join((message.text or "").split())
     draft = await _load(state)
     if draft.answer_by is AnswerBy.PHONE:
-        if not _PHONE.fullmatch(value):
+        if CaseDraft.phone_problem(value):
             await message.reply(_("This does not look like a phone number; please write it with digits, e.g. +370 600 12345."), reply_markup=_cancel_only())
             return
         draft.phone = value
     elif draft.answer_by is AnswerBy.EMAIL:
-        if len(value) > EMAIL_MAX or not _EMAIL.fullmatch(value):
+        if CaseDraft.email_problem(value):
             await message.reply(_("This does not look like an e-mail address, e.g. name@example.lt."), reply_markup=_cancel_only())
             return
         draft.email = value
     else:
-        if len(visible_text(value)) < ADDRESS_MIN or len(value) > ADDRESS_MAX:
+        if ADDRESS.problem(value):
             await message.reply(
-                _("Please write a postal address of {min} to {max} characters.").format(min=ADDRESS_MIN, max=ADDRESS_MAX), reply_markup=_cancel_only()
+                _("Please write a postal address of {min} to {max} characters.").format(min=ADDRESS.min, max=ADDRESS.max), reply_markup=_cancel_only()
             )
             return
         draft.address = value

@@ -3,10 +3,12 @@ Every change to a case goes through bot.services.workflow."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -72,8 +74,55 @@ class Contact:
         )  # fmt: skip
 
 
+def visible_text(text: str) -> str:
+    """`text` as a reader sees it, for minimum lengths: without invisible format characters (zero-width
+    space, non-joiner and joiner U+200B-U+200D, word joiner U+2060, BOM U+FEFF, …) and outer whitespace."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
+
+
+class Problem(StrEnum):
+    """Why a value cannot go into a case; each channel words it for its own reader."""
+
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    NOT_A_PHONE = "not_a_phone"
+    NOT_AN_EMAIL = "not_an_email"
+
+
+@dataclass(frozen=True)
+class Length:
+    min: int
+    max: int
+
+    def problem(self, text: str) -> Problem | None:
+        if len(visible_text(text)) < self.min:
+            return Problem.TOO_SHORT
+        return Problem.TOO_LONG if len(text) > self.max else None
+
+
+_PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{4,30}[0-9]")
+_EMAIL = re.compile(r"[^@\s<>]{1,64}@[^@\s<>]{1,190}\.[^@\s<>]{2,}")
+
+
 @dataclass(frozen=True)
 class CaseDraft:
+    # What makes a valid case, whatever the channel: the residents' chat (flows.intake), a clerk's
+    # /register (flows.register) and Open311 (bot.open311) all check these, and only these.
+    DESCRIPTION: ClassVar[Length] = Length(10, 3000)  # 3000: the card keeps room within Telegram's 4096
+    ADDRESS: ClassVar[Length] = Length(3, 300)
+    NAME: ClassVar[Length] = Length(2, 100)
+    EMAIL_MAX: ClassVar[int] = 254
+    PHONE_MAX: ClassVar[int] = 32
+    MAX_FILES: ClassVar[int] = 10
+
+    @classmethod
+    def phone_problem(cls, value: str) -> Problem | None:
+        return None if len(value) <= cls.PHONE_MAX and _PHONE.fullmatch(value) else Problem.NOT_A_PHONE
+
+    @classmethod
+    def email_problem(cls, value: str) -> Problem | None:
+        return None if len(value) <= cls.EMAIL_MAX and _EMAIL.fullmatch(value) else Problem.NOT_AN_EMAIL
+
     resident_id: int | None  # None: no Telegram resident (see `contact`)
     locale: str
     kind: str
