@@ -1,4 +1,4 @@
-"""`python -m bot` / `petent`: run | migrate | report | sandbox."""
+"""`python -m bot` / `petent`: run | migrate | report | backup | restore | sandbox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import LOCALES, ConfigError, load_config
 from bot.logs import setup_logging
+from bot.services.backup import BackupError
 from bot.store.db import AnotherProcess
 
 log = logging.getLogger("bot")
@@ -102,6 +103,26 @@ def _period_problem(start: date, end: date) -> str | None:
     return None
 
 
+async def _backup_or_restore(args: argparse.Namespace) -> None:
+    from bot.services.backup import backup, restore
+    from bot.services.storage import file_stores
+    from bot.store.db import Database
+
+    config = load_config()
+    setup_logging(config.settings.log_level)
+    database = Database(config.settings.database_url)
+    store = file_stores(config.settings)[0]
+    try:
+        if args.command == "backup":
+            manifest = await backup(database, store, args.destination)
+            print(f"petent: backup written to {args.destination}: {sum(manifest.tables.values())} rows, {len(manifest.files)} files")
+        else:
+            manifest = await restore(database, store, args.source)
+            print(f"petent: restored the backup of {manifest.created_at}: {sum(manifest.tables.values())} rows, {len(manifest.files)} files, checked")
+    finally:
+        await database.dispose()
+
+
 async def _sandbox(args: argparse.Namespace) -> None:
     from bot.sandbox.run import run_sandbox
 
@@ -138,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", type=Path, required=True, metavar="FILE")
     report.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
     report.set_defaults(handler=_report)
+    backup = sub.add_parser("backup", help="write the database and the kept files, with a manifest, to a new folder or a .tar.gz")
+    backup.add_argument("destination", type=Path, metavar="DEST")
+    backup.set_defaults(handler=_backup_or_restore)
+    restore = sub.add_parser("restore", help="bring a backup into an empty database and the file store, then check it against its manifest")
+    restore.add_argument("source", type=Path, metavar="SOURCE")
+    restore.set_defaults(handler=_backup_or_restore)
     args = parser.parse_args(argv)
     if args.command == "report":
         args.format = args.format or args.out.suffix.lstrip(".").lower()
@@ -155,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"petent: configuration error: {exc}", file=sys.stderr)
         return 2
-    except AnotherProcess as exc:
+    except (AnotherProcess, BackupError) as exc:
         print(f"petent: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
