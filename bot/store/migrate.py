@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.db import Database
 
@@ -22,12 +24,38 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 async def upgrade(database: Database, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to run from several processes at once."""
+    await _migrate(database, lambda config: command.upgrade(config, revision))
 
-    def _upgrade(connection: Connection) -> None:
+
+async def downgrade(database: Database, revision: str) -> None:
+    """Take the schema back to `revision` (the migrations that claim a downgrade; data kept where they can)."""
+    await _migrate(database, lambda config: command.downgrade(config, revision))
+
+
+async def _migrate(database: Database, step: Callable[[AlembicConfig], None]) -> None:
+    def _step(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
             # Replicas starting together take turns; the lock ends with the transaction.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7424501)")
-        command.upgrade(alembic_config(connection), revision)
+        step(alembic_config(connection))
+        if connection.dialect.name == "sqlite" and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+            raise RuntimeError(f"the migration left rows whose references point nowhere: {broken[:5]}")
 
-    async with database.engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    async with database.engine.connect() as connection:
+        sqlite = database.is_sqlite
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the old one; with foreign keys
+            # enforced, the drop fails once rows refer to it. Alembic's advice: off around the
+            # migration (it can be switched only outside a transaction), checked before commit.
+            await _foreign_keys(connection, on=False)
+        try:
+            async with connection.begin():
+                await connection.run_sync(_step)
+        finally:
+            if sqlite:
+                await _foreign_keys(connection, on=True)
+
+
+async def _foreign_keys(connection: AsyncConnection, *, on: bool) -> None:
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")  # type: ignore[union-attr]
