@@ -12,6 +12,7 @@ they wrote.
 from __future__ import annotations
 
 import logging
+import re
 
 from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.i18n import gettext as _
@@ -20,11 +21,13 @@ from bot.services.roles import Role, StaffRoles
 
 log = logging.getLogger(__name__)
 
+_OUR_DATA = re.compile(r"[a-z]{1,8}:[A-Za-z0-9_:.-]{0,60}")  # what the bot's CallbackData make: a prefix, then ids and codes
+
 
 def _what(event: Message | CallbackQuery) -> str:
     """What was done, for the log: a command's name, a button's data (ids the bot made), or the kind of post."""
-    if isinstance(event, CallbackQuery):
-        return (event.data or "")[:64]
+    if isinstance(event, CallbackQuery):  # a crafted client can send anything: only what looks like ours
+        return event.data if event.data and _OUR_DATA.fullmatch(event.data) else "(other button data)"
     if event.text and event.text.startswith("/"):
         return event.text.split(maxsplit=1)[0].split("@", 1)[0][:64]
     return str(event.content_type)

@@ -25,7 +25,7 @@ from bot.store.models import Broadcast, Case, CaseStatus, SatisfactionAnswer
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID
 from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import Desk, onboard, submit_case, wait_until
+from tests.e2e.helpers import ROADS, Desk, onboard, submit_case, wait_until
 from tests.inprocess.conftest import Submitted
 
 COMMS_ONLY = "Only the communications staff can do this."
@@ -236,3 +236,23 @@ async def test_an_admin_of_the_default_group_is_quality_staff(two_cases: Desk, t
     text, comments = await report(quality.in_chat(ADMIN_CHAT_ID), emulator, reader=two_cases.front)
     assert lt("Scope: {scope}", scope=lt("the whole municipality")) in text and received(2) in text
     assert comments == [(COMMENT,)]
+
+
+async def test_a_stranger_writing_in_a_case_topic_is_told_once_and_nothing_reaches_the_resident(
+    desk: Desk, telegram: Telegram, store: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="flows.staff")
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni")
+    card = await desk.member.receive_one()
+    tomas = await telegram.person("Tomas")
+    await telegram.standing(ROADS, tomas, "member")  # in the roads group, but roads lists its people: not him
+    for text in ("Dzień dobry", "Czy ktoś to widzi?", "Halo"):
+        await tomas.in_chat(ROADS).send(text, thread_id=card.thread_id)
+    assert (await desk.member.receive_one()).text == lt(TEAM_ONLY)
+    await wait_until(lambda: sum(r.getMessage() == "refusal not repeated within the hour" for r in caplog.records) == 2, what="the rest logged")
+    await desk.member.nothing_more()
+    await anna.nothing_more()
+    refused = [r for r in caplog.records if r.getMessage() == "staff action refused"]
+    assert {r.user_id for r in refused} == {tomas.user["id"]} and len(refused) == 3  # type: ignore[attr-defined]
