@@ -179,12 +179,8 @@ async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams:
         refusal = _("Only the team's head can do this.") if heads_only else _("Only the team handling this case can do this.")
         await refused(event, user, refusal, teams.roles, case_id=case_id)
         return None
-    acted(event, user, max(roles, key=_rank), case_id=case_id)
+    acted(event, user, Role.strongest(roles), case_id=case_id)
     return Clerk(id=user.id, name=user.full_name)
-
-
-def _rank(role: Role) -> int:
-    return (Role.NONE, Role.MEMBER, Role.ADMIN, Role.HEAD).index(role)
 
 
 async def _case_of(message: Message, workflow: CaseWorkflow) -> Case | None:

@@ -50,6 +50,12 @@ class Role(StrEnum):
     def assigns(self) -> bool:
         return self is Role.HEAD
 
+    @staticmethod
+    def strongest(roles: Collection[Role]) -> Role:
+        """The role that allows the most of `roles` (a person may be in several teams of a group)."""
+        order = (Role.NONE, Role.MEMBER, Role.ADMIN, Role.HEAD)
+        return max(roles, key=order.index, default=Role.NONE)
+
 
 @dataclass(frozen=True)
 class Membership:
