@@ -92,6 +92,15 @@ class App:
             with self.i18n.use_locale(self.config.settings.default_locale):
                 await self.bot.set_my_commands(resident_commands(), scope=scope)
 
+    def say_who_acts(self) -> None:
+        """One line at start-up when a staff group lists nobody in the municipality file."""
+        unlisted = self.teams.unlisted()
+        if unlisted:
+            log.warning(
+                "nobody is listed in the municipality file for these staff groups, so anyone in them who may post may act",
+                extra={"groups": ", ".join(unlisted)},
+            )
+
     async def run(self, webhook: bool = False) -> None:
         """Long polling, or Telegram's webhook; the web server (/healthz, /metrics) when configured.
         Without Redis, only one process may run on the database."""
@@ -105,6 +114,7 @@ class App:
         await self.prepare()
         settings = self.config.settings
         me = await self.bot.get_me()
+        self.say_who_acts()
         _start_up_done()
         await self.announcements.resume()
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any

@@ -433,8 +433,8 @@ class Team(BaseModel):
     """A department, an eldership or the front office: the clerks who own a set of cases.
 
     `members` and `heads` are Telegram user ids; heads also assign cases. A team that lists
-    nobody lets every member of its group act (the zero-config desk). Admins of the group may
-    always act."""
+    nobody lets every member of its group who may post there act (the zero-config desk). Admins
+    of the group may always act (bot.services.roles)."""
 
     model_config = {"extra": "forbid"}
 
@@ -446,6 +446,15 @@ class Team(BaseModel):
 
     def lists_people(self) -> bool:
         return bool(self.heads or self.members)
+
+
+class CommsStaff(BaseModel):
+    """Who acts in the communications group (COMMS_CHAT_ID): these Telegram user ids and the
+    group's admins; when nobody is listed, every member of the group who may post there."""
+
+    model_config = {"extra": "forbid"}
+
+    members: list[int] = []
 
 
 class RoutingRule(BaseModel):
@@ -493,6 +502,7 @@ class Municipality(BaseModel):
     templates: list[Template] = []
     teams: list[Team] = []
     routing: Routing | None = None
+    comms: CommsStaff = CommsStaff()
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:

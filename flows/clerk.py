@@ -31,6 +31,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ACTION_LABELS, ClerkTexts, DeskAction
 from bot.services.numbers import Page, RowId, UserId
 from bot.services.quality import PeriodError, parse_period
+from bot.services.roles import Role
 from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import (
@@ -46,6 +47,7 @@ from bot.services.workflow import (
 )
 from bot.store.models import Case, Channel, utcnow
 from flows.common import UnderAccessibleMessage, attachment_of, collect_album, shown
+from flows.staff import acted, person_of, refused
 
 log = logging.getLogger(__name__)
 
@@ -160,26 +162,24 @@ async def pressed_elsewhere(query: CallbackQuery) -> None:
 
 async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams: TeamDirectory, *, heads_only: bool = False) -> Clerk | None:
     """The person acting, if they may act on `case` (or, without a case, for a team in this chat);
-    otherwise they are told why not, it is logged, and None is returned."""
+    otherwise they are told why not (flows.staff: a message once an hour), it is logged, and None
+    is returned."""
     message = event if isinstance(event, Message) else event.message
-    if isinstance(event, Message) and event.sender_chat is not None:
-        await event.reply(_("Please post as yourself, not anonymously or as a channel: the case's history must name a person."))
+    user = await person_of(event, teams.roles)
+    if user is None:
         return None
-    user = event.from_user
-    assert user is not None and message is not None
+    assert message is not None
     candidates = [teams.get(case.team_id)] if case is not None else teams.teams_in(message.chat.id)
     roles = [await teams.role(user.id, team) for team in candidates]
     allowed = any(role.assigns for role in roles) if heads_only else any(role.acts for role in roles)
     if case is not None and teams.chat_of(candidates[0]) != message.chat.id:
         allowed = False  # the case lives in another team's group now
+    case_id = case.id if case else None
     if not allowed:
-        log.warning("desk action refused", extra={"user_id": user.id, "chat_id": message.chat.id, "case_id": case.id if case else None})
         refusal = _("Only the team's head can do this.") if heads_only else _("Only the team handling this case can do this.")
-        if isinstance(event, CallbackQuery):
-            await event.answer(refusal, show_alert=True)
-        else:
-            await event.reply(refusal)
+        await refused(event, user, refusal, teams.roles, case_id=case_id)
         return None
+    acted(event, user, Role.strongest(roles), case_id=case_id)
     return Clerk(id=user.id, name=user.full_name)
 
 
@@ -719,7 +719,10 @@ async def digest_now(message: Message, teams: TeamDirectory, schedule: Schedule,
 
 @router.message(Command("report"))
 async def quality_report(message: Message, command: CommandObject, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
-    if await acting_clerk(message, None, teams) is None:
+    """The whole municipality's report (with every satisfaction comment) for heads and the quality
+    staff; anyone else who acts here gets their team's figures (TeamDirectory.report_scope)."""
+    clerk = await acting_clerk(message, None, teams)
+    if clerk is None:
         return
     try:
         period = parse_period(command.args, calendar.local_date(utcnow()))
@@ -729,4 +732,5 @@ async def quality_report(message: Message, command: CommandObject, teams: TeamDi
         )
         await message.reply(f"{escape(str(exc))}\n{usage}" if str(exc) else usage)
         return
-    await schedule.post_report(message.chat.id, period, thread_id=message.message_thread_id if message.is_topic_message else None)
+    scope = await teams.report_scope(clerk.id, message.chat.id)
+    await schedule.post_report(message.chat.id, period, thread_id=message.message_thread_id if message.is_topic_message else None, teams=scope)

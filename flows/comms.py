@@ -3,20 +3,24 @@
 recipients) → preview exactly as residents see it → send; /broadcasts; /stop <id>.
 /poll → the questions (typed or a .txt file, see bot.services.polls) → audience → preview → send
 through the same outbox; /polls; /results <id> (counts and a chart); /close <id>.
-Only the communications group can broadcast; anything else is refused and logged."""
+Only the communications group can broadcast, and there only its staff (bot.services.roles: the
+municipality file's `[comms]` list and the group's admins; when nobody is listed, every member
+who may post); anyone else is refused (flows.staff) and logged."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from html import escape
+from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.filters import Command, CommandObject, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -56,6 +60,7 @@ from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
 from bot.store.models import PollStatus
 from flows.common import UnderAccessibleMessage, collect_album, eldership_keyboard, shown
+from flows.staff import acted, person_of, refused
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +71,30 @@ class InCommsGroup(Filter):
         return message is not None and message.chat.id == chats.comms
 
 
+class CommsStaffOnly(BaseMiddleware):
+    """Whatever a handler of the communications group would do is for its staff: anyone else is
+    refused (flows.staff) before it; every action is logged with the person."""
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Message | CallbackQuery)
+        chats: TeamDirectory = data["chats"]
+        user = await person_of(event, chats.roles)
+        if user is None:
+            return None
+        role = await chats.comms_role(user.id)
+        if not role.acts:
+            await refused(event, user, _("Only the communications staff can do this."), chats.roles)
+            return None
+        acted(event, user, role)
+        return await handler(event, data)
+
+
 router = Router(name="comms")
 router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(InCommsGroup())
 router.callback_query.filter(InCommsGroup())
+router.message.middleware(CommsStaffOnly())
+router.callback_query.middleware(CommsStaffOnly())
 
 # Presses of the announcement buttons from anywhere else (a forwarded preview, a forged query).
 outside = Router(name="comms-outside")

@@ -23,6 +23,7 @@ def controlled_emulator(token: str, limits: Limits | None = None) -> Emulator:
     router = emulator.app.router
     router.add_post("/_emu/users", control.add_user)
     router.add_post("/_emu/groups", control.add_group)
+    router.add_post("/_emu/members", control.set_member)
     router.add_post("/_emu/messages", control.send)
     router.add_post("/_emu/click", control.click)
     router.add_post("/_emu/callback", control.forge_callback)
@@ -39,6 +40,10 @@ def controlled_emulator(token: str, limits: Limits | None = None) -> Emulator:
     router.add_get("/_emu/limits", control.get_limits)
     router.add_put("/_emu/limits", control.set_limits)
     return emulator
+
+
+# Who a message posted anonymously by a group's administrator is "from" (Telegram's own bot account).
+GROUP_ANONYMOUS_BOT = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
@@ -65,6 +70,27 @@ class _Control:
         self.emu.chats[info["id"]].admins.update(body.get("admins", []))
         return web.json_response(info)
 
+    async def set_member(self, request: web.Request) -> web.Response:
+        """A person's standing in a group changes: member, administrator, restricted (with
+        `can_send_messages` true or false) or left."""
+        body = await request.json()
+        user = self._user(body)
+        chat = self.emu.chats.get(body.get("chat_id"))
+        status = body.get("status")
+        if chat is None or chat.is_private:
+            raise _bad("unknown group")
+        if status not in ("member", "administrator", "restricted", "left"):
+            raise _bad("status must be member, administrator, restricted or left")
+        uid = user["id"]
+        chat.admins.discard(uid)
+        chat.restricted.pop(uid, None)
+        (chat.members.discard if status == "left" else chat.members.add)(uid)
+        if status == "administrator":
+            chat.admins.add(uid)
+        if status == "restricted":
+            chat.restricted[uid] = bool(body.get("can_send_messages", False))
+        return web.json_response({"chat_id": chat.info["id"], "user_id": uid, "status": status})
+
     def _user(self, body: dict[str, Any]) -> dict[str, Any]:
         user = self.emu.users.get(int(body.get("user_id") or 0))
         if user is None:
@@ -78,12 +104,20 @@ class _Control:
         chat = self.emu.chats.get(body.get("chat_id", user["id"]))
         if chat is None or user["id"] not in chat.members:
             raise _bad("the user is not in that chat")
+        if chat.restricted.get(user["id"]) is False:
+            raise _bad("the user may not send messages in that chat")
         thread_id = body.get("thread_id")
         reply_to = body.get("reply_to")
         contents = self._contents(body, user)
+        sender = user
+        if body.get("anonymous"):  # an administrator posting as the group: Telegram names the group, not them
+            if user["id"] not in chat.admins or chat.is_private:
+                raise _bad("only a group's administrator can post anonymously")
+            sender = GROUP_ANONYMOUS_BOT
+            contents = [{**content, "sender_chat": chat.info} for content in contents]
         messages = []
         for content in contents:
-            message = self.emu.new_message(chat, user, content, thread_id=thread_id, reply_to=reply_to)
+            message = self.emu.new_message(chat, sender, content, thread_id=thread_id, reply_to=reply_to)
             self.emu.enqueue({"message": message})
             messages.append(message)
         return web.json_response(messages)

@@ -96,6 +96,7 @@ class Chat:
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)
     members: set[int] = field(default_factory=set)
     admins: set[int] = field(default_factory=set)
+    restricted: dict[int, bool] = field(default_factory=dict)  # member -> may still send messages
 
     @property
     def is_private(self) -> bool:
@@ -364,7 +365,7 @@ class Emulator:
             if original is not None:
                 message["reply_to_message"] = {k: v for k, v in original.items() if k != "reply_to_message"}
         chat.messages[message["message_id"]] = message
-        self._record("message", chat.info["id"], message=message, outgoing=sender.get("is_bot", False), html=html, keyboard=keyboard)
+        self._record("message", chat.info["id"], message=message, outgoing=sender.get("id") == self.bot_user["id"], html=html, keyboard=keyboard)
         return message
 
     # --- Bot API methods ---------------------------------------------------------------
@@ -819,6 +820,10 @@ class Emulator:
             raise BadRequest("Bad Request: user not found")
         if user_id in chat.admins:
             return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+        if user_id in chat.restricted:
+            may_send = chat.restricted[user_id]
+            rights = dict.fromkeys(_RESTRICTED_RIGHTS, may_send)
+            return {"status": "restricted", "user": user, "is_member": user_id in chat.members, **rights, "until_date": 0}
         if user_id in chat.members:
             return {"status": "member", "user": user}
         return {"status": "left", "user": user}
@@ -854,6 +859,13 @@ _ADMIN_RIGHTS = {
     "can_delete_stories": False, "can_pin_messages": True, "can_manage_topics": True,
     **NEWER_REQUIRED_FIELDS["ChatMemberAdministrator"],
 }  # fmt: skip
+# A restricted member's rights: all granted or all withheld (the test's `restricted` flag).
+_RESTRICTED_RIGHTS = (
+    "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
+    "can_send_video_notes", "can_send_voice_notes", "can_send_polls", "can_send_other_messages",
+    "can_add_web_page_previews", "can_react_to_messages", "can_edit_tag", "can_change_info",
+    "can_invite_users", "can_pin_messages", "can_manage_topics",
+)  # fmt: skip
 
 
 def _chat_of(update: dict[str, Any]) -> Any:

@@ -13,6 +13,10 @@ Definitions (all dates in the municipality's time zone, the period's days inclus
   whose due day is before the period's last day;
 - satisfaction: answers given in the period; breakdowns hide a group with fewer than
   `MIN_GROUP` answers, so a small group cannot point to a person.
+
+A report is of the whole municipality, or of some teams (a team member's /report, see
+docs/roles.md): then only the cases those teams have now, and no satisfaction answers, which
+are never tied to a team.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlmodel import col
 
-from bot.config import Municipality
+from bot.config import Municipality, Team
 from bot.services import texts
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
@@ -225,6 +229,11 @@ class QualityReport:
     groups: list[Group] = field(default_factory=list)
     weeks: list[Week] = field(default_factory=list)
     teams: list[TeamFigures] = field(default_factory=list)
+    scope: list[str] | None = None  # the teams' names, for a report of some teams; None: the whole municipality
+
+    @property
+    def scope_label(self) -> str:
+        return _("the whole municipality") if self.scope is None else ", ".join(self.scope)
 
     @property
     def on_time_share(self) -> float | None:
@@ -267,16 +276,31 @@ class QualityService:
     def _utc(self, day: date) -> datetime:
         return datetime.combine(day, time(0), tzinfo=self.calendar.tz).astimezone(UTC)
 
-    async def report(self, period: Period, locale: str) -> QualityReport:
+    def _of_teams(self, teams: Sequence[Team] | None) -> ColumnElement[bool] | None:
+        """The cases `teams` have now (the default team's include those from before teams); None: all."""
+        if teams is None:
+            return None
+        ids = [team.id for team in teams]
+        mine = col(Case.team_id).in_(ids)
+        default = self.municipality.routing.default_team if self.municipality.routing else None
+        return or_(mine, col(Case.team_id).is_(None)) if default in ids else mine
+
+    async def report(self, period: Period, locale: str, teams: Sequence[Team] | None = None) -> QualityReport:
         """The indicators for `period`; names (elderships, categories, kinds) in `locale`,
-        which must also be the current gettext locale."""
+        which must also be the current gettext locale. With `teams`, only their cases (and no
+        satisfaction answers: those are not tied to a team)."""
         until = self._utc(period.end + timedelta(days=1))
+        of_teams = self._of_teams(teams)
+        scoped: list[ColumnElement[bool]] = [] if of_teams is None else [of_teams]
         async with self.database.read() as session:
-            cases = (await session.execute(select(*CASE_COLUMNS).where(col(Case.received_at) < until).order_by(col(Case.id)))).all()
-            extended_at = (
-                await session.execute(select(col(CaseEvent.at)).where(col(CaseEvent.kind) == EventKind.EXTENDED, col(CaseEvent.at) >= self._utc(period.start), col(CaseEvent.at) < until))
-            ).scalars().all()  # fmt: skip
-            answers = (
+            cases = (await session.execute(select(*CASE_COLUMNS).where(col(Case.received_at) < until, *scoped).order_by(col(Case.id)))).all()
+            extensions = select(col(CaseEvent.at)).where(
+                col(CaseEvent.kind) == EventKind.EXTENDED, col(CaseEvent.at) >= self._utc(period.start), col(CaseEvent.at) < until
+            )
+            if scoped:
+                extensions = extensions.join(Case, col(Case.id) == col(CaseEvent.case_id)).where(*scoped)
+            extended_at = (await session.execute(extensions)).scalars().all()
+            answers: Sequence[SatisfactionAnswer] = [] if teams is not None else (
                 await session.execute(select(SatisfactionAnswer).where(col(SatisfactionAnswer.answered_on) >= period.start, col(SatisfactionAnswer.answered_on) <= period.end))
             ).scalars().all()  # fmt: skip
             moves = (
@@ -287,7 +311,8 @@ class QualityService:
                 )
             ).all()
 
-        report = QualityReport(period=period, extensions=len(extended_at))
+        scope = None if teams is None else [team.name.get(locale) for team in teams]
+        report = QualityReport(period=period, extensions=len(extended_at), scope=scope)
         weeks = self._weeks(period)
         backlog_eldership: Counter[str] = Counter()
         backlog_category: Counter[str] = Counter()
@@ -322,10 +347,10 @@ class QualityService:
         report.comments.sort()  # alphabetical: the order says nothing about who or when
         report.groups = self._groups(answers, locale)
         report.weeks = list(weeks.values())
-        report.teams = self._teams(period, cases, moves, locale)
+        report.teams = self._teams(period, cases, moves, locale, only=None if teams is None else {team.id for team in teams})
         return report
 
-    def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str) -> list[TeamFigures]:
+    def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str, only: set[str] | None = None) -> list[TeamFigures]:
         figures = {team.id: TeamFigures(team.name.get(locale)) for team in self.municipality.teams}
 
         def of(team_id: str | None) -> TeamFigures:
@@ -353,7 +378,8 @@ class QualityService:
                 team.closed += 1
                 team.on_time += closed <= (case.extended_until or case.deadline)
                 team.handling_days.append(self.calendar.working_days_taken(case.received_at, closed))
-        return [team for team in figures.values() if team.received or team.passed_on or team.closed]
+        shown = figures if only is None else {team_id: team for team_id, team in figures.items() if team_id in only}
+        return [team for team in shown.values() if team.received or team.passed_on or team.closed]
 
     def _weeks(self, period: Period) -> dict[date, Week]:
         weeks: dict[date, Week] = {}
@@ -400,6 +426,7 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
     """The report as (title, headers, rows) tables, for CSV and XLSX (current gettext locale).
     Shares are percentages; an empty cell means "no data" or "hidden: fewer than 5 answers"."""
     summary: list[list[Any]] = [
+        [_("Scope"), report.scope_label],
         [_("Period from"), report.period.start.isoformat()],
         [_("Period to"), report.period.end.isoformat()],
         [_("Cases received"), report.received],

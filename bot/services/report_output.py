@@ -33,6 +33,7 @@ def report_message(report: QualityReport) -> str:
     period = report.period
     lines = [
         _("<b>Quality report</b> · {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end)),
+        _("Scope: {scope}").format(scope=escape(report.scope_label)),
         _("Received: <b>{received}</b> · closed: <b>{closed}</b>").format(received=report.received, closed=report.closed),
         _("Received by channel: Telegram {via_telegram} · registered by staff {by_staff} · Open311 {via_open311}").format(
             via_telegram=report.by_channel[Channel.TELEGRAM], by_staff=report.by_channel[Channel.STAFF], via_open311=report.by_channel[Channel.OPEN311]
@@ -85,6 +86,13 @@ def report_message(report: QualityReport) -> str:
         )
         if report.comments:
             lines.append(_("Comments: {count} (in the XLSX file)").format(count=len(report.comments)))
+    elif report.scope is not None:
+        lines.append(
+            _(
+                "These are only your team's figures. Satisfaction answers and comments are not tied to a team: "
+                "they are in the whole municipality's report, for team heads and the quality staff."
+            )
+        )
     else:
         lines.append(_("Satisfaction: no answers in this period."))
     return "\n".join(lines)

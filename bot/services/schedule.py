@@ -177,10 +177,11 @@ class Schedule:
 
     # --- the quality report ---
 
-    async def post_report(self, chat_id: int, period: Period, thread_id: int | None = None) -> None:
-        """The quality report for `period`: a message, the chart and the XLSX file."""
+    async def post_report(self, chat_id: int, period: Period, thread_id: int | None = None, teams: list[Team] | None = None) -> None:
+        """The quality report for `period`: a message, the chart and the XLSX file; of the whole
+        municipality, or only of `teams` (see QualityService.report)."""
         with self.i18n.context(), self.i18n.use_locale(self.locale):
-            report = await self.quality.report(period, self.locale)
+            report = await self.quality.report(period, self.locale, teams)
             text = report_message(report)
             # Drawing takes a moment of CPU: off the event loop (the locale goes along).
             chart, workbook = await asyncio.to_thread(lambda: (png(report_chart(report)), report_xlsx(report)))

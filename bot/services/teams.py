@@ -1,42 +1,19 @@
 """Teams: which team a case goes to (routing), where each team works (its group, followed when
-Telegram moves it), and who may act for it (roles).
-
-A member or head listed in the municipality file acts on the team's cases; so does an admin of
-the team's group (asked with getChatMember, remembered for a few minutes). A team that lists
-nobody (the zero-config desk in ADMIN_CHAT_ID) lets every member of its group act. Heads alone
-assign and reassign.
+Telegram moves it), and who may act for it and in the communications group (roles, by the one
+rule of bot.services.roles). Heads alone assign and reassign.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from enum import StrEnum
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
 from bot.config import Municipality, Team
+from bot.services.roles import Role, StaffRoles
 
 log = logging.getLogger(__name__)
-
-MEMBERSHIP_SECONDS = 300
-_CACHE_LIMIT = 10_000
-
-
-class Role(StrEnum):
-    HEAD = "head"
-    MEMBER = "member"
-    ADMIN = "admin"  # an admin of the team's group
-    NONE = "none"
-
-    @property
-    def acts(self) -> bool:
-        return self is not Role.NONE
-
-    @property
-    def assigns(self) -> bool:
-        return self is Role.HEAD
 
 
 class TeamDirectory:
@@ -47,7 +24,7 @@ class TeamDirectory:
         self.bot = bot
         self.comms_chat_id = comms_chat_id
         self._chat_of = {team.id: team.chat_id for team in municipality.teams}
-        self._membership: dict[tuple[int, int], tuple[str, float]] = {}
+        self.roles = StaffRoles(bot)
 
     # --- teams and their groups ---
 
@@ -103,32 +80,29 @@ class TeamDirectory:
     # --- roles ---
 
     async def role(self, user_id: int, team: Team) -> Role:
-        if user_id in team.heads:
-            return Role.HEAD
-        if user_id in team.members:
-            return Role.MEMBER
-        status = await self._status(self.chat_of(team), user_id)
-        if status in ("creator", "administrator"):
-            return Role.ADMIN
-        if not team.lists_people() and status in ("member", "restricted"):
-            return Role.MEMBER
-        return Role.NONE
+        return await self.roles.role(self.chat_of(team), user_id, team.heads, team.members)
 
-    async def _status(self, chat_id: int, user_id: int) -> str:
-        key = (chat_id, user_id)
-        cached = self._membership.get(key)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        try:
-            member = await self.bot.get_chat_member(chat_id, user_id)
-            status = str(member.status)
-        except TelegramAPIError as exc:
-            log.warning("could not check a clerk's membership", extra={"chat_id": chat_id, "user_id": user_id, "error": type(exc).__name__})
-            return "left"  # not remembered: asked again next time
-        if len(self._membership) >= _CACHE_LIMIT:
-            self._membership.clear()
-        self._membership[key] = (status, time.monotonic() + MEMBERSHIP_SECONDS)
-        return status
+    async def comms_role(self, user_id: int) -> Role:
+        """In the communications group: its listed staff (the municipality file's `[comms]`) and its admins."""
+        return await self.roles.role(self.comms, user_id, (), self.municipality.comms.members)
+
+    async def report_scope(self, user_id: int, chat_id: int) -> list[Team] | None:
+        """The teams whose figures /report shows this person in `chat_id`: None for the whole
+        municipality (with every satisfaction comment), which is for the head of any team and for
+        the quality staff (until there is a quality group: the admins of the default team's group);
+        for anyone else, the teams of this group they act for."""
+        if any(user_id in team.heads for team in self.teams):
+            return None
+        if (await self.roles.membership(self.chat_of(self.default), user_id)).admin:
+            return None
+        return [team for team in self.teams_in(chat_id) if (await self.role(user_id, team)).acts]
+
+    def unlisted(self) -> list[str]:
+        """The staff groups that list nobody (anyone there who may post acts), for the start-up log."""
+        names = [f"{team.id} ({self.chat_of(team)})" for team in self.teams if not team.lists_people()]
+        if not self.municipality.comms.members:
+            names.append(f"comms ({self.comms})")
+        return names
 
     async def member_name(self, team: Team, user_id: int) -> str:
         """A listed clerk's name as Telegram knows it (for the assign buttons)."""

@@ -92,6 +92,11 @@ class Telegram:
         })  # fmt: skip
         return info["id"]
 
+    async def standing(self, chat_id: int, person: Person, status: str, *, can_send_messages: bool = False) -> None:
+        """`person` becomes a member, an administrator, a restricted member (who may send messages,
+        or not) of the group, or leaves it."""
+        await self.post("/_emu/members", {"chat_id": chat_id, "user_id": person.user["id"], "status": status, "can_send_messages": can_send_messages})
+
     async def person(self, first_name: str, language_code: str | None = "lt") -> Person:
         """Someone (a clerk, staff) who will act in groups; see Person.in_chat."""
         return await self.resident(first_name, language_code)
@@ -146,6 +151,10 @@ class Person:
 
     async def send(self, text: str, *, thread_id: int | None = None, reply_to: int | None = None) -> dict[str, Any]:
         return (await self._send({"text": text}, thread_id, reply_to))[0]
+
+    async def send_anonymously(self, text: str, *, thread_id: int | None = None, reply_to: int | None = None) -> dict[str, Any]:
+        """As a group's administrator posting as the group (sender_chat), not as themselves."""
+        return (await self._send({"text": text, "anonymous": True}, thread_id, reply_to))[0]
 
     async def send_photo(self, data: bytes, caption: str | None = None, **where: Any) -> dict[str, Any]:
         return (await self._send({"files": [_file("photo", data, caption=caption)]}, **where))[0]

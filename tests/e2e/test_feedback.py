@@ -44,6 +44,7 @@ async def test_declined_in_lithuanian(bot, telegram: Telegram, store: Database, 
 
 
 async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person) -> None:
+    emulator.chats[ADMIN_CHAT_ID].admins.add(clerks.user["id"])  # the quality staff: the whole municipality, with satisfaction
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację o godzinach pracy")

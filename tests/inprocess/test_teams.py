@@ -242,7 +242,8 @@ async def test_a_clerk_of_another_team_may_not_even_take(desk: Desk, lamp: Repor
     stranger = desk.front.in_chat(ROADS)
     await stranger.forge_button("dk:take:1", lamp.card)
     assert (await stranger.answer())["text"] == lt("Only the team handling this case can do this.")
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ["desk action refused"]
+    refusals = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.getMessage(), getattr(r, "user_id", None)) for r in refusals] == [("staff action refused", stranger.user["id"])]
 
 
 @dataclass
