@@ -48,7 +48,7 @@ from bot.services.teams import TeamDirectory
 from bot.services.webhooks import WebhookSender
 from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
-from bot.store.fsm import SQLStorage
+from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.migrate import upgrade
 from bot.store.models import OutboxMessage
 from bot.telegram import create_bot
@@ -263,6 +263,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     services = build_services(config, bot=bot)
     database, bot, i18n, teams = services.database, services.bot, services.i18n, services.teams
     storage, isolation = _fsm(config, database)
+    services.rights.conversations = functools.partial(forget_conversations, storage, bot.id)  # /forget leaves no conversation behind
 
     # One conversation per person and forum topic: a clerk can answer two cases at once.
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC)
@@ -316,6 +317,8 @@ def _register_senders(outbox: Outbox, residents: ResidentSender, groups: GroupSe
     outbox.handle(Kind.INFO, groups.info)
     outbox.handle(Kind.CLOSE_TOPIC, groups.close_topic)
     outbox.handle(Kind.DELETE_TOPIC, groups.delete_topic)
+    outbox.handle(Kind.DELETE_MESSAGES, groups.delete_messages)
+    outbox.handle(Kind.CARD_BLANK, groups.card_blank)
 
 
 async def _resident_blocked(residents: ResidentSender, workflow: CaseWorkflow, clerk_texts: ClerkTexts, row: OutboxMessage) -> None:

@@ -38,6 +38,7 @@ from bot.store.models import (
     OutboxMessage,
     OutboxStatus,
     Resident,
+    TraceKind,
     utcnow,
 )
 
@@ -676,22 +677,50 @@ class CaseWorkflow:
         enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
 
     async def tell_team_profile_erased(self, session: AsyncSession, case: Case) -> None:
-        """The resident of this case erased their profile (/forget): the card shows it; the team
-        of an open case is told in its topic."""
+        """The resident of this case erased their profile (/forget): the card shows it (without
+        their name and phone); every card the case left in groups it was passed on from is blanked;
+        the team of an open case is told in its topic."""
         if case.status not in CLOSED_STATUSES:
             self._post(session, case, self.clerk_texts.profile_erased(case))
         await self._card_edit(session, case)
+        current = (case.group_chat_id, case.card_message_id)
+        former = {
+            (trace.chat_id, trace.message_id) for trace in await case_rows.traces_of(session, [case.id])
+            if trace.kind == TraceKind.CARD and trace.message_id is not None and (trace.chat_id, trace.message_id) != current
+        }  # fmt: skip
+        for chat, message_id in sorted(former):
+            enqueue(session, Kind.CARD_BLANK, chat, key=group_key(chat, case.id), case_id=case.id, payload={"message_id": message_id, "number": case.number})
 
     async def retire_from_group(self, session: AsyncSession, case: Case) -> None:
-        """The retention period ended: the case's forum topic is deleted with every message in it
-        (the card, the resident's texts, photos and place, the answers); in a group without topics
-        the card shows that the data was removed."""
-        chat = self._chat(case)
+        """The retention period ended: every forum topic the case ever had, in every group, is
+        deleted with every message in it (the cards, the resident's texts, photos and place, the
+        answers); in a group without topics, every message of the case the bot knows of is
+        deleted (its cards and posts, the clerks' messages)."""
+        traces = await case_rows.traces_of(session, [case.id])
+        topics = {(t.chat_id, t.topic_id) for t in traces if t.kind == TraceKind.TOPIC and t.topic_id is not None}
         if case.topic_id is not None:
-            enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": case.topic_id})
-            case.topic_id = case.card_message_id = None
-        elif case.card_message_id is not None:
-            await self._card_edit(session, case)
+            topics.add((self._chat(case), case.topic_id))
+        messages: dict[int, set[int]] = {}
+        cards: dict[int, set[int]] = {}
+        for trace in traces:
+            if trace.kind != TraceKind.TOPIC and trace.topic_id is None and trace.message_id is not None:
+                messages.setdefault(trace.chat_id, set()).add(trace.message_id)
+                if trace.kind == TraceKind.CARD:
+                    cards.setdefault(trace.chat_id, set()).add(trace.message_id)
+        if case.card_message_id is not None and case.topic_id is None:
+            messages.setdefault(self._chat(case), set()).add(case.card_message_id)
+            cards.setdefault(self._chat(case), set()).add(case.card_message_id)
+        with_topics = {chat for chat, _ in topics}
+        for _case_id, chat, message_id in await case_rows.clerk_messages(session, [case.id]):
+            if chat not in with_topics:  # in a topic, they go with it
+                messages.setdefault(chat, set()).add(message_id)
+        for chat, topic_id in sorted(topics):
+            enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": topic_id})
+        for chat, ids in sorted(messages.items()):
+            payload = {"messages": sorted(ids), "cards": sorted(cards.get(chat, ())), "number": case.number}
+            enqueue(session, Kind.DELETE_MESSAGES, chat, key=group_key(chat, case.id), case_id=case.id, payload=payload)
+        await case_rows.forget_traces(session, [case.id])
+        case.topic_id = case.card_message_id = None
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.store.db import insert_for
-from bot.store.models import Case, CaseCounter, CaseEvent, Channel, EventKind, Resident
+from bot.store.models import Case, CaseCounter, CaseEvent, CaseTrace, Channel, EventKind, Resident, TraceKind
 
 
 def owned_by(resident_id: int) -> ColumnElement[bool]:
@@ -67,3 +67,28 @@ async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
 
 async def case_by_number(session: AsyncSession, number: str) -> Case | None:
     return (await session.execute(select(Case).where(col(Case.number) == number))).scalar_one_or_none()
+
+
+def add_trace(session: AsyncSession, case_id: int, kind: TraceKind, chat_id: int, *, topic_id: int | None = None, message_id: int | None = None) -> None:
+    """Remember a topic, card or post of the case in a team group (see CaseTrace)."""
+    session.add(CaseTrace(case_id=case_id, kind=kind, chat_id=chat_id, topic_id=topic_id, message_id=message_id))
+
+
+async def traces_of(session: AsyncSession, case_ids: list[int]) -> list[CaseTrace]:
+    """Every topic, card and post these cases ever had in the team groups, oldest first."""
+    query = select(CaseTrace).where(col(CaseTrace.case_id).in_(case_ids)).order_by(col(CaseTrace.id))
+    return list((await session.execute(query)).scalars())
+
+
+async def clerk_messages(session: AsyncSession, case_ids: list[int]) -> list[tuple[int, int, int]]:
+    """(case id, chat id, message id) of the group messages in these cases' trails: what clerks
+    wrote (relayed to the resident, or notes)."""
+    query = select(col(CaseEvent.case_id), col(CaseEvent.group_chat_id), col(CaseEvent.group_message_id)).where(
+        col(CaseEvent.case_id).in_(case_ids), col(CaseEvent.group_chat_id).is_not(None), col(CaseEvent.group_message_id).is_not(None)
+    )
+    return [(case_id, int(chat), int(message)) for case_id, chat, message in (await session.execute(query)).all()]
+
+
+async def forget_traces(session: AsyncSession, case_ids: list[int]) -> None:
+    """The cases' topics and messages are being deleted: their references go too."""
+    await session.execute(delete(CaseTrace).where(col(CaseTrace.case_id).in_(case_ids)))
