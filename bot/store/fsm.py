@@ -236,7 +236,7 @@ async def forget_conversations(storage: BaseStorage, bot_id: int, chat_id: int) 
     if not isinstance(builder, DefaultKeyBuilder) or builder.with_business_connection_id:
         raise TypeError("conversations are found by DefaultKeyBuilder's keys")
     sep = builder.separator
-    prefix = f"{builder.prefix}{sep}{bot_id}{sep}{chat_id}{sep}"
+    prefix = sep.join([builder.prefix, *([str(bot_id)] if builder.with_bot_id else []), str(chat_id), ""])
     if isinstance(storage, SQLStorage):
         await storage.forget_chat(prefix)
         return

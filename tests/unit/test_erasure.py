@@ -1,0 +1,113 @@
+"""Nothing about a person left in rows still waiting to be sent after /forget, and satisfaction
+comments gone with their cases' retention (on SQLite and PostgreSQL). The group side (cards and
+topics of a case passed between teams) is in tests/inprocess/test_erasure.py."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy import select
+
+from bot.app import Services, build_services
+from bot.config import load_config
+from bot.services.cases import CaseDraft
+from bot.services.outbox import Kind
+from bot.store.db import Database
+from bot.store.fsm import SQLStorage, forget_conversations
+from bot.store.models import FsmRecord, OutboxMessage, OutboxStatus, Resident, SatisfactionAnswer
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
+
+ANNA, OTHER, BOT_ID = 4242, 4343, 12345
+HOOKS = "dms=https://dms.example.lt/petent|a-long-secret-for-the-dms"  # nobody answers there: the rows stay pending
+RECEIVED = datetime(2026, 11, 23, 7, tzinfo=UTC)
+
+
+@pytest.fixture
+async def wired(database: Database) -> AsyncIterator[Services]:
+    config = load_config(
+        bot_token=TOKEN, telegram_api_url="http://127.0.0.1:9", admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID,
+        secret_key=SECRET_KEY, database_url=database.url.render_as_string(hide_password=False), redis_url=None, case_webhooks=HOOKS,
+    )  # fmt: skip
+    wired = build_services(config, database)
+    async with database.write() as session:
+        session.add(Resident(id=ANNA, locale="pl", display_name="Anna Nowak", phone="+37060000001", consent_at=RECEIVED))
+        session.add(Resident(id=OTHER, locale="lt", display_name="Jonas Jonaitis", phone="+37060000002", consent_at=RECEIVED))
+    yield wired
+    await wired.webhooks.close()
+    await wired.bot.session.close()
+
+
+async def _hooks(database: Database) -> dict[int | None, list[OutboxMessage]]:
+    async with database.read() as session:
+        rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == Kind.WEBHOOK).order_by(OutboxMessage.id))).scalars()
+    by_case: dict[int | None, list[OutboxMessage]] = {}
+    for row in rows:
+        by_case.setdefault(row.case_id, []).append(row)
+    return by_case
+
+
+async def test_forget_scrubs_the_pending_webhook_rows_about_the_resident(wired: Services, database: Database) -> None:
+    hers = (await wired.workflow.open(CaseDraft(ANNA, "pl", "report", "roads", "Dziura w jezdni"), RECEIVED)).case
+    his = (await wired.workflow.open(CaseDraft(OTHER, "lt", "report", "roads", "Duobė"), RECEIVED)).case
+    [pending] = (await _hooks(database))[hers.id]
+    assert pending.payload["body"]["case"]["resident"]["name"] == "Anna Nowak"  # as the receiver, down, has not had it yet
+
+    await wired.rights.forget(ANNA, RECEIVED)
+
+    rows = await _hooks(database)
+    [scrubbed] = rows[hers.id]
+    assert scrubbed.status == OutboxStatus.PENDING  # still to be delivered: the case stays on record
+    assert scrubbed.payload["body"]["case"]["resident"] == {
+        "name": None, "phone": None, "email": None, "postal_address": None, "answer_by": "telegram", "erased": True
+    }  # fmt: skip
+    assert "Anna" not in str(scrubbed.payload) and "+37060000001" not in str(scrubbed.payload)
+    assert scrubbed.payload["body"]["case"]["number"] == hers.number and scrubbed.payload["body"]["event"] == "case.opened"
+    [untouched] = rows[his.id]
+    assert untouched.payload["body"]["case"]["resident"]["name"] == "Jonas Jonaitis"  # another person's row is left alone
+
+
+async def test_forget_leaves_no_conversation_in_the_sql_storage(wired: Services, database: Database) -> None:
+    storage = SQLStorage(database)
+    wired.rights.conversations = functools.partial(forget_conversations, storage, BOT_ID)  # as bot.app wires it
+    hers = StorageKey(bot_id=BOT_ID, chat_id=ANNA, user_id=ANNA)
+    in_a_topic = StorageKey(bot_id=BOT_ID, chat_id=ANNA, user_id=ANNA, thread_id=7)
+    his = StorageKey(bot_id=BOT_ID, chat_id=OTHER, user_id=OTHER)
+    for key in (hers, in_a_topic, his):
+        await storage.set_state(key, "Intake:description")
+        await storage.set_data(key, {"phone": "+37060000001", "address": "Szkolna 5"})
+
+    await wired.rights.forget(ANNA, RECEIVED)
+
+    assert (await storage.get_state(hers), await storage.get_data(hers)) == (None, {})
+    assert (await storage.get_state(in_a_topic), await storage.get_data(in_a_topic)) == (None, {})
+    async with database.read() as session:
+        keys = set((await session.execute(select(FsmRecord.key))).scalars())
+    assert keys == {storage.key_builder.build(his)}  # only the other person's conversation is left
+    await storage.close()
+
+
+async def test_retention_blanks_satisfaction_comments_with_their_cases(wired: Services, database: Database) -> None:
+    def answer(kind: str, day: date, comment: str) -> SatisfactionAnswer:
+        return SatisfactionAnswer(answered_on=day, locale="pl", kind=kind, category_id="roads", score=2, resolved="no", comment=comment)
+
+    async with database.write() as session:
+        session.add_all([
+            answer("report", date(2024, 6, 1), "Pani Ania z urzędu była niemiła"),  # reports: 2 years, gone
+            answer("report", date(2025, 6, 1), "Za długo"),  # stays
+            answer("request", date(2024, 6, 1), "Dziękuję"),  # requests: 5 years, stays
+        ])  # fmt: skip
+
+    purged = await wired.rights.purge_expired(datetime(2026, 11, 23, 3, tzinfo=UTC))
+
+    assert purged.comments == 1
+    async with database.read() as session:
+        answers = list((await session.execute(select(SatisfactionAnswer).order_by(SatisfactionAnswer.kind, SatisfactionAnswer.answered_on))).scalars())
+    assert [(a.kind, a.answered_on, a.comment, a.score) for a in answers] == [
+        ("report", date(2024, 6, 1), None, 2),  # the score still counts
+        ("report", date(2025, 6, 1), "Za długo", 2),
+        ("request", date(2024, 6, 1), "Dziękuję", 2),
+    ]
