@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.store.db import insert_for
-from bot.store.models import Case, CaseCounter, CaseEvent, CaseTrace, Channel, EventKind, Resident, TraceKind
+from bot.store.models import Attachment, Case, CaseCounter, CaseEvent, CaseTrace, Channel, EventKind, Resident, TraceKind
 
 
 def owned_by(resident_id: int) -> ColumnElement[bool]:
@@ -86,9 +86,29 @@ async def clerk_messages(session: AsyncSession, case_ids: list[int]) -> list[tup
     query = select(col(CaseEvent.case_id), col(CaseEvent.group_chat_id), col(CaseEvent.group_message_id)).where(
         col(CaseEvent.case_id).in_(case_ids), col(CaseEvent.group_chat_id).is_not(None), col(CaseEvent.group_message_id).is_not(None)
     )
-    return [(case_id, int(chat), int(message)) for case_id, chat, message in (await session.execute(query)).all()]
+    rows = (await session.execute(query)).all()
+    return [(case_id, chat, message) for case_id, chat, message in rows if chat is not None and message is not None]
 
 
 async def forget_traces(session: AsyncSession, case_ids: list[int]) -> None:
     """The cases' topics and messages are being deleted: their references go too."""
     await session.execute(delete(CaseTrace).where(col(CaseTrace.case_id).in_(case_ids)))
+
+
+async def files_of_case(session: AsyncSession, case_id: int) -> tuple[int, int, set[str]]:
+    """How many files the case holds, their bytes (as announced or stored), and their file_unique_ids."""
+    query = select(col(Attachment.file_unique_id), func.coalesce(col(Attachment.size), 0)).where(col(Attachment.case_id) == case_id)
+    rows = (await session.execute(query)).all()
+    return len(rows), sum(int(size) for _, size in rows), {str(unique) for unique, _ in rows}
+
+
+async def files_sent_since(session: AsyncSession, resident_id: int, start: datetime) -> tuple[int, int]:
+    """How many files the resident sent (with a new case or added to one) since `start`, and their bytes."""
+    query = (
+        select(func.count(), func.coalesce(func.sum(func.coalesce(col(Attachment.size), 0)), 0))
+        .select_from(Attachment)
+        .join(CaseEvent, col(CaseEvent.id) == col(Attachment.event_id))
+        .where(col(CaseEvent.actor_id) == resident_id, col(CaseEvent.kind).in_([EventKind.CREATED, EventKind.MESSAGE_IN]), col(Attachment.created_at) >= start)
+    )
+    count, size = (await session.execute(query)).one()
+    return int(count or 0), int(size or 0)
