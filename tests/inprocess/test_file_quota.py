@@ -1,0 +1,44 @@
+"""A resident cannot fill the server's disk through "add information": the case's quota refuses the
+file over it, in the resident's language, and keeps everything already added. (The quotas per day
+and in bytes, the same file sent twice and the disk guard are in tests/unit/test_files.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from bot.app import App
+from bot.store.db import Database
+from bot.store.models import Attachment, CaseEvent, EventKind
+from tests.catalog import tr
+from tests.e2e.driver import Telegram
+from tests.e2e.helpers import onboard, submit_case
+
+
+async def test_the_case_refuses_the_21st_file_and_keeps_the_20(bot: App, telegram: Telegram, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty, zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
+    await anna.send("VRS-2026-000001")
+    await anna.receive_one()
+    await anna.click("➕ Uzupełnij informacje")
+    await anna.receive_one()  # "send what you would like to add"
+    for number in range(20):
+        await anna.send_photo(b"\xff\xd8\xff\xe0" + number.to_bytes(2, "big") * 64)
+    await asyncio.sleep(1.0)  # the acknowledgements ("Added to case …"), after a quiet moment
+    await anna.drain()
+
+    await anna.send_photo(b"\xff\xd8\xff\xe0 the twenty-first")
+    refusal = await anna.receive_one()
+
+    assert refusal.text == tr(
+        "pl", "A case can hold at most {max} file; this one was not added.", "A case can hold at most {max} files; this one was not added.", n=20, max=20
+    )
+    assert refusal.buttons == ["✅ Gotowe"]  # still adding: text can be sent, or "Done"
+    async with store.read() as session:
+        files = await session.scalar(select(func.count()).select_from(Attachment))
+        additions = await session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))
+    assert (files, additions) == (20, 20)  # the 21st left no trace; the 20 stay
+    await anna.send("Jeszcze jedno zdanie")  # text still goes in
+    assert (await anna.receive_one()).text == tr("pl", "Added to case {number}. Send more, or press “Done”.", number="VRS-2026-000001")
