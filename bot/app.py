@@ -333,7 +333,7 @@ async def _disk_alert(workflow: CaseWorkflow, clerk_texts: ClerkTexts, teams: Te
         lambda: _(
             "⚠️ The disk where the municipality keeps the files of cases has only {free} free (the minimum is {minimum}). "
             "New files are not downloaded until there is room: please free space or enlarge the disk. They are kept in Telegram meanwhile."
-        ).format(free=texts.megabytes(free), minimum=texts.megabytes(minimum))
+        ).format(free=texts.file_size(free), minimum=texts.file_size(minimum))
     )
     await workflow.post_to_group(teams.chat_of(teams.default), text)
 

@@ -179,14 +179,14 @@ def files_refused_text(refused: FileQuotaReached | AlreadyAdded) -> str:
             max=maximum
         )
     if refused.limit is FileLimit.CASE_BYTES:
-        return _("The files of a case can take up at most {size}; this one was not added.").format(size=texts.megabytes(maximum))
+        return _("The files of a case can take up at most {size}; this one was not added.").format(size=texts.file_size(maximum))
     if refused.limit is FileLimit.DAY_FILES:
         return _(
             "You can send at most {max} file a day; this one was not added. Please send the rest tomorrow.",
             "You can send at most {max} files a day; this one was not added. Please send the rest tomorrow.",
             maximum,
         ).format(max=maximum)
-    return _("Your files can take up at most {size} a day; this one was not added. Please send the rest tomorrow.").format(size=texts.megabytes(maximum))
+    return _("Your files can take up at most {size} a day; this one was not added. Please send the rest tomorrow.").format(size=texts.file_size(maximum))
 
 
 def visible_text(text: str) -> str:

@@ -78,8 +78,11 @@ def day(value: date) -> str:
     return format_date(value, format="long", locale=current_locale())
 
 
-def megabytes(size: int) -> str:
-    """A size in bytes for people: "100 MB", "1,5 MB" (in MiB, as file managers count them)."""
+def file_size(size: int) -> str:
+    """A size in bytes for people, in the current locale: "100 MB", "1,5 GB" (in binary units, as
+    file managers count them)."""
+    if size >= 2**30:
+        return f"{format_decimal(round(size / 2**30, 1), locale=current_locale())} GB"
     return f"{format_decimal(round(size / 2**20, 1), locale=current_locale())} MB"
 
 
