@@ -5,11 +5,12 @@ topics of a case passed between teams) is in tests/inprocess/test_erasure.py."""
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
-from aiogram.fsm.storage.base import StorageKey
+from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from sqlalchemy import select
 
 from bot.app import Services, build_services
@@ -19,7 +20,7 @@ from bot.services.outbox import Kind
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.models import FsmRecord, OutboxMessage, OutboxStatus, Resident, SatisfactionAnswer
-from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
+from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TEST_REDIS_URL, TOKEN
 
 ANNA, OTHER, BOT_ID = 4242, 4343, 12345
 HOOKS = "dms=https://dms.example.lt/petent|a-long-secret-for-the-dms"  # nobody answers there: the rows stay pending
@@ -88,6 +89,29 @@ async def test_forget_leaves_no_conversation_in_the_sql_storage(wired: Services,
         keys = set((await session.execute(select(FsmRecord.key))).scalars())
     assert keys == {storage.key_builder.build(his)}  # only the other person's conversation is left
     await storage.close()
+
+
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="the replicas' conversations live in Redis (TEST_REDIS_URL)")
+async def test_forget_leaves_no_conversation_in_redis(wired: Services, database: Database) -> None:
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    prefix = f"fsm-test-{secrets.token_hex(4)}"  # the test's own keys in a shared Redis
+    storage = RedisStorage.from_url(TEST_REDIS_URL or "", key_builder=DefaultKeyBuilder(prefix=prefix, with_destiny=True))
+    wired.rights.conversations = functools.partial(forget_conversations, storage, BOT_ID)  # as bot.app wires it
+    hers, in_a_topic = StorageKey(bot_id=BOT_ID, chat_id=ANNA, user_id=ANNA), StorageKey(bot_id=BOT_ID, chat_id=ANNA, user_id=ANNA, thread_id=7)
+    his = StorageKey(bot_id=BOT_ID, chat_id=OTHER, user_id=OTHER)
+    try:
+        for key in (hers, in_a_topic, his):
+            await storage.set_state(key, "Intake:description")
+            await storage.set_data(key, {"phone": "+37060000001"})
+
+        await wired.rights.forget(ANNA, RECEIVED)
+
+        left = sorted(key.decode() for key in await storage.redis.keys(f"{prefix}:*"))
+        assert left == [storage.key_builder.build(his, "data"), storage.key_builder.build(his, "state")]
+    finally:
+        await storage.redis.delete(*await storage.redis.keys(f"{prefix}:*") or [f"{prefix}:none"])
+        await storage.close()
 
 
 async def test_retention_blanks_satisfaction_comments_with_their_cases(wired: Services, database: Database) -> None:
