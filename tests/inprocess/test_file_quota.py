@@ -13,17 +13,14 @@ from bot.store.db import Database
 from bot.store.models import Attachment, CaseEvent, EventKind
 from tests.catalog import tr
 from tests.e2e.driver import Telegram
-from tests.e2e.helpers import onboard, submit_case
+from tests.e2e.helpers import onboard, start_adding_information, submit_case
 
 
 async def test_the_case_refuses_the_21st_file_and_keeps_the_20(bot: App, telegram: Telegram, store: Database) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty, zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
-    await anna.send("VRS-2026-000001")
-    await anna.receive_one()
-    await anna.click("➕ Uzupełnij informacje")
-    await anna.receive_one()  # "send what you would like to add"
+    await start_adding_information(anna, "VRS-2026-000001")
     for number in range(20):
         await anna.send_photo(b"\xff\xd8\xff\xe0" + number.to_bytes(2, "big") * 64)
     await asyncio.sleep(1.0)  # the acknowledgements ("Added to case …"), after a quiet moment

@@ -13,14 +13,14 @@ import pytest
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from sqlalchemy import select
 
-from bot.app import Services, build_services
-from bot.config import load_config
+from bot.app import Services
 from bot.services.cases import CaseDraft
 from bot.services.outbox import Kind
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.models import FsmRecord, OutboxMessage, OutboxStatus, Resident, SatisfactionAnswer
-from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TEST_REDIS_URL, TOKEN
+from tests.conftest import TEST_REDIS_URL
+from tests.factories import services
 
 ANNA, OTHER, BOT_ID = 4242, 4343, 12345
 HOOKS = "dms=https://dms.example.lt/petent|a-long-secret-for-the-dms"  # nobody answers there: the rows stay pending
@@ -29,11 +29,7 @@ RECEIVED = datetime(2026, 11, 23, 7, tzinfo=UTC)
 
 @pytest.fixture
 async def wired(database: Database) -> AsyncIterator[Services]:
-    config = load_config(
-        bot_token=TOKEN, telegram_api_url="http://127.0.0.1:9", admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID,
-        secret_key=SECRET_KEY, database_url=database.url.render_as_string(hide_password=False), redis_url=None, case_webhooks=HOOKS,
-    )  # fmt: skip
-    wired = build_services(config, database)
+    wired = services(database, case_webhooks=HOOKS)
     async with database.write() as session:
         session.add(Resident(id=ANNA, locale="pl", display_name="Anna Nowak", phone="+37060000001", consent_at=RECEIVED))
         session.add(Resident(id=OTHER, locale="lt", display_name="Jonas Jonaitis", phone="+37060000002", consent_at=RECEIVED))
