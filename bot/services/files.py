@@ -116,8 +116,8 @@ class DiskGuard:
             return None
         try:
             free = await asyncio.to_thread(self.store.free_bytes)
-        except OSError as exc:
-            return f"FILES_DIR: cannot tell the free space ({exc.strerror or exc})"
+        except OSError:
+            return None  # not a disk problem to wait out: the download says what is wrong (naming FILES_DIR)
         if free is None or free >= self.min_free:
             if self._alerted:
                 self._alerted = False

@@ -84,7 +84,10 @@ class LocalFileStore:
         return str(self.root / _checked(key))
 
     def free_bytes(self) -> int | None:
-        return shutil.disk_usage(self.staging()).free
+        place = self.root
+        while not place.exists() and place != place.parent:  # not made yet: the disk it will be on
+            place = place.parent
+        return shutil.disk_usage(place).free
 
     async def check(self) -> None:
         try:
