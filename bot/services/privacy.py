@@ -8,11 +8,15 @@
   requires; answers to those still being handled are still sent to the chat, nothing else is.
   The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`),
   and polls sent before are no longer theirs to answer; the receipts of the polls they answered
-  go (their anonymous answers stay counted, see bot.services.surveys).
+  go (their anonymous answers stay counted, see bot.services.surveys). Nothing about them waits
+  anywhere: every card their cases left in other teams' groups is blanked, pending events for the
+  document management system lose their name and phone, their conversations go (SQL or Redis).
 - Retention: once a closed case is older than its kind's `retention_years`, its personal data
   goes (the resident link, or the contact of a person without Telegram; the texts, the files, the
   location); what the quality reports count stays (dates, kind, category, eldership, team,
-  status, channel, the trail's kinds and dates).
+  status, channel, the trail's kinds and dates). Every topic the case ever had, in every group, is
+  deleted (or its messages, in a group without topics), and satisfaction comments as old as the
+  kind's period are blanked (docs/erasure.md).
 """
 
 from __future__ import annotations
