@@ -18,7 +18,8 @@ from bot.services.cases import CaseDraft
 from bot.services.outbox import Kind
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage, forget_conversations
-from bot.store.models import FsmRecord, OutboxMessage, OutboxStatus, Resident, SatisfactionAnswer
+from bot.store.migrate import upgrade
+from bot.store.models import Case, CaseTrace, FsmRecord, OutboxMessage, OutboxStatus, Resident, SatisfactionAnswer
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import services
 
@@ -131,3 +132,38 @@ async def test_retention_blanks_satisfaction_comments_with_their_cases(wired: Se
         ("report", date(2025, 6, 1), "Za długo", 2),
         ("request", date(2024, 6, 1), "Dziękuję", 2),
     ]
+
+
+@pytest.mark.unmigrated
+async def test_the_migration_remembers_the_cards_and_topics_cases_already_had(database_url: str) -> None:
+    """0012 on a store from before: each case's current topic and card, the card the outbox posted
+    in the group a case was passed on from, and the topic it closed there."""
+    database = Database(database_url)
+    try:
+        await upgrade(database, "0010")
+        roads, eldership = -1001000000011, -1001000000012
+        async with database.write() as session:
+            session.add(
+                Case(
+                    id=1, number="VRS-2026-000001", year=2026, seq=1, resident_id=None, locale="pl", kind="report", category_id="roads",
+                    description="Dziura", received_at=RECEIVED, deadline=date(2026, 12, 21), group_chat_id=eldership, topic_id=40, card_message_id=41,
+                )
+            )  # fmt: skip
+            await session.flush()
+            session.add_all([
+                OutboxMessage(kind="card", key="g:x:1", chat_id=roads, case_id=1, status="sent", sent_chat_id=roads, sent_message_id=11),
+                OutboxMessage(kind="close_topic", key="g:x:1", chat_id=roads, case_id=1, status="sent", payload={"topic_id": 10}),
+                OutboxMessage(kind="card", key="g:y:1", chat_id=eldership, case_id=1, status="sent", sent_chat_id=eldership, sent_message_id=41),
+                OutboxMessage(kind="message", key="r:1", chat_id=ANNA, case_id=1, status="sent", sent_chat_id=ANNA, sent_message_id=5),
+            ])  # fmt: skip
+        await upgrade(database)
+        async with database.read() as session:
+            traces = (await session.execute(select(CaseTrace).order_by(CaseTrace.id))).scalars().all()
+        assert len(traces) == 4 and {(t.case_id, t.kind, t.chat_id, t.topic_id, t.message_id) for t in traces} == {
+            (1, "card", roads, None, 11),  # the card left behind (its topic was not recorded)
+            (1, "card", eldership, 40, 41),  # the current card, once
+            (1, "topic", roads, 10, None),
+            (1, "topic", eldership, 40, None),
+        }
+    finally:
+        await database.dispose()
