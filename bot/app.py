@@ -28,11 +28,12 @@ from bot.middlewares.redis_outage import RedisOutageMiddleware
 from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.open311 import Open311Service
+from bot.services import texts
 from bot.services.announcements import Announcements
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
-from bot.services.files import FILE_DOWNLOADS, FileKeeper
+from bot.services.files import FILE_DOWNLOADS, DiskGuard, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
@@ -48,7 +49,7 @@ from bot.services.teams import TeamDirectory
 from bot.services.webhooks import WebhookSender
 from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
-from bot.store.fsm import SQLStorage
+from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.migrate import upgrade
 from bot.store.models import OutboxMessage
 from bot.telegram import create_bot
@@ -77,6 +78,7 @@ class App:
     open311: Open311Service
     files: FileStore
     webhooks: WebhookSender | None = None
+    disk: DiskGuard | None = None
 
     async def prepare(self) -> None:
         """Migrate the schema and publish the command menu in every language."""
@@ -219,6 +221,7 @@ class Services:
     webhooks: WebhookSender
     open311: Open311Service
     files: FileStore  # where the municipality keeps the files (FILES_DIR or FILES_S3_*)
+    disk: DiskGuard  # is there room for more (FILES_MIN_FREE_BYTES)
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -246,7 +249,8 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     _register_senders(outbox, residents, groups)
     outbox.handle(Kind.WEBHOOK, webhooks.send)
     files, stores = file_stores(settings)
-    keeper = FileKeeper(bot, database, files, stores, workflow, clerk_texts)
+    disk = DiskGuard(files, int(settings.files_min_free_bytes), functools.partial(_disk_alert, workflow, clerk_texts, teams))
+    keeper = FileKeeper(bot, database, files, stores, workflow, clerk_texts, disk)
     outbox.handle(Kind.STORE_FILE, keeper.keep)
     outbox.handle(Kind.DELETE_FILES, keeper.delete)
     quality = QualityService(database, calendar, config.municipality)
@@ -255,8 +259,9 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(
-        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files
-    )
+        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files,
+        disk,
+    )  # fmt: skip
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -273,6 +278,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     services = build_services(config, bot=bot)
     database, bot, i18n, teams = services.database, services.bot, services.i18n, services.teams
     storage, isolation = _fsm(config, database)
+    services.rights.conversations = functools.partial(forget_conversations, storage, bot.id)  # /forget leaves no conversation behind
 
     # One conversation per person and forum topic: a clerk can answer two cases at once.
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC)
@@ -309,6 +315,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
         announcements=announcements, teams=teams, open311=services.open311, files=services.files, webhooks=services.webhooks,
+        disk=services.disk,
     )  # fmt: skip
 
 
@@ -326,6 +333,19 @@ def _register_senders(outbox: Outbox, residents: ResidentSender, groups: GroupSe
     outbox.handle(Kind.INFO, groups.info)
     outbox.handle(Kind.CLOSE_TOPIC, groups.close_topic)
     outbox.handle(Kind.DELETE_TOPIC, groups.delete_topic)
+    outbox.handle(Kind.DELETE_MESSAGES, groups.delete_messages)
+    outbox.handle(Kind.CARD_BLANK, groups.card_blank)
+
+
+async def _disk_alert(workflow: CaseWorkflow, clerk_texts: ClerkTexts, teams: TeamDirectory, free: int, minimum: int) -> None:
+    """The files' disk is nearly full: the default team's group is told (once, see DiskGuard)."""
+    text = clerk_texts.notice(
+        lambda: _(
+            "⚠️ The disk where the municipality keeps the files of cases has only {free} free (the minimum is {minimum}). "
+            "New files are not downloaded until there is room: please free space or enlarge the disk. They are kept in Telegram meanwhile."
+        ).format(free=texts.file_size(free), minimum=texts.file_size(minimum))
+    )
+    await workflow.post_to_group(teams.chat_of(teams.default), text)
 
 
 async def _resident_blocked(residents: ResidentSender, workflow: CaseWorkflow, clerk_texts: ClerkTexts, row: OutboxMessage) -> None:

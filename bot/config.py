@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ByteSize, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCALES = ("pl", "lt", "en")
@@ -140,6 +140,15 @@ class Settings(BaseSettings):
     files_s3_region: str = "us-east-1"
     # Server-side encryption of every stored object: AES256 (the storage's own keys) or a KMS key id (SSE-KMS).
     files_s3_sse: str | None = None
+    # What a resident's files may take (bot.services.workflow): per case, and per day over all their
+    # cases; a byte size is a number of bytes or e.g. "100MiB", "1GB". The same file sent again is kept once.
+    files_per_case_max: Annotated[int, Field(ge=1, le=1000)] = 20
+    file_bytes_per_case_max: Annotated[ByteSize, Field(ge=1)] = ByteSize(100 * 2**20)
+    files_per_resident_day_max: Annotated[int, Field(ge=1, le=10_000)] = 30
+    file_bytes_per_resident_day_max: Annotated[ByteSize, Field(ge=1)] = ByteSize(200 * 2**20)
+    # Downloads stop (the clerks are alerted once, /healthz turns unhealthy) while FILES_DIR's disk
+    # has less free space than this; 0 turns the check off. Not checked for an S3 bucket.
+    files_min_free_bytes: Annotated[ByteSize, Field(ge=0)] = ByteSize(2**30)
 
     @field_validator("weekly_report")
     @classmethod

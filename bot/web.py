@@ -33,8 +33,9 @@ CHECK_TIMEOUT = 5.0
 
 
 class Health:
-    """Is this replica able to serve? Database, Redis (if used) and Telegram reachable; the
-    outbox's lag is reported alongside (it is shared by all replicas, so it does not fail one)."""
+    """Is this replica able to serve? Database, Redis (if used) and Telegram reachable, room on the
+    files' disk (FILES_MIN_FREE_BYTES); the outbox's lag is reported alongside (it is shared by all
+    replicas, so it does not fail one)."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -46,6 +47,8 @@ class Health:
         if redis is not None:
             result["redis"] = await self._probe(redis.ping())
         result["telegram"] = await self._telegram_state()
+        if self.app.disk is not None:
+            result["files"] = await self.app.disk.problem() or "ok"  # a nearly full disk: downloads wait, say so
         depth, age = await metrics.outbox_figures(self.app.database)
         result["outbox"] = {"pending": depth, "oldest_seconds": round(age, 1)}
         return result

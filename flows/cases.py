@@ -26,7 +26,7 @@ from bot.services.cases import CaseService, visible_text
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
 from bot.services.numbers import Page, RowId
-from bot.services.workflow import CaseWorkflow, NotAllowed
+from bot.services.workflow import AlreadyAdded, CaseWorkflow, FileQuotaReached, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
 from flows.common import (
     MENU_MY_CASES,
@@ -34,6 +34,7 @@ from flows.common import (
     acknowledge_later,
     attachment_of,
     cancel_acknowledgement,
+    files_refused_text,
     is_navigation,
     main_menu,
     shown,
@@ -276,6 +277,9 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
         return
     try:
         await workflow.add_information(case.id, resident.id, text, files, resident_message_id=message.message_id)
+    except (FileQuotaReached, AlreadyAdded) as refused:
+        await message.answer(files_refused_text(refused), reply_markup=_done_keyboard(case.id))
+        return
     except NotAllowed:  # closed in the meantime
         await state.clear()
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())

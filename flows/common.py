@@ -18,6 +18,7 @@ from bot.services import texts
 from bot.services.cases import AttachmentDraft
 from bot.services.collation import sorted_by_name
 from bot.services.texts import LANGUAGE_NAMES
+from bot.services.workflow import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.store.models import CaseKind
 
 # Language names are written in their own language, whatever the current locale.
@@ -165,6 +166,26 @@ def too_big_text() -> str:
         "This file is larger than 20 MB: the municipality cannot keep files that large, so it was not added. "
         "Please send a smaller file, or split it into parts of up to 20 MB."
     )
+
+
+def files_refused_text(refused: FileQuotaReached | AlreadyAdded) -> str:
+    """Why a resident's file was not added to the case, in their language (nothing else changed)."""
+    if isinstance(refused, AlreadyAdded):
+        return _("This file is already in the case; it was not added again.")
+    maximum = refused.maximum
+    if refused.limit is FileLimit.CASE_FILES:
+        return _("A case can hold at most {max} file; this one was not added.", "A case can hold at most {max} files; this one was not added.", maximum).format(
+            max=maximum
+        )
+    if refused.limit is FileLimit.CASE_BYTES:
+        return _("The files of a case can take up at most {size}; this one was not added.").format(size=texts.file_size(maximum))
+    if refused.limit is FileLimit.DAY_FILES:
+        return _(
+            "You can send at most {max} file a day; this one was not added. Please send the rest tomorrow.",
+            "You can send at most {max} files a day; this one was not added. Please send the rest tomorrow.",
+            maximum,
+        ).format(max=maximum)
+    return _("Your files can take up at most {size} a day; this one was not added. Please send the rest tomorrow.").format(size=texts.file_size(maximum))
 
 
 def kind_keyboard(pick: Callable[[str], CallbackData], cancel: CallbackData) -> InlineKeyboardMarkup:

@@ -36,7 +36,7 @@ from bot.services.cases import AttachmentDraft, CaseDraft, CaseService, Problem
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import CaseWorkflow, DailyLimitReached
+from bot.services.workflow import AlreadyAdded, CaseWorkflow, DailyLimitReached, FileQuotaReached
 from bot.store.models import Case, CaseKind, Resident, utcnow
 from flows.common import (
     MENU_NEW_CASE,
@@ -46,6 +46,7 @@ from flows.common import (
     cancel_acknowledgement,
     category_keyboard,
     eldership_keyboard,
+    files_refused_text,
     kind_keyboard,
     main_menu,
     shown,
@@ -385,7 +386,7 @@ async def description_given(message: Message, state: FSMContext, config: Config,
 
 
 @router.message(StateFilter(Intake.files), F.photo | F.document)
-async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) -> None:
+async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, workflow: CaseWorkflow) -> None:
     draft = await _load(state)
     if len(draft.files) >= MAX_FILES:
         await message.answer(_("You can attach at most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
@@ -393,7 +394,13 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
     if too_big_to_keep(message):
         await message.answer(too_big_text())
         return
-    draft.files.append(attachment_of(message))
+    file = attachment_of(message)
+    try:
+        await workflow.check_files(message.chat.id, (*draft.files, file))  # a private chat's id is the resident's
+    except (FileQuotaReached, AlreadyAdded) as refused:
+        await message.answer(files_refused_text(refused))
+        return
+    draft.files.append(file)
     await _save(state, draft)
     locale = i18n.current_locale
 
@@ -535,6 +542,9 @@ async def submit(
         opened = await workflow.submit(case_draft, utcnow(), event_update.update_id, phone=draft.phone)
     except DailyLimitReached:
         await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
+        return
+    except FileQuotaReached as refused:  # files sent with another case meanwhile: the draft stays, to be sent with fewer files
+        await query.answer(files_refused_text(refused), show_alert=True)
         return
     await state.clear()
     await _confirm(query, opened.case, calendar, teams, workflow, close=True)

@@ -16,10 +16,14 @@ Telegram; the record no longer needs Telegram or this bot to be read.
   clerks are told once, in the case's topic, that the file stays only in Telegram. Residents
   are stopped earlier, when they send such a file (flows.common.too_big_to_keep).
 - Retention: a DELETE_FILES row, written with the purge, deletes the stored copies.
+- A full disk: while FILES_DIR's disk has less free space than FILES_MIN_FREE_BYTES, downloads
+  wait (`DiskGuard`): the rows are retried every DISK_RECHECK seconds, the default team's group
+  is alerted once, and /healthz says why it is unhealthy. Files stay in Telegram meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import mimetypes
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 TOO_BIG = "too big"  # attachments.store_error when Telegram would not hand the file over (over 20 MB)
 DOWNLOAD_TIMEOUT = 300  # seconds for one download (20 MB over a slow link)
 FILE_DOWNLOADS = 4  # at most this many at once: the outbox's other slots stay for messages
+DISK_RECHECK = 60.0  # seconds between looks at a disk found nearly full
 _EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 
 
@@ -94,16 +99,51 @@ def _content_type(attachment: Attachment, file_path: str | None) -> str:
     )
 
 
+class DiskGuard:
+    """Is there room for more files? Free space of the store's disk against FILES_MIN_FREE_BYTES
+    (0: never checked; a bucket: always room). Found short, it alerts once (`alert`, with the free
+    and the required bytes) until there is room again."""
+
+    def __init__(self, store: FileStore, min_free: int, alert: Callable[[int, int], Awaitable[None]]) -> None:
+        self.store = store
+        self.min_free = min_free
+        self.alert = alert
+        self._alerted = False
+
+    async def problem(self) -> str | None:
+        """None if downloads may go on; else why not, naming the settings."""
+        if not self.min_free:
+            return None
+        try:
+            free = await asyncio.to_thread(self.store.free_bytes)
+        except OSError:
+            return None  # not a disk problem to wait out: the download says what is wrong (naming FILES_DIR)
+        if free is None or free >= self.min_free:
+            if self._alerted:
+                self._alerted = False
+                log.warning("room for files again; downloads go on", extra={"free_bytes": free})
+            return None
+        if not self._alerted:
+            self._alerted = True  # before the await: downloads that look at once alert once
+            log.error("the files' disk is nearly full; downloads wait", extra={"free_bytes": free, "min_free_bytes": self.min_free})
+            await self.alert(free, self.min_free)
+        return f"low: {free} bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is {self.min_free}; downloads wait"
+
+
 class FileKeeper:
     """The outbox's handlers for STORE_FILE and DELETE_FILES."""
 
-    def __init__(self, bot: Bot, database: Database, store: FileStore, stores: dict[str, FileStore], workflow: CaseWorkflow, clerk_texts: ClerkTexts) -> None:
+    def __init__(
+        self, bot: Bot, database: Database, store: FileStore, stores: dict[str, FileStore], workflow: CaseWorkflow, clerk_texts: ClerkTexts,
+        guard: DiskGuard | None = None,
+    ) -> None:  # fmt: skip
         self.bot = bot
         self.database = database
         self.store = store  # where new files go
         self.stores = stores  # every store files may be in, by kind
         self.workflow = workflow  # CaseWorkflow: the clerks' notice in the case's topic
         self.clerk_texts = clerk_texts  # ClerkTexts: that notice in ADMIN_LOCALE
+        self.guard = guard
 
     async def keep(self, row: OutboxMessage) -> Sent:
         async with self.database.read() as session:
@@ -113,6 +153,8 @@ class FileKeeper:
             return Sent()  # the retention period ended meanwhile: nothing to keep
         if attachment.stored_at is not None:
             return Sent()  # kept already (a row sent again after a crash)
+        if self.guard is not None and (problem := await self.guard.problem()) is not None:
+            raise Retry(problem, DISK_RECHECK)  # the file waits in Telegram until there is room
         try:
             file = await self.bot.get_file(attachment.file_id)
         except (TelegramBadRequest, TelegramNotFound) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -37,7 +38,7 @@ from bot.services.teams import TeamDirectory
 from bot.services.workflow import Action, Clerk, allowed_actions, extension_left
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, utcnow
+from bot.store.models import Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, TraceKind, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,14 @@ class ClerkTexts:
             return _(
                 "🧹 The resident of {number} erased their profile (/forget). The case stays on record; answers here still reach them, nothing else does."
             ).format(number=case.number)
+
+    def blanked(self, number: str, why: str) -> str:
+        """What a card left behind says once its content is gone: at the resident's request
+        (/forget), or at the end of the retention period (a card Telegram would not delete)."""
+        with self.i18n.context(), self._in_admin_locale():
+            if why == "retention":
+                return _("🧹 {number}: removed at the end of the retention period.").format(number=number)
+            return _("🧹 {number}: the content of this card was erased at the resident's request.").format(number=number)
 
     def _card_keyboard(self, case: Case) -> InlineKeyboardMarkup:
         builder = InlineKeyboardBuilder()
@@ -312,7 +321,8 @@ class GroupSender:
         if not self._here(case, row) or case.topic_id is not None:
             return Sent()
         topic_id = await self._open_topic(case, row.chat_id)
-        return Sent(row.chat_id, None, _set_case(case.id, row.chat_id, topic_id=topic_id))
+        traces = [_Trace(TraceKind.TOPIC, topic_id, None)] if topic_id is not None else []
+        return Sent(row.chat_id, None, _recorded(case.id, row.chat_id, traces, topic_id=topic_id))
 
     async def _open_topic(self, case: Case, chat_id: int) -> int | None:
         if self.forum.get(chat_id) is False:
@@ -339,7 +349,7 @@ class GroupSender:
         if not self._here(case, row):
             return Sent()
         sent = await self._in_topic(case, row.chat_id, lambda thread: self._post_card(case, row.chat_id, thread))
-        return Sent(row.chat_id, sent, _set_case(case.id, row.chat_id, card_message_id=sent))
+        return Sent(row.chat_id, sent, _recorded(case.id, row.chat_id, [_Trace(TraceKind.CARD, case.topic_id, sent)], card_message_id=sent))
 
     async def _post_card(self, case: Case, chat_id: int, thread: int | None) -> int:
         text, keyboard = self.texts.card(case, *await self._people(case))
@@ -369,8 +379,9 @@ class GroupSender:
         log.warning("a case topic was deleted; opening a new one", extra={"case": case.number, "topic": case.topic_id})
         case.topic_id = await self._open_topic(case, chat_id)
         card = await self._post_card(case, chat_id, case.topic_id)
+        traces = [_Trace(TraceKind.TOPIC, case.topic_id, None)] if case.topic_id is not None else []
         async with self.database.write() as session:
-            await _set_case(case.id, chat_id, topic_id=case.topic_id, card_message_id=card)(session)
+            await _recorded(case.id, chat_id, [*traces, _Trace(TraceKind.CARD, case.topic_id, card)], topic_id=case.topic_id, card_message_id=card)(session)
         note = self.texts.notice(lambda: _("The previous topic of this case was deleted; the case continues here."))
         await self.bot.send_message(chat_id, note, message_thread_id=case.topic_id)
         return await send(case.topic_id)
@@ -386,13 +397,23 @@ class GroupSender:
 
         if row.payload.get("topic_id") is not None:  # a topic the case has left (passed on): its last line
             try:
-                return Sent(row.chat_id, await send(row.payload["topic_id"]))
+                return self._post(row, row.payload["topic_id"], [await send(row.payload["topic_id"])])
             except TelegramBadRequest as exc:
                 if not _topic_deleted(exc):
                     raise
-                return Sent(row.chat_id, await send(None))  # the topic was deleted meanwhile: the group's main chat
-        sent = await self._in_topic(case, row.chat_id, send) if in_topic and case is not None else await send(None)
-        return Sent(row.chat_id, sent)
+                return self._post(row, None, [await send(None)])  # the topic was deleted meanwhile: the group's main chat
+        if in_topic and case is not None:
+            sent = await self._in_topic(case, row.chat_id, send)
+            return self._post(row, case.topic_id, [sent])
+        return self._post(row, None, [await send(None)])
+
+    @staticmethod
+    def _post(row: OutboxMessage, topic_id: int | None, message_ids: list[int]) -> Sent:
+        """What was sent into a group: recorded as the case's posts (CaseTrace), if it is about a case."""
+        if row.case_id is None or not message_ids:
+            return Sent(row.chat_id, message_ids[0] if message_ids else None)
+        traces = [_Trace(TraceKind.POST, topic_id, message_id) for message_id in message_ids]
+        return Sent(row.chat_id, message_ids[0], _recorded(row.case_id, row.chat_id, traces))
 
     async def location(self, row: OutboxMessage) -> Sent:
         case = await self._case(row)
@@ -403,7 +424,7 @@ class GroupSender:
         async def send(thread: int | None) -> int:
             return (await self.bot.send_location(row.chat_id, lat, lon, message_thread_id=thread)).message_id
 
-        return Sent(row.chat_id, await self._in_topic(case, row.chat_id, send))
+        return self._post(row, case.topic_id, [await self._in_topic(case, row.chat_id, send)])
 
     async def files(self, row: OutboxMessage) -> Sent:
         case = await self._case(row)
@@ -413,11 +434,14 @@ class GroupSender:
             )
         if not attachments or not self._here(case, row):
             return Sent()
-        first = await self._in_topic(case, row.chat_id, lambda thread: self._send_files(row.chat_id, attachments, thread))
-        return Sent(row.chat_id, first)
+        sent: list[int] = []
 
-    async def _send_files(self, chat_id: int, attachments: list[Attachment], thread: int | None) -> int:
-        return await send_files(self.bot, chat_id, attachments, thread_id=thread) or 0
+        async def send(thread: int | None) -> int:
+            sent[:] = await send_files(self.bot, row.chat_id, attachments, thread_id=thread)
+            return sent[0] if sent else 0
+
+        await self._in_topic(case, row.chat_id, send)
+        return self._post(row, case.topic_id, sent)
 
     async def info(self, row: OutboxMessage) -> Sent:
         """What the resident added, gathered: one post with every text, then the files together."""
@@ -429,14 +453,19 @@ class GroupSender:
             )
         text = self.texts.information(case, events)
 
-        async def send(thread: int | None) -> int:
-            first = (await self.bot.send_message(row.chat_id, text, message_thread_id=thread)).message_id
-            if attachments:
-                await send_files(self.bot, row.chat_id, attachments, thread_id=thread)
-            return first
+        sent: list[int] = []
 
-        in_topic = self._here(case, row)
-        return Sent(row.chat_id, await self._in_topic(case, row.chat_id, send) if in_topic else await send(None))
+        async def send(thread: int | None) -> int:
+            sent[:] = [(await self.bot.send_message(row.chat_id, text, message_thread_id=thread)).message_id]
+            if attachments:
+                sent.extend(await send_files(self.bot, row.chat_id, attachments, thread_id=thread))
+            return sent[0]
+
+        if self._here(case, row):
+            await self._in_topic(case, row.chat_id, send)
+            return self._post(row, case.topic_id, sent)
+        await send(None)
+        return self._post(row, None, sent)
 
     async def close_topic(self, row: OutboxMessage) -> Sent:
         try:
@@ -452,6 +481,40 @@ class GroupSender:
         except TelegramBadRequest as exc:
             if "not found" not in exc.message.lower():
                 raise  # a topic deleted by hand is already gone
+        return Sent(row.chat_id)
+
+    async def card_blank(self, row: OutboxMessage) -> Sent:
+        """A card of the case left in a group it was passed on from: its text becomes a short line
+        (the resident erased their profile), without buttons."""
+        text = self.texts.blanked(row.payload["number"], row.payload.get("why", "forget"))
+        await self._edit_or_log(row.chat_id, row.payload["message_id"], text)
+        return Sent(row.chat_id, row.payload["message_id"])
+
+    async def _edit_or_log(self, chat_id: int, message_id: int, text: str) -> bool:
+        """Edit a message to `text` (no buttons); a message Telegram will not edit (gone, too old,
+        the same already) is logged and left: there is nothing more the bot can do."""
+        try:
+            await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.warning("a message could not be blanked", extra={"chat_id": chat_id, "message_id": message_id, "error": exc.message})
+            return False
+        return True
+
+    async def delete_messages(self, row: OutboxMessage) -> Sent:
+        """The retention period ended, in a group without topics: each message of the case goes.
+        Telegram lets a bot delete some messages only within 48 hours: a refusal (400) is logged and
+        counts as done; a card it will not delete is blanked instead, so no personal data stays."""
+        cards = set(row.payload.get("cards", []))
+        for message_id in row.payload["messages"]:
+            try:
+                await self.bot.delete_message(row.chat_id, message_id)
+            except TelegramBadRequest as exc:
+                if "not found" in exc.message.lower():
+                    continue  # gone already (deleted by hand, or with its topic)
+                log.warning("a message could not be deleted", extra={"chat_id": row.chat_id, "message_id": message_id, "error": exc.message})
+                if message_id in cards:
+                    await self._edit_or_log(row.chat_id, message_id, self.texts.blanked(row.payload["number"], "retention"))
         return Sent(row.chat_id)
 
     # --- a group that moved ---
@@ -474,11 +537,23 @@ class GroupSender:
         await self.bot.send_message(new_chat_id, note)
 
 
-def _set_case(case_id: int, chat_id: int, **values: Any) -> Callable[[AsyncSession], Awaitable[None]]:
-    """Record a topic or card on the case, if the case is still in that group."""
+@dataclass(frozen=True)
+class _Trace:
+    kind: TraceKind
+    topic_id: int | None
+    message_id: int | None
+
+
+def _recorded(case_id: int, chat_id: int, traces: list[_Trace], **values: Any) -> Callable[[AsyncSession], Awaitable[None]]:
+    """Remember where the case has been (its topics, cards and posts in this group, CaseTrace,
+    whether it still lives here or not); and record a topic or card on the case (`values`), if
+    the case is still in that group."""
 
     async def record(session: AsyncSession) -> None:
-        await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.group_chat_id) == chat_id).values(**values))
+        for trace in traces:
+            case_rows.add_trace(session, case_id, trace.kind, chat_id, topic_id=trace.topic_id, message_id=trace.message_id)
+        if values:
+            await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.group_chat_id) == chat_id).values(**values))
 
     return record
 

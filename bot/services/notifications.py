@@ -171,10 +171,10 @@ class ResidentSender:
         log.info("resident blocked the bot", extra={"resident_id": resident_id})
 
 
-async def send_files(bot: Bot, chat_id: int, files: list[Any], thread_id: int | None = None) -> int | None:
+async def send_files(bot: Bot, chat_id: int, files: list[Any], thread_id: int | None = None) -> list[int]:
     """Photos and documents by file_id, albums kept together (Telegram takes 2-10 per album);
-    the first message's id."""
-    first: int | None = None
+    the ids of the messages sent, in order."""
+    sent: list[int] = []
     photos = [f for f in files if f.kind == "photo"]
     documents = [f for f in files if f.kind == "document"]
     for group, media_type in ((photos, InputMediaPhoto), (documents, InputMediaDocument)):
@@ -182,12 +182,11 @@ async def send_files(bot: Bot, chat_id: int, files: list[Any], thread_id: int | 
             chunk = group[start : start + 10]
             if len(chunk) == 1:
                 send = bot.send_photo if media_type is InputMediaPhoto else bot.send_document
-                message_id = (await send(chat_id, chunk[0].file_id, caption=_caption(chunk[0]), message_thread_id=thread_id)).message_id
+                sent.append((await send(chat_id, chunk[0].file_id, caption=_caption(chunk[0]), message_thread_id=thread_id)).message_id)
             else:
                 media: list[MediaUnion] = [media_type(media=f.file_id, caption=_caption(f)) for f in chunk]
-                message_id = (await bot.send_media_group(chat_id, media, message_thread_id=thread_id))[0].message_id
-            first = first or message_id
-    return first
+                sent += [message.message_id for message in await bot.send_media_group(chat_id, media, message_thread_id=thread_id)]
+    return sent
 
 
 def _caption(item: Any) -> str | None:

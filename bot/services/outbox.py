@@ -59,6 +59,8 @@ class Kind(StrEnum):
     COPY = "copy"  # a clerk's message(s) copied from the group to the resident
     CLOSE_TOPIC = "close_topic"  # the case left this group
     DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
+    DELETE_MESSAGES = "delete_messages"  # the retention period ended, in a group without topics: the case's messages go
+    CARD_BLANK = "card_blank"  # /forget: a card the case left behind in a group (passed on) is blanked
     WEBHOOK = "webhook"  # a case event to a receiver (bot.services.webhooks): no Telegram chat, chat_id 0
     # The municipality's copies of files (bot.services.files); chat_id 0: no chat, no sending lane.
     STORE_FILE = "store_file"  # download an attachment from Telegram (getFile) into FILES_DIR or the bucket

@@ -8,34 +8,54 @@
   requires; answers to those still being handled are still sent to the chat, nothing else is.
   The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`),
   and polls sent before are no longer theirs to answer; the receipts of the polls they answered
-  go (their anonymous answers stay counted, see bot.services.surveys).
+  go (their anonymous answers stay counted, see bot.services.surveys). Nothing about them waits
+  anywhere: every card their cases left in other teams' groups is blanked, pending events for the
+  document management system lose their name and phone, their conversations go (SQL or Redis).
 - Retention: once a closed case is older than its kind's `retention_years`, its personal data
   goes (the resident link, or the contact of a person without Telegram; the texts, the files, the
   location); what the quality reports count stays (dates, kind, category, eldership, team,
-  status, channel, the trail's kinds and dates).
+  status, channel, the trail's kinds and dates). Every topic the case ever had, in every group, is
+  deleted (or its messages, in a group without topics), and satisfaction comments as old as the
+  kind's period are blanked (docs/erasure.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import Config
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.files import queue_deletions, stored_files
+from bot.services.outbox import UNFINISHED, Kind
 from bot.services.surveys import SurveyService
+from bot.services.webhooks import without_person
 from bot.services.workflow import CaseWorkflow
 from bot.store import cases as case_rows
 from bot.store.db import Database, rowcount
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, Delivery, DeliveryStatus, EventKind, OutboxMessage, OutboxStatus, Resident
+from bot.store.models import (
+    CLOSED_STATUSES,
+    Attachment,
+    Case,
+    CaseEvent,
+    Delivery,
+    DeliveryStatus,
+    EventKind,
+    OutboxMessage,
+    OutboxStatus,
+    Resident,
+    SatisfactionAnswer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +74,7 @@ class Purged:
     texts: int
     files: int
     residents: int
+    comments: int = 0  # satisfaction comments blanked (their answers stay counted)
 
 
 def years_before(moment: datetime, years: int) -> datetime:
@@ -70,6 +91,9 @@ class DataRights:
         self.calendar = calendar
         self.workflow = workflow
         self.surveys = surveys
+        # A person's conversations in the FSM storage (SQL or Redis), by chat: set by bot.app,
+        # where the storage is made (bot.store.fsm.forget_conversations).
+        self.conversations: Callable[[int], Awaitable[None]] | None = None
 
     # --- /mydata ---
 
@@ -196,9 +220,24 @@ class DataRights:
             )  # fmt: skip
             for case in cases:
                 await self.workflow.tell_team_profile_erased(session, case)
+            await self._scrub_pending_events(session, [case.id for case in cases])
             await self.surveys.forget_poll_receipts(session, resident_id)
+        if self.conversations is not None:
+            await self.conversations(resident_id)  # any step in progress, with what it gathered
         log.info("profile erased", extra={"cases_kept": len(cases)})
         return len(cases)
+
+    @staticmethod
+    async def _scrub_pending_events(session: AsyncSession, case_ids: list[int]) -> None:
+        """Case events not yet delivered to the document management system (a receiver that is
+        down) were written with the person's name and phone: they go out without them."""
+        pending = select(OutboxMessage).where(
+            col(OutboxMessage.case_id).in_(case_ids), col(OutboxMessage.kind) == Kind.WEBHOOK, col(OutboxMessage.status).in_(UNFINISHED)
+        )
+        for row in (await session.execute(pending)).scalars():
+            scrubbed = without_person(row.payload)
+            if scrubbed is not row.payload:
+                await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(payload=scrubbed))
 
     # --- retention ---
 
@@ -241,9 +280,25 @@ class DataRights:
             gone = list((await session.execute(unneeded)).scalars())
             await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
             residents = rowcount(await session.execute(delete(Resident).where(col(Resident.id).in_(gone))))
-        purged = Purged(len(cases), rowcount(removed), files, residents)
-        log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents})
+            comments = await self._blank_comments(session, now)
+        purged = Purged(len(cases), rowcount(removed), files, residents, comments)
+        log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents, "comments": comments})
         return purged
+
+    async def _blank_comments(self, session: AsyncSession, now: datetime) -> int:
+        """Satisfaction comments go with the cases they are about. An answer names no case (the
+        anonymity rule), but it is given after its case was closed: one answered longer ago than
+        its kind's retention period is about a case past it. The score and the rest stay counted."""
+        blanked = 0
+        for kind, rules in self.municipality.kinds.items():
+            before = self.calendar.local_date(years_before(now, rules.retention_years))
+            result = await session.execute(
+                update(SatisfactionAnswer)
+                .where(col(SatisfactionAnswer.kind) == kind, col(SatisfactionAnswer.answered_on) < before, col(SatisfactionAnswer.comment).is_not(None))
+                .values(comment=None)
+            )
+            blanked += rowcount(result)
+        return blanked
 
 
 def _case(case: Case) -> dict[str, Any]:

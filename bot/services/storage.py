@@ -18,6 +18,7 @@ import asyncio
 import errno
 import os
 import re
+import shutil
 import tempfile
 import time
 import unicodedata
@@ -64,6 +65,9 @@ class FileStore(Protocol):
     def where(self, key: str) -> str:
         """The file's place for people: a path, or s3://bucket/key."""
 
+    def free_bytes(self) -> int | None:
+        """Free space where the files go, in bytes (blocking: call it in a thread); None if unknown (a bucket)."""
+
 
 class LocalFileStore:
     kind = "local"
@@ -78,6 +82,12 @@ class LocalFileStore:
 
     def where(self, key: str) -> str:
         return str(self.root / _checked(key))
+
+    def free_bytes(self) -> int | None:
+        place = self.root
+        while not place.exists() and place != place.parent:  # not made yet: the disk it will be on
+            place = place.parent
+        return shutil.disk_usage(place).free
 
     async def check(self) -> None:
         try:
@@ -159,6 +169,9 @@ class S3FileStore:
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{_checked(key)}"
+
+    def free_bytes(self) -> int | None:
+        return None  # the storage's own affair: it refuses when full (StorageError), and the download is retried
 
     async def _call(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         from minio.error import MinioException, S3Error

@@ -12,6 +12,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
 from bot.services.cases import AnswerBy, ReceivedBy
 from bot.store.models import CaseKind, CaseStatus
@@ -75,6 +76,14 @@ def current_locale() -> str:
 def day(value: date) -> str:
     """A date as people write it: "24 grudnia 2026", "2026 m. gruodžio 24 d."."""
     return format_date(value, format="long", locale=current_locale())
+
+
+def file_size(size: int) -> str:
+    """A size in bytes for people, in the current locale: "100 MB", "1,5 GB" (in binary units, as
+    file managers count them)."""
+    if size >= 2**30:
+        return f"{format_decimal(round(size / 2**30, 1), locale=current_locale())} GB"
+    return f"{format_decimal(round(size / 2**20, 1), locale=current_locale())} MB"
 
 
 def days_left(today: date, due: date, left: int) -> str:

@@ -103,6 +103,17 @@ def queue_event(
     ]
 
 
+def without_person(payload: dict[str, Any]) -> dict[str, Any]:
+    """A pending event after its resident erased their profile (/forget): the case stays on
+    record, without their name and phone (`resident` keeps only how they are answered, and says
+    the profile was erased)."""
+    body = payload.get("body")
+    if not body or not (body.get("case") or {}).get("resident"):
+        return payload
+    person = {"name": None, "phone": None, "email": None, "postal_address": None, "answer_by": body["case"]["resident"].get("answer_by"), "erased": True}
+    return {**payload, "body": {**body, "case": {**body["case"], "resident": person}}}
+
+
 def signature(secret: str, body: bytes) -> str:
     """The X-Petent-Signature header's value for `body`."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -38,6 +38,7 @@ from bot.store.models import (
     OutboxMessage,
     OutboxStatus,
     Resident,
+    TraceKind,
     utcnow,
 )
 
@@ -116,6 +117,28 @@ class DailyLimitReached(Exception):
     """The resident has opened as many cases today as the municipality accepts in one day."""
 
 
+class FileLimit(StrEnum):
+    """Which of a resident's file quotas a file would go over (settings FILES_*_MAX)."""
+
+    CASE_FILES = "case_files"
+    CASE_BYTES = "case_bytes"
+    DAY_FILES = "day_files"
+    DAY_BYTES = "day_bytes"
+
+
+class FileQuotaReached(Exception):
+    """The resident's files would go over a quota: nothing of what they sent was recorded."""
+
+    def __init__(self, limit: FileLimit, maximum: int) -> None:
+        super().__init__(limit.value)
+        self.limit = limit
+        self.maximum = maximum
+
+
+class AlreadyAdded(Exception):
+    """Everything the resident sent is in the case already (the same file again): nothing was recorded."""
+
+
 class NoTelegram(NotAllowed):
     """The case's person has no Telegram (a case registered by a clerk): nothing can be sent to
     them; the clerk answers by phone, e-mail or post and records how when closing."""
@@ -185,7 +208,8 @@ class CaseWorkflow:
 
     async def submit(self, draft: CaseDraft, received_at: datetime, update_id: int, phone: str | None = None) -> OpenedCase:
         """A resident's new case, within the day's limit (MAX_CASES_PER_DAY; DailyLimitReached
-        otherwise), with the phone number they chose to share; the same update again returns its case."""
+        otherwise) and the files' quotas (FileQuotaReached), with the phone number they chose to
+        share; the same update again returns its case."""
         return await self.open(draft, received_at, update_id, daily_limit=self.config.settings.max_cases_per_day, phone=phone)
 
     async def open(
@@ -225,6 +249,8 @@ class CaseWorkflow:
             if draft.resident_id is not None:
                 if daily_limit is not None and await case_rows.opened_since(session, draft.resident_id, self.calendar.day_start(received_at)) >= daily_limit:
                     raise DailyLimitReached
+                if daily_limit is not None:  # a resident's own submission: their files count against the quotas
+                    await self._check_quota(session, None, draft.resident_id, await self._new_files(session, None, draft.attachments))
                 if phone:
                     resident = await session.get(Resident, draft.resident_id)
                     if resident is not None:
@@ -257,7 +283,9 @@ class CaseWorkflow:
 
     async def add_files(self, session: AsyncSession, case: Case, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
         """Record a case's photos and documents, each with its download into the municipality's
-        storage queued in the same transaction (bot.services.files)."""
+        storage queued in the same transaction (bot.services.files). A file the case holds already
+        (the same file_unique_id, sent again) is recorded once."""
+        drafts = await self._new_files(session, case.id, drafts)
         files = attachment_rows(case.id, event_id, drafts)
         if not files:
             return files
@@ -491,17 +519,61 @@ class CaseWorkflow:
         self, case_id: int, resident_id: int, text: str | None, files: tuple[AttachmentDraft, ...], resident_message_id: int
     ) -> CaseEvent:
         """The resident adds text or files to their open case; what comes in quick succession is
-        gathered into one post for the clerks (GATHER_SECONDS)."""
+        gathered into one post for the clerks (GATHER_SECONDS). A file the case has already is not
+        recorded again (AlreadyAdded if nothing else came); files over a quota are refused with
+        all that came with them (FileQuotaReached): the resident is told, nothing is half-added."""
         async with self.database.write() as session:
-            case = await session.get(Case, case_id)
+            await session.get(Resident, resident_id, with_for_update=True)  # one addition at a time counts against the day's quota
+            case = await session.get(Case, case_id, with_for_update=True)
             if case is None or case.resident_id != resident_id or case.status in CLOSED_STATUSES:
                 raise NotAllowed("not an open case of this resident")
+            files = await self._new_files(session, case.id, files)
+            if text is None and not files:
+                raise AlreadyAdded
+            await self._check_quota(session, case.id, resident_id, files)
             event = CaseEvent(case_id=case.id, kind=EventKind.MESSAGE_IN, actor_id=resident_id, text=text, resident_message_id=resident_message_id)
             session.add(event)
             await session.flush()
             await self.add_files(session, case, event.id, files)
             await self._gather_information(session, case, event)
         return event
+
+    async def _new_files(self, session: AsyncSession, case_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> tuple[AttachmentDraft, ...]:
+        """`drafts` without the files the case has already, or that come twice."""
+        seen = (await case_rows.files_of_case(session, case_id))[2] if case_id is not None else set()
+        new = []
+        for draft in drafts:
+            if draft.file_unique_id not in seen:
+                seen.add(draft.file_unique_id)
+                new.append(draft)
+        return tuple(new)
+
+    async def _check_quota(self, session: AsyncSession, case_id: int | None, resident_id: int, drafts: tuple[AttachmentDraft, ...]) -> None:
+        """Raise FileQuotaReached if `drafts` (new to the case) would take the case's or the
+        resident's day's files over a quota (FILES_PER_CASE_MAX and the others)."""
+        if not drafts:
+            return
+        settings = self.config.settings
+        adding, adding_bytes = len(drafts), sum(draft.file_size or 0 for draft in drafts)
+        count, size, _ = await case_rows.files_of_case(session, case_id) if case_id is not None else (0, 0, set())
+        today, today_bytes = await case_rows.files_sent_since(session, resident_id, self.calendar.day_start(utcnow()))
+        for used, limit, maximum in (
+            (count + adding, FileLimit.CASE_FILES, settings.files_per_case_max),
+            (size + adding_bytes, FileLimit.CASE_BYTES, int(settings.file_bytes_per_case_max)),
+            (today + adding, FileLimit.DAY_FILES, settings.files_per_resident_day_max),
+            (today_bytes + adding_bytes, FileLimit.DAY_BYTES, int(settings.file_bytes_per_resident_day_max)),
+        ):
+            if used > maximum:
+                raise FileQuotaReached(limit, maximum)
+
+    async def check_files(self, resident_id: int, drafts: tuple[AttachmentDraft, ...], case_id: int | None = None) -> None:
+        """Before a file joins a case being written (the intake's draft, `drafts` with it): raise
+        AlreadyAdded if it is there already, FileQuotaReached if it goes over a quota."""
+        async with self.database.read() as session:
+            unique = await self._new_files(session, case_id, drafts)
+            if len(unique) < len(drafts):
+                raise AlreadyAdded
+            await self._check_quota(session, case_id, resident_id, unique)
 
     async def reopen_by_resident(self, case_id: int, resident_id: int, reason: str, reopen_days: int) -> Case:
         now = utcnow()
@@ -676,22 +748,50 @@ class CaseWorkflow:
         enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
 
     async def tell_team_profile_erased(self, session: AsyncSession, case: Case) -> None:
-        """The resident of this case erased their profile (/forget): the card shows it; the team
-        of an open case is told in its topic."""
+        """The resident of this case erased their profile (/forget): the card shows it (without
+        their name and phone); every card the case left in groups it was passed on from is blanked;
+        the team of an open case is told in its topic."""
         if case.status not in CLOSED_STATUSES:
             self._post(session, case, self.clerk_texts.profile_erased(case))
         await self._card_edit(session, case)
+        current = (case.group_chat_id, case.card_message_id)
+        former = {
+            (trace.chat_id, trace.message_id) for trace in await case_rows.traces_of(session, [case.id])
+            if trace.kind == TraceKind.CARD and trace.message_id is not None and (trace.chat_id, trace.message_id) != current
+        }  # fmt: skip
+        for chat, message_id in sorted(former):
+            enqueue(session, Kind.CARD_BLANK, chat, key=group_key(chat, case.id), case_id=case.id, payload={"message_id": message_id, "number": case.number})
 
     async def retire_from_group(self, session: AsyncSession, case: Case) -> None:
-        """The retention period ended: the case's forum topic is deleted with every message in it
-        (the card, the resident's texts, photos and place, the answers); in a group without topics
-        the card shows that the data was removed."""
-        chat = self._chat(case)
+        """The retention period ended: every forum topic the case ever had, in every group, is
+        deleted with every message in it (the cards, the resident's texts, photos and place, the
+        answers); in a group without topics, every message of the case the bot knows of is
+        deleted (its cards and posts, the clerks' messages)."""
+        traces = await case_rows.traces_of(session, [case.id])
+        topics = {(t.chat_id, t.topic_id) for t in traces if t.kind == TraceKind.TOPIC and t.topic_id is not None}
         if case.topic_id is not None:
-            enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": case.topic_id})
-            case.topic_id = case.card_message_id = None
-        elif case.card_message_id is not None:
-            await self._card_edit(session, case)
+            topics.add((self._chat(case), case.topic_id))
+        messages: dict[int, set[int]] = {}
+        cards: dict[int, set[int]] = {}
+        for trace in traces:
+            if trace.kind != TraceKind.TOPIC and trace.topic_id is None and trace.message_id is not None:
+                messages.setdefault(trace.chat_id, set()).add(trace.message_id)
+                if trace.kind == TraceKind.CARD:
+                    cards.setdefault(trace.chat_id, set()).add(trace.message_id)
+        if case.card_message_id is not None and case.topic_id is None:
+            messages.setdefault(self._chat(case), set()).add(case.card_message_id)
+            cards.setdefault(self._chat(case), set()).add(case.card_message_id)
+        with_topics = {chat for chat, _ in topics}
+        for _case_id, chat, message_id in await case_rows.clerk_messages(session, [case.id]):
+            if chat not in with_topics:  # in a topic, they go with it
+                messages.setdefault(chat, set()).add(message_id)
+        for chat, topic_id in sorted(topics):
+            enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": topic_id})
+        for chat, ids in sorted(messages.items()):
+            payload = {"messages": sorted(ids), "cards": sorted(cards.get(chat, ())), "number": case.number}
+            enqueue(session, Kind.DELETE_MESSAGES, chat, key=group_key(chat, case.id), case_id=case.id, payload=payload)
+        await case_rows.forget_traces(session, [case.id])
+        case.topic_id = case.card_message_id = None
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.store.db import insert_for
-from bot.store.models import Case, CaseCounter, CaseEvent, Channel, EventKind, Resident
+from bot.store.models import Attachment, Case, CaseCounter, CaseEvent, CaseTrace, Channel, EventKind, Resident, TraceKind
 
 
 def owned_by(resident_id: int) -> ColumnElement[bool]:
@@ -67,3 +67,48 @@ async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
 
 async def case_by_number(session: AsyncSession, number: str) -> Case | None:
     return (await session.execute(select(Case).where(col(Case.number) == number))).scalar_one_or_none()
+
+
+def add_trace(session: AsyncSession, case_id: int, kind: TraceKind, chat_id: int, *, topic_id: int | None = None, message_id: int | None = None) -> None:
+    """Remember a topic, card or post of the case in a team group (see CaseTrace)."""
+    session.add(CaseTrace(case_id=case_id, kind=kind, chat_id=chat_id, topic_id=topic_id, message_id=message_id))
+
+
+async def traces_of(session: AsyncSession, case_ids: list[int]) -> list[CaseTrace]:
+    """Every topic, card and post these cases ever had in the team groups, oldest first."""
+    query = select(CaseTrace).where(col(CaseTrace.case_id).in_(case_ids)).order_by(col(CaseTrace.id))
+    return list((await session.execute(query)).scalars())
+
+
+async def clerk_messages(session: AsyncSession, case_ids: list[int]) -> list[tuple[int, int, int]]:
+    """(case id, chat id, message id) of the group messages in these cases' trails: what clerks
+    wrote (relayed to the resident, or notes)."""
+    query = select(col(CaseEvent.case_id), col(CaseEvent.group_chat_id), col(CaseEvent.group_message_id)).where(
+        col(CaseEvent.case_id).in_(case_ids), col(CaseEvent.group_chat_id).is_not(None), col(CaseEvent.group_message_id).is_not(None)
+    )
+    rows = (await session.execute(query)).all()
+    return [(case_id, chat, message) for case_id, chat, message in rows if chat is not None and message is not None]
+
+
+async def forget_traces(session: AsyncSession, case_ids: list[int]) -> None:
+    """The cases' topics and messages are being deleted: their references go too."""
+    await session.execute(delete(CaseTrace).where(col(CaseTrace.case_id).in_(case_ids)))
+
+
+async def files_of_case(session: AsyncSession, case_id: int) -> tuple[int, int, set[str]]:
+    """How many files the case holds, their bytes (as announced or stored), and their file_unique_ids."""
+    query = select(col(Attachment.file_unique_id), func.coalesce(col(Attachment.size), 0)).where(col(Attachment.case_id) == case_id)
+    rows = (await session.execute(query)).all()
+    return len(rows), sum(int(size) for _, size in rows), {str(unique) for unique, _ in rows}
+
+
+async def files_sent_since(session: AsyncSession, resident_id: int, start: datetime) -> tuple[int, int]:
+    """How many files the resident sent (with a new case or added to one) since `start`, and their bytes."""
+    query = (
+        select(func.count(), func.coalesce(func.sum(func.coalesce(col(Attachment.size), 0)), 0))
+        .select_from(Attachment)
+        .join(CaseEvent, col(CaseEvent.id) == col(Attachment.event_id))
+        .where(col(CaseEvent.actor_id) == resident_id, col(CaseEvent.kind).in_([EventKind.CREATED, EventKind.MESSAGE_IN]), col(Attachment.created_at) >= start)
+    )
+    count, size = (await session.execute(query)).one()
+    return int(count or 0), int(size or 0)

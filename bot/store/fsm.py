@@ -214,10 +214,42 @@ class SQLStorage(BaseStorage):
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         return copy.deepcopy((await self._load(key))[1])
 
+    async def forget_chat(self, prefix: str) -> None:
+        """Every conversation whose key starts with `prefix` (one chat's, see `forget_conversations`)
+        goes: from the database, the cache, and what an update has not written yet."""
+        for records in (self._cache, self._unwritten):
+            for record_key in [k for k in records if k.startswith(prefix)]:
+                del records[record_key]
+        async with self.database.write() as session:
+            await session.execute(delete(FsmRecord).where(col(FsmRecord.key).startswith(prefix, autoescape=True)))
+
     async def close(self) -> None:  # the Database is closed by its owner
         self._cache.clear()
         if self._write_current in self.database.before_write:
             self.database.before_write.remove(self._write_current)
+
+
+async def forget_conversations(storage: BaseStorage, bot_id: int, chat_id: int) -> None:
+    """Every conversation in this chat (a resident's private chat: any step in progress, with
+    what it gathered), in the SQL store or in Redis (REDIS_URL): /forget leaves none behind."""
+    builder = getattr(storage, "key_builder", None)
+    if not isinstance(builder, DefaultKeyBuilder) or builder.with_business_connection_id:
+        raise TypeError("conversations are found by DefaultKeyBuilder's keys")
+    sep = builder.separator
+    prefix = sep.join([builder.prefix, *([str(bot_id)] if builder.with_bot_id else []), str(chat_id), ""])
+    if isinstance(storage, SQLStorage):
+        await storage.forget_chat(prefix)
+        return
+    redis = getattr(storage, "redis", None)
+    if redis is None:
+        raise TypeError(f"cannot forget conversations in {type(storage).__name__}")
+    keys = [key async for key in redis.scan_iter(match=_glob_escaped(prefix) + "*", count=500)]
+    if keys:
+        await redis.delete(*keys)
+
+
+def _glob_escaped(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _without_password(url: str) -> str:

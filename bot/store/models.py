@@ -183,6 +183,29 @@ class CaseEvent(SQLModel, table=True):
     group_message_id: int | None = Field(default=None, index=True)  # with group_chat_id: the clerks' side of a message
 
 
+class TraceKind(StrEnum):
+    TOPIC = "topic"  # a forum topic the case had: (chat_id, topic_id)
+    CARD = "card"  # a card of the case: (chat_id, message_id), in topic_id (None: the main chat)
+    POST = "post"  # anything else the bot put into a group about the case (its files, the resident's additions, notes to clerks)
+
+
+class CaseTrace(SQLModel, table=True):
+    """Where a case has been in the team groups: every topic and card it ever had, in every group
+    (a case passed between teams leaves them in each), and the bot's other posts about it. Only
+    ever added to; /forget blanks the cards, retention deletes the topics, or the messages in a
+    group without topics (bot.services.privacy)."""
+
+    __tablename__ = "case_traces"
+
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    kind: str = Field(max_length=8)  # TraceKind
+    chat_id: int = _bigint()
+    topic_id: int | None = None
+    message_id: int | None = None
+    created_at: datetime = _time(default=utcnow)
+
+
 class Attachment(SQLModel, table=True):
     __tablename__ = "attachments"
 

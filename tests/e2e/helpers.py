@@ -79,6 +79,15 @@ async def submit_case(person: Person, locale: str, kind: str, category: str, des
     return await person.receive_one()
 
 
+async def start_adding_information(person: Person, number: str) -> None:
+    """A Polish-speaking resident opens their case by its number and presses "➕ Add information":
+    the bot waits for what to add."""
+    await person.send(number)
+    await person.receive_one()
+    await person.click("➕ Uzupełnij informacje")
+    await person.receive_one()  # "send what you would like to add"
+
+
 async def staff(telegram: Telegram, emulator: Emulator) -> Person:
     """Rasa, of the communications staff, acting and reading in their group."""
     rasa = await telegram.person("Rasa", language_code="lt")

@@ -66,7 +66,7 @@ async def test_health_and_metrics(bot: BotProcess, telegram: Telegram, emulator:
         health = await http.get(f"{base}/healthz")
         page = (await http.get(f"{base}/metrics")).text
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "database": "ok", "telegram": "ok", "outbox": {"pending": 0, "oldest_seconds": 0.0}}
+    assert health.json() == {"status": "ok", "database": "ok", "telegram": "ok", "files": "ok", "outbox": {"pending": 0, "oldest_seconds": 0.0}}
     # Counted exactly for this script: /start, language, consent; then the nine steps of submit_case.
     assert metric(page, 'petent_updates_total{flow="start",outcome="handled"}') == 3
     assert metric(page, 'petent_updates_total{flow="intake",outcome="handled"}') == 9

@@ -7,7 +7,7 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind
 from tests.catalog import tr
 from tests.e2e.driver import Telegram
-from tests.e2e.helpers import choose, fill_in_case, onboard, submit_case
+from tests.e2e.helpers import choose, fill_in_case, onboard, start_adding_information, submit_case
 
 
 async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Telegram, store: Database) -> None:
@@ -81,10 +81,7 @@ async def test_a_menu_button_while_adding_information_leaves_it(bot, telegram: T
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await submit_case(anna, "pl", "📄 Wniosek", "Dokumenty, zaświadczenia", "Proszę o zaświadczenie o zamieszkaniu")
-    await anna.send("VRS-2026-000001")
-    await anna.receive_one()
-    await anna.click("➕ Uzupełnij informacje")
-    await anna.receive_one()  # "send what you would like to add"
+    await start_adding_information(anna, "VRS-2026-000001")
 
     await anna.send("📰 Aktualności")
     _, subscriptions = await anna.receive(2)  # the latest news, then the subscriptions

@@ -18,9 +18,11 @@ from bot.sandbox.emulator import Emulator
 from bot.services.cases import AttachmentDraft, CaseDraft
 from bot.services.outbox import NO_CHAT, Kind, Outbox, Pool, Sent, enqueue
 from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store, file_stores
+from bot.services.workflow import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.store.db import Database
-from bot.store.models import Attachment, Case, CaseStatus, OutboxMessage, Resident
+from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, Resident
 from tests import factories
+from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import services
 
@@ -328,3 +330,114 @@ async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(d
         assert not left and peak[0] == 2
     finally:
         task.cancel()
+
+
+# --- what a resident may send, and room on the disk --------------------------------------------
+
+
+async def test_the_same_file_sent_again_is_kept_once(wired, database: Database, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    pdf = b"%PDF-1.4 a large scan\n" * 1000
+    pdf_id, document = emulator.store_file(pdf, "skan.pdf", "application/pdf", "document")
+    scan = AttachmentDraft("document", pdf_id, document.unique_id, file_name="skan.pdf", mime_type="application/pdf", file_size=len(pdf))
+    case = (await wired.workflow.open(_draft(), RECEIVED)).case
+    await wired.workflow.add_information(case.id, 501, None, (scan,), resident_message_id=10)
+    with pytest.raises(AlreadyAdded):  # re-sent by its file id: nothing new, nothing recorded
+        await wired.workflow.add_information(case.id, 501, None, (scan,), resident_message_id=11)
+    await wired.workflow.add_information(case.id, 501, "Jeszcze raz, z opisem", (scan, scan), resident_message_id=12)  # the text goes in, the file not again
+    await wired.outbox.send_due_now()
+
+    (kept,) = await _attachments(database)
+    assert (kept.file_unique_id, kept.size, kept.sha256) == (document.unique_id, len(pdf), hashlib.sha256(pdf).hexdigest())
+    assert [r["params"]["file_id"] for r in emulator.requests if r["method"] == "getFile"] == [pdf_id]  # downloaded once
+    async with database.read() as session:
+        texts = [e.text for e in (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN).order_by(CaseEvent.id))).scalars()]
+    assert texts == [None, "Jeszcze raz, z opisem"]
+
+
+async def test_the_files_quotas_per_case_and_per_day_refuse_what_goes_over(database: Database, emulator: Emulator, tmp_path: Path) -> None:
+    async with database.write() as session:
+        session.add(Resident(id=501, locale="pl", display_name="Anna"))
+    wired = services(database, emulator.url, files_dir=tmp_path / "files", files_per_resident_day_max=3, file_bytes_per_case_max="1KiB")
+    try:
+
+        def photo(number: int, size: int = 100) -> AttachmentDraft:
+            return AttachmentDraft("photo", f"photo-{number}", f"unique-{number}", file_size=size)
+
+        first = (await wired.workflow.submit(_draft(photo(1), photo(2)), RECEIVED, update_id=1)).case
+        second = (await wired.workflow.submit(_draft(), RECEIVED, update_id=2)).case
+        with pytest.raises(FileQuotaReached) as bytes_over:
+            await wired.workflow.add_information(second.id, 501, "Skan", (photo(3, size=2000),), resident_message_id=10)
+        assert (bytes_over.value.limit, bytes_over.value.maximum) == (FileLimit.CASE_BYTES, 1024)
+        await wired.workflow.add_information(second.id, 501, None, (photo(4),), resident_message_id=11)  # the day's third file
+        with pytest.raises(FileQuotaReached) as day_over:
+            await wired.workflow.add_information(first.id, 501, "I jeszcze to", (photo(5),), resident_message_id=12)
+        assert (day_over.value.limit, day_over.value.maximum) == (FileLimit.DAY_FILES, 3)
+        with pytest.raises(FileQuotaReached):  # the intake asks before a file joins its draft
+            await wired.workflow.check_files(501, (photo(6),))
+        with pytest.raises(AlreadyAdded):
+            await wired.workflow.check_files(501, (photo(7), photo(7)))
+    finally:
+        await wired.bot.session.close()
+    async with database.read() as session:
+        events = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))).scalars().all()
+    assert {a.file_unique_id for a in await _attachments(database)} == {"unique-1", "unique-2", "unique-4"}
+    assert [e.text for e in events] == [None]  # the refused additions left nothing, not even their text
+
+
+@pytest.fixture
+def nearly_full(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """FILES_DIR's disk as the probe sees it: 10 MiB free (the default minimum is 1 GiB); change free[0] to make room."""
+    free = [10 * 2**20]
+    monkeypatch.setattr(LocalFileStore, "free_bytes", lambda self: free[0])
+    return free
+
+
+async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(wired, database: Database, emulator: Emulator, nearly_full: list[int]) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(2):
+        photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
+        await wired.workflow.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO))), RECEIVED)
+    await wired.outbox.send_due_now()
+
+    assert [r for r in emulator.requests if r["method"] == "getFile"] == []  # nothing downloaded
+    assert all(a.stored_at is None and a.store_error is None for a in await _attachments(database))  # the files wait in Telegram
+    async with database.read() as session:
+        rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file"))).scalars().all()
+    assert [(row.status, row.last_error) for row in rows] == [
+        ("pending", "low: 10485760 bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is 1073741824; downloads wait")
+    ] * 2
+    alert = tr(
+        "lt",
+        "⚠️ The disk where the municipality keeps the files of cases has only {free} free (the minimum is {minimum}). "
+        "New files are not downloaded until there is room: please free space or enlarge the disk. They are kept in Telegram meanwhile.",
+        free="10 MB", minimum="1 GB",
+    )  # fmt: skip
+    alerts = [m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if m.get("text", "").startswith("⚠️")]
+    assert [m["text"] for m in alerts] == [alert] and "message_thread_id" not in alerts[0]  # once, in the default team's group
+
+    nearly_full[0] = 5 * 2**30  # room again
+    async with database.write() as session:
+        for row in rows:
+            (await session.get(OutboxMessage, row.id)).due_at = None  # as if the minute passed
+    await wired.outbox.send_due_now()
+    assert all(a.sha256 == hashlib.sha256(PHOTO).hexdigest() for a in await _attachments(database))
+
+
+async def test_healthz_is_unhealthy_while_the_files_disk_is_nearly_full(database: Database, emulator: Emulator, tmp_path: Path, nearly_full: list[int]) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import build_app
+    from bot.web import build_web_app
+
+    app = build_app(factories.test_config(database, emulator.url, files_dir=tmp_path / "files"))
+    try:
+        async with TestClient(TestServer(build_web_app(app, webhook=False))) as client:
+            response = await client.get("/healthz")
+            body = await response.json()
+            assert response.status == 503 and body["status"] == "unavailable"
+            assert body["files"] == "low: 10485760 bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is 1073741824; downloads wait"
+            assert (body["database"], body["telegram"]) == ("ok", "ok")  # the disk alone makes it unhealthy
+            nearly_full[0] = 5 * 2**30
+            response = await client.get("/healthz")
+            assert response.status == 200 and (await response.json())["files"] == "ok"
+    finally:
+        await app.close()

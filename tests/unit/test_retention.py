@@ -11,7 +11,8 @@ from bot.services.privacy import Purged
 from bot.services.quality import Period
 from bot.services.workflow import Clerk, GroupMessage, NotAllowed, allowed_actions
 from bot.store.db import Database
-from bot.store.models import Attachment, Broadcast, Case, CaseEvent, CaseStatus, Delivery, EventKind, OutboxMessage, Resident
+from bot.store.models import Attachment, Broadcast, Case, CaseEvent, CaseStatus, CaseTrace, Delivery, EventKind, OutboxMessage, Resident, TraceKind
+from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import VILNIUS, services
 
@@ -166,3 +167,47 @@ async def test_retention_deletes_the_case_topic_with_every_copy_in_it(database: 
     async with database.read() as session:
         case = await session.get(Case, 1)
     assert (case.topic_id, case.card_message_id, case.purged_at) == (None, None, NOW)
+
+
+async def test_retention_in_a_group_without_topics_deletes_every_message_of_the_case(
+    database: Database, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.add_group("Clerks", forum=False, chat_id=ADMIN_CHAT_ID)
+    built = services(database, emulator.url)
+    try:
+        card = await built.bot.send_message(ADMIN_CHAT_ID, "🚧 VRS-2021-000001 · Anna Nowak, Szkolna 1")
+        photo = await built.bot.send_message(ADMIN_CHAT_ID, "(the resident's photo, relayed)")
+        answer = await built.bot.send_message(ADMIN_CHAT_ID, "Dzień dobry, Pani Anno")  # a clerk's message, relayed to her
+        async with database.write() as session:
+            session.add(Resident(id=ANNA, locale="pl", display_name="Anna Nowak"))
+            await session.flush()
+            session.add(
+                Case(
+                    id=1, number="VRS-2021-000001", year=2021, seq=1, resident_id=ANNA, locale="pl", kind="request", category_id="roads",
+                    description="Mój opis", received_at=at("2021-05-03"), deadline=date(2021, 6, 1), status=CaseStatus.ANSWERED,
+                    closed_at=at("2021-06-01"), group_chat_id=ADMIN_CHAT_ID, card_message_id=card.message_id,
+                )
+            )  # fmt: skip
+            await session.flush()
+            session.add_all([
+                CaseTrace(case_id=1, kind=TraceKind.CARD, chat_id=ADMIN_CHAT_ID, message_id=card.message_id),
+                CaseTrace(case_id=1, kind=TraceKind.POST, chat_id=ADMIN_CHAT_ID, message_id=photo.message_id),
+                CaseEvent(case_id=1, kind=EventKind.MESSAGE_OUT, actor_id=CLERK, text="Dzień dobry", group_chat_id=ADMIN_CHAT_ID, group_message_id=answer.message_id),
+            ])  # fmt: skip
+        # Telegram refuses to delete the card (older than 48 hours, no right to delete): it is blanked instead.
+        emulator.faults.append({"kind": "error", "code": 400, "count": 1, "method": "deleteMessage"})
+        assert (await built.rights.purge_expired(NOW)).cases == 1
+        await built.outbox.send_due_now()
+    finally:
+        await built.bot.session.close()
+    deletes = [(int(r["params"]["message_id"]), r["status"]) for r in emulator.requests if r["method"] == "deleteMessage"]
+    assert deletes == [(card.message_id, 400), (photo.message_id, 200), (answer.message_id, 200)]
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.services.groups"] == ["a message could not be deleted"]  # the refusal, logged
+    left = emulator.chats[ADMIN_CHAT_ID].messages
+    assert photo.message_id not in left and answer.message_id not in left
+    blank = tr("lt", "🧹 {number}: removed at the end of the retention period.", number="VRS-2021-000001")
+    assert left[card.message_id]["text"] == blank and "reply_markup" not in left[card.message_id]  # no name, no place, no buttons
+    async with database.read() as session:
+        assert (await session.execute(select(CaseTrace))).scalars().all() == []  # what they pointed to is gone
+        row = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "delete_messages"))).scalar_one()
+    assert row.status == "sent"  # a refusal counts as done: nothing more the bot can do
