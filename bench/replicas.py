@@ -81,6 +81,7 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
     inboxes = Inboxes(emulator)
     people = await onboarded_residents(emulator, database_url, residents, empty_first=True)  # each run from an empty database
     ports = [_free_port() for _ in range(replicas)]
+    ops_ports = [_free_port() for _ in range(replicas)]  # each replica's /healthz (OPS_LISTEN)
     proxy, proxy_port = await _proxy(ports)
     env = {
         **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
@@ -94,11 +95,11 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
             with (workdir / f"replica-{replicas}-{i}.log").open("ab") as log:
                 bots.append(
                     await asyncio.create_subprocess_exec(
-                        sys.executable, "-m", "bot", "run", env={**env, "WEB_PORT": str(port), "INSTANCE_NAME": f"r{i}"}, stdout=log, stderr=log
+                        sys.executable, "-m", "bot", "run", env={**env, "WEB_PORT": str(port), "OPS_LISTEN": f"127.0.0.1:{ops_ports[i]}", "INSTANCE_NAME": f"r{i}"}, stdout=log, stderr=log
                     )
                 )
         async with httpx.AsyncClient(timeout=1) as http:
-            for port in ports:  # each replica serves /healthz once it is up
+            for port in ops_ports:  # each replica serves /healthz once it is up
                 while True:
                     try:
                         if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:

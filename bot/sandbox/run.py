@@ -7,7 +7,11 @@ the roads department, the Avižieniai eldership and the director's office, which
 escalate to), the communications group, and demo residents. A roads or street-lighting case goes
 to the roads department, any case in Avižieniai to the eldership, the rest to the front office;
 the card's "Pass to another team" moves a case between them. The Open311 GeoReport v2 API is
-served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY).
+served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY); /healthz
+and /metrics on the operators' listener, the port after the page's (printed at start).
+
+The sandbox builds its own settings: it reads neither `.env` nor the environment, so that a
+production configuration beside it (a document system's webhooks, a web port) is never used.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import socket
 from pathlib import Path
 
 from aiohttp import web
@@ -117,6 +122,19 @@ def _add_page(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC_DIR)
 
 
+def ops_port(host: str, port: int) -> int:
+    """The sandbox's operators' listener (/healthz, /metrics): the port after the page's, or any
+    free one when that is taken."""
+    for candidate in (port + 1, 0):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {host} for /healthz and /metrics")
+
+
 async def run_sandbox(host: str, port: int) -> None:
     emulator, municipality = build_emulator()
     open311: list[Open311Api] = []  # the bot's, once it is built (the server starts first: the bot needs its URL)
@@ -131,7 +149,9 @@ async def run_sandbox(host: str, port: int) -> None:
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
     shutil.rmtree(FILES_DIR, ignore_errors=True)
-    config = load_config(
+    ops = (host, ops_port(host, int(emulator.url.rsplit(":", 1)[1])))
+    config = load_config(  # the sandbox's own settings: nothing from .env or the environment (CASE_WEBHOOKS, WEB_PORT…)
+        isolated=True,
         bot_token=TOKEN,
         telegram_api_url=emulator.url,
         admin_chat_id=CLERKS_GROUP,
@@ -143,7 +163,7 @@ async def run_sandbox(host: str, port: int) -> None:
         secret_key=secrets.token_hex(32),
         municipality_file=municipality,
         open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
-        public_url=None,  # discovery names the address the demo was reached at, whatever .env says
+        ops_listen=f"[{ops[0]}]:{ops[1]}" if ":" in ops[0] else f"{ops[0]}:{ops[1]}",
     )
     from bot.app import build_app
 
@@ -151,6 +171,7 @@ async def run_sandbox(host: str, port: int) -> None:
     await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
     open311.append(Open311Api(app.open311))
     print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
+    print(f"Operators' listener (OPS_LISTEN): http://{config.settings.ops_listen}/healthz and /metrics", flush=True)
     try:
         await app.run()
     finally:
