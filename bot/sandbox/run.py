@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_config
+from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, load_config
 from bot.open311 import Open311Api, error
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
@@ -135,6 +135,24 @@ def ops_port(host: str, port: int) -> int:
     raise OSError(f"no free port on {host} for /healthz and /metrics")
 
 
+def sandbox_config(api_url: str, municipality: Path, ops: tuple[str, int]) -> Config:
+    """The sandbox's own settings: nothing from `.env` or the environment (CASE_WEBHOOKS to a real
+    document system, WEB_PORT, REDIS_URL…), whatever the directory it is started in holds."""
+    return load_config(
+        isolated=True,
+        bot_token=TOKEN,
+        telegram_api_url=api_url,
+        admin_chat_id=CLERKS_GROUP,
+        comms_chat_id=COMMS_GROUP,
+        database_url=f"sqlite+aiosqlite:///{DATA_FILE}",
+        files_dir=FILES_DIR,
+        secret_key=secrets.token_hex(32),
+        municipality_file=municipality,
+        open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
+        ops_listen=f"[{ops[0]}]:{ops[1]}" if ":" in ops[0] else f"{ops[0]}:{ops[1]}",
+    )
+
+
 async def run_sandbox(host: str, port: int) -> None:
     emulator, municipality = build_emulator()
     open311: list[Open311Api] = []  # the bot's, once it is built (the server starts first: the bot needs its URL)
@@ -149,22 +167,7 @@ async def run_sandbox(host: str, port: int) -> None:
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
     shutil.rmtree(FILES_DIR, ignore_errors=True)
-    ops = (host, ops_port(host, int(emulator.url.rsplit(":", 1)[1])))
-    config = load_config(  # the sandbox's own settings: nothing from .env or the environment (CASE_WEBHOOKS, WEB_PORT…)
-        isolated=True,
-        bot_token=TOKEN,
-        telegram_api_url=emulator.url,
-        admin_chat_id=CLERKS_GROUP,
-        comms_chat_id=COMMS_GROUP,
-        database_url=f"sqlite+aiosqlite:///{DATA_FILE}",
-        files_dir=FILES_DIR,
-        files_s3_endpoint=None,
-        redis_url=None,
-        secret_key=secrets.token_hex(32),
-        municipality_file=municipality,
-        open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
-        ops_listen=f"[{ops[0]}]:{ops[1]}" if ":" in ops[0] else f"{ops[0]}:{ops[1]}",
-    )
+    config = sandbox_config(emulator.url, municipality, (host, ops_port(host, int(emulator.url.rsplit(":", 1)[1]))))
     from bot.app import build_app
 
     app = build_app(config)
