@@ -152,10 +152,14 @@ class S3FileStore:
         )
         self.client = Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https", region=region, http_client=http)
 
+    _staging: Path | None = None
+
     def staging(self) -> Path:
-        path = Path(tempfile.gettempdir()) / "petent-incoming"  # the bot's own: stale downloads can be told apart
-        path.mkdir(mode=0o700, exist_ok=True)
-        return path
+        """This process's own folder in the temporary directory (tempfile.mkdtemp: a fresh name,
+        readable by the bot alone, so that nobody can prepare it or a link in its place)."""
+        if self._staging is None or not self._staging.is_dir():
+            self._staging = Path(tempfile.mkdtemp(prefix="petent-incoming-"))
+        return self._staging
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{_checked(key)}"
