@@ -52,7 +52,15 @@ def privacy_notice(config: Config, locale: str) -> str:
         "<b>Your rights:</b> /mydata sends you everything we keep about you; /forget erases your profile. "
         "You may also ask the data protection officer for correction or restriction, object, "
         "and complain to the State Data Protection Inspectorate (vdai.lrv.lt)."
-    ).format(controller=escape(municipality.privacy.controller.get(locale)), dpo=escape(municipality.privacy.dpo), retention=retention)
+    ).format(controller=escape(municipality.privacy.controller.get(locale)), dpo=escape(municipality.privacy.dpo), retention=retention) + "\n\n" + _(
+        "<b>What is published:</b> nothing about you. The municipality's open list of cases (Open311) shows a report of a problem "
+        "only once a clerk makes it public: its category, the department handling it, the day it came (not the hour), its status "
+        "and the answer, your description and the place rounded to about 100 m; never your name, phone number or Telegram account. "
+        "Requests and complaints sent here are never listed.\n\n"
+        "<b>Telegram:</b> this chat runs through Telegram, a service based outside the European Economic Area; what you send "
+        "here passes through its servers under its own privacy policy (telegram.org/privacy). You may also submit the same "
+        "in person, by post or by e-mail to the municipality."
+    )
 
 
 def _forget_keyboard() -> InlineKeyboardMarkup:
