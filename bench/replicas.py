@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.flow import GROUP_ADMIN, GROUP_COMMS, STEPS, TOKEN, Inboxes, _percentile, onboarded_residents  # noqa: E402
 from bot.limiter import PACED_METHODS  # noqa: E402
-from bot.sandbox.control import controlled_emulator  # noqa: E402
+from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Limits  # noqa: E402
 
 SECRET = "bench-webhook-secret"
@@ -108,7 +108,7 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
                         pass
                     await asyncio.sleep(0.2)
         latencies: dict[str, list[float]] = defaultdict(list)
-        async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+        async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=300, limits=httpx.Limits(max_connections=100)) as http:
 
             async def resident(user: dict, locale: str) -> None:
                 for step, (action, value), answers in STEPS[locale]:

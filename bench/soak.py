@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sandbox.control import controlled_emulator  # noqa: E402
+from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Limits  # noqa: E402
 
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
@@ -99,7 +99,7 @@ async def main() -> None:
             deadline = started + args.timeout
             queue = iter(users)
 
-            async with httpx.AsyncClient(base_url=emulator.url, timeout=60, limits=httpx.Limits(max_connections=args.concurrency)) as http:
+            async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=60, limits=httpx.Limits(max_connections=args.concurrency)) as http:
 
                 async def resident_writes(user: dict) -> None:
                     nonlocal done, failed

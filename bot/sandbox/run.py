@@ -105,7 +105,7 @@ def build_emulator() -> tuple[Emulator, Path]:
     emulator.add_group("Gabinet Dyrektora · Direktoriaus kabinetas", members=[vida["id"]], chat_id=DIRECTOR_GROUP)
     emulator.add_group("Komunikacja · Komunikacija", members=[rasa["id"]], chat_id=COMMS_GROUP)
     emulator.chats[CLERKS_GROUP].admins.add(ona["id"])
-    _add_page(emulator.app)
+    _add_page(emulator)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     municipality = teams_file(
         DATA_DIR / "sandbox-municipality.toml", front=CLERKS_GROUP, roads=ROADS_GROUP, eldership=ELDERSHIP_GROUP, director=DIRECTOR_GROUP,
@@ -114,12 +114,15 @@ def build_emulator() -> tuple[Emulator, Path]:
     return emulator, municipality
 
 
-def _add_page(app: web.Application) -> None:
-    async def index(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / "index.html")
+def _add_page(emulator: Emulator) -> None:
+    """The web chat page, with this run's control API token in it (and only in it)."""
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{control_token}}", emulator.control_token)
 
-    app.router.add_get("/", index)
-    app.router.add_static("/static/", STATIC_DIR)
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+    emulator.app.router.add_get("/", index)
+    emulator.app.router.add_static("/static/", STATIC_DIR)
 
 
 def ops_port(host: str, port: int) -> int:

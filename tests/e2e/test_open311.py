@@ -95,7 +95,7 @@ async def emulator(database_url: str) -> AsyncIterator[Emulator]:
 
 @module_fixture
 async def telegram(emulator: Emulator) -> AsyncIterator[Telegram]:
-    telegram = Telegram(emulator.url)
+    telegram = Telegram(emulator)
     yield telegram
     await telegram.close()
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, Resident
@@ -29,7 +30,7 @@ def to_anna(number: str, *paragraphs: str) -> str:
 
 
 async def download(emulator: Emulator, message: Received) -> bytes:
-    async with httpx.AsyncClient(base_url=emulator.url) as http:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator)) as http:
         return (await http.get(f"/_emu/files/{message.raw['document']['file_id']}")).content
 
 
