@@ -95,7 +95,13 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
             with (workdir / f"replica-{replicas}-{i}.log").open("ab") as log:
                 bots.append(
                     await asyncio.create_subprocess_exec(
-                        sys.executable, "-m", "bot", "run", env={**env, "WEB_PORT": str(port), "OPS_LISTEN": f"127.0.0.1:{ops_ports[i]}", "INSTANCE_NAME": f"r{i}"}, stdout=log, stderr=log
+                        sys.executable,
+                        "-m",
+                        "bot",
+                        "run",
+                        env={**env, "WEB_PORT": str(port), "OPS_LISTEN": f"127.0.0.1:{ops_ports[i]}", "INSTANCE_NAME": f"r{i}"},
+                        stdout=log,
+                        stderr=log,
                     )
                 )
         async with httpx.AsyncClient(timeout=1) as http:

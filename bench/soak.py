@@ -99,7 +99,9 @@ async def main() -> None:
             deadline = started + args.timeout
             queue = iter(users)
 
-            async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=60, limits=httpx.Limits(max_connections=args.concurrency)) as http:
+            async with httpx.AsyncClient(
+                base_url=emulator.url, headers=control_headers(emulator), timeout=60, limits=httpx.Limits(max_connections=args.concurrency)
+            ) as http:
 
                 async def resident_writes(user: dict) -> None:
                     nonlocal done, failed

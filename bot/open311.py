@@ -312,8 +312,9 @@ class Open311Service:
         if not ids:
             return {}, {}
         changes = await session.execute(
-            select(col(CaseEvent.case_id), col(CaseEvent.kind), col(CaseEvent.at), col(CaseEvent.data))
-            .where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.kind).in_(list(PUBLIC_CHANGES)))
+            select(col(CaseEvent.case_id), col(CaseEvent.kind), col(CaseEvent.at), col(CaseEvent.data)).where(
+                col(CaseEvent.case_id).in_(ids), col(CaseEvent.kind).in_(list(PUBLIC_CHANGES))
+            )
         )
         updated: dict[int, datetime] = {}
         for case_id, kind, at, data in changes.all():
@@ -564,7 +565,9 @@ class Open311Api:
         method, resource = request.method, parts[0] if parts else ""
         if method == "POST" and parts == ["requests"]:
             if "api_key" in request.query:
-                raise Open311Error(400, f"api_key: send it in the body of the POST (a form field) or in the {KEY_HEADER} header, never in the URL (URLs are logged)")
+                raise Open311Error(
+                    400, f"api_key: send it in the body of the POST (a form field) or in the {KEY_HEADER} header, never in the URL (URLs are logged)"
+                )
             refused = next((name for name in request.query if name not in POST_QUERY), None)
             if refused is not None:
                 raise Open311Error(400, f"{refused}: send it in the body of the POST, not in the URL (URLs are logged)")

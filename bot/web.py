@@ -137,5 +137,5 @@ async def serve(web_app: web.Application, host: str, port: int, what: str = "web
         await runner.cleanup()
         setting = "OPS_LISTEN" if what == OPS else "WEB_HOST, WEB_PORT"
         raise ConfigError(f"{setting}: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
-    log.info(f"{what} listening", extra={"host": host, "port": port})
+    log.info("%s listening", what, extra={"host": host, "port": port})
     return runner

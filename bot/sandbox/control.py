@@ -24,7 +24,6 @@ from bot.config import same_secret
 from bot.sandbox.emulator import Emulator, Limits
 from bot.services.storage import content_disposition
 
-
 CONTROL_PATH = "/_emu/"
 TOKEN_HEADER = "X-Emulator-Token"
 

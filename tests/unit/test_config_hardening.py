@@ -31,9 +31,7 @@ def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def test_the_example_secret_key_is_refused_at_start(clean: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(**{**BASE, "secret_key": "change-this-to-a-long-random-secret"})
-    assert str(error.value) == (
-        "SECRET_KEY: is the example value from .env.example; make your own: python3 -c 'import secrets; print(secrets.token_hex(32))'"
-    )
+    assert str(error.value) == ("SECRET_KEY: is the example value from .env.example; make your own: python3 -c 'import secrets; print(secrets.token_hex(32))'")
 
 
 def test_every_example_secret_of_env_example_is_refused(clean: Path) -> None:

@@ -294,7 +294,9 @@ async def _telegram_case(wired: Services, database: Database, kind: str, categor
 async def test_the_listing_shows_no_telegram_case_no_person_and_a_report_only_once_public(api: TestClient, wired: Services, database: Database) -> None:
     request = await _telegram_case(wired, database, "request", "social", "Proszę o zasiłek, mieszkam sama z dwójką dzieci")
     complaint = await _telegram_case(wired, database, "complaint", "roads", "Sąsiad Jan Kowalski parkuje na chodniku", address="ul. Leśna 5")
-    report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni na skrzyżowaniu", latitude=54.68734, longitude=25.27961, address="ul. Polna 1")
+    report = await _telegram_case(
+        wired, database, "report", "roads", "Dziura w jezdni na skrzyżowaniu", latitude=54.68734, longitude=25.27961, address="ul. Polna 1"
+    )
     [posted] = await post(api, **{**REPORT, "service_code": "request-social"})
 
     private = (

@@ -62,7 +62,9 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
     frozen(T0 + timedelta(days=1))
     await wired.workflow.note(report.id, ONA, "Mieszkanka dzwoniła drugi raz, zdenerwowana", GroupMessage(ADMIN_CHAT_ID, 70))
     await wired.workflow.act(report.id, Action.ASSIGN, ONA, assignee=PETRAS)
-    await wired.workflow.relay(report.id, ONA, [GroupMessage(ADMIN_CHAT_ID, 71, "Czy dziura jest przy samym przystanku?")], "Czy dziura jest przy samym przystanku?")
+    await wired.workflow.relay(
+        report.id, ONA, [GroupMessage(ADMIN_CHAT_ID, 71, "Czy dziura jest przy samym przystanku?")], "Czy dziura jest przy samym przystanku?"
+    )
     assert await updated() == "2026-11-23T00:00:00+02:00"  # nothing the public sees changed
     frozen(T0 + timedelta(days=2))
     await wired.workflow.act(report.id, Action.PROGRESS, ONA)
@@ -100,7 +102,7 @@ async def test_a_post_over_the_limit_is_refused_before_its_body_is_read(api: Tes
 
 
 async def test_a_broken_multipart_is_a_400_and_one_line(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
-    broken = b"--xyz\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\n" + KEY.encode() + b"\r\n--xyz\r\nno headers end here"
+    broken = b'--xyz\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n' + KEY.encode() + b"\r\n--xyz\r\nno headers end here"
     response = await api.post(API_PATH + "requests.json", data=broken, headers={"Content-Type": "multipart/form-data; boundary=xyz"})
     assert (response.status, json.loads(await response.text())) == (400, [{
         "code": 400, "description": "request: the body is not a valid form (application/x-www-form-urlencoded or multipart/form-data)",
@@ -110,7 +112,9 @@ async def test_a_broken_multipart_is_a_400_and_one_line(api: TestClient, caplog:
 
 
 async def test_a_non_ascii_key_header_is_refused_without_a_traceback(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
-    form = "&".join(f"{name}={value}" for name, value in REPORT.items() if name not in ("api_key", "address_string", "first_name", "last_name", "email", "phone"))
+    form = "&".join(
+        f"{name}={value}" for name, value in REPORT.items() if name not in ("api_key", "address_string", "first_name", "last_name", "email", "phone")
+    )
     head = (
         f"POST {API_PATH}requests.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(form.encode())}\r\nConnection: close\r\n"
