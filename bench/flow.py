@@ -236,7 +236,7 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
     env = {
         **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
         "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url,
-        "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING", "SEND_RATE_PER_SECOND": "30" if limits else "0",
+        "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING", "OPS_LISTEN": "off", "SEND_RATE_PER_SECOND": "30" if limits else "0",
     }  # fmt: skip
     profile = os.environ.get("BENCH_PROFILE") if not limits else None  # the run without limits, as measured below
     command = [sys.executable, str(ROOT / "bench" / "profile_bot.py")] if profile else [sys.executable, "-m", "bot", "run"]

@@ -76,7 +76,7 @@ async def main() -> None:
         env = {
             **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
             "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789",
-            "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/soak.db", "LOG_LEVEL": "WARNING", "SEND_RATE_PER_SECOND": "1000",
+            "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/soak.db", "LOG_LEVEL": "WARNING", "OPS_LISTEN": "off", "SEND_RATE_PER_SECOND": "1000",
             "PYTHONPATH": str(ROOT),  # this checkout's bot, whatever is installed
         }  # fmt: skip
         env.pop("REDIS_URL", None)

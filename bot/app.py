@@ -116,10 +116,10 @@ class App:
         runners: list[web.AppRunner] = []
         allowed = self.dispatcher.resolve_used_update_types()
         try:
-            if ops is not None:
-                runners.append(await serve(build_ops_app(self), *ops, what=OPS))
             if port:
                 runners.append(await serve(build_web_app(self, webhook), settings.web_host, port))
+            if ops is not None:  # last: a probe that finds /healthz finds the public server up too
+                runners.append(await serve(build_ops_app(self), *ops, what=OPS))
             if webhook:
                 assert settings.webhook_url is not None and settings.webhook_secret is not None
                 await self.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret.get_secret_value(), allowed_updates=allowed)
