@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 from aiogram import Dispatcher
@@ -19,11 +21,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import Services
+from bot.config import ConfigError
 from bot.open311 import API_PATH, BODY_MAX
 from bot.services.workflow import Action, Clerk, GroupMessage
 from bot.store.db import Database
 from bot.store.models import Case
-from bot.web import WebhookHandler
+from bot.web import OPS, WebhookHandler, build_ops_app, build_web_app, serve
 from tests.conftest import ADMIN_CHAT_ID
 from tests.unit.test_open311 import KEY, ONA, REPORT, T0, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
 
@@ -144,3 +147,24 @@ async def test_a_non_ascii_secret_header_gets_401_without_a_traceback(webhook: T
         assert answer.startswith(b"HTTP/1.1 401 "), answer[:80]
     assert (await webhook.post("/telegram", data=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})).status == 401
     assert tracebacks(caplog) == []
+
+
+async def test_metrics_and_health_are_not_on_the_public_port_but_on_the_operators(wired: Services) -> None:  # noqa: F811
+    app = cast(Any, wired)  # the parts of the App both listeners use: config, database, teams, bot, open311
+    app.dispatcher = Dispatcher()
+    async with TestClient(TestServer(build_web_app(app, webhook=False))) as public:
+        assert [(await public.get(path)).status for path in ("/metrics", "/healthz")] == [404, 404]
+        assert (await public.get(API_PATH + "services.json")).status == 200  # what the public port is for
+    async with TestClient(TestServer(build_ops_app(app))) as ops:
+        page = await (await ops.get("/metrics")).text()
+        assert "petent_outbox_pending" in page
+        assert (await ops.get("/healthz")).status in (200, 503)  # answered here (Telegram is the emulator's)
+
+
+async def test_a_taken_ops_port_stops_the_start_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"^OPS_LISTEN: cannot listen on 127\.0\.0\.1:{port} \(.+\)$"):
+            await serve(web.Application(), "127.0.0.1", port, what=OPS)
