@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,18 @@ def test_the_buckets_staging_folder_is_made_with_mkdtemp(monkeypatch: pytest.Mon
     assert store.staging() == staging  # one folder for the process
     other = S3FileStore("http://127.0.0.1:9", "petent", "access", "secret-key-0123456789").staging()
     assert other != staging
+
+
+async def test_downloads_an_earlier_process_left_in_its_own_folder_are_removed_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("minio")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    earlier = Path(tempfile.mkdtemp(prefix="petent-incoming-"))  # a process killed mid-download
+    stale, fresh = earlier / "download-abc123", earlier / "download-def456"
+    for path in (stale, fresh):
+        path.write_bytes(b"%PDF- a resident's scan")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    store = S3FileStore("http://127.0.0.1:9", "petent", "access", "secret-key-0123456789")
+    monkeypatch.setattr(store.client, "bucket_exists", lambda bucket: True)
+    await store.check()
+    assert (stale.exists(), fresh.exists()) == (False, True)  # another replica's download in progress stays
