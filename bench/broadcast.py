@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import secrets
 import socket
 import sys
 import tempfile
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.limiter import Lanes, RateLimiter  # noqa: E402
+from bot.sandbox.control import TOKEN_HEADER  # noqa: E402
 from bot.services.broadcaster import Broadcaster, TextVersion, Version  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
@@ -40,12 +42,12 @@ CONTENT: dict[str, Version] = {
 }
 
 
-def _serve(port: int, limits: bool, users: int) -> None:
+def _serve(port: int, limits: bool, users: int, control_token: str) -> None:
     from bot.sandbox.control import controlled_emulator
     from bot.sandbox.emulator import Limits
 
     async def main() -> None:
-        emulator = controlled_emulator(TOKEN, Limits(enabled=limits))
+        emulator = controlled_emulator(TOKEN, Limits(enabled=limits), control_token=control_token)
         for i in range(users):
             emulator.add_user(f"R{i}", "pl" if i % 2 else "lt")
         await emulator.serve("127.0.0.1", port)
@@ -62,10 +64,11 @@ def _free_port() -> int:
 
 async def run(recipients: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
     port = _free_port()
-    server = multiprocessing.Process(target=_serve, args=(port, limits, recipients), daemon=True)
+    control_token = secrets.token_urlsafe(24)  # the emulator's control API, in the other process
+    server = multiprocessing.Process(target=_serve, args=(port, limits, recipients, control_token), daemon=True)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=300, headers={TOKEN_HEADER: control_token}) as http:
         for _ in range(600):
             try:
                 chats = (await http.get("/_emu/chats")).json()

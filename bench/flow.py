@@ -44,7 +44,7 @@ from sqlmodel import SQLModel
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sandbox.control import controlled_emulator  # noqa: E402
+from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Emulator, Limits  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
@@ -162,7 +162,7 @@ async def _submissions(emulator: Emulator, inboxes: Inboxes, people: list[tuple[
     `cards`, done when each case's card is also in the clerks' group (without Telegram's limits:
     with them, the group takes 20 messages a minute). The latency of each step, by step."""
     latencies: dict[str, list[float]] = defaultdict(list)
-    async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=300, limits=httpx.Limits(max_connections=100)) as http:
 
         async def resident(user: dict, locale: str) -> None:
             for step, (action, value), answers in STEPS[locale]:
@@ -236,7 +236,7 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
     env = {
         **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
         "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url,
-        "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING", "SEND_RATE_PER_SECOND": "30" if limits else "0",
+        "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING", "OPS_LISTEN": "off", "SEND_RATE_PER_SECOND": "30" if limits else "0",
     }  # fmt: skip
     profile = os.environ.get("BENCH_PROFILE") if not limits else None  # the run without limits, as measured below
     command = [sys.executable, str(ROOT / "bench" / "profile_bot.py")] if profile else [sys.executable, "-m", "bot", "run"]
@@ -262,7 +262,7 @@ async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
     env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url}
     bot = await _start_bot([sys.executable, str(ROOT / "bench" / "echo_bot.py")], env, emulator, workdir / "echo.log")
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=300, limits=httpx.Limits(max_connections=100)) as http:
 
         async def resident(user: dict) -> None:
             for i in range(updates_each):

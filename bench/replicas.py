@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.flow import GROUP_ADMIN, GROUP_COMMS, STEPS, TOKEN, Inboxes, _percentile, onboarded_residents  # noqa: E402
 from bot.limiter import PACED_METHODS  # noqa: E402
-from bot.sandbox.control import controlled_emulator  # noqa: E402
+from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Limits  # noqa: E402
 
 SECRET = "bench-webhook-secret"
@@ -81,6 +81,7 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
     inboxes = Inboxes(emulator)
     people = await onboarded_residents(emulator, database_url, residents, empty_first=True)  # each run from an empty database
     ports = [_free_port() for _ in range(replicas)]
+    ops_ports = [_free_port() for _ in range(replicas)]  # each replica's /healthz (OPS_LISTEN)
     proxy, proxy_port = await _proxy(ports)
     env = {
         **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
@@ -94,11 +95,17 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
             with (workdir / f"replica-{replicas}-{i}.log").open("ab") as log:
                 bots.append(
                     await asyncio.create_subprocess_exec(
-                        sys.executable, "-m", "bot", "run", env={**env, "WEB_PORT": str(port), "INSTANCE_NAME": f"r{i}"}, stdout=log, stderr=log
+                        sys.executable,
+                        "-m",
+                        "bot",
+                        "run",
+                        env={**env, "WEB_PORT": str(port), "OPS_LISTEN": f"127.0.0.1:{ops_ports[i]}", "INSTANCE_NAME": f"r{i}"},
+                        stdout=log,
+                        stderr=log,
                     )
                 )
         async with httpx.AsyncClient(timeout=1) as http:
-            for port in ports:  # each replica serves /healthz once it is up
+            for port in ops_ports:  # each replica serves /healthz once it is up
                 while True:
                     try:
                         if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
@@ -107,7 +114,7 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
                         pass
                     await asyncio.sleep(0.2)
         latencies: dict[str, list[float]] = defaultdict(list)
-        async with httpx.AsyncClient(base_url=emulator.url, timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+        async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=300, limits=httpx.Limits(max_connections=100)) as http:
 
             async def resident(user: dict, locale: str) -> None:
                 for step, (action, value), answers in STEPS[locale]:

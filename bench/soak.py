@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sandbox.control import controlled_emulator  # noqa: E402
+from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
 from bot.sandbox.emulator import Limits  # noqa: E402
 
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
@@ -76,7 +76,7 @@ async def main() -> None:
         env = {
             **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
             "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789",
-            "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/soak.db", "LOG_LEVEL": "WARNING", "SEND_RATE_PER_SECOND": "1000",
+            "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/soak.db", "LOG_LEVEL": "WARNING", "OPS_LISTEN": "off", "SEND_RATE_PER_SECOND": "1000",
             "PYTHONPATH": str(ROOT),  # this checkout's bot, whatever is installed
         }  # fmt: skip
         env.pop("REDIS_URL", None)
@@ -99,7 +99,9 @@ async def main() -> None:
             deadline = started + args.timeout
             queue = iter(users)
 
-            async with httpx.AsyncClient(base_url=emulator.url, timeout=60, limits=httpx.Limits(max_connections=args.concurrency)) as http:
+            async with httpx.AsyncClient(
+                base_url=emulator.url, headers=control_headers(emulator), timeout=60, limits=httpx.Limits(max_connections=args.concurrency)
+            ) as http:
 
                 async def resident_writes(user: dict) -> None:
                     nonlocal done, failed

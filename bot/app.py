@@ -18,6 +18,7 @@ from aiogram.fsm.strategy import FSMStrategy
 from aiogram.types import BotCommandScopeAllPrivateChats
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiohttp import web
 
 from bot import metrics
 from bot.aio import finish_or_cancel
@@ -53,7 +54,7 @@ from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.migrate import upgrade
 from bot.store.models import OutboxMessage
 from bot.telegram import create_bot
-from bot.web import build_web_app, serve
+from bot.web import OPS, build_ops_app, build_web_app, serve
 from flows import routers
 from flows.cases import navigation_leaves_the_prompt
 from flows.common import resident_commands
@@ -104,7 +105,8 @@ class App:
             )
 
     async def run(self, webhook: bool = False) -> None:
-        """Long polling, or Telegram's webhook; the web server (/healthz, /metrics) when configured.
+        """Long polling, or Telegram's webhook; the web server (webhook, Open311) when configured, and
+        the operators' listener (/healthz, /metrics) unless OPS_LISTEN is off.
         Without Redis, only one process may run on the database."""
         if self.config.settings.redis_url:
             await self._run(webhook)
@@ -122,10 +124,14 @@ class App:
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
         sending = asyncio.create_task(self.outbox.run())
         scheduling = asyncio.create_task(run_as_leader(redis, self.schedule.run, stopping=self.schedule.stopping))
-        port = settings.web_listen_port
-        runner = await serve(build_web_app(self, webhook), settings.web_host, port) if port else None
+        port, ops = settings.web_listen_port, settings.ops_address
+        runners: list[web.AppRunner] = []
         allowed = self.dispatcher.resolve_used_update_types()
         try:
+            if port:
+                runners.append(await serve(build_web_app(self, webhook), settings.web_host, port))
+            if ops is not None:  # last: a probe that finds /healthz finds the public server up too
+                runners.append(await serve(build_ops_app(self), *ops, what=OPS))
             if webhook:
                 assert settings.webhook_url is not None and settings.webhook_secret is not None
                 await self.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret.get_secret_value(), allowed_updates=allowed)
@@ -145,7 +151,7 @@ class App:
             if not await finish_or_cancel([scheduling], SCHEDULE_GRACE):
                 log.warning("scheduled work cut short by the stop")
             await asyncio.gather(sending, return_exceptions=True)  # the outbox too: both end before close() writes
-            if runner is not None:
+            for runner in runners:
                 await runner.cleanup()
 
     async def close(self) -> None:

@@ -6,6 +6,8 @@ message names the setting, so `python -m bot` can print one clear line and stop.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ByteSize, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 LOCALES = ("pl", "lt", "en")
 Locale = Literal["pl", "lt", "en"]
@@ -29,6 +31,23 @@ DEFAULT_MUNICIPALITY_FILE = PACKAGE_DIR / "municipalities" / "vilnius-district.t
 LOCALES_DIR = PROJECT_DIR / "locales"
 
 _TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
+
+
+# The secrets `.env.example` shows (and the README's samples): refused at start-up, so that a copied
+# file never goes to production with secrets anyone can read. tests/unit/test_config.py checks that
+# every secret in .env.example is here.
+EXAMPLE_SECRETS = frozenset({
+    "change-this-to-a-long-random-secret",  # SECRET_KEY
+    "a-long-random-string_of-letters-digits",  # WEBHOOK_SECRET
+    "a-long-random-secret-of-16-or-more",  # CASE_WEBHOOKS
+    "a-long-random-key-for-fixmystreet",  # OPEN311_KEYS
+    "change-me",  # FILES_S3_SECRET_KEY
+})  # fmt: skip
+EXAMPLE_REFUSED = "is the example value from .env.example; make your own: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def is_example(secret: str) -> bool:
+    return secret.strip() in EXAMPLE_SECRETS
 
 
 class ConfigError(Exception):
@@ -49,6 +68,15 @@ _RECEIVER_NAME_RE = re.compile(r"[a-z0-9_-]{1,16}")
 _RECEIVER_SECRET_RE = re.compile(r"[A-Za-z0-9_.~+/=-]{16,256}")
 
 
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_receivers(value: str) -> tuple[WebhookReceiver, ...]:
     """`name=https://host/path|secret`, entries separated by commas or line breaks.
 
@@ -66,7 +94,11 @@ def parse_receivers(value: str) -> tuple[WebhookReceiver, ...]:
             raise ValueError(f"{where}: the name must be 1-16 of a-z 0-9 _ -")
         parsed = urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c.isspace() for c in url):
-            raise ValueError(f"{where}: the URL must be http:// or https://, e.g. https://dms.example.lt/petent")
+            raise ValueError(f"{where}: the URL must be https://, e.g. https://dms.example.lt/petent")
+        if parsed.scheme == "http" and not _loopback(parsed.hostname):
+            raise ValueError(f"{where}: the URL must be https:// (the body carries residents' data); http:// only to this host (127.0.0.1, ::1, localhost)")
+        if is_example(secret):
+            raise ValueError(f"{where}: the secret {EXAMPLE_REFUSED}")
         if not _RECEIVER_SECRET_RE.fullmatch(secret):
             raise ValueError(f"{where}: the secret must be 16-256 of A-Z a-z 0-9 _ . ~ + / = - (python -c 'import secrets; print(secrets.token_hex(32))')")
         if any(receiver.name == name for receiver in receivers):
@@ -75,6 +107,24 @@ def parse_receivers(value: str) -> tuple[WebhookReceiver, ...]:
     if not receivers:
         raise ValueError("no receiver given; leave it unset for none")
     return tuple(receivers)
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    """Whether a secret someone sent (a header, a form field) is the expected one, in constant time.
+    Whatever they sent: a header with bytes that are not ASCII is simply not the secret (the
+    standard library's compare refuses such strings with a TypeError)."""
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`127.0.0.1:9090`, `[::1]:9090` or `0.0.0.0:9090` → (host, port); ValueError saying the form."""
+    host, colon, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535 or any(c.isspace() for c in host):
+        raise ValueError("must be host:port, e.g. 127.0.0.1:9090 (or off)")
+    return host, int(port)
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -116,7 +166,11 @@ class Settings(BaseSettings):
     instance_name: str | None = None  # this process's name in the outbox; default: the host name (a restart resumes its rows)
     webhook_url: str | None = None  # set: Telegram posts updates to this URL (webhook mode) instead of being polled
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)  # Telegram's X-Telegram-Bot-Api-Secret-Token
-    web_host: str = "127.0.0.1"  # the web server: the webhook, /healthz, /metrics
+    # The operators' listener: /healthz and /metrics, apart from the web server the public reaches
+    # ("host:port", or off). Loopback by default: a probe or Prometheus on the same host, or a
+    # private address that only the monitoring network reaches.
+    ops_listen: str | None = "127.0.0.1:9090"
+    web_host: str = "127.0.0.1"  # the web server: the webhook and the Open311 API
     web_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 8081 in webhook mode, no web server when polling
     # The web server's address from outside (http(s), a path if a proxy serves it under one): the
     # Open311 discovery names it. Default: WEBHOOK_URL's scheme and host, else the request's Host header.
@@ -203,6 +257,8 @@ class Settings(BaseSettings):
             raise ValueError("must be set with WEBHOOK_URL: 1-256 letters, digits, _ or -, known only to Telegram and the bot")
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("must be 1-256 letters (A-Z, a-z), digits, _ or -")
+        if value is not None and is_example(value.get_secret_value()):
+            raise ValueError(EXAMPLE_REFUSED)
         return value
 
     @field_validator("case_webhooks")
@@ -228,6 +284,19 @@ class Settings(BaseSettings):
     def open311_clients(self) -> dict[str, str]:
         """The Open311 API keys and the client each belongs to (key → client name)."""
         return parse_open311_keys(self.open311_keys.get_secret_value()) if self.open311_keys else {}
+
+    @field_validator("ops_listen")
+    @classmethod
+    def _ops_listen(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "off", "no", "false"):
+            return None
+        parse_listen(value)  # raises ValueError naming the problem
+        return value.strip()
+
+    @property
+    def ops_address(self) -> tuple[str, int] | None:
+        """Where /healthz and /metrics are served (OPS_LISTEN), or None when that is off."""
+        return parse_listen(self.ops_listen) if self.ops_listen else None
 
     @property
     def web_listen_port(self) -> int | None:
@@ -261,6 +330,8 @@ class Settings(BaseSettings):
     def _s3_credentials(cls, value: str | SecretStr | None, info: ValidationInfo) -> str | SecretStr | None:
         if info.data.get("files_s3_endpoint") and not value:
             raise ValueError("must be set with FILES_S3_ENDPOINT (the storage's credentials)")
+        if isinstance(value, SecretStr) and is_example(value.get_secret_value()):
+            raise ValueError(EXAMPLE_REFUSED)
         return value
 
     @field_validator("files_s3_sse")
@@ -336,6 +407,8 @@ class Settings(BaseSettings):
     def _secret_key(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (python -c 'import secrets; print(secrets.token_hex(32))')")
+        if is_example(value.get_secret_value()):
+            raise ValueError(EXAMPLE_REFUSED)
         return value
 
     @property
@@ -360,6 +433,8 @@ def parse_open311_keys(value: str) -> dict[str, str]:
             raise ValueError(
                 f"pair {number} ({name}): the key must be 16 to 128 letters, digits, _ or - (python -c 'import secrets; print(secrets.token_urlsafe(24))')"
             )
+        if is_example(key):
+            raise ValueError(f"pair {number} ({name}): the key {EXAMPLE_REFUSED}")
         if name in clients:
             raise ValueError(f"pair {number}: the client {name} is named twice")
         if key in keys:
@@ -614,10 +689,27 @@ class Config(BaseModel):
     municipality: Municipality
 
 
-def load_config(**overrides: object) -> Config:
-    """Read and validate everything; raise ConfigError naming the first bad setting."""
+class GivenSettings(Settings):
+    """Settings from the values given only: no `.env`, no environment (the sandbox's own, which must
+    never post to a real document system nor open a port that production's settings name)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def load_config(*, isolated: bool = False, **overrides: object) -> Config:
+    """Read and validate everything; raise ConfigError naming the first bad setting. `isolated`:
+    from `overrides` alone (GivenSettings), whatever `.env` and the environment say."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = (GivenSettings if isolated else Settings)(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]).upper() if error["loc"] else "settings"

@@ -10,9 +10,14 @@ report of a problem about roads. Every resource answers in XML or JSON by its ex
 `locale` parameter or the Accept-Language header (Lithuanian by default). Only POST requests
 needs a key (`api_key`, one per client in OPEN311_KEYS).
 
-What the public listing shows: never a name, a phone, an e-mail or a Telegram id. The resident's
-own text and place only for reports of a problem (about a place, not a person) that a clerk made
-public; for everything else the service, the dates, the team and the status. `status_notes` is
+What the public listing shows: only what the municipality chose to publish, the cases that came
+through Open311 and the reports a clerk made public (never a case made in Telegram otherwise, nor
+one a clerk registered), and of those never a name, a phone, an e-mail or a Telegram id. Dates are
+days (midnight in the municipality's zone), never the minute; `updated_datetime` is the day of the
+last public change (a status, publishing), never of a note, a message or an assignment. The
+resident's own text and place only for reports of a problem (about a place, not a person) that a
+clerk made public, the place rounded to about 100 m; for the rest the service, the days, the team
+and the status. `status_notes` is
 the municipality's answer (the clerk's final text, or the reason for a redirection or rejection)
 for reports that are public or came through Open311, unless a clerk registered them (the closing
 text is then the clerk's record of an answer given by phone, e-mail…); for the rest, the status
@@ -38,19 +43,19 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiohttp import web
 from multidict import MultiDict, MultiMapping
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy import exc as sql_errors
 from sqlmodel import col
 
 from bot import clock
-from bot.config import KIND_CODES, LOCALES, Config
+from bot.config import KIND_CODES, LOCALES, Config, same_secret
 from bot.services import texts
 from bot.services.cases import AnswerBy, CaseDraft, Contact
 from bot.services.deadlines import WorkingCalendar
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, CaseKind, Channel, EventKind
+from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, CaseKind, CaseStatus, Channel, EventKind
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +71,18 @@ YEARS = (2000, 2999)  # start_date and end_date
 MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, and how long each (cases.number)
 URL_MAX = 500
 BODY_MAX = 1024 * 1024  # bytes of a POST's form (aiohttp's default client_max_size)
-# What a POST may carry in its URL; the rest (a name, an e-mail, a description…) only in the body,
-# as URLs end up in proxies' and servers' access logs.
-POST_QUERY = frozenset({"api_key", "service_code", "lat", "long", "jurisdiction_id", "locale"})
+# What a POST may carry in its URL; the rest (a name, an e-mail, a description, the key…) only in
+# the body, as URLs end up in proxies' and servers' access logs.
+POST_QUERY = frozenset({"service_code", "lat", "long", "jurisdiction_id", "locale"})
+KEY_HEADER = "X-Api-Key"  # where a client may send its api_key instead of the body
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
 _NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
 # The database cannot be reached (asyncpg raises OSError when connecting) or is overloaded: 503.
 UNAVAILABLE = (OSError, TimeoutError, sql_errors.OperationalError, sql_errors.InterfaceError, sql_errors.TimeoutError)
+# What moves a listed case's updated_datetime: what the listing shows changing (the status, the
+# deadline, the team responsible, being published or hidden), never an internal note, a message,
+# an assignment to a clerk, a reminder or an escalation.
+PUBLIC_CHANGES = frozenset({EventKind.CREATED, EventKind.STATUS, EventKind.EXTENDED, EventKind.PASSED, EventKind.PUBLISHED})
 # XML: the element of each item in a list.
 _ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute", "endpoints": "endpoint", "formats": "format"}
 
@@ -232,7 +242,7 @@ class Open311Service:
         clients = self.clients()
         if not key:
             raise Open311Error(403, "api_key: missing; the municipality gives each client its key")
-        client = next((name for known, name in clients.items() if secrets.compare_digest(known.encode(), key.encode())), None)
+        client = next((name for known, name in clients.items() if same_secret(key, known)), None)
         if client is None:
             raise Open311Error(403, "api_key: not valid; can't proceed with create_request")
         return client
@@ -258,13 +268,15 @@ class Open311Service:
         return Filters(numbers, services, start, end, statuses)
 
     async def requests(self, filters: Filters, locale: str) -> list[dict[str, Any]]:
-        query = select(Case)
+        query = select(Case).where(published())
         if filters.numbers:
             query = query.where(col(Case.number).in_(filters.numbers))  # overrides every other argument
         else:
             end = filters.end or ((filters.start + MAX_SPAN) if filters.start else clock.now())
             start = filters.start or end - MAX_SPAN
-            query = query.where(col(Case.received_at) >= start, col(Case.received_at) <= end)
+            # On the published day, not the minute: a narrow window must not tell the time a case came.
+            first, after = self._day_start(start, up=True), self._day_start(end) + timedelta(days=1)
+            query = query.where(col(Case.received_at) >= first, col(Case.received_at) < after)
             if filters.services:
                 query = query.where(or_(*(and_(col(Case.kind) == kind, col(Case.category_id) == category) for kind, category in filters.services)))
             if filters.statuses == {"open"}:
@@ -296,10 +308,16 @@ class Open311Service:
         ids = [case.id for case in cases]
         if not ids:
             return {}, {}
-        last = await session.execute(
-            select(col(CaseEvent.case_id), func.max(col(CaseEvent.at))).where(col(CaseEvent.case_id).in_(ids)).group_by(col(CaseEvent.case_id))
+        changes = await session.execute(
+            select(col(CaseEvent.case_id), col(CaseEvent.kind), col(CaseEvent.at), col(CaseEvent.data)).where(
+                col(CaseEvent.case_id).in_(ids), col(CaseEvent.kind).in_(list(PUBLIC_CHANGES))
+            )
         )
-        updated = {case_id: clock_aware(at) for case_id, at in last.all()}
+        updated: dict[int, datetime] = {}
+        for case_id, kind, at, data in changes.all():
+            if kind == EventKind.STATUS and (data or {}).get("to") == CaseStatus.ASSIGNED:
+                continue  # a clerk took it or was given it: internal (the public status stays "received")
+            updated[case_id] = max(updated.get(case_id, clock_aware(at)), clock_aware(at))
         answered = [case.id for case in cases if case.status in CLOSED_STATUSES and _answer_is_public(case)]
         answers: dict[int, str] = {}
         if answered:
@@ -322,34 +340,67 @@ class Open311Service:
     def _request(self, case: Case, updated: datetime | None, answer: str | None, locale: str) -> dict[str, Any]:
         shown = case.kind == CaseKind.REPORT and case.public and case.purged_at is None
         closed = case.status in CLOSED_STATUSES
-        if closed and case.closed_at is not None:
-            updated = case.closed_at
+        if closed and case.closed_at is not None:  # the closing, also where retention has emptied the trail
+            updated = max(updated or case.closed_at, case.closed_at)
         expected = datetime.combine(case.due, time(23, 59, 59), tzinfo=self.calendar.tz)
+        latitude, longitude = rounded_place(case.latitude, case.longitude) if shown else (None, None)
         return {
             "service_request_id": case.number,
             "status": "closed" if closed else "open",
-            "status_notes": answer or texts.status_label(case.status),
+            "status_notes": answer or texts.status_label(public_status(case.status)),
             "service_name": self._category_name(case.category_id, locale),
             "service_code": service_code(case.kind, case.category_id),
             "description": case.description if shown else None,
             "agency_responsible": self.teams.get(case.team_id).name.get(locale),
             "service_notice": None,
-            "requested_datetime": w3(case.received_at, self.calendar),
-            "updated_datetime": w3(updated or case.received_at, self.calendar),
+            "requested_datetime": w3(self._day_start(case.received_at), self.calendar),
+            "updated_datetime": w3(self._day_start(max(updated or case.received_at, case.received_at)), self.calendar),
             "expected_datetime": w3(expected, self.calendar),
             "address": case.address if shown else None,
             "address_id": None,
             "zipcode": None,
-            "lat": case.latitude if shown else None,
-            "long": case.longitude if shown else None,
+            "lat": latitude,
+            "long": longitude,
             "media_url": None,
         }
+
+    def _day_start(self, moment: datetime, up: bool = False) -> datetime:
+        """The start of `moment`'s day in the municipality's zone (with `up`, of the next day unless
+        `moment` is a day's start): what the listing publishes instead of the minute."""
+        local = moment.astimezone(self.calendar.tz)
+        start = datetime.combine(local.date(), time(0), tzinfo=self.calendar.tz)
+        if up and start < local:
+            start = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=self.calendar.tz)
+        return start
 
     def discovery(self, base_url: str) -> dict[str, Any]:
         return {
             "changeset": CHANGESET, "contact": self.municipality.name.lt, "key_service": "The municipality gives each client its api_key.",
             "endpoints": [{"specification": SPECIFICATION, "url": base_url, "changeset": CHANGESET, "type": "production", "formats": ["text/xml", "application/json"]}],
         }  # fmt: skip
+
+
+def public_status(status: str) -> str:
+    """The status as the public reads it: who works on a case is internal, so a case taken or
+    given to a clerk still reads as received until the work starts (or it closes)."""
+    return CaseStatus.NEW if status == CaseStatus.ASSIGNED else status
+
+
+def published() -> Any:
+    """The cases the listing shows: what the municipality chose to publish, i.e. those that came
+    through Open311 (their client reads them there) and reports a clerk made public. A case made
+    in Telegram, or registered by a clerk, is nobody else's business."""
+    return or_(col(Case.channel) == Channel.OPEN311, and_(col(Case.kind) == CaseKind.REPORT, col(Case.public).is_(True)))
+
+
+def rounded_place(latitude: float | None, longitude: float | None) -> tuple[float | None, float | None]:
+    """A public report's place to about PLACE_METRES: latitude to 3 decimals (111 m), longitude to
+    the step that is as many metres at that latitude (a degree of longitude shrinks with its cosine)."""
+    if latitude is None or longitude is None:
+        return None, None
+    lat = round(latitude, 3)
+    step = 0.001 / max(math.cos(math.radians(lat)), 0.01)
+    return lat, max(-180.0, min(180.0, round(round(longitude / step) * step, 4)))
 
 
 def clock_aware(moment: datetime) -> datetime:
@@ -368,6 +419,18 @@ def _answer_is_public(case: Case) -> bool:
     if case.purged_at is not None or case.channel == Channel.STAFF:
         return False
     return case.kind == CaseKind.REPORT and (case.public or case.channel == Channel.OPEN311)
+
+
+async def _form(request: web.Request) -> MultiMapping[Any]:
+    """A POST's form; a body that is not one (a broken multipart, a bad encoding) is the client's
+    mistake: a 400 and one line in the log, never a traceback."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise
+    except Exception as exc:  # whatever the parser raises (aiohttp's InvalidHeader, ValueError, UnicodeDecodeError…) is about the body
+        log.warning("open311 request refused: the body is not a form", extra={"error": type(exc).__name__})
+        raise Open311Error(400, "request: the body is not a valid form (application/x-www-form-urlencoded or multipart/form-data)") from None
 
 
 def _text(form: MultiMapping[str], name: str, limit: int) -> str:
@@ -474,6 +537,8 @@ class Open311Api:
                 return error(400, f"format: .{extension} is not served; use .xml or .json", DEFAULT_FORMAT)
             fmt = extension.lower()
         if request.method == "POST":  # whatever the server allows (the sandbox's emulator takes 64 MB uploads)
+            if (request.content_length or 0) > BODY_MAX:  # said before it is sent: refused without reading it
+                return error(413, f"request: the body is larger than the {BODY_MAX // (1024 * 1024)} MB allowed", fmt)
             request = request.clone(client_max_size=BODY_MAX)
         try:
             return await self._dispatch(request, parts, fmt)
@@ -496,12 +561,17 @@ class Open311Api:
     async def _dispatch(self, request: web.Request, parts: list[str], fmt: str) -> web.Response:
         method, resource = request.method, parts[0] if parts else ""
         if method == "POST" and parts == ["requests"]:
+            if "api_key" in request.query:
+                raise Open311Error(
+                    400, f"api_key: send it in the body of the POST (a form field) or in the {KEY_HEADER} header, never in the URL (URLs are logged)"
+                )
             refused = next((name for name in request.query if name not in POST_QUERY), None)
             if refused is not None:
                 raise Open311Error(400, f"{refused}: send it in the body of the POST, not in the URL (URLs are logged)")
             form = MultiDict(request.query)
-            body = await request.post()
-            form.update({name: value for name, value in body.items() if isinstance(value, str)})  # the body wins; files are not taken
+            form.update({name: value for name, value in (await _form(request)).items() if isinstance(value, str)})  # the body wins; files are not taken
+            if KEY_HEADER in request.headers and "api_key" not in form:
+                form["api_key"] = request.headers[KEY_HEADER]
             locale = self._locale(request, form)
             return render(await self.service.create(form, locale), "service_requests", fmt)
         if method not in ("GET", "HEAD"):

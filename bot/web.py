@@ -1,5 +1,6 @@
-"""The bot's one web server: Telegram's webhook (in webhook mode), /healthz, /metrics and the
-Open311 GeoReport v2 API (bot.open311, under /open311/v2/).
+"""The bot's web servers: the public one with Telegram's webhook (in webhook mode) and the Open311
+GeoReport v2 API (bot.open311, under /open311/v2/), and the operators' listener (OPS_LISTEN,
+loopback by default) with /healthz and /metrics.
 
 The webhook answers Telegram only once the update is handled (not in the background): a replica
 that dies mid-update never said 200, so Telegram delivers the update again, to whichever replica
@@ -20,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import clock, metrics
+from bot.config import ConfigError, same_secret
 from bot.open311 import Open311Api
 from bot.telegram import single_attempt
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+OPS = "ops listener"  # /healthz and /metrics (build_ops_app), in the log and in errors
 TELEGRAM_CHECK_EVERY = 30.0  # seconds a getMe answer is trusted: probes must not hammer Telegram
 CHECK_TIMEOUT = 5.0
 
@@ -80,6 +83,10 @@ class WebhookHandler(SimpleRequestHandler):
     polling does: Telegram would otherwise deliver it again and again. A replica that dies never
     acknowledges, so its update is delivered again."""
 
+    def verify_secret(self, telegram_secret_token: str, bot: Any) -> bool:
+        """Telegram's secret token: anything else (nothing, a wrong one, one not in ASCII) is a 401."""
+        return self.secret_token is None or same_secret(telegram_secret_token, self.secret_token)
+
     async def _handle_request(self, bot: Any, request: web.Request) -> web.Response:
         try:
             return await super()._handle_request(bot, request)
@@ -88,9 +95,12 @@ class WebhookHandler(SimpleRequestHandler):
             return web.json_response({})
 
 
-def build_web_app(app: App, webhook: bool) -> web.Application:
+def build_ops_app(app: App) -> web.Application:
+    """The operators' listener (OPS_LISTEN): /healthz for probes and load balancers, /metrics for
+    Prometheus. Not on the public web server: the outbox's depth, the teams' open cases and the
+    health of the database are the municipality's business."""
     settings = app.config.settings
-    web_app = web.Application()
+    ops_app = web.Application()
     health = Health(app)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -103,8 +113,15 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
         await metrics.refresh_from_store(app.database, today, lambda team_id: app.teams.get(team_id).id)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/metrics", metrics_page)
+    ops_app.router.add_get("/healthz", healthz)
+    ops_app.router.add_get("/metrics", metrics_page)
+    return ops_app
+
+
+def build_web_app(app: App, webhook: bool) -> web.Application:
+    """The public web server (WEB_HOST, WEB_PORT): Telegram's webhook and the Open311 API."""
+    settings = app.config.settings
+    web_app = web.Application()
     Open311Api.route(web_app.router, Open311Api(app.open311).handle)
     if webhook:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
@@ -114,9 +131,14 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
     return web_app
 
 
-async def serve(web_app: web.Application, host: str, port: int) -> web.AppRunner:
+async def serve(web_app: web.Application, host: str, port: int, what: str = "web server") -> web.AppRunner:
     runner = web.AppRunner(web_app, access_log=None)  # no access log: addresses and paths are not needed
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("web server listening", extra={"host": host, "port": port})
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        setting = "OPS_LISTEN" if what == OPS else "WEB_HOST, WEB_PORT"
+        raise ConfigError(f"{setting}: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    log.info("%s listening", what, extra={"host": host, "port": port})
     return runner

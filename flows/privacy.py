@@ -39,20 +39,32 @@ def privacy_notice(config: Config, locale: str) -> str:
         )
         for kind, rules in municipality.kinds.items()
     )
-    return _(
-        "<b>Privacy notice</b>\n\n"
-        "<b>Controller:</b> {controller}. <b>Data protection officer:</b> {dpo}.\n\n"
-        "<b>What we keep:</b> your Telegram account number, your name, your language, what you submit "
-        "(text, files, location), your phone number only if you choose to share it, and your news subscriptions.\n\n"
-        "<b>Why:</b> to register each request, complaint or report of a problem you send, handle it and answer you. "
-        "This is the municipality's public task and its legal obligation under the laws on public administration "
-        "and on the handling of submissions (GDPR Art. 6(1)(c) and (e)); it does not depend on consent.\n\n"
-        "<b>How long:</b> your profile until you erase it; the personal data in cases, as the rules on records require "
-        "({retention}), then it is removed.\n\n"
-        "<b>Your rights:</b> /mydata sends you everything we keep about you; /forget erases your profile. "
-        "You may also ask the data protection officer for correction or restriction, object, "
-        "and complain to the State Data Protection Inspectorate (vdai.lrv.lt)."
-    ).format(controller=escape(municipality.privacy.controller.get(locale)), dpo=escape(municipality.privacy.dpo), retention=retention)
+    return (
+        _(
+            "<b>Privacy notice</b>\n\n"
+            "<b>Controller:</b> {controller}. <b>Data protection officer:</b> {dpo}.\n\n"
+            "<b>What we keep:</b> your Telegram account number, your name, your language, what you submit "
+            "(text, files, location), your phone number only if you choose to share it, and your news subscriptions.\n\n"
+            "<b>Why:</b> to register each request, complaint or report of a problem you send, handle it and answer you. "
+            "This is the municipality's public task and its legal obligation under the laws on public administration "
+            "and on the handling of submissions (GDPR Art. 6(1)(c) and (e)); it does not depend on consent.\n\n"
+            "<b>How long:</b> your profile until you erase it; the personal data in cases, as the rules on records require "
+            "({retention}), then it is removed.\n\n"
+            "<b>Your rights:</b> /mydata sends you everything we keep about you; /forget erases your profile. "
+            "You may also ask the data protection officer for correction or restriction, object, "
+            "and complain to the State Data Protection Inspectorate (vdai.lrv.lt)."
+        ).format(controller=escape(municipality.privacy.controller.get(locale)), dpo=escape(municipality.privacy.dpo), retention=retention)
+        + "\n\n"
+        + _(
+            "<b>What is published:</b> nothing about you. The municipality's open list of cases (Open311) shows a report of a problem "
+            "only once a clerk makes it public: its category, the department handling it, the day it came (not the hour), its status "
+            "and the answer, your description and the place rounded to about 100 m; never your name, phone number or Telegram account. "
+            "Requests and complaints sent here are never listed.\n\n"
+            "<b>Telegram:</b> this chat runs through Telegram, a service based outside the European Economic Area; what you send "
+            "here passes through its servers under its own privacy policy (telegram.org/privacy). You may also submit the same "
+            "in person, by post or by e-mail to the municipality."
+        )
+    )
 
 
 def _forget_keyboard() -> InlineKeyboardMarkup:

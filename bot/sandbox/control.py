@@ -1,24 +1,42 @@
 """The emulator's control API (`/_emu/...`): what people do in Telegram, and what tests read back.
 
 Requests and answers are JSON. Files travel base64-encoded in `data`.
+
+Only for whoever holds the run's token (`Emulator.control_token`, new at each start: the sandbox
+page gets it in its HTML, the tests' driver from the emulator): every request carries it in
+X-Emulator-Token (a file may carry it as `?token=`, for an <img> or a link), and a request with a
+body is `application/json`. A web page elsewhere cannot make people act here: it knows no token,
+and a form post is refused. Files come back as attachments with `nosniff`, so an uploaded page or
+script is never run as this site's.
 """
 
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from bot.config import same_secret
 from bot.sandbox.emulator import Emulator, Limits
+from bot.services.storage import content_disposition
+
+CONTROL_PATH = "/_emu/"
+TOKEN_HEADER = "X-Emulator-Token"
 
 
-def controlled_emulator(token: str, limits: Limits | None = None) -> Emulator:
+def controlled_emulator(token: str, limits: Limits | None = None, control_token: str | None = None) -> Emulator:
     """An emulator whose people are driven through the control API under /_emu/: the one place
-    where the two meet (the emulator itself knows only the Bot API; this module knows both)."""
+    where the two meet (the emulator itself knows only the Bot API; this module knows both).
+    `control_token`: the control API's token when a client in another process must know it
+    beforehand (a benchmark); by default a new random one."""
     emulator = Emulator(token, limits)
+    emulator.control_token = control_token or secrets.token_urlsafe(24)
+    emulator.app.middlewares.append(_guard(emulator.control_token))
     control = _Control(emulator)
     router = emulator.app.router
     router.add_post("/_emu/users", control.add_user)
@@ -44,6 +62,26 @@ def controlled_emulator(token: str, limits: Limits | None = None) -> Emulator:
 
 # Who a message posted anonymously by a group's administrator is "from" (Telegram's own bot account).
 GROUP_ANONYMOUS_BOT = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+
+
+def control_headers(emulator: Emulator) -> dict[str, str]:
+    """What a client of the control API sends with every request (the tests' driver, the benchmarks)."""
+    return {TOKEN_HEADER: emulator.control_token}
+
+
+def _guard(token: str) -> Any:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(CONTROL_PATH):
+            return await handler(request)  # the Bot API and the page
+        given = request.headers.get(TOKEN_HEADER) or (request.query.get("token") if request.path.startswith(CONTROL_PATH + "files/") else None)
+        if not same_secret(given, token):
+            raise web.HTTPForbidden(text=f"the control API needs this run's token in {TOKEN_HEADER} (the sandbox page has it)")
+        if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType(text="the control API takes application/json")
+        return await handler(request)
+
+    return guard
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
@@ -249,7 +287,8 @@ class _Control:
         record = self.emu.files.get(request.match_info["file_id"])
         if record is None:
             raise web.HTTPNotFound(text="unknown file")
-        return web.Response(body=record.data, content_type=record.mime or "application/octet-stream")
+        headers = {"Content-Disposition": content_disposition(record.name or record.path.rsplit("/", 1)[-1]), "X-Content-Type-Options": "nosniff"}
+        return web.Response(body=record.data, content_type=record.mime or "application/octet-stream", headers=headers)
 
     async def chat(self, request: web.Request) -> web.Response:
         chat = self.emu.chats.get(int(request.match_info["chat_id"]))

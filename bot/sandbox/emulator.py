@@ -106,6 +106,7 @@ class Chat:
 class Emulator:
     def __init__(self, token: str, limits: Limits | None = None, username: str = "petent_bot") -> None:
         self.token = token
+        self.control_token = ""  # the control API's, for this run (bot.sandbox.control sets it)
         self.limits = limits or Limits()
         self.spec = load_spec()
         self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "Petent", "username": username}

@@ -7,7 +7,11 @@ the roads department, the Avižieniai eldership and the director's office, which
 escalate to), the communications group, and demo residents. A roads or street-lighting case goes
 to the roads department, any case in Avižieniai to the eldership, the rest to the front office;
 the card's "Pass to another team" moves a case between them. The Open311 GeoReport v2 API is
-served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY).
+served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY); /healthz
+and /metrics on the operators' listener, the port after the page's (printed at start).
+
+The sandbox builds its own settings: it reads neither `.env` nor the environment, so that a
+production configuration beside it (a document system's webhooks, a web port) is never used.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import socket
 from pathlib import Path
 
 from aiohttp import web
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_config
+from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, load_config
 from bot.open311 import Open311Api, error
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
@@ -100,7 +105,7 @@ def build_emulator() -> tuple[Emulator, Path]:
     emulator.add_group("Gabinet Dyrektora · Direktoriaus kabinetas", members=[vida["id"]], chat_id=DIRECTOR_GROUP)
     emulator.add_group("Komunikacja · Komunikacija", members=[rasa["id"]], chat_id=COMMS_GROUP)
     emulator.chats[CLERKS_GROUP].admins.add(ona["id"])
-    _add_page(emulator.app)
+    _add_page(emulator)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     municipality = teams_file(
         DATA_DIR / "sandbox-municipality.toml", front=CLERKS_GROUP, roads=ROADS_GROUP, eldership=ELDERSHIP_GROUP, director=DIRECTOR_GROUP,
@@ -109,12 +114,46 @@ def build_emulator() -> tuple[Emulator, Path]:
     return emulator, municipality
 
 
-def _add_page(app: web.Application) -> None:
-    async def index(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / "index.html")
+def _add_page(emulator: Emulator) -> None:
+    """The web chat page, with this run's control API token in it (and only in it)."""
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{control_token}}", emulator.control_token)
 
-    app.router.add_get("/", index)
-    app.router.add_static("/static/", STATIC_DIR)
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+    emulator.app.router.add_get("/", index)
+    emulator.app.router.add_static("/static/", STATIC_DIR)
+
+
+def ops_port(host: str, port: int) -> int:
+    """The sandbox's operators' listener (/healthz, /metrics): the port after the page's, or any
+    free one when that is taken."""
+    for candidate in (port + 1, 0):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError(f"no free port on {host} for /healthz and /metrics")
+
+
+def sandbox_config(api_url: str, municipality: Path, ops: tuple[str, int]) -> Config:
+    """The sandbox's own settings: nothing from `.env` or the environment (CASE_WEBHOOKS to a real
+    document system, WEB_PORT, REDIS_URL…), whatever the directory it is started in holds."""
+    return load_config(
+        isolated=True,
+        bot_token=TOKEN,
+        telegram_api_url=api_url,
+        admin_chat_id=CLERKS_GROUP,
+        comms_chat_id=COMMS_GROUP,
+        database_url=f"sqlite+aiosqlite:///{DATA_FILE}",
+        files_dir=FILES_DIR,
+        secret_key=secrets.token_hex(32),
+        municipality_file=municipality,
+        open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
+        ops_listen=f"[{ops[0]}]:{ops[1]}" if ":" in ops[0] else f"{ops[0]}:{ops[1]}",
+    )
 
 
 async def run_sandbox(host: str, port: int) -> None:
@@ -131,26 +170,14 @@ async def run_sandbox(host: str, port: int) -> None:
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
     shutil.rmtree(FILES_DIR, ignore_errors=True)
-    config = load_config(
-        bot_token=TOKEN,
-        telegram_api_url=emulator.url,
-        admin_chat_id=CLERKS_GROUP,
-        comms_chat_id=COMMS_GROUP,
-        database_url=f"sqlite+aiosqlite:///{DATA_FILE}",
-        files_dir=FILES_DIR,
-        files_s3_endpoint=None,
-        redis_url=None,
-        secret_key=secrets.token_hex(32),
-        municipality_file=municipality,
-        open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
-        public_url=None,  # discovery names the address the demo was reached at, whatever .env says
-    )
+    config = sandbox_config(emulator.url, municipality, (host, ops_port(host, int(emulator.url.rsplit(":", 1)[1]))))
     from bot.app import build_app
 
     app = build_app(config)
     await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
     open311.append(Open311Api(app.open311))
     print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
+    print(f"Operators' listener (OPS_LISTEN): http://{config.settings.ops_listen}/healthz and /metrics", flush=True)
     try:
         await app.run()
     finally:

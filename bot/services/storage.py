@@ -29,6 +29,7 @@ from urllib.parse import quote, urlsplit
 
 from bot.config import ConfigError, Settings
 
+STAGING_PREFIX = "petent-incoming-"  # S3FileStore's folders in the temporary directory, one per process
 DOWNLOAD_PREFIX = "download-"  # a download in progress in staging() (bot.services.files)
 STALE_DOWNLOAD = 3600  # seconds: older, it was left by a bot that died mid-download (one takes at most 300 s)
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -162,10 +163,14 @@ class S3FileStore:
         )
         self.client = Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https", region=region, http_client=http)
 
+    _staging: Path | None = None
+
     def staging(self) -> Path:
-        path = Path(tempfile.gettempdir()) / "petent-incoming"  # the bot's own: stale downloads can be told apart
-        path.mkdir(mode=0o700, exist_ok=True)
-        return path
+        """This process's own folder in the temporary directory (tempfile.mkdtemp: a fresh name,
+        readable by the bot alone, so that nobody can prepare it or a link in its place)."""
+        if self._staging is None or not self._staging.is_dir():
+            self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX))
+        return self._staging
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{_checked(key)}"
@@ -193,7 +198,8 @@ class S3FileStore:
     async def check(self) -> None:
         if not await self._call("checking the bucket", self.client.bucket_exists, self.bucket):
             raise StorageError(f"FILES_S3_BUCKET: there is no bucket {self.bucket} at {self.endpoint}")
-        remove_stale_downloads(self.staging())
+        self.staging()
+        remove_stale_staging()
 
     async def put(self, key: str, source: Path, content_type: str, file_name: str | None = None) -> None:
         disposition = content_disposition(file_name or PurePosixPath(key).name)
@@ -238,6 +244,14 @@ def remove_stale_downloads(staging: Path) -> None:
                 path.unlink()
         except OSError:
             pass  # gone meanwhile, or not ours to remove
+
+
+def remove_stale_staging() -> None:
+    """remove_stale_downloads in every staging folder of S3FileStore's (this process's and those of
+    processes before it, each made with mkdtemp) that belongs to this user."""
+    for folder in Path(tempfile.gettempdir()).glob(STAGING_PREFIX + "*"):
+        if folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.getuid():
+            remove_stale_downloads(folder)
 
 
 def file_stores(settings: Settings) -> tuple[FileStore, dict[str, FileStore]]:

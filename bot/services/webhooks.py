@@ -5,8 +5,12 @@ rejected) or reopened, the workflow writes one outbox row per receiver in the sa
 the change (`queue_event`). The row holds the event as it was then: the body is a snapshot, not
 the case as it is when the row is finally sent. `WebhookSender` POSTs it as JSON, signed:
 
-    X-Petent-Signature: sha256=<hex HMAC-SHA256(receiver's secret, the raw body)>
+    X-Petent-Timestamp: 1796367600  (Unix seconds of this attempt)
+    X-Petent-Signature: sha256=<hex HMAC-SHA256(receiver's secret, "<timestamp>." + the raw body)>
     X-Petent-Event: case.opened            X-Petent-Delivery: <the outbox row id>
+
+A receiver refuses a timestamp more than REPLAY_WINDOW (5 minutes) from its own clock (`verify`):
+a captured request cannot be played again later. Receivers are https://, or http:// on loopback.
 
 Rows of one receiver and one case share a key, so each receiver gets each case's events in
 order, and a receiver that is down holds up neither the others nor Telegram (the outbox sends
@@ -24,6 +28,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -43,6 +48,8 @@ from bot.store.models import Case, CaseEvent, OutboxMessage, Resident, utcnow
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Petent-Signature"
+TIMESTAMP_HEADER = "X-Petent-Timestamp"  # Unix seconds of this attempt, signed with the body
+REPLAY_WINDOW = 300  # seconds: a receiver refuses a request whose time is further from its own
 EVENT_HEADER = "X-Petent-Event"
 DELIVERY_HEADER = "X-Petent-Delivery"
 USER_AGENT = "Petent-Webhooks/1"
@@ -114,15 +121,21 @@ def without_person(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "body": {**body, "case": {**body["case"], "resident": person}}}
 
 
-def signature(secret: str, body: bytes) -> str:
-    """The X-Petent-Signature header's value for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """The X-Petent-Signature header's value for `body` sent at `timestamp` (X-Petent-Timestamp,
+    Unix seconds): signed together, so that a captured request cannot be replayed later as new."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, body: bytes, header: str | None) -> bool:
-    """What a receiver does: compare in constant time, on the raw body as received. As bytes: a
-    forged header with non-ASCII characters is a refusal, not a TypeError (compare_digest on str)."""
-    return header is not None and hmac.compare_digest(signature(secret, body).encode(), header.encode("utf-8", "surrogateescape"))
+def verify(secret: str, body: bytes, header: str | None, timestamp: str | None, now: float | None = None, window: int = REPLAY_WINDOW) -> bool:
+    """What a receiver does (the docs' sample is this): the time is recent (within `window` seconds
+    either way), and the signature of that time and the raw body as received matches, compared in
+    constant time. As bytes: a forged header with non-ASCII characters is a refusal, not a TypeError."""
+    if header is None or timestamp is None or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > window:
+        return False
+    return hmac.compare_digest(signature(secret, body, int(timestamp)).encode(), header.encode("utf-8", "surrogateescape"))
 
 
 def serialise(row: OutboxMessage, sent_at: datetime) -> bytes:
@@ -157,11 +170,13 @@ class WebhookSender:
             raise Permanent(f"receiver {name} is not in CASE_WEBHOOKS any more")
         if "body" not in row.payload:
             raise Permanent("the event was already delivered")
-        body = serialise(row, utcnow())
+        sent_at = utcnow()
+        body = serialise(row, sent_at)
         event = row.payload["body"]["event"]
+        timestamp = int(sent_at.timestamp())
         headers = {
             "Content-Type": "application/json; charset=utf-8", EVENT_HEADER: event, DELIVERY_HEADER: str(row.id),
-            SIGNATURE_HEADER: signature(receiver.secret.get_secret_value(), body),
+            TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature(receiver.secret.get_secret_value(), body, timestamp),
         }  # fmt: skip
         where = {"receiver": receiver.name, "row": row.id, "event": event, "attempt": row.attempts}
         try:

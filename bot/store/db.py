@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,9 +65,18 @@ class Database:
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
 
     def _prepare_sqlite_file(self) -> None:
+        """The database's folder, and the file itself readable by its owner only: residents' data.
+        SQLite gives the -wal and -shm files the database file's permissions; ones made before
+        (by an earlier version, under a looser umask) are narrowed to the owner too."""
         database = self.url.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return
+        path = Path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # an empty file is an empty database
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.with_name(path.name + "-journal")):
+            if file.exists() and file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
     @staticmethod
     def _configure_sqlite(engine: AsyncEngine) -> None:

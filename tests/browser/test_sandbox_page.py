@@ -38,7 +38,7 @@ async def sandbox(tmp_path: Path):
     async with httpx.AsyncClient() as http:
         for _ in range(300):
             try:
-                if (await http.get(f"{url}/_emu/chats")).status_code == 200 and b"Petent sandbox" in (tmp_path / "sandbox.log").read_bytes():
+                if (await http.get(f"{url}/")).status_code == 200 and b"Petent sandbox" in (tmp_path / "sandbox.log").read_bytes():
                     break
             except httpx.HTTPError:
                 pass

@@ -20,7 +20,7 @@ import pytest
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from tests.e2e.driver import Telegram
-from tests.e2e.helpers import served_emulator
+from tests.e2e.helpers import free_port, served_emulator
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +60,8 @@ class BotProcess:
         self.env = {**os.environ, "PETENT_FROZEN_TIME": FROZEN_TIME, **env, "TELEGRAM_API_URL": emulator.url, "PYTHONUNBUFFERED": "1"}
         if "REDIS_URL" not in env:
             self.env.pop("REDIS_URL", None)
+        if "OPS_LISTEN" not in env:  # /healthz and /metrics: a port of its own (9090 may be another process's)
+            self.env["OPS_LISTEN"] = f"127.0.0.1:{free_port()}"
         self.log_path = log_path
         self.pid: int | None = None
         self.expected_errors: list[str] = []  # refusals a test provokes on purpose
@@ -71,16 +73,22 @@ class BotProcess:
         ]  # fmt: skip
 
     @property
+    def ops_url(self) -> str | None:
+        """Where this process serves /healthz and /metrics (OPS_LISTEN)."""
+        listen = self.env.get("OPS_LISTEN", "")
+        return f"http://{listen}" if listen and listen != "off" else None
+
+    @property
     def returncode(self) -> int | None:
         return None if self.pid is None else launcher().ask({"status": self.pid})["code"]
 
     async def _serving(self, polls: int) -> bool:
         """Polling: a new getUpdates came. Webhook mode: the replica's /healthz says ok."""
-        if "WEB_PORT" not in self.env:
+        if "WEB_PORT" not in self.env or self.ops_url is None:
             return self.emulator.polls != polls
         try:
             async with httpx.AsyncClient() as http:
-                return (await http.get(f"http://127.0.0.1:{self.env['WEB_PORT']}/healthz")).status_code == 200
+                return (await http.get(f"{self.ops_url}/healthz")).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -129,7 +137,7 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def telegram(emulator: Emulator) -> AsyncIterator[Telegram]:
-    telegram = Telegram(emulator.url)
+    telegram = Telegram(emulator)
     yield telegram
     await telegram.close()
 

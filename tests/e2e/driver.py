@@ -17,6 +17,9 @@ from typing import Any
 
 import httpx
 
+from bot.sandbox.control import control_headers
+from bot.sandbox.emulator import Emulator
+
 
 class NothingReceived(AssertionError):
     """The bot did not answer in time."""
@@ -67,8 +70,8 @@ class _Inbox:
 class Telegram:
     """The emulator seen from outside: create people and groups, inject faults, read requests."""
 
-    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout + 15)
+    def __init__(self, emulator: Emulator, timeout: float = 15.0) -> None:
+        self.http = httpx.AsyncClient(base_url=emulator.url, timeout=timeout + 15, headers=control_headers(emulator))
         self.timeout = timeout
 
     async def close(self) -> None:

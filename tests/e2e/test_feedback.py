@@ -8,6 +8,7 @@ import httpx
 from openpyxl import load_workbook
 from sqlalchemy import text
 
+from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from tests.conftest import ADMIN_CHAT_ID
@@ -71,7 +72,7 @@ async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emula
     assert "photo" in chart.raw
     document = workbook.raw["document"]
     assert document["file_name"] == "quality-2026-11-01-2026-11-30.xlsx"
-    async with httpx.AsyncClient(base_url=emulator.url) as http:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator)) as http:
         data = (await http.get(f"/_emu/files/{document['file_id']}")).content
     book = load_workbook(io.BytesIO(data))
     assert book.sheetnames[0] == "Suvestinė"

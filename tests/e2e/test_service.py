@@ -1,5 +1,5 @@
-"""The bot as the municipality's service: Telegram's webhook with its secret token, /healthz and
-/metrics on the one web server."""
+"""The bot as the municipality's service: Telegram's webhook with its secret token on the public
+web server, /healthz and /metrics on the operators' listener (OPS_LISTEN) and not on the public one."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ async def test_webhook_mode_serves_a_resident_and_refuses_a_forged_update(
 
 
 async def test_health_and_metrics(bot: BotProcess, telegram: Telegram, emulator: Emulator, clerks: Person, settings_env) -> None:
-    base = f"http://127.0.0.1:{settings_env['WEB_PORT']}"
+    public = f"http://127.0.0.1:{settings_env['WEB_PORT']}"
+    base = bot.ops_url
+    assert base is not None and base != public
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
@@ -65,6 +67,8 @@ async def test_health_and_metrics(bot: BotProcess, telegram: Telegram, emulator:
     async with httpx.AsyncClient() as http:
         health = await http.get(f"{base}/healthz")
         page = (await http.get(f"{base}/metrics")).text
+        # The public port (the webhook's, Open311's) tells nobody the outbox's depth or the teams' open cases.
+        assert [(await http.get(f"{public}{path}")).status_code for path in ("/metrics", "/healthz")] == [404, 404]
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "database": "ok", "telegram": "ok", "files": "ok", "outbox": {"pending": 0, "oldest_seconds": 0.0}}
     # Counted exactly for this script: /start, language, consent; then the nine steps of submit_case.

@@ -42,8 +42,10 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        expected = "sha256=" + hmac.new(self.secret.encode(), raw, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(expected, request.headers.get("X-Petent-Signature", ""))
+        sent = request.headers.get("X-Petent-Timestamp", "")
+        expected = "sha256=" + hmac.new(self.secret.encode(), sent.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        # Signed with the time (the bot's clock is frozen by the test: the replay window is checked in tests/unit/test_webhooks.py).
+        valid = sent.isdigit() and hmac.compare_digest(expected, request.headers.get("X-Petent-Signature", ""))
         self.requests.append({"headers": dict(request.headers), "valid": valid})
         if len(self.requests) <= self.failures:
             return web.Response(status=503)

@@ -36,7 +36,7 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def telegram(emulator: Emulator) -> AsyncIterator[Telegram]:
-    telegram = Telegram(emulator.url)
+    telegram = Telegram(emulator)
     yield telegram
     await telegram.close()
 

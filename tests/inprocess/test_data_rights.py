@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, Resident
@@ -29,7 +30,7 @@ def to_anna(number: str, *paragraphs: str) -> str:
 
 
 async def download(emulator: Emulator, message: Received) -> bytes:
-    async with httpx.AsyncClient(base_url=emulator.url) as http:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator)) as http:
         return (await http.get(f"/_emu/files/{message.raw['document']['file_id']}")).content
 
 
@@ -67,6 +68,15 @@ async def test_the_privacy_notice_names_the_controller_the_grounds_and_the_reten
         controller=CONTROLLER_PL,
         dpo="dap@vrsa.lt",
         retention=retention,
+    ) + "\n\n" + tr(
+        "pl",
+        "<b>What is published:</b> nothing about you. The municipality's open list of cases (Open311) shows a report of a problem "
+        "only once a clerk makes it public: its category, the department handling it, the day it came (not the hour), its status "
+        "and the answer, your description and the place rounded to about 100 m; never your name, phone number or Telegram account. "
+        "Requests and complaints sent here are never listed.\n\n"
+        "<b>Telegram:</b> this chat runs through Telegram, a service based outside the European Economic Area; what you send "
+        "here passes through its servers under its own privacy policy (telegram.org/privacy). You may also submit the same "
+        "in person, by post or by e-mail to the municipality.",
     )
 
 

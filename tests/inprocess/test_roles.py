@@ -199,7 +199,7 @@ async def report(person: Person, emulator: Emulator, reader: Person | None = Non
     await person.send("/report 2026-11")
     message, _chart, workbook = await (reader or person).receive(3, timeout=30)
     async with httpx.AsyncClient(base_url=emulator.url) as http:
-        data = (await http.get(f"/_emu/files/{workbook.raw['document']['file_id']}")).content
+        data = (await http.get(f"/_emu/files/{workbook.raw['document']['file_id']}", params={"token": emulator.control_token})).content
     book = load_workbook(io.BytesIO(data))
     return message.text, list(book[lt("Comments")].iter_rows(min_row=2, values_only=True))
 

@@ -5,6 +5,7 @@ becomes a case with its card, the listing's filters and errors, and the privacy 
 from __future__ import annotations
 
 import json
+import math
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from bot import clock
 from bot.app import Services, build_services
 from bot.config import ConfigError, load_config
-from bot.open311 import API_PATH, Open311Api
+from bot.open311 import API_PATH, Open311Api, rounded_place
 from bot.sandbox.emulator import Emulator
 from bot.services.cases import CaseDraft
 from bot.services.workflow import Action, Clerk, GroupMessage, NotAllowed
@@ -290,11 +291,13 @@ async def _telegram_case(wired: Services, database: Database, kind: str, categor
     return opened.case
 
 
-async def test_the_listing_shows_no_person_and_a_report_only_once_public(api: TestClient, wired: Services, database: Database) -> None:
+async def test_the_listing_shows_no_telegram_case_no_person_and_a_report_only_once_public(api: TestClient, wired: Services, database: Database) -> None:
     request = await _telegram_case(wired, database, "request", "social", "Proszę o zasiłek, mieszkam sama z dwójką dzieci")
     complaint = await _telegram_case(wired, database, "complaint", "roads", "Sąsiad Jan Kowalski parkuje na chodniku", address="ul. Leśna 5")
-    report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni na skrzyżowaniu", latitude=54.7, longitude=25.3, address="ul. Polna 1")
-    [posted] = await post(api, **REPORT)
+    report = await _telegram_case(
+        wired, database, "report", "roads", "Dziura w jezdni na skrzyżowaniu", latitude=54.68734, longitude=25.27961, address="ul. Polna 1"
+    )
+    [posted] = await post(api, **{**REPORT, "service_code": "request-social"})
 
     private = (
         "Anna",
@@ -312,51 +315,72 @@ async def test_the_listing_shows_no_person_and_a_report_only_once_public(api: Te
         "600 00000",
         "Nedega",
         "Vilniaus g.",
+        "T09:",  # the time of day it came
     )
     for fmt in ("json", "xml"):
         body = await (await api.get(API_PATH + f"requests.{fmt}")).text()
         assert [word for word in private if word in body] == []
+    # What came in Telegram is nobody else's business until a clerk publishes a report: only the Open311 request is listed.
     listing = await get(api, "requests.json")
-    assert [r["service_request_id"] for r in listing] == [posted["service_request_id"], report.number, complaint.number, request.number]
-    assert [list(r) for r in listing[:1]] == [list(SPEC_REQUESTS_JSON[0])]
-    assert listing[-1] == {
-        "service_request_id": "VRS-2026-000001", "status": "open", "status_notes": "Gautas", "service_name": "Socialinė parama",
+    assert [r["service_request_id"] for r in listing] == [posted["service_request_id"]]
+    assert [list(r) for r in listing] == [list(SPEC_REQUESTS_JSON[0])]
+    assert listing[0] == {
+        "service_request_id": posted["service_request_id"], "status": "open", "status_notes": "Gautas", "service_name": "Socialinė parama",
         "service_code": "request-social", "description": None, "agency_responsible": "Specialistai", "service_notice": None,
-        "requested_datetime": "2026-11-23T09:00:00+02:00", "updated_datetime": "2026-11-23T09:00:00+02:00",
+        "requested_datetime": "2026-11-23T00:00:00+02:00", "updated_datetime": "2026-11-23T00:00:00+02:00",
         "expected_datetime": "2026-12-21T23:59:59+02:00", "address": None, "address_id": None, "zipcode": None, "lat": None, "long": None,
         "media_url": None,
     }  # fmt: skip
     assert shape((await get(api, "requests.xml"))[0]) == shape(ET.fromstring(SPEC_REQUESTS_XML.encode())[0])
+    for number in (request.number, complaint.number, report.number):  # nor found by its number
+        assert await get(api, f"requests/{number}.json", 404) == [{"code": 404, "description": f"service_request_id: {number} not found"}]
+    assert await get(api, "requests.json", service_request_id=f"{request.number},{complaint.number}") == []
 
-    # A clerk makes the Telegram report public: its description and place show, the person still does not.
+    # A clerk makes the Telegram report public: listed, its description and place show (the place to
+    # about 100 m: 0.001° of latitude, 0.0017° of longitude there: 25.27961 is 32 m from 25.2801), the person still does not.
     with pytest.raises(NotAllowed):
         await wired.workflow.act(complaint.id, Action.PUBLISH, ONA)
     await wired.workflow.act(report.id, Action.PUBLISH, ONA)
     [shown] = await get(api, f"requests/{report.number}.json")
-    assert (shown["description"], shown["address"], shown["lat"], shown["long"]) == ("Dziura w jezdni na skrzyżowaniu", "ul. Polna 1", 54.7, 25.3)
+    assert (shown["description"], shown["address"], shown["lat"], shown["long"]) == ("Dziura w jezdni na skrzyżowaniu", "ul. Polna 1", 54.687, 25.2801)
+    assert (shown["requested_datetime"], shown["updated_datetime"]) == ("2026-11-23T00:00:00+02:00", "2026-11-23T00:00:00+02:00")
+    assert [r["service_request_id"] for r in await get(api, "requests.json")] == [posted["service_request_id"], report.number]
+    xml = (await get(api, "requests.xml")).find(f"request[service_request_id='{report.number}']")
+    assert (xml.find("lat").text, xml.find("long").text) == ("54.687", "25.2801")
     assert "Anna" not in json.dumps(await get(api, "requests.json"))
     case = await wired.workflow.get(report.id)
     assert "🌐 Viešas: aprašymas, vieta ir galutinis atsakymas rodomi Open311 sąraše" in wired.clerk_texts.card(case, None)[0]
     assert "🔒 Nerodyti viešai" in [b.text for row in wired.clerk_texts.card(case, None)[1].inline_keyboard for b in row]
     assert "paviešintas (Open311)" in wired.clerk_texts.trail(case, await wired.workflow.history(report.id))
     await wired.workflow.act(report.id, Action.HIDE, ONA)
-    assert (await get(api, f"requests/{report.number}.json"))[0]["description"] is None
+    await get(api, f"requests/{report.number}.json", 404)  # hidden again: out of the listing
+
+
+def test_a_public_place_is_rounded_to_about_100_metres() -> None:
+    for latitude, longitude in ((54.68734, 25.27961), (54.6875, 25.2788), (-33.86785, 151.20732), (0.0004, -0.0006), (89.99, 179.9999)):
+        lat, long = rounded_place(latitude, longitude)
+        north = abs(lat - latitude) * 111_320
+        east = abs(long - longitude) * 111_320 * math.cos(math.radians(latitude))
+        assert north <= 56 and east <= 60, (latitude, longitude, lat, long)  # half a step of about 100 m each way
+        assert len(str(lat).split(".")[1]) <= 3 and -180 <= long <= 180
+    # Two places 30 m apart in the same square publish the same point: the house cannot be told.
+    assert rounded_place(54.68712, 25.27950) == rounded_place(54.68731, 25.27960)
+    assert rounded_place(None, 25.3) == (None, None)
 
 
 async def test_status_notes_are_the_public_answer(api: TestClient, wired: Services, database: Database, frozen) -> None:
-    request = await _telegram_case(wired, database, "request", "social", "Proszę o zaświadczenie o zamieszkaniu")
+    [asked] = await post(api, **{**REPORT, "service_code": "request-social", "description": "Prašau pažymos apie gyvenamąją vietą"})
+    request = await wired.workflow.by_number(asked["service_request_id"])
     [posted] = await post(api, **REPORT)
     report = await wired.workflow.by_number(posted["service_request_id"])
     frozen(T0 + timedelta(days=2))
     answer = GroupMessage(ADMIN_CHAT_ID, 99, "Žibintas pakeistas, ačiū už pranešimą")
     await wired.workflow.act(report.id, Action.ANSWER, ONA, text="Žibintas pakeistas, ačiū už pranešimą", answer=answer)
-    await wired.workflow.act(request.id, Action.ANSWER, ONA, text="Pani Anno, zaświadczenie czeka w urzędzie", answer=GroupMessage(ADMIN_CHAT_ID, 98, "x"))
-    async with database.read() as session:
-        assert [r.chat_id for r in (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "copy"))).scalars()] == [7001]
+    await wired.workflow.act(request.id, Action.ANSWER, ONA, text="Ponia Ona, pažyma laukia seniūnijoje", answer=GroupMessage(ADMIN_CHAT_ID, 98, "x"))
 
     [closed] = await get(api, f"requests/{report.number}.json")
     assert (closed["status"], closed["status_notes"]) == ("closed", "Žibintas pakeistas, ačiū už pranešimą")
-    assert closed["updated_datetime"] == "2026-11-25T09:00:00+02:00"
+    assert closed["updated_datetime"] == "2026-11-25T00:00:00+02:00"  # the day it closed, not the minute
     assert closed["description"] is None  # answered in public, but the resident's text stays private until a clerk makes it public
     [other] = await get(api, f"requests/{request.number}.json")
     assert (other["status"], other["status_notes"]) == ("closed", "Atsakyta")  # an answer to a person is not published
@@ -365,9 +389,12 @@ async def test_status_notes_are_the_public_answer(api: TestClient, wired: Servic
 
 async def test_the_listings_filters_and_their_errors(api: TestClient, wired: Services, database: Database, frozen) -> None:
     old = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni od miesięcy")
+    await wired.workflow.act(old.id, Action.PUBLISH, ONA)
     frozen(T0 + timedelta(days=30))
     lighting = await _telegram_case(wired, database, "report", "lighting", "Nie świeci latarnia od tygodnia")
-    waste = await _telegram_case(wired, database, "complaint", "waste", "Nie odebrano śmieci w tym tygodniu")
+    await wired.workflow.act(lighting.id, Action.PUBLISH, ONA)
+    [posted] = await post(api, **{**REPORT, "service_code": "complaint-waste", "description": "Neišvežtos atliekos šią savaitę"})
+    waste = await wired.workflow.by_number(posted["service_request_id"])
     await wired.workflow.act(waste.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
 
     def numbers(listing: list[dict]) -> list[str]:
@@ -380,8 +407,12 @@ async def test_the_listings_filters_and_their_errors(api: TestClient, wired: Ser
     assert numbers(await get(api, "requests.json", service_code="report-lighting,complaint-waste")) == [waste.number, lighting.number]
     assert numbers(await get(api, "requests.json", start_date="2026-12-01T00:00:00Z")) == [waste.number, lighting.number]
     assert numbers(await get(api, "requests.json", end_date="2026-11-30T00:00:00+02:00")) == [old.number]
+    # Dates are days: a window around the minute a case came finds nothing, the day finds it.
     window = {"start_date": "2026-11-23T08:59:00+02:00", "end_date": "2026-11-23T09:01:00+02:00"}
-    assert numbers(await get(api, "requests.json", **window)) == [old.number]
+    assert numbers(await get(api, "requests.json", **window)) == []
+    day = {"start_date": "2026-11-23T00:00:00+02:00", "end_date": "2026-11-23T00:00:00+02:00"}
+    assert numbers(await get(api, "requests.json", **day)) == [old.number]
+    assert numbers(await get(api, "requests.json", start_date="2026-11-23T00:00:01+02:00", end_date="2026-11-30T00:00:00Z")) == []
     # service_request_id overrides the rest.
     assert numbers(await get(api, "requests.json", service_request_id=f"{old.number},{waste.number.lower()}", status="open")) == [waste.number, old.number]
     assert (await get(api, "requests.json", 400, status="pending"))[0]["description"] == "status: pending is not open or closed"

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from bot import clock
 from bot.app import Services, build_services
 from bot.config import ConfigError, load_config
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
@@ -54,8 +55,11 @@ def test_no_receivers_by_default(env) -> None:  # noqa: F811
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (f"dms=ftp://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be http:// or https://"),
-        (f"dms=dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be http:// or https://"),
+        (f"dms=ftp://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https://"),
+        (f"dms=dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https://"),
+        (f"dms=http://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https:// (the body carries residents' data)"),
+        (f"dms=http://10.0.0.5/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https://"),
+        ("dms=https://dms.example.lt/x|a-long-random-secret-of-16-or-more", "CASE_WEBHOOKS: entry 1 (dms): the secret is the example value from .env.example"),
         ("dms=https://dms.example.lt/x", "CASE_WEBHOOKS: entry 1 (dms): must be name=https://host/path|secret"),
         (f"https://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1: must be name=https://host/path|secret"),
         (f"DMS=https://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1: the name must be 1-16 of a-z 0-9 _ -"),
@@ -74,14 +78,27 @@ def test_a_bad_receiver_stops_the_start_naming_the_setting(env, monkeypatch: pyt
 # --- signing ---
 
 
-def test_the_signature_is_hmac_sha256_of_the_raw_body() -> None:
+def test_the_signature_is_hmac_sha256_of_the_time_and_the_raw_body() -> None:
     body = json.dumps({"event": "case.opened", "case": {"description": "Duobė prie mokyklos"}}, ensure_ascii=False).encode()
-    expected = "sha256=" + hmac.new(DMS_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert signature(DMS_SECRET, body) == expected
-    assert verify(DMS_SECRET, body, expected)
-    assert not verify(ARCHIVE_SECRET, body, expected)  # another receiver's secret
-    assert not verify(DMS_SECRET, body + b" ", expected)  # a changed body
-    assert not verify(DMS_SECRET, body, None)
+    sent = 1_796_367_600
+    expected = "sha256=" + hmac.new(DMS_SECRET.encode(), b"1796367600." + body, hashlib.sha256).hexdigest()
+    assert signature(DMS_SECRET, body, sent) == expected
+    assert verify(DMS_SECRET, body, expected, "1796367600", now=sent + 10)
+    assert not verify(ARCHIVE_SECRET, body, expected, "1796367600", now=sent)  # another receiver's secret
+    assert not verify(DMS_SECRET, body + b" ", expected, "1796367600", now=sent)  # a changed body
+    assert not verify(DMS_SECRET, body, expected, "1796367601", now=sent)  # another time under the same signature
+    assert not verify(DMS_SECRET, body, None, "1796367600", now=sent)
+    assert not verify(DMS_SECRET, body, expected, None, now=sent)
+
+
+def test_a_request_replayed_later_fails_verify() -> None:
+    body, sent = b'{"event":"case.opened"}', 1_796_367_600
+    signed = signature(DMS_SECRET, body, sent)
+    assert verify(DMS_SECRET, body, signed, str(sent), now=sent + 299)
+    assert not verify(DMS_SECRET, body, signed, str(sent), now=sent + 301)  # captured and played again six minutes on
+    assert not verify(DMS_SECRET, body, signed, str(sent), now=sent - 301)  # or dated ahead
+    for forged in ("-1", "1e9", "١٧٩٦٣٦٧٦٠٠", "", "9" * 40):
+        assert not verify(DMS_SECRET, body, signed, forged, now=sent)
 
 
 def test_the_body_carries_the_delivery_and_the_time_it_was_sent_as_utf8() -> None:
@@ -223,7 +240,9 @@ async def test_a_2xx_delivers_signed_and_the_row_forgets_the_body(wired: Service
     assert request.headers["X-Petent-Event"] == "case.opened"
     assert request.headers["X-Petent-Delivery"] == str(row.id)
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert verify(DMS_SECRET, request.content, request.headers["X-Petent-Signature"])
+    now = clock.now().timestamp()  # the bot's clock (the test may have moved it)
+    assert abs(int(request.headers["X-Petent-Timestamp"]) - now) < 60
+    assert verify(DMS_SECRET, request.content, request.headers["X-Petent-Signature"], request.headers["X-Petent-Timestamp"], now=now)
     body = json.loads(request.content)
     assert (body["delivery"], body["event"], body["case"]["resident"]["phone"]) == (row.id, "case.opened", "+37060000000")
 

@@ -14,11 +14,16 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+// The control API's token for this run, put in the page by the sandbox (bot/sandbox/control.py).
+const TOKEN = document.querySelector('meta[name="emu-token"]').content;
+const fileUrl = (fileId) => `/_emu/files/${encodeURIComponent(fileId)}?token=${encodeURIComponent(TOKEN)}`;
 
 async function api(path, body, method) {
+  const headers = { "X-Emulator-Token": TOKEN };
+  if (body) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     method: method || (body ? "POST" : "GET"),
-    headers: body ? { "Content-Type": "application/json" } : {},
+    headers,
     body: body ? JSON.stringify(body) : undefined,
   });
   if (!response.ok) throw new Error(await response.text());
@@ -143,13 +148,13 @@ function renderMessage(chat, entry) {
   if (m.reply_to_message) box.appendChild(el("div", "quote", summary(m.reply_to_message)));
   if (m.photo) {
     const img = document.createElement("img");
-    img.src = `/_emu/files/${encodeURIComponent(m.photo[m.photo.length - 1].file_id)}`;
+    img.src = fileUrl(m.photo[m.photo.length - 1].file_id);
     img.alt = "photo";
     box.appendChild(img);
   }
   if (m.document) {
     const link = el("a", "doc", `📄 ${m.document.file_name || "document"}`);
-    link.href = `/_emu/files/${encodeURIComponent(m.document.file_id)}`;
+    link.href = fileUrl(m.document.file_id);
     link.download = m.document.file_name || "document";
     box.appendChild(link);
   }
