@@ -96,6 +96,20 @@ def enqueue(
     return row
 
 
+async def release_now(session: AsyncSession, kind: Kind, key: str) -> bool:
+    """The pending, unclaimed rows of this kind and key are due at once (a gathering window the
+    person ended); the senders wake when the transaction commits. False if there was none."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.key) == key, col(OutboxMessage.kind) == kind, col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .values(due_at=None)
+    )
+    if rowcount(result) == 0:
+        return False
+    session.info.setdefault(_ADDED_KINDS, set()).add(kind)
+    return True
+
+
 async def pending_row(session: AsyncSession, kind: Kind, key: str) -> OutboxMessage | None:
     """The last unsent, unclaimed row of this kind and key: to gather into instead of adding one."""
     query = (

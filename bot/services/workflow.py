@@ -21,7 +21,7 @@ from sqlmodel import col
 from bot.config import Config, Team
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
-from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, resident_key
+from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, release_now, resident_key
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
 from bot.store import cases as case_rows
@@ -502,6 +502,15 @@ class CaseWorkflow:
             await self.add_files(session, case, event.id, files)
             await self._gather_information(session, case, event)
         return event
+
+    async def send_information_now(self, case_id: int, resident_id: int) -> None:
+        """The resident said they are done adding: what is gathered for the clerks goes at once,
+        not at the end of the gathering window."""
+        async with self.database.write() as session:
+            case = await session.get(Case, case_id)
+            if case is None or case.resident_id != resident_id:
+                return
+            await release_now(session, Kind.INFO, group_key(self._chat(case), case.id))
 
     async def reopen_by_resident(self, case_id: int, resident_id: int, reason: str, reopen_days: int) -> Case:
         now = utcnow()

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.store.db import insert_for
-from bot.store.models import Case, CaseCounter, CaseEvent, Channel, EventKind, Resident
+from bot.store.models import CLOSED_STATUSES, Case, CaseCounter, CaseEvent, Channel, EventKind, OutboxMessage, Resident
 
 
 def owned_by(resident_id: int) -> ColumnElement[bool]:
@@ -67,3 +67,28 @@ async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
 
 async def case_by_number(session: AsyncSession, number: str) -> Case | None:
     return (await session.execute(select(Case).where(col(Case.number) == number))).scalar_one_or_none()
+
+
+async def open_cases_of(session: AsyncSession, resident_id: int) -> list[Case]:
+    """The resident's own cases still being handled, newest first."""
+    query = (
+        select(Case)
+        .where(owned_by(resident_id), col(Case.status).not_in(sorted(CLOSED_STATUSES)), col(Case.purged_at).is_(None))
+        .order_by(col(Case.received_at).desc(), col(Case.id).desc())
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def case_of_private_message(session: AsyncSession, resident_id: int, message_id: int) -> Case | None:
+    """The resident's own case that a message in their private chat is about: one the bot sent
+    about it (a notice, a relayed answer: recorded on its outbox row) or one they added to it."""
+    sent = select(col(OutboxMessage.case_id)).where(
+        col(OutboxMessage.sent_chat_id) == resident_id, col(OutboxMessage.sent_message_id) == message_id, col(OutboxMessage.case_id).is_not(None)
+    )
+    recorded = select(col(CaseEvent.case_id)).where(col(CaseEvent.resident_message_id) == message_id)
+    for source in (sent, recorded):
+        for case_id in (await session.execute(source.limit(5))).scalars():
+            case = (await session.execute(select(Case).where(col(Case.id) == case_id, owned_by(resident_id)))).scalar_one_or_none()
+            if case is not None:
+                return case
+    return None

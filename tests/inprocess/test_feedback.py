@@ -141,8 +141,10 @@ async def test_a_menu_button_while_asked_why_to_reopen_does_not_reopen(closed: C
 
     await anna.send("❓ Pomoc")  # taken by a flow before the cases' one
     await anna.receive_one()
-    await anna.send("Dzień dobry")  # no longer a reason
-    assert (await anna.receive_one()).text == tr("pl", "Sorry, we did not understand that. Please use the menu buttons, or type /help.")
+    await anna.send("Dzień dobry")  # no longer a reason (and her only case is closed: sent nowhere)
+    assert (await anna.receive_one()).text == tr(
+        "pl", "You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”."
+    )
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
     assert case.status == "answered"
