@@ -316,20 +316,22 @@ class CaseWorkflow:
                         raise NotAllowed("how the answer was given is missing")
                     case.answered_via = details["answered_via"] = AnswerBy(answered_via)
                 elif action is Action.ANSWER and answer is not None:
-                    await self._relay(session, outcome, clerk, [answer], text, now)
+                    await self._relay(session, outcome, clerk, [answer], text, now, final=True)
                     text = None  # the answer went as the clerk's message, not as a reason
+                    details["notified"] = False
                 if action is Action.TAKE:
                     case.assignee_id, case.assignee_name = clerk.id, clerk.name
                 if action is Action.REOPEN:
                     case.answered_via = None  # a new answer will be recorded at the next closing
                 assert rule.to is not None
-                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details)
+                notify = details.pop("notified", True)  # a relayed final answer says itself that the case is closed
+                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details, notify=notify)
             await self._card_edit(session, case)
         return outcome
 
     async def _set_status(
         self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime,
-        details: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None, *, notify: bool = True,
     ) -> None:  # fmt: skip
         case = outcome.case
         previous = case.status
@@ -343,7 +345,8 @@ class CaseWorkflow:
         outcome.events.append(event)
         await self._hook_status(session, outcome, event, actor_name, text)
         locale = await self._locale(session, case)
-        self._notify(session, case, self.resident_texts.event(case, event, locale))
+        if notify:
+            self._notify(session, case, self.resident_texts.event(case, event, locale))
         resident = await case_rows.resident_of(session, case)
         if to in CLOSED_STATUSES and case.resident_id is not None and not case.feedback_asked and not case_rows.kept_apart(case, resident):
             case.feedback_asked = True  # asked once per case, never again after a reopening
@@ -420,8 +423,10 @@ class CaseWorkflow:
 
     async def _relay(
         self, session: AsyncSession, outcome: Outcome, clerk: Clerk, messages: list[GroupMessage], text: str | None, now: datetime,
-        files: tuple[AttachmentDraft, ...] = (),
+        files: tuple[AttachmentDraft, ...] = (), *, final: bool = False,
     ) -> CaseEvent:  # fmt: skip
+        """A clerk's message(s) copied to the resident; `final`: the answer that closes the case,
+        headed as the answer and followed, in the same message, by the case being closed."""
         case = outcome.case
         await self._writable(session, case)
         first = messages[0]
@@ -431,9 +436,10 @@ class CaseWorkflow:
         outcome.events.append(event)
         await self.add_files(session, case, event.id, files)
         locale = await self._locale(session, case)
+        heading, footer = self.resident_texts.answer_heading(locale) if final else (self.resident_texts.clerk_heading(locale), None)
         payload = {
             "from_chat_id": first.chat_id, "message_ids": [m.message_id for m in messages], "event": event.id,
-            "header": self.resident_texts.header(case, locale), "heading": self.resident_texts.clerk_heading(locale),
+            "header": self.resident_texts.header(case, locale), "heading": heading, "footer": footer,
             "html": first.html, "media": any(m.media for m in messages),
         }  # fmt: skip
         if case.resident_id is not None:  # a case without a Telegram resident keeps the answer on record (Open311 shows it)

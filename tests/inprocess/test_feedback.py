@@ -42,7 +42,7 @@ async def closed(submitted: Submitted) -> Closed:
     await clerks.click("✅ Atsakyti ir užbaigti", card)
     await clerks.receive_one()  # "write the answer"
     await clerks.send("Dziura została załatana.", thread_id=card.thread_id)
-    *_, question = await anna.receive(3)  # the answer, the status, the question
+    *_, question = await anna.receive(2)  # the answer (the case is closed), the question
     return Closed(anna, clerks, card, question)
 
 

@@ -38,8 +38,10 @@ async def test_cancel_command_at_a_step(bot, telegram: Telegram) -> None:
     await choose(ona, "📄 Prašymas")
     await ona.send("/cancel")
     assert (await ona.receive_one()).text == "Atšaukta. Niekas nebuvo išsiųsta."
-    await ona.send("Labas")  # no longer inside the submission
-    assert (await ona.receive_one()).text == tr("lt", "Sorry, we did not understand that. Please use the menu buttons, or type /help.")
+    await ona.send("Labas")  # no longer inside the submission: no case to add it to
+    assert (await ona.receive_one()).text == tr(
+        "lt", "You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”."
+    )
 
 
 async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, store: Database) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.store.db import Database
-from bot.store.models import CaseEvent, EventKind, OutboxMessage
+from bot.store.models import CaseEvent, EventKind
 from tests.catalog import tr
 from tests.e2e.driver import Received, Telegram
 from tests.e2e.helpers import onboard, submit_case
@@ -92,14 +92,12 @@ async def test_text_with_no_case_open_offers_to_start_one(bot: App, telegram: Te
     await onboard(anna, "pl")
     await anna.send("Na ulicy nie świeci lampa")
     told = await anna.receive_one()
-    assert told.text == tr(
-        "pl", "You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”."
-    )
+    assert told.text == tr("pl", "You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”.")
     assert tr("pl", "📝 New case") in told.keyboard_buttons
     assert await added_to(store) == []
 
 
-async def test_done_sends_what_was_added_at_once(submitted: Submitted, bot: App, store: Database) -> None:
+async def test_done_sends_what_was_added_at_once(submitted: Submitted, bot: App) -> None:
     """Not at the end of the gathering window (here ten minutes): "Done" means done."""
     bot.config.settings.gather_seconds = 600
     anna, clerks = submitted.anna, submitted.clerks
@@ -113,9 +111,6 @@ async def test_done_sends_what_was_added_at_once(submitted: Submitted, bot: App,
     await anna.receive_one()  # thanks
     post = await clerks.receive_one(timeout=5)
     assert post.text == added_post(FIRST, "Zdjęcie zrobię jutro.")
-    async with store.read() as session:
-        [row] = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "info"))).scalars()
-    assert row.status == "sent"
 
 
 async def test_a_reply_about_a_closed_case_is_not_sent_and_says_why(submitted: Submitted, store: Database) -> None:
@@ -130,4 +125,3 @@ async def test_a_reply_about_a_closed_case_is_not_sent_and_says_why(submitted: S
         "pl", "If the matter is not settled, you can reopen it under “📂 My cases”."
     )
     assert await added_to(store) == []
-
