@@ -116,11 +116,13 @@ class ResidentTexts:
                 raise ValueError(f"residents are not told about {event.kind} events")
             return "\n\n".join(lines)
 
-    def passed(self, case: Case, team: Team, locale: str) -> str:
+    def passed(self, case: Case, team: Team, reason: str, locale: str) -> str:
+        """The case went to another team: which, why (the clerk was told the resident reads it), and that the deadline stays."""
         with self.i18n.context(), self._in(locale):
             return "\n\n".join([
                 self._header(case),
                 _("Your case is now handled by: {team}. The deadline for the answer stays {due}.").format(team=escape(team.name.get(locale)), due=self._due(case)),
+                _("Reason: {reason}").format(reason=escape(texts.shorten(reason, 2000))),
             ])  # fmt: skip
 
     def satisfaction_question(self, case: Case, locale: str) -> tuple[str, dict[str, Any]]:

@@ -395,18 +395,20 @@ class CaseWorkflow:
         source = self.teams.get(case.team_id)
         if to.id == source.id:
             raise NotAllowed("the case is already this team's")
+        old_chat, old_topic, old_card = case.group_chat_id, case.topic_id, case.card_message_id
         event = CaseEvent(
             case_id=case.id, at=now, kind=EventKind.PASSED, actor_id=clerk.id, actor_name=clerk.name, text=reason,
-            data={"from": source.id, "to": to.id},
+            data={"from": source.id, "to": to.id}, group_chat_id=old_chat, group_message_id=old_topic,  # the topic it left
         )  # fmt: skip
         session.add(event)
         outcome.events.append(event)
-        # The old topic: a last line saying where the case went, then it is closed.
-        old_chat, old_topic = case.group_chat_id, case.topic_id
+        # The old topic: a last line saying where the case went, the old card without its buttons, then it is closed.
         if old_chat is not None:
             # Its topic named now: when it is sent, the case already lives in the new team's group.
             text = self.clerk_texts.passed_away(case, clerk, to, reason)
             enqueue(session, Kind.MESSAGE, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"text": text, "topic_id": old_topic})
+            if old_card is not None:
+                enqueue(session, Kind.CARD_EDIT, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"retired": old_card})
             if old_topic is not None:
                 enqueue(session, Kind.CLOSE_TOPIC, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"topic_id": old_topic})
         case.team_id, case.group_chat_id = to.id, self.teams.chat_of(to)
@@ -419,7 +421,7 @@ class CaseWorkflow:
         events = await case_rows.case_events(session, case.id)
         attachments = (await session.execute(select(col(Attachment.id)).where(col(Attachment.case_id) == case.id).order_by(col(Attachment.id)))).scalars().all()
         self._queue_card(session, case, list(attachments), history=self.clerk_texts.history(case, events, source, reason))
-        self._notify(session, case, self.resident_texts.passed(case, to, await self._locale(session, case)))
+        self._notify(session, case, self.resident_texts.passed(case, to, reason, await self._locale(session, case)))
 
     async def _relay(
         self, session: AsyncSession, outcome: Outcome, clerk: Clerk, messages: list[GroupMessage], text: str | None, now: datetime,
@@ -570,6 +572,11 @@ class CaseWorkflow:
             query = select(Case).where(col(Case.group_chat_id) == chat_id, col(Case.topic_id) == topic_id)
             return (await session.execute(query)).scalars().first()
 
+    async def by_former_topic(self, chat_id: int, topic_id: int) -> Case | None:
+        """The case that was passed on from this (now closed) forum topic."""
+        async with self.database.read() as session:
+            return await case_rows.case_left_topic(session, chat_id, topic_id)
+
     async def by_group_message(self, chat_id: int, message_id: int) -> Case | None:
         """The case whose card, or one of whose relayed messages or notes, is this group message."""
         async with self.database.read() as session:
@@ -588,6 +595,11 @@ class CaseWorkflow:
     async def resident(self, case: Case) -> Resident | None:
         async with self.database.read() as session:
             return await case_rows.resident_of(session, case)
+
+    async def closing(self, case: Case) -> CaseEvent | None:
+        """The STATUS event that closed the case (who closed it), if it is closed."""
+        async with self.database.read() as session:
+            return await case_rows.closing_event(session, case)
 
     async def registration(self, case: Case) -> CaseEvent | None:
         """The CREATED event of a case that came outside Telegram (it names the clerk who registered it)."""

@@ -92,3 +92,24 @@ async def case_of_private_message(session: AsyncSession, resident_id: int, messa
             if case is not None:
                 return case
     return None
+
+
+async def closing_event(session: AsyncSession, case: Case) -> CaseEvent | None:
+    """The STATUS event that closed a closed case (it names who closed it); None for an open case."""
+    if case.status not in CLOSED_STATUSES:
+        return None
+    query = select(CaseEvent).where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.STATUS).order_by(col(CaseEvent.id).desc()).limit(1)
+    event = (await session.execute(query)).scalars().first()
+    return event if event is not None and (event.data or {}).get("to") == case.status else None
+
+
+async def case_left_topic(session: AsyncSession, chat_id: int, topic_id: int) -> Case | None:
+    """The case that was passed on from this forum topic (its PASSED event names the topic it left)."""
+    query = (
+        select(col(CaseEvent.case_id))
+        .where(col(CaseEvent.kind) == EventKind.PASSED, col(CaseEvent.group_chat_id) == chat_id, col(CaseEvent.group_message_id) == topic_id)
+        .order_by(col(CaseEvent.id).desc())
+        .limit(1)
+    )
+    case_id = (await session.execute(query)).scalars().first()
+    return await session.get(Case, case_id) if case_id is not None else None
