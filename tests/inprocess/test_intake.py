@@ -16,8 +16,16 @@ async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Tel
     await fill_in_case(anna, "pl", "📄 Wniosek", "Pomoc społeczna", "Proszę o informację o zasiłku")
 
     await anna.click("✏️ Popraw dane")
-    assert (await anna.edited()).buttons == ["Rodzaj", "Starostwo", "Kategoria", "Opis", "Pliki", "Lokalizacja", "Kontakt"]
-    await choose(anna, "Opis")
+    back = tr("pl", "⬅ Back to the summary")
+    assert (await anna.edited()).buttons == ["Rodzaj", "Starostwo", "Kategoria", "Opis", "Pliki", "Lokalizacja", "Kontakt", back]
+    await anna.click(back)  # nothing to change after all
+    assert (await anna.edited()).buttons == ["✅ Wyślij", "✏️ Popraw dane", "✖ Anuluj"]
+    await anna.click("✏️ Popraw dane")
+    await anna.edited()
+    await anna.click("Opis")
+    await anna.edited()
+    question = await anna.receive_one()  # the summary comes next, not the files
+    assert question.text == tr("pl", "Please describe the matter in your own words ({min} to {max} characters). The summary follows.", min=10, max=3000)
     await anna.send("Proszę o informację o zasiłku celowym na opał")
     _, summary = await anna.receive(2)  # straight back to the summary
     assert summary.text.split("\n\n")[-1] == "Proszę o informację o zasiłku celowym na opał"  # replaced, not added to
