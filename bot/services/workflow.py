@@ -46,6 +46,9 @@ if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for typ
     from bot.services.notifications import ResidentTexts
 
 OPEN_STATUSES = frozenset(CaseStatus) - CLOSED_STATUSES
+# What a resident adds within this of their previous addition joins it in one post for the clerks
+# (an album, a few lines typed one after another); GATHER_SECONDS bounds the whole wait.
+GATHER_QUIET_SECONDS = 3
 
 
 class Action(StrEnum):
@@ -542,20 +545,25 @@ class CaseWorkflow:
         return case
 
     async def _gather_information(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
+        """What the resident adds in quick succession (each within GATHER_QUIET_SECONDS of the one
+        before) goes to the clerks as one post, once they pause; never held longer than
+        GATHER_SECONDS after the first."""
         chat = self._chat(case)
         key = group_key(chat, case.id)
+        now = utcnow()
+        longest = timedelta(seconds=self.config.settings.gather_seconds)
+        quiet = min(timedelta(seconds=GATHER_QUIET_SECONDS), longest)
         gathering = await pending_row(session, Kind.INFO, key)
         if gathering is not None:
             # Only a row no sender holds yet: if it was claimed meanwhile, start a new one.
             result = await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == gathering.id, col(OutboxMessage.status) == OutboxStatus.PENDING)
-                .values(payload={"events": [*gathering.payload.get("events", []), event.id]})
+                .values(payload={"events": [*gathering.payload.get("events", []), event.id]}, due_at=min(gathering.created_at + longest, now + quiet))
             )
             if rowcount(result) == 1:
                 return
-        due = utcnow() + timedelta(seconds=self.config.settings.gather_seconds)
-        enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=due)
+        enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=now + quiet)
 
     # --- finding cases ---
 

@@ -125,3 +125,16 @@ async def test_a_reply_about_a_closed_case_is_not_sent_and_says_why(submitted: S
         "pl", "If the matter is not settled, you can reopen it under “📂 My cases”."
     )
     assert await added_to(store) == []
+
+
+async def test_lines_typed_one_after_another_reach_the_clerks_as_one_post_once_she_pauses(submitted: Submitted, bot: App, store: Database) -> None:
+    """Joined while they come in quick succession, then sent: not held for the whole gathering
+    window (here ten minutes)."""
+    bot.config.settings.gather_seconds = 600
+    anna, clerks = submitted.anna, submitted.clerks
+    await anna.send("Lampa przy szkole też nie świeci.")
+    await anna.send("I ta przy przystanku.")
+    post = await clerks.receive_one(timeout=10)
+    assert post.text == added_post(FIRST, "Lampa przy szkole też nie świeci.", "I ta przy przystanku.")
+    await clerks.nothing_more(0.5)
+    assert await added_to(store) == [(1, "Lampa przy szkole też nie świeci."), (1, "I ta przy przystanku.")]
