@@ -59,6 +59,7 @@ unprompted.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 PER_PAGE = 5
 CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?([0-9]{4})[-\s]?([0-9]{1,6})\s*$")  # ASCII digits: \d takes "２０２６"
 REASON_MIN, REASON_MAX = 3, 1000
+ADDED_MAX = 3000  # characters of one message added to a case
 
 
 class Follow(CallbackData, prefix="cs"):
@@ -248,6 +249,10 @@ async def look_up(message: Message, resident: Resident | None, cases: CaseServic
 # --- adding information --------------------------------------------------------------------
 
 
+def _too_long(text: str) -> str:
+    return _("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=ADDED_MAX)
+
+
 def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Done"), callback_data=Follow(action="add_done", case_id=case_id))
@@ -285,8 +290,8 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
     if text is None and not files:  # only spaces or zero-width characters
         await information_unexpected(message, state)
         return
-    if text and len(text) > 3000:
-        await message.answer(_("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=3000))
+    if text and len(text) > ADDED_MAX:
+        await message.answer(_too_long(text))
         return
     try:
         await workflow.add_information(case.id, resident.id, text, files, resident_message_id=message.message_id)
@@ -396,17 +401,15 @@ async def written_unasked(
 ) -> None:
     """Text or files nobody asked for go to the resident's case: the case of the message they reply
     to, their only open case, or the one they choose with one tap; with none open, the offer to
-    start one. (Before anything else reaches the clerks, the resident is told where it went.)"""
+    start one. The resident is told where it went, or that it went nowhere."""
     item = _unsorted_item(message)
     if not _consented(resident) or (item["text"] is None and item["file"] is None):
         raise SkipHandler  # the fallback answers: /start first, or what was not understood
     if too_big_to_keep(message):
         await message.answer(too_big_text(), reply_markup=main_menu())
         return
-    if item["text"] and len(item["text"]) > 3000:
-        await message.answer(
-            _("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(item["text"]), max=3000)
-        )
+    if item["text"] and len(item["text"]) > ADDED_MAX:
+        await message.answer(_too_long(item["text"]))
         return
     choosing = await state.get_state() == Unsorted.choosing.state
     case = await cases.case_of_message(resident.id, message.reply_to_message.message_id) if message.reply_to_message else None
@@ -417,7 +420,7 @@ async def written_unasked(
     if case is None and not choosing and len(open_cases) == 1:
         case = open_cases[0]
     if case is not None:
-        await _add_unasked(message, case, item, workflow, only=message.reply_to_message is None)
+        await _add_unasked(message, resident, case, item, workflow, only=message.reply_to_message is None)
         return
     if not open_cases:
         await state.clear()
@@ -441,15 +444,15 @@ def _closed_text(case: Case, cases: CaseService, config: Config) -> str:
     return closed + " " + _("To write about it again, please submit a new case.")
 
 
-async def _add_unasked(message: Message, case: Case, item: dict[str, Any], workflow: CaseWorkflow, *, only: bool) -> None:
+async def _add_unasked(message: Message, resident: Resident, case: Case, item: dict[str, Any], workflow: CaseWorkflow, *, only: bool) -> None:
     files = (AttachmentDraft(**item["file"]),) if item["file"] else ()
     try:
-        await workflow.add_information(case.id, case.resident_id or 0, item["text"], files, resident_message_id=item["message_id"])
+        await workflow.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
     except NotAllowed:  # closed in the meantime
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
         return
     if only:
-        text = _("Added to case {number}, your case being handled; the clerk handling it will see it. To submit a new case instead, press “📝 New case”.")
+        text = _("Added to your case {number}, which is being handled; the clerk handling it will see it. To submit a new case instead, press “📝 New case”.")
     else:
         text = _("Added to case {number}; the clerk handling it will see it.")
     text, keyboard = text.format(number=case.number), main_menu()

@@ -39,7 +39,7 @@ async def test_text_with_one_case_open_goes_to_that_case(submitted: Submitted, s
     told = await anna.receive_one()
     assert told.text == tr(
         "pl",
-        "Added to case {number}, your case being handled; the clerk handling it will see it. To submit a new case instead, press “📝 New case”.",
+        "Added to your case {number}, which is being handled; the clerk handling it will see it. To submit a new case instead, press “📝 New case”.",
         number=FIRST,
     )
     post = await clerks.receive_one()
