@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     weekly_report: str | None = "monday"  # the day the clerks' group gets last week's report, or off
     escalate_within_days: Annotated[int, Field(ge=0, le=20)] = 3  # due this soon with nobody responsible: the head is told
     prompt_minutes: Annotated[int, Field(ge=1, le=120)] = 10  # a clerk's pending prompt (answer, reason) expires after this
-    gather_seconds: Annotated[int, Field(ge=0, le=600)] = 20  # what a resident adds within this is posted to the clerks at once
+    gather_seconds: Annotated[int, Field(ge=0, le=600)] = 20  # the longest what a resident adds in quick succession waits to reach the clerks as one post
     instance_name: str | None = None  # this process's name in the outbox; default: the host name (a restart resumes its rows)
     webhook_url: str | None = None  # set: Telegram posts updates to this URL (webhook mode) instead of being polled
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)  # Telegram's X-Telegram-Bot-Api-Secret-Token

@@ -23,6 +23,7 @@ def routers() -> list[Router]:
         clerk.outside,
         comms.router,
         comms.outside,
+        cases.unprompted,
         fallback.router,
     ]
     for router in flows:

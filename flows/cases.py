@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import date
 from html import escape
 from typing import Any, TypeGuard
 
 from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ChatType
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
@@ -22,7 +24,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import CaseService, visible_text
+from bot.services.cases import AttachmentDraft, CaseService, visible_text
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
 from bot.services.numbers import Page, RowId
@@ -47,9 +49,17 @@ router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
+# What a resident writes that no question asked for: to their case (flows.__init__ puts this
+# router last but one, so that every other flow has had its chance; the fallback comes after).
+unprompted = Router(name="cases-unprompted")
+unprompted.callback_query.filter(UnderAccessibleMessage())
+unprompted.message.filter(F.chat.type == ChatType.PRIVATE)
+unprompted.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+
 PER_PAGE = 5
 CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?([0-9]{4})[-\s]?([0-9]{1,6})\s*$")  # ASCII digits: \d takes "２０２６"
 REASON_MIN, REASON_MAX = 3, 1000
+ADDED_MAX = 3000  # characters of one message added to a case
 
 
 class Follow(CallbackData, prefix="cs"):
@@ -66,7 +76,11 @@ class Reopen(StatesGroup):
     reason = State()
 
 
-_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state}  # the main menu stays on screen meanwhile
+class Unsorted(StatesGroup):
+    choosing = State()  # which of several open cases what the resident wrote is about
+
+
+_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state, Unsorted.choosing.state}  # the main menu stays on screen meanwhile
 
 
 async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -235,6 +249,10 @@ async def look_up(message: Message, resident: Resident | None, cases: CaseServic
 # --- adding information --------------------------------------------------------------------
 
 
+def _too_long(text: str) -> str:
+    return _("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=ADDED_MAX)
+
+
 def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Done"), callback_data=Follow(action="add_done", case_id=case_id))
@@ -272,8 +290,8 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
     if text is None and not files:  # only spaces or zero-width characters
         await information_unexpected(message, state)
         return
-    if text and len(text) > 3000:
-        await message.answer(_("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=3000))
+    if text and len(text) > ADDED_MAX:
+        await message.answer(_too_long(text))
         return
     try:
         await workflow.add_information(case.id, resident.id, text, files, resident_message_id=message.message_id)
@@ -296,10 +314,12 @@ async def information_unexpected(message: Message, state: FSMContext) -> None:
 
 
 @router.callback_query(Follow.filter(F.action == "add_done"))
-async def information_done(query: CallbackQuery, state: FSMContext) -> None:
+async def information_done(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, workflow: CaseWorkflow) -> None:
     cancel_acknowledgement(shown(query).chat.id)
     if await state.get_state() == AddInformation.collecting.state:
         await state.clear()
+    if resident is not None:
+        await workflow.send_information_now(callback_data.case_id, resident.id)  # "Done": no waiting for more
     await query.answer()
     await shown(query).answer(_("Thank you. The clerk handling your case will see it."), reply_markup=main_menu())
 
@@ -350,3 +370,129 @@ async def reopen(message: Message, state: FSMContext, resident: Resident, cases:
 @router.message(StateFilter(Reopen.reason))
 async def reason_expected(message: Message) -> None:
     await message.answer(_("Please write the reason as text, or send /cancel."))
+
+
+# --- what a resident writes unasked --------------------------------------------------------
+
+CHOICES = 8  # open cases offered to choose from, newest first
+
+
+class Sort(CallbackData, prefix="cu"):
+    case_id: RowId = 0  # 0: send it nowhere
+
+
+def _unsorted_item(message: Message) -> dict[str, Any]:
+    """One message waiting for the resident to say which case it is about (in the FSM data, as JSON)."""
+    typed = (message.text or message.caption or "").strip()
+    files = attachment_of(message) if message.photo or message.document else None
+    return {"text": typed if visible_text(typed) else None, "file": asdict(files) if files else None, "message_id": message.message_id}
+
+
+def _choice_keyboard(open_cases: list[Case], config: Config, locale: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for case in open_cases[:CHOICES]:
+        category = config.municipality.category_by_id[case.category_id].get(locale)
+        builder.button(text=f"{texts.KIND_ICONS.get(case.kind, '')} {case.number} · {category}"[:64], callback_data=Sort(case_id=case.id))
+    builder.button(text=_("✖ Do not send"), callback_data=Sort())
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+@unprompted.message(StateFilter(None, Unsorted.choosing), F.text | F.photo | F.document, ~F.text.startswith("/"))
+async def written_unasked(
+    message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, workflow: CaseWorkflow, config: Config, i18n: I18n
+) -> None:
+    """Text or files nobody asked for go to the resident's case: the case of the message they reply
+    to, their only open case, or the one they choose with one tap; with none open, the offer to
+    start one. The resident is told where it went, or that it went nowhere."""
+    item = _unsorted_item(message)
+    if not _consented(resident) or (item["text"] is None and item["file"] is None):
+        raise SkipHandler  # the fallback answers: /start first, or what was not understood
+    if too_big_to_keep(message):
+        await message.answer(too_big_text(), reply_markup=main_menu())
+        return
+    if item["text"] and len(item["text"]) > ADDED_MAX:
+        await message.answer(_too_long(item["text"]))
+        return
+    choosing = await state.get_state() == Unsorted.choosing.state
+    case = await cases.case_of_message(resident.id, message.reply_to_message.message_id) if message.reply_to_message else None
+    if case is not None and case.status in CLOSED_STATUSES:
+        await message.answer(_closed_text(case, cases, config), reply_markup=main_menu())
+        return
+    open_cases = await cases.open_cases(resident.id)
+    if case is None and not choosing and len(open_cases) == 1:
+        case = open_cases[0]
+    if case is not None:
+        await _add_unasked(message, resident, case, item, workflow, only=message.reply_to_message is None)
+        return
+    if not open_cases:
+        await state.clear()
+        await message.answer(
+            _("You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”."),
+            reply_markup=main_menu(),
+        )
+        return
+    waiting = (await state.get_data()).get("unsorted", []) if choosing else []
+    await state.set_state(Unsorted.choosing)
+    await state.set_data({"unsorted": [*waiting, item]})
+    question = _("Which of your cases is this about? It is sent to the clerks once you choose.")
+    keyboard = _choice_keyboard(open_cases, config, i18n.current_locale)
+    acknowledge_later(message.chat.id, lambda: message.answer(question, reply_markup=keyboard))  # once for an album, or a burst
+
+
+def _closed_text(case: Case, cases: CaseService, config: Config) -> str:
+    closed = _("Case {number} is closed, so this message was not sent.").format(number=case.number)
+    if cases.can_reopen(case, utcnow()):
+        return closed + " " + _("If the matter is not settled, you can reopen it under “📂 My cases”.")
+    return closed + " " + _("To write about it again, please submit a new case.")
+
+
+async def _add_unasked(message: Message, resident: Resident, case: Case, item: dict[str, Any], workflow: CaseWorkflow, *, only: bool) -> None:
+    files = (AttachmentDraft(**item["file"]),) if item["file"] else ()
+    try:
+        await workflow.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
+    except NotAllowed:  # closed in the meantime
+        await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
+        return
+    if only:
+        text = _("Added to your case {number}, which is being handled; the clerk handling it will see it. To submit a new case instead, press “📝 New case”.")
+    else:
+        text = _("Added to case {number}; the clerk handling it will see it.")
+    text, keyboard = text.format(number=case.number), main_menu()
+    acknowledge_later(message.chat.id, lambda: message.answer(text, reply_markup=keyboard))
+
+
+@unprompted.callback_query(Sort.filter())
+async def case_chosen(
+    query: CallbackQuery, callback_data: Sort, state: FSMContext, resident: Resident | None, cases: CaseService, workflow: CaseWorkflow
+) -> None:
+    waiting: list[dict[str, Any]] = (await state.get_data()).get("unsorted", []) if await state.get_state() == Unsorted.choosing.state else []
+    if not waiting or not _consented(resident):
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        await _drop_choice(query)
+        return
+    if callback_data.case_id == 0:
+        await state.clear()
+        await query.answer()
+        await shown(query).edit_text(_("Not sent."))
+        return
+    case = await cases.own_case(resident.id, case_id=callback_data.case_id)
+    if case is None or case.status in CLOSED_STATUSES:
+        await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
+        return
+    await state.clear()
+    try:
+        for item in waiting:
+            files = (AttachmentDraft(**item["file"]),) if item["file"] else ()
+            await workflow.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
+    except NotAllowed:
+        await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
+        return
+    await workflow.send_information_now(case.id, resident.id)  # the resident has waited for the choice already
+    await query.answer()
+    await shown(query).edit_text(_("Added to case {number}; the clerk handling it will see it.").format(number=case.number))
+
+
+async def _drop_choice(query: CallbackQuery) -> None:
+    if shown(query).reply_markup:
+        await shown(query).edit_reply_markup(reply_markup=None)

@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -133,6 +134,12 @@ class DeskCancel(CallbackData, prefix="dc"):
     case_id: RowId
 
 
+class PromptCancel(CallbackData, prefix="dq"):
+    """ "Cancel" under a prompt that waits for a text (a reason, the final answer)."""
+
+    case_id: RowId
+
+
 class UseTemplate(CallbackData, prefix="tp"):
     case_id: RowId
     template: str
@@ -151,7 +158,7 @@ class AnsweredVia(CallbackData, prefix="dv"):
     via: AnswerBy
 
 
-@outside.callback_query(F.data.regexp(r"^(dk|dx|dp|da|dc|tp|op|dv|rg):"))
+@outside.callback_query(F.data.regexp(r"^(dk|dx|dp|da|dc|dq|tp|op|dv|rg):"))
 async def pressed_elsewhere(query: CallbackQuery) -> None:
     log.warning("desk button pressed outside a team group", extra={"user_id": query.from_user.id})
     await query.answer(_("Not allowed here."), show_alert=True)
@@ -172,15 +179,41 @@ async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams:
     candidates = [teams.get(case.team_id)] if case is not None else teams.teams_in(message.chat.id)
     roles = [await teams.role(user.id, team) for team in candidates]
     allowed = any(role.assigns for role in roles) if heads_only else any(role.acts for role in roles)
-    if case is not None and teams.chat_of(candidates[0]) != message.chat.id:
-        allowed = False  # the case lives in another team's group now
+    moved = case is not None and teams.chat_of(candidates[0]) != message.chat.id  # the case lives in another team's group now
     case_id = case.id if case else None
-    if not allowed:
+    if moved or not allowed:
         refusal = _("Only the team's head can do this.") if heads_only else _("Only the team handling this case can do this.")
+        if moved and case is not None:
+            refusal = moved_away(case, teams)
         await refused(event, user, refusal, teams.roles, case_id=case_id)
+        if moved and isinstance(event, CallbackQuery) and isinstance(event.message, Message) and event.message.reply_markup:
+            await event.message.edit_reply_markup(reply_markup=None)  # its buttons no longer act here
         return None
     acted(event, user, Role.strongest(roles), case_id=case_id)
     return Clerk(id=user.id, name=user.full_name)
+
+
+def moved_away(case: Case, teams: TeamDirectory) -> str:
+    """Where a case is now, for a clerk acting on it in a group it has left (in ADMIN_LOCALE)."""
+    team = teams.get(case.team_id)
+    return _("{number} was passed on to {team} and is handled in its group now; nothing was done or sent from here.").format(
+        number=case.number, team=escape(team.name.get(texts.current_locale()))
+    )
+
+
+async def _left_this_topic(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> bool:
+    """A message in the topic of a case passed on since: the clerk is told where the case is now."""
+    if not (message.message_thread_id and message.is_topic_message):
+        return False
+    case = await workflow.by_former_topic(message.chat.id, message.message_thread_id)
+    if case is None:
+        return False
+    # Not in the topic: it is closed, and the bot cannot write there (TOPIC_CLOSED); in the group's main chat, naming the clerk.
+    team = teams.get(case.team_id).name.get(texts.current_locale())
+    text = _("{name}: {number} was passed on to {team} and is handled in its group now; your message in its old topic was not sent to anyone.")
+    name = escape(message.from_user.full_name if message.from_user else "?")
+    await message.bot.send_message(message.chat.id, text.format(name=name, number=case.number, team=escape(team)))
+    return True
 
 
 async def _case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
@@ -260,7 +293,7 @@ async def _send_in_case(query: CallbackQuery, case: Case, text: str, keyboard: I
 
 def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.button(text=_("✖ Cancel"), callback_data=PromptCancel(case_id=case.id))
     return builder.as_markup()
 
 
@@ -385,6 +418,28 @@ async def cancel_pending(query: CallbackQuery, callback_data: DeskCancel, state:
     await _drop_buttons(query)
 
 
+@router.callback_query(PromptCancel.filter())
+async def cancel_prompt(query: CallbackQuery, callback_data: PromptCancel, state: FSMContext) -> None:
+    """ "Cancel" under a prompt: it stops waiting, if it still waits (for this clerk); else nothing
+    is undone, and the clerk is told so. Either way its button goes."""
+    data = await state.get_data()
+    waiting = await state.get_state() == Pending.text.state and data.get("case_id") == callback_data.case_id and data.get("prompt") == shown(query).message_id
+    if waiting:
+        await state.clear()
+        await query.answer(_("Cancelled."))
+    else:
+        await query.answer(_("Nothing to cancel: this question no longer waits for your answer."), show_alert=True)
+    await _drop_buttons(query)
+
+
+async def _retire_prompt(message: Message, data: dict[str, Any]) -> None:
+    """The prompt was answered (or ran out): its "Cancel" goes, it no longer acts."""
+    try:
+        await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=data["prompt"], reply_markup=None)
+    except TelegramBadRequest:
+        log.debug("could not remove a prompt's button")  # deleted meanwhile: nothing left to press
+
+
 async def _drop_buttons(query: CallbackQuery) -> None:
     if isinstance(shown(query), Message) and shown(query).reply_markup:
         await shown(query).edit_reply_markup(reply_markup=None)
@@ -413,6 +468,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
     action = Action(data["action"])
     if utcnow().isoformat() > data["expires"]:
         await state.clear()
+        await _retire_prompt(message, data)
         await message.reply(
             _("The prompt for {number} has expired, so this message was not sent. Press the button on the card again.").format(
                 number=case.number if case else "?"
@@ -434,6 +490,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
         await workflow.act(case.id, action, clerk, text=text, days=data.get("days"), team_id=data.get("team_id"), answer=answer, answered_via=via)
     except NotAllowed:
         await message.reply(_("This cannot be done with the case now."))
+    await _retire_prompt(message, data)
 
 
 # --- notes and messages to the resident ----------------------------------------------------
@@ -444,7 +501,8 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
 async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
     case = await _case_of(message, workflow)
     if case is None:
-        await message.reply(_("Write notes in a case's topic, or as a reply to its card."))
+        if not await _left_this_topic(message, workflow, teams):
+            await message.reply(_("Write notes in a case's topic, or as a reply to its card."))
         return
     clerk = await acting_clerk(message, case, teams)
     if clerk is None:
@@ -465,7 +523,8 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
 async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
     case = await _case_of(message, workflow)
     if case is None:
-        return  # the clerks talking among themselves
+        await _left_this_topic(message, workflow, teams)  # else: the clerks talking among themselves
+        return
     clerk = await acting_clerk(message, case, teams)
     if clerk is None:
         return
@@ -606,7 +665,7 @@ async def show_case(message: Message, command: CommandObject, workflow: CaseWork
         return
     if await acting_clerk(message, case, teams) is None:
         return
-    text, keyboard = clerk_texts.card(case, await workflow.resident(case), await workflow.registration(case))
+    text, keyboard = clerk_texts.card(case, await workflow.resident(case), await workflow.registration(case), await workflow.closing(case))
     await message.reply(text, reply_markup=keyboard)
     if "/case" in text.rsplit("\n", 1)[-1]:  # the card had to shorten the description: the whole of it follows
         for part in clerk_texts.description_parts(case):

@@ -83,7 +83,7 @@ STEPS = ("kind", "eldership", "category", "description", "files", "location", "c
 
 
 class Step(CallbackData, prefix="in"):
-    action: str  # kind | eld | page | cat | files_done | edit | goto | submit | cancel
+    action: str  # kind | eld | page | cat | files_done | edit | back | goto | submit | cancel
     value: str = ""
 
 
@@ -173,7 +173,8 @@ def _edit_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for step in STEPS:
         builder.button(text=labels[step], callback_data=Step(action="goto", value=step))
-    builder.adjust(2)
+    builder.button(text=_("⬅ Back to the summary"), callback_data=Step(action="back"))
+    builder.adjust(*([2] * (-(-len(STEPS) // 2))), 1)
     return builder.as_markup()
 
 
@@ -230,12 +231,11 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
     elif step == "category":
         await message.answer(_("What is it about?"), reply_markup=_category_keyboard(config, locale))
     elif step == "description":
-        await message.answer(
-            _("Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.").format(
-                min=DESCRIPTION.min, max=DESCRIPTION.max
-            ),
-            reply_markup=ReplyKeyboardRemove(),
-        )
+        if (await _load(state)).editing:  # back to the summary next, not on to the files
+            question = _("Please describe the matter in your own words ({min} to {max} characters). The summary follows.")
+        else:
+            question = _("Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.")
+        await message.answer(question.format(min=DESCRIPTION.min, max=DESCRIPTION.max), reply_markup=ReplyKeyboardRemove())
     elif step == "files":
         count = len((await _load(state)).files)
         await message.answer(
@@ -486,6 +486,13 @@ async def answer_here(message: Message, state: FSMContext, config: Config, i18n:
 async def choose_what_to_edit(query: CallbackQuery) -> None:
     await query.answer()
     await shown(query).edit_reply_markup(reply_markup=_edit_keyboard())
+
+
+@router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "back"))
+async def back_to_summary(query: CallbackQuery) -> None:
+    """Nothing to change after all: the summary's own buttons again."""
+    await query.answer()
+    await shown(query).edit_reply_markup(reply_markup=_summary_keyboard())
 
 
 @router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "goto"))

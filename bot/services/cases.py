@@ -191,6 +191,17 @@ class CaseService:
         async with self.database.read() as session:
             return (await session.execute(query)).scalar_one_or_none()
 
+    async def open_cases(self, resident_id: int) -> list[Case]:
+        """The resident's cases still being handled, newest first."""
+        async with self.database.read() as session:
+            return await case_rows.open_cases_of(session, resident_id)
+
+    async def case_of_message(self, resident_id: int, message_id: int) -> Case | None:
+        """The resident's own case that a message in their chat is about (the bot's notice or answer,
+        or what they added); None for any other message."""
+        async with self.database.read() as session:
+            return await case_rows.case_of_private_message(session, resident_id, message_id)
+
     async def case_for_update(self, update_id: int) -> Case | None:
         async with self.database.read() as session:
             return await case_rows.case_by_update(session, update_id)

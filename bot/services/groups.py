@@ -38,7 +38,7 @@ from bot.services.teams import TeamDirectory
 from bot.services.workflow import Action, Clerk, allowed_actions, extension_left
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, TraceKind, utcnow
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, TraceKind, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +90,55 @@ class ClerkTexts:
             category = self.config.municipality.category_by_id[case.category_id].get(self.locale)
             return f"{case.number} · {category} · {self._eldership(case)}"[:128]
 
-    def card(self, case: Case, resident: Resident | None, created: CaseEvent | None = None) -> tuple[str, InlineKeyboardMarkup]:
+    def card(
+        self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None
+    ) -> tuple[str, InlineKeyboardMarkup]:
         """The card and the buttons that fit the case now; `created` (the case's CREATED event)
-        names the clerk who registered a case that came outside Telegram."""
+        names the clerk who registered a case that came outside Telegram; `closing` (the STATUS
+        event that closed it, if it is closed) who closed it."""
         with self.i18n.context(), self._in_admin_locale():
-            return self._card_text(case, resident, created), self._card_keyboard(case)
+            return self._card_text(case, resident, created, closing), self._card_keyboard(case)
 
-    def _card_text(self, case: Case, resident: Resident | None, created: CaseEvent | None = None) -> str:
-        municipality = self.config.municipality
+    def retired_card(self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None) -> str:
+        """The card left in a group the case was passed on from: as the case is now, no buttons."""
+        with self.i18n.context(), self._in_admin_locale():
+            team = escape(self.teams.get(case.team_id).name.get(self.locale))
+            return (
+                _("🔀 Passed on to {team}: the case is handled in its group now.").format(team=team)
+                + "\n\n"
+                + self._card_text(case, resident, created, closing)
+            )
+
+    def _status_line(self, case: Case, closing: CaseEvent | None) -> str:
+        """The status and who has the case: responsible (open), or who closed it and when."""
+        status = _("Status: {status}").format(status=texts.status_label(case.status))
+        if case.status in CLOSED_STATUSES:
+            when = texts.day(self.calendar.local_date(case.closed_at)) if case.closed_at else "?"
+            name = closing.actor_name if closing is not None and closing.actor_name else None
+            closed = _("closed by {name} on {date}").format(name=escape(name), date=when) if name else _("closed on {date}").format(date=when)
+            return status + " · " + closed
+        responsible = _("responsible: {name}").format(name=escape(case.assignee_name)) if case.assignee_name else _("nobody responsible yet")
+        return status + " · " + responsible
+
+    def _deadline_line(self, case: Case) -> str:
+        """The legal deadline; with the working days left only while the case is open."""
+        if case.status in CLOSED_STATUSES:
+            return _("Deadline: {date}").format(date=texts.day(case.due))
         today = self.calendar.local_date(utcnow())
         left = self.calendar.working_days_left(today, case.due)
+        return _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left))
+
+    def _card_text(self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None) -> str:
+        municipality = self.config.municipality
         team = self.teams.get(case.team_id)
-        responsible = _("responsible: {name}").format(name=escape(case.assignee_name)) if case.assignee_name else _("nobody responsible yet")
         lines = [
             f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.kind_label(case.kind)}",
-            _("Status: {status}").format(status=texts.status_label(case.status)) + " · " + responsible,
+            self._status_line(case, closing),
             _("Team: {team}").format(team=escape(team.name.get(self.locale))),
             _("Eldership: {name}").format(name=escape(self._eldership(case))),
             _("Category: {name}").format(name=escape(municipality.category_by_id[case.category_id].get(self.locale))),
             _("Received: {date}").format(date=texts.day(self.calendar.local_date(case.received_at))),
-            _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
+            self._deadline_line(case),
         ]
         if case.extended_until:
             reason = escape(texts.shorten(case.extension_reason or "", 300))
@@ -137,6 +166,9 @@ class ClerkTexts:
         contact = Contact.from_json(case.contact)
         if contact is None or case.purged_at is not None:
             lines = [self._resident_line(case, resident)]
+            if case.resident_id is not None and case.purged_at is None:  # what the clerk writes here reaches them: in which language they read
+                locale = resident.locale if resident is not None and resident.locale else case.locale
+                lines.append(_("Language: {language}").format(language=texts.LANGUAGE_NAMES.get(locale, locale)))
         else:
             lines = [_("Person: {name} (no Telegram)").format(name=escape(texts.shorten(contact.name, 100)))]
             details = [
@@ -357,17 +389,21 @@ class GroupSender:
 
     async def card_edit(self, row: OutboxMessage) -> Sent:
         case = await self._case(row)
+        retired = row.payload.get("retired")
+        if retired is not None:  # the card in the group the case was passed on from: its buttons no longer act
+            await self.bot.edit_message_text(self.texts.retired_card(case, *await self._people(case)), chat_id=row.chat_id, message_id=retired)
+            return Sent(row.chat_id, retired)
         if not self._here(case, row) or case.card_message_id is None:
             return Sent()  # the card is still to come (it is rendered as the case is then) or went with the case
         text, keyboard = self.texts.card(case, *await self._people(case))
         await self.bot.edit_message_text(text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard)
         return Sent(row.chat_id, case.card_message_id)
 
-    async def _people(self, case: Case) -> tuple[Resident | None, CaseEvent | None]:
-        """What the card says about whom the case is from: the resident, and the CREATED event
-        (a case registered by a clerk names them there)."""
+    async def _people(self, case: Case) -> tuple[Resident | None, CaseEvent | None, CaseEvent | None]:
+        """What the card says about the people of the case: the resident, the CREATED event (a
+        case registered by a clerk names them there) and the event that closed it (who closed it)."""
         async with self.database.read() as session:
-            return await case_rows.resident_of(session, case), await case_rows.created_event(session, case)
+            return await case_rows.resident_of(session, case), await case_rows.created_event(session, case), await case_rows.closing_event(session, case)
 
     async def _in_topic(self, case: Case, chat_id: int, send: Callable[[int | None], Awaitable[int]]) -> int:
         """Send into the case's topic, opening a new topic (with the card) if it was deleted."""

@@ -78,6 +78,19 @@ class ResidentTexts:
         with self.i18n.context(), self._in(locale):
             return _("Message from the clerk:")
 
+    def answer_heading(self, locale: str) -> tuple[str, str]:
+        """The final answer's heading, and what follows it: the case is closed, and can be reopened."""
+        with self.i18n.context(), self._in(locale):
+            return _("The answer to your case:"), self._closed()
+
+    def _closed(self) -> str:
+        days = self.config.settings.reopen_days
+        return _(
+            "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
+            "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
+            days,
+        ).format(days=days)
+
     def _due(self, case: Case) -> str:
         today = self.calendar.local_date(utcnow())
         left = self.calendar.working_days_left(today, case.due)
@@ -98,22 +111,18 @@ class ResidentTexts:
                 if event.text:
                     lines.append(_("Reason: {reason}").format(reason=escape(texts.shorten(event.text, 3000))))
                 if case.status in CLOSED_STATUSES:
-                    lines.append(
-                        _(
-                            "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day.",
-                            "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days.",
-                            self.config.settings.reopen_days,
-                        ).format(days=self.config.settings.reopen_days)
-                    )
+                    lines.append(self._closed())
             else:
                 raise ValueError(f"residents are not told about {event.kind} events")
             return "\n\n".join(lines)
 
-    def passed(self, case: Case, team: Team, locale: str) -> str:
+    def passed(self, case: Case, team: Team, reason: str, locale: str) -> str:
+        """The case went to another team: which, why (the clerk was told the resident reads it), and that the deadline stays."""
         with self.i18n.context(), self._in(locale):
             return "\n\n".join([
                 self._header(case),
                 _("Your case is now handled by: {team}. The deadline for the answer stays {due}.").format(team=escape(team.name.get(locale)), due=self._due(case)),
+                _("Reason: {reason}").format(reason=escape(texts.shorten(reason, 2000))),
             ])  # fmt: skip
 
     def satisfaction_question(self, case: Case, locale: str) -> tuple[str, dict[str, Any]]:
@@ -148,14 +157,17 @@ class ResidentSender:
         payload = row.payload
         source, ids = payload["from_chat_id"], payload["message_ids"]
         header, heading, html = payload["header"], payload["heading"], payload.get("html")
-        if html is not None and not payload.get("media") and len(header) + len(heading) + len(html) + 3 <= TEXT_LIMIT:
-            first = (await self.bot.send_message(row.chat_id, f"{header}\n\n{heading}\n{html}")).message_id
+        footer = "\n\n" + payload["footer"] if payload.get("footer") else ""  # the final answer: the case is closed
+        if html is not None and not payload.get("media") and len(header) + len(heading) + len(html) + len(footer) + 3 <= TEXT_LIMIT:
+            first = (await self.bot.send_message(row.chat_id, f"{header}\n\n{heading}\n{html}{footer}")).message_id
         elif payload.get("media") and len(ids) == 1 and len(header) + len(html or "") + 2 <= CAPTION_LIMIT:
             caption = header + ("\n\n" + html if html else "")
             first = (await self.bot.copy_message(row.chat_id, source, ids[0], caption=caption)).message_id
         else:  # long texts and albums: the header first, then the clerk's message(s) as they are
             await self.bot.send_message(row.chat_id, f"{header}\n\n{heading}")
             first = (await self.bot.copy_messages(row.chat_id, source, ids))[0].message_id
+            if footer:
+                await self.bot.send_message(row.chat_id, footer.strip())
         try:
             await self.bot.set_message_reaction(source, ids[0], [ReactionTypeEmoji(emoji="👍")])
         except TelegramBadRequest:

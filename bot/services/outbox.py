@@ -36,7 +36,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from bot.aio import finish_or_cancel, wait_for_event
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.leases import LeasedQueue
 from bot.store.models import OutboxMessage, OutboxStatus, utcnow
 from bot.telegram import Outcome, Verdict, classify, single_attempt
@@ -88,6 +88,20 @@ def enqueue(
     session.add(row)
     session.info.setdefault(_ADDED_KINDS, set()).add(kind)
     return row
+
+
+async def release_now(session: AsyncSession, kind: Kind, key: str) -> bool:
+    """The pending, unclaimed rows of this kind and key are due at once (a gathering window the
+    person ended); the senders wake when the transaction commits. False if there was none."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.key) == key, col(OutboxMessage.kind) == kind, col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .values(due_at=None)
+    )
+    if rowcount(result) == 0:
+        return False
+    session.info.setdefault(_ADDED_KINDS, set()).add(kind)
+    return True
 
 
 async def pending_row(session: AsyncSession, kind: Kind, key: str) -> OutboxMessage | None:

@@ -21,7 +21,7 @@ from sqlmodel import col
 from bot.config import Config, Team
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
-from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, resident_key
+from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, release_now, resident_key
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
 from bot.store import cases as case_rows
@@ -47,6 +47,9 @@ if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for typ
     from bot.services.notifications import ResidentTexts
 
 OPEN_STATUSES = frozenset(CaseStatus) - CLOSED_STATUSES
+# What a resident adds within this of their previous addition joins it in one post for the clerks
+# (an album, a few lines typed one after another); GATHER_SECONDS bounds the whole wait.
+GATHER_QUIET_SECONDS = 3
 
 
 class Action(StrEnum):
@@ -344,20 +347,22 @@ class CaseWorkflow:
                         raise NotAllowed("how the answer was given is missing")
                     case.answered_via = details["answered_via"] = AnswerBy(answered_via)
                 elif action is Action.ANSWER and answer is not None:
-                    await self._relay(session, outcome, clerk, [answer], text, now)
+                    await self._relay(session, outcome, clerk, [answer], text, now, final=True)
                     text = None  # the answer went as the clerk's message, not as a reason
+                    details["notified"] = False
                 if action is Action.TAKE:
                     case.assignee_id, case.assignee_name = clerk.id, clerk.name
                 if action is Action.REOPEN:
                     case.answered_via = None  # a new answer will be recorded at the next closing
                 assert rule.to is not None
-                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details)
+                notify = details.pop("notified", True)  # a relayed final answer says itself that the case is closed
+                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details, notify=notify)
             await self._card_edit(session, case)
         return outcome
 
     async def _set_status(
         self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime,
-        details: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None, *, notify: bool = True,
     ) -> None:  # fmt: skip
         case = outcome.case
         previous = case.status
@@ -371,7 +376,8 @@ class CaseWorkflow:
         outcome.events.append(event)
         await self._hook_status(session, outcome, event, actor_name, text)
         locale = await self._locale(session, case)
-        self._notify(session, case, self.resident_texts.event(case, event, locale))
+        if notify:
+            self._notify(session, case, self.resident_texts.event(case, event, locale))
         resident = await case_rows.resident_of(session, case)
         if to in CLOSED_STATUSES and case.resident_id is not None and not case.feedback_asked and not case_rows.kept_apart(case, resident):
             case.feedback_asked = True  # asked once per case, never again after a reopening
@@ -420,18 +426,20 @@ class CaseWorkflow:
         source = self.teams.get(case.team_id)
         if to.id == source.id:
             raise NotAllowed("the case is already this team's")
+        old_chat, old_topic, old_card = case.group_chat_id, case.topic_id, case.card_message_id
         event = CaseEvent(
             case_id=case.id, at=now, kind=EventKind.PASSED, actor_id=clerk.id, actor_name=clerk.name, text=reason,
-            data={"from": source.id, "to": to.id},
+            data={"from": source.id, "to": to.id}, group_chat_id=old_chat, group_message_id=old_topic,  # the topic it left
         )  # fmt: skip
         session.add(event)
         outcome.events.append(event)
-        # The old topic: a last line saying where the case went, then it is closed.
-        old_chat, old_topic = case.group_chat_id, case.topic_id
+        # The old topic: a last line saying where the case went, the old card without its buttons, then it is closed.
         if old_chat is not None:
             # Its topic named now: when it is sent, the case already lives in the new team's group.
             text = self.clerk_texts.passed_away(case, clerk, to, reason)
             enqueue(session, Kind.MESSAGE, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"text": text, "topic_id": old_topic})
+            if old_card is not None:
+                enqueue(session, Kind.CARD_EDIT, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"retired": old_card})
             if old_topic is not None:
                 enqueue(session, Kind.CLOSE_TOPIC, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"topic_id": old_topic})
         case.team_id, case.group_chat_id = to.id, self.teams.chat_of(to)
@@ -444,12 +452,14 @@ class CaseWorkflow:
         events = await case_rows.case_events(session, case.id)
         attachments = (await session.execute(select(col(Attachment.id)).where(col(Attachment.case_id) == case.id).order_by(col(Attachment.id)))).scalars().all()
         self._queue_card(session, case, list(attachments), history=self.clerk_texts.history(case, events, source, reason))
-        self._notify(session, case, self.resident_texts.passed(case, to, await self._locale(session, case)))
+        self._notify(session, case, self.resident_texts.passed(case, to, reason, await self._locale(session, case)))
 
     async def _relay(
         self, session: AsyncSession, outcome: Outcome, clerk: Clerk, messages: list[GroupMessage], text: str | None, now: datetime,
-        files: tuple[AttachmentDraft, ...] = (),
+        files: tuple[AttachmentDraft, ...] = (), *, final: bool = False,
     ) -> CaseEvent:  # fmt: skip
+        """A clerk's message(s) copied to the resident; `final`: the answer that closes the case,
+        headed as the answer and followed, in the same message, by the case being closed."""
         case = outcome.case
         await self._writable(session, case)
         first = messages[0]
@@ -459,9 +469,10 @@ class CaseWorkflow:
         outcome.events.append(event)
         await self.add_files(session, case, event.id, files)
         locale = await self._locale(session, case)
+        heading, footer = self.resident_texts.answer_heading(locale) if final else (self.resident_texts.clerk_heading(locale), None)
         payload = {
             "from_chat_id": first.chat_id, "message_ids": [m.message_id for m in messages], "event": event.id,
-            "header": self.resident_texts.header(case, locale), "heading": self.resident_texts.clerk_heading(locale),
+            "header": self.resident_texts.header(case, locale), "heading": heading, "footer": footer,
             "html": first.html, "media": any(m.media for m in messages),
         }  # fmt: skip
         if case.resident_id is not None:  # a case without a Telegram resident keeps the answer on record (Open311 shows it)
@@ -575,6 +586,15 @@ class CaseWorkflow:
                 raise AlreadyAdded
             await self._check_quota(session, case_id, resident_id, unique)
 
+    async def send_information_now(self, case_id: int, resident_id: int) -> None:
+        """The resident said they are done adding: what is gathered for the clerks goes at once,
+        not at the end of the gathering window."""
+        async with self.database.write() as session:
+            case = await session.get(Case, case_id)
+            if case is None or case.resident_id != resident_id:
+                return
+            await release_now(session, Kind.INFO, group_key(self._chat(case), case.id))
+
     async def reopen_by_resident(self, case_id: int, resident_id: int, reason: str, reopen_days: int) -> Case:
         now = utcnow()
         async with self.database.write() as session:
@@ -597,20 +617,25 @@ class CaseWorkflow:
         return case
 
     async def _gather_information(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
+        """What the resident adds in quick succession (each within GATHER_QUIET_SECONDS of the one
+        before) goes to the clerks as one post, once they pause; never held longer than
+        GATHER_SECONDS after the first."""
         chat = self._chat(case)
         key = group_key(chat, case.id)
+        now = utcnow()
+        longest = timedelta(seconds=self.config.settings.gather_seconds)
+        quiet = min(timedelta(seconds=GATHER_QUIET_SECONDS), longest)
         gathering = await pending_row(session, Kind.INFO, key)
         if gathering is not None:
             # Only a row no sender holds yet: if it was claimed meanwhile, start a new one.
             result = await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == gathering.id, col(OutboxMessage.status) == OutboxStatus.PENDING)
-                .values(payload={"events": [*gathering.payload.get("events", []), event.id]})
+                .values(payload={"events": [*gathering.payload.get("events", []), event.id]}, due_at=min(gathering.created_at + longest, now + quiet))
             )
             if rowcount(result) == 1:
                 return
-        due = utcnow() + timedelta(seconds=self.config.settings.gather_seconds)
-        enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=due)
+        enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=now + quiet)
 
     # --- finding cases ---
 
@@ -626,6 +651,11 @@ class CaseWorkflow:
         async with self.database.read() as session:
             query = select(Case).where(col(Case.group_chat_id) == chat_id, col(Case.topic_id) == topic_id)
             return (await session.execute(query)).scalars().first()
+
+    async def by_former_topic(self, chat_id: int, topic_id: int) -> Case | None:
+        """The case that was passed on from this (now closed) forum topic."""
+        async with self.database.read() as session:
+            return await case_rows.case_left_topic(session, chat_id, topic_id)
 
     async def by_group_message(self, chat_id: int, message_id: int) -> Case | None:
         """The case whose card, or one of whose relayed messages or notes, is this group message."""
@@ -645,6 +675,11 @@ class CaseWorkflow:
     async def resident(self, case: Case) -> Resident | None:
         async with self.database.read() as session:
             return await case_rows.resident_of(session, case)
+
+    async def closing(self, case: Case) -> CaseEvent | None:
+        """The STATUS event that closed the case (who closed it), if it is closed."""
+        async with self.database.read() as session:
+            return await case_rows.closing_event(session, case)
 
     async def registration(self, case: Case) -> CaseEvent | None:
         """The CREATED event of a case that came outside Telegram (it names the clerk who registered it)."""

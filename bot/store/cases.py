@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.store.db import insert_for
-from bot.store.models import Attachment, Case, CaseCounter, CaseEvent, CaseTrace, Channel, EventKind, Resident, TraceKind
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseCounter, CaseEvent, CaseTrace, Channel, EventKind, OutboxMessage, Resident, TraceKind
 
 
 def owned_by(resident_id: int) -> ColumnElement[bool]:
@@ -112,3 +112,49 @@ async def files_sent_since(session: AsyncSession, resident_id: int, start: datet
     )
     count, size = (await session.execute(query)).one()
     return int(count or 0), int(size or 0)
+
+
+async def open_cases_of(session: AsyncSession, resident_id: int) -> list[Case]:
+    """The resident's own cases still being handled, newest first."""
+    query = (
+        select(Case)
+        .where(owned_by(resident_id), col(Case.status).not_in(sorted(CLOSED_STATUSES)), col(Case.purged_at).is_(None))
+        .order_by(col(Case.received_at).desc(), col(Case.id).desc())
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def case_of_private_message(session: AsyncSession, resident_id: int, message_id: int) -> Case | None:
+    """The resident's own case that a message in their private chat is about: one the bot sent
+    about it (a notice, a relayed answer: recorded on its outbox row) or one they added to it."""
+    sent = select(col(OutboxMessage.case_id)).where(
+        col(OutboxMessage.sent_chat_id) == resident_id, col(OutboxMessage.sent_message_id) == message_id, col(OutboxMessage.case_id).is_not(None)
+    )
+    recorded = select(col(CaseEvent.case_id)).where(col(CaseEvent.resident_message_id) == message_id)
+    for source in (sent, recorded):
+        for case_id in (await session.execute(source.limit(5))).scalars():
+            case = (await session.execute(select(Case).where(col(Case.id) == case_id, owned_by(resident_id)))).scalar_one_or_none()
+            if case is not None:
+                return case
+    return None
+
+
+async def closing_event(session: AsyncSession, case: Case) -> CaseEvent | None:
+    """The STATUS event that closed a closed case (it names who closed it); None for an open case."""
+    if case.status not in CLOSED_STATUSES:
+        return None
+    query = select(CaseEvent).where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.STATUS).order_by(col(CaseEvent.id).desc()).limit(1)
+    event = (await session.execute(query)).scalars().first()
+    return event if event is not None and (event.data or {}).get("to") == case.status else None
+
+
+async def case_left_topic(session: AsyncSession, chat_id: int, topic_id: int) -> Case | None:
+    """The case that was passed on from this forum topic (its PASSED event names the topic it left)."""
+    query = (
+        select(col(CaseEvent.case_id))
+        .where(col(CaseEvent.kind) == EventKind.PASSED, col(CaseEvent.group_chat_id) == chat_id, col(CaseEvent.group_message_id) == topic_id)
+        .order_by(col(CaseEvent.id).desc())
+        .limit(1)
+    )
+    case_id = (await session.execute(query)).scalars().first()
+    return await session.get(Case, case_id) if case_id is not None else None

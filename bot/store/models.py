@@ -180,7 +180,9 @@ class CaseEvent(SQLModel, table=True):
     data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     resident_message_id: int | None = None  # in the resident's private chat (chat id = the resident's id)
     group_chat_id: int | None = _bigint(default=None)
-    group_message_id: int | None = Field(default=None, index=True)  # with group_chat_id: the clerks' side of a message
+    # With group_chat_id: the clerks' side of a message; of a PASSED event, the forum topic the case left
+    # (a topic's id is the id of its first message).
+    group_message_id: int | None = Field(default=None, index=True)
 
 
 class TraceKind(StrEnum):

@@ -34,7 +34,7 @@ async def test_declined_in_lithuanian(bot, telegram: Telegram, store: Database, 
     await onboard(jonas, "lt")
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
     await _close_case(clerks, telegram, "Pažymą galite atsiimti seniūnijoje.")
-    *_, question = await jonas.receive(3)
+    *_, question = await jonas.receive(2)
     assert question.text.startswith("Ar esate patenkinti, kaip buvo išnagrinėtas kreipimasis VRS-2026-000001?")
     await jonas.click("Ne, dėkoju", question)
     assert (await jonas.edited()).text == "Gerai, dėl šio kreipimosi daugiau neklausime."
@@ -50,7 +50,7 @@ async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emula
     await onboard(anna, "pl")
     await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację o godzinach pracy")
     await _close_case(clerks, telegram, "Urząd pracuje od 8 do 17.")
-    *_, question = await anna.receive(3)
+    *_, question = await anna.receive(2)
     await anna.click("5 ★", question)
     await anna.edited()
     await anna.click("Tak")

@@ -169,7 +169,8 @@ async def two_cases(anna: Person, clerks: Person, store: Database) -> TwoCases:
     await clerks.click("✅ Atsakyti ir užbaigti", closed_card)
     await clerks.receive_one()  # "write the answer"
     await clerks.send("Załatane.", thread_id=closed_card.thread_id)
-    await anna.receive(3)  # the answer, the status, the satisfaction question
+    await anna.receive(2)  # the answer (the case is closed), the satisfaction question
+    await clerks.edited()  # the prompt: its "Cancel" goes once answered
     closed_card_now = await clerks.edited()
     await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o zaświadczenie o zamieszkaniu")
     open_card = await clerks.receive_one()
@@ -203,10 +204,13 @@ async def erased(two_cases: TwoCases) -> Erased:
 
 
 async def test_the_closed_cases_card_shows_it_answered(two_cases: TwoCases) -> None:
-    def status(name: str) -> str:
-        return tr("lt", "Status: {status}", status=tr("lt", name)) + " · " + tr("lt", "nobody responsible yet")
-
-    assert two_cases.closed_card_now.text == two_cases.closed_card.text.replace(status("Received"), status("Answered"))
+    """Who answered it and when, instead of "nobody responsible"; the deadline without a countdown."""
+    received = tr("lt", "Status: {status}", status=tr("lt", "Received")) + " · " + tr("lt", "nobody responsible yet")
+    answered = (
+        tr("lt", "Status: {status}", status=tr("lt", "Answered")) + " · " + tr("lt", "closed by {name} on {date}", name="Ona", date="2026 m. lapkričio 23 d.")
+    )
+    counting = tr("lt", "Deadline: {date} ({left})", date="2026 m. gruodžio 21 d.", left="liko 20 darbo dienų")
+    assert two_cases.closed_card_now.text == two_cases.closed_card.text.replace(received, answered).replace(counting, "Terminas: 2026 m. gruodžio 21 d.")
     assert two_cases.closed_card_now.buttons == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
 
 
@@ -274,11 +278,11 @@ async def test_the_open_case_is_still_answered_but_satisfaction_is_not_asked(era
     await clerks.click("✅ Atsakyti ir užbaigti", card)
     await clerks.receive_one()  # "write the answer"
     await clerks.send("Zaświadczenie jest gotowe.", thread_id=card.thread_id)
-    answer, status = await anna.receive(2)
-    assert answer.text == to_anna("VRS-2026-000002", tr("pl", "Message from the clerk:") + "\nZaświadczenie jest gotowe.")  # still in Polish
+    answer = await anna.receive_one()
     reopen = "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day."
     reopen_plural = "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days."
-    assert status.text == to_anna("VRS-2026-000002", tr("pl", "Status: {status}", status=tr("pl", "Answered")), tr("pl", reopen, reopen_plural, n=14, days=14))
+    closed = tr("pl", reopen, reopen_plural, n=14, days=14)
+    assert answer.text == to_anna("VRS-2026-000002", tr("pl", "The answer to your case:") + "\nZaświadczenie jest gotowe.", closed)  # still in Polish
     await anna.nothing_more(1.0)  # the point: no satisfaction question
 
 

@@ -58,7 +58,7 @@ async def test_a_new_case_gets_its_topic_and_card(submitted: Submitted, telegram
     assert submitted.card.text == "\n".join([
         "🚧 VRS-2026-000001 · Pranešimas apie problemą", status_line_lt("Received", tr("lt", "nobody responsible yet")),
         "Komanda: Specialistai", "Seniūnija: visas rajonas", "Sritis: Keliai ir transportas", "Gauta: 2026 m. lapkričio 23 d.",
-        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", "Gyventojas: Anna", "", "Dziura w jezdni przy szkole",
+        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", "Gyventojas: Anna", "Kalba: Polski", "", "Dziura w jezdni przy szkole",
     ])  # fmt: skip
     assert submitted.card.buttons == CARD_BUTTONS_NEW
 
@@ -109,15 +109,38 @@ async def test_extending_the_deadline_tells_the_resident_why(submitted: Submitte
     assert (case.extension_days, case.extended_until) == (10, date(2027, 1, 7))
 
 
+async def test_an_answered_prompt_loses_its_cancel_and_cancelling_it_later_undoes_nothing(submitted: Submitted) -> None:
+    clerks = submitted.clerks
+    await clerks.click("⏳ Pratęsti", submitted.card)
+    await clerks.click("10", await clerks.receive_one())
+    await clerks.edited()
+    prompt = await clerks.receive_one()
+    await clerks.send("Reikia kelių tarnybos išvados", thread_id=submitted.thread)
+    answered = await clerks.edited()
+    assert (answered.id, answered.buttons) == (prompt.id, [])
+    await clerks.forge_button("dq:1", prompt)  # "Cancel", pressed from a screen that still showed it
+    assert (await clerks.answer())["text"] == tr("lt", "Nothing to cancel: this question no longer waits for your answer.")
+
+
+async def test_cancelling_a_waiting_prompt_says_so(submitted: Submitted) -> None:
+    clerks = submitted.clerks
+    await clerks.click("✅ Atsakyti ir užbaigti", submitted.card)
+    prompt = await clerks.receive_one()
+    await clerks.click(tr("lt", "✖ Cancel"), prompt)
+    assert (await clerks.answer())["text"] == tr("lt", "Cancelled.")
+    await clerks.send("Dabar tai tik žinutė gyventojui.", thread_id=submitted.thread)  # no longer the final answer
+    relayed = await submitted.anna.receive_one()
+    assert relayed.text == to_anna(tr("pl", "Message from the clerk:") + "\nDabar tai tik žinutė gyventojui.")
+
+
 async def test_answering_closes_the_case_and_the_clerk_can_reopen_it(submitted: Submitted, emulator: Emulator, store: Database) -> None:
     anna, clerks = submitted.anna, submitted.clerks
     await clerks.click("✅ Atsakyti ir užbaigti", submitted.card)
     prompt = await clerks.receive_one()
     assert prompt.text == prompt_lt("{number}: write the final answer. It goes to the resident, and the case is closed.")
     await clerks.send("Dziura zostanie załatana do 5 grudnia.", thread_id=submitted.thread)
-    answer, closed, question = await anna.receive(3)
-    assert answer.text == to_anna(tr("pl", "Message from the clerk:") + "\nDziura zostanie załatana do 5 grudnia.")
-    assert closed.text == to_anna(status_pl("Answered"), tr("pl", *REOPEN_WITHIN, n=14, days=14))
+    answer, question = await anna.receive(2)  # one message says it is the answer and that the case is closed
+    assert answer.text == to_anna(tr("pl", "The answer to your case:") + "\nDziura zostanie załatana do 5 grudnia.", tr("pl", *REOPEN_WITHIN, n=14, days=14))
     assert question.text == tr("pl", SURVEY, number=NUMBER)
     await emulator.wait_for(lambda: buttons_now(emulator, submitted.card) == CARD_BUTTONS_CLOSED, 10)
     assert buttons_now(emulator, submitted.card) == CARD_BUTTONS_CLOSED

@@ -31,12 +31,12 @@ def lt(msgid: str, **values: object) -> str:
     return tr("lt", msgid, **values)
 
 
-def card_text(status: str, *closing: str) -> str:
+def card_text(status: str, *closing: str, responsible: str = "", deadline: str = "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)") -> str:
     """The roads department's card (in ADMIN_LOCALE, Lithuanian): the person's contact instead of a resident."""
     return "\n".join([
-        "🚧 VRS-2026-000001 · Pranešimas apie problemą", lt("Status: {status}", status=lt(status)) + " · " + lt("nobody responsible yet"),
+        "🚧 VRS-2026-000001 · Pranešimas apie problemą", lt("Status: {status}", status=lt(status)) + " · " + (responsible or lt("nobody responsible yet")),
         "Komanda: Kelių skyrius", "Seniūnija: visas rajonas", "Sritis: Keliai ir transportas", "Gauta: 2026 m. lapkričio 23 d.",
-        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", lt("Person: {name} (no Telegram)", name=NAME),
+        deadline, lt("Person: {name} (no Telegram)", name=NAME),
         "Atsakyti telefonu: 📞 " + PHONE, lt("Registered by {clerk}, received {how}", clerk="Ona", how=BY_PHONE), *closing, "", DESCRIPTION,
     ])  # fmt: skip
 
@@ -102,6 +102,7 @@ async def answered_by_phone(desk: Desk, registered: Registered) -> Received:
     await petras.edited()
     await petras.receive_one()  # the prompt for the answer
     await petras.send(ANSWER, thread_id=card.thread_id)
+    await petras.edited()  # the prompt: its "Cancel" goes once answered
     return await petras.edited()
 
 
@@ -237,7 +238,10 @@ async def test_closing_asks_how_the_answer_was_given_then_the_answer_for_the_rec
 
 async def test_the_closed_card_says_how_the_answer_was_given(registered: Registered, answered_by_phone: Received) -> None:
     assert answered_by_phone.id == registered.card.id
-    assert answered_by_phone.text == card_text("Answered", lt("Answer given {how}", how=BY_PHONE))
+    closed = lt("closed by {name} on {date}", name="Petras", date="2026 m. lapkričio 23 d.")
+    assert answered_by_phone.text == card_text(
+        "Answered", lt("Answer given {how}", how=BY_PHONE), responsible=closed, deadline="Terminas: 2026 m. gruodžio 21 d."
+    )
     assert answered_by_phone.buttons == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]  # a report: the clerks may publish it (Open311)
 
 

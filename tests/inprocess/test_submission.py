@@ -187,7 +187,7 @@ async def test_the_clerks_get_the_card_the_location_and_the_album(submitted: Sub
         "🚧 VRS-2026-000001 · Pranešimas apie problemą",
         tr("lt", "Status: {status}", status=tr("lt", "Received")) + " · " + tr("lt", "nobody responsible yet"),
         "Komanda: Specialistai", "Seniūnija: Riešė", "Sritis: Keliai ir transportas", "Gauta: 2026 m. lapkričio 23 d.",
-        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", "Gyventojas: Anna", "", DESCRIPTION,
+        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", "Gyventojas: Anna", "Kalba: Polski", "", DESCRIPTION,
     ])  # fmt: skip
     assert pin.raw["location"] == {"latitude": LATITUDE, "longitude": LONGITUDE}
     assert [m.raw["media_group_id"] for m in album] == [album[0].raw["media_group_id"]] * 3  # one album

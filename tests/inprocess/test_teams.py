@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind
 from tests.catalog import REOPEN_WITHIN, tr
@@ -61,12 +63,12 @@ def confirmation(locale: str, number: str, kind: str, team: str, received: str, 
     ])  # fmt: skip
 
 
-def card_text(number: str, heading: str, team: str, eldership: str, category: str, resident: str, description: str) -> str:
+def card_text(number: str, heading: str, team: str, eldership: str, category: str, resident: str, description: str, language: str = "Polski") -> str:
     """A new case's card (in ADMIN_LOCALE, Lithuanian), nobody responsible yet."""
     return "\n".join([
         f"{heading.split(' ', 1)[0]} {number} · {heading.split(' ', 1)[1]}", status_line("Received", lt("nobody responsible yet")),
         f"Komanda: {team}", f"Seniūnija: {eldership}", f"Sritis: {category}", "Gauta: 2026 m. lapkričio 23 d.",
-        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", f"Gyventojas: {resident}", "", description,
+        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", f"Gyventojas: {resident}", f"Kalba: {language}", "", description,
     ])  # fmt: skip
 
 
@@ -120,7 +122,7 @@ async def test_a_request_about_an_eldership_goes_to_the_eldership(desk: Desk, te
         "lt", NUMBER, "Prašymas", "Avižienių seniūnija", "2026 m. lapkričio 23 d.", "2026 m. gruodžio 21 d. (liko 20 darbo dienų)"
     )
     card = await desk.eldership.receive_one()
-    assert card.text == card_text(NUMBER, "📄 Prašymas", "Avižienių seniūnija", "Avižieniai", "Kiti klausimai", "Jonas", "Prašau pažymos")
+    assert card.text == card_text(NUMBER, "📄 Prašymas", "Avižienių seniūnija", "Avižieniai", "Kiti klausimai", "Jonas", "Prašau pažymos", "Lietuvių")
 
 
 async def test_a_case_no_rule_names_goes_to_the_front_office(desk: Desk, telegram: Telegram) -> None:
@@ -204,11 +206,50 @@ async def test_the_new_team_gets_the_card_and_the_history_with_the_notes(passed:
     ]
 
 
-async def test_the_resident_is_told_who_handles_the_case_now_and_that_the_deadline_stays(passed: Passed) -> None:
+async def test_the_resident_is_told_who_handles_the_case_now_why_and_that_the_deadline_stays(passed: Passed) -> None:
+    """The clerk was told that the resident sees the reason: she does."""
     moved = "Your case is now handled by: {team}. The deadline for the answer stays {due}."
     assert (await passed.reported.anna.receive_one()).text == to_anna(
-        tr("pl", moved, team="Starostwo Awiżenie", due="21 grudnia 2026 (pozostało 20 dni roboczych)")
+        tr("pl", moved, team="Starostwo Awiżenie", due="21 grudnia 2026 (pozostało 20 dni roboczych)"), tr("pl", "Reason: {reason}", reason=REASON)
     )
+
+
+def moved_away() -> str:
+    return lt(
+        "{number} was passed on to {team} and is handled in its group now; nothing was done or sent from here.", number=NUMBER, team="Avižienių seniūnija"
+    )
+
+
+async def test_the_old_card_loses_its_buttons_and_says_where_the_case_went(passed: Passed, emulator: Emulator) -> None:
+    old = passed.reported.card
+
+    def old_card_now() -> dict[str, Any]:
+        return emulator.chats[ROADS].messages[old.id]
+
+    await wait_until(lambda: "reply_markup" not in old_card_now(), what="the old card's buttons to go")
+    assert old_card_now()["text"].split("\n\n")[0] == lt("🔀 Passed on to {team}: the case is handled in its group now.", team="Avižienių seniūnija")
+    assert lt("Team: {team}", team="Avižienių seniūnija") in old_card_now()["text"]
+
+
+async def test_an_old_cards_button_says_where_the_case_is_now(desk: Desk, passed: Passed, store: Database) -> None:
+    await desk.member.forge_button("dk:take:1", passed.reported.card)  # pressed before the card lost its buttons
+    assert (await desk.member.answer())["text"] == moved_away()
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert (case.status, case.assignee_name) == (CaseStatus.NEW, None)
+
+
+async def test_writing_in_the_closed_topic_says_where_the_case_is_and_sends_nothing(desk: Desk, passed: Passed, store: Database) -> None:
+    anna = passed.reported.anna
+    await anna.receive_one()  # told who handles it now
+    await desk.member.send("Ar jau sutvarkyta?", thread_id=passed.reported.card.thread_id)
+    told = await desk.member.receive_one()  # in the group's main chat: the bot cannot write in a closed topic
+    text = "{name}: {number} was passed on to {team} and is handled in its group now; your message in its old topic was not sent to anyone."
+    assert (told.text, told.thread_id) == (lt(text, name="Petras", number=NUMBER, team="Avižienių seniūnija"), None)
+    await anna.nothing_more(1.0)  # the point: nothing reaches Anna
+    async with store.read() as session:
+        sent = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))).scalars().all()
+    assert sent == []
 
 
 async def test_passed_back_the_case_opens_a_new_topic_and_keeps_its_deadline(desk: Desk, passed: Passed, store: Database) -> None:
@@ -327,9 +368,8 @@ async def test_after_a_note_the_prompted_answer_closes_the_case(desk: Desk, prom
     anna, thread = prompted.reported.anna, prompted.reported.card.thread_id
     await desk.member.send("!paklausti rangovo", thread_id=thread)
     await desk.member.send("Latarnia naprawiona.", thread_id=thread)
-    answer, closed, _question = await anna.receive(3)
-    assert answer.text == to_anna(tr("pl", "Message from the clerk:") + "\nLatarnia naprawiona.")
-    assert closed.text == to_anna(tr("pl", "Status: {status}", status=tr("pl", "Answered")), tr("pl", *REOPEN_WITHIN, n=14, days=14))
+    answer, _question = await anna.receive(2)
+    assert answer.text == to_anna(tr("pl", "The answer to your case:") + "\nLatarnia naprawiona.", tr("pl", *REOPEN_WITHIN, n=14, days=14))
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
         notes = (await session.execute(select(CaseEvent.text).where(CaseEvent.kind == EventKind.NOTE))).scalars().all()
