@@ -41,6 +41,8 @@ async def passed(desk: Desk, telegram: Telegram) -> Passed:
     await desk.member.receive_one()  # the prompt for the reason
     await desk.member.send(REASON, thread_id=old_card.thread_id)
     await desk.member.receive_one()  # the old topic's last line
+    while (await desk.member.edited()).id != old_card.id:  # the prompt loses its button; then the old card says where the case went
+        pass
     card, _history = await desk.eldership.receive(2)
     await anna.receive_one()  # who handles the case now
     return Passed(anna, old_card, card)
