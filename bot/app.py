@@ -45,6 +45,7 @@ from bot.services.schedule import Schedule
 from bot.services.storage import FileStore, file_stores
 from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
+from bot.services.visits import VisitDesk
 from bot.services.webhooks import WebhookSender
 from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
@@ -104,7 +105,7 @@ class App:
     async def _run(self, webhook: bool) -> None:
         await self.prepare()
         settings = self.config.settings
-        me = await self.bot.get_me()
+        me = await self.bot.me()  # remembered by the Bot: the visit survey's posters link to its username
         _start_up_done()
         await self.announcements.resume()
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
@@ -280,6 +281,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["quality"] = services.quality
     dispatcher["rights"] = services.rights
     dispatcher["surveys"] = services.surveys
+    dispatcher["visits"] = VisitDesk(bot, i18n, config, teams)
     dispatcher["news"] = NewsService(database, settings.default_locale)
     dispatcher["broadcaster"] = broadcaster = Broadcaster(
         database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=services.residents.mark_blocked,

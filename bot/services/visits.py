@@ -16,6 +16,7 @@ visitor who never used the bot changes it with one tap and nothing is stored abo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pydantic import Field
 
 from bot.config import LOCALES, PLACE_ID_MAX, Config, Place, Team
 from bot.keyboards import InlineKeyboardBuilder
+from bot.services.posters import PosterText, draw_poster
 from bot.services.surveys import VisitAnswers
 from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
@@ -220,17 +222,26 @@ class VisitDesk:
         except TelegramAPIError as exc:
             log.warning("a visit survey's proposal did not reach the quality group", extra={"place": place.id, "error": type(exc).__name__})
 
-    def poster_texts(self) -> dict[str, tuple[str, str, str]]:
-        """The poster's heading, explanation and place line, in Polish and Lithuanian."""
-        lines = {}
+    async def poster(self, place: Place) -> tuple[str, bytes, bytes]:
+        """The place's A4 poster: its link, the PDF and the PNG. The bot's username is getMe's,
+        asked once at start-up and remembered by the Bot (`bot.me()`)."""
+        me = await self.bot.me()
+        assert me.username, "a bot always has a username"
+        link = survey_link(me.username, place)
+        texts = []
         for locale in ("pl", "lt"):
             with self.i18n.use_locale(locale):
-                lines[locale] = (
-                    _("How were you served? Tell us in a minute."),
-                    _("Scan the code with your phone's camera: a short survey opens in Telegram. It is anonymous: we never learn who answered."),
-                    _("Place: {place}"),
+                texts.append(
+                    PosterText(
+                        municipality=self.config.municipality.name.get(locale),
+                        heading=_("How were you served? Tell us in a minute."),
+                        explanation=_("Scan the code with your phone's camera: a short survey opens in Telegram. It is anonymous: we never learn who answered."),
+                        place=_("Place: {place}").format(place=place.name.get(locale)),
+                    )
                 )
-        return lines
+        # Drawing takes a moment of CPU: off the event loop.
+        pdf, png = await asyncio.to_thread(draw_poster, link, texts[0], texts[1])
+        return link, pdf, png
 
 
 def survey_locale(code: str) -> str | None:
