@@ -77,6 +77,7 @@ class App:
     teams: TeamDirectory
     open311: Open311Service
     files: FileStore
+    quality: QualityService
     webhooks: WebhookSender | None = None
 
     async def prepare(self) -> None:
@@ -300,7 +301,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams, open311=services.open311, files=services.files, webhooks=services.webhooks,
+        announcements=announcements, teams=teams, open311=services.open311, files=services.files, quality=services.quality, webhooks=services.webhooks,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import clock, metrics
+from bot.config import LOCALES
 from bot.open311 import Open311Api
+from bot.services.quality import LAST_DAYS_DEFAULT, Period
+from bot.services.report_output import service_quality_page
 from bot.telegram import single_attempt
 
 if TYPE_CHECKING:
@@ -100,7 +104,19 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
         await metrics.refresh_from_store(app.database, today, lambda team_id: app.teams.get(team_id).id)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def service_quality(request: web.Request) -> web.Response:
+        """The visit surveys' figures of the last 30 days per place (PUBLIC_SERVICE_QUALITY), in ?lang= or the browser's language."""
+        locale = page_locale(request.query.get("lang"), request.headers.get("Accept-Language", ""), settings.default_locale)
+        today = clock.now().astimezone(settings.tz).date()
+        start = today - timedelta(days=LAST_DAYS_DEFAULT - 1)
+        with app.i18n.context(), app.i18n.use_locale(locale):
+            places, _proposals = await app.quality.visits(Period(start, today), locale)  # proposals are not published
+            page = service_quality_page(places, app.config.municipality.name.get(locale), start, today, locale)
+        return web.Response(text=page, content_type="text/html", charset="utf-8", headers={"Cache-Control": "public, max-age=300", "Content-Language": locale})
+
     web_app.router.add_get("/healthz", healthz)
+    if settings.public_service_quality:
+        web_app.router.add_get("/service-quality", service_quality)
     web_app.router.add_get("/metrics", metrics_page)
     Open311Api.route(web_app.router, Open311Api(app.open311).handle)
     if webhook:
@@ -109,6 +125,21 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
         handler = WebhookHandler(app.dispatcher, app.bot, handle_in_background=False, secret_token=secret)
         handler.register(web_app, path=urlsplit(settings.webhook_url).path or "/")
     return web_app
+
+
+def page_locale(asked: str | None, accept_language: str, default: str) -> str:
+    """?lang= if it is one of ours, else the first of ours the browser accepts (in its order of preference), else `default`."""
+    if asked in LOCALES:
+        return asked
+    preferences = []
+    for number, part in enumerate(accept_language.split(",")[:20]):
+        tag, _sep, weight = part.strip().partition(";q=")
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            continue
+        preferences.append((-quality, number, tag.split("-")[0].strip().lower()))
+    return next((code for _q, _n, code in sorted(preferences) if code in LOCALES), default)
 
 
 async def serve(web_app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -146,7 +146,7 @@ async def proposal_not_text(message: Message, state: FSMContext, config: Config,
 async def _ask_for_text(message: Message, place: Place, locale: str, so_far: str) -> None:
     """With the button it names: the question above may have scrolled away."""
     _text, keyboard = proposal_view(place, locale, so_far)
-    await message.answer(_("Please write your proposal as text, or tap “Send without a proposal”."), reply_markup=keyboard)
+    await message.answer(_("Please write your proposal as text, or tap “Send, no proposal”."), reply_markup=keyboard)
 
 
 async def _store(place: Place, locale: str, so_far: str, proposal: str | None, user_id: int, surveys: SurveyService) -> tuple[bool, str]:

@@ -35,6 +35,7 @@ from pydantic import Field
 from bot.config import LOCALES, PLACE_ID_MAX, Config, Place, Team
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services.posters import PosterText, draw_poster
+from bot.services.quality import WAITING_LABELS
 from bot.services.surveys import VisitAnswers
 from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
@@ -45,12 +46,6 @@ log = logging.getLogger(__name__)
 PAYLOAD_PREFIX = "v_"
 PROPOSAL_MAX = 1000
 
-WAITING_LABELS = {
-    WaitingTime.UNDER_5: __("under 5 min"),
-    WaitingTime.UP_TO_15: __("5–15 min"),
-    WaitingTime.UP_TO_30: __("15–30 min"),
-    WaitingTime.OVER_30: __("over 30 min"),
-}
 SETTLED_LABELS = {ResolvedAnswer.YES: __("Yes"), ResolvedAnswer.PARTLY: __("Partly"), ResolvedAnswer.NO: __("No")}
 
 # One character per step in the buttons: the score, the waiting time (its index), settled
@@ -157,7 +152,7 @@ def step_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKeyboa
 
 def proposal_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKeyboardMarkup]:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("📨 Send without a proposal"), callback_data=VisitTap(place=place.id, lc=locale, so_far=so_far, act="s"))
+    builder.button(text=_("📨 Send, no proposal"), callback_data=VisitTap(place=place.id, lc=locale, so_far=so_far, act="s"))
     text = "\n\n".join([
         f"<b>{escape(place.name.get(locale))}</b>",
         _("What could we do better? Write your proposal in one message (up to {max} characters), or send your answers as they are.").format(max=PROPOSAL_MAX),
