@@ -199,7 +199,7 @@ def decoded(image: Image.Image) -> list[str]:
 
 
 async def posters(person: Person, emulator: Emulator) -> tuple[Received, bytes, bytes]:
-    pdf, png = await person.receive(2)
+    pdf, png = await person.receive(2, timeout=90)  # drawing an A4 page takes seconds of CPU on a busy machine
     return pdf, emulator.files[pdf.raw["document"]["file_id"]].data, emulator.files[png.raw["document"]["file_id"]].data
 
 
@@ -236,3 +236,19 @@ async def test_a_place_team_prints_its_poster_and_a_non_member_is_refused(desk: 
     await desk.eldership.send("/qr avizieniai-office")  # Aldona, a listed member
     _message, _pdf, png = await posters(desk.eldership, emulator)
     assert decoded(Image.open(io.BytesIO(png))) == ["https://t.me/petent_bot?start=v_avizieniai-office"]
+
+
+async def test_the_public_page_is_served_only_when_the_setting_is_on(bot: App) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web import build_web_app
+
+    for setting, status in ((False, 404), (True, 200)):
+        bot.config.settings.public_service_quality = setting
+        async with TestClient(TestServer(build_web_app(bot, webhook=False))) as client:
+            response = await client.get("/service-quality", headers={"Accept-Language": "lt-LT,lt;q=0.9"})
+            assert response.status == status
+            if setting:
+                page = await response.text()
+                assert response.headers["Content-Language"] == "lt" and response.content_type == "text/html"
+                assert f"<h2>{PLACE_LT}</h2><p>" in page  # no answers yet: fewer than 5
