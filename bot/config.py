@@ -550,7 +550,9 @@ class Municipality(BaseModel):
                 raise ValueError(f"{where}: duplicate id")
             seen.add(place.id)
             if place.team is not None and place.team not in known_teams:
-                raise ValueError(f"{where}: unknown team {place.team}" + ("" if known_teams else " (the file has no [[teams]]: leave team out for the default team)"))
+                raise ValueError(
+                    f"{where}: unknown team {place.team}" + ("" if known_teams else " (the file has no [[teams]]: leave team out for the default team)")
+                )
             if place.eldership is not None and place.eldership not in self.eldership_by_id:
                 raise ValueError(f"{where}: unknown eldership {place.eldership}")
 

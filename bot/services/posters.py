@@ -13,8 +13,12 @@ from __future__ import annotations
 import io
 import textwrap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import segno
+
+if TYPE_CHECKING:
+    from matplotlib.path import Path
 
 A4_INCHES = (8.27, 11.69)
 PNG_DPI = 200  # 1654 × 2338 pixels: sharp on an office printer, a small file
@@ -37,12 +41,13 @@ def qr_matrix(link: str) -> list[list[bool]]:
     return [[bool(module) for module in row] for row in code.matrix]
 
 
-def _qr_path(matrix: list[list[bool]]):  # type: ignore[no-untyped-def]
+def _qr_path(matrix: list[list[bool]]) -> Path:
     """One path of rectangles, one per run of dark modules in a row (y grows downwards)."""
     from matplotlib.path import Path
 
     vertices: list[tuple[float, float]] = []
     codes: list[int] = []
+    moveto, lineto, close = int(Path.MOVETO), int(Path.LINETO), int(Path.CLOSEPOLY)
     for y, row in enumerate(matrix):
         x = 0
         while x < len(row):
@@ -53,7 +58,7 @@ def _qr_path(matrix: list[list[bool]]):  # type: ignore[no-untyped-def]
             while x < len(row) and row[x]:
                 x += 1
             vertices += [(start, y), (x, y), (x, y + 1), (start, y + 1), (start, y)]
-            codes += [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY]
+            codes += [moveto, lineto, lineto, lineto, close]
     return Path(vertices, codes)
 
 

@@ -530,13 +530,21 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         (
             _("Visit surveys by place"),
             [
-                _("Place"), _("Answers"), _("Average satisfaction"), _("Average courtesy"),
+                _("Place"),
+                _("Answers"),
+                _("Average satisfaction"),
+                _("Average courtesy"),
                 *(_("Waited {time}, %").format(time=label) for label in waiting_labels()),
-                _("Settled: yes, %"), _("Settled: partly, %"), _("Settled: no, %"),
+                _("Settled: yes, %"),
+                _("Settled: partly, %"),
+                _("Settled: no, %"),
             ],
             [
                 [
-                    p.name, p.answers if p.shown else _("fewer than {min}").format(min=MIN_GROUP), _round(p.average, 2), _round(p.average_courtesy, 2),
+                    p.name,
+                    p.answers if p.shown else _("fewer than {min}").format(min=MIN_GROUP),
+                    _round(p.average, 2),
+                    _round(p.average_courtesy, 2),
                     *(_round(p.waited_share(waited)) for waited in WaitingTime),
                     *(_round(p.settled_share(settled)) for settled in ResolvedAnswer),
                 ]

@@ -106,7 +106,10 @@ def visit_lines(report: QualityReport) -> list[str]:
         waited = " · ".join(f"{label} {_percent(place.waited_share(w))}" for label, w in zip(waiting_labels(), WaitingTime, strict=True))
         lines.append(
             _("{place}: answers: {count}, average <b>{average}</b> of 5; waited: {waited}; settled: {settled}").format(
-                place=escape(place.name), count=place.answers, average=_number(place.average, 2), waited=waited,
+                place=escape(place.name),
+                count=place.answers,
+                average=_number(place.average, 2),
+                waited=waited,
                 settled=_percent(place.settled_share(ResolvedAnswer.YES)),
             )  # fmt: skip
         )
@@ -329,14 +332,22 @@ def service_quality_page(places: list[PlaceFigures], municipality: str, start: d
     for place in places:
         heading = f"<h2>{escape(place.name)}</h2>"
         if not place.shown:
-            sections.append(f"<section>{heading}<p>{escape(_('Fewer than {min} answers: not shown, so that no answer can be told apart.').format(min=MIN_GROUP))}</p></section>")
+            sections.append(
+                f"<section>{heading}<p>{escape(_('Fewer than {min} answers: not shown, so that no answer can be told apart.').format(min=MIN_GROUP))}</p></section>"
+            )
             continue
         rows = [
             (_("Answers"), str(place.answers)),
             (_("Average satisfaction (1-5)"), _number(place.average, 2)),
             (_("Average courtesy (1-5)"), _number(place.average_courtesy, 2)),
-            *((_("Waited {time}, %").format(time=label), _percent(place.waited_share(waited))) for label, waited in zip(waiting_labels(), WaitingTime, strict=True)),
-            *((label, _percent(place.settled_share(settled))) for label, settled in zip((_("Settled: yes, %"), _("Settled: partly, %"), _("Settled: no, %")), ResolvedAnswer, strict=True)),
+            *(
+                (_("Waited {time}, %").format(time=label), _percent(place.waited_share(waited)))
+                for label, waited in zip(waiting_labels(), WaitingTime, strict=True)
+            ),
+            *(
+                (label, _percent(place.settled_share(settled)))
+                for label, settled in zip((_("Settled: yes, %"), _("Settled: partly, %"), _("Settled: no, %")), ResolvedAnswer, strict=True)
+            ),
         ]
         body = "".join(f'<tr><th scope="row">{escape(name)}</th><td>{escape(value)}</td></tr>' for name, value in rows)
         sections.append(f"<section>{heading}<table>{body}</table></section>")

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from html import escape
-
 from typing import TYPE_CHECKING
 
 from aiogram import Bot

@@ -237,7 +237,6 @@ class SurveyService:
                     counts[question][option] += 1
         return PollResults(poll=poll, questions=questions, respondents=len(rows), counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
 
-
     # --- visit surveys (bot.services.visits): one answer per person, place and day ---
 
     def _visit_receipt(self, place_id: str, user_id: int, day: date) -> str:

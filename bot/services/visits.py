@@ -230,7 +230,9 @@ class VisitDesk:
                     PosterText(
                         municipality=self.config.municipality.name.get(locale),
                         heading=_("How were you served? Tell us in a minute."),
-                        explanation=_("Scan the code with your phone's camera: a short survey opens in Telegram. It is anonymous: we never learn who answered."),
+                        explanation=_(
+                            "Scan the code with your phone's camera: a short survey opens in Telegram. It is anonymous: we never learn who answered."
+                        ),
                         place=_("Place: {place}").format(place=place.name.get(locale)),
                     )
                 )

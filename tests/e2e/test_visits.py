@@ -30,7 +30,9 @@ async def bot_with_page(emulator: Emulator, settings_env: dict[str, str], tmp_pa
 
 async def test_people_scan_the_poster_answer_and_the_page_counts_them_from_five(bot_with_page: BotProcess, telegram: Telegram) -> None:
     page_url = f"http://127.0.0.1:{bot_with_page.env['WEB_PORT']}/service-quality?lang=lt"
-    people = [await telegram.resident(name, language_code=code) for name, code in (("Anna", "pl"), ("Jonas", "lt"), ("Rasa", "lt"), ("Ona", "lt"), ("Piotr", "pl"))]
+    people = [
+        await telegram.resident(name, language_code=code) for name, code in (("Anna", "pl"), ("Jonas", "lt"), ("Rasa", "lt"), ("Ona", "lt"), ("Piotr", "pl"))
+    ]
     async with httpx.AsyncClient(timeout=10) as http:
         for number, person in enumerate(people, start=1):
             locale = person.user["language_code"]

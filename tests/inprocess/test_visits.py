@@ -78,7 +78,13 @@ async def test_a_new_person_scans_and_answers_everything_in_polish(bot: App, tel
     assert "&lt;b&gt;krzeseł&lt;/b&gt; &amp; stołów" in (posted.html or "")  # escaped, shown as typed
     [row] = await answers(store)
     assert (row.place_id, row.answered_on, row.score, row.waited, row.settled, row.courtesy, row.proposal) == (
-        "front-desk-1", TODAY, 4, "5-15", "partly", 5, PROPOSAL
+        "front-desk-1",
+        TODAY,
+        4,
+        "5-15",
+        "partly",
+        5,
+        PROPOSAL,
     )
     async with store.read() as session:
         assert await session.get(Resident, anna.user["id"]) is None  # no profile, no consent asked: nothing about her
@@ -181,7 +187,7 @@ async def test_no_visit_survey_table_holds_a_user_id(bot: App, telegram: Telegra
         await person.click(tr(person.user["language_code"], "📨 Send"), await person.edited())
         await person.edited()
     async with store.read() as session:
-        columns = {table: [c for c in (await session.execute(text(f"SELECT * FROM {table}"))).keys()] for table in ("visit_answers", "visit_receipts")}
+        columns = {table: list((await session.execute(text(f"SELECT * FROM {table}"))).keys()) for table in ("visit_answers", "visit_receipts")}
         values = [str(v) for table in columns for row in (await session.execute(text(f"SELECT * FROM {table}"))).all() for v in row]
     assert columns == {
         "visit_answers": ["id", "place_id", "answered_on", "score", "waited", "settled", "courtesy", "proposal"],
@@ -212,7 +218,7 @@ async def test_the_posters_pdf_and_png_hold_a_qr_code_of_the_survey_link(bot: Ap
     page = pypdfium2.PdfDocument(pdf)[0]
     assert [round(side) for side in page.get_size()] == [595, 842]  # A4 in points
     assert decoded(page.render(scale=2).to_pil()) == [LINK]
-    assert b"%PDF-" == pdf[:5]
+    assert pdf[:5] == b"%PDF-"
 
 
 async def test_qr_without_a_place_lists_the_places(bot: App, clerks: Person) -> None:

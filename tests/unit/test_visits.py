@@ -110,7 +110,11 @@ async def report(database: Database) -> QualityReport:
     async with database.write() as session:
         for place, rows in CRAFTED.items():
             for score, waited, settled, courtesy, proposal in rows:
-                session.add(VisitAnswer(place_id=place, answered_on=date(2026, 12, 9), score=score, waited=waited, settled=settled, courtesy=courtesy, proposal=proposal))
+                session.add(
+                    VisitAnswer(
+                        place_id=place, answered_on=date(2026, 12, 9), score=score, waited=waited, settled=settled, courtesy=courtesy, proposal=proposal
+                    )
+                )
         session.add(VisitAnswer(place_id="front-desk-1", answered_on=date(2026, 11, 30), score=1))  # before the period
         session.add(VisitAnswer(place_id="closed-desk", answered_on=date(2026, 12, 2), score=3))  # a place removed from the file since
     i18n = load_i18n("pl")
@@ -149,7 +153,10 @@ async def test_the_message_chart_and_xlsx_hold_the_places(report: QualityReport)
         message = report_message(report)
         figure = visit_chart(report)
         workbook = load_workbook(io.BytesIO(report_xlsx(report)))
-    assert "Front office, desk 1: answers: 6, average <b>3.83</b> of 5; waited: under 5 min 40% · 5–15 min 20% · 15–30 min 20% · over 30 min 20%; settled: 60%" in message
+    assert (
+        "Front office, desk 1: answers: 6, average <b>3.83</b> of 5; waited: under 5 min 40% · 5–15 min 20% · 15–30 min 20% · over 30 min 20%; settled: 60%"
+        in message
+    )
     assert "Rudamina Eldership: fewer than 5 answers" in message
     assert "Visitors' proposals: 3 (in the XLSX file)" in message
     assert figure is not None
