@@ -13,6 +13,10 @@ place and id (SQLite's rowid order, PostgreSQL's ctid order and xmin) and so pai
 receipt for anyone holding the key. So that same transaction writes all answers of the group
 (the day, and the poll) again, in a random order: each then carries the newest transaction id and
 a random place, and only the group is left to tell them apart.
+
+Visit surveys (bot.services.visits, docs/visit-survey.md) follow the same rule: a receipt of
+(person, place, day) in `visit_receipts`, the place's answers of the day rewritten beside it, and
+the receipts of earlier days deleted in the same transaction.
 """
 
 from __future__ import annotations

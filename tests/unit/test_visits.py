@@ -26,25 +26,24 @@ from bot.store.db import Database
 from bot.store.models import VisitAnswer
 from bot.web import page_locale
 from tests.conftest import SECRET_KEY
+from tests.unit.test_config import TEAMS as CONFIG_TEAMS
 from tests.unit.test_survey_anonymity import ANSWERS, _assert_no_better_than_chance, _plain, _stored
 
 VILNIUS = ZoneInfo("Europe/Vilnius")
 DECEMBER = Period(date(2026, 12, 1), date(2026, 12, 31))
-TEAMS = """
-[[teams]]
-id = "front"
-chat_id = -1001
-name = { pl = "Biuro", lt = "Skyrius" }
-
+TEAMS = (
+    CONFIG_TEAMS
+    + """
 [[teams]]
 id = "quality"
-chat_id = -1002
+chat_id = -1003
 quality = true
 name = { pl = "Jakość", lt = "Kokybė" }
 
 [routing]
 default_team = "front"
 """
+)
 
 
 def municipality_with(tmp_path: Path, extra: str):  # type: ignore[no-untyped-def]
