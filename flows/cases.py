@@ -41,6 +41,7 @@ from flows.common import (
     too_big_to_keep,
     visible_text,
 )
+from flows.visits import VisitSurvey
 
 router = Router(name="cases")
 router.callback_query.filter(UnderAccessibleMessage())
@@ -66,7 +67,8 @@ class Reopen(StatesGroup):
     reason = State()
 
 
-_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state}  # the main menu stays on screen meanwhile
+# The main menu stays on screen meanwhile (a visit survey's proposal: for those who have it).
+_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state, VisitSurvey.proposal.state}
 
 
 async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:

@@ -258,3 +258,19 @@ async def test_the_public_page_is_served_only_when_the_setting_is_on(bot: App) -
                 page = await response.text()
                 assert response.headers["Content-Language"] == "lt" and response.content_type == "text/html"
                 assert f"<h2>{PLACE_LT}</h2><p>" in page  # no answers yet: fewer than 5
+
+
+async def test_the_main_menu_while_a_proposal_is_asked_for_is_not_taken_as_the_proposal(bot: App, telegram: Telegram, clerks: Person, store: Database) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    survey = await scan(anna)
+    await anna.click("4", survey)
+    for _step in range(3):
+        await anna.click("⏭ Pomiń", await anna.edited())
+    await anna.edited()  # the proposal is asked for
+    await anna.send("❓ Pomoc")
+    help_text = (await anna.receive_one()).text
+    assert "/new" in help_text and "/mydata" in help_text  # the help, not the thanks
+    await anna.send("Nie to miałam na myśli")  # no longer a proposal: the fallback's answer
+    await anna.receive_one()
+    assert await answers(store) == []
+    await clerks.nothing_more()
