@@ -152,7 +152,7 @@ def visit_chart(report: QualityReport) -> Figure | None:
             left = [a + b for a, b in zip(left, shares, strict=True)]
         axis.set_xlim(0, 100)
         axis.set_title(title, fontsize=10)
-        axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncols=len(parts), fontsize=8, frameon=False)
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8, frameon=False)
     figure.suptitle(
         _("Visit surveys per place, {start} – {end} (places with at least {min} answers)").format(
             start=report.period.start.isoformat(), end=report.period.end.isoformat(), min=MIN_GROUP
