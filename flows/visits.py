@@ -83,7 +83,9 @@ async def tapped(query: CallbackQuery, callback_data: VisitTap, state: FSMContex
             await query.answer()
             await shown(query).edit_text(already_answered(place, locale))
             return
-        if act == "l" and not so_far:
+        if act == "n":
+            await query.answer()
+        elif act == "l" and not so_far:
             await query.answer()
             await _show(query, *step_view(place, locale, ""))
         elif act in ("a", "k") and (step_value_valid(so_far, callback_data.value) if act == "a" else 0 < len(so_far) < STEPS):

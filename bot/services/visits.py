@@ -63,7 +63,7 @@ class VisitTap(CallbackData, prefix="vs"):
     place: Annotated[str, Field(max_length=PLACE_ID_MAX)]
     lc: str  # the survey's language
     so_far: str = ""  # one character per step answered (see _SO_FAR)
-    act: str = "a"  # a: answer this step with `value` · k: skip it · s: send now · l: show in `lc`
+    act: str = "a"  # a: answer this step with `value` · k: skip it · s: send now · l: show in `lc` · n: nothing (the language shown)
     value: str = ""
 
 
@@ -75,7 +75,7 @@ def place_of_payload(payload: str | None, config: Config) -> Place | None:
 
 
 def is_visit_payload(payload: str | None) -> bool:
-    return bool(payload) and payload.startswith(PAYLOAD_PREFIX)  # type: ignore[union-attr]
+    return payload is not None and payload.startswith(PAYLOAD_PREFIX)
 
 
 def survey_link(bot_username: str, place: Place) -> str:
@@ -125,7 +125,7 @@ def step_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKeyboa
         for score in "12345":
             builder.button(text=score, callback_data=tap("a", score))
         for code, name in LANGUAGE_NAMES.items():
-            builder.button(text=f"✓ {name}" if code == locale else name, callback_data=VisitTap(place=place.id, lc=code, act="l"))
+            builder.button(text=f"✓ {name}" if code == locale else name, callback_data=VisitTap(place=place.id, lc=code, act="n" if code == locale else "l"))
         builder.adjust(5, 3)
         return text, builder.as_markup()
     if step == 1:
