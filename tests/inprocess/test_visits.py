@@ -276,3 +276,17 @@ async def test_the_main_menu_while_a_proposal_is_asked_for_is_not_taken_as_the_p
     await anna.receive_one()
     assert await answers(store) == []
     await clerks.nothing_more()
+
+
+async def test_report_in_the_group_gives_the_places_and_their_chart(bot: App, clerks: Person, store: Database) -> None:
+    async with store.write() as session:
+        for score in (5, 4, 4, 3, 5):
+            session.add(VisitAnswer(place_id="front-desk-1", answered_on=TODAY, score=score, waited="lt5", settled="yes"))
+        session.add(VisitAnswer(place_id="rudamina-office", answered_on=TODAY, score=1))
+    await clerks.send("/report")
+    message, chart, visits, workbook = await clerks.receive(4, timeout=90)
+    assert tr("lt", "{place}: fewer than {min} answers", place="Rudaminos seniūnija", min=5) in message.text
+    assert "Gyventojų aptarnavimo skyrius, 1 langelis: atsakymų: 5, vidurkis 4,2 iš 5" in message.text
+    assert chart.raw["photo"] and visits.raw["photo"]
+    assert visits.text.startswith(tr("lt", "Visit surveys per place, {start} – {end}").split("{")[0])
+    assert workbook.raw["document"]["file_name"].endswith(".xlsx")
