@@ -47,6 +47,7 @@ from bot.services.schedule import Schedule
 from bot.services.storage import FileStore, file_stores
 from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
+from bot.services.visits import VisitDesk
 from bot.services.webhooks import WebhookSender
 from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
@@ -78,6 +79,7 @@ class App:
     teams: TeamDirectory
     open311: Open311Service
     files: FileStore
+    quality: QualityService
     webhooks: WebhookSender | None = None
     disk: DiskGuard | None = None
 
@@ -117,7 +119,7 @@ class App:
     async def _run(self, webhook: bool) -> None:
         await self.prepare()
         settings = self.config.settings
-        me = await self.bot.get_me()
+        me = await self.bot.me()  # remembered by the Bot: the visit survey's posters link to its username
         self.say_who_acts()
         _start_up_done()
         await self.announcements.resume()
@@ -302,6 +304,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["quality"] = services.quality
     dispatcher["rights"] = services.rights
     dispatcher["surveys"] = services.surveys
+    dispatcher["visits"] = VisitDesk(bot, i18n, config, teams)
     dispatcher["news"] = NewsService(database, settings.default_locale)
     dispatcher["broadcaster"] = broadcaster = Broadcaster(
         database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=services.residents.mark_blocked,
@@ -320,7 +323,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams, open311=services.open311, files=services.files, webhooks=services.webhooks,
+        announcements=announcements, teams=teams, open311=services.open311, files=services.files, quality=services.quality, webhooks=services.webhooks,
         disk=services.disk,
     )  # fmt: skip
 

@@ -203,6 +203,8 @@ class Settings(BaseSettings):
     # Downloads stop (the clerks are alerted once, /healthz turns unhealthy) while FILES_DIR's disk
     # has less free space than this; 0 turns the check off. Not checked for an S3 bucket.
     files_min_free_bytes: Annotated[ByteSize, Field(ge=0)] = ByteSize(2**30)
+    # The public page /service-quality on the web server: the visit surveys' figures per place (bot.web).
+    public_service_quality: bool = False
 
     @field_validator("weekly_report")
     @classmethod
@@ -527,6 +529,7 @@ class Team(BaseModel):
     chat_id: Annotated[int, Field(lt=0)]  # the team's (forum) supergroup; several teams may share one
     heads: list[int] = []
     members: list[int] = []
+    quality: bool = False  # where quality matters go (visitors' proposals); at most one team (TeamDirectory.quality_team)
 
     def lists_people(self) -> bool:
         return bool(self.heads or self.members)
@@ -539,6 +542,30 @@ class CommsStaff(BaseModel):
     model_config = {"extra": "forbid"}
 
     members: list[int] = []
+
+
+PLACE_ID_MAX = 40  # "v_" + the id in Telegram's 64-character start payload of A-Za-z0-9_-
+PLACE_ID_PATTERN = rf"^[a-z0-9-]{{1,{PLACE_ID_MAX}}}$"
+
+
+class Place(BaseModel):
+    """Where people are served in person (a desk of the front office, an eldership's office): the
+    visit survey's QR poster hangs there (bot.services.visits). `team` prints its poster (the
+    default team when left out); `eldership` says where it is."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str
+    name: LocalizedName
+    team: str | None = None
+    eldership: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not re.fullmatch(PLACE_ID_PATTERN, value):
+            raise ValueError(f"{value[:60]!r}: the id must be 1-{PLACE_ID_MAX} of a-z 0-9 - (it goes into the poster's link)")
+        return value
 
 
 class RoutingRule(BaseModel):
@@ -587,6 +614,7 @@ class Municipality(BaseModel):
     teams: list[Team] = []
     routing: Routing | None = None
     comms: CommsStaff = CommsStaff()
+    places: list[Place] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:
@@ -603,7 +631,24 @@ class Municipality(BaseModel):
         if missing or unknown:
             raise ValueError(f"kinds: expected exactly {', '.join(KIND_CODES)}")
         self._check_teams()
+        self._check_places()
         return self
+
+    def _check_places(self) -> None:
+        """Each place named in the error: a duplicate id, a team or an eldership the file does not have."""
+        seen: set[str] = set()
+        known_teams = {team.id for team in self.teams}
+        for number, place in enumerate(self.places, start=1):
+            where = f"places[{number}] ({place.id})"
+            if place.id in seen:
+                raise ValueError(f"{where}: duplicate id")
+            seen.add(place.id)
+            if place.team is not None and place.team not in known_teams:
+                raise ValueError(
+                    f"{where}: unknown team {place.team}" + ("" if known_teams else " (the file has no [[teams]]: leave team out for the default team)")
+                )
+            if place.eldership is not None and place.eldership not in self.eldership_by_id:
+                raise ValueError(f"{where}: unknown eldership {place.eldership}")
 
     def _check_teams(self) -> None:
         ids = [team.id for team in self.teams]
@@ -612,6 +657,9 @@ class Municipality(BaseModel):
             raise ValueError(f"teams: duplicate id {', '.join(duplicates)}")
         if self.teams and self.routing is None:
             raise ValueError("routing: missing; name at least the default_team")
+        quality = [team.id for team in self.teams if team.quality]
+        if len(quality) > 1:
+            raise ValueError(f"teams: quality = true on {', '.join(quality)}; mark one team only")
         if self.routing is None:
             return
         if not self.teams:
@@ -649,6 +697,10 @@ class Municipality(BaseModel):
     @cached_property
     def category_by_id(self) -> dict[str, Entry]:
         return {entry.id: entry for entry in self.categories}
+
+    @cached_property
+    def place_by_id(self) -> dict[str, Place]:
+        return {place.id: place for place in self.places}
 
 
 def _covers(earlier: RoutingRule, later: RoutingRule) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -21,8 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import clock, metrics
-from bot.config import ConfigError, same_secret
+from bot.config import LOCALES, ConfigError, same_secret
 from bot.open311 import Open311Api
+from bot.services.quality import LAST_DAYS_DEFAULT, Period
+from bot.services.report_output import service_quality_page
 from bot.telegram import single_attempt
 
 if TYPE_CHECKING:
@@ -122,6 +125,19 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
     """The public web server (WEB_HOST, WEB_PORT): Telegram's webhook and the Open311 API."""
     settings = app.config.settings
     web_app = web.Application()
+
+    async def service_quality(request: web.Request) -> web.Response:
+        """The visit surveys' figures of the last 30 days per place (PUBLIC_SERVICE_QUALITY), in ?lang= or the browser's language."""
+        locale = page_locale(request.query.get("lang"), request.headers.get("Accept-Language", ""), settings.default_locale)
+        today = clock.now().astimezone(settings.tz).date()
+        start = today - timedelta(days=LAST_DAYS_DEFAULT - 1)
+        with app.i18n.context(), app.i18n.use_locale(locale):
+            places, _proposals = await app.quality.visits(Period(start, today), locale)  # proposals are not published
+            page = service_quality_page(places, app.config.municipality.name.get(locale), start, today, locale)
+        return web.Response(text=page, content_type="text/html", charset="utf-8", headers={"Cache-Control": "public, max-age=300", "Content-Language": locale})
+
+    if settings.public_service_quality:
+        web_app.router.add_get("/service-quality", service_quality)
     Open311Api.route(web_app.router, Open311Api(app.open311).handle)
     if webhook:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
@@ -129,6 +145,21 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
         handler = WebhookHandler(app.dispatcher, app.bot, handle_in_background=False, secret_token=secret)
         handler.register(web_app, path=urlsplit(settings.webhook_url).path or "/")
     return web_app
+
+
+def page_locale(asked: str | None, accept_language: str, default: str) -> str:
+    """?lang= if it is one of ours, else the first of ours the browser accepts (in its order of preference), else `default`."""
+    if asked in LOCALES:
+        return asked
+    preferences = []
+    for number, part in enumerate(accept_language.split(",")[:20]):
+        tag, _sep, weight = part.strip().partition(";q=")
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            continue
+        preferences.append((-quality, number, tag.split("-")[0].strip().lower()))
+    return next((code for _q, _n, code in sorted(preferences) if code in LOCALES), default)
 
 
 async def serve(web_app: web.Application, host: str, port: int, what: str = "web server") -> web.AppRunner:

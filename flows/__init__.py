@@ -8,10 +8,11 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, register, start
+    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, register, start, visits
 
     # The fallback router goes last: it answers whatever no other flow took.
     flows = [
+        visits.router,  # before start: a scanned poster's /start v_<place>
         start.router,
         privacy.router,
         intake.router,
@@ -19,6 +20,7 @@ def routers() -> list[Router]:
         news.router,
         feedback.router,
         register.router,
+        visits.staff,
         clerk.router,
         clerk.outside,
         comms.router,

@@ -43,6 +43,7 @@ from flows.common import (
     too_big_text,
     too_big_to_keep,
 )
+from flows.visits import VisitSurvey
 
 router = Router(name="cases")
 router.callback_query.filter(UnderAccessibleMessage())
@@ -80,7 +81,8 @@ class Unsorted(StatesGroup):
     choosing = State()  # which of several open cases what the resident wrote is about
 
 
-_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state, Unsorted.choosing.state}  # the main menu stays on screen meanwhile
+# The main menu stays on screen meanwhile (a visit survey's proposal: for those who have it).
+_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state, Unsorted.choosing.state, VisitSurvey.proposal.state}
 
 
 async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:

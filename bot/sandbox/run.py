@@ -67,6 +67,12 @@ chat_id = {eldership}
 name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija", en = "Avižieniai eldership" }}
 members = {eldership_members}
 
+[[places]]
+id = "avizieniai-office"
+team = "avizieniai"
+eldership = "avizieniai"
+name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija", en = "Avižieniai Eldership" }}
+
 [[teams]]
 id = "director"
 chat_id = {director}

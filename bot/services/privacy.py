@@ -141,7 +141,7 @@ class DataRights:
             },  # fmt: skip
             "subscriptions": {"news_topics": list(resident.news_topics), "news_eldership": resident.eldership_id},
             "cases": [_case(case) | by_case[case.id] for case in cases],
-            "not_linked_to_you": ["satisfaction answers", "poll answers"],
+            "not_linked_to_you": ["satisfaction answers", "poll answers", "visit survey answers"],
         }
 
     def readable(self, data: dict[str, Any]) -> str:
@@ -183,7 +183,11 @@ class DataRights:
                 if file.get("kept_by_municipality"):
                     line += " · " + _("a copy is kept by the municipality")
                 lines.append(line)
-        lines += ["", _("Answers to satisfaction questions and polls are stored without any link to you, so they cannot be included.")]
+        lines += [
+            "",
+            _("Answers to satisfaction questions and polls are stored without any link to you, so they cannot be included."),
+            _("Visit surveys (the QR code at our desks and offices) are anonymous: we keep nothing about you from them."),
+        ]
         return "\n".join(lines) + "\n"
 
     def _when(self, iso: str | None) -> str:

@@ -12,7 +12,10 @@ Definitions (all dates in the municipality's time zone, the period's days inclus
 - backlog: cases received by the period's last day and not closed by it; overdue: those of them
   whose due day is before the period's last day;
 - satisfaction: answers given in the period; breakdowns hide a group with fewer than
-  `MIN_GROUP` answers, so a small group cannot point to a person.
+  `MIN_GROUP` answers, so a small group cannot point to a person;
+- visit surveys (bot.services.visits): per place, answers given in the period; a place's figures
+  show only from `MIN_GROUP` answers, and each optional question's (waiting time, settled,
+  courtesy) only from `MIN_GROUP` answers to it; shares are of those who answered that question.
 
 A report is of the whole municipality, or of some teams (a team member's /report, see
 docs/roles.md): then only the cases those teams have now, and no satisfaction answers, which
@@ -39,7 +42,7 @@ from bot.services import texts
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
-from bot.store.models import Case, CaseEvent, Channel, EventKind, ResolvedAnswer, SatisfactionAnswer
+from bot.store.models import Case, CaseEvent, Channel, EventKind, ResolvedAnswer, SatisfactionAnswer, VisitAnswer, WaitingTime
 
 if TYPE_CHECKING:
     from babel.support import LazyProxy
@@ -212,6 +215,41 @@ class TeamFigures:
 
 
 @dataclass
+class PlaceFigures:
+    """A place's visit survey figures; nothing is shown of a place below MIN_GROUP answers."""
+
+    place_id: str
+    name: str
+    answers: int
+    scores: list[int] = field(default_factory=list)
+    courtesy: list[int] = field(default_factory=list)
+    waited: Counter[str] = field(default_factory=Counter)  # WaitingTime -> answers
+    settled: Counter[str] = field(default_factory=Counter)  # ResolvedAnswer -> answers
+
+    @property
+    def shown(self) -> bool:
+        return self.answers >= MIN_GROUP
+
+    @property
+    def average(self) -> float | None:
+        return statistics.fmean(self.scores) if self.shown else None
+
+    @property
+    def average_courtesy(self) -> float | None:
+        return statistics.fmean(self.courtesy) if self.shown and len(self.courtesy) >= MIN_GROUP else None
+
+    def waited_share(self, waited: str) -> float | None:
+        """Of those who said how long they waited, %."""
+        total = sum(self.waited.values())
+        return _share(self.waited[waited], total) if self.shown and total >= MIN_GROUP else None
+
+    def settled_share(self, settled: str = ResolvedAnswer.YES) -> float | None:
+        """Of those who said whether their matter was settled, %."""
+        total = sum(self.settled.values())
+        return _share(self.settled[settled], total) if self.shown and total >= MIN_GROUP else None
+
+
+@dataclass
 class QualityReport:
     period: Period
     received: int = 0
@@ -234,6 +272,13 @@ class QualityReport:
     @property
     def scope_label(self) -> str:
         return _("the whole municipality") if self.scope is None else ", ".join(self.scope)
+
+    places: list[PlaceFigures] = field(default_factory=list)  # visit surveys, every place of the file
+    proposals: list[tuple[str, str]] = field(default_factory=list)  # visitors' (place, proposal), alphabetical
+
+    @property
+    def visit_answers(self) -> int:
+        return sum(place.answers for place in self.places)
 
     @property
     def on_time_share(self) -> float | None:
@@ -348,7 +393,34 @@ class QualityService:
         report.groups = self._groups(answers, locale)
         report.weeks = list(weeks.values())
         report.teams = self._teams(period, cases, moves, locale, only=None if teams is None else {team.id for team in teams})
+        if teams is None:  # visitors' answers are of places, not of a team's cases: the whole municipality's report
+            report.places, report.proposals = await self.visits(period, locale)
         return report
+
+    async def visits(self, period: Period, locale: str) -> tuple[list[PlaceFigures], list[tuple[str, str]]]:
+        """Per place, the visit survey answers of `period` (every place of the file, in its order, then
+        places removed since that still have answers), and the proposals sorted by place and text."""
+        async with self.database.read() as session:
+            rows = (
+                await session.execute(select(VisitAnswer).where(col(VisitAnswer.answered_on) >= period.start, col(VisitAnswer.answered_on) <= period.end))
+            ).scalars().all()  # fmt: skip
+        places = {place.id: PlaceFigures(place.id, place.name.get(locale), 0) for place in self.municipality.places}
+        for place_id in sorted({row.place_id for row in rows} - places.keys()):
+            places[place_id] = PlaceFigures(place_id, place_id, 0)
+        proposals: list[tuple[str, str]] = []
+        for row in rows:
+            place = places[row.place_id]
+            place.answers += 1
+            place.scores.append(row.score)
+            if row.courtesy is not None:
+                place.courtesy.append(row.courtesy)
+            if row.waited is not None:
+                place.waited[row.waited] += 1
+            if row.settled is not None:
+                place.settled[row.settled] += 1
+            if row.proposal:
+                proposals.append((place.name, row.proposal))
+        return list(places.values()), sorted(proposals)  # alphabetical: the order says nothing about who or when
 
     def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str, only: set[str] | None = None) -> list[TeamFigures]:
         figures = {team.id: TeamFigures(team.name.get(locale)) for team in self.municipality.teams}
@@ -484,7 +556,45 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
             ],
         ),
         (_("Comments"), [_("Comment")], [[comment] for comment in report.comments]),
+        (
+            _("Visit surveys by place"),
+            [
+                _("Place"),
+                _("Answers"),
+                _("Average satisfaction"),
+                _("Average courtesy"),
+                *(_("Waited {time}, %").format(time=label) for label in waiting_labels()),
+                _("Settled: yes, %"),
+                _("Settled: partly, %"),
+                _("Settled: no, %"),
+            ],
+            [
+                [
+                    p.name,
+                    p.answers if p.shown else _("fewer than {min}").format(min=MIN_GROUP),
+                    _round(p.average, 2),
+                    _round(p.average_courtesy, 2),
+                    *(_round(p.waited_share(waited)) for waited in WaitingTime),
+                    *(_round(p.settled_share(settled)) for settled in ResolvedAnswer),
+                ]
+                for p in report.places
+            ],
+        ),  # fmt: skip
+        (_("Visitors' proposals"), [_("Place"), _("Proposal")], [list(row) for row in report.proposals]),
     ]
+
+
+WAITING_LABELS = {
+    WaitingTime.UNDER_5: __("under 5 min"),
+    WaitingTime.UP_TO_15: __("5–15 min"),
+    WaitingTime.UP_TO_30: __("15–30 min"),
+    WaitingTime.OVER_30: __("over 30 min"),
+}
+
+
+def waiting_labels() -> list[str]:
+    """The waiting times as the visit survey offers them, shortest first (current gettext locale)."""
+    return [str(WAITING_LABELS[waited]) for waited in WaitingTime]
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

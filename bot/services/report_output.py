@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import textwrap
+from datetime import date
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -14,9 +15,9 @@ from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
 
 from bot.services import texts
-from bot.services.quality import MIN_GROUP, QualityReport, tables
+from bot.services.quality import MIN_GROUP, PlaceFigures, QualityReport, tables, waiting_labels
 from bot.services.surveys import PollResults
-from bot.store.models import Channel, PollStatus, ResolvedAnswer
+from bot.store.models import Channel, PollStatus, ResolvedAnswer, WaitingTime
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -95,7 +96,78 @@ def report_message(report: QualityReport) -> str:
         )
     else:
         lines.append(_("Satisfaction: no answers in this period."))
+    lines += visit_lines(report)
     return "\n".join(lines)
+
+
+def visit_lines(report: QualityReport) -> list[str]:
+    """The visit surveys per place (none if there are no places); a place's figures from MIN_GROUP answers."""
+    if not report.places:
+        return []
+    if not report.visit_answers:
+        return [_("Visit surveys: no answers in this period.")]
+    lines = [_("<b>Visit surveys</b> (the QR code at the desks):")]
+    for place in report.places:
+        if not place.shown:
+            lines.append(_("{place}: fewer than {min} answers").format(place=escape(place.name), min=MIN_GROUP))
+            continue
+        waited = " · ".join(f"{label} {_percent(place.waited_share(w))}" for label, w in zip(waiting_labels(), WaitingTime, strict=True))
+        lines.append(
+            _("{place}: answers: {count}, average <b>{average}</b> of 5; waited: {waited}; settled: {settled}").format(
+                place=escape(place.name),
+                count=place.answers,
+                average=_number(place.average, 2),
+                waited=waited,
+                settled=_percent(place.settled_share(ResolvedAnswer.YES)),
+            )  # fmt: skip
+        )
+    if report.proposals:
+        lines.append(_("Visitors' proposals: {count} (in the XLSX file)").format(count=len(report.proposals)))
+    return lines
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{_number(value, 0)}%"
+
+
+def visit_chart(report: QualityReport) -> Figure | None:
+    """Per place with enough answers: the average satisfaction, how long people waited, whether their
+    matter was settled. None when no place has MIN_GROUP answers."""
+    from matplotlib.figure import Figure
+
+    places = [place for place in report.places if place.shown]
+    if not places:
+        return None
+    figure = Figure(figsize=(11, 1.6 + 0.55 * len(places)), dpi=100, layout="constrained")
+    scores, waiting, settled = figure.subplots(1, 3, sharey=True, width_ratios=[2, 3, 3])
+    names = [_wrap(place.name, 32) for place in places][::-1]
+    positions = list(range(len(places)))
+    averages = [place.average or 0 for place in places][::-1]
+    bars = scores.barh(positions, averages, color="#4c78a8")
+    scores.bar_label(bars, labels=[f"{_number(a, 2)} (n={p.answers})" for a, p in zip(averages, places[::-1], strict=True)], padding=3, fontsize=8)
+    scores.set_xlim(0, 6.5)
+    scores.set_xticks([1, 2, 3, 4, 5])
+    scores.set_yticks(positions, names, fontsize=8)
+    scores.set_title(_("Average satisfaction (1-5)"), fontsize=10)
+    for axis, parts, labels, colours, title in (
+        (waiting, list(WaitingTime), waiting_labels(), ["#54a24b", "#eeca3b", "#f58518", "#e45756"], _("Waited (of those who said), %")),
+        (settled, list(ResolvedAnswer), [_("Yes"), _("Partly"), _("No")], ["#54a24b", "#eeca3b", "#e45756"], _("Matter settled (of those who said), %")),
+    ):
+        left = [0.0] * len(places)
+        for part, label, colour in zip(parts, labels, colours, strict=True):
+            shares = [(p.waited_share(part) if axis is waiting else p.settled_share(part)) or 0.0 for p in places][::-1]
+            axis.barh(positions, shares, left=left, color=colour, label=label)
+            left = [a + b for a, b in zip(left, shares, strict=True)]
+        axis.set_xlim(0, 100)
+        axis.set_title(title, fontsize=10)
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8, frameon=False)
+    figure.suptitle(
+        _("Visit surveys per place, {start} – {end} (places with at least {min} answers)").format(
+            start=report.period.start.isoformat(), end=report.period.end.isoformat(), min=MIN_GROUP
+        ),
+        fontsize=11,
+    )
+    return figure
 
 
 def report_chart(report: QualityReport) -> Figure:
@@ -254,3 +326,51 @@ def results_message(results: PollResults, locale: str) -> str:
         lines.append("")
         lines.append(_("By language: {languages}").format(languages=languages))
     return "\n".join(lines)
+
+
+def service_quality_page(places: list[PlaceFigures], municipality: str, start: date, end: date, locale: str) -> str:
+    """The public page of the visit surveys (/service-quality): plain HTML, no script, readable on a
+    phone, in the current gettext locale. A place's figures from MIN_GROUP answers, as in the reports."""
+    title = _("Service quality: what visitors say")
+    current = ' aria-current="page"'
+    links = " · ".join(
+        f'<a href="?lang={code}" hreflang="{code}" lang="{code}"{current if code == locale else ""}>{name}</a>' for code, name in texts.LANGUAGE_NAMES.items()
+    )
+    sections = []
+    for place in places:
+        heading = f"<h2>{escape(place.name)}</h2>"
+        if not place.shown:
+            sections.append(
+                f"<section>{heading}<p>{escape(_('Fewer than {min} answers: not shown, so that no answer can be told apart.').format(min=MIN_GROUP))}</p></section>"
+            )
+            continue
+        rows = [
+            (_("Answers"), str(place.answers)),
+            (_("Average satisfaction (1-5)"), _number(place.average, 2)),
+            (_("Average courtesy (1-5)"), _number(place.average_courtesy, 2)),
+            *(
+                (_("Waited {time}, %").format(time=label), _percent(place.waited_share(waited)))
+                for label, waited in zip(waiting_labels(), WaitingTime, strict=True)
+            ),
+            *(
+                (label, _percent(place.settled_share(settled)))
+                for label, settled in zip((_("Settled: yes, %"), _("Settled: partly, %"), _("Settled: no, %")), ResolvedAnswer, strict=True)
+            ),
+        ]
+        body = "".join(f'<tr><th scope="row">{escape(name)}</th><td>{escape(value)}</td></tr>' for name, value in rows)
+        sections.append(f"<section>{heading}<table>{body}</table></section>")
+    intro = _(
+        "{municipality}: visitors' anonymous answers to the survey at our desks and eldership offices (the QR code), the last 30 days: {start} – {end}. "
+        "A place's figures are shown from {min} answers; shares are of those who answered that question; — means too few answers to it."
+    ).format(municipality=municipality, start=texts.day(start), end=texts.day(end), min=MIN_GROUP)
+    return (
+        f'<!doctype html>\n<html lang="{locale}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:42rem;margin:0 auto;padding:1rem;line-height:1.5;color:#111;background:#fff}"
+        "table{border-collapse:collapse;width:100%}th,td{border:1px solid #767676;padding:.3rem .5rem;text-align:left}"
+        "td{text-align:right;white-space:nowrap}a{color:#0645ad}</style></head><body>"
+        f'<nav aria-label="{escape(_("Language"))}">{links}</nav><main><h1>{escape(title)}</h1><p>{escape(intro)}</p>'
+        + "".join(sections)
+        + "</main></body></html>\n"
+    )

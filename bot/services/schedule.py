@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from html import escape
+from typing import TYPE_CHECKING
 
 from aiogram import Bot
 from aiogram.types import BufferedInputFile
@@ -30,13 +31,20 @@ from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
 from bot.services.privacy import DataRights
 from bot.services.quality import Period, QualityService
-from bot.services.report_output import png, report_chart, report_message, report_xlsx
+from bot.services.report_output import png, report_chart, report_message, report_xlsx, visit_chart
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import OPEN_STATUSES, CaseWorkflow
 from bot.store.db import Database
 from bot.store.models import Case, utcnow
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 log = logging.getLogger(__name__)
+
+
+def _png(figure: Figure | None) -> bytes | None:
+    return None if figure is None else png(figure)
 
 
 class Schedule:
@@ -184,9 +192,12 @@ class Schedule:
             report = await self.quality.report(period, self.locale, teams)
             text = report_message(report)
             # Drawing takes a moment of CPU: off the event loop (the locale goes along).
-            chart, workbook = await asyncio.to_thread(lambda: (png(report_chart(report)), report_xlsx(report)))
+            chart, visits, workbook = await asyncio.to_thread(lambda: (png(report_chart(report)), _png(visit_chart(report)), report_xlsx(report)))
             caption = _("Weekly trend and satisfaction, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
+            visits_caption = _("Visit surveys per place, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
         name = f"quality-{period.start.isoformat()}-{period.end.isoformat()}"
         await self.bot.send_message(chat_id, text, message_thread_id=thread_id)
         await self.bot.send_photo(chat_id, BufferedInputFile(chart, f"{name}.png"), caption=caption, message_thread_id=thread_id)
+        if visits is not None:
+            await self.bot.send_photo(chat_id, BufferedInputFile(visits, f"visits-{name}.png"), caption=visits_caption, message_thread_id=thread_id)
         await self.bot.send_document(chat_id, BufferedInputFile(workbook, f"{name}.xlsx"), message_thread_id=thread_id)

@@ -13,6 +13,10 @@ place and id (SQLite's rowid order, PostgreSQL's ctid order and xmin) and so pai
 receipt for anyone holding the key. So that same transaction writes all answers of the group
 (the day, and the poll) again, in a random order: each then carries the newest transaction id and
 a random place, and only the group is left to tell them apart.
+
+Visit surveys (bot.services.visits, docs/visit-survey.md) follow the same rule: a receipt of
+(person, place, day) in `visit_receipts`, the place's answers of the day rewritten beside it, and
+the receipts of earlier days deleted in the same transaction.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from bot.store.models import (
     ResolvedAnswer,
     SatisfactionAnswer,
     SurveyReceipt,
+    VisitAnswer,
+    VisitReceipt,
+    WaitingTime,
     utcnow,
 )
 
@@ -50,6 +57,7 @@ SCORES = range(1, 6)
 # apart from the migrations' one-key lock). Satisfaction answers are group 0, a poll's its id.
 REWRITE_LOCK = 7424502
 SATISFACTION_GROUP = 0
+VISITS_GROUP = -1  # visit answers (poll ids are positive)
 
 
 class AlreadyAnswered(Exception):
@@ -79,9 +87,9 @@ class SurveyService:
     def receipt(self, *parts: Any) -> str:
         return hmac.new(self._key, ":".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
 
-    async def _take_receipt(self, session: Any, digest: str) -> None:
+    async def _take_receipt(self, session: Any, digest: str, model: type[SQLModel] = SurveyReceipt, **columns: Any) -> None:
         """Store the receipt in the caller's transaction; AlreadyAnswered if it was there."""
-        result = await session.execute(insert_for(session, SurveyReceipt).values(digest=digest).on_conflict_do_nothing())
+        result = await session.execute(insert_for(session, model).values(digest=digest, **columns).on_conflict_do_nothing())
         if rowcount(result) != 1:
             raise AlreadyAnswered
 
@@ -110,9 +118,9 @@ class SurveyService:
         table = table_of(SatisfactionAnswer)
         await self._rewrite_group(session, SatisfactionAnswer, SATISFACTION_GROUP, table.c.answered_on == day, new=new)
 
-    async def _has_receipt(self, digest: str) -> bool:
+    async def _has_receipt(self, digest: str, model: type[SQLModel] = SurveyReceipt) -> bool:
         async with self.database.read() as session:
-            return await session.get(SurveyReceipt, digest) is not None
+            return await session.get(model, digest) is not None
 
     # --- satisfaction with a closed case ---
 
@@ -232,6 +240,54 @@ class SurveyService:
                 for option in chosen:
                     counts[question][option] += 1
         return PollResults(poll=poll, questions=questions, respondents=len(rows), counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
+
+    # --- visit surveys (bot.services.visits): one answer per person, place and day ---
+
+    def _visit_receipt(self, place_id: str, user_id: int, day: date) -> str:
+        return self.receipt("visit", place_id, day.isoformat(), user_id)
+
+    async def visited_today(self, place_id: str, user_id: int) -> bool:
+        """Whether this person has answered about this place today (the municipality's day)."""
+        today = self.calendar.local_date(utcnow())
+        return await self._has_receipt(self._visit_receipt(place_id, user_id, today), VisitReceipt)
+
+    async def answer_visit(self, place_id: str, user_id: int, answers: VisitAnswers) -> None:
+        """Store one visitor's answer about a place; AlreadyAnswered (nothing stored) if they did today.
+
+        The receipt and the rewrite of the place's answers of the day share one transaction, as
+        for satisfaction answers. Receipts of earlier days go in it too: they no longer stop a
+        second answer, and gone they pair with nothing."""
+        answers.check()
+        today = self.calendar.local_date(utcnow())
+        answer = VisitAnswer(
+            place_id=place_id, answered_on=today, score=answers.score, waited=answers.waited, settled=answers.settled,
+            courtesy=answers.courtesy, proposal=(answers.proposal or "").strip()[:COMMENT_MAX] or None,
+        )  # fmt: skip
+        async with self.database.write() as session:
+            await self._take_receipt(session, self._visit_receipt(place_id, user_id, today), VisitReceipt, day=today)
+            await session.execute(delete(VisitReceipt).where(col(VisitReceipt.day) < today))
+            table = table_of(VisitAnswer)
+            await self._rewrite_group(session, VisitAnswer, VISITS_GROUP, table.c.place_id == place_id, table.c.answered_on == today, new=answer)
+
+
+@dataclass
+class VisitAnswers:
+    """What a visitor answered: the score, and what they chose to add (None: skipped)."""
+
+    score: int
+    waited: str | None = None  # WaitingTime
+    settled: str | None = None  # ResolvedAnswer
+    courtesy: int | None = None
+    proposal: str | None = None
+
+    def check(self) -> None:
+        """ValueError unless every answer given is one the survey offers."""
+        if self.score not in SCORES or (self.courtesy is not None and self.courtesy not in SCORES):
+            raise ValueError("scores are 1 to 5")
+        if self.waited is not None and self.waited not in set(WaitingTime):
+            raise ValueError("not a waiting time")
+        if self.settled is not None and self.settled not in set(ResolvedAnswer):
+            raise ValueError("settled is yes, partly or no")
 
 
 def valid_choices(questions: list[Question], choices: list[list[int]]) -> bool:

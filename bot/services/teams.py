@@ -37,6 +37,12 @@ class TeamDirectory:
         return self.municipality.team_by_id[self.routing.default_team]
 
     @property
+    def quality_team(self) -> Team:
+        """Where quality matters go (visitors' proposals, the quality loop): the team marked
+        `quality = true` in the municipality file, else the default team. The one place that says so."""
+        return next((team for team in self.teams if team.quality), self.default)
+
+    @property
     def escalation(self) -> Team | None:
         return self.municipality.team_by_id.get(self.routing.escalation_team or "")
 

@@ -406,3 +406,38 @@ class SurveyReceipt(SQLModel, table=True):
     __tablename__ = "survey_receipts"
 
     digest: str = Field(primary_key=True, max_length=64)
+
+
+# --- visit surveys: at the desk, by QR code (bot.services.visits); nothing about the person ---
+
+
+class WaitingTime(StrEnum):
+    UNDER_5 = "lt5"  # under 5 minutes
+    UP_TO_15 = "5-15"
+    UP_TO_30 = "15-30"
+    OVER_30 = "gt30"
+
+
+class VisitAnswer(SQLModel, table=True):
+    """One visitor's answer about a place: the place, the day, what they answered; never who or when in the day."""
+
+    __tablename__ = "visit_answers"
+
+    id: str = Field(default_factory=_random_id, primary_key=True, max_length=32)
+    place_id: str = Field(max_length=40)
+    answered_on: date = Field(index=True)  # the day only
+    score: int  # 1 to 5
+    waited: str | None = Field(default=None, max_length=8)  # WaitingTime, or not said
+    settled: str | None = Field(default=None, max_length=8)  # ResolvedAnswer, or not said
+    courtesy: int | None = None  # the clerk's courtesy, 1 to 5, or not said
+    proposal: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class VisitReceipt(SQLModel, table=True):
+    """HMAC(SECRET_KEY, user, place, day): one answer per person, place and day. The day is kept so
+    that a day's receipts can go once it is over (they stop nothing then); nothing leads to an answer."""
+
+    __tablename__ = "visit_receipts"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    day: date = Field(index=True)

@@ -116,7 +116,7 @@ async def test_the_json_file_holds_the_profile(export: Export, store: Database) 
         "telegram_id": resident.id, "name": "Anna", "phone": None, "language": "pl",
         "privacy_notice_acknowledged_at": resident.consent_at.isoformat(), "first_contact_at": resident.created_at.isoformat(),
     }  # fmt: skip
-    assert export.data["not_linked_to_you"] == ["satisfaction answers", "poll answers"]
+    assert export.data["not_linked_to_you"] == ["satisfaction answers", "poll answers", "visit survey answers"]
 
 
 async def test_the_json_file_holds_each_case_with_its_events(export: Export, store: Database) -> None:
@@ -138,6 +138,7 @@ async def test_the_text_file_reads_the_same(export: Export) -> None:
     assert "SPRAWY (1)" in lines
     assert "Opis: " + DESCRIPTION in lines
     assert [line for line in lines if line.endswith("wiadomość samorządu: Sprawdzimy to jutro.")] != []
+    assert lines[-1] == tr("pl", "Visit surveys (the QR code at our desks and offices) are anonymous: we keep nothing about you from them.")
 
 
 async def test_my_data_is_given_three_times_a_day(export: Export) -> None:

@@ -7,10 +7,10 @@ from aiogram.filters import CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, User
 
+from bot.services.cases import visible_text
 from bot.services.numbers import ID_MAX, PAGE_MAX, whole_number
 from bot.services.polls import PollTap, decode, encode
 from flows.cases import Follow
-from flows.common import visible_text
 from flows.comms import _number_given
 from flows.feedback import Rate
 
