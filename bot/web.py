@@ -85,9 +85,10 @@ class WebhookHandler(SimpleRequestHandler):
             return web.json_response({})
 
 
-def build_web_app(app: App, webhook: bool) -> web.Application:
+def add_routes(router: web.UrlDispatcher, app: App) -> None:
+    """/healthz, /metrics and the Open311 API: what every web server of the bot carries, the
+    sandbox's (beside its page) included."""
     settings = app.config.settings
-    web_app = web.Application()
     health = Health(app)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -100,9 +101,15 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
         await metrics.refresh_from_store(app.database, today, lambda team_id: app.teams.get(team_id).id)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/metrics", metrics_page)
-    Open311Api.route(web_app.router, Open311Api(app.open311).handle)
+    router.add_get("/healthz", healthz)
+    router.add_get("/metrics", metrics_page)
+    Open311Api.route(router, Open311Api(app.open311).handle)
+
+
+def build_web_app(app: App, webhook: bool) -> web.Application:
+    settings = app.config.settings
+    web_app = web.Application()
+    add_routes(web_app.router, app)
     if webhook:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         secret = settings.webhook_secret.get_secret_value()

@@ -6,8 +6,9 @@ store that starts empty each time. Ready to use: four teams in their groups (the
 the roads department, the Avižieniai eldership and the director's office, which overdue cases
 escalate to), the communications group, and demo residents. A roads or street-lighting case goes
 to the roads department, any case in Avižieniai to the eldership, the rest to the front office;
-the card's "Pass to another team" moves a case between them. The Open311 GeoReport v2 API is
-served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY).
+the card's "Pass to another team" moves a case between them. The bot's own routes are served
+beside the page, as its web server carries them: /healthz, /metrics and the Open311 GeoReport v2
+API (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY).
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import socket
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_config
-from bot.open311 import Open311Api, error
+from bot.config import DEFAULT_MUNICIPALITY_FILE, Municipality, load_config
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
 from bot.store.migrate import upgrade
+from bot.web import add_routes
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,6 @@ def build_emulator() -> tuple[Emulator, Path]:
     emulator.add_group("Gabinet Dyrektora · Direktoriaus kabinetas", members=[vida["id"]], chat_id=DIRECTOR_GROUP)
     emulator.add_group("Komunikacja · Komunikacija", members=[rasa["id"]], chat_id=COMMS_GROUP)
     emulator.chats[CLERKS_GROUP].admins.add(ona["id"])
-    _add_page(emulator.app)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     municipality = teams_file(
         DATA_DIR / "sandbox-municipality.toml", front=CLERKS_GROUP, roads=ROADS_GROUP, eldership=ELDERSHIP_GROUP, director=DIRECTOR_GROUP,
@@ -109,31 +111,54 @@ def build_emulator() -> tuple[Emulator, Path]:
     return emulator, municipality
 
 
-def _add_page(app: web.Application) -> None:
+def roles(emulator: Emulator, municipality: Municipality) -> dict[int, dict[int, str]]:
+    """Whom each member of a group plays there (the page's "as" picker shows it): the
+    communications staff, the group's administrator, a head of a team there, a member of one."""
+    played: dict[int, dict[int, str]] = {}
+    for chat_id, chat in emulator.chats.items():
+        if chat.info["type"] == "private":
+            continue
+        teams = [team for team in municipality.teams if team.chat_id == chat_id]
+        for user_id in chat.members:
+            if chat_id == COMMS_GROUP:
+                role = "communications"
+            elif user_id in chat.admins:
+                role = "administrator"
+            elif any(user_id in team.heads for team in teams):
+                role = "head"
+            elif any(user_id in team.members or not team.lists_people() for team in teams):
+                role = "member"
+            else:
+                role = "not in the team"
+            played.setdefault(chat_id, {})[user_id] = role
+    return played
+
+
+def _add_page(app: web.Application, about: dict[str, Any]) -> None:
     async def index(_: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html")
 
+    async def sandbox_about(_: web.Request) -> web.Response:
+        return web.json_response(about)
+
     app.router.add_get("/", index)
+    app.router.add_get("/_sandbox/about", sandbox_about)
     app.router.add_static("/static/", STATIC_DIR)
 
 
 async def run_sandbox(host: str, port: int) -> None:
     emulator, municipality = build_emulator()
-    open311: list[Open311Api] = []  # the bot's, once it is built (the server starts first: the bot needs its URL)
-
-    async def open311_api(request: web.Request) -> web.StreamResponse:
-        if not open311:
-            return error(503, "the service is starting; try again in a moment", "json" if request.path.endswith(".json") else "xml")
-        return await open311[0].handle(request)
-
-    Open311Api.route(emulator.app.router, open311_api)
-    runner = await emulator.serve(host, port)
+    # The port first: a second sandbox on it stops here, before it empties the first one's store;
+    # and the bot, built before the server starts (its routes join the page's), needs the address.
+    listening = socket.create_server((host, port))
+    bound = listening.getsockname()
+    url = f"http://{bound[0]}:{bound[1]}"
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
     shutil.rmtree(FILES_DIR, ignore_errors=True)
     config = load_config(
         bot_token=TOKEN,
-        telegram_api_url=emulator.url,
+        telegram_api_url=url,
         admin_chat_id=CLERKS_GROUP,
         comms_chat_id=COMMS_GROUP,
         database_url=f"sqlite+aiosqlite:///{DATA_FILE}",
@@ -148,9 +173,16 @@ async def run_sandbox(host: str, port: int) -> None:
     from bot.app import build_app
 
     app = build_app(config)
+    # One web app, as in production: the page, the emulator, and the bot's /healthz, /metrics and Open311.
+    add_routes(emulator.app.router, app)
+    _add_page(emulator.app, {"timezone": config.settings.timezone, "roles": roles(emulator, config.municipality)})
     await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
-    open311.append(Open311Api(app.open311))
-    print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
+    runner = await emulator.serve(sock=listening)
+    print(
+        f"Petent sandbox: open {url}/ in a browser (Ctrl-C stops it)\n"
+        f"  what an operator scrapes: {url}/healthz and {url}/metrics; Open311: {url}/open311/v2/services.json",
+        flush=True,
+    )
     try:
         await app.run()
     finally:
