@@ -1,98 +1,88 @@
-"""The sandbox page in headless Chromium: a resident submits a case by clicking, it goes to the
-roads department, a clerk answers in the case's topic, and the resident sees the answer. Saves test-output/sandbox.png."""
+"""The README's walkthrough of `make demo`, in headless Chromium, as a newcomer follows it: the
+labels it quotes, the personas it names. Saves test-output/sandbox.png (docs/sandbox.png is taken
+the same way)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import socket
-import sys
-from pathlib import Path
+from typing import Any
 
 import httpx
-import pytest
 
-from bot.config import PROJECT_DIR
+from tests.browser.conftest import OUTPUT
 
-playwright = pytest.importorskip("playwright.async_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-OUTPUT = PROJECT_DIR / "test-output"
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+POLL = (
+    "Q: Jak ocenia Pan/Pani godziny pracy urzędu? | Kaip vertinate savivaldybės darbo laiką?",
+    "- Dobrze | Gerai",
+    "- Źle | Blogai",
+)
 
 
-@pytest.fixture
-async def sandbox(tmp_path: Path):
-    port = _free_port()
-    env = {**os.environ, "PETENT_FROZEN_TIME": "2026-11-23T09:00:00+02:00"}
-    log = (tmp_path / "sandbox.log").open("wb")
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "sandbox", "--port", str(port), cwd=tmp_path, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                if (await http.get(f"{url}/_emu/chats")).status_code == 200 and b"Petent sandbox" in (tmp_path / "sandbox.log").read_bytes():
-                    break
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError((tmp_path / "sandbox.log").read_text())
-    yield url
-    process.terminate()
-    await process.wait()
+async def test_the_readme_walkthrough(sandbox: str, chromium: Any) -> None:
+    page = await chromium.new_page(viewport={"width": 1280, "height": 860})
+    await page.goto(sandbox)
+    messages, keyboard = page.locator("#messages"), page.locator("#keyboard")
 
+    async def say(*lines: str) -> None:
+        """Typed into the message box: Shift+Enter between lines, Enter sends."""
+        await page.locator("#text").click()
+        for number, line in enumerate(lines):
+            if number:
+                await page.keyboard.press("Shift+Enter")
+            await page.keyboard.type(line)
+        await page.keyboard.press("Enter")
 
-async def test_resident_submits_clerk_answers_resident_reads(sandbox: str) -> None:
-    async with playwright.async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        page = await browser.new_page(viewport={"width": 1280, "height": 860})
-        await page.goto(sandbox)
-        messages, keyboard = page.locator("#messages"), page.locator("#keyboard")
+    async def tap(name: str, where: Any = messages) -> None:
+        await where.get_by_role("button", name=name, exact=True).last.click()
 
-        async def say(text: str) -> None:
-            await page.fill("#text", text)
-            await page.press("#text", "Enter")
+    async def chat(name: str) -> None:
+        try:
+            await page.locator("#chats").get_by_role("button", name=name).first.click(timeout=10000)
+        except Exception:
+            await page.screenshot(path=str(OUTPUT / "fail.png"))
+            print(await page.locator("#chats").inner_html())
+            raise
 
-        async def tap(name: str, where=messages) -> None:
-            await where.get_by_role("button", name=name, exact=True).last.click()
+    # 1. Anna Nowak, a resident who writes in Polish, is open: /start, then a case.
+    await page.locator("#chat-title", has_text="Anna Nowak").wait_for()
+    await say("/start")
+    await tap("✓ Polski")
+    await tap("✅ Rozumiem")
+    await tap("📝 Nowa sprawa", keyboard)
+    await tap("🚧 Zgłoszenie problemu")
+    await tap("Bezdany")
+    await tap("Odpady i czystość")
+    await messages.get_by_text("Proszę opisać sprawę").wait_for()
+    await say("Nikt nie odebrał śmieci przy ul. Szkolnej w Bezdanach")
+    await tap("⏭ Pomiń")
+    await tap("⏭ Pomiń", keyboard)
+    await tap("💬 Odpowiedź tutaj, w Telegramie", keyboard)
+    await tap("✅ Wyślij")
+    await messages.get_by_text("Numer sprawy: VRS-2026-000001").wait_for()
+    await messages.get_by_text("Sprawę prowadzi: Biuro Obsługi Mieszkańców").wait_for()
 
-        await page.get_by_text("Anna Nowak").first.click()
-        await say("/start")
-        await tap("✓ Polski")
-        await tap("✅ Rozumiem")
-        await tap("📝 Nowa sprawa", keyboard)
-        await tap("🚧 Zgłoszenie problemu")
-        await tap("Awiżenie")
-        await tap("Oświetlenie ulic")
-        await messages.get_by_text("Proszę opisać sprawę").wait_for()
-        await say("Nie świeci latarnia przy szkole w Awiżeniach")
-        await tap("⏭ Pomiń")
-        await tap("⏭ Pomiń", keyboard)
-        await tap("💬 Odpowiedź tutaj, w Telegramie", keyboard)
-        await tap("✅ Wyślij")
-        await messages.get_by_text("Numer sprawy: VRS-2026-000001").wait_for()
-        await messages.get_by_text("Sprawę prowadzi: Wydział Dróg").wait_for()  # street lighting: the roads department
+    # 2. Ona Kazlauskienė, the front office's administrator (the "as" the group opens with), takes it and answers.
+    await chat("# VRS-2026-000001")
+    assert await page.locator("#actor option:checked").inner_text() == "Ona Kazlauskienė · administrator"
+    await tap("🙋 Imuosi")
+    await messages.get_by_text("atsakingas asmuo: Ona").wait_for()
+    await tap("✅ Atsakyti ir užbaigti")
+    await page.screenshot(path=str(OUTPUT / "x.png"))
+    await say("Odpady zostaną odebrane jutro rano.")
+    await page.screenshot(path=str(OUTPUT / "y.png"))
 
-        # The clerk opens the case's topic and answers there.
-        await page.get_by_role("button", name="# VRS-2026-000001").click()
-        await messages.get_by_text("Seniūnija: Avižieniai").wait_for()
-        await say("Latarnia zostanie naprawiona do piątku.")
-        await messages.get_by_text("👍").wait_for()
+    # Anna reads the answer.
+    await chat("Anna Nowak")
+    await messages.get_by_text("Odpady zostaną odebrane jutro rano.").wait_for()
 
-        # Back in Anna's chat, the answer has arrived.
-        await page.get_by_text("Anna Nowak").first.click()
-        await messages.get_by_text("Latarnia zostanie naprawiona do piątku.").wait_for()
-        OUTPUT.mkdir(exist_ok=True)
-        await page.screenshot(path=str(OUTPUT / "sandbox.png"))
-        await browser.close()
+    # 3. Rasa Vaitkutė, communications staff, sends a poll typed over three lines.
+    await chat("Komunikacja · Komunikacija")
+    assert await page.locator("#actor option:checked").inner_text() == "Rasa Vaitkutė · communications"
+    await say("/poll")
+    await messages.get_by_text("Q: ").last.wait_for()
+    await say(*POLL)
+    await page.screenshot(path=str(OUTPUT / "z.png"))
+    await tap("👁 Peržiūra")
+    await tap("✅ Siųsti gavėjams: 1")
+    await chat("Anna Nowak")
+    await messages.get_by_text("Jak ocenia Pan/Pani godziny pracy urzędu?").wait_for()
+    await page.screenshot(path=str(OUTPUT / "w.png"))
