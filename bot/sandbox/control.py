@@ -6,6 +6,7 @@ Requests and answers are JSON. Files travel base64-encoded in `data`.
 from __future__ import annotations
 
 import base64
+import mimetypes
 import time
 from dataclasses import asdict
 from typing import Any
@@ -215,7 +216,11 @@ class _Control:
         record = self.emu.files.get(request.match_info["file_id"])
         if record is None:
             raise web.HTTPNotFound(text="unknown file")
-        return web.Response(body=record.data, content_type=record.mime or "application/octet-stream")
+        # What the sender declared; else what its name says (aiogram uploads photos and charts as
+        # application/octet-stream): a photo opened from the page shows, rather than downloads.
+        mime = record.mime if record.mime not in (None, "application/octet-stream") else None
+        mime = mime or mimetypes.guess_type(record.name or "")[0] or "application/octet-stream"
+        return web.Response(body=record.data, content_type=mime)
 
     async def chat(self, request: web.Request) -> web.Response:
         chat = self.emu.chats.get(int(request.match_info["chat_id"]))

@@ -4,7 +4,9 @@ the same way)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -35,12 +37,7 @@ async def test_the_readme_walkthrough(sandbox: str, chromium: Any) -> None:
         await where.get_by_role("button", name=name, exact=True).last.click()
 
     async def chat(name: str) -> None:
-        try:
-            await page.locator("#chats").get_by_role("button", name=name).first.click(timeout=10000)
-        except Exception:
-            await page.screenshot(path=str(OUTPUT / "fail.png"))
-            print(await page.locator("#chats").inner_html())
-            raise
+        await page.locator("#chats").get_by_role("button", name=name).first.click()
 
     # 1. Anna Nowak, a resident who writes in Polish, is open: /start, then a case.
     await page.locator("#chat-title", has_text="Anna Nowak").wait_for()
@@ -80,9 +77,64 @@ async def test_the_readme_walkthrough(sandbox: str, chromium: Any) -> None:
     await say("/poll")
     await messages.get_by_text("Q: ").last.wait_for()
     await say(*POLL)
-    await page.screenshot(path=str(OUTPUT / "z.png"))
     await tap("👁 Peržiūra")
     await tap("✅ Siųsti gavėjams: 1")
+    await messages.get_by_text("Apklausa #1").last.wait_for()
+
+    # Anna answers it; Rasa's /results 1 shows the chart, which opens full size.
     await chat("Anna Nowak")
-    await messages.get_by_text("Jak ocenia Pan/Pani godziny pracy urzędu?").wait_for()
-    await page.screenshot(path=str(OUTPUT / "w.png"))
+    await tap("○ Dobrze")
+    await tap("✅ Potwierdzam")
+    await tap("📨 Wyślij odpowiedzi")
+    await chat("Komunikacja · Komunikacija")
+    await say("/results 1")
+    chart = messages.locator("a.photo").last
+    await chart.locator("img").wait_for()
+    await page.wait_for_function("[...document.querySelectorAll('#messages img')].every((i) => i.complete)")
+    assert await chart.get_attribute("target") == "_blank"
+    at_bottom = "(l) => l.scrollHeight - l.scrollTop - l.clientHeight < 2"
+    assert await messages.evaluate(at_bottom), "the list stays at its bottom once the chart has loaded"
+    async with httpx.AsyncClient() as http:
+        full = await http.get(sandbox + str(await chart.get_attribute("href")))
+    assert full.headers["content-type"] == "image/png"
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "sandbox.png"))
+
+
+async def test_on_a_phone_in_another_time_zone(sandbox: str, chromium: Any) -> None:
+    """390 px wide, the browser in New York: nothing scrolls sideways, the chat list opens from
+    "☰ Chats", times are the municipality's (as the bot's texts), a long quote ends with "…"."""
+    async with httpx.AsyncClient() as http:
+        for address in (sandbox + "/healthz", sandbox + "/metrics"):  # what `make demo` prints at start
+            assert (await http.get(address)).status_code == 200, address
+        assert "petent_updates_total" in (await http.get(sandbox + "/metrics")).text
+        people = {c.get("first_name"): c["id"] for c in (await http.get(sandbox + "/_emu/chats")).json()}
+        long = "Proszę o informację, kiedy zostanie naprawiona droga przy szkole w Awiżeniach, bo dzieci chodzą po błocie."
+        (sent,) = (await http.post(sandbox + "/_emu/messages", json={"user_id": people["Anna"], "text": long})).json()
+    context = await chromium.new_context(viewport={"width": 390, "height": 844}, timezone_id="America/New_York", locale="en-GB")
+    page = await context.new_page()
+    await page.goto(sandbox)
+    messages = page.locator("#messages")
+    await messages.get_by_text(long).wait_for()
+    vilnius = datetime.fromtimestamp(sent["date"], ZoneInfo("Europe/Vilnius")).strftime("%H:%M")
+    assert (await messages.locator(".msg .meta").last.inner_text()).startswith(vilnius)
+    no_sideways_scroll = "() => document.documentElement.scrollWidth <= window.innerWidth"
+    assert await page.evaluate(no_sideways_scroll)
+
+    await page.get_by_role("button", name="☰ Chats").click()
+    await page.locator("#chats").get_by_role("button", name="Komunikacja · Komunikacija").click()
+    await page.locator("#chat-title", has_text="Komunikacja").wait_for()
+    assert await page.evaluate(no_sideways_scroll)
+    assert (await page.locator("#send").bounding_box() or {"x": 999})["x"] < 390 - 40
+    await page.locator("#text").fill("/poll")
+    await page.keyboard.press("Enter")
+    await messages.get_by_text("Q: ").last.wait_for()  # the bot's answer quotes the command
+    await page.get_by_role("button", name="↩ reply").last.click()  # the bot's long explanation
+    await page.locator("#reply-to-text", has_text="Nauja apklausa").wait_for()
+    await page.keyboard.type("Czy to działa?")
+    await page.keyboard.press("Enter")
+    quote = messages.locator(".msg", has_text="Czy to działa?").locator(".quote").first
+    assert (await quote.inner_text()).endswith("…"), "a quote cut short says so"
+    assert await page.evaluate(no_sideways_scroll)
+    await page.screenshot(path=str(OUTPUT / "sandbox-390.png"))
+    await context.close()
