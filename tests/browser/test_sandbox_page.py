@@ -22,6 +22,25 @@ POLL = (
 async def test_the_readme_walkthrough(sandbox: str, chromium: Any) -> None:
     page = await chromium.new_page(viewport={"width": 1280, "height": 860})
     await page.goto(sandbox)
+    await walk_the_readme(page)
+
+    # Rasa's /results 1 shows the chart, which opens full size.
+    messages = page.locator("#messages")
+    chart = messages.locator("a.photo").last
+    await chart.locator("img").wait_for()
+    await page.wait_for_function("[...document.querySelectorAll('#messages img')].every((i) => i.complete)")
+    assert await chart.get_attribute("target") == "_blank"
+    at_bottom = "(l) => l.scrollHeight - l.scrollTop - l.clientHeight < 2"
+    assert await messages.evaluate(at_bottom), "the list stays at its bottom once the chart has loaded"
+    async with httpx.AsyncClient() as http:
+        full = await http.get(sandbox + str(await chart.get_attribute("href")))
+    assert full.headers["content-type"] == "image/png"
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "sandbox.png"))
+
+
+async def walk_the_readme(page: Any) -> None:
+    """The README's quick-start walk, step by step, with the labels it quotes."""
     messages, keyboard = page.locator("#messages"), page.locator("#keyboard")
 
     async def say(*lines: str) -> None:
@@ -58,18 +77,17 @@ async def test_the_readme_walkthrough(sandbox: str, chromium: Any) -> None:
     await messages.get_by_text("Sprawę prowadzi: Biuro Obsługi Mieszkańców").wait_for()
 
     # 2. Ona Kazlauskienė, the front office's administrator (the "as" the group opens with), takes it and answers.
-    await chat("# VRS-2026-000001")
+    await chat("# VRS-2026-000001 · Atliekos ir švara · Bezdonys")
     assert await page.locator("#actor option:checked").inner_text() == "Ona Kazlauskienė · administrator"
     await tap("🙋 Imuosi")
     await messages.get_by_text("atsakingas asmuo: Ona").wait_for()
     await tap("✅ Atsakyti ir užbaigti")
-    await page.screenshot(path=str(OUTPUT / "x.png"))
     await say("Odpady zostaną odebrane jutro rano.")
-    await page.screenshot(path=str(OUTPUT / "y.png"))
 
     # Anna reads the answer.
     await chat("Anna Nowak")
     await messages.get_by_text("Odpady zostaną odebrane jutro rano.").wait_for()
+    await messages.get_by_text("Jak ocenia Pan/Pani załatwienie sprawy VRS-2026-000001?").wait_for()
 
     # 3. Rasa Vaitkutė, communications staff, sends a poll typed over three lines.
     await chat("Komunikacja · Komunikacija")
@@ -77,28 +95,18 @@ async def test_the_readme_walkthrough(sandbox: str, chromium: Any) -> None:
     await say("/poll")
     await messages.get_by_text("Q: ").last.wait_for()
     await say(*POLL)
+    assert await messages.locator(".msg.mine .body").last.inner_text() == "\n".join(POLL), "the poll arrives in three lines"
     await tap("👁 Peržiūra")
     await tap("✅ Siųsti gavėjams: 1")
     await messages.get_by_text("Apklausa #1").last.wait_for()
 
-    # Anna answers it; Rasa's /results 1 shows the chart, which opens full size.
+    # Anna answers it; Rasa asks for the results.
     await chat("Anna Nowak")
     await tap("○ Dobrze")
     await tap("✅ Potwierdzam")
     await tap("📨 Wyślij odpowiedzi")
     await chat("Komunikacja · Komunikacija")
     await say("/results 1")
-    chart = messages.locator("a.photo").last
-    await chart.locator("img").wait_for()
-    await page.wait_for_function("[...document.querySelectorAll('#messages img')].every((i) => i.complete)")
-    assert await chart.get_attribute("target") == "_blank"
-    at_bottom = "(l) => l.scrollHeight - l.scrollTop - l.clientHeight < 2"
-    assert await messages.evaluate(at_bottom), "the list stays at its bottom once the chart has loaded"
-    async with httpx.AsyncClient() as http:
-        full = await http.get(sandbox + str(await chart.get_attribute("href")))
-    assert full.headers["content-type"] == "image/png"
-    OUTPUT.mkdir(exist_ok=True)
-    await page.screenshot(path=str(OUTPUT / "sandbox.png"))
 
 
 async def test_on_a_phone_in_another_time_zone(sandbox: str, chromium: Any) -> None:
