@@ -11,6 +11,7 @@ const state = {
   current: null,         // {chatId, threadId}
   actor: new Map(),      // chatId -> userId acting in a group
   replyTo: null,
+  caughtUp: false,       // the history (events before the page opened) has been read
   timezone: undefined,   // the municipality's (TIMEZONE), as the bot's texts use it
   roles: {},             // chatId -> userId -> whom they play there (head, member, administrator…)
 };
@@ -64,7 +65,7 @@ function apply(event) {
   } else if (event.type === "reaction") {
     const emoji = (event.reaction[0] || {}).emoji || "";
     state.reactions.set(`${chatId}:${event.message_id}`, emoji);
-  } else if (event.type === "callback_answer" && event.text && state.current && state.current.chatId === chatId) {
+  } else if (event.type === "callback_answer" && event.text && state.caughtUp && state.current && state.current.chatId === chatId) {
     toast(event.text);
   }
 }
@@ -75,6 +76,7 @@ async function poll() {
       const body = await api(`/_emu/events?after=${state.last}&timeout=25`);
       state.last = body.last;
       body.events.forEach(apply);
+      state.caughtUp = true;  // from now on, events happen now: a button's answer shows as a toast, not the history's
       if (body.events.some((e) => e.type === "topic" || e.type === "topic_deleted")) await loadChats();
       if (body.events.length) render();
     } catch (error) {
