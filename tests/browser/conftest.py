@@ -17,6 +17,7 @@ import pytest
 from bot.config import PROJECT_DIR
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
 OUTPUT = PROJECT_DIR / "test-output"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -54,7 +55,7 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[str]:
 async def chromium() -> AsyncIterator[Any]:
     """Headless Chromium (Debian's; Playwright downloads none)."""
     playwright = pytest.importorskip("playwright.async_api")
-    if not Path(CHROMIUM).exists():
+    if not HAVE_CHROMIUM:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     async with playwright.async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
