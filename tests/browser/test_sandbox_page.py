@@ -1,6 +1,6 @@
 """The README's walkthrough of `make demo`, in headless Chromium, as a newcomer follows it: the
-labels it quotes, the personas it names. Saves test-output/sandbox.png (docs/sandbox.png is taken
-the same way)."""
+labels it quotes, the personas it names; then the page on a phone. Saves test-output/sandbox.png
+(the view docs/sandbox.png shows)."""
 
 from __future__ import annotations
 
