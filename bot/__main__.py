@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import sys
@@ -146,25 +147,25 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bot: long polling, or Telegram's webhook when WEBHOOK_URL is set")
     run.add_argument("--webhook", action="store_true", help="insist on webhook mode (WEBHOOK_URL and WEBHOOK_SECRET must be set)")
-    run.set_defaults(handler=_run)
-    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(handler=_migrate)
+    run.set_defaults(handler=_run, modules=("bot.app",))
+    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(handler=_migrate, modules=("bot.store.migrate",))
     sandbox = sub.add_parser("sandbox", help="the bot, a local Telegram emulator and a web chat page, no Telegram needed")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8080")))
-    sandbox.set_defaults(handler=_sandbox)
+    sandbox.set_defaults(handler=_sandbox, modules=("bot.app", "bot.sandbox.run"))
     report = sub.add_parser("report", help="the quality report for a period, as CSV, XLSX or a PNG chart (for audits)")
     report.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day")
     report.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)")
     report.add_argument("--format", choices=("csv", "xlsx", "png"), help="default: from the file's extension")
     report.add_argument("--out", type=Path, required=True, metavar="FILE")
     report.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=_report, modules=("bot.app", "bot.services.report_output"))
     backup = sub.add_parser("backup", help="write the database and the kept files, with a manifest, to a new folder or a .tar.gz")
     backup.add_argument("destination", type=Path, metavar="DEST")
-    backup.set_defaults(handler=_backup_or_restore)
+    backup.set_defaults(handler=_backup_or_restore, modules=("bot.services.backup",))
     restore = sub.add_parser("restore", help="bring a backup into an empty database and the file store, then check it against its manifest")
     restore.add_argument("source", type=Path, metavar="SOURCE")
-    restore.set_defaults(handler=_backup_or_restore)
+    restore.set_defaults(handler=_backup_or_restore, modules=("bot.services.backup",))
     args = parser.parse_args(argv)
     if args.command == "report":
         args.format = args.format or args.out.suffix.lstrip(".").lower()
@@ -177,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     try:
+        # Imported before the event loop starts (seconds on a busy machine): inside it, a Ctrl-C
+        # only cancels the main task, which notices at its first await, once the imports are done.
+        # Here it stops the process at once.
+        for module in args.modules:
+            importlib.import_module(module)
         with asyncio.Runner(loop_factory=_new_event_loop) as runner:
             runner.run(args.handler(args))
     except ConfigError as exc:

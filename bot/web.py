@@ -98,12 +98,11 @@ class WebhookHandler(SimpleRequestHandler):
             return web.json_response({})
 
 
-def build_ops_app(app: App) -> web.Application:
-    """The operators' listener (OPS_LISTEN): /healthz for probes and load balancers, /metrics for
-    Prometheus. Not on the public web server: the outbox's depth, the teams' open cases and the
-    health of the database are the municipality's business."""
+def add_ops_routes(router: web.UrlDispatcher, app: App) -> None:
+    """/healthz for probes and load balancers, /metrics for Prometheus: on the operators' listener
+    (OPS_LISTEN), never on the public web server (the outbox's depth, the teams' open cases and the
+    health of the database are the municipality's business); beside the sandbox's page in the demo."""
     settings = app.config.settings
-    ops_app = web.Application()
     health = Health(app)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -116,15 +115,14 @@ def build_ops_app(app: App) -> web.Application:
         await metrics.refresh_from_store(app.database, today, lambda team_id: app.teams.get(team_id).id)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    ops_app.router.add_get("/healthz", healthz)
-    ops_app.router.add_get("/metrics", metrics_page)
-    return ops_app
+    router.add_get("/healthz", healthz)
+    router.add_get("/metrics", metrics_page)
 
 
-def build_web_app(app: App, webhook: bool) -> web.Application:
-    """The public web server (WEB_HOST, WEB_PORT): Telegram's webhook and the Open311 API."""
+def add_public_routes(router: web.UrlDispatcher, app: App) -> None:
+    """What the public web server carries besides Telegram's webhook: the Open311 API and, when
+    PUBLIC_SERVICE_QUALITY is on, the visit surveys' page."""
     settings = app.config.settings
-    web_app = web.Application()
 
     async def service_quality(request: web.Request) -> web.Response:
         """The visit surveys' figures of the last 30 days per place (PUBLIC_SERVICE_QUALITY), in ?lang= or the browser's language."""
@@ -137,8 +135,22 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
         return web.Response(text=page, content_type="text/html", charset="utf-8", headers={"Cache-Control": "public, max-age=300", "Content-Language": locale})
 
     if settings.public_service_quality:
-        web_app.router.add_get("/service-quality", service_quality)
-    Open311Api.route(web_app.router, Open311Api(app.open311).handle)
+        router.add_get("/service-quality", service_quality)
+    Open311Api.route(router, Open311Api(app.open311).handle)
+
+
+def build_ops_app(app: App) -> web.Application:
+    """The operators' listener (OPS_LISTEN)."""
+    ops_app = web.Application()
+    add_ops_routes(ops_app.router, app)
+    return ops_app
+
+
+def build_web_app(app: App, webhook: bool) -> web.Application:
+    """The public web server (WEB_HOST, WEB_PORT): Telegram's webhook and the Open311 API."""
+    settings = app.config.settings
+    web_app = web.Application()
+    add_public_routes(web_app.router, app)
     if webhook:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         secret = settings.webhook_secret.get_secret_value()

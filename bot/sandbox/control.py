@@ -13,6 +13,7 @@ script is never run as this site's.
 from __future__ import annotations
 
 import base64
+import mimetypes
 import secrets
 import time
 from dataclasses import asdict
@@ -27,6 +28,7 @@ from bot.services.storage import content_disposition
 
 CONTROL_PATH = "/_emu/"
 TOKEN_HEADER = "X-Emulator-Token"
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # shown when opened from the page; the rest downloads
 
 
 def controlled_emulator(token: str, limits: Limits | None = None, control_token: str | None = None) -> Emulator:
@@ -287,8 +289,15 @@ class _Control:
         record = self.emu.files.get(request.match_info["file_id"])
         if record is None:
             raise web.HTTPNotFound(text="unknown file")
-        headers = {"Content-Disposition": content_disposition(record.name or record.path.rsplit("/", 1)[-1]), "X-Content-Type-Options": "nosniff"}
-        return web.Response(body=record.data, content_type=record.mime or "application/octet-stream", headers=headers)
+        # What the sender declared; else what its name says (aiogram uploads photos and charts as
+        # application/octet-stream). A photo or a chart opens in the page's new tab; anything else
+        # (a document, HTML, SVG) only downloads, and nothing is sniffed into something else.
+        mime = record.mime if record.mime not in (None, "application/octet-stream") else None
+        mime = mime or mimetypes.guess_type(record.name or "")[0] or "application/octet-stream"
+        headers = {"X-Content-Type-Options": "nosniff"}
+        if mime not in INLINE_TYPES:
+            headers["Content-Disposition"] = content_disposition(record.name or record.path.rsplit("/", 1)[-1])
+        return web.Response(body=record.data, content_type=mime, headers=headers)
 
     async def chat(self, request: web.Request) -> web.Response:
         chat = self.emu.chats.get(int(request.match_info["chat_id"]))

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import secrets
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -245,11 +246,12 @@ class Emulator:
         self._global = _Bucket(self.limits.global_per_second, self.limits.global_burst)
         self._chat_buckets.clear()
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
-        """Start listening; `self.url` is the base URL to give the bot as TELEGRAM_API_URL."""
+    async def serve(self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None) -> web.AppRunner:
+        """Start listening (on `sock` if given: bound already); `self.url` is the base URL to give
+        the bot as TELEGRAM_API_URL."""
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
         await site.start()
         bound = runner.addresses[0]
         self.url = f"http://{bound[0]}:{bound[1]}"

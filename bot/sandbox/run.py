@@ -6,9 +6,10 @@ store that starts empty each time. Ready to use: four teams in their groups (the
 the roads department, the Avižieniai eldership and the director's office, which overdue cases
 escalate to), the communications group, and demo residents. A roads or street-lighting case goes
 to the roads department, any case in Avižieniai to the eldership, the rest to the front office;
-the card's "Pass to another team" moves a case between them. The Open311 GeoReport v2 API is
-served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY); /healthz
-and /metrics on the operators' listener, the port after the page's (printed at start).
+the card's "Pass to another team" moves a case between them. The bot's own routes are served
+beside the page, so that a newcomer sees what an operator scrapes: /healthz, /metrics (in
+production on the operators' listener, OPS_LISTEN) and the Open311 GeoReport v2 API (/open311/v2/,
+the client `demo` with the key SANDBOX_OPEN311_KEY).
 
 The sandbox builds its own settings: it reads neither `.env` nor the environment, so that a
 production configuration beside it (a document system's webhooks, a web port) is never used.
@@ -21,14 +22,15 @@ import secrets
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, load_config
-from bot.open311 import Open311Api, error
+from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, Municipality, load_config
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
 from bot.store.migrate import upgrade
+from bot.web import add_ops_routes, add_public_routes
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,6 @@ id = "avizieniai"
 chat_id = {eldership}
 name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija", en = "Avižieniai eldership" }}
 members = {eldership_members}
-
-[[places]]
-id = "avizieniai-office"
-team = "avizieniai"
-eldership = "avizieniai"
-name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija", en = "Avižieniai Eldership" }}
 
 [[teams]]
 id = "director"
@@ -111,7 +107,6 @@ def build_emulator() -> tuple[Emulator, Path]:
     emulator.add_group("Gabinet Dyrektora · Direktoriaus kabinetas", members=[vida["id"]], chat_id=DIRECTOR_GROUP)
     emulator.add_group("Komunikacja · Komunikacija", members=[rasa["id"]], chat_id=COMMS_GROUP)
     emulator.chats[CLERKS_GROUP].admins.add(ona["id"])
-    _add_page(emulator)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     municipality = teams_file(
         DATA_DIR / "sandbox-municipality.toml", front=CLERKS_GROUP, roads=ROADS_GROUP, eldership=ELDERSHIP_GROUP, director=DIRECTOR_GROUP,
@@ -120,33 +115,50 @@ def build_emulator() -> tuple[Emulator, Path]:
     return emulator, municipality
 
 
-def _add_page(emulator: Emulator) -> None:
-    """The web chat page, with this run's control API token in it (and only in it)."""
+def roles(emulator: Emulator, municipality: Municipality) -> dict[int, dict[int, str]]:
+    """Whom each member of a group plays there (the page's "as" picker shows it): the
+    communications staff, the group's administrator, a head of a team there, a member of one."""
+    played: dict[int, dict[int, str]] = {}
+    for chat_id, chat in emulator.chats.items():
+        if chat.info["type"] == "private":
+            continue
+        teams = [team for team in municipality.teams if team.chat_id == chat_id]
+        for user_id in chat.members:
+            if chat_id == COMMS_GROUP:
+                role = "communications"
+            elif user_id in chat.admins:
+                role = "administrator"
+            elif any(user_id in team.heads for team in teams):
+                role = "head"
+            elif any(user_id in team.members or not team.lists_people() for team in teams):
+                role = "member"
+            else:
+                role = "not in the team"
+            played.setdefault(chat_id, {})[user_id] = role
+    return played
+
+
+def add_page(emulator: Emulator, about: dict[str, Any]) -> None:
+    """The web chat page, with this run's control API token in it (and only in it), and what the
+    page learns about the people it plays."""
+    app = emulator.app
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{control_token}}", emulator.control_token)
 
     async def index(_: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
-    emulator.app.router.add_get("/", index)
-    emulator.app.router.add_static("/static/", STATIC_DIR)
+    async def sandbox_about(_: web.Request) -> web.Response:
+        return web.json_response(about)
+
+    app.router.add_get("/", index)
+    app.router.add_get("/_sandbox/about", sandbox_about)
+    app.router.add_static("/static/", STATIC_DIR)
 
 
-def ops_port(host: str, port: int) -> int:
-    """The sandbox's operators' listener (/healthz, /metrics): the port after the page's, or any
-    free one when that is taken."""
-    for candidate in (port + 1, 0):
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            try:
-                probe.bind((host, candidate))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise OSError(f"no free port on {host} for /healthz and /metrics")
-
-
-def sandbox_config(api_url: str, municipality: Path, ops: tuple[str, int]) -> Config:
+def sandbox_config(api_url: str, municipality: Path) -> Config:
     """The sandbox's own settings: nothing from `.env` or the environment (CASE_WEBHOOKS to a real
-    document system, WEB_PORT, REDIS_URL…), whatever the directory it is started in holds."""
+    document system, WEB_PORT, REDIS_URL…), whatever the directory it is started in holds.
+    /healthz and /metrics are served beside the page, not on a listener of their own."""
     return load_config(
         isolated=True,
         bot_token=TOKEN,
@@ -158,32 +170,35 @@ def sandbox_config(api_url: str, municipality: Path, ops: tuple[str, int]) -> Co
         secret_key=secrets.token_hex(32),
         municipality_file=municipality,
         open311_keys=f"demo:{SANDBOX_OPEN311_KEY}",
-        ops_listen=f"[{ops[0]}]:{ops[1]}" if ":" in ops[0] else f"{ops[0]}:{ops[1]}",
+        ops_listen="off",
     )
 
 
 async def run_sandbox(host: str, port: int) -> None:
     emulator, municipality = build_emulator()
-    open311: list[Open311Api] = []  # the bot's, once it is built (the server starts first: the bot needs its URL)
-
-    async def open311_api(request: web.Request) -> web.StreamResponse:
-        if not open311:
-            return error(503, "the service is starting; try again in a moment", "json" if request.path.endswith(".json") else "xml")
-        return await open311[0].handle(request)
-
-    Open311Api.route(emulator.app.router, open311_api)
-    runner = await emulator.serve(host, port)
+    # The port first: a second sandbox on it stops here, before it empties the first one's store;
+    # and the bot, built before the server starts (its routes join the page's), needs the address.
+    listening = socket.create_server((host, port))
+    bound = listening.getsockname()
+    url = f"http://{bound[0]}:{bound[1]}"
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
     shutil.rmtree(FILES_DIR, ignore_errors=True)
-    config = sandbox_config(emulator.url, municipality, (host, ops_port(host, int(emulator.url.rsplit(":", 1)[1]))))
+    config = sandbox_config(url, municipality)
     from bot.app import build_app
 
     app = build_app(config)
+    # One web app: the page, the emulator, and the bot's /healthz, /metrics and Open311.
+    add_ops_routes(emulator.app.router, app)
+    add_public_routes(emulator.app.router, app)
+    add_page(emulator, {"timezone": config.settings.timezone, "roles": roles(emulator, config.municipality)})
     await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
-    open311.append(Open311Api(app.open311))
-    print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
-    print(f"Operators' listener (OPS_LISTEN): http://{config.settings.ops_listen}/healthz and /metrics", flush=True)
+    runner = await emulator.serve(sock=listening)
+    print(
+        f"Petent sandbox: open {url}/ in a browser (Ctrl-C stops it)\n"
+        f"  what an operator scrapes: {url}/healthz and {url}/metrics; Open311: {url}/open311/v2/services.json",
+        flush=True,
+    )
     try:
         await app.run()
     finally:

@@ -124,10 +124,19 @@ def parse_poll(source: str) -> list[Question]:
 
 
 def _pair(part: str, line: int, limit: int) -> PollText:
-    pl, sep, lt = part.partition("|")
-    pl, lt = pl.strip(), lt.strip()
-    if not sep or not pl or not lt or "|" in lt:
+    bars = part.count("|")
+    if bars > 1:  # most often several questions or options typed on one line
+        raise PollFormatError(
+            _("Line {line} has {count} × |: put each question and each option on a line of its own, the Polish text | the Lithuanian text.")
+            .format(line=line, count=bars)
+        )  # fmt: skip
+    pl, sep, lt = (text.strip() for text in part.partition("|"))
+    if not sep:
         raise PollFormatError(_("Line {line}: write the Polish text, then |, then the Lithuanian text.").format(line=line))
+    if not pl:
+        raise PollFormatError(_("Line {line}: the Polish text before | is missing.").format(line=line))
+    if not lt:
+        raise PollFormatError(_("Line {line}: the Lithuanian text after | is missing.").format(line=line))
     if len(pl) > limit or len(lt) > limit:
         raise PollFormatError(_("Line {line}: at most {max} characters in each language.").format(line=line, max=limit))
     return PollText(pl=pl, lt=lt)

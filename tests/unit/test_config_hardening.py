@@ -93,10 +93,10 @@ def test_the_sandbox_ignores_a_env_in_the_working_directory_and_the_environment(
     monkeypatch.setenv("FILES_S3_ENDPOINT", "https://s3.example.lt")
     monkeypatch.setenv("PUBLIC_URL", "https://petent.example.lt")
 
-    settings = sandbox_config("http://127.0.0.1:8080", DEFAULT_MUNICIPALITY_FILE, ("127.0.0.1", 8081)).settings
+    settings = sandbox_config("http://127.0.0.1:8080", DEFAULT_MUNICIPALITY_FILE).settings
     assert (settings.case_webhooks, settings.webhook_receivers, settings.web_port, settings.webhook_url) == (None, (), None, None)
     assert (settings.redis_url, settings.files_s3_endpoint, settings.public_url) == (None, None, None)
-    assert (settings.open311_clients, settings.ops_address) == ({SANDBOX_OPEN311_KEY: "demo"}, ("127.0.0.1", 8081))
+    assert (settings.open311_clients, settings.ops_address) == ({SANDBOX_OPEN311_KEY: "demo"}, None)  # /healthz, /metrics beside the page
     with pytest.raises(ConfigError, match="^BOT_TOKEN is not set"):  # nothing comes from the environment, not even what is missing
         monkeypatch.setenv("BOT_TOKEN", TOKEN)
         load_config(isolated=True, admin_chat_id=-1001, comms_chat_id=-1002, secret_key=SECRET_KEY)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.sandbox.control import TOKEN_HEADER, control_headers
 from bot.sandbox.emulator import Emulator
-from bot.sandbox.run import build_emulator
+from bot.sandbox.run import add_page, build_emulator
 
 
 async def test_a_request_without_the_token_or_with_a_form_body_is_refused(emulator: Emulator) -> None:
@@ -63,6 +63,7 @@ async def test_an_uploaded_file_comes_back_as_an_attachment_with_nosniff(emulato
 
 async def test_the_sandbox_page_carries_the_token_and_nothing_else_does() -> None:
     emulator = build_emulator()[0]
+    add_page(emulator, {})
     async with TestClient(TestServer(emulator.app)) as client:
         page = await (await client.get("/")).text()
         assert f'<meta name="emu-token" content="{emulator.control_token}">' in page

@@ -145,6 +145,24 @@ Q+: Co przez internet? | Ką internetu?
 
 
 @pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("Q: Jak? | Kaip? - Dobrze | Gerai - Źle | Blogai", "Line 1 has 3 × |: put each question and each option on a line of its own"),
+        ("Q: Jak? | Kaip?\n- Dobrze Gerai\n- Źle | Blogai", "Line 2: write the Polish text, then |, then the Lithuanian text."),
+        ("Q: Jak? | Kaip?\n- | Gerai\n- Źle | Blogai", "Line 2: the Polish text before | is missing."),
+        ("Q: Jak? |\n- Dobrze | Gerai\n- Źle | Blogai", "Line 1: the Lithuanian text after | is missing."),
+    ],
+)
+def test_a_poll_line_refused_is_told_what_is_wrong_with_it(source: str, error: str) -> None:
+    """A poll typed on one line (the page's old one-line box) was told to "write the Polish text,
+    then |" although it had three; an empty side was told the same."""
+    i18n = load_i18n("pl")
+    with i18n.context(), i18n.use_locale("en"), pytest.raises(PollFormatError) as refused:
+        parse_poll(source)
+    assert str(refused.value).startswith(error)
+
+
+@pytest.mark.parametrize(
     ("source", "line"),
     [
         ("Q: Pytanie? | Klausimas?\n- Tak\n- Nie | Ne", "Line 2"),

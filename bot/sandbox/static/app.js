@@ -11,6 +11,9 @@ const state = {
   current: null,         // {chatId, threadId}
   actor: new Map(),      // chatId -> userId acting in a group
   replyTo: null,
+  caughtUp: false,       // the history (events before the page opened) has been read
+  timezone: undefined,   // the municipality's (TIMEZONE), as the bot's texts use it
+  roles: {},             // chatId -> userId -> whom they play there (head, member, administrator…)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -40,7 +43,9 @@ function toast(text) {
 
 function chatById(id) { return state.chats.find((c) => c.id === id); }
 function isPrivate(chat) { return chat && chat.type === "private"; }
-function chatName(chat) { return isPrivate(chat) ? [chat.first_name, chat.last_name].filter(Boolean).join(" ") : chat.title; }
+function personName(user) { return [user.first_name, user.last_name].filter(Boolean).join(" "); }
+function chatName(chat) { return isPrivate(chat) ? personName(chat) : chat.title; }
+function roleIn(chatId, userId) { return (state.roles[chatId] || {})[userId]; }
 function threadKey(chatId, threadId) { return `${chatId}:${threadId || 0}`; }
 
 // --- events from the emulator --------------------------------------------------------------
@@ -65,7 +70,7 @@ function apply(event) {
   } else if (event.type === "reaction") {
     const emoji = (event.reaction[0] || {}).emoji || "";
     state.reactions.set(`${chatId}:${event.message_id}`, emoji);
-  } else if (event.type === "callback_answer" && event.text && state.current && state.current.chatId === chatId) {
+  } else if (event.type === "callback_answer" && event.text && state.caughtUp && state.current && state.current.chatId === chatId) {
     toast(event.text);
   }
 }
@@ -76,6 +81,7 @@ async function poll() {
       const body = await api(`/_emu/events?after=${state.last}&timeout=25`);
       state.last = body.last;
       body.events.forEach(apply);
+      state.caughtUp = true;  // from now on, events happen now: a button's answer shows as a toast, not the history's
       if (body.events.some((e) => e.type === "topic" || e.type === "topic_deleted")) await loadChats();
       if (body.events.length) render();
     } catch (error) {
@@ -126,8 +132,10 @@ function el(tag, className, text) {
   return node;
 }
 
+const QUOTE_CHARS = 60;
+
 function summary(message) {
-  if (message.text) return message.text.slice(0, 60);
+  if (message.text) return message.text.length > QUOTE_CHARS ? message.text.slice(0, QUOTE_CHARS - 1).trimEnd() + "…" : message.text;
   if (message.photo) return "🖼 " + (message.caption || "");
   if (message.document) return "📄 " + (message.document.file_name || "");
   if (message.location) return "📍";
@@ -143,14 +151,20 @@ function renderMessage(chat, entry) {
   box.dataset.messageId = m.message_id;
   if (!isPrivate(chat) || !entry.outgoing) {
     const from = m.from || {};
-    box.appendChild(el("div", "from", from.is_bot ? "Petent" : [from.first_name, from.last_name].filter(Boolean).join(" ")));
+    box.appendChild(el("div", "from", from.is_bot ? "Petent" : personName(from)));
   }
   if (m.reply_to_message) box.appendChild(el("div", "quote", summary(m.reply_to_message)));
   if (m.photo) {
+    // The largest size, opened full size in a new tab; the list keeps its bottom once it has loaded.
+    const link = el("a", "photo");
+    link.href = fileUrl(m.photo[m.photo.length - 1].file_id);
+    link.target = "_blank"; link.rel = "noopener"; link.title = "Open full size";
     const img = document.createElement("img");
-    img.src = fileUrl(m.photo[m.photo.length - 1].file_id);
-    img.alt = "photo";
-    box.appendChild(img);
+    img.src = link.href;
+    img.alt = m.caption ? `photo: ${m.caption}` : "photo";
+    img.addEventListener("load", scrollToBottom);
+    link.appendChild(img);
+    box.appendChild(link);
   }
   if (m.document) {
     const link = el("a", "doc", `📄 ${m.document.file_name || "document"}`);
@@ -185,7 +199,7 @@ function renderMessage(chat, entry) {
     });
     box.appendChild(grid);
   }
-  const meta = el("div", "meta", new Date(m.date * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + (m.edit_date ? " · edited" : ""));
+  const meta = el("div", "meta", clockTime(m.date) + (m.edit_date ? " · edited" : ""));
   const reaction = state.reactions.get(`${chat.id}:${m.message_id}`);
   if (reaction) meta.appendChild(el("span", "reaction", reaction));
   if (!isPrivate(chat)) {
@@ -196,6 +210,16 @@ function renderMessage(chat, entry) {
   }
   box.appendChild(meta);
   return box;
+}
+
+function clockTime(seconds) {
+  // In the municipality's time zone, the one the bot's own texts (deadlines, reports) use.
+  return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: state.timezone });
+}
+
+function scrollToBottom() {
+  const list = $("messages");
+  list.scrollTop = list.scrollHeight;
 }
 
 function renderChats() {
@@ -261,20 +285,26 @@ function render() {
       $("keyboard").appendChild(line);
     });
   }
-  list.scrollTop = list.scrollHeight;  // after the keyboard took its room
+  scrollToBottom();  // after the keyboard took its room (and again as each photo loads)
 }
 
 function select(chatId, threadId) {
   state.current = { chatId, threadId: threadId || null };
   state.unread.delete(threadKey(chatId, threadId));
   state.replyTo = null;
+  document.body.classList.remove("chats-open");
   const chat = chatById(chatId);
   const topic = threadId && chat.topics.find((t) => t.message_thread_id === threadId);
   $("chat-title").textContent = topic ? `${chat.title} › ${topic.name}` : chatName(chat);
   $("acting").hidden = isPrivate(chat);
   if (!isPrivate(chat)) {
     const actor = $("actor");
-    actor.replaceChildren(...chat.members.map((m) => { const o = el("option", "", chatName(m)); o.value = m.id; return o; }));
+    actor.replaceChildren(...chat.members.map((m) => {
+      const role = roleIn(chatId, m.id);
+      const o = el("option", "", role ? `${personName(m)} · ${role}` : personName(m));
+      o.value = m.id;
+      return o;
+    }));
     actor.value = state.actor.get(chatId) || (chat.members[0] && chat.members[0].id);
   }
   $("text").disabled = false;
@@ -319,8 +349,24 @@ $("composer").addEventListener("submit", (event) => {
   const text = $("text").value;
   if (!chat || !text.trim()) return;
   $("text").value = "";
+  fitText();
   sendBody(chat, { text });
 });
+
+// Enter sends, Shift+Enter breaks the line (as in Telegram); the box grows with its lines.
+$("text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
+});
+function fitText() {
+  const box = $("text");
+  box.style.height = "auto";
+  box.style.height = `${Math.min(box.scrollHeight + 2, 180)}px`;
+}
+$("text").addEventListener("input", fitText);
+$("show-chats").addEventListener("click", () => document.body.classList.toggle("chats-open"));
 
 $("file").addEventListener("change", () => {
   const chat = state.current && chatById(state.current.chatId);
@@ -332,6 +378,7 @@ $("file").addEventListener("change", () => {
     const kind = file.type.startsWith("image/") ? "photo" : "document";
     const caption = $("text").value || undefined;
     $("text").value = "";
+    fitText();
     sendBody(chat, { files: [{ kind, data, name: file.name, mime: file.type || "application/octet-stream", caption }] });
   };
   reader.readAsDataURL(file);
@@ -351,4 +398,15 @@ $("add-resident").addEventListener("submit", async (event) => {
   select(user.id, null);
 });
 
-loadChats().then(() => { poll(); const first = state.chats.find(isPrivate); if (first) select(first.id, null); });
+async function start() {
+  const about = await api("/_sandbox/about");
+  state.timezone = about.timezone;
+  state.roles = about.roles;
+  $("timezone").textContent = `times in ${about.timezone}`;
+  await loadChats();
+  poll();
+  const first = state.chats.find(isPrivate);
+  if (first) select(first.id, null);
+}
+
+start();
