@@ -40,6 +40,7 @@ from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.outbox import Kind, Outbox, Pool, Sent
 from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
+from bot.services.projects import ProjectService
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
 from bot.services.storage import FileStore, file_stores
@@ -76,6 +77,7 @@ class App:
     teams: TeamDirectory
     open311: Open311Service
     files: FileStore
+    projects: ProjectService
     webhooks: WebhookSender | None = None
 
     async def prepare(self) -> None:
@@ -209,6 +211,7 @@ class Services:
     webhooks: WebhookSender
     open311: Open311Service
     files: FileStore  # where the municipality keeps the files (FILES_DIR or FILES_S3_*)
+    projects: ProjectService
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -242,10 +245,12 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     quality = QualityService(database, calendar, config.municipality)
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
     rights = DataRights(database, config, calendar, workflow, surveys)
-    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
+    projects = ProjectService(database, i18n, config, teams)
+    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, projects)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(
-        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files
+        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files,
+        projects,
     )
 
 
@@ -286,6 +291,8 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
         worker=services.outbox.worker, max_backoff=settings.broadcast_max_backoff_seconds,
     )  # fmt: skip
     dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, teams)
+    dispatcher["projects"] = services.projects
+    services.projects.on_fanout = announcements.start  # followers' notices go out as the announcements do
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     locales = ResidentI18nMiddleware(i18n, teams.is_staff_chat, settings.admin_locale)
     locales.setup(dispatcher)
@@ -298,7 +305,8 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     metrics.instrument(dispatcher, flows)
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams, open311=services.open311, files=services.files, webhooks=services.webhooks,
+        announcements=announcements, teams=teams, open311=services.open311, files=services.files, projects=services.projects,
+        webhooks=services.webhooks,
     )  # fmt: skip
 
 

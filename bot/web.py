@@ -1,5 +1,6 @@
-"""The bot's one web server: Telegram's webhook (in webhook mode), /healthz, /metrics and the
-Open311 GeoReport v2 API (bot.open311, under /open311/v2/).
+"""The bot's one web server: Telegram's webhook (in webhook mode), /healthz, /metrics, the
+Open311 GeoReport v2 API (bot.open311, under /open311/v2/) and the projects' open data
+(bot.open_projects: /projects, /projects.json, /projects.csv).
 
 The webhook answers Telegram only once the update is handled (not in the background): a replica
 that dies mid-update never said 200, so Telegram delivers the update again, to whichever replica
@@ -21,6 +22,7 @@ from sqlalchemy import text
 
 from bot import clock, metrics
 from bot.open311 import Open311Api
+from bot.open_projects import OpenProjects
 from bot.telegram import single_attempt
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics_page)
     Open311Api.route(web_app.router, Open311Api(app.open311).handle)
+    OpenProjects.route(web_app.router, OpenProjects(app.projects, app.i18n, app.config).handle)
     if webhook:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         secret = settings.webhook_secret.get_secret_value()

@@ -7,7 +7,9 @@ the roads department, the Avižieniai eldership and the director's office, which
 escalate to), the communications group, and demo residents. A roads or street-lighting case goes
 to the roads department, any case in Avižieniai to the eldership, the rest to the front office;
 the card's "Pass to another team" moves a case between them. The Open311 GeoReport v2 API is
-served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY).
+served beside the page (/open311/v2/, the client `demo` with the key SANDBOX_OPEN311_KEY), and so
+are the projects' open data (/projects, /projects.json, /projects.csv): the sample register is
+imported at the start through the importer itself.
 """
 
 from __future__ import annotations
@@ -16,14 +18,21 @@ import logging
 import secrets
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.config import DEFAULT_MUNICIPALITY_FILE, load_config
 from bot.open311 import Open311Api, error
+from bot.open_projects import OpenProjects
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
+from bot.services.project_import import SAMPLE, apply, plan_text, read_table
+from bot.services.projects import Actor
 from bot.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +118,15 @@ def build_emulator() -> tuple[Emulator, Path]:
     return emulator, municipality
 
 
+async def import_sample_projects(app: App) -> None:
+    """The sample register (bot/municipalities/vilnius-district-projects.csv), through the importer itself."""
+    table = read_table(SAMPLE.read_bytes(), SAMPLE.name)
+    with app.i18n.context(), app.i18n.use_locale("en"):
+        result = await apply(app.projects, table, Actor(None, "make demo"))
+    if result.errors:
+        raise RuntimeError("the sample projects do not import:\n" + plan_text(result))
+
+
 def _add_page(app: web.Application) -> None:
     async def index(_: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html")
@@ -127,6 +145,14 @@ async def run_sandbox(host: str, port: int) -> None:
         return await open311[0].handle(request)
 
     Open311Api.route(emulator.app.router, open311_api)
+    open_projects: list[OpenProjects] = []
+
+    async def projects_page(request: web.Request) -> web.StreamResponse:
+        if not open_projects:
+            return web.Response(status=503, text="starting")
+        return await open_projects[0].handle(request)
+
+    OpenProjects.route(emulator.app.router, projects_page)
     runner = await emulator.serve(host, port)
     for leftover in DATA_FILE.parent.glob(DATA_FILE.name + "*"):
         leftover.unlink()  # every sandbox starts empty
@@ -150,6 +176,8 @@ async def run_sandbox(host: str, port: int) -> None:
     app = build_app(config)
     await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
     open311.append(Open311Api(app.open311))
+    open_projects.append(OpenProjects(app.projects, app.i18n, app.config))
+    await import_sample_projects(app)
     print(f"Petent sandbox: open {emulator.url}/ in a browser (Ctrl-C stops it)", flush=True)
     try:
         await app.run()
