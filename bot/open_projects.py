@@ -90,6 +90,7 @@ class OpenProjects:
                 f'<a href="?lang={code}" hreflang="{code}" lang="{code}">{escape(name)}</a>' if code != locale else f"<strong>{escape(name)}</strong>"
                 for code, name in texts.LANGUAGE_NAMES.items()
             )
+            language, also, empty = escape(_("Language")), escape(_("Also as open data:")), escape(_("There are no projects yet."))
             parts = [
                 f'<!doctype html><html lang="{locale}"><head><meta charset="utf-8">',
                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -97,20 +98,20 @@ class OpenProjects:
                 "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:1rem;line-height:1.5}"
                 "table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ccc;padding:.3rem;text-align:left;vertical-align:top}"
                 ".late{color:#a00000}section{margin-bottom:2rem}</style></head><body>",
-                f"<header><nav aria-label=\"{escape(_('Language'))}\">{languages}</nav><h1>{escape(title)}</h1>",
-                f'<p>{escape(_("Also as open data:"))} <a href="projects.json">JSON</a> · <a href="projects.csv">CSV</a></p></header><main>',
+                f'<header><nav aria-label="{language}">{languages}</nav><h1>{escape(title)}</h1>',
+                f'<p>{also} <a href="projects.json">JSON</a> · <a href="projects.csv">CSV</a></p></header><main>',
             ]
             for item in listed:
                 parts.append(self._section(item))
             if not listed:
-                parts.append(f"<p>{escape(_('There are no projects yet.'))}</p>")
+                parts.append(f"<p>{empty}</p>")
             parts.append("</main></body></html>")
         return "\n".join(parts)
 
     def _section(self, item: Listed) -> str:
         project = item.project
         facts = [
-            _("Status: {status} · {progress}% done").format(status=project_texts.status_label(project.status), progress=project.progress),
+            _("Status: {status} · progress {progress}%").format(status=project_texts.status_label(project.status), progress=project.progress),
             _("Where: {where}").format(where=project_texts.where(project, self.config.municipality)),
             _("Budget: {budget} · funding: {funding}").format(budget=project_texts.budget(project), funding=project.funding or "—"),
         ]
@@ -124,15 +125,10 @@ class OpenProjects:
                 f"<td>{escape(texts.day(m.current_due))}</td><td>{escape(project_texts.milestone_label(m.status))}</td>"
                 f'<td class="{"late" if moved else ""}">{moved or "—"}</td></tr>'
             )
-        table = (
-            f"<table><caption>{escape(_('Milestones'))}</caption><thead><tr><th scope=\"col\">{escape(_('Milestone'))}</th>"
-            f"<th scope=\"col\">{escape(_('Planned for'))}</th><th scope=\"col\">{escape(_('Due now'))}</th>"
-            f"<th scope=\"col\">{escape(_('State'))}</th><th scope=\"col\">{escape(_('Slip and why'))}</th></tr></thead><tbody>"
-            + "".join(rows)
-            + "</tbody></table>"
-            if rows
-            else ""
-        )
+        headers = (_("Milestone"), _("Planned for"), _("Due now"), _("State"), _("Slip and why"))
+        caption = escape(_("Milestones"))
+        head = "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
+        table = f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>" + "".join(rows) + "</tbody></table>" if rows else ""
         link = f'<p><a href="{escape(project.link)}">{escape(project.link)}</a></p>' if project.link else ""
         return (
             f'<section id="{escape(project.external_id)}" aria-labelledby="h-{project.id}"><h2 id="h-{project.id}">{escape(project_texts.name(project))}</h2>'

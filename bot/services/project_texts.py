@@ -115,7 +115,7 @@ def page(project: Project, milestones: list[Milestone], update: ProjectUpdate | 
         f"🏗 <b>{escape(name(project))}</b>",
         escape(summary(project)),
         "",
-        _("Status: {status} · {progress}% done").format(status=status_label(project.status), progress=project.progress),
+        _("Status: {status} · progress {progress}%").format(status=status_label(project.status), progress=project.progress),
         _("Where: {where}").format(where=escape(where(project, municipality))),
         _("Budget: {budget} · funding: {funding}").format(budget=budget(project), funding=escape(project.funding or "—")),
     ]
@@ -147,7 +147,7 @@ def list_line(project: Project, milestones: list[Milestone]) -> str:
 
 
 def notice_status(project: Project, old: str) -> str:
-    return _("🏗 <b>{name}</b>: the status changed from “{old}” to “{new}” ({progress}% done).").format(
+    return _("🏗 <b>{name}</b>: the status changed from “{old}” to “{new}” (progress {progress}%).").format(
         name=escape(name(project)), old=status_label(old), new=status_label(project.status), progress=project.progress
     )
 
