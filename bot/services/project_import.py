@@ -483,9 +483,9 @@ def plan_text(result: Plan, limit: int = 3800) -> str:
     if result.changes:
         lines.append(_("{count} change:", "{count} changes:", len(result.changes)).format(count=len(result.changes)))
         lines += [_("row {row}: {what}").format(row=c.row, what=c.what) for c in result.changes]
-    else:
+    elif not result.errors:
         lines.append(_("Nothing would change: the register already holds what the file says."))
-    return texts.shorten("\n".join(lines), limit)
+    return texts.shorten("\n".join(lines).strip(), limit)
 
 
 # --- export ---
