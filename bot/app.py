@@ -251,7 +251,7 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     return Services(
         config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files,
         projects,
-    )
+    )  # fmt: skip
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:

@@ -73,9 +73,14 @@ class OpenProjects:
             "slip_days": item.slipped,
             "milestones": [
                 {
-                    "number": m.number, "title": {"pl": m.title_pl, "lt": m.title_lt, "en": m.title_en},
-                    "baseline_due": m.baseline_due.isoformat(), "current_due": m.current_due.isoformat(), "status": m.status,
-                    "date_met": m.met_on.isoformat() if m.met_on else None, "slip_days": project_texts.slip_days(m), "reason": m.reason,
+                    "number": m.number,
+                    "title": {"pl": m.title_pl, "lt": m.title_lt, "en": m.title_en},
+                    "baseline_due": m.baseline_due.isoformat(),
+                    "current_due": m.current_due.isoformat(),
+                    "status": m.status,
+                    "date_met": m.met_on.isoformat() if m.met_on else None,
+                    "slip_days": project_texts.slip_days(m),
+                    "reason": m.reason,
                 }  # fmt: skip
                 for m in item.milestones
             ],

@@ -39,7 +39,6 @@ from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import project_texts, texts
 from bot.services.broadcaster import BroadcastFile, FilesVersion, send_version
-from bot.services.news import NewsService
 from bot.services.project_import import MAX_BYTES, SheetError, apply, plan, plan_text, read_table
 from bot.services.projects import PHOTOS_MAX, REASON_MAX, UPDATE_MAX, Actor, Listed, ProjectButton, ProjectError, ProjectService
 from bot.services.teams import TeamDirectory
@@ -69,10 +68,14 @@ def _web_link(config: Config, locale: str) -> str | None:
     return f"{base}/projects?lang={locale}" if base else None
 
 
-def _list_keyboard(items: list[Listed], resident: Resident, follows: set[tuple[str, str]], config: Config, locale: str, everything: bool) -> InlineKeyboardMarkup:
+def _list_keyboard(
+    items: list[Listed], resident: Resident, follows: set[tuple[str, str]], config: Config, locale: str, everything: bool
+) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for item in items[:LISTED_MAX]:
-        builder.button(text=_label("🏗 " + project_texts.list_line(item.project, item.milestones)), callback_data=ProjectButton(action="view", project=item.project.id))
+        builder.button(
+            text=_label("🏗 " + project_texts.list_line(item.project, item.milestones)), callback_data=ProjectButton(action="view", project=item.project.id)
+        )
     eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
     if eldership is not None:
         following = (FollowKind.ELDERSHIP_PROJECTS, eldership.id) in follows
@@ -89,7 +92,9 @@ def _list_keyboard(items: list[Listed], resident: Resident, follows: set[tuple[s
     return builder.as_markup()
 
 
-async def _list_text_and_keyboard(resident: Resident, projects: ProjectService, config: Config, locale: str, everything: bool) -> tuple[str, InlineKeyboardMarkup]:
+async def _list_text_and_keyboard(
+    resident: Resident, projects: ProjectService, config: Config, locale: str, everything: bool
+) -> tuple[str, InlineKeyboardMarkup]:
     follows = await projects.follows(resident.id)
     if everything:
         items = sorted(await projects.listing(), key=lambda i: project_texts.name(i.project))
@@ -98,8 +103,10 @@ async def _list_text_and_keyboard(resident: Resident, projects: ProjectService, 
         own, district = await projects.for_resident(resident.eldership_id)
         items = own + district
         eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
-        text = _("<b>Projects</b> of your eldership first, then of the whole district.") if eldership else _(
-            "<b>Projects of the whole district.</b> Choose your eldership to see its projects first."
+        text = (
+            _("<b>Projects</b> of your eldership first, then of the whole district.")
+            if eldership
+            else _("<b>Projects of the whole district.</b> Choose your eldership to see its projects first.")
         )
     if not items:
         text += "\n" + _("There are no projects to show yet.")
@@ -317,7 +324,9 @@ async def _card(message: Message, projects: ProjectService, config: Config, proj
         await message.answer(_("This project is no longer in the register."))
         return
     project, milestones, update = viewed
-    await message.answer(f"<code>{project.external_id}</code>\n" + project_texts.page(project, milestones, update, config.municipality), reply_markup=_card_keyboard(project))
+    await message.answer(
+        f"<code>{project.external_id}</code>\n" + project_texts.page(project, milestones, update, config.municipality), reply_markup=_card_keyboard(project)
+    )
 
 
 @staff.callback_query(ProjectButton.filter(F.action == "card"))
@@ -326,7 +335,9 @@ async def card(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
     await _card(shown(query), projects, config, callback_data.project)
 
 
-async def _project_for(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory) -> tuple[Project, list[Milestone], Actor] | None:
+async def _project_for(
+    query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory
+) -> tuple[Project, list[Milestone], Actor] | None:
     viewed = await projects.view(callback_data.project)
     if viewed is None:
         await query.answer(_("This project is no longer in the register."), show_alert=True)
@@ -351,7 +362,10 @@ async def pick(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
         action = {"pick_met": "met", "pick_partly": "partly", "pick_move": "move"}[callback_data.action]
         open_ = [m for m in milestones if m.status in (MilestoneStatus.SCHEDULED, MilestoneStatus.NOT_MET)]
         for m in open_:
-            builder.button(text=_label(f"{m.number}. {project_texts.title(m)} · {m.current_due.isoformat()}"), callback_data=ProjectButton(action=action, project=project.id, milestone=m.id))
+            builder.button(
+                text=_label(f"{m.number}. {project_texts.title(m)} · {m.current_due.isoformat()}"),
+                callback_data=ProjectButton(action=action, project=project.id, milestone=m.id),
+            )
         if not open_:
             await query.answer(_("Every milestone of this project is completed."), show_alert=True)
             return
@@ -362,7 +376,9 @@ async def pick(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
     await shown(query).answer(question, reply_markup=builder.as_markup())
 
 
-async def _milestone_for(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory) -> tuple[Project, Milestone, Actor] | None:
+async def _milestone_for(
+    query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory
+) -> tuple[Project, Milestone, Actor] | None:
     found = await _project_for(query, callback_data, projects, teams)
     if found is None:
         return None
@@ -390,8 +406,11 @@ async def complete(query: CallbackQuery, callback_data: ProjectButton, projects:
     await query.answer()
     await shown(query).edit_text(
         _("{icon} “{title}” of {name}: {status}, {date}. Followers are being told.").format(
-            icon=project_texts.MILESTONE_ICONS[status], title=project_texts.title(milestone), name=project_texts.name(project),
-            status=project_texts.milestone_label(status), date=texts.day(today),
+            icon=project_texts.MILESTONE_ICONS[status],
+            title=project_texts.title(milestone),
+            name=project_texts.name(project),
+            status=project_texts.milestone_label(status),
+            date=texts.day(today),
         )  # fmt: skip
     )
 
@@ -509,7 +528,10 @@ async def update_photo(message: Message, state: FSMContext) -> None:
     count = len(photos)
     acknowledge_later(
         ("project-photos", message.chat.id, message.from_user.id if message.from_user else 0),
-        lambda: message.answer(_("{count} photo added.", "{count} photos added.", count).format(count=count), reply_markup=_cancel_keyboard((_("✅ Post the update"), ProjectButton(action="post")))),
+        lambda: message.answer(
+            _("{count} photo added.", "{count} photos added.", count).format(count=count),
+            reply_markup=_cancel_keyboard((_("✅ Post the update"), ProjectButton(action="post"))),
+        ),
     )
 
 

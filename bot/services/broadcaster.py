@@ -155,8 +155,7 @@ async def add_broadcast(
     session.add(broadcast)
     await session.flush()
     rows = [
-        {"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0}
-        for chat, locale in unique.items()
+        {"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0} for chat, locale in unique.items()
     ]
     for start in range(0, len(rows), 1000):
         await session.execute(table_of(Delivery).insert(), rows[start : start + 1000])

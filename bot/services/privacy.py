@@ -108,7 +108,7 @@ class DataRights:
                 )
             ).scalars()
             follows = (await session.execute(select(Follow).where(col(Follow.resident_id) == resident_id).order_by(col(Follow.id)))).scalars()
-            followed = [{"kind": f.kind, "target": f.target, "since": f.created_at.isoformat()} for f in follows]
+            followed: list[dict[str, Any]] = [{"kind": f.kind, "target": f.target, "since": f.created_at.isoformat()} for f in follows]
             for entry in followed:
                 if entry["kind"] == FollowKind.PROJECT and (project := await session.get(Project, int(entry["target"]))) is not None:
                     entry["project"] = {"code": project.external_id, "pl": project.name_pl, "lt": project.name_lt}

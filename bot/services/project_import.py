@@ -273,9 +273,8 @@ def _project_row(row: _Row, municipality: Municipality) -> ProjectRow | None:
 def _milestone_row(row: _Row) -> MilestoneRow | None:
     external_id = row.text("external_id", 32, _("the project's code is missing"))
     number = row.amount("milestone", 1, 999)
-    if number is None or not float(number).is_integer():
-        if row.ok:
-            row.fail("milestone", _("the milestone's number (1, 2, …) is missing"))
+    if (number is None or not float(number).is_integer()) and row.ok:
+        row.fail("milestone", _("the milestone's number (1, 2, …) is missing"))
     values = {
         "title_pl": row.text("name_pl", 200, _("the Polish name is missing")),
         "title_lt": row.text("name_lt", 200, _("the Lithuanian name is missing")),
@@ -389,14 +388,26 @@ def _milestone_changes(result: Plan, row: MilestoneRow, stored: Milestone | None
         if row.current_due != row.baseline_due and not row.reason:
             result.errors.append(Problem(row.row, "reason", _("the current due date differs from the baseline: the reason is needed")))
             return
-        result.changes.append(Change(row.row, _("new milestone {key}: {title}, due {date}").format(key=key, title=row.values["title_lt"], date=row.current_due)))
+        result.changes.append(
+            Change(row.row, _("new milestone {key}: {title}, due {date}").format(key=key, title=row.values["title_lt"], date=row.current_due))
+        )
         return
     if row.baseline_due != stored.baseline_due:
-        result.errors.append(Problem(row.row, "baseline_due", _("the baseline due date never changes (it was {date}): move current_due, with a reason").format(date=stored.baseline_due)))
+        result.errors.append(
+            Problem(
+                row.row,
+                "baseline_due",
+                _("the baseline due date never changes (it was {date}): move current_due, with a reason").format(date=stored.baseline_due),
+            )
+        )
         return
     if row.current_due != stored.current_due:
         if not row.reason or row.reason == stored.reason:
-            result.errors.append(Problem(row.row, "reason", _("the due date moves from {old} to {new}: a new reason is needed").format(old=stored.current_due, new=row.current_due)))
+            result.errors.append(
+                Problem(
+                    row.row, "reason", _("the due date moves from {old} to {new}: a new reason is needed").format(old=stored.current_due, new=row.current_due)
+                )
+            )
             return
         result.changes.append(Change(row.row, f"{key}: current_due {stored.current_due} → {row.current_due} ({row.reason})"))
     for name in MILESTONE_FIELDS:
@@ -426,7 +437,9 @@ async def apply(service: ProjectService, table: list[dict[str, str]], actor: Act
                 projects[row.external_id] = project
                 session.add(ProjectEvent(project_id=project.id, kind=ProjectEventKind.CREATED, actor_id=actor.id, actor_name=actor.name))
                 continue
-            changed = {name: [_json(getattr(project, name)), _json(row.values[name])] for name in PROJECT_FIELDS if _differs(getattr(project, name), row.values[name])}
+            changed = {
+                name: [_json(getattr(project, name)), _json(row.values[name])] for name in PROJECT_FIELDS if _differs(getattr(project, name), row.values[name])
+            }
             for name in changed:
                 setattr(project, name, row.values[name])
             if changed:
@@ -443,7 +456,9 @@ async def apply(service: ProjectService, table: list[dict[str, str]], actor: Act
     return result
 
 
-async def _apply_milestone(service: ProjectService, session: Any, project: Project, row: MilestoneRow, milestone: Milestone | None, actor: Actor, started: list[Broadcast]) -> None:
+async def _apply_milestone(
+    service: ProjectService, session: Any, project: Project, row: MilestoneRow, milestone: Milestone | None, actor: Actor, started: list[Broadcast]
+) -> None:
     if milestone is None:
         milestone = Milestone(
             project_id=project.id, number=row.number, baseline_due=row.baseline_due, current_due=row.current_due, status=row.status,
@@ -451,14 +466,27 @@ async def _apply_milestone(service: ProjectService, session: Any, project: Proje
         )  # fmt: skip
         session.add(milestone)
         await session.flush()
-        session.add(ProjectEvent(project_id=project.id, milestone_id=milestone.id, kind=ProjectEventKind.CREATED, actor_id=actor.id, actor_name=actor.name, data={"milestone": row.number}))
+        session.add(
+            ProjectEvent(
+                project_id=project.id,
+                milestone_id=milestone.id,
+                kind=ProjectEventKind.CREATED,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                data={"milestone": row.number},
+            )
+        )
         return
     changed = {name: [getattr(milestone, name), row.values[name]] for name in MILESTONE_FIELDS if _differs(getattr(milestone, name), row.values[name])}
     for name in changed:
         setattr(milestone, name, row.values[name])
     if changed:
         session.add(milestone)
-        session.add(ProjectEvent(project_id=project.id, milestone_id=milestone.id, kind=ProjectEventKind.CHANGED, actor_id=actor.id, actor_name=actor.name, data=changed))
+        session.add(
+            ProjectEvent(
+                project_id=project.id, milestone_id=milestone.id, kind=ProjectEventKind.CHANGED, actor_id=actor.id, actor_name=actor.name, data=changed
+            )
+        )
     if row.current_due != milestone.current_due:
         assert row.reason is not None, "the plan refuses a move without a reason"
         await service.moved(session, project, milestone, row.current_due, row.reason, actor, started)
@@ -477,7 +505,9 @@ def plan_text(result: Plan, limit: int = 3800) -> str:
     """The dry run for people (the current locale): errors first, then the changes, row by row."""
     lines: list[str] = []
     if result.errors:
-        lines.append(_("❌ {count} error: nothing will be applied.", "❌ {count} errors: nothing will be applied.", len(result.errors)).format(count=len(result.errors)))
+        lines.append(
+            _("❌ {count} error: nothing will be applied.", "❌ {count} errors: nothing will be applied.", len(result.errors)).format(count=len(result.errors))
+        )
         lines += [_("row {row}, {column}: {why}").format(row=p.row, column=p.column, why=p.why) for p in result.errors]
         lines.append("")
     if result.changes:

@@ -106,7 +106,7 @@ class ProjectService:
         if status is not None:
             query = query.where(col(Project.status) == status)
         async with self.database.read() as session:
-            projects = [p for p in (await session.execute(query.order_by(col(Project.external_id)))).scalars()]
+            projects = list((await session.execute(query.order_by(col(Project.external_id)))).scalars())
             if eldership is not None:
                 projects = [p for p in projects if eldership in p.elderships or not p.elderships]
             milestones = await self._milestones(session, [p.id for p in projects])
@@ -127,9 +127,7 @@ class ProjectService:
                 return None
             milestones = (await self._milestones(session, [project_id])).get(project_id, [])
             update = (
-                await session.execute(
-                    select(ProjectUpdate).where(col(ProjectUpdate.project_id) == project_id).order_by(col(ProjectUpdate.id).desc()).limit(1)
-                )
+                await session.execute(select(ProjectUpdate).where(col(ProjectUpdate.project_id) == project_id).order_by(col(ProjectUpdate.id).desc()).limit(1))
             ).scalar_one_or_none()
             return project, milestones, update
 
@@ -244,7 +242,15 @@ class ProjectService:
         if milestone.status == MilestoneStatus.NOT_MET:
             milestone.status = MilestoneStatus.SCHEDULED  # missed, and planned again
         session.add(milestone)
-        self._event(session, project, ProjectEventKind.MOVED, actor, reason, {"milestone": milestone.number, "from": old.isoformat(), "to": new_due.isoformat()}, milestone)
+        self._event(
+            session,
+            project,
+            ProjectEventKind.MOVED,
+            actor,
+            reason,
+            {"milestone": milestone.number, "from": old.isoformat(), "to": new_due.isoformat()},
+            milestone,
+        )
         await self._tell_followers(session, project, self._text_notice(project, lambda: project_texts.notice_moved(project, milestone, old, reason)), started)
 
     async def complete(self, milestone_id: int, status: MilestoneStatus, on: date, actor: Actor) -> Milestone:
@@ -301,7 +307,9 @@ class ProjectService:
             project = await session.get(Project, project_id)
             if project is None:
                 raise ProjectError(_("This project no longer exists."))
-            update = ProjectUpdate(project_id=project_id, text_pl=text_pl, text_lt=text_lt, photos=photos[:PHOTOS_MAX], author_id=actor.id, author_name=actor.name)
+            update = ProjectUpdate(
+                project_id=project_id, text_pl=text_pl, text_lt=text_lt, photos=photos[:PHOTOS_MAX], author_id=actor.id, author_name=actor.name
+            )
             session.add(update)
             await session.flush()
             self._event(session, project, ProjectEventKind.UPDATE, actor, None, {"update_id": update.id})
@@ -323,7 +331,13 @@ class ProjectService:
     ) -> None:  # fmt: skip
         session.add(
             ProjectEvent(
-                project_id=project.id, milestone_id=milestone.id if milestone else None, kind=kind, actor_id=actor.id, actor_name=actor.name, text=text, data=data
+                project_id=project.id,
+                milestone_id=milestone.id if milestone else None,
+                kind=kind,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                text=text,
+                data=data,
             )
         )
 

@@ -484,7 +484,9 @@ class ProjectUpdate(SQLModel, table=True):
     at: datetime = _time(default=utcnow)
     text_pl: str = Field(sa_type=sa.Text)
     text_lt: str = Field(sa_type=sa.Text)
-    photos: list[dict[str, Any]] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))  # {"file_id", "file_unique_id"}
+    photos: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]")
+    )  # {"file_id", "file_unique_id"}
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
 

@@ -83,9 +83,7 @@ async def test_followers_are_told_once_in_their_language_when_a_clerk_moves_a_da
     assert done.text.startswith("📅 Naujas etapo „Darbų priėmimas“ terminas: 2027 m. birželio 30 d.")
 
     told_anna, told_jonas = await anna.receive_one(), await jonas.receive_one()
-    assert told_anna.text == (
-        f"📅 {STREET_PL}: termin etapu „Odbiór robót” przesunięto z 31 marca 2027 na 30 czerwca 2027 (+3 miesiące). Powód: {REASON}"
-    )
+    assert told_anna.text == (f"📅 {STREET_PL}: termin etapu „Odbiór robót” przesunięto z 31 marca 2027 na 30 czerwca 2027 (+3 miesiące). Powód: {REASON}")
     assert told_jonas.text == (
         f"📅 {STREET_LT}: etapo „Darbų priėmimas“ terminas perkeltas iš 2027 m. kovo 31 d. į 2027 m. birželio 30 d. (+3 mėnesiai). Priežastis: {REASON}"
     )
@@ -116,7 +114,9 @@ async def test_a_button_pressed_by_someone_outside_the_projects_team_is_refused(
         assert (await session.execute(select(func.count()).select_from(Delivery))).scalar_one() == 0
 
 
-async def test_a_spreadsheet_in_the_communications_group_is_tried_then_applied(desk: Desk, bot: App, telegram: Telegram, emulator: Emulator, store: Database) -> None:
+async def test_a_spreadsheet_in_the_communications_group_is_tried_then_applied(
+    desk: Desk, bot: App, telegram: Telegram, emulator: Emulator, store: Database
+) -> None:
     rasa = await staff(telegram, emulator)
     await rasa.send_document(b"record,external_id,name_pl,name_lt,team\nproject,X-1,Droga,,roads\n", "projekty.csv", mime="text/csv")
     tried = await rasa.receive_one()

@@ -81,7 +81,14 @@ async def test_start_in_lithuanian_with_help_and_cancel(bot, telegram: Telegram)
     assert (await jonas.receive_one()).buttons == ["✅ Susipažinau"]
     await jonas.click("✅ Susipažinau")
     await jonas.edited()
-    assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🏗 Projektai", "🌐 Kalba", "❓ Pagalba"]
+    assert (await jonas.receive_one()).keyboard_buttons == [
+        "📝 Naujas kreipimasis",
+        "📂 Mano kreipimaisi",
+        "📰 Naujienos",
+        "🏗 Projektai",
+        "🌐 Kalba",
+        "❓ Pagalba",
+    ]
     await jonas.receive_one()  # the offer of news
 
     await jonas.send("❓ Pagalba")
@@ -137,4 +144,11 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
     answer = await ona.receive_one()
     assert answer.text == tr("lt", NO_SUCH_COMMAND, command="/frobnicate&<b>")  # escaped, shown as typed
     await ona.send("Labas, kaip sekasi?")
-    assert (await ona.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🏗 Projektai", "🌐 Kalba", "❓ Pagalba"]
+    assert (await ona.receive_one()).keyboard_buttons == [
+        "📝 Naujas kreipimasis",
+        "📂 Mano kreipimaisi",
+        "📰 Naujienos",
+        "🏗 Projektai",
+        "🌐 Kalba",
+        "❓ Pagalba",
+    ]

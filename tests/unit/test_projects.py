@@ -69,7 +69,15 @@ def project(external_id: str = "P-1", **cells: str) -> dict[str, str]:
 
 
 def milestone(external_id: str = "P-1", number: str = "1", **cells: str) -> dict[str, str]:
-    return {"record": "milestone", "external_id": external_id, "milestone": number, "name_pl": "Odbiór", "name_lt": "Priėmimas", "baseline_due": "2026-06-30", **cells}
+    return {
+        "record": "milestone",
+        "external_id": external_id,
+        "milestone": number,
+        "name_pl": "Odbiór",
+        "name_lt": "Priėmimas",
+        "baseline_due": "2026-06-30",
+        **cells,
+    }
 
 
 async def count(database: Database, model: type) -> int:
@@ -130,6 +138,7 @@ async def test_export_round_trips(wired: Services, database: Database, name: str
     await apply(wired.projects, read_table(SAMPLE.read_bytes(), SAMPLE.name), IMPORTER)
     exported = write_table(await export_rows(wired.projects), name)
     table = read_table(exported, name)
+
     def key(row: dict[str, str]) -> tuple[str, int]:
         return row["external_id"], int(row["milestone"] or 0)
 
@@ -139,8 +148,12 @@ async def test_export_round_trips(wired: Services, database: Database, name: str
     assert (result.errors, result.changes) == ([], [])
 
 
-async def test_the_daily_check_on_a_frozen_clock_marks_not_met_and_tells_the_team_once(wired: Services, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    await apply(wired.projects, read_table(csv_of(project(), milestone(baseline_due="2026-11-20"), milestone(number="2", baseline_due="2026-12-31")), "p.csv"), IMPORTER)
+async def test_the_daily_check_on_a_frozen_clock_marks_not_met_and_tells_the_team_once(
+    wired: Services, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await apply(
+        wired.projects, read_table(csv_of(project(), milestone(baseline_due="2026-11-20"), milestone(number="2", baseline_due="2026-12-31")), "p.csv"), IMPORTER
+    )
     async with database.write() as session:
         session.add(Resident(id=501, locale="lt", consent_at=utcnow()))
         session.add(Resident(id=502, locale="pl", consent_at=utcnow()))
