@@ -84,7 +84,7 @@ def _list_keyboard(
     else:
         builder.button(text=_("🏘 Choose my eldership"), callback_data=NewsChoice(action="eld_menu"))
     if not everything:
-        builder.button(text=_("📋 Every project of the district"), callback_data=ProjectButton(action="list", value="all"))
+        builder.button(text=_("📋 All projects"), callback_data=ProjectButton(action="list", value="all"))
     link = _web_link(config, locale)
     if link:
         builder.button(text=_("🌐 Projects on the web"), url=link)
@@ -309,7 +309,7 @@ def _card_keyboard(project: Project) -> InlineKeyboardMarkup:
     for label, action in (
         (_("📝 Post an update"), "update"),
         (_("✅ Milestone met"), "pick_met"),
-        (_("◐ Milestone partly met"), "pick_partly"),
+        (_("◐ Partly met"), "pick_partly"),
         (_("📅 Move a due date"), "pick_move"),
         (_("🔄 Change the status"), "pick_status"),
     ):

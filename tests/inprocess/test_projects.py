@@ -40,7 +40,7 @@ async def follow_the_street(person: Person, locale: str) -> None:
     """From /projects: every project of the district, the street's page, "Follow"."""
     await person.send("/projects")
     listing = await person.receive_one()
-    await person.click(tr(locale, "📋 Every project of the district"), listing)
+    await person.click(tr(locale, "📋 All projects"), listing)
     everything = await person.receive_one()
     await person.click(button(everything, "🏗 " + (STREET_PL if locale == "pl" else STREET_LT)), everything)
     page = await person.receive_one()

@@ -220,3 +220,24 @@ async def test_the_projects_page_in_each_language(wired: Services, web_api: Test
         page = await (await web_api.get("/projects", params={"lang": lang})).text()
         assert f'<html lang="{lang}">' in page and name in page and slip in page
         assert "<script" not in page and 'name="viewport"' in page
+
+
+async def test_the_quality_report_has_a_projects_sheet(wired: Services) -> None:
+    from openpyxl import load_workbook
+
+    from bot.services.quality import Period
+    from bot.services.report_output import report_xlsx
+
+    await apply(wired.projects, read_table(SAMPLE.read_bytes(), SAMPLE.name), IMPORTER)
+    with wired.i18n.use_locale("en"):
+        report = await wired.quality.report(Period(date(2026, 11, 1), date(2026, 11, 22)), "en")
+        workbook = load_workbook(__import__("io").BytesIO(report_xlsx(report)))
+    rows = list(workbook["Projects"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("Team", "Project code", "Project")
+    assert rows[1][1:] == (
+        "VRS-2025-040", "Renovation of the Mickūnai culture house", "suspended", 35, 2, 1, 1, "no", 153,
+        "Prace wstrzymane: konieczne badania konserwatorskie / Darbai sustabdyti: reikalingi paveldo tyrimai",
+    )  # fmt: skip
+    assert rows[-1][8:10] == ("yes", 0)  # on schedule: last
+    by_team = {row[0]: row[1:] for row in workbook["Projects by team"].iter_rows(min_row=2, values_only=True)}
+    assert by_team["Roads department"] == (4, 3, 1, 151, 151)  # the street +151 days; the cycle path, the lighting and the pavement on time

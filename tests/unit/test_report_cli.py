@@ -59,6 +59,8 @@ def test_xlsx_csv_and_png(configured, tmp_path, capsys: pytest.CaptureFixture[st
         "Pasitenkinimas",
         "Pasitenkinimas pagal grupes",
         "Komentarai",
+        "Projektai",
+        "Projektai pagal komandas",
     ]
     summary = {row[0]: row[1] for row in book["Suvestinė"].iter_rows(min_row=2, values_only=True)}
     assert summary["Gauti kreipimaisi"] == 1 and summary["Nagrinėjimo trukmės mediana, darbo dienos"] == 4
