@@ -506,11 +506,32 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         (
             _("Projects"),
             [
-                _("Team"), _("Project code"), _("Project"), _("Status"), _("Progress, %"), _("Milestones"), _("Slipped"), _("Not met"),
-                _("On schedule"), _("Slip, days"), _("Why"),
+                _("Team"),
+                _("Project code"),
+                _("Project"),
+                _("Status"),
+                _("Progress, %"),
+                _("Milestones"),
+                _("Slipped"),
+                _("Not met"),
+                _("On schedule"),
+                _("Slip, days"),
+                _("Why"),
             ],
             [
-                [p.team, p.code, p.name, p.status, p.progress, p.milestones, p.slipped, p.not_met, _("yes") if p.on_schedule else _("no"), p.slip_days, p.reason]
+                [
+                    p.team,
+                    p.code,
+                    p.name,
+                    p.status,
+                    p.progress,
+                    p.milestones,
+                    p.slipped,
+                    p.not_met,
+                    _("yes") if p.on_schedule else _("no"),
+                    p.slip_days,
+                    p.reason,
+                ]
                 for p in report.projects
             ],
         ),  # fmt: skip
