@@ -28,7 +28,7 @@ from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject, Filter, StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter, or_f
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -43,7 +43,9 @@ from bot.services.project_import import MAX_BYTES, SheetError, apply, plan, plan
 from bot.services.projects import PHOTOS_MAX, REASON_MAX, UPDATE_MAX, Actor, Listed, ProjectButton, ProjectError, ProjectService
 from bot.services.teams import TeamDirectory
 from bot.store.models import FollowKind, Milestone, MilestoneStatus, Project, ProjectStatus, Resident, utcnow
+from flows.clerk import InTeamGroup
 from flows.common import MENU_PROJECTS, UnderAccessibleMessage, acknowledge_later, shown, visible_text
+from flows.comms import InCommsGroup
 from flows.news import NewsChoice
 
 log = logging.getLogger(__name__)
@@ -179,18 +181,10 @@ async def resident_button(
 # --- staff -----------------------------------------------------------------------------------
 
 
-class InStaffChat(Filter):
-    """A team group or the communications group."""
-
-    async def __call__(self, event: Message | CallbackQuery, teams: TeamDirectory) -> bool:
-        message = event.message if isinstance(event, CallbackQuery) else event
-        return message is not None and teams.is_staff_chat(message.chat.id)
-
-
-staff = Router(name="projects-staff")
+staff = Router(name="projects-staff")  # a team group, or the communications group
 staff.callback_query.filter(UnderAccessibleMessage())
-staff.message.filter(InStaffChat())
-staff.callback_query.filter(InStaffChat())
+staff.message.filter(or_f(InTeamGroup(), InCommsGroup()))
+staff.callback_query.filter(or_f(InTeamGroup(), InCommsGroup()))
 
 
 class ProjectForm(StatesGroup):
@@ -573,19 +567,13 @@ async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
 # --- import in the communications group ---------------------------------------------------------
 
 
-class InComms(Filter):
-    async def __call__(self, event: Message | CallbackQuery, teams: TeamDirectory) -> bool:
-        message = event.message if isinstance(event, CallbackQuery) else event
-        return message is not None and message.chat.id == teams.comms
-
-
 async def _download(bot: Bot, file_id: str) -> bytes:
     buffer = io.BytesIO()
     await bot.download(file_id, destination=buffer)
     return buffer.getvalue()
 
 
-@staff.message(InComms(), StateFilter(None), F.document.file_name.lower().endswith((".xlsx", ".csv")))
+@staff.message(InCommsGroup(), StateFilter(None), F.document.file_name.lower().endswith((".xlsx", ".csv")))
 async def import_file(message: Message, bot: Bot, state: FSMContext, projects: ProjectService) -> None:
     document = message.document
     assert document is not None and document.file_name is not None
@@ -607,7 +595,7 @@ async def import_file(message: Message, bot: Bot, state: FSMContext, projects: P
     await message.reply(heading + "\n\n" + escape(plan_text(result, limit=3000)), reply_markup=keyboard)
 
 
-@staff.callback_query(InComms(), ProjectButton.filter(F.action == "apply"))
+@staff.callback_query(InCommsGroup(), ProjectButton.filter(F.action == "apply"))
 async def apply_import(query: CallbackQuery, callback_data: ProjectButton, bot: Bot, state: FSMContext, projects: ProjectService) -> None:
     pending = (await state.get_data()).get("import")
     if not pending or pending["digest"] != callback_data.value:

@@ -222,17 +222,22 @@ class ProjectService:
             raise ProjectError(_("The reason is too long: at most {count} characters.").format(count=REASON_MAX))
         started: list[Broadcast] = []
         async with self.database.write() as session:
-            milestone = await session.get(Milestone, milestone_id, with_for_update=True)
-            if milestone is None:
-                raise ProjectError(_("This milestone no longer exists."))
+            milestone, project = await self._locked(session, milestone_id)
             if milestone.status in (MilestoneStatus.MET, MilestoneStatus.PARTIALLY_MET):
                 raise ProjectError(_("This milestone is already completed; its date cannot move."))
             if new_due == milestone.current_due:
                 raise ProjectError(_("That is already its due date."))
-            project = await session.get_one(Project, milestone.project_id)
             await self.moved(session, project, milestone, new_due, reason, actor, started)
         self._start(started)
         return milestone
+
+    @staticmethod
+    async def _locked(session: AsyncSession, milestone_id: int) -> tuple[Milestone, Project]:
+        """The milestone, locked for the change, and its project."""
+        milestone = await session.get(Milestone, milestone_id, with_for_update=True)
+        if milestone is None:
+            raise ProjectError(_("This milestone no longer exists."))
+        return milestone, await session.get_one(Project, milestone.project_id)
 
     async def moved(
         self, session: AsyncSession, project: Project, milestone: Milestone, new_due: date, reason: str, actor: Actor, started: list[Broadcast]
@@ -257,12 +262,9 @@ class ProjectService:
         """A milestone met or partly met on `on`."""
         started: list[Broadcast] = []
         async with self.database.write() as session:
-            milestone = await session.get(Milestone, milestone_id, with_for_update=True)
-            if milestone is None:
-                raise ProjectError(_("This milestone no longer exists."))
+            milestone, project = await self._locked(session, milestone_id)
             if milestone.status == status:
                 raise ProjectError(_("This milestone is already marked so."))
-            project = await session.get_one(Project, milestone.project_id)
             await self.milestone_status(session, project, milestone, status, on, actor, started)
         self._start(started)
         return milestone

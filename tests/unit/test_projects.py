@@ -241,3 +241,20 @@ async def test_the_quality_report_has_a_projects_sheet(wired: Services) -> None:
     assert rows[-1][8:10] == ("yes", 0)  # on schedule: last
     by_team = {row[0]: row[1:] for row in workbook["Projects by team"].iter_rows(min_row=2, values_only=True)}
     assert by_team["Roads department"] == (4, 3, 1, 151, 151)  # the street +151 days; the cycle path, the lighting and the pavement on time
+
+
+async def test_mydata_lists_what_a_resident_follows_and_forget_removes_it(wired: Services, database: Database) -> None:
+    await apply(wired.projects, read_table(csv_of(project()), "p.csv"), IMPORTER)
+    async with database.write() as session:
+        session.add(Resident(id=601, locale="pl", consent_at=utcnow(), eldership_id="avizieniai"))
+    assert await wired.projects.toggle_follow(601, FollowKind.PROJECT, "1") is True
+    assert await wired.projects.toggle_follow(601, FollowKind.ELDERSHIP_PROJECTS, "avizieniai") is True
+    data = await wired.rights.export(601, utcnow())
+    follows = data["subscriptions"]["follows"]
+    assert [(f["kind"], f["target"]) for f in follows] == [("project", "1"), ("eldership_projects", "avizieniai")]
+    assert follows[0]["project"] == {"code": "P-1", "pl": "Droga", "lt": "Kelias"}
+    with wired.i18n.use_locale("pl"):
+        assert "Obserwowane: Droga, projekty: Awiżenie\n" in wired.rights.readable(data)
+    await wired.rights.forget(601, utcnow())
+    assert await wired.projects.follows(601) == set()
+    assert await count(database, Follow) == 0
