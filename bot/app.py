@@ -112,6 +112,7 @@ class App:
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
         sending = asyncio.create_task(self.outbox.run())
         scheduling = asyncio.create_task(run_as_leader(redis, self.schedule.run, stopping=self.schedule.stopping))
+        picking = asyncio.create_task(self.announcements.pick_up(self.schedule.stopping))
         port = settings.web_listen_port
         runner = await serve(build_web_app(self, webhook), settings.web_host, port) if port else None
         allowed = self.dispatcher.resolve_used_update_types()
@@ -132,7 +133,7 @@ class App:
             # report or a retention run still going after the grace is cancelled.
             self.outbox.stop()
             self.schedule.stop()
-            if not await finish_or_cancel([scheduling], SCHEDULE_GRACE):
+            if not await finish_or_cancel([scheduling, picking], SCHEDULE_GRACE):
                 log.warning("scheduled work cut short by the stop")
             await asyncio.gather(sending, return_exceptions=True)  # the outbox too: both end before close() writes
             if runner is not None:
