@@ -33,7 +33,7 @@ from bot.config import LOCALES, Config
 from bot.services import project_texts, texts
 from bot.services.broadcaster import BroadcastFile, Button, FilesVersion, TextVersion, Version, add_broadcast
 from bot.services.news import FOLLOWERS
-from bot.services.outbox import Kind, enqueue, group_key
+from bot.services.outbox import NO_CHAT, Kind, enqueue, group_key
 from bot.services.teams import TeamDirectory
 from bot.store.db import Database
 from bot.store.models import (
@@ -315,6 +315,8 @@ class ProjectService:
             session.add(update)
             await session.flush()
             self._event(session, project, ProjectEventKind.UPDATE, actor, None, {"update_id": update.id})
+            for index in range(len(update.photos)):  # the municipality keeps its own copies, as of cases' files
+                enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:project:{update.id}:{index}", payload={"project_update": update.id, "index": index})
 
             def build() -> Version:
                 if not update.photos:

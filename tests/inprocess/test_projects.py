@@ -13,7 +13,7 @@ from bot.sandbox.emulator import Emulator
 from bot.services.project_import import SAMPLE, apply, read_table
 from bot.services.projects import Actor
 from bot.store.db import Database
-from bot.store.models import Delivery, Milestone, Project, ProjectEvent, ProjectEventKind
+from bot.store.models import Delivery, Milestone, Project, ProjectEvent, ProjectEventKind, ProjectUpdate
 from tests.catalog import tr
 from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import ROADS, Desk, onboard, staff
@@ -135,3 +135,37 @@ async def test_a_spreadsheet_in_the_communications_group_is_tried_then_applied(
         assert (await session.execute(select(func.count()).select_from(Project))).scalar_one() == 12
         creators = set((await session.execute(select(ProjectEvent.actor_id).where(ProjectEvent.kind == ProjectEventKind.CREATED))).scalars())
     assert creators == {rasa.user["id"]}
+
+
+async def test_an_update_with_a_photo_reaches_a_follower_and_the_photo_is_kept(register: App, desk: Desk, telegram: Telegram, store: Database) -> None:
+    from tests.e2e.helpers import PHOTO, wait_until
+    from tests.factories import FILES_DIR
+
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await follow_the_street(anna, "pl")
+    rimas = desk.head
+    await rimas.click("📝 Paskelbti informaciją", await open_the_card(rimas))
+    assert (await rimas.receive_one()).text == tr("lt", "📝 The update for residents, <b>in Polish</b> (one message):")
+    await rimas.send("Asfalt & krawężniki <gotowe>.")
+    assert (await rimas.receive_one()).text == tr("lt", "Now the same <b>in Lithuanian</b>:")
+    await rimas.send("Asfaltas ir bordiūrai paklota.")
+    question = await rimas.receive_one()
+    assert question.buttons == ["✅ Paskelbti informaciją", "✖ Atšaukti"]
+    await rimas.send_photo(PHOTO)
+    added = await rimas.receive_one()
+    assert added.text == tr("lt", "{count} photo added.", "{count} photos added.", 1, count=1)
+    await rimas.click("✅ Paskelbti informaciją", added)
+    assert (await rimas.edited()).text == tr("lt", "📰 The update of {name} is posted. Followers are being told.", name=STREET_LT)
+
+    told = await anna.receive_one()
+    assert told.raw.get("photo") and told.text == f"📰 {STREET_PL}: Asfalt & krawężniki <gotowe>."
+    await anna.nothing_more()
+
+    async def kept() -> dict | None:
+        async with store.read() as session:
+            update = (await session.execute(select(ProjectUpdate))).scalar_one()
+            return update.photos[0] if update.photos[0].get("stored_at") else None
+
+    photo = await wait_until(kept, what="the photo kept in the municipality's storage")
+    assert photo["storage_key"].startswith(f"projects/{STREET}/") and (FILES_DIR / photo["storage_key"]).read_bytes() == PHOTO
