@@ -39,6 +39,7 @@ from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import project_texts, texts
 from bot.services.broadcaster import BroadcastFile, FilesVersion, send_version
+from bot.services.html_text import truncate_html
 from bot.services.project_import import MAX_BYTES, SheetError, apply, plan, plan_text, read_table
 from bot.services.projects import PHOTOS_MAX, REASON_MAX, UPDATE_MAX, Actor, Listed, ProjectButton, ProjectError, ProjectService
 from bot.services.teams import TeamDirectory
@@ -290,12 +291,12 @@ async def staff_list(message: Message, command: CommandObject, projects: Project
     builder = InlineKeyboardBuilder()
     for item in items[:LISTED_MAX]:
         project = item.project
-        lines.append(f"{project.external_id} · {project_texts.status_label(project.status)} · " + project_texts.list_line(project, item.milestones))
+        lines.append(escape(f"{project.external_id} · {project_texts.status_label(project.status)} · " + project_texts.list_line(project, item.milestones)))
         builder.button(text=_label(f"{project.external_id} · {project_texts.name(project)}"), callback_data=ProjectButton(action="card", project=project.id))
     if not items:
         lines.append(_("No project matches."))
     builder.adjust(1)
-    await message.answer(texts.shorten("\n".join(lines), 4000), reply_markup=builder.as_markup())
+    await message.answer(truncate_html("\n".join(lines)), reply_markup=builder.as_markup())
 
 
 def _card_keyboard(project: Project) -> InlineKeyboardMarkup:
@@ -319,7 +320,8 @@ async def _card(message: Message, projects: ProjectService, config: Config, proj
         return
     project, milestones, update = viewed
     await message.answer(
-        f"<code>{project.external_id}</code>\n" + project_texts.page(project, milestones, update, config.municipality), reply_markup=_card_keyboard(project)
+        f"<code>{escape(project.external_id)}</code>\n" + project_texts.page(project, milestones, update, config.municipality),
+        reply_markup=_card_keyboard(project),
     )
 
 
@@ -351,7 +353,7 @@ async def pick(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
         for status in ProjectStatus:
             if status != project.status:
                 builder.button(text=project_texts.status_label(status), callback_data=ProjectButton(action="status", project=project.id, value=status))
-        question = _("The new status of {name}:").format(name=project_texts.name(project))
+        question = _("The new status of {name}:").format(name=escape(project_texts.name(project)))
     else:
         action = {"pick_met": "met", "pick_partly": "partly", "pick_move": "move"}[callback_data.action]
         open_ = [m for m in milestones if m.status in (MilestoneStatus.SCHEDULED, MilestoneStatus.NOT_MET)]
@@ -401,8 +403,8 @@ async def complete(query: CallbackQuery, callback_data: ProjectButton, projects:
     await shown(query).edit_text(
         _("{icon} “{title}” of {name}: {status}, {date}. Followers are being told.").format(
             icon=project_texts.MILESTONE_ICONS[status],
-            title=project_texts.title(milestone),
-            name=project_texts.name(project),
+            title=escape(project_texts.title(milestone)),
+            name=escape(project_texts.name(project)),
             status=project_texts.milestone_label(status),
             date=texts.day(today),
         )  # fmt: skip
@@ -425,7 +427,9 @@ async def change_status(query: CallbackQuery, callback_data: ProjectButton, proj
         return
     await query.answer()
     await shown(query).edit_text(
-        _("🔄 {name}: now {status}. Followers are being told.").format(name=project_texts.name(changed), status=project_texts.status_label(changed.status))
+        _("🔄 {name}: now {status}. Followers are being told.").format(
+            name=escape(project_texts.name(changed)), status=project_texts.status_label(changed.status)
+        )
     )
 
 
@@ -439,7 +443,7 @@ async def move(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
     await state.set_data({"project": project.id, "milestone": milestone.id})
     await shown(query).answer(
         _("“{title}” is due {date} (first planned for {baseline}).").format(
-            title=project_texts.title(milestone), date=texts.day(milestone.current_due), baseline=texts.day(milestone.baseline_due)
+            title=escape(project_texts.title(milestone)), date=texts.day(milestone.current_due), baseline=texts.day(milestone.baseline_due)
         )
     )
     await _ask(MOVE_STEPS, ProjectForm.move_date, shown(query), state)
@@ -482,7 +486,9 @@ async def move_reason(message: Message, state: FSMContext, projects: ProjectServ
     await state.clear()
     await message.reply(
         _("📅 “{title}” now due {date}: {slip}. Followers are being told.").format(
-            title=project_texts.title(milestone), date=texts.day(milestone.current_due), slip=project_texts.slip(milestone) or _("back on its first plan")
+            title=escape(project_texts.title(milestone)),
+            date=texts.day(milestone.current_due),
+            slip=project_texts.slip(milestone) or _("back on its first plan"),
         )
     )
 
@@ -547,7 +553,7 @@ async def post_update(query: CallbackQuery, state: FSMContext, projects: Project
         await query.answer(str(exc), show_alert=True)
         return
     await query.answer()
-    await shown(query).edit_text(_("📰 The update of {name} is posted. Followers are being told.").format(name=project_texts.name(viewed[0])))
+    await shown(query).edit_text(_("📰 The update of {name} is posted. Followers are being told.").format(name=escape(project_texts.name(viewed[0]))))
 
 
 @staff.message(StateFilter(ProjectForm), Command("cancel"))
@@ -592,7 +598,7 @@ async def import_file(message: Message, bot: Bot, state: FSMContext, projects: P
         await state.set_data({"import": {"file_id": document.file_id, "name": document.file_name, "digest": digest}})
         keyboard = _cancel_keyboard((_("✅ Apply"), ProjectButton(action="apply", value=digest)))
     heading = _("<b>Dry run</b> of {name}: nothing is applied yet.").format(name=escape(texts.shorten(document.file_name, 100)))
-    await message.reply(heading + "\n\n" + escape(plan_text(result, limit=3000)), reply_markup=keyboard)
+    await message.reply(truncate_html(heading + "\n\n" + escape(plan_text(result, limit=10**6))), reply_markup=keyboard)
 
 
 @staff.callback_query(InCommsGroup(), ProjectButton.filter(F.action == "apply"))
@@ -610,6 +616,6 @@ async def apply_import(query: CallbackQuery, callback_data: ProjectButton, bot: 
     await query.answer()
     result = await apply(projects, read_table(data, pending["name"]), Actor(query.from_user.id, query.from_user.full_name))
     if result.errors:
-        await shown(query).edit_text(_("Not applied: the register changed meanwhile.") + "\n\n" + escape(plan_text(result, limit=3000)))
+        await shown(query).edit_text(truncate_html(_("Not applied: the register changed meanwhile.") + "\n\n" + escape(plan_text(result, limit=10**6))))
         return
     await shown(query).edit_text(_("✅ Applied: {count} change.", "✅ Applied: {count} changes.", len(result.changes)).format(count=len(result.changes)))

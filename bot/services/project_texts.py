@@ -13,6 +13,7 @@ from babel.numbers import format_currency
 
 from bot.config import Municipality
 from bot.services import texts
+from bot.services.html_text import truncate_html
 from bot.store.models import Milestone, MilestoneStatus, Project, ProjectStatus, ProjectUpdate
 
 STATUS_LABELS = {
@@ -134,7 +135,7 @@ def page(project: Project, milestones: list[Milestone], update: ProjectUpdate | 
         lines += ["", _("<b>Latest update</b>, {date}:").format(date=texts.day(update.at.date())), escape(text)]
     if project.link:
         lines += ["", escape(project.link)]
-    return texts.shorten("\n".join(lines), 4000)
+    return truncate_html("\n".join(lines), 4000)
 
 
 def list_line(project: Project, milestones: list[Milestone]) -> str:
