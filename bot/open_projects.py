@@ -100,9 +100,13 @@ class OpenProjects:
                 f'<!doctype html><html lang="{locale}"><head><meta charset="utf-8">',
                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
                 f"<title>{escape(title)}</title>",
-                "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:1rem;line-height:1.5}"
+                "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:1rem;line-height:1.5;overflow-wrap:anywhere}"
                 "table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ccc;padding:.3rem;text-align:left;vertical-align:top}"
-                ".late{color:#a00000}section{margin-bottom:2rem}</style></head><body>",
+                ".late{color:#a00000}section{margin-bottom:2rem}"
+                # On a phone each milestone is a block of labelled lines: nothing scrolls sideways.
+                "caption{text-align:left;font-weight:bold}@media (max-width:40rem){table,caption,tbody,tr,td{display:block}thead{position:absolute;left:-10000px}"
+                'tr{border-bottom:1px solid #ccc;padding:.3rem 0}td{border:0;padding:0}td::before{content:attr(data-label) ": ";font-weight:bold}}'
+                "</style></head><body>",
                 f'<header><nav aria-label="{language}">{languages}</nav><h1>{escape(title)}</h1>',
                 f'<p>{also} <a href="projects.json">JSON</a> · <a href="projects.csv">CSV</a></p></header><main>',
             ]
@@ -122,17 +126,28 @@ class OpenProjects:
         ]
         if item.slipped > 0:
             facts.append(_("⚠️ Behind its first plan by {duration}").format(duration=project_texts.duration(item.slipped)))
+        headers = (_("Milestone"), _("Planned for"), _("Due now"), _("State"), _("Slip and why"))
+        labels = [escape(h) for h in headers]
+        late = ' class="late"'
         rows = []
         for m in item.milestones:
             moved = project_texts.slip(m)  # its reason escaped inside
-            rows.append(
-                f"<tr><td>{escape(project_texts.title(m))}</td><td>{escape(texts.day(m.baseline_due))}</td>"
-                f"<td>{escape(texts.day(m.current_due))}</td><td>{escape(project_texts.milestone_label(m.status))}</td>"
-                f'<td class="{"late" if moved else ""}">{moved or "—"}</td></tr>'
+            cells = (
+                escape(project_texts.title(m)),
+                escape(texts.day(m.baseline_due)),
+                escape(texts.day(m.current_due)),
+                escape(project_texts.milestone_label(m.status)),
+                moved or "—",
             )
-        headers = (_("Milestone"), _("Planned for"), _("Due now"), _("State"), _("Slip and why"))
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f'<td data-label="{label}"{late if i == 4 and moved else ""}>{cell}</td>' for i, (label, cell) in enumerate(zip(labels, cells, strict=True))
+                )
+                + "</tr>"
+            )
         caption = escape(_("Milestones"))
-        head = "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
+        head = "".join(f'<th scope="col">{label}</th>' for label in labels)
         table = f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>" + "".join(rows) + "</tbody></table>" if rows else ""
         link = f'<p><a href="{escape(project.link)}">{escape(project.link)}</a></p>' if project.link else ""
         return (
