@@ -260,14 +260,18 @@ async def _actor(event: Message | CallbackQuery, project: Project, teams: TeamDi
 
 
 def _filters(args: str, config: Config) -> tuple[list[str] | None, str | None, str | None, list[str]]:
+    """Team ids, an eldership id, a status, or "all"; an id that is both an eldership and a team
+    (an eldership's own team) is the eldership, unless written `team:id`."""
+    municipality = config.municipality
     team_ids, eldership, status, unknown = None, None, None, []
     for token in args.split():
-        if token in config.municipality.team_by_id:
-            team_ids = [*(team_ids or []), token]
-        elif token in config.municipality.eldership_by_id:
-            eldership = token
-        elif token in {s.value for s in ProjectStatus}:
-            status = token
+        kind, _colon, value = token.rpartition(":")
+        if kind in ("", "status") and value in {s.value for s in ProjectStatus}:
+            status = value
+        elif kind in ("", "eld") and value in municipality.eldership_by_id:
+            eldership = value
+        elif kind in ("", "team") and value in municipality.team_by_id:
+            team_ids = [*(team_ids or []), value]
         elif token != "all":
             unknown.append(token)
     return team_ids, eldership, status, unknown

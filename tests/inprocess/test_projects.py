@@ -169,3 +169,20 @@ async def test_an_update_with_a_photo_reaches_a_follower_and_the_photo_is_kept(r
 
     photo = await wait_until(kept, what="the photo kept in the municipality's storage")
     assert photo["storage_key"].startswith(f"projects/{STREET}/") and (FILES_DIR / photo["storage_key"]).read_bytes() == PHOTO
+
+
+async def test_the_staff_list_filters_and_puts_the_most_slipped_first(register: App, desk: Desk) -> None:
+    rimas = desk.head
+    await rimas.send("/projects")  # the roads department's own projects
+    own = await rimas.receive_one()
+    assert own.text.splitlines()[0] == tr("lt", "🏗 <b>Projects</b> ({count}), the most slipped first:", count=4)
+    assert own.text.splitlines()[1].startswith("VRS-2025-014 · vykdomas · Mokyklos gatvės rekonstrukcija Avižieniuose · 55% ⚠️ +5 mėnesiai")
+    await rimas.send("/projects all suspended")
+    suspended = await rimas.receive_one()
+    assert suspended.buttons == ["VRS-2025-040 · Mickūnų kultūros namų remontas"]
+    await rimas.send("/projects avizieniai")  # the roads department's projects in Avižieniai, and the district's
+    assert [b.split(" · ")[0] for b in (await rimas.receive_one()).buttons] == ["VRS-2025-014", "VRS-2026-011"]
+    await rimas.send("/projects kosmos")
+    assert (await rimas.receive_one()).text.startswith("Nežinomas filtras: kosmos.")
+    await rimas.send("/projects team:avizieniai")
+    assert [b.split(" · ")[0] for b in (await rimas.receive_one()).buttons] == ["VRS-2026-022", "VRS-2026-019"]
