@@ -60,19 +60,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def run(recipients: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
+def start_emulator(limits: bool, users: int) -> tuple[multiprocessing.Process, str]:
+    """The emulator in a process of its own, with `users` residents; its URL."""
     port = _free_port()
-    server = multiprocessing.Process(target=_serve, args=(port, limits, recipients), daemon=True)
+    server = multiprocessing.Process(target=_serve, args=(port, limits, users), daemon=True)
     server.start()
-    url = f"http://127.0.0.1:{port}"
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def residents(http: httpx.AsyncClient) -> list[tuple[int, str]]:
+    """(chat id, language) of the emulator's residents, once it answers."""
+    for _ in range(600):
+        try:
+            chats = (await http.get("/_emu/chats")).json()
+            break
+        except httpx.HTTPError:
+            await asyncio.sleep(0.1)
+    return [(c["id"], "pl" if c["id"] % 2 else "lt") for c in chats if c["type"] == "private"]
+
+
+async def delivered(http: httpx.AsyncClient) -> tuple[Counter[int], int]:
+    """Messages received per chat, and the 429 answers given, as the emulator saw them."""
+    events = (await http.get("/_emu/events", params={"after": 0})).json()["events"]
+    refused = [r for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"] if r["status"] == 429]
+    return Counter(e["chat_id"] for e in events if e["type"] == "message" and e.get("outgoing")), len(refused)
+
+
+async def run(recipients: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
+    server, url = start_emulator(limits, recipients)
     async with httpx.AsyncClient(base_url=url, timeout=300) as http:
-        for _ in range(600):
-            try:
-                chats = (await http.get("/_emu/chats")).json()
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-        people = [(c["id"], "pl" if c["id"] % 2 else "lt") for c in chats if c["type"] == "private"]
+        people = await residents(http)
         database = Database(database_url or f"sqlite+aiosqlite:///{workdir}/broadcast-{int(limits)}.db")
         await upgrade(database)
         bot = create_bot(TOKEN, url, RateLimiter(Lanes(global_per_second=30 if limits else 0)))
@@ -83,14 +100,12 @@ async def run(recipients: int, limits: bool, database_url: str | None, workdir: 
         elapsed = time.perf_counter() - started
         await bot.session.close()
         await database.dispose()
-        events = (await http.get("/_emu/events", params={"after": 0})).json()["events"]
-        refused = [r for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"] if r["status"] == 429]
+        received, refused = await delivered(http)
     server.terminate()
-    delivered = Counter(e["chat_id"] for e in events if e["type"] == "message" and e.get("outgoing"))
     return {
         "elapsed": elapsed, "sent": counts[DeliveryStatus.SENT], "failed": counts[DeliveryStatus.FAILED],
-        "duplicates": sum(n - 1 for n in delivered.values() if n > 1), "lost": len({p for p, _ in people} - set(delivered)),
-        "429": len(refused),
+        "duplicates": sum(n - 1 for n in received.values() if n > 1), "lost": len({p for p, _ in people} - set(received)),
+        "429": refused,
     }  # fmt: skip
 
 

@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import multiprocessing
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.broadcast import TOKEN, _free_port, _serve  # noqa: E402
+from bench.broadcast import TOKEN, delivered, residents, start_emulator  # noqa: E402
 from bot.app import build_services  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.services.broadcaster import Broadcaster  # noqa: E402
@@ -72,18 +70,9 @@ async def _register(database: Database, people: list[tuple[int, str]]) -> int:
 
 
 async def run(followers: int, database_url: str | None, workdir: Path) -> dict:
-    port = _free_port()
-    server = multiprocessing.Process(target=_serve, args=(port, True, followers), daemon=True)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_emulator(True, followers)
     async with httpx.AsyncClient(base_url=url, timeout=300) as http:
-        for _ in range(600):
-            try:
-                chats = (await http.get("/_emu/chats")).json()
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-        people = [(c["id"], "pl" if c["id"] % 2 else "lt") for c in chats if c["type"] == "private"]
+        people = await residents(http)
         database = Database(database_url or f"sqlite+aiosqlite:///{workdir}/projects-fanout.db")
         await upgrade(database)
         config = load_config(
@@ -104,13 +93,11 @@ async def run(followers: int, database_url: str | None, workdir: Path) -> dict:
         elapsed = time.perf_counter() - sending
         await services.bot.session.close()
         await database.dispose()
-        events = (await http.get("/_emu/events", params={"after": 0})).json()["events"]
-        refused = [r for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"] if r["status"] == 429]
+        received, refused = await delivered(http)
     server.terminate()
-    delivered = Counter(e["chat_id"] for e in events if e["type"] == "message" and e.get("outgoing"))
     return {
         "written": written, "elapsed": elapsed, "sent": counts[DeliveryStatus.SENT], "failed": counts[DeliveryStatus.FAILED],
-        "duplicates": sum(n - 1 for n in delivered.values() if n > 1), "lost": len({p for p, _ in people} - set(delivered)), "429": len(refused),
+        "duplicates": sum(n - 1 for n in received.values() if n > 1), "lost": len({p for p, _ in people} - set(received)), "429": refused,
     }  # fmt: skip
 
 
