@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.limiter import Lanes, RateLimiter  # noqa: E402
-from bot.sandbox.control import TOKEN_HEADER  # noqa: E402
 from bot.services.broadcaster import Broadcaster, TextVersion, Version  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
@@ -62,20 +61,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def run(recipients: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
+def start_emulator(limits: bool, users: int) -> tuple[multiprocessing.Process, str, dict[str, str]]:
+    """The emulator in a process of its own, with `users` residents; its URL and the headers its
+    control API wants (this run's token)."""
+    from bot.sandbox.control import TOKEN_HEADER
+
     port = _free_port()
-    control_token = secrets.token_urlsafe(24)  # the emulator's control API, in the other process
-    server = multiprocessing.Process(target=_serve, args=(port, limits, recipients, control_token), daemon=True)
+    control_token = secrets.token_urlsafe(24)
+    server = multiprocessing.Process(target=_serve, args=(port, limits, users, control_token), daemon=True)
     server.start()
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=300, headers={TOKEN_HEADER: control_token}) as http:
-        for _ in range(600):
-            try:
-                chats = (await http.get("/_emu/chats")).json()
-                break
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-        people = [(c["id"], "pl" if c["id"] % 2 else "lt") for c in chats if c["type"] == "private"]
+    return server, f"http://127.0.0.1:{port}", {TOKEN_HEADER: control_token}
+
+
+async def residents(http: httpx.AsyncClient) -> list[tuple[int, str]]:
+    """(chat id, language) of the emulator's residents, once it answers."""
+    for _ in range(600):
+        try:
+            chats = (await http.get("/_emu/chats")).json()
+            break
+        except httpx.HTTPError:
+            await asyncio.sleep(0.1)
+    return [(c["id"], "pl" if c["id"] % 2 else "lt") for c in chats if c["type"] == "private"]
+
+
+async def delivered(http: httpx.AsyncClient) -> tuple[Counter[int], int]:
+    """Messages received per chat, and the 429 answers given, as the emulator saw them."""
+    events = (await http.get("/_emu/events", params={"after": 0})).json()["events"]
+    refused = [r for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"] if r["status"] == 429]
+    return Counter(e["chat_id"] for e in events if e["type"] == "message" and e.get("outgoing")), len(refused)
+
+
+async def run(recipients: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
+    server, url, control = start_emulator(limits, recipients)
+    async with httpx.AsyncClient(base_url=url, timeout=300, headers=control) as http:
+        people = await residents(http)
         database = Database(database_url or f"sqlite+aiosqlite:///{workdir}/broadcast-{int(limits)}.db")
         await upgrade(database)
         bot = create_bot(TOKEN, url, RateLimiter(Lanes(global_per_second=30 if limits else 0)))
@@ -86,14 +105,12 @@ async def run(recipients: int, limits: bool, database_url: str | None, workdir: 
         elapsed = time.perf_counter() - started
         await bot.session.close()
         await database.dispose()
-        events = (await http.get("/_emu/events", params={"after": 0})).json()["events"]
-        refused = [r for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"] if r["status"] == 429]
+        received, refused = await delivered(http)
     server.terminate()
-    delivered = Counter(e["chat_id"] for e in events if e["type"] == "message" and e.get("outgoing"))
     return {
         "elapsed": elapsed, "sent": counts[DeliveryStatus.SENT], "failed": counts[DeliveryStatus.FAILED],
-        "duplicates": sum(n - 1 for n in delivered.values() if n > 1), "lost": len({p for p, _ in people} - set(delivered)),
-        "429": len(refused),
+        "duplicates": sum(n - 1 for n in received.values() if n > 1), "lost": len({p for p, _ in people} - set(received)),
+        "429": refused,
     }  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""`python -m bot` / `petent`: run | migrate | report | backup | restore | sandbox."""
+"""`python -m bot` / `petent`: run | migrate | report | backup | restore | sandbox | projects (import, export)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,46 @@ async def _report(args: argparse.Namespace) -> None:
     finally:
         await database.dispose()
     print(f"{args.out}: {args.format.upper()}, {args.start} – {args.end}, {report.received} received, {report.closed} closed")
+
+
+async def _projects(args: argparse.Namespace) -> int:
+    """`petent projects import FILE [--apply]` and `petent projects export FILE` (English, like the rest of the command line)."""
+    from bot.app import load_i18n
+    from bot.services.project_import import SheetError, apply, export_rows, plan, plan_text, read_table, write_table
+    from bot.services.projects import Actor, ProjectService
+    from bot.services.teams import TeamDirectory
+    from bot.store.db import Database
+    from bot.store.migrate import upgrade
+
+    config = load_config()
+    setup_logging("WARNING")
+    i18n = load_i18n("en")
+    database = Database(config.settings.database_url)
+    # Followers' notices are stored as broadcasts: the running bot sends them (it resumes unsent ones at its start).
+    service = ProjectService(database, i18n, config, TeamDirectory(config.municipality, None, config.settings.comms_chat_id))  # type: ignore[arg-type]
+    try:
+        await upgrade(database)
+        with i18n.context(), i18n.use_locale("en"):
+            if args.action == "export":
+                args.file.write_bytes(write_table(await export_rows(service), args.file.name))
+                print(f"{args.file}: exported")
+                return 0
+            try:
+                table = read_table(args.file.read_bytes(), args.file.name)
+            except SheetError as exc:
+                print(f"petent: {args.file}: {exc}", file=sys.stderr)
+                return 1
+            result = await (apply(service, table, Actor(None, "petent projects import")) if args.apply else plan(service, table))
+            print(plan_text(result, limit=10**6))
+            if result.errors:
+                return 1
+            if args.apply and result.changes:
+                print("Applied.")
+            elif result.changes:
+                print("Dry run: nothing applied. Run again with --apply to apply.")
+            return 0
+    finally:
+        await database.dispose()
 
 
 def _day(value: str) -> date:
@@ -166,7 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     restore = sub.add_parser("restore", help="bring a backup into an empty database and the file store, then check it against its manifest")
     restore.add_argument("source", type=Path, metavar="SOURCE")
     restore.set_defaults(handler=_backup_or_restore, modules=("bot.services.backup",))
+    projects = sub.add_parser("projects", help="the projects register: import the spreadsheet (a dry run, then --apply) or export it")
+    projects.add_argument("action", choices=("import", "export"))
+    projects.add_argument("file", type=Path, metavar="FILE", help="an .xlsx or .csv file in the layout of docs/projects.md")
+    projects.add_argument("--apply", action="store_true", help="import: apply the changes (only if the file has no error)")
+    projects.set_defaults(handler=_projects, modules=("bot.app", "bot.services.project_import"))
     args = parser.parse_args(argv)
+    if args.command == "projects" and args.file.suffix.lower() not in (".xlsx", ".csv"):
+        parser.error("FILE must end in .xlsx or .csv")
+    if args.command == "projects" and args.action == "import" and not args.file.is_file():
+        parser.error(f"no such file: {args.file}")
     if args.command == "report":
         args.format = args.format or args.out.suffix.lstrip(".").lower()
         if args.format not in ("csv", "xlsx", "png"):
@@ -184,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         for module in args.modules:
             importlib.import_module(module)
         with asyncio.Runner(loop_factory=_new_event_loop) as runner:
-            runner.run(args.handler(args))
+            status = runner.run(args.handler(args))
     except ConfigError as exc:
         print(f"petent: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -196,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. the sandbox's port is taken
         print(f"petent: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.outbox import Kind, Outbox, Pool, Sent
 from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
+from bot.services.projects import ProjectService
 from bot.services.quality import QualityService
 from bot.services.schedule import Schedule
 from bot.services.storage import FileStore, file_stores
@@ -80,6 +81,7 @@ class App:
     open311: Open311Service
     files: FileStore
     quality: QualityService
+    projects: ProjectService
     webhooks: WebhookSender | None = None
     disk: DiskGuard | None = None
 
@@ -126,6 +128,7 @@ class App:
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
         sending = asyncio.create_task(self.outbox.run())
         scheduling = asyncio.create_task(run_as_leader(redis, self.schedule.run, stopping=self.schedule.stopping))
+        picking = asyncio.create_task(self.announcements.pick_up(self.schedule.stopping))
         port, ops = settings.web_listen_port, settings.ops_address
         runners: list[web.AppRunner] = []
         allowed = self.dispatcher.resolve_used_update_types()
@@ -150,7 +153,7 @@ class App:
             # report or a retention run still going after the grace is cancelled.
             self.outbox.stop()
             self.schedule.stop()
-            if not await finish_or_cancel([scheduling], SCHEDULE_GRACE):
+            if not await finish_or_cancel([scheduling, picking], SCHEDULE_GRACE):
                 log.warning("scheduled work cut short by the stop")
             await asyncio.gather(sending, return_exceptions=True)  # the outbox too: both end before close() writes
             for runner in runners:
@@ -230,6 +233,7 @@ class Services:
     open311: Open311Service
     files: FileStore  # where the municipality keeps the files (FILES_DIR or FILES_S3_*)
     disk: DiskGuard  # is there room for more (FILES_MIN_FREE_BYTES)
+    projects: ProjectService
 
 
 def build_services(config: Config, database: Database | None = None, bot: Bot | None = None) -> Services:
@@ -264,11 +268,13 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     quality = QualityService(database, calendar, config.municipality)
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
     rights = DataRights(database, config, calendar, workflow, surveys)
-    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
+    projects = ProjectService(database, i18n, config, teams)
+    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, projects)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(
         config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files,
         disk,
+        projects,
     )  # fmt: skip
 
 
@@ -311,6 +317,8 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
         worker=services.outbox.worker, max_backoff=settings.broadcast_max_backoff_seconds,
     )  # fmt: skip
     dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, teams)
+    dispatcher["projects"] = services.projects
+    services.projects.on_fanout = announcements.start  # followers' notices go out as the announcements do
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     locales = ResidentI18nMiddleware(i18n, teams.is_staff_chat, settings.admin_locale)
     locales.setup(dispatcher)
@@ -324,7 +332,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     return App(
         config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
         announcements=announcements, teams=teams, open311=services.open311, files=services.files, quality=services.quality, webhooks=services.webhooks,
-        disk=services.disk,
+        disk=services.disk, projects=services.projects,
     )  # fmt: skip
 
 

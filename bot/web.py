@@ -1,6 +1,7 @@
-"""The bot's web servers: the public one with Telegram's webhook (in webhook mode) and the Open311
-GeoReport v2 API (bot.open311, under /open311/v2/), and the operators' listener (OPS_LISTEN,
-loopback by default) with /healthz and /metrics.
+"""The bot's web servers: the public one with Telegram's webhook (in webhook mode), the Open311
+GeoReport v2 API (bot.open311, under /open311/v2/) and the projects' open data (bot.open_projects:
+/projects, /projects.json, /projects.csv); and the operators' listener (OPS_LISTEN, loopback by
+default) with /healthz and /metrics.
 
 The webhook answers Telegram only once the update is handled (not in the background): a replica
 that dies mid-update never said 200, so Telegram delivers the update again, to whichever replica
@@ -24,6 +25,7 @@ from sqlalchemy import text
 from bot import clock, metrics
 from bot.config import LOCALES, ConfigError, same_secret
 from bot.open311 import Open311Api
+from bot.open_projects import OpenProjects
 from bot.services.quality import LAST_DAYS_DEFAULT, Period
 from bot.services.report_output import service_quality_page
 from bot.telegram import single_attempt
@@ -121,7 +123,7 @@ def add_ops_routes(router: web.UrlDispatcher, app: App) -> None:
 
 def add_public_routes(router: web.UrlDispatcher, app: App) -> None:
     """What the public web server carries besides Telegram's webhook: the Open311 API and, when
-    PUBLIC_SERVICE_QUALITY is on, the visit surveys' page."""
+    PUBLIC_SERVICE_QUALITY is on, the visit surveys' page; the projects' open data."""
     settings = app.config.settings
 
     async def service_quality(request: web.Request) -> web.Response:
@@ -137,6 +139,7 @@ def add_public_routes(router: web.UrlDispatcher, app: App) -> None:
     if settings.public_service_quality:
         router.add_get("/service-quality", service_quality)
     Open311Api.route(router, Open311Api(app.open311).handle)
+    OpenProjects.route(router, OpenProjects(app.projects, app.i18n, app.config).handle)
 
 
 def build_ops_app(app: App) -> web.Application:

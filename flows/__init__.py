@@ -8,7 +8,7 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, register, start, visits
+    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, projects, register, start, visits
 
     # The fallback router goes last: it answers whatever no other flow took.
     flows = [
@@ -18,7 +18,9 @@ def routers() -> list[Router]:
         intake.router,
         cases.router,
         news.router,
+        projects.router,
         feedback.router,
+        projects.staff,  # before the desk's and the communications group's routers: its answers to its own steps
         register.router,
         visits.staff,
         clerk.router,

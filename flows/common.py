@@ -26,6 +26,7 @@ from bot.store.models import CaseKind
 MENU_NEW_CASE = __("📝 New case")
 MENU_MY_CASES = __("📂 My cases")
 MENU_NEWS = __("📰 News")
+MENU_PROJECTS = __("🏗 Projects")
 MENU_LANGUAGE = __("🌐 Language")
 MENU_HELP = __("❓ Help")
 
@@ -68,14 +69,14 @@ def language_prompt(i18n: I18n, first: str) -> str:
     return "\n".join(lines)
 
 
-MAIN_MENU = (MENU_NEW_CASE, MENU_MY_CASES, MENU_NEWS, MENU_LANGUAGE, MENU_HELP)
+MAIN_MENU = (MENU_NEW_CASE, MENU_MY_CASES, MENU_NEWS, MENU_PROJECTS, MENU_LANGUAGE, MENU_HELP)
 
 
 def main_menu() -> ReplyKeyboardMarkup:
     builder = ReplyKeyboardBuilder()
     for entry in MAIN_MENU:
         builder.button(text=str(entry))
-    builder.adjust(2, 3)
+    builder.adjust(2, 2, 2)
     return builder.as_markup(resize_keyboard=True, is_persistent=True)
 
 
@@ -92,6 +93,7 @@ def resident_commands() -> list[BotCommand]:
         BotCommand(command="new", description=_("Submit a request, complaint or report")),
         BotCommand(command="cases", description=_("My cases and their status")),
         BotCommand(command="news", description=_("News and subscriptions")),
+        BotCommand(command="projects", description=_("The municipality's projects: follow them")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="help", description=_("What this bot can do")),
         BotCommand(command="privacy", description=_("Privacy notice and your data")),

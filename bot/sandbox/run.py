@@ -9,7 +9,9 @@ to the roads department, any case in Avižieniai to the eldership, the rest to t
 the card's "Pass to another team" moves a case between them. The bot's own routes are served
 beside the page, so that a newcomer sees what an operator scrapes: /healthz, /metrics (in
 production on the operators' listener, OPS_LISTEN) and the Open311 GeoReport v2 API (/open311/v2/,
-the client `demo` with the key SANDBOX_OPEN311_KEY).
+the client `demo` with the key SANDBOX_OPEN311_KEY), and the projects' open data (/projects,
+/projects.json, /projects.csv): the sample register is imported at the start through the importer
+itself.
 
 The sandbox builds its own settings: it reads neither `.env` nor the environment, so that a
 production configuration beside it (a document system's webhooks, a web port) is never used.
@@ -22,15 +24,20 @@ import secrets
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, Municipality, load_config
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
+from bot.services.project_import import SAMPLE, apply, plan_text, read_table
+from bot.services.projects import Actor
 from bot.store.migrate import upgrade
 from bot.web import add_ops_routes, add_public_routes
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,12 @@ id = "avizieniai"
 chat_id = {eldership}
 name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija", en = "Avižieniai eldership" }}
 members = {eldership_members}
+
+[[places]]
+id = "avizieniai-office"
+team = "avizieniai"
+eldership = "avizieniai"
+name = {{ pl = "Starostwo Awiżenie", lt = "Avižienių seniūnija", en = "Avižieniai Eldership" }}
 
 [[teams]]
 id = "director"
@@ -138,6 +151,15 @@ def roles(emulator: Emulator, municipality: Municipality) -> dict[int, dict[int,
     return played
 
 
+async def import_sample_projects(app: App) -> None:
+    """The sample register (bot/municipalities/vilnius-district-projects.csv), through the importer itself."""
+    table = read_table(SAMPLE.read_bytes(), SAMPLE.name)
+    with app.i18n.context(), app.i18n.use_locale("en"):
+        result = await apply(app.projects, table, Actor(None, "make demo"))
+    if result.errors:
+        raise RuntimeError("the sample projects do not import:\n" + plan_text(result))
+
+
 def add_page(emulator: Emulator, about: dict[str, Any]) -> None:
     """The web chat page, with this run's control API token in it (and only in it), and what the
     page learns about the people it plays."""
@@ -193,10 +215,11 @@ async def run_sandbox(host: str, port: int) -> None:
     add_public_routes(emulator.app.router, app)
     add_page(emulator, {"timezone": config.settings.timezone, "roles": roles(emulator, config.municipality)})
     await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
+    await import_sample_projects(app)
     runner = await emulator.serve(sock=listening)
     print(
         f"Petent sandbox: open {url}/ in a browser (Ctrl-C stops it)\n"
-        f"  what an operator scrapes: {url}/healthz and {url}/metrics; Open311: {url}/open311/v2/services.json",
+        f"  what an operator scrapes: {url}/healthz and {url}/metrics; Open311: {url}/open311/v2/services.json; projects: {url}/projects",
         flush=True,
     )
     try:

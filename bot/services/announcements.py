@@ -15,7 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.aio import finish_or_cancel
+from bot.aio import finish_or_cancel, wait_for_event
 from bot.config import Config
 from bot.services.broadcaster import Broadcaster, Counts, Paused
 from bot.services.teams import TeamDirectory
@@ -24,6 +24,7 @@ from bot.telegram import single_attempt
 
 log = logging.getLogger(__name__)
 
+PICK_UP_EVERY = 30.0  # seconds between looks for broadcasts another process stored (`petent projects import --apply`)
 PROGRESS_EVERY = 5.0  # seconds between edits of the progress message (20 a minute per group)
 CLOSE_GRACE = 10.0  # seconds a shutdown waits for the batches being sent, as the outbox's drain
 
@@ -89,11 +90,24 @@ class Announcements:
         """After a restart: this instance's rows at once, a dead sender's after its lease, go back to pending; sending goes on."""
         await self.broadcaster.resume_own()
         await self.broadcaster.recover()
+        await self._start_unfinished()
+
+    async def _start_unfinished(self) -> None:
         async with self.broadcaster.database.read() as session:
             unfinished = (await session.execute(select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.SENDING))).scalars().all()
         for broadcast in unfinished:
-            log.info("resuming a broadcast", extra={"broadcast_id": broadcast.id})
-            self.start(broadcast)
+            if broadcast.id not in self._running:
+                log.info("resuming a broadcast", extra={"broadcast_id": broadcast.id})
+                self.start(broadcast)
+
+    async def pick_up(self, stopping: asyncio.Event) -> None:
+        """Until `stopping`: broadcasts stored by another process (the projects' import on the
+        server writes its followers' notices) are sent here too, within PICK_UP_EVERY seconds."""
+        while not await wait_for_event(stopping, PICK_UP_EVERY):
+            try:
+                await self._start_unfinished()
+            except Exception:  # the database away for a moment: the next look tries again
+                log.exception("could not look for broadcasts to send")
 
     async def close(self) -> None:
         """On shutdown: stop sending after the batches in hand (cancelled only if they take longer

@@ -36,6 +36,7 @@ from aiogram.exceptions import TelegramMigrateToChat
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, Message
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.aio import wait_for_event
@@ -131,6 +132,32 @@ class Counts:
         return self[DeliveryStatus.PENDING] + self[DeliveryStatus.SENDING]
 
 
+async def add_broadcast(
+    session: AsyncSession,
+    content: dict[str, Version],
+    recipients: list[tuple[int, str]],
+    *,
+    audience: dict[str, Any] | None = None,
+    author: tuple[int, str] | None = None,
+    paid: bool = False,
+) -> Broadcast:
+    """The broadcast and a pending delivery for each (chat_id, locale), duplicates dropped, inside
+    the caller's transaction (a change and the notices it causes are written together)."""
+    unique = dict(recipients)
+    broadcast = Broadcast(
+        content=versions_to_json(content), audience=audience or {}, paid=paid,
+        author_id=author[0] if author else None, author_name=author[1] if author else None,
+    )  # fmt: skip
+    session.add(broadcast)
+    await session.flush()
+    rows = [
+        {"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0} for chat, locale in unique.items()
+    ]
+    for start in range(0, len(rows), 1000):
+        await session.execute(table_of(Delivery).insert(), rows[start : start + 1000])
+    return broadcast
+
+
 class Paused(Exception):
     """The sender was paused (shutdown): the broadcast is not finished, it goes on at the next start."""
 
@@ -170,21 +197,8 @@ class Broadcaster:
         paid: bool = False,
     ) -> Broadcast:
         """Store the broadcast and a pending delivery for each (chat_id, locale), duplicates dropped."""
-        unique = dict(recipients)
         async with self.database.write() as session:
-            broadcast = Broadcast(
-                content=versions_to_json(content), audience=audience or {}, paid=paid,
-                author_id=author[0] if author else None, author_name=author[1] if author else None,
-            )  # fmt: skip
-            session.add(broadcast)
-            await session.flush()
-            rows = [
-                {"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0}
-                for chat, locale in unique.items()
-            ]
-            for start in range(0, len(rows), 1000):
-                await session.execute(table_of(Delivery).insert(), rows[start : start + 1000])
-        return broadcast
+            return await add_broadcast(session, content, recipients, audience=audience, author=author, paid=paid)
 
     async def claim(self, broadcast_id: int, limit: int) -> list[Delivery]:
         """Take up to `limit` pending rows for this sender; rows other senders hold are skipped."""

@@ -19,6 +19,9 @@ Telegram; the record no longer needs Telegram or this bot to be read.
 - A full disk: while FILES_DIR's disk has less free space than FILES_MIN_FREE_BYTES, downloads
   wait (`DiskGuard`): the rows are retried every DISK_RECHECK seconds, the default team's group
   is alerted once, and /healthz says why it is unhealthy. Files stay in Telegram meanwhile.
+
+- The photos of projects' updates (bot.services.projects) are kept the same way, under
+  `projects/<project code>/<update id>-<n>.jpg`, recorded in the update's `photos`.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from sqlmodel import col
 from bot.services.outbox import NO_CHAT, Kind, Permanent, Retry, Sent, enqueue
 from bot.services.storage import DOWNLOAD_PREFIX, FileStore, StorageError
 from bot.store.db import Database, rowcount
-from bot.store.models import Attachment, Case, OutboxMessage, utcnow
+from bot.store.models import Attachment, Case, OutboxMessage, Project, ProjectUpdate, utcnow
 
 if TYPE_CHECKING:  # the workflow queues these handlers' rows: imported for types only
     from bot.services.groups import ClerkTexts
@@ -146,6 +149,8 @@ class FileKeeper:
         self.guard = guard
 
     async def keep(self, row: OutboxMessage) -> Sent:
+        if "project_update" in row.payload:
+            return await self._keep_project_photo(row.payload["project_update"], row.payload["index"])
         async with self.database.read() as session:
             attachment = await session.get(Attachment, row.payload["attachment"])
             case = await session.get(Case, attachment.case_id) if attachment is not None else None
@@ -179,6 +184,41 @@ class FileKeeper:
                 enqueue(session, Kind.DELETE_FILES, NO_CHAT, key=f"file:purge:{case.id}", case_id=case.id, payload={"files": [[self.store.kind, key]]})
 
         return Sent(record=record)
+
+    async def _keep_project_photo(self, update_id: int, index: int) -> Sent:
+        """A photo of a project's update (bot.services.projects), kept under
+        `projects/<project code>/<update id>-<n>.jpg`; what was kept is recorded in the update's photos."""
+        async with self.database.read() as session:
+            update_row = await session.get(ProjectUpdate, update_id)
+            project = await session.get(Project, update_row.project_id) if update_row is not None else None
+        if update_row is None or project is None or index >= len(update_row.photos) or update_row.photos[index].get("stored_at"):
+            return Sent()  # gone, or kept already (a row sent again after a crash)
+        photo = update_row.photos[index]
+        try:
+            file = await self.bot.get_file(photo["file_id"])
+        except (TelegramBadRequest, TelegramNotFound) as exc:
+            return Sent(record=self._record_photo(update_id, index, {"store_error": (TOO_BIG if "too big" in exc.message.lower() else exc.message)[:256]}))
+        if not file.file_path:
+            return Sent(record=self._record_photo(update_id, index, {"store_error": TOO_BIG}))
+        suffix = PurePosixPath(file.file_path).suffix.lower()
+        key = f"projects/{_safe(project.external_id)}/{update_id}-{index + 1}{suffix if _EXTENSION.match(suffix) else '.jpg'}"
+        content_type = mimetypes.guess_type(file.file_path)[0] or "image/jpeg"
+        size, digest = await self._download_and_put(file.file_path, key, content_type, None)
+        log.info("file kept", extra={"project_update": update_id, "bytes": size, "storage": self.store.kind})
+        kept = {"storage": self.store.kind, "storage_key": key, "size": size, "sha256": digest, "stored_at": utcnow().isoformat()}
+        return Sent(record=self._record_photo(update_id, index, kept))
+
+    @staticmethod
+    def _record_photo(update_id: int, index: int, values: dict[str, object]) -> Callable[[AsyncSession], Awaitable[None]]:
+        async def record(session: AsyncSession) -> None:
+            update_row = await session.get(ProjectUpdate, update_id, with_for_update=True)
+            if update_row is not None and index < len(update_row.photos):
+                photos = [dict(p) for p in update_row.photos]
+                photos[index].update(values)
+                update_row.photos = photos
+                session.add(update_row)
+
+        return record
 
     async def _download_and_put(self, file_path: str, key: str, content_type: str, file_name: str | None) -> tuple[int, str]:
         try:
@@ -235,6 +275,11 @@ class FileKeeper:
             except StorageError as exc:
                 raise self._later(str(exc)) from None
         return Sent()
+
+
+def _safe(code: str) -> str:
+    """A project's code as a path segment (its "/" would make a folder)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", code)
 
 
 def _not_kept_text(attachment: Attachment, error: str) -> str:

@@ -11,6 +11,8 @@ from bot.store.db import Database
 from bot.store.models import Broadcast, BroadcastStatus, Resident
 
 ELDERSHIP_TOPIC = "eldership"  # news from the resident's own eldership
+# In a broadcast's audience: sent to the followers of something (bot.services.projects), not news.
+FOLLOWERS = "followers"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class NewsService:
             rows = await session.execute(select(Broadcast).where(col(Broadcast.status) != BroadcastStatus.STOPPED).order_by(col(Broadcast.id).desc()).limit(50))
             found = []
             for broadcast in rows.scalars():
+                if broadcast.audience.get(FOLLOWERS):
+                    continue  # a notice to the followers of a project: not an announcement
                 audience = Audience(**{k: broadcast.audience.get(k) for k in ("topic", "locale", "eldership")})
                 if audience.includes(resident.model_copy(update={"blocked_at": None})):
                     found.append(broadcast)

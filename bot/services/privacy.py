@@ -3,7 +3,7 @@
 - `/mydata`: everything stored about the person, as JSON and as a text in their language;
   internal notes and the clerks' handling records (reminders, escalations, assignments) are the
   municipality's own and are not included; anonymous survey answers cannot be, by design.
-- `/forget`: the profile (name, phone, language, subscriptions) is erased at once and the person
+- `/forget`: the profile (name, phone, language, subscriptions, what they follow) is erased at once and the person
   leaves every audience. Their cases stay on record, as the law on handling submissions
   requires; answers to those still being handled are still sent to the chat, nothing else is.
   The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`),
@@ -51,8 +51,11 @@ from bot.store.models import (
     Delivery,
     DeliveryStatus,
     EventKind,
+    Follow,
+    FollowKind,
     OutboxMessage,
     OutboxStatus,
+    Project,
     Resident,
     SatisfactionAnswer,
 )
@@ -117,6 +120,11 @@ class DataRights:
                     .order_by(col(CaseEvent.at), col(CaseEvent.id))
                 )
             ).scalars()
+            follows = (await session.execute(select(Follow).where(col(Follow.resident_id) == resident_id).order_by(col(Follow.id)))).scalars()
+            followed: list[dict[str, Any]] = [{"kind": f.kind, "target": f.target, "since": f.created_at.isoformat()} for f in follows]
+            for entry in followed:
+                if entry["kind"] == FollowKind.PROJECT and (project := await session.get(Project, int(entry["target"]))) is not None:
+                    entry["project"] = {"code": project.external_id, "pl": project.name_pl, "lt": project.name_lt}
             files = (await session.execute(select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id)))).scalars()
             by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
             for event in events:
@@ -139,7 +147,7 @@ class DataRights:
                 "privacy_notice_acknowledged_at": resident.consent_at.isoformat() if resident.consent_at else None,
                 "first_contact_at": resident.created_at.isoformat(),
             },  # fmt: skip
-            "subscriptions": {"news_topics": list(resident.news_topics), "news_eldership": resident.eldership_id},
+            "subscriptions": {"news_topics": list(resident.news_topics), "news_eldership": resident.eldership_id, "follows": followed},
             "cases": [_case(case) | by_case[case.id] for case in cases],
             "not_linked_to_you": ["satisfaction answers", "poll answers", "visit survey answers"],
         }
@@ -160,6 +168,7 @@ class DataRights:
             _("Language: {value}").format(value=texts.LANGUAGE_NAMES.get(profile["language"] or "", "—")),
             _("Privacy notice acknowledged: {value}").format(value=self._when(profile["privacy_notice_acknowledged_at"])),
             _("News subscriptions: {value}").format(value=", ".join(topics[t].get(locale) for t in subscriptions["news_topics"] if t in topics) or "—"),
+            _("Following: {value}").format(value=", ".join(self._followed(f, locale) for f in subscriptions.get("follows", [])) or "—"),
             "",
             _("CASES ({count})").format(count=len(data["cases"])),
         ]
@@ -190,6 +199,13 @@ class DataRights:
         ]
         return "\n".join(lines) + "\n"
 
+    def _followed(self, follow: dict[str, Any], locale: str) -> str:
+        if follow["kind"] == FollowKind.ELDERSHIP_PROJECTS:
+            eldership = self.municipality.eldership_by_id.get(follow["target"])
+            return _("projects of {eldership}").format(eldership=eldership.get(locale) if eldership else follow["target"])
+        project = follow.get("project")
+        return (project["pl"] if locale == "pl" else project["lt"]) if project else _("project no. {id}").format(id=follow["target"])
+
     def _when(self, iso: str | None) -> str:
         if iso is None:
             return "—"
@@ -209,6 +225,7 @@ class DataRights:
             resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = [], None, None, 0
             resident.erased_at = resident.created_at = now  # a fresh start: not even when they first came
             resident.blocked_at = None
+            await session.execute(delete(Follow).where(col(Follow.resident_id) == resident_id))
             await session.execute(
                 update(Delivery)
                 .where(col(Delivery.chat_id) == resident_id, col(Delivery.status) == DeliveryStatus.PENDING)

@@ -38,11 +38,23 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlmodel import col
 
 from bot.config import Municipality, Team
-from bot.services import texts
+from bot.services import project_texts, texts
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
-from bot.store.models import Case, CaseEvent, Channel, EventKind, ResolvedAnswer, SatisfactionAnswer, VisitAnswer, WaitingTime
+from bot.store.models import (
+    Case,
+    CaseEvent,
+    Channel,
+    EventKind,
+    Milestone,
+    MilestoneStatus,
+    Project,
+    ResolvedAnswer,
+    SatisfactionAnswer,
+    VisitAnswer,
+    WaitingTime,
+)
 
 if TYPE_CHECKING:
     from babel.support import LazyProxy
@@ -193,6 +205,26 @@ class Group:
 
 
 @dataclass
+class ProjectFigures:
+    """A project as the report counts it (its state when the report is made)."""
+
+    team: str
+    code: str
+    name: str
+    status: str
+    progress: int
+    milestones: int
+    slipped: int  # milestones whose current due date is after their baseline
+    not_met: int
+    slip_days: int  # the most slipped milestone's days (0: on schedule)
+    reason: str  # why that milestone moved
+
+    @property
+    def on_schedule(self) -> bool:
+        return self.slip_days <= 0 and self.not_met == 0
+
+
+@dataclass
 class TeamFigures:
     """One team's share of the period: cases that entered it (opened there or passed to it),
     left it for another team, and were closed by it."""
@@ -279,6 +311,8 @@ class QualityReport:
     @property
     def visit_answers(self) -> int:
         return sum(place.answers for place in self.places)
+
+    projects: list[ProjectFigures] = field(default_factory=list)
 
     @property
     def on_time_share(self) -> float | None:
@@ -392,9 +426,11 @@ class QualityService:
         report.comments.sort()  # alphabetical: the order says nothing about who or when
         report.groups = self._groups(answers, locale)
         report.weeks = list(weeks.values())
-        report.teams = self._teams(period, cases, moves, locale, only=None if teams is None else {team.id for team in teams})
+        only = None if teams is None else {team.id for team in teams}
+        report.teams = self._teams(period, cases, moves, locale, only=only)
         if teams is None:  # visitors' answers are of places, not of a team's cases: the whole municipality's report
             report.places, report.proposals = await self.visits(period, locale)
+        report.projects = await self._projects(locale, only)
         return report
 
     async def visits(self, period: Period, locale: str) -> tuple[list[PlaceFigures], list[tuple[str, str]]]:
@@ -421,6 +457,32 @@ class QualityService:
             if row.proposal:
                 proposals.append((place.name, row.proposal))
         return list(places.values()), sorted(proposals)  # alphabetical: the order says nothing about who or when
+
+    async def _projects(self, locale: str, only: set[str] | None = None) -> list[ProjectFigures]:
+        """The projects register as it stands (of the teams `only`, if given): the most slipped first (bot.services.projects)."""
+        async with self.database.read() as session:
+            projects = (await session.execute(select(Project).order_by(col(Project.external_id)))).scalars().all()
+            milestones = (await session.execute(select(Milestone).order_by(col(Milestone.number)))).scalars().all()
+        by_project: dict[int, list[Milestone]] = defaultdict(list)
+        for milestone in milestones:
+            by_project[milestone.project_id].append(milestone)
+        figures = []
+        for project in projects:
+            if only is not None and project.team_id not in only:
+                continue
+            own = by_project[project.id]
+            worst = max(own, key=project_texts.slip_days, default=None)
+            team = self.municipality.team_by_id.get(project.team_id)
+            figures.append(
+                ProjectFigures(
+                    team=team.name.get(locale) if team else project.team_id, code=project.external_id, name=project_texts.name(project, locale),
+                    status=project_texts.status_label(project.status), progress=project.progress, milestones=len(own),
+                    slipped=sum(project_texts.slip_days(m) > 0 for m in own), not_met=sum(m.status == MilestoneStatus.NOT_MET for m in own),
+                    slip_days=max(0, project_texts.slip_days(worst)) if worst else 0,
+                    reason=(worst.reason or "") if worst and project_texts.slip_days(worst) > 0 else "",
+                )
+            )  # fmt: skip
+        return sorted(figures, key=lambda f: (-f.slip_days, f.code))
 
     def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str, only: set[str] | None = None) -> list[TeamFigures]:
         figures = {team.id: TeamFigures(team.name.get(locale)) for team in self.municipality.teams}
@@ -581,6 +643,43 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
             ],
         ),  # fmt: skip
         (_("Visitors' proposals"), [_("Place"), _("Proposal")], [list(row) for row in report.proposals]),
+        (
+            _("Projects"),
+            [
+                _("Team"),
+                _("Project code"),
+                _("Project"),
+                _("Status"),
+                _("Progress, %"),
+                _("Milestones"),
+                _("Slipped"),
+                _("Not met"),
+                _("On schedule"),
+                _("Slip, days"),
+                _("Why"),
+            ],
+            [
+                [
+                    p.team,
+                    p.code,
+                    p.name,
+                    p.status,
+                    p.progress,
+                    p.milestones,
+                    p.slipped,
+                    p.not_met,
+                    _("yes") if p.on_schedule else _("no"),
+                    p.slip_days,
+                    p.reason,
+                ]
+                for p in report.projects
+            ],
+        ),  # fmt: skip
+        (
+            _("Projects by team"),
+            [_("Team"), _("Projects"), _("On schedule"), _("Slipped"), _("Largest slip, days"), _("Mean slip of those slipped, days")],
+            _projects_by_team(report.projects),
+        ),
     ]
 
 
@@ -595,6 +694,17 @@ WAITING_LABELS = {
 def waiting_labels() -> list[str]:
     """The waiting times as the visit survey offers them, shortest first (current gettext locale)."""
     return [str(WAITING_LABELS[waited]) for waited in WaitingTime]
+
+
+def _projects_by_team(projects: list[ProjectFigures]) -> list[list[Any]]:
+    teams: dict[str, list[ProjectFigures]] = defaultdict(list)
+    for project in projects:
+        teams[project.team].append(project)
+    rows = []
+    for team, own in sorted(teams.items()):
+        slips = [p.slip_days for p in own if p.slip_days > 0]
+        rows.append([team, len(own), sum(p.on_schedule for p in own), len(slips), max(slips, default=0), _round(statistics.fmean(slips)) if slips else None])
+    return rows
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

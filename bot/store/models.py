@@ -441,3 +441,132 @@ class VisitReceipt(SQLModel, table=True):
 
     digest: str = Field(primary_key=True, max_length=64)
     day: date = Field(index=True)
+
+
+# --- the municipality's projects (bot.services.projects) ---
+
+
+class ProjectStatus(StrEnum):
+    PLANNED = "planned"
+    PROCUREMENT = "procurement"
+    UNDER_WAY = "under_way"
+    COMPLETED = "completed"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+
+
+class MilestoneStatus(StrEnum):
+    """The Open Contracting milestone status codelist."""
+
+    SCHEDULED = "scheduled"
+    MET = "met"
+    NOT_MET = "notMet"
+    PARTIALLY_MET = "partiallyMet"
+
+
+class Project(SQLModel, table=True):
+    """A project of the municipality: public, every field (see bot.services.projects.public_record)."""
+
+    __tablename__ = "projects"
+
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
+    external_id: str = Field(max_length=32, unique=True)  # the municipality's own code (the import's key)
+    name_pl: str = Field(max_length=200)
+    name_lt: str = Field(max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    summary_pl: str = Field(default="", sa_type=sa.Text)
+    summary_lt: str = Field(default="", sa_type=sa.Text)
+    summary_en: str | None = Field(default=None, sa_type=sa.Text)
+    elderships: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))  # empty: the whole district
+    team_id: str = Field(max_length=24, index=True)  # the responsible team (the municipality file)
+    status: str = Field(default=ProjectStatus.PLANNED, max_length=16)
+    progress: int = 0  # per cent
+    budget: float | None = None  # euros
+    funding: str | None = Field(default=None, max_length=200)
+    starts_on: date | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = Field(default=None, max_length=300)
+    link: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _time(default=utcnow)
+    updated_at: datetime = _time(default=utcnow, onupdate=utcnow)
+
+
+class Milestone(SQLModel, table=True):
+    __tablename__ = "milestones"
+    __table_args__ = (sa.UniqueConstraint("project_id", "number", name="uq_milestones_project_number"),)
+
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    number: int  # its place in the project (1, 2, …): with the project's external id, the import's key
+    title_pl: str = Field(max_length=200)
+    title_lt: str = Field(max_length=200)
+    title_en: str | None = Field(default=None, max_length=200)
+    baseline_due: date  # as first planned: never moved
+    current_due: date  # as planned now: moved only with a reason
+    status: str = Field(default=MilestoneStatus.SCHEDULED, max_length=16)
+    met_on: date | None = None
+    reason: str | None = Field(default=None, sa_type=sa.Text)  # why the current due date differs from the baseline (the latest move)
+
+
+class ProjectEventKind(StrEnum):
+    CREATED = "created"
+    CHANGED = "changed"  # fields of the project: data {"field": [old, new], …}
+    STATUS = "status"  # data {"from", "to"}
+    MILESTONE = "milestone"  # a milestone's status: data {"milestone", "from", "to", "met_on"}
+    MOVED = "moved"  # a milestone's current due date: data {"milestone", "from", "to"}, the reason in text
+    UPDATE = "update"  # an update posted: data {"update_id"}
+
+
+class ProjectEvent(SQLModel, table=True):
+    """The audit trail of a project: who, when, what, why. Rows are only ever added."""
+
+    __tablename__ = "project_events"
+
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    milestone_id: int | None = Field(default=None, foreign_key="milestones.id")
+    at: datetime = _time(default=utcnow)
+    kind: str = Field(max_length=16)
+    actor_id: int | None = _bigint(default=None)  # None: the importer run on the server, or the daily job
+    actor_name: str | None = Field(default=None, max_length=256)
+    text: str | None = Field(default=None, sa_type=sa.Text)  # why
+    data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class ProjectUpdate(SQLModel, table=True):
+    """News of a project from its team, in Polish and Lithuanian, with photos."""
+
+    __tablename__ = "project_updates"
+
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    at: datetime = _time(default=utcnow)
+    text_pl: str = Field(sa_type=sa.Text)
+    text_lt: str = Field(sa_type=sa.Text)
+    photos: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]")
+    )  # {"file_id", "file_unique_id"}
+    author_id: int | None = _bigint(default=None)
+    author_name: str | None = Field(default=None, max_length=256)
+
+
+class FollowKind(StrEnum):
+    PROJECT = "project"  # target: the project's id
+    ELDERSHIP_PROJECTS = "eldership_projects"  # target: an eldership id (its projects, and the whole district's)
+
+
+class Follow(SQLModel, table=True):
+    """Something a resident follows: told of its changes, once each, in their language."""
+
+    __tablename__ = "follows"
+    __table_args__ = (
+        sa.UniqueConstraint("resident_id", "kind", "target", name="uq_follows_resident_kind_target"),
+        sa.Index("ix_follows_kind_target", "kind", "target"),
+    )
+
+    id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
+    resident_id: int = _bigint(foreign_key="residents.id", index=True)
+    kind: str = Field(max_length=24)
+    target: str = Field(max_length=48)
+    created_at: datetime = _time(default=utcnow)

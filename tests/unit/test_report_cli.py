@@ -61,6 +61,8 @@ def test_xlsx_csv_and_png(configured, tmp_path, capsys: pytest.CaptureFixture[st
         "Komentarai",
         "Lankytojų apklausa pagal vietas",
         "Lankytojų pasiūlymai",
+        "Projektai",
+        "Projektai pagal komandas",
     ]
     summary = {row[0]: row[1] for row in book["Suvestinė"].iter_rows(min_row=2, values_only=True)}
     assert summary["Gauti kreipimaisi"] == 1 and summary["Nagrinėjimo trukmės mediana, darbo dienos"] == 4
