@@ -188,15 +188,21 @@ class Group:
 @dataclass
 class TeamFigures:
     """One team's share of the period: cases that entered it (opened there or passed to it),
-    left it for another team, and were closed by it."""
+    left it for another team, were closed by it, and were its overdue ones at the period's end."""
 
     team: str
+    team_id: str = ""
     received: int = 0
     passed_on: int = 0
     closed: int = 0
     on_time: int = 0
     handling_days: list[int] = field(default_factory=list)
     waited_days: list[int] = field(default_factory=list)  # in the team before being passed on
+    overdue: int = 0  # open at the period's end, with the due day before it, and with this team
+
+    @property
+    def on_time_share(self) -> float | None:
+        return _share(self.on_time, self.closed)
 
     @property
     def median_days(self) -> float | None:
@@ -326,10 +332,10 @@ class QualityService:
         return report
 
     def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str) -> list[TeamFigures]:
-        figures = {team.id: TeamFigures(team.name.get(locale)) for team in self.municipality.teams}
+        figures = {team.id: TeamFigures(team.name.get(locale), team.id) for team in self.municipality.teams}
 
         def of(team_id: str | None) -> TeamFigures:
-            return figures.setdefault(team_id or "", TeamFigures(team_id or "?"))
+            return figures.setdefault(team_id or "", TeamFigures(team_id or "?", team_id or ""))
 
         default = self.municipality.routing.default_team if self.municipality.routing else None
         entered: dict[int, tuple[str | None, datetime]] = {}  # case id -> (team, since)
@@ -353,7 +359,9 @@ class QualityService:
                 team.closed += 1
                 team.on_time += closed <= (case.extended_until or case.deadline)
                 team.handling_days.append(self.calendar.working_days_taken(case.received_at, closed))
-        return [team for team in figures.values() if team.received or team.passed_on or team.closed]
+            if self.calendar.local_date(case.received_at) <= period.end and (closed is None or closed > period.end):
+                of(case.team_id).overdue += (case.extended_until or case.deadline) < period.end
+        return [team for team in figures.values() if team.received or team.passed_on or team.closed or team.overdue]
 
     def _weeks(self, period: Period) -> dict[date, Week]:
         weeks: dict[date, Week] = {}
@@ -436,8 +444,9 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                 _("On time"),
                 _("Median handling time, working days"),
                 _("Median wait before passing on, working days"),
+                _("Overdue at the end of the period"),
             ],
-            [[t.team, t.received, t.passed_on, t.closed, t.on_time, _round(t.median_days), _round(t.median_wait)] for t in report.teams],
+            [[t.team, t.received, t.passed_on, t.closed, t.on_time, _round(t.median_days), _round(t.median_wait), t.overdue] for t in report.teams],
         ),
         (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
         (_("Backlog by category"), [_("Category"), _("Open cases")], [list(row) for row in report.backlog_by_category]),
