@@ -1,4 +1,4 @@
-"""`python -m bot` / `petent`: run | migrate | report | sandbox."""
+"""`python -m bot` / `petent`: run | migrate | report | review | sandbox."""
 
 from __future__ import annotations
 
@@ -77,6 +77,29 @@ async def _report(args: argparse.Namespace) -> None:
     print(f"{args.out}: {args.format.upper()}, {args.start} – {args.end}, {report.received} received, {report.closed} closed")
 
 
+async def _review(args: argparse.Namespace) -> None:
+    from bot.app import build_services
+    from bot.services.objectives import ObjectiveMeter
+    from bot.services.quality import Period
+    from bot.services.review import ManagementReview
+    from bot.store.migrate import upgrade
+
+    config = load_config()
+    setup_logging("WARNING")
+    services = build_services(config)
+    try:
+        await upgrade(services.database)
+        meter = ObjectiveMeter(services.quality, config.municipality)
+        review = ManagementReview(
+            services.quality, meter, services.nonconformities, services.i18n, services.calendar, args.locale or config.settings.admin_locale
+        )
+        args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
+    finally:
+        await services.bot.session.close()
+        await services.database.dispose()
+    print(f"{args.out}: management review, {args.start} – {args.end}")
+
+
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -138,7 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", type=Path, required=True, metavar="FILE")
     report.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
     report.set_defaults(handler=_report)
+    review = sub.add_parser("review", help="the management review (ISO 9001, 9.3.2) for a period, as one XLSX")
+    review.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day")
+    review.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)")
+    review.add_argument("--out", type=Path, required=True, metavar="FILE")
+    review.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
+    review.set_defaults(handler=_review)
     args = parser.parse_args(argv)
+    if args.command == "review":
+        if args.start > args.end:
+            parser.error("--from must not be after --to")
+        if problem := _period_problem(args.start, args.end):
+            parser.error(f"--from/--to: {problem}")
     if args.command == "report":
         args.format = args.format or args.out.suffix.lstrip(".").lower()
         if args.format not in ("csv", "xlsx", "png"):

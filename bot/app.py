@@ -36,11 +36,14 @@ from bot.services.files import FILE_DOWNLOADS, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
+from bot.services.nonconformities import Nonconformities
 from bot.services.notifications import ResidentSender, ResidentTexts
+from bot.services.objectives import ObjectiveMeter
 from bot.services.outbox import Kind, Outbox, Pool, Sent
 from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
 from bot.services.quality import QualityService
+from bot.services.review import ManagementReview
 from bot.services.schedule import Schedule
 from bot.services.storage import FileStore, file_stores
 from bot.services.surveys import SurveyService
@@ -203,6 +206,8 @@ class Services:
     clerk_texts: ClerkTexts
     schedule: Schedule
     quality: QualityService
+    nonconformities: Nonconformities
+    review: ManagementReview
     residents: ResidentSender
     rights: DataRights
     surveys: SurveyService
@@ -242,11 +247,15 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     quality = QualityService(database, calendar, config.municipality)
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
     rights = DataRights(database, config, calendar, workflow, surveys)
-    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights)
+    meter = ObjectiveMeter(quality, config.municipality)
+    nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
+    review = ManagementReview(quality, meter, nonconformities, i18n, calendar, settings.admin_locale)
+    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, nonconformities)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(
-        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files
-    )
+        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, nonconformities, review, residents, rights, surveys,
+        webhooks, open311, files,
+    )  # fmt: skip
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -278,6 +287,8 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["schedule"] = services.schedule
     dispatcher["cases"] = CaseService(database, services.calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["quality"] = services.quality
+    dispatcher["nonconformities"] = services.nonconformities
+    dispatcher["review"] = services.review
     dispatcher["rights"] = services.rights
     dispatcher["surveys"] = services.surveys
     dispatcher["news"] = NewsService(database, settings.default_locale)

@@ -8,7 +8,7 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, register, start
+    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, quality, register, start
 
     # The fallback router goes last: it answers whatever no other flow took.
     flows = [
@@ -19,6 +19,7 @@ def routers() -> list[Router]:
         news.router,
         feedback.router,
         register.router,
+        quality.router,  # before the desk: a nonconformity's step is not a message to a resident
         clerk.router,
         clerk.outside,
         comms.router,

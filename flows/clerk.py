@@ -183,7 +183,7 @@ async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams:
     return Clerk(id=user.id, name=user.full_name)
 
 
-async def _case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
+async def case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
     """The case a group message is about: its topic, or the card / relayed message it replies to."""
     if message.message_thread_id and message.is_topic_message:
         case = await workflow.by_topic(message.chat.id, message.message_thread_id)
@@ -442,7 +442,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
 @router.message(F.text.startswith("!"))
 @router.message(Command("note"))
 async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    case = await _case_of(message, workflow)
+    case = await case_of(message, workflow)
     if case is None:
         await message.reply(_("Write notes in a case's topic, or as a reply to its card."))
         return
@@ -463,7 +463,7 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
 
 @router.message(~F.text.startswith("/"), F.text | F.photo | F.document)
 async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    case = await _case_of(message, workflow)
+    case = await case_of(message, workflow)
     if case is None:
         return  # the clerks talking among themselves
     clerk = await acting_clerk(message, case, teams)
@@ -595,7 +595,7 @@ async def team_load(message: Message, teams: TeamDirectory, schedule: Schedule, 
 async def _named_case(message: Message, command: CommandObject, workflow: CaseWorkflow) -> Case | None:
     if command.args:
         return await workflow.by_number(command.args.strip().upper())
-    return await _case_of(message, workflow)
+    return await case_of(message, workflow)
 
 
 @router.message(Command("case"))
@@ -629,7 +629,7 @@ async def history(message: Message, command: CommandObject, workflow: CaseWorkfl
 
 @router.message(Command("templates"))
 async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
-    case = await _case_of(message, workflow)
+    case = await case_of(message, workflow)
     if case is None:
         await message.reply(_("Use /templates in a case's topic, or as a reply to its card."))
         return

@@ -414,19 +414,21 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         *([str(CHANNEL_ROWS[channel]), report.by_channel[channel]] for channel in Channel),
         [_("Cases closed"), report.closed],
         [_("Closed within the legal deadline"), report.on_time],
-        [_("Share closed within the deadline, %"), _round(report.on_time_share)],
-        [_("Median handling time, working days"), _round(report.median_days)],
-        [_("Mean handling time, working days"), _round(report.mean_days)],
+        [_("Share closed within the deadline, %"), rounded(report.on_time_share)],
+        [_("Median handling time, working days"), rounded(report.median_days)],
+        [_("Mean handling time, working days"), rounded(report.mean_days)],
         [_("Extensions granted"), report.extensions],
         [_("Overdue at the end of the period"), report.overdue],
         [_("Open cases at the end of the period"), report.backlog],
         [_("Satisfaction answers"), report.answers],
-        [_("Average satisfaction (1-5)"), _round(report.average_score, 2)],
-        [_("Resolved: yes, %"), _round(report.resolved_share(ResolvedAnswer.YES))],
-        [_("Resolved: partly, %"), _round(report.resolved_share(ResolvedAnswer.PARTLY))],
-        [_("Resolved: no, %"), _round(report.resolved_share(ResolvedAnswer.NO))],
+        [_("Average satisfaction (1-5)"), rounded(report.average_score, 2)],
+        [_("Resolved: yes, %"), rounded(report.resolved_share(ResolvedAnswer.YES))],
+        [_("Resolved: partly, %"), rounded(report.resolved_share(ResolvedAnswer.PARTLY))],
+        [_("Resolved: no, %"), rounded(report.resolved_share(ResolvedAnswer.NO))],
     ]
-    weekly = [[w.start.isoformat(), w.received, w.closed, w.on_time, _round(w.on_time_share), len(w.scores), _round(w.average_score, 2)] for w in report.weeks]
+    weekly = [
+        [w.start.isoformat(), w.received, w.closed, w.on_time, rounded(w.on_time_share), len(w.scores), rounded(w.average_score, 2)] for w in report.weeks
+    ]
     return [
         (_("Summary"), [_("Indicator"), _("Value")], summary),
         (
@@ -446,7 +448,7 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                 _("Median wait before passing on, working days"),
                 _("Overdue at the end of the period"),
             ],
-            [[t.team, t.received, t.passed_on, t.closed, t.on_time, _round(t.median_days), _round(t.median_wait), t.overdue] for t in report.teams],
+            [[t.team, t.received, t.passed_on, t.closed, t.on_time, rounded(t.median_days), rounded(t.median_wait), t.overdue] for t in report.teams],
         ),
         (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
         (_("Backlog by category"), [_("Category"), _("Open cases")], [list(row) for row in report.backlog_by_category]),
@@ -459,8 +461,8 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                     g.dimension,
                     g.label,
                     g.answers if g.answers is not None else _("fewer than {min}").format(min=MIN_GROUP),
-                    _round(g.average, 2),
-                    _round(g.resolved_share),
+                    rounded(g.average, 2),
+                    rounded(g.resolved_share),
                 ]
                 for g in report.groups
             ],
@@ -469,5 +471,5 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
     ]
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
+def rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)

@@ -1,6 +1,8 @@
 """What happens at DIGEST_TIME (the municipality's time zone, 08:00 if unset): on working days
 each team's digest with reminders and escalations; on WEEKLY_REPORT's day the quality report;
-every day the retention of cases' personal data (bot.services.privacy).
+every day the retention of cases' personal data (bot.services.privacy) and the quality loop
+(bot.services.nonconformities: objectives reviewed after their period, effectiveness checks,
+overdue corrective actions).
 
 Escalation, once per working day per case: a case due within ESCALATE_WITHIN_DAYS working days
 with nobody responsible goes to the team's head(s); an overdue case goes to the head(s) and to
@@ -28,6 +30,7 @@ from bot.config import Config, Team
 from bot.services import texts
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
+from bot.services.nonconformities import Nonconformities
 from bot.services.privacy import DataRights
 from bot.services.quality import Period, QualityService
 from bot.services.report_output import png, report_chart, report_message, report_xlsx
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 class Schedule:
     def __init__(
         self, bot: Bot, i18n: I18n, database: Database, workflow: CaseWorkflow, teams: TeamDirectory,
-        calendar: WorkingCalendar, config: Config, quality: QualityService, rights: DataRights,
+        calendar: WorkingCalendar, config: Config, quality: QualityService, rights: DataRights, nonconformities: Nonconformities,
     ) -> None:  # fmt: skip
         self.bot = bot
         self.i18n = i18n
@@ -53,6 +56,7 @@ class Schedule:
         self.config = config
         self.quality = quality
         self.rights = rights
+        self.nonconformities = nonconformities
         self.locale = config.settings.admin_locale
         self.stopping = asyncio.Event()
 
@@ -162,6 +166,7 @@ class Schedule:
             period = Period(today - timedelta(days=7), today - timedelta(days=1))
             jobs.append(("weekly report", functools.partial(self.post_report, self.teams.chat_of(self.teams.default), period)))
         jobs.append(("retention", lambda: self.rights.purge_expired(utcnow())))
+        jobs.append(("quality loop", functools.partial(self.nonconformities.daily, today)))
         return jobs
 
     def stop(self) -> None:
