@@ -278,7 +278,9 @@ async def step_text(message: Message, state: FSMContext, nonconformities: Noncon
                 await state.update_data(note=note)
                 builder = InlineKeyboardBuilder()
                 for days in CHECK_DAYS:
-                    builder.button(text=_("in {days} day", "in {days} days", days).format(days=days), callback_data=NcButton(nc_id=nc.id, do="check", value=days))
+                    builder.button(
+                        text=_("in {days} day", "in {days} days", days).format(days=days), callback_data=NcButton(nc_id=nc.id, do="check", value=days)
+                    )
                 builder.button(text=_("✖ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
                 builder.adjust(3, 1)
                 await message.reply(_("#{id}: the last action. When should the effectiveness be checked?").format(id=nc.id), reply_markup=builder.as_markup())

@@ -125,7 +125,7 @@ class ManagementReview:
         from openpyxl.chart import BarChart, Reference
 
         source = workbook[sheet_name(_("Process performance"))]
-        sheet = workbook.createsheet_name(sheet_name(_("Chart")))
+        sheet = workbook.create_sheet(sheet_name(_("Chart")))
         chart = BarChart()
         chart.title = _("Closed within the legal deadline by team, %, {start} – {end}").format(start=period.start.isoformat(), end=period.end.isoformat())
         chart.y_axis.title = _("On time, %")
