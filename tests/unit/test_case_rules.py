@@ -25,7 +25,8 @@ def test_one_phone_rule(value: str, ok: bool) -> None:
     assert (CaseDraft.phone_problem(value) is None) == ok
 
 
-@pytest.mark.parametrize(("value", "ok"), [("ona@vrsa.lt", True), ("ona@vrsa", False), ("a b@c.lt", False), ("<x>@y.lt", False), ("a@" + "b" * 250 + ".lt", False)])
+@pytest.mark.parametrize(
+    ("value", "ok"), [("ona@vrsa.lt", True), ("ona@vrsa", False), ("a b@c.lt", False), ("<x>@y.lt", False), ("a@" + "b" * 250 + ".lt", False)]
+)
 def test_one_email_rule(value: str, ok: bool) -> None:
     assert (CaseDraft.email_problem(value) is None) == ok
-

@@ -1,0 +1,125 @@
+"""Nonconformities in the staff groups, in process, over the sandbox's teams with the director's
+office marked as the quality team (Vida its head, the quality manager): /nc in a case's topic puts
+the card in the quality group and the roads group; a stranger's press is refused and changes
+nothing; the analysis and a corrective action step by step, a past due date refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import App
+from bot.store.db import Database
+from bot.store.models import CorrectiveAction, NcStatus, Nonconformity
+from tests.catalog import tr
+from tests.e2e.driver import Person, Received, Telegram
+from tests.e2e.helpers import ROADS, Desk, onboard, submit_case
+
+NUMBER = "VRS-2026-000001"
+
+
+def lt(msgid: str, **values: object) -> str:
+    return tr("lt", msgid, **values)
+
+
+@pytest.fixture
+async def quality(teams: Desk, tmp_path: Path) -> Desk:
+    """The sandbox's teams, the director's office marked `quality = true` (before the bot reads the file)."""
+    path = tmp_path / "municipality.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('id = "director"\n', 'id = "director"\nquality = true\n'), encoding="utf-8")
+    return teams
+
+
+@pytest.fixture
+async def pothole_card(quality: Desk, bot: App, telegram: Telegram) -> Received:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni")
+    return await quality.head.receive_one()
+
+
+async def until(person: Person, wanted: Callable[[Received], bool], tries: int = 6) -> Received:
+    """The next message to this person's chat that is `wanted` (the bot's replies and the cards
+    from the outbox may come in either order)."""
+    for _ in range(tries):
+        message = await person.receive_one()
+        if wanted(message):
+            return message
+    raise AssertionError("the message did not come")
+
+
+def card_of(number: int, status: str) -> Callable[[Received], bool]:
+    return lambda m: m.text.startswith(f"⚠️ Neatitiktis #{number} · {lt(status)}")
+
+
+async def count(store: Database, model: type) -> int:
+    async with store.read() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_nc_in_a_case_topic_posts_the_card_and_a_stranger_cannot_press(quality: Desk, pothole_card: Received, store: Database) -> None:
+    await quality.head.send("/nc Atsakymas išsiųstas po termino", thread_id=pothole_card.thread_id)
+    reply = await until(quality.head, lambda m: m.text.startswith("Atidaryta"))
+    assert reply.text == lt("Nonconformity #{id} opened; its card is in the quality group and the team's group.", id=1)
+    card = await quality.director.receive_one()  # the quality group
+    assert card.text.splitlines()[0] == "⚠️ Neatitiktis #1 · " + lt("open")
+    assert lt("Cases: {cases}", cases=NUMBER) in card.text
+    assert "Atsakymas išsiųstas po termino" in card.text
+    assert card.buttons == ["🔎 Analizuoti"]
+    in_roads = await until(quality.head, card_of(1, "open"))
+    assert in_roads.text == card.text
+
+    stranger = quality.eldership.in_chat(ROADS)  # Aldona: neither roads nor quality staff
+    await stranger.forge_button("nc:1:analyse:0", in_roads)
+    assert (await stranger.answer())["text"] == lt("Only the nonconformity's team or the quality staff can do this.")
+    await quality.head.forge_button("nc:1:effective:0", in_roads)  # Rimas is not the quality manager
+    assert (await quality.head.answer())["text"] == lt("Only the quality manager can decide this.")
+    async with store.read() as session:
+        nc = (await session.execute(select(Nonconformity))).scalar_one()
+    assert (nc.status, nc.case_ids, nc.team_id, nc.correction) == (NcStatus.OPEN, [1], "roads", None)
+
+
+async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quality: Desk, pothole_card: Received, store: Database) -> None:
+    rimas = quality.head
+    await rimas.send("/nc Atsakymas išsiųstas po termino", thread_id=pothole_card.thread_id)
+    card = await until(rimas, card_of(1, "open"))
+
+    await rimas.click("🔎 Analizuoti", card)
+    prompt = await until(rimas, lambda m: m.text.startswith("#1"))
+    assert prompt.text == lt("#{id}: write the immediate correction: what was done at once to contain the problem.", id=1)
+    await rimas.send("Gyventojui atsiprašyta ir atsakyta tą pačią dieną")
+    assert (await until(rimas, lambda m: m.text.startswith("#1"))).text == lt("#{id}: now the root cause: why did it happen?", id=1)
+    await rimas.send("Atostogų metu niekas nesekė terminų")
+    analysed = await until(rimas, card_of(1, "analysed"))
+    assert lt("<b>Root cause</b>: {text}", text="Atostogų metu niekas nesekė terminų") in analysed.text
+    assert analysed.buttons == ["➕ Pridėti veiksmą"]
+
+    await rimas.click("➕ Pridėti veiksmą", analysed)
+    await until(rimas, lambda m: m.text.startswith("#1"))
+    await rimas.send("Kiekvienam specialistui paskirti pavaduotoją")
+    assert (await until(rimas, lambda m: m.text.startswith("#1"))).text == lt(
+        "#{id}: by when? Write the due date as YYYY-MM-DD, e.g. {example}.", id=1, example="2026-12-07"
+    )
+    await rimas.send("2026-11-01")  # before today (23 November)
+    refused = await until(rimas, lambda m: m.text.startswith("Terminas"))
+    assert refused.text == lt("The due date {date} is in the past; choose today or a later day.", date="2026-11-01")
+    assert await count(store, CorrectiveAction) == 0
+    await rimas.send("2026-12-15")
+    who = await until(rimas, lambda m: m.text.startswith("#1"))
+    assert who.text == lt("#{id}: who is responsible for the action?", id=1)
+    assert who.buttons == ["Rimas", "Petras", "✖ Atšaukti"]
+    await rimas.click("Petras", who)
+    await until(rimas, card_of(1, "actions under way"))
+    async with store.read() as session:
+        action = (await session.execute(select(CorrectiveAction))).scalar_one()
+        nc = (await session.execute(select(Nonconformity))).scalar_one()
+    assert (action.what, action.owner_name, action.due.isoformat(), action.done_at) == (
+        "Kiekvienam specialistui paskirti pavaduotoją",
+        "Petras",
+        "2026-12-15",
+        None,
+    )
+    assert (nc.status, nc.correction) == (NcStatus.ACTIONS, "Gyventojui atsiprašyta ir atsakyta tą pačią dieną")
