@@ -326,7 +326,7 @@ async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMC
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     await query.answer()
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _ask(query, state, case, Action.EXTEND, config, days=callback_data.days)
 
 
@@ -343,7 +343,7 @@ async def answered_via(
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     await query.answer()
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _ask(query, state, case, action, config, answered_via=callback_data.via)
 
 
@@ -357,7 +357,7 @@ async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     await query.answer()
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _ask(query, state, case, Action.PASS, config, team_id=target.id, team_name=target.name.get(config.settings.admin_locale))
 
 
@@ -372,7 +372,7 @@ async def assign_to(query: CallbackQuery, callback_data: AssignTo, workflow: Cas
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     assignee = Clerk(id=callback_data.user_id, name=await teams.member_name(team, callback_data.user_id))
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _act(query, workflow, case, Action.ASSIGN, clerk, assignee=assignee)
 
 
@@ -382,10 +382,10 @@ async def cancel_pending(query: CallbackQuery, callback_data: DeskCancel, state:
     if await state.get_state() == Pending.text.state and data.get("case_id") == callback_data.case_id:
         await state.clear()
     await query.answer(_("Cancelled."))
-    await _drop_buttons(query)
+    await drop_buttons(query)
 
 
-async def _drop_buttons(query: CallbackQuery) -> None:
+async def drop_buttons(query: CallbackQuery) -> None:
     if isinstance(shown(query), Message) and shown(query).reply_markup:
         await shown(query).edit_reply_markup(reply_markup=None)
 
@@ -707,6 +707,11 @@ async def clerk_help(message: Message) -> None:
         )
         + "\n"
         + _("/register: register a case that came by phone, e-mail, post or at the front desk")
+        + "\n"
+        + _(
+            "/nc description: a nonconformity (in a case's topic the case is linked; in the quality group: /nc TEAM description)\n"
+            "/review PERIOD: the management review as one XLSX file (in the quality group)"
+        )
     )
 
 

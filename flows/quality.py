@@ -30,7 +30,7 @@ from bot.services.review import ManagementReview
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, Clerk
 from bot.store.models import NcSource, NcStatus, Nonconformity, utcnow
-from flows.clerk import InTeamGroup, acting_clerk, case_of
+from flows.clerk import InTeamGroup, acting_clerk, case_of, drop_buttons
 from flows.common import UnderAccessibleMessage, shown
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ async def card_button(query: CallbackQuery, callback_data: NcButton, state: FSMC
     if do == "cancel":
         await state.clear()
         await query.answer(_("Cancelled."))
-        await _drop_buttons(query)
+        await drop_buttons(query)
         return
     nc = await nonconformities.get(callback_data.nc_id)
     if nc is None:
@@ -138,7 +138,7 @@ async def card_button(query: CallbackQuery, callback_data: NcButton, state: FSMC
             await query.answer(_("This cannot be done with the nonconformity now."), show_alert=True)
             return
         await state.clear()
-        await _drop_buttons(query)
+        await drop_buttons(query)
         await _done(query, nonconformities, nc.id, data, callback_data.value)
     else:
         await query.answer(_("This cannot be done with the nonconformity now."), show_alert=True)
@@ -156,7 +156,7 @@ async def _verdict(query: CallbackQuery, nc: Nonconformity, effective: bool, non
         await query.answer(str(exc), show_alert=True)
         return
     await query.answer(_("Effective: closed.") if effective else _("Not effective: reopened for new actions."))
-    await _drop_buttons(query)
+    await drop_buttons(query)
 
 
 async def _ask(query: CallbackQuery, state: FSMContext, step: State, text: str, nc: Nonconformity, **data: Any) -> None:
@@ -181,11 +181,6 @@ async def _pick_action(query: CallbackQuery, nc: Nonconformity, nonconformities:
     await query.bot.send_message(
         message.chat.id, _("#{id}: which action is done?").format(id=nc.id), message_thread_id=thread, reply_markup=builder.as_markup()
     )
-
-
-async def _drop_buttons(query: CallbackQuery) -> None:
-    if shown(query).reply_markup:
-        await shown(query).edit_reply_markup(reply_markup=None)
 
 
 async def _add_action(
