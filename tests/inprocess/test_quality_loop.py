@@ -6,14 +6,16 @@ nothing; the analysis and a corrective action step by step, a past due date refu
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
+from bot.services.workflow import Clerk
 from bot.store.db import Database
-from bot.store.models import CorrectiveAction, NcStatus, Nonconformity
+from bot.store.models import CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
 from tests.catalog import tr
 from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import ROADS, Desk, onboard, submit_case
@@ -123,3 +125,44 @@ async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quali
         None,
     )
     assert (nc.status, nc.correction) == (NcStatus.ACTIONS, "Gyventojui atsiprašyta ir atsakyta tą pačią dieną")
+
+
+async def test_the_last_action_done_then_the_manager_finds_it_not_effective(quality: Desk, bot: App, store: Database) -> None:
+    """Set up through the service (as /nc, the analysis and an action would); then Petras marks the
+    action done with buttons, the check comes due, and Vida, the quality manager, reopens it."""
+    ncs = bot.dispatcher["nonconformities"]
+    petras_id = quality.member.user["id"]
+    nc = await ncs.open(NcSource.QUALITY, "Atsakymai be teisinio pagrindo", "roads", Clerk(1, "Vida"))
+    await ncs.analyse(nc.id, Clerk(2, "Rimas"), "Atsakymai papildyti", "Nėra šablono")
+    await ncs.add_action(nc.id, Clerk(2, "Rimas"), "Parengti atsakymo šabloną", date(2026, 12, 1), Clerk(petras_id, "Petras"))
+    petras = quality.member
+    card = await until(petras, card_of(nc.id, "actions under way"))
+    assert card.buttons == ["➕ Pridėti veiksmą", "✔ Veiksmas atliktas"]
+
+    await petras.click("✔ Veiksmas atliktas", card)
+    which = await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
+    await petras.click("1. Parengti atsakymo šabloną", which)
+    await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
+    await petras.send("Šablonas patvirtintas")
+    when = await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
+    assert when.buttons == ["po 30 dienų", "po 60 dienų", "po 90 dienų", "✖ Atšaukti"]
+    await petras.click("po 30 dienų", when)
+    done = await until(petras, lambda m: m.text.startswith("Visi"))
+    assert done.text == lt("All actions of nonconformity #{id} are done; the effectiveness check is on {date}.", id=nc.id, date="2026 m. gruodžio 23 d.")
+
+    vida = quality.director
+    await ncs.checks_due(date(2026, 12, 23))  # as the day's quality loop does
+    check = await until(vida, lambda m: m.text.startswith("🔍"))
+    assert lt("The quality manager decides whether the actions were effective.") in check.text  # not from an objective
+    rimas = quality.head.in_chat(vida.chat_id)  # a head of roads is no quality manager
+    await rimas.forge_button(f"nc:{nc.id}:not_effective:0", check)
+    assert (await rimas.answer())["text"] == lt("Only the quality manager can decide this.")
+    await vida.click("❌ Neveiksminga", check)
+    assert (await vida.answer())["text"] == lt("Not effective: reopened for new actions.")
+    reopened = await until(vida, card_of(nc.id, "reopened, not effective"))
+    assert reopened.buttons == ["🔎 Analizuoti", "➕ Pridėti veiksmą"]
+    async with store.read() as session:
+        stored = await session.get(Nonconformity, nc.id)
+        kinds = [e.kind for e in (await session.execute(select(NcEvent).where(NcEvent.nonconformity_id == nc.id).order_by(NcEvent.id))).scalars()]
+    assert stored is not None and stored.status == NcStatus.REOPENED
+    assert kinds[-4:] == ["action_done", "check_set", "check_due", "not_effective"]
