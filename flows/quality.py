@@ -130,7 +130,11 @@ async def card_button(query: CallbackQuery, callback_data: NcButton, state: FSMC
         if data.get("nc_id") != nc.id or "due" not in data:
             await query.answer(_("This cannot be done with the nonconformity now."), show_alert=True)
             return
-        name = await teams.member_name(teams.get(nc.team_id), callback_data.value)
+        team = teams.get(nc.team_id)
+        if callback_data.value not in (*team.heads, *team.members):  # a forged press: only the team's listed people
+            await query.answer(_("This cannot be done with the nonconformity now."), show_alert=True)
+            return
+        name = await teams.member_name(team, callback_data.value)
         await _add_action(query, state, nonconformities, nc.id, data, Clerk(callback_data.value, name))
     elif do == "check" and await state.get_state() == NcForm.done_note.state:
         data = await state.get_data()

@@ -322,7 +322,7 @@ class Nonconformities:
                     proposal=proposal,
                 )
                 chat = self.quality_chat()
-                payload = {"text": self.check_text(locked, measured), "keyboard": self._verify_keyboard(locked).model_dump(mode="json", exclude_none=True)}
+                payload = {"text": self.check_message(locked, measured), "keyboard": self._verify_keyboard(locked).model_dump(mode="json", exclude_none=True)}
                 enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload=payload)
 
     async def recheck(self, nc: Nonconformity, today: date) -> Measured | None:
@@ -391,7 +391,7 @@ class Nonconformities:
         shown = format_decimal(round(value, 2), format="#,##0.##", locale=self.locale)
         return f"{shown}%" if objective.metric == "on_time_share" else shown
 
-    def check_text(self, nc: Nonconformity, measured: Measured | None) -> str:
+    def check_message(self, nc: Nonconformity, measured: Measured | None) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             lines = [_("🔍 <b>Effectiveness check</b> of nonconformity #{id} is due.").format(id=nc.id), escape(texts.shorten(nc.description, 300))]
             if measured is None:

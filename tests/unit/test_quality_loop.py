@@ -16,6 +16,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from bot.config import DEFAULT_MUNICIPALITY_FILE, ConfigError, load_municipality
 from bot.services.nonconformities import NcError
 from bot.services.objectives import latest_full, period_key
 from bot.services.quality import Period, tables
@@ -224,3 +225,47 @@ async def test_the_management_reviews_figures_equal_the_reports(loop, database: 
     assert [counts[f"{s} ★"] for s in range(1, 6)] == [report.scores[s] for s in range(1, 6)] == [0, 0, 1, 1, 1]
     assert chart._charts  # the chart sheet holds the chart
     assert nonconformities.max_row == 1 and actions.max_row == 1  # none yet
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (
+            "[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'on_time_share'\ncomparison = '>='\ntarget = 90\nteam = 'roads'\n",
+            "objectives[5]: unknown team roads",
+        ),
+        (
+            "[[objectives]]\nid = 'on_time'\nname = { pl = 'X', lt = 'X' }\nmetric = 'overdue_at_period_end'\ncomparison = '<='\ntarget = 3\n",
+            "objectives: duplicate id on_time",
+        ),
+        (
+            "[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'average_satisfaction'\ncomparison = '>='\ntarget = 7\n",
+            "objectives[5]: satisfaction is from 1 to 5",
+        ),
+        ("[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'speed'\ncomparison = '>='\ntarget = 7\n", "objectives.4.metric"),
+        (
+            "[[teams]]\nid = 'a'\nchat_id = -1001\nname = { pl = 'A', lt = 'A' }\nquality = true\n"
+            "[[teams]]\nid = 'b'\nchat_id = -1002\nname = { pl = 'B', lt = 'B' }\nquality = true\n[routing]\ndefault_team = 'a'\n",
+            "teams: at most one quality team, not a, b",
+        ),
+    ],
+)
+def test_the_municipality_file_checks_the_quality_team_and_the_objectives(tmp_path, extra: str, error: str) -> None:
+    path = tmp_path / "municipality.toml"
+    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + "\n" + extra, encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_municipality(path)
+    assert error in str(refused.value)
+
+
+def test_the_quality_team_is_the_marked_one_else_the_default_team(tmp_path) -> None:
+    shipped = load_municipality(DEFAULT_MUNICIPALITY_FILE).with_default_team(ADMIN_CHAT_ID)
+    assert shipped.quality_team.id == "desk"
+    path = tmp_path / "municipality.toml"
+    path.write_text(
+        DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8")
+        + "\n[[teams]]\nid = 'a'\nchat_id = -1001\nname = { pl = 'A', lt = 'A' }\n[[teams]]\nid = 'q'\nchat_id = -1002\nname = { pl = 'Q', lt = 'Q' }\nquality = true\n"
+        "[routing]\ndefault_team = 'a'\n",
+        encoding="utf-8",
+    )
+    assert load_municipality(path).quality_team.id == "q"
