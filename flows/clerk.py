@@ -710,7 +710,8 @@ async def clerk_help(message: Message) -> None:
         + "\n"
         + _(
             "/nc description: a nonconformity (in a case's topic the case is linked; in the quality group: /nc TEAM description)\n"
-            "/review PERIOD: the management review as one XLSX file (in the quality group)"
+            "/review PERIOD: the management review as one XLSX file (in the quality group)\n"
+            "/who: who is responsible for what: the teams' categories and elderships, people and open cases"
         )
     )
 

@@ -1,4 +1,5 @@
-"""The quality loop in the staff groups (texts in ADMIN_LOCALE): `/nc` opens a nonconformity (in a
+"""The quality loop in the staff groups (texts in ADMIN_LOCALE): `/who` shows who is responsible
+for what (the responsibility matrix); `/nc` opens a nonconformity (in a
 case's topic, the case linked; in the quality group, naming the team), and the buttons of its
 card lead step by step: analyse (the immediate correction, then the root cause), add a corrective
 action (what, the due date, who), mark an action done (a note; after the last one, when to check
@@ -21,12 +22,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Config, RoutingRule
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import CHECK_DAYS, NcButton, NcError, Nonconformities, check_text, parse_due
 from bot.services.quality import PeriodError, parse_period
 from bot.services.review import ManagementReview
+from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, Clerk
 from bot.store.models import NcSource, NcStatus, Nonconformity, utcnow
@@ -310,3 +313,50 @@ async def management_review(
     name = f"management-review-{period.start.isoformat()}-{period.end.isoformat()}.xlsx"
     caption = _("Management review, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
     await message.reply_document(BufferedInputFile(workbook, name), caption=caption)
+
+
+# --- who is responsible for what ----------------------------------------------------------
+
+
+@router.message(Command("who"))
+async def who(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar, config: Config) -> None:
+    """The responsibility matrix: each team's share of the routing rules, its people, and the open
+    load per responsible clerk (for anyone who acts in this group)."""
+    if await acting_clerk(message, None, teams) is None:
+        return
+    locale, today = config.settings.admin_locale, calendar.local_date(utcnow())
+    municipality = config.municipality
+    lines = [_("👥 <b>Who is responsible</b>")]
+    for team in teams.teams:
+        handles = [_rule_text(rule, config) for rule in teams.routing.rules if rule.team == team.id]
+        if team.id == teams.default.id:
+            handles.append(_("everything no rule names"))
+        heads = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.heads]) or "—"
+        members = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.members]) or _("everyone in the group")
+        cases = await schedule.open_cases(team)
+        load: dict[str, list[int]] = {}  # name: [open, overdue]
+        for case in cases:
+            counts = load.setdefault(case.assignee_name or _("nobody responsible"), [0, 0])
+            counts[0] += 1
+            counts[1] += case.due < today
+        people = "; ".join(f"{escape(name)} {count} ({overdue} ⏰)" for name, (count, overdue) in sorted(load.items(), key=lambda item: -item[1][0]))
+        lines += [
+            "",
+            f"<b>{escape(team.name.get(locale))}</b>" + (" · " + _("quality team") if team.id == municipality.quality_team.id else ""),
+            _("Handles: {what}").format(what="; ".join(handles) or "—"),
+            _("Heads: {heads} · members: {members}").format(heads=heads, members=members),
+            _("Open cases: {count}").format(count=len(cases)) + (f" · {people}" if people else ""),
+        ]
+    await message.reply(texts.shorten("\n".join(lines), 4000))
+
+
+def _rule_text(rule: RoutingRule, config: Config) -> str:
+    locale, municipality = config.settings.admin_locale, config.municipality
+    parts = []
+    if rule.kinds:
+        parts.append(", ".join(texts.kind_label(kind) for kind in rule.kinds))
+    if rule.categories:
+        parts.append(", ".join(escape(municipality.category_by_id[c].get(locale)) for c in rule.categories))
+    if rule.elderships:
+        parts.append(", ".join(escape(municipality.eldership_by_id[e].get(locale)) for e in rule.elderships))
+    return " / ".join(parts) or _("everything")

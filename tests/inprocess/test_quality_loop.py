@@ -166,3 +166,18 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(qual
         kinds = [e.kind for e in (await session.execute(select(NcEvent).where(NcEvent.nonconformity_id == nc.id).order_by(NcEvent.id))).scalars()]
     assert stored is not None and stored.status == NcStatus.REOPENED
     assert kinds[-4:] == ["action_done", "check_set", "check_due", "not_effective"]
+
+
+async def test_who_shows_the_responsibility_matrix(quality: Desk, pothole_card: Received) -> None:
+    await quality.head.send("/who")
+    matrix = (await until(quality.head, lambda m: m.text.startswith("👥"))).text.split("\n\n")
+    assert matrix[0] == tr("lt", "👥 <b>Who is responsible</b>")
+    roads = matrix[2].splitlines()
+    assert roads == [
+        "Kelių skyrius",
+        lt("Handles: {what}", what="Keliai ir transportas, Gatvių apšvietimas"),
+        lt("Heads: {heads} · members: {members}", heads="Rimas", members="Petras"),
+        lt("Open cases: {count}", count=1) + " · " + lt("nobody responsible") + " 1 (0 ⏰)",  # the pothole
+    ]
+    assert matrix[1].splitlines()[1] == lt("Handles: {what}", what=lt("everything no rule names"))  # the front office, the default team
+    assert matrix[4].splitlines()[0] == "Direktoriaus kabinetas · " + lt("quality team")
