@@ -29,6 +29,7 @@ from bot.middlewares.residents import ResidentMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.open311 import Open311Service
 from bot.services.announcements import Announcements
+from bot.services.audits import Audits
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
@@ -208,6 +209,7 @@ class Services:
     quality: QualityService
     nonconformities: Nonconformities
     review: ManagementReview
+    audits: Audits
     residents: ResidentSender
     rights: DataRights
     surveys: SurveyService
@@ -250,10 +252,11 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     meter = ObjectiveMeter(quality, config.municipality)
     nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
     review = ManagementReview(quality, meter, nonconformities, i18n, calendar, settings.admin_locale)
+    audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, nonconformities)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(
-        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, nonconformities, review, residents, rights, surveys,
+        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, nonconformities, review, audits, residents, rights, surveys,
         webhooks, open311, files,
     )  # fmt: skip
 
@@ -289,6 +292,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["quality"] = services.quality
     dispatcher["nonconformities"] = services.nonconformities
     dispatcher["review"] = services.review
+    dispatcher["audits"] = services.audits
     dispatcher["rights"] = services.rights
     dispatcher["surveys"] = services.surveys
     dispatcher["news"] = NewsService(database, settings.default_locale)

@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     # go on within this many seconds.
     broadcast_max_backoff_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
+    audit_sample_size: Annotated[int, Field(ge=1, le=50)] = 5  # cases drawn for an internal audit (/audit)
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
     weekly_report: str | None = "monday"  # the day the clerks' group gets last week's report, or off
     escalate_within_days: Annotated[int, Field(ge=0, le=20)] = 3  # due this soon with nobody responsible: the head is told

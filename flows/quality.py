@@ -25,6 +25,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Config, RoutingRule
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
+from bot.services.audits import Audits
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import CHECK_DAYS, NcButton, NcError, Nonconformities, check_text, parse_due
 from bot.services.quality import PeriodError, parse_period
@@ -313,6 +314,32 @@ async def management_review(
     name = f"management-review-{period.start.isoformat()}-{period.end.isoformat()}.xlsx"
     caption = _("Management review, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
     await message.reply_document(BufferedInputFile(workbook, name), caption=caption)
+
+
+# --- internal audits ----------------------------------------------------------------------
+
+
+@router.message(Command("audit"))
+async def audit(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits, calendar: WorkingCalendar) -> None:
+    """`/audit TEAM PERIOD`: a sample of the team's cases, each with its trail and the checklist."""
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+        await message.reply(_("Only the quality staff can do this, in the quality group."))
+        return
+    team_id, _space, period_text = (command.args or "").strip().partition(" ")
+    usage = _("Usage: /audit TEAM PERIOD, e.g. /audit roads 2026-11 or /audit roads 2026-Q4.")
+    if not team_id or not period_text.strip():
+        await message.reply(usage)
+        return
+    try:
+        period = parse_period(period_text, calendar.local_date(utcnow()))
+        drawn = await audits.start(team_id, period, _person(message))
+    except PeriodError as exc:
+        await message.reply(f"{escape(str(exc))}\n{usage}")
+        return
+    except NcError as exc:
+        await message.reply(escape(str(exc)))
+        return
+    log.info("internal audit drawn", extra={"audit_id": drawn.id, "team": drawn.team_id, "cases": len(drawn.case_ids)})
 
 
 # --- who is responsible for what ----------------------------------------------------------

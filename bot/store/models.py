@@ -468,3 +468,23 @@ class NcEvent(SQLModel, table=True):
     actor_id: int | None = _bigint(default=None)
     actor_name: str | None = Field(default=None, max_length=256)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class Audit(SQLModel, table=True):
+    """An internal audit (ISO 9001, 9.2) of a team's cases in a period: the sample drawn with
+    `seed` (random.Random(seed).sample of the cases' ids in order) is drawn again the same."""
+
+    __tablename__ = "audits"
+
+    id: int = Field(default=None, primary_key=True)
+    created_at: datetime = _time(default=utcnow)
+    team_id: str = Field(max_length=24)
+    period: str = Field(max_length=32)  # 2026-11, 2026-Q4, 2026-10-01..2026-12-31
+    start: date
+    end: date
+    auditor_id: int = _bigint()
+    auditor_name: str | None = Field(default=None, max_length=256)
+    seed: int = _bigint()
+    sample_size: int
+    population: int  # the team's cases received in the period
+    case_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
+from bot.services.audits import draw
 from bot.services.workflow import Clerk
 from bot.store.db import Database
-from bot.store.models import CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
+from bot.store.models import Audit, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
 from tests.catalog import tr
 from tests.e2e.driver import Person, Received, Telegram
 from tests.e2e.helpers import ROADS, Desk, onboard, submit_case
@@ -181,3 +182,27 @@ async def test_who_shows_the_responsibility_matrix(quality: Desk, pothole_card: 
     ]
     assert matrix[1].splitlines()[1] == lt("Handles: {what}", what=lt("everything no rule names"))  # the front office, the default team
     assert matrix[4].splitlines()[0] == "Direktoriaus kabinetas · " + lt("quality team")
+
+
+async def test_an_audit_draws_a_sample_again_from_its_seed_and_an_auditor_is_refused_on_their_own_team(
+    quality: Desk, pothole_card: Received, store: Database
+) -> None:
+    vida = quality.director  # head of the quality team (the director's office)
+    await vida.send("/audit director 2026-11")
+    assert (await vida.receive_one()).text == lt("An auditor never audits their own team; please ask another member of the quality staff.")
+    assert await count(store, Audit) == 0
+
+    await vida.send("/audit roads 2026-11")
+    heading, trail = await vida.receive(2)
+    async with store.read() as session:
+        audit = (await session.execute(select(Audit))).scalar_one()
+    assert heading.text == tr(
+        "lt", "🧾 <b>Internal audit #{id}</b> of {team}, {period}: {sample} of {population} cases drawn (seed {seed}). Auditor: {auditor}.",
+        id=audit.id, team="Kelių skyrius", period="2026-11", sample=1, population=1, seed=audit.seed, auditor="Vida",
+    )  # fmt: skip
+    assert trail.text.startswith(f"Istorija {NUMBER}") or NUMBER in trail.text.splitlines()[0]
+    assert trail.text.endswith("\n".join(f"☐ {lt(item)}" for item in (
+        "answered within the legal deadline", "the answer addresses the request", "the reasons for extensions were given", "the resident was told of each change",
+    )))  # fmt: skip
+    assert (audit.team_id, audit.case_ids, audit.auditor_id) == ("roads", [1], vida.user["id"])
+    assert draw([1], audit.seed, audit.sample_size) == audit.case_ids

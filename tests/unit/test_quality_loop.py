@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bot.config import DEFAULT_MUNICIPALITY_FILE, ConfigError, load_municipality
+from bot.services.audits import draw
 from bot.services.nonconformities import NcError
 from bot.services.objectives import latest_full, period_key
 from bot.services.quality import Period, tables
@@ -269,3 +270,12 @@ def test_the_quality_team_is_the_marked_one_else_the_default_team(tmp_path) -> N
         encoding="utf-8",
     )
     assert load_municipality(path).quality_team.id == "q"
+
+
+def test_an_audit_sample_is_the_same_from_the_same_seed() -> None:
+    cases = list(range(1, 101))
+    first = draw(cases, 20261207, 5)
+    assert first == draw(list(reversed(cases)), 20261207, 5)  # the order the store gives them in does not matter
+    assert len(first) == 5 and set(first) <= set(cases)
+    assert draw(cases, 20261208, 5) != first
+    assert draw([3, 1], 7, 5) == [1, 3]  # fewer cases than the sample: all of them

@@ -1,4 +1,4 @@
-"""The quality loop: objectives' period reviews, nonconformities, corrective actions and their trail
+"""The quality loop: objectives' period reviews, nonconformities, corrective actions and their trail, internal audits
 
 Revision ID: 0018
 Revises: 0010
@@ -75,9 +75,25 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
     )
     op.create_index("ix_nc_events_nonconformity_id", "nc_events", ["nonconformity_id"])
+    op.create_table(
+        "audits",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("team_id", sa.String(length=24), nullable=False),
+        sa.Column("period", sa.String(length=32), nullable=False),
+        sa.Column("start", sa.Date(), nullable=False),
+        sa.Column("end", sa.Date(), nullable=False),
+        sa.Column("auditor_id", sa.BigInteger(), nullable=False),
+        sa.Column("auditor_name", sa.String(length=256), nullable=True),
+        sa.Column("seed", sa.BigInteger(), nullable=False),
+        sa.Column("sample_size", sa.Integer(), nullable=False),
+        sa.Column("population", sa.Integer(), nullable=False),
+        sa.Column("case_ids", sa.JSON(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("audits")
     op.drop_index("ix_nc_events_nonconformity_id", table_name="nc_events")
     op.drop_table("nc_events")
     op.drop_index("ix_corrective_actions_nonconformity_id", table_name="corrective_actions")
