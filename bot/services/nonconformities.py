@@ -170,6 +170,17 @@ class Nonconformities:
         async with self.database.read() as session:
             return list((await session.execute(select(NcEvent).where(col(NcEvent.nonconformity_id) == nc_id).order_by(col(NcEvent.id)))).scalars())
 
+    async def actions_due(self, team_id: str, until: date) -> list[tuple[Nonconformity, CorrectiveAction]]:
+        """The team's corrective actions not done and due by `until` (the overdue ones too)."""
+        query = (
+            select(Nonconformity, CorrectiveAction)
+            .join(CorrectiveAction, col(CorrectiveAction.nonconformity_id) == col(Nonconformity.id))
+            .where(col(Nonconformity.team_id) == team_id, col(CorrectiveAction.done_at).is_(None), col(CorrectiveAction.due) <= until)
+            .order_by(col(CorrectiveAction.due), col(CorrectiveAction.id))
+        )
+        async with self.database.read() as session:
+            return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
     async def opened_between(self, start: datetime, end: datetime) -> list[tuple[Nonconformity, list[CorrectiveAction]]]:
         """Nonconformities opened in [start, end), or still not closed at `start`, with their actions."""
         async with self.database.read() as session:

@@ -37,7 +37,7 @@ from bot.services.report_output import png, report_chart, report_message, report
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import OPEN_STATUSES, CaseWorkflow
 from bot.store.db import Database
-from bot.store.models import Case, utcnow
+from bot.store.models import Case, CorrectiveAction, Nonconformity, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,10 @@ class Schedule:
         for team in teams or self.teams.teams:
             cases = await self.open_cases(team)
             soon, overdue = self.due_soon_and_overdue(cases, today)
-            await self.workflow.post_to_group(self.teams.chat_of(team), self._digest_text(team, today, soon, overdue))
+            actions = await self.nonconformities.actions_due(team.id, self.calendar.add_working_days(today, 3))
+            due_actions = self._actions_text(actions, today)
+            digest = texts.shorten(self._digest_text(team, today, soon, overdue), 4000 - len(due_actions))
+            await self.workflow.post_to_group(self.teams.chat_of(team), digest + due_actions)
             for case in overdue + soon:
                 await self.workflow.remind(case, self._reminder(case, today))
             await self._escalate(team, cases, today)
@@ -104,6 +107,17 @@ class Schedule:
             if not soon and not overdue:
                 lines += ["", _("Nothing is due soon and nothing is overdue.")]
         return texts.shorten("\n".join(lines), 4000)
+
+    def _actions_text(self, actions: list[tuple[Nonconformity, CorrectiveAction]], today: date) -> str:
+        """Corrective actions of the team due within 3 working days or overdue, with who is responsible."""
+        if not actions:
+            return ""
+        with self.i18n.context(), self.i18n.use_locale(self.locale):
+            lines = ["", "", _("<b>Corrective actions due</b> ({count})").format(count=len(actions))]
+            for nc, action in actions:
+                late = " ⏰" if action.due < today else ""
+                lines.append(f"#{nc.id} · {escape(texts.shorten(action.what, 200))} · 👤 {escape(action.owner_name or '—')} · {texts.day(action.due)}{late}")
+        return texts.shorten("\n".join(lines), 1000)
 
     def _reminder(self, case: Case, today: date) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):

@@ -279,3 +279,19 @@ def test_an_audit_sample_is_the_same_from_the_same_seed() -> None:
     assert len(first) == 5 and set(first) <= set(cases)
     assert draw(cases, 20261208, 5) != first
     assert draw([3, 1], 7, 5) == [1, 3]  # fewer cases than the sample: all of them
+
+
+async def test_corrective_actions_due_appear_in_the_teams_daily_digest(loop, database: Database) -> None:
+    ncs = loop.nonconformities
+    nc = await ncs.open(NcSource.QUALITY, "Answers without a legal basis", "desk", ONA)
+    await ncs.analyse(nc.id, RIMAS, "Answers sent again", "No template")
+    await ncs.add_action(nc.id, RIMAS, "Template with the <legal> basis", date(2026, 12, 3), RIMAS)
+    await ncs.add_action(nc.id, RIMAS, "Training for the clerks", date(2027, 1, 20), ONA)  # not due yet
+    await loop.schedule.digest(date(2026, 12, 4), [loop.teams.get("desk")])
+    digest = next(p.payload["text"] for p in await _posts(database) if p.payload["text"].startswith("📋"))
+    assert plain(digest).endswith(
+        "\n\n"
+        + tr("lt", "<b>Corrective actions due</b> ({count})", count=1)
+        + f"\n#{nc.id} · Template with the <legal> basis · 👤 Rimas · 2026 m. gruodžio 3 d. ⏰"
+    )
+    assert "&lt;legal&gt;" in digest  # what a person typed is escaped
