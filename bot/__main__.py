@@ -90,9 +90,8 @@ async def _review(args: argparse.Namespace) -> None:
     try:
         await upgrade(services.database)
         meter = ObjectiveMeter(services.quality, config.municipality)
-        review = ManagementReview(
-            services.quality, meter, services.nonconformities, services.i18n, services.calendar, args.locale or config.settings.admin_locale
-        )
+        locale = args.locale or config.settings.admin_locale
+        review = ManagementReview(services.quality, meter, services.nonconformities, services.audits, services.i18n, services.calendar, locale)
         args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
     finally:
         await services.bot.session.close()

@@ -251,8 +251,8 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     rights = DataRights(database, config, calendar, workflow, surveys)
     meter = ObjectiveMeter(quality, config.municipality)
     nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
-    review = ManagementReview(quality, meter, nonconformities, i18n, calendar, settings.admin_locale)
     audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
+    review = ManagementReview(quality, meter, nonconformities, audits, i18n, calendar, settings.admin_locale)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, nonconformities)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 
 from aiogram.utils.i18n import I18n
@@ -56,6 +56,12 @@ class Audits:
         self.i18n = i18n
         self.locale = locale
         self.sample_size = sample_size
+
+    async def between(self, first: date, last: date) -> list[Audit]:
+        """Audits of periods that overlap the days from `first` to `last`."""
+        async with self.database.read() as session:
+            query = select(Audit).where(col(Audit.start) <= last, col(Audit.end) >= first).order_by(col(Audit.id))
+            return list((await session.execute(query)).scalars())
 
     async def start(self, team_id: str, period: Period, auditor: Clerk) -> Audit:
         team = self.nonconformities.team(team_id)

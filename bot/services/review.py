@@ -12,23 +12,26 @@ from typing import Any
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.services.audits import Audits
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import SOURCE_LABELS, STATUS_LABELS, Nonconformities
 from bot.services.objectives import Measured, ObjectiveMeter, period_key
 from bot.services.quality import Period, QualityReport, QualityService, rounded, tables
 from bot.services.report_output import sheet_name, tables_workbook
-from bot.store.models import NcStatus, utcnow
+from bot.store.models import Audit, NcStatus, utcnow
 
 Table = tuple[str, list[str], list[list[Any]]]
 
 
 class ManagementReview:
     def __init__(
-        self, quality: QualityService, meter: ObjectiveMeter, nonconformities: Nonconformities, i18n: I18n, calendar: WorkingCalendar, locale: str
+        self, quality: QualityService, meter: ObjectiveMeter, nonconformities: Nonconformities, audits: Audits, i18n: I18n, calendar: WorkingCalendar,
+        locale: str,
     ) -> None:  # fmt: skip
         self.quality = quality
         self.meter = meter
         self.nonconformities = nonconformities
+        self.audits = audits
         self.i18n = i18n
         self.calendar = calendar
         self.locale = locale
@@ -40,6 +43,7 @@ class ManagementReview:
             start = datetime.combine(period.start, time(0), tzinfo=self.calendar.tz).astimezone(UTC)
             end = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=self.calendar.tz).astimezone(UTC)
             records = await self.nonconformities.opened_between(start, end)
+            audits = await self.audits.between(period.start, period.end)
             summary, *_rest = tables(report)
             return [
                 summary,
@@ -47,6 +51,7 @@ class ManagementReview:
                 self._teams(report),
                 self._satisfaction(report),
                 *self._nonconformities(records),
+                self._audits(audits),
             ]
 
     async def xlsx(self, period: Period) -> bytes:
@@ -119,6 +124,14 @@ class ManagementReview:
             ),
             (_("Corrective actions"), [_("Nonconformity"), _("Action"), _("Responsible"), _("Due"), _("Done on"), _("On time"), _("Note")], action_rows),
         ]
+
+    def _audits(self, audits: list[Audit]) -> Table:
+        headers = [_("No."), _("Team"), _("Period"), _("Auditor"), _("Cases drawn"), _("Cases in the period"), _("Seed")]
+        rows = [
+            [a.id, self.nonconformities.teams.get(a.team_id).name.get(self.locale), a.period, a.auditor_name or str(a.auditor_id), len(a.case_ids), a.population, str(a.seed)]
+            for a in audits
+        ]  # fmt: skip
+        return _("Internal audits"), headers, rows
 
     def _chart(self, workbook: Any, period: Period) -> None:
         """A chart sheet: each team's share closed on time, from the process performance sheet."""

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.services.audits import draw
+from bot.services.quality import Period
 from bot.services.workflow import Clerk
 from bot.store.db import Database
 from bot.store.models import Audit, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
@@ -185,7 +186,7 @@ async def test_who_shows_the_responsibility_matrix(quality: Desk, pothole_card: 
 
 
 async def test_an_audit_draws_a_sample_again_from_its_seed_and_an_auditor_is_refused_on_their_own_team(
-    quality: Desk, pothole_card: Received, store: Database
+    quality: Desk, pothole_card: Received, store: Database, bot: App
 ) -> None:
     vida = quality.director  # head of the quality team (the director's office)
     await vida.send("/audit director 2026-11")
@@ -206,3 +207,5 @@ async def test_an_audit_draws_a_sample_again_from_its_seed_and_an_auditor_is_ref
     )))  # fmt: skip
     assert (audit.team_id, audit.case_ids, audit.auditor_id) == ("roads", [1], vida.user["id"])
     assert draw([1], audit.seed, audit.sample_size) == audit.case_ids
+    title, _headers, rows = (await bot.dispatcher["review"].tables(Period(date(2026, 11, 1), date(2026, 11, 30))))[-1]
+    assert (title, rows) == (lt("Internal audits"), [[audit.id, "Kelių skyrius", "2026-11", "Vida", 1, 1, str(audit.seed)]])  # in the management review

@@ -208,7 +208,7 @@ async def test_bad_input_changes_nothing(loop, database: Database) -> None:
 async def test_the_management_reviews_figures_equal_the_reports(loop, database: Database) -> None:
     quarter = Period(date(2026, 10, 1), date(2026, 12, 31))
     workbook = load_workbook(io.BytesIO(await loop.review.xlsx(quarter)))
-    summary, objectives, process, satisfaction, nonconformities, actions, chart = workbook.worksheets
+    summary, objectives, process, satisfaction, nonconformities, actions, audits, chart = workbook.worksheets
     with loop.i18n.context(), loop.i18n.use_locale("lt"):
         report = await loop.quality.report(quarter, "lt")
         expected_summary = tables(report)[0][2]
@@ -225,7 +225,7 @@ async def test_the_management_reviews_figures_equal_the_reports(loop, database: 
     counts = {row[0].value: row[1].value for row in satisfaction.iter_rows(min_row=2)}
     assert [counts[f"{s} ★"] for s in range(1, 6)] == [report.scores[s] for s in range(1, 6)] == [0, 0, 1, 1, 1]
     assert chart._charts  # the chart sheet holds the chart
-    assert nonconformities.max_row == 1 and actions.max_row == 1  # none yet
+    assert nonconformities.max_row == 1 and actions.max_row == 1 and audits.max_row == 1  # none yet
 
 
 @pytest.mark.parametrize(

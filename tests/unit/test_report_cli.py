@@ -93,7 +93,16 @@ def test_the_management_review_from_the_command_line(configured, tmp_path, capsy
     assert main(["review", "--from", "2026-10-01", "--to", "2026-12-31", "--out", str(out), "--locale", "pl"]) == 0
     assert "management review, 2026-10-01 – 2026-12-31" in capsys.readouterr().out
     book = load_workbook(out)
-    assert book.sheetnames == ["Podsumowanie", "Cele jakości", "Efektywność procesów", "Zadowolenie", "Niezgodności", "Działania korygujące", "Wykres"]
+    assert book.sheetnames == [
+        "Podsumowanie",
+        "Cele jakości",
+        "Efektywność procesów",
+        "Zadowolenie",
+        "Niezgodności",
+        "Działania korygujące",
+        "Audyty wewnętrzne",
+        "Wykres",
+    ]
     objectives = {(row[0].value, row[2].value): row[3].value for row in book["Cele jakości"].iter_rows(min_row=2)}
     assert objectives[("Sprawy zamknięte w terminie ustawowym", "2026-10")] == 100.0  # the one case, closed on time in October
     assert objectives[("Średnia ocena zadowolenia", "2026-Q4")] is None  # no answers
