@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from html import escape
 
 from aiogram.utils.i18n import I18n
@@ -67,8 +67,7 @@ class Audits:
         team = self.nonconformities.team(team_id)
         if (await self.teams.role(auditor.id, team)).acts:
             raise NcError(__("An auditor never audits their own team; please ask another member of the quality staff."))
-        start = datetime.combine(period.start, time(0), tzinfo=self.calendar.tz).astimezone(UTC)
-        end = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=self.calendar.tz).astimezone(UTC)
+        start, end = self.calendar.midnight(period.start), self.calendar.midnight(period.end + timedelta(days=1))
         mine = col(Case.team_id) == team.id
         async with self.database.write() as session:
             query = select(col(Case.id)).where(col(Case.received_at) >= start, col(Case.received_at) < end)

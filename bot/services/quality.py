@@ -22,7 +22,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import gettext as _
@@ -271,7 +271,7 @@ class QualityService:
         self.municipality = municipality
 
     def _utc(self, day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=self.calendar.tz).astimezone(UTC)
+        return self.calendar.midnight(day).astimezone(UTC)
 
     async def report(self, period: Period, locale: str) -> QualityReport:
         """The indicators for `period`; names (elderships, categories, kinds) in `locale`,

@@ -6,7 +6,7 @@ corrective actions from the store. Texts in ADMIN_LOCALE (the bot) or English (t
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiogram.utils.i18n import I18n
@@ -40,8 +40,7 @@ class ManagementReview:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             report = await self.quality.report(period, self.locale)
             measured = await self.meter.review(self.calendar.local_date(utcnow()), self.locale, period)
-            start = datetime.combine(period.start, time(0), tzinfo=self.calendar.tz).astimezone(UTC)
-            end = datetime.combine(period.end + timedelta(days=1), time(0), tzinfo=self.calendar.tz).astimezone(UTC)
+            start, end = self.calendar.midnight(period.start), self.calendar.midnight(period.end + timedelta(days=1))
             records = await self.nonconformities.opened_between(start, end)
             audits = await self.audits.between(period.start, period.end)
             summary, *_rest = tables(report)
