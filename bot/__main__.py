@@ -91,7 +91,9 @@ async def _review(args: argparse.Namespace) -> None:
         await upgrade(services.database)
         meter = ObjectiveMeter(services.quality, config.municipality)
         locale = args.locale or config.settings.admin_locale
-        review = ManagementReview(services.quality, meter, services.nonconformities, services.audits, services.i18n, services.calendar, locale)
+        review = ManagementReview(
+            services.quality, meter, services.nonconformities, services.audits, services.proposals, services.i18n, services.calendar, locale
+        )
         args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
     finally:
         await services.bot.session.close()

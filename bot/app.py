@@ -43,6 +43,7 @@ from bot.services.objectives import ObjectiveMeter
 from bot.services.outbox import Kind, Outbox, Pool, Sent
 from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
+from bot.services.proposals import Proposals
 from bot.services.quality import QualityService
 from bot.services.review import ManagementReview
 from bot.services.schedule import Schedule
@@ -210,6 +211,7 @@ class Services:
     nonconformities: Nonconformities
     review: ManagementReview
     audits: Audits
+    proposals: Proposals
     residents: ResidentSender
     rights: DataRights
     surveys: SurveyService
@@ -252,11 +254,12 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     meter = ObjectiveMeter(quality, config.municipality)
     nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
     audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
-    review = ManagementReview(quality, meter, nonconformities, audits, i18n, calendar, settings.admin_locale)
+    proposals = Proposals(database, workflow, nonconformities, config.municipality, i18n, settings.admin_locale)
+    review = ManagementReview(quality, meter, nonconformities, audits, proposals, i18n, calendar, settings.admin_locale)
     schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, nonconformities)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(
-        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, nonconformities, review, audits, residents, rights, surveys,
+        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, nonconformities, review, audits, proposals, residents, rights, surveys,
         webhooks, open311, files,
     )  # fmt: skip
 
@@ -293,6 +296,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["nonconformities"] = services.nonconformities
     dispatcher["review"] = services.review
     dispatcher["audits"] = services.audits
+    dispatcher["proposals"] = services.proposals
     dispatcher["rights"] = services.rights
     dispatcher["surveys"] = services.surveys
     dispatcher["news"] = NewsService(database, settings.default_locale)

@@ -8,7 +8,7 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, quality, register, start
+    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, proposals, quality, register, start
 
     # The fallback router goes last: it answers whatever no other flow took.
     flows = [
@@ -17,6 +17,7 @@ def routers() -> list[Router]:
         intake.router,
         cases.router,
         news.router,
+        proposals.router,
         feedback.router,
         register.router,
         quality.router,  # before the desk: a nonconformity's step is not a message to a resident

@@ -16,6 +16,7 @@ from bot.services.audits import Audits
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import SOURCE_LABELS, STATUS_LABELS, Nonconformities
 from bot.services.objectives import Measured, ObjectiveMeter, period_key
+from bot.services.proposals import Proposals
 from bot.services.quality import Period, QualityReport, QualityService, rounded, tables
 from bot.services.report_output import sheet_name, tables_workbook
 from bot.store.models import Audit, NcStatus, utcnow
@@ -25,13 +26,14 @@ Table = tuple[str, list[str], list[list[Any]]]
 
 class ManagementReview:
     def __init__(
-        self, quality: QualityService, meter: ObjectiveMeter, nonconformities: Nonconformities, audits: Audits, i18n: I18n, calendar: WorkingCalendar,
+        self, quality: QualityService, meter: ObjectiveMeter, nonconformities: Nonconformities, audits: Audits, proposals: Proposals, i18n: I18n, calendar: WorkingCalendar,
         locale: str,
     ) -> None:  # fmt: skip
         self.quality = quality
         self.meter = meter
         self.nonconformities = nonconformities
         self.audits = audits
+        self.proposals = proposals
         self.i18n = i18n
         self.calendar = calendar
         self.locale = locale
@@ -48,7 +50,7 @@ class ManagementReview:
                 summary,
                 self._objectives(measured),
                 self._teams(report),
-                self._satisfaction(report),
+                self._satisfaction(report, await self.proposals.count(period.start, period.end)),
                 *self._nonconformities(records),
                 self._audits(audits),
             ]
@@ -82,9 +84,10 @@ class ManagementReview:
         rows = [[t.team, t.received, t.closed, t.on_time, rounded(t.on_time_share), rounded(t.median_days), t.passed_on, t.overdue] for t in report.teams]
         return _("Process performance"), headers, rows
 
-    def _satisfaction(self, report: QualityReport) -> Table:
+    def _satisfaction(self, report: QualityReport, proposals: int) -> Table:
         rows: list[list[Any]] = [[f"{score} ★", report.scores[score]] for score in range(1, 6)]
         rows += [[_("Satisfaction answers"), report.answers], [_("Average satisfaction (1-5)"), rounded(report.average_score, 2)]]
+        rows.append([_("Residents' proposals (anonymous)"), proposals])
         return _("Satisfaction"), [_("Score"), _("Answers")], rows
 
     def _nonconformities(self, records: list[Any]) -> list[Table]:

@@ -488,3 +488,15 @@ class Audit(SQLModel, table=True):
     sample_size: int
     population: int  # the team's cases received in the period
     case_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+
+
+class Proposal(SQLModel, table=True):
+    """A resident's anonymous improvement proposal: the text, the day and the language only (the
+    anonymity rule: nothing ties it to a person, not even in the database)."""
+
+    __tablename__ = "proposals"
+
+    id: str = Field(default_factory=_random_id, primary_key=True, max_length=32)
+    submitted_on: date = Field(index=True)
+    locale: str = Field(max_length=5)
+    text: str = Field(sa_type=sa.Text)

@@ -26,7 +26,14 @@ async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram)
     assert notice.buttons == ["✅ Susipažinau"]
     await jonas.click("✅ Susipažinau")
     await jonas.edited()
-    assert (await jonas.receive_one()).keyboard_buttons == ["📝 Naujas kreipimasis", "📂 Mano kreipimaisi", "📰 Naujienos", "🌐 Kalba", "❓ Pagalba"]
+    assert (await jonas.receive_one()).keyboard_buttons == [
+        "📝 Naujas kreipimasis",
+        "📂 Mano kreipimaisi",
+        "📰 Naujienos",
+        "🌐 Kalba",
+        "❓ Pagalba",
+        "💡 Pasiūlyti patobulinimą",
+    ]
 
 
 @pytest.mark.skipif(not TEST_REDIS_URL, reason="needs TEST_REDIS_URL")

@@ -1,4 +1,4 @@
-"""The quality loop: objectives' period reviews, nonconformities, corrective actions and their trail, internal audits
+"""The quality loop: objectives' period reviews, nonconformities, corrective actions and their trail, internal audits, residents' anonymous proposals
 
 Revision ID: 0018
 Revises: 0010
@@ -92,7 +92,19 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "proposals",
+        sa.Column("id", sa.String(length=32), primary_key=True),
+        sa.Column("submitted_on", sa.Date(), nullable=False),
+        sa.Column("locale", sa.String(length=5), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+    )
+    op.create_index("ix_proposals_submitted_on", "proposals", ["submitted_on"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_proposals_submitted_on", table_name="proposals")
+    op.drop_table("proposals")
     op.drop_table("audits")
     op.drop_index("ix_nc_events_nonconformity_id", table_name="nc_events")
     op.drop_table("nc_events")
