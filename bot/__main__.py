@@ -1,4 +1,4 @@
-"""`python -m bot` / `petent`: run | migrate | report | backup | restore | sandbox | projects (import, export)."""
+"""`python -m bot` / `petent`: run | migrate | report | review | backup | restore | sandbox | projects (import, export)."""
 
 from __future__ import annotations
 
@@ -119,6 +119,30 @@ async def _projects(args: argparse.Namespace) -> int:
         await database.dispose()
 
 
+async def _review(args: argparse.Namespace) -> None:
+    from bot.app import build_services
+    from bot.services.objectives import ObjectiveMeter
+    from bot.services.quality import Period
+    from bot.services.review import ManagementReview
+    from bot.store.migrate import upgrade
+
+    config = load_config()
+    setup_logging("WARNING")
+    services = build_services(config)
+    try:
+        await upgrade(services.database)
+        meter = ObjectiveMeter(services.quality, config.municipality)
+        locale = args.locale or config.settings.admin_locale
+        review = ManagementReview(
+            services.quality, meter, services.nonconformities, services.audits, services.proposals, services.i18n, services.calendar, locale
+        )
+        args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
+    finally:
+        await services.bot.session.close()
+        await services.database.dispose()
+    print(f"{args.out}: management review, {args.start} – {args.end}")
+
+
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -211,11 +235,22 @@ def main(argv: list[str] | None = None) -> int:
     projects.add_argument("file", type=Path, metavar="FILE", help="an .xlsx or .csv file in the layout of docs/projects.md")
     projects.add_argument("--apply", action="store_true", help="import: apply the changes (only if the file has no error)")
     projects.set_defaults(handler=_projects, modules=("bot.app", "bot.services.project_import"))
+    review = sub.add_parser("review", help="the management review (ISO 9001, 9.3.2) for a period, as one XLSX")
+    review.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day")
+    review.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)")
+    review.add_argument("--out", type=Path, required=True, metavar="FILE")
+    review.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
+    review.set_defaults(handler=_review, modules=("bot.app", "bot.services.review"))
     args = parser.parse_args(argv)
     if args.command == "projects" and args.file.suffix.lower() not in (".xlsx", ".csv"):
         parser.error("FILE must end in .xlsx or .csv")
     if args.command == "projects" and args.action == "import" and not args.file.is_file():
         parser.error(f"no such file: {args.file}")
+    if args.command == "review":
+        if args.start > args.end:
+            parser.error("--from must not be after --to")
+        if problem := _period_problem(args.start, args.end):
+            parser.error(f"--from/--to: {problem}")
     if args.command == "report":
         args.format = args.format or args.out.suffix.lstrip(".").lower()
         if args.format not in ("csv", "xlsx", "png"):

@@ -31,6 +31,7 @@ from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.open311 import Open311Service
 from bot.services import texts
 from bot.services.announcements import Announcements
+from bot.services.audits import Audits
 from bot.services.broadcaster import Broadcaster
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
@@ -38,12 +39,16 @@ from bot.services.files import FILE_DOWNLOADS, DiskGuard, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.news import NewsService
+from bot.services.nonconformities import Nonconformities
 from bot.services.notifications import ResidentSender, ResidentTexts
+from bot.services.objectives import ObjectiveMeter
 from bot.services.outbox import Kind, Outbox, Pool, Sent
 from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
 from bot.services.projects import ProjectService
+from bot.services.proposals import Proposals
 from bot.services.quality import QualityService
+from bot.services.review import ManagementReview
 from bot.services.schedule import Schedule
 from bot.services.storage import FileStore, file_stores
 from bot.services.surveys import SurveyService
@@ -226,6 +231,10 @@ class Services:
     clerk_texts: ClerkTexts
     schedule: Schedule
     quality: QualityService
+    nonconformities: Nonconformities
+    review: ManagementReview
+    audits: Audits
+    proposals: Proposals
     residents: ResidentSender
     rights: DataRights
     surveys: SurveyService
@@ -269,12 +278,18 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
     rights = DataRights(database, config, calendar, workflow, surveys)
     projects = ProjectService(database, i18n, config, teams)
-    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, projects)
+    meter = ObjectiveMeter(quality, config.municipality)
+    nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
+    audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
+    proposals = Proposals(database, workflow, nonconformities, config.municipality, i18n, settings.admin_locale)
+    review = ManagementReview(quality, meter, nonconformities, audits, proposals, i18n, calendar, settings.admin_locale)
+    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, projects, nonconformities)
     open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
     return Services(
-        config, database, bot, i18n, calendar, teams, outbox, workflow, clerk_texts, schedule, quality, residents, rights, surveys, webhooks, open311, files,
-        disk,
-        projects,
+        config=config, database=database, bot=bot, i18n=i18n, calendar=calendar, teams=teams, outbox=outbox, workflow=workflow,
+        clerk_texts=clerk_texts, schedule=schedule, quality=quality, nonconformities=nonconformities, review=review, audits=audits,
+        proposals=proposals, residents=residents, rights=rights, surveys=surveys, webhooks=webhooks, open311=open311, files=files,
+        disk=disk, projects=projects,
     )  # fmt: skip
 
 
@@ -308,6 +323,10 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["schedule"] = services.schedule
     dispatcher["cases"] = CaseService(database, services.calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["quality"] = services.quality
+    dispatcher["nonconformities"] = services.nonconformities
+    dispatcher["review"] = services.review
+    dispatcher["audits"] = services.audits
+    dispatcher["proposals"] = services.proposals
     dispatcher["rights"] = services.rights
     dispatcher["surveys"] = services.surveys
     dispatcher["visits"] = VisitDesk(bot, i18n, config, teams)

@@ -158,6 +158,7 @@ class Settings(BaseSettings):
     # go on within this many seconds.
     broadcast_max_backoff_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     max_cases_per_day: Annotated[int, Field(ge=1, le=1000)] = 5
+    audit_sample_size: Annotated[int, Field(ge=1, le=50)] = 5  # cases drawn for an internal audit (/audit)
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
     weekly_report: str | None = "monday"  # the day the clerks' group gets last week's report, or off
     escalate_within_days: Annotated[int, Field(ge=0, le=20)] = 3  # due this soon with nobody responsible: the head is told
@@ -529,7 +530,7 @@ class Team(BaseModel):
     chat_id: Annotated[int, Field(lt=0)]  # the team's (forum) supergroup; several teams may share one
     heads: list[int] = []
     members: list[int] = []
-    quality: bool = False  # where quality matters go (visitors' proposals); at most one team (TeamDirectory.quality_team)
+    quality: bool = False  # the quality team: objectives' reviews, nonconformities, visitors' proposals (at most one team)
 
     def lists_people(self) -> bool:
         return bool(self.heads or self.members)
@@ -596,6 +597,28 @@ class Routing(BaseModel):
     rules: list[RoutingRule] = []
 
 
+class Objective(BaseModel):
+    """A quality objective (ISO 9001, 6.2): a figure of the quality report, compared with a target
+    for each month or quarter, for one team or (`team` left out) the whole municipality.
+
+    on_time_share: % closed within the legal deadline; median_handling_days: working days;
+    average_satisfaction: 1 to 5 (the whole municipality only: answers carry no team);
+    overdue_at_period_end: open cases past their deadline on the period's last day."""
+
+    model_config = {"extra": "forbid"}
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
+    name: LocalizedName
+    metric: Literal["on_time_share", "median_handling_days", "average_satisfaction", "overdue_at_period_end"]
+    comparison: Literal[">=", "<="]
+    target: Annotated[float, Field(ge=0, le=100_000)]
+    period: Literal["month", "quarter"] = "month"
+    team: str | None = None  # None: the whole municipality
+
+    def met_by(self, figure: float) -> bool:
+        return figure >= self.target if self.comparison == ">=" else figure <= self.target
+
+
 DEFAULT_TEAM_ID = "desk"
 
 
@@ -615,6 +638,7 @@ class Municipality(BaseModel):
     routing: Routing | None = None
     comms: CommsStaff = CommsStaff()
     places: list[Place] = []
+    objectives: list[Objective] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:
@@ -632,6 +656,7 @@ class Municipality(BaseModel):
             raise ValueError(f"kinds: expected exactly {', '.join(KIND_CODES)}")
         self._check_teams()
         self._check_places()
+        self._check_objectives()
         return self
 
     def _check_places(self) -> None:
@@ -678,6 +703,36 @@ class Municipality(BaseModel):
             shadowing = next((i for i, earlier in enumerate(self.routing.rules[: number - 1], start=1) if _covers(earlier, rule)), None)
             if shadowing is not None:
                 raise ValueError(f"{where}: can never match, rule {shadowing} before it takes every case it would")
+
+    def _check_objectives(self) -> None:
+        ids = [objective.id for objective in self.objectives]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"objectives: duplicate id {', '.join(duplicates)}")
+        known = {team.id for team in self.teams}
+        for number, objective in enumerate(self.objectives, start=1):
+            where = f"objectives[{number}]"
+            if objective.team is not None and objective.team not in known:
+                raise ValueError(f"{where}: unknown team {objective.team}")
+            if objective.team is not None and objective.metric == "average_satisfaction":
+                raise ValueError(f"{where}: average_satisfaction is measured for the whole municipality only (answers carry no team)")
+            if objective.metric == "on_time_share" and objective.target > 100:
+                raise ValueError(f"{where}: a share is at most 100")
+            if objective.metric == "average_satisfaction" and not 1 <= objective.target <= 5:
+                raise ValueError(f"{where}: satisfaction is from 1 to 5")
+
+    @property
+    def quality_team(self) -> Team:
+        """Where quality matters go: the team marked `quality = true`, else the default team."""
+        marked = next((team for team in self.teams if team.quality), None)
+        if marked is not None:
+            return marked
+        assert self.routing is not None, "with_default_team gives every municipality a routing"
+        return self.team_by_id[self.routing.default_team]
+
+    @cached_property
+    def objective_by_id(self) -> dict[str, Objective]:
+        return {objective.id: objective for objective in self.objectives}
 
     def with_default_team(self, chat_id: int) -> Municipality:
         """Without teams in the file: one team in the clerks' group (ADMIN_CHAT_ID) takes every case."""

@@ -8,7 +8,7 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, projects, register, start, visits
+    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, projects, proposals, quality, register, start, visits
 
     # The fallback router goes last: it answers whatever no other flow took.
     flows = [
@@ -19,10 +19,12 @@ def routers() -> list[Router]:
         cases.router,
         news.router,
         projects.router,
+        proposals.router,
         feedback.router,
         projects.staff,  # before the desk's and the communications group's routers: its answers to its own steps
         register.router,
         visits.staff,
+        quality.router,  # before the desk: a nonconformity's step is not a message to a resident
         clerk.router,
         clerk.outside,
         comms.router,

@@ -216,7 +216,7 @@ async def _left_this_topic(message: Message, workflow: CaseWorkflow, teams: Team
     return True
 
 
-async def _case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
+async def case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
     """The case a group message is about: its topic, or the card / relayed message it replies to."""
     if message.message_thread_id and message.is_topic_message:
         case = await workflow.by_topic(message.chat.id, message.message_thread_id)
@@ -359,7 +359,7 @@ async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMC
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     await query.answer()
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _ask(query, state, case, Action.EXTEND, config, days=callback_data.days)
 
 
@@ -376,7 +376,7 @@ async def answered_via(
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     await query.answer()
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _ask(query, state, case, action, config, answered_via=callback_data.via)
 
 
@@ -390,7 +390,7 @@ async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     await query.answer()
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _ask(query, state, case, Action.PASS, config, team_id=target.id, team_name=target.name.get(config.settings.admin_locale))
 
 
@@ -405,7 +405,7 @@ async def assign_to(query: CallbackQuery, callback_data: AssignTo, workflow: Cas
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     assignee = Clerk(id=callback_data.user_id, name=await teams.member_name(team, callback_data.user_id))
-    await _drop_buttons(query)
+    await drop_buttons(query)
     await _act(query, workflow, case, Action.ASSIGN, clerk, assignee=assignee)
 
 
@@ -415,7 +415,7 @@ async def cancel_pending(query: CallbackQuery, callback_data: DeskCancel, state:
     if await state.get_state() == Pending.text.state and data.get("case_id") == callback_data.case_id:
         await state.clear()
     await query.answer(_("Cancelled."))
-    await _drop_buttons(query)
+    await drop_buttons(query)
 
 
 @router.callback_query(PromptCancel.filter())
@@ -429,7 +429,7 @@ async def cancel_prompt(query: CallbackQuery, callback_data: PromptCancel, state
         await query.answer(_("Cancelled."))
     else:
         await query.answer(_("Nothing to cancel: this question no longer waits for your answer."), show_alert=True)
-    await _drop_buttons(query)
+    await drop_buttons(query)
 
 
 async def _retire_prompt(message: Message, data: dict[str, Any]) -> None:
@@ -440,7 +440,7 @@ async def _retire_prompt(message: Message, data: dict[str, Any]) -> None:
         log.debug("could not remove a prompt's button")  # deleted meanwhile: nothing left to press
 
 
-async def _drop_buttons(query: CallbackQuery) -> None:
+async def drop_buttons(query: CallbackQuery) -> None:
     if isinstance(shown(query), Message) and shown(query).reply_markup:
         await shown(query).edit_reply_markup(reply_markup=None)
 
@@ -499,7 +499,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
 @router.message(F.text.startswith("!"))
 @router.message(Command("note"))
 async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    case = await _case_of(message, workflow)
+    case = await case_of(message, workflow)
     if case is None:
         if not await _left_this_topic(message, workflow, teams):
             await message.reply(_("Write notes in a case's topic, or as a reply to its card."))
@@ -521,7 +521,7 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
 
 @router.message(~F.text.startswith("/"), F.text | F.photo | F.document)
 async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    case = await _case_of(message, workflow)
+    case = await case_of(message, workflow)
     if case is None:
         await _left_this_topic(message, workflow, teams)  # else: the clerks talking among themselves
         return
@@ -654,7 +654,7 @@ async def team_load(message: Message, teams: TeamDirectory, schedule: Schedule, 
 async def _named_case(message: Message, command: CommandObject, workflow: CaseWorkflow) -> Case | None:
     if command.args:
         return await workflow.by_number(command.args.strip().upper())
-    return await _case_of(message, workflow)
+    return await case_of(message, workflow)
 
 
 @router.message(Command("case"))
@@ -688,7 +688,7 @@ async def history(message: Message, command: CommandObject, workflow: CaseWorkfl
 
 @router.message(Command("templates"))
 async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
-    case = await _case_of(message, workflow)
+    case = await case_of(message, workflow)
     if case is None:
         await message.reply(_("Use /templates in a case's topic, or as a reply to its card."))
         return
@@ -766,6 +766,12 @@ async def clerk_help(message: Message) -> None:
         )
         + "\n"
         + _("/register: register a case that came by phone, e-mail, post or at the front desk")
+        + "\n"
+        + _(
+            "/nc description: a nonconformity (in a case's topic the case is linked; in the quality group: /nc TEAM description)\n"
+            "/review PERIOD: the management review as one XLSX file (in the quality group)\n"
+            "/who: who is responsible for what: the teams' categories and elderships, people and open cases"
+        )
     )
 
 

@@ -29,6 +29,7 @@ MENU_NEWS = __("📰 News")
 MENU_PROJECTS = __("🏗 Projects")
 MENU_LANGUAGE = __("🌐 Language")
 MENU_HELP = __("❓ Help")
+MENU_SUGGEST = __("💡 Suggest an improvement")
 
 
 class UnderAccessibleMessage(Filter):
@@ -69,14 +70,14 @@ def language_prompt(i18n: I18n, first: str) -> str:
     return "\n".join(lines)
 
 
-MAIN_MENU = (MENU_NEW_CASE, MENU_MY_CASES, MENU_NEWS, MENU_PROJECTS, MENU_LANGUAGE, MENU_HELP)
+MAIN_MENU = (MENU_NEW_CASE, MENU_MY_CASES, MENU_NEWS, MENU_PROJECTS, MENU_LANGUAGE, MENU_HELP, MENU_SUGGEST)
 
 
 def main_menu() -> ReplyKeyboardMarkup:
     builder = ReplyKeyboardBuilder()
     for entry in MAIN_MENU:
         builder.button(text=str(entry))
-    builder.adjust(2, 2, 2)
+    builder.adjust(2, 2, 2, 1)
     return builder.as_markup(resize_keyboard=True, is_persistent=True)
 
 

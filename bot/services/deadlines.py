@@ -39,6 +39,10 @@ class WorkingCalendar:
         """Midnight of `moment`'s day in the municipality's time zone."""
         return datetime.combine(self.local_date(moment), time(), tzinfo=self.tz)
 
+    def midnight(self, day: date) -> datetime:
+        """The moment `day` begins in the municipality's time zone (aware): a period's bound for the store."""
+        return datetime.combine(day, time(), tzinfo=self.tz)
+
     def is_working_day(self, day: date) -> bool:
         return self._holidays.is_working_day(day)
 

@@ -427,9 +427,10 @@ class GroupSender:
     async def message(self, row: OutboxMessage) -> Sent:
         case = await self._case(row) if row.case_id is not None else None
         in_topic = case is not None and row.payload.get("in_topic") and self._here(case, row)
+        keyboard = InlineKeyboardMarkup.model_validate(row.payload["keyboard"]) if row.payload.get("keyboard") else None  # a nonconformity's card
 
         async def send(thread: int | None) -> int:
-            return (await self.bot.send_message(row.chat_id, row.payload["text"], message_thread_id=thread)).message_id
+            return (await self.bot.send_message(row.chat_id, row.payload["text"], message_thread_id=thread, reply_markup=keyboard)).message_id
 
         if row.payload.get("topic_id") is not None:  # a topic the case has left (passed on): its last line
             try:

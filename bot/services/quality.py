@@ -29,7 +29,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import gettext as _
@@ -227,15 +227,21 @@ class ProjectFigures:
 @dataclass
 class TeamFigures:
     """One team's share of the period: cases that entered it (opened there or passed to it),
-    left it for another team, and were closed by it."""
+    left it for another team, were closed by it, and were its overdue ones at the period's end."""
 
     team: str
+    team_id: str = ""
     received: int = 0
     passed_on: int = 0
     closed: int = 0
     on_time: int = 0
     handling_days: list[int] = field(default_factory=list)
     waited_days: list[int] = field(default_factory=list)  # in the team before being passed on
+    overdue: int = 0  # open at the period's end, with the due day before it, and with this team
+
+    @property
+    def on_time_share(self) -> float | None:
+        return _share(self.on_time, self.closed)
 
     @property
     def median_days(self) -> float | None:
@@ -353,7 +359,7 @@ class QualityService:
         self.municipality = municipality
 
     def _utc(self, day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=self.calendar.tz).astimezone(UTC)
+        return self.calendar.midnight(day).astimezone(UTC)
 
     def _of_teams(self, teams: Sequence[Team] | None) -> ColumnElement[bool] | None:
         """The cases `teams` have now (the default team's include those from before teams); None: all."""
@@ -485,10 +491,10 @@ class QualityService:
         return sorted(figures, key=lambda f: (-f.slip_days, f.code))
 
     def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str, only: set[str] | None = None) -> list[TeamFigures]:
-        figures = {team.id: TeamFigures(team.name.get(locale)) for team in self.municipality.teams}
+        figures = {team.id: TeamFigures(team.name.get(locale), team.id) for team in self.municipality.teams}
 
         def of(team_id: str | None) -> TeamFigures:
-            return figures.setdefault(team_id or "", TeamFigures(team_id or "?"))
+            return figures.setdefault(team_id or "", TeamFigures(team_id or "?", team_id or ""))
 
         default = self.municipality.routing.default_team if self.municipality.routing else None
         entered: dict[int, tuple[str | None, datetime]] = {}  # case id -> (team, since)
@@ -512,8 +518,10 @@ class QualityService:
                 team.closed += 1
                 team.on_time += closed <= (case.extended_until or case.deadline)
                 team.handling_days.append(self.calendar.working_days_taken(case.received_at, closed))
+            if self.calendar.local_date(case.received_at) <= period.end and (closed is None or closed > period.end):
+                of(case.team_id).overdue += (case.extended_until or case.deadline) < period.end
         shown = figures if only is None else {team_id: team for team_id, team in figures.items() if team_id in only}
-        return [team for team in shown.values() if team.received or team.passed_on or team.closed]
+        return [team for team in shown.values() if team.received or team.passed_on or team.closed or team.overdue]
 
     def _weeks(self, period: Period) -> dict[date, Week]:
         weeks: dict[date, Week] = {}
@@ -567,19 +575,21 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         *([str(CHANNEL_ROWS[channel]), report.by_channel[channel]] for channel in Channel),
         [_("Cases closed"), report.closed],
         [_("Closed within the legal deadline"), report.on_time],
-        [_("Share closed within the deadline, %"), _round(report.on_time_share)],
-        [_("Median handling time, working days"), _round(report.median_days)],
-        [_("Mean handling time, working days"), _round(report.mean_days)],
+        [_("Share closed within the deadline, %"), rounded(report.on_time_share)],
+        [_("Median handling time, working days"), rounded(report.median_days)],
+        [_("Mean handling time, working days"), rounded(report.mean_days)],
         [_("Extensions granted"), report.extensions],
         [_("Overdue at the end of the period"), report.overdue],
         [_("Open cases at the end of the period"), report.backlog],
         [_("Satisfaction answers"), report.answers],
-        [_("Average satisfaction (1-5)"), _round(report.average_score, 2)],
-        [_("Resolved: yes, %"), _round(report.resolved_share(ResolvedAnswer.YES))],
-        [_("Resolved: partly, %"), _round(report.resolved_share(ResolvedAnswer.PARTLY))],
-        [_("Resolved: no, %"), _round(report.resolved_share(ResolvedAnswer.NO))],
+        [_("Average satisfaction (1-5)"), rounded(report.average_score, 2)],
+        [_("Resolved: yes, %"), rounded(report.resolved_share(ResolvedAnswer.YES))],
+        [_("Resolved: partly, %"), rounded(report.resolved_share(ResolvedAnswer.PARTLY))],
+        [_("Resolved: no, %"), rounded(report.resolved_share(ResolvedAnswer.NO))],
     ]
-    weekly = [[w.start.isoformat(), w.received, w.closed, w.on_time, _round(w.on_time_share), len(w.scores), _round(w.average_score, 2)] for w in report.weeks]
+    weekly = [
+        [w.start.isoformat(), w.received, w.closed, w.on_time, rounded(w.on_time_share), len(w.scores), rounded(w.average_score, 2)] for w in report.weeks
+    ]
     return [
         (_("Summary"), [_("Indicator"), _("Value")], summary),
         (
@@ -597,8 +607,9 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                 _("On time"),
                 _("Median handling time, working days"),
                 _("Median wait before passing on, working days"),
+                _("Overdue at the end of the period"),
             ],
-            [[t.team, t.received, t.passed_on, t.closed, t.on_time, _round(t.median_days), _round(t.median_wait)] for t in report.teams],
+            [[t.team, t.received, t.passed_on, t.closed, t.on_time, rounded(t.median_days), rounded(t.median_wait), t.overdue] for t in report.teams],
         ),
         (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
         (_("Backlog by category"), [_("Category"), _("Open cases")], [list(row) for row in report.backlog_by_category]),
@@ -611,8 +622,8 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                     g.dimension,
                     g.label,
                     g.answers if g.answers is not None else _("fewer than {min}").format(min=MIN_GROUP),
-                    _round(g.average, 2),
-                    _round(g.resolved_share),
+                    rounded(g.average, 2),
+                    rounded(g.resolved_share),
                 ]
                 for g in report.groups
             ],
@@ -634,10 +645,10 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                 [
                     p.name,
                     p.answers if p.shown else _("fewer than {min}").format(min=MIN_GROUP),
-                    _round(p.average, 2),
-                    _round(p.average_courtesy, 2),
-                    *(_round(p.waited_share(waited)) for waited in WaitingTime),
-                    *(_round(p.settled_share(settled)) for settled in ResolvedAnswer),
+                    rounded(p.average, 2),
+                    rounded(p.average_courtesy, 2),
+                    *(rounded(p.waited_share(waited)) for waited in WaitingTime),
+                    *(rounded(p.settled_share(settled)) for settled in ResolvedAnswer),
                 ]
                 for p in report.places
             ],
@@ -703,9 +714,9 @@ def _projects_by_team(projects: list[ProjectFigures]) -> list[list[Any]]:
     rows = []
     for team, own in sorted(teams.items()):
         slips = [p.slip_days for p in own if p.slip_days > 0]
-        rows.append([team, len(own), sum(p.on_schedule for p in own), len(slips), max(slips, default=0), _round(statistics.fmean(slips)) if slips else None])
+        rows.append([team, len(own), sum(p.on_schedule for p in own), len(slips), max(slips, default=0), rounded(statistics.fmean(slips)) if slips else None])
     return rows
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
+def rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)

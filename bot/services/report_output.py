@@ -9,7 +9,7 @@ import io
 import textwrap
 from datetime import date
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiogram.utils.i18n import gettext as _
 from babel.numbers import format_decimal
@@ -21,6 +21,7 @@ from bot.store.models import Channel, PollStatus, ResolvedAnswer, WaitingTime
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from openpyxl import Workbook
 
 BACKLOG_LINES = 5  # the largest groups in the message; the files have them all
 
@@ -274,13 +275,20 @@ def _csv_cell(cell: object) -> object:
 
 def report_xlsx(report: QualityReport) -> bytes:
     """One sheet per table, numbers as numbers, text (residents' comments too) always as text."""
+    buffer = io.BytesIO()
+    tables_workbook(tables(report)).save(buffer)
+    return buffer.getvalue()
+
+
+def tables_workbook(named_tables: list[tuple[str, list[str], list[list[Any]]]]) -> Workbook:
+    """A workbook with one sheet per (title, headers, rows) table (the report's, the management review's)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     workbook = Workbook()
     workbook.remove(workbook.active)
-    for title, headers, rows in tables(report):
-        sheet = workbook.create_sheet(_sheet_name(title))
+    for title, headers, rows in named_tables:
+        sheet = workbook.create_sheet(sheet_name(title))
         sheet.append(headers)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
@@ -293,12 +301,10 @@ def report_xlsx(report: QualityReport) -> bytes:
         for column, header in zip(sheet.columns, headers, strict=False):
             width = max([len(str(header)), *(len(str(c.value)) for c in column if c.value is not None)])
             sheet.column_dimensions[column[0].column_letter].width = min(60, width + 2)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return workbook
 
 
-def _sheet_name(title: str) -> str:
+def sheet_name(title: str) -> str:
     for forbidden in "[]:*?/\\":
         title = title.replace(forbidden, " ")
     return title[:31]

@@ -1,7 +1,9 @@
 """What happens at DIGEST_TIME (the municipality's time zone, 08:00 if unset): on working days
 each team's digest with reminders and escalations; on WEEKLY_REPORT's day the quality report;
-every day the retention of cases' personal data (bot.services.privacy) and the check of projects'
-milestones past their due date (bot.services.projects.ProjectService.mark_missed).
+every day the retention of cases' personal data (bot.services.privacy), the check of projects'
+milestones past their due date (bot.services.projects.ProjectService.mark_missed) and the quality
+loop (bot.services.nonconformities: objectives reviewed after their period, effectiveness checks,
+overdue corrective actions).
 
 Escalation, once per working day per case: a case due within ESCALATE_WITHIN_DAYS working days
 with nobody responsible goes to the team's head(s); an overdue case goes to the head(s) and to
@@ -30,6 +32,7 @@ from bot.config import Config, Team
 from bot.services import texts
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
+from bot.services.nonconformities import Nonconformities
 from bot.services.privacy import DataRights
 from bot.services.projects import ProjectService
 from bot.services.quality import Period, QualityService
@@ -37,7 +40,7 @@ from bot.services.report_output import png, report_chart, report_message, report
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import OPEN_STATUSES, CaseWorkflow
 from bot.store.db import Database
-from bot.store.models import Case, utcnow
+from bot.store.models import Case, CorrectiveAction, Nonconformity, utcnow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -53,6 +56,7 @@ class Schedule:
     def __init__(
         self, bot: Bot, i18n: I18n, database: Database, workflow: CaseWorkflow, teams: TeamDirectory,
         calendar: WorkingCalendar, config: Config, quality: QualityService, rights: DataRights, projects: ProjectService,
+        nonconformities: Nonconformities,
     ) -> None:  # fmt: skip
         self.bot = bot
         self.i18n = i18n
@@ -64,6 +68,7 @@ class Schedule:
         self.quality = quality
         self.rights = rights
         self.projects = projects
+        self.nonconformities = nonconformities
         self.locale = config.settings.admin_locale
         self.stopping = asyncio.Event()
 
@@ -93,7 +98,10 @@ class Schedule:
         for team in teams or self.teams.teams:
             cases = await self.open_cases(team)
             soon, overdue = self.due_soon_and_overdue(cases, today)
-            await self.workflow.post_to_group(self.teams.chat_of(team), self._digest_text(team, today, soon, overdue))
+            actions = await self.nonconformities.actions_due(team.id, self.calendar.add_working_days(today, 3))
+            due_actions = self._actions_text(actions, today)
+            digest = texts.shorten(self._digest_text(team, today, soon, overdue), 4000 - len(due_actions))
+            await self.workflow.post_to_group(self.teams.chat_of(team), digest + due_actions)
             for case in overdue + soon:
                 await self.workflow.remind(case, self._reminder(case, today))
             await self._escalate(team, cases, today)
@@ -111,6 +119,17 @@ class Schedule:
             if not soon and not overdue:
                 lines += ["", _("Nothing is due soon and nothing is overdue.")]
         return texts.shorten("\n".join(lines), 4000)
+
+    def _actions_text(self, actions: list[tuple[Nonconformity, CorrectiveAction]], today: date) -> str:
+        """Corrective actions of the team due within 3 working days or overdue, with who is responsible."""
+        if not actions:
+            return ""
+        with self.i18n.context(), self.i18n.use_locale(self.locale):
+            lines = ["", "", _("<b>Corrective actions due</b> ({count})").format(count=len(actions))]
+            for nc, action in actions:
+                late = " ⏰" if action.due < today else ""
+                lines.append(f"#{nc.id} · {escape(texts.shorten(action.what, 200))} · 👤 {escape(action.owner_name or '—')} · {texts.day(action.due)}{late}")
+        return texts.shorten("\n".join(lines), 1000)
 
     def _reminder(self, case: Case, today: date) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
@@ -174,6 +193,7 @@ class Schedule:
             jobs.append(("weekly report", functools.partial(self.post_report, self.teams.chat_of(self.teams.default), period)))
         jobs.append(("retention", lambda: self.rights.purge_expired(utcnow())))
         jobs.append(("milestones", functools.partial(self.projects.mark_missed, today)))
+        jobs.append(("quality loop", functools.partial(self.nonconformities.daily, today)))
         return jobs
 
     def stop(self) -> None:

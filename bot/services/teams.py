@@ -38,9 +38,8 @@ class TeamDirectory:
 
     @property
     def quality_team(self) -> Team:
-        """Where quality matters go (visitors' proposals, the quality loop): the team marked
-        `quality = true` in the municipality file, else the default team. The one place that says so."""
-        return next((team for team in self.teams if team.quality), self.default)
+        """Where quality matters go (visitors' proposals, the quality loop): Municipality.quality_team."""
+        return self.municipality.quality_team
 
     @property
     def escalation(self) -> Team | None:

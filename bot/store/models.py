@@ -570,3 +570,122 @@ class Follow(SQLModel, table=True):
     kind: str = Field(max_length=24)
     target: str = Field(max_length=48)
     created_at: datetime = _time(default=utcnow)
+
+
+# --- the quality loop (ISO 9001, 9.1.3, 10.2) ---
+
+
+class NcStatus(StrEnum):
+    OPEN = "open"
+    ANALYSED = "analysed"  # immediate correction and root cause written
+    ACTIONS = "actions"  # corrective actions under way
+    VERIFYING = "verifying"  # every action done: the effectiveness check is due on `check_on`
+    CLOSED = "closed"  # effective
+    REOPENED = "reopened"  # not effective: new actions needed
+
+
+class NcSource(StrEnum):
+    OBJECTIVE = "objective"  # an objective not met at its period's end
+    CLERK = "clerk"  # /nc in a case's topic
+    QUALITY = "quality"  # /nc in the quality group
+    AUDIT = "audit"
+
+
+class ObjectiveReview(SQLModel, table=True):
+    """An objective's figure for one period, as the period-end review found it. One row per
+    objective and period: whichever replica writes it first posts the review."""
+
+    __tablename__ = "objective_reviews"
+    __table_args__ = (sa.UniqueConstraint("objective_id", "period", name="uq_objective_reviews_objective_period"),)
+
+    id: int = Field(default=None, primary_key=True)
+    objective_id: str = Field(max_length=24)
+    period: str = Field(max_length=16)  # 2026-11, 2026-Q4
+    figure: float | None = None  # None: no data in the period (nothing closed, no answers)
+    met: bool | None = None
+    reviewed_at: datetime = _time(default=utcnow)
+
+
+class Nonconformity(SQLModel, table=True):
+    """A nonconformity and its corrective actions (ISO 9001, 10.2), with its trail in NcEvent."""
+
+    __tablename__ = "nonconformities"
+
+    id: int = Field(default=None, primary_key=True)
+    opened_at: datetime = _time(default=utcnow)
+    source: str = Field(max_length=16)  # NcSource
+    description: str = Field(sa_type=sa.Text)
+    team_id: str = Field(max_length=24, index=True)
+    owner_id: int | None = _bigint(default=None)  # the team's head by default
+    opened_by: int | None = _bigint(default=None)
+    case_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    objective_id: str | None = Field(default=None, max_length=24)
+    period: str | None = Field(default=None, max_length=16)  # the objective's period that was not met
+    figure: float | None = None
+    correction: str | None = Field(default=None, sa_type=sa.Text)
+    root_cause: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(default=NcStatus.OPEN, max_length=16, index=True)
+    check_on: date | None = None  # the effectiveness check
+    check_posted_on: date | None = None  # the check was put to the quality manager (once)
+    closed_at: datetime | None = _time(nullable=True)
+
+
+class CorrectiveAction(SQLModel, table=True):
+    __tablename__ = "corrective_actions"
+
+    id: int = Field(default=None, primary_key=True)
+    nonconformity_id: int = Field(foreign_key="nonconformities.id", index=True)
+    what: str = Field(sa_type=sa.Text)
+    owner_id: int | None = _bigint(default=None)
+    owner_name: str | None = Field(default=None, max_length=256)
+    due: date
+    created_at: datetime = _time(default=utcnow)
+    done_at: datetime | None = _time(nullable=True)
+    done_note: str | None = Field(default=None, sa_type=sa.Text)
+    overdue_told_at: datetime | None = _time(nullable=True)  # the quality group was told, once
+
+
+class NcEvent(SQLModel, table=True):
+    """The trail of a nonconformity: who did what, when and why (append-only)."""
+
+    __tablename__ = "nc_events"
+
+    id: int = Field(default=None, primary_key=True)
+    nonconformity_id: int = Field(foreign_key="nonconformities.id", index=True)
+    at: datetime = _time(default=utcnow)
+    kind: str = Field(max_length=24)  # opened, analysed, action_added, action_done, check_due, effective, not_effective, action_overdue
+    actor_id: int | None = _bigint(default=None)
+    actor_name: str | None = Field(default=None, max_length=256)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class Audit(SQLModel, table=True):
+    """An internal audit (ISO 9001, 9.2) of a team's cases in a period: the sample drawn with
+    `seed` (random.Random(seed).sample of the cases' ids in order) is drawn again the same."""
+
+    __tablename__ = "audits"
+
+    id: int = Field(default=None, primary_key=True)
+    created_at: datetime = _time(default=utcnow)
+    team_id: str = Field(max_length=24)
+    period: str = Field(max_length=32)  # 2026-11, 2026-Q4, 2026-10-01..2026-12-31
+    start: date
+    end: date
+    auditor_id: int = _bigint()
+    auditor_name: str | None = Field(default=None, max_length=256)
+    seed: int = _bigint()
+    sample_size: int
+    population: int  # the team's cases received in the period
+    case_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+
+
+class Proposal(SQLModel, table=True):
+    """A resident's anonymous improvement proposal: the text, the day and the language only (the
+    anonymity rule: nothing ties it to a person, not even in the database)."""
+
+    __tablename__ = "proposals"
+
+    id: str = Field(default_factory=_random_id, primary_key=True, max_length=32)
+    submitted_on: date = Field(index=True)
+    locale: str = Field(max_length=5)
+    text: str = Field(sa_type=sa.Text)

@@ -33,6 +33,7 @@ async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram)
         "🏗 Projektai",
         "🌐 Kalba",
         "❓ Pagalba",
+        "💡 Pasiūlyti patobulinimą",
     ]
 
 

@@ -53,7 +53,7 @@ async def test_start_in_polish(bot, telegram: Telegram, database: Database) -> N
     assert (await anna.edited()).buttons == []  # the consent button is gone
     menu = await anna.receive_one()
     assert menu.text == tr("pl", "Thank you. You can now use the menu below. Type /help at any time to see how we can help.")
-    assert menu.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Aktualności", "🏗 Projekty", "🌐 Język", "❓ Pomoc"]
+    assert menu.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Aktualności", "🏗 Projekty", "🌐 Język", "❓ Pomoc", "💡 Zaproponuj usprawnienie"]
     offer = await anna.receive_one()
     assert offer.text == tr("pl", "Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”).")
     assert offer.buttons == [
@@ -88,6 +88,7 @@ async def test_start_in_lithuanian_with_help_and_cancel(bot, telegram: Telegram)
         "🏗 Projektai",
         "🌐 Kalba",
         "❓ Pagalba",
+        "💡 Pasiūlyti patobulinimą",
     ]
     await jonas.receive_one()  # the offer of news
 
@@ -122,7 +123,7 @@ async def test_language_change_switches_texts_menu_and_commands(bot, telegram: T
     assert (await anna.edited()).text == "Language: English"
     done = await anna.receive_one()
     assert done.text == "Done. We will write to you in English from now on."
-    assert done.keyboard_buttons == ["📝 New case", "📂 My cases", "📰 News", "🏗 Projects", "🌐 Language", "❓ Help"]
+    assert done.keyboard_buttons == ["📝 New case", "📂 My cases", "📰 News", "🏗 Projects", "🌐 Language", "❓ Help", "💡 Suggest an improvement"]
 
     await anna.send("/help")
     assert (await anna.receive_one()).text == help_text("en")
@@ -151,4 +152,5 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
         "🏗 Projektai",
         "🌐 Kalba",
         "❓ Pagalba",
+        "💡 Pasiūlyti patobulinimą",
     ]

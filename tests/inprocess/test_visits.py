@@ -168,7 +168,7 @@ async def test_an_unknown_or_forged_place_gets_a_friendly_answer_and_the_menu(bo
     await anna.send(f"/start {payload}")
     reply = await anna.receive_one()
     assert reply.text == tr("pl", UNKNOWN)
-    assert reply.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Aktualności", "🏗 Projekty", "🌐 Język", "❓ Pomoc"]
+    assert reply.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Aktualności", "🏗 Projekty", "🌐 Język", "❓ Pomoc", "💡 Zaproponuj usprawnienie"]
     assert await answers(store) == []
 
 

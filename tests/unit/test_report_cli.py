@@ -90,3 +90,23 @@ def test_bad_arguments_are_named(args: list[str], error: str, capsys: pytest.Cap
     with pytest.raises(SystemExit) as exit_:
         main(["report", *args])
     assert exit_.value.code == 2 and error in capsys.readouterr().err
+
+
+def test_the_management_review_from_the_command_line(configured, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "review.xlsx"
+    assert main(["review", "--from", "2026-10-01", "--to", "2026-12-31", "--out", str(out), "--locale", "pl"]) == 0
+    assert "management review, 2026-10-01 – 2026-12-31" in capsys.readouterr().out
+    book = load_workbook(out)
+    assert book.sheetnames == [
+        "Podsumowanie",
+        "Cele jakości",
+        "Efektywność procesów",
+        "Zadowolenie",
+        "Niezgodności",
+        "Działania korygujące",
+        "Audyty wewnętrzne",
+        "Wykres",
+    ]
+    objectives = {(row[0].value, row[2].value): row[3].value for row in book["Cele jakości"].iter_rows(min_row=2)}
+    assert objectives[("Sprawy zamknięte w terminie ustawowym", "2026-10")] == 100.0  # the one case, closed on time in October
+    assert objectives[("Średnia ocena zadowolenia", "2026-Q4")] is None  # no answers

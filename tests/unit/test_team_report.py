@@ -66,4 +66,5 @@ async def test_figures_per_team(database: Database) -> None:
     }
     assert "Front office: received 4 · passed on 2 (median wait 2) · closed 1, 0 on time · median handling 10" in message
     assert "Roads department: received 3 · passed on 2 (median wait 3.5) · closed 1, 1 on time · median handling 5" in message
-    assert "Roads department,3,2,1,1,5,3.5" in csv
+    assert "Roads department,3,2,1,1,5,3.5,1" in csv  # the last: overdue on 31 Dec (case 2, due 30 Dec)
+    assert {t.team_id: t.overdue for t in report.teams} == {"front": 1, "roads": 1}  # case 4 is the front office's now

@@ -1,0 +1,211 @@
+"""Nonconformities in the staff groups, in process, over the sandbox's teams with the director's
+office marked as the quality team (Vida its head, the quality manager): /nc in a case's topic puts
+the card in the quality group and the roads group; a stranger's press is refused and changes
+nothing; the analysis and a corrective action step by step, a past due date refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import App
+from bot.services.audits import draw
+from bot.services.quality import Period
+from bot.services.workflow import Clerk
+from bot.store.db import Database
+from bot.store.models import Audit, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
+from tests.catalog import tr
+from tests.e2e.driver import Person, Received, Telegram
+from tests.e2e.helpers import ROADS, Desk, onboard, submit_case
+
+NUMBER = "VRS-2026-000001"
+
+
+def lt(msgid: str, **values: object) -> str:
+    return tr("lt", msgid, **values)
+
+
+@pytest.fixture
+async def quality(teams: Desk, tmp_path: Path) -> Desk:
+    """The sandbox's teams, the director's office marked `quality = true` (before the bot reads the file)."""
+    path = tmp_path / "municipality.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('id = "director"\n', 'id = "director"\nquality = true\n'), encoding="utf-8")
+    return teams
+
+
+@pytest.fixture
+async def pothole_card(quality: Desk, bot: App, telegram: Telegram) -> Received:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni")
+    return await quality.head.receive_one()
+
+
+async def until(person: Person, wanted: Callable[[Received], bool], tries: int = 6) -> Received:
+    """The next message to this person's chat that is `wanted` (the bot's replies and the cards
+    from the outbox may come in either order)."""
+    for _ in range(tries):
+        message = await person.receive_one()
+        if wanted(message):
+            return message
+    raise AssertionError("the message did not come")
+
+
+def card_of(number: int, status: str) -> Callable[[Received], bool]:
+    return lambda m: m.text.startswith(f"⚠️ Neatitiktis #{number} · {lt(status)}")
+
+
+async def count(store: Database, model: type) -> int:
+    async with store.read() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_nc_in_a_case_topic_posts_the_card_and_a_stranger_cannot_press(quality: Desk, pothole_card: Received, store: Database) -> None:
+    await quality.head.send("/nc Atsakymas išsiųstas po termino", thread_id=pothole_card.thread_id)
+    reply = await until(quality.head, lambda m: m.text.startswith("Atidaryta"))
+    assert reply.text == lt("Nonconformity #{id} opened; its card is in the quality group and the team's group.", id=1)
+    card = await quality.director.receive_one()  # the quality group
+    assert card.text.splitlines()[0] == "⚠️ Neatitiktis #1 · " + lt("open")
+    assert lt("Cases: {cases}", cases=NUMBER) in card.text
+    assert "Atsakymas išsiųstas po termino" in card.text
+    assert card.buttons == ["🔎 Analizuoti"]
+    in_roads = await until(quality.head, card_of(1, "open"))
+    assert in_roads.text == card.text
+
+    stranger = quality.eldership.in_chat(ROADS)  # Aldona: neither roads nor quality staff
+    await stranger.forge_button("nc:1:analyse:0", in_roads)
+    assert (await stranger.answer())["text"] == lt("Only the nonconformity's team or the quality staff can do this.")
+    await quality.head.forge_button("nc:1:effective:0", in_roads)  # Rimas is not the quality manager
+    assert (await quality.head.answer())["text"] == lt("Only the quality manager can decide this.")
+    async with store.read() as session:
+        nc = (await session.execute(select(Nonconformity))).scalar_one()
+    assert (nc.status, nc.case_ids, nc.team_id, nc.correction) == (NcStatus.OPEN, [1], "roads", None)
+
+
+async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quality: Desk, pothole_card: Received, store: Database) -> None:
+    rimas = quality.head
+    await rimas.send("/nc Atsakymas išsiųstas po termino", thread_id=pothole_card.thread_id)
+    card = await until(rimas, card_of(1, "open"))
+
+    await rimas.click("🔎 Analizuoti", card)
+    prompt = await until(rimas, lambda m: m.text.startswith("#1"))
+    assert prompt.text == lt("#{id}: write the immediate correction: what was done at once to contain the problem.", id=1)
+    await rimas.send("Gyventojui atsiprašyta ir atsakyta tą pačią dieną")
+    assert (await until(rimas, lambda m: m.text.startswith("#1"))).text == lt("#{id}: now the root cause: why did it happen?", id=1)
+    await rimas.send("Atostogų metu niekas nesekė terminų")
+    analysed = await until(rimas, card_of(1, "analysed"))
+    assert lt("<b>Root cause</b>: {text}", text="Atostogų metu niekas nesekė terminų") in analysed.text
+    assert analysed.buttons == ["➕ Pridėti veiksmą"]
+
+    await rimas.click("➕ Pridėti veiksmą", analysed)
+    await until(rimas, lambda m: m.text.startswith("#1"))
+    await rimas.send("Kiekvienam specialistui paskirti pavaduotoją")
+    assert (await until(rimas, lambda m: m.text.startswith("#1"))).text == lt(
+        "#{id}: by when? Write the due date as YYYY-MM-DD, e.g. {example}.", id=1, example="2026-12-07"
+    )
+    await rimas.send("2026-11-01")  # before today (23 November)
+    refused = await until(rimas, lambda m: m.text.startswith("Terminas"))
+    assert refused.text == lt("The due date {date} is in the past; choose today or a later day.", date="2026-11-01")
+    assert await count(store, CorrectiveAction) == 0
+    await rimas.send("2026-12-15")
+    who = await until(rimas, lambda m: m.text.startswith("#1"))
+    assert who.text == lt("#{id}: who is responsible for the action?", id=1)
+    assert who.buttons == ["Rimas", "Petras", "✖ Atšaukti"]
+    await rimas.click("Petras", who)
+    await until(rimas, card_of(1, "actions under way"))
+    async with store.read() as session:
+        action = (await session.execute(select(CorrectiveAction))).scalar_one()
+        nc = (await session.execute(select(Nonconformity))).scalar_one()
+    assert (action.what, action.owner_name, action.due.isoformat(), action.done_at) == (
+        "Kiekvienam specialistui paskirti pavaduotoją",
+        "Petras",
+        "2026-12-15",
+        None,
+    )
+    assert (nc.status, nc.correction) == (NcStatus.ACTIONS, "Gyventojui atsiprašyta ir atsakyta tą pačią dieną")
+
+
+async def test_the_last_action_done_then_the_manager_finds_it_not_effective(quality: Desk, bot: App, store: Database) -> None:
+    """Set up through the service (as /nc, the analysis and an action would); then Petras marks the
+    action done with buttons, the check comes due, and Vida, the quality manager, reopens it."""
+    ncs = bot.dispatcher["nonconformities"]
+    petras_id = quality.member.user["id"]
+    nc = await ncs.open(NcSource.QUALITY, "Atsakymai be teisinio pagrindo", "roads", Clerk(1, "Vida"))
+    await ncs.analyse(nc.id, Clerk(2, "Rimas"), "Atsakymai papildyti", "Nėra šablono")
+    await ncs.add_action(nc.id, Clerk(2, "Rimas"), "Parengti atsakymo šabloną", date(2026, 12, 1), Clerk(petras_id, "Petras"))
+    petras = quality.member
+    card = await until(petras, card_of(nc.id, "actions under way"))
+    assert card.buttons == ["➕ Pridėti veiksmą", "✔ Veiksmas atliktas"]
+
+    await petras.click("✔ Veiksmas atliktas", card)
+    which = await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
+    await petras.click("1. Parengti atsakymo šabloną", which)
+    await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
+    await petras.send("Šablonas patvirtintas")
+    when = await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
+    assert when.buttons == ["po 30 dienų", "po 60 dienų", "po 90 dienų", "✖ Atšaukti"]
+    await petras.click("po 30 dienų", when)
+    done = await until(petras, lambda m: m.text.startswith("Visi"))
+    assert done.text == lt("All actions of nonconformity #{id} are done; the effectiveness check is on {date}.", id=nc.id, date="2026 m. gruodžio 23 d.")
+
+    vida = quality.director
+    await ncs.checks_due(date(2026, 12, 23))  # as the day's quality loop does
+    check = await until(vida, lambda m: m.text.startswith("🔍"))
+    assert lt("The quality manager decides whether the actions were effective.") in check.text  # not from an objective
+    rimas = quality.head.in_chat(vida.chat_id)  # a head of roads is no quality manager
+    await rimas.forge_button(f"nc:{nc.id}:not_effective:0", check)
+    assert (await rimas.answer())["text"] == lt("Only the quality manager can decide this.")
+    await vida.click("❌ Neveiksminga", check)
+    assert (await vida.answer())["text"] == lt("Not effective: reopened for new actions.")
+    reopened = await until(vida, card_of(nc.id, "reopened, not effective"))
+    assert reopened.buttons == ["🔎 Analizuoti", "➕ Pridėti veiksmą"]
+    async with store.read() as session:
+        stored = await session.get(Nonconformity, nc.id)
+        kinds = [e.kind for e in (await session.execute(select(NcEvent).where(NcEvent.nonconformity_id == nc.id).order_by(NcEvent.id))).scalars()]
+    assert stored is not None and stored.status == NcStatus.REOPENED
+    assert kinds[-4:] == ["action_done", "check_set", "check_due", "not_effective"]
+
+
+async def test_who_shows_the_responsibility_matrix(quality: Desk, pothole_card: Received) -> None:
+    await quality.head.send("/who")
+    matrix = (await until(quality.head, lambda m: m.text.startswith("👥"))).text.split("\n\n")
+    assert matrix[0] == tr("lt", "👥 <b>Who is responsible</b>")
+    roads = matrix[2].splitlines()
+    assert roads == [
+        "Kelių skyrius",
+        lt("Handles: {what}", what="Keliai ir transportas, Gatvių apšvietimas"),
+        lt("Heads: {heads} · members: {members}", heads="Rimas", members="Petras"),
+        lt("Open cases: {count}", count=1) + " · " + lt("nobody responsible") + " 1 (0 ⏰)",  # the pothole
+    ]
+    assert matrix[1].splitlines()[1] == lt("Handles: {what}", what=lt("everything no rule names"))  # the front office, the default team
+    assert matrix[4].splitlines()[0] == "Direktoriaus kabinetas · " + lt("quality team")
+
+
+async def test_an_audit_draws_a_sample_again_from_its_seed_and_an_auditor_is_refused_on_their_own_team(
+    quality: Desk, pothole_card: Received, store: Database, bot: App
+) -> None:
+    vida = quality.director  # head of the quality team (the director's office)
+    await vida.send("/audit director 2026-11")
+    assert (await vida.receive_one()).text == lt("An auditor never audits their own team; please ask another member of the quality staff.")
+    assert await count(store, Audit) == 0
+
+    await vida.send("/audit roads 2026-11")
+    heading, trail = await vida.receive(2)
+    async with store.read() as session:
+        audit = (await session.execute(select(Audit))).scalar_one()
+    assert heading.text == tr(
+        "lt", "🧾 <b>Internal audit #{id}</b> of {team}, {period}: {sample} of {population} cases drawn (seed {seed}). Auditor: {auditor}.",
+        id=audit.id, team="Kelių skyrius", period="2026-11", sample=1, population=1, seed=audit.seed, auditor="Vida",
+    )  # fmt: skip
+    assert trail.text.startswith(f"Istorija {NUMBER}") or NUMBER in trail.text.splitlines()[0]
+    assert trail.text.endswith("\n".join(f"☐ {lt(item)}" for item in (
+        "answered within the legal deadline", "the answer addresses the request", "the reasons for extensions were given", "the resident was told of each change",
+    )))  # fmt: skip
+    assert (audit.team_id, audit.case_ids, audit.auditor_id) == ("roads", [1], vida.user["id"])
+    assert draw([1], audit.seed, audit.sample_size) == audit.case_ids
+    title, _headers, rows = (await bot.dispatcher["review"].tables(Period(date(2026, 11, 1), date(2026, 11, 30))))[-1]
+    assert (title, rows) == (lt("Internal audits"), [[audit.id, "Kelių skyrius", "2026-11", "Vida", 1, 1, str(audit.seed)]])  # in the management review
