@@ -95,7 +95,9 @@ async def walk_the_readme(page: Any) -> None:
     await say("/poll")
     await messages.get_by_text("Q: ").last.wait_for()
     await say(*POLL)
-    assert await messages.locator(".msg.mine .body").last.inner_text() == "\n".join(POLL), "the poll arrives in three lines"
+    mine = messages.locator(".msg.mine .body").filter(has_text=POLL[0])
+    await mine.last.wait_for()  # shown once the emulator has it (the page polls)
+    assert await mine.last.inner_text() == "\n".join(POLL), "the poll arrives in three lines"
     await tap("👁 Peržiūra")
     await tap("✅ Siųsti gavėjams: 1")
     await messages.get_by_text("Apklausa #1").last.wait_for()

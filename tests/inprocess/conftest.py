@@ -60,7 +60,7 @@ async def _feed(app: App, emulator: Emulator, handling: asyncio.Lock, failures: 
 
 
 @contextlib.contextmanager
-def _routers_given_back() -> Iterator[None]:
+def routers_given_back() -> Iterator[None]:
     """The flows' routers are module-level: build_app attaches them to its dispatcher and adds a
     middleware to each (metrics). Undone afterwards, so that the next test's app can have them."""
     flows = routers()
@@ -81,7 +81,7 @@ async def bot(emulator: Emulator, database: Database, monkeypatch: pytest.Monkey
     """The bot, in process: its dispatcher fed from the emulator, its outbox sending (cases, cards)."""
     monkeypatch.setenv("PETENT_FROZEN_TIME", FROZEN_TIME)
     monkeypatch.setattr("bot.clock._origin", None)  # read again: the clock starts at FROZEN_TIME
-    with _routers_given_back():
+    with routers_given_back():
         # No pacing (send_rate_per_second=0): the private chat's one message a second would make
         # every step of a conversation wait; the limiter has tests of its own.
         app = build_app(test_config(database, emulator.url, gather_seconds=1, send_rate_per_second=0))

@@ -423,14 +423,22 @@ async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(wir
 
 
 async def test_healthz_is_unhealthy_while_the_files_disk_is_nearly_full(database: Database, emulator: Emulator, tmp_path: Path, nearly_full: list[int]) -> None:
-    from aiohttp.test_utils import TestClient, TestServer
 
     from bot.app import build_app
-    from bot.web import build_web_app
+    from tests.inprocess.conftest import routers_given_back
 
-    app = build_app(factories.test_config(database, emulator.url, files_dir=tmp_path / "files"))
+    with routers_given_back():  # build_app attaches the flows' routers: given back for the next test's app
+        app = build_app(factories.test_config(database, emulator.url, files_dir=tmp_path / "files"))
+        await _healthz_follows_the_disk(app, nearly_full)
+
+
+async def _healthz_follows_the_disk(app, nearly_full: list[int]) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web import build_ops_app
+
     try:
-        async with TestClient(TestServer(build_web_app(app, webhook=False))) as client:
+        async with TestClient(TestServer(build_ops_app(app))) as client:
             response = await client.get("/healthz")
             body = await response.json()
             assert response.status == 503 and body["status"] == "unavailable"
