@@ -21,8 +21,8 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import OutboxMessage, OutboxStatus
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import free_port, onboard, submit_case, wait_until
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import free_port, onboard, submit_case, wait_until
 
 DMS_SECRET = "dms-secret-5f0c7d1e9a2b4c6d"
 ARCHIVE_SECRET = "archive-secret-8e7d6c5b4a39"

@@ -20,7 +20,7 @@ from bot.services.storage import LocalFileStore
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
 from tests.conftest import _create_pg_database, _drop_pg_database
-from tests.e2e.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.factories import services
 from tests.inprocess.conftest import Submitted
 
