@@ -138,8 +138,8 @@ async def test_a_spreadsheet_in_the_communications_group_is_tried_then_applied(
 
 
 async def test_an_update_with_a_photo_reaches_a_follower_and_the_photo_is_kept(register: App, desk: Desk, telegram: Telegram, store: Database) -> None:
-    from tests.support.helpers import PHOTO, wait_until
     from tests.factories import FILES_DIR
+    from tests.support.helpers import PHOTO, wait_until
 
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
