@@ -31,7 +31,7 @@ DESCRIPTION = "Dziura w jezdni przy szkole „Źródło” & <parking>"
 
 @dataclass
 class Receiver:
-    """A receiver as the README tells one to write it: verify the signature on the raw body, store
+    """A receiver as docs/webhooks.md tells one to write it: verify the signature on the raw body, store
     each delivery once, answer 2xx. The first `failures` requests get a 503."""
 
     secret: str
