@@ -16,7 +16,7 @@ import pytest
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.migrate import upgrade
-from tests.e2e.driver import Person, Telegram
+from tests.support.driver import Person, Telegram
 
 TOKEN = "123456:TEST-token-for-the-emulator-only"
 ADMIN_CHAT_ID = -1001000000001

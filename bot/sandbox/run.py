@@ -50,7 +50,7 @@ DIRECTOR_GROUP = -1001000000005
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DATA_DIR = Path("data")
 DATA_FILE = DATA_DIR / "sandbox.db"
-SANDBOX_OPEN311_KEY = "demo-key-for-the-sandbox-only"  # README's curl calls use it
+SANDBOX_OPEN311_KEY = "demo-key-for-the-sandbox-only"  # docs/open311.md's curl calls use it
 FILES_DIR = DATA_DIR / "sandbox-files"  # the files residents and clerks send, as the municipality keeps them
 
 

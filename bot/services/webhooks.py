@@ -76,7 +76,7 @@ def _iso(value: Any) -> str | None:
 
 def case_snapshot(case: Case, resident: Resident | None, attachments: int) -> dict[str, Any]:
     """The case as the document management system registers it, personal data included: the
-    record is the municipality's (see the README's privacy section)."""
+    record is the municipality's (see docs/privacy.md)."""
     contact = Contact.from_json(case.contact)
     person: dict[str, Any] | None = None
     if contact is not None:

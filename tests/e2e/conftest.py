@@ -19,8 +19,8 @@ import pytest
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import free_port, served_emulator
+from tests.support.driver import Telegram
+from tests.support.helpers import free_port, served_emulator
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from bot.store.db import Database
 from bot.store.models import Case
 from tests.catalog import tr
 from tests.conftest import COMMS_CHAT_ID
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import LABELS, choose, onboard, submit_case
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import LABELS, choose, onboard, submit_case
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 

@@ -13,8 +13,8 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import PHOTO, onboard, submit_case
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import PHOTO, onboard, submit_case
 
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml

@@ -12,8 +12,8 @@ from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import onboard, submit_case
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import onboard, submit_case
 
 
 async def _close_case(clerks: Person, telegram: Telegram, answer: str) -> None:

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from bot.store.db import Database
 from bot.store.models import Attachment, Case
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import LABELS, PHOTO, choose, onboard
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import LABELS, PHOTO, choose, onboard
 
 OVER_20_MB = 20 * 1024 * 1024 + 1
 PDF = b"%PDF-1.4\n" + b"Plan sytuacyjny, ul. Wilenska 5\n" * 300

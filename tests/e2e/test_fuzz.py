@@ -21,8 +21,8 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, OutboxMessage, OutboxStatus
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, DATABASES
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import PHOTO, onboard, submit_case
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import PHOTO, onboard, submit_case
 
 RESIDENTS = 60
 ACTIONS_PER_RESIDENT = 36

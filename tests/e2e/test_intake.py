@@ -11,8 +11,8 @@ from sqlmodel import col
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, FsmRecord, Resident, utcnow
 from tests.catalog import tr
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import LABELS, PHOTO, choose, fill_in_case, fill_in_from_category, onboard, submit_case
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import LABELS, PHOTO, choose, fill_in_case, fill_in_from_category, onboard, submit_case
 
 
 async def test_a_submit_press_delivered_again_makes_no_second_case(bot, telegram: Telegram, store: Database) -> None:

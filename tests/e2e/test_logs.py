@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import choose, onboard
+from tests.support.driver import Telegram
+from tests.support.helpers import choose, onboard
 
 DESCRIPTION = "Zepsuta latarnia kwiat-paproci-7731 przy przystanku, świeci na zmianę"
 ADDRESS = "ul. Niezapominajek 4193, Zielony Zakątek"

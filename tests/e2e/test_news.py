@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import broadcast_to_all, onboard, staff
+from tests.support.driver import Telegram
+from tests.support.helpers import broadcast_to_all, onboard, staff
 
 
 async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram, emulator: Emulator) -> None:
@@ -78,7 +78,7 @@ async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: 
 
 
 async def test_an_album_announcement_and_stop(bot, telegram: Telegram, emulator: Emulator) -> None:
-    from tests.e2e.helpers import PHOTO
+    from tests.support.helpers import PHOTO
 
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")

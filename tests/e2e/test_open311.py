@@ -25,8 +25,8 @@ from bot.sandbox.emulator import Emulator
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, DATABASES, SECRET_KEY, TOKEN, _create_pg_database, _drop_pg_database
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import free_port, served_emulator, wait_until
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import free_port, served_emulator, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 module_fixture = pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Follow, FollowKind, Milestone, Project, Resident, utcnow
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import staff
+from tests.support.driver import Telegram
+from tests.support.helpers import staff
 
 FOLLOWERS = 300
 BATCH = 30  # the broadcaster's claimed batch: the window a crash can repeat

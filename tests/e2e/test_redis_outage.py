@@ -10,8 +10,8 @@ import time
 import pytest
 
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import onboard
+from tests.support.driver import Telegram
+from tests.support.helpers import onboard
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (a Redis of its own to stop and start)")
 

@@ -20,9 +20,9 @@ from bot.store.db import Database
 from bot.store.models import Case, OutboxMessage
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import LABELS, choose, free_port, onboard
-from tests.e2e.helpers import WEBHOOK_SECRET as SECRET
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import LABELS, choose, free_port, onboard
+from tests.support.helpers import WEBHOOK_SECRET as SECRET
 
 PACED = {method.lower() for method in PACED_METHODS}
 

@@ -8,9 +8,9 @@ import pytest
 
 from bot.sandbox.emulator import Emulator
 from tests.e2e.conftest import ROOT, BotProcess
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import WEBHOOK_SECRET as SECRET
-from tests.e2e.helpers import free_port, onboard, submit_case
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import WEBHOOK_SECRET as SECRET
+from tests.support.helpers import free_port, onboard, submit_case
 
 
 @pytest.fixture

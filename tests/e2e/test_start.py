@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from tests.conftest import TEST_REDIS_URL
-from tests.e2e.driver import Telegram
+from tests.support.driver import Telegram
 
 
 async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram) -> None:

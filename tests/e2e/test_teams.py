@@ -15,12 +15,12 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, Resident
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import NothingReceived, Person, Telegram
-from tests.e2e.helpers import ROADS, Desk, onboard, submit_case, teams_desk
+from tests.support.driver import NothingReceived, Person, Telegram
+from tests.support.helpers import ROADS, Desk, onboard, submit_case, teams_desk
 
 
 async def start_desk(emulator: Emulator, telegram: Telegram, settings_env: dict[str, str], tmp_path: Path, **env: str) -> tuple[BotProcess, Desk]:
-    """The teams' desk (tests/e2e/helpers.py `teams_desk`) served by a bot process of its own."""
+    """The teams' desk (tests/support/helpers.py `teams_desk`) served by a bot process of its own."""
     desk = await teams_desk(emulator, telegram, tmp_path / "municipality.toml")
     bot = BotProcess(emulator, {**settings_env, "MUNICIPALITY_FILE": str(tmp_path / "municipality.toml"), **env}, tmp_path / "bot.log")
     await bot.start()

@@ -16,8 +16,8 @@ from bot.store.migrate import upgrade
 from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, OutboxMessage, OutboxStatus, Resident, utcnow
 from tests.conftest import DATABASES
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import broadcast_to_all, onboard, staff, submit_case
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import broadcast_to_all, onboard, staff, submit_case
 
 OUTAGE_SECONDS = 60
 

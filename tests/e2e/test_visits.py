@@ -13,8 +13,8 @@ import pytest
 from bot.sandbox.emulator import Emulator
 from tests.catalog import tr
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import free_port
+from tests.support.driver import Telegram
+from tests.support.helpers import free_port
 
 PLACE_LT = "Gyventojų aptarnavimo skyrius, 1 langelis"
 

@@ -21,8 +21,8 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import OutboxMessage, OutboxStatus
 from tests.e2e.conftest import BotProcess
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import free_port, onboard, submit_case, wait_until
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import free_port, onboard, submit_case, wait_until
 
 DMS_SECRET = "dms-secret-5f0c7d1e9a2b4c6d"
 ARCHIVE_SECRET = "archive-secret-8e7d6c5b4a39"
@@ -31,7 +31,7 @@ DESCRIPTION = "Dziura w jezdni przy szkole „Źródło” & <parking>"
 
 @dataclass
 class Receiver:
-    """A receiver as the README tells one to write it: verify the signature on the raw body, store
+    """A receiver as docs/webhooks.md tells one to write it: verify the signature on the raw body, store
     each delivery once, answer 2xx. The first `failures` requests get a 503."""
 
     secret: str

@@ -21,9 +21,9 @@ from bot.app import App, build_app
 from bot.sandbox.emulator import Emulator, Limits
 from bot.store.db import Database
 from flows import routers
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import Desk, onboard, served_emulator, submit_case, teams_desk
 from tests.factories import test_config
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import Desk, onboard, served_emulator, submit_case, teams_desk
 
 FROZEN_TIME = "2026-11-23T09:00:00+02:00"  # a Monday, as end to end
 

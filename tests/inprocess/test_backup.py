@@ -20,9 +20,9 @@ from bot.services.storage import LocalFileStore
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
 from tests.conftest import _create_pg_database, _drop_pg_database
-from tests.e2e.helpers import wait_until
 from tests.factories import services
 from tests.inprocess.conftest import Submitted
+from tests.support.helpers import wait_until
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"lamp" * 1000
 RELAYED = "Sprawdzimy to jutro rano."

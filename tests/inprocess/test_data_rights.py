@@ -15,8 +15,8 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, Resident
 from tests.catalog import tr
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import onboard, submit_case
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import onboard, submit_case
 
 MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"
 CONTROLLER_PL = "Administracja Samorządu Rejonu Wileńskiego, ul. Rinktinės 50, 09318 Wilno"

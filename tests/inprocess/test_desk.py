@@ -11,9 +11,9 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus
 from tests.catalog import REOPEN_WITHIN, SURVEY, tr
 from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Received, Telegram
-from tests.e2e.helpers import PHOTO
 from tests.inprocess.conftest import Submitted
+from tests.support.driver import Received, Telegram
+from tests.support.helpers import PHOTO
 
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"  # its name, from its .toml

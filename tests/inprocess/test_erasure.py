@@ -14,8 +14,8 @@ from bot import clock
 from bot.app import App
 from bot.sandbox.emulator import Emulator
 from tests.catalog import tr
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import AVIZIENIAI, ROADS, Desk, onboard, submit_case
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import AVIZIENIAI, ROADS, Desk, onboard, submit_case
 
 NUMBER = "VRS-2026-000001"
 REASON = "Gatvė priklauso seniūnijai"

@@ -14,9 +14,9 @@ from bot.store.db import Database
 from bot.store.models import Case, PollAnswer, SatisfactionAnswer
 from tests.catalog import REOPEN_WITHIN, SURVEY, tr
 from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import onboard, staff
 from tests.inprocess.conftest import Submitted
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import onboard, staff
 
 NUMBER = "VRS-2026-000001"
 COMMENT = "Szybko, ale <b>łatka</b> już pęka & trzeba poprawić"

@@ -10,8 +10,8 @@ from bot.app import App
 from bot.store.db import Database
 from bot.store.models import Attachment, CaseEvent, EventKind
 from tests.catalog import tr
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import onboard, start_adding_information, submit_case
+from tests.support.driver import Telegram
+from tests.support.helpers import onboard, start_adding_information, submit_case
 
 
 async def test_the_case_refuses_the_21st_file_and_keeps_the_20(bot: App, telegram: Telegram, store: Database) -> None:

@@ -6,8 +6,8 @@ from sqlalchemy import select
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind
 from tests.catalog import tr
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import choose, fill_in_case, onboard, start_adding_information, submit_case
+from tests.support.driver import Telegram
+from tests.support.helpers import choose, fill_in_case, onboard, start_adding_information, submit_case
 
 
 async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Telegram, store: Database) -> None:

@@ -16,8 +16,8 @@ from bot.store.db import Database
 from bot.store.models import Resident
 from tests.catalog import tr
 from tests.conftest import COMMS_CHAT_ID
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import onboard, staff, wait_until
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import onboard, staff, wait_until
 
 POLISH = "Remont drogi w Rzeszy od 1 grudnia & objazd przez <Mickuny>."  # as typed: escaped, not interpreted
 LITHUANIAN = "Kelio remontas Riešėje nuo gruodžio 1 d."

@@ -15,8 +15,8 @@ from bot.services.projects import Actor
 from bot.store.db import Database
 from bot.store.models import Delivery, Milestone, Project, ProjectEvent, ProjectEventKind, ProjectUpdate
 from tests.catalog import tr
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import ROADS, Desk, onboard, staff
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import ROADS, Desk, onboard, staff
 
 STREET = "VRS-2025-014"
 STREET_PL = "Przebudowa ulicy Szkolnej w Awiżeniach"
@@ -138,8 +138,8 @@ async def test_a_spreadsheet_in_the_communications_group_is_tried_then_applied(
 
 
 async def test_an_update_with_a_photo_reaches_a_follower_and_the_photo_is_kept(register: App, desk: Desk, telegram: Telegram, store: Database) -> None:
-    from tests.e2e.helpers import PHOTO, wait_until
     from tests.factories import FILES_DIR
+    from tests.support.helpers import PHOTO, wait_until
 
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")

@@ -10,8 +10,8 @@ from bot.app import App
 from bot.store.db import Database
 from bot.store.models import Case, Proposal
 from tests.catalog import tr
-from tests.e2e.driver import Person, Telegram
-from tests.e2e.helpers import onboard
+from tests.support.driver import Person, Telegram
+from tests.support.helpers import onboard
 
 PROPOSAL = "Proszę wydłużyć godziny pracy <biura> w soboty & niedziele"
 

@@ -19,8 +19,8 @@ from bot.services.workflow import Clerk
 from bot.store.db import Database
 from bot.store.models import Audit, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
 from tests.catalog import tr
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import ROADS, Desk, onboard, submit_case
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import ROADS, Desk, onboard, submit_case
 
 NUMBER = "VRS-2026-000001"
 

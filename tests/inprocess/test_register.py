@@ -14,8 +14,8 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, OutboxMessage
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Received
-from tests.e2e.helpers import PHOTO, ROADS, Desk
+from tests.support.driver import Person, Received
+from tests.support.helpers import PHOTO, ROADS, Desk
 
 NUMBER = "VRS-2026-000001"
 CAME = ["📞 Telefonu", "✉️ El. paštu", "📮 Paštu", "🏢 Aptarnavimo skyriuje", "✖ Atšaukti"]

@@ -24,9 +24,9 @@ from bot.store.db import Database
 from bot.store.models import Broadcast, Case, CaseStatus, SatisfactionAnswer
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import ROADS, Desk, onboard, submit_case, wait_until
 from tests.inprocess.conftest import Submitted
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import ROADS, Desk, onboard, submit_case, wait_until
 
 COMMS_ONLY = "Only the communications staff can do this."
 POST_AS_YOURSELF = "Please post as yourself, not anonymously or as a channel: the case's history must name a person."

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from bot.store.db import Database
 from bot.store.models import Resident
 from tests.catalog import tr
-from tests.e2e.driver import Telegram
-from tests.e2e.helpers import onboard
+from tests.support.driver import Telegram
+from tests.support.helpers import onboard
 
 MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė", "en": "Vilnius District Municipality"}  # from its .toml
 HELLO = "Hello! This is the e-service desk of {municipality}."

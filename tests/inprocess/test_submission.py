@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.store.db import Database
 from bot.store.models import Attachment, Case
 from tests.catalog import tr
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import PHOTO, choose, onboard
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import PHOTO, choose, onboard
 
 NUMBER = "VRS-2026-000001"
 DESCRIPTION = "<b>Dziura</b> & wyrwa w jezdni przy ul. Wileńskiej 5 🚧"  # shown as typed: escaped, not interpreted

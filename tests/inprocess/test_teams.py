@@ -17,8 +17,8 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind
 from tests.catalog import REOPEN_WITHIN, tr
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import ROADS, Desk, onboard, submit_case, wait_until
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import ROADS, Desk, onboard, submit_case, wait_until
 
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"

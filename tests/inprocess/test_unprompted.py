@@ -9,9 +9,9 @@ from bot.app import App
 from bot.store.db import Database
 from bot.store.models import CaseEvent, EventKind
 from tests.catalog import tr
-from tests.e2e.driver import Received, Telegram
-from tests.e2e.helpers import onboard, submit_case
 from tests.inprocess.conftest import Submitted
+from tests.support.driver import Received, Telegram
+from tests.support.helpers import onboard, submit_case
 
 FIRST, SECOND = "VRS-2026-000001", "VRS-2026-000002"
 

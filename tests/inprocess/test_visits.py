@@ -22,8 +22,8 @@ from bot.store.db import Database
 from bot.store.models import Resident, VisitAnswer, VisitReceipt
 from tests.catalog import tr
 from tests.conftest import ADMIN_CHAT_ID
-from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import AVIZIENIAI, Desk
+from tests.support.driver import Person, Received, Telegram
+from tests.support.helpers import AVIZIENIAI, Desk
 
 PLACE_PL = "Biuro Obsługi Mieszkańców, stanowisko 1"
 PLACE_LT = "Gyventojų aptarnavimo skyrius, 1 langelis"

@@ -14,7 +14,7 @@ from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator, Limits
 from bot.sandbox.run import teams_file
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, TOKEN
-from tests.e2e.driver import Person, Received, Telegram
+from tests.support.driver import Person, Received, Telegram
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 20
 
