@@ -21,6 +21,7 @@ from sqlmodel import col
 from bot.config import Config, Team
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
+from bot.services.metoo import FollowerTexts, notice_followers
 from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, release_now, resident_key
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
@@ -98,6 +99,8 @@ def _fits(action: Action, case: Case) -> bool:
         return case.kind == CaseKind.REPORT and not case.public
     if action is Action.HIDE:
         return case.kind == CaseKind.REPORT and case.public
+    if action is Action.REOPEN:
+        return case.status != CaseStatus.DUPLICATE  # a duplicate is reopened through its original
     return True
 
 
@@ -203,6 +206,7 @@ class CaseWorkflow:
         self.teams = teams
         self.resident_texts = resident_texts  # in the resident's language
         self.clerk_texts = clerk_texts  # in ADMIN_LOCALE
+        self.follower_texts = FollowerTexts(resident_texts.i18n, config)  # "me too": in each follower's language
 
     def extension_left(self, case: Case) -> int:
         return extension_left(case, self.config)
@@ -378,6 +382,9 @@ class CaseWorkflow:
         locale = await self._locale(session, case)
         if notify:
             self._notify(session, case, self.resident_texts.event(case, event, locale))
+        # Followers ("me too"): a public case's final answer is the clerk's relayed message.
+        answer = text or next((e.text for e in reversed(outcome.events) if e.kind == EventKind.MESSAGE_OUT), None)
+        await notice_followers(session, self.follower_texts, case, answer, self.config.settings.default_locale)
         resident = await case_rows.resident_of(session, case)
         if to in CLOSED_STATUSES and case.resident_id is not None and not case.feedback_asked and not case_rows.kept_apart(case, resident):
             case.feedback_asked = True  # asked once per case, never again after a reopening
@@ -827,6 +834,10 @@ class CaseWorkflow:
             enqueue(session, Kind.DELETE_MESSAGES, chat, key=group_key(chat, case.id), case_id=case.id, payload=payload)
         await case_rows.forget_traces(session, [case.id])
         case.topic_id = case.card_message_id = None
+
+    async def refresh_card(self, session: AsyncSession, case: Case) -> None:
+        """The card re-rendered (coalesced with any pending edit), in the caller's transaction."""
+        await self._card_edit(session, case)
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""
