@@ -125,6 +125,8 @@ class DataRights:
             for entry in followed:
                 if entry["kind"] == FollowKind.PROJECT and (project := await session.get(Project, int(entry["target"]))) is not None:
                     entry["project"] = {"code": project.external_id, "pl": project.name_pl, "lt": project.name_lt}
+                if entry["kind"] == FollowKind.CASE and (followed_case := await session.get(Case, int(entry["target"]))) is not None:
+                    entry["case"] = followed_case.number  # the number only: the case is someone else's
             files = (await session.execute(select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id)))).scalars()
             by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
             for event in events:
@@ -200,6 +202,8 @@ class DataRights:
         return "\n".join(lines) + "\n"
 
     def _followed(self, follow: dict[str, Any], locale: str) -> str:
+        if follow["kind"] == FollowKind.CASE:
+            return _("case {number} (“me too”)").format(number=follow.get("case") or follow["target"])
         if follow["kind"] == FollowKind.ELDERSHIP_PROJECTS:
             eldership = self.municipality.eldership_by_id.get(follow["target"])
             return _("projects of {eldership}").format(eldership=eldership.get(locale) if eldership else follow["target"])
