@@ -58,6 +58,7 @@ ACTION_LABELS = {
     Action.REOPEN: __("↩ Reopen"),
     Action.PUBLISH: __("🌐 Make public"),
     Action.HIDE: __("🔒 Hide from public"),
+    Action.DUPLICATE: __("🔗 Duplicate of…"),
 }
 
 CARD_BUDGET = 3900  # characters of HTML for a card: its visible text stays within Telegram's 4096
@@ -245,6 +246,20 @@ class ClerkTexts:
     def description_parts(self, case: Case) -> list[str]:
         """The whole description, in messages that fit."""
         return [escape(case.description[start : start + 3500]) for start in range(0, len(case.description), 3500)]
+
+    def merge_refused(self, why: str, case: Case) -> str:
+        """Why a case cannot be merged into `case` (the original named), for the clerk."""
+        with self.i18n.context(), self._in_admin_locale():
+            if why == "unknown":
+                return _("There is no such case. Write the number of the original, e.g. {number}.").format(number=case.number)
+            if why == "itself":
+                return _("A case cannot be a duplicate of itself.")
+            if why == "duplicate":
+                return _("{number} is itself a duplicate: merge into the case it duplicates.").format(number=case.number)
+            if why == "old":
+                return _("{number} was closed too long ago to be reopened; it cannot take duplicates.").format(number=case.number)
+            team = escape(self.teams.get(case.team_id).name.get(self.locale))
+            return _("{number} is handled by {team}: only a head of that team can merge a case into it.").format(number=case.number, team=team)
 
     def assigned(self, case: Case, clerk: Clerk, assignee: Clerk) -> str:
         with self.i18n.context(), self._in_admin_locale():
