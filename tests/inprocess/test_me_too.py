@@ -12,7 +12,7 @@ from bot.store.db import Database
 from bot.store.models import Broadcast, Case, Follow, FollowKind
 from tests.catalog import tr
 from tests.e2e.driver import Person, Received, Telegram
-from tests.e2e.helpers import LABELS, Desk, choose, onboard, wait_until
+from tests.e2e.helpers import LABELS, Desk, choose, onboard, submit_case, wait_until
 
 LAMP = {"pl": "Oświetlenie ulic", "lt": "Gatvių apšvietimas"}
 REPORT = {"pl": "🚧 Zgłoszenie problemu", "lt": "🚧 Pranešimas apie problemą"}
@@ -52,7 +52,9 @@ async def first_report(telegram: Telegram, desk: Desk) -> tuple[Person, Received
     after = await report_up_to_the_place(anna, "pl", "Nie świeci latarnia przy szkole, Jan Kowalski", HERE)
     assert len(after) == 1, "nothing open nearby: on to the contact step"
     await finish(anna, "pl")
-    return anna, await desk.member.receive_one()
+    card = await desk.member.receive_one()
+    await desk.member.receive_one()  # the place, under the card
+    return anna, card
 
 
 async def test_the_second_resident_follows_the_first_report_and_both_get_the_answer(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
@@ -122,3 +124,68 @@ async def test_far_away_is_not_offered(desk: Desk, bot: App, telegram: Telegram)
     await onboard(jonas, "lt")
     after = await report_up_to_the_place(jonas, "lt", "Neveikia žibintas", (54.70500, 25.30000))  # 550 m
     assert len(after) == 1
+
+
+# --- duplicates merged by clerks -------------------------------------------------------------
+
+DUPLICATE = "🔗 Kreipimosi dublikatas…"
+
+
+async def mark_duplicate(clerk: Person, card: Received, number: str) -> Received:
+    """"Duplicate of…" on the card, the original's number in the case's topic: the bot's reply (or None)."""
+    await clerk.click(DUPLICATE, card)
+    prompt = await clerk.receive_one()
+    assert prompt.text.startswith(tr("lt", "{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one.", number=card.text.split()[1]))
+    await clerk.send(number, thread_id=card.thread_id)
+    return prompt
+
+
+async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+    anna, first_card = await first_report(telegram, desk)
+    marta = await telegram.resident("Marta", language_code="pl")
+    await onboard(marta, "pl")
+    await submit_case(marta, "pl", REPORT["pl"], LAMP["pl"], "Ciemno na ulicy")  # no place: nothing offered
+    second = await desk.member.receive_one()
+    assert second.text.split()[1] == "VRS-2026-000002" and DUPLICATE in second.buttons
+    workflow = bot.dispatcher["workflow"]
+    await workflow.act(2, Action.PUBLISH, Clerk(1, "Petras"))  # shown in the Open311 listing
+    await desk.member.edited()
+
+    await mark_duplicate(desk.member, second, "VRS-2026-000002")
+    assert (await desk.member.receive_one()).text == tr("lt", "A case cannot be a duplicate of itself.")
+    await mark_duplicate(desk.member, second, "VRS-2026-000099")
+    assert (await desk.member.receive_one()).text == tr("lt", "There is no such case. Write the number of the original, e.g. {number}.", number="VRS-2026-000002")
+    async with store.read() as session:
+        assert (await session.get(Case, 2)).status == "new"
+
+    await mark_duplicate(desk.member, second, "vrs-2026-000001")
+    told = await marta.receive_one()
+    assert tr("pl", "Your case reports the same problem as case {number}, so the two were merged: yours is closed, and we will tell you here when the status of {number} changes.", number="VRS-2026-000001") in told.text
+    async with store.read() as session:
+        duplicate = await session.get(Case, 2)
+        assert duplicate.status == "duplicate" and duplicate.duplicate_of == 1
+        follow = (await session.execute(select(Follow).where(Follow.kind == FollowKind.CASE))).scalar_one()
+        assert (follow.resident_id, follow.target) == (marta.user["id"], "1")
+    cards: dict[int, str] = {}
+    while first_card.id not in cards or second.id not in cards:  # both cards (the prompt is edited too)
+        edited = await desk.member.edited()
+        cards[edited.id] = edited.text
+    assert tr("lt", "🔗 Duplicates: {numbers}", numbers="VRS-2026-000002") in cards[first_card.id]
+    assert tr("lt", "👥 Affected residents: {count}", count=2) in cards[first_card.id]
+    assert tr("lt", "🔗 Duplicate of {number}", number="VRS-2026-000001") in cards[second.id]
+    assert tr("lt", "Status: {status}", status=tr("lt", "Merged with another case")) in cards[second.id]
+
+    with bot.i18n.context(), bot.i18n.use_locale("en"):
+        listed = (await bot.open311.request("VRS-2026-000002", "en"))[0]
+    assert listed["status"] == "closed" and listed["status_notes"] == "Duplicate of VRS-2026-000001"
+
+    # Another team's case, by a member of that team: refused (only a head of roads may merge into its case).
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    await onboard(jonas, "lt")
+    await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos", eldership="Avižieniai")
+    elsewhere = await desk.eldership.receive_one()
+    await mark_duplicate(desk.eldership, elsewhere, "VRS-2026-000001")
+    refusal = (await desk.eldership.receive_one()).text
+    assert refusal == tr("lt", "{number} is handled by {team}: only a head of that team can merge a case into it.", number="VRS-2026-000001", team="Kelių skyrius")
+    async with store.read() as session:
+        assert (await session.get(Case, 3)).status == "new"
