@@ -32,13 +32,13 @@ from bot.open311 import Open311Service
 from bot.services import texts
 from bot.services.announcements import Announcements
 from bot.services.audits import Audits
-from bot.services.metoo import MeToo
 from bot.services.broadcaster import Broadcaster, started_after_commit
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
 from bot.services.files import FILE_DOWNLOADS, DiskGuard, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
+from bot.services.metoo import MeToo
 from bot.services.news import NewsService
 from bot.services.nonconformities import Nonconformities
 from bot.services.notifications import ResidentSender, ResidentTexts

@@ -348,7 +348,9 @@ class Open311Service:
         return {
             "service_request_id": case.number,
             "status": "closed" if closed else "open",
-            "status_notes": _("Duplicate of {number}").format(number=answer) if case.status == CaseStatus.DUPLICATE and answer else answer or texts.status_label(public_status(case.status)),
+            "status_notes": _("Duplicate of {number}").format(number=answer)
+            if case.status == CaseStatus.DUPLICATE and answer
+            else answer or texts.status_label(public_status(case.status)),
             "service_name": self._category_name(case.category_id, locale),
             "service_code": service_code(case.kind, case.category_id),
             "description": case.description if shown else None,

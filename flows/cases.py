@@ -23,11 +23,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
-from bot.services.metoo import MeToo
 from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseService, visible_text
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
+from bot.services.metoo import MeToo
 from bot.services.numbers import Page, RowId
 from bot.services.workflow import AlreadyAdded, CaseWorkflow, FileQuotaReached, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow

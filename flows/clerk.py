@@ -502,7 +502,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
 
 
 async def _merge(message: Message, case: Case, number: str, clerk: Clerk, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    """"Duplicate of…": the original by its number; a head of its team may merge from another team."""
+    """ "Duplicate of…": the original by its number; a head of its team may merge from another team."""
     original = await workflow.by_number(number.strip().upper())
     head = original is not None and (await teams.role(clerk.id, teams.get(original.team_id))).assigns
     try:

@@ -33,12 +33,12 @@ from pydantic import BaseModel, Field
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.texts import current_locale as i18n_locale
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService, Problem
 from bot.services.deadlines import WorkingCalendar
 from bot.services.metoo import MeToo, MeTooError, Shown
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
+from bot.services.texts import current_locale as i18n_locale
 from bot.services.workflow import AlreadyAdded, CaseWorkflow, DailyLimitReached, FileQuotaReached
 from bot.store.models import Case, CaseKind, Resident, utcnow
 from flows.common import (

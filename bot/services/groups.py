@@ -124,7 +124,7 @@ class ClerkTexts:
 
     @staticmethod
     def _related_lines(related: Related | None) -> list[str]:
-        """"Me too" and merged duplicates: how many residents the case affects, its duplicates, its original."""
+        """ "Me too" and merged duplicates: how many residents the case affects, its duplicates, its original."""
         if related is None:
             return []
         lines = []

@@ -1,4 +1,4 @@
-""""Me too": one problem reported once, followed by everyone it affects.
+""" "Me too": one problem reported once, followed by everyone it affects.
 
 While a resident reports a problem, once its category and place are known, `MeToo.nearby` offers
 up to five open reports of the same category within the category's radius (the municipality
@@ -23,10 +23,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from typing import TYPE_CHECKING
 
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,8 +37,6 @@ from bot.services.broadcaster import TextVersion, Version, add_broadcast, fan_ou
 from bot.services.news import FOLLOWERS
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from typing import TYPE_CHECKING
-
 from bot.store.models import CLOSED_STATUSES, Case, CaseKind, CaseStatus, Follow, FollowKind, Resident
 
 if TYPE_CHECKING:
@@ -74,7 +73,7 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
-def _open() -> object:
+def _open() -> ColumnElement[bool]:
     return col(Case.status).not_in(CLOSED_STATUSES)
 
 
@@ -87,7 +86,9 @@ async def followers_of(session: AsyncSession, case_id: int, default_locale: str)
     query = (
         select(col(Resident.id), col(Resident.locale))
         .join(Follow, col(Follow.resident_id) == col(Resident.id))
-        .where(col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case_id), col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None))
+        .where(
+            col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case_id), col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None)
+        )
         .order_by(col(Resident.id))
     )
     return [(resident_id, locale or default_locale) for resident_id, locale in (await session.execute(query)).all()]
@@ -95,9 +96,7 @@ async def followers_of(session: AsyncSession, case_id: int, default_locale: str)
 
 async def affected(session: AsyncSession, case: Case) -> int:
     """Residents the case affects: its own resident (if any) and its followers."""
-    followers = await session.scalar(
-        select(func.count()).select_from(Follow).where(col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case.id))
-    )
+    followers = await session.scalar(select(func.count()).select_from(Follow).where(col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case.id)))
     return (followers or 0) + (1 if case.resident_id is not None else 0)
 
 
@@ -119,7 +118,7 @@ async def related_of(session: AsyncSession, case: Case) -> Related:
 async def add_follow(session: AsyncSession, resident_id: int, case: Case) -> bool:
     """`resident_id` follows `case` (inside the caller's transaction); False if they already did."""
     mine = and_(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case.id))
-    if (await session.execute(select(Follow.id).where(mine))).first() is not None:
+    if (await session.execute(select(col(Follow.id)).where(mine))).first() is not None:
         return False
     session.add(Follow(resident_id=resident_id, kind=FollowKind.CASE, target=str(case.id)))
     return True
@@ -179,7 +178,7 @@ class MeToo:
         self.workflow = workflow
 
     async def follow(self, resident_id: int, case_id: int) -> Case:
-        """"This affects me too": the resident follows the case; its card shows one more affected."""
+        """ "This affects me too": the resident follows the case; its card shows one more affected."""
         async with self.database.write() as session:
             case = await self._check(session, resident_id, case_id)
             if await add_follow(session, resident_id, case):
@@ -225,10 +224,7 @@ class MeToo:
 
     async def followed(self, resident_id: int) -> list[Shown]:
         """The cases the resident follows (someone else's reports), newest first, as they may see them."""
-        ids = (
-            select(col(Follow.target))
-            .where(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE)
-        )
+        ids = select(col(Follow.target)).where(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE)
         async with self.database.read() as session:
             targets = [int(t) for t in (await session.execute(ids)).scalars()]
             if not targets:

@@ -64,7 +64,18 @@ MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
 # What the indicators read of a case (whole rows would cost twice the time for a year of cases).
 CASE_COLUMNS: tuple[Any, ...] = tuple(
     col(c)
-    for c in (Case.id, Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id, Case.team_id, Case.channel, Case.status)
+    for c in (
+        Case.id,
+        Case.received_at,
+        Case.closed_at,
+        Case.deadline,
+        Case.extended_until,
+        Case.category_id,
+        Case.eldership_id,
+        Case.team_id,
+        Case.channel,
+        Case.status,
+    )
 )
 LAST_DAYS_DEFAULT = 30
 # "Cases received" by channel, in the summary table.

@@ -511,7 +511,9 @@ class CaseWorkflow:
             assert original is not None
             case.duplicate_of = original.id
             outcome = Outcome(case)
-            await self._set_status(session, outcome, CaseStatus.DUPLICATE, clerk.id, clerk.name, original.number, now, {"original": original.number}, notify=False)
+            await self._set_status(
+                session, outcome, CaseStatus.DUPLICATE, clerk.id, clerk.name, original.number, now, {"original": original.number}, notify=False
+            )
             self._notify(session, case, self.resident_texts.merged(case, original, await self._locale(session, case)))
             resident = await case_rows.resident_of(session, case)
             followers = {resident_id for resident_id, _locale in await followers_of(session, case.id, self.config.settings.default_locale)}

@@ -1,4 +1,4 @@
-""""Me too", over the sandbox's teams (`desk`): two residents report the same street lamp 50 m
+""" "Me too", over the sandbox's teams (`desk`): two residents report the same street lamp 50 m
 apart; the second is offered the first (without its text unless it is public) and follows it;
 the card counts both; the clerk's answer to the public report reaches both, each in their language."""
 
@@ -75,7 +75,13 @@ async def test_the_second_resident_follows_the_first_report_and_both_get_the_ans
     await jonas.click(tr("lt", "➕ This affects me too"), offer)
     await jonas.edited()
     done = await jonas.receive_one()
-    assert done.text.startswith(tr("lt", "✅ You now follow case {number}: we will tell you here when its status changes. No new case was opened. You will find it under “My cases”.", number=case.number)[:20])
+    assert done.text.startswith(
+        tr(
+            "lt",
+            "✅ You now follow case {number}: we will tell you here when its status changes. No new case was opened. You will find it under “My cases”.",
+            number=case.number,
+        )[:20]
+    )
     async with store.read() as session:
         assert len((await session.execute(select(Case))).scalars().all()) == 1, "no new case"
         follow = (await session.execute(select(Follow).where(Follow.kind == FollowKind.CASE))).scalar_one()
@@ -111,7 +117,9 @@ async def test_a_report_that_is_not_public_is_offered_without_its_text(desk: Des
     assert "latarnia" not in offer.text and "Kowalski" not in offer.text and "Anna" not in offer.text
     await jonas.click(tr("lt", "Continue with a new case"), offer)
     await jonas.edited()
-    contact = "How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."
+    contact = (
+        "How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."
+    )
     assert (await jonas.receive_one()).text == tr("lt", contact)
     await finish(jonas, "lt")
     async with store.read() as session:
@@ -132,10 +140,16 @@ DUPLICATE = "🔗 Kreipimosi dublikatas…"
 
 
 async def mark_duplicate(clerk: Person, card: Received, number: str) -> Received:
-    """"Duplicate of…" on the card, the original's number in the case's topic: the bot's reply (or None)."""
+    """ "Duplicate of…" on the card, the original's number in the case's topic: the bot's reply (or None)."""
     await clerk.click(DUPLICATE, card)
     prompt = await clerk.receive_one()
-    assert prompt.text.startswith(tr("lt", "{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one.", number=card.text.split()[1]))
+    assert prompt.text.startswith(
+        tr(
+            "lt",
+            "{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one.",
+            number=card.text.split()[1],
+        )
+    )
     await clerk.send(number, thread_id=card.thread_id)
     return prompt
 
@@ -154,13 +168,22 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     await mark_duplicate(desk.member, second, "VRS-2026-000002")
     assert (await desk.member.receive_one()).text == tr("lt", "A case cannot be a duplicate of itself.")
     await mark_duplicate(desk.member, second, "VRS-2026-000099")
-    assert (await desk.member.receive_one()).text == tr("lt", "There is no such case. Write the number of the original, e.g. {number}.", number="VRS-2026-000002")
+    assert (await desk.member.receive_one()).text == tr(
+        "lt", "There is no such case. Write the number of the original, e.g. {number}.", number="VRS-2026-000002"
+    )
     async with store.read() as session:
         assert (await session.get(Case, 2)).status == "new"
 
     await mark_duplicate(desk.member, second, "vrs-2026-000001")
     told = await marta.receive_one()
-    assert tr("pl", "Your case reports the same problem as case {number}, so the two were merged: yours is closed, and we will tell you here when the status of {number} changes.", number="VRS-2026-000001") in told.text
+    assert (
+        tr(
+            "pl",
+            "Your case reports the same problem as case {number}, so the two were merged: yours is closed, and we will tell you here when the status of {number} changes.",
+            number="VRS-2026-000001",
+        )
+        in told.text
+    )
     async with store.read() as session:
         duplicate = await session.get(Case, 2)
         assert duplicate.status == "duplicate" and duplicate.duplicate_of == 1
@@ -186,6 +209,8 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     elsewhere = await desk.eldership.receive_one()
     await mark_duplicate(desk.eldership, elsewhere, "VRS-2026-000001")
     refusal = (await desk.eldership.receive_one()).text
-    assert refusal == tr("lt", "{number} is handled by {team}: only a head of that team can merge a case into it.", number="VRS-2026-000001", team="Kelių skyrius")
+    assert refusal == tr(
+        "lt", "{number} is handled by {team}: only a head of that team can merge a case into it.", number="VRS-2026-000001", team="Kelių skyrius"
+    )
     async with store.read() as session:
         assert (await session.get(Case, 3)).status == "new"
