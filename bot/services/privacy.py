@@ -229,7 +229,11 @@ class DataRights:
             resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = [], None, None, 0
             resident.erased_at = resident.created_at = now  # a fresh start: not even when they first came
             resident.blocked_at = None
+            followed = select(col(Follow.target)).where(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE)
+            followed_ids = [int(target) for target in (await session.execute(followed)).scalars()]
             await session.execute(delete(Follow).where(col(Follow.resident_id) == resident_id))
+            for followed_case in (await session.execute(select(Case).where(col(Case.id).in_(followed_ids)))).scalars():
+                await self.workflow.refresh_card(session, followed_case)  # one resident fewer affected ("me too")
             await session.execute(
                 update(Delivery)
                 .where(col(Delivery.chat_id) == resident_id, col(Delivery.status) == DeliveryStatus.PENDING)
