@@ -214,3 +214,35 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     )
     async with store.read() as session:
         assert (await session.get(Case, 3)).status == "new"
+
+
+async def test_without_a_place_the_same_eldership_is_offered_and_a_hidden_answer_stays_hidden(
+    desk: Desk, bot: App, telegram: Telegram, store: Database
+) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", REPORT["pl"], LAMP["pl"], "Latarnia nie świeci od tygodnia", eldership="Awiżenie")
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    await onboard(jonas, "lt")
+    labels = LABELS["lt"]
+    await jonas.send(labels["new"])
+    await jonas.receive_one()
+    await choose(jonas, REPORT["lt"])
+    await choose(jonas, "Avižieniai")
+    await choose(jonas, LAMP["lt"])
+    await jonas.send("Neveikia žibintas")
+    await jonas.receive_one()
+    await choose(jonas, labels["skip"])
+    await jonas.send(labels["skip"])  # no place: the same eldership
+    _thanks, offer = await jonas.receive(2)
+    assert tr("lt", "in the same eldership") in offer.text and "Latarnia" not in offer.text
+    await jonas.click(tr("lt", "➕ This affects me too"), offer)
+    await jonas.edited()
+    await jonas.receive_one()
+
+    workflow = bot.dispatcher["workflow"]
+    await workflow.act(1, Action.ANSWER, Clerk(1, "Petras"), text="Wymieniono żarówkę, p. Anna")
+    await anna.receive_one()
+    told = await jonas.receive_one()
+    assert tr("lt", "The problem has been dealt with: the case is resolved.") in told.text
+    assert "Anna" not in told.text and "żarówkę" not in told.text  # not public: the answer to Anna stays hers
