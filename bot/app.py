@@ -32,12 +32,13 @@ from bot.open311 import Open311Service
 from bot.services import texts
 from bot.services.announcements import Announcements
 from bot.services.audits import Audits
-from bot.services.broadcaster import Broadcaster
+from bot.services.broadcaster import Broadcaster, started_after_commit
 from bot.services.cases import CaseService
 from bot.services.deadlines import WorkingCalendar
 from bot.services.files import FILE_DOWNLOADS, DiskGuard, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
+from bot.services.metoo import MeToo
 from bot.services.news import NewsService
 from bot.services.nonconformities import Nonconformities
 from bot.services.notifications import ResidentSender, ResidentTexts
@@ -338,6 +339,8 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, teams)
     dispatcher["projects"] = services.projects
     services.projects.on_fanout = announcements.start  # followers' notices go out as the announcements do
+    database.after_commit.append(started_after_commit(announcements.start))  # and cases' followers' ("me too")
+    dispatcher["metoo"] = MeToo(database, config, services.workflow)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     locales = ResidentI18nMiddleware(i18n, teams.is_staff_chat, settings.admin_locale)
     locales.setup(dispatcher)

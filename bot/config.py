@@ -471,6 +471,15 @@ class Entry(LocalizedName):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
 
 
+NEARBY_RADIUS_M = 250  # "me too": how far open cases of a category are offered, unless the category says otherwise
+
+
+class Category(Entry):
+    """A category of cases; `radius_m`: how far away an open report of it is offered as "me too"."""
+
+    radius_m: Annotated[int, Field(ge=10, le=5000)] = NEARBY_RADIUS_M
+
+
 class LocalizedText(BaseModel):
     """A text residents read, in each language; English falls back to Polish."""
 
@@ -629,7 +638,7 @@ class Municipality(BaseModel):
 
     name: LocalizedName
     elderships: list[Entry]
-    categories: list[Entry]
+    categories: list[Category]
     kinds: dict[str, KindRules]
     privacy: Privacy
     news_topics: list[Entry] = []
@@ -750,7 +759,7 @@ class Municipality(BaseModel):
         return {entry.id: entry for entry in self.elderships}
 
     @cached_property
-    def category_by_id(self) -> dict[str, Entry]:
+    def category_by_id(self) -> dict[str, Category]:
         return {entry.id: entry for entry in self.categories}
 
     @cached_property

@@ -318,7 +318,8 @@ class Open311Service:
             if kind == EventKind.STATUS and (data or {}).get("to") == CaseStatus.ASSIGNED:
                 continue  # a clerk took it or was given it: internal (the public status stays "received")
             updated[case_id] = max(updated.get(case_id, clock_aware(at)), clock_aware(at))
-        answered = [case.id for case in cases if case.status in CLOSED_STATUSES and _answer_is_public(case)]
+        # A duplicate's closing text is its original's number (status notes: "Duplicate of …").
+        answered = [case.id for case in cases if case.status in CLOSED_STATUSES and (_answer_is_public(case) or case.status == CaseStatus.DUPLICATE)]
         answers: dict[int, str] = {}
         if answered:
             rows = await session.execute(
@@ -347,7 +348,9 @@ class Open311Service:
         return {
             "service_request_id": case.number,
             "status": "closed" if closed else "open",
-            "status_notes": answer or texts.status_label(public_status(case.status)),
+            "status_notes": _("Duplicate of {number}").format(number=answer)
+            if case.status == CaseStatus.DUPLICATE and answer
+            else answer or texts.status_label(public_status(case.status)),
             "service_name": self._category_name(case.category_id, locale),
             "service_code": service_code(case.kind, case.category_id),
             "description": case.description if shown else None,

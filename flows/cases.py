@@ -27,6 +27,7 @@ from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseService, visible_text
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
+from bot.services.metoo import MeToo
 from bot.services.numbers import Page, RowId
 from bot.services.workflow import AlreadyAdded, CaseWorkflow, FileQuotaReached, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
@@ -107,7 +108,17 @@ def _consented(resident: Resident | None) -> TypeGuard[Resident]:
 # --- the list ------------------------------------------------------------------------------
 
 
-async def _list(resident: Resident, page: int, cases: CaseService, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _list(resident: Resident, page: int, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> tuple[str, InlineKeyboardMarkup | None]:
+    text, keyboard = await _own(resident, page, cases, calendar)
+    followed = await metoo.followed(resident.id) if page == 0 else []
+    if followed:  # someone else's reports ("me too"): their status only, never their trail
+        lines = ["", _("<b>Cases you follow</b> (reported by someone else):")]
+        lines += [f"👥 <b>{item.number}</b> · {texts.status_label(item.status)}" for item in followed]
+        text = (text if keyboard is not None else "") + "\n".join(lines)
+    return text.strip(), keyboard
+
+
+async def _own(resident: Resident, page: int, cases: CaseService, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
     rows, total = await cases.page_for_resident(resident.id, page, PER_PAGE)
     if total == 0:
         return _("You have no cases yet. To submit one, press “📝 New case”."), None
@@ -132,22 +143,24 @@ async def _list(resident: Resident, page: int, cases: CaseService, calendar: Wor
 
 @router.message(Command("cases"))
 @router.message(F.text == MENU_MY_CASES)
-async def my_cases(message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar) -> None:
+async def my_cases(message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> None:
     if not _consented(resident):
         await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
         return
     await state.clear()
-    text, keyboard = await _list(resident, 0, cases, calendar)
+    text, keyboard = await _list(resident, 0, cases, calendar, metoo)
     await message.answer(text, reply_markup=keyboard)
 
 
 @router.callback_query(Follow.filter(F.action == "page"))
-async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar) -> None:
+async def list_page(
+    query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo
+) -> None:
     if not _consented(resident):
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await query.answer()
-    text, keyboard = await _list(resident, callback_data.page, cases, calendar)
+    text, keyboard = await _list(resident, callback_data.page, cases, calendar, metoo)
     await shown(query).edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one
 
 

@@ -41,6 +41,7 @@ from bot.services.workflow import (
     CaseWorkflow,
     Clerk,
     GroupMessage,
+    MergeRefused,
     NotAllowed,
     NoTelegram,
     answered_outside_telegram,
@@ -61,6 +62,7 @@ PROMPTS = {
     Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team and the resident will see it."),
     Action.REDIRECT: lambda: _("{number}: write to which institution the case goes, and why. The resident will see it."),
     Action.REJECT: lambda: _("{number}: write why the case is rejected. The resident will see it."),
+    Action.DUPLICATE: lambda: _("{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."),
 }
 # The same for a case whose person has no Telegram (registered by a clerk): nothing is sent.
 PROMPTS_OUTSIDE_TELEGRAM = {
@@ -69,6 +71,7 @@ PROMPTS_OUTSIDE_TELEGRAM = {
     Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team will see it."),
     Action.REDIRECT: lambda: _("{number}: write to which institution the case went, and why (told {how}), for the case's record."),
     Action.REJECT: lambda: _("{number}: write why the case is rejected (told {how}), for the case's record."),
+    Action.DUPLICATE: lambda: _("{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."),
 }
 
 # The same for a case that came through Open311: what closes it is published there (status notes).
@@ -78,6 +81,7 @@ PROMPTS_OPEN311 = {
     Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team will see it."),
     Action.REDIRECT: lambda: _("{number}: write to which institution the case goes, and why. It is published through Open311."),
     Action.REJECT: lambda: _("{number}: write why the case is rejected. It is published through Open311."),
+    Action.DUPLICATE: lambda: _("{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."),
 }
 
 
@@ -484,6 +488,10 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
         await state.clear()
         return
     await state.clear()
+    if action is Action.DUPLICATE:
+        await _merge(message, case, text, clerk, workflow, teams)
+        await _retire_prompt(message, data)
+        return
     answer = GroupMessage(message.chat.id, message.message_id, message.html_text) if action is Action.ANSWER else None
     via = AnswerBy(data["answered_via"]) if data.get("answered_via") else None
     try:
@@ -491,6 +499,18 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
     except NotAllowed:
         await message.reply(_("This cannot be done with the case now."))
     await _retire_prompt(message, data)
+
+
+async def _merge(message: Message, case: Case, number: str, clerk: Clerk, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
+    """ "Duplicate of…": the original by its number; a head of its team may merge from another team."""
+    original = await workflow.by_number(number.strip().upper())
+    head = original is not None and (await teams.role(clerk.id, teams.get(original.team_id))).assigns
+    try:
+        await workflow.merge(case.id, original.id if original is not None else 0, clerk, head_of_original=head)
+    except MergeRefused as refused:
+        await message.reply(str(refused))
+    except NotAllowed:
+        await message.reply(_("This cannot be done with the case now."))
 
 
 # --- notes and messages to the resident ----------------------------------------------------

@@ -27,6 +27,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
+from babel.numbers import format_decimal
 from pydantic import BaseModel, Field
 
 from bot.config import Config
@@ -34,8 +35,10 @@ from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService, Problem
 from bot.services.deadlines import WorkingCalendar
+from bot.services.metoo import MeToo, MeTooError, Shown
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
+from bot.services.texts import current_locale as i18n_locale
 from bot.services.workflow import AlreadyAdded, CaseWorkflow, DailyLimitReached, FileQuotaReached
 from bot.store.models import Case, CaseKind, Resident, utcnow
 from flows.common import (
@@ -75,6 +78,7 @@ class Intake(StatesGroup):
     description = State()
     files = State()
     location = State()
+    metoo = State()  # a report near open ones of its category: "this affects me too", or a new case
     contact = State()
     confirm = State()
 
@@ -83,7 +87,7 @@ STEPS = ("kind", "eldership", "category", "description", "files", "location", "c
 
 
 class Step(CallbackData, prefix="in"):
-    action: str  # kind | eld | page | cat | files_done | edit | back | goto | submit | cancel
+    action: str  # kind | eld | page | cat | files_done | metoo | new_case | edit | back | goto | submit | cancel
     value: str = ""
 
 
@@ -99,6 +103,7 @@ class Draft(BaseModel):
     longitude: float | None = None
     address: str | None = None  # ...or a typed address, or neither
     phone: str | None = None  # shared to be called back; None: answered in Telegram only
+    offered: list[int] = Field(default_factory=list)  # "me too": the ids of the open cases offered
     editing: bool = False  # one step changed from the summary: back to the summary after it
 
 
@@ -431,19 +436,19 @@ async def files_unexpected(message: Message, state: FSMContext) -> None:
 
 
 @router.message(StateFilter(Intake.location), F.location)
-async def location_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+async def location_given(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
     await _place(state, latitude=message.location.latitude, longitude=message.location.longitude)
-    await _next("location", message, state, config, i18n)
+    await _after_place(message, state, config, i18n, metoo, calendar)
 
 
 @router.message(StateFilter(Intake.location), F.text == SKIP)
-async def location_skipped(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+async def location_skipped(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
     await _place(state)
-    await _next("location", message, state, config, i18n)
+    await _after_place(message, state, config, i18n, metoo, calendar)
 
 
 @router.message(StateFilter(Intake.location), F.text)
-async def address_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+async def address_given(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
     address = " ".join(message.text.split())
     if ADDRESS.problem(address):
         await message.answer(
@@ -451,7 +456,98 @@ async def address_given(message: Message, state: FSMContext, config: Config, i18
         )
         return
     await _place(state, address=address)
-    await _next("location", message, state, config, i18n)
+    await _after_place(message, state, config, i18n, metoo, calendar)
+
+
+# --- "me too": a report near open ones of its category -------------------------------------
+
+
+async def _after_place(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
+    """A report with its category and place known: open reports of the category nearby (or in
+    its eldership) are offered first; without any, or when changing a step, on as before."""
+    draft = await _load(state)
+    if draft.kind != CaseKind.REPORT or draft.editing or draft.category is None:
+        await _next("location", message, state, config, i18n)
+        return
+    found = await metoo.nearby(
+        message.chat.id, draft.category, latitude=draft.latitude, longitude=draft.longitude, eldership_id=draft.eldership
+    )  # a private chat's id is the resident's
+    if not found:
+        await _next("location", message, state, config, i18n)
+        return
+    draft.offered = [item.case_id for item in found]
+    await _save(state, draft)
+    await state.set_state(Intake.metoo)
+    await message.answer(_("Thank you."), reply_markup=ReplyKeyboardRemove())
+    await message.answer(_nearby_text(found, config, i18n.current_locale, calendar), reply_markup=_nearby_keyboard(found))
+
+
+def _distance(metres: float | None) -> str:
+    if metres is None:
+        return _("in the same eldership")
+    if metres < 1000:
+        return _("{metres} m away").format(metres=max(10, round(metres / 10) * 10))
+    return _("{km} km away").format(km=format_decimal(round(metres / 1000, 1), locale=i18n_locale()))
+
+
+def _nearby_text(found: list[Shown], config: Config, locale: str, calendar: WorkingCalendar) -> str:
+    """What may be shown of other residents' reports: category, how far, since when, status, and
+    the description only of a report a clerk made public."""
+    lines = [_("<b>Has this already been reported?</b> These open reports look like yours:"), ""]
+    for index, item in enumerate(found, start=1):
+        category = escape(config.municipality.category_by_id[item.category_id].get(locale))
+        since = _("since {date}").format(date=texts.day(calendar.local_date(item.received_at)))
+        lines.append(f"<b>{index}.</b> {category} · {_distance(item.distance_m)} · {since} · {texts.status_label(item.status)}")
+        if item.description is not None:
+            lines.append("<i>" + escape(texts.shorten(item.description, 300)) + "</i>")
+    lines += ["", _("If one of them is your problem, press “This affects me too”: you will be told of its progress, and no new case is opened.")]
+    return "\n".join(lines)
+
+
+def _nearby_keyboard(found: list[Shown]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for index, item in enumerate(found, start=1):
+        label = _("➕ This affects me too") if len(found) == 1 else _("➕ This affects me too ({index})").format(index=index)
+        builder.button(text=label, callback_data=Step(action="metoo", value=str(item.case_id)))
+    builder.button(text=_("Continue with a new case"), callback_data=Step(action="new_case"))
+    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+@router.callback_query(StateFilter(Intake.metoo), Step.filter(F.action == "metoo"))
+async def affects_me_too(query: CallbackQuery, callback_data: Step, state: FSMContext, metoo: MeToo) -> None:
+    draft = await _load(state)
+    case_id = whole_number(callback_data.value)
+    if case_id is None or case_id not in draft.offered:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    try:
+        case = await metoo.follow(query.from_user.id, case_id)
+    except MeTooError as refused:
+        await query.answer(str(refused), show_alert=True)
+        return
+    await state.clear()
+    await query.answer()
+    await _close_keyboard(query)
+    await shown(query).answer(
+        _("✅ You now follow case {number}: we will tell you here when its status changes. No new case was opened. You will find it under “My cases”.").format(
+            number=case.number
+        ),
+        reply_markup=main_menu(),
+    )
+
+
+@router.callback_query(StateFilter(Intake.metoo), Step.filter(F.action == "new_case"))
+async def new_case_after_all(query: CallbackQuery, state: FSMContext, config: Config, i18n: I18n) -> None:
+    await query.answer()
+    await _close_keyboard(query)
+    await _next("location", shown(query), state, config, i18n)
+
+
+@router.message(StateFilter(Intake.metoo))
+async def metoo_buttons(message: Message) -> None:
+    await message.answer(_("Please choose with the buttons above: “This affects me too”, or “Continue with a new case”. To stop, send /cancel."))
 
 
 async def _place(state: FSMContext, latitude: float | None = None, longitude: float | None = None, address: str | None = None) -> None:

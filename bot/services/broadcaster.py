@@ -158,6 +158,23 @@ async def add_broadcast(
     return broadcast
 
 
+FANOUT = "petent.fanout"  # session.info: broadcasts to start once the transaction commits
+
+
+def fan_out_after_commit(session: AsyncSession, broadcast: Broadcast) -> None:
+    """Start sending `broadcast` once the caller's transaction commits (the app's after-commit
+    hook, `started_after_commit`); unfinished ones are picked up at start and by `pick_up`."""
+    session.info.setdefault(FANOUT, []).append(broadcast)
+
+
+def started_after_commit(start: Callable[[Broadcast], None]) -> Callable[[AsyncSession], None]:
+    def hook(session: AsyncSession) -> None:
+        for broadcast in session.info.pop(FANOUT, []):
+            start(broadcast)
+
+    return hook
+
+
 class Paused(Exception):
     """The sender was paused (shutdown): the broadcast is not finished, it goes on at the next start."""
 

@@ -17,7 +17,7 @@ from bot.config import Municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.store import cases as case_rows
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, Channel
+from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, Channel
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,8 @@ class CaseService:
             return await case_rows.case_events(session, case_id)
 
     def can_reopen(self, case: Case, now: datetime) -> bool:
+        if case.status == CaseStatus.DUPLICATE:
+            return False  # merged into another case: that one is followed (and reopened) instead
         return case.status in CLOSED_STATUSES and case.closed_at is not None and now - case.closed_at <= timedelta(days=self.reopen_days)
 
 

@@ -31,6 +31,7 @@ from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import Contact
 from bot.services.deadlines import WorkingCalendar
+from bot.services.metoo import Related, related_of
 from bot.services.notifications import send_files
 from bot.services.numbers import RowId
 from bot.services.outbox import Permanent, Sent, follow_migration
@@ -57,6 +58,7 @@ ACTION_LABELS = {
     Action.REOPEN: __("↩ Reopen"),
     Action.PUBLISH: __("🌐 Make public"),
     Action.HIDE: __("🔒 Hide from public"),
+    Action.DUPLICATE: __("🔗 Duplicate of…"),
 }
 
 CARD_BUDGET = 3900  # characters of HTML for a card: its visible text stays within Telegram's 4096
@@ -91,13 +93,13 @@ class ClerkTexts:
             return f"{case.number} · {category} · {self._eldership(case)}"[:128]
 
     def card(
-        self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None
+        self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None, related: Related | None = None
     ) -> tuple[str, InlineKeyboardMarkup]:
         """The card and the buttons that fit the case now; `created` (the case's CREATED event)
         names the clerk who registered a case that came outside Telegram; `closing` (the STATUS
         event that closed it, if it is closed) who closed it."""
         with self.i18n.context(), self._in_admin_locale():
-            return self._card_text(case, resident, created, closing), self._card_keyboard(case)
+            return self._card_text(case, resident, created, closing, related), self._card_keyboard(case)
 
     def retired_card(self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None) -> str:
         """The card left in a group the case was passed on from: as the case is now, no buttons."""
@@ -120,6 +122,20 @@ class ClerkTexts:
         responsible = _("responsible: {name}").format(name=escape(case.assignee_name)) if case.assignee_name else _("nobody responsible yet")
         return status + " · " + responsible
 
+    @staticmethod
+    def _related_lines(related: Related | None) -> list[str]:
+        """ "Me too" and merged duplicates: how many residents the case affects, its duplicates, its original."""
+        if related is None:
+            return []
+        lines = []
+        if related.affected > 1:
+            lines.append(_("👥 Affected residents: {count}").format(count=related.affected))
+        if related.original:
+            lines.append(_("🔗 Duplicate of {number}").format(number=related.original))
+        if related.duplicates:
+            lines.append(_("🔗 Duplicates: {numbers}").format(numbers=", ".join(related.duplicates)))
+        return lines
+
     def _deadline_line(self, case: Case) -> str:
         """The legal deadline; with the working days left only while the case is open."""
         if case.status in CLOSED_STATUSES:
@@ -128,7 +144,9 @@ class ClerkTexts:
         left = self.calendar.working_days_left(today, case.due)
         return _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left))
 
-    def _card_text(self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None) -> str:
+    def _card_text(
+        self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None, related: Related | None = None
+    ) -> str:
         municipality = self.config.municipality
         team = self.teams.get(case.team_id)
         lines = [
@@ -151,6 +169,7 @@ class ClerkTexts:
             lines.append(_("🌐 Public: the description, the place and the final answer are shown in the Open311 listing"))
         if case.address:
             lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
+        lines += self._related_lines(related)
         head = "\n".join(lines) + "\n\n"
         if case.purged_at is not None:
             return head + _("The description, the files and the resident's details were removed at the end of the retention period.")
@@ -227,6 +246,20 @@ class ClerkTexts:
     def description_parts(self, case: Case) -> list[str]:
         """The whole description, in messages that fit."""
         return [escape(case.description[start : start + 3500]) for start in range(0, len(case.description), 3500)]
+
+    def merge_refused(self, why: str, case: Case) -> str:
+        """Why a case cannot be merged into `case` (the original named), for the clerk."""
+        with self.i18n.context(), self._in_admin_locale():
+            if why == "unknown":
+                return _("There is no such case. Write the number of the original, e.g. {number}.").format(number=case.number)
+            if why == "itself":
+                return _("A case cannot be a duplicate of itself.")
+            if why == "duplicate":
+                return _("{number} is itself a duplicate: merge into the case it duplicates.").format(number=case.number)
+            if why == "old":
+                return _("{number} was closed too long ago to be reopened; it cannot take duplicates.").format(number=case.number)
+            team = escape(self.teams.get(case.team_id).name.get(self.locale))
+            return _("{number} is handled by {team}: only a head of that team can merge a case into it.").format(number=case.number, team=team)
 
     def assigned(self, case: Case, clerk: Clerk, assignee: Clerk) -> str:
         with self.i18n.context(), self._in_admin_locale():
@@ -384,7 +417,7 @@ class GroupSender:
         return Sent(row.chat_id, sent, _recorded(case.id, row.chat_id, [_Trace(TraceKind.CARD, case.topic_id, sent)], card_message_id=sent))
 
     async def _post_card(self, case: Case, chat_id: int, thread: int | None) -> int:
-        text, keyboard = self.texts.card(case, *await self._people(case))
+        text, keyboard = self.texts.card(case, *await self._people(case), await self._related(case))
         return (await self.bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=keyboard)).message_id
 
     async def card_edit(self, row: OutboxMessage) -> Sent:
@@ -395,9 +428,13 @@ class GroupSender:
             return Sent(row.chat_id, retired)
         if not self._here(case, row) or case.card_message_id is None:
             return Sent()  # the card is still to come (it is rendered as the case is then) or went with the case
-        text, keyboard = self.texts.card(case, *await self._people(case))
+        text, keyboard = self.texts.card(case, *await self._people(case), await self._related(case))
         await self.bot.edit_message_text(text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard)
         return Sent(row.chat_id, case.card_message_id)
+
+    async def _related(self, case: Case) -> Related:
+        async with self.database.read() as session:
+            return await related_of(session, case)
 
     async def _people(self, case: Case) -> tuple[Resident | None, CaseEvent | None, CaseEvent | None]:
         """What the card says about the people of the case: the resident, the CREATED event (a

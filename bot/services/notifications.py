@@ -116,6 +116,14 @@ class ResidentTexts:
                 raise ValueError(f"residents are not told about {event.kind} events")
             return "\n\n".join(lines)
 
+    def merged(self, case: Case, original: Case, locale: str) -> str:
+        """The resident's case was closed as a duplicate: they follow the original now."""
+        with self.i18n.context(), self._in(locale):
+            return "\n\n".join([
+                self._header(case),
+                _("Your case reports the same problem as case {number}, so the two were merged: yours is closed, and we will tell you here when the status of {number} changes.").format(number=original.number),
+            ])  # fmt: skip
+
     def passed(self, case: Case, team: Team, reason: str, locale: str) -> str:
         """The case went to another team: which, why (the clerk was told the resident reads it), and that the deadline stays."""
         with self.i18n.context(), self._in(locale):

@@ -125,6 +125,8 @@ class DataRights:
             for entry in followed:
                 if entry["kind"] == FollowKind.PROJECT and (project := await session.get(Project, int(entry["target"]))) is not None:
                     entry["project"] = {"code": project.external_id, "pl": project.name_pl, "lt": project.name_lt}
+                if entry["kind"] == FollowKind.CASE and (followed_case := await session.get(Case, int(entry["target"]))) is not None:
+                    entry["case"] = followed_case.number  # the number only: the case is someone else's
             files = (await session.execute(select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id)))).scalars()
             by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
             for event in events:
@@ -200,6 +202,8 @@ class DataRights:
         return "\n".join(lines) + "\n"
 
     def _followed(self, follow: dict[str, Any], locale: str) -> str:
+        if follow["kind"] == FollowKind.CASE:
+            return _("case {number} (“me too”)").format(number=follow.get("case") or follow["target"])
         if follow["kind"] == FollowKind.ELDERSHIP_PROJECTS:
             eldership = self.municipality.eldership_by_id.get(follow["target"])
             return _("projects of {eldership}").format(eldership=eldership.get(locale) if eldership else follow["target"])
@@ -225,7 +229,11 @@ class DataRights:
             resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = [], None, None, 0
             resident.erased_at = resident.created_at = now  # a fresh start: not even when they first came
             resident.blocked_at = None
+            followed = select(col(Follow.target)).where(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE)
+            followed_ids = [int(target) for target in (await session.execute(followed)).scalars()]
             await session.execute(delete(Follow).where(col(Follow.resident_id) == resident_id))
+            for followed_case in (await session.execute(select(Case).where(col(Case.id).in_(followed_ids)))).scalars():
+                await self.workflow.refresh_card(session, followed_case)  # one resident fewer affected ("me too")
             await session.execute(
                 update(Delivery)
                 .where(col(Delivery.chat_id) == resident_id, col(Delivery.status) == DeliveryStatus.PENDING)

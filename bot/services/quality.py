@@ -45,6 +45,7 @@ from bot.store.db import Database
 from bot.store.models import (
     Case,
     CaseEvent,
+    CaseStatus,
     Channel,
     EventKind,
     Milestone,
@@ -63,7 +64,18 @@ MIN_GROUP = 5  # k-anonymity threshold for satisfaction breakdowns
 # What the indicators read of a case (whole rows would cost twice the time for a year of cases).
 CASE_COLUMNS: tuple[Any, ...] = tuple(
     col(c)
-    for c in (Case.id, Case.received_at, Case.closed_at, Case.deadline, Case.extended_until, Case.category_id, Case.eldership_id, Case.team_id, Case.channel)
+    for c in (
+        Case.id,
+        Case.received_at,
+        Case.closed_at,
+        Case.deadline,
+        Case.extended_until,
+        Case.category_id,
+        Case.eldership_id,
+        Case.team_id,
+        Case.channel,
+        Case.status,
+    )
 )
 LAST_DAYS_DEFAULT = 30
 # "Cases received" by channel, in the summary table.
@@ -293,6 +305,7 @@ class QualityReport:
     received: int = 0
     by_channel: Counter[str] = field(default_factory=Counter)  # received in the period, per Channel
     closed: int = 0
+    duplicates: int = 0  # closed as duplicates of another case: apart from "closed" (nothing was answered)
     on_time: int = 0
     handling_days: list[int] = field(default_factory=list)
     extensions: int = 0
@@ -409,6 +422,9 @@ class QualityService:
                 report.by_channel[case.channel or Channel.TELEGRAM] += 1
                 weeks[_monday(received)].received += 1
             due = case.extended_until or case.deadline
+            if case.status == CaseStatus.DUPLICATE:
+                report.duplicates += closed is not None and closed in period
+                continue
             if closed is not None and closed in period:
                 on_time = closed <= due
                 report.closed += 1
@@ -513,7 +529,7 @@ class QualityService:
                 of(to).received += 1
         for case in cases:
             closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
-            if closed is not None and closed in period:
+            if closed is not None and closed in period and case.status != CaseStatus.DUPLICATE:
                 team = of(case.team_id)
                 team.closed += 1
                 team.on_time += closed <= (case.extended_until or case.deadline)
@@ -574,6 +590,7 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         [_("Cases received"), report.received],
         *([str(CHANNEL_ROWS[channel]), report.by_channel[channel]] for channel in Channel),
         [_("Cases closed"), report.closed],
+        [_("Closed as duplicates of another case"), report.duplicates],
         [_("Closed within the legal deadline"), report.on_time],
         [_("Share closed within the deadline, %"), rounded(report.on_time_share)],
         [_("Median handling time, working days"), rounded(report.median_days)],

@@ -34,6 +34,7 @@ STATUS_LABELS = {
     CaseStatus.REDIRECTED: __("Sent to another institution"),
     CaseStatus.REJECTED: __("Rejected"),
     CaseStatus.REOPENED: __("Reopened"),
+    CaseStatus.DUPLICATE: __("Merged with another case"),
 }
 
 # How a case registered by a clerk came in, and how its person is answered outside Telegram:

@@ -21,6 +21,7 @@ from sqlmodel import col
 from bot.config import Config, Team
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
+from bot.services.metoo import FollowerTexts, add_follow, followers_of, notice_followers
 from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, release_now, resident_key
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
@@ -66,6 +67,7 @@ class Action(StrEnum):
     REOPEN = "reopen"
     PUBLISH = "publish"  # a report of a problem shown in the public Open311 listing (description and place)
     HIDE = "hide"  # taken out of it again
+    DUPLICATE = "duplicate"  # closed as a duplicate of another case (`merge`), its resident following that one
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.REOPEN: Transition(CLOSED_STATUSES, CaseStatus.REOPENED),
     Action.PUBLISH: Transition(frozenset(CaseStatus), None),
     Action.HIDE: Transition(frozenset(CaseStatus), None),
+    Action.DUPLICATE: Transition(OPEN_STATUSES, CaseStatus.DUPLICATE, needs_text=True),  # the text: the original's number
 }
 
 
@@ -98,6 +101,8 @@ def _fits(action: Action, case: Case) -> bool:
         return case.kind == CaseKind.REPORT and not case.public
     if action is Action.HIDE:
         return case.kind == CaseKind.REPORT and case.public
+    if action is Action.REOPEN:
+        return case.status != CaseStatus.DUPLICATE  # a duplicate is reopened through its original
     return True
 
 
@@ -114,6 +119,10 @@ def allowed_actions(case: Case) -> list[Action]:
 
 class NotAllowed(Exception):
     """The case does not exist, or the action does not fit it now."""
+
+
+class MergeRefused(NotAllowed):
+    """A merge that cannot be made; the message is for the clerk (in ADMIN_LOCALE)."""
 
 
 class DailyLimitReached(Exception):
@@ -157,7 +166,7 @@ def answered_outside_telegram(case: Case) -> bool:
 
 def records_how_answered(case: Case, action: Action) -> bool:
     """Whether `action` closes a case whose answer went outside Telegram: the clerk says how."""
-    return answered_outside_telegram(case) and TRANSITIONS[action].to in CLOSED_STATUSES
+    return answered_outside_telegram(case) and TRANSITIONS[action].to in CLOSED_STATUSES and action is not Action.DUPLICATE
 
 
 @dataclass(frozen=True)
@@ -203,6 +212,7 @@ class CaseWorkflow:
         self.teams = teams
         self.resident_texts = resident_texts  # in the resident's language
         self.clerk_texts = clerk_texts  # in ADMIN_LOCALE
+        self.follower_texts = FollowerTexts(resident_texts.i18n, config)  # "me too": in each follower's language
 
     def extension_left(self, case: Case) -> int:
         return extension_left(case, self.config)
@@ -328,8 +338,8 @@ class CaseWorkflow:
         now = utcnow()
         async with self.database.write() as session:
             case = await session.get(Case, case_id, with_for_update=True)
-            if case is None or case.status not in rule.allowed_from or not _fits(action, case) or case.purged_at is not None:
-                raise NotAllowed(action)
+            if case is None or case.status not in rule.allowed_from or not _fits(action, case) or case.purged_at is not None or action is Action.DUPLICATE:
+                raise NotAllowed(action)  # a duplicate is closed by `merge`, with its original
             outcome = Outcome(case)
             if action in (Action.PUBLISH, Action.HIDE):
                 self._publish(session, outcome, clerk, action is Action.PUBLISH, now)
@@ -378,8 +388,12 @@ class CaseWorkflow:
         locale = await self._locale(session, case)
         if notify:
             self._notify(session, case, self.resident_texts.event(case, event, locale))
+        # Followers ("me too"): a public case's final answer is the clerk's relayed message.
+        answer = text or next((e.text for e in reversed(outcome.events) if e.kind == EventKind.MESSAGE_OUT), None)
+        await notice_followers(session, self.follower_texts, case, answer, self.config.settings.default_locale)
         resident = await case_rows.resident_of(session, case)
-        if to in CLOSED_STATUSES and case.resident_id is not None and not case.feedback_asked and not case_rows.kept_apart(case, resident):
+        asks = to in CLOSED_STATUSES and to != CaseStatus.DUPLICATE  # a duplicate's resident is asked about the original's handling
+        if asks and case.resident_id is not None and not case.feedback_asked and not case_rows.kept_apart(case, resident):
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
             self._notify(session, case, question, keyboard=keyboard)
@@ -478,6 +492,52 @@ class CaseWorkflow:
         if case.resident_id is not None:  # a case without a Telegram resident keeps the answer on record (Open311 shows it)
             enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
         return event
+
+    # --- duplicates ---
+
+    async def merge(self, case_id: int, original_id: int, clerk: Clerk, *, head_of_original: bool) -> Outcome:
+        """Close `case_id` as a duplicate of `original_id`: its resident (and its followers) follow
+        the original from now on and are told so; both cards show the link. Only within the same
+        team, or by a head of the original's team (`head_of_original`, checked by the caller);
+        never into itself, into a duplicate (the root instead), nor into a case closed longer
+        than the reopen window."""
+        now = utcnow()
+        async with self.database.write() as session:
+            case = await session.get(Case, case_id, with_for_update=True)
+            if case is None or case.status not in OPEN_STATUSES or case.purged_at is not None:
+                raise NotAllowed(Action.DUPLICATE)
+            original = await session.get(Case, original_id, with_for_update=True)
+            self._check_merge(case, original, head_of_original, now)
+            assert original is not None
+            case.duplicate_of = original.id
+            outcome = Outcome(case)
+            await self._set_status(
+                session, outcome, CaseStatus.DUPLICATE, clerk.id, clerk.name, original.number, now, {"original": original.number}, notify=False
+            )
+            self._notify(session, case, self.resident_texts.merged(case, original, await self._locale(session, case)))
+            resident = await case_rows.resident_of(session, case)
+            followers = {resident_id for resident_id, _locale in await followers_of(session, case.id, self.config.settings.default_locale)}
+            if case.resident_id is not None and not case_rows.kept_apart(case, resident):
+                followers.add(case.resident_id)
+            for resident_id in sorted(followers - {original.resident_id}):
+                await add_follow(session, resident_id, original)
+            await self._card_edit(session, case)
+            await self._card_edit(session, original)
+        return outcome
+
+    def _check_merge(self, case: Case, original: Case | None, head_of_original: bool, now: datetime) -> None:
+        texts_ = self.clerk_texts
+        if original is None or original.purged_at is not None:
+            raise MergeRefused(texts_.merge_refused("unknown", case))
+        if original.id == case.id:
+            raise MergeRefused(texts_.merge_refused("itself", case))
+        if original.status == CaseStatus.DUPLICATE:
+            raise MergeRefused(texts_.merge_refused("duplicate", original))
+        window = timedelta(days=self.config.settings.reopen_days)
+        if original.status in CLOSED_STATUSES and original.closed_at is not None and now - original.closed_at > window:
+            raise MergeRefused(texts_.merge_refused("old", original))
+        if original.team_id != case.team_id and not head_of_original:
+            raise MergeRefused(texts_.merge_refused("team", original))
 
     # --- messages between the clerk and the resident ---
 
@@ -600,7 +660,7 @@ class CaseWorkflow:
         async with self.database.write() as session:
             case = await session.get(Case, case_id, with_for_update=True)
             if (
-                case is None or case.resident_id != resident_id or case.status not in CLOSED_STATUSES
+                case is None or case.resident_id != resident_id or case.status not in CLOSED_STATUSES or case.status == CaseStatus.DUPLICATE
                 or case.closed_at is None or now - case.closed_at > timedelta(days=reopen_days)
             ):  # fmt: skip
                 raise NotAllowed("not reopenable")
@@ -827,6 +887,10 @@ class CaseWorkflow:
             enqueue(session, Kind.DELETE_MESSAGES, chat, key=group_key(chat, case.id), case_id=case.id, payload=payload)
         await case_rows.forget_traces(session, [case.id])
         case.topic_id = case.card_message_id = None
+
+    async def refresh_card(self, session: AsyncSession, case: Case) -> None:
+        """The card re-rendered (coalesced with any pending edit), in the caller's transaction."""
+        await self._card_edit(session, case)
 
     async def _card_edit(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""

@@ -64,9 +64,10 @@ class CaseStatus(StrEnum):
     REDIRECTED = "redirected"
     REJECTED = "rejected"
     REOPENED = "reopened"  # by the resident, after closing
+    DUPLICATE = "duplicate"  # merged by a clerk into another case (Case.duplicate_of); closed, counted apart from answered
 
 
-CLOSED_STATUSES = frozenset({CaseStatus.ANSWERED, CaseStatus.REDIRECTED, CaseStatus.REJECTED})
+CLOSED_STATUSES = frozenset({CaseStatus.ANSWERED, CaseStatus.REDIRECTED, CaseStatus.REJECTED, CaseStatus.DUPLICATE})
 
 
 class Channel(StrEnum):
@@ -120,7 +121,11 @@ class CaseCounter(SQLModel, table=True):
 
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
-    __table_args__ = (sa.UniqueConstraint("year", "seq", name="uq_cases_year_seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("year", "seq", name="uq_cases_year_seq"),
+        sa.Index("ix_cases_category_status_received", "category_id", "status", "received_at"),  # "me too": open cases of a category
+        sa.Index("ix_cases_latitude_longitude", "latitude", "longitude"),  # ...within a bounding box
+    )
 
     id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     number: str = Field(max_length=32, unique=True)
@@ -159,6 +164,7 @@ class Case(SQLModel, table=True):
     public: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # a report a clerk made public (Open311 shows it)
     open311_client: str | None = Field(default=None, max_length=32)  # the Open311 client (its API key's name) that sent the case
     open311_token: str | None = Field(default=None, max_length=32, unique=True, index=True)  # GET tokens/{token} finds the case by it
+    duplicate_of: int | None = Field(default=None, foreign_key="cases.id", index=True)  # closed as a duplicate of this (root) case
 
     @property
     def due(self) -> date:
@@ -554,6 +560,7 @@ class ProjectUpdate(SQLModel, table=True):
 class FollowKind(StrEnum):
     PROJECT = "project"  # target: the project's id
     ELDERSHIP_PROJECTS = "eldership_projects"  # target: an eldership id (its projects, and the whole district's)
+    CASE = "case"  # target: a case's id, followed through "me too" (someone else's report: its status, never its trail)
 
 
 class Follow(SQLModel, table=True):

@@ -35,6 +35,7 @@ CARD_BUTTONS = [
     "↪️ Persiųsti",
     "⛔ Atmesti",
     "🌐 Paviešinti",
+    "🔗 Kreipimosi dublikatas…",
 ]
 
 

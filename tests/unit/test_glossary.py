@@ -35,7 +35,8 @@ RULES: dict[str, list[tuple[str, str | None, str]]] = {
 REOPEN = (r"\breopen", r"nagrinėjim")
 
 # Buttons and echoes of the reader's own choice speak in the reader's voice ("I agree", "Not sure").
-READERS_VOICE = {"No, thank you", "✅ Noted", "🤷 Not sure / whole district", "whole district / not sure", "✅ Confirm", "🙋 Take"}
+READERS_VOICE = {"No, thank you", "✅ Noted", "🤷 Not sure / whole district", "whole district / not sure", "✅ Confirm", "🙋 Take",
+                 "➕ This affects me too", "➕ This affects me too ({index})"}  # fmt: skip
 
 # A number that varies, followed by a noun that must agree with it: plural forms, or phrase it as "Liczba znaków: {n}".
 UNAGREEING = {
