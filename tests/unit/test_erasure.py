@@ -19,9 +19,10 @@ from bot.services.outbox import Kind
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.migrate import upgrade
-from bot.store.models import Case, CaseTrace, FsmRecord, OutboxMessage, OutboxStatus, Resident, SatisfactionAnswer
+from bot.store.models import CaseTrace, FsmRecord, OutboxMessage, OutboxStatus, Resident, SatisfactionAnswer
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import services
+from tests.support.old_schema import insert_as_of_now
 
 ANNA, OTHER, BOT_ID = 4242, 4343, 12345
 HOOKS = "dms=https://dms.example.lt/petent|a-long-secret-for-the-dms"  # nobody answers there: the rows stay pending
@@ -142,20 +143,18 @@ async def test_the_migration_remembers_the_cards_and_topics_cases_already_had(da
     try:
         await upgrade(database, "0010")
         roads, eldership = -1001000000011, -1001000000012
-        async with database.write() as session:
-            session.add(
-                Case(
-                    id=1, number="VRS-2026-000001", year=2026, seq=1, resident_id=None, locale="pl", kind="report", category_id="roads",
-                    description="Dziura", received_at=RECEIVED, deadline=date(2026, 12, 21), group_chat_id=eldership, topic_id=40, card_message_id=41,
-                )
-            )  # fmt: skip
-            await session.flush()
-            session.add_all([
-                OutboxMessage(kind="card", key="g:x:1", chat_id=roads, case_id=1, status="sent", sent_chat_id=roads, sent_message_id=11),
-                OutboxMessage(kind="close_topic", key="g:x:1", chat_id=roads, case_id=1, status="sent", payload={"topic_id": 10}),
-                OutboxMessage(kind="card", key="g:y:1", chat_id=eldership, case_id=1, status="sent", sent_chat_id=eldership, sent_message_id=41),
-                OutboxMessage(kind="message", key="r:1", chat_id=ANNA, case_id=1, status="sent", sent_chat_id=ANNA, sent_message_id=5),
-            ])  # fmt: skip
+        await insert_as_of_now(database, "cases", [{
+            "id": 1, "number": "VRS-2026-000001", "year": 2026, "seq": 1, "resident_id": None, "locale": "pl", "kind": "report", "category_id": "roads",
+            "description": "Dziura", "status": "new", "received_at": RECEIVED, "deadline": date(2026, 12, 21), "extension_days": 0,
+            "group_chat_id": eldership, "topic_id": 40, "card_message_id": 41, "feedback_asked": False, "channel": "telegram", "public": False,
+        }])  # fmt: skip
+        sent = {"status": "sent", "attempts": 1, "created_at": RECEIVED}
+        await insert_as_of_now(database, "outbox", [
+            {"kind": "card", "key": "g:x:1", "chat_id": roads, "case_id": 1, "payload": {}, "sent_chat_id": roads, "sent_message_id": 11, **sent},
+            {"kind": "close_topic", "key": "g:x:1", "chat_id": roads, "case_id": 1, "payload": {"topic_id": 10}, **sent},
+            {"kind": "card", "key": "g:y:1", "chat_id": eldership, "case_id": 1, "payload": {}, "sent_chat_id": eldership, "sent_message_id": 41, **sent},
+            {"kind": "message", "key": "r:1", "chat_id": ANNA, "case_id": 1, "payload": {}, "sent_chat_id": ANNA, "sent_message_id": 5, **sent},
+        ])  # fmt: skip
         await upgrade(database)
         async with database.read() as session:
             traces = (await session.execute(select(CaseTrace).order_by(CaseTrace.id))).scalars().all()

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import inspect, select
-from sqlmodel import SQLModel
+from sqlalchemy import select
 
 from bot.services.broadcaster import Broadcaster, versions_of
 from bot.services.cases import CaseService
@@ -23,22 +22,12 @@ from bot.store.models import CLOSED_STATUSES, Attachment, Broadcast, CaseStatus,
 from bot.telegram import create_bot
 from tests import factories
 from tests.conftest import TOKEN
+from tests.support.old_schema import insert_as_of_now
 
 pytestmark = pytest.mark.unmigrated
 
 ANNA, JONAS = 111, 222
 RECEIVED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-async def _insert(database: Database, name: str, rows: list[dict[str, Any]]) -> None:
-    """Rows into the table as the schema has it now (its columns at this revision), with today's
-    column types, so that values are written as that release wrote them."""
-    async with database.engine.begin() as connection:
-        present = await connection.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns(name)})
-        current = SQLModel.metadata.tables[name]
-        table = sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type, primary_key=c.primary_key) for c in current.columns if c.name in present))
-        for row in rows:  # one by one: rows name different columns
-            await connection.execute(table.insert().values(**row))
 
 
 def _case(number: int, status: CaseStatus, resident: int) -> dict[str, Any]:
@@ -52,37 +41,37 @@ def _case(number: int, status: CaseStatus, resident: int) -> dict[str, Any]:
 
 
 async def _fill_release_0001(database: Database) -> None:
-    await _insert(database, "residents", [
+    await insert_as_of_now(database, "residents", [
         {"id": resident, "locale": locale, "display_name": name, "consent_at": RECEIVED, "created_at": RECEIVED, "updated_at": RECEIVED}
         for resident, locale, name in ((ANNA, "pl", "Anna"), (JONAS, "lt", "Jonas"))
     ])  # fmt: skip
-    await _insert(database, "cases", [_case(n, status, ANNA if n % 2 else JONAS) for n, status in enumerate(CaseStatus, start=1)])
-    await _insert(database, "case_counters", [{"year": 2026, "last": len(CaseStatus)}])
-    await _insert(database, "case_events", [
+    await insert_as_of_now(database, "cases", [_case(n, status, ANNA if n % 2 else JONAS) for n, status in enumerate(CaseStatus, start=1)])
+    await insert_as_of_now(database, "case_counters", [{"year": 2026, "last": len(CaseStatus)}])
+    await insert_as_of_now(database, "case_events", [
         {"id": n, "case_id": n, "at": RECEIVED + timedelta(days=n), "kind": "created", "data": {"kind": "report"}} for n in range(1, len(CaseStatus) + 1)
     ] + [{"id": 100, "case_id": 1, "at": RECEIVED + timedelta(days=2), "kind": "message_out", "text": "Naprawimy w piątek.", "resident_message_id": 7, "group_message_id": 9}])  # fmt: skip
-    await _insert(database, "attachments", [
+    await insert_as_of_now(database, "attachments", [
         {"id": 1, "case_id": 1, "event_id": 1, "kind": "photo", "file_id": "AgAD-photo", "file_unique_id": "u-photo", "caption": "Dziura", "created_at": RECEIVED}
     ])  # fmt: skip
 
 
 async def _fill_release_0003(database: Database) -> None:
-    await _insert(database, "broadcasts", [
+    await insert_as_of_now(database, "broadcasts", [
         {"id": 1, "created_at": RECEIVED, "content": {"pl": {"text": "Remont drogi"}, "lt": {"text": "Kelio remontas"}}, "audience": {}, "status": "done", "paid": False}
     ])  # fmt: skip
-    await _insert(database, "deliveries", [
+    await insert_as_of_now(database, "deliveries", [
         {"id": n, "broadcast_id": 1, "chat_id": chat, "locale": locale, "status": "sent", "attempts": 1, "sent_message_id": 50 + n}
         for n, (chat, locale) in enumerate(((ANNA, "pl"), (JONAS, "lt")), start=1)
     ])  # fmt: skip
 
 
 async def _fill_release_0005(database: Database) -> None:
-    await _insert(database, "satisfaction_answers", [
+    await insert_as_of_now(database, "satisfaction_answers", [
         {"id": "a" * 32, "answered_on": date(2026, 1, 20), "locale": "pl", "kind": "report", "category_id": "roads", "score": 4, "resolved": "yes", "comment": "Dziękuję"}
     ])  # fmt: skip
-    await _insert(database, "polls", [{"id": 1, "created_at": RECEIVED, "questions": [], "audience": {}, "broadcast_id": 1, "status": "closed"}])
-    await _insert(database, "poll_answers", [{"id": "b" * 32, "poll_id": 1, "answered_on": date(2026, 1, 21), "locale": "lt", "choices": [1]}])
-    await _insert(database, "survey_receipts", [{"digest": "c" * 64}])
+    await insert_as_of_now(database, "polls", [{"id": 1, "created_at": RECEIVED, "questions": [], "audience": {}, "broadcast_id": 1, "status": "closed"}])
+    await insert_as_of_now(database, "poll_answers", [{"id": "b" * 32, "poll_id": 1, "answered_on": date(2026, 1, 21), "locale": "lt", "choices": [1]}])
+    await insert_as_of_now(database, "survey_receipts", [{"digest": "c" * 64}])
 
 
 async def _cases_read_back(database: Database) -> None:
