@@ -40,7 +40,7 @@ FORM = {
     "address_string": ADDRESS, "first_name": "Ona", "last_name": "Petraitė", "email": "ona@example.lt", "description": DESCRIPTION,
 }  # fmt: skip
 # A report of a problem in the default team (no head): it can be made public.
-CARD_BUTTONS = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti", "🌐 Paviešinti"]
+CARD_BUTTONS = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Kitai institucijai", "⛔ Atmesti", "🌐 Paviešinti"]
 PUBLIC = "🌐 Public: the description, the place and the final answer are shown in the Open311 listing"
 
 

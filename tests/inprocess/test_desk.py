@@ -18,7 +18,7 @@ from tests.inprocess.conftest import Submitted
 NUMBER = "VRS-2026-000001"
 MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"  # its name, from its .toml
 # A report of a problem: it can also be made public (Open311), open or closed.
-CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Persiųsti", "⛔ Atmesti", "🌐 Paviešinti"]
+CARD_BUTTONS_NEW = ["🙋 Imuosi", "⚙️ Nagrinėjamas", "⏳ Pratęsti", "✅ Atsakyti ir užbaigti", "↪️ Kitai institucijai", "⛔ Atmesti", "🌐 Paviešinti"]
 CARD_BUTTONS_CLOSED = ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
 
 

@@ -32,7 +32,7 @@ CARD_BUTTONS = [
     "⏳ Pratęsti",
     "✅ Atsakyti ir užbaigti",
     "🔀 Perduoti komandai",
-    "↪️ Persiųsti",
+    "↪️ Kitai institucijai",
     "⛔ Atmesti",
     "🌐 Paviešinti",
 ]
