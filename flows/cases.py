@@ -252,7 +252,11 @@ async def look_up(message: Message, resident: Resident | None, cases: CaseServic
 
 
 def _too_long(text: str) -> str:
-    return _("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=ADDED_MAX)
+    return _(
+        "This is {count} character long; the limit is {max}. Please split it into shorter messages.",
+        "This is {count} characters long; the limit is {max}. Please split it into shorter messages.",
+        len(text),
+    ).format(count=len(text), max=ADDED_MAX)
 
 
 def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
@@ -352,7 +356,11 @@ async def ask_reopen_reason(
 async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, workflow: CaseWorkflow, config: Config) -> None:
     reason = message.text.strip()
     if len(visible_text(reason)) < REASON_MIN or len(reason) > REASON_MAX:
-        await message.answer(_("Please write the reason in {min} to {max} characters.").format(min=REASON_MIN, max=REASON_MAX))
+        await message.answer(
+            _("Please write the reason in {min} to {max} character.", "Please write the reason in {min} to {max} characters.", REASON_MAX).format(
+                min=REASON_MIN, max=REASON_MAX
+            )
+        )
         return
     case_id = (await state.get_data()).get("case_id", 0)
     await state.clear()

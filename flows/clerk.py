@@ -477,7 +477,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
         return
     text = (message.text or "").strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
-        await message.reply(_("Please write {min} to {max} characters.").format(min=TEXT_MIN, max=TEXT_MAX))
+        await message.reply(_("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX).format(min=TEXT_MIN, max=TEXT_MAX))
         return
     clerk = await acting_clerk(message, case, teams)
     if clerk is None or case is None:

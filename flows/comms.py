@@ -416,7 +416,7 @@ async def start_poll(message: Message, state: FSMContext) -> None:
     await message.reply(
         _(
             "<b>New poll.</b> Send the questions in this format, as a message or as a .txt file "
-            "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; up to {questions} questions with {min} to {max} options):"
+            "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; questions: at most {questions}; options of a question: {min} to {max}):"
         ).format(questions=QUESTIONS_MAX, min=OPTIONS_MIN, max=OPTIONS_MAX)
         + f"\n\n<pre>{escape(POLL_EXAMPLE)}</pre>",
         reply_markup=builder.as_markup(),

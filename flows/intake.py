@@ -232,14 +232,26 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
         await message.answer(_("What is it about?"), reply_markup=_category_keyboard(config, locale))
     elif step == "description":
         if (await _load(state)).editing:  # back to the summary next, not on to the files
-            question = _("Please describe the matter in your own words ({min} to {max} characters). The summary follows.")
+            question = _(
+                "Please describe the matter in your own words ({min} to {max} character). The summary follows.",
+                "Please describe the matter in your own words ({min} to {max} characters). The summary follows.",
+                DESCRIPTION.max,
+            )
         else:
-            question = _("Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.")
+            question = _(
+                "Please describe the matter in your own words ({min} to {max} character). You can add photos and documents in the next step.",
+                "Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.",
+                DESCRIPTION.max,
+            )
         await message.answer(question.format(min=DESCRIPTION.min, max=DESCRIPTION.max), reply_markup=ReplyKeyboardRemove())
     elif step == "files":
         count = len((await _load(state)).files)
         await message.answer(
-            _("You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.").format(max=MAX_FILES),
+            _(
+                "You can now send photos or documents (up to {max} file), one by one or as an album. Press “Skip” if there are none.",
+                "You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.",
+                MAX_FILES,
+            ).format(max=MAX_FILES),
             reply_markup=_files_keyboard(count),
         )
     elif step == "location":
@@ -370,13 +382,21 @@ async def description_given(message: Message, state: FSMContext, config: Config,
     text = message.text.strip()
     problem = DESCRIPTION.problem(text)
     if problem is Problem.TOO_SHORT:
-        await message.answer(_("This is too short to act on. Please describe the matter in at least {min} characters.").format(min=DESCRIPTION.min))
+        await message.answer(
+            _(
+                "This is too short to act on. Please describe the matter in at least {min} character.",
+                "This is too short to act on. Please describe the matter in at least {min} characters.",
+                DESCRIPTION.min,
+            ).format(min=DESCRIPTION.min)
+        )
         return
     if problem is Problem.TOO_LONG:
         await message.answer(
-            _("This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.").format(
-                count=len(text), max=DESCRIPTION.max
-            )
+            _(
+                "This is {count} character long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
+                "This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
+                len(text),
+            ).format(count=len(text), max=DESCRIPTION.max)
         )
         return
     draft = await _load(state)
@@ -389,7 +409,13 @@ async def description_given(message: Message, state: FSMContext, config: Config,
 async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, workflow: CaseWorkflow) -> None:
     draft = await _load(state)
     if len(draft.files) >= MAX_FILES:
-        await message.answer(_("You can attach at most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
+        await message.answer(
+            _(
+                "You can attach at most {max} file; this one was not added. Press “Done” to continue.",
+                "You can attach at most {max} files; this one was not added. Press “Done” to continue.",
+                MAX_FILES,
+            ).format(max=MAX_FILES)
+        )
         return
     if too_big_to_keep(message):
         await message.answer(too_big_text())
@@ -447,7 +473,11 @@ async def address_given(message: Message, state: FSMContext, config: Config, i18
     address = " ".join(message.text.split())
     if ADDRESS.problem(address):
         await message.answer(
-            _("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS.min, max=ADDRESS.max)
+            _(
+                "Please type an address of {min} to {max} character, send your location, or press “Skip”.",
+                "Please type an address of {min} to {max} characters, send your location, or press “Skip”.",
+                ADDRESS.max,
+            ).format(min=ADDRESS.min, max=ADDRESS.max)
         )
         return
     await _place(state, address=address)

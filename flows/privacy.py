@@ -92,7 +92,13 @@ async def my_data(message: Message, resident: Resident | None, rights: DataRight
     try:
         data = await rights.export(resident.id, utcnow())
     except TooManyExports:
-        await message.answer(_("You can ask for your data {count} times a day. Please try again tomorrow.").format(count=EXPORTS_PER_DAY))
+        await message.answer(
+            _(
+                "You can ask for your data {count} time a day. Please try again tomorrow.",
+                "You can ask for your data {count} times a day. Please try again tomorrow.",
+                EXPORTS_PER_DAY,
+            ).format(count=EXPORTS_PER_DAY)
+        )
         return
     day = data["exported_at"][:10]
     await message.answer_document(BufferedInputFile(as_json(data), f"my-data-{day}.json"))

@@ -472,7 +472,9 @@ async def move_date(message: Message, state: FSMContext) -> None:
 async def move_reason(message: Message, state: FSMContext, projects: ProjectService, teams: TeamDirectory) -> None:
     reason = visible_text(message.text or "")
     if len(reason) < 3 or len(reason) > REASON_MAX:
-        await message.reply(_("Please give the reason in 3 to {count} characters.").format(count=REASON_MAX))
+        await message.reply(
+            _("Please give the reason in 3 to {count} character.", "Please give the reason in 3 to {count} characters.", REASON_MAX).format(count=REASON_MAX)
+        )
         return
     data = await state.get_data()
     viewed = await projects.view(data["project"])
@@ -513,7 +515,7 @@ async def start_update(query: CallbackQuery, callback_data: ProjectButton, proje
 async def update_text(message: Message, state: FSMContext) -> None:
     text = visible_text(message.text or "")
     if len(text) < 3 or len(text) > UPDATE_MAX:
-        await message.reply(_("Please write 3 to {count} characters.").format(count=UPDATE_MAX))
+        await message.reply(_("Please write 3 to {count} character.", "Please write 3 to {count} characters.", UPDATE_MAX).format(count=UPDATE_MAX))
         return
     current = await state.get_state()
     field = "text_pl" if current == ProjectForm.update_pl.state else "text_lt"
@@ -527,7 +529,7 @@ async def update_photo(message: Message, state: FSMContext) -> None:
     assert message.photo
     photos = list((await state.get_data()).get("photos", []))
     if len(photos) >= PHOTOS_MAX:
-        await message.reply(_("At most {count} photos.").format(count=PHOTOS_MAX))
+        await message.reply(_("At most {count} photo.", "At most {count} photos.", PHOTOS_MAX).format(count=PHOTOS_MAX))
         return
     photos.append({"file_id": message.photo[-1].file_id, "file_unique_id": message.photo[-1].file_unique_id})
     await state.update_data(photos=photos)

@@ -228,12 +228,21 @@ async def _ask(step: State, message: Message, state: FSMContext, config: Config,
         await message.answer(_("Which eldership does it concern?"), reply_markup=_eldership_keyboard(config, locale, 0))
     elif step == Register.description:
         await message.answer(
-            _("Write the matter as the person put it ({min} to {max} characters).").format(min=DESCRIPTION.min, max=DESCRIPTION.max),
+            _(
+                "Write the matter as the person put it ({min} to {max} character).",
+                "Write the matter as the person put it ({min} to {max} characters).",
+                DESCRIPTION.max,
+            ).format(min=DESCRIPTION.min, max=DESCRIPTION.max),
             reply_markup=_cancel_only(),
         )
     elif step == Register.files:
         await message.answer(
-            _("Send photos or scanned documents (up to {max} files), or press “No files”.").format(max=MAX_FILES), reply_markup=_files_keyboard(0)
+            _(
+                "Send photos or scanned documents (up to {max} file), or press “No files”.",
+                "Send photos or scanned documents (up to {max} files), or press “No files”.",
+                MAX_FILES,
+            ).format(max=MAX_FILES),
+            reply_markup=_files_keyboard(0),
         )
     elif step == Register.name:
         await message.answer(_("The person's name and surname?"), reply_markup=_cancel_only())
@@ -350,7 +359,12 @@ async def eldership_chosen(query: CallbackQuery, callback_data: Reg, state: FSMC
 async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     text = (message.text or "").strip()
     if DESCRIPTION.problem(text):
-        await message.reply(_("Please write {min} to {max} characters.").format(min=DESCRIPTION.min, max=DESCRIPTION.max), reply_markup=_cancel_only())
+        await message.reply(
+            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", DESCRIPTION.max).format(
+                min=DESCRIPTION.min, max=DESCRIPTION.max
+            ),
+            reply_markup=_cancel_only(),
+        )
         return
     draft = await _load(state)
     draft.description = text
@@ -362,7 +376,13 @@ async def description_given(message: Message, state: FSMContext, config: Config,
 async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) -> None:
     draft = await _load(state)
     if len(draft.files) >= MAX_FILES:
-        await message.reply(_("At most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
+        await message.reply(
+            _(
+                "At most {max} file; this one was not added. Press “Done” to continue.",
+                "At most {max} files; this one was not added. Press “Done” to continue.",
+                MAX_FILES,
+            ).format(max=MAX_FILES)
+        )
         return
     if too_big_to_keep(message):
         await message.reply(_("This file is larger than 20 MB, more than a bot can accept; it was not added."))
@@ -394,7 +414,12 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i1
 async def name_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     name = " ".join((message.text or "").split())
     if NAME.problem(name):
-        await message.reply(_("Please write a name of {min} to {max} characters.").format(min=NAME.min, max=NAME.max), reply_markup=_cancel_only())
+        await message.reply(
+            _("Please write a name of {min} to {max} character.", "Please write a name of {min} to {max} characters.", NAME.max).format(
+                min=NAME.min, max=NAME.max
+            ),
+            reply_markup=_cancel_only(),
+        )
         return
     draft = await _load(state)
     draft.name = name
@@ -432,7 +457,10 @@ async def detail_given(message: Message, state: FSMContext, config: Config, i18n
     else:
         if ADDRESS.problem(value):
             await message.reply(
-                _("Please write a postal address of {min} to {max} characters.").format(min=ADDRESS.min, max=ADDRESS.max), reply_markup=_cancel_only()
+                _(
+                    "Please write a postal address of {min} to {max} character.", "Please write a postal address of {min} to {max} characters.", ADDRESS.max
+                ).format(min=ADDRESS.min, max=ADDRESS.max),
+                reply_markup=_cancel_only(),
             )
             return
         draft.address = value

@@ -92,7 +92,7 @@ class NcError(ValueError):
 def check_text(text: str) -> str:
     text = text.strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
-        raise NcError(__("Please write {min} to {max} characters."), min=TEXT_MIN, max=TEXT_MAX)
+        raise NcError(__("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX), min=TEXT_MIN, max=TEXT_MAX)
     return text
 
 

@@ -147,7 +147,13 @@ async def test_my_data_is_given_three_times_a_day(export: Export) -> None:
         await anna.send("/mydata")
         await anna.receive(2)
     await anna.send("/mydata")
-    assert (await anna.receive_one()).text == tr("pl", "You can ask for your data {count} times a day. Please try again tomorrow.", count=3)
+    assert (await anna.receive_one()).text == tr(
+        "pl",
+        "You can ask for your data {count} time a day. Please try again tomorrow.",
+        "You can ask for your data {count} times a day. Please try again tomorrow.",
+        3,
+        count=3,
+    )
 
 
 # --- /forget ----------------------------------------------------------------------------------

@@ -78,7 +78,13 @@ async def test_then_a_comment_is_offered_and_asked_for(closed: Closed) -> None:
     assert offer.text == tr("pl", "Thank you. Would you like to add a comment? It is optional.")
     assert offer.buttons == ["📨 Wyślij bez komentarza", "✍ Dodaj komentarz"]
     await anna.click("✍ Dodaj komentarz", offer)
-    assert (await anna.edited()).text == tr("pl", "Please write your comment in one message (up to {max} characters).", max=1000)
+    assert (await anna.edited()).text == tr(
+        "pl",
+        "Please write your comment in one message (up to {max} character).",
+        "Please write your comment in one message (up to {max} characters).",
+        1000,
+        max=1000,
+    )
     await anna.send_sticker()  # not a comment: asked for text, with the button to send without one
     hint = await anna.receive_one()
     assert (hint.text, hint.buttons) == (tr("pl", "Please write the comment as text, or tap “Send without a comment”."), ["📨 Wyślij bez komentarza"])
@@ -290,7 +296,7 @@ async def test_poll_explains_the_format_and_a_line_without_both_languages_is_ref
     explained = tr(
         "lt",
         "<b>New poll.</b> Send the questions in this format, as a message or as a .txt file "
-        "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; up to {questions} questions with {min} to {max} options):",
+        "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; questions: at most {questions}; options of a question: {min} to {max}):",
         questions=8,
         min=2,
         max=8,

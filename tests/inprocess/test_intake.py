@@ -25,7 +25,14 @@ async def test_editing_a_step_from_the_summary_and_cancelling(bot, telegram: Tel
     await anna.click("Opis")
     await anna.edited()
     question = await anna.receive_one()  # the summary comes next, not the files
-    assert question.text == tr("pl", "Please describe the matter in your own words ({min} to {max} characters). The summary follows.", min=10, max=3000)
+    assert question.text == tr(
+        "pl",
+        "Please describe the matter in your own words ({min} to {max} character). The summary follows.",
+        "Please describe the matter in your own words ({min} to {max} characters). The summary follows.",
+        3000,
+        min=10,
+        max=3000,
+    )
     await anna.send("Proszę o informację o zasiłku celowym na opał")
     _, summary = await anna.receive(2)  # straight back to the summary
     assert summary.text.split("\n\n")[-1] == "Proszę o informację o zasiłku celowym na opał"  # replaced, not added to

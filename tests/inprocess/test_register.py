@@ -27,8 +27,8 @@ ANSWER = "Duobė bus užtaisyta iki penktadienio"
 BY_PHONE = tr("lt", "by phone")
 
 
-def lt(msgid: str, **values: object) -> str:
-    return tr("lt", msgid, **values)
+def lt(msgid: str, plural: str | None = None, n: int = 1, **values: object) -> str:
+    return tr("lt", msgid, plural, n, **values)
 
 
 def card_text(status: str, *closing: str, responsible: str = "", deadline: str = "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)") -> str:
@@ -134,7 +134,13 @@ async def test_the_form_asks_how_it_came_what_it_is_and_what_the_person_said(des
         asked.append(await choose(ona, label, asked[-1]))
     *questions, describe = asked
     assert [question.text for question in questions] == [lt("What kind of case is it?"), lt("What is it about?"), lt("Which eldership does it concern?")]
-    assert describe.text == lt("Write the matter as the person put it ({min} to {max} characters).", min=10, max=3000)
+    assert describe.text == lt(
+        "Write the matter as the person put it ({min} to {max} character).",
+        "Write the matter as the person put it ({min} to {max} characters).",
+        3000,
+        min=10,
+        max=3000,
+    )
 
 
 async def test_text_where_a_button_is_expected_brings_the_question_again(desk: Desk) -> None:
@@ -159,7 +165,12 @@ async def test_files_are_counted_as_they_come(desk: Desk) -> None:
     await ona.send(DESCRIPTION)
     files = await ona.receive_one()
     assert (files.text, files.buttons) == (
-        lt("Send photos or scanned documents (up to {max} files), or press “No files”.", max=10),
+        lt(
+            "Send photos or scanned documents (up to {max} file), or press “No files”.",
+            "Send photos or scanned documents (up to {max} files), or press “No files”.",
+            10,
+            max=10,
+        ),
         ["⏭ Be failų", "✖ Atšaukti"],
     )
     await ona.send_photo(PHOTO, caption="Atsiuntė el. paštu")

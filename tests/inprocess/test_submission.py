@@ -116,11 +116,19 @@ async def test_a_description_too_short_or_blank_is_asked_again(anna: Person) -> 
     prompt = await at_description(anna)
     assert prompt.text == tr(
         "pl",
+        "Please describe the matter in your own words ({min} to {max} character). You can add photos and documents in the next step.",
         "Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.",
+        3000,
         min=10,
         max=3000,
     )
-    too_short = tr("pl", "This is too short to act on. Please describe the matter in at least {min} characters.", min=10)
+    too_short = tr(
+        "pl",
+        "This is too short to act on. Please describe the matter in at least {min} character.",
+        "This is too short to act on. Please describe the matter in at least {min} characters.",
+        10,
+        min=10,
+    )
     await anna.send("za krótko")
     assert (await anna.receive_one()).text == too_short
     await anna.send("   \n   ")

@@ -25,7 +25,10 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (r"\beskaluot", "escalated is pranešta vadovybei"),
         (r"\bsutik\w* su informacija", "the privacy notice is read (susipažinkite su), not consented to"),
         (r"informacij\w* apie (?!asmens )duomenų apsaug|\bprivatum\w*+(?! politik)", "the notice is informacija apie asmens duomenų apsaugą"),
-        (r"\b(šio |to )?kreipimosi (asmuo|gyventojas)|\bKreipimosi \{number\} gyventojas", "the resident who submitted the case (kreipimąsi pateikęs gyventojas)"),
+        (
+            r"\b(šio |to )?kreipimosi (asmuo|gyventojas)|\bKreipimosi \{number\} gyventojas",
+            "the resident who submitted the case (kreipimąsi pateikęs gyventojas)",
+        ),
         (r"\bapraš(as|o|ą|e|u)\b", "a description is aprašymas"),
         (r"\bGedimas pašalintas", "the fix of any problem is Problema išspręsta"),
     ],
@@ -158,3 +161,20 @@ def test_numbers_agree(locale: str, singular: str, plural: str, expected: dict[i
     translations = Translations.load(str(LOCALES_DIR), [locale], "bot")
     for n, text in expected.items():
         assert translations.ngettext(singular, plural, n).format(count=n, days=n, reason="…") == text
+
+
+# A placeholder that holds a number, and the words after it that are not a noun agreeing with it.
+NUMBER = r"count|max|min|length|days|hours|minutes|questions|total|\w+_count"
+NOT_A_NOUN = r"to|of|or|and|more|min|KB|MB|open|met|overdue|×|·|–"  # "{count} open": an adjective, said as "open: {count}"
+
+
+def test_every_count_before_a_noun_takes_plural_forms() -> None:
+    """A number that a noun follows in English ("{max} characters", "{count} times") must be a plural
+    entry: the noun agrees with it in Polish and Lithuanian (1 znak, 2 znaki, 5 znaków). A number
+    that stands alone ("Files: {count}") may stay a single form."""
+    single = [
+        english
+        for message, english, _ in _messages("en")
+        if not isinstance(message.id, tuple) and re.search(rf"\{{({NUMBER})\}} (?!(?:{NOT_A_NOUN})\b)[a-z]", english)
+    ]
+    assert not single, "use _(singular, plural, n) for these:\n" + "\n".join(single)
