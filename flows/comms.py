@@ -240,10 +240,13 @@ async def _audience_view(state: FSMContext, news: NewsService, config: Config) -
         mark = "● " if (audience.locale or "") == code else ""
         builder.button(text=mark + name, callback_data=Cmp(action="aud_lang", value=code))
     eldership = municipality.eldership_by_id.get(audience.eldership or "")
-    builder.button(text=_("🏘 Eldership: {name}").format(name=eldership.get(locale) if eldership else _("all")), callback_data=Cmp(action="aud_page", value="0"))
+    label = f"🏘 {eldership.get(locale)}" if eldership else _("🏘 All elderships")  # the name alone: a long one fits a row
+    builder.button(text=label, callback_data=Cmp(action="aud_page", value="0"))
     builder.button(text=_("👁 Preview"), callback_data=Cmp(action="preview"))
     _cancel_button(builder)
-    builder.adjust(*([2] * (-(-len(topics) // 2))), 4, 1, 1, 1)
+    # Two topics to a row while each label fits half a row (24 characters), else one.
+    per_row = 2 if all(len(name) <= TOPIC_HALF_ROW for _topic, name in topics) else 1
+    builder.adjust(*([per_row] * (-(-len(topics) // per_row))), 4, 1, 1, 1)
     text = _("<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted).").format(count=count)
     return text, builder.as_markup()
 
@@ -387,6 +390,9 @@ async def stop(message: Message, command: CommandObject, broadcaster: Broadcaste
 
 
 # --- polls -----------------------------------------------------------------------------------
+
+# A topic on half a row: 24 characters with the "● " that marks the chosen one.
+TOPIC_HALF_ROW = 22
 
 POLL_EXAMPLE = """# …
 Q: Jak ocenia Pan/Pani godziny pracy urzędu? | Kaip vertinate savivaldybės darbo laiką?

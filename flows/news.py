@@ -45,10 +45,7 @@ def subscriptions_keyboard(resident: Resident, config: Config, locale: str) -> I
         builder.button(
             text=f"{mark} " + _("News of {eldership}").format(eldership=eldership.get(locale)), callback_data=NewsChoice(action="topic", value=ELDERSHIP_TOPIC)
         )
-    builder.button(
-        text=_("🏘 My eldership: {name}").format(name=eldership.get(locale) if eldership else _("not chosen")),
-        callback_data=NewsChoice(action="eld_menu"),
-    )
+    builder.button(text=_("🏘 Change my eldership") if eldership else _("🏘 Choose my eldership"), callback_data=NewsChoice(action="eld_menu"))
     builder.button(text=_("🗞 Latest announcements"), callback_data=NewsChoice(action="latest"))
     builder.adjust(1)
     return builder.as_markup()

@@ -84,8 +84,8 @@ def _list_keyboard(
     eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
     if eldership is not None:
         following = (FollowKind.ELDERSHIP_PROJECTS, eldership.id) in follows
-        label = _("🔕 Stop following the projects of {eldership}") if following else _("🔔 Follow every project of {eldership}")
-        builder.button(text=_label(label.format(eldership=eldership.get(locale))), callback_data=ProjectButton(action="follow_eld"))
+        label = _("🔕 Stop following my eldership") if following else _("🔔 Follow my eldership's projects")  # a name would not fit
+        builder.button(text=label, callback_data=ProjectButton(action="follow_eld"))
     else:
         builder.button(text=_("🏘 Choose my eldership"), callback_data=NewsChoice(action="eld_menu"))
     if not everything:
