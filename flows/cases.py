@@ -211,8 +211,8 @@ def _case_keyboard(case: Case, cases: CaseService, page: int) -> InlineKeyboardM
     if case.status not in CLOSED_STATUSES:
         builder.button(text=_("➕ Add information"), callback_data=Follow(action="add", case_id=case.id))
     elif cases.can_reopen(case, utcnow()):
-        builder.button(text=_("↩ Reopen the case"), callback_data=Follow(action="reopen", case_id=case.id))
-    builder.button(text=_("⬅ My cases"), callback_data=Follow(action="page", page=page))
+        builder.button(text=_("↩️ Reopen the case"), callback_data=Follow(action="reopen", case_id=case.id))
+    builder.button(text=_("⬅️ My cases"), callback_data=Follow(action="page", page=page))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -403,7 +403,7 @@ def _choice_keyboard(open_cases: list[Case], config: Config, locale: str) -> Inl
     for case in open_cases[:CHOICES]:
         category = config.municipality.category_by_id[case.category_id].get(locale)
         builder.button(text=f"{texts.KIND_ICONS.get(case.kind, '')} {case.number} · {category}"[:64], callback_data=Sort(case_id=case.id))
-    builder.button(text=_("✖ Do not send"), callback_data=Sort())
+    builder.button(text=_("✖️ Do not send"), callback_data=Sort())
     builder.adjust(1)
     return builder.as_markup()
 

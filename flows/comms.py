@@ -117,7 +117,7 @@ class Cmp(CallbackData, prefix="cm"):
 
 
 def _cancel_button(builder: InlineKeyboardBuilder) -> None:
-    builder.button(text=_("✖ Cancel"), callback_data=Cmp(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=Cmp(action="cancel"))
 
 
 @outside.callback_query(Cmp.filter())
@@ -198,7 +198,7 @@ async def _versions_question(state: FSMContext) -> tuple[str, InlineKeyboardMark
     builder = InlineKeyboardBuilder()
     for code in (code for code in LANGUAGE_NAMES if code not in versions):
         builder.button(text=_("➕ {language} version").format(language=LANGUAGE_NAMES[code]), callback_data=Cmp(action="lang", value=code))
-    builder.button(text=_("➡ Choose the audience"), callback_data=Cmp(action="more"))
+    builder.button(text=_("➡️ Choose the audience"), callback_data=Cmp(action="more"))
     _cancel_button(builder)
     builder.adjust(1)
     return _("Saved. Residents get their language's version; the others get the first one. Add another language, or go on."), builder.as_markup()
@@ -208,7 +208,7 @@ async def _versions_question(state: FSMContext) -> tuple[str, InlineKeyboardMark
 async def use_the_buttons(message: Message, state: FSMContext, news: NewsService, config: Config) -> None:
     """The question again, with its buttons: the one above may be far up, or was never delivered
     (or its buttons were taken away by a preview that failed on the way)."""
-    await message.reply(_("Please answer with the buttons of the question below, or “✖ Cancel”."))
+    await message.reply(_("Please answer with the buttons of the question below, or “✖️ Cancel”."))
     step = await state.get_state()
     if step == Compose.language.state:
         text, keyboard = _language_question()

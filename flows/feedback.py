@@ -54,7 +54,7 @@ def _send_keyboard(case_id: int, score: int, resolved: str, with_comment_button:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("📨 Send without a comment"), callback_data=Rate(case_id=case_id, act="send", score=score, resolved=resolved))
     if with_comment_button:
-        builder.button(text=_("✍ Add a comment"), callback_data=Rate(case_id=case_id, act="comment", score=score, resolved=resolved))
+        builder.button(text=_("✍️ Add a comment"), callback_data=Rate(case_id=case_id, act="comment", score=score, resolved=resolved))
     builder.adjust(1)
     return builder.as_markup()
 

@@ -125,7 +125,7 @@ def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboar
         config, locale, page,
         pick=lambda eldership_id: Step(action="eld", value=eldership_id),
         turn=lambda target: Step(action="page", value=str(target)),
-        extra=[(_("🤷 Not sure / whole district"), Step(action="eld", value=WHOLE_DISTRICT)), (_("✖ Cancel"), Step(action="cancel"))],
+        extra=[(_("🤷 Not sure / whole district"), Step(action="eld", value=WHOLE_DISTRICT)), (_("✖️ Cancel"), Step(action="cancel"))],
     )  # fmt: skip
 
 
@@ -160,7 +160,7 @@ def _summary_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Submit"), callback_data=Step(action="submit"))
     builder.button(text=_("✏️ Change something"), callback_data=Step(action="edit"))
-    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=Step(action="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -173,7 +173,7 @@ def _edit_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for step in STEPS:
         builder.button(text=labels[step], callback_data=Step(action="goto", value=step))
-    builder.button(text=_("⬅ Back to the summary"), callback_data=Step(action="back"))
+    builder.button(text=_("⬅️ Back to the summary"), callback_data=Step(action="back"))
     builder.adjust(*([2] * (-(-len(STEPS) // 2))), 1)
     return builder.as_markup()
 

@@ -101,7 +101,7 @@ async def news_choice(
             config, locale, page,
             pick=lambda eldership_id: NewsChoice(action="eld", value=eldership_id),
             turn=lambda target: NewsChoice(action="page", value=str(target)),
-            extra=[(_("✖ Cancel"), NewsChoice(action="eld", value="-"))],
+            extra=[(_("✖️ Cancel"), NewsChoice(action="eld", value="-"))],
         )  # fmt: skip
         await shown(query).edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
         return

@@ -221,7 +221,7 @@ def _cancel_keyboard(extra: tuple[str, ProjectButton] | None = None) -> InlineKe
     builder = InlineKeyboardBuilder()
     if extra:
         builder.button(text=extra[0], callback_data=extra[1])
-    builder.button(text=_("✖ Cancel"), callback_data=ProjectButton(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=ProjectButton(action="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -372,7 +372,7 @@ async def pick(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
             await query.answer(_("Every milestone of this project is completed."), show_alert=True)
             return
         question = _("Which milestone?")
-    builder.button(text=_("✖ Cancel"), callback_data=ProjectButton(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=ProjectButton(action="cancel"))
     builder.adjust(1)
     await query.answer()
     await shown(query).answer(question, reply_markup=builder.as_markup())

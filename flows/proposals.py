@@ -40,7 +40,7 @@ def _how_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("🕶 Send anonymously"), callback_data=SuggestHow(how="anonymous"))
     builder.button(text=_("✉️ Please answer"), callback_data=SuggestHow(how="answered"))
-    builder.button(text=_("✖ Cancel"), callback_data=SuggestHow(how="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=SuggestHow(how="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 

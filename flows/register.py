@@ -5,7 +5,7 @@ summary). The case gets the same number, deadline, routing, card and trail as a 
 routing rules may send it to another team's group. Its person has no Telegram: the clerks answer
 outside it and record how when closing (flows/clerk.py).
 
-The draft (`Draft`, typed) lives in the FSM storage per clerk and topic; "✖ Cancel" or /cancel
+The draft (`Draft`, typed) lives in the FSM storage per clerk and topic; "✖️ Cancel" or /cancel
 leaves at any step. Only a clerk of a team in the group may register (as for the desk's commands).
 """
 
@@ -109,7 +109,7 @@ async def _save(state: FSMContext, draft: Draft) -> None:
 
 
 def _with_cancel(builder: InlineKeyboardBuilder, *sizes: int) -> InlineKeyboardMarkup:
-    builder.button(text=_("✖ Cancel"), callback_data=Reg(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=Reg(action="cancel"))
     builder.adjust(*sizes, 1)
     return builder.as_markup()
 
@@ -144,7 +144,7 @@ def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboar
         config, locale, page,
         pick=lambda eldership_id: Reg(action="eld", value=eldership_id),
         turn=lambda target: Reg(action="page", value=str(target)),
-        extra=[(_("🗺 Whole district"), Reg(action="eld", value=WHOLE_DISTRICT)), (_("✖ Cancel"), Reg(action="cancel"))],
+        extra=[(_("🗺 Whole district"), Reg(action="eld", value=WHOLE_DISTRICT)), (_("✖️ Cancel"), Reg(action="cancel"))],
     )  # fmt: skip
 
 
@@ -510,14 +510,14 @@ async def submit(
 async def use_the_buttons(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     """The question again, with its buttons: the one above may be far up in a busy group, or was
     never delivered while Telegram failed."""
-    await message.reply(_("Please answer with the buttons of the question below, or “✖ Cancel”."))
+    await message.reply(_("Please answer with the buttons of the question below, or “✖️ Cancel”."))
     step = (await state.get_state() or "").rpartition(":")[2]  # "Register:kind" → "kind"
     await _ask(getattr(Register, step), message, state, config, i18n)
 
 
 @router.message(StateFilter(Register.description, Register.name, Register.detail), ~F.text.startswith("/"))
 async def text_expected(message: Message) -> None:
-    await message.reply(_("Please write it as a text, or press “✖ Cancel”."), reply_markup=_cancel_only())
+    await message.reply(_("Please write it as a text, or press “✖️ Cancel”."), reply_markup=_cancel_only())
 
 
 @router.message(StateFilter(Register.files), ~F.text.startswith("/"))

@@ -445,7 +445,7 @@ class Nonconformities:
         if nc.status in WORKS_ON:
             builder.button(text=_("➕ Add an action"), callback_data=NcButton(nc_id=nc.id, do="add"))
         if nc.status == NcStatus.ACTIONS and any(a.done_at is None for a in actions):
-            builder.button(text=_("✔ Action done"), callback_data=NcButton(nc_id=nc.id, do="done"))
+            builder.button(text=_("✔️ Action done"), callback_data=NcButton(nc_id=nc.id, do="done"))
         if nc.status == NcStatus.VERIFYING:
             return self._verify_keyboard(nc)
         builder.adjust(1)

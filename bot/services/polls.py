@@ -213,6 +213,6 @@ def summary_view(poll_id: int, questions: list[Question], locale: str, done: str
     lines.append(_("Answers are anonymous, so they cannot be changed once sent."))
     builder = InlineKeyboardBuilder()
     builder.button(text=_("📨 Send my answers"), callback_data=PollTap(poll_id=poll_id, done=done, act="s"))
-    builder.button(text=_("↩ Start again"), callback_data=PollTap(poll_id=poll_id, act="r"))
+    builder.button(text=_("↩️ Start again"), callback_data=PollTap(poll_id=poll_id, act="r"))
     builder.adjust(1)
     return "\n\n".join(lines), builder.as_markup()

@@ -101,7 +101,7 @@ async def broadcast_to_all(rasa: Person, text: str, recipients: int) -> None:
     await rasa.click("Lietuvių", await rasa.receive_one())
     await rasa.edited()
     await rasa.send(text)
-    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+    await rasa.click("➡️ Pasirinkti gavėjus", await rasa.receive_one())
     await rasa.edited()
     await rasa.click("👁 Peržiūra")
     await rasa.edited()

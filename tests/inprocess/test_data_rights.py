@@ -220,7 +220,7 @@ async def test_the_closed_cases_card_shows_it_answered(two_cases: TwoCases) -> N
     )
     counting = tr("lt", "Deadline: {date} ({left})", date="2026 m. gruodžio 21 d.", left="liko 20 darbo dienų")
     assert two_cases.closed_card_now.text == two_cases.closed_card.text.replace(received, answered).replace(counting, "Terminas: 2026 m. gruodžio 21 d.")
-    assert two_cases.closed_card_now.buttons == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
+    assert two_cases.closed_card_now.buttons == ["↩️ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
 
 
 async def test_forget_asks_first_and_keeping_the_profile_erases_nothing(two_cases: TwoCases, store: Database) -> None:

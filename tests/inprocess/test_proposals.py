@@ -41,7 +41,7 @@ async def test_an_anonymous_proposal_reaches_the_quality_group_with_no_trace_of_
     )
     await anna.send(PROPOSAL)
     how = await anna.receive_one()
-    assert how.buttons == ["🕶 Wyślij anonimowo", "✉️ Proszę o odpowiedź", "✖ Anuluj"]
+    assert how.buttons == ["🕶 Wyślij anonimowo", "✉️ Proszę o odpowiedź", "✖️ Anuluj"]
     await anna.click("🕶 Wyślij anonimowo", how)
     assert (await anna.receive_one()).text == tr("pl", "Thank you! Your proposal has been passed on anonymously.")
 

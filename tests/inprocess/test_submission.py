@@ -91,7 +91,7 @@ async def submitted(anna: Person, summary: Received, clerks: Person) -> Submitte
 
 
 async def test_the_kinds_are_offered_and_a_sticker_gets_a_hint(anna: Person, kinds: Received) -> None:
-    assert kinds.buttons == ["📄 Wniosek", "⚠️ Skarga", "🚧 Zgłoszenie problemu", "✖ Anuluj"]
+    assert kinds.buttons == ["📄 Wniosek", "⚠️ Skarga", "🚧 Zgłoszenie problemu", "✖️ Anuluj"]
     await anna.send_sticker()  # not a button press: a hint and the question again, and the step stays
     hint, again = await anna.receive(2)
     assert hint.text == tr("pl", "Please choose with the buttons below. To stop, send /cancel.")
@@ -103,7 +103,7 @@ async def test_the_kinds_are_offered_and_a_sticker_gets_a_hint(anna: Person, kin
 async def test_the_elderships_come_in_pages_in_alphabetical_order(anna: Person, kinds: Received) -> None:
     elderships = await choose(anna, "🚧 Zgłoszenie problemu")
     assert elderships.buttons[:8] == ["Awiżenie", "Bezdany", "Bujwidze", "Czarny Bór", "Dukszty", "Kowalczuki", "Ławaryszki", "Mariampol"]
-    assert elderships.buttons[8:] == ["▶ 2/3", "🤷 Nie wiem / cały rejon", "✖ Anuluj"]
+    assert elderships.buttons[8:] == ["▶ 2/3", "🤷 Nie wiem / cały rejon", "✖️ Anuluj"]
     await anna.click("▶ 2/3")
     await anna.edited()
     await anna.click("▶ 3/3")
@@ -161,7 +161,7 @@ async def test_the_summary_shows_every_answer_and_the_description_as_typed(summa
         tr("pl", "Answer: {contact}", contact=tr("pl", "here in Telegram")), "",
         DESCRIPTION,
     ])  # fmt: skip
-    assert summary.buttons == ["✅ Wyślij", "✏️ Popraw dane", "✖ Anuluj"]
+    assert summary.buttons == ["✅ Wyślij", "✏️ Popraw dane", "✖️ Anuluj"]
 
 
 async def test_the_confirmation_gives_the_number_and_the_deadline(submitted: Submitted) -> None:

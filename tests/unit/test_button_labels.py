@@ -122,7 +122,7 @@ def _catalog(locale: str):
 
 def test_the_scan_finds_the_keyboards() -> None:
     labels = inline_label_msgids()
-    for expected in ("✖ Cancel", "↩ Reopen", "🔀 Pass to another team", "⏭ Skip", "✏️ Change something", "↩ Reopen the case", "Partly", "Description"):
+    for expected in ("✖️ Cancel", "↩️ Reopen", "🔀 Pass to another team", "⏭ Skip", "✏️ Change something", "↩️ Reopen the case", "Partly", "Description"):
         assert expected in labels
 
 
@@ -153,7 +153,7 @@ def test_municipality_names_on_buttons_fit(locale: str) -> None:
 
 def test_visible_length_counts_an_emoji_once() -> None:
     assert visible_length("⚙️ W toku") == 8
-    assert visible_length("↩ Atnaujinti nagrinėjimą") == 24
+    assert visible_length("↩️ Atnaujinti nagrinėjimą") == 24
 
 
 def reply_label_msgids() -> set[str]:
@@ -204,3 +204,20 @@ def test_news_topics_fit(locale: str) -> None:
     assert not too_long, f"{locale}: shorten the news topics in {DEFAULT_MUNICIPALITY_FILE.name}: {too_long}"
     marked = [mark + name for name in names for mark in TOPIC_MARKS if visible_length(mark + name) > ROW]
     assert not marked, marked
+
+
+# Symbols that show as grey text unless a variation selector asks for the colour emoji (U+FE0F).
+TEXT_STYLE = "↩↪✍✖➡⬅✔✏⚙⚠"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_button_emoji_are_all_colour(locale: str) -> None:
+    """One row, one style: "↪️" beside "↩" or "✖" beside "✅" looks like two fonts."""
+    catalog = _catalog(locale)
+    grey = []
+    for msgid in sorted(inline_label_msgids() | reply_label_msgids()):
+        message = catalog.get(msgid)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        grey += [label for label in [*ids, *strings] if label and any(c in TEXT_STYLE and label[i + 1 : i + 2] != "\ufe0f" for i, c in enumerate(label))]
+    assert not grey, f"{locale}: add U+FE0F after the symbol: {grey}"
