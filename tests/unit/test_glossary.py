@@ -118,7 +118,14 @@ def test_english_texts_speak_as_we() -> None:
 def test_municipality_file_follows_the_glossary() -> None:
     municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
     texts = {"pl": [], "lt": []}
-    for entry in [*municipality.elderships, *municipality.categories, *municipality.news_topics, *municipality.teams, *municipality.objectives, *municipality.places]:
+    for entry in [
+        *municipality.elderships,
+        *municipality.categories,
+        *municipality.news_topics,
+        *municipality.teams,
+        *municipality.objectives,
+        *municipality.places,
+    ]:
         named = entry.name if hasattr(entry, "name") else entry
         texts["pl"].append(named.pl)
         texts["lt"].append(named.lt)
