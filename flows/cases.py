@@ -224,8 +224,8 @@ def _case_keyboard(case: Case, cases: CaseService, page: int) -> InlineKeyboardM
     if case.status not in CLOSED_STATUSES:
         builder.button(text=_("➕ Add information"), callback_data=Follow(action="add", case_id=case.id))
     elif cases.can_reopen(case, utcnow()):
-        builder.button(text=_("↩ Reopen the case"), callback_data=Follow(action="reopen", case_id=case.id))
-    builder.button(text=_("⬅ My cases"), callback_data=Follow(action="page", page=page))
+        builder.button(text=_("↩️ Reopen the case"), callback_data=Follow(action="reopen", case_id=case.id))
+    builder.button(text=_("⬅️ My cases"), callback_data=Follow(action="page", page=page))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -265,7 +265,11 @@ async def look_up(message: Message, resident: Resident | None, cases: CaseServic
 
 
 def _too_long(text: str) -> str:
-    return _("This is {count} characters long; the limit is {max}. Please split it into shorter messages.").format(count=len(text), max=ADDED_MAX)
+    return _(
+        "This is {count} character long; the limit is {max}. Please split it into shorter messages.",
+        "This is {count} characters long; the limit is {max}. Please split it into shorter messages.",
+        len(text),
+    ).format(count=len(text), max=ADDED_MAX)
 
 
 def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
@@ -365,7 +369,11 @@ async def ask_reopen_reason(
 async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, workflow: CaseWorkflow, config: Config) -> None:
     reason = message.text.strip()
     if len(visible_text(reason)) < REASON_MIN or len(reason) > REASON_MAX:
-        await message.answer(_("Please write the reason in {min} to {max} characters.").format(min=REASON_MIN, max=REASON_MAX))
+        await message.answer(
+            _("Please write the reason in {min} to {max} character.", "Please write the reason in {min} to {max} characters.", REASON_MAX).format(
+                min=REASON_MIN, max=REASON_MAX
+            )
+        )
         return
     case_id = (await state.get_data()).get("case_id", 0)
     await state.clear()
@@ -408,7 +416,7 @@ def _choice_keyboard(open_cases: list[Case], config: Config, locale: str) -> Inl
     for case in open_cases[:CHOICES]:
         category = config.municipality.category_by_id[case.category_id].get(locale)
         builder.button(text=f"{texts.KIND_ICONS.get(case.kind, '')} {case.number} · {category}"[:64], callback_data=Sort(case_id=case.id))
-    builder.button(text=_("✖ Do not send"), callback_data=Sort())
+    builder.button(text=_("✖️ Do not send"), callback_data=Sort())
     builder.adjust(1)
     return builder.as_markup()
 

@@ -297,7 +297,7 @@ async def _send_in_case(query: CallbackQuery, case: Case, text: str, keyboard: I
 
 def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("✖ Cancel"), callback_data=PromptCancel(case_id=case.id))
+    builder.button(text=_("✖️ Cancel"), callback_data=PromptCancel(case_id=case.id))
     return builder.as_markup()
 
 
@@ -306,7 +306,7 @@ def _answered_via_keyboard(case: Case, action: Action) -> InlineKeyboardMarkup:
     labels = {AnswerBy.PHONE: _("📞 By phone"), AnswerBy.EMAIL: _("✉️ By e-mail"), AnswerBy.POST: _("📮 By post"), AnswerBy.IN_PERSON: _("🤝 In person")}
     for via, label in labels.items():
         builder.button(text=label, callback_data=AnsweredVia(case_id=case.id, action=action, via=via))
-    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(2, 2, 1)
     return builder.as_markup()
 
@@ -315,7 +315,7 @@ def _days_keyboard(case: Case, left: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for days in sorted({d for d in (1, 5, 10, 15, 20) if d <= left} | {left}):
         builder.button(text=str(days), callback_data=ExtendBy(case_id=case.id, days=days))
-    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(6, 1)
     return builder.as_markup()
 
@@ -324,7 +324,7 @@ def _teams_keyboard(case: Case, teams: TeamDirectory, config: Config) -> InlineK
     builder = InlineKeyboardBuilder()
     for team in teams.others(teams.get(case.team_id)):
         builder.button(text=team.name.get(config.settings.admin_locale), callback_data=PassTo(case_id=case.id, team=team.id))
-    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -333,7 +333,7 @@ async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory) -> Inl
     builder = InlineKeyboardBuilder()
     for user_id in dict.fromkeys([*team.heads, *team.members]):
         builder.button(text=await teams.member_name(team, user_id), callback_data=AssignTo(case_id=case.id, user_id=user_id))
-    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -481,7 +481,7 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
         return
     text = (message.text or "").strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
-        await message.reply(_("Please write {min} to {max} characters.").format(min=TEXT_MIN, max=TEXT_MAX))
+        await message.reply(_("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX).format(min=TEXT_MIN, max=TEXT_MAX))
         return
     clerk = await acting_clerk(message, case, teams)
     if clerk is None or case is None:
@@ -536,7 +536,7 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
     except NotAllowed:
         await message.reply(_("This cannot be done with the case now."))
         return
-    await _react(message, "✍")
+    await _react(message, "✍️")
 
 
 @router.message(~F.text.startswith("/"), F.text | F.photo | F.document)
@@ -721,7 +721,7 @@ async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirecto
     builder = InlineKeyboardBuilder()
     for template in fitting:
         builder.button(text=template.title.get(config.settings.admin_locale), callback_data=UseTemplate(case_id=case.id, template=template.id))
-    builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+    builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
     await message.reply(
         _("Canned answers for {number}: choose one to see it as the resident will.").format(number=case.number), reply_markup=builder.as_markup()
@@ -745,7 +745,7 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
         await query.answer()
         builder = InlineKeyboardBuilder()
         builder.button(text=_("📨 Send to the resident"), callback_data=UseTemplate(case_id=case.id, template=template.id, send=True))
-        builder.button(text=_("✖ Cancel"), callback_data=DeskCancel(case_id=case.id))
+        builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
         builder.adjust(1)
         preview = _("Preview ({language}):").format(language=locale) + "\n\n" + escape(text)
         await shown(query).edit_text(preview, reply_markup=builder.as_markup())

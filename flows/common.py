@@ -196,7 +196,7 @@ def kind_keyboard(pick: Callable[[str], CallbackData], cancel: CallbackData) -> 
     builder = InlineKeyboardBuilder()
     for kind in CaseKind:
         builder.button(text=f"{texts.KIND_ICONS[kind]} {texts.kind_label(kind)}", callback_data=pick(kind))
-    builder.button(text=_("✖ Cancel"), callback_data=cancel)
+    builder.button(text=_("✖️ Cancel"), callback_data=cancel)
     builder.adjust(1)
     return builder.as_markup()
 
@@ -207,7 +207,7 @@ def category_keyboard(config: Config, locale: str, pick: Callable[[str], Callbac
     builder = InlineKeyboardBuilder()
     for entry in categories:
         builder.button(text=entry.get(locale), callback_data=pick(entry.id))
-    builder.button(text=_("✖ Cancel"), callback_data=cancel)
+    builder.button(text=_("✖️ Cancel"), callback_data=cancel)
     builder.adjust(*([2] * (-(-len(categories) // 2))), 1)
     return builder.as_markup()
 

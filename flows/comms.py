@@ -117,7 +117,7 @@ class Cmp(CallbackData, prefix="cm"):
 
 
 def _cancel_button(builder: InlineKeyboardBuilder) -> None:
-    builder.button(text=_("✖ Cancel"), callback_data=Cmp(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=Cmp(action="cancel"))
 
 
 @outside.callback_query(Cmp.filter())
@@ -198,7 +198,7 @@ async def _versions_question(state: FSMContext) -> tuple[str, InlineKeyboardMark
     builder = InlineKeyboardBuilder()
     for code in (code for code in LANGUAGE_NAMES if code not in versions):
         builder.button(text=_("➕ {language} version").format(language=LANGUAGE_NAMES[code]), callback_data=Cmp(action="lang", value=code))
-    builder.button(text=_("➡ Choose the audience"), callback_data=Cmp(action="more"))
+    builder.button(text=_("➡️ Choose the audience"), callback_data=Cmp(action="more"))
     _cancel_button(builder)
     builder.adjust(1)
     return _("Saved. Residents get their language's version; the others get the first one. Add another language, or go on."), builder.as_markup()
@@ -208,7 +208,7 @@ async def _versions_question(state: FSMContext) -> tuple[str, InlineKeyboardMark
 async def use_the_buttons(message: Message, state: FSMContext, news: NewsService, config: Config) -> None:
     """The question again, with its buttons: the one above may be far up, or was never delivered
     (or its buttons were taken away by a preview that failed on the way)."""
-    await message.reply(_("Please answer with the buttons of the question below, or “✖ Cancel”."))
+    await message.reply(_("Please answer with the buttons of the question below, or “✖️ Cancel”."))
     step = await state.get_state()
     if step == Compose.language.state:
         text, keyboard = _language_question()
@@ -240,10 +240,13 @@ async def _audience_view(state: FSMContext, news: NewsService, config: Config) -
         mark = "● " if (audience.locale or "") == code else ""
         builder.button(text=mark + name, callback_data=Cmp(action="aud_lang", value=code))
     eldership = municipality.eldership_by_id.get(audience.eldership or "")
-    builder.button(text=_("🏘 Eldership: {name}").format(name=eldership.get(locale) if eldership else _("all")), callback_data=Cmp(action="aud_page", value="0"))
+    label = f"🏘 {eldership.get(locale)}" if eldership else _("🏘 All elderships")  # the name alone: a long one fits a row
+    builder.button(text=label, callback_data=Cmp(action="aud_page", value="0"))
     builder.button(text=_("👁 Preview"), callback_data=Cmp(action="preview"))
     _cancel_button(builder)
-    builder.adjust(*([2] * (-(-len(topics) // 2))), 4, 1, 1, 1)
+    # Two topics to a row while each label fits half a row (24 characters), else one.
+    per_row = 2 if all(len(name) <= TOPIC_HALF_ROW for _topic, name in topics) else 1
+    builder.adjust(*([per_row] * (-(-len(topics) // per_row))), 4, 1, 1, 1)
     text = _("<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted).").format(count=count)
     return text, builder.as_markup()
 
@@ -388,6 +391,9 @@ async def stop(message: Message, command: CommandObject, broadcaster: Broadcaste
 
 # --- polls -----------------------------------------------------------------------------------
 
+# A topic on half a row: 24 characters with the "● " that marks the chosen one.
+TOPIC_HALF_ROW = 22
+
 POLL_EXAMPLE = """# …
 Q: Jak ocenia Pan/Pani godziny pracy urzędu? | Kaip vertinate savivaldybės darbo laiką?
 - Dobrze | Gerai
@@ -416,7 +422,7 @@ async def start_poll(message: Message, state: FSMContext) -> None:
     await message.reply(
         _(
             "<b>New poll.</b> Send the questions in this format, as a message or as a .txt file "
-            "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; up to {questions} questions with {min} to {max} options):"
+            "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; questions: at most {questions}; options of a question: {min} to {max}):"
         ).format(questions=QUESTIONS_MAX, min=OPTIONS_MIN, max=OPTIONS_MAX)
         + f"\n\n<pre>{escape(POLL_EXAMPLE)}</pre>",
         reply_markup=builder.as_markup(),

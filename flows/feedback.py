@@ -54,7 +54,7 @@ def _send_keyboard(case_id: int, score: int, resolved: str, with_comment_button:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("📨 Send without a comment"), callback_data=Rate(case_id=case_id, act="send", score=score, resolved=resolved))
     if with_comment_button:
-        builder.button(text=_("✍ Add a comment"), callback_data=Rate(case_id=case_id, act="comment", score=score, resolved=resolved))
+        builder.button(text=_("✍️ Add a comment"), callback_data=Rate(case_id=case_id, act="comment", score=score, resolved=resolved))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -97,7 +97,11 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
         await state.update_data(case_id=case.id, score=callback_data.score, resolved=callback_data.resolved)
         await query.answer()
         await shown(query).edit_text(
-            _("Please write your comment in one message (up to {max} characters).").format(max=COMMENT_MAX),
+            _(
+                "Please write your comment in one message (up to {max} character).",
+                "Please write your comment in one message (up to {max} characters).",
+                COMMENT_MAX,
+            ).format(max=COMMENT_MAX),
             reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved, with_comment_button=False),
         )
     elif act == "send" and valid_score and valid_resolved:
@@ -115,7 +119,11 @@ async def comment_written(message: Message, state: FSMContext, cases: CaseServic
         await comment_not_text(message, state)
         return
     if len(comment) > COMMENT_MAX:
-        await message.answer(_("That is {length} characters; please shorten it to {max}.").format(length=len(comment), max=COMMENT_MAX))
+        await message.answer(
+            _("That is {length} character; please shorten it to {max}.", "That is {length} characters; please shorten it to {max}.", len(comment)).format(
+                length=len(comment), max=COMMENT_MAX
+            )
+        )
         return
     data = await state.get_data()
     await state.clear()

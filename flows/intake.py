@@ -130,7 +130,7 @@ def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboar
         config, locale, page,
         pick=lambda eldership_id: Step(action="eld", value=eldership_id),
         turn=lambda target: Step(action="page", value=str(target)),
-        extra=[(_("🤷 Not sure / whole district"), Step(action="eld", value=WHOLE_DISTRICT)), (_("✖ Cancel"), Step(action="cancel"))],
+        extra=[(_("🤷 Not sure / whole district"), Step(action="eld", value=WHOLE_DISTRICT)), (_("✖️ Cancel"), Step(action="cancel"))],
     )  # fmt: skip
 
 
@@ -165,7 +165,7 @@ def _summary_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Submit"), callback_data=Step(action="submit"))
     builder.button(text=_("✏️ Change something"), callback_data=Step(action="edit"))
-    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=Step(action="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -178,7 +178,7 @@ def _edit_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for step in STEPS:
         builder.button(text=labels[step], callback_data=Step(action="goto", value=step))
-    builder.button(text=_("⬅ Back to the summary"), callback_data=Step(action="back"))
+    builder.button(text=_("⬅️ Back to the summary"), callback_data=Step(action="back"))
     builder.adjust(*([2] * (-(-len(STEPS) // 2))), 1)
     return builder.as_markup()
 
@@ -237,14 +237,26 @@ async def _ask(step: str, message: Message, state: FSMContext, config: Config, i
         await message.answer(_("What is it about?"), reply_markup=_category_keyboard(config, locale))
     elif step == "description":
         if (await _load(state)).editing:  # back to the summary next, not on to the files
-            question = _("Please describe the matter in your own words ({min} to {max} characters). The summary follows.")
+            question = _(
+                "Please describe the matter in your own words ({min} to {max} character). The summary follows.",
+                "Please describe the matter in your own words ({min} to {max} characters). The summary follows.",
+                DESCRIPTION.max,
+            )
         else:
-            question = _("Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.")
+            question = _(
+                "Please describe the matter in your own words ({min} to {max} character). You can add photos and documents in the next step.",
+                "Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.",
+                DESCRIPTION.max,
+            )
         await message.answer(question.format(min=DESCRIPTION.min, max=DESCRIPTION.max), reply_markup=ReplyKeyboardRemove())
     elif step == "files":
         count = len((await _load(state)).files)
         await message.answer(
-            _("You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.").format(max=MAX_FILES),
+            _(
+                "You can now send photos or documents (up to {max} file), one by one or as an album. Press “Skip” if there are none.",
+                "You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.",
+                MAX_FILES,
+            ).format(max=MAX_FILES),
             reply_markup=_files_keyboard(count),
         )
     elif step == "location":
@@ -375,13 +387,21 @@ async def description_given(message: Message, state: FSMContext, config: Config,
     text = message.text.strip()
     problem = DESCRIPTION.problem(text)
     if problem is Problem.TOO_SHORT:
-        await message.answer(_("This is too short to act on. Please describe the matter in at least {min} characters.").format(min=DESCRIPTION.min))
+        await message.answer(
+            _(
+                "This is too short to act on. Please describe the matter in at least {min} character.",
+                "This is too short to act on. Please describe the matter in at least {min} characters.",
+                DESCRIPTION.min,
+            ).format(min=DESCRIPTION.min)
+        )
         return
     if problem is Problem.TOO_LONG:
         await message.answer(
-            _("This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.").format(
-                count=len(text), max=DESCRIPTION.max
-            )
+            _(
+                "This is {count} character long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
+                "This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
+                len(text),
+            ).format(count=len(text), max=DESCRIPTION.max)
         )
         return
     draft = await _load(state)
@@ -394,7 +414,13 @@ async def description_given(message: Message, state: FSMContext, config: Config,
 async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, workflow: CaseWorkflow) -> None:
     draft = await _load(state)
     if len(draft.files) >= MAX_FILES:
-        await message.answer(_("You can attach at most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
+        await message.answer(
+            _(
+                "You can attach at most {max} file; this one was not added. Press “Done” to continue.",
+                "You can attach at most {max} files; this one was not added. Press “Done” to continue.",
+                MAX_FILES,
+            ).format(max=MAX_FILES)
+        )
         return
     if too_big_to_keep(message):
         await message.answer(too_big_text())
@@ -452,7 +478,11 @@ async def address_given(message: Message, state: FSMContext, config: Config, i18
     address = " ".join(message.text.split())
     if ADDRESS.problem(address):
         await message.answer(
-            _("Please type an address of {min} to {max} characters, send your location, or press “Skip”.").format(min=ADDRESS.min, max=ADDRESS.max)
+            _(
+                "Please type an address of {min} to {max} character, send your location, or press “Skip”.",
+                "Please type an address of {min} to {max} characters, send your location, or press “Skip”.",
+                ADDRESS.max,
+            ).format(min=ADDRESS.min, max=ADDRESS.max)
         )
         return
     await _place(state, address=address)
@@ -507,10 +537,10 @@ def _nearby_text(found: list[Shown], config: Config, locale: str, calendar: Work
 def _nearby_keyboard(found: list[Shown]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for index, item in enumerate(found, start=1):
-        label = _("➕ This affects me too") if len(found) == 1 else _("➕ This affects me too ({index})").format(index=index)
+        label = _("➕ This affects me too") if len(found) == 1 else _("➕ Affects me too ({index})").format(index=index)
         builder.button(text=label, callback_data=Step(action="metoo", value=str(item.case_id)))
     builder.button(text=_("Continue with a new case"), callback_data=Step(action="new_case"))
-    builder.button(text=_("✖ Cancel"), callback_data=Step(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=Step(action="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 

@@ -45,10 +45,7 @@ def subscriptions_keyboard(resident: Resident, config: Config, locale: str) -> I
         builder.button(
             text=f"{mark} " + _("News of {eldership}").format(eldership=eldership.get(locale)), callback_data=NewsChoice(action="topic", value=ELDERSHIP_TOPIC)
         )
-    builder.button(
-        text=_("🏘 My eldership: {name}").format(name=eldership.get(locale) if eldership else _("not chosen")),
-        callback_data=NewsChoice(action="eld_menu"),
-    )
+    builder.button(text=_("🏘 Change my eldership") if eldership else _("🏘 Choose my eldership"), callback_data=NewsChoice(action="eld_menu"))
     builder.button(text=_("🗞 Latest announcements"), callback_data=NewsChoice(action="latest"))
     builder.adjust(1)
     return builder.as_markup()
@@ -104,7 +101,7 @@ async def news_choice(
             config, locale, page,
             pick=lambda eldership_id: NewsChoice(action="eld", value=eldership_id),
             turn=lambda target: NewsChoice(action="page", value=str(target)),
-            extra=[(_("✖ Cancel"), NewsChoice(action="eld", value="-"))],
+            extra=[(_("✖️ Cancel"), NewsChoice(action="eld", value="-"))],
         )  # fmt: skip
         await shown(query).edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
         return

@@ -56,9 +56,11 @@ def privacy_notice(config: Config, locale: str) -> str:
         ).format(controller=escape(municipality.privacy.controller.get(locale)), dpo=escape(municipality.privacy.dpo), retention=retention)
         + "\n\n"
         + _(
-            "<b>What is published:</b> nothing about you. The municipality's open list of cases (Open311) shows a report of a problem "
-            "only once a clerk makes it public: its category, the department handling it, the day it came (not the hour), its status "
-            "and the answer, your description and the place rounded to about 100 m; never your name, phone number or Telegram account. "
+            "<b>What is published:</b> nothing that names you. The municipality's open list of cases (Open311) shows two kinds of cases. "
+            "A report of a problem sent here, only once a clerk makes it public: its number, category, the department handling it, "
+            "the day it came (not the hour), its deadline, its status and the answer, your description, and the address and place "
+            "rounded to about 100 m. A case sent through an Open311 service (a city app or website): its number, category, department, "
+            "days, deadline, status and the answer. Never a name, phone number, e-mail address or Telegram account. "
             "Requests and complaints sent here are never listed.\n\n"
             "<b>Telegram:</b> this chat runs through Telegram, a service based outside the European Economic Area; what you send "
             "here passes through its servers under its own privacy policy (telegram.org/privacy). You may also submit the same "
@@ -92,7 +94,13 @@ async def my_data(message: Message, resident: Resident | None, rights: DataRight
     try:
         data = await rights.export(resident.id, utcnow())
     except TooManyExports:
-        await message.answer(_("You can ask for your data {count} times a day. Please try again tomorrow.").format(count=EXPORTS_PER_DAY))
+        await message.answer(
+            _(
+                "You can ask for your data {count} time a day. Please try again tomorrow.",
+                "You can ask for your data {count} times a day. Please try again tomorrow.",
+                EXPORTS_PER_DAY,
+            ).format(count=EXPORTS_PER_DAY)
+        )
         return
     day = data["exported_at"][:10]
     await message.answer_document(BufferedInputFile(as_json(data), f"my-data-{day}.json"))

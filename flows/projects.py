@@ -84,8 +84,8 @@ def _list_keyboard(
     eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
     if eldership is not None:
         following = (FollowKind.ELDERSHIP_PROJECTS, eldership.id) in follows
-        label = _("🔕 Stop following the projects of {eldership}") if following else _("🔔 Follow every project of {eldership}")
-        builder.button(text=_label(label.format(eldership=eldership.get(locale))), callback_data=ProjectButton(action="follow_eld"))
+        label = _("🔕 Stop following my eldership") if following else _("🔔 Follow my eldership's projects")  # a name would not fit
+        builder.button(text=label, callback_data=ProjectButton(action="follow_eld"))
     else:
         builder.button(text=_("🏘 Choose my eldership"), callback_data=NewsChoice(action="eld_menu"))
     if not everything:
@@ -221,7 +221,7 @@ def _cancel_keyboard(extra: tuple[str, ProjectButton] | None = None) -> InlineKe
     builder = InlineKeyboardBuilder()
     if extra:
         builder.button(text=extra[0], callback_data=extra[1])
-    builder.button(text=_("✖ Cancel"), callback_data=ProjectButton(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=ProjectButton(action="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -372,7 +372,7 @@ async def pick(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
             await query.answer(_("Every milestone of this project is completed."), show_alert=True)
             return
         question = _("Which milestone?")
-    builder.button(text=_("✖ Cancel"), callback_data=ProjectButton(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=ProjectButton(action="cancel"))
     builder.adjust(1)
     await query.answer()
     await shown(query).answer(question, reply_markup=builder.as_markup())
@@ -472,7 +472,9 @@ async def move_date(message: Message, state: FSMContext) -> None:
 async def move_reason(message: Message, state: FSMContext, projects: ProjectService, teams: TeamDirectory) -> None:
     reason = visible_text(message.text or "")
     if len(reason) < 3 or len(reason) > REASON_MAX:
-        await message.reply(_("Please give the reason in 3 to {count} characters.").format(count=REASON_MAX))
+        await message.reply(
+            _("Please give the reason in 3 to {count} character.", "Please give the reason in 3 to {count} characters.", REASON_MAX).format(count=REASON_MAX)
+        )
         return
     data = await state.get_data()
     viewed = await projects.view(data["project"])
@@ -513,7 +515,7 @@ async def start_update(query: CallbackQuery, callback_data: ProjectButton, proje
 async def update_text(message: Message, state: FSMContext) -> None:
     text = visible_text(message.text or "")
     if len(text) < 3 or len(text) > UPDATE_MAX:
-        await message.reply(_("Please write 3 to {count} characters.").format(count=UPDATE_MAX))
+        await message.reply(_("Please write 3 to {count} character.", "Please write 3 to {count} characters.", UPDATE_MAX).format(count=UPDATE_MAX))
         return
     current = await state.get_state()
     field = "text_pl" if current == ProjectForm.update_pl.state else "text_lt"
@@ -527,7 +529,7 @@ async def update_photo(message: Message, state: FSMContext) -> None:
     assert message.photo
     photos = list((await state.get_data()).get("photos", []))
     if len(photos) >= PHOTOS_MAX:
-        await message.reply(_("At most {count} photos.").format(count=PHOTOS_MAX))
+        await message.reply(_("At most {count} photo.", "At most {count} photos.", PHOTOS_MAX).format(count=PHOTOS_MAX))
         return
     photos.append({"file_id": message.photo[-1].file_id, "file_unique_id": message.photo[-1].file_unique_id})
     await state.update_data(photos=photos)

@@ -40,7 +40,7 @@ def _how_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("🕶 Send anonymously"), callback_data=SuggestHow(how="anonymous"))
     builder.button(text=_("✉️ Please answer"), callback_data=SuggestHow(how="answered"))
-    builder.button(text=_("✖ Cancel"), callback_data=SuggestHow(how="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=SuggestHow(how="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 
@@ -53,9 +53,11 @@ async def suggest(message: Message, state: FSMContext, resident: Resident | None
         return
     await state.set_state(Suggest.text)
     await message.answer(
-        _("💡 What could the municipality do better? Please write your proposal ({min} to {max} characters).").format(
-            min=Proposals.TEXT.min, max=Proposals.TEXT.max
-        )
+        _(
+            "💡 What could the municipality do better? Please write your proposal ({min} to {max} character).",
+            "💡 What could the municipality do better? Please write your proposal ({min} to {max} characters).",
+            Proposals.TEXT.max,
+        ).format(min=Proposals.TEXT.min, max=Proposals.TEXT.max)
     )
 
 
@@ -63,7 +65,11 @@ async def suggest(message: Message, state: FSMContext, resident: Resident | None
 async def proposal_text(message: Message, state: FSMContext) -> None:
     text = (message.text or "").strip()
     if Proposals.TEXT.problem(text) is not None:  # nothing is stored; the question stands
-        await message.answer(_("Please write {min} to {max} characters.").format(min=Proposals.TEXT.min, max=Proposals.TEXT.max))
+        await message.answer(
+            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", Proposals.TEXT.max).format(
+                min=Proposals.TEXT.min, max=Proposals.TEXT.max
+            )
+        )
         return
     await state.set_state(Suggest.how)
     await state.set_data({"text": text})

@@ -4,7 +4,7 @@ case's topic, the case linked; in the quality group, naming the team), and the b
 card lead step by step: analyse (the immediate correction, then the root cause), add a corrective
 action (what, the due date, who), mark an action done (a note; after the last one, when to check
 the effectiveness), and the quality manager's verdict (effective, not effective). A prompt waits
-for the person who pressed, in that topic; ✖ or /cancel leaves it. Rules live in
+for the person who pressed, in that topic; ✖️ or /cancel leaves it. Rules live in
 bot.services.nonconformities; this module parses, asks and renders.
 """
 
@@ -54,7 +54,7 @@ class NcForm(StatesGroup):
 
 def _cancel_keyboard(nc_id: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("✖ Cancel"), callback_data=NcButton(nc_id=nc_id, do="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=NcButton(nc_id=nc_id, do="cancel"))
     return builder.as_markup()
 
 
@@ -181,7 +181,7 @@ async def _pick_action(query: CallbackQuery, nc: Nonconformity, nonconformities:
     for number, action in enumerate(await nonconformities.actions(nc.id), start=1):
         if action.done_at is None:
             builder.button(text=texts.shorten(f"{number}. {action.what}", 60), callback_data=NcButton(nc_id=nc.id, do="pick", value=action.id))
-    builder.button(text=_("✖ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
     builder.adjust(1)
     await query.answer()
     message = shown(query)
@@ -271,7 +271,7 @@ async def step_text(message: Message, state: FSMContext, nonconformities: Noncon
             builder = InlineKeyboardBuilder()
             for user_id in people:
                 builder.button(text=await teams.member_name(team, user_id), callback_data=NcButton(nc_id=nc.id, do="owner", value=user_id))
-            builder.button(text=_("✖ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
+            builder.button(text=_("✖️ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
             builder.adjust(1)
             await message.reply(_("#{id}: who is responsible for the action?").format(id=nc.id), reply_markup=builder.as_markup())
         elif step == NcForm.done_note.state:
@@ -284,7 +284,7 @@ async def step_text(message: Message, state: FSMContext, nonconformities: Noncon
                     builder.button(
                         text=_("in {days} day", "in {days} days", days).format(days=days), callback_data=NcButton(nc_id=nc.id, do="check", value=days)
                     )
-                builder.button(text=_("✖ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
+                builder.button(text=_("✖️ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
                 builder.adjust(3, 1)
                 await message.reply(_("#{id}: the last action. When should the effectiveness be checked?").format(id=nc.id), reply_markup=builder.as_markup())
                 return

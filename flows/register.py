@@ -5,7 +5,7 @@ summary). The case gets the same number, deadline, routing, card and trail as a 
 routing rules may send it to another team's group. Its person has no Telegram: the clerks answer
 outside it and record how when closing (flows/clerk.py).
 
-The draft (`Draft`, typed) lives in the FSM storage per clerk and topic; "✖ Cancel" or /cancel
+The draft (`Draft`, typed) lives in the FSM storage per clerk and topic; "✖️ Cancel" or /cancel
 leaves at any step. Only a clerk of a team in the group may register (as for the desk's commands).
 """
 
@@ -109,7 +109,7 @@ async def _save(state: FSMContext, draft: Draft) -> None:
 
 
 def _with_cancel(builder: InlineKeyboardBuilder, *sizes: int) -> InlineKeyboardMarkup:
-    builder.button(text=_("✖ Cancel"), callback_data=Reg(action="cancel"))
+    builder.button(text=_("✖️ Cancel"), callback_data=Reg(action="cancel"))
     builder.adjust(*sizes, 1)
     return builder.as_markup()
 
@@ -144,7 +144,7 @@ def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboar
         config, locale, page,
         pick=lambda eldership_id: Reg(action="eld", value=eldership_id),
         turn=lambda target: Reg(action="page", value=str(target)),
-        extra=[(_("🗺 Whole district"), Reg(action="eld", value=WHOLE_DISTRICT)), (_("✖ Cancel"), Reg(action="cancel"))],
+        extra=[(_("🗺 Whole district"), Reg(action="eld", value=WHOLE_DISTRICT)), (_("✖️ Cancel"), Reg(action="cancel"))],
     )  # fmt: skip
 
 
@@ -228,12 +228,21 @@ async def _ask(step: State, message: Message, state: FSMContext, config: Config,
         await message.answer(_("Which eldership does it concern?"), reply_markup=_eldership_keyboard(config, locale, 0))
     elif step == Register.description:
         await message.answer(
-            _("Write the matter as the person put it ({min} to {max} characters).").format(min=DESCRIPTION.min, max=DESCRIPTION.max),
+            _(
+                "Write the matter as the person put it ({min} to {max} character).",
+                "Write the matter as the person put it ({min} to {max} characters).",
+                DESCRIPTION.max,
+            ).format(min=DESCRIPTION.min, max=DESCRIPTION.max),
             reply_markup=_cancel_only(),
         )
     elif step == Register.files:
         await message.answer(
-            _("Send photos or scanned documents (up to {max} files), or press “No files”.").format(max=MAX_FILES), reply_markup=_files_keyboard(0)
+            _(
+                "Send photos or scanned documents (up to {max} file), or press “No files”.",
+                "Send photos or scanned documents (up to {max} files), or press “No files”.",
+                MAX_FILES,
+            ).format(max=MAX_FILES),
+            reply_markup=_files_keyboard(0),
         )
     elif step == Register.name:
         await message.answer(_("The person's name and surname?"), reply_markup=_cancel_only())
@@ -350,7 +359,12 @@ async def eldership_chosen(query: CallbackQuery, callback_data: Reg, state: FSMC
 async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     text = (message.text or "").strip()
     if DESCRIPTION.problem(text):
-        await message.reply(_("Please write {min} to {max} characters.").format(min=DESCRIPTION.min, max=DESCRIPTION.max), reply_markup=_cancel_only())
+        await message.reply(
+            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", DESCRIPTION.max).format(
+                min=DESCRIPTION.min, max=DESCRIPTION.max
+            ),
+            reply_markup=_cancel_only(),
+        )
         return
     draft = await _load(state)
     draft.description = text
@@ -362,7 +376,13 @@ async def description_given(message: Message, state: FSMContext, config: Config,
 async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) -> None:
     draft = await _load(state)
     if len(draft.files) >= MAX_FILES:
-        await message.reply(_("At most {max} files; this one was not added. Press “Done” to continue.").format(max=MAX_FILES))
+        await message.reply(
+            _(
+                "At most {max} file; this one was not added. Press “Done” to continue.",
+                "At most {max} files; this one was not added. Press “Done” to continue.",
+                MAX_FILES,
+            ).format(max=MAX_FILES)
+        )
         return
     if too_big_to_keep(message):
         await message.reply(_("This file is larger than 20 MB, more than a bot can accept; it was not added."))
@@ -394,7 +414,12 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i1
 async def name_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     name = " ".join((message.text or "").split())
     if NAME.problem(name):
-        await message.reply(_("Please write a name of {min} to {max} characters.").format(min=NAME.min, max=NAME.max), reply_markup=_cancel_only())
+        await message.reply(
+            _("Please write a name of {min} to {max} character.", "Please write a name of {min} to {max} characters.", NAME.max).format(
+                min=NAME.min, max=NAME.max
+            ),
+            reply_markup=_cancel_only(),
+        )
         return
     draft = await _load(state)
     draft.name = name
@@ -432,7 +457,10 @@ async def detail_given(message: Message, state: FSMContext, config: Config, i18n
     else:
         if ADDRESS.problem(value):
             await message.reply(
-                _("Please write a postal address of {min} to {max} characters.").format(min=ADDRESS.min, max=ADDRESS.max), reply_markup=_cancel_only()
+                _(
+                    "Please write a postal address of {min} to {max} character.", "Please write a postal address of {min} to {max} characters.", ADDRESS.max
+                ).format(min=ADDRESS.min, max=ADDRESS.max),
+                reply_markup=_cancel_only(),
             )
             return
         draft.address = value
@@ -482,14 +510,14 @@ async def submit(
 async def use_the_buttons(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
     """The question again, with its buttons: the one above may be far up in a busy group, or was
     never delivered while Telegram failed."""
-    await message.reply(_("Please answer with the buttons of the question below, or “✖ Cancel”."))
+    await message.reply(_("Please answer with the buttons of the question below, or “✖️ Cancel”."))
     step = (await state.get_state() or "").rpartition(":")[2]  # "Register:kind" → "kind"
     await _ask(getattr(Register, step), message, state, config, i18n)
 
 
 @router.message(StateFilter(Register.description, Register.name, Register.detail), ~F.text.startswith("/"))
 async def text_expected(message: Message) -> None:
-    await message.reply(_("Please write it as a text, or press “✖ Cancel”."), reply_markup=_cancel_only())
+    await message.reply(_("Please write it as a text, or press “✖️ Cancel”."), reply_markup=_cancel_only())
 
 
 @router.message(StateFilter(Register.files), ~F.text.startswith("/"))

@@ -124,7 +124,11 @@ async def proposal_written(message: Message, state: FSMContext, config: Config, 
             await _ask_for_text(message, place, locale, so_far)
             return
         if len(proposal) > PROPOSAL_MAX:
-            await message.answer(_("That is {length} characters; please shorten it to {max}.").format(length=len(proposal), max=PROPOSAL_MAX))
+            await message.answer(
+                _("That is {length} character; please shorten it to {max}.", "That is {length} characters; please shorten it to {max}.", len(proposal)).format(
+                    length=len(proposal), max=PROPOSAL_MAX
+                )
+            )
             return
         await state.clear()
         assert message.from_user is not None

@@ -55,7 +55,7 @@ ACTION_LABELS = {
     Action.PASS: __("🔀 Pass to another team"),
     Action.REDIRECT: __("↪️ Redirect"),
     Action.REJECT: __("⛔ Reject"),
-    Action.REOPEN: __("↩ Reopen"),
+    Action.REOPEN: __("↩️ Reopen"),
     Action.PUBLISH: __("🌐 Make public"),
     Action.HIDE: __("🔒 Hide from public"),
     Action.DUPLICATE: __("🔗 Duplicate of…"),
@@ -333,7 +333,7 @@ class ClerkTexts:
         """What the resident added (or their reason for reopening), gathered into one post."""
         with self.i18n.context(), self._in_admin_locale():
             if any((e.data or {}).get("to") == "reopened" for e in events):
-                header = _("↩ <b>{number}</b>: the resident reopened the case").format(number=case.number)
+                header = _("↩️ <b>{number}</b>: the resident reopened the case").format(number=case.number)
             else:
                 header = _("➕ <b>{number}</b>: the resident added information").format(number=case.number)
             parts = [escape(e.text) for e in events if e.text]

@@ -92,7 +92,7 @@ class NcError(ValueError):
 def check_text(text: str) -> str:
     text = text.strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
-        raise NcError(__("Please write {min} to {max} characters."), min=TEXT_MIN, max=TEXT_MAX)
+        raise NcError(__("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX), min=TEXT_MIN, max=TEXT_MAX)
     return text
 
 
@@ -445,7 +445,7 @@ class Nonconformities:
         if nc.status in WORKS_ON:
             builder.button(text=_("➕ Add an action"), callback_data=NcButton(nc_id=nc.id, do="add"))
         if nc.status == NcStatus.ACTIONS and any(a.done_at is None for a in actions):
-            builder.button(text=_("✔ Action done"), callback_data=NcButton(nc_id=nc.id, do="done"))
+            builder.button(text=_("✔️ Action done"), callback_data=NcButton(nc_id=nc.id, do="done"))
         if nc.status == NcStatus.VERIFYING:
             return self._verify_keyboard(nc)
         builder.adjust(1)

@@ -106,20 +106,32 @@ def parse_poll(source: str) -> list[Question]:
             text = _pair(line[3 if multiple else 2 :], number, QUESTION_MAX_CHARS)
             questions.append(Question(text=text, options=[], multiple=multiple))
             if len(questions) > QUESTIONS_MAX:
-                raise PollFormatError(_("Line {line}: a poll can have at most {max} questions.").format(line=number, max=QUESTIONS_MAX))
+                raise PollFormatError(
+                    _("Line {line}: a poll can have at most {max} question.", "Line {line}: a poll can have at most {max} questions.", QUESTIONS_MAX).format(
+                        line=number, max=QUESTIONS_MAX
+                    )
+                )
         elif line.startswith("-"):
             if not questions:
                 raise PollFormatError(_("Line {line}: an option comes after its question (a line starting with Q:).").format(line=number))
             questions[-1].options.append(_pair(line[1:], number, OPTION_MAX_CHARS))
             if len(questions[-1].options) > OPTIONS_MAX:
-                raise PollFormatError(_("Line {line}: a question can have at most {max} options.").format(line=number, max=OPTIONS_MAX))
+                raise PollFormatError(
+                    _("Line {line}: a question can have at most {max} option.", "Line {line}: a question can have at most {max} options.", OPTIONS_MAX).format(
+                        line=number, max=OPTIONS_MAX
+                    )
+                )
         else:
             raise PollFormatError(_("Line {line}: start it with Q: (a question), Q+: (several answers allowed) or - (an option).").format(line=number))
     if not questions:
         raise PollFormatError(_("There is no question: start one with Q:"))
     for index, question in enumerate(questions, start=1):
         if len(question.options) < OPTIONS_MIN:
-            raise PollFormatError(_("Question {number} needs at least {min} options.").format(number=index, min=OPTIONS_MIN))
+            raise PollFormatError(
+                _("Question {number} needs at least {min} option.", "Question {number} needs at least {min} options.", OPTIONS_MIN).format(
+                    number=index, min=OPTIONS_MIN
+                )
+            )
     return questions
 
 
@@ -138,7 +150,11 @@ def _pair(part: str, line: int, limit: int) -> PollText:
     if not lt:
         raise PollFormatError(_("Line {line}: the Lithuanian text after | is missing.").format(line=line))
     if len(pl) > limit or len(lt) > limit:
-        raise PollFormatError(_("Line {line}: at most {max} characters in each language.").format(line=line, max=limit))
+        raise PollFormatError(
+            _("Line {line}: at most {max} character in each language.", "Line {line}: at most {max} characters in each language.", limit).format(
+                line=line, max=limit
+            )
+        )
     return PollText(pl=pl, lt=lt)
 
 
@@ -197,6 +213,6 @@ def summary_view(poll_id: int, questions: list[Question], locale: str, done: str
     lines.append(_("Answers are anonymous, so they cannot be changed once sent."))
     builder = InlineKeyboardBuilder()
     builder.button(text=_("📨 Send my answers"), callback_data=PollTap(poll_id=poll_id, done=done, act="s"))
-    builder.button(text=_("↩ Start again"), callback_data=PollTap(poll_id=poll_id, act="r"))
+    builder.button(text=_("↩️ Start again"), callback_data=PollTap(poll_id=poll_id, act="r"))
     builder.adjust(1)
     return "\n\n".join(lines), builder.as_markup()

@@ -127,7 +127,7 @@ def read_table(data: bytes, file_name: str) -> list[dict[str, str]]:
     if unknown:
         raise SheetError(_("Unknown columns: {columns}.").format(columns=", ".join(unknown)))
     if len(rows) - 1 > MAX_ROWS:
-        raise SheetError(_("At most {count} rows at once.").format(count=MAX_ROWS))
+        raise SheetError(_("At most {count} row at once.", "At most {count} rows at once.", MAX_ROWS).format(count=MAX_ROWS))
     table = []
     for cells in rows[1:]:
         table.append({name: _cell(cells[i]) if i < len(cells) else "" for i, name in enumerate(header) if name})
@@ -201,7 +201,7 @@ class _Row:
         if not value and required:
             self.fail(column, required)
         elif len(value) > limit:
-            self.fail(column, _("longer than {count} characters").format(count=limit))
+            self.fail(column, _("longer than {count} character", "longer than {count} characters", limit).format(count=limit))
         return value
 
     def day(self, column: str, required: bool = False) -> date | None:

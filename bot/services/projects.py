@@ -219,7 +219,11 @@ class ProjectService:
         if not reason:
             raise ProjectError(_("A reason is needed to move a due date."))
         if len(reason) > REASON_MAX:
-            raise ProjectError(_("The reason is too long: at most {count} characters.").format(count=REASON_MAX))
+            raise ProjectError(
+                _("The reason is too long: at most {count} character.", "The reason is too long: at most {count} characters.", REASON_MAX).format(
+                    count=REASON_MAX
+                )
+            )
         started: list[Broadcast] = []
         async with self.database.write() as session:
             milestone, project = await self._locked(session, milestone_id)

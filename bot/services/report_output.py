@@ -110,7 +110,7 @@ def visit_lines(report: QualityReport) -> list[str]:
     lines = [_("<b>Visit surveys</b> (the QR code at the desks):")]
     for place in report.places:
         if not place.shown:
-            lines.append(_("{place}: fewer than {min} answers").format(place=escape(place.name), min=MIN_GROUP))
+            lines.append(_("{place}: fewer than {min} answer", "{place}: fewer than {min} answers", MIN_GROUP).format(place=escape(place.name), min=MIN_GROUP))
             continue
         waited = " · ".join(f"{label} {_percent(place.waited_share(w))}" for label, w in zip(waiting_labels(), WaitingTime, strict=True))
         lines.append(
@@ -163,9 +163,11 @@ def visit_chart(report: QualityReport) -> Figure | None:
         axis.set_title(title, fontsize=10)
         axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8, frameon=False)
     figure.suptitle(
-        _("Visit surveys per place, {start} – {end} (places with at least {min} answers)").format(
-            start=report.period.start.isoformat(), end=report.period.end.isoformat(), min=MIN_GROUP
-        ),
+        _(
+            "Visit surveys per place, {start} – {end} (places with at least {min} answer)",
+            "Visit surveys per place, {start} – {end} (places with at least {min} answers)",
+            MIN_GROUP,
+        ).format(start=report.period.start.isoformat(), end=report.period.end.isoformat(), min=MIN_GROUP),
         fontsize=11,
     )
     return figure
@@ -346,9 +348,12 @@ def service_quality_page(places: list[PlaceFigures], municipality: str, start: d
     for place in places:
         heading = f"<h2>{escape(place.name)}</h2>"
         if not place.shown:
-            sections.append(
-                f"<section>{heading}<p>{escape(_('Fewer than {min} answers: not shown, so that no answer can be told apart.').format(min=MIN_GROUP))}</p></section>"
-            )
+            too_few = _(
+                "Fewer than {min} answer: not shown, so that no answer can be told apart.",
+                "Fewer than {min} answers: not shown, so that no answer can be told apart.",
+                MIN_GROUP,
+            ).format(min=MIN_GROUP)
+            sections.append(f"<section>{heading}<p>{escape(too_few)}</p></section>")
             continue
         rows = [
             (_("Answers"), str(place.answers)),
@@ -367,7 +372,10 @@ def service_quality_page(places: list[PlaceFigures], municipality: str, start: d
         sections.append(f"<section>{heading}<table>{body}</table></section>")
     intro = _(
         "{municipality}: visitors' anonymous answers to the survey at our desks and eldership offices (the QR code), the last 30 days: {start} – {end}. "
-        "A place's figures are shown from {min} answers; shares are of those who answered that question; — means too few answers to it."
+        "A place's figures are shown from {min} answer; shares are of those who answered that question; — means too few answers to it.",
+        "{municipality}: visitors' anonymous answers to the survey at our desks and eldership offices (the QR code), the last 30 days: {start} – {end}. "
+        "A place's figures are shown from {min} answers; shares are of those who answered that question; — means too few answers to it.",
+        MIN_GROUP,
     ).format(municipality=municipality, start=texts.day(start), end=texts.day(end), min=MIN_GROUP)
     return (
         f'<!doctype html>\n<html lang="{locale}"><head><meta charset="utf-8">'

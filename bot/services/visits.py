@@ -155,7 +155,7 @@ def proposal_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKe
     builder.button(text=_("📨 Send, no proposal"), callback_data=VisitTap(place=place.id, lc=locale, so_far=so_far, act="s"))
     text = "\n\n".join([
         f"<b>{escape(place.name.get(locale))}</b>",
-        _("What could we do better? Write your proposal in one message (up to {max} characters), or send your answers as they are.").format(max=PROPOSAL_MAX),
+        _("What could we do better? Write your proposal in one message (up to {max} character), or send your answers as they are.", "What could we do better? Write your proposal in one message (up to {max} characters), or send your answers as they are.", PROPOSAL_MAX).format(max=PROPOSAL_MAX),
     ])  # fmt: skip
     return text, builder.as_markup()
 

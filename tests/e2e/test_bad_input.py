@@ -34,7 +34,13 @@ async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram) -> 
     await anna.edited()
     categories = await anna.receive_one()
     await choose(anna, categories.buttons[0])
-    too_short = tr("pl", "This is too short to act on. Please describe the matter in at least {min} characters.", min=10)
+    too_short = tr(
+        "pl",
+        "This is too short to act on. Please describe the matter in at least {min} character.",
+        "This is too short to act on. Please describe the matter in at least {min} characters.",
+        10,
+        min=10,
+    )
     await anna.send(ZERO_WIDTH * 4 + " \u200b " * 5)
     assert (await anna.receive_one()).text == too_short
     await anna.send("\u200bDziura\u200b\u200b\u200b\u200b")  # six letters that show

@@ -35,7 +35,7 @@ async def test_declined_in_lithuanian(bot, telegram: Telegram, store: Database, 
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
     await _close_case(clerks, telegram, "Pažymą galite atsiimti seniūnijoje.")
     *_, question = await jonas.receive(2)
-    assert question.text.startswith("Ar esate patenkinti, kaip buvo išnagrinėtas kreipimasis VRS-2026-000001?")
+    assert question.text.startswith("Kaip vertinate kreipimosi VRS-2026-000001 nagrinėjimą?")
     await jonas.click("Ne, dėkoju", question)
     assert (await jonas.edited()).text == "Gerai, dėl šio kreipimosi daugiau neklausime."
     await jonas.forge_button("fb:1:resolved:5:yes", question)

@@ -236,12 +236,12 @@ async def test_reopening_a_recently_closed_case(bot, telegram: Telegram, store: 
 
     await jonas.send("VRS-2026-000001")
     details = await jonas.receive_one()
-    assert details.buttons == ["↩ Atnaujinti nagrinėjimą", "⬅ Mano kreipimaisi"]
-    await jonas.click("↩ Atnaujinti nagrinėjimą")
+    assert details.buttons == ["↩️ Atnaujinti nagrinėjimą", "⬅️ Mano kreipimaisi"]
+    await jonas.click("↩️ Atnaujinti nagrinėjimą")
     await jonas.receive_one()
     await jonas.send("Atsakymas neišsamus")
     assert (await jonas.receive_one()).text.startswith("Kreipimosi VRS-2026-000001 nagrinėjimas atnaujintas.")
-    assert (await clerks.receive_one()).text.startswith("↩ VRS-2026-000001: gyventojas atnaujino kreipimosi nagrinėjimą")
+    assert (await clerks.receive_one()).text.startswith("↩️ VRS-2026-000001: gyventojas atnaujino kreipimosi nagrinėjimą")
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
     assert (case.status, case.closed_at) == (CaseStatus.REOPENED, None)

@@ -87,7 +87,7 @@ async def test_an_album_announcement_and_stop(bot, telegram: Telegram, emulator:
     await rasa.click("Polski", await rasa.receive_one())
     await rasa.edited()
     await rasa.send_album([PHOTO, PHOTO], caption="Nowy plac zabaw w Niemenczynie")
-    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+    await rasa.click("➡️ Pasirinkti gavėjus", await rasa.receive_one())
     await rasa.edited()
     await rasa.click("👁 Peržiūra")
     await rasa.edited()

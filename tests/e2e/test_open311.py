@@ -45,7 +45,7 @@ CARD_BUTTONS = [
     "⚙️ Nagrinėjamas",
     "⏳ Pratęsti",
     "✅ Atsakyti ir užbaigti",
-    "↪️ Persiųsti",
+    "↪️ Kitai institucijai",
     "⛔ Atmesti",
     "🌐 Paviešinti",
     "🔗 Kreipimosi dublikatas…",

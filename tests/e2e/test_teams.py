@@ -49,7 +49,7 @@ async def test_escalation_on_a_frozen_clock_once_a_day(emulator: Emulator, teleg
         overdue, unattended = (
             [m.text for m in received if m.text.startswith(start)] for start in ("vadovas: 🚨", "vadovas: ⚠️")
         )  # fmt: skip
-        assert len(overdue) == 1 and overdue[0].startswith("vadovas: 🚨 Kreipimasis VRS-2026-000001 (Kelių skyrius) pavėluotas")
+        assert len(overdue) == 1 and overdue[0].startswith("vadovas: 🚨 Kreipimosi VRS-2026-000001 (Kelių skyrius) terminas praleistas")
         assert len(unattended) == 1 and unattended[0].startswith("vadovas: ⚠️ Kreipimosi VRS-2026-000002 terminas")
         assert "VRS-2026-000001" in to_director.text and "VRS-2026-000002" not in to_director.text
 

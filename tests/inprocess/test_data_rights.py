@@ -70,9 +70,11 @@ async def test_the_privacy_notice_names_the_controller_the_grounds_and_the_reten
         retention=retention,
     ) + "\n\n" + tr(
         "pl",
-        "<b>What is published:</b> nothing about you. The municipality's open list of cases (Open311) shows a report of a problem "
-        "only once a clerk makes it public: its category, the department handling it, the day it came (not the hour), its status "
-        "and the answer, your description and the place rounded to about 100 m; never your name, phone number or Telegram account. "
+        "<b>What is published:</b> nothing that names you. The municipality's open list of cases (Open311) shows two kinds of cases. "
+        "A report of a problem sent here, only once a clerk makes it public: its number, category, the department handling it, "
+        "the day it came (not the hour), its deadline, its status and the answer, your description, and the address and place "
+        "rounded to about 100 m. A case sent through an Open311 service (a city app or website): its number, category, department, "
+        "days, deadline, status and the answer. Never a name, phone number, e-mail address or Telegram account. "
         "Requests and complaints sent here are never listed.\n\n"
         "<b>Telegram:</b> this chat runs through Telegram, a service based outside the European Economic Area; what you send "
         "here passes through its servers under its own privacy policy (telegram.org/privacy). You may also submit the same "
@@ -147,7 +149,13 @@ async def test_my_data_is_given_three_times_a_day(export: Export) -> None:
         await anna.send("/mydata")
         await anna.receive(2)
     await anna.send("/mydata")
-    assert (await anna.receive_one()).text == tr("pl", "You can ask for your data {count} times a day. Please try again tomorrow.", count=3)
+    assert (await anna.receive_one()).text == tr(
+        "pl",
+        "You can ask for your data {count} time a day. Please try again tomorrow.",
+        "You can ask for your data {count} times a day. Please try again tomorrow.",
+        3,
+        count=3,
+    )
 
 
 # --- /forget ----------------------------------------------------------------------------------
@@ -212,7 +220,7 @@ async def test_the_closed_cases_card_shows_it_answered(two_cases: TwoCases) -> N
     )
     counting = tr("lt", "Deadline: {date} ({left})", date="2026 m. gruodžio 21 d.", left="liko 20 darbo dienų")
     assert two_cases.closed_card_now.text == two_cases.closed_card.text.replace(received, answered).replace(counting, "Terminas: 2026 m. gruodžio 21 d.")
-    assert two_cases.closed_card_now.buttons == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
+    assert two_cases.closed_card_now.buttons == ["↩️ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
 
 
 async def test_forget_asks_first_and_keeping_the_profile_erases_nothing(two_cases: TwoCases, store: Database) -> None:

@@ -23,12 +23,12 @@ CARD_BUTTONS_NEW = [
     "⚙️ Nagrinėjamas",
     "⏳ Pratęsti",
     "✅ Atsakyti ir užbaigti",
-    "↪️ Persiųsti",
+    "↪️ Kitai institucijai",
     "⛔ Atmesti",
     "🌐 Paviešinti",
     "🔗 Kreipimosi dublikatas…",
 ]
-CARD_BUTTONS_CLOSED = ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
+CARD_BUTTONS_CLOSED = ["↩️ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
 
 
 def to_anna(*paragraphs: str) -> str:
@@ -102,12 +102,12 @@ async def test_extending_the_deadline_tells_the_resident_why(submitted: Submitte
     clerks = submitted.clerks
     await clerks.click("⏳ Pratęsti", submitted.card)
     days = await clerks.receive_one()
-    assert days.buttons == ["1", "5", "10", tr("lt", "✖ Cancel")]
+    assert days.buttons == ["1", "5", "10", tr("lt", "✖️ Cancel")]
     await clerks.click("10", days)
     await clerks.edited()
     reason = await clerks.receive_one()
     assert reason.text == prompt_lt("{number}: write the reason for the extension. The resident will see it.")
-    assert reason.buttons == [tr("lt", "✖ Cancel")]
+    assert reason.buttons == [tr("lt", "✖️ Cancel")]
     await clerks.send("Reikia kelių tarnybos išvados", thread_id=submitted.thread)
     assert (await submitted.anna.receive_one()).text == to_anna(
         tr("pl", "The deadline for the answer has been extended to {due}.", due="7 stycznia 2027 (pozostało 30 dni roboczych)"),
@@ -135,7 +135,7 @@ async def test_cancelling_a_waiting_prompt_says_so(submitted: Submitted) -> None
     clerks = submitted.clerks
     await clerks.click("✅ Atsakyti ir užbaigti", submitted.card)
     prompt = await clerks.receive_one()
-    await clerks.click(tr("lt", "✖ Cancel"), prompt)
+    await clerks.click(tr("lt", "✖️ Cancel"), prompt)
     assert (await clerks.answer())["text"] == tr("lt", "Cancelled.")
     await clerks.send("Dabar tai tik žinutė gyventojui.", thread_id=submitted.thread)  # no longer the final answer
     relayed = await submitted.anna.receive_one()
@@ -154,7 +154,7 @@ async def test_answering_closes_the_case_and_the_clerk_can_reopen_it(submitted: 
     await emulator.wait_for(lambda: buttons_now(emulator, submitted.card) == CARD_BUTTONS_CLOSED, 10)
     assert buttons_now(emulator, submitted.card) == CARD_BUTTONS_CLOSED
 
-    await clerks.click("↩ Atnaujinti nagrinėjimą", submitted.card)
+    await clerks.click("↩️ Atnaujinti nagrinėjimą", submitted.card)
     assert (await anna.receive_one()).text == to_anna(status_pl("Reopened"))
     async with store.read() as session:
         assert (await session.execute(select(Case))).scalar_one().status == CaseStatus.REOPENED

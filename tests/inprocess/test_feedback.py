@@ -52,7 +52,7 @@ async def rate(closed: Closed) -> Received:
     await anna.click("4 ★", closed.question)
     await anna.click("Częściowo", await anna.edited())
     await anna.edited()
-    await anna.click("✍ Dodaj komentarz")
+    await anna.click("✍️ Dodaj komentarz")
     await anna.edited()
     await anna.send(COMMENT)
     return await anna.receive_one()
@@ -76,9 +76,15 @@ async def test_then_a_comment_is_offered_and_asked_for(closed: Closed) -> None:
     await anna.click("Częściowo", await anna.edited())
     offer = await anna.edited()
     assert offer.text == tr("pl", "Thank you. Would you like to add a comment? It is optional.")
-    assert offer.buttons == ["📨 Wyślij bez komentarza", "✍ Dodaj komentarz"]
-    await anna.click("✍ Dodaj komentarz", offer)
-    assert (await anna.edited()).text == tr("pl", "Please write your comment in one message (up to {max} characters).", max=1000)
+    assert offer.buttons == ["📨 Wyślij bez komentarza", "✍️ Dodaj komentarz"]
+    await anna.click("✍️ Dodaj komentarz", offer)
+    assert (await anna.edited()).text == tr(
+        "pl",
+        "Please write your comment in one message (up to {max} character).",
+        "Please write your comment in one message (up to {max} characters).",
+        1000,
+        max=1000,
+    )
     await anna.send_sticker()  # not a comment: asked for text, with the button to send without one
     hint = await anna.receive_one()
     assert (hint.text, hint.buttons) == (tr("pl", "Please write the comment as text, or tap “Send without a comment”."), ["📨 Wyślij bez komentarza"])
@@ -113,8 +119,8 @@ def card_has(emulator: Emulator, card: Received, label: str) -> bool:
 async def test_reopened_and_closed_again_the_question_is_not_repeated(closed: Closed, emulator: Emulator, store: Database) -> None:
     anna, clerks = closed.anna, closed.clerks
     await rate(closed)
-    await emulator.wait_for(lambda: card_has(emulator, closed.card, "↩ Atnaujinti nagrinėjimą"), 10)
-    await clerks.click("↩ Atnaujinti nagrinėjimą", closed.card)
+    await emulator.wait_for(lambda: card_has(emulator, closed.card, "↩️ Atnaujinti nagrinėjimą"), 10)
+    await clerks.click("↩️ Atnaujinti nagrinėjimą", closed.card)
     await anna.receive_one()  # reopened
     await emulator.wait_for(lambda: card_has(emulator, closed.card, "⛔ Atmesti"), 10)  # the card shows the open case's buttons again
     await clerks.click("⛔ Atmesti", closed.card)
@@ -136,7 +142,7 @@ async def test_a_menu_button_while_asked_why_to_reopen_does_not_reopen(closed: C
     case: "❓ Help" there shows the help and leaves the question; the case stays closed."""
     anna = closed.anna
     await anna.send("VRS-2026-000001")
-    await anna.click("↩ Wznów sprawę", await anna.receive_one())
+    await anna.click("↩️ Wznów sprawę", await anna.receive_one())
     assert (await anna.receive_one()).text == tr("pl", "Why should case {number} be reopened? Please write the reason in one message.", number=NUMBER)
 
     await anna.send("❓ Pomoc")  # taken by a flow before the cases' one
@@ -290,7 +296,7 @@ async def test_poll_explains_the_format_and_a_line_without_both_languages_is_ref
     explained = tr(
         "lt",
         "<b>New poll.</b> Send the questions in this format, as a message or as a .txt file "
-        "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; up to {questions} questions with {min} to {max} options):",
+        "(Q: one answer, Q+: several answers allowed; Polish | Lithuanian; questions: at most {questions}; options of a question: {min} to {max}):",
         questions=8,
         min=2,
         max=8,
@@ -321,7 +327,7 @@ async def test_the_preview_shows_each_language_and_its_buttons_do_not_answer(peo
     assert [p.buttons for p in previews[1::2]] == [
         ["○ Dobrze", "○ Źle", "✅ Potwierdzam"], ["○ Gerai", "○ Blogai", "✅ Patvirtinti"], ["○ Gerai", "○ Blogai", "✅ Confirm"],
     ]  # fmt: skip
-    assert previews[-1].buttons == ["✅ Siųsti gavėjams: 2", "✖ Atšaukti"]
+    assert previews[-1].buttons == ["✅ Siųsti gavėjams: 2", "✖️ Atšaukti"]
     await rasa.click("○ Dobrze", previews[1])
     assert (await rasa.answer())["text"] == tr("lt", "This is a preview: residents answer in their chat with the bot.")
 
@@ -369,7 +375,7 @@ async def test_a_multiple_choice_question_takes_several_answers(sent: Sent) -> N
 async def test_the_answers_are_summed_up_before_sending(sent: Sent) -> None:
     summary = await answer_poll(sent)
     assert summary.text == ANSWERS + "\n\n" + tr("pl", "Answers are anonymous, so they cannot be changed once sent.")
-    assert summary.buttons == ["📨 Wyślij odpowiedzi", "↩ Zacznij od nowa"]
+    assert summary.buttons == ["📨 Wyślij odpowiedzi", "↩️ Zacznij od nowa"]
 
 
 async def test_sent_answers_are_thanked_for_and_cannot_be_given_twice(sent: Sent) -> None:

@@ -81,7 +81,7 @@ async def audience(residents: Residents, rasa: Person) -> Received:
     await rasa.click("➕ Versija: Lietuvių", await rasa.receive_one())
     await rasa.edited()
     await rasa.send(LITHUANIAN)
-    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+    await rasa.click("➡️ Pasirinkti gavėjus", await rasa.receive_one())
     return await rasa.edited()
 
 
@@ -123,7 +123,7 @@ async def test_text_at_the_choice_of_recipients_brings_it_again_and_cancel_ends_
     the choice again, with its buttons; /cancel ends the announcement, and nothing is sent."""
     await rasa.send("Kam siųsti?")
     hint, again = await rasa.receive(2)
-    assert hint.text == tr("lt", "Please answer with the buttons of the question below, or “✖ Cancel”.")
+    assert hint.text == tr("lt", "Please answer with the buttons of the question below, or “✖️ Cancel”.")
     assert (again.text, again.buttons) == (audience.text, audience.buttons)
     await rasa.send("/cancel")
     assert (await rasa.receive_one()).text == tr("lt", "Cancelled.")
@@ -142,7 +142,7 @@ async def test_the_preview_shows_each_language_as_typed(previews: list[Received]
         tr("lt", "Preview, {language}:", language="Lietuvių"), LITHUANIAN,
         tr("lt", "This is exactly what residents will see. Send it?"),
     ]  # fmt: skip
-    assert previews[-1].buttons == ["✅ Siųsti gavėjams: 2", "✖ Atšaukti"]
+    assert previews[-1].buttons == ["✅ Siųsti gavėjams: 2", "✖️ Atšaukti"]
 
 
 async def test_each_subscriber_gets_it_in_their_language_and_nobody_else(sent: Received, residents: Residents, emulator: Emulator) -> None:

@@ -70,7 +70,7 @@ async def test_followers_are_told_once_in_their_language_when_a_clerk_moves_a_da
     assert card.buttons[3] == "📅 Perkelti terminą"
     await rimas.click("📅 Perkelti terminą", card)
     picker = await rimas.receive_one()
-    assert picker.buttons == ["4. Darbų priėmimas · 2027-03-31", "✖ Atšaukti"]
+    assert picker.buttons == ["4. Darbų priėmimas · 2027-03-31", "✖️ Atšaukti"]
     await rimas.click("4. Darbų priėmimas · 2027-03-31", picker)
     _due, question = await rimas.receive(2)
     assert question.text == tr("lt", "📅 The new due date (YYYY-MM-DD or DD.MM.YYYY):")
@@ -151,7 +151,7 @@ async def test_an_update_with_a_photo_reaches_a_follower_and_the_photo_is_kept(r
     assert (await rimas.receive_one()).text == tr("lt", "Now the same <b>in Lithuanian</b>:")
     await rimas.send("Asfaltas ir bordiūrai paklota.")
     question = await rimas.receive_one()
-    assert question.buttons == ["✅ Paskelbti informaciją", "✖ Atšaukti"]
+    assert question.buttons == ["✅ Paskelbti informaciją", "✖️ Atšaukti"]
     await rimas.send_photo(PHOTO)
     added = await rimas.receive_one()
     assert added.text == tr("lt", "{count} photo added.", "{count} photos added.", 1, count=1)

@@ -21,7 +21,12 @@ async def start_proposal(telegram: Telegram) -> Person:
     await onboard(anna, "pl")
     await anna.send("💡 Zaproponuj usprawnienie")
     assert (await anna.receive_one()).text == tr(
-        "pl", "💡 What could the municipality do better? Please write your proposal ({min} to {max} characters).", min=10, max=3000
+        "pl",
+        "💡 What could the municipality do better? Please write your proposal ({min} to {max} character).",
+        "💡 What could the municipality do better? Please write your proposal ({min} to {max} characters).",
+        3000,
+        min=10,
+        max=3000,
     )
     return anna
 
@@ -31,10 +36,12 @@ async def test_an_anonymous_proposal_reaches_the_quality_group_with_no_trace_of_
 ) -> None:
     anna = await start_proposal(telegram)
     await anna.send("Za krótko")
-    assert (await anna.receive_one()).text == tr("pl", "Please write {min} to {max} characters.", min=10, max=3000)
+    assert (await anna.receive_one()).text == tr(
+        "pl", "Please write {min} to {max} character.", "Please write {min} to {max} characters.", 3000, min=10, max=3000
+    )
     await anna.send(PROPOSAL)
     how = await anna.receive_one()
-    assert how.buttons == ["🕶 Wyślij anonimowo", "✉️ Proszę o odpowiedź", "✖ Anuluj"]
+    assert how.buttons == ["🕶 Wyślij anonimowo", "✉️ Proszę o odpowiedź", "✖️ Anuluj"]
     await anna.click("🕶 Wyślij anonimowo", how)
     assert (await anna.receive_one()).text == tr("pl", "Thank you! Your proposal has been passed on anonymously.")
 

@@ -114,7 +114,7 @@ async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quali
     await rimas.send("2026-12-15")
     who = await until(rimas, lambda m: m.text.startswith("#1"))
     assert who.text == lt("#{id}: who is responsible for the action?", id=1)
-    assert who.buttons == ["Rimas", "Petras", "✖ Atšaukti"]
+    assert who.buttons == ["Rimas", "Petras", "✖️ Atšaukti"]
     await rimas.click("Petras", who)
     await until(rimas, card_of(1, "actions under way"))
     async with store.read() as session:
@@ -139,15 +139,15 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(qual
     await ncs.add_action(nc.id, Clerk(2, "Rimas"), "Parengti atsakymo šabloną", date(2026, 12, 1), Clerk(petras_id, "Petras"))
     petras = quality.member
     card = await until(petras, card_of(nc.id, "actions under way"))
-    assert card.buttons == ["➕ Pridėti veiksmą", "✔ Veiksmas atliktas"]
+    assert card.buttons == ["➕ Pridėti veiksmą", "✔️ Veiksmas atliktas"]
 
-    await petras.click("✔ Veiksmas atliktas", card)
+    await petras.click("✔️ Veiksmas atliktas", card)
     which = await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
     await petras.click("1. Parengti atsakymo šabloną", which)
     await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
     await petras.send("Šablonas patvirtintas")
     when = await until(petras, lambda m: m.text.startswith(f"#{nc.id}"))
-    assert when.buttons == ["po 30 dienų", "po 60 dienų", "po 90 dienų", "✖ Atšaukti"]
+    assert when.buttons == ["po 30 dienų", "po 60 dienų", "po 90 dienų", "✖️ Atšaukti"]
     await petras.click("po 30 dienų", when)
     done = await until(petras, lambda m: m.text.startswith("Visi"))
     assert done.text == lt("All actions of nonconformity #{id} are done; the effectiveness check is on {date}.", id=nc.id, date="2026 m. gruodžio 23 d.")

@@ -18,8 +18,8 @@ from tests.support.driver import Person, Received
 from tests.support.helpers import PHOTO, ROADS, Desk
 
 NUMBER = "VRS-2026-000001"
-CAME = ["📞 Telefonu", "✉️ El. paštu", "📮 Paštu", "🏢 Aptarnavimo skyriuje", "✖ Atšaukti"]
-ANSWER_BY = ["📞 Telefonu", "✉️ El. paštu", "📮 Paštu", "🤝 Asmeniškai", "✖ Atšaukti"]
+CAME = ["📞 Telefonu", "✉️ El. paštu", "📮 Paštu", "🏢 Aptarnavimo skyriuje", "✖️ Atšaukti"]
+ANSWER_BY = ["📞 Telefonu", "✉️ El. paštu", "📮 Paštu", "🤝 Asmeniškai", "✖️ Atšaukti"]
 NAME = "Jonas <Jonaitis>"  # as typed: shown escaped, never taken for HTML
 PHONE = "+370 600 12345"
 DESCRIPTION = "Gili duobė Mokyklos gatvėje prie autobusų stotelės"
@@ -27,8 +27,8 @@ ANSWER = "Duobė bus užtaisyta iki penktadienio"
 BY_PHONE = tr("lt", "by phone")
 
 
-def lt(msgid: str, **values: object) -> str:
-    return tr("lt", msgid, **values)
+def lt(msgid: str, plural: str | None = None, n: int = 1, **values: object) -> str:
+    return tr("lt", msgid, plural, n, **values)
 
 
 def card_text(status: str, *closing: str, responsible: str = "", deadline: str = "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)") -> str:
@@ -116,7 +116,7 @@ async def test_a_registration_started_by_one_clerk_refuses_another_clerks_press(
 
 async def test_cancelling_a_registration_stores_nothing(desk: Desk, store: Database) -> None:
     await desk.front.send("/register")
-    await desk.front.click("✖ Atšaukti", await desk.front.receive_one())
+    await desk.front.click("✖️ Atšaukti", await desk.front.receive_one())
     assert (await desk.front.edited()).text == lt("Registration cancelled. Nothing was stored.")
     async with store.read() as session:
         assert (await session.execute(select(Case))).scalars().all() == []
@@ -134,7 +134,13 @@ async def test_the_form_asks_how_it_came_what_it_is_and_what_the_person_said(des
         asked.append(await choose(ona, label, asked[-1]))
     *questions, describe = asked
     assert [question.text for question in questions] == [lt("What kind of case is it?"), lt("What is it about?"), lt("Which eldership does it concern?")]
-    assert describe.text == lt("Write the matter as the person put it ({min} to {max} characters).", min=10, max=3000)
+    assert describe.text == lt(
+        "Write the matter as the person put it ({min} to {max} character).",
+        "Write the matter as the person put it ({min} to {max} characters).",
+        3000,
+        min=10,
+        max=3000,
+    )
 
 
 async def test_text_where_a_button_is_expected_brings_the_question_again(desk: Desk) -> None:
@@ -145,7 +151,7 @@ async def test_text_where_a_button_is_expected_brings_the_question_again(desk: D
     kind = await choose(ona, "📞 Telefonu", await ona.receive_one())
     await ona.send("pranešimas apie duobę")
     hint, again = await ona.receive(2)
-    assert hint.text == lt("Please answer with the buttons of the question below, or “✖ Cancel”.")
+    assert hint.text == lt("Please answer with the buttons of the question below, or “✖️ Cancel”.")
     assert (again.text, again.buttons) == (kind.text, kind.buttons)
     assert (await choose(ona, "🚧 Pranešimas apie problemą", again)).text == lt("What is it about?")
 
@@ -159,12 +165,17 @@ async def test_files_are_counted_as_they_come(desk: Desk) -> None:
     await ona.send(DESCRIPTION)
     files = await ona.receive_one()
     assert (files.text, files.buttons) == (
-        lt("Send photos or scanned documents (up to {max} files), or press “No files”.", max=10),
-        ["⏭ Be failų", "✖ Atšaukti"],
+        lt(
+            "Send photos or scanned documents (up to {max} file), or press “No files”.",
+            "Send photos or scanned documents (up to {max} files), or press “No files”.",
+            10,
+            max=10,
+        ),
+        ["⏭ Be failų", "✖️ Atšaukti"],
     )
     await ona.send_photo(PHOTO, caption="Atsiuntė el. paštu")
     attached = await ona.receive_one()
-    assert (attached.text, attached.buttons) == (tr("lt", "{count} file attached.", "{count} files attached.", 1, count=1), ["✅ Baigta", "✖ Atšaukti"])
+    assert (attached.text, attached.buttons) == (tr("lt", "{count} file attached.", "{count} files attached.", 1, count=1), ["✅ Baigta", "✖️ Atšaukti"])
     await ona.click("✅ Baigta", attached)
     assert (await ona.edited()).text == lt("Files: {count}", count=1)
     assert (await ona.receive_one()).text == lt("The person's name and surname?")
@@ -181,7 +192,7 @@ async def test_a_phone_number_that_is_not_one_is_asked_again(desk: Desk) -> None
     await ona.send("pasakė, kad neturi")
     again = await ona.receive_one()
     assert again.text == lt("This does not look like a phone number; please write it with digits, e.g. +370 600 12345.")
-    assert again.buttons == ["✖ Atšaukti"]
+    assert again.buttons == ["✖️ Atšaukti"]
 
 
 async def test_the_summary_shows_the_case_the_person_and_how_to_answer(summary: Received) -> None:
@@ -192,7 +203,7 @@ async def test_the_summary_shows_the_case_the_person_and_how_to_answer(summary: 
         lt("Files: {count}", count=1), lt("Person: {name} (no Telegram)", name=NAME), lt("Answer {how}", how=BY_PHONE) + ": " + PHONE,
         "", DESCRIPTION,
     ])  # fmt: skip
-    assert summary.buttons == ["✅ Užregistruoti", "✖ Atšaukti"]
+    assert summary.buttons == ["✅ Užregistruoti", "✖️ Atšaukti"]
 
 
 async def test_registering_tells_the_clerk_the_number_and_the_team_the_rules_chose(registered: Registered) -> None:
@@ -242,7 +253,7 @@ async def test_the_closed_card_says_how_the_answer_was_given(registered: Registe
     assert answered_by_phone.text == card_text(
         "Answered", lt("Answer given {how}", how=BY_PHONE), responsible=closed, deadline="Terminas: 2026 m. gruodžio 21 d."
     )
-    assert answered_by_phone.buttons == ["↩ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]  # a report: the clerks may publish it (Open311)
+    assert answered_by_phone.buttons == ["↩️ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]  # a report: the clerks may publish it (Open311)
 
 
 async def test_the_case_is_recorded_as_registered_by_the_clerk_and_answered_by_phone(desk: Desk, answered_by_phone: Received, store: Database) -> None:

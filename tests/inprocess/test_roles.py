@@ -118,7 +118,7 @@ async def test_a_refusal_is_said_once_an_hour_a_press_is_answered_every_time(
     await wait_until(lambda: unsaid() == 2, what="both refusals logged, not said")
     await comms.jurgis.nothing_more()
     for _ in range(2):  # a press has its own answer, outside the group's lane: always
-        await comms.jurgis.click("✖ Atšaukti", question)
+        await comms.jurgis.click("✖️ Atšaukti", question)
         assert (await comms.jurgis.answer())["text"] == lt(COMMS_ONLY)
 
     an_hour_later(monkeypatch)

@@ -58,7 +58,7 @@ async def test_start_in_polish(bot, telegram: Telegram, database: Database) -> N
     assert offer.text == tr("pl", "Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”).")
     assert offer.buttons == [
         "➕ Aktualności ogólne", "➕ Projekty i inwestycje", "➕ Drogi i transport", "➕ Sytuacje nadzwyczajne",  # the topics, from the .toml
-        "🏘 Moje starostwo: nie wybrano", "🗞 Najnowsze ogłoszenia",
+        "🏘 Wybierz moje starostwo", "🗞 Najnowsze ogłoszenia",
     ]  # fmt: skip
 
     async with database.read() as session:

@@ -91,7 +91,7 @@ async def submitted(anna: Person, summary: Received, clerks: Person) -> Submitte
 
 
 async def test_the_kinds_are_offered_and_a_sticker_gets_a_hint(anna: Person, kinds: Received) -> None:
-    assert kinds.buttons == ["📄 Wniosek", "⚠️ Skarga", "🚧 Zgłoszenie problemu", "✖ Anuluj"]
+    assert kinds.buttons == ["📄 Wniosek", "⚠️ Skarga", "🚧 Zgłoszenie problemu", "✖️ Anuluj"]
     await anna.send_sticker()  # not a button press: a hint and the question again, and the step stays
     hint, again = await anna.receive(2)
     assert hint.text == tr("pl", "Please choose with the buttons below. To stop, send /cancel.")
@@ -103,7 +103,7 @@ async def test_the_kinds_are_offered_and_a_sticker_gets_a_hint(anna: Person, kin
 async def test_the_elderships_come_in_pages_in_alphabetical_order(anna: Person, kinds: Received) -> None:
     elderships = await choose(anna, "🚧 Zgłoszenie problemu")
     assert elderships.buttons[:8] == ["Awiżenie", "Bezdany", "Bujwidze", "Czarny Bór", "Dukszty", "Kowalczuki", "Ławaryszki", "Mariampol"]
-    assert elderships.buttons[8:] == ["▶ 2/3", "🤷 Nie wiem / cały rejon", "✖ Anuluj"]
+    assert elderships.buttons[8:] == ["▶ 2/3", "🤷 Nie wiem / cały rejon", "✖️ Anuluj"]
     await anna.click("▶ 2/3")
     await anna.edited()
     await anna.click("▶ 3/3")
@@ -116,11 +116,19 @@ async def test_a_description_too_short_or_blank_is_asked_again(anna: Person) -> 
     prompt = await at_description(anna)
     assert prompt.text == tr(
         "pl",
+        "Please describe the matter in your own words ({min} to {max} character). You can add photos and documents in the next step.",
         "Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.",
+        3000,
         min=10,
         max=3000,
     )
-    too_short = tr("pl", "This is too short to act on. Please describe the matter in at least {min} characters.", min=10)
+    too_short = tr(
+        "pl",
+        "This is too short to act on. Please describe the matter in at least {min} character.",
+        "This is too short to act on. Please describe the matter in at least {min} characters.",
+        10,
+        min=10,
+    )
     await anna.send("za krótko")
     assert (await anna.receive_one()).text == too_short
     await anna.send("   \n   ")
@@ -153,7 +161,7 @@ async def test_the_summary_shows_every_answer_and_the_description_as_typed(summa
         tr("pl", "Answer: {contact}", contact=tr("pl", "here in Telegram")), "",
         DESCRIPTION,
     ])  # fmt: skip
-    assert summary.buttons == ["✅ Wyślij", "✏️ Popraw dane", "✖ Anuluj"]
+    assert summary.buttons == ["✅ Wyślij", "✏️ Popraw dane", "✖️ Anuluj"]
 
 
 async def test_the_confirmation_gives_the_number_and_the_deadline(submitted: Submitted) -> None:

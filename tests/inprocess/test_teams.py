@@ -32,7 +32,7 @@ CARD_BUTTONS = [
     "⏳ Pratęsti",
     "✅ Atsakyti ir užbaigti",
     "🔀 Perduoti komandai",
-    "↪️ Persiųsti",
+    "↪️ Kitai institucijai",
     "⛔ Atmesti",
     "🌐 Paviešinti",
     "🔗 Kreipimosi dublikatas…",
@@ -171,7 +171,7 @@ async def test_passing_offers_the_other_teams_then_asks_why(desk: Desk, pothole:
     await desk.member.click("🔀 Perduoti komandai", pothole.card)
     choice = await desk.member.receive_one()
     assert choice.text == lt("{number}: to which team?", number=NUMBER)
-    assert choice.buttons == ["Gyventojų aptarnavimo skyrius", "Avižienių seniūnija", "Direktoriaus kabinetas", "✖ Atšaukti"]
+    assert choice.buttons == ["Gyventojų aptarnavimo skyrius", "Avižienių seniūnija", "Direktoriaus kabinetas", "✖️ Atšaukti"]
     await desk.member.click("Avižienių seniūnija", choice)
     await desk.member.edited()
     assert (await desk.member.receive_one()).text == "\n\n".join(
@@ -306,7 +306,7 @@ async def assigned(desk: Desk, lamp: Reported) -> Assigned:
 
 async def test_the_head_assigns_a_member_and_the_group_is_told(desk: Desk, assigned: Assigned) -> None:
     question = assigned.question
-    assert (question.text, question.buttons) == (lt("{number}: who is responsible?", number=NUMBER), ["Rimas", "Petras", "✖ Atšaukti"])
+    assert (question.text, question.buttons) == (lt("{number}: who is responsible?", number=NUMBER), ["Rimas", "Petras", "✖️ Atšaukti"])
     assert assigned.assigned.text == lt("👤 {head} made {name} responsible for {number}.", head="Rimas", name="Petras", number=NUMBER)
     edits = {edit.id: edit for edit in [await desk.member.edited(), await desk.member.edited()]}
     assert (edits[question.id].text, edits[question.id].buttons) == (question.text, [])  # the question loses its buttons

@@ -54,7 +54,7 @@ async def test_text_with_several_cases_open_asks_which_one_with_one_tap(submitte
     await anna.send("Czy mogę dosłać zdjęcie?")
     question = await anna.receive_one()
     assert question.text == tr("pl", "Which of your cases is this about? It is sent to the clerks once you choose.")
-    assert question.buttons == [f"📄 {SECOND} · Dokumenty, zaświadczenia", f"🚧 {FIRST} · Drogi, ulice i transport", tr("pl", "✖ Do not send")]
+    assert question.buttons == [f"📄 {SECOND} · Dokumenty, zaświadczenia", f"🚧 {FIRST} · Drogi, ulice i transport", tr("pl", "✖️ Do not send")]
     await clerks.nothing_more(0.5)  # nothing reaches a team before she chooses
     assert await added_to(store) == []
 
@@ -69,7 +69,7 @@ async def test_not_sending_an_unsorted_message_stores_nothing(submitted: Submitt
     anna = submitted.anna
     await second_case(submitted)
     await anna.send("Pomyłka")
-    await anna.click(tr("pl", "✖ Do not send"), await anna.receive_one())
+    await anna.click(tr("pl", "✖️ Do not send"), await anna.receive_one())
     assert (await anna.edited()).text == tr("pl", "Not sent.")
     await submitted.clerks.nothing_more(0.5)
     assert await added_to(store) == []

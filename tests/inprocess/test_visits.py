@@ -287,7 +287,7 @@ async def test_report_in_the_group_gives_the_places_and_their_chart(bot: App, cl
         session.add(VisitAnswer(place_id="rudamina-office", answered_on=TODAY, score=1))
     await clerks.send("/report")
     message, chart, visits, workbook = await clerks.receive(4, timeout=90)
-    assert tr("lt", "{place}: fewer than {min} answers", place="Rudaminos seniūnija", min=5) in message.text
+    assert tr("lt", "{place}: fewer than {min} answer", "{place}: fewer than {min} answers", 5, place="Rudaminos seniūnija", min=5) in message.text
     assert "Gyventojų aptarnavimo skyrius, 1 langelis: atsakymų: 5, vidurkis 4,2 iš 5" in message.text
     assert chart.raw["photo"] and visits.raw["photo"]
     assert visits.text.startswith(tr("lt", "Visit surveys per place, {start} – {end}").split("{")[0])

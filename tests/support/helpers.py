@@ -23,7 +23,7 @@ LABELS = {
     "pl": {"language": "✓ Polski", "agree": "✅ Rozumiem", "new": "📝 Nowa sprawa", "submit": "✅ Wyślij",
            "skip": "⏭ Pomiń", "here": "💬 Odpowiedź tutaj, w Telegramie", "whole": "🤷 Nie wiem / cały rejon"},
     "lt": {"language": "✓ Lietuvių", "agree": "✅ Susipažinau", "new": "📝 Naujas kreipimasis", "submit": "✅ Pateikti",
-           "skip": "⏭ Praleisti", "here": "💬 Atsakymas čia, „Telegram“", "whole": "🤷 Nežinau / visas rajonas"},
+           "skip": "⏭ Praleisti", "here": "💬 Atsakymas čia, per „Telegram“", "whole": "🤷 Nežinau / visas rajonas"},
 }  # fmt: skip
 
 
@@ -101,7 +101,7 @@ async def broadcast_to_all(rasa: Person, text: str, recipients: int) -> None:
     await rasa.click("Lietuvių", await rasa.receive_one())
     await rasa.edited()
     await rasa.send(text)
-    await rasa.click("➡ Pasirinkti gavėjus", await rasa.receive_one())
+    await rasa.click("➡️ Pasirinkti gavėjus", await rasa.receive_one())
     await rasa.edited()
     await rasa.click("👁 Peržiūra")
     await rasa.edited()
