@@ -71,7 +71,7 @@ async def test_the_second_resident_follows_the_first_report_and_both_get_the_ans
     assert tr("lt", "<b>Has this already been reported?</b> These open reports look like yours:") in offer.text
     assert "1. Gatvių apšvietimas · " + tr("lt", "{metres} m away", metres=50) in offer.text
     assert "Nie świeci latarnia przy szkole" in offer.text  # public: its description is shown
-    assert offer.buttons == [tr("lt", "➕ This affects me too"), tr("lt", "Continue with a new case"), tr("lt", "✖ Cancel")]
+    assert offer.buttons == [tr("lt", "➕ This affects me too"), tr("lt", "Continue with a new case"), tr("lt", "✖️ Cancel")]
     await jonas.click(tr("lt", "➕ This affects me too"), offer)
     await jonas.edited()
     done = await jonas.receive_one()
