@@ -15,7 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiohttp import web
 
-from bot.config import LOCALES, Config
+from bot.config import Config
 from bot.services import project_texts, texts
 from bot.services.project_import import export_rows, write_table
 from bot.services.projects import Listed, ProjectService
@@ -41,8 +41,7 @@ class OpenProjects:
         if request.path == "/projects.csv":
             body = write_table(await export_rows(self.projects), "projects.csv")
             return web.Response(body=body, content_type="text/csv", charset="utf-8", headers={"Content-Disposition": 'inline; filename="projects.csv"'})
-        lang = request.query.get("lang", "")
-        locale = lang if lang in LOCALES else self.config.settings.default_locale
+        locale = texts.page_locale(request.query.get("lang"), request.headers.get("Accept-Language", ""), self.config.settings.default_locale)
         return web.Response(text=await self.page(locale), content_type="text/html", charset="utf-8")
 
     async def document(self) -> dict[str, Any]:

@@ -23,11 +23,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import clock, metrics
-from bot.config import LOCALES, ConfigError, same_secret
+from bot.config import ConfigError, same_secret
 from bot.open311 import Open311Api
 from bot.open_projects import OpenProjects
 from bot.services.quality import LAST_DAYS_DEFAULT, Period
 from bot.services.report_output import service_quality_page
+from bot.services.texts import page_locale
 from bot.telegram import single_attempt
 
 if TYPE_CHECKING:
@@ -160,21 +161,6 @@ def build_web_app(app: App, webhook: bool) -> web.Application:
         handler = WebhookHandler(app.dispatcher, app.bot, handle_in_background=False, secret_token=secret)
         handler.register(web_app, path=urlsplit(settings.webhook_url).path or "/")
     return web_app
-
-
-def page_locale(asked: str | None, accept_language: str, default: str) -> str:
-    """?lang= if it is one of ours, else the first of ours the browser accepts (in its order of preference), else `default`."""
-    if asked in LOCALES:
-        return asked
-    preferences = []
-    for number, part in enumerate(accept_language.split(",")[:20]):
-        tag, _sep, weight = part.strip().partition(";q=")
-        try:
-            quality = float(weight) if weight else 1.0
-        except ValueError:
-            continue
-        preferences.append((-quality, number, tag.split("-")[0].strip().lower()))
-    return next((code for _q, _n, code in sorted(preferences) if code in LOCALES), default)
 
 
 async def serve(web_app: web.Application, host: str, port: int, what: str = "web server") -> web.AppRunner:

@@ -48,7 +48,7 @@ from bot.services.workflow import (
     records_how_answered,
 )
 from bot.store.models import Case, Channel, utcnow
-from flows.common import UnderAccessibleMessage, attachment_of, collect_album, shown
+from flows.common import UnderAccessibleMessage, attachment_of, collect_album, drop_buttons, shown
 from flows.staff import acted, person_of, refused
 
 log = logging.getLogger(__name__)
@@ -442,11 +442,6 @@ async def _retire_prompt(message: Message, data: dict[str, Any]) -> None:
         await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=data["prompt"], reply_markup=None)
     except TelegramBadRequest:
         log.debug("could not remove a prompt's button")  # deleted meanwhile: nothing left to press
-
-
-async def drop_buttons(query: CallbackQuery) -> None:
-    if isinstance(shown(query), Message) and shown(query).reply_markup:
-        await shown(query).edit_reply_markup(reply_markup=None)
 
 
 # --- the text a prompt waits for -----------------------------------------------------------

@@ -47,6 +47,12 @@ def shown(query: CallbackQuery) -> Message:
     return query.message
 
 
+async def drop_buttons(query: CallbackQuery) -> None:
+    """The pressed message's buttons go: they no longer act (Telegram refuses an edit that changes nothing)."""
+    if shown(query).reply_markup is not None:
+        await shown(query).edit_reply_markup(reply_markup=None)
+
+
 class LanguageChoice(CallbackData, prefix="lang"):
     code: str
 

@@ -28,7 +28,7 @@ from bot.services.notifications import Rate
 from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, questions_of, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import Case, PollStatus, ResolvedAnswer
-from flows.common import UnderAccessibleMessage, shown
+from flows.common import UnderAccessibleMessage, drop_buttons, shown
 
 log = logging.getLogger(__name__)
 router = Router(name="feedback")
@@ -67,7 +67,7 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
         return
     if await surveys.feedback_given(case.id):
         await query.answer(_("You have already answered about this case. Thank you!"), show_alert=True)
-        await _drop_buttons(query)
+        await drop_buttons(query)
         return
     valid_score = callback_data.score in range(1, 6)
     valid_resolved = callback_data.resolved in set(ResolvedAnswer)
@@ -170,11 +170,11 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
         return
     if poll.status != PollStatus.OPEN:
         await query.answer(_("This poll is closed. Thank you for your interest!"), show_alert=True)
-        await _drop_buttons(query)
+        await drop_buttons(query)
         return
     if await surveys.poll_answered(poll.id, query.from_user.id):
         await query.answer(_("You have already answered this poll. Thank you!"), show_alert=True)
-        await _drop_buttons(query)
+        await drop_buttons(query)
         return
     locale = texts.current_locale()
     questions = questions_of(poll)
@@ -234,8 +234,3 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
 
 async def _show(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
     await shown(query).edit_text(text, reply_markup=keyboard)
-
-
-async def _drop_buttons(query: CallbackQuery) -> None:
-    if shown(query).reply_markup is not None:  # Telegram refuses an edit that changes nothing
-        await shown(query).edit_reply_markup(reply_markup=None)

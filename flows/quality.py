@@ -34,8 +34,8 @@ from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, Clerk
 from bot.store.models import NcSource, NcStatus, Nonconformity, utcnow
-from flows.clerk import InTeamGroup, acting_clerk, case_of, drop_buttons
-from flows.common import UnderAccessibleMessage, shown
+from flows.clerk import InTeamGroup, acting_clerk, case_of
+from flows.common import UnderAccessibleMessage, drop_buttons, shown
 
 log = logging.getLogger(__name__)
 

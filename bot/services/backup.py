@@ -34,7 +34,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import inspect, select, text
 from sqlmodel import SQLModel, col
 
 from bot.services.storage import FileStore
@@ -88,9 +88,13 @@ def _tables() -> list[str]:
     return [table.name for table in SQLModel.metadata.sorted_tables]
 
 
-async def table_counts(database: Database) -> dict[str, int]:
+async def table_counts(database: Database, tables: list[str] | None = None) -> dict[str, int]:
+    """The row count of each table: today's, or those a backup names (its schema may be older than the code)."""
+    names = _tables() if tables is None else tables
+    if bad := [name for name in names if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name)]:
+        raise BackupError(f"the manifest names a table that cannot be: {bad[0]!r}")
     async with database.read() as session:
-        return {name: (await session.execute(select(func.count()).select_from(SQLModel.metadata.tables[name]))).scalar_one() for name in _tables()}
+        return {name: (await session.execute(text(f'SELECT count(*) FROM "{name}"'))).scalar_one() for name in names}
 
 
 async def _revision(database: Database) -> str | None:
@@ -196,7 +200,7 @@ async def _restore(database: Database, store: FileStore, folder: Path) -> Manife
     else:
         address, env = _libpq(database)
         await asyncio.to_thread(_run, ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", address, str(folder / PG_DUMP)], env)
-    counts = await table_counts_at(database, manifest.tables)
+    counts = await table_counts(database, list(manifest.tables))
     if counts != manifest.tables:
         differ = {name: (counts.get(name), rows) for name, rows in manifest.tables.items() if counts.get(name) != rows}
         raise BackupError(f"restored row counts differ from the manifest (restored, backed up): {differ}")
@@ -210,14 +214,6 @@ async def _holds_tables(database: Database) -> bool:
     async with database.engine.connect() as connection:
         names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
     return bool(set(names) & (set(_tables()) | {"alembic_version"}))
-
-
-async def table_counts_at(database: Database, tables: dict[str, int]) -> dict[str, int]:
-    """The row counts of the tables a backup names (its schema may be older than the code)."""
-    if bad := [name for name in tables if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name)]:
-        raise BackupError(f"the manifest names a table that cannot be: {bad[0]!r}")
-    async with database.read() as session:
-        return {name: (await session.execute(text(f'SELECT count(*) FROM "{name}"'))).scalar_one() for name in tables}
 
 
 async def _copy_files_in(database: Database, store: FileStore, folder: Path, files: list[KeptFile]) -> None:

@@ -14,6 +14,7 @@ from aiogram.utils.i18n import lazy_gettext as __
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from bot.config import LOCALES
 from bot.services.cases import AnswerBy, ReceivedBy
 from bot.store.models import CaseKind, CaseStatus
 
@@ -101,3 +102,18 @@ def days_left(today: date, due: date, left: int) -> str:
 def shorten(text: str, limit: int) -> str:
     """At most `limit` characters: what is cut ends with "…" (plain text; escape after)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def page_locale(asked: str | None, accept_language: str, default: str) -> str:
+    """?lang= if it is one of ours, else the first of ours the browser accepts (in its order of preference), else `default`."""
+    if asked in LOCALES:
+        return asked
+    preferences = []
+    for number, part in enumerate(accept_language.split(",")[:20]):
+        tag, _sep, weight = part.strip().partition(";q=")
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            continue
+        preferences.append((-quality, number, tag.split("-")[0].strip().lower()))
+    return next((code for _q, _n, code in sorted(preferences) if code in LOCALES), default)

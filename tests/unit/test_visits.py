@@ -22,9 +22,9 @@ from bot.services.quality import Period, QualityReport, QualityService
 from bot.services.report_output import report_message, report_xlsx, service_quality_page, visit_chart
 from bot.services.surveys import AlreadyAnswered, SurveyService, VisitAnswers
 from bot.services.teams import TeamDirectory
+from bot.services.texts import page_locale
 from bot.store.db import Database
 from bot.store.models import VisitAnswer
-from bot.web import page_locale
 from tests.conftest import SECRET_KEY
 from tests.unit.test_config import TEAMS as CONFIG_TEAMS
 from tests.unit.test_survey_anonymity import ANSWERS, _assert_no_better_than_chance, _plain, _stored
