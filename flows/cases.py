@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date
 from html import escape
-from typing import Any, TypeGuard
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
@@ -33,6 +33,7 @@ from bot.services.workflow import AlreadyAdded, CaseWorkflow, FileQuotaReached, 
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
 from flows.common import (
     MENU_MY_CASES,
+    Onboarded,
     UnderAccessibleMessage,
     acknowledge_later,
     attachment_of,
@@ -40,7 +41,9 @@ from flows.common import (
     files_refused_text,
     is_navigation,
     main_menu,
+    onboarded,
     shown,
+    stale_button,
     too_big_text,
     too_big_to_keep,
 )
@@ -101,10 +104,6 @@ async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[s
     return await handler(event, data)
 
 
-def _consented(resident: Resident | None) -> TypeGuard[Resident]:
-    return resident is not None and resident.consent_at is not None
-
-
 # --- the list ------------------------------------------------------------------------------
 
 
@@ -141,24 +140,18 @@ async def _own(resident: Resident, page: int, cases: CaseService, calendar: Work
     return "\n".join(lines), builder.as_markup()
 
 
-@router.message(Command("cases"))
-@router.message(F.text == MENU_MY_CASES)
-async def my_cases(message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> None:
-    if not _consented(resident):
-        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
-        return
+@router.message(Command("cases"), Onboarded())
+@router.message(F.text == MENU_MY_CASES, Onboarded())
+async def my_cases(message: Message, state: FSMContext, resident: Resident, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> None:
     await state.clear()
     text, keyboard = await _list(resident, 0, cases, calendar, metoo)
     await message.answer(text, reply_markup=keyboard)
 
 
-@router.callback_query(Follow.filter(F.action == "page"))
+@router.callback_query(Follow.filter(F.action == "page"), Onboarded())
 async def list_page(
-    query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo
+    query: CallbackQuery, callback_data: Follow, resident: Resident, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo
 ) -> None:
-    if not _consented(resident):
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
     await query.answer()
     text, keyboard = await _list(resident, callback_data.page, cases, calendar, metoo)
     await shown(query).edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one
@@ -239,7 +232,7 @@ async def _show_case(case: Case, cases: CaseService, config: Config, calendar: W
 async def open_case(
     query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n
 ) -> None:
-    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
+    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
     if case is None:
         await query.answer(_("Case not found."), show_alert=True)
         return
@@ -253,7 +246,7 @@ async def look_up(message: Message, resident: Resident | None, cases: CaseServic
     """A typed case number: shown only if it is the resident's, else the same "not found"."""
     prefix, year, seq = CASE_NUMBER.match(message.text or "").groups()
     number = f"{prefix.upper()}-{year}-{int(seq):06d}"
-    case = await cases.own_case(resident.id, number=number) if _consented(resident) else None
+    case = await cases.own_case(resident.id, number=number) if onboarded(resident) else None
     if case is None:
         await message.answer(_("Case {number} was not found among your cases.").format(number=escape(number)))
         return
@@ -280,7 +273,7 @@ def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
 
 @router.callback_query(Follow.filter(F.action == "add"))
 async def add_information(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService) -> None:
-    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
+    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
     if case is None or case.status in CLOSED_STATUSES:
         await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
@@ -350,7 +343,7 @@ async def information_done(query: CallbackQuery, callback_data: Follow, state: F
 async def ask_reopen_reason(
     query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService, config: Config
 ) -> None:
-    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if _consented(resident) else None
+    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
     if case is None or not cases.can_reopen(case, utcnow()):
         await query.answer(
             _(
@@ -429,7 +422,7 @@ async def written_unasked(
     to, their only open case, or the one they choose with one tap; with none open, the offer to
     start one. The resident is told where it went, or that it went nowhere."""
     item = _unsorted_item(message)
-    if not _consented(resident) or (item["text"] is None and item["file"] is None):
+    if not onboarded(resident) or (item["text"] is None and item["file"] is None):
         raise SkipHandler  # the fallback answers: /start first, or what was not understood
     if too_big_to_keep(message):
         await message.answer(too_big_text(), reply_markup=main_menu())
@@ -490,8 +483,8 @@ async def case_chosen(
     query: CallbackQuery, callback_data: Sort, state: FSMContext, resident: Resident | None, cases: CaseService, workflow: CaseWorkflow
 ) -> None:
     waiting: list[dict[str, Any]] = (await state.get_data()).get("unsorted", []) if await state.get_state() == Unsorted.choosing.state else []
-    if not waiting or not _consented(resident):
-        await query.answer(_("This button is no longer active."), show_alert=True)
+    if not waiting or not onboarded(resident):
+        await stale_button(query)
         await _drop_choice(query)
         return
     if callback_data.case_id == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
+from typing import TypeGuard
 
 from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
@@ -19,7 +20,7 @@ from bot.services.cases import AttachmentDraft
 from bot.services.collation import sorted_by_name
 from bot.services.texts import LANGUAGE_NAMES
 from bot.services.workflow import AlreadyAdded, FileLimit, FileQuotaReached
-from bot.store.models import CaseKind
+from bot.store.models import CaseKind, Resident
 
 # Language names are written in their own language, whatever the current locale.
 
@@ -39,6 +40,29 @@ class UnderAccessibleMessage(Filter):
 
     async def __call__(self, query: CallbackQuery) -> bool:
         return isinstance(query.message, Message)
+
+
+def onboarded(resident: Resident | None) -> TypeGuard[Resident]:
+    """The resident chose a language and acknowledged the privacy notice: the menu is theirs."""
+    return resident is not None and resident.consent_at is not None
+
+
+class Onboarded(Filter):
+    """Only residents who finished onboarding (`onboarded`). Whom it turns away, flows.fallback
+    answers with `start_first_text`."""
+
+    async def __call__(self, event: Message | CallbackQuery, resident: Resident | None = None) -> bool:
+        return onboarded(resident)
+
+
+def start_first_text() -> str:
+    """What a resident who has not finished onboarding is told when going anywhere else."""
+    return _("Please start with /start: choose your language and accept the privacy notice.")
+
+
+async def stale_button(query: CallbackQuery) -> None:
+    """The one answer to a button that no longer acts: its conversation ended, or it was not ours."""
+    await query.answer(_("This button is no longer active."), show_alert=True)
 
 
 def shown(query: CallbackQuery) -> Message:

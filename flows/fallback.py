@@ -10,10 +10,22 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.store.models import Resident
-from flows.common import main_menu
+from flows.common import Onboarded, is_navigation, main_menu, onboarded, stale_button, start_first_text
 
 router = Router(name="fallback")
 router.message.filter(F.chat.type == ChatType.PRIVATE)
+
+
+# A resident who has not finished onboarding, turned away by `Onboarded` on every resident's
+# command, menu entry and button: one answer, wherever they went.
+@router.message(~Onboarded(), F.text.func(is_navigation))
+async def not_onboarded(message: Message) -> None:
+    await message.answer(start_first_text())
+
+
+@router.callback_query(~Onboarded(), F.message.chat.type == ChatType.PRIVATE)
+async def not_onboarded_button(query: CallbackQuery) -> None:
+    await query.answer(start_first_text(), show_alert=True)
 
 
 @router.message(F.text.startswith("/"))
@@ -29,13 +41,13 @@ async def unexpected(message: Message, resident: Resident | None) -> None:
 
 
 @router.callback_query()
-async def stale_button(query: CallbackQuery) -> None:
+async def old_button(query: CallbackQuery) -> None:
     # A button from an old message whose conversation has ended (or a restart lost track of it).
-    await query.answer(_("This button is no longer active."), show_alert=True)
+    await stale_button(query)
 
 
 async def _answer(message: Message, resident: Resident | None, text: str) -> None:
-    if resident is None or resident.consent_at is None:
-        await message.answer(text + "\n" + _("Send /start to begin."))
-    else:
+    if onboarded(resident):
         await message.answer(text, reply_markup=main_menu())
+    else:
+        await message.answer(text + "\n" + _("Send /start to begin."))

@@ -4,13 +4,12 @@ the draft (`Draft`, typed) lives in the FSM storage, so a restart continues wher
 
 from __future__ import annotations
 
-import contextlib
 from html import escape
 from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -28,7 +27,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from babel.numbers import format_decimal
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
@@ -36,26 +35,27 @@ from bot.services import texts
 from bot.services.cases import AttachmentDraft, CaseDraft, CaseService, Problem
 from bot.services.deadlines import WorkingCalendar
 from bot.services.metoo import MeToo, MeTooError, Shown
-from bot.services.numbers import PAGE_MAX, whole_number
+from bot.services.numbers import whole_number
 from bot.services.teams import TeamDirectory
 from bot.services.texts import current_locale as i18n_locale
 from bot.services.workflow import AlreadyAdded, CaseWorkflow, DailyLimitReached, FileQuotaReached
 from bot.store.models import Case, CaseKind, Resident, utcnow
+from flows.case_steps import category_step, eldership_name, eldership_step, kind_step
 from flows.common import (
     MENU_NEW_CASE,
+    Onboarded,
     UnderAccessibleMessage,
     acknowledge_later,
     attachment_of,
     cancel_acknowledgement,
-    category_keyboard,
-    eldership_keyboard,
     files_refused_text,
-    kind_keyboard,
     main_menu,
     shown,
+    stale_button,
     too_big_text,
     too_big_to_keep,
 )
+from flows.forms import Form, FormDraft, Refused, Step, Turn, show_choice
 
 router = Router(name="intake")
 router.callback_query.filter(UnderAccessibleMessage())
@@ -63,7 +63,6 @@ router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
 DESCRIPTION, ADDRESS, MAX_FILES = CaseDraft.DESCRIPTION, CaseDraft.ADDRESS, CaseDraft.MAX_FILES
-WHOLE_DISTRICT = "-"
 
 SKIP = __("⏭ Skip")
 SHARE_LOCATION = __("📍 Send my location")
@@ -83,15 +82,12 @@ class Intake(StatesGroup):
     confirm = State()
 
 
-STEPS = ("kind", "eldership", "category", "description", "files", "location", "contact")
-
-
-class Step(CallbackData, prefix="in"):
+class IntakeButton(CallbackData, prefix="in"):
     action: str  # kind | eld | page | cat | files_done | metoo | new_case | edit | back | goto | submit | cancel
     value: str = ""
 
 
-class Draft(BaseModel):
+class Draft(FormDraft):
     """What the resident has entered so far (stored in the FSM data as JSON)."""
 
     kind: CaseKind | None = None
@@ -104,44 +100,15 @@ class Draft(BaseModel):
     address: str | None = None  # ...or a typed address, or neither
     phone: str | None = None  # shared to be called back; None: answered in Telegram only
     offered: list[int] = Field(default_factory=list)  # "me too": the ids of the open cases offered
-    editing: bool = False  # one step changed from the summary: back to the summary after it
-
-
-async def _load(state: FSMContext) -> Draft:
-    data = await state.get_data()
-    # Until the draft had a type, its fields lay at the top level of the FSM data under the same
-    # names: a resident who was in the middle of a case when this version started continues it.
-    return Draft.model_validate(data.get("draft", data))
-
-
-async def _save(state: FSMContext, draft: Draft) -> None:
-    await state.update_data(draft=draft.model_dump(mode="json"))
 
 
 # --- keyboards and texts -------------------------------------------------------------------
 
 
-def _kind_keyboard() -> InlineKeyboardMarkup:
-    return kind_keyboard(lambda kind: Step(action="kind", value=kind), Step(action="cancel"))
-
-
-def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboardMarkup:
-    return eldership_keyboard(
-        config, locale, page,
-        pick=lambda eldership_id: Step(action="eld", value=eldership_id),
-        turn=lambda target: Step(action="page", value=str(target)),
-        extra=[(_("🤷 Not sure / whole district"), Step(action="eld", value=WHOLE_DISTRICT)), (_("✖️ Cancel"), Step(action="cancel"))],
-    )  # fmt: skip
-
-
-def _category_keyboard(config: Config, locale: str) -> InlineKeyboardMarkup:
-    return category_keyboard(config, locale, lambda category_id: Step(action="cat", value=category_id), Step(action="cancel"))
-
-
 def _files_keyboard(count: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     label = _("✅ Done") if count else str(SKIP)
-    builder.button(text=label, callback_data=Step(action="files_done"))
+    builder.button(text=label, callback_data=IntakeButton(action="files_done"))
     return builder.as_markup()
 
 
@@ -161,34 +128,8 @@ def _contact_keyboard() -> ReplyKeyboardMarkup:
     )
 
 
-def _summary_keyboard() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=_("✅ Submit"), callback_data=Step(action="submit"))
-    builder.button(text=_("✏️ Change something"), callback_data=Step(action="edit"))
-    builder.button(text=_("✖️ Cancel"), callback_data=Step(action="cancel"))
-    builder.adjust(1)
-    return builder.as_markup()
-
-
-def _edit_keyboard() -> InlineKeyboardMarkup:
-    labels = {
-        "kind": _("Kind"), "eldership": _("Eldership"), "category": _("Category"),
-        "description": _("Description"), "files": _("Files"), "location": _("Location"), "contact": _("Contact"),
-    }  # fmt: skip
-    builder = InlineKeyboardBuilder()
-    for step in STEPS:
-        builder.button(text=labels[step], callback_data=Step(action="goto", value=step))
-    builder.button(text=_("⬅️ Back to the summary"), callback_data=Step(action="back"))
-    builder.adjust(*([2] * (-(-len(STEPS) // 2))), 1)
-    return builder.as_markup()
-
-
-def _eldership_name(config: Config, locale: str, eldership_id: str | None) -> str:
-    entry = config.municipality.eldership_by_id.get(eldership_id or "")
-    return escape(entry.get(locale)) if entry else _("whole district / not sure")
-
-
-def _summary(draft: Draft, config: Config, locale: str) -> str:
+def _summary(turn: Turn[Draft]) -> str:
+    draft, config, locale = turn.draft, turn.config, turn.locale
     assert draft.kind is not None and draft.category is not None, "the steps before chose them"
     description = draft.description
     if len(description) > 1500:
@@ -204,7 +145,7 @@ def _summary(draft: Draft, config: Config, locale: str) -> str:
         _("<b>Please check your submission</b>"),
         "",
         _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)),
-        _("Eldership: {name}").format(name=_eldership_name(config, locale, draft.eldership)),
+        _("Eldership: {name}").format(name=eldership_name(config, locale, draft.eldership, _("whole district / not sure"))),
         _("Category: {name}").format(name=escape(config.municipality.category_by_id[draft.category].get(locale))),
         _("Files: {count}").format(count=len(draft.files)),
         _("Location: {place}").format(place=place),
@@ -214,93 +155,114 @@ def _summary(draft: Draft, config: Config, locale: str) -> str:
     ])  # fmt: skip
 
 
-# --- moving between steps ------------------------------------------------------------------
+# --- the steps -----------------------------------------------------------------------------
 
 
-async def _ask(step: str, message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    """Show the question of `step` and wait for its answer."""
-    await state.set_state(getattr(Intake, step))
-    locale = i18n.current_locale
-    if step == "kind":
-        await message.answer(
-            _(
-                "<b>What would you like to submit?</b>\n\n"
-                "📄 <b>Request</b>: ask for a service, a document, information or a permit.\n"
-                "⚠️ <b>Complaint</b>: something was done wrongly, or your rights were not respected.\n"
-                "🚧 <b>Report of a problem</b>: a pothole, a broken street lamp, rubbish, a fallen tree…"
-            ),
-            reply_markup=_kind_keyboard(),
+def _kind_question() -> str:
+    return _(
+        "<b>What would you like to submit?</b>\n\n"
+        "📄 <b>Request</b>: ask for a service, a document, information or a permit.\n"
+        "⚠️ <b>Complaint</b>: something was done wrongly, or your rights were not respected.\n"
+        "🚧 <b>Report of a problem</b>: a pothole, a broken street lamp, rubbish, a fallen tree…"
+    )
+
+
+def _description_question(turn: Turn[Draft]) -> str:
+    if turn.draft.editing:  # back to the summary next, not on to the files
+        question = _(
+            "Please describe the matter in your own words ({min} to {max} character). The summary follows.",
+            "Please describe the matter in your own words ({min} to {max} characters). The summary follows.",
+            DESCRIPTION.max,
         )
-    elif step == "eldership":
-        await message.answer(_("Which eldership does it concern?"), reply_markup=_eldership_keyboard(config, locale, 0))
-    elif step == "category":
-        await message.answer(_("What is it about?"), reply_markup=_category_keyboard(config, locale))
-    elif step == "description":
-        if (await _load(state)).editing:  # back to the summary next, not on to the files
-            question = _(
-                "Please describe the matter in your own words ({min} to {max} character). The summary follows.",
-                "Please describe the matter in your own words ({min} to {max} characters). The summary follows.",
-                DESCRIPTION.max,
-            )
-        else:
-            question = _(
-                "Please describe the matter in your own words ({min} to {max} character). You can add photos and documents in the next step.",
-                "Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.",
-                DESCRIPTION.max,
-            )
-        await message.answer(question.format(min=DESCRIPTION.min, max=DESCRIPTION.max), reply_markup=ReplyKeyboardRemove())
-    elif step == "files":
-        count = len((await _load(state)).files)
-        await message.answer(
-            _(
-                "You can now send photos or documents (up to {max} file), one by one or as an album. Press “Skip” if there are none.",
-                "You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.",
-                MAX_FILES,
-            ).format(max=MAX_FILES),
-            reply_markup=_files_keyboard(count),
+    else:
+        question = _(
+            "Please describe the matter in your own words ({min} to {max} character). You can add photos and documents in the next step.",
+            "Please describe the matter in your own words ({min} to {max} characters). You can add photos and documents in the next step.",
+            DESCRIPTION.max,
         )
-    elif step == "location":
-        await message.answer(
-            _("Where is it? Send your location with the button below, or type the address. Press “Skip” if it does not matter."),
-            reply_markup=_location_keyboard(),
-        )
-    elif step == "contact":
-        await message.answer(
+    return question.format(min=DESCRIPTION.min, max=DESCRIPTION.max)
+
+
+def _description(text: str, turn: Turn[Draft]) -> str:
+    text = text.strip()
+    problem = DESCRIPTION.problem(text)
+    if problem is Problem.TOO_SHORT:
+        raise Refused(
             _(
+                "This is too short to act on. Please describe the matter in at least {min} character.",
+                "This is too short to act on. Please describe the matter in at least {min} characters.",
+                DESCRIPTION.min,
+            ).format(min=DESCRIPTION.min)
+        )
+    if problem is Problem.TOO_LONG:
+        raise Refused(
+            _(
+                "This is {count} character long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
+                "This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
+                len(text),
+            ).format(count=len(text), max=DESCRIPTION.max)
+        )
+    return text
+
+
+def _files_question(turn: Turn[Draft]) -> str:
+    return _(
+        "You can now send photos or documents (up to {max} file), one by one or as an album. Press “Skip” if there are none.",
+        "You can now send photos or documents (up to {max} files), one by one or as an album. Press “Skip” if there are none.",
+        MAX_FILES,
+    ).format(max=MAX_FILES)
+
+
+def _clear_files(draft: Draft) -> None:
+    draft.files = []  # changed from the summary: the files are chosen again from scratch
+
+
+FORM: Form[Draft] = Form(
+    states=Intake,
+    draft=Draft,
+    button=IntakeButton,
+    steps=[
+        kind_step(Intake.kind, _kind_question, label=lambda: _("Kind")),
+        eldership_step(Intake.eldership, lambda: _("🤷 Not sure / whole district"), lambda: _("whole district / not sure"), label=lambda: _("Eldership")),
+        category_step(Intake.category, label=lambda: _("Category")),
+        Step(
+            Intake.description, _description_question, keyboard=lambda turn: ReplyKeyboardRemove(), parse=_description, field="description",
+            other=lambda: _("Please describe the matter in words. You can add photos and documents in the next step."), label=lambda: _("Description"),
+        ),
+        Step(
+            Intake.files, _files_question, keyboard=lambda turn: _files_keyboard(len(turn.draft.files)), reset=_clear_files, label=lambda: _("Files"),
+            other=lambda: _("We can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."),
+        ),
+        Step(
+            Intake.location,
+            lambda turn: _("Where is it? Send your location with the button below, or type the address. Press “Skip” if it does not matter."),
+            keyboard=lambda turn: _location_keyboard(), label=lambda: _("Location"),
+            other=lambda: _("Please send your location with the button, type the address, or press “Skip”."),
+        ),
+        Step(
+            Intake.contact,
+            lambda turn: _(
                 "How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."
             ),
-            reply_markup=_contact_keyboard(),
-        )
-    elif step == "confirm":
-        await message.answer(_summary(await _load(state), config, locale), reply_markup=_summary_keyboard())
+            keyboard=lambda turn: _contact_keyboard(), label=lambda: _("Contact"), other=lambda: _("Please choose one of the buttons below."),
+        ),
+    ],
+    summary_state=Intake.confirm,
+    summary=_summary,
+    submit_label=lambda: _("✅ Submit"),
+    use_the_buttons=lambda: _("Please choose with the buttons below. To stop, send /cancel."),
+    cancelled=lambda: _("Cancelled. Nothing was sent."),
+    menu=main_menu,
+    before_summary=lambda: (_("Almost done."), ReplyKeyboardRemove()),
+)  # fmt: skip
 
 
-async def _next(after: str, message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    """Go on to the step after `after`, or back to the summary when the resident was editing."""
-    if (await _load(state)).editing or after == STEPS[-1]:
-        await _show_summary(message, state, config, i18n)
-        return
-    await _ask(STEPS[STEPS.index(after) + 1], message, state, config, i18n)
+# --- entering ------------------------------------------------------------------------------
 
 
-async def _show_summary(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    await state.set_state(Intake.confirm)  # with the draft, before "Almost done." is sent
-    draft = await _load(state)
-    draft.editing = False
-    await _save(state, draft)
-    await message.answer(_("Almost done."), reply_markup=ReplyKeyboardRemove())
-    await _ask("confirm", message, state, config, i18n)
-
-
-# --- entering and leaving ------------------------------------------------------------------
-
-
-@router.message(Command("new"))
-@router.message(F.text == MENU_NEW_CASE)
-async def start_intake(message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, config: Config, i18n: I18n) -> None:
-    if resident is None or resident.consent_at is None:
-        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
-        return
+@router.message(Command("new"), Onboarded())
+@router.message(F.text == MENU_NEW_CASE, Onboarded())
+async def start_intake(message: Message, state: FSMContext, resident: Resident, cases: CaseService, config: Config) -> None:
     limit = config.settings.max_cases_per_day
     if await cases.opened_today(resident.id, utcnow()) >= limit:
         await message.answer(
@@ -309,110 +271,15 @@ async def start_intake(message: Message, state: FSMContext, resident: Resident |
               limit).format(count=limit)
         )  # fmt: skip
         return
-    await state.clear()
-    await _save(state, Draft())
-    await _ask("kind", message, state, config, i18n)
+    await FORM.start(message, state, config)
 
 
-@router.callback_query(Step.filter(F.action == "cancel"))
-async def cancel_intake(query: CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
-    await query.answer()
-    await _close_keyboard(query)
-    await shown(query).answer(_("Cancelled. Nothing was sent."), reply_markup=main_menu())
-
-
-async def _close_keyboard(query: CallbackQuery) -> None:
-    """Remove the buttons of the message that was answered, so they are not pressed twice."""
-    with contextlib.suppress(TelegramBadRequest):  # already without buttons
-        await shown(query).edit_reply_markup(reply_markup=None)
-
-
-# --- the steps -----------------------------------------------------------------------------
-
-
-@router.callback_query(StateFilter(Intake.kind), Step.filter(F.action == "kind"))
-async def kind_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
-    if callback_data.value not in CaseKind.__members__.values():
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.kind = CaseKind(callback_data.value)
-    await _save(state, draft)
-    await query.answer()
-    await shown(query).edit_text(_("Kind: {kind}").format(kind=texts.kind_label(draft.kind)))
-    await _next("kind", shown(query), state, config, i18n)
-
-
-@router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "page"))
-async def eldership_page(query: CallbackQuery, callback_data: Step, config: Config, i18n: I18n) -> None:
-    page = whole_number(callback_data.value, PAGE_MAX)
-    if page is None:  # not a button this bot made
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    await query.answer()
-    await shown(query).edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page))
-
-
-@router.callback_query(StateFilter(Intake.eldership), Step.filter(F.action == "eld"))
-async def eldership_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
-    value = callback_data.value
-    if value != WHOLE_DISTRICT and value not in config.municipality.eldership_by_id:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.eldership = None if value == WHOLE_DISTRICT else value
-    await _save(state, draft)
-    await query.answer()
-    await shown(query).edit_text(_("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, draft.eldership)))
-    await _next("eldership", shown(query), state, config, i18n)
-
-
-@router.callback_query(StateFilter(Intake.category), Step.filter(F.action == "cat"))
-async def category_chosen(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
-    category = config.municipality.category_by_id.get(callback_data.value)
-    if category is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.category = category.id
-    await _save(state, draft)
-    await query.answer()
-    await shown(query).edit_text(_("Category: {name}").format(name=escape(category.get(i18n.current_locale))))
-    await _next("category", shown(query), state, config, i18n)
-
-
-@router.message(StateFilter(Intake.description), F.text)
-async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    text = message.text.strip()
-    problem = DESCRIPTION.problem(text)
-    if problem is Problem.TOO_SHORT:
-        await message.answer(
-            _(
-                "This is too short to act on. Please describe the matter in at least {min} character.",
-                "This is too short to act on. Please describe the matter in at least {min} characters.",
-                DESCRIPTION.min,
-            ).format(min=DESCRIPTION.min)
-        )
-        return
-    if problem is Problem.TOO_LONG:
-        await message.answer(
-            _(
-                "This is {count} character long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
-                "This is {count} characters long; the limit is {max}. Please shorten it; you can attach a document with the details in the next step.",
-                len(text),
-            ).format(count=len(text), max=DESCRIPTION.max)
-        )
-        return
-    draft = await _load(state)
-    draft.description = text
-    await _save(state, draft)
-    await _next("description", message, state, config, i18n)
+# --- the steps the table cannot say: files, location, contact ------------------------------
 
 
 @router.message(StateFilter(Intake.files), F.photo | F.document)
 async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, workflow: CaseWorkflow) -> None:
-    draft = await _load(state)
+    draft = await FORM.load(state)
     if len(draft.files) >= MAX_FILES:
         await message.answer(
             _(
@@ -432,11 +299,11 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, 
         await message.answer(files_refused_text(refused))
         return
     draft.files.append(file)
-    await _save(state, draft)
+    await FORM.save(state, draft)
     locale = i18n.current_locale
 
     async def acknowledge() -> None:
-        count = len((await _load(state)).files)
+        count = len((await FORM.load(state)).files)
         with i18n.context(), i18n.use_locale(locale):
             text = _("{count} file attached.", "{count} files attached.", count).format(count=count)
             await bot.send_message(message.chat.id, text + " " + _("Send more, or press “Done”."), reply_markup=_files_keyboard(count))
@@ -444,21 +311,11 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, 
     acknowledge_later(message.chat.id, acknowledge)
 
 
-@router.callback_query(StateFilter(Intake.files), Step.filter(F.action == "files_done"))
-async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i18n: I18n) -> None:
+@router.callback_query(StateFilter(Intake.files), IntakeButton.filter(F.action == "files_done"))
+async def files_done(query: CallbackQuery, state: FSMContext, config: Config) -> None:
     cancel_acknowledgement(shown(query).chat.id)
-    await query.answer()
-    await _close_keyboard(query)
-    await _next("files", shown(query), state, config, i18n)
-
-
-@router.message(StateFilter(Intake.files))
-async def files_unexpected(message: Message, state: FSMContext) -> None:
-    count = len((await _load(state)).files)
-    await message.answer(
-        _("We can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."),
-        reply_markup=_files_keyboard(count),
-    )
+    await show_choice(query, None)
+    await FORM.advance(Intake.files, shown(query), state, config)
 
 
 @router.message(StateFilter(Intake.location), F.location)
@@ -495,18 +352,18 @@ async def address_given(message: Message, state: FSMContext, config: Config, i18
 async def _after_place(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
     """A report with its category and place known: open reports of the category nearby (or in
     its eldership) are offered first; without any, or when changing a step, on as before."""
-    draft = await _load(state)
+    draft = await FORM.load(state)
     if draft.kind != CaseKind.REPORT or draft.editing or draft.category is None:
-        await _next("location", message, state, config, i18n)
+        await FORM.advance(Intake.location, message, state, config)
         return
     found = await metoo.nearby(
         message.chat.id, draft.category, latitude=draft.latitude, longitude=draft.longitude, eldership_id=draft.eldership
     )  # a private chat's id is the resident's
     if not found:
-        await _next("location", message, state, config, i18n)
+        await FORM.advance(Intake.location, message, state, config)
         return
     draft.offered = [item.case_id for item in found]
-    await _save(state, draft)
+    await FORM.save(state, draft)
     await state.set_state(Intake.metoo)
     await message.answer(_("Thank you."), reply_markup=ReplyKeyboardRemove())
     await message.answer(_nearby_text(found, config, i18n.current_locale, calendar), reply_markup=_nearby_keyboard(found))
@@ -538,19 +395,19 @@ def _nearby_keyboard(found: list[Shown]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for index, item in enumerate(found, start=1):
         label = _("➕ This affects me too") if len(found) == 1 else _("➕ Affects me too ({index})").format(index=index)
-        builder.button(text=label, callback_data=Step(action="metoo", value=str(item.case_id)))
-    builder.button(text=_("Continue with a new case"), callback_data=Step(action="new_case"))
-    builder.button(text=_("✖️ Cancel"), callback_data=Step(action="cancel"))
+        builder.button(text=label, callback_data=IntakeButton(action="metoo", value=str(item.case_id)))
+    builder.button(text=_("Continue with a new case"), callback_data=IntakeButton(action="new_case"))
+    builder.button(text=_("✖️ Cancel"), callback_data=IntakeButton(action="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 
 
-@router.callback_query(StateFilter(Intake.metoo), Step.filter(F.action == "metoo"))
-async def affects_me_too(query: CallbackQuery, callback_data: Step, state: FSMContext, metoo: MeToo) -> None:
-    draft = await _load(state)
+@router.callback_query(StateFilter(Intake.metoo), IntakeButton.filter(F.action == "metoo"))
+async def affects_me_too(query: CallbackQuery, callback_data: IntakeButton, state: FSMContext, metoo: MeToo) -> None:
+    draft = await FORM.load(state)
     case_id = whole_number(callback_data.value)
     if case_id is None or case_id not in draft.offered:
-        await query.answer(_("This button is no longer active."), show_alert=True)
+        await stale_button(query)
         return
     try:
         case = await metoo.follow(query.from_user.id, case_id)
@@ -558,8 +415,7 @@ async def affects_me_too(query: CallbackQuery, callback_data: Step, state: FSMCo
         await query.answer(str(refused), show_alert=True)
         return
     await state.clear()
-    await query.answer()
-    await _close_keyboard(query)
+    await show_choice(query, None)
     await shown(query).answer(
         _("✅ You now follow case {number}: we will tell you here when its status changes. No new case was opened. You will find it under “My cases”.").format(
             number=case.number
@@ -568,11 +424,10 @@ async def affects_me_too(query: CallbackQuery, callback_data: Step, state: FSMCo
     )
 
 
-@router.callback_query(StateFilter(Intake.metoo), Step.filter(F.action == "new_case"))
-async def new_case_after_all(query: CallbackQuery, state: FSMContext, config: Config, i18n: I18n) -> None:
-    await query.answer()
-    await _close_keyboard(query)
-    await _next("location", shown(query), state, config, i18n)
+@router.callback_query(StateFilter(Intake.metoo), IntakeButton.filter(F.action == "new_case"))
+async def new_case_after_all(query: CallbackQuery, state: FSMContext, config: Config) -> None:
+    await show_choice(query, None)
+    await FORM.advance(Intake.location, shown(query), state, config)
 
 
 @router.message(StateFilter(Intake.metoo))
@@ -582,61 +437,33 @@ async def metoo_buttons(message: Message) -> None:
 
 async def _place(state: FSMContext, latitude: float | None = None, longitude: float | None = None, address: str | None = None) -> None:
     """The location step's answer: a shared location, a typed address, or neither (skipped)."""
-    draft = await _load(state)
+    draft = await FORM.load(state)
     draft.latitude, draft.longitude, draft.address = latitude, longitude, address
-    await _save(state, draft)
+    await FORM.save(state, draft)
 
 
 async def _contact(state: FSMContext, phone: str | None) -> None:
-    draft = await _load(state)
+    draft = await FORM.load(state)
     draft.phone = phone
-    await _save(state, draft)
+    await FORM.save(state, draft)
 
 
 @router.message(StateFilter(Intake.contact), F.contact)
-async def phone_shared(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+async def phone_shared(message: Message, state: FSMContext, config: Config) -> None:
     if message.contact.user_id != message.from_user.id:
         await message.answer(_("Please share your own number with the button below."), reply_markup=_contact_keyboard())
         return
     await _contact(state, message.contact.phone_number)
-    await _next("contact", message, state, config, i18n)
+    await FORM.advance(Intake.contact, message, state, config)
 
 
 @router.message(StateFilter(Intake.contact), F.text == REPLY_HERE)
-async def answer_here(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
+async def answer_here(message: Message, state: FSMContext, config: Config) -> None:
     await _contact(state, None)
-    await _next("contact", message, state, config, i18n)
+    await FORM.advance(Intake.contact, message, state, config)
 
 
-@router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "edit"))
-async def choose_what_to_edit(query: CallbackQuery) -> None:
-    await query.answer()
-    await shown(query).edit_reply_markup(reply_markup=_edit_keyboard())
-
-
-@router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "back"))
-async def back_to_summary(query: CallbackQuery) -> None:
-    """Nothing to change after all: the summary's own buttons again."""
-    await query.answer()
-    await shown(query).edit_reply_markup(reply_markup=_summary_keyboard())
-
-
-@router.callback_query(StateFilter(Intake.confirm), Step.filter(F.action == "goto"))
-async def edit_step(query: CallbackQuery, callback_data: Step, state: FSMContext, config: Config, i18n: I18n) -> None:
-    if callback_data.value not in STEPS:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    await query.answer()
-    await _close_keyboard(query)
-    draft = await _load(state)
-    draft.editing = True
-    if callback_data.value == "files":
-        draft.files = []  # the files are chosen again from scratch
-    await _save(state, draft)
-    await _ask(callback_data.value, shown(query), state, config, i18n)
-
-
-@router.callback_query(Step.filter(F.action == "submit"))
+@router.callback_query(IntakeButton.filter(F.action == "submit"))
 async def submit(
     query: CallbackQuery,
     state: FSMContext,
@@ -653,11 +480,11 @@ async def submit(
         # Not a live draft: either a stale button, or this very update delivered twice.
         existing = await cases.case_for_update(event_update.update_id)
         if existing is None:
-            await query.answer(_("This button is no longer active."), show_alert=True)
+            await stale_button(query)
             return
         await _confirm(query, existing, calendar, teams, workflow, close=False)
         return
-    draft = await _load(state)
+    draft = await FORM.load(state)
     assert draft.kind is not None and draft.category is not None, "the summary is shown once every step is answered"
     case_draft = CaseDraft(
         resident_id=resident.id,
@@ -689,9 +516,10 @@ async def _confirm(query: CallbackQuery, case: Case, calendar: WorkingCalendar, 
     (at least once: a network error after Telegram took the message sends it twice)."""
     confirmation = _confirmation(case, calendar, teams)
     try:
-        await query.answer()
         if close:
-            await _close_keyboard(query)
+            await show_choice(query, None)
+        else:
+            await query.answer()
         await shown(query).answer(confirmation, reply_markup=main_menu())
     except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter):
         await workflow.tell_resident(case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True))
@@ -715,27 +543,4 @@ def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) ->
     ])  # fmt: skip
 
 
-# --- anything else during the steps --------------------------------------------------------
-
-
-@router.message(StateFilter(Intake.kind, Intake.eldership, Intake.category, Intake.confirm))
-async def use_the_buttons(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    """The question again, with its buttons: the one above may be gone (scrolled far away,
-    deleted, or never delivered while Telegram failed), and the resident is not left stuck."""
-    await message.answer(_("Please choose with the buttons below. To stop, send /cancel."))
-    await _ask((await state.get_state() or "").rpartition(":")[2], message, state, config, i18n)  # "Intake:kind" → "kind"
-
-
-@router.message(StateFilter(Intake.description))
-async def description_expected(message: Message) -> None:
-    await message.answer(_("Please describe the matter in words. You can add photos and documents in the next step."))
-
-
-@router.message(StateFilter(Intake.location))
-async def location_expected(message: Message) -> None:
-    await message.answer(_("Please send your location with the button, type the address, or press “Skip”."), reply_markup=_location_keyboard())
-
-
-@router.message(StateFilter(Intake.contact))
-async def contact_expected(message: Message) -> None:
-    await message.answer(_("Please choose one of the buttons below."), reply_markup=_contact_keyboard())
+FORM.attach(router)

@@ -20,7 +20,7 @@ from bot.services.news import ELDERSHIP_TOPIC, NewsService
 from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.profiles import ResidentProfiles
 from bot.store.models import Resident
-from flows.common import MENU_NEWS, UnderAccessibleMessage, eldership_keyboard, shown
+from flows.common import MENU_NEWS, Onboarded, UnderAccessibleMessage, eldership_keyboard, shown, stale_button
 
 router = Router(name="news")
 router.callback_query.filter(UnderAccessibleMessage())
@@ -68,23 +68,17 @@ async def _latest_text(resident: Resident, news: NewsService, locale: str) -> st
     return truncate_html("\n\n".join(parts))
 
 
-@router.message(Command("news"))
-@router.message(F.text == MENU_NEWS)
-async def news_menu(message: Message, resident: Resident | None, news: NewsService, config: Config, i18n: I18n) -> None:
-    if resident is None or resident.consent_at is None:
-        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
-        return
+@router.message(Command("news"), Onboarded())
+@router.message(F.text == MENU_NEWS, Onboarded())
+async def news_menu(message: Message, resident: Resident, news: NewsService, config: Config, i18n: I18n) -> None:
     await message.answer(await _latest_text(resident, news, i18n.current_locale))
     await message.answer(subscriptions_text(), reply_markup=subscriptions_keyboard(resident, config, i18n.current_locale))
 
 
-@router.callback_query(NewsChoice.filter())
+@router.callback_query(NewsChoice.filter(), Onboarded())
 async def news_choice(
-    query: CallbackQuery, callback_data: NewsChoice, resident: Resident | None, news: NewsService, profiles: ResidentProfiles, config: Config, i18n: I18n
+    query: CallbackQuery, callback_data: NewsChoice, resident: Resident, news: NewsService, profiles: ResidentProfiles, config: Config, i18n: I18n
 ) -> None:
-    if resident is None or resident.consent_at is None:
-        await query.answer(_("Please start with /start: choose your language and accept the privacy notice."), show_alert=True)
-        return
     locale = i18n.current_locale
     action, value = callback_data.action, callback_data.value
     if action == "latest":
@@ -94,7 +88,7 @@ async def news_choice(
     if action in ("eld_menu", "page"):
         page = whole_number(value or "0", PAGE_MAX)
         if page is None:  # not a button this bot made
-            await query.answer(_("This button is no longer active."), show_alert=True)
+            await stale_button(query)
             return
         await query.answer()
         keyboard = eldership_keyboard(
@@ -107,7 +101,7 @@ async def news_choice(
         return
     if action == "eld":
         if value != "-" and value not in config.municipality.eldership_by_id:
-            await query.answer(_("This button is no longer active."), show_alert=True)
+            await stale_button(query)
             return
         if value != "-":
             await news.set_eldership(resident.id, value)
@@ -115,7 +109,7 @@ async def news_choice(
     elif action == "topic":
         known = {t.id for t in config.municipality.news_topics} | {ELDERSHIP_TOPIC}
         if value not in known:
-            await query.answer(_("This button is no longer active."), show_alert=True)
+            await stale_button(query)
             return
         topics = await news.toggle_topic(resident.id, value)
         await query.answer(_("Subscribed.") if value in topics else _("Unsubscribed."))

@@ -18,7 +18,7 @@ from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.privacy import EXPORTS_PER_DAY, DataRights, TooManyExports, as_json
 from bot.store.models import Resident, utcnow
-from flows.common import UnderAccessibleMessage, shown
+from flows.common import UnderAccessibleMessage, onboarded, shown, stale_button
 
 router = Router(name="privacy")
 router.callback_query.filter(UnderAccessibleMessage())
@@ -76,10 +76,6 @@ def _forget_keyboard() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def _has_profile(resident: Resident | None) -> bool:
-    return resident is not None and resident.consent_at is not None
-
-
 @router.message(Command("privacy"))
 async def show_privacy(message: Message, config: Config, i18n: I18n) -> None:
     await message.answer(privacy_notice(config, i18n.current_locale))
@@ -87,10 +83,9 @@ async def show_privacy(message: Message, config: Config, i18n: I18n) -> None:
 
 @router.message(Command("mydata"))
 async def my_data(message: Message, resident: Resident | None, rights: DataRights) -> None:
-    if not _has_profile(resident):
+    if not onboarded(resident):
         await message.answer(_("We keep no profile of yours. Send /start to use the service."))
         return
-    assert resident is not None
     try:
         data = await rights.export(resident.id, utcnow())
     except TooManyExports:
@@ -112,7 +107,7 @@ async def my_data(message: Message, resident: Resident | None, rights: DataRight
 
 @router.message(Command("forget"))
 async def forget(message: Message, resident: Resident | None) -> None:
-    if not _has_profile(resident):
+    if not onboarded(resident):
         await message.answer(_("We keep no profile of yours. Send /start to use the service."))
         return
     await message.answer(
@@ -131,8 +126,8 @@ async def forget(message: Message, resident: Resident | None) -> None:
 
 @router.callback_query(ForgetChoice.filter())
 async def forget_chosen(query: CallbackQuery, callback_data: ForgetChoice, resident: Resident | None, state: FSMContext, rights: DataRights, bot: Bot) -> None:
-    if not _has_profile(resident):
-        await query.answer(_("This button is no longer active."), show_alert=True)
+    if not onboarded(resident):
+        await stale_button(query)
         return
     await query.answer()
     if not callback_data.confirm:

@@ -46,7 +46,7 @@ from bot.services.projects import PHOTOS_MAX, REASON_MAX, UPDATE_MAX, Actor, Lis
 from bot.services.teams import TeamDirectory
 from bot.store.models import FollowKind, Milestone, MilestoneStatus, Project, ProjectStatus, Resident, utcnow
 from flows.clerk import InTeamGroup
-from flows.common import MENU_PROJECTS, UnderAccessibleMessage, acknowledge_later, shown
+from flows.common import MENU_PROJECTS, Onboarded, UnderAccessibleMessage, acknowledge_later, shown, stale_button
 from flows.comms import InCommsGroup
 from flows.news import NewsChoice
 from flows.staff import acted, person_of, refused
@@ -120,16 +120,9 @@ async def _list_text_and_keyboard(
     return text, _list_keyboard(items, resident, follows, config, locale, everything)
 
 
-def _consented(resident: Resident | None) -> bool:
-    return resident is not None and resident.consent_at is not None
-
-
-@router.message(Command("projects"))
-@router.message(F.text == MENU_PROJECTS)
-async def projects_menu(message: Message, resident: Resident | None, projects: ProjectService, config: Config, i18n: I18n) -> None:
-    if resident is None or not _consented(resident):
-        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
-        return
+@router.message(Command("projects"), Onboarded())
+@router.message(F.text == MENU_PROJECTS, Onboarded())
+async def projects_menu(message: Message, resident: Resident, projects: ProjectService, config: Config, i18n: I18n) -> None:
     text, keyboard = await _list_text_and_keyboard(resident, projects, config, i18n.current_locale, everything=False)
     await message.answer(text, reply_markup=keyboard)
 
@@ -142,13 +135,10 @@ def _page_keyboard(project: Project, following: bool) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-@router.callback_query(ProjectButton.filter(F.action.in_({"list", "view", "follow", "follow_eld"})))
+@router.callback_query(ProjectButton.filter(F.action.in_({"list", "view", "follow", "follow_eld"})), Onboarded())
 async def resident_button(
-    query: CallbackQuery, callback_data: ProjectButton, resident: Resident | None, projects: ProjectService, config: Config, i18n: I18n, bot: Bot
+    query: CallbackQuery, callback_data: ProjectButton, resident: Resident, projects: ProjectService, config: Config, i18n: I18n, bot: Bot
 ) -> None:
-    if resident is None or not _consented(resident):
-        await query.answer(_("Please start with /start: choose your language and accept the privacy notice."), show_alert=True)
-        return
     locale = i18n.current_locale
     if callback_data.action == "list":
         await query.answer()
@@ -157,7 +147,7 @@ async def resident_button(
         return
     if callback_data.action == "follow_eld":
         if not resident.eldership_id or resident.eldership_id not in config.municipality.eldership_by_id:
-            await query.answer(_("This button is no longer active."), show_alert=True)
+            await stale_button(query)
             return
         now = await projects.toggle_follow(resident.id, FollowKind.ELDERSHIP_PROJECTS, resident.eldership_id)
         await query.answer(_("You will be told about every project of your eldership.") if now else _("You no longer follow your eldership's projects."))
@@ -387,7 +377,7 @@ async def _milestone_for(
     project, milestones, actor = found
     milestone = next((m for m in milestones if m.id == callback_data.milestone), None)
     if milestone is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
+        await stale_button(query)
         return None
     return project, milestone, actor
 
@@ -424,7 +414,7 @@ async def change_status(query: CallbackQuery, callback_data: ProjectButton, proj
         return
     project, _milestones, actor = found
     if callback_data.value not in {s.value for s in ProjectStatus}:
-        await query.answer(_("This button is no longer active."), show_alert=True)
+        await stale_button(query)
         return
     try:
         changed = await projects.change_status(project.id, ProjectStatus(callback_data.value), actor)

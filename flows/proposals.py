@@ -19,7 +19,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.proposals import Proposals
 from bot.services.workflow import DailyLimitReached
 from bot.store.models import Resident, utcnow
-from flows.common import MENU_SUGGEST, UnderAccessibleMessage, main_menu, shown
+from flows.common import MENU_SUGGEST, Onboarded, UnderAccessibleMessage, main_menu, shown, stale_button
 
 router = Router(name="proposals")
 router.callback_query.filter(UnderAccessibleMessage())
@@ -45,12 +45,9 @@ def _how_keyboard() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-@router.message(Command("suggest"))
-@router.message(F.text == MENU_SUGGEST)
-async def suggest(message: Message, state: FSMContext, resident: Resident | None) -> None:
-    if resident is None or resident.consent_at is None:
-        await message.answer(_("Please start with /start: choose your language and accept the privacy notice."))
-        return
+@router.message(Command("suggest"), Onboarded())
+@router.message(F.text == MENU_SUGGEST, Onboarded())
+async def suggest(message: Message, state: FSMContext) -> None:
     await state.set_state(Suggest.text)
     await message.answer(
         _(
@@ -89,7 +86,7 @@ async def proposal_how(
 ) -> None:  # fmt: skip
     data = await state.get_data()
     if await state.get_state() != Suggest.how.state or "text" not in data or resident is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
+        await stale_button(query)
         return
     await state.clear()
     await shown(query).edit_reply_markup(reply_markup=None)

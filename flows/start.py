@@ -28,8 +28,10 @@ from flows.common import (
     language_keyboard,
     language_prompt,
     main_menu,
+    onboarded,
     resident_commands,
     shown,
+    stale_button,
 )
 from flows.news import subscriptions_keyboard
 from flows.privacy import privacy_notice
@@ -47,10 +49,6 @@ class Onboarding(StatesGroup):
 
 class Consent(CallbackData, prefix="consent"):
     pass
-
-
-def _has_consented(resident: Resident | None) -> bool:
-    return resident is not None and resident.consent_at is not None
 
 
 async def _show_notice(message: Message, config: Config, locale: str) -> None:
@@ -73,7 +71,7 @@ async def _show_main_menu(message: Message, text: str) -> None:
 @router.message(CommandStart())
 async def start(message: Message, state: FSMContext, resident: Resident | None, config: Config, i18n: I18n) -> None:
     await state.clear()
-    if _has_consented(resident):
+    if onboarded(resident):
         await _show_main_menu(message, _("Welcome back! How can we help you? Choose from the menu below."))
         return
     await state.set_state(Onboarding.language)
@@ -100,7 +98,7 @@ async def language_chosen(
     config: Config,
 ) -> None:
     if callback_data.code not in LOCALES:
-        await query.answer(_("This button is no longer active."), show_alert=True)
+        await stale_button(query)
         return
     locale = callback_data.code
     resident = await profiles.choose_language(query.from_user.id, locale)
@@ -108,7 +106,7 @@ async def language_chosen(
         await query.answer()
         await shown(query).edit_text(_("Language: {language}").format(language=LANGUAGE_NAMES[locale]))
         await bot.set_my_commands(resident_commands(), scope=BotCommandScopeChat(chat_id=query.from_user.id))
-        if _has_consented(resident):
+        if onboarded(resident):
             if await state.get_state() in (None, Onboarding.language.state):
                 await state.clear()
                 await _show_main_menu(shown(query), _("Done. We will write to you in English from now on."))
@@ -165,7 +163,7 @@ async def cancel(message: Message, state: FSMContext, resident: Resident | None)
     had_conversation = await state.get_state() is not None
     await state.clear()
     text = _("Cancelled. Nothing was sent.") if had_conversation else _("There is nothing to cancel.")
-    if _has_consented(resident):
+    if onboarded(resident):
         await _show_main_menu(message, text)
     else:
         await message.answer(text + "\n" + _("Send /start to begin."))

@@ -49,7 +49,7 @@ async def test_an_intake_draft_stored_by_the_previous_version_still_loads(databa
 
     # A new storage, as in the upgraded bot process: the resident answers the next step.
     state = FSMContext(SQLStorage(database), KEY)
-    draft = await intake._load(state)
+    draft = await intake.FORM.load(state)
     assert draft.kind is CaseKind.REPORT
     assert (draft.eldership, draft.category) == ("avizieniai", "lighting")
     assert draft.description == "Nie świeci latarnia przy szkole w Awiżeniach"
@@ -58,14 +58,14 @@ async def test_an_intake_draft_stored_by_the_previous_version_still_loads(databa
     assert (draft.latitude, draft.longitude, draft.address, draft.phone) == (None, None, None, None)  # not answered yet: defaults
 
     draft.address = "ul. Szkolna 3"
-    await intake._save(state, draft)
-    again = await intake._load(FSMContext(SQLStorage(database), KEY))
+    await intake.FORM.save(state, draft)
+    again = await intake.FORM.load(FSMContext(SQLStorage(database), KEY))
     assert again == draft  # from now on in the new layout, nothing lost on the way
     assert (await state.get_state()) == intake.Intake.location.state
 
 
 async def test_an_empty_conversation_is_an_empty_draft(database: Database) -> None:
-    draft = await intake._load(FSMContext(SQLStorage(database), KEY))
+    draft = await intake.FORM.load(FSMContext(SQLStorage(database), KEY))
     assert draft == intake.Draft()
     with pytest.raises(ValueError):
         draft.kidn = CaseKind.REQUEST  # type: ignore[attr-defined]  # a misspelt field fails at once
