@@ -24,29 +24,20 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, CaseService, Contact, ReceivedBy
 from bot.services.deadlines import WorkingCalendar
-from bot.services.numbers import PAGE_MAX, whole_number
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, RegisteredBy
 from bot.store.models import Case, CaseKind, Channel, utcnow
+from flows.case_steps import category_step, eldership_name, eldership_step, kind_step
 from flows.clerk import InTeamGroup, acting_clerk
-from flows.common import (
-    UnderAccessibleMessage,
-    acknowledge_later,
-    attachment_of,
-    cancel_acknowledgement,
-    category_keyboard,
-    eldership_keyboard,
-    kind_keyboard,
-    shown,
-    too_big_to_keep,
-)
+from flows.common import UnderAccessibleMessage, acknowledge_later, attachment_of, cancel_acknowledgement, shown, too_big_to_keep
+from flows.forms import Form, FormDraft, Refused, Step, Turn, show_choice
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +47,6 @@ router.message.filter(InTeamGroup())
 router.callback_query.filter(InTeamGroup())
 
 DESCRIPTION, NAME, ADDRESS, MAX_FILES = CaseDraft.DESCRIPTION, CaseDraft.NAME, CaseDraft.ADDRESS, CaseDraft.MAX_FILES
-WHOLE_DISTRICT = "-"
 
 
 class Register(StatesGroup):
@@ -77,7 +67,7 @@ class Reg(CallbackData, prefix="rg"):
     value: str = ""
 
 
-class Draft(BaseModel):
+class Draft(FormDraft):
     """What the clerk has entered so far (stored in the FSM data as JSON)."""
 
     received_by: ReceivedBy | None = None
@@ -97,14 +87,6 @@ class Draft(BaseModel):
         return Contact(name=self.name, answer_by=self.answer_by, phone=self.phone, email=self.email, address=self.address)
 
 
-async def _load(state: FSMContext) -> Draft:
-    return Draft.model_validate((await state.get_data()).get("draft") or {})
-
-
-async def _save(state: FSMContext, draft: Draft) -> None:
-    await state.update_data(draft=draft.model_dump(mode="json"))
-
-
 # --- keyboards -----------------------------------------------------------------------------
 
 
@@ -114,11 +96,11 @@ def _with_cancel(builder: InlineKeyboardBuilder, *sizes: int) -> InlineKeyboardM
     return builder.as_markup()
 
 
-def _cancel_only() -> InlineKeyboardMarkup:
+def _cancel_only(turn: Turn[Draft] | None = None) -> InlineKeyboardMarkup:
     return _with_cancel(InlineKeyboardBuilder())
 
 
-def _received_by_keyboard() -> InlineKeyboardMarkup:
+def _received_by_keyboard(turn: Turn[Draft]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     labels = {
         ReceivedBy.PHONE: _("📞 By phone"),
@@ -131,30 +113,13 @@ def _received_by_keyboard() -> InlineKeyboardMarkup:
     return _with_cancel(builder, 2, 2)
 
 
-def _kind_keyboard() -> InlineKeyboardMarkup:
-    return kind_keyboard(lambda kind: Reg(action="kind", value=kind), Reg(action="cancel"))
-
-
-def _category_keyboard(config: Config, locale: str) -> InlineKeyboardMarkup:
-    return category_keyboard(config, locale, lambda category_id: Reg(action="cat", value=category_id), Reg(action="cancel"))
-
-
-def _eldership_keyboard(config: Config, locale: str, page: int) -> InlineKeyboardMarkup:
-    return eldership_keyboard(
-        config, locale, page,
-        pick=lambda eldership_id: Reg(action="eld", value=eldership_id),
-        turn=lambda target: Reg(action="page", value=str(target)),
-        extra=[(_("🗺 Whole district"), Reg(action="eld", value=WHOLE_DISTRICT)), (_("✖️ Cancel"), Reg(action="cancel"))],
-    )  # fmt: skip
-
-
 def _files_keyboard(count: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Done") if count else _("⏭ No files"), callback_data=Reg(action="files_done"))
     return _with_cancel(builder, 1)
 
 
-def _answer_by_keyboard() -> InlineKeyboardMarkup:
+def _answer_by_keyboard(turn: Turn[Draft]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     labels = {AnswerBy.PHONE: _("📞 By phone"), AnswerBy.EMAIL: _("✉️ By e-mail"), AnswerBy.POST: _("📮 By post"), AnswerBy.IN_PERSON: _("🤝 In person")}
     for value, label in labels.items():
@@ -162,21 +127,11 @@ def _answer_by_keyboard() -> InlineKeyboardMarkup:
     return _with_cancel(builder, 2, 2)
 
 
-def _summary_keyboard() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=_("✅ Register the case"), callback_data=Reg(action="submit"))
-    return _with_cancel(builder, 1)
-
-
 # --- texts ---------------------------------------------------------------------------------
 
 
-def _eldership_name(config: Config, locale: str, eldership_id: str | None) -> str:
-    entry = config.municipality.eldership_by_id.get(eldership_id or "")
-    return escape(entry.get(locale)) if entry else _("whole district")
-
-
-def _summary(draft: Draft, config: Config, locale: str) -> str:
+def _summary(turn: Turn[Draft]) -> str:
+    draft, config, locale = turn.draft, turn.config, turn.locale
     assert draft.kind is not None and draft.category is not None and draft.received_by is not None and draft.answer_by is not None
     details = " · ".join(escape(value) for value in (draft.phone, draft.email, draft.address) if value)
     answer = _("Answer {how}").format(how=texts.answer_by_label(draft.answer_by)) + (f": {details}" if details else "")
@@ -186,7 +141,7 @@ def _summary(draft: Draft, config: Config, locale: str) -> str:
         _("Received {how}").format(how=texts.received_by_label(draft.received_by)),
         _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)),
         _("Category: {name}").format(name=escape(config.municipality.category_by_id[draft.category].get(locale))),
-        _("Eldership: {name}").format(name=_eldership_name(config, locale, draft.eldership)),
+        _("Eldership: {name}").format(name=eldership_name(config, locale, draft.eldership, _("whole district"))),
         _("Files: {count}").format(count=len(draft.files)),
         _("Person: {name} (no Telegram)").format(name=escape(draft.name)),
         answer,
@@ -211,170 +166,152 @@ def _confirmation(case: Case, here: int, calendar: WorkingCalendar, teams: TeamD
     return "\n".join(lines)
 
 
-# --- moving between steps ------------------------------------------------------------------
+# --- the steps -----------------------------------------------------------------------------
 
 
-async def _ask(step: State, message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    """Ask the question of `step` (in the clerk's topic) and wait for its answer."""
-    await state.set_state(step)
-    locale = i18n.current_locale
-    if step == Register.received_by:
-        await message.answer(_("<b>Registering a case</b> that came outside Telegram. How did it come in?"), reply_markup=_received_by_keyboard())
-    elif step == Register.kind:
-        await message.answer(_("What kind of case is it?"), reply_markup=_kind_keyboard())
-    elif step == Register.category:
-        await message.answer(_("What is it about?"), reply_markup=_category_keyboard(config, locale))
-    elif step == Register.eldership:
-        await message.answer(_("Which eldership does it concern?"), reply_markup=_eldership_keyboard(config, locale, 0))
-    elif step == Register.description:
-        await message.answer(
-            _(
+def _chosen(value: str | None) -> str:
+    assert value is not None, "shown once the button filled it"
+    return value
+
+
+def _received_by(value: str, turn: Turn[Draft]) -> ReceivedBy:
+    if value not in ReceivedBy.__members__.values():
+        raise Refused
+    return ReceivedBy(value)
+
+
+def _description(text: str, turn: Turn[Draft]) -> str:
+    text = text.strip()
+    if DESCRIPTION.problem(text):
+        raise Refused(
+            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", DESCRIPTION.max).format(
+                min=DESCRIPTION.min, max=DESCRIPTION.max
+            )
+        )
+    return text
+
+
+def _name(text: str, turn: Turn[Draft]) -> str:
+    name = " ".join(text.split())
+    if NAME.problem(name):
+        raise Refused(
+            _("Please write a name of {min} to {max} character.", "Please write a name of {min} to {max} characters.", NAME.max).format(
+                min=NAME.min, max=NAME.max
+            )
+        )
+    return name
+
+
+def _answer_by(value: str, turn: Turn[Draft]) -> AnswerBy:
+    if value not in AnswerBy.__members__.values():
+        raise Refused
+    return AnswerBy(value)
+
+
+def _answer_by_chosen(draft: Draft, answer_by: AnswerBy) -> None:
+    draft.answer_by = answer_by
+    draft.phone = draft.email = draft.address = None  # a detail given for another way goes
+
+
+def _detail_question(turn: Turn[Draft]) -> str:
+    assert turn.draft.answer_by is not None, "the step before chose it"
+    return {
+        AnswerBy.PHONE: _("The person's phone number?"),
+        AnswerBy.EMAIL: _("The person's e-mail address?"),
+        AnswerBy.POST: _("The person's postal address?"),
+    }[turn.draft.answer_by]
+
+
+def _detail(text: str, turn: Turn[Draft]) -> str:
+    value = " ".join(text.split())
+    if turn.draft.answer_by is AnswerBy.PHONE and CaseDraft.phone_problem(value):
+        raise Refused(_("This does not look like a phone number; please write it with digits, e.g. +370 600 12345."))
+    if turn.draft.answer_by is AnswerBy.EMAIL and CaseDraft.email_problem(value):
+        raise Refused(_("This does not look like an e-mail address, e.g. name@example.lt."))
+    if turn.draft.answer_by is AnswerBy.POST and ADDRESS.problem(value):
+        raise Refused(
+            _("Please write a postal address of {min} to {max} character.", "Please write a postal address of {min} to {max} characters.", ADDRESS.max).format(
+                min=ADDRESS.min, max=ADDRESS.max
+            )
+        )
+    return value
+
+
+def _detail_given(draft: Draft, value: str) -> None:
+    if draft.answer_by is AnswerBy.PHONE:
+        draft.phone = value
+    elif draft.answer_by is AnswerBy.EMAIL:
+        draft.email = value
+    else:
+        draft.address = value
+
+
+def _as_text() -> str:
+    return _("Please write it as a text, or press “✖️ Cancel”.")
+
+
+FORM: Form[Draft] = Form(
+    states=Register,
+    draft=Draft,
+    button=Reg,
+    steps=[
+        Step(
+            Register.received_by, lambda turn: _("<b>Registering a case</b> that came outside Telegram. How did it come in?"), keyboard=_received_by_keyboard,
+            choice="came", parse=_received_by, field="received_by",
+            chosen=lambda turn: _("Received {how}").format(how=texts.received_by_label(_chosen(turn.draft.received_by))),
+        ),
+        kind_step(Register.kind, lambda: _("What kind of case is it?")),
+        category_step(Register.category),
+        eldership_step(Register.eldership, lambda: _("🗺 Whole district"), lambda: _("whole district")),
+        Step(
+            Register.description,
+            lambda turn: _(
                 "Write the matter as the person put it ({min} to {max} character).",
                 "Write the matter as the person put it ({min} to {max} characters).",
                 DESCRIPTION.max,
             ).format(min=DESCRIPTION.min, max=DESCRIPTION.max),
-            reply_markup=_cancel_only(),
-        )
-    elif step == Register.files:
-        await message.answer(
-            _(
+            keyboard=_cancel_only, parse=_description, field="description", other=_as_text,
+        ),
+        Step(
+            Register.files,
+            lambda turn: _(
                 "Send photos or scanned documents (up to {max} file), or press “No files”.",
                 "Send photos or scanned documents (up to {max} files), or press “No files”.",
                 MAX_FILES,
             ).format(max=MAX_FILES),
-            reply_markup=_files_keyboard(0),
-        )
-    elif step == Register.name:
-        await message.answer(_("The person's name and surname?"), reply_markup=_cancel_only())
-    elif step == Register.answer_by:
-        await message.answer(_("How is the person to be answered?"), reply_markup=_answer_by_keyboard())
-    elif step == Register.detail:
-        draft = await _load(state)
-        assert draft.answer_by is not None, "the step before chose it"
-        question = {
-            AnswerBy.PHONE: _("The person's phone number?"),
-            AnswerBy.EMAIL: _("The person's e-mail address?"),
-            AnswerBy.POST: _("The person's postal address?"),
-        }[draft.answer_by]
-        await message.answer(question, reply_markup=_cancel_only())
-    elif step == Register.confirm:
-        await message.answer(_summary(await _load(state), config, locale), reply_markup=_summary_keyboard())
+            keyboard=lambda turn: _files_keyboard(len(turn.draft.files)), other=lambda: _("Send photos or documents, or press the button."),
+        ),
+        Step(Register.name, lambda turn: _("The person's name and surname?"), keyboard=_cancel_only, parse=_name, field="name", other=_as_text),
+        Step(
+            Register.answer_by, lambda turn: _("How is the person to be answered?"), keyboard=_answer_by_keyboard,
+            choice="answer", parse=_answer_by, fill=_answer_by_chosen,
+            chosen=lambda turn: _("Answer {how}").format(how=texts.answer_by_label(_chosen(turn.draft.answer_by))),
+            then=lambda draft: Register.confirm if draft.answer_by is AnswerBy.IN_PERSON else Register.detail,
+        ),
+        Step(Register.detail, _detail_question, keyboard=_cancel_only, parse=_detail, fill=_detail_given, other=_as_text),
+    ],
+    summary_state=Register.confirm,
+    summary=_summary,
+    submit_label=lambda: _("✅ Register the case"),
+    use_the_buttons=lambda: _("Please answer with the buttons of the question below, or “✖️ Cancel”."),
+    cancelled=lambda: _("Registration cancelled. Nothing was stored."),
+    in_group=True,
+)  # fmt: skip
 
 
-async def _chosen(query: CallbackQuery, text: str) -> None:
-    """The question answered by a button shows the choice, without its buttons."""
-    await query.answer()
-    with contextlib.suppress(TelegramBadRequest):  # already edited (the same button pressed twice)
-        await shown(query).edit_text(text)
-
-
-# --- entering and leaving ------------------------------------------------------------------
+# --- entering, and the steps the table cannot say: files ----------------------------------
 
 
 @router.message(Command("register"))
-async def start_registration(message: Message, state: FSMContext, teams: TeamDirectory, config: Config, i18n: I18n) -> None:
+async def start_registration(message: Message, state: FSMContext, teams: TeamDirectory, config: Config) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
-    await state.clear()
-    await _save(state, Draft())
-    await _ask(Register.received_by, message, state, config, i18n)
-
-
-@router.callback_query(StateFilter(Register), Reg.filter(F.action == "cancel"))
-async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
-    await _chosen(query, _("Registration cancelled. Nothing was stored."))
-
-
-@router.message(StateFilter(Register), Command("cancel"))
-async def cancel_command(message: Message, state: FSMContext) -> None:
-    await state.clear()
-    await message.reply(_("Registration cancelled. Nothing was stored."))
-
-
-# --- the steps -----------------------------------------------------------------------------
-
-
-@router.callback_query(StateFilter(Register.received_by), Reg.filter(F.action == "came"))
-async def received_by_chosen(query: CallbackQuery, callback_data: Reg, state: FSMContext, config: Config, i18n: I18n) -> None:
-    if callback_data.value not in ReceivedBy.__members__.values():
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.received_by = ReceivedBy(callback_data.value)
-    await _save(state, draft)
-    await _chosen(query, _("Received {how}").format(how=texts.received_by_label(draft.received_by)))
-    await _ask(Register.kind, shown(query), state, config, i18n)
-
-
-@router.callback_query(StateFilter(Register.kind), Reg.filter(F.action == "kind"))
-async def kind_chosen(query: CallbackQuery, callback_data: Reg, state: FSMContext, config: Config, i18n: I18n) -> None:
-    if callback_data.value not in CaseKind.__members__.values():
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.kind = CaseKind(callback_data.value)
-    await _save(state, draft)
-    await _chosen(query, _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)))
-    await _ask(Register.category, shown(query), state, config, i18n)
-
-
-@router.callback_query(StateFilter(Register.category), Reg.filter(F.action == "cat"))
-async def category_chosen(query: CallbackQuery, callback_data: Reg, state: FSMContext, config: Config, i18n: I18n) -> None:
-    category = config.municipality.category_by_id.get(callback_data.value)
-    if category is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.category = category.id
-    await _save(state, draft)
-    await _chosen(query, _("Category: {name}").format(name=escape(category.get(i18n.current_locale))))
-    await _ask(Register.eldership, shown(query), state, config, i18n)
-
-
-@router.callback_query(StateFilter(Register.eldership), Reg.filter(F.action == "page"))
-async def eldership_page(query: CallbackQuery, callback_data: Reg, config: Config, i18n: I18n) -> None:
-    page = whole_number(callback_data.value, PAGE_MAX)
-    if page is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    await query.answer()
-    await shown(query).edit_reply_markup(reply_markup=_eldership_keyboard(config, i18n.current_locale, page))
-
-
-@router.callback_query(StateFilter(Register.eldership), Reg.filter(F.action == "eld"))
-async def eldership_chosen(query: CallbackQuery, callback_data: Reg, state: FSMContext, config: Config, i18n: I18n) -> None:
-    value = callback_data.value
-    if value != WHOLE_DISTRICT and value not in config.municipality.eldership_by_id:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.eldership = None if value == WHOLE_DISTRICT else value
-    await _save(state, draft)
-    await _chosen(query, _("Eldership: {name}").format(name=_eldership_name(config, i18n.current_locale, draft.eldership)))
-    await _ask(Register.description, shown(query), state, config, i18n)
-
-
-@router.message(StateFilter(Register.description), F.text, ~F.text.startswith("/"))
-async def description_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    text = (message.text or "").strip()
-    if DESCRIPTION.problem(text):
-        await message.reply(
-            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", DESCRIPTION.max).format(
-                min=DESCRIPTION.min, max=DESCRIPTION.max
-            ),
-            reply_markup=_cancel_only(),
-        )
-        return
-    draft = await _load(state)
-    draft.description = text
-    await _save(state, draft)
-    await _ask(Register.files, message, state, config, i18n)
+    await FORM.start(message, state, config)
 
 
 @router.message(StateFilter(Register.files), F.photo | F.document)
 async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) -> None:
-    draft = await _load(state)
+    draft = await FORM.load(state)
     if len(draft.files) >= MAX_FILES:
         await message.reply(
             _(
@@ -388,12 +325,12 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
         await message.reply(_("This file is larger than 20 MB, more than a bot can accept; it was not added."))
         return
     draft.files.append(attachment_of(message))
-    await _save(state, draft)
+    await FORM.save(state, draft)
     locale, chat_id = i18n.current_locale, message.chat.id
     thread = message.message_thread_id if message.is_topic_message else None
 
     async def acknowledge() -> None:  # once, after the last file of an album
-        count = len((await _load(state)).files)
+        count = len((await FORM.load(state)).files)
         with i18n.context(), i18n.use_locale(locale):
             text = _("{count} file attached.", "{count} files attached.", count).format(count=count)
             await bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=_files_keyboard(count))
@@ -402,70 +339,12 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
 
 
 @router.callback_query(StateFilter(Register.files), Reg.filter(F.action == "files_done"))
-async def files_done(query: CallbackQuery, state: FSMContext, config: Config, i18n: I18n) -> None:
+async def files_done(query: CallbackQuery, state: FSMContext, config: Config) -> None:
     thread = shown(query).message_thread_id if shown(query).is_topic_message else None
     cancel_acknowledgement(("register", shown(query).chat.id, thread, query.from_user.id))
-    count = len((await _load(state)).files)
-    await _chosen(query, _("Files: {count}").format(count=count))
-    await _ask(Register.name, shown(query), state, config, i18n)
-
-
-@router.message(StateFilter(Register.name), F.text, ~F.text.startswith("/"))
-async def name_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    name = " ".join((message.text or "").split())
-    if NAME.problem(name):
-        await message.reply(
-            _("Please write a name of {min} to {max} character.", "Please write a name of {min} to {max} characters.", NAME.max).format(
-                min=NAME.min, max=NAME.max
-            ),
-            reply_markup=_cancel_only(),
-        )
-        return
-    draft = await _load(state)
-    draft.name = name
-    await _save(state, draft)
-    await _ask(Register.answer_by, message, state, config, i18n)
-
-
-@router.callback_query(StateFilter(Register.answer_by), Reg.filter(F.action == "answer"))
-async def answer_by_chosen(query: CallbackQuery, callback_data: Reg, state: FSMContext, config: Config, i18n: I18n) -> None:
-    if callback_data.value not in AnswerBy.__members__.values():
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
-    draft = await _load(state)
-    draft.answer_by = AnswerBy(callback_data.value)
-    draft.phone = draft.email = draft.address = None
-    await _save(state, draft)
-    await _chosen(query, _("Answer {how}").format(how=texts.answer_by_label(draft.answer_by)))
-    await _ask(Register.confirm if draft.answer_by is AnswerBy.IN_PERSON else Register.detail, shown(query), state, config, i18n)
-
-
-@router.message(StateFilter(Register.detail), F.text, ~F.text.startswith("/"))
-async def detail_given(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    value = " ".join((message.text or "").split())
-    draft = await _load(state)
-    if draft.answer_by is AnswerBy.PHONE:
-        if CaseDraft.phone_problem(value):
-            await message.reply(_("This does not look like a phone number; please write it with digits, e.g. +370 600 12345."), reply_markup=_cancel_only())
-            return
-        draft.phone = value
-    elif draft.answer_by is AnswerBy.EMAIL:
-        if CaseDraft.email_problem(value):
-            await message.reply(_("This does not look like an e-mail address, e.g. name@example.lt."), reply_markup=_cancel_only())
-            return
-        draft.email = value
-    else:
-        if ADDRESS.problem(value):
-            await message.reply(
-                _(
-                    "Please write a postal address of {min} to {max} character.", "Please write a postal address of {min} to {max} characters.", ADDRESS.max
-                ).format(min=ADDRESS.min, max=ADDRESS.max),
-                reply_markup=_cancel_only(),
-            )
-            return
-        draft.address = value
-    await _save(state, draft)
-    await _ask(Register.confirm, message, state, config, i18n)
+    count = len((await FORM.load(state)).files)
+    await show_choice(query, _("Files: {count}").format(count=count))
+    await FORM.advance(Register.files, shown(query), state, config)
 
 
 @router.callback_query(Reg.filter(F.action == "submit"))
@@ -486,7 +365,7 @@ async def submit(
     clerk = await acting_clerk(query, None, teams)
     if clerk is None:
         return
-    draft = await _load(state)
+    draft = await FORM.load(state)
     assert draft.kind is not None and draft.category is not None and draft.received_by is not None
     case_draft = CaseDraft(
         resident_id=None, locale=config.settings.admin_locale, kind=draft.kind, category_id=draft.category, eldership_id=draft.eldership,
@@ -501,29 +380,7 @@ async def submit(
     await shown(query).answer(_confirmation(opened.case, shown(query).chat.id, calendar, teams, config))
 
 
-# --- anything else during the steps --------------------------------------------------------
-
-
-@router.message(
-    StateFilter(Register.received_by, Register.kind, Register.category, Register.eldership, Register.answer_by, Register.confirm), ~F.text.startswith("/")
-)
-async def use_the_buttons(message: Message, state: FSMContext, config: Config, i18n: I18n) -> None:
-    """The question again, with its buttons: the one above may be far up in a busy group, or was
-    never delivered while Telegram failed."""
-    await message.reply(_("Please answer with the buttons of the question below, or “✖️ Cancel”."))
-    step = (await state.get_state() or "").rpartition(":")[2]  # "Register:kind" → "kind"
-    await _ask(getattr(Register, step), message, state, config, i18n)
-
-
-@router.message(StateFilter(Register.description, Register.name, Register.detail), ~F.text.startswith("/"))
-async def text_expected(message: Message) -> None:
-    await message.reply(_("Please write it as a text, or press “✖️ Cancel”."), reply_markup=_cancel_only())
-
-
-@router.message(StateFilter(Register.files), ~F.text.startswith("/"))
-async def files_expected(message: Message, state: FSMContext) -> None:
-    count = len((await _load(state)).files)
-    await message.reply(_("Send photos or documents, or press the button."), reply_markup=_files_keyboard(count))
+FORM.attach(router)
 
 
 @router.callback_query(Reg.filter())
