@@ -61,6 +61,7 @@ router = Router(name="intake")
 router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+router.callback_query.filter(Onboarded())  # an old button of someone who has not (or no longer) onboarded: flows.fallback answers
 
 DESCRIPTION, ADDRESS, MAX_FILES = CaseDraft.DESCRIPTION, CaseDraft.ADDRESS, CaseDraft.MAX_FILES
 

@@ -154,3 +154,26 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
         "❓ Pagalba",
         "💡 Pasiūlyti patobulinimą",
     ]
+
+
+async def test_without_onboarding_every_resident_entry_and_old_button_gets_one_answer(bot, telegram: Telegram) -> None:
+    """After /forget (as before the privacy notice is acknowledged) the menu's entries, the
+    residents' commands and the buttons of old messages all answer alike: start with /start."""
+    jonas = await telegram.resident("Jonas", language_code="lt")
+    offer = await onboard(jonas, "lt")  # the offer of news, with its buttons
+    await jonas.send("/forget")
+    await jonas.receive_one()
+    await jonas.click(tr("lt", "🗑 Erase my profile"))
+    await jonas.edited()
+    await jonas.receive_one()
+
+    start_first = tr("lt", "Please start with /start: choose your language and accept the privacy notice.")
+    for typed in ("/new", tr("lt", "📝 New case"), "/cases", tr("lt", "📂 My cases"), "/news", "/projects", tr("lt", "💡 Suggest an improvement")):
+        await jonas.send(typed)
+        assert (await jonas.receive_one()).text == start_first, typed
+    await jonas.click(offer.buttons[0], offer)  # a news topic, from before /forget
+    assert (await jonas.answer())["text"] == start_first
+    await jonas.forge_button("in:submit:", offer)  # a submission's old "Submit"
+    assert (await jonas.answer())["text"] == start_first
+    await jonas.send("Labas")  # not a place to go: the usual answer, which says how to begin
+    assert (await jonas.receive_one()).text == tr("lt", NOT_UNDERSTOOD) + "\n" + tr("lt", "Send /start to begin.")
