@@ -149,9 +149,7 @@ async def my_cases(message: Message, state: FSMContext, resident: Resident, case
 
 
 @router.callback_query(Follow.filter(F.action == "page"), Onboarded())
-async def list_page(
-    query: CallbackQuery, callback_data: Follow, resident: Resident, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo
-) -> None:
+async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resident, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> None:
     await query.answer()
     text, keyboard = await _list(resident, callback_data.page, cases, calendar, metoo)
     await shown(query).edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one

@@ -224,7 +224,7 @@ FORM: Form[Draft] = Form(
     button=IntakeButton,
     steps=[
         kind_step(Intake.kind, _kind_question, label=lambda: _("Kind")),
-        eldership_step(Intake.eldership, lambda: _("🤷 Not sure / whole district"), lambda: _("whole district / not sure"), label=lambda: _("Eldership")),
+        eldership_step(Intake.eldership, whole_district=lambda: _("🤷 Not sure / whole district"), unnamed=lambda: _("whole district / not sure"), label=lambda: _("Eldership")),
         category_step(Intake.category, label=lambda: _("Category")),
         Step(
             Intake.description, _description_question, keyboard=lambda turn: ReplyKeyboardRemove(), parse=_description, field="description",

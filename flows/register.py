@@ -262,7 +262,7 @@ FORM: Form[Draft] = Form(
         ),
         kind_step(Register.kind, lambda: _("What kind of case is it?")),
         category_step(Register.category),
-        eldership_step(Register.eldership, lambda: _("🗺 Whole district"), lambda: _("whole district")),
+        eldership_step(Register.eldership, whole_district=lambda: _("🗺 Whole district"), unnamed=lambda: _("whole district")),
         Step(
             Register.description,
             lambda turn: _(

@@ -68,10 +68,15 @@ def _names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
+# Keywords whose texts are buttons: a keyboard helper's `extra=[(label, data)]`, and a form's labels
+# (flows/forms.py: a step's `label=`, the summary's `submit_label=`, the eldership step's `whole_district=`).
+BUTTON_KEYWORDS = {"extra", "label", "submit_label", "whole_district"}
+
+
 def inline_label_msgids() -> set[str]:
     """What the code puts on inline buttons: the texts in `.button(text=…)` of a function that builds an
     InlineKeyboardBuilder, the variables and loops that text is taken from, module-level lazy texts it
-    names (SKIP, ACTION_LABELS), and the `extra=[(label, data)]` buttons passed to a keyboard helper."""
+    names (SKIP, ACTION_LABELS), and the texts of `BUTTON_KEYWORDS` in any call."""
     found: set[str] = set(INDIRECT)
     for folder in ("bot", "flows"):
         for path in sorted((PROJECT_DIR / folder).rglob("*.py")):
@@ -85,7 +90,7 @@ def inline_label_msgids() -> set[str]:
             }
             for call in ast.walk(tree):
                 if isinstance(call, ast.Call):
-                    found |= {t for k in call.keywords if k.arg == "extra" for t in _literals(k.value)}
+                    found |= {t for k in call.keywords if k.arg in BUTTON_KEYWORDS for t in _literals(k.value)}
             for function in ast.walk(tree):
                 if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                     continue
@@ -122,7 +127,18 @@ def _catalog(locale: str):
 
 def test_the_scan_finds_the_keyboards() -> None:
     labels = inline_label_msgids()
-    for expected in ("✖️ Cancel", "↩️ Reopen", "🔀 Pass to another team", "⏭ Skip", "✏️ Change something", "↩️ Reopen the case", "Partly", "Description"):
+    for expected in (
+        "✖️ Cancel",
+        "↩️ Reopen",
+        "🔀 Pass to another team",
+        "⏭ Skip",
+        "✏️ Change something",
+        "↩️ Reopen the case",
+        "Partly",
+        "Description",
+        "✅ Submit",
+        "🗺 Whole district",
+    ):
         assert expected in labels
 
 
