@@ -1,6 +1,6 @@
 """Submitting a case: kind → eldership → category → description → files → location → contact →
-summary → confirm. Every step keeps its place on unexpected input; /cancel leaves at any step;
-the draft (`Draft`, typed) lives in the FSM storage, so a restart continues where the resident was."""
+summary → confirm, a table of steps (`FORM`) run by the form engine (flows/forms.py). Every step
+keeps its place on unexpected input; /cancel leaves at any step; the draft (`Draft`, typed) lives in the FSM storage, so a restart continues where the resident was."""
 
 from __future__ import annotations
 

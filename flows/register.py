@@ -5,8 +5,9 @@ summary). The case gets the same number, deadline, routing, card and trail as a 
 routing rules may send it to another team's group. Its person has no Telegram: the clerks answer
 outside it and record how when closing (flows/clerk.py).
 
-The draft (`Draft`, typed) lives in the FSM storage per clerk and topic; "✖️ Cancel" or /cancel
-leaves at any step. Only a clerk of a team in the group may register (as for the desk's commands).
+The steps are a table (`FORM`) run by the form engine (flows/forms.py). The draft (`Draft`,
+typed) lives in the FSM storage per clerk and topic; "✖️ Cancel" or /cancel leaves at any step.
+Only a clerk of a team in the group may register (as for the desk's commands).
 """
 
 from __future__ import annotations
