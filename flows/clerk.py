@@ -275,7 +275,7 @@ async def card_button(
         return
     if action is Action.ASSIGN:
         await query.answer()
-        keyboard = await _members_keyboard(case, teams.get(case.team_id), teams)
+        keyboard = await _members_keyboard(case, teams.get(case.team_id), teams, commands)
         await _send_in_case(query, case, _("{number}: who is responsible?").format(number=case.number), keyboard)
         return
     if records_how_answered(case, action):
@@ -338,9 +338,9 @@ def _teams_keyboard(case: Case, teams: TeamDirectory, config: Config) -> InlineK
     return builder.as_markup()
 
 
-async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory) -> InlineKeyboardMarkup:
+async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory, commands: CaseCommands) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for user_id in dict.fromkeys([*team.heads, *team.members]):
+    for user_id in commands.assignable(team):
         builder.button(text=await teams.member_name(team, user_id), callback_data=AssignTo(case_id=case.id, user_id=user_id))
     builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)

@@ -279,11 +279,15 @@ class CaseCommands:
             raise NotAllowed(Refusal.SAME_TEAM)
         return target
 
+    def assignable(self, team: Team) -> list[int]:
+        """Whom a head may assign the team's cases to (and is offered): its heads, then its members."""
+        return list(dict.fromkeys([*team.heads, *team.members]))
+
     def check_assignee(self, case: Case | None, user_id: int) -> Team:
-        """The case may be assigned to this person: a head or member of its team (returned)."""
+        """A head's choice of whom to assign the case to: one of its team's `assignable` (the team returned)."""
         case = self.check_action(case, Action.ASSIGN)
         team = self.teams.get(case.team_id)
-        if user_id not in (*team.heads, *team.members):
+        if user_id not in self.assignable(team):
             raise NotAllowed(Refusal.NOT_A_MEMBER)
         return team
 
@@ -450,8 +454,7 @@ class CaseCommands:
             elif action is Action.PASS:
                 await self._pass(session, outcome, clerk, self.check_pass(case, team_id), text or "", now)
                 return outcome
-            elif action is Action.ASSIGN:
-                self.check_assignee(case, (assignee or clerk).id)
+            elif action is Action.ASSIGN:  # the head's choice checked by `check_assignee` when it was made
                 await self._assign(session, outcome, clerk, assignee or clerk, now)
             else:
                 details: dict[str, Any] = {}
