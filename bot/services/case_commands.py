@@ -303,7 +303,8 @@ class CaseCommands:
         if case is None or case.resident_id != resident_id:
             raise NotAllowed(Refusal.NOT_THEIRS)
         case = check_transition(case, Action.REOPEN)
-        assert TRANSITIONS[Action.REOPEN].by_resident
+        if not TRANSITIONS[Action.REOPEN].by_resident:
+            raise NotAllowed(Refusal.STATUS)
         if case.closed_at is None or now - case.closed_at > timedelta(days=self.config.settings.reopen_days):
             raise NotAllowed(Refusal.TOO_LATE)
         return case
@@ -378,9 +379,8 @@ class CaseCommands:
         team = self.teams.route(draft.kind, draft.category_id, draft.eldership_id)
         async with self.database.write() as session:
             if draft.resident_id is not None:
-                if daily_limit is not None:
+                if daily_limit is not None:  # a resident's own submission: within the day's limit, their files against the quotas
                     await self._check_daily_limit(session, draft.resident_id, received_at, daily_limit)
-                if daily_limit is not None:  # a resident's own submission: their files count against the quotas
                     await self._check_quota(session, None, draft.resident_id, await self._new_files(session, None, draft.attachments))
                 if phone:
                     resident = await session.get(Resident, draft.resident_id)
