@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -53,6 +53,7 @@ from flows.common import UnderAccessibleMessage, attachment_of, collect_album, d
 from flows.staff import acted, person_of, refused
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TEXT_MIN, TEXT_MAX = 3, 3000
 PER_PAGE = 10
@@ -106,6 +107,15 @@ def _refusal(refused: NotAllowed) -> str:
     if refused.reason is Refusal.MERGE:
         return str(refused)  # says why, in ADMIN_LOCALE
     return _("This cannot be done with the case now.")
+
+
+async def _allowed(query: CallbackQuery, check: Callable[[], T]) -> T | None:
+    """What the case commands' `check` gives, or None once the clerk has been shown its refusal."""
+    try:
+        return check()
+    except NotAllowed as refused:
+        await query.answer(_refusal(refused), show_alert=True)
+        return None
 
 
 class InTeamGroup(Filter):
@@ -369,10 +379,8 @@ async def extend_days(
     found = await queries.get(callback_data.case_id)
     if await acting_clerk(query, found, teams) is None or found is None:
         return
-    try:
-        case = commands.check_extension(found, callback_data.days)
-    except NotAllowed as refused:
-        await query.answer(_refusal(refused), show_alert=True)
+    case = await _allowed(query, lambda: commands.check_extension(found, callback_data.days))
+    if case is None:
         return
     await query.answer()
     await drop_buttons(query)
@@ -388,10 +396,8 @@ async def answered_via(
     if await acting_clerk(query, found, teams) is None or found is None:
         return
     action = callback_data.action
-    try:
-        case = commands.check_how_answered(found, action)
-    except NotAllowed as refused:
-        await query.answer(_refusal(refused), show_alert=True)
+    case = await _allowed(query, lambda: commands.check_how_answered(found, action))
+    if case is None:
         return
     await query.answer()
     await drop_buttons(query)
@@ -405,10 +411,8 @@ async def pass_to(
     case = await queries.get(callback_data.case_id)
     if await acting_clerk(query, case, teams) is None or case is None:
         return
-    try:
-        target = commands.check_pass(case, callback_data.team)
-    except NotAllowed as refused:
-        await query.answer(_refusal(refused), show_alert=True)
+    target = await _allowed(query, lambda: commands.check_pass(case, callback_data.team))
+    if target is None:
         return
     await query.answer()
     await drop_buttons(query)
@@ -421,10 +425,8 @@ async def assign_to(query: CallbackQuery, callback_data: AssignTo, queries: Case
     clerk = await acting_clerk(query, case, teams, heads_only=True)
     if clerk is None or case is None:
         return
-    try:
-        team = commands.check_assignee(case, callback_data.user_id)
-    except NotAllowed as refused:
-        await query.answer(_refusal(refused), show_alert=True)
+    team = await _allowed(query, lambda: commands.check_assignee(case, callback_data.user_id))
+    if team is None:
         return
     assignee = Clerk(id=callback_data.user_id, name=await teams.member_name(team, callback_data.user_id))
     await drop_buttons(query)
