@@ -270,7 +270,7 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, pools=pools)
     notices = CaseNotices(database, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
     commands = CaseCommands(database, calendar, config, teams, notices)
-    queries = CaseQueries(database, calendar, teams)
+    queries = CaseQueries(database, teams)
     outbox.on_blocked = functools.partial(_resident_blocked, residents, notices, clerk_texts)
     webhooks = WebhookSender(settings.webhook_receivers, settings.case_webhook_timeout_seconds)
     _register_senders(outbox, residents, groups)

@@ -511,8 +511,9 @@ async def case_chosen(
         await query.answer()
         await shown(query).edit_text(_("Not sent."))
         return
-    case = await queries.own_case(resident.id, case_id=callback_data.case_id)
-    if case is None or case.status in CLOSED_STATUSES:
+    try:
+        case = commands.check_add_information(await queries.own_case(resident.id, case_id=callback_data.case_id), resident.id)
+    except NotAllowed:  # the choice stays: another case may be chosen
         await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
     await state.clear()

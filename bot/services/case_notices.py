@@ -4,8 +4,9 @@ case's topic, the card's edits, the document management system's events, the fol
 what a case left in the teams' groups.
 
 Everything taking a session queues outbox rows in the caller's transaction: they are sent once it
-commits (bot.services.outbox). `status_changed` is the one place a new status is announced: a hook
-on closing (or reopening) a case belongs there.
+commits (bot.services.outbox). `status_changed` announces a status a clerk set (every closing passes
+through it, merging included): a hook on closing a case belongs there. A resident's reopening is
+announced to the clerks instead (`CaseCommands.reopen_by_resident`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import Team
-from bot.services.deadlines import WorkingCalendar
 from bot.services.teams import TeamDirectory
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, CaseTrace, Channel, EventKind, OutboxMessage, Resident
@@ -184,10 +183,9 @@ def load_per_clerk(cases: list[Case], today: date) -> list[ClerkLoad]:
 
 
 class CaseQueries:
-    def __init__(self, database: Database, calendar: WorkingCalendar, teams: TeamDirectory) -> None:
+    def __init__(self, database: Database, teams: TeamDirectory) -> None:
         self.database = database
-        self.calendar = calendar
-        self.teams = teams
+        self.teams = teams  # the default team also holds the cases from before teams
 
     # --- a case by what points at it ---
 
@@ -270,11 +268,6 @@ class CaseQueries:
         return len(cases), load_per_clerk(cases, today)
 
     # --- a resident's own cases ---
-
-    async def opened_today(self, resident_id: int, now: datetime) -> int:
-        """How many cases the resident opened on the municipality's current day."""
-        async with self.database.read() as session:
-            return await opened_since(session, resident_id, self.calendar.day_start(now))
 
     async def page_for_resident(self, resident_id: int, page: int, per_page: int) -> tuple[list[Case], int]:
         """One page of the resident's cases, newest first, and the total."""
