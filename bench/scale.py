@@ -33,7 +33,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 from bot.app import build_services  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.open311 import Filters  # noqa: E402
-from bot.services.cases import CaseService  # noqa: E402
+from bot.services.case_queries import CaseQueries  # noqa: E402
 from bot.services.news import Audience, NewsService  # noqa: E402
 from bot.services.quality import Period  # noqa: E402
 from bot.store.db import Database  # noqa: E402
@@ -60,7 +60,7 @@ async def measure(url: str, runs: int, purge: bool) -> tuple[int, dict[str, tupl
         secret_key="bench-secret-key-0123456789abcdef", database_url=database.url.render_as_string(hide_password=False), redis_url=None,
     )  # fmt: skip
     services = build_services(config, database)
-    cases = CaseService(database, services.calendar, config.municipality, config.settings.case_prefix)
+    cases = services.queries
     news = NewsService(database, config.settings.default_locale)
     rng = random.Random(7)
     async with database.read() as session:
@@ -71,10 +71,10 @@ async def measure(url: str, runs: int, purge: bool) -> tuple[int, dict[str, tupl
     paths: dict[str, Callable[[], Awaitable[Any]]] = {
         "resident: My cases (first page)": lambda: cases.page_for_resident(rng.choice(numbers)[2], 0, 5),
         "resident: one case and its history": lambda: _case_and_history(cases, rng.choice(numbers)),
-        "resident/clerk: a case by its number": lambda: services.workflow.by_number(rng.choice(numbers)[0]),
-        "clerk: /open, /overdue, /team (a team's open cases)": lambda: services.schedule.open_cases(team),
-        "clerk: /mine": lambda: services.schedule.open_cases(team, 500 + rng.randrange(40)),
-        "clerk: /history": lambda: services.workflow.history(rng.randrange(1, last)),
+        "resident/clerk: a case by its number": lambda: services.queries.by_number(rng.choice(numbers)[0]),
+        "clerk: /open, /overdue, /team (a team's open cases)": lambda: services.queries.open_cases(team),
+        "clerk: /mine": lambda: services.queries.open_cases(team, 500 + rng.randrange(40)),
+        "clerk: /history": lambda: services.queries.history(rng.randrange(1, last)),
         "clerk: a card's button (the case, its resident)": lambda: _press(services, rng.randrange(1, last)),
         "Open311: the listing (90 days, open)": lambda: services.open311.requests(Filters(statuses=frozenset({"open"})), "lt"),
         "Open311: one request": lambda: services.open311.request(rng.choice(numbers)[0], "lt"),
@@ -103,7 +103,7 @@ async def _jobs(services: Any, purge: bool) -> dict[str, float]:
     return jobs
 
 
-async def _case_and_history(cases: CaseService, row: Any) -> None:
+async def _case_and_history(cases: CaseQueries, row: Any) -> None:
     await cases.own_case(row[2], case_id=row[1])
     await cases.history(row[1])
 
@@ -115,9 +115,9 @@ async def _export(services: Any, database: Database) -> None:
 
 
 async def _press(services: Any, case_id: int) -> None:
-    case = await services.workflow.get(case_id)
+    case = await services.queries.get(case_id)
     if case is not None:
-        await services.workflow.resident(case)
+        await services.queries.resident(case)
 
 
 async def main() -> None:

@@ -33,7 +33,9 @@ from bot.services import texts
 from bot.services.announcements import Announcements
 from bot.services.audits import Audits
 from bot.services.broadcaster import Broadcaster, started_after_commit
-from bot.services.cases import CaseService
+from bot.services.case_commands import CaseCommands
+from bot.services.case_notices import CaseNotices
+from bot.services.case_queries import CaseQueries
 from bot.services.deadlines import WorkingCalendar
 from bot.services.files import FILE_DOWNLOADS, DiskGuard, FileKeeper
 from bot.services.groups import ClerkTexts, GroupSender
@@ -56,7 +58,6 @@ from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.visits import VisitDesk
 from bot.services.webhooks import WebhookSender
-from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.migrate import upgrade
@@ -228,7 +229,9 @@ class Services:
     calendar: WorkingCalendar
     teams: TeamDirectory
     outbox: Outbox
-    workflow: CaseWorkflow
+    commands: CaseCommands  # every change to a case
+    queries: CaseQueries  # every look-up of a case
+    notices: CaseNotices  # what a change queues, and the schedule's messages
     clerk_texts: ClerkTexts
     schedule: Schedule
     quality: QualityService
@@ -265,30 +268,33 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
         Pool(frozenset({Kind.STORE_FILE}), concurrency=FILE_DOWNLOADS, max_backoff=30.0),
     ]
     outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, pools=pools)
-    workflow = CaseWorkflow(database, outbox, calendar, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
-    outbox.on_blocked = functools.partial(_resident_blocked, residents, workflow, clerk_texts)
+    notices = CaseNotices(database, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
+    commands = CaseCommands(database, calendar, config, teams, notices)
+    queries = CaseQueries(database, teams)
+    outbox.on_blocked = functools.partial(_resident_blocked, residents, notices, clerk_texts)
     webhooks = WebhookSender(settings.webhook_receivers, settings.case_webhook_timeout_seconds)
     _register_senders(outbox, residents, groups)
     outbox.handle(Kind.WEBHOOK, webhooks.send)
     files, stores = file_stores(settings)
-    disk = DiskGuard(files, int(settings.files_min_free_bytes), functools.partial(_disk_alert, workflow, clerk_texts, teams))
-    keeper = FileKeeper(bot, database, files, stores, workflow, clerk_texts, disk)
+    disk = DiskGuard(files, int(settings.files_min_free_bytes), functools.partial(_disk_alert, notices, clerk_texts, teams))
+    keeper = FileKeeper(bot, database, files, stores, notices, clerk_texts, disk)
     outbox.handle(Kind.STORE_FILE, keeper.keep)
     outbox.handle(Kind.DELETE_FILES, keeper.delete)
     quality = QualityService(database, calendar, config.municipality)
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
-    rights = DataRights(database, config, calendar, workflow, surveys)
+    rights = DataRights(database, config, calendar, notices, surveys)
     projects = ProjectService(database, i18n, config, teams)
     meter = ObjectiveMeter(quality, config.municipality)
     nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
     audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
-    proposals = Proposals(database, workflow, nonconformities, config.municipality, i18n, settings.admin_locale)
+    proposals = Proposals(database, commands, notices, nonconformities, config.municipality, i18n, settings.admin_locale)
     review = ManagementReview(quality, meter, nonconformities, audits, proposals, i18n, calendar, settings.admin_locale)
-    schedule = Schedule(bot, i18n, database, workflow, teams, calendar, config, quality, rights, projects, nonconformities)
-    open311 = Open311Service(database, workflow, config, calendar, teams, i18n)
+    schedule = Schedule(bot, i18n, database, queries, notices, teams, calendar, config, quality, rights, projects, nonconformities)
+    open311 = Open311Service(database, commands, config, calendar, teams, i18n)
     return Services(
-        config=config, database=database, bot=bot, i18n=i18n, calendar=calendar, teams=teams, outbox=outbox, workflow=workflow,
-        clerk_texts=clerk_texts, schedule=schedule, quality=quality, nonconformities=nonconformities, review=review, audits=audits,
+        config=config, database=database, bot=bot, i18n=i18n, calendar=calendar, teams=teams, outbox=outbox, commands=commands,
+        queries=queries, notices=notices, clerk_texts=clerk_texts, schedule=schedule, quality=quality, nonconformities=nonconformities, review=review,
+        audits=audits,
         proposals=proposals, residents=residents, rights=rights, surveys=surveys, webhooks=webhooks, open311=open311, files=files,
         disk=disk, projects=projects,
     )  # fmt: skip
@@ -319,10 +325,11 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["profiles"] = ResidentProfiles(database)
     dispatcher["calendar"] = services.calendar
     dispatcher["chats"] = dispatcher["teams"] = teams
-    dispatcher["workflow"] = services.workflow
+    dispatcher["commands"] = services.commands
+    dispatcher["queries"] = services.queries
+    dispatcher["notices"] = services.notices
     dispatcher["clerk_texts"] = services.clerk_texts
     dispatcher["schedule"] = services.schedule
-    dispatcher["cases"] = CaseService(database, services.calendar, config.municipality, settings.case_prefix, settings.reopen_days)
     dispatcher["quality"] = services.quality
     dispatcher["nonconformities"] = services.nonconformities
     dispatcher["review"] = services.review
@@ -340,7 +347,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["projects"] = services.projects
     services.projects.on_fanout = announcements.start  # followers' notices go out as the announcements do
     database.after_commit.append(started_after_commit(announcements.start))  # and cases' followers' ("me too")
-    dispatcher["metoo"] = MeToo(database, config, services.workflow)
+    dispatcher["metoo"] = MeToo(database, config, services.notices)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     locales = ResidentI18nMiddleware(i18n, teams.is_staff_chat, settings.admin_locale)
     locales.setup(dispatcher)
@@ -376,7 +383,7 @@ def _register_senders(outbox: Outbox, residents: ResidentSender, groups: GroupSe
     outbox.handle(Kind.CARD_BLANK, groups.card_blank)
 
 
-async def _disk_alert(workflow: CaseWorkflow, clerk_texts: ClerkTexts, teams: TeamDirectory, free: int, minimum: int) -> None:
+async def _disk_alert(notices: CaseNotices, clerk_texts: ClerkTexts, teams: TeamDirectory, free: int, minimum: int) -> None:
     """The files' disk is nearly full: the default team's group is told (once, see DiskGuard)."""
     text = clerk_texts.notice(
         lambda: _(
@@ -384,13 +391,13 @@ async def _disk_alert(workflow: CaseWorkflow, clerk_texts: ClerkTexts, teams: Te
             "New files are not downloaded until there is room: please free space or enlarge the disk. They are kept in Telegram meanwhile."
         ).format(free=texts.file_size(free), minimum=texts.file_size(minimum))
     )
-    await workflow.post_to_group(teams.chat_of(teams.default), text)
+    await notices.post_to_group(teams.chat_of(teams.default), text)
 
 
-async def _resident_blocked(residents: ResidentSender, workflow: CaseWorkflow, clerk_texts: ClerkTexts, row: OutboxMessage) -> None:
+async def _resident_blocked(residents: ResidentSender, notices: CaseNotices, clerk_texts: ClerkTexts, row: OutboxMessage) -> None:
     """Telegram said 403 for a resident: mark them, and tell the clerks of the case what did not arrive."""
     if row.chat_id <= 0:
         return
     await residents.mark_blocked(row.chat_id)
     if row.case_id is not None and (row.kind == Kind.COPY or row.payload.get("warn_blocked")):
-        await workflow.post_about(row.case_id, clerk_texts.notice(lambda: _("⚠️ Not delivered: the resident has blocked the bot.")))
+        await notices.post_about(row.case_id, clerk_texts.notice(lambda: _("⚠️ Not delivered: the resident has blocked the bot.")))

@@ -195,7 +195,7 @@ class Settings(BaseSettings):
     files_s3_region: str = "us-east-1"
     # Server-side encryption of every stored object: AES256 (the storage's own keys) or a KMS key id (SSE-KMS).
     files_s3_sse: str | None = None
-    # What a resident's files may take (bot.services.workflow): per case, and per day over all their
+    # What a resident's files may take (bot.services.case_commands): per case, and per day over all their
     # cases; a byte size is a number of bytes or e.g. "100MiB", "1GB". The same file sent again is kept once.
     files_per_case_max: Annotated[int, Field(ge=1, le=1000)] = 20
     file_bytes_per_case_max: Annotated[ByteSize, Field(ge=1)] = ByteSize(100 * 2**20)

@@ -50,10 +50,10 @@ from sqlmodel import col
 from bot import clock
 from bot.config import KIND_CODES, LOCALES, Config, same_secret
 from bot.services import texts
+from bot.services.case_commands import CaseCommands
 from bot.services.cases import AnswerBy, CaseDraft, Contact
 from bot.services.deadlines import WorkingCalendar
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, CaseKind, CaseStatus, Channel, EventKind
 
@@ -152,10 +152,10 @@ class Open311Service:
     """Services, requests and tokens as the specification describes them, in one language per call."""
 
     def __init__(
-        self, database: Database, workflow: CaseWorkflow, config: Config, calendar: WorkingCalendar, teams: TeamDirectory, i18n: I18n
+        self, database: Database, commands: CaseCommands, config: Config, calendar: WorkingCalendar, teams: TeamDirectory, i18n: I18n
     ) -> None:  # fmt: skip
         self.database = database
-        self.workflow = workflow
+        self.commands = commands
         self.config = config
         self.municipality = config.municipality
         self.calendar = calendar
@@ -230,7 +230,7 @@ class Open311Service:
             longitude=longitude, address=address, channel=Channel.OPEN311, contact=_contact(form), open311_client=client,
             open311_token=token,
         )  # fmt: skip
-        case = (await self.workflow.open(draft, clock.now())).case
+        case = (await self.commands.open(draft, clock.now())).case
         log.info("open311 request received", extra={"client": client, "case": case.number, "service_code": code})
         with self.i18n.context(), self.i18n.use_locale(locale):
             notice = _("Registered as {number}. Handled by: {team}. Answer due: {date}").format(

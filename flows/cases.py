@@ -24,12 +24,13 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import AttachmentDraft, CaseService, visible_text
+from bot.services.case_commands import AlreadyAdded, CaseCommands, FileQuotaReached, NotAllowed
+from bot.services.case_queries import CaseQueries
+from bot.services.cases import AttachmentDraft, visible_text
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
 from bot.services.metoo import MeToo
 from bot.services.numbers import Page, RowId
-from bot.services.workflow import AlreadyAdded, CaseWorkflow, FileQuotaReached, NotAllowed
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, Resident, utcnow
 from flows.common import (
     MENU_MY_CASES,
@@ -107,8 +108,8 @@ async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[s
 # --- the list ------------------------------------------------------------------------------
 
 
-async def _list(resident: Resident, page: int, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> tuple[str, InlineKeyboardMarkup | None]:
-    text, keyboard = await _own(resident, page, cases, calendar)
+async def _list(resident: Resident, page: int, queries: CaseQueries, calendar: WorkingCalendar, metoo: MeToo) -> tuple[str, InlineKeyboardMarkup | None]:
+    text, keyboard = await _own(resident, page, queries, calendar)
     followed = await metoo.followed(resident.id) if page == 0 else []
     if followed:  # someone else's reports ("me too"): their status only, never their trail
         lines = ["", _("<b>Cases you follow</b> (reported by someone else):")]
@@ -117,14 +118,14 @@ async def _list(resident: Resident, page: int, cases: CaseService, calendar: Wor
     return text.strip(), keyboard
 
 
-async def _own(resident: Resident, page: int, cases: CaseService, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
-    rows, total = await cases.page_for_resident(resident.id, page, PER_PAGE)
+async def _own(resident: Resident, page: int, queries: CaseQueries, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+    rows, total = await queries.page_for_resident(resident.id, page, PER_PAGE)
     if total == 0:
         return _("You have no cases yet. To submit one, press “📝 New case”."), None
     pages = -(-total // PER_PAGE)
     if not rows:  # a page beyond the end (an old button, or a hand-made one): the last page
         page = pages - 1
-        rows, total = await cases.page_for_resident(resident.id, page, PER_PAGE)
+        rows, total = await queries.page_for_resident(resident.id, page, PER_PAGE)
     lines = [_("<b>Your cases</b> ({count}), newest first:").format(count=total), ""]
     builder = InlineKeyboardBuilder()
     for case in rows:
@@ -142,16 +143,16 @@ async def _own(resident: Resident, page: int, cases: CaseService, calendar: Work
 
 @router.message(Command("cases"), Onboarded())
 @router.message(F.text == MENU_MY_CASES, Onboarded())
-async def my_cases(message: Message, state: FSMContext, resident: Resident, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> None:
+async def my_cases(message: Message, state: FSMContext, resident: Resident, queries: CaseQueries, calendar: WorkingCalendar, metoo: MeToo) -> None:
     await state.clear()
-    text, keyboard = await _list(resident, 0, cases, calendar, metoo)
+    text, keyboard = await _list(resident, 0, queries, calendar, metoo)
     await message.answer(text, reply_markup=keyboard)
 
 
 @router.callback_query(Follow.filter(F.action == "page"), Onboarded())
-async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resident, cases: CaseService, calendar: WorkingCalendar, metoo: MeToo) -> None:
+async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resident, queries: CaseQueries, calendar: WorkingCalendar, metoo: MeToo) -> None:
     await query.answer()
-    text, keyboard = await _list(resident, callback_data.page, cases, calendar, metoo)
+    text, keyboard = await _list(resident, callback_data.page, queries, calendar, metoo)
     await shown(query).edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one
 
 
@@ -210,45 +211,50 @@ def _details(case: Case, events: list[CaseEvent], config: Config, calendar: Work
     return "\n".join(lines)
 
 
-def _case_keyboard(case: Case, cases: CaseService, page: int) -> InlineKeyboardMarkup:
+def _case_keyboard(case: Case, commands: CaseCommands, page: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     if case.status not in CLOSED_STATUSES:
         builder.button(text=_("➕ Add information"), callback_data=Follow(action="add", case_id=case.id))
-    elif cases.can_reopen(case, utcnow()):
+    elif commands.resident_may_reopen(case, utcnow()):
         builder.button(text=_("↩️ Reopen the case"), callback_data=Follow(action="reopen", case_id=case.id))
     builder.button(text=_("⬅️ My cases"), callback_data=Follow(action="page", page=page))
     builder.adjust(1)
     return builder.as_markup()
 
 
-async def _show_case(case: Case, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
-    events = await cases.history(case.id)
-    return _details(case, events, config, calendar, i18n.current_locale), _case_keyboard(case, cases, page)
+async def _show_case(
+    case: Case, queries: CaseQueries, commands: CaseCommands, config: Config, calendar: WorkingCalendar, i18n: I18n, page: int = 0
+) -> tuple[str, InlineKeyboardMarkup]:
+    events = await queries.history(case.id)
+    return _details(case, events, config, calendar, i18n.current_locale), _case_keyboard(case, commands, page)
 
 
 @router.callback_query(Follow.filter(F.action == "open"))
 async def open_case(
-    query: CallbackQuery, callback_data: Follow, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n
-) -> None:
-    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
+    query: CallbackQuery, callback_data: Follow, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config,
+    calendar: WorkingCalendar, i18n: I18n,
+) -> None:  # fmt: skip
+    case = await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
     if case is None:
         await query.answer(_("Case not found."), show_alert=True)
         return
     await query.answer()
-    text, keyboard = await _show_case(case, cases, config, calendar, i18n, callback_data.page)
+    text, keyboard = await _show_case(case, queries, commands, config, calendar, i18n, callback_data.page)
     await shown(query).edit_text(text, reply_markup=keyboard)
 
 
 @router.message(StateFilter(None), F.text.regexp(CASE_NUMBER))
-async def look_up(message: Message, resident: Resident | None, cases: CaseService, config: Config, calendar: WorkingCalendar, i18n: I18n) -> None:
+async def look_up(
+    message: Message, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config, calendar: WorkingCalendar, i18n: I18n
+) -> None:
     """A typed case number: shown only if it is the resident's, else the same "not found"."""
     prefix, year, seq = CASE_NUMBER.match(message.text or "").groups()
     number = f"{prefix.upper()}-{year}-{int(seq):06d}"
-    case = await cases.own_case(resident.id, number=number) if onboarded(resident) else None
+    case = await queries.own_case(resident.id, number=number) if onboarded(resident) else None
     if case is None:
         await message.answer(_("Case {number} was not found among your cases.").format(number=escape(number)))
         return
-    text, keyboard = await _show_case(case, cases, config, calendar, i18n)
+    text, keyboard = await _show_case(case, queries, commands, config, calendar, i18n)
     await message.answer(text, reply_markup=keyboard)
 
 
@@ -270,9 +276,13 @@ def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
 
 
 @router.callback_query(Follow.filter(F.action == "add"))
-async def add_information(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService) -> None:
-    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
-    if case is None or case.status in CLOSED_STATUSES:
+async def add_information(
+    query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands
+) -> None:
+    found = await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
+    try:
+        case = commands.check_add_information(found, resident.id if resident else 0)
+    except NotAllowed:
         await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
     await state.set_state(AddInformation.collecting)
@@ -285,9 +295,9 @@ async def add_information(query: CallbackQuery, callback_data: Follow, state: FS
 
 
 @router.message(StateFilter(AddInformation.collecting), F.text | F.photo | F.document)
-async def information_given(message: Message, state: FSMContext, resident: Resident, cases: CaseService, workflow: CaseWorkflow) -> None:
-    case = await cases.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
-    if case is None or case.status in CLOSED_STATUSES:
+async def information_given(message: Message, state: FSMContext, resident: Resident, queries: CaseQueries, commands: CaseCommands) -> None:
+    case = await queries.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
+    if case is None:
         await state.clear()
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
         return
@@ -304,7 +314,7 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
         await message.answer(_too_long(text))
         return
     try:
-        await workflow.add_information(case.id, resident.id, text, files, resident_message_id=message.message_id)
+        await commands.add_information(case.id, resident.id, text, files, resident_message_id=message.message_id)
     except (FileQuotaReached, AlreadyAdded) as refused:
         await message.answer(files_refused_text(refused), reply_markup=_done_keyboard(case.id))
         return
@@ -324,12 +334,12 @@ async def information_unexpected(message: Message, state: FSMContext) -> None:
 
 
 @router.callback_query(Follow.filter(F.action == "add_done"))
-async def information_done(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, workflow: CaseWorkflow) -> None:
+async def information_done(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, commands: CaseCommands) -> None:
     cancel_acknowledgement(shown(query).chat.id)
     if await state.get_state() == AddInformation.collecting.state:
         await state.clear()
     if resident is not None:
-        await workflow.send_information_now(callback_data.case_id, resident.id)  # "Done": no waiting for more
+        await commands.send_information_now(callback_data.case_id, resident.id)  # "Done": no waiting for more
     await query.answer()
     await shown(query).answer(_("Thank you. The clerk handling your case will see it."), reply_markup=main_menu())
 
@@ -339,10 +349,12 @@ async def information_done(query: CallbackQuery, callback_data: Follow, state: F
 
 @router.callback_query(Follow.filter(F.action == "reopen"))
 async def ask_reopen_reason(
-    query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, cases: CaseService, config: Config
+    query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config
 ) -> None:
-    case = await cases.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
-    if case is None or not cases.can_reopen(case, utcnow()):
+    found = await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
+    try:
+        case = commands.check_reopen_by_resident(found, resident.id if resident else 0, utcnow())
+    except NotAllowed:
         await query.answer(
             _(
                 "A case can be reopened within {days} day of closing.", "A case can be reopened within {days} days of closing.", config.settings.reopen_days
@@ -357,7 +369,7 @@ async def ask_reopen_reason(
 
 
 @router.message(StateFilter(Reopen.reason), F.text)
-async def reopen(message: Message, state: FSMContext, resident: Resident, cases: CaseService, workflow: CaseWorkflow, config: Config) -> None:
+async def reopen(message: Message, state: FSMContext, resident: Resident, commands: CaseCommands, config: Config) -> None:
     reason = message.text.strip()
     if len(visible_text(reason)) < REASON_MIN or len(reason) > REASON_MAX:
         await message.answer(
@@ -369,7 +381,7 @@ async def reopen(message: Message, state: FSMContext, resident: Resident, cases:
     case_id = (await state.get_data()).get("case_id", 0)
     await state.clear()
     try:
-        reopened = await workflow.reopen_by_resident(case_id, resident.id, reason, config.settings.reopen_days)
+        reopened = await commands.reopen_by_resident(case_id, resident.id, reason)
     except NotAllowed:
         await message.answer(
             _(
@@ -414,7 +426,7 @@ def _choice_keyboard(open_cases: list[Case], config: Config, locale: str) -> Inl
 
 @unprompted.message(StateFilter(None, Unsorted.choosing), F.text | F.photo | F.document, ~F.text.startswith("/"))
 async def written_unasked(
-    message: Message, state: FSMContext, resident: Resident | None, cases: CaseService, workflow: CaseWorkflow, config: Config, i18n: I18n
+    message: Message, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config, i18n: I18n
 ) -> None:
     """Text or files nobody asked for go to the resident's case: the case of the message they reply
     to, their only open case, or the one they choose with one tap; with none open, the offer to
@@ -429,15 +441,15 @@ async def written_unasked(
         await message.answer(_too_long(item["text"]))
         return
     choosing = await state.get_state() == Unsorted.choosing.state
-    case = await cases.case_of_message(resident.id, message.reply_to_message.message_id) if message.reply_to_message else None
+    case = await queries.case_of_message(resident.id, message.reply_to_message.message_id) if message.reply_to_message else None
     if case is not None and case.status in CLOSED_STATUSES:
-        await message.answer(_closed_text(case, cases, config), reply_markup=main_menu())
+        await message.answer(_closed_text(case, commands), reply_markup=main_menu())
         return
-    open_cases = await cases.open_cases(resident.id)
+    open_cases = await queries.resident_open_cases(resident.id)
     if case is None and not choosing and len(open_cases) == 1:
         case = open_cases[0]
     if case is not None:
-        await _add_unasked(message, resident, case, item, workflow, only=message.reply_to_message is None)
+        await _add_unasked(message, resident, case, item, commands, only=message.reply_to_message is None)
         return
     if not open_cases:
         await state.clear()
@@ -454,17 +466,17 @@ async def written_unasked(
     acknowledge_later(message.chat.id, lambda: message.answer(question, reply_markup=keyboard))  # once for an album, or a burst
 
 
-def _closed_text(case: Case, cases: CaseService, config: Config) -> str:
+def _closed_text(case: Case, commands: CaseCommands) -> str:
     closed = _("Case {number} is closed, so this message was not sent.").format(number=case.number)
-    if cases.can_reopen(case, utcnow()):
+    if commands.resident_may_reopen(case, utcnow()):
         return closed + " " + _("If the matter is not settled, you can reopen it under “📂 My cases”.")
     return closed + " " + _("To write about it again, please submit a new case.")
 
 
-async def _add_unasked(message: Message, resident: Resident, case: Case, item: dict[str, Any], workflow: CaseWorkflow, *, only: bool) -> None:
+async def _add_unasked(message: Message, resident: Resident, case: Case, item: dict[str, Any], commands: CaseCommands, *, only: bool) -> None:
     files = (AttachmentDraft(**item["file"]),) if item["file"] else ()
     try:
-        await workflow.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
+        await commands.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
     except NotAllowed:  # closed in the meantime
         await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
         return
@@ -478,7 +490,7 @@ async def _add_unasked(message: Message, resident: Resident, case: Case, item: d
 
 @unprompted.callback_query(Sort.filter())
 async def case_chosen(
-    query: CallbackQuery, callback_data: Sort, state: FSMContext, resident: Resident | None, cases: CaseService, workflow: CaseWorkflow
+    query: CallbackQuery, callback_data: Sort, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands
 ) -> None:
     waiting: list[dict[str, Any]] = (await state.get_data()).get("unsorted", []) if await state.get_state() == Unsorted.choosing.state else []
     if not waiting or not onboarded(resident):
@@ -490,19 +502,20 @@ async def case_chosen(
         await query.answer()
         await shown(query).edit_text(_("Not sent."))
         return
-    case = await cases.own_case(resident.id, case_id=callback_data.case_id)
-    if case is None or case.status in CLOSED_STATUSES:
+    try:
+        case = commands.check_add_information(await queries.own_case(resident.id, case_id=callback_data.case_id), resident.id)
+    except NotAllowed:  # the choice stays: another case may be chosen
         await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
     await state.clear()
     try:
         for item in waiting:
             files = (AttachmentDraft(**item["file"]),) if item["file"] else ()
-            await workflow.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
+            await commands.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
     except NotAllowed:
         await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
-    await workflow.send_information_now(case.id, resident.id)  # the resident has waited for the choice already
+    await commands.send_information_now(case.id, resident.id)  # the resident has waited for the choice already
     await query.answer()
     await shown(query).edit_text(_("Added to case {number}; the clerk handling it will see it.").format(number=case.number))
 

@@ -1,6 +1,6 @@
 """The desk in the team groups (texts in ADMIN_LOCALE).
 
-Card buttons change a case through the workflow (only what fits its status, only for the case's
+Card buttons change a case through the case commands (only what fits its status, only for the case's
 team); a message in a case's topic, or a reply to its card or to a relayed message, goes to the
 resident; `!text` and /note are internal notes. A prompt (the final answer, a reason) waits for
 the clerk who pressed the button, in that topic, for PROMPT_MINUTES; in a group without topics
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -27,31 +26,34 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Config, Team
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
+from bot.services.case_commands import (
+    TRANSITIONS,
+    Action,
+    CaseCommands,
+    Clerk,
+    GroupMessage,
+    NotAllowed,
+    NoTelegram,
+    Refusal,
+    answered_outside_telegram,
+    records_how_answered,
+)
+from bot.services.case_queries import CaseQueries
 from bot.services.cases import AnswerBy
 from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ACTION_LABELS, ClerkTexts, DeskAction
 from bot.services.numbers import Page, RowId, UserId
+from bot.services.prompts import prompt_expired, prompt_expiry
 from bot.services.quality import PeriodError, parse_period
 from bot.services.roles import Role
 from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import (
-    TRANSITIONS,
-    Action,
-    CaseWorkflow,
-    Clerk,
-    GroupMessage,
-    MergeRefused,
-    NotAllowed,
-    NoTelegram,
-    answered_outside_telegram,
-    records_how_answered,
-)
 from bot.store.models import Case, Channel, utcnow
 from flows.common import UnderAccessibleMessage, attachment_of, collect_album, drop_buttons, shown
 from flows.staff import acted, person_of, refused
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TEXT_MIN, TEXT_MAX = 3, 3000
 PER_PAGE = 10
@@ -96,6 +98,24 @@ def _no_telegram() -> str:
         "Not sent: the person of this case has no Telegram. Answer them as the card says (phone, e-mail, post or in person), "
         "then close the case recording how the answer was given. Start a message with ! for an internal note."
     )
+
+
+def _refusal(refused: NotAllowed) -> str:
+    """What the clerk is told when the case commands refuse an action."""
+    if refused.reason is Refusal.NO_EXTENSION_LEFT:
+        return _("The deadline of this case cannot be extended any further.")
+    if refused.reason is Refusal.MERGE:
+        return str(refused)  # says why, in ADMIN_LOCALE
+    return _("This cannot be done with the case now.")
+
+
+async def _allowed(query: CallbackQuery, check: Callable[[], T]) -> T | None:
+    """What the case commands' `check` gives, or None once the clerk has been shown its refusal."""
+    try:
+        return check()
+    except NotAllowed as refused:
+        await query.answer(_refusal(refused), show_alert=True)
+        return None
 
 
 class InTeamGroup(Filter):
@@ -205,11 +225,11 @@ def moved_away(case: Case, teams: TeamDirectory) -> str:
     )
 
 
-async def _left_this_topic(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> bool:
+async def _left_this_topic(message: Message, queries: CaseQueries, teams: TeamDirectory) -> bool:
     """A message in the topic of a case passed on since: the clerk is told where the case is now."""
     if not (message.message_thread_id and message.is_topic_message):
         return False
-    case = await workflow.by_former_topic(message.chat.id, message.message_thread_id)
+    case = await queries.by_former_topic(message.chat.id, message.message_thread_id)
     if case is None:
         return False
     # Not in the topic: it is closed, and the bot cannot write there (TOPIC_CLOSED); in the group's main chat, naming the clerk.
@@ -220,15 +240,15 @@ async def _left_this_topic(message: Message, workflow: CaseWorkflow, teams: Team
     return True
 
 
-async def case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
+async def case_of(message: Message, queries: CaseQueries) -> Case | None:
     """The case a group message is about: its topic, or the card / relayed message it replies to."""
     if message.message_thread_id and message.is_topic_message:
-        case = await workflow.by_topic(message.chat.id, message.message_thread_id)
+        case = await queries.by_topic(message.chat.id, message.message_thread_id)
         if case is not None:
             return case
     reply = message.reply_to_message
     if reply is not None and not reply.forum_topic_created:
-        return await workflow.by_group_message(message.chat.id, reply.message_id)
+        return await queries.by_group_message(message.chat.id, reply.message_id)
     return None
 
 
@@ -237,24 +257,23 @@ async def case_of(message: Message, workflow: CaseWorkflow) -> Case | None:
 
 @router.callback_query(DeskAction.filter())
 async def card_button(
-    query: CallbackQuery, callback_data: DeskAction, workflow: CaseWorkflow, teams: TeamDirectory, clerk_texts: ClerkTexts,
+    query: CallbackQuery, callback_data: DeskAction, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, clerk_texts: ClerkTexts,
     state: FSMContext, config: Config,
 ) -> None:  # fmt: skip
     action = callback_data.action
-    case = await workflow.get(callback_data.case_id)
+    found = await queries.get(callback_data.case_id)
     rule = TRANSITIONS[action]
-    clerk = await acting_clerk(query, case, teams, heads_only=rule.heads_only)
+    clerk = await acting_clerk(query, found, teams, heads_only=rule.heads_only)
     if clerk is None:
         return
-    if case is None or case.status not in rule.allowed_from:
+    try:
+        case = commands.check_action(found, action)
+    except NotAllowed as refused:
         log.warning("desk action does not fit the case now", extra={"user_id": clerk.id, "case_id": callback_data.case_id, "action": action})
-        await query.answer(_("This cannot be done with the case now."), show_alert=True)
+        await query.answer(_refusal(refused), show_alert=True)
         return
     if action is Action.EXTEND:
-        left = workflow.extension_left(case)
-        if left <= 0:
-            await query.answer(_("The deadline of this case cannot be extended any further."), show_alert=True)
-            return
+        left = commands.extension_left(case)
         await query.answer()
         await _send_in_case(
             query, case, _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left), _days_keyboard(case, left)
@@ -266,7 +285,7 @@ async def card_button(
         return
     if action is Action.ASSIGN:
         await query.answer()
-        keyboard = await _members_keyboard(case, teams.get(case.team_id), teams)
+        keyboard = await _members_keyboard(case, teams.get(case.team_id), teams, commands)
         await _send_in_case(query, case, _("{number}: who is responsible?").format(number=case.number), keyboard)
         return
     if records_how_answered(case, action):
@@ -277,14 +296,14 @@ async def card_button(
         await query.answer()
         await _ask(query, state, case, action, config)
         return
-    await _act(query, workflow, case, action, clerk)
+    await _act(query, commands, case, action, clerk)
 
 
-async def _act(query: CallbackQuery, workflow: CaseWorkflow, case: Case, action: Action, clerk: Clerk, **details: Any) -> None:
+async def _act(query: CallbackQuery, commands: CaseCommands, case: Case, action: Action, clerk: Clerk, **details: Any) -> None:
     try:
-        await workflow.act(case.id, action, clerk, **details)
-    except NotAllowed:
-        await query.answer(_("This cannot be done with the case now."), show_alert=True)
+        await commands.act(case.id, action, clerk, **details)
+    except NotAllowed as refused:
+        await query.answer(_refusal(refused), show_alert=True)
         return
     await query.answer(str(ACTION_LABELS[action]))
 
@@ -329,9 +348,9 @@ def _teams_keyboard(case: Case, teams: TeamDirectory, config: Config) -> InlineK
     return builder.as_markup()
 
 
-async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory) -> InlineKeyboardMarkup:
+async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory, commands: CaseCommands) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for user_id in dict.fromkeys([*team.heads, *team.members]):
+    for user_id in commands.assignable(team):
         builder.button(text=await teams.member_name(team, user_id), callback_data=AssignTo(case_id=case.id, user_id=user_id))
     builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
@@ -346,21 +365,22 @@ async def _ask(query: CallbackQuery, state: FSMContext, case: Case, action: Acti
     text = prompts[action]().format(number=case.number, team=escape(team_name), how=how)
     text += "\n\n" + _("⏳ Waiting for your answer to {number} ({minutes} min).").format(number=case.number, minutes=config.settings.prompt_minutes)
     prompt = await _send_in_case(query, case, text, _cancel_keyboard(case))
-    expires = utcnow() + timedelta(minutes=config.settings.prompt_minutes)
     await state.set_state(Pending.text)
     await state.set_data({
         "case_id": case.id, "action": action, "prompt": prompt.message_id, "in_topic": bool(prompt.is_topic_message),
-        "expires": expires.isoformat(), **details,
+        "expires": prompt_expiry(config.settings.prompt_minutes), **details,
     })  # fmt: skip
 
 
 @router.callback_query(ExtendBy.filter())
-async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
-    case = await workflow.get(callback_data.case_id)
-    if await acting_clerk(query, case, teams) is None or case is None:
+async def extend_days(
+    query: CallbackQuery, callback_data: ExtendBy, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
+) -> None:
+    found = await queries.get(callback_data.case_id)
+    if await acting_clerk(query, found, teams) is None or found is None:
         return
-    if not 1 <= callback_data.days <= workflow.extension_left(case):
-        await query.answer(_("This cannot be done with the case now."), show_alert=True)
+    case = await _allowed(query, lambda: commands.check_extension(found, callback_data.days))
+    if case is None:
         return
     await query.answer()
     await drop_buttons(query)
@@ -369,15 +389,15 @@ async def extend_days(query: CallbackQuery, callback_data: ExtendBy, state: FSMC
 
 @router.callback_query(AnsweredVia.filter())
 async def answered_via(
-    query: CallbackQuery, callback_data: AnsweredVia, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config
+    query: CallbackQuery, callback_data: AnsweredVia, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
 ) -> None:
     """How the answer was given (a case without Telegram): then the answer's text, for the record."""
-    case = await workflow.get(callback_data.case_id)
-    if await acting_clerk(query, case, teams) is None or case is None:
+    found = await queries.get(callback_data.case_id)
+    if await acting_clerk(query, found, teams) is None or found is None:
         return
     action = callback_data.action
-    if not records_how_answered(case, action) or case.status not in TRANSITIONS[action].allowed_from:
-        await query.answer(_("This cannot be done with the case now."), show_alert=True)
+    case = await _allowed(query, lambda: commands.check_how_answered(found, action))
+    if case is None:
         return
     await query.answer()
     await drop_buttons(query)
@@ -385,13 +405,14 @@ async def answered_via(
 
 
 @router.callback_query(PassTo.filter())
-async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
-    case = await workflow.get(callback_data.case_id)
+async def pass_to(
+    query: CallbackQuery, callback_data: PassTo, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
+) -> None:
+    case = await queries.get(callback_data.case_id)
     if await acting_clerk(query, case, teams) is None or case is None:
         return
-    target = config.municipality.team_by_id.get(callback_data.team)
-    if target is None or target.id == teams.get(case.team_id).id:
-        await query.answer(_("This cannot be done with the case now."), show_alert=True)
+    target = await _allowed(query, lambda: commands.check_pass(case, callback_data.team))
+    if target is None:
         return
     await query.answer()
     await drop_buttons(query)
@@ -399,18 +420,17 @@ async def pass_to(query: CallbackQuery, callback_data: PassTo, state: FSMContext
 
 
 @router.callback_query(AssignTo.filter())
-async def assign_to(query: CallbackQuery, callback_data: AssignTo, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    case = await workflow.get(callback_data.case_id)
+async def assign_to(query: CallbackQuery, callback_data: AssignTo, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
+    case = await queries.get(callback_data.case_id)
     clerk = await acting_clerk(query, case, teams, heads_only=True)
     if clerk is None or case is None:
         return
-    team = teams.get(case.team_id)
-    if callback_data.user_id not in (*team.heads, *team.members):
-        await query.answer(_("This cannot be done with the case now."), show_alert=True)
+    team = await _allowed(query, lambda: commands.check_assignee(case, callback_data.user_id))
+    if team is None:
         return
     assignee = Clerk(id=callback_data.user_id, name=await teams.member_name(team, callback_data.user_id))
     await drop_buttons(query)
-    await _act(query, workflow, case, Action.ASSIGN, clerk, assignee=assignee)
+    await _act(query, commands, case, Action.ASSIGN, clerk, assignee=assignee)
 
 
 @router.callback_query(DeskCancel.filter())
@@ -461,11 +481,11 @@ class AnswersPrompt(Filter):
 
 
 @router.message(StateFilter(Pending.text), AnswersPrompt(), F.text, ~F.text.startswith("/"), ~F.text.startswith("!"))
-async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
+async def pending_text(message: Message, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
     data = await state.get_data()
-    case = await workflow.get(data["case_id"])
+    case = await queries.get(data["case_id"])
     action = Action(data["action"])
-    if utcnow().isoformat() > data["expires"]:
+    if prompt_expired(data["expires"]):
         await state.clear()
         await _retire_prompt(message, data)
         await message.reply(
@@ -484,28 +504,26 @@ async def pending_text(message: Message, state: FSMContext, workflow: CaseWorkfl
         return
     await state.clear()
     if action is Action.DUPLICATE:
-        await _merge(message, case, text, clerk, workflow, teams)
+        await _merge(message, case, text, clerk, queries, commands, teams)
         await _retire_prompt(message, data)
         return
     answer = GroupMessage(message.chat.id, message.message_id, message.html_text) if action is Action.ANSWER else None
     via = AnswerBy(data["answered_via"]) if data.get("answered_via") else None
     try:
-        await workflow.act(case.id, action, clerk, text=text, days=data.get("days"), team_id=data.get("team_id"), answer=answer, answered_via=via)
-    except NotAllowed:
-        await message.reply(_("This cannot be done with the case now."))
+        await commands.act(case.id, action, clerk, text=text, days=data.get("days"), team_id=data.get("team_id"), answer=answer, answered_via=via)
+    except NotAllowed as refused:
+        await message.reply(_refusal(refused))
     await _retire_prompt(message, data)
 
 
-async def _merge(message: Message, case: Case, number: str, clerk: Clerk, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
+async def _merge(message: Message, case: Case, number: str, clerk: Clerk, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
     """ "Duplicate of…": the original by its number; a head of its team may merge from another team."""
-    original = await workflow.by_number(number.strip().upper())
+    original = await queries.by_number(number.strip().upper())
     head = original is not None and (await teams.role(clerk.id, teams.get(original.team_id))).assigns
     try:
-        await workflow.merge(case.id, original.id if original is not None else 0, clerk, head_of_original=head)
-    except MergeRefused as refused:
-        await message.reply(str(refused))
-    except NotAllowed:
-        await message.reply(_("This cannot be done with the case now."))
+        await commands.merge(case.id, original.id if original is not None else 0, clerk, head_of_original=head)
+    except NotAllowed as refused:
+        await message.reply(_refusal(refused))
 
 
 # --- notes and messages to the resident ----------------------------------------------------
@@ -513,10 +531,10 @@ async def _merge(message: Message, case: Case, number: str, clerk: Clerk, workfl
 
 @router.message(F.text.startswith("!"))
 @router.message(Command("note"))
-async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    case = await case_of(message, workflow)
+async def note(message: Message, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
+    case = await case_of(message, queries)
     if case is None:
-        if not await _left_this_topic(message, workflow, teams):
+        if not await _left_this_topic(message, queries, teams):
             await message.reply(_("Write notes in a case's topic, or as a reply to its card."))
         return
     clerk = await acting_clerk(message, case, teams)
@@ -527,7 +545,7 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
         await message.reply(_("The note is empty."))
         return
     try:
-        await workflow.note(case.id, clerk, text, GroupMessage(message.chat.id, message.message_id))
+        await commands.note(case.id, clerk, text, GroupMessage(message.chat.id, message.message_id))
     except NotAllowed:
         await message.reply(_("This cannot be done with the case now."))
         return
@@ -535,10 +553,10 @@ async def note(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -
 
 
 @router.message(~F.text.startswith("/"), F.text | F.photo | F.document)
-async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDirectory) -> None:
-    case = await case_of(message, workflow)
+async def clerk_message(message: Message, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
+    case = await case_of(message, queries)
     if case is None:
-        await _left_this_topic(message, workflow, teams)  # else: the clerks talking among themselves
+        await _left_this_topic(message, queries, teams)  # else: the clerks talking among themselves
         return
     clerk = await acting_clerk(message, case, teams)
     if clerk is None:
@@ -556,7 +574,7 @@ async def clerk_message(message: Message, workflow: CaseWorkflow, teams: TeamDir
         refs = [GroupMessage(m.chat.id, m.message_id, m.html_text if (m.text or m.caption) else None, media=bool(m.photo or m.document)) for m in messages]
         files = tuple(attachment_of(m) for m in messages if m.photo or m.document)
         try:
-            await workflow.relay(case.id, clerk, refs, first.text or first.caption, files)
+            await commands.relay(case.id, clerk, refs, first.text or first.caption, files)
         except NoTelegram:
             await first.reply(_no_telegram())
         except NotAllowed:
@@ -594,13 +612,13 @@ def _listing(title: str, cases: list[Case], calendar: WorkingCalendar) -> str:
     return "\n".join(lines)
 
 
-async def _chat_cases(chat_id: int, teams: TeamDirectory, schedule: Schedule, assignee_id: int | None = None) -> list[Case]:
-    cases = [case for team in teams.teams_in(chat_id) for case in await schedule.open_cases(team, assignee_id)]
+async def _chat_cases(chat_id: int, teams: TeamDirectory, queries: CaseQueries, assignee_id: int | None = None) -> list[Case]:
+    cases = [case for team in teams.teams_in(chat_id) for case in await queries.open_cases(team, assignee_id)]
     return sorted(cases, key=lambda c: (c.due, c.id))
 
 
-async def _open_page(page: int, chat_id: int, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
-    cases = await _chat_cases(chat_id, teams, schedule)
+async def _open_page(page: int, chat_id: int, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+    cases = await _chat_cases(chat_id, teams, queries)
     pages = max(1, -(-len(cases) // PER_PAGE))
     page = min(max(page, 0), pages - 1)
     title = _("<b>Open cases</b>, nearest deadline first:") + (f" {page + 1}/{pages}" if pages > 1 else "")
@@ -613,74 +631,71 @@ async def _open_page(page: int, chat_id: int, teams: TeamDirectory, schedule: Sc
 
 
 @router.message(Command("open"))
-async def open_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+async def open_cases(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
-    text, keyboard = await _open_page(0, message.chat.id, teams, schedule, calendar)
+    text, keyboard = await _open_page(0, message.chat.id, teams, queries, calendar)
     await message.reply(text, reply_markup=keyboard)
 
 
 @router.callback_query(OpenPage.filter())
-async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> None:
     if await acting_clerk(query, None, teams) is None:
         return
     await query.answer()
-    text, keyboard = await _open_page(callback_data.page, shown(query).chat.id, teams, schedule, calendar)
+    text, keyboard = await _open_page(callback_data.page, shown(query).chat.id, teams, queries, calendar)
     await shown(query).edit_text(text, reply_markup=keyboard)
 
 
 @router.message(Command("overdue"))
-async def overdue_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+async def overdue_cases(message: Message, teams: TeamDirectory, schedule: Schedule, queries: CaseQueries, calendar: WorkingCalendar) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
-    _soon, overdue = schedule.due_soon_and_overdue(await _chat_cases(message.chat.id, teams, schedule), calendar.local_date(utcnow()))
+    _soon, overdue = schedule.due_soon_and_overdue(await _chat_cases(message.chat.id, teams, queries), calendar.local_date(utcnow()))
     await message.reply(_listing(_("<b>Overdue cases</b>:"), overdue, calendar))
 
 
 @router.message(Command("mine"))
-async def my_cases(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+async def my_cases(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> None:
     clerk = await acting_clerk(message, None, teams)
     if clerk is None:
         return
-    mine = [case for team in teams.teams for case in await schedule.open_cases(team, clerk.id)]
+    mine = [case for team in teams.teams for case in await queries.open_cases(team, clerk.id)]
     mine.sort(key=lambda c: (c.due, c.id))
     await message.reply(_listing(_("<b>Your open cases</b>:"), mine, calendar))
 
 
 @router.message(Command("team"))
-async def team_load(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar, config: Config) -> None:
+async def team_load(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar, config: Config) -> None:
     """The load of each team in this group: open and overdue cases per responsible clerk."""
     if await acting_clerk(message, None, teams) is None:
         return
     today = calendar.local_date(utcnow())
     lines = []
     for team in teams.teams_in(message.chat.id):
-        cases = await schedule.open_cases(team)
-        lines.append(_("<b>{team}</b>: {count} open").format(team=escape(team.name.get(config.settings.admin_locale)), count=len(cases)))
-        load: dict[str, list[Case]] = {}
-        for case in cases:
-            load.setdefault(case.assignee_name or _("nobody responsible"), []).append(case)
-        for name, own in sorted(load.items(), key=lambda item: -len(item[1])):
-            overdue = sum(1 for c in own if c.due < today)
-            lines.append(_("👤 {name}: {count} open, {overdue} overdue").format(name=escape(name), count=len(own), overdue=overdue))
+        count, load = await queries.team_load(team, today)
+        lines.append(_("<b>{team}</b>: {count} open").format(team=escape(team.name.get(config.settings.admin_locale)), count=count))
+        for row in load:
+            name = row.name or _("nobody responsible")
+            lines.append(_("👤 {name}: {count} open, {overdue} overdue").format(name=escape(name), count=row.open, overdue=row.overdue))
     await message.reply("\n".join(lines) or _("No cases."))
 
 
-async def _named_case(message: Message, command: CommandObject, workflow: CaseWorkflow) -> Case | None:
+async def _named_case(message: Message, command: CommandObject, queries: CaseQueries) -> Case | None:
     if command.args:
-        return await workflow.by_number(command.args.strip().upper())
-    return await case_of(message, workflow)
+        return await queries.by_number(command.args.strip().upper())
+    return await case_of(message, queries)
 
 
 @router.message(Command("case"))
-async def show_case(message: Message, command: CommandObject, workflow: CaseWorkflow, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
-    case = await _named_case(message, command, workflow)
+async def show_case(message: Message, command: CommandObject, queries: CaseQueries, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
+    case = await _named_case(message, command, queries)
     if case is None:
         await message.reply(_("No such case. Usage: /case VRS-2026-000042"))
         return
     if await acting_clerk(message, case, teams) is None:
         return
-    text, keyboard = clerk_texts.card(case, await workflow.resident(case), await workflow.registration(case), await workflow.closing(case))
+    text, keyboard = clerk_texts.card(case, await queries.resident(case), await queries.registration(case), await queries.closing(case))
     await message.reply(text, reply_markup=keyboard)
     if "/case" in text.rsplit("\n", 1)[-1]:  # the card had to shorten the description: the whole of it follows
         for part in clerk_texts.description_parts(case):
@@ -688,22 +703,22 @@ async def show_case(message: Message, command: CommandObject, workflow: CaseWork
 
 
 @router.message(Command("history"))
-async def history(message: Message, command: CommandObject, workflow: CaseWorkflow, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
-    case = await _named_case(message, command, workflow)
+async def history(message: Message, command: CommandObject, queries: CaseQueries, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
+    case = await _named_case(message, command, queries)
     if case is None:
         await message.reply(_("No such case. Usage: /history VRS-2026-000042"))
         return
     if await acting_clerk(message, case, teams) is None:
         return
-    await message.reply(clerk_texts.trail(case, await workflow.history(case.id)))
+    await message.reply(clerk_texts.trail(case, await queries.history(case.id)))
 
 
 # --- canned answers ------------------------------------------------------------------------
 
 
 @router.message(Command("templates"))
-async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
-    case = await case_of(message, workflow)
+async def templates(message: Message, queries: CaseQueries, teams: TeamDirectory, config: Config) -> None:
+    case = await case_of(message, queries)
     if case is None:
         await message.reply(_("Use /templates in a case's topic, or as a reply to its card."))
         return
@@ -724,8 +739,10 @@ async def templates(message: Message, workflow: CaseWorkflow, teams: TeamDirecto
 
 
 @router.callback_query(UseTemplate.filter())
-async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflow: CaseWorkflow, teams: TeamDirectory, config: Config) -> None:
-    case = await workflow.get(callback_data.case_id)
+async def use_template(
+    query: CallbackQuery, callback_data: UseTemplate, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
+) -> None:
+    case = await queries.get(callback_data.case_id)
     template = next((t for t in config.municipality.templates if t.id == callback_data.template), None)
     clerk = await acting_clerk(query, case, teams)
     if clerk is None or case is None:
@@ -733,8 +750,7 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
     if template is None:
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
-    resident = await workflow.resident(case)
-    locale = resident.locale if resident and resident.locale else case.locale
+    locale = await queries.resident_locale(case)
     text = template.text.get(locale)
     if not callback_data.send:
         await query.answer()
@@ -746,7 +762,7 @@ async def use_template(query: CallbackQuery, callback_data: UseTemplate, workflo
         await shown(query).edit_text(preview, reply_markup=builder.as_markup())
         return
     try:
-        await workflow.send_template(case.id, clerk, text, GroupMessage(shown(query).chat.id, shown(query).message_id))
+        await commands.send_template(case.id, clerk, text, GroupMessage(shown(query).chat.id, shown(query).message_id))
     except NoTelegram:
         await query.answer(_no_telegram(), show_alert=True)
         return

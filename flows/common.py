@@ -16,10 +16,10 @@ from aiogram.utils.i18n import lazy_gettext as __
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder, ReplyKeyboardBuilder
 from bot.services import texts
+from bot.services.case_commands import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.services.cases import AttachmentDraft
 from bot.services.collation import sorted_by_name
 from bot.services.texts import LANGUAGE_NAMES
-from bot.services.workflow import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.store.models import CaseKind, Resident
 
 # Language names are written in their own language, whatever the current locale.

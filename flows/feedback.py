@@ -23,7 +23,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import CaseService, visible_text
+from bot.services.case_queries import CaseQueries
+from bot.services.cases import visible_text
 from bot.services.notifications import Rate
 from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, questions_of, summary_view
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
@@ -60,8 +61,8 @@ def _send_keyboard(case_id: int, score: int, resolved: str, with_comment_button:
 
 
 @router.callback_query(F.message.chat.type == ChatType.PRIVATE, Rate.filter())
-async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
-    case = await cases.own_case(query.from_user.id, case_id=callback_data.case_id)
+async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, queries: CaseQueries, surveys: SurveyService) -> None:
+    case = await queries.own_case(query.from_user.id, case_id=callback_data.case_id)
     if case is None or not case.feedback_asked:
         await query.answer(_("This cannot be done now."), show_alert=True)
         return
@@ -113,7 +114,7 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, cas
 
 
 @router.message(F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment), F.text, ~F.text.startswith("/"))
-async def comment_written(message: Message, state: FSMContext, cases: CaseService, surveys: SurveyService) -> None:
+async def comment_written(message: Message, state: FSMContext, queries: CaseQueries, surveys: SurveyService) -> None:
     comment = message.text.strip()
     if not visible_text(comment):  # only spaces or zero-width characters
         await comment_not_text(message, state)
@@ -127,7 +128,7 @@ async def comment_written(message: Message, state: FSMContext, cases: CaseServic
         return
     data = await state.get_data()
     await state.clear()
-    case = await cases.own_case(message.from_user.id, case_id=data.get("case_id", 0))
+    case = await queries.own_case(message.from_user.id, case_id=data.get("case_id", 0))
     if case is None:
         await message.answer(_("This cannot be done now."))
         return

@@ -32,13 +32,15 @@ from pydantic import Field
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import AttachmentDraft, CaseDraft, CaseService, Problem
+from bot.services.case_commands import AlreadyAdded, CaseCommands, DailyLimitReached, FileQuotaReached
+from bot.services.case_notices import CaseNotices
+from bot.services.case_queries import CaseQueries
+from bot.services.cases import AttachmentDraft, CaseDraft, Problem
 from bot.services.deadlines import WorkingCalendar
 from bot.services.metoo import MeToo, MeTooError, Shown
 from bot.services.numbers import whole_number
 from bot.services.teams import TeamDirectory
 from bot.services.texts import current_locale as i18n_locale
-from bot.services.workflow import AlreadyAdded, CaseWorkflow, DailyLimitReached, FileQuotaReached
 from bot.store.models import Case, CaseKind, Resident, utcnow
 from flows.case_steps import category_step, eldership_name, eldership_step, kind_step
 from flows.common import (
@@ -263,9 +265,11 @@ FORM: Form[Draft] = Form(
 
 @router.message(Command("new"), Onboarded())
 @router.message(F.text == MENU_NEW_CASE, Onboarded())
-async def start_intake(message: Message, state: FSMContext, resident: Resident, cases: CaseService, config: Config) -> None:
-    limit = config.settings.max_cases_per_day
-    if await cases.opened_today(resident.id, utcnow()) >= limit:
+async def start_intake(message: Message, state: FSMContext, resident: Resident, commands: CaseCommands, config: Config) -> None:
+    try:
+        await commands.check_daily_limit(resident.id, utcnow())
+    except DailyLimitReached as reached:
+        limit = reached.limit
         await message.answer(
             _("You have already submitted {count} case today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
               "You have already submitted {count} cases today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
@@ -279,7 +283,7 @@ async def start_intake(message: Message, state: FSMContext, resident: Resident, 
 
 
 @router.message(StateFilter(Intake.files), F.photo | F.document)
-async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, workflow: CaseWorkflow) -> None:
+async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, commands: CaseCommands) -> None:
     draft = await FORM.load(state)
     if len(draft.files) >= MAX_FILES:
         await message.answer(
@@ -295,7 +299,7 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, 
         return
     file = attachment_of(message)
     try:
-        await workflow.check_files(message.chat.id, (*draft.files, file))  # a private chat's id is the resident's
+        await commands.check_files(message.chat.id, (*draft.files, file))  # a private chat's id is the resident's
     except (FileQuotaReached, AlreadyAdded) as refused:
         await message.answer(files_refused_text(refused))
         return
@@ -469,8 +473,9 @@ async def submit(
     query: CallbackQuery,
     state: FSMContext,
     event_update: Update,
-    cases: CaseService,
-    workflow: CaseWorkflow,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    notices: CaseNotices,
     teams: TeamDirectory,
     calendar: WorkingCalendar,
     config: Config,
@@ -479,11 +484,11 @@ async def submit(
     """Store the case. The same update delivered again finds its case instead of a new one."""
     if await state.get_state() != Intake.confirm.state or resident is None:
         # Not a live draft: either a stale button, or this very update delivered twice.
-        existing = await cases.case_for_update(event_update.update_id)
+        existing = await queries.by_update(event_update.update_id)
         if existing is None:
             await stale_button(query)
             return
-        await _confirm(query, existing, calendar, teams, workflow, close=False)
+        await _confirm(query, existing, calendar, teams, notices, close=False)
         return
     draft = await FORM.load(state)
     assert draft.kind is not None and draft.category is not None, "the summary is shown once every step is answered"
@@ -500,7 +505,7 @@ async def submit(
         attachments=tuple(draft.files),
     )
     try:
-        opened = await workflow.submit(case_draft, utcnow(), event_update.update_id, phone=draft.phone)
+        opened = await commands.submit(case_draft, utcnow(), event_update.update_id, phone=draft.phone)
     except DailyLimitReached:
         await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
         return
@@ -508,10 +513,10 @@ async def submit(
         await query.answer(files_refused_text(refused), show_alert=True)
         return
     await state.clear()
-    await _confirm(query, opened.case, calendar, teams, workflow, close=True)
+    await _confirm(query, opened.case, calendar, teams, notices, close=True)
 
 
-async def _confirm(query: CallbackQuery, case: Case, calendar: WorkingCalendar, teams: TeamDirectory, workflow: CaseWorkflow, *, close: bool) -> None:
+async def _confirm(query: CallbackQuery, case: Case, calendar: WorkingCalendar, teams: TeamDirectory, notices: CaseNotices, *, close: bool) -> None:
     """The case's number and deadline, with the main menu back. If Telegram fails every try, the
     case is stored all the same: they go out through the outbox, sent once Telegram takes them
     (at least once: a network error after Telegram took the message sends it twice)."""
@@ -523,7 +528,7 @@ async def _confirm(query: CallbackQuery, case: Case, calendar: WorkingCalendar, 
             await query.answer()
         await shown(query).answer(confirmation, reply_markup=main_menu())
     except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter):
-        await workflow.tell_resident(case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True))
+        await notices.tell_resident(case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True))
 
 
 def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) -> str:

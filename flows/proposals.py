@@ -15,9 +15,9 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.keyboards import InlineKeyboardBuilder
+from bot.services.case_commands import DailyLimitReached
 from bot.services.deadlines import WorkingCalendar
 from bot.services.proposals import Proposals
-from bot.services.workflow import DailyLimitReached
 from bot.store.models import Resident, utcnow
 from flows.common import MENU_SUGGEST, Onboarded, UnderAccessibleMessage, main_menu, shown, stale_button
 

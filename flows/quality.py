@@ -26,13 +26,13 @@ from bot.config import Config, RoutingRule
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.audits import Audits
+from bot.services.case_commands import Clerk
+from bot.services.case_queries import CaseQueries
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import CHECK_DAYS, NcButton, NcError, Nonconformities, check_text, parse_due
 from bot.services.quality import PeriodError, parse_period
 from bot.services.review import ManagementReview
-from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import CaseWorkflow, Clerk
 from bot.store.models import NcSource, NcStatus, Nonconformity, utcnow
 from flows.clerk import InTeamGroup, acting_clerk, case_of
 from flows.common import UnderAccessibleMessage, drop_buttons, shown
@@ -67,8 +67,8 @@ def _person(event: Message | CallbackQuery) -> Clerk:
 
 
 @router.message(Command("nc"))
-async def open_nonconformity(message: Message, command: CommandObject, workflow: CaseWorkflow, teams: TeamDirectory, nonconformities: Nonconformities) -> None:
-    case = await case_of(message, workflow)
+async def open_nonconformity(message: Message, command: CommandObject, queries: CaseQueries, teams: TeamDirectory, nonconformities: Nonconformities) -> None:
+    case = await case_of(message, queries)
     args = (command.args or "").strip()
     try:
         if case is not None:
@@ -346,33 +346,28 @@ async def audit(message: Message, command: CommandObject, nonconformities: Nonco
 
 
 @router.message(Command("who"))
-async def who(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar, config: Config) -> None:
+async def who(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar, config: Config) -> None:
     """The responsibility matrix: each team's share of the routing rules, its people, and the open
     load per responsible clerk (for anyone who acts in this group)."""
     if await acting_clerk(message, None, teams) is None:
         return
     locale, today = config.settings.admin_locale, calendar.local_date(utcnow())
     municipality = config.municipality
-    lines = [_("👥 <b>Who is responsible</b>")]
+    lines, nobody = [_("👥 <b>Who is responsible</b>")], _("nobody responsible")
     for team in teams.teams:
         handles = [_rule_text(rule, config) for rule in teams.routing.rules if rule.team == team.id]
         if team.id == teams.default.id:
             handles.append(_("everything no rule names"))
         heads = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.heads]) or "—"
         members = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.members]) or _("everyone in the group")
-        cases = await schedule.open_cases(team)
-        load: dict[str, list[int]] = {}  # name: [open, overdue]
-        for case in cases:
-            counts = load.setdefault(case.assignee_name or _("nobody responsible"), [0, 0])
-            counts[0] += 1
-            counts[1] += case.due < today
-        people = "; ".join(f"{escape(name)} {count} ({overdue} ⏰)" for name, (count, overdue) in sorted(load.items(), key=lambda item: -item[1][0]))
+        count, load = await queries.team_load(team, today)
+        people = "; ".join(f"{escape(row.name or nobody)} {row.open} ({row.overdue} ⏰)" for row in load)
         lines += [
             "",
             f"<b>{escape(team.name.get(locale))}</b>" + (" · " + _("quality team") if team.id == municipality.quality_team.id else ""),
             _("Handles: {what}").format(what="; ".join(handles) or "—"),
             _("Heads: {heads} · members: {members}").format(heads=heads, members=members),
-            _("Open cases: {count}").format(count=len(cases)) + (f" · {people}" if people else ""),
+            _("Open cases: {count}").format(count=count) + (f" · {people}" if people else ""),
         ]
     await message.reply(texts.shorten("\n".join(lines), 4000))
 

@@ -30,10 +30,11 @@ from pydantic import Field
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, CaseService, Contact, ReceivedBy
+from bot.services.case_commands import CaseCommands, RegisteredBy
+from bot.services.case_queries import CaseQueries
+from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, Contact, ReceivedBy
 from bot.services.deadlines import WorkingCalendar
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import CaseWorkflow, RegisteredBy
 from bot.store.models import Case, CaseKind, Channel, utcnow
 from flows.case_steps import category_step, eldership_name, eldership_step, kind_step
 from flows.clerk import InTeamGroup, acting_clerk
@@ -350,13 +351,13 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config) ->
 
 @router.callback_query(Reg.filter(F.action == "submit"))
 async def submit(
-    query: CallbackQuery, state: FSMContext, event_update: Update, cases: CaseService, workflow: CaseWorkflow, teams: TeamDirectory,
+    query: CallbackQuery, state: FSMContext, event_update: Update, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory,
     calendar: WorkingCalendar, config: Config,
 ) -> None:  # fmt: skip
     """Register the case; the same update delivered again finds its case instead of a new one."""
     assert isinstance(shown(query), Message)
     if await state.get_state() != Register.confirm.state:
-        existing = await cases.case_for_update(event_update.update_id)
+        existing = await queries.by_update(event_update.update_id)
         if existing is None:
             await query.answer(_("This registration was started by another clerk, or it has ended."), show_alert=True)
             return
@@ -372,7 +373,7 @@ async def submit(
         resident_id=None, locale=config.settings.admin_locale, kind=draft.kind, category_id=draft.category, eldership_id=draft.eldership,
         description=draft.description, attachments=tuple(draft.files), channel=Channel.STAFF, contact=draft.contact(),
     )  # fmt: skip
-    opened = await workflow.open(case_draft, utcnow(), update_id=event_update.update_id, registered_by=RegisteredBy(clerk, draft.received_by))
+    opened = await commands.open(case_draft, utcnow(), update_id=event_update.update_id, registered_by=RegisteredBy(clerk, draft.received_by))
     await state.clear()
     log.info("case registered by a clerk", extra={"case": opened.case.number, "user_id": clerk.id, "team": opened.case.team_id})
     await query.answer()

@@ -25,5 +25,5 @@ def test_config(database: Database, api_url: str = "http://127.0.0.1:9", **setti
 
 
 def services(database: Database, api_url: str = "http://127.0.0.1:9", **settings: object):  # type: ignore[no-untyped-def]
-    """The workflow, outbox and the rest, wired as in the bot (the bot's HTTP client points at `api_url`)."""
+    """The case commands, queries and notices, the outbox and the rest, wired as in the bot (the bot's HTTP client points at `api_url`)."""
     return build_services(test_config(database, api_url, **settings), database)

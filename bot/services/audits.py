@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlmodel import col
 
 from bot.services import texts
+from bot.services.case_commands import Clerk
 from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ClerkTexts
 from bot.services.nonconformities import NcError, Nonconformities
@@ -25,7 +26,6 @@ from bot.services.objectives import period_key
 from bot.services.outbox import Kind, enqueue, group_key
 from bot.services.quality import Period
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import Clerk
 from bot.store.db import Database
 from bot.store.models import Audit, Case, CaseEvent
 

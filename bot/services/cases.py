@@ -1,23 +1,16 @@
-"""Cases from the resident's side: the draft of a new case, and reading one's own cases.
-Every change to a case goes through bot.services.workflow."""
+"""What makes a case, whatever the channel: the draft of a new case and its rules, its number, and
+how a person without Telegram is answered. Every change to a case goes through
+bot.services.case_commands; every look-up through bot.services.case_queries."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select
-from sqlmodel import col
-
-from bot.config import Municipality
-from bot.services.deadlines import WorkingCalendar
-from bot.store import cases as case_rows
-from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, Channel
+from bot.store.models import Attachment, Case, Channel
 
 
 @dataclass(frozen=True)
@@ -147,73 +140,6 @@ class OpenedCase:
 
 def format_case_number(prefix: str, year: int, seq: int) -> str:
     return f"{prefix}-{year}-{seq:06d}"
-
-
-class CaseService:
-    def __init__(
-        self,
-        database: Database,
-        calendar: WorkingCalendar,
-        municipality: Municipality,
-        prefix: str,
-        reopen_days: int = 14,
-    ) -> None:
-        self.database = database
-        self.calendar = calendar
-        self.municipality = municipality
-        self.prefix = prefix
-        self.reopen_days = reopen_days
-
-    # --- reading one's own cases ---
-
-    async def opened_today(self, resident_id: int, now: datetime) -> int:
-        """How many cases the resident opened on the municipality's current day."""
-        async with self.database.read() as session:
-            return await case_rows.opened_since(session, resident_id, self.calendar.day_start(now))
-
-    async def page_for_resident(self, resident_id: int, page: int, per_page: int) -> tuple[list[Case], int]:
-        """One page of the resident's cases, newest first, and the total."""
-        async with self.database.read() as session:
-            total = await session.scalar(select(func.count()).select_from(Case).where(case_rows.owned_by(resident_id)))
-            rows = await session.execute(
-                select(Case)
-                .where(case_rows.owned_by(resident_id))
-                .order_by(col(Case.received_at).desc(), col(Case.id).desc())
-                .offset(page * per_page)
-                .limit(per_page)
-            )
-            return list(rows.scalars()), total or 0
-
-    async def own_case(self, resident_id: int, *, case_id: int | None = None, number: str | None = None) -> Case | None:
-        """The case if it is the resident's; None otherwise, whether it exists or not."""
-        query = select(Case).where(case_rows.owned_by(resident_id))
-        query = query.where(col(Case.id) == case_id) if case_id is not None else query.where(col(Case.number) == number)
-        async with self.database.read() as session:
-            return (await session.execute(query)).scalar_one_or_none()
-
-    async def open_cases(self, resident_id: int) -> list[Case]:
-        """The resident's cases still being handled, newest first."""
-        async with self.database.read() as session:
-            return await case_rows.open_cases_of(session, resident_id)
-
-    async def case_of_message(self, resident_id: int, message_id: int) -> Case | None:
-        """The resident's own case that a message in their chat is about (the bot's notice or answer,
-        or what they added); None for any other message."""
-        async with self.database.read() as session:
-            return await case_rows.case_of_private_message(session, resident_id, message_id)
-
-    async def case_for_update(self, update_id: int) -> Case | None:
-        async with self.database.read() as session:
-            return await case_rows.case_by_update(session, update_id)
-
-    async def history(self, case_id: int) -> list[CaseEvent]:
-        async with self.database.read() as session:
-            return await case_rows.case_events(session, case_id)
-
-    def can_reopen(self, case: Case, now: datetime) -> bool:
-        if case.status == CaseStatus.DUPLICATE:
-            return False  # merged into another case: that one is followed (and reopened) instead
-        return case.status in CLOSED_STATUSES and case.closed_at is not None and now - case.closed_at <= timedelta(days=self.reopen_days)
 
 
 def attachment_rows(case_id: int, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:

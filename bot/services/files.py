@@ -1,7 +1,7 @@
 """The municipality keeps its own copy of every photo and document of a case.
 
 When an attachment is recorded (a resident's submission or addition, a clerk's relayed file),
-a STORE_FILE row is written to the outbox in the same transaction (CaseWorkflow.add_files).
+a STORE_FILE row is written to the outbox in the same transaction (CaseCommands.add_files).
 Its handler here asks Telegram for the file (getFile), downloads it from the Bot API's file URL
 (`{TELEGRAM_API_URL}/file/bot<token>/<file_path>`) while hashing it, puts it into the store
 (bot.services.storage) under `<year>/<case number>/<attachment id><.ext>`, and records the
@@ -51,9 +51,9 @@ from bot.services.storage import DOWNLOAD_PREFIX, FileStore, StorageError
 from bot.store.db import Database, rowcount
 from bot.store.models import Attachment, Case, OutboxMessage, Project, ProjectUpdate, utcnow
 
-if TYPE_CHECKING:  # the workflow queues these handlers' rows: imported for types only
+if TYPE_CHECKING:  # the case commands queue these handlers' rows: imported for types only
+    from bot.services.case_notices import CaseNotices
     from bot.services.groups import ClerkTexts
-    from bot.services.workflow import CaseWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +137,14 @@ class FileKeeper:
     """The outbox's handlers for STORE_FILE and DELETE_FILES."""
 
     def __init__(
-        self, bot: Bot, database: Database, store: FileStore, stores: dict[str, FileStore], workflow: CaseWorkflow, clerk_texts: ClerkTexts,
+        self, bot: Bot, database: Database, store: FileStore, stores: dict[str, FileStore], notices: CaseNotices, clerk_texts: ClerkTexts,
         guard: DiskGuard | None = None,
     ) -> None:  # fmt: skip
         self.bot = bot
         self.database = database
         self.store = store  # where new files go
         self.stores = stores  # every store files may be in, by kind
-        self.workflow = workflow  # CaseWorkflow: the clerks' notice in the case's topic
+        self.notices = notices  # the clerks' notice in the case's topic
         self.clerk_texts = clerk_texts  # ClerkTexts: that notice in ADMIN_LOCALE
         self.guard = guard
 
@@ -261,7 +261,7 @@ class FileKeeper:
             await session.execute(update(Attachment).where(col(Attachment.id) == attachment.id).values(store_error=error[:256]))
             case = await session.get(Case, attachment.case_id)
             if case is not None and case.purged_at is None:
-                self.workflow.post_in(session, case, self.clerk_texts.notice(lambda: _not_kept_text(attachment, error)))
+                self.notices.post_in(session, case, self.clerk_texts.notice(lambda: _not_kept_text(attachment, error)))
 
         return record
 

@@ -28,7 +28,9 @@ from sqlmodel import col
 
 from bot.config import Config, Team
 from bot.keyboards import InlineKeyboardBuilder
-from bot.services import texts
+from bot.services import case_queries, texts
+from bot.services.case_commands import Action, Clerk, allowed_actions, extension_left
+from bot.services.case_notices import record_trace
 from bot.services.cases import Contact
 from bot.services.deadlines import WorkingCalendar
 from bot.services.metoo import Related, related_of
@@ -36,8 +38,6 @@ from bot.services.notifications import send_files
 from bot.services.numbers import RowId
 from bot.services.outbox import Permanent, Sent, follow_migration
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import Action, Clerk, allowed_actions, extension_left
-from bot.store import cases as case_rows
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, TraceKind, utcnow
 
@@ -209,7 +209,7 @@ class ClerkTexts:
     def _resident_line(self, case: Case, resident: Resident | None) -> str:
         if case.purged_at is not None:
             return _("Resident: personal data removed on {date} (retention period over)").format(date=texts.day(self.calendar.local_date(case.purged_at)))
-        if case_rows.kept_apart(case, resident):
+        if case_queries.kept_apart(case, resident):
             return _("Resident: erased their profile; answer only about this case, in this topic")
         if resident is None and case.resident_id is None:  # not in Telegram, and no contact given (see _person_lines)
             return _("Resident: not named")
@@ -440,7 +440,11 @@ class GroupSender:
         """What the card says about the people of the case: the resident, the CREATED event (a
         case registered by a clerk names them there) and the event that closed it (who closed it)."""
         async with self.database.read() as session:
-            return await case_rows.resident_of(session, case), await case_rows.created_event(session, case), await case_rows.closing_event(session, case)
+            return (
+                await case_queries.resident_of(session, case),
+                await case_queries.created_event(session, case),
+                await case_queries.closing_event(session, case),
+            )
 
     async def _in_topic(self, case: Case, chat_id: int, send: Callable[[int | None], Awaitable[int]]) -> int:
         """Send into the case's topic, opening a new topic (with the card) if it was deleted."""
@@ -625,7 +629,7 @@ def _recorded(case_id: int, chat_id: int, traces: list[_Trace], **values: Any) -
 
     async def record(session: AsyncSession) -> None:
         for trace in traces:
-            case_rows.add_trace(session, case_id, trace.kind, chat_id, topic_id=trace.topic_id, message_id=trace.message_id)
+            record_trace(session, case_id, trace.kind, chat_id, topic_id=trace.topic_id, message_id=trace.message_id)
         if values:
             await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.group_chat_id) == chat_id).values(**values))
 

@@ -10,7 +10,7 @@ since when, its status, and its description only where a clerk made the report p
 "➕ This affects me too" is a `Follow` of kind CASE (the same table as projects' follows, so
 /mydata and /forget cover it). Followers are told of the case's status changes, and of its final
 answer where the case is public (otherwise that it was resolved), once each, in their language,
-through the broadcaster's bulk lane (`notice_followers`, in the workflow's transaction). The case's
+through the broadcaster's bulk lane (`notice_followers`, in the case change's transaction). The case's
 card shows how many residents it affects.
 
 The query stays fast: the index on (category_id, status, received_at) narrows to the category's
@@ -32,15 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import LOCALES, Config
-from bot.services import texts
+from bot.services import case_queries, texts
 from bot.services.broadcaster import TextVersion, Version, add_broadcast, fan_out_after_commit
 from bot.services.news import FOLLOWERS
-from bot.store import cases as case_rows
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Case, CaseKind, CaseStatus, Follow, FollowKind, Resident
 
 if TYPE_CHECKING:
-    from bot.services.workflow import CaseWorkflow
+    from bot.services.case_notices import CaseNotices
 
 NEARBY_MAX = 5  # FixMyStreet's: at most five suggestions
 CANDIDATES_MAX = 200  # open cases of the category in the box, newest first, before the distance is measured
@@ -171,18 +170,18 @@ async def notice_followers(session: AsyncSession, texts_: FollowerTexts, case: C
 
 
 class MeToo:
-    def __init__(self, database: Database, config: Config, workflow: CaseWorkflow) -> None:
+    def __init__(self, database: Database, config: Config, notices: CaseNotices) -> None:
         self.database = database
         self.config = config
         self.municipality = config.municipality
-        self.workflow = workflow
+        self.notices = notices
 
     async def follow(self, resident_id: int, case_id: int) -> Case:
         """ "This affects me too": the resident follows the case; its card shows one more affected."""
         async with self.database.write() as session:
             case = await self._check(session, resident_id, case_id)
             if await add_follow(session, resident_id, case):
-                await self.workflow.refresh_card(session, case)
+                await self.notices.refresh_card(session, case)
         return case
 
     async def nearby(
@@ -238,7 +237,7 @@ class MeToo:
             raise MeTooError(_("This case can no longer be followed."))
         if case.status in CLOSED_STATUSES:
             raise MeTooError(_("This problem has already been dealt with; if it is back, please report it as a new case."))
-        resident = await case_rows.resident_of(session, case)
-        if case.resident_id == resident_id and not case_rows.kept_apart(case, resident):
+        resident = await case_queries.resident_of(session, case)
+        if case.resident_id == resident_id and not case_queries.kept_apart(case, resident):
             raise MeTooError(_("This is your own case: you are told of it already."))
         return case

@@ -34,12 +34,12 @@ from sqlmodel import col
 from bot.config import Municipality, Objective, Team
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
+from bot.services.case_commands import Clerk
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import RowId
 from bot.services.objectives import Measured, ObjectiveMeter, latest_full, period_key
 from bot.services.outbox import Kind, enqueue, group_key
 from bot.services.teams import Role, TeamDirectory
-from bot.services.workflow import Clerk
 from bot.store.db import Database
 from bot.store.models import Case, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity, ObjectiveReview, utcnow
 

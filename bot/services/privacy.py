@@ -6,7 +6,7 @@
 - `/forget`: the profile (name, phone, language, subscriptions, what they follow) is erased at once and the person
   leaves every audience. Their cases stay on record, as the law on handling submissions
   requires; answers to those still being handled are still sent to the chat, nothing else is.
-  The person starts afresh: older cases no longer show as theirs (`bot.store.cases.owned_by`),
+  The person starts afresh: older cases no longer show as theirs (`bot.services.case_queries.owned_by`),
   and polls sent before are no longer theirs to answer; the receipts of the polls they answered
   go (their anonymous answers stay counted, see bot.services.surveys). Nothing about them waits
   anywhere: every card their cases left in other teams' groups is blanked, pending events for the
@@ -34,14 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import Config
-from bot.services import texts
+from bot.services import case_queries, texts
+from bot.services.case_notices import CaseNotices
 from bot.services.deadlines import WorkingCalendar
 from bot.services.files import queue_deletions, stored_files
 from bot.services.outbox import UNFINISHED, Kind
 from bot.services.surveys import SurveyService
 from bot.services.webhooks import without_person
-from bot.services.workflow import CaseWorkflow
-from bot.store import cases as case_rows
 from bot.store.db import Database, rowcount
 from bot.store.models import (
     CLOSED_STATUSES,
@@ -88,11 +87,11 @@ def years_before(moment: datetime, years: int) -> datetime:
 
 
 class DataRights:
-    def __init__(self, database: Database, config: Config, calendar: WorkingCalendar, workflow: CaseWorkflow, surveys: SurveyService) -> None:
+    def __init__(self, database: Database, config: Config, calendar: WorkingCalendar, notices: CaseNotices, surveys: SurveyService) -> None:
         self.database = database
         self.municipality = config.municipality
         self.calendar = calendar
-        self.workflow = workflow
+        self.notices = notices
         self.surveys = surveys
         # A person's conversations in the FSM storage (SQL or Redis), by chat: set by bot.app,
         # where the storage is made (bot.store.fsm.forget_conversations).
@@ -111,7 +110,9 @@ class DataRights:
                 raise TooManyExports
             resident.exports_that_day = resident.exports_that_day + 1 if resident.exports_on == today else 1
             resident.exports_on = today
-            cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)).order_by(col(Case.received_at), col(Case.id)))).scalars())
+            cases = list(
+                (await session.execute(select(Case).where(case_queries.owned_by(resident_id)).order_by(col(Case.received_at), col(Case.id)))).scalars()
+            )
             ids = [case.id for case in cases]
             events = (
                 await session.execute(
@@ -224,7 +225,7 @@ class DataRights:
             resident = await session.get(Resident, resident_id, with_for_update=True)
             if resident is None:
                 return 0
-            cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)))).scalars())
+            cases = list((await session.execute(select(Case).where(case_queries.owned_by(resident_id)))).scalars())
             resident.display_name, resident.phone, resident.locale, resident.consent_at = "", None, None, None
             resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = [], None, None, 0
             resident.erased_at = resident.created_at = now  # a fresh start: not even when they first came
@@ -233,7 +234,7 @@ class DataRights:
             followed_ids = [int(target) for target in (await session.execute(followed)).scalars()]
             await session.execute(delete(Follow).where(col(Follow.resident_id) == resident_id))
             for followed_case in (await session.execute(select(Case).where(col(Case.id).in_(followed_ids)))).scalars():
-                await self.workflow.refresh_card(session, followed_case)  # one resident fewer affected ("me too")
+                await self.notices.refresh_card(session, followed_case)  # one resident fewer affected ("me too")
             await session.execute(
                 update(Delivery)
                 .where(col(Delivery.chat_id) == resident_id, col(Delivery.status) == DeliveryStatus.PENDING)
@@ -248,7 +249,7 @@ class DataRights:
                 )
             )  # fmt: skip
             for case in cases:
-                await self.workflow.tell_team_profile_erased(session, case)
+                await self.notices.tell_team_profile_erased(session, case)
             await self._scrub_pending_events(session, [case.id for case in cases])
             await self.surveys.forget_poll_receipts(session, resident_id)
         if self.conversations is not None:
@@ -298,7 +299,7 @@ class DataRights:
                 case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
                 case.contact, case.public = None, False  # whom to answer outside Telegram; nothing left to show
                 case.purged_at = now
-                await self.workflow.retire_from_group(session, case)
+                await self.notices.retire_from_group(session, case)
             await session.flush()
             # Erased profiles that no case needs any more go altogether.
             unneeded = select(col(Resident.id)).where(

@@ -17,10 +17,11 @@ from sqlmodel import col
 
 from bot.config import Municipality
 from bot.services import texts
+from bot.services.case_commands import CaseCommands
+from bot.services.case_notices import CaseNotices
 from bot.services.cases import CaseDraft, OpenedCase
 from bot.services.nonconformities import Nonconformities
 from bot.services.outbox import Kind, enqueue, group_key
-from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
 from bot.store.models import Proposal, utcnow
 
@@ -31,10 +32,11 @@ class Proposals:
     TEXT = CaseDraft.DESCRIPTION  # the same length rule as a case's description
 
     def __init__(
-        self, database: Database, workflow: CaseWorkflow, nonconformities: Nonconformities, municipality: Municipality, i18n: I18n, locale: str
+        self, database: Database, commands: CaseCommands, notices: CaseNotices, nonconformities: Nonconformities, municipality: Municipality, i18n: I18n, locale: str
     ) -> None:  # fmt: skip
         self.database = database
-        self.workflow = workflow
+        self.commands = commands
+        self.notices = notices
         self.nonconformities = nonconformities
         self.municipality = municipality
         self.i18n = i18n
@@ -55,10 +57,10 @@ class Proposals:
 
     async def answered(self, resident_id: int, locale: str, text: str, update_id: int) -> OpenedCase:
         draft = CaseDraft(resident_id=resident_id, locale=locale, kind="request", category_id=self.category, description=text)
-        opened = await self.workflow.submit(draft, utcnow(), update_id)
+        opened = await self.commands.submit(draft, utcnow(), update_id)
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             post = _("💡 A resident's proposal, to be answered, is case {number}.").format(number=opened.case.number)
-        await self.workflow.post_to_group(self.nonconformities.quality_chat(), post)
+        await self.notices.post_to_group(self.nonconformities.quality_chat(), post)
         return opened
 
     async def count(self, first: date, last: date) -> int:

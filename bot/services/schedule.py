@@ -24,12 +24,12 @@ from aiogram import Bot
 from aiogram.types import BufferedInputFile
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import or_, select
-from sqlmodel import col
 
 from bot.aio import wait_for_event
 from bot.config import Config, Team
 from bot.services import texts
+from bot.services.case_notices import CaseNotices
+from bot.services.case_queries import CaseQueries
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import Nonconformities
@@ -38,7 +38,6 @@ from bot.services.projects import ProjectService
 from bot.services.quality import Period, QualityService
 from bot.services.report_output import png, report_chart, report_message, report_xlsx, visit_chart
 from bot.services.teams import TeamDirectory
-from bot.services.workflow import OPEN_STATUSES, CaseWorkflow
 from bot.store.db import Database
 from bot.store.models import Case, CorrectiveAction, Nonconformity, utcnow
 
@@ -54,14 +53,15 @@ def _png(figure: Figure | None) -> bytes | None:
 
 class Schedule:
     def __init__(
-        self, bot: Bot, i18n: I18n, database: Database, workflow: CaseWorkflow, teams: TeamDirectory,
+        self, bot: Bot, i18n: I18n, database: Database, queries: CaseQueries, notices: CaseNotices, teams: TeamDirectory,
         calendar: WorkingCalendar, config: Config, quality: QualityService, rights: DataRights, projects: ProjectService,
         nonconformities: Nonconformities,
     ) -> None:  # fmt: skip
         self.bot = bot
         self.i18n = i18n
         self.database = database
-        self.workflow = workflow
+        self.queries = queries
+        self.notices = notices
         self.teams = teams
         self.calendar = calendar
         self.config = config
@@ -74,18 +74,6 @@ class Schedule:
 
     # --- reading the load ---
 
-    async def open_cases(self, team: Team | None = None, assignee_id: int | None = None) -> list[Case]:
-        """Open cases (of a team, of a clerk), the nearest deadline first."""
-        query = select(Case).where(col(Case.status).in_([s.value for s in OPEN_STATUSES]))
-        if team is not None:
-            mine = col(Case.team_id) == team.id
-            query = query.where(or_(mine, col(Case.team_id).is_(None)) if team.id == self.teams.default.id else mine)
-        if assignee_id is not None:
-            query = query.where(col(Case.assignee_id) == assignee_id)
-        async with self.database.read() as session:
-            cases = list((await session.execute(query)).scalars())
-        return sorted(cases, key=lambda c: (c.due, c.id))
-
     def due_soon_and_overdue(self, cases: list[Case], today: date, within: int = 3) -> tuple[list[Case], list[Case]]:
         horizon = self.calendar.add_working_days(today, within)
         return [c for c in cases if today <= c.due <= horizon], [c for c in cases if c.due < today]
@@ -96,14 +84,14 @@ class Schedule:
         """Per team, in its group: cases due within 3 working days and overdue ones, by responsible
         clerk; a reminder in each such case's topic; escalations."""
         for team in teams or self.teams.teams:
-            cases = await self.open_cases(team)
+            cases = await self.queries.open_cases(team)
             soon, overdue = self.due_soon_and_overdue(cases, today)
             actions = await self.nonconformities.actions_due(team.id, self.calendar.add_working_days(today, 3))
             due_actions = self._actions_text(actions, today)
             digest = texts.shorten(self._digest_text(team, today, soon, overdue), 4000 - len(due_actions))
-            await self.workflow.post_to_group(self.teams.chat_of(team), digest + due_actions)
+            await self.notices.post_to_group(self.teams.chat_of(team), digest + due_actions)
             for case in overdue + soon:
-                await self.workflow.remind(case, self._reminder(case, today))
+                await self.notices.remind(case, self._reminder(case, today))
             await self._escalate(team, cases, today)
 
     def _digest_text(self, team: Team, today: date, soon: list[Case], overdue: list[Case]) -> str:
@@ -148,7 +136,7 @@ class Schedule:
             posts = [(self.teams.chat_of(team), self._escalation_text(case, team, today, overdue, for_heads=True))]
             if overdue and escalation is not None and escalation.id != team.id:
                 posts.append((self.teams.chat_of(escalation), self._escalation_text(case, team, today, overdue, for_heads=False)))
-            await self.workflow.escalate(case, today.isoformat(), posts)
+            await self.notices.escalate(case, today.isoformat(), posts)
 
     def _escalation_text(self, case: Case, team: Team, today: date, overdue: bool, for_heads: bool) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):

@@ -1,7 +1,7 @@
 """Case events for the municipality's document management system (CASE_WEBHOOKS).
 
 When a case is opened, passed to another team, extended, answered, closed otherwise (redirected,
-rejected) or reopened, the workflow writes one outbox row per receiver in the same transaction as
+rejected) or reopened, the case commands write one outbox row per receiver in the same transaction as
 the change (`queue_event`). The row holds the event as it was then: the body is a snapshot, not
 the case as it is when the row is finally sent. `WebhookSender` POSTs it as JSON, signed:
 

@@ -82,9 +82,9 @@ async def test_a_burst_of_50_cases_reaches_the_group_within_its_limit(emulator: 
     await upgrade(store)
     async with store.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
-    workflow = services(store).workflow
+    commands = services(store).commands
     received = datetime(2026, 11, 23, 7, tzinfo=UTC)
-    await asyncio.gather(*(workflow.open(CaseDraft(4242, "lt", "report", "roads", f"Duobė nr. {i}"), received) for i in range(50)))
+    await asyncio.gather(*(commands.open(CaseDraft(4242, "lt", "report", "roads", f"Duobė nr. {i}"), received) for i in range(50)))
 
     # A faster group lane than Telegram's (240 a minute, enforced by the emulator) keeps the test short.
     emulator.limits.group_per_minute = 240

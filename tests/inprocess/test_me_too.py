@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.app import App
-from bot.services.workflow import Action, Clerk
+from bot.services.case_commands import Action, Clerk
 from bot.store.db import Database
 from bot.store.models import Broadcast, Case, Follow, FollowKind
 from tests.catalog import tr
@@ -59,10 +59,10 @@ async def first_report(telegram: Telegram, desk: Desk) -> tuple[Person, Received
 
 async def test_the_second_resident_follows_the_first_report_and_both_get_the_answer(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
     anna, card = await first_report(telegram, desk)
-    workflow = bot.dispatcher["workflow"]
+    commands = bot.dispatcher["commands"]
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
-    await workflow.act(case.id, Action.PUBLISH, Clerk(1, "Petras"))  # a clerk makes the report public
+    await commands.act(case.id, Action.PUBLISH, Clerk(1, "Petras"))  # a clerk makes the report public
     await desk.member.edited()
 
     jonas = await telegram.resident("Jonas", language_code="lt")
@@ -94,7 +94,7 @@ async def test_the_second_resident_follows_the_first_report_and_both_get_the_ans
     listing = await jonas.receive_one()
     assert f"👥 {case.number}" in listing.text and "Nie świeci" not in listing.text
 
-    await workflow.act(case.id, Action.ANSWER, Clerk(1, "Petras"), text="Latarnia naprawiona / Žibintas pataisytas")
+    await commands.act(case.id, Action.ANSWER, Clerk(1, "Petras"), text="Latarnia naprawiona / Žibintas pataisytas")
     to_anna = await anna.receive_one()
     assert tr("pl", "Answered") in to_anna.text
     to_jonas = await jonas.receive_one()
@@ -161,8 +161,8 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     await submit_case(marta, "pl", REPORT["pl"], LAMP["pl"], "Ciemno na ulicy")  # no place: nothing offered
     second = await desk.member.receive_one()
     assert second.text.split()[1] == "VRS-2026-000002" and DUPLICATE in second.buttons
-    workflow = bot.dispatcher["workflow"]
-    await workflow.act(2, Action.PUBLISH, Clerk(1, "Petras"))  # shown in the Open311 listing
+    commands = bot.dispatcher["commands"]
+    await commands.act(2, Action.PUBLISH, Clerk(1, "Petras"))  # shown in the Open311 listing
     await desk.member.edited()
 
     await mark_duplicate(desk.member, second, "VRS-2026-000002")
@@ -240,8 +240,8 @@ async def test_without_a_place_the_same_eldership_is_offered_and_a_hidden_answer
     await jonas.edited()
     await jonas.receive_one()
 
-    workflow = bot.dispatcher["workflow"]
-    await workflow.act(1, Action.ANSWER, Clerk(1, "Petras"), text="Wymieniono żarówkę, p. Anna")
+    commands = bot.dispatcher["commands"]
+    await commands.act(1, Action.ANSWER, Clerk(1, "Petras"), text="Wymieniono żarówkę, p. Anna")
     await anna.receive_one()
     told = await jonas.receive_one()
     assert tr("lt", "The problem has been dealt with: the case is resolved.") in told.text

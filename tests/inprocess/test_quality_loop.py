@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.services.audits import draw
+from bot.services.case_commands import Clerk
 from bot.services.quality import Period
-from bot.services.workflow import Clerk
 from bot.store.db import Database
 from bot.store.models import Audit, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
 from tests.catalog import tr

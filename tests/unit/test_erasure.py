@@ -50,8 +50,8 @@ async def _hooks(database: Database) -> dict[int | None, list[OutboxMessage]]:
 
 
 async def test_forget_scrubs_the_pending_webhook_rows_about_the_resident(wired: Services, database: Database) -> None:
-    hers = (await wired.workflow.open(CaseDraft(ANNA, "pl", "report", "roads", "Dziura w jezdni"), RECEIVED)).case
-    his = (await wired.workflow.open(CaseDraft(OTHER, "lt", "report", "roads", "Duobė"), RECEIVED)).case
+    hers = (await wired.commands.open(CaseDraft(ANNA, "pl", "report", "roads", "Dziura w jezdni"), RECEIVED)).case
+    his = (await wired.commands.open(CaseDraft(OTHER, "lt", "report", "roads", "Duobė"), RECEIVED)).case
     [pending] = (await _hooks(database))[hers.id]
     assert pending.payload["body"]["case"]["resident"]["name"] == "Anna Nowak"  # as the receiver, down, has not had it yet
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from bot.config import ConfigError
 from bot.sandbox.emulator import Emulator
+from bot.services.case_commands import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.services.cases import AttachmentDraft, CaseDraft
 from bot.services.outbox import NO_CHAT, Kind, Outbox, Pool, Sent, enqueue
 from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store, file_stores
-from bot.services.workflow import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, Resident
 from tests import factories
@@ -141,7 +141,7 @@ async def test_a_file_kept_in_s3_carries_its_name_and_the_encryption(database: D
         svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
         svg_id, document = emulator.store_file(svg, "plan sklypo.svg", "image/svg+xml", "document")
         draft = AttachmentDraft("document", svg_id, document.unique_id, file_name="Prašymas dėl sklypo.svg", mime_type="image/svg+xml", file_size=len(svg))
-        await wired.workflow.open(_draft(draft), RECEIVED)
+        await wired.commands.open(_draft(draft), RECEIVED)
         await wired.outbox.send_due_now()
     finally:
         await wired.bot.session.close()
@@ -209,7 +209,7 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, d
     pdf = b"%PDF-1.4 plan of the street\n" * 100
     pdf_id, document = emulator.store_file(pdf, "plan ulicy.pdf", "application/pdf", "document")
     case = (
-        await wired.workflow.open(
+        await wired.commands.open(
             _draft(
                 AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO)),
                 AttachmentDraft("document", pdf_id, document.unique_id, file_name="plan ulicy.pdf", mime_type="application/pdf", file_size=len(pdf)),
@@ -246,7 +246,7 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, d
 
 async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     big_id, big = emulator.store_file(b"\0" * (20 * 1024 * 1024 + 1), "nagranie.pdf", "application/pdf", "document")
-    await wired.workflow.open(_draft(AttachmentDraft("document", big_id, big.unique_id, file_name="nagranie.pdf", file_size=20 * 1024 * 1024 + 1)), RECEIVED)
+    await wired.commands.open(_draft(AttachmentDraft("document", big_id, big.unique_id, file_name="nagranie.pdf", file_size=20 * 1024 * 1024 + 1)), RECEIVED)
     await wired.outbox.send_due_now()
 
     (attachment,) = await _attachments(database)
@@ -261,7 +261,7 @@ async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(wired,
 async def test_a_storage_outage_is_retried_until_the_file_is_kept(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
     (tmp_path / "files").write_text("the disk is not mounted")  # FILES_DIR is unusable for now
-    await wired.workflow.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)
+    await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)
     await wired.outbox.send_due_now()
     async with database.read() as session:
         row = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file"))).scalar_one()
@@ -276,7 +276,7 @@ async def test_a_storage_outage_is_retried_until_the_file_is_kept(wired, databas
 
 async def test_retention_deletes_the_stored_copies(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
-    case = (await wired.workflow.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)).case
+    case = (await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)).case
     await wired.outbox.send_due_now()
     (attachment,) = await _attachments(database)
     kept = tmp_path / "files" / attachment.storage_key
@@ -339,11 +339,11 @@ async def test_the_same_file_sent_again_is_kept_once(wired, database: Database, 
     pdf = b"%PDF-1.4 a large scan\n" * 1000
     pdf_id, document = emulator.store_file(pdf, "skan.pdf", "application/pdf", "document")
     scan = AttachmentDraft("document", pdf_id, document.unique_id, file_name="skan.pdf", mime_type="application/pdf", file_size=len(pdf))
-    case = (await wired.workflow.open(_draft(), RECEIVED)).case
-    await wired.workflow.add_information(case.id, 501, None, (scan,), resident_message_id=10)
+    case = (await wired.commands.open(_draft(), RECEIVED)).case
+    await wired.commands.add_information(case.id, 501, None, (scan,), resident_message_id=10)
     with pytest.raises(AlreadyAdded):  # re-sent by its file id: nothing new, nothing recorded
-        await wired.workflow.add_information(case.id, 501, None, (scan,), resident_message_id=11)
-    await wired.workflow.add_information(case.id, 501, "Jeszcze raz, z opisem", (scan, scan), resident_message_id=12)  # the text goes in, the file not again
+        await wired.commands.add_information(case.id, 501, None, (scan,), resident_message_id=11)
+    await wired.commands.add_information(case.id, 501, "Jeszcze raz, z opisem", (scan, scan), resident_message_id=12)  # the text goes in, the file not again
     await wired.outbox.send_due_now()
 
     (kept,) = await _attachments(database)
@@ -363,19 +363,19 @@ async def test_the_files_quotas_per_case_and_per_day_refuse_what_goes_over(datab
         def photo(number: int, size: int = 100) -> AttachmentDraft:
             return AttachmentDraft("photo", f"photo-{number}", f"unique-{number}", file_size=size)
 
-        first = (await wired.workflow.submit(_draft(photo(1), photo(2)), RECEIVED, update_id=1)).case
-        second = (await wired.workflow.submit(_draft(), RECEIVED, update_id=2)).case
+        first = (await wired.commands.submit(_draft(photo(1), photo(2)), RECEIVED, update_id=1)).case
+        second = (await wired.commands.submit(_draft(), RECEIVED, update_id=2)).case
         with pytest.raises(FileQuotaReached) as bytes_over:
-            await wired.workflow.add_information(second.id, 501, "Skan", (photo(3, size=2000),), resident_message_id=10)
+            await wired.commands.add_information(second.id, 501, "Skan", (photo(3, size=2000),), resident_message_id=10)
         assert (bytes_over.value.limit, bytes_over.value.maximum) == (FileLimit.CASE_BYTES, 1024)
-        await wired.workflow.add_information(second.id, 501, None, (photo(4),), resident_message_id=11)  # the day's third file
+        await wired.commands.add_information(second.id, 501, None, (photo(4),), resident_message_id=11)  # the day's third file
         with pytest.raises(FileQuotaReached) as day_over:
-            await wired.workflow.add_information(first.id, 501, "I jeszcze to", (photo(5),), resident_message_id=12)
+            await wired.commands.add_information(first.id, 501, "I jeszcze to", (photo(5),), resident_message_id=12)
         assert (day_over.value.limit, day_over.value.maximum) == (FileLimit.DAY_FILES, 3)
         with pytest.raises(FileQuotaReached):  # the intake asks before a file joins its draft
-            await wired.workflow.check_files(501, (photo(6),))
+            await wired.commands.check_files(501, (photo(6),))
         with pytest.raises(AlreadyAdded):
-            await wired.workflow.check_files(501, (photo(7), photo(7)))
+            await wired.commands.check_files(501, (photo(7), photo(7)))
     finally:
         await wired.bot.session.close()
     async with database.read() as session:
@@ -395,7 +395,7 @@ def nearly_full(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(wired, database: Database, emulator: Emulator, nearly_full: list[int]) -> None:  # type: ignore[no-untyped-def]
     for _ in range(2):
         photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
-        await wired.workflow.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO))), RECEIVED)
+        await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO))), RECEIVED)
     await wired.outbox.send_due_now()
 
     assert [r for r in emulator.requests if r["method"] == "getFile"] == []  # nothing downloaded

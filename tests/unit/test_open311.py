@@ -22,8 +22,8 @@ from bot.app import Services, build_services
 from bot.config import ConfigError, load_config
 from bot.open311 import API_PATH, Open311Api, rounded_place
 from bot.sandbox.emulator import Emulator
+from bot.services.case_commands import Action, Clerk, GroupMessage, NotAllowed
 from bot.services.cases import CaseDraft
-from bot.services.workflow import Action, Clerk, GroupMessage, NotAllowed
 from bot.store.db import Database
 from bot.store.models import Case, Channel, OutboxMessage, Resident
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
@@ -287,7 +287,7 @@ async def _telegram_case(wired: Services, database: Database, kind: str, categor
     async with database.write() as session:
         if await session.get(Resident, 7001) is None:
             session.add(Resident(id=7001, locale="pl", display_name="Anna Nowak", phone="+48 600 111 222"))
-    opened = await wired.workflow.open(CaseDraft(resident_id=7001, locale="pl", kind=kind, category_id=category, description=description, **draft), clock.now())
+    opened = await wired.commands.open(CaseDraft(resident_id=7001, locale="pl", kind=kind, category_id=category, description=description, **draft), clock.now())
     return opened.case
 
 
@@ -339,8 +339,8 @@ async def test_the_listing_shows_no_telegram_case_no_person_and_a_report_only_on
     # A clerk makes the Telegram report public: listed, its description and place show (the place to
     # about 100 m: 0.001° of latitude, 0.0017° of longitude there: 25.27961 is 32 m from 25.2801), the person still does not.
     with pytest.raises(NotAllowed):
-        await wired.workflow.act(complaint.id, Action.PUBLISH, ONA)
-    await wired.workflow.act(report.id, Action.PUBLISH, ONA)
+        await wired.commands.act(complaint.id, Action.PUBLISH, ONA)
+    await wired.commands.act(report.id, Action.PUBLISH, ONA)
     [shown] = await get(api, f"requests/{report.number}.json")
     assert (shown["description"], shown["address"], shown["lat"], shown["long"]) == ("Dziura w jezdni na skrzyżowaniu", "ul. Polna 1", 54.687, 25.2801)
     assert (shown["requested_datetime"], shown["updated_datetime"]) == ("2026-11-23T00:00:00+02:00", "2026-11-23T00:00:00+02:00")
@@ -348,11 +348,11 @@ async def test_the_listing_shows_no_telegram_case_no_person_and_a_report_only_on
     xml = (await get(api, "requests.xml")).find(f"request[service_request_id='{report.number}']")
     assert (xml.find("lat").text, xml.find("long").text) == ("54.687", "25.2801")
     assert "Anna" not in json.dumps(await get(api, "requests.json"))
-    case = await wired.workflow.get(report.id)
+    case = await wired.queries.get(report.id)
     assert "🌐 Viešas: aprašymas, vieta ir galutinis atsakymas rodomi Open311 sąraše" in wired.clerk_texts.card(case, None)[0]
     assert "🔒 Nerodyti viešai" in [b.text for row in wired.clerk_texts.card(case, None)[1].inline_keyboard for b in row]
-    assert "paviešintas (Open311)" in wired.clerk_texts.trail(case, await wired.workflow.history(report.id))
-    await wired.workflow.act(report.id, Action.HIDE, ONA)
+    assert "paviešintas (Open311)" in wired.clerk_texts.trail(case, await wired.queries.history(report.id))
+    await wired.commands.act(report.id, Action.HIDE, ONA)
     await get(api, f"requests/{report.number}.json", 404)  # hidden again: out of the listing
 
 
@@ -370,13 +370,13 @@ def test_a_public_place_is_rounded_to_about_100_metres() -> None:
 
 async def test_status_notes_are_the_public_answer(api: TestClient, wired: Services, database: Database, frozen) -> None:
     [asked] = await post(api, **{**REPORT, "service_code": "request-social", "description": "Prašau pažymos apie gyvenamąją vietą"})
-    request = await wired.workflow.by_number(asked["service_request_id"])
+    request = await wired.queries.by_number(asked["service_request_id"])
     [posted] = await post(api, **REPORT)
-    report = await wired.workflow.by_number(posted["service_request_id"])
+    report = await wired.queries.by_number(posted["service_request_id"])
     frozen(T0 + timedelta(days=2))
     answer = GroupMessage(ADMIN_CHAT_ID, 99, "Žibintas pakeistas, ačiū už pranešimą")
-    await wired.workflow.act(report.id, Action.ANSWER, ONA, text="Žibintas pakeistas, ačiū už pranešimą", answer=answer)
-    await wired.workflow.act(request.id, Action.ANSWER, ONA, text="Ponia Ona, pažyma laukia seniūnijoje", answer=GroupMessage(ADMIN_CHAT_ID, 98, "x"))
+    await wired.commands.act(report.id, Action.ANSWER, ONA, text="Žibintas pakeistas, ačiū už pranešimą", answer=answer)
+    await wired.commands.act(request.id, Action.ANSWER, ONA, text="Ponia Ona, pažyma laukia seniūnijoje", answer=GroupMessage(ADMIN_CHAT_ID, 98, "x"))
 
     [closed] = await get(api, f"requests/{report.number}.json")
     assert (closed["status"], closed["status_notes"]) == ("closed", "Žibintas pakeistas, ačiū už pranešimą")
@@ -389,13 +389,13 @@ async def test_status_notes_are_the_public_answer(api: TestClient, wired: Servic
 
 async def test_the_listings_filters_and_their_errors(api: TestClient, wired: Services, database: Database, frozen) -> None:
     old = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni od miesięcy")
-    await wired.workflow.act(old.id, Action.PUBLISH, ONA)
+    await wired.commands.act(old.id, Action.PUBLISH, ONA)
     frozen(T0 + timedelta(days=30))
     lighting = await _telegram_case(wired, database, "report", "lighting", "Nie świeci latarnia od tygodnia")
-    await wired.workflow.act(lighting.id, Action.PUBLISH, ONA)
+    await wired.commands.act(lighting.id, Action.PUBLISH, ONA)
     [posted] = await post(api, **{**REPORT, "service_code": "complaint-waste", "description": "Neišvežtos atliekos šią savaitę"})
-    waste = await wired.workflow.by_number(posted["service_request_id"])
-    await wired.workflow.act(waste.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
+    waste = await wired.queries.by_number(posted["service_request_id"])
+    await wired.commands.act(waste.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
 
     def numbers(listing: list[dict]) -> list[str]:
         return [r["service_request_id"] for r in listing]
@@ -449,9 +449,9 @@ def test_open311_keys_are_checked_at_start() -> None:
 
 async def test_retention_takes_the_contact_and_what_was_public(api: TestClient, wired: Services, database: Database, frozen) -> None:
     [posted] = await post(api, **REPORT)
-    case = await wired.workflow.by_number(posted["service_request_id"])
-    await wired.workflow.act(case.id, Action.PUBLISH, ONA)
-    await wired.workflow.act(case.id, Action.ANSWER, ONA, text="Žibintas pakeistas", answer=GroupMessage(ADMIN_CHAT_ID, 99, "Žibintas pakeistas"))
+    case = await wired.queries.by_number(posted["service_request_id"])
+    await wired.commands.act(case.id, Action.PUBLISH, ONA)
+    await wired.commands.act(case.id, Action.ANSWER, ONA, text="Žibintas pakeistas", answer=GroupMessage(ADMIN_CHAT_ID, 99, "Žibintas pakeistas"))
     frozen(T0 + timedelta(days=3 * 365))  # reports are kept 2 years after closing
     await wired.rights.purge_expired(clock.now())
     async with database.read() as session:

@@ -17,8 +17,8 @@ from bot import clock
 from bot.app import Services
 from bot.config import ConfigError, load_config
 from bot.open311 import API_PATH, Open311Api, RateLimit
+from bot.services.case_commands import Action, RegisteredBy
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
-from bot.services.workflow import Action, RegisteredBy
 from bot.store.db import Database
 from bot.store.models import Case, Channel
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
@@ -42,7 +42,7 @@ async def test_control_characters_never_make_invalid_xml(api: TestClient, wired:
         assert response.status == 404
         assert ET.fromstring(body.encode()).find("error/description").text  # parses
     report = await _telegram_case(wired, database, "report", "roads", "Dziura\x1b w jezdni\x08 przy szkole", address="ul. Polna\x0c 1")
-    await wired.workflow.act(report.id, Action.PUBLISH, ONA)
+    await wired.commands.act(report.id, Action.PUBLISH, ONA)
     listing = ET.fromstring((await (await api.get(API_PATH + "requests.xml")).text()).encode())
     shown = listing.find(f"request[service_request_id='{report.number}']")
     assert (shown.find("description").text, shown.find("address").text) == ("Dziura\ufffd w jezdni\ufffd przy szkole", "ul. Polna\ufffd 1")
@@ -58,7 +58,7 @@ async def test_dates_far_away_are_refused_by_name(api: TestClient) -> None:  # n
 
 async def test_a_list_of_numbers_is_bounded(api: TestClient, wired: Services, database: Database) -> None:  # noqa: F811
     report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni przy szkole")
-    await wired.workflow.act(report.id, Action.PUBLISH, ONA)
+    await wired.commands.act(report.id, Action.PUBLISH, ONA)
     many = ",".join(f"VRS-2026-{n:06d}" for n in range(1, 201))
     assert [r["service_request_id"] for r in await get(api, "requests.json", service_request_id=many)] == [report.number]
     too_many = many + ",VRS-2026-000201"
@@ -88,7 +88,7 @@ async def test_a_database_that_is_down_is_a_503_to_try_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(wired.open311, "database", _DatabaseDown())
-    monkeypatch.setattr(wired.workflow, "database", _DatabaseDown())
+    monkeypatch.setattr(wired.commands, "database", _DatabaseDown())
     unavailable = [{"code": 503, "description": "the municipality's service is unavailable for now; please try again later"}]
     for response in (await api.get(API_PATH + "requests.json"), await api.post(API_PATH + "requests.json", data=REPORT)):
         assert (response.status, response.headers.get("Retry-After"), json.loads(await response.text())) == (503, "60", unavailable)
@@ -128,10 +128,10 @@ async def test_a_record_of_an_answer_given_by_phone_is_not_published(api: TestCl
         resident_id=None, locale="lt", kind="report", category_id="lighting", description="Nedega žibintas prie mokyklos",
         address="Mokyklos g. 1", channel=Channel.STAFF, contact=Contact(name="Jonas Jonaitis", answer_by=AnswerBy.PHONE, phone="+370 600 11111"),
     )  # fmt: skip
-    case = (await wired.workflow.open(draft, clock.now(), registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))).case
-    await wired.workflow.act(case.id, Action.PUBLISH, ONA)
+    case = (await wired.commands.open(draft, clock.now(), registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))).case
+    await wired.commands.act(case.id, Action.PUBLISH, ONA)
     record = "Paskambinta Jonui Jonaičiui +370 600 11111: žibintas pakeistas"
-    await wired.workflow.act(case.id, Action.ANSWER, ONA, text=record, answered_via=AnswerBy.PHONE)
+    await wired.commands.act(case.id, Action.ANSWER, ONA, text=record, answered_via=AnswerBy.PHONE)
     [shown] = await get(api, f"requests/{case.number}.json")
     assert (shown["status"], shown["status_notes"], shown["description"]) == ("closed", "Atsakyta", "Nedega žibintas prie mokyklos")
     for fmt in ("json", "xml"):

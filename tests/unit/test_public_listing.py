@@ -23,7 +23,7 @@ from sqlalchemy import select
 from bot.app import Services
 from bot.config import ConfigError
 from bot.open311 import API_PATH, BODY_MAX
-from bot.services.workflow import Action, Clerk, GroupMessage
+from bot.services.case_commands import Action, Clerk, GroupMessage
 from bot.store.db import Database
 from bot.store.models import Case
 from bot.web import OPS, WebhookHandler, build_ops_app, build_web_app, serve
@@ -55,7 +55,7 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
     frozen,  # noqa: F811
 ) -> None:
     report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni przy przystanku", latitude=54.7, longitude=25.3)
-    await wired.workflow.act(report.id, Action.PUBLISH, ONA)
+    await wired.commands.act(report.id, Action.PUBLISH, ONA)
 
     async def updated() -> str:
         [shown] = await get(api, f"requests/{report.number}.json")
@@ -63,14 +63,14 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
 
     assert await updated() == "2026-11-23T00:00:00+02:00"
     frozen(T0 + timedelta(days=1))
-    await wired.workflow.note(report.id, ONA, "Mieszkanka dzwoniła drugi raz, zdenerwowana", GroupMessage(ADMIN_CHAT_ID, 70))
-    await wired.workflow.act(report.id, Action.ASSIGN, ONA, assignee=PETRAS)
-    await wired.workflow.relay(
+    await wired.commands.note(report.id, ONA, "Mieszkanka dzwoniła drugi raz, zdenerwowana", GroupMessage(ADMIN_CHAT_ID, 70))
+    await wired.commands.act(report.id, Action.ASSIGN, ONA, assignee=PETRAS)
+    await wired.commands.relay(
         report.id, ONA, [GroupMessage(ADMIN_CHAT_ID, 71, "Czy dziura jest przy samym przystanku?")], "Czy dziura jest przy samym przystanku?"
     )
     assert await updated() == "2026-11-23T00:00:00+02:00"  # nothing the public sees changed
     frozen(T0 + timedelta(days=2))
-    await wired.workflow.act(report.id, Action.PROGRESS, ONA)
+    await wired.commands.act(report.id, Action.PROGRESS, ONA)
     assert await updated() == "2026-11-25T00:00:00+02:00"  # the status did: the day of it, never the minute
 
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.sandbox.emulator import Emulator
+from bot.services.case_commands import Clerk, GroupMessage, NotAllowed, allowed_actions
 from bot.services.privacy import Purged
 from bot.services.quality import Period
-from bot.services.workflow import Clerk, GroupMessage, NotAllowed, allowed_actions
 from bot.store.db import Database
 from bot.store.models import Attachment, Broadcast, Case, CaseEvent, CaseStatus, CaseTrace, Delivery, EventKind, OutboxMessage, Resident, TraceKind
 from tests.catalog import tr
@@ -117,8 +117,8 @@ async def test_retention_removes_exactly_the_expired_personal_data(database: Dat
     # A purged case is a statistic: no action on its card, nothing can be sent or noted.
     assert allowed_actions(cases[1]) == [] and allowed_actions(cases[2]) != []
     for attempt in (
-        built.workflow.relay(1, Clerk(CLERK, "Ona"), [GroupMessage(-100, 1)], "Dzień dobry"),
-        built.workflow.note(1, Clerk(CLERK, "Ona"), "notatka", GroupMessage(-100, 2)),
+        built.commands.relay(1, Clerk(CLERK, "Ona"), [GroupMessage(-100, 1)], "Dzień dobry"),
+        built.commands.note(1, Clerk(CLERK, "Ona"), "notatka", GroupMessage(-100, 2)),
     ):
         with pytest.raises(NotAllowed):
             await attempt

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from bot.app import Services
 from bot.sandbox.emulator import Emulator
+from bot.services.case_commands import Action, Clerk, GroupMessage, NotAllowed, NoTelegram, RegisteredBy
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
 from bot.services.outbox import Kind
-from bot.services.workflow import Action, Clerk, GroupMessage, NotAllowed, NoTelegram, RegisteredBy
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, Channel, EventKind, OutboxMessage, Resident
 from tests.conftest import ADMIN_CHAT_ID
@@ -53,8 +53,8 @@ async def _outbox(database: Database) -> list[OutboxMessage]:
 async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_how_it_was_answered(
     wired: Services, database: Database, emulator: Emulator
 ) -> None:
-    opened = await wired.workflow.open(_draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))
-    again = await wired.workflow.open(_draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))
+    opened = await wired.commands.open(_draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))
+    again = await wired.commands.open(_draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))
     assert opened.created and not again.created and again.case.id == opened.case.id  # the same button press twice: one case
     case = opened.case
     assert (case.number, case.deadline, case.team_id, case.group_chat_id) == ("VRS-2026-000001", date(2026, 12, 21), "desk", ADMIN_CHAT_ID)
@@ -74,15 +74,15 @@ async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_h
 
     # Nothing can be written to the person in Telegram: the clerk is told, nothing is queued.
     with pytest.raises(NoTelegram):
-        await wired.workflow.relay(case.id, ONA, [GroupMessage(ADMIN_CHAT_ID, 900, "Sveiki")], "Sveiki")
+        await wired.commands.relay(case.id, ONA, [GroupMessage(ADMIN_CHAT_ID, 900, "Sveiki")], "Sveiki")
     with pytest.raises(NoTelegram):
-        await wired.workflow.send_template(case.id, ONA, "Sveiki", GroupMessage(ADMIN_CHAT_ID, 901))
+        await wired.commands.send_template(case.id, ONA, "Sveiki", GroupMessage(ADMIN_CHAT_ID, 901))
 
     # Closing asks how the answer was given; the answer's text is recorded, not sent.
     with pytest.raises(NotAllowed):
-        await wired.workflow.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta")
+        await wired.commands.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta")
     answer = GroupMessage(ADMIN_CHAT_ID, 902, "Duobė bus užtaisyta iki penktadienio")
-    outcome = await wired.workflow.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta iki penktadienio", answer=answer, answered_via=AnswerBy.PHONE)
+    outcome = await wired.commands.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta iki penktadienio", answer=answer, answered_via=AnswerBy.PHONE)
     assert [e.kind for e in outcome.events] == [EventKind.STATUS]  # no message to anybody
     await wired.outbox.send_due_now()
     async with database.read() as session:
@@ -97,28 +97,28 @@ async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_h
     assert "Atsakymas pateiktas telefonu" in card["text"] and "Būsena: Atsakyta" in card["text"]
 
     # Reopened, the next closing records its own way.
-    await wired.workflow.act(case.id, Action.REOPEN, ONA)
-    assert (await wired.workflow.get(case.id)).answered_via is None
-    await wired.workflow.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias", answered_via=AnswerBy.POST)
-    assert (await wired.workflow.get(case.id)).answered_via == "post"
-    history = wired.clerk_texts.trail(case, await wired.workflow.history(case.id))
+    await wired.commands.act(case.id, Action.REOPEN, ONA)
+    assert (await wired.queries.get(case.id)).answered_via is None
+    await wired.commands.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias", answered_via=AnswerBy.POST)
+    assert (await wired.queries.get(case.id)).answered_via == "post"
+    history = wired.clerk_texts.trail(case, await wired.queries.history(case.id))
     assert "Ona · kreipimasis užregistruotas, gautas telefonu" in history
     assert "atsakymas pateiktas paštu" in history
 
 
 async def test_a_staff_case_needs_its_clerk(wired: Services) -> None:
     with pytest.raises(ValueError):
-        await wired.workflow.open(_draft(), RECEIVED)  # who registered it?
+        await wired.commands.open(_draft(), RECEIVED)  # who registered it?
     with pytest.raises(ValueError):
-        await wired.workflow.open(_draft(channel=Channel.TELEGRAM), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.DESK))
+        await wired.commands.open(_draft(channel=Channel.TELEGRAM), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.DESK))
 
 
 async def test_retention_takes_the_contact_and_residents_rights_do_not_see_staff_cases(wired: Services, database: Database) -> None:
     async with database.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Rūta", consent_at=RECEIVED))
-    old = (await wired.workflow.open(_draft(), datetime(2020, 3, 2, 8, tzinfo=UTC), registered_by=RegisteredBy(ONA, ReceivedBy.POST))).case
-    fresh = (await wired.workflow.open(_draft(), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.EMAIL))).case
-    await wired.workflow.act(old.id, Action.ANSWER, ONA, text="Atsakyta laišku", answered_via=AnswerBy.POST)
+    old = (await wired.commands.open(_draft(), datetime(2020, 3, 2, 8, tzinfo=UTC), registered_by=RegisteredBy(ONA, ReceivedBy.POST))).case
+    fresh = (await wired.commands.open(_draft(), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.EMAIL))).case
+    await wired.commands.act(old.id, Action.ANSWER, ONA, text="Atsakyta laišku", answered_via=AnswerBy.POST)
     async with database.write() as session:
         (await session.get(Case, old.id)).closed_at = datetime(2020, 4, 1, 8, tzinfo=UTC)  # closed 6½ years before NOW
 

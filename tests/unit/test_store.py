@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality
+from bot.services.case_commands import CaseCommands
 from bot.services.cases import AttachmentDraft, CaseDraft
-from bot.services.workflow import CaseWorkflow
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Attachment, Case, CaseEvent, EventKind, Resident
@@ -22,12 +22,12 @@ RECEIVED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def service(database: Database) -> AsyncIterator[CaseWorkflow]:
-    """Cases are opened by the workflow (with their card queued in the outbox)."""
+async def service(database: Database) -> AsyncIterator[CaseCommands]:
+    """Cases are opened by the case commands (with their card queued in the outbox)."""
     async with database.write() as session:
         session.add(Resident(id=501, locale="pl", display_name="Anna"))
     wired = services(database)
-    yield wired.workflow
+    yield wired.commands
     await wired.bot.session.close()
 
 
@@ -42,20 +42,20 @@ async def test_migrations_are_idempotent(database: Database) -> None:
         assert await session.scalar(select(func.count()).select_from(Case)) == 0
 
 
-async def test_case_numbers_are_sequential_per_year(service: CaseWorkflow) -> None:
+async def test_case_numbers_are_sequential_per_year(service: CaseCommands) -> None:
     first = (await service.open(draft(), RECEIVED)).case
     second = (await service.open(draft(), RECEIVED + timedelta(minutes=1))).case
     next_year = (await service.open(draft(), datetime(2027, 1, 4, 9, 0, tzinfo=UTC))).case
     assert [first.number, second.number, next_year.number] == ["VRS-2026-000001", "VRS-2026-000002", "VRS-2027-000001"]
 
 
-async def test_concurrent_creation_gives_unique_gap_free_numbers(service: CaseWorkflow) -> None:
+async def test_concurrent_creation_gives_unique_gap_free_numbers(service: CaseCommands) -> None:
     opened = await asyncio.gather(*(service.open(draft(description=f"case {i}"), RECEIVED) for i in range(40)))
     numbers = sorted(o.case.number for o in opened)
     assert numbers == [f"VRS-2026-{i:06d}" for i in range(1, 41)]
 
 
-async def test_numbers_stay_gap_free_when_a_creation_fails(service: CaseWorkflow, database: Database) -> None:
+async def test_numbers_stay_gap_free_when_a_creation_fails(service: CaseCommands, database: Database) -> None:
     await service.open(draft(), RECEIVED)
     with pytest.raises(IntegrityError):
         await service.open(draft(resident_id=999_999), RECEIVED)  # no such resident: rolled back
@@ -63,7 +63,7 @@ async def test_numbers_stay_gap_free_when_a_creation_fails(service: CaseWorkflow
     assert third.number == "VRS-2026-000002"
 
 
-async def test_the_same_update_opens_one_case(service: CaseWorkflow, database: Database) -> None:
+async def test_the_same_update_opens_one_case(service: CaseCommands, database: Database) -> None:
     results = await asyncio.gather(*(service.open(draft(), RECEIVED, update_id=777) for _ in range(5)))
     assert len({r.case.number for r in results}) == 1
     assert sum(r.created for r in results) == 1
@@ -71,7 +71,7 @@ async def test_the_same_update_opens_one_case(service: CaseWorkflow, database: D
         assert await session.scalar(select(func.count()).select_from(Case)) == 1
 
 
-async def test_case_is_stored_with_deadline_event_and_attachments(service: CaseWorkflow, database: Database) -> None:
+async def test_case_is_stored_with_deadline_event_and_attachments(service: CaseCommands, database: Database) -> None:
     photo = AttachmentDraft(kind="photo", file_id="f1", file_unique_id="u1", media_group_id="g1")
     opened = await service.open(draft(kind="complaint", attachments=(photo,)), RECEIVED, update_id=1)
     async with database.read() as session:

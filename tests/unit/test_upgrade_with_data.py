@@ -14,8 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from bot.services.broadcaster import Broadcaster, versions_of
-from bot.services.cases import CaseService
-from bot.services.deadlines import WorkingCalendar
 from bot.store.db import Database
 from bot.store.migrate import downgrade, upgrade
 from bot.store.models import CLOSED_STATUSES, Attachment, Broadcast, CaseStatus, PollAnswer, SatisfactionAnswer, SurveyReceipt
@@ -75,8 +73,8 @@ async def _fill_release_0005(database: Database) -> None:
 
 
 async def _cases_read_back(database: Database) -> None:
-    config = factories.test_config(database)
-    cases = CaseService(database, WorkingCalendar(config.settings.tz), config.municipality, "VRS")
+    wired = factories.services(database)
+    cases = wired.queries
     page, total = await cases.page_for_resident(ANNA, 0, 50)
     assert total == 4 and {case.number for case in page} == {"VRS-2026-000001", "VRS-2026-000003", "VRS-2026-000005", "VRS-2026-000007"}
     first = await cases.own_case(ANNA, number="VRS-2026-000001")
@@ -87,6 +85,7 @@ async def _cases_read_back(database: Database) -> None:
     async with database.read() as session:
         [photo] = (await session.execute(select(Attachment))).scalars()
         assert (photo.file_id, photo.caption, photo.storage_key) == ("AgAD-photo", "Dziura", None)
+    await wired.bot.session.close()
 
 
 async def _later_releases_read_back(database: Database) -> None:

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from bot import clock
 from bot.app import Services, build_services
 from bot.config import ConfigError, load_config
+from bot.services.case_commands import Action, Clerk, RegisteredBy
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
 from bot.services.outbox import Kind, Outbox, Pool, Sent, enqueue
 from bot.services.webhooks import WebhookSender, serialise, signature, verify
-from bot.services.workflow import Action, Clerk, RegisteredBy
 from bot.store.db import Database
 from bot.store.models import Channel, OutboxMessage, OutboxStatus, Resident
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
@@ -133,12 +133,12 @@ async def test_each_change_queues_its_event_for_every_receiver(wired: Services, 
     async with database.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Jonas Jonaitis", phone="+37060000000"))
     draft = CaseDraft(4242, "lt", "report", "roads", "Duobė prie <mokyklos> & tilto", address="Mokyklos g. 1")
-    case = (await wired.workflow.open(draft, datetime(2026, 11, 23, 7, tzinfo=UTC))).case
-    await wired.workflow.act(case.id, Action.TAKE, ONA)  # not an event for the DMS
-    await wired.workflow.act(case.id, Action.EXTEND, ONA, text="Reikia kelių tarnybos išvados", days=10)
-    await wired.workflow.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta iki gruodžio 5 d.")
-    await wired.workflow.act(case.id, Action.REOPEN, ONA)
-    await wired.workflow.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias")
+    case = (await wired.commands.open(draft, datetime(2026, 11, 23, 7, tzinfo=UTC))).case
+    await wired.commands.act(case.id, Action.TAKE, ONA)  # not an event for the DMS
+    await wired.commands.act(case.id, Action.EXTEND, ONA, text="Reikia kelių tarnybos išvados", days=10)
+    await wired.commands.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta iki gruodžio 5 d.")
+    await wired.commands.act(case.id, Action.REOPEN, ONA)
+    await wired.commands.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias")
 
     rows = await _hooks(database)
     assert {(row.chat_id, row.case_id, row.status) for row in rows} == {(0, case.id, OutboxStatus.PENDING)}
@@ -170,7 +170,7 @@ async def test_each_change_queues_its_event_for_every_receiver(wired: Services, 
 async def test_a_staff_case_names_its_contact(wired: Services, database: Database) -> None:
     contact = Contact("Petras Petraitis", AnswerBy.EMAIL, email="petras@example.lt")
     draft = CaseDraft(None, "lt", "request", "other", "Prašau pažymos", channel=Channel.STAFF, contact=contact)
-    await wired.workflow.open(draft, datetime(2026, 11, 23, 7, tzinfo=UTC), registered_by=RegisteredBy(Clerk(7, "Ona"), ReceivedBy.EMAIL))
+    await wired.commands.open(draft, datetime(2026, 11, 23, 7, tzinfo=UTC), registered_by=RegisteredBy(Clerk(7, "Ona"), ReceivedBy.EMAIL))
     opened = (await _hooks(database))[0].payload["body"]
     assert opened["case"]["channel"] == "staff"
     assert opened["case"]["resident"] == {"name": "Petras Petraitis", "phone": None, "email": "petras@example.lt", "postal_address": None, "answer_by": "email"}
@@ -182,7 +182,7 @@ async def test_without_receivers_nothing_is_queued(database: Database) -> None:
     wired = services(database)
     async with database.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
-    await wired.workflow.open(CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC))
+    await wired.commands.open(CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC))
     assert await _hooks(database) == []
     await wired.bot.session.close()
 
@@ -212,7 +212,7 @@ async def _one_event(wired: Services, database: Database, receiver: Receiver) ->
     wired.outbox.handle(Kind.WEBHOOK, sender.send)
     async with database.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Jonas", phone="+37060000000"))
-    await wired.workflow.open(CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC))
+    await wired.commands.open(CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC))
     async with database.write() as session:
         for row in (await session.execute(select(OutboxMessage).where(OutboxMessage.key.startswith("hook:archive:")))).scalars():
             await session.delete(row)

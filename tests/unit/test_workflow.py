@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.app import Services
 from bot.sandbox.emulator import Emulator
-from bot.services.workflow import Action, Clerk, NotAllowed
+from bot.services.case_commands import Action, Clerk, NotAllowed
 from bot.store.db import Database
 from bot.store.models import Case, OutboxMessage, OutboxStatus, Resident
 from tests.catalog import REOPEN_WITHIN, SURVEY, tr
@@ -55,7 +55,7 @@ def _texts(emulator: Emulator, chat_id: int) -> list[str]:
 
 async def test_extension_with_reason_in_polish(wired: Services, database: Database, emulator: Emulator) -> None:
     case = await _case(database, emulator, "pl")
-    await wired.workflow.act(case.id, Action.EXTEND, ONA, text="Potrzebna opinia <zarządcy> drogi & policji", days=10)
+    await wired.commands.act(case.id, Action.EXTEND, ONA, text="Potrzebna opinia <zarządcy> drogi & policji", days=10)
     await wired.outbox.send_due_now()
     [text] = _texts(emulator, case.resident_id)
     assert text.startswith("Samorząd Rejonu Wileńskiego · sprawa VRS-2026-000007")
@@ -65,9 +65,9 @@ async def test_extension_with_reason_in_polish(wired: Services, database: Databa
 
 async def test_closing_in_lithuanian_asks_for_satisfaction_once(wired: Services, database: Database, emulator: Emulator) -> None:
     case = await _case(database, emulator, "lt")
-    await wired.workflow.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
-    await wired.workflow.act(case.id, Action.REOPEN, ONA)
-    await wired.workflow.act(case.id, Action.REJECT, ONA, text="Vis dar ne mūsų")
+    await wired.commands.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
+    await wired.commands.act(case.id, Action.REOPEN, ONA)
+    await wired.commands.act(case.id, Action.REJECT, ONA, text="Vis dar ne mūsų")
     await wired.outbox.send_due_now()
     texts = _texts(emulator, case.resident_id)
     assert len(texts) == 4  # rejected, the question, reopened, rejected again: the question only once
@@ -83,13 +83,13 @@ async def test_closing_in_lithuanian_asks_for_satisfaction_once(wired: Services,
         rejected.replace("Ne savivaldybės kompetencija", "Vis dar ne mūsų"),
     ]
     with pytest.raises(NotAllowed):
-        await wired.workflow.act(case.id, Action.REJECT, ONA, text="again")
+        await wired.commands.act(case.id, Action.REJECT, ONA, text="again")
 
 
 async def test_a_blocked_resident_is_marked_and_the_clerks_told(wired: Services, database: Database, emulator: Emulator) -> None:
     case = await _case(database, emulator, "pl")
     emulator.blocked.add(case.resident_id)
-    await wired.workflow.act(case.id, Action.PROGRESS, ONA)
+    await wired.commands.act(case.id, Action.PROGRESS, ONA)
     await wired.outbox.send_due_now()
     async with database.read() as session:
         assert (await session.get(Resident, case.resident_id)).blocked_at is not None

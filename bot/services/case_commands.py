@@ -1,9 +1,12 @@
-"""The case workflow: every change to a case, in one place.
+"""The commands that change a case: open (or submit), act (the clerks' actions and the resident's
+reopening, under one transition table keyed by `Action`), merge, relay, send a canned answer, note,
+add information and files.
 
-Each method checks what may happen (one transition table keyed by `Action`), changes the case,
-writes its event to the audit trail, and queues what people must be told (the outbox) — all in
-one transaction (the outbox wakes when it commits) — and returns what happened. Handlers never change a case
-themselves. Nothing here waits for Telegram.
+Each command checks first (a `check_*`, which raises `NotAllowed` with a `Refusal` saying why, or
+another typed refusal), then changes the case, writes its event to the audit trail and queues what
+people must be told (bot.services.case_notices) — all in one transaction (the outbox wakes when it
+commits) — and returns what happened. Handlers ask the same `check_*` before a prompt and render
+the refusal; they never check again themselves. Nothing here waits for Telegram.
 """
 
 from __future__ import annotations
@@ -11,50 +14,41 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import Config, Team
+from bot.services import case_queries
+from bot.services.case_notices import CaseNotices, by_whom
+from bot.services.case_queries import OPEN_STATUSES
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
-from bot.services.metoo import FollowerTexts, add_follow, followers_of, notice_followers
-from bot.services.outbox import NO_CHAT, Kind, Outbox, enqueue, group_key, pending_row, release_now, resident_key
+from bot.services.metoo import add_follow, followers_of
+from bot.services.outbox import NO_CHAT, Kind, enqueue, resident_key
 from bot.services.teams import TeamDirectory
-from bot.services.webhooks import Event, case_snapshot, queue_event
-from bot.store import cases as case_rows
-from bot.store.db import Database, rowcount
+from bot.services.webhooks import Event
+from bot.store.db import Database, insert_for
 from bot.store.models import (
     CLOSED_STATUSES,
     Attachment,
     Case,
+    CaseCounter,
     CaseEvent,
     CaseKind,
     CaseStatus,
     Channel,
     EventKind,
-    OutboxMessage,
-    OutboxStatus,
     Resident,
-    TraceKind,
     utcnow,
 )
 
-if TYPE_CHECKING:  # the renderers show the workflow's actions: imported for types only
-    from bot.services.groups import ClerkTexts
-    from bot.services.notifications import ResidentTexts
-
-OPEN_STATUSES = frozenset(CaseStatus) - CLOSED_STATUSES
-# What a resident adds within this of their previous addition joins it in one post for the clerks
-# (an album, a few lines typed one after another); GATHER_SECONDS bounds the whole wait.
-GATHER_QUIET_SECONDS = 3
-
 
 class Action(StrEnum):
-    """What clerks do to a case: keys the transitions, the card's buttons and the prompts."""
+    """What is done to a case: keys the transitions, the card's buttons and the prompts."""
 
     TAKE = "take"
     ASSIGN = "assign"
@@ -76,6 +70,7 @@ class Transition:
     to: CaseStatus | None  # None: the status stays (or follows from the action)
     needs_text: bool = False  # a reason, or the final answer
     heads_only: bool = False
+    by_resident: bool = False  # the case's resident may do it too, within REOPEN_DAYS of closing
 
 
 TRANSITIONS: dict[Action, Transition] = {
@@ -87,7 +82,7 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.PASS: Transition(OPEN_STATUSES, None, needs_text=True),
     Action.REDIRECT: Transition(OPEN_STATUSES, CaseStatus.REDIRECTED, needs_text=True),
     Action.REJECT: Transition(OPEN_STATUSES, CaseStatus.REJECTED, needs_text=True),
-    Action.REOPEN: Transition(CLOSED_STATUSES, CaseStatus.REOPENED),
+    Action.REOPEN: Transition(CLOSED_STATUSES, CaseStatus.REOPENED, by_resident=True),
     Action.PUBLISH: Transition(frozenset(CaseStatus), None),
     Action.HIDE: Transition(frozenset(CaseStatus), None),
     Action.DUPLICATE: Transition(OPEN_STATUSES, CaseStatus.DUPLICATE, needs_text=True),  # the text: the original's number
@@ -111,22 +106,66 @@ def extension_left(case: Case, config: Config) -> int:
     return config.municipality.kinds[case.kind].max_extension_days - case.extension_days
 
 
-def allowed_actions(case: Case) -> list[Action]:
-    if case.purged_at is not None:
-        return []  # the retention period is over: the case is a statistic now
-    return [action for action, rule in TRANSITIONS.items() if case.status in rule.allowed_from and _fits(action, case)]
+class Refusal(StrEnum):
+    """Why a command was refused: what the handler tells the person who asked."""
+
+    NO_CASE = "no_case"  # no such case, or its retention period is over
+    STATUS = "status"  # the action does not fit the case now
+    NOT_THEIRS = "not_theirs"  # a resident acting on a case that is not theirs
+    TOO_LATE = "too_late"  # a resident's reopening after REOPEN_DAYS
+    NO_EXTENSION_LEFT = "no_extension_left"  # the kind's maximum extension is used up
+    EXTENSION = "extension"  # more working days than are left, or none
+    SAME_TEAM = "same_team"  # passing a case to the team that has it, or to no team
+    NOT_A_MEMBER = "not_a_member"  # assigning a case to someone outside its team
+    HOW_ANSWERED = "how_answered"  # closing a case answered outside Telegram without saying how
+    PROFILE_ERASED = "profile_erased"  # the resident erased their profile and the case is closed
+    NO_TELEGRAM = "no_telegram"  # the case's person has no Telegram
+    MERGE = "merge"  # the duplicate's original does not fit (the message says why)
 
 
 class NotAllowed(Exception):
-    """The case does not exist, or the action does not fit it now."""
+    """The case does not exist, or the command does not fit it now; `reason` says which."""
+
+    def __init__(self, reason: Refusal = Refusal.STATUS, detail: str = "") -> None:
+        super().__init__(detail or reason.value)
+        self.reason = reason
 
 
 class MergeRefused(NotAllowed):
     """A merge that cannot be made; the message is for the clerk (in ADMIN_LOCALE)."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(Refusal.MERGE, message)
+
 
 class DailyLimitReached(Exception):
     """The resident has opened as many cases today as the municipality accepts in one day."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(str(limit))
+        self.limit = limit
+
+
+def check_transition(case: Case | None, action: Action) -> Case:
+    """The case, if `action` fits it now (the transition table, and what the status alone does
+    not decide); NotAllowed otherwise."""
+    if case is None or case.purged_at is not None:
+        raise NotAllowed(Refusal.NO_CASE)  # the retention period is over: the case is a statistic now
+    if case.status not in TRANSITIONS[action].allowed_from or not _fits(action, case):
+        raise NotAllowed(Refusal.STATUS)
+    return case
+
+
+def allowed_actions(case: Case) -> list[Action]:
+    return [action for action in TRANSITIONS if _allows(case, action)]
+
+
+def _allows(case: Case, action: Action) -> bool:
+    try:
+        check_transition(case, action)
+    except NotAllowed:
+        return False
+    return True
 
 
 class FileLimit(StrEnum):
@@ -154,6 +193,9 @@ class AlreadyAdded(Exception):
 class NoTelegram(NotAllowed):
     """The case's person has no Telegram (a case registered by a clerk): nothing can be sent to
     them; the clerk answers by phone, e-mail or post and records how when closing."""
+
+    def __init__(self) -> None:
+        super().__init__(Refusal.NO_TELEGRAM)
 
 
 # Cases whose answer is given outside Telegram: closing one records how (`Case.answered_via`).
@@ -199,23 +241,100 @@ class Outcome:
     events: list[CaseEvent] = field(default_factory=list)
 
 
-class CaseWorkflow:
-    def __init__(
-        self, database: Database, outbox: Outbox, calendar: WorkingCalendar, config: Config, teams: TeamDirectory,
-        resident_texts: ResidentTexts, clerk_texts: ClerkTexts,
-    ) -> None:  # fmt: skip
+class CaseCommands:
+    def __init__(self, database: Database, calendar: WorkingCalendar, config: Config, teams: TeamDirectory, notices: CaseNotices) -> None:
         self.database = database
-        self.outbox = outbox
         self.calendar = calendar
         self.config = config
         self.municipality = config.municipality
         self.teams = teams
-        self.resident_texts = resident_texts  # in the resident's language
-        self.clerk_texts = clerk_texts  # in ADMIN_LOCALE
-        self.follower_texts = FollowerTexts(resident_texts.i18n, config)  # "me too": in each follower's language
+        self.notices = notices  # what each change queues
+        self.resident_texts = notices.resident_texts  # in the resident's language
+        self.clerk_texts = notices.clerk_texts  # in ADMIN_LOCALE
 
     def extension_left(self, case: Case) -> int:
         return extension_left(case, self.config)
+
+    # --- the checks: each raises what the command would refuse with, before anything is asked or changed ---
+
+    def check_action(self, case: Case | None, action: Action) -> Case:
+        """A clerk's action fits the case now (before its prompt: a reason, days, a team, a person)."""
+        case = check_transition(case, action)
+        if action is Action.EXTEND and self.extension_left(case) <= 0:
+            raise NotAllowed(Refusal.NO_EXTENSION_LEFT)
+        return case
+
+    def check_extension(self, case: Case | None, days: int) -> Case:
+        """The deadline may be extended by `days` working days."""
+        case = self.check_action(case, Action.EXTEND)
+        if not 1 <= days <= self.extension_left(case):
+            raise NotAllowed(Refusal.EXTENSION)
+        return case
+
+    def check_pass(self, case: Case | None, team_id: str | None) -> Team:
+        """The team the case may be passed to: another team of the municipality."""
+        case = self.check_action(case, Action.PASS)
+        target = self.municipality.team_by_id.get(team_id or "")
+        if target is None or target.id == self.teams.get(case.team_id).id:
+            raise NotAllowed(Refusal.SAME_TEAM)
+        return target
+
+    def assignable(self, team: Team) -> list[int]:
+        """Whom a head may assign the team's cases to (and is offered): its heads, then its members."""
+        return list(dict.fromkeys([*team.heads, *team.members]))
+
+    def check_assignee(self, case: Case | None, user_id: int) -> Team:
+        """A head's choice of whom to assign the case to: one of its team's `assignable` (the team returned)."""
+        case = self.check_action(case, Action.ASSIGN)
+        team = self.teams.get(case.team_id)
+        if user_id not in self.assignable(team):
+            raise NotAllowed(Refusal.NOT_A_MEMBER)
+        return team
+
+    def check_how_answered(self, case: Case | None, action: Action) -> Case:
+        """`action` closes a case answered outside Telegram, so the clerk says how it was answered."""
+        case = self.check_action(case, action)
+        if not records_how_answered(case, action):
+            raise NotAllowed(Refusal.STATUS)
+        return case
+
+    def check_reopen_by_resident(self, case: Case | None, resident_id: int, now: datetime) -> Case:
+        """The resident may reopen their case: the transition table's REOPEN, within REOPEN_DAYS of closing."""
+        if case is None or case.resident_id != resident_id:
+            raise NotAllowed(Refusal.NOT_THEIRS)
+        case = check_transition(case, Action.REOPEN)
+        if not TRANSITIONS[Action.REOPEN].by_resident:
+            raise NotAllowed(Refusal.STATUS)
+        if case.closed_at is None or now - case.closed_at > timedelta(days=self.config.settings.reopen_days):
+            raise NotAllowed(Refusal.TOO_LATE)
+        return case
+
+    def resident_may_reopen(self, case: Case, now: datetime) -> bool:
+        """Whether the case's resident may reopen it now (to offer the button)."""
+        if case.resident_id is None:
+            return False
+        try:
+            self.check_reopen_by_resident(case, case.resident_id, now)
+        except NotAllowed:
+            return False
+        return True
+
+    def check_add_information(self, case: Case | None, resident_id: int) -> Case:
+        """The resident may add text or files to this case: theirs, and still being handled."""
+        if case is None or case.resident_id != resident_id:
+            raise NotAllowed(Refusal.NOT_THEIRS)
+        if case.status in CLOSED_STATUSES:
+            raise NotAllowed(Refusal.STATUS)
+        return case
+
+    async def check_daily_limit(self, resident_id: int, now: datetime) -> None:
+        """DailyLimitReached if the resident has opened as many cases today as MAX_CASES_PER_DAY."""
+        async with self.database.read() as session:
+            await self._check_daily_limit(session, resident_id, now, self.config.settings.max_cases_per_day)
+
+    async def _check_daily_limit(self, session: AsyncSession, resident_id: int, now: datetime, limit: int) -> None:
+        if await case_queries.opened_since(session, resident_id, self.calendar.day_start(now)) >= limit:
+            raise DailyLimitReached(limit)
 
     # --- opening ---
 
@@ -250,7 +369,7 @@ class CaseWorkflow:
 
     async def _case_for_update(self, update_id: int) -> Case | None:
         async with self.database.read() as session:
-            return await case_rows.case_by_update(session, update_id)
+            return await case_queries.case_by_update(session, update_id)
 
     async def _insert(
         self, draft: CaseDraft, received_at: datetime, update_id: int | None, registered_by: RegisteredBy | None, daily_limit: int | None, phone: str | None
@@ -260,15 +379,14 @@ class CaseWorkflow:
         team = self.teams.route(draft.kind, draft.category_id, draft.eldership_id)
         async with self.database.write() as session:
             if draft.resident_id is not None:
-                if daily_limit is not None and await case_rows.opened_since(session, draft.resident_id, self.calendar.day_start(received_at)) >= daily_limit:
-                    raise DailyLimitReached
-                if daily_limit is not None:  # a resident's own submission: their files count against the quotas
+                if daily_limit is not None:  # a resident's own submission: within the day's limit, their files against the quotas
+                    await self._check_daily_limit(session, draft.resident_id, received_at, daily_limit)
                     await self._check_quota(session, None, draft.resident_id, await self._new_files(session, None, draft.attachments))
                 if phone:
                     resident = await session.get(Resident, draft.resident_id)
                     if resident is not None:
                         resident.phone = phone[:32]
-            seq = await case_rows.allocate_sequence(session, year)
+            seq = await allocate_sequence(session, year)
             case = Case(
                 number=format_case_number(self.config.settings.case_prefix, year, seq), year=year, seq=seq,
                 resident_id=draft.resident_id, locale=draft.locale, kind=draft.kind, category_id=draft.category_id,
@@ -290,8 +408,8 @@ class CaseWorkflow:
             session.add(created)
             await session.flush()
             files = await self.add_files(session, case, created.id, draft.attachments)
-            self._queue_card(session, case, [f.id for f in files])
-            await self._hook(session, Event.OPENED, case, created)
+            self.notices.queue_card(session, case, [f.id for f in files])
+            await self.notices.hook(session, Event.OPENED, case, created)
         return case
 
     async def add_files(self, session: AsyncSession, case: Case, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
@@ -308,19 +426,6 @@ class CaseWorkflow:
             enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:{file.id}", case_id=case.id, payload={"attachment": file.id})
         return files
 
-    def _queue_card(self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None) -> None:
-        """The case's topic and card in its team's group, then its history, pin and files."""
-        chat = self._chat(case)
-        key = group_key(chat, case.id)
-        enqueue(session, Kind.TOPIC, chat, key=key, case_id=case.id)
-        enqueue(session, Kind.CARD, chat, key=key, case_id=case.id)
-        if history:
-            enqueue(session, Kind.MESSAGE, chat, key=key, case_id=case.id, payload={"text": history, "in_topic": True})
-        if case.latitude is not None and case.longitude is not None:
-            enqueue(session, Kind.LOCATION, chat, key=key, case_id=case.id)
-        if attachment_ids:
-            enqueue(session, Kind.FILES, chat, key=key, case_id=case.id, payload={"attachments": attachment_ids, "in_topic": True})
-
     # --- what clerks do ---
 
     async def act(
@@ -328,7 +433,7 @@ class CaseWorkflow:
         team_id: str | None = None, assignee: Clerk | None = None, answer: GroupMessage | None = None,
         answered_via: AnswerBy | None = None,
     ) -> Outcome:  # fmt: skip
-        """Apply a clerk's action; raise NotAllowed if the case or the transition is wrong.
+        """Apply a clerk's action; raise NotAllowed (with the `Refusal`) if the case or the transition is wrong.
 
         ANSWER with `answer`: that group message is copied to the resident as the answer.
         Closing a case answered outside Telegram (`records_how_answered`) needs `answered_via`:
@@ -337,24 +442,25 @@ class CaseWorkflow:
         rule = TRANSITIONS[action]
         now = utcnow()
         async with self.database.write() as session:
-            case = await session.get(Case, case_id, with_for_update=True)
-            if case is None or case.status not in rule.allowed_from or not _fits(action, case) or case.purged_at is not None or action is Action.DUPLICATE:
-                raise NotAllowed(action)  # a duplicate is closed by `merge`, with its original
+            case = self.check_action(await session.get(Case, case_id, with_for_update=True), action)
+            if action is Action.DUPLICATE:
+                raise NotAllowed(Refusal.STATUS)  # a duplicate is closed by `merge`, with its original
             outcome = Outcome(case)
             if action in (Action.PUBLISH, Action.HIDE):
                 self._publish(session, outcome, clerk, action is Action.PUBLISH, now)
             elif action is Action.EXTEND:
+                self.check_extension(case, days or 0)
                 await self._extend(session, outcome, clerk, text or "", days or 0, now)
             elif action is Action.PASS:
-                await self._pass(session, outcome, clerk, self.teams.get(team_id), text or "", now)
+                await self._pass(session, outcome, clerk, self.check_pass(case, team_id), text or "", now)
                 return outcome
-            elif action is Action.ASSIGN:
+            elif action is Action.ASSIGN:  # the head's choice checked by `check_assignee` when it was made
                 await self._assign(session, outcome, clerk, assignee or clerk, now)
             else:
                 details: dict[str, Any] = {}
                 if records_how_answered(case, action):
                     if answered_via is None:
-                        raise NotAllowed("how the answer was given is missing")
+                        raise NotAllowed(Refusal.HOW_ANSWERED)
                     case.answered_via = details["answered_via"] = AnswerBy(answered_via)
                 elif action is Action.ANSWER and answer is not None:
                     await self._relay(session, outcome, clerk, [answer], text, now, final=True)
@@ -367,7 +473,7 @@ class CaseWorkflow:
                 assert rule.to is not None
                 notify = details.pop("notified", True)  # a relayed final answer says itself that the case is closed
                 await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details, notify=notify)
-            await self._card_edit(session, case)
+            await self.notices.refresh_card(session, case)
         return outcome
 
     async def _set_status(
@@ -384,19 +490,7 @@ class CaseWorkflow:
         )  # fmt: skip
         session.add(event)
         outcome.events.append(event)
-        await self._hook_status(session, outcome, event, actor_name, text)
-        locale = await self._locale(session, case)
-        if notify:
-            self._notify(session, case, self.resident_texts.event(case, event, locale))
-        # Followers ("me too"): a public case's final answer is the clerk's relayed message.
-        answer = text or next((e.text for e in reversed(outcome.events) if e.kind == EventKind.MESSAGE_OUT), None)
-        await notice_followers(session, self.follower_texts, case, answer, self.config.settings.default_locale)
-        resident = await case_rows.resident_of(session, case)
-        asks = to in CLOSED_STATUSES and to != CaseStatus.DUPLICATE  # a duplicate's resident is asked about the original's handling
-        if asks and case.resident_id is not None and not case.feedback_asked and not case_rows.kept_apart(case, resident):
-            case.feedback_asked = True  # asked once per case, never again after a reopening
-            question, keyboard = self.resident_texts.satisfaction_question(case, locale)
-            self._notify(session, case, question, keyboard=keyboard)
+        await self.notices.status_changed(session, case, event, outcome.events, actor_name, text, notify=notify)
 
     def _publish(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, public: bool, now: datetime) -> None:
         """A report shown in the public Open311 listing (its description and place), or hidden again."""
@@ -411,7 +505,7 @@ class CaseWorkflow:
         try:
             extension = self.calendar.extend(case.due, days, case.extension_days, self.municipality.kinds[case.kind].max_extension_days)
         except ExtensionNotAllowed as exc:
-            raise NotAllowed(str(exc)) from None
+            raise NotAllowed(Refusal.EXTENSION, str(exc)) from None
         case.extended_until, case.extension_days, case.extension_reason = extension.until, extension.total_days, reason
         event = CaseEvent(
             case_id=case.id, at=now, kind=EventKind.EXTENDED, actor_id=clerk.id, actor_name=clerk.name,
@@ -419,8 +513,10 @@ class CaseWorkflow:
         )  # fmt: skip
         session.add(event)
         outcome.events.append(event)
-        await self._hook(session, Event.EXTENDED, case, event, {"until": extension.until.isoformat(), "days": days, "reason": reason, "by": _by(clerk.name)})
-        self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
+        await self.notices.hook(
+            session, Event.EXTENDED, case, event, {"until": extension.until.isoformat(), "days": days, "reason": reason, "by": by_whom(clerk.name)}
+        )
+        await self.notices.event_to_resident(session, case, event)
 
     async def _assign(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, assignee: Clerk, now: datetime) -> None:
         case = outcome.case
@@ -433,13 +529,13 @@ class CaseWorkflow:
         outcome.events.append(event)
         if case.status in (CaseStatus.NEW, CaseStatus.REOPENED):
             await self._set_status(session, outcome, CaseStatus.ASSIGNED, clerk.id, clerk.name, None, now)
-        self._post(session, case, self.clerk_texts.assigned(case, clerk, assignee))
+        self.notices.post_in(session, case, self.clerk_texts.assigned(case, clerk, assignee))
 
     async def _pass(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, to: Team, reason: str, now: datetime) -> None:
         case = outcome.case
         source = self.teams.get(case.team_id)
         if to.id == source.id:
-            raise NotAllowed("the case is already this team's")
+            raise NotAllowed(Refusal.SAME_TEAM)
         old_chat, old_topic, old_card = case.group_chat_id, case.topic_id, case.card_message_id
         event = CaseEvent(
             case_id=case.id, at=now, kind=EventKind.PASSED, actor_id=clerk.id, actor_name=clerk.name, text=reason,
@@ -450,23 +546,18 @@ class CaseWorkflow:
         # The old topic: a last line saying where the case went, the old card without its buttons, then it is closed.
         if old_chat is not None:
             # Its topic named now: when it is sent, the case already lives in the new team's group.
-            text = self.clerk_texts.passed_away(case, clerk, to, reason)
-            enqueue(session, Kind.MESSAGE, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"text": text, "topic_id": old_topic})
-            if old_card is not None:
-                enqueue(session, Kind.CARD_EDIT, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"retired": old_card})
-            if old_topic is not None:
-                enqueue(session, Kind.CLOSE_TOPIC, old_chat, key=group_key(old_chat, case.id), case_id=case.id, payload={"topic_id": old_topic})
+            self.notices.leave_group(session, case, old_chat, old_topic, old_card, self.clerk_texts.passed_away(case, clerk, to, reason))
         case.team_id, case.group_chat_id = to.id, self.teams.chat_of(to)
         case.topic_id = case.card_message_id = None
         case.assignee_id = case.assignee_name = None
         if case.status == CaseStatus.ASSIGNED:
             case.status = CaseStatus.NEW  # nobody in the new team has it yet
         await session.flush()
-        await self._hook(session, Event.PASSED, case, event, {"from_team": source.id, "to_team": to.id, "reason": reason, "by": _by(clerk.name)})
-        events = await case_rows.case_events(session, case.id)
-        attachments = (await session.execute(select(col(Attachment.id)).where(col(Attachment.case_id) == case.id).order_by(col(Attachment.id)))).scalars().all()
-        self._queue_card(session, case, list(attachments), history=self.clerk_texts.history(case, events, source, reason))
-        self._notify(session, case, self.resident_texts.passed(case, to, reason, await self._locale(session, case)))
+        await self.notices.hook(session, Event.PASSED, case, event, {"from_team": source.id, "to_team": to.id, "reason": reason, "by": by_whom(clerk.name)})
+        events = await case_queries.case_events(session, case.id)
+        attachments = await case_queries.attachment_ids(session, case.id)
+        self.notices.queue_card(session, case, attachments, history=self.clerk_texts.history(case, events, source, reason))
+        self.notices.notify(session, case, self.resident_texts.passed(case, to, reason, await case_queries.resident_locale(session, case)))
 
     async def _relay(
         self, session: AsyncSession, outcome: Outcome, clerk: Clerk, messages: list[GroupMessage], text: str | None, now: datetime,
@@ -482,7 +573,7 @@ class CaseWorkflow:
         await session.flush()
         outcome.events.append(event)
         await self.add_files(session, case, event.id, files)
-        locale = await self._locale(session, case)
+        locale = await case_queries.resident_locale(session, case)
         heading, footer = self.resident_texts.answer_heading(locale) if final else (self.resident_texts.clerk_heading(locale), None)
         payload = {
             "from_chat_id": first.chat_id, "message_ids": [m.message_id for m in messages], "event": event.id,
@@ -504,8 +595,8 @@ class CaseWorkflow:
         now = utcnow()
         async with self.database.write() as session:
             case = await session.get(Case, case_id, with_for_update=True)
-            if case is None or case.status not in OPEN_STATUSES or case.purged_at is not None:
-                raise NotAllowed(Action.DUPLICATE)
+            check_transition(case, Action.DUPLICATE)
+            assert case is not None
             original = await session.get(Case, original_id, with_for_update=True)
             self._check_merge(case, original, head_of_original, now)
             assert original is not None
@@ -514,15 +605,15 @@ class CaseWorkflow:
             await self._set_status(
                 session, outcome, CaseStatus.DUPLICATE, clerk.id, clerk.name, original.number, now, {"original": original.number}, notify=False
             )
-            self._notify(session, case, self.resident_texts.merged(case, original, await self._locale(session, case)))
-            resident = await case_rows.resident_of(session, case)
+            self.notices.notify(session, case, self.resident_texts.merged(case, original, await case_queries.resident_locale(session, case)))
+            resident = await case_queries.resident_of(session, case)
             followers = {resident_id for resident_id, _locale in await followers_of(session, case.id, self.config.settings.default_locale)}
-            if case.resident_id is not None and not case_rows.kept_apart(case, resident):
+            if case.resident_id is not None and not case_queries.kept_apart(case, resident):
                 followers.add(case.resident_id)
             for resident_id in sorted(followers - {original.resident_id}):
                 await add_follow(session, resident_id, original)
-            await self._card_edit(session, case)
-            await self._card_edit(session, original)
+            await self.notices.refresh_card(session, case)
+            await self.notices.refresh_card(session, original)
         return outcome
 
     def _check_merge(self, case: Case, original: Case | None, head_of_original: bool, now: datetime) -> None:
@@ -556,7 +647,7 @@ class CaseWorkflow:
             await self._writable(session, case)
             event = _clerk_event(case, EventKind.MESSAGE_OUT, clerk, text, shown_in)
             session.add(event)
-            self._notify(session, case, self.resident_texts.event(case, event, await self._locale(session, case)))
+            await self.notices.event_to_resident(session, case, event)
         return Outcome(case, [event])
 
     async def note(self, case_id: int, clerk: Clerk, text: str, message: GroupMessage) -> CaseEvent:
@@ -570,7 +661,7 @@ class CaseWorkflow:
     async def _open_or_closed(self, session: AsyncSession, case_id: int) -> Case:
         case = await session.get(Case, case_id, with_for_update=True)
         if case is None or case.purged_at is not None:
-            raise NotAllowed("no such case, or its retention period is over")
+            raise NotAllowed(Refusal.NO_CASE)
         return case
 
     async def _writable(self, session: AsyncSession, case: Case) -> None:
@@ -579,10 +670,10 @@ class CaseWorkflow:
         person has no Telegram (registered by a clerk). An Open311 case keeps what it is told on
         record (its client reads the final answer as status notes)."""
         if answered_outside_telegram(case):
-            raise NoTelegram("the case's person has no Telegram")
-        resident = await case_rows.resident_of(session, case)
-        if case.status in CLOSED_STATUSES and case_rows.kept_apart(case, resident):
-            raise NotAllowed("the resident erased their profile")
+            raise NoTelegram
+        resident = await case_queries.resident_of(session, case)
+        if case.status in CLOSED_STATUSES and case_queries.kept_apart(case, resident):
+            raise NotAllowed(Refusal.PROFILE_ERASED)
 
     # --- what residents do ---
 
@@ -595,9 +686,7 @@ class CaseWorkflow:
         all that came with them (FileQuotaReached): the resident is told, nothing is half-added."""
         async with self.database.write() as session:
             await session.get(Resident, resident_id, with_for_update=True)  # one addition at a time counts against the day's quota
-            case = await session.get(Case, case_id, with_for_update=True)
-            if case is None or case.resident_id != resident_id or case.status in CLOSED_STATUSES:
-                raise NotAllowed("not an open case of this resident")
+            case = self.check_add_information(await session.get(Case, case_id, with_for_update=True), resident_id)
             files = await self._new_files(session, case.id, files)
             if text is None and not files:
                 raise AlreadyAdded
@@ -606,12 +695,12 @@ class CaseWorkflow:
             session.add(event)
             await session.flush()
             await self.add_files(session, case, event.id, files)
-            await self._gather_information(session, case, event)
+            await self.notices.gather_information(session, case, event)
         return event
 
     async def _new_files(self, session: AsyncSession, case_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> tuple[AttachmentDraft, ...]:
         """`drafts` without the files the case has already, or that come twice."""
-        seen = (await case_rows.files_of_case(session, case_id))[2] if case_id is not None else set()
+        seen = (await case_queries.files_of_case(session, case_id))[2] if case_id is not None else set()
         new = []
         for draft in drafts:
             if draft.file_unique_id not in seen:
@@ -626,8 +715,8 @@ class CaseWorkflow:
             return
         settings = self.config.settings
         adding, adding_bytes = len(drafts), sum(draft.file_size or 0 for draft in drafts)
-        count, size, _ = await case_rows.files_of_case(session, case_id) if case_id is not None else (0, 0, set())
-        today, today_bytes = await case_rows.files_sent_since(session, resident_id, self.calendar.day_start(utcnow()))
+        count, size, _ = await case_queries.files_of_case(session, case_id) if case_id is not None else (0, 0, set())
+        today, today_bytes = await case_queries.files_sent_since(session, resident_id, self.calendar.day_start(utcnow()))
         for used, limit, maximum in (
             (count + adding, FileLimit.CASE_FILES, settings.files_per_case_max),
             (size + adding_bytes, FileLimit.CASE_BYTES, int(settings.file_bytes_per_case_max)),
@@ -653,17 +742,13 @@ class CaseWorkflow:
             case = await session.get(Case, case_id)
             if case is None or case.resident_id != resident_id:
                 return
-            await release_now(session, Kind.INFO, group_key(self._chat(case), case.id))
+            await self.notices.release_information(session, case)
 
-    async def reopen_by_resident(self, case_id: int, resident_id: int, reason: str, reopen_days: int) -> Case:
+    async def reopen_by_resident(self, case_id: int, resident_id: int, reason: str) -> Case:
+        """The resident reopens their closed case (`check_reopen_by_resident`), with their reason."""
         now = utcnow()
         async with self.database.write() as session:
-            case = await session.get(Case, case_id, with_for_update=True)
-            if (
-                case is None or case.resident_id != resident_id or case.status not in CLOSED_STATUSES or case.status == CaseStatus.DUPLICATE
-                or case.closed_at is None or now - case.closed_at > timedelta(days=reopen_days)
-            ):  # fmt: skip
-                raise NotAllowed("not reopenable")
+            case = self.check_reopen_by_resident(await session.get(Case, case_id, with_for_update=True), resident_id, now)
             previous = case.status
             case.status, case.closed_at = CaseStatus.REOPENED, None
             event = CaseEvent(
@@ -671,239 +756,10 @@ class CaseWorkflow:
             )
             session.add(event)
             await session.flush()
-            await self._hook(session, Event.REOPENED, case, event, {"reason": reason, "by": {"role": "resident"}})
-            self._post(session, case, self.clerk_texts.information(case, [event]))
-            await self._card_edit(session, case)
+            await self.notices.hook(session, Event.REOPENED, case, event, {"reason": reason, "by": {"role": "resident"}})
+            self.notices.post_in(session, case, self.clerk_texts.information(case, [event]))
+            await self.notices.refresh_card(session, case)
         return case
-
-    async def _gather_information(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
-        """What the resident adds in quick succession (each within GATHER_QUIET_SECONDS of the one
-        before) goes to the clerks as one post, once they pause; never held longer than
-        GATHER_SECONDS after the first."""
-        chat = self._chat(case)
-        key = group_key(chat, case.id)
-        now = utcnow()
-        longest = timedelta(seconds=self.config.settings.gather_seconds)
-        quiet = min(timedelta(seconds=GATHER_QUIET_SECONDS), longest)
-        gathering = await pending_row(session, Kind.INFO, key)
-        if gathering is not None:
-            # Only a row no sender holds yet: if it was claimed meanwhile, start a new one.
-            result = await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == gathering.id, col(OutboxMessage.status) == OutboxStatus.PENDING)
-                .values(payload={"events": [*gathering.payload.get("events", []), event.id]}, due_at=min(gathering.created_at + longest, now + quiet))
-            )
-            if rowcount(result) == 1:
-                return
-        enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=now + quiet)
-
-    # --- finding cases ---
-
-    async def get(self, case_id: int) -> Case | None:
-        async with self.database.read() as session:
-            return await session.get(Case, case_id)
-
-    async def by_number(self, number: str) -> Case | None:
-        async with self.database.read() as session:
-            return await case_rows.case_by_number(session, number)
-
-    async def by_topic(self, chat_id: int, topic_id: int) -> Case | None:
-        async with self.database.read() as session:
-            query = select(Case).where(col(Case.group_chat_id) == chat_id, col(Case.topic_id) == topic_id)
-            return (await session.execute(query)).scalars().first()
-
-    async def by_former_topic(self, chat_id: int, topic_id: int) -> Case | None:
-        """The case that was passed on from this (now closed) forum topic."""
-        async with self.database.read() as session:
-            return await case_rows.case_left_topic(session, chat_id, topic_id)
-
-    async def by_group_message(self, chat_id: int, message_id: int) -> Case | None:
-        """The case whose card, or one of whose relayed messages or notes, is this group message."""
-        async with self.database.read() as session:
-            query = select(Case).where(col(Case.group_chat_id) == chat_id, col(Case.card_message_id) == message_id)
-            case = (await session.execute(query)).scalars().first()
-            if case is None:
-                event_query = select(col(CaseEvent.case_id)).where(col(CaseEvent.group_chat_id) == chat_id, col(CaseEvent.group_message_id) == message_id)
-                case_id = (await session.execute(event_query)).scalars().first()
-                case = await session.get(Case, case_id) if case_id is not None else None
-            return case
-
-    async def history(self, case_id: int) -> list[CaseEvent]:
-        async with self.database.read() as session:
-            return await case_rows.case_events(session, case_id)
-
-    async def resident(self, case: Case) -> Resident | None:
-        async with self.database.read() as session:
-            return await case_rows.resident_of(session, case)
-
-    async def closing(self, case: Case) -> CaseEvent | None:
-        """The STATUS event that closed the case (who closed it), if it is closed."""
-        async with self.database.read() as session:
-            return await case_rows.closing_event(session, case)
-
-    async def registration(self, case: Case) -> CaseEvent | None:
-        """The CREATED event of a case that came outside Telegram (it names the clerk who registered it)."""
-        async with self.database.read() as session:
-            return await case_rows.created_event(session, case)
-
-    # --- the schedule's messages ---
-
-    async def remind(self, case: Case, text: str) -> None:
-        async with self.database.write() as session:
-            session.add(CaseEvent(case_id=case.id, kind=EventKind.REMINDED))
-            self._post(session, case, text)
-
-    async def escalate(self, case: Case, day_key: str, posts: list[tuple[int, str]]) -> bool:
-        """Tell the head / escalation team about a case, once per working day; False if already done today."""
-        async with self.database.write() as session:
-            locked = await session.get(Case, case.id, with_for_update=True)
-            done = await session.execute(
-                select(col(CaseEvent.id))
-                .where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.ESCALATED)
-                .order_by(col(CaseEvent.id).desc())
-                .limit(20)
-            )
-            for event_id in done.scalars():
-                event = await session.get(CaseEvent, event_id)
-                if event is not None and (event.data or {}).get("day") == day_key:
-                    return False
-            session.add(CaseEvent(case_id=case.id, kind=EventKind.ESCALATED, data={"day": day_key, "to": [chat for chat, _ in posts]}))
-            for chat, text in posts:
-                enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), case_id=locked.id if locked else None, payload={"text": text})
-        return True
-
-    async def post_about(self, case_id: int, text: str) -> None:
-        """A line for the clerks in a case's topic."""
-        async with self.database.write() as session:
-            case = await session.get(Case, case_id)
-            if case is not None:
-                self._post(session, case, text)
-
-    async def tell_resident(self, case: Case, text: str, reply_keyboard: dict[str, Any] | None = None) -> None:
-        """A message to the case's resident through the outbox, sent once Telegram takes it: for
-        an answer that must not be lost when sending it at once failed (the confirmation)."""
-        async with self.database.write() as session:
-            self._notify(session, case, text, reply_keyboard=reply_keyboard)
-
-    async def post_to_group(self, chat_id: int, text: str) -> None:
-        async with self.database.write() as session:
-            enqueue(session, Kind.MESSAGE, chat_id, key=group_key(chat_id), payload={"text": text})
-
-    # --- queueing ---
-
-    async def _hook_status(self, session: AsyncSession, outcome: Outcome, event: CaseEvent, actor_name: str | None, text: str | None) -> None:
-        """A status that closes or reopens the case is an event for the document management system."""
-        to, by = outcome.case.status, _by(actor_name)
-        if to == CaseStatus.ANSWERED:
-            # The answer sent as the clerk's message (`act` relays it first), else the text given.
-            relayed = next((e.text for e in reversed(outcome.events) if e.kind == EventKind.MESSAGE_OUT), None)
-            await self._hook(session, Event.ANSWERED, outcome.case, event, {"answer": text or relayed, "by": by})
-        elif to in CLOSED_STATUSES:
-            await self._hook(session, Event.CLOSED, outcome.case, event, {"outcome": to, "reason": text, "by": by})
-        elif to == CaseStatus.REOPENED:
-            await self._hook(session, Event.REOPENED, outcome.case, event, {"reason": text, "by": by})
-
-    async def _hook(self, session: AsyncSession, kind: Event, case: Case, event: CaseEvent, detail: dict[str, Any] | None = None) -> None:
-        """The event for each receiver of CASE_WEBHOOKS, with the case as it is now (bot.services.webhooks)."""
-        receivers = self.config.settings.webhook_receivers
-        if not receivers:
-            return
-        await session.flush()  # the event's id, and the case's changes
-        resident = await case_rows.resident_of(session, case)
-        files = await session.scalar(select(func.count()).select_from(Attachment).where(col(Attachment.case_id) == case.id))
-        queue_event(session, receivers, kind, case, event, case_snapshot(case, resident, files or 0), detail)
-
-    async def _locale(self, session: AsyncSession, case: Case) -> str:
-        resident = await case_rows.resident_of(session, case)
-        return resident.locale if resident and resident.locale else case.locale  # after /forget: the case's language
-
-    def _notify(
-        self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None, reply_keyboard: dict[str, Any] | None = None
-    ) -> None:
-        if case.resident_id is None:
-            return  # nobody in Telegram: a case registered by a clerk, or the retention period is over
-        payload: dict[str, Any] = {"text": text, "warn_blocked": True}
-        if keyboard is not None:
-            payload["keyboard"] = keyboard
-        if reply_keyboard is not None:
-            payload["reply_keyboard"] = reply_keyboard
-        enqueue(session, Kind.MESSAGE, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
-
-    def _chat(self, case: Case) -> int:
-        """The team group holding the case (cases from before teams: the default team's)."""
-        return case.group_chat_id or self.teams.chat_of(self.teams.get(case.team_id))
-
-    def post_in(self, session: AsyncSession, case: Case, text: str) -> None:
-        """A line for the clerks in the case's topic, queued in the caller's transaction."""
-        self._post(session, case, text)
-
-    def _post(self, session: AsyncSession, case: Case, text: str) -> None:
-        """A line for the clerks in the case's topic (or the group's main chat)."""
-        chat = self._chat(case)
-        enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
-
-    async def tell_team_profile_erased(self, session: AsyncSession, case: Case) -> None:
-        """The resident of this case erased their profile (/forget): the card shows it (without
-        their name and phone); every card the case left in groups it was passed on from is blanked;
-        the team of an open case is told in its topic."""
-        if case.status not in CLOSED_STATUSES:
-            self._post(session, case, self.clerk_texts.profile_erased(case))
-        await self._card_edit(session, case)
-        current = (case.group_chat_id, case.card_message_id)
-        former = {
-            (trace.chat_id, trace.message_id) for trace in await case_rows.traces_of(session, [case.id])
-            if trace.kind == TraceKind.CARD and trace.message_id is not None and (trace.chat_id, trace.message_id) != current
-        }  # fmt: skip
-        for chat, message_id in sorted(former):
-            enqueue(session, Kind.CARD_BLANK, chat, key=group_key(chat, case.id), case_id=case.id, payload={"message_id": message_id, "number": case.number})
-
-    async def retire_from_group(self, session: AsyncSession, case: Case) -> None:
-        """The retention period ended: every forum topic the case ever had, in every group, is
-        deleted with every message in it (the cards, the resident's texts, photos and place, the
-        answers); in a group without topics, every message of the case the bot knows of is
-        deleted (its cards and posts, the clerks' messages)."""
-        traces = await case_rows.traces_of(session, [case.id])
-        topics = {(t.chat_id, t.topic_id) for t in traces if t.kind == TraceKind.TOPIC and t.topic_id is not None}
-        if case.topic_id is not None:
-            topics.add((self._chat(case), case.topic_id))
-        messages: dict[int, set[int]] = {}
-        cards: dict[int, set[int]] = {}
-        for trace in traces:
-            if trace.kind != TraceKind.TOPIC and trace.topic_id is None and trace.message_id is not None:
-                messages.setdefault(trace.chat_id, set()).add(trace.message_id)
-                if trace.kind == TraceKind.CARD:
-                    cards.setdefault(trace.chat_id, set()).add(trace.message_id)
-        if case.card_message_id is not None and case.topic_id is None:
-            messages.setdefault(self._chat(case), set()).add(case.card_message_id)
-            cards.setdefault(self._chat(case), set()).add(case.card_message_id)
-        with_topics = {chat for chat, _ in topics}
-        for _case_id, chat, message_id in await case_rows.clerk_messages(session, [case.id]):
-            if chat not in with_topics:  # in a topic, they go with it
-                messages.setdefault(chat, set()).add(message_id)
-        for chat, topic_id in sorted(topics):
-            enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": topic_id})
-        for chat, ids in sorted(messages.items()):
-            payload = {"messages": sorted(ids), "cards": sorted(cards.get(chat, ())), "number": case.number}
-            enqueue(session, Kind.DELETE_MESSAGES, chat, key=group_key(chat, case.id), case_id=case.id, payload=payload)
-        await case_rows.forget_traces(session, [case.id])
-        case.topic_id = case.card_message_id = None
-
-    async def refresh_card(self, session: AsyncSession, case: Case) -> None:
-        """The card re-rendered (coalesced with any pending edit), in the caller's transaction."""
-        await self._card_edit(session, case)
-
-    async def _card_edit(self, session: AsyncSession, case: Case) -> None:
-        """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""
-        chat = self._chat(case)
-        key = group_key(chat, case.id)
-        if await pending_row(session, Kind.CARD_EDIT, key) or await pending_row(session, Kind.CARD, key):
-            return
-        enqueue(session, Kind.CARD_EDIT, chat, key=key, case_id=case.id)
-
-
-def _by(clerk_name: str | None) -> dict[str, str | None]:
-    """Who made a change, as the document management system is told: a clerk (by name) or the system."""
-    return {"role": "clerk", "name": clerk_name} if clerk_name else {"role": "system"}
 
 
 def _clerk_event(case: Case, kind: EventKind, clerk: Clerk, text: str | None, message: GroupMessage, at: datetime | None = None) -> CaseEvent:
@@ -915,3 +771,14 @@ def _clerk_event(case: Case, kind: EventKind, clerk: Clerk, text: str | None, me
     if at is not None:
         event.at = at
     return event
+
+
+async def allocate_sequence(session: AsyncSession, year: int) -> int:
+    """The next number of `year`, inside the caller's transaction.
+
+    The counter row stays locked until the transaction ends, so concurrent creators wait for
+    each other, and a transaction that rolls back gives its number back: no gaps, no repeats.
+    """
+    await session.execute(insert_for(session, CaseCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
+    result = await session.execute(update(CaseCounter).where(col(CaseCounter.year) == year).values(last=CaseCounter.last + 1).returning(col(CaseCounter.last)))
+    return result.scalar_one()
