@@ -137,10 +137,7 @@ async def _next_after_language(where: Message, state: FSMContext, case: Case, lo
     data = await state.get_data()
     if not any(data["notice"].values()):
         await state.clear()
-        await where.answer(
-            _("Nothing to send: the notice has no text in either language.") + " " + _start_again(),
-            message_thread_id=where.message_thread_id if where.is_topic_message else None,
-        )
+        await where.answer(_("Nothing to send: the notice has no text in either language.") + " " + _start_again())
         return
     await state.set_state(NoticeForm.reach)
     text, keyboard = await _reach_question(case, area_notices, config)
@@ -286,9 +283,6 @@ async def _send(
         return
     await query.answer()
     where = shown(query)
-    progress = await where.answer(
-        announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)),
-        message_thread_id=where.message_thread_id if where.is_topic_message else None,
-    )
+    progress = await where.answer(announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)))
     await broadcaster.show_progress_in(broadcast, progress.chat.id, progress.message_id)
     announcements.start(broadcast)
