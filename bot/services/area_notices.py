@@ -133,7 +133,8 @@ class AreaNotices:
         if not linked:
             return {}
         async with self.database.read() as session:
-            numbers = dict((await session.execute(select(col(Case.id), col(Case.number)).where(col(Case.id).in_(set(linked.values()))))).tuples().all())
+            rows = await session.execute(select(col(Case.id), col(Case.number)).where(col(Case.id).in_(set(linked.values()))))
+            numbers: dict[int, str] = {row[0]: row[1] for row in rows}
         return {broadcast_id: numbers[case_id] for broadcast_id, case_id in linked.items() if case_id in numbers}
 
     async def _affected(self, session: AsyncSession, case: Case) -> dict[int, str]:
