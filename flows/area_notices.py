@@ -152,7 +152,8 @@ async def _reach_question(case: Case, area_notices: AreaNotices, config: Config)
     if counts.subscribers is None:
         lines.append(_("The case has no eldership, so there are no eldership news subscribers to notify."))
     else:
-        eldership = config.municipality.eldership_by_id[case.eldership_id or ""].get(config.settings.admin_locale)
+        entry = config.municipality.eldership_by_id.get(case.eldership_id or "")
+        eldership = entry.get(config.settings.admin_locale) if entry else case.eldership_id or ""
         lines.append(_("🏘 Subscribers of the news of {eldership}: {count}").format(eldership=escape(eldership), count=counts.subscribers))
         lines.append(_("👥🏘 Both, each resident once: {count}").format(count=counts.both))
         buttons += [(_("🏘 Eldership subscribers"), "reach", Reach.SUBSCRIBERS.value), (_("👥🏘 Both"), "reach", Reach.BOTH.value)]

@@ -247,3 +247,26 @@ async def test_cancel_stores_nothing_and_a_stale_button_says_so(desk: Desk, bot:
         assert (await session.execute(select(Broadcast))).first() is None
     assert not notices_to(emulator)
     await anna.nothing_more(0.2)
+
+
+async def test_a_case_of_the_whole_district_notifies_only_its_affected_residents(desk: Desk, bot: App, telegram: Telegram, emulator: Emulator) -> None:
+    anna = await telegram.resident("Anna", language_code="pl")
+    await onboard(anna, "pl")
+    await submit_case(anna, "pl", REPORT["pl"], LAMP["pl"], "Latarnia nie świeci")  # the whole district: no eldership
+    card = await desk.member.receive_one()
+    reach = await write_notice(desk.member, card, POLISH, None)
+    number = card.text.split()[1]
+    assert reach.text.split("\n") == [
+        tr("lt", "<b>{number}: who should get the notice?</b>", number=number),
+        tr("lt", "👥 Residents the case affects: {count}", count=1),
+        tr("lt", "The case has no eldership, so there are no eldership news subscribers to notify."),
+        tr("lt", "Residents who stopped the bot or erased their profile are not counted."),
+    ]
+    assert reach.buttons == [tr("lt", "👥 Affected residents"), CANCEL]
+    await desk.member.click(tr("lt", "👥 Affected residents"), reach)
+    await desk.member.edited()
+    *_preview, confirm = await desk.member.receive(3)
+    await desk.member.click(tr("lt", "✅ Send to {count} resident", "✅ Send to {count} residents", n=1, count=1), confirm)
+    told = await anna.receive_one()
+    whole = tr("pl", "📣 <b>Announcement</b> · {category} · {place}", category=LAMP["pl"], place=tr("pl", "whole district"))
+    assert told.text == whole + "\n\n" + POLISH
