@@ -31,6 +31,7 @@ from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.open311 import Open311Service
 from bot.services import texts
 from bot.services.announcements import Announcements
+from bot.services.area_notices import AreaNotices
 from bot.services.audits import Audits
 from bot.services.broadcaster import Broadcaster, started_after_commit
 from bot.services.case_commands import CaseCommands
@@ -348,6 +349,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     services.projects.on_fanout = announcements.start  # followers' notices go out as the announcements do
     database.after_commit.append(started_after_commit(announcements.start))  # and cases' followers' ("me too")
     dispatcher["metoo"] = MeToo(database, config, services.notices)
+    dispatcher["area_notices"] = AreaNotices(database, config, i18n, services.notices)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
     locales = ResidentI18nMiddleware(i18n, teams.is_staff_chat, settings.admin_locale)
     locales.setup(dispatcher)

@@ -8,7 +8,7 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
-    from flows import cases, clerk, comms, fallback, feedback, intake, news, privacy, projects, proposals, quality, register, start, visits
+    from flows import area_notices, cases, clerk, comms, fallback, feedback, intake, news, privacy, projects, proposals, quality, register, start, visits
 
     # The fallback router goes last: it answers whatever no other flow took.
     flows = [
@@ -25,8 +25,10 @@ def routers() -> list[Router]:
         register.router,
         visits.staff,
         quality.router,  # before the desk: a nonconformity's step is not a message to a resident
+        area_notices.router,  # before the desk: the notice's text is not a message to the case's resident
         clerk.router,
         clerk.outside,
+        area_notices.outside,
         comms.router,
         comms.outside,
         cases.unprompted,

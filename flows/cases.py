@@ -3,7 +3,6 @@ adding information, reopening. A resident only ever sees their own cases."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date
@@ -26,7 +25,7 @@ from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.case_commands import AlreadyAdded, CaseCommands, FileQuotaReached, NotAllowed
 from bot.services.case_queries import CaseQueries
-from bot.services.cases import AttachmentDraft, visible_text
+from bot.services.cases import CASE_NUMBER, AttachmentDraft, parse_case_number, visible_text
 from bot.services.deadlines import WorkingCalendar
 from bot.services.html_text import truncate_html, visible_length
 from bot.services.metoo import MeToo
@@ -63,7 +62,6 @@ unprompted.message.filter(F.chat.type == ChatType.PRIVATE)
 unprompted.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
 PER_PAGE = 5
-CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?([0-9]{4})[-\s]?([0-9]{1,6})\s*$")  # ASCII digits: \d takes "２０２６"
 REASON_MIN, REASON_MAX = 3, 1000
 ADDED_MAX = 3000  # characters of one message added to a case
 
@@ -248,8 +246,8 @@ async def look_up(
     message: Message, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config, calendar: WorkingCalendar, i18n: I18n
 ) -> None:
     """A typed case number: shown only if it is the resident's, else the same "not found"."""
-    prefix, year, seq = CASE_NUMBER.match(message.text or "").groups()
-    number = f"{prefix.upper()}-{year}-{int(seq):06d}"
+    number = parse_case_number(message.text or "")
+    assert number is not None, "the filter matched it"
     case = await queries.own_case(resident.id, number=number) if onboarded(resident) else None
     if case is None:
         await message.answer(_("Case {number} was not found among your cases.").format(number=escape(number)))

@@ -39,7 +39,7 @@ from bot.services.case_commands import (
     records_how_answered,
 )
 from bot.services.case_queries import CaseQueries
-from bot.services.cases import AnswerBy
+from bot.services.cases import AnswerBy, parse_case_number
 from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ACTION_LABELS, ClerkTexts, DeskAction
 from bot.services.numbers import Page, RowId, UserId
@@ -495,7 +495,7 @@ async def pending_text(message: Message, state: FSMContext, queries: CaseQueries
         )
         return
     text = (message.text or "").strip()
-    if not TEXT_MIN <= len(text) <= TEXT_MAX:
+    if action is not Action.DUPLICATE and not TEXT_MIN <= len(text) <= TEXT_MAX:  # any answer to "which case?" ends that prompt
         await message.reply(_("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX).format(min=TEXT_MIN, max=TEXT_MAX))
         return
     clerk = await acting_clerk(message, case, teams)
@@ -517,8 +517,10 @@ async def pending_text(message: Message, state: FSMContext, queries: CaseQueries
 
 
 async def _merge(message: Message, case: Case, number: str, clerk: Clerk, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
-    """ "Duplicate of…": the original by its number; a head of its team may merge from another team."""
-    original = await queries.by_number(number.strip().upper())
+    """ "Duplicate of…": the original by its number; a head of its team may merge from another team.
+    Anything else ends the prompt with the reason, and nothing changes."""
+    typed = parse_case_number(number)
+    original = await queries.by_number(typed) if typed is not None else None
     head = original is not None and (await teams.role(clerk.id, teams.get(original.team_id))).assigns
     try:
         await commands.merge(case.id, original.id if original is not None else 0, clerk, head_of_original=head)

@@ -28,6 +28,7 @@ from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.announcements import Announcements
+from bot.services.area_notices import AreaNotices
 from bot.services.broadcaster import (
     Broadcaster,
     BroadcastFile,
@@ -350,16 +351,19 @@ async def cancel(query: CallbackQuery, state: FSMContext) -> None:
 
 
 @router.message(Command("broadcasts"))
-async def recent(message: Message, broadcaster: Broadcaster) -> None:
+async def recent(message: Message, broadcaster: Broadcaster, area_notices: AreaNotices) -> None:
     rows = await broadcaster.recent()
     if not rows:
         await message.reply(_("No announcements yet."))
         return
+    cases = await area_notices.case_numbers(rows)  # area notices sent from a case's card
     lines = [_("<b>Recent announcements</b>")]
     for broadcast in rows:
         counts = await broadcaster.counts(broadcast.id)
+        of_case = _("📣 area notice of {number}").format(number=cases[broadcast.id]) + " · " if broadcast.id in cases else ""
         lines.append(
             f"#{broadcast.id} · {texts.day(broadcast.created_at.date())} · {broadcast.status} · "
+            + of_case
             + _("sent {sent} of {total}, blocked {blocked}, failed {failed}").format(
                 sent=counts["sent"], total=counts.total, blocked=counts["blocked"], failed=counts["failed"]
             )

@@ -142,6 +142,18 @@ def format_case_number(prefix: str, year: int, seq: int) -> str:
     return f"{prefix}-{year}-{seq:06d}"
 
 
+CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?([0-9]{4})[-\s]?([0-9]{1,6})\s*$")  # ASCII digits: \d takes "２０２６"
+
+
+def parse_case_number(text: str) -> str | None:
+    """A case number as people type it ("VRS-2026-000042", "vrs 2026 42"), written as the bot writes it; None if it is none."""
+    match = CASE_NUMBER.match(text)
+    if match is None:
+        return None
+    prefix, year, seq = match.groups()
+    return format_case_number(prefix.upper(), int(year), int(seq))
+
+
 def attachment_rows(case_id: int, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
     return [
         Attachment(

@@ -29,6 +29,7 @@ from sqlmodel import col
 from bot.config import Config, Team
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import case_queries, texts
+from bot.services.area_notices import NotifyArea, can_notify
 from bot.services.case_commands import Action, Clerk, allowed_actions, extension_left
 from bot.services.case_notices import record_trace
 from bot.services.cases import Contact
@@ -122,8 +123,7 @@ class ClerkTexts:
         responsible = _("responsible: {name}").format(name=escape(case.assignee_name)) if case.assignee_name else _("nobody responsible yet")
         return status + " · " + responsible
 
-    @staticmethod
-    def _related_lines(related: Related | None) -> list[str]:
+    def _related_lines(self, related: Related | None) -> list[str]:
         """ "Me too" and merged duplicates: how many residents the case affects, its duplicates, its original."""
         if related is None:
             return []
@@ -134,6 +134,9 @@ class ClerkTexts:
             lines.append(_("🔗 Duplicate of {number}").format(number=related.original))
         if related.duplicates:
             lines.append(_("🔗 Duplicates: {numbers}").format(numbers=", ".join(related.duplicates)))
+        if related.notices and related.latest_notice is not None:
+            latest = texts.day(self.calendar.local_date(related.latest_notice))
+            lines.append(_("📣 Area notices: {count} (the latest on {date})").format(count=related.notices, date=latest))
         return lines
 
     def _deadline_line(self, case: Case) -> str:
@@ -240,6 +243,8 @@ class ClerkTexts:
             if action is Action.ASSIGN and not self.teams.get(case.team_id).heads:
                 continue  # nobody could press it: only heads assign
             builder.button(text=str(ACTION_LABELS[action]), callback_data=DeskAction(action=action, case_id=case.id))
+        if can_notify(case):
+            builder.button(text=_("📣 Notify the area"), callback_data=NotifyArea(case_id=case.id))
         builder.adjust(2)
         return builder.as_markup()
 
@@ -251,7 +256,8 @@ class ClerkTexts:
         """Why a case cannot be merged into `case` (the original named), for the clerk."""
         with self.i18n.context(), self._in_admin_locale():
             if why == "unknown":
-                return _("There is no such case. Write the number of the original, e.g. {number}.").format(number=case.number)
+                again = _("Press “{button}” on the card again to write the original's number, e.g. {number}.")
+                return _("There is no such case: nothing was changed.") + " " + again.format(button=ACTION_LABELS[Action.DUPLICATE], number=case.number)
             if why == "itself":
                 return _("A case cannot be a duplicate of itself.")
             if why == "duplicate":

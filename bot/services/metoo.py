@@ -36,7 +36,7 @@ from bot.services import case_queries, texts
 from bot.services.broadcaster import TextVersion, Version, add_broadcast, fan_out_after_commit
 from bot.services.news import FOLLOWERS
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Case, CaseKind, CaseStatus, Follow, FollowKind, Resident
+from bot.store.models import CLOSED_STATUSES, Broadcast, Case, CaseKind, CaseStatus, Follow, FollowKind, Resident
 
 if TYPE_CHECKING:
     from bot.services.case_notices import CaseNotices
@@ -106,12 +106,15 @@ class Related:
     affected: int = 0
     original: str | None = None  # this case is a duplicate of that one (its number)
     duplicates: tuple[str, ...] = ()  # numbers of the cases merged into this one
+    notices: int = 0  # area notices sent from its card (bot.services.area_notices)
+    latest_notice: datetime | None = None
 
 
 async def related_of(session: AsyncSession, case: Case) -> Related:
     original = await session.scalar(select(col(Case.number)).where(col(Case.id) == case.duplicate_of)) if case.duplicate_of else None
     duplicates = (await session.execute(select(col(Case.number)).where(col(Case.duplicate_of) == case.id).order_by(col(Case.id)))).scalars()
-    return Related(await affected(session, case), original, tuple(duplicates))
+    notices, latest = (await session.execute(select(func.count(), func.max(col(Broadcast.created_at))).where(col(Broadcast.case_id) == case.id))).one()
+    return Related(await affected(session, case), original, tuple(duplicates), notices, latest)
 
 
 async def add_follow(session: AsyncSession, resident_id: int, case: Case) -> bool:

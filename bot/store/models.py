@@ -280,6 +280,7 @@ class Broadcast(SQLModel, table=True):
     progress_chat_id: int | None = _bigint(default=None)
     progress_message_id: int | None = None
     finished_at: datetime | None = _time(nullable=True)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)  # an area notice: sent from this case's card
 
 
 class Delivery(SQLModel, table=True):

@@ -49,6 +49,7 @@ CARD_BUTTONS = [
     "⛔ Atmesti",
     "🌐 Paviešinti",
     "🔗 Kreipimosi dublikatas…",
+    "📣 Skelbimas apylinkei",
 ]
 PUBLIC = "🌐 Public: the description, the place and the final answer are shown in the Open311 listing"
 

@@ -27,6 +27,7 @@ CARD_BUTTONS_NEW = [
     "⛔ Atmesti",
     "🌐 Paviešinti",
     "🔗 Kreipimosi dublikatas…",
+    "📣 Skelbimas apylinkei",
 ]
 CARD_BUTTONS_CLOSED = ["↩️ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
 

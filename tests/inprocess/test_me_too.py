@@ -4,12 +4,14 @@ the card counts both; the clerk's answer to the public report reaches both, each
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from bot.app import App
 from bot.services.case_commands import Action, Clerk
 from bot.store.db import Database
-from bot.store.models import Broadcast, Case, Follow, FollowKind
+from bot.store.models import Broadcast, Case, Follow, FollowKind, utcnow
 from tests.catalog import tr
 from tests.support.driver import Person, Received, Telegram
 from tests.support.helpers import LABELS, Desk, choose, onboard, submit_case, wait_until
@@ -154,6 +156,11 @@ async def mark_duplicate(clerk: Person, card: Received, number: str) -> Received
     return prompt
 
 
+def no_such_case(number: str) -> str:
+    again = tr("lt", "Press “{button}” on the card again to write the original's number, e.g. {number}.", button=DUPLICATE, number=number)
+    return tr("lt", "There is no such case: nothing was changed.") + " " + again
+
+
 async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
     anna, first_card = await first_report(telegram, desk)
     marta = await telegram.resident("Marta", language_code="pl")
@@ -168,9 +175,7 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     await mark_duplicate(desk.member, second, "VRS-2026-000002")
     assert (await desk.member.receive_one()).text == tr("lt", "A case cannot be a duplicate of itself.")
     await mark_duplicate(desk.member, second, "VRS-2026-000099")
-    assert (await desk.member.receive_one()).text == tr(
-        "lt", "There is no such case. Write the number of the original, e.g. {number}.", number="VRS-2026-000002"
-    )
+    assert (await desk.member.receive_one()).text == no_such_case("VRS-2026-000002")
     async with store.read() as session:
         assert (await session.get(Case, 2)).status == "new"
 
@@ -246,3 +251,56 @@ async def test_without_a_place_the_same_eldership_is_offered_and_a_hidden_answer
     told = await jonas.receive_one()
     assert tr("lt", "The problem has been dealt with: the case is resolved.") in told.text
     assert "Anna" not in told.text and "żarówkę" not in told.text  # not public: the answer to Anna stays hers
+
+
+async def test_a_wrong_number_ends_the_merge_prompt_and_changes_nothing(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+    await first_report(telegram, desk)
+    marta = await telegram.resident("Marta", language_code="pl")
+    await onboard(marta, "pl")
+    await submit_case(marta, "pl", REPORT["pl"], LAMP["pl"], "Ciemno na ulicy")
+    second = await desk.member.receive_one()
+    for typed in ("ta sama latarnia co wczoraj", "VRS-2026-000099", "7"):  # words, an unknown number, too short for a number
+        prompt = await mark_duplicate(desk.member, second, typed)
+        assert (await desk.member.receive_one()).text == no_such_case("VRS-2026-000002")
+        retired = await desk.member.edited()
+        assert (retired.id, retired.buttons) == (prompt.id, []), "the prompt no longer waits"
+    async with store.read() as session:
+        case = await session.get(Case, 2)
+        assert (case.status, case.duplicate_of) == ("new", None)
+        assert (await session.execute(select(Follow))).first() is None
+    # The prompt has ended: what the clerk writes next in the topic is a message to the resident, as always.
+    await desk.member.send("Sprawdzimy jutro", thread_id=second.thread_id)
+    assert "Sprawdzimy jutro" in (await marta.receive_one()).text
+
+
+async def test_a_case_closed_longer_ago_than_the_reopen_window_takes_no_duplicates(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+    await first_report(telegram, desk)
+    commands = bot.dispatcher["commands"]
+    await commands.act(1, Action.ANSWER, Clerk(1, "Petras"), text="Latarnia naprawiona")
+    window = timedelta(days=bot.config.settings.reopen_days)
+    async with store.write() as session:
+        (await session.get_one(Case, 1)).closed_at = utcnow() - window - timedelta(hours=1)
+    marta = await telegram.resident("Marta", language_code="pl")
+    await onboard(marta, "pl")
+    await submit_case(marta, "pl", REPORT["pl"], LAMP["pl"], "Ciemno na ulicy")
+    second = await desk.member.receive_one()
+    while second.text.split()[1:2] != ["VRS-2026-000002"]:  # the first case's answer in its topic came before
+        second = await desk.member.receive_one()
+
+    await mark_duplicate(desk.member, second, "VRS-2026-000001")
+    refusal = "{number} was closed too long ago to be reopened; it cannot take duplicates."
+    assert (await desk.member.receive_one()).text == tr("lt", refusal, number="VRS-2026-000001")
+    async with store.read() as session:
+        assert (await session.get_one(Case, 2)).status == "new"
+        assert (await session.execute(select(Follow))).first() is None
+
+    # Within the window it may: the same case, closed an hour less than the window ago.
+    async with store.write() as session:
+        (await session.get_one(Case, 1)).closed_at = utcnow() - window + timedelta(hours=1)
+    await mark_duplicate(desk.member, second, "VRS-2026-000001")
+    await wait_until(lambda: _status(store, 2, "duplicate"), what="the merge")
+
+
+async def _status(store: Database, case_id: int, status: str) -> bool:
+    async with store.read() as session:
+        return (await session.get_one(Case, case_id)).status == status

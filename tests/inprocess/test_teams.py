@@ -36,6 +36,7 @@ CARD_BUTTONS = [
     "⛔ Atmesti",
     "🌐 Paviešinti",
     "🔗 Kreipimosi dublikatas…",
+    "📣 Skelbimas apylinkei",
 ]
 
 

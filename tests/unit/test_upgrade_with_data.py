@@ -92,6 +92,7 @@ async def _later_releases_read_back(database: Database) -> None:
     async with database.read() as session:
         broadcast = await session.get_one(Broadcast, 1)
         assert {locale: version.text for locale, version in versions_of(broadcast).items()} == {"pl": "Remont drogi", "lt": "Kelio remontas"}  # type: ignore[union-attr]
+        assert broadcast.case_id is None  # an announcement of its time, not an area notice of a case (0021)
         [answer] = (await session.execute(select(SatisfactionAnswer))).scalars()
         assert (answer.score, answer.resolved, answer.comment) == (4, "yes", "Dziękuję")
         assert len((await session.execute(select(PollAnswer))).scalars().all()) == 1
