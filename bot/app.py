@@ -40,7 +40,7 @@ from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.metoo import MeToo
 from bot.services.news import NewsService
-from bot.services.nonconformities import Nonconformities
+from bot.services.nonconformities import NcCardSender, Nonconformities
 from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.objectives import ObjectiveMeter
 from bot.services.outbox import Kind, Outbox, Pool, Sent
@@ -281,6 +281,7 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     projects = ProjectService(database, i18n, config, teams)
     meter = ObjectiveMeter(quality, config.municipality)
     nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
+    outbox.handle(Kind.NC_CARD, NcCardSender(bot, database, nonconformities).send)
     audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
     proposals = Proposals(database, workflow, nonconformities, config.municipality, i18n, settings.admin_locale)
     review = ManagementReview(quality, meter, nonconformities, audits, proposals, i18n, calendar, settings.admin_locale)

@@ -8,8 +8,8 @@ effectiveness check is set 30, 60 or 90 days on. On that day, a nonconformity th
 objective has the objective's figure measured again for the latest full period, and "effective"
 or "not effective" is proposed to the quality manager (a head or an admin of the quality team);
 otherwise the manager decides. Not effective reopens it for new actions. Each change is in its
-trail (NcEvent: who, when, why) and posts the card again in the quality group and the team's
-group (through the outbox). Bad input raises NcError and changes nothing.
+trail (NcEvent: who, when, why) and brings its card up to date in the quality group and the team's
+group (an NC_CARD outbox row: posted the first time, edited in place after, see NcCardSender). Bad input raises NcError and changes nothing.
 
 Where quality matters go: `Municipality.quality_team` (the team marked `quality = true`, else
 the default team).
@@ -23,6 +23,8 @@ from datetime import date, datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
@@ -37,11 +39,11 @@ from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import RowId
 from bot.services.objectives import Measured, ObjectiveMeter, latest_full, period_key
-from bot.services.outbox import Kind, enqueue, group_key
+from bot.services.outbox import Kind, Permanent, Sent, enqueue, group_key, pending_row
 from bot.services.teams import Role, TeamDirectory
 from bot.services.workflow import Clerk
 from bot.store.db import Database
-from bot.store.models import Case, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity, ObjectiveReview, utcnow
+from bot.store.models import Case, CorrectiveAction, NcCard, NcEvent, NcSource, NcStatus, Nonconformity, ObjectiveReview, OutboxMessage, utcnow
 
 if TYPE_CHECKING:
     from babel.support import LazyProxy
@@ -459,9 +461,7 @@ class Nonconformities:
             builder.button(text=_("❌ Not effective"), callback_data=NcButton(nc_id=nc.id, do="not_effective"))
             return builder.as_markup()
 
-    async def _post_card(self, session: AsyncSession, nc: Nonconformity) -> None:
-        """The card, as it is now, in the quality group and the team's group (once if they share one)."""
-        await session.flush()
+    async def rendered_card(self, session: AsyncSession, nc: Nonconformity) -> tuple[str, InlineKeyboardMarkup | None]:
         actions = list(
             (
                 await session.execute(select(CorrectiveAction).where(col(CorrectiveAction.nonconformity_id) == nc.id).order_by(col(CorrectiveAction.id)))
@@ -470,9 +470,52 @@ class Nonconformities:
         numbers = (
             list((await session.execute(select(col(Case.number)).where(col(Case.id).in_(nc.case_ids)).order_by(col(Case.id)))).scalars()) if nc.case_ids else []
         )
-        text, keyboard = self.card(nc, actions, numbers)
-        payload: dict[str, Any] = {"text": text}
-        if keyboard is not None:
-            payload["keyboard"] = keyboard.model_dump(mode="json", exclude_none=True)
+        return self.card(nc, actions, numbers)
+
+    async def _post_card(self, session: AsyncSession, nc: Nonconformity) -> None:
+        """The card brought up to date in the quality group and the team's group (once if they share
+        one): rendered when sent, so one pending row per group is enough."""
+        await session.flush()
         for chat in dict.fromkeys((self.quality_chat(), self.teams.chat_of(self.teams.get(nc.team_id)))):
-            enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload=payload)
+            key = f"nc:{nc.id}:{chat}"
+            if await pending_row(session, Kind.NC_CARD, key) is None:
+                enqueue(session, Kind.NC_CARD, chat, key=key, payload={"nc_id": nc.id})
+
+
+class NcCardSender:
+    """Sends NC_CARD rows: the card as the record is now, edited where it was posted (NcCard), or
+    posted when it never was or its message is gone."""
+
+    def __init__(self, bot: Bot, database: Database, nonconformities: Nonconformities) -> None:
+        self.bot = bot
+        self.database = database
+        self.nonconformities = nonconformities
+
+    async def send(self, row: OutboxMessage) -> Sent:
+        async with self.database.read() as session:
+            nc = await session.get(Nonconformity, row.payload["nc_id"])
+            if nc is None:
+                raise Permanent("the nonconformity is gone")
+            text, keyboard = await self.nonconformities.rendered_card(session, nc)
+            placed = (
+                await session.execute(select(NcCard).where(col(NcCard.nonconformity_id) == nc.id, col(NcCard.chat_id) == row.chat_id))
+            ).scalar_one_or_none()
+        if placed is not None:
+            try:
+                await self.bot.edit_message_text(text=text, chat_id=row.chat_id, message_id=placed.message_id, reply_markup=keyboard)
+                return Sent(row.chat_id, placed.message_id)
+            except TelegramBadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return Sent(row.chat_id, placed.message_id)
+                log.info("nonconformity card posted again", extra={"nc_id": nc.id, "chat_id": row.chat_id})  # deleted, or too old to edit
+        message_id = (await self.bot.send_message(row.chat_id, text, reply_markup=keyboard)).message_id
+        nc_id, chat_id = nc.id, row.chat_id
+
+        async def record(session: AsyncSession) -> None:
+            existing = (await session.execute(select(NcCard).where(col(NcCard.nonconformity_id) == nc_id, col(NcCard.chat_id) == chat_id))).scalar_one_or_none()
+            if existing is None:
+                session.add(NcCard(nonconformity_id=nc_id, chat_id=chat_id, message_id=message_id))
+            else:
+                existing.message_id = message_id
+
+        return Sent(row.chat_id, message_id, record)

@@ -97,7 +97,8 @@ async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quali
     await rimas.send("Gyventojui atsiprašyta ir atsakyta tą pačią dieną")
     assert (await until(rimas, lambda m: m.text.startswith("#1"))).text == lt("#{id}: now the root cause: why did it happen?", id=1)
     await rimas.send("Atostogų metu niekas nesekė terminų")
-    analysed = await until(rimas, card_of(1, "analysed"))
+    analysed = await rimas.seen(card_of(1, "analysed"))
+    assert analysed.id == card.id  # the card edited in place, not posted again
     assert lt("<b>Root cause</b>: {text}", text="Atostogų metu niekas nesekė terminų") in analysed.text
     assert analysed.buttons == ["➕ Pridėti veiksmą"]
 
@@ -116,7 +117,7 @@ async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quali
     assert who.text == lt("#{id}: who is responsible for the action?", id=1)
     assert who.buttons == ["Rimas", "Petras", "✖️ Atšaukti"]
     await rimas.click("Petras", who)
-    await until(rimas, card_of(1, "actions under way"))
+    assert (await rimas.seen(card_of(1, "actions under way"))).id == card.id
     async with store.read() as session:
         action = (await session.execute(select(CorrectiveAction))).scalar_one()
         nc = (await session.execute(select(Nonconformity))).scalar_one()
@@ -138,7 +139,7 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(qual
     await ncs.analyse(nc.id, Clerk(2, "Rimas"), "Atsakymai papildyti", "Nėra šablono")
     await ncs.add_action(nc.id, Clerk(2, "Rimas"), "Parengti atsakymo šabloną", date(2026, 12, 1), Clerk(petras_id, "Petras"))
     petras = quality.member
-    card = await until(petras, card_of(nc.id, "actions under way"))
+    card = await petras.seen(card_of(nc.id, "actions under way"))
     assert card.buttons == ["➕ Pridėti veiksmą", "✔️ Veiksmas atliktas"]
 
     await petras.click("✔️ Veiksmas atliktas", card)
@@ -161,7 +162,7 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(qual
     assert (await rimas.answer())["text"] == lt("Only the quality manager can decide this.")
     await vida.click("❌ Neveiksminga", check)
     assert (await vida.answer())["text"] == lt("Not effective: reopened for new actions.")
-    reopened = await until(vida, card_of(nc.id, "reopened, not effective"))
+    reopened = await vida.seen(card_of(nc.id, "reopened, not effective"))
     assert reopened.buttons == ["🔎 Analizuoti", "➕ Pridėti veiksmą"]
     async with store.read() as session:
         stored = await session.get(Nonconformity, nc.id)
