@@ -25,9 +25,10 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Config, RoutingRule
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.audits import Audits
+from bot.services.audits import AuditButton, Audits
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import CHECK_DAYS, NcButton, NcError, Nonconformities, check_text, parse_due
+from bot.services.numbers import whole_number
 from bot.services.quality import PeriodError, parse_period
 from bot.services.review import ManagementReview
 from bot.services.schedule import Schedule
@@ -340,6 +341,62 @@ async def audit(message: Message, command: CommandObject, nonconformities: Nonco
         await message.reply(escape(str(exc)))
         return
     log.info("internal audit drawn", extra={"audit_id": drawn.id, "team": drawn.team_id, "cases": len(drawn.case_ids)})
+
+
+@router.callback_query(AuditButton.filter())
+async def checklist_answer(query: CallbackQuery, callback_data: AuditButton, nonconformities: Nonconformities, audits: Audits) -> None:
+    """A checklist button under a sampled case: the answer recorded, the buttons show it."""
+    if not await nonconformities.is_quality_staff(_person(query).id):
+        log.warning("audit checklist refused", extra={"user_id": _person(query).id, "audit_id": callback_data.audit_id})
+        await query.answer(_("Only the quality staff can do this."), show_alert=True)
+        return
+    try:
+        audit = await audits.answer(callback_data.audit_id, callback_data.case_id, callback_data.item, bool(callback_data.yes))
+    except NcError as exc:
+        await query.answer(str(exc), show_alert=True)
+        return
+    await query.answer(_("Recorded."))
+    await shown(query).edit_reply_markup(reply_markup=audits.checklist_keyboard(audit, callback_data.case_id))
+
+
+@router.message(Command("finding"))
+async def finding(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits) -> None:
+    """`/finding AUDIT KIND [CASE] text`: a finding recorded on the audit (a nonconformity's opens one)."""
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+        await message.reply(_("Only the quality staff can do this, in the quality group."))
+        return
+    number, kind, text = ((command.args or "").strip().split(maxsplit=2) + ["", "", ""])[:3]
+    audit_id = whole_number(number)
+    if audit_id is None or not kind or not text:
+        await message.reply(_("Usage: /finding AUDIT KIND [CASE] text; KIND is nc, obs or ofi, e.g. /finding 3 obs Templates differ between clerks."))
+        return
+    try:
+        found = await audits.add_finding(audit_id, kind, text, _person(message))
+    except NcError as exc:
+        await message.reply(escape(str(exc)))
+        return
+    reply = _("Finding #{id} ({kind}) recorded on internal audit #{audit}.").format(id=found.id, kind=audits.finding_label(found), audit=audit_id)
+    if found.nonconformity_id:
+        reply += "\n" + _("Nonconformity #{id} opened; its card is in the quality group and the team's group.").format(id=found.nonconformity_id)
+    await message.reply(reply)
+
+
+@router.message(Command("auditreport"))
+async def audit_report(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits) -> None:
+    """`/auditreport AUDIT`: the audit's report, one XLSX."""
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+        await message.reply(_("Only the quality staff can do this, in the quality group."))
+        return
+    audit_id = whole_number((command.args or "").strip())
+    if audit_id is None:
+        await message.reply(_("Usage: /auditreport AUDIT, e.g. /auditreport 3."))
+        return
+    try:
+        workbook = await audits.report(audit_id)
+    except NcError as exc:
+        await message.reply(escape(str(exc)))
+        return
+    await message.reply_document(BufferedInputFile(workbook, f"internal-audit-{audit_id}.xlsx"), caption=_("Internal audit #{id}").format(id=audit_id))
 
 
 # --- who is responsible for what ----------------------------------------------------------

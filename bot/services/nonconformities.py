@@ -199,20 +199,28 @@ class Nonconformities:
         self, source: NcSource, description: str, team_id: str, actor: Clerk | None, case_ids: Iterable[int] = (),
         measured: Measured | None = None,
     ) -> Nonconformity:  # fmt: skip
+        async with self.database.write() as session:
+            nc = await self.open_in(session, source, description, team_id, actor, case_ids, measured)
+        log.info("nonconformity opened", extra={"nc_id": nc.id, "source": str(source), "team": nc.team_id})
+        return nc
+
+    async def open_in(
+        self, session: AsyncSession, source: NcSource, description: str, team_id: str, actor: Clerk | None, case_ids: Iterable[int] = (),
+        measured: Measured | None = None, low_ratings: int = 0, period: str | None = None,
+    ) -> Nonconformity:  # fmt: skip
+        """`open` within the caller's transaction (an audit's finding, the cases' rules)."""
         team = self.team(team_id)
         description = check_text(description)
-        async with self.database.write() as session:
-            nc = Nonconformity(
-                source=source, description=description, team_id=team.id, owner_id=team.heads[0] if team.heads else None,
-                opened_by=actor.id if actor else None, case_ids=list(case_ids),
-                objective_id=measured.objective.id if measured else None, period=measured.key if measured else None,
-                figure=measured.figure if measured else None,
-            )  # fmt: skip
-            session.add(nc)
-            await session.flush()
-            self._event(session, nc, "opened", actor, source=str(source))
-            await self._post_card(session, nc)
-        log.info("nonconformity opened", extra={"nc_id": nc.id, "source": str(source), "team": team.id})
+        nc = Nonconformity(
+            source=source, description=description, team_id=team.id, owner_id=team.heads[0] if team.heads else None,
+            opened_by=actor.id if actor else None, case_ids=list(case_ids),
+            objective_id=measured.objective.id if measured else None, period=measured.key if measured else period,
+            figure=measured.figure if measured else None, low_ratings=low_ratings,
+        )  # fmt: skip
+        session.add(nc)
+        await session.flush()
+        self._event(session, nc, "opened", actor, source=str(source))
+        await self._post_card(session, nc)
         return nc
 
     async def analyse(self, nc_id: int, actor: Clerk, correction: str, root_cause: str) -> Nonconformity:

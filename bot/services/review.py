@@ -53,6 +53,7 @@ class ManagementReview:
                 self._satisfaction(report, await self.proposals.count(period.start, period.end)),
                 *self._nonconformities(records),
                 self._audits(audits),
+                await self._findings(audits),
             ]
 
     async def xlsx(self, period: Period) -> bytes:
@@ -134,6 +135,13 @@ class ManagementReview:
             for a in audits
         ]  # fmt: skip
         return _("Internal audits"), headers, rows
+
+    async def _findings(self, audits: list[Audit]) -> Table:
+        rows = [
+            [f.audit_id, f.id, self.audits.finding_label(f), f.text, f.nonconformity_id or "", self.calendar.local_date(f.created_at).isoformat()]
+            for f in await self.audits.findings([a.id for a in audits])
+        ]
+        return _("Audit findings"), [_("Audit"), _("No."), _("Kind"), _("Finding"), _("Nonconformity"), _("Date")], rows
 
     def _chart(self, workbook: Any, period: Period) -> None:
         """A chart sheet: each team's share closed on time, from the process performance sheet."""
