@@ -628,6 +628,16 @@ class Objective(BaseModel):
         return figure >= self.target if self.comparison == ">=" else figure <= self.target
 
 
+class NcRules(BaseModel):
+    """Nonconformities opened from the cases themselves, one per team and ISO week listing them
+    (bot.services.nonconformities.Nonconformities.from_cases)."""
+
+    model_config = {"extra": "forbid"}
+
+    closed_late: bool = False  # a case closed after its deadline
+    low_rating: bool = False  # a satisfaction rating of 1 or 2 with "not resolved" (anonymous: counted for its category's team)
+
+
 DEFAULT_TEAM_ID = "desk"
 
 
@@ -648,6 +658,7 @@ class Municipality(BaseModel):
     comms: CommsStaff = CommsStaff()
     places: list[Place] = []
     objectives: list[Objective] = []
+    nc_rules: NcRules = NcRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:

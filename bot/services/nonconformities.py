@@ -43,7 +43,20 @@ from bot.services.outbox import Kind, Permanent, Sent, enqueue, group_key, pendi
 from bot.services.teams import Role, TeamDirectory
 from bot.services.workflow import Clerk
 from bot.store.db import Database
-from bot.store.models import Case, CorrectiveAction, NcCard, NcEvent, NcSource, NcStatus, Nonconformity, ObjectiveReview, OutboxMessage, utcnow
+from bot.store.models import (
+    Case,
+    CorrectiveAction,
+    NcCard,
+    NcEvent,
+    NcSource,
+    NcStatus,
+    Nonconformity,
+    ObjectiveReview,
+    OutboxMessage,
+    ResolvedAnswer,
+    SatisfactionAnswer,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from babel.support import LazyProxy
@@ -68,7 +81,18 @@ SOURCE_LABELS: dict[str, LazyProxy] = {
     NcSource.CLERK: __("reported by a clerk"),
     NcSource.QUALITY: __("quality staff"),
     NcSource.AUDIT: __("internal audit"),
+    NcSource.CASES: __("cases' rules, weekly"),
 }
+
+
+def iso_week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def iso_week(day: date) -> str:
+    """2026-W49: the ISO week that holds `day`."""
+    year, week, _weekday = day.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 class NcButton(CallbackData, prefix="nc"):
@@ -293,6 +317,7 @@ class Nonconformities:
 
     async def daily(self, today: date) -> None:
         await self.review_objectives(today)
+        await self.from_cases(today)
         await self.checks_due(today)
         await self.overdue_actions(today)
 
@@ -314,6 +339,62 @@ class Nonconformities:
             if m.met is False:
                 await self.open(NcSource.OBJECTIVE, self._objective_description(m), m.objective.team or self.quality_team.id, None, measured=m)
         return new
+
+    async def from_cases(self, today: date) -> list[Nonconformity]:
+        """The municipality file's rules over cases (`nc_rules`), from this ISO week and the one
+        before (a case closed late after yesterday's run is still counted): one nonconformity per
+        team and week, a later case added to it (its card edited). Returns those opened or changed."""
+        rules = self.municipality.nc_rules
+        first = iso_week_start(today) - timedelta(days=7)
+        late: dict[tuple[str, str], list[int]] = {}
+        low: dict[tuple[str, str], int] = {}
+        async with self.database.read() as session:
+            if rules.closed_late:
+                query = select(Case).where(
+                    col(Case.closed_at) >= self.calendar.midnight(first), col(Case.closed_at) < self.calendar.midnight(today + timedelta(days=1))
+                )
+                for case in (await session.execute(query.order_by(col(Case.id)))).scalars():
+                    closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
+                    if closed is not None and closed > case.due:
+                        late.setdefault((self.teams.get(case.team_id).id, iso_week(closed)), []).append(case.id)
+            if rules.low_rating:
+                ratings = select(SatisfactionAnswer).where(
+                    col(SatisfactionAnswer.answered_on) >= first, col(SatisfactionAnswer.answered_on) <= today,
+                    col(SatisfactionAnswer.score) <= 2, col(SatisfactionAnswer.resolved) == ResolvedAnswer.NO,
+                )  # fmt: skip
+                for answer in (await session.execute(ratings)).scalars():
+                    key = (self.teams.route(answer.kind, answer.category_id, answer.eldership_id).id, iso_week(answer.answered_on))
+                    low[key] = low.get(key, 0) + 1
+        changed = []
+        for team_id, week in sorted({*late, *low}):
+            nc = await self._week_record(team_id, week, late.get((team_id, week), []), low.get((team_id, week), 0))
+            if nc is not None:
+                changed.append(nc)
+        return changed
+
+    async def _week_record(self, team_id: str, week: str, case_ids: list[int], low_ratings: int) -> Nonconformity | None:
+        """The team's record of the week, opened or brought up to date; None when nothing is new."""
+        async with self.database.write() as session:
+            query = select(Nonconformity).where(
+                col(Nonconformity.source) == NcSource.CASES, col(Nonconformity.team_id) == team_id, col(Nonconformity.period) == week
+            )
+            nc = (await session.execute(query.with_for_update())).scalars().first()
+            if nc is None:
+                with self.i18n.context(), self.i18n.use_locale(self.locale):
+                    description = _(
+                        "Cases of week {week} that broke the municipality file's rules: closed after their deadline, "
+                        "or rated 1 or 2 with the matter not resolved."
+                    ).format(week=week)
+                return await self.open_in(session, NcSource.CASES, description, team_id, None, case_ids, low_ratings=low_ratings, period=week)
+            added = [case_id for case_id in case_ids if case_id not in nc.case_ids]
+            if not added and low_ratings <= nc.low_ratings:
+                return None
+            nc.case_ids = [*nc.case_ids, *added]  # a new list, so that the JSON column is written
+            nc.low_ratings = max(nc.low_ratings, low_ratings)
+            self._event(session, nc, "cases_added", None, cases=added, low_ratings=nc.low_ratings)
+            await self._post_card(session, nc)
+        log.info("nonconformity of the week extended", extra={"nc_id": nc.id, "team": team_id, "cases": len(added)})
+        return nc
 
     async def _measured(self, today: date) -> list[Measured]:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
@@ -434,6 +515,12 @@ class Nonconformities:
             ]
             if case_numbers:
                 lines.append(_("Cases: {cases}").format(cases=", ".join(case_numbers)))
+            if nc.low_ratings:
+                lines.append(
+                    _("{count} satisfaction rating of 1 or 2, not resolved", "{count} satisfaction ratings of 1 or 2, not resolved", nc.low_ratings).format(
+                        count=nc.low_ratings
+                    )
+                )
             lines += ["", escape(nc.description)]
             if nc.correction:
                 lines += ["", _("<b>Correction</b>: {text}").format(text=escape(nc.correction))]
