@@ -131,11 +131,12 @@ async def _review(args: argparse.Namespace) -> None:
     services = build_services(config)
     try:
         await upgrade(services.database)
-        meter = ObjectiveMeter(services.quality, config.municipality)
+        meter = ObjectiveMeter(services.quality, config.municipality, services.projects)
         locale = args.locale or config.settings.admin_locale
         review = ManagementReview(
-            services.quality, meter, services.nonconformities, services.audits, services.proposals, services.i18n, services.calendar, locale
-        )
+            services.quality, meter, services.nonconformities, services.audits, services.proposals, services.i18n, services.calendar, locale,
+            services.responsibility, services.projects,
+        )  # fmt: skip
         args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
     finally:
         await services.bot.session.close()

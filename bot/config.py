@@ -612,13 +612,15 @@ class Objective(BaseModel):
 
     on_time_share: % closed within the legal deadline; median_handling_days: working days;
     average_satisfaction: 1 to 5 (the whole municipality only: answers carry no team);
-    overdue_at_period_end: open cases past their deadline on the period's last day."""
+    overdue_at_period_end: open cases past their deadline on the period's last day;
+    milestones_on_time: % of the project milestones planned (baseline) in the period that were met
+    by that date (the project register; `team`: its projects only)."""
 
     model_config = {"extra": "forbid"}
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
     name: LocalizedName
-    metric: Literal["on_time_share", "median_handling_days", "average_satisfaction", "overdue_at_period_end"]
+    metric: Literal["on_time_share", "median_handling_days", "average_satisfaction", "overdue_at_period_end", "milestones_on_time"]
     comparison: Literal[">=", "<="]
     target: Annotated[float, Field(ge=0, le=100_000)]
     period: Literal["month", "quarter"] = "month"
@@ -736,7 +738,7 @@ class Municipality(BaseModel):
                 raise ValueError(f"{where}: unknown team {objective.team}")
             if objective.team is not None and objective.metric == "average_satisfaction":
                 raise ValueError(f"{where}: average_satisfaction is measured for the whole municipality only (answers carry no team)")
-            if objective.metric == "on_time_share" and objective.target > 100:
+            if objective.metric in ("on_time_share", "milestones_on_time") and objective.target > 100:
                 raise ValueError(f"{where}: a share is at most 100")
             if objective.metric == "average_satisfaction" and not 1 <= objective.target <= 5:
                 raise ValueError(f"{where}: satisfaction is from 1 to 5")

@@ -22,7 +22,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import Config, RoutingRule
+from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
 from bot.services.audits import AuditButton, Audits
@@ -30,8 +30,8 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import CHECK_DAYS, NcButton, NcError, Nonconformities, check_text, parse_due
 from bot.services.numbers import whole_number
 from bot.services.quality import PeriodError, parse_period
+from bot.services.responsibility import Responsibility
 from bot.services.review import ManagementReview
-from bot.services.schedule import Schedule
 from bot.services.teams import TeamDirectory
 from bot.services.workflow import CaseWorkflow, Clerk
 from bot.store.models import NcSource, NcStatus, Nonconformity, utcnow
@@ -403,44 +403,21 @@ async def audit_report(message: Message, command: CommandObject, nonconformities
 
 
 @router.message(Command("who"))
-async def who(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar, config: Config) -> None:
+async def who(message: Message, teams: TeamDirectory, responsibility: Responsibility, calendar: WorkingCalendar, config: Config) -> None:
     """The responsibility matrix: each team's share of the routing rules, its people, and the open
     load per responsible clerk (for anyone who acts in this group)."""
     if await acting_clerk(message, None, teams) is None:
         return
-    locale, today = config.settings.admin_locale, calendar.local_date(utcnow())
-    municipality = config.municipality
     lines = [_("👥 <b>Who is responsible</b>")]
-    for team in teams.teams:
-        handles = [_rule_text(rule, config) for rule in teams.routing.rules if rule.team == team.id]
-        if team.id == teams.default.id:
-            handles.append(_("everything no rule names"))
-        heads = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.heads]) or "—"
-        members = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.members]) or _("everyone in the group")
-        cases = await schedule.open_cases(team)
-        load: dict[str, list[int]] = {}  # name: [open, overdue]
-        for case in cases:
-            counts = load.setdefault(case.assignee_name or _("nobody responsible"), [0, 0])
-            counts[0] += 1
-            counts[1] += case.due < today
-        people = "; ".join(f"{escape(name)} {count} ({overdue} ⏰)" for name, (count, overdue) in sorted(load.items(), key=lambda item: -item[1][0]))
+    for row in await responsibility.matrix(config.settings.admin_locale, calendar.local_date(utcnow())):
+        people = "; ".join(f"{escape(load.clerk)} {load.open} ({load.overdue} ⏰)" for load in row.loads)
         lines += [
             "",
-            f"<b>{escape(team.name.get(locale))}</b>" + (" · " + _("quality team") if team.id == municipality.quality_team.id else ""),
-            _("Handles: {what}").format(what="; ".join(handles) or "—"),
-            _("Heads: {heads} · members: {members}").format(heads=heads, members=members),
-            _("Open cases: {count}").format(count=len(cases)) + (f" · {people}" if people else ""),
+            f"<b>{escape(row.name)}</b>" + (" · " + _("quality team") if row.quality else ""),
+            _("Handles: {what}").format(what=escape("; ".join(row.handles)) or "—"),
+            _("Heads: {heads} · members: {members}").format(
+                heads=escape(", ".join(row.heads)) or "—", members=escape(", ".join(row.members)) or _("everyone in the group")
+            ),
+            _("Open cases: {count}").format(count=row.open) + (f" · {people}" if people else ""),
         ]
     await message.reply(texts.shorten("\n".join(lines), 4000))
-
-
-def _rule_text(rule: RoutingRule, config: Config) -> str:
-    locale, municipality = config.settings.admin_locale, config.municipality
-    parts = []
-    if rule.kinds:
-        parts.append(", ".join(texts.kind_label(kind) for kind in rule.kinds))
-    if rule.categories:
-        parts.append(", ".join(escape(municipality.category_by_id[c].get(locale)) for c in rule.categories))
-    if rule.elderships:
-        parts.append(", ".join(escape(municipality.eldership_by_id[e].get(locale)) for e in rule.elderships))
-    return " / ".join(parts) or _("everything")

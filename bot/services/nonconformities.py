@@ -491,7 +491,7 @@ class Nonconformities:
         from babel.numbers import format_decimal
 
         shown = format_decimal(round(value, 2), format="#,##0.##", locale=self.locale)
-        return f"{shown}%" if objective.metric == "on_time_share" else shown
+        return f"{shown}%" if objective.metric in ("on_time_share", "milestones_on_time") else shown
 
     def check_message(self, nc: Nonconformity, measured: Measured | None) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):

@@ -636,7 +636,8 @@ class Nonconformity(SQLModel, table=True):
     check_on: date | None = None  # the effectiveness check
     check_posted_on: date | None = None  # the check was put to the quality manager (once)
     closed_at: datetime | None = _time(nullable=True)
-    low_ratings: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # source CASES: satisfaction answers of 1 or 2 with "not resolved" that week (anonymous: a count, no case)
+    # source CASES: the week's satisfaction answers of 1 or 2 with "not resolved" (anonymous: a count, never a case)
+    low_ratings: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class NcCard(SQLModel, table=True):
@@ -698,7 +699,8 @@ class Audit(SQLModel, table=True):
     sample_size: int
     population: int  # the team's cases received in the period
     case_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
-    checklist: dict[str, dict[str, bool]] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}"))  # case id: {checklist item: yes or no}, as the auditor answered
+    # the auditor's answers: {case id: {checklist item (1-4): yes or no}}
+    checklist: dict[str, dict[str, bool]] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}"))
 
 
 class FindingKind(StrEnum):
