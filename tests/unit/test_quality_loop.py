@@ -237,7 +237,11 @@ async def test_the_management_reviews_figures_equal_the_reports(loop, database: 
     assert chart._charts  # the chart sheet holds the chart
     assert nonconformities.max_row == 1 and actions.max_row == 1 and audits.max_row == 1 and findings.max_row == 1 and projects.max_row == 1  # none yet
     assert [c.value for c in list(responsibility.iter_rows(min_row=2))[0]][:1] + [c.value for c in list(responsibility.iter_rows(min_row=2))[0]][5:] == [
-        "Specialistai", 1, tr("lt", "nobody responsible"), 1, 0
+        "Specialistai",
+        1,
+        tr("lt", "nobody responsible"),
+        1,
+        0,
     ]  # the zero-config desk: case 6 open, nobody responsible, due on 18 December (the clock: 1 December)
 
 
