@@ -159,8 +159,8 @@ class Audits:
         audit = await self.get(audit_id)
         first, _space, rest = text.strip().partition(" ")
         async with self.database.write() as session:
-            numbers = dict((await session.execute(select(col(Case.number), col(Case.id)).where(col(Case.id).in_(audit.case_ids)))).tuples().all())
-            case_id = next((numbers[n] for n in numbers if n.lower() == first.lower()), None)
+            sampled = (await session.execute(select(col(Case.number), col(Case.id)).where(col(Case.id).in_(audit.case_ids)))).all()
+            case_id = next((row[1] for row in sampled if row[0].lower() == first.lower()), None)
             if case_id is None and CASE_NUMBER.fullmatch(first):  # a case number, but not of the sample
                 raise NcError(__("Case {number} is not in the sample of audit #{id}."), number=first, id=audit.id)
             description = check_text(rest if case_id is not None else text)
