@@ -630,6 +630,17 @@ class Objective(BaseModel):
         return figure >= self.target if self.comparison == ">=" else figure <= self.target
 
 
+class PlannedAudit(BaseModel):
+    """An internal audit of the audit programme (ISO 9001, 9.2.2): a team, a month or quarter as
+    /audit takes it, and the auditor (a Telegram user id, never of the audited team)."""
+
+    model_config = {"extra": "forbid"}
+
+    team: str
+    period: Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$")]  # 2026-11, 2026-Q4
+    auditor: Annotated[int, Field(gt=0)]
+
+
 class NcRules(BaseModel):
     """Nonconformities opened from the cases themselves, one per team and ISO week listing them
     (bot.services.nonconformities.Nonconformities.from_cases)."""
@@ -661,6 +672,7 @@ class Municipality(BaseModel):
     places: list[Place] = []
     objectives: list[Objective] = []
     nc_rules: NcRules = NcRules()
+    audit_programme: list[PlannedAudit] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:
@@ -679,6 +691,7 @@ class Municipality(BaseModel):
         self._check_teams()
         self._check_places()
         self._check_objectives()
+        self._check_audit_programme()
         return self
 
     def _check_places(self) -> None:
@@ -742,6 +755,14 @@ class Municipality(BaseModel):
                 raise ValueError(f"{where}: a share is at most 100")
             if objective.metric == "average_satisfaction" and not 1 <= objective.target <= 5:
                 raise ValueError(f"{where}: satisfaction is from 1 to 5")
+
+    def _check_audit_programme(self) -> None:
+        for number, planned in enumerate(self.audit_programme, start=1):
+            team = self.team_by_id.get(planned.team)
+            if team is None:
+                raise ValueError(f"audit_programme[{number}]: unknown team {planned.team}")
+            if planned.auditor in (*team.heads, *team.members):
+                raise ValueError(f"audit_programme[{number}]: the auditor {planned.auditor} is of team {team.id}: an auditor never audits their own team")
 
     @property
     def quality_team(self) -> Team:

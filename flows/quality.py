@@ -328,7 +328,10 @@ async def audit(message: Message, command: CommandObject, nonconformities: Nonco
         return
     team_id, _space, period_text = (command.args or "").strip().partition(" ")
     usage = _("Usage: /audit TEAM PERIOD, e.g. /audit roads 2026-11 or /audit roads 2026-Q4.")
-    if not team_id or not period_text.strip():
+    if not team_id:
+        await message.reply(await _programme_text(audits) + "\n\n" + usage)
+        return
+    if not period_text.strip():
         await message.reply(usage)
         return
     try:
@@ -341,6 +344,17 @@ async def audit(message: Message, command: CommandObject, nonconformities: Nonco
         await message.reply(escape(str(exc)))
         return
     log.info("internal audit drawn", extra={"audit_id": drawn.id, "team": drawn.team_id, "cases": len(drawn.case_ids)})
+
+
+async def _programme_text(audits: Audits) -> str:
+    lines = [_("🗓 <b>Audit programme</b>")]
+    for planned, made in await audits.programme():
+        state = _("done: audit #{id}").format(id=made.id) if made else _("planned")
+        team = audits.teams.get(planned.team).name.get(audits.locale)
+        lines.append(f"{escape(team)} · {planned.period} · {escape(await audits.auditor_name(planned))} · {state}")
+    if len(lines) == 1:
+        lines.append(_("No audit is planned in the municipality file (audit_programme)."))
+    return "\n".join(lines)
 
 
 @router.callback_query(AuditButton.filter())

@@ -26,6 +26,7 @@ from sqlalchemy import or_, select
 from sqlmodel import col
 
 from bot.keyboards import InlineKeyboardBuilder
+from bot.config import PlannedAudit
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.groups import ClerkTexts
@@ -91,10 +92,24 @@ class Audits:
             query = select(Audit).where(col(Audit.start) <= last, col(Audit.end) >= first).order_by(col(Audit.id))
             return list((await session.execute(query)).scalars())
 
+    async def programme(self) -> list[tuple[PlannedAudit, Audit | None]]:
+        """The audit programme of the municipality file, each with the audit made for it (the
+        latest of that team and period), if any."""
+        planned = self.nonconformities.municipality.audit_programme
+        async with self.database.read() as session:
+            made = list((await session.execute(select(Audit).where(col(Audit.team_id).in_([p.team for p in planned])).order_by(col(Audit.id)))).scalars())
+        return [(p, next((a for a in reversed(made) if a.team_id == p.team and a.period == p.period), None)) for p in planned]
+
+    async def auditor_name(self, planned: PlannedAudit) -> str:
+        return await self.teams.member_name(self.nonconformities.quality_team, planned.auditor)
+
     async def start(self, team_id: str, period: Period, auditor: Clerk) -> Audit:
         team = self.nonconformities.team(team_id)
         if (await self.teams.role(auditor.id, team)).acts:
             raise NcError(__("An auditor never audits their own team; please ask another member of the quality staff."))
+        planned = next((p for p in self.nonconformities.municipality.audit_programme if p.team == team.id and p.period == period_key(period)), None)
+        if planned is not None and planned.auditor != auditor.id:
+            raise NcError(__("The audit programme names another auditor for this audit: {auditor}."), auditor=await self.auditor_name(planned))
         start, end = self.calendar.midnight(period.start), self.calendar.midnight(period.end + timedelta(days=1))
         mine = col(Case.team_id) == team.id
         async with self.database.write() as session:

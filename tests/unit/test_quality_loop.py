@@ -262,6 +262,13 @@ async def test_the_management_reviews_figures_equal_the_reports(loop, database: 
         ),
         ("[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'speed'\ncomparison = '>='\ntarget = 7\n", "objectives.5.metric"),
         (
+            "[[teams]]\nid = 'a'\nchat_id = -1001\nname = { pl = 'A', lt = 'A' }\nheads = [77]\n[routing]\ndefault_team = 'a'\n"
+            "[[audit_programme]]\nteam = 'a'\nperiod = '2026-Q4'\nauditor = 77\n",
+            "audit_programme[1]: the auditor 77 is of team a: an auditor never audits their own team",
+        ),
+        ("[[audit_programme]]\nteam = 'roads'\nperiod = '2026-Q4'\nauditor = 77\n", "audit_programme[1]: unknown team roads"),
+        ("[[audit_programme]]\nteam = 'desk'\nperiod = 'Q4'\nauditor = 77\n", "audit_programme.0.period"),
+        (
             "[[teams]]\nid = 'a'\nchat_id = -1001\nname = { pl = 'A', lt = 'A' }\nquality = true\n"
             "[[teams]]\nid = 'b'\nchat_id = -1002\nname = { pl = 'B', lt = 'B' }\nquality = true\n[routing]\ndefault_team = 'a'\n",
             "teams: quality = true on a, b; mark one team only",
