@@ -298,3 +298,28 @@ async def test_the_checklist_findings_and_the_audit_report(quality: Desk, pothol
         (lt("observation"), None, "Šablonai skiriasi tarp specialistų", None),
         (lt("nonconformity"), NUMBER, "Atsakymas neatitinka prašymo", nc.id),
     ]
+
+
+@pytest.fixture
+async def programmed(quality: Desk, tmp_path: Path) -> Desk:
+    """The audit programme: roads in November by Vida, the front office in November by Rimas (of roads)."""
+    path = tmp_path / "municipality.toml"
+    vida, rimas = quality.director.user["id"], quality.head.user["id"]
+    plan = f"\n[[audit_programme]]\nteam = 'roads'\nperiod = '2026-11'\nauditor = {vida}\n[[audit_programme]]\nteam = 'front'\nperiod = '2026-11'\nauditor = {rimas}\n"
+    path.write_text(path.read_text(encoding="utf-8") + plan, encoding="utf-8")
+    return quality
+
+
+async def test_the_audit_programme_is_listed_and_only_the_planned_auditor_audits(programmed: Desk, pothole_card: Received, store: Database) -> None:
+    vida = programmed.director
+    await vida.send("/audit front 2026-11")
+    assert (await vida.receive_one()).text == lt("The audit programme names another auditor for this audit: {auditor}.", auditor="Rimas")
+    assert await count(store, Audit) == 0
+    await vida.send("/audit roads 2026-11")
+    await vida.receive(2)
+    await vida.send("/audit")
+    assert (await vida.receive_one()).text.split("\n\n")[0].splitlines() == [
+        tr("lt", "🗓 <b>Audit programme</b>"),
+        "Kelių skyrius · 2026-11 · Vida · " + lt("done: audit #{id}", id=1),
+        "Gyventojų aptarnavimo skyrius · 2026-11 · Rimas · " + lt("planned"),
+    ]
