@@ -9,7 +9,9 @@ objective has the objective's figure measured again for the latest full period, 
 or "not effective" is proposed to the quality manager (a head or an admin of the quality team);
 otherwise the manager decides. Not effective reopens it for new actions. Each change is in its
 trail (NcEvent: who, when, why) and brings its card up to date in the quality group and the team's
-group (an NC_CARD outbox row: posted the first time, edited in place after, see NcCardSender). Bad input raises NcError and changes nothing.
+group (an NC_CARD outbox row: posted the first time, edited in place after, see NcCardSender).
+The daily run also opens one per team and ISO week from the cases themselves (`from_cases`, the
+municipality file's `nc_rules`). Bad input raises NcError and changes nothing.
 
 Where quality matters go: `Municipality.quality_team` (the team marked `quality = true`, else
 the default team).
