@@ -1,4 +1,4 @@
-"""`python -m bot` / `petent`: run | migrate | report | review | backup | restore | sandbox | projects (import, export)."""
+"""`python -m bot` / `petent`: run | migrate | report | review | audit-report | backup | restore | sandbox | projects (import, export)."""
 
 from __future__ import annotations
 
@@ -131,16 +131,42 @@ async def _review(args: argparse.Namespace) -> None:
     services = build_services(config)
     try:
         await upgrade(services.database)
-        meter = ObjectiveMeter(services.quality, config.municipality)
+        meter = ObjectiveMeter(services.quality, config.municipality, services.projects)
         locale = args.locale or config.settings.admin_locale
         review = ManagementReview(
-            services.quality, meter, services.nonconformities, services.audits, services.proposals, services.i18n, services.calendar, locale
-        )
+            services.quality, meter, services.nonconformities, services.audits, services.proposals, services.i18n, services.calendar, locale,
+            services.responsibility, services.projects,
+        )  # fmt: skip
         args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
     finally:
         await services.bot.session.close()
         await services.database.dispose()
     print(f"{args.out}: management review, {args.start} – {args.end}")
+
+
+async def _audit_report(args: argparse.Namespace) -> int:
+    from bot.app import build_services
+    from bot.services.nonconformities import NcError
+    from bot.store.migrate import upgrade
+
+    config = load_config()
+    setup_logging("WARNING")
+    services = build_services(config)
+    try:
+        await upgrade(services.database)
+        if args.locale:
+            services.audits.locale = args.locale
+        try:
+            args.out.write_bytes(await services.audits.report(args.audit))
+        except NcError as exc:
+            with services.i18n.context(), services.i18n.use_locale(services.audits.locale):
+                print(f"petent: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        await services.bot.session.close()
+        await services.database.dispose()
+    print(f"{args.out}: internal audit #{args.audit}")
+    return 0
 
 
 def _day(value: str) -> date:
@@ -241,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--out", type=Path, required=True, metavar="FILE")
     review.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
     review.set_defaults(handler=_review, modules=("bot.app", "bot.services.review"))
+    audit = sub.add_parser("audit-report", help="an internal audit's report (ISO 9001, 9.2): the sample, the checklist's answers, the findings, as one XLSX")
+    audit.add_argument("--audit", type=int, required=True, metavar="NUMBER", help="the audit's number (#3 in the quality group: 3)")
+    audit.add_argument("--out", type=Path, required=True, metavar="FILE")
+    audit.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
+    audit.set_defaults(handler=_audit_report, modules=("bot.app", "bot.services.audits"))
     args = parser.parse_args(argv)
     if args.command == "projects" and args.file.suffix.lower() not in (".xlsx", ".csv"):
         parser.error("FILE must end in .xlsx or .csv")

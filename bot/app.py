@@ -43,7 +43,7 @@ from bot.services.groups import ClerkTexts, GroupSender
 from bot.services.leader import run_as_leader
 from bot.services.metoo import MeToo
 from bot.services.news import NewsService
-from bot.services.nonconformities import Nonconformities
+from bot.services.nonconformities import NcCardSender, Nonconformities
 from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.objectives import ObjectiveMeter
 from bot.services.outbox import Kind, Outbox, Pool, Sent
@@ -52,6 +52,7 @@ from bot.services.profiles import ResidentProfiles
 from bot.services.projects import ProjectService
 from bot.services.proposals import Proposals
 from bot.services.quality import QualityService
+from bot.services.responsibility import Responsibility
 from bot.services.review import ManagementReview
 from bot.services.schedule import Schedule
 from bot.services.storage import FileStore, file_stores
@@ -238,6 +239,7 @@ class Services:
     quality: QualityService
     nonconformities: Nonconformities
     review: ManagementReview
+    responsibility: Responsibility
     audits: Audits
     proposals: Proposals
     residents: ResidentSender
@@ -285,17 +287,19 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
     rights = DataRights(database, config, calendar, notices, surveys)
     projects = ProjectService(database, i18n, config, teams)
-    meter = ObjectiveMeter(quality, config.municipality)
+    meter = ObjectiveMeter(quality, config.municipality, projects)
     nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
+    outbox.handle(Kind.NC_CARD, NcCardSender(bot, database, nonconformities).send)
     audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
     proposals = Proposals(database, commands, notices, nonconformities, config.municipality, i18n, settings.admin_locale)
-    review = ManagementReview(quality, meter, nonconformities, audits, proposals, i18n, calendar, settings.admin_locale)
     schedule = Schedule(bot, i18n, database, queries, notices, teams, calendar, config, quality, rights, projects, nonconformities)
+    responsibility = Responsibility(teams, config.municipality, queries)
+    review = ManagementReview(quality, meter, nonconformities, audits, proposals, i18n, calendar, settings.admin_locale, responsibility, projects)
     open311 = Open311Service(database, commands, config, calendar, teams, i18n)
     return Services(
         config=config, database=database, bot=bot, i18n=i18n, calendar=calendar, teams=teams, outbox=outbox, commands=commands,
         queries=queries, notices=notices, clerk_texts=clerk_texts, schedule=schedule, quality=quality, nonconformities=nonconformities, review=review,
-        audits=audits,
+        audits=audits, responsibility=responsibility,
         proposals=proposals, residents=residents, rights=rights, surveys=surveys, webhooks=webhooks, open311=open311, files=files,
         disk=disk, projects=projects,
     )  # fmt: skip
@@ -334,6 +338,7 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["quality"] = services.quality
     dispatcher["nonconformities"] = services.nonconformities
     dispatcher["review"] = services.review
+    dispatcher["responsibility"] = services.responsibility
     dispatcher["audits"] = services.audits
     dispatcher["proposals"] = services.proposals
     dispatcher["rights"] = services.rights

@@ -612,13 +612,15 @@ class Objective(BaseModel):
 
     on_time_share: % closed within the legal deadline; median_handling_days: working days;
     average_satisfaction: 1 to 5 (the whole municipality only: answers carry no team);
-    overdue_at_period_end: open cases past their deadline on the period's last day."""
+    overdue_at_period_end: open cases past their deadline on the period's last day;
+    milestones_on_time: % of the project milestones planned (baseline) in the period that were met
+    by that date (the project register; `team`: its projects only)."""
 
     model_config = {"extra": "forbid"}
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
     name: LocalizedName
-    metric: Literal["on_time_share", "median_handling_days", "average_satisfaction", "overdue_at_period_end"]
+    metric: Literal["on_time_share", "median_handling_days", "average_satisfaction", "overdue_at_period_end", "milestones_on_time"]
     comparison: Literal[">=", "<="]
     target: Annotated[float, Field(ge=0, le=100_000)]
     period: Literal["month", "quarter"] = "month"
@@ -626,6 +628,27 @@ class Objective(BaseModel):
 
     def met_by(self, figure: float) -> bool:
         return figure >= self.target if self.comparison == ">=" else figure <= self.target
+
+
+class PlannedAudit(BaseModel):
+    """An internal audit of the audit programme (ISO 9001, 9.2.2): a team, a month or quarter as
+    /audit takes it, and the auditor (a Telegram user id, never of the audited team)."""
+
+    model_config = {"extra": "forbid"}
+
+    team: str
+    period: Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$")]  # 2026-11, 2026-Q4
+    auditor: Annotated[int, Field(gt=0)]
+
+
+class NcRules(BaseModel):
+    """Nonconformities opened from the cases themselves, one per team and ISO week listing them
+    (bot.services.nonconformities.Nonconformities.from_cases)."""
+
+    model_config = {"extra": "forbid"}
+
+    closed_late: bool = False  # a case closed after its deadline
+    low_rating: bool = False  # a satisfaction rating of 1 or 2 with "not resolved" (anonymous: counted for its category's team)
 
 
 DEFAULT_TEAM_ID = "desk"
@@ -648,6 +671,8 @@ class Municipality(BaseModel):
     comms: CommsStaff = CommsStaff()
     places: list[Place] = []
     objectives: list[Objective] = []
+    nc_rules: NcRules = NcRules()
+    audit_programme: list[PlannedAudit] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Municipality:
@@ -666,6 +691,7 @@ class Municipality(BaseModel):
         self._check_teams()
         self._check_places()
         self._check_objectives()
+        self._check_audit_programme()
         return self
 
     def _check_places(self) -> None:
@@ -725,10 +751,18 @@ class Municipality(BaseModel):
                 raise ValueError(f"{where}: unknown team {objective.team}")
             if objective.team is not None and objective.metric == "average_satisfaction":
                 raise ValueError(f"{where}: average_satisfaction is measured for the whole municipality only (answers carry no team)")
-            if objective.metric == "on_time_share" and objective.target > 100:
+            if objective.metric in ("on_time_share", "milestones_on_time") and objective.target > 100:
                 raise ValueError(f"{where}: a share is at most 100")
             if objective.metric == "average_satisfaction" and not 1 <= objective.target <= 5:
                 raise ValueError(f"{where}: satisfaction is from 1 to 5")
+
+    def _check_audit_programme(self) -> None:
+        for number, planned in enumerate(self.audit_programme, start=1):
+            team = self.team_by_id.get(planned.team)
+            if team is None:
+                raise ValueError(f"audit_programme[{number}]: unknown team {planned.team}")
+            if planned.auditor in (*team.heads, *team.members):
+                raise ValueError(f"audit_programme[{number}]: the auditor {planned.auditor} is of team {team.id}: an auditor never audits their own team")
 
     @property
     def quality_team(self) -> Team:

@@ -805,6 +805,11 @@ async def clerk_help(message: Message) -> None:
             "/review PERIOD: the management review as one XLSX file (in the quality group)\n"
             "/who: who is responsible for what: the teams' categories and elderships, people and open cases"
         )
+        + "\n"
+        + _(
+            "/audit TEAM PERIOD: an internal audit's sample; /finding AUDIT KIND [CASE] text: its findings (nc, obs, ofi); "
+            "/auditreport AUDIT: its report as one XLSX file (in the quality group)"
+        )
     )
 
 

@@ -30,6 +30,7 @@ from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode,
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import Case, PollStatus, ResolvedAnswer
 from flows.common import UnderAccessibleMessage, drop_buttons, shown
+from flows.proposals import offer_keyboard
 
 log = logging.getLogger(__name__)
 router = Router(name="feedback")
@@ -144,15 +145,17 @@ async def comment_not_text(message: Message, state: FSMContext) -> None:
 
 
 async def _store(message: Message, case: Case, score: int, resolved: str, comment: str | None, surveys: SurveyService, *, edit: bool) -> None:
+    offer: InlineKeyboardMarkup | None = None
     try:
         await surveys.answer_satisfaction(case, score, resolved, comment)
         text = _("Thank you for your answer! It helps us improve. It is stored anonymously.")
+        offer = offer_keyboard()  # once: there is one answer per case, and the button goes when pressed
     except AlreadyAnswered:
         text = _("You have already answered about this case. Thank you!")
     if edit:
-        await message.edit_text(text)
+        await message.edit_text(text, reply_markup=offer)
     else:
-        await message.answer(text)
+        await message.answer(text, reply_markup=offer)
 
 
 # --- polls -----------------------------------------------------------------------------------

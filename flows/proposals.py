@@ -1,5 +1,6 @@
-"""A resident's improvement proposal: "💡 Suggest an improvement" (or /suggest) asks for the text,
-then how to send it: anonymously (nothing ties it to them) or to be answered (a case of its own).
+"""A resident's improvement proposal: "💡 Suggest an improvement" (or /suggest, or the button
+offered once under the thanks for a satisfaction answer) asks for the text, then how to send it:
+anonymously (nothing ties it to them) or to be answered (a case of its own).
 Rules in bot.services.proposals."""
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ class SuggestHow(CallbackData, prefix="sg"):
     how: str  # anonymous, answered, cancel
 
 
+class SuggestOffer(CallbackData, prefix="sgo"):
+    """The offer under the thanks for a satisfaction answer (it carries nothing about the answer)."""
+
+
+def offer_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=str(MENU_SUGGEST), callback_data=SuggestOffer())
+    return builder.as_markup()
+
+
 def _how_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=_("🕶 Send anonymously"), callback_data=SuggestHow(how="anonymous"))
@@ -48,6 +59,18 @@ def _how_keyboard() -> InlineKeyboardMarkup:
 @router.message(Command("suggest"), Onboarded())
 @router.message(F.text == MENU_SUGGEST, Onboarded())
 async def suggest(message: Message, state: FSMContext) -> None:
+    await _ask_for_text(message, state)
+
+
+@router.callback_query(SuggestOffer.filter(), Onboarded())
+async def offered(query: CallbackQuery, state: FSMContext) -> None:
+    """The offer after the satisfaction answer: pressed once, it goes, and the proposal is asked for."""
+    await query.answer()
+    await shown(query).edit_reply_markup(reply_markup=None)
+    await _ask_for_text(shown(query), state)
+
+
+async def _ask_for_text(message: Message, state: FSMContext) -> None:
     await state.set_state(Suggest.text)
     await message.answer(
         _(

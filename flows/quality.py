@@ -22,15 +22,17 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import Config, RoutingRule
+from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services import texts
-from bot.services.audits import Audits
+from bot.services.audits import AuditButton, Audits
 from bot.services.case_commands import Clerk
 from bot.services.case_queries import CaseQueries
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import CHECK_DAYS, NcButton, NcError, Nonconformities, check_text, parse_due
+from bot.services.numbers import whole_number
 from bot.services.quality import PeriodError, parse_period
+from bot.services.responsibility import Responsibility
 from bot.services.review import ManagementReview
 from bot.services.teams import TeamDirectory
 from bot.store.models import NcSource, NcStatus, Nonconformity, utcnow
@@ -327,7 +329,10 @@ async def audit(message: Message, command: CommandObject, nonconformities: Nonco
         return
     team_id, _space, period_text = (command.args or "").strip().partition(" ")
     usage = _("Usage: /audit TEAM PERIOD, e.g. /audit roads 2026-11 or /audit roads 2026-Q4.")
-    if not team_id or not period_text.strip():
+    if not team_id:
+        await message.reply(await _programme_text(audits) + "\n\n" + usage)
+        return
+    if not period_text.strip():
         await message.reply(usage)
         return
     try:
@@ -342,43 +347,92 @@ async def audit(message: Message, command: CommandObject, nonconformities: Nonco
     log.info("internal audit drawn", extra={"audit_id": drawn.id, "team": drawn.team_id, "cases": len(drawn.case_ids)})
 
 
+async def _programme_text(audits: Audits) -> str:
+    lines = [_("🗓 <b>Audit programme</b>")]
+    for planned, made in await audits.programme():
+        state = _("done: audit #{id}").format(id=made.id) if made else _("planned")
+        team = audits.teams.get(planned.team).name.get(audits.locale)
+        lines.append(f"{escape(team)} · {planned.period} · {escape(await audits.auditor_name(planned))} · {state}")
+    if len(lines) == 1:
+        lines.append(_("No audit is planned in the municipality file (audit_programme)."))
+    return "\n".join(lines)
+
+
+@router.callback_query(AuditButton.filter())
+async def checklist_answer(query: CallbackQuery, callback_data: AuditButton, nonconformities: Nonconformities, audits: Audits) -> None:
+    """A checklist button under a sampled case: the answer recorded, the buttons show it."""
+    if not await nonconformities.is_quality_staff(_person(query).id):
+        log.warning("audit checklist refused", extra={"user_id": _person(query).id, "audit_id": callback_data.audit_id})
+        await query.answer(_("Only the quality staff can do this."), show_alert=True)
+        return
+    try:
+        audit = await audits.answer(callback_data.audit_id, callback_data.case_id, callback_data.item, bool(callback_data.yes))
+    except NcError as exc:
+        await query.answer(str(exc), show_alert=True)
+        return
+    await query.answer(_("Recorded."))
+    await shown(query).edit_reply_markup(reply_markup=audits.checklist_keyboard(audit, callback_data.case_id))
+
+
+@router.message(Command("finding"))
+async def finding(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits) -> None:
+    """`/finding AUDIT KIND [CASE] text`: a finding recorded on the audit (a nonconformity's opens one)."""
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+        await message.reply(_("Only the quality staff can do this, in the quality group."))
+        return
+    number, kind, text = ((command.args or "").strip().split(maxsplit=2) + ["", "", ""])[:3]
+    audit_id = whole_number(number)
+    if audit_id is None or not kind or not text:
+        await message.reply(_("Usage: /finding AUDIT KIND [CASE] text; KIND is nc, obs or ofi, e.g. /finding 3 obs Templates differ between clerks."))
+        return
+    try:
+        found = await audits.add_finding(audit_id, kind, text, _person(message))
+    except NcError as exc:
+        await message.reply(escape(str(exc)))
+        return
+    reply = _("Finding #{id} ({kind}) recorded on internal audit #{audit}.").format(id=found.id, kind=audits.finding_label(found), audit=audit_id)
+    if found.nonconformity_id:
+        reply += "\n" + _("Nonconformity #{id} opened; its card is in the quality group and the team's group.").format(id=found.nonconformity_id)
+    await message.reply(reply)
+
+
+@router.message(Command("auditreport"))
+async def audit_report(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits) -> None:
+    """`/auditreport AUDIT`: the audit's report, one XLSX."""
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+        await message.reply(_("Only the quality staff can do this, in the quality group."))
+        return
+    audit_id = whole_number((command.args or "").strip())
+    if audit_id is None:
+        await message.reply(_("Usage: /auditreport AUDIT, e.g. /auditreport 3."))
+        return
+    try:
+        workbook = await audits.report(audit_id)
+    except NcError as exc:
+        await message.reply(escape(str(exc)))
+        return
+    await message.reply_document(BufferedInputFile(workbook, f"internal-audit-{audit_id}.xlsx"), caption=_("Internal audit #{id}").format(id=audit_id))
+
+
 # --- who is responsible for what ----------------------------------------------------------
 
 
 @router.message(Command("who"))
-async def who(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar, config: Config) -> None:
+async def who(message: Message, teams: TeamDirectory, responsibility: Responsibility, calendar: WorkingCalendar, config: Config) -> None:
     """The responsibility matrix: each team's share of the routing rules, its people, and the open
     load per responsible clerk (for anyone who acts in this group)."""
     if await acting_clerk(message, None, teams) is None:
         return
-    locale, today = config.settings.admin_locale, calendar.local_date(utcnow())
-    municipality = config.municipality
-    lines, nobody = [_("👥 <b>Who is responsible</b>")], _("nobody responsible")
-    for team in teams.teams:
-        handles = [_rule_text(rule, config) for rule in teams.routing.rules if rule.team == team.id]
-        if team.id == teams.default.id:
-            handles.append(_("everything no rule names"))
-        heads = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.heads]) or "—"
-        members = ", ".join([escape(await teams.member_name(team, user_id)) for user_id in team.members]) or _("everyone in the group")
-        count, load = await queries.team_load(team, today)
-        people = "; ".join(f"{escape(row.name or nobody)} {row.open} ({row.overdue} ⏰)" for row in load)
+    lines = [_("👥 <b>Who is responsible</b>")]
+    for row in await responsibility.matrix(config.settings.admin_locale, calendar.local_date(utcnow())):
+        people = "; ".join(f"{escape(load.clerk)} {load.open} ({load.overdue} ⏰)" for load in row.loads)
         lines += [
             "",
-            f"<b>{escape(team.name.get(locale))}</b>" + (" · " + _("quality team") if team.id == municipality.quality_team.id else ""),
-            _("Handles: {what}").format(what="; ".join(handles) or "—"),
-            _("Heads: {heads} · members: {members}").format(heads=heads, members=members),
-            _("Open cases: {count}").format(count=count) + (f" · {people}" if people else ""),
+            f"<b>{escape(row.name)}</b>" + (" · " + _("quality team") if row.quality else ""),
+            _("Handles: {what}").format(what=escape("; ".join(row.handles)) or "—"),
+            _("Heads: {heads} · members: {members}").format(
+                heads=escape(", ".join(row.heads)) or "—", members=escape(", ".join(row.members)) or _("everyone in the group")
+            ),
+            _("Open cases: {count}").format(count=row.open) + (f" · {people}" if people else ""),
         ]
     await message.reply(texts.shorten("\n".join(lines), 4000))
-
-
-def _rule_text(rule: RoutingRule, config: Config) -> str:
-    locale, municipality = config.settings.admin_locale, config.municipality
-    parts = []
-    if rule.kinds:
-        parts.append(", ".join(texts.kind_label(kind) for kind in rule.kinds))
-    if rule.categories:
-        parts.append(", ".join(escape(municipality.category_by_id[c].get(locale)) for c in rule.categories))
-    if rule.elderships:
-        parts.append(", ".join(escape(municipality.eldership_by_id[e].get(locale)) for e in rule.elderships))
-    return " / ".join(parts) or _("everything")

@@ -8,8 +8,10 @@ effectiveness check is set 30, 60 or 90 days on. On that day, a nonconformity th
 objective has the objective's figure measured again for the latest full period, and "effective"
 or "not effective" is proposed to the quality manager (a head or an admin of the quality team);
 otherwise the manager decides. Not effective reopens it for new actions. Each change is in its
-trail (NcEvent: who, when, why) and posts the card again in the quality group and the team's
-group (through the outbox). Bad input raises NcError and changes nothing.
+trail (NcEvent: who, when, why) and brings its card up to date in the quality group and the team's
+group (an NC_CARD outbox row: posted the first time, edited in place after, see NcCardSender).
+The daily run also opens one per team and ISO week from the cases themselves (`from_cases`, the
+municipality file's `nc_rules`). Bad input raises NcError and changes nothing.
 
 Where quality matters go: `Municipality.quality_team` (the team marked `quality = true`, else
 the default team).
@@ -23,6 +25,8 @@ from datetime import date, datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
@@ -38,10 +42,23 @@ from bot.services.case_commands import Clerk
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import RowId
 from bot.services.objectives import Measured, ObjectiveMeter, latest_full, period_key
-from bot.services.outbox import Kind, enqueue, group_key
+from bot.services.outbox import Kind, Permanent, Sent, enqueue, group_key, pending_row
 from bot.services.teams import Role, TeamDirectory
 from bot.store.db import Database
-from bot.store.models import Case, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity, ObjectiveReview, utcnow
+from bot.store.models import (
+    Case,
+    CorrectiveAction,
+    NcCard,
+    NcEvent,
+    NcSource,
+    NcStatus,
+    Nonconformity,
+    ObjectiveReview,
+    OutboxMessage,
+    ResolvedAnswer,
+    SatisfactionAnswer,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from babel.support import LazyProxy
@@ -66,7 +83,18 @@ SOURCE_LABELS: dict[str, LazyProxy] = {
     NcSource.CLERK: __("reported by a clerk"),
     NcSource.QUALITY: __("quality staff"),
     NcSource.AUDIT: __("internal audit"),
+    NcSource.CASES: __("cases' rules, weekly"),
 }
+
+
+def iso_week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def iso_week(day: date) -> str:
+    """2026-W49: the ISO week that holds `day`."""
+    year, week, _weekday = day.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 class NcButton(CallbackData, prefix="nc"):
@@ -197,20 +225,28 @@ class Nonconformities:
         self, source: NcSource, description: str, team_id: str, actor: Clerk | None, case_ids: Iterable[int] = (),
         measured: Measured | None = None,
     ) -> Nonconformity:  # fmt: skip
+        async with self.database.write() as session:
+            nc = await self.open_in(session, source, description, team_id, actor, case_ids, measured)
+        log.info("nonconformity opened", extra={"nc_id": nc.id, "source": str(source), "team": nc.team_id})
+        return nc
+
+    async def open_in(
+        self, session: AsyncSession, source: NcSource, description: str, team_id: str, actor: Clerk | None, case_ids: Iterable[int] = (),
+        measured: Measured | None = None, low_ratings: int = 0, period: str | None = None,
+    ) -> Nonconformity:  # fmt: skip
+        """`open` within the caller's transaction (an audit's finding, the cases' rules)."""
         team = self.team(team_id)
         description = check_text(description)
-        async with self.database.write() as session:
-            nc = Nonconformity(
-                source=source, description=description, team_id=team.id, owner_id=team.heads[0] if team.heads else None,
-                opened_by=actor.id if actor else None, case_ids=list(case_ids),
-                objective_id=measured.objective.id if measured else None, period=measured.key if measured else None,
-                figure=measured.figure if measured else None,
-            )  # fmt: skip
-            session.add(nc)
-            await session.flush()
-            self._event(session, nc, "opened", actor, source=str(source))
-            await self._post_card(session, nc)
-        log.info("nonconformity opened", extra={"nc_id": nc.id, "source": str(source), "team": team.id})
+        nc = Nonconformity(
+            source=source, description=description, team_id=team.id, owner_id=team.heads[0] if team.heads else None,
+            opened_by=actor.id if actor else None, case_ids=list(case_ids),
+            objective_id=measured.objective.id if measured else None, period=measured.key if measured else period,
+            figure=measured.figure if measured else None, low_ratings=low_ratings,
+        )  # fmt: skip
+        session.add(nc)
+        await session.flush()
+        self._event(session, nc, "opened", actor, source=str(source))
+        await self._post_card(session, nc)
         return nc
 
     async def analyse(self, nc_id: int, actor: Clerk, correction: str, root_cause: str) -> Nonconformity:
@@ -283,6 +319,7 @@ class Nonconformities:
 
     async def daily(self, today: date) -> None:
         await self.review_objectives(today)
+        await self.from_cases(today)
         await self.checks_due(today)
         await self.overdue_actions(today)
 
@@ -304,6 +341,62 @@ class Nonconformities:
             if m.met is False:
                 await self.open(NcSource.OBJECTIVE, self._objective_description(m), m.objective.team or self.quality_team.id, None, measured=m)
         return new
+
+    async def from_cases(self, today: date) -> list[Nonconformity]:
+        """The municipality file's rules over cases (`nc_rules`), from this ISO week and the one
+        before (a case closed late after yesterday's run is still counted): one nonconformity per
+        team and week, a later case added to it (its card edited). Returns those opened or changed."""
+        rules = self.municipality.nc_rules
+        first = iso_week_start(today) - timedelta(days=7)
+        late: dict[tuple[str, str], list[int]] = {}
+        low: dict[tuple[str, str], int] = {}
+        async with self.database.read() as session:
+            if rules.closed_late:
+                query = select(Case).where(
+                    col(Case.closed_at) >= self.calendar.midnight(first), col(Case.closed_at) < self.calendar.midnight(today + timedelta(days=1))
+                )
+                for case in (await session.execute(query.order_by(col(Case.id)))).scalars():
+                    closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
+                    if closed is not None and closed > case.due:
+                        late.setdefault((self.teams.get(case.team_id).id, iso_week(closed)), []).append(case.id)
+            if rules.low_rating:
+                ratings = select(SatisfactionAnswer).where(
+                    col(SatisfactionAnswer.answered_on) >= first, col(SatisfactionAnswer.answered_on) <= today,
+                    col(SatisfactionAnswer.score) <= 2, col(SatisfactionAnswer.resolved) == ResolvedAnswer.NO,
+                )  # fmt: skip
+                for answer in (await session.execute(ratings)).scalars():
+                    key = (self.teams.route(answer.kind, answer.category_id, answer.eldership_id).id, iso_week(answer.answered_on))
+                    low[key] = low.get(key, 0) + 1
+        changed = []
+        for team_id, week in sorted({*late, *low}):
+            nc = await self._week_record(team_id, week, late.get((team_id, week), []), low.get((team_id, week), 0))
+            if nc is not None:
+                changed.append(nc)
+        return changed
+
+    async def _week_record(self, team_id: str, week: str, case_ids: list[int], low_ratings: int) -> Nonconformity | None:
+        """The team's record of the week, opened or brought up to date; None when nothing is new."""
+        async with self.database.write() as session:
+            query = select(Nonconformity).where(
+                col(Nonconformity.source) == NcSource.CASES, col(Nonconformity.team_id) == team_id, col(Nonconformity.period) == week
+            )
+            nc = (await session.execute(query.with_for_update())).scalars().first()
+            if nc is None:
+                with self.i18n.context(), self.i18n.use_locale(self.locale):
+                    description = _(
+                        "Cases of week {week} that broke the municipality file's rules: closed after their deadline, "
+                        "or rated 1 or 2 with the matter not resolved."
+                    ).format(week=week)
+                return await self.open_in(session, NcSource.CASES, description, team_id, None, case_ids, low_ratings=low_ratings, period=week)
+            added = [case_id for case_id in case_ids if case_id not in nc.case_ids]
+            if not added and low_ratings <= nc.low_ratings:
+                return None
+            nc.case_ids = [*nc.case_ids, *added]  # a new list, so that the JSON column is written
+            nc.low_ratings = max(nc.low_ratings, low_ratings)
+            self._event(session, nc, "cases_added", None, cases=added, low_ratings=nc.low_ratings)
+            await self._post_card(session, nc)
+        log.info("nonconformity of the week extended", extra={"nc_id": nc.id, "team": team_id, "cases": len(added)})
+        return nc
 
     async def _measured(self, today: date) -> list[Measured]:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
@@ -400,7 +493,7 @@ class Nonconformities:
         from babel.numbers import format_decimal
 
         shown = format_decimal(round(value, 2), format="#,##0.##", locale=self.locale)
-        return f"{shown}%" if objective.metric == "on_time_share" else shown
+        return f"{shown}%" if objective.metric in ("on_time_share", "milestones_on_time") else shown
 
     def check_message(self, nc: Nonconformity, measured: Measured | None) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
@@ -424,6 +517,12 @@ class Nonconformities:
             ]
             if case_numbers:
                 lines.append(_("Cases: {cases}").format(cases=", ".join(case_numbers)))
+            if nc.low_ratings:
+                lines.append(
+                    _("{count} satisfaction rating of 1 or 2, not resolved", "{count} satisfaction ratings of 1 or 2, not resolved", nc.low_ratings).format(
+                        count=nc.low_ratings
+                    )
+                )
             lines += ["", escape(nc.description)]
             if nc.correction:
                 lines += ["", _("<b>Correction</b>: {text}").format(text=escape(nc.correction))]
@@ -459,9 +558,7 @@ class Nonconformities:
             builder.button(text=_("❌ Not effective"), callback_data=NcButton(nc_id=nc.id, do="not_effective"))
             return builder.as_markup()
 
-    async def _post_card(self, session: AsyncSession, nc: Nonconformity) -> None:
-        """The card, as it is now, in the quality group and the team's group (once if they share one)."""
-        await session.flush()
+    async def rendered_card(self, session: AsyncSession, nc: Nonconformity) -> tuple[str, InlineKeyboardMarkup | None]:
         actions = list(
             (
                 await session.execute(select(CorrectiveAction).where(col(CorrectiveAction.nonconformity_id) == nc.id).order_by(col(CorrectiveAction.id)))
@@ -470,9 +567,52 @@ class Nonconformities:
         numbers = (
             list((await session.execute(select(col(Case.number)).where(col(Case.id).in_(nc.case_ids)).order_by(col(Case.id)))).scalars()) if nc.case_ids else []
         )
-        text, keyboard = self.card(nc, actions, numbers)
-        payload: dict[str, Any] = {"text": text}
-        if keyboard is not None:
-            payload["keyboard"] = keyboard.model_dump(mode="json", exclude_none=True)
+        return self.card(nc, actions, numbers)
+
+    async def _post_card(self, session: AsyncSession, nc: Nonconformity) -> None:
+        """The card brought up to date in the quality group and the team's group (once if they share
+        one): rendered when sent, so one pending row per group is enough."""
+        await session.flush()
         for chat in dict.fromkeys((self.quality_chat(), self.teams.chat_of(self.teams.get(nc.team_id)))):
-            enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload=payload)
+            key = f"nc:{nc.id}:{chat}"
+            if await pending_row(session, Kind.NC_CARD, key) is None:
+                enqueue(session, Kind.NC_CARD, chat, key=key, payload={"nc_id": nc.id})
+
+
+class NcCardSender:
+    """Sends NC_CARD rows: the card as the record is now, edited where it was posted (NcCard), or
+    posted when it never was or its message is gone."""
+
+    def __init__(self, bot: Bot, database: Database, nonconformities: Nonconformities) -> None:
+        self.bot = bot
+        self.database = database
+        self.nonconformities = nonconformities
+
+    async def send(self, row: OutboxMessage) -> Sent:
+        async with self.database.read() as session:
+            nc = await session.get(Nonconformity, row.payload["nc_id"])
+            if nc is None:
+                raise Permanent("the nonconformity is gone")
+            text, keyboard = await self.nonconformities.rendered_card(session, nc)
+            placed = (
+                await session.execute(select(NcCard).where(col(NcCard.nonconformity_id) == nc.id, col(NcCard.chat_id) == row.chat_id))
+            ).scalar_one_or_none()
+        if placed is not None:
+            try:
+                await self.bot.edit_message_text(text=text, chat_id=row.chat_id, message_id=placed.message_id, reply_markup=keyboard)
+                return Sent(row.chat_id, placed.message_id)
+            except TelegramBadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return Sent(row.chat_id, placed.message_id)
+                log.info("nonconformity card posted again", extra={"nc_id": nc.id, "chat_id": row.chat_id})  # deleted, or too old to edit
+        message_id = (await self.bot.send_message(row.chat_id, text, reply_markup=keyboard)).message_id
+        nc_id, chat_id = nc.id, row.chat_id
+
+        async def record(session: AsyncSession) -> None:
+            existing = (await session.execute(select(NcCard).where(col(NcCard.nonconformity_id) == nc_id, col(NcCard.chat_id) == chat_id))).scalar_one_or_none()
+            if existing is None:
+                session.add(NcCard(nonconformity_id=nc_id, chat_id=chat_id, message_id=message_id))
+            else:
+                existing.message_id = message_id
+
+        return Sent(row.chat_id, message_id, record)

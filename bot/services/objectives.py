@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from bot.config import Municipality, Objective
+from bot.services.projects import Listed, ProjectService, milestones_on_time
 from bot.services.quality import Period, QualityReport, QualityService, TeamFigures
 
 PREVIOUS_PERIODS = 2  # shown beside the figure of the period under review
@@ -90,9 +91,10 @@ class Measured:
 
 
 class ObjectiveMeter:
-    def __init__(self, quality: QualityService, municipality: Municipality) -> None:
+    def __init__(self, quality: QualityService, municipality: Municipality, projects: ProjectService | None = None) -> None:
         self.quality = quality
         self.municipality = municipality
+        self.projects = projects  # for milestones_on_time (the project register)
 
     @property
     def objectives(self) -> list[Objective]:
@@ -108,6 +110,11 @@ class ObjectiveMeter:
                 reports[p] = await self.quality.report(p, locale)
             return reports[p]
 
+        if objective.metric == "milestones_on_time":  # from the project register, not the cases' report
+            listed: list[Listed] = await self.projects.listing() if self.projects is not None else []
+            value = milestones_on_time(listed, period.start, period.end, objective.team)
+            previous = [(p, milestones_on_time(listed, p.start, p.end, objective.team)) for p in before(objective.period, period, PREVIOUS_PERIODS)]
+            return Measured(objective, period, value, met(objective, value), previous)
         value = figure(objective, await report_of(period))
         previous = [(p, figure(objective, await report_of(p))) for p in before(objective.period, period, PREVIOUS_PERIODS)]
         return Measured(objective, period, value, met(objective, value), previous)

@@ -60,6 +60,7 @@ class Kind(StrEnum):
     CLOSE_TOPIC = "close_topic"  # the case left this group
     DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
     DELETE_MESSAGES = "delete_messages"  # the retention period ended, in a group without topics: the case's messages go
+    NC_CARD = "nc_card"  # a nonconformity's card in a group: posted once, then edited in place (bot.services.nonconformities)
     CARD_BLANK = "card_blank"  # /forget: a card the case left behind in a group (passed on) is blanked
     WEBHOOK = "webhook"  # a case event to a receiver (bot.services.webhooks): no Telegram chat, chat_id 0
     # The municipality's copies of files (bot.services.files); chat_id 0: no chat, no sending lane.

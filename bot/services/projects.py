@@ -87,6 +87,18 @@ class Listed:
         return project_texts.project_slip_days(self.milestones)
 
 
+def met_on_time(milestone: Milestone) -> bool:
+    """Met by its baseline due date (as first planned: a moved date does not make it on time)."""
+    return milestone.status == MilestoneStatus.MET and milestone.met_on is not None and milestone.met_on <= milestone.baseline_due
+
+
+def milestones_on_time(listed: list[Listed], first: date, last: date, team_id: str | None = None) -> float | None:
+    """The share (%) of the milestones planned (baseline) from `first` to `last` that were met on
+    time, of one team's projects or all; None when none was planned then."""
+    planned = [m for item in listed if team_id is None or item.project.team_id == team_id for m in item.milestones if first <= m.baseline_due <= last]
+    return 100 * sum(1 for m in planned if met_on_time(m)) / len(planned) if planned else None
+
+
 class ProjectService:
     def __init__(self, database: Database, i18n: I18n, config: Config, teams: TeamDirectory) -> None:
         self.database = database

@@ -1,7 +1,8 @@
 """The management review (ISO 9001, 9.3.2) in one XLSX: a sheet per input. Every figure of the
 period comes from the quality report of the same period (QualityService.report, as /report), the
 objectives' from ObjectiveMeter (which reads the same reports), the nonconformities and their
-corrective actions from the store. Texts in ADMIN_LOCALE (the bot) or English (the command line)."""
+corrective actions from the store, the responsibility matrix as /who shows it
+(bot.services.responsibility), the projects' milestones from the project register. Texts in ADMIN_LOCALE (the bot) or English (the command line)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from bot.services.audits import Audits
 from bot.services.deadlines import WorkingCalendar
 from bot.services.nonconformities import SOURCE_LABELS, STATUS_LABELS, Nonconformities
 from bot.services.objectives import Measured, ObjectiveMeter, period_key
+from bot.services.project_texts import localized, milestone_label, status_label
+from bot.services.projects import ProjectService, met_on_time
 from bot.services.proposals import Proposals
 from bot.services.quality import Period, QualityReport, QualityService, rounded, tables
 from bot.services.report_output import sheet_name, tables_workbook
-from bot.store.models import Audit, NcStatus, utcnow
+from bot.services.responsibility import Responsibility
+from bot.store.models import Audit, MilestoneStatus, NcStatus, utcnow
 
 Table = tuple[str, list[str], list[list[Any]]]
 
@@ -27,7 +31,7 @@ Table = tuple[str, list[str], list[list[Any]]]
 class ManagementReview:
     def __init__(
         self, quality: QualityService, meter: ObjectiveMeter, nonconformities: Nonconformities, audits: Audits, proposals: Proposals, i18n: I18n, calendar: WorkingCalendar,
-        locale: str,
+        locale: str, responsibility: Responsibility, projects: ProjectService,
     ) -> None:  # fmt: skip
         self.quality = quality
         self.meter = meter
@@ -37,6 +41,8 @@ class ManagementReview:
         self.i18n = i18n
         self.calendar = calendar
         self.locale = locale
+        self.responsibility = responsibility
+        self.projects = projects
 
     async def tables(self, period: Period) -> list[Table]:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
@@ -53,6 +59,9 @@ class ManagementReview:
                 self._satisfaction(report, await self.proposals.count(period.start, period.end)),
                 *self._nonconformities(records),
                 self._audits(audits),
+                await self._findings(audits),
+                await self._responsibility(),
+                await self._projects(),
             ]
 
     async def xlsx(self, period: Period) -> bytes:
@@ -134,6 +143,48 @@ class ManagementReview:
             for a in audits
         ]  # fmt: skip
         return _("Internal audits"), headers, rows
+
+    async def _findings(self, audits: list[Audit]) -> Table:
+        rows = [
+            [f.audit_id, f.id, self.audits.finding_label(f), f.text, f.nonconformity_id or "", self.calendar.local_date(f.created_at).isoformat()]
+            for f in await self.audits.findings([a.id for a in audits])
+        ]
+        return _("Audit findings"), [_("Audit"), _("No."), _("Kind"), _("Finding"), _("Nonconformity"), _("Date")], rows
+
+    async def _responsibility(self) -> Table:
+        """The matrix as /who shows it now: one row per clerk's load (a team with no open case: one row)."""
+        headers = [_("Team"), _("Quality team"), _("Handles"), _("Heads"), _("Members"), _("Open cases"), _("Responsible"), _("Open"), _("Overdue")]
+        rows: list[list[Any]] = []
+        for row in await self.responsibility.matrix(self.locale, self.calendar.local_date(utcnow())):
+            team = [
+                row.name,
+                _("yes") if row.quality else "",
+                "; ".join(row.handles),
+                ", ".join(row.heads),
+                ", ".join(row.members) or _("everyone in the group"),
+                row.open,
+            ]
+            rows += [[*team, load.clerk, load.open, load.overdue] for load in row.loads] or [[*team, "", 0, 0]]
+        return _("Responsibility"), headers, rows
+
+    async def _projects(self) -> Table:
+        """Each project's milestones: planned (baseline), current, met on, on time (met by the baseline date)."""
+        headers = [_("Project"), _("Team"), _("Status"), _("Milestone"), _("Planned"), _("Current due date"), _("Milestone status"), _("Met on"), _("On time")]
+        rows: list[list[Any]] = []
+        today = self.calendar.local_date(utcnow())
+        for item in await self.projects.listing():
+            project = item.project
+            name = localized(project.name_pl, project.name_lt, project.name_en, self.locale)
+            team = self.nonconformities.teams.get(project.team_id).name.get(self.locale)
+            for m in item.milestones:
+                title = localized(m.title_pl, m.title_lt, m.title_en, self.locale)
+                decided = m.status != MilestoneStatus.SCHEDULED or m.baseline_due < today
+                on_time = (_("yes") if met_on_time(m) else _("no")) if decided else ""
+                rows.append([
+                    f"{project.external_id} {name}", team, status_label(project.status), f"{m.number}. {title}", m.baseline_due.isoformat(),
+                    m.current_due.isoformat(), milestone_label(m.status), m.met_on.isoformat() if m.met_on else "", on_time,
+                ])  # fmt: skip
+        return _("Projects"), headers, rows
 
     def _chart(self, workbook: Any, period: Period) -> None:
         """A chart sheet: each team's share closed on time, from the process performance sheet."""

@@ -597,6 +597,7 @@ class NcSource(StrEnum):
     CLERK = "clerk"  # /nc in a case's topic
     QUALITY = "quality"  # /nc in the quality group
     AUDIT = "audit"
+    CASES = "cases"  # the municipality file's rules over cases (closed late, rated low): one per team and ISO week
 
 
 class ObjectiveReview(SQLModel, table=True):
@@ -636,6 +637,20 @@ class Nonconformity(SQLModel, table=True):
     check_on: date | None = None  # the effectiveness check
     check_posted_on: date | None = None  # the check was put to the quality manager (once)
     closed_at: datetime | None = _time(nullable=True)
+    # source CASES: the week's satisfaction answers of 1 or 2 with "not resolved" (anonymous: a count, never a case)
+    low_ratings: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class NcCard(SQLModel, table=True):
+    """Where a nonconformity's card was posted, so that a change edits it there instead of posting again."""
+
+    __tablename__ = "nc_cards"
+    __table_args__ = (sa.UniqueConstraint("nonconformity_id", "chat_id", name="uq_nc_cards_nonconformity_chat"),)
+
+    id: int = Field(default=None, primary_key=True)
+    nonconformity_id: int = Field(foreign_key="nonconformities.id", index=True)
+    chat_id: int = _bigint()
+    message_id: int = _bigint()
 
 
 class CorrectiveAction(SQLModel, table=True):
@@ -685,6 +700,30 @@ class Audit(SQLModel, table=True):
     sample_size: int
     population: int  # the team's cases received in the period
     case_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    # the auditor's answers: {case id: {checklist item (1-4): yes or no}}
+    checklist: dict[str, dict[str, bool]] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}"))
+
+
+class FindingKind(StrEnum):
+    NONCONFORMITY = "nc"  # opens a nonconformity linked to the audit (and the case)
+    OBSERVATION = "obs"
+    IMPROVEMENT = "ofi"  # an opportunity for improvement
+
+
+class AuditFinding(SQLModel, table=True):
+    """A finding of an internal audit; a nonconformity's finding links the nonconformity it opened."""
+
+    __tablename__ = "audit_findings"
+
+    id: int = Field(default=None, primary_key=True)
+    audit_id: int = Field(foreign_key="audits.id", index=True)
+    created_at: datetime = _time(default=utcnow)
+    kind: str = Field(max_length=8)  # FindingKind
+    text: str = Field(sa_type=sa.Text)
+    case_id: int | None = None  # as in the audit's case_ids (no foreign key, as there)
+    nonconformity_id: int | None = Field(default=None, foreign_key="nonconformities.id")
+    author_id: int = _bigint()
+    author_name: str | None = Field(default=None, max_length=256)
 
 
 class Proposal(SQLModel, table=True):

@@ -103,6 +103,28 @@ async def test_the_comment_is_thanked_for_and_stored_without_who_gave_it(closed:
     assert not [v for v in stored if v in {str(closed.anna.user["id"]), str(case.id), case.number, "Anna"}]
 
 
+async def test_the_thanks_offer_a_proposal_once_and_it_reaches_the_quality_group(closed: Closed) -> None:
+    """No team is marked `quality`: the quality group is the clerks' group."""
+    anna, clerks = closed.anna, closed.clerks
+    thanks = await rate(closed)
+    assert thanks.buttons == ["💡 Zaproponuj usprawnienie"]
+    await anna.click("💡 Zaproponuj usprawnienie", thanks)
+    assert (await anna.edited()).buttons == []  # offered once: the button goes
+    assert (await anna.receive_one()).text == tr(
+        "pl",
+        "💡 What could the municipality do better? Please write your proposal ({min} to {max} character).",
+        "💡 What could the municipality do better? Please write your proposal ({min} to {max} characters).",
+        3000,
+        min=10,
+        max=3000,
+    )
+    await anna.send("Proszę publikować mapę remontów dróg")
+    await anna.click("🕶 Wyślij anonimowo", await anna.receive_one())
+    assert (await anna.receive_one()).text == tr("pl", "Thank you! Your proposal has been passed on anonymously.")
+    post = await clerks.seen(lambda m: m.text.startswith("💡"))
+    assert post.text.endswith("\n\nProszę publikować mapę remontów dróg")
+
+
 async def test_an_old_button_cannot_add_a_second_answer(closed: Closed, store: Database) -> None:
     await rate(closed)
     await closed.anna.forge_button("fb:1:score:5:", closed.question)

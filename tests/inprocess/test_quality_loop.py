@@ -5,19 +5,24 @@ nothing; the analysis and a corrective action step by step, a past due date refu
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bot.app import App
+from bot.sandbox.control import control_headers
+from bot.sandbox.emulator import Emulator
 from bot.services.audits import draw
 from bot.services.case_commands import Clerk
 from bot.services.quality import Period
 from bot.store.db import Database
-from bot.store.models import Audit, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
+from bot.store.models import Audit, AuditFinding, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
 from tests.catalog import tr
 from tests.support.driver import Person, Received, Telegram
 from tests.support.helpers import ROADS, Desk, onboard, submit_case
@@ -97,7 +102,8 @@ async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quali
     await rimas.send("Gyventojui atsiprašyta ir atsakyta tą pačią dieną")
     assert (await until(rimas, lambda m: m.text.startswith("#1"))).text == lt("#{id}: now the root cause: why did it happen?", id=1)
     await rimas.send("Atostogų metu niekas nesekė terminų")
-    analysed = await until(rimas, card_of(1, "analysed"))
+    analysed = await rimas.seen(card_of(1, "analysed"))
+    assert analysed.id == card.id  # the card edited in place, not posted again
     assert lt("<b>Root cause</b>: {text}", text="Atostogų metu niekas nesekė terminų") in analysed.text
     assert analysed.buttons == ["➕ Pridėti veiksmą"]
 
@@ -116,7 +122,7 @@ async def test_analysis_and_an_action_step_by_step_a_past_due_date_refused(quali
     assert who.text == lt("#{id}: who is responsible for the action?", id=1)
     assert who.buttons == ["Rimas", "Petras", "✖️ Atšaukti"]
     await rimas.click("Petras", who)
-    await until(rimas, card_of(1, "actions under way"))
+    assert (await rimas.seen(card_of(1, "actions under way"))).id == card.id
     async with store.read() as session:
         action = (await session.execute(select(CorrectiveAction))).scalar_one()
         nc = (await session.execute(select(Nonconformity))).scalar_one()
@@ -138,7 +144,7 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(qual
     await ncs.analyse(nc.id, Clerk(2, "Rimas"), "Atsakymai papildyti", "Nėra šablono")
     await ncs.add_action(nc.id, Clerk(2, "Rimas"), "Parengti atsakymo šabloną", date(2026, 12, 1), Clerk(petras_id, "Petras"))
     petras = quality.member
-    card = await until(petras, card_of(nc.id, "actions under way"))
+    card = await petras.seen(card_of(nc.id, "actions under way"))
     assert card.buttons == ["➕ Pridėti veiksmą", "✔️ Veiksmas atliktas"]
 
     await petras.click("✔️ Veiksmas atliktas", card)
@@ -161,7 +167,7 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(qual
     assert (await rimas.answer())["text"] == lt("Only the quality manager can decide this.")
     await vida.click("❌ Neveiksminga", check)
     assert (await vida.answer())["text"] == lt("Not effective: reopened for new actions.")
-    reopened = await until(vida, card_of(nc.id, "reopened, not effective"))
+    reopened = await vida.seen(card_of(nc.id, "reopened, not effective"))
     assert reopened.buttons == ["🔎 Analizuoti", "➕ Pridėti veiksmą"]
     async with store.read() as session:
         stored = await session.get(Nonconformity, nc.id)
@@ -170,7 +176,7 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(qual
     assert kinds[-4:] == ["action_done", "check_set", "check_due", "not_effective"]
 
 
-async def test_who_shows_the_responsibility_matrix(quality: Desk, pothole_card: Received) -> None:
+async def test_who_shows_the_responsibility_matrix_and_the_review_has_it_as_a_sheet(quality: Desk, pothole_card: Received, bot: App) -> None:
     await quality.head.send("/who")
     matrix = (await until(quality.head, lambda m: m.text.startswith("👥"))).text.split("\n\n")
     assert matrix[0] == tr("lt", "👥 <b>Who is responsible</b>")
@@ -183,6 +189,16 @@ async def test_who_shows_the_responsibility_matrix(quality: Desk, pothole_card: 
     ]
     assert matrix[1].splitlines()[1] == lt("Handles: {what}", what=lt("everything no rule names"))  # the front office, the default team
     assert matrix[4].splitlines()[0] == "Direktoriaus kabinetas · " + lt("quality team")
+
+    tables = await bot.dispatcher["review"].tables(Period(date(2026, 11, 1), date(2026, 11, 30)))
+    _title, headers, rows = next(table for table in tables if table[0] == lt("Responsibility"))
+    sheet = {row[0]: dict(zip(headers, row, strict=True)) for row in rows}
+    assert sheet["Kelių skyrius"] == {
+        lt("Team"): "Kelių skyrius", lt("Quality team"): "", lt("Handles"): "Keliai ir transportas, Gatvių apšvietimas", lt("Heads"): "Rimas",
+        lt("Members"): "Petras", lt("Open cases"): 1, lt("Responsible"): lt("nobody responsible"), lt("Open"): 1, lt("Overdue"): 0,
+    }  # fmt: skip
+    assert sheet["Direktoriaus kabinetas"][lt("Quality team")] == lt("yes") and sheet["Direktoriaus kabinetas"][lt("Open cases")] == 0
+    assert sheet["Gyventojų aptarnavimo skyrius"][lt("Handles")] == lt("everything no rule names")
 
 
 async def test_an_audit_draws_a_sample_again_from_its_seed_and_an_auditor_is_refused_on_their_own_team(
@@ -202,10 +218,108 @@ async def test_an_audit_draws_a_sample_again_from_its_seed_and_an_auditor_is_ref
         id=audit.id, team="Kelių skyrius", period="2026-11", sample=1, population=1, seed=audit.seed, auditor="Vida",
     )  # fmt: skip
     assert trail.text.startswith(f"Istorija {NUMBER}") or NUMBER in trail.text.splitlines()[0]
-    assert trail.text.endswith("\n".join(f"☐ {lt(item)}" for item in (
+    assert trail.text.endswith("\n".join(f"☐ {number}. {lt(item)}" for number, item in enumerate((
         "answered within the legal deadline", "the answer addresses the request", "the reasons for extensions were given", "the resident was told of each change",
-    )))  # fmt: skip
+    ), start=1)))  # fmt: skip
     assert (audit.team_id, audit.case_ids, audit.auditor_id) == ("roads", [1], vida.user["id"])
     assert draw([1], audit.seed, audit.sample_size) == audit.case_ids
-    title, _headers, rows = (await bot.dispatcher["review"].tables(Period(date(2026, 11, 1), date(2026, 11, 30))))[-1]
+    tables = await bot.dispatcher["review"].tables(Period(date(2026, 11, 1), date(2026, 11, 30)))
+    title, _headers, rows = next(table for table in tables if table[0] == lt("Internal audits"))
     assert (title, rows) == (lt("Internal audits"), [[audit.id, "Kelių skyrius", "2026-11", "Vida", 1, 1, str(audit.seed)]])  # in the management review
+
+
+async def download(emulator: Emulator, message: Received) -> bytes:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator)) as http:
+        return (await http.get(f"/_emu/files/{message.raw['document']['file_id']}")).content
+
+
+async def test_the_checklist_findings_and_the_audit_report(quality: Desk, pothole_card: Received, store: Database, emulator: Emulator) -> None:
+    vida = quality.director
+    await vida.send("/audit nosuch 2026-11")  # bad input: an unknown team, a period that does not parse
+    assert (await vida.receive_one()).text == lt("There is no team {team}. Teams: {teams}.", team="nosuch", teams="front, roads, avizieniai, director")
+    await vida.send("/audit roads 2026-13")
+    assert (await vida.receive_one()).text.endswith(lt("Usage: /audit TEAM PERIOD, e.g. /audit roads 2026-11 or /audit roads 2026-Q4."))
+    assert await count(store, Audit) == 0
+
+    await vida.send("/audit roads 2026-11")
+    _heading, trail = await vida.receive(2)
+    assert trail.buttons == ["1 ✅", "1 ❌", "2 ✅", "2 ❌", "3 ✅", "3 ❌", "4 ✅", "4 ❌"]
+    await vida.click("1 ✅", trail)
+    assert (await vida.answer())["text"] == lt("Recorded.")
+    assert (await vida.edited()).buttons[:2] == ["● 1 ✅", "1 ❌"]
+    await vida.click("2 ❌", trail)
+    await vida.answer()
+    rimas = quality.head.in_chat(vida.chat_id)  # a head of roads, not of the quality staff
+    await rimas.forge_button("au:1:1:3:1", trail)
+    assert (await rimas.answer())["text"] == lt("Only the quality staff can do this.")
+    async with store.read() as session:
+        assert (await session.execute(select(Audit))).scalar_one().checklist == {"1": {"1": True, "2": False}}
+
+    for bad, reply in (
+        (
+            "/finding x nc Atsakymas neatitinka",
+            lt("Usage: /finding AUDIT KIND [CASE] text; KIND is nc, obs or ofi, e.g. /finding 3 obs Templates differ between clerks."),
+        ),
+        ("/finding 1 zz Atsakymas neatitinka", lt("The kind of a finding is nc (nonconformity), obs (observation) or ofi (opportunity for improvement).")),
+        ("/finding 7 obs Atsakymas neatitinka", lt("There is no internal audit #{id}.", id=7)),
+        ("/finding 1 nc VRS-2026-000099 Atsakymas neatitinka", lt("Case {number} is not in the sample of audit #{id}.", number="VRS-2026-000099", id=1)),
+    ):
+        await vida.send(bad)
+        assert (await vida.receive_one()).text == reply
+    assert await count(store, AuditFinding) == 0 and await count(store, Nonconformity) == 0
+
+    await vida.send("/finding 1 obs Šablonai skiriasi tarp specialistų")
+    assert (await vida.receive_one()).text == lt("Finding #{id} ({kind}) recorded on internal audit #{audit}.", id=1, kind=lt("observation"), audit=1)
+    await vida.send(f"/finding 1 nc {NUMBER} Atsakymas neatitinka prašymo")
+    assert (
+        await until(vida, lambda m: m.text.startswith(lt("Finding #{id} ({kind}) recorded on internal audit #{audit}.", id=2, kind="x", audit=1)[:6]))
+    ).text == (
+        lt("Finding #{id} ({kind}) recorded on internal audit #{audit}.", id=2, kind=lt("nonconformity"), audit=1)
+        + "\n"
+        + lt("Nonconformity #{id} opened; its card is in the quality group and the team's group.", id=1)
+    )
+    card = await vida.seen(card_of(1, "open"))
+    assert lt("Source: {source} · opened {date}", source=lt("internal audit"), date="2026 m. lapkričio 23 d.") in card.text
+    assert lt("Cases: {cases}", cases=NUMBER) in card.text
+    async with store.read() as session:
+        nc = (await session.execute(select(Nonconformity))).scalar_one()
+        findings = list((await session.execute(select(AuditFinding).order_by(AuditFinding.id))).scalars())
+    assert (nc.source, nc.case_ids, nc.team_id) == (NcSource.AUDIT, [1], "roads")
+    assert [(f.kind, f.case_id, f.nonconformity_id) for f in findings] == [("obs", None, None), ("nc", 1, nc.id)]
+
+    await vida.send("/auditreport 1")
+    report = await until(vida, lambda m: "document" in m.raw)
+    assert report.raw["document"]["file_name"] == "internal-audit-1.xlsx"
+    book = load_workbook(io.BytesIO(await download(emulator, report)))
+    sample = [list(row) for row in book[lt("Sample")].iter_rows(min_row=2, values_only=True)]
+    assert [(row[0], row[5], *row[9:]) for row in sample] == [(NUMBER, lt("not closed"), "taip", "ne", None, None)]
+    rows = [list(row) for row in book[lt("Findings")].iter_rows(min_row=2, values_only=True)]
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
+        (lt("observation"), None, "Šablonai skiriasi tarp specialistų", None),
+        (lt("nonconformity"), NUMBER, "Atsakymas neatitinka prašymo", nc.id),
+    ]
+
+
+@pytest.fixture
+async def programmed(quality: Desk, tmp_path: Path) -> Desk:
+    """The audit programme: roads in November by Vida, the front office in November by Rimas (of roads)."""
+    path = tmp_path / "municipality.toml"
+    vida, rimas = quality.director.user["id"], quality.head.user["id"]
+    plan = f"\n[[audit_programme]]\nteam = 'roads'\nperiod = '2026-11'\nauditor = {vida}\n[[audit_programme]]\nteam = 'front'\nperiod = '2026-11'\nauditor = {rimas}\n"
+    path.write_text(path.read_text(encoding="utf-8") + plan, encoding="utf-8")
+    return quality
+
+
+async def test_the_audit_programme_is_listed_and_only_the_planned_auditor_audits(programmed: Desk, pothole_card: Received, store: Database) -> None:
+    vida = programmed.director
+    await vida.send("/audit front 2026-11")
+    assert (await vida.receive_one()).text == lt("The audit programme names another auditor for this audit: {auditor}.", auditor="Rimas")
+    assert await count(store, Audit) == 0
+    await vida.send("/audit roads 2026-11")
+    await vida.receive(2)
+    await vida.send("/audit")
+    assert (await vida.receive_one()).text.split("\n\n")[0].splitlines() == [
+        tr("lt", "🗓 <b>Audit programme</b>"),
+        "Kelių skyrius · 2026-11 · Vida · " + lt("done: audit #{id}", id=1),
+        "Gyventojų aptarnavimo skyrius · 2026-11 · Rimas · " + lt("planned"),
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,6 +240,21 @@ class Person:
     async def edited(self, timeout: float | None = None) -> Received:
         """The next message the bot edited in this chat."""
         return (await self._wait(self._inbox.edits, 1, timeout, "edit"))[0]
+
+    async def seen(self, wanted: Callable[[Received], bool], timeout: float | None = None) -> Received:
+        """The first message or edit in this chat that `wanted` accepts (a card posted, or edited in
+        place); the others stay queued."""
+        deadline = time.monotonic() + (self.telegram.timeout if timeout is None else timeout)
+        while True:
+            for queue in (self._inbox.messages, self._inbox.edits):
+                for received in list(queue):
+                    if wanted(received):
+                        queue.remove(received)
+                        return received
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NothingReceived(f"nothing wanted came: {[*self._inbox.messages, *self._inbox.edits]}")
+            await self._pull(min(remaining, 10.0))
 
     async def answer(self, timeout: float | None = None) -> dict[str, Any]:
         """The bot's answer (the toast or alert) to the last button this person pressed."""

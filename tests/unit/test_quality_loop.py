@@ -1,5 +1,6 @@
 """The quality loop on a frozen clock, over the shipped objectives (on time ≥ 95 % a month, median ≤ 10
-working days, satisfaction ≥ 4.2 a quarter, overdue at the month's end ≤ 5) and the zero-config
+working days, satisfaction ≥ 4.2 a quarter, overdue at the month's end ≤ 5, project milestones on
+time ≥ 80 % a quarter) and the zero-config
 desk as the quality team: a month whose on-time share fails opens a nonconformity (once); actions
 are assigned and done; the effectiveness check recomputes the figure and proposes "not effective",
 and the manager reopens; bad input changes nothing; the management review's figures are /report's."""
@@ -20,7 +21,7 @@ from bot.config import DEFAULT_MUNICIPALITY_FILE, ConfigError, load_municipality
 from bot.services.audits import draw
 from bot.services.case_commands import Clerk
 from bot.services.nonconformities import NcError
-from bot.services.objectives import latest_full, period_key
+from bot.services.objectives import ObjectiveMeter, latest_full, period_key
 from bot.services.quality import Period, tables
 from bot.store.db import Database
 from bot.store.models import (
@@ -29,12 +30,15 @@ from bot.store.models import (
     CaseStatus,
     CorrectiveAction,
     EventKind,
+    Milestone,
+    MilestoneStatus,
     NcEvent,
     NcSource,
     NcStatus,
     Nonconformity,
     ObjectiveReview,
     OutboxMessage,
+    Project,
     Resident,
     SatisfactionAnswer,
 )  # fmt: skip
@@ -96,6 +100,12 @@ async def _posts(database: Database) -> list[OutboxMessage]:
         return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
 
 
+async def _card(loop, database: Database, nc_id: int) -> dict:
+    async with database.read() as session:
+        text, keyboard = await loop.nonconformities.rendered_card(session, await session.get(Nonconformity, nc_id))
+    return {"text": text, "keyboard": keyboard.model_dump(mode="json", exclude_none=True) if keyboard else None}
+
+
 async def test_a_month_with_a_failed_objective_opens_a_nonconformity(loop, database: Database) -> None:
     new = await loop.nonconformities.review_objectives(date(2026, 12, 1))
 
@@ -106,7 +116,7 @@ async def test_a_month_with_a_failed_objective_opens_a_nonconformity(loop, datab
     async with database.read() as session:
         ncs = list((await session.execute(select(Nonconformity))).scalars())
         reviews = {(r.objective_id, r.period) for r in (await session.execute(select(ObjectiveReview))).scalars()}
-    assert reviews == {("on_time", "2026-11"), ("handling_time", "2026-11"), ("overdue", "2026-11"), ("satisfaction", "2026-Q3")}
+    assert reviews == {("on_time", "2026-11"), ("handling_time", "2026-11"), ("overdue", "2026-11"), ("satisfaction", "2026-Q3"), ("milestones", "2026-Q3")}
     assert [(nc.source, nc.objective_id, nc.period, nc.team_id, nc.status) for nc in ncs] == [
         (NcSource.OBJECTIVE, "on_time", "2026-11", "desk", NcStatus.OPEN),
         (NcSource.OBJECTIVE, "handling_time", "2026-11", "desk", NcStatus.OPEN),  # cases of October closed in November: 16+ working days
@@ -115,10 +125,11 @@ async def test_a_month_with_a_failed_objective_opens_a_nonconformity(loop, datab
     posts = await _posts(database)
     review = plain(posts[0].payload["text"])
     assert posts[0].chat_id == ADMIN_CHAT_ID  # the quality group: the default team's, no team is marked
-    assert review.startswith(tr("lt", "📏 <b>Review of quality objectives</b>: {met} of {count} met", met=1, count=4))
+    assert review.startswith(tr("lt", "📏 <b>Review of quality objectives</b>: {met} of {count} met", met=1, count=5))
     assert "❌ Laiku išnagrinėti kreipimaisi (visa savivaldybė), 2026-11: 33,33%, tikslas ≥ 95%" in review
     assert "anksčiau: 2026-09: nėra duomenų · 2026-10: 100%" in review  # the previous periods beside it
-    card = posts[1].payload
+    assert (posts[1].kind, posts[1].payload) == ("nc_card", {"nc_id": ncs[0].id})  # rendered when sent: the card as the record is then
+    card = await _card(loop, database, ncs[0].id)
     assert card["text"].startswith(f"⚠️ <b>Neatitiktis #{ncs[0].id}</b> · {tr('lt', 'open')}")
     assert (
         tr(
@@ -142,8 +153,7 @@ async def test_a_month_with_a_failed_objective_opens_a_nonconformity(loop, datab
 
 async def test_actions_assigned_done_and_the_check_proposes_not_effective_then_the_manager_reopens(loop, database: Database) -> None:
     await loop.nonconformities.review_objectives(date(2026, 12, 1))
-    nc_id = (await _posts(database))[1].payload["text"].split("#")[1].split("<")[0]
-    nc_id = int(nc_id)
+    nc_id = (await _posts(database))[1].payload["nc_id"]
     ncs = loop.nonconformities
 
     await ncs.analyse(nc_id, RIMAS, "Late cases reassigned at once", "Nobody watched the deadlines during leave")
@@ -208,7 +218,7 @@ async def test_bad_input_changes_nothing(loop, database: Database) -> None:
 async def test_the_management_reviews_figures_equal_the_reports(loop, database: Database) -> None:
     quarter = Period(date(2026, 10, 1), date(2026, 12, 31))
     workbook = load_workbook(io.BytesIO(await loop.review.xlsx(quarter)))
-    summary, objectives, process, satisfaction, nonconformities, actions, audits, chart = workbook.worksheets
+    summary, objectives, process, satisfaction, nonconformities, actions, audits, findings, responsibility, projects, chart = workbook.worksheets
     with loop.i18n.context(), loop.i18n.use_locale("lt"):
         report = await loop.quality.report(quarter, "lt")
         expected_summary = tables(report)[0][2]
@@ -225,7 +235,14 @@ async def test_the_management_reviews_figures_equal_the_reports(loop, database: 
     counts = {row[0].value: row[1].value for row in satisfaction.iter_rows(min_row=2)}
     assert [counts[f"{s} ★"] for s in range(1, 6)] == [report.scores[s] for s in range(1, 6)] == [0, 0, 1, 1, 1]
     assert chart._charts  # the chart sheet holds the chart
-    assert nonconformities.max_row == 1 and actions.max_row == 1 and audits.max_row == 1  # none yet
+    assert nonconformities.max_row == 1 and actions.max_row == 1 and audits.max_row == 1 and findings.max_row == 1 and projects.max_row == 1  # none yet
+    assert [c.value for c in list(responsibility.iter_rows(min_row=2))[0]][:1] + [c.value for c in list(responsibility.iter_rows(min_row=2))[0]][5:] == [
+        "Specialistai",
+        1,
+        tr("lt", "nobody responsible"),
+        1,
+        0,
+    ]  # the zero-config desk: case 6 open, nobody responsible, due on 18 December (the clock: 1 December)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +250,7 @@ async def test_the_management_reviews_figures_equal_the_reports(loop, database: 
     [
         (
             "[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'on_time_share'\ncomparison = '>='\ntarget = 90\nteam = 'roads'\n",
-            "objectives[5]: unknown team roads",
+            "objectives[6]: unknown team roads",
         ),
         (
             "[[objectives]]\nid = 'on_time'\nname = { pl = 'X', lt = 'X' }\nmetric = 'overdue_at_period_end'\ncomparison = '<='\ntarget = 3\n",
@@ -241,9 +258,16 @@ async def test_the_management_reviews_figures_equal_the_reports(loop, database: 
         ),
         (
             "[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'average_satisfaction'\ncomparison = '>='\ntarget = 7\n",
-            "objectives[5]: satisfaction is from 1 to 5",
+            "objectives[6]: satisfaction is from 1 to 5",
         ),
-        ("[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'speed'\ncomparison = '>='\ntarget = 7\n", "objectives.4.metric"),
+        ("[[objectives]]\nid = 'x'\nname = { pl = 'X', lt = 'X' }\nmetric = 'speed'\ncomparison = '>='\ntarget = 7\n", "objectives.5.metric"),
+        (
+            "[[teams]]\nid = 'a'\nchat_id = -1001\nname = { pl = 'A', lt = 'A' }\nheads = [77]\n[routing]\ndefault_team = 'a'\n"
+            "[[audit_programme]]\nteam = 'a'\nperiod = '2026-Q4'\nauditor = 77\n",
+            "audit_programme[1]: the auditor 77 is of team a: an auditor never audits their own team",
+        ),
+        ("[[audit_programme]]\nteam = 'roads'\nperiod = '2026-Q4'\nauditor = 77\n", "audit_programme[1]: unknown team roads"),
+        ("[[audit_programme]]\nteam = 'desk'\nperiod = 'Q4'\nauditor = 77\n", "audit_programme.0.period"),
         (
             "[[teams]]\nid = 'a'\nchat_id = -1001\nname = { pl = 'A', lt = 'A' }\nquality = true\n"
             "[[teams]]\nid = 'b'\nchat_id = -1002\nname = { pl = 'B', lt = 'B' }\nquality = true\n[routing]\ndefault_team = 'a'\n",
@@ -288,10 +312,104 @@ async def test_corrective_actions_due_appear_in_the_teams_daily_digest(loop, dat
     await ncs.add_action(nc.id, RIMAS, "Template with the <legal> basis", date(2026, 12, 3), RIMAS)
     await ncs.add_action(nc.id, RIMAS, "Training for the clerks", date(2027, 1, 20), ONA)  # not due yet
     await loop.schedule.digest(date(2026, 12, 4), [loop.teams.get("desk")])
-    digest = next(p.payload["text"] for p in await _posts(database) if p.payload["text"].startswith("📋"))
+    digest = next(p.payload["text"] for p in await _posts(database) if p.payload.get("text", "").startswith("📋"))
     assert plain(digest).endswith(
         "\n\n"
         + tr("lt", "<b>Corrective actions due</b> ({count})", count=1)
         + f"\n#{nc.id} · Template with the <legal> basis · 👤 Rimas · 2026 m. gruodžio 3 d. ⏰"
     )
     assert "&lt;legal&gt;" in digest  # what a person typed is escaped
+
+
+# --- nonconformities from the cases' rules, one per team and ISO week --------------------------
+
+
+async def _late_case(database: Database, number: int, due: str, closed: str) -> None:
+    async with database.write() as session:
+        session.add(Case(
+            id=number, number=f"VRS-2026-{number:06d}", year=2026, seq=number, resident_id=501, locale="lt", kind="request", category_id="roads",
+            description="x", status=CaseStatus.ANSWERED, received_at=at("2026-10-01"), deadline=date.fromisoformat(due), closed_at=at(closed), team_id="desk",
+        ))  # fmt: skip
+
+
+async def _weekly(database: Database) -> list[tuple[str | None, list[int], int]]:
+    async with database.read() as session:
+        rows = (await session.execute(select(Nonconformity).where(Nonconformity.source == NcSource.CASES).order_by(Nonconformity.id))).scalars()
+        return [(nc.period, nc.case_ids, nc.low_ratings) for nc in rows]
+
+
+async def test_cases_closed_late_make_one_nonconformity_per_team_and_week(loop, database: Database) -> None:
+    # Case 3 closed late on Monday 16 November (week 47), case 4 on Monday 23 November (week 48); two more late in week 48:
+    await _late_case(database, 7, "2026-11-20", "2026-11-24")
+    await _late_case(database, 8, "2026-11-20", "2026-11-26")
+    await _late_case(database, 9, "2026-11-27", "2026-11-26")  # on time: no nonconformity
+    await loop.nonconformities.from_cases(date(2026, 11, 27))
+    assert await _weekly(database) == [("2026-W47", [3], 0), ("2026-W48", [4, 7, 8], 0)]
+    assert await loop.nonconformities.from_cases(date(2026, 11, 28)) == []  # the next day, or another replica: nothing twice
+    assert await _count(database, Nonconformity) == 2
+
+    # Case 5 closed late on 9 December (week 50): a record of its own; case 10, later that week, joins it.
+    await loop.nonconformities.from_cases(date(2026, 12, 9))
+    await _late_case(database, 10, "2026-12-09", "2026-12-10")
+    posts = len(await _posts(database))
+    await loop.nonconformities.from_cases(date(2026, 12, 10))
+    assert await _weekly(database) == [("2026-W47", [3], 0), ("2026-W48", [4, 7, 8], 0), ("2026-W50", [5, 10], 0)]
+    assert len(await _posts(database)) == posts  # its card's row is still to be sent: rendered then, no second one
+    card = await _card(loop, database, 3)
+    assert tr("lt", "Cases: {cases}", cases="VRS-2026-000005, VRS-2026-000010") in card["text"]
+    assert tr("lt", "cases' rules, weekly") in card["text"]
+    trail = [(e.kind, e.data) for e in await loop.nonconformities.trail(3)]
+    assert trail == [("opened", {"source": "cases"}), ("cases_added", {"cases": [10], "low_ratings": 0})]
+
+
+async def test_a_rating_of_2_not_resolved_opens_the_weeks_record_then_extends_it(loop, database: Database) -> None:
+    async with database.write() as session:
+        session.add(SatisfactionAnswer(answered_on=date(2026, 12, 8), locale="lt", kind="request", category_id="roads", score=2, resolved="no"))
+        session.add(SatisfactionAnswer(answered_on=date(2026, 12, 8), locale="lt", kind="request", category_id="roads", score=2, resolved="partly"))
+    await loop.nonconformities.from_cases(date(2026, 12, 8))
+    assert await _weekly(database) == [("2026-W50", [], 1)]  # "partly" is no nonconformity; the answer is anonymous: a count, no case
+    await loop.nonconformities.from_cases(date(2026, 12, 9))  # case 5 closed late that day: the same record
+    async with database.write() as session:
+        session.add(SatisfactionAnswer(answered_on=date(2026, 12, 9), locale="lt", kind="request", category_id="roads", score=1, resolved="no"))
+    await loop.nonconformities.from_cases(date(2026, 12, 9))
+    assert await _weekly(database) == [("2026-W50", [5], 2)]
+    card = await _card(loop, database, 1)
+    assert tr("lt", "{count} satisfaction rating of 1 or 2, not resolved", "{count} satisfaction ratings of 1 or 2, not resolved", 2, count=2) in card["text"]
+
+
+# --- project milestones ------------------------------------------------------------------------
+
+
+async def _project(database: Database, milestones: list[tuple[str, str | None]]) -> None:
+    """A roads project with milestones (baseline due, met on or None: not met)."""
+    async with database.write() as session:
+        project = Project(external_id="P-1", name_pl="Droga", name_lt="Kelias", team_id="desk", status="under_way")
+        session.add(project)
+        await session.flush()
+        for number, (due, met_on) in enumerate(milestones, start=1):
+            session.add(Milestone(
+                project_id=project.id, number=number, title_pl=f"Etap {number}", title_lt=f"Etapas {number}", baseline_due=date.fromisoformat(due),
+                current_due=date.fromisoformat(due), status=MilestoneStatus.MET if met_on else MilestoneStatus.NOT_MET,
+                met_on=date.fromisoformat(met_on) if met_on else None,
+            ))  # fmt: skip
+
+
+async def _milestones_objective(loop, today: date):  # type: ignore[no-untyped-def]
+    with loop.i18n.context(), loop.i18n.use_locale("lt"):
+        measured = await ObjectiveMeter(loop.quality, loop.config.municipality, loop.projects).review(today, "lt")
+    return next(m for m in measured if m.objective.metric == "milestones_on_time")
+
+
+@pytest.mark.parametrize(("late", "met"), [(0, True), (1, False)])
+async def test_the_milestones_objective_is_met_or_not_from_the_project_register(loop, database: Database, late: int, met: bool) -> None:
+    on_time = [("2026-10-15", "2026-10-14"), ("2026-11-02", "2026-11-02"), ("2026-12-01", "2026-11-30")]
+    late_ones = [("2026-12-10", "2026-12-22")] * late  # met after its planned date
+    await _project(database, [*on_time, *late_ones, ("2027-02-01", None)])  # the next quarter's: not counted
+    m = await _milestones_objective(loop, date(2027, 1, 5))  # the last full quarter: 2026-Q4
+    assert (m.key, m.figure, m.met) == ("2026-Q4", 75.0 if late else 100.0, met)
+    workbook = load_workbook(io.BytesIO(await loop.review.xlsx(Period(date(2026, 10, 1), date(2026, 12, 31)))))
+    rows = [[c.value for c in row] for row in workbook[tr("lt", "Projects")].iter_rows(min_row=2)]
+    assert [(r[4], r[7], r[8]) for r in rows] == [
+        ("2026-10-15", "2026-10-14", "taip"), ("2026-11-02", "2026-11-02", "taip"), ("2026-12-01", "2026-11-30", "taip"),
+        *[("2026-12-10", "2026-12-22", "ne")] * late, ("2027-02-01", None, "ne"),
+    ]  # fmt: skip

@@ -3,6 +3,7 @@
 import asyncio
 import csv
 import io
+import os
 from datetime import UTC, date, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from openpyxl import load_workbook
 from bot.__main__ import main
 from bot.store.db import Database
 from bot.store.migrate import upgrade
-from bot.store.models import Case, CaseStatus, Resident
+from bot.store.models import Audit, AuditFinding, Case, CaseStatus, Resident
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 
 
@@ -105,8 +106,38 @@ def test_the_management_review_from_the_command_line(configured, tmp_path, capsy
         "Niezgodności",
         "Działania korygujące",
         "Audyty wewnętrzne",
+        "Ustalenia audytów",
+        "Odpowiedzialność",
+        "Projekty",
         "Wykres",
     ]
     objectives = {(row[0].value, row[2].value): row[3].value for row in book["Cele jakości"].iter_rows(min_row=2)}
     assert objectives[("Sprawy zamknięte w terminie ustawowym", "2026-10")] == 100.0  # the one case, closed on time in October
     assert objectives[("Średnia ocena zadowolenia", "2026-Q4")] is None  # no answers
+
+
+def test_an_audit_report_from_the_command_line(configured, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "audit.xlsx"
+    assert main(["audit-report", "--audit", "1", "--out", str(out)]) == 1  # none yet: a clear line, no file
+    assert capsys.readouterr().err == "petent: Vidaus audito Nr. 1 nėra.\n" and not out.exists()
+
+    async def audit() -> None:
+        database = Database(os.environ["DATABASE_URL"])
+        async with database.write() as session:
+            session.add(Audit(
+                team_id="desk", period="2026-10", start=date(2026, 10, 1), end=date(2026, 10, 31), auditor_id=9, auditor_name="Vida", seed=7,
+                sample_size=5, population=1, case_ids=[1], checklist={"1": {"1": True}},
+            ))  # fmt: skip
+            await session.flush()
+            session.add(AuditFinding(audit_id=1, kind="obs", text="Szablony się różnią", author_id=9, author_name="Vida"))
+        await database.dispose()
+
+    asyncio.run(audit())
+    assert main(["audit-report", "--audit", "1", "--out", str(out), "--locale", "pl"]) == 0
+    assert f"{out}: internal audit #1" in capsys.readouterr().out
+    book = load_workbook(out)
+    assert book.sheetnames == ["Audyt", "Próba", "Ustalenia"]
+    [sample] = book["Próba"].iter_rows(min_row=2, values_only=True)
+    assert (sample[0], sample[5], sample[9]) == ("VRS-2026-000001", "zamknięta w terminie", "tak")
+    [finding] = book["Ustalenia"].iter_rows(min_row=2, values_only=True)
+    assert finding[1:4] == ("obserwacja", None, "Szablony się różnią")

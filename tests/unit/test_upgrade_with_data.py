@@ -1,6 +1,7 @@
 """Upgrades keep every case: a database made by the first release (schema 0001) and filled as
 each release left it (cases in every status with their trail and files at 0001, a broadcast at
-0003, polls, satisfaction answers and receipts at 0005) is upgraded to today's schema, and every
+0003, polls, satisfaction answers and receipts at 0005, an internal audit and a nonconformity at
+0019) is upgraded to today's schema, and every
 row reads back right through today's services; then down to 0001 and up again, as the
 migrations claim they can."""
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from bot.services.broadcaster import Broadcaster, versions_of
 from bot.store.db import Database
 from bot.store.migrate import downgrade, upgrade
-from bot.store.models import CLOSED_STATUSES, Attachment, Broadcast, CaseStatus, PollAnswer, SatisfactionAnswer, SurveyReceipt
+from bot.store.models import CLOSED_STATUSES, Attachment, Audit, Broadcast, CaseStatus, Nonconformity, PollAnswer, SatisfactionAnswer, SurveyReceipt
 from bot.telegram import create_bot
 from tests import factories
 from tests.conftest import TOKEN
@@ -72,6 +73,16 @@ async def _fill_release_0005(database: Database) -> None:
     await insert_as_of_now(database, "survey_receipts", [{"digest": "c" * 64}])
 
 
+async def _fill_release_0019(database: Database) -> None:
+    await insert_as_of_now(database, "audits", [
+        {"id": 1, "created_at": RECEIVED, "team_id": "desk", "period": "2026-01", "start": date(2026, 1, 1), "end": date(2026, 1, 31), "auditor_id": 9,
+         "auditor_name": "Vida", "seed": 42, "sample_size": 5, "population": 2, "case_ids": [1, 2]}
+    ])  # fmt: skip
+    await insert_as_of_now(database, "nonconformities", [
+        {"id": 1, "opened_at": RECEIVED, "source": "audit", "description": "Odpowiedź po terminie", "team_id": "desk", "case_ids": [1], "status": "open"}
+    ])  # fmt: skip
+
+
 async def _cases_read_back(database: Database) -> None:
     wired = factories.services(database)
     cases = wired.queries
@@ -97,6 +108,10 @@ async def _later_releases_read_back(database: Database) -> None:
         assert (answer.score, answer.resolved, answer.comment) == (4, "yes", "Dziękuję")
         assert len((await session.execute(select(PollAnswer))).scalars().all()) == 1
         assert len((await session.execute(select(SurveyReceipt))).scalars().all()) == 1
+        audit = await session.get_one(Audit, 1)
+        assert (audit.case_ids, audit.seed, audit.checklist) == ([1, 2], 42, {})  # no answers yet
+        nc = await session.get_one(Nonconformity, 1)
+        assert (nc.description, nc.case_ids, nc.low_ratings) == ("Odpowiedź po terminie", [1], 0)
     bot = create_bot(TOKEN, "http://127.0.0.1:9")
     try:
         counts = await Broadcaster(database, bot).counts(1)
@@ -114,6 +129,8 @@ async def test_a_first_release_database_upgrades_with_every_row_and_back(databas
         await _fill_release_0003(database)
         await upgrade(database, "0005")
         await _fill_release_0005(database)
+        await upgrade(database, "0019")
+        await _fill_release_0019(database)
         await upgrade(database)
         await _cases_read_back(database)
         await _later_releases_read_back(database)
