@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +27,15 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 async def upgrade(database: Database, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to run from several processes at once."""
     await _migrate(database, lambda config: command.upgrade(config, revision))
+
+
+async def revisions(database: Database) -> tuple[str | None, str]:
+    """The database's schema revision (None: no schema) and the code's head (`petent check`)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations have a head"
+    async with database.engine.connect() as connection:
+        current = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    return current, head
 
 
 async def downgrade(database: Database, revision: str) -> None:
