@@ -63,6 +63,7 @@ from bot.store.models import (
 log = logging.getLogger(__name__)
 
 EXPORTS_PER_DAY = 3
+PURGE_BATCH = 1000  # cases per transaction of the retention purge
 # The trail as the resident knows it; the rest is the municipality's internal handling.
 EXPORTED_EVENTS = (EventKind.CREATED, EventKind.STATUS, EventKind.MESSAGE_IN, EventKind.MESSAGE_OUT, EventKind.EXTENDED)
 
@@ -271,35 +272,30 @@ class DataRights:
     # --- retention ---
 
     async def purge_expired(self, now: datetime) -> Purged:
-        """Remove the personal data of closed cases past their kind's retention period."""
+        """Remove the personal data of closed cases past their kind's retention period, PURGE_BATCH
+        cases per transaction (locks held for a second, not for the minutes a backlog takes; an
+        interrupted run leaves whole batches done, and the next one goes on from there: a purged
+        case is never picked again)."""
+        expired = select(Case).where(
+            col(Case.status).in_(list(CLOSED_STATUSES)),
+            col(Case.purged_at).is_(None),
+            or_(
+                *(
+                    and_(col(Case.kind) == kind, col(Case.closed_at) < years_before(now, rules.retention_years))
+                    for kind, rules in self.municipality.kinds.items()
+                )
+            ),
+        )
+        cases = texts_removed = files = 0
+        after = 0  # the batches go in id order: each starts past the last one's cases
+        while True:
+            async with self.database.write() as session:
+                batch = list((await session.execute(expired.where(col(Case.id) > after).order_by(col(Case.id)).limit(PURGE_BATCH))).scalars())
+                if not batch:
+                    break
+                removed, batch_files = await self._purge_batch(session, batch, now)
+            cases, texts_removed, files, after = cases + len(batch), texts_removed + removed, files + batch_files, batch[-1].id
         async with self.database.write() as session:
-            expired = select(Case).where(
-                col(Case.status).in_(list(CLOSED_STATUSES)),
-                col(Case.purged_at).is_(None),
-                or_(
-                    *(
-                        and_(col(Case.kind) == kind, col(Case.closed_at) < years_before(now, rules.retention_years))
-                        for kind, rules in self.municipality.kinds.items()
-                    )
-                ),
-            )
-            cases = list((await session.execute(expired)).scalars())
-            ids = [case.id for case in cases]
-            # Set-based, before the cases lose their resident (the trail's resident is found through them).
-            of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
-            await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
-            removed = await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None))
-            stored = await stored_files(session, ids)
-            files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
-            await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
-            queue_deletions(session, stored)  # the municipality's stored copies go too (bot.services.files)
-            for case in cases:
-                case.resident_id = None
-                case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
-                case.contact, case.public = None, False  # whom to answer outside Telegram; nothing left to show
-                case.purged_at = now
-                await self.workflow.retire_from_group(session, case)
-            await session.flush()
             # Erased profiles that no case needs any more go altogether.
             unneeded = select(col(Resident.id)).where(
                 col(Resident.erased_at).is_not(None),
@@ -310,9 +306,29 @@ class DataRights:
             await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
             residents = rowcount(await session.execute(delete(Resident).where(col(Resident.id).in_(gone))))
             comments = await self._blank_comments(session, now)
-        purged = Purged(len(cases), rowcount(removed), files, residents, comments)
+        purged = Purged(cases, texts_removed, files, residents, comments)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents, "comments": comments})
         return purged
+
+    async def _purge_batch(self, session: AsyncSession, cases: list[Case], now: datetime) -> tuple[int, int]:
+        """One transaction's cases: their texts, files, pending messages and places go; (texts, files) removed."""
+        ids = [case.id for case in cases]
+        # Set-based, before the cases lose their resident (the trail's resident is found through them).
+        of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
+        await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
+        removed = rowcount(await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None)))
+        stored = await stored_files(session, ids)
+        files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
+        await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
+        queue_deletions(session, stored)  # the municipality's stored copies go too (bot.services.files)
+        for case in cases:
+            case.resident_id = None
+            case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
+            case.contact, case.public = None, False  # whom to answer outside Telegram; nothing left to show
+            case.purged_at = now
+            await self.workflow.retire_from_group(session, case)
+        await session.flush()
+        return removed, files
 
     async def _blank_comments(self, session: AsyncSession, now: datetime) -> int:
         """Satisfaction comments go with the cases they are about. An answer names no case (the
