@@ -114,20 +114,30 @@ class DataRights:
             resident.exports_on = today
             cases = list((await session.execute(select(Case).where(case_rows.owned_by(resident_id)).order_by(col(Case.received_at), col(Case.id)))).scalars())
             ids = [case.id for case in cases]
+            # The trail's columns the export shows, as plain rows: a resident with hundreds of cases
+            # has thousands of events, and whole ORM objects of them cost more than the query.
             events = (
                 await session.execute(
-                    select(CaseEvent)
+                    select(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.kind), col(CaseEvent.actor_id), col(CaseEvent.text), col(CaseEvent.data))
                     .where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.kind).in_(EXPORTED_EVENTS))
                     .order_by(col(CaseEvent.at), col(CaseEvent.id))
                 )
-            ).scalars()
+            ).all()
             follows = (await session.execute(select(Follow).where(col(Follow.resident_id) == resident_id).order_by(col(Follow.id)))).scalars()
             followed: list[dict[str, Any]] = [{"kind": f.kind, "target": f.target, "since": f.created_at.isoformat()} for f in follows]
+            # What is followed, in one query per kind (not one per follow).
+            targets = {kind: [int(e["target"]) for e in followed if e["kind"] == kind] for kind in (FollowKind.PROJECT, FollowKind.CASE)}
+            projects: dict[int, Project] = {}
+            numbers: dict[int, str] = {}
+            if targets[FollowKind.PROJECT]:
+                projects = {p.id: p for p in (await session.execute(select(Project).where(col(Project.id).in_(targets[FollowKind.PROJECT])))).scalars()}
+            if targets[FollowKind.CASE]:
+                numbers = dict((await session.execute(select(col(Case.id), col(Case.number)).where(col(Case.id).in_(targets[FollowKind.CASE])))).tuples().all())
             for entry in followed:
-                if entry["kind"] == FollowKind.PROJECT and (project := await session.get(Project, int(entry["target"]))) is not None:
+                if entry["kind"] == FollowKind.PROJECT and (project := projects.get(int(entry["target"]))) is not None:
                     entry["project"] = {"code": project.external_id, "pl": project.name_pl, "lt": project.name_lt}
-                if entry["kind"] == FollowKind.CASE and (followed_case := await session.get(Case, int(entry["target"]))) is not None:
-                    entry["case"] = followed_case.number  # the number only: the case is someone else's
+                if entry["kind"] == FollowKind.CASE and (number := numbers.get(int(entry["target"]))) is not None:
+                    entry["case"] = number  # the number only: the case is someone else's
             files = (await session.execute(select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id)))).scalars()
             by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
             for event in events:
@@ -356,7 +366,8 @@ def _case(case: Case) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _event(event: CaseEvent, resident_id: int) -> dict[str, Any]:
+def _event(event: Any, resident_id: int) -> dict[str, Any]:
+    """One event of the trail (a row with at, kind, actor_id, text and data)."""
     data = event.data or {}
     return {
         "at": event.at.isoformat(), "kind": event.kind, "from": "you" if event.actor_id == resident_id else "municipality",
