@@ -336,7 +336,7 @@ class DataRights:
             case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
             case.contact, case.public = None, False  # whom to answer outside Telegram; nothing left to show
             case.purged_at = now
-            await self.workflow.retire_from_group(session, case)
+        await self.workflow.retire_from_groups(session, cases)
         await session.flush()
         return removed, files
 

@@ -133,23 +133,23 @@ async def test_retention_goes_in_batches_and_an_interrupted_run_is_taken_up_by_t
     await _seed(database)
     built = services(database)
     monkeypatch.setattr("bot.services.privacy.PURGE_BATCH", 2)  # the three expired cases: two transactions
-    retire = built.workflow.retire_from_group
+    retire = built.workflow.retire_from_groups
     retired: list[int] = []
 
-    async def retire_then_fail_at_the_second_batch(session, case):  # type: ignore[no-untyped-def]
-        if len(retired) == 2:
+    async def retire_then_fail_at_the_second_batch(session, cases):  # type: ignore[no-untyped-def]
+        if retired:
             raise ConnectionError("the database went away")
-        retired.append(case.id)
-        await retire(session, case)
+        retired.extend(case.id for case in cases)
+        await retire(session, cases)
 
-    monkeypatch.setattr(built.workflow, "retire_from_group", retire_then_fail_at_the_second_batch)
+    monkeypatch.setattr(built.workflow, "retire_from_groups", retire_then_fail_at_the_second_batch)
     with pytest.raises(ConnectionError):
         await built.rights.purge_expired(NOW)
     async with database.read() as session:
         purged = set((await session.execute(select(Case.id).where(Case.purged_at.is_not(None)))).scalars())  # type: ignore[union-attr]
     assert retired == [1, 3] and purged == {1, 3}  # the first batch committed whole, the second not at all
 
-    monkeypatch.setattr(built.workflow, "retire_from_group", retire)
+    monkeypatch.setattr(built.workflow, "retire_from_groups", retire)
     assert await built.rights.purge_expired(NOW) == Purged(cases=1, texts=3, files=1, residents=1)  # the rest: case 5, and its erased profile
     async with database.read() as session:
         purged = set((await session.execute(select(Case.id).where(Case.purged_at.is_not(None)))).scalars())  # type: ignore[union-attr]
