@@ -331,12 +331,19 @@ class DataRights:
         files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
         await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
         queue_deletions(session, stored)  # the municipality's stored copies go too (bot.services.files)
+        await self.workflow.retire_from_groups(session, cases)  # queues the deletions from the groups
         for case in cases:
-            case.resident_id = None
-            case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
-            case.contact, case.public = None, False  # whom to answer outside Telegram; nothing left to show
-            case.purged_at = now
-        await self.workflow.retire_from_groups(session, cases)
+            session.expunge(case)  # written below in one statement, not one UPDATE per case
+        await session.execute(
+            update(Case)
+            .where(col(Case.id).in_(ids))
+            .values(
+                resident_id=None, description="", address=None, latitude=None, longitude=None, extension_reason=None,
+                contact=None, public=False,  # whom to answer outside Telegram; nothing left to show
+                topic_id=None, card_message_id=None, purged_at=now,
+            )  # fmt: skip
+            .execution_options(synchronize_session=False)
+        )
         await session.flush()
         return removed, files
 
