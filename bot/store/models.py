@@ -327,7 +327,7 @@ class OutboxMessage(SQLModel, table=True):
     kind: str = Field(max_length=16)  # see bot.services.outbox.Kind
     key: str = Field(max_length=48)
     chat_id: int = _bigint()
-    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)  # retention and /forget find a case's rows
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     # Not before (backoff, a 429's retry_after, gathering); None: at once. Only the claiming
