@@ -46,7 +46,7 @@ class NewsService:
     def _where(self, audience: Audience) -> list[ColumnElement[bool]]:
         """`Audience.includes` in SQL: the database picks the residents (an index each on their
         language and eldership; the topic inside the JSON list of their subscriptions)."""
-        where = [col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None)]
+        where: list[ColumnElement[bool]] = [col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None)]
         if audience.locale is not None:
             where.append(col(Resident.locale) == audience.locale)
         if audience.eldership is not None:

@@ -338,9 +338,17 @@ class DataRights:
             update(Case)
             .where(col(Case.id).in_(ids))
             .values(
-                resident_id=None, description="", address=None, latitude=None, longitude=None, extension_reason=None,
-                contact=None, public=False,  # whom to answer outside Telegram; nothing left to show
-                topic_id=None, card_message_id=None, purged_at=now,
+                resident_id=None,
+                description="",
+                address=None,
+                latitude=None,
+                longitude=None,
+                extension_reason=None,
+                contact=None,
+                public=False,  # whom to answer outside Telegram; nothing left to show
+                topic_id=None,
+                card_message_id=None,
+                purged_at=now,
             )  # fmt: skip
             .execution_options(synchronize_session=False)
         )
