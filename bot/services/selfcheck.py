@@ -40,12 +40,12 @@ def _reason(exc: BaseException) -> str:
 
 
 async def schema_problem(database: Database) -> str | None:
-    current, head = await revisions(database)
+    current, head, known = await revisions(database)
     if current == head:
         return None
     if current is None:
         return f"schema: the database has no schema, the code needs revision {head} (run `petent migrate`)"
-    if current < head:
+    if known:
         return f"schema: the database is at revision {current}, behind the code's {head} (run `petent migrate`)"
     return f"schema: the database is at revision {current}, which this code (head {head}) does not know: an older version of Petent runs on a newer schema"
 

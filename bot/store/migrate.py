@@ -48,13 +48,16 @@ async def upgrade(database: Database, revision: str = "head") -> None:
     await _migrate(database, lambda config: command.upgrade(config, revision))
 
 
-async def revisions(database: Database) -> tuple[str | None, str]:
-    """The database's schema revision (None: no schema) and the code's head (`petent check`)."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+async def revisions(database: Database) -> tuple[str | None, str, bool]:
+    """The database's schema revision (None: no schema), the code's head, and whether the code
+    knows the database's revision (False: a newer version of Petent migrated it) (`petent check`)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
     assert head is not None, "the migrations have a head"
     async with database.engine.connect() as connection:
         current = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
-    return current, head
+    known = current is None or current in {revision.revision for revision in script.walk_revisions()}
+    return current, head, known
 
 
 async def downgrade(database: Database, revision: str) -> None:

@@ -139,3 +139,14 @@ async def test_petent_check_prints_each_problem_and_exits_non_zero(
     monkeypatch.setenv("ADMIN_CHAT_ID", str(UNKNOWN_GROUP))
     assert await asyncio.to_thread(main, ["check"]) == 1
     assert capsys.readouterr().out == f"telegram: the group of team desk ({UNKNOWN_GROUP}) is unreachable: Bad Request: chat not found\n"
+
+
+async def test_a_schema_newer_than_the_code_is_named(database: Database, emulator: Emulator) -> None:
+    from sqlalchemy import text
+
+    async with database.write() as session:
+        await session.execute(text("UPDATE alembic_version SET version_num = '9999'"))  # a newer Petent migrated it
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert await _problems(database, emulator) == [
+        f"schema: the database is at revision 9999, which this code (head {head}) does not know: an older version of Petent runs on a newer schema"
+    ]
