@@ -7,7 +7,7 @@ Creates the database if it does not exist (it must be empty if it does), migrate
 it inside PostgreSQL with `INSERT … SELECT FROM generate_series` (no row goes through Python, so a
 million cases take minutes, not hours): residents (some subscribed to news; the first, FIRST_RESIDENT, has 200 cases for /mydata), ten years of cases
 across the municipality file's kinds, categories, elderships and teams (closed ones answered
-within or after their deadline, the last weeks' still open, some extended), their trails, the
+within or after their deadline, the last weeks' still open, some extended; reports placed in the district's box, for "me too"), their trails, the
 outbox's sent rows, a broadcast to every subscriber, satisfaction answers; then ANALYZE.
 Prints how long each table took.
 """
@@ -62,9 +62,10 @@ def statements(cases: int, events_per_case: int, residents: int, subscribers: in
             "cases",
             f"""
             INSERT INTO cases (id, number, year, seq, resident_id, locale, kind, category_id, eldership_id, description, status,
-                               received_at, deadline, extended_until, extension_days, team_id, closed_at, feedback_asked, channel, public)
+                               received_at, deadline, extended_until, extension_days, team_id, closed_at, feedback_asked, channel, public,
+                               latitude, longitude)
             SELECT g, 'VRS-' || extract(year FROM r)::int || '-' || lpad(g::text, 6, '0'), extract(year FROM r)::int, g,
-                   CASE WHEN g % {max(1, cases // 200)} = 0 THEN {FIRST_RESIDENT} ELSE {FIRST_RESIDENT} + 1 + (g * 7919) % {residents} END,
+                   CASE WHEN g % {max(1, cases // 200)} = 0 THEN {FIRST_RESIDENT} ELSE {FIRST_RESIDENT} + 1 + (g::bigint * 7919) % {residents} END,
                    (ARRAY['pl','lt'])[1 + g % 2],
                    {kinds}[1 + g % 3], {categories}[1 + g % array_length({categories}, 1)],
                    {elderships}[1 + (g / 3) % array_length({elderships}, 1)],
@@ -73,7 +74,9 @@ def statements(cases: int, events_per_case: int, residents: int, subscribers: in
                    r, (r + interval '28 days')::date, CASE WHEN g % 10 = 0 THEN (r + interval '56 days')::date END,
                    CASE WHEN g % 10 = 0 THEN 20 ELSE 0 END, {teams}[1 + g % array_length({teams}, 1)],
                    CASE WHEN r > now() - interval '30 days' AND g % 3 > 0 THEN NULL ELSE r + (1 + g % 40) * interval '1 day' END,
-                   true, CASE WHEN g % 50 = 0 THEN 'open311' ELSE 'telegram' END, g % 7 = 0
+                   true, CASE WHEN g % 50 = 0 THEN 'open311' ELSE 'telegram' END, g % 7 = 0,
+                   CASE WHEN g % 3 = 2 THEN 54.55 + ((g::bigint * 7907) % 40000) / 100000.0 END,
+                   CASE WHEN g % 3 = 2 THEN 24.95 + ((g::bigint * 6271) % 70000) / 100000.0 END
             FROM (SELECT g, timestamptz '{START}' + g * {per_case} AS r FROM generate_series(1, {cases}) g) AS seeded""",
         ),
         (

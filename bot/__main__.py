@@ -1,4 +1,4 @@
-"""`python -m bot` / `petent`: run | migrate | report | review | audit-report | backup | restore | sandbox | projects (import, export)."""
+"""`python -m bot` / `petent`: run | migrate | check | report | review | audit-report | backup | restore | sandbox | projects (import, export)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,43 @@ async def _migrate(args: argparse.Namespace) -> None:
     finally:
         await database.dispose()
     log.info("schema is up to date")
+
+
+async def _check(args: argparse.Namespace) -> int:
+    """Every problem an operator must fix, one line each, or "ok"; non-zero when any."""
+    from bot.services.files import DiskGuard
+    from bot.services.selfcheck import problems
+    from bot.services.storage import file_stores
+    from bot.services.teams import TeamDirectory
+    from bot.store.db import Database
+    from bot.telegram import create_bot
+
+    config = load_config()
+    setup_logging("WARNING")
+    settings = config.settings
+    database = Database(settings.database_url)
+    bot = create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url)
+    redis = None
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+
+    async def no_alert(free: int, minimum: int) -> None:
+        """The check reports a full disk; the running bot tells the clerks."""
+
+    disk = DiskGuard(file_stores(settings)[0], int(settings.files_min_free_bytes), no_alert)
+    try:
+        found = await problems(
+            database, bot, TeamDirectory(config.municipality, bot, settings.comms_chat_id), redis=redis, redis_url=settings.redis_url, disk=disk
+        )
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await bot.session.close()
+        await database.dispose()
+    print("\n".join(found or ["ok"]))
+    return 1 if found else 0
 
 
 async def _report(args: argparse.Namespace) -> None:
@@ -239,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--webhook", action="store_true", help="insist on webhook mode (WEBHOOK_URL and WEBHOOK_SECRET must be set)")
     run.set_defaults(handler=_run, modules=("bot.app",))
     sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(handler=_migrate, modules=("bot.store.migrate",))
+    check = sub.add_parser("check", help="look for what an operator must fix (schema, groups, the bot's rights, Redis, disk): one line each, or ok")
+    check.set_defaults(handler=_check, modules=("bot.services.selfcheck",))
     sandbox = sub.add_parser("sandbox", help="the bot, a local Telegram emulator and a web chat page, no Telegram needed")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8080")))

@@ -28,6 +28,7 @@ from bot.open311 import Open311Api
 from bot.open_projects import OpenProjects
 from bot.services.quality import LAST_DAYS_DEFAULT, Period
 from bot.services.report_output import service_quality_page
+from bot.services.selfcheck import problems
 from bot.services.texts import page_locale
 from bot.telegram import single_attempt
 
@@ -102,13 +103,17 @@ class WebhookHandler(SimpleRequestHandler):
 
 
 def add_ops_routes(router: web.UrlDispatcher, app: App) -> None:
-    """/healthz for probes and load balancers, /metrics for Prometheus: on the operators' listener
+    """/healthz for probes and load balancers (?full: the problems `petent check` finds), /metrics for Prometheus: on the operators' listener
     (OPS_LISTEN), never on the public web server (the outbox's depth, the teams' open cases and the
     health of the database are the municipality's business); beside the sandbox's page in the demo."""
     settings = app.config.settings
     health = Health(app)
 
     async def healthz(request: web.Request) -> web.Response:
+        if "full" in request.query:  # what `petent check` finds: one line per problem, or "ok"
+            redis = getattr(app.dispatcher.storage, "redis", None)
+            found = await problems(app.database, app.bot, app.teams, redis=redis, redis_url=settings.redis_url, disk=app.disk)
+            return web.Response(text="\n".join(found or ["ok"]) + "\n", status=503 if found else 200)
         checks = await health.checks()
         healthy = all(value == "ok" for key, value in checks.items() if key != "outbox")
         return web.json_response({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)

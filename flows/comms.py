@@ -229,7 +229,7 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
 async def _audience_view(state: FSMContext, news: NewsService, config: Config) -> tuple[str, InlineKeyboardMarkup]:
     data = await state.get_data()
     audience = Audience(**data.get("audience", {}))
-    count = len(await news.recipients(audience))
+    count = await news.count(audience)
     locale = config.settings.admin_locale
     municipality = config.municipality
     builder = InlineKeyboardBuilder()
@@ -300,7 +300,7 @@ async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: 
 @router.callback_query(StateFilter(Compose.audience), Cmp.filter(F.action == "preview"))
 async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsService) -> None:
     data = await state.get_data()
-    count = len(await news.recipients(Audience(**data.get("audience", {}))))
+    count = await news.count(Audience(**data.get("audience", {})))
     await query.answer()
     await shown(query).edit_reply_markup(reply_markup=None)
     for code, version in versions_from_json(data["versions"]).items():

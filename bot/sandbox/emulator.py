@@ -98,6 +98,7 @@ class Chat:
     members: set[int] = field(default_factory=set)
     admins: set[int] = field(default_factory=set)
     restricted: dict[int, bool] = field(default_factory=dict)  # member -> may still send messages
+    bot_rights: dict[str, bool] = field(default_factory=dict)  # the bot's administrator rights withheld here (False); "admin": False, a member only
 
     @property
     def is_private(self) -> bool:
@@ -752,6 +753,8 @@ class Emulator:
         chat = self.chat(params["chat_id"])
         if not chat.info.get("is_forum"):
             raise BadRequest("Bad Request: the chat is not a forum")
+        if not (chat.bot_rights.get("admin", True) and chat.bot_rights.get("can_manage_topics", True)):
+            raise BadRequest("Bad Request: not enough rights to create a topic")
         name = params["name"]
         if not 1 <= len(name) <= 128:
             raise BadRequest("Bad Request: topic name must be 1-128 characters")
@@ -817,7 +820,10 @@ class Emulator:
         chat = self.chat(params["chat_id"])
         user_id = params["user_id"]
         if user_id == self.bot_user["id"]:
-            return {"status": "administrator", "user": self.bot_user, **_ADMIN_RIGHTS}
+            if chat.bot_rights.get("admin", True) is False:
+                return {"status": "member", "user": self.bot_user}
+            rights = {name: chat.bot_rights.get(name, value) for name, value in _ADMIN_RIGHTS.items()}
+            return {"status": "administrator", "user": self.bot_user, **rights}
         user = self.users.get(user_id)
         if user is None:
             raise BadRequest("Bad Request: user not found")

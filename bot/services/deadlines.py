@@ -8,7 +8,7 @@ exclude weekends and the public holidays of the `holidays` package for the count
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -31,6 +31,10 @@ class WorkingCalendar:
         self.tz = tz
         # The holidays object expands itself to any year it is asked about.
         self._holidays = holidays.country_holidays(country)
+        # Per year, the working days from 1 January through each day (index: day of the year - 1):
+        # a year's report counts the working days of every case it closed, and the holidays
+        # object looks at each day in between anew (4.6 million looks for a year at a decade's size).
+        self._through: dict[int, list[int]] = {}
 
     def local_date(self, moment: datetime) -> date:
         return moment.astimezone(self.tz).date()
@@ -44,7 +48,28 @@ class WorkingCalendar:
         return datetime.combine(day, time(), tzinfo=self.tz)
 
     def is_working_day(self, day: date) -> bool:
-        return self._holidays.is_working_day(day)
+        through, index = self._year(day.year), day.timetuple().tm_yday - 1
+        return through[index] > (through[index - 1] if index else 0)
+
+    def _year(self, year: int) -> list[int]:
+        through = self._through.get(year)
+        if through is None:
+            through, count, day = [], 0, date(year, 1, 1)
+            while day.year == year:
+                count += self._holidays.is_working_day(day)
+                through.append(count)
+                day += timedelta(days=1)
+            self._through[year] = through
+        return through
+
+    def _working_days_count(self, start: date, end: date) -> int:
+        """Working days in [start, end], both included (holidays' get_working_days_count), from the per-year counts."""
+        if start > end:
+            start, end = end, start
+        first = self._year(start.year)
+        before = first[start.timetuple().tm_yday - 2] if start.timetuple().tm_yday > 1 else 0
+        total = sum(self._year(year)[-1] for year in range(start.year, end.year))
+        return total + self._year(end.year)[end.timetuple().tm_yday - 1] - before
 
     def add_working_days(self, start: date, days: int) -> date:
         """The `days`-th working day after `start` (not counting `start` itself)."""
@@ -74,8 +99,8 @@ class WorkingCalendar:
         if today <= deadline:
             if today == deadline:
                 return 0
-            return self._holidays.get_working_days_count(today, deadline) - int(self.is_working_day(today))
-        return -(self._holidays.get_working_days_count(deadline, today) - int(self.is_working_day(deadline)))
+            return self._working_days_count(today, deadline) - int(self.is_working_day(today))
+        return -(self._working_days_count(deadline, today) - int(self.is_working_day(deadline)))
 
     def working_days_taken(self, received_at: datetime, closed_on: date) -> int:
         """Handling time: working days after the (effective) receipt up to the closing day."""

@@ -62,6 +62,7 @@ from bot.store.models import (
 log = logging.getLogger(__name__)
 
 EXPORTS_PER_DAY = 3
+PURGE_BATCH = 1000  # cases per transaction of the retention purge
 # The trail as the resident knows it; the rest is the municipality's internal handling.
 EXPORTED_EVENTS = (EventKind.CREATED, EventKind.STATUS, EventKind.MESSAGE_IN, EventKind.MESSAGE_OUT, EventKind.EXTENDED)
 
@@ -114,20 +115,30 @@ class DataRights:
                 (await session.execute(select(Case).where(case_queries.owned_by(resident_id)).order_by(col(Case.received_at), col(Case.id)))).scalars()
             )
             ids = [case.id for case in cases]
+            # The trail's columns the export shows, as plain rows: a resident with hundreds of cases
+            # has thousands of events, and whole ORM objects of them cost more than the query.
             events = (
                 await session.execute(
-                    select(CaseEvent)
+                    select(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.kind), col(CaseEvent.actor_id), col(CaseEvent.text), col(CaseEvent.data))
                     .where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.kind).in_(EXPORTED_EVENTS))
                     .order_by(col(CaseEvent.at), col(CaseEvent.id))
                 )
-            ).scalars()
+            ).all()
             follows = (await session.execute(select(Follow).where(col(Follow.resident_id) == resident_id).order_by(col(Follow.id)))).scalars()
             followed: list[dict[str, Any]] = [{"kind": f.kind, "target": f.target, "since": f.created_at.isoformat()} for f in follows]
+            # What is followed, in one query per kind (not one per follow).
+            targets = {kind: [int(e["target"]) for e in followed if e["kind"] == kind] for kind in (FollowKind.PROJECT, FollowKind.CASE)}
+            projects: dict[int, Project] = {}
+            numbers: dict[int, str] = {}
+            if targets[FollowKind.PROJECT]:
+                projects = {p.id: p for p in (await session.execute(select(Project).where(col(Project.id).in_(targets[FollowKind.PROJECT])))).scalars()}
+            if targets[FollowKind.CASE]:
+                numbers = dict((await session.execute(select(col(Case.id), col(Case.number)).where(col(Case.id).in_(targets[FollowKind.CASE])))).tuples().all())
             for entry in followed:
-                if entry["kind"] == FollowKind.PROJECT and (project := await session.get(Project, int(entry["target"]))) is not None:
+                if entry["kind"] == FollowKind.PROJECT and (project := projects.get(int(entry["target"]))) is not None:
                     entry["project"] = {"code": project.external_id, "pl": project.name_pl, "lt": project.name_lt}
-                if entry["kind"] == FollowKind.CASE and (followed_case := await session.get(Case, int(entry["target"]))) is not None:
-                    entry["case"] = followed_case.number  # the number only: the case is someone else's
+                if entry["kind"] == FollowKind.CASE and (number := numbers.get(int(entry["target"]))) is not None:
+                    entry["case"] = number  # the number only: the case is someone else's
             files = (await session.execute(select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id)))).scalars()
             by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
             for event in events:
@@ -272,35 +283,30 @@ class DataRights:
     # --- retention ---
 
     async def purge_expired(self, now: datetime) -> Purged:
-        """Remove the personal data of closed cases past their kind's retention period."""
+        """Remove the personal data of closed cases past their kind's retention period, PURGE_BATCH
+        cases per transaction (locks held for a second, not for the minutes a backlog takes; an
+        interrupted run leaves whole batches done, and the next one goes on from there: a purged
+        case is never picked again)."""
+        expired = select(Case).where(
+            col(Case.status).in_(list(CLOSED_STATUSES)),
+            col(Case.purged_at).is_(None),
+            or_(
+                *(
+                    and_(col(Case.kind) == kind, col(Case.closed_at) < years_before(now, rules.retention_years))
+                    for kind, rules in self.municipality.kinds.items()
+                )
+            ),
+        )
+        cases = texts_removed = files = 0
+        after = 0  # the batches go in id order: each starts past the last one's cases
+        while True:
+            async with self.database.write() as session:
+                batch = list((await session.execute(expired.where(col(Case.id) > after).order_by(col(Case.id)).limit(PURGE_BATCH))).scalars())
+                if not batch:
+                    break
+                removed, batch_files = await self._purge_batch(session, batch, now)
+            cases, texts_removed, files, after = cases + len(batch), texts_removed + removed, files + batch_files, batch[-1].id
         async with self.database.write() as session:
-            expired = select(Case).where(
-                col(Case.status).in_(list(CLOSED_STATUSES)),
-                col(Case.purged_at).is_(None),
-                or_(
-                    *(
-                        and_(col(Case.kind) == kind, col(Case.closed_at) < years_before(now, rules.retention_years))
-                        for kind, rules in self.municipality.kinds.items()
-                    )
-                ),
-            )
-            cases = list((await session.execute(expired)).scalars())
-            ids = [case.id for case in cases]
-            # Set-based, before the cases lose their resident (the trail's resident is found through them).
-            of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
-            await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
-            removed = await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None))
-            stored = await stored_files(session, ids)
-            files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
-            await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
-            queue_deletions(session, stored)  # the municipality's stored copies go too (bot.services.files)
-            for case in cases:
-                case.resident_id = None
-                case.description, case.address, case.latitude, case.longitude, case.extension_reason = "", None, None, None, None
-                case.contact, case.public = None, False  # whom to answer outside Telegram; nothing left to show
-                case.purged_at = now
-                await self.notices.retire_from_group(session, case)
-            await session.flush()
             # Erased profiles that no case needs any more go altogether.
             unneeded = select(col(Resident.id)).where(
                 col(Resident.erased_at).is_not(None),
@@ -311,9 +317,44 @@ class DataRights:
             await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
             residents = rowcount(await session.execute(delete(Resident).where(col(Resident.id).in_(gone))))
             comments = await self._blank_comments(session, now)
-        purged = Purged(len(cases), rowcount(removed), files, residents, comments)
+        purged = Purged(cases, texts_removed, files, residents, comments)
         log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents, "comments": comments})
         return purged
+
+    async def _purge_batch(self, session: AsyncSession, cases: list[Case], now: datetime) -> tuple[int, int]:
+        """One transaction's cases: their texts, files, pending messages and places go; (texts, files) removed."""
+        ids = [case.id for case in cases]
+        # Set-based, before the cases lose their resident (the trail's resident is found through them).
+        of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
+        await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
+        removed = rowcount(await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None)))
+        stored = await stored_files(session, ids)
+        files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
+        await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
+        queue_deletions(session, stored)  # the municipality's stored copies go too (bot.services.files)
+        await self.notices.retire_from_groups(session, cases)  # queues the deletions from the groups
+        for case in cases:
+            session.expunge(case)  # written below in one statement, not one UPDATE per case
+        await session.execute(
+            update(Case)
+            .where(col(Case.id).in_(ids))
+            .values(
+                resident_id=None,
+                description="",
+                address=None,
+                latitude=None,
+                longitude=None,
+                extension_reason=None,
+                contact=None,
+                public=False,  # whom to answer outside Telegram; nothing left to show
+                topic_id=None,
+                card_message_id=None,
+                purged_at=now,
+            )  # fmt: skip
+            .execution_options(synchronize_session=False)
+        )
+        await session.flush()
+        return removed, files
 
     async def _blank_comments(self, session: AsyncSession, now: datetime) -> int:
         """Satisfaction comments go with the cases they are about. An answer names no case (the
@@ -341,7 +382,8 @@ def _case(case: Case) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _event(event: CaseEvent, resident_id: int) -> dict[str, Any]:
+def _event(event: Any, resident_id: int) -> dict[str, Any]:
+    """One event of the trail (a row with at, kind, actor_id, text and data)."""
     data = event.data or {}
     return {
         "at": event.at.isoformat(), "kind": event.kind, "from": "you" if event.actor_id == resident_id else "municipality",

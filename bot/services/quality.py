@@ -390,8 +390,11 @@ class QualityService:
         until = self._utc(period.end + timedelta(days=1))
         of_teams = self._of_teams(teams)
         scoped: list[ColumnElement[bool]] = [] if of_teams is None else [of_teams]
+        # The cases the period's figures can count: received by its end and not closed before its
+        # start (one closed earlier was neither received, closed nor open in it); not the decade.
+        counted = [col(Case.received_at) < until, or_(col(Case.closed_at).is_(None), col(Case.closed_at) >= self._utc(period.start))]
         async with self.database.read() as session:
-            cases = (await session.execute(select(*CASE_COLUMNS).where(col(Case.received_at) < until, *scoped).order_by(col(Case.id)))).all()
+            cases = (await session.execute(select(*CASE_COLUMNS).where(*counted, *scoped).order_by(col(Case.id)))).all()
             extensions = select(col(CaseEvent.at)).where(
                 col(CaseEvent.kind) == EventKind.EXTENDED, col(CaseEvent.at) >= self._utc(period.start), col(CaseEvent.at) < until
             )
@@ -404,7 +407,11 @@ class QualityService:
             moves = (
                 await session.execute(
                     select(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.data))
-                    .where(col(CaseEvent.kind).in_((EventKind.CREATED, EventKind.PASSED)), col(CaseEvent.at) < until)
+                    .where(
+                        col(CaseEvent.kind).in_((EventKind.CREATED, EventKind.PASSED)),
+                        col(CaseEvent.at) < until,
+                        col(CaseEvent.case_id).in_(select(col(Case.id)).where(*counted)),  # every team's: a referral counts for the team it left
+                    )
                     .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
                 )
             ).all()

@@ -125,6 +125,8 @@ class Case(SQLModel, table=True):
         sa.UniqueConstraint("year", "seq", name="uq_cases_year_seq"),
         sa.Index("ix_cases_category_status_received", "category_id", "status", "received_at"),  # "me too": open cases of a category
         sa.Index("ix_cases_latitude_longitude", "latitude", "longitude"),  # ...within a bounding box
+        sa.Index("ix_cases_received_at", "received_at"),  # Open311's listing (a window, newest first); a period's report
+        sa.Index("ix_cases_closed_at", "closed_at"),  # a period's report (not closed before it); retention (closed before a day)
     )
 
     id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
@@ -175,6 +177,7 @@ class CaseEvent(SQLModel, table=True):
     """The audit trail of a case: rows are only ever added."""
 
     __tablename__ = "case_events"
+    __table_args__ = (sa.Index("ix_case_events_kind_at", "kind", "at"),)  # a period's extensions (the report)
 
     id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     case_id: int = Field(foreign_key="cases.id", index=True)
@@ -325,7 +328,7 @@ class OutboxMessage(SQLModel, table=True):
     kind: str = Field(max_length=16)  # see bot.services.outbox.Kind
     key: str = Field(max_length=48)
     chat_id: int = _bigint()
-    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)  # retention and /forget find a case's rows
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     # Not before (backoff, a 429's retry_after, gathering); None: at once. Only the claiming

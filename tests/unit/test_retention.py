@@ -129,6 +129,34 @@ async def test_retention_removes_exactly_the_expired_personal_data(database: Dat
     assert (after.received, after.closed) == (5, 4)
 
 
+async def test_retention_goes_in_batches_and_an_interrupted_run_is_taken_up_by_the_next(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _seed(database)
+    built = services(database)
+    monkeypatch.setattr("bot.services.privacy.PURGE_BATCH", 2)  # the three expired cases: two transactions
+    retire = built.notices.retire_from_groups
+    retired: list[int] = []
+
+    async def retire_then_fail_at_the_second_batch(session, cases):  # type: ignore[no-untyped-def]
+        if retired:
+            raise ConnectionError("the database went away")
+        retired.extend(case.id for case in cases)
+        await retire(session, cases)
+
+    monkeypatch.setattr(built.notices, "retire_from_groups", retire_then_fail_at_the_second_batch)
+    with pytest.raises(ConnectionError):
+        await built.rights.purge_expired(NOW)
+    async with database.read() as session:
+        purged = set((await session.execute(select(Case.id).where(Case.purged_at.is_not(None)))).scalars())  # type: ignore[union-attr]
+    assert retired == [1, 3] and purged == {1, 3}  # the first batch committed whole, the second not at all
+
+    monkeypatch.setattr(built.notices, "retire_from_groups", retire)
+    assert await built.rights.purge_expired(NOW) == Purged(cases=1, texts=3, files=1, residents=1)  # the rest: case 5, and its erased profile
+    async with database.read() as session:
+        purged = set((await session.execute(select(Case.id).where(Case.purged_at.is_not(None)))).scalars())  # type: ignore[union-attr]
+        texts = list((await session.execute(select(CaseEvent.text).where(CaseEvent.case_id.in_([1, 3, 5])))).scalars())  # type: ignore[attr-defined]
+    assert purged == {1, 3, 5} and texts == [None] * len(texts)
+
+
 async def test_retention_deletes_the_case_topic_with_every_copy_in_it(database: Database, emulator: Emulator) -> None:
     emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
     built = services(database, emulator.url)
