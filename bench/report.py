@@ -26,10 +26,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 
 from bot.app import load_i18n  # noqa: E402
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality  # noqa: E402
+from bot.municipality import load_municipality  # noqa: E402
 from bot.services.deadlines import WorkingCalendar  # noqa: E402
 from bot.services.quality import Period, QualityService  # noqa: E402
 from bot.services.report_output import png, report_chart, report_csv, report_xlsx  # noqa: E402
+from bot.settings import DEFAULT_MUNICIPALITY_FILE  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.models import Case, CaseStatus, Resident, SatisfactionAnswer  # noqa: E402

@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality  # noqa: E402
+from bot.municipality import load_municipality  # noqa: E402
+from bot.settings import DEFAULT_MUNICIPALITY_FILE  # noqa: E402
 from bot.store.db import Database  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 

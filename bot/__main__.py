@@ -11,9 +11,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bot.config import LOCALES, ConfigError, load_config
+from bot.config import load_config
 from bot.logs import setup_logging
 from bot.services.backup import BackupError
+from bot.settings import LOCALES, ConfigError
 from bot.store.db import AnotherProcess
 
 log = logging.getLogger("bot")

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bot import metrics
 from bot.aio import finish_or_cancel
-from bot.config import LOCALES, LOCALES_DIR, Config, ConfigError
+from bot.config import Config
 from bot.limiter import Lanes, RateLimiter, SharedLanes
 from bot.middlewares.i18n import ResidentI18nMiddleware
 from bot.middlewares.redis_outage import RedisOutageMiddleware
@@ -60,6 +60,7 @@ from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
 from bot.services.visits import VisitDesk
 from bot.services.webhooks import WebhookSender
+from bot.settings import LOCALES, LOCALES_DIR, ConfigError
 from bot.store.db import Database
 from bot.store.fsm import SQLStorage, forget_conversations
 from bot.store.migrate import upgrade

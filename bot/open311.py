@@ -48,12 +48,13 @@ from sqlalchemy import exc as sql_errors
 from sqlmodel import col
 
 from bot import clock
-from bot.config import KIND_CODES, LOCALES, Config, same_secret
+from bot.config import Config
 from bot.services import texts
 from bot.services.case_commands import CaseCommands
 from bot.services.cases import AnswerBy, CaseDraft, Contact
 from bot.services.deadlines import WorkingCalendar
 from bot.services.teams import TeamDirectory
+from bot.settings import KIND_CODES, LOCALES, same_secret
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, CaseKind, CaseStatus, Channel, EventKind
 

@@ -23,13 +23,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot import clock, metrics
-from bot.config import ConfigError, same_secret
 from bot.open311 import Open311Api
 from bot.open_projects import OpenProjects
 from bot.services.quality import LAST_DAYS_DEFAULT, Period
 from bot.services.report_output import service_quality_page
 from bot.services.selfcheck import problems
 from bot.services.texts import page_locale
+from bot.settings import ConfigError, same_secret
 from bot.telegram import single_attempt
 
 if TYPE_CHECKING:

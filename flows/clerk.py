@@ -23,8 +23,9 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReactionTypeEmoji
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import Config, Team
+from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
+from bot.municipality import Team
 from bot.services import texts
 from bot.services.case_commands import (
     TRANSITIONS,

@@ -14,10 +14,11 @@ from aiogram.types import BotCommandScopeChat, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import LOCALES, Config
+from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.middlewares.i18n import guess_locale
 from bot.services.profiles import ResidentProfiles
+from bot.settings import LOCALES
 from bot.store.models import Resident
 from flows.common import (
     LANGUAGE_NAMES,

@@ -15,7 +15,8 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import Config, Place
+from bot.config import Config
+from bot.municipality import Place
 from bot.services.cases import visible_text
 from bot.services.surveys import AlreadyAnswered, SurveyService
 from bot.services.visits import (

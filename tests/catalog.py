@@ -10,7 +10,7 @@ import re
 
 from aiogram.utils.i18n import I18n
 
-from bot.config import LOCALES_DIR
+from bot.settings import LOCALES_DIR
 
 # Msgids several tests check (a case's closing lines).
 REOPEN_WITHIN = (

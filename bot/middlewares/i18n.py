@@ -9,7 +9,7 @@ from typing import Any
 from aiogram.types import Chat, TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
 
-from bot.config import LOCALES
+from bot.settings import LOCALES
 
 
 def guess_locale(language_code: str | None, default: str) -> str:

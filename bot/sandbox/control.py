@@ -22,9 +22,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.config import same_secret
 from bot.sandbox.emulator import Emulator, Limits
 from bot.services.storage import content_disposition
+from bot.settings import same_secret
 
 CONTROL_PATH = "/_emu/"
 TOKEN_HEADER = "X-Emulator-Token"

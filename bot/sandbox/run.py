@@ -28,11 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, Municipality, load_config
+from bot.config import Config, load_config
+from bot.municipality import Municipality
 from bot.sandbox.control import controlled_emulator
 from bot.sandbox.emulator import Emulator
 from bot.services.project_import import SAMPLE, apply, plan_text, read_table
 from bot.services.projects import Actor
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
 from bot.store.migrate import upgrade
 from bot.web import add_ops_routes, add_public_routes
 

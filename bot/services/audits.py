@@ -25,8 +25,8 @@ from aiogram.utils.i18n import lazy_gettext as __
 from sqlalchemy import or_, select
 from sqlmodel import col
 
-from bot.config import PlannedAudit
 from bot.keyboards import InlineKeyboardBuilder
+from bot.municipality import PlannedAudit
 from bot.services import texts
 from bot.services.case_commands import Clerk
 from bot.services.deadlines import WorkingCalendar

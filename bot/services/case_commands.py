@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config import Config, Team
+from bot.config import Config
+from bot.municipality import Team
 from bot.services import case_queries
 from bot.services.case_notices import CaseNotices, by_whom
 from bot.services.case_queries import OPEN_STATUSES

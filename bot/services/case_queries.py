@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config import Team
+from bot.municipality import Team
 from bot.services.teams import TeamDirectory
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, CaseTrace, Channel, EventKind, OutboxMessage, Resident

@@ -26,8 +26,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config import Config, Team
+from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
+from bot.municipality import Team
 from bot.services import case_queries, texts
 from bot.services.area_notices import NotifyArea, can_notify
 from bot.services.case_commands import Action, Clerk, allowed_actions, extension_left

@@ -31,10 +31,11 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config import LOCALES, Config
+from bot.config import Config
 from bot.services import case_queries, texts
 from bot.services.broadcaster import TextVersion, Version, add_broadcast, fan_out_after_commit
 from bot.services.news import FOLLOWERS
+from bot.settings import LOCALES
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Broadcast, Case, CaseKind, CaseStatus, Follow, FollowKind, Resident
 

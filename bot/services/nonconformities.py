@@ -35,8 +35,8 @@ from aiogram.utils.i18n import lazy_gettext as __
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.config import Municipality, Objective, Team
 from bot.keyboards import InlineKeyboardBuilder
+from bot.municipality import Municipality, Objective, Team
 from bot.services import texts
 from bot.services.case_commands import Clerk
 from bot.services.deadlines import WorkingCalendar

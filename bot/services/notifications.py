@@ -20,8 +20,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config import Config, Team
+from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
+from bot.municipality import Team
 from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import RowId

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from bot.config import Municipality, Objective
+from bot.municipality import Municipality, Objective
 from bot.services.projects import Listed, ProjectService, milestones_on_time
 from bot.services.quality import Period, QualityReport, QualityService, TeamFigures
 

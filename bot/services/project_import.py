@@ -29,7 +29,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.config import Municipality
+from bot.municipality import Municipality
 from bot.services import texts
 from bot.services.projects import Actor, ProjectService
 from bot.store.models import Broadcast, Milestone, MilestoneStatus, Project, ProjectEvent, ProjectEventKind, ProjectStatus

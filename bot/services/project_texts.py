@@ -11,7 +11,7 @@ from aiogram.utils.i18n import lazy_gettext as __
 from babel.dates import format_timedelta
 from babel.numbers import format_currency
 
-from bot.config import Municipality
+from bot.municipality import Municipality
 from bot.services import texts
 from bot.services.html_text import truncate_html
 from bot.store.models import Milestone, MilestoneStatus, Project, ProjectStatus, ProjectUpdate

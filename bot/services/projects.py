@@ -29,12 +29,13 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config import LOCALES, Config
+from bot.config import Config
 from bot.services import project_texts, texts
 from bot.services.broadcaster import BroadcastFile, Button, FilesVersion, TextVersion, Version, add_broadcast
 from bot.services.news import FOLLOWERS
 from bot.services.outbox import NO_CHAT, Kind, enqueue, group_key
 from bot.services.teams import TeamDirectory
+from bot.settings import LOCALES
 from bot.store.db import Database
 from bot.store.models import (
     Broadcast,

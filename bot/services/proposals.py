@@ -15,7 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from bot.config import Municipality
+from bot.municipality import Municipality
 from bot.services import texts
 from bot.services.case_commands import CaseCommands
 from bot.services.case_notices import CaseNotices

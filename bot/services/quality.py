@@ -37,7 +37,7 @@ from aiogram.utils.i18n import lazy_gettext as __
 from sqlalchemy import ColumnElement, or_, select
 from sqlmodel import col
 
-from bot.config import Municipality, Team
+from bot.municipality import Municipality, Team
 from bot.services import project_texts, texts
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar

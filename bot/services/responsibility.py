@@ -11,7 +11,7 @@ from datetime import date
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import Municipality, RoutingRule, Team
+from bot.municipality import Municipality, RoutingRule, Team
 from bot.services import texts
 from bot.services.case_queries import CaseQueries
 from bot.services.teams import TeamDirectory

@@ -26,7 +26,8 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.aio import wait_for_event
-from bot.config import Config, Team
+from bot.config import Config
+from bot.municipality import Team
 from bot.services import texts
 from bot.services.case_notices import CaseNotices
 from bot.services.case_queries import CaseQueries

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from bot.config import ConfigError, Settings
+from bot.settings import ConfigError, Settings
 
 STAGING_PREFIX = "petent-incoming-"  # S3FileStore's folders in the temporary directory, one per process
 DOWNLOAD_PREFIX = "download-"  # a download in progress in staging() (bot.services.files)

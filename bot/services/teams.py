@@ -10,7 +10,7 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
-from bot.config import Municipality, Team
+from bot.municipality import Municipality, Team
 from bot.services.roles import Role, StaffRoles
 
 log = logging.getLogger(__name__)

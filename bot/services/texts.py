@@ -14,8 +14,8 @@ from aiogram.utils.i18n import lazy_gettext as __
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from bot.config import LOCALES
 from bot.services.cases import AnswerBy, ReceivedBy
+from bot.settings import LOCALES
 from bot.store.models import CaseKind, CaseStatus
 
 LANGUAGE_NAMES = {"pl": "Polski", "lt": "Lietuvių", "en": "English"}  # each in its own language

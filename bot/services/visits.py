@@ -32,13 +32,15 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from pydantic import Field
 
-from bot.config import LOCALES, PLACE_ID_MAX, Config, Place, Team
+from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
+from bot.municipality import PLACE_ID_MAX, Place, Team
 from bot.services.posters import PosterText, draw_poster
 from bot.services.quality import WAITING_LABELS
 from bot.services.surveys import VisitAnswers
 from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
+from bot.settings import LOCALES
 from bot.store.models import ResolvedAnswer, WaitingTime
 
 log = logging.getLogger(__name__)

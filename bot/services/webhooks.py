@@ -40,9 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot import metrics
-from bot.config import WebhookReceiver
 from bot.services.cases import Contact
 from bot.services.outbox import Kind, Permanent, Retry, Sent, enqueue
+from bot.settings import WebhookReceiver
 from bot.store.models import Case, CaseEvent, OutboxMessage, Resident, utcnow
 
 log = logging.getLogger(__name__)

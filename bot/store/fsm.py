@@ -41,7 +41,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.config import ConfigError
+from bot.settings import ConfigError
 from bot.store.db import Database, insert_for, table_of
 from bot.store.models import FsmRecord, utcnow
 

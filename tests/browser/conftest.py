@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.config import PROJECT_DIR
+from bot.settings import PROJECT_DIR
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()

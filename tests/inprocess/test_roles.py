@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from bot import clock
 from bot.app import App
-from bot.config import DEFAULT_MUNICIPALITY_FILE
 from bot.sandbox.emulator import Emulator
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
 from bot.store.db import Database
 from bot.store.models import Broadcast, Case, CaseStatus, SatisfactionAnswer
 from tests.catalog import tr

@@ -10,8 +10,9 @@ import unicodedata
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, LOCALES_DIR, PROJECT_DIR, load_municipality
+from bot.municipality import load_municipality
 from bot.services.texts import LANGUAGE_NAMES
+from bot.settings import DEFAULT_MUNICIPALITY_FILE, LOCALES_DIR, PROJECT_DIR
 
 LIMIT = 24
 LOCALES = ("pl", "lt", "en")

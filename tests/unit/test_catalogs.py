@@ -9,7 +9,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 
-from bot.config import LOCALES_DIR, PROJECT_DIR
+from bot.settings import LOCALES_DIR, PROJECT_DIR
 
 # The same keywords as `make extract` (see the Makefile): _("text") and _("one", "many", n).
 KEYWORDS = parse_keywords(["_:1,1t", "_:1,2", "__:1,1t", "__:1,2"])

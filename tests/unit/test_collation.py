@@ -4,8 +4,9 @@ import random
 
 import pytest
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality
+from bot.municipality import load_municipality
 from bot.services.collation import collation_key, sorted_by_name
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
 from flows.common import ELDERSHIPS_PER_PAGE, eldership_keyboard
 
 

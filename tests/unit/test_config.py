@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, ConfigError, load_config, load_municipality
+from bot.config import load_config
+from bot.municipality import load_municipality
+from bot.settings import DEFAULT_MUNICIPALITY_FILE, ConfigError
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 
 VALID = {

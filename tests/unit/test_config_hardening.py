@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, EXAMPLE_SECRETS, PROJECT_DIR, ConfigError, load_config
+from bot.config import load_config
 from bot.sandbox.run import SANDBOX_OPEN311_KEY, sandbox_config
+from bot.settings import DEFAULT_MUNICIPALITY_FILE, EXAMPLE_SECRETS, PROJECT_DIR, ConfigError
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 
 BASE = {"bot_token": TOKEN, "admin_chat_id": ADMIN_CHAT_ID, "comms_chat_id": COMMS_CHAT_ID, "secret_key": SECRET_KEY}

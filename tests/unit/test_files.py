@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.config import ConfigError
 from bot.sandbox.emulator import Emulator
 from bot.services.case_commands import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.services.cases import AttachmentDraft, CaseDraft
 from bot.services.outbox import NO_CHAT, Kind, Outbox, Pool, Sent, enqueue
 from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store, file_stores
+from bot.settings import ConfigError
 from bot.store.db import Database
 from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, OutboxMessage, Resident
 from tests import factories

@@ -21,8 +21,8 @@ from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
 from aiogram.utils.i18n import ConstI18nMiddleware, I18n
 
-from bot.config import LOCALES_DIR
 from bot.keyboards import InlineKeyboardBuilder
+from bot.settings import LOCALES_DIR
 from flows.forms import Form, FormDraft, Refused, Step, Turn
 from tests.catalog import tr
 

@@ -302,7 +302,9 @@ async def test_redis_keys_get_the_same_ttl(database: Database) -> None:
     if not TEST_REDIS_URL or not database.is_sqlite:
         pytest.skip("needs TEST_REDIS_URL; runs once")
     from bot.app import _fsm
-    from bot.config import DEFAULT_MUNICIPALITY_FILE, Config, Settings, load_municipality
+    from bot.config import Config
+    from bot.municipality import load_municipality
+    from bot.settings import DEFAULT_MUNICIPALITY_FILE, Settings
 
     settings = Settings(
         bot_token=TOKEN, admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID, secret_key=SECRET_KEY, redis_url=TEST_REDIS_URL, conversation_ttl_hours=2

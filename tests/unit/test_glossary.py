@@ -6,7 +6,8 @@ import pytest
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, LOCALES_DIR, load_municipality
+from bot.municipality import load_municipality
+from bot.settings import DEFAULT_MUNICIPALITY_FILE, LOCALES_DIR
 
 # Checked word by word in every msgstr of the locale (and in the municipality file): (pattern not to use, why).
 # Each pattern matches the wrong word itself, so a right word elsewhere in the string does not excuse it.

@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from bot import clock
 from bot.app import Services, build_services
-from bot.config import ConfigError, load_config
+from bot.config import load_config
 from bot.open311 import API_PATH, Open311Api, rounded_place
 from bot.sandbox.emulator import Emulator
 from bot.services.case_commands import Action, Clerk, GroupMessage, NotAllowed
 from bot.services.cases import CaseDraft
+from bot.settings import ConfigError
 from bot.store.db import Database
 from bot.store.models import Case, Channel, OutboxMessage, Resident
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN

@@ -15,10 +15,11 @@ from sqlalchemy import select
 
 from bot import clock
 from bot.app import Services
-from bot.config import ConfigError, load_config
+from bot.config import load_config
 from bot.open311 import API_PATH, Open311Api, RateLimit
 from bot.services.case_commands import Action, RegisteredBy
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
+from bot.settings import ConfigError
 from bot.store.db import Database
 from bot.store.models import Case, Channel
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN

@@ -21,9 +21,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import Services
-from bot.config import ConfigError
 from bot.open311 import API_PATH, BODY_MAX
 from bot.services.case_commands import Action, Clerk, GroupMessage
+from bot.settings import ConfigError
 from bot.store.db import Database
 from bot.store.models import Case
 from bot.web import OPS, WebhookHandler, build_ops_app, build_web_app, serve

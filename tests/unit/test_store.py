@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.config import DEFAULT_MUNICIPALITY_FILE, load_municipality
+from bot.municipality import load_municipality
 from bot.services.case_commands import CaseCommands
 from bot.services.cases import AttachmentDraft, CaseDraft
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Attachment, Case, CaseEvent, EventKind, Resident

@@ -4,10 +4,11 @@ cases waited before), closed, closed on time, median handling time; in the messa
 from datetime import date, datetime
 
 from bot.app import load_i18n
-from bot.config import DEFAULT_MUNICIPALITY_FILE, LocalizedName, Routing, Team, load_municipality
+from bot.municipality import LocalizedName, Routing, Team, load_municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.services.quality import Period, QualityService
 from bot.services.report_output import report_csv, report_message
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident
 from tests.factories import VILNIUS

@@ -16,13 +16,14 @@ from openpyxl import load_workbook
 
 import bot.services.surveys as surveys_module
 from bot.app import load_i18n
-from bot.config import DEFAULT_MUNICIPALITY_FILE, ConfigError, load_municipality
+from bot.municipality import load_municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.services.quality import Period, QualityReport, QualityService
 from bot.services.report_output import report_message, report_xlsx, service_quality_page, visit_chart
 from bot.services.surveys import AlreadyAnswered, SurveyService, VisitAnswers
 from bot.services.teams import TeamDirectory
 from bot.services.texts import page_locale
+from bot.settings import DEFAULT_MUNICIPALITY_FILE, ConfigError
 from bot.store.db import Database
 from bot.store.models import VisitAnswer
 from tests.conftest import SECRET_KEY

@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from bot import clock
 from bot.app import Services, build_services
-from bot.config import ConfigError, load_config
+from bot.config import load_config
 from bot.services.case_commands import Action, Clerk, RegisteredBy
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
 from bot.services.outbox import Kind, Outbox, Pool, Sent, enqueue
 from bot.services.webhooks import WebhookSender, serialise, signature, verify
+from bot.settings import ConfigError
 from bot.store.db import Database
 from bot.store.models import Channel, OutboxMessage, OutboxStatus, Resident
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN

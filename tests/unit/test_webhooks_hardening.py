@@ -10,10 +10,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.config import WebhookReceiver
 from bot.logs import setup_logging
 from bot.services.outbox import Sent
 from bot.services.webhooks import WebhookSender, signature, verify
+from bot.settings import WebhookReceiver
 from bot.store.models import OutboxMessage
 
 SECRET = "dms-secret-0123456789abcdef"
