@@ -39,6 +39,14 @@ BODY = {
     "case": {"number": "VRS-2026-000001", "resident": {"name": "Anna Nowak", "phone": "+37060000001", "answer_by": "telegram"}},
 }  # fmt: skip
 
+COPY_TEXT = {
+    "from_chat_id": -1001, "message_ids": [5, 6], "event": 9, "header": "<b>VRS-2026-000001</b>", "heading": "Odpowiedź:",
+    "footer": None, "html": "Naprawione", "media": False,
+}  # fmt: skip
+COPY_MEDIA = {
+    "from_chat_id": -1001, "message_ids": [5], "event": 9, "header": "h", "heading": "Odpowiedź:", "footer": "Sprawa zamknięta", "html": None, "media": True,
+}  # fmt: skip
+
 # The payloads exactly as the code before the typed models wrote them (bot/services/*.py, `enqueue(`).
 LEGACY: list[tuple[Kind, dict[str, Any]]] = [
     (Kind.MESSAGE, {"text": "Sprawa VRS-2026-000001", "warn_blocked": True}),  # case_notices.notify
@@ -55,17 +63,8 @@ LEGACY: list[tuple[Kind, dict[str, Any]]] = [
     (Kind.LOCATION, {}),
     (Kind.FILES, {"attachments": [3, 4], "in_topic": True}),
     (Kind.INFO, {"events": [11, 12]}),
-    (
-        Kind.COPY,
-        {
-            "from_chat_id": -1001, "message_ids": [5, 6], "event": 9, "header": "<b>VRS-2026-000001</b>", "heading": "Odpowiedź:",
-            "footer": None, "html": "Naprawione", "media": False,
-        },
-    ),  # fmt: skip
-    (
-        Kind.COPY,
-        {"from_chat_id": -1001, "message_ids": [5], "event": 9, "header": "h", "heading": "Odpowiedź:", "footer": "Sprawa zamknięta", "html": None, "media": True},
-    ),
+    (Kind.COPY, COPY_TEXT),  # case_commands._relay
+    (Kind.COPY, COPY_MEDIA),
     (Kind.CLOSE_TOPIC, {"topic_id": 77}),
     (Kind.DELETE_TOPIC, {"topic_id": 77}),
     (Kind.DELETE_MESSAGES, {"messages": [1, 2, 3], "cards": [2], "number": "VRS-2026-000001"}),
@@ -86,7 +85,7 @@ def _row(kind: Kind | str, payload: dict[str, Any]) -> OutboxMessage:
 
 def test_every_kind_has_one_payload_model() -> None:
     assert set(PAYLOADS) == set(Kind)
-    assert all(model.KIND == kind for kind, model in PAYLOADS.items())
+    assert all(kind == model.KIND for kind, model in PAYLOADS.items())
     assert len(set(PAYLOADS.values())) == len(Kind)
 
 
