@@ -175,14 +175,14 @@ class Outbox:
         database.after_commit.append(self._added)
 
     def handle(self, kind: Kind, handler: Handler) -> None:
-        """`handler` sends the rows of `kind`; a kind has one (bot.services.senders.outbox_senders)."""
-        if kind in self.handlers:
-            raise ValueError(f"the outbox already has a sender for {kind}")
+        """`handler` sends the rows of `kind` from now on (a test's stand-in replaces the sender)."""
         self.handlers[kind] = handler
 
     def handle_all(self, senders: Mapping[Kind, Handler]) -> None:
-        for kind, handler in senders.items():
-            self.handle(kind, handler)
+        """The application's senders, one per kind (bot.services.senders.outbox_senders)."""
+        if twice := sorted(set(senders) & set(self.handlers)):
+            raise ValueError(f"the outbox already has a sender for {', '.join(twice)}")
+        self.handlers.update(senders)
 
     def wake(self, kinds: Iterable[str] | None = None) -> None:
         """Look for work now rather than at the next tick: the senders of `kinds`, or all of them."""

@@ -176,9 +176,9 @@ def test_a_kind_cannot_have_two_senders() -> None:
     async def send(row: OutboxMessage) -> Sent:
         return Sent()
 
-    outbox.handle(Kind.MESSAGE, send)
-    with pytest.raises(ValueError, match="already"):
-        outbox.handle(Kind.MESSAGE, send)
+    outbox.handle_all({Kind.MESSAGE: send})
+    with pytest.raises(ValueError, match="already has a sender for message"):
+        outbox.handle_all({Kind.CARD: send, Kind.MESSAGE: send})
 
 
 async def test_the_assembled_outbox_sends_every_kind(database: Database, env: dict[str, str]) -> None:  # noqa: F811
