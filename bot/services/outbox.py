@@ -182,7 +182,8 @@ class Outbox:
         """The application's senders, one per kind (bot.services.senders.outbox_senders)."""
         if twice := sorted(set(senders) & set(self.handlers)):
             raise ValueError(f"the outbox already has a sender for {', '.join(twice)}")
-        self.handlers.update(senders)
+        for kind, handler in senders.items():
+            self.handlers[kind] = handler
 
     def wake(self, kinds: Iterable[str] | None = None) -> None:
         """Look for work now rather than at the next tick: the senders of `kinds`, or all of them."""

@@ -3,6 +3,8 @@ are read by the models, and written back unchanged (no migration)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -192,3 +194,16 @@ async def test_the_assembled_outbox_sends_every_kind(database: Database, env: di
     finally:
         await services.webhooks.close()
         await services.bot.session.close()
+
+
+def test_senders_read_payloads_only_through_the_models() -> None:
+    root = Path(__file__).resolve().parents[2] / "bot"
+    raw = re.compile(r"\.payload(\[|\.get\()")
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if "migrations" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if raw.search(line)
+    ]
+    assert found == []
