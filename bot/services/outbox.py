@@ -5,6 +5,8 @@ A change to a case writes its messages (the resident's notice, the card edit, a 
 team's group) as `OutboxMessage` rows in the same transaction, so a crash after the commit loses
 nothing: the rows are still pending when the process comes back. Senders claim due rows and send
 each through the limiter; the outcome is recorded at once, with the sent message's chat and id.
+A row's kind and payload are one typed model (bot.services.outbox_payloads); who sends each kind
+is one table (bot.services.senders).
 
 - Order: rows sharing a `key` (one case's posts in one group, one resident's notices) go out in
   id order: a row is claimed only when no earlier row of its key is unfinished.
