@@ -46,7 +46,8 @@ from bot.services.news import NewsService
 from bot.services.nonconformities import NcCardSender, Nonconformities
 from bot.services.notifications import ResidentSender, ResidentTexts
 from bot.services.objectives import ObjectiveMeter
-from bot.services.outbox import Kind, Outbox, Pool, Sent
+from bot.services.outbox import Kind, Outbox, Pool
+from bot.services.outbox_payloads import MessagePayload
 from bot.services.privacy import DataRights
 from bot.services.profiles import ResidentProfiles
 from bot.services.projects import ProjectService
@@ -55,6 +56,7 @@ from bot.services.quality import QualityService
 from bot.services.responsibility import Responsibility
 from bot.services.review import ManagementReview
 from bot.services.schedule import Schedule
+from bot.services.senders import Senders, outbox_senders
 from bot.services.storage import FileStore, file_stores
 from bot.services.surveys import SurveyService
 from bot.services.teams import TeamDirectory
@@ -277,20 +279,16 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     queries = CaseQueries(database, teams)
     outbox.on_blocked = functools.partial(_resident_blocked, residents, notices, clerk_texts)
     webhooks = WebhookSender(settings.webhook_receivers, settings.case_webhook_timeout_seconds)
-    _register_senders(outbox, residents, groups)
-    outbox.handle(Kind.WEBHOOK, webhooks.send)
     files, stores = file_stores(settings)
     disk = DiskGuard(files, int(settings.files_min_free_bytes), functools.partial(_disk_alert, notices, clerk_texts, teams))
     keeper = FileKeeper(bot, database, files, stores, notices, clerk_texts, disk)
-    outbox.handle(Kind.STORE_FILE, keeper.keep)
-    outbox.handle(Kind.DELETE_FILES, keeper.delete)
     quality = QualityService(database, calendar, config.municipality)
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
     rights = DataRights(database, config, calendar, notices, surveys)
     projects = ProjectService(database, i18n, config, teams)
     meter = ObjectiveMeter(quality, config.municipality, projects)
     nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
-    outbox.handle(Kind.NC_CARD, NcCardSender(bot, database, nonconformities).send)
+    outbox.handle_all(outbox_senders(Senders(residents, groups, webhooks, keeper, NcCardSender(bot, database, nonconformities))))
     audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
     proposals = Proposals(database, commands, notices, nonconformities, config.municipality, i18n, settings.admin_locale)
     schedule = Schedule(bot, i18n, database, queries, notices, teams, calendar, config, quality, rights, projects, nonconformities)
@@ -373,24 +371,6 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     )  # fmt: skip
 
 
-def _register_senders(outbox: Outbox, residents: ResidentSender, groups: GroupSender) -> None:
-    async def message(row: OutboxMessage) -> Sent:
-        return await (residents.message(row) if row.chat_id > 0 else groups.message(row))
-
-    outbox.handle(Kind.MESSAGE, message)
-    outbox.handle(Kind.COPY, residents.copy)
-    outbox.handle(Kind.TOPIC, groups.topic)
-    outbox.handle(Kind.CARD, groups.card)
-    outbox.handle(Kind.CARD_EDIT, groups.card_edit)
-    outbox.handle(Kind.LOCATION, groups.location)
-    outbox.handle(Kind.FILES, groups.files)
-    outbox.handle(Kind.INFO, groups.info)
-    outbox.handle(Kind.CLOSE_TOPIC, groups.close_topic)
-    outbox.handle(Kind.DELETE_TOPIC, groups.delete_topic)
-    outbox.handle(Kind.DELETE_MESSAGES, groups.delete_messages)
-    outbox.handle(Kind.CARD_BLANK, groups.card_blank)
-
-
 async def _disk_alert(notices: CaseNotices, clerk_texts: ClerkTexts, teams: TeamDirectory, free: int, minimum: int) -> None:
     """The files' disk is nearly full: the default team's group is told (once, see DiskGuard)."""
     text = clerk_texts.notice(
@@ -407,5 +387,5 @@ async def _resident_blocked(residents: ResidentSender, notices: CaseNotices, cle
     if row.chat_id <= 0:
         return
     await residents.mark_blocked(row.chat_id)
-    if row.case_id is not None and (row.kind == Kind.COPY or row.payload.get("warn_blocked")):
+    if row.case_id is not None and (row.kind == Kind.COPY or (row.kind == Kind.MESSAGE and MessagePayload.of(row).warn_blocked)):
         await notices.post_about(row.case_id, clerk_texts.notice(lambda: _("⚠️ Not delivered: the resident has blocked the bot.")))

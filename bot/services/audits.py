@@ -34,7 +34,8 @@ from bot.services.groups import ClerkTexts
 from bot.services.nonconformities import NcError, Nonconformities, check_text
 from bot.services.numbers import RowId
 from bot.services.objectives import period_key
-from bot.services.outbox import Kind, enqueue, group_key
+from bot.services.outbox import enqueue, group_key
+from bot.services.outbox_payloads import MessagePayload
 from bot.services.quality import Period
 from bot.services.report_output import tables_workbook
 from bot.services.teams import TeamDirectory
@@ -126,13 +127,13 @@ class Audits:
             cases = list((await session.execute(select(Case).where(col(Case.id).in_(audit.case_ids)).order_by(col(Case.id)))).scalars())
             events = list((await session.execute(select(CaseEvent).where(col(CaseEvent.case_id).in_(audit.case_ids)).order_by(col(CaseEvent.id)))).scalars())
             chat = self.nonconformities.quality_chat()
-            enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload={"text": self._heading(audit, team.name.get(self.locale))})
+            enqueue(session, MessagePayload(text=self._heading(audit, team.name.get(self.locale))), chat, key=group_key(chat))
             for case in cases:
-                payload = {
-                    "text": self._case_text(case, [e for e in events if e.case_id == case.id]),
-                    "keyboard": self.checklist_keyboard(audit, case.id).model_dump(mode="json", exclude_none=True),
-                }
-                enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload=payload)
+                payload = MessagePayload(
+                    text=self._case_text(case, [e for e in events if e.case_id == case.id]),
+                    keyboard=self.checklist_keyboard(audit, case.id).model_dump(mode="json", exclude_none=True),
+                )
+                enqueue(session, payload, chat, key=group_key(chat))
         return audit
 
     async def get(self, audit_id: int) -> Audit:

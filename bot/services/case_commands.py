@@ -29,7 +29,8 @@ from bot.services.case_queries import OPEN_STATUSES
 from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
 from bot.services.metoo import add_follow, followers_of
-from bot.services.outbox import NO_CHAT, Kind, enqueue, resident_key
+from bot.services.outbox import NO_CHAT, enqueue, resident_key
+from bot.services.outbox_payloads import CopyPayload, StoreFilePayload
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event
 from bot.store.db import Database, insert_for
@@ -424,7 +425,7 @@ class CaseCommands:
         session.add_all(files)
         await session.flush()
         for file in files:
-            enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:{file.id}", case_id=case.id, payload={"attachment": file.id})
+            enqueue(session, StoreFilePayload(attachment=file.id), NO_CHAT, key=f"file:{file.id}", case_id=case.id)
         return files
 
     # --- what clerks do ---
@@ -576,13 +577,14 @@ class CaseCommands:
         await self.add_files(session, case, event.id, files)
         locale = await case_queries.resident_locale(session, case)
         heading, footer = self.resident_texts.answer_heading(locale) if final else (self.resident_texts.clerk_heading(locale), None)
-        payload = {
-            "from_chat_id": first.chat_id, "message_ids": [m.message_id for m in messages], "event": event.id,
-            "header": self.resident_texts.header(case, locale), "heading": heading, "footer": footer,
-            "html": first.html, "media": any(m.media for m in messages),
-        }  # fmt: skip
+        assert event.id is not None
+        payload = CopyPayload(
+            from_chat_id=first.chat_id, message_ids=[m.message_id for m in messages], event=event.id,
+            header=self.resident_texts.header(case, locale), heading=heading, footer=footer,
+            html=first.html, media=any(m.media for m in messages),
+        )  # fmt: skip
         if case.resident_id is not None:  # a case without a Telegram resident keeps the answer on record (Open311 shows it)
-            enqueue(session, Kind.COPY, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
+            enqueue(session, payload, case.resident_id, key=resident_key(case.resident_id), case_id=case.id)
         return event
 
     # --- duplicates ---

@@ -22,6 +22,19 @@ from bot.config import Config
 from bot.services import case_queries
 from bot.services.metoo import FollowerTexts, notice_followers
 from bot.services.outbox import Kind, enqueue, group_key, pending_row, release_now, resident_key
+from bot.services.outbox_payloads import (
+    CardBlankPayload,
+    CardEditPayload,
+    CardPayload,
+    CloseTopicPayload,
+    DeleteMessagesPayload,
+    DeleteTopicPayload,
+    FilesPayload,
+    InfoPayload,
+    LocationPayload,
+    MessagePayload,
+    TopicPayload,
+)
 from bot.services.teams import TeamDirectory
 from bot.services.webhooks import Event, case_snapshot, queue_event
 from bot.store.db import Database, rowcount
@@ -126,12 +139,8 @@ class CaseNotices:
         """A message to the case's resident."""
         if case.resident_id is None:
             return  # nobody in Telegram: a case registered by a clerk, or the retention period is over
-        payload: dict[str, Any] = {"text": text, "warn_blocked": True}
-        if keyboard is not None:
-            payload["keyboard"] = keyboard
-        if reply_keyboard is not None:
-            payload["reply_keyboard"] = reply_keyboard
-        enqueue(session, Kind.MESSAGE, case.resident_id, key=resident_key(case.resident_id), case_id=case.id, payload=payload)
+        payload = MessagePayload(text=text, warn_blocked=True, keyboard=keyboard, reply_keyboard=reply_keyboard)
+        enqueue(session, payload, case.resident_id, key=resident_key(case.resident_id), case_id=case.id)
 
     def chat_of(self, case: Case) -> int:
         """The team group holding the case (cases from before teams: the default team's)."""
@@ -140,20 +149,20 @@ class CaseNotices:
     def post_in(self, session: AsyncSession, case: Case, text: str) -> None:
         """A line for the clerks in the case's topic (or the group's main chat)."""
         chat = self.chat_of(case)
-        enqueue(session, Kind.MESSAGE, chat, key=group_key(chat, case.id), case_id=case.id, payload={"text": text, "in_topic": True})
+        enqueue(session, MessagePayload(text=text, in_topic=True), chat, key=group_key(chat, case.id), case_id=case.id)
 
     def queue_card(self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None) -> None:
         """The case's topic and card in its team's group, then its history, pin and files."""
         chat = self.chat_of(case)
         key = group_key(chat, case.id)
-        enqueue(session, Kind.TOPIC, chat, key=key, case_id=case.id)
-        enqueue(session, Kind.CARD, chat, key=key, case_id=case.id)
+        enqueue(session, TopicPayload(), chat, key=key, case_id=case.id)
+        enqueue(session, CardPayload(), chat, key=key, case_id=case.id)
         if history:
-            enqueue(session, Kind.MESSAGE, chat, key=key, case_id=case.id, payload={"text": history, "in_topic": True})
+            enqueue(session, MessagePayload(text=history, in_topic=True), chat, key=key, case_id=case.id)
         if case.latitude is not None and case.longitude is not None:
-            enqueue(session, Kind.LOCATION, chat, key=key, case_id=case.id)
+            enqueue(session, LocationPayload(), chat, key=key, case_id=case.id)
         if attachment_ids:
-            enqueue(session, Kind.FILES, chat, key=key, case_id=case.id, payload={"attachments": attachment_ids, "in_topic": True})
+            enqueue(session, FilesPayload(attachments=attachment_ids, in_topic=True), chat, key=key, case_id=case.id)
 
     async def refresh_card(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""
@@ -161,17 +170,17 @@ class CaseNotices:
         key = group_key(chat, case.id)
         if await pending_row(session, Kind.CARD_EDIT, key) or await pending_row(session, Kind.CARD, key):
             return
-        enqueue(session, Kind.CARD_EDIT, chat, key=key, case_id=case.id)
+        enqueue(session, CardEditPayload(), chat, key=key, case_id=case.id)
 
     def leave_group(self, session: AsyncSession, case: Case, chat: int, topic_id: int | None, card_id: int | None, text: str) -> None:
         """The case was passed on from this group: a last line in its old topic saying where it went,
         the old card without its buttons, then the topic is closed."""
         key = group_key(chat, case.id)
-        enqueue(session, Kind.MESSAGE, chat, key=key, case_id=case.id, payload={"text": text, "topic_id": topic_id})
+        enqueue(session, MessagePayload(text=text, topic_id=topic_id), chat, key=key, case_id=case.id)
         if card_id is not None:
-            enqueue(session, Kind.CARD_EDIT, chat, key=key, case_id=case.id, payload={"retired": card_id})
+            enqueue(session, CardEditPayload(retired=card_id), chat, key=key, case_id=case.id)
         if topic_id is not None:
-            enqueue(session, Kind.CLOSE_TOPIC, chat, key=key, case_id=case.id, payload={"topic_id": topic_id})
+            enqueue(session, CloseTopicPayload(topic_id=topic_id), chat, key=key, case_id=case.id)
 
     async def gather_information(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
         """What the resident adds in quick succession (each within GATHER_QUIET_SECONDS of the one
@@ -185,14 +194,15 @@ class CaseNotices:
         gathering = await pending_row(session, Kind.INFO, key)
         if gathering is not None:
             # Only a row no sender holds yet: if it was claimed meanwhile, start a new one.
+            gathered = InfoPayload(events=[*InfoPayload.of(gathering).events, event.id])
             result = await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == gathering.id, col(OutboxMessage.status) == OutboxStatus.PENDING)
-                .values(payload={"events": [*gathering.payload.get("events", []), event.id]}, due_at=min(gathering.created_at + longest, now + quiet))
+                .values(payload=gathered.dump(), due_at=min(gathering.created_at + longest, now + quiet))
             )
             if rowcount(result) == 1:
                 return
-        enqueue(session, Kind.INFO, chat, key=key, case_id=case.id, payload={"events": [event.id]}, due_at=now + quiet)
+        enqueue(session, InfoPayload(events=[event.id]), chat, key=key, case_id=case.id, due_at=now + quiet)
 
     async def release_information(self, session: AsyncSession, case: Case) -> None:
         """What is gathered for the clerks goes at once, not at the end of the gathering window."""
@@ -213,7 +223,7 @@ class CaseNotices:
             if trace.kind == TraceKind.CARD and trace.message_id is not None and (trace.chat_id, trace.message_id) != current
         }  # fmt: skip
         for chat, message_id in sorted(former):
-            enqueue(session, Kind.CARD_BLANK, chat, key=group_key(chat, case.id), case_id=case.id, payload={"message_id": message_id, "number": case.number})
+            enqueue(session, CardBlankPayload(message_id=message_id, number=case.number), chat, key=group_key(chat, case.id), case_id=case.id)
 
     async def retire_from_group(self, session: AsyncSession, case: Case) -> None:
         """The retention period ended: every forum topic the case ever had, in every group, is
@@ -251,10 +261,10 @@ class CaseNotices:
                 if chat not in with_topics:  # in a topic, they go with it
                     messages.setdefault(chat, set()).add(message_id)
             for chat, topic_id in sorted(topics):
-                enqueue(session, Kind.DELETE_TOPIC, chat, key=group_key(chat, case.id), case_id=case.id, payload={"topic_id": topic_id})
+                enqueue(session, DeleteTopicPayload(topic_id=topic_id), chat, key=group_key(chat, case.id), case_id=case.id)
             for chat, message_ids in sorted(messages.items()):
-                payload = {"messages": sorted(message_ids), "cards": sorted(cards.get(chat, ())), "number": case.number}
-                enqueue(session, Kind.DELETE_MESSAGES, chat, key=group_key(chat, case.id), case_id=case.id, payload=payload)
+                payload = DeleteMessagesPayload(messages=sorted(message_ids), cards=sorted(cards.get(chat, ())), number=case.number)
+                enqueue(session, payload, chat, key=group_key(chat, case.id), case_id=case.id)
             case.topic_id = case.card_message_id = None
         # The cases' topics and messages are being deleted: their references go too.
         await session.execute(delete(CaseTrace).where(col(CaseTrace.case_id).in_(ids)))
@@ -282,7 +292,7 @@ class CaseNotices:
                     return False
             session.add(CaseEvent(case_id=case.id, kind=EventKind.ESCALATED, data={"day": day_key, "to": [chat for chat, _ in posts]}))
             for chat, text in posts:
-                enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), case_id=locked.id if locked else None, payload={"text": text})
+                enqueue(session, MessagePayload(text=text), chat, key=group_key(chat), case_id=locked.id if locked else None)
         return True
 
     async def post_about(self, case_id: int, text: str) -> None:
@@ -300,4 +310,4 @@ class CaseNotices:
 
     async def post_to_group(self, chat_id: int, text: str) -> None:
         async with self.database.write() as session:
-            enqueue(session, Kind.MESSAGE, chat_id, key=group_key(chat_id), payload={"text": text})
+            enqueue(session, MessagePayload(text=text), chat_id, key=group_key(chat_id))

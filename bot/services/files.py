@@ -46,7 +46,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.services.outbox import NO_CHAT, Kind, Permanent, Retry, Sent, enqueue
+from bot.services.outbox import NO_CHAT, Permanent, Retry, Sent, enqueue
+from bot.services.outbox_payloads import DeleteFilesPayload, StoreFilePayload
 from bot.services.storage import DOWNLOAD_PREFIX, FileStore, StorageError
 from bot.store.db import Database, rowcount
 from bot.store.models import Attachment, Case, OutboxMessage, Project, ProjectUpdate, utcnow
@@ -149,10 +150,11 @@ class FileKeeper:
         self.guard = guard
 
     async def keep(self, row: OutboxMessage) -> Sent:
-        if "project_update" in row.payload:
-            return await self._keep_project_photo(row.payload["project_update"], row.payload["index"])
+        payload = StoreFilePayload.of(row)
+        if payload.project_update is not None and payload.index is not None:
+            return await self._keep_project_photo(payload.project_update, payload.index)
         async with self.database.read() as session:
-            attachment = await session.get(Attachment, row.payload["attachment"])
+            attachment = await session.get(Attachment, payload.attachment)
             case = await session.get(Case, attachment.case_id) if attachment is not None else None
         if attachment is None or case is None or case.purged_at is not None:
             return Sent()  # the retention period ended meanwhile: nothing to keep
@@ -181,7 +183,7 @@ class FileKeeper:
                 )
             )  # fmt: skip
             if not rowcount(stored):  # purged while downloading: the copy goes too
-                enqueue(session, Kind.DELETE_FILES, NO_CHAT, key=f"file:purge:{case.id}", case_id=case.id, payload={"files": [[self.store.kind, key]]})
+                enqueue(session, DeleteFilesPayload(files=[(self.store.kind, key)]), NO_CHAT, key=f"file:purge:{case.id}", case_id=case.id)
 
         return Sent(record=record)
 
@@ -266,7 +268,7 @@ class FileKeeper:
         return record
 
     async def delete(self, row: OutboxMessage) -> Sent:
-        for kind, key in row.payload.get("files", []):
+        for kind, key in DeleteFilesPayload.of(row).files:
             store = self.stores.get(kind)
             if store is None:
                 raise Permanent(f"the file {key} is in {kind} storage, which is no longer configured: delete it there by hand")
@@ -302,8 +304,8 @@ async def stored_files(session: AsyncSession, case_ids: list[int]) -> list[tuple
 
 def queue_deletions(session: AsyncSession, files: list[tuple[int, str, str]]) -> None:
     """One DELETE_FILES row per case for its stored copies (in the purge's transaction)."""
-    by_case: dict[int, list[list[str]]] = {}
+    by_case: dict[int, list[tuple[str, str]]] = {}
     for case_id, storage, key in files:
-        by_case.setdefault(case_id, []).append([storage, key])
+        by_case.setdefault(case_id, []).append((storage, key))
     for case_id, keys in by_case.items():
-        enqueue(session, Kind.DELETE_FILES, NO_CHAT, key=f"file:purge:{case_id}", case_id=case_id, payload={"files": keys})
+        enqueue(session, DeleteFilesPayload(files=keys), NO_CHAT, key=f"file:purge:{case_id}", case_id=case_id)

@@ -39,6 +39,16 @@ from bot.services.metoo import Related, related_of
 from bot.services.notifications import send_files
 from bot.services.numbers import RowId
 from bot.services.outbox import Permanent, Sent, follow_migration
+from bot.services.outbox_payloads import (
+    CardBlankPayload,
+    CardEditPayload,
+    CloseTopicPayload,
+    DeleteMessagesPayload,
+    DeleteTopicPayload,
+    FilesPayload,
+    InfoPayload,
+    MessagePayload,
+)
 from bot.services.teams import TeamDirectory
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, TraceKind, utcnow
@@ -429,7 +439,7 @@ class GroupSender:
 
     async def card_edit(self, row: OutboxMessage) -> Sent:
         case = await self._case(row)
-        retired = row.payload.get("retired")
+        retired = CardEditPayload.of(row).retired
         if retired is not None:  # the card in the group the case was passed on from: its buttons no longer act
             await self.bot.edit_message_text(self.texts.retired_card(case, *await self._people(case)), chat_id=row.chat_id, message_id=retired)
             return Sent(row.chat_id, retired)
@@ -473,16 +483,17 @@ class GroupSender:
     # --- posts ---
 
     async def message(self, row: OutboxMessage) -> Sent:
+        payload = MessagePayload.of(row)
         case = await self._case(row) if row.case_id is not None else None
-        in_topic = case is not None and row.payload.get("in_topic") and self._here(case, row)
-        keyboard = InlineKeyboardMarkup.model_validate(row.payload["keyboard"]) if row.payload.get("keyboard") else None  # a nonconformity's card
+        in_topic = case is not None and payload.in_topic and self._here(case, row)
+        keyboard = InlineKeyboardMarkup.model_validate(payload.keyboard) if payload.keyboard else None  # a nonconformity's card
 
         async def send(thread: int | None) -> int:
-            return (await self.bot.send_message(row.chat_id, row.payload["text"], message_thread_id=thread, reply_markup=keyboard)).message_id
+            return (await self.bot.send_message(row.chat_id, payload.text, message_thread_id=thread, reply_markup=keyboard)).message_id
 
-        if row.payload.get("topic_id") is not None:  # a topic the case has left (passed on): its last line
+        if payload.topic_id is not None:  # a topic the case has left (passed on): its last line
             try:
-                return self._post(row, row.payload["topic_id"], [await send(row.payload["topic_id"])])
+                return self._post(row, payload.topic_id, [await send(payload.topic_id)])
             except TelegramBadRequest as exc:
                 if not _topic_deleted(exc):
                     raise
@@ -512,11 +523,10 @@ class GroupSender:
         return self._post(row, case.topic_id, [await self._in_topic(case, row.chat_id, send)])
 
     async def files(self, row: OutboxMessage) -> Sent:
+        ids = FilesPayload.of(row).attachments
         case = await self._case(row)
         async with self.database.read() as session:
-            attachments = list(
-                (await session.execute(select(Attachment).where(col(Attachment.id).in_(row.payload["attachments"])).order_by(col(Attachment.id)))).scalars()
-            )
+            attachments = list((await session.execute(select(Attachment).where(col(Attachment.id).in_(ids)).order_by(col(Attachment.id)))).scalars())
         if not attachments or not self._here(case, row):
             return Sent()
         sent: list[int] = []
@@ -530,12 +540,11 @@ class GroupSender:
 
     async def info(self, row: OutboxMessage) -> Sent:
         """What the resident added, gathered: one post with every text, then the files together."""
+        ids = InfoPayload.of(row).events
         case = await self._case(row)
         async with self.database.read() as session:
-            events = list((await session.execute(select(CaseEvent).where(col(CaseEvent.id).in_(row.payload["events"])).order_by(col(CaseEvent.id)))).scalars())
-            attachments = list(
-                (await session.execute(select(Attachment).where(col(Attachment.event_id).in_(row.payload["events"])).order_by(col(Attachment.id)))).scalars()
-            )
+            events = list((await session.execute(select(CaseEvent).where(col(CaseEvent.id).in_(ids)).order_by(col(CaseEvent.id)))).scalars())
+            attachments = list((await session.execute(select(Attachment).where(col(Attachment.event_id).in_(ids)).order_by(col(Attachment.id)))).scalars())
         text = self.texts.information(case, events)
 
         sent: list[int] = []
@@ -554,7 +563,7 @@ class GroupSender:
 
     async def close_topic(self, row: OutboxMessage) -> Sent:
         try:
-            await self.bot.close_forum_topic(row.chat_id, row.payload["topic_id"])
+            await self.bot.close_forum_topic(row.chat_id, CloseTopicPayload.of(row).topic_id)
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message.lower() and "not found" not in exc.message.lower():
                 raise
@@ -562,7 +571,7 @@ class GroupSender:
 
     async def delete_topic(self, row: OutboxMessage) -> Sent:
         try:
-            await self.bot.delete_forum_topic(row.chat_id, row.payload["topic_id"])
+            await self.bot.delete_forum_topic(row.chat_id, DeleteTopicPayload.of(row).topic_id)
         except TelegramBadRequest as exc:
             if "not found" not in exc.message.lower():
                 raise  # a topic deleted by hand is already gone
@@ -571,9 +580,9 @@ class GroupSender:
     async def card_blank(self, row: OutboxMessage) -> Sent:
         """A card of the case left in a group it was passed on from: its text becomes a short line
         (the resident erased their profile), without buttons."""
-        text = self.texts.blanked(row.payload["number"], row.payload.get("why", "forget"))
-        await self._edit_or_log(row.chat_id, row.payload["message_id"], text)
-        return Sent(row.chat_id, row.payload["message_id"])
+        payload = CardBlankPayload.of(row)
+        await self._edit_or_log(row.chat_id, payload.message_id, self.texts.blanked(payload.number, payload.why))
+        return Sent(row.chat_id, payload.message_id)
 
     async def _edit_or_log(self, chat_id: int, message_id: int, text: str) -> bool:
         """Edit a message to `text` (no buttons); a message Telegram will not edit (gone, too old,
@@ -590,8 +599,9 @@ class GroupSender:
         """The retention period ended, in a group without topics: each message of the case goes.
         Telegram lets a bot delete some messages only within 48 hours: a refusal (400) is logged and
         counts as done; a card it will not delete is blanked instead, so no personal data stays."""
-        cards = set(row.payload.get("cards", []))
-        for message_id in row.payload["messages"]:
+        payload = DeleteMessagesPayload.of(row)
+        cards = set(payload.cards)
+        for message_id in payload.messages:
             try:
                 await self.bot.delete_message(row.chat_id, message_id)
             except TelegramBadRequest as exc:
@@ -599,7 +609,7 @@ class GroupSender:
                     continue  # gone already (deleted by hand, or with its topic)
                 log.warning("a message could not be deleted", extra={"chat_id": row.chat_id, "message_id": message_id, "error": exc.message})
                 if message_id in cards:
-                    await self._edit_or_log(row.chat_id, message_id, self.texts.blanked(row.payload["number"], "retention"))
+                    await self._edit_or_log(row.chat_id, message_id, self.texts.blanked(payload.number, "retention"))
         return Sent(row.chat_id)
 
     # --- a group that moved ---

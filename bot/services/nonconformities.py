@@ -43,6 +43,7 @@ from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import RowId
 from bot.services.objectives import Measured, ObjectiveMeter, latest_full, period_key
 from bot.services.outbox import Kind, Permanent, Sent, enqueue, group_key, pending_row
+from bot.services.outbox_payloads import MessagePayload, NcCardPayload
 from bot.services.teams import Role, TeamDirectory
 from bot.store.db import Database
 from bot.store.models import (
@@ -336,7 +337,7 @@ class Nonconformities:
             for m in new:
                 session.add(ObjectiveReview(objective_id=m.objective.id, period=m.key, figure=m.figure, met=m.met))
             if new:
-                enqueue(session, Kind.MESSAGE, self.quality_chat(), key=group_key(self.quality_chat()), payload={"text": self.review_text(new)})
+                enqueue(session, MessagePayload(text=self.review_text(new)), self.quality_chat(), key=group_key(self.quality_chat()))
         for m in new:
             if m.met is False:
                 await self.open(NcSource.OBJECTIVE, self._objective_description(m), m.objective.team or self.quality_team.id, None, measured=m)
@@ -426,8 +427,10 @@ class Nonconformities:
                     proposal=proposal,
                 )
                 chat = self.quality_chat()
-                payload = {"text": self.check_message(locked, measured), "keyboard": self._verify_keyboard(locked).model_dump(mode="json", exclude_none=True)}
-                enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload=payload)
+                payload = MessagePayload(
+                    text=self.check_message(locked, measured), keyboard=self._verify_keyboard(locked).model_dump(mode="json", exclude_none=True)
+                )
+                enqueue(session, payload, chat, key=group_key(chat))
 
     async def recheck(self, nc: Nonconformity, today: date) -> Measured | None:
         """A nonconformity from an objective: the objective measured again for its team and the
@@ -453,7 +456,7 @@ class Nonconformities:
                     text = _("⏰ Corrective action of nonconformity #{id} is overdue: {what} (responsible: {owner}, due {date}).").format(
                         id=nc.id, what=escape(action.what), owner=escape(action.owner_name or "—"), date=texts.day(action.due)
                     )
-                enqueue(session, Kind.MESSAGE, self.quality_chat(), key=group_key(self.quality_chat()), payload={"text": text})
+                enqueue(session, MessagePayload(text=text), self.quality_chat(), key=group_key(self.quality_chat()))
 
     # --- texts (ADMIN_LOCALE) ---
 
@@ -576,7 +579,7 @@ class Nonconformities:
         for chat in dict.fromkeys((self.quality_chat(), self.teams.chat_of(self.teams.get(nc.team_id)))):
             key = f"nc:{nc.id}:{chat}"
             if await pending_row(session, Kind.NC_CARD, key) is None:
-                enqueue(session, Kind.NC_CARD, chat, key=key, payload={"nc_id": nc.id})
+                enqueue(session, NcCardPayload(nc_id=nc.id), chat, key=key)
 
 
 class NcCardSender:
@@ -590,7 +593,7 @@ class NcCardSender:
 
     async def send(self, row: OutboxMessage) -> Sent:
         async with self.database.read() as session:
-            nc = await session.get(Nonconformity, row.payload["nc_id"])
+            nc = await session.get(Nonconformity, NcCardPayload.of(row).nc_id)
             if nc is None:
                 raise Permanent("the nonconformity is gone")
             text, keyboard = await self.nonconformities.rendered_card(session, nc)

@@ -27,6 +27,7 @@ from bot.services import texts
 from bot.services.deadlines import WorkingCalendar
 from bot.services.numbers import RowId
 from bot.services.outbox import Sent
+from bot.services.outbox_payloads import CopyPayload, MessagePayload
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Case, CaseEvent, EventKind, OutboxMessage, utcnow
 from bot.store.residents import set_blocked
@@ -151,25 +152,25 @@ class ResidentSender:
         self.database = database
 
     async def message(self, row: OutboxMessage) -> Sent:
-        keyboard, reply_keyboard = row.payload.get("keyboard"), row.payload.get("reply_keyboard")
+        payload = MessagePayload.of(row)
         markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
-        if keyboard:
-            markup = InlineKeyboardMarkup.model_validate(keyboard)
-        elif reply_keyboard:
-            markup = ReplyKeyboardMarkup.model_validate(reply_keyboard)
-        sent = await self.bot.send_message(row.chat_id, row.payload["text"], reply_markup=markup)
+        if payload.keyboard:
+            markup = InlineKeyboardMarkup.model_validate(payload.keyboard)
+        elif payload.reply_keyboard:
+            markup = ReplyKeyboardMarkup.model_validate(payload.reply_keyboard)
+        sent = await self.bot.send_message(row.chat_id, payload.text, reply_markup=markup)
         return Sent(row.chat_id, sent.message_id)
 
     async def copy(self, row: OutboxMessage) -> Sent:
         """A clerk's message (or album) from the group, under the municipality's name: a copy, not a
         forward, so the clerk's account stays private."""
-        payload = row.payload
-        source, ids = payload["from_chat_id"], payload["message_ids"]
-        header, heading, html = payload["header"], payload["heading"], payload.get("html")
-        footer = "\n\n" + payload["footer"] if payload.get("footer") else ""  # the final answer: the case is closed
-        if html is not None and not payload.get("media") and len(header) + len(heading) + len(html) + len(footer) + 3 <= TEXT_LIMIT:
+        payload = CopyPayload.of(row)
+        source, ids = payload.from_chat_id, payload.message_ids
+        header, heading, html = payload.header, payload.heading, payload.html
+        footer = "\n\n" + payload.footer if payload.footer else ""  # the final answer: the case is closed
+        if html is not None and not payload.media and len(header) + len(heading) + len(html) + len(footer) + 3 <= TEXT_LIMIT:
             first = (await self.bot.send_message(row.chat_id, f"{header}\n\n{heading}\n{html}{footer}")).message_id
-        elif payload.get("media") and len(ids) == 1 and len(header) + len(html or "") + 2 <= CAPTION_LIMIT:
+        elif payload.media and len(ids) == 1 and len(header) + len(html or "") + 2 <= CAPTION_LIMIT:
             caption = header + ("\n\n" + html if html else "")
             first = (await self.bot.copy_message(row.chat_id, source, ids[0], caption=caption)).message_id
         else:  # long texts and albums: the header first, then the clerk's message(s) as they are
@@ -183,7 +184,7 @@ class ResidentSender:
             log.debug("could not mark a relayed message as delivered")  # a courtesy; the delivery is recorded
 
         async def record(session: AsyncSession) -> None:
-            await session.execute(update(CaseEvent).where(col(CaseEvent.id) == payload["event"]).values(resident_message_id=first))
+            await session.execute(update(CaseEvent).where(col(CaseEvent.id) == payload.event).values(resident_message_id=first))
 
         return Sent(row.chat_id, first, record)
 

@@ -5,6 +5,8 @@ A change to a case writes its messages (the resident's notice, the card edit, a 
 team's group) as `OutboxMessage` rows in the same transaction, so a crash after the commit loses
 nothing: the rows are still pending when the process comes back. Senders claim due rows and send
 each through the limiter; the outcome is recorded at once, with the sent message's chat and id.
+A row's kind and payload are one typed model (bot.services.outbox_payloads); who sends each kind
+is one table (bot.services.senders).
 
 - Order: rows sharing a `key` (one case's posts in one group, one resident's notices) go out in
   id order: a row is claimed only when no earlier row of its key is unfinished.
@@ -24,10 +26,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -36,6 +37,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from bot.aio import finish_or_cancel, wait_for_event
+from bot.services.outbox_payloads import BadPayload, Kind, Payload
 from bot.store.db import Database, rowcount
 from bot.store.leases import LeasedQueue
 from bot.store.models import OutboxMessage, OutboxStatus, utcnow
@@ -44,28 +46,6 @@ from bot.telegram import Outcome, Verdict, classify, single_attempt
 log = logging.getLogger(__name__)
 
 UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.SENDING)
-
-
-class Kind(StrEnum):
-    """What a row does; each has one handler (bot.services.groups, bot.services.notifications)."""
-
-    MESSAGE = "message"  # a text (with buttons) to a resident or a team group, maybe in the case's topic
-    TOPIC = "topic"  # open the case's forum topic in its team's group
-    CARD = "card"  # post the case's card (rendered when sent, so it is current)
-    CARD_EDIT = "card_edit"  # bring the card up to date
-    LOCATION = "location"  # the case's map pin in its topic
-    FILES = "files"  # attachments (by id) in a chat, albums kept together
-    INFO = "info"  # what the resident added, gathered per case
-    COPY = "copy"  # a clerk's message(s) copied from the group to the resident
-    CLOSE_TOPIC = "close_topic"  # the case left this group
-    DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
-    DELETE_MESSAGES = "delete_messages"  # the retention period ended, in a group without topics: the case's messages go
-    NC_CARD = "nc_card"  # a nonconformity's card in a group: posted once, then edited in place (bot.services.nonconformities)
-    CARD_BLANK = "card_blank"  # /forget: a card the case left behind in a group (passed on) is blanked
-    WEBHOOK = "webhook"  # a case event to a receiver (bot.services.webhooks): no Telegram chat, chat_id 0
-    # The municipality's copies of files (bot.services.files); chat_id 0: no chat, no sending lane.
-    STORE_FILE = "store_file"  # download an attachment from Telegram (getFile) into FILES_DIR or the bucket
-    DELETE_FILES = "delete_files"  # the retention period ended: the stored copies go
 
 
 NO_CHAT = 0  # the chat_id of rows that send nothing to a chat (WEBHOOK, STORE_FILE, DELETE_FILES)
@@ -81,11 +61,12 @@ def group_key(chat_id: int, case_id: int | None = None) -> str:
 
 
 def enqueue(
-    session: AsyncSession, kind: Kind, chat_id: int, *, key: str, case_id: int | None = None,
-    payload: dict[str, Any] | None = None, due_at: datetime | None = None,
+    session: AsyncSession, payload: Payload, chat_id: int, *, key: str, case_id: int | None = None, due_at: datetime | None = None,
 ) -> OutboxMessage:  # fmt: skip
-    """Add a row inside the caller's transaction: once it commits, the senders of its kind wake."""
-    row = OutboxMessage(kind=kind, key=key, chat_id=chat_id, case_id=case_id, payload=payload or {}, due_at=due_at)
+    """Add a row of the payload's kind (bot.services.outbox_payloads) inside the caller's
+    transaction: once it commits, the senders of its kind wake."""
+    kind = payload.KIND
+    row = OutboxMessage(kind=kind, key=key, chat_id=chat_id, case_id=case_id, payload=payload.dump(), due_at=due_at)
     session.add(row)
     session.info.setdefault(_ADDED_KINDS, set()).add(kind)
     return row
@@ -196,7 +177,15 @@ class Outbox:
         database.after_commit.append(self._added)
 
     def handle(self, kind: Kind, handler: Handler) -> None:
+        """`handler` sends the rows of `kind` from now on (a test's stand-in replaces the sender)."""
         self.handlers[kind] = handler
+
+    def handle_all(self, senders: Mapping[Kind, Handler]) -> None:
+        """The application's senders, one per kind (bot.services.senders.outbox_senders)."""
+        if twice := sorted(set(senders) & set(self.handlers)):
+            raise ValueError(f"the outbox already has a sender for {', '.join(twice)}")
+        for kind, handler in senders.items():
+            self.handlers[kind] = handler
 
     def wake(self, kinds: Iterable[str] | None = None) -> None:
         """Look for work now rather than at the next tick: the senders of `kinds`, or all of them."""
@@ -306,7 +295,7 @@ class Outbox:
             raise
         except Retry as exc:
             await self._retry(row, self._backoff(row) if exc.delay is None else exc.delay, str(exc))
-        except Permanent as exc:
+        except (Permanent, BadPayload) as exc:
             await self._fail(row, str(exc))
         except Exception as exc:
             outcome = classify(exc)

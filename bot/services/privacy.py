@@ -39,8 +39,8 @@ from bot.services.case_notices import CaseNotices
 from bot.services.deadlines import WorkingCalendar
 from bot.services.files import queue_deletions, stored_files
 from bot.services.outbox import UNFINISHED, Kind
+from bot.services.outbox_payloads import BadPayload, WebhookPayload
 from bot.services.surveys import SurveyService
-from bot.services.webhooks import without_person
 from bot.store.db import Database, rowcount
 from bot.store.models import (
     CLOSED_STATUSES,
@@ -276,9 +276,14 @@ class DataRights:
             col(OutboxMessage.case_id).in_(case_ids), col(OutboxMessage.kind) == Kind.WEBHOOK, col(OutboxMessage.status).in_(UNFINISHED)
         )
         for row in (await session.execute(pending)).scalars():
-            scrubbed = without_person(row.payload)
-            if scrubbed is not row.payload:
-                await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(payload=scrubbed))
+            try:
+                payload = WebhookPayload.of(row)
+            except BadPayload:
+                log.warning("a pending case event could not be read to scrub it", extra={"row": row.id})
+                continue
+            scrubbed = payload.without_person()
+            if scrubbed is not payload:
+                await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(payload=scrubbed.dump()))
 
     # --- retention ---
 

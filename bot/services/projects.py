@@ -33,7 +33,8 @@ from bot.config import Config
 from bot.services import project_texts, texts
 from bot.services.broadcaster import BroadcastFile, Button, FilesVersion, TextVersion, Version, add_broadcast
 from bot.services.news import FOLLOWERS
-from bot.services.outbox import NO_CHAT, Kind, enqueue, group_key
+from bot.services.outbox import NO_CHAT, enqueue, group_key
+from bot.services.outbox_payloads import MessagePayload, StoreFilePayload
 from bot.services.teams import TeamDirectory
 from bot.settings import LOCALES
 from bot.store.db import Database
@@ -333,7 +334,7 @@ class ProjectService:
             await session.flush()
             self._event(session, project, ProjectEventKind.UPDATE, actor, None, {"update_id": update.id})
             for index in range(len(update.photos)):  # the municipality keeps its own copies, as of cases' files
-                enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:project:{update.id}:{index}", payload={"project_update": update.id, "index": index})
+                enqueue(session, StoreFilePayload(project_update=update.id, index=index), NO_CHAT, key=f"file:project:{update.id}:{index}")
 
             def build() -> Version:
                 if not update.photos:
@@ -384,7 +385,7 @@ class ProjectService:
                 await self.milestone_status(session, project, milestone, MilestoneStatus.NOT_MET, None, Actor(None, DAILY_CHECK), started)
                 team = self.teams.get(project.team_id)
                 chat = self.teams.chat_of(team)
-                enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload={"text": self._missed_text(project, milestone, team.heads)})
+                enqueue(session, MessagePayload(text=self._missed_text(project, milestone, team.heads)), chat, key=group_key(chat))
                 marked += 1
             self._start(started)
         if marked:

@@ -21,7 +21,8 @@ from bot.services.case_commands import CaseCommands
 from bot.services.case_notices import CaseNotices
 from bot.services.cases import CaseDraft, OpenedCase
 from bot.services.nonconformities import Nonconformities
-from bot.services.outbox import Kind, enqueue, group_key
+from bot.services.outbox import enqueue, group_key
+from bot.services.outbox_payloads import MessagePayload
 from bot.store.db import Database
 from bot.store.models import Proposal, utcnow
 
@@ -53,7 +54,7 @@ class Proposals:
             post = _("💡 <b>A resident's proposal</b> (anonymous, {language}):").format(language=texts.LANGUAGE_NAMES.get(locale, locale))
         async with self.database.write() as session:
             session.add(Proposal(submitted_on=today, locale=locale, text=text))
-            enqueue(session, Kind.MESSAGE, chat, key=group_key(chat), payload={"text": f"{post}\n\n{escape(text)}"})
+            enqueue(session, MessagePayload(text=f"{post}\n\n{escape(text)}"), chat, key=group_key(chat))
 
     async def answered(self, resident_id: int, locale: str, text: str, update_id: int) -> OpenedCase:
         draft = CaseDraft(resident_id=resident_id, locale=locale, kind="request", category_id=self.category, description=text)

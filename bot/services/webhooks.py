@@ -41,7 +41,8 @@ from sqlmodel import col
 
 from bot import metrics
 from bot.services.cases import Contact
-from bot.services.outbox import Kind, Permanent, Retry, Sent, enqueue
+from bot.services.outbox import Permanent, Retry, Sent, enqueue
+from bot.services.outbox_payloads import WebhookPayload
 from bot.settings import WebhookReceiver
 from bot.store.models import Case, CaseEvent, OutboxMessage, Resident, utcnow
 
@@ -105,20 +106,8 @@ def queue_event(
     assert case.id is not None and case_event.id is not None
     body = {"version": VERSION, "event": event.value, "id": case_event.id, "at": _iso(case_event.at), "case": snapshot, "detail": detail or {}}
     return [
-        enqueue(session, Kind.WEBHOOK, 0, key=hook_key(receiver.name, case.id), case_id=case.id, payload={"receiver": receiver.name, "body": body})
-        for receiver in receivers
+        enqueue(session, WebhookPayload(receiver=receiver.name, body=body), 0, key=hook_key(receiver.name, case.id), case_id=case.id) for receiver in receivers
     ]
-
-
-def without_person(payload: dict[str, Any]) -> dict[str, Any]:
-    """A pending event after its resident erased their profile (/forget): the case stays on
-    record, without their name and phone (`resident` keeps only how they are answered, and says
-    the profile was erased)."""
-    body = payload.get("body")
-    if not body or not (body.get("case") or {}).get("resident"):
-        return payload
-    person = {"name": None, "phone": None, "email": None, "postal_address": None, "answer_by": body["case"]["resident"].get("answer_by"), "erased": True}
-    return {**payload, "body": {**body, "case": {**body["case"], "resident": person}}}
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -140,7 +129,10 @@ def verify(secret: str, body: bytes, header: str | None, timestamp: str | None, 
 
 def serialise(row: OutboxMessage, sent_at: datetime) -> bytes:
     """The body of this attempt: the stored event, the delivery id and the time it is sent, as UTF-8 JSON."""
-    body = {**row.payload["body"], "delivery": row.id, "sent_at": sent_at.isoformat()}
+    stored = WebhookPayload.of(row).body
+    if stored is None:
+        raise Permanent("the event was already delivered")
+    body = {**stored, "delivery": row.id, "sent_at": sent_at.isoformat()}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -164,15 +156,15 @@ class WebhookSender:
             self._client = None
 
     async def send(self, row: OutboxMessage) -> Sent:
-        name = row.payload.get("receiver")
-        receiver = self.receivers.get(name or "")
+        payload = WebhookPayload.of(row)
+        receiver = self.receivers.get(payload.receiver)
         if receiver is None:
-            raise Permanent(f"receiver {name} is not in CASE_WEBHOOKS any more")
-        if "body" not in row.payload:
+            raise Permanent(f"receiver {payload.receiver} is not in CASE_WEBHOOKS any more")
+        if payload.body is None:
             raise Permanent("the event was already delivered")
         sent_at = utcnow()
         body = serialise(row, sent_at)
-        event = row.payload["body"]["event"]
+        event = payload.body["event"]
         timestamp = int(sent_at.timestamp())
         headers = {
             "Content-Type": "application/json; charset=utf-8", EVENT_HEADER: event, DELIVERY_HEADER: str(row.id),
@@ -196,7 +188,7 @@ class WebhookSender:
         if 200 <= status < 300:
             metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "delivered").inc()
             log.info("case event delivered", extra={**where, "status": status})
-            return Sent(record=_forget_body(row))
+            return Sent(record=_forget_body(row.id, payload))
         if status in (408, 429) or status >= 500:
             metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "unavailable").inc()
             raise Retry(f"{receiver.name}: HTTP {status}", _retry_after(response) if status in (429, 503) else None)
@@ -215,12 +207,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _forget_body(row: OutboxMessage) -> Any:
+def _forget_body(row_id: int | None, payload: WebhookPayload) -> Any:
     """After delivery, the row keeps the receiver, the event and its id; the snapshot with the personal data goes."""
-    body = row.payload["body"]
-    kept = {"receiver": row.payload["receiver"], "event": body["event"], "id": body["id"]}
+    kept = payload.delivered().dump()
 
     async def record(session: AsyncSession) -> None:
-        await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(payload=kept))
+        await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row_id).values(payload=kept))
 
     return record

@@ -17,6 +17,7 @@ from bot.sandbox.emulator import Emulator
 from bot.services.case_commands import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.services.cases import AttachmentDraft, CaseDraft
 from bot.services.outbox import NO_CHAT, Kind, Outbox, Pool, Sent, enqueue
+from bot.services.outbox_payloads import MessagePayload, StoreFilePayload
 from bot.services.storage import LocalFileStore, S3FileStore, StorageError, check_store, file_stores
 from bot.settings import ConfigError
 from bot.store.db import Database
@@ -311,8 +312,8 @@ async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(d
     outbox.handle(Kind.MESSAGE, message)
     async with database.write() as session:
         for i in range(10):
-            enqueue(session, Kind.STORE_FILE, NO_CHAT, key=f"file:{i}")
-        enqueue(session, Kind.MESSAGE, 501, key="r:501", payload={"text": "x"})
+            enqueue(session, StoreFilePayload(attachment=i), NO_CHAT, key=f"file:{i}")
+        enqueue(session, MessagePayload(text="x"), 501, key="r:501")
     task = asyncio.create_task(outbox.run())
     try:
         for _ in range(100):

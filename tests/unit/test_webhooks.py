@@ -23,6 +23,7 @@ from bot.config import load_config
 from bot.services.case_commands import Action, Clerk, RegisteredBy
 from bot.services.cases import AnswerBy, CaseDraft, Contact, ReceivedBy
 from bot.services.outbox import Kind, Outbox, Pool, Sent, enqueue
+from bot.services.outbox_payloads import MessagePayload, WebhookPayload
 from bot.services.webhooks import WebhookSender, serialise, signature, verify
 from bot.settings import ConfigError
 from bot.store.db import Database
@@ -338,9 +339,9 @@ async def test_a_hanging_receiver_never_holds_up_telegram_rows(database: Databas
     outbox.handle(Kind.MESSAGE, message)
     async with database.write() as session:
         for case in range(10):  # more events than both pools' slots together, queued first
-            enqueue(session, Kind.WEBHOOK, 0, key=f"hook:dms:{case}")
+            enqueue(session, WebhookPayload(receiver="dms", body={"event": "case.opened", "id": case}), 0, key=f"hook:dms:{case}")
         for chat in range(1, 6):
-            enqueue(session, Kind.MESSAGE, chat, key=f"r:{chat}")
+            enqueue(session, MessagePayload(text="x"), chat, key=f"r:{chat}")
     runner = asyncio.create_task(outbox.run())
     try:
         for _ in range(100):
