@@ -8,6 +8,7 @@ prometheus_client's default collectors.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -56,13 +57,22 @@ class UpdateMetrics(BaseMiddleware):
 
 
 class FlowLabel(BaseMiddleware):
-    """Inner middleware: the module of the handler that takes the update (intake, clerk, …)."""
+    """Inner middleware on one router's observers: names the flow that takes the update (intake,
+    clerk, …) after the router, so a handler shared by several flows (the form engine's) counts
+    for the flow it serves."""
+
+    def __init__(self, flow: str) -> None:
+        self.flow = flow
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
-        found = data.get("handler")
-        if "metrics_flow" in data and found is not None:
-            data["metrics_flow"]["flow"] = getattr(found.callback, "__module__", "?").rsplit(".", 1)[-1]
+        if "metrics_flow" in data:
+            data["metrics_flow"]["flow"] = self.flow
         return await handler(event, data)
+
+
+def flow_of(router_name: str) -> str:
+    """A router's flow: "clerk-outside" and "projects-staff" count as "clerk" and "projects"."""
+    return re.sub(r"-(outside|staff|unprompted)$", "", router_name)
 
 
 def instrument(dispatcher: Any, routers: list[Any]) -> None:
@@ -70,7 +80,7 @@ def instrument(dispatcher: Any, routers: list[Any]) -> None:
     for router in routers:
         for name, observer in router.observers.items():
             if name not in ("update", "error"):
-                observer.middleware(FlowLabel())
+                observer.middleware(FlowLabel(flow_of(router.name)))
 
 
 async def outbox_figures(database: Database) -> tuple[int, float]:
