@@ -132,7 +132,7 @@ async def test_reopened_and_closed_again_the_question_is_not_repeated(closed: Cl
         tr("pl", "Reason: {reason}", reason="Sprawa została już załatwiona wcześniej."),
         tr("pl", *REOPEN_WITHIN, n=14, days=14),
     ])  # fmt: skip
-    await anna.nothing_more(1.0)  # the point: no second question meanwhile
+    await anna.nothing_more()  # the point: no second question meanwhile
     async with store.read() as session:
         assert len((await session.execute(select(SatisfactionAnswer))).all()) == 1
 
