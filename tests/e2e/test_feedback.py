@@ -11,9 +11,12 @@ from sqlalchemy import text
 from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
+from tests.catalog import SURVEY, tr, tr_start
 from tests.conftest import ADMIN_CHAT_ID
 from tests.support.driver import Person, Telegram
 from tests.support.helpers import onboard, submit_case
+
+REPORT = "<b>Quality report</b> · {start} – {end}"
 
 
 async def _close_case(clerks: Person, telegram: Telegram, answer: str) -> None:
@@ -35,7 +38,7 @@ async def test_declined_in_lithuanian(bot, telegram: Telegram, store: Database, 
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau pažymos apie gyvenamąją vietą")
     await _close_case(clerks, telegram, "Pažymą galite atsiimti seniūnijoje.")
     *_, question = await jonas.receive(2)
-    assert question.text.startswith("Kaip vertinate kreipimosi VRS-2026-000001 nagrinėjimą?")
+    assert question.text.startswith(tr("lt", SURVEY, number="VRS-2026-000001"))
     await jonas.click("Ne, dėkoju", question)
     assert (await jonas.edited()).text == "Gerai, dėl šio kreipimosi daugiau neklausime."
     await jonas.forge_button("fb:1:resolved:5:yes", question)
@@ -65,7 +68,7 @@ async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emula
     assert (await clerks.receive_one()).text.startswith("Ataskaita gali apimti metus nuo 2000 iki 2027.")
     await clerks.send("/report 2026-11")
     message, chart, workbook = await clerks.receive(3, timeout=30)
-    assert message.text.startswith("Kokybės ataskaita · 2026 m. lapkričio 1 d. – 2026 m. lapkričio 30 d.")
+    assert message.text.startswith(tr("lt", REPORT, start="2026 m. lapkričio 1 d.", end="2026 m. lapkričio 30 d."))
     assert "Gauta: 1 · užbaigta: 1" in message.text
     assert "Užbaigta per nustatytą terminą: 100% (1 iš 1)" in message.text
     assert "Pasitenkinimas: 5 iš 5 pagal 1 atsakymą" in message.text
@@ -93,7 +96,7 @@ async def test_weekly_report_on_its_day(emulator: Emulator, telegram: Telegram, 
         digest, report, chart, workbook = await clerk.receive(4, timeout=30)
     finally:
         await process.stop()
-    assert digest.text.startswith("📋 Dienos suvestinė")
-    assert report.text.startswith("Kokybės ataskaita · 2026 m. lapkričio 23 d. – 2026 m. lapkričio 29 d.")
+    assert digest.text.startswith(tr_start("lt", "📋 <b>Daily digest</b> of {team}, {date}", until="team"))
+    assert report.text.startswith(tr("lt", REPORT, start="2026 m. lapkričio 23 d.", end="2026 m. lapkričio 29 d."))
     assert "Pasitenkinimas: per šį laikotarpį atsakymų nėra." in report.text
     assert "photo" in chart.raw and workbook.raw["document"]["file_name"] == "quality-2026-11-23-2026-11-29.xlsx"
