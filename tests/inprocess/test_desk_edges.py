@@ -46,6 +46,7 @@ async def test_plain_group_routes_by_reply(bot, emulator: Emulator, telegram: Te
     notice, card = await clerk.receive(2)
     assert notice.text == tr("lt", NO_TOPICS, reason="Bad Request: the chat is not a forum")
     assert card.thread_id is None and card.text.splitlines()[0] == card_heading("📄", "Request")
+    await clerk.nothing_more()  # settled: the card's message id is recorded, so a reply to it finds the case
     await clerk.send("Pažymą galite atsiimti seniūnijoje.", reply_to=card.id)
     assert (await jonas.receive_one()).text == to_resident("lt", tr("lt", "Message from the clerk:") + "\nPažymą galite atsiimti seniūnijoje.")
     await clerk.send("Kolegos, kas šiandien budi?")  # not a reply: stays among the clerks
