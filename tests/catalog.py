@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import string
 
 from aiogram.utils.i18n import I18n
 
@@ -40,3 +41,11 @@ def tr(locale: str, msgid: str, plural: str | None = None, n: int = 1, **values:
         assert (msgid if plural is None else (msgid, 0)) in catalog, f"{msgid!r} is not in the {locale} catalog"
     text = html.unescape(re.sub(r"<[^>]+>", "", i18n.gettext(msgid, plural, n, locale=locale)))
     return text.format(**values) if values else text  # the values as typed: the reader sees them so
+
+
+def tr_start(locale: str, msgid: str, plural: str | None = None, n: int = 1, *, until: str, **values: object) -> str:
+    """The beginning of `tr(...)`, up to the placeholder named `until` (whose value the test does
+    not pin down, e.g. a date worded by Babel): for `text.startswith(...)`."""
+    cut = "\x00"
+    names = {name for _, name, _, _ in string.Formatter().parse(tr(locale, msgid, plural, n)) if name}
+    return tr(locale, msgid, plural, n, **{**dict.fromkeys(names, cut), **values, until: cut}).split(cut)[0]

@@ -12,10 +12,15 @@ from sqlalchemy import select
 
 from bot.store.db import Database
 from bot.store.models import Attachment, Case
+from tests.catalog import tr
 from tests.support.driver import Person, Telegram
 from tests.support.helpers import LABELS, PHOTO, choose, onboard
 
 OVER_20_MB = 20 * 1024 * 1024 + 1
+TOO_BIG = (
+    "⚠️ The file {name} is larger than 20 MB: Telegram does not let the bot download it, so it is not in the municipality's storage "
+    "and stays only in this chat. Please obtain it another way (for example in smaller parts or by e-mail)."
+)
 PDF = b"%PDF-1.4\n" + b"Plan sytuacyjny, ul. Wilenska 5\n" * 300
 
 
@@ -44,9 +49,9 @@ async def test_files_land_in_the_municipality_storage_and_a_large_one_is_refused
     await anna.receive_one()  # photos and documents, please
 
     await anna.send_photo(PHOTO, caption="Widok od północy")
-    assert (await anna.receive_one()).text.startswith("Dołączono 1 plik.")
+    assert (await anna.receive_one()).text.startswith(tr("pl", "{count} file attached.", "{count} files attached.", 1, count=1))
     await anna.send_document(PDF, "plan.pdf")
-    assert (await anna.receive_one()).text.startswith("Dołączono 2 pliki.")
+    assert (await anna.receive_one()).text.startswith(tr("pl", "{count} file attached.", "{count} files attached.", 2, count=2))
     await anna.send_document(b"%PDF-1.4\n", "nagranie-z-kamery.pdf", size=OVER_20_MB)
     refused = await anna.receive_one()
     assert refused.text == (
@@ -88,7 +93,7 @@ async def test_files_land_in_the_municipality_storage_and_a_large_one_is_refused
     assert relayed.raw["document"]["file_name"] == "skenuotas-atsakymas.pdf"
     notice = await clerks.receive_one()
     assert notice.thread_id == card.thread_id
-    assert notice.text.startswith("⚠️ Failas skenuotas-atsakymas.pdf didesnis nei 20 MB: „Telegram“ neleidžia botui jo atsisiųsti")
+    assert notice.text.startswith(tr("lt", TOO_BIG, name="skenuotas-atsakymas.pdf"))
     *_, large = await _attachments_when(store, lambda rows: len(rows) == 3 and rows[-1].store_error)
     assert (large.file_name, large.store_error, large.stored_at, large.size) == ("skenuotas-atsakymas.pdf", "too big", None, OVER_20_MB)
     await clerks.nothing_more(1.0)

@@ -1,57 +1,18 @@
 """Residents submit cases and follow them, in Polish and in Lithuanian, through the emulator.
 (Editing a step, cancelling and the list of one's cases, which need no real process, are in
 tests/inprocess/test_intake.py; the steps of a submission in Polish, one a test, in
-tests/inprocess/test_submission.py.)"""
-
-from datetime import timedelta
+tests/inprocess/test_submission.py; adding information, reopening and the day's limit in
+tests/inprocess/test_after_submission.py; a submit press delivered again and a confirmation
+through the outbox in tests/inprocess/test_delivery.py.)"""
 
 from sqlalchemy import select
 from sqlmodel import col
 
 from bot.store.db import Database
-from bot.store.models import Attachment, Case, CaseEvent, CaseStatus, EventKind, FsmRecord, Resident, utcnow
+from bot.store.models import Attachment, Case, FsmRecord, Resident
 from tests.catalog import tr
-from tests.support.driver import Person, Telegram
-from tests.support.helpers import LABELS, PHOTO, choose, fill_in_case, fill_in_from_category, onboard, submit_case
-
-
-async def test_a_submit_press_delivered_again_makes_no_second_case(bot, telegram: Telegram, store: Database) -> None:
-    """Telegram delivers the confirming update again (the bot "crashed" before confirming it):
-    the same confirmation, one case. (The steps of a submission: tests/inprocess/test_submission.py.)"""
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await fill_in_case(anna, "pl", "🚧 Zgłoszenie problemu", "Oświetlenie ulic", "Nie świeci latarnia przy szkole", eldership="Awiżenie")
-    submit_update = await anna.click("✅ Wyślij")
-    await anna.edited()
-    confirmation = await anna.receive_one()
-    assert tr("pl", "Case number: <b>{number}</b>", number="VRS-2026-000001") in confirmation.text.splitlines()
-
-    # The button press was answered the first time, so Telegram refuses a second answer.
-    bot.expected_errors.append("query is too old")
-    await telegram.redeliver(submit_update)
-    assert (await anna.receive_one()).text == confirmation.text
-    async with store.read() as session:
-        assert len((await session.execute(select(Case))).scalars().all()) == 1
-
-
-async def test_a_submit_press_delivered_again_while_telegram_fails_still_confirms(bot, telegram: Telegram, store: Database) -> None:
-    """The confirming update comes again while Telegram answers 502 to every try of the answer:
-    the confirmation goes through the outbox all the same, once, and there is one case."""
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await fill_in_case(anna, "pl", "📄 Wniosek", "Pomoc społeczna", "Proszę o informację o zasiłku celowym")
-    submit_update = await anna.click("✅ Wyślij")
-    await anna.edited()
-    confirmation = await anna.receive_one()
-
-    bot.expected_errors.append("query is too old")
-    await telegram.fault("error", code=502, chat_id=anna.user["id"], method="sendMessage", count=4)  # every direct try
-    await telegram.redeliver(submit_update)
-    again = await anna.receive_one(timeout=30)
-    assert (again.text, again.keyboard_buttons) == (confirmation.text, confirmation.keyboard_buttons)
-    await anna.nothing_more(wait=2)
-    async with store.read() as session:
-        assert len((await session.execute(select(Case))).scalars().all()) == 1
+from tests.support.driver import Telegram
+from tests.support.helpers import PHOTO, choose, fill_in_from_category, onboard
 
 
 async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_resident_writes(bot, telegram: Telegram, store: Database) -> None:
@@ -80,23 +41,6 @@ async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_reside
     async with store.read() as session:
         case = (await session.execute(select(Case).where(col(Case.resident_id) == anna.user["id"]))).scalar_one()
     assert (case.kind, case.eldership_id) == ("report", "avizieniai")
-
-
-async def test_a_confirmation_telegram_failed_to_deliver_comes_through_the_outbox(bot, telegram: Telegram, store: Database) -> None:
-    """Telegram answered 502 to every try of the confirmation: the case is stored, and its number
-    and deadline still reach Anna, once, with the main menu, as soon as Telegram takes them."""
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await fill_in_case(anna, "pl", "📄 Wniosek", "Pomoc społeczna", "Proszę o informację o zasiłku celowym")
-    await telegram.fault("error", code=502, chat_id=anna.user["id"], method="sendMessage", count=4)  # every direct try
-    await anna.click("✅ Wyślij")
-    await anna.edited()
-    confirmation = await anna.receive_one(timeout=30)
-    assert tr("pl", "Case number: <b>{number}</b>", number="VRS-2026-000001") in confirmation.text.splitlines()
-    assert "📝 Nowa sprawa" in confirmation.keyboard_buttons
-    await anna.nothing_more(wait=2)  # once
-    async with store.read() as session:
-        assert len((await session.execute(select(Case))).scalars().all()) == 1
 
 
 async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegram: Telegram, store: Database) -> None:
@@ -196,68 +140,3 @@ async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(bot
     assert (case.kind, case.eldership_id, case.category_id) == ("report", "avizieniai", "lighting")
     assert (case.description, case.address) == ("Nie świeci latarnia przy szkole w Awiżeniach", "ul. Szkolna 3, Awiżenie")
     assert (attachment.case_id, attachment.kind, attachment.caption) == (case.id, "photo", "Latarnia")
-
-
-async def test_adding_information_reaches_the_clerks(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    await submit_case(anna, "pl", "⚠️ Skarga", "Inne sprawy", "Skarga na brak odpowiedzi na pismo")
-    await clerks.receive_one()  # the card
-
-    await anna.send("VRS-2026-000001")
-    await anna.receive_one()
-    await anna.click("➕ Uzupełnij informacje")
-    assert "do sprawy VRS-2026-000001" in (await anna.receive_one()).text
-    await anna.send("Pismo wysłałam 3 listopada & nadal <brak> odpowiedzi")
-    assert (await anna.receive_one()).text.startswith("Dodano do sprawy VRS-2026-000001.")
-    await anna.send_photo(PHOTO)
-    await anna.receive_one()
-    await anna.click("✅ Gotowe")
-    assert "Dziękujemy" in (await anna.receive_one()).text
-
-    relayed = await clerks.receive_one()
-    assert relayed.text.startswith("➕ VRS-2026-000001: gyventojas papildė informaciją")
-    assert "nadal <brak> odpowiedzi" in relayed.text
-    async with store.read() as session:
-        events = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))).scalars().all()
-        photos = (await session.execute(select(Attachment))).scalars().all()
-    assert [e.text for e in events] == ["Pismo wysłałam 3 listopada & nadal <brak> odpowiedzi", None]
-    assert len(photos) == 1 and photos[0].event_id == events[1].id
-
-
-async def test_reopening_a_recently_closed_case(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
-    jonas = await telegram.resident("Jonas", language_code="lt")
-    await onboard(jonas, "lt")
-    await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau informacijos apie mokesčius")
-    await clerks.receive_one()
-    async with store.write() as session:  # the clerks' desk answered and closed it
-        case = (await session.execute(select(Case))).scalar_one()
-        case.status, case.closed_at = CaseStatus.ANSWERED, utcnow() - timedelta(days=2)
-
-    await jonas.send("VRS-2026-000001")
-    details = await jonas.receive_one()
-    assert details.buttons == ["↩️ Atnaujinti nagrinėjimą", "⬅️ Mano kreipimaisi"]
-    await jonas.click("↩️ Atnaujinti nagrinėjimą")
-    await jonas.receive_one()
-    await jonas.send("Atsakymas neišsamus")
-    assert (await jonas.receive_one()).text.startswith("Kreipimosi VRS-2026-000001 nagrinėjimas atnaujintas.")
-    assert (await clerks.receive_one()).text.startswith("↩️ VRS-2026-000001: gyventojas atnaujino kreipimosi nagrinėjimą")
-    async with store.read() as session:
-        case = (await session.execute(select(Case))).scalar_one()
-    assert (case.status, case.closed_at) == (CaseStatus.REOPENED, None)
-
-
-async def test_daily_limit(emulator, telegram: Telegram, settings_env, tmp_path) -> None:
-    from tests.e2e.conftest import BotProcess
-
-    process = BotProcess(emulator, {**settings_env, "MAX_CASES_PER_DAY": "1"}, tmp_path / "bot.log")
-    await process.start()
-    try:
-        ona = await telegram.resident("Ona", language_code="lt")
-        await onboard(ona, "lt")
-        await submit_case(ona, "lt", "📄 Prašymas", "Kiti klausimai", "Pirmas prašymas šiandien")
-        await ona.send(LABELS["lt"]["new"])
-        refusal = await ona.receive_one()
-        assert refusal.text.startswith("Šiandien jau pateikėte 1 kreipimąsi")
-    finally:
-        await process.stop()

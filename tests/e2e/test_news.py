@@ -1,7 +1,7 @@
-"""News through the emulator: sending surviving kill -9, an album announcement, and broadcasting
-refused outside the communications group. (Subscribing, and an announcement composed in two
-languages and sent to a topic's subscribers, one behaviour a test, are in
-tests/inprocess/test_news.py.)"""
+"""News through the emulator: sending surviving kill -9 and a stop. (Subscribing, and an
+announcement composed in two languages and sent to a topic's subscribers, one behaviour a test,
+are in tests/inprocess/test_news.py; an album announcement and broadcasting refused outside the
+communications group in tests/inprocess/test_news_edges.py.)"""
 
 import asyncio
 from collections import Counter
@@ -13,17 +13,7 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Resident, utcnow
 from tests.support.driver import Telegram
-from tests.support.helpers import broadcast_to_all, onboard, staff
-
-
-async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram, emulator: Emulator) -> None:
-    anna = await telegram.resident("Anna", language_code="pl")
-    offer = await onboard(anna, "pl")
-    await anna.forge_button("cm:send:", offer)
-    assert (await anna.answer())["text"] == "Niedozwolone w tym miejscu."
-    await anna.send("/broadcast")
-    assert (await anna.receive_one()).text.startswith("Nie ma polecenia /broadcast")
-    assert "broadcast button pressed outside" in bot.log()
+from tests.support.helpers import broadcast_to_all, staff
 
 
 @pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
@@ -75,32 +65,3 @@ async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: 
     if stop == "SIGTERM":
         assert (in_flight, twice) == (set(), set()), "a stop leaves nothing in hand"
         assert "database is locked" not in process.log()
-
-
-async def test_an_album_announcement_and_stop(bot, telegram: Telegram, emulator: Emulator) -> None:
-    from tests.support.helpers import PHOTO
-
-    anna = await telegram.resident("Anna", language_code="pl")
-    await onboard(anna, "pl")
-    rasa = await staff(telegram, emulator)
-    await rasa.send("/broadcast")
-    await rasa.click("Polski", await rasa.receive_one())
-    await rasa.edited()
-    await rasa.send_album([PHOTO, PHOTO], caption="Nowy plac zabaw w Niemenczynie")
-    await rasa.click("➡️ Pasirinkti gavėjus", await rasa.receive_one())
-    await rasa.edited()
-    await rasa.click("👁 Peržiūra")
-    await rasa.edited()
-    _, *preview, confirm = await rasa.receive(4)
-    assert [m.raw.get("caption") for m in preview] == ["Nowy plac zabaw w Niemenczynie", None]
-    await rasa.click("✅ Siųsti gavėjams: 1", confirm)
-    await rasa.edited()
-    await rasa.receive_one()  # the progress message
-    album = await anna.receive(2)
-    assert len({m.raw["media_group_id"] for m in album}) == 1 and album[0].text == "Nowy plac zabaw w Niemenczynie"
-
-    report = await rasa.edited(timeout=15)
-    while not report.text.startswith("📣 Skelbimas #1: išsiųstas"):
-        report = await rasa.edited(timeout=15)
-    await rasa.send("/stop 1")  # too late: it is done
-    assert (await rasa.receive_one()).text == "Skelbimas #1 nebesiunčiamas (baigtas, sustabdytas arba nežinomas)."

@@ -11,10 +11,12 @@ from sqlalchemy import func, select
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Delivery, DeliveryStatus, Follow, FollowKind, Milestone, Project, Resident, utcnow
+from tests.catalog import tr, tr_start
 from tests.support.driver import Telegram
 from tests.support.helpers import staff
 
 FOLLOWERS = 300
+STATUS_CHANGED = "🏗 <b>{name}</b>: the status changed from “{old}” to “{new}” (progress {progress}%)."
 BATCH = 30  # the broadcaster's claimed batch: the window a crash can repeat
 
 
@@ -82,5 +84,6 @@ async def test_a_fan_out_to_300_followers_survives_kill_9(emulator: Emulator, te
     assert twice <= in_flight and len(in_flight) <= BATCH, "only the batch in flight at the crash may go twice"
     assert max(counts.values()) <= 2
     texts = {e["chat_id"]: e["message"]["text"] for e in messages}
-    assert texts[people[1]].startswith("🏗 Droga do Rzeszy: stan zmienił się z „w realizacji” na „zakończony”")
-    assert texts[people[0]].startswith("🏗 Kelias į Riešę: būsena pasikeitė iš „vykdomas“ į „baigtas“")
+    for person, locale, name in ((people[1], "pl", "Droga do Rzeszy"), (people[0], "lt", "Kelias į Riešę")):
+        changed = tr_start(locale, STATUS_CHANGED, name=name, old=tr(locale, "under way"), new=tr(locale, "completed"), until="progress")
+        assert texts[person].startswith(changed), texts[person]

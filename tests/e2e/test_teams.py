@@ -14,9 +14,13 @@ from sqlalchemy import select
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, Resident
+from tests.catalog import tr, tr_start
 from tests.e2e.conftest import BotProcess
 from tests.support.driver import NothingReceived, Person, Telegram
 from tests.support.helpers import ROADS, Desk, onboard, submit_case, teams_desk
+
+OVERDUE = "🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}."
+UNATTENDED = "⚠️ {number} is due {due} and nobody is responsible for it."
 
 
 async def start_desk(emulator: Emulator, telegram: Telegram, settings_env: dict[str, str], tmp_path: Path, **env: str) -> tuple[BotProcess, Desk]:
@@ -46,17 +50,16 @@ async def test_escalation_on_a_frozen_clock_once_a_day(emulator: Emulator, teleg
         received = await desk.head.receive(6, timeout=20)  # the digest, three reminders, two escalations
         director_digest, to_director = sorted(await desk.director.receive(2), key=lambda m: not m.text.startswith("📋"))
         assert "Direktoriaus kabinetas" in director_digest.text  # every team gets its digest
-        overdue, unattended = (
-            [m.text for m in received if m.text.startswith(start)] for start in ("vadovas: 🚨", "vadovas: ⚠️")
-        )  # fmt: skip
-        assert len(overdue) == 1 and overdue[0].startswith("vadovas: 🚨 Kreipimosi VRS-2026-000001 (Kelių skyrius) terminas praleistas")
-        assert len(unattended) == 1 and unattended[0].startswith("vadovas: ⚠️ Kreipimosi VRS-2026-000002 terminas")
+        head = tr("lt", "head") + ": "  # to the team's heads, by their role
+        overdue, unattended = ([m.text for m in received if m.text.startswith(head + start)] for start in ("🚨", "⚠️"))
+        assert len(overdue) == 1 and overdue[0].startswith(head + tr_start("lt", OVERDUE, number="VRS-2026-000001", team="Kelių skyrius", until="due"))
+        assert len(unattended) == 1 and unattended[0].startswith(head + tr_start("lt", UNATTENDED, number="VRS-2026-000002", until="due"))
         assert "VRS-2026-000001" in to_director.text and "VRS-2026-000002" not in to_director.text
 
         # The digest again the same day: no second escalation.
         await desk.head.send("/digest")
         again = await desk.head.receive(4, timeout=20)  # the digest and three reminders
-        assert not any(m.text.startswith("vadovas:") for m in again)
+        assert not any(m.text.startswith(tr("lt", "head") + ":") for m in again)
         await desk.director.nothing_more(1.5)
     finally:
         await process.stop()

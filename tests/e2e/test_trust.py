@@ -14,6 +14,7 @@ from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, OutboxMessage, OutboxStatus, Resident, utcnow
+from tests.catalog import SURVEY, tr
 from tests.conftest import DATABASES
 from tests.e2e.conftest import BotProcess
 from tests.support.driver import Person, Telegram
@@ -51,7 +52,7 @@ async def test_a_60_second_outage_and_a_kill_9_lose_nothing(
     finally:
         await bot.stop()
     assert "Zaświadczenie jest gotowe do odbioru." in answer.text and "Sprawa została zamknięta." in answer.text  # one message: the answer, closed
-    assert question.text.startswith("Jak ocenia Pan/Pani załatwienie sprawy VRS-2026-000001?")
+    assert question.text.startswith(tr("pl", SURVEY, number="VRS-2026-000001"))
     async with store.read() as session:
         rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == anna.user["id"]))).scalars().all()
     assert {row.status for row in rows} == {OutboxStatus.SENT}

@@ -255,7 +255,7 @@ async def test_erasing_says_so_and_takes_the_menu_away(erased: Erased) -> None:
 
 async def test_only_the_open_cases_team_is_told(erased: Erased) -> None:
     assert (erased.told.text, erased.told.thread_id) == (tr("lt", ERASED_NOTICE, number="VRS-2026-000002"), erased.open_card.thread_id)
-    await erased.clerks.nothing_more(0.5)
+    await erased.clerks.nothing_more()
 
 
 async def test_both_cards_no_longer_name_her(erased: Erased) -> None:
@@ -292,13 +292,13 @@ async def test_the_open_case_is_still_answered_but_satisfaction_is_not_asked(era
     reopen_plural = "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days."
     closed = tr("pl", reopen, reopen_plural, n=14, days=14)
     assert answer.text == to_anna("VRS-2026-000002", tr("pl", "The answer to your case:") + "\nZaświadczenie jest gotowe.", closed)  # still in Polish
-    await anna.nothing_more(1.0)  # the point: no satisfaction question
+    await anna.nothing_more()  # the point: no satisfaction question
 
 
 async def test_a_message_to_her_closed_case_is_not_sent(erased: Erased) -> None:
     await erased.clerks.send("Jeszcze jedno", thread_id=erased.closed_card.thread_id)
     assert (await erased.clerks.receive_one()).text == tr("lt", NOT_SENT)
-    await erased.anna.nothing_more(1.0)  # the point: nothing reaches Anna
+    await erased.anna.nothing_more()  # the point: nothing reaches Anna
 
 
 async def test_back_again_she_starts_afresh_without_her_old_cases(erased: Erased) -> None:

@@ -95,7 +95,7 @@ async def test_writing_in_the_topic_reaches_the_resident_under_the_municipalitys
 
 async def test_a_note_stays_among_the_clerks(submitted: Submitted, store: Database) -> None:
     await submitted.clerks.send("!Kelių tarnyba atsakys iki penktadienio", thread_id=submitted.thread)
-    await submitted.anna.nothing_more(1.0)  # the point: nothing reaches Anna meanwhile
+    await submitted.anna.nothing_more()  # the point: nothing reaches Anna meanwhile
     assert [(e.kind, e.text) for e in await events(store)][1:] == [("note", "Kelių tarnyba atsakys iki penktadienio")]
 
 

@@ -1,8 +1,8 @@
 """Residents' feedback, in process, one behaviour a test: the satisfaction question after a clerk
 closes a case (over a shared closed case), and a poll from the communications group (over a
-shared poll sent to Anna and Jonas); anonymity checked on the database. (End to end,
-tests/e2e/test_feedback.py keeps the declined question in Lithuanian, the quality reports and the
-weekly report on its day.)"""
+shared poll sent to Anna and Jonas); anonymity checked on the database. (The declined question in
+Lithuanian and the quality report: tests/inprocess/test_feedback_edges.py; the weekly report on its
+day, end to end: tests/e2e/test_feedback.py.)"""
 
 from dataclasses import dataclass
 
@@ -154,7 +154,7 @@ async def test_reopened_and_closed_again_the_question_is_not_repeated(closed: Cl
         tr("pl", "Reason: {reason}", reason="Sprawa została już załatwiona wcześniej."),
         tr("pl", *REOPEN_WITHIN, n=14, days=14),
     ])  # fmt: skip
-    await anna.nothing_more(1.0)  # the point: no second question meanwhile
+    await anna.nothing_more()  # the point: no second question meanwhile
     async with store.read() as session:
         assert len((await session.execute(select(SatisfactionAnswer))).all()) == 1
 

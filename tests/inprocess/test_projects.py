@@ -14,7 +14,7 @@ from bot.services.project_import import SAMPLE, apply, read_table
 from bot.services.projects import Actor
 from bot.store.db import Database
 from bot.store.models import Delivery, Milestone, Project, ProjectEvent, ProjectEventKind, ProjectUpdate
-from tests.catalog import tr
+from tests.catalog import tr, tr_start
 from tests.support.driver import Person, Received, Telegram
 from tests.support.helpers import ROADS, Desk, onboard, staff
 
@@ -80,7 +80,9 @@ async def test_followers_are_told_once_in_their_language_when_a_clerk_moves_a_da
     assert (await rimas.receive_one()).text == tr("lt", "Why does it move? Residents following the project are told this reason:")
     await rimas.send(REASON)
     done = await rimas.receive_one()
-    assert done.text.startswith("📅 Naujas etapo „Darbų priėmimas“ terminas: 2027 m. birželio 30 d.")
+    assert done.text.startswith(
+        tr_start("lt", "📅 “{title}” now due {date}: {slip}. Followers are being told.", title="Darbų priėmimas", date="2027 m. birželio 30 d.", until="slip")
+    )
 
     told_anna, told_jonas = await anna.receive_one(), await jonas.receive_one()
     assert told_anna.text == (f"📅 {STREET_PL}: termin etapu „Odbiór robót” przesunięto z 31 marca 2027 na 30 czerwca 2027 (+3 miesiące). Powód: {REASON}")
@@ -183,6 +185,8 @@ async def test_the_staff_list_filters_and_puts_the_most_slipped_first(register: 
     await rimas.send("/projects avizieniai")  # the roads department's projects in Avižieniai, and the district's
     assert [b.split(" · ")[0] for b in (await rimas.receive_one()).buttons] == ["VRS-2025-014", "VRS-2026-011"]
     await rimas.send("/projects kosmos")
-    assert (await rimas.receive_one()).text.startswith("Nežinomas filtras: kosmos.")
+    assert (await rimas.receive_one()).text.startswith(
+        tr_start("lt", "Unknown filter: {values}. Use team ids ({teams}), eldership ids, statuses ({statuses}), or all.", values="kosmos", until="teams")
+    )
     await rimas.send("/projects team:avizieniai")
     assert [b.split(" · ")[0] for b in (await rimas.receive_one()).buttons] == ["VRS-2026-022", "VRS-2026-019"]

@@ -142,7 +142,7 @@ async def test_an_album_is_acknowledged_once(anna: Person) -> None:
     attached = await anna.receive_one()  # one answer for the whole album
     assert attached.text == tr("pl", "{count} file attached.", "{count} files attached.", 3, count=3) + " " + tr("pl", "Send more, or press “Done”.")
     assert attached.buttons == ["✅ Gotowe"]
-    await anna.nothing_more(0.5)
+    await anna.nothing_more()
 
 
 async def test_the_location_then_the_contact_are_asked_with_their_keyboards(anna: Person) -> None:

@@ -248,7 +248,7 @@ async def test_writing_in_the_closed_topic_says_where_the_case_is_and_sends_noth
     told = await desk.member.receive_one()  # in the group's main chat: the bot cannot write in a closed topic
     text = "{name}: {number} was passed on to {team} and is handled in its group now; your message in its old topic was not sent to anyone."
     assert (told.text, told.thread_id) == (lt(text, name="Petras", number=NUMBER, team="Avižienių seniūnija"), None)
-    await anna.nothing_more(1.0)  # the point: nothing reaches Anna
+    await anna.nothing_more()  # the point: nothing reaches Anna
     async with store.read() as session:
         sent = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))).scalars().all()
     assert sent == []
@@ -354,7 +354,7 @@ async def status(store: Database) -> CaseStatus:
 
 async def test_a_note_does_not_fulfil_the_prompt(desk: Desk, prompted: Assigned, store: Database) -> None:
     await desk.member.send("!paklausti rangovo", thread_id=prompted.reported.card.thread_id)
-    await prompted.reported.anna.nothing_more(1.0)  # the point: nothing reaches Anna meanwhile
+    await prompted.reported.anna.nothing_more()  # the point: nothing reaches Anna meanwhile
     assert await status(store) == CaseStatus.ASSIGNED
 
 
@@ -362,7 +362,7 @@ async def test_another_clerks_message_is_a_message_not_the_answer(desk: Desk, pr
     await desk.head.send("Rangovas atvyks rytoj.", thread_id=prompted.reported.card.thread_id)
     message = await prompted.reported.anna.receive_one()
     assert message.text == to_anna(tr("pl", "Message from the clerk:") + "\nRangovas atvyks rytoj.")
-    await prompted.reported.anna.nothing_more(1.0)  # the point: the case is not closed
+    await prompted.reported.anna.nothing_more()  # the point: the case is not closed
     assert await status(store) == CaseStatus.ASSIGNED
 
 

@@ -55,7 +55,7 @@ async def test_text_with_several_cases_open_asks_which_one_with_one_tap(submitte
     question = await anna.receive_one()
     assert question.text == tr("pl", "Which of your cases is this about? It is sent to the clerks once you choose.")
     assert question.buttons == [f"📄 {SECOND} · Dokumenty, zaświadczenia", f"🚧 {FIRST} · Drogi, ulice i transport", tr("pl", "✖️ Do not send")]
-    await clerks.nothing_more(0.5)  # nothing reaches a team before she chooses
+    await clerks.nothing_more()  # nothing reaches a team before she chooses
     assert await added_to(store) == []
 
     await anna.click(f"🚧 {FIRST} · Drogi, ulice i transport", question)
@@ -71,7 +71,7 @@ async def test_not_sending_an_unsorted_message_stores_nothing(submitted: Submitt
     await anna.send("Pomyłka")
     await anna.click(tr("pl", "✖️ Do not send"), await anna.receive_one())
     assert (await anna.edited()).text == tr("pl", "Not sent.")
-    await submitted.clerks.nothing_more(0.5)
+    await submitted.clerks.nothing_more()
     assert await added_to(store) == []
 
 
@@ -106,7 +106,7 @@ async def test_done_sends_what_was_added_at_once(submitted: Submitted, bot: App)
     done = await anna.receive_one()
     await anna.send("Zdjęcie zrobię jutro.")
     assert (await anna.receive_one()).text == tr("pl", "Added to case {number}. Send more, or press “Done”.", number=FIRST)
-    await clerks.nothing_more(0.5)  # gathering: more may come
+    await clerks.nothing_more()  # gathering: more may come
     await anna.click(tr("pl", "✅ Done"), done)
     await anna.receive_one()  # thanks
     post = await clerks.receive_one(timeout=5)
@@ -136,5 +136,5 @@ async def test_lines_typed_one_after_another_reach_the_clerks_as_one_post_once_s
     await anna.send("I ta przy przystanku.")
     post = await clerks.receive_one(timeout=10)
     assert post.text == added_post(FIRST, "Lampa przy szkole też nie świeci.", "I ta przy przystanku.")
-    await clerks.nothing_more(0.5)
+    await clerks.nothing_more()
     assert await added_to(store) == [(1, "Lampa przy szkole też nie świeci."), (1, "I ta przy przystanku.")]

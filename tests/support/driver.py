@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,9 @@ class Telegram:
     def __init__(self, emulator: Emulator, timeout: float = 15.0) -> None:
         self.http = httpx.AsyncClient(base_url=emulator.url, timeout=timeout + 15, headers=control_headers(emulator))
         self.timeout = timeout
+        # Returns once the bot is idle (every update handled, nothing due to be sent): set by the
+        # in-process `bot` fixture (tests/inprocess/conftest.py `settled`); None end to end.
+        self.settle: Callable[[], Awaitable[None]] | None = None
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -273,8 +276,14 @@ class Person:
         return seen
 
     async def nothing_more(self, wait: float = 0.5) -> None:
-        """Assert that the bot sends no further message within `wait` seconds."""
-        await self._pull(wait)
+        """Assert that the bot has sent this chat no further message. In process, once the bot has
+        settled (`Telegram.settle`: every update handled, nothing due in the outbox), without
+        sleeping; end to end, where the bot is another process, after waiting `wait` seconds."""
+        if self.telegram.settle is not None:
+            await self.telegram.settle()
+            await self._pull(0)
+        else:
+            await self._pull(wait)
         if self._inbox.messages:
             raise AssertionError(f"unexpected messages: {list(self._inbox.messages)}")
 

@@ -27,6 +27,7 @@ from bot.services.cases import CaseDraft
 from bot.settings import ConfigError
 from bot.store.db import Database
 from bot.store.models import Case, Channel, OutboxMessage, Resident
+from tests.catalog import tr_start
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 
 KEY = "fms-key-0123456789abcdef"
@@ -242,7 +243,9 @@ async def test_a_posted_request_is_a_case_with_number_deadline_team_and_card(api
     # The same in XML, and for another client, with the Polish notice.
     xml = await post(api, fmt="xml", **{**REPORT, "api_key": OTHER_KEY, "locale": "pl", "service_code": "request-social"})
     assert shape(xml) == ("service_requests", (("request", (("service_request_id", ()), ("service_notice", ()), ("account_id", ()), ("token", ()))),))
-    assert xml.find("request/service_notice").text.startswith("Sprawa zarejestrowana pod numerem VRS-2026-000002. Sprawę prowadzi: Urzędnicy.")
+    assert xml.find("request/service_notice").text.startswith(
+        tr_start("pl", "Registered as {number}. Handled by: {team}. Answer due: {date}", number="VRS-2026-000002", team="Urzędnicy", until="date")
+    )
     assert await get(api, f"tokens/{created['token']}.json") == [{"service_request_id": "VRS-2026-000001", "token": created["token"]}]
     assert list((await get(api, f"tokens/{created['token']}.json"))[0]) == list(SPEC_TOKEN_JSON[0])
     assert (await get(api, "tokens/0000.json", 404))[0]["description"] == "token: 0000 not found"

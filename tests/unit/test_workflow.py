@@ -58,7 +58,7 @@ async def test_extension_with_reason_in_polish(wired: Services, database: Databa
     await wired.commands.act(case.id, Action.EXTEND, ONA, text="Potrzebna opinia <zarządcy> drogi & policji", days=10)
     await wired.outbox.send_due_now()
     [text] = _texts(emulator, case.resident_id)
-    assert text.startswith("Samorząd Rejonu Wileńskiego · sprawa VRS-2026-000007")
+    assert text.startswith(tr("pl", "<b>{municipality}</b> · case {number}", municipality="Samorząd Rejonu Wileńskiego", number="VRS-2026-000007"))
     assert "Termin odpowiedzi został przedłużony do 7 stycznia 2027" in text
     assert "Potrzebna opinia <zarządcy> drogi & policji" in text  # escaped on the way, shown as typed
 

@@ -1,20 +1,31 @@
-"""Odd input through the real bot: invisible descriptions, hand-made buttons with Unicode digits,
-huge or negative numbers, and commands with bad numbers get an answer, never an exception."""
+"""Odd input, in process: invisible descriptions, hand-made buttons with Unicode digits, huge or
+negative numbers, and commands with bad numbers get an answer, never an exception (a handler's
+exception fails the test at the `bot` fixture's teardown; a logged one, here)."""
 
+from collections.abc import Iterator
+
+import pytest
 from sqlalchemy import select
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case
 from tests.catalog import tr
-from tests.conftest import COMMS_CHAT_ID
-from tests.support.driver import Person, Telegram
-from tests.support.helpers import LABELS, choose, onboard, submit_case
+from tests.support.driver import Telegram
+from tests.support.helpers import LABELS, choose, onboard, staff, submit_case
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 
 
-async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram) -> None:
+@pytest.fixture(autouse=True)
+def no_traceback(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Nothing the bot logs carries a traceback (end to end: "Traceback" is not in its log)."""
+    yield
+    logged = [record for record in caplog.records if record.exc_info]
+    assert not logged, [record.getMessage() for record in logged]
+
+
+async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram, expected_errors: list[str]) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await anna.send(LABELS["pl"]["new"])
@@ -26,7 +37,7 @@ async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram) -> 
         assert (await anna.answer())["text"] == tr("pl", "This button is no longer active.")
     await anna.forge_button("in:page:9999", elderships)  # beyond the last page: the last page
     assert "Zujuny" in (await anna.edited()).buttons
-    bot.expected_errors.append("message is not modified")
+    expected_errors.append("message is not modified")
     await anna.forge_button("in:page:9999", elderships)  # and again: Telegram refuses an edit that changes nothing; no error
     await anna.answer()
 
@@ -50,7 +61,6 @@ async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram) -> 
         await anna.forge_button(data, elderships)
         assert (await anna.answer())["text"] == tr("pl", "This button is no longer active."), data
     await anna.nothing_more()
-    assert "Traceback" not in bot.log_path.read_text(errors="replace")
 
 
 async def test_a_nul_character_is_dropped_and_the_case_stored(bot, telegram: Telegram, store: Database) -> None:
@@ -58,23 +68,22 @@ async def test_a_nul_character_is_dropped_and_the_case_stored(bot, telegram: Tel
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     confirmation = await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura\x00 w jezdni\x00\x00 przy szkole")
-    assert "VRS-" in confirmation.text
+    assert tr("pl", "Case number: <b>{number}</b>", number="VRS-2026-000001") in confirmation.text.splitlines()
     async with store.read() as session:
         assert (await session.execute(select(Case.description))).scalars().all() == ["Dziura w jezdni przy szkole"]
-    assert "Traceback" not in bot.log_path.read_text(errors="replace")
 
 
 async def test_staff_commands_with_bad_numbers_get_the_usage(bot, telegram: Telegram, emulator: Emulator) -> None:
-    rasa: Person = await telegram.person("Rasa", language_code="lt")
-    emulator.chats[COMMS_CHAT_ID].members.add(rasa.user["id"])
-    rasa = rasa.in_chat(COMMS_CHAT_ID)
+    rasa = await staff(telegram, emulator)
+    stop = tr("lt", "Usage: /stop 12 (the number from /broadcasts)")
+    results = tr("lt", "Usage: /results 3 (the number from /polls)")
+    close = tr("lt", "Usage: /close 3 (the number from /polls)")
     for command, usage in [
-        ("/stop abc", "Naudojimas: /stop 12"),
-        ("/stop ²", "Naudojimas: /stop 12"),
-        ("/results 99999999999999999999999", "Naudojimas: /results 3"),
-        ("/results １", "Naudojimas: /results 3"),
-        ("/close -1", "Naudojimas: /close 3"),
+        ("/stop abc", stop),
+        ("/stop ²", stop),
+        ("/results 99999999999999999999999", results),
+        ("/results １", results),
+        ("/close -1", close),
     ]:
         await rasa.send(command)
-        assert (await rasa.receive_one()).text.startswith(usage), command
-    assert "Traceback" not in bot.log_path.read_text(errors="replace")
+        assert (await rasa.receive_one()).text == usage, command
