@@ -27,12 +27,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.limiter import Lanes, RateLimiter  # noqa: E402
-from bot.services.broadcaster import Broadcaster, TextVersion, Version  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from bot.store.models import DeliveryStatus  # noqa: E402
-from bot.telegram import create_bot  # noqa: E402
+from bot.limiter import Lanes, RateLimiter
+from bot.services.broadcaster import Broadcaster, TextVersion, Version
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import DeliveryStatus
+from bot.telegram import create_bot
 
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
 CONTENT: dict[str, Version] = {
@@ -87,7 +87,11 @@ async def residents(http: httpx.AsyncClient) -> list[tuple[int, str]]:
 async def delivered(http: httpx.AsyncClient) -> tuple[Counter[int], int]:
     """Messages received per chat, and the 429 answers given, as the emulator saw them."""
     events = (await http.get("/_emu/events", params={"after": 0})).json()["events"]
-    refused = [r for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"] if r["status"] == 429]
+    refused = [
+        r
+        for r in (await http.get("/_emu/requests", params={"method": "sendMessage"})).json()["requests"]
+        if r["status"] == 429
+    ]
     return Counter(e["chat_id"] for e in events if e["type"] == "message" and e.get("outgoing")), len(refused)
 
 
@@ -108,10 +112,13 @@ async def run(recipients: int, limits: bool, database_url: str | None, workdir: 
         received, refused = await delivered(http)
     server.terminate()
     return {
-        "elapsed": elapsed, "sent": counts[DeliveryStatus.SENT], "failed": counts[DeliveryStatus.FAILED],
-        "duplicates": sum(n - 1 for n in received.values() if n > 1), "lost": len({p for p, _ in people} - set(received)),
+        "elapsed": elapsed,
+        "sent": counts[DeliveryStatus.SENT],
+        "failed": counts[DeliveryStatus.FAILED],
+        "duplicates": sum(n - 1 for n in received.values() if n > 1),
+        "lost": len({p for p, _ in people} - set(received)),
         "429": refused,
-    }  # fmt: skip
+    }
 
 
 async def main() -> None:

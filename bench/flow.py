@@ -44,11 +44,11 @@ from sqlmodel import SQLModel
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
-from bot.sandbox.emulator import Emulator, Limits  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from bot.store.models import Resident, utcnow  # noqa: E402
+from bot.sandbox.control import control_headers, controlled_emulator
+from bot.sandbox.emulator import Emulator, Limits
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Resident, utcnow
 
 T = TypeVar("T")
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
@@ -96,17 +96,23 @@ class Inboxes:
             self.outgoing += 1
         if event["type"] == "message" and event.get("outgoing"):
             self.queues[event["chat_id"]].put_nowait(event["message"])
-            self.cards += event["chat_id"] == GROUP_ADMIN and "text" in event["message"]  # not a topic's service message
+            self.cards += (
+                event["chat_id"] == GROUP_ADMIN and "text" in event["message"]
+            )  # not a topic's service message
 
     async def take(self, chat_id: int, count: int, timeout: float = 300) -> None:
         for _ in range(count):
             await asyncio.wait_for(self.queues[chat_id].get(), timeout)
 
 
-async def _start_bot(command: list[str], env: dict[str, str], emulator: Emulator, log: Path) -> asyncio.subprocess.Process:
+async def _start_bot(
+    command: list[str], env: dict[str, str], emulator: Emulator, log: Path
+) -> asyncio.subprocess.Process:
     polls = emulator.polls
     with log.open("ab") as out:
-        process = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out, cwd=log.parent)
+        process = await asyncio.create_subprocess_exec(
+            *command, env=env, stdout=out, stderr=out, cwd=log.parent
+        )
     while emulator.polls == polls:
         if process.returncode is not None:
             raise SystemExit(f"the bot did not start; see {log}")
@@ -119,7 +125,9 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
-async def onboarded_residents(emulator: Emulator, database_url: str, count: int, empty_first: bool = False) -> list[tuple[dict, str]]:
+async def onboarded_residents(
+    emulator: Emulator, database_url: str, count: int, empty_first: bool = False
+) -> list[tuple[dict, str]]:
     """`count` residents who have chosen their language (Polish and Lithuanian in turn) and
     acknowledged the notice, in the emulator and in the bot's database (emptied first if asked)."""
     database = Database(database_url)
@@ -132,7 +140,9 @@ async def onboarded_residents(emulator: Emulator, database_url: str, count: int,
         for i in range(count):
             locale = "pl" if i % 2 == 0 else "lt"
             user = emulator.add_user(f"Resident {i}", locale)
-            session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"], consent_at=utcnow()))
+            session.add(
+                Resident(id=user["id"], locale=locale, display_name=user["first_name"], consent_at=utcnow())
+            )
             people.append((user, locale))
     await database.dispose()
     return people
@@ -149,7 +159,9 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
-async def _measured(bot: asyncio.subprocess.Process, emulator: Emulator, work: Awaitable[T]) -> tuple[T, float, float, list[dict]]:
+async def _measured(
+    bot: asyncio.subprocess.Process, emulator: Emulator, work: Awaitable[T]
+) -> tuple[T, float, float, list[dict]]:
     """`work`'s result, and while it ran: the seconds, the bot process's CPU seconds, the requests
     it made to Telegram."""
     started, cpu, first = time.perf_counter(), _cpu_seconds(bot), len(emulator.requests)
@@ -157,12 +169,19 @@ async def _measured(bot: asyncio.subprocess.Process, emulator: Emulator, work: A
     return result, time.perf_counter() - started, _cpu_seconds(bot) - cpu, emulator.requests[first:]
 
 
-async def _submissions(emulator: Emulator, inboxes: Inboxes, people: list[tuple[dict, str]], cards: bool) -> dict[str, list[float]]:
+async def _submissions(
+    emulator: Emulator, inboxes: Inboxes, people: list[tuple[dict, str]], cards: bool
+) -> dict[str, list[float]]:
     """Every resident submits a case at once, each step waiting for the bot's answer; with
     `cards`, done when each case's card is also in the clerks' group (without Telegram's limits:
     with them, the group takes 20 messages a minute). The latency of each step, by step."""
     latencies: dict[str, list[float]] = defaultdict(list)
-    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+    async with httpx.AsyncClient(
+        base_url=emulator.url,
+        headers=control_headers(emulator),
+        timeout=300,
+        limits=httpx.Limits(max_connections=100),
+    ) as http:
 
         async def resident(user: dict, locale: str) -> None:
             for step, (action, value), answers in STEPS[locale]:
@@ -196,12 +215,18 @@ def _script(requests: list[dict], people: list[tuple[dict, str]]) -> dict[str, d
                 step.append({"method": request["method"], "params": request["params"]})
                 answers -= request["method"] == "sendMessage"
             steps.append(step)
-        number = re.search(r"\b[A-Z0-9]+-\d{4}-\d{6}\b", steps[-1][-1]["params"]["text"])  # the case number, whatever CASE_PREFIX
+        number = re.search(
+            r"\b[A-Z0-9]+-\d{4}-\d{6}\b", steps[-1][-1]["params"]["text"]
+        )  # the case number, whatever CASE_PREFIX
         assert number is not None, "the last answer names the case"
         group = [
-            {"method": r["method"], "params": {k: v for k, v in r["params"].items() if k != "message_thread_id"}}
+            {
+                "method": r["method"],
+                "params": {k: v for k, v in r["params"].items() if k != "message_thread_id"},
+            }
             for r in requests
-            if r["params"].get("chat_id") == GROUP_ADMIN and number[0] in str(r["params"].get("name") or r["params"].get("text"))
+            if r["params"].get("chat_id") == GROUP_ADMIN
+            and number[0] in str(r["params"].get("name") or r["params"].get("text"))
         ]
         script[locale] = {"steps": steps, "group": group}
     return script
@@ -217,12 +242,22 @@ async def run_replay(people: int, script: dict, workdir: Path) -> dict:
     path = workdir / "replay.json"
     path.write_text(json.dumps(script))
     env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "REPLAY_SCRIPT": str(path)}
-    bot = await _start_bot([sys.executable, str(ROOT / "bench" / "replay_bot.py")], env, emulator, workdir / "replay.log")
-    submissions = _submissions(emulator, inboxes, [(user, user["language_code"]) for user in residents], cards=True)
+    bot = await _start_bot(
+        [sys.executable, str(ROOT / "bench" / "replay_bot.py")], env, emulator, workdir / "replay.log"
+    )
+    submissions = _submissions(
+        emulator, inboxes, [(user, user["language_code"]) for user in residents], cards=True
+    )
     latencies, elapsed, cpu, window = await _measured(bot, emulator, submissions)
     await _stop(bot)
     await runner.cleanup()
-    return {"elapsed": elapsed, "updates": STEPS_EACH * people, "latencies": latencies, "cpu": cpu, "requests": Counter(r["method"] for r in window)}
+    return {
+        "elapsed": elapsed,
+        "updates": STEPS_EACH * people,
+        "latencies": latencies,
+        "cpu": cpu,
+        "requests": Counter(r["method"] for r in window),
+    }
 
 
 async def run_petent(residents: int, limits: bool, database_url: str | None, workdir: Path) -> dict:
@@ -234,24 +269,45 @@ async def run_petent(residents: int, limits: bool, database_url: str | None, wor
     url = database_url or f"sqlite+aiosqlite:///{workdir}/bench-{int(limits)}.db"
     people = await onboarded_residents(emulator, url, residents)
     env = {
-        **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
-        "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url,
-        "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING", "OPS_LISTEN": "off", "SEND_RATE_PER_SECOND": "30" if limits else "0",
-    }  # fmt: skip
-    profile = os.environ.get("BENCH_PROFILE") if not limits else None  # the run without limits, as measured below
-    command = [sys.executable, str(ROOT / "bench" / "profile_bot.py")] if profile else [sys.executable, "-m", "bot", "run"]
+        **os.environ,
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": emulator.url,
+        "ADMIN_CHAT_ID": str(GROUP_ADMIN),
+        "COMMS_CHAT_ID": str(GROUP_COMMS),
+        "SECRET_KEY": "bench-secret-key-0123456789",
+        "DATABASE_URL": url,
+        "MAX_CASES_PER_DAY": "1000",
+        "LOG_LEVEL": "WARNING",
+        "OPS_LISTEN": "off",
+        "SEND_RATE_PER_SECOND": "30" if limits else "0",
+    }
+    profile = (
+        os.environ.get("BENCH_PROFILE") if not limits else None
+    )  # the run without limits, as measured below
+    command = (
+        [sys.executable, str(ROOT / "bench" / "profile_bot.py")]
+        if profile
+        else [sys.executable, "-m", "bot", "run"]
+    )
     bot = await _start_bot(command, env, emulator, workdir / "petent.log")
     if profile:
         bot.send_signal(signal.SIGUSR1)  # start-up done: the profile starts now
-    latencies, elapsed, cpu, window = await _measured(bot, emulator, _submissions(emulator, inboxes, people, cards=not limits))
+    latencies, elapsed, cpu, window = await _measured(
+        bot, emulator, _submissions(emulator, inboxes, people, cards=not limits)
+    )
     await _stop(bot)
     await runner.cleanup()
     refused = [r for r in emulator.requests if r["status"] == 429]
     return {
-        "elapsed": elapsed, "updates": STEPS_EACH * residents,
-        "latencies": latencies, "sent": inboxes.outgoing, "429": len(refused), "cpu": cpu,
-        "requests": Counter(r["method"] for r in window), "script": _script(window, people),
-    }  # fmt: skip
+        "elapsed": elapsed,
+        "updates": STEPS_EACH * residents,
+        "latencies": latencies,
+        "sent": inboxes.outgoing,
+        "429": len(refused),
+        "cpu": cpu,
+        "requests": Counter(r["method"] for r in window),
+        "script": _script(window, people),
+    }
 
 
 async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
@@ -260,21 +316,38 @@ async def run_echo(residents: int, updates_each: int, workdir: Path) -> dict:
     inboxes = Inboxes(emulator)
     users = [emulator.add_user(f"Resident {i}", "pl") for i in range(residents)]
     env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url}
-    bot = await _start_bot([sys.executable, str(ROOT / "bench" / "echo_bot.py")], env, emulator, workdir / "echo.log")
+    bot = await _start_bot(
+        [sys.executable, str(ROOT / "bench" / "echo_bot.py")], env, emulator, workdir / "echo.log"
+    )
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+    async with httpx.AsyncClient(
+        base_url=emulator.url,
+        headers=control_headers(emulator),
+        timeout=300,
+        limits=httpx.Limits(max_connections=100),
+    ) as http:
 
         async def resident(user: dict) -> None:
             for i in range(updates_each):
                 started = time.perf_counter()
-                (await http.post("/_emu/messages", json={"user_id": user["id"], "text": f"message {i}"})).raise_for_status()
+                (
+                    await http.post("/_emu/messages", json={"user_id": user["id"], "text": f"message {i}"})
+                ).raise_for_status()
                 await inboxes.take(user["id"], 1)
                 latencies.append(time.perf_counter() - started)
 
-        _, elapsed, cpu, window = await _measured(bot, emulator, asyncio.gather(*(resident(user) for user in users)))
+        _, elapsed, cpu, window = await _measured(
+            bot, emulator, asyncio.gather(*(resident(user) for user in users))
+        )
     await _stop(bot)
     await runner.cleanup()
-    return {"elapsed": elapsed, "updates": residents * updates_each, "latencies": latencies, "cpu": cpu, "requests": Counter(r["method"] for r in window)}
+    return {
+        "elapsed": elapsed,
+        "updates": residents * updates_each,
+        "latencies": latencies,
+        "cpu": cpu,
+        "requests": Counter(r["method"] for r in window),
+    }
 
 
 async def store_costs(workdir: Path, times: int = 2000) -> tuple[float, float]:
@@ -290,7 +363,15 @@ async def store_costs(workdir: Path, times: int = 2000) -> tuple[float, float]:
     async with database.write() as session:
         session.add(Resident(id=1, locale="pl", display_name="Resident", consent_at=utcnow()))
     storage, key = SQLStorage(database), StorageKey(bot_id=1, chat_id=1, user_id=1)
-    draft = {"draft": {"kind": "report", "eldership": "avizieniai", "category": "roads", "description": STEPS["pl"][4][1][1], "files": []}}
+    draft = {
+        "draft": {
+            "kind": "report",
+            "eldership": "avizieniai",
+            "category": "roads",
+            "description": STEPS["pl"][4][1][1],
+            "files": [],
+        }
+    }
 
     async def each(call: Callable[[int], Awaitable[object]]) -> float:
         for i in range(times // 10):  # warm: statements compiled, connections open
@@ -322,19 +403,34 @@ async def main() -> None:
         echo = await run_echo(args.residents, steps, workdir)
         fast = await run_petent(args.residents, limits=False, database_url=args.database_url, workdir=workdir)
         replay = await run_replay(args.residents, fast["script"], workdir)
-        real = await run_petent(args.residents, limits=True, database_url=None if not args.database_url else args.database_url, workdir=workdir)
+        real = await run_petent(
+            args.residents,
+            limits=True,
+            database_url=None if not args.database_url else args.database_url,
+            workdir=workdir,
+        )
 
     database = "PostgreSQL" if args.database_url and "postgresql" in args.database_url else "SQLite"
-    print(f"\nSubmission flow: {args.residents} residents at once, {steps} steps each, {database}, Python {sys.version.split()[0]}")
+    print(
+        f"\nSubmission flow: {args.residents} residents at once, {steps} steps each, {database}, Python {sys.version.split()[0]}"
+    )
     print(f"{'':32}{'updates/s':>10}{'p50/step':>12}{'p95/step':>12}")
     echo_rate = echo["updates"] / echo["elapsed"]
     all_echo = echo["latencies"]
-    print(f"{'bare aiogram echo (no limits)':32}{echo_rate:10.1f}{_ms(statistics.median(all_echo)):>12}{_ms(_percentile(all_echo, 0.95)):>12}")
-    for name, result in (("bare bot, petent's requests", replay), ("petent (no limits)", fast), ("petent (Telegram's limits)", real)):
+    print(
+        f"{'bare aiogram echo (no limits)':32}{echo_rate:10.1f}{_ms(statistics.median(all_echo)):>12}{_ms(_percentile(all_echo, 0.95)):>12}"
+    )
+    for name, result in (
+        ("bare bot, petent's requests", replay),
+        ("petent (no limits)", fast),
+        ("petent (Telegram's limits)", real),
+    ):
         rate = result["updates"] / result["elapsed"]
         every = [v for values in result["latencies"].values() for v in values]
         print(f"{name:32}{rate:10.1f}{_ms(statistics.median(every)):>12}{_ms(_percentile(every, 0.95)):>12}")
-    print(f"\nratio petent/echo, no limits: {fast['updates'] / fast['elapsed'] / echo_rate:.2f} of the bare bot's update rate")
+    print(
+        f"\nratio petent/echo, no limits: {fast['updates'] / fast['elapsed'] / echo_rate:.2f} of the bare bot's update rate"
+    )
     echo_cpu, petent_cpu = echo["cpu"] / echo["updates"], fast["cpu"] / fast["updates"]
     print(
         f"bot process CPU per update: bare echo {echo_cpu * 1000:.2f} ms, petent {petent_cpu * 1000:.2f} ms "
@@ -351,9 +447,16 @@ async def main() -> None:
         f"({write * 1000:.2f} ms, both on SQLite) = {least * 1000:.2f} ms, {least / echo_cpu:.1f}x the echo's"
     )
     for name, result in (("petent", fast), ("bare bot, petent's requests", replay), ("bare echo", echo)):
-        per_update = ", ".join(f"{method} {count / result['updates']:.2f}" for method, count in result["requests"].most_common())
-        print(f"requests to Telegram per update, {name}: {result['requests'].total() / result['updates']:.2f} ({per_update})")
-    echo_request, petent_request = echo["cpu"] / echo["requests"].total(), fast["cpu"] / fast["requests"].total()
+        per_update = ", ".join(
+            f"{method} {count / result['updates']:.2f}" for method, count in result["requests"].most_common()
+        )
+        print(
+            f"requests to Telegram per update, {name}: {result['requests'].total() / result['updates']:.2f} ({per_update})"
+        )
+    echo_request, petent_request = (
+        echo["cpu"] / echo["requests"].total(),
+        fast["cpu"] / fast["requests"].total(),
+    )
     print(
         f"bot process CPU per request to Telegram: bare echo {echo_request * 1000:.2f} ms, petent {petent_request * 1000:.2f} ms "
         f"({petent_request / echo_request:.1f}x; each of petent's also carries its share of the database work and routing)"
@@ -367,7 +470,9 @@ async def main() -> None:
     print(f"{'step':14}{'p50':>11}{'p95':>11}   {'p50':>11}{'p95':>11}")
     for step in fast["latencies"]:
         a, b = fast["latencies"][step], real["latencies"][step]
-        print(f"{step:14}{_ms(statistics.median(a))}{_ms(_percentile(a, 0.95))}   {_ms(statistics.median(b))}{_ms(_percentile(b, 0.95))}")
+        print(
+            f"{step:14}{_ms(statistics.median(a))}{_ms(_percentile(a, 0.95))}   {_ms(statistics.median(b))}{_ms(_percentile(b, 0.95))}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 
 os.environ.setdefault("PETENT_FROZEN_TIME", "2026-12-10T09:00:00+02:00")
 
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from bot.store.models import Case, CaseStatus, Nonconformity, Resident  # noqa: E402
-from tests.factories import services  # noqa: E402
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Case, CaseStatus, Nonconformity, Resident
+from tests.factories import services
 
 
 async def main(cases: int, url: str) -> None:
@@ -35,10 +35,23 @@ async def main(cases: int, url: str) -> None:
         for n in range(1, cases + 1):
             closed = datetime(2026, 11, 30, 10, tzinfo=UTC) + timedelta(hours=n % 240)
             due = closed.date() - timedelta(days=1) if n % 3 == 0 else closed.date() + timedelta(days=3)
-            session.add(Case(
-                number=f"VRS-2026-{n:06d}", year=2026, seq=n, resident_id=1, locale="lt", kind="request", category_id="roads", description="x",
-                status=CaseStatus.ANSWERED, received_at=closed - timedelta(days=20), deadline=due, closed_at=closed, team_id="desk",
-            ))  # fmt: skip
+            session.add(
+                Case(
+                    number=f"VRS-2026-{n:06d}",
+                    year=2026,
+                    seq=n,
+                    resident_id=1,
+                    locale="lt",
+                    kind="request",
+                    category_id="roads",
+                    description="x",
+                    status=CaseStatus.ANSWERED,
+                    received_at=closed - timedelta(days=20),
+                    deadline=due,
+                    closed_at=closed,
+                    team_id="desk",
+                )
+            )
     built = services(database)
     try:
         for run in (1, 2):
@@ -46,7 +59,10 @@ async def main(cases: int, url: str) -> None:
             await built.nonconformities.from_cases(date(2026, 12, 10))
             print(f"run {run}: {time.perf_counter() - started:.2f} s for {cases} cases closed in the window")
         async with database.read() as session:
-            print("nonconformities:", (await session.execute(select(func.count()).select_from(Nonconformity))).scalar_one())
+            print(
+                "nonconformities:",
+                (await session.execute(select(func.count()).select_from(Nonconformity))).scalar_one(),
+            )
     finally:
         await built.bot.session.close()
         await database.dispose()

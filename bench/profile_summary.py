@@ -21,7 +21,9 @@ def package(path: str, name: str) -> str:
         return found.group(1)
     if found := re.search(r"/(bot|flows)/", path):
         return f"petent {found.group(1)}/"
-    if found := re.search(r"python3\.\d+/([^/]+?)(\.py)?/", path) or re.search(r"python3\.\d+/([^/]+?)\.py$", path):
+    if found := re.search(r"python3\.\d+/([^/]+?)(\.py)?/", path) or re.search(
+        r"python3\.\d+/([^/]+?)\.py$", path
+    ):
         return "stdlib " + found.group(1)
     return path
 
@@ -37,7 +39,11 @@ def main() -> None:
         if path != "~" or not callers:
             shares[package(path, name)] += own
             continue
-        for (caller_path, _caller_line, caller_name), timing in callers.items():  # built-ins: split among their callers
+        for (
+            caller_path,
+            _caller_line,
+            caller_name,
+        ), timing in callers.items():  # built-ins: split among their callers
             shares[package(caller_path, caller_name)] += timing[2]
     total = sum(shares.values())
     for name, seconds in shares.most_common(args.top):

@@ -27,14 +27,23 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.broadcast import TOKEN, delivered, residents, start_emulator  # noqa: E402
-from bot.app import build_services  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.services.broadcaster import Broadcaster  # noqa: E402
-from bot.services.projects import Actor  # noqa: E402
-from bot.store.db import Database, table_of  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from bot.store.models import Broadcast, DeliveryStatus, Follow, FollowKind, Milestone, Project, Resident, utcnow  # noqa: E402
+from bench.broadcast import TOKEN, delivered, residents, start_emulator
+from bot.app import build_services
+from bot.config import load_config
+from bot.services.broadcaster import Broadcaster
+from bot.services.projects import Actor
+from bot.store.db import Database, table_of
+from bot.store.migrate import upgrade
+from bot.store.models import (
+    Broadcast,
+    DeliveryStatus,
+    Follow,
+    FollowKind,
+    Milestone,
+    Project,
+    Resident,
+    utcnow,
+)
 
 ADMIN_CHAT_ID, COMMS_CHAT_ID = -1001000000001, -1001000000002
 
@@ -42,16 +51,36 @@ ADMIN_CHAT_ID, COMMS_CHAT_ID = -1001000000001, -1001000000002
 async def _register(database: Database, people: list[tuple[int, str]]) -> int:
     """One project of Riešė with a milestone; its followers. Returns the milestone's id."""
     async with database.write() as session:
-        project = Project(external_id="BENCH-1", name_pl="Droga do Rzeszy", name_lt="Kelias į Riešę", elderships=["riese"], team_id="desk", status="under_way")
+        project = Project(
+            external_id="BENCH-1",
+            name_pl="Droga do Rzeszy",
+            name_lt="Kelias į Riešę",
+            elderships=["riese"],
+            team_id="desk",
+            status="under_way",
+        )
         session.add(project)
         await session.flush()
         milestone = Milestone(
-            project_id=project.id, number=1, title_pl="Odbiór", title_lt="Priėmimas", baseline_due=date(2027, 6, 30), current_due=date(2027, 6, 30)
+            project_id=project.id,
+            number=1,
+            title_pl="Odbiór",
+            title_lt="Priėmimas",
+            baseline_due=date(2027, 6, 30),
+            current_due=date(2027, 6, 30),
         )
         session.add(milestone)
         now = utcnow()
         residents = [
-            {"id": chat, "locale": locale, "display_name": "F", "consent_at": now, "news_topics": [], "exports_that_day": 0} for chat, locale in people
+            {
+                "id": chat,
+                "locale": locale,
+                "display_name": "F",
+                "consent_at": now,
+                "news_topics": [],
+                "exports_that_day": 0,
+            }
+            for chat, locale in people
         ]
         follows = [
             {
@@ -76,16 +105,24 @@ async def run(followers: int, database_url: str | None, workdir: Path) -> dict:
         database = Database(database_url or f"sqlite+aiosqlite:///{workdir}/projects-fanout.db")
         await upgrade(database)
         config = load_config(
-            bot_token=TOKEN, telegram_api_url=url, admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID, secret_key="bench-secret-key-0123456789abcdef",
-            database_url=database.url.render_as_string(hide_password=False), redis_url=None, send_rate_per_second=30,
-        )  # fmt: skip
+            bot_token=TOKEN,
+            telegram_api_url=url,
+            admin_chat_id=ADMIN_CHAT_ID,
+            comms_chat_id=COMMS_CHAT_ID,
+            secret_key="bench-secret-key-0123456789abcdef",
+            database_url=database.url.render_as_string(hide_password=False),
+            redis_url=None,
+            send_rate_per_second=30,
+        )
         services = build_services(config, database)
         milestone_id = await _register(database, people)
         started: list[Broadcast] = []
         services.projects.on_fanout = started.append
         writing = time.perf_counter()
         with services.i18n.context(), services.i18n.use_locale("lt"):
-            await services.projects.move_due(milestone_id, date(2027, 9, 30), "Rangovo terminas pratęstas", Actor(1, "Bench"))
+            await services.projects.move_due(
+                milestone_id, date(2027, 9, 30), "Rangovo terminas pratęstas", Actor(1, "Bench")
+            )
         written = time.perf_counter() - writing
         sender = Broadcaster(database, services.bot, batch=30)
         sending = time.perf_counter()
@@ -96,9 +133,14 @@ async def run(followers: int, database_url: str | None, workdir: Path) -> dict:
         received, refused = await delivered(http)
     server.terminate()
     return {
-        "written": written, "elapsed": elapsed, "sent": counts[DeliveryStatus.SENT], "failed": counts[DeliveryStatus.FAILED],
-        "duplicates": sum(n - 1 for n in received.values() if n > 1), "lost": len({p for p, _ in people} - set(received)), "429": refused,
-    }  # fmt: skip
+        "written": written,
+        "elapsed": elapsed,
+        "sent": counts[DeliveryStatus.SENT],
+        "failed": counts[DeliveryStatus.FAILED],
+        "duplicates": sum(n - 1 for n in received.values() if n > 1),
+        "lost": len({p for p, _ in people} - set(received)),
+        "429": refused,
+    }
 
 
 async def main() -> None:

@@ -32,10 +32,10 @@ from aiohttp import ClientError, ClientSession, web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.flow import GROUP_ADMIN, GROUP_COMMS, STEPS, TOKEN, Inboxes, _percentile, onboarded_residents  # noqa: E402
-from bot.limiter import PACED_METHODS  # noqa: E402
-from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
-from bot.sandbox.emulator import Limits  # noqa: E402
+from bench.flow import GROUP_ADMIN, GROUP_COMMS, STEPS, TOKEN, Inboxes, _percentile, onboarded_residents
+from bot.limiter import PACED_METHODS
+from bot.sandbox.control import control_headers, controlled_emulator
+from bot.sandbox.emulator import Limits
 
 SECRET = "bench-webhook-secret"
 PACED = {method.lower() for method in PACED_METHODS}
@@ -57,7 +57,9 @@ async def _proxy(ports: list[int]) -> tuple[web.AppRunner, int]:
         headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-telegram")}
         try:
             async with session.post(
-                f"http://127.0.0.1:{port}{request.path}", data=await request.read(), headers={**headers, "Content-Type": "application/json"}
+                f"http://127.0.0.1:{port}{request.path}",
+                data=await request.read(),
+                headers={**headers, "Content-Type": "application/json"},
             ) as answer:
                 return web.Response(status=answer.status, body=await answer.read())
         except ClientError:
@@ -79,16 +81,26 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
     emulator.add_group("Clerks", forum=True, chat_id=GROUP_ADMIN)
     emulator.add_group("Communications", chat_id=GROUP_COMMS)
     inboxes = Inboxes(emulator)
-    people = await onboarded_residents(emulator, database_url, residents, empty_first=True)  # each run from an empty database
+    people = await onboarded_residents(
+        emulator, database_url, residents, empty_first=True
+    )  # each run from an empty database
     ports = [_free_port() for _ in range(replicas)]
     ops_ports = [_free_port() for _ in range(replicas)]  # each replica's /healthz (OPS_LISTEN)
     proxy, proxy_port = await _proxy(ports)
     env = {
-        **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
-        "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url, "WEBHOOK_URL": f"http://127.0.0.1:{proxy_port}/hook", "WEBHOOK_SECRET": SECRET,
-        "MAX_CASES_PER_DAY": "1000", "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        **os.environ,
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": emulator.url,
+        "ADMIN_CHAT_ID": str(GROUP_ADMIN),
+        "COMMS_CHAT_ID": str(GROUP_COMMS),
+        "SECRET_KEY": "bench-secret-key-0123456789",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "WEBHOOK_URL": f"http://127.0.0.1:{proxy_port}/hook",
+        "WEBHOOK_SECRET": SECRET,
+        "MAX_CASES_PER_DAY": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
     bots: list[asyncio.subprocess.Process] = []
     try:  # the replicas stop however the run ends (an error, Ctrl-C, SIGTERM): none is left holding connections
         for i, port in enumerate(ports):
@@ -99,7 +111,12 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
                         "-m",
                         "bot",
                         "run",
-                        env={**env, "WEB_PORT": str(port), "OPS_LISTEN": f"127.0.0.1:{ops_ports[i]}", "INSTANCE_NAME": f"r{i}"},
+                        env={
+                            **env,
+                            "WEB_PORT": str(port),
+                            "OPS_LISTEN": f"127.0.0.1:{ops_ports[i]}",
+                            "INSTANCE_NAME": f"r{i}",
+                        },
                         stdout=log,
                         stderr=log,
                     )
@@ -114,7 +131,12 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
                         pass
                     await asyncio.sleep(0.2)
         latencies: dict[str, list[float]] = defaultdict(list)
-        async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator), timeout=300, limits=httpx.Limits(max_connections=100)) as http:
+        async with httpx.AsyncClient(
+            base_url=emulator.url,
+            headers=control_headers(emulator),
+            timeout=300,
+            limits=httpx.Limits(max_connections=100),
+        ) as http:
 
             async def resident(user: dict, locale: str) -> None:
                 for step, (action, value), answers in STEPS[locale]:
@@ -137,27 +159,40 @@ async def run(replicas: int, residents: int, database_url: str, redis_url: str, 
     sent = sorted(r["at"] for r in emulator.requests if r["status"] == 200 and r["method"].lower() in PACED)
     busiest = max((bisect.bisect_right(sent, at + 1.0) - i for i, at in enumerate(sent)), default=0)
     return {
-        "elapsed": elapsed, "updates": sum(len(STEPS[locale]) for _, locale in people), "latencies": latencies,
-        "busiest": busiest, "429": sum(1 for r in emulator.requests if r["status"] == 429),
-        "429 by": Counter(("group" if int(r["params"].get("chat_id", 0)) < 0 else "private", r["method"], r["error"][:60]) for r in emulator.requests if r["status"] == 429),
-    }  # fmt: skip
+        "elapsed": elapsed,
+        "updates": sum(len(STEPS[locale]) for _, locale in people),
+        "latencies": latencies,
+        "busiest": busiest,
+        "429": sum(1 for r in emulator.requests if r["status"] == 429),
+        "429 by": Counter(
+            ("group" if int(r["params"].get("chat_id", 0)) < 0 else "private", r["method"], r["error"][:60])
+            for r in emulator.requests
+            if r["status"] == 429
+        ),
+    }
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=100)
     parser.add_argument("--database-url", required=True, help="PostgreSQL: replicas share it")
-    parser.add_argument("--redis-url", required=True, help="Redis: conversations and the shared sending lanes")
+    parser.add_argument(
+        "--redis-url", required=True, help="Redis: conversations and the shared sending lanes"
+    )
     args = parser.parse_args()
     if args.database_url.startswith("postgresql://"):
         args.database_url = args.database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     main_task = asyncio.current_task()
     assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # as Ctrl-C: the replicas are stopped
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, main_task.cancel
+    )  # as Ctrl-C: the replicas are stopped
     workdir = Path(tempfile.mkdtemp(prefix="petent-replicas-"))
     print(f"replicas' logs in {workdir}")
     results = {n: await run(n, args.residents, args.database_url, args.redis_url, workdir) for n in (1, 2)}
-    print(f"\nSubmission flow in webhook mode, {args.residents} residents at once, Telegram's limits on, Python {sys.version.split()[0]}")
+    print(
+        f"\nSubmission flow in webhook mode, {args.residents} residents at once, Telegram's limits on, Python {sys.version.split()[0]}"
+    )
     print(f"{'':12}{'updates/s':>10}{'p50/step':>11}{'p95/step':>11}{'busiest second':>16}{'429s':>6}")
     for n, result in results.items():
         every = [v for values in result["latencies"].values() for v in values]

@@ -23,17 +23,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
-from bot.app import load_i18n  # noqa: E402
-from bot.municipality import load_municipality  # noqa: E402
-from bot.services.deadlines import WorkingCalendar  # noqa: E402
-from bot.services.quality import Period, QualityService  # noqa: E402
-from bot.services.report_output import png, report_chart, report_csv, report_xlsx  # noqa: E402
-from bot.settings import DEFAULT_MUNICIPALITY_FILE  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
-from bot.store.models import Case, CaseStatus, Resident, SatisfactionAnswer  # noqa: E402
+from bot.app import load_i18n
+from bot.municipality import load_municipality
+from bot.services.deadlines import WorkingCalendar
+from bot.services.quality import Period, QualityService
+from bot.services.report_output import png, report_chart, report_csv, report_xlsx
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
+from bot.store.db import Database
+from bot.store.migrate import upgrade
+from bot.store.models import Case, CaseStatus, Resident, SatisfactionAnswer
 
 YEAR = Period(date(2026, 1, 1), date(2026, 12, 31))
 
@@ -51,19 +51,40 @@ async def fill(database: Database, cases: int, answers: int, calendar: WorkingCa
         deadline = calendar.deadline(received, 20)
         taken = rng.randrange(1, 40)
         closed = received + timedelta(days=taken) if rng.random() < 0.9 else None
-        rows.append({
-            "number": f"VRS-2026-{seq:06d}", "year": 2026, "seq": seq, "resident_id": 1, "locale": rng.choice(["pl", "lt"]),
-            "kind": rng.choice(["request", "complaint", "report"]), "category_id": rng.choice(categories),
-            "eldership_id": rng.choice(elderships), "description": "bench", "status": CaseStatus.ANSWERED if closed else CaseStatus.IN_PROGRESS,
-            "received_at": received, "deadline": deadline, "extended_until": deadline + timedelta(days=14) if rng.random() < 0.1 else None,
-            "extension_days": 0, "closed_at": closed, "feedback_asked": closed is not None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "number": f"VRS-2026-{seq:06d}",
+                "year": 2026,
+                "seq": seq,
+                "resident_id": 1,
+                "locale": rng.choice(["pl", "lt"]),
+                "kind": rng.choice(["request", "complaint", "report"]),
+                "category_id": rng.choice(categories),
+                "eldership_id": rng.choice(elderships),
+                "description": "bench",
+                "status": CaseStatus.ANSWERED if closed else CaseStatus.IN_PROGRESS,
+                "received_at": received,
+                "deadline": deadline,
+                "extended_until": deadline + timedelta(days=14) if rng.random() < 0.1 else None,
+                "extension_days": 0,
+                "closed_at": closed,
+                "feedback_asked": closed is not None,
+            }
+        )
     feedback = [
-        {"id": f"{i:032x}", "answered_on": date(2026, 1, 1) + timedelta(days=rng.randrange(365)), "locale": rng.choice(["pl", "lt"]),
-         "kind": "request", "category_id": rng.choice(categories), "eldership_id": rng.choice(elderships),
-         "score": rng.choice([1, 2, 3, 4, 4, 5, 5, 5]), "resolved": rng.choice(["yes", "yes", "partly", "no"]), "comment": None}
+        {
+            "id": f"{i:032x}",
+            "answered_on": date(2026, 1, 1) + timedelta(days=rng.randrange(365)),
+            "locale": rng.choice(["pl", "lt"]),
+            "kind": "request",
+            "category_id": rng.choice(categories),
+            "eldership_id": rng.choice(elderships),
+            "score": rng.choice([1, 2, 3, 4, 4, 5, 5, 5]),
+            "resolved": rng.choice(["yes", "yes", "partly", "no"]),
+            "comment": None,
+        }
         for i in range(answers)
-    ]  # fmt: skip
+    ]
     async with database.write() as session:
         for start in range(0, len(rows), 1000):
             await session.execute(Case.__table__.insert(), rows[start : start + 1000])
@@ -112,11 +133,19 @@ async def main() -> None:
         drawing, (chart, workbook, table) = await timed(files, args.repeat)
     await database.dispose()
 
-    print(f"quality report for a year: {args.cases} cases, {args.answers} satisfaction answers ({url.split(':')[0]})")
+    print(
+        f"quality report for a year: {args.cases} cases, {args.answers} satisfaction answers ({url.split(':')[0]})"
+    )
     print(f"  baseline (read whole rows) {read * 1000:8.0f} ms")
-    print(f"  indicators                 {indicators * 1000:8.0f} ms  ({indicators / read:.2f}× the baseline)")
-    print(f"  chart + XLSX + CSV         {drawing * 1000:8.0f} ms  (PNG {len(chart) // 1024} KB, XLSX {len(workbook) // 1024} KB, CSV {len(table) // 1024} KB)")
-    print(f"  received {report.received}, closed {report.closed}, on time {report.on_time_share:.1f}%, median {report.median_days} working days")
+    print(
+        f"  indicators                 {indicators * 1000:8.0f} ms  ({indicators / read:.2f}× the baseline)"
+    )
+    print(
+        f"  chart + XLSX + CSV         {drawing * 1000:8.0f} ms  (PNG {len(chart) // 1024} KB, XLSX {len(workbook) // 1024} KB, CSV {len(table) // 1024} KB)"
+    )
+    print(
+        f"  received {report.received}, closed {report.closed}, on time {report.on_time_share:.1f}%, median {report.median_days} working days"
+    )
 
 
 if __name__ == "__main__":

@@ -29,17 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seed import FIRST_RESIDENT  # noqa: E402  (bench/ is on sys.path when run as a script)
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select, text
 
-from bot.app import build_services  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.open311 import Filters  # noqa: E402
-from bot.services.case_queries import CaseQueries  # noqa: E402
-from bot.services.metoo import MeToo  # noqa: E402
-from bot.services.news import Audience, NewsService  # noqa: E402
-from bot.services.quality import Period  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.models import Case  # noqa: E402
+from bot.app import build_services
+from bot.config import load_config
+from bot.open311 import Filters
+from bot.services.case_queries import CaseQueries
+from bot.services.metoo import MeToo
+from bot.services.news import Audience, NewsService
+from bot.services.quality import Period
+from bot.store.db import Database
+from bot.store.models import Case
 
 INTERACTIVE_GOAL_MS, JOB_GOAL_S, REPORT_GOAL_S, RETENTION_GOAL_S = 20, 10, 15, 60
 TODAY = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -55,12 +55,19 @@ async def _timed(call: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, 
     return statistics.median(took), took[max(0, int(len(took) * 0.95) - 1)]
 
 
-async def measure(url: str, runs: int, purge: bool) -> tuple[int, dict[str, tuple[float, float]], dict[str, float]]:
+async def measure(
+    url: str, runs: int, purge: bool
+) -> tuple[int, dict[str, tuple[float, float]], dict[str, float]]:
     database = Database(url.replace("postgresql://", "postgresql+asyncpg://", 1))
     config = load_config(
-        bot_token="123456:BENCH-token-for-no-telegram-at-all", telegram_api_url="http://127.0.0.1:9", admin_chat_id=-1001000000001, comms_chat_id=-1001000000002,
-        secret_key="bench-secret-key-0123456789abcdef", database_url=database.url.render_as_string(hide_password=False), redis_url=None,
-    )  # fmt: skip
+        bot_token="123456:BENCH-token-for-no-telegram-at-all",
+        telegram_api_url="http://127.0.0.1:9",
+        admin_chat_id=-1001000000001,
+        comms_chat_id=-1001000000002,
+        secret_key="bench-secret-key-0123456789abcdef",
+        database_url=database.url.render_as_string(hide_password=False),
+        redis_url=None,
+    )
     services = build_services(config, database)
     cases = services.queries
     news = NewsService(database, config.settings.default_locale)
@@ -70,10 +77,20 @@ async def measure(url: str, runs: int, purge: bool) -> tuple[int, dict[str, tupl
     async with database.read() as session:
         total = (await session.execute(select(func.count()).select_from(Case))).scalar_one()
         last = (await session.execute(select(func.max(Case.id)))).scalar_one()
-        numbers = list((await session.execute(text("SELECT number, id, resident_id FROM cases WHERE id % 997 = 0 LIMIT 200"))).all())
+        numbers = list(
+            (
+                await session.execute(
+                    text("SELECT number, id, resident_id FROM cases WHERE id % 997 = 0 LIMIT 200")
+                )
+            ).all()
+        )
         published = list(
             (
-                await session.execute(text("SELECT number FROM cases WHERE (channel = 'open311' OR (kind = 'report' AND public)) AND id % 11 = 0 LIMIT 200"))
+                await session.execute(
+                    text(
+                        "SELECT number FROM cases WHERE (channel = 'open311' OR (kind = 'report' AND public)) AND id % 11 = 0 LIMIT 200"
+                    )
+                )
             ).scalars()
         )  # Open311 shows these
     team = services.teams.teams[0]
@@ -85,17 +102,29 @@ async def measure(url: str, runs: int, purge: bool) -> tuple[int, dict[str, tupl
         "clerk: /mine": lambda: services.queries.open_cases(team, 500 + rng.randrange(40)),
         "clerk: /history": lambda: services.queries.history(rng.randrange(1, last)),
         "clerk: a card's button (the case, its resident)": lambda: _press(services, rng.randrange(1, last)),
-        "Open311: the listing (90 days, open)": lambda: services.open311.requests(Filters(statuses=frozenset({"open"})), "lt"),
+        "Open311: the listing (90 days, open)": lambda: services.open311.requests(
+            Filters(statuses=frozenset({"open"})), "lt"
+        ),
         "Open311: one request": lambda: services.open311.request(rng.choice(published), "lt"),
         "resident: 'me too' (open reports nearby)": lambda: metoo.nearby(
-            FIRST_RESIDENT + 1, rng.choice(categories), latitude=54.55 + rng.random() * 0.4, longitude=24.95 + rng.random() * 0.7
+            FIRST_RESIDENT + 1,
+            rng.choice(categories),
+            latitude=54.55 + rng.random() * 0.4,
+            longitude=24.95 + rng.random() * 0.7,
         ),
         "comms: a broadcast's audience, counted (a topic)": lambda: news.count(Audience(topic="roads")),
         "comms: a broadcast's recipients (a topic)": lambda: news.recipients(Audience(topic="roads")),
-        "comms: recipients (a topic, a language, an eldership)": lambda: news.recipients(Audience(topic="roads", locale="pl", eldership="rudamina")),
+        "comms: recipients (a topic, a language, an eldership)": lambda: news.recipients(
+            Audience(topic="roads", locale="pl", eldership="rudamina")
+        ),
         "resident: /mydata with 200 cases": lambda: _export(services, database),
     }
-    interactive = {name: await _timed(call, runs if "mydata" not in name and "recipients" not in name else max(3, runs // 10)) for name, call in paths.items()}
+    interactive = {
+        name: await _timed(
+            call, runs if "mydata" not in name and "recipients" not in name else max(3, runs // 10)
+        )
+        for name, call in paths.items()
+    }
     with services.i18n.context(), services.i18n.use_locale("lt"):  # the reports' headings
         jobs = await _jobs(services, purge)
     services.outbox.close()
@@ -108,10 +137,16 @@ async def _jobs(services: Any, purge: bool) -> dict[str, float]:
     jobs: dict[str, float] = {}
     for name, job in {
         "daily digest": lambda: services.schedule.digest(TODAY.date()),
-        "/report for a year": lambda: services.quality.report(Period(date(2025, 12, 1), date(2026, 11, 30)), "lt"),
+        "/report for a year": lambda: services.quality.report(
+            Period(date(2025, 12, 1), date(2026, 11, 30)), "lt"
+        ),
         # The first run purges the decade's backlog; the next, a year later, one year of each kind.
         **({"retention: the backlog": lambda: services.rights.purge_expired(TODAY)} if purge else {}),
-        **({"retention: a year": lambda: services.rights.purge_expired(TODAY.replace(year=TODAY.year + 1))} if purge else {}),
+        **(
+            {"retention: a year": lambda: services.rights.purge_expired(TODAY.replace(year=TODAY.year + 1))}
+            if purge
+            else {}
+        ),
     }.items():
         started = time.perf_counter()
         result = await job()
@@ -128,7 +163,10 @@ async def _case_and_history(cases: CaseQueries, row: Any) -> None:
 
 async def _export(services: Any, database: Database) -> None:
     async with database.write() as session:  # the bench asks more often than the daily limit lets a resident
-        await session.execute(text("UPDATE residents SET exports_on = NULL, exports_that_day = 0 WHERE id = :id"), {"id": FIRST_RESIDENT})
+        await session.execute(
+            text("UPDATE residents SET exports_on = NULL, exports_that_day = 0 WHERE id = :id"),
+            {"id": FIRST_RESIDENT},
+        )
     await services.rights.export(FIRST_RESIDENT, TODAY)
 
 
@@ -142,7 +180,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("urls", nargs="+", help="PostgreSQL stores seeded by bench/seed.py (a column each)")
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--purge", action="store_true", help="also time the retention purge (it deletes what is past retention)")
+    parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="also time the retention purge (it deletes what is past retention)",
+    )
     args = parser.parse_args()
     results = [await measure(url, args.runs, args.purge) for url in args.urls]
     header = "".join(f"{total:>14,} cases" for total, _, _ in results)
@@ -153,7 +195,13 @@ async def main() -> None:
     print(f"{'job (s)':52}")
     for name in results[0][2]:
         cells = "".join(f"{r[2][name]:>20.2f}" for r in results)
-        goal = REPORT_GOAL_S if "report" in name else RETENTION_GOAL_S if "retention: a year" in name else JOB_GOAL_S
+        goal = (
+            REPORT_GOAL_S
+            if "report" in name
+            else RETENTION_GOAL_S
+            if "retention: a year" in name
+            else JOB_GOAL_S
+        )
         print(f"{name:52}{cells}   < {goal} s")
 
 

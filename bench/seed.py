@@ -23,13 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import asyncpg
+from sqlalchemy import text
 
-from bot.municipality import load_municipality  # noqa: E402
-from bot.settings import DEFAULT_MUNICIPALITY_FILE  # noqa: E402
-from bot.store.db import Database  # noqa: E402
-from bot.store.migrate import upgrade  # noqa: E402
+from bot.municipality import load_municipality
+from bot.settings import DEFAULT_MUNICIPALITY_FILE
+from bot.store.db import Database
+from bot.store.migrate import upgrade
 
 FIRST_RESIDENT = 10_000_000  # Telegram user ids of the seeded residents start here
 START = "2016-12-01 08:00:00+00"  # ten years before the benchmark's today
@@ -40,7 +40,9 @@ def _array(values: list[str]) -> str:
     return "(ARRAY[" + ",".join("'" + value.replace("'", "''") + "'" for value in values) + "])"
 
 
-def statements(cases: int, events_per_case: int, residents: int, subscribers: int, answers: int) -> list[tuple[str, str]]:
+def statements(
+    cases: int, events_per_case: int, residents: int, subscribers: int, answers: int
+) -> list[tuple[str, str]]:
     municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
     elderships = _array([e.id for e in municipality.elderships])
     categories = _array([c.id for c in municipality.categories])
@@ -147,7 +149,11 @@ async def _create_database(url: str) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True, help="postgresql://…/petent_decade (created if missing; must hold no cases)")
+    parser.add_argument(
+        "--database-url",
+        required=True,
+        help="postgresql://…/petent_decade (created if missing; must hold no cases)",
+    )
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--events-per-case", type=int, default=10)
     parser.add_argument("--residents", type=int, default=200_000)
@@ -164,7 +170,9 @@ async def main() -> None:
             if (await session.execute(text("SELECT count(*) FROM cases"))).scalar_one():
                 parser.error("the database holds cases already: seed an empty one")
         began = time.perf_counter()
-        for table, sql in statements(args.cases, args.events_per_case, args.residents, args.subscribers, args.answers):
+        for table, sql in statements(
+            args.cases, args.events_per_case, args.residents, args.subscribers, args.answers
+        ):
             started = time.perf_counter()
             async with database.write() as session:
                 for statement in sql.split(";"):
@@ -176,7 +184,9 @@ async def main() -> None:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.exec_driver_sql("ANALYZE")
         print(f"{'ANALYZE':22} {time.perf_counter() - started:8.1f} s")
-        print(f"{'total':22} {time.perf_counter() - began:8.1f} s  ({args.cases} cases, {args.cases * args.events_per_case} events)")
+        print(
+            f"{'total':22} {time.perf_counter() - began:8.1f} s  ({args.cases} cases, {args.cases * args.events_per_case} events)"
+        )
     finally:
         await database.dispose()
 

@@ -28,8 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.sandbox.control import control_headers, controlled_emulator  # noqa: E402
-from bot.sandbox.emulator import Limits  # noqa: E402
+from bot.sandbox.control import control_headers, controlled_emulator
+from bot.sandbox.emulator import Limits
 
 TOKEN = "123456:BENCH-token-for-the-emulator-only"
 GROUP_ADMIN, GROUP_COMMS = -1001000000001, -1001000000002
@@ -52,7 +52,9 @@ def _mib(kib: int) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=100, help="residents waiting for their answer at once")
+    parser.add_argument(
+        "--concurrency", type=int, default=100, help="residents waiting for their answer at once"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds; then stop sending and report")
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--redis-url", help="keep conversations in Redis (REDIS_URL) instead of the database")
@@ -74,18 +76,27 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="petent-soak-") as tmp:
         workdir = Path(tmp)
         env = {
-            **os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": emulator.url, "ADMIN_CHAT_ID": str(GROUP_ADMIN),
-            "COMMS_CHAT_ID": str(GROUP_COMMS), "SECRET_KEY": "bench-secret-key-0123456789",
-            "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/soak.db", "LOG_LEVEL": "WARNING", "OPS_LISTEN": "off", "SEND_RATE_PER_SECOND": "1000",
+            **os.environ,
+            "BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": emulator.url,
+            "ADMIN_CHAT_ID": str(GROUP_ADMIN),
+            "COMMS_CHAT_ID": str(GROUP_COMMS),
+            "SECRET_KEY": "bench-secret-key-0123456789",
+            "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/soak.db",
+            "LOG_LEVEL": "WARNING",
+            "OPS_LISTEN": "off",
+            "SEND_RATE_PER_SECOND": "1000",
             "PYTHONPATH": str(ROOT),  # this checkout's bot, whatever is installed
-        }  # fmt: skip
+        }
         env.pop("REDIS_URL", None)
         if args.redis_url:
             env["REDIS_URL"] = args.redis_url
         log = workdir / "petent.log"
         polls = emulator.polls
         with log.open("ab") as out:
-            bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env, stdout=out, stderr=out, cwd=workdir)
+            bot = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", env=env, stdout=out, stderr=out, cwd=workdir
+            )
         try:
             while emulator.polls == polls:
                 if bot.returncode is not None:
@@ -100,21 +111,30 @@ async def main() -> None:
             queue = iter(users)
 
             async with httpx.AsyncClient(
-                base_url=emulator.url, headers=control_headers(emulator), timeout=60, limits=httpx.Limits(max_connections=args.concurrency)
+                base_url=emulator.url,
+                headers=control_headers(emulator),
+                timeout=60,
+                limits=httpx.Limits(max_connections=args.concurrency),
             ) as http:
 
                 async def resident_writes(user: dict) -> None:
                     nonlocal done, failed
                     try:
-                        (await http.post("/_emu/messages", json={"user_id": user["id"], "text": "/start"})).raise_for_status()
+                        (
+                            await http.post("/_emu/messages", json={"user_id": user["id"], "text": "/start"})
+                        ).raise_for_status()
                         for _ in range(ANSWERS):
-                            await asyncio.wait_for(inboxes[user["id"]].get(), max(1.0, deadline - time.perf_counter()))
+                            await asyncio.wait_for(
+                                inboxes[user["id"]].get(), max(1.0, deadline - time.perf_counter())
+                            )
                     except (TimeoutError, httpx.HTTPError):
                         failed += 1
                     inboxes.pop(user["id"], None)
                     done += 1
                     if done in checkpoints:
-                        figures.append((f"after {done} residents", done, rss_kib(bot.pid), time.perf_counter() - started))
+                        figures.append(
+                            (f"after {done} residents", done, rss_kib(bot.pid), time.perf_counter() - started)
+                        )
 
                 async def worker() -> None:
                     for user in queue:
@@ -136,7 +156,11 @@ async def main() -> None:
                     await bot.wait()
             await runner.cleanup()
 
-    storage = "Redis" if args.redis_url else ("PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite")
+    storage = (
+        "Redis"
+        if args.redis_url
+        else ("PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite")
+    )
     print(
         f"\nSoak: {done} of {args.residents} residents, one /start each, {args.concurrency} at a time, conversations in {storage}, "
         f"{elapsed:.0f} s ({done / elapsed:.0f} residents/s), {failed} without an answer{' (timed out)' if done < args.residents else ''}"
@@ -148,7 +172,9 @@ async def main() -> None:
     last = figures[-1]
     if warm is not None and last[1] > warm[1]:
         per_thousand = (last[2] - warm[2]) / (last[1] - warm[1]) * 1000
-        print(f"\nRSS before: {_mib(figures[0][2])}, after: {_mib(last[2])}; growth after the warm-up: {per_thousand:.0f} KiB per 1000 residents")
+        print(
+            f"\nRSS before: {_mib(figures[0][2])}, after: {_mib(last[2])}; growth after the warm-up: {per_thousand:.0f} KiB per 1000 residents"
+        )
 
 
 if __name__ == "__main__":

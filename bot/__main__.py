@@ -31,9 +31,13 @@ async def _run(args: argparse.Namespace) -> None:
         await check_redis(config.settings.redis_url)  # a wrong REDIS_URL stops start-up with one line
     from bot.services.storage import check_store, file_stores
 
-    await check_store(file_stores(config.settings)[0])  # FILES_DIR writable, or the bucket there: one line naming the setting
+    await check_store(
+        file_stores(config.settings)[0]
+    )  # FILES_DIR writable, or the bucket there: one line naming the setting
     if args.webhook and not config.settings.webhook_url:
-        raise ConfigError("--webhook needs WEBHOOK_URL (and WEBHOOK_SECRET): the URL Telegram posts updates to")
+        raise ConfigError(
+            "--webhook needs WEBHOOK_URL (and WEBHOOK_SECRET): the URL Telegram posts updates to"
+        )
     app = build_app(config)
     try:
         await app.run(webhook=config.settings.webhook_url is not None)
@@ -81,7 +85,12 @@ async def _check(args: argparse.Namespace) -> int:
     disk = DiskGuard(file_stores(settings)[0], int(settings.files_min_free_bytes), no_alert)
     try:
         found = await problems(
-            database, bot, TeamDirectory(config.municipality, bot, settings.comms_chat_id), redis=redis, redis_url=settings.redis_url, disk=disk
+            database,
+            bot,
+            TeamDirectory(config.municipality, bot, settings.comms_chat_id),
+            redis=redis,
+            redis_url=settings.redis_url,
+            disk=disk,
         )
     finally:
         if redis is not None:
@@ -109,18 +118,32 @@ async def _report(args: argparse.Namespace) -> None:
     try:
         await upgrade(database)
         with i18n.context(), i18n.use_locale(locale):
-            report = await QualityService(database, WorkingCalendar(settings.tz), config.municipality).report(Period(args.start, args.end), locale)
-            write = {"csv": report_csv, "xlsx": report_xlsx, "png": lambda r: png(report_chart(r))}[args.format]
+            report = await QualityService(database, WorkingCalendar(settings.tz), config.municipality).report(
+                Period(args.start, args.end), locale
+            )
+            write = {"csv": report_csv, "xlsx": report_xlsx, "png": lambda r: png(report_chart(r))}[
+                args.format
+            ]
             args.out.write_bytes(write(report))
     finally:
         await database.dispose()
-    print(f"{args.out}: {args.format.upper()}, {args.start} – {args.end}, {report.received} received, {report.closed} closed")
+    print(
+        f"{args.out}: {args.format.upper()}, {args.start} – {args.end}, {report.received} received, {report.closed} closed"
+    )
 
 
 async def _projects(args: argparse.Namespace) -> int:
     """`petent projects import FILE [--apply]` and `petent projects export FILE` (English, like the rest of the command line)."""
     from bot.app import load_i18n
-    from bot.services.project_import import SheetError, apply, export_rows, plan, plan_text, read_table, write_table
+    from bot.services.project_import import (
+        SheetError,
+        apply,
+        export_rows,
+        plan,
+        plan_text,
+        read_table,
+        write_table,
+    )
     from bot.services.projects import Actor, ProjectService
     from bot.services.teams import TeamDirectory
     from bot.store.db import Database
@@ -131,7 +154,8 @@ async def _projects(args: argparse.Namespace) -> int:
     i18n = load_i18n("en")
     database = Database(config.settings.database_url)
     # Followers' notices are stored as broadcasts: the running bot sends them (it resumes unsent ones at its start).
-    service = ProjectService(database, i18n, config, TeamDirectory(config.municipality, None, config.settings.comms_chat_id))  # type: ignore[arg-type]
+    teams = TeamDirectory(config.municipality, None, config.settings.comms_chat_id)  # type: ignore[arg-type]
+    service = ProjectService(database, i18n, config, teams)
     try:
         await upgrade(database)
         with i18n.context(), i18n.use_locale("en"):
@@ -144,7 +168,11 @@ async def _projects(args: argparse.Namespace) -> int:
             except SheetError as exc:
                 print(f"petent: {args.file}: {exc}", file=sys.stderr)
                 return 1
-            result = await (apply(service, table, Actor(None, "petent projects import")) if args.apply else plan(service, table))
+            result = await (
+                apply(service, table, Actor(None, "petent projects import"))
+                if args.apply
+                else plan(service, table)
+            )
             print(plan_text(result, limit=10**6))
             if result.errors:
                 return 1
@@ -172,9 +200,17 @@ async def _review(args: argparse.Namespace) -> None:
         meter = ObjectiveMeter(services.quality, config.municipality, services.projects)
         locale = args.locale or config.settings.admin_locale
         review = ManagementReview(
-            services.quality, meter, services.nonconformities, services.audits, services.proposals, services.i18n, services.calendar, locale,
-            services.responsibility, services.projects,
-        )  # fmt: skip
+            services.quality,
+            meter,
+            services.nonconformities,
+            services.audits,
+            services.proposals,
+            services.i18n,
+            services.calendar,
+            locale,
+            services.responsibility,
+            services.projects,
+        )
         args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
     finally:
         await services.bot.session.close()
@@ -244,10 +280,14 @@ async def _backup_or_restore(args: argparse.Namespace) -> None:
     try:
         if args.command == "backup":
             manifest = await backup(database, store, args.destination)
-            print(f"petent: backup written to {args.destination}: {sum(manifest.tables.values())} rows, {len(manifest.files)} files")
+            print(
+                f"petent: backup written to {args.destination}: {sum(manifest.tables.values())} rows, {len(manifest.files)} files"
+            )
         else:
             manifest = await restore(database, store, args.source)
-            print(f"petent: restored the backup of {manifest.created_at}: {sum(manifest.tables.values())} rows, {len(manifest.files)} files, checked")
+            print(
+                f"petent: restored the backup of {manifest.created_at}: {sum(manifest.tables.values())} rows, {len(manifest.files)} files, checked"
+            )
     finally:
         await database.dispose()
 
@@ -271,46 +311,100 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="petent", description="Petent: a municipal e-service desk in Telegram")
+    parser = argparse.ArgumentParser(
+        prog="petent", description="Petent: a municipal e-service desk in Telegram"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the bot: long polling, or Telegram's webhook when WEBHOOK_URL is set")
-    run.add_argument("--webhook", action="store_true", help="insist on webhook mode (WEBHOOK_URL and WEBHOOK_SECRET must be set)")
+    run = sub.add_parser(
+        "run", help="run the bot: long polling, or Telegram's webhook when WEBHOOK_URL is set"
+    )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="insist on webhook mode (WEBHOOK_URL and WEBHOOK_SECRET must be set)",
+    )
     run.set_defaults(handler=_run, modules=("bot.app",))
-    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(handler=_migrate, modules=("bot.store.migrate",))
-    check = sub.add_parser("check", help="look for what an operator must fix (schema, groups, the bot's rights, Redis, disk): one line each, or ok")
+    sub.add_parser("migrate", help="apply database migrations and exit").set_defaults(
+        handler=_migrate, modules=("bot.store.migrate",)
+    )
+    check = sub.add_parser(
+        "check",
+        help="look for what an operator must fix (schema, groups, the bot's rights, Redis, disk): one line each, or ok",
+    )
     check.set_defaults(handler=_check, modules=("bot.services.selfcheck",))
-    sandbox = sub.add_parser("sandbox", help="the bot, a local Telegram emulator and a web chat page, no Telegram needed")
+    sandbox = sub.add_parser(
+        "sandbox", help="the bot, a local Telegram emulator and a web chat page, no Telegram needed"
+    )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8080")))
     sandbox.set_defaults(handler=_sandbox, modules=("bot.app", "bot.sandbox.run"))
-    report = sub.add_parser("report", help="the quality report for a period, as CSV, XLSX or a PNG chart (for audits)")
-    report.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day")
-    report.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)")
+    report = sub.add_parser(
+        "report", help="the quality report for a period, as CSV, XLSX or a PNG chart (for audits)"
+    )
+    report.add_argument(
+        "--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day"
+    )
+    report.add_argument(
+        "--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)"
+    )
     report.add_argument("--format", choices=("csv", "xlsx", "png"), help="default: from the file's extension")
     report.add_argument("--out", type=Path, required=True, metavar="FILE")
-    report.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
+    report.add_argument(
+        "--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)"
+    )
     report.set_defaults(handler=_report, modules=("bot.app", "bot.services.report_output"))
-    backup = sub.add_parser("backup", help="write the database and the kept files, with a manifest, to a new folder or a .tar.gz")
+    backup = sub.add_parser(
+        "backup", help="write the database and the kept files, with a manifest, to a new folder or a .tar.gz"
+    )
     backup.add_argument("destination", type=Path, metavar="DEST")
     backup.set_defaults(handler=_backup_or_restore, modules=("bot.services.backup",))
-    restore = sub.add_parser("restore", help="bring a backup into an empty database and the file store, then check it against its manifest")
+    restore = sub.add_parser(
+        "restore",
+        help="bring a backup into an empty database and the file store, then check it against its manifest",
+    )
     restore.add_argument("source", type=Path, metavar="SOURCE")
     restore.set_defaults(handler=_backup_or_restore, modules=("bot.services.backup",))
-    projects = sub.add_parser("projects", help="the projects register: import the spreadsheet (a dry run, then --apply) or export it")
+    projects = sub.add_parser(
+        "projects",
+        help="the projects register: import the spreadsheet (a dry run, then --apply) or export it",
+    )
     projects.add_argument("action", choices=("import", "export"))
-    projects.add_argument("file", type=Path, metavar="FILE", help="an .xlsx or .csv file in the layout of docs/projects.md")
-    projects.add_argument("--apply", action="store_true", help="import: apply the changes (only if the file has no error)")
+    projects.add_argument(
+        "file", type=Path, metavar="FILE", help="an .xlsx or .csv file in the layout of docs/projects.md"
+    )
+    projects.add_argument(
+        "--apply", action="store_true", help="import: apply the changes (only if the file has no error)"
+    )
     projects.set_defaults(handler=_projects, modules=("bot.app", "bot.services.project_import"))
-    review = sub.add_parser("review", help="the management review (ISO 9001, 9.3.2) for a period, as one XLSX")
-    review.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day")
-    review.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)")
+    review = sub.add_parser(
+        "review", help="the management review (ISO 9001, 9.3.2) for a period, as one XLSX"
+    )
+    review.add_argument(
+        "--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="the first day"
+    )
+    review.add_argument(
+        "--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="the last day (included)"
+    )
     review.add_argument("--out", type=Path, required=True, metavar="FILE")
-    review.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
+    review.add_argument(
+        "--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)"
+    )
     review.set_defaults(handler=_review, modules=("bot.app", "bot.services.review"))
-    audit = sub.add_parser("audit-report", help="an internal audit's report (ISO 9001, 9.2): the sample, the checklist's answers, the findings, as one XLSX")
-    audit.add_argument("--audit", type=int, required=True, metavar="NUMBER", help="the audit's number (#3 in the quality group: 3)")
+    audit = sub.add_parser(
+        "audit-report",
+        help="an internal audit's report (ISO 9001, 9.2): the sample, the checklist's answers, the findings, as one XLSX",
+    )
+    audit.add_argument(
+        "--audit",
+        type=int,
+        required=True,
+        metavar="NUMBER",
+        help="the audit's number (#3 in the quality group: 3)",
+    )
     audit.add_argument("--out", type=Path, required=True, metavar="FILE")
-    audit.add_argument("--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)")
+    audit.add_argument(
+        "--locale", choices=LOCALES, help="the language of the headings (default: ADMIN_LOCALE)"
+    )
     audit.set_defaults(handler=_audit_report, modules=("bot.app", "bot.services.audits"))
     args = parser.parse_args(argv)
     if args.command == "projects" and args.file.suffix.lower() not in (".xlsx", ".csv"):

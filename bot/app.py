@@ -139,7 +139,9 @@ class App:
         await self.announcements.resume()
         redis = getattr(self.dispatcher.storage, "redis", None)  # the replicas' shared store, if any
         sending = asyncio.create_task(self.outbox.run())
-        scheduling = asyncio.create_task(run_as_leader(redis, self.schedule.run, stopping=self.schedule.stopping))
+        scheduling = asyncio.create_task(
+            run_as_leader(redis, self.schedule.run, stopping=self.schedule.stopping)
+        )
         picking = asyncio.create_task(self.announcements.pick_up(self.schedule.stopping))
         port, ops = settings.web_listen_port, settings.ops_address
         runners: list[web.AppRunner] = []
@@ -151,7 +153,11 @@ class App:
                 runners.append(await serve(build_ops_app(self), *ops, what=OPS))
             if webhook:
                 assert settings.webhook_url is not None and settings.webhook_secret is not None
-                await self.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret.get_secret_value(), allowed_updates=allowed)
+                await self.bot.set_webhook(
+                    settings.webhook_url,
+                    secret_token=settings.webhook_secret.get_secret_value(),
+                    allowed_updates=allowed,
+                )
                 log.info("webhook set", extra={"bot_id": me.id, "username": me.username})
                 await _until_stopped()
             else:
@@ -159,7 +165,9 @@ class App:
                 # The session stays open for the shutdown (App.close closes it last): announcements
                 # and the outbox finish the sends in hand, which a closed session would fail after
                 # Telegram had them (sent again at the next start).
-                await self.dispatcher.start_polling(self.bot, allowed_updates=allowed, close_bot_session=False)
+                await self.dispatcher.start_polling(
+                    self.bot, allowed_updates=allowed, close_bot_session=False
+                )
         finally:
             # Not cancelled: each ends between two pieces of work (Outbox.stop, Schedule.stop); a
             # report or a retention run still going after the grace is cancelled.
@@ -167,7 +175,9 @@ class App:
             self.schedule.stop()
             if not await finish_or_cancel([scheduling, picking], SCHEDULE_GRACE):
                 log.warning("scheduled work cut short by the stop")
-            await asyncio.gather(sending, return_exceptions=True)  # the outbox too: both end before close() writes
+            await asyncio.gather(
+                sending, return_exceptions=True
+            )  # the outbox too: both end before close() writes
             for runner in runners:
                 await runner.cleanup()
 
@@ -207,7 +217,9 @@ def load_i18n(default_locale: str) -> I18n:
         raise ConfigError(f"translations are not compiled ({exc}): run `make compile`") from None
     missing = [locale for locale in LOCALES if locale not in i18n.available_locales]
     if missing:
-        raise ConfigError(f"translations missing for {', '.join(missing)} in {LOCALES_DIR}: run `make compile`")
+        raise ConfigError(
+            f"translations missing for {', '.join(missing)} in {LOCALES_DIR}: run `make compile`"
+        )
     return i18n
 
 
@@ -218,7 +230,9 @@ def _fsm(config: Config, database: Database) -> tuple[BaseStorage, BaseEventIsol
         from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisEventIsolation, RedisStorage
 
         key_builder = DefaultKeyBuilder(with_destiny=True)
-        storage = RedisStorage.from_url(config.settings.redis_url, key_builder=key_builder, state_ttl=ttl, data_ttl=ttl)
+        storage = RedisStorage.from_url(
+            config.settings.redis_url, key_builder=key_builder, state_ttl=ttl, data_ttl=ttl
+        )
         return storage, RedisEventIsolation(storage.redis)
     return SQLStorage(database, ttl=ttl), SimpleEventIsolation()
 
@@ -259,7 +273,9 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     settings = config.settings
     i18n = load_i18n(settings.default_locale)
     database = database or Database(settings.database_url)
-    lanes = Lanes(global_per_second=settings.send_rate_per_second, group_per_minute=settings.group_messages_per_minute)
+    lanes = Lanes(
+        global_per_second=settings.send_rate_per_second, group_per_minute=settings.group_messages_per_minute
+    )
     limiter = RateLimiter(lanes, _shared_lanes(settings.redis_url, lanes))
     bot = bot or create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, limiter)
     calendar = WorkingCalendar(settings.tz)
@@ -270,38 +286,108 @@ def build_services(config: Config, database: Database | None = None, bot: Bot | 
     # Webhooks and file downloads go out in pools of their own: a slow or unreachable receiver, or
     # a burst of downloads, never takes a slot from the messages people wait for.
     pools = [
-        Pool(frozenset({Kind.WEBHOOK}), concurrency=WEBHOOK_CONCURRENCY, max_backoff=settings.case_webhook_max_backoff_seconds),
+        Pool(
+            frozenset({Kind.WEBHOOK}),
+            concurrency=WEBHOOK_CONCURRENCY,
+            max_backoff=settings.case_webhook_max_backoff_seconds,
+        ),
         Pool(frozenset({Kind.STORE_FILE}), concurrency=FILE_DOWNLOADS, max_backoff=30.0),
     ]
-    outbox = Outbox(database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, pools=pools)
+    outbox = Outbox(
+        database, settings.instance_name or socket.gethostname(), on_migrated=groups.migrated, pools=pools
+    )
     notices = CaseNotices(database, config, teams, ResidentTexts(i18n, calendar, config), clerk_texts)
     commands = CaseCommands(database, calendar, config, teams, notices)
     queries = CaseQueries(database, teams)
     outbox.on_blocked = functools.partial(_resident_blocked, residents, notices, clerk_texts)
     webhooks = WebhookSender(settings.webhook_receivers, settings.case_webhook_timeout_seconds)
     files, stores = file_stores(settings)
-    disk = DiskGuard(files, int(settings.files_min_free_bytes), functools.partial(_disk_alert, notices, clerk_texts, teams))
+    disk = DiskGuard(
+        files, int(settings.files_min_free_bytes), functools.partial(_disk_alert, notices, clerk_texts, teams)
+    )
     keeper = FileKeeper(bot, database, files, stores, notices, clerk_texts, disk)
     quality = QualityService(database, calendar, config.municipality)
     surveys = SurveyService(database, calendar, settings.secret_key.get_secret_value())
     rights = DataRights(database, config, calendar, notices, surveys)
     projects = ProjectService(database, i18n, config, teams)
     meter = ObjectiveMeter(quality, config.municipality, projects)
-    nonconformities = Nonconformities(database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale)
-    outbox.handle_all(outbox_senders(Senders(residents, groups, webhooks, keeper, NcCardSender(bot, database, nonconformities))))
-    audits = Audits(database, calendar, teams, nonconformities, clerk_texts, i18n, settings.admin_locale, settings.audit_sample_size)
-    proposals = Proposals(database, commands, notices, nonconformities, config.municipality, i18n, settings.admin_locale)
-    schedule = Schedule(bot, i18n, database, queries, notices, teams, calendar, config, quality, rights, projects, nonconformities)
+    nonconformities = Nonconformities(
+        database, calendar, config.municipality, teams, i18n, meter, settings.admin_locale
+    )
+    outbox.handle_all(
+        outbox_senders(
+            Senders(residents, groups, webhooks, keeper, NcCardSender(bot, database, nonconformities))
+        )
+    )
+    audits = Audits(
+        database,
+        calendar,
+        teams,
+        nonconformities,
+        clerk_texts,
+        i18n,
+        settings.admin_locale,
+        settings.audit_sample_size,
+    )
+    proposals = Proposals(
+        database, commands, notices, nonconformities, config.municipality, i18n, settings.admin_locale
+    )
+    schedule = Schedule(
+        bot,
+        i18n,
+        database,
+        queries,
+        notices,
+        teams,
+        calendar,
+        config,
+        quality,
+        rights,
+        projects,
+        nonconformities,
+    )
     responsibility = Responsibility(teams, config.municipality, queries)
-    review = ManagementReview(quality, meter, nonconformities, audits, proposals, i18n, calendar, settings.admin_locale, responsibility, projects)
+    review = ManagementReview(
+        quality,
+        meter,
+        nonconformities,
+        audits,
+        proposals,
+        i18n,
+        calendar,
+        settings.admin_locale,
+        responsibility,
+        projects,
+    )
     open311 = Open311Service(database, commands, config, calendar, teams, i18n)
     return Services(
-        config=config, database=database, bot=bot, i18n=i18n, calendar=calendar, teams=teams, outbox=outbox, commands=commands,
-        queries=queries, notices=notices, clerk_texts=clerk_texts, schedule=schedule, quality=quality, nonconformities=nonconformities, review=review,
-        audits=audits, responsibility=responsibility,
-        proposals=proposals, residents=residents, rights=rights, surveys=surveys, webhooks=webhooks, open311=open311, files=files,
-        disk=disk, projects=projects,
-    )  # fmt: skip
+        config=config,
+        database=database,
+        bot=bot,
+        i18n=i18n,
+        calendar=calendar,
+        teams=teams,
+        outbox=outbox,
+        commands=commands,
+        queries=queries,
+        notices=notices,
+        clerk_texts=clerk_texts,
+        schedule=schedule,
+        quality=quality,
+        nonconformities=nonconformities,
+        review=review,
+        audits=audits,
+        responsibility=responsibility,
+        proposals=proposals,
+        residents=residents,
+        rights=rights,
+        surveys=surveys,
+        webhooks=webhooks,
+        open311=open311,
+        files=files,
+        disk=disk,
+        projects=projects,
+    )
 
 
 def _shared_lanes(redis_url: str | None, lanes: Lanes) -> SharedLanes | None:
@@ -318,12 +404,18 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     services = build_services(config, bot=bot)
     database, bot, i18n, teams = services.database, services.bot, services.i18n, services.teams
     storage, isolation = _fsm(config, database)
-    services.rights.conversations = functools.partial(forget_conversations, storage, bot.id)  # /forget leaves no conversation behind
+    services.rights.conversations = functools.partial(
+        forget_conversations, storage, bot.id
+    )  # /forget leaves no conversation behind
 
     # One conversation per person and forum topic: a clerk can answer two cases at once.
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC)
+    dispatcher = Dispatcher(
+        storage=storage, events_isolation=isolation, fsm_strategy=FSMStrategy.USER_IN_TOPIC
+    )
     if isinstance(storage, SQLStorage):  # an update's changes written together (bot.store.fsm)
-        dispatcher.update.outer_middleware(storage.per_update)  # inside aiogram's FSM middleware: under the person's lock
+        dispatcher.update.outer_middleware(
+            storage.per_update
+        )  # inside aiogram's FSM middleware: under the person's lock
         bot.session.middleware(storage.before_request)
     dispatcher["config"] = config
     dispatcher["profiles"] = ResidentProfiles(database)
@@ -345,13 +437,19 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher["visits"] = VisitDesk(bot, i18n, config, teams)
     dispatcher["news"] = NewsService(database, settings.default_locale)
     dispatcher["broadcaster"] = broadcaster = Broadcaster(
-        database, bot, lease=timedelta(seconds=settings.broadcast_lease_seconds), on_blocked=services.residents.mark_blocked,
-        worker=services.outbox.worker, max_backoff=settings.broadcast_max_backoff_seconds,
-    )  # fmt: skip
+        database,
+        bot,
+        lease=timedelta(seconds=settings.broadcast_lease_seconds),
+        on_blocked=services.residents.mark_blocked,
+        worker=services.outbox.worker,
+        max_backoff=settings.broadcast_max_backoff_seconds,
+    )
     dispatcher["announcements"] = announcements = Announcements(broadcaster, bot, i18n, config, teams)
     dispatcher["projects"] = services.projects
     services.projects.on_fanout = announcements.start  # followers' notices go out as the announcements do
-    database.after_commit.append(started_after_commit(announcements.start))  # and cases' followers' ("me too")
+    database.after_commit.append(
+        started_after_commit(announcements.start)
+    )  # and cases' followers' ("me too")
     dispatcher["metoo"] = MeToo(database, config, services.notices)
     dispatcher["area_notices"] = AreaNotices(database, config, i18n, services.notices)
     dispatcher.update.outer_middleware(ResidentMiddleware(database))
@@ -365,13 +463,27 @@ def build_app(config: Config, bot: Bot | None = None) -> App:
     dispatcher.include_routers(*flows)
     metrics.instrument(dispatcher, flows)
     return App(
-        config=config, database=database, bot=bot, dispatcher=dispatcher, i18n=i18n, outbox=services.outbox, schedule=services.schedule,
-        announcements=announcements, teams=teams, open311=services.open311, files=services.files, quality=services.quality, webhooks=services.webhooks,
-        disk=services.disk, projects=services.projects,
-    )  # fmt: skip
+        config=config,
+        database=database,
+        bot=bot,
+        dispatcher=dispatcher,
+        i18n=i18n,
+        outbox=services.outbox,
+        schedule=services.schedule,
+        announcements=announcements,
+        teams=teams,
+        open311=services.open311,
+        files=services.files,
+        quality=services.quality,
+        webhooks=services.webhooks,
+        disk=services.disk,
+        projects=services.projects,
+    )
 
 
-async def _disk_alert(notices: CaseNotices, clerk_texts: ClerkTexts, teams: TeamDirectory, free: int, minimum: int) -> None:
+async def _disk_alert(
+    notices: CaseNotices, clerk_texts: ClerkTexts, teams: TeamDirectory, free: int, minimum: int
+) -> None:
     """The files' disk is nearly full: the default team's group is told (once, see DiskGuard)."""
     text = clerk_texts.notice(
         lambda: _(
@@ -382,10 +494,16 @@ async def _disk_alert(notices: CaseNotices, clerk_texts: ClerkTexts, teams: Team
     await notices.post_to_group(teams.chat_of(teams.default), text)
 
 
-async def _resident_blocked(residents: ResidentSender, notices: CaseNotices, clerk_texts: ClerkTexts, row: OutboxMessage) -> None:
+async def _resident_blocked(
+    residents: ResidentSender, notices: CaseNotices, clerk_texts: ClerkTexts, row: OutboxMessage
+) -> None:
     """Telegram said 403 for a resident: mark them, and tell the clerks of the case what did not arrive."""
     if row.chat_id <= 0:
         return
     await residents.mark_blocked(row.chat_id)
-    if row.case_id is not None and (row.kind == Kind.COPY or (row.kind == Kind.MESSAGE and MessagePayload.of(row).warn_blocked)):
-        await notices.post_about(row.case_id, clerk_texts.notice(lambda: _("⚠️ Not delivered: the resident has blocked the bot.")))
+    if row.case_id is not None and (
+        row.kind == Kind.COPY or (row.kind == Kind.MESSAGE and MessagePayload.of(row).warn_blocked)
+    ):
+        await notices.post_about(
+            row.case_id, clerk_texts.notice(lambda: _("⚠️ Not delivered: the resident has blocked the bot."))
+        )

@@ -30,12 +30,27 @@ log = logging.getLogger(__name__)
 
 # What Telegram's rate limits count: the methods that put something into a chat or change it there.
 # The bot paces these (bot/telegram.py), and the emulator counts these (bot/sandbox/emulator.py).
-PACED_METHODS = frozenset({
-    "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendLocation", "sendPoll",
-    "sendContact", "copyMessage", "copyMessages", "forwardMessage", "forwardMessages",
-    "editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
-    "createForumTopic", "editForumTopic",
-})  # fmt: skip
+PACED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendMediaGroup",
+        "sendLocation",
+        "sendPoll",
+        "sendContact",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "editMessageMedia",
+        "createForumTopic",
+        "editForumTopic",
+    }
+)
 
 
 def is_edit(method: str) -> bool:
@@ -180,7 +195,9 @@ class SharedLanes:
     async def _take(self, lane: str, interval_ms: float, burst: float) -> None:
         while True:
             try:
-                wait_ms = int(await self._script(keys=[self.prefix + lane], args=[interval_ms, max(1, int(burst))]))
+                wait_ms = int(
+                    await self._script(keys=[self.prefix + lane], args=[interval_ms, max(1, int(burst))])
+                )
             except RedisError:
                 wait_ms = None
             _still_cancelled()

@@ -24,15 +24,26 @@ from bot import clock
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Case, OutboxMessage, OutboxStatus
 
-UPDATES = Counter("petent_updates_total", "Updates handled, by the flow that took them and the outcome", ["flow", "outcome"])
+UPDATES = Counter(
+    "petent_updates_total", "Updates handled, by the flow that took them and the outcome", ["flow", "outcome"]
+)
 UPDATE_SECONDS = Histogram(
-    "petent_update_seconds", "Time to handle an update, by flow", ["flow"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+    "petent_update_seconds",
+    "Time to handle an update, by flow",
+    ["flow"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 SENT = Counter("petent_telegram_sent_total", "Requests that put something into a chat, by lane", ["lane"])
 RETRY_AFTER = Counter("petent_telegram_429_total", "429 answers (Too Many Requests) from Telegram")
-RETRIES = Counter("petent_telegram_retries_total", "Requests tried again after a Telegram server or network error", ["error"])
+RETRIES = Counter(
+    "petent_telegram_retries_total",
+    "Requests tried again after a Telegram server or network error",
+    ["error"],
+)
 WEBHOOK_ATTEMPTS = Counter(
-    "petent_webhook_attempts_total", "Case events posted to a receiver (CASE_WEBHOOKS), by outcome: delivered, unavailable, refused", ["receiver", "outcome"]
+    "petent_webhook_attempts_total",
+    "Case events posted to a receiver (CASE_WEBHOOKS), by outcome: delivered, unavailable, refused",
+    ["receiver", "outcome"],
 )
 OUTBOX_DEPTH = Gauge("petent_outbox_pending", "Outbox rows waiting to be sent")
 OUTBOX_AGE = Gauge("petent_outbox_oldest_seconds", "Age of the oldest outbox row waiting to be sent")
@@ -43,7 +54,12 @@ CASES_OVERDUE = Gauge("petent_cases_overdue", "Open cases past their (extended) 
 class UpdateMetrics(BaseMiddleware):
     """Outer middleware on updates: times each one; the flow is named by `FlowLabel` below."""
 
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         label = data["metrics_flow"] = {"flow": "none"}
         started = time.perf_counter()
         outcome = "error"
@@ -64,7 +80,12 @@ class FlowLabel(BaseMiddleware):
     def __init__(self, flow: str) -> None:
         self.flow = flow
 
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         if "metrics_flow" in data:
             data["metrics_flow"]["flow"] = self.flow
         return await handler(event, data)
@@ -87,7 +108,11 @@ async def outbox_figures(database: Database) -> tuple[int, float]:
     """Rows waiting to be sent, and the age in seconds of the oldest of them."""
     async with database.read() as session:
         depth, oldest = (
-            await session.execute(select(func.count(), func.min(col(OutboxMessage.created_at))).where(col(OutboxMessage.status) == OutboxStatus.PENDING))
+            await session.execute(
+                select(func.count(), func.min(col(OutboxMessage.created_at))).where(
+                    col(OutboxMessage.status) == OutboxStatus.PENDING
+                )
+            )
         ).one()
     return depth, (clock.now() - oldest).total_seconds() if oldest else 0.0
 

@@ -35,7 +35,9 @@ class Entry(LocalizedName):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
 
 
-NEARBY_RADIUS_M = 250  # "me too": how far open cases of a category are offered, unless the category says otherwise
+NEARBY_RADIUS_M = (
+    250  # "me too": how far open cases of a category are offered, unless the category says otherwise
+)
 
 
 class Category(Entry):
@@ -66,7 +68,9 @@ class Template(BaseModel):
     title: LocalizedName
     text: LocalizedText
     kinds: list[Literal["request", "complaint", "report"]] = []
-    statuses: list[Literal["new", "assigned", "in_progress", "answered", "redirected", "rejected", "reopened"]] = []
+    statuses: list[
+        Literal["new", "assigned", "in_progress", "answered", "redirected", "rejected", "reopened"]
+    ] = []
 
     def fits(self, kind: str, status: str) -> bool:
         return (not self.kinds or kind in self.kinds) and (not self.statuses or status in self.statuses)
@@ -138,7 +142,9 @@ class Place(BaseModel):
     @classmethod
     def _id(cls, value: str) -> str:
         if not re.fullmatch(PLACE_ID_PATTERN, value):
-            raise ValueError(f"{value[:60]!r}: the id must be 1-{PLACE_ID_MAX} of a-z 0-9 - (it goes into the poster's link)")
+            raise ValueError(
+                f"{value[:60]!r}: the id must be 1-{PLACE_ID_MAX} of a-z 0-9 - (it goes into the poster's link)"
+            )
         return value
 
 
@@ -184,7 +190,13 @@ class Objective(BaseModel):
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")]
     name: LocalizedName
-    metric: Literal["on_time_share", "median_handling_days", "average_satisfaction", "overdue_at_period_end", "milestones_on_time"]
+    metric: Literal[
+        "on_time_share",
+        "median_handling_days",
+        "average_satisfaction",
+        "overdue_at_period_end",
+        "milestones_on_time",
+    ]
     comparison: Literal[">=", "<="]
     target: Annotated[float, Field(ge=0, le=100_000)]
     period: Literal["month", "quarter"] = "month"
@@ -269,7 +281,12 @@ class Municipality(BaseModel):
             seen.add(place.id)
             if place.team is not None and place.team not in known_teams:
                 raise ValueError(
-                    f"{where}: unknown team {place.team}" + ("" if known_teams else " (the file has no [[teams]]: leave team out for the default team)")
+                    f"{where}: unknown team {place.team}"
+                    + (
+                        ""
+                        if known_teams
+                        else " (the file has no [[teams]]: leave team out for the default team)"
+                    )
                 )
             if place.eldership is not None and place.eldership not in self.eldership_by_id:
                 raise ValueError(f"{where}: unknown eldership {place.eldership}")
@@ -289,19 +306,33 @@ class Municipality(BaseModel):
         if not self.teams:
             raise ValueError("routing: there are no teams to route to (add [[teams]])")
         known = set(ids)
-        for where, team in (("routing.default_team", self.routing.default_team), ("routing.escalation_team", self.routing.escalation_team)):
+        for where, team in (
+            ("routing.default_team", self.routing.default_team),
+            ("routing.escalation_team", self.routing.escalation_team),
+        ):
             if team is not None and team not in known:
                 raise ValueError(f"{where}: unknown team {team}")
         for number, rule in enumerate(self.routing.rules, start=1):
             where = f"routing.rules[{number}]"
             if rule.team not in known:
                 raise ValueError(f"{where}: unknown team {rule.team}")
-            unknown_ids = [c for c in rule.categories if c not in self.category_by_id] + [e for e in rule.elderships if e not in self.eldership_by_id]
+            unknown_ids = [c for c in rule.categories if c not in self.category_by_id] + [
+                e for e in rule.elderships if e not in self.eldership_by_id
+            ]
             if unknown_ids:
                 raise ValueError(f"{where}: unknown category or eldership {', '.join(unknown_ids)}")
-            shadowing = next((i for i, earlier in enumerate(self.routing.rules[: number - 1], start=1) if _covers(earlier, rule)), None)
+            shadowing = next(
+                (
+                    i
+                    for i, earlier in enumerate(self.routing.rules[: number - 1], start=1)
+                    if _covers(earlier, rule)
+                ),
+                None,
+            )
             if shadowing is not None:
-                raise ValueError(f"{where}: can never match, rule {shadowing} before it takes every case it would")
+                raise ValueError(
+                    f"{where}: can never match, rule {shadowing} before it takes every case it would"
+                )
 
     def _check_objectives(self) -> None:
         ids = [objective.id for objective in self.objectives]
@@ -314,7 +345,9 @@ class Municipality(BaseModel):
             if objective.team is not None and objective.team not in known:
                 raise ValueError(f"{where}: unknown team {objective.team}")
             if objective.team is not None and objective.metric == "average_satisfaction":
-                raise ValueError(f"{where}: average_satisfaction is measured for the whole municipality only (answers carry no team)")
+                raise ValueError(
+                    f"{where}: average_satisfaction is measured for the whole municipality only (answers carry no team)"
+                )
             if objective.metric in ("on_time_share", "milestones_on_time") and objective.target > 100:
                 raise ValueError(f"{where}: a share is at most 100")
             if objective.metric == "average_satisfaction" and not 1 <= objective.target <= 5:
@@ -326,7 +359,9 @@ class Municipality(BaseModel):
             if team is None:
                 raise ValueError(f"audit_programme[{number}]: unknown team {planned.team}")
             if planned.auditor in (*team.heads, *team.members):
-                raise ValueError(f"audit_programme[{number}]: the auditor {planned.auditor} is of team {team.id}: an auditor never audits their own team")
+                raise ValueError(
+                    f"audit_programme[{number}]: the auditor {planned.auditor} is of team {team.id}: an auditor never audits their own team"
+                )
 
     @property
     def quality_team(self) -> Team:
@@ -345,7 +380,11 @@ class Municipality(BaseModel):
         """Without teams in the file: one team in the clerks' group (ADMIN_CHAT_ID) takes every case."""
         if self.teams:
             return self
-        desk = Team(id=DEFAULT_TEAM_ID, name=LocalizedName(pl="Urzędnicy", lt="Specialistai", en="Clerks"), chat_id=chat_id)
+        desk = Team(
+            id=DEFAULT_TEAM_ID,
+            name=LocalizedName(pl="Urzędnicy", lt="Specialistai", en="Clerks"),
+            chat_id=chat_id,
+        )
         return self.model_copy(update={"teams": [desk], "routing": Routing(default_team=DEFAULT_TEAM_ID)})
 
     @cached_property
@@ -369,7 +408,11 @@ def _covers(earlier: RoutingRule, later: RoutingRule) -> bool:
     """Every case `later` matches is matched by `earlier` first."""
     return all(
         not wide or (narrow and set(narrow) <= set(wide))
-        for wide, narrow in ((earlier.kinds, later.kinds), (earlier.categories, later.categories), (earlier.elderships, later.elderships))
+        for wide, narrow in (
+            (earlier.kinds, later.kinds),
+            (earlier.categories, later.categories),
+            (earlier.elderships, later.elderships),
+        )
     )
 
 

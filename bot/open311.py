@@ -69,23 +69,45 @@ DEFAULT_FORMAT = "xml"  # the format the specification requires
 MAX_RESULTS = 1000  # the specification's default query limit
 MAX_SPAN = timedelta(days=90)  # nor may a query's dates span more
 YEARS = (2000, 2999)  # start_date and end_date
-MAX_NUMBERS, NUMBER_MAX = 200, 32  # service_request_id: how many in one query, and how long each (cases.number)
+MAX_NUMBERS, NUMBER_MAX = (
+    200,
+    32,
+)  # service_request_id: how many in one query, and how long each (cases.number)
 URL_MAX = 500
 BODY_MAX = 1024 * 1024  # bytes of a POST's form (aiohttp's default client_max_size)
 # What a POST may carry in its URL; the rest (a name, an e-mail, a description, the key…) only in
 # the body, as URLs end up in proxies' and servers' access logs.
 POST_QUERY = frozenset({"service_code", "lat", "long", "jurisdiction_id", "locale"})
 KEY_HEADER = "X-Api-Key"  # where a client may send its api_key instead of the body
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # a form's text keeps line breaks and tabs only
-_NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 cannot carry
+_CONTROL_RE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]"
+)  # a form's text keeps line breaks and tabs only
+_NOT_XML_RE = re.compile(
+    "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)  # characters XML 1.0 cannot carry
 # The database cannot be reached (asyncpg raises OSError when connecting) or is overloaded: 503.
-UNAVAILABLE = (OSError, TimeoutError, sql_errors.OperationalError, sql_errors.InterfaceError, sql_errors.TimeoutError)
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    sql_errors.OperationalError,
+    sql_errors.InterfaceError,
+    sql_errors.TimeoutError,
+)
 # What moves a listed case's updated_datetime: what the listing shows changing (the status, the
 # deadline, the team responsible, being published or hidden), never an internal note, a message,
 # an assignment to a clerk, a reminder or an escalation.
-PUBLIC_CHANGES = frozenset({EventKind.CREATED, EventKind.STATUS, EventKind.EXTENDED, EventKind.PASSED, EventKind.PUBLISHED})
+PUBLIC_CHANGES = frozenset(
+    {EventKind.CREATED, EventKind.STATUS, EventKind.EXTENDED, EventKind.PASSED, EventKind.PUBLISHED}
+)
 # XML: the element of each item in a list.
-_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute", "endpoints": "endpoint", "formats": "format"}
+_ITEMS = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "attributes": "attribute",
+    "endpoints": "endpoint",
+    "formats": "format",
+}
 
 
 class Open311Error(Exception):
@@ -124,7 +146,9 @@ class RateLimit:
 
     SWEEP_MIN = 1024  # buckets kept before the first look for full ones
 
-    def __init__(self, argument: str, burst: int, every: float, clock: Callable[[], float] = monotonic) -> None:
+    def __init__(
+        self, argument: str, burst: int, every: float, clock: Callable[[], float] = monotonic
+    ) -> None:
         self.argument, self.burst, self.every, self.clock = argument, burst, every, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, when counted)
         self._sweep_at = self.SWEEP_MIN
@@ -136,7 +160,11 @@ class RateLimit:
         tokens = min(float(self.burst), tokens + (now - then) / self.every)
         if tokens < 1:
             wait = math.ceil((1 - tokens) * self.every)
-            raise Open311Error(429, f"{self.argument}: too many requests from {client}; please try again in {wait} seconds", retry_after=wait)
+            raise Open311Error(
+                429,
+                f"{self.argument}: too many requests from {client}; please try again in {wait} seconds",
+                retry_after=wait,
+            )
         self._buckets[client] = (tokens - 1, now)
         if len(self._buckets) >= self._sweep_at:
             self._forget_full(now)
@@ -145,7 +173,11 @@ class RateLimit:
         """A full bucket counts as none: forgotten, the map holds only the clients seen within a
         refill, however many addresses an attacker goes through. The next look waits until the map
         has doubled (each request's share stays constant)."""
-        self._buckets = {c: (t, then) for c, (t, then) in self._buckets.items() if t + (now - then) / self.every < self.burst}
+        self._buckets = {
+            c: (t, then)
+            for c, (t, then) in self._buckets.items()
+            if t + (now - then) / self.every < self.burst
+        }
         self._sweep_at = max(self.SWEEP_MIN, 2 * len(self._buckets))
 
 
@@ -153,8 +185,14 @@ class Open311Service:
     """Services, requests and tokens as the specification describes them, in one language per call."""
 
     def __init__(
-        self, database: Database, commands: CaseCommands, config: Config, calendar: WorkingCalendar, teams: TeamDirectory, i18n: I18n
-    ) -> None:  # fmt: skip
+        self,
+        database: Database,
+        commands: CaseCommands,
+        config: Config,
+        calendar: WorkingCalendar,
+        teams: TeamDirectory,
+        i18n: I18n,
+    ) -> None:
         self.database = database
         self.commands = commands
         self.config = config
@@ -176,15 +214,24 @@ class Open311Service:
 
     def services(self, locale: str) -> list[dict[str, Any]]:
         with self.i18n.context(), self.i18n.use_locale(locale):
-            return [self._service(kind, category.id, locale) for kind in KIND_CODES for category in self.municipality.categories]
+            return [
+                self._service(kind, category.id, locale)
+                for kind in KIND_CODES
+                for category in self.municipality.categories
+            ]
 
     def _service(self, kind: str, category_id: str, locale: str) -> dict[str, Any]:
         name = self._category_name(category_id, locale)
         group = texts.kind_label(kind)
         return {
-            "service_code": service_code(kind, category_id), "service_name": name, "description": f"{group}: {name}",
-            "metadata": False, "type": "realtime", "keywords": f"{kind}, {category_id}", "group": group,
-        }  # fmt: skip
+            "service_code": service_code(kind, category_id),
+            "service_name": name,
+            "description": f"{group}: {name}",
+            "metadata": False,
+            "type": "realtime",
+            "keywords": f"{kind}, {category_id}",
+            "group": group,
+        }
 
     def service_definition(self, code: str) -> dict[str, Any]:
         self.parse_service(code)
@@ -219,7 +266,10 @@ class Open311Service:
             raise Open311Error(400, "location: send lat and long, address_string or address_id")
         description = _text(form, "description", CaseDraft.DESCRIPTION.max)
         if CaseDraft.DESCRIPTION.problem(description):
-            raise Open311Error(400, f"description: describe the matter in {CaseDraft.DESCRIPTION.min} to {CaseDraft.DESCRIPTION.max} characters")
+            raise Open311Error(
+                400,
+                f"description: describe the matter in {CaseDraft.DESCRIPTION.min} to {CaseDraft.DESCRIPTION.max} characters",
+            )
         media_url = _text(form, "media_url", URL_MAX)
         if media_url:
             if not re.match(r"https?://\S+$", media_url):
@@ -227,17 +277,37 @@ class Open311Service:
             description = f"{description}\n\n{media_url}"
         token = secrets.token_hex(16)
         draft = CaseDraft(
-            resident_id=None, locale=locale, kind=kind, category_id=category_id, description=description, latitude=latitude,
-            longitude=longitude, address=address, channel=Channel.OPEN311, contact=_contact(form), open311_client=client,
+            resident_id=None,
+            locale=locale,
+            kind=kind,
+            category_id=category_id,
+            description=description,
+            latitude=latitude,
+            longitude=longitude,
+            address=address,
+            channel=Channel.OPEN311,
+            contact=_contact(form),
+            open311_client=client,
             open311_token=token,
-        )  # fmt: skip
+        )
         case = (await self.commands.open(draft, clock.now())).case
-        log.info("open311 request received", extra={"client": client, "case": case.number, "service_code": code})
+        log.info(
+            "open311 request received", extra={"client": client, "case": case.number, "service_code": code}
+        )
         with self.i18n.context(), self.i18n.use_locale(locale):
             notice = _("Registered as {number}. Handled by: {team}. Answer due: {date}").format(
-                number=case.number, team=self.teams.get(case.team_id).name.get(locale), date=texts.day(case.due)
+                number=case.number,
+                team=self.teams.get(case.team_id).name.get(locale),
+                date=texts.day(case.due),
             )
-        return [{"service_request_id": case.number, "service_notice": notice, "account_id": _text(form, "account_id", 64) or None, "token": token}]
+        return [
+            {
+                "service_request_id": case.number,
+                "service_notice": notice,
+                "account_id": _text(form, "account_id", 64) or None,
+                "token": token,
+            }
+        ]
 
     def _client(self, key: str | None) -> str:
         clients = self.clients()
@@ -252,15 +322,29 @@ class Open311Service:
 
     def filters(self, query: MultiMapping[str]) -> Filters:
         """GET requests' arguments, checked; a wrong one is named (400, or 404 for an unknown service)."""
-        numbers = tuple(n.strip().upper() for value in query.getall("service_request_id", []) for n in value.split(",") if n.strip())
+        numbers = tuple(
+            n.strip().upper()
+            for value in query.getall("service_request_id", [])
+            for n in value.split(",")
+            if n.strip()
+        )
         if len(numbers) > MAX_NUMBERS:
             raise Open311Error(400, f"service_request_id: at most {MAX_NUMBERS} numbers at once")
         if any(len(number) > NUMBER_MAX for number in numbers):
             raise Open311Error(400, f"service_request_id: a number has at most {NUMBER_MAX} characters")
-        services = tuple(self.parse_service(c) for value in query.getall("service_code", []) for c in value.split(",") if c.strip())
-        statuses = frozenset(s.strip().lower() for value in query.getall("status", []) for s in value.split(",") if s.strip())
+        services = tuple(
+            self.parse_service(c)
+            for value in query.getall("service_code", [])
+            for c in value.split(",")
+            if c.strip()
+        )
+        statuses = frozenset(
+            s.strip().lower() for value in query.getall("status", []) for s in value.split(",") if s.strip()
+        )
         if statuses - {"open", "closed"}:
-            raise Open311Error(400, f"status: {', '.join(sorted(statuses - {'open', 'closed'}))} is not open or closed")
+            raise Open311Error(
+                400, f"status: {', '.join(sorted(statuses - {'open', 'closed'}))} is not open or closed"
+            )
         start, end = _moment(query, "start_date"), _moment(query, "end_date")
         if start and end and start > end:
             raise Open311Error(400, "start_date: after end_date")
@@ -279,7 +363,14 @@ class Open311Service:
             first, after = self._day_start(start, up=True), self._day_start(end) + timedelta(days=1)
             query = query.where(col(Case.received_at) >= first, col(Case.received_at) < after)
             if filters.services:
-                query = query.where(or_(*(and_(col(Case.kind) == kind, col(Case.category_id) == category) for kind, category in filters.services)))
+                query = query.where(
+                    or_(
+                        *(
+                            and_(col(Case.kind) == kind, col(Case.category_id) == category)
+                            for kind, category in filters.services
+                        )
+                    )
+                )
             if filters.statuses == {"open"}:
                 query = query.where(col(Case.status).not_in(list(CLOSED_STATUSES)))
             elif filters.statuses == {"closed"}:
@@ -299,12 +390,18 @@ class Open311Service:
 
     async def token(self, token: str) -> list[dict[str, Any]]:
         async with self.database.read() as session:
-            number = (await session.execute(select(col(Case.number)).where(col(Case.open311_token) == token.strip()))).scalar_one_or_none()
+            number = (
+                await session.execute(
+                    select(col(Case.number)).where(col(Case.open311_token) == token.strip())
+                )
+            ).scalar_one_or_none()
         if number is None:
             raise Open311Error(404, f"token: {token} not found")
         return [{"service_request_id": number, "token": token}]
 
-    async def _trail_facts(self, session: Any, cases: list[Case]) -> tuple[dict[int, datetime], dict[int, str]]:
+    async def _trail_facts(
+        self, session: Any, cases: list[Case]
+    ) -> tuple[dict[int, datetime], dict[int, str]]:
         """When each case last changed, and the public answer of those whose answer is public."""
         ids = [case.id for case in cases]
         if not ids:
@@ -320,26 +417,40 @@ class Open311Service:
                 continue  # a clerk took it or was given it: internal (the public status stays "received")
             updated[case_id] = max(updated.get(case_id, clock_aware(at)), clock_aware(at))
         # A duplicate's closing text is its original's number (status notes: "Duplicate of …").
-        answered = [case.id for case in cases if case.status in CLOSED_STATUSES and (_answer_is_public(case) or case.status == CaseStatus.DUPLICATE)]
+        answered = [
+            case.id
+            for case in cases
+            if case.status in CLOSED_STATUSES
+            and (_answer_is_public(case) or case.status == CaseStatus.DUPLICATE)
+        ]
         answers: dict[int, str] = {}
         if answered:
             rows = await session.execute(
                 select(CaseEvent)
-                .where(col(CaseEvent.case_id).in_(answered), col(CaseEvent.kind).in_([EventKind.STATUS, EventKind.MESSAGE_OUT]))
+                .where(
+                    col(CaseEvent.case_id).in_(answered),
+                    col(CaseEvent.kind).in_([EventKind.STATUS, EventKind.MESSAGE_OUT]),
+                )
                 .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
             )
             answer_so_far: dict[int, str | None] = {}
             for event in rows.scalars():
                 if event.kind == EventKind.MESSAGE_OUT:
-                    answer_so_far[event.case_id] = event.text  # the clerk's final answer comes just before the closing status
+                    answer_so_far[event.case_id] = (
+                        event.text
+                    )  # the clerk's final answer comes just before the closing status
                 elif (event.data or {}).get("to") in CLOSED_STATUSES:
-                    text = event.text or answer_so_far.get(event.case_id)  # a redirection's or a rejection's reason, or the answer
+                    text = event.text or answer_so_far.get(
+                        event.case_id
+                    )  # a redirection's or a rejection's reason, or the answer
                     if text:
                         answers[event.case_id] = text
                     answer_so_far.pop(event.case_id, None)
         return updated, answers
 
-    def _request(self, case: Case, updated: datetime | None, answer: str | None, locale: str) -> dict[str, Any]:
+    def _request(
+        self, case: Case, updated: datetime | None, answer: str | None, locale: str
+    ) -> dict[str, Any]:
         shown = case.kind == CaseKind.REPORT and case.public and case.purged_at is None
         closed = case.status in CLOSED_STATUSES
         if closed and case.closed_at is not None:  # the closing, also where retention has emptied the trail
@@ -358,7 +469,9 @@ class Open311Service:
             "agency_responsible": self.teams.get(case.team_id).name.get(locale),
             "service_notice": None,
             "requested_datetime": w3(self._day_start(case.received_at), self.calendar),
-            "updated_datetime": w3(self._day_start(max(updated or case.received_at, case.received_at)), self.calendar),
+            "updated_datetime": w3(
+                self._day_start(max(updated or case.received_at, case.received_at)), self.calendar
+            ),
             "expected_datetime": w3(expected, self.calendar),
             "address": case.address if shown else None,
             "address_id": None,
@@ -379,9 +492,19 @@ class Open311Service:
 
     def discovery(self, base_url: str) -> dict[str, Any]:
         return {
-            "changeset": CHANGESET, "contact": self.municipality.name.lt, "key_service": "The municipality gives each client its api_key.",
-            "endpoints": [{"specification": SPECIFICATION, "url": base_url, "changeset": CHANGESET, "type": "production", "formats": ["text/xml", "application/json"]}],
-        }  # fmt: skip
+            "changeset": CHANGESET,
+            "contact": self.municipality.name.lt,
+            "key_service": "The municipality gives each client its api_key.",
+            "endpoints": [
+                {
+                    "specification": SPECIFICATION,
+                    "url": base_url,
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        }
 
 
 def public_status(status: str) -> str:
@@ -394,7 +517,10 @@ def published() -> Any:
     """The cases the listing shows: what the municipality chose to publish, i.e. those that came
     through Open311 (their client reads them there) and reports a clerk made public. A case made
     in Telegram, or registered by a clerk, is nobody else's business."""
-    return or_(col(Case.channel) == Channel.OPEN311, and_(col(Case.kind) == CaseKind.REPORT, col(Case.public).is_(True)))
+    return or_(
+        col(Case.channel) == Channel.OPEN311,
+        and_(col(Case.kind) == CaseKind.REPORT, col(Case.public).is_(True)),
+    )
 
 
 def rounded_place(latitude: float | None, longitude: float | None) -> tuple[float | None, float | None]:
@@ -434,7 +560,10 @@ async def _form(request: web.Request) -> MultiMapping[Any]:
         raise
     except Exception as exc:  # whatever the parser raises (aiohttp's InvalidHeader, ValueError, UnicodeDecodeError…) is about the body
         log.warning("open311 request refused: the body is not a form", extra={"error": type(exc).__name__})
-        raise Open311Error(400, "request: the body is not a valid form (application/x-www-form-urlencoded or multipart/form-data)") from None
+        raise Open311Error(
+            400,
+            "request: the body is not a valid form (application/x-www-form-urlencoded or multipart/form-data)",
+        ) from None
 
 
 def _text(form: MultiMapping[str], name: str, limit: int) -> str:
@@ -463,7 +592,14 @@ def _coordinates(form: MultiMapping[str]) -> tuple[float | None, float | None]:
 
 def _contact(form: MultiMapping[str]) -> Contact | None:
     """Whom the clerks may contact: the person's name, e-mail and phone, when the client sent them."""
-    name = " ".join(part for part in (_text(form, "first_name", CaseDraft.NAME.max), _text(form, "last_name", CaseDraft.NAME.max)) if part)
+    name = " ".join(
+        part
+        for part in (
+            _text(form, "first_name", CaseDraft.NAME.max),
+            _text(form, "last_name", CaseDraft.NAME.max),
+        )
+        if part
+    )
     email, phone = _text(form, "email", CaseDraft.EMAIL_MAX), _text(form, "phone", CaseDraft.PHONE_MAX)
     if email and CaseDraft.email_problem(email):
         raise Open311Error(400, "email: not an e-mail address")
@@ -482,10 +618,16 @@ def _moment(query: MultiMapping[str], name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise Open311Error(400, f"{name}: {value!r} is not a w3 date and time such as 2026-11-01T00:00:00Z") from None
+        raise Open311Error(
+            400, f"{name}: {value!r} is not a w3 date and time such as 2026-11-01T00:00:00Z"
+        ) from None
     if moment.tzinfo is None:
-        raise Open311Error(400, f"{name}: give the time zone, e.g. 2026-11-01T00:00:00Z or 2026-11-01T00:00:00+02:00")
-    if not YEARS[0] <= moment.year <= YEARS[1]:  # the 90 days around year 1 or 9999 are not dates Python can count
+        raise Open311Error(
+            400, f"{name}: give the time zone, e.g. 2026-11-01T00:00:00Z or 2026-11-01T00:00:00+02:00"
+        )
+    if (
+        not YEARS[0] <= moment.year <= YEARS[1]
+    ):  # the 90 days around year 1 or 9999 are not dates Python can count
         raise Open311Error(400, f"{name}: must be between {YEARS[0]} and {YEARS[1]}")
     return moment
 
@@ -496,7 +638,9 @@ def _moment(query: MultiMapping[str], name: str) -> datetime | None:
 def render(data: Any, root: str, fmt: str, status: int = 200) -> web.Response:
     """The specification's JSON (a list, or one object) or XML (`root` holding an element per item)."""
     if fmt == "json":
-        body = json.dumps(data, ensure_ascii=False).encode("utf-8", "replace").decode()  # a lone surrogate cannot be UTF-8
+        body = (
+            json.dumps(data, ensure_ascii=False).encode("utf-8", "replace").decode()
+        )  # a lone surrogate cannot be UTF-8
     else:
         element = ET.Element(root)
         _fill(element, root, data)
@@ -514,7 +658,9 @@ def _fill(element: ET.Element, name: str, value: Any) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = _NOT_XML_RE.sub("\ufffd", str(value))  # an echoed argument, a text from Telegram: the document stays XML
+        element.text = _NOT_XML_RE.sub(
+            "\ufffd", str(value)
+        )  # an echoed argument, a text from Telegram: the document stays XML
 
 
 def error(status: int, description: str, fmt: str) -> web.Response:
@@ -540,9 +686,13 @@ class Open311Api:
             if extension.lower() not in FORMATS:
                 return error(400, f"format: .{extension} is not served; use .xml or .json", DEFAULT_FORMAT)
             fmt = extension.lower()
-        if request.method == "POST":  # whatever the server allows (the sandbox's emulator takes 64 MB uploads)
+        if (
+            request.method == "POST"
+        ):  # whatever the server allows (the sandbox's emulator takes 64 MB uploads)
             if (request.content_length or 0) > BODY_MAX:  # said before it is sent: refused without reading it
-                return error(413, f"request: the body is larger than the {BODY_MAX // (1024 * 1024)} MB allowed", fmt)
+                return error(
+                    413, f"request: the body is larger than the {BODY_MAX // (1024 * 1024)} MB allowed", fmt
+                )
             request = request.clone(client_max_size=BODY_MAX)
         try:
             return await self._dispatch(request, parts, fmt)
@@ -552,10 +702,20 @@ class Open311Api:
                 response.headers["Retry-After"] = str(exc.retry_after)
             return response
         except web.HTTPRequestEntityTooLarge:  # aiohttp's client_max_size, reading the form
-            return error(413, f"request: the body is larger than the {request.client_max_size // (1024 * 1024)} MB allowed", fmt)
-        except UNAVAILABLE as exc:  # the database is down or overloaded: a client should try again, not give up
-            log.warning("open311 request failed: the database is unavailable", extra={"error": type(exc).__name__})
-            response = error(503, "the municipality's service is unavailable for now; please try again later", fmt)
+            return error(
+                413,
+                f"request: the body is larger than the {request.client_max_size // (1024 * 1024)} MB allowed",
+                fmt,
+            )
+        except (
+            UNAVAILABLE
+        ) as exc:  # the database is down or overloaded: a client should try again, not give up
+            log.warning(
+                "open311 request failed: the database is unavailable", extra={"error": type(exc).__name__}
+            )
+            response = error(
+                503, "the municipality's service is unavailable for now; please try again later", fmt
+            )
             response.headers["Retry-After"] = "60"
             return response
         except Exception:
@@ -567,13 +727,18 @@ class Open311Api:
         if method == "POST" and parts == ["requests"]:
             if "api_key" in request.query:
                 raise Open311Error(
-                    400, f"api_key: send it in the body of the POST (a form field) or in the {KEY_HEADER} header, never in the URL (URLs are logged)"
+                    400,
+                    f"api_key: send it in the body of the POST (a form field) or in the {KEY_HEADER} header, never in the URL (URLs are logged)",
                 )
             refused = next((name for name in request.query if name not in POST_QUERY), None)
             if refused is not None:
-                raise Open311Error(400, f"{refused}: send it in the body of the POST, not in the URL (URLs are logged)")
+                raise Open311Error(
+                    400, f"{refused}: send it in the body of the POST, not in the URL (URLs are logged)"
+                )
             form = MultiDict(request.query)
-            form.update({name: value for name, value in (await _form(request)).items() if isinstance(value, str)})  # the body wins; files are not taken
+            form.update(
+                {name: value for name, value in (await _form(request)).items() if isinstance(value, str)}
+            )  # the body wins; files are not taken
             if KEY_HEADER in request.headers and "api_key" not in form:
                 form["api_key"] = request.headers[KEY_HEADER]
             locale = self._locale(request, form)
@@ -591,7 +756,11 @@ class Open311Api:
         if resource == "services" and len(parts) == 2:
             return render(self.service.service_definition(parts[1]), "service_definition", fmt)
         if parts == ["requests"]:
-            return render(await self.service.requests(self.service.filters(request.query), locale), "service_requests", fmt)
+            return render(
+                await self.service.requests(self.service.filters(request.query), locale),
+                "service_requests",
+                fmt,
+            )
         if resource == "requests" and len(parts) == 2:
             return render(await self.service.request(parts[1], locale), "service_requests", fmt)
         if resource == "tokens" and len(parts) == 2:
@@ -604,7 +773,12 @@ class Open311Api:
         client's own word). IPv6 by its /64, what one host is given; IPv4 mapped to IPv6 as IPv4."""
         address, hops = request.remote or "", self.service.config.settings.web_proxy_hops
         if hops:
-            forwarded = [part.strip() for header in request.headers.getall("X-Forwarded-For", []) for part in header.split(",") if part.strip()]
+            forwarded = [
+                part.strip()
+                for header in request.headers.getall("X-Forwarded-For", [])
+                for part in header.split(",")
+                if part.strip()
+            ]
             address = forwarded[max(0, len(forwarded) - hops)] if forwarded else address
         try:
             ip = ipaddress.ip_address(address)

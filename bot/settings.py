@@ -32,13 +32,15 @@ _TOKEN_RE = re.compile(r"^\d{3,}:[\w-]{20,}$")
 # The secrets `.env.example` shows (and the README's samples): refused at start-up, so that a copied
 # file never goes to production with secrets anyone can read. tests/unit/test_config.py checks that
 # every secret in .env.example is here.
-EXAMPLE_SECRETS = frozenset({
-    "change-this-to-a-long-random-secret",  # SECRET_KEY
-    "a-long-random-string_of-letters-digits",  # WEBHOOK_SECRET
-    "a-long-random-secret-of-16-or-more",  # CASE_WEBHOOKS
-    "a-long-random-key-for-fixmystreet",  # OPEN311_KEYS
-    "change-me",  # FILES_S3_SECRET_KEY
-})  # fmt: skip
+EXAMPLE_SECRETS = frozenset(
+    {
+        "change-this-to-a-long-random-secret",  # SECRET_KEY
+        "a-long-random-string_of-letters-digits",  # WEBHOOK_SECRET
+        "a-long-random-secret-of-16-or-more",  # CASE_WEBHOOKS
+        "a-long-random-key-for-fixmystreet",  # OPEN311_KEYS
+        "change-me",  # FILES_S3_SECRET_KEY
+    }
+)
 EXAMPLE_REFUSED = "is the example value from .env.example; make your own: python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
@@ -92,11 +94,15 @@ def parse_receivers(value: str) -> tuple[WebhookReceiver, ...]:
         if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c.isspace() for c in url):
             raise ValueError(f"{where}: the URL must be https://, e.g. https://dms.example.lt/petent")
         if parsed.scheme == "http" and not _loopback(parsed.hostname):
-            raise ValueError(f"{where}: the URL must be https:// (the body carries residents' data); http:// only to this host (127.0.0.1, ::1, localhost)")
+            raise ValueError(
+                f"{where}: the URL must be https:// (the body carries residents' data); http:// only to this host (127.0.0.1, ::1, localhost)"
+            )
         if is_example(secret):
             raise ValueError(f"{where}: the secret {EXAMPLE_REFUSED}")
         if not _RECEIVER_SECRET_RE.fullmatch(secret):
-            raise ValueError(f"{where}: the secret must be 16-256 of A-Z a-z 0-9 _ . ~ + / = - (python -c 'import secrets; print(secrets.token_hex(32))')")
+            raise ValueError(
+                f"{where}: the secret must be 16-256 of A-Z a-z 0-9 _ . ~ + / = - (python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
         if any(receiver.name == name for receiver in receivers):
             raise ValueError(f"{where}: the name is used twice")
         receivers.append(WebhookReceiver(name, url, SecretStr(secret)))
@@ -118,7 +124,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     """`127.0.0.1:9090`, `[::1]:9090` or `0.0.0.0:9090` → (host, port); ValueError saying the form."""
     host, colon, port = value.strip().rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
-    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535 or any(c.isspace() for c in host):
+    if (
+        not colon
+        or not host
+        or not port.isdigit()
+        or not 1 <= int(port) <= 65535
+        or any(c.isspace() for c in host)
+    ):
         raise ValueError("must be host:port, e.g. 127.0.0.1:9090 (or off)")
     return host, int(port)
 
@@ -129,7 +141,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 class Settings(BaseSettings):
     """Process settings, from the environment or `.env` (see `.env.example`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     bot_token: SecretStr
     telegram_api_url: str = "https://api.telegram.org"
@@ -137,7 +151,9 @@ class Settings(BaseSettings):
     comms_chat_id: int
     database_url: str = "sqlite+aiosqlite:///data/petent.db"
     redis_url: str | None = None
-    conversation_ttl_hours: Annotated[int, Field(ge=1, le=720)] = 24  # a conversation left waiting is forgotten after this
+    conversation_ttl_hours: Annotated[int, Field(ge=1, le=720)] = (
+        24  # a conversation left waiting is forgotten after this
+    )
     default_locale: Locale = "pl"
     admin_locale: Locale = "lt"
     timezone: str = "Europe/Vilnius"
@@ -157,18 +173,32 @@ class Settings(BaseSettings):
     audit_sample_size: Annotated[int, Field(ge=1, le=50)] = 5  # cases drawn for an internal audit (/audit)
     reopen_days: Annotated[int, Field(ge=0, le=365)] = 14
     weekly_report: str | None = "monday"  # the day the clerks' group gets last week's report, or off
-    escalate_within_days: Annotated[int, Field(ge=0, le=20)] = 3  # due this soon with nobody responsible: the head is told
-    prompt_minutes: Annotated[int, Field(ge=1, le=120)] = 10  # a clerk's pending prompt (answer, reason) expires after this
-    gather_seconds: Annotated[int, Field(ge=0, le=600)] = 20  # the longest what a resident adds in quick succession waits to reach the clerks as one post
-    instance_name: str | None = None  # this process's name in the outbox; default: the host name (a restart resumes its rows)
-    webhook_url: str | None = None  # set: Telegram posts updates to this URL (webhook mode) instead of being polled
-    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)  # Telegram's X-Telegram-Bot-Api-Secret-Token
+    escalate_within_days: Annotated[int, Field(ge=0, le=20)] = (
+        3  # due this soon with nobody responsible: the head is told
+    )
+    prompt_minutes: Annotated[int, Field(ge=1, le=120)] = (
+        10  # a clerk's pending prompt (answer, reason) expires after this
+    )
+    gather_seconds: Annotated[int, Field(ge=0, le=600)] = (
+        20  # the longest what a resident adds in quick succession waits to reach the clerks as one post
+    )
+    instance_name: str | None = (
+        None  # this process's name in the outbox; default: the host name (a restart resumes its rows)
+    )
+    webhook_url: str | None = (
+        None  # set: Telegram posts updates to this URL (webhook mode) instead of being polled
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, validate_default=True
+    )  # Telegram's X-Telegram-Bot-Api-Secret-Token
     # The operators' listener: /healthz and /metrics, apart from the web server the public reaches
     # ("host:port", or off). Loopback by default: a probe or Prometheus on the same host, or a
     # private address that only the monitoring network reaches.
     ops_listen: str | None = "127.0.0.1:9090"
     web_host: str = "127.0.0.1"  # the web server: the webhook and the Open311 API
-    web_port: Annotated[int, Field(ge=1, le=65535)] | None = None  # default: 8081 in webhook mode, no web server when polling
+    web_port: Annotated[int, Field(ge=1, le=65535)] | None = (
+        None  # default: 8081 in webhook mode, no web server when polling
+    )
     # The web server's address from outside (http(s), a path if a proxy serves it under one): the
     # Open311 discovery names it. Default: WEBHOOK_URL's scheme and host, else the request's Host header.
     public_url: str | None = None
@@ -177,8 +207,12 @@ class Settings(BaseSettings):
     web_proxy_hops: Annotated[int, Field(ge=0, le=5)] = 0
     # Receivers of case events (the document management system): "name=https://url|secret, …" (see parse_receivers).
     case_webhooks: SecretStr | None = None
-    case_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0  # one delivery attempt, connecting included
-    case_webhook_max_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # the longest pause between attempts
+    case_webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = (
+        10.0  # one delivery attempt, connecting included
+    )
+    case_webhook_max_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = (
+        300.0  # the longest pause between attempts
+    )
     # The Open311 clients that may post requests: "name:key,name:key" (bot.open311; kept out of the municipality file).
     open311_keys: SecretStr | None = None
     # Where the files residents and clerks send are kept (bot.services.storage): this directory,
@@ -231,14 +265,18 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
         if value and not re.match(r"^https?://[^/\s]+/\S*$", value):
-            raise ValueError("must be the full URL Telegram posts to, e.g. https://petent.example.lt/telegram")
+            raise ValueError(
+                "must be the full URL Telegram posts to, e.g. https://petent.example.lt/telegram"
+            )
         return value or None
 
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
         if value and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
-            raise ValueError("must be the http(s) URL the web server is reached at, without a query, e.g. https://petent.example.lt")
+            raise ValueError(
+                "must be the http(s) URL the web server is reached at, without a query, e.g. https://petent.example.lt"
+            )
         return value.rstrip("/") if value else None
 
     @property
@@ -253,7 +291,9 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if info.data.get("webhook_url") and value is None:
-            raise ValueError("must be set with WEBHOOK_URL: 1-256 letters, digits, _ or -, known only to Telegram and the bot")
+            raise ValueError(
+                "must be set with WEBHOOK_URL: 1-256 letters, digits, _ or -, known only to Telegram and the bot"
+            )
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("must be 1-256 letters (A-Z, a-z), digits, _ or -")
         if value is not None and is_example(value.get_secret_value()):
@@ -308,11 +348,15 @@ class Settings(BaseSettings):
         if not value:
             return None
         if not re.fullmatch(r"https?://[^/\s]+/?", value):
-            raise ValueError("must be the storage's http(s) URL without a path, e.g. https://s3.eu-central-1.amazonaws.com or http://127.0.0.1:9000")
+            raise ValueError(
+                "must be the storage's http(s) URL without a path, e.g. https://s3.eu-central-1.amazonaws.com or http://127.0.0.1:9000"
+            )
         try:
             import minio  # noqa: F401
         except ImportError:
-            raise ValueError("the S3 client is not installed: pip install 'petent[s3]' (or leave it unset to keep files in FILES_DIR)") from None
+            raise ValueError(
+                "the S3 client is not installed: pip install 'petent[s3]' (or leave it unset to keep files in FILES_DIR)"
+            ) from None
         return value.rstrip("/")
 
     @field_validator("files_s3_bucket")
@@ -340,7 +384,9 @@ class Settings(BaseSettings):
         if not value:
             return None
         if not info.data.get("files_s3_endpoint"):
-            raise ValueError("only for a bucket: set FILES_S3_ENDPOINT too (files in FILES_DIR are not encrypted by the bot)")
+            raise ValueError(
+                "only for a bucket: set FILES_S3_ENDPOINT too (files in FILES_DIR are not encrypted by the bot)"
+            )
         if value.upper() == "AES256":
             return "AES256"
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:/_.-]{0,2047}", value):
@@ -405,7 +451,9 @@ class Settings(BaseSettings):
     @classmethod
     def _secret_key(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters (python -c 'import secrets; print(secrets.token_hex(32))')")
+            raise ValueError(
+                "must be at least 16 characters (python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
         if is_example(value.get_secret_value()):
             raise ValueError(EXAMPLE_REFUSED)
         return value
@@ -427,7 +475,9 @@ def parse_open311_keys(value: str) -> dict[str, str]:
         name, colon, key = pair.partition(":")
         name, key = name.strip(), key.strip()
         if not colon or not _CLIENT_RE.fullmatch(name):
-            raise ValueError(f"pair {number}: write client:key, the client's name in a-z, 0-9, _ or - (e.g. fixmystreet:…)")
+            raise ValueError(
+                f"pair {number}: write client:key, the client's name in a-z, 0-9, _ or - (e.g. fixmystreet:…)"
+            )
         if not _API_KEY_RE.fullmatch(key):
             raise ValueError(
                 f"pair {number} ({name}): the key must be 16 to 128 letters, digits, _ or - (python -c 'import secrets; print(secrets.token_urlsafe(24))')"

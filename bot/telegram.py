@@ -124,7 +124,9 @@ def single_attempt() -> Iterator[None]:
 
 
 class DeliveryMiddleware(BaseRequestMiddleware):
-    def __init__(self, limiter: RateLimiter, attempts: int = 4, backoff: float = 0.5, max_wait: float = 60.0) -> None:
+    def __init__(
+        self, limiter: RateLimiter, attempts: int = 4, backoff: float = 0.5, max_wait: float = 60.0
+    ) -> None:
         self.limiter = limiter
         self.attempts = attempts
         self.backoff = backoff
@@ -152,12 +154,19 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                 return result
             except TelegramAPIError as exc:
                 outcome = classify(exc)
-                if outcome.verdict is Verdict.PERMANENT and _already_done(method.__api_method__, outcome.error):
+                if outcome.verdict is Verdict.PERMANENT and _already_done(
+                    method.__api_method__, outcome.error
+                ):
                     return True  # type: ignore[return-value]  # these methods' documented result
                 if outcome.verdict is Verdict.PACED:
                     metrics.RETRY_AFTER.inc()
-                    log.warning("rate limited", extra={"method": method.__api_method__, "retry_after": outcome.retry_after})
-                    paused = paced and self.limiter.retry_after(chat_id, outcome.retry_after, edit=is_edit(method.__api_method__))
+                    log.warning(
+                        "rate limited",
+                        extra={"method": method.__api_method__, "retry_after": outcome.retry_after},
+                    )
+                    paused = paced and self.limiter.retry_after(
+                        chat_id, outcome.retry_after, edit=is_edit(method.__api_method__)
+                    )
                     # Telegram asks to wait, nothing failed: tried again while the waits add up to
                     # max_wait, however many there are (a reply refused four times was lost before).
                     waited += outcome.retry_after
@@ -171,7 +180,10 @@ class DeliveryMiddleware(BaseRequestMiddleware):
                         raise
                     delay = self.backoff * 2 ** (failures - 1)
                     metrics.RETRIES.labels(outcome.error).inc()
-                    log.warning("telegram error, retrying", extra={"method": method.__api_method__, "error": outcome.error, "delay": delay})
+                    log.warning(
+                        "telegram error, retrying",
+                        extra={"method": method.__api_method__, "error": outcome.error, "delay": delay},
+                    )
                     await asyncio.sleep(delay)
                 else:
                     raise
@@ -210,29 +222,40 @@ class JsonSession(AiohttpSession):
     the bot's CPU per request than the request itself; the bytes are all that differ. Uploads still
     go as aiogram's multipart form."""
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None) -> TelegramType:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
         files: dict[str, Any] = {}
-        fields = self.prepare_value(method.model_dump(warnings=False), bot=bot, files=files, _dumps_json=False)
+        fields = self.prepare_value(
+            method.model_dump(warnings=False), bot=bot, files=files, _dumps_json=False
+        )
         if files:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
             async with session.post(
-                url, data=self.json_dumps(fields), headers=_JSON, timeout=ClientTimeout(total=self.timeout if timeout is None else timeout)
+                url,
+                data=self.json_dumps(fields),
+                headers=_JSON,
+                timeout=ClientTimeout(total=self.timeout if timeout is None else timeout),
             ) as response:
                 content = await response.text()
         except TimeoutError as exc:
             raise TelegramNetworkError(method=method, message="Request timeout error") from exc
         except ClientError as exc:
             raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
-        return self.check_response(bot=bot, method=method, status_code=response.status, content=content).result  # type: ignore[return-value]
+        return self.check_response(
+            bot=bot, method=method, status_code=response.status, content=content
+        ).result  # type: ignore[return-value]
 
 
 _JSON = {"Content-Type": "application/json"}
 
 
 def create_bot(token: str, api_url: str, limiter: RateLimiter | None = None, **session_kwargs: Any) -> Bot:
-    session = JsonSession(api=TelegramAPIServer.from_base(api_url), json_loads=loads_without_nul, **session_kwargs)
+    session = JsonSession(
+        api=TelegramAPIServer.from_base(api_url), json_loads=loads_without_nul, **session_kwargs
+    )
     session.middleware(DeliveryMiddleware(limiter or RateLimiter()))
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))

@@ -58,7 +58,9 @@ class Health:
             result["redis"] = await self._probe(redis.ping())
         result["telegram"] = await self._telegram_state()
         if self.app.disk is not None:
-            result["files"] = await self.app.disk.problem() or "ok"  # a nearly full disk: downloads wait, say so
+            result["files"] = (
+                await self.app.disk.problem() or "ok"
+            )  # a nearly full disk: downloads wait, say so
         depth, age = await metrics.outbox_figures(self.app.database)
         result["outbox"] = {"pending": depth, "oldest_seconds": round(age, 1)}
         return result
@@ -112,11 +114,15 @@ def add_ops_routes(router: web.UrlDispatcher, app: App) -> None:
     async def healthz(request: web.Request) -> web.Response:
         if "full" in request.query:  # what `petent check` finds: one line per problem, or "ok"
             redis = getattr(app.dispatcher.storage, "redis", None)
-            found = await problems(app.database, app.bot, app.teams, redis=redis, redis_url=settings.redis_url, disk=app.disk)
+            found = await problems(
+                app.database, app.bot, app.teams, redis=redis, redis_url=settings.redis_url, disk=app.disk
+            )
             return web.Response(text="\n".join(found or ["ok"]) + "\n", status=503 if found else 200)
         checks = await health.checks()
         healthy = all(value == "ok" for key, value in checks.items() if key != "outbox")
-        return web.json_response({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
+        return web.json_response(
+            {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
+        )
 
     async def metrics_page(request: web.Request) -> web.Response:
         today = clock.now().astimezone(settings.tz).date()
@@ -134,13 +140,24 @@ def add_public_routes(router: web.UrlDispatcher, app: App) -> None:
 
     async def service_quality(request: web.Request) -> web.Response:
         """The visit surveys' figures of the last 30 days per place (PUBLIC_SERVICE_QUALITY), in ?lang= or the browser's language."""
-        locale = page_locale(request.query.get("lang"), request.headers.get("Accept-Language", ""), settings.default_locale)
+        locale = page_locale(
+            request.query.get("lang"), request.headers.get("Accept-Language", ""), settings.default_locale
+        )
         today = clock.now().astimezone(settings.tz).date()
         start = today - timedelta(days=LAST_DAYS_DEFAULT - 1)
         with app.i18n.context(), app.i18n.use_locale(locale):
-            places, _proposals = await app.quality.visits(Period(start, today), locale)  # proposals are not published
-            page = service_quality_page(places, app.config.municipality.name.get(locale), start, today, locale)
-        return web.Response(text=page, content_type="text/html", charset="utf-8", headers={"Cache-Control": "public, max-age=300", "Content-Language": locale})
+            places, _proposals = await app.quality.visits(
+                Period(start, today), locale
+            )  # proposals are not published
+            page = service_quality_page(
+                places, app.config.municipality.name.get(locale), start, today, locale
+            )
+        return web.Response(
+            text=page,
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Cache-Control": "public, max-age=300", "Content-Language": locale},
+        )
 
     if settings.public_service_quality:
         router.add_get("/service-quality", service_quality)

@@ -8,7 +8,23 @@ from aiogram.dispatcher.event.handler import FilterObject
 
 
 def routers() -> list[Router]:
-    from flows import area_notices, cases, clerk, comms, fallback, feedback, intake, news, privacy, projects, proposals, quality, register, start, visits
+    from flows import (
+        area_notices,
+        cases,
+        clerk,
+        comms,
+        fallback,
+        feedback,
+        intake,
+        news,
+        privacy,
+        projects,
+        proposals,
+        quality,
+        register,
+        start,
+        visits,
+    )
 
     # The fallback router goes last: it answers whatever no other flow took.
     flows = [

@@ -23,7 +23,15 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Config
 from bot.keyboards import InlineKeyboardBuilder
 from bot.services.announcements import Announcements
-from bot.services.area_notices import NOTICE_LOCALES, AreaNotices, NoticeRefused, NotifyArea, Reach, can_notify, check_notice
+from bot.services.area_notices import (
+    NOTICE_LOCALES,
+    AreaNotices,
+    NoticeRefused,
+    NotifyArea,
+    Reach,
+    can_notify,
+    check_notice,
+)
 from bot.services.broadcaster import Broadcaster
 from bot.services.case_commands import Clerk
 from bot.services.case_queries import CaseQueries
@@ -81,19 +89,29 @@ def _keyboard(case_id: int, *buttons: tuple[str, str, str]) -> InlineKeyboardMar
     return builder.as_markup()
 
 
-async def _ask(where: Message, state: FSMContext, text: str, keyboard: InlineKeyboardMarkup, **data: Any) -> None:
+async def _ask(
+    where: Message, state: FSMContext, text: str, keyboard: InlineKeyboardMarkup, **data: Any
+) -> None:
     """The next question, in the topic of the message it follows; answers go to it (as replies, without topics)."""
     thread = where.message_thread_id if where.is_topic_message else None
-    prompt = await where.bot.send_message(where.chat.id, text, message_thread_id=thread, reply_markup=keyboard)
+    prompt = await where.bot.send_message(
+        where.chat.id, text, message_thread_id=thread, reply_markup=keyboard
+    )
     await state.update_data(prompt=prompt.message_id, in_topic=bool(prompt.is_topic_message), **data)
 
 
 def _language_question(case: Case, locale: str, minutes: int) -> str:
     if locale == "pl":
-        question = _("{number}: write the notice to the residents in Polish (a water outage, a closed road, a storm). “⏭ Skip” if it goes only in Lithuanian.")
+        question = _(
+            "{number}: write the notice to the residents in Polish (a water outage, a closed road, a storm). “⏭ Skip” if it goes only in Lithuanian."
+        )
     else:
-        question = _("{number}: now the notice in Lithuanian. “⏭ Skip” if it goes only in Polish: then everyone gets the Polish one.")
-    waiting = _("⏳ Waiting for your answer to {number} ({minutes} min).").format(number=case.number, minutes=minutes)
+        question = _(
+            "{number}: now the notice in Lithuanian. “⏭ Skip” if it goes only in Polish: then everyone gets the Polish one."
+        )
+    waiting = _("⏳ Waiting for your answer to {number} ({minutes} min).").format(
+        number=case.number, minutes=minutes
+    )
     return question.format(number=case.number) + "\n\n" + waiting
 
 
@@ -104,7 +122,14 @@ async def _ask_language(where: Message, state: FSMContext, case: Case, locale: s
 
 
 @router.callback_query(NotifyArea.filter())
-async def notify_area(query: CallbackQuery, callback_data: NotifyArea, state: FSMContext, queries: CaseQueries, teams: TeamDirectory, config: Config) -> None:
+async def notify_area(
+    query: CallbackQuery,
+    callback_data: NotifyArea,
+    state: FSMContext,
+    queries: CaseQueries,
+    teams: TeamDirectory,
+    config: Config,
+) -> None:
     case = await queries.get(callback_data.case_id)
     if await acting_clerk(query, case, teams) is None:
         return
@@ -121,7 +146,10 @@ async def notify_area(query: CallbackQuery, callback_data: NotifyArea, state: FS
 async def _waiting(state: FSMContext, case_id: int) -> dict[str, Any] | None:
     """The form's data if it is this clerk's form for this case and has not run out; else None."""
     data = await state.get_data()
-    if await state.get_state() not in {s.state for s in NoticeForm.__states__} or data.get("case_id") != case_id:
+    if (
+        await state.get_state() not in {s.state for s in NoticeForm.__states__}
+        or data.get("case_id") != case_id
+    ):
         return None
     if utcnow().isoformat() > data["expires"]:
         await state.clear()
@@ -129,7 +157,9 @@ async def _waiting(state: FSMContext, case_id: int) -> dict[str, Any] | None:
     return data
 
 
-async def _next_after_language(where: Message, state: FSMContext, case: Case, locale: str, area_notices: AreaNotices, config: Config) -> None:
+async def _next_after_language(
+    where: Message, state: FSMContext, case: Case, locale: str, area_notices: AreaNotices, config: Config
+) -> None:
     """After the Polish text (or its skip), the Lithuanian; after that, who gets it, unless there is nothing to send."""
     later = NOTICE_LOCALES[NOTICE_LOCALES.index(locale) + 1 :]
     if later:
@@ -138,14 +168,18 @@ async def _next_after_language(where: Message, state: FSMContext, case: Case, lo
     data = await state.get_data()
     if not any(data["notice"].values()):
         await state.clear()
-        await where.answer(_("Nothing to send: the notice has no text in either language.") + " " + _start_again())
+        await where.answer(
+            _("Nothing to send: the notice has no text in either language.") + " " + _start_again()
+        )
         return
     await state.set_state(NoticeForm.reach)
     text, keyboard = await _reach_question(case, area_notices, config)
     await _ask(where, state, text, keyboard)
 
 
-async def _reach_question(case: Case, area_notices: AreaNotices, config: Config) -> tuple[str, InlineKeyboardMarkup]:
+async def _reach_question(
+    case: Case, area_notices: AreaNotices, config: Config
+) -> tuple[str, InlineKeyboardMarkup]:
     counts = await area_notices.counts(case)
     lines = [_("<b>{number}: who should get the notice?</b>").format(number=case.number)]
     lines.append(_("👥 Residents the case affects: {count}").format(count=counts.affected))
@@ -155,9 +189,16 @@ async def _reach_question(case: Case, area_notices: AreaNotices, config: Config)
     else:
         entry = config.municipality.eldership_by_id.get(case.eldership_id or "")
         eldership = entry.get(config.settings.admin_locale) if entry else case.eldership_id or ""
-        lines.append(_("🏘 Subscribers of the news of {eldership}: {count}").format(eldership=escape(eldership), count=counts.subscribers))
+        lines.append(
+            _("🏘 Subscribers of the news of {eldership}: {count}").format(
+                eldership=escape(eldership), count=counts.subscribers
+            )
+        )
         lines.append(_("👥🏘 Both, each resident once: {count}").format(count=counts.both))
-        buttons += [(_("🏘 Eldership subscribers"), "reach", Reach.SUBSCRIBERS.value), (_("👥🏘 Both"), "reach", Reach.BOTH.value)]
+        buttons += [
+            (_("🏘 Eldership subscribers"), "reach", Reach.SUBSCRIBERS.value),
+            (_("👥🏘 Both"), "reach", Reach.BOTH.value),
+        ]
     lines.append(_("Residents who stopped the bot or erased their profile are not counted."))
     return "\n".join(lines), _keyboard(case.id, *buttons)
 
@@ -176,18 +217,28 @@ class AnswersNotice(Filter):
         data = await state.get_data()
         if data.get("in_topic"):
             return True
-        return message.reply_to_message is not None and message.reply_to_message.message_id == data.get("prompt")
+        return message.reply_to_message is not None and message.reply_to_message.message_id == data.get(
+            "prompt"
+        )
 
 
-@router.message(StateFilter(NoticeForm.polish, NoticeForm.lithuanian), AnswersNotice(), F.text, ~F.text.startswith("/"), ~F.text.startswith("!"))
-async def notice_text(message: Message, state: FSMContext, queries: CaseQueries, area_notices: AreaNotices, config: Config) -> None:
+@router.message(
+    StateFilter(NoticeForm.polish, NoticeForm.lithuanian),
+    AnswersNotice(),
+    F.text,
+    ~F.text.startswith("/"),
+    ~F.text.startswith("!"),
+)
+async def notice_text(
+    message: Message, state: FSMContext, queries: CaseQueries, area_notices: AreaNotices, config: Config
+) -> None:
     step, data = await state.get_state(), await state.get_data()
     case = await queries.get(data["case_id"])
     if await _waiting(state, data["case_id"]) is None or case is None:
         await message.reply(
-            _("The prompt for {number} has expired, so this message was not sent. Press the button on the card again.").format(
-                number=case.number if case else "?"
-            )
+            _(
+                "The prompt for {number} has expired, so this message was not sent. Press the button on the card again."
+            ).format(number=case.number if case else "?")
         )
         return
     try:
@@ -200,36 +251,63 @@ async def notice_text(message: Message, state: FSMContext, queries: CaseQueries,
     await _next_after_language(message, state, case, locale, area_notices, config)
 
 
-@router.message(StateFilter(NoticeForm.polish, NoticeForm.lithuanian), AnswersNotice(), ~F.text.startswith("/"), ~F.text.startswith("!"))
+@router.message(
+    StateFilter(NoticeForm.polish, NoticeForm.lithuanian),
+    AnswersNotice(),
+    ~F.text.startswith("/"),
+    ~F.text.startswith("!"),
+)
 async def notice_not_text(message: Message) -> None:
     """A photo, a file, a sticker while the notice is asked for: not relayed to the resident, not taken."""
     await message.reply(_("The notice is text only: please write it, or press “⏭ Skip”."))
 
 
-@router.message(StateFilter(NoticeForm.reach, NoticeForm.confirm), AnswersNotice(), ~F.text.startswith("/"), ~F.text.startswith("!"))
+@router.message(
+    StateFilter(NoticeForm.reach, NoticeForm.confirm),
+    AnswersNotice(),
+    ~F.text.startswith("/"),
+    ~F.text.startswith("!"),
+)
 async def use_the_buttons(message: Message) -> None:
     await message.reply(_("Please answer with the buttons of the question above, or “✖️ Cancel”."))
 
 
 @router.callback_query(NoticeStep.filter(F.do == "cancel"))
 async def cancel(query: CallbackQuery, callback_data: NoticeStep, state: FSMContext) -> None:
-    if await _waiting(state, callback_data.case_id) is not None and (await state.get_data()).get("prompt") == shown(query).message_id:
+    if (
+        await _waiting(state, callback_data.case_id) is not None
+        and (await state.get_data()).get("prompt") == shown(query).message_id
+    ):
         await state.clear()
         await query.answer(_("Cancelled."))
     else:
-        await query.answer(_("Nothing to cancel: this question no longer waits for your answer."), show_alert=True)
+        await query.answer(
+            _("Nothing to cancel: this question no longer waits for your answer."), show_alert=True
+        )
     await drop_buttons(query)
 
 
 @router.callback_query(NoticeStep.filter())
 async def step_button(
-    query: CallbackQuery, callback_data: NoticeStep, state: FSMContext, queries: CaseQueries, teams: TeamDirectory, area_notices: AreaNotices,
-    broadcaster: Broadcaster, announcements: Announcements, config: Config, bot: Bot,
-) -> None:  # fmt: skip
+    query: CallbackQuery,
+    callback_data: NoticeStep,
+    state: FSMContext,
+    queries: CaseQueries,
+    teams: TeamDirectory,
+    area_notices: AreaNotices,
+    broadcaster: Broadcaster,
+    announcements: Announcements,
+    config: Config,
+    bot: Bot,
+) -> None:
     data = await _waiting(state, callback_data.case_id)
     step = await state.get_state()
-    if data is None or data.get("prompt") != shown(query).message_id:  # another question's, a finished or an expired form's
-        await query.answer(_("This question no longer waits for your answer.") + " " + _start_again(), show_alert=True)
+    if (
+        data is None or data.get("prompt") != shown(query).message_id
+    ):  # another question's, a finished or an expired form's
+        await query.answer(
+            _("This question no longer waits for your answer.") + " " + _start_again(), show_alert=True
+        )
         await drop_buttons(query)
         return
     case = await queries.get(callback_data.case_id)
@@ -244,7 +322,9 @@ async def step_button(
     if callback_data.do == "skip" and step in (NoticeForm.polish.state, NoticeForm.lithuanian.state):
         await query.answer()
         await drop_buttons(query)
-        await _next_after_language(shown(query), state, case, "pl" if step == NoticeForm.polish.state else "lt", area_notices, config)
+        await _next_after_language(
+            shown(query), state, case, "pl" if step == NoticeForm.polish.state else "lt", area_notices, config
+        )
     elif callback_data.do == "reach" and step == NoticeForm.reach.state and callback_data.value in set(Reach):
         await _preview(query, state, case, Reach(callback_data.value), data, area_notices, bot)
     elif callback_data.do == "send" and step == NoticeForm.confirm.state:
@@ -253,9 +333,21 @@ async def step_button(
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
 
 
-async def _preview(query: CallbackQuery, state: FSMContext, case: Case, reach: Reach, data: dict[str, Any], area_notices: AreaNotices, bot: Bot) -> None:
+async def _preview(
+    query: CallbackQuery,
+    state: FSMContext,
+    case: Case,
+    reach: Reach,
+    data: dict[str, Any],
+    area_notices: AreaNotices,
+    bot: Bot,
+) -> None:
     counts = await area_notices.counts(case)
-    count = {Reach.AFFECTED: counts.affected, Reach.SUBSCRIBERS: counts.subscribers or 0, Reach.BOTH: counts.both}[reach]
+    count = {
+        Reach.AFFECTED: counts.affected,
+        Reach.SUBSCRIBERS: counts.subscribers or 0,
+        Reach.BOTH: counts.both,
+    }[reach]
     if count == 0 or (reach is not Reach.AFFECTED and counts.subscribers is None):
         await query.answer(_("Nobody would get this notice: choose another audience."), show_alert=True)
         return
@@ -264,17 +356,33 @@ async def _preview(query: CallbackQuery, state: FSMContext, case: Case, reach: R
     where = shown(query)
     thread = where.message_thread_id if where.is_topic_message else None
     for locale, text in area_notices.messages(case, data["notice"]).items():
-        await bot.send_message(where.chat.id, _("Preview, {language}:").format(language=LANGUAGE_NAMES[locale]), message_thread_id=thread)
+        await bot.send_message(
+            where.chat.id,
+            _("Preview, {language}:").format(language=LANGUAGE_NAMES[locale]),
+            message_thread_id=thread,
+        )
         await bot.send_message(where.chat.id, text, message_thread_id=thread)
     await state.set_state(NoticeForm.confirm)
     label = _("✅ Send to {count} resident", "✅ Send to {count} residents", count).format(count=count)
-    await _ask(where, state, _("This is exactly what residents will see. Send it?"), _keyboard(case.id, (label, "send", "")), reach=reach.value)
+    await _ask(
+        where,
+        state,
+        _("This is exactly what residents will see. Send it?"),
+        _keyboard(case.id, (label, "send", "")),
+        reach=reach.value,
+    )
 
 
 async def _send(
-    query: CallbackQuery, state: FSMContext, case: Case, clerk: Clerk, data: dict[str, Any], area_notices: AreaNotices, broadcaster: Broadcaster,
+    query: CallbackQuery,
+    state: FSMContext,
+    case: Case,
+    clerk: Clerk,
+    data: dict[str, Any],
+    area_notices: AreaNotices,
+    broadcaster: Broadcaster,
     announcements: Announcements,
-) -> None:  # fmt: skip
+) -> None:
     """Stored with its deliveries and linked to the case (the card counts it); the progress is shown here as the communications group sees it."""
     await state.clear()
     await drop_buttons(query)

@@ -26,11 +26,17 @@ def kind_step(state: State, question: Callable[[], str], label: Callable[[], str
         return CaseKind(value)
 
     return Step(
-        state, lambda turn: question(),
-        keyboard=lambda turn: kind_keyboard(lambda kind: turn.button("kind", kind), turn.button("cancel", "")),
-        choice="kind", parse=parse, field="kind", label=label,
+        state,
+        lambda turn: question(),
+        keyboard=lambda turn: kind_keyboard(
+            lambda kind: turn.button("kind", kind), turn.button("cancel", "")
+        ),
+        choice="kind",
+        parse=parse,
+        field="kind",
+        label=label,
         chosen=lambda turn: _("Kind: {kind}").format(kind=texts.kind_label(turn.draft.kind)),
-    )  # fmt: skip
+    )
 
 
 def category_step(state: State, label: Callable[[], str] | None = None) -> Step[Any]:
@@ -40,11 +46,22 @@ def category_step(state: State, label: Callable[[], str] | None = None) -> Step[
         return value
 
     return Step(
-        state, lambda turn: _("What is it about?"),
-        keyboard=lambda turn: category_keyboard(turn.config, turn.locale, lambda category_id: turn.button("cat", category_id), turn.button("cancel", "")),
-        choice="cat", parse=parse, field="category", label=label,
-        chosen=lambda turn: _("Category: {name}").format(name=escape(turn.config.municipality.category_by_id[turn.draft.category].get(turn.locale))),
-    )  # fmt: skip
+        state,
+        lambda turn: _("What is it about?"),
+        keyboard=lambda turn: category_keyboard(
+            turn.config,
+            turn.locale,
+            lambda category_id: turn.button("cat", category_id),
+            turn.button("cancel", ""),
+        ),
+        choice="cat",
+        parse=parse,
+        field="category",
+        label=label,
+        chosen=lambda turn: _("Category: {name}").format(
+            name=escape(turn.config.municipality.category_by_id[turn.draft.category].get(turn.locale))
+        ),
+    )
 
 
 def eldership_name(config: Config, locale: str, eldership_id: str | None, unnamed: str) -> str:
@@ -53,7 +70,12 @@ def eldership_name(config: Config, locale: str, eldership_id: str | None, unname
     return escape(entry.get(locale)) if entry else unnamed
 
 
-def eldership_step(state: State, whole_district: Callable[[], str], unnamed: Callable[[], str], label: Callable[[], str] | None = None) -> Step[Any]:
+def eldership_step(
+    state: State,
+    whole_district: Callable[[], str],
+    unnamed: Callable[[], str],
+    label: Callable[[], str] | None = None,
+) -> Step[Any]:
     """`whole_district` labels the button for none in particular, `unnamed` names that choice."""
 
     def parse(value: str, turn: Turn[Any]) -> str | None:
@@ -63,14 +85,27 @@ def eldership_step(state: State, whole_district: Callable[[], str], unnamed: Cal
 
     def keyboard(turn: Turn[FormDraft]) -> Any:
         return eldership_keyboard(
-            turn.config, turn.locale, turn.page,
+            turn.config,
+            turn.locale,
+            turn.page,
             pick=lambda eldership_id: turn.button("eld", eldership_id),
             turn=lambda target: turn.button("page", str(target)),
-            extra=[(whole_district(), turn.button("eld", WHOLE_DISTRICT)), (_("✖️ Cancel"), turn.button("cancel", ""))],
-        )  # fmt: skip
+            extra=[
+                (whole_district(), turn.button("eld", WHOLE_DISTRICT)),
+                (_("✖️ Cancel"), turn.button("cancel", "")),
+            ],
+        )
 
     return Step(
-        state, lambda turn: _("Which eldership does it concern?"),
-        keyboard=keyboard, choice="eld", parse=parse, field="eldership", label=label, paged=True,
-        chosen=lambda turn: _("Eldership: {name}").format(name=eldership_name(turn.config, turn.locale, turn.draft.eldership, unnamed())),
-    )  # fmt: skip
+        state,
+        lambda turn: _("Which eldership does it concern?"),
+        keyboard=keyboard,
+        choice="eld",
+        parse=parse,
+        field="eldership",
+        label=label,
+        paged=True,
+        chosen=lambda turn: _("Eldership: {name}").format(
+            name=eldership_name(turn.config, turn.locale, turn.draft.eldership, unnamed())
+        ),
+    )

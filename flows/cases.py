@@ -85,10 +85,19 @@ class Unsorted(StatesGroup):
 
 
 # The main menu stays on screen meanwhile (a visit survey's proposal: for those who have it).
-_PROMPTS = {AddInformation.collecting.state, Reopen.reason.state, Unsorted.choosing.state, VisitSurvey.proposal.state}
+_PROMPTS = {
+    AddInformation.collecting.state,
+    Reopen.reason.state,
+    Unsorted.choosing.state,
+    VisitSurvey.proposal.state,
+}
 
 
-async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+async def navigation_leaves_the_prompt(
+    handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+    event: TelegramObject,
+    data: dict[str, Any],
+) -> Any:
     """A command or a main-menu button while a prompt of this flow waits (the reason to reopen,
     what to add to a case) is where the resident goes, never the answer: "📰 News" reopened the
     case with itself as the reason, or went to the clerks as added information. The prompt is
@@ -96,7 +105,12 @@ async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[s
 
     A message outer middleware of the dispatcher (bot.app), so that it runs before every flow's
     router, also those before this one; /cancel is left to its handler, which says what it ended."""
-    if isinstance(event, Message) and data.get("raw_state") in _PROMPTS and is_navigation(event.text) and not event.text.startswith("/cancel"):
+    if (
+        isinstance(event, Message)
+        and data.get("raw_state") in _PROMPTS
+        and is_navigation(event.text)
+        and not event.text.startswith("/cancel")
+    ):
         cancel_acknowledgement(event.chat.id)  # no "added to case…" after leaving
         await data["state"].clear()
         data["raw_state"] = None
@@ -106,7 +120,9 @@ async def navigation_leaves_the_prompt(handler: Callable[[TelegramObject, dict[s
 # --- the list ------------------------------------------------------------------------------
 
 
-async def _list(resident: Resident, page: int, queries: CaseQueries, calendar: WorkingCalendar, metoo: MeToo) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _list(
+    resident: Resident, page: int, queries: CaseQueries, calendar: WorkingCalendar, metoo: MeToo
+) -> tuple[str, InlineKeyboardMarkup | None]:
     text, keyboard = await _own(resident, page, queries, calendar)
     followed = await metoo.followed(resident.id) if page == 0 else []
     if followed:  # someone else's reports ("me too"): their status only, never their trail
@@ -116,7 +132,9 @@ async def _list(resident: Resident, page: int, queries: CaseQueries, calendar: W
     return text.strip(), keyboard
 
 
-async def _own(resident: Resident, page: int, queries: CaseQueries, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _own(
+    resident: Resident, page: int, queries: CaseQueries, calendar: WorkingCalendar
+) -> tuple[str, InlineKeyboardMarkup | None]:
     rows, total = await queries.page_for_resident(resident.id, page, PER_PAGE)
     if total == 0:
         return _("You have no cases yet. To submit one, press “📝 New case”."), None
@@ -127,12 +145,16 @@ async def _own(resident: Resident, page: int, queries: CaseQueries, calendar: Wo
     lines = [_("<b>Your cases</b> ({count}), newest first:").format(count=total), ""]
     builder = InlineKeyboardBuilder()
     for case in rows:
-        lines.append(f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.status_label(case.status)}")
+        lines.append(
+            f"{texts.KIND_ICONS.get(case.kind, '')} <b>{case.number}</b> · {texts.status_label(case.status)}"
+        )
         if case.status not in CLOSED_STATUSES:
             lines.append("    " + _("answer due by {date}").format(date=texts.day(case.due)))
         builder.button(text=case.number, callback_data=Follow(action="open", case_id=case.id, page=page))
     sizes = [1] * len(rows)
-    navigation = [(label, target) for label, target in (("◀", page - 1), ("▶", page + 1)) if 0 <= target < pages]
+    navigation = [
+        (label, target) for label, target in (("◀", page - 1), ("▶", page + 1)) if 0 <= target < pages
+    ]
     for label, target in navigation:
         builder.button(text=f"{label} {target + 1}/{pages}", callback_data=Follow(action="page", page=target))
     builder.adjust(*sizes, len(navigation) or 1)
@@ -141,14 +163,28 @@ async def _own(resident: Resident, page: int, queries: CaseQueries, calendar: Wo
 
 @router.message(Command("cases"), Onboarded())
 @router.message(F.text == MENU_MY_CASES, Onboarded())
-async def my_cases(message: Message, state: FSMContext, resident: Resident, queries: CaseQueries, calendar: WorkingCalendar, metoo: MeToo) -> None:
+async def my_cases(
+    message: Message,
+    state: FSMContext,
+    resident: Resident,
+    queries: CaseQueries,
+    calendar: WorkingCalendar,
+    metoo: MeToo,
+) -> None:
     await state.clear()
     text, keyboard = await _list(resident, 0, queries, calendar, metoo)
     await message.answer(text, reply_markup=keyboard)
 
 
 @router.callback_query(Follow.filter(F.action == "page"), Onboarded())
-async def list_page(query: CallbackQuery, callback_data: Follow, resident: Resident, queries: CaseQueries, calendar: WorkingCalendar, metoo: MeToo) -> None:
+async def list_page(
+    query: CallbackQuery,
+    callback_data: Follow,
+    resident: Resident,
+    queries: CaseQueries,
+    calendar: WorkingCalendar,
+    metoo: MeToo,
+) -> None:
     await query.answer()
     text, keyboard = await _list(resident, callback_data.page, queries, calendar, metoo)
     await shown(query).edit_text(text, reply_markup=keyboard)  # a page beyond the end shows the last one
@@ -174,7 +210,9 @@ def _event_line(event: CaseEvent) -> str | None:
     return None
 
 
-def _details(case: Case, events: list[CaseEvent], config: Config, calendar: WorkingCalendar, locale: str) -> str:
+def _details(
+    case: Case, events: list[CaseEvent], config: Config, calendar: WorkingCalendar, locale: str
+) -> str:
     municipality = config.municipality
     eldership = municipality.eldership_by_id.get(case.eldership_id or "")
     today = calendar.local_date(utcnow())
@@ -191,9 +229,15 @@ def _details(case: Case, events: list[CaseEvent], config: Config, calendar: Work
             lines.append(_("Closed: {date}").format(date=texts.day(calendar.local_date(case.closed_at))))
     else:
         left = calendar.working_days_left(today, case.due)
-        lines.append(_("Answer due by: <b>{date}</b> ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)))
+        lines.append(
+            _("Answer due by: <b>{date}</b> ({left})").format(
+                date=texts.day(case.due), left=texts.days_left(today, case.due, left)
+            )
+        )
         if case.extended_until:
-            lines.append(_("The deadline was extended: {reason}").format(reason=escape(case.extension_reason or "")))
+            lines.append(
+                _("The deadline was extended: {reason}").format(reason=escape(case.extension_reason or ""))
+            )
     history = [line for line in map(_event_line, events) if line]
     lines += ["", _("<b>History</b>"), *("• " + line for line in history)]
     answers = [e for e in events if e.kind == EventKind.MESSAGE_OUT and e.text]
@@ -221,7 +265,13 @@ def _case_keyboard(case: Case, commands: CaseCommands, page: int) -> InlineKeybo
 
 
 async def _show_case(
-    case: Case, queries: CaseQueries, commands: CaseCommands, config: Config, calendar: WorkingCalendar, i18n: I18n, page: int = 0
+    case: Case,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    config: Config,
+    calendar: WorkingCalendar,
+    i18n: I18n,
+    page: int = 0,
 ) -> tuple[str, InlineKeyboardMarkup]:
     events = await queries.history(case.id)
     return _details(case, events, config, calendar, i18n.current_locale), _case_keyboard(case, commands, page)
@@ -229,9 +279,15 @@ async def _show_case(
 
 @router.callback_query(Follow.filter(F.action == "open"))
 async def open_case(
-    query: CallbackQuery, callback_data: Follow, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config,
-    calendar: WorkingCalendar, i18n: I18n,
-) -> None:  # fmt: skip
+    query: CallbackQuery,
+    callback_data: Follow,
+    resident: Resident | None,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    config: Config,
+    calendar: WorkingCalendar,
+    i18n: I18n,
+) -> None:
     case = await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
     if case is None:
         await query.answer(_("Case not found."), show_alert=True)
@@ -243,7 +299,13 @@ async def open_case(
 
 @router.message(StateFilter(None), F.text.regexp(CASE_NUMBER))
 async def look_up(
-    message: Message, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config, calendar: WorkingCalendar, i18n: I18n
+    message: Message,
+    resident: Resident | None,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    config: Config,
+    calendar: WorkingCalendar,
+    i18n: I18n,
 ) -> None:
     """A typed case number: shown only if it is the resident's, else the same "not found"."""
     number = parse_case_number(message.text or "")
@@ -275,9 +337,16 @@ def _done_keyboard(case_id: int) -> InlineKeyboardMarkup:
 
 @router.callback_query(Follow.filter(F.action == "add"))
 async def add_information(
-    query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands
+    query: CallbackQuery,
+    callback_data: Follow,
+    state: FSMContext,
+    resident: Resident | None,
+    queries: CaseQueries,
+    commands: CaseCommands,
 ) -> None:
-    found = await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
+    found = (
+        await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
+    )
     try:
         case = commands.check_add_information(found, resident.id if resident else 0)
     except NotAllowed:
@@ -287,17 +356,23 @@ async def add_information(
     await state.set_data({"case_id": case.id})
     await query.answer()
     await shown(query).answer(
-        _("Send what you would like to add to case {number}: text, photos or documents. Press “Done” when finished.").format(number=case.number),
+        _(
+            "Send what you would like to add to case {number}: text, photos or documents. Press “Done” when finished."
+        ).format(number=case.number),
         reply_markup=_done_keyboard(case.id),
     )
 
 
 @router.message(StateFilter(AddInformation.collecting), F.text | F.photo | F.document)
-async def information_given(message: Message, state: FSMContext, resident: Resident, queries: CaseQueries, commands: CaseCommands) -> None:
+async def information_given(
+    message: Message, state: FSMContext, resident: Resident, queries: CaseQueries, commands: CaseCommands
+) -> None:
     case = await queries.own_case(resident.id, case_id=(await state.get_data()).get("case_id"))
     if case is None:
         await state.clear()
-        await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
+        await message.answer(
+            _("This case is closed; information can no longer be added."), reply_markup=main_menu()
+        )
         return
     if too_big_to_keep(message):
         await message.answer(too_big_text(), reply_markup=_done_keyboard(case.id))
@@ -312,13 +387,17 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
         await message.answer(_too_long(text))
         return
     try:
-        await commands.add_information(case.id, resident.id, text, files, resident_message_id=message.message_id)
+        await commands.add_information(
+            case.id, resident.id, text, files, resident_message_id=message.message_id
+        )
     except (FileQuotaReached, AlreadyAdded) as refused:
         await message.answer(files_refused_text(refused), reply_markup=_done_keyboard(case.id))
         return
     except NotAllowed:  # closed in the meantime
         await state.clear()
-        await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
+        await message.answer(
+            _("This case is closed; information can no longer be added."), reply_markup=main_menu()
+        )
         return
     text = _("Added to case {number}. Send more, or press “Done”.").format(number=case.number)
     keyboard = _done_keyboard(case.id)
@@ -328,18 +407,29 @@ async def information_given(message: Message, state: FSMContext, resident: Resid
 @router.message(StateFilter(AddInformation.collecting))
 async def information_unexpected(message: Message, state: FSMContext) -> None:
     case_id = (await state.get_data()).get("case_id", 0)
-    await message.answer(_("We can add text, photos and documents only. Press “Done” when finished."), reply_markup=_done_keyboard(case_id))
+    await message.answer(
+        _("We can add text, photos and documents only. Press “Done” when finished."),
+        reply_markup=_done_keyboard(case_id),
+    )
 
 
 @router.callback_query(Follow.filter(F.action == "add_done"))
-async def information_done(query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, commands: CaseCommands) -> None:
+async def information_done(
+    query: CallbackQuery,
+    callback_data: Follow,
+    state: FSMContext,
+    resident: Resident | None,
+    commands: CaseCommands,
+) -> None:
     cancel_acknowledgement(shown(query).chat.id)
     if await state.get_state() == AddInformation.collecting.state:
         await state.clear()
     if resident is not None:
         await commands.send_information_now(callback_data.case_id, resident.id)  # "Done": no waiting for more
     await query.answer()
-    await shown(query).answer(_("Thank you. The clerk handling your case will see it."), reply_markup=main_menu())
+    await shown(query).answer(
+        _("Thank you. The clerk handling your case will see it."), reply_markup=main_menu()
+    )
 
 
 # --- reopening -----------------------------------------------------------------------------
@@ -347,15 +437,25 @@ async def information_done(query: CallbackQuery, callback_data: Follow, state: F
 
 @router.callback_query(Follow.filter(F.action == "reopen"))
 async def ask_reopen_reason(
-    query: CallbackQuery, callback_data: Follow, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config
+    query: CallbackQuery,
+    callback_data: Follow,
+    state: FSMContext,
+    resident: Resident | None,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    config: Config,
 ) -> None:
-    found = await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
+    found = (
+        await queries.own_case(resident.id, case_id=callback_data.case_id) if onboarded(resident) else None
+    )
     try:
         case = commands.check_reopen_by_resident(found, resident.id if resident else 0, utcnow())
     except NotAllowed:
         await query.answer(
             _(
-                "A case can be reopened within {days} day of closing.", "A case can be reopened within {days} days of closing.", config.settings.reopen_days
+                "A case can be reopened within {days} day of closing.",
+                "A case can be reopened within {days} days of closing.",
+                config.settings.reopen_days,
             ).format(days=config.settings.reopen_days),
             show_alert=True,
         )
@@ -363,17 +463,25 @@ async def ask_reopen_reason(
     await state.set_state(Reopen.reason)
     await state.set_data({"case_id": case.id})
     await query.answer()
-    await shown(query).answer(_("Why should case {number} be reopened? Please write the reason in one message.").format(number=case.number))
+    await shown(query).answer(
+        _("Why should case {number} be reopened? Please write the reason in one message.").format(
+            number=case.number
+        )
+    )
 
 
 @router.message(StateFilter(Reopen.reason), F.text)
-async def reopen(message: Message, state: FSMContext, resident: Resident, commands: CaseCommands, config: Config) -> None:
+async def reopen(
+    message: Message, state: FSMContext, resident: Resident, commands: CaseCommands, config: Config
+) -> None:
     reason = message.text.strip()
     if len(visible_text(reason)) < REASON_MIN or len(reason) > REASON_MAX:
         await message.answer(
-            _("Please write the reason in {min} to {max} character.", "Please write the reason in {min} to {max} characters.", REASON_MAX).format(
-                min=REASON_MIN, max=REASON_MAX
-            )
+            _(
+                "Please write the reason in {min} to {max} character.",
+                "Please write the reason in {min} to {max} characters.",
+                REASON_MAX,
+            ).format(min=REASON_MIN, max=REASON_MAX)
         )
         return
     case_id = (await state.get_data()).get("case_id", 0)
@@ -383,12 +491,17 @@ async def reopen(message: Message, state: FSMContext, resident: Resident, comman
     except NotAllowed:
         await message.answer(
             _(
-                "A case can be reopened within {days} day of closing.", "A case can be reopened within {days} days of closing.", config.settings.reopen_days
+                "A case can be reopened within {days} day of closing.",
+                "A case can be reopened within {days} days of closing.",
+                config.settings.reopen_days,
             ).format(days=config.settings.reopen_days),
             reply_markup=main_menu(),
         )
         return
-    await message.answer(_("Case {number} has been reopened. A clerk will look at it again.").format(number=reopened.number), reply_markup=main_menu())
+    await message.answer(
+        _("Case {number} has been reopened. A clerk will look at it again.").format(number=reopened.number),
+        reply_markup=main_menu(),
+    )
 
 
 @router.message(StateFilter(Reopen.reason))
@@ -409,22 +522,37 @@ def _unsorted_item(message: Message) -> dict[str, Any]:
     """One message waiting for the resident to say which case it is about (in the FSM data, as JSON)."""
     typed = (message.text or message.caption or "").strip()
     files = attachment_of(message) if message.photo or message.document else None
-    return {"text": typed if visible_text(typed) else None, "file": asdict(files) if files else None, "message_id": message.message_id}
+    return {
+        "text": typed if visible_text(typed) else None,
+        "file": asdict(files) if files else None,
+        "message_id": message.message_id,
+    }
 
 
 def _choice_keyboard(open_cases: list[Case], config: Config, locale: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for case in open_cases[:CHOICES]:
         category = config.municipality.category_by_id[case.category_id].get(locale)
-        builder.button(text=f"{texts.KIND_ICONS.get(case.kind, '')} {case.number} · {category}"[:64], callback_data=Sort(case_id=case.id))
+        builder.button(
+            text=f"{texts.KIND_ICONS.get(case.kind, '')} {case.number} · {category}"[:64],
+            callback_data=Sort(case_id=case.id),
+        )
     builder.button(text=_("✖️ Do not send"), callback_data=Sort())
     builder.adjust(1)
     return builder.as_markup()
 
 
-@unprompted.message(StateFilter(None, Unsorted.choosing), F.text | F.photo | F.document, ~F.text.startswith("/"))
+@unprompted.message(
+    StateFilter(None, Unsorted.choosing), F.text | F.photo | F.document, ~F.text.startswith("/")
+)
 async def written_unasked(
-    message: Message, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands, config: Config, i18n: I18n
+    message: Message,
+    state: FSMContext,
+    resident: Resident | None,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    config: Config,
+    i18n: I18n,
 ) -> None:
     """Text or files nobody asked for go to the resident's case: the case of the message they reply
     to, their only open case, or the one they choose with one tap; with none open, the offer to
@@ -439,7 +567,11 @@ async def written_unasked(
         await message.answer(_too_long(item["text"]))
         return
     choosing = await state.get_state() == Unsorted.choosing.state
-    case = await queries.case_of_message(resident.id, message.reply_to_message.message_id) if message.reply_to_message else None
+    case = (
+        await queries.case_of_message(resident.id, message.reply_to_message.message_id)
+        if message.reply_to_message
+        else None
+    )
     if case is not None and case.status in CLOSED_STATUSES:
         await message.answer(_closed_text(case, commands), reply_markup=main_menu())
         return
@@ -452,7 +584,9 @@ async def written_unasked(
     if not open_cases:
         await state.clear()
         await message.answer(
-            _("You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”."),
+            _(
+                "You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”."
+            ),
             reply_markup=main_menu(),
         )
         return
@@ -461,7 +595,9 @@ async def written_unasked(
     await state.set_data({"unsorted": [*waiting, item]})
     question = _("Which of your cases is this about? It is sent to the clerks once you choose.")
     keyboard = _choice_keyboard(open_cases, config, i18n.current_locale)
-    acknowledge_later(message.chat.id, lambda: message.answer(question, reply_markup=keyboard))  # once for an album, or a burst
+    acknowledge_later(
+        message.chat.id, lambda: message.answer(question, reply_markup=keyboard)
+    )  # once for an album, or a burst
 
 
 def _closed_text(case: Case, commands: CaseCommands) -> str:
@@ -471,15 +607,29 @@ def _closed_text(case: Case, commands: CaseCommands) -> str:
     return closed + " " + _("To write about it again, please submit a new case.")
 
 
-async def _add_unasked(message: Message, resident: Resident, case: Case, item: dict[str, Any], commands: CaseCommands, *, only: bool) -> None:
+async def _add_unasked(
+    message: Message,
+    resident: Resident,
+    case: Case,
+    item: dict[str, Any],
+    commands: CaseCommands,
+    *,
+    only: bool,
+) -> None:
     files = (AttachmentDraft(**item["file"]),) if item["file"] else ()
     try:
-        await commands.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
+        await commands.add_information(
+            case.id, resident.id, item["text"], files, resident_message_id=item["message_id"]
+        )
     except NotAllowed:  # closed in the meantime
-        await message.answer(_("This case is closed; information can no longer be added."), reply_markup=main_menu())
+        await message.answer(
+            _("This case is closed; information can no longer be added."), reply_markup=main_menu()
+        )
         return
     if only:
-        text = _("Added to your case {number}, which is being handled; the clerk handling it will see it. To submit a new case instead, press “📝 New case”.")
+        text = _(
+            "Added to your case {number}, which is being handled; the clerk handling it will see it. To submit a new case instead, press “📝 New case”."
+        )
     else:
         text = _("Added to case {number}; the clerk handling it will see it.")
     text, keyboard = text.format(number=case.number), main_menu()
@@ -488,9 +638,18 @@ async def _add_unasked(message: Message, resident: Resident, case: Case, item: d
 
 @unprompted.callback_query(Sort.filter())
 async def case_chosen(
-    query: CallbackQuery, callback_data: Sort, state: FSMContext, resident: Resident | None, queries: CaseQueries, commands: CaseCommands
+    query: CallbackQuery,
+    callback_data: Sort,
+    state: FSMContext,
+    resident: Resident | None,
+    queries: CaseQueries,
+    commands: CaseCommands,
 ) -> None:
-    waiting: list[dict[str, Any]] = (await state.get_data()).get("unsorted", []) if await state.get_state() == Unsorted.choosing.state else []
+    waiting: list[dict[str, Any]] = (
+        (await state.get_data()).get("unsorted", [])
+        if await state.get_state() == Unsorted.choosing.state
+        else []
+    )
     if not waiting or not onboarded(resident):
         await stale_button(query)
         await _drop_choice(query)
@@ -501,7 +660,9 @@ async def case_chosen(
         await shown(query).edit_text(_("Not sent."))
         return
     try:
-        case = commands.check_add_information(await queries.own_case(resident.id, case_id=callback_data.case_id), resident.id)
+        case = commands.check_add_information(
+            await queries.own_case(resident.id, case_id=callback_data.case_id), resident.id
+        )
     except NotAllowed:  # the choice stays: another case may be chosen
         await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
@@ -509,13 +670,19 @@ async def case_chosen(
     try:
         for item in waiting:
             files = (AttachmentDraft(**item["file"]),) if item["file"] else ()
-            await commands.add_information(case.id, resident.id, item["text"], files, resident_message_id=item["message_id"])
+            await commands.add_information(
+                case.id, resident.id, item["text"], files, resident_message_id=item["message_id"]
+            )
     except NotAllowed:
         await query.answer(_("This case is closed; information can no longer be added."), show_alert=True)
         return
-    await commands.send_information_now(case.id, resident.id)  # the resident has waited for the choice already
+    await commands.send_information_now(
+        case.id, resident.id
+    )  # the resident has waited for the choice already
     await query.answer()
-    await shown(query).edit_text(_("Added to case {number}; the clerk handling it will see it.").format(number=case.number))
+    await shown(query).edit_text(
+        _("Added to case {number}; the clerk handling it will see it.").format(number=case.number)
+    )
 
 
 async def _drop_choice(query: CallbackQuery) -> None:

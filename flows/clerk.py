@@ -61,30 +61,54 @@ PER_PAGE = 10
 
 PROMPTS = {
     Action.EXTEND: lambda: _("{number}: write the reason for the extension. The resident will see it."),
-    Action.ANSWER: lambda: _("{number}: write the final answer. It goes to the resident, and the case is closed."),
-    Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team and the resident will see it."),
-    Action.REDIRECT: lambda: _("{number}: write to which institution the case goes, and why. The resident will see it."),
+    Action.ANSWER: lambda: _(
+        "{number}: write the final answer. It goes to the resident, and the case is closed."
+    ),
+    Action.PASS: lambda: _(
+        "{number}: write why the case goes to {team}. The team and the resident will see it."
+    ),
+    Action.REDIRECT: lambda: _(
+        "{number}: write to which institution the case goes, and why. The resident will see it."
+    ),
     Action.REJECT: lambda: _("{number}: write why the case is rejected. The resident will see it."),
-    Action.DUPLICATE: lambda: _("{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."),
+    Action.DUPLICATE: lambda: _(
+        "{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."
+    ),
 }
 # The same for a case whose person has no Telegram (registered by a clerk): nothing is sent.
 PROMPTS_OUTSIDE_TELEGRAM = {
-    Action.EXTEND: lambda: _("{number}: write the reason for the extension, for the case's record. Tell the person yourself: they have no Telegram."),
-    Action.ANSWER: lambda: _("{number}: write the answer given {how}, for the case's record. The case is then closed."),
+    Action.EXTEND: lambda: _(
+        "{number}: write the reason for the extension, for the case's record. Tell the person yourself: they have no Telegram."
+    ),
+    Action.ANSWER: lambda: _(
+        "{number}: write the answer given {how}, for the case's record. The case is then closed."
+    ),
     Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team will see it."),
-    Action.REDIRECT: lambda: _("{number}: write to which institution the case went, and why (told {how}), for the case's record."),
+    Action.REDIRECT: lambda: _(
+        "{number}: write to which institution the case went, and why (told {how}), for the case's record."
+    ),
     Action.REJECT: lambda: _("{number}: write why the case is rejected (told {how}), for the case's record."),
-    Action.DUPLICATE: lambda: _("{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."),
+    Action.DUPLICATE: lambda: _(
+        "{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."
+    ),
 }
 
 # The same for a case that came through Open311: what closes it is published there (status notes).
 PROMPTS_OPEN311 = {
-    Action.EXTEND: lambda: _("{number}: write the reason for the extension, for the case's record. The Open311 client sees the new deadline."),
-    Action.ANSWER: lambda: _("{number}: write the final answer. It is published through Open311, where the person reads it, and the case is closed."),
+    Action.EXTEND: lambda: _(
+        "{number}: write the reason for the extension, for the case's record. The Open311 client sees the new deadline."
+    ),
+    Action.ANSWER: lambda: _(
+        "{number}: write the final answer. It is published through Open311, where the person reads it, and the case is closed."
+    ),
     Action.PASS: lambda: _("{number}: write why the case goes to {team}. The team will see it."),
-    Action.REDIRECT: lambda: _("{number}: write to which institution the case goes, and why. It is published through Open311."),
+    Action.REDIRECT: lambda: _(
+        "{number}: write to which institution the case goes, and why. It is published through Open311."
+    ),
     Action.REJECT: lambda: _("{number}: write why the case is rejected. It is published through Open311."),
-    Action.DUPLICATE: lambda: _("{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."),
+    Action.DUPLICATE: lambda: _(
+        "{number}: write the number of the case this one duplicates. This case is closed, and its resident follows that one."
+    ),
 }
 
 
@@ -192,7 +216,9 @@ async def pressed_elsewhere(query: CallbackQuery) -> None:
 # --- who acts ------------------------------------------------------------------------------
 
 
-async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams: TeamDirectory, *, heads_only: bool = False) -> Clerk | None:
+async def acting_clerk(
+    event: Message | CallbackQuery, case: Case | None, teams: TeamDirectory, *, heads_only: bool = False
+) -> Clerk | None:
     """The person acting, if they may act on `case` (or, without a case, for a team in this chat);
     otherwise they are told why not (flows.staff: a message once an hour), it is logged, and None
     is returned."""
@@ -204,14 +230,25 @@ async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams:
     candidates = [teams.get(case.team_id)] if case is not None else teams.teams_in(message.chat.id)
     roles = [await teams.role(user.id, team) for team in candidates]
     allowed = any(role.assigns for role in roles) if heads_only else any(role.acts for role in roles)
-    moved = case is not None and teams.chat_of(candidates[0]) != message.chat.id  # the case lives in another team's group now
+    moved = (
+        case is not None and teams.chat_of(candidates[0]) != message.chat.id
+    )  # the case lives in another team's group now
     case_id = case.id if case else None
     if moved or not allowed:
-        refusal = _("Only the team's head can do this.") if heads_only else _("Only the team handling this case can do this.")
+        refusal = (
+            _("Only the team's head can do this.")
+            if heads_only
+            else _("Only the team handling this case can do this.")
+        )
         if moved and case is not None:
             refusal = moved_away(case, teams)
         await refused(event, user, refusal, teams.roles, case_id=case_id)
-        if moved and isinstance(event, CallbackQuery) and isinstance(event.message, Message) and event.message.reply_markup:
+        if (
+            moved
+            and isinstance(event, CallbackQuery)
+            and isinstance(event.message, Message)
+            and event.message.reply_markup
+        ):
             await event.message.edit_reply_markup(reply_markup=None)  # its buttons no longer act here
         return None
     acted(event, user, Role.strongest(roles), case_id=case_id)
@@ -221,9 +258,9 @@ async def acting_clerk(event: Message | CallbackQuery, case: Case | None, teams:
 def moved_away(case: Case, teams: TeamDirectory) -> str:
     """Where a case is now, for a clerk acting on it in a group it has left (in ADMIN_LOCALE)."""
     team = teams.get(case.team_id)
-    return _("{number} was passed on to {team} and is handled in its group now; nothing was done or sent from here.").format(
-        number=case.number, team=escape(team.name.get(texts.current_locale()))
-    )
+    return _(
+        "{number} was passed on to {team} and is handled in its group now; nothing was done or sent from here."
+    ).format(number=case.number, team=escape(team.name.get(texts.current_locale())))
 
 
 async def _left_this_topic(message: Message, queries: CaseQueries, teams: TeamDirectory) -> bool:
@@ -235,9 +272,13 @@ async def _left_this_topic(message: Message, queries: CaseQueries, teams: TeamDi
         return False
     # Not in the topic: it is closed, and the bot cannot write there (TOPIC_CLOSED); in the group's main chat, naming the clerk.
     team = teams.get(case.team_id).name.get(texts.current_locale())
-    text = _("{name}: {number} was passed on to {team} and is handled in its group now; your message in its old topic was not sent to anyone.")
+    text = _(
+        "{name}: {number} was passed on to {team} and is handled in its group now; your message in its old topic was not sent to anyone."
+    )
     name = escape(message.from_user.full_name if message.from_user else "?")
-    await message.bot.send_message(message.chat.id, text.format(name=name, number=case.number, team=escape(team)))
+    await message.bot.send_message(
+        message.chat.id, text.format(name=name, number=case.number, team=escape(team))
+    )
     return True
 
 
@@ -258,9 +299,15 @@ async def case_of(message: Message, queries: CaseQueries) -> Case | None:
 
 @router.callback_query(DeskAction.filter())
 async def card_button(
-    query: CallbackQuery, callback_data: DeskAction, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, clerk_texts: ClerkTexts,
-    state: FSMContext, config: Config,
-) -> None:  # fmt: skip
+    query: CallbackQuery,
+    callback_data: DeskAction,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+    clerk_texts: ClerkTexts,
+    state: FSMContext,
+    config: Config,
+) -> None:
     action = callback_data.action
     found = await queries.get(callback_data.case_id)
     rule = TRANSITIONS[action]
@@ -270,28 +317,46 @@ async def card_button(
     try:
         case = commands.check_action(found, action)
     except NotAllowed as refused:
-        log.warning("desk action does not fit the case now", extra={"user_id": clerk.id, "case_id": callback_data.case_id, "action": action})
+        log.warning(
+            "desk action does not fit the case now",
+            extra={"user_id": clerk.id, "case_id": callback_data.case_id, "action": action},
+        )
         await query.answer(_refusal(refused), show_alert=True)
         return
     if action is Action.EXTEND:
         left = commands.extension_left(case)
         await query.answer()
         await _send_in_case(
-            query, case, _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left), _days_keyboard(case, left)
+            query,
+            case,
+            _("{number}: by how many working days? At most {max}.").format(number=case.number, max=left),
+            _days_keyboard(case, left),
         )
         return
     if action is Action.PASS:
         await query.answer()
-        await _send_in_case(query, case, _("{number}: to which team?").format(number=case.number), _teams_keyboard(case, teams, config))
+        await _send_in_case(
+            query,
+            case,
+            _("{number}: to which team?").format(number=case.number),
+            _teams_keyboard(case, teams, config),
+        )
         return
     if action is Action.ASSIGN:
         await query.answer()
         keyboard = await _members_keyboard(case, teams.get(case.team_id), teams, commands)
-        await _send_in_case(query, case, _("{number}: who is responsible?").format(number=case.number), keyboard)
+        await _send_in_case(
+            query, case, _("{number}: who is responsible?").format(number=case.number), keyboard
+        )
         return
     if records_how_answered(case, action):
         await query.answer()
-        await _send_in_case(query, case, _("{number}: how was the answer given?").format(number=case.number), _answered_via_keyboard(case, action))
+        await _send_in_case(
+            query,
+            case,
+            _("{number}: how was the answer given?").format(number=case.number),
+            _answered_via_keyboard(case, action),
+        )
         return
     if rule.needs_text:
         await query.answer()
@@ -300,7 +365,9 @@ async def card_button(
     await _act(query, commands, case, action, clerk)
 
 
-async def _act(query: CallbackQuery, commands: CaseCommands, case: Case, action: Action, clerk: Clerk, **details: Any) -> None:
+async def _act(
+    query: CallbackQuery, commands: CaseCommands, case: Case, action: Action, clerk: Clerk, **details: Any
+) -> None:
     try:
         await commands.act(case.id, action, clerk, **details)
     except NotAllowed as refused:
@@ -309,10 +376,14 @@ async def _act(query: CallbackQuery, commands: CaseCommands, case: Case, action:
     await query.answer(str(ACTION_LABELS[action]))
 
 
-async def _send_in_case(query: CallbackQuery, case: Case, text: str, keyboard: InlineKeyboardMarkup) -> Message:
+async def _send_in_case(
+    query: CallbackQuery, case: Case, text: str, keyboard: InlineKeyboardMarkup
+) -> Message:
     """Something for the clerk who pressed, in the topic where they pressed (clerks go before cards in the lane)."""
     thread = shown(query).message_thread_id if shown(query).is_topic_message else None
-    return await query.bot.send_message(shown(query).chat.id, text, message_thread_id=thread, reply_markup=keyboard)
+    return await query.bot.send_message(
+        shown(query).chat.id, text, message_thread_id=thread, reply_markup=keyboard
+    )
 
 
 def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
@@ -323,7 +394,12 @@ def _cancel_keyboard(case: Case) -> InlineKeyboardMarkup:
 
 def _answered_via_keyboard(case: Case, action: Action) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    labels = {AnswerBy.PHONE: _("📞 By phone"), AnswerBy.EMAIL: _("✉️ By e-mail"), AnswerBy.POST: _("📮 By post"), AnswerBy.IN_PERSON: _("🤝 In person")}
+    labels = {
+        AnswerBy.PHONE: _("📞 By phone"),
+        AnswerBy.EMAIL: _("✉️ By e-mail"),
+        AnswerBy.POST: _("📮 By post"),
+        AnswerBy.IN_PERSON: _("🤝 In person"),
+    }
     for via, label in labels.items():
         builder.button(text=label, callback_data=AnsweredVia(case_id=case.id, action=action, via=via))
     builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
@@ -343,39 +419,63 @@ def _days_keyboard(case: Case, left: int) -> InlineKeyboardMarkup:
 def _teams_keyboard(case: Case, teams: TeamDirectory, config: Config) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for team in teams.others(teams.get(case.team_id)):
-        builder.button(text=team.name.get(config.settings.admin_locale), callback_data=PassTo(case_id=case.id, team=team.id))
+        builder.button(
+            text=team.name.get(config.settings.admin_locale),
+            callback_data=PassTo(case_id=case.id, team=team.id),
+        )
     builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
     return builder.as_markup()
 
 
-async def _members_keyboard(case: Case, team: Team, teams: TeamDirectory, commands: CaseCommands) -> InlineKeyboardMarkup:
+async def _members_keyboard(
+    case: Case, team: Team, teams: TeamDirectory, commands: CaseCommands
+) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for user_id in commands.assignable(team):
-        builder.button(text=await teams.member_name(team, user_id), callback_data=AssignTo(case_id=case.id, user_id=user_id))
+        builder.button(
+            text=await teams.member_name(team, user_id),
+            callback_data=AssignTo(case_id=case.id, user_id=user_id),
+        )
     builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
     return builder.as_markup()
 
 
-async def _ask(query: CallbackQuery, state: FSMContext, case: Case, action: Action, config: Config, **details: Any) -> None:
+async def _ask(
+    query: CallbackQuery, state: FSMContext, case: Case, action: Action, config: Config, **details: Any
+) -> None:
     """Prompt for the text; the prompt waits for this clerk, in this topic, for PROMPT_MINUTES."""
     team_name = details.pop("team_name", "")
     prompts = _prompts(case)
     how = texts.answer_by_label(details["answered_via"]) if details.get("answered_via") else ""
     text = prompts[action]().format(number=case.number, team=escape(team_name), how=how)
-    text += "\n\n" + _("⏳ Waiting for your answer to {number} ({minutes} min).").format(number=case.number, minutes=config.settings.prompt_minutes)
+    text += "\n\n" + _("⏳ Waiting for your answer to {number} ({minutes} min).").format(
+        number=case.number, minutes=config.settings.prompt_minutes
+    )
     prompt = await _send_in_case(query, case, text, _cancel_keyboard(case))
     await state.set_state(Pending.text)
-    await state.set_data({
-        "case_id": case.id, "action": action, "prompt": prompt.message_id, "in_topic": bool(prompt.is_topic_message),
-        "expires": prompt_expiry(config.settings.prompt_minutes), **details,
-    })  # fmt: skip
+    await state.set_data(
+        {
+            "case_id": case.id,
+            "action": action,
+            "prompt": prompt.message_id,
+            "in_topic": bool(prompt.is_topic_message),
+            "expires": prompt_expiry(config.settings.prompt_minutes),
+            **details,
+        }
+    )
 
 
 @router.callback_query(ExtendBy.filter())
 async def extend_days(
-    query: CallbackQuery, callback_data: ExtendBy, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
+    query: CallbackQuery,
+    callback_data: ExtendBy,
+    state: FSMContext,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+    config: Config,
 ) -> None:
     found = await queries.get(callback_data.case_id)
     if await acting_clerk(query, found, teams) is None or found is None:
@@ -390,7 +490,13 @@ async def extend_days(
 
 @router.callback_query(AnsweredVia.filter())
 async def answered_via(
-    query: CallbackQuery, callback_data: AnsweredVia, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
+    query: CallbackQuery,
+    callback_data: AnsweredVia,
+    state: FSMContext,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+    config: Config,
 ) -> None:
     """How the answer was given (a case without Telegram): then the answer's text, for the record."""
     found = await queries.get(callback_data.case_id)
@@ -407,7 +513,13 @@ async def answered_via(
 
 @router.callback_query(PassTo.filter())
 async def pass_to(
-    query: CallbackQuery, callback_data: PassTo, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
+    query: CallbackQuery,
+    callback_data: PassTo,
+    state: FSMContext,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+    config: Config,
 ) -> None:
     case = await queries.get(callback_data.case_id)
     if await acting_clerk(query, case, teams) is None or case is None:
@@ -417,11 +529,25 @@ async def pass_to(
         return
     await query.answer()
     await drop_buttons(query)
-    await _ask(query, state, case, Action.PASS, config, team_id=target.id, team_name=target.name.get(config.settings.admin_locale))
+    await _ask(
+        query,
+        state,
+        case,
+        Action.PASS,
+        config,
+        team_id=target.id,
+        team_name=target.name.get(config.settings.admin_locale),
+    )
 
 
 @router.callback_query(AssignTo.filter())
-async def assign_to(query: CallbackQuery, callback_data: AssignTo, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
+async def assign_to(
+    query: CallbackQuery,
+    callback_data: AssignTo,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+) -> None:
     case = await queries.get(callback_data.case_id)
     clerk = await acting_clerk(query, case, teams, heads_only=True)
     if clerk is None or case is None:
@@ -448,19 +574,27 @@ async def cancel_prompt(query: CallbackQuery, callback_data: PromptCancel, state
     """ "Cancel" under a prompt: it stops waiting, if it still waits (for this clerk); else nothing
     is undone, and the clerk is told so. Either way its button goes."""
     data = await state.get_data()
-    waiting = await state.get_state() == Pending.text.state and data.get("case_id") == callback_data.case_id and data.get("prompt") == shown(query).message_id
+    waiting = (
+        await state.get_state() == Pending.text.state
+        and data.get("case_id") == callback_data.case_id
+        and data.get("prompt") == shown(query).message_id
+    )
     if waiting:
         await state.clear()
         await query.answer(_("Cancelled."))
     else:
-        await query.answer(_("Nothing to cancel: this question no longer waits for your answer."), show_alert=True)
+        await query.answer(
+            _("Nothing to cancel: this question no longer waits for your answer."), show_alert=True
+        )
     await drop_buttons(query)
 
 
 async def _retire_prompt(message: Message, data: dict[str, Any]) -> None:
     """The prompt was answered (or ran out): its "Cancel" goes, it no longer acts."""
     try:
-        await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=data["prompt"], reply_markup=None)
+        await message.bot.edit_message_reply_markup(
+            chat_id=message.chat.id, message_id=data["prompt"], reply_markup=None
+        )
     except TelegramBadRequest:
         log.debug("could not remove a prompt's button")  # deleted meanwhile: nothing left to press
 
@@ -478,11 +612,17 @@ class AnswersPrompt(Filter):
         data = await state.get_data()
         if data.get("in_topic"):
             return True
-        return message.reply_to_message is not None and message.reply_to_message.message_id == data.get("prompt")
+        return message.reply_to_message is not None and message.reply_to_message.message_id == data.get(
+            "prompt"
+        )
 
 
-@router.message(StateFilter(Pending.text), AnswersPrompt(), F.text, ~F.text.startswith("/"), ~F.text.startswith("!"))
-async def pending_text(message: Message, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
+@router.message(
+    StateFilter(Pending.text), AnswersPrompt(), F.text, ~F.text.startswith("/"), ~F.text.startswith("!")
+)
+async def pending_text(
+    message: Message, state: FSMContext, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory
+) -> None:
     data = await state.get_data()
     case = await queries.get(data["case_id"])
     action = Action(data["action"])
@@ -490,14 +630,20 @@ async def pending_text(message: Message, state: FSMContext, queries: CaseQueries
         await state.clear()
         await _retire_prompt(message, data)
         await message.reply(
-            _("The prompt for {number} has expired, so this message was not sent. Press the button on the card again.").format(
-                number=case.number if case else "?"
-            )
+            _(
+                "The prompt for {number} has expired, so this message was not sent. Press the button on the card again."
+            ).format(number=case.number if case else "?")
         )
         return
     text = (message.text or "").strip()
-    if action is not Action.DUPLICATE and not TEXT_MIN <= len(text) <= TEXT_MAX:  # any answer to "which case?" ends that prompt
-        await message.reply(_("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX).format(min=TEXT_MIN, max=TEXT_MAX))
+    if (
+        action is not Action.DUPLICATE and not TEXT_MIN <= len(text) <= TEXT_MAX
+    ):  # any answer to "which case?" ends that prompt
+        await message.reply(
+            _(
+                "Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX
+            ).format(min=TEXT_MIN, max=TEXT_MAX)
+        )
         return
     clerk = await acting_clerk(message, case, teams)
     if clerk is None or case is None:
@@ -508,23 +654,46 @@ async def pending_text(message: Message, state: FSMContext, queries: CaseQueries
         await _merge(message, case, text, clerk, queries, commands, teams)
         await _retire_prompt(message, data)
         return
-    answer = GroupMessage(message.chat.id, message.message_id, message.html_text) if action is Action.ANSWER else None
+    answer = (
+        GroupMessage(message.chat.id, message.message_id, message.html_text)
+        if action is Action.ANSWER
+        else None
+    )
     via = AnswerBy(data["answered_via"]) if data.get("answered_via") else None
     try:
-        await commands.act(case.id, action, clerk, text=text, days=data.get("days"), team_id=data.get("team_id"), answer=answer, answered_via=via)
+        await commands.act(
+            case.id,
+            action,
+            clerk,
+            text=text,
+            days=data.get("days"),
+            team_id=data.get("team_id"),
+            answer=answer,
+            answered_via=via,
+        )
     except NotAllowed as refused:
         await message.reply(_refusal(refused))
     await _retire_prompt(message, data)
 
 
-async def _merge(message: Message, case: Case, number: str, clerk: Clerk, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
+async def _merge(
+    message: Message,
+    case: Case,
+    number: str,
+    clerk: Clerk,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+) -> None:
     """ "Duplicate of…": the original by its number; a head of its team may merge from another team.
     Anything else ends the prompt with the reason, and nothing changes."""
     typed = parse_case_number(number)
     original = await queries.by_number(typed) if typed is not None else None
     head = original is not None and (await teams.role(clerk.id, teams.get(original.team_id))).assigns
     try:
-        await commands.merge(case.id, original.id if original is not None else 0, clerk, head_of_original=head)
+        await commands.merge(
+            case.id, original.id if original is not None else 0, clerk, head_of_original=head
+        )
     except NotAllowed as refused:
         await message.reply(_refusal(refused))
 
@@ -556,7 +725,9 @@ async def note(message: Message, queries: CaseQueries, commands: CaseCommands, t
 
 
 @router.message(~F.text.startswith("/"), F.text | F.photo | F.document)
-async def clerk_message(message: Message, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory) -> None:
+async def clerk_message(
+    message: Message, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory
+) -> None:
     case = await case_of(message, queries)
     if case is None:
         await _left_this_topic(message, queries, teams)  # else: the clerks talking among themselves
@@ -564,24 +735,38 @@ async def clerk_message(message: Message, queries: CaseQueries, commands: CaseCo
     clerk = await acting_clerk(message, case, teams)
     if clerk is None:
         return
-    if case.channel == Channel.OPEN311:  # no chat to relay to: the resident reads the final answer through Open311
+    if (
+        case.channel == Channel.OPEN311
+    ):  # no chat to relay to: the resident reads the final answer through Open311
         await message.reply(
-            _("Not sent: this case came through Open311, not Telegram. The final answer ({button}) is published there; start a note with !.").format(
-                button=ACTION_LABELS[Action.ANSWER]
-            )
+            _(
+                "Not sent: this case came through Open311, not Telegram. The final answer ({button}) is published there; start a note with !."
+            ).format(button=ACTION_LABELS[Action.ANSWER])
         )
         return
 
     async def relay(messages: list[Message]) -> None:
         first = messages[0]
-        refs = [GroupMessage(m.chat.id, m.message_id, m.html_text if (m.text or m.caption) else None, media=bool(m.photo or m.document)) for m in messages]
+        refs = [
+            GroupMessage(
+                m.chat.id,
+                m.message_id,
+                m.html_text if (m.text or m.caption) else None,
+                media=bool(m.photo or m.document),
+            )
+            for m in messages
+        ]
         files = tuple(attachment_of(m) for m in messages if m.photo or m.document)
         try:
             await commands.relay(case.id, clerk, refs, first.text or first.caption, files)
         except NoTelegram:
             await first.reply(_no_telegram())
         except NotAllowed:
-            await first.reply(_("Not sent: the resident erased their profile and the case is closed, or its retention period is over."))
+            await first.reply(
+                _(
+                    "Not sent: the resident erased their profile and the case is closed, or its retention period is over."
+                )
+            )
 
     if message.media_group_id:
         collect_album(message, relay)
@@ -615,12 +800,16 @@ def _listing(title: str, cases: list[Case], calendar: WorkingCalendar) -> str:
     return "\n".join(lines)
 
 
-async def _chat_cases(chat_id: int, teams: TeamDirectory, queries: CaseQueries, assignee_id: int | None = None) -> list[Case]:
+async def _chat_cases(
+    chat_id: int, teams: TeamDirectory, queries: CaseQueries, assignee_id: int | None = None
+) -> list[Case]:
     cases = [case for team in teams.teams_in(chat_id) for case in await queries.open_cases(team, assignee_id)]
     return sorted(cases, key=lambda c: (c.due, c.id))
 
 
-async def _open_page(page: int, chat_id: int, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _open_page(
+    page: int, chat_id: int, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar
+) -> tuple[str, InlineKeyboardMarkup | None]:
     cases = await _chat_cases(chat_id, teams, queries)
     pages = max(1, -(-len(cases) // PER_PAGE))
     page = min(max(page, 0), pages - 1)
@@ -634,7 +823,9 @@ async def _open_page(page: int, chat_id: int, teams: TeamDirectory, queries: Cas
 
 
 @router.message(Command("open"))
-async def open_cases(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> None:
+async def open_cases(
+    message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar
+) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
     text, keyboard = await _open_page(0, message.chat.id, teams, queries, calendar)
@@ -642,7 +833,13 @@ async def open_cases(message: Message, teams: TeamDirectory, queries: CaseQuerie
 
 
 @router.callback_query(OpenPage.filter())
-async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> None:
+async def open_cases_page(
+    query: CallbackQuery,
+    callback_data: OpenPage,
+    teams: TeamDirectory,
+    queries: CaseQueries,
+    calendar: WorkingCalendar,
+) -> None:
     if await acting_clerk(query, None, teams) is None:
         return
     await query.answer()
@@ -651,15 +848,25 @@ async def open_cases_page(query: CallbackQuery, callback_data: OpenPage, teams: 
 
 
 @router.message(Command("overdue"))
-async def overdue_cases(message: Message, teams: TeamDirectory, schedule: Schedule, queries: CaseQueries, calendar: WorkingCalendar) -> None:
+async def overdue_cases(
+    message: Message,
+    teams: TeamDirectory,
+    schedule: Schedule,
+    queries: CaseQueries,
+    calendar: WorkingCalendar,
+) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
-    _soon, overdue = schedule.due_soon_and_overdue(await _chat_cases(message.chat.id, teams, queries), calendar.local_date(utcnow()))
+    _soon, overdue = schedule.due_soon_and_overdue(
+        await _chat_cases(message.chat.id, teams, queries), calendar.local_date(utcnow())
+    )
     await message.reply(_listing(_("<b>Overdue cases</b>:"), overdue, calendar))
 
 
 @router.message(Command("mine"))
-async def my_cases(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar) -> None:
+async def my_cases(
+    message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar
+) -> None:
     clerk = await acting_clerk(message, None, teams)
     if clerk is None:
         return
@@ -669,7 +876,9 @@ async def my_cases(message: Message, teams: TeamDirectory, queries: CaseQueries,
 
 
 @router.message(Command("team"))
-async def team_load(message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar, config: Config) -> None:
+async def team_load(
+    message: Message, teams: TeamDirectory, queries: CaseQueries, calendar: WorkingCalendar, config: Config
+) -> None:
     """The load of each team in this group: open and overdue cases per responsible clerk."""
     if await acting_clerk(message, None, teams) is None:
         return
@@ -677,10 +886,18 @@ async def team_load(message: Message, teams: TeamDirectory, queries: CaseQueries
     lines = []
     for team in teams.teams_in(message.chat.id):
         count, load = await queries.team_load(team, today)
-        lines.append(_("<b>{team}</b>: {count} open").format(team=escape(team.name.get(config.settings.admin_locale)), count=count))
+        lines.append(
+            _("<b>{team}</b>: {count} open").format(
+                team=escape(team.name.get(config.settings.admin_locale)), count=count
+            )
+        )
         for row in load:
             name = row.name or _("nobody responsible")
-            lines.append(_("👤 {name}: {count} open, {overdue} overdue").format(name=escape(name), count=row.open, overdue=row.overdue))
+            lines.append(
+                _("👤 {name}: {count} open, {overdue} overdue").format(
+                    name=escape(name), count=row.open, overdue=row.overdue
+                )
+            )
     await message.reply("\n".join(lines) or _("No cases."))
 
 
@@ -691,22 +908,40 @@ async def _named_case(message: Message, command: CommandObject, queries: CaseQue
 
 
 @router.message(Command("case"))
-async def show_case(message: Message, command: CommandObject, queries: CaseQueries, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
+async def show_case(
+    message: Message,
+    command: CommandObject,
+    queries: CaseQueries,
+    teams: TeamDirectory,
+    clerk_texts: ClerkTexts,
+) -> None:
     case = await _named_case(message, command, queries)
     if case is None:
         await message.reply(_("No such case. Usage: /case VRS-2026-000042"))
         return
     if await acting_clerk(message, case, teams) is None:
         return
-    text, keyboard = clerk_texts.card(case, await queries.resident(case), await queries.registration(case), await queries.closing(case))
+    text, keyboard = clerk_texts.card(
+        case, await queries.resident(case), await queries.registration(case), await queries.closing(case)
+    )
     await message.reply(text, reply_markup=keyboard)
-    if "/case" in text.rsplit("\n", 1)[-1]:  # the card had to shorten the description: the whole of it follows
+    if (
+        "/case" in text.rsplit("\n", 1)[-1]
+    ):  # the card had to shorten the description: the whole of it follows
         for part in clerk_texts.description_parts(case):
-            await message.answer(part, message_thread_id=message.message_thread_id if message.is_topic_message else None)
+            await message.answer(
+                part, message_thread_id=message.message_thread_id if message.is_topic_message else None
+            )
 
 
 @router.message(Command("history"))
-async def history(message: Message, command: CommandObject, queries: CaseQueries, teams: TeamDirectory, clerk_texts: ClerkTexts) -> None:
+async def history(
+    message: Message,
+    command: CommandObject,
+    queries: CaseQueries,
+    teams: TeamDirectory,
+    clerk_texts: ClerkTexts,
+) -> None:
     case = await _named_case(message, command, queries)
     if case is None:
         await message.reply(_("No such case. Usage: /history VRS-2026-000042"))
@@ -733,17 +968,28 @@ async def templates(message: Message, queries: CaseQueries, teams: TeamDirectory
         return
     builder = InlineKeyboardBuilder()
     for template in fitting:
-        builder.button(text=template.title.get(config.settings.admin_locale), callback_data=UseTemplate(case_id=case.id, template=template.id))
+        builder.button(
+            text=template.title.get(config.settings.admin_locale),
+            callback_data=UseTemplate(case_id=case.id, template=template.id),
+        )
     builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
     builder.adjust(1)
     await message.reply(
-        _("Canned answers for {number}: choose one to see it as the resident will.").format(number=case.number), reply_markup=builder.as_markup()
+        _("Canned answers for {number}: choose one to see it as the resident will.").format(
+            number=case.number
+        ),
+        reply_markup=builder.as_markup(),
     )
 
 
 @router.callback_query(UseTemplate.filter())
 async def use_template(
-    query: CallbackQuery, callback_data: UseTemplate, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory, config: Config
+    query: CallbackQuery,
+    callback_data: UseTemplate,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+    config: Config,
 ) -> None:
     case = await queries.get(callback_data.case_id)
     template = next((t for t in config.municipality.templates if t.id == callback_data.template), None)
@@ -758,19 +1004,29 @@ async def use_template(
     if not callback_data.send:
         await query.answer()
         builder = InlineKeyboardBuilder()
-        builder.button(text=_("📨 Send to the resident"), callback_data=UseTemplate(case_id=case.id, template=template.id, send=True))
+        builder.button(
+            text=_("📨 Send to the resident"),
+            callback_data=UseTemplate(case_id=case.id, template=template.id, send=True),
+        )
         builder.button(text=_("✖️ Cancel"), callback_data=DeskCancel(case_id=case.id))
         builder.adjust(1)
         preview = _("Preview ({language}):").format(language=locale) + "\n\n" + escape(text)
         await shown(query).edit_text(preview, reply_markup=builder.as_markup())
         return
     try:
-        await commands.send_template(case.id, clerk, text, GroupMessage(shown(query).chat.id, shown(query).message_id))
+        await commands.send_template(
+            case.id, clerk, text, GroupMessage(shown(query).chat.id, shown(query).message_id)
+        )
     except NoTelegram:
         await query.answer(_no_telegram(), show_alert=True)
         return
     except NotAllowed:
-        await query.answer(_("Not sent: the resident erased their profile and the case is closed, or its retention period is over."), show_alert=True)
+        await query.answer(
+            _(
+                "Not sent: the resident erased their profile and the case is closed, or its retention period is over."
+            ),
+            show_alert=True,
+        )
         return
     await query.answer(_("Sent."))
     await shown(query).edit_text(_("Sent to the resident:") + "\n\n" + escape(text))
@@ -815,14 +1071,22 @@ async def clerk_help(message: Message) -> None:
 
 
 @router.message(Command("digest"))
-async def digest_now(message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+async def digest_now(
+    message: Message, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar
+) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
     await schedule.digest(calendar.local_date(utcnow()), teams.teams_in(message.chat.id))
 
 
 @router.message(Command("report"))
-async def quality_report(message: Message, command: CommandObject, teams: TeamDirectory, schedule: Schedule, calendar: WorkingCalendar) -> None:
+async def quality_report(
+    message: Message,
+    command: CommandObject,
+    teams: TeamDirectory,
+    schedule: Schedule,
+    calendar: WorkingCalendar,
+) -> None:
     """The whole municipality's report (with every satisfaction comment) for heads and the quality
     staff; anyone else who acts here gets their team's figures (TeamDirectory.report_scope)."""
     clerk = await acting_clerk(message, None, teams)
@@ -837,4 +1101,9 @@ async def quality_report(message: Message, command: CommandObject, teams: TeamDi
         await message.reply(f"{escape(str(exc))}\n{usage}" if str(exc) else usage)
         return
     scope = await teams.report_scope(clerk.id, message.chat.id)
-    await schedule.post_report(message.chat.id, period, thread_id=message.message_thread_id if message.is_topic_message else None, teams=scope)
+    await schedule.post_report(
+        message.chat.id,
+        period,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        teams=scope,
+    )

@@ -67,7 +67,9 @@ async def stale_button(query: CallbackQuery) -> None:
 
 def shown(query: CallbackQuery) -> Message:
     """The message whose button was pressed (accessible: see UnderAccessibleMessage)."""
-    assert isinstance(query.message, Message), "the router's UnderAccessibleMessage filter lets only these through"
+    assert isinstance(query.message, Message), (
+        "the router's UnderAccessibleMessage filter lets only these through"
+    )
     return query.message
 
 
@@ -174,13 +176,26 @@ def attachment_of(message: Message) -> AttachmentDraft:
     """The photo (largest size) or document of a message, as stored with a case."""
     if message.photo:
         photo = message.photo[-1]
-        return AttachmentDraft("photo", photo.file_id, photo.file_unique_id, message.caption, message.media_group_id, file_size=photo.file_size)
+        return AttachmentDraft(
+            "photo",
+            photo.file_id,
+            photo.file_unique_id,
+            message.caption,
+            message.media_group_id,
+            file_size=photo.file_size,
+        )
     document = message.document
     assert document is not None, "called for photos and documents only"
     return AttachmentDraft(
-        "document", document.file_id, document.file_unique_id, message.caption, message.media_group_id,
-        file_name=document.file_name, mime_type=document.mime_type, file_size=document.file_size,
-    )  # fmt: skip
+        "document",
+        document.file_id,
+        document.file_unique_id,
+        message.caption,
+        message.media_group_id,
+        file_name=document.file_name,
+        mime_type=document.mime_type,
+        file_size=document.file_size,
+    )
 
 
 # The most a bot may download from Telegram (getFile): a larger file could not be kept.
@@ -189,7 +204,13 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 def too_big_to_keep(message: Message) -> bool:
     """A photo or document the municipality could not download into its storage (over 20 MB)."""
-    size = message.photo[-1].file_size if message.photo else message.document.file_size if message.document else None
+    size = (
+        message.photo[-1].file_size
+        if message.photo
+        else message.document.file_size
+        if message.document
+        else None
+    )
     return (size or 0) > MAX_FILE_BYTES
 
 
@@ -207,18 +228,24 @@ def files_refused_text(refused: FileQuotaReached | AlreadyAdded) -> str:
         return _("This file is already in the case; it was not added again.")
     maximum = refused.maximum
     if refused.limit is FileLimit.CASE_FILES:
-        return _("A case can hold at most {max} file; this one was not added.", "A case can hold at most {max} files; this one was not added.", maximum).format(
-            max=maximum
-        )
+        return _(
+            "A case can hold at most {max} file; this one was not added.",
+            "A case can hold at most {max} files; this one was not added.",
+            maximum,
+        ).format(max=maximum)
     if refused.limit is FileLimit.CASE_BYTES:
-        return _("The files of a case can take up at most {size}; this one was not added.").format(size=texts.file_size(maximum))
+        return _("The files of a case can take up at most {size}; this one was not added.").format(
+            size=texts.file_size(maximum)
+        )
     if refused.limit is FileLimit.DAY_FILES:
         return _(
             "You can send at most {max} file a day; this one was not added. Please send the rest tomorrow.",
             "You can send at most {max} files a day; this one was not added. Please send the rest tomorrow.",
             maximum,
         ).format(max=maximum)
-    return _("Your files can take up at most {size} a day; this one was not added. Please send the rest tomorrow.").format(size=texts.file_size(maximum))
+    return _(
+        "Your files can take up at most {size} a day; this one was not added. Please send the rest tomorrow."
+    ).format(size=texts.file_size(maximum))
 
 
 def kind_keyboard(pick: Callable[[str], CallbackData], cancel: CallbackData) -> InlineKeyboardMarkup:
@@ -231,7 +258,9 @@ def kind_keyboard(pick: Callable[[str], CallbackData], cancel: CallbackData) -> 
     return builder.as_markup()
 
 
-def category_keyboard(config: Config, locale: str, pick: Callable[[str], CallbackData], cancel: CallbackData) -> InlineKeyboardMarkup:
+def category_keyboard(
+    config: Config, locale: str, pick: Callable[[str], CallbackData], cancel: CallbackData
+) -> InlineKeyboardMarkup:
     """The municipality file's categories, two a row in its order, then "Cancel"."""
     categories = config.municipality.categories
     builder = InlineKeyboardBuilder()
@@ -262,7 +291,9 @@ def eldership_keyboard(
     for entry in shown:
         builder.button(text=entry.get(locale), callback_data=pick(entry.id))
     sizes = [2] * (-(-len(shown) // 2))
-    navigation = [(label, target) for label, target in (("◀", page - 1), ("▶", page + 1)) if 0 <= target < pages]
+    navigation = [
+        (label, target) for label, target in (("◀", page - 1), ("▶", page + 1)) if 0 <= target < pages
+    ]
     for label, target in navigation:
         builder.button(text=f"{label} {target + 1}/{pages}", callback_data=turn(target))
     if navigation:

@@ -76,7 +76,12 @@ class CommsStaffOnly(BaseMiddleware):
     """Whatever a handler of the communications group would do is for its staff: anyone else is
     refused (flows.staff) before it; every action is logged with the person."""
 
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         assert isinstance(event, Message | CallbackQuery)
         chats: TeamDirectory = data["chats"]
         user = await person_of(event, chats.roles)
@@ -124,7 +129,9 @@ def _cancel_button(builder: InlineKeyboardBuilder) -> None:
 @outside.callback_query(Cmp.filter())
 async def refuse_elsewhere(query: CallbackQuery) -> None:
     """An announcement button pressed outside the communications group."""
-    log.warning("broadcast button pressed outside the communications group", extra={"user_id": query.from_user.id})
+    log.warning(
+        "broadcast button pressed outside the communications group", extra={"user_id": query.from_user.id}
+    )
     await query.answer(_("Not allowed here."), show_alert=True)
 
 
@@ -154,9 +161,9 @@ async def language_chosen(query: CallbackQuery, callback_data: Cmp, state: FSMCo
     await state.set_state(Compose.content)
     await query.answer()
     await shown(query).edit_text(
-        _("Send the announcement in {language}: a text, a photo or a document with a caption, or an album.").format(
-            language=LANGUAGE_NAMES[callback_data.value]
-        )
+        _(
+            "Send the announcement in {language}: a text, a photo or a document with a caption, or an album."
+        ).format(language=LANGUAGE_NAMES[callback_data.value])
     )
 
 
@@ -165,7 +172,10 @@ def _version_of(messages: list[Message]) -> Version:
     if first.text:
         return TextVersion(text=first.html_text)
     files = [
-        BroadcastFile(kind="photo", file_id=m.photo[-1].file_id) if m.photo else BroadcastFile(kind="document", file_id=m.document.file_id) for m in messages
+        BroadcastFile(kind="photo", file_id=m.photo[-1].file_id)
+        if m.photo
+        else BroadcastFile(kind="document", file_id=m.document.file_id)
+        for m in messages
     ]
     caption = next((m.html_text for m in messages if m.caption), None)
     return FilesVersion(files=files, caption=caption)
@@ -198,11 +208,16 @@ async def _versions_question(state: FSMContext) -> tuple[str, InlineKeyboardMark
     versions = versions_from_json((await state.get_data()).get("versions", {}))
     builder = InlineKeyboardBuilder()
     for code in (code for code in LANGUAGE_NAMES if code not in versions):
-        builder.button(text=_("➕ {language} version").format(language=LANGUAGE_NAMES[code]), callback_data=Cmp(action="lang", value=code))
+        builder.button(
+            text=_("➕ {language} version").format(language=LANGUAGE_NAMES[code]),
+            callback_data=Cmp(action="lang", value=code),
+        )
     builder.button(text=_("➡️ Choose the audience"), callback_data=Cmp(action="more"))
     _cancel_button(builder)
     builder.adjust(1)
-    return _("Saved. Residents get their language's version; the others get the first one. Add another language, or go on."), builder.as_markup()
+    return _(
+        "Saved. Residents get their language's version; the others get the first one. Add another language, or go on."
+    ), builder.as_markup()
 
 
 @router.message(StateFilter(Compose.language, Compose.second, Compose.audience), ~F.text.startswith("/"))
@@ -226,14 +241,20 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
     await message.reply(_("Cancelled."))
 
 
-async def _audience_view(state: FSMContext, news: NewsService, config: Config) -> tuple[str, InlineKeyboardMarkup]:
+async def _audience_view(
+    state: FSMContext, news: NewsService, config: Config
+) -> tuple[str, InlineKeyboardMarkup]:
     data = await state.get_data()
     audience = Audience(**data.get("audience", {}))
     count = await news.count(audience)
     locale = config.settings.admin_locale
     municipality = config.municipality
     builder = InlineKeyboardBuilder()
-    topics = [(None, _("Everyone")), *((t.id, t.get(locale)) for t in municipality.news_topics), (ELDERSHIP_TOPIC, _("Eldership news"))]
+    topics = [
+        (None, _("Everyone")),
+        *((t.id, t.get(locale)) for t in municipality.news_topics),
+        (ELDERSHIP_TOPIC, _("Eldership news")),
+    ]
     for topic_id, name in topics:
         mark = "● " if audience.topic == topic_id else ""
         builder.button(text=mark + name, callback_data=Cmp(action="aud_topic", value=topic_id or ""))
@@ -241,14 +262,18 @@ async def _audience_view(state: FSMContext, news: NewsService, config: Config) -
         mark = "● " if (audience.locale or "") == code else ""
         builder.button(text=mark + name, callback_data=Cmp(action="aud_lang", value=code))
     eldership = municipality.eldership_by_id.get(audience.eldership or "")
-    label = f"🏘 {eldership.get(locale)}" if eldership else _("🏘 All elderships")  # the name alone: a long one fits a row
+    label = (
+        f"🏘 {eldership.get(locale)}" if eldership else _("🏘 All elderships")
+    )  # the name alone: a long one fits a row
     builder.button(text=label, callback_data=Cmp(action="aud_page", value="0"))
     builder.button(text=_("👁 Preview"), callback_data=Cmp(action="preview"))
     _cancel_button(builder)
     # Two topics to a row while each label fits half a row (24 characters), else one.
     per_row = 2 if all(len(name) <= TOPIC_HALF_ROW for _topic, name in topics) else 1
     builder.adjust(*([per_row] * (-(-len(topics) // per_row))), 4, 1, 1, 1)
-    text = _("<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted).").format(count=count)
+    text = _(
+        "<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted)."
+    ).format(count=count)
     return text, builder.as_markup()
 
 
@@ -260,8 +285,12 @@ async def choose_audience(query: CallbackQuery, state: FSMContext, news: NewsSer
     await shown(query).edit_text(text, reply_markup=keyboard)
 
 
-@router.callback_query(StateFilter(Compose.audience), Cmp.filter(F.action.in_({"aud_topic", "aud_lang", "aud_eld"})))
-async def audience_changed(query: CallbackQuery, callback_data: Cmp, state: FSMContext, news: NewsService, config: Config) -> None:
+@router.callback_query(
+    StateFilter(Compose.audience), Cmp.filter(F.action.in_({"aud_topic", "aud_lang", "aud_eld"}))
+)
+async def audience_changed(
+    query: CallbackQuery, callback_data: Cmp, state: FSMContext, news: NewsService, config: Config
+) -> None:
     data = await state.get_data()
     audience = dict(data.get("audience", {}))
     key = {"aud_topic": "topic", "aud_lang": "locale", "aud_eld": "eldership"}[callback_data.action]
@@ -289,11 +318,13 @@ async def audience_elderships(query: CallbackQuery, callback_data: Cmp, config: 
         return
     await query.answer()
     keyboard = eldership_keyboard(
-        config, config.settings.admin_locale, page,
+        config,
+        config.settings.admin_locale,
+        page,
         pick=lambda eldership_id: Cmp(action="aud_eld", value=eldership_id),
         turn=lambda target: Cmp(action="aud_page", value=str(target)),
         extra=[(_("All elderships"), Cmp(action="aud_eld", value=""))],
-    )  # fmt: skip
+    )
     await shown(query).edit_reply_markup(reply_markup=keyboard)
 
 
@@ -307,17 +338,28 @@ async def preview(query: CallbackQuery, state: FSMContext, bot: Bot, news: NewsS
         await shown(query).answer(_("Preview, {language}:").format(language=LANGUAGE_NAMES[code]))
         await send_version(bot, shown(query).chat.id, version)
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("✅ Send to {count} resident", "✅ Send to {count} residents", count).format(count=count), callback_data=Cmp(action="send"))
+    builder.button(
+        text=_("✅ Send to {count} resident", "✅ Send to {count} residents", count).format(count=count),
+        callback_data=Cmp(action="send"),
+    )
     _cancel_button(builder)
     builder.adjust(1)
-    await shown(query).answer(_("This is exactly what residents will see. Send it?"), reply_markup=builder.as_markup())
+    await shown(query).answer(
+        _("This is exactly what residents will see. Send it?"), reply_markup=builder.as_markup()
+    )
 
 
 @router.callback_query(StateFilter(Compose.audience), Cmp.filter(F.action == "send"))
 async def send(
-    query: CallbackQuery, state: FSMContext, news: NewsService, broadcaster: Broadcaster, announcements: Announcements, config: Config,
-    surveys: SurveyService, i18n: I18n,
-) -> None:  # fmt: skip
+    query: CallbackQuery,
+    state: FSMContext,
+    news: NewsService,
+    broadcaster: Broadcaster,
+    announcements: Announcements,
+    config: Config,
+    surveys: SurveyService,
+    i18n: I18n,
+) -> None:
     data = await state.get_data()
     await state.clear()
     audience = Audience(**data.get("audience", {}))
@@ -330,15 +372,19 @@ async def send(
         questions = questions_from_json(data["poll"])
         poll = await surveys.create_poll(questions, audience.as_dict(), author)
         versions = _poll_versions(poll.id, questions, i18n)
-    broadcast = await broadcaster.create(versions, recipients, audience=audience.as_dict(), author=author, paid=config.settings.paid_broadcast)
+    broadcast = await broadcaster.create(
+        versions, recipients, audience=audience.as_dict(), author=author, paid=config.settings.paid_broadcast
+    )
     if poll is not None:
         await surveys.attach_broadcast(poll.id, broadcast.id)
         await shown(query).answer(
-            _("Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll.").format(
-                poll=poll.id, id=broadcast.id
-            )
+            _(
+                "Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll."
+            ).format(poll=poll.id, id=broadcast.id)
         )
-    progress = await shown(query).answer(announcements.render(broadcast.id, await broadcaster.counts(broadcast.id)))
+    progress = await shown(query).answer(
+        announcements.render(broadcast.id, await broadcaster.counts(broadcast.id))
+    )
     await broadcaster.show_progress_in(broadcast, progress.chat.id, progress.message_id)
     announcements.start(broadcast)
 
@@ -360,7 +406,11 @@ async def recent(message: Message, broadcaster: Broadcaster, area_notices: AreaN
     lines = [_("<b>Recent announcements</b>")]
     for broadcast in rows:
         counts = await broadcaster.counts(broadcast.id)
-        of_case = _("📣 area notice of {number}").format(number=cases[broadcast.id]) + " · " if broadcast.id in cases else ""
+        of_case = (
+            _("📣 area notice of {number}").format(number=cases[broadcast.id]) + " · "
+            if broadcast.id in cases
+            else ""
+        )
         lines.append(
             f"#{broadcast.id} · {texts.day(broadcast.created_at.date())} · {broadcast.status} · "
             + of_case
@@ -386,10 +436,14 @@ async def stop(message: Message, command: CommandObject, broadcaster: Broadcaste
     stopped = await broadcaster.stop(broadcast_id)
     counts = await broadcaster.counts(broadcast_id)
     if not stopped:
-        await message.reply(_("Announcement #{id} is not being sent (finished, stopped, or unknown).").format(id=broadcast_id))
+        await message.reply(
+            _("Announcement #{id} is not being sent (finished, stopped, or unknown).").format(id=broadcast_id)
+        )
         return
     await message.reply(
-        _("Announcement #{id} stopped: {sent} sent, {cancelled} not sent.").format(id=broadcast_id, sent=counts["sent"], cancelled=counts["cancelled"])
+        _("Announcement #{id} stopped: {sent} sent, {cancelled} not sent.").format(
+            id=broadcast_id, sent=counts["sent"], cancelled=counts["cancelled"]
+        )
     )
 
 
@@ -434,10 +488,16 @@ async def start_poll(message: Message, state: FSMContext) -> None:
 
 
 @router.message(StateFilter(ComposePoll.questions), F.text | F.document, ~F.text.startswith("/"))
-async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: NewsService, config: Config, i18n: I18n) -> None:
+async def poll_questions(
+    message: Message, state: FSMContext, bot: Bot, news: NewsService, config: Config, i18n: I18n
+) -> None:
     if message.document:
         if (message.document.file_size or 0) > POLL_FILE_MAX_BYTES:
-            await message.reply(_("The file is too large: a poll file has at most {size} KB.").format(size=POLL_FILE_MAX_BYTES // 1024))
+            await message.reply(
+                _("The file is too large: a poll file has at most {size} KB.").format(
+                    size=POLL_FILE_MAX_BYTES // 1024
+                )
+            )
             return
         try:
             source = (await bot.download(message.document)).read().decode("utf-8-sig")
@@ -451,11 +511,15 @@ async def poll_questions(message: Message, state: FSMContext, bot: Bot, news: Ne
     except PollFormatError as exc:
         await message.reply(escape(str(exc)))
         return
-    await state.update_data(poll=questions_to_json(questions), versions=versions_to_json(_poll_versions(0, questions, i18n)))
+    await state.update_data(
+        poll=questions_to_json(questions), versions=versions_to_json(_poll_versions(0, questions, i18n))
+    )
     await state.set_state(Compose.audience)
     text, keyboard = await _audience_view(state, news, config)
     await message.reply(
-        _("The poll has {count} question.", "The poll has {count} questions.", len(questions)).format(count=len(questions))
+        _("The poll has {count} question.", "The poll has {count} questions.", len(questions)).format(
+            count=len(questions)
+        )
         + " "
         + _("The preview shows the first one as residents get it.")
         + "\n\n"
@@ -478,7 +542,9 @@ async def _post_results(message: Message, results: PollResults, config: Config) 
 
 
 @router.message(Command("results"))
-async def poll_results(message: Message, command: CommandObject, surveys: SurveyService, config: Config) -> None:
+async def poll_results(
+    message: Message, command: CommandObject, surveys: SurveyService, config: Config
+) -> None:
     poll_id = _number_given(command)
     results = await surveys.results(poll_id) if poll_id is not None else None
     if results is None:
@@ -488,7 +554,9 @@ async def poll_results(message: Message, command: CommandObject, surveys: Survey
 
 
 @router.message(Command("close"))
-async def close_poll(message: Message, command: CommandObject, surveys: SurveyService, broadcaster: Broadcaster, config: Config) -> None:
+async def close_poll(
+    message: Message, command: CommandObject, surveys: SurveyService, broadcaster: Broadcaster, config: Config
+) -> None:
     poll_id = _number_given(command)
     poll = await surveys.close_poll(poll_id) if poll_id is not None else None
     if poll is None:
@@ -516,7 +584,9 @@ async def recent_polls(message: Message, surveys: SurveyService, config: Config)
         state = _("open") if poll.status == PollStatus.OPEN else _("closed")
         first = escape(questions_of(poll)[0].text.get(locale))
         lines.append(
-            f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · " + _("{count} answer", "{count} answers", count).format(count=count) + f"\n{first}"
+            f"#{poll.id} · {texts.day(poll.created_at.date())} · {state} · "
+            + _("{count} answer", "{count} answers", count).format(count=count)
+            + f"\n{first}"
         )
     await message.reply("\n".join(lines))
 

@@ -31,13 +31,17 @@ async def not_onboarded_button(query: CallbackQuery) -> None:
 @router.message(F.text.startswith("/"))
 async def unknown_command(message: Message, resident: Resident | None) -> None:
     command = (message.text or "").split()[0].split("@")[0]
-    text = _("There is no command {command}. Available: /new, /cases, /news, /language, /privacy, /help, /cancel, /start.").format(command=escape(command[:64]))
+    text = _(
+        "There is no command {command}. Available: /new, /cases, /news, /language, /privacy, /help, /cancel, /start."
+    ).format(command=escape(command[:64]))
     await _answer(message, resident, text)
 
 
 @router.message()
 async def unexpected(message: Message, resident: Resident | None) -> None:
-    await _answer(message, resident, _("Sorry, we did not understand that. Please use the menu buttons, or type /help."))
+    await _answer(
+        message, resident, _("Sorry, we did not understand that. Please use the menu buttons, or type /help.")
+    )
 
 
 @router.callback_query()

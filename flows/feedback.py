@@ -26,7 +26,16 @@ from bot.services import texts
 from bot.services.case_queries import CaseQueries
 from bot.services.cases import visible_text
 from bot.services.notifications import Rate
-from bot.services.polls import OPTIONS_MAX, PollTap, as_choices, decode, encode, question_view, questions_of, summary_view
+from bot.services.polls import (
+    OPTIONS_MAX,
+    PollTap,
+    as_choices,
+    decode,
+    encode,
+    question_view,
+    questions_of,
+    summary_view,
+)
 from bot.services.surveys import COMMENT_MAX, AlreadyAnswered, PollClosed, SurveyService, valid_choices
 from bot.store.models import Case, PollStatus, ResolvedAnswer
 from flows.common import UnderAccessibleMessage, drop_buttons, shown
@@ -46,23 +55,39 @@ class Feedback(StatesGroup):
 
 def _resolved_keyboard(case_id: int, score: int) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for value, label in ((ResolvedAnswer.YES, _("Yes")), (ResolvedAnswer.PARTLY, _("Partly")), (ResolvedAnswer.NO, _("No"))):
-        builder.button(text=label, callback_data=Rate(case_id=case_id, act="resolved", score=score, resolved=value))
+    for value, label in (
+        (ResolvedAnswer.YES, _("Yes")),
+        (ResolvedAnswer.PARTLY, _("Partly")),
+        (ResolvedAnswer.NO, _("No")),
+    ):
+        builder.button(
+            text=label, callback_data=Rate(case_id=case_id, act="resolved", score=score, resolved=value)
+        )
     builder.adjust(3)
     return builder.as_markup()
 
 
-def _send_keyboard(case_id: int, score: int, resolved: str, with_comment_button: bool = True) -> InlineKeyboardMarkup:
+def _send_keyboard(
+    case_id: int, score: int, resolved: str, with_comment_button: bool = True
+) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("📨 Send without a comment"), callback_data=Rate(case_id=case_id, act="send", score=score, resolved=resolved))
+    builder.button(
+        text=_("📨 Send without a comment"),
+        callback_data=Rate(case_id=case_id, act="send", score=score, resolved=resolved),
+    )
     if with_comment_button:
-        builder.button(text=_("✍️ Add a comment"), callback_data=Rate(case_id=case_id, act="comment", score=score, resolved=resolved))
+        builder.button(
+            text=_("✍️ Add a comment"),
+            callback_data=Rate(case_id=case_id, act="comment", score=score, resolved=resolved),
+        )
     builder.adjust(1)
     return builder.as_markup()
 
 
 @router.callback_query(F.message.chat.type == ChatType.PRIVATE, Rate.filter())
-async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, queries: CaseQueries, surveys: SurveyService) -> None:
+async def rate(
+    query: CallbackQuery, callback_data: Rate, state: FSMContext, queries: CaseQueries, surveys: SurveyService
+) -> None:
     case = await queries.own_case(query.from_user.id, case_id=callback_data.case_id)
     if case is None or not case.feedback_asked:
         await query.answer(_("This cannot be done now."), show_alert=True)
@@ -104,27 +129,37 @@ async def rate(query: CallbackQuery, callback_data: Rate, state: FSMContext, que
                 "Please write your comment in one message (up to {max} characters).",
                 COMMENT_MAX,
             ).format(max=COMMENT_MAX),
-            reply_markup=_send_keyboard(case.id, callback_data.score, callback_data.resolved, with_comment_button=False),
+            reply_markup=_send_keyboard(
+                case.id, callback_data.score, callback_data.resolved, with_comment_button=False
+            ),
         )
     elif act == "send" and valid_score and valid_resolved:
         await state.clear()
-        await _store(shown(query), case, callback_data.score, callback_data.resolved, None, surveys, edit=True)
+        await _store(
+            shown(query), case, callback_data.score, callback_data.resolved, None, surveys, edit=True
+        )
         await query.answer()
     else:
         await query.answer(_("This cannot be done now."), show_alert=True)
 
 
-@router.message(F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment), F.text, ~F.text.startswith("/"))
-async def comment_written(message: Message, state: FSMContext, queries: CaseQueries, surveys: SurveyService) -> None:
+@router.message(
+    F.chat.type == ChatType.PRIVATE, StateFilter(Feedback.comment), F.text, ~F.text.startswith("/")
+)
+async def comment_written(
+    message: Message, state: FSMContext, queries: CaseQueries, surveys: SurveyService
+) -> None:
     comment = message.text.strip()
     if not visible_text(comment):  # only spaces or zero-width characters
         await comment_not_text(message, state)
         return
     if len(comment) > COMMENT_MAX:
         await message.answer(
-            _("That is {length} character; please shorten it to {max}.", "That is {length} characters; please shorten it to {max}.", len(comment)).format(
-                length=len(comment), max=COMMENT_MAX
-            )
+            _(
+                "That is {length} character; please shorten it to {max}.",
+                "That is {length} characters; please shorten it to {max}.",
+                len(comment),
+            ).format(length=len(comment), max=COMMENT_MAX)
         )
         return
     data = await state.get_data()
@@ -140,11 +175,24 @@ async def comment_written(message: Message, state: FSMContext, queries: CaseQuer
 async def comment_not_text(message: Message, state: FSMContext) -> None:
     """With the button it names: the question above may have scrolled far away."""
     data = await state.get_data()
-    keyboard = _send_keyboard(data.get("case_id", 0), data.get("score", 0), data.get("resolved", ""), with_comment_button=False)
-    await message.answer(_("Please write the comment as text, or tap “Send without a comment”."), reply_markup=keyboard)
+    keyboard = _send_keyboard(
+        data.get("case_id", 0), data.get("score", 0), data.get("resolved", ""), with_comment_button=False
+    )
+    await message.answer(
+        _("Please write the comment as text, or tap “Send without a comment”."), reply_markup=keyboard
+    )
 
 
-async def _store(message: Message, case: Case, score: int, resolved: str, comment: str | None, surveys: SurveyService, *, edit: bool) -> None:
+async def _store(
+    message: Message,
+    case: Case,
+    score: int,
+    resolved: str,
+    comment: str | None,
+    surveys: SurveyService,
+    *,
+    edit: bool,
+) -> None:
     offer: InlineKeyboardMarkup | None = None
     try:
         await surveys.answer_satisfaction(case, score, resolved, comment)
@@ -187,7 +235,11 @@ async def poll_tapped(query: CallbackQuery, callback_data: PollTap, surveys: Sur
     except ValueError:
         done = None
     act, sel = callback_data.act, callback_data.sel
-    if done is None or len(done) > len(questions) or not valid_choices(questions[: len(done)], as_choices(done)):
+    if (
+        done is None
+        or len(done) > len(questions)
+        or not valid_choices(questions[: len(done)], as_choices(done))
+    ):
         await query.answer(_("This cannot be done now."), show_alert=True)
         return
     if act == "r":

@@ -21,7 +21,13 @@ from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 from aiogram.utils.i18n import gettext as _
 from pydantic import BaseModel
 
@@ -80,10 +86,18 @@ class Step(Generic[D]):
     parse: Callable[[str, Turn[D]], Any] | None = None  # the value, or Refused
     field: str | None = None
     fill: Callable[[D, Any], None] | None = None
-    chosen: Callable[[Turn[D]], str] | None = None  # after a button: the question becomes the choice, without buttons
-    other: Callable[[], str] | None = None  # anything else: this, with the step's keyboard; None: the question again
-    then: Callable[[D], State] | None = None  # the next step (the summary's state for the summary); None: the next in the table
-    label: Callable[[], str] | None = None  # its button under "Change something"; None: not changed from the summary
+    chosen: Callable[[Turn[D]], str] | None = (
+        None  # after a button: the question becomes the choice, without buttons
+    )
+    other: Callable[[], str] | None = (
+        None  # anything else: this, with the step's keyboard; None: the question again
+    )
+    then: Callable[[D], State] | None = (
+        None  # the next step (the summary's state for the summary); None: the next in the table
+    )
+    label: Callable[[], str] | None = (
+        None  # its button under "Change something"; None: not changed from the summary
+    )
     reset: Callable[[D], None] | None = None  # when changed from the summary, what starts again (the files)
     paged: bool = False  # its keyboard has pages ("page" buttons)
 
@@ -123,10 +137,20 @@ class Form(Generic[D]):
         before_summary: Callable[[], tuple[str, Markup]] | None = None,
         in_group: bool = False,
     ) -> None:
-        self.states, self.draft, self.steps, self.button = states, draft, {step.state: step for step in steps}, button
+        self.states, self.draft, self.steps, self.button = (
+            states,
+            draft,
+            {step.state: step for step in steps},
+            button,
+        )
         self.order = [step.state for step in steps]
         self.summary_state, self.summary, self.submit_label = summary_state, summary, submit_label
-        self.use_the_buttons, self.cancelled, self.menu, self.before_summary = use_the_buttons, cancelled, menu, before_summary
+        self.use_the_buttons, self.cancelled, self.menu, self.before_summary = (
+            use_the_buttons,
+            cancelled,
+            menu,
+            before_summary,
+        )
         # In a group: refusals quote the message they answer, and commands pass on to other flows.
         self.in_group = in_group
 
@@ -162,7 +186,9 @@ class Form(Generic[D]):
         if step == self.summary_state:
             await message.answer(self.summary(turn), reply_markup=self._summary_keyboard())
         else:
-            await message.answer(self.steps[step].question(turn), reply_markup=self.steps[step].keyboard(turn))
+            await message.answer(
+                self.steps[step].question(turn), reply_markup=self.steps[step].keyboard(turn)
+            )
 
     async def advance(self, after: State, message: Message, state: FSMContext, config: Config) -> None:
         """On to the step after `after`, or back to the summary when a step was changed from it."""
@@ -234,7 +260,9 @@ class Form(Generic[D]):
         for step in self.steps.values():
             here = StateFilter(step.state)
             if step.choice is not None and step.parse is not None:
-                router.callback_query(here, self.button.filter(F.action == step.choice))(self._chosen_handler(step))
+                router.callback_query(here, self.button.filter(F.action == step.choice))(
+                    self._chosen_handler(step)
+                )
             elif step.parse is not None:
                 text = F.text & ~F.text.startswith("/") if self.in_group else F.text
                 router.message(here, text)(self._text_handler(step))
@@ -345,7 +373,9 @@ class Form(Generic[D]):
         await query.answer()
         await shown(query).edit_reply_markup(reply_markup=self._summary_keyboard())
 
-    async def _change_step(self, query: CallbackQuery, callback_data: Any, state: FSMContext, config: Config) -> None:
+    async def _change_step(
+        self, query: CallbackQuery, callback_data: Any, state: FSMContext, config: Config
+    ) -> None:
         step = next((step for step in self._changeable() if step.name == callback_data.value), None)
         if step is None:
             await stale_button(query)

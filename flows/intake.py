@@ -63,7 +63,9 @@ router = Router(name="intake")
 router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(F.chat.type == ChatType.PRIVATE)
 router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
-router.callback_query.filter(Onboarded())  # an old button of someone who has not (or no longer) onboarded: flows.fallback answers
+router.callback_query.filter(
+    Onboarded()
+)  # an old button of someone who has not (or no longer) onboarded: flows.fallback answers
 
 DESCRIPTION, ADDRESS, MAX_FILES = CaseDraft.DESCRIPTION, CaseDraft.ADDRESS, CaseDraft.MAX_FILES
 
@@ -86,7 +88,9 @@ class Intake(StatesGroup):
 
 
 class IntakeButton(CallbackData, prefix="in"):
-    action: str  # kind | eld | page | cat | files_done | metoo | new_case | edit | back | goto | submit | cancel
+    action: (
+        str  # kind | eld | page | cat | files_done | metoo | new_case | edit | back | goto | submit | cancel
+    )
     value: str = ""
 
 
@@ -117,7 +121,10 @@ def _files_keyboard(count: int) -> InlineKeyboardMarkup:
 
 def _location_keyboard() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text=str(SHARE_LOCATION), request_location=True)], [KeyboardButton(text=str(SKIP))]],
+        keyboard=[
+            [KeyboardButton(text=str(SHARE_LOCATION), request_location=True)],
+            [KeyboardButton(text=str(SKIP))],
+        ],
         resize_keyboard=True,
         one_time_keyboard=True,
     )
@@ -125,7 +132,10 @@ def _location_keyboard() -> ReplyKeyboardMarkup:
 
 def _contact_keyboard() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text=str(REPLY_HERE))], [KeyboardButton(text=str(SHARE_PHONE), request_contact=True)]],
+        keyboard=[
+            [KeyboardButton(text=str(REPLY_HERE))],
+            [KeyboardButton(text=str(SHARE_PHONE), request_contact=True)],
+        ],
         resize_keyboard=True,
         one_time_keyboard=True,
     )
@@ -143,19 +153,29 @@ def _summary(turn: Turn[Draft]) -> str:
         place = escape(draft.address)
     else:
         place = _("not given")
-    contact = _("here in Telegram, and by phone {phone}").format(phone=escape(draft.phone)) if draft.phone else _("here in Telegram")
-    return "\n".join([
-        _("<b>Please check your submission</b>"),
-        "",
-        _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)),
-        _("Eldership: {name}").format(name=eldership_name(config, locale, draft.eldership, _("whole district / not sure"))),
-        _("Category: {name}").format(name=escape(config.municipality.category_by_id[draft.category].get(locale))),
-        _("Files: {count}").format(count=len(draft.files)),
-        _("Location: {place}").format(place=place),
-        _("Answer: {contact}").format(contact=contact),
-        "",
-        escape(description),
-    ])  # fmt: skip
+    contact = (
+        _("here in Telegram, and by phone {phone}").format(phone=escape(draft.phone))
+        if draft.phone
+        else _("here in Telegram")
+    )
+    return "\n".join(
+        [
+            _("<b>Please check your submission</b>"),
+            "",
+            _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)),
+            _("Eldership: {name}").format(
+                name=eldership_name(config, locale, draft.eldership, _("whole district / not sure"))
+            ),
+            _("Category: {name}").format(
+                name=escape(config.municipality.category_by_id[draft.category].get(locale))
+            ),
+            _("Files: {count}").format(count=len(draft.files)),
+            _("Location: {place}").format(place=place),
+            _("Answer: {contact}").format(contact=contact),
+            "",
+            escape(description),
+        ]
+    )
 
 
 # --- the steps -----------------------------------------------------------------------------
@@ -226,20 +246,41 @@ FORM: Form[Draft] = Form(
     button=IntakeButton,
     steps=[
         kind_step(Intake.kind, _kind_question, label=lambda: _("Kind")),
-        eldership_step(Intake.eldership, whole_district=lambda: _("🤷 Not sure / whole district"), unnamed=lambda: _("whole district / not sure"), label=lambda: _("Eldership")),
+        eldership_step(
+            Intake.eldership,
+            whole_district=lambda: _("🤷 Not sure / whole district"),
+            unnamed=lambda: _("whole district / not sure"),
+            label=lambda: _("Eldership"),
+        ),
         category_step(Intake.category, label=lambda: _("Category")),
         Step(
-            Intake.description, _description_question, keyboard=lambda turn: ReplyKeyboardRemove(), parse=_description, field="description",
-            other=lambda: _("Please describe the matter in words. You can add photos and documents in the next step."), label=lambda: _("Description"),
+            Intake.description,
+            _description_question,
+            keyboard=lambda turn: ReplyKeyboardRemove(),
+            parse=_description,
+            field="description",
+            other=lambda: _(
+                "Please describe the matter in words. You can add photos and documents in the next step."
+            ),
+            label=lambda: _("Description"),
         ),
         Step(
-            Intake.files, _files_question, keyboard=lambda turn: _files_keyboard(len(turn.draft.files)), reset=_clear_files, label=lambda: _("Files"),
-            other=lambda: _("We can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."),
+            Intake.files,
+            _files_question,
+            keyboard=lambda turn: _files_keyboard(len(turn.draft.files)),
+            reset=_clear_files,
+            label=lambda: _("Files"),
+            other=lambda: _(
+                "We can take photos and documents only (not videos, voice messages or stickers). Send a photo or a document, or press the button."
+            ),
         ),
         Step(
             Intake.location,
-            lambda turn: _("Where is it? Send your location with the button below, or type the address. Press “Skip” if it does not matter."),
-            keyboard=lambda turn: _location_keyboard(), label=lambda: _("Location"),
+            lambda turn: _(
+                "Where is it? Send your location with the button below, or type the address. Press “Skip” if it does not matter."
+            ),
+            keyboard=lambda turn: _location_keyboard(),
+            label=lambda: _("Location"),
             other=lambda: _("Please send your location with the button, type the address, or press “Skip”."),
         ),
         Step(
@@ -247,7 +288,9 @@ FORM: Form[Draft] = Form(
             lambda turn: _(
                 "How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."
             ),
-            keyboard=lambda turn: _contact_keyboard(), label=lambda: _("Contact"), other=lambda: _("Please choose one of the buttons below."),
+            keyboard=lambda turn: _contact_keyboard(),
+            label=lambda: _("Contact"),
+            other=lambda: _("Please choose one of the buttons below."),
         ),
     ],
     summary_state=Intake.confirm,
@@ -257,7 +300,7 @@ FORM: Form[Draft] = Form(
     cancelled=lambda: _("Cancelled. Nothing was sent."),
     menu=main_menu,
     before_summary=lambda: (_("Almost done."), ReplyKeyboardRemove()),
-)  # fmt: skip
+)
 
 
 # --- entering ------------------------------------------------------------------------------
@@ -265,16 +308,20 @@ FORM: Form[Draft] = Form(
 
 @router.message(Command("new"), Onboarded())
 @router.message(F.text == MENU_NEW_CASE, Onboarded())
-async def start_intake(message: Message, state: FSMContext, resident: Resident, commands: CaseCommands, config: Config) -> None:
+async def start_intake(
+    message: Message, state: FSMContext, resident: Resident, commands: CaseCommands, config: Config
+) -> None:
     try:
         await commands.check_daily_limit(resident.id, utcnow())
     except DailyLimitReached as reached:
         limit = reached.limit
         await message.answer(
-            _("You have already submitted {count} case today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
-              "You have already submitted {count} cases today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
-              limit).format(count=limit)
-        )  # fmt: skip
+            _(
+                "You have already submitted {count} case today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
+                "You have already submitted {count} cases today, the most we accept in one day. Please write again tomorrow; you can add information to an open case under “My cases”.",
+                limit,
+            ).format(count=limit)
+        )
         return
     await FORM.start(message, state, config)
 
@@ -283,7 +330,9 @@ async def start_intake(message: Message, state: FSMContext, resident: Resident, 
 
 
 @router.message(StateFilter(Intake.files), F.photo | F.document)
-async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, commands: CaseCommands) -> None:
+async def file_given(
+    message: Message, state: FSMContext, bot: Bot, i18n: I18n, commands: CaseCommands
+) -> None:
     draft = await FORM.load(state)
     if len(draft.files) >= MAX_FILES:
         await message.answer(
@@ -299,7 +348,9 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, 
         return
     file = attachment_of(message)
     try:
-        await commands.check_files(message.chat.id, (*draft.files, file))  # a private chat's id is the resident's
+        await commands.check_files(
+            message.chat.id, (*draft.files, file)
+        )  # a private chat's id is the resident's
     except (FileQuotaReached, AlreadyAdded) as refused:
         await message.answer(files_refused_text(refused))
         return
@@ -311,7 +362,11 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n, 
         count = len((await FORM.load(state)).files)
         with i18n.context(), i18n.use_locale(locale):
             text = _("{count} file attached.", "{count} files attached.", count).format(count=count)
-            await bot.send_message(message.chat.id, text + " " + _("Send more, or press “Done”."), reply_markup=_files_keyboard(count))
+            await bot.send_message(
+                message.chat.id,
+                text + " " + _("Send more, or press “Done”."),
+                reply_markup=_files_keyboard(count),
+            )
 
     acknowledge_later(message.chat.id, acknowledge)
 
@@ -324,19 +379,25 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config) ->
 
 
 @router.message(StateFilter(Intake.location), F.location)
-async def location_given(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
+async def location_given(
+    message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar
+) -> None:
     await _place(state, latitude=message.location.latitude, longitude=message.location.longitude)
     await _after_place(message, state, config, i18n, metoo, calendar)
 
 
 @router.message(StateFilter(Intake.location), F.text == SKIP)
-async def location_skipped(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
+async def location_skipped(
+    message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar
+) -> None:
     await _place(state)
     await _after_place(message, state, config, i18n, metoo, calendar)
 
 
 @router.message(StateFilter(Intake.location), F.text)
-async def address_given(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
+async def address_given(
+    message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar
+) -> None:
     address = " ".join(message.text.split())
     if ADDRESS.problem(address):
         await message.answer(
@@ -354,7 +415,9 @@ async def address_given(message: Message, state: FSMContext, config: Config, i18
 # --- "me too": a report near open ones of its category -------------------------------------
 
 
-async def _after_place(message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar) -> None:
+async def _after_place(
+    message: Message, state: FSMContext, config: Config, i18n: I18n, metoo: MeToo, calendar: WorkingCalendar
+) -> None:
     """A report with its category and place known: open reports of the category nearby (or in
     its eldership) are offered first; without any, or when changing a step, on as before."""
     draft = await FORM.load(state)
@@ -362,7 +425,11 @@ async def _after_place(message: Message, state: FSMContext, config: Config, i18n
         await FORM.advance(Intake.location, message, state, config)
         return
     found = await metoo.nearby(
-        message.chat.id, draft.category, latitude=draft.latitude, longitude=draft.longitude, eldership_id=draft.eldership
+        message.chat.id,
+        draft.category,
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        eldership_id=draft.eldership,
     )  # a private chat's id is the resident's
     if not found:
         await FORM.advance(Intake.location, message, state, config)
@@ -371,7 +438,9 @@ async def _after_place(message: Message, state: FSMContext, config: Config, i18n
     await FORM.save(state, draft)
     await state.set_state(Intake.metoo)
     await message.answer(_("Thank you."), reply_markup=ReplyKeyboardRemove())
-    await message.answer(_nearby_text(found, config, i18n.current_locale, calendar), reply_markup=_nearby_keyboard(found))
+    await message.answer(
+        _nearby_text(found, config, i18n.current_locale, calendar), reply_markup=_nearby_keyboard(found)
+    )
 
 
 def _distance(metres: float | None) -> str:
@@ -389,17 +458,28 @@ def _nearby_text(found: list[Shown], config: Config, locale: str, calendar: Work
     for index, item in enumerate(found, start=1):
         category = escape(config.municipality.category_by_id[item.category_id].get(locale))
         since = _("since {date}").format(date=texts.day(calendar.local_date(item.received_at)))
-        lines.append(f"<b>{index}.</b> {category} · {_distance(item.distance_m)} · {since} · {texts.status_label(item.status)}")
+        lines.append(
+            f"<b>{index}.</b> {category} · {_distance(item.distance_m)} · {since} · {texts.status_label(item.status)}"
+        )
         if item.description is not None:
             lines.append("<i>" + escape(texts.shorten(item.description, 300)) + "</i>")
-    lines += ["", _("If one of them is your problem, press “This affects me too”: you will be told of its progress, and no new case is opened.")]
+    lines += [
+        "",
+        _(
+            "If one of them is your problem, press “This affects me too”: you will be told of its progress, and no new case is opened."
+        ),
+    ]
     return "\n".join(lines)
 
 
 def _nearby_keyboard(found: list[Shown]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for index, item in enumerate(found, start=1):
-        label = _("➕ This affects me too") if len(found) == 1 else _("➕ Affects me too ({index})").format(index=index)
+        label = (
+            _("➕ This affects me too")
+            if len(found) == 1
+            else _("➕ Affects me too ({index})").format(index=index)
+        )
         builder.button(text=label, callback_data=IntakeButton(action="metoo", value=str(item.case_id)))
     builder.button(text=_("Continue with a new case"), callback_data=IntakeButton(action="new_case"))
     builder.button(text=_("✖️ Cancel"), callback_data=IntakeButton(action="cancel"))
@@ -408,7 +488,9 @@ def _nearby_keyboard(found: list[Shown]) -> InlineKeyboardMarkup:
 
 
 @router.callback_query(StateFilter(Intake.metoo), IntakeButton.filter(F.action == "metoo"))
-async def affects_me_too(query: CallbackQuery, callback_data: IntakeButton, state: FSMContext, metoo: MeToo) -> None:
+async def affects_me_too(
+    query: CallbackQuery, callback_data: IntakeButton, state: FSMContext, metoo: MeToo
+) -> None:
     draft = await FORM.load(state)
     case_id = whole_number(callback_data.value)
     if case_id is None or case_id not in draft.offered:
@@ -422,9 +504,9 @@ async def affects_me_too(query: CallbackQuery, callback_data: IntakeButton, stat
     await state.clear()
     await show_choice(query, None)
     await shown(query).answer(
-        _("✅ You now follow case {number}: we will tell you here when its status changes. No new case was opened. You will find it under “My cases”.").format(
-            number=case.number
-        ),
+        _(
+            "✅ You now follow case {number}: we will tell you here when its status changes. No new case was opened. You will find it under “My cases”."
+        ).format(number=case.number),
         reply_markup=main_menu(),
     )
 
@@ -437,10 +519,19 @@ async def new_case_after_all(query: CallbackQuery, state: FSMContext, config: Co
 
 @router.message(StateFilter(Intake.metoo))
 async def metoo_buttons(message: Message) -> None:
-    await message.answer(_("Please choose with the buttons above: “This affects me too”, or “Continue with a new case”. To stop, send /cancel."))
+    await message.answer(
+        _(
+            "Please choose with the buttons above: “This affects me too”, or “Continue with a new case”. To stop, send /cancel."
+        )
+    )
 
 
-async def _place(state: FSMContext, latitude: float | None = None, longitude: float | None = None, address: str | None = None) -> None:
+async def _place(
+    state: FSMContext,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    address: str | None = None,
+) -> None:
     """The location step's answer: a shared location, a typed address, or neither (skipped)."""
     draft = await FORM.load(state)
     draft.latitude, draft.longitude, draft.address = latitude, longitude, address
@@ -456,7 +547,9 @@ async def _contact(state: FSMContext, phone: str | None) -> None:
 @router.message(StateFilter(Intake.contact), F.contact)
 async def phone_shared(message: Message, state: FSMContext, config: Config) -> None:
     if message.contact.user_id != message.from_user.id:
-        await message.answer(_("Please share your own number with the button below."), reply_markup=_contact_keyboard())
+        await message.answer(
+            _("Please share your own number with the button below."), reply_markup=_contact_keyboard()
+        )
         return
     await _contact(state, message.contact.phone_number)
     await FORM.advance(Intake.contact, message, state, config)
@@ -491,7 +584,9 @@ async def submit(
         await _confirm(query, existing, calendar, teams, notices, close=False)
         return
     draft = await FORM.load(state)
-    assert draft.kind is not None and draft.category is not None, "the summary is shown once every step is answered"
+    assert draft.kind is not None and draft.category is not None, (
+        "the summary is shown once every step is answered"
+    )
     case_draft = CaseDraft(
         resident_id=resident.id,
         locale=resident.locale or config.settings.default_locale,
@@ -507,16 +602,28 @@ async def submit(
     try:
         opened = await commands.submit(case_draft, utcnow(), event_update.update_id, phone=draft.phone)
     except DailyLimitReached:
-        await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
+        await query.answer(
+            _("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True
+        )
         return
-    except FileQuotaReached as refused:  # files sent with another case meanwhile: the draft stays, to be sent with fewer files
+    except (
+        FileQuotaReached
+    ) as refused:  # files sent with another case meanwhile: the draft stays, to be sent with fewer files
         await query.answer(files_refused_text(refused), show_alert=True)
         return
     await state.clear()
     await _confirm(query, opened.case, calendar, teams, notices, close=True)
 
 
-async def _confirm(query: CallbackQuery, case: Case, calendar: WorkingCalendar, teams: TeamDirectory, notices: CaseNotices, *, close: bool) -> None:
+async def _confirm(
+    query: CallbackQuery,
+    case: Case,
+    calendar: WorkingCalendar,
+    teams: TeamDirectory,
+    notices: CaseNotices,
+    *,
+    close: bool,
+) -> None:
     """The case's number and deadline, with the main menu back. If Telegram fails every try, the
     case is stored all the same: they go out through the outbox, sent once Telegram takes them
     (at least once: a network error after Telegram took the message sends it twice)."""
@@ -528,25 +635,33 @@ async def _confirm(query: CallbackQuery, case: Case, calendar: WorkingCalendar, 
             await query.answer()
         await shown(query).answer(confirmation, reply_markup=main_menu())
     except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter):
-        await notices.tell_resident(case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True))
+        await notices.tell_resident(
+            case, confirmation, reply_keyboard=main_menu().model_dump(exclude_none=True)
+        )
 
 
 def _confirmation(case: Any, calendar: WorkingCalendar, teams: TeamDirectory) -> str:
     today = calendar.local_date(utcnow())
     left = calendar.working_days_left(today, case.due)
     team = teams.get(case.team_id)
-    return "\n".join([
-        _("✅ <b>Your submission has been registered.</b>"),
-        "",
-        _("Case number: <b>{number}</b>").format(number=case.number),
-        _("Kind: {kind}").format(kind=texts.kind_label(case.kind)),
-        _("Handled by: {team}").format(team=escape(team.name.get(texts.current_locale()))),
-        _("Received: {date}").format(date=texts.day(calendar.local_date(case.received_at))),
-        _("Answer due by: <b>{date}</b> ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
-        "",
-        _("What happens next: a clerk of the municipality will deal with your case and answer you here. "
-          "You will get a message whenever its status changes. You can follow it under “My cases”."),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            _("✅ <b>Your submission has been registered.</b>"),
+            "",
+            _("Case number: <b>{number}</b>").format(number=case.number),
+            _("Kind: {kind}").format(kind=texts.kind_label(case.kind)),
+            _("Handled by: {team}").format(team=escape(team.name.get(texts.current_locale()))),
+            _("Received: {date}").format(date=texts.day(calendar.local_date(case.received_at))),
+            _("Answer due by: <b>{date}</b> ({left})").format(
+                date=texts.day(case.due), left=texts.days_left(today, case.due, left)
+            ),
+            "",
+            _(
+                "What happens next: a clerk of the municipality will deal with your case and answer you here. "
+                "You will get a message whenever its status changes. You can follow it under “My cases”."
+            ),
+        ]
+    )
 
 
 FORM.attach(router)

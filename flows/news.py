@@ -38,21 +38,29 @@ def subscriptions_keyboard(resident: Resident, config: Config, locale: str) -> I
     builder = InlineKeyboardBuilder()
     for topic in config.municipality.news_topics:
         mark = "✅" if topic.id in topics else "➕"
-        builder.button(text=f"{mark} {topic.get(locale)}", callback_data=NewsChoice(action="topic", value=topic.id))
+        builder.button(
+            text=f"{mark} {topic.get(locale)}", callback_data=NewsChoice(action="topic", value=topic.id)
+        )
     eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
     if eldership:
         mark = "✅" if ELDERSHIP_TOPIC in topics else "➕"
         builder.button(
-            text=f"{mark} " + _("News of {eldership}").format(eldership=eldership.get(locale)), callback_data=NewsChoice(action="topic", value=ELDERSHIP_TOPIC)
+            text=f"{mark} " + _("News of {eldership}").format(eldership=eldership.get(locale)),
+            callback_data=NewsChoice(action="topic", value=ELDERSHIP_TOPIC),
         )
-    builder.button(text=_("🏘 Change my eldership") if eldership else _("🏘 Choose my eldership"), callback_data=NewsChoice(action="eld_menu"))
+    builder.button(
+        text=_("🏘 Change my eldership") if eldership else _("🏘 Choose my eldership"),
+        callback_data=NewsChoice(action="eld_menu"),
+    )
     builder.button(text=_("🗞 Latest announcements"), callback_data=NewsChoice(action="latest"))
     builder.adjust(1)
     return builder.as_markup()
 
 
 def subscriptions_text() -> str:
-    return _("<b>News</b>\nTap a topic to subscribe or unsubscribe. Announcements come here, in your language.")
+    return _(
+        "<b>News</b>\nTap a topic to subscribe or unsubscribe. Announcements come here, in your language."
+    )
 
 
 async def _latest_text(resident: Resident, news: NewsService, locale: str) -> str:
@@ -62,7 +70,9 @@ async def _latest_text(resident: Resident, news: NewsService, locale: str) -> st
     parts = [_("<b>Latest announcements</b>")]
     for broadcast in latest:
         version = version_for(versions_of(broadcast), locale)
-        body = (version.text if isinstance(version, TextVersion) else version.caption) or _("(photo or document)")
+        body = (version.text if isinstance(version, TextVersion) else version.caption) or _(
+            "(photo or document)"
+        )
         parts.append(f"🗓 {texts.day(broadcast.created_at.date())}\n{body}")
     # Newest first: what does not fit in one message is cut, at a point where the HTML still parses.
     return truncate_html("\n\n".join(parts))
@@ -70,14 +80,24 @@ async def _latest_text(resident: Resident, news: NewsService, locale: str) -> st
 
 @router.message(Command("news"), Onboarded())
 @router.message(F.text == MENU_NEWS, Onboarded())
-async def news_menu(message: Message, resident: Resident, news: NewsService, config: Config, i18n: I18n) -> None:
+async def news_menu(
+    message: Message, resident: Resident, news: NewsService, config: Config, i18n: I18n
+) -> None:
     await message.answer(await _latest_text(resident, news, i18n.current_locale))
-    await message.answer(subscriptions_text(), reply_markup=subscriptions_keyboard(resident, config, i18n.current_locale))
+    await message.answer(
+        subscriptions_text(), reply_markup=subscriptions_keyboard(resident, config, i18n.current_locale)
+    )
 
 
 @router.callback_query(NewsChoice.filter(), Onboarded())
 async def news_choice(
-    query: CallbackQuery, callback_data: NewsChoice, resident: Resident, news: NewsService, profiles: ResidentProfiles, config: Config, i18n: I18n
+    query: CallbackQuery,
+    callback_data: NewsChoice,
+    resident: Resident,
+    news: NewsService,
+    profiles: ResidentProfiles,
+    config: Config,
+    i18n: I18n,
 ) -> None:
     locale = i18n.current_locale
     action, value = callback_data.action, callback_data.value
@@ -92,11 +112,13 @@ async def news_choice(
             return
         await query.answer()
         keyboard = eldership_keyboard(
-            config, locale, page,
+            config,
+            locale,
+            page,
             pick=lambda eldership_id: NewsChoice(action="eld", value=eldership_id),
             turn=lambda target: NewsChoice(action="page", value=str(target)),
             extra=[(_("✖️ Cancel"), NewsChoice(action="eld", value="-"))],
-        )  # fmt: skip
+        )
         await shown(query).edit_text(_("Which eldership do you live in?"), reply_markup=keyboard)
         return
     if action == "eld":
@@ -115,7 +137,9 @@ async def news_choice(
         await query.answer(_("Subscribed.") if value in topics else _("Unsubscribed."))
     fresh = await profiles.get(resident.id)
     assert fresh is not None, "a resident who pressed a button has a profile"
-    await shown(query).edit_text(subscriptions_text(), reply_markup=subscriptions_keyboard(fresh, config, locale))
+    await shown(query).edit_text(
+        subscriptions_text(), reply_markup=subscriptions_keyboard(fresh, config, locale)
+    )
 
 
 @router.my_chat_member(F.chat.type == ChatType.PRIVATE, ChatMemberUpdatedFilter(member_status_changed=KICKED))

@@ -9,7 +9,14 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BotCommandScopeChat, BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
+from aiogram.types import (
+    BotCommandScopeChat,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -34,9 +41,9 @@ def privacy_notice(config: Config, locale: str) -> str:
     """The notice shown at /start and by /privacy: who, what, why, how long, the rights."""
     municipality = config.municipality
     retention = "; ".join(
-        _("{kind}: {count} year after closing", "{kind}: {count} years after closing", rules.retention_years).format(
-            kind=texts.kind_label(kind), count=rules.retention_years
-        )
+        _(
+            "{kind}: {count} year after closing", "{kind}: {count} years after closing", rules.retention_years
+        ).format(kind=texts.kind_label(kind), count=rules.retention_years)
         for kind, rules in municipality.kinds.items()
     )
     return (
@@ -53,7 +60,11 @@ def privacy_notice(config: Config, locale: str) -> str:
             "<b>Your rights:</b> /mydata sends you everything we keep about you; /forget erases your profile. "
             "You may also ask the data protection officer for correction or restriction, object, "
             "and complain to the State Data Protection Inspectorate (vdai.lrv.lt)."
-        ).format(controller=escape(municipality.privacy.controller.get(locale)), dpo=escape(municipality.privacy.dpo), retention=retention)
+        ).format(
+            controller=escape(municipality.privacy.controller.get(locale)),
+            dpo=escape(municipality.privacy.dpo),
+            retention=retention,
+        )
         + "\n\n"
         + _(
             "<b>What is published:</b> nothing that names you. The municipality's open list of cases (Open311) shows two kinds of cases. "
@@ -125,7 +136,14 @@ async def forget(message: Message, resident: Resident | None) -> None:
 
 
 @router.callback_query(ForgetChoice.filter())
-async def forget_chosen(query: CallbackQuery, callback_data: ForgetChoice, resident: Resident | None, state: FSMContext, rights: DataRights, bot: Bot) -> None:
+async def forget_chosen(
+    query: CallbackQuery,
+    callback_data: ForgetChoice,
+    resident: Resident | None,
+    state: FSMContext,
+    rights: DataRights,
+    bot: Bot,
+) -> None:
     if not onboarded(resident):
         await stale_button(query)
         return
@@ -138,6 +156,8 @@ async def forget_chosen(query: CallbackQuery, callback_data: ForgetChoice, resid
     await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=query.from_user.id))
     await shown(query).edit_text(_("Your profile is erased."))
     await shown(query).answer(
-        _("We will not write to you again, except the answers to cases still being handled. Send /start if you want to use the service again."),
+        _(
+            "We will not write to you again, except the answers to cases still being handled. Send /start if you want to use the service again."
+        ),
         reply_markup=ReplyKeyboardRemove(),
     )

@@ -42,11 +42,27 @@ from bot.services.broadcaster import BroadcastFile, FilesVersion, send_version
 from bot.services.cases import visible_text
 from bot.services.html_text import truncate_html
 from bot.services.project_import import MAX_BYTES, SheetError, apply, plan, plan_text, read_table
-from bot.services.projects import PHOTOS_MAX, REASON_MAX, UPDATE_MAX, Actor, Listed, ProjectButton, ProjectError, ProjectService
+from bot.services.projects import (
+    PHOTOS_MAX,
+    REASON_MAX,
+    UPDATE_MAX,
+    Actor,
+    Listed,
+    ProjectButton,
+    ProjectError,
+    ProjectService,
+)
 from bot.services.teams import TeamDirectory
 from bot.store.models import FollowKind, Milestone, MilestoneStatus, Project, ProjectStatus, Resident, utcnow
 from flows.clerk import InTeamGroup
-from flows.common import MENU_PROJECTS, Onboarded, UnderAccessibleMessage, acknowledge_later, shown, stale_button
+from flows.common import (
+    MENU_PROJECTS,
+    Onboarded,
+    UnderAccessibleMessage,
+    acknowledge_later,
+    shown,
+    stale_button,
+)
 from flows.comms import InCommsGroup
 from flows.news import NewsChoice
 from flows.staff import acted, person_of, refused
@@ -74,17 +90,25 @@ def _web_link(config: Config, locale: str) -> str | None:
 
 
 def _list_keyboard(
-    items: list[Listed], resident: Resident, follows: set[tuple[str, str]], config: Config, locale: str, everything: bool
+    items: list[Listed],
+    resident: Resident,
+    follows: set[tuple[str, str]],
+    config: Config,
+    locale: str,
+    everything: bool,
 ) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for item in items[:LISTED_MAX]:
         builder.button(
-            text=_label("🏗 " + project_texts.list_line(item.project, item.milestones)), callback_data=ProjectButton(action="view", project=item.project.id)
+            text=_label("🏗 " + project_texts.list_line(item.project, item.milestones)),
+            callback_data=ProjectButton(action="view", project=item.project.id),
         )
     eldership = config.municipality.eldership_by_id.get(resident.eldership_id or "")
     if eldership is not None:
         following = (FollowKind.ELDERSHIP_PROJECTS, eldership.id) in follows
-        label = _("🔕 Stop following my eldership") if following else _("🔔 Follow my eldership's projects")  # a name would not fit
+        label = (
+            _("🔕 Stop following my eldership") if following else _("🔔 Follow my eldership's projects")
+        )  # a name would not fit
         builder.button(text=label, callback_data=ProjectButton(action="follow_eld"))
     else:
         builder.button(text=_("🏘 Choose my eldership"), callback_data=NewsChoice(action="eld_menu"))
@@ -122,27 +146,44 @@ async def _list_text_and_keyboard(
 
 @router.message(Command("projects"), Onboarded())
 @router.message(F.text == MENU_PROJECTS, Onboarded())
-async def projects_menu(message: Message, resident: Resident, projects: ProjectService, config: Config, i18n: I18n) -> None:
-    text, keyboard = await _list_text_and_keyboard(resident, projects, config, i18n.current_locale, everything=False)
+async def projects_menu(
+    message: Message, resident: Resident, projects: ProjectService, config: Config, i18n: I18n
+) -> None:
+    text, keyboard = await _list_text_and_keyboard(
+        resident, projects, config, i18n.current_locale, everything=False
+    )
     await message.answer(text, reply_markup=keyboard)
 
 
 def _page_keyboard(project: Project, following: bool) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("🔕 Stop following") if following else _("🔔 Follow"), callback_data=ProjectButton(action="follow", project=project.id))
+    builder.button(
+        text=_("🔕 Stop following") if following else _("🔔 Follow"),
+        callback_data=ProjectButton(action="follow", project=project.id),
+    )
     builder.button(text=_("◀ Projects"), callback_data=ProjectButton(action="list"))
     builder.adjust(1)
     return builder.as_markup()
 
 
-@router.callback_query(ProjectButton.filter(F.action.in_({"list", "view", "follow", "follow_eld"})), Onboarded())
+@router.callback_query(
+    ProjectButton.filter(F.action.in_({"list", "view", "follow", "follow_eld"})), Onboarded()
+)
 async def resident_button(
-    query: CallbackQuery, callback_data: ProjectButton, resident: Resident, projects: ProjectService, config: Config, i18n: I18n, bot: Bot
+    query: CallbackQuery,
+    callback_data: ProjectButton,
+    resident: Resident,
+    projects: ProjectService,
+    config: Config,
+    i18n: I18n,
+    bot: Bot,
 ) -> None:
     locale = i18n.current_locale
     if callback_data.action == "list":
         await query.answer()
-        text, keyboard = await _list_text_and_keyboard(resident, projects, config, locale, everything=callback_data.value == "all")
+        text, keyboard = await _list_text_and_keyboard(
+            resident, projects, config, locale, everything=callback_data.value == "all"
+        )
         await shown(query).answer(text, reply_markup=keyboard)
         return
     if callback_data.action == "follow_eld":
@@ -150,7 +191,11 @@ async def resident_button(
             await stale_button(query)
             return
         now = await projects.toggle_follow(resident.id, FollowKind.ELDERSHIP_PROJECTS, resident.eldership_id)
-        await query.answer(_("You will be told about every project of your eldership.") if now else _("You no longer follow your eldership's projects."))
+        await query.answer(
+            _("You will be told about every project of your eldership.")
+            if now
+            else _("You no longer follow your eldership's projects.")
+        )
         text, keyboard = await _list_text_and_keyboard(resident, projects, config, locale, everything=False)
         await shown(query).edit_text(text, reply_markup=keyboard)
         return
@@ -161,14 +206,25 @@ async def resident_button(
     project, milestones, update = viewed
     if callback_data.action == "follow":
         now = await projects.toggle_follow(resident.id, FollowKind.PROJECT, str(project.id))
-        await query.answer(_("You will be told when this project changes.") if now else _("You no longer follow this project."))
+        await query.answer(
+            _("You will be told when this project changes.")
+            if now
+            else _("You no longer follow this project.")
+        )
         await shown(query).edit_reply_markup(reply_markup=_page_keyboard(project, now))
         return
     await query.answer()
     if update is not None and update.photos:
-        await send_version(bot, resident.id, FilesVersion(files=[BroadcastFile(kind="photo", file_id=p["file_id"]) for p in update.photos]))
+        await send_version(
+            bot,
+            resident.id,
+            FilesVersion(files=[BroadcastFile(kind="photo", file_id=p["file_id"]) for p in update.photos]),
+        )
     following = (FollowKind.PROJECT, str(project.id)) in await projects.follows(resident.id)
-    await shown(query).answer(project_texts.page(project, milestones, update, config.municipality), reply_markup=_page_keyboard(project, following))
+    await shown(query).answer(
+        project_texts.page(project, milestones, update, config.municipality),
+        reply_markup=_page_keyboard(project, following),
+    )
 
 
 # --- staff -----------------------------------------------------------------------------------
@@ -203,7 +259,10 @@ UPDATE_STEPS = (
 )
 MOVE_STEPS = (
     Step(ProjectForm.move_date, lambda: _("📅 The new due date (YYYY-MM-DD or DD.MM.YYYY):")),
-    Step(ProjectForm.move_reason, lambda: _("Why does it move? Residents following the project are told this reason:")),
+    Step(
+        ProjectForm.move_reason,
+        lambda: _("Why does it move? Residents following the project are told this reason:"),
+    ),
 )
 
 
@@ -219,7 +278,9 @@ def _cancel_keyboard(extra: tuple[str, ProjectButton] | None = None) -> InlineKe
 async def _ask(steps: tuple[Step, ...], state: State, message: Message, fsm: FSMContext) -> None:
     step = next(s for s in steps if s.state == state)
     await fsm.set_state(step.state)
-    extra = (_("✅ Post the update"), ProjectButton(action="post")) if step.state == ProjectForm.photos else None
+    extra = (
+        (_("✅ Post the update"), ProjectButton(action="post")) if step.state == ProjectForm.photos else None
+    )
     await message.answer(step.question(), reply_markup=_cancel_keyboard(extra))
 
 
@@ -245,7 +306,13 @@ async def _actor(event: Message | CallbackQuery, project: Project, teams: TeamDi
     else:
         role = None
     if role is None or not role.acts:
-        await refused(event, user, _("Only the project's team, in its group, or the communications staff can do this."), teams.roles, project_id=project.id)
+        await refused(
+            event,
+            user,
+            _("Only the project's team, in its group, or the communications staff can do this."),
+            teams.roles,
+            project_id=project.id,
+        )
         return None
     acted(event, user, role, project_id=project.id)
     return Actor(user.id, user.full_name)
@@ -270,13 +337,24 @@ def _filters(args: str, config: Config) -> tuple[list[str] | None, str | None, s
 
 
 @staff.message(Command("projects"))
-async def staff_list(message: Message, command: CommandObject, projects: ProjectService, teams: TeamDirectory, config: Config, state: FSMContext) -> None:
+async def staff_list(
+    message: Message,
+    command: CommandObject,
+    projects: ProjectService,
+    teams: TeamDirectory,
+    config: Config,
+    state: FSMContext,
+) -> None:
     await state.clear()
     team_ids, eldership, status, unknown = _filters(command.args or "", config)
     if unknown:
         await message.reply(
-            _("Unknown filter: {values}. Use team ids ({teams}), eldership ids, statuses ({statuses}), or all.").format(
-                values=", ".join(unknown)[:200], teams=", ".join(config.municipality.team_by_id), statuses=", ".join(ProjectStatus)
+            _(
+                "Unknown filter: {values}. Use team ids ({teams}), eldership ids, statuses ({statuses}), or all."
+            ).format(
+                values=", ".join(unknown)[:200],
+                teams=", ".join(config.municipality.team_by_id),
+                statuses=", ".join(ProjectStatus),
             )
         )
         return
@@ -287,8 +365,16 @@ async def staff_list(message: Message, command: CommandObject, projects: Project
     builder = InlineKeyboardBuilder()
     for item in items[:LISTED_MAX]:
         project = item.project
-        lines.append(escape(f"{project.external_id} · {project_texts.status_label(project.status)} · " + project_texts.list_line(project, item.milestones)))
-        builder.button(text=_label(f"{project.external_id} · {project_texts.name(project)}"), callback_data=ProjectButton(action="card", project=project.id))
+        lines.append(
+            escape(
+                f"{project.external_id} · {project_texts.status_label(project.status)} · "
+                + project_texts.list_line(project, item.milestones)
+            )
+        )
+        builder.button(
+            text=_label(f"{project.external_id} · {project_texts.name(project)}"),
+            callback_data=ProjectButton(action="card", project=project.id),
+        )
     if not items:
         lines.append(_("No project matches."))
     builder.adjust(1)
@@ -316,13 +402,16 @@ async def _card(message: Message, projects: ProjectService, config: Config, proj
         return
     project, milestones, update = viewed
     await message.answer(
-        f"<code>{escape(project.external_id)}</code>\n" + project_texts.page(project, milestones, update, config.municipality),
+        f"<code>{escape(project.external_id)}</code>\n"
+        + project_texts.page(project, milestones, update, config.municipality),
         reply_markup=_card_keyboard(project),
     )
 
 
 @staff.callback_query(ProjectButton.filter(F.action == "card"))
-async def card(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, config: Config) -> None:
+async def card(
+    query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, config: Config
+) -> None:
     await query.answer()
     await _card(shown(query), projects, config, callback_data.project)
 
@@ -338,8 +427,12 @@ async def _project_for(
     return (viewed[0], viewed[1], actor) if actor else None
 
 
-@staff.callback_query(ProjectButton.filter(F.action.in_({"pick_met", "pick_partly", "pick_move", "pick_status"})))
-async def pick(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory) -> None:
+@staff.callback_query(
+    ProjectButton.filter(F.action.in_({"pick_met", "pick_partly", "pick_move", "pick_status"}))
+)
+async def pick(
+    query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory
+) -> None:
     found = await _project_for(query, callback_data, projects, teams)
     if found is None:
         return
@@ -348,7 +441,10 @@ async def pick(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
     if callback_data.action == "pick_status":
         for status in ProjectStatus:
             if status != project.status:
-                builder.button(text=project_texts.status_label(status), callback_data=ProjectButton(action="status", project=project.id, value=status))
+                builder.button(
+                    text=project_texts.status_label(status),
+                    callback_data=ProjectButton(action="status", project=project.id, value=status),
+                )
         question = _("The new status of {name}:").format(name=escape(project_texts.name(project)))
     else:
         action = {"pick_met": "met", "pick_partly": "partly", "pick_move": "move"}[callback_data.action]
@@ -383,7 +479,13 @@ async def _milestone_for(
 
 
 @staff.callback_query(ProjectButton.filter(F.action.in_({"met", "partly"})))
-async def complete(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory, config: Config) -> None:
+async def complete(
+    query: CallbackQuery,
+    callback_data: ProjectButton,
+    projects: ProjectService,
+    teams: TeamDirectory,
+    config: Config,
+) -> None:
     found = await _milestone_for(query, callback_data, projects, teams)
     if found is None:
         return
@@ -403,12 +505,14 @@ async def complete(query: CallbackQuery, callback_data: ProjectButton, projects:
             name=escape(project_texts.name(project)),
             status=project_texts.milestone_label(status),
             date=texts.day(today),
-        )  # fmt: skip
+        )
     )
 
 
 @staff.callback_query(ProjectButton.filter(F.action == "status"))
-async def change_status(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory) -> None:
+async def change_status(
+    query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory
+) -> None:
     found = await _project_for(query, callback_data, projects, teams)
     if found is None:
         return
@@ -430,7 +534,13 @@ async def change_status(query: CallbackQuery, callback_data: ProjectButton, proj
 
 
 @staff.callback_query(ProjectButton.filter(F.action == "move"))
-async def move(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory, state: FSMContext) -> None:
+async def move(
+    query: CallbackQuery,
+    callback_data: ProjectButton,
+    projects: ProjectService,
+    teams: TeamDirectory,
+    state: FSMContext,
+) -> None:
     found = await _milestone_for(query, callback_data, projects, teams)
     if found is None:
         return
@@ -439,7 +549,9 @@ async def move(query: CallbackQuery, callback_data: ProjectButton, projects: Pro
     await state.set_data({"project": project.id, "milestone": milestone.id})
     await shown(query).answer(
         _("“{title}” is due {date} (first planned for {baseline}).").format(
-            title=escape(project_texts.title(milestone)), date=texts.day(milestone.current_due), baseline=texts.day(milestone.baseline_due)
+            title=escape(project_texts.title(milestone)),
+            date=texts.day(milestone.current_due),
+            baseline=texts.day(milestone.baseline_due),
         )
     )
     await _ask(MOVE_STEPS, ProjectForm.move_date, shown(query), state)
@@ -452,18 +564,26 @@ async def move_date(message: Message, state: FSMContext) -> None:
     try:
         new_due = parse_date(message.text or "")
     except ValueError:
-        await message.reply(_("That is not a date. Please write it as YYYY-MM-DD or DD.MM.YYYY, e.g. 2027-06-30."))
+        await message.reply(
+            _("That is not a date. Please write it as YYYY-MM-DD or DD.MM.YYYY, e.g. 2027-06-30.")
+        )
         return
     await state.update_data(due=new_due.isoformat())
     await _ask(MOVE_STEPS, _next(MOVE_STEPS, ProjectForm.move_date), message, state)
 
 
 @staff.message(ProjectForm.move_reason, F.text)
-async def move_reason(message: Message, state: FSMContext, projects: ProjectService, teams: TeamDirectory) -> None:
+async def move_reason(
+    message: Message, state: FSMContext, projects: ProjectService, teams: TeamDirectory
+) -> None:
     reason = visible_text(message.text or "")
     if len(reason) < 3 or len(reason) > REASON_MAX:
         await message.reply(
-            _("Please give the reason in 3 to {count} character.", "Please give the reason in 3 to {count} characters.", REASON_MAX).format(count=REASON_MAX)
+            _(
+                "Please give the reason in 3 to {count} character.",
+                "Please give the reason in 3 to {count} characters.",
+                REASON_MAX,
+            ).format(count=REASON_MAX)
         )
         return
     data = await state.get_data()
@@ -492,7 +612,13 @@ async def move_reason(message: Message, state: FSMContext, projects: ProjectServ
 
 
 @staff.callback_query(ProjectButton.filter(F.action == "update"))
-async def start_update(query: CallbackQuery, callback_data: ProjectButton, projects: ProjectService, teams: TeamDirectory, state: FSMContext) -> None:
+async def start_update(
+    query: CallbackQuery,
+    callback_data: ProjectButton,
+    projects: ProjectService,
+    teams: TeamDirectory,
+    state: FSMContext,
+) -> None:
     found = await _project_for(query, callback_data, projects, teams)
     if found is None:
         return
@@ -505,7 +631,11 @@ async def start_update(query: CallbackQuery, callback_data: ProjectButton, proje
 async def update_text(message: Message, state: FSMContext) -> None:
     text = visible_text(message.text or "")
     if len(text) < 3 or len(text) > UPDATE_MAX:
-        await message.reply(_("Please write 3 to {count} character.", "Please write 3 to {count} characters.", UPDATE_MAX).format(count=UPDATE_MAX))
+        await message.reply(
+            _(
+                "Please write 3 to {count} character.", "Please write 3 to {count} characters.", UPDATE_MAX
+            ).format(count=UPDATE_MAX)
+        )
         return
     current = await state.get_state()
     field = "text_pl" if current == ProjectForm.update_pl.state else "text_lt"
@@ -519,7 +649,9 @@ async def update_photo(message: Message, state: FSMContext) -> None:
     assert message.photo
     photos = list((await state.get_data()).get("photos", []))
     if len(photos) >= PHOTOS_MAX:
-        await message.reply(_("At most {count} photo.", "At most {count} photos.", PHOTOS_MAX).format(count=PHOTOS_MAX))
+        await message.reply(
+            _("At most {count} photo.", "At most {count} photos.", PHOTOS_MAX).format(count=PHOTOS_MAX)
+        )
         return
     photos.append({"file_id": message.photo[-1].file_id, "file_unique_id": message.photo[-1].file_unique_id})
     await state.update_data(photos=photos)
@@ -534,7 +666,9 @@ async def update_photo(message: Message, state: FSMContext) -> None:
 
 
 @staff.callback_query(ProjectForm.photos, ProjectButton.filter(F.action == "post"))
-async def post_update(query: CallbackQuery, state: FSMContext, projects: ProjectService, teams: TeamDirectory) -> None:
+async def post_update(
+    query: CallbackQuery, state: FSMContext, projects: ProjectService, teams: TeamDirectory
+) -> None:
     data = await state.get_data()
     viewed = await projects.view(data["project"])
     if viewed is None:
@@ -546,12 +680,18 @@ async def post_update(query: CallbackQuery, state: FSMContext, projects: Project
         return
     await state.clear()
     try:
-        await projects.post_update(viewed[0].id, data["text_pl"], data["text_lt"], data.get("photos", []), actor)
+        await projects.post_update(
+            viewed[0].id, data["text_pl"], data["text_lt"], data.get("photos", []), actor
+        )
     except ProjectError as exc:
         await query.answer(str(exc), show_alert=True)
         return
     await query.answer()
-    await shown(query).edit_text(_("📰 The update of {name} is posted. Followers are being told.").format(name=escape(project_texts.name(viewed[0]))))
+    await shown(query).edit_text(
+        _("📰 The update of {name} is posted. Followers are being told.").format(
+            name=escape(project_texts.name(viewed[0]))
+        )
+    )
 
 
 @staff.message(StateFilter(ProjectForm), Command("cancel"))
@@ -593,14 +733,22 @@ async def import_file(message: Message, bot: Bot, state: FSMContext, projects: P
     digest = hashlib.sha256(data).hexdigest()[:16]
     keyboard = None
     if result.applicable:
-        await state.set_data({"import": {"file_id": document.file_id, "name": document.file_name, "digest": digest}})
+        await state.set_data(
+            {"import": {"file_id": document.file_id, "name": document.file_name, "digest": digest}}
+        )
         keyboard = _cancel_keyboard((_("✅ Apply"), ProjectButton(action="apply", value=digest)))
-    heading = _("<b>Dry run</b> of {name}: nothing is applied yet.").format(name=escape(texts.shorten(document.file_name, 100)))
-    await message.reply(truncate_html(heading + "\n\n" + escape(plan_text(result, limit=10**6))), reply_markup=keyboard)
+    heading = _("<b>Dry run</b> of {name}: nothing is applied yet.").format(
+        name=escape(texts.shorten(document.file_name, 100))
+    )
+    await message.reply(
+        truncate_html(heading + "\n\n" + escape(plan_text(result, limit=10**6))), reply_markup=keyboard
+    )
 
 
 @staff.callback_query(InCommsGroup(), ProjectButton.filter(F.action == "apply"))
-async def apply_import(query: CallbackQuery, callback_data: ProjectButton, bot: Bot, state: FSMContext, projects: ProjectService) -> None:
+async def apply_import(
+    query: CallbackQuery, callback_data: ProjectButton, bot: Bot, state: FSMContext, projects: ProjectService
+) -> None:
     pending = (await state.get_data()).get("import")
     if not pending or pending["digest"] != callback_data.value:
         log.warning("project import applied by someone else, or again", extra={"user_id": query.from_user.id})
@@ -612,8 +760,20 @@ async def apply_import(query: CallbackQuery, callback_data: ProjectButton, bot: 
         await query.answer(_("The file changed: please send it again."), show_alert=True)
         return
     await query.answer()
-    result = await apply(projects, read_table(data, pending["name"]), Actor(query.from_user.id, query.from_user.full_name))
+    result = await apply(
+        projects, read_table(data, pending["name"]), Actor(query.from_user.id, query.from_user.full_name)
+    )
     if result.errors:
-        await shown(query).edit_text(truncate_html(_("Not applied: the register changed meanwhile.") + "\n\n" + escape(plan_text(result, limit=10**6))))
+        await shown(query).edit_text(
+            truncate_html(
+                _("Not applied: the register changed meanwhile.")
+                + "\n\n"
+                + escape(plan_text(result, limit=10**6))
+            )
+        )
         return
-    await shown(query).edit_text(_("✅ Applied: {count} change.", "✅ Applied: {count} changes.", len(result.changes)).format(count=len(result.changes)))
+    await shown(query).edit_text(
+        _("✅ Applied: {count} change.", "✅ Applied: {count} changes.", len(result.changes)).format(
+            count=len(result.changes)
+        )
+    )

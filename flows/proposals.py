@@ -86,9 +86,11 @@ async def proposal_text(message: Message, state: FSMContext) -> None:
     text = (message.text or "").strip()
     if Proposals.TEXT.problem(text) is not None:  # nothing is stored; the question stands
         await message.answer(
-            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", Proposals.TEXT.max).format(
-                min=Proposals.TEXT.min, max=Proposals.TEXT.max
-            )
+            _(
+                "Please write {min} to {max} character.",
+                "Please write {min} to {max} characters.",
+                Proposals.TEXT.max,
+            ).format(min=Proposals.TEXT.min, max=Proposals.TEXT.max)
         )
         return
     await state.set_state(Suggest.how)
@@ -104,9 +106,15 @@ async def proposal_text(message: Message, state: FSMContext) -> None:
 
 @router.callback_query(SuggestHow.filter())
 async def proposal_how(
-    query: CallbackQuery, callback_data: SuggestHow, state: FSMContext, resident: Resident | None, proposals: Proposals, calendar: WorkingCalendar,
-    i18n: I18n, event_update: Update,
-) -> None:  # fmt: skip
+    query: CallbackQuery,
+    callback_data: SuggestHow,
+    state: FSMContext,
+    resident: Resident | None,
+    proposals: Proposals,
+    calendar: WorkingCalendar,
+    i18n: I18n,
+    event_update: Update,
+) -> None:
     data = await state.get_data()
     if await state.get_state() != Suggest.how.state or "text" not in data or resident is None:
         await stale_button(query)
@@ -116,16 +124,26 @@ async def proposal_how(
     if callback_data.how == "anonymous":
         await proposals.anonymous(data["text"], i18n.current_locale, calendar.local_date(utcnow()))
         await query.answer()
-        await shown(query).answer(_("Thank you! Your proposal has been passed on anonymously."), reply_markup=main_menu())
+        await shown(query).answer(
+            _("Thank you! Your proposal has been passed on anonymously."), reply_markup=main_menu()
+        )
     elif callback_data.how == "answered":
         try:
-            opened = await proposals.answered(resident.id, i18n.current_locale, data["text"], event_update.update_id)
+            opened = await proposals.answered(
+                resident.id, i18n.current_locale, data["text"], event_update.update_id
+            )
         except DailyLimitReached:
-            await query.answer(_("You have reached today's limit of new cases. Please write again tomorrow."), show_alert=True)
+            await query.answer(
+                _("You have reached today's limit of new cases. Please write again tomorrow."),
+                show_alert=True,
+            )
             return
         await query.answer()
         await shown(query).answer(
-            _("Thank you! Your proposal is registered as case {number}; we will answer you here.").format(number=opened.case.number), reply_markup=main_menu()
+            _("Thank you! Your proposal is registered as case {number}; we will answer you here.").format(
+                number=opened.case.number
+            ),
+            reply_markup=main_menu(),
         )
     else:
         await query.answer(_("Cancelled."))

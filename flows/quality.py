@@ -69,7 +69,13 @@ def _person(event: Message | CallbackQuery) -> Clerk:
 
 
 @router.message(Command("nc"))
-async def open_nonconformity(message: Message, command: CommandObject, queries: CaseQueries, teams: TeamDirectory, nonconformities: Nonconformities) -> None:
+async def open_nonconformity(
+    message: Message,
+    command: CommandObject,
+    queries: CaseQueries,
+    teams: TeamDirectory,
+    nonconformities: Nonconformities,
+) -> None:
     case = await case_of(message, queries)
     args = (command.args or "").strip()
     try:
@@ -77,31 +83,52 @@ async def open_nonconformity(message: Message, command: CommandObject, queries: 
             clerk = await acting_clerk(message, case, teams)
             if clerk is None:
                 return
-            nc = await nonconformities.open(NcSource.CLERK, args, case.team_id or teams.default.id, clerk, [case.id])
+            nc = await nonconformities.open(
+                NcSource.CLERK, args, case.team_id or teams.default.id, clerk, [case.id]
+            )
         elif nonconformities.is_quality_chat(message.chat.id):
             if not await nonconformities.is_quality_staff(_person(message).id):
-                log.warning("nonconformity refused", extra={"user_id": _person(message).id, "chat_id": message.chat.id})
+                log.warning(
+                    "nonconformity refused",
+                    extra={"user_id": _person(message).id, "chat_id": message.chat.id},
+                )
                 await message.reply(_("Only the quality staff can do this."))
                 return
             team_id, _space, description = args.partition(" ")
             if not team_id:
-                await message.reply(_("Usage: /nc TEAM description, e.g. /nc roads Answers sent after the deadline."))
+                await message.reply(
+                    _("Usage: /nc TEAM description, e.g. /nc roads Answers sent after the deadline.")
+                )
                 return
             nc = await nonconformities.open(NcSource.QUALITY, description, team_id, _person(message))
         else:
-            await message.reply(_("Write /nc with a description in a case's topic, or /nc TEAM description in the quality group."))
+            await message.reply(
+                _(
+                    "Write /nc with a description in a case's topic, or /nc TEAM description in the quality group."
+                )
+            )
             return
     except NcError as exc:
         await message.reply(escape(str(exc)))
         return
-    await message.reply(_("Nonconformity #{id} opened; its card is in the quality group and the team's group.").format(id=nc.id))
+    await message.reply(
+        _("Nonconformity #{id} opened; its card is in the quality group and the team's group.").format(
+            id=nc.id
+        )
+    )
 
 
 # --- the card's buttons -------------------------------------------------------------------
 
 
 @router.callback_query(NcButton.filter())
-async def card_button(query: CallbackQuery, callback_data: NcButton, state: FSMContext, nonconformities: Nonconformities, teams: TeamDirectory) -> None:
+async def card_button(
+    query: CallbackQuery,
+    callback_data: NcButton,
+    state: FSMContext,
+    nonconformities: Nonconformities,
+    teams: TeamDirectory,
+) -> None:
     do, person = callback_data.do, _person(query)
     if do == "cancel":
         await state.clear()
@@ -117,19 +144,38 @@ async def card_button(query: CallbackQuery, callback_data: NcButton, state: FSMC
         return
     if not await nonconformities.may_work_on(person.id, nc):
         log.warning("nonconformity button refused", extra={"user_id": person.id, "nc_id": nc.id})
-        await query.answer(_("Only the nonconformity's team or the quality staff can do this."), show_alert=True)
+        await query.answer(
+            _("Only the nonconformity's team or the quality staff can do this."), show_alert=True
+        )
         return
     if do == "analyse" and nc.status in (NcStatus.OPEN, NcStatus.REOPENED):
         await _ask(
-            query, state, NcForm.correction, _("#{id}: write the immediate correction: what was done at once to contain the problem.").format(id=nc.id), nc
+            query,
+            state,
+            NcForm.correction,
+            _("#{id}: write the immediate correction: what was done at once to contain the problem.").format(
+                id=nc.id
+            ),
+            nc,
         )
     elif do == "add" and nc.status in (NcStatus.ANALYSED, NcStatus.ACTIONS, NcStatus.REOPENED):
-        await _ask(query, state, NcForm.action_what, _("#{id}: write the corrective action: what will be done to remove the cause.").format(id=nc.id), nc)
+        await _ask(
+            query,
+            state,
+            NcForm.action_what,
+            _("#{id}: write the corrective action: what will be done to remove the cause.").format(id=nc.id),
+            nc,
+        )
     elif do == "done" and nc.status == NcStatus.ACTIONS:
         await _pick_action(query, nc, nonconformities)
     elif do == "pick" and nc.status == NcStatus.ACTIONS:
         await _ask(
-            query, state, NcForm.done_note, _("#{id}: write what was done (a short note for the record).").format(id=nc.id), nc, action_id=callback_data.value
+            query,
+            state,
+            NcForm.done_note,
+            _("#{id}: write what was done (a short note for the record).").format(id=nc.id),
+            nc,
+            action_id=callback_data.value,
         )
     elif do == "owner" and await state.get_state() == NcForm.action_due.state:
         data = await state.get_data()
@@ -137,7 +183,10 @@ async def card_button(query: CallbackQuery, callback_data: NcButton, state: FSMC
             await query.answer(_("This cannot be done with the nonconformity now."), show_alert=True)
             return
         team = teams.get(nc.team_id)
-        if callback_data.value not in (*team.heads, *team.members):  # a forged press: only the team's listed people
+        if callback_data.value not in (
+            *team.heads,
+            *team.members,
+        ):  # a forged press: only the team's listed people
             await query.answer(_("This cannot be done with the nonconformity now."), show_alert=True)
             return
         name = await teams.member_name(team, callback_data.value)
@@ -154,7 +203,9 @@ async def card_button(query: CallbackQuery, callback_data: NcButton, state: FSMC
         await query.answer(_("This cannot be done with the nonconformity now."), show_alert=True)
 
 
-async def _verdict(query: CallbackQuery, nc: Nonconformity, effective: bool, nonconformities: Nonconformities) -> None:
+async def _verdict(
+    query: CallbackQuery, nc: Nonconformity, effective: bool, nonconformities: Nonconformities
+) -> None:
     person = _person(query)
     if not await nonconformities.is_manager(person.id):
         log.warning("nonconformity verdict refused", extra={"user_id": person.id, "nc_id": nc.id})
@@ -165,15 +216,21 @@ async def _verdict(query: CallbackQuery, nc: Nonconformity, effective: bool, non
     except NcError as exc:
         await query.answer(str(exc), show_alert=True)
         return
-    await query.answer(_("Effective: closed.") if effective else _("Not effective: reopened for new actions."))
+    await query.answer(
+        _("Effective: closed.") if effective else _("Not effective: reopened for new actions.")
+    )
     await drop_buttons(query)
 
 
-async def _ask(query: CallbackQuery, state: FSMContext, step: State, text: str, nc: Nonconformity, **data: Any) -> None:
+async def _ask(
+    query: CallbackQuery, state: FSMContext, step: State, text: str, nc: Nonconformity, **data: Any
+) -> None:
     await query.answer()
     message = shown(query)
     thread = message.message_thread_id if message.is_topic_message else None
-    await query.bot.send_message(message.chat.id, text, message_thread_id=thread, reply_markup=_cancel_keyboard(nc.id))
+    await query.bot.send_message(
+        message.chat.id, text, message_thread_id=thread, reply_markup=_cancel_keyboard(nc.id)
+    )
     await state.set_state(step)
     await state.set_data({"nc_id": nc.id, **data})
 
@@ -182,39 +239,70 @@ async def _pick_action(query: CallbackQuery, nc: Nonconformity, nonconformities:
     builder = InlineKeyboardBuilder()
     for number, action in enumerate(await nonconformities.actions(nc.id), start=1):
         if action.done_at is None:
-            builder.button(text=texts.shorten(f"{number}. {action.what}", 60), callback_data=NcButton(nc_id=nc.id, do="pick", value=action.id))
+            builder.button(
+                text=texts.shorten(f"{number}. {action.what}", 60),
+                callback_data=NcButton(nc_id=nc.id, do="pick", value=action.id),
+            )
     builder.button(text=_("✖️ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
     builder.adjust(1)
     await query.answer()
     message = shown(query)
     thread = message.message_thread_id if message.is_topic_message else None
     await query.bot.send_message(
-        message.chat.id, _("#{id}: which action is done?").format(id=nc.id), message_thread_id=thread, reply_markup=builder.as_markup()
+        message.chat.id,
+        _("#{id}: which action is done?").format(id=nc.id),
+        message_thread_id=thread,
+        reply_markup=builder.as_markup(),
     )
 
 
 async def _add_action(
-    event: Message | CallbackQuery, state: FSMContext, nonconformities: Nonconformities, nc_id: int, data: dict[str, Any], owner: Clerk
+    event: Message | CallbackQuery,
+    state: FSMContext,
+    nonconformities: Nonconformities,
+    nc_id: int,
+    data: dict[str, Any],
+    owner: Clerk,
 ) -> None:
     from datetime import date
 
     await state.clear()
     try:
-        await nonconformities.add_action(nc_id, _person(event), data["what"], date.fromisoformat(data["due"]), owner)
+        await nonconformities.add_action(
+            nc_id, _person(event), data["what"], date.fromisoformat(data["due"]), owner
+        )
     except NcError as exc:
         await _say(event, escape(str(exc)))
         return
-    await _say(event, _("Action added to nonconformity #{id}: {owner} is responsible.").format(id=nc_id, owner=escape(owner.name)))
+    await _say(
+        event,
+        _("Action added to nonconformity #{id}: {owner} is responsible.").format(
+            id=nc_id, owner=escape(owner.name)
+        ),
+    )
 
 
-async def _done(event: Message | CallbackQuery, nonconformities: Nonconformities, nc_id: int, data: dict[str, Any], check_days: int) -> None:
+async def _done(
+    event: Message | CallbackQuery,
+    nonconformities: Nonconformities,
+    nc_id: int,
+    data: dict[str, Any],
+    check_days: int,
+) -> None:
     try:
-        nc = await nonconformities.action_done(nc_id, data["action_id"], _person(event), data["note"], check_days)
+        nc = await nonconformities.action_done(
+            nc_id, data["action_id"], _person(event), data["note"], check_days
+        )
     except NcError as exc:
         await _say(event, escape(str(exc)))
         return
     if nc.status == NcStatus.VERIFYING and nc.check_on is not None:
-        await _say(event, _("All actions of nonconformity #{id} are done; the effectiveness check is on {date}.").format(id=nc_id, date=texts.day(nc.check_on)))
+        await _say(
+            event,
+            _("All actions of nonconformity #{id} are done; the effectiveness check is on {date}.").format(
+                id=nc_id, date=texts.day(nc.check_on)
+            ),
+        )
     else:
         await _say(event, _("Action marked done."))
 
@@ -223,7 +311,11 @@ async def _say(event: Message | CallbackQuery, text: str) -> None:
     if isinstance(event, CallbackQuery):
         await event.answer()
         message = shown(event)
-        await event.bot.send_message(message.chat.id, text, message_thread_id=message.message_thread_id if message.is_topic_message else None)
+        await event.bot.send_message(
+            message.chat.id,
+            text,
+            message_thread_id=message.message_thread_id if message.is_topic_message else None,
+        )
     else:
         await event.reply(text)
 
@@ -238,7 +330,13 @@ async def cancel(message: Message, state: FSMContext) -> None:
 
 
 @router.message(StateFilter(NcForm), F.text, ~F.text.startswith("/"))
-async def step_text(message: Message, state: FSMContext, nonconformities: Nonconformities, teams: TeamDirectory, calendar: WorkingCalendar) -> None:
+async def step_text(
+    message: Message,
+    state: FSMContext,
+    nonconformities: Nonconformities,
+    teams: TeamDirectory,
+    calendar: WorkingCalendar,
+) -> None:
     step, data = await state.get_state(), await state.get_data()
     nc = await nonconformities.get(data.get("nc_id", 0))
     if nc is None or not await nonconformities.may_work_on(_person(message).id, nc):
@@ -250,17 +348,27 @@ async def step_text(message: Message, state: FSMContext, nonconformities: Noncon
         if step == NcForm.correction.state:
             await state.update_data(correction=check_text(text))
             await state.set_state(NcForm.root_cause)
-            await message.reply(_("#{id}: now the root cause: why did it happen?").format(id=nc.id), reply_markup=_cancel_keyboard(nc.id))
+            await message.reply(
+                _("#{id}: now the root cause: why did it happen?").format(id=nc.id),
+                reply_markup=_cancel_keyboard(nc.id),
+            )
         elif step == NcForm.root_cause.state:
             await nonconformities.analyse(nc.id, _person(message), data["correction"], text)
             await state.clear()
-            await message.reply(_("Nonconformity #{id} analysed. Add the corrective actions with the card's button.").format(id=nc.id))
+            await message.reply(
+                _("Nonconformity #{id} analysed. Add the corrective actions with the card's button.").format(
+                    id=nc.id
+                )
+            )
         elif step == NcForm.action_what.state:
             await state.update_data(what=check_text(text))
             await state.set_state(NcForm.action_due)
             example = (calendar.local_date(utcnow()) + timedelta(days=14)).isoformat()
             await message.reply(
-                _("#{id}: by when? Write the due date as YYYY-MM-DD, e.g. {example}.").format(id=nc.id, example=example), reply_markup=_cancel_keyboard(nc.id)
+                _("#{id}: by when? Write the due date as YYYY-MM-DD, e.g. {example}.").format(
+                    id=nc.id, example=example
+                ),
+                reply_markup=_cancel_keyboard(nc.id),
             )
         elif step == NcForm.action_due.state:
             due = parse_due(text, calendar.local_date(utcnow()))
@@ -268,27 +376,41 @@ async def step_text(message: Message, state: FSMContext, nonconformities: Noncon
             team = teams.get(nc.team_id)
             people = list(dict.fromkeys([*team.heads, *team.members]))
             if not people:  # a team that lists nobody: the one who adds it is responsible
-                await _add_action(message, state, nonconformities, nc.id, await state.get_data(), _person(message))
+                await _add_action(
+                    message, state, nonconformities, nc.id, await state.get_data(), _person(message)
+                )
                 return
             builder = InlineKeyboardBuilder()
             for user_id in people:
-                builder.button(text=await teams.member_name(team, user_id), callback_data=NcButton(nc_id=nc.id, do="owner", value=user_id))
+                builder.button(
+                    text=await teams.member_name(team, user_id),
+                    callback_data=NcButton(nc_id=nc.id, do="owner", value=user_id),
+                )
             builder.button(text=_("✖️ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
             builder.adjust(1)
-            await message.reply(_("#{id}: who is responsible for the action?").format(id=nc.id), reply_markup=builder.as_markup())
+            await message.reply(
+                _("#{id}: who is responsible for the action?").format(id=nc.id),
+                reply_markup=builder.as_markup(),
+            )
         elif step == NcForm.done_note.state:
             note = check_text(text)
             open_actions = [a for a in await nonconformities.actions(nc.id) if a.done_at is None]
-            if [a.id for a in open_actions] == [data.get("action_id")]:  # the last one: when to check the effectiveness
+            if [a.id for a in open_actions] == [
+                data.get("action_id")
+            ]:  # the last one: when to check the effectiveness
                 await state.update_data(note=note)
                 builder = InlineKeyboardBuilder()
                 for days in CHECK_DAYS:
                     builder.button(
-                        text=_("in {days} day", "in {days} days", days).format(days=days), callback_data=NcButton(nc_id=nc.id, do="check", value=days)
+                        text=_("in {days} day", "in {days} days", days).format(days=days),
+                        callback_data=NcButton(nc_id=nc.id, do="check", value=days),
                     )
                 builder.button(text=_("✖️ Cancel"), callback_data=NcButton(nc_id=nc.id, do="cancel"))
                 builder.adjust(3, 1)
-                await message.reply(_("#{id}: the last action. When should the effectiveness be checked?").format(id=nc.id), reply_markup=builder.as_markup())
+                await message.reply(
+                    _("#{id}: the last action. When should the effectiveness be checked?").format(id=nc.id),
+                    reply_markup=builder.as_markup(),
+                )
                 return
             await state.clear()
             await _done(message, nonconformities, nc.id, {**data, "note": note}, CHECK_DAYS[0])
@@ -301,9 +423,15 @@ async def step_text(message: Message, state: FSMContext, nonconformities: Noncon
 
 @router.message(Command("review"))
 async def management_review(
-    message: Message, command: CommandObject, nonconformities: Nonconformities, review: ManagementReview, calendar: WorkingCalendar
+    message: Message,
+    command: CommandObject,
+    nonconformities: Nonconformities,
+    review: ManagementReview,
+    calendar: WorkingCalendar,
 ) -> None:
-    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(
+        _person(message).id
+    ):
         await message.reply(_("Only the quality staff can do this, in the quality group."))
         return
     try:
@@ -314,7 +442,9 @@ async def management_review(
         return
     workbook = await review.xlsx(period)
     name = f"management-review-{period.start.isoformat()}-{period.end.isoformat()}.xlsx"
-    caption = _("Management review, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
+    caption = _("Management review, {start} – {end}").format(
+        start=texts.day(period.start), end=texts.day(period.end)
+    )
     await message.reply_document(BufferedInputFile(workbook, name), caption=caption)
 
 
@@ -322,9 +452,17 @@ async def management_review(
 
 
 @router.message(Command("audit"))
-async def audit(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits, calendar: WorkingCalendar) -> None:
+async def audit(
+    message: Message,
+    command: CommandObject,
+    nonconformities: Nonconformities,
+    audits: Audits,
+    calendar: WorkingCalendar,
+) -> None:
     """`/audit TEAM PERIOD`: a sample of the team's cases, each with its trail and the checklist."""
-    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(
+        _person(message).id
+    ):
         await message.reply(_("Only the quality staff can do this, in the quality group."))
         return
     team_id, _space, period_text = (command.args or "").strip().partition(" ")
@@ -344,7 +482,10 @@ async def audit(message: Message, command: CommandObject, nonconformities: Nonco
     except NcError as exc:
         await message.reply(escape(str(exc)))
         return
-    log.info("internal audit drawn", extra={"audit_id": drawn.id, "team": drawn.team_id, "cases": len(drawn.case_ids)})
+    log.info(
+        "internal audit drawn",
+        extra={"audit_id": drawn.id, "team": drawn.team_id, "cases": len(drawn.case_ids)},
+    )
 
 
 async def _programme_text(audits: Audits) -> str:
@@ -352,21 +493,30 @@ async def _programme_text(audits: Audits) -> str:
     for planned, made in await audits.programme():
         state = _("done: audit #{id}").format(id=made.id) if made else _("planned")
         team = audits.teams.get(planned.team).name.get(audits.locale)
-        lines.append(f"{escape(team)} · {planned.period} · {escape(await audits.auditor_name(planned))} · {state}")
+        lines.append(
+            f"{escape(team)} · {planned.period} · {escape(await audits.auditor_name(planned))} · {state}"
+        )
     if len(lines) == 1:
         lines.append(_("No audit is planned in the municipality file (audit_programme)."))
     return "\n".join(lines)
 
 
 @router.callback_query(AuditButton.filter())
-async def checklist_answer(query: CallbackQuery, callback_data: AuditButton, nonconformities: Nonconformities, audits: Audits) -> None:
+async def checklist_answer(
+    query: CallbackQuery, callback_data: AuditButton, nonconformities: Nonconformities, audits: Audits
+) -> None:
     """A checklist button under a sampled case: the answer recorded, the buttons show it."""
     if not await nonconformities.is_quality_staff(_person(query).id):
-        log.warning("audit checklist refused", extra={"user_id": _person(query).id, "audit_id": callback_data.audit_id})
+        log.warning(
+            "audit checklist refused",
+            extra={"user_id": _person(query).id, "audit_id": callback_data.audit_id},
+        )
         await query.answer(_("Only the quality staff can do this."), show_alert=True)
         return
     try:
-        audit = await audits.answer(callback_data.audit_id, callback_data.case_id, callback_data.item, bool(callback_data.yes))
+        audit = await audits.answer(
+            callback_data.audit_id, callback_data.case_id, callback_data.item, bool(callback_data.yes)
+        )
     except NcError as exc:
         await query.answer(str(exc), show_alert=True)
         return
@@ -375,31 +525,47 @@ async def checklist_answer(query: CallbackQuery, callback_data: AuditButton, non
 
 
 @router.message(Command("finding"))
-async def finding(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits) -> None:
+async def finding(
+    message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits
+) -> None:
     """`/finding AUDIT KIND [CASE] text`: a finding recorded on the audit (a nonconformity's opens one)."""
-    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(
+        _person(message).id
+    ):
         await message.reply(_("Only the quality staff can do this, in the quality group."))
         return
     number, kind, text = ((command.args or "").strip().split(maxsplit=2) + ["", "", ""])[:3]
     audit_id = whole_number(number)
     if audit_id is None or not kind or not text:
-        await message.reply(_("Usage: /finding AUDIT KIND [CASE] text; KIND is nc, obs or ofi, e.g. /finding 3 obs Templates differ between clerks."))
+        await message.reply(
+            _(
+                "Usage: /finding AUDIT KIND [CASE] text; KIND is nc, obs or ofi, e.g. /finding 3 obs Templates differ between clerks."
+            )
+        )
         return
     try:
         found = await audits.add_finding(audit_id, kind, text, _person(message))
     except NcError as exc:
         await message.reply(escape(str(exc)))
         return
-    reply = _("Finding #{id} ({kind}) recorded on internal audit #{audit}.").format(id=found.id, kind=audits.finding_label(found), audit=audit_id)
+    reply = _("Finding #{id} ({kind}) recorded on internal audit #{audit}.").format(
+        id=found.id, kind=audits.finding_label(found), audit=audit_id
+    )
     if found.nonconformity_id:
-        reply += "\n" + _("Nonconformity #{id} opened; its card is in the quality group and the team's group.").format(id=found.nonconformity_id)
+        reply += "\n" + _(
+            "Nonconformity #{id} opened; its card is in the quality group and the team's group."
+        ).format(id=found.nonconformity_id)
     await message.reply(reply)
 
 
 @router.message(Command("auditreport"))
-async def audit_report(message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits) -> None:
+async def audit_report(
+    message: Message, command: CommandObject, nonconformities: Nonconformities, audits: Audits
+) -> None:
     """`/auditreport AUDIT`: the audit's report, one XLSX."""
-    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(_person(message).id):
+    if not nonconformities.is_quality_chat(message.chat.id) or not await nonconformities.is_quality_staff(
+        _person(message).id
+    ):
         await message.reply(_("Only the quality staff can do this, in the quality group."))
         return
     audit_id = whole_number((command.args or "").strip())
@@ -411,14 +577,23 @@ async def audit_report(message: Message, command: CommandObject, nonconformities
     except NcError as exc:
         await message.reply(escape(str(exc)))
         return
-    await message.reply_document(BufferedInputFile(workbook, f"internal-audit-{audit_id}.xlsx"), caption=_("Internal audit #{id}").format(id=audit_id))
+    await message.reply_document(
+        BufferedInputFile(workbook, f"internal-audit-{audit_id}.xlsx"),
+        caption=_("Internal audit #{id}").format(id=audit_id),
+    )
 
 
 # --- who is responsible for what ----------------------------------------------------------
 
 
 @router.message(Command("who"))
-async def who(message: Message, teams: TeamDirectory, responsibility: Responsibility, calendar: WorkingCalendar, config: Config) -> None:
+async def who(
+    message: Message,
+    teams: TeamDirectory,
+    responsibility: Responsibility,
+    calendar: WorkingCalendar,
+    config: Config,
+) -> None:
     """The responsibility matrix: each team's share of the routing rules, its people, and the open
     load per responsible clerk (for anyone who acts in this group)."""
     if await acting_clerk(message, None, teams) is None:
@@ -431,7 +606,8 @@ async def who(message: Message, teams: TeamDirectory, responsibility: Responsibi
             f"<b>{escape(row.name)}</b>" + (" · " + _("quality team") if row.quality else ""),
             _("Handles: {what}").format(what=escape("; ".join(row.handles)) or "—"),
             _("Heads: {heads} · members: {members}").format(
-                heads=escape(", ".join(row.heads)) or "—", members=escape(", ".join(row.members)) or _("everyone in the group")
+                heads=escape(", ".join(row.heads)) or "—",
+                members=escape(", ".join(row.members)) or _("everyone in the group"),
             ),
             _("Open cases: {count}").format(count=row.open) + (f" · {people}" if people else ""),
         ]

@@ -38,7 +38,14 @@ from bot.services.teams import TeamDirectory
 from bot.store.models import Case, CaseKind, Channel, utcnow
 from flows.case_steps import category_step, eldership_name, eldership_step, kind_step
 from flows.clerk import InTeamGroup, acting_clerk
-from flows.common import UnderAccessibleMessage, acknowledge_later, attachment_of, cancel_acknowledgement, shown, too_big_to_keep
+from flows.common import (
+    UnderAccessibleMessage,
+    acknowledge_later,
+    attachment_of,
+    cancel_acknowledgement,
+    shown,
+    too_big_to_keep,
+)
 from flows.forms import Form, FormDraft, Refused, Step, Turn, show_choice
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,12 @@ router.callback_query.filter(UnderAccessibleMessage())
 router.message.filter(InTeamGroup())
 router.callback_query.filter(InTeamGroup())
 
-DESCRIPTION, NAME, ADDRESS, MAX_FILES = CaseDraft.DESCRIPTION, CaseDraft.NAME, CaseDraft.ADDRESS, CaseDraft.MAX_FILES
+DESCRIPTION, NAME, ADDRESS, MAX_FILES = (
+    CaseDraft.DESCRIPTION,
+    CaseDraft.NAME,
+    CaseDraft.ADDRESS,
+    CaseDraft.MAX_FILES,
+)
 
 
 class Register(StatesGroup):
@@ -86,7 +98,9 @@ class Draft(FormDraft):
 
     def contact(self) -> Contact:
         assert self.answer_by is not None
-        return Contact(name=self.name, answer_by=self.answer_by, phone=self.phone, email=self.email, address=self.address)
+        return Contact(
+            name=self.name, answer_by=self.answer_by, phone=self.phone, email=self.email, address=self.address
+        )
 
 
 # --- keyboards -----------------------------------------------------------------------------
@@ -123,7 +137,12 @@ def _files_keyboard(count: int) -> InlineKeyboardMarkup:
 
 def _answer_by_keyboard(turn: Turn[Draft]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    labels = {AnswerBy.PHONE: _("📞 By phone"), AnswerBy.EMAIL: _("✉️ By e-mail"), AnswerBy.POST: _("📮 By post"), AnswerBy.IN_PERSON: _("🤝 In person")}
+    labels = {
+        AnswerBy.PHONE: _("📞 By phone"),
+        AnswerBy.EMAIL: _("✉️ By e-mail"),
+        AnswerBy.POST: _("📮 By post"),
+        AnswerBy.IN_PERSON: _("🤝 In person"),
+    }
     for value, label in labels.items():
         builder.button(text=label, callback_data=Reg(action="answer", value=value))
     return _with_cancel(builder, 2, 2)
@@ -134,25 +153,40 @@ def _answer_by_keyboard(turn: Turn[Draft]) -> InlineKeyboardMarkup:
 
 def _summary(turn: Turn[Draft]) -> str:
     draft, config, locale = turn.draft, turn.config, turn.locale
-    assert draft.kind is not None and draft.category is not None and draft.received_by is not None and draft.answer_by is not None
+    assert (
+        draft.kind is not None
+        and draft.category is not None
+        and draft.received_by is not None
+        and draft.answer_by is not None
+    )
     details = " · ".join(escape(value) for value in (draft.phone, draft.email, draft.address) if value)
-    answer = _("Answer {how}").format(how=texts.answer_by_label(draft.answer_by)) + (f": {details}" if details else "")
-    return "\n".join([
-        _("<b>Please check the case before registering it</b>"),
-        "",
-        _("Received {how}").format(how=texts.received_by_label(draft.received_by)),
-        _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)),
-        _("Category: {name}").format(name=escape(config.municipality.category_by_id[draft.category].get(locale))),
-        _("Eldership: {name}").format(name=eldership_name(config, locale, draft.eldership, _("whole district"))),
-        _("Files: {count}").format(count=len(draft.files)),
-        _("Person: {name} (no Telegram)").format(name=escape(draft.name)),
-        answer,
-        "",
-        escape(texts.shorten(draft.description, 1500)),
-    ])  # fmt: skip
+    answer = _("Answer {how}").format(how=texts.answer_by_label(draft.answer_by)) + (
+        f": {details}" if details else ""
+    )
+    return "\n".join(
+        [
+            _("<b>Please check the case before registering it</b>"),
+            "",
+            _("Received {how}").format(how=texts.received_by_label(draft.received_by)),
+            _("Kind: {kind}").format(kind=texts.kind_label(draft.kind)),
+            _("Category: {name}").format(
+                name=escape(config.municipality.category_by_id[draft.category].get(locale))
+            ),
+            _("Eldership: {name}").format(
+                name=eldership_name(config, locale, draft.eldership, _("whole district"))
+            ),
+            _("Files: {count}").format(count=len(draft.files)),
+            _("Person: {name} (no Telegram)").format(name=escape(draft.name)),
+            answer,
+            "",
+            escape(texts.shorten(draft.description, 1500)),
+        ]
+    )
 
 
-def _confirmation(case: Case, here: int, calendar: WorkingCalendar, teams: TeamDirectory, config: Config) -> str:
+def _confirmation(
+    case: Case, here: int, calendar: WorkingCalendar, teams: TeamDirectory, config: Config
+) -> str:
     today = calendar.local_date(utcnow())
     left = calendar.working_days_left(today, case.due)
     team = teams.get(case.team_id)
@@ -160,11 +194,20 @@ def _confirmation(case: Case, here: int, calendar: WorkingCalendar, teams: TeamD
     lines = [
         _("✅ Case <b>{number}</b> registered.").format(number=case.number),
         _("Handled by: {team}").format(team=team_name),
-        _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left)),
+        _("Deadline: {date} ({left})").format(
+            date=texts.day(case.due), left=texts.days_left(today, case.due, left)
+        ),
     ]
     if teams.chat_of(team) != here:
-        lines.append(_("The routing rules sent it to {team}: its card is in that team's group.").format(team=team_name))
-    lines += ["", _("Tell the person the case number and the deadline. When the case is closed, record how the answer was given.")]
+        lines.append(
+            _("The routing rules sent it to {team}: its card is in that team's group.").format(team=team_name)
+        )
+    lines += [
+        "",
+        _(
+            "Tell the person the case number and the deadline. When the case is closed, record how the answer was given."
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -186,9 +229,11 @@ def _description(text: str, turn: Turn[Draft]) -> str:
     text = text.strip()
     if DESCRIPTION.problem(text):
         raise Refused(
-            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", DESCRIPTION.max).format(
-                min=DESCRIPTION.min, max=DESCRIPTION.max
-            )
+            _(
+                "Please write {min} to {max} character.",
+                "Please write {min} to {max} characters.",
+                DESCRIPTION.max,
+            ).format(min=DESCRIPTION.min, max=DESCRIPTION.max)
         )
     return text
 
@@ -197,9 +242,11 @@ def _name(text: str, turn: Turn[Draft]) -> str:
     name = " ".join(text.split())
     if NAME.problem(name):
         raise Refused(
-            _("Please write a name of {min} to {max} character.", "Please write a name of {min} to {max} characters.", NAME.max).format(
-                min=NAME.min, max=NAME.max
-            )
+            _(
+                "Please write a name of {min} to {max} character.",
+                "Please write a name of {min} to {max} characters.",
+                NAME.max,
+            ).format(min=NAME.min, max=NAME.max)
         )
     return name
 
@@ -227,14 +274,18 @@ def _detail_question(turn: Turn[Draft]) -> str:
 def _detail(text: str, turn: Turn[Draft]) -> str:
     value = " ".join(text.split())
     if turn.draft.answer_by is AnswerBy.PHONE and CaseDraft.phone_problem(value):
-        raise Refused(_("This does not look like a phone number; please write it with digits, e.g. +370 600 12345."))
+        raise Refused(
+            _("This does not look like a phone number; please write it with digits, e.g. +370 600 12345.")
+        )
     if turn.draft.answer_by is AnswerBy.EMAIL and CaseDraft.email_problem(value):
         raise Refused(_("This does not look like an e-mail address, e.g. name@example.lt."))
     if turn.draft.answer_by is AnswerBy.POST and ADDRESS.problem(value):
         raise Refused(
-            _("Please write a postal address of {min} to {max} character.", "Please write a postal address of {min} to {max} characters.", ADDRESS.max).format(
-                min=ADDRESS.min, max=ADDRESS.max
-            )
+            _(
+                "Please write a postal address of {min} to {max} character.",
+                "Please write a postal address of {min} to {max} characters.",
+                ADDRESS.max,
+            ).format(min=ADDRESS.min, max=ADDRESS.max)
         )
     return value
 
@@ -258,13 +309,23 @@ FORM: Form[Draft] = Form(
     button=Reg,
     steps=[
         Step(
-            Register.received_by, lambda turn: _("<b>Registering a case</b> that came outside Telegram. How did it come in?"), keyboard=_received_by_keyboard,
-            choice="came", parse=_received_by, field="received_by",
-            chosen=lambda turn: _("Received {how}").format(how=texts.received_by_label(_chosen(turn.draft.received_by))),
+            Register.received_by,
+            lambda turn: _("<b>Registering a case</b> that came outside Telegram. How did it come in?"),
+            keyboard=_received_by_keyboard,
+            choice="came",
+            parse=_received_by,
+            field="received_by",
+            chosen=lambda turn: _("Received {how}").format(
+                how=texts.received_by_label(_chosen(turn.draft.received_by))
+            ),
         ),
         kind_step(Register.kind, lambda: _("What kind of case is it?")),
         category_step(Register.category),
-        eldership_step(Register.eldership, whole_district=lambda: _("🗺 Whole district"), unnamed=lambda: _("whole district")),
+        eldership_step(
+            Register.eldership,
+            whole_district=lambda: _("🗺 Whole district"),
+            unnamed=lambda: _("whole district"),
+        ),
         Step(
             Register.description,
             lambda turn: _(
@@ -272,7 +333,10 @@ FORM: Form[Draft] = Form(
                 "Write the matter as the person put it ({min} to {max} characters).",
                 DESCRIPTION.max,
             ).format(min=DESCRIPTION.min, max=DESCRIPTION.max),
-            keyboard=_cancel_only, parse=_description, field="description", other=_as_text,
+            keyboard=_cancel_only,
+            parse=_description,
+            field="description",
+            other=_as_text,
         ),
         Step(
             Register.files,
@@ -281,16 +345,37 @@ FORM: Form[Draft] = Form(
                 "Send photos or scanned documents (up to {max} files), or press “No files”.",
                 MAX_FILES,
             ).format(max=MAX_FILES),
-            keyboard=lambda turn: _files_keyboard(len(turn.draft.files)), other=lambda: _("Send photos or documents, or press the button."),
+            keyboard=lambda turn: _files_keyboard(len(turn.draft.files)),
+            other=lambda: _("Send photos or documents, or press the button."),
         ),
-        Step(Register.name, lambda turn: _("The person's name and surname?"), keyboard=_cancel_only, parse=_name, field="name", other=_as_text),
         Step(
-            Register.answer_by, lambda turn: _("How is the person to be answered?"), keyboard=_answer_by_keyboard,
-            choice="answer", parse=_answer_by, fill=_answer_by_chosen,
-            chosen=lambda turn: _("Answer {how}").format(how=texts.answer_by_label(_chosen(turn.draft.answer_by))),
+            Register.name,
+            lambda turn: _("The person's name and surname?"),
+            keyboard=_cancel_only,
+            parse=_name,
+            field="name",
+            other=_as_text,
+        ),
+        Step(
+            Register.answer_by,
+            lambda turn: _("How is the person to be answered?"),
+            keyboard=_answer_by_keyboard,
+            choice="answer",
+            parse=_answer_by,
+            fill=_answer_by_chosen,
+            chosen=lambda turn: _("Answer {how}").format(
+                how=texts.answer_by_label(_chosen(turn.draft.answer_by))
+            ),
             then=lambda draft: Register.confirm if draft.answer_by is AnswerBy.IN_PERSON else Register.detail,
         ),
-        Step(Register.detail, _detail_question, keyboard=_cancel_only, parse=_detail, fill=_detail_given, other=_as_text),
+        Step(
+            Register.detail,
+            _detail_question,
+            keyboard=_cancel_only,
+            parse=_detail,
+            fill=_detail_given,
+            other=_as_text,
+        ),
     ],
     summary_state=Register.confirm,
     summary=_summary,
@@ -298,14 +383,16 @@ FORM: Form[Draft] = Form(
     use_the_buttons=lambda: _("Please answer with the buttons of the question below, or “✖️ Cancel”."),
     cancelled=lambda: _("Registration cancelled. Nothing was stored."),
     in_group=True,
-)  # fmt: skip
+)
 
 
 # --- entering, and the steps the table cannot say: files ----------------------------------
 
 
 @router.message(Command("register"))
-async def start_registration(message: Message, state: FSMContext, teams: TeamDirectory, config: Config) -> None:
+async def start_registration(
+    message: Message, state: FSMContext, teams: TeamDirectory, config: Config
+) -> None:
     if await acting_clerk(message, None, teams) is None:
         return
     await FORM.start(message, state, config)
@@ -324,7 +411,9 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
         )
         return
     if too_big_to_keep(message):
-        await message.reply(_("This file is larger than 20 MB, more than a bot can accept; it was not added."))
+        await message.reply(
+            _("This file is larger than 20 MB, more than a bot can accept; it was not added.")
+        )
         return
     draft.files.append(attachment_of(message))
     await FORM.save(state, draft)
@@ -335,9 +424,13 @@ async def file_given(message: Message, state: FSMContext, bot: Bot, i18n: I18n) 
         count = len((await FORM.load(state)).files)
         with i18n.context(), i18n.use_locale(locale):
             text = _("{count} file attached.", "{count} files attached.", count).format(count=count)
-            await bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=_files_keyboard(count))
+            await bot.send_message(
+                chat_id, text, message_thread_id=thread, reply_markup=_files_keyboard(count)
+            )
 
-    acknowledge_later(("register", chat_id, thread, message.from_user.id if message.from_user else 0), acknowledge)
+    acknowledge_later(
+        ("register", chat_id, thread, message.from_user.id if message.from_user else 0), acknowledge
+    )
 
 
 @router.callback_query(StateFilter(Register.files), Reg.filter(F.action == "files_done"))
@@ -351,15 +444,23 @@ async def files_done(query: CallbackQuery, state: FSMContext, config: Config) ->
 
 @router.callback_query(Reg.filter(F.action == "submit"))
 async def submit(
-    query: CallbackQuery, state: FSMContext, event_update: Update, queries: CaseQueries, commands: CaseCommands, teams: TeamDirectory,
-    calendar: WorkingCalendar, config: Config,
-) -> None:  # fmt: skip
+    query: CallbackQuery,
+    state: FSMContext,
+    event_update: Update,
+    queries: CaseQueries,
+    commands: CaseCommands,
+    teams: TeamDirectory,
+    calendar: WorkingCalendar,
+    config: Config,
+) -> None:
     """Register the case; the same update delivered again finds its case instead of a new one."""
     assert isinstance(shown(query), Message)
     if await state.get_state() != Register.confirm.state:
         existing = await queries.by_update(event_update.update_id)
         if existing is None:
-            await query.answer(_("This registration was started by another clerk, or it has ended."), show_alert=True)
+            await query.answer(
+                _("This registration was started by another clerk, or it has ended."), show_alert=True
+            )
             return
         await query.answer()
         await shown(query).answer(_confirmation(existing, shown(query).chat.id, calendar, teams, config))
@@ -370,12 +471,27 @@ async def submit(
     draft = await FORM.load(state)
     assert draft.kind is not None and draft.category is not None and draft.received_by is not None
     case_draft = CaseDraft(
-        resident_id=None, locale=config.settings.admin_locale, kind=draft.kind, category_id=draft.category, eldership_id=draft.eldership,
-        description=draft.description, attachments=tuple(draft.files), channel=Channel.STAFF, contact=draft.contact(),
-    )  # fmt: skip
-    opened = await commands.open(case_draft, utcnow(), update_id=event_update.update_id, registered_by=RegisteredBy(clerk, draft.received_by))
+        resident_id=None,
+        locale=config.settings.admin_locale,
+        kind=draft.kind,
+        category_id=draft.category,
+        eldership_id=draft.eldership,
+        description=draft.description,
+        attachments=tuple(draft.files),
+        channel=Channel.STAFF,
+        contact=draft.contact(),
+    )
+    opened = await commands.open(
+        case_draft,
+        utcnow(),
+        update_id=event_update.update_id,
+        registered_by=RegisteredBy(clerk, draft.received_by),
+    )
     await state.clear()
-    log.info("case registered by a clerk", extra={"case": opened.case.number, "user_id": clerk.id, "team": opened.case.team_id})
+    log.info(
+        "case registered by a clerk",
+        extra={"case": opened.case.number, "user_id": clerk.id, "team": opened.case.team_id},
+    )
     await query.answer()
     with contextlib.suppress(TelegramBadRequest):  # already without buttons
         await shown(query).edit_reply_markup(reply_markup=None)

@@ -21,7 +21,9 @@ from bot.services.roles import Role, StaffRoles
 
 log = logging.getLogger(__name__)
 
-_OUR_DATA = re.compile(r"[a-z]{1,8}:[A-Za-z0-9_:.-]{0,60}")  # what the bot's CallbackData make: a prefix, then ids and codes
+_OUR_DATA = re.compile(
+    r"[a-z]{1,8}:[A-Za-z0-9_:.-]{0,60}"
+)  # what the bot's CallbackData make: a prefix, then ids and codes
 
 
 def _what(event: Message | CallbackQuery) -> str:
@@ -45,7 +47,14 @@ async def person_of(event: Message | CallbackQuery, roles: StaffRoles) -> User |
             "staff action refused: not posted as a person",
             extra={"chat_id": event.chat.id, "sender_chat_id": event.sender_chat.id, "action": _what(event)},
         )
-        await refuse(event, _("Please post as yourself, not anonymously or as a channel: the case's history must name a person."), roles, event.sender_chat.id)
+        await refuse(
+            event,
+            _(
+                "Please post as yourself, not anonymously or as a channel: the case's history must name a person."
+            ),
+            roles,
+            event.sender_chat.id,
+        )
         return None
     return event.from_user
 
@@ -61,12 +70,26 @@ async def refuse(event: Message | CallbackQuery, text: str, roles: StaffRoles, w
     log.info("refusal not repeated within the hour", extra={"chat_id": event.chat.id, "user_id": who})
 
 
-async def refused(event: Message | CallbackQuery, user: User, text: str, roles: StaffRoles, **context: object) -> None:
+async def refused(
+    event: Message | CallbackQuery, user: User, text: str, roles: StaffRoles, **context: object
+) -> None:
     """Log a refusal of `user` and tell them (see `refuse`)."""
-    log.warning("staff action refused", extra={"user_id": user.id, "chat_id": _chat_id(event), "action": _what(event), **context})
+    log.warning(
+        "staff action refused",
+        extra={"user_id": user.id, "chat_id": _chat_id(event), "action": _what(event), **context},
+    )
     await refuse(event, text, roles, user.id)
 
 
 def acted(event: Message | CallbackQuery, user: User, role: Role | None = None, **context: object) -> None:
     """Log a staff action with the person who took it."""
-    log.info("staff action", extra={"user_id": user.id, "chat_id": _chat_id(event), "action": _what(event), "role": role, **context})
+    log.info(
+        "staff action",
+        extra={
+            "user_id": user.id,
+            "chat_id": _chat_id(event),
+            "action": _what(event),
+            "role": role,
+            **context,
+        },
+    )

@@ -56,13 +56,22 @@ async def _show_notice(message: Message, config: Config, locale: str) -> None:
     """The privacy notice to acknowledge before the first use (the legal basis is not consent)."""
     builder = InlineKeyboardBuilder()
     builder.button(text=_("✅ Noted"), callback_data=Consent())
-    await message.answer(privacy_notice(config, locale) + "\n\n" + _("Press “Noted” to continue."), reply_markup=builder.as_markup())
+    await message.answer(
+        privacy_notice(config, locale) + "\n\n" + _("Press “Noted” to continue."),
+        reply_markup=builder.as_markup(),
+    )
 
 
-async def _show_language_picker(message: Message, resident: Resident | None, config: Config, i18n: I18n) -> None:
+async def _show_language_picker(
+    message: Message, resident: Resident | None, config: Config, i18n: I18n
+) -> None:
     current = resident.locale if resident and resident.locale else None
-    preselected = current or guess_locale(message.from_user.language_code if message.from_user else None, config.settings.default_locale)
-    await message.answer(language_prompt(i18n, first=preselected), reply_markup=language_keyboard(preselected))
+    preselected = current or guess_locale(
+        message.from_user.language_code if message.from_user else None, config.settings.default_locale
+    )
+    await message.answer(
+        language_prompt(i18n, first=preselected), reply_markup=language_keyboard(preselected)
+    )
 
 
 async def _show_main_menu(message: Message, text: str) -> None:
@@ -70,14 +79,18 @@ async def _show_main_menu(message: Message, text: str) -> None:
 
 
 @router.message(CommandStart())
-async def start(message: Message, state: FSMContext, resident: Resident | None, config: Config, i18n: I18n) -> None:
+async def start(
+    message: Message, state: FSMContext, resident: Resident | None, config: Config, i18n: I18n
+) -> None:
     await state.clear()
     if onboarded(resident):
         await _show_main_menu(message, _("Welcome back! How can we help you? Choose from the menu below."))
         return
     await state.set_state(Onboarding.language)
     await message.answer(
-        _("Hello! This is the e-service desk of {municipality}.").format(municipality=escape(config.municipality.name.get(i18n.current_locale)))
+        _("Hello! This is the e-service desk of {municipality}.").format(
+            municipality=escape(config.municipality.name.get(i18n.current_locale))
+        )
     )
     await _show_language_picker(message, resident, config, i18n)
 
@@ -119,7 +132,9 @@ async def language_chosen(
 
 
 @router.callback_query(Consent.filter())
-async def consent_given(query: CallbackQuery, state: FSMContext, profiles: ResidentProfiles, i18n: I18n, config: Config) -> None:
+async def consent_given(
+    query: CallbackQuery, state: FSMContext, profiles: ResidentProfiles, i18n: I18n, config: Config
+) -> None:
     await profiles.give_consent(query.from_user.id, query.from_user.full_name, i18n.current_locale)
     if await state.get_state() in (Onboarding.language.state, Onboarding.consent.state):
         await state.clear()
@@ -132,7 +147,9 @@ async def consent_given(query: CallbackQuery, state: FSMContext, profiles: Resid
     resident = await profiles.get(query.from_user.id)
     assert resident is not None, "consent was just stored"
     await shown(query).answer(
-        _("Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”)."),
+        _(
+            "Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”)."
+        ),
         reply_markup=subscriptions_keyboard(resident, config, i18n.current_locale),
     )
 
@@ -155,7 +172,9 @@ async def show_help(message: Message, config: Config, i18n: I18n) -> None:
             "/start: main menu"
         ).format(municipality=escape(config.municipality.name.get(i18n.current_locale)))
         + "\n\n"
-        + _("Your data: /privacy shows the privacy notice, /mydata sends you everything we keep about you, /forget erases your profile.")
+        + _(
+            "Your data: /privacy shows the privacy notice, /mydata sends you everything we keep about you, /forget erases your profile."
+        )
     )
 
 
@@ -171,7 +190,9 @@ async def cancel(message: Message, state: FSMContext, resident: Resident | None)
 
 
 @router.message(StateFilter(Onboarding.language))
-async def waiting_for_language(message: Message, resident: Resident | None, config: Config, i18n: I18n) -> None:
+async def waiting_for_language(
+    message: Message, resident: Resident | None, config: Config, i18n: I18n
+) -> None:
     await message.answer(_("Please choose a language with one of the buttons."))
     await _show_language_picker(message, resident, config, i18n)
 

@@ -54,7 +54,14 @@ class VisitSurvey(StatesGroup):
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.func(is_visit_payload)))
-async def scanned(message: Message, command: CommandObject, state: FSMContext, config: Config, i18n: I18n, surveys: SurveyService) -> None:
+async def scanned(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    config: Config,
+    i18n: I18n,
+    surveys: SurveyService,
+) -> None:
     await state.clear()
     place = place_of_payload(command.args, config)
     if place is None:
@@ -70,7 +77,14 @@ async def scanned(message: Message, command: CommandObject, state: FSMContext, c
 
 
 @router.callback_query(VisitTap.filter())
-async def tapped(query: CallbackQuery, callback_data: VisitTap, state: FSMContext, config: Config, i18n: I18n, surveys: SurveyService) -> None:
+async def tapped(
+    query: CallbackQuery,
+    callback_data: VisitTap,
+    state: FSMContext,
+    config: Config,
+    i18n: I18n,
+    surveys: SurveyService,
+) -> None:
     place = config.municipality.place_by_id.get(callback_data.place)
     locale = survey_locale(callback_data.lc)
     so_far, act = callback_data.so_far, callback_data.act
@@ -79,7 +93,9 @@ async def tapped(query: CallbackQuery, callback_data: VisitTap, state: FSMContex
         return
     with i18n.use_locale(locale):
         if await surveys.visited_today(place.id, query.from_user.id):
-            if shown(query).reply_markup is None:  # said so already (Telegram refuses an edit that changes nothing)
+            if (
+                shown(query).reply_markup is None
+            ):  # said so already (Telegram refuses an edit that changes nothing)
                 await query.answer(already_answered(place, locale), show_alert=True)
                 return
             await query.answer()
@@ -90,7 +106,9 @@ async def tapped(query: CallbackQuery, callback_data: VisitTap, state: FSMContex
         elif act == "l" and not so_far:
             await query.answer()
             await _show(query, *step_view(place, locale, ""))
-        elif act in ("a", "k") and (step_value_valid(so_far, callback_data.value) if act == "a" else 0 < len(so_far) < STEPS):
+        elif act in ("a", "k") and (
+            step_value_valid(so_far, callback_data.value) if act == "a" else 0 < len(so_far) < STEPS
+        ):
             await query.answer()
             so_far += callback_data.value if act == "a" else "-"
             if len(so_far) < STEPS:
@@ -110,7 +128,9 @@ async def tapped(query: CallbackQuery, callback_data: VisitTap, state: FSMContex
 
 
 @router.message(StateFilter(VisitSurvey.proposal), F.text, ~F.text.startswith("/"))
-async def proposal_written(message: Message, state: FSMContext, config: Config, i18n: I18n, surveys: SurveyService, visits: VisitDesk) -> None:
+async def proposal_written(
+    message: Message, state: FSMContext, config: Config, i18n: I18n, surveys: SurveyService, visits: VisitDesk
+) -> None:
     data = await state.get_data()
     place = config.municipality.place_by_id.get(data.get("place", ""))
     locale = survey_locale(data.get("lc", "")) or i18n.current_locale
@@ -126,9 +146,11 @@ async def proposal_written(message: Message, state: FSMContext, config: Config, 
             return
         if len(proposal) > PROPOSAL_MAX:
             await message.answer(
-                _("That is {length} character; please shorten it to {max}.", "That is {length} characters; please shorten it to {max}.", len(proposal)).format(
-                    length=len(proposal), max=PROPOSAL_MAX
-                )
+                _(
+                    "That is {length} character; please shorten it to {max}.",
+                    "That is {length} characters; please shorten it to {max}.",
+                    len(proposal),
+                ).format(length=len(proposal), max=PROPOSAL_MAX)
             )
             return
         await state.clear()
@@ -154,10 +176,14 @@ async def proposal_not_text(message: Message, state: FSMContext, config: Config,
 async def _ask_for_text(message: Message, place: Place, locale: str, so_far: str) -> None:
     """With the button it names: the question above may have scrolled away."""
     _text, keyboard = proposal_view(place, locale, so_far)
-    await message.answer(_("Please write your proposal as text, or tap “Send, no proposal”."), reply_markup=keyboard)
+    await message.answer(
+        _("Please write your proposal as text, or tap “Send, no proposal”."), reply_markup=keyboard
+    )
 
 
-async def _store(place: Place, locale: str, so_far: str, proposal: str | None, user_id: int, surveys: SurveyService) -> tuple[bool, str]:
+async def _store(
+    place: Place, locale: str, so_far: str, proposal: str | None, user_id: int, surveys: SurveyService
+) -> tuple[bool, str]:
     """Whether the answer was stored (not: answered today already), and what to tell the visitor (current locale)."""
     try:
         await surveys.answer_visit(place.id, user_id, answers_of(so_far, proposal))
@@ -176,17 +202,27 @@ async def _show(query: CallbackQuery, text: str, keyboard: object) -> None:
 @staff.message(Command("qr"))
 async def poster(message: Message, command: CommandObject, config: Config, visits: VisitDesk) -> None:
     if message.sender_chat is not None or message.from_user is None:
-        await message.reply(_("Please post as yourself, not anonymously or as a channel: the case's history must name a person."))
+        await message.reply(
+            _(
+                "Please post as yourself, not anonymously or as a channel: the case's history must name a person."
+            )
+        )
         return
     place = config.municipality.place_by_id.get((command.args or "").strip())
     if place is None:
         await message.reply(_usage(visits.places_printable_in(message.chat.id), config))
         return
     if not await visits.may_print(place, message.chat.id, message.from_user.id):
-        log.warning("poster refused", extra={"user_id": message.from_user.id, "chat_id": message.chat.id, "place": place.id})
+        log.warning(
+            "poster refused",
+            extra={"user_id": message.from_user.id, "chat_id": message.chat.id, "place": place.id},
+        )
         await message.reply(
-            _("Only the members of {team} (in its group) or of the quality group can print the poster of {place}.").format(
-                team=escape(visits.team_of(place).name.get(config.settings.admin_locale)), place=escape(place.name.get(config.settings.admin_locale))
+            _(
+                "Only the members of {team} (in its group) or of the quality group can print the poster of {place}."
+            ).format(
+                team=escape(visits.team_of(place).name.get(config.settings.admin_locale)),
+                place=escape(place.name.get(config.settings.admin_locale)),
             )
         )
         return
@@ -200,8 +236,14 @@ async def poster(message: Message, command: CommandObject, config: Config, visit
 
 def _usage(places: list[Place], config: Config) -> str:
     locale = config.settings.admin_locale
-    usage = _("Usage: /qr PLACE, e.g. /qr {example}.").format(example=places[0].id if places else "front-desk-1")
+    usage = _("Usage: /qr PLACE, e.g. /qr {example}.").format(
+        example=places[0].id if places else "front-desk-1"
+    )
     if not places:
-        return usage + "\n" + _("This group prints no posters: no place of the municipality file belongs to its team.")
+        return (
+            usage
+            + "\n"
+            + _("This group prints no posters: no place of the municipality file belongs to its team.")
+        )
     listed = "\n".join(f"• <code>{place.id}</code>: {escape(place.name.get(locale))}" for place in places)
     return usage + "\n" + _("Places whose posters this group prints:") + "\n" + listed

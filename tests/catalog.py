@@ -38,12 +38,16 @@ def tr(locale: str, msgid: str, plural: str | None = None, n: int = 1, **values:
     i18n = _i18n()
     if locale != "en":
         catalog = i18n.locales[locale]._catalog  # type: ignore[attr-defined]
-        assert (msgid if plural is None else (msgid, 0)) in catalog, f"{msgid!r} is not in the {locale} catalog"
+        assert (msgid if plural is None else (msgid, 0)) in catalog, (
+            f"{msgid!r} is not in the {locale} catalog"
+        )
     text = html.unescape(re.sub(r"<[^>]+>", "", i18n.gettext(msgid, plural, n, locale=locale)))
     return text.format(**values) if values else text  # the values as typed: the reader sees them so
 
 
-def tr_start(locale: str, msgid: str, plural: str | None = None, n: int = 1, *, until: str, **values: object) -> str:
+def tr_start(
+    locale: str, msgid: str, plural: str | None = None, n: int = 1, *, until: str, **values: object
+) -> str:
     """The beginning of `tr(...)`, up to the placeholder named `until` (whose value the test does
     not pin down, e.g. a date worded by Babel): for `text.startswith(...)`."""
     cut = "\x00"

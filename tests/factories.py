@@ -17,11 +17,19 @@ FILES_DIR = Path(tempfile.gettempdir()) / f"petent-test-files-{os.getpid()}"  # 
 
 
 def test_config(database: Database, api_url: str = "http://127.0.0.1:9", **settings: object) -> Config:
-    return load_config(**{
-        "bot_token": TOKEN, "telegram_api_url": api_url, "admin_chat_id": ADMIN_CHAT_ID, "comms_chat_id": COMMS_CHAT_ID,
-        "secret_key": SECRET_KEY, "database_url": database.url.render_as_string(hide_password=False), "redis_url": None,
-        "files_dir": FILES_DIR, **settings,
-    })  # fmt: skip
+    return load_config(
+        **{
+            "bot_token": TOKEN,
+            "telegram_api_url": api_url,
+            "admin_chat_id": ADMIN_CHAT_ID,
+            "comms_chat_id": COMMS_CHAT_ID,
+            "secret_key": SECRET_KEY,
+            "database_url": database.url.render_as_string(hide_password=False),
+            "redis_url": None,
+            "files_dir": FILES_DIR,
+            **settings,
+        }
+    )
 
 
 def services(database: Database, api_url: str = "http://127.0.0.1:9", **settings: object):  # type: ignore[no-untyped-def]

@@ -64,12 +64,18 @@ def main() -> int:
             fixed = ", ".join(vuln.get("fix_versions") or []) or "no fix yet"
             print(f"audit: {dependency['name']} {dependency['version']}: {vuln['id']} (fixed in {fixed})")
     if vulnerable:
-        print(f"audit: {len(vulnerable)} locked package(s) with known vulnerabilities: move them with `make lock`")
+        print(
+            f"audit: {len(vulnerable)} locked package(s) with known vulnerabilities: move them with `make lock`"
+        )
         return 1
     if not audited:
-        print(f"audit: skipped, the advisory database answered for none of the {len(dependencies)} locked packages (no network to it?)")
+        print(
+            f"audit: skipped, the advisory database answered for none of the {len(dependencies)} locked packages (no network to it?)"
+        )
         return 0
-    print(f"audit: {len(audited)} locked packages, no known vulnerabilities ({len(dependencies) - len(audited)} not found in the database)")
+    print(
+        f"audit: {len(audited)} locked packages, no known vulnerabilities ({len(dependencies) - len(audited)} not found in the database)"
+    )
     return 0
 
 

@@ -48,7 +48,11 @@ class RedisOutageMiddleware(BaseMiddleware):
             outer.register(middleware)
 
     @staticmethod
-    async def _handled(handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def _handled(
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         result = await handler(event, data)
         data[_HANDLED] = True  # what fails after this is the release of the lock
         return result
@@ -64,7 +68,10 @@ class RedisOutageMiddleware(BaseMiddleware):
         except (RedisConnectionError, RedisTimeoutError) as exc:
             if not self.down:
                 self.down = True
-                log.error("redis is unreachable: updates are answered with a request to try again", extra={"error": " ".join(str(exc).split())})
+                log.error(
+                    "redis is unreachable: updates are answered with a request to try again",
+                    extra={"error": " ".join(str(exc).split())},
+                )
             if not data.get(_HANDLED):
                 await self._ask_to_try_again(event, data)
             return None
@@ -78,13 +85,19 @@ class RedisOutageMiddleware(BaseMiddleware):
             return
         bot: Bot = data["bot"]
         with self.locales.i18n.context(), self.locales.i18n.use_locale(await self._locale(event, data)):
-            text = _("Sorry, a technical problem kept us from handling this just now. Please try again in a moment.")
+            text = _(
+                "Sorry, a technical problem kept us from handling this just now. Please try again in a moment."
+            )
         try:
             if event.callback_query is not None:
                 await bot.answer_callback_query(event.callback_query.id, text=text, show_alert=True)
             elif event.message is not None:
                 message = event.message
-                await bot.send_message(message.chat.id, text, message_thread_id=message.message_thread_id if message.is_topic_message else None)
+                await bot.send_message(
+                    message.chat.id,
+                    text,
+                    message_thread_id=message.message_thread_id if message.is_topic_message else None,
+                )
         except TelegramAPIError as exc:
             log.warning("could not ask to try again", extra={"error": type(exc).__name__})
 

@@ -62,7 +62,11 @@ class ThrottlingMiddleware(BaseMiddleware):
         sender.refusing = True
         if now - sender.warned > self.window:
             sender.warned = now
-            await event.answer(_("You are sending messages very quickly, so the last ones were not read. Please wait a moment and send them again."))
+            await event.answer(
+                _(
+                    "You are sending messages very quickly, so the last ones were not read. Please wait a moment and send them again."
+                )
+            )
         return None
 
     def _forget_idle(self, now: float) -> None:

@@ -28,10 +28,14 @@ from bot.settings import same_secret
 
 CONTROL_PATH = "/_emu/"
 TOKEN_HEADER = "X-Emulator-Token"
-INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # shown when opened from the page; the rest downloads
+INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp"}
+)  # shown when opened from the page; the rest downloads
 
 
-def controlled_emulator(token: str, limits: Limits | None = None, control_token: str | None = None) -> Emulator:
+def controlled_emulator(
+    token: str, limits: Limits | None = None, control_token: str | None = None
+) -> Emulator:
     """An emulator whose people are driven through the control API under /_emu/: the one place
     where the two meet (the emulator itself knows only the Bot API; this module knows both).
     `control_token`: the control API's token when a client in another process must know it
@@ -63,7 +67,12 @@ def controlled_emulator(token: str, limits: Limits | None = None, control_token:
 
 
 # Who a message posted anonymously by a group's administrator is "from" (Telegram's own bot account).
-GROUP_ANONYMOUS_BOT = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+GROUP_ANONYMOUS_BOT = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
 
 
 def control_headers(emulator: Emulator) -> dict[str, str]:
@@ -76,9 +85,13 @@ def _guard(token: str) -> Any:
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(CONTROL_PATH):
             return await handler(request)  # the Bot API and the page
-        given = request.headers.get(TOKEN_HEADER) or (request.query.get("token") if request.path.startswith(CONTROL_PATH + "files/") else None)
+        given = request.headers.get(TOKEN_HEADER) or (
+            request.query.get("token") if request.path.startswith(CONTROL_PATH + "files/") else None
+        )
         if not same_secret(given, token):
-            raise web.HTTPForbidden(text=f"the control API needs this run's token in {TOKEN_HEADER} (the sandbox page has it)")
+            raise web.HTTPForbidden(
+                text=f"the control API needs this run's token in {TOKEN_HEADER} (the sandbox page has it)"
+            )
         if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(text="the control API takes application/json")
         return await handler(request)
@@ -106,7 +119,12 @@ class _Control:
 
     async def add_group(self, request: web.Request) -> web.Response:
         body = await request.json()
-        info = self.emu.add_group(body["title"], forum=bool(body.get("forum")), members=body.get("members", []), chat_id=body.get("id"))
+        info = self.emu.add_group(
+            body["title"],
+            forum=bool(body.get("forum")),
+            members=body.get("members", []),
+            chat_id=body.get("id"),
+        )
         self.emu.chats[info["id"]].admins.update(body.get("admins", []))
         return web.json_response(info)
 
@@ -173,7 +191,11 @@ class _Control:
         if "location" in body:
             return [{"location": {"latitude": body["location"][0], "longitude": body["location"][1]}}]
         if "contact" in body:
-            contact = {"phone_number": body["contact"], "first_name": user["first_name"], "user_id": user["id"]}
+            contact = {
+                "phone_number": body["contact"],
+                "first_name": user["first_name"],
+                "user_id": user["id"],
+            }
             return [{"contact": contact}]
         if "sticker" in body:
             return [{"sticker": self._sticker()}]
@@ -204,9 +226,15 @@ class _Control:
     @staticmethod
     def _sticker() -> dict[str, Any]:
         return {
-            "file_id": "sticker-1", "file_unique_id": "s1", "type": "regular", "width": 512, "height": 512,
-            "is_animated": False, "is_video": False, "emoji": "👍",
-        }  # fmt: skip
+            "file_id": "sticker-1",
+            "file_unique_id": "s1",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": "👍",
+        }
 
     async def click(self, request: web.Request) -> web.Response:
         """A person presses an inline button, found by its text (or callback_data)."""
@@ -216,16 +244,28 @@ class _Control:
         chat = self.emu.chats.get(chat_id)
         if chat is None:
             raise _bad("unknown chat")
-        candidates = [chat.messages[body["message_id"]]] if body.get("message_id") in chat.messages else list(reversed(chat.messages.values()))
+        candidates = (
+            [chat.messages[body["message_id"]]]
+            if body.get("message_id") in chat.messages
+            else list(reversed(chat.messages.values()))
+        )
         for message in candidates:
             for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
                 for button in row:
-                    if button.get("text") == body.get("text") or (body.get("data") and button.get("callback_data") == body["data"]):
+                    if button.get("text") == body.get("text") or (
+                        body.get("data") and button.get("callback_data") == body["data"]
+                    ):
                         if "callback_data" not in button:
                             raise _bad("that button is a link, not a callback")
                         query_id = str(len(self.emu.callbacks) + 1) + str(int(time.time() * 1000))
                         update = self.emu.press(user, chat_id, message, button["callback_data"], query_id)
-                        return web.json_response({"callback_query_id": query_id, "message_id": message["message_id"], "update_id": update["update_id"]})
+                        return web.json_response(
+                            {
+                                "callback_query_id": query_id,
+                                "message_id": message["message_id"],
+                                "update_id": update["update_id"],
+                            }
+                        )
         raise _bad(f"no button {body.get('text') or body.get('data')!r} in that chat")
 
     async def forge_callback(self, request: web.Request) -> web.Response:
@@ -247,13 +287,25 @@ class _Control:
         blocked = body.get("blocked", True)
         (self.emu.blocked.add if blocked else self.emu.blocked.discard)(user["id"])
         old, new = ("member", "kicked") if blocked else ("kicked", "member")
-        self.emu.enqueue({
-            "my_chat_member": {
-                "chat": self.emu.chats[user["id"]].info, "from": user, "date": int(time.time()),
-                "old_chat_member": {"status": old, "user": self.emu.bot_user, **({"until_date": 0} if old == "kicked" else {})},
-                "new_chat_member": {"status": new, "user": self.emu.bot_user, **({"until_date": 0} if new == "kicked" else {})},
+        self.emu.enqueue(
+            {
+                "my_chat_member": {
+                    "chat": self.emu.chats[user["id"]].info,
+                    "from": user,
+                    "date": int(time.time()),
+                    "old_chat_member": {
+                        "status": old,
+                        "user": self.emu.bot_user,
+                        **({"until_date": 0} if old == "kicked" else {}),
+                    },
+                    "new_chat_member": {
+                        "status": new,
+                        "user": self.emu.bot_user,
+                        **({"until_date": 0} if new == "kicked" else {}),
+                    },
+                }
             }
-        })  # fmt: skip
+        )
         return web.json_response({"blocked": blocked})
 
     async def redeliver(self, request: web.Request) -> web.Response:
@@ -282,7 +334,14 @@ class _Control:
         rows = []
         for chat in self.emu.chats.values():
             members = [self.emu.users[m] for m in sorted(chat.members) if m in self.emu.users]
-            rows.append({**chat.info, "members": members, "topics": list(chat.topics.values()), "blocked": chat.info["id"] in self.emu.blocked})
+            rows.append(
+                {
+                    **chat.info,
+                    "members": members,
+                    "topics": list(chat.topics.values()),
+                    "blocked": chat.info["id"] in self.emu.blocked,
+                }
+            )
         return web.json_response(rows)
 
     async def file(self, request: web.Request) -> web.Response:
@@ -296,14 +355,22 @@ class _Control:
         mime = mime or mimetypes.guess_type(record.name or "")[0] or "application/octet-stream"
         headers = {"X-Content-Type-Options": "nosniff"}
         if mime not in INLINE_TYPES:
-            headers["Content-Disposition"] = content_disposition(record.name or record.path.rsplit("/", 1)[-1])
+            headers["Content-Disposition"] = content_disposition(
+                record.name or record.path.rsplit("/", 1)[-1]
+            )
         return web.Response(body=record.data, content_type=mime, headers=headers)
 
     async def chat(self, request: web.Request) -> web.Response:
         chat = self.emu.chats.get(int(request.match_info["chat_id"]))
         if chat is None:
             raise web.HTTPNotFound(text="unknown chat")
-        return web.json_response({"chat": chat.info, "messages": list(chat.messages.values()), "topics": list(chat.topics.values())})
+        return web.json_response(
+            {
+                "chat": chat.info,
+                "messages": list(chat.messages.values()),
+                "topics": list(chat.topics.values()),
+            }
+        )
 
     async def requests(self, request: web.Request) -> web.Response:
         method = request.query.get("method")
@@ -311,7 +378,10 @@ class _Control:
         return web.json_response({"requests": rows, "unknown_parameters": self.emu.spec.unknown_parameters})
 
     async def commands(self, request: web.Request) -> web.Response:
-        rows = [{"scope": scope, "language_code": language, "commands": commands} for (scope, language), commands in self.emu.commands.items()]
+        rows = [
+            {"scope": scope, "language_code": language, "commands": commands}
+            for (scope, language), commands in self.emu.commands.items()
+        ]
         return web.json_response(rows)
 
     async def add_fault(self, request: web.Request) -> web.Response:

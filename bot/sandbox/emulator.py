@@ -48,7 +48,19 @@ log = logging.getLogger(__name__)
 _COUNTED = frozenset(method.lower() for method in PACED_METHODS)
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile: "bots can download files of up to 20MB in size"
 _FORUM_ICON_COLORS = {7322096, 16766590, 13338331, 9367192, 16749490, 16478047}
-_CONTENT_KEYS = ("text", "entities", "photo", "document", "caption", "caption_entities", "location", "contact", "poll", "sticker", "voice")
+_CONTENT_KEYS = (
+    "text",
+    "entities",
+    "photo",
+    "document",
+    "caption",
+    "caption_entities",
+    "location",
+    "contact",
+    "poll",
+    "sticker",
+    "voice",
+)
 
 
 @dataclass
@@ -98,7 +110,9 @@ class Chat:
     members: set[int] = field(default_factory=set)
     admins: set[int] = field(default_factory=set)
     restricted: dict[int, bool] = field(default_factory=dict)  # member -> may still send messages
-    bot_rights: dict[str, bool] = field(default_factory=dict)  # the bot's administrator rights withheld here (False); "admin": False, a member only
+    bot_rights: dict[str, bool] = field(
+        default_factory=dict
+    )  # the bot's administrator rights withheld here (False); "admin": False, a member only
 
     @property
     def is_private(self) -> bool:
@@ -111,7 +125,12 @@ class Emulator:
         self.control_token = ""  # the control API's, for this run (bot.sandbox.control sets it)
         self.limits = limits or Limits()
         self.spec = load_spec()
-        self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "Petent", "username": username}
+        self.bot_user = {
+            "id": int(token.split(":")[0]),
+            "is_bot": True,
+            "first_name": "Petent",
+            "username": username,
+        }
         self.users: dict[int, dict[str, Any]] = {}
         self.chats: dict[int, Chat] = {}
         self.blocked: set[int] = set()
@@ -128,7 +147,9 @@ class Emulator:
         self._redeliveries: list[dict[str, Any]] = []
         self.polls = 0  # getUpdates calls received: a bot is ready once it polls
         self._shutting_down = False
-        self.webhook: dict[str, Any] | None = None  # set by setWebhook: url, secret_token, allowed_updates, max_connections
+        self.webhook: dict[str, Any] | None = (
+            None  # set by setWebhook: url, secret_token, allowed_updates, max_connections
+        )
         self.webhook_posts: list[dict[str, Any]] = []  # every webhook delivery attempt: update_id, status
         self._webhook_task: asyncio.Task[None] | None = None
         self._update_ids = itertools.count(1)
@@ -190,7 +211,9 @@ class Emulator:
 
     def _log_request(self, method: str, raw: dict[str, Any], status: int, error: str | None) -> None:
         params = {k: (v if not isinstance(v, FileField) else f"<file {v.filename}>") for k, v in raw.items()}
-        self.requests.append({"method": method, "params": params, "status": status, "error": error, "at": time.time()})
+        self.requests.append(
+            {"method": method, "params": params, "status": status, "error": error, "at": time.time()}
+        )
 
     async def _inject_fault(self, method: str, params: dict[str, Any]) -> None:
         chat_id = params.get("chat_id")
@@ -238,7 +261,11 @@ class Emulator:
             wait = max(wait, bucket.wait_needed())
         if wait > 0:
             retry_after = max(1, int(wait + 0.999))
-            raise BadRequest(f"Too Many Requests: retry after {retry_after}", code=429, parameters={"retry_after": retry_after})
+            raise BadRequest(
+                f"Too Many Requests: retry after {retry_after}",
+                code=429,
+                parameters={"retry_after": retry_after},
+            )
         self._global.take()
         if bucket is not None:
             bucket.take()
@@ -247,7 +274,9 @@ class Emulator:
         self._global = _Bucket(self.limits.global_per_second, self.limits.global_burst)
         self._chat_buckets.clear()
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None) -> web.AppRunner:
+    async def serve(
+        self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+    ) -> web.AppRunner:
         """Start listening (on `sock` if given: bound already); `self.url` is the base URL to give
         the bot as TELEGRAM_API_URL."""
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
@@ -286,7 +315,13 @@ class Emulator:
                     return bool(predicate())
         return True
 
-    def add_user(self, first_name: str, language_code: str | None = "pl", last_name: str | None = None, user_id: int | None = None) -> dict[str, Any]:
+    def add_user(
+        self,
+        first_name: str,
+        language_code: str | None = "pl",
+        last_name: str | None = None,
+        user_id: int | None = None,
+    ) -> dict[str, Any]:
         uid = user_id or next(self._user_ids)
         user = {"id": uid, "is_bot": False, "first_name": first_name}
         if last_name:
@@ -300,7 +335,9 @@ class Emulator:
         self.chats[uid] = Chat(info=chat_info, members={uid})
         return user
 
-    def add_group(self, title: str, forum: bool = False, members: Sequence[int] = (), chat_id: int | None = None) -> dict[str, Any]:
+    def add_group(
+        self, title: str, forum: bool = False, members: Sequence[int] = (), chat_id: int | None = None
+    ) -> dict[str, Any]:
         cid = chat_id or -(1_000_000_000_000 + next(self._group_ids))
         info = {"id": cid, "type": "supergroup", "title": title}
         if forum:
@@ -315,31 +352,57 @@ class Emulator:
         asyncio.get_running_loop().create_task(self._notify())
         return update
 
-    def press(self, user: dict[str, Any], chat_id: int, message: dict[str, Any], data: str, query_id: str) -> dict[str, Any]:
+    def press(
+        self, user: dict[str, Any], chat_id: int, message: dict[str, Any], data: str, query_id: str
+    ) -> dict[str, Any]:
         """A person presses a button under `message` carrying `data`: the callback_query update the bot gets."""
         self.callbacks[query_id] = {"id": query_id, "chat_id": chat_id}
-        query = {"id": query_id, "from": user, "message": message, "chat_instance": str(chat_id), "data": data}
+        query = {
+            "id": query_id,
+            "from": user,
+            "message": message,
+            "chat_instance": str(chat_id),
+            "data": data,
+        }
         return self.enqueue({"callback_query": query})
 
     def migrate(self, chat_id: int, new_id: int) -> None:
         """The group becomes a supergroup with a new id; the old id answers with migrate_to_chat_id."""
         old = self.chats.pop(chat_id)
-        self.chats[new_id] = Chat(info={**old.info, "id": new_id}, members=old.members, admins=old.admins, message_ids=itertools.count(2))
+        self.chats[new_id] = Chat(
+            info={**old.info, "id": new_id},
+            members=old.members,
+            admins=old.admins,
+            message_ids=itertools.count(2),
+        )
         self.migrated[chat_id] = new_id
 
     def chat(self, chat_id: Any) -> Chat:
         if chat_id in self.migrated:
-            raise BadRequest("Bad Request: group chat was upgraded to a supergroup chat", parameters={"migrate_to_chat_id": self.migrated[chat_id]})
+            raise BadRequest(
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                parameters={"migrate_to_chat_id": self.migrated[chat_id]},
+            )
         chat = self.chats.get(chat_id) if isinstance(chat_id, int) else None
         if chat is None:
             raise BadRequest("Bad Request: chat not found")
         return chat
 
-    def store_file(self, data: bytes, name: str | None, mime: str | None, kind: str) -> tuple[str, StoredFile]:
+    def store_file(
+        self, data: bytes, name: str | None, mime: str | None, kind: str
+    ) -> tuple[str, StoredFile]:
         file_id = f"{kind}-{secrets.token_urlsafe(12)}"
         # Telegram's file_path: "photos/file_12.jpg", "documents/file_3.pdf" (the extension of the sent name).
-        extension = ".jpg" if kind == "photo" else "." + name.rsplit(".", 1)[1] if name and "." in name else ""
-        record = StoredFile(data=data, unique_id=secrets.token_hex(8), name=name, mime=mime, path=f"{kind}s/file_{next(self._file_numbers)}{extension}")
+        extension = (
+            ".jpg" if kind == "photo" else "." + name.rsplit(".", 1)[1] if name and "." in name else ""
+        )
+        record = StoredFile(
+            data=data,
+            unique_id=secrets.token_hex(8),
+            name=name,
+            mime=mime,
+            path=f"{kind}s/file_{next(self._file_numbers)}{extension}",
+        )
         self.files[file_id] = record
         return file_id, record
 
@@ -369,13 +432,25 @@ class Emulator:
             if original is not None:
                 message["reply_to_message"] = {k: v for k, v in original.items() if k != "reply_to_message"}
         chat.messages[message["message_id"]] = message
-        self._record("message", chat.info["id"], message=message, outgoing=sender.get("id") == self.bot_user["id"], html=html, keyboard=keyboard)
+        self._record(
+            "message",
+            chat.info["id"],
+            message=message,
+            outgoing=sender.get("id") == self.bot_user["id"],
+            html=html,
+            keyboard=keyboard,
+        )
         return message
 
     # --- Bot API methods ---------------------------------------------------------------
 
     def _m_getme(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": True, "supports_inline_queries": False}
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": True,
+            "supports_inline_queries": False,
+        }
 
     def _m_deletewebhook(self, params: dict[str, Any]) -> bool:
         if params.get("drop_pending_updates"):
@@ -388,7 +463,10 @@ class Emulator:
         if not url:
             return self._m_deletewebhook(params)
         parts = urlsplit(url)
-        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost"):  # plain http only on this machine
+        if parts.scheme != "https" and parts.hostname not in (
+            "127.0.0.1",
+            "localhost",
+        ):  # plain http only on this machine
             raise BadRequest("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
         secret = params.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
@@ -396,7 +474,12 @@ class Emulator:
         if params.get("drop_pending_updates"):
             self._updates.clear()
         allowed = params.get("allowed_updates")
-        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": allowed or None, "max_connections": params.get("max_connections") or 40}
+        self.webhook = {
+            "url": url,
+            "secret_token": secret,
+            "allowed_updates": allowed or None,
+            "max_connections": params.get("max_connections") or 40,
+        }
         if self._webhook_task is None or self._webhook_task.done():
             self._webhook_task = asyncio.get_running_loop().create_task(self._post_updates())
         return True
@@ -412,7 +495,9 @@ class Emulator:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
 
             async def post(update: dict[str, Any], key: Any, hook: dict[str, Any]) -> None:
-                headers = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook["secret_token"] else {}
+                headers = (
+                    {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook["secret_token"] else {}
+                )
                 status = 0
                 try:
                     async with http.post(hook["url"], json=update, headers=headers) as response:
@@ -438,7 +523,9 @@ class Emulator:
                         continue
                     seen.add(key)  # later updates of this chat wait for this one
                     allowed = hook["allowed_updates"]
-                    if (not allowed or any(k in update for k in allowed)) and retry_at.get(update["update_id"], 0) <= now:
+                    if (not allowed or any(k in update for k in allowed)) and retry_at.get(
+                        update["update_id"], 0
+                    ) <= now:
                         batch.append(update)
                 return batch[: max(0, hook["max_connections"] - len(in_flight))]
 
@@ -451,7 +538,10 @@ class Emulator:
 
     async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.webhook is not None:
-            raise BadRequest("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", code=409)
+            raise BadRequest(
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+                code=409,
+            )
         self.polls += 1
         offset = params.get("offset") or 0
         if offset:
@@ -459,7 +549,9 @@ class Emulator:
         allowed = params.get("allowed_updates") or None
 
         def pending() -> list[dict[str, Any]]:
-            return self._redeliveries + [u for u in self._updates if not allowed or any(k in u for k in allowed)]
+            return self._redeliveries + [
+                u for u in self._updates if not allowed or any(k in u for k in allowed)
+            ]
 
         await self.wait_for(lambda: self._shutting_down or bool(pending()), float(params.get("timeout") or 0))
         batch = pending()[: int(params.get("limit") or 100)]
@@ -483,14 +575,31 @@ class Emulator:
                 raise BadRequest("Bad Request: BOT_COMMAND_INVALID")
             if not 1 <= len(description) <= 256:
                 raise BadRequest("Bad Request: command description must be 1-256 characters")
-        self.commands[(json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True), params.get("language_code") or "")] = commands
+        self.commands[
+            (
+                json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True),
+                params.get("language_code") or "",
+            )
+        ] = commands
         return True
 
     def _m_getmycommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.commands.get((json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True), params.get("language_code") or ""), [])
+        return self.commands.get(
+            (
+                json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True),
+                params.get("language_code") or "",
+            ),
+            [],
+        )
 
     def _m_deletemycommands(self, params: dict[str, Any]) -> bool:
-        self.commands.pop((json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True), params.get("language_code") or ""), None)
+        self.commands.pop(
+            (
+                json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True),
+                params.get("language_code") or "",
+            ),
+            None,
+        )
         return True
 
     def _m_sendchataction(self, params: dict[str, Any]) -> bool:
@@ -505,7 +614,9 @@ class Emulator:
             content["entities"] = entities
         return self._send(chat, params, content, html=params["text"] if params.get("parse_mode") else None)
 
-    def _send(self, chat: Chat, params: dict[str, Any], content: dict[str, Any], html: str | None = None) -> dict[str, Any]:
+    def _send(
+        self, chat: Chat, params: dict[str, Any], content: dict[str, Any], html: str | None = None
+    ) -> dict[str, Any]:
         thread_id = self._thread(chat, params.get("message_thread_id"))
         reply_to = self._reply_target(chat, params)
         markup = params.get("reply_markup")
@@ -515,7 +626,9 @@ class Emulator:
             content["reply_markup"] = markup
         elif markup:
             keyboard = markup  # reply keyboards are not part of the Message: the chat shows them
-        return self.new_message(chat, self.bot_user, content, thread_id=thread_id, reply_to=reply_to, html=html, keyboard=keyboard)
+        return self.new_message(
+            chat, self.bot_user, content, thread_id=thread_id, reply_to=reply_to, html=html, keyboard=keyboard
+        )
 
     def _thread(self, chat: Chat, thread_id: int | None) -> int | None:
         if thread_id in (None, 0, 1):
@@ -537,12 +650,20 @@ class Emulator:
 
     def _caption(self, params: dict[str, Any], content: dict[str, Any]) -> None:
         if params.get("caption"):
-            caption, entities = formatted(params["caption"], params.get("parse_mode"), CAPTION_LIMIT, what="message caption", allow_empty=True)
+            caption, entities = formatted(
+                params["caption"],
+                params.get("parse_mode"),
+                CAPTION_LIMIT,
+                what="message caption",
+                allow_empty=True,
+            )
             content["caption"] = caption
             if entities:
                 content["caption_entities"] = entities
 
-    def _file_for(self, value: Any, kind: str, uploads: dict[str, Any] | None = None) -> tuple[str, StoredFile]:
+    def _file_for(
+        self, value: Any, kind: str, uploads: dict[str, Any] | None = None
+    ) -> tuple[str, StoredFile]:
         if isinstance(value, str) and value.startswith("attach://") and uploads is not None:
             value = uploads.get(value.removeprefix("attach://"))
         if isinstance(value, FileField):
@@ -557,7 +678,17 @@ class Emulator:
     def media(self, kind: str, file_id: str, record: StoredFile) -> dict[str, Any]:
         """The part of a Message that shows a stored file: `photo` (sizes) or `document`."""
         if kind == "photo":
-            return {"photo": [{"file_id": file_id, "file_unique_id": record.unique_id, "width": 800, "height": 600, "file_size": len(record.data)}]}
+            return {
+                "photo": [
+                    {
+                        "file_id": file_id,
+                        "file_unique_id": record.unique_id,
+                        "width": 800,
+                        "height": 600,
+                        "file_size": len(record.data),
+                    }
+                ]
+            }
         document = {"file_id": file_id, "file_unique_id": record.unique_id, "file_size": len(record.data)}
         if record.name:
             document["file_name"] = record.name
@@ -595,7 +726,9 @@ class Emulator:
             file_id, record = self._file_for(item.get("media"), kind, uploads)
             content = {**self.media(kind, file_id, record), "media_group_id": group_id}
             self._caption(item, content)
-            messages.append(self.new_message(chat, self.bot_user, content, thread_id=thread_id, reply_to=reply_to))
+            messages.append(
+                self.new_message(chat, self.bot_user, content, thread_id=thread_id, reply_to=reply_to)
+            )
         return messages
 
     def _m_sendlocation(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -607,7 +740,11 @@ class Emulator:
 
     def _m_sendcontact(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params["chat_id"])
-        return self._send(chat, params, {"contact": {"phone_number": params["phone_number"], "first_name": params["first_name"]}})
+        return self._send(
+            chat,
+            params,
+            {"contact": {"phone_number": params["phone_number"], "first_name": params["first_name"]}},
+        )
 
     def _m_sendpoll(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params["chat_id"])
@@ -620,7 +757,9 @@ class Emulator:
         poll = {
             "id": str(next(self._ids)),
             "question": question,
-            "options": [{"text": o["text"] if isinstance(o, dict) else str(o), "voter_count": 0} for o in options],
+            "options": [
+                {"text": o["text"] if isinstance(o, dict) else str(o), "voter_count": 0} for o in options
+            ],
             "total_voter_count": 0,
             "is_closed": False,
             "is_anonymous": params.get("is_anonymous", True),
@@ -640,7 +779,14 @@ class Emulator:
             raise BadRequest("Bad Request: message can't be edited")
         return chat, message
 
-    def _apply_edit(self, chat: Chat, message: dict[str, Any], changes: dict[str, Any], markup: Any, html: str | None = None) -> dict[str, Any]:
+    def _apply_edit(
+        self,
+        chat: Chat,
+        message: dict[str, Any],
+        changes: dict[str, Any],
+        markup: Any,
+        html: str | None = None,
+    ) -> dict[str, Any]:
         check_reply_markup(markup)
         if markup is not None and "inline_keyboard" not in markup:
             raise BadRequest("Bad Request: only inline keyboards can be edited")
@@ -666,7 +812,13 @@ class Emulator:
             raise BadRequest("Bad Request: there is no text in the message to edit")
         text, entities = formatted(params["text"], params.get("parse_mode"), TEXT_LIMIT)
         changes = {"text": text, "entities": entities or None}
-        return self._apply_edit(chat, message, changes, params.get("reply_markup"), html=params["text"] if params.get("parse_mode") else None)
+        return self._apply_edit(
+            chat,
+            message,
+            changes,
+            params.get("reply_markup"),
+            html=params["text"] if params.get("parse_mode") else None,
+        )
 
     def _m_editmessagecaption(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, message = self._editable(params)
@@ -687,7 +839,13 @@ class Emulator:
         if kind not in ("photo", "document"):
             raise BadRequest(f"Bad Request: unsupported media type {kind}")
         file_id, record = self._file_for(item.get("media"), kind, params["__uploads__"])
-        changes: dict[str, Any] = {"photo": None, "document": None, "caption": None, "caption_entities": None, **self.media(kind, file_id, record)}
+        changes: dict[str, Any] = {
+            "photo": None,
+            "document": None,
+            "caption": None,
+            "caption_entities": None,
+            **self.media(kind, file_id, record),
+        }
         self._caption(item, changes)
         return self._apply_edit(chat, message, changes, params.get("reply_markup"))
 
@@ -701,12 +859,20 @@ class Emulator:
     def _m_answercallbackquery(self, params: dict[str, Any]) -> bool:
         query = self.callbacks.get(params["callback_query_id"])
         if query is None or query.get("answered"):
-            raise BadRequest("Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise BadRequest(
+                "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
         text = params.get("text") or ""
         if len(text) > 200:
             raise BadRequest("Bad Request: MESSAGE_TOO_LONG")
         query["answered"] = True
-        self._record("callback_answer", query["chat_id"], callback_query_id=query["id"], text=text, show_alert=bool(params.get("show_alert")))
+        self._record(
+            "callback_answer",
+            query["chat_id"],
+            callback_query_id=query["id"],
+            text=text,
+            show_alert=bool(params.get("show_alert")),
+        )
         return True
 
     def _copy_content(self, source: dict[str, Any]) -> dict[str, Any]:
@@ -734,8 +900,16 @@ class Emulator:
             if source is not None:
                 content = self._copy_content(source)
                 if source.get("media_group_id"):
-                    content["media_group_id"] = albums.setdefault(source["media_group_id"], str(next(self._ids) + 10**12))
-                result.append({"message_id": self._send(target, {k: v for k, v in params.items() if k == "message_thread_id"}, content)["message_id"]})
+                    content["media_group_id"] = albums.setdefault(
+                        source["media_group_id"], str(next(self._ids) + 10**12)
+                    )
+                result.append(
+                    {
+                        "message_id": self._send(
+                            target, {k: v for k, v in params.items() if k == "message_thread_id"}, content
+                        )["message_id"]
+                    }
+                )
         if not result:
             raise BadRequest("Bad Request: messages to copy not found")
         return result
@@ -747,7 +921,11 @@ class Emulator:
             raise BadRequest("Bad Request: message to forward not found")
         content = self._copy_content(source)
         content["forward_origin"] = {"type": "user", "date": source["date"], "sender_user": source["from"]}
-        return self._send(self.chat(params["chat_id"]), {k: v for k, v in params.items() if k == "message_thread_id"}, content)
+        return self._send(
+            self.chat(params["chat_id"]),
+            {k: v for k, v in params.items() if k == "message_thread_id"},
+            content,
+        )
 
     def _m_createforumtopic(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params["chat_id"])
@@ -761,7 +939,9 @@ class Emulator:
         color = params.get("icon_color", 7322096)
         if color not in _FORUM_ICON_COLORS:
             raise BadRequest("Bad Request: invalid icon_color")
-        service = self.new_message(chat, self.bot_user, {"forum_topic_created": {"name": name, "icon_color": color}})
+        service = self.new_message(
+            chat, self.bot_user, {"forum_topic_created": {"name": name, "icon_color": color}}
+        )
         thread_id = service["message_id"]
         service["message_thread_id"] = thread_id
         service["is_topic_message"] = True
@@ -811,10 +991,18 @@ class Emulator:
 
     def _m_getchat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params["chat_id"])
-        return {**chat.info, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": {
-            "unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False,
-            "gifts_from_channels": False,
-        }}  # fmt: skip
+        return {
+            **chat.info,
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
 
     def _m_getchatmember(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params["chat_id"])
@@ -832,7 +1020,13 @@ class Emulator:
         if user_id in chat.restricted:
             may_send = chat.restricted[user_id]
             rights = dict.fromkeys(_RESTRICTED_RIGHTS, may_send)
-            return {"status": "restricted", "user": user, "is_member": user_id in chat.members, **rights, "until_date": 0}
+            return {
+                "status": "restricted",
+                "user": user,
+                "is_member": user_id in chat.members,
+                **rights,
+                "until_date": 0,
+            }
         if user_id in chat.members:
             return {"status": "member", "user": user}
         return {"status": "left", "user": user}
@@ -843,7 +1037,12 @@ class Emulator:
             raise BadRequest("Bad Request: invalid file_id")
         if len(record.data) > MAX_DOWNLOAD_BYTES:  # "bots can download files of up to 20MB in size"
             raise BadRequest("Bad Request: file is too big")
-        return {"file_id": params["file_id"], "file_unique_id": record.unique_id, "file_size": len(record.data), "file_path": record.path}
+        return {
+            "file_id": params["file_id"],
+            "file_unique_id": record.unique_id,
+            "file_size": len(record.data),
+            "file_path": record.path,
+        }
 
     def _m_setmessagereaction(self, params: dict[str, Any]) -> bool:
         chat = self.chat(params["chat_id"])
@@ -862,19 +1061,41 @@ class Emulator:
 
 
 _ADMIN_RIGHTS = {
-    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True, "can_delete_messages": True,
-    "can_manage_video_chats": True, "can_restrict_members": True, "can_promote_members": False,
-    "can_change_info": True, "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
-    "can_delete_stories": False, "can_pin_messages": True, "can_manage_topics": True,
+    "can_be_edited": False,
+    "is_anonymous": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": False,
+    "can_edit_stories": False,
+    "can_delete_stories": False,
+    "can_pin_messages": True,
+    "can_manage_topics": True,
     **NEWER_REQUIRED_FIELDS["ChatMemberAdministrator"],
-}  # fmt: skip
+}
 # A restricted member's rights: all granted or all withheld (the test's `restricted` flag).
 _RESTRICTED_RIGHTS = (
-    "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
-    "can_send_video_notes", "can_send_voice_notes", "can_send_polls", "can_send_other_messages",
-    "can_add_web_page_previews", "can_react_to_messages", "can_edit_tag", "can_change_info",
-    "can_invite_users", "can_pin_messages", "can_manage_topics",
-)  # fmt: skip
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
+)
 
 
 def _chat_of(update: dict[str, Any]) -> Any:

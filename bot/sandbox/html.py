@@ -50,7 +50,9 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
         if char == "<":
             end = source.find(">", i)
             if end < 0:
-                raise HTMLParseError(f"Can't parse entities: unclosed start tag at byte offset {_offset(source, i)}")
+                raise HTMLParseError(
+                    f"Can't parse entities: unclosed start tag at byte offset {_offset(source, i)}"
+                )
             tag = source[i + 1 : end]
             if tag.startswith("/"):
                 name = tag[1:].strip().lower()
@@ -72,18 +74,24 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
         if char == "&":
             match = _ENTITY.match(source, i)
             if not match:
-                raise HTMLParseError(f"Can't parse entities: character '&' is reserved and must be escaped (byte offset {_offset(source, i)})")
+                raise HTMLParseError(
+                    f"Can't parse entities: character '&' is reserved and must be escaped (byte offset {_offset(source, i)})"
+                )
             code = match.group(1)
             char = _NAMED.get(code) or chr(int(code[2:], 16) if code.startswith("#x") else int(code[1:]))
             i = match.end()
         elif char == ">":
-            raise HTMLParseError(f"Can't parse entities: character '>' is reserved and must be escaped (byte offset {_offset(source, i)})")
+            raise HTMLParseError(
+                f"Can't parse entities: character '>' is reserved and must be escaped (byte offset {_offset(source, i)})"
+            )
         else:
             i += 1
         out.append(char)
         length += utf16_len(char)
     if stack:
-        raise HTMLParseError(f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
+        raise HTMLParseError(
+            f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1][0]}\""
+        )
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
 
@@ -96,8 +104,12 @@ def _open_tag(name: str, rest: str, source: str, position: int) -> dict[str, Any
             return {"type": "pre"}
         return {"type": _SIMPLE[name]}
     if name not in _WITH_ATTRIBUTES:
-        raise HTMLParseError(f'Can\'t parse entities: unsupported start tag "{name}" at byte offset {_offset(source, position)}')
-    attributes = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or "" for m in _ATTRIBUTE.finditer(rest)}
+        raise HTMLParseError(
+            f'Can\'t parse entities: unsupported start tag "{name}" at byte offset {_offset(source, position)}'
+        )
+    attributes = {
+        m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or "" for m in _ATTRIBUTE.finditer(rest)
+    }
     if name == "a":
         href = attributes.get("href", "")
         if not href:
@@ -105,7 +117,9 @@ def _open_tag(name: str, rest: str, source: str, position: int) -> dict[str, Any
         return {"type": "text_link", "url": href}
     if name == "span":
         if attributes.get("class") != "tg-spoiler":
-            raise HTMLParseError(f'Can\'t parse entities: unsupported start tag "span" at byte offset {_offset(source, position)}')
+            raise HTMLParseError(
+                f'Can\'t parse entities: unsupported start tag "span" at byte offset {_offset(source, position)}'
+            )
         return {"type": "spoiler"}
     emoji = attributes.get("emoji-id", "")
     if not emoji:

@@ -56,10 +56,22 @@ SANDBOX_OPEN311_KEY = "demo-key-for-the-sandbox-only"  # docs/open311.md's curl 
 FILES_DIR = DATA_DIR / "sandbox-files"  # the files residents and clerks send, as the municipality keeps them
 
 
-def teams_file(path: Path, *, front: int, roads: int, eldership: int, director: int, roads_heads: list[int], roads_members: list[int],
-               eldership_members: list[int], director_heads: list[int]) -> Path:  # fmt: skip
+def teams_file(
+    path: Path,
+    *,
+    front: int,
+    roads: int,
+    eldership: int,
+    director: int,
+    roads_heads: list[int],
+    roads_members: list[int],
+    eldership_members: list[int],
+    director_heads: list[int],
+) -> Path:
     """The default municipality with four teams and their routing (the sandbox's, and the tests')."""
-    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + f"""
+    path.write_text(
+        DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8")
+        + f"""
 [[teams]]
 id = "front"
 chat_id = {front}
@@ -101,7 +113,9 @@ categories = ["roads", "lighting"]
 [[routing.rules]]
 team = "avizieniai"
 elderships = ["avizieniai"]
-""", encoding="utf-8")  # fmt: skip
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -116,17 +130,38 @@ def build_emulator() -> tuple[Emulator, Path]:
     aldona = emulator.add_user("Aldona", "lt", last_name="Mickevič")
     vida = emulator.add_user("Vida", "lt", last_name="Žukauskienė")
     rasa = emulator.add_user("Rasa", "lt", last_name="Vaitkutė")
-    emulator.add_group("Biuro Obsługi · Aptarnavimo skyrius", forum=True, members=[ona["id"], petras["id"]], chat_id=CLERKS_GROUP)
-    emulator.add_group("Wydział Dróg · Kelių skyrius", forum=True, members=[petras["id"], rimas["id"]], chat_id=ROADS_GROUP)
-    emulator.add_group("Starostwo Awiżenie · Avižienių seniūnija", forum=True, members=[aldona["id"]], chat_id=ELDERSHIP_GROUP)
-    emulator.add_group("Gabinet Dyrektora · Direktoriaus kabinetas", members=[vida["id"]], chat_id=DIRECTOR_GROUP)
+    emulator.add_group(
+        "Biuro Obsługi · Aptarnavimo skyrius",
+        forum=True,
+        members=[ona["id"], petras["id"]],
+        chat_id=CLERKS_GROUP,
+    )
+    emulator.add_group(
+        "Wydział Dróg · Kelių skyrius", forum=True, members=[petras["id"], rimas["id"]], chat_id=ROADS_GROUP
+    )
+    emulator.add_group(
+        "Starostwo Awiżenie · Avižienių seniūnija",
+        forum=True,
+        members=[aldona["id"]],
+        chat_id=ELDERSHIP_GROUP,
+    )
+    emulator.add_group(
+        "Gabinet Dyrektora · Direktoriaus kabinetas", members=[vida["id"]], chat_id=DIRECTOR_GROUP
+    )
     emulator.add_group("Komunikacja · Komunikacija", members=[rasa["id"]], chat_id=COMMS_GROUP)
     emulator.chats[CLERKS_GROUP].admins.add(ona["id"])
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     municipality = teams_file(
-        DATA_DIR / "sandbox-municipality.toml", front=CLERKS_GROUP, roads=ROADS_GROUP, eldership=ELDERSHIP_GROUP, director=DIRECTOR_GROUP,
-        roads_heads=[rimas["id"]], roads_members=[petras["id"]], eldership_members=[aldona["id"]], director_heads=[vida["id"]],
-    )  # fmt: skip
+        DATA_DIR / "sandbox-municipality.toml",
+        front=CLERKS_GROUP,
+        roads=ROADS_GROUP,
+        eldership=ELDERSHIP_GROUP,
+        director=DIRECTOR_GROUP,
+        roads_heads=[rimas["id"]],
+        roads_members=[petras["id"]],
+        eldership_members=[aldona["id"]],
+        director_heads=[vida["id"]],
+    )
     return emulator, municipality
 
 
@@ -166,10 +201,18 @@ def add_page(emulator: Emulator, about: dict[str, Any]) -> None:
     """The web chat page, with this run's control API token in it (and only in it), and what the
     page learns about the people it plays."""
     app = emulator.app
-    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{control_token}}", emulator.control_token)
+    page = (
+        (STATIC_DIR / "index.html")
+        .read_text(encoding="utf-8")
+        .replace("{{control_token}}", emulator.control_token)
+    )
 
     async def index(_: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            text=page,
+            content_type="text/html",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def sandbox_about(_: web.Request) -> web.Response:
         return web.json_response(about)
@@ -216,7 +259,9 @@ async def run_sandbox(host: str, port: int) -> None:
     add_ops_routes(emulator.app.router, app)
     add_public_routes(emulator.app.router, app)
     add_page(emulator, {"timezone": config.settings.timezone, "roles": roles(emulator, config.municipality)})
-    await upgrade(app.database)  # the API reads the store at once (the bot's start upgrades it again, a no-op)
+    await upgrade(
+        app.database
+    )  # the API reads the store at once (the bot's start upgrades it again, a no-op)
     await import_sample_projects(app)
     runner = await emulator.serve(sock=listening)
     print(

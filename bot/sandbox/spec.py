@@ -71,7 +71,9 @@ class Spec:
 @cache
 def load_spec() -> Spec:
     data = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
-    return Spec(methods={name.lower(): body for name, body in data["methods"].items()}, version=data["version"])
+    return Spec(
+        methods={name.lower(): body for name, body in data["methods"].items()}, version=data["version"]
+    )
 
 
 def _coerce(name: str, value: Any, types: list[str]) -> Any:
@@ -104,7 +106,9 @@ def _coerce(name: str, value: Any, types: list[str]) -> Any:
         raise BadRequest(f"Bad Request: can't parse {name} JSON object") from None
 
 
-def formatted(text: str, parse_mode: str | None, limit: int, *, what: str = "message text", allow_empty: bool = False) -> tuple[str, list[dict[str, Any]]]:
+def formatted(
+    text: str, parse_mode: str | None, limit: int, *, what: str = "message text", allow_empty: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
     """Parse `text` as Telegram would and check its length after parsing."""
     entities: list[dict[str, Any]] = []
     if parse_mode and parse_mode.upper() == "HTML":

@@ -24,13 +24,17 @@ from bot.telegram import single_attempt
 
 log = logging.getLogger(__name__)
 
-PICK_UP_EVERY = 30.0  # seconds between looks for broadcasts another process stored (`petent projects import --apply`)
+PICK_UP_EVERY = (
+    30.0  # seconds between looks for broadcasts another process stored (`petent projects import --apply`)
+)
 PROGRESS_EVERY = 5.0  # seconds between edits of the progress message (20 a minute per group)
 CLOSE_GRACE = 10.0  # seconds a shutdown waits for the batches being sent, as the outbox's drain
 
 
 class Announcements:
-    def __init__(self, broadcaster: Broadcaster, bot: Bot, i18n: I18n, config: Config, chats: TeamDirectory) -> None:
+    def __init__(
+        self, broadcaster: Broadcaster, bot: Bot, i18n: I18n, config: Config, chats: TeamDirectory
+    ) -> None:
         self.broadcaster = broadcaster
         self.bot = bot
         self.i18n = i18n
@@ -42,10 +46,17 @@ class Announcements:
         with self.i18n.context(), self.i18n.use_locale(self.config.settings.admin_locale):
             title = _("📣 Announcement #{id}: done") if finished else _("📣 Announcement #{id}: sending…")
             figures = _("sent {sent} · pending {pending} · blocked {blocked} · failed {failed} · of {total}")
-            return title.format(id=broadcast_id) + "\n" + figures.format(
-                sent=counts[DeliveryStatus.SENT], pending=counts.pending, blocked=counts[DeliveryStatus.BLOCKED],
-                failed=counts[DeliveryStatus.FAILED], total=counts.total,
-            )  # fmt: skip
+            return (
+                title.format(id=broadcast_id)
+                + "\n"
+                + figures.format(
+                    sent=counts[DeliveryStatus.SENT],
+                    pending=counts.pending,
+                    blocked=counts[DeliveryStatus.BLOCKED],
+                    failed=counts[DeliveryStatus.FAILED],
+                    total=counts.total,
+                )
+            )
 
     def start(self, broadcast: Broadcast) -> None:
         if broadcast.id in self._running:
@@ -80,7 +91,9 @@ class Announcements:
         # The progress message only shows the figures: tried once, and never a reason to stop sending.
         try:
             with single_attempt():
-                await self.bot.edit_message_text(text, chat_id=broadcast.progress_chat_id, message_id=broadcast.progress_message_id)
+                await self.bot.edit_message_text(
+                    text, chat_id=broadcast.progress_chat_id, message_id=broadcast.progress_message_id
+                )
         except TelegramAPIError as exc:
             log.warning("could not update the progress message", extra={"error": type(exc).__name__})
             return shown
@@ -94,7 +107,15 @@ class Announcements:
 
     async def _start_unfinished(self) -> None:
         async with self.broadcaster.database.read() as session:
-            unfinished = (await session.execute(select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.SENDING))).scalars().all()
+            unfinished = (
+                (
+                    await session.execute(
+                        select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.SENDING)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         for broadcast in unfinished:
             if broadcast.id not in self._running:
                 log.info("resuming a broadcast", extra={"broadcast_id": broadcast.id})

@@ -34,7 +34,10 @@ from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Broadcast, Case, CaseKind, Resident
 
 NOTICE_MIN, NOTICE_MAX = 3, 3500  # characters a clerk writes; the heading fits beside them in one message
-NOTICE_LOCALES = ("pl", "lt")  # asked in this order; residents reading another language get the first one given
+NOTICE_LOCALES = (
+    "pl",
+    "lt",
+)  # asked in this order; residents reading another language get the first one given
 
 
 class NotifyArea(CallbackData, prefix="an"):
@@ -63,7 +66,11 @@ def check_notice(text: str) -> str:
     text = text.strip()
     if not NOTICE_MIN <= len(text) <= NOTICE_MAX:
         raise NoticeRefused(
-            _("Please write {min} to {max} character.", "Please write {min} to {max} characters.", NOTICE_MAX).format(min=NOTICE_MIN, max=NOTICE_MAX)
+            _(
+                "Please write {min} to {max} character.",
+                "Please write {min} to {max} characters.",
+                NOTICE_MAX,
+            ).format(min=NOTICE_MIN, max=NOTICE_MAX)
         )
     return text
 
@@ -73,7 +80,9 @@ class ReachCounts:
     """How many residents each choice reaches now (each counted once)."""
 
     affected: int
-    subscribers: int | None  # None: the case has no eldership (the whole district), so there are none to choose
+    subscribers: (
+        int | None
+    )  # None: the case has no eldership (the whole district), so there are none to choose
     both: int
 
 
@@ -89,7 +98,11 @@ class AreaNotices:
         async with self.database.read() as session:
             affected = await self._affected(session, case)
             subscribers = await self._subscribers(session, case)
-        return ReachCounts(len(affected), len(subscribers) if case.eldership_id else None, len(affected.keys() | subscribers.keys()))
+        return ReachCounts(
+            len(affected),
+            len(subscribers) if case.eldership_id else None,
+            len(affected.keys() | subscribers.keys()),
+        )
 
     def messages(self, case: Case, notice: dict[str, str]) -> dict[str, str]:
         """The notice as residents get it, by locale (the clerk's words escaped): the preview shows these, the broadcast sends them."""
@@ -100,7 +113,9 @@ class AreaNotices:
                     messages[locale] = self._heading(case, locale) + "\n\n" + escape(notice[locale])
         return messages
 
-    async def send(self, case_id: int, clerk: Clerk, notice: dict[str, str], reach: Reach) -> tuple[Broadcast, int]:
+    async def send(
+        self, case_id: int, clerk: Clerk, notice: dict[str, str], reach: Reach
+    ) -> tuple[Broadcast, int]:
         """The notice stored as a broadcast of the case, with a delivery for each recipient, and the
         card refreshed, in one transaction; the caller starts the sending. Returns it and how many
         residents it goes to."""
@@ -111,19 +126,29 @@ class AreaNotices:
             if case is None or not can_notify(case):
                 raise NoticeRefused(_("This cannot be done with the case now."))
             if reach is not Reach.AFFECTED and not case.eldership_id:
-                raise NoticeRefused(_("This case has no eldership: only the residents it affects can be notified."))
+                raise NoticeRefused(
+                    _("This case has no eldership: only the residents it affects can be notified.")
+                )
             recipients: dict[int, str] = {}
             if reach in (Reach.AFFECTED, Reach.BOTH):
                 recipients |= await self._affected(session, case)
             if reach in (Reach.SUBSCRIBERS, Reach.BOTH):
                 recipients |= await self._subscribers(session, case)
-            versions: dict[str, Version] = {locale: TextVersion(text=text) for locale, text in self.messages(case, notice).items()}
+            versions: dict[str, Version] = {
+                locale: TextVersion(text=text) for locale, text in self.messages(case, notice).items()
+            }
             if not recipients:
-                raise NoticeRefused(_("Nobody would get this notice: nobody is affected or subscribed now. Nothing was sent."))
+                raise NoticeRefused(
+                    _("Nobody would get this notice: nobody is affected or subscribed now. Nothing was sent.")
+                )
             broadcast = await add_broadcast(
-                session, versions, sorted(recipients.items()), audience=_audience(case, reach),
-                author=(clerk.id, clerk.name), paid=self.config.settings.paid_broadcast,
-            )  # fmt: skip
+                session,
+                versions,
+                sorted(recipients.items()),
+                audience=_audience(case, reach),
+                author=(clerk.id, clerk.name),
+                paid=self.config.settings.paid_broadcast,
+            )
             broadcast.case_id = case.id
             await self.notices.refresh_card(session, case)
         return broadcast, len(recipients)
@@ -134,15 +159,23 @@ class AreaNotices:
         if not linked:
             return {}
         async with self.database.read() as session:
-            rows = await session.execute(select(col(Case.id), col(Case.number)).where(col(Case.id).in_(set(linked.values()))))
+            rows = await session.execute(
+                select(col(Case.id), col(Case.number)).where(col(Case.id).in_(set(linked.values())))
+            )
             numbers: dict[int, str] = {row[0]: row[1] for row in rows}
-        return {broadcast_id: numbers[case_id] for broadcast_id, case_id in linked.items() if case_id in numbers}
+        return {
+            broadcast_id: numbers[case_id] for broadcast_id, case_id in linked.items() if case_id in numbers
+        }
 
     async def _affected(self, session: AsyncSession, case: Case) -> dict[int, str]:
         """The case's own resident (unless they erased their profile since) and its followers, who can be written to."""
         found = dict(await followers_of(session, case.id, self.default_locale))
         resident = await case_queries.resident_of(session, case)
-        if resident is not None and not case_queries.kept_apart(case, resident) and Audience().includes(resident):
+        if (
+            resident is not None
+            and not case_queries.kept_apart(case, resident)
+            and Audience().includes(resident)
+        ):
             found.setdefault(resident.id, resident.locale or self.default_locale)
         return found
 
@@ -152,9 +185,15 @@ class AreaNotices:
             return {}
         audience = Audience(topic=ELDERSHIP_TOPIC, eldership=case.eldership_id)
         query = select(Resident).where(
-            col(Resident.eldership_id) == case.eldership_id, col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None)
+            col(Resident.eldership_id) == case.eldership_id,
+            col(Resident.consent_at).is_not(None),
+            col(Resident.blocked_at).is_(None),
         )
-        return {r.id: r.locale or self.default_locale for r in (await session.execute(query)).scalars() if audience.includes(r)}
+        return {
+            r.id: r.locale or self.default_locale
+            for r in (await session.execute(query)).scalars()
+            if audience.includes(r)
+        }
 
     def _heading(self, case: Case, locale: str) -> str:
         municipality = self.config.municipality

@@ -81,7 +81,9 @@ class Manifest:
         return cls(**raw)
 
     def write(self, folder: Path) -> None:
-        (folder / MANIFEST).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (folder / MANIFEST).write_text(
+            json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
 
 def _tables() -> list[str]:
@@ -94,7 +96,10 @@ async def table_counts(database: Database, tables: list[str] | None = None) -> d
     if bad := [name for name in names if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name)]:
         raise BackupError(f"the manifest names a table that cannot be: {bad[0]!r}")
     async with database.read() as session:
-        return {name: (await session.execute(text(f'SELECT count(*) FROM "{name}"'))).scalar_one() for name in names}
+        return {
+            name: (await session.execute(text(f'SELECT count(*) FROM "{name}"'))).scalar_one()
+            for name in names
+        }
 
 
 async def _revision(database: Database) -> str | None:
@@ -118,7 +123,9 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> None:
     except FileNotFoundError:
         raise BackupError(f"{command[0]} is not installed (PostgreSQL's client tools)") from None
     except subprocess.CalledProcessError as exc:
-        raise BackupError(f"{command[0]} failed: {(exc.stderr or '').strip().splitlines()[-1:] or exc.returncode}") from None
+        raise BackupError(
+            f"{command[0]} failed: {(exc.stderr or '').strip().splitlines()[-1:] or exc.returncode}"
+        ) from None
 
 
 def _sqlite_copy(source: str, target: Path) -> None:
@@ -137,14 +144,21 @@ async def backup(database: Database, store: FileStore, destination: Path) -> Man
     folder.mkdir(parents=True, exist_ok=True)
     try:
         manifest = Manifest(
-            format=FORMAT, created_at=utcnow().isoformat(), database="sqlite" if database.is_sqlite else "postgresql",
-            revision=await _revision(database), tables=await table_counts(database),
-        )  # fmt: skip
+            format=FORMAT,
+            created_at=utcnow().isoformat(),
+            database="sqlite" if database.is_sqlite else "postgresql",
+            revision=await _revision(database),
+            tables=await table_counts(database),
+        )
         if database.is_sqlite:
             await asyncio.to_thread(_sqlite_copy, str(database.url.database), folder / SQLITE_FILE)
         else:
             address, env = _libpq(database)
-            await asyncio.to_thread(_run, ["pg_dump", "--format=custom", "--no-owner", "--file", str(folder / PG_DUMP), address], env)
+            await asyncio.to_thread(
+                _run,
+                ["pg_dump", "--format=custom", "--no-owner", "--file", str(folder / PG_DUMP), address],
+                env,
+            )
         manifest.files = await _copy_files_out(database, store, folder / "files")
         manifest.write(folder)
         if packed:
@@ -153,13 +167,22 @@ async def backup(database: Database, store: FileStore, destination: Path) -> Man
     finally:
         if packed:
             shutil.rmtree(folder, ignore_errors=True)
-    log.info("backup written", extra={"to": str(destination), "files": len(manifest.files), "rows": sum(manifest.tables.values())})
+    log.info(
+        "backup written",
+        extra={"to": str(destination), "files": len(manifest.files), "rows": sum(manifest.tables.values())},
+    )
     return manifest
 
 
 async def _copy_files_out(database: Database, store: FileStore, folder: Path) -> list[KeptFile]:
     async with database.read() as session:
-        kept = (await session.execute(select(col(Attachment.storage_key), col(Attachment.sha256)).where(col(Attachment.storage_key).is_not(None)))).all()
+        kept = (
+            await session.execute(
+                select(col(Attachment.storage_key), col(Attachment.sha256)).where(
+                    col(Attachment.storage_key).is_not(None)
+                )
+            )
+        ).all()
     files: list[KeptFile] = []
     for key, recorded in sorted({(str(key), recorded) for key, recorded in kept}):
         data = await store.get(key)
@@ -190,23 +213,38 @@ async def _restore(database: Database, store: FileStore, folder: Path) -> Manife
     manifest = Manifest.read(folder)
     kind = "sqlite" if database.is_sqlite else "postgresql"
     if manifest.database != kind:
-        raise BackupError(f"the backup is of {manifest.database}, DATABASE_URL is {kind}: restore into the same kind of database")
+        raise BackupError(
+            f"the backup is of {manifest.database}, DATABASE_URL is {kind}: restore into the same kind of database"
+        )
     if await _holds_tables(database):
-        raise BackupError("DATABASE_URL: the database is not empty; a restore goes into an empty database, never over live data")
+        raise BackupError(
+            "DATABASE_URL: the database is not empty; a restore goes into an empty database, never over live data"
+        )
     if database.is_sqlite:
         await database.dispose()  # no connection may hold the file while it is replaced
         target = Path(str(database.url.database))
         await asyncio.to_thread(_sqlite_copy, str(folder / SQLITE_FILE), target)
     else:
         address, env = _libpq(database)
-        await asyncio.to_thread(_run, ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", address, str(folder / PG_DUMP)], env)
+        await asyncio.to_thread(
+            _run,
+            ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", address, str(folder / PG_DUMP)],
+            env,
+        )
     counts = await table_counts(database, list(manifest.tables))
     if counts != manifest.tables:
-        differ = {name: (counts.get(name), rows) for name, rows in manifest.tables.items() if counts.get(name) != rows}
+        differ = {
+            name: (counts.get(name), rows)
+            for name, rows in manifest.tables.items()
+            if counts.get(name) != rows
+        }
         raise BackupError(f"restored row counts differ from the manifest (restored, backed up): {differ}")
     await _copy_files_in(database, store, folder / "files", manifest.files)
     await upgrade(database)  # a backup of an older version: its schema is brought up to date
-    log.info("backup restored", extra={"from": str(folder), "files": len(manifest.files), "rows": sum(manifest.tables.values())})
+    log.info(
+        "backup restored",
+        extra={"from": str(folder), "files": len(manifest.files), "rows": sum(manifest.tables.values())},
+    )
     return manifest
 
 
@@ -222,7 +260,9 @@ async def _copy_files_in(database: Database, store: FileStore, folder: Path, fil
             key: (mime, name)
             for key, mime, name in (
                 await session.execute(
-                    select(col(Attachment.storage_key), col(Attachment.content_type), col(Attachment.file_name)).where(col(Attachment.storage_key).is_not(None))
+                    select(
+                        col(Attachment.storage_key), col(Attachment.content_type), col(Attachment.file_name)
+                    ).where(col(Attachment.storage_key).is_not(None))
                 )
             ).all()
         }

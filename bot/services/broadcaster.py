@@ -33,7 +33,14 @@ from typing import Annotated, Any, Literal
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramMigrateToChat
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, Message
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    MediaUnion,
+    Message,
+)
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +71,10 @@ class Button(BaseModel):
 
     @staticmethod
     def rows_of(markup: InlineKeyboardMarkup) -> list[list[Button]]:
-        return [[Button(text=b.text, callback_data=b.callback_data or "") for b in row] for row in markup.inline_keyboard]
+        return [
+            [Button(text=b.text, callback_data=b.callback_data or "") for b in row]
+            for row in markup.inline_keyboard
+        ]
 
 
 class TextVersion(BaseModel):
@@ -145,13 +155,23 @@ async def add_broadcast(
     the caller's transaction (a change and the notices it causes are written together)."""
     unique = dict(recipients)
     broadcast = Broadcast(
-        content=versions_to_json(content), audience=audience or {}, paid=paid,
-        author_id=author[0] if author else None, author_name=author[1] if author else None,
-    )  # fmt: skip
+        content=versions_to_json(content),
+        audience=audience or {},
+        paid=paid,
+        author_id=author[0] if author else None,
+        author_name=author[1] if author else None,
+    )
     session.add(broadcast)
     await session.flush()
     rows = [
-        {"broadcast_id": broadcast.id, "chat_id": chat, "locale": locale, "status": DeliveryStatus.PENDING, "attempts": 0} for chat, locale in unique.items()
+        {
+            "broadcast_id": broadcast.id,
+            "chat_id": chat,
+            "locale": locale,
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+        }
+        for chat, locale in unique.items()
     ]
     for start in range(0, len(rows), 1000):
         await session.execute(table_of(Delivery).insert(), rows[start : start + 1000])
@@ -215,7 +235,9 @@ class Broadcaster:
     ) -> Broadcast:
         """Store the broadcast and a pending delivery for each (chat_id, locale), duplicates dropped."""
         async with self.database.write() as session:
-            return await add_broadcast(session, content, recipients, audience=audience, author=author, paid=paid)
+            return await add_broadcast(
+                session, content, recipients, audience=audience, author=author, paid=paid
+            )
 
     async def claim(self, broadcast_id: int, limit: int) -> list[Delivery]:
         """Take up to `limit` pending rows for this sender; rows other senders hold are skipped."""
@@ -249,12 +271,18 @@ class Broadcaster:
     async def recent(self, limit: int = 10) -> list[Broadcast]:
         """The latest announcements, newest first."""
         async with self.database.read() as session:
-            return list((await session.execute(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit))).scalars())
+            return list(
+                (
+                    await session.execute(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit))
+                ).scalars()
+            )
 
     async def counts(self, broadcast_id: int) -> Counts:
         async with self.database.read() as session:
             rows = await session.execute(
-                select(col(Delivery.status), func.count()).where(col(Delivery.broadcast_id) == broadcast_id).group_by(col(Delivery.status))
+                select(col(Delivery.status), func.count())
+                .where(col(Delivery.broadcast_id) == broadcast_id)
+                .group_by(col(Delivery.status))
             )
             return Counts(dict(rows.all()))  # rows unpack as (status, count)
 
@@ -272,14 +300,18 @@ class Broadcaster:
             broadcast.status, broadcast.finished_at = BroadcastStatus.STOPPED, utcnow()
             await session.execute(
                 update(Delivery)
-                .where(col(Delivery.broadcast_id) == broadcast_id, col(Delivery.status) == DeliveryStatus.PENDING)
+                .where(
+                    col(Delivery.broadcast_id) == broadcast_id, col(Delivery.status) == DeliveryStatus.PENDING
+                )
                 .values(status=DeliveryStatus.CANCELLED)
             )
         return True
 
     # --- sending ---
 
-    async def run(self, broadcast_id: int, progress: Callable[[Counts], Awaitable[None]] | None = None) -> Counts:
+    async def run(
+        self, broadcast_id: int, progress: Callable[[Counts], Awaitable[None]] | None = None
+    ) -> Counts:
         """Send until nothing is pending (or the broadcast is stopped); returns the final counts."""
         async with self.database.read() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
@@ -299,7 +331,9 @@ class Broadcaster:
                 await wait_for_event(self._pausing, 1)  # another sender holds the last rows...
                 await self.recover()  # ...unless it died: then its lease runs out
                 continue
-            outcomes = await asyncio.gather(*(self._deliver(row, broadcast, version_for(versions, row.locale)) for row in claimed))
+            outcomes = await asyncio.gather(
+                *(self._deliver(row, broadcast, version_for(versions, row.locale)) for row in claimed)
+            )
             if progress is not None:
                 await progress(await self.counts(broadcast_id))
             if all(outcome == "retry" for outcome in outcomes):
@@ -346,13 +380,21 @@ class Broadcaster:
                 return "failed"
             if outcome.verdict is Verdict.UNEXPECTED:  # a bug or the database: the row waits, said so
                 log.exception("delivery could not be sent", extra={"row": row.id})
-            await self._record(row, DeliveryStatus.PENDING, error=outcome.error)  # paced, transient, moved twice
+            await self._record(
+                row, DeliveryStatus.PENDING, error=outcome.error
+            )  # paced, transient, moved twice
             return "retry"
         await self._record(row, DeliveryStatus.SENT, message_id=message.message_id, chat_id=chat_id)
         return "sent"
 
     async def _record(
-        self, row: Delivery, status: DeliveryStatus, *, error: str | None = None, message_id: int | None = None, chat_id: int | None = None
+        self,
+        row: Delivery,
+        status: DeliveryStatus,
+        *,
+        error: str | None = None,
+        message_id: int | None = None,
+        chat_id: int | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status, "last_error": error, "claimed_by": None}
         if message_id is not None:
@@ -368,7 +410,10 @@ async def send_version(bot: Bot, chat_id: int, version: Version, paid: bool = Fa
     extra: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
     if isinstance(version, TextVersion):
         if version.keyboard:  # a poll's first question
-            rows = [[InlineKeyboardButton(text=b.text, callback_data=b.callback_data) for b in row] for row in version.keyboard]
+            rows = [
+                [InlineKeyboardButton(text=b.text, callback_data=b.callback_data) for b in row]
+                for row in version.keyboard
+            ]
             extra["reply_markup"] = InlineKeyboardMarkup(inline_keyboard=rows)
         return await bot.send_message(chat_id, version.text, **extra)
     files = version.files
@@ -376,7 +421,9 @@ async def send_version(bot: Bot, chat_id: int, version: Version, paid: bool = Fa
         send = bot.send_photo if files[0].kind == "photo" else bot.send_document
         return await send(chat_id, files[0].file_id, caption=version.caption, **extra)
     media: list[MediaUnion] = [
-        (InputMediaPhoto if f.kind == "photo" else InputMediaDocument)(media=f.file_id, caption=version.caption if i == 0 else None)
+        (InputMediaPhoto if f.kind == "photo" else InputMediaDocument)(
+            media=f.file_id, caption=version.caption if i == 0 else None
+        )
         for i, f in enumerate(files)
     ]
     return (await bot.send_media_group(chat_id, media, **extra))[0]

@@ -26,7 +26,15 @@ from bot.municipality import Team
 from bot.services import case_queries
 from bot.services.case_notices import CaseNotices, by_whom
 from bot.services.case_queries import OPEN_STATUSES
-from bot.services.cases import AnswerBy, AttachmentDraft, CaseDraft, OpenedCase, ReceivedBy, attachment_rows, format_case_number
+from bot.services.cases import (
+    AnswerBy,
+    AttachmentDraft,
+    CaseDraft,
+    OpenedCase,
+    ReceivedBy,
+    attachment_rows,
+    format_case_number,
+)
 from bot.services.deadlines import ExtensionNotAllowed, WorkingCalendar
 from bot.services.metoo import add_follow, followers_of
 from bot.services.outbox import NO_CHAT, enqueue, resident_key
@@ -63,7 +71,9 @@ class Action(StrEnum):
     REOPEN = "reopen"
     PUBLISH = "publish"  # a report of a problem shown in the public Open311 listing (description and place)
     HIDE = "hide"  # taken out of it again
-    DUPLICATE = "duplicate"  # closed as a duplicate of another case (`merge`), its resident following that one
+    DUPLICATE = (
+        "duplicate"  # closed as a duplicate of another case (`merge`), its resident following that one
+    )
 
 
 @dataclass(frozen=True)
@@ -76,9 +86,14 @@ class Transition:
 
 
 TRANSITIONS: dict[Action, Transition] = {
-    Action.TAKE: Transition(frozenset({CaseStatus.NEW, CaseStatus.REOPENED, CaseStatus.IN_PROGRESS, CaseStatus.ASSIGNED}), CaseStatus.ASSIGNED),
+    Action.TAKE: Transition(
+        frozenset({CaseStatus.NEW, CaseStatus.REOPENED, CaseStatus.IN_PROGRESS, CaseStatus.ASSIGNED}),
+        CaseStatus.ASSIGNED,
+    ),
     Action.ASSIGN: Transition(OPEN_STATUSES, None, heads_only=True),
-    Action.PROGRESS: Transition(frozenset({CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.REOPENED}), CaseStatus.IN_PROGRESS),
+    Action.PROGRESS: Transition(
+        frozenset({CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.REOPENED}), CaseStatus.IN_PROGRESS
+    ),
     Action.EXTEND: Transition(OPEN_STATUSES, None, needs_text=True),
     Action.ANSWER: Transition(OPEN_STATUSES, CaseStatus.ANSWERED, needs_text=True),
     Action.PASS: Transition(OPEN_STATUSES, None, needs_text=True),
@@ -87,7 +102,9 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.REOPEN: Transition(CLOSED_STATUSES, CaseStatus.REOPENED, by_resident=True),
     Action.PUBLISH: Transition(frozenset(CaseStatus), None),
     Action.HIDE: Transition(frozenset(CaseStatus), None),
-    Action.DUPLICATE: Transition(OPEN_STATUSES, CaseStatus.DUPLICATE, needs_text=True),  # the text: the original's number
+    Action.DUPLICATE: Transition(
+        OPEN_STATUSES, CaseStatus.DUPLICATE, needs_text=True
+    ),  # the text: the original's number
 }
 
 
@@ -210,7 +227,11 @@ def answered_outside_telegram(case: Case) -> bool:
 
 def records_how_answered(case: Case, action: Action) -> bool:
     """Whether `action` closes a case whose answer went outside Telegram: the clerk says how."""
-    return answered_outside_telegram(case) and TRANSITIONS[action].to in CLOSED_STATUSES and action is not Action.DUPLICATE
+    return (
+        answered_outside_telegram(case)
+        and TRANSITIONS[action].to in CLOSED_STATUSES
+        and action is not Action.DUPLICATE
+    )
 
 
 @dataclass(frozen=True)
@@ -244,7 +265,14 @@ class Outcome:
 
 
 class CaseCommands:
-    def __init__(self, database: Database, calendar: WorkingCalendar, config: Config, teams: TeamDirectory, notices: CaseNotices) -> None:
+    def __init__(
+        self,
+        database: Database,
+        calendar: WorkingCalendar,
+        config: Config,
+        teams: TeamDirectory,
+        notices: CaseNotices,
+    ) -> None:
         self.database = database
         self.calendar = calendar
         self.config = config
@@ -334,22 +362,34 @@ class CaseCommands:
         async with self.database.read() as session:
             await self._check_daily_limit(session, resident_id, now, self.config.settings.max_cases_per_day)
 
-    async def _check_daily_limit(self, session: AsyncSession, resident_id: int, now: datetime, limit: int) -> None:
+    async def _check_daily_limit(
+        self, session: AsyncSession, resident_id: int, now: datetime, limit: int
+    ) -> None:
         if await case_queries.opened_since(session, resident_id, self.calendar.day_start(now)) >= limit:
             raise DailyLimitReached(limit)
 
     # --- opening ---
 
-    async def submit(self, draft: CaseDraft, received_at: datetime, update_id: int, phone: str | None = None) -> OpenedCase:
+    async def submit(
+        self, draft: CaseDraft, received_at: datetime, update_id: int, phone: str | None = None
+    ) -> OpenedCase:
         """A resident's new case, within the day's limit (MAX_CASES_PER_DAY; DailyLimitReached
         otherwise) and the files' quotas (FileQuotaReached), with the phone number they chose to
         share; the same update again returns its case."""
-        return await self.open(draft, received_at, update_id, daily_limit=self.config.settings.max_cases_per_day, phone=phone)
+        return await self.open(
+            draft, received_at, update_id, daily_limit=self.config.settings.max_cases_per_day, phone=phone
+        )
 
     async def open(
-        self, draft: CaseDraft, received_at: datetime, update_id: int | None = None, registered_by: RegisteredBy | None = None, *,
-        daily_limit: int | None = None, phone: str | None = None,
-    ) -> OpenedCase:  # fmt: skip
+        self,
+        draft: CaseDraft,
+        received_at: datetime,
+        update_id: int | None = None,
+        registered_by: RegisteredBy | None = None,
+        *,
+        daily_limit: int | None = None,
+        phone: str | None = None,
+    ) -> OpenedCase:
         """Store a new case for its team, with its card queued; the same `update_id` again returns the first case.
 
         A case registered by a clerk (channel STAFF) names them: the CREATED event's actor."""
@@ -374,31 +414,57 @@ class CaseCommands:
             return await case_queries.case_by_update(session, update_id)
 
     async def _insert(
-        self, draft: CaseDraft, received_at: datetime, update_id: int | None, registered_by: RegisteredBy | None, daily_limit: int | None, phone: str | None
+        self,
+        draft: CaseDraft,
+        received_at: datetime,
+        update_id: int | None,
+        registered_by: RegisteredBy | None,
+        daily_limit: int | None,
+        phone: str | None,
     ) -> Case:
         rules = self.municipality.kinds[draft.kind]
         year = self.calendar.local_date(received_at).year
         team = self.teams.route(draft.kind, draft.category_id, draft.eldership_id)
         async with self.database.write() as session:
             if draft.resident_id is not None:
-                if daily_limit is not None:  # a resident's own submission: within the day's limit, their files against the quotas
+                if (
+                    daily_limit is not None
+                ):  # a resident's own submission: within the day's limit, their files against the quotas
                     await self._check_daily_limit(session, draft.resident_id, received_at, daily_limit)
-                    await self._check_quota(session, None, draft.resident_id, await self._new_files(session, None, draft.attachments))
+                    await self._check_quota(
+                        session,
+                        None,
+                        draft.resident_id,
+                        await self._new_files(session, None, draft.attachments),
+                    )
                 if phone:
                     resident = await session.get(Resident, draft.resident_id)
                     if resident is not None:
                         resident.phone = phone[:32]
             seq = await allocate_sequence(session, year)
             case = Case(
-                number=format_case_number(self.config.settings.case_prefix, year, seq), year=year, seq=seq,
-                resident_id=draft.resident_id, locale=draft.locale, kind=draft.kind, category_id=draft.category_id,
-                eldership_id=draft.eldership_id, description=draft.description, latitude=draft.latitude,
-                longitude=draft.longitude, address=draft.address, received_at=received_at,
-                deadline=self.calendar.deadline(received_at, rules.deadline_days), source_update_id=update_id,
-                team_id=team.id, group_chat_id=self.teams.chat_of(team), channel=draft.channel,
-                contact=draft.contact.as_json() if draft.contact else None, open311_client=draft.open311_client,
+                number=format_case_number(self.config.settings.case_prefix, year, seq),
+                year=year,
+                seq=seq,
+                resident_id=draft.resident_id,
+                locale=draft.locale,
+                kind=draft.kind,
+                category_id=draft.category_id,
+                eldership_id=draft.eldership_id,
+                description=draft.description,
+                latitude=draft.latitude,
+                longitude=draft.longitude,
+                address=draft.address,
+                received_at=received_at,
+                deadline=self.calendar.deadline(received_at, rules.deadline_days),
+                source_update_id=update_id,
+                team_id=team.id,
+                group_chat_id=self.teams.chat_of(team),
+                channel=draft.channel,
+                contact=draft.contact.as_json() if draft.contact else None,
+                open311_client=draft.open311_client,
                 open311_token=draft.open311_token,
-            )  # fmt: skip
+            )
             session.add(case)
             await session.flush()
             data: dict[str, Any] = {"team": team.id, "channel": draft.channel}
@@ -406,7 +472,14 @@ class CaseCommands:
             if registered_by is not None:
                 actor_id, actor_name = registered_by.clerk.id, registered_by.clerk.name
                 data["received_by"] = registered_by.received_by
-            created = CaseEvent(case_id=case.id, at=received_at, kind=EventKind.CREATED, actor_id=actor_id, actor_name=actor_name, data=data)
+            created = CaseEvent(
+                case_id=case.id,
+                at=received_at,
+                kind=EventKind.CREATED,
+                actor_id=actor_id,
+                actor_name=actor_name,
+                data=data,
+            )
             session.add(created)
             await session.flush()
             files = await self.add_files(session, case, created.id, draft.attachments)
@@ -414,7 +487,9 @@ class CaseCommands:
             await self.notices.hook(session, Event.OPENED, case, created)
         return case
 
-    async def add_files(self, session: AsyncSession, case: Case, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
+    async def add_files(
+        self, session: AsyncSession, case: Case, event_id: int | None, drafts: tuple[AttachmentDraft, ...]
+    ) -> list[Attachment]:
         """Record a case's photos and documents, each with its download into the municipality's
         storage queued in the same transaction (bot.services.files). A file the case holds already
         (the same file_unique_id, sent again) is recorded once."""
@@ -425,16 +500,26 @@ class CaseCommands:
         session.add_all(files)
         await session.flush()
         for file in files:
-            enqueue(session, StoreFilePayload(attachment=file.id), NO_CHAT, key=f"file:{file.id}", case_id=case.id)
+            enqueue(
+                session, StoreFilePayload(attachment=file.id), NO_CHAT, key=f"file:{file.id}", case_id=case.id
+            )
         return files
 
     # --- what clerks do ---
 
     async def act(
-        self, case_id: int, action: Action, clerk: Clerk, *, text: str | None = None, days: int | None = None,
-        team_id: str | None = None, assignee: Clerk | None = None, answer: GroupMessage | None = None,
+        self,
+        case_id: int,
+        action: Action,
+        clerk: Clerk,
+        *,
+        text: str | None = None,
+        days: int | None = None,
+        team_id: str | None = None,
+        assignee: Clerk | None = None,
+        answer: GroupMessage | None = None,
         answered_via: AnswerBy | None = None,
-    ) -> Outcome:  # fmt: skip
+    ) -> Outcome:
         """Apply a clerk's action; raise NotAllowed (with the `Refusal`) if the case or the transition is wrong.
 
         ANSWER with `answer`: that group message is copied to the resident as the answer.
@@ -473,98 +558,186 @@ class CaseCommands:
                 if action is Action.REOPEN:
                     case.answered_via = None  # a new answer will be recorded at the next closing
                 assert rule.to is not None
-                notify = details.pop("notified", True)  # a relayed final answer says itself that the case is closed
-                await self._set_status(session, outcome, rule.to, clerk.id, clerk.name, text, now, details, notify=notify)
+                notify = details.pop(
+                    "notified", True
+                )  # a relayed final answer says itself that the case is closed
+                await self._set_status(
+                    session, outcome, rule.to, clerk.id, clerk.name, text, now, details, notify=notify
+                )
             await self.notices.refresh_card(session, case)
         return outcome
 
     async def _set_status(
-        self, session: AsyncSession, outcome: Outcome, to: CaseStatus, actor_id: int | None, actor_name: str | None, text: str | None, now: datetime,
-        details: dict[str, Any] | None = None, *, notify: bool = True,
-    ) -> None:  # fmt: skip
+        self,
+        session: AsyncSession,
+        outcome: Outcome,
+        to: CaseStatus,
+        actor_id: int | None,
+        actor_name: str | None,
+        text: str | None,
+        now: datetime,
+        details: dict[str, Any] | None = None,
+        *,
+        notify: bool = True,
+    ) -> None:
         case = outcome.case
         previous = case.status
         case.status = to
         case.closed_at = now if to in CLOSED_STATUSES else None
         event = CaseEvent(
-            case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=actor_id, actor_name=actor_name, text=text,
+            case_id=case.id,
+            at=now,
+            kind=EventKind.STATUS,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            text=text,
             data={"from": previous, "to": to, **(details or {})},
-        )  # fmt: skip
+        )
         session.add(event)
         outcome.events.append(event)
-        await self.notices.status_changed(session, case, event, outcome.events, actor_name, text, notify=notify)
+        await self.notices.status_changed(
+            session, case, event, outcome.events, actor_name, text, notify=notify
+        )
 
-    def _publish(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, public: bool, now: datetime) -> None:
+    def _publish(
+        self, session: AsyncSession, outcome: Outcome, clerk: Clerk, public: bool, now: datetime
+    ) -> None:
         """A report shown in the public Open311 listing (its description and place), or hidden again."""
         case = outcome.case
         case.public = public
-        event = CaseEvent(case_id=case.id, at=now, kind=EventKind.PUBLISHED, actor_id=clerk.id, actor_name=clerk.name, data={"public": public})
+        event = CaseEvent(
+            case_id=case.id,
+            at=now,
+            kind=EventKind.PUBLISHED,
+            actor_id=clerk.id,
+            actor_name=clerk.name,
+            data={"public": public},
+        )
         session.add(event)
         outcome.events.append(event)
 
-    async def _extend(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, reason: str, days: int, now: datetime) -> None:
+    async def _extend(
+        self, session: AsyncSession, outcome: Outcome, clerk: Clerk, reason: str, days: int, now: datetime
+    ) -> None:
         case = outcome.case
         try:
-            extension = self.calendar.extend(case.due, days, case.extension_days, self.municipality.kinds[case.kind].max_extension_days)
+            extension = self.calendar.extend(
+                case.due, days, case.extension_days, self.municipality.kinds[case.kind].max_extension_days
+            )
         except ExtensionNotAllowed as exc:
             raise NotAllowed(Refusal.EXTENSION, str(exc)) from None
-        case.extended_until, case.extension_days, case.extension_reason = extension.until, extension.total_days, reason
+        case.extended_until, case.extension_days, case.extension_reason = (
+            extension.until,
+            extension.total_days,
+            reason,
+        )
         event = CaseEvent(
-            case_id=case.id, at=now, kind=EventKind.EXTENDED, actor_id=clerk.id, actor_name=clerk.name,
-            text=reason, data={"until": extension.until.isoformat(), "days": days},
-        )  # fmt: skip
+            case_id=case.id,
+            at=now,
+            kind=EventKind.EXTENDED,
+            actor_id=clerk.id,
+            actor_name=clerk.name,
+            text=reason,
+            data={"until": extension.until.isoformat(), "days": days},
+        )
         session.add(event)
         outcome.events.append(event)
         await self.notices.hook(
-            session, Event.EXTENDED, case, event, {"until": extension.until.isoformat(), "days": days, "reason": reason, "by": by_whom(clerk.name)}
+            session,
+            Event.EXTENDED,
+            case,
+            event,
+            {"until": extension.until.isoformat(), "days": days, "reason": reason, "by": by_whom(clerk.name)},
         )
         await self.notices.event_to_resident(session, case, event)
 
-    async def _assign(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, assignee: Clerk, now: datetime) -> None:
+    async def _assign(
+        self, session: AsyncSession, outcome: Outcome, clerk: Clerk, assignee: Clerk, now: datetime
+    ) -> None:
         case = outcome.case
         case.assignee_id, case.assignee_name = assignee.id, assignee.name
         event = CaseEvent(
-            case_id=case.id, at=now, kind=EventKind.ASSIGNED, actor_id=clerk.id, actor_name=clerk.name,
+            case_id=case.id,
+            at=now,
+            kind=EventKind.ASSIGNED,
+            actor_id=clerk.id,
+            actor_name=clerk.name,
             data={"assignee_id": assignee.id, "assignee_name": assignee.name},
-        )  # fmt: skip
+        )
         session.add(event)
         outcome.events.append(event)
         if case.status in (CaseStatus.NEW, CaseStatus.REOPENED):
             await self._set_status(session, outcome, CaseStatus.ASSIGNED, clerk.id, clerk.name, None, now)
         self.notices.post_in(session, case, self.clerk_texts.assigned(case, clerk, assignee))
 
-    async def _pass(self, session: AsyncSession, outcome: Outcome, clerk: Clerk, to: Team, reason: str, now: datetime) -> None:
+    async def _pass(
+        self, session: AsyncSession, outcome: Outcome, clerk: Clerk, to: Team, reason: str, now: datetime
+    ) -> None:
         case = outcome.case
         source = self.teams.get(case.team_id)
         if to.id == source.id:
             raise NotAllowed(Refusal.SAME_TEAM)
         old_chat, old_topic, old_card = case.group_chat_id, case.topic_id, case.card_message_id
         event = CaseEvent(
-            case_id=case.id, at=now, kind=EventKind.PASSED, actor_id=clerk.id, actor_name=clerk.name, text=reason,
-            data={"from": source.id, "to": to.id}, group_chat_id=old_chat, group_message_id=old_topic,  # the topic it left
-        )  # fmt: skip
+            case_id=case.id,
+            at=now,
+            kind=EventKind.PASSED,
+            actor_id=clerk.id,
+            actor_name=clerk.name,
+            text=reason,
+            data={"from": source.id, "to": to.id},
+            group_chat_id=old_chat,
+            group_message_id=old_topic,  # the topic it left
+        )
         session.add(event)
         outcome.events.append(event)
         # The old topic: a last line saying where the case went, the old card without its buttons, then it is closed.
         if old_chat is not None:
             # Its topic named now: when it is sent, the case already lives in the new team's group.
-            self.notices.leave_group(session, case, old_chat, old_topic, old_card, self.clerk_texts.passed_away(case, clerk, to, reason))
+            self.notices.leave_group(
+                session,
+                case,
+                old_chat,
+                old_topic,
+                old_card,
+                self.clerk_texts.passed_away(case, clerk, to, reason),
+            )
         case.team_id, case.group_chat_id = to.id, self.teams.chat_of(to)
         case.topic_id = case.card_message_id = None
         case.assignee_id = case.assignee_name = None
         if case.status == CaseStatus.ASSIGNED:
             case.status = CaseStatus.NEW  # nobody in the new team has it yet
         await session.flush()
-        await self.notices.hook(session, Event.PASSED, case, event, {"from_team": source.id, "to_team": to.id, "reason": reason, "by": by_whom(clerk.name)})
+        await self.notices.hook(
+            session,
+            Event.PASSED,
+            case,
+            event,
+            {"from_team": source.id, "to_team": to.id, "reason": reason, "by": by_whom(clerk.name)},
+        )
         events = await case_queries.case_events(session, case.id)
         attachments = await case_queries.attachment_ids(session, case.id)
-        self.notices.queue_card(session, case, attachments, history=self.clerk_texts.history(case, events, source, reason))
-        self.notices.notify(session, case, self.resident_texts.passed(case, to, reason, await case_queries.resident_locale(session, case)))
+        self.notices.queue_card(
+            session, case, attachments, history=self.clerk_texts.history(case, events, source, reason)
+        )
+        self.notices.notify(
+            session,
+            case,
+            self.resident_texts.passed(case, to, reason, await case_queries.resident_locale(session, case)),
+        )
 
     async def _relay(
-        self, session: AsyncSession, outcome: Outcome, clerk: Clerk, messages: list[GroupMessage], text: str | None, now: datetime,
-        files: tuple[AttachmentDraft, ...] = (), *, final: bool = False,
-    ) -> CaseEvent:  # fmt: skip
+        self,
+        session: AsyncSession,
+        outcome: Outcome,
+        clerk: Clerk,
+        messages: list[GroupMessage],
+        text: str | None,
+        now: datetime,
+        files: tuple[AttachmentDraft, ...] = (),
+        *,
+        final: bool = False,
+    ) -> CaseEvent:
         """A clerk's message(s) copied to the resident; `final`: the answer that closes the case,
         headed as the answer and followed, in the same message, by the case being closed."""
         case = outcome.case
@@ -576,14 +749,25 @@ class CaseCommands:
         outcome.events.append(event)
         await self.add_files(session, case, event.id, files)
         locale = await case_queries.resident_locale(session, case)
-        heading, footer = self.resident_texts.answer_heading(locale) if final else (self.resident_texts.clerk_heading(locale), None)
+        heading, footer = (
+            self.resident_texts.answer_heading(locale)
+            if final
+            else (self.resident_texts.clerk_heading(locale), None)
+        )
         assert event.id is not None
         payload = CopyPayload(
-            from_chat_id=first.chat_id, message_ids=[m.message_id for m in messages], event=event.id,
-            header=self.resident_texts.header(case, locale), heading=heading, footer=footer,
-            html=first.html, media=any(m.media for m in messages),
-        )  # fmt: skip
-        if case.resident_id is not None:  # a case without a Telegram resident keeps the answer on record (Open311 shows it)
+            from_chat_id=first.chat_id,
+            message_ids=[m.message_id for m in messages],
+            event=event.id,
+            header=self.resident_texts.header(case, locale),
+            heading=heading,
+            footer=footer,
+            html=first.html,
+            media=any(m.media for m in messages),
+        )
+        if (
+            case.resident_id is not None
+        ):  # a case without a Telegram resident keeps the answer on record (Open311 shows it)
             enqueue(session, payload, case.resident_id, key=resident_key(case.resident_id), case_id=case.id)
         return event
 
@@ -606,11 +790,28 @@ class CaseCommands:
             case.duplicate_of = original.id
             outcome = Outcome(case)
             await self._set_status(
-                session, outcome, CaseStatus.DUPLICATE, clerk.id, clerk.name, original.number, now, {"original": original.number}, notify=False
+                session,
+                outcome,
+                CaseStatus.DUPLICATE,
+                clerk.id,
+                clerk.name,
+                original.number,
+                now,
+                {"original": original.number},
+                notify=False,
             )
-            self.notices.notify(session, case, self.resident_texts.merged(case, original, await case_queries.resident_locale(session, case)))
+            self.notices.notify(
+                session,
+                case,
+                self.resident_texts.merged(case, original, await case_queries.resident_locale(session, case)),
+            )
             resident = await case_queries.resident_of(session, case)
-            followers = {resident_id for resident_id, _locale in await followers_of(session, case.id, self.config.settings.default_locale)}
+            followers = {
+                resident_id
+                for resident_id, _locale in await followers_of(
+                    session, case.id, self.config.settings.default_locale
+                )
+            }
             if case.resident_id is not None and not case_queries.kept_apart(case, resident):
                 followers.add(case.resident_id)
             for resident_id in sorted(followers - {original.resident_id}):
@@ -628,14 +829,25 @@ class CaseCommands:
         if original.status == CaseStatus.DUPLICATE:
             raise MergeRefused(texts_.merge_refused("duplicate", original))
         window = timedelta(days=self.config.settings.reopen_days)
-        if original.status in CLOSED_STATUSES and original.closed_at is not None and now - original.closed_at > window:
+        if (
+            original.status in CLOSED_STATUSES
+            and original.closed_at is not None
+            and now - original.closed_at > window
+        ):
             raise MergeRefused(texts_.merge_refused("old", original))
         if original.team_id != case.team_id and not head_of_original:
             raise MergeRefused(texts_.merge_refused("team", original))
 
     # --- messages between the clerk and the resident ---
 
-    async def relay(self, case_id: int, clerk: Clerk, messages: list[GroupMessage], text: str | None, files: tuple[AttachmentDraft, ...] = ()) -> Outcome:
+    async def relay(
+        self,
+        case_id: int,
+        clerk: Clerk,
+        messages: list[GroupMessage],
+        text: str | None,
+        files: tuple[AttachmentDraft, ...] = (),
+    ) -> Outcome:
         """A clerk's message (or album) in the case's topic: copied to the resident."""
         async with self.database.write() as session:
             case = await self._open_or_closed(session, case_id)
@@ -681,27 +893,44 @@ class CaseCommands:
     # --- what residents do ---
 
     async def add_information(
-        self, case_id: int, resident_id: int, text: str | None, files: tuple[AttachmentDraft, ...], resident_message_id: int
+        self,
+        case_id: int,
+        resident_id: int,
+        text: str | None,
+        files: tuple[AttachmentDraft, ...],
+        resident_message_id: int,
     ) -> CaseEvent:
         """The resident adds text or files to their open case; what comes in quick succession is
         gathered into one post for the clerks (GATHER_SECONDS). A file the case has already is not
         recorded again (AlreadyAdded if nothing else came); files over a quota are refused with
         all that came with them (FileQuotaReached): the resident is told, nothing is half-added."""
         async with self.database.write() as session:
-            await session.get(Resident, resident_id, with_for_update=True)  # one addition at a time counts against the day's quota
-            case = self.check_add_information(await session.get(Case, case_id, with_for_update=True), resident_id)
+            await session.get(
+                Resident, resident_id, with_for_update=True
+            )  # one addition at a time counts against the day's quota
+            case = self.check_add_information(
+                await session.get(Case, case_id, with_for_update=True), resident_id
+            )
             files = await self._new_files(session, case.id, files)
             if text is None and not files:
                 raise AlreadyAdded
             await self._check_quota(session, case.id, resident_id, files)
-            event = CaseEvent(case_id=case.id, kind=EventKind.MESSAGE_IN, actor_id=resident_id, text=text, resident_message_id=resident_message_id)
+            event = CaseEvent(
+                case_id=case.id,
+                kind=EventKind.MESSAGE_IN,
+                actor_id=resident_id,
+                text=text,
+                resident_message_id=resident_message_id,
+            )
             session.add(event)
             await session.flush()
             await self.add_files(session, case, event.id, files)
             await self.notices.gather_information(session, case, event)
         return event
 
-    async def _new_files(self, session: AsyncSession, case_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> tuple[AttachmentDraft, ...]:
+    async def _new_files(
+        self, session: AsyncSession, case_id: int | None, drafts: tuple[AttachmentDraft, ...]
+    ) -> tuple[AttachmentDraft, ...]:
         """`drafts` without the files the case has already, or that come twice."""
         seen = (await case_queries.files_of_case(session, case_id))[2] if case_id is not None else set()
         new = []
@@ -711,15 +940,25 @@ class CaseCommands:
                 new.append(draft)
         return tuple(new)
 
-    async def _check_quota(self, session: AsyncSession, case_id: int | None, resident_id: int, drafts: tuple[AttachmentDraft, ...]) -> None:
+    async def _check_quota(
+        self,
+        session: AsyncSession,
+        case_id: int | None,
+        resident_id: int,
+        drafts: tuple[AttachmentDraft, ...],
+    ) -> None:
         """Raise FileQuotaReached if `drafts` (new to the case) would take the case's or the
         resident's day's files over a quota (FILES_PER_CASE_MAX and the others)."""
         if not drafts:
             return
         settings = self.config.settings
         adding, adding_bytes = len(drafts), sum(draft.file_size or 0 for draft in drafts)
-        count, size, _ = await case_queries.files_of_case(session, case_id) if case_id is not None else (0, 0, set())
-        today, today_bytes = await case_queries.files_sent_since(session, resident_id, self.calendar.day_start(utcnow()))
+        count, size, _ = (
+            await case_queries.files_of_case(session, case_id) if case_id is not None else (0, 0, set())
+        )
+        today, today_bytes = await case_queries.files_sent_since(
+            session, resident_id, self.calendar.day_start(utcnow())
+        )
         for used, limit, maximum in (
             (count + adding, FileLimit.CASE_FILES, settings.files_per_case_max),
             (size + adding_bytes, FileLimit.CASE_BYTES, int(settings.file_bytes_per_case_max)),
@@ -729,7 +968,9 @@ class CaseCommands:
             if used > maximum:
                 raise FileQuotaReached(limit, maximum)
 
-    async def check_files(self, resident_id: int, drafts: tuple[AttachmentDraft, ...], case_id: int | None = None) -> None:
+    async def check_files(
+        self, resident_id: int, drafts: tuple[AttachmentDraft, ...], case_id: int | None = None
+    ) -> None:
         """Before a file joins a case being written (the intake's draft, `drafts` with it): raise
         AlreadyAdded if it is there already, FileQuotaReached if it goes over a quota."""
         async with self.database.read() as session:
@@ -751,26 +992,47 @@ class CaseCommands:
         """The resident reopens their closed case (`check_reopen_by_resident`), with their reason."""
         now = utcnow()
         async with self.database.write() as session:
-            case = self.check_reopen_by_resident(await session.get(Case, case_id, with_for_update=True), resident_id, now)
+            case = self.check_reopen_by_resident(
+                await session.get(Case, case_id, with_for_update=True), resident_id, now
+            )
             previous = case.status
             case.status, case.closed_at = CaseStatus.REOPENED, None
             event = CaseEvent(
-                case_id=case.id, at=now, kind=EventKind.STATUS, actor_id=resident_id, text=reason, data={"from": previous, "to": CaseStatus.REOPENED}
+                case_id=case.id,
+                at=now,
+                kind=EventKind.STATUS,
+                actor_id=resident_id,
+                text=reason,
+                data={"from": previous, "to": CaseStatus.REOPENED},
             )
             session.add(event)
             await session.flush()
-            await self.notices.hook(session, Event.REOPENED, case, event, {"reason": reason, "by": {"role": "resident"}})
+            await self.notices.hook(
+                session, Event.REOPENED, case, event, {"reason": reason, "by": {"role": "resident"}}
+            )
             self.notices.post_in(session, case, self.clerk_texts.information(case, [event]))
             await self.notices.refresh_card(session, case)
         return case
 
 
-def _clerk_event(case: Case, kind: EventKind, clerk: Clerk, text: str | None, message: GroupMessage, at: datetime | None = None) -> CaseEvent:
+def _clerk_event(
+    case: Case,
+    kind: EventKind,
+    clerk: Clerk,
+    text: str | None,
+    message: GroupMessage,
+    at: datetime | None = None,
+) -> CaseEvent:
     """A clerk's message or note in the trail, with the group message it came from (to find the case by a reply)."""
     event = CaseEvent(
-        case_id=case.id, kind=kind, actor_id=clerk.id, actor_name=clerk.name, text=text,
-        group_chat_id=message.chat_id, group_message_id=message.message_id,
-    )  # fmt: skip
+        case_id=case.id,
+        kind=kind,
+        actor_id=clerk.id,
+        actor_name=clerk.name,
+        text=text,
+        group_chat_id=message.chat_id,
+        group_message_id=message.message_id,
+    )
     if at is not None:
         event.at = at
     return event
@@ -782,6 +1044,15 @@ async def allocate_sequence(session: AsyncSession, year: int) -> int:
     The counter row stays locked until the transaction ends, so concurrent creators wait for
     each other, and a transaction that rolls back gives its number back: no gaps, no repeats.
     """
-    await session.execute(insert_for(session, CaseCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
-    result = await session.execute(update(CaseCounter).where(col(CaseCounter.year) == year).values(last=CaseCounter.last + 1).returning(col(CaseCounter.last)))
+    await session.execute(
+        insert_for(session, CaseCounter)
+        .values(year=year, last=0)
+        .on_conflict_do_nothing(index_elements=["year"])
+    )
+    result = await session.execute(
+        update(CaseCounter)
+        .where(col(CaseCounter.year) == year)
+        .values(last=CaseCounter.last + 1)
+        .returning(col(CaseCounter.last))
+    )
     return result.scalar_one()

@@ -66,27 +66,52 @@ def by_whom(clerk_name: str | None) -> dict[str, str | None]:
     return {"role": "clerk", "name": clerk_name} if clerk_name else {"role": "system"}
 
 
-def record_trace(session: AsyncSession, case_id: int, kind: TraceKind, chat_id: int, *, topic_id: int | None = None, message_id: int | None = None) -> None:
+def record_trace(
+    session: AsyncSession,
+    case_id: int,
+    kind: TraceKind,
+    chat_id: int,
+    *,
+    topic_id: int | None = None,
+    message_id: int | None = None,
+) -> None:
     """Remember a topic, card or post of the case in a team group (see CaseTrace)."""
-    session.add(CaseTrace(case_id=case_id, kind=kind, chat_id=chat_id, topic_id=topic_id, message_id=message_id))
+    session.add(
+        CaseTrace(case_id=case_id, kind=kind, chat_id=chat_id, topic_id=topic_id, message_id=message_id)
+    )
 
 
 class CaseNotices:
     def __init__(
-        self, database: Database, config: Config, teams: TeamDirectory, resident_texts: ResidentTexts, clerk_texts: ClerkTexts,
-    ) -> None:  # fmt: skip
+        self,
+        database: Database,
+        config: Config,
+        teams: TeamDirectory,
+        resident_texts: ResidentTexts,
+        clerk_texts: ClerkTexts,
+    ) -> None:
         self.database = database
         self.config = config
         self.teams = teams
         self.resident_texts = resident_texts  # in the resident's language
         self.clerk_texts = clerk_texts  # in ADMIN_LOCALE
-        self.follower_texts = FollowerTexts(resident_texts.i18n, config)  # "me too": in each follower's language
+        self.follower_texts = FollowerTexts(
+            resident_texts.i18n, config
+        )  # "me too": in each follower's language
 
     # --- in the caller's transaction ---
 
     async def status_changed(
-        self, session: AsyncSession, case: Case, event: CaseEvent, events: list[CaseEvent], actor_name: str | None, text: str | None, *, notify: bool = True
-    ) -> None:  # fmt: skip
+        self,
+        session: AsyncSession,
+        case: Case,
+        event: CaseEvent,
+        events: list[CaseEvent],
+        actor_name: str | None,
+        text: str | None,
+        *,
+        notify: bool = True,
+    ) -> None:
         """A new status (`event`, the last of the change's `events`): the document management
         system's event, the resident told (unless `notify` is off), the followers, and on closing the
         satisfaction question."""
@@ -97,16 +122,31 @@ class CaseNotices:
             self.notify(session, case, self.resident_texts.event(case, event, locale))
         # Followers ("me too"): a public case's final answer is the clerk's relayed message.
         answer = text or next((e.text for e in reversed(events) if e.kind == EventKind.MESSAGE_OUT), None)
-        await notice_followers(session, self.follower_texts, case, answer, self.config.settings.default_locale)
+        await notice_followers(
+            session, self.follower_texts, case, answer, self.config.settings.default_locale
+        )
         resident = await case_queries.resident_of(session, case)
-        asks = to in CLOSED_STATUSES and to != CaseStatus.DUPLICATE  # a duplicate's resident is asked about the original's handling
-        if asks and case.resident_id is not None and not case.feedback_asked and not case_queries.kept_apart(case, resident):
+        asks = (
+            to in CLOSED_STATUSES and to != CaseStatus.DUPLICATE
+        )  # a duplicate's resident is asked about the original's handling
+        if (
+            asks
+            and case.resident_id is not None
+            and not case.feedback_asked
+            and not case_queries.kept_apart(case, resident)
+        ):
             case.feedback_asked = True  # asked once per case, never again after a reopening
             question, keyboard = self.resident_texts.satisfaction_question(case, locale)
             self.notify(session, case, question, keyboard=keyboard)
 
     async def _hook_status(
-        self, session: AsyncSession, case: Case, event: CaseEvent, events: list[CaseEvent], actor_name: str | None, text: str | None
+        self,
+        session: AsyncSession,
+        case: Case,
+        event: CaseEvent,
+        events: list[CaseEvent],
+        actor_name: str | None,
+        text: str | None,
     ) -> None:
         """A status that closes or reopens the case is an event for the document management system."""
         to, by = case.status, by_whom(actor_name)
@@ -119,27 +159,47 @@ class CaseNotices:
         elif to == CaseStatus.REOPENED:
             await self.hook(session, Event.REOPENED, case, event, {"reason": text, "by": by})
 
-    async def hook(self, session: AsyncSession, kind: Event, case: Case, event: CaseEvent, detail: dict[str, Any] | None = None) -> None:
+    async def hook(
+        self,
+        session: AsyncSession,
+        kind: Event,
+        case: Case,
+        event: CaseEvent,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         """The event for each receiver of CASE_WEBHOOKS, with the case as it is now (bot.services.webhooks)."""
         receivers = self.config.settings.webhook_receivers
         if not receivers:
             return
         await session.flush()  # the event's id, and the case's changes
         resident = await case_queries.resident_of(session, case)
-        files = await session.scalar(select(func.count()).select_from(Attachment).where(col(Attachment.case_id) == case.id))
+        files = await session.scalar(
+            select(func.count()).select_from(Attachment).where(col(Attachment.case_id) == case.id)
+        )
         queue_event(session, receivers, kind, case, event, case_snapshot(case, resident, files or 0), detail)
 
     async def event_to_resident(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
         """The resident told of `event`, in their language."""
-        self.notify(session, case, self.resident_texts.event(case, event, await case_queries.resident_locale(session, case)))
+        self.notify(
+            session,
+            case,
+            self.resident_texts.event(case, event, await case_queries.resident_locale(session, case)),
+        )
 
     def notify(
-        self, session: AsyncSession, case: Case, text: str, keyboard: dict[str, Any] | None = None, reply_keyboard: dict[str, Any] | None = None
+        self,
+        session: AsyncSession,
+        case: Case,
+        text: str,
+        keyboard: dict[str, Any] | None = None,
+        reply_keyboard: dict[str, Any] | None = None,
     ) -> None:
         """A message to the case's resident."""
         if case.resident_id is None:
             return  # nobody in Telegram: a case registered by a clerk, or the retention period is over
-        payload = MessagePayload(text=text, warn_blocked=True, keyboard=keyboard, reply_keyboard=reply_keyboard)
+        payload = MessagePayload(
+            text=text, warn_blocked=True, keyboard=keyboard, reply_keyboard=reply_keyboard
+        )
         enqueue(session, payload, case.resident_id, key=resident_key(case.resident_id), case_id=case.id)
 
     def chat_of(self, case: Case) -> int:
@@ -149,9 +209,17 @@ class CaseNotices:
     def post_in(self, session: AsyncSession, case: Case, text: str) -> None:
         """A line for the clerks in the case's topic (or the group's main chat)."""
         chat = self.chat_of(case)
-        enqueue(session, MessagePayload(text=text, in_topic=True), chat, key=group_key(chat, case.id), case_id=case.id)
+        enqueue(
+            session,
+            MessagePayload(text=text, in_topic=True),
+            chat,
+            key=group_key(chat, case.id),
+            case_id=case.id,
+        )
 
-    def queue_card(self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None) -> None:
+    def queue_card(
+        self, session: AsyncSession, case: Case, attachment_ids: list[int], history: str | None = None
+    ) -> None:
         """The case's topic and card in its team's group, then its history, pin and files."""
         chat = self.chat_of(case)
         key = group_key(chat, case.id)
@@ -162,7 +230,13 @@ class CaseNotices:
         if case.latitude is not None and case.longitude is not None:
             enqueue(session, LocationPayload(), chat, key=key, case_id=case.id)
         if attachment_ids:
-            enqueue(session, FilesPayload(attachments=attachment_ids, in_topic=True), chat, key=key, case_id=case.id)
+            enqueue(
+                session,
+                FilesPayload(attachments=attachment_ids, in_topic=True),
+                chat,
+                key=key,
+                case_id=case.id,
+            )
 
     async def refresh_card(self, session: AsyncSession, case: Case) -> None:
         """Bring the card up to date: one pending edit per case is enough (it renders the case as it is then)."""
@@ -172,7 +246,15 @@ class CaseNotices:
             return
         enqueue(session, CardEditPayload(), chat, key=key, case_id=case.id)
 
-    def leave_group(self, session: AsyncSession, case: Case, chat: int, topic_id: int | None, card_id: int | None, text: str) -> None:
+    def leave_group(
+        self,
+        session: AsyncSession,
+        case: Case,
+        chat: int,
+        topic_id: int | None,
+        card_id: int | None,
+        text: str,
+    ) -> None:
         """The case was passed on from this group: a last line in its old topic saying where it went,
         the old card without its buttons, then the topic is closed."""
         key = group_key(chat, case.id)
@@ -197,7 +279,9 @@ class CaseNotices:
             gathered = InfoPayload(events=[*InfoPayload.of(gathering).events, event.id])
             result = await session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id) == gathering.id, col(OutboxMessage.status) == OutboxStatus.PENDING)
+                .where(
+                    col(OutboxMessage.id) == gathering.id, col(OutboxMessage.status) == OutboxStatus.PENDING
+                )
                 .values(payload=gathered.dump(), due_at=min(gathering.created_at + longest, now + quiet))
             )
             if rowcount(result) == 1:
@@ -219,11 +303,20 @@ class CaseNotices:
         await self.refresh_card(session, case)
         current = (case.group_chat_id, case.card_message_id)
         former = {
-            (trace.chat_id, trace.message_id) for trace in await case_queries.traces_of(session, [case.id])
-            if trace.kind == TraceKind.CARD and trace.message_id is not None and (trace.chat_id, trace.message_id) != current
-        }  # fmt: skip
+            (trace.chat_id, trace.message_id)
+            for trace in await case_queries.traces_of(session, [case.id])
+            if trace.kind == TraceKind.CARD
+            and trace.message_id is not None
+            and (trace.chat_id, trace.message_id) != current
+        }
         for chat, message_id in sorted(former):
-            enqueue(session, CardBlankPayload(message_id=message_id, number=case.number), chat, key=group_key(chat, case.id), case_id=case.id)
+            enqueue(
+                session,
+                CardBlankPayload(message_id=message_id, number=case.number),
+                chat,
+                key=group_key(chat, case.id),
+                case_id=case.id,
+            )
 
     async def retire_from_group(self, session: AsyncSession, case: Case) -> None:
         """The retention period ended: every forum topic the case ever had, in every group, is
@@ -243,7 +336,11 @@ class CaseNotices:
             clerk_by_case.setdefault(case_id, []).append((chat, message_id))
         for case in cases:
             traces = traces_by_case.get(case.id, [])
-            topics = {(t.chat_id, t.topic_id) for t in traces if t.kind == TraceKind.TOPIC and t.topic_id is not None}
+            topics = {
+                (t.chat_id, t.topic_id)
+                for t in traces
+                if t.kind == TraceKind.TOPIC and t.topic_id is not None
+            }
             if case.topic_id is not None:
                 topics.add((self.chat_of(case), case.topic_id))
             messages: dict[int, set[int]] = {}
@@ -261,9 +358,17 @@ class CaseNotices:
                 if chat not in with_topics:  # in a topic, they go with it
                     messages.setdefault(chat, set()).add(message_id)
             for chat, topic_id in sorted(topics):
-                enqueue(session, DeleteTopicPayload(topic_id=topic_id), chat, key=group_key(chat, case.id), case_id=case.id)
+                enqueue(
+                    session,
+                    DeleteTopicPayload(topic_id=topic_id),
+                    chat,
+                    key=group_key(chat, case.id),
+                    case_id=case.id,
+                )
             for chat, message_ids in sorted(messages.items()):
-                payload = DeleteMessagesPayload(messages=sorted(message_ids), cards=sorted(cards.get(chat, ())), number=case.number)
+                payload = DeleteMessagesPayload(
+                    messages=sorted(message_ids), cards=sorted(cards.get(chat, ())), number=case.number
+                )
                 enqueue(session, payload, chat, key=group_key(chat, case.id), case_id=case.id)
             case.topic_id = case.card_message_id = None
         # The cases' topics and messages are being deleted: their references go too.
@@ -290,9 +395,21 @@ class CaseNotices:
                 event = await session.get(CaseEvent, event_id)
                 if event is not None and (event.data or {}).get("day") == day_key:
                     return False
-            session.add(CaseEvent(case_id=case.id, kind=EventKind.ESCALATED, data={"day": day_key, "to": [chat for chat, _ in posts]}))
+            session.add(
+                CaseEvent(
+                    case_id=case.id,
+                    kind=EventKind.ESCALATED,
+                    data={"day": day_key, "to": [chat for chat, _ in posts]},
+                )
+            )
             for chat, text in posts:
-                enqueue(session, MessagePayload(text=text), chat, key=group_key(chat), case_id=locked.id if locked else None)
+                enqueue(
+                    session,
+                    MessagePayload(text=text),
+                    chat,
+                    key=group_key(chat),
+                    case_id=locked.id if locked else None,
+                )
         return True
 
     async def post_about(self, case_id: int, text: str) -> None:
@@ -302,7 +419,9 @@ class CaseNotices:
             if case is not None:
                 self.post_in(session, case, text)
 
-    async def tell_resident(self, case: Case, text: str, reply_keyboard: dict[str, Any] | None = None) -> None:
+    async def tell_resident(
+        self, case: Case, text: str, reply_keyboard: dict[str, Any] | None = None
+    ) -> None:
         """A message to the case's resident through the outbox, sent once Telegram takes it: for
         an answer that must not be lost when sending it at once failed (the confirmation)."""
         async with self.database.write() as session:

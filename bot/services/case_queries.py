@@ -15,7 +15,18 @@ from sqlmodel import col
 from bot.municipality import Team
 from bot.services.teams import TeamDirectory
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseStatus, CaseTrace, Channel, EventKind, OutboxMessage, Resident
+from bot.store.models import (
+    CLOSED_STATUSES,
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CaseTrace,
+    Channel,
+    EventKind,
+    OutboxMessage,
+    Resident,
+)
 
 OPEN_STATUSES = frozenset(CaseStatus) - CLOSED_STATUSES
 
@@ -27,7 +38,9 @@ def owned_by(resident_id: int) -> ColumnElement[bool]:
     """The resident's own cases: those received since they last erased their profile (/forget).
     Older ones stay on record for the municipality, apart from the person (see `kept_apart`)."""
     erased_at = select(col(Resident.erased_at)).where(col(Resident.id) == resident_id).scalar_subquery()
-    return and_(col(Case.resident_id) == resident_id, or_(erased_at.is_(None), col(Case.received_at) > erased_at))
+    return and_(
+        col(Case.resident_id) == resident_id, or_(erased_at.is_(None), col(Case.received_at) > erased_at)
+    )
 
 
 async def resident_of(session: AsyncSession, case: Case) -> Resident | None:
@@ -46,7 +59,12 @@ async def created_event(session: AsyncSession, case: Case) -> CaseEvent | None:
     it); None for a resident's case, which needs no look-up."""
     if case.channel == Channel.TELEGRAM:
         return None
-    query = select(CaseEvent).where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.CREATED).order_by(col(CaseEvent.id)).limit(1)
+    query = (
+        select(CaseEvent)
+        .where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.CREATED)
+        .order_by(col(CaseEvent.id))
+        .limit(1)
+    )
     return (await session.execute(query)).scalars().first()
 
 
@@ -57,17 +75,27 @@ def kept_apart(case: Case, resident: Resident | None) -> bool:
 
 async def opened_since(session: AsyncSession, resident_id: int, start: datetime) -> int:
     """How many cases the resident opened since `start`."""
-    query = select(func.count()).select_from(Case).where(col(Case.resident_id) == resident_id, col(Case.received_at) >= start)
+    query = (
+        select(func.count())
+        .select_from(Case)
+        .where(col(Case.resident_id) == resident_id, col(Case.received_at) >= start)
+    )
     return await session.scalar(query) or 0
 
 
 async def case_by_update(session: AsyncSession, update_id: int) -> Case | None:
-    return (await session.execute(select(Case).where(col(Case.source_update_id) == update_id))).scalar_one_or_none()
+    return (
+        await session.execute(select(Case).where(col(Case.source_update_id) == update_id))
+    ).scalar_one_or_none()
 
 
 async def case_events(session: AsyncSession, case_id: int) -> list[CaseEvent]:
     """The audit trail of a case, oldest first."""
-    rows = await session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.at), col(CaseEvent.id)))
+    rows = await session.execute(
+        select(CaseEvent)
+        .where(col(CaseEvent.case_id) == case_id)
+        .order_by(col(CaseEvent.at), col(CaseEvent.id))
+    )
     return list(rows.scalars())
 
 
@@ -84,23 +112,41 @@ async def traces_of(session: AsyncSession, case_ids: list[int]) -> list[CaseTrac
 async def clerk_messages(session: AsyncSession, case_ids: list[int]) -> list[tuple[int, int, int]]:
     """(case id, chat id, message id) of the group messages in these cases' trails: what clerks
     wrote (relayed to the resident, or notes)."""
-    query = select(col(CaseEvent.case_id), col(CaseEvent.group_chat_id), col(CaseEvent.group_message_id)).where(
-        col(CaseEvent.case_id).in_(case_ids), col(CaseEvent.group_chat_id).is_not(None), col(CaseEvent.group_message_id).is_not(None)
+    query = select(
+        col(CaseEvent.case_id), col(CaseEvent.group_chat_id), col(CaseEvent.group_message_id)
+    ).where(
+        col(CaseEvent.case_id).in_(case_ids),
+        col(CaseEvent.group_chat_id).is_not(None),
+        col(CaseEvent.group_message_id).is_not(None),
     )
     rows = (await session.execute(query)).all()
-    return [(case_id, chat, message) for case_id, chat, message in rows if chat is not None and message is not None]
+    return [
+        (case_id, chat, message)
+        for case_id, chat, message in rows
+        if chat is not None and message is not None
+    ]
 
 
 async def files_of_case(session: AsyncSession, case_id: int) -> tuple[int, int, set[str]]:
     """How many files the case holds, their bytes (as announced or stored), and their file_unique_ids."""
-    query = select(col(Attachment.file_unique_id), func.coalesce(col(Attachment.size), 0)).where(col(Attachment.case_id) == case_id)
+    query = select(col(Attachment.file_unique_id), func.coalesce(col(Attachment.size), 0)).where(
+        col(Attachment.case_id) == case_id
+    )
     rows = (await session.execute(query)).all()
     return len(rows), sum(int(size) for _, size in rows), {str(unique) for unique, _ in rows}
 
 
 async def attachment_ids(session: AsyncSession, case_id: int) -> list[int]:
     """The case's files, oldest first."""
-    return list((await session.execute(select(col(Attachment.id)).where(col(Attachment.case_id) == case_id).order_by(col(Attachment.id)))).scalars())
+    return list(
+        (
+            await session.execute(
+                select(col(Attachment.id))
+                .where(col(Attachment.case_id) == case_id)
+                .order_by(col(Attachment.id))
+            )
+        ).scalars()
+    )
 
 
 async def files_sent_since(session: AsyncSession, resident_id: int, start: datetime) -> tuple[int, int]:
@@ -109,7 +155,11 @@ async def files_sent_since(session: AsyncSession, resident_id: int, start: datet
         select(func.count(), func.coalesce(func.sum(func.coalesce(col(Attachment.size), 0)), 0))
         .select_from(Attachment)
         .join(CaseEvent, col(CaseEvent.id) == col(Attachment.event_id))
-        .where(col(CaseEvent.actor_id) == resident_id, col(CaseEvent.kind).in_([EventKind.CREATED, EventKind.MESSAGE_IN]), col(Attachment.created_at) >= start)
+        .where(
+            col(CaseEvent.actor_id) == resident_id,
+            col(CaseEvent.kind).in_([EventKind.CREATED, EventKind.MESSAGE_IN]),
+            col(Attachment.created_at) >= start,
+        )
     )
     count, size = (await session.execute(query)).one()
     return int(count or 0), int(size or 0)
@@ -119,7 +169,11 @@ async def open_cases_of(session: AsyncSession, resident_id: int) -> list[Case]:
     """The resident's own cases still being handled, newest first."""
     query = (
         select(Case)
-        .where(owned_by(resident_id), col(Case.status).not_in(sorted(CLOSED_STATUSES)), col(Case.purged_at).is_(None))
+        .where(
+            owned_by(resident_id),
+            col(Case.status).not_in(sorted(CLOSED_STATUSES)),
+            col(Case.purged_at).is_(None),
+        )
         .order_by(col(Case.received_at).desc(), col(Case.id).desc())
     )
     return list((await session.execute(query)).scalars())
@@ -129,12 +183,16 @@ async def case_of_private_message(session: AsyncSession, resident_id: int, messa
     """The resident's own case that a message in their private chat is about: one the bot sent
     about it (a notice, a relayed answer: recorded on its outbox row) or one they added to it."""
     sent = select(col(OutboxMessage.case_id)).where(
-        col(OutboxMessage.sent_chat_id) == resident_id, col(OutboxMessage.sent_message_id) == message_id, col(OutboxMessage.case_id).is_not(None)
+        col(OutboxMessage.sent_chat_id) == resident_id,
+        col(OutboxMessage.sent_message_id) == message_id,
+        col(OutboxMessage.case_id).is_not(None),
     )
     recorded = select(col(CaseEvent.case_id)).where(col(CaseEvent.resident_message_id) == message_id)
     for source in (sent, recorded):
         for case_id in (await session.execute(source.limit(5))).scalars():
-            case = (await session.execute(select(Case).where(col(Case.id) == case_id, owned_by(resident_id)))).scalar_one_or_none()
+            case = (
+                await session.execute(select(Case).where(col(Case.id) == case_id, owned_by(resident_id)))
+            ).scalar_one_or_none()
             if case is not None:
                 return case
     return None
@@ -144,7 +202,12 @@ async def closing_event(session: AsyncSession, case: Case) -> CaseEvent | None:
     """The STATUS event that closed a closed case (it names who closed it); None for an open case."""
     if case.status not in CLOSED_STATUSES:
         return None
-    query = select(CaseEvent).where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.STATUS).order_by(col(CaseEvent.id).desc()).limit(1)
+    query = (
+        select(CaseEvent)
+        .where(col(CaseEvent.case_id) == case.id, col(CaseEvent.kind) == EventKind.STATUS)
+        .order_by(col(CaseEvent.id).desc())
+        .limit(1)
+    )
     event = (await session.execute(query)).scalars().first()
     return event if event is not None and (event.data or {}).get("to") == case.status else None
 
@@ -153,7 +216,11 @@ async def case_left_topic(session: AsyncSession, chat_id: int, topic_id: int) ->
     """The case that was passed on from this forum topic (its PASSED event names the topic it left)."""
     query = (
         select(col(CaseEvent.case_id))
-        .where(col(CaseEvent.kind) == EventKind.PASSED, col(CaseEvent.group_chat_id) == chat_id, col(CaseEvent.group_message_id) == topic_id)
+        .where(
+            col(CaseEvent.kind) == EventKind.PASSED,
+            col(CaseEvent.group_chat_id) == chat_id,
+            col(CaseEvent.group_message_id) == topic_id,
+        )
         .order_by(col(CaseEvent.id).desc())
         .limit(1)
     )
@@ -215,10 +282,14 @@ class CaseQueries:
     async def by_group_message(self, chat_id: int, message_id: int) -> Case | None:
         """The case whose card, or one of whose relayed messages or notes, is this group message."""
         async with self.database.read() as session:
-            query = select(Case).where(col(Case.group_chat_id) == chat_id, col(Case.card_message_id) == message_id)
+            query = select(Case).where(
+                col(Case.group_chat_id) == chat_id, col(Case.card_message_id) == message_id
+            )
             case = (await session.execute(query)).scalars().first()
             if case is None:
-                event_query = select(col(CaseEvent.case_id)).where(col(CaseEvent.group_chat_id) == chat_id, col(CaseEvent.group_message_id) == message_id)
+                event_query = select(col(CaseEvent.case_id)).where(
+                    col(CaseEvent.group_chat_id) == chat_id, col(CaseEvent.group_message_id) == message_id
+                )
                 case_id = (await session.execute(event_query)).scalars().first()
                 case = await session.get(Case, case_id) if case_id is not None else None
             return case
@@ -255,7 +326,9 @@ class CaseQueries:
         query = select(Case).where(col(Case.status).in_([s.value for s in OPEN_STATUSES]))
         if team is not None:
             mine = col(Case.team_id) == team.id
-            query = query.where(or_(mine, col(Case.team_id).is_(None)) if team.id == self.teams.default.id else mine)
+            query = query.where(
+                or_(mine, col(Case.team_id).is_(None)) if team.id == self.teams.default.id else mine
+            )
         if assignee_id is not None:
             query = query.where(col(Case.assignee_id) == assignee_id)
         async with self.database.read() as session:
@@ -274,14 +347,24 @@ class CaseQueries:
         async with self.database.read() as session:
             total = await session.scalar(select(func.count()).select_from(Case).where(owned_by(resident_id)))
             rows = await session.execute(
-                select(Case).where(owned_by(resident_id)).order_by(col(Case.received_at).desc(), col(Case.id).desc()).offset(page * per_page).limit(per_page)
+                select(Case)
+                .where(owned_by(resident_id))
+                .order_by(col(Case.received_at).desc(), col(Case.id).desc())
+                .offset(page * per_page)
+                .limit(per_page)
             )
             return list(rows.scalars()), total or 0
 
-    async def own_case(self, resident_id: int, *, case_id: int | None = None, number: str | None = None) -> Case | None:
+    async def own_case(
+        self, resident_id: int, *, case_id: int | None = None, number: str | None = None
+    ) -> Case | None:
         """The case if it is the resident's; None otherwise, whether it exists or not."""
         query = select(Case).where(owned_by(resident_id))
-        query = query.where(col(Case.id) == case_id) if case_id is not None else query.where(col(Case.number) == number)
+        query = (
+            query.where(col(Case.id) == case_id)
+            if case_id is not None
+            else query.where(col(Case.number) == number)
+        )
         async with self.database.read() as session:
             return (await session.execute(query)).scalar_one_or_none()
 

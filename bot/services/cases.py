@@ -62,9 +62,12 @@ class Contact:
         if not data:
             return None
         return cls(
-            name=data.get("name", ""), answer_by=AnswerBy(data.get("answer_by", AnswerBy.PHONE)),
-            phone=data.get("phone"), email=data.get("email"), address=data.get("address"),
-        )  # fmt: skip
+            name=data.get("name", ""),
+            answer_by=AnswerBy(data.get("answer_by", AnswerBy.PHONE)),
+            phone=data.get("phone"),
+            email=data.get("email"),
+            address=data.get("address"),
+        )
 
 
 def visible_text(text: str) -> str:
@@ -142,7 +145,9 @@ def format_case_number(prefix: str, year: int, seq: int) -> str:
     return f"{prefix}-{year}-{seq:06d}"
 
 
-CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[-\s]?([0-9]{4})[-\s]?([0-9]{1,6})\s*$")  # ASCII digits: \d takes "２０２６"
+CASE_NUMBER = re.compile(
+    r"^\s*([A-Za-z]{2,6})[-\s]?([0-9]{4})[-\s]?([0-9]{1,6})\s*$"
+)  # ASCII digits: \d takes "２０２６"
 
 
 def parse_case_number(text: str) -> str | None:
@@ -154,13 +159,21 @@ def parse_case_number(text: str) -> str | None:
     return format_case_number(prefix.upper(), int(year), int(seq))
 
 
-def attachment_rows(case_id: int, event_id: int | None, drafts: tuple[AttachmentDraft, ...]) -> list[Attachment]:
+def attachment_rows(
+    case_id: int, event_id: int | None, drafts: tuple[AttachmentDraft, ...]
+) -> list[Attachment]:
     return [
         Attachment(
-            case_id=case_id, event_id=event_id, kind=item.kind, file_id=item.file_id,
-            file_unique_id=item.file_unique_id, caption=item.caption, media_group_id=item.media_group_id,
-            file_name=item.file_name[:256] if item.file_name else None, size=item.file_size,
+            case_id=case_id,
+            event_id=event_id,
+            kind=item.kind,
+            file_id=item.file_id,
+            file_unique_id=item.file_unique_id,
+            caption=item.caption,
+            media_group_id=item.media_group_id,
+            file_name=item.file_name[:256] if item.file_name else None,
+            size=item.file_size,
             content_type=(item.mime_type or "")[:128] or ("image/jpeg" if item.kind == "photo" else None),
         )
         for item in drafts
-    ]  # fmt: skip
+    ]

@@ -26,11 +26,74 @@ T = TypeVar("T")
 # Each string is one letter at the first level of comparison; the order within it breaks ties.
 _LATIN = [*"abcdefghijklmnopqrstuvwxyz"]
 ALPHABETS: dict[str, list[str]] = {
-    "pl": ["a", "ą", "b", "c", "ć", "d", "e", "ę", "f", "g", "h", "i", "j", "k", "l", "ł", "m", "n", "ń", "o", "ó",
-           "p", "q", "r", "s", "ś", "t", "u", "v", "w", "x", "y", "z", "ź", "ż"],
-    "lt": ["aą", "b", "c", "č", "d", "eęė", "f", "g", "h", "iįy", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
-           "š", "t", "uųū", "v", "w", "x", "z", "ž"],
-}  # fmt: skip
+    "pl": [
+        "a",
+        "ą",
+        "b",
+        "c",
+        "ć",
+        "d",
+        "e",
+        "ę",
+        "f",
+        "g",
+        "h",
+        "i",
+        "j",
+        "k",
+        "l",
+        "ł",
+        "m",
+        "n",
+        "ń",
+        "o",
+        "ó",
+        "p",
+        "q",
+        "r",
+        "s",
+        "ś",
+        "t",
+        "u",
+        "v",
+        "w",
+        "x",
+        "y",
+        "z",
+        "ź",
+        "ż",
+    ],
+    "lt": [
+        "aą",
+        "b",
+        "c",
+        "č",
+        "d",
+        "eęė",
+        "f",
+        "g",
+        "h",
+        "iįy",
+        "j",
+        "k",
+        "l",
+        "m",
+        "n",
+        "o",
+        "p",
+        "q",
+        "r",
+        "s",
+        "š",
+        "t",
+        "uųū",
+        "v",
+        "w",
+        "x",
+        "z",
+        "ž",
+    ],
+}
 
 _SPACE, _DIGIT, _LETTER, _OTHER = range(4)
 
@@ -43,7 +106,9 @@ _RANKS = {locale: _ranks(alphabet) for locale, alphabet in ALPHABETS.items()}
 _LATIN_RANKS = _ranks(_LATIN)
 
 
-def collation_key(text: str, locale: str) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...], str]:
+def collation_key(
+    text: str, locale: str
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...], str]:
     """Sort key for `text` in `locale`'s alphabet: letters first, then accents, then case."""
     ranks = _RANKS.get(locale, _LATIN_RANKS)
     primary: list[tuple[int, int]] = []

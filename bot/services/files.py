@@ -99,7 +99,10 @@ def storage_key(case: Case, attachment: Attachment, file_path: str | None) -> st
 
 def _content_type(attachment: Attachment, file_path: str | None) -> str:
     return (
-        attachment.content_type or mimetypes.guess_type(attachment.file_name or "")[0] or mimetypes.guess_type(file_path or "")[0] or "application/octet-stream"
+        attachment.content_type
+        or mimetypes.guess_type(attachment.file_name or "")[0]
+        or mimetypes.guess_type(file_path or "")[0]
+        or "application/octet-stream"
     )
 
 
@@ -129,7 +132,10 @@ class DiskGuard:
             return None
         if not self._alerted:
             self._alerted = True  # before the await: downloads that look at once alert once
-            log.error("the files' disk is nearly full; downloads wait", extra={"free_bytes": free, "min_free_bytes": self.min_free})
+            log.error(
+                "the files' disk is nearly full; downloads wait",
+                extra={"free_bytes": free, "min_free_bytes": self.min_free},
+            )
             await self.alert(free, self.min_free)
         return f"low: {free} bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is {self.min_free}; downloads wait"
 
@@ -138,9 +144,15 @@ class FileKeeper:
     """The outbox's handlers for STORE_FILE and DELETE_FILES."""
 
     def __init__(
-        self, bot: Bot, database: Database, store: FileStore, stores: dict[str, FileStore], notices: CaseNotices, clerk_texts: ClerkTexts,
+        self,
+        bot: Bot,
+        database: Database,
+        store: FileStore,
+        stores: dict[str, FileStore],
+        notices: CaseNotices,
+        clerk_texts: ClerkTexts,
         guard: DiskGuard | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.bot = bot
         self.database = database
         self.store = store  # where new files go
@@ -168,22 +180,45 @@ class FileKeeper:
             too_big = "too big" in exc.message.lower()
             return Sent(record=self._not_kept(attachment, TOO_BIG if too_big else exc.message))
         if not file.file_path:
-            return Sent(record=self._not_kept(attachment, TOO_BIG))  # Telegram gives no path for files it will not serve
+            return Sent(
+                record=self._not_kept(attachment, TOO_BIG)
+            )  # Telegram gives no path for files it will not serve
         key = storage_key(case, attachment, file.file_path)
-        size, digest = await self._download_and_put(file.file_path, key, _content_type(attachment, file.file_path), attachment.file_name)
-        log.info("file kept", extra={"attachment": attachment.id, "case_id": case.id, "bytes": size, "storage": self.store.kind})
+        size, digest = await self._download_and_put(
+            file.file_path, key, _content_type(attachment, file.file_path), attachment.file_name
+        )
+        log.info(
+            "file kept",
+            extra={
+                "attachment": attachment.id,
+                "case_id": case.id,
+                "bytes": size,
+                "storage": self.store.kind,
+            },
+        )
 
         async def record(session: AsyncSession) -> None:
             stored = await session.execute(
                 update(Attachment)
                 .where(col(Attachment.id) == attachment.id)
                 .values(
-                    storage=self.store.kind, storage_key=key, size=size, sha256=digest, stored_at=utcnow(), store_error=None,
+                    storage=self.store.kind,
+                    storage_key=key,
+                    size=size,
+                    sha256=digest,
+                    stored_at=utcnow(),
+                    store_error=None,
                     content_type=_content_type(attachment, file.file_path)[:128],
                 )
-            )  # fmt: skip
+            )
             if not rowcount(stored):  # purged while downloading: the copy goes too
-                enqueue(session, DeleteFilesPayload(files=[(self.store.kind, key)]), NO_CHAT, key=f"file:purge:{case.id}", case_id=case.id)
+                enqueue(
+                    session,
+                    DeleteFilesPayload(files=[(self.store.kind, key)]),
+                    NO_CHAT,
+                    key=f"file:purge:{case.id}",
+                    case_id=case.id,
+                )
 
         return Sent(record=record)
 
@@ -193,13 +228,24 @@ class FileKeeper:
         async with self.database.read() as session:
             update_row = await session.get(ProjectUpdate, update_id)
             project = await session.get(Project, update_row.project_id) if update_row is not None else None
-        if update_row is None or project is None or index >= len(update_row.photos) or update_row.photos[index].get("stored_at"):
+        if (
+            update_row is None
+            or project is None
+            or index >= len(update_row.photos)
+            or update_row.photos[index].get("stored_at")
+        ):
             return Sent()  # gone, or kept already (a row sent again after a crash)
         photo = update_row.photos[index]
         try:
             file = await self.bot.get_file(photo["file_id"])
         except (TelegramBadRequest, TelegramNotFound) as exc:
-            return Sent(record=self._record_photo(update_id, index, {"store_error": (TOO_BIG if "too big" in exc.message.lower() else exc.message)[:256]}))
+            return Sent(
+                record=self._record_photo(
+                    update_id,
+                    index,
+                    {"store_error": (TOO_BIG if "too big" in exc.message.lower() else exc.message)[:256]},
+                )
+            )
         if not file.file_path:
             return Sent(record=self._record_photo(update_id, index, {"store_error": TOO_BIG}))
         suffix = PurePosixPath(file.file_path).suffix.lower()
@@ -207,11 +253,19 @@ class FileKeeper:
         content_type = mimetypes.guess_type(file.file_path)[0] or "image/jpeg"
         size, digest = await self._download_and_put(file.file_path, key, content_type, None)
         log.info("file kept", extra={"project_update": update_id, "bytes": size, "storage": self.store.kind})
-        kept = {"storage": self.store.kind, "storage_key": key, "size": size, "sha256": digest, "stored_at": utcnow().isoformat()}
+        kept = {
+            "storage": self.store.kind,
+            "storage_key": key,
+            "size": size,
+            "sha256": digest,
+            "stored_at": utcnow().isoformat(),
+        }
         return Sent(record=self._record_photo(update_id, index, kept))
 
     @staticmethod
-    def _record_photo(update_id: int, index: int, values: dict[str, object]) -> Callable[[AsyncSession], Awaitable[None]]:
+    def _record_photo(
+        update_id: int, index: int, values: dict[str, object]
+    ) -> Callable[[AsyncSession], Awaitable[None]]:
         async def record(session: AsyncSession) -> None:
             update_row = await session.get(ProjectUpdate, update_id, with_for_update=True)
             if update_row is not None and index < len(update_row.photos):
@@ -222,7 +276,9 @@ class FileKeeper:
 
         return record
 
-    async def _download_and_put(self, file_path: str, key: str, content_type: str, file_name: str | None) -> tuple[int, str]:
+    async def _download_and_put(
+        self, file_path: str, key: str, content_type: str, file_name: str | None
+    ) -> tuple[int, str]:
         try:
             staging = self.store.staging()
             handle = tempfile.NamedTemporaryFile(dir=staging, prefix=DOWNLOAD_PREFIX, delete=False)  # noqa: SIM115  # closed below, moved by the store
@@ -237,7 +293,9 @@ class FileKeeper:
                 except aiohttp.ClientResponseError as exc:
                     if exc.status in (400, 403):
                         raise Permanent(f"download refused: {exc.status}") from None
-                    raise Retry(f"download failed: HTTP {exc.status}") from None  # 404 (the path expired), 5xx: getFile again later
+                    raise Retry(
+                        f"download failed: HTTP {exc.status}"
+                    ) from None  # 404 (the path expired), 5xx: getFile again later
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     raise Retry(f"download failed: {type(exc).__name__}") from None
                 handle.flush()
@@ -260,10 +318,14 @@ class FileKeeper:
         log.warning("a file cannot be kept", extra={"attachment": attachment.id, "error": error})
 
         async def record(session: AsyncSession) -> None:
-            await session.execute(update(Attachment).where(col(Attachment.id) == attachment.id).values(store_error=error[:256]))
+            await session.execute(
+                update(Attachment).where(col(Attachment.id) == attachment.id).values(store_error=error[:256])
+            )
             case = await session.get(Case, attachment.case_id)
             if case is not None and case.purged_at is None:
-                self.notices.post_in(session, case, self.clerk_texts.notice(lambda: _not_kept_text(attachment, error)))
+                self.notices.post_in(
+                    session, case, self.clerk_texts.notice(lambda: _not_kept_text(attachment, error))
+                )
 
         return record
 
@@ -271,7 +333,9 @@ class FileKeeper:
         for kind, key in DeleteFilesPayload.of(row).files:
             store = self.stores.get(kind)
             if store is None:
-                raise Permanent(f"the file {key} is in {kind} storage, which is no longer configured: delete it there by hand")
+                raise Permanent(
+                    f"the file {key} is in {kind} storage, which is no longer configured: delete it there by hand"
+                )
             try:
                 await store.delete(key)
             except StorageError as exc:
@@ -285,13 +349,21 @@ def _safe(code: str) -> str:
 
 
 def _not_kept_text(attachment: Attachment, error: str) -> str:
-    name = escape(attachment.file_name) if attachment.file_name else _("(photo)") if attachment.kind == "photo" else _("(document)")
+    name = (
+        escape(attachment.file_name)
+        if attachment.file_name
+        else _("(photo)")
+        if attachment.kind == "photo"
+        else _("(document)")
+    )
     if error == TOO_BIG:
         return _(
             "⚠️ The file {name} is larger than 20 MB: Telegram does not let the bot download it, so it is not in the municipality's storage "
             "and stays only in this chat. Please obtain it another way (for example in smaller parts or by e-mail)."
         ).format(name=name)
-    return _("⚠️ The file {name} could not be saved in the municipality's storage ({error}); it stays only in this chat.").format(name=name, error=escape(error))
+    return _(
+        "⚠️ The file {name} could not be saved in the municipality's storage ({error}); it stays only in this chat."
+    ).format(name=name, error=escape(error))
 
 
 async def stored_files(session: AsyncSession, case_ids: list[int]) -> list[tuple[int, str, str]]:
@@ -299,7 +371,9 @@ async def stored_files(session: AsyncSession, case_ids: list[int]) -> list[tuple
     query = select(col(Attachment.case_id), col(Attachment.storage), col(Attachment.storage_key)).where(
         col(Attachment.case_id).in_(case_ids), col(Attachment.storage_key).is_not(None)
     )
-    return [(case_id, str(storage), str(key)) for case_id, storage, key in (await session.execute(query)).all()]
+    return [
+        (case_id, str(storage), str(key)) for case_id, storage, key in (await session.execute(query)).all()
+    ]
 
 
 def queue_deletions(session: AsyncSession, files: list[tuple[int, str, str]]) -> None:
@@ -308,4 +382,6 @@ def queue_deletions(session: AsyncSession, files: list[tuple[int, str, str]]) ->
     for case_id, storage, key in files:
         by_case.setdefault(case_id, []).append((storage, key))
     for case_id, keys in by_case.items():
-        enqueue(session, DeleteFilesPayload(files=keys), NO_CHAT, key=f"file:purge:{case_id}", case_id=case_id)
+        enqueue(
+            session, DeleteFilesPayload(files=keys), NO_CHAT, key=f"file:purge:{case_id}", case_id=case_id
+        )

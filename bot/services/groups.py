@@ -51,7 +51,19 @@ from bot.services.outbox_payloads import (
 )
 from bot.services.teams import TeamDirectory
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Attachment, Case, CaseEvent, CaseKind, Channel, EventKind, OutboxMessage, Resident, TraceKind, utcnow
+from bot.store.models import (
+    CLOSED_STATUSES,
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseKind,
+    Channel,
+    EventKind,
+    OutboxMessage,
+    Resident,
+    TraceKind,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +117,12 @@ class ClerkTexts:
             return f"{case.number} · {category} · {self._eldership(case)}"[:128]
 
     def card(
-        self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None, related: Related | None = None
+        self,
+        case: Case,
+        resident: Resident | None,
+        created: CaseEvent | None = None,
+        closing: CaseEvent | None = None,
+        related: Related | None = None,
     ) -> tuple[str, InlineKeyboardMarkup]:
         """The card and the buttons that fit the case now; `created` (the case's CREATED event)
         names the clerk who registered a case that came outside Telegram; `closing` (the STATUS
@@ -113,7 +130,13 @@ class ClerkTexts:
         with self.i18n.context(), self._in_admin_locale():
             return self._card_text(case, resident, created, closing, related), self._card_keyboard(case)
 
-    def retired_card(self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None) -> str:
+    def retired_card(
+        self,
+        case: Case,
+        resident: Resident | None,
+        created: CaseEvent | None = None,
+        closing: CaseEvent | None = None,
+    ) -> str:
         """The card left in a group the case was passed on from: as the case is now, no buttons."""
         with self.i18n.context(), self._in_admin_locale():
             team = escape(self.teams.get(case.team_id).name.get(self.locale))
@@ -129,9 +152,17 @@ class ClerkTexts:
         if case.status in CLOSED_STATUSES:
             when = texts.day(self.calendar.local_date(case.closed_at)) if case.closed_at else "?"
             name = closing.actor_name if closing is not None and closing.actor_name else None
-            closed = _("closed by {name} on {date}").format(name=escape(name), date=when) if name else _("closed on {date}").format(date=when)
+            closed = (
+                _("closed by {name} on {date}").format(name=escape(name), date=when)
+                if name
+                else _("closed on {date}").format(date=when)
+            )
             return status + " · " + closed
-        responsible = _("responsible: {name}").format(name=escape(case.assignee_name)) if case.assignee_name else _("nobody responsible yet")
+        responsible = (
+            _("responsible: {name}").format(name=escape(case.assignee_name))
+            if case.assignee_name
+            else _("nobody responsible yet")
+        )
         return status + " · " + responsible
 
     def _related_lines(self, related: Related | None) -> list[str]:
@@ -147,7 +178,11 @@ class ClerkTexts:
             lines.append(_("🔗 Duplicates: {numbers}").format(numbers=", ".join(related.duplicates)))
         if related.notices and related.latest_notice is not None:
             latest = texts.day(self.calendar.local_date(related.latest_notice))
-            lines.append(_("📣 Area notices: {count} (the latest on {date})").format(count=related.notices, date=latest))
+            lines.append(
+                _("📣 Area notices: {count} (the latest on {date})").format(
+                    count=related.notices, date=latest
+                )
+            )
         return lines
 
     def _deadline_line(self, case: Case) -> str:
@@ -156,10 +191,17 @@ class ClerkTexts:
             return _("Deadline: {date}").format(date=texts.day(case.due))
         today = self.calendar.local_date(utcnow())
         left = self.calendar.working_days_left(today, case.due)
-        return _("Deadline: {date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left))
+        return _("Deadline: {date} ({left})").format(
+            date=texts.day(case.due), left=texts.days_left(today, case.due, left)
+        )
 
     def _card_text(
-        self, case: Case, resident: Resident | None, created: CaseEvent | None = None, closing: CaseEvent | None = None, related: Related | None = None
+        self,
+        case: Case,
+        resident: Resident | None,
+        created: CaseEvent | None = None,
+        closing: CaseEvent | None = None,
+        related: Related | None = None,
     ) -> str:
         municipality = self.config.municipality
         team = self.teams.get(case.team_id)
@@ -168,25 +210,39 @@ class ClerkTexts:
             self._status_line(case, closing),
             _("Team: {team}").format(team=escape(team.name.get(self.locale))),
             _("Eldership: {name}").format(name=escape(self._eldership(case))),
-            _("Category: {name}").format(name=escape(municipality.category_by_id[case.category_id].get(self.locale))),
+            _("Category: {name}").format(
+                name=escape(municipality.category_by_id[case.category_id].get(self.locale))
+            ),
             _("Received: {date}").format(date=texts.day(self.calendar.local_date(case.received_at))),
             self._deadline_line(case),
         ]
         if case.extended_until:
             reason = escape(texts.shorten(case.extension_reason or "", 300))
-            extended = _("Extended by {days} working day: {reason}", "Extended by {days} working days: {reason}", case.extension_days)
+            extended = _(
+                "Extended by {days} working day: {reason}",
+                "Extended by {days} working days: {reason}",
+                case.extension_days,
+            )
             lines.append(extended.format(days=case.extension_days, reason=reason))
         lines += self._person_lines(case, resident, created)
         if case.channel == Channel.OPEN311:
-            lines.append(_("📡 Came through Open311 from {client}").format(client=escape(case.open311_client or "?")))
+            lines.append(
+                _("📡 Came through Open311 from {client}").format(client=escape(case.open311_client or "?"))
+            )
         if case.public:
-            lines.append(_("🌐 Public: the description, the place and the final answer are shown in the Open311 listing"))
+            lines.append(
+                _(
+                    "🌐 Public: the description, the place and the final answer are shown in the Open311 listing"
+                )
+            )
         if case.address:
             lines.append(_("Address: {address}").format(address=escape(texts.shorten(case.address, 300))))
         lines += self._related_lines(related)
         head = "\n".join(lines) + "\n\n"
         if case.purged_at is not None:
-            return head + _("The description, the files and the resident's details were removed at the end of the retention period.")
+            return head + _(
+                "The description, the files and the resident's details were removed at the end of the retention period."
+            )
         description = escape(case.description)
         if len(head) + len(description) > CARD_BUDGET:
             more = "\n" + _("(shortened: /case {number} shows the whole text)").format(number=case.number)
@@ -199,22 +255,28 @@ class ClerkTexts:
         contact = Contact.from_json(case.contact)
         if contact is None or case.purged_at is not None:
             lines = [self._resident_line(case, resident)]
-            if case.resident_id is not None and case.purged_at is None:  # what the clerk writes here reaches them: in which language they read
+            if (
+                case.resident_id is not None and case.purged_at is None
+            ):  # what the clerk writes here reaches them: in which language they read
                 locale = resident.locale if resident is not None and resident.locale else case.locale
-                lines.append(_("Language: {language}").format(language=texts.LANGUAGE_NAMES.get(locale, locale)))
+                lines.append(
+                    _("Language: {language}").format(language=texts.LANGUAGE_NAMES.get(locale, locale))
+                )
         else:
             lines = [_("Person: {name} (no Telegram)").format(name=escape(texts.shorten(contact.name, 100)))]
             details = [
                 f"{icon} {escape(texts.shorten(value, 300))}"
                 for icon, value in (("📞", contact.phone), ("✉️", contact.email), ("📮", contact.address))
                 if value
-            ]  # fmt: skip
+            ]
             how = _("Answer {how}").format(how=texts.answer_by_label(contact.answer_by))
             lines.append(how + (": " + " · ".join(details) if details else ""))
         data = (created.data or {}) if created is not None else {}
         if created is not None and data.get("received_by"):
             lines.append(
-                _("Registered by {clerk}, received {how}").format(clerk=escape(created.actor_name or "?"), how=texts.received_by_label(data["received_by"]))
+                _("Registered by {clerk}, received {how}").format(
+                    clerk=escape(created.actor_name or "?"), how=texts.received_by_label(data["received_by"])
+                )
             )
         if case.answered_via:
             lines.append(_("Answer given {how}").format(how=texts.answer_by_label(case.answered_via)))
@@ -222,13 +284,19 @@ class ClerkTexts:
 
     def _resident_line(self, case: Case, resident: Resident | None) -> str:
         if case.purged_at is not None:
-            return _("Resident: personal data removed on {date} (retention period over)").format(date=texts.day(self.calendar.local_date(case.purged_at)))
+            return _("Resident: personal data removed on {date} (retention period over)").format(
+                date=texts.day(self.calendar.local_date(case.purged_at))
+            )
         if case_queries.kept_apart(case, resident):
             return _("Resident: erased their profile; answer only about this case, in this topic")
-        if resident is None and case.resident_id is None:  # not in Telegram, and no contact given (see _person_lines)
+        if (
+            resident is None and case.resident_id is None
+        ):  # not in Telegram, and no contact given (see _person_lines)
             return _("Resident: not named")
         name = escape(texts.shorten(resident.display_name, 100) if resident else "?")
-        return _("Resident: {name}").format(name=name) + (f" · {escape(resident.phone)}" if resident and resident.phone else "")
+        return _("Resident: {name}").format(name=name) + (
+            f" · {escape(resident.phone)}" if resident and resident.phone else ""
+        )
 
     def profile_erased(self, case: Case) -> str:
         with self.i18n.context(), self._in_admin_locale():
@@ -242,7 +310,9 @@ class ClerkTexts:
         with self.i18n.context(), self._in_admin_locale():
             if why == "retention":
                 return _("🧹 {number}: removed at the end of the retention period.").format(number=number)
-            return _("🧹 {number}: the content of this card was erased at the resident's request.").format(number=number)
+            return _("🧹 {number}: the content of this card was erased at the resident's request.").format(
+                number=number
+            )
 
     def _card_keyboard(self, case: Case) -> InlineKeyboardMarkup:
         builder = InlineKeyboardBuilder()
@@ -253,7 +323,9 @@ class ClerkTexts:
                 continue
             if action is Action.ASSIGN and not self.teams.get(case.team_id).heads:
                 continue  # nobody could press it: only heads assign
-            builder.button(text=str(ACTION_LABELS[action]), callback_data=DeskAction(action=action, case_id=case.id))
+            builder.button(
+                text=str(ACTION_LABELS[action]), callback_data=DeskAction(action=action, case_id=case.id)
+            )
         if can_notify(case):
             builder.button(text=_("📣 Notify the area"), callback_data=NotifyArea(case_id=case.id))
         builder.adjust(2)
@@ -261,37 +333,58 @@ class ClerkTexts:
 
     def description_parts(self, case: Case) -> list[str]:
         """The whole description, in messages that fit."""
-        return [escape(case.description[start : start + 3500]) for start in range(0, len(case.description), 3500)]
+        return [
+            escape(case.description[start : start + 3500]) for start in range(0, len(case.description), 3500)
+        ]
 
     def merge_refused(self, why: str, case: Case) -> str:
         """Why a case cannot be merged into `case` (the original named), for the clerk."""
         with self.i18n.context(), self._in_admin_locale():
             if why == "unknown":
                 again = _("Press “{button}” on the card again to write the original's number, e.g. {number}.")
-                return _("There is no such case: nothing was changed.") + " " + again.format(button=ACTION_LABELS[Action.DUPLICATE], number=case.number)
+                return (
+                    _("There is no such case: nothing was changed.")
+                    + " "
+                    + again.format(button=ACTION_LABELS[Action.DUPLICATE], number=case.number)
+                )
             if why == "itself":
                 return _("A case cannot be a duplicate of itself.")
             if why == "duplicate":
-                return _("{number} is itself a duplicate: merge into the case it duplicates.").format(number=case.number)
+                return _("{number} is itself a duplicate: merge into the case it duplicates.").format(
+                    number=case.number
+                )
             if why == "old":
-                return _("{number} was closed too long ago to be reopened; it cannot take duplicates.").format(number=case.number)
+                return _(
+                    "{number} was closed too long ago to be reopened; it cannot take duplicates."
+                ).format(number=case.number)
             team = escape(self.teams.get(case.team_id).name.get(self.locale))
-            return _("{number} is handled by {team}: only a head of that team can merge a case into it.").format(number=case.number, team=team)
+            return _(
+                "{number} is handled by {team}: only a head of that team can merge a case into it."
+            ).format(number=case.number, team=team)
 
     def assigned(self, case: Case, clerk: Clerk, assignee: Clerk) -> str:
         with self.i18n.context(), self._in_admin_locale():
-            return _("👤 {head} made {name} responsible for {number}.").format(head=escape(clerk.name), name=escape(assignee.name), number=case.number)
+            return _("👤 {head} made {name} responsible for {number}.").format(
+                head=escape(clerk.name), name=escape(assignee.name), number=case.number
+            )
 
     def passed_away(self, case: Case, clerk: Clerk, to: Team, reason: str) -> str:
         with self.i18n.context(), self._in_admin_locale():
-            return _("🔀 {name} passed {number} to {team}: {reason}\nThe case continues there; this topic is closed.").format(
-                name=escape(clerk.name), number=case.number, team=escape(to.name.get(self.locale)), reason=escape(texts.shorten(reason, 1000))
+            return _(
+                "🔀 {name} passed {number} to {team}: {reason}\nThe case continues there; this topic is closed."
+            ).format(
+                name=escape(clerk.name),
+                number=case.number,
+                team=escape(to.name.get(self.locale)),
+                reason=escape(texts.shorten(reason, 1000)),
             )
 
     def history(self, case: Case, events: list[CaseEvent], source: Team, reason: str) -> str:
         """What the new team reads under the card: where the case came from, why, and its trail."""
         with self.i18n.context(), self._in_admin_locale():
-            head = _("🔀 Passed on by {team}: {reason}").format(team=escape(source.name.get(self.locale)), reason=escape(texts.shorten(reason, 1000)))
+            head = _("🔀 Passed on by {team}: {reason}").format(
+                team=escape(source.name.get(self.locale)), reason=escape(texts.shorten(reason, 1000))
+            )
             return head + "\n\n" + self.trail(case, events, budget=MESSAGE_BUDGET - len(head) - 2)
 
     def trail(self, case: Case, events: list[CaseEvent], budget: int = MESSAGE_BUDGET) -> str:
@@ -308,7 +401,11 @@ class ClerkTexts:
         who = (
             escape(event.actor_name)
             if event.actor_name
-            else (_("resident") if event.actor_id is not None and event.actor_id == case.resident_id else _("system"))
+            else (
+                _("resident")
+                if event.actor_id is not None and event.actor_id == case.resident_id
+                else _("system")
+            )
         )
         return f"{when} · {who} · {self._event_detail(event)}"
 
@@ -317,12 +414,18 @@ class ClerkTexts:
         data = event.data or {}
         if event.kind == EventKind.CREATED:
             if data.get("received_by"):
-                return _("case registered, received {how}").format(how=texts.received_by_label(data["received_by"]))
+                return _("case registered, received {how}").format(
+                    how=texts.received_by_label(data["received_by"])
+                )
             return _("case received")
         if event.kind == EventKind.STATUS:
-            detail = _("status: {status}").format(status=texts.status_label(data["to"])) + (f" ({snippet})" if snippet else "")
+            detail = _("status: {status}").format(status=texts.status_label(data["to"])) + (
+                f" ({snippet})" if snippet else ""
+            )
             if data.get("answered_via"):
-                detail += " · " + _("answer given {how}").format(how=texts.answer_by_label(data["answered_via"]))
+                detail += " · " + _("answer given {how}").format(
+                    how=texts.answer_by_label(data["answered_via"])
+                )
             return detail
         if event.kind == EventKind.EXTENDED:
             return _("deadline extended to {date}").format(date=data.get("until", "?")) + f" ({snippet})"
@@ -356,7 +459,9 @@ class ClerkTexts:
             parts = [escape(e.text) for e in events if e.text]
             text = header + ("\n\n" + "\n\n".join(parts) if parts else "")
             if len(text) > MESSAGE_BUDGET:
-                more = "\n" + _("(shortened: /history {number} shows every message)").format(number=case.number)
+                more = "\n" + _("(shortened: /history {number} shows every message)").format(
+                    number=case.number
+                )
                 text = text[: MESSAGE_BUDGET - len(more)].rsplit("\n", 1)[0] + "\n…" + more
             return text
 
@@ -410,17 +515,27 @@ class GroupSender:
         if self.forum.get(chat_id) is False:
             return None
         try:
-            topic = await self.bot.create_forum_topic(chat_id, self.texts.topic_name(case), icon_color=TOPIC_COLORS.get(CaseKind(case.kind)))
+            topic = await self.bot.create_forum_topic(
+                chat_id, self.texts.topic_name(case), icon_color=TOPIC_COLORS.get(CaseKind(case.kind))
+            )
         except TelegramBadRequest as exc:
-            if not any(reason in exc.message.lower() for reason in ("not a forum", "not enough rights", "chat_not_modified", "topics")):
+            if not any(
+                reason in exc.message.lower()
+                for reason in ("not a forum", "not enough rights", "chat_not_modified", "topics")
+            ):
                 raise
             self.forum[chat_id] = False
-            log.warning("no forum topics in a team group; cards go to the main chat", extra={"chat_id": chat_id, "error": exc.message})
+            log.warning(
+                "no forum topics in a team group; cards go to the main chat",
+                extra={"chat_id": chat_id, "error": exc.message},
+            )
             reason = escape(exc.message)
-            note = self.texts.notice(lambda: _(
-                "A topic per case cannot be opened here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
-                "To have topics, turn on Topics and give the bot the right to manage them."
-            ).format(reason=reason))  # fmt: skip
+            note = self.texts.notice(
+                lambda: _(
+                    "A topic per case cannot be opened here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
+                    "To have topics, turn on Topics and give the bot the right to manage them."
+                ).format(reason=reason)
+            )
             await self.bot.send_message(chat_id, note)
             return None
         self.forum[chat_id] = True
@@ -430,23 +545,43 @@ class GroupSender:
         case = await self._case(row)
         if not self._here(case, row):
             return Sent()
-        sent = await self._in_topic(case, row.chat_id, lambda thread: self._post_card(case, row.chat_id, thread))
-        return Sent(row.chat_id, sent, _recorded(case.id, row.chat_id, [_Trace(TraceKind.CARD, case.topic_id, sent)], card_message_id=sent))
+        sent = await self._in_topic(
+            case, row.chat_id, lambda thread: self._post_card(case, row.chat_id, thread)
+        )
+        return Sent(
+            row.chat_id,
+            sent,
+            _recorded(
+                case.id, row.chat_id, [_Trace(TraceKind.CARD, case.topic_id, sent)], card_message_id=sent
+            ),
+        )
 
     async def _post_card(self, case: Case, chat_id: int, thread: int | None) -> int:
         text, keyboard = self.texts.card(case, *await self._people(case), await self._related(case))
-        return (await self.bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=keyboard)).message_id
+        return (
+            await self.bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=keyboard)
+        ).message_id
 
     async def card_edit(self, row: OutboxMessage) -> Sent:
         case = await self._case(row)
         retired = CardEditPayload.of(row).retired
-        if retired is not None:  # the card in the group the case was passed on from: its buttons no longer act
-            await self.bot.edit_message_text(self.texts.retired_card(case, *await self._people(case)), chat_id=row.chat_id, message_id=retired)
+        if (
+            retired is not None
+        ):  # the card in the group the case was passed on from: its buttons no longer act
+            await self.bot.edit_message_text(
+                self.texts.retired_card(case, *await self._people(case)),
+                chat_id=row.chat_id,
+                message_id=retired,
+            )
             return Sent(row.chat_id, retired)
         if not self._here(case, row) or case.card_message_id is None:
-            return Sent()  # the card is still to come (it is rendered as the case is then) or went with the case
+            return (
+                Sent()
+            )  # the card is still to come (it is rendered as the case is then) or went with the case
         text, keyboard = self.texts.card(case, *await self._people(case), await self._related(case))
-        await self.bot.edit_message_text(text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard)
+        await self.bot.edit_message_text(
+            text, chat_id=row.chat_id, message_id=case.card_message_id, reply_markup=keyboard
+        )
         return Sent(row.chat_id, case.card_message_id)
 
     async def _related(self, case: Case) -> Related:
@@ -470,13 +605,23 @@ class GroupSender:
         except TelegramBadRequest as exc:
             if case.topic_id is None or not _topic_deleted(exc):
                 raise
-        log.warning("a case topic was deleted; opening a new one", extra={"case": case.number, "topic": case.topic_id})
+        log.warning(
+            "a case topic was deleted; opening a new one", extra={"case": case.number, "topic": case.topic_id}
+        )
         case.topic_id = await self._open_topic(case, chat_id)
         card = await self._post_card(case, chat_id, case.topic_id)
         traces = [_Trace(TraceKind.TOPIC, case.topic_id, None)] if case.topic_id is not None else []
         async with self.database.write() as session:
-            await _recorded(case.id, chat_id, [*traces, _Trace(TraceKind.CARD, case.topic_id, card)], topic_id=case.topic_id, card_message_id=card)(session)
-        note = self.texts.notice(lambda: _("The previous topic of this case was deleted; the case continues here."))
+            await _recorded(
+                case.id,
+                chat_id,
+                [*traces, _Trace(TraceKind.CARD, case.topic_id, card)],
+                topic_id=case.topic_id,
+                card_message_id=card,
+            )(session)
+        note = self.texts.notice(
+            lambda: _("The previous topic of this case was deleted; the case continues here.")
+        )
         await self.bot.send_message(chat_id, note, message_thread_id=case.topic_id)
         return await send(case.topic_id)
 
@@ -486,10 +631,16 @@ class GroupSender:
         payload = MessagePayload.of(row)
         case = await self._case(row) if row.case_id is not None else None
         in_topic = case is not None and payload.in_topic and self._here(case, row)
-        keyboard = InlineKeyboardMarkup.model_validate(payload.keyboard) if payload.keyboard else None  # a nonconformity's card
+        keyboard = (
+            InlineKeyboardMarkup.model_validate(payload.keyboard) if payload.keyboard else None
+        )  # a nonconformity's card
 
         async def send(thread: int | None) -> int:
-            return (await self.bot.send_message(row.chat_id, payload.text, message_thread_id=thread, reply_markup=keyboard)).message_id
+            return (
+                await self.bot.send_message(
+                    row.chat_id, payload.text, message_thread_id=thread, reply_markup=keyboard
+                )
+            ).message_id
 
         if payload.topic_id is not None:  # a topic the case has left (passed on): its last line
             try:
@@ -497,7 +648,9 @@ class GroupSender:
             except TelegramBadRequest as exc:
                 if not _topic_deleted(exc):
                     raise
-                return self._post(row, None, [await send(None)])  # the topic was deleted meanwhile: the group's main chat
+                return self._post(
+                    row, None, [await send(None)]
+                )  # the topic was deleted meanwhile: the group's main chat
         if in_topic and case is not None:
             sent = await self._in_topic(case, row.chat_id, send)
             return self._post(row, case.topic_id, [sent])
@@ -526,7 +679,13 @@ class GroupSender:
         ids = FilesPayload.of(row).attachments
         case = await self._case(row)
         async with self.database.read() as session:
-            attachments = list((await session.execute(select(Attachment).where(col(Attachment.id).in_(ids)).order_by(col(Attachment.id)))).scalars())
+            attachments = list(
+                (
+                    await session.execute(
+                        select(Attachment).where(col(Attachment.id).in_(ids)).order_by(col(Attachment.id))
+                    )
+                ).scalars()
+            )
         if not attachments or not self._here(case, row):
             return Sent()
         sent: list[int] = []
@@ -543,8 +702,22 @@ class GroupSender:
         ids = InfoPayload.of(row).events
         case = await self._case(row)
         async with self.database.read() as session:
-            events = list((await session.execute(select(CaseEvent).where(col(CaseEvent.id).in_(ids)).order_by(col(CaseEvent.id)))).scalars())
-            attachments = list((await session.execute(select(Attachment).where(col(Attachment.event_id).in_(ids)).order_by(col(Attachment.id)))).scalars())
+            events = list(
+                (
+                    await session.execute(
+                        select(CaseEvent).where(col(CaseEvent.id).in_(ids)).order_by(col(CaseEvent.id))
+                    )
+                ).scalars()
+            )
+            attachments = list(
+                (
+                    await session.execute(
+                        select(Attachment)
+                        .where(col(Attachment.event_id).in_(ids))
+                        .order_by(col(Attachment.id))
+                    )
+                ).scalars()
+            )
         text = self.texts.information(case, events)
 
         sent: list[int] = []
@@ -581,7 +754,9 @@ class GroupSender:
         """A card of the case left in a group it was passed on from: its text becomes a short line
         (the resident erased their profile), without buttons."""
         payload = CardBlankPayload.of(row)
-        await self._edit_or_log(row.chat_id, payload.message_id, self.texts.blanked(payload.number, payload.why))
+        await self._edit_or_log(
+            row.chat_id, payload.message_id, self.texts.blanked(payload.number, payload.why)
+        )
         return Sent(row.chat_id, payload.message_id)
 
     async def _edit_or_log(self, chat_id: int, message_id: int, text: str) -> bool:
@@ -591,7 +766,10 @@ class GroupSender:
             await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message.lower():
-                log.warning("a message could not be blanked", extra={"chat_id": chat_id, "message_id": message_id, "error": exc.message})
+                log.warning(
+                    "a message could not be blanked",
+                    extra={"chat_id": chat_id, "message_id": message_id, "error": exc.message},
+                )
             return False
         return True
 
@@ -607,9 +785,14 @@ class GroupSender:
             except TelegramBadRequest as exc:
                 if "not found" in exc.message.lower():
                     continue  # gone already (deleted by hand, or with its topic)
-                log.warning("a message could not be deleted", extra={"chat_id": row.chat_id, "message_id": message_id, "error": exc.message})
+                log.warning(
+                    "a message could not be deleted",
+                    extra={"chat_id": row.chat_id, "message_id": message_id, "error": exc.message},
+                )
                 if message_id in cards:
-                    await self._edit_or_log(row.chat_id, message_id, self.texts.blanked(payload.number, "retention"))
+                    await self._edit_or_log(
+                        row.chat_id, message_id, self.texts.blanked(payload.number, "retention")
+                    )
         return Sent(row.chat_id)
 
     # --- a group that moved ---
@@ -621,9 +804,16 @@ class GroupSender:
         async with self.database.write() as session:
             await follow_migration(session, old_chat_id, new_chat_id)
             # Topics and messages do not move with a basic group: cards are posted anew as cases change.
-            await session.execute(update(Case).where(col(Case.group_chat_id) == old_chat_id).values(group_chat_id=new_chat_id, topic_id=None))
+            await session.execute(
+                update(Case)
+                .where(col(Case.group_chat_id) == old_chat_id)
+                .values(group_chat_id=new_chat_id, topic_id=None)
+            )
         self.forum.pop(old_chat_id, None)
-        log.error("a team group moved: put the new id in the configuration", extra={"old": old_chat_id, "new": new_chat_id})
+        log.error(
+            "a team group moved: put the new id in the configuration",
+            extra={"old": old_chat_id, "new": new_chat_id},
+        )
         note = self.texts.notice(
             lambda: _(
                 "This group became a supergroup with a new id. The bot follows it now; please put {chat_id} in the configuration instead of {old}."
@@ -639,16 +829,24 @@ class _Trace:
     message_id: int | None
 
 
-def _recorded(case_id: int, chat_id: int, traces: list[_Trace], **values: Any) -> Callable[[AsyncSession], Awaitable[None]]:
+def _recorded(
+    case_id: int, chat_id: int, traces: list[_Trace], **values: Any
+) -> Callable[[AsyncSession], Awaitable[None]]:
     """Remember where the case has been (its topics, cards and posts in this group, CaseTrace,
     whether it still lives here or not); and record a topic or card on the case (`values`), if
     the case is still in that group."""
 
     async def record(session: AsyncSession) -> None:
         for trace in traces:
-            record_trace(session, case_id, trace.kind, chat_id, topic_id=trace.topic_id, message_id=trace.message_id)
+            record_trace(
+                session, case_id, trace.kind, chat_id, topic_id=trace.topic_id, message_id=trace.message_id
+            )
         if values:
-            await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.group_chat_id) == chat_id).values(**values))
+            await session.execute(
+                update(Case)
+                .where(col(Case.id) == case_id, col(Case.group_chat_id) == chat_id)
+                .values(**values)
+            )
 
     return record
 

@@ -89,7 +89,11 @@ _ZWJ = "\u200d"
 def _joins(piece: str) -> bool:
     """A character that belongs to the one before it: a combining mark, a variation selector,
     a skin tone, or the joiner of an emoji sequence."""
-    return len(piece) == 1 and (piece in (_ZWJ, "\ufe0e", "\ufe0f") or 0x1F3FB <= ord(piece) <= 0x1F3FF or unicodedata.combining(piece) > 0)
+    return len(piece) == 1 and (
+        piece in (_ZWJ, "\ufe0e", "\ufe0f")
+        or 0x1F3FB <= ord(piece) <= 0x1F3FF
+        or unicodedata.combining(piece) > 0
+    )
 
 
 def _is_tag(piece: str) -> bool:

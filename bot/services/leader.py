@@ -24,7 +24,12 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "petent:leader"
 
 
-async def run_as_leader(redis: Redis | None, work: Callable[[], Coroutine[Any, Any, None]], ttl: float = 30.0, stopping: asyncio.Event | None = None) -> None:
+async def run_as_leader(
+    redis: Redis | None,
+    work: Callable[[], Coroutine[Any, Any, None]],
+    ttl: float = 30.0,
+    stopping: asyncio.Event | None = None,
+) -> None:
     """Run `work` while this replica leads; a replica waiting to lead gives up once `stopping` is set."""
     if redis is None:
         await work()

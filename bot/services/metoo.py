@@ -37,7 +37,16 @@ from bot.services.broadcaster import TextVersion, Version, add_broadcast, fan_ou
 from bot.services.news import FOLLOWERS
 from bot.settings import LOCALES
 from bot.store.db import Database
-from bot.store.models import CLOSED_STATUSES, Broadcast, Case, CaseKind, CaseStatus, Follow, FollowKind, Resident
+from bot.store.models import (
+    CLOSED_STATUSES,
+    Broadcast,
+    Case,
+    CaseKind,
+    CaseStatus,
+    Follow,
+    FollowKind,
+    Resident,
+)
 
 if TYPE_CHECKING:
     from bot.services.case_notices import CaseNotices
@@ -78,7 +87,15 @@ def _open() -> ColumnElement[bool]:
 
 
 def shown(case: Case, distance: float | None) -> Shown:
-    return Shown(case.id, case.number, case.category_id, case.status, case.received_at, distance, case.description if case.public else None)
+    return Shown(
+        case.id,
+        case.number,
+        case.category_id,
+        case.status,
+        case.received_at,
+        distance,
+        case.description if case.public else None,
+    )
 
 
 async def followers_of(session: AsyncSession, case_id: int, default_locale: str) -> list[tuple[int, str]]:
@@ -87,16 +104,26 @@ async def followers_of(session: AsyncSession, case_id: int, default_locale: str)
         select(col(Resident.id), col(Resident.locale))
         .join(Follow, col(Follow.resident_id) == col(Resident.id))
         .where(
-            col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case_id), col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None)
+            col(Follow.kind) == FollowKind.CASE,
+            col(Follow.target) == str(case_id),
+            col(Resident.consent_at).is_not(None),
+            col(Resident.blocked_at).is_(None),
         )
         .order_by(col(Resident.id))
     )
-    return [(resident_id, locale or default_locale) for resident_id, locale in (await session.execute(query)).all()]
+    return [
+        (resident_id, locale or default_locale)
+        for resident_id, locale in (await session.execute(query)).all()
+    ]
 
 
 async def affected(session: AsyncSession, case: Case) -> int:
     """Residents the case affects: its own resident (if any) and its followers."""
-    followers = await session.scalar(select(func.count()).select_from(Follow).where(col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case.id)))
+    followers = await session.scalar(
+        select(func.count())
+        .select_from(Follow)
+        .where(col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case.id))
+    )
     return (followers or 0) + (1 if case.resident_id is not None else 0)
 
 
@@ -112,15 +139,31 @@ class Related:
 
 
 async def related_of(session: AsyncSession, case: Case) -> Related:
-    original = await session.scalar(select(col(Case.number)).where(col(Case.id) == case.duplicate_of)) if case.duplicate_of else None
-    duplicates = (await session.execute(select(col(Case.number)).where(col(Case.duplicate_of) == case.id).order_by(col(Case.id)))).scalars()
-    notices, latest = (await session.execute(select(func.count(), func.max(col(Broadcast.created_at))).where(col(Broadcast.case_id) == case.id))).one()
+    original = (
+        await session.scalar(select(col(Case.number)).where(col(Case.id) == case.duplicate_of))
+        if case.duplicate_of
+        else None
+    )
+    duplicates = (
+        await session.execute(
+            select(col(Case.number)).where(col(Case.duplicate_of) == case.id).order_by(col(Case.id))
+        )
+    ).scalars()
+    notices, latest = (
+        await session.execute(
+            select(func.count(), func.max(col(Broadcast.created_at))).where(col(Broadcast.case_id) == case.id)
+        )
+    ).one()
     return Related(await affected(session, case), original, tuple(duplicates), notices, latest)
 
 
 async def add_follow(session: AsyncSession, resident_id: int, case: Case) -> bool:
     """`resident_id` follows `case` (inside the caller's transaction); False if they already did."""
-    mine = and_(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE, col(Follow.target) == str(case.id))
+    mine = and_(
+        col(Follow.resident_id) == resident_id,
+        col(Follow.kind) == FollowKind.CASE,
+        col(Follow.target) == str(case.id),
+    )
     if (await session.execute(select(col(Follow.id)).where(mine))).first() is not None:
         return False
     session.add(Follow(resident_id=resident_id, kind=FollowKind.CASE, target=str(case.id)))
@@ -139,7 +182,9 @@ class FollowerTexts:
         return escape(entry.get(texts.current_locale())) if entry else case.category_id
 
     def _heading(self, case: Case) -> str:
-        return _("🔔 <b>{category}</b> · case {number}, which you follow").format(category=self._category(case), number=case.number)
+        return _("🔔 <b>{category}</b> · case {number}, which you follow").format(
+            category=self._category(case), number=case.number
+        )
 
     def status(self, case: Case, answer: str | None) -> str:
         """The case's new status; a public case's final answer (the clerk's words, escaped) when it has one."""
@@ -163,13 +208,20 @@ class FollowerTexts:
         return versions
 
 
-async def notice_followers(session: AsyncSession, texts_: FollowerTexts, case: Case, answer: str | None, default_locale: str) -> None:
+async def notice_followers(
+    session: AsyncSession, texts_: FollowerTexts, case: Case, answer: str | None, default_locale: str
+) -> None:
     """The case's followers told of its status, once each, in their language (the bulk lane),
     inside the caller's transaction; sending starts once it commits."""
     recipients = await followers_of(session, case.id, default_locale)
     if not recipients:
         return
-    broadcast = await add_broadcast(session, texts_.versions(lambda: texts_.status(case, answer)), recipients, audience={FOLLOWERS: f"case:{case.id}"})
+    broadcast = await add_broadcast(
+        session,
+        texts_.versions(lambda: texts_.status(case, answer)),
+        recipients,
+        audience={FOLLOWERS: f"case:{case.id}"},
+    )
     fan_out_after_commit(session, broadcast)
 
 
@@ -189,7 +241,13 @@ class MeToo:
         return case
 
     async def nearby(
-        self, resident_id: int, category_id: str, *, latitude: float | None = None, longitude: float | None = None, eldership_id: str | None = None
+        self,
+        resident_id: int,
+        category_id: str,
+        *,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        eldership_id: str | None = None,
     ) -> list[Shown]:
         """Up to five open reports of the category near the place (within the category's radius),
         or in the eldership when no place was given (none without either): nearest, then newest, first.
@@ -198,24 +256,40 @@ class MeToo:
         if category is None:
             return []
         query = select(Case).where(
-            col(Case.category_id) == category_id, _open(), col(Case.kind) == CaseKind.REPORT, col(Case.purged_at).is_(None),
+            col(Case.category_id) == category_id,
+            _open(),
+            col(Case.kind) == CaseKind.REPORT,
+            col(Case.purged_at).is_(None),
             or_(col(Case.resident_id).is_(None), col(Case.resident_id) != resident_id),
-        )  # fmt: skip
+        )
         if latitude is not None and longitude is not None:
             radius = category.radius_m
             dlat = radius / METRES_PER_DEGREE
             dlon = radius / (METRES_PER_DEGREE * max(math.cos(math.radians(latitude)), 0.01))
-            query = query.where(col(Case.latitude).between(latitude - dlat, latitude + dlat), col(Case.longitude).between(longitude - dlon, longitude + dlon))
+            query = query.where(
+                col(Case.latitude).between(latitude - dlat, latitude + dlat),
+                col(Case.longitude).between(longitude - dlon, longitude + dlon),
+            )
         elif eldership_id is not None:
             query = query.where(col(Case.eldership_id) == eldership_id)
         else:
             return []
         async with self.database.read() as session:
-            rows = list((await session.execute(query.order_by(col(Case.received_at).desc(), col(Case.id).desc()).limit(CANDIDATES_MAX))).scalars())
+            rows = list(
+                (
+                    await session.execute(
+                        query.order_by(col(Case.received_at).desc(), col(Case.id).desc()).limit(
+                            CANDIDATES_MAX
+                        )
+                    )
+                ).scalars()
+            )
         found: list[Shown] = []
         for case in rows:
             if latitude is not None and longitude is not None:
-                assert case.latitude is not None and case.longitude is not None, "the box holds only placed cases"
+                assert case.latitude is not None and case.longitude is not None, (
+                    "the box holds only placed cases"
+                )
                 distance = distance_m(latitude, longitude, case.latitude, case.longitude)
                 if distance > category.radius_m:
                     continue
@@ -227,12 +301,18 @@ class MeToo:
 
     async def followed(self, resident_id: int) -> list[Shown]:
         """The cases the resident follows (someone else's reports), newest first, as they may see them."""
-        ids = select(col(Follow.target)).where(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE)
+        ids = select(col(Follow.target)).where(
+            col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE
+        )
         async with self.database.read() as session:
             targets = [int(t) for t in (await session.execute(ids)).scalars()]
             if not targets:
                 return []
-            rows = (await session.execute(select(Case).where(col(Case.id).in_(targets)).order_by(col(Case.received_at).desc()))).scalars()
+            rows = (
+                await session.execute(
+                    select(Case).where(col(Case.id).in_(targets)).order_by(col(Case.received_at).desc())
+                )
+            ).scalars()
             return [shown(case, None) for case in rows if case.purged_at is None]
 
     async def _check(self, session: AsyncSession, resident_id: int, case_id: int) -> Case:
@@ -240,7 +320,9 @@ class MeToo:
         if case is None or case.purged_at is not None or case.kind != CaseKind.REPORT:
             raise MeTooError(_("This case can no longer be followed."))
         if case.status in CLOSED_STATUSES:
-            raise MeTooError(_("This problem has already been dealt with; if it is back, please report it as a new case."))
+            raise MeTooError(
+                _("This problem has already been dealt with; if it is back, please report it as a new case.")
+            )
         resident = await case_queries.resident_of(session, case)
         if case.resident_id == resident_id and not case_queries.kept_apart(case, resident):
             raise MeTooError(_("This is your own case: you are told of it already."))

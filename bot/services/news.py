@@ -46,7 +46,10 @@ class NewsService:
     def _where(self, audience: Audience) -> list[ColumnElement[bool]]:
         """`Audience.includes` in SQL: the database picks the residents (an index each on their
         language and eldership; the topic inside the JSON list of their subscriptions)."""
-        where: list[ColumnElement[bool]] = [col(Resident.consent_at).is_not(None), col(Resident.blocked_at).is_(None)]
+        where: list[ColumnElement[bool]] = [
+            col(Resident.consent_at).is_not(None),
+            col(Resident.blocked_at).is_(None),
+        ]
         if audience.locale is not None:
             where.append(col(Resident.locale) == audience.locale)
         if audience.eldership is not None:
@@ -62,13 +65,23 @@ class NewsService:
     async def recipients(self, audience: Audience) -> list[tuple[int, str]]:
         """Who gets an announcement to `audience`, with their language, in the order of their ids."""
         async with self.database.read() as session:
-            rows = await session.execute(select(col(Resident.id), col(Resident.locale)).where(*self._where(audience)).order_by(col(Resident.id)))
+            rows = await session.execute(
+                select(col(Resident.id), col(Resident.locale))
+                .where(*self._where(audience))
+                .order_by(col(Resident.id))
+            )
             return [(resident_id, locale or self.default_locale) for resident_id, locale in rows.all()]
 
     async def count(self, audience: Audience) -> int:
         """How many residents an announcement to `audience` reaches now (the composer shows it)."""
         async with self.database.read() as session:
-            return int((await session.execute(select(func.count()).select_from(Resident).where(*self._where(audience)))).scalar_one())
+            return int(
+                (
+                    await session.execute(
+                        select(func.count()).select_from(Resident).where(*self._where(audience))
+                    )
+                ).scalar_one()
+            )
 
     async def toggle_topic(self, resident_id: int, topic: str) -> list[str]:
         async with self.database.write() as session:
@@ -88,12 +101,19 @@ class NewsService:
     async def latest(self, resident: Resident, limit: int = 5) -> list[Broadcast]:
         """The latest announcements this resident would have received (newest first)."""
         async with self.database.read() as session:
-            rows = await session.execute(select(Broadcast).where(col(Broadcast.status) != BroadcastStatus.STOPPED).order_by(col(Broadcast.id).desc()).limit(50))
+            rows = await session.execute(
+                select(Broadcast)
+                .where(col(Broadcast.status) != BroadcastStatus.STOPPED)
+                .order_by(col(Broadcast.id).desc())
+                .limit(50)
+            )
             found = []
             for broadcast in rows.scalars():
                 if broadcast.audience.get(FOLLOWERS):
                     continue  # a notice to the followers of a project: not an announcement
-                audience = Audience(**{k: broadcast.audience.get(k) for k in ("topic", "locale", "eldership")})
+                audience = Audience(
+                    **{k: broadcast.audience.get(k) for k in ("topic", "locale", "eldership")}
+                )
                 if audience.includes(resident.model_copy(update={"blocked_at": None})):
                     found.append(broadcast)
                 if len(found) == limit:

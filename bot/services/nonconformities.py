@@ -121,7 +121,11 @@ class NcError(ValueError):
 def check_text(text: str) -> str:
     text = text.strip()
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
-        raise NcError(__("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX), min=TEXT_MIN, max=TEXT_MAX)
+        raise NcError(
+            __("Please write {min} to {max} character.", "Please write {min} to {max} characters.", TEXT_MAX),
+            min=TEXT_MIN,
+            max=TEXT_MAX,
+        )
     return text
 
 
@@ -130,9 +134,14 @@ def parse_due(text: str, today: date) -> date:
     try:
         due = date.fromisoformat(text.strip())
     except ValueError:
-        raise NcError(__("Write the date as YYYY-MM-DD, e.g. {example}."), example=(today + timedelta(days=14)).isoformat()) from None
+        raise NcError(
+            __("Write the date as YYYY-MM-DD, e.g. {example}."),
+            example=(today + timedelta(days=14)).isoformat(),
+        ) from None
     if due < today:
-        raise NcError(__("The due date {date} is in the past; choose today or a later day."), date=due.isoformat())
+        raise NcError(
+            __("The due date {date} is in the past; choose today or a later day."), date=due.isoformat()
+        )
     if due > today + timedelta(days=3 * 366):
         raise NcError(__("Choose a due date within three years."))
     return due
@@ -140,9 +149,15 @@ def parse_due(text: str, today: date) -> date:
 
 class Nonconformities:
     def __init__(
-        self, database: Database, calendar: WorkingCalendar, municipality: Municipality, teams: TeamDirectory, i18n: I18n,
-        meter: ObjectiveMeter, locale: str,
-    ) -> None:  # fmt: skip
+        self,
+        database: Database,
+        calendar: WorkingCalendar,
+        municipality: Municipality,
+        teams: TeamDirectory,
+        i18n: I18n,
+        meter: ObjectiveMeter,
+        locale: str,
+    ) -> None:
         self.database = database
         self.calendar = calendar
         self.municipality = municipality
@@ -172,7 +187,9 @@ class Nonconformities:
 
     async def may_work_on(self, user_id: int, nc: Nonconformity) -> bool:
         """The nonconformity's team (its members, heads, group admins) and the quality staff."""
-        return (await self.teams.role(user_id, self.teams.get(nc.team_id))).acts or await self.is_quality_staff(user_id)
+        return (
+            await self.teams.role(user_id, self.teams.get(nc.team_id))
+        ).acts or await self.is_quality_staff(user_id)
 
     def team(self, team_id: str) -> Team:
         team = self.municipality.team_by_id.get(team_id)
@@ -191,59 +208,115 @@ class Nonconformities:
         async with self.database.read() as session:
             return list(
                 (
-                    await session.execute(select(CorrectiveAction).where(col(CorrectiveAction.nonconformity_id) == nc_id).order_by(col(CorrectiveAction.id)))
+                    await session.execute(
+                        select(CorrectiveAction)
+                        .where(col(CorrectiveAction.nonconformity_id) == nc_id)
+                        .order_by(col(CorrectiveAction.id))
+                    )
                 ).scalars()
             )
 
     async def trail(self, nc_id: int) -> list[NcEvent]:
         async with self.database.read() as session:
-            return list((await session.execute(select(NcEvent).where(col(NcEvent.nonconformity_id) == nc_id).order_by(col(NcEvent.id)))).scalars())
+            return list(
+                (
+                    await session.execute(
+                        select(NcEvent)
+                        .where(col(NcEvent.nonconformity_id) == nc_id)
+                        .order_by(col(NcEvent.id))
+                    )
+                ).scalars()
+            )
 
     async def actions_due(self, team_id: str, until: date) -> list[tuple[Nonconformity, CorrectiveAction]]:
         """The team's corrective actions not done and due by `until` (the overdue ones too)."""
         query = (
             select(Nonconformity, CorrectiveAction)
             .join(CorrectiveAction, col(CorrectiveAction.nonconformity_id) == col(Nonconformity.id))
-            .where(col(Nonconformity.team_id) == team_id, col(CorrectiveAction.done_at).is_(None), col(CorrectiveAction.due) <= until)
+            .where(
+                col(Nonconformity.team_id) == team_id,
+                col(CorrectiveAction.done_at).is_(None),
+                col(CorrectiveAction.due) <= until,
+            )
             .order_by(col(CorrectiveAction.due), col(CorrectiveAction.id))
         )
         async with self.database.read() as session:
             return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
-    async def opened_between(self, start: datetime, end: datetime) -> list[tuple[Nonconformity, list[CorrectiveAction]]]:
+    async def opened_between(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[Nonconformity, list[CorrectiveAction]]]:
         """Nonconformities opened in [start, end), or still not closed at `start`, with their actions."""
         async with self.database.read() as session:
-            rows = list((await session.execute(select(Nonconformity).where(col(Nonconformity.opened_at) < end).order_by(col(Nonconformity.id)))).scalars())
-            rows = [nc for nc in rows if nc.opened_at >= start or nc.closed_at is None or nc.closed_at >= start]
-            actions = list(
-                (await session.execute(select(CorrectiveAction).where(col(CorrectiveAction.nonconformity_id).in_([nc.id for nc in rows])))).scalars()
+            rows = list(
+                (
+                    await session.execute(
+                        select(Nonconformity)
+                        .where(col(Nonconformity.opened_at) < end)
+                        .order_by(col(Nonconformity.id))
+                    )
+                ).scalars()
             )
-        return [(nc, sorted((a for a in actions if a.nonconformity_id == nc.id), key=lambda a: a.id)) for nc in rows]
+            rows = [
+                nc for nc in rows if nc.opened_at >= start or nc.closed_at is None or nc.closed_at >= start
+            ]
+            actions = list(
+                (
+                    await session.execute(
+                        select(CorrectiveAction).where(
+                            col(CorrectiveAction.nonconformity_id).in_([nc.id for nc in rows])
+                        )
+                    )
+                ).scalars()
+            )
+        return [
+            (nc, sorted((a for a in actions if a.nonconformity_id == nc.id), key=lambda a: a.id))
+            for nc in rows
+        ]
 
     # --- changes ---
 
     async def open(
-        self, source: NcSource, description: str, team_id: str, actor: Clerk | None, case_ids: Iterable[int] = (),
+        self,
+        source: NcSource,
+        description: str,
+        team_id: str,
+        actor: Clerk | None,
+        case_ids: Iterable[int] = (),
         measured: Measured | None = None,
-    ) -> Nonconformity:  # fmt: skip
+    ) -> Nonconformity:
         async with self.database.write() as session:
             nc = await self.open_in(session, source, description, team_id, actor, case_ids, measured)
         log.info("nonconformity opened", extra={"nc_id": nc.id, "source": str(source), "team": nc.team_id})
         return nc
 
     async def open_in(
-        self, session: AsyncSession, source: NcSource, description: str, team_id: str, actor: Clerk | None, case_ids: Iterable[int] = (),
-        measured: Measured | None = None, low_ratings: int = 0, period: str | None = None,
-    ) -> Nonconformity:  # fmt: skip
+        self,
+        session: AsyncSession,
+        source: NcSource,
+        description: str,
+        team_id: str,
+        actor: Clerk | None,
+        case_ids: Iterable[int] = (),
+        measured: Measured | None = None,
+        low_ratings: int = 0,
+        period: str | None = None,
+    ) -> Nonconformity:
         """`open` within the caller's transaction (an audit's finding, the cases' rules)."""
         team = self.team(team_id)
         description = check_text(description)
         nc = Nonconformity(
-            source=source, description=description, team_id=team.id, owner_id=team.heads[0] if team.heads else None,
-            opened_by=actor.id if actor else None, case_ids=list(case_ids),
-            objective_id=measured.objective.id if measured else None, period=measured.key if measured else period,
-            figure=measured.figure if measured else None, low_ratings=low_ratings,
-        )  # fmt: skip
+            source=source,
+            description=description,
+            team_id=team.id,
+            owner_id=team.heads[0] if team.heads else None,
+            opened_by=actor.id if actor else None,
+            case_ids=list(case_ids),
+            objective_id=measured.objective.id if measured else None,
+            period=measured.key if measured else period,
+            figure=measured.figure if measured else None,
+            low_ratings=low_ratings,
+        )
         session.add(nc)
         await session.flush()
         self._event(session, nc, "opened", actor, source=str(source))
@@ -260,20 +333,28 @@ class Nonconformities:
             await self._post_card(session, nc)
         return nc
 
-    async def add_action(self, nc_id: int, actor: Clerk, what: str, due: date, owner: Clerk) -> CorrectiveAction:
+    async def add_action(
+        self, nc_id: int, actor: Clerk, what: str, due: date, owner: Clerk
+    ) -> CorrectiveAction:
         what = check_text(what)
         due = parse_due(due.isoformat(), self.calendar.local_date(utcnow()))
         async with self.database.write() as session:
             nc = await self._locked(session, nc_id, WORKS_ON)
-            action = CorrectiveAction(nonconformity_id=nc.id, what=what, owner_id=owner.id, owner_name=owner.name, due=due)
+            action = CorrectiveAction(
+                nonconformity_id=nc.id, what=what, owner_id=owner.id, owner_name=owner.name, due=due
+            )
             session.add(action)
             await session.flush()
             nc.status = NcStatus.ACTIONS
-            self._event(session, nc, "action_added", actor, action=action.id, owner=owner.id, due=due.isoformat())
+            self._event(
+                session, nc, "action_added", actor, action=action.id, owner=owner.id, due=due.isoformat()
+            )
             await self._post_card(session, nc)
         return action
 
-    async def action_done(self, nc_id: int, action_id: int, actor: Clerk, note: str, check_days: int) -> Nonconformity:
+    async def action_done(
+        self, nc_id: int, action_id: int, actor: Clerk, note: str, check_days: int
+    ) -> Nonconformity:
         """The action is done; when it was the last open one, the check is set `check_days` on."""
         note = check_text(note)
         if check_days not in CHECK_DAYS:
@@ -286,7 +367,14 @@ class Nonconformities:
             now = utcnow()
             action.done_at, action.done_note = now, note
             self._event(session, nc, "action_done", actor, action=action.id)
-            left = (await session.execute(select(col(CorrectiveAction.id)).where(col(CorrectiveAction.nonconformity_id) == nc.id, col(CorrectiveAction.done_at).is_(None)))).first()  # fmt: skip
+            left = (
+                await session.execute(
+                    select(col(CorrectiveAction.id)).where(
+                        col(CorrectiveAction.nonconformity_id) == nc.id,
+                        col(CorrectiveAction.done_at).is_(None),
+                    )
+                )
+            ).first()
             if left is None:
                 nc.status = NcStatus.VERIFYING
                 nc.check_on = self.calendar.local_date(now) + timedelta(days=check_days)
@@ -302,7 +390,12 @@ class Nonconformities:
             nc.status = NcStatus.CLOSED if effective else NcStatus.REOPENED
             nc.closed_at = utcnow() if effective else None
             self._event(
-                session, nc, "effective" if effective else "not_effective", actor, figure=nc.figure, check_on=nc.check_on.isoformat() if nc.check_on else None
+                session,
+                nc,
+                "effective" if effective else "not_effective",
+                actor,
+                figure=nc.figure,
+                check_on=nc.check_on.isoformat() if nc.check_on else None,
             )
             await self._post_card(session, nc)
         return nc
@@ -313,8 +406,18 @@ class Nonconformities:
             raise NcError(__("This cannot be done with the nonconformity now."))
         return nc
 
-    def _event(self, session: AsyncSession, nc: Nonconformity, kind: str, actor: Clerk | None, **data: Any) -> None:
-        session.add(NcEvent(nonconformity_id=nc.id, kind=kind, actor_id=actor.id if actor else None, actor_name=actor.name if actor else None, data=data))
+    def _event(
+        self, session: AsyncSession, nc: Nonconformity, kind: str, actor: Clerk | None, **data: Any
+    ) -> None:
+        session.add(
+            NcEvent(
+                nonconformity_id=nc.id,
+                kind=kind,
+                actor_id=actor.id if actor else None,
+                actor_name=actor.name if actor else None,
+                data=data,
+            )
+        )
 
     # --- the daily work (once across replicas: bot.services.schedule under the leader) ---
 
@@ -331,16 +434,35 @@ class Nonconformities:
         async with self.database.write() as session:
             done = {
                 (r.objective_id, r.period)
-                for r in (await session.execute(select(ObjectiveReview).where(col(ObjectiveReview.objective_id).in_([m.objective.id for m in measured])))).scalars()
-            }  # fmt: skip
+                for r in (
+                    await session.execute(
+                        select(ObjectiveReview).where(
+                            col(ObjectiveReview.objective_id).in_([m.objective.id for m in measured])
+                        )
+                    )
+                ).scalars()
+            }
             new = [m for m in measured if (m.objective.id, m.key) not in done]
             for m in new:
-                session.add(ObjectiveReview(objective_id=m.objective.id, period=m.key, figure=m.figure, met=m.met))
+                session.add(
+                    ObjectiveReview(objective_id=m.objective.id, period=m.key, figure=m.figure, met=m.met)
+                )
             if new:
-                enqueue(session, MessagePayload(text=self.review_text(new)), self.quality_chat(), key=group_key(self.quality_chat()))
+                enqueue(
+                    session,
+                    MessagePayload(text=self.review_text(new)),
+                    self.quality_chat(),
+                    key=group_key(self.quality_chat()),
+                )
         for m in new:
             if m.met is False:
-                await self.open(NcSource.OBJECTIVE, self._objective_description(m), m.objective.team or self.quality_team.id, None, measured=m)
+                await self.open(
+                    NcSource.OBJECTIVE,
+                    self._objective_description(m),
+                    m.objective.team or self.quality_team.id,
+                    None,
+                    measured=m,
+                )
         return new
 
     async def from_cases(self, today: date) -> list[Nonconformity]:
@@ -354,32 +476,46 @@ class Nonconformities:
         async with self.database.read() as session:
             if rules.closed_late:
                 query = select(Case).where(
-                    col(Case.closed_at) >= self.calendar.midnight(first), col(Case.closed_at) < self.calendar.midnight(today + timedelta(days=1))
+                    col(Case.closed_at) >= self.calendar.midnight(first),
+                    col(Case.closed_at) < self.calendar.midnight(today + timedelta(days=1)),
                 )
                 for case in (await session.execute(query.order_by(col(Case.id)))).scalars():
                     closed = self.calendar.local_date(case.closed_at) if case.closed_at else None
                     if closed is not None and closed > case.due:
-                        late.setdefault((self.teams.get(case.team_id).id, iso_week(closed)), []).append(case.id)
+                        late.setdefault((self.teams.get(case.team_id).id, iso_week(closed)), []).append(
+                            case.id
+                        )
             if rules.low_rating:
                 ratings = select(SatisfactionAnswer).where(
-                    col(SatisfactionAnswer.answered_on) >= first, col(SatisfactionAnswer.answered_on) <= today,
-                    col(SatisfactionAnswer.score) <= 2, col(SatisfactionAnswer.resolved) == ResolvedAnswer.NO,
-                )  # fmt: skip
+                    col(SatisfactionAnswer.answered_on) >= first,
+                    col(SatisfactionAnswer.answered_on) <= today,
+                    col(SatisfactionAnswer.score) <= 2,
+                    col(SatisfactionAnswer.resolved) == ResolvedAnswer.NO,
+                )
                 for answer in (await session.execute(ratings)).scalars():
-                    key = (self.teams.route(answer.kind, answer.category_id, answer.eldership_id).id, iso_week(answer.answered_on))
+                    key = (
+                        self.teams.route(answer.kind, answer.category_id, answer.eldership_id).id,
+                        iso_week(answer.answered_on),
+                    )
                     low[key] = low.get(key, 0) + 1
         changed = []
         for team_id, week in sorted({*late, *low}):
-            nc = await self._week_record(team_id, week, late.get((team_id, week), []), low.get((team_id, week), 0))
+            nc = await self._week_record(
+                team_id, week, late.get((team_id, week), []), low.get((team_id, week), 0)
+            )
             if nc is not None:
                 changed.append(nc)
         return changed
 
-    async def _week_record(self, team_id: str, week: str, case_ids: list[int], low_ratings: int) -> Nonconformity | None:
+    async def _week_record(
+        self, team_id: str, week: str, case_ids: list[int], low_ratings: int
+    ) -> Nonconformity | None:
         """The team's record of the week, opened or brought up to date; None when nothing is new."""
         async with self.database.write() as session:
             query = select(Nonconformity).where(
-                col(Nonconformity.source) == NcSource.CASES, col(Nonconformity.team_id) == team_id, col(Nonconformity.period) == week
+                col(Nonconformity.source) == NcSource.CASES,
+                col(Nonconformity.team_id) == team_id,
+                col(Nonconformity.period) == week,
             )
             nc = (await session.execute(query.with_for_update())).scalars().first()
             if nc is None:
@@ -388,7 +524,16 @@ class Nonconformities:
                         "Cases of week {week} that broke the municipality file's rules: closed after their deadline, "
                         "or rated 1 or 2 with the matter not resolved."
                     ).format(week=week)
-                return await self.open_in(session, NcSource.CASES, description, team_id, None, case_ids, low_ratings=low_ratings, period=week)
+                return await self.open_in(
+                    session,
+                    NcSource.CASES,
+                    description,
+                    team_id,
+                    None,
+                    case_ids,
+                    low_ratings=low_ratings,
+                    period=week,
+                )
             added = [case_id for case_id in case_ids if case_id not in nc.case_ids]
             if not added and low_ratings <= nc.low_ratings:
                 return None
@@ -396,7 +541,9 @@ class Nonconformities:
             nc.low_ratings = max(nc.low_ratings, low_ratings)
             self._event(session, nc, "cases_added", None, cases=added, low_ratings=nc.low_ratings)
             await self._post_card(session, nc)
-        log.info("nonconformity of the week extended", extra={"nc_id": nc.id, "team": team_id, "cases": len(added)})
+        log.info(
+            "nonconformity of the week extended", extra={"nc_id": nc.id, "team": team_id, "cases": len(added)}
+        )
         return nc
 
     async def _measured(self, today: date) -> list[Measured]:
@@ -407,8 +554,16 @@ class Nonconformities:
         """Nonconformities whose effectiveness check is due: put to the quality manager once."""
         async with self.database.read() as session:
             due = list(
-                (await session.execute(select(Nonconformity).where(col(Nonconformity.status) == NcStatus.VERIFYING, col(Nonconformity.check_on) <= today, col(Nonconformity.check_posted_on).is_(None)))).scalars()
-            )  # fmt: skip
+                (
+                    await session.execute(
+                        select(Nonconformity).where(
+                            col(Nonconformity.status) == NcStatus.VERIFYING,
+                            col(Nonconformity.check_on) <= today,
+                            col(Nonconformity.check_posted_on).is_(None),
+                        )
+                    )
+                ).scalars()
+            )
         for nc in due:
             measured = await self.recheck(nc, today)
             async with self.database.write() as session:
@@ -428,7 +583,8 @@ class Nonconformities:
                 )
                 chat = self.quality_chat()
                 payload = MessagePayload(
-                    text=self.check_message(locked, measured), keyboard=self._verify_keyboard(locked).model_dump(mode="json", exclude_none=True)
+                    text=self.check_message(locked, measured),
+                    keyboard=self._verify_keyboard(locked).model_dump(mode="json", exclude_none=True),
                 )
                 enqueue(session, payload, chat, key=group_key(chat))
 
@@ -445,18 +601,36 @@ class Nonconformities:
         """Corrective actions past their due date and not done: the quality group is told once."""
         async with self.database.write() as session:
             late = list(
-                (await session.execute(select(CorrectiveAction).where(col(CorrectiveAction.done_at).is_(None), col(CorrectiveAction.due) < today, col(CorrectiveAction.overdue_told_at).is_(None)))).scalars()
-            )  # fmt: skip
+                (
+                    await session.execute(
+                        select(CorrectiveAction).where(
+                            col(CorrectiveAction.done_at).is_(None),
+                            col(CorrectiveAction.due) < today,
+                            col(CorrectiveAction.overdue_told_at).is_(None),
+                        )
+                    )
+                ).scalars()
+            )
             for action in late:
                 action.overdue_told_at = utcnow()
                 nc = await session.get(Nonconformity, action.nonconformity_id)
                 assert nc is not None
                 self._event(session, nc, "action_overdue", None, action=action.id)
                 with self.i18n.context(), self.i18n.use_locale(self.locale):
-                    text = _("⏰ Corrective action of nonconformity #{id} is overdue: {what} (responsible: {owner}, due {date}).").format(
-                        id=nc.id, what=escape(action.what), owner=escape(action.owner_name or "—"), date=texts.day(action.due)
+                    text = _(
+                        "⏰ Corrective action of nonconformity #{id} is overdue: {what} (responsible: {owner}, due {date})."
+                    ).format(
+                        id=nc.id,
+                        what=escape(action.what),
+                        owner=escape(action.owner_name or "—"),
+                        date=texts.day(action.due),
                     )
-                enqueue(session, MessagePayload(text=text), self.quality_chat(), key=group_key(self.quality_chat()))
+                enqueue(
+                    session,
+                    MessagePayload(text=text),
+                    self.quality_chat(),
+                    key=group_key(self.quality_chat()),
+                )
 
     # --- texts (ADMIN_LOCALE) ---
 
@@ -465,16 +639,25 @@ class Nonconformities:
         mark = "—" if m.met is None else ("✅" if m.met else "❌")
         previous = " · ".join(f"{period_key(p)}: {self.number(objective, value)}" for p, value in m.previous)
         line = _("{mark} {name} ({scope}), {period}: <b>{figure}</b>, target {comparison} {target}").format(
-            mark=mark, name=escape(objective.name.get(self.locale)), scope=escape(self.scope(objective)), period=m.key,
-            figure=self.number(objective, m.figure), comparison=objective.comparison.replace(">=", "≥").replace("<=", "≤"),
+            mark=mark,
+            name=escape(objective.name.get(self.locale)),
+            scope=escape(self.scope(objective)),
+            period=m.key,
+            figure=self.number(objective, m.figure),
+            comparison=objective.comparison.replace(">=", "≥").replace("<=", "≤"),
             target=self.number(objective, objective.target),
-        )  # fmt: skip
+        )
         return f"{line}\n    " + _("before: {previous}").format(previous=previous) if previous else line
 
     def review_text(self, measured: list[Measured]) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             met = sum(1 for m in measured if m.met)
-            lines = [_("📏 <b>Review of quality objectives</b>: {met} of {count} met").format(met=met, count=len(measured)), ""]
+            lines = [
+                _("📏 <b>Review of quality objectives</b>: {met} of {count} met").format(
+                    met=met, count=len(measured)
+                ),
+                "",
+            ]
             lines += [self.objective_line(m) for m in measured]
             if any(m.met is False for m in measured):
                 lines += ["", _("Each objective not met opens a nonconformity.")]
@@ -483,12 +666,19 @@ class Nonconformities:
     def _objective_description(self, m: Measured) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             return _("Objective not met: {name}, {period}: {figure} (target {comparison} {target}).").format(
-                name=m.objective.name.get(self.locale), period=m.key, figure=self.number(m.objective, m.figure),
-                comparison=m.objective.comparison.replace(">=", "≥").replace("<=", "≤"), target=self.number(m.objective, m.objective.target),
-            )  # fmt: skip
+                name=m.objective.name.get(self.locale),
+                period=m.key,
+                figure=self.number(m.objective, m.figure),
+                comparison=m.objective.comparison.replace(">=", "≥").replace("<=", "≤"),
+                target=self.number(m.objective, m.objective.target),
+            )
 
     def scope(self, objective: Objective) -> str:
-        return self.teams.get(objective.team).name.get(self.locale) if objective.team else _("whole municipality")
+        return (
+            self.teams.get(objective.team).name.get(self.locale)
+            if objective.team
+            else _("whole municipality")
+        )
 
     def number(self, objective: Objective, value: float | None) -> str:
         if value is None:
@@ -500,31 +690,50 @@ class Nonconformities:
 
     def check_message(self, nc: Nonconformity, measured: Measured | None) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
-            lines = [_("🔍 <b>Effectiveness check</b> of nonconformity #{id} is due.").format(id=nc.id), escape(texts.shorten(nc.description, 300))]
+            lines = [
+                _("🔍 <b>Effectiveness check</b> of nonconformity #{id} is due.").format(id=nc.id),
+                escape(texts.shorten(nc.description, 300)),
+            ]
             if measured is None:
                 lines.append(_("The quality manager decides whether the actions were effective."))
             else:
                 lines.append(self.objective_line(measured))
                 proposal = _("effective") if measured.met else _("not effective")
-                lines.append(_("Proposed: <b>{proposal}</b>. The quality manager decides.").format(proposal=proposal))
+                lines.append(
+                    _("Proposed: <b>{proposal}</b>. The quality manager decides.").format(proposal=proposal)
+                )
             return "\n".join(lines)
 
-    def card(self, nc: Nonconformity, actions: list[CorrectiveAction], case_numbers: list[str]) -> tuple[str, InlineKeyboardMarkup | None]:
+    def card(
+        self, nc: Nonconformity, actions: list[CorrectiveAction], case_numbers: list[str]
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             team = self.teams.get(nc.team_id)
-            owner = f'<a href="tg://user?id={nc.owner_id}">{escape(_("head"))}</a>' if nc.owner_id else _("the team's head")
+            owner = (
+                f'<a href="tg://user?id={nc.owner_id}">{escape(_("head"))}</a>'
+                if nc.owner_id
+                else _("the team's head")
+            )
             lines = [
-                _("⚠️ <b>Nonconformity #{id}</b> · {status}").format(id=nc.id, status=STATUS_LABELS[nc.status]),
-                _("Team: {team} · owner: {owner}").format(team=escape(team.name.get(self.locale)), owner=owner),
-                _("Source: {source} · opened {date}").format(source=SOURCE_LABELS[nc.source], date=texts.day(self.calendar.local_date(nc.opened_at))),
+                _("⚠️ <b>Nonconformity #{id}</b> · {status}").format(
+                    id=nc.id, status=STATUS_LABELS[nc.status]
+                ),
+                _("Team: {team} · owner: {owner}").format(
+                    team=escape(team.name.get(self.locale)), owner=owner
+                ),
+                _("Source: {source} · opened {date}").format(
+                    source=SOURCE_LABELS[nc.source], date=texts.day(self.calendar.local_date(nc.opened_at))
+                ),
             ]
             if case_numbers:
                 lines.append(_("Cases: {cases}").format(cases=", ".join(case_numbers)))
             if nc.low_ratings:
                 lines.append(
-                    _("{count} satisfaction rating of 1 or 2, not resolved", "{count} satisfaction ratings of 1 or 2, not resolved", nc.low_ratings).format(
-                        count=nc.low_ratings
-                    )
+                    _(
+                        "{count} satisfaction rating of 1 or 2, not resolved",
+                        "{count} satisfaction ratings of 1 or 2, not resolved",
+                        nc.low_ratings,
+                    ).format(count=nc.low_ratings)
                 )
             lines += ["", escape(nc.description)]
             if nc.correction:
@@ -535,7 +744,9 @@ class Nonconformities:
                 lines += ["", _("<b>Corrective actions</b>:")]
                 for number, action in enumerate(actions, start=1):
                     state = ("✅ " + escape(action.done_note or "")) if action.done_at else "⏳"
-                    lines.append(f"{number}. {escape(action.what)} · {escape(action.owner_name or '—')} · {texts.day(action.due)} · {state}")
+                    lines.append(
+                        f"{number}. {escape(action.what)} · {escape(action.owner_name or '—')} · {texts.day(action.due)} · {state}"
+                    )
             if nc.check_on and nc.status == NcStatus.VERIFYING:
                 lines += ["", _("Effectiveness check: {date}").format(date=texts.day(nc.check_on))]
             return texts.shorten("\n".join(lines), 4000), self.keyboard(nc, actions)
@@ -558,17 +769,33 @@ class Nonconformities:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             builder = InlineKeyboardBuilder()
             builder.button(text=_("✅ Effective"), callback_data=NcButton(nc_id=nc.id, do="effective"))
-            builder.button(text=_("❌ Not effective"), callback_data=NcButton(nc_id=nc.id, do="not_effective"))
+            builder.button(
+                text=_("❌ Not effective"), callback_data=NcButton(nc_id=nc.id, do="not_effective")
+            )
             return builder.as_markup()
 
-    async def rendered_card(self, session: AsyncSession, nc: Nonconformity) -> tuple[str, InlineKeyboardMarkup | None]:
+    async def rendered_card(
+        self, session: AsyncSession, nc: Nonconformity
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
         actions = list(
             (
-                await session.execute(select(CorrectiveAction).where(col(CorrectiveAction.nonconformity_id) == nc.id).order_by(col(CorrectiveAction.id)))
+                await session.execute(
+                    select(CorrectiveAction)
+                    .where(col(CorrectiveAction.nonconformity_id) == nc.id)
+                    .order_by(col(CorrectiveAction.id))
+                )
             ).scalars()
         )
         numbers = (
-            list((await session.execute(select(col(Case.number)).where(col(Case.id).in_(nc.case_ids)).order_by(col(Case.id)))).scalars()) if nc.case_ids else []
+            list(
+                (
+                    await session.execute(
+                        select(col(Case.number)).where(col(Case.id).in_(nc.case_ids)).order_by(col(Case.id))
+                    )
+                ).scalars()
+            )
+            if nc.case_ids
+            else []
         )
         return self.card(nc, actions, numbers)
 
@@ -598,21 +825,35 @@ class NcCardSender:
                 raise Permanent("the nonconformity is gone")
             text, keyboard = await self.nonconformities.rendered_card(session, nc)
             placed = (
-                await session.execute(select(NcCard).where(col(NcCard.nonconformity_id) == nc.id, col(NcCard.chat_id) == row.chat_id))
+                await session.execute(
+                    select(NcCard).where(
+                        col(NcCard.nonconformity_id) == nc.id, col(NcCard.chat_id) == row.chat_id
+                    )
+                )
             ).scalar_one_or_none()
         if placed is not None:
             try:
-                await self.bot.edit_message_text(text=text, chat_id=row.chat_id, message_id=placed.message_id, reply_markup=keyboard)
+                await self.bot.edit_message_text(
+                    text=text, chat_id=row.chat_id, message_id=placed.message_id, reply_markup=keyboard
+                )
                 return Sent(row.chat_id, placed.message_id)
             except TelegramBadRequest as exc:
                 if "not modified" in exc.message.lower():
                     return Sent(row.chat_id, placed.message_id)
-                log.info("nonconformity card posted again", extra={"nc_id": nc.id, "chat_id": row.chat_id})  # deleted, or too old to edit
+                log.info(
+                    "nonconformity card posted again", extra={"nc_id": nc.id, "chat_id": row.chat_id}
+                )  # deleted, or too old to edit
         message_id = (await self.bot.send_message(row.chat_id, text, reply_markup=keyboard)).message_id
         nc_id, chat_id = nc.id, row.chat_id
 
         async def record(session: AsyncSession) -> None:
-            existing = (await session.execute(select(NcCard).where(col(NcCard.nonconformity_id) == nc_id, col(NcCard.chat_id) == chat_id))).scalar_one_or_none()
+            existing = (
+                await session.execute(
+                    select(NcCard).where(
+                        col(NcCard.nonconformity_id) == nc_id, col(NcCard.chat_id) == chat_id
+                    )
+                )
+            ).scalar_one_or_none()
             if existing is None:
                 session.add(NcCard(nonconformity_id=nc_id, chat_id=chat_id, message_id=message_id))
             else:

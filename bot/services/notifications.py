@@ -13,7 +13,14 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, MediaUnion, ReactionTypeEmoji, ReplyKeyboardMarkup
+from aiogram.types import (
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    MediaUnion,
+    ReactionTypeEmoji,
+    ReplyKeyboardMarkup,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import update
@@ -96,15 +103,21 @@ class ResidentTexts:
     def _due(self, case: Case) -> str:
         today = self.calendar.local_date(utcnow())
         left = self.calendar.working_days_left(today, case.due)
-        return _("{date} ({left})").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left))
+        return _("{date} ({left})").format(
+            date=texts.day(case.due), left=texts.days_left(today, case.due, left)
+        )
 
     def event(self, case: Case, event: CaseEvent, locale: str) -> str:
         """The resident's message for a change of their case."""
         with self.i18n.context(), self._in(locale):
             lines = [self._header(case)]
             if event.kind == EventKind.EXTENDED:
-                lines.append(_("The deadline for the answer has been extended to {due}.").format(due=self._due(case)))
-                lines.append(_("Reason: {reason}").format(reason=escape(texts.shorten(event.text or "", 2000))))
+                lines.append(
+                    _("The deadline for the answer has been extended to {due}.").format(due=self._due(case))
+                )
+                lines.append(
+                    _("Reason: {reason}").format(reason=escape(texts.shorten(event.text or "", 2000)))
+                )
             elif event.kind == EventKind.MESSAGE_OUT:
                 lines.append(_("Message from the clerk:"))
                 lines.append(escape(texts.shorten(event.text or "", 3500)))
@@ -121,19 +134,27 @@ class ResidentTexts:
     def merged(self, case: Case, original: Case, locale: str) -> str:
         """The resident's case was closed as a duplicate: they follow the original now."""
         with self.i18n.context(), self._in(locale):
-            return "\n\n".join([
-                self._header(case),
-                _("Your case reports the same problem as case {number}, so the two were merged: yours is closed, and we will tell you here when the status of {number} changes.").format(number=original.number),
-            ])  # fmt: skip
+            return "\n\n".join(
+                [
+                    self._header(case),
+                    _(
+                        "Your case reports the same problem as case {number}, so the two were merged: yours is closed, and we will tell you here when the status of {number} changes."
+                    ).format(number=original.number),
+                ]
+            )
 
     def passed(self, case: Case, team: Team, reason: str, locale: str) -> str:
         """The case went to another team: which, why (the clerk was told the resident reads it), and that the deadline stays."""
         with self.i18n.context(), self._in(locale):
-            return "\n\n".join([
-                self._header(case),
-                _("Your case is now handled by: {team}. The deadline for the answer stays {due}.").format(team=escape(team.name.get(locale)), due=self._due(case)),
-                _("Reason: {reason}").format(reason=escape(texts.shorten(reason, 2000))),
-            ])  # fmt: skip
+            return "\n\n".join(
+                [
+                    self._header(case),
+                    _("Your case is now handled by: {team}. The deadline for the answer stays {due}.").format(
+                        team=escape(team.name.get(locale)), due=self._due(case)
+                    ),
+                    _("Reason: {reason}").format(reason=escape(texts.shorten(reason, 2000))),
+                ]
+            )
 
     def satisfaction_question(self, case: Case, locale: str) -> tuple[str, dict[str, Any]]:
         with self.i18n.context(), self._in(locale):
@@ -168,8 +189,14 @@ class ResidentSender:
         source, ids = payload.from_chat_id, payload.message_ids
         header, heading, html = payload.header, payload.heading, payload.html
         footer = "\n\n" + payload.footer if payload.footer else ""  # the final answer: the case is closed
-        if html is not None and not payload.media and len(header) + len(heading) + len(html) + len(footer) + 3 <= TEXT_LIMIT:
-            first = (await self.bot.send_message(row.chat_id, f"{header}\n\n{heading}\n{html}{footer}")).message_id
+        if (
+            html is not None
+            and not payload.media
+            and len(header) + len(heading) + len(html) + len(footer) + 3 <= TEXT_LIMIT
+        ):
+            first = (
+                await self.bot.send_message(row.chat_id, f"{header}\n\n{heading}\n{html}{footer}")
+            ).message_id
         elif payload.media and len(ids) == 1 and len(header) + len(html or "") + 2 <= CAPTION_LIMIT:
             caption = header + ("\n\n" + html if html else "")
             first = (await self.bot.copy_message(row.chat_id, source, ids[0], caption=caption)).message_id
@@ -184,7 +211,9 @@ class ResidentSender:
             log.debug("could not mark a relayed message as delivered")  # a courtesy; the delivery is recorded
 
         async def record(session: AsyncSession) -> None:
-            await session.execute(update(CaseEvent).where(col(CaseEvent.id) == payload.event).values(resident_message_id=first))
+            await session.execute(
+                update(CaseEvent).where(col(CaseEvent.id) == payload.event).values(resident_message_id=first)
+            )
 
         return Sent(row.chat_id, first, record)
 
@@ -204,10 +233,19 @@ async def send_files(bot: Bot, chat_id: int, files: list[Any], thread_id: int | 
             chunk = group[start : start + 10]
             if len(chunk) == 1:
                 send = bot.send_photo if media_type is InputMediaPhoto else bot.send_document
-                sent.append((await send(chat_id, chunk[0].file_id, caption=_caption(chunk[0]), message_thread_id=thread_id)).message_id)
+                sent.append(
+                    (
+                        await send(
+                            chat_id, chunk[0].file_id, caption=_caption(chunk[0]), message_thread_id=thread_id
+                        )
+                    ).message_id
+                )
             else:
                 media: list[MediaUnion] = [media_type(media=f.file_id, caption=_caption(f)) for f in chunk]
-                sent += [message.message_id for message in await bot.send_media_group(chat_id, media, message_thread_id=thread_id)]
+                sent += [
+                    message.message_id
+                    for message in await bot.send_media_group(chat_id, media, message_thread_id=thread_id)
+                ]
     return sent
 
 

@@ -19,7 +19,11 @@ def period_key(period: Period) -> str:
     """2026-11 for a month, 2026-Q4 for a quarter, 2026-10-01..2026-12-31 for anything else."""
     if period.start.day == 1 and period.end == _month_end(period.start):
         return f"{period.start:%Y-%m}"
-    if period.start.day == 1 and period.start.month % 3 == 1 and period.end == _month_end(_add_months(period.start, 2)):
+    if (
+        period.start.day == 1
+        and period.start.month % 3 == 1
+        and period.end == _month_end(_add_months(period.start, 2))
+    ):
         return f"{period.start.year}-Q{(period.start.month + 2) // 3}"
     return f"{period.start.isoformat()}..{period.end.isoformat()}"
 
@@ -59,7 +63,9 @@ def figure(objective: Objective, report: QualityReport) -> float | None:
     report's per-team table. None: nothing to measure (no case closed, no answer)."""
     scope: QualityReport | TeamFigures = report
     if objective.team is not None:
-        scope = next((t for t in report.teams if t.team_id == objective.team), TeamFigures("", objective.team))
+        scope = next(
+            (t for t in report.teams if t.team_id == objective.team), TeamFigures("", objective.team)
+        )
     match objective.metric:
         case "on_time_share":
             return scope.on_time_share
@@ -91,7 +97,9 @@ class Measured:
 
 
 class ObjectiveMeter:
-    def __init__(self, quality: QualityService, municipality: Municipality, projects: ProjectService | None = None) -> None:
+    def __init__(
+        self, quality: QualityService, municipality: Municipality, projects: ProjectService | None = None
+    ) -> None:
         self.quality = quality
         self.municipality = municipality
         self.projects = projects  # for milestones_on_time (the project register)
@@ -100,7 +108,13 @@ class ObjectiveMeter:
     def objectives(self) -> list[Objective]:
         return self.municipality.objectives
 
-    async def measure(self, objective: Objective, period: Period, locale: str, reports: dict[Period, QualityReport] | None = None) -> Measured:
+    async def measure(
+        self,
+        objective: Objective,
+        period: Period,
+        locale: str,
+        reports: dict[Period, QualityReport] | None = None,
+    ) -> Measured:
         """The objective in `period` and the periods before it; `reports` keeps the reports read
         (one per period, however many objectives share it). `locale` as for QualityService.report."""
         reports = {} if reports is None else reports
@@ -113,10 +127,16 @@ class ObjectiveMeter:
         if objective.metric == "milestones_on_time":  # from the project register, not the cases' report
             listed: list[Listed] = await self.projects.listing() if self.projects is not None else []
             value = milestones_on_time(listed, period.start, period.end, objective.team)
-            previous = [(p, milestones_on_time(listed, p.start, p.end, objective.team)) for p in before(objective.period, period, PREVIOUS_PERIODS)]
+            previous = [
+                (p, milestones_on_time(listed, p.start, p.end, objective.team))
+                for p in before(objective.period, period, PREVIOUS_PERIODS)
+            ]
             return Measured(objective, period, value, met(objective, value), previous)
         value = figure(objective, await report_of(period))
-        previous = [(p, figure(objective, await report_of(p))) for p in before(objective.period, period, PREVIOUS_PERIODS)]
+        previous = [
+            (p, figure(objective, await report_of(p)))
+            for p in before(objective.period, period, PREVIOUS_PERIODS)
+        ]
         return Measured(objective, period, value, met(objective, value), previous)
 
     async def review(self, today: date, locale: str, period: Period | None = None) -> list[Measured]:

@@ -61,12 +61,20 @@ def group_key(chat_id: int, case_id: int | None = None) -> str:
 
 
 def enqueue(
-    session: AsyncSession, payload: Payload, chat_id: int, *, key: str, case_id: int | None = None, due_at: datetime | None = None,
-) -> OutboxMessage:  # fmt: skip
+    session: AsyncSession,
+    payload: Payload,
+    chat_id: int,
+    *,
+    key: str,
+    case_id: int | None = None,
+    due_at: datetime | None = None,
+) -> OutboxMessage:
     """Add a row of the payload's kind (bot.services.outbox_payloads) inside the caller's
     transaction: once it commits, the senders of its kind wake."""
     kind = payload.KIND
-    row = OutboxMessage(kind=kind, key=key, chat_id=chat_id, case_id=case_id, payload=payload.dump(), due_at=due_at)
+    row = OutboxMessage(
+        kind=kind, key=key, chat_id=chat_id, case_id=case_id, payload=payload.dump(), due_at=due_at
+    )
     session.add(row)
     session.info.setdefault(_ADDED_KINDS, set()).add(kind)
     return row
@@ -77,7 +85,11 @@ async def release_now(session: AsyncSession, kind: Kind, key: str) -> bool:
     person ended); the senders wake when the transaction commits. False if there was none."""
     result = await session.execute(
         update(OutboxMessage)
-        .where(col(OutboxMessage.key) == key, col(OutboxMessage.kind) == kind, col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .where(
+            col(OutboxMessage.key) == key,
+            col(OutboxMessage.kind) == kind,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+        )
         .values(due_at=None)
     )
     if rowcount(result) == 0:
@@ -90,7 +102,11 @@ async def pending_row(session: AsyncSession, kind: Kind, key: str) -> OutboxMess
     """The last unsent, unclaimed row of this kind and key: to gather into instead of adding one."""
     query = (
         select(OutboxMessage)
-        .where(col(OutboxMessage.key) == key, col(OutboxMessage.kind) == kind, col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .where(
+            col(OutboxMessage.key) == key,
+            col(OutboxMessage.kind) == kind,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+        )
         .order_by(col(OutboxMessage.id).desc())
         .limit(1)
     )
@@ -205,12 +221,18 @@ class Outbox:
 
     # --- claiming ---
 
-    async def claim(self, limit: int, kinds: frozenset[str] | None = None, exclude: frozenset[str] = frozenset()) -> list[OutboxMessage]:
+    async def claim(
+        self, limit: int, kinds: frozenset[str] | None = None, exclude: frozenset[str] = frozenset()
+    ) -> list[OutboxMessage]:
         """Claim up to `limit` due rows (of `kinds` only, if given; never of `exclude`)."""
         earlier = aliased(OutboxMessage)
         blocked_by_earlier = (
             select(col(earlier.id))
-            .where(col(earlier.key) == OutboxMessage.key, col(earlier.id) < OutboxMessage.id, col(earlier.status).in_(UNFINISHED))
+            .where(
+                col(earlier.key) == OutboxMessage.key,
+                col(earlier.id) < OutboxMessage.id,
+                col(earlier.status).in_(UNFINISHED),
+            )
             .exists()
         )
         conditions = [
@@ -222,7 +244,10 @@ class Outbox:
             conditions.append(col(OutboxMessage.kind).in_(sorted(kinds)))
         if exclude:
             conditions.append(col(OutboxMessage.kind).not_in(sorted(exclude)))
-        return await self._queue.claim(self.database, select(col(OutboxMessage.id)).where(*conditions).order_by(col(OutboxMessage.id)).limit(limit))
+        return await self._queue.claim(
+            self.database,
+            select(col(OutboxMessage.id)).where(*conditions).order_by(col(OutboxMessage.id)).limit(limit),
+        )
 
     async def resume_own(self) -> int:
         """On start: what this instance held when it stopped is pending again, at once."""
@@ -237,7 +262,9 @@ class Outbox:
     async def run(self) -> None:
         """Send until stopped (`stop`, even before this started) or cancelled."""
         await self.resume_own()
-        await asyncio.gather(*(self._run(workers, recovers=index == 0) for index, workers in enumerate(self._workers)))
+        await asyncio.gather(
+            *(self._run(workers, recovers=index == 0) for index, workers in enumerate(self._workers))
+        )
 
     def stop(self) -> None:
         """`run` returns at its next tick, never amid a claim: a task cancelled inside a SQLite
@@ -325,7 +352,9 @@ class Outbox:
                 await self._retry(row, self._backoff(row), outcome.error)
 
     def _backoff(self, row: OutboxMessage) -> float:
-        return min(self._backoff_of.get(row.kind, self.max_backoff), 0.5 * 2.0 ** max(0, min(row.attempts, 30) - 1))
+        return min(
+            self._backoff_of.get(row.kind, self.max_backoff), 0.5 * 2.0 ** max(0, min(row.attempts, 30) - 1)
+        )
 
     async def _record_sent(self, row: OutboxMessage, sent: Sent) -> None:
         async with self.database.write() as session:
@@ -333,31 +362,53 @@ class Outbox:
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row.id)
                 .values(
-                    status=OutboxStatus.SENT, claimed_by=None, sent_at=utcnow(), sent_chat_id=sent.chat_id, sent_message_id=sent.message_id, last_error=None
+                    status=OutboxStatus.SENT,
+                    claimed_by=None,
+                    sent_at=utcnow(),
+                    sent_chat_id=sent.chat_id,
+                    sent_message_id=sent.message_id,
+                    last_error=None,
                 )
             )
             if sent.record is not None:
                 await sent.record(session)
 
-    async def _retry(self, row: OutboxMessage, delay: float, error: str, *, count: bool = True, chat_id: int | None = None) -> None:
-        values: dict[str, Any] = {"status": OutboxStatus.PENDING, "claimed_by": None, "last_error": error, "due_at": utcnow() + timedelta(seconds=delay)}
+    async def _retry(
+        self, row: OutboxMessage, delay: float, error: str, *, count: bool = True, chat_id: int | None = None
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": OutboxStatus.PENDING,
+            "claimed_by": None,
+            "last_error": error,
+            "due_at": utcnow() + timedelta(seconds=delay),
+        }
         if not count:
             values["attempts"] = OutboxMessage.attempts - 1  # a 429 is Telegram's pacing, not a failure
         if chat_id is not None:
             values["chat_id"] = chat_id
-        log.info("outbox row will be retried", extra={"row": row.id, "kind": row.kind, "error": error, "delay": round(delay, 1)})
+        log.info(
+            "outbox row will be retried",
+            extra={"row": row.id, "kind": row.kind, "error": error, "delay": round(delay, 1)},
+        )
         await self._write_outcome(row, values)
 
     async def _fail(self, row: OutboxMessage, error: str) -> None:
-        log.warning("outbox row failed for good", extra={"row": row.id, "kind": row.kind, "chat_id": row.chat_id, "error": error})
-        await self._write_outcome(row, {"status": OutboxStatus.FAILED, "claimed_by": None, "last_error": error})
+        log.warning(
+            "outbox row failed for good",
+            extra={"row": row.id, "kind": row.kind, "chat_id": row.chat_id, "error": error},
+        )
+        await self._write_outcome(
+            row, {"status": OutboxStatus.FAILED, "claimed_by": None, "last_error": error}
+        )
 
     async def _write_outcome(self, row: OutboxMessage, values: dict[str, Any]) -> None:
         # The database may be what failed: keep trying, the row is ours until we say otherwise.
         for attempt in range(1, 6):
             try:
                 async with self.database.write() as session:
-                    await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(**values))
+                    await session.execute(
+                        update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(**values)
+                    )
                 return
             except Exception:
                 log.exception("could not record an outbox outcome", extra={"row": row.id, "attempt": attempt})
@@ -367,5 +418,7 @@ class Outbox:
 async def follow_migration(session: AsyncSession, old_chat_id: int, new_chat_id: int) -> None:
     """A group became a supergroup: its unsent rows go to the new id."""
     await session.execute(
-        update(OutboxMessage).where(col(OutboxMessage.chat_id) == old_chat_id, col(OutboxMessage.status).in_(UNFINISHED)).values(chat_id=new_chat_id)
+        update(OutboxMessage)
+        .where(col(OutboxMessage.chat_id) == old_chat_id, col(OutboxMessage.status).in_(UNFINISHED))
+        .values(chat_id=new_chat_id)
     )

@@ -32,7 +32,9 @@ class Kind(StrEnum):
     COPY = "copy"  # a clerk's message(s) copied from the group to the resident
     CLOSE_TOPIC = "close_topic"  # the case left this group
     DELETE_TOPIC = "delete_topic"  # the retention period ended: the topic goes, and every copy in it
-    DELETE_MESSAGES = "delete_messages"  # the retention period ended, in a group without topics: the case's messages go
+    DELETE_MESSAGES = (
+        "delete_messages"  # the retention period ended, in a group without topics: the case's messages go
+    )
     NC_CARD = "nc_card"  # a nonconformity's card in a group: posted once, then edited in place (bot.services.nonconformities)
     CARD_BLANK = "card_blank"  # /forget: a card the case left behind in a group (passed on) is blanked
     WEBHOOK = "webhook"  # a case event to a receiver (bot.services.webhooks): no Telegram chat, chat_id 0
@@ -62,7 +64,9 @@ class Payload(BaseModel):
         try:
             return cls.model_validate(row.payload or {})
         except ValidationError as exc:
-            raise BadPayload(f"the {row.kind} payload does not fit its model: {exc.error_count()} error(s), first at {_where(exc)}") from None
+            raise BadPayload(
+                f"the {row.kind} payload does not fit its model: {exc.error_count()} error(s), first at {_where(exc)}"
+            ) from None
 
     def dump(self) -> dict[str, Any]:
         """The JSON stored in the row, as earlier releases wrote it: fields left at their default
@@ -199,7 +203,14 @@ class WebhookPayload(Payload):
         body = self.body
         if not body or not (body.get("case") or {}).get("resident"):
             return self
-        person = {"name": None, "phone": None, "email": None, "postal_address": None, "answer_by": body["case"]["resident"].get("answer_by"), "erased": True}
+        person = {
+            "name": None,
+            "phone": None,
+            "email": None,
+            "postal_address": None,
+            "answer_by": body["case"]["resident"].get("answer_by"),
+            "erased": True,
+        }
         return self.model_copy(update={"body": {**body, "case": {**body["case"], "resident": person}}})
 
 
@@ -213,7 +224,9 @@ class StoreFilePayload(Payload):
 
     @model_validator(mode="after")
     def _one_file(self) -> Self:
-        if (self.attachment is None) == (self.project_update is None) or (self.project_update is None) != (self.index is None):
+        if (self.attachment is None) == (self.project_update is None) or (self.project_update is None) != (
+            self.index is None
+        ):
             raise ValueError("either attachment, or project_update with index")
         return self
 
@@ -228,9 +241,22 @@ class DeleteFilesPayload(Payload):
 PAYLOADS: dict[Kind, type[Payload]] = {
     model.KIND: model
     for model in (
-        MessagePayload, CopyPayload, TopicPayload, CardPayload, CardEditPayload, LocationPayload, FilesPayload, InfoPayload,
-        CloseTopicPayload, DeleteTopicPayload, DeleteMessagesPayload, CardBlankPayload, NcCardPayload, WebhookPayload,
-        StoreFilePayload, DeleteFilesPayload,
+        MessagePayload,
+        CopyPayload,
+        TopicPayload,
+        CardPayload,
+        CardEditPayload,
+        LocationPayload,
+        FilesPayload,
+        InfoPayload,
+        CloseTopicPayload,
+        DeleteTopicPayload,
+        DeleteMessagesPayload,
+        CardBlankPayload,
+        NcCardPayload,
+        WebhookPayload,
+        StoreFilePayload,
+        DeleteFilesPayload,
     )
-}  # fmt: skip
+}
 """Each kind's payload model."""

@@ -107,30 +107,44 @@ def parse_poll(source: str) -> list[Question]:
             questions.append(Question(text=text, options=[], multiple=multiple))
             if len(questions) > QUESTIONS_MAX:
                 raise PollFormatError(
-                    _("Line {line}: a poll can have at most {max} question.", "Line {line}: a poll can have at most {max} questions.", QUESTIONS_MAX).format(
-                        line=number, max=QUESTIONS_MAX
-                    )
+                    _(
+                        "Line {line}: a poll can have at most {max} question.",
+                        "Line {line}: a poll can have at most {max} questions.",
+                        QUESTIONS_MAX,
+                    ).format(line=number, max=QUESTIONS_MAX)
                 )
         elif line.startswith("-"):
             if not questions:
-                raise PollFormatError(_("Line {line}: an option comes after its question (a line starting with Q:).").format(line=number))
+                raise PollFormatError(
+                    _("Line {line}: an option comes after its question (a line starting with Q:).").format(
+                        line=number
+                    )
+                )
             questions[-1].options.append(_pair(line[1:], number, OPTION_MAX_CHARS))
             if len(questions[-1].options) > OPTIONS_MAX:
                 raise PollFormatError(
-                    _("Line {line}: a question can have at most {max} option.", "Line {line}: a question can have at most {max} options.", OPTIONS_MAX).format(
-                        line=number, max=OPTIONS_MAX
-                    )
+                    _(
+                        "Line {line}: a question can have at most {max} option.",
+                        "Line {line}: a question can have at most {max} options.",
+                        OPTIONS_MAX,
+                    ).format(line=number, max=OPTIONS_MAX)
                 )
         else:
-            raise PollFormatError(_("Line {line}: start it with Q: (a question), Q+: (several answers allowed) or - (an option).").format(line=number))
+            raise PollFormatError(
+                _(
+                    "Line {line}: start it with Q: (a question), Q+: (several answers allowed) or - (an option)."
+                ).format(line=number)
+            )
     if not questions:
         raise PollFormatError(_("There is no question: start one with Q:"))
     for index, question in enumerate(questions, start=1):
         if len(question.options) < OPTIONS_MIN:
             raise PollFormatError(
-                _("Question {number} needs at least {min} option.", "Question {number} needs at least {min} options.", OPTIONS_MIN).format(
-                    number=index, min=OPTIONS_MIN
-                )
+                _(
+                    "Question {number} needs at least {min} option.",
+                    "Question {number} needs at least {min} options.",
+                    OPTIONS_MIN,
+                ).format(number=index, min=OPTIONS_MIN)
             )
     return questions
 
@@ -139,21 +153,26 @@ def _pair(part: str, line: int, limit: int) -> PollText:
     bars = part.count("|")
     if bars > 1:  # most often several questions or options typed on one line
         raise PollFormatError(
-            _("Line {line} has {count} × |: put each question and each option on a line of its own, the Polish text | the Lithuanian text.")
-            .format(line=line, count=bars)
-        )  # fmt: skip
+            _(
+                "Line {line} has {count} × |: put each question and each option on a line of its own, the Polish text | the Lithuanian text."
+            ).format(line=line, count=bars)
+        )
     pl, sep, lt = (text.strip() for text in part.partition("|"))
     if not sep:
-        raise PollFormatError(_("Line {line}: write the Polish text, then |, then the Lithuanian text.").format(line=line))
+        raise PollFormatError(
+            _("Line {line}: write the Polish text, then |, then the Lithuanian text.").format(line=line)
+        )
     if not pl:
         raise PollFormatError(_("Line {line}: the Polish text before | is missing.").format(line=line))
     if not lt:
         raise PollFormatError(_("Line {line}: the Lithuanian text after | is missing.").format(line=line))
     if len(pl) > limit or len(lt) > limit:
         raise PollFormatError(
-            _("Line {line}: at most {max} character in each language.", "Line {line}: at most {max} characters in each language.", limit).format(
-                line=line, max=limit
-            )
+            _(
+                "Line {line}: at most {max} character in each language.",
+                "Line {line}: at most {max} characters in each language.",
+                limit,
+            ).format(line=line, max=limit)
         )
     return PollText(pl=pl, lt=lt)
 
@@ -183,28 +202,43 @@ def as_choices(masks: list[int]) -> list[list[int]]:
 # --- what residents see (gettext in the current locale) ---
 
 
-def question_view(poll_id: int, questions: list[Question], locale: str, done: str = "", sel: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+def question_view(
+    poll_id: int, questions: list[Question], locale: str, done: str = "", sel: int = 0
+) -> tuple[str, InlineKeyboardMarkup]:
     index = len(decode(done))
     question = questions[index]
-    hint = _("Choose one or more answers, then confirm.") if question.multiple else _("Choose one answer, then confirm.")
-    text = "\n\n".join([
-        _("📊 <b>Poll</b> · question {number} of {total}").format(number=index + 1, total=len(questions)),
-        f"<b>{escape(question.text.get(locale))}</b>",
-        f"<i>{hint}</i>",
-    ])  # fmt: skip
+    hint = (
+        _("Choose one or more answers, then confirm.")
+        if question.multiple
+        else _("Choose one answer, then confirm.")
+    )
+    text = "\n\n".join(
+        [
+            _("📊 <b>Poll</b> · question {number} of {total}").format(number=index + 1, total=len(questions)),
+            f"<b>{escape(question.text.get(locale))}</b>",
+            f"<i>{hint}</i>",
+        ]
+    )
     marks = ("☑ ", "☐ ") if question.multiple else ("● ", "○ ")
     builder = InlineKeyboardBuilder()
     for i, option in enumerate(question.options):
         mark = marks[0] if sel >> i & 1 else marks[1]
-        builder.button(text=mark + option.get(locale), callback_data=PollTap(poll_id=poll_id, done=done, sel=sel, act="t", opt=i))
+        builder.button(
+            text=mark + option.get(locale),
+            callback_data=PollTap(poll_id=poll_id, done=done, sel=sel, act="t", opt=i),
+        )
     builder.button(text=_("✅ Confirm"), callback_data=PollTap(poll_id=poll_id, done=done, sel=sel, act="c"))
     builder.adjust(1)
     return text, builder.as_markup()
 
 
-def summary_view(poll_id: int, questions: list[Question], locale: str, done: str, sent: bool = False) -> tuple[str, InlineKeyboardMarkup | None]:
+def summary_view(
+    poll_id: int, questions: list[Question], locale: str, done: str, sent: bool = False
+) -> tuple[str, InlineKeyboardMarkup | None]:
     lines = [_("📊 <b>Your answers</b>")]
-    for number, (question, chosen) in enumerate(zip(questions, as_choices(decode(done)), strict=True), start=1):
+    for number, (question, chosen) in enumerate(
+        zip(questions, as_choices(decode(done)), strict=True), start=1
+    ):
         options = ", ".join(escape(question.options[i].get(locale)) for i in chosen)
         lines.append(f"{number}. {escape(question.text.get(locale))}\n→ {options}")
     if sent:

@@ -74,9 +74,36 @@ def draw_poster(link: str, polish: PosterText, lithuanian: PosterText) -> tuple[
         return "\n".join(textwrap.wrap(text, chars)) or text
 
     figure.text(0.5, 0.955, polish.municipality, ha="center", va="top", fontsize=17, weight="bold")
-    figure.text(0.5, 0.925, lithuanian.municipality, ha="center", va="top", fontsize=17, weight="bold", color="#333333")
-    figure.text(0.5, 0.885, lines(polish.heading, 40), ha="center", va="top", fontsize=22, weight="bold", color="#1f4e79")
-    figure.text(0.5, 0.805, lines(lithuanian.heading, 40), ha="center", va="top", fontsize=22, weight="bold", color="#1f4e79")
+    figure.text(
+        0.5,
+        0.925,
+        lithuanian.municipality,
+        ha="center",
+        va="top",
+        fontsize=17,
+        weight="bold",
+        color="#333333",
+    )
+    figure.text(
+        0.5,
+        0.885,
+        lines(polish.heading, 40),
+        ha="center",
+        va="top",
+        fontsize=22,
+        weight="bold",
+        color="#1f4e79",
+    )
+    figure.text(
+        0.5,
+        0.805,
+        lines(lithuanian.heading, 40),
+        ha="center",
+        va="top",
+        fontsize=22,
+        weight="bold",
+        color="#1f4e79",
+    )
 
     matrix = qr_matrix(link)
     side = 4.4  # inches (11 cm): a phone reads it from a few steps away
@@ -89,9 +116,13 @@ def draw_poster(link: str, polish: PosterText, lithuanian: PosterText) -> tuple[
 
     figure.text(0.5, 0.318, link, ha="center", va="top", fontsize=13, family="monospace")
     figure.text(0.5, 0.275, lines(polish.explanation, 66), ha="center", va="top", fontsize=13)
-    figure.text(0.5, 0.19, lines(lithuanian.explanation, 66), ha="center", va="top", fontsize=13, color="#333333")
+    figure.text(
+        0.5, 0.19, lines(lithuanian.explanation, 66), ha="center", va="top", fontsize=13, color="#333333"
+    )
     figure.text(0.5, 0.075, polish.place, ha="center", va="top", fontsize=12, style="italic")
-    figure.text(0.5, 0.05, lithuanian.place, ha="center", va="top", fontsize=12, style="italic", color="#333333")
+    figure.text(
+        0.5, 0.05, lithuanian.place, ha="center", va="top", fontsize=12, style="italic", color="#333333"
+    )
 
     pdf, png = io.BytesIO(), io.BytesIO()
     figure.savefig(pdf, format="pdf", metadata={"Title": polish.place, "Creator": "Petent"})

@@ -64,7 +64,13 @@ log = logging.getLogger(__name__)
 EXPORTS_PER_DAY = 3
 PURGE_BATCH = 1000  # cases per transaction of the retention purge
 # The trail as the resident knows it; the rest is the municipality's internal handling.
-EXPORTED_EVENTS = (EventKind.CREATED, EventKind.STATUS, EventKind.MESSAGE_IN, EventKind.MESSAGE_OUT, EventKind.EXTENDED)
+EXPORTED_EVENTS = (
+    EventKind.CREATED,
+    EventKind.STATUS,
+    EventKind.MESSAGE_IN,
+    EventKind.MESSAGE_OUT,
+    EventKind.EXTENDED,
+)
 
 
 class TooManyExports(Exception):
@@ -88,7 +94,14 @@ def years_before(moment: datetime, years: int) -> datetime:
 
 
 class DataRights:
-    def __init__(self, database: Database, config: Config, calendar: WorkingCalendar, notices: CaseNotices, surveys: SurveyService) -> None:
+    def __init__(
+        self,
+        database: Database,
+        config: Config,
+        calendar: WorkingCalendar,
+        notices: CaseNotices,
+        surveys: SurveyService,
+    ) -> None:
         self.database = database
         self.municipality = config.municipality
         self.calendar = calendar
@@ -112,44 +125,104 @@ class DataRights:
             resident.exports_that_day = resident.exports_that_day + 1 if resident.exports_on == today else 1
             resident.exports_on = today
             cases = list(
-                (await session.execute(select(Case).where(case_queries.owned_by(resident_id)).order_by(col(Case.received_at), col(Case.id)))).scalars()
+                (
+                    await session.execute(
+                        select(Case)
+                        .where(case_queries.owned_by(resident_id))
+                        .order_by(col(Case.received_at), col(Case.id))
+                    )
+                ).scalars()
             )
             ids = [case.id for case in cases]
             # The trail's columns the export shows, as plain rows: a resident with hundreds of cases
             # has thousands of events, and whole ORM objects of them cost more than the query.
             events = (
                 await session.execute(
-                    select(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.kind), col(CaseEvent.actor_id), col(CaseEvent.text), col(CaseEvent.data))
+                    select(
+                        col(CaseEvent.case_id),
+                        col(CaseEvent.at),
+                        col(CaseEvent.kind),
+                        col(CaseEvent.actor_id),
+                        col(CaseEvent.text),
+                        col(CaseEvent.data),
+                    )
                     .where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.kind).in_(EXPORTED_EVENTS))
                     .order_by(col(CaseEvent.at), col(CaseEvent.id))
                 )
             ).all()
-            follows = (await session.execute(select(Follow).where(col(Follow.resident_id) == resident_id).order_by(col(Follow.id)))).scalars()
-            followed: list[dict[str, Any]] = [{"kind": f.kind, "target": f.target, "since": f.created_at.isoformat()} for f in follows]
+            follows = (
+                await session.execute(
+                    select(Follow).where(col(Follow.resident_id) == resident_id).order_by(col(Follow.id))
+                )
+            ).scalars()
+            followed: list[dict[str, Any]] = [
+                {"kind": f.kind, "target": f.target, "since": f.created_at.isoformat()} for f in follows
+            ]
             # What is followed, in one query per kind (not one per follow).
-            targets = {kind: [int(e["target"]) for e in followed if e["kind"] == kind] for kind in (FollowKind.PROJECT, FollowKind.CASE)}
+            targets = {
+                kind: [int(e["target"]) for e in followed if e["kind"] == kind]
+                for kind in (FollowKind.PROJECT, FollowKind.CASE)
+            }
             projects: dict[int, Project] = {}
             numbers: dict[int, str] = {}
             if targets[FollowKind.PROJECT]:
-                projects = {p.id: p for p in (await session.execute(select(Project).where(col(Project.id).in_(targets[FollowKind.PROJECT])))).scalars()}
+                projects = {
+                    p.id: p
+                    for p in (
+                        await session.execute(
+                            select(Project).where(col(Project.id).in_(targets[FollowKind.PROJECT]))
+                        )
+                    ).scalars()
+                }
             if targets[FollowKind.CASE]:
-                numbers = dict((await session.execute(select(col(Case.id), col(Case.number)).where(col(Case.id).in_(targets[FollowKind.CASE])))).tuples().all())
+                numbers = dict(
+                    (
+                        await session.execute(
+                            select(col(Case.id), col(Case.number)).where(
+                                col(Case.id).in_(targets[FollowKind.CASE])
+                            )
+                        )
+                    )
+                    .tuples()
+                    .all()
+                )
             for entry in followed:
-                if entry["kind"] == FollowKind.PROJECT and (project := projects.get(int(entry["target"]))) is not None:
-                    entry["project"] = {"code": project.external_id, "pl": project.name_pl, "lt": project.name_lt}
-                if entry["kind"] == FollowKind.CASE and (number := numbers.get(int(entry["target"]))) is not None:
+                if (
+                    entry["kind"] == FollowKind.PROJECT
+                    and (project := projects.get(int(entry["target"]))) is not None
+                ):
+                    entry["project"] = {
+                        "code": project.external_id,
+                        "pl": project.name_pl,
+                        "lt": project.name_lt,
+                    }
+                if (
+                    entry["kind"] == FollowKind.CASE
+                    and (number := numbers.get(int(entry["target"]))) is not None
+                ):
                     entry["case"] = number  # the number only: the case is someone else's
-            files = (await session.execute(select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id)))).scalars()
-            by_case: dict[int, dict[str, list[dict[str, Any]]]] = {case_id: {"events": [], "files": []} for case_id in ids}
+            files = (
+                await session.execute(
+                    select(Attachment).where(col(Attachment.case_id).in_(ids)).order_by(col(Attachment.id))
+                )
+            ).scalars()
+            by_case: dict[int, dict[str, list[dict[str, Any]]]] = {
+                case_id: {"events": [], "files": []} for case_id in ids
+            }
             for event in events:
                 by_case[event.case_id]["events"].append(_event(event, resident_id))
             for file in files:
                 by_case[file.case_id]["files"].append(
                     {
-                        "kind": file.kind, "caption": file.caption, "received_at": file.created_at.isoformat(), "file_name": file.file_name,
-                        "size": file.size, "sha256": file.sha256, "kept_by_municipality": file.stored_at is not None,
+                        "kind": file.kind,
+                        "caption": file.caption,
+                        "received_at": file.created_at.isoformat(),
+                        "file_name": file.file_name,
+                        "size": file.size,
+                        "sha256": file.sha256,
+                        "kept_by_municipality": file.stored_at is not None,
                     }
-                )  # fmt: skip
+                )
         return {
             "exported_at": now.isoformat(),
             "controller": self.municipality.privacy.controller.get(resident.locale or "lt"),
@@ -158,10 +231,16 @@ class DataRights:
                 "name": resident.display_name,
                 "phone": resident.phone,
                 "language": resident.locale,
-                "privacy_notice_acknowledged_at": resident.consent_at.isoformat() if resident.consent_at else None,
+                "privacy_notice_acknowledged_at": resident.consent_at.isoformat()
+                if resident.consent_at
+                else None,
                 "first_contact_at": resident.created_at.isoformat(),
-            },  # fmt: skip
-            "subscriptions": {"news_topics": list(resident.news_topics), "news_eldership": resident.eldership_id, "follows": followed},
+            },
+            "subscriptions": {
+                "news_topics": list(resident.news_topics),
+                "news_eldership": resident.eldership_id,
+                "follows": followed,
+            },
             "cases": [_case(case) | by_case[case.id] for case in cases],
             "not_linked_to_you": ["satisfaction answers", "poll answers", "visit survey answers"],
         }
@@ -180,18 +259,37 @@ class DataRights:
             _("Name: {value}").format(value=profile["name"] or "—"),
             _("Phone: {value}").format(value=profile["phone"] or "—"),
             _("Language: {value}").format(value=texts.LANGUAGE_NAMES.get(profile["language"] or "", "—")),
-            _("Privacy notice acknowledged: {value}").format(value=self._when(profile["privacy_notice_acknowledged_at"])),
-            _("News subscriptions: {value}").format(value=", ".join(topics[t].get(locale) for t in subscriptions["news_topics"] if t in topics) or "—"),
-            _("Following: {value}").format(value=", ".join(self._followed(f, locale) for f in subscriptions.get("follows", [])) or "—"),
+            _("Privacy notice acknowledged: {value}").format(
+                value=self._when(profile["privacy_notice_acknowledged_at"])
+            ),
+            _("News subscriptions: {value}").format(
+                value=", ".join(topics[t].get(locale) for t in subscriptions["news_topics"] if t in topics)
+                or "—"
+            ),
+            _("Following: {value}").format(
+                value=", ".join(self._followed(f, locale) for f in subscriptions.get("follows", [])) or "—"
+            ),
             "",
             _("CASES ({count})").format(count=len(data["cases"])),
         ]
         for case in data["cases"]:
-            lines += ["", f"{case['number']} · {texts.kind_label(case['kind'])} · {texts.status_label(case['status'])}"]
-            category, eldership = self.municipality.category_by_id.get(case["category"]), self.municipality.eldership_by_id.get(case["eldership"] or "")
-            lines.append(_("Category: {value}").format(value=category.get(locale) if category else case["category"]))
+            lines += [
+                "",
+                f"{case['number']} · {texts.kind_label(case['kind'])} · {texts.status_label(case['status'])}",
+            ]
+            category, eldership = (
+                self.municipality.category_by_id.get(case["category"]),
+                self.municipality.eldership_by_id.get(case["eldership"] or ""),
+            )
+            lines.append(
+                _("Category: {value}").format(value=category.get(locale) if category else case["category"])
+            )
             if case["eldership"]:
-                lines.append(_("Eldership: {value}").format(value=eldership.get(locale) if eldership else case["eldership"]))
+                lines.append(
+                    _("Eldership: {value}").format(
+                        value=eldership.get(locale) if eldership else case["eldership"]
+                    )
+                )
             lines.append(_("Received: {date}").format(date=self._when(case["received_at"])))
             if case["location"]:
                 lines.append(_("Location: {latitude}, {longitude}").format(**case["location"]))
@@ -208,8 +306,12 @@ class DataRights:
                 lines.append(line)
         lines += [
             "",
-            _("Answers to satisfaction questions and polls are stored without any link to you, so they cannot be included."),
-            _("Visit surveys (the QR code at our desks and offices) are anonymous: we keep nothing about you from them."),
+            _(
+                "Answers to satisfaction questions and polls are stored without any link to you, so they cannot be included."
+            ),
+            _(
+                "Visit surveys (the QR code at our desks and offices) are anonymous: we keep nothing about you from them."
+            ),
         ]
         return "\n".join(lines) + "\n"
 
@@ -218,9 +320,15 @@ class DataRights:
             return _("case {number} (“me too”)").format(number=follow.get("case") or follow["target"])
         if follow["kind"] == FollowKind.ELDERSHIP_PROJECTS:
             eldership = self.municipality.eldership_by_id.get(follow["target"])
-            return _("projects of {eldership}").format(eldership=eldership.get(locale) if eldership else follow["target"])
+            return _("projects of {eldership}").format(
+                eldership=eldership.get(locale) if eldership else follow["target"]
+            )
         project = follow.get("project")
-        return (project["pl"] if locale == "pl" else project["lt"]) if project else _("project no. {id}").format(id=follow["target"])
+        return (
+            (project["pl"] if locale == "pl" else project["lt"])
+            if project
+            else _("project no. {id}").format(id=follow["target"])
+        )
 
     def _when(self, iso: str | None) -> str:
         if iso is None:
@@ -236,16 +344,29 @@ class DataRights:
             resident = await session.get(Resident, resident_id, with_for_update=True)
             if resident is None:
                 return 0
-            cases = list((await session.execute(select(Case).where(case_queries.owned_by(resident_id)))).scalars())
+            cases = list(
+                (await session.execute(select(Case).where(case_queries.owned_by(resident_id)))).scalars()
+            )
             resident.display_name, resident.phone, resident.locale, resident.consent_at = "", None, None, None
-            resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = [], None, None, 0
+            resident.news_topics, resident.eldership_id, resident.exports_on, resident.exports_that_day = (
+                [],
+                None,
+                None,
+                0,
+            )
             resident.erased_at = resident.created_at = now  # a fresh start: not even when they first came
             resident.blocked_at = None
-            followed = select(col(Follow.target)).where(col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE)
+            followed = select(col(Follow.target)).where(
+                col(Follow.resident_id) == resident_id, col(Follow.kind) == FollowKind.CASE
+            )
             followed_ids = [int(target) for target in (await session.execute(followed)).scalars()]
             await session.execute(delete(Follow).where(col(Follow.resident_id) == resident_id))
-            for followed_case in (await session.execute(select(Case).where(col(Case.id).in_(followed_ids)))).scalars():
-                await self.notices.refresh_card(session, followed_case)  # one resident fewer affected ("me too")
+            for followed_case in (
+                await session.execute(select(Case).where(col(Case.id).in_(followed_ids)))
+            ).scalars():
+                await self.notices.refresh_card(
+                    session, followed_case
+                )  # one resident fewer affected ("me too")
             await session.execute(
                 update(Delivery)
                 .where(col(Delivery.chat_id) == resident_id, col(Delivery.status) == DeliveryStatus.PENDING)
@@ -255,10 +376,11 @@ class DataRights:
             handled = [case.id for case in cases if case.status not in CLOSED_STATUSES]
             await session.execute(
                 delete(OutboxMessage).where(
-                    col(OutboxMessage.chat_id) == resident_id, col(OutboxMessage.status) == OutboxStatus.PENDING,
+                    col(OutboxMessage.chat_id) == resident_id,
+                    col(OutboxMessage.status) == OutboxStatus.PENDING,
                     or_(col(OutboxMessage.case_id).is_(None), col(OutboxMessage.case_id).not_in(handled)),
                 )
-            )  # fmt: skip
+            )
             for case in cases:
                 await self.notices.tell_team_profile_erased(session, case)
             await self._scrub_pending_events(session, [case.id for case in cases])
@@ -273,7 +395,9 @@ class DataRights:
         """Case events not yet delivered to the document management system (a receiver that is
         down) were written with the person's name and phone: they go out without them."""
         pending = select(OutboxMessage).where(
-            col(OutboxMessage.case_id).in_(case_ids), col(OutboxMessage.kind) == Kind.WEBHOOK, col(OutboxMessage.status).in_(UNFINISHED)
+            col(OutboxMessage.case_id).in_(case_ids),
+            col(OutboxMessage.kind) == Kind.WEBHOOK,
+            col(OutboxMessage.status).in_(UNFINISHED),
         )
         for row in (await session.execute(pending)).scalars():
             try:
@@ -283,7 +407,11 @@ class DataRights:
                 continue
             scrubbed = payload.without_person()
             if scrubbed is not payload:
-                await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(payload=scrubbed.dump()))
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id) == row.id)
+                    .values(payload=scrubbed.dump())
+                )
 
     # --- retention ---
 
@@ -297,7 +425,9 @@ class DataRights:
             col(Case.purged_at).is_(None),
             or_(
                 *(
-                    and_(col(Case.kind) == kind, col(Case.closed_at) < years_before(now, rules.retention_years))
+                    and_(
+                        col(Case.kind) == kind, col(Case.closed_at) < years_before(now, rules.retention_years)
+                    )
                     for kind, rules in self.municipality.kinds.items()
                 )
             ),
@@ -306,11 +436,22 @@ class DataRights:
         after = 0  # the batches go in id order: each starts past the last one's cases
         while True:
             async with self.database.write() as session:
-                batch = list((await session.execute(expired.where(col(Case.id) > after).order_by(col(Case.id)).limit(PURGE_BATCH))).scalars())
+                batch = list(
+                    (
+                        await session.execute(
+                            expired.where(col(Case.id) > after).order_by(col(Case.id)).limit(PURGE_BATCH)
+                        )
+                    ).scalars()
+                )
                 if not batch:
                     break
                 removed, batch_files = await self._purge_batch(session, batch, now)
-            cases, texts_removed, files, after = cases + len(batch), texts_removed + removed, files + batch_files, batch[-1].id
+            cases, texts_removed, files, after = (
+                cases + len(batch),
+                texts_removed + removed,
+                files + batch_files,
+                batch[-1].id,
+            )
         async with self.database.write() as session:
             # Erased profiles that no case needs any more go altogether.
             unneeded = select(col(Resident.id)).where(
@@ -319,20 +460,42 @@ class DataRights:
                 ~select(col(Case.id)).where(col(Case.resident_id) == Resident.id).exists(),
             )  # not one who came back since
             gone = list((await session.execute(unneeded)).scalars())
-            await session.execute(delete(Delivery).where(col(Delivery.chat_id).in_(gone)))  # who got which announcement
+            await session.execute(
+                delete(Delivery).where(col(Delivery.chat_id).in_(gone))
+            )  # who got which announcement
             residents = rowcount(await session.execute(delete(Resident).where(col(Resident.id).in_(gone))))
             comments = await self._blank_comments(session, now)
         purged = Purged(cases, texts_removed, files, residents, comments)
-        log.info("retention", extra={"cases": purged.cases, "texts": purged.texts, "files": purged.files, "residents": purged.residents, "comments": comments})
+        log.info(
+            "retention",
+            extra={
+                "cases": purged.cases,
+                "texts": purged.texts,
+                "files": purged.files,
+                "residents": purged.residents,
+                "comments": comments,
+            },
+        )
         return purged
 
     async def _purge_batch(self, session: AsyncSession, cases: list[Case], now: datetime) -> tuple[int, int]:
         """One transaction's cases: their texts, files, pending messages and places go; (texts, files) removed."""
         ids = [case.id for case in cases]
         # Set-based, before the cases lose their resident (the trail's resident is found through them).
-        of_resident = col(CaseEvent.actor_id) == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
-        await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None))
-        removed = rowcount(await session.execute(update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None)).values(text=None)))
+        of_resident = (
+            col(CaseEvent.actor_id)
+            == select(col(Case.resident_id)).where(col(Case.id) == CaseEvent.case_id).scalar_subquery()
+        )
+        await session.execute(
+            update(CaseEvent).where(col(CaseEvent.case_id).in_(ids), of_resident).values(actor_id=None)
+        )
+        removed = rowcount(
+            await session.execute(
+                update(CaseEvent)
+                .where(col(CaseEvent.case_id).in_(ids), col(CaseEvent.text).is_not(None))
+                .values(text=None)
+            )
+        )
         stored = await stored_files(session, ids)
         files = rowcount(await session.execute(delete(Attachment).where(col(Attachment.case_id).in_(ids))))
         await session.execute(delete(OutboxMessage).where(col(OutboxMessage.case_id).in_(ids)))
@@ -355,7 +518,7 @@ class DataRights:
                 topic_id=None,
                 card_message_id=None,
                 purged_at=now,
-            )  # fmt: skip
+            )
             .execution_options(synchronize_session=False)
         )
         await session.flush()
@@ -370,7 +533,11 @@ class DataRights:
             before = self.calendar.local_date(years_before(now, rules.retention_years))
             result = await session.execute(
                 update(SatisfactionAnswer)
-                .where(col(SatisfactionAnswer.kind) == kind, col(SatisfactionAnswer.answered_on) < before, col(SatisfactionAnswer.comment).is_not(None))
+                .where(
+                    col(SatisfactionAnswer.kind) == kind,
+                    col(SatisfactionAnswer.answered_on) < before,
+                    col(SatisfactionAnswer.comment).is_not(None),
+                )
                 .values(comment=None)
             )
             blanked += rowcount(result)
@@ -379,21 +546,34 @@ class DataRights:
 
 def _case(case: Case) -> dict[str, Any]:
     return {
-        "number": case.number, "kind": case.kind, "category": case.category_id, "eldership": case.eldership_id,
-        "description": case.description, "address": case.address,
-        "location": {"latitude": case.latitude, "longitude": case.longitude} if case.latitude is not None else None,
-        "status": case.status, "received_at": case.received_at.isoformat(), "deadline": case.due.isoformat(),
-        "extension_reason": case.extension_reason, "closed_at": case.closed_at.isoformat() if case.closed_at else None,
-    }  # fmt: skip
+        "number": case.number,
+        "kind": case.kind,
+        "category": case.category_id,
+        "eldership": case.eldership_id,
+        "description": case.description,
+        "address": case.address,
+        "location": {"latitude": case.latitude, "longitude": case.longitude}
+        if case.latitude is not None
+        else None,
+        "status": case.status,
+        "received_at": case.received_at.isoformat(),
+        "deadline": case.due.isoformat(),
+        "extension_reason": case.extension_reason,
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+    }
 
 
 def _event(event: Any, resident_id: int) -> dict[str, Any]:
     """One event of the trail (a row with at, kind, actor_id, text and data)."""
     data = event.data or {}
     return {
-        "at": event.at.isoformat(), "kind": event.kind, "from": "you" if event.actor_id == resident_id else "municipality",
-        "text": event.text, "status": data.get("to"), "until": data.get("until"),
-    }  # fmt: skip
+        "at": event.at.isoformat(),
+        "kind": event.kind,
+        "from": "you" if event.actor_id == resident_id else "municipality",
+        "text": event.text,
+        "status": data.get("to"),
+        "until": data.get("until"),
+    }
 
 
 def _event_line(event: dict[str, Any]) -> str:

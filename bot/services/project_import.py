@@ -32,13 +32,43 @@ from sqlmodel import col
 from bot.municipality import Municipality
 from bot.services import texts
 from bot.services.projects import Actor, ProjectService
-from bot.store.models import Broadcast, Milestone, MilestoneStatus, Project, ProjectEvent, ProjectEventKind, ProjectStatus
+from bot.store.models import (
+    Broadcast,
+    Milestone,
+    MilestoneStatus,
+    Project,
+    ProjectEvent,
+    ProjectEventKind,
+    ProjectStatus,
+)
 
 COLUMNS = (
-    "record", "external_id", "milestone", "name_pl", "name_lt", "name_en", "summary_pl", "summary_lt", "summary_en",
-    "elderships", "team", "status", "progress", "budget", "funding", "starts_on", "latitude", "longitude", "address",
-    "link", "baseline_due", "current_due", "milestone_status", "date_met", "reason",
-)  # fmt: skip
+    "record",
+    "external_id",
+    "milestone",
+    "name_pl",
+    "name_lt",
+    "name_en",
+    "summary_pl",
+    "summary_lt",
+    "summary_en",
+    "elderships",
+    "team",
+    "status",
+    "progress",
+    "budget",
+    "funding",
+    "starts_on",
+    "latitude",
+    "longitude",
+    "address",
+    "link",
+    "baseline_due",
+    "current_due",
+    "milestone_status",
+    "date_met",
+    "reason",
+)
 PROJECT, MILESTONE = "project", "milestone"
 # About a dozen projects of the Vilnius District (the sandbox's teams): `make demo` imports it.
 SAMPLE = Path(__file__).resolve().parents[1] / "municipalities" / "vilnius-district-projects.csv"
@@ -48,9 +78,23 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$")
 _LINK = re.compile(r"^https?://\S+$")
 # Fields compared, changed and exported as they are (the rest: elderships, dates, numbers).
 PROJECT_FIELDS = (
-    "name_pl", "name_lt", "name_en", "summary_pl", "summary_lt", "summary_en", "elderships", "team_id", "progress",
-    "budget", "funding", "starts_on", "latitude", "longitude", "address", "link",
-)  # fmt: skip
+    "name_pl",
+    "name_lt",
+    "name_en",
+    "summary_pl",
+    "summary_lt",
+    "summary_en",
+    "elderships",
+    "team_id",
+    "progress",
+    "budget",
+    "funding",
+    "starts_on",
+    "latitude",
+    "longitude",
+    "address",
+    "link",
+)
 MILESTONE_FIELDS = ("title_pl", "title_lt", "title_en")
 
 
@@ -122,15 +166,23 @@ def read_table(data: bytes, file_name: str) -> list[dict[str, str]]:
     header = [str(cell or "").strip().lower() for cell in rows[0]]
     missing = [name for name in ("record", "external_id", "name_pl", "name_lt") if name not in header]
     if missing:
-        raise SheetError(_("The first row must name the columns; missing: {columns}.").format(columns=", ".join(missing)))
+        raise SheetError(
+            _("The first row must name the columns; missing: {columns}.").format(columns=", ".join(missing))
+        )
     unknown = [name for name in header if name and name not in COLUMNS]
     if unknown:
         raise SheetError(_("Unknown columns: {columns}.").format(columns=", ".join(unknown)))
     if len(rows) - 1 > MAX_ROWS:
-        raise SheetError(_("At most {count} row at once.", "At most {count} rows at once.", MAX_ROWS).format(count=MAX_ROWS))
+        raise SheetError(
+            _("At most {count} row at once.", "At most {count} rows at once.", MAX_ROWS).format(
+                count=MAX_ROWS
+            )
+        )
     table = []
     for cells in rows[1:]:
-        table.append({name: _cell(cells[i]) if i < len(cells) else "" for i, name in enumerate(header) if name})
+        table.append(
+            {name: _cell(cells[i]) if i < len(cells) else "" for i, name in enumerate(header) if name}
+        )
     return table
 
 
@@ -166,7 +218,11 @@ def _csv_rows(data: bytes) -> list[list[object]]:
         raise SheetError(_("The CSV file must be in UTF-8.")) from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(cell.strip() for cell in row)]
+    return [
+        list(row)
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter)
+        if any(cell.strip() for cell in row)
+    ]
 
 
 # --- checking rows ---
@@ -201,7 +257,12 @@ class _Row:
         if not value and required:
             self.fail(column, required)
         elif len(value) > limit:
-            self.fail(column, _("longer than {count} character", "longer than {count} characters", limit).format(count=limit))
+            self.fail(
+                column,
+                _("longer than {count} character", "longer than {count} characters", limit).format(
+                    count=limit
+                ),
+            )
         return value
 
     def day(self, column: str, required: bool = False) -> date | None:
@@ -225,7 +286,12 @@ class _Row:
         except ValueError:
             number = None
         if number is None or not low <= number <= high:
-            self.fail(column, _("not a number from {low} to {high}: “{value}”").format(low=low, high=high, value=value[:40]))
+            self.fail(
+                column,
+                _("not a number from {low} to {high}: “{value}”").format(
+                    low=low, high=high, value=value[:40]
+                ),
+            )
             return None
         return number
 
@@ -256,7 +322,12 @@ def _project_row(row: _Row, municipality: Municipality) -> ProjectRow | None:
     values["team_id"] = team
     status = row.cells.get("status", "") or ProjectStatus.PLANNED
     if status not in {s.value for s in ProjectStatus}:
-        row.fail("status", _("unknown status “{value}”: one of {values}").format(value=status[:40], values=", ".join(ProjectStatus)))
+        row.fail(
+            "status",
+            _("unknown status “{value}”: one of {values}").format(
+                value=status[:40], values=", ".join(ProjectStatus)
+            ),
+        )
     progress = row.amount("progress", 0, 100)
     values["progress"] = int(progress or 0)
     values["budget"] = row.amount("budget", 0, 10**12)
@@ -264,7 +335,10 @@ def _project_row(row: _Row, municipality: Municipality) -> ProjectRow | None:
     values["latitude"] = row.amount("latitude", -90, 90)
     values["longitude"] = row.amount("longitude", -180, 180)
     if (values["latitude"] is None) != (values["longitude"] is None):
-        row.fail("longitude" if values["longitude"] is None else "latitude", _("a place needs both latitude and longitude"))
+        row.fail(
+            "longitude" if values["longitude"] is None else "latitude",
+            _("a place needs both latitude and longitude"),
+        )
     if values["link"] and not _LINK.match(values["link"]):
         row.fail("link", _("a link starts with http:// or https://"))
     return ProjectRow(row.number, external_id, values, status) if row.ok else None
@@ -284,12 +358,19 @@ def _milestone_row(row: _Row) -> MilestoneRow | None:
     current = row.day("current_due") or baseline
     status = row.cells.get("milestone_status", "") or MilestoneStatus.SCHEDULED
     if status not in {s.value for s in MilestoneStatus}:
-        row.fail("milestone_status", _("unknown status “{value}”: one of {values}").format(value=status[:40], values=", ".join(MilestoneStatus)))
+        row.fail(
+            "milestone_status",
+            _("unknown status “{value}”: one of {values}").format(
+                value=status[:40], values=", ".join(MilestoneStatus)
+            ),
+        )
     met_on = row.day("date_met")
     reason = row.text("reason", 500) or None
     if not row.ok or baseline is None or current is None or number is None:
         return None
-    return MilestoneRow(row.number, external_id, int(number), values, baseline, current, status, met_on, reason)
+    return MilestoneRow(
+        row.number, external_id, int(number), values, baseline, current, status, met_on, reason
+    )
 
 
 # --- the dry run ---
@@ -316,20 +397,38 @@ async def plan(service: ProjectService, table: list[dict[str, str]]) -> Plan:
     async with service.database.read() as session:
         stored = {p.external_id: p for p in (await session.execute(select(Project))).scalars()}
         milestones = await service._milestones(session, [p.id for p in stored.values()])
-    stored_milestones = {(p.external_id, m.number): m for p in stored.values() for m in milestones.get(p.id, [])}
-    starts = {external_id: p.starts_on for external_id, p in stored.items()} | {p.external_id: p.values["starts_on"] for p in result.projects}
+    stored_milestones = {
+        (p.external_id, m.number): m for p in stored.values() for m in milestones.get(p.id, [])
+    }
+    starts = {external_id: p.starts_on for external_id, p in stored.items()} | {
+        p.external_id: p.values["starts_on"] for p in result.projects
+    }
     for project_row in result.projects:
         _project_changes(result, project_row, stored.get(project_row.external_id))
     for milestone_row in result.milestones:
         if milestone_row.external_id not in starts:
-            result.errors.append(Problem(milestone_row.row, "external_id", _("no project has the code {code}").format(code=milestone_row.external_id)))
+            result.errors.append(
+                Problem(
+                    milestone_row.row,
+                    "external_id",
+                    _("no project has the code {code}").format(code=milestone_row.external_id),
+                )
+            )
             continue
         start = starts[milestone_row.external_id]
         if start is not None and min(milestone_row.baseline_due, milestone_row.current_due) < start:
             column = "baseline_due" if milestone_row.baseline_due < start else "current_due"
-            result.errors.append(Problem(milestone_row.row, column, _("due before the project starts ({date})").format(date=start.isoformat())))
+            result.errors.append(
+                Problem(
+                    milestone_row.row,
+                    column,
+                    _("due before the project starts ({date})").format(date=start.isoformat()),
+                )
+            )
             continue
-        _milestone_changes(result, milestone_row, stored_milestones.get((milestone_row.external_id, milestone_row.number)))
+        _milestone_changes(
+            result, milestone_row, stored_milestones.get((milestone_row.external_id, milestone_row.number))
+        )
     result.errors.sort(key=lambda p: (p.row, COLUMNS.index(p.column) if p.column in COLUMNS else 0))
     result.changes.sort(key=lambda c: c.row)
     return result
@@ -341,13 +440,19 @@ def _duplicates(result: Plan, table: list[dict[str, str]]) -> None:
     duplicated: set[int] = set()
     for index, cells in enumerate(table):
         record = cells.get("record", "").lower()
-        key = (record, cells.get("external_id", ""), cells.get("milestone", "") if record == MILESTONE else "")
+        key = (
+            record,
+            cells.get("external_id", ""),
+            cells.get("milestone", "") if record == MILESTONE else "",
+        )
         if record not in (PROJECT, MILESTONE) or not key[1]:
             continue
         if key in seen:
             duplicated.add(index + 2)
             column = "milestone" if record == MILESTONE else "external_id"
-            result.errors.append(Problem(index + 2, column, _("the same code as row {row}").format(row=seen[key])))
+            result.errors.append(
+                Problem(index + 2, column, _("the same code as row {row}").format(row=seen[key]))
+            )
         else:
             seen[key] = index + 2
     result.projects = [p for p in result.projects if p.row not in duplicated]
@@ -366,7 +471,12 @@ def _shown(value: object) -> str:
 
 def _project_changes(result: Plan, row: ProjectRow, stored: Project | None) -> None:
     if stored is None:
-        result.changes.append(Change(row.row, _("new project {code}: {name}").format(code=row.external_id, name=row.values["name_lt"])))
+        result.changes.append(
+            Change(
+                row.row,
+                _("new project {code}: {name}").format(code=row.external_id, name=row.values["name_lt"]),
+            )
+        )
         return
     for name in PROJECT_FIELDS:
         old, new = getattr(stored, name), row.values[name]
@@ -386,10 +496,21 @@ def _milestone_changes(result: Plan, row: MilestoneRow, stored: Milestone | None
     key = f"{row.external_id} #{row.number}"
     if stored is None:
         if row.current_due != row.baseline_due and not row.reason:
-            result.errors.append(Problem(row.row, "reason", _("the current due date differs from the baseline: the reason is needed")))
+            result.errors.append(
+                Problem(
+                    row.row,
+                    "reason",
+                    _("the current due date differs from the baseline: the reason is needed"),
+                )
+            )
             return
         result.changes.append(
-            Change(row.row, _("new milestone {key}: {title}, due {date}").format(key=key, title=row.values["title_lt"], date=row.current_due))
+            Change(
+                row.row,
+                _("new milestone {key}: {title}, due {date}").format(
+                    key=key, title=row.values["title_lt"], date=row.current_due
+                ),
+            )
         )
         return
     if row.baseline_due != stored.baseline_due:
@@ -397,7 +518,9 @@ def _milestone_changes(result: Plan, row: MilestoneRow, stored: Milestone | None
             Problem(
                 row.row,
                 "baseline_due",
-                _("the baseline due date never changes (it was {date}): move current_due, with a reason").format(date=stored.baseline_due),
+                _(
+                    "the baseline due date never changes (it was {date}): move current_due, with a reason"
+                ).format(date=stored.baseline_due),
             )
         )
         return
@@ -405,15 +528,27 @@ def _milestone_changes(result: Plan, row: MilestoneRow, stored: Milestone | None
         if not row.reason or row.reason == stored.reason:
             result.errors.append(
                 Problem(
-                    row.row, "reason", _("the due date moves from {old} to {new}: a new reason is needed").format(old=stored.current_due, new=row.current_due)
+                    row.row,
+                    "reason",
+                    _("the due date moves from {old} to {new}: a new reason is needed").format(
+                        old=stored.current_due, new=row.current_due
+                    ),
                 )
             )
             return
-        result.changes.append(Change(row.row, f"{key}: current_due {stored.current_due} → {row.current_due} ({row.reason})"))
+        result.changes.append(
+            Change(row.row, f"{key}: current_due {stored.current_due} → {row.current_due} ({row.reason})")
+        )
     for name in MILESTONE_FIELDS:
         if _differs(getattr(stored, name), row.values[name]):
-            result.changes.append(Change(row.row, f"{key}: {name} {_shown(getattr(stored, name))} → {_shown(row.values[name])}"))
-    if row.status != stored.status or (row.met_on or None) != stored.met_on and row.status in (MilestoneStatus.MET, MilestoneStatus.PARTIALLY_MET):
+            result.changes.append(
+                Change(row.row, f"{key}: {name} {_shown(getattr(stored, name))} → {_shown(row.values[name])}")
+            )
+    if (
+        row.status != stored.status
+        or (row.met_on or None) != stored.met_on
+        and row.status in (MilestoneStatus.MET, MilestoneStatus.PARTIALLY_MET)
+    ):
         result.changes.append(Change(row.row, f"{key}: milestone_status {stored.status} → {row.status}"))
 
 
@@ -435,35 +570,77 @@ async def apply(service: ProjectService, table: list[dict[str, str]], actor: Act
                 session.add(project)
                 await session.flush()
                 projects[row.external_id] = project
-                session.add(ProjectEvent(project_id=project.id, kind=ProjectEventKind.CREATED, actor_id=actor.id, actor_name=actor.name))
+                session.add(
+                    ProjectEvent(
+                        project_id=project.id,
+                        kind=ProjectEventKind.CREATED,
+                        actor_id=actor.id,
+                        actor_name=actor.name,
+                    )
+                )
                 continue
             changed = {
-                name: [_json(getattr(project, name)), _json(row.values[name])] for name in PROJECT_FIELDS if _differs(getattr(project, name), row.values[name])
+                name: [_json(getattr(project, name)), _json(row.values[name])]
+                for name in PROJECT_FIELDS
+                if _differs(getattr(project, name), row.values[name])
             }
             for name in changed:
                 setattr(project, name, row.values[name])
             if changed:
                 session.add(project)
-                session.add(ProjectEvent(project_id=project.id, kind=ProjectEventKind.CHANGED, actor_id=actor.id, actor_name=actor.name, data=changed))
+                session.add(
+                    ProjectEvent(
+                        project_id=project.id,
+                        kind=ProjectEventKind.CHANGED,
+                        actor_id=actor.id,
+                        actor_name=actor.name,
+                        data=changed,
+                    )
+                )
             if project.status != row.status:
                 await service.status(session, project, row.status, actor, started)
         ids = [p.id for p in projects.values()]
-        stored = {(m.project_id, m.number): m for m in (await session.execute(select(Milestone).where(col(Milestone.project_id).in_(ids)))).scalars()}
+        stored = {
+            (m.project_id, m.number): m
+            for m in (
+                await session.execute(select(Milestone).where(col(Milestone.project_id).in_(ids)))
+            ).scalars()
+        }
         for milestone_row in result.milestones:
             project = projects[milestone_row.external_id]
-            await _apply_milestone(service, session, project, milestone_row, stored.get((project.id, milestone_row.number)), actor, started)
+            await _apply_milestone(
+                service,
+                session,
+                project,
+                milestone_row,
+                stored.get((project.id, milestone_row.number)),
+                actor,
+                started,
+            )
     service._start(started)
     return result
 
 
 async def _apply_milestone(
-    service: ProjectService, session: Any, project: Project, row: MilestoneRow, milestone: Milestone | None, actor: Actor, started: list[Broadcast]
+    service: ProjectService,
+    session: Any,
+    project: Project,
+    row: MilestoneRow,
+    milestone: Milestone | None,
+    actor: Actor,
+    started: list[Broadcast],
 ) -> None:
     if milestone is None:
         milestone = Milestone(
-            project_id=project.id, number=row.number, baseline_due=row.baseline_due, current_due=row.current_due, status=row.status,
-            met_on=row.met_on, reason=row.reason, **row.values,
-        )  # fmt: skip
+            project_id=project.id,
+            number=row.number,
+            baseline_due=row.baseline_due,
+            current_due=row.current_due,
+            status=row.status,
+            met_on=row.met_on,
+            reason=row.reason,
+            **row.values,
+        )
         session.add(milestone)
         await session.flush()
         session.add(
@@ -477,20 +654,31 @@ async def _apply_milestone(
             )
         )
         return
-    changed = {name: [getattr(milestone, name), row.values[name]] for name in MILESTONE_FIELDS if _differs(getattr(milestone, name), row.values[name])}
+    changed = {
+        name: [getattr(milestone, name), row.values[name]]
+        for name in MILESTONE_FIELDS
+        if _differs(getattr(milestone, name), row.values[name])
+    }
     for name in changed:
         setattr(milestone, name, row.values[name])
     if changed:
         session.add(milestone)
         session.add(
             ProjectEvent(
-                project_id=project.id, milestone_id=milestone.id, kind=ProjectEventKind.CHANGED, actor_id=actor.id, actor_name=actor.name, data=changed
+                project_id=project.id,
+                milestone_id=milestone.id,
+                kind=ProjectEventKind.CHANGED,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                data=changed,
             )
         )
     if row.current_due != milestone.current_due:
         assert row.reason is not None, "the plan refuses a move without a reason"
         await service.moved(session, project, milestone, row.current_due, row.reason, actor, started)
-    if row.status != milestone.status or (row.met_on != milestone.met_on and row.status in (MilestoneStatus.MET, MilestoneStatus.PARTIALLY_MET)):
+    if row.status != milestone.status or (
+        row.met_on != milestone.met_on and row.status in (MilestoneStatus.MET, MilestoneStatus.PARTIALLY_MET)
+    ):
         await service.milestone_status(session, project, milestone, row.status, row.met_on, actor, started)
 
 
@@ -506,12 +694,21 @@ def plan_text(result: Plan, limit: int = 3800) -> str:
     lines: list[str] = []
     if result.errors:
         lines.append(
-            _("❌ {count} error: nothing will be applied.", "❌ {count} errors: nothing will be applied.", len(result.errors)).format(count=len(result.errors))
+            _(
+                "❌ {count} error: nothing will be applied.",
+                "❌ {count} errors: nothing will be applied.",
+                len(result.errors),
+            ).format(count=len(result.errors))
         )
-        lines += [_("row {row}, {column}: {why}").format(row=p.row, column=p.column, why=p.why) for p in result.errors]
+        lines += [
+            _("row {row}, {column}: {why}").format(row=p.row, column=p.column, why=p.why)
+            for p in result.errors
+        ]
         lines.append("")
     if result.changes:
-        lines.append(_("{count} change:", "{count} changes:", len(result.changes)).format(count=len(result.changes)))
+        lines.append(
+            _("{count} change:", "{count} changes:", len(result.changes)).format(count=len(result.changes))
+        )
         lines += [_("row {row}: {what}").format(row=c.row, what=c.what) for c in result.changes]
     elif not result.errors:
         lines.append(_("Nothing would change: the register already holds what the file says."))
@@ -528,14 +725,25 @@ async def export_rows(service: ProjectService) -> list[dict[str, str]]:
         cells = {name: _cell_out(getattr(project, name)) for name in PROJECT_FIELDS}
         cells["elderships"] = ";".join(project.elderships)
         cells["team"] = cells.pop("team_id")
-        rows.append({"record": PROJECT, "external_id": project.external_id, "status": project.status, **cells})
+        rows.append(
+            {"record": PROJECT, "external_id": project.external_id, "status": project.status, **cells}
+        )
         for milestone in item.milestones:
-            rows.append({
-                "record": MILESTONE, "external_id": project.external_id, "milestone": str(milestone.number),
-                "name_pl": milestone.title_pl, "name_lt": milestone.title_lt, "name_en": milestone.title_en or "",
-                "baseline_due": milestone.baseline_due.isoformat(), "current_due": milestone.current_due.isoformat(),
-                "milestone_status": milestone.status, "date_met": _cell_out(milestone.met_on), "reason": milestone.reason or "",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "record": MILESTONE,
+                    "external_id": project.external_id,
+                    "milestone": str(milestone.number),
+                    "name_pl": milestone.title_pl,
+                    "name_lt": milestone.title_lt,
+                    "name_en": milestone.title_en or "",
+                    "baseline_due": milestone.baseline_due.isoformat(),
+                    "current_due": milestone.current_due.isoformat(),
+                    "milestone_status": milestone.status,
+                    "date_met": _cell_out(milestone.met_on),
+                    "reason": milestone.reason or "",
+                }
+            )
     return [{name: row.get(name, "") for name in COLUMNS} for row in rows]
 
 

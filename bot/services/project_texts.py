@@ -30,7 +30,12 @@ MILESTONE_LABELS = {
     MilestoneStatus.NOT_MET: __("not met"),
     MilestoneStatus.PARTIALLY_MET: __("partly met"),
 }
-MILESTONE_ICONS = {MilestoneStatus.SCHEDULED: "⏳", MilestoneStatus.MET: "✅", MilestoneStatus.NOT_MET: "❌", MilestoneStatus.PARTIALLY_MET: "◐"}
+MILESTONE_ICONS = {
+    MilestoneStatus.SCHEDULED: "⏳",
+    MilestoneStatus.MET: "✅",
+    MilestoneStatus.NOT_MET: "❌",
+    MilestoneStatus.PARTIALLY_MET: "◐",
+}
 
 
 def status_label(status: str) -> str:
@@ -51,11 +56,15 @@ def name(project: Project, locale: str | None = None) -> str:
 
 
 def summary(project: Project, locale: str | None = None) -> str:
-    return localized(project.summary_pl, project.summary_lt, project.summary_en, locale or texts.current_locale())
+    return localized(
+        project.summary_pl, project.summary_lt, project.summary_en, locale or texts.current_locale()
+    )
 
 
 def title(milestone: Milestone, locale: str | None = None) -> str:
-    return localized(milestone.title_pl, milestone.title_lt, milestone.title_en, locale or texts.current_locale())
+    return localized(
+        milestone.title_pl, milestone.title_lt, milestone.title_en, locale or texts.current_locale()
+    )
 
 
 def slip_days(milestone: Milestone) -> int:
@@ -75,7 +84,10 @@ def slip(milestone: Milestone) -> str:
         return ""
     sign = "+" if days > 0 else "−"
     line = _("planned for {baseline}, now {current} ({sign}{duration})").format(
-        baseline=texts.day(milestone.baseline_due), current=texts.day(milestone.current_due), sign=sign, duration=duration(days)
+        baseline=texts.day(milestone.baseline_due),
+        current=texts.day(milestone.current_due),
+        sign=sign,
+        duration=duration(days),
     )
     return f"{line}: {escape(milestone.reason)}" if milestone.reason else line
 
@@ -94,11 +106,17 @@ def where(project: Project, municipality: Municipality) -> str:
     if not project.elderships:
         return _("the whole district")
     locale = texts.current_locale()
-    return ", ".join(e.get(locale) for eid in project.elderships if (e := municipality.eldership_by_id.get(eid)))
+    return ", ".join(
+        e.get(locale) for eid in project.elderships if (e := municipality.eldership_by_id.get(eid))
+    )
 
 
 def budget(project: Project) -> str:
-    return format_currency(project.budget, "EUR", locale=texts.current_locale()) if project.budget is not None else "—"
+    return (
+        format_currency(project.budget, "EUR", locale=texts.current_locale())
+        if project.budget is not None
+        else "—"
+    )
 
 
 def milestone_line(milestone: Milestone) -> str:
@@ -109,22 +127,33 @@ def milestone_line(milestone: Milestone) -> str:
     return f"{line}\n    ↪ {moved}" if moved else line
 
 
-def page(project: Project, milestones: list[Milestone], update: ProjectUpdate | None, municipality: Municipality) -> str:
+def page(
+    project: Project, milestones: list[Milestone], update: ProjectUpdate | None, municipality: Municipality
+) -> str:
     """A project as residents (and staff) see it: status, progress, the next milestone, slips, the latest update."""
     locale = texts.current_locale()
     lines = [
         f"🏗 <b>{escape(name(project))}</b>",
         escape(summary(project)),
         "",
-        _("Status: {status} · progress {progress}%").format(status=status_label(project.status), progress=project.progress),
+        _("Status: {status} · progress {progress}%").format(
+            status=status_label(project.status), progress=project.progress
+        ),
         _("Where: {where}").format(where=escape(where(project, municipality))),
-        _("Budget: {budget} · funding: {funding}").format(budget=budget(project), funding=escape(project.funding or "—")),
+        _("Budget: {budget} · funding: {funding}").format(
+            budget=budget(project), funding=escape(project.funding or "—")
+        ),
     ]
     if project.address:
         lines.append(_("Address: {value}").format(value=escape(project.address)))
     coming = next_milestone(milestones)
     if coming is not None:
-        lines += ["", _("<b>Next:</b> {title}, {date}").format(title=escape(title(coming)), date=texts.day(coming.current_due))]
+        lines += [
+            "",
+            _("<b>Next:</b> {title}, {date}").format(
+                title=escape(title(coming)), date=texts.day(coming.current_due)
+            ),
+        ]
     slipped = project_slip_days(milestones)
     if slipped > 0:
         lines.append(_("⚠️ Behind its first plan by {duration}").format(duration=duration(slipped)))
@@ -132,7 +161,11 @@ def page(project: Project, milestones: list[Milestone], update: ProjectUpdate | 
         lines += ["", _("<b>Milestones</b>")] + [milestone_line(m) for m in milestones]
     if update is not None:
         text = update.text_pl if locale == "pl" else update.text_lt
-        lines += ["", _("<b>Latest update</b>, {date}:").format(date=texts.day(update.at.date())), escape(text)]
+        lines += [
+            "",
+            _("<b>Latest update</b>, {date}:").format(date=texts.day(update.at.date())),
+            escape(text),
+        ]
     if project.link:
         lines += ["", escape(project.link)]
     return truncate_html("\n".join(lines), 4000)
@@ -149,7 +182,10 @@ def list_line(project: Project, milestones: list[Milestone]) -> str:
 
 def notice_status(project: Project, old: str) -> str:
     return _("🏗 <b>{name}</b>: the status changed from “{old}” to “{new}” (progress {progress}%).").format(
-        name=escape(name(project)), old=status_label(old), new=status_label(project.status), progress=project.progress
+        name=escape(name(project)),
+        old=status_label(old),
+        new=status_label(project.status),
+        progress=project.progress,
     )
 
 
@@ -167,13 +203,22 @@ def notice_milestone(project: Project, milestone: Milestone) -> str:
 def notice_moved(project: Project, milestone: Milestone, old: date, reason: str) -> str:
     days = (milestone.current_due - old).days
     sign = "+" if days > 0 else "−"
-    return _("📅 <b>{name}</b>: “{title}” moved from {old} to {new} ({sign}{duration}). Why: {reason}").format(
-        name=escape(name(project)), title=escape(title(milestone)), old=texts.day(old), new=texts.day(milestone.current_due),
-        sign=sign, duration=duration(days), reason=escape(reason),
-    )  # fmt: skip
+    return _(
+        "📅 <b>{name}</b>: “{title}” moved from {old} to {new} ({sign}{duration}). Why: {reason}"
+    ).format(
+        name=escape(name(project)),
+        title=escape(title(milestone)),
+        old=texts.day(old),
+        new=texts.day(milestone.current_due),
+        sign=sign,
+        duration=duration(days),
+        reason=escape(reason),
+    )
 
 
 def notice_update(project: Project, update: ProjectUpdate, limit: int = 3500) -> str:
     """`limit`: the update's own text is cut to it (a photo's caption holds 1024 characters)."""
     text = update.text_pl if texts.current_locale() == "pl" else update.text_lt
-    return _("📰 <b>{name}</b>: {text}").format(name=escape(name(project)), text=escape(texts.shorten(text, limit)))
+    return _("📰 <b>{name}</b>: {text}").format(
+        name=escape(name(project)), text=escape(texts.shorten(text, limit))
+    )

@@ -91,13 +91,25 @@ class Listed:
 
 def met_on_time(milestone: Milestone) -> bool:
     """Met by its baseline due date (as first planned: a moved date does not make it on time)."""
-    return milestone.status == MilestoneStatus.MET and milestone.met_on is not None and milestone.met_on <= milestone.baseline_due
+    return (
+        milestone.status == MilestoneStatus.MET
+        and milestone.met_on is not None
+        and milestone.met_on <= milestone.baseline_due
+    )
 
 
-def milestones_on_time(listed: list[Listed], first: date, last: date, team_id: str | None = None) -> float | None:
+def milestones_on_time(
+    listed: list[Listed], first: date, last: date, team_id: str | None = None
+) -> float | None:
     """The share (%) of the milestones planned (baseline) from `first` to `last` that were met on
     time, of one team's projects or all; None when none was planned then."""
-    planned = [m for item in listed if team_id is None or item.project.team_id == team_id for m in item.milestones if first <= m.baseline_due <= last]
+    planned = [
+        m
+        for item in listed
+        if team_id is None or item.project.team_id == team_id
+        for m in item.milestones
+        if first <= m.baseline_due <= last
+    ]
     return 100 * sum(1 for m in planned if met_on_time(m)) / len(planned) if planned else None
 
 
@@ -108,11 +120,15 @@ class ProjectService:
         self.config = config
         self.municipality = config.municipality
         self.teams = teams
-        self.on_fanout: Callable[[Broadcast], None] | None = None  # set by the app: starts sending a committed broadcast
+        self.on_fanout: Callable[[Broadcast], None] | None = (
+            None  # set by the app: starts sending a committed broadcast
+        )
 
     # --- reading ---
 
-    async def listing(self, *, team_ids: list[str] | None = None, eldership: str | None = None, status: str | None = None) -> list[Listed]:
+    async def listing(
+        self, *, team_ids: list[str] | None = None, eldership: str | None = None, status: str | None = None
+    ) -> list[Listed]:
         """Projects with their milestones: the most slipped first, then by name (Lithuanian order of ids)."""
         query = select(Project)
         if team_ids is not None:
@@ -141,14 +157,23 @@ class ProjectService:
                 return None
             milestones = (await self._milestones(session, [project_id])).get(project_id, [])
             update = (
-                await session.execute(select(ProjectUpdate).where(col(ProjectUpdate.project_id) == project_id).order_by(col(ProjectUpdate.id).desc()).limit(1))
+                await session.execute(
+                    select(ProjectUpdate)
+                    .where(col(ProjectUpdate.project_id) == project_id)
+                    .order_by(col(ProjectUpdate.id).desc())
+                    .limit(1)
+                )
             ).scalar_one_or_none()
             return project, milestones, update
 
     async def updates_of(self, project_ids: list[int]) -> dict[int, list[ProjectUpdate]]:
         """Every update of these projects, newest first."""
         async with self.database.read() as session:
-            rows = await session.execute(select(ProjectUpdate).where(col(ProjectUpdate.project_id).in_(project_ids)).order_by(col(ProjectUpdate.id).desc()))
+            rows = await session.execute(
+                select(ProjectUpdate)
+                .where(col(ProjectUpdate.project_id).in_(project_ids))
+                .order_by(col(ProjectUpdate.id).desc())
+            )
             found: dict[int, list[ProjectUpdate]] = {}
             for update in rows.scalars():
                 found.setdefault(update.project_id, []).append(update)
@@ -160,7 +185,11 @@ class ProjectService:
 
     @staticmethod
     async def _milestones(session: AsyncSession, project_ids: list[int]) -> dict[int, list[Milestone]]:
-        rows = await session.execute(select(Milestone).where(col(Milestone.project_id).in_(project_ids)).order_by(col(Milestone.number)))
+        rows = await session.execute(
+            select(Milestone)
+            .where(col(Milestone.project_id).in_(project_ids))
+            .order_by(col(Milestone.number))
+        )
         found: dict[int, list[Milestone]] = {}
         for milestone in rows.scalars():
             found.setdefault(milestone.project_id, []).append(milestone)
@@ -170,13 +199,17 @@ class ProjectService:
 
     async def follows(self, resident_id: int) -> set[tuple[str, str]]:
         async with self.database.read() as session:
-            rows = await session.execute(select(col(Follow.kind), col(Follow.target)).where(col(Follow.resident_id) == resident_id))
+            rows = await session.execute(
+                select(col(Follow.kind), col(Follow.target)).where(col(Follow.resident_id) == resident_id)
+            )
             return {(kind, target) for kind, target in rows.all()}
 
     async def toggle_follow(self, resident_id: int, kind: FollowKind, target: str) -> bool:
         """Follow, or stop following; True if the resident follows it now."""
         async with self.database.write() as session:
-            mine = and_(col(Follow.resident_id) == resident_id, col(Follow.kind) == kind, col(Follow.target) == target)
+            mine = and_(
+                col(Follow.resident_id) == resident_id, col(Follow.kind) == kind, col(Follow.target) == target
+            )
             existing = (await session.execute(select(Follow).where(mine))).scalar_one_or_none()
             if existing is not None:
                 await session.execute(delete(Follow).where(mine))
@@ -185,7 +218,9 @@ class ProjectService:
             return True
 
     async def _followers(self, session: AsyncSession, project: Project) -> list[tuple[int, str]]:
-        elderships = project.elderships or [e.id for e in self.municipality.elderships]  # the whole district's: every eldership's followers
+        elderships = project.elderships or [
+            e.id for e in self.municipality.elderships
+        ]  # the whole district's: every eldership's followers
         query = (
             select(col(Resident.id), col(Resident.locale))
             .join(Follow, col(Follow.resident_id) == col(Resident.id))
@@ -194,15 +229,21 @@ class ProjectService:
                 col(Resident.blocked_at).is_(None),
                 or_(
                     and_(col(Follow.kind) == FollowKind.PROJECT, col(Follow.target) == str(project.id)),
-                    and_(col(Follow.kind) == FollowKind.ELDERSHIP_PROJECTS, col(Follow.target).in_(elderships)),
+                    and_(
+                        col(Follow.kind) == FollowKind.ELDERSHIP_PROJECTS, col(Follow.target).in_(elderships)
+                    ),
                 ),
             )
             .order_by(col(Resident.id))
         )
         default = self.config.settings.default_locale
-        return [(resident_id, locale or default) for resident_id, locale in (await session.execute(query)).all()]
+        return [
+            (resident_id, locale or default) for resident_id, locale in (await session.execute(query)).all()
+        ]
 
-    async def _tell_followers(self, session: AsyncSession, project: Project, build: Callable[[], Version], started: list[Broadcast]) -> None:
+    async def _tell_followers(
+        self, session: AsyncSession, project: Project, build: Callable[[], Version], started: list[Broadcast]
+    ) -> None:
         """The notice in every language, one delivery per follower, in the caller's transaction."""
         recipients = await self._followers(session, project)
         if not recipients:
@@ -212,7 +253,9 @@ class ProjectService:
             for locale in LOCALES:
                 with self.i18n.use_locale(locale):
                     versions[locale] = build()
-        started.append(await add_broadcast(session, versions, recipients, audience={FOLLOWERS: f"project:{project.id}"}))
+        started.append(
+            await add_broadcast(session, versions, recipients, audience={FOLLOWERS: f"project:{project.id}"})
+        )
 
     def _start(self, started: list[Broadcast]) -> None:
         for broadcast in started:
@@ -221,7 +264,10 @@ class ProjectService:
 
     def _text_notice(self, project: Project, render: Callable[[], str]) -> Callable[[], Version]:
         def build() -> Version:
-            button = Button(text=_("🏗 Open the project"), callback_data=ProjectButton(action="view", project=project.id).pack())
+            button = Button(
+                text=_("🏗 Open the project"),
+                callback_data=ProjectButton(action="view", project=project.id).pack(),
+            )
             return TextVersion(text=render(), keyboard=[[button]])
 
         return build
@@ -234,9 +280,11 @@ class ProjectService:
             raise ProjectError(_("A reason is needed to move a due date."))
         if len(reason) > REASON_MAX:
             raise ProjectError(
-                _("The reason is too long: at most {count} character.", "The reason is too long: at most {count} characters.", REASON_MAX).format(
-                    count=REASON_MAX
-                )
+                _(
+                    "The reason is too long: at most {count} character.",
+                    "The reason is too long: at most {count} characters.",
+                    REASON_MAX,
+                ).format(count=REASON_MAX)
             )
         started: list[Broadcast] = []
         async with self.database.write() as session:
@@ -258,7 +306,14 @@ class ProjectService:
         return milestone, await session.get_one(Project, milestone.project_id)
 
     async def moved(
-        self, session: AsyncSession, project: Project, milestone: Milestone, new_due: date, reason: str, actor: Actor, started: list[Broadcast]
+        self,
+        session: AsyncSession,
+        project: Project,
+        milestone: Milestone,
+        new_due: date,
+        reason: str,
+        actor: Actor,
+        started: list[Broadcast],
     ) -> None:
         old = milestone.current_due
         milestone.current_due, milestone.reason = new_due, reason
@@ -274,7 +329,12 @@ class ProjectService:
             {"milestone": milestone.number, "from": old.isoformat(), "to": new_due.isoformat()},
             milestone,
         )
-        await self._tell_followers(session, project, self._text_notice(project, lambda: project_texts.notice_moved(project, milestone, old, reason)), started)
+        await self._tell_followers(
+            session,
+            project,
+            self._text_notice(project, lambda: project_texts.notice_moved(project, milestone, old, reason)),
+            started,
+        )
 
     async def complete(self, milestone_id: int, status: MilestoneStatus, on: date, actor: Actor) -> Milestone:
         """A milestone met or partly met on `on`."""
@@ -288,17 +348,34 @@ class ProjectService:
         return milestone
 
     async def milestone_status(
-        self, session: AsyncSession, project: Project, milestone: Milestone, status: str, met_on: date | None, actor: Actor, started: list[Broadcast],
+        self,
+        session: AsyncSession,
+        project: Project,
+        milestone: Milestone,
+        status: str,
+        met_on: date | None,
+        actor: Actor,
+        started: list[Broadcast],
         reason: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         old = milestone.status
         milestone.status = status
         milestone.met_on = met_on if status in (MilestoneStatus.MET, MilestoneStatus.PARTIALLY_MET) else None
         session.add(milestone)
-        data = {"milestone": milestone.number, "from": old, "to": status, "met_on": milestone.met_on.isoformat() if milestone.met_on else None}
+        data = {
+            "milestone": milestone.number,
+            "from": old,
+            "to": status,
+            "met_on": milestone.met_on.isoformat() if milestone.met_on else None,
+        }
         self._event(session, project, ProjectEventKind.MILESTONE, actor, reason, data, milestone)
         if status != MilestoneStatus.SCHEDULED:
-            await self._tell_followers(session, project, self._text_notice(project, lambda: project_texts.notice_milestone(project, milestone)), started)
+            await self._tell_followers(
+                session,
+                project,
+                self._text_notice(project, lambda: project_texts.notice_milestone(project, milestone)),
+                started,
+            )
 
     async def change_status(self, project_id: int, status: ProjectStatus, actor: Actor) -> Project:
         started: list[Broadcast] = []
@@ -312,35 +389,58 @@ class ProjectService:
         self._start(started)
         return project
 
-    async def status(self, session: AsyncSession, project: Project, status: str, actor: Actor, started: list[Broadcast]) -> None:
+    async def status(
+        self, session: AsyncSession, project: Project, status: str, actor: Actor, started: list[Broadcast]
+    ) -> None:
         old = project.status
         project.status = status
         if status == ProjectStatus.COMPLETED:
             project.progress = 100
         session.add(project)
         self._event(session, project, ProjectEventKind.STATUS, actor, None, {"from": old, "to": status})
-        await self._tell_followers(session, project, self._text_notice(project, lambda: project_texts.notice_status(project, old)), started)
+        await self._tell_followers(
+            session,
+            project,
+            self._text_notice(project, lambda: project_texts.notice_status(project, old)),
+            started,
+        )
 
-    async def post_update(self, project_id: int, text_pl: str, text_lt: str, photos: list[dict[str, str]], actor: Actor) -> ProjectUpdate:
+    async def post_update(
+        self, project_id: int, text_pl: str, text_lt: str, photos: list[dict[str, str]], actor: Actor
+    ) -> ProjectUpdate:
         started: list[Broadcast] = []
         async with self.database.write() as session:
             project = await session.get(Project, project_id)
             if project is None:
                 raise ProjectError(_("This project no longer exists."))
             update = ProjectUpdate(
-                project_id=project_id, text_pl=text_pl, text_lt=text_lt, photos=photos[:PHOTOS_MAX], author_id=actor.id, author_name=actor.name
+                project_id=project_id,
+                text_pl=text_pl,
+                text_lt=text_lt,
+                photos=photos[:PHOTOS_MAX],
+                author_id=actor.id,
+                author_name=actor.name,
             )
             session.add(update)
             await session.flush()
             self._event(session, project, ProjectEventKind.UPDATE, actor, None, {"update_id": update.id})
-            for index in range(len(update.photos)):  # the municipality keeps its own copies, as of cases' files
-                enqueue(session, StoreFilePayload(project_update=update.id, index=index), NO_CHAT, key=f"file:project:{update.id}:{index}")
+            for index in range(
+                len(update.photos)
+            ):  # the municipality keeps its own copies, as of cases' files
+                enqueue(
+                    session,
+                    StoreFilePayload(project_update=update.id, index=index),
+                    NO_CHAT,
+                    key=f"file:project:{update.id}:{index}",
+                )
 
             def build() -> Version:
                 if not update.photos:
                     return self._text_notice(project, lambda: project_texts.notice_update(project, update))()
                 files = [BroadcastFile(kind="photo", file_id=p["file_id"]) for p in update.photos]
-                return FilesVersion(files=files, caption=project_texts.notice_update(project, update, limit=800))
+                return FilesVersion(
+                    files=files, caption=project_texts.notice_update(project, update, limit=800)
+                )
 
             await self._tell_followers(session, project, build, started)
         self._start(started)
@@ -348,9 +448,14 @@ class ProjectService:
 
     @staticmethod
     def _event(
-        session: AsyncSession, project: Project, kind: ProjectEventKind, actor: Actor, text: str | None, data: dict[str, object] | None = None,
+        session: AsyncSession,
+        project: Project,
+        kind: ProjectEventKind,
+        actor: Actor,
+        text: str | None,
+        data: dict[str, object] | None = None,
         milestone: Milestone | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         session.add(
             ProjectEvent(
                 project_id=project.id,
@@ -370,10 +475,17 @@ class ProjectService:
         group (its heads named) and the followers are told, once: the next run finds them not met."""
         async with self.database.read() as session:
             due = (
-                await session.execute(
-                    select(col(Milestone.id)).where(col(Milestone.status) == MilestoneStatus.SCHEDULED, col(Milestone.current_due) < today)
+                (
+                    await session.execute(
+                        select(col(Milestone.id)).where(
+                            col(Milestone.status) == MilestoneStatus.SCHEDULED,
+                            col(Milestone.current_due) < today,
+                        )
+                    )
                 )
-            ).scalars().all()  # fmt: skip
+                .scalars()
+                .all()
+            )
         marked = 0
         for milestone_id in due:
             started: list[Broadcast] = []
@@ -382,10 +494,23 @@ class ProjectService:
                 if milestone is None or milestone.status != MilestoneStatus.SCHEDULED:
                     continue  # another replica's run, or staff, was first
                 project = await session.get_one(Project, milestone.project_id)
-                await self.milestone_status(session, project, milestone, MilestoneStatus.NOT_MET, None, Actor(None, DAILY_CHECK), started)
+                await self.milestone_status(
+                    session,
+                    project,
+                    milestone,
+                    MilestoneStatus.NOT_MET,
+                    None,
+                    Actor(None, DAILY_CHECK),
+                    started,
+                )
                 team = self.teams.get(project.team_id)
                 chat = self.teams.chat_of(team)
-                enqueue(session, MessagePayload(text=self._missed_text(project, milestone, team.heads)), chat, key=group_key(chat))
+                enqueue(
+                    session,
+                    MessagePayload(text=self._missed_text(project, milestone, team.heads)),
+                    chat,
+                    key=group_key(chat),
+                )
                 marked += 1
             self._start(started)
         if marked:
@@ -396,9 +521,18 @@ class ProjectService:
         locale = self.config.settings.admin_locale
         with self.i18n.context(), self.i18n.use_locale(locale):
             label = _("head")
-            who = ", ".join(f'<a href="tg://user?id={head}">{label}</a>' for head in heads) if heads else _("the team's head")
-            text = _("🚨 {who}: the milestone “{title}” of {name} ({code}) was due {date} and is not met. Mark it met, or move its date with a reason: /projects").format(
-                who=who, title=escape(project_texts.title(milestone, locale)), name=escape(project_texts.name(project, locale)),
-                code=escape(project.external_id), date=texts.day(milestone.current_due),
-            )  # fmt: skip
+            who = (
+                ", ".join(f'<a href="tg://user?id={head}">{label}</a>' for head in heads)
+                if heads
+                else _("the team's head")
+            )
+            text = _(
+                "🚨 {who}: the milestone “{title}” of {name} ({code}) was due {date} and is not met. Mark it met, or move its date with a reason: /projects"
+            ).format(
+                who=who,
+                title=escape(project_texts.title(milestone, locale)),
+                name=escape(project_texts.name(project, locale)),
+                code=escape(project.external_id),
+                date=texts.day(milestone.current_due),
+            )
         return text

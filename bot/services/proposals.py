@@ -33,8 +33,15 @@ class Proposals:
     TEXT = CaseDraft.DESCRIPTION  # the same length rule as a case's description
 
     def __init__(
-        self, database: Database, commands: CaseCommands, notices: CaseNotices, nonconformities: Nonconformities, municipality: Municipality, i18n: I18n, locale: str
-    ) -> None:  # fmt: skip
+        self,
+        database: Database,
+        commands: CaseCommands,
+        notices: CaseNotices,
+        nonconformities: Nonconformities,
+        municipality: Municipality,
+        i18n: I18n,
+        locale: str,
+    ) -> None:
         self.database = database
         self.commands = commands
         self.notices = notices
@@ -51,20 +58,34 @@ class Proposals:
     async def anonymous(self, text: str, locale: str, today: date) -> None:
         chat = self.nonconformities.quality_chat()
         with self.i18n.context(), self.i18n.use_locale(self.locale):
-            post = _("💡 <b>A resident's proposal</b> (anonymous, {language}):").format(language=texts.LANGUAGE_NAMES.get(locale, locale))
+            post = _("💡 <b>A resident's proposal</b> (anonymous, {language}):").format(
+                language=texts.LANGUAGE_NAMES.get(locale, locale)
+            )
         async with self.database.write() as session:
             session.add(Proposal(submitted_on=today, locale=locale, text=text))
             enqueue(session, MessagePayload(text=f"{post}\n\n{escape(text)}"), chat, key=group_key(chat))
 
     async def answered(self, resident_id: int, locale: str, text: str, update_id: int) -> OpenedCase:
-        draft = CaseDraft(resident_id=resident_id, locale=locale, kind="request", category_id=self.category, description=text)
+        draft = CaseDraft(
+            resident_id=resident_id,
+            locale=locale,
+            kind="request",
+            category_id=self.category,
+            description=text,
+        )
         opened = await self.commands.submit(draft, utcnow(), update_id)
         with self.i18n.context(), self.i18n.use_locale(self.locale):
-            post = _("💡 A resident's proposal, to be answered, is case {number}.").format(number=opened.case.number)
+            post = _("💡 A resident's proposal, to be answered, is case {number}.").format(
+                number=opened.case.number
+            )
         await self.notices.post_to_group(self.nonconformities.quality_chat(), post)
         return opened
 
     async def count(self, first: date, last: date) -> int:
         async with self.database.read() as session:
-            query = select(func.count()).select_from(Proposal).where(col(Proposal.submitted_on) >= first, col(Proposal.submitted_on) <= last)
+            query = (
+                select(func.count())
+                .select_from(Proposal)
+                .where(col(Proposal.submitted_on) >= first, col(Proposal.submitted_on) <= last)
+            )
             return int((await session.execute(query)).scalar_one())

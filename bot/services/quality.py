@@ -164,7 +164,9 @@ def check_period(period: Period, today: date) -> None:
         raise PeriodError(__("The first day of the period must not be after its last day."))
     last_year = today.year + 1
     if period.start.year < FIRST_YEAR or period.end.year > last_year:
-        raise PeriodError(__("A report covers the years {first} to {last}."), first=FIRST_YEAR, last=last_year)
+        raise PeriodError(
+            __("A report covers the years {first} to {last}."), first=FIRST_YEAR, last=last_year
+        )
     if period.end >= _years_later(period.start, MAX_YEARS):
         raise PeriodError(
             __(
@@ -318,14 +320,18 @@ class QualityReport:
     groups: list[Group] = field(default_factory=list)
     weeks: list[Week] = field(default_factory=list)
     teams: list[TeamFigures] = field(default_factory=list)
-    scope: list[str] | None = None  # the teams' names, for a report of some teams; None: the whole municipality
+    scope: list[str] | None = (
+        None  # the teams' names, for a report of some teams; None: the whole municipality
+    )
 
     @property
     def scope_label(self) -> str:
         return _("the whole municipality") if self.scope is None else ", ".join(self.scope)
 
     places: list[PlaceFigures] = field(default_factory=list)  # visit surveys, every place of the file
-    proposals: list[tuple[str, str]] = field(default_factory=list)  # visitors' (place, proposal), alphabetical
+    proposals: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # visitors' (place, proposal), alphabetical
 
     @property
     def visit_answers(self) -> int:
@@ -392,25 +398,45 @@ class QualityService:
         scoped: list[ColumnElement[bool]] = [] if of_teams is None else [of_teams]
         # The cases the period's figures can count: received by its end and not closed before its
         # start (one closed earlier was neither received, closed nor open in it); not the decade.
-        counted = [col(Case.received_at) < until, or_(col(Case.closed_at).is_(None), col(Case.closed_at) >= self._utc(period.start))]
+        counted = [
+            col(Case.received_at) < until,
+            or_(col(Case.closed_at).is_(None), col(Case.closed_at) >= self._utc(period.start)),
+        ]
         async with self.database.read() as session:
-            cases = (await session.execute(select(*CASE_COLUMNS).where(*counted, *scoped).order_by(col(Case.id)))).all()
+            cases = (
+                await session.execute(select(*CASE_COLUMNS).where(*counted, *scoped).order_by(col(Case.id)))
+            ).all()
             extensions = select(col(CaseEvent.at)).where(
-                col(CaseEvent.kind) == EventKind.EXTENDED, col(CaseEvent.at) >= self._utc(period.start), col(CaseEvent.at) < until
+                col(CaseEvent.kind) == EventKind.EXTENDED,
+                col(CaseEvent.at) >= self._utc(period.start),
+                col(CaseEvent.at) < until,
             )
             if scoped:
                 extensions = extensions.join(Case, col(Case.id) == col(CaseEvent.case_id)).where(*scoped)
             extended_at = (await session.execute(extensions)).scalars().all()
-            answers: Sequence[SatisfactionAnswer] = [] if teams is not None else (
-                await session.execute(select(SatisfactionAnswer).where(col(SatisfactionAnswer.answered_on) >= period.start, col(SatisfactionAnswer.answered_on) <= period.end))
-            ).scalars().all()  # fmt: skip
+            answers: Sequence[SatisfactionAnswer] = (
+                []
+                if teams is not None
+                else (
+                    await session.execute(
+                        select(SatisfactionAnswer).where(
+                            col(SatisfactionAnswer.answered_on) >= period.start,
+                            col(SatisfactionAnswer.answered_on) <= period.end,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             moves = (
                 await session.execute(
                     select(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.data))
                     .where(
                         col(CaseEvent.kind).in_((EventKind.CREATED, EventKind.PASSED)),
                         col(CaseEvent.at) < until,
-                        col(CaseEvent.case_id).in_(select(col(Case.id)).where(*counted)),  # every team's: a referral counts for the team it left
+                        col(CaseEvent.case_id).in_(
+                            select(col(Case.id)).where(*counted)
+                        ),  # every team's: a referral counts for the team it left
                     )
                     .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
                 )
@@ -457,7 +483,9 @@ class QualityService:
         report.weeks = list(weeks.values())
         only = None if teams is None else {team.id for team in teams}
         report.teams = self._teams(period, cases, moves, locale, only=only)
-        if teams is None:  # visitors' answers are of places, not of a team's cases: the whole municipality's report
+        if (
+            teams is None
+        ):  # visitors' answers are of places, not of a team's cases: the whole municipality's report
             report.places, report.proposals = await self.visits(period, locale)
         report.projects = await self._projects(locale, only)
         return report
@@ -467,9 +495,20 @@ class QualityService:
         places removed since that still have answers), and the proposals sorted by place and text."""
         async with self.database.read() as session:
             rows = (
-                await session.execute(select(VisitAnswer).where(col(VisitAnswer.answered_on) >= period.start, col(VisitAnswer.answered_on) <= period.end))
-            ).scalars().all()  # fmt: skip
-        places = {place.id: PlaceFigures(place.id, place.name.get(locale), 0) for place in self.municipality.places}
+                (
+                    await session.execute(
+                        select(VisitAnswer).where(
+                            col(VisitAnswer.answered_on) >= period.start,
+                            col(VisitAnswer.answered_on) <= period.end,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        places = {
+            place.id: PlaceFigures(place.id, place.name.get(locale), 0) for place in self.municipality.places
+        }
         for place_id in sorted({row.place_id for row in rows} - places.keys()):
             places[place_id] = PlaceFigures(place_id, place_id, 0)
         proposals: list[tuple[str, str]] = []
@@ -485,13 +524,19 @@ class QualityService:
                 place.settled[row.settled] += 1
             if row.proposal:
                 proposals.append((place.name, row.proposal))
-        return list(places.values()), sorted(proposals)  # alphabetical: the order says nothing about who or when
+        return list(places.values()), sorted(
+            proposals
+        )  # alphabetical: the order says nothing about who or when
 
     async def _projects(self, locale: str, only: set[str] | None = None) -> list[ProjectFigures]:
         """The projects register as it stands (of the teams `only`, if given): the most slipped first (bot.services.projects)."""
         async with self.database.read() as session:
-            projects = (await session.execute(select(Project).order_by(col(Project.external_id)))).scalars().all()
-            milestones = (await session.execute(select(Milestone).order_by(col(Milestone.number)))).scalars().all()
+            projects = (
+                (await session.execute(select(Project).order_by(col(Project.external_id)))).scalars().all()
+            )
+            milestones = (
+                (await session.execute(select(Milestone).order_by(col(Milestone.number)))).scalars().all()
+            )
         by_project: dict[int, list[Milestone]] = defaultdict(list)
         for milestone in milestones:
             by_project[milestone.project_id].append(milestone)
@@ -504,16 +549,28 @@ class QualityService:
             team = self.municipality.team_by_id.get(project.team_id)
             figures.append(
                 ProjectFigures(
-                    team=team.name.get(locale) if team else project.team_id, code=project.external_id, name=project_texts.name(project, locale),
-                    status=project_texts.status_label(project.status), progress=project.progress, milestones=len(own),
-                    slipped=sum(project_texts.slip_days(m) > 0 for m in own), not_met=sum(m.status == MilestoneStatus.NOT_MET for m in own),
+                    team=team.name.get(locale) if team else project.team_id,
+                    code=project.external_id,
+                    name=project_texts.name(project, locale),
+                    status=project_texts.status_label(project.status),
+                    progress=project.progress,
+                    milestones=len(own),
+                    slipped=sum(project_texts.slip_days(m) > 0 for m in own),
+                    not_met=sum(m.status == MilestoneStatus.NOT_MET for m in own),
                     slip_days=max(0, project_texts.slip_days(worst)) if worst else 0,
                     reason=(worst.reason or "") if worst and project_texts.slip_days(worst) > 0 else "",
                 )
-            )  # fmt: skip
+            )
         return sorted(figures, key=lambda f: (-f.slip_days, f.code))
 
-    def _teams(self, period: Period, cases: Sequence[Any], moves: Sequence[Any], locale: str, only: set[str] | None = None) -> list[TeamFigures]:
+    def _teams(
+        self,
+        period: Period,
+        cases: Sequence[Any],
+        moves: Sequence[Any],
+        locale: str,
+        only: set[str] | None = None,
+    ) -> list[TeamFigures]:
         figures = {team.id: TeamFigures(team.name.get(locale), team.id) for team in self.municipality.teams}
 
         def of(team_id: str | None) -> TeamFigures:
@@ -541,10 +598,18 @@ class QualityService:
                 team.closed += 1
                 team.on_time += closed <= (case.extended_until or case.deadline)
                 team.handling_days.append(self.calendar.working_days_taken(case.received_at, closed))
-            if self.calendar.local_date(case.received_at) <= period.end and (closed is None or closed > period.end):
+            if self.calendar.local_date(case.received_at) <= period.end and (
+                closed is None or closed > period.end
+            ):
                 of(case.team_id).overdue += (case.extended_until or case.deadline) < period.end
-        shown = figures if only is None else {team_id: team for team_id, team in figures.items() if team_id in only}
-        return [team for team in shown.values() if team.received or team.passed_on or team.closed or team.overdue]
+        shown = (
+            figures
+            if only is None
+            else {team_id: team for team_id, team in figures.items() if team_id in only}
+        )
+        return [
+            team for team in shown.values() if team.received or team.passed_on or team.closed or team.overdue
+        ]
 
     def _weeks(self, period: Period) -> dict[date, Week]:
         weeks: dict[date, Week] = {}
@@ -579,7 +644,15 @@ class QualityService:
                     groups.append(Group(dimension, label, None))
                     continue
                 yes = sum(1 for a in rows if a.resolved == ResolvedAnswer.YES)
-                groups.append(Group(dimension, label, len(rows), statistics.fmean(a.score for a in rows), _share(yes, len(rows))))
+                groups.append(
+                    Group(
+                        dimension,
+                        label,
+                        len(rows),
+                        statistics.fmean(a.score for a in rows),
+                        _share(yes, len(rows)),
+                    )
+                )
         return groups
 
 
@@ -612,13 +685,30 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
         [_("Resolved: no, %"), rounded(report.resolved_share(ResolvedAnswer.NO))],
     ]
     weekly = [
-        [w.start.isoformat(), w.received, w.closed, w.on_time, rounded(w.on_time_share), len(w.scores), rounded(w.average_score, 2)] for w in report.weeks
+        [
+            w.start.isoformat(),
+            w.received,
+            w.closed,
+            w.on_time,
+            rounded(w.on_time_share),
+            len(w.scores),
+            rounded(w.average_score, 2),
+        ]
+        for w in report.weeks
     ]
     return [
         (_("Summary"), [_("Indicator"), _("Value")], summary),
         (
             _("Weekly trend"),
-            [_("Week from"), _("Cases received"), _("Cases closed"), _("On time"), _("On time, %"), _("Answers"), _("Average satisfaction")],
+            [
+                _("Week from"),
+                _("Cases received"),
+                _("Cases closed"),
+                _("On time"),
+                _("On time, %"),
+                _("Answers"),
+                _("Average satisfaction"),
+            ],
             weekly,
         ),
         (
@@ -633,11 +723,35 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                 _("Median wait before passing on, working days"),
                 _("Overdue at the end of the period"),
             ],
-            [[t.team, t.received, t.passed_on, t.closed, t.on_time, rounded(t.median_days), rounded(t.median_wait), t.overdue] for t in report.teams],
+            [
+                [
+                    t.team,
+                    t.received,
+                    t.passed_on,
+                    t.closed,
+                    t.on_time,
+                    rounded(t.median_days),
+                    rounded(t.median_wait),
+                    t.overdue,
+                ]
+                for t in report.teams
+            ],
         ),
-        (_("Backlog by eldership"), [_("Eldership"), _("Open cases")], [list(row) for row in report.backlog_by_eldership]),
-        (_("Backlog by category"), [_("Category"), _("Open cases")], [list(row) for row in report.backlog_by_category]),
-        (_("Satisfaction"), [_("Score"), _("Answers")], [[score, report.scores[score]] for score in range(1, 6)]),
+        (
+            _("Backlog by eldership"),
+            [_("Eldership"), _("Open cases")],
+            [list(row) for row in report.backlog_by_eldership],
+        ),
+        (
+            _("Backlog by category"),
+            [_("Category"), _("Open cases")],
+            [list(row) for row in report.backlog_by_category],
+        ),
+        (
+            _("Satisfaction"),
+            [_("Score"), _("Answers")],
+            [[score, report.scores[score]] for score in range(1, 6)],
+        ),
         (
             _("Satisfaction by group"),
             [_("Breakdown"), _("Group"), _("Answers"), _("Average satisfaction"), _("Resolved: yes, %")],
@@ -676,7 +790,7 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                 ]
                 for p in report.places
             ],
-        ),  # fmt: skip
+        ),
         (_("Visitors' proposals"), [_("Place"), _("Proposal")], [list(row) for row in report.proposals]),
         (
             _("Projects"),
@@ -709,10 +823,17 @@ def tables(report: QualityReport) -> list[tuple[str, list[str], list[list[Any]]]
                 ]
                 for p in report.projects
             ],
-        ),  # fmt: skip
+        ),
         (
             _("Projects by team"),
-            [_("Team"), _("Projects"), _("On schedule"), _("Slipped"), _("Largest slip, days"), _("Mean slip of those slipped, days")],
+            [
+                _("Team"),
+                _("Projects"),
+                _("On schedule"),
+                _("Slipped"),
+                _("Largest slip, days"),
+                _("Mean slip of those slipped, days"),
+            ],
             _projects_by_team(report.projects),
         ),
     ]
@@ -738,7 +859,16 @@ def _projects_by_team(projects: list[ProjectFigures]) -> list[list[Any]]:
     rows = []
     for team, own in sorted(teams.items()):
         slips = [p.slip_days for p in own if p.slip_days > 0]
-        rows.append([team, len(own), sum(p.on_schedule for p in own), len(slips), max(slips, default=0), rounded(statistics.fmean(slips)) if slips else None])
+        rows.append(
+            [
+                team,
+                len(own),
+                sum(p.on_schedule for p in own),
+                len(slips),
+                max(slips, default=0),
+                rounded(statistics.fmean(slips)) if slips else None,
+            ]
+        )
     return rows
 
 

@@ -28,17 +28,31 @@ BACKLOG_LINES = 5  # the largest groups in the message; the files have them all
 
 def _number(value: float | None, digits: int = 1) -> str:
     """92,1 in Polish and Lithuanian, 92.1 in English; no trailing zeros."""
-    return "—" if value is None else format_decimal(round(value, digits), format="#,##0." + "#" * digits, locale=texts.current_locale())
+    return (
+        "—"
+        if value is None
+        else format_decimal(
+            round(value, digits), format="#,##0." + "#" * digits, locale=texts.current_locale()
+        )
+    )
 
 
 def report_message(report: QualityReport) -> str:
     period = report.period
     lines = [
-        _("<b>Quality report</b> · {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end)),
+        _("<b>Quality report</b> · {start} – {end}").format(
+            start=texts.day(period.start), end=texts.day(period.end)
+        ),
         _("Scope: {scope}").format(scope=escape(report.scope_label)),
-        _("Received: <b>{received}</b> · closed: <b>{closed}</b>").format(received=report.received, closed=report.closed),
-        _("Received by channel: Telegram {via_telegram} · registered by staff {by_staff} · Open311 {via_open311}").format(
-            via_telegram=report.by_channel[Channel.TELEGRAM], by_staff=report.by_channel[Channel.STAFF], via_open311=report.by_channel[Channel.OPEN311]
+        _("Received: <b>{received}</b> · closed: <b>{closed}</b>").format(
+            received=report.received, closed=report.closed
+        ),
+        _(
+            "Received by channel: Telegram {via_telegram} · registered by staff {by_staff} · Open311 {via_open311}"
+        ).format(
+            via_telegram=report.by_channel[Channel.TELEGRAM],
+            by_staff=report.by_channel[Channel.STAFF],
+            via_open311=report.by_channel[Channel.OPEN311],
         ),
         _("Closed within the legal deadline: <b>{share}%</b> ({on_time} of {closed})").format(
             share=_number(report.on_time_share), on_time=report.on_time, closed=report.closed
@@ -47,12 +61,21 @@ def report_message(report: QualityReport) -> str:
             median=_number(report.median_days), mean=_number(report.mean_days)
         ),
         _("Extensions granted: {extensions}").format(extensions=report.extensions),
-        _("Overdue at the end of the period: <b>{overdue}</b> · open cases: {backlog}").format(overdue=report.overdue, backlog=report.backlog),
+        _("Overdue at the end of the period: <b>{overdue}</b> · open cases: {backlog}").format(
+            overdue=report.overdue, backlog=report.backlog
+        ),
     ]
-    for title, rows in ((_("Open cases by eldership"), report.backlog_by_eldership), (_("Open cases by category"), report.backlog_by_category)):
+    for title, rows in (
+        (_("Open cases by eldership"), report.backlog_by_eldership),
+        (_("Open cases by category"), report.backlog_by_category),
+    ):
         if rows:
             shown = ", ".join(f"{escape(name)} {count}" for name, count in rows[:BACKLOG_LINES])
-            more = _(" and {count} more").format(count=len(rows) - BACKLOG_LINES) if len(rows) > BACKLOG_LINES else ""
+            more = (
+                _(" and {count} more").format(count=len(rows) - BACKLOG_LINES)
+                if len(rows) > BACKLOG_LINES
+                else ""
+            )
             lines.append(f"{title}: {shown}{more}")
     if len(report.teams) > 1:
         lines.append(_("<b>By team</b>:"))
@@ -68,7 +91,7 @@ def report_message(report: QualityReport) -> str:
                     closed=team.closed,
                     on_time=team.on_time,
                     median=_number(team.median_days),
-                )  # fmt: skip
+                )
             )
     if report.answers:
         distribution = " · ".join(f"{score}★ {report.scores[score]}" for score in range(5, 0, -1))
@@ -77,7 +100,9 @@ def report_message(report: QualityReport) -> str:
                 "Satisfaction: <b>{average}</b> of 5 from {count} answer ({distribution})",
                 "Satisfaction: <b>{average}</b> of 5 from {count} answers ({distribution})",
                 report.answers,
-            ).format(average=_number(report.average_score, 2), count=report.answers, distribution=distribution)
+            ).format(
+                average=_number(report.average_score, 2), count=report.answers, distribution=distribution
+            )
         )
         lines.append(
             _("Matter resolved: yes {yes}% · partly {partly}% · no {no}%").format(
@@ -110,17 +135,26 @@ def visit_lines(report: QualityReport) -> list[str]:
     lines = [_("<b>Visit surveys</b> (the QR code at the desks):")]
     for place in report.places:
         if not place.shown:
-            lines.append(_("{place}: fewer than {min} answer", "{place}: fewer than {min} answers", MIN_GROUP).format(place=escape(place.name), min=MIN_GROUP))
+            lines.append(
+                _("{place}: fewer than {min} answer", "{place}: fewer than {min} answers", MIN_GROUP).format(
+                    place=escape(place.name), min=MIN_GROUP
+                )
+            )
             continue
-        waited = " · ".join(f"{label} {_percent(place.waited_share(w))}" for label, w in zip(waiting_labels(), WaitingTime, strict=True))
+        waited = " · ".join(
+            f"{label} {_percent(place.waited_share(w))}"
+            for label, w in zip(waiting_labels(), WaitingTime, strict=True)
+        )
         lines.append(
-            _("{place}: answers: {count}, average <b>{average}</b> of 5; waited: {waited}; settled: {settled}").format(
+            _(
+                "{place}: answers: {count}, average <b>{average}</b> of 5; waited: {waited}; settled: {settled}"
+            ).format(
                 place=escape(place.name),
                 count=place.answers,
                 average=_number(place.average, 2),
                 waited=waited,
                 settled=_percent(place.settled_share(ResolvedAnswer.YES)),
-            )  # fmt: skip
+            )
         )
     if report.proposals:
         lines.append(_("Visitors' proposals: {count} (in the XLSX file)").format(count=len(report.proposals)))
@@ -145,18 +179,37 @@ def visit_chart(report: QualityReport) -> Figure | None:
     positions = list(range(len(places)))
     averages = [place.average or 0 for place in places][::-1]
     bars = scores.barh(positions, averages, color="#4c78a8")
-    scores.bar_label(bars, labels=[f"{_number(a, 2)} (n={p.answers})" for a, p in zip(averages, places[::-1], strict=True)], padding=3, fontsize=8)
+    scores.bar_label(
+        bars,
+        labels=[f"{_number(a, 2)} (n={p.answers})" for a, p in zip(averages, places[::-1], strict=True)],
+        padding=3,
+        fontsize=8,
+    )
     scores.set_xlim(0, 6.5)
     scores.set_xticks([1, 2, 3, 4, 5])
     scores.set_yticks(positions, names, fontsize=8)
     scores.set_title(_("Average satisfaction (1-5)"), fontsize=10)
     for axis, parts, labels, colours, title in (
-        (waiting, list(WaitingTime), waiting_labels(), ["#54a24b", "#eeca3b", "#f58518", "#e45756"], _("Waited (of those who said), %")),
-        (settled, list(ResolvedAnswer), [_("Yes"), _("Partly"), _("No")], ["#54a24b", "#eeca3b", "#e45756"], _("Matter settled (of those who said), %")),
+        (
+            waiting,
+            list(WaitingTime),
+            waiting_labels(),
+            ["#54a24b", "#eeca3b", "#f58518", "#e45756"],
+            _("Waited (of those who said), %"),
+        ),
+        (
+            settled,
+            list(ResolvedAnswer),
+            [_("Yes"), _("Partly"), _("No")],
+            ["#54a24b", "#eeca3b", "#e45756"],
+            _("Matter settled (of those who said), %"),
+        ),
     ):
         left = [0.0] * len(places)
         for part, label, colour in zip(parts, labels, colours, strict=True):
-            shares = [(p.waited_share(part) if axis is waiting else p.settled_share(part)) or 0.0 for p in places][::-1]
+            shares = [
+                (p.waited_share(part) if axis is waiting else p.settled_share(part)) or 0.0 for p in places
+            ][::-1]
             axis.barh(positions, shares, left=left, color=colour, label=label)
             left = [a + b for a, b in zip(left, shares, strict=True)]
         axis.set_xlim(0, 100)
@@ -182,14 +235,30 @@ def report_chart(report: QualityReport) -> Figure:
     trend, scores = figure.subplots(2, 1, height_ratios=[3, 2])
     weeks = [w.start.strftime("%m-%d") for w in report.weeks]
     positions = range(len(weeks))
-    trend.bar([p - 0.2 for p in positions], [w.received for w in report.weeks], width=0.4, label=_("Cases received"), color="#4c78a8")
-    trend.bar([p + 0.2 for p in positions], [w.closed for w in report.weeks], width=0.4, label=_("Cases closed"), color="#72b7b2")
+    trend.bar(
+        [p - 0.2 for p in positions],
+        [w.received for w in report.weeks],
+        width=0.4,
+        label=_("Cases received"),
+        color="#4c78a8",
+    )
+    trend.bar(
+        [p + 0.2 for p in positions],
+        [w.closed for w in report.weeks],
+        width=0.4,
+        label=_("Cases closed"),
+        color="#72b7b2",
+    )
     # Headroom above the bars and the line keeps the legend clear of both.
     trend.set_ylim(0, max([1, *(max(w.received, w.closed) for w in report.weeks)]) * 1.4)
     trend.yaxis.set_major_locator(MaxNLocator(integer=True))
     trend.set_xticks(list(positions), weeks, rotation=45 if len(weeks) > 8 else 0)
     trend.set_ylabel(_("Cases"))
-    trend.set_title(_("Weekly trend, {start} – {end}").format(start=report.period.start.isoformat(), end=report.period.end.isoformat()))
+    trend.set_title(
+        _("Weekly trend, {start} – {end}").format(
+            start=report.period.start.isoformat(), end=report.period.end.isoformat()
+        )
+    )
     share = trend.twinx()
     share.plot(
         list(positions),
@@ -212,9 +281,11 @@ def report_chart(report: QualityReport) -> Figure:
     scores.set_xlabel(_("Satisfaction score"))
     scores.set_ylabel(_("Answers"))
     scores.set_title(
-        _("Satisfaction: average {average} from {count} answer", "Satisfaction: average {average} from {count} answers", report.answers).format(
-            average=_number(report.average_score, 2), count=report.answers
-        )
+        _(
+            "Satisfaction: average {average} from {count} answer",
+            "Satisfaction: average {average} from {count} answers",
+            report.answers,
+        ).format(average=_number(report.average_score, 2), count=report.answers)
     )
     return figure
 
@@ -224,7 +295,9 @@ def poll_chart(results: PollResults, locale: str) -> Figure:
     from matplotlib.ticker import MaxNLocator
 
     questions = results.questions
-    figure = Figure(figsize=(8, 2.2 + 1.6 * sum(len(q.options) for q in questions) / 2), dpi=100, layout="constrained")
+    figure = Figure(
+        figsize=(8, 2.2 + 1.6 * sum(len(q.options) for q in questions) / 2), dpi=100, layout="constrained"
+    )
     axes = figure.subplots(len(questions), 1, squeeze=False)[:, 0]
     for axis, question, counts in zip(axes, questions, results.counts, strict=True):
         labels = [option.get(locale) for option in question.options]
@@ -233,7 +306,11 @@ def poll_chart(results: PollResults, locale: str) -> Figure:
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlim(0, max([1, *counts]) * 1.1)
         axis.set_title(_wrap(question.text.get(locale)), fontsize=10)
-    figure.suptitle(_("Poll #{id}: {count} answer", "Poll #{id}: {count} answers", results.respondents).format(id=results.poll.id, count=results.respondents))
+    figure.suptitle(
+        _("Poll #{id}: {count} answer", "Poll #{id}: {count} answers", results.respondents).format(
+            id=results.poll.id, count=results.respondents
+        )
+    )
     return figure
 
 
@@ -316,9 +393,11 @@ def results_message(results: PollResults, locale: str) -> str:
     poll = results.poll
     state = _("open") if poll.status == PollStatus.OPEN else _("closed")
     lines = [
-        _("📊 <b>Poll #{id}</b> ({state}): {count} answer", "📊 <b>Poll #{id}</b> ({state}): {count} answers", results.respondents).format(
-            id=poll.id, state=state, count=results.respondents
-        )
+        _(
+            "📊 <b>Poll #{id}</b> ({state}): {count} answer",
+            "📊 <b>Poll #{id}</b> ({state}): {count} answers",
+            results.respondents,
+        ).format(id=poll.id, state=state, count=results.respondents)
     ]
     for number, (question, counts) in enumerate(zip(results.questions, results.counts, strict=True), start=1):
         lines.append("")
@@ -336,13 +415,16 @@ def results_message(results: PollResults, locale: str) -> str:
     return "\n".join(lines)
 
 
-def service_quality_page(places: list[PlaceFigures], municipality: str, start: date, end: date, locale: str) -> str:
+def service_quality_page(
+    places: list[PlaceFigures], municipality: str, start: date, end: date, locale: str
+) -> str:
     """The public page of the visit surveys (/service-quality): plain HTML, no script, readable on a
     phone, in the current gettext locale. A place's figures from MIN_GROUP answers, as in the reports."""
     title = _("Service quality: what visitors say")
     current = ' aria-current="page"'
     links = " · ".join(
-        f'<a href="?lang={code}" hreflang="{code}" lang="{code}"{current if code == locale else ""}>{name}</a>' for code, name in texts.LANGUAGE_NAMES.items()
+        f'<a href="?lang={code}" hreflang="{code}" lang="{code}"{current if code == locale else ""}>{name}</a>'
+        for code, name in texts.LANGUAGE_NAMES.items()
     )
     sections = []
     for place in places:
@@ -365,10 +447,16 @@ def service_quality_page(places: list[PlaceFigures], municipality: str, start: d
             ),
             *(
                 (label, _percent(place.settled_share(settled)))
-                for label, settled in zip((_("Settled: yes, %"), _("Settled: partly, %"), _("Settled: no, %")), ResolvedAnswer, strict=True)
+                for label, settled in zip(
+                    (_("Settled: yes, %"), _("Settled: partly, %"), _("Settled: no, %")),
+                    ResolvedAnswer,
+                    strict=True,
+                )
             ),
         ]
-        body = "".join(f'<tr><th scope="row">{escape(name)}</th><td>{escape(value)}</td></tr>' for name, value in rows)
+        body = "".join(
+            f'<tr><th scope="row">{escape(name)}</th><td>{escape(value)}</td></tr>' for name, value in rows
+        )
         sections.append(f"<section>{heading}<table>{body}</table></section>")
     intro = _(
         "{municipality}: visitors' anonymous answers to the survey at our desks and eldership offices (the QR code), the last 30 days: {start} – {end}. "

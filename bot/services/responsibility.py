@@ -45,7 +45,9 @@ class Responsibility:
     async def matrix(self, locale: str, today: date) -> list[TeamResponsibility]:
         rows = []
         for team in self.teams.teams:
-            handles = [self._rule_text(rule, locale) for rule in self.teams.routing.rules if rule.team == team.id]
+            handles = [
+                self._rule_text(rule, locale) for rule in self.teams.routing.rules if rule.team == team.id
+            ]
             if team.id == self.teams.default.id:
                 handles.append(_("everything no rule names"))
             count, per_clerk = await self.queries.team_load(team, today)
@@ -58,8 +60,10 @@ class Responsibility:
                     heads=[await self.teams.member_name(team, user_id) for user_id in team.heads],
                     members=[await self.teams.member_name(team, user_id) for user_id in team.members],
                     open=count,
-                    loads=[Load(row.name or _("nobody responsible"), row.open, row.overdue) for row in per_clerk],
-                )  # fmt: skip
+                    loads=[
+                        Load(row.name or _("nobody responsible"), row.open, row.overdue) for row in per_clerk
+                    ],
+                )
             )
         return rows
 

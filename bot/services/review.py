@@ -30,9 +30,18 @@ Table = tuple[str, list[str], list[list[Any]]]
 
 class ManagementReview:
     def __init__(
-        self, quality: QualityService, meter: ObjectiveMeter, nonconformities: Nonconformities, audits: Audits, proposals: Proposals, i18n: I18n, calendar: WorkingCalendar,
-        locale: str, responsibility: Responsibility, projects: ProjectService,
-    ) -> None:  # fmt: skip
+        self,
+        quality: QualityService,
+        meter: ObjectiveMeter,
+        nonconformities: Nonconformities,
+        audits: Audits,
+        proposals: Proposals,
+        i18n: I18n,
+        calendar: WorkingCalendar,
+        locale: str,
+        responsibility: Responsibility,
+        projects: ProjectService,
+    ) -> None:
         self.quality = quality
         self.meter = meter
         self.nonconformities = nonconformities
@@ -48,7 +57,10 @@ class ManagementReview:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             report = await self.quality.report(period, self.locale)
             measured = await self.meter.review(self.calendar.local_date(utcnow()), self.locale, period)
-            start, end = self.calendar.midnight(period.start), self.calendar.midnight(period.end + timedelta(days=1))
+            start, end = (
+                self.calendar.midnight(period.start),
+                self.calendar.midnight(period.end + timedelta(days=1)),
+            )
             records = await self.nonconformities.opened_between(start, end)
             audits = await self.audits.between(period.start, period.end)
             summary, *_rest = tables(report)
@@ -74,45 +86,103 @@ class ManagementReview:
         return buffer.getvalue()
 
     def _objectives(self, measured: list[Measured]) -> Table:
-        headers = [_("Objective"), _("Scope"), _("Period"), _("Figure"), _("Comparison"), _("Target"), _("Met"), _("Previous periods")]
+        headers = [
+            _("Objective"),
+            _("Scope"),
+            _("Period"),
+            _("Figure"),
+            _("Comparison"),
+            _("Target"),
+            _("Met"),
+            _("Previous periods"),
+        ]
         rows = [
             [
-                m.objective.name.get(self.locale), self.nonconformities.scope(m.objective), m.key, rounded(m.figure), m.objective.comparison,
-                m.objective.target, _("no data") if m.met is None else (_("yes") if m.met else _("no")),
-                "; ".join(f"{period_key(p)}: {rounded(v) if v is not None else _('no data')}" for p, v in m.previous),
+                m.objective.name.get(self.locale),
+                self.nonconformities.scope(m.objective),
+                m.key,
+                rounded(m.figure),
+                m.objective.comparison,
+                m.objective.target,
+                _("no data") if m.met is None else (_("yes") if m.met else _("no")),
+                "; ".join(
+                    f"{period_key(p)}: {rounded(v) if v is not None else _('no data')}" for p, v in m.previous
+                ),
             ]
             for m in measured
-        ]  # fmt: skip
+        ]
         return _("Objectives"), headers, rows
 
     def _teams(self, report: QualityReport) -> Table:
         headers = [
-            _("Team"), _("Cases received"), _("Cases closed"), _("On time"), _("On time, %"), _("Median handling time, working days"),
-            _("Passed on"), _("Overdue at the end of the period"),
-        ]  # fmt: skip
-        rows = [[t.team, t.received, t.closed, t.on_time, rounded(t.on_time_share), rounded(t.median_days), t.passed_on, t.overdue] for t in report.teams]
+            _("Team"),
+            _("Cases received"),
+            _("Cases closed"),
+            _("On time"),
+            _("On time, %"),
+            _("Median handling time, working days"),
+            _("Passed on"),
+            _("Overdue at the end of the period"),
+        ]
+        rows = [
+            [
+                t.team,
+                t.received,
+                t.closed,
+                t.on_time,
+                rounded(t.on_time_share),
+                rounded(t.median_days),
+                t.passed_on,
+                t.overdue,
+            ]
+            for t in report.teams
+        ]
         return _("Process performance"), headers, rows
 
     def _satisfaction(self, report: QualityReport, proposals: int) -> Table:
         rows: list[list[Any]] = [[f"{score} ★", report.scores[score]] for score in range(1, 6)]
-        rows += [[_("Satisfaction answers"), report.answers], [_("Average satisfaction (1-5)"), rounded(report.average_score, 2)]]
+        rows += [
+            [_("Satisfaction answers"), report.answers],
+            [_("Average satisfaction (1-5)"), rounded(report.average_score, 2)],
+        ]
         rows.append([_("Residents' proposals (anonymous)"), proposals])
         return _("Satisfaction"), [_("Score"), _("Answers")], rows
 
     def _nonconformities(self, records: list[Any]) -> list[Table]:
         nc_rows, action_rows = [], []
         for nc, actions in records:
-            effectiveness = {NcStatus.CLOSED: _("effective"), NcStatus.REOPENED: _("not effective")}.get(nc.status, "")
-            nc_rows.append([
-                nc.id, self.calendar.local_date(nc.opened_at).isoformat(), str(SOURCE_LABELS[nc.source]), self.nonconformities.teams.get(nc.team_id).name.get(self.locale),
-                str(STATUS_LABELS[nc.status]), nc.description, nc.correction or "", nc.root_cause or "", len(actions), sum(1 for a in actions if a.done_at),
-                nc.check_on.isoformat() if nc.check_on else "", effectiveness,
-            ])  # fmt: skip
+            effectiveness = {NcStatus.CLOSED: _("effective"), NcStatus.REOPENED: _("not effective")}.get(
+                nc.status, ""
+            )
+            nc_rows.append(
+                [
+                    nc.id,
+                    self.calendar.local_date(nc.opened_at).isoformat(),
+                    str(SOURCE_LABELS[nc.source]),
+                    self.nonconformities.teams.get(nc.team_id).name.get(self.locale),
+                    str(STATUS_LABELS[nc.status]),
+                    nc.description,
+                    nc.correction or "",
+                    nc.root_cause or "",
+                    len(actions),
+                    sum(1 for a in actions if a.done_at),
+                    nc.check_on.isoformat() if nc.check_on else "",
+                    effectiveness,
+                ]
+            )
             for action in actions:
                 done = self.calendar.local_date(action.done_at) if action.done_at else None
                 on_time = "" if done is None else (_("yes") if done <= action.due else _("no"))
                 action_rows.append(
-                    [nc.id, action.what, action.owner_name or "", action.due.isoformat(), done.isoformat() if done else "", on_time, action.done_note or ""]
+                    [
+                        nc.id,
+                        action.what,
+                        action.owner_name or "",
+                        action.due.isoformat(),
+                        done.isoformat() if done else "",
+                        on_time,
+                        action.done_note or "",
+                    ]
                 )
         return [
             (
@@ -133,27 +203,76 @@ class ManagementReview:
                 ],
                 nc_rows,
             ),
-            (_("Corrective actions"), [_("Nonconformity"), _("Action"), _("Responsible"), _("Due"), _("Done on"), _("On time"), _("Note")], action_rows),
+            (
+                _("Corrective actions"),
+                [
+                    _("Nonconformity"),
+                    _("Action"),
+                    _("Responsible"),
+                    _("Due"),
+                    _("Done on"),
+                    _("On time"),
+                    _("Note"),
+                ],
+                action_rows,
+            ),
         ]
 
     def _audits(self, audits: list[Audit]) -> Table:
-        headers = [_("No."), _("Team"), _("Period"), _("Auditor"), _("Cases drawn"), _("Cases in the period"), _("Seed")]
+        headers = [
+            _("No."),
+            _("Team"),
+            _("Period"),
+            _("Auditor"),
+            _("Cases drawn"),
+            _("Cases in the period"),
+            _("Seed"),
+        ]
         rows = [
-            [a.id, self.nonconformities.teams.get(a.team_id).name.get(self.locale), a.period, a.auditor_name or str(a.auditor_id), len(a.case_ids), a.population, str(a.seed)]
+            [
+                a.id,
+                self.nonconformities.teams.get(a.team_id).name.get(self.locale),
+                a.period,
+                a.auditor_name or str(a.auditor_id),
+                len(a.case_ids),
+                a.population,
+                str(a.seed),
+            ]
             for a in audits
-        ]  # fmt: skip
+        ]
         return _("Internal audits"), headers, rows
 
     async def _findings(self, audits: list[Audit]) -> Table:
         rows = [
-            [f.audit_id, f.id, self.audits.finding_label(f), f.text, f.nonconformity_id or "", self.calendar.local_date(f.created_at).isoformat()]
+            [
+                f.audit_id,
+                f.id,
+                self.audits.finding_label(f),
+                f.text,
+                f.nonconformity_id or "",
+                self.calendar.local_date(f.created_at).isoformat(),
+            ]
             for f in await self.audits.findings([a.id for a in audits])
         ]
-        return _("Audit findings"), [_("Audit"), _("No."), _("Kind"), _("Finding"), _("Nonconformity"), _("Date")], rows
+        return (
+            _("Audit findings"),
+            [_("Audit"), _("No."), _("Kind"), _("Finding"), _("Nonconformity"), _("Date")],
+            rows,
+        )
 
     async def _responsibility(self) -> Table:
         """The matrix as /who shows it now: one row per clerk's load (a team with no open case: one row)."""
-        headers = [_("Team"), _("Quality team"), _("Handles"), _("Heads"), _("Members"), _("Open cases"), _("Responsible"), _("Open"), _("Overdue")]
+        headers = [
+            _("Team"),
+            _("Quality team"),
+            _("Handles"),
+            _("Heads"),
+            _("Members"),
+            _("Open cases"),
+            _("Responsible"),
+            _("Open"),
+            _("Overdue"),
+        ]
         rows: list[list[Any]] = []
         for row in await self.responsibility.matrix(self.locale, self.calendar.local_date(utcnow())):
             team = [
@@ -164,12 +283,24 @@ class ManagementReview:
                 ", ".join(row.members) or _("everyone in the group"),
                 row.open,
             ]
-            rows += [[*team, load.clerk, load.open, load.overdue] for load in row.loads] or [[*team, "", 0, 0]]
+            rows += [[*team, load.clerk, load.open, load.overdue] for load in row.loads] or [
+                [*team, "", 0, 0]
+            ]
         return _("Responsibility"), headers, rows
 
     async def _projects(self) -> Table:
         """Each project's milestones: planned (baseline), current, met on, on time (met by the baseline date)."""
-        headers = [_("Project"), _("Team"), _("Status"), _("Milestone"), _("Planned"), _("Current due date"), _("Milestone status"), _("Met on"), _("On time")]
+        headers = [
+            _("Project"),
+            _("Team"),
+            _("Status"),
+            _("Milestone"),
+            _("Planned"),
+            _("Current due date"),
+            _("Milestone status"),
+            _("Met on"),
+            _("On time"),
+        ]
         rows: list[list[Any]] = []
         today = self.calendar.local_date(utcnow())
         for item in await self.projects.listing():
@@ -180,10 +311,19 @@ class ManagementReview:
                 title = localized(m.title_pl, m.title_lt, m.title_en, self.locale)
                 decided = m.status != MilestoneStatus.SCHEDULED or m.baseline_due < today
                 on_time = (_("yes") if met_on_time(m) else _("no")) if decided else ""
-                rows.append([
-                    f"{project.external_id} {name}", team, status_label(project.status), f"{m.number}. {title}", m.baseline_due.isoformat(),
-                    m.current_due.isoformat(), milestone_label(m.status), m.met_on.isoformat() if m.met_on else "", on_time,
-                ])  # fmt: skip
+                rows.append(
+                    [
+                        f"{project.external_id} {name}",
+                        team,
+                        status_label(project.status),
+                        f"{m.number}. {title}",
+                        m.baseline_due.isoformat(),
+                        m.current_due.isoformat(),
+                        milestone_label(m.status),
+                        m.met_on.isoformat() if m.met_on else "",
+                        on_time,
+                    ]
+                )
         return _("Projects"), headers, rows
 
     def _chart(self, workbook: Any, period: Period) -> None:
@@ -193,7 +333,9 @@ class ManagementReview:
         source = workbook[sheet_name(_("Process performance"))]
         sheet = workbook.create_sheet(sheet_name(_("Chart")))
         chart = BarChart()
-        chart.title = _("Closed within the legal deadline by team, %, {start} – {end}").format(start=period.start.isoformat(), end=period.end.isoformat())
+        chart.title = _("Closed within the legal deadline by team, %, {start} – {end}").format(
+            start=period.start.isoformat(), end=period.end.isoformat()
+        )
         chart.y_axis.title = _("On time, %")
         rows = source.max_row
         if rows > 1:

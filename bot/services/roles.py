@@ -80,7 +80,9 @@ class StaffRoles:
         self._membership: dict[tuple[int, int], tuple[Membership, float]] = {}
         self.refusals = Refusals()
 
-    async def role(self, chat_id: int, user_id: int, heads: Collection[int], members: Collection[int]) -> Role:
+    async def role(
+        self, chat_id: int, user_id: int, heads: Collection[int], members: Collection[int]
+    ) -> Role:
         """The role of `user_id` in the staff group `chat_id` that lists `heads` and `members`."""
         if user_id in heads:
             return Role.HEAD
@@ -101,7 +103,10 @@ class StaffRoles:
         try:
             member = await self.bot.get_chat_member(chat_id, user_id)
         except (TelegramAPIError, ClientDecodeError) as exc:
-            log.warning("could not check a staff member's membership", extra={"chat_id": chat_id, "user_id": user_id, "error": type(exc).__name__})
+            log.warning(
+                "could not check a staff member's membership",
+                extra={"chat_id": chat_id, "user_id": user_id, "error": type(exc).__name__},
+            )
             return NOT_A_MEMBER  # not remembered: asked again next time
         status = ChatMemberStatus(member.status).value
         membership = Membership(status, _may_post(member, status))

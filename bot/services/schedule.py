@@ -54,10 +54,20 @@ def _png(figure: Figure | None) -> bytes | None:
 
 class Schedule:
     def __init__(
-        self, bot: Bot, i18n: I18n, database: Database, queries: CaseQueries, notices: CaseNotices, teams: TeamDirectory,
-        calendar: WorkingCalendar, config: Config, quality: QualityService, rights: DataRights, projects: ProjectService,
+        self,
+        bot: Bot,
+        i18n: I18n,
+        database: Database,
+        queries: CaseQueries,
+        notices: CaseNotices,
+        teams: TeamDirectory,
+        calendar: WorkingCalendar,
+        config: Config,
+        quality: QualityService,
+        rights: DataRights,
+        projects: ProjectService,
         nonconformities: Nonconformities,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.bot = bot
         self.i18n = i18n
         self.database = database
@@ -75,7 +85,9 @@ class Schedule:
 
     # --- reading the load ---
 
-    def due_soon_and_overdue(self, cases: list[Case], today: date, within: int = 3) -> tuple[list[Case], list[Case]]:
+    def due_soon_and_overdue(
+        self, cases: list[Case], today: date, within: int = 3
+    ) -> tuple[list[Case], list[Case]]:
         horizon = self.calendar.add_working_days(today, within)
         return [c for c in cases if today <= c.due <= horizon], [c for c in cases if c.due < today]
 
@@ -87,7 +99,9 @@ class Schedule:
         for team in teams or self.teams.teams:
             cases = await self.queries.open_cases(team)
             soon, overdue = self.due_soon_and_overdue(cases, today)
-            actions = await self.nonconformities.actions_due(team.id, self.calendar.add_working_days(today, 3))
+            actions = await self.nonconformities.actions_due(
+                team.id, self.calendar.add_working_days(today, 3)
+            )
             due_actions = self._actions_text(actions, today)
             digest = texts.shorten(self._digest_text(team, today, soon, overdue), 4000 - len(due_actions))
             await self.notices.post_to_group(self.teams.chat_of(team), digest + due_actions)
@@ -97,14 +111,22 @@ class Schedule:
 
     def _digest_text(self, team: Team, today: date, soon: list[Case], overdue: list[Case]) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
-            lines = [_("📋 <b>Daily digest</b> of {team}, {date}").format(team=escape(team.name.get(self.locale)), date=texts.day(today))]
+            lines = [
+                _("📋 <b>Daily digest</b> of {team}, {date}").format(
+                    team=escape(team.name.get(self.locale)), date=texts.day(today)
+                )
+            ]
             for title, cases in ((_("Overdue"), overdue), (_("Due within 3 working days"), soon)):
                 lines += ["", f"<b>{title}</b> ({len(cases)})"]
                 by_responsible: dict[str, list[Case]] = {}
                 for case in cases:
                     by_responsible.setdefault(case.assignee_name or _("nobody responsible"), []).append(case)
-                for name, own in sorted_by_name(by_responsible.items(), self.locale, name=lambda item: item[0]):
-                    lines.append(f"👤 {escape(name)}: " + ", ".join(f"{c.number} ({texts.day(c.due)})" for c in own))
+                for name, own in sorted_by_name(
+                    by_responsible.items(), self.locale, name=lambda item: item[0]
+                ):
+                    lines.append(
+                        f"👤 {escape(name)}: " + ", ".join(f"{c.number} ({texts.day(c.due)})" for c in own)
+                    )
             if not soon and not overdue:
                 lines += ["", _("Nothing is due soon and nothing is overdue.")]
         return texts.shorten("\n".join(lines), 4000)
@@ -117,13 +139,17 @@ class Schedule:
             lines = ["", "", _("<b>Corrective actions due</b> ({count})").format(count=len(actions))]
             for nc, action in actions:
                 late = " ⏰" if action.due < today else ""
-                lines.append(f"#{nc.id} · {escape(texts.shorten(action.what, 200))} · 👤 {escape(action.owner_name or '—')} · {texts.day(action.due)}{late}")
+                lines.append(
+                    f"#{nc.id} · {escape(texts.shorten(action.what, 200))} · 👤 {escape(action.owner_name or '—')} · {texts.day(action.due)}{late}"
+                )
         return texts.shorten("\n".join(lines), 1000)
 
     def _reminder(self, case: Case, today: date) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             left = self.calendar.working_days_left(today, case.due)
-            return _("⏰ Reminder: the deadline is {date} ({left}).").format(date=texts.day(case.due), left=texts.days_left(today, case.due, left))
+            return _("⏰ Reminder: the deadline is {date} ({left}).").format(
+                date=texts.day(case.due), left=texts.days_left(today, case.due, left)
+            )
 
     async def _escalate(self, team: Team, cases: list[Case], today: date) -> None:
         within = self.config.settings.escalate_within_days
@@ -134,9 +160,16 @@ class Schedule:
             unattended = case.assignee_id is None and case.due <= horizon
             if not (overdue or unattended):
                 continue
-            posts = [(self.teams.chat_of(team), self._escalation_text(case, team, today, overdue, for_heads=True))]
+            posts = [
+                (self.teams.chat_of(team), self._escalation_text(case, team, today, overdue, for_heads=True))
+            ]
             if overdue and escalation is not None and escalation.id != team.id:
-                posts.append((self.teams.chat_of(escalation), self._escalation_text(case, team, today, overdue, for_heads=False)))
+                posts.append(
+                    (
+                        self.teams.chat_of(escalation),
+                        self._escalation_text(case, team, today, overdue, for_heads=False),
+                    )
+                )
             await self.notices.escalate(case, today.isoformat(), posts)
 
     def _escalation_text(self, case: Case, team: Team, today: date, overdue: bool, for_heads: bool) -> str:
@@ -144,14 +177,20 @@ class Schedule:
             left = self.calendar.working_days_left(today, case.due)
             due = f"{texts.day(case.due)} ({texts.days_left(today, case.due, left)})"
             label = _("head")
-            heads = ", ".join(f'<a href="tg://user?id={head}">{label}</a>' for head in team.heads) if team.heads else _("the team's head")
+            heads = (
+                ", ".join(f'<a href="tg://user?id={head}">{label}</a>' for head in team.heads)
+                if team.heads
+                else _("the team's head")
+            )
             who = escape(case.assignee_name) if case.assignee_name else _("nobody responsible")
             if overdue:
-                text = _("🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}.").format(
-                    number=case.number, team=escape(team.name.get(self.locale)), due=due, who=who
-                )
+                text = _(
+                    "🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}."
+                ).format(number=case.number, team=escape(team.name.get(self.locale)), due=due, who=who)
             else:
-                text = _("⚠️ {number} is due {due} and nobody is responsible for it.").format(number=case.number, due=due)
+                text = _("⚠️ {number} is due {due} and nobody is responsible for it.").format(
+                    number=case.number, due=due
+                )
             return f"{heads}: {text}" if for_heads else text
 
     # --- running ---
@@ -179,7 +218,12 @@ class Schedule:
             jobs.append(("digest", functools.partial(self.digest, today)))
         if today.weekday() == settings.weekly_report_weekday:
             period = Period(today - timedelta(days=7), today - timedelta(days=1))
-            jobs.append(("weekly report", functools.partial(self.post_report, self.teams.chat_of(self.teams.default), period)))
+            jobs.append(
+                (
+                    "weekly report",
+                    functools.partial(self.post_report, self.teams.chat_of(self.teams.default), period),
+                )
+            )
         jobs.append(("retention", lambda: self.rights.purge_expired(utcnow())))
         jobs.append(("milestones", functools.partial(self.projects.mark_missed, today)))
         jobs.append(("quality loop", functools.partial(self.nonconformities.daily, today)))
@@ -198,19 +242,36 @@ class Schedule:
 
     # --- the quality report ---
 
-    async def post_report(self, chat_id: int, period: Period, thread_id: int | None = None, teams: list[Team] | None = None) -> None:
+    async def post_report(
+        self, chat_id: int, period: Period, thread_id: int | None = None, teams: list[Team] | None = None
+    ) -> None:
         """The quality report for `period`: a message, the chart and the XLSX file; of the whole
         municipality, or only of `teams` (see QualityService.report)."""
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             report = await self.quality.report(period, self.locale, teams)
             text = report_message(report)
             # Drawing takes a moment of CPU: off the event loop (the locale goes along).
-            chart, visits, workbook = await asyncio.to_thread(lambda: (png(report_chart(report)), _png(visit_chart(report)), report_xlsx(report)))
-            caption = _("Weekly trend and satisfaction, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
-            visits_caption = _("Visit surveys per place, {start} – {end}").format(start=texts.day(period.start), end=texts.day(period.end))
+            chart, visits, workbook = await asyncio.to_thread(
+                lambda: (png(report_chart(report)), _png(visit_chart(report)), report_xlsx(report))
+            )
+            caption = _("Weekly trend and satisfaction, {start} – {end}").format(
+                start=texts.day(period.start), end=texts.day(period.end)
+            )
+            visits_caption = _("Visit surveys per place, {start} – {end}").format(
+                start=texts.day(period.start), end=texts.day(period.end)
+            )
         name = f"quality-{period.start.isoformat()}-{period.end.isoformat()}"
         await self.bot.send_message(chat_id, text, message_thread_id=thread_id)
-        await self.bot.send_photo(chat_id, BufferedInputFile(chart, f"{name}.png"), caption=caption, message_thread_id=thread_id)
+        await self.bot.send_photo(
+            chat_id, BufferedInputFile(chart, f"{name}.png"), caption=caption, message_thread_id=thread_id
+        )
         if visits is not None:
-            await self.bot.send_photo(chat_id, BufferedInputFile(visits, f"visits-{name}.png"), caption=visits_caption, message_thread_id=thread_id)
-        await self.bot.send_document(chat_id, BufferedInputFile(workbook, f"{name}.xlsx"), message_thread_id=thread_id)
+            await self.bot.send_photo(
+                chat_id,
+                BufferedInputFile(visits, f"visits-{name}.png"),
+                caption=visits_caption,
+                message_thread_id=thread_id,
+            )
+        await self.bot.send_document(
+            chat_id, BufferedInputFile(workbook, f"{name}.xlsx"), message_thread_id=thread_id
+        )

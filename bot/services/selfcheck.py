@@ -46,7 +46,9 @@ async def schema_problem(database: Database) -> str | None:
     if current is None:
         return f"schema: the database has no schema, the code needs revision {head} (run `petent migrate`)"
     if known:
-        return f"schema: the database is at revision {current}, behind the code's {head} (run `petent migrate`)"
+        return (
+            f"schema: the database is at revision {current}, behind the code's {head} (run `petent migrate`)"
+        )
     return f"schema: the database is at revision {current}, which this code (head {head}) does not know: an older version of Petent runs on a newer schema"
 
 
@@ -65,7 +67,9 @@ async def group_problems(bot: Bot, teams: TeamDirectory) -> list[str]:
                 async with asyncio.timeout(CHECK_TIMEOUT):
                     await bot.get_chat(teams.comms)
             except (TelegramAPIError, TimeoutError, OSError) as exc:
-                found.append(f"telegram: the communications group ({teams.comms}) is unreachable: {_reason(exc)}")
+                found.append(
+                    f"telegram: the communications group ({teams.comms}) is unreachable: {_reason(exc)}"
+                )
     return found
 
 
@@ -80,7 +84,9 @@ async def _group_problem(bot: Bot, chat_id: int, team_ids: list[str]) -> list[st
     if member is None or member.status == ChatMemberStatus.CREATOR:
         return []
     if member.status != ChatMemberStatus.ADMINISTRATOR or not getattr(member, "can_manage_topics", False):
-        return [f"telegram: {where} is a forum, but the bot is not an administrator allowed to manage topics: cases' topics cannot be made"]
+        return [
+            f"telegram: {where} is a forum, but the bot is not an administrator allowed to manage topics: cases' topics cannot be made"
+        ]
     return []
 
 
@@ -92,7 +98,9 @@ async def redis_problem(redis: Any | None, redis_url: str | None) -> str | None:
         async with asyncio.timeout(CHECK_TIMEOUT):
             await redis.ping()
     except Exception as exc:  # redis-py's errors, OSError, a timeout: Redis is missing all the same
-        return f"redis: REDIS_URL is set (the replicas' shared store) but Redis does not answer: {_reason(exc)}"
+        return (
+            f"redis: REDIS_URL is set (the replicas' shared store) but Redis does not answer: {_reason(exc)}"
+        )
     return None
 
 
@@ -101,7 +109,15 @@ async def disk_problem(disk: DiskGuard | None) -> str | None:
     return f"files: {problem}" if problem else None
 
 
-async def problems(database: Database, bot: Bot, teams: TeamDirectory, *, redis: Any | None, redis_url: str | None, disk: DiskGuard | None) -> list[str]:
+async def problems(
+    database: Database,
+    bot: Bot,
+    teams: TeamDirectory,
+    *,
+    redis: Any | None,
+    redis_url: str | None,
+    disk: DiskGuard | None,
+) -> list[str]:
     """Every problem found, one line each (empty: none)."""
     found: list[str] = []
     checks: list[tuple[str, Callable[[], Awaitable[str | list[str] | None]]]] = [

@@ -125,7 +125,9 @@ class LocalFileStore:
         try:
             await asyncio.to_thread(self._remove, target)
         except OSError as exc:
-            raise StorageError(f"FILES_DIR: cannot delete {key} from {self.root}: {exc.strerror or exc}") from None
+            raise StorageError(
+                f"FILES_DIR: cannot delete {key} from {self.root}: {exc.strerror or exc}"
+            ) from None
 
     def _remove(self, target: Path) -> None:
         target.unlink(missing_ok=True)
@@ -144,7 +146,15 @@ class S3FileStore:
 
     kind = "s3"
 
-    def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str = "us-east-1", sse: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        region: str = "us-east-1",
+        sse: str | None = None,
+    ) -> None:
         import certifi
         import urllib3
         from minio import Minio
@@ -161,7 +171,14 @@ class S3FileStore:
             cert_reqs="CERT_REQUIRED",
             ca_certs=certifi.where(),
         )
-        self.client = Minio(url.netloc, access_key=access_key, secret_key=secret_key, secure=url.scheme == "https", region=region, http_client=http)
+        self.client = Minio(
+            url.netloc,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=url.scheme == "https",
+            region=region,
+            http_client=http,
+        )
 
     _staging: Path | None = None
 
@@ -176,7 +193,9 @@ class S3FileStore:
         return f"s3://{self.bucket}/{_checked(key)}"
 
     def free_bytes(self) -> int | None:
-        return None  # the storage's own affair: it refuses when full (StorageError), and the download is retried
+        return (
+            None  # the storage's own affair: it refuses when full (StorageError), and the download is retried
+        )
 
     async def _call(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         from minio.error import MinioException, S3Error
@@ -186,14 +205,22 @@ class S3FileStore:
             return await asyncio.to_thread(function, *args, **kwargs)
         except S3Error as exc:
             if exc.code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                raise StorageError(f"FILES_S3_ACCESS_KEY / FILES_S3_SECRET_KEY: {what} refused by {self.endpoint} ({exc.code})") from None
+                raise StorageError(
+                    f"FILES_S3_ACCESS_KEY / FILES_S3_SECRET_KEY: {what} refused by {self.endpoint} ({exc.code})"
+                ) from None
             if exc.code == "NoSuchBucket":
-                raise StorageError(f"FILES_S3_BUCKET: there is no bucket {self.bucket} at {self.endpoint}") from None
+                raise StorageError(
+                    f"FILES_S3_BUCKET: there is no bucket {self.bucket} at {self.endpoint}"
+                ) from None
             if exc.code in ("EntityTooLarge", "QuotaExceeded", "XMinioStorageFull"):
-                raise StorageError(f"FILES_S3_BUCKET: {what}: the storage is full or refuses files this large ({exc.code})") from None
+                raise StorageError(
+                    f"FILES_S3_BUCKET: {what}: the storage is full or refuses files this large ({exc.code})"
+                ) from None
             raise StorageError(f"FILES_S3_ENDPOINT: {what}: {exc.code} {exc.message}") from None
         except (MinioException, HTTPError, OSError) as exc:
-            raise StorageError(f"FILES_S3_ENDPOINT: {what}: cannot reach {self.endpoint} ({type(exc).__name__})") from None
+            raise StorageError(
+                f"FILES_S3_ENDPOINT: {what}: cannot reach {self.endpoint} ({type(exc).__name__})"
+            ) from None
 
     async def check(self) -> None:
         if not await self._call("checking the bucket", self.client.bucket_exists, self.bucket):
@@ -204,9 +231,15 @@ class S3FileStore:
     async def put(self, key: str, source: Path, content_type: str, file_name: str | None = None) -> None:
         disposition = content_disposition(file_name or PurePosixPath(key).name)
         await self._call(
-            f"storing {key}", self.client.fput_object, self.bucket, _checked(key), str(source),
-            content_type=content_type, metadata={"Content-Disposition": disposition}, sse=self.sse,
-        )  # fmt: skip
+            f"storing {key}",
+            self.client.fput_object,
+            self.bucket,
+            _checked(key),
+            str(source),
+            content_type=content_type,
+            metadata={"Content-Disposition": disposition},
+            sse=self.sse,
+        )
         source.unlink(missing_ok=True)  # noqa: ASYNC240  # a local temporary file: microseconds
 
     async def get(self, key: str) -> bytes:
@@ -222,7 +255,9 @@ class S3FileStore:
         return data
 
     async def delete(self, key: str) -> None:
-        await self._call(f"deleting {key}", self.client.remove_object, self.bucket, _checked(key))  # S3: absent is no error
+        await self._call(
+            f"deleting {key}", self.client.remove_object, self.bucket, _checked(key)
+        )  # S3: absent is no error
 
 
 def content_disposition(file_name: str) -> str:
@@ -262,12 +297,17 @@ def file_stores(settings: Settings) -> tuple[FileStore, dict[str, FileStore]]:
         return local, {local.kind: local}
     try:
         s3 = S3FileStore(
-            settings.files_s3_endpoint, settings.files_s3_bucket or "", settings.files_s3_access_key or "",
-            settings.files_s3_secret_key.get_secret_value() if settings.files_s3_secret_key else "", settings.files_s3_region,
+            settings.files_s3_endpoint,
+            settings.files_s3_bucket or "",
+            settings.files_s3_access_key or "",
+            settings.files_s3_secret_key.get_secret_value() if settings.files_s3_secret_key else "",
+            settings.files_s3_region,
             settings.files_s3_sse,
-        )  # fmt: skip
+        )
     except ImportError:
-        raise ConfigError("FILES_S3_ENDPOINT: the S3 client is not installed: pip install 'petent[s3]'") from None
+        raise ConfigError(
+            "FILES_S3_ENDPOINT: the S3 client is not installed: pip install 'petent[s3]'"
+        ) from None
     except ValueError as exc:  # the client's own check of the endpoint or region
         raise ConfigError(f"FILES_S3_ENDPOINT: {exc}") from None
     return s3, {local.kind: local, s3.kind: s3}

@@ -82,18 +82,26 @@ class SurveyService:
         self.database = database
         self.calendar = calendar
         self._key = secret_key.encode()
-        self.rng: random.Random = random.SystemRandom()  # the order answers are stored in; tests seed their own
+        self.rng: random.Random = (
+            random.SystemRandom()
+        )  # the order answers are stored in; tests seed their own
 
     def receipt(self, *parts: Any) -> str:
         return hmac.new(self._key, ":".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
 
-    async def _take_receipt(self, session: Any, digest: str, model: type[SQLModel] = SurveyReceipt, **columns: Any) -> None:
+    async def _take_receipt(
+        self, session: Any, digest: str, model: type[SQLModel] = SurveyReceipt, **columns: Any
+    ) -> None:
         """Store the receipt in the caller's transaction; AlreadyAnswered if it was there."""
-        result = await session.execute(insert_for(session, model).values(digest=digest, **columns).on_conflict_do_nothing())
+        result = await session.execute(
+            insert_for(session, model).values(digest=digest, **columns).on_conflict_do_nothing()
+        )
         if rowcount(result) != 1:
             raise AlreadyAnswered
 
-    async def _rewrite_group(self, session: Any, model: type[SQLModel], lock_key: int, *group: Any, new: SQLModel | None = None) -> None:
+    async def _rewrite_group(
+        self, session: Any, model: type[SQLModel], lock_key: int, *group: Any, new: SQLModel | None = None
+    ) -> None:
         """Write the group's answers again, with `new` among them, in a random order (see the module's note).
 
         Delete and insert, not update: SQLite keeps a row's rowid through an update, and fresh
@@ -114,9 +122,13 @@ class SurveyService:
         self.rng.shuffle(rows)
         await session.execute(insert(table), rows)
 
-    async def _rewrite_satisfaction_day(self, session: Any, day: date, new: SatisfactionAnswer | None = None) -> None:
+    async def _rewrite_satisfaction_day(
+        self, session: Any, day: date, new: SatisfactionAnswer | None = None
+    ) -> None:
         table = table_of(SatisfactionAnswer)
-        await self._rewrite_group(session, SatisfactionAnswer, SATISFACTION_GROUP, table.c.answered_on == day, new=new)
+        await self._rewrite_group(
+            session, SatisfactionAnswer, SATISFACTION_GROUP, table.c.answered_on == day, new=new
+        )
 
     async def _has_receipt(self, digest: str, model: type[SQLModel] = SurveyReceipt) -> bool:
         async with self.database.read() as session:
@@ -127,20 +139,31 @@ class SurveyService:
     async def claim_feedback_question(self, case_id: int) -> bool:
         """True once per case: the caller then asks the question (never again, even after a reopening)."""
         async with self.database.write() as session:
-            result = await session.execute(update(Case).where(col(Case.id) == case_id, col(Case.feedback_asked).is_(False)).values(feedback_asked=True))
+            result = await session.execute(
+                update(Case)
+                .where(col(Case.id) == case_id, col(Case.feedback_asked).is_(False))
+                .values(feedback_asked=True)
+            )
         return rowcount(result) == 1
 
     async def feedback_given(self, case_id: int) -> bool:
         return await self._has_receipt(self.receipt("case", case_id))
 
-    async def answer_satisfaction(self, case: Case, score: int, resolved: str, comment: str | None = None) -> None:
+    async def answer_satisfaction(
+        self, case: Case, score: int, resolved: str, comment: str | None = None
+    ) -> None:
         if score not in SCORES or resolved not in set(ResolvedAnswer):
             raise ValueError("score 1-5 and resolved yes/partly/no")
         answer = SatisfactionAnswer(
-            answered_on=self.calendar.local_date(utcnow()), locale=case.locale, kind=case.kind,
-            category_id=case.category_id, eldership_id=case.eldership_id, score=score, resolved=resolved,
+            answered_on=self.calendar.local_date(utcnow()),
+            locale=case.locale,
+            kind=case.kind,
+            category_id=case.category_id,
+            eldership_id=case.eldership_id,
+            score=score,
+            resolved=resolved,
             comment=(comment or "").strip()[:COMMENT_MAX] or None,
-        )  # fmt: skip
+        )
         async with self.database.write() as session:
             await self._take_receipt(session, self.receipt("case", case.id))
             await self._rewrite_satisfaction_day(session, answer.answered_on, new=answer)
@@ -155,15 +178,24 @@ class SurveyService:
 
     # --- polls ---
 
-    async def create_poll(self, questions: list[Question], audience: dict[str, Any], author: tuple[int, str]) -> Poll:
+    async def create_poll(
+        self, questions: list[Question], audience: dict[str, Any], author: tuple[int, str]
+    ) -> Poll:
         async with self.database.write() as session:
-            poll = Poll(questions=questions_to_json(questions), audience=audience, author_id=author[0], author_name=author[1])
+            poll = Poll(
+                questions=questions_to_json(questions),
+                audience=audience,
+                author_id=author[0],
+                author_name=author[1],
+            )
             session.add(poll)
         return poll
 
     async def attach_broadcast(self, poll_id: int, broadcast_id: int) -> None:
         async with self.database.write() as session:
-            await session.execute(update(Poll).where(col(Poll.id) == poll_id).values(broadcast_id=broadcast_id))
+            await session.execute(
+                update(Poll).where(col(Poll.id) == poll_id).values(broadcast_id=broadcast_id)
+            )
 
     async def poll(self, poll_id: int) -> Poll | None:
         async with self.database.read() as session:
@@ -171,7 +203,9 @@ class SurveyService:
 
     async def recent_polls(self, limit: int = 10) -> list[Poll]:
         async with self.database.read() as session:
-            return list((await session.execute(select(Poll).order_by(col(Poll.id).desc()).limit(limit))).scalars())
+            return list(
+                (await session.execute(select(Poll).order_by(col(Poll.id).desc()).limit(limit))).scalars()
+            )
 
     async def invited(self, poll: Poll, user_id: int) -> bool:
         """Whether the poll was sent to this person (a forged button from anyone else is refused).
@@ -182,10 +216,18 @@ class SurveyService:
         """
         if poll.broadcast_id is None:
             return False
-        erased_since = select(col(Resident.id)).where(col(Resident.id) == user_id, col(Resident.erased_at) >= poll.created_at).exists()
+        erased_since = (
+            select(col(Resident.id))
+            .where(col(Resident.id) == user_id, col(Resident.erased_at) >= poll.created_at)
+            .exists()
+        )
         async with self.database.read() as session:
             found = await session.scalar(
-                select(col(Delivery.id)).where(col(Delivery.broadcast_id) == poll.broadcast_id, col(Delivery.chat_id) == user_id, ~erased_since)
+                select(col(Delivery.id)).where(
+                    col(Delivery.broadcast_id) == poll.broadcast_id,
+                    col(Delivery.chat_id) == user_id,
+                    ~erased_since,
+                )
             )
         return found is not None
 
@@ -208,9 +250,21 @@ class SurveyService:
             if not valid_choices(questions_of(poll), choices):
                 raise ValueError("choices do not fit the poll's questions")
             await self._take_receipt(session, self.receipt("poll", poll_id, user_id))
-            answer = PollAnswer(poll_id=poll_id, answered_on=self.calendar.local_date(utcnow()), locale=locale, choices=choices)
+            answer = PollAnswer(
+                poll_id=poll_id,
+                answered_on=self.calendar.local_date(utcnow()),
+                locale=locale,
+                choices=choices,
+            )
             table = table_of(PollAnswer)
-            await self._rewrite_group(session, PollAnswer, poll_id, table.c.poll_id == poll_id, table.c.answered_on == answer.answered_on, new=answer)
+            await self._rewrite_group(
+                session,
+                PollAnswer,
+                poll_id,
+                table.c.poll_id == poll_id,
+                table.c.answered_on == answer.answered_on,
+                new=answer,
+            )
 
     async def close_poll(self, poll_id: int) -> Poll | None:
         """Stop taking answers; the poll (None if unknown). Closing twice changes nothing."""
@@ -223,7 +277,9 @@ class SurveyService:
     async def answer_counts(self, poll_ids: list[int]) -> dict[int, int]:
         async with self.database.read() as session:
             rows = await session.execute(
-                select(col(PollAnswer.poll_id), func.count()).where(col(PollAnswer.poll_id).in_(poll_ids)).group_by(col(PollAnswer.poll_id))
+                select(col(PollAnswer.poll_id), func.count())
+                .where(col(PollAnswer.poll_id).in_(poll_ids))
+                .group_by(col(PollAnswer.poll_id))
             )
             return dict(rows.all())
 
@@ -232,14 +288,26 @@ class SurveyService:
             poll = await session.get(Poll, poll_id)
             if poll is None:
                 return None
-            rows = (await session.execute(select(col(PollAnswer.locale), col(PollAnswer.choices)).where(col(PollAnswer.poll_id) == poll_id))).all()
+            rows = (
+                await session.execute(
+                    select(col(PollAnswer.locale), col(PollAnswer.choices)).where(
+                        col(PollAnswer.poll_id) == poll_id
+                    )
+                )
+            ).all()
         questions = questions_of(poll)
         counts = [[0] * len(q.options) for q in questions]
         for _locale, choices in rows:
             for question, chosen in enumerate(choices):
                 for option in chosen:
                     counts[question][option] += 1
-        return PollResults(poll=poll, questions=questions, respondents=len(rows), counts=counts, by_locale=dict(Counter(locale for locale, _ in rows)))
+        return PollResults(
+            poll=poll,
+            questions=questions,
+            respondents=len(rows),
+            counts=counts,
+            by_locale=dict(Counter(locale for locale, _ in rows)),
+        )
 
     # --- visit surveys (bot.services.visits): one answer per person, place and day ---
 
@@ -260,14 +328,28 @@ class SurveyService:
         answers.check()
         today = self.calendar.local_date(utcnow())
         answer = VisitAnswer(
-            place_id=place_id, answered_on=today, score=answers.score, waited=answers.waited, settled=answers.settled,
-            courtesy=answers.courtesy, proposal=(answers.proposal or "").strip()[:COMMENT_MAX] or None,
-        )  # fmt: skip
+            place_id=place_id,
+            answered_on=today,
+            score=answers.score,
+            waited=answers.waited,
+            settled=answers.settled,
+            courtesy=answers.courtesy,
+            proposal=(answers.proposal or "").strip()[:COMMENT_MAX] or None,
+        )
         async with self.database.write() as session:
-            await self._take_receipt(session, self._visit_receipt(place_id, user_id, today), VisitReceipt, day=today)
+            await self._take_receipt(
+                session, self._visit_receipt(place_id, user_id, today), VisitReceipt, day=today
+            )
             await session.execute(delete(VisitReceipt).where(col(VisitReceipt.day) < today))
             table = table_of(VisitAnswer)
-            await self._rewrite_group(session, VisitAnswer, VISITS_GROUP, table.c.place_id == place_id, table.c.answered_on == today, new=answer)
+            await self._rewrite_group(
+                session,
+                VisitAnswer,
+                VISITS_GROUP,
+                table.c.place_id == place_id,
+                table.c.answered_on == today,
+                new=answer,
+            )
 
 
 @dataclass
@@ -295,7 +377,11 @@ def valid_choices(questions: list[Question], choices: list[list[int]]) -> bool:
     if len(choices) != len(questions):
         return False
     for question, chosen in zip(questions, choices, strict=True):
-        if not chosen or len(set(chosen)) != len(chosen) or any(not 0 <= i < len(question.options) for i in chosen):
+        if (
+            not chosen
+            or len(set(chosen)) != len(chosen)
+            or any(not 0 <= i < len(question.options) for i in chosen)
+        ):
             return False
         if not question.multiple and len(chosen) != 1:
             return False

@@ -48,7 +48,11 @@ log = logging.getLogger(__name__)
 PAYLOAD_PREFIX = "v_"
 PROPOSAL_MAX = 1000
 
-SETTLED_LABELS = {ResolvedAnswer.YES: __("Yes"), ResolvedAnswer.PARTLY: __("Partly"), ResolvedAnswer.NO: __("No")}
+SETTLED_LABELS = {
+    ResolvedAnswer.YES: __("Yes"),
+    ResolvedAnswer.PARTLY: __("Partly"),
+    ResolvedAnswer.NO: __("No"),
+}
 
 # One character per step in the buttons: the score, the waiting time (its index), settled
 # (y/p/n), the courtesy; "-" for a step skipped. Its length is the number of steps done.
@@ -71,7 +75,11 @@ class VisitTap(CallbackData, prefix="vs"):
 
 def place_of_payload(payload: str | None, config: Config) -> Place | None:
     """The place a deep link's payload (`v_<id>`) names; None for anything else (unknown, removed, forged, too long)."""
-    if not payload or not payload.startswith(PAYLOAD_PREFIX) or len(payload) > len(PAYLOAD_PREFIX) + PLACE_ID_MAX:
+    if (
+        not payload
+        or not payload.startswith(PAYLOAD_PREFIX)
+        or len(payload) > len(PAYLOAD_PREFIX) + PLACE_ID_MAX
+    ):
         return None
     return config.municipality.place_by_id.get(payload[len(PAYLOAD_PREFIX) :])
 
@@ -110,7 +118,9 @@ def answers_of(so_far: str, proposal: str | None = None) -> VisitAnswers:
 
 
 def _anonymity_line() -> str:
-    return _("🔒 Anonymous: we store the place, the day and your answers, never who you are. Privacy notice: /privacy")
+    return _(
+        "🔒 Anonymous: we store the place, the day and your answers, never who you are. Privacy notice: /privacy"
+    )
 
 
 def step_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKeyboardMarkup]:
@@ -123,11 +133,22 @@ def step_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKeyboa
 
     title = f"<b>{escape(place.name.get(locale))}</b>"
     if step == 0:
-        text = "\n\n".join([title, _("How satisfied are you with the service today? Tap a score from 1 (very poor) to 5 (very good)."), _anonymity_line()])
+        text = "\n\n".join(
+            [
+                title,
+                _(
+                    "How satisfied are you with the service today? Tap a score from 1 (very poor) to 5 (very good)."
+                ),
+                _anonymity_line(),
+            ]
+        )
         for score in "12345":
             builder.button(text=score, callback_data=tap("a", score))
         for code, name in LANGUAGE_NAMES.items():
-            builder.button(text=f"✓ {name}" if code == locale else name, callback_data=VisitTap(place=place.id, lc=code, act="n" if code == locale else "l"))
+            builder.button(
+                text=f"✓ {name}" if code == locale else name,
+                callback_data=VisitTap(place=place.id, lc=code, act="n" if code == locale else "l"),
+            )
         builder.adjust(5, 3)
         return text, builder.as_markup()
     if step == 1:
@@ -154,11 +175,20 @@ def step_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKeyboa
 
 def proposal_view(place: Place, locale: str, so_far: str) -> tuple[str, InlineKeyboardMarkup]:
     builder = InlineKeyboardBuilder()
-    builder.button(text=_("📨 Send, no proposal"), callback_data=VisitTap(place=place.id, lc=locale, so_far=so_far, act="s"))
-    text = "\n\n".join([
-        f"<b>{escape(place.name.get(locale))}</b>",
-        _("What could we do better? Write your proposal in one message (up to {max} character), or send your answers as they are.", "What could we do better? Write your proposal in one message (up to {max} characters), or send your answers as they are.", PROPOSAL_MAX).format(max=PROPOSAL_MAX),
-    ])  # fmt: skip
+    builder.button(
+        text=_("📨 Send, no proposal"),
+        callback_data=VisitTap(place=place.id, lc=locale, so_far=so_far, act="s"),
+    )
+    text = "\n\n".join(
+        [
+            f"<b>{escape(place.name.get(locale))}</b>",
+            _(
+                "What could we do better? Write your proposal in one message (up to {max} character), or send your answers as they are.",
+                "What could we do better? Write your proposal in one message (up to {max} characters), or send your answers as they are.",
+                PROPOSAL_MAX,
+            ).format(max=PROPOSAL_MAX),
+        ]
+    )
     return text, builder.as_markup()
 
 
@@ -167,13 +197,15 @@ def thanks() -> str:
 
 
 def already_answered(place: Place, locale: str) -> str:
-    return _("You have already answered about {place} today. Thank you! You can answer again after your next visit.").format(
-        place=escape(place.name.get(locale))
-    )
+    return _(
+        "You have already answered about {place} today. Thank you! You can answer again after your next visit."
+    ).format(place=escape(place.name.get(locale)))
 
 
 def unknown_place() -> str:
-    return _("This survey link does not lead to any of our offices (the place may have been removed). Thank you for wanting to tell us what you think!")
+    return _(
+        "This survey link does not lead to any of our offices (the place may have been removed). Thank you for wanting to tell us what you think!"
+    )
 
 
 # --- staff: the quality group, posters, proposals ---
@@ -193,7 +225,11 @@ class VisitDesk:
 
     async def may_print(self, place: Place, chat_id: int, user_id: int) -> bool:
         """In the quality group, or the place's team's group, by someone who acts for that team there."""
-        candidates = [team for team in (self.teams.quality_team, self.team_of(place)) if self.teams.chat_of(team) == chat_id]
+        candidates = [
+            team
+            for team in (self.teams.quality_team, self.team_of(place))
+            if self.teams.chat_of(team) == chat_id
+        ]
         for team in candidates:
             if (await self.teams.role(user_id, team)).acts:
                 return True
@@ -203,7 +239,11 @@ class VisitDesk:
         """The places whose posters this group prints (all of them in the quality group)."""
         if chat_id == self.teams.chat_of(self.teams.quality_team):
             return list(self.config.municipality.places)
-        return [place for place in self.config.municipality.places if self.teams.chat_of(self.team_of(place)) == chat_id]
+        return [
+            place
+            for place in self.config.municipality.places
+            if self.teams.chat_of(self.team_of(place)) == chat_id
+        ]
 
     async def post_proposal(self, place: Place, proposal: str) -> None:
         """The proposal to the quality group, in the staff's language, as written (escaped).
@@ -213,11 +253,18 @@ class VisitDesk:
         answer keeps the proposal for the reports if Telegram refuses this post."""
         locale = self.config.settings.admin_locale
         with self.i18n.use_locale(locale):
-            heading = _("💡 A visitor's proposal about {place} (visit survey, anonymous):").format(place=escape(place.name.get(locale)))
+            heading = _("💡 A visitor's proposal about {place} (visit survey, anonymous):").format(
+                place=escape(place.name.get(locale))
+            )
         try:
-            await self.bot.send_message(self.teams.chat_of(self.teams.quality_team), f"{heading}\n\n{escape(proposal)}")
+            await self.bot.send_message(
+                self.teams.chat_of(self.teams.quality_team), f"{heading}\n\n{escape(proposal)}"
+            )
         except TelegramAPIError as exc:
-            log.warning("a visit survey's proposal did not reach the quality group", extra={"place": place.id, "error": type(exc).__name__})
+            log.warning(
+                "a visit survey's proposal did not reach the quality group",
+                extra={"place": place.id, "error": type(exc).__name__},
+            )
 
     async def poster(self, place: Place) -> tuple[str, bytes, bytes]:
         """The place's A4 poster: its link, the PDF and the PNG. The bot's username is getMe's,

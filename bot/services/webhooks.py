@@ -81,32 +81,74 @@ def case_snapshot(case: Case, resident: Resident | None, attachments: int) -> di
     contact = Contact.from_json(case.contact)
     person: dict[str, Any] | None = None
     if contact is not None:
-        person = {"name": contact.name, "phone": contact.phone, "email": contact.email, "postal_address": contact.address, "answer_by": contact.answer_by.value}
+        person = {
+            "name": contact.name,
+            "phone": contact.phone,
+            "email": contact.email,
+            "postal_address": contact.address,
+            "answer_by": contact.answer_by.value,
+        }
     elif case.resident_id is not None:
         person = {
-            "name": (resident.display_name if resident else "") or None, "phone": resident.phone if resident else None,
-            "email": None, "postal_address": None, "answer_by": "telegram",
-        }  # fmt: skip
+            "name": (resident.display_name if resident else "") or None,
+            "phone": resident.phone if resident else None,
+            "email": None,
+            "postal_address": None,
+            "answer_by": "telegram",
+        }
     return {
-        "number": case.number, "kind": case.kind, "category": case.category_id, "eldership": case.eldership_id,
-        "team": case.team_id, "status": case.status, "channel": case.channel,
-        "received_at": _iso(case.received_at), "deadline": _iso(case.deadline), "extended_until": _iso(case.extended_until),
-        "due": _iso(case.due), "closed_at": _iso(case.closed_at), "answered_via": case.answered_via, "assignee": case.assignee_name,
-        "description": case.description, "address": case.address,
-        "location": {"latitude": case.latitude, "longitude": case.longitude} if case.latitude is not None else None,
-        "attachments": attachments, "resident": person,
-    }  # fmt: skip
+        "number": case.number,
+        "kind": case.kind,
+        "category": case.category_id,
+        "eldership": case.eldership_id,
+        "team": case.team_id,
+        "status": case.status,
+        "channel": case.channel,
+        "received_at": _iso(case.received_at),
+        "deadline": _iso(case.deadline),
+        "extended_until": _iso(case.extended_until),
+        "due": _iso(case.due),
+        "closed_at": _iso(case.closed_at),
+        "answered_via": case.answered_via,
+        "assignee": case.assignee_name,
+        "description": case.description,
+        "address": case.address,
+        "location": {"latitude": case.latitude, "longitude": case.longitude}
+        if case.latitude is not None
+        else None,
+        "attachments": attachments,
+        "resident": person,
+    }
 
 
 def queue_event(
-    session: AsyncSession, receivers: Iterable[WebhookReceiver], event: Event, case: Case, case_event: CaseEvent,
-    snapshot: dict[str, Any], detail: dict[str, Any] | None = None,
-) -> list[OutboxMessage]:  # fmt: skip
+    session: AsyncSession,
+    receivers: Iterable[WebhookReceiver],
+    event: Event,
+    case: Case,
+    case_event: CaseEvent,
+    snapshot: dict[str, Any],
+    detail: dict[str, Any] | None = None,
+) -> list[OutboxMessage]:
     """One row per receiver, inside the change's transaction (`case_event` must have its id)."""
     assert case.id is not None and case_event.id is not None
-    body = {"version": VERSION, "event": event.value, "id": case_event.id, "at": _iso(case_event.at), "case": snapshot, "detail": detail or {}}
+    body = {
+        "version": VERSION,
+        "event": event.value,
+        "id": case_event.id,
+        "at": _iso(case_event.at),
+        "case": snapshot,
+        "detail": detail or {},
+    }
     return [
-        enqueue(session, WebhookPayload(receiver=receiver.name, body=body), 0, key=hook_key(receiver.name, case.id), case_id=case.id) for receiver in receivers
+        enqueue(
+            session,
+            WebhookPayload(receiver=receiver.name, body=body),
+            0,
+            key=hook_key(receiver.name, case.id),
+            case_id=case.id,
+        )
+        for receiver in receivers
     ]
 
 
@@ -116,15 +158,30 @@ def signature(secret: str, body: bytes, timestamp: int) -> str:
     return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, body: bytes, header: str | None, timestamp: str | None, now: float | None = None, window: int = REPLAY_WINDOW) -> bool:
+def verify(
+    secret: str,
+    body: bytes,
+    header: str | None,
+    timestamp: str | None,
+    now: float | None = None,
+    window: int = REPLAY_WINDOW,
+) -> bool:
     """What a receiver does (the docs' sample is this): the time is recent (within `window` seconds
     either way), and the signature of that time and the raw body as received matches, compared in
     constant time. As bytes: a forged header with non-ASCII characters is a refusal, not a TypeError."""
-    if header is None or timestamp is None or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+    if (
+        header is None
+        or timestamp is None
+        or not timestamp.isascii()
+        or not timestamp.isdigit()
+        or len(timestamp) > 12
+    ):
         return False
     if abs((time.time() if now is None else now) - int(timestamp)) > window:
         return False
-    return hmac.compare_digest(signature(secret, body, int(timestamp)).encode(), header.encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(
+        signature(secret, body, int(timestamp)).encode(), header.encode("utf-8", "surrogateescape")
+    )
 
 
 def serialise(row: OutboxMessage, sent_at: datetime) -> bytes:
@@ -139,7 +196,12 @@ def serialise(row: OutboxMessage, sent_at: datetime) -> bytes:
 class WebhookSender:
     """The outbox's handler for Kind.WEBHOOK: one POST per attempt, never through Telegram's limiter."""
 
-    def __init__(self, receivers: Iterable[WebhookReceiver], timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        receivers: Iterable[WebhookReceiver],
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.receivers = {receiver.name: receiver for receiver in receivers}
         self.timeout = timeout
         self._transport = transport
@@ -147,7 +209,12 @@ class WebhookSender:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:  # made in the running loop (the process may have been forked)
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, transport=self._transport, headers={"User-Agent": USER_AGENT})
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout,
+                follow_redirects=False,
+                transport=self._transport,
+                headers={"User-Agent": USER_AGENT},
+            )
         return self._client
 
     async def close(self) -> None:
@@ -167,21 +234,31 @@ class WebhookSender:
         event = payload.body["event"]
         timestamp = int(sent_at.timestamp())
         headers = {
-            "Content-Type": "application/json; charset=utf-8", EVENT_HEADER: event, DELIVERY_HEADER: str(row.id),
-            TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature(receiver.secret.get_secret_value(), body, timestamp),
-        }  # fmt: skip
+            "Content-Type": "application/json; charset=utf-8",
+            EVENT_HEADER: event,
+            DELIVERY_HEADER: str(row.id),
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: signature(receiver.secret.get_secret_value(), body, timestamp),
+        }
         where = {"receiver": receiver.name, "row": row.id, "event": event, "attempt": row.attempts}
         try:
-            async with asyncio.timeout(self.timeout):  # the whole attempt, however slowly a receiver trickles its answer
+            async with asyncio.timeout(
+                self.timeout
+            ):  # the whole attempt, however slowly a receiver trickles its answer
                 # The status and headers are the answer. A short body is read (the connection is then
                 # reused); one longer than ANSWER_MAX is left (it could be endless, or fill the memory).
-                async with self._http().stream("POST", receiver.url, content=body, headers=headers) as response:
+                async with self._http().stream(
+                    "POST", receiver.url, content=body, headers=headers
+                ) as response:
                     read = 0
                     async for chunk in response.aiter_bytes():
                         read += len(chunk)
                         if read > ANSWER_MAX:
                             break
-        except (httpx.HTTPError, TimeoutError) as exc:  # refused, timed out, reset, a bad certificate: the receiver is not there now
+        except (
+            httpx.HTTPError,
+            TimeoutError,
+        ) as exc:  # refused, timed out, reset, a bad certificate: the receiver is not there now
             metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "unavailable").inc()
             raise Retry(f"{receiver.name}: {type(exc).__name__}") from None
         status = response.status_code
@@ -191,11 +268,15 @@ class WebhookSender:
             return Sent(record=_forget_body(row.id, payload))
         if status in (408, 429) or status >= 500:
             metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "unavailable").inc()
-            raise Retry(f"{receiver.name}: HTTP {status}", _retry_after(response) if status in (429, 503) else None)
+            raise Retry(
+                f"{receiver.name}: HTTP {status}", _retry_after(response) if status in (429, 503) else None
+            )
         # 3xx and the other 4xx: the receiver or its configuration is wrong. The event is kept and
         # tried again (a lost record is worse than a noisy log), and the error is logged each time.
         metrics.WEBHOOK_ATTEMPTS.labels(receiver.name, "refused").inc()
-        log.error("case event refused by its receiver; it will be tried again", extra={**where, "status": status})
+        log.error(
+            "case event refused by its receiver; it will be tried again", extra={**where, "status": status}
+        )
         raise Retry(f"{receiver.name}: HTTP {status}")
 
 
@@ -212,6 +293,8 @@ def _forget_body(row_id: int | None, payload: WebhookPayload) -> Any:
     kept = payload.delivered().dump()
 
     async def record(session: AsyncSession) -> None:
-        await session.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row_id).values(payload=kept))
+        await session.execute(
+            update(OutboxMessage).where(col(OutboxMessage.id) == row_id).values(payload=kept)
+        )
 
     return record

@@ -44,13 +44,21 @@ class Database:
             # A connection is cheap to keep and dear to open (a thread of aiosqlite's, four PRAGMAs):
             # with SQLAlchemy's default of 5 kept, a burst of 100 residents opened and closed 161.
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}, pool_reset_on_return=None, pool_size=20, max_overflow=20
+                url,
+                echo=echo,
+                hide_parameters=True,
+                connect_args={"timeout": 30},
+                pool_reset_on_return=None,
+                pool_size=20,
+                max_overflow=20,
             )  # reset by _on_reset below
             self._configure_sqlite(self.engine)
             writer = self.engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
-            self.engine = create_async_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
             writer = self.engine
             self._write_lock = None
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -74,7 +82,12 @@ class Database:
         path = Path(database)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # an empty file is an empty database
-        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.with_name(path.name + "-journal")):
+        for file in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+            path.with_name(path.name + "-journal"),
+        ):
             if file.exists() and file.stat().st_mode & 0o077:
                 file.chmod(0o600)
 
@@ -118,7 +131,9 @@ class Database:
             if not state.asyncio_safe:  # garbage collected: the pool drops it, nothing can be awaited
                 return
             try:
-                clean = (record is None or record.info.get(_BEGUN, True)) and not dbapi_connection.driver_connection.in_transaction
+                clean = (
+                    record is None or record.info.get(_BEGUN, True)
+                ) and not dbapi_connection.driver_connection.in_transaction
             except ValueError:  # aiosqlite's connection already closed: nothing to roll back
                 return
             if not clean:

@@ -78,7 +78,14 @@ _pending: ContextVar[_Pending | None] = ContextVar("petent_fsm_pending", default
 
 
 class SQLStorage(BaseStorage):
-    def __init__(self, database: Database, key_builder: KeyBuilder | None = None, *, ttl: timedelta | None = None, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        database: Database,
+        key_builder: KeyBuilder | None = None,
+        *,
+        ttl: timedelta | None = None,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
         self.database = database
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         self.ttl = ttl
@@ -132,7 +139,9 @@ class SQLStorage(BaseStorage):
             self._unwritten[record_key] = record
             pending.keys.add(record_key)
         else:
-            self._unwritten.pop(record_key, None)  # replaced: an update's older change is not written after this
+            self._unwritten.pop(
+                record_key, None
+            )  # replaced: an update's older change is not written after this
             try:
                 await self._store({record_key: record})
             except BaseException:
@@ -141,7 +150,11 @@ class SQLStorage(BaseStorage):
         self._remember(record_key, record)
 
     async def _store(self, records: dict[str, _Record]) -> None:
-        kept = [{"key": key, "state": state, "data": data, "updated_at": at} for key, (state, data, at) in records.items() if at is not None]
+        kept = [
+            {"key": key, "state": state, "data": data, "updated_at": at}
+            for key, (state, data, at) in records.items()
+            if at is not None
+        ]
         gone = [key for key, (_, _, at) in records.items() if at is None]
         async with self.database.write() as session:
             if kept:
@@ -155,18 +168,29 @@ class SQLStorage(BaseStorage):
         if self._upsert_statement is None:  # one database, so one kind of statement
             insert = insert_for(session, _TABLE)
             self._upsert_statement = insert.on_conflict_do_update(
-                index_elements=[_TABLE.c.key], set_={name: insert.excluded[name] for name in ("state", "data", "updated_at")}
+                index_elements=[_TABLE.c.key],
+                set_={name: insert.excluded[name] for name in ("state", "data", "updated_at")},
             )
         return self._upsert_statement
 
     def _current(self) -> _Pending | None:
         """The update being handled by this task, if its changes wait (see the module's doc)."""
         pending = _pending.get()
-        if pending is not None and pending.open and pending.storage is self and pending.task is asyncio.current_task():
+        if (
+            pending is not None
+            and pending.open
+            and pending.storage is self
+            and pending.task is asyncio.current_task()
+        ):
             return pending
         return None
 
-    async def per_update(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def per_update(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         """Update middleware: the handler's changes are written together (see the module's doc)."""
         pending = _Pending(self, asyncio.current_task())
         token = _pending.set(pending)
@@ -178,7 +202,10 @@ class SQLStorage(BaseStorage):
             await self._write_pending(pending)
 
     async def before_request(
-        self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot, method: TelegramMethod[TelegramType]
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         """Request middleware: what the update changed is stored before the bot answers."""
         await self._write_current()
@@ -190,7 +217,11 @@ class SQLStorage(BaseStorage):
 
     async def _write_pending(self, pending: _Pending) -> None:
         keys, pending.keys = pending.keys, set()
-        records = {record_key: self._unwritten.pop(record_key) for record_key in keys if record_key in self._unwritten}
+        records = {
+            record_key: self._unwritten.pop(record_key)
+            for record_key in keys
+            if record_key in self._unwritten
+        }
         if not records:
             return
         try:
@@ -202,7 +233,9 @@ class SQLStorage(BaseStorage):
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         _, data = await self._load(key)
-        await self._write(self.key_builder.build(key), state.state if isinstance(state, State) else state, data)
+        await self._write(
+            self.key_builder.build(key), state.state if isinstance(state, State) else state, data
+        )
 
     async def get_state(self, key: StorageKey) -> str | None:
         return (await self._load(key))[0]
@@ -221,7 +254,9 @@ class SQLStorage(BaseStorage):
             for record_key in [k for k in records if k.startswith(prefix)]:
                 del records[record_key]
         async with self.database.write() as session:
-            await session.execute(delete(FsmRecord).where(col(FsmRecord.key).startswith(prefix, autoescape=True)))
+            await session.execute(
+                delete(FsmRecord).where(col(FsmRecord.key).startswith(prefix, autoescape=True))
+            )
 
     async def close(self) -> None:  # the Database is closed by its owner
         self._cache.clear()

@@ -40,7 +40,9 @@ class LeasedQueue(Generic[Row]):
             result = await session.execute(
                 update(table)
                 .where(col(table.id).in_(due.with_for_update(skip_locked=True).scalar_subquery()))
-                .values(status=SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=table.attempts + 1)
+                .values(
+                    status=SENDING, claimed_by=self.worker, claimed_at=utcnow(), attempts=table.attempts + 1
+                )
                 .returning(table)
                 .execution_options(synchronize_session=False)
             )
@@ -56,10 +58,16 @@ class LeasedQueue(Generic[Row]):
         table: Any = self.model
         return await self.release(database, col(table.claimed_at) < utcnow() - self.lease, message)
 
-    async def release(self, database: Database, condition: ColumnElement[bool], message: str | None = None) -> int:
+    async def release(
+        self, database: Database, condition: ColumnElement[bool], message: str | None = None
+    ) -> int:
         table: Any = self.model
         async with database.write() as session:
-            result = await session.execute(update(table).where(col(table.status) == SENDING, condition).values(status=PENDING, claimed_by=None))
+            result = await session.execute(
+                update(table)
+                .where(col(table.status) == SENDING, condition)
+                .values(status=PENDING, claimed_by=None)
+            )
         if rowcount(result) and message:
             log.warning(message, extra={"rows": rowcount(result)})
         return rowcount(result)

@@ -28,7 +28,11 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 
 def update_in_batches(
-    connection: Connection, table: Table, values: dict[str, Any], where: ColumnElement[bool] | None = None, batch: int = REWRITE_BATCH
+    connection: Connection,
+    table: Table,
+    values: dict[str, Any],
+    where: ColumnElement[bool] | None = None,
+    batch: int = REWRITE_BATCH,
 ) -> int:
     """A migration's rewrite of a large table (in `upgrade()`: `update_in_batches(op.get_bind(), cases, {...}, cases.c.x.is_(None))`):
     one UPDATE per `batch` ids, so that no statement scans or holds the whole table at once and
@@ -39,7 +43,9 @@ def update_in_batches(
         return 0
     for start in range(low, high + 1, batch):
         in_range = (table.c.id >= start) & (table.c.id < start + batch)
-        changed += connection.execute(table.update().where(in_range, where if where is not None else true()).values(**values)).rowcount
+        changed += connection.execute(
+            table.update().where(in_range, where if where is not None else true()).values(**values)
+        ).rowcount
     return changed
 
 
@@ -55,7 +61,9 @@ async def revisions(database: Database) -> tuple[str | None, str, bool]:
     head = script.get_current_head()
     assert head is not None, "the migrations have a head"
     async with database.engine.connect() as connection:
-        current = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+        current = await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
     known = current is None or current in {revision.revision for revision in script.walk_revisions()}
     return current, head, known
 
@@ -71,7 +79,9 @@ async def _migrate(database: Database, step: Callable[[AlembicConfig], None]) ->
             # Replicas starting together take turns; the lock ends with the transaction.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7424501)")
         step(alembic_config(connection))
-        if connection.dialect.name == "sqlite" and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+        if connection.dialect.name == "sqlite" and (
+            broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        ):
             raise RuntimeError(f"the migration left rows whose references point nowhere: {broken[:5]}")
 
     async with database.engine.connect() as connection:

@@ -67,7 +67,9 @@ class CaseStatus(StrEnum):
     DUPLICATE = "duplicate"  # merged by a clerk into another case (Case.duplicate_of); closed, counted apart from answered
 
 
-CLOSED_STATUSES = frozenset({CaseStatus.ANSWERED, CaseStatus.REDIRECTED, CaseStatus.REJECTED, CaseStatus.DUPLICATE})
+CLOSED_STATUSES = frozenset(
+    {CaseStatus.ANSWERED, CaseStatus.REDIRECTED, CaseStatus.REJECTED, CaseStatus.DUPLICATE}
+)
 
 
 class Channel(StrEnum):
@@ -101,9 +103,13 @@ class Resident(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     consent_at: datetime | None = _time(nullable=True)
     blocked_at: datetime | None = _time(nullable=True)
-    news_topics: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))
+    news_topics: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]")
+    )
     eldership_id: str | None = Field(default=None, max_length=24)  # for news from their eldership
-    erased_at: datetime | None = _time(nullable=True)  # /forget: the profile went; cases received before stay apart
+    erased_at: datetime | None = _time(
+        nullable=True
+    )  # /forget: the profile went; cases received before stay apart
     exports_on: date | None = None  # the day of the last /mydata (they are counted per day)
     exports_that_day: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _time(default=utcnow)
@@ -123,17 +129,25 @@ class Case(SQLModel, table=True):
     __tablename__ = "cases"
     __table_args__ = (
         sa.UniqueConstraint("year", "seq", name="uq_cases_year_seq"),
-        sa.Index("ix_cases_category_status_received", "category_id", "status", "received_at"),  # "me too": open cases of a category
+        sa.Index(
+            "ix_cases_category_status_received", "category_id", "status", "received_at"
+        ),  # "me too": open cases of a category
         sa.Index("ix_cases_latitude_longitude", "latitude", "longitude"),  # ...within a bounding box
-        sa.Index("ix_cases_received_at", "received_at"),  # Open311's listing (a window, newest first); a period's report
-        sa.Index("ix_cases_closed_at", "closed_at"),  # a period's report (not closed before it); retention (closed before a day)
+        sa.Index(
+            "ix_cases_received_at", "received_at"
+        ),  # Open311's listing (a window, newest first); a period's report
+        sa.Index(
+            "ix_cases_closed_at", "closed_at"
+        ),  # a period's report (not closed before it); retention (closed before a day)
     )
 
     id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     number: str = Field(max_length=32, unique=True)
     year: int
     seq: int
-    resident_id: int | None = _bigint(foreign_key="residents.id", index=True)  # None once the retention period is over
+    resident_id: int | None = _bigint(
+        foreign_key="residents.id", index=True
+    )  # None once the retention period is over
     locale: str = Field(max_length=5)
     kind: str = Field(max_length=16)
     category_id: str = Field(max_length=24)
@@ -150,23 +164,39 @@ class Case(SQLModel, table=True):
     extension_reason: str | None = Field(default=None, sa_type=sa.Text)
     assignee_id: int | None = _bigint(default=None)
     assignee_name: str | None = Field(default=None, max_length=256)
-    team_id: str | None = Field(default=None, max_length=24, index=True)  # None: the default team (cases from before teams)
+    team_id: str | None = Field(
+        default=None, max_length=24, index=True
+    )  # None: the default team (cases from before teams)
     group_chat_id: int | None = _bigint(default=None)  # the team group holding the case's topic and card
     topic_id: int | None = Field(default=None, index=True)  # the forum topic of the case in that group
     card_message_id: int | None = None  # the case card in that group (None: not posted yet)
     closed_at: datetime | None = _time(nullable=True)
     source_update_id: int | None = _bigint(default=None, unique=True)
-    feedback_asked: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # the satisfaction question was sent (it is never repeated)
+    feedback_asked: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )  # the satisfaction question was sent (it is never repeated)
     purged_at: datetime | None = _time(nullable=True)  # the retention period ended: the personal data went
-    channel: str = Field(default=Channel.TELEGRAM, max_length=16, sa_column_kwargs={"server_default": Channel.TELEGRAM.value})
+    channel: str = Field(
+        default=Channel.TELEGRAM, max_length=16, sa_column_kwargs={"server_default": Channel.TELEGRAM.value}
+    )
     # Who to answer when there is no Telegram resident (staff-registered and Open311 cases), see
     # bot.services.cases.Contact; personal data like the resident's, gone with the retention period.
     contact: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
-    answered_via: str | None = Field(default=None, max_length=16)  # how the answer was given outside Telegram (phone, e-mail, post, in person)
-    public: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # a report a clerk made public (Open311 shows it)
-    open311_client: str | None = Field(default=None, max_length=32)  # the Open311 client (its API key's name) that sent the case
-    open311_token: str | None = Field(default=None, max_length=32, unique=True, index=True)  # GET tokens/{token} finds the case by it
-    duplicate_of: int | None = Field(default=None, foreign_key="cases.id", index=True)  # closed as a duplicate of this (root) case
+    answered_via: str | None = Field(
+        default=None, max_length=16
+    )  # how the answer was given outside Telegram (phone, e-mail, post, in person)
+    public: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false()}
+    )  # a report a clerk made public (Open311 shows it)
+    open311_client: str | None = Field(
+        default=None, max_length=32
+    )  # the Open311 client (its API key's name) that sent the case
+    open311_token: str | None = Field(
+        default=None, max_length=32, unique=True, index=True
+    )  # GET tokens/{token} finds the case by it
+    duplicate_of: int | None = Field(
+        default=None, foreign_key="cases.id", index=True
+    )  # closed as a duplicate of this (root) case
 
     @property
     def due(self) -> date:
@@ -236,9 +266,13 @@ class Attachment(SQLModel, table=True):
     size: int | None = _bigint(default=None)  # bytes: as Telegram announced it, then as stored
     sha256: str | None = Field(default=None, max_length=64)  # of the stored bytes
     storage: str | None = Field(default=None, max_length=8)  # local | s3 (see bot.services.storage)
-    storage_key: str | None = Field(default=None, max_length=256)  # under FILES_DIR, or the object's key in the bucket
+    storage_key: str | None = Field(
+        default=None, max_length=256
+    )  # under FILES_DIR, or the object's key in the bucket
     stored_at: datetime | None = _time(nullable=True)
-    store_error: str | None = Field(default=None, max_length=256)  # why it could not be kept (e.g. too big): it is only in Telegram
+    store_error: str | None = Field(
+        default=None, max_length=256
+    )  # why it could not be kept (e.g. too big): it is only in Telegram
 
 
 class FsmRecord(SQLModel, table=True):
@@ -276,14 +310,18 @@ class Broadcast(SQLModel, table=True):
     created_at: datetime = _time(default=utcnow)
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
-    content: dict[str, Any] = Field(sa_type=sa.JSON)  # versions by locale: bot.services.broadcaster.Version, dumped (read with versions_of)
+    content: dict[str, Any] = Field(
+        sa_type=sa.JSON
+    )  # versions by locale: bot.services.broadcaster.Version, dumped (read with versions_of)
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default=BroadcastStatus.SENDING, max_length=16)
     paid: bool = False
     progress_chat_id: int | None = _bigint(default=None)
     progress_message_id: int | None = None
     finished_at: datetime | None = _time(nullable=True)
-    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)  # an area notice: sent from this case's card
+    case_id: int | None = Field(
+        default=None, foreign_key="cases.id", index=True
+    )  # an area notice: sent from this case's card
 
 
 class Delivery(SQLModel, table=True):
@@ -321,14 +359,19 @@ class OutboxMessage(SQLModel, table=True):
     Rows with the same `key` (a case's group posts, a resident's notices) go out in id order."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_status_due", "status", "due_at"), sa.Index("ix_outbox_key_id", "key", "id"))
+    __table_args__ = (
+        sa.Index("ix_outbox_status_due", "status", "due_at"),
+        sa.Index("ix_outbox_key_id", "key", "id"),
+    )
 
     id: int = Field(default=None, primary_key=True)  # set by the database at the first flush
     created_at: datetime = _time(default=utcnow)
     kind: str = Field(max_length=16)  # see bot.services.outbox.Kind
     key: str = Field(max_length=48)
     chat_id: int = _bigint()
-    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)  # retention and /forget find a case's rows
+    case_id: int | None = Field(
+        default=None, foreign_key="cases.id", index=True
+    )  # retention and /forget find a case's rows
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     # Not before (backoff, a 429's retry_after, gathering); None: at once. Only the claiming
@@ -387,7 +430,9 @@ class Poll(SQLModel, table=True):
     created_at: datetime = _time(default=utcnow)
     author_id: int | None = _bigint(default=None)
     author_name: str | None = Field(default=None, max_length=256)
-    questions: list[dict[str, Any]] = Field(sa_type=sa.JSON)  # bot.services.polls.Question, dumped (read with polls.questions_of)
+    questions: list[dict[str, Any]] = Field(
+        sa_type=sa.JSON
+    )  # bot.services.polls.Question, dumped (read with polls.questions_of)
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     broadcast_id: int | None = Field(default=None, foreign_key="broadcasts.id")
     status: str = Field(default=PollStatus.OPEN, max_length=16)
@@ -487,7 +532,9 @@ class Project(SQLModel, table=True):
     summary_pl: str = Field(default="", sa_type=sa.Text)
     summary_lt: str = Field(default="", sa_type=sa.Text)
     summary_en: str | None = Field(default=None, sa_type=sa.Text)
-    elderships: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))  # empty: the whole district
+    elderships: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]")
+    )  # empty: the whole district
     team_id: str = Field(max_length=24, index=True)  # the responsible team (the municipality file)
     status: str = Field(default=ProjectStatus.PLANNED, max_length=16)
     progress: int = 0  # per cent
@@ -516,7 +563,9 @@ class Milestone(SQLModel, table=True):
     current_due: date  # as planned now: moved only with a reason
     status: str = Field(default=MilestoneStatus.SCHEDULED, max_length=16)
     met_on: date | None = None
-    reason: str | None = Field(default=None, sa_type=sa.Text)  # why the current due date differs from the baseline (the latest move)
+    reason: str | None = Field(
+        default=None, sa_type=sa.Text
+    )  # why the current due date differs from the baseline (the latest move)
 
 
 class ProjectEventKind(StrEnum):
@@ -563,7 +612,9 @@ class ProjectUpdate(SQLModel, table=True):
 
 class FollowKind(StrEnum):
     PROJECT = "project"  # target: the project's id
-    ELDERSHIP_PROJECTS = "eldership_projects"  # target: an eldership id (its projects, and the whole district's)
+    ELDERSHIP_PROJECTS = (
+        "eldership_projects"  # target: an eldership id (its projects, and the whole district's)
+    )
     CASE = "case"  # target: a case's id, followed through "me too" (someone else's report: its status, never its trail)
 
 
@@ -608,7 +659,9 @@ class ObjectiveReview(SQLModel, table=True):
     objective and period: whichever replica writes it first posts the review."""
 
     __tablename__ = "objective_reviews"
-    __table_args__ = (sa.UniqueConstraint("objective_id", "period", name="uq_objective_reviews_objective_period"),)
+    __table_args__ = (
+        sa.UniqueConstraint("objective_id", "period", name="uq_objective_reviews_objective_period"),
+    )
 
     id: int = Field(default=None, primary_key=True)
     objective_id: str = Field(max_length=24)
@@ -648,7 +701,9 @@ class NcCard(SQLModel, table=True):
     """Where a nonconformity's card was posted, so that a change edits it there instead of posting again."""
 
     __tablename__ = "nc_cards"
-    __table_args__ = (sa.UniqueConstraint("nonconformity_id", "chat_id", name="uq_nc_cards_nonconformity_chat"),)
+    __table_args__ = (
+        sa.UniqueConstraint("nonconformity_id", "chat_id", name="uq_nc_cards_nonconformity_chat"),
+    )
 
     id: int = Field(default=None, primary_key=True)
     nonconformity_id: int = Field(foreign_key="nonconformities.id", index=True)
@@ -679,7 +734,9 @@ class NcEvent(SQLModel, table=True):
     id: int = Field(default=None, primary_key=True)
     nonconformity_id: int = Field(foreign_key="nonconformities.id", index=True)
     at: datetime = _time(default=utcnow)
-    kind: str = Field(max_length=24)  # opened, analysed, action_added, action_done, check_due, effective, not_effective, action_overdue
+    kind: str = Field(
+        max_length=24
+    )  # opened, analysed, action_added, action_done, check_due, effective, not_effective, action_overdue
     actor_id: int | None = _bigint(default=None)
     actor_name: str | None = Field(default=None, max_length=256)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
@@ -704,7 +761,9 @@ class Audit(SQLModel, table=True):
     population: int  # the team's cases received in the period
     case_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
     # the auditor's answers: {case id: {checklist item (1-4): yes or no}}
-    checklist: dict[str, dict[str, bool]] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}"))
+    checklist: dict[str, dict[str, bool]] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}")
+    )
 
 
 class FindingKind(StrEnum):

@@ -20,7 +20,14 @@ from bot.settings import PROJECT_DIR
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 OUTPUT = PROJECT_DIR / "test-output"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _free_port() -> int:
@@ -35,12 +42,25 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[str]:
     port = _free_port()
     env = {**os.environ, "PETENT_FROZEN_TIME": "2026-11-23T09:00:00+02:00"}
     log = (tmp_path / "sandbox.log").open("wb")
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "sandbox", "--port", str(port), cwd=tmp_path, env=env, stdout=log, stderr=log)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "sandbox",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as http:
         for _ in range(600):
             try:
-                if (await http.get(f"{url}/")).status_code == 200 and b"Petent sandbox" in (tmp_path / "sandbox.log").read_bytes():
+                if (await http.get(f"{url}/")).status_code == 200 and b"Petent sandbox" in (
+                    tmp_path / "sandbox.log"
+                ).read_bytes():
                     break
             except httpx.HTTPError:
                 pass

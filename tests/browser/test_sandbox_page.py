@@ -119,10 +119,19 @@ async def test_on_a_phone_in_another_time_zone(sandbox: str, chromium: Any) -> N
             assert (await http.get(address)).status_code == 200, address
         assert "petent_updates_total" in (await http.get(sandbox + "/metrics")).text
         control = await control_headers(http, sandbox)
-        people = {c.get("first_name"): c["id"] for c in (await http.get(sandbox + "/_emu/chats", headers=control)).json()}
+        people = {
+            c.get("first_name"): c["id"]
+            for c in (await http.get(sandbox + "/_emu/chats", headers=control)).json()
+        }
         long = "Proszę o informację, kiedy zostanie naprawiona droga przy szkole w Awiżeniach, bo dzieci chodzą po błocie."
-        (sent,) = (await http.post(sandbox + "/_emu/messages", json={"user_id": people["Anna"], "text": long}, headers=control)).json()
-    context = await chromium.new_context(viewport={"width": 390, "height": 844}, timezone_id="America/New_York", locale="en-GB")
+        (sent,) = (
+            await http.post(
+                sandbox + "/_emu/messages", json={"user_id": people["Anna"], "text": long}, headers=control
+            )
+        ).json()
+    context = await chromium.new_context(
+        viewport={"width": 390, "height": 844}, timezone_id="America/New_York", locale="en-GB"
+    )
     page = await context.new_page()
     await page.goto(sandbox)
     messages = page.locator("#messages")

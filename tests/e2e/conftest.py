@@ -33,7 +33,12 @@ class Launcher:
     """The forking launcher (tests/e2e/launcher.py), one per test session (per xdist worker)."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-u", "-m", "tests.e2e.launcher"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "tests.e2e.launcher"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
         atexit.register(self.process.kill)
 
     def ask(self, request: dict) -> dict:
@@ -57,10 +62,18 @@ class BotProcess:
 
     def __init__(self, emulator: Emulator, env: dict[str, str], log_path: Path) -> None:
         self.emulator = emulator
-        self.env = {**os.environ, "PETENT_FROZEN_TIME": FROZEN_TIME, **env, "TELEGRAM_API_URL": emulator.url, "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **os.environ,
+            "PETENT_FROZEN_TIME": FROZEN_TIME,
+            **env,
+            "TELEGRAM_API_URL": emulator.url,
+            "PYTHONUNBUFFERED": "1",
+        }
         if "REDIS_URL" not in env:
             self.env.pop("REDIS_URL", None)
-        if "OPS_LISTEN" not in env:  # /healthz and /metrics: a port of its own (9090 may be another process's)
+        if (
+            "OPS_LISTEN" not in env
+        ):  # /healthz and /metrics: a port of its own (9090 may be another process's)
             self.env["OPS_LISTEN"] = f"127.0.0.1:{free_port()}"
         self.log_path = log_path
         self.pid: int | None = None
@@ -68,9 +81,10 @@ class BotProcess:
 
     def refused_requests(self) -> list[dict]:
         return [
-            r for r in self.emulator.requests
+            r
+            for r in self.emulator.requests
             if r["status"] in (400, 404) and not any(e in r["error"] for e in self.expected_errors)
-        ]  # fmt: skip
+        ]
 
     @property
     def ops_url(self) -> str | None:

@@ -17,7 +17,9 @@ from tests.conftest import ADMIN_CHAT_ID
 from tests.support.driver import Telegram
 
 
-async def test_a_burst_of_50_cases_reaches_the_group_within_its_limit(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+async def test_a_burst_of_50_cases_reaches_the_group_within_its_limit(
+    emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database
+) -> None:
     from bot.services.cases import CaseDraft
     from bot.store.migrate import upgrade
     from tests.e2e.conftest import BotProcess
@@ -29,7 +31,12 @@ async def test_a_burst_of_50_cases_reaches_the_group_within_its_limit(emulator: 
         session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
     commands = services(store).commands
     received = datetime(2026, 11, 23, 7, tzinfo=UTC)
-    await asyncio.gather(*(commands.open(CaseDraft(4242, "lt", "report", "roads", f"Duobė nr. {i}"), received) for i in range(50)))
+    await asyncio.gather(
+        *(
+            commands.open(CaseDraft(4242, "lt", "report", "roads", f"Duobė nr. {i}"), received)
+            for i in range(50)
+        )
+    )
 
     # A faster group lane than Telegram's (240 a minute, enforced by the emulator) keeps the test short.
     emulator.limits.group_per_minute = 240
@@ -51,7 +58,9 @@ async def test_a_burst_of_50_cases_reaches_the_group_within_its_limit(emulator: 
 
 
 @pytest.mark.parametrize("when", ["2026-12-17T07:59:58+02:00"])
-async def test_daily_digest_on_a_frozen_clock(when: str, emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+async def test_daily_digest_on_a_frozen_clock(
+    when: str, emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database
+) -> None:
     from bot.store.migrate import upgrade
     from tests.e2e.conftest import BotProcess
 
@@ -59,13 +68,28 @@ async def test_daily_digest_on_a_frozen_clock(when: str, emulator: Emulator, tel
     async with store.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
         await session.flush()
-        for seq, (deadline, assignee) in enumerate([(date(2026, 12, 21), "Ona"), (date(2026, 12, 15), None), (date(2027, 1, 20), "Ona")], 1):
-            session.add(Case(
-                number=f"VRS-2026-{seq:06d}", year=2026, seq=seq, resident_id=4242, locale="lt", kind="request",
-                category_id="other", description="x", received_at=datetime(2026, 11, 20, tzinfo=UTC), deadline=deadline,
-                assignee_name=assignee, card_message_id=1000 + seq,
-            ))  # fmt: skip
-    process = BotProcess(emulator, {**settings_env, "PETENT_FROZEN_TIME": when, "DIGEST_TIME": "08:00"}, tmp_path / "bot.log")
+        for seq, (deadline, assignee) in enumerate(
+            [(date(2026, 12, 21), "Ona"), (date(2026, 12, 15), None), (date(2027, 1, 20), "Ona")], 1
+        ):
+            session.add(
+                Case(
+                    number=f"VRS-2026-{seq:06d}",
+                    year=2026,
+                    seq=seq,
+                    resident_id=4242,
+                    locale="lt",
+                    kind="request",
+                    category_id="other",
+                    description="x",
+                    received_at=datetime(2026, 11, 20, tzinfo=UTC),
+                    deadline=deadline,
+                    assignee_name=assignee,
+                    card_message_id=1000 + seq,
+                )
+            )
+    process = BotProcess(
+        emulator, {**settings_env, "PETENT_FROZEN_TIME": when, "DIGEST_TIME": "08:00"}, tmp_path / "bot.log"
+    )
     await process.start()
     try:
         clerk = (await telegram.person("Ona")).in_chat(ADMIN_CHAT_ID)
@@ -77,19 +101,44 @@ async def test_daily_digest_on_a_frozen_clock(when: str, emulator: Emulator, tel
     [escalation] = [m for m in received if "🚨" in m.text]
     overdue_by = tr("lt", "{count} working day overdue", "{count} working days overdue", n=2, count=2)
     late = f"2026 m. gruodžio 15 d. ({overdue_by})"
-    overdue = tr("lt", "🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}.",
-                 number="VRS-2026-000002", team="Specialistai", due=late, who=tr("lt", "nobody responsible"))  # fmt: skip
-    assert escalation.text == tr("lt", "the team's head") + ": " + overdue  # the team has no heads named: to all of it
+    overdue = tr(
+        "lt",
+        "🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}.",
+        number="VRS-2026-000002",
+        team="Specialistai",
+        due=late,
+        who=tr("lt", "nobody responsible"),
+    )
+    assert (
+        escalation.text == tr("lt", "the team's head") + ": " + overdue
+    )  # the team has no heads named: to all of it
     nobody = tr("lt", "nobody responsible")
     assert digest.text.splitlines() == [
-        tr("lt", "📋 <b>Daily digest</b> of {team}, {date}", team="Specialistai", date="2026 m. gruodžio 17 d."), "",
-        tr("lt", "Overdue") + " (1)", f"👤 {nobody}: VRS-2026-000002 (2026 m. gruodžio 15 d.)", "",
-        tr("lt", "Due within 3 working days") + " (1)", "👤 Ona: VRS-2026-000001 (2026 m. gruodžio 21 d.)",
-    ]  # fmt: skip
+        tr(
+            "lt",
+            "📋 <b>Daily digest</b> of {team}, {date}",
+            team="Specialistai",
+            date="2026 m. gruodžio 17 d.",
+        ),
+        "",
+        tr("lt", "Overdue") + " (1)",
+        f"👤 {nobody}: VRS-2026-000002 (2026 m. gruodžio 15 d.)",
+        "",
+        tr("lt", "Due within 3 working days") + " (1)",
+        "👤 Ona: VRS-2026-000001 (2026 m. gruodžio 21 d.)",
+    ]
     left = tr("lt", "{count} working day left", "{count} working days left", n=2, count=2)
     assert sorted(r.text for r in reminders) == [
-        tr("lt", "⏰ Reminder: the deadline is {date} ({left}).", date="2026 m. gruodžio 15 d.", left=overdue_by),
+        tr(
+            "lt",
+            "⏰ Reminder: the deadline is {date} ({left}).",
+            date="2026 m. gruodžio 15 d.",
+            left=overdue_by,
+        ),
         tr("lt", "⏰ Reminder: the deadline is {date} ({left}).", date="2026 m. gruodžio 21 d.", left=left),
     ]
     async with store.read() as session:
-        assert len((await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.REMINDED))).all()) == 2
+        assert (
+            len((await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.REMINDED))).all())
+            == 2
+        )

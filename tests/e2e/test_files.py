@@ -49,9 +49,13 @@ async def test_files_land_in_the_municipality_storage_and_a_large_one_is_refused
     await anna.receive_one()  # photos and documents, please
 
     await anna.send_photo(PHOTO, caption="Widok od północy")
-    assert (await anna.receive_one()).text.startswith(tr("pl", "{count} file attached.", "{count} files attached.", 1, count=1))
+    assert (await anna.receive_one()).text.startswith(
+        tr("pl", "{count} file attached.", "{count} files attached.", 1, count=1)
+    )
     await anna.send_document(PDF, "plan.pdf")
-    assert (await anna.receive_one()).text.startswith(tr("pl", "{count} file attached.", "{count} files attached.", 2, count=2))
+    assert (await anna.receive_one()).text.startswith(
+        tr("pl", "{count} file attached.", "{count} files attached.", 2, count=2)
+    )
     await anna.send_document(b"%PDF-1.4\n", "nagranie-z-kamery.pdf", size=OVER_20_MB)
     refused = await anna.receive_one()
     assert refused.text == (
@@ -71,31 +75,50 @@ async def test_files_land_in_the_municipality_storage_and_a_large_one_is_refused
     assert "Numer sprawy: VRS-2026-000001" in (await anna.receive_one()).text
 
     # Both files are downloaded from Telegram into FILES_DIR, with their size and SHA-256.
-    photo, document = await _attachments_when(store, lambda rows: len(rows) == 2 and all(r.stored_at for r in rows))
+    photo, document = await _attachments_when(
+        store, lambda rows: len(rows) == 2 and all(r.stored_at for r in rows)
+    )
     files = tmp_path / "data" / "files"  # the default FILES_DIR, beside the bot
-    assert (photo.storage, photo.size, photo.sha256) == ("local", len(PHOTO), hashlib.sha256(PHOTO).hexdigest())
+    assert (photo.storage, photo.size, photo.sha256) == (
+        "local",
+        len(PHOTO),
+        hashlib.sha256(PHOTO).hexdigest(),
+    )
     assert photo.storage_key == f"2026/VRS-2026-000001/{photo.id}.jpg"
     assert (files / photo.storage_key).read_bytes() == PHOTO
-    assert (document.file_name, document.content_type, document.size) == ("plan.pdf", "application/pdf", len(PDF))
+    assert (document.file_name, document.content_type, document.size) == (
+        "plan.pdf",
+        "application/pdf",
+        len(PDF),
+    )
     assert document.sha256 == hashlib.sha256(PDF).hexdigest()
     assert (files / f"2026/VRS-2026-000001/{document.id}.pdf").read_bytes() == PDF
 
     # The clerks still see them in Telegram, under the card.
     card, *shown = await clerks.receive(3)
     assert card.text.startswith("⚠️ VRS-2026-000001")
-    assert ["photo" in m.raw for m in shown] == [True, False] and shown[1].raw["document"]["file_name"] == "plan.pdf"
+    assert ["photo" in m.raw for m in shown] == [True, False] and shown[1].raw["document"][
+        "file_name"
+    ] == "plan.pdf"
 
     # A clerk's file over 20 MB reaches the resident (Telegram copies it), but the bot cannot
     # download it: the record says so and the clerks are told once, in the topic, in Lithuanian.
     bot.expected_errors.append("file is too big")
-    await clerks.send_document(b"%PDF-1.4\n", "skenuotas-atsakymas.pdf", size=OVER_20_MB, thread_id=card.thread_id)
+    await clerks.send_document(
+        b"%PDF-1.4\n", "skenuotas-atsakymas.pdf", size=OVER_20_MB, thread_id=card.thread_id
+    )
     relayed = await anna.receive_one()
     assert relayed.raw["document"]["file_name"] == "skenuotas-atsakymas.pdf"
     notice = await clerks.receive_one()
     assert notice.thread_id == card.thread_id
     assert notice.text.startswith(tr("lt", TOO_BIG, name="skenuotas-atsakymas.pdf"))
     *_, large = await _attachments_when(store, lambda rows: len(rows) == 3 and rows[-1].store_error)
-    assert (large.file_name, large.store_error, large.stored_at, large.size) == ("skenuotas-atsakymas.pdf", "too big", None, OVER_20_MB)
+    assert (large.file_name, large.store_error, large.stored_at, large.size) == (
+        "skenuotas-atsakymas.pdf",
+        "too big",
+        None,
+        OVER_20_MB,
+    )
     await clerks.nothing_more(1.0)
     async with store.read() as session:
         assert (await session.execute(select(Case))).scalar_one().number == "VRS-2026-000001"

@@ -31,15 +31,57 @@ SEED = int(os.environ.get("PETENT_FUZZ_SEED") or random.SystemRandom().randrange
 
 RESIDENT_COMMANDS = ["/start", "/new", "/cases", "/news", "/help", "/language", "/cancel", "/case"]
 STAFF_COMMANDS = [
-    "/case", "/history", "/note", "/open", "/overdue", "/digest", "/mine", "/team", "/templates", "/report",
-    "/broadcast", "/broadcasts", "/poll", "/polls", "/results", "/stop", "/close", "/news", "/help", "/cancel",
-]  # fmt: skip
+    "/case",
+    "/history",
+    "/note",
+    "/open",
+    "/overdue",
+    "/digest",
+    "/mine",
+    "/team",
+    "/templates",
+    "/report",
+    "/broadcast",
+    "/broadcasts",
+    "/poll",
+    "/polls",
+    "/results",
+    "/stop",
+    "/close",
+    "/news",
+    "/help",
+    "/cancel",
+]
 ODD_TEXTS = [
-    " ", "\u200b\u200c\u200d\ufeff", "²³", "١٢٣", "-1", "0", "99999999999999999999999999", "1e309", "NaN",
-    "<b>bold</b> & <a href='x'>", "&amp;&lt;", "=1+2", "@everyone", "\t\r\n", "👍" * 50, "ą" * 4096,
-    "VRS-2026-000001", "VRS-2026-999999999999", "2026-13-45", "2020-01-01..2030-12-31", "!", "!" + "x" * 500,
-    "\u202eevil", "a\u0301\u0301\u0301", "\x00", "'; DROP TABLE cases; --", "${jndi:ldap://x}", "%s%s%n",
-]  # fmt: skip
+    " ",
+    "\u200b\u200c\u200d\ufeff",
+    "²³",
+    "١٢٣",
+    "-1",
+    "0",
+    "99999999999999999999999999",
+    "1e309",
+    "NaN",
+    "<b>bold</b> & <a href='x'>",
+    "&amp;&lt;",
+    "=1+2",
+    "@everyone",
+    "\t\r\n",
+    "👍" * 50,
+    "ą" * 4096,
+    "VRS-2026-000001",
+    "VRS-2026-999999999999",
+    "2026-13-45",
+    "2020-01-01..2030-12-31",
+    "!",
+    "!" + "x" * 500,
+    "\u202eevil",
+    "a\u0301\u0301\u0301",
+    "\x00",
+    "'; DROP TABLE cases; --",
+    "${jndi:ldap://x}",
+    "%s%s%n",
+]
 
 
 def random_text(rng: random.Random) -> str:
@@ -53,12 +95,30 @@ def random_text(rng: random.Random) -> str:
 
 
 def random_argument(rng: random.Random) -> str:
-    return rng.choice(["", "1", "0", "-5", "²", "abc", "9" * 25, "VRS-2026-000001", "2026-11", "2026-01-01 2026-12-31", "x y z", random_text(rng)[:60]])
+    return rng.choice(
+        [
+            "",
+            "1",
+            "0",
+            "-5",
+            "²",
+            "abc",
+            "9" * 25,
+            "VRS-2026-000001",
+            "2026-11",
+            "2026-01-01 2026-12-31",
+            "x y z",
+            random_text(rng)[:60],
+        ]
+    )
 
 
 def random_callback_data(rng: random.Random) -> str:
     """Up to 64 bytes of anything, as a crafted client can send."""
-    data = "".join(chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0x7FF), ord(":")])) for _ in range(rng.randint(1, 40)))
+    data = "".join(
+        chr(rng.choice([rng.randint(32, 126), rng.randint(0x80, 0x7FF), ord(":")]))
+        for _ in range(rng.randint(1, 40))
+    )
     while len(data.encode()) > 64:
         data = data[:-1]
     return data or ":"
@@ -116,7 +176,9 @@ class Actor:
         elif kind == "album":
             await self.person.send_album([PHOTO] * rng.randint(2, 4), **where)
         elif kind == "document":
-            await self.person.send_document(os.urandom(rng.randint(1, 2000)), rng.choice(["a.pdf", "..\\..\\x.exe", "ż.docx", "<b>.txt"]))
+            await self.person.send_document(
+                os.urandom(rng.randint(1, 2000)), rng.choice(["a.pdf", "..\\..\\x.exe", "ż.docx", "<b>.txt"])
+            )
         elif kind == "sticker":
             await self.person.send_sticker()
         elif kind == "voice":
@@ -147,7 +209,11 @@ async def settle(emulator: Emulator, store: Database, quiet: float = 3.0, timeou
         before = len(emulator.requests)
         await asyncio.sleep(quiet)
         async with store.read() as session:
-            waiting = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
+            )
         if len(emulator.requests) == before and not waiting:
             return
     raise AssertionError("the bot did not settle")
@@ -162,27 +228,37 @@ def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
 # On one database (PostgreSQL when the tests have one): the walk is about the bot, not the engine.
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", [DATABASES[-1]], indirect=True)
-async def test_thousands_of_random_updates(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+async def test_thousands_of_random_updates(
+    emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database
+) -> None:
     print(f"fuzz seed {SEED} (PETENT_FUZZ_SEED={SEED} replays it)")
     rng = random.Random(SEED)
     emulator.limits.global_per_second = emulator.limits.global_burst = 300
     emulator.limits.group_per_minute = 600
     emulator.reset_rate_buckets()
     bot = BotProcess(emulator, settings_env, tmp_path / "bot.log")
-    bot.expected_errors.append("message is not modified")  # a button pressed twice: Telegram says so, and the bot takes it as done
+    bot.expected_errors.append(
+        "message is not modified"
+    )  # a button pressed twice: Telegram says so, and the bot takes it as done
     await bot.start()
     try:
         languages = ["pl", "lt", "pl"] + [rng.choice(["pl", "lt", "en", None]) for _ in range(RESIDENTS - 3)]
-        residents = [await telegram.resident(f"R{i}", language_code=language) for i, language in enumerate(languages)]
-        await asyncio.gather(*(first_case(person, locale) for person, locale in zip(residents[:3], languages[:3], strict=True)))
+        residents = [
+            await telegram.resident(f"R{i}", language_code=language) for i, language in enumerate(languages)
+        ]
+        await asyncio.gather(
+            *(first_case(person, locale) for person, locale in zip(residents[:3], languages[:3], strict=True))
+        )
         clerk, intruder, writer = [await telegram.person(name) for name in ("Ona", "Petras", "Rita")]
         emulator.chats[ADMIN_CHAT_ID].members.update({clerk.user["id"], intruder.user["id"]})
         emulator.chats[COMMS_CHAT_ID].members.add(writer.user["id"])
         actors = [Actor(person, RESIDENT_COMMANDS) for person in residents]
         staff = [
-            Actor(clerk.in_chat(ADMIN_CHAT_ID), STAFF_COMMANDS), Actor(intruder.in_chat(ADMIN_CHAT_ID), STAFF_COMMANDS),
-            Actor(writer.in_chat(COMMS_CHAT_ID), STAFF_COMMANDS), Actor(await telegram.person("Stranger"), STAFF_COMMANDS),
-        ]  # fmt: skip
+            Actor(clerk.in_chat(ADMIN_CHAT_ID), STAFF_COMMANDS),
+            Actor(intruder.in_chat(ADMIN_CHAT_ID), STAFF_COMMANDS),
+            Actor(writer.in_chat(COMMS_CHAT_ID), STAFF_COMMANDS),
+            Actor(await telegram.person("Stranger"), STAFF_COMMANDS),
+        ]
         walks = [walk(a, random.Random(rng.random()), ACTIONS_PER_RESIDENT) for a in actors]
         walks += [walk(a, random.Random(rng.random()), ACTIONS_PER_STAFF) for a in staff]
         started = time.monotonic()
@@ -200,12 +276,22 @@ async def test_thousands_of_random_updates(emulator: Emulator, telegram: Telegra
     assert " ERROR " not in log, "\n".join(line for line in log.splitlines() if " ERROR " in line)[:4000]
     assert not bot.refused_requests(), bot.refused_requests()[:5]
     unanswered = [query for query in emulator.callbacks.values() if not query.get("answered")]
-    assert not unanswered, f"{len(unanswered)} of {len(emulator.callbacks)} button presses were never answered"
+    assert not unanswered, (
+        f"{len(unanswered)} of {len(emulator.callbacks)} button presses were never answered"
+    )
 
     async with store.read() as session:
         cases = (await session.execute(select(Case).order_by(Case.year, Case.seq))).scalars().all()
-        created = set((await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.CREATED))).scalars())
-        stuck = (await session.execute(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))).scalars().all()
+        created = set(
+            (
+                await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.CREATED))
+            ).scalars()
+        )
+        stuck = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)))
+            .scalars()
+            .all()
+        )
     assert len(cases) >= 3
     assert [case.seq for case in cases] == list(range(1, len(cases) + 1)), "case numbers have gaps"
     assert all(case.id in created for case in cases), "a case without its first event"

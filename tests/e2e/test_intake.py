@@ -15,7 +15,9 @@ from tests.support.driver import Telegram
 from tests.support.helpers import PHOTO, choose, fill_in_from_category, onboard
 
 
-async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_resident_writes(bot, telegram: Telegram, store: Database) -> None:
+async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_resident_writes(
+    bot, telegram: Telegram, store: Database
+) -> None:
     """Telegram answered 502 to every try of the next question, so it never arrived and Anna has no
     buttons to press. What she writes then brings the question back with its buttons; her first
     answer is kept and she goes on to the end."""
@@ -23,7 +25,9 @@ async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_reside
     await onboard(anna, "pl")
     await anna.send("📝 Nowa sprawa")
     await anna.receive_one()
-    await telegram.fault("error", code=502, chat_id=anna.user["id"], method="sendMessage", count=4)  # every try
+    await telegram.fault(
+        "error", code=502, chat_id=anna.user["id"], method="sendMessage", count=4
+    )  # every try
     await anna.click("🚧 Zgłoszenie problemu")
     assert (await anna.edited()).text == "Rodzaj: Zgłoszenie problemu"
     await anna.nothing_more(wait=5)  # four tries over 3.5 s, none delivered
@@ -33,17 +37,23 @@ async def test_a_question_telegram_failed_to_deliver_comes_again_when_the_reside
     assert hint.text == tr("pl", "Please choose with the buttons below. To stop, send /cancel.")
     assert question.text == tr("pl", "Which eldership does it concern?") and "Awiżenie" in question.buttons
     await choose(anna, "Awiżenie")
-    summary = await fill_in_from_category(anna, "pl", "Drogi, ulice i transport", "Dziura w jezdni przy ul. Wileńskiej 5")
+    summary = await fill_in_from_category(
+        anna, "pl", "Drogi, ulice i transport", "Dziura w jezdni przy ul. Wileńskiej 5"
+    )
     assert "Rodzaj: Zgłoszenie problemu" in summary.text
     await anna.click("✅ Wyślij")
     await anna.edited()
     await anna.receive_one()
     async with store.read() as session:
-        case = (await session.execute(select(Case).where(col(Case.resident_id) == anna.user["id"]))).scalar_one()
+        case = (
+            await session.execute(select(Case).where(col(Case.resident_id) == anna.user["id"]))
+        ).scalar_one()
     assert (case.kind, case.eldership_id) == ("report", "avizieniai")
 
 
-async def test_full_submission_in_lithuanian_with_address_and_phone(bot, telegram: Telegram, store: Database) -> None:
+async def test_full_submission_in_lithuanian_with_address_and_phone(
+    bot, telegram: Telegram, store: Database
+) -> None:
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")
     await jonas.send("/new")
@@ -102,7 +112,9 @@ async def test_restart_in_the_middle_continues_where_the_resident_was(bot, teleg
     assert "Starostwo: Awiżenie" in summary.text and "Oświetlenie ulic" in summary.text
 
 
-async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(bot, telegram: Telegram, store: Database) -> None:
+async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(
+    bot, telegram: Telegram, store: Database
+) -> None:
     """A deploy in the middle of a case: the previous version kept the draft's answers at the top
     level of the FSM data; the new one reads them, and the case is submitted as they were given."""
     anna = await telegram.resident("Anna", language_code="pl")
@@ -120,7 +132,9 @@ async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(bot
 
     await bot.kill()
     async with store.write() as session:
-        record = (await session.execute(select(FsmRecord).where(col(FsmRecord.state) == "Intake:location"))).scalar_one()
+        record = (
+            await session.execute(select(FsmRecord).where(col(FsmRecord.state) == "Intake:location"))
+        ).scalar_one()
         draft = record.data["draft"]
         # What the previous version had stored by this step (its files: AttachmentDraft.__dict__).
         record.data = {key: draft[key] for key in ("files", "kind", "eldership", "category", "description")}
@@ -130,7 +144,11 @@ async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(bot
     await anna.receive_one()
     await anna.send("💬 Odpowiedź tutaj, w Telegramie")
     _, summary = await anna.receive(2)
-    assert "Starostwo: Awiżenie" in summary.text and "Oświetlenie ulic" in summary.text and "Pliki: 1" in summary.text
+    assert (
+        "Starostwo: Awiżenie" in summary.text
+        and "Oświetlenie ulic" in summary.text
+        and "Pliki: 1" in summary.text
+    )
     await anna.click("✅ Wyślij")
     await anna.edited()
     assert "Numer sprawy: VRS-2026-000001" in (await anna.receive_one()).text
@@ -138,5 +156,8 @@ async def test_a_draft_left_by_the_previous_version_continues_after_a_deploy(bot
         case = (await session.execute(select(Case))).scalar_one()
         attachment = (await session.execute(select(Attachment))).scalar_one()
     assert (case.kind, case.eldership_id, case.category_id) == ("report", "avizieniai", "lighting")
-    assert (case.description, case.address) == ("Nie świeci latarnia przy szkole w Awiżeniach", "ul. Szkolna 3, Awiżenie")
+    assert (case.description, case.address) == (
+        "Nie świeci latarnia przy szkole w Awiżeniach",
+        "ul. Szkolna 3, Awiżenie",
+    )
     assert (attachment.case_id, attachment.kind, attachment.caption) == (case.id, "photo", "Latarnia")

@@ -43,4 +43,7 @@ async def test_description_address_and_phone_stay_out_of_the_log(bot, telegram: 
     log = bot.log_path.read_text(errors="replace")
     assert " DEBUG " in log, "the bot did not log at DEBUG"
     for secret in ("kwiat-paproci-7731", "Niezapominajek", "69917733"):
-        assert secret not in log, f"{secret!r} is in the log:\n" + "\n".join(line for line in log.splitlines() if secret in line)[:2000]
+        assert secret not in log, (
+            f"{secret!r} is in the log:\n"
+            + "\n".join(line for line in log.splitlines() if secret in line)[:2000]
+        )

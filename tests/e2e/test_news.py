@@ -17,7 +17,9 @@ from tests.support.helpers import broadcast_to_all, staff
 
 
 @pytest.mark.parametrize("stop", ["kill -9", "SIGTERM"])
-async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+async def test_sending_resumes_after_a_stop_without_losses(
+    stop: str, emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database
+) -> None:
     """Killed mid-announcement, or stopped (SIGTERM): after a restart every resident has it. A
     stop ends the batches in hand and exits by itself, so nobody gets it twice."""
     from bot.store.migrate import upgrade
@@ -26,9 +28,16 @@ async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: 
     await upgrade(store)
     people = [emulator.add_user(f"R{i}", "lt")["id"] for i in range(150)]
     async with store.write() as session:
-        session.add_all(Resident(id=uid, locale="lt", display_name="R", consent_at=utcnow(), news_topics=["general"]) for uid in people)
+        session.add_all(
+            Resident(id=uid, locale="lt", display_name="R", consent_at=utcnow(), news_topics=["general"])
+            for uid in people
+        )
     # A real clock: a frozen one would restart at the same moment and never see the lease end.
-    process = BotProcess(emulator, {**settings_env, "BROADCAST_LEASE_SECONDS": "1", "PETENT_FROZEN_TIME": ""}, tmp_path / "bot.log")
+    process = BotProcess(
+        emulator,
+        {**settings_env, "BROADCAST_LEASE_SECONDS": "1", "PETENT_FROZEN_TIME": ""},
+        tmp_path / "bot.log",
+    )
     await process.start()
     try:
         rasa = await staff(telegram, emulator)
@@ -36,7 +45,9 @@ async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: 
 
         async def sent() -> int:
             async with store.read() as session:
-                return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT))
+                return await session.scalar(
+                    select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+                )
 
         for _ in range(600):
             if await sent() >= 30:
@@ -48,7 +59,13 @@ async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: 
             await process.stop()
             assert process.returncode == 0, "the bot ended by itself, not killed when it did not"
         async with store.read() as session:
-            in_flight = set((await session.execute(select(Delivery.chat_id).where(Delivery.status == DeliveryStatus.SENDING))).scalars())
+            in_flight = set(
+                (
+                    await session.execute(
+                        select(Delivery.chat_id).where(Delivery.status == DeliveryStatus.SENDING)
+                    )
+                ).scalars()
+            )
         await asyncio.sleep(1.5)  # the dead sender's lease runs out
         await process.start()
         for _ in range(400):
@@ -57,7 +74,11 @@ async def test_sending_resumes_after_a_stop_without_losses(stop: str, emulator: 
             await asyncio.sleep(0.1)
     finally:
         await process.stop()
-    counts = Counter(e["chat_id"] for e in emulator.events if e["type"] == "message" and e.get("outgoing") and e["chat_id"] in set(people))
+    counts = Counter(
+        e["chat_id"]
+        for e in emulator.events
+        if e["type"] == "message" and e.get("outgoing") and e["chat_id"] in set(people)
+    )
     assert set(people) == set(counts), "every resident got the announcement"
     twice = {chat for chat, n in counts.items() if n > 1}
     assert twice <= in_flight, "only messages in flight at the crash may go twice"

@@ -23,7 +23,15 @@ from georeport import GeoReport
 
 from bot.sandbox.emulator import Emulator
 from tests.catalog import tr
-from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, DATABASES, SECRET_KEY, TOKEN, _create_pg_database, _drop_pg_database
+from tests.conftest import (
+    ADMIN_CHAT_ID,
+    COMMS_CHAT_ID,
+    DATABASES,
+    SECRET_KEY,
+    TOKEN,
+    _create_pg_database,
+    _drop_pg_database,
+)
 from tests.e2e.conftest import BotProcess
 from tests.support.driver import Person, Received, Telegram
 from tests.support.helpers import free_port, served_emulator, wait_until
@@ -36,9 +44,17 @@ DESCRIPTION = "Nedega gatvės žibintas prie mokyklos"
 ADDRESS = "Vilniaus g. 1, Avižieniai"
 ANSWER = "Žibintas pakeistas. Dėkojame už pranešimą."
 FORM = {
-    "api_key": KEY, "jurisdiction_id": "vrsa.lt", "service_code": "report-lighting", "lat": "54.7512", "long": "25.3021",
-    "address_string": ADDRESS, "first_name": "Ona", "last_name": "Petraitė", "email": "ona@example.lt", "description": DESCRIPTION,
-}  # fmt: skip
+    "api_key": KEY,
+    "jurisdiction_id": "vrsa.lt",
+    "service_code": "report-lighting",
+    "lat": "54.7512",
+    "long": "25.3021",
+    "address_string": ADDRESS,
+    "first_name": "Ona",
+    "last_name": "Petraitė",
+    "email": "ona@example.lt",
+    "description": DESCRIPTION,
+}
 # A report of a problem in the default team (no head): it can be made public.
 CARD_BUTTONS = [
     "🙋 Imuosi",
@@ -60,13 +76,24 @@ def lt(msgid: str, **values: object) -> str:
 
 def card_text(number: str, *public: str) -> str:
     """The card (in ADMIN_LOCALE, Lithuanian): the person's contact and the client instead of a resident."""
-    return "\n".join([
-        f"🚧 {number} · Pranešimas apie problemą", lt("Status: {status}", status=lt("Received")) + " · " + lt("nobody responsible yet"),
-        "Komanda: Specialistai", "Seniūnija: visas rajonas", "Sritis: Gatvių apšvietimas", "Gauta: 2026 m. lapkričio 23 d.",
-        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", lt("Person: {name} (no Telegram)", name="Ona Petraitė"),
-        "Atsakyti el. paštu: ✉️ ona@example.lt", lt("📡 Came through Open311 from {client}", client="fixmystreet"), *public,
-        f"Adresas: {ADDRESS}", "", DESCRIPTION,
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"🚧 {number} · Pranešimas apie problemą",
+            lt("Status: {status}", status=lt("Received")) + " · " + lt("nobody responsible yet"),
+            "Komanda: Specialistai",
+            "Seniūnija: visas rajonas",
+            "Sritis: Gatvių apšvietimas",
+            "Gauta: 2026 m. lapkričio 23 d.",
+            "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)",
+            lt("Person: {name} (no Telegram)", name="Ona Petraitė"),
+            "Atsakyti el. paštu: ✉️ ona@example.lt",
+            lt("📡 Came through Open311 from {client}", client="fixmystreet"),
+            *public,
+            f"Adresas: {ADDRESS}",
+            "",
+            DESCRIPTION,
+        ]
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +112,9 @@ async def read(call, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=DATABASES)
-async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('open311')}/petent.db"
         return
@@ -111,17 +140,26 @@ async def telegram(emulator: Emulator) -> AsyncIterator[Telegram]:
 
 
 @module_fixture
-async def bot(emulator: Emulator, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
+async def bot(
+    emulator: Emulator, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BotProcess]:
     env = {
-        "BOT_TOKEN": TOKEN, "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID), "COMMS_CHAT_ID": str(COMMS_CHAT_ID), "DATABASE_URL": database_url,
-        "SECRET_KEY": SECRET_KEY, "WEB_PORT": str(free_port()), "OPEN311_KEYS": f"fixmystreet:{KEY}",
-    }  # fmt: skip
+        "BOT_TOKEN": TOKEN,
+        "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
+        "COMMS_CHAT_ID": str(COMMS_CHAT_ID),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+        "WEB_PORT": str(free_port()),
+        "OPEN311_KEYS": f"fixmystreet:{KEY}",
+    }
     process = BotProcess(emulator, env, tmp_path_factory.mktemp("open311-bot") / "bot.log")
     await process.start()
     yield process
     await process.stop()
     assert not process.refused_requests(), "the bot sent a request Telegram refuses"
-    assert not emulator.spec.unknown_parameters, f"parameters the Bot API does not document: {emulator.spec.unknown_parameters}"
+    assert not emulator.spec.unknown_parameters, (
+        f"parameters the Bot API does not document: {emulator.spec.unknown_parameters}"
+    )
 
 
 @dataclass
@@ -135,7 +173,11 @@ class Api:
 async def api(bot: BotProcess) -> Api:
     """The bot's GeoReport v2 API, and the client reading it in JSON and in XML."""
     base = f"http://127.0.0.1:{bot.env['WEB_PORT']}/open311/v2"
-    return Api(base, GeoReport(base, jurisdiction="vrsa.lt"), GeoReport(base, jurisdiction="vrsa.lt", output_format="xml"))
+    return Api(
+        base,
+        GeoReport(base, jurisdiction="vrsa.lt"),
+        GeoReport(base, jurisdiction="vrsa.lt", output_format="xml"),
+    )
 
 
 @module_fixture
@@ -196,7 +238,12 @@ async def answered(api: Api, clerks: Person, posted: Posted) -> Answered:
         request = await read(api.as_json.get_service_request, mine.number)
         return request if request["status"] == "closed" else None
 
-    return Answered(mine.number, public_card, prompt, await wait_until(closed, what=f"{mine.number} closed in the GeoReport API"))
+    return Answered(
+        mine.number,
+        public_card,
+        prompt,
+        await wait_until(closed, what=f"{mine.number} closed in the GeoReport API"),
+    )
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -204,25 +251,39 @@ async def answered(api: Api, clerks: Person, posted: Posted) -> Answered:
 
 async def test_the_service_list_names_the_categories_in_json_and_xml(api: Api) -> None:
     services = {s["service_code"]: s for s in await read(api.as_json.get_service_list)}
-    assert (services["report-lighting"]["service_name"], services["report-lighting"]["group"]) == ("Gatvių apšvietimas", "Pranešimas apie problemą")
+    assert (services["report-lighting"]["service_name"], services["report-lighting"]["group"]) == (
+        "Gatvių apšvietimas",
+        "Pranešimas apie problemą",
+    )
     in_xml = {s["service_code"]: s for s in await read(api.as_xml.get_service_list)}
     assert in_xml.keys() == services.keys() and in_xml["report-lighting"]["metadata"] == "false"
-    assert await read(api.as_json.get_service_definition, "report-lighting") == {"service_code": "report-lighting", "attributes": []}
+    assert await read(api.as_json.get_service_definition, "report-lighting") == {
+        "service_code": "report-lighting",
+        "attributes": [],
+    }
 
 
 async def test_a_request_with_a_key_not_given_out_is_refused(api: Api) -> None:
     before = await read(api.as_json.get_service_requests)
     refused = await post(api, {**FORM, "api_key": "not-the-key-0123456789"})
-    assert (refused.status_code, refused.json()) == (403, [{"code": 403, "description": "api_key: not valid; can't proceed with create_request"}])
+    assert (refused.status_code, refused.json()) == (
+        403,
+        [{"code": 403, "description": "api_key: not valid; can't proceed with create_request"}],
+    )
     assert await read(api.as_json.get_service_requests) == before  # nothing registered
 
 
-async def test_a_posted_request_is_registered_and_the_client_gets_its_number_and_deadline(posted: Posted) -> None:
+async def test_a_posted_request_is_registered_and_the_client_gets_its_number_and_deadline(
+    posted: Posted,
+) -> None:
     assert posted.response.status_code == 200
     [receipt] = posted.response.json()
     assert receipt["service_request_id"] == posted.number == "VRS-2026-000001"
     assert receipt["service_notice"] == lt(
-        "Registered as {number}. Handled by: {team}. Answer due: {date}", number=posted.number, team="Specialistai", date="2026 m. gruodžio 21 d."
+        "Registered as {number}. Handled by: {team}. Answer due: {date}",
+        number=posted.number,
+        team="Specialistai",
+        date="2026 m. gruodžio 21 d.",
     )
 
 
@@ -231,14 +292,22 @@ async def test_its_card_in_the_team_group_names_the_person_and_the_client(posted
     assert posted.card.buttons == CARD_BUTTONS
 
 
-async def test_until_it_is_public_the_client_reads_its_status_but_not_its_description(api: Api, posted: Posted) -> None:
+async def test_until_it_is_public_the_client_reads_its_status_but_not_its_description(
+    api: Api, posted: Posted
+) -> None:
     opened = await read(api.as_json.get_service_request, posted.number)
-    assert (opened["status"], opened["status_notes"], opened["agency_responsible"]) == ("open", lt("Received"), "Specialistai")
+    assert (opened["status"], opened["status_notes"], opened["agency_responsible"]) == (
+        "open",
+        lt("Received"),
+        "Specialistai",
+    )
     assert opened["expected_datetime"] == "2026-12-21T23:59:59+02:00"
     assert opened["description"] is None
 
 
-async def test_a_message_in_its_topic_has_nowhere_to_go_and_the_clerk_is_told(clerks: Person, posted: Posted) -> None:
+async def test_a_message_in_its_topic_has_nowhere_to_go_and_the_clerk_is_told(
+    clerks: Person, posted: Posted
+) -> None:
     await clerks.send("Ar galite patikslinti vietą?", thread_id=posted.card.thread_id)
     told = await clerks.receive_one()
     assert told.text == lt(
@@ -252,23 +321,45 @@ async def test_making_it_public_shows_on_the_card(answered: Answered) -> None:
 
 
 async def test_answering_says_the_answer_is_published_through_open311(answered: Answered) -> None:
-    assert answered.prompt.text == "\n\n".join([
-        lt("{number}: write the final answer. It is published through Open311, where the person reads it, and the case is closed.", number=answered.number),
-        lt("⏳ Waiting for your answer to {number} ({minutes} min).", number=answered.number, minutes=10),
-    ])  # fmt: skip
+    assert answered.prompt.text == "\n\n".join(
+        [
+            lt(
+                "{number}: write the final answer. It is published through Open311, where the person reads it, and the case is closed.",
+                number=answered.number,
+            ),
+            lt("⏳ Waiting for your answer to {number} ({minutes} min).", number=answered.number, minutes=10),
+        ]
+    )
 
 
 async def test_answered_the_client_reads_it_closed_with_the_answer_and_the_place(answered: Answered) -> None:
     closed = answered.closed
     assert (closed["status"], closed["status_notes"]) == ("closed", ANSWER)
     # The place to about 100 m (posted as 54.7512, 25.3021): nobody's house can be told from it.
-    assert (closed["description"], closed["address"], closed["lat"], closed["long"]) == (DESCRIPTION, ADDRESS, 54.751, 25.3028)
+    assert (closed["description"], closed["address"], closed["lat"], closed["long"]) == (
+        DESCRIPTION,
+        ADDRESS,
+        54.751,
+        25.3028,
+    )
     assert closed["requested_datetime"] == "2026-11-23T00:00:00+02:00"  # the day, not the minute
 
 
-async def test_the_public_listing_shows_it_closed_without_the_person(api: Api, posted: Posted, answered: Answered) -> None:
+async def test_the_public_listing_shows_it_closed_without_the_person(
+    api: Api, posted: Posted, answered: Answered
+) -> None:
     listed = await read(api.as_xml.get_service_requests, status="closed", service_code="report-lighting")
-    assert (listed["service_request_id"], listed["status"], listed["status_notes"]) == (answered.number, "closed", ANSWER)  # the only one closed
+    assert (listed["service_request_id"], listed["status"], listed["status_notes"]) == (
+        answered.number,
+        "closed",
+        ANSWER,
+    )  # the only one closed
     assert "Petraitė" not in str(listed) and "ona@example.lt" not in str(listed)
-    still_open = [request["service_request_id"] for request in await read(api.as_json.get_service_requests, status="open")]
-    assert (answered.number, still_open) == ("VRS-2026-000002", [posted.number])  # only the one nobody answered
+    still_open = [
+        request["service_request_id"]
+        for request in await read(api.as_json.get_service_requests, status="open")
+    ]
+    assert (answered.number, still_open) == (
+        "VRS-2026-000002",
+        [posted.number],
+    )  # only the one nobody answered

@@ -10,7 +10,16 @@ from sqlalchemy import func, select
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
-from bot.store.models import Delivery, DeliveryStatus, Follow, FollowKind, Milestone, Project, Resident, utcnow
+from bot.store.models import (
+    Delivery,
+    DeliveryStatus,
+    Follow,
+    FollowKind,
+    Milestone,
+    Project,
+    Resident,
+    utcnow,
+)
 from tests.catalog import tr, tr_start
 from tests.support.driver import Telegram
 from tests.support.helpers import staff
@@ -20,7 +29,9 @@ STATUS_CHANGED = "🏗 <b>{name}</b>: the status changed from “{old}” to “
 BATCH = 30  # the broadcaster's claimed batch: the window a crash can repeat
 
 
-async def test_a_fan_out_to_300_followers_survives_kill_9(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+async def test_a_fan_out_to_300_followers_survives_kill_9(
+    emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database
+) -> None:
     from bot.store.migrate import upgrade
     from tests.e2e.conftest import BotProcess
 
@@ -28,14 +39,29 @@ async def test_a_fan_out_to_300_followers_survives_kill_9(emulator: Emulator, te
     people = [emulator.add_user(f"F{i}", "pl" if i % 2 else "lt")["id"] for i in range(FOLLOWERS)]
     async with store.write() as session:
         project = Project(
-            external_id="VRS-2026-099", name_pl="Droga do Rzeszy", name_lt="Kelias į Riešę", elderships=["riese"], team_id="desk", status="under_way"
+            external_id="VRS-2026-099",
+            name_pl="Droga do Rzeszy",
+            name_lt="Kelias į Riešę",
+            elderships=["riese"],
+            team_id="desk",
+            status="under_way",
         )
         session.add(project)
         await session.flush()
         session.add(
-            Milestone(project_id=project.id, number=1, title_pl="Odbiór", title_lt="Priėmimas", baseline_due=date(2027, 6, 30), current_due=date(2027, 6, 30))
+            Milestone(
+                project_id=project.id,
+                number=1,
+                title_pl="Odbiór",
+                title_lt="Priėmimas",
+                baseline_due=date(2027, 6, 30),
+                current_due=date(2027, 6, 30),
+            )
         )
-        session.add_all(Resident(id=uid, locale="pl" if i % 2 else "lt", display_name="F", consent_at=utcnow()) for i, uid in enumerate(people))
+        session.add_all(
+            Resident(id=uid, locale="pl" if i % 2 else "lt", display_name="F", consent_at=utcnow())
+            for i, uid in enumerate(people)
+        )
         await session.flush()
         # Half follow the project, half every project of Riešė: each is told once all the same.
         session.add_all(
@@ -44,9 +70,15 @@ async def test_a_fan_out_to_300_followers_survives_kill_9(emulator: Emulator, te
             else Follow(resident_id=uid, kind=FollowKind.ELDERSHIP_PROJECTS, target="riese")
             for i, uid in enumerate(people)
         )
-        session.add(Follow(resident_id=people[0], kind=FollowKind.PROJECT, target=str(project.id)))  # and one follows both
+        session.add(
+            Follow(resident_id=people[0], kind=FollowKind.PROJECT, target=str(project.id))
+        )  # and one follows both
     # A real clock: a frozen one would restart at the same moment and never see the lease end.
-    process = BotProcess(emulator, {**settings_env, "BROADCAST_LEASE_SECONDS": "1", "PETENT_FROZEN_TIME": ""}, tmp_path / "bot.log")
+    process = BotProcess(
+        emulator,
+        {**settings_env, "BROADCAST_LEASE_SECONDS": "1", "PETENT_FROZEN_TIME": ""},
+        tmp_path / "bot.log",
+    )
     await process.start()
     try:
         rasa = await staff(telegram, emulator)
@@ -59,7 +91,9 @@ async def test_a_fan_out_to_300_followers_survives_kill_9(emulator: Emulator, te
 
         async def sent() -> int:
             async with store.read() as session:
-                return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT))
+                return await session.scalar(
+                    select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+                )
 
         for _ in range(600):
             if await sent() >= BATCH:
@@ -68,7 +102,13 @@ async def test_a_fan_out_to_300_followers_survives_kill_9(emulator: Emulator, te
         await process.kill()
         assert await sent() < FOLLOWERS, "killed amid the fan-out"
         async with store.read() as session:
-            in_flight = set((await session.execute(select(Delivery.chat_id).where(Delivery.status == DeliveryStatus.SENDING))).scalars())
+            in_flight = set(
+                (
+                    await session.execute(
+                        select(Delivery.chat_id).where(Delivery.status == DeliveryStatus.SENDING)
+                    )
+                ).scalars()
+            )
         await asyncio.sleep(1.5)  # the dead sender's lease runs out
         await process.start()
         for _ in range(600):
@@ -77,13 +117,26 @@ async def test_a_fan_out_to_300_followers_survives_kill_9(emulator: Emulator, te
             await asyncio.sleep(0.1)
     finally:
         await process.stop()
-    messages = [e for e in emulator.events if e["type"] == "message" and e.get("outgoing") and e["chat_id"] in set(people)]
+    messages = [
+        e
+        for e in emulator.events
+        if e["type"] == "message" and e.get("outgoing") and e["chat_id"] in set(people)
+    ]
     counts = Counter(e["chat_id"] for e in messages)
     assert set(people) == set(counts), "every follower was told"
     twice = {chat for chat, n in counts.items() if n > 1}
-    assert twice <= in_flight and len(in_flight) <= BATCH, "only the batch in flight at the crash may go twice"
+    assert twice <= in_flight and len(in_flight) <= BATCH, (
+        "only the batch in flight at the crash may go twice"
+    )
     assert max(counts.values()) <= 2
     texts = {e["chat_id"]: e["message"]["text"] for e in messages}
     for person, locale, name in ((people[1], "pl", "Droga do Rzeszy"), (people[0], "lt", "Kelias į Riešę")):
-        changed = tr_start(locale, STATUS_CHANGED, name=name, old=tr(locale, "under way"), new=tr(locale, "completed"), until="progress")
+        changed = tr_start(
+            locale,
+            STATUS_CHANGED,
+            name=name,
+            old=tr(locale, "under way"),
+            new=tr(locale, "completed"),
+            until="progress",
+        )
         assert texts[person].startswith(changed), texts[person]

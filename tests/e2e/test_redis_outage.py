@@ -13,7 +13,9 @@ from tests.e2e.conftest import BotProcess
 from tests.support.driver import Telegram
 from tests.support.helpers import onboard
 
-pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (a Redis of its own to stop and start)")
+pytestmark = pytest.mark.skipif(
+    not shutil.which("redis-server"), reason="needs redis-server (a Redis of its own to stop and start)"
+)
 
 TRY_AGAIN = "Przepraszamy, z powodu problemu technicznego nie mogliśmy teraz obsłużyć Pana/Pani prośby. Proszę spróbować ponownie za chwilę."
 UNREACHABLE = "redis is unreachable"
@@ -28,7 +30,17 @@ class RedisServer:
         self.process: subprocess.Popen | None = None
 
     async def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
@@ -46,7 +58,9 @@ class RedisServer:
             self.process.wait(10)
 
 
-async def test_residents_are_asked_to_try_again_while_redis_is_down(emulator, telegram: Telegram, settings_env, tmp_path) -> None:
+async def test_residents_are_asked_to_try_again_while_redis_is_down(
+    emulator, telegram: Telegram, settings_env, tmp_path
+) -> None:
     if "sqlite" not in settings_env["DATABASE_URL"]:
         pytest.skip("runs once, with SQLite for cases and Redis for conversations")
     redis = RedisServer()

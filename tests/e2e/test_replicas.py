@@ -31,7 +31,16 @@ from bot.limiter import PACED_METHODS
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, OutboxMessage
-from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TEST_DATABASE_URL, TEST_REDIS_URL, TOKEN, _create_pg_database, _drop_pg_database
+from tests.conftest import (
+    ADMIN_CHAT_ID,
+    COMMS_CHAT_ID,
+    SECRET_KEY,
+    TEST_DATABASE_URL,
+    TEST_REDIS_URL,
+    TOKEN,
+    _create_pg_database,
+    _drop_pg_database,
+)
 from tests.e2e.conftest import BotProcess
 from tests.support.driver import Person, Telegram
 from tests.support.helpers import LABELS, choose, free_port, onboard, served_emulator
@@ -41,7 +50,9 @@ PACED = {method.lower() for method in PACED_METHODS}
 RESIDENTS = 6
 NUMBER = re.compile(r"VRS-\d{4}-\d{6}")
 
-pytestmark = pytest.mark.skipif(not (TEST_DATABASE_URL and TEST_REDIS_URL), reason="replicas need PostgreSQL and Redis")
+pytestmark = pytest.mark.skipif(
+    not (TEST_DATABASE_URL and TEST_REDIS_URL), reason="replicas need PostgreSQL and Redis"
+)
 
 
 class RoundRobin:
@@ -58,7 +69,9 @@ class RoundRobin:
             async with (
                 aiohttp.ClientSession() as http,
                 http.post(
-                    f"http://127.0.0.1:{port}{request.path}", data=await request.read(), headers={**headers, "Content-Type": "application/json"}
+                    f"http://127.0.0.1:{port}{request.path}",
+                    data=await request.read(),
+                    headers={**headers, "Content-Type": "application/json"},
                 ) as answer,
             ):
                 self.served[port] += 1
@@ -112,7 +125,9 @@ async def load_balancer() -> AsyncIterator[tuple[RoundRobin, int, list[int]]]:
 
 
 @contextlib.asynccontextmanager
-async def two_replicas(emulator: Emulator, store: Database, proxy_port: int, ports: list[int], logs: Path) -> AsyncIterator[list[BotProcess]]:
+async def two_replicas(
+    emulator: Emulator, store: Database, proxy_port: int, ports: list[int], logs: Path
+) -> AsyncIterator[list[BotProcess]]:
     """Two bot processes sharing the database and Redis, behind the balancer's webhook URL."""
     from redis.asyncio import Redis
 
@@ -120,12 +135,23 @@ async def two_replicas(emulator: Emulator, store: Database, proxy_port: int, por
     async with Redis.from_url(TEST_REDIS_URL) as redis:
         await redis.flushdb()  # this worker's database: no lock left by an earlier run's kill -9
     shared = {
-        "BOT_TOKEN": TOKEN, "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID), "COMMS_CHAT_ID": str(COMMS_CHAT_ID),
-        "DATABASE_URL": store.engine.url.render_as_string(hide_password=False), "SECRET_KEY": SECRET_KEY, "GATHER_SECONDS": "1",
-        "REDIS_URL": TEST_REDIS_URL, "WEBHOOK_URL": f"http://127.0.0.1:{proxy_port}/hook", "WEBHOOK_SECRET": SECRET,
-    }  # fmt: skip
+        "BOT_TOKEN": TOKEN,
+        "ADMIN_CHAT_ID": str(ADMIN_CHAT_ID),
+        "COMMS_CHAT_ID": str(COMMS_CHAT_ID),
+        "DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
+        "SECRET_KEY": SECRET_KEY,
+        "GATHER_SECONDS": "1",
+        "REDIS_URL": TEST_REDIS_URL,
+        "WEBHOOK_URL": f"http://127.0.0.1:{proxy_port}/hook",
+        "WEBHOOK_SECRET": SECRET,
+    }
     replicas = [
-        BotProcess(emulator, {**shared, "WEB_PORT": str(port), "INSTANCE_NAME": f"replica-{i}"}, logs / f"replica-{i}.log") for i, port in enumerate(ports)
+        BotProcess(
+            emulator,
+            {**shared, "WEB_PORT": str(port), "INSTANCE_NAME": f"replica-{i}"},
+            logs / f"replica-{i}.log",
+        )
+        for i, port in enumerate(ports)
     ]
     try:
         for replica in replicas:
@@ -184,33 +210,63 @@ async def second_half(person: Person, n: int) -> str:
 
 
 async def _run(logs: Path) -> Outcome:
-    async with postgresql() as store, served_emulator() as emulator, load_balancer() as (balancer, proxy_port, ports):
+    async with (
+        postgresql() as store,
+        served_emulator() as emulator,
+        load_balancer() as (balancer, proxy_port, ports),
+    ):
         telegram = Telegram(emulator)
         try:
             async with two_replicas(emulator, store, proxy_port, ports, logs) as replicas:
                 residents, clerks = await halfway(telegram, emulator)
                 await locks_released()
                 await replicas[0].kill()  # mid-conversation: every resident is asked for a description
-                confirmations = await asyncio.gather(*(second_half(person, n) for n, person in enumerate(residents)))
+                confirmations = await asyncio.gather(
+                    *(second_half(person, n) for n, person in enumerate(residents))
+                )
                 try:
-                    cards = await clerks.receive(RESIDENTS, timeout=120)  # the group's lane: 20 a minute, shared by the replicas
+                    cards = await clerks.receive(
+                        RESIDENTS, timeout=120
+                    )  # the group's lane: 20 a minute, shared by the replicas
                 except AssertionError as missing:  # say where the rest are
                     async with store.read() as session:
-                        rows = (await session.execute(select(OutboxMessage.kind, OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.last_error))).all()
-                    group = [(r["method"], r["status"], r["error"]) for r in emulator.requests if str(r["params"].get("chat_id", "")).startswith("-")]
+                        rows = (
+                            await session.execute(
+                                select(
+                                    OutboxMessage.kind,
+                                    OutboxMessage.status,
+                                    OutboxMessage.attempts,
+                                    OutboxMessage.last_error,
+                                )
+                            )
+                        ).all()
+                    group = [
+                        (r["method"], r["status"], r["error"])
+                        for r in emulator.requests
+                        if str(r["params"].get("chat_id", "")).startswith("-")
+                    ]
                     raise AssertionError(f"{missing}\noutbox: {rows}\ngroup requests: {group}") from None
                 await asyncio.sleep(2.0)  # other processes: no barrier reaches into them (docs/testing.md)
                 more = [message.text for message in await clerks.drain()]
         finally:
             await telegram.close()
         async with store.read() as session:
-            cases = [[case.seq, case.number, case.description] for case in (await session.execute(select(Case).order_by(Case.seq))).scalars()]
-        sent = sorted(r["at"] for r in emulator.requests if r["status"] == 200 and r["method"].lower() in PACED)
+            cases = [
+                [case.seq, case.number, case.description]
+                for case in (await session.execute(select(Case).order_by(Case.seq))).scalars()
+            ]
+        sent = sorted(
+            r["at"] for r in emulator.requests if r["status"] == 200 and r["method"].lower() in PACED
+        )
         return Outcome(
-            cases=cases, confirmations=list(confirmations), cards=[card.text for card in cards], more_for_the_clerks=more,
-            served=[balancer.served[port] for port in ports], busiest_second=max(bisect.bisect_right(sent, at + 1.0) - i for i, at in enumerate(sent)),
+            cases=cases,
+            confirmations=list(confirmations),
+            cards=[card.text for card in cards],
+            more_for_the_clerks=more,
+            served=[balancer.served[port] for port in ports],
+            busiest_second=max(bisect.bisect_right(sent, at + 1.0) - i for i, at in enumerate(sent)),
             ceiling=emulator.limits.global_burst + emulator.limits.global_per_second,
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture
@@ -256,7 +312,9 @@ async def run(shared: Path, tmp_path: Path) -> Outcome:
 
 async def test_no_case_is_lost_or_made_twice(run: Outcome) -> None:
     assert [seq for seq, _, _ in run.cases] == list(range(1, RESIDENTS + 1)), "a case was lost or made twice"
-    assert sorted(description for _, _, description in run.cases) == sorted(f"Proszę o zaświadczenie numer {n}" for n in range(RESIDENTS))
+    assert sorted(description for _, _, description in run.cases) == sorted(
+        f"Proszę o zaświadczenie numer {n}" for n in range(RESIDENTS)
+    )
 
 
 async def test_every_resident_is_told_the_number_of_their_case(run: Outcome) -> None:

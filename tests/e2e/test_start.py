@@ -38,7 +38,9 @@ async def test_conversation_and_language_survive_kill_9(bot, telegram: Telegram)
 
 
 @pytest.mark.skipif(not TEST_REDIS_URL, reason="needs TEST_REDIS_URL")
-async def test_conversation_survives_restart_with_redis(emulator, telegram: Telegram, settings_env, tmp_path) -> None:
+async def test_conversation_survives_restart_with_redis(
+    emulator, telegram: Telegram, settings_env, tmp_path
+) -> None:
     from tests.e2e.conftest import BotProcess
 
     if "sqlite" not in settings_env["DATABASE_URL"]:

@@ -13,7 +13,16 @@ from sqlalchemy import func, select
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.migrate import upgrade
-from bot.store.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, OutboxMessage, OutboxStatus, Resident, utcnow
+from bot.store.models import (
+    Broadcast,
+    BroadcastStatus,
+    Delivery,
+    DeliveryStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Resident,
+    utcnow,
+)
 from tests.catalog import SURVEY, tr
 from tests.conftest import DATABASES
 from tests.e2e.conftest import BotProcess
@@ -51,10 +60,16 @@ async def test_a_60_second_outage_and_a_kill_9_lose_nothing(
         await anna.nothing_more(3.0)
     finally:
         await bot.stop()
-    assert "Zaświadczenie jest gotowe do odbioru." in answer.text and "Sprawa została zamknięta." in answer.text  # one message: the answer, closed
+    assert (
+        "Zaświadczenie jest gotowe do odbioru." in answer.text and "Sprawa została zamknięta." in answer.text
+    )  # one message: the answer, closed
     assert question.text.startswith(tr("pl", SURVEY, number="VRS-2026-000001"))
     async with store.read() as session:
-        rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == anna.user["id"]))).scalars().all()
+        rows = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == anna.user["id"])))
+            .scalars()
+            .all()
+        )
     assert {row.status for row in rows} == {OutboxStatus.SENT}
     assert max(row.attempts for row in rows) > 1, "the outage was retried, not skipped"
 
@@ -64,12 +79,19 @@ LONG_OUTAGE_SECONDS = 300
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", [DATABASES[-1]], indirect=True)  # five minutes once: PostgreSQL when there is one
-async def test_a_broadcast_to_300_goes_on_through_a_5_minute_outage(emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database) -> None:
+@pytest.mark.parametrize(
+    "database_url", [DATABASES[-1]], indirect=True
+)  # five minutes once: PostgreSQL when there is one
+async def test_a_broadcast_to_300_goes_on_through_a_5_minute_outage(
+    emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database
+) -> None:
     await upgrade(store)
     people = [emulator.add_user(f"R{i}", "lt")["id"] for i in range(RECIPIENTS)]
     async with store.write() as session:
-        session.add_all(Resident(id=uid, locale="lt", display_name="R", consent_at=utcnow(), news_topics=["general"]) for uid in people)
+        session.add_all(
+            Resident(id=uid, locale="lt", display_name="R", consent_at=utcnow(), news_topics=["general"])
+            for uid in people
+        )
     # Retries at most 5 s apart (30 by default): the announcement goes on soon after the outage ends.
     bot = BotProcess(emulator, {**settings_env, "BROADCAST_MAX_BACKOFF_SECONDS": "5"}, tmp_path / "bot.log")
     await bot.start()
@@ -79,7 +101,9 @@ async def test_a_broadcast_to_300_goes_on_through_a_5_minute_outage(emulator: Em
 
         async def delivered() -> int:
             async with store.read() as session:
-                return await session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT))
+                return await session.scalar(
+                    select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+                )
 
         while await delivered() < 60:
             await asyncio.sleep(0.05)
@@ -101,7 +125,11 @@ async def test_a_broadcast_to_300_goes_on_through_a_5_minute_outage(emulator: Em
                 break
     finally:
         await bot.stop()
-    counts = Counter(e["chat_id"] for e in emulator.events if e["type"] == "message" and e.get("outgoing") and e["chat_id"] > 0)
+    counts = Counter(
+        e["chat_id"]
+        for e in emulator.events
+        if e["type"] == "message" and e.get("outgoing") and e["chat_id"] > 0
+    )
     assert set(counts) == set(people), f"{RECIPIENTS - len(counts)} residents never got the announcement"
     assert set(counts.values()) == {1}, "someone got it twice"
     async with store.read() as session:
@@ -109,4 +137,7 @@ async def test_a_broadcast_to_300_goes_on_through_a_5_minute_outage(emulator: Em
         broadcast = (await session.execute(select(Broadcast))).scalar_one()
     assert statuses == {DeliveryStatus.SENT: RECIPIENTS}, statuses
     assert broadcast.status == BroadcastStatus.DONE
-    assert progress.text == "📣 Skelbimas #1: išsiųstas\nišsiųsta 300 · laukia 0 · užblokavo 0 · nepavyko 0 · iš 300", progress.text
+    assert (
+        progress.text
+        == "📣 Skelbimas #1: išsiųstas\nišsiųsta 300 · laukia 0 · užblokavo 0 · nepavyko 0 · iš 300"
+    ), progress.text

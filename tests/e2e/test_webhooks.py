@@ -43,16 +43,23 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         sent = request.headers.get("X-Petent-Timestamp", "")
-        expected = "sha256=" + hmac.new(self.secret.encode(), sent.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        expected = (
+            "sha256=" + hmac.new(self.secret.encode(), sent.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        )
         # Signed with the time (the bot's clock is frozen by the test: the replay window is checked in tests/unit/test_webhooks.py).
-        valid = sent.isdigit() and hmac.compare_digest(expected, request.headers.get("X-Petent-Signature", ""))
+        valid = sent.isdigit() and hmac.compare_digest(
+            expected, request.headers.get("X-Petent-Signature", "")
+        )
         self.requests.append({"headers": dict(request.headers), "valid": valid})
         if len(self.requests) <= self.failures:
             return web.Response(status=503)
         if not valid:
             return web.Response(status=401)
         body = json.loads(raw)
-        assert str(body["delivery"]) == request.headers["X-Petent-Delivery"] and body["event"] == request.headers["X-Petent-Event"]
+        assert (
+            str(body["delivery"]) == request.headers["X-Petent-Delivery"]
+            and body["event"] == request.headers["X-Petent-Event"]
+        )
         self.accepted.append(body)
         return web.Response(status=204)
 
@@ -77,7 +84,13 @@ async def archive() -> AsyncIterator[tuple[Receiver, int]]:
 
 
 async def test_a_receiver_that_is_down_then_failing_gets_every_event_once_in_order(
-    emulator: Emulator, telegram: Telegram, settings_env, tmp_path, store: Database, clerks: Person, archive: tuple[Receiver, int]
+    emulator: Emulator,
+    telegram: Telegram,
+    settings_env,
+    tmp_path,
+    store: Database,
+    clerks: Person,
+    archive: tuple[Receiver, int],
 ) -> None:
     archive_receiver, archive_port = archive
     dms, dms_port = Receiver(DMS_SECRET, failures=3), free_port()  # nobody listens there yet
@@ -116,17 +129,33 @@ async def test_a_receiver_that_is_down_then_failing_gets_every_event_once_in_ord
         await dms.stop()
 
     for receiver in (dms, archive_receiver):
-        assert all(request["valid"] for request in receiver.requests), "every request is signed with the receiver's own secret"
-        assert [body["event"] for body in receiver.accepted] == ["case.opened", "case.extended", "case.answered"]
+        assert all(request["valid"] for request in receiver.requests), (
+            "every request is signed with the receiver's own secret"
+        )
+        assert [body["event"] for body in receiver.accepted] == [
+            "case.opened",
+            "case.extended",
+            "case.answered",
+        ]
         deliveries = [body["delivery"] for body in receiver.accepted]
         assert len(set(deliveries)) == 3 and deliveries == sorted(deliveries), "each delivery once, in order"
-    assert [r["headers"]["X-Petent-Delivery"] for r in dms.requests[:4]] == [str(dms.accepted[0]["delivery"])] * 4  # 503 ×3: the same delivery again
+    assert [r["headers"]["X-Petent-Delivery"] for r in dms.requests[:4]] == [
+        str(dms.accepted[0]["delivery"])
+    ] * 4  # 503 ×3: the same delivery again
     assert len(dms.requests) == 3 + 3
-    assert [b["id"] for b in dms.accepted] == [b["id"] for b in archive_receiver.accepted]  # one event, one id for every receiver
+    assert [b["id"] for b in dms.accepted] == [
+        b["id"] for b in archive_receiver.accepted
+    ]  # one event, one id for every receiver
 
     opened, extended, answered = dms.accepted
-    assert opened["case"]["number"] == "VRS-2026-000001" and opened["case"]["description"] == DESCRIPTION  # as typed: no HTML escaping
-    assert (opened["case"]["kind"], opened["case"]["category"], opened["case"]["channel"]) == ("report", "roads", "telegram")
+    assert (
+        opened["case"]["number"] == "VRS-2026-000001" and opened["case"]["description"] == DESCRIPTION
+    )  # as typed: no HTML escaping
+    assert (opened["case"]["kind"], opened["case"]["category"], opened["case"]["channel"]) == (
+        "report",
+        "roads",
+        "telegram",
+    )
     assert opened["case"]["resident"]["name"] == "Anna"
     assert extended["detail"]["until"] == "2027-01-07" and extended["case"]["due"] == "2027-01-07"
     assert extended["detail"]["reason"] == "Reikia kelių tarnybos išvados"
@@ -134,7 +163,11 @@ async def test_a_receiver_that_is_down_then_failing_gets_every_event_once_in_ord
     assert answered["case"]["status"] == "answered" and answered["case"]["closed_at"]
 
     async with store.read() as session:
-        rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "webhook"))).scalars().all()
+        rows = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "webhook")))
+            .scalars()
+            .all()
+        )
     assert {row.status for row in rows} == {OutboxStatus.SENT} and len(rows) == 6
     assert all("body" not in row.payload for row in rows), "delivered rows keep no personal data"
     assert max(row.attempts for row in rows if row.key.startswith("hook:dms:")) > 3, "the outage was retried"

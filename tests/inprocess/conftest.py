@@ -63,14 +63,18 @@ class Feeder:
         self.failures: list[BaseException] = []
 
     def _waiting(self) -> bool:
-        return bool(self.emulator._redeliveries) or any(u["update_id"] >= self.offset for u in self.emulator._updates)
+        return bool(self.emulator._redeliveries) or any(
+            u["update_id"] >= self.offset for u in self.emulator._updates
+        )
 
     async def run(self) -> None:
         allowed = self.app.dispatcher.resolve_used_update_types()
         while True:
             await self.emulator.wait_for(self._waiting, 10)
             async with self.handling:
-                for update in await self.app.bot.get_updates(offset=self.offset, timeout=0, allowed_updates=allowed):
+                for update in await self.app.bot.get_updates(
+                    offset=self.offset, timeout=0, allowed_updates=allowed
+                ):
                     self.offset = max(self.offset, update.update_id + 1)
                     try:
                         await self.app.dispatcher.feed_update(self.app.bot, update)
@@ -90,10 +94,17 @@ SETTLE_HORIZON = 0.5
 
 async def _outbox_due_soon(app: App) -> bool:
     async with app.database.read() as session:
-        due = select(func.count()).select_from(OutboxMessage).where(
-            col(OutboxMessage.status).in_(UNFINISHED),
-            or_(col(OutboxMessage.due_at).is_(None), col(OutboxMessage.due_at) <= utcnow() + timedelta(seconds=SETTLE_HORIZON)),
-        )  # fmt: skip
+        due = (
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                col(OutboxMessage.status).in_(UNFINISHED),
+                or_(
+                    col(OutboxMessage.due_at).is_(None),
+                    col(OutboxMessage.due_at) <= utcnow() + timedelta(seconds=SETTLE_HORIZON),
+                ),
+            )
+        )
         return bool(await session.scalar(due))
 
 
@@ -105,7 +116,9 @@ async def settled(app: App, feeder: Feeder, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         idle = feeder.caught_up() and not _acknowledgements and not app.announcements._running
-        if idle and not await _outbox_due_soon(app) and feeder.caught_up():  # caught up still, after reading the store
+        if (
+            idle and not await _outbox_due_soon(app) and feeder.caught_up()
+        ):  # caught up still, after reading the store
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"the bot did not settle within {timeout} s")
@@ -136,7 +149,13 @@ def expected_errors() -> list[str]:
 
 
 @pytest.fixture
-async def bot(emulator: Emulator, telegram: Telegram, database: Database, expected_errors: list[str], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
+async def bot(
+    emulator: Emulator,
+    telegram: Telegram,
+    database: Database,
+    expected_errors: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[App]:
     """The bot, in process: its dispatcher fed from the emulator, its outbox sending (cases, cards)."""
     monkeypatch.setenv("PETENT_FROZEN_TIME", FROZEN_TIME)
     monkeypatch.setattr("bot.clock._origin", None)  # read again: the clock starts at FROZEN_TIME
@@ -160,9 +179,15 @@ async def bot(emulator: Emulator, telegram: Telegram, database: Database, expect
         await app.close()
     if feeder.failures:
         raise feeder.failures[0]
-    refused = [r for r in emulator.requests if r["status"] in (400, 404) and not any(e in r["error"] for e in expected_errors)]
+    refused = [
+        r
+        for r in emulator.requests
+        if r["status"] in (400, 404) and not any(e in r["error"] for e in expected_errors)
+    ]
     assert not refused, f"the bot sent a request Telegram refuses: {refused}"
-    assert not emulator.spec.unknown_parameters, f"parameters the Bot API does not document: {emulator.spec.unknown_parameters}"
+    assert not emulator.spec.unknown_parameters, (
+        f"parameters the Bot API does not document: {emulator.spec.unknown_parameters}"
+    )
 
 
 @pytest.fixture
@@ -191,7 +216,9 @@ async def submitted(bot: App, telegram: Telegram, clerks: Person) -> Submitted:
     """Anna's report of a pothole, in Polish: its card in the clerks' forum topic."""
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
-    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
+    await submit_case(
+        anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole"
+    )
     return Submitted(anna, clerks, await clerks.receive_one())
 
 
@@ -199,10 +226,14 @@ async def submitted(bot: App, telegram: Telegram, clerks: Person) -> Submitted:
 
 
 @pytest.fixture
-async def teams(emulator: Emulator, telegram: Telegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Desk:
+async def teams(
+    emulator: Emulator, telegram: Telegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Desk:
     """The teams' groups and people, and the municipality file routing to them (read by `bot`: request `desk`)."""
     desk = await teams_desk(emulator, telegram, tmp_path / "municipality.toml")
-    monkeypatch.setenv("MUNICIPALITY_FILE", str(tmp_path / "municipality.toml"))  # test_config leaves it to the environment
+    monkeypatch.setenv(
+        "MUNICIPALITY_FILE", str(tmp_path / "municipality.toml")
+    )  # test_config leaves it to the environment
     return desk
 
 

@@ -43,12 +43,22 @@ async def empty_database_url(database: Database, tmp_path: Path):
 
 def messages_to(emulator: Emulator, chat_id: int, text: str) -> int:
     return sum(
-        1 for e in emulator.events if e["type"] == "message" and e.get("outgoing") and e["chat_id"] == chat_id and text in (e["message"].get("text") or "")
+        1
+        for e in emulator.events
+        if e["type"] == "message"
+        and e.get("outgoing")
+        and e["chat_id"] == chat_id
+        and text in (e["message"].get("text") or "")
     )
 
 
 async def test_a_restored_backup_has_every_row_and_file_and_finishes_what_was_pending(
-    submitted: Submitted, bot: App, store: Database, emulator: Emulator, empty_database_url: str, tmp_path: Path
+    submitted: Submitted,
+    bot: App,
+    store: Database,
+    emulator: Emulator,
+    empty_database_url: str,
+    tmp_path: Path,
 ) -> None:
     anna = submitted.anna.user["id"]
     # A kept file of the case, in the municipality's store.
@@ -59,25 +69,47 @@ async def test_a_restored_backup_has_every_row_and_file_and_finishes_what_was_pe
     async with store.write() as session:
         case = (await session.execute(select(Case))).scalar_one()
         session.add(
-            Attachment(case_id=case.id, kind="photo", file_id="f1", file_unique_id="u1", content_type="image/png", file_name="lamp.png",
-                       size=len(PHOTO), sha256=hashlib.sha256(PHOTO).hexdigest(), storage="local", storage_key="2026/lamp.png")
-        )  # fmt: skip
+            Attachment(
+                case_id=case.id,
+                kind="photo",
+                file_id="f1",
+                file_unique_id="u1",
+                content_type="image/png",
+                file_name="lamp.png",
+                size=len(PHOTO),
+                sha256=hashlib.sha256(PHOTO).hexdigest(),
+                storage="local",
+                storage_key="2026/lamp.png",
+            )
+        )
     # A clerk's answer that Telegram keeps refusing: pending in the outbox at the backup.
     emulator.faults.append({"kind": "error", "code": 502, "chat_id": anna, "count": 10_000})
     await submitted.clerks.send(RELAYED, thread_id=submitted.thread)
-    await wait_until(lambda: any(r["status"] == 502 and r["params"].get("chat_id") in (anna, str(anna)) for r in emulator.requests))
+    await wait_until(
+        lambda: any(
+            r["status"] == 502 and r["params"].get("chat_id") in (anna, str(anna)) for r in emulator.requests
+        )
+    )
     bot.outbox.stop()  # this bot stops here; its copy goes on
     # An announcement to four residents, two of them already served.
     people = [emulator.add_user(f"R{i}", "pl")["id"] for i in range(4)]
     broadcaster = Broadcaster(store, bot.bot)
-    broadcast = await broadcaster.create({"pl": TextVersion(text="Ogłoszenie: remont drogi")}, [(chat, "pl") for chat in people])
+    broadcast = await broadcaster.create(
+        {"pl": TextVersion(text="Ogłoszenie: remont drogi")}, [(chat, "pl") for chat in people]
+    )
     async with store.write() as session:
         await session.execute(
-            update(Delivery).where(Delivery.chat_id.in_(people[:2])).values(status=DeliveryStatus.SENT, sent_message_id=1)  # type: ignore[attr-defined]
+            update(Delivery)
+            .where(Delivery.chat_id.in_(people[:2]))
+            .values(status=DeliveryStatus.SENT, sent_message_id=1)  # type: ignore[attr-defined]
         )
     before = await table_counts(store)
     async with store.read() as session:
-        pending = (await session.execute(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))).scalars().all()
+        pending = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)))
+            .scalars()
+            .all()
+        )
     assert pending, "the clerk's answer waits in the outbox"
 
     archive = tmp_path / "backup.tar.gz"
@@ -96,7 +128,9 @@ async def test_a_restored_backup_has_every_row_and_file_and_finishes_what_was_pe
         # Telegram is back; a bot on the copy sends what was left, and only that.
         emulator.faults.clear()
         async with restored.write() as session:  # the backoff's wait has passed
-            await session.execute(update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING).values(due_at=None))
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING).values(due_at=None)
+            )
         copy = services(restored, emulator.url, send_rate_per_second=0)
         try:
             await copy.outbox.send_due_now()
@@ -108,7 +142,9 @@ async def test_a_restored_backup_has_every_row_and_file_and_finishes_what_was_pe
         await restored.dispose()
     assert messages_to(emulator, anna, RELAYED) == 1
     assert (counts[DeliveryStatus.SENT], counts.total) == (4, 4)
-    assert Counter(e["chat_id"] for e in emulator.events if e["type"] == "message" and e["chat_id"] in people) == Counter(people[2:])
+    assert Counter(
+        e["chat_id"] for e in emulator.events if e["type"] == "message" and e["chat_id"] in people
+    ) == Counter(people[2:])
 
 
 async def test_a_folder_that_is_not_a_backup_is_refused_in_one_line(tmp_path: Path) -> None:

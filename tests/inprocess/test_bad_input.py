@@ -25,7 +25,9 @@ def no_traceback(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     assert not logged, [record.getMessage() for record in logged]
 
 
-async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram, expected_errors: list[str]) -> None:
+async def test_a_resident_gets_answers_to_odd_input(
+    bot, telegram: Telegram, expected_errors: list[str]
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await anna.send(LABELS["pl"]["new"])
@@ -38,7 +40,9 @@ async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram, exp
     await anna.forge_button("in:page:9999", elderships)  # beyond the last page: the last page
     assert "Zujuny" in (await anna.edited()).buttons
     expected_errors.append("message is not modified")
-    await anna.forge_button("in:page:9999", elderships)  # and again: Telegram refuses an edit that changes nothing; no error
+    await anna.forge_button(
+        "in:page:9999", elderships
+    )  # and again: Telegram refuses an edit that changes nothing; no error
     await anna.answer()
 
     await anna.click(LABELS["pl"]["whole"], elderships)
@@ -57,23 +61,44 @@ async def test_a_resident_gets_answers_to_odd_input(bot, telegram: Telegram, exp
     await anna.send("\u200bDziura\u200b\u200b\u200b\u200b")  # six letters that show
     assert (await anna.receive_one()).text == too_short
 
-    for data in ("cs:page:0:-1", "cs:open:²:0", f"cs:open:{2**70}:0", "fb:99999999999999999999:score:5:", "pv:²::0:t:0", "pv:1::999:t:0"):
+    for data in (
+        "cs:page:0:-1",
+        "cs:open:²:0",
+        f"cs:open:{2**70}:0",
+        "fb:99999999999999999999:score:5:",
+        "pv:²::0:t:0",
+        "pv:1::999:t:0",
+    ):
         await anna.forge_button(data, elderships)
         assert (await anna.answer())["text"] == tr("pl", "This button is no longer active."), data
     await anna.nothing_more()
 
 
-async def test_a_nul_character_is_dropped_and_the_case_stored(bot, telegram: Telegram, store: Database) -> None:
+async def test_a_nul_character_is_dropped_and_the_case_stored(
+    bot, telegram: Telegram, store: Database
+) -> None:
     """PostgreSQL's text cannot hold U+0000: it is dropped where Telegram's JSON is read."""
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
-    confirmation = await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura\x00 w jezdni\x00\x00 przy szkole")
-    assert tr("pl", "Case number: <b>{number}</b>", number="VRS-2026-000001") in confirmation.text.splitlines()
+    confirmation = await submit_case(
+        anna,
+        "pl",
+        "🚧 Zgłoszenie problemu",
+        "Drogi, ulice i transport",
+        "Dziura\x00 w jezdni\x00\x00 przy szkole",
+    )
+    assert (
+        tr("pl", "Case number: <b>{number}</b>", number="VRS-2026-000001") in confirmation.text.splitlines()
+    )
     async with store.read() as session:
-        assert (await session.execute(select(Case.description))).scalars().all() == ["Dziura w jezdni przy szkole"]
+        assert (await session.execute(select(Case.description))).scalars().all() == [
+            "Dziura w jezdni przy szkole"
+        ]
 
 
-async def test_staff_commands_with_bad_numbers_get_the_usage(bot, telegram: Telegram, emulator: Emulator) -> None:
+async def test_staff_commands_with_bad_numbers_get_the_usage(
+    bot, telegram: Telegram, emulator: Emulator
+) -> None:
     rasa = await staff(telegram, emulator)
     stop = tr("lt", "Usage: /stop 12 (the number from /broadcasts)")
     results = tr("lt", "Usage: /results 3 (the number from /polls)")

@@ -29,14 +29,20 @@ async def status(store: Database) -> CaseStatus:
         return CaseStatus((await session.execute(select(Case))).scalar_one().status)
 
 
-async def test_an_answer_to_an_expired_prompt_is_not_sent(submitted: Submitted, monkeypatch: pytest.MonkeyPatch, store: Database) -> None:
+async def test_an_answer_to_an_expired_prompt_is_not_sent(
+    submitted: Submitted, monkeypatch: pytest.MonkeyPatch, store: Database
+) -> None:
     clerks = submitted.clerks
     await clerks.click("⛔ Atmesti", submitted.card)
     await clerks.receive_one()  # the prompt, waiting PROMPT_MINUTES (10)
     clock_ahead(monkeypatch, timedelta(minutes=11))
     await clerks.send("Ne savivaldybės kompetencija", thread_id=submitted.thread)
     reply = await clerks.receive_one()
-    assert reply.text == tr("lt", "The prompt for {number} has expired, so this message was not sent. Press the button on the card again.", number=NUMBER)
+    assert reply.text == tr(
+        "lt",
+        "The prompt for {number} has expired, so this message was not sent. Press the button on the card again.",
+        number=NUMBER,
+    )
     assert await status(store) == CaseStatus.NEW
     await submitted.anna.nothing_more()
 
@@ -48,7 +54,9 @@ def one_case_a_day(monkeypatch: pytest.MonkeyPatch) -> int:
     return 1
 
 
-async def test_a_new_case_over_the_days_limit_is_not_started(one_case_a_day: int, submitted: Submitted) -> None:
+async def test_a_new_case_over_the_days_limit_is_not_started(
+    one_case_a_day: int, submitted: Submitted
+) -> None:
     anna = submitted.anna
     await anna.send("/new")
     refused = await anna.receive_one()
@@ -62,7 +70,9 @@ async def test_a_new_case_over_the_days_limit_is_not_started(one_case_a_day: int
     await anna.nothing_more()  # no first question of a new case
 
 
-async def test_the_resident_cannot_reopen_once_the_reopen_days_are_over(submitted: Submitted, monkeypatch: pytest.MonkeyPatch, store: Database) -> None:
+async def test_the_resident_cannot_reopen_once_the_reopen_days_are_over(
+    submitted: Submitted, monkeypatch: pytest.MonkeyPatch, store: Database
+) -> None:
     anna, clerks = submitted.anna, submitted.clerks
     await clerks.click("⛔ Atmesti", submitted.card)
     await clerks.receive_one()
@@ -75,6 +85,12 @@ async def test_the_resident_cannot_reopen_once_the_reopen_days_are_over(submitte
     clock_ahead(monkeypatch, timedelta(days=15))  # REOPEN_DAYS is 14
     await anna.click(reopen, shown)
     days = 14
-    expected = tr("pl", "A case can be reopened within {days} day of closing.", "A case can be reopened within {days} days of closing.", n=days, days=days)
+    expected = tr(
+        "pl",
+        "A case can be reopened within {days} day of closing.",
+        "A case can be reopened within {days} days of closing.",
+        n=days,
+        days=days,
+    )
     assert (await anna.answer())["text"] == expected
     assert await status(store) == CaseStatus.REJECTED

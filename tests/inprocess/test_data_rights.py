@@ -22,11 +22,18 @@ MUNICIPALITY_PL = "Samorząd Rejonu Wileńskiego"
 CONTROLLER_PL = "Administracja Samorządu Rejonu Wileńskiego, ul. Rinktinės 50, 09318 Wilno"
 DESCRIPTION = "Dziura w jezdni przy <szkole>"
 ERASED_NOTICE = "🧹 The resident of {number} erased their profile (/forget). The case stays on record; answers here still reach them, nothing else does."
-NOT_SENT = "Not sent: the resident erased their profile and the case is closed, or its retention period is over."
+NOT_SENT = (
+    "Not sent: the resident erased their profile and the case is closed, or its retention period is over."
+)
 
 
 def to_anna(number: str, *paragraphs: str) -> str:
-    return "\n\n".join([tr("pl", "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY_PL, number=number), *paragraphs])
+    return "\n\n".join(
+        [
+            tr("pl", "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY_PL, number=number),
+            *paragraphs,
+        ]
+    )
 
 
 async def download(emulator: Emulator, message: Received) -> bytes:
@@ -47,10 +54,13 @@ async def anna(bot, telegram: Telegram) -> Person:
 async def test_the_privacy_notice_names_the_controller_the_grounds_and_the_retention(anna: Person) -> None:
     await anna.send("/privacy")
     years = "{kind}: {count} year after closing", "{kind}: {count} years after closing"
-    retention = "; ".join([
-        tr("pl", *years, n=5, kind="Wniosek", count=5), tr("pl", *years, n=5, kind="Skarga", count=5),
-        tr("pl", *years, n=2, kind="Zgłoszenie problemu", count=2),
-    ])  # fmt: skip
+    retention = "; ".join(
+        [
+            tr("pl", *years, n=5, kind="Wniosek", count=5),
+            tr("pl", *years, n=5, kind="Skarga", count=5),
+            tr("pl", *years, n=2, kind="Zgłoszenie problemu", count=2),
+        ]
+    )
     assert (await anna.receive_one()).text == tr(
         "pl",
         "<b>Privacy notice</b>\n\n"
@@ -107,7 +117,9 @@ async def export(anna: Person, clerks: Person, emulator: Emulator) -> Export:
 async def test_my_data_sends_a_json_and_a_text_file(export: Export) -> None:
     assert export.machine.raw["document"]["file_name"] == "my-data-2026-11-23.json"
     assert export.readable.raw["document"]["file_name"] == "my-data-2026-11-23.txt"
-    assert export.readable.text == tr("pl", "Everything we keep about you: the text file to read, the JSON file for computers.")
+    assert export.readable.text == tr(
+        "pl", "Everything we keep about you: the text file to read, the JSON file for computers."
+    )
 
 
 async def test_the_json_file_holds_the_profile(export: Export, store: Database) -> None:
@@ -115,10 +127,18 @@ async def test_the_json_file_holds_the_profile(export: Export, store: Database) 
         resident = await session.get(Resident, export.anna.user["id"])
     assert resident is not None and resident.consent_at is not None
     assert export.data["profile"] == {
-        "telegram_id": resident.id, "name": "Anna", "phone": None, "language": "pl",
-        "privacy_notice_acknowledged_at": resident.consent_at.isoformat(), "first_contact_at": resident.created_at.isoformat(),
-    }  # fmt: skip
-    assert export.data["not_linked_to_you"] == ["satisfaction answers", "poll answers", "visit survey answers"]
+        "telegram_id": resident.id,
+        "name": "Anna",
+        "phone": None,
+        "language": "pl",
+        "privacy_notice_acknowledged_at": resident.consent_at.isoformat(),
+        "first_contact_at": resident.created_at.isoformat(),
+    }
+    assert export.data["not_linked_to_you"] == [
+        "satisfaction answers",
+        "poll answers",
+        "visit survey answers",
+    ]
 
 
 async def test_the_json_file_holds_each_case_with_its_events(export: Export, store: Database) -> None:
@@ -126,7 +146,12 @@ async def test_the_json_file_holds_each_case_with_its_events(export: Export, sto
         case = (await session.execute(select(Case))).scalar_one()
         events = list((await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars())
     [exported] = export.data["cases"]
-    assert (exported["number"], exported["kind"], exported["description"], exported["status"]) == (case.number, "report", DESCRIPTION, case.status)
+    assert (exported["number"], exported["kind"], exported["description"], exported["status"]) == (
+        case.number,
+        "report",
+        DESCRIPTION,
+        case.status,
+    )
     assert [(e["kind"], e["from"], e["text"]) for e in exported["events"]] == [
         (e.kind, "you" if e.actor_id == export.anna.user["id"] else "municipality", e.text) for e in events
     ]
@@ -140,7 +165,10 @@ async def test_the_text_file_reads_the_same(export: Export) -> None:
     assert "SPRAWY (1)" in lines
     assert "Opis: " + DESCRIPTION in lines
     assert [line for line in lines if line.endswith("wiadomość samorządu: Sprawdzimy to jutro.")] != []
-    assert lines[-1] == tr("pl", "Visit surveys (the QR code at our desks and offices) are anonymous: we keep nothing about you from them.")
+    assert lines[-1] == tr(
+        "pl",
+        "Visit surveys (the QR code at our desks and offices) are anonymous: we keep nothing about you from them.",
+    )
 
 
 async def test_my_data_is_given_three_times_a_day(export: Export) -> None:
@@ -173,7 +201,9 @@ class TwoCases:
 @pytest.fixture
 async def two_cases(anna: Person, clerks: Person, store: Database) -> TwoCases:
     """Anna's report, answered and closed; then her request, open; she reads the general news."""
-    await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole")
+    await submit_case(
+        anna, "pl", "🚧 Zgłoszenie problemu", "Drogi, ulice i transport", "Dziura w jezdni przy szkole"
+    )
     closed_card = await clerks.receive_one()
     await clerks.click("✅ Atsakyti ir užbaigti", closed_card)
     await clerks.receive_one()  # "write the answer"
@@ -214,16 +244,26 @@ async def erased(two_cases: TwoCases) -> Erased:
 
 async def test_the_closed_cases_card_shows_it_answered(two_cases: TwoCases) -> None:
     """Who answered it and when, instead of "nobody responsible"; the deadline without a countdown."""
-    received = tr("lt", "Status: {status}", status=tr("lt", "Received")) + " · " + tr("lt", "nobody responsible yet")
-    answered = (
-        tr("lt", "Status: {status}", status=tr("lt", "Answered")) + " · " + tr("lt", "closed by {name} on {date}", name="Ona", date="2026 m. lapkričio 23 d.")
+    received = (
+        tr("lt", "Status: {status}", status=tr("lt", "Received")) + " · " + tr("lt", "nobody responsible yet")
     )
-    counting = tr("lt", "Deadline: {date} ({left})", date="2026 m. gruodžio 21 d.", left="liko 20 darbo dienų")
-    assert two_cases.closed_card_now.text == two_cases.closed_card.text.replace(received, answered).replace(counting, "Terminas: 2026 m. gruodžio 21 d.")
+    answered = (
+        tr("lt", "Status: {status}", status=tr("lt", "Answered"))
+        + " · "
+        + tr("lt", "closed by {name} on {date}", name="Ona", date="2026 m. lapkričio 23 d.")
+    )
+    counting = tr(
+        "lt", "Deadline: {date} ({left})", date="2026 m. gruodžio 21 d.", left="liko 20 darbo dienų"
+    )
+    assert two_cases.closed_card_now.text == two_cases.closed_card.text.replace(received, answered).replace(
+        counting, "Terminas: 2026 m. gruodžio 21 d."
+    )
     assert two_cases.closed_card_now.buttons == ["↩️ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]
 
 
-async def test_forget_asks_first_and_keeping_the_profile_erases_nothing(two_cases: TwoCases, store: Database) -> None:
+async def test_forget_asks_first_and_keeping_the_profile_erases_nothing(
+    two_cases: TwoCases, store: Database
+) -> None:
     anna = two_cases.anna
     await anna.send("/forget")
     ask = await anna.receive_one()
@@ -248,13 +288,17 @@ async def test_forget_asks_first_and_keeping_the_profile_erases_nothing(two_case
 async def test_erasing_says_so_and_takes_the_menu_away(erased: Erased) -> None:
     assert erased.confirmation.text == tr("pl", "Your profile is erased.")
     assert erased.farewell.text == tr(
-        "pl", "We will not write to you again, except the answers to cases still being handled. Send /start if you want to use the service again."
+        "pl",
+        "We will not write to you again, except the answers to cases still being handled. Send /start if you want to use the service again.",
     )
     assert erased.farewell.keyboard == {"remove_keyboard": True}  # the menu goes
 
 
 async def test_only_the_open_cases_team_is_told(erased: Erased) -> None:
-    assert (erased.told.text, erased.told.thread_id) == (tr("lt", ERASED_NOTICE, number="VRS-2026-000002"), erased.open_card.thread_id)
+    assert (erased.told.text, erased.told.thread_id) == (
+        tr("lt", ERASED_NOTICE, number="VRS-2026-000002"),
+        erased.open_card.thread_id,
+    )
     await erased.clerks.nothing_more()
 
 
@@ -272,7 +316,13 @@ async def test_the_profile_is_emptied_and_the_cases_kept_on_record(erased: Erase
         resident = await session.get(Resident, anna_id)
         cases = list((await session.execute(select(Case).order_by(Case.id))).scalars())
     assert resident is not None
-    assert (resident.display_name, resident.phone, resident.locale, resident.consent_at, resident.news_topics) == ("", None, None, None, [])
+    assert (
+        resident.display_name,
+        resident.phone,
+        resident.locale,
+        resident.consent_at,
+        resident.news_topics,
+    ) == ("", None, None, None, [])
     assert resident.erased_at is not None and resident.created_at == resident.erased_at
     assert [c.resident_id for c in cases] == [anna_id, anna_id]
 
@@ -291,7 +341,9 @@ async def test_the_open_case_is_still_answered_but_satisfaction_is_not_asked(era
     reopen = "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} day."
     reopen_plural = "The case is closed. If the matter is not settled, you can reopen it under “My cases” within {days} days."
     closed = tr("pl", reopen, reopen_plural, n=14, days=14)
-    assert answer.text == to_anna("VRS-2026-000002", tr("pl", "The answer to your case:") + "\nZaświadczenie jest gotowe.", closed)  # still in Polish
+    assert answer.text == to_anna(
+        "VRS-2026-000002", tr("pl", "The answer to your case:") + "\nZaświadczenie jest gotowe.", closed
+    )  # still in Polish
     await anna.nothing_more()  # the point: no satisfaction question
 
 
@@ -305,4 +357,6 @@ async def test_back_again_she_starts_afresh_without_her_old_cases(erased: Erased
     anna = erased.anna
     await onboard(anna, "pl")
     await anna.send("/cases")
-    assert (await anna.receive_one()).text == tr("pl", "You have no cases yet. To submit one, press “📝 New case”.")
+    assert (await anna.receive_one()).text == tr(
+        "pl", "You have no cases yet. To submit one, press “📝 New case”."
+    )

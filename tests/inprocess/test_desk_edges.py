@@ -16,7 +16,10 @@ from tests.support.driver import Person, Telegram
 from tests.support.helpers import PHOTO, onboard, submit_case
 
 NUMBER = "VRS-2026-000001"
-MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml
+MUNICIPALITY = {
+    "pl": "Samorząd Rejonu Wileńskiego",
+    "lt": "Vilniaus rajono savivaldybė",
+}  # its names, from its .toml
 NO_TOPICS = (
     "A topic per case cannot be opened here ({reason}). Cards go to this chat; reply to a card to write to the resident. "
     "To have topics, turn on Topics and give the bot the right to manage them."
@@ -26,7 +29,17 @@ MOVED = "This group became a supergroup with a new id. The bot follows it now; p
 
 def to_resident(locale: str, *paragraphs: str) -> str:
     """A message about the case as the resident reads it: the heading, then the paragraphs."""
-    return "\n\n".join([tr(locale, "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY[locale], number=NUMBER), *paragraphs])
+    return "\n\n".join(
+        [
+            tr(
+                locale,
+                "<b>{municipality}</b> · case {number}",
+                municipality=MUNICIPALITY[locale],
+                number=NUMBER,
+            ),
+            *paragraphs,
+        ]
+    )
 
 
 def card_heading(kind_emoji: str, kind: str) -> str:
@@ -34,7 +47,9 @@ def card_heading(kind_emoji: str, kind: str) -> str:
     return f"{kind_emoji} {NUMBER} · {tr('lt', kind)}"
 
 
-async def test_plain_group_routes_by_reply(bot, emulator: Emulator, telegram: Telegram, expected_errors: list[str]) -> None:
+async def test_plain_group_routes_by_reply(
+    bot, emulator: Emulator, telegram: Telegram, expected_errors: list[str]
+) -> None:
     emulator.chats[ADMIN_CHAT_ID].info.pop("is_forum")  # a group without topics
     expected_errors.append("the chat is not a forum")  # the bot tries a topic, once
     clerk = await telegram.person("Petras", language_code="lt")
@@ -48,12 +63,16 @@ async def test_plain_group_routes_by_reply(bot, emulator: Emulator, telegram: Te
     assert card.thread_id is None and card.text.splitlines()[0] == card_heading("📄", "Request")
     await clerk.nothing_more()  # settled: the card's message id is recorded, so a reply to it finds the case
     await clerk.send("Pažymą galite atsiimti seniūnijoje.", reply_to=card.id)
-    assert (await jonas.receive_one()).text == to_resident("lt", tr("lt", "Message from the clerk:") + "\nPažymą galite atsiimti seniūnijoje.")
+    assert (await jonas.receive_one()).text == to_resident(
+        "lt", tr("lt", "Message from the clerk:") + "\nPažymą galite atsiimti seniūnijoje."
+    )
     await clerk.send("Kolegos, kas šiandien budi?")  # not a reply: stays among the clerks
     await jonas.nothing_more()
 
 
-async def test_forged_and_impossible_actions_are_refused(bot, telegram: Telegram, store: Database, clerks: Person, caplog: pytest.LogCaptureFixture) -> None:
+async def test_forged_and_impossible_actions_are_refused(
+    bot, telegram: Telegram, store: Database, clerks: Person, caplog: pytest.LogCaptureFixture
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     confirmation = await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację")
@@ -71,7 +90,9 @@ async def test_forged_and_impossible_actions_are_refused(bot, telegram: Telegram
     assert "desk button pressed outside a team group" in caplog.text
 
 
-async def test_canned_answer_in_the_residents_language(bot, telegram: Telegram, clerks: Person, store: Database) -> None:
+async def test_canned_answer_in_the_residents_language(
+    bot, telegram: Telegram, clerks: Person, store: Database
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await submit_case(anna, "pl", "🚧 Zgłoszenie problemu", "Oświetlenie ulic", "Nie świeci latarnia")
@@ -79,20 +100,32 @@ async def test_canned_answer_in_the_residents_language(bot, telegram: Telegram, 
     await clerks.send("/templates", thread_id=card.thread_id)
     menu = await clerks.receive_one()
     # The templates' names, from the .toml; then Cancel.
-    assert menu.buttons == ["Gauta, nagrinėjama", "Papildyti informaciją", "Problema išspręsta", "Ne savivaldybės kompetencija", tr("lt", "✖️ Cancel")]
+    assert menu.buttons == [
+        "Gauta, nagrinėjama",
+        "Papildyti informaciją",
+        "Problema išspręsta",
+        "Ne savivaldybės kompetencija",
+        tr("lt", "✖️ Cancel"),
+    ]
     await clerks.click("Problema išspręsta", menu)
     preview = await clerks.edited()
     canned = "Zgłoszony problem został usunięty. Dziękujemy, że pomaga Pan/Pani dbać o nasz rejon."  # the template's text, from the .toml
     assert preview.text == tr("lt", "Preview ({language}):", language="pl") + "\n\n" + canned
     assert preview.buttons == [tr("lt", "📨 Send to the resident"), tr("lt", "✖️ Cancel")]
     await clerks.click(tr("lt", "📨 Send to the resident"), preview)
-    assert (await anna.receive_one()).text == to_resident("pl", tr("pl", "Message from the clerk:"), canned)  # a paragraph apart, unlike a relayed line
+    assert (await anna.receive_one()).text == to_resident(
+        "pl", tr("pl", "Message from the clerk:"), canned
+    )  # a paragraph apart, unlike a relayed line
     async with store.read() as session:
-        sent = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))).scalar_one()
+        sent = (
+            await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))
+        ).scalar_one()
     assert (sent.actor_name, sent.text) == ("Ona", canned)
 
 
-async def test_a_deleted_topic_is_replaced(bot, telegram: Telegram, emulator: Emulator, clerks: Person, store: Database, expected_errors: list[str]) -> None:
+async def test_a_deleted_topic_is_replaced(
+    bot, telegram: Telegram, emulator: Emulator, clerks: Person, store: Database, expected_errors: list[str]
+) -> None:
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau informacijos")
@@ -106,10 +139,16 @@ async def test_a_deleted_topic_is_replaced(bot, telegram: Telegram, emulator: Em
     await jonas.receive_one()
     await jonas.send("Dar vienas klausimas dėl pažymos")
     new_card, notice, added = await clerks.receive(3)
-    assert new_card.thread_id != card.thread_id and new_card.text.splitlines()[0] == card_heading("📄", "Request")
+    assert new_card.thread_id != card.thread_id and new_card.text.splitlines()[0] == card_heading(
+        "📄", "Request"
+    )
     assert notice.text == tr("lt", "The previous topic of this case was deleted; the case continues here.")
     assert added.thread_id == new_card.thread_id
-    assert added.text == tr("lt", "➕ <b>{number}</b>: the resident added information", number=NUMBER) + "\n\nDar vienas klausimas dėl pažymos"
+    assert (
+        added.text
+        == tr("lt", "➕ <b>{number}</b>: the resident added information", number=NUMBER)
+        + "\n\nDar vienas klausimas dėl pažymos"
+    )
     async with store.read() as session:
         assert (await session.execute(select(Case))).scalar_one().topic_id == new_card.thread_id
 
@@ -145,7 +184,9 @@ async def test_albums_relay_together_and_a_blocked_resident_is_reported(
     await clerks.send("/open")
     listing = await clerks.receive_one()
     left = tr("lt", "{count} working day left", "{count} working days left", n=20, count=20)
-    case_line = " · ".join([f"📄 {NUMBER}", tr("lt", "Received"), f"2026 m. gruodžio 21 d. ({left})", tr("lt", "nobody")])
+    case_line = " · ".join(
+        [f"📄 {NUMBER}", tr("lt", "Received"), f"2026 m. gruodžio 21 d. ({left})", tr("lt", "nobody")]
+    )
     assert listing.text == tr("lt", "<b>Open cases</b>, nearest deadline first:") + "\n" + case_line
 
     await anna.block_bot()

@@ -24,7 +24,11 @@ COMMENT = "Szybko, ale <b>łatka</b> już pęka & trzeba poprawić"
 
 async def all_values(store: Database, table: str) -> list[str]:
     async with store.read() as session:
-        return [str(value) for row in (await session.execute(text(f"SELECT * FROM {table}"))).all() for value in row]
+        return [
+            str(value)
+            for row in (await session.execute(text(f"SELECT * FROM {table}"))).all()
+            for value in row
+        ]
 
 
 # --- satisfaction ---------------------------------------------------------------------------
@@ -87,13 +91,22 @@ async def test_then_a_comment_is_offered_and_asked_for(closed: Closed) -> None:
     )
     await anna.send_sticker()  # not a comment: asked for text, with the button to send without one
     hint = await anna.receive_one()
-    assert (hint.text, hint.buttons) == (tr("pl", "Please write the comment as text, or tap “Send without a comment”."), ["📨 Wyślij bez komentarza"])
+    assert (hint.text, hint.buttons) == (
+        tr("pl", "Please write the comment as text, or tap “Send without a comment”."),
+        ["📨 Wyślij bez komentarza"],
+    )
     await anna.click("📨 Wyślij bez komentarza", hint)
-    assert (await anna.edited()).text == tr("pl", "Thank you for your answer! It helps us improve. It is stored anonymously.")
+    assert (await anna.edited()).text == tr(
+        "pl", "Thank you for your answer! It helps us improve. It is stored anonymously."
+    )
 
 
-async def test_the_comment_is_thanked_for_and_stored_without_who_gave_it(closed: Closed, store: Database) -> None:
-    assert (await rate(closed)).text == tr("pl", "Thank you for your answer! It helps us improve. It is stored anonymously.")
+async def test_the_comment_is_thanked_for_and_stored_without_who_gave_it(
+    closed: Closed, store: Database
+) -> None:
+    assert (await rate(closed)).text == tr(
+        "pl", "Thank you for your answer! It helps us improve. It is stored anonymously."
+    )
     async with store.read() as session:
         answer = (await session.execute(select(SatisfactionAnswer))).scalar_one()
         case = (await session.execute(select(Case))).scalar_one()
@@ -120,7 +133,9 @@ async def test_the_thanks_offer_a_proposal_once_and_it_reaches_the_quality_group
     )
     await anna.send("Proszę publikować mapę remontów dróg")
     await anna.click("🕶 Wyślij anonimowo", await anna.receive_one())
-    assert (await anna.receive_one()).text == tr("pl", "Thank you! Your proposal has been passed on anonymously.")
+    assert (await anna.receive_one()).text == tr(
+        "pl", "Thank you! Your proposal has been passed on anonymously."
+    )
     post = await clerks.seen(lambda m: m.text.startswith("💡"))
     assert post.text.endswith("\n\nProszę publikować mapę remontów dróg")
 
@@ -128,7 +143,9 @@ async def test_the_thanks_offer_a_proposal_once_and_it_reaches_the_quality_group
 async def test_an_old_button_cannot_add_a_second_answer(closed: Closed, store: Database) -> None:
     await rate(closed)
     await closed.anna.forge_button("fb:1:score:5:", closed.question)
-    assert (await closed.anna.answer())["text"] == tr("pl", "You have already answered about this case. Thank you!")
+    assert (await closed.anna.answer())["text"] == tr(
+        "pl", "You have already answered about this case. Thank you!"
+    )
     async with store.read() as session:
         assert [a.score for a in (await session.execute(select(SatisfactionAnswer))).scalars()] == [4]
 
@@ -138,40 +155,56 @@ def card_has(emulator: Emulator, card: Received, label: str) -> bool:
     return label in [button["text"] for row in markup.get("inline_keyboard", []) for button in row]
 
 
-async def test_reopened_and_closed_again_the_question_is_not_repeated(closed: Closed, emulator: Emulator, store: Database) -> None:
+async def test_reopened_and_closed_again_the_question_is_not_repeated(
+    closed: Closed, emulator: Emulator, store: Database
+) -> None:
     anna, clerks = closed.anna, closed.clerks
     await rate(closed)
     await emulator.wait_for(lambda: card_has(emulator, closed.card, "↩️ Atnaujinti nagrinėjimą"), 10)
     await clerks.click("↩️ Atnaujinti nagrinėjimą", closed.card)
     await anna.receive_one()  # reopened
-    await emulator.wait_for(lambda: card_has(emulator, closed.card, "⛔ Atmesti"), 10)  # the card shows the open case's buttons again
+    await emulator.wait_for(
+        lambda: card_has(emulator, closed.card, "⛔ Atmesti"), 10
+    )  # the card shows the open case's buttons again
     await clerks.click("⛔ Atmesti", closed.card)
     await clerks.receive_one()  # "write the reason"
     await clerks.send("Sprawa została już załatwiona wcześniej.", thread_id=closed.thread)
-    assert (await anna.receive_one()).text == "\n\n".join([
-        tr("pl", "<b>{municipality}</b> · case {number}", municipality="Samorząd Rejonu Wileńskiego", number=NUMBER),
-        tr("pl", "Status: {status}", status=tr("pl", "Rejected")),
-        tr("pl", "Reason: {reason}", reason="Sprawa została już załatwiona wcześniej."),
-        tr("pl", *REOPEN_WITHIN, n=14, days=14),
-    ])  # fmt: skip
+    assert (await anna.receive_one()).text == "\n\n".join(
+        [
+            tr(
+                "pl",
+                "<b>{municipality}</b> · case {number}",
+                municipality="Samorząd Rejonu Wileńskiego",
+                number=NUMBER,
+            ),
+            tr("pl", "Status: {status}", status=tr("pl", "Rejected")),
+            tr("pl", "Reason: {reason}", reason="Sprawa została już załatwiona wcześniej."),
+            tr("pl", *REOPEN_WITHIN, n=14, days=14),
+        ]
+    )
     await anna.nothing_more()  # the point: no second question meanwhile
     async with store.read() as session:
         assert len((await session.execute(select(SatisfactionAnswer))).all()) == 1
 
 
-async def test_a_menu_button_while_asked_why_to_reopen_does_not_reopen(closed: Closed, store: Database) -> None:
+async def test_a_menu_button_while_asked_why_to_reopen_does_not_reopen(
+    closed: Closed, store: Database
+) -> None:
     """The main menu and the commands stay at hand while the bot waits for the reason to reopen a
     case: "❓ Help" there shows the help and leaves the question; the case stays closed."""
     anna = closed.anna
     await anna.send("VRS-2026-000001")
     await anna.click("↩️ Wznów sprawę", await anna.receive_one())
-    assert (await anna.receive_one()).text == tr("pl", "Why should case {number} be reopened? Please write the reason in one message.", number=NUMBER)
+    assert (await anna.receive_one()).text == tr(
+        "pl", "Why should case {number} be reopened? Please write the reason in one message.", number=NUMBER
+    )
 
     await anna.send("❓ Pomoc")  # taken by a flow before the cases' one
     await anna.receive_one()
     await anna.send("Dzień dobry")  # no longer a reason (and her only case is closed: sent nowhere)
     assert (await anna.receive_one()).text == tr(
-        "pl", "You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”."
+        "pl",
+        "You have no case being handled, so this message was not sent to anyone. To submit it as a new case, press “📝 New case”.",
     )
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
@@ -207,22 +240,33 @@ def first_question(locale: str, question: str) -> str:
 
 
 # Anna's answers ("Źle"; "Zaświadczenia" and "Podatki") as she reads them back.
-ANSWERS = "\n\n".join([
-    tr("pl", "📊 <b>Your answers</b>"),
-    "1. Jak ocenia Pan/Pani godziny pracy urzędu?\n→ Źle",
-    "2. Co chciał(a)by Pan/Pani załatwiać przez internet?\n→ Zaświadczenia, Podatki",
-])  # fmt: skip
+ANSWERS = "\n\n".join(
+    [
+        tr("pl", "📊 <b>Your answers</b>"),
+        "1. Jak ocenia Pan/Pani godziny pracy urzędu?\n→ Źle",
+        "2. Co chciał(a)by Pan/Pani załatwiać przez internet?\n→ Zaświadczenia, Podatki",
+    ]
+)
 
 
 def results_text(state: str) -> str:
     """The results of Anna's one answer, as the staff read them (Lithuanian)."""
-    return "\n\n".join([
-        tr("lt", "📊 <b>Poll #{id}</b> ({state}): {count} answer", "📊 <b>Poll #{id}</b> ({state}): {count} answers", 1,
-           id=1, state=tr("lt", state), count=1),
-        "1. Kaip vertinate savivaldybės darbo laiką?\n• Gerai: 0 (0%)\n• Blogai: 1 (100%)",
-        "2. Ką norėtumėte tvarkyti internetu?\n• Pažymas: 1 (100%)\n• Pranešimus: 0 (0%)\n• Mokesčius: 1 (100%)",
-        tr("lt", "By language: {languages}", languages="Polski " + tr("lt", "fewer than {min}", min=5)),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            tr(
+                "lt",
+                "📊 <b>Poll #{id}</b> ({state}): {count} answer",
+                "📊 <b>Poll #{id}</b> ({state}): {count} answers",
+                1,
+                id=1,
+                state=tr("lt", state),
+                count=1,
+            ),
+            "1. Kaip vertinate savivaldybės darbo laiką?\n• Gerai: 0 (0%)\n• Blogai: 1 (100%)",
+            "2. Ką norėtumėte tvarkyti internetu?\n• Pažymas: 1 (100%)\n• Pranešimus: 0 (0%)\n• Mokesčius: 1 (100%)",
+            tr("lt", "By language: {languages}", languages="Polski " + tr("lt", "fewer than {min}", min=5)),
+        ]
+    )
 
 
 @dataclass
@@ -325,38 +369,57 @@ async def test_poll_explains_the_format_and_a_line_without_both_languages_is_ref
     )
     assert (await rasa.receive_one()).text == explained + "\n\n" + POLL_EXAMPLE
     await rasa.send("Q: Jak? | Kaip?\n- Dobrze\n- Źle | Blogai")
-    assert (await rasa.receive_one()).text == tr("lt", "Line {line}: write the Polish text, then |, then the Lithuanian text.", line=2)
+    assert (await rasa.receive_one()).text == tr(
+        "lt", "Line {line}: write the Polish text, then |, then the Lithuanian text.", line=2
+    )
 
 
 async def test_a_poll_file_gives_the_number_of_questions_and_recipients(people: People) -> None:
     audience = await compose(people.rasa)
-    assert audience.text == "\n\n".join([
-        tr("lt", "The poll has {count} question.", "The poll has {count} questions.", 2, count=2) + " "
-        + tr("lt", "The preview shows the first one as residents get it."),
-        tr("lt", "<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted).", count=2),
-    ])  # fmt: skip
+    assert audience.text == "\n\n".join(
+        [
+            tr("lt", "The poll has {count} question.", "The poll has {count} questions.", 2, count=2)
+            + " "
+            + tr("lt", "The preview shows the first one as residents get it."),
+            tr(
+                "lt",
+                "<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted).",
+                count=2,
+            ),
+        ]
+    )
 
 
 async def test_the_preview_shows_each_language_and_its_buttons_do_not_answer(people: People) -> None:
     rasa = people.rasa
     previews = await preview(rasa)
     assert [p.text for p in previews] == [
-        tr("lt", "Preview, {language}:", language="Polski"), first_question("pl", "Jak ocenia Pan/Pani godziny pracy urzędu?"),
-        tr("lt", "Preview, {language}:", language="Lietuvių"), first_question("lt", "Kaip vertinate savivaldybės darbo laiką?"),
-        tr("lt", "Preview, {language}:", language="English"), first_question("en", "Kaip vertinate savivaldybės darbo laiką?"),
+        tr("lt", "Preview, {language}:", language="Polski"),
+        first_question("pl", "Jak ocenia Pan/Pani godziny pracy urzędu?"),
+        tr("lt", "Preview, {language}:", language="Lietuvių"),
+        first_question("lt", "Kaip vertinate savivaldybės darbo laiką?"),
+        tr("lt", "Preview, {language}:", language="English"),
+        first_question("en", "Kaip vertinate savivaldybės darbo laiką?"),
         tr("lt", "This is exactly what residents will see. Send it?"),
-    ]  # fmt: skip
+    ]
     assert [p.buttons for p in previews[1::2]] == [
-        ["○ Dobrze", "○ Źle", "✅ Potwierdzam"], ["○ Gerai", "○ Blogai", "✅ Patvirtinti"], ["○ Gerai", "○ Blogai", "✅ Confirm"],
-    ]  # fmt: skip
+        ["○ Dobrze", "○ Źle", "✅ Potwierdzam"],
+        ["○ Gerai", "○ Blogai", "✅ Patvirtinti"],
+        ["○ Gerai", "○ Blogai", "✅ Confirm"],
+    ]
     assert previews[-1].buttons == ["✅ Siųsti gavėjams: 2", "✖️ Atšaukti"]
     await rasa.click("○ Dobrze", previews[1])
-    assert (await rasa.answer())["text"] == tr("lt", "This is a preview: residents answer in their chat with the bot.")
+    assert (await rasa.answer())["text"] == tr(
+        "lt", "This is a preview: residents answer in their chat with the bot."
+    )
 
 
 async def test_sending_a_poll_sends_it_as_an_announcement(sent: Sent) -> None:
     assert sent.sending.text == tr(
-        "lt", "Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll.", poll=1, id=1
+        "lt",
+        "Poll #{poll} is being sent as announcement #{id}. /results {poll} shows the answers so far; /close {poll} ends the poll.",
+        poll=1,
+        id=1,
     )
 
 
@@ -375,10 +438,13 @@ async def test_a_single_choice_needs_an_answer_before_confirming(sent: Sent) -> 
     assert (await anna.edited()).buttons == ["○ Dobrze", "● Źle", "✅ Potwierdzam"]
     await anna.click("✅ Potwierdzam", first)
     second = await anna.edited()
-    assert second.text == "\n\n".join([
-        tr("pl", "📊 <b>Poll</b> · question {number} of {total}", number=2, total=2), "Co chciał(a)by Pan/Pani załatwiać przez internet?",
-        tr("pl", "Choose one or more answers, then confirm."),
-    ])  # fmt: skip
+    assert second.text == "\n\n".join(
+        [
+            tr("pl", "📊 <b>Poll</b> · question {number} of {total}", number=2, total=2),
+            "Co chciał(a)by Pan/Pani załatwiać przez internet?",
+            tr("pl", "Choose one or more answers, then confirm."),
+        ]
+    )
     assert second.buttons == ["☐ Zaświadczenia", "☐ Zgłoszenia", "☐ Podatki", "✅ Potwierdzam"]
 
 
@@ -396,7 +462,9 @@ async def test_a_multiple_choice_question_takes_several_answers(sent: Sent) -> N
 
 async def test_the_answers_are_summed_up_before_sending(sent: Sent) -> None:
     summary = await answer_poll(sent)
-    assert summary.text == ANSWERS + "\n\n" + tr("pl", "Answers are anonymous, so they cannot be changed once sent.")
+    assert summary.text == ANSWERS + "\n\n" + tr(
+        "pl", "Answers are anonymous, so they cannot be changed once sent."
+    )
     assert summary.buttons == ["📨 Wyślij odpowiedzi", "↩️ Zacznij od nowa"]
 
 
@@ -404,9 +472,13 @@ async def test_sent_answers_are_thanked_for_and_cannot_be_given_twice(sent: Sent
     anna = sent.people.anna
     await anna.click("📨 Wyślij odpowiedzi", await answer_poll(sent))
     thanked = await anna.edited()
-    assert thanked.text == ANSWERS + "\n\n" + tr("pl", "Thank you! Your answers have been recorded anonymously.")
+    assert thanked.text == ANSWERS + "\n\n" + tr(
+        "pl", "Thank you! Your answers have been recorded anonymously."
+    )
     assert thanked.buttons == []
-    await anna.forge_button("pv:1:1.1:0:s:0", sent.first)  # the buttons are gone; a crafted client tries again
+    await anna.forge_button(
+        "pv:1:1.1:0:s:0", sent.first
+    )  # the buttons are gone; a crafted client tries again
     assert (await anna.answer())["text"] == tr("pl", "You have already answered this poll. Thank you!")
 
 
@@ -457,8 +529,13 @@ async def test_polls_lists_each_with_its_state_and_answers(answered: Sent) -> No
     await rasa.receive(3)
     await rasa.send("/polls")
     listing = await rasa.receive_one()
-    assert listing.text == "\n".join([
-        tr("lt", "<b>Recent polls</b>"),
-        "#1 · 2026 m. lapkričio 23 d. · " + tr("lt", "closed") + " · " + tr("lt", "{count} answer", "{count} answers", 1, count=1),
-        "Kaip vertinate savivaldybės darbo laiką?",
-    ])  # fmt: skip
+    assert listing.text == "\n".join(
+        [
+            tr("lt", "<b>Recent polls</b>"),
+            "#1 · 2026 m. lapkričio 23 d. · "
+            + tr("lt", "closed")
+            + " · "
+            + tr("lt", "{count} answer", "{count} answers", 1, count=1),
+            "Kaip vertinate savivaldybės darbo laiką?",
+        ]
+    )

@@ -29,7 +29,11 @@ async def _close_case(clerks: Person, telegram: Telegram, answer: str) -> None:
 
 async def _all_values(store: Database, table: str) -> list[str]:
     async with store.read() as session:
-        return [str(value) for row in (await session.execute(text(f"SELECT * FROM {table}"))).all() for value in row]
+        return [
+            str(value)
+            for row in (await session.execute(text(f"SELECT * FROM {table}"))).all()
+            for value in row
+        ]
 
 
 async def test_declined_in_lithuanian(bot, telegram: Telegram, store: Database, clerks: Person) -> None:
@@ -47,8 +51,12 @@ async def test_declined_in_lithuanian(bot, telegram: Telegram, store: Database, 
     assert len(await _all_values(store, "survey_receipts")) == 1
 
 
-async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person) -> None:
-    emulator.chats[ADMIN_CHAT_ID].admins.add(clerks.user["id"])  # the quality staff: the whole municipality, with satisfaction
+async def test_quality_report_in_the_clerks_group(
+    bot, telegram: Telegram, emulator: Emulator, store: Database, clerks: Person
+) -> None:
+    emulator.chats[ADMIN_CHAT_ID].admins.add(
+        clerks.user["id"]
+    )  # the quality staff: the whole municipality, with satisfaction
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
     await submit_case(anna, "pl", "📄 Wniosek", "Inne sprawy", "Proszę o informację o godzinach pracy")
@@ -65,10 +73,14 @@ async def test_quality_report_in_the_clerks_group(bot, telegram: Telegram, emula
     refused = (await clerks.receive_one()).text
     assert refused.startswith(tr("lt", "This is not a period.") + "\n" + tr("lt", USAGE))
     await clerks.send("/report 1999")
-    assert (await clerks.receive_one()).text.startswith(tr("lt", "A report covers the years {first} to {last}.", first=2000, last=2027))
+    assert (await clerks.receive_one()).text.startswith(
+        tr("lt", "A report covers the years {first} to {last}.", first=2000, last=2027)
+    )
     await clerks.send("/report 2026-11")
     message, chart, workbook = await clerks.receive(3, timeout=30)
-    assert message.text.startswith(tr("lt", REPORT, start="2026 m. lapkričio 1 d.", end="2026 m. lapkričio 30 d."))
+    assert message.text.startswith(
+        tr("lt", REPORT, start="2026 m. lapkričio 1 d.", end="2026 m. lapkričio 30 d.")
+    )
     assert "Gauta: 1 · užbaigta: 1" in message.text
     assert "Užbaigta per nustatytą terminą: 100% (1 iš 1)" in message.text
     assert "Pasitenkinimas: 5 iš 5 pagal 1 atsakymą" in message.text

@@ -22,7 +22,9 @@ HERE = (54.70000, 25.30000)
 FIFTY_METRES_NORTH = (54.70045, 25.30000)
 
 
-async def report_up_to_the_place(person: Person, locale: str, description: str, place: tuple[float, float]) -> list[Received]:
+async def report_up_to_the_place(
+    person: Person, locale: str, description: str, place: tuple[float, float]
+) -> list[Received]:
     """A report of a broken lamp up to its place: what the bot says after the location."""
     labels = LABELS[locale]
     await person.send(labels["new"])
@@ -59,7 +61,9 @@ async def first_report(telegram: Telegram, desk: Desk) -> tuple[Person, Received
     return anna, card
 
 
-async def test_the_second_resident_follows_the_first_report_and_both_get_the_answer(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+async def test_the_second_resident_follows_the_first_report_and_both_get_the_answer(
+    desk: Desk, bot: App, telegram: Telegram, store: Database
+) -> None:
     anna, card = await first_report(telegram, desk)
     commands = bot.dispatcher["commands"]
     async with store.read() as session:
@@ -70,10 +74,16 @@ async def test_the_second_resident_follows_the_first_report_and_both_get_the_ans
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")
     thanks, offer = await report_up_to_the_place(jonas, "lt", "Neveikia žibintas", FIFTY_METRES_NORTH)
-    assert tr("lt", "<b>Has this already been reported?</b> These open reports look like yours:") in offer.text
+    assert (
+        tr("lt", "<b>Has this already been reported?</b> These open reports look like yours:") in offer.text
+    )
     assert "1. Gatvių apšvietimas · " + tr("lt", "{metres} m away", metres=50) in offer.text
     assert "Nie świeci latarnia przy szkole" in offer.text  # public: its description is shown
-    assert offer.buttons == [tr("lt", "➕ This affects me too"), tr("lt", "Continue with a new case"), tr("lt", "✖️ Cancel")]
+    assert offer.buttons == [
+        tr("lt", "➕ This affects me too"),
+        tr("lt", "Continue with a new case"),
+        tr("lt", "✖️ Cancel"),
+    ]
     await jonas.click(tr("lt", "➕ This affects me too"), offer)
     await jonas.edited()
     done = await jonas.receive_one()
@@ -96,7 +106,9 @@ async def test_the_second_resident_follows_the_first_report_and_both_get_the_ans
     listing = await jonas.receive_one()
     assert f"👥 {case.number}" in listing.text and "Nie świeci" not in listing.text
 
-    await commands.act(case.id, Action.ANSWER, Clerk(1, "Petras"), text="Latarnia naprawiona / Žibintas pataisytas")
+    await commands.act(
+        case.id, Action.ANSWER, Clerk(1, "Petras"), text="Latarnia naprawiona / Žibintas pataisytas"
+    )
     to_anna = await anna.receive_one()
     assert tr("pl", "Answered") in to_anna.text
     to_jonas = await jonas.receive_one()
@@ -111,7 +123,9 @@ async def _finished(store: Database) -> bool:
         return bool(broadcast) and all(b.status == "done" for b in broadcast)
 
 
-async def test_a_report_that_is_not_public_is_offered_without_its_text(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+async def test_a_report_that_is_not_public_is_offered_without_its_text(
+    desk: Desk, bot: App, telegram: Telegram, store: Database
+) -> None:
     anna, _card = await first_report(telegram, desk)
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")
@@ -119,9 +133,7 @@ async def test_a_report_that_is_not_public_is_offered_without_its_text(desk: Des
     assert "latarnia" not in offer.text and "Kowalski" not in offer.text and "Anna" not in offer.text
     await jonas.click(tr("lt", "Continue with a new case"), offer)
     await jonas.edited()
-    contact = (
-        "How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."
-    )
+    contact = "How would you like to receive the answer? We answer here in Telegram. If you wish, you can also share your phone number so that a clerk can call you."
     assert (await jonas.receive_one()).text == tr("lt", contact)
     await finish(jonas, "lt")
     async with store.read() as session:
@@ -157,11 +169,18 @@ async def mark_duplicate(clerk: Person, card: Received, number: str) -> Received
 
 
 def no_such_case(number: str) -> str:
-    again = tr("lt", "Press “{button}” on the card again to write the original's number, e.g. {number}.", button=DUPLICATE, number=number)
+    again = tr(
+        "lt",
+        "Press “{button}” on the card again to write the original's number, e.g. {number}.",
+        button=DUPLICATE,
+        number=number,
+    )
     return tr("lt", "There is no such case: nothing was changed.") + " " + again
 
 
-async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
+    desk: Desk, bot: App, telegram: Telegram, store: Database
+) -> None:
     anna, first_card = await first_report(telegram, desk)
     marta = await telegram.resident("Marta", language_code="pl")
     await onboard(marta, "pl")
@@ -215,7 +234,10 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     await mark_duplicate(desk.eldership, elsewhere, "VRS-2026-000001")
     refusal = (await desk.eldership.receive_one()).text
     assert refusal == tr(
-        "lt", "{number} is handled by {team}: only a head of that team can merge a case into it.", number="VRS-2026-000001", team="Kelių skyrius"
+        "lt",
+        "{number} is handled by {team}: only a head of that team can merge a case into it.",
+        number="VRS-2026-000001",
+        team="Kelių skyrius",
     )
     async with store.read() as session:
         assert (await session.get(Case, 3)).status == "new"
@@ -226,7 +248,9 @@ async def test_without_a_place_the_same_eldership_is_offered_and_a_hidden_answer
 ) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await onboard(anna, "pl")
-    await submit_case(anna, "pl", REPORT["pl"], LAMP["pl"], "Latarnia nie świeci od tygodnia", eldership="Awiżenie")
+    await submit_case(
+        anna, "pl", REPORT["pl"], LAMP["pl"], "Latarnia nie świeci od tygodnia", eldership="Awiżenie"
+    )
     jonas = await telegram.resident("Jonas", language_code="lt")
     await onboard(jonas, "lt")
     labels = LABELS["lt"]
@@ -253,13 +277,19 @@ async def test_without_a_place_the_same_eldership_is_offered_and_a_hidden_answer
     assert "Anna" not in told.text and "żarówkę" not in told.text  # not public: the answer to Anna stays hers
 
 
-async def test_a_wrong_number_ends_the_merge_prompt_and_changes_nothing(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+async def test_a_wrong_number_ends_the_merge_prompt_and_changes_nothing(
+    desk: Desk, bot: App, telegram: Telegram, store: Database
+) -> None:
     await first_report(telegram, desk)
     marta = await telegram.resident("Marta", language_code="pl")
     await onboard(marta, "pl")
     await submit_case(marta, "pl", REPORT["pl"], LAMP["pl"], "Ciemno na ulicy")
     second = await desk.member.receive_one()
-    for typed in ("ta sama latarnia co wczoraj", "VRS-2026-000099", "7"):  # words, an unknown number, too short for a number
+    for typed in (
+        "ta sama latarnia co wczoraj",
+        "VRS-2026-000099",
+        "7",
+    ):  # words, an unknown number, too short for a number
         prompt = await mark_duplicate(desk.member, second, typed)
         assert (await desk.member.receive_one()).text == no_such_case("VRS-2026-000002")
         retired = await desk.member.edited()
@@ -273,7 +303,9 @@ async def test_a_wrong_number_ends_the_merge_prompt_and_changes_nothing(desk: De
     assert "Sprawdzimy jutro" in (await marta.receive_one()).text
 
 
-async def test_a_case_closed_longer_ago_than_the_reopen_window_takes_no_duplicates(desk: Desk, bot: App, telegram: Telegram, store: Database) -> None:
+async def test_a_case_closed_longer_ago_than_the_reopen_window_takes_no_duplicates(
+    desk: Desk, bot: App, telegram: Telegram, store: Database
+) -> None:
     await first_report(telegram, desk)
     commands = bot.dispatcher["commands"]
     await commands.act(1, Action.ANSWER, Clerk(1, "Petras"), text="Latarnia naprawiona")

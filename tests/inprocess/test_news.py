@@ -24,13 +24,23 @@ LITHUANIAN = "Kelio remontas Riešėje nuo gruodžio 1 d."
 
 
 def recipients_now(count: int) -> str:
-    return tr("lt", "<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted).", count=count)
+    return tr(
+        "lt",
+        "<b>Who should get it?</b>\nRecipients now: <b>{count}</b> (residents who blocked the bot are not counted).",
+        count=count,
+    )
 
 
 def progress(title: str, sent: int, pending: int) -> str:
     """The announcement's progress message in the communications group (Lithuanian)."""
     figures = tr(
-        "lt", "sent {sent} · pending {pending} · blocked {blocked} · failed {failed} · of {total}", sent=sent, pending=pending, blocked=0, failed=0, total=2
+        "lt",
+        "sent {sent} · pending {pending} · blocked {blocked} · failed {failed} · of {total}",
+        sent=sent,
+        pending=pending,
+        blocked=0,
+        failed=0,
+        total=2,
     )
     return tr("lt", title, id=1) + "\n" + figures
 
@@ -108,7 +118,9 @@ async def test_subscribing_from_the_offer_ticks_the_topic(bot, telegram: Telegra
     offer = await onboard(anna, "pl")
     await anna.click("➕ Drogi i transport", offer)
     ticked = await anna.edited()
-    assert ticked.buttons == [b.replace("➕ Drogi i transport", "✅ Drogi i transport") for b in offer.buttons]
+    assert ticked.buttons == [
+        b.replace("➕ Drogi i transport", "✅ Drogi i transport") for b in offer.buttons
+    ]
     assert (await anna.answer())["text"] == tr("pl", "Subscribed.")
     async with store.read() as session:
         assert (await session.get(Resident, anna.user["id"])).news_topics == ["roads"]
@@ -118,7 +130,9 @@ async def test_a_resident_who_blocked_the_bot_is_not_counted(audience: Received)
     assert audience.text == recipients_now(3)  # Anna, Jonas, Ona: Petras blocked the bot
 
 
-async def test_text_at_the_choice_of_recipients_brings_it_again_and_cancel_ends_it(audience: Received, rasa: Person) -> None:
+async def test_text_at_the_choice_of_recipients_brings_it_again_and_cancel_ends_it(
+    audience: Received, rasa: Person
+) -> None:
     """Rasa writes instead of pressing (the choice may be far up, or never arrived): a hint and
     the choice again, with its buttons; /cancel ends the announcement, and nothing is sent."""
     await rasa.send("Kam siųsti?")
@@ -138,21 +152,34 @@ async def test_choosing_a_topic_counts_only_its_subscribers(audience: Received, 
 
 async def test_the_preview_shows_each_language_as_typed(previews: list[Received]) -> None:
     assert [p.text for p in previews] == [
-        tr("lt", "Preview, {language}:", language="Polski"), POLISH,
-        tr("lt", "Preview, {language}:", language="Lietuvių"), LITHUANIAN,
+        tr("lt", "Preview, {language}:", language="Polski"),
+        POLISH,
+        tr("lt", "Preview, {language}:", language="Lietuvių"),
+        LITHUANIAN,
         tr("lt", "This is exactly what residents will see. Send it?"),
-    ]  # fmt: skip
+    ]
     assert previews[-1].buttons == ["✅ Siųsti gavėjams: 2", "✖️ Atšaukti"]
 
 
-async def test_each_subscriber_gets_it_in_their_language_and_nobody_else(sent: Received, residents: Residents, emulator: Emulator) -> None:
+async def test_each_subscriber_gets_it_in_their_language_and_nobody_else(
+    sent: Received, residents: Residents, emulator: Emulator
+) -> None:
     assert sent.text == progress("📣 Announcement #{id}: sending…", sent=0, pending=2)
     assert (await residents.anna.receive_one()).text == POLISH
     assert (await residents.jonas.receive_one()).text == LITHUANIAN
-    await emulator.wait_for(lambda: emulator.chats[COMMS_CHAT_ID].messages[sent.id]["text"].startswith(tr("lt", "📣 Announcement #{id}: done", id=1)), 10)
+    await emulator.wait_for(
+        lambda: (
+            emulator.chats[COMMS_CHAT_ID]
+            .messages[sent.id]["text"]
+            .startswith(tr("lt", "📣 Announcement #{id}: done", id=1))
+        ),
+        10,
+    )
     await residents.ona.nothing_more()  # not subscribed
     petras = emulator.chats[residents.petras.user["id"]].messages.values()
-    assert [m["text"] for m in petras if m["from"].get("is_bot") and m.get("text") in (POLISH, LITHUANIAN)] == []  # blocked the bot
+    assert [
+        m["text"] for m in petras if m["from"].get("is_bot") and m.get("text") in (POLISH, LITHUANIAN)
+    ] == []  # blocked the bot
 
 
 async def test_the_progress_message_ends_with_the_figures(sent: Received, emulator: Emulator) -> None:
@@ -165,10 +192,20 @@ async def test_broadcasts_lists_it_with_its_figures(sent: Received, rasa: Person
     done = progress("📣 Announcement #{id}: done", sent=2, pending=0)
     await emulator.wait_for(lambda: emulator.chats[COMMS_CHAT_ID].messages[sent.id]["text"] == done, 10)
     await rasa.send("/broadcasts")
-    assert (await rasa.receive_one()).text == "\n".join([
-        tr("lt", "<b>Recent announcements</b>"),
-        "#1 · 2026 m. lapkričio 23 d. · done · " + tr("lt", "sent {sent} of {total}, blocked {blocked}, failed {failed}", sent=2, total=2, blocked=0, failed=0),
-    ])  # fmt: skip
+    assert (await rasa.receive_one()).text == "\n".join(
+        [
+            tr("lt", "<b>Recent announcements</b>"),
+            "#1 · 2026 m. lapkričio 23 d. · done · "
+            + tr(
+                "lt",
+                "sent {sent} of {total}, blocked {blocked}, failed {failed}",
+                sent=2,
+                total=2,
+                blocked=0,
+                failed=0,
+            ),
+        ]
+    )
 
 
 async def test_news_shows_a_subscriber_the_latest_announcement(sent: Received, residents: Residents) -> None:

@@ -10,14 +10,18 @@ from tests.support.driver import Telegram
 from tests.support.helpers import PHOTO, onboard, staff
 
 
-async def test_only_the_communications_group_broadcasts(bot, telegram: Telegram, caplog: pytest.LogCaptureFixture) -> None:
+async def test_only_the_communications_group_broadcasts(
+    bot, telegram: Telegram, caplog: pytest.LogCaptureFixture
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     offer = await onboard(anna, "pl")
     await anna.forge_button("cm:send:", offer)
     assert (await anna.answer())["text"] == tr("pl", "Not allowed here.")
     await anna.send("/broadcast")
     assert (await anna.receive_one()).text == tr(
-        "pl", "There is no command {command}. Available: /new, /cases, /news, /language, /privacy, /help, /cancel, /start.", command="/broadcast"
+        "pl",
+        "There is no command {command}. Available: /new, /cases, /news, /language, /privacy, /help, /cancel, /start.",
+        command="/broadcast",
     )
     assert "broadcast button pressed outside" in caplog.text
 
@@ -36,15 +40,22 @@ async def test_an_album_announcement_and_stop(bot, telegram: Telegram, emulator:
     await rasa.edited()
     _, *preview, confirm = await rasa.receive(4)
     assert [m.raw.get("caption") for m in preview] == ["Nowy plac zabaw w Niemenczynie", None]
-    await rasa.click(tr("lt", "✅ Send to {count} resident", "✅ Send to {count} residents", 1, count=1), confirm)
+    await rasa.click(
+        tr("lt", "✅ Send to {count} resident", "✅ Send to {count} residents", 1, count=1), confirm
+    )
     await rasa.edited()
     await rasa.receive_one()  # the progress message
     album = await anna.receive(2)
-    assert len({m.raw["media_group_id"] for m in album}) == 1 and album[0].text == "Nowy plac zabaw w Niemenczynie"
+    assert (
+        len({m.raw["media_group_id"] for m in album}) == 1
+        and album[0].text == "Nowy plac zabaw w Niemenczynie"
+    )
 
     done = tr("lt", "📣 Announcement #{id}: done", id=1)
     report = await rasa.edited(timeout=15)
     while not report.text.startswith(done):
         report = await rasa.edited(timeout=15)
     await rasa.send("/stop 1")  # too late: it is done
-    assert (await rasa.receive_one()).text == tr("lt", "Announcement #{id} is not being sent (finished, stopped, or unknown).", id=1)
+    assert (await rasa.receive_one()).text == tr(
+        "lt", "Announcement #{id} is not being sent (finished, stopped, or unknown).", id=1
+    )

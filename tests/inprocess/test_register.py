@@ -31,14 +31,30 @@ def lt(msgid: str, plural: str | None = None, n: int = 1, **values: object) -> s
     return tr("lt", msgid, plural, n, **values)
 
 
-def card_text(status: str, *closing: str, responsible: str = "", deadline: str = "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)") -> str:
+def card_text(
+    status: str,
+    *closing: str,
+    responsible: str = "",
+    deadline: str = "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)",
+) -> str:
     """The roads department's card (in ADMIN_LOCALE, Lithuanian): the person's contact instead of a resident."""
-    return "\n".join([
-        "🚧 VRS-2026-000001 · Pranešimas apie problemą", lt("Status: {status}", status=lt(status)) + " · " + (responsible or lt("nobody responsible yet")),
-        "Komanda: Kelių skyrius", "Seniūnija: visas rajonas", "Sritis: Keliai ir transportas", "Gauta: 2026 m. lapkričio 23 d.",
-        deadline, lt("Person: {name} (no Telegram)", name=NAME),
-        "Atsakyti telefonu: 📞 " + PHONE, lt("Registered by {clerk}, received {how}", clerk="Ona", how=BY_PHONE), *closing, "", DESCRIPTION,
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "🚧 VRS-2026-000001 · Pranešimas apie problemą",
+            lt("Status: {status}", status=lt(status)) + " · " + (responsible or lt("nobody responsible yet")),
+            "Komanda: Kelių skyrius",
+            "Seniūnija: visas rajonas",
+            "Sritis: Keliai ir transportas",
+            "Gauta: 2026 m. lapkričio 23 d.",
+            deadline,
+            lt("Person: {name} (no Telegram)", name=NAME),
+            "Atsakyti telefonu: 📞 " + PHONE,
+            lt("Registered by {clerk}, received {how}", clerk="Ona", how=BY_PHONE),
+            *closing,
+            "",
+            DESCRIPTION,
+        ]
+    )
 
 
 async def choose(ona: Person, label: str, question: Received) -> Received:
@@ -111,7 +127,9 @@ async def test_a_registration_started_by_one_clerk_refuses_another_clerks_press(
     first = await desk.front.receive_one()
     other = desk.head.in_chat(ADMIN_CHAT_ID)
     await other.click("📞 Telefonu", first)
-    assert (await other.answer())["text"] == lt("This registration was started by another clerk, or it has ended.")
+    assert (await other.answer())["text"] == lt(
+        "This registration was started by another clerk, or it has ended."
+    )
 
 
 async def test_cancelling_a_registration_stores_nothing(desk: Desk, store: Database) -> None:
@@ -126,14 +144,21 @@ async def test_the_form_asks_how_it_came_what_it_is_and_what_the_person_said(des
     ona = desk.front
     await ona.send("/register")
     came = await ona.receive_one()
-    assert (came.text, came.buttons) == (lt("<b>Registering a case</b> that came outside Telegram. How did it come in?"), CAME)
+    assert (came.text, came.buttons) == (
+        lt("<b>Registering a case</b> that came outside Telegram. How did it come in?"),
+        CAME,
+    )
     await ona.click("📞 Telefonu", came)
     assert (await ona.edited()).text == lt("Received {how}", how=BY_PHONE)
     asked = [await ona.receive_one()]
     for label in ("🚧 Pranešimas apie problemą", "Keliai ir transportas", "🗺 Visas rajonas"):
         asked.append(await choose(ona, label, asked[-1]))
     *questions, describe = asked
-    assert [question.text for question in questions] == [lt("What kind of case is it?"), lt("What is it about?"), lt("Which eldership does it concern?")]
+    assert [question.text for question in questions] == [
+        lt("What kind of case is it?"),
+        lt("What is it about?"),
+        lt("Which eldership does it concern?"),
+    ]
     assert describe.text == lt(
         "Write the matter as the person put it ({min} to {max} character).",
         "Write the matter as the person put it ({min} to {max} characters).",
@@ -175,7 +200,10 @@ async def test_files_are_counted_as_they_come(desk: Desk) -> None:
     )
     await ona.send_photo(PHOTO, caption="Atsiuntė el. paštu")
     attached = await ona.receive_one()
-    assert (attached.text, attached.buttons) == (tr("lt", "{count} file attached.", "{count} files attached.", 1, count=1), ["✅ Baigta", "✖️ Atšaukti"])
+    assert (attached.text, attached.buttons) == (
+        tr("lt", "{count} file attached.", "{count} files attached.", 1, count=1),
+        ["✅ Baigta", "✖️ Atšaukti"],
+    )
     await ona.click("✅ Baigta", attached)
     assert (await ona.edited()).text == lt("Files: {count}", count=1)
     assert (await ona.receive_one()).text == lt("The person's name and surname?")
@@ -191,38 +219,63 @@ async def test_a_phone_number_that_is_not_one_is_asked_again(desk: Desk) -> None
     assert (await up_to_the_phone(ona)).text == lt("The person's phone number?")
     await ona.send("pasakė, kad neturi")
     again = await ona.receive_one()
-    assert again.text == lt("This does not look like a phone number; please write it with digits, e.g. +370 600 12345.")
+    assert again.text == lt(
+        "This does not look like a phone number; please write it with digits, e.g. +370 600 12345."
+    )
     assert again.buttons == ["✖️ Atšaukti"]
 
 
 async def test_the_summary_shows_the_case_the_person_and_how_to_answer(summary: Received) -> None:
-    assert summary.text == "\n".join([
-        lt("<b>Please check the case before registering it</b>"), "",
-        lt("Received {how}", how=BY_PHONE), lt("Kind: {kind}", kind="Pranešimas apie problemą"),
-        lt("Category: {name}", name="Keliai ir transportas"), lt("Eldership: {name}", name=lt("whole district")),
-        lt("Files: {count}", count=1), lt("Person: {name} (no Telegram)", name=NAME), lt("Answer {how}", how=BY_PHONE) + ": " + PHONE,
-        "", DESCRIPTION,
-    ])  # fmt: skip
+    assert summary.text == "\n".join(
+        [
+            lt("<b>Please check the case before registering it</b>"),
+            "",
+            lt("Received {how}", how=BY_PHONE),
+            lt("Kind: {kind}", kind="Pranešimas apie problemą"),
+            lt("Category: {name}", name="Keliai ir transportas"),
+            lt("Eldership: {name}", name=lt("whole district")),
+            lt("Files: {count}", count=1),
+            lt("Person: {name} (no Telegram)", name=NAME),
+            lt("Answer {how}", how=BY_PHONE) + ": " + PHONE,
+            "",
+            DESCRIPTION,
+        ]
+    )
     assert summary.buttons == ["✅ Užregistruoti", "✖️ Atšaukti"]
 
 
-async def test_registering_tells_the_clerk_the_number_and_the_team_the_rules_chose(registered: Registered) -> None:
+async def test_registering_tells_the_clerk_the_number_and_the_team_the_rules_chose(
+    registered: Registered,
+) -> None:
     team = "Kelių skyrius"
-    assert registered.confirmation.text == "\n".join([
-        lt("✅ Case <b>{number}</b> registered.", number=NUMBER), lt("Handled by: {team}", team=team),
-        lt("Deadline: {date} ({left})", date="2026 m. gruodžio 21 d.", left="liko 20 darbo dienų"),
-        lt("The routing rules sent it to {team}: its card is in that team's group.", team=team), "",
-        lt("Tell the person the case number and the deadline. When the case is closed, record how the answer was given."),
-    ])  # fmt: skip
+    assert registered.confirmation.text == "\n".join(
+        [
+            lt("✅ Case <b>{number}</b> registered.", number=NUMBER),
+            lt("Handled by: {team}", team=team),
+            lt("Deadline: {date} ({left})", date="2026 m. gruodžio 21 d.", left="liko 20 darbo dienų"),
+            lt("The routing rules sent it to {team}: its card is in that team's group.", team=team),
+            "",
+            lt(
+                "Tell the person the case number and the deadline. When the case is closed, record how the answer was given."
+            ),
+        ]
+    )
 
 
-async def test_the_team_gets_the_card_with_whom_to_answer_and_how_and_the_file_in_its_topic(registered: Registered) -> None:
+async def test_the_team_gets_the_card_with_whom_to_answer_and_how_and_the_file_in_its_topic(
+    registered: Registered,
+) -> None:
     card, photo = registered.card, registered.photo
     assert card.text == card_text("Received")
-    assert card.thread_id is not None and (photo.thread_id, bool(photo.raw["photo"])) == (card.thread_id, True)
+    assert card.thread_id is not None and (photo.thread_id, bool(photo.raw["photo"])) == (
+        card.thread_id,
+        True,
+    )
 
 
-async def test_writing_in_the_topic_reaches_nobody_and_says_to_answer_outside_telegram(desk: Desk, registered: Registered) -> None:
+async def test_writing_in_the_topic_reaches_nobody_and_says_to_answer_outside_telegram(
+    desk: Desk, registered: Registered
+) -> None:
     await desk.member.send("Sveiki, duobę užtaisysime", thread_id=registered.card.thread_id)
     refusal = await desk.member.receive_one()
     assert refusal.text == lt(
@@ -231,46 +284,84 @@ async def test_writing_in_the_topic_reaches_nobody_and_says_to_answer_outside_te
     )
 
 
-async def test_closing_asks_how_the_answer_was_given_then_the_answer_for_the_record(desk: Desk, registered: Registered) -> None:
+async def test_closing_asks_how_the_answer_was_given_then_the_answer_for_the_record(
+    desk: Desk, registered: Registered
+) -> None:
     petras = desk.member
     await petras.click("✅ Atsakyti ir užbaigti", registered.card)
     question = await petras.receive_one()
-    assert (question.text, question.buttons) == (lt("{number}: how was the answer given?", number=NUMBER), ANSWER_BY)
+    assert (question.text, question.buttons) == (
+        lt("{number}: how was the answer given?", number=NUMBER),
+        ANSWER_BY,
+    )
     await petras.click("📞 Telefonu", question)
     await petras.edited()
     prompt = await petras.receive_one()
     assert prompt.text == "\n\n".join(
         [
-            lt("{number}: write the answer given {how}, for the case's record. The case is then closed.", number=NUMBER, how=BY_PHONE),
+            lt(
+                "{number}: write the answer given {how}, for the case's record. The case is then closed.",
+                number=NUMBER,
+                how=BY_PHONE,
+            ),
             lt("⏳ Waiting for your answer to {number} ({minutes} min).", number=NUMBER, minutes=10),
         ]
     )
 
 
-async def test_the_closed_card_says_how_the_answer_was_given(registered: Registered, answered_by_phone: Received) -> None:
+async def test_the_closed_card_says_how_the_answer_was_given(
+    registered: Registered, answered_by_phone: Received
+) -> None:
     assert answered_by_phone.id == registered.card.id
     closed = lt("closed by {name} on {date}", name="Petras", date="2026 m. lapkričio 23 d.")
     assert answered_by_phone.text == card_text(
-        "Answered", lt("Answer given {how}", how=BY_PHONE), responsible=closed, deadline="Terminas: 2026 m. gruodžio 21 d."
+        "Answered",
+        lt("Answer given {how}", how=BY_PHONE),
+        responsible=closed,
+        deadline="Terminas: 2026 m. gruodžio 21 d.",
     )
-    assert answered_by_phone.buttons == ["↩️ Atnaujinti nagrinėjimą", "🌐 Paviešinti"]  # a report: the clerks may publish it (Open311)
+    assert answered_by_phone.buttons == [
+        "↩️ Atnaujinti nagrinėjimą",
+        "🌐 Paviešinti",
+    ]  # a report: the clerks may publish it (Open311)
 
 
-async def test_the_case_is_recorded_as_registered_by_the_clerk_and_answered_by_phone(desk: Desk, answered_by_phone: Received, store: Database) -> None:
+async def test_the_case_is_recorded_as_registered_by_the_clerk_and_answered_by_phone(
+    desk: Desk, answered_by_phone: Received, store: Database
+) -> None:
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
         events = (await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()
-    assert (case.channel, case.resident_id, case.team_id, case.status, case.answered_via) == ("staff", None, "roads", CaseStatus.ANSWERED, "phone")
+    assert (case.channel, case.resident_id, case.team_id, case.status, case.answered_via) == (
+        "staff",
+        None,
+        "roads",
+        CaseStatus.ANSWERED,
+        "phone",
+    )
     assert case.contact == {"name": NAME, "answer_by": "phone", "phone": PHONE}
     created, status = events[0], events[-1]
-    assert (created.kind, created.actor_id, created.actor_name) == (EventKind.CREATED, desk.front.user["id"], "Ona")
+    assert (created.kind, created.actor_id, created.actor_name) == (
+        EventKind.CREATED,
+        desk.front.user["id"],
+        "Ona",
+    )
     assert created.data == {"team": "roads", "channel": "staff", "received_by": "phone"}
     assert (status.kind, status.actor_name, status.text) == (EventKind.STATUS, "Petras", ANSWER)
     assert status.data == {"from": "new", "to": "answered", "answered_via": "phone"}
 
 
-async def test_nothing_goes_to_anybodys_telegram_but_the_teams_group(answered_by_phone: Received, store: Database) -> None:
+async def test_nothing_goes_to_anybodys_telegram_but_the_teams_group(
+    answered_by_phone: Received, store: Database
+) -> None:
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
-        chats = set((await session.execute(select(OutboxMessage.chat_id).where(OutboxMessage.chat_id != NO_CHAT))).scalars())  # not the file downloads
-    assert (case.feedback_asked, chats) == (False, {ROADS})  # no survey; only the roads group was ever written to
+        chats = set(
+            (
+                await session.execute(select(OutboxMessage.chat_id).where(OutboxMessage.chat_id != NO_CHAT))
+            ).scalars()
+        )  # not the file downloads
+    assert (case.feedback_asked, chats) == (
+        False,
+        {ROADS},
+    )  # no survey; only the roads group was ever written to

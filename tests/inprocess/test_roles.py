@@ -29,7 +29,9 @@ from tests.support.driver import Person, Received, Telegram
 from tests.support.helpers import ROADS, Desk, onboard, submit_case, wait_until
 
 COMMS_ONLY = "Only the communications staff can do this."
-POST_AS_YOURSELF = "Please post as yourself, not anonymously or as a channel: the case's history must name a person."
+POST_AS_YOURSELF = (
+    "Please post as yourself, not anonymously or as a channel: the case's history must name a person."
+)
 TEAM_ONLY = "Only the team handling this case can do this."
 LANGUAGE_QUESTION = "<b>New announcement.</b> In which language will you write it?"
 
@@ -63,14 +65,20 @@ class Comms:
 
 
 @pytest.fixture
-async def comms_people(emulator: Emulator, telegram: Telegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Comms:
+async def comms_people(
+    emulator: Emulator, telegram: Telegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Comms:
     """The communications group's people, and a municipality file listing Rasa (read by `bot`)."""
     people = [await telegram.person(name) for name in ("Rasa", "Jurgis", "Dalia")]
     for person in people:
         await telegram.standing(COMMS_CHAT_ID, person, "member")
     await telegram.standing(COMMS_CHAT_ID, people[2], "administrator")
     path = tmp_path / "municipality.toml"
-    path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + f"\n[comms]\nmembers = [{people[0].user['id']}]\n", encoding="utf-8")
+    path.write_text(
+        DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8")
+        + f"\n[comms]\nmembers = [{people[0].user['id']}]\n",
+        encoding="utf-8",
+    )
     monkeypatch.setenv("MUNICIPALITY_FILE", str(path))
     return Comms(*(person.in_chat(COMMS_CHAT_ID) for person in people))
 
@@ -80,12 +88,16 @@ async def comms(comms_people: Comms, bot: App) -> Comms:
     return comms_people
 
 
-async def test_someone_not_listed_may_not_broadcast_and_nothing_is_queued(comms: Comms, store: Database, caplog: pytest.LogCaptureFixture) -> None:
+async def test_someone_not_listed_may_not_broadcast_and_nothing_is_queued(
+    comms: Comms, store: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     await comms.jurgis.send("/broadcast")
     assert (await comms.jurgis.receive_one()).text == lt(COMMS_ONLY)
     assert await broadcasts(store) == 0
     refused = [r for r in caplog.records if r.getMessage() == "staff action refused"]
-    assert [(r.user_id, r.chat_id, r.action) for r in refused] == [(comms.jurgis.user["id"], COMMS_CHAT_ID, "/broadcast")]  # type: ignore[attr-defined]
+    assert [(r.user_id, r.chat_id, r.action) for r in refused] == [
+        (comms.jurgis.user["id"], COMMS_CHAT_ID, "/broadcast")
+    ]  # type: ignore[attr-defined]
     await comms.rasa.send("/broadcast")  # the listed staff go on as before
     assert (await comms.jurgis.receive_one()).text == lt(LANGUAGE_QUESTION)  # everyone in the group reads it
 
@@ -141,7 +153,9 @@ async def case_taken_by(store: Database) -> tuple[str, str | None]:
     return case.status, case.assignee_name
 
 
-async def test_a_restricted_member_who_may_not_post_is_refused_a_member_acts(submitted: Submitted, telegram: Telegram, store: Database) -> None:
+async def test_a_restricted_member_who_may_not_post_is_refused_a_member_acts(
+    submitted: Submitted, telegram: Telegram, store: Database
+) -> None:
     muted = await telegram.person("Marius")
     await telegram.standing(ADMIN_CHAT_ID, muted, "restricted", can_send_messages=False)
     assert await take(muted.in_chat(ADMIN_CHAT_ID), submitted.card) == lt(TEAM_ONLY)
@@ -151,7 +165,9 @@ async def test_a_restricted_member_who_may_not_post_is_refused_a_member_acts(sub
     assert await case_taken_by(store) == (CaseStatus.ASSIGNED, "Ona")
 
 
-async def test_a_restricted_member_who_may_post_acts_one_who_left_does_not(submitted: Submitted, telegram: Telegram, store: Database) -> None:
+async def test_a_restricted_member_who_may_post_acts_one_who_left_does_not(
+    submitted: Submitted, telegram: Telegram, store: Database
+) -> None:
     jonas = await telegram.person("Jonas")
     await telegram.standing(ADMIN_CHAT_ID, jonas, "member")
     await telegram.standing(ADMIN_CHAT_ID, jonas, "left")
@@ -180,7 +196,10 @@ COMMENT = "Dziękuję, naprawione w dwa dni"
 @pytest.fixture
 async def two_cases(desk: Desk, telegram: Telegram, store: Database) -> Desk:
     """A pothole (roads) and a request to the front office, received today; a satisfaction comment."""
-    for category, description in (("Drogi, ulice i transport", "Dziura w jezdni"), ("Inne sprawy", "Proszę o informację")):
+    for category, description in (
+        ("Drogi, ulice i transport", "Dziura w jezdni"),
+        ("Inne sprawy", "Proszę o informację"),
+    ):
         anna = await telegram.resident("Anna", language_code="pl")
         await onboard(anna, "pl")
         await submit_case(anna, "pl", "📄 Wniosek", category, description)
@@ -188,18 +207,32 @@ async def two_cases(desk: Desk, telegram: Telegram, store: Database) -> Desk:
     await desk.front.receive_one()
     async with store.write() as session:
         session.add(
-            SatisfactionAnswer(answered_on=date(2026, 11, 23), locale="pl", kind="request", category_id="roads", score=5, resolved="yes", comment=COMMENT)
+            SatisfactionAnswer(
+                answered_on=date(2026, 11, 23),
+                locale="pl",
+                kind="request",
+                category_id="roads",
+                score=5,
+                resolved="yes",
+                comment=COMMENT,
+            )
         )
     return desk
 
 
-async def report(person: Person, emulator: Emulator, reader: Person | None = None) -> tuple[str, list[tuple[str, ...]]]:
+async def report(
+    person: Person, emulator: Emulator, reader: Person | None = None
+) -> tuple[str, list[tuple[str, ...]]]:
     """/report for November, as `person`: the message, and the comments of the XLSX file (as
     `reader`, in the same group, reads them)."""
     await person.send("/report 2026-11")
     message, _chart, workbook = await (reader or person).receive(3, timeout=30)
     async with httpx.AsyncClient(base_url=emulator.url) as http:
-        data = (await http.get(f"/_emu/files/{workbook.raw['document']['file_id']}", params={"token": emulator.control_token})).content
+        data = (
+            await http.get(
+                f"/_emu/files/{workbook.raw['document']['file_id']}", params={"token": emulator.control_token}
+            )
+        ).content
     book = load_workbook(io.BytesIO(data))
     return message.text, list(book[lt("Comments")].iter_rows(min_row=2, values_only=True))
 
@@ -208,7 +241,9 @@ def received(count: int) -> str:
     return lt("Received: <b>{received}</b> · closed: <b>{closed}</b>", received=count, closed=0)
 
 
-async def test_a_member_gets_the_teams_figures_a_head_the_whole_municipality(two_cases: Desk, emulator: Emulator) -> None:
+async def test_a_member_gets_the_teams_figures_a_head_the_whole_municipality(
+    two_cases: Desk, emulator: Emulator
+) -> None:
     text, comments = await report(two_cases.member, emulator)
     assert lt("Scope: {scope}", scope="Kelių skyrius") in text
     assert received(1) in text
@@ -227,8 +262,12 @@ async def test_a_member_gets_the_teams_figures_a_head_the_whole_municipality(two
     assert comments == [(COMMENT,)]
 
 
-async def test_an_admin_of_the_default_group_is_quality_staff(two_cases: Desk, telegram: Telegram, emulator: Emulator) -> None:
-    text, comments = await report(two_cases.front, emulator)  # a member of the front office, which lists nobody
+async def test_an_admin_of_the_default_group_is_quality_staff(
+    two_cases: Desk, telegram: Telegram, emulator: Emulator
+) -> None:
+    text, comments = await report(
+        two_cases.front, emulator
+    )  # a member of the front office, which lists nobody
     assert lt("Scope: {scope}", scope="Gyventojų aptarnavimo skyrius") in text and comments == []
 
     quality = await telegram.person("Irena")
@@ -251,7 +290,10 @@ async def test_a_stranger_writing_in_a_case_topic_is_told_once_and_nothing_reach
     for text in ("Dzień dobry", "Czy ktoś to widzi?", "Halo"):
         await tomas.in_chat(ROADS).send(text, thread_id=card.thread_id)
     assert (await desk.member.receive_one()).text == lt(TEAM_ONLY)
-    await wait_until(lambda: sum(r.getMessage() == "refusal not repeated within the hour" for r in caplog.records) == 2, what="the rest logged")
+    await wait_until(
+        lambda: sum(r.getMessage() == "refusal not repeated within the hour" for r in caplog.records) == 2,
+        what="the rest logged",
+    )
     await desk.member.nothing_more()
     await anna.nothing_more()
     refused = [r for r in caplog.records if r.getMessage() == "staff action refused"]

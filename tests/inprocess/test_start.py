@@ -10,7 +10,11 @@ from tests.catalog import tr
 from tests.support.driver import Telegram
 from tests.support.helpers import onboard
 
-MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė", "en": "Vilnius District Municipality"}  # from its .toml
+MUNICIPALITY = {
+    "pl": "Samorząd Rejonu Wileńskiego",
+    "lt": "Vilniaus rajono savivaldybė",
+    "en": "Vilnius District Municipality",
+}  # from its .toml
 HELLO = "Hello! This is the e-service desk of {municipality}."
 NOT_UNDERSTOOD = "Sorry, we did not understand that. Please use the menu buttons, or type /help."
 NO_SUCH_COMMAND = "There is no command {command}. Available: /new, /cases, /news, /language, /privacy, /help, /cancel, /start."
@@ -45,21 +49,40 @@ async def test_start_in_polish(bot, telegram: Telegram, database: Database) -> N
     await anna.click("✓ Polski")
     assert (await anna.edited()).text == "Język: Polski"
     notice = await anna.receive_one()
-    assert notice.html.startswith("<b>Informacja o ochronie danych osobowych</b>")  # the notice's own wording: bot/privacy_notice
+    assert notice.html.startswith(
+        "<b>Informacja o ochronie danych osobowych</b>"
+    )  # the notice's own wording: bot/privacy_notice
     assert notice.text.endswith("\n\n" + tr("pl", "Press “Noted” to continue."))
     assert notice.buttons == ["✅ Rozumiem"]
 
     await anna.click("✅ Rozumiem")
     assert (await anna.edited()).buttons == []  # the consent button is gone
     menu = await anna.receive_one()
-    assert menu.text == tr("pl", "Thank you. You can now use the menu below. Type /help at any time to see how we can help.")
-    assert menu.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Aktualności", "🏗 Projekty", "🌐 Język", "❓ Pomoc", "💡 Zaproponuj usprawnienie"]
+    assert menu.text == tr(
+        "pl", "Thank you. You can now use the menu below. Type /help at any time to see how we can help."
+    )
+    assert menu.keyboard_buttons == [
+        "📝 Nowa sprawa",
+        "📂 Moje sprawy",
+        "📰 Aktualności",
+        "🏗 Projekty",
+        "🌐 Język",
+        "❓ Pomoc",
+        "💡 Zaproponuj usprawnienie",
+    ]
     offer = await anna.receive_one()
-    assert offer.text == tr("pl", "Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”).")
+    assert offer.text == tr(
+        "pl",
+        "Would you like news from the municipality? Choose topics (you can change them any time under “📰 News”).",
+    )
     assert offer.buttons == [
-        "➕ Aktualności ogólne", "➕ Projekty i inwestycje", "➕ Drogi i transport", "➕ Sytuacje nadzwyczajne",  # the topics, from the .toml
-        "🏘 Wybierz moje starostwo", "🗞 Najnowsze ogłoszenia",
-    ]  # fmt: skip
+        "➕ Aktualności ogólne",
+        "➕ Projekty i inwestycje",
+        "➕ Drogi i transport",
+        "➕ Sytuacje nadzwyczajne",  # the topics, from the .toml
+        "🏘 Wybierz moje starostwo",
+        "🗞 Najnowsze ogłoszenia",
+    ]
 
     async with database.read() as session:
         resident = (await session.execute(select(Resident))).scalar_one()
@@ -67,7 +90,9 @@ async def test_start_in_polish(bot, telegram: Telegram, database: Database) -> N
     assert resident.consent_at is not None
 
     await anna.send("/start")
-    assert (await anna.receive_one()).text == tr("pl", "Welcome back! How can we help you? Choose from the menu below.")
+    assert (await anna.receive_one()).text == tr(
+        "pl", "Welcome back! How can we help you? Choose from the menu below."
+    )
 
 
 async def test_start_in_lithuanian_with_help_and_cancel(bot, telegram: Telegram) -> None:
@@ -98,13 +123,18 @@ async def test_start_in_lithuanian_with_help_and_cancel(bot, telegram: Telegram)
     assert (await jonas.receive_one()).text == "Nėra ko atšaukti."
 
 
-async def test_unknown_language_code_is_offered_english_and_commands_are_per_language(bot, telegram: Telegram) -> None:
+async def test_unknown_language_code_is_offered_english_and_commands_are_per_language(
+    bot, telegram: Telegram
+) -> None:
     hans = await telegram.resident("Hans", language_code="de")
     await hans.send("/start")
     _, picker = await hans.receive(2)
     assert picker.buttons == ["Polski", "Lietuvių", "✓ English"]
 
-    menus = {(row["language_code"], row["scope"]): [c["description"] for c in row["commands"]] for row in await telegram.commands()}
+    menus = {
+        (row["language_code"], row["scope"]): [c["description"] for c in row["commands"]]
+        for row in await telegram.commands()
+    }
     private = '{"type": "all_private_chats"}'
     assert menus[("pl", private)][0] == "Menu główne"
     assert menus[("lt", private)][0] == "Pagrindinis meniu"
@@ -123,7 +153,15 @@ async def test_language_change_switches_texts_menu_and_commands(bot, telegram: T
     assert (await anna.edited()).text == "Language: English"
     done = await anna.receive_one()
     assert done.text == "Done. We will write to you in English from now on."
-    assert done.keyboard_buttons == ["📝 New case", "📂 My cases", "📰 News", "🏗 Projects", "🌐 Language", "❓ Help", "💡 Suggest an improvement"]
+    assert done.keyboard_buttons == [
+        "📝 New case",
+        "📂 My cases",
+        "📰 News",
+        "🏗 Projects",
+        "🌐 Language",
+        "❓ Help",
+        "💡 Suggest an improvement",
+    ]
 
     await anna.send("/help")
     assert (await anna.receive_one()).text == help_text("en")
@@ -136,7 +174,9 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
     ona = await telegram.resident("Ona", language_code="lt")
     await ona.send_sticker()
     answer = await ona.receive_one()
-    assert answer.text == tr("lt", NOT_UNDERSTOOD) + "\n" + tr("lt", "Send /start to begin.")  # not yet onboarded
+    assert answer.text == tr("lt", NOT_UNDERSTOOD) + "\n" + tr(
+        "lt", "Send /start to begin."
+    )  # not yet onboarded
 
     await onboard(ona, "lt")
     await ona.send_voice()
@@ -156,7 +196,9 @@ async def test_unexpected_messages_get_a_helpful_answer(bot, telegram: Telegram)
     ]
 
 
-async def test_without_onboarding_every_resident_entry_and_old_button_gets_one_answer(bot, telegram: Telegram) -> None:
+async def test_without_onboarding_every_resident_entry_and_old_button_gets_one_answer(
+    bot, telegram: Telegram
+) -> None:
     """After /forget (as before the privacy notice is acknowledged) the menu's entries, the
     residents' commands and the buttons of old messages all answer alike: start with /start."""
     jonas = await telegram.resident("Jonas", language_code="lt")
@@ -168,7 +210,15 @@ async def test_without_onboarding_every_resident_entry_and_old_button_gets_one_a
     await jonas.receive_one()
 
     start_first = tr("lt", "Please start with /start: choose your language and accept the privacy notice.")
-    for typed in ("/new", tr("lt", "📝 New case"), "/cases", tr("lt", "📂 My cases"), "/news", "/projects", tr("lt", "💡 Suggest an improvement")):
+    for typed in (
+        "/new",
+        tr("lt", "📝 New case"),
+        "/cases",
+        tr("lt", "📂 My cases"),
+        "/news",
+        "/projects",
+        tr("lt", "💡 Suggest an improvement"),
+    ):
         await jonas.send(typed)
         assert (await jonas.receive_one()).text == start_first, typed
     await jonas.click(offer.buttons[0], offer)  # a news topic, from before /forget
@@ -176,4 +226,6 @@ async def test_without_onboarding_every_resident_entry_and_old_button_gets_one_a
     await jonas.forge_button("in:submit:", offer)  # a submission's old "Submit"
     assert (await jonas.answer())["text"] == start_first
     await jonas.send("Labas")  # not a place to go: the usual answer, which says how to begin
-    assert (await jonas.receive_one()).text == tr("lt", NOT_UNDERSTOOD) + "\n" + tr("lt", "Send /start to begin.")
+    assert (await jonas.receive_one()).text == tr("lt", NOT_UNDERSTOOD) + "\n" + tr(
+        "lt", "Send /start to begin."
+    )

@@ -15,7 +15,9 @@ from tests.support.driver import Person, Received, Telegram
 from tests.support.helpers import PHOTO, choose, onboard
 
 NUMBER = "VRS-2026-000001"
-DESCRIPTION = "<b>Dziura</b> & wyrwa w jezdni przy ul. Wileńskiej 5 🚧"  # shown as typed: escaped, not interpreted
+DESCRIPTION = (
+    "<b>Dziura</b> & wyrwa w jezdni przy ul. Wileńskiej 5 🚧"  # shown as typed: escaped, not interpreted
+)
 LATITUDE, LONGITUDE = 54.64061, 25.10472
 CAPTION = "Widok od północy"
 
@@ -102,7 +104,16 @@ async def test_the_kinds_are_offered_and_a_sticker_gets_a_hint(anna: Person, kin
 
 async def test_the_elderships_come_in_pages_in_alphabetical_order(anna: Person, kinds: Received) -> None:
     elderships = await choose(anna, "🚧 Zgłoszenie problemu")
-    assert elderships.buttons[:8] == ["Awiżenie", "Bezdany", "Bujwidze", "Czarny Bór", "Dukszty", "Kowalczuki", "Ławaryszki", "Mariampol"]
+    assert elderships.buttons[:8] == [
+        "Awiżenie",
+        "Bezdany",
+        "Bujwidze",
+        "Czarny Bór",
+        "Dukszty",
+        "Kowalczuki",
+        "Ławaryszki",
+        "Mariampol",
+    ]
     assert elderships.buttons[8:] == ["▶ 2/3", "🤷 Nie wiem / cały rejon", "✖️ Anuluj"]
     await anna.click("▶ 2/3")
     await anna.edited()
@@ -140,7 +151,9 @@ async def test_an_album_is_acknowledged_once(anna: Person) -> None:
     assert files_prompt.buttons == ["⏭ Pomiń"]
     await anna.send_album([PHOTO, PHOTO, PHOTO], caption=CAPTION)
     attached = await anna.receive_one()  # one answer for the whole album
-    assert attached.text == tr("pl", "{count} file attached.", "{count} files attached.", 3, count=3) + " " + tr("pl", "Send more, or press “Done”.")
+    assert attached.text == tr(
+        "pl", "{count} file attached.", "{count} files attached.", 3, count=3
+    ) + " " + tr("pl", "Send more, or press “Done”.")
     assert attached.buttons == ["✅ Gotowe"]
     await anna.nothing_more()
 
@@ -150,30 +163,49 @@ async def test_the_location_then_the_contact_are_asked_with_their_keyboards(anna
     assert location_prompt.keyboard_buttons == ["📍 Wyślij moją lokalizację", "⏭ Pomiń"]
     await anna.share_location(LATITUDE, LONGITUDE)
     contact_prompt = await anna.receive_one()
-    assert contact_prompt.keyboard_buttons == ["💬 Odpowiedź tutaj, w Telegramie", "📞 Udostępnij mój numer telefonu"]
+    assert contact_prompt.keyboard_buttons == [
+        "💬 Odpowiedź tutaj, w Telegramie",
+        "📞 Udostępnij mój numer telefonu",
+    ]
 
 
 async def test_the_summary_shows_every_answer_and_the_description_as_typed(summary: Received) -> None:
-    assert summary.text == "\n".join([
-        tr("pl", "<b>Please check your submission</b>"), "",
-        "Rodzaj: Zgłoszenie problemu", "Starostwo: Rzesza", tr("pl", "Category: {name}", name="Drogi, ulice i transport"),
-        tr("pl", "Files: {count}", count=3), tr("pl", "Location: {place}", place="📍 54.64061, 25.10472"),
-        tr("pl", "Answer: {contact}", contact=tr("pl", "here in Telegram")), "",
-        DESCRIPTION,
-    ])  # fmt: skip
+    assert summary.text == "\n".join(
+        [
+            tr("pl", "<b>Please check your submission</b>"),
+            "",
+            "Rodzaj: Zgłoszenie problemu",
+            "Starostwo: Rzesza",
+            tr("pl", "Category: {name}", name="Drogi, ulice i transport"),
+            tr("pl", "Files: {count}", count=3),
+            tr("pl", "Location: {place}", place="📍 54.64061, 25.10472"),
+            tr("pl", "Answer: {contact}", contact=tr("pl", "here in Telegram")),
+            "",
+            DESCRIPTION,
+        ]
+    )
     assert summary.buttons == ["✅ Wyślij", "✏️ Popraw dane", "✖️ Anuluj"]
 
 
 async def test_the_confirmation_gives_the_number_and_the_deadline(submitted: Submitted) -> None:
     confirmation = submitted.confirmation
-    assert confirmation.text == "\n".join([
-        tr("pl", "✅ <b>Your submission has been registered.</b>"), "",
-        tr("pl", "Case number: <b>{number}</b>", number=NUMBER), "Rodzaj: Zgłoszenie problemu",
-        tr("pl", "Handled by: {team}", team="Urzędnicy"), tr("pl", "Received: {date}", date="23 listopada 2026"),
-        "Termin odpowiedzi: 21 grudnia 2026 (pozostało 20 dni roboczych)", "",
-        tr("pl", "What happens next: a clerk of the municipality will deal with your case and answer you here. "
-                 "You will get a message whenever its status changes. You can follow it under “My cases”."),
-    ])  # fmt: skip
+    assert confirmation.text == "\n".join(
+        [
+            tr("pl", "✅ <b>Your submission has been registered.</b>"),
+            "",
+            tr("pl", "Case number: <b>{number}</b>", number=NUMBER),
+            "Rodzaj: Zgłoszenie problemu",
+            tr("pl", "Handled by: {team}", team="Urzędnicy"),
+            tr("pl", "Received: {date}", date="23 listopada 2026"),
+            "Termin odpowiedzi: 21 grudnia 2026 (pozostało 20 dni roboczych)",
+            "",
+            tr(
+                "pl",
+                "What happens next: a clerk of the municipality will deal with your case and answer you here. "
+                "You will get a message whenever its status changes. You can follow it under “My cases”.",
+            ),
+        ]
+    )
     assert confirmation.keyboard_buttons[0] == "📝 Nowa sprawa"  # back to the menu
 
 
@@ -181,7 +213,13 @@ async def test_the_case_is_stored_as_given(submitted: Submitted, store: Database
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
         attachments = (await session.execute(select(Attachment).order_by(Attachment.id))).scalars().all()
-    assert (case.number, case.kind, case.eldership_id, case.category_id, case.locale) == (NUMBER, "report", "riese", "roads", "pl")
+    assert (case.number, case.kind, case.eldership_id, case.category_id, case.locale) == (
+        NUMBER,
+        "report",
+        "riese",
+        "roads",
+        "pl",
+    )
     assert case.description == DESCRIPTION
     assert (case.latitude, case.longitude) == (LATITUDE, LONGITUDE)
     assert case.deadline.isoformat() == "2026-12-21"
@@ -191,12 +229,23 @@ async def test_the_case_is_stored_as_given(submitted: Submitted, store: Database
 
 async def test_the_clerks_get_the_card_the_location_and_the_album(submitted: Submitted) -> None:
     card, pin, *album = submitted.to_clerks
-    assert card.text == "\n".join([
-        "🚧 VRS-2026-000001 · Pranešimas apie problemą",
-        tr("lt", "Status: {status}", status=tr("lt", "Received")) + " · " + tr("lt", "nobody responsible yet"),
-        "Komanda: Specialistai", "Seniūnija: Riešė", "Sritis: Keliai ir transportas", "Gauta: 2026 m. lapkričio 23 d.",
-        "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)", "Gyventojas: Anna", "Kalba: Polski", "", DESCRIPTION,
-    ])  # fmt: skip
+    assert card.text == "\n".join(
+        [
+            "🚧 VRS-2026-000001 · Pranešimas apie problemą",
+            tr("lt", "Status: {status}", status=tr("lt", "Received"))
+            + " · "
+            + tr("lt", "nobody responsible yet"),
+            "Komanda: Specialistai",
+            "Seniūnija: Riešė",
+            "Sritis: Keliai ir transportas",
+            "Gauta: 2026 m. lapkričio 23 d.",
+            "Terminas: 2026 m. gruodžio 21 d. (liko 20 darbo dienų)",
+            "Gyventojas: Anna",
+            "Kalba: Polski",
+            "",
+            DESCRIPTION,
+        ]
+    )
     assert pin.raw["location"] == {"latitude": LATITUDE, "longitude": LONGITUDE}
     assert [m.raw["media_group_id"] for m in album] == [album[0].raw["media_group_id"]] * 3  # one album
     assert [m.text for m in album] == [CAPTION, "", ""]

@@ -30,10 +30,16 @@ PLACE_LT = "Gyventojų aptarnavimo skyrius, 1 langelis"
 LINK = "https://t.me/petent_bot?start=v_front-desk-1"
 TODAY = date(2026, 11, 23)
 PROPOSAL = "Więcej <b>krzeseł</b> & stołów w poczekalni"
-ANONYMITY = "🔒 Anonymous: we store the place, the day and your answers, never who you are. Privacy notice: /privacy"
-FIRST_QUESTION = "How satisfied are you with the service today? Tap a score from 1 (very poor) to 5 (very good)."
+ANONYMITY = (
+    "🔒 Anonymous: we store the place, the day and your answers, never who you are. Privacy notice: /privacy"
+)
+FIRST_QUESTION = (
+    "How satisfied are you with the service today? Tap a score from 1 (very poor) to 5 (very good)."
+)
 THANKS = "Thank you! Your answers have been recorded anonymously. They help us serve you better."
-ALREADY = "You have already answered about {place} today. Thank you! You can answer again after your next visit."
+ALREADY = (
+    "You have already answered about {place} today. Thank you! You can answer again after your next visit."
+)
 UNKNOWN = "This survey link does not lead to any of our offices (the place may have been removed). Thank you for wanting to tell us what you think!"
 
 
@@ -52,7 +58,9 @@ async def scan(person: Person, place: str = "front-desk-1") -> Received:
     return await person.receive_one()
 
 
-async def test_a_new_person_scans_and_answers_everything_in_polish(bot: App, telegram: Telegram, clerks: Person, store: Database) -> None:
+async def test_a_new_person_scans_and_answers_everything_in_polish(
+    bot: App, telegram: Telegram, clerks: Person, store: Database
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")  # never used the bot
     survey = await scan(anna)
     assert survey.text == "\n\n".join([PLACE_PL, tr("pl", FIRST_QUESTION), tr("pl", ANONYMITY)])
@@ -61,13 +69,22 @@ async def test_a_new_person_scans_and_answers_everything_in_polish(bot: App, tel
     await anna.click("4", survey)
     waiting = await anna.edited()
     assert waiting.text == step("pl", PLACE_PL, 2, "How long did you wait to be served?")
-    assert waiting.buttons == ["poniżej 5 min", "5–15 min", "15–30 min", "ponad 30 min", "⏭ Pomiń", "📨 Wyślij"]
+    assert waiting.buttons == [
+        "poniżej 5 min",
+        "5–15 min",
+        "15–30 min",
+        "ponad 30 min",
+        "⏭ Pomiń",
+        "📨 Wyślij",
+    ]
     await anna.click("5–15 min", waiting)
     settled = await anna.edited()
     assert settled.text == step("pl", PLACE_PL, 3, "Was your matter settled?")
     await anna.click("Częściowo", settled)
     courtesy = await anna.edited()
-    assert courtesy.text == step("pl", PLACE_PL, 4, "How courteous was the clerk? From 1 (not at all) to 5 (very).")
+    assert courtesy.text == step(
+        "pl", PLACE_PL, 4, "How courteous was the clerk? From 1 (not at all) to 5 (very)."
+    )
     await anna.click("5", courtesy)
     proposal = await anna.edited()
     assert proposal.buttons == ["📨 Wyślij bez propozycji"]
@@ -75,10 +92,23 @@ async def test_a_new_person_scans_and_answers_everything_in_polish(bot: App, tel
     assert (await anna.receive_one()).text == tr("pl", THANKS)
 
     posted = await clerks.receive_one()  # the default team's group is the quality group here
-    assert posted.text == tr("lt", "💡 A visitor's proposal about {place} (visit survey, anonymous):", place=PLACE_LT) + "\n\n" + PROPOSAL
+    assert (
+        posted.text
+        == tr("lt", "💡 A visitor's proposal about {place} (visit survey, anonymous):", place=PLACE_LT)
+        + "\n\n"
+        + PROPOSAL
+    )
     assert "&lt;b&gt;krzeseł&lt;/b&gt; &amp; stołów" in (posted.html or "")  # escaped, shown as typed
     [row] = await answers(store)
-    assert (row.place_id, row.answered_on, row.score, row.waited, row.settled, row.courtesy, row.proposal) == (
+    assert (
+        row.place_id,
+        row.answered_on,
+        row.score,
+        row.waited,
+        row.settled,
+        row.courtesy,
+        row.proposal,
+    ) == (
         "front-desk-1",
         TODAY,
         4,
@@ -88,10 +118,14 @@ async def test_a_new_person_scans_and_answers_everything_in_polish(bot: App, tel
         PROPOSAL,
     )
     async with store.read() as session:
-        assert await session.get(Resident, anna.user["id"]) is None  # no profile, no consent asked: nothing about her
+        assert (
+            await session.get(Resident, anna.user["id"]) is None
+        )  # no profile, no consent asked: nothing about her
 
 
-async def test_a_second_person_answers_in_lithuanian_and_sends_after_the_score(bot: App, telegram: Telegram, store: Database) -> None:
+async def test_a_second_person_answers_in_lithuanian_and_sends_after_the_score(
+    bot: App, telegram: Telegram, store: Database
+) -> None:
     jonas = await telegram.resident("Jonas", language_code="lt")
     survey = await scan(jonas)
     assert survey.text == "\n\n".join([PLACE_LT, tr("lt", FIRST_QUESTION), tr("lt", ANONYMITY)])
@@ -104,7 +138,9 @@ async def test_a_second_person_answers_in_lithuanian_and_sends_after_the_score(b
     assert (row.score, row.waited, row.settled, row.courtesy, row.proposal) == (5, None, None, None, None)
 
 
-async def test_the_language_changes_with_one_tap_and_skipped_steps_stay_empty(bot: App, telegram: Telegram, store: Database) -> None:
+async def test_the_language_changes_with_one_tap_and_skipped_steps_stay_empty(
+    bot: App, telegram: Telegram, store: Database
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     survey = await scan(anna)
     await anna.click("✓ Polski", survey)  # the language shown: nothing changes
@@ -123,7 +159,9 @@ async def test_the_language_changes_with_one_tap_and_skipped_steps_stay_empty(bo
     assert (row.score, row.waited, row.settled, row.courtesy, row.proposal) == (2, None, "no", None, None)
 
 
-async def test_the_same_person_again_the_same_day_is_thanked_and_not_counted_twice(bot: App, telegram: Telegram, store: Database) -> None:
+async def test_the_same_person_again_the_same_day_is_thanked_and_not_counted_twice(
+    bot: App, telegram: Telegram, store: Database
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     first, second = await scan(anna), await scan(anna)  # two scans before answering: two survey messages
     await anna.click("3", first)
@@ -132,7 +170,9 @@ async def test_the_same_person_again_the_same_day_is_thanked_and_not_counted_twi
     assert (await scan(anna)).text == tr("pl", ALREADY, place=PLACE_PL)
     await anna.click("5", second)  # the other survey message, answered too
     assert (await anna.edited()).text == tr("pl", ALREADY, place=PLACE_PL)
-    await anna.forge_button("vs:front-desk-1:pl:5:s:", second)  # "Send" straight away, as a crafted client could
+    await anna.forge_button(
+        "vs:front-desk-1:pl:5:s:", second
+    )  # "Send" straight away, as a crafted client could
     assert (await anna.answer())["text"] == tr("pl", ALREADY, place=PLACE_PL)
     assert [row.score for row in await answers(store)] == [3]
     # Another place the same day is another answer.
@@ -140,10 +180,15 @@ async def test_the_same_person_again_the_same_day_is_thanked_and_not_counted_twi
     await anna.click("5", other)
     await anna.click("📨 Wyślij", await anna.edited())
     assert (await anna.edited()).text == tr("pl", THANKS)
-    assert sorted((row.place_id, row.score) for row in await answers(store)) == [("front-desk-1", 3), ("rudamina-office", 5)]
+    assert sorted((row.place_id, row.score) for row in await answers(store)) == [
+        ("front-desk-1", 3),
+        ("rudamina-office", 5),
+    ]
 
 
-async def test_the_next_day_counts_again(bot: App, telegram: Telegram, store: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_next_day_counts_again(
+    bot: App, telegram: Telegram, store: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     survey = await scan(anna)
     await anna.click("3", survey)
@@ -156,33 +201,57 @@ async def test_the_next_day_counts_again(bot: App, telegram: Telegram, store: Da
     await anna.click("4", again)
     await anna.click("📨 Wyślij", await anna.edited())
     assert (await anna.edited()).text == tr("pl", THANKS)
-    assert sorted((row.answered_on, row.score) for row in await answers(store)) == [(TODAY, 3), (TODAY + timedelta(days=1), 4)]
+    assert sorted((row.answered_on, row.score) for row in await answers(store)) == [
+        (TODAY, 3),
+        (TODAY + timedelta(days=1), 4),
+    ]
     async with store.read() as session:
         receipts = list((await session.execute(select(VisitReceipt))).scalars())
     assert [receipt.day for receipt in receipts] == [TODAY + timedelta(days=1)]  # yesterday's receipt is gone
 
 
-@pytest.mark.parametrize("payload", ["v_nowhere", "v_" + "a" * 60, "v_front-desk-1'--", "v_FRONT-DESK-1", "v_"])
-async def test_an_unknown_or_forged_place_gets_a_friendly_answer_and_the_menu(bot: App, telegram: Telegram, store: Database, payload: str) -> None:
+@pytest.mark.parametrize(
+    "payload", ["v_nowhere", "v_" + "a" * 60, "v_front-desk-1'--", "v_FRONT-DESK-1", "v_"]
+)
+async def test_an_unknown_or_forged_place_gets_a_friendly_answer_and_the_menu(
+    bot: App, telegram: Telegram, store: Database, payload: str
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     await anna.send(f"/start {payload}")
     reply = await anna.receive_one()
     assert reply.text == tr("pl", UNKNOWN)
-    assert reply.keyboard_buttons == ["📝 Nowa sprawa", "📂 Moje sprawy", "📰 Aktualności", "🏗 Projekty", "🌐 Język", "❓ Pomoc", "💡 Zaproponuj usprawnienie"]
+    assert reply.keyboard_buttons == [
+        "📝 Nowa sprawa",
+        "📂 Moje sprawy",
+        "📰 Aktualności",
+        "🏗 Projekty",
+        "🌐 Język",
+        "❓ Pomoc",
+        "💡 Zaproponuj usprawnienie",
+    ]
     assert await answers(store) == []
 
 
 async def test_a_forged_button_changes_nothing(bot: App, telegram: Telegram, store: Database) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     survey = await scan(anna)
-    for data in ("vs:front-desk-1:pl:9:s:", "vs:nowhere:pl:5:s:", "vs:front-desk-1:xx:5:s:", "vs:front-desk-1:pl:5:a:7", "vs:front-desk-1:pl::s:"):
+    for data in (
+        "vs:front-desk-1:pl:9:s:",
+        "vs:nowhere:pl:5:s:",
+        "vs:front-desk-1:xx:5:s:",
+        "vs:front-desk-1:pl:5:a:7",
+        "vs:front-desk-1:pl::s:",
+    ):
         await anna.forge_button(data, survey)
         assert (await anna.answer())["text"] == tr("pl", "This cannot be done now.")
     assert await answers(store) == []
 
 
 async def test_no_visit_survey_table_holds_a_user_id(bot: App, telegram: Telegram, store: Database) -> None:
-    people = [await telegram.resident(name, language_code=code) for name, code in (("Anna", "pl"), ("Jonas", "lt"), ("Rasa", "lt"))]
+    people = [
+        await telegram.resident(name, language_code=code)
+        for name, code in (("Anna", "pl"), ("Jonas", "lt"), ("Rasa", "lt"))
+    ]
     for person in people:
         survey = await scan(person)
         await person.click("4", survey)
@@ -190,17 +259,37 @@ async def test_no_visit_survey_table_holds_a_user_id(bot: App, telegram: Telegra
         await person.click(tr(person.user["language_code"], "📨 Send"), await person.edited())
         await person.edited()
     async with store.read() as session:
-        columns = {table: list((await session.execute(text(f"SELECT * FROM {table}"))).keys()) for table in ("visit_answers", "visit_receipts")}
-        values = [str(v) for table in columns for row in (await session.execute(text(f"SELECT * FROM {table}"))).all() for v in row]
+        columns = {
+            table: list((await session.execute(text(f"SELECT * FROM {table}"))).keys())
+            for table in ("visit_answers", "visit_receipts")
+        }
+        values = [
+            str(v)
+            for table in columns
+            for row in (await session.execute(text(f"SELECT * FROM {table}"))).all()
+            for v in row
+        ]
     assert columns == {
-        "visit_answers": ["id", "place_id", "answered_on", "score", "waited", "settled", "courtesy", "proposal"],
+        "visit_answers": [
+            "id",
+            "place_id",
+            "answered_on",
+            "score",
+            "waited",
+            "settled",
+            "courtesy",
+            "proposal",
+        ],
         "visit_receipts": ["digest", "day"],
     }
     assert len(values) == 3 * 8 + 3 * 2
     ids = [str(person.user["id"]) for person in people]
     assert not [value for value in values if any(user_id in value for user_id in ids)]
     async with store.read() as session:  # the day as the database holds it: a date, no time of day
-        assert {str(day) for day in (await session.execute(text("SELECT answered_on FROM visit_answers"))).scalars()} == {"2026-11-23"}
+        assert {
+            str(day)
+            for day in (await session.execute(text("SELECT answered_on FROM visit_answers"))).scalars()
+        } == {"2026-11-23"}
 
 
 def decoded(image: Image.Image) -> list[str]:
@@ -208,15 +297,28 @@ def decoded(image: Image.Image) -> list[str]:
 
 
 async def posters(person: Person, emulator: Emulator) -> tuple[Received, bytes, bytes]:
-    pdf, png = await person.receive(2, timeout=90)  # drawing an A4 page takes seconds of CPU on a busy machine
-    return pdf, emulator.files[pdf.raw["document"]["file_id"]].data, emulator.files[png.raw["document"]["file_id"]].data
+    pdf, png = await person.receive(
+        2, timeout=90
+    )  # drawing an A4 page takes seconds of CPU on a busy machine
+    return (
+        pdf,
+        emulator.files[pdf.raw["document"]["file_id"]].data,
+        emulator.files[png.raw["document"]["file_id"]].data,
+    )
 
 
-async def test_the_posters_pdf_and_png_hold_a_qr_code_of_the_survey_link(bot: App, clerks: Person, emulator: Emulator) -> None:
+async def test_the_posters_pdf_and_png_hold_a_qr_code_of_the_survey_link(
+    bot: App, clerks: Person, emulator: Emulator
+) -> None:
     await clerks.send("/qr front-desk-1")
     message, pdf, png = await posters(clerks, emulator)
     assert message.raw["document"]["file_name"] == "poster-front-desk-1.pdf"
-    assert message.text == tr("lt", "Visit survey poster for {place} (A4, Polish and Lithuanian). The code opens {link}", place=PLACE_LT, link=LINK)
+    assert message.text == tr(
+        "lt",
+        "Visit survey poster for {place} (A4, Polish and Lithuanian). The code opens {link}",
+        place=PLACE_LT,
+        link=LINK,
+    )
     assert decoded(Image.open(io.BytesIO(png))) == [LINK]
     page = pypdfium2.PdfDocument(pdf)[0]
     assert [round(side) for side in page.get_size()] == [595, 842]  # A4 in points
@@ -231,15 +333,19 @@ async def test_qr_without_a_place_lists_the_places(bot: App, clerks: Person) -> 
     assert "rudamina-office: Rudaminos seniūnija" in reply.text
 
 
-async def test_a_place_team_prints_its_poster_and_a_non_member_is_refused(desk: Desk, bot: App, telegram: Telegram, emulator: Emulator) -> None:
+async def test_a_place_team_prints_its_poster_and_a_non_member_is_refused(
+    desk: Desk, bot: App, telegram: Telegram, emulator: Emulator
+) -> None:
     stranger = await telegram.person("Tomas")
     emulator.chats[AVIZIENIAI].members.add(stranger.user["id"])  # in the group, but not listed in the team
     await stranger.in_chat(AVIZIENIAI).send("/qr avizieniai-office")
     refusal = await desk.eldership.receive_one()
     assert refusal.text == tr(
-        "lt", "Only the members of {team} (in its group) or of the quality group can print the poster of {place}.",
-        team="Avižienių seniūnija", place="Avižienių seniūnija",
-    )  # fmt: skip
+        "lt",
+        "Only the members of {team} (in its group) or of the quality group can print the poster of {place}.",
+        team="Avižienių seniūnija",
+        place="Avižienių seniūnija",
+    )
     await desk.member.send("/qr avizieniai-office")  # Petras, in the roads group: not the place's team
     assert (await desk.member.receive_one()).text == refusal.text
     await desk.eldership.send("/qr avizieniai-office")  # Aldona, a listed member
@@ -263,7 +369,9 @@ async def test_the_public_page_is_served_only_when_the_setting_is_on(bot: App) -
                 assert f"<h2>{PLACE_LT}</h2><p>" in page  # no answers yet: fewer than 5
 
 
-async def test_the_main_menu_while_a_proposal_is_asked_for_is_not_taken_as_the_proposal(bot: App, telegram: Telegram, clerks: Person, store: Database) -> None:
+async def test_the_main_menu_while_a_proposal_is_asked_for_is_not_taken_as_the_proposal(
+    bot: App, telegram: Telegram, clerks: Person, store: Database
+) -> None:
     anna = await telegram.resident("Anna", language_code="pl")
     survey = await scan(anna)
     await anna.click("4", survey)
@@ -279,15 +387,33 @@ async def test_the_main_menu_while_a_proposal_is_asked_for_is_not_taken_as_the_p
     await clerks.nothing_more()
 
 
-async def test_report_in_the_group_gives_the_places_and_their_chart(bot: App, clerks: Person, store: Database, emulator: Emulator) -> None:
-    emulator.chats[ADMIN_CHAT_ID].admins.add(clerks.user["id"])  # the quality staff get the whole municipality's report (docs/roles.md)
+async def test_report_in_the_group_gives_the_places_and_their_chart(
+    bot: App, clerks: Person, store: Database, emulator: Emulator
+) -> None:
+    emulator.chats[ADMIN_CHAT_ID].admins.add(
+        clerks.user["id"]
+    )  # the quality staff get the whole municipality's report (docs/roles.md)
     async with store.write() as session:
         for score in (5, 4, 4, 3, 5):
-            session.add(VisitAnswer(place_id="front-desk-1", answered_on=TODAY, score=score, waited="lt5", settled="yes"))
+            session.add(
+                VisitAnswer(
+                    place_id="front-desk-1", answered_on=TODAY, score=score, waited="lt5", settled="yes"
+                )
+            )
         session.add(VisitAnswer(place_id="rudamina-office", answered_on=TODAY, score=1))
     await clerks.send("/report")
     message, chart, visits, workbook = await clerks.receive(4, timeout=90)
-    assert tr("lt", "{place}: fewer than {min} answer", "{place}: fewer than {min} answers", 5, place="Rudaminos seniūnija", min=5) in message.text
+    assert (
+        tr(
+            "lt",
+            "{place}: fewer than {min} answer",
+            "{place}: fewer than {min} answers",
+            5,
+            place="Rudaminos seniūnija",
+            min=5,
+        )
+        in message.text
+    )
     assert "Gyventojų aptarnavimo skyrius, 1 langelis: atsakymų: 5, vidurkis 4,2 iš 5" in message.text
     assert chart.raw["photo"] and visits.raw["photo"]
     assert visits.text.startswith(tr("lt", "Visit surveys per place, {start} – {end}").split("{")[0])

@@ -71,7 +71,9 @@ class Telegram:
     """The emulator seen from outside: create people and groups, inject faults, read requests."""
 
     def __init__(self, emulator: Emulator, timeout: float = 15.0) -> None:
-        self.http = httpx.AsyncClient(base_url=emulator.url, timeout=timeout + 15, headers=control_headers(emulator))
+        self.http = httpx.AsyncClient(
+            base_url=emulator.url, timeout=timeout + 15, headers=control_headers(emulator)
+        )
         self.timeout = timeout
         # Returns once the bot is idle (every update handled, nothing due to be sent): set by the
         # in-process `bot` fixture (tests/inprocess/conftest.py `settled`); None end to end.
@@ -87,21 +89,49 @@ class Telegram:
             raise AssertionError(f"{path}: {response.status_code} {response.text}")
         return response.json()
 
-    async def resident(self, first_name: str, language_code: str | None = "pl", last_name: str | None = None) -> Person:
-        user = await self.post("/_emu/users", {"first_name": first_name, "language_code": language_code, "last_name": last_name})
+    async def resident(
+        self, first_name: str, language_code: str | None = "pl", last_name: str | None = None
+    ) -> Person:
+        user = await self.post(
+            "/_emu/users", {"first_name": first_name, "language_code": language_code, "last_name": last_name}
+        )
         return Person(self, user, user["id"])
 
-    async def group(self, title: str, *, forum: bool = False, members: Sequence[Person] = (), admins: Sequence[Person] = (), chat_id: int | None = None) -> int:
-        info = await self.post("/_emu/groups", {
-            "title": title, "forum": forum, "id": chat_id,
-            "members": [m.user["id"] for m in members], "admins": [a.user["id"] for a in admins],
-        })  # fmt: skip
+    async def group(
+        self,
+        title: str,
+        *,
+        forum: bool = False,
+        members: Sequence[Person] = (),
+        admins: Sequence[Person] = (),
+        chat_id: int | None = None,
+    ) -> int:
+        info = await self.post(
+            "/_emu/groups",
+            {
+                "title": title,
+                "forum": forum,
+                "id": chat_id,
+                "members": [m.user["id"] for m in members],
+                "admins": [a.user["id"] for a in admins],
+            },
+        )
         return info["id"]
 
-    async def standing(self, chat_id: int, person: Person, status: str, *, can_send_messages: bool = False) -> None:
+    async def standing(
+        self, chat_id: int, person: Person, status: str, *, can_send_messages: bool = False
+    ) -> None:
         """`person` becomes a member, an administrator, a restricted member (who may send messages,
         or not) of the group, or leaves it."""
-        await self.post("/_emu/members", {"chat_id": chat_id, "user_id": person.user["id"], "status": status, "can_send_messages": can_send_messages})
+        await self.post(
+            "/_emu/members",
+            {
+                "chat_id": chat_id,
+                "user_id": person.user["id"],
+                "status": status,
+                "can_send_messages": can_send_messages,
+            },
+        )
 
     async def person(self, first_name: str, language_code: str | None = "lt") -> Person:
         """Someone (a clerk, staff) who will act in groups; see Person.in_chat."""
@@ -147,7 +177,9 @@ class Person:
 
     # --- acting ---
 
-    async def _send(self, body: dict[str, Any], thread_id: int | None = None, reply_to: int | None = None) -> list[dict[str, Any]]:
+    async def _send(
+        self, body: dict[str, Any], thread_id: int | None = None, reply_to: int | None = None
+    ) -> list[dict[str, Any]]:
         payload = {"user_id": self.user["id"], "chat_id": self.chat_id, **body}
         if thread_id is not None:
             payload["thread_id"] = thread_id
@@ -155,10 +187,14 @@ class Person:
             payload["reply_to"] = reply_to
         return await self.telegram.post("/_emu/messages", payload)
 
-    async def send(self, text: str, *, thread_id: int | None = None, reply_to: int | None = None) -> dict[str, Any]:
+    async def send(
+        self, text: str, *, thread_id: int | None = None, reply_to: int | None = None
+    ) -> dict[str, Any]:
         return (await self._send({"text": text}, thread_id, reply_to))[0]
 
-    async def send_anonymously(self, text: str, *, thread_id: int | None = None, reply_to: int | None = None) -> dict[str, Any]:
+    async def send_anonymously(
+        self, text: str, *, thread_id: int | None = None, reply_to: int | None = None
+    ) -> dict[str, Any]:
         """As a group's administrator posting as the group (sender_chat), not as themselves."""
         return (await self._send({"text": text, "anonymous": True}, thread_id, reply_to))[0]
 
@@ -166,12 +202,25 @@ class Person:
         return (await self._send({"files": [_file("photo", data, caption=caption)]}, **where))[0]
 
     async def send_document(
-        self, data: bytes, name: str, mime: str = "application/pdf", caption: str | None = None, size: int | None = None, **where: Any
+        self,
+        data: bytes,
+        name: str,
+        mime: str = "application/pdf",
+        caption: str | None = None,
+        size: int | None = None,
+        **where: Any,
     ) -> dict[str, Any]:
         """`size`: the document is `data` followed by zero bytes up to this many (a large file, cheaply)."""
-        return (await self._send({"files": [_file("document", data, name=name, mime=mime, caption=caption, size=size)]}, **where))[0]
+        return (
+            await self._send(
+                {"files": [_file("document", data, name=name, mime=mime, caption=caption, size=size)]},
+                **where,
+            )
+        )[0]
 
-    async def send_album(self, photos: list[bytes], caption: str | None = None, **where: Any) -> list[dict[str, Any]]:
+    async def send_album(
+        self, photos: list[bytes], caption: str | None = None, **where: Any
+    ) -> list[dict[str, Any]]:
         files = [_file("photo", data, caption=caption if i == 0 else None) for i, data in enumerate(photos)]
         return await self._send({"files": files}, **where)
 
@@ -211,12 +260,20 @@ class Person:
     # --- reading ---
 
     async def _pull(self, timeout: float) -> bool:
-        response = await self.telegram.http.get("/_emu/events", params={"after": self._inbox.cursor, "chat_id": self.chat_id, "timeout": timeout})
+        response = await self.telegram.http.get(
+            "/_emu/events", params={"after": self._inbox.cursor, "chat_id": self.chat_id, "timeout": timeout}
+        )
         body = response.json()
         self._inbox.cursor = body["last"]
         for event in body["events"]:
-            if event["type"] == "message" and event.get("outgoing") and "forum_topic_created" not in event["message"]:
-                self._inbox.messages.append(Received(event["message"], event.get("html"), event.get("keyboard")))
+            if (
+                event["type"] == "message"
+                and event.get("outgoing")
+                and "forum_topic_created" not in event["message"]
+            ):
+                self._inbox.messages.append(
+                    Received(event["message"], event.get("html"), event.get("keyboard"))
+                )
             elif event["type"] == "edit":
                 self._inbox.edits.append(Received(event["message"], event.get("html")))
             elif event["type"] == "callback_answer":
@@ -289,4 +346,8 @@ class Person:
 
 
 def _file(kind: str, data: bytes, **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, "data": base64.b64encode(data).decode(), **{k: v for k, v in extra.items() if v is not None}}
+    return {
+        "kind": kind,
+        "data": base64.b64encode(data).decode(),
+        **{k: v for k, v in extra.items() if v is not None},
+    }

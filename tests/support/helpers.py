@@ -20,11 +20,25 @@ PHOTO = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 20
 
 # Labels as residents see them.
 LABELS = {
-    "pl": {"language": "✓ Polski", "agree": "✅ Rozumiem", "new": "📝 Nowa sprawa", "submit": "✅ Wyślij",
-           "skip": "⏭ Pomiń", "here": "💬 Odpowiedź tutaj, w Telegramie", "whole": "🤷 Nie wiem / cały rejon"},
-    "lt": {"language": "✓ Lietuvių", "agree": "✅ Susipažinau", "new": "📝 Naujas kreipimasis", "submit": "✅ Pateikti",
-           "skip": "⏭ Praleisti", "here": "💬 Atsakymas čia, per „Telegram“", "whole": "🤷 Nežinau / visas rajonas"},
-}  # fmt: skip
+    "pl": {
+        "language": "✓ Polski",
+        "agree": "✅ Rozumiem",
+        "new": "📝 Nowa sprawa",
+        "submit": "✅ Wyślij",
+        "skip": "⏭ Pomiń",
+        "here": "💬 Odpowiedź tutaj, w Telegramie",
+        "whole": "🤷 Nie wiem / cały rejon",
+    },
+    "lt": {
+        "language": "✓ Lietuvių",
+        "agree": "✅ Susipažinau",
+        "new": "📝 Naujas kreipimasis",
+        "submit": "✅ Pateikti",
+        "skip": "⏭ Praleisti",
+        "here": "💬 Atsakymas čia, per „Telegram“",
+        "whole": "🤷 Nežinau / visas rajonas",
+    },
+}
 
 
 async def choose(person: Person, label: str) -> Received:
@@ -46,7 +60,9 @@ async def onboard(person: Person, locale: str) -> Received:
     return offer
 
 
-async def fill_in_case(person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None) -> Received:
+async def fill_in_case(
+    person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None
+) -> Received:
     """The shortest path to the summary (returned): the whole district (or an eldership of the
     first page), no files, no location, answer here."""
     labels = LABELS[locale]
@@ -71,7 +87,9 @@ async def fill_in_from_category(person: Person, locale: str, category: str, desc
     return summary
 
 
-async def submit_case(person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None) -> Received:
+async def submit_case(
+    person: Person, locale: str, kind: str, category: str, description: str, eldership: str | None = None
+) -> Received:
     """`fill_in_case`, then send: the confirmation."""
     await fill_in_case(person, locale, kind, category, description, eldership)
     await person.click(LABELS[locale]["submit"])
@@ -165,15 +183,31 @@ class Desk:
 async def teams_desk(emulator: Emulator, telegram: Telegram, municipality_file: Path) -> Desk:
     """The teams' groups and people, and the municipality file routing to them (for MUNICIPALITY_FILE)."""
     people = {name: await telegram.person(name) for name in ("Ona", "Rimas", "Petras", "Aldona", "Vida")}
-    for chat_id, title, names in ((ROADS, "Roads", ["Rimas", "Petras"]), (AVIZIENIAI, "Avižieniai", ["Aldona"]), (DIRECTOR, "Director", ["Vida"])):
-        emulator.add_group(title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names])
+    for chat_id, title, names in (
+        (ROADS, "Roads", ["Rimas", "Petras"]),
+        (AVIZIENIAI, "Avižieniai", ["Aldona"]),
+        (DIRECTOR, "Director", ["Vida"]),
+    ):
+        emulator.add_group(
+            title, forum=chat_id != DIRECTOR, chat_id=chat_id, members=[people[n].user["id"] for n in names]
+        )
     emulator.chats[ADMIN_CHAT_ID].members.add(people["Ona"].user["id"])
     ids = {name: person.user["id"] for name, person in people.items()}
     teams_file(
-        municipality_file, front=ADMIN_CHAT_ID, roads=ROADS, eldership=AVIZIENIAI, director=DIRECTOR,
-        roads_heads=[ids["Rimas"]], roads_members=[ids["Petras"]], eldership_members=[ids["Aldona"]], director_heads=[ids["Vida"]],
-    )  # fmt: skip
+        municipality_file,
+        front=ADMIN_CHAT_ID,
+        roads=ROADS,
+        eldership=AVIZIENIAI,
+        director=DIRECTOR,
+        roads_heads=[ids["Rimas"]],
+        roads_members=[ids["Petras"]],
+        eldership_members=[ids["Aldona"]],
+        director_heads=[ids["Vida"]],
+    )
     return Desk(
-        people["Ona"].in_chat(ADMIN_CHAT_ID), people["Rimas"].in_chat(ROADS), people["Petras"].in_chat(ROADS),
-        people["Aldona"].in_chat(AVIZIENIAI), people["Vida"].in_chat(DIRECTOR),
-    )  # fmt: skip
+        people["Ona"].in_chat(ADMIN_CHAT_ID),
+        people["Rimas"].in_chat(ROADS),
+        people["Petras"].in_chat(ROADS),
+        people["Aldona"].in_chat(AVIZIENIAI),
+        people["Vida"].in_chat(DIRECTOR),
+    )

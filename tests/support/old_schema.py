@@ -17,6 +17,14 @@ async def insert_as_of_now(database: Database, name: str, rows: list[dict[str, A
     async with database.engine.begin() as connection:
         present = await connection.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns(name)})
         current = SQLModel.metadata.tables[name]
-        table = sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type, primary_key=c.primary_key) for c in current.columns if c.name in present))
+        table = sa.Table(
+            name,
+            sa.MetaData(),
+            *(
+                sa.Column(c.name, c.type, primary_key=c.primary_key)
+                for c in current.columns
+                if c.name in present
+            ),
+        )
         for row in rows:  # one by one: rows may name different columns
             await connection.execute(table.insert().values(**row))

@@ -14,7 +14,23 @@ from flows.cases import Follow
 from flows.comms import _number_given
 from flows.feedback import Rate
 
-ODD_NUMBERS = ["", "abc", "-1", "+1", "1.5", "1e3", "0x10", "1_000", "²", "１２", "٣", "12²", " 1 2", str(ID_MAX + 1), "9" * 30]
+ODD_NUMBERS = [
+    "",
+    "abc",
+    "-1",
+    "+1",
+    "1.5",
+    "1e3",
+    "0x10",
+    "1_000",
+    "²",
+    "１２",
+    "٣",
+    "12²",
+    " 1 2",
+    str(ID_MAX + 1),
+    "9" * 30,
+]
 
 
 @pytest.mark.parametrize("text", ODD_NUMBERS)
@@ -22,13 +38,18 @@ def test_odd_numbers_are_no_numbers(text: str) -> None:
     assert whole_number(text) is None
 
 
-@pytest.mark.parametrize(("text", "number"), [("0", 0), ("12", 12), (" 12 ", 12), ("007", 7), (str(ID_MAX), ID_MAX)])
+@pytest.mark.parametrize(
+    ("text", "number"), [("0", 0), ("12", 12), (" 12 ", 12), ("007", 7), (str(ID_MAX), ID_MAX)]
+)
 def test_plain_numbers(text: str, number: int) -> None:
     assert whole_number(text) == number
 
 
 def test_a_page_number_has_its_own_ceiling() -> None:
-    assert whole_number(str(PAGE_MAX), PAGE_MAX) == PAGE_MAX and whole_number(str(PAGE_MAX + 1), PAGE_MAX) is None
+    assert (
+        whole_number(str(PAGE_MAX), PAGE_MAX) == PAGE_MAX
+        and whole_number(str(PAGE_MAX + 1), PAGE_MAX) is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,7 +73,9 @@ def test_the_number_after_stop_results_and_close(args: str | None, number: int |
 
 
 def _press(data: str) -> CallbackQuery:
-    return CallbackQuery(id="1", from_user=User(id=501, is_bot=False, first_name="Anna"), chat_instance="x", data=data)
+    return CallbackQuery(
+        id="1", from_user=User(id=501, is_bot=False, first_name="Anna"), chat_instance="x", data=data
+    )
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,15 @@ def test_every_field_aiogram_requires_is_in_the_description_or_given_by_the_emul
     described = json.loads(SPEC_FILE.read_text(encoding="utf-8"))["types"]
     missing = {}
     for name, spec in described.items():
-        if not hasattr(types, name) or not hasattr(getattr(types, name), "model_fields") or "subtypes" in spec:
+        if (
+            not hasattr(types, name)
+            or not hasattr(getattr(types, name), "model_fields")
+            or "subtypes" in spec
+        ):
             continue
-        required_here = {f["name"] for f in spec.get("fields", []) if f.get("required")} | set(NEWER_REQUIRED_FIELDS.get(name, {}))
+        required_here = {f["name"] for f in spec.get("fields", []) if f.get("required")} | set(
+            NEWER_REQUIRED_FIELDS.get(name, {})
+        )
         if lacking := _required_by_aiogram(name) - required_here:
             missing[name] = sorted(lacking)
     assert not missing, f"aiogram requires fields the emulator does not give: {missing}"

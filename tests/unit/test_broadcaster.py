@@ -30,7 +30,10 @@ async def bot(emulator: Emulator):
 
 
 def residents(emulator: Emulator, count: int) -> list[tuple[int, str]]:
-    return [(emulator.add_user(f"R{i}", "pl" if i % 2 else "lt")["id"], "pl" if i % 2 else "lt") for i in range(count)]
+    return [
+        (emulator.add_user(f"R{i}", "pl" if i % 2 else "lt")["id"], "pl" if i % 2 else "lt")
+        for i in range(count)
+    ]
 
 
 def received(emulator: Emulator) -> Counter:
@@ -49,7 +52,9 @@ async def test_each_recipient_gets_their_language_once(database: Database, emula
     assert text.startswith("Skelbimas" if locale == "lt" else "Ogłoszenie")
 
 
-async def test_two_senders_never_send_the_same_delivery(database_url: str, database: Database, emulator: Emulator, bot) -> None:
+async def test_two_senders_never_send_the_same_delivery(
+    database_url: str, database: Database, emulator: Emulator, bot
+) -> None:
     people = residents(emulator, 150)
     first = Broadcaster(database, bot, batch=10)
     other_database = Database(database_url)  # another process's connection pool
@@ -65,11 +70,17 @@ async def test_two_senders_never_send_the_same_delivery(database_url: str, datab
     assert senders == {1: 150}
 
 
-async def test_blocked_and_bad_requests_fail_an_outage_is_waited_out(database: Database, emulator: Emulator, bot) -> None:
+async def test_blocked_and_bad_requests_fail_an_outage_is_waited_out(
+    database: Database, emulator: Emulator, bot
+) -> None:
     people = residents(emulator, 10)
     emulator.blocked.add(people[0][0])
-    emulator.faults.append({"kind": "error", "code": 502, "chat_id": people[1][0], "count": 12})  # a long outage for one chat
-    emulator.faults.append({"kind": "error", "code": 500, "chat_id": people[2][0], "count": 1})  # retried at once
+    emulator.faults.append(
+        {"kind": "error", "code": 502, "chat_id": people[1][0], "count": 12}
+    )  # a long outage for one chat
+    emulator.faults.append(
+        {"kind": "error", "code": 500, "chat_id": people[2][0], "count": 1}
+    )  # retried at once
     emulator.faults.append({"kind": "error", "code": 400, "chat_id": people[3][0], "count": 1})  # permanent
     blocked: list[int] = []
 
@@ -79,11 +90,17 @@ async def test_blocked_and_bad_requests_fail_an_outage_is_waited_out(database: D
     sender = Broadcaster(database, bot, on_blocked=on_blocked, max_backoff=0.05)
     broadcast = await sender.create(CONTENT, people)
     counts = await sender.run(broadcast.id)
-    assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.BLOCKED], counts[DeliveryStatus.FAILED]) == (8, 1, 1)
+    assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.BLOCKED], counts[DeliveryStatus.FAILED]) == (
+        8,
+        1,
+        1,
+    )
     assert blocked == [people[0][0]]
     assert received(emulator)[people[1][0]] == 1  # after the outage, once
     async with database.read() as session:
-        waited = (await session.execute(select(Delivery).where(Delivery.chat_id == people[1][0]))).scalar_one()
+        waited = (
+            await session.execute(select(Delivery).where(Delivery.chat_id == people[1][0]))
+        ).scalar_one()
     assert waited.attempts > 1 and waited.status == DeliveryStatus.SENT
 
 
@@ -91,7 +108,9 @@ async def test_a_429_storm_delays_but_loses_nothing(database: Database, emulator
     emulator.limits.enabled = True
     emulator.limits.global_per_second, emulator.limits.global_burst = 50, 5
     emulator.reset_rate_buckets()
-    bot = create_bot(TOKEN, emulator.url, RateLimiter(Lanes(global_per_second=0)))  # the bot does not pace itself
+    bot = create_bot(
+        TOKEN, emulator.url, RateLimiter(Lanes(global_per_second=0))
+    )  # the bot does not pace itself
     try:
         people = residents(emulator, 40)
         sender = Broadcaster(database, bot, batch=40)
@@ -110,7 +129,11 @@ async def test_resume_after_a_crash_sends_what_was_left(database: Database, emul
     broadcast = await crashed.create(CONTENT, people)
     claimed = await crashed.claim(broadcast.id, 5)  # claimed, then the process died before sending
     async with database.write() as session:  # its lease ran out
-        await session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in claimed])).values(claimed_at=utcnow() - timedelta(minutes=5)))
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([d.id for d in claimed]))
+            .values(claimed_at=utcnow() - timedelta(minutes=5))
+        )
 
     restarted = Broadcaster(database, bot)
     assert await restarted.recover() == 5
@@ -139,7 +162,9 @@ async def test_stop_cancels_what_is_not_sent(database: Database, emulator: Emula
         assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.STOPPED
 
 
-async def test_a_paused_sender_ends_after_its_batch_and_the_rest_goes_on_later(database: Database, emulator: Emulator, bot) -> None:
+async def test_a_paused_sender_ends_after_its_batch_and_the_rest_goes_on_later(
+    database: Database, emulator: Emulator, bot
+) -> None:
     """Shutting down: the batch in hand is sent and recorded, nothing is left claimed, the
     broadcast stays sending; the next start sends the rest, each once."""
     people = residents(emulator, 30)
@@ -152,14 +177,20 @@ async def test_a_paused_sender_ends_after_its_batch_and_the_rest_goes_on_later(d
     with pytest.raises(Paused):
         await sender.run(broadcast.id, pause_at_the_first_progress)
     counts = await sender.counts(broadcast.id)
-    assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.PENDING], counts[DeliveryStatus.SENDING]) == (5, 25, 0)
+    assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.PENDING], counts[DeliveryStatus.SENDING]) == (
+        5,
+        25,
+        0,
+    )
     async with database.read() as session:
         assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.SENDING
     counts = await Broadcaster(database, bot, batch=5).run(broadcast.id)  # the next start
     assert counts[DeliveryStatus.SENT] == 30 and set(received(emulator).values()) == {1}
 
 
-async def test_a_not_found_answer_fails_its_row_and_the_rest_goes_on(database: Database, emulator: Emulator, bot) -> None:
+async def test_a_not_found_answer_fails_its_row_and_the_rest_goes_on(
+    database: Database, emulator: Emulator, bot
+) -> None:
     """A 404 (TelegramNotFound) is permanent for the broadcaster as for the outbox: the row fails
     and the others are delivered (it escaped the broadcaster and ended the whole run before)."""
     people = residents(emulator, 5)
@@ -170,7 +201,9 @@ async def test_a_not_found_answer_fails_its_row_and_the_rest_goes_on(database: D
     assert (counts[DeliveryStatus.SENT], counts[DeliveryStatus.FAILED]) == (4, 1)
 
 
-async def test_an_unexpected_error_keeps_the_row_and_it_goes_later(database: Database, emulator: Emulator, bot, monkeypatch) -> None:
+async def test_an_unexpected_error_keeps_the_row_and_it_goes_later(
+    database: Database, emulator: Emulator, bot, monkeypatch
+) -> None:
     """A bug or a database hiccup while sending one row: the row waits and is sent on a later
     pass, nobody is lost and the run goes on (it escaped and ended the run before)."""
     people = residents(emulator, 4)

@@ -22,7 +22,11 @@ _GETTEXT = {"_", "__"}
 INDIRECT = {"Request", "Complaint", "Report of a problem"}
 
 # Labels with a row of their own (Telegram shows about 32 characters there): checked against that.
-ONE_A_ROW = {"🤷 Not sure / whole district": 32, "🔕 Stop following my eldership": 32, "🔔 Follow my eldership's projects": 32}
+ONE_A_ROW = {
+    "🤷 Not sure / whole district": 32,
+    "🔕 Stop following my eldership": 32,
+    "🔔 Follow my eldership's projects": 32,
+}
 
 # A label with a name filled in ({name}, {eldership}: the longest eldership) has a row of its own.
 ROW = 32
@@ -33,7 +37,13 @@ def samples(locale: str) -> dict[str, str]:
     municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
     longest = max((e.get(locale) for e in municipality.elderships), key=len)
     team = max((t.name.get(locale) for t in municipality.teams), key=len, default="")
-    return {"language": max(LANGUAGE_NAMES.values(), key=len), "count": "9999", "name": longest, "eldership": longest, "team": team}
+    return {
+        "language": max(LANGUAGE_NAMES.values(), key=len),
+        "count": "9999",
+        "name": longest,
+        "eldership": longest,
+        "team": team,
+    }
 
 
 class _Filled(dict):
@@ -44,7 +54,13 @@ class _Filled(dict):
 
 
 # Reply keyboards (under the input field): two to a row in the main menu, the rest a row each.
-REPLY_ONE_A_ROW = {"💡 Suggest an improvement", "⏭ Skip", "📍 Send my location", "📞 Share my phone number", "💬 Answer here in Telegram"}
+REPLY_ONE_A_ROW = {
+    "💡 Suggest an improvement",
+    "⏭ Skip",
+    "📍 Send my location",
+    "📞 Share my phone number",
+    "💬 Answer here in Telegram",
+}
 
 # Marks put before a news topic's name: "✅"/"➕" for a resident (a row each), "● " for the staff's audience (two to a row when they fit).
 TOPIC_MARKS = ("✅ ", "➕ ")
@@ -59,14 +75,23 @@ def _literals(node: ast.AST) -> set[str]:
     """The msgids of _("…") and __("…") calls under `node`."""
     found = set()
     for n in ast.walk(node):
-        gettext_call = isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _GETTEXT and n.args
+        gettext_call = (
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _GETTEXT and n.args
+        )
         if gettext_call and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str):
             found.add(n.args[0].value)
     return found
 
 
 def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    """The names a label may come from; not those only counted (`len(CHECKLIST)` numbers the buttons)."""
+    counted = {
+        id(arg)
+        for n in ast.walk(node)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len"
+        for arg in n.args
+    }
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in counted}
 
 
 # Keywords whose texts are buttons: a keyboard helper's `extra=[(label, data)]`, and a form's labels
@@ -87,11 +112,15 @@ def inline_label_msgids() -> set[str]:
             constants = {
                 statement.targets[0].id: _literals(statement.value)
                 for statement in tree.body
-                if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name)
+                if isinstance(statement, ast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
             }
             for call in ast.walk(tree):
                 if isinstance(call, ast.Call):
-                    found |= {t for k in call.keywords if k.arg in BUTTON_KEYWORDS for t in _literals(k.value)}
+                    found |= {
+                        t for k in call.keywords if k.arg in BUTTON_KEYWORDS for t in _literals(k.value)
+                    }
             for function in ast.walk(tree):
                 if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
                     continue
@@ -101,7 +130,9 @@ def inline_label_msgids() -> set[str]:
                 texts = [
                     k.value
                     for n in nodes
-                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "button"
+                    if isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == "button"
                     for k in n.keywords
                     if k.arg == "text"
                 ]
@@ -154,7 +185,9 @@ def test_catalog_button_labels_fit(locale: str) -> None:
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for label in [s for s in strings if s] or ids:  # English: the msgid itself
             shown = label.format_map(_Filled(samples(locale)))
-            named = shown != label.format_map(_Filled({**samples(locale), "name": "", "eldership": "", "team": ""}))
+            named = shown != label.format_map(
+                _Filled({**samples(locale), "name": "", "eldership": "", "team": ""})
+            )
             if visible_length(shown) > ONE_A_ROW.get(msgid, ROW if named else LIMIT):
                 too_long.append(f"{shown!r} ({visible_length(shown)})")
     assert not too_long, f"{locale}: inline button labels over {LIMIT} characters: {too_long}"
@@ -184,19 +217,33 @@ def reply_label_msgids() -> set[str]:
             tree = ast.parse(path.read_text())
             constants: dict[str, set[str]] = {}
             for statement in tree.body:
-                if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+                if (
+                    isinstance(statement, ast.Assign)
+                    and len(statement.targets) == 1
+                    and isinstance(statement.targets[0], ast.Name)
+                ):
                     constants[statement.targets[0].id] = _literals(statement.value) | {
                         t for name in _names(statement.value) for t in constants.get(name, set())
                     }
             for function in ast.walk(tree):
-                if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) and _names(function) & {"ReplyKeyboardMarkup", "ReplyKeyboardBuilder"}:
-                    found |= {t for name in _names(function) for t in constants.get(name, set())} | _literals(function)
+                if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) and _names(function) & {
+                    "ReplyKeyboardMarkup",
+                    "ReplyKeyboardBuilder",
+                }:
+                    found |= {t for name in _names(function) for t in constants.get(name, set())} | _literals(
+                        function
+                    )
     return found
 
 
 def test_the_scan_finds_the_reply_keyboards() -> None:
     labels = reply_label_msgids()
-    for expected in ("📝 New case", "💡 Suggest an improvement", "💬 Answer here in Telegram", "📍 Send my location"):
+    for expected in (
+        "📝 New case",
+        "💡 Suggest an improvement",
+        "💬 Answer here in Telegram",
+        "📍 Send my location",
+    ):
         assert expected in labels
 
 
@@ -236,5 +283,10 @@ def test_button_emoji_are_all_colour(locale: str) -> None:
         message = catalog.get(msgid)
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        grey += [label for label in [*ids, *strings] if label and any(c in TEXT_STYLE and label[i + 1 : i + 2] != "\ufe0f" for i, c in enumerate(label))]
+        grey += [
+            label
+            for label in [*ids, *strings]
+            if label
+            and any(c in TEXT_STYLE and label[i + 1 : i + 2] != "\ufe0f" for i, c in enumerate(label))
+        ]
     assert not grey, f"{locale}: add U+FE0F after the symbol: {grey}"

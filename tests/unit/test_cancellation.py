@@ -10,7 +10,9 @@ from bot.services.outbox import Outbox
 from bot.store.db import Database
 
 
-async def _stops_when_cancelled_during_a_wake_up(start: Callable[[], Awaitable[None]], wake: Callable[[], Awaitable[None]]) -> int:
+async def _stops_when_cancelled_during_a_wake_up(
+    start: Callable[[], Awaitable[None]], wake: Callable[[], Awaitable[None]]
+) -> int:
     """How many of 50 cancellations, each some loop steps after a wake-up, the task outlived."""
     outlived = 0
     for trial in range(50):

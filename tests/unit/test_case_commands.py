@@ -25,7 +25,17 @@ async def commands(database: Database) -> AsyncIterator[CaseCommands]:
 
 
 def case(status: CaseStatus = CaseStatus.NEW, **values: object) -> Case:
-    return Case(**{"id": 1, "status": status, "kind": CaseKind.REPORT, "resident_id": ANNA, "team_id": None, "extension_days": 0, **values})
+    return Case(
+        **{
+            "id": 1,
+            "status": status,
+            "kind": CaseKind.REPORT,
+            "resident_id": ANNA,
+            "team_id": None,
+            "extension_days": 0,
+            **values,
+        }
+    )
 
 
 def refusal(check: object, *args: object) -> Refusal:
@@ -39,7 +49,9 @@ def test_a_clerks_action_is_refused_with_its_reason(commands: CaseCommands) -> N
     assert refusal(commands.check_action, closed, Action.TAKE) is Refusal.STATUS
     assert refusal(commands.check_action, None, Action.TAKE) is Refusal.NO_CASE
     assert refusal(commands.check_action, case(purged_at=NOW), Action.TAKE) is Refusal.NO_CASE
-    assert refusal(commands.check_action, case(kind=CaseKind.COMPLAINT), Action.PUBLISH) is Refusal.STATUS  # only reports are public
+    assert (
+        refusal(commands.check_action, case(kind=CaseKind.COMPLAINT), Action.PUBLISH) is Refusal.STATUS
+    )  # only reports are public
     used_up = case(extension_days=commands.config.municipality.kinds[CaseKind.REPORT].max_extension_days)
     assert refusal(commands.check_action, used_up, Action.EXTEND) is Refusal.NO_EXTENSION_LEFT
     assert refusal(commands.check_extension, case(), 0) is Refusal.EXTENSION
@@ -55,8 +67,12 @@ def test_the_resident_reopens_through_the_same_table_within_the_reopen_days(comm
     assert commands.check_reopen_by_resident(closed, ANNA, NOW) is closed
     assert commands.resident_may_reopen(closed, NOW)
     assert refusal(commands.check_reopen_by_resident, closed, ANNA + 1, NOW) is Refusal.NOT_THEIRS
-    assert refusal(commands.check_reopen_by_resident, closed, ANNA, NOW + timedelta(days=2)) is Refusal.TOO_LATE
-    duplicate = case(CaseStatus.DUPLICATE, closed_at=NOW)  # reopened through its original, by clerks and residents alike
+    assert (
+        refusal(commands.check_reopen_by_resident, closed, ANNA, NOW + timedelta(days=2)) is Refusal.TOO_LATE
+    )
+    duplicate = case(
+        CaseStatus.DUPLICATE, closed_at=NOW
+    )  # reopened through its original, by clerks and residents alike
     assert refusal(commands.check_reopen_by_resident, duplicate, ANNA, NOW) is Refusal.STATUS
     assert Action.REOPEN not in allowed_actions(duplicate)
     assert refusal(commands.check_reopen_by_resident, case(), ANNA, NOW) is Refusal.STATUS  # still open
@@ -66,7 +82,10 @@ def test_the_resident_reopens_through_the_same_table_within_the_reopen_days(comm
 def test_information_is_added_only_to_the_residents_open_case(commands: CaseCommands) -> None:
     assert commands.check_add_information(case(), ANNA).status == CaseStatus.NEW
     assert refusal(commands.check_add_information, case(), ANNA + 1) is Refusal.NOT_THEIRS
-    assert refusal(commands.check_add_information, case(CaseStatus.REJECTED, closed_at=NOW), ANNA) is Refusal.STATUS
+    assert (
+        refusal(commands.check_add_information, case(CaseStatus.REJECTED, closed_at=NOW), ANNA)
+        is Refusal.STATUS
+    )
 
 
 def test_a_prompt_waits_its_minutes_and_not_a_second_longer() -> None:
@@ -86,6 +105,12 @@ def test_a_teams_load_is_per_responsible_clerk_busiest_first() -> None:
         case(assignee_name=None, deadline=date(2026, 12, 1)),
         case(assignee_name="Petras", deadline=date(2026, 12, 1)),
         case(assignee_name="Petras", deadline=date(2026, 11, 1)),
-        case(assignee_name="", deadline=date(2026, 11, 1)),  # no name recorded: nobody's, as the digest counts it
+        case(
+            assignee_name="", deadline=date(2026, 11, 1)
+        ),  # no name recorded: nobody's, as the digest counts it
     ]
-    assert load_per_clerk(cases, today) == [ClerkLoad(None, 2, 1), ClerkLoad("Petras", 2, 1), ClerkLoad("Ona", 1, 1)]
+    assert load_per_clerk(cases, today) == [
+        ClerkLoad(None, 2, 1),
+        ClerkLoad("Petras", 2, 1),
+        ClerkLoad("Ona", 1, 1),
+    ]

@@ -20,13 +20,29 @@ def test_a_description_is_10_to_3000_visible_characters(text: str, problem: Prob
     assert CaseDraft.DESCRIPTION.problem(text) == problem
 
 
-@pytest.mark.parametrize(("value", "ok"), [("+370 600 12345", True), ("8 (5) 123-45-67", True), ("12", False), ("call me", False), ("+" + "1" * 40, False)])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("+370 600 12345", True),
+        ("8 (5) 123-45-67", True),
+        ("12", False),
+        ("call me", False),
+        ("+" + "1" * 40, False),
+    ],
+)
 def test_one_phone_rule(value: str, ok: bool) -> None:
     assert (CaseDraft.phone_problem(value) is None) == ok
 
 
 @pytest.mark.parametrize(
-    ("value", "ok"), [("ona@vrsa.lt", True), ("ona@vrsa", False), ("a b@c.lt", False), ("<x>@y.lt", False), ("a@" + "b" * 250 + ".lt", False)]
+    ("value", "ok"),
+    [
+        ("ona@vrsa.lt", True),
+        ("ona@vrsa", False),
+        ("a b@c.lt", False),
+        ("<x>@y.lt", False),
+        ("a@" + "b" * 250 + ".lt", False),
+    ],
 )
 def test_one_email_rule(value: str, ok: bool) -> None:
     assert (CaseDraft.email_problem(value) is None) == ok

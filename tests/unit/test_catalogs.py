@@ -25,7 +25,9 @@ def _catalog(locale: str):
 def _source_msgids() -> set[str | tuple[str, str]]:
     found: set[str | tuple[str, str]] = set()
     for folder in ("bot", "flows"):
-        for _, _, message, _, _ in extract_from_dir(PROJECT_DIR / folder, method_map=[("**.py", "python")], keywords=KEYWORDS):
+        for _, _, message, _, _ in extract_from_dir(
+            PROJECT_DIR / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
+        ):
             found.add(message if isinstance(message, str) else tuple(message[:2]))
     return found
 
@@ -33,7 +35,11 @@ def _source_msgids() -> set[str | tuple[str, str]]:
 @pytest.mark.parametrize("locale", ["pl", "lt"])
 def test_every_message_is_translated(locale: str) -> None:
     catalog = _catalog(locale)
-    missing = [m.id for m in catalog if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
+    missing = [
+        m.id
+        for m in catalog
+        if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))
+    ]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     assert not missing, f"{locale}: untranslated {missing[:5]}"
     assert not fuzzy, f"{locale}: fuzzy {fuzzy[:5]}"
@@ -43,7 +49,9 @@ def test_catalogs_hold_every_string_of_the_code() -> None:
     in_code = _source_msgids()
     for locale in ("pl", "lt", "en"):
         in_catalog = {m.id if isinstance(m.id, str) else tuple(m.id) for m in _catalog(locale) if m.id}
-        assert not in_code - in_catalog, f"{locale}: run `make update` and translate: {sorted(map(str, in_code - in_catalog))[:5]}"
+        assert not in_code - in_catalog, (
+            f"{locale}: run `make update` and translate: {sorted(map(str, in_code - in_catalog))[:5]}"
+        )
 
 
 @pytest.mark.parametrize("locale", ["pl", "lt"])
@@ -79,7 +87,9 @@ def test_compiled_catalog_matches_its_source(locale: str) -> None:
     source = {
         _key(m.id): _key(m.string)
         for m in _catalog(locale)
-        if m.id and (m.string if isinstance(m.string, str) else all(m.string)) and _key(m.string) != _key(m.id)
+        if m.id
+        and (m.string if isinstance(m.string, str) else all(m.string))
+        and _key(m.string) != _key(m.id)
     }
     assert compiled == source, "the .mo is stale: run `make compile`"
 

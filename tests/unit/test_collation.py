@@ -55,13 +55,39 @@ def test_spaces_and_digits_before_letters() -> None:
 @pytest.mark.parametrize(
     ("locale", "first_page", "last"),
     [
-        ("lt", ["Avižieniai", "Bezdonys", "Buivydžiai", "Dūkštai", "Juodšiliai", "Kalveliai", "Lavoriškės", "Maišiagala"],
-         ["Sudervė", "Sužionys", "Šatrininkai", "Zujūnai"]),
-        ("pl", ["Awiżenie", "Bezdany", "Bujwidze", "Czarny Bór", "Dukszty", "Kowalczuki", "Ławaryszki", "Mariampol"],
-         ["Suderwa", "Sużany", "Szatryniki", "Zujuny"]),
+        (
+            "lt",
+            [
+                "Avižieniai",
+                "Bezdonys",
+                "Buivydžiai",
+                "Dūkštai",
+                "Juodšiliai",
+                "Kalveliai",
+                "Lavoriškės",
+                "Maišiagala",
+            ],
+            ["Sudervė", "Sužionys", "Šatrininkai", "Zujūnai"],
+        ),
+        (
+            "pl",
+            [
+                "Awiżenie",
+                "Bezdany",
+                "Bujwidze",
+                "Czarny Bór",
+                "Dukszty",
+                "Kowalczuki",
+                "Ławaryszki",
+                "Mariampol",
+            ],
+            ["Suderwa", "Sużany", "Szatryniki", "Zujuny"],
+        ),
     ],
-)  # fmt: skip
-def test_the_eldership_picker_is_in_alphabetical_order(locale: str, first_page: list[str], last: list[str]) -> None:
+)
+def test_the_eldership_picker_is_in_alphabetical_order(
+    locale: str, first_page: list[str], last: list[str]
+) -> None:
     class Config:
         municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
 

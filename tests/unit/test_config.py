@@ -71,7 +71,9 @@ def test_defaults(env: dict[str, str]) -> None:
         ("CONVERSATION_TTL_HOURS", "0", "CONVERSATION_TTL_HOURS"),
     ],
 )
-def test_bad_setting_is_named(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, value: str | None, message: str) -> None:
+def test_bad_setting_is_named(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, value: str | None, message: str
+) -> None:
     if value is None:
         monkeypatch.delenv(name)
     else:
@@ -84,7 +86,9 @@ def test_bad_setting_is_named(env: dict[str, str], monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize(("value", "weekday"), [("monday", 0), ("Fri", 4), ("sunday", 6), ("off", None)])
-def test_weekly_report_day(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, value: str, weekday: int | None) -> None:
+def test_weekly_report_day(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, value: str, weekday: int | None
+) -> None:
     monkeypatch.setenv("WEEKLY_REPORT", value)
     assert load_config().settings.weekly_report_weekday == weekday
 
@@ -98,9 +102,13 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in VALID}
     env.update(VALID, ADMIN_CHAT_ID="oops")
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "migrate"], cwd=tmp_path, env=env | {"PYTHONPATH": str(Path.cwd())},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(Path.cwd())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith("petent: configuration error: ADMIN_CHAT_ID")
@@ -108,14 +116,22 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
 
 def test_cli_names_a_redis_nobody_answers_on(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in VALID}
-    env.update(VALID, REDIS_URL="redis://127.0.0.1:1/0", TELEGRAM_API_URL="http://127.0.0.1:1")  # port 1: nothing listens
+    env.update(
+        VALID, REDIS_URL="redis://127.0.0.1:1/0", TELEGRAM_API_URL="http://127.0.0.1:1"
+    )  # port 1: nothing listens
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env | {"PYTHONPATH": str(Path.cwd())},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(Path.cwd())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert result.stderr.startswith("petent: configuration error: REDIS_URL: cannot connect to redis://127.0.0.1:1/0 (")
+    assert result.stderr.startswith(
+        "petent: configuration error: REDIS_URL: cannot connect to redis://127.0.0.1:1/0 ("
+    )
 
 
 def test_cli_names_a_files_dir_it_cannot_write_to(tmp_path: Path) -> None:
@@ -123,22 +139,36 @@ def test_cli_names_a_files_dir_it_cannot_write_to(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in VALID}
     env.update(VALID, FILES_DIR="mounted/files", TELEGRAM_API_URL="http://127.0.0.1:1")
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env | {"PYTHONPATH": str(Path.cwd())},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(Path.cwd())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"petent: configuration error: FILES_DIR: cannot write to {tmp_path / 'mounted' / 'files'}: Not a directory"
+    assert (
+        result.stderr.strip()
+        == f"petent: configuration error: FILES_DIR: cannot write to {tmp_path / 'mounted' / 'files'}: Not a directory"
+    )
 
 
 def test_default_municipality_has_the_23_elderships_in_both_languages() -> None:
     municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
     pairs = {(e.lt, e.pl) for e in municipality.elderships}
     assert len(municipality.elderships) == 23
-    for pair in [("Avižieniai", "Awiżenie"), ("Juodšiliai", "Czarny Bór"), ("Nemenčinės miestas", "Niemenczyn (miasto)"), ("Šatrininkai", "Szatryniki")]:
+    for pair in [
+        ("Avižieniai", "Awiżenie"),
+        ("Juodšiliai", "Czarny Bór"),
+        ("Nemenčinės miestas", "Niemenczyn (miasto)"),
+        ("Šatrininkai", "Szatryniki"),
+    ]:
         assert pair in pairs
     assert {code: (k.deadline_days, k.max_extension_days) for code, k in municipality.kinds.items()} == {
-        "request": (20, 20), "complaint": (20, 10), "report": (20, 10),
-    }  # fmt: skip
+        "request": (20, 20),
+        "complaint": (20, 10),
+        "report": (20, 10),
+    }
     # English falls back to the Lithuanian place name.
     assert municipality.eldership_by_id["juodsiliai"].get("en") == "Juodšiliai"
 
@@ -146,10 +176,21 @@ def test_default_municipality_has_the_23_elderships_in_both_languages() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda text: text.replace('id = "bezdonys"', 'id = "avizieniai"'), "elderships: duplicate id avizieniai"),
+        (
+            lambda text: text.replace('id = "bezdonys"', 'id = "avizieniai"'),
+            "elderships: duplicate id avizieniai",
+        ),
         (lambda text: text.replace('lt = "Bezdonys"\n', ""), "elderships.1.lt: Field required"),
-        (lambda text: text.replace("[kinds.report]\ndeadline_days = 20", "[kinds.report]\ndeadline_days = 0"), "kinds.report.deadline_days"),
-        (lambda text: text.replace("[kinds.report]", "[kinds.petition]"), "kinds: expected exactly request, complaint, report"),
+        (
+            lambda text: text.replace(
+                "[kinds.report]\ndeadline_days = 20", "[kinds.report]\ndeadline_days = 0"
+            ),
+            "kinds.report.deadline_days",
+        ),
+        (
+            lambda text: text.replace("[kinds.report]", "[kinds.petition]"),
+            "kinds: expected exactly request, complaint, report",
+        ),
         (lambda text: text + "\n[[[broken", "is not valid TOML"),
     ],
 )
@@ -179,17 +220,25 @@ name = { pl = "Drogi", lt = "Keliai" }
     ("extra", "error"),
     [
         (TEAMS + '[routing]\ndefault_team = "nobody"\n', "routing.default_team: unknown team nobody"),
-        (TEAMS + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "parks"\n', "routing.rules[1]: unknown team parks"),
         (
-            TEAMS + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["roads"]\n',
+            TEAMS + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "parks"\n',
+            "routing.rules[1]: unknown team parks",
+        ),
+        (
+            TEAMS
+            + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["roads"]\n',
             "routing.rules[2]: can never match, rule 1 before it takes every case it would",
         ),
         (
-            TEAMS + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["rods"]\n',
+            TEAMS
+            + '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["rods"]\n',
             "routing.rules[1]: unknown category or eldership rods",
         ),
         (TEAMS, "routing: missing; name at least the default_team"),
-        ('[[teams]]\nid = "front"\nname = { pl = "Biuro", lt = "Skyrius" }\n[routing]\ndefault_team = "front"\n', "teams.0.chat_id: Field required"),
+        (
+            '[[teams]]\nid = "front"\nname = { pl = "Biuro", lt = "Skyrius" }\n[routing]\ndefault_team = "front"\n',
+            "teams.0.chat_id: Field required",
+        ),
     ],
 )
 def test_teams_and_routing_are_checked_at_start(tmp_path, extra: str, error: str) -> None:
@@ -218,7 +267,9 @@ def test_routing_sends_each_case_to_the_first_matching_team(tmp_path) -> None:
         ("petent.example.lt/telegram", "fine_secret", "WEBHOOK_URL: must be the full URL Telegram posts to"),
     ],
 )
-def test_webhook_settings_are_named(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, url: str, secret: str | None, message: str) -> None:
+def test_webhook_settings_are_named(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, url: str, secret: str | None, message: str
+) -> None:
     monkeypatch.setenv("WEBHOOK_URL", url)
     if secret is not None:
         monkeypatch.setenv("WEBHOOK_SECRET", secret)
@@ -227,7 +278,9 @@ def test_webhook_settings_are_named(env: dict[str, str], monkeypatch: pytest.Mon
     assert str(error.value).startswith(message)
 
 
-def test_webhook_mode_listens_on_8081_by_default(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_mode_listens_on_8081_by_default(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert load_config().settings.web_listen_port is None  # polling: no web server unless WEB_PORT is set
     monkeypatch.setenv("WEBHOOK_URL", "https://petent.example.lt/telegram")
     monkeypatch.setenv("WEBHOOK_SECRET", "s3cret")

@@ -4,8 +4,19 @@ import asyncio
 
 import httpx
 import pytest
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+)
 
 from bot.limiter import PACED_METHODS
 from bot.sandbox.emulator import Emulator, Limits
@@ -18,7 +29,9 @@ from tests.conftest import TOKEN
 @pytest.fixture
 async def bot(emulator: Emulator):
     bot = create_bot(TOKEN, emulator.url)  # raw: no pacing, no retries, to see Telegram's answers
-    bot.session.middleware.unregister(next(m for m in bot.session.middleware if isinstance(m, DeliveryMiddleware)))
+    bot.session.middleware.unregister(
+        next(m for m in bot.session.middleware if isinstance(m, DeliveryMiddleware))
+    )
     yield bot
     await bot.session.close()
 
@@ -117,7 +130,9 @@ def test_the_paced_methods_are_bot_api_methods() -> None:
     assert {methods.get(name.lower()) for name in PACED_METHODS} == set(PACED_METHODS)
 
 
-async def test_editing_media_counts_in_a_group_not_in_a_private_chat(bot, emulator: Emulator, anna: dict) -> None:
+async def test_editing_media_counts_in_a_group_not_in_a_private_chat(
+    bot, emulator: Emulator, anna: dict
+) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 64
     emulator.limits.global_burst = 100  # the chats' lanes only
     emulator.reset_rate_buckets()
@@ -125,17 +140,27 @@ async def test_editing_media_counts_in_a_group_not_in_a_private_chat(bot, emulat
     card = await bot.send_photo(group, BufferedInputFile(png, "0.png"))
     for i in range(1, 20):  # 20 a minute in a group, edits included
         edited = await bot.edit_message_media(
-            InputMediaDocument(media=BufferedInputFile(png, f"{i}.png"), caption=f"<b>{i}</b>"), chat_id=group, message_id=card.message_id
+            InputMediaDocument(media=BufferedInputFile(png, f"{i}.png"), caption=f"<b>{i}</b>"),
+            chat_id=group,
+            message_id=card.message_id,
         )
     assert edited.document.file_name == "19.png" and edited.caption == "19" and edited.photo is None
     with pytest.raises(TelegramRetryAfter):
-        await bot.edit_message_media(InputMediaPhoto(media=BufferedInputFile(png, "20.png")), chat_id=group, message_id=card.message_id)
+        await bot.edit_message_media(
+            InputMediaPhoto(media=BufferedInputFile(png, "20.png")), chat_id=group, message_id=card.message_id
+        )
     photo = await bot.send_photo(anna["id"], BufferedInputFile(png, "0.png"))
     for i in range(1, 15):  # more than the private chat's burst of 10: only new messages count there
-        await bot.edit_message_media(InputMediaPhoto(media=BufferedInputFile(png, f"{i}.png")), chat_id=anna["id"], message_id=photo.message_id)
+        await bot.edit_message_media(
+            InputMediaPhoto(media=BufferedInputFile(png, f"{i}.png")),
+            chat_id=anna["id"],
+            message_id=photo.message_id,
+        )
     text = await bot.send_message(anna["id"], "Tekst")
     with pytest.raises(TelegramBadRequest, match="no media in the message"):
-        await bot.edit_message_media(InputMediaPhoto(media=photo.photo[0].file_id), chat_id=anna["id"], message_id=text.message_id)
+        await bot.edit_message_media(
+            InputMediaPhoto(media=photo.photo[0].file_id), chat_id=anna["id"], message_id=text.message_id
+        )
 
 
 async def test_forum_topics_and_missing_threads(bot, emulator: Emulator) -> None:
@@ -189,18 +214,24 @@ async def test_a_reply_refused_429_again_and_again_still_goes_out(emulator: Emul
         await bot.session.close()
 
 
-async def test_an_edit_in_a_private_chat_told_to_wait_waits_before_it_is_tried_again(emulator: Emulator, anna: dict) -> None:
+async def test_an_edit_in_a_private_chat_told_to_wait_waits_before_it_is_tried_again(
+    emulator: Emulator, anna: dict
+) -> None:
     """No lane holds such an edit (only new messages count in a private chat): it waits itself."""
     bot = create_bot(TOKEN, emulator.url)
     try:
         sent = await bot.send_message(anna["id"], "Rodzaj: ?")
-        emulator.faults.append({"kind": "retry_after", "retry_after": 1, "method": "editMessageText", "count": 2})
+        emulator.faults.append(
+            {"kind": "retry_after", "retry_after": 1, "method": "editMessageText", "count": 2}
+        )
         await bot.edit_message_text("Rodzaj: skarga", chat_id=anna["id"], message_id=sent.message_id)
     finally:
         await bot.session.close()
     tries = [r for r in emulator.requests if r["method"] == "editMessageText"]
     assert [r["status"] for r in tries] == [429, 429, 200]
-    assert all(later["at"] - earlier["at"] >= 0.9 for earlier, later in zip(tries, tries[1:], strict=False)), "tried again at once"
+    assert all(
+        later["at"] - earlier["at"] >= 0.9 for earlier, later in zip(tries, tries[1:], strict=False)
+    ), "tried again at once"
     assert emulator.chats[anna["id"]].messages[sent.message_id]["text"] == "Rodzaj: skarga"
 
 
@@ -216,14 +247,19 @@ async def test_long_polling_waits_for_updates(emulator: Emulator, anna: dict) ->
         updates = (await poll).json()["result"]
         assert [u["message"]["text"] for u in updates] == ["Dzień dobry"]
         # Confirming with offset removes them.
-        again = await http.post(f"/bot{TOKEN}/getUpdates", json={"offset": updates[-1]["update_id"] + 1, "timeout": 0})
+        again = await http.post(
+            f"/bot{TOKEN}/getUpdates", json={"offset": updates[-1]["update_id"] + 1, "timeout": 0}
+        )
         assert again.json()["result"] == []
 
 
 def test_html_entities_use_utf16_offsets() -> None:
     text, entities = parse_html("🚧 <b>Drogi</b> &amp; <i>mosty</i>")
     assert text == "🚧 Drogi & mosty"
-    assert entities == [{"type": "bold", "offset": 3, "length": 5}, {"type": "italic", "offset": 11, "length": 5}]
+    assert entities == [
+        {"type": "bold", "offset": 3, "length": 5},
+        {"type": "italic", "offset": 11, "length": 5},
+    ]
     with pytest.raises(HTMLParseError):
         parse_html("<b><i>crossed</b></i>")
 
@@ -234,9 +270,13 @@ def test_limits_can_be_switched_off() -> None:
 
 async def test_multipart_uploads_and_file_download(bot, emulator: Emulator, anna: dict) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 64
-    sent = await bot.send_document(anna["id"], BufferedInputFile(png, "plan.png"), caption="<b>Plan</b> działki")
+    sent = await bot.send_document(
+        anna["id"], BufferedInputFile(png, "plan.png"), caption="<b>Plan</b> działki"
+    )
     assert sent.document.file_name == "plan.png" and sent.caption == "Plan działki"
-    album = await bot.send_media_group(anna["id"], [InputMediaPhoto(media=BufferedInputFile(png, f"{i}.png")) for i in range(3)])
+    album = await bot.send_media_group(
+        anna["id"], [InputMediaPhoto(media=BufferedInputFile(png, f"{i}.png")) for i in range(3)]
+    )
     assert len({m.media_group_id for m in album}) == 1
     file = await bot.get_file(sent.document.file_id)
     downloaded = await bot.download_file(file.file_path)

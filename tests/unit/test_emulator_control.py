@@ -23,15 +23,28 @@ async def test_a_request_without_the_token_or_with_a_form_body_is_refused(emulat
         for response in (
             await http.post("/_emu/messages", json=message),  # no token
             await http.post("/_emu/messages", json=message, headers={TOKEN_HEADER: "guessed"}),
-            await http.post("/_emu/messages", json=message, headers={TOKEN_HEADER: "żeton".encode()}),  # not even ASCII: refused, not raised
+            await http.post(
+                "/_emu/messages", json=message, headers={TOKEN_HEADER: "żeton".encode()}
+            ),  # not even ASCII: refused, not raised
             await http.get("/_emu/chats"),
         ):
             assert response.status_code == 403
-            assert response.text == f"the control API needs this run's token in {TOKEN_HEADER} (the sandbox page has it)"
+            assert (
+                response.text
+                == f"the control API needs this run's token in {TOKEN_HEADER} (the sandbox page has it)"
+            )
         # What a page on another site can send without asking the browser first: a form.
-        form = await http.post("/_emu/messages", data={"user_id": str(anna["id"]), "text": "/start"}, headers=control_headers(emulator))
+        form = await http.post(
+            "/_emu/messages",
+            data={"user_id": str(anna["id"]), "text": "/start"},
+            headers=control_headers(emulator),
+        )
         assert (form.status_code, form.text) == (415, "the control API takes application/json")
-        plain = await http.post("/_emu/messages", content=b'{"text": "/start"}', headers={**control_headers(emulator), "Content-Type": "text/plain"})
+        plain = await http.post(
+            "/_emu/messages",
+            content=b'{"text": "/start"}',
+            headers={**control_headers(emulator), "Content-Type": "text/plain"},
+        )
         assert plain.status_code == 415
         sent = await http.post("/_emu/messages", json=message, headers=control_headers(emulator))
         assert sent.status_code == 200 and sent.json()[0]["text"] == "/start"
@@ -48,17 +61,33 @@ async def test_an_uploaded_file_comes_back_as_an_attachment_with_nosniff(emulato
     anna = emulator.add_user("Anna", "pl")
     page = b"<html><script>fetch('/_emu/messages')</script></html>"
     async with httpx.AsyncClient(base_url=emulator.url, headers=control_headers(emulator)) as http:
-        files = [{"kind": "document", "name": "Wniosek Łukasza.html", "mime": "text/html", "data": base64.b64encode(page).decode()}]
+        files = [
+            {
+                "kind": "document",
+                "name": "Wniosek Łukasza.html",
+                "mime": "text/html",
+                "data": base64.b64encode(page).decode(),
+            }
+        ]
         [message] = (await http.post("/_emu/messages", json={"user_id": anna["id"], "files": files})).json()
         file_id = message["document"]["file_id"]
         served = await http.get(f"/_emu/files/{file_id}")
     assert served.content == page
     assert served.headers["X-Content-Type-Options"] == "nosniff"
-    assert served.headers["Content-Disposition"] == "attachment; filename=\"Wniosek _ukasza.html\"; filename*=UTF-8''Wniosek%20%C5%81ukasza.html"
-    async with httpx.AsyncClient(base_url=emulator.url) as http:  # an <img> or a link carries the token in the query
-        assert (await http.get(f"/_emu/files/{file_id}", params={"token": emulator.control_token})).content == page
+    assert (
+        served.headers["Content-Disposition"]
+        == "attachment; filename=\"Wniosek _ukasza.html\"; filename*=UTF-8''Wniosek%20%C5%81ukasza.html"
+    )
+    async with httpx.AsyncClient(
+        base_url=emulator.url
+    ) as http:  # an <img> or a link carries the token in the query
+        assert (
+            await http.get(f"/_emu/files/{file_id}", params={"token": emulator.control_token})
+        ).content == page
         assert (await http.get(f"/_emu/files/{file_id}")).status_code == 403
-        assert (await http.get("/_emu/chats", params={"token": emulator.control_token})).status_code == 403  # only files take it there
+        assert (
+            await http.get("/_emu/chats", params={"token": emulator.control_token})
+        ).status_code == 403  # only files take it there
 
 
 async def test_the_sandbox_page_carries_the_token_and_nothing_else_does() -> None:

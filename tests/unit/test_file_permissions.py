@@ -46,7 +46,9 @@ async def test_database_files_made_before_are_narrowed_to_their_owner(tmp_path: 
     await database.dispose()
 
 
-def test_the_buckets_staging_folder_is_made_with_mkdtemp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_buckets_staging_folder_is_made_with_mkdtemp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     pytest.importorskip("minio")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     squatted = tmp_path / "petent-incoming"
@@ -60,7 +62,9 @@ def test_the_buckets_staging_folder_is_made_with_mkdtemp(monkeypatch: pytest.Mon
     assert other != staging
 
 
-async def test_downloads_an_earlier_process_left_in_its_own_folder_are_removed_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+async def test_downloads_an_earlier_process_left_in_its_own_folder_are_removed_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     pytest.importorskip("minio")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     earlier = Path(tempfile.mkdtemp(prefix="petent-incoming-"))  # a process killed mid-download

@@ -107,13 +107,26 @@ async def test_s3_store_keeps_reads_and_deletes(s3: S3FileStore) -> None:
 async def test_s3_objects_are_downloaded_not_shown_under_their_name(s3: S3FileStore) -> None:
     """A browser opening an object's URL saves it (a sender's HTML or SVG does not run) under its
     name: ASCII for old clients, the exact name in UTF-8 (RFC 6266/5987); unencrypted by default."""
-    await s3.put("2026/VRS-2026-000001/1.html", _staged(s3, b"<script>alert(1)</script>"), "text/html", 'Zaświadczenie Łukasza "pilne" %41.html')
-    await s3.put("2026/VRS-2026-000001/2.jpg", _staged(s3, PHOTO), "image/jpeg")  # a photo has no name: the key's
-    page, photo = (s3.client.stat_object("petent-files", f"2026/VRS-2026-000001/{name}").metadata for name in ("1.html", "2.jpg"))
+    await s3.put(
+        "2026/VRS-2026-000001/1.html",
+        _staged(s3, b"<script>alert(1)</script>"),
+        "text/html",
+        'Zaświadczenie Łukasza "pilne" %41.html',
+    )
+    await s3.put(
+        "2026/VRS-2026-000001/2.jpg", _staged(s3, PHOTO), "image/jpeg"
+    )  # a photo has no name: the key's
+    page, photo = (
+        s3.client.stat_object("petent-files", f"2026/VRS-2026-000001/{name}").metadata
+        for name in ("1.html", "2.jpg")
+    )
     assert page["Content-Disposition"] == (
         "attachment; filename=\"Zaswiadczenie _ukasza _pilne_ _41.html\"; filename*=UTF-8''Za%C5%9Bwiadczenie%20%C5%81ukasza%20%22pilne%22%20%2541.html"
     )
-    assert (page["Content-Type"], photo["Content-Disposition"]) == ("text/html", "attachment; filename=\"2.jpg\"; filename*=UTF-8''2.jpg")
+    assert (page["Content-Type"], photo["Content-Disposition"]) == (
+        "text/html",
+        "attachment; filename=\"2.jpg\"; filename*=UTF-8''2.jpg",
+    )
     assert "x-amz-server-side-encryption" not in page
 
 
@@ -121,27 +134,50 @@ async def test_s3_objects_are_downloaded_not_shown_under_their_name(s3: S3FileSt
     ("setting", "headers"),
     [
         ("AES256", {"x-amz-server-side-encryption": "AES256"}),
-        ("alias/petent-files", {"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": "alias/petent-files"}),
+        (
+            "alias/petent-files",
+            {
+                "x-amz-server-side-encryption": "aws:kms",
+                "x-amz-server-side-encryption-aws-kms-key-id": "alias/petent-files",
+            },
+        ),
     ],
 )
-async def test_s3_objects_are_encrypted_as_files_s3_sse_says(s3_endpoint: str, s3: S3FileStore, setting: str, headers: dict[str, str]) -> None:
+async def test_s3_objects_are_encrypted_as_files_s3_sse_says(
+    s3_endpoint: str, s3: S3FileStore, setting: str, headers: dict[str, str]
+) -> None:
     store = S3FileStore(s3_endpoint, "petent-files", "test-key", "test-secret", sse=setting)
     await store.put("2026/VRS-2026-000001/1.jpg", _staged(store, PHOTO), "image/jpeg")
     stat = store.client.stat_object("petent-files", "2026/VRS-2026-000001/1.jpg")
     assert {name: stat.metadata.get(name) for name in headers} == headers
 
 
-async def test_a_file_kept_in_s3_carries_its_name_and_the_encryption(database: Database, emulator: Emulator, s3_endpoint: str, s3: S3FileStore) -> None:
+async def test_a_file_kept_in_s3_carries_its_name_and_the_encryption(
+    database: Database, emulator: Emulator, s3_endpoint: str, s3: S3FileStore
+) -> None:
     """Through the outbox, as the bot keeps a file, with FILES_S3_SSE from the settings."""
     emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
     async with database.write() as session:
         session.add(Resident(id=501, locale="pl", display_name="Anna"))
-    s3_settings = {"files_s3_bucket": "petent-files", "files_s3_access_key": "test-key", "files_s3_secret_key": "test-secret"}
-    wired = services(database, emulator.url, files_s3_endpoint=s3_endpoint, files_s3_sse="aes256", **s3_settings)
+    s3_settings = {
+        "files_s3_bucket": "petent-files",
+        "files_s3_access_key": "test-key",
+        "files_s3_secret_key": "test-secret",
+    }
+    wired = services(
+        database, emulator.url, files_s3_endpoint=s3_endpoint, files_s3_sse="aes256", **s3_settings
+    )
     try:
         svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
         svg_id, document = emulator.store_file(svg, "plan sklypo.svg", "image/svg+xml", "document")
-        draft = AttachmentDraft("document", svg_id, document.unique_id, file_name="Prašymas dėl sklypo.svg", mime_type="image/svg+xml", file_size=len(svg))
+        draft = AttachmentDraft(
+            "document",
+            svg_id,
+            document.unique_id,
+            file_name="Prašymas dėl sklypo.svg",
+            mime_type="image/svg+xml",
+            file_size=len(svg),
+        )
         await wired.commands.open(_draft(draft), RECEIVED)
         await wired.outbox.send_due_now()
     finally:
@@ -149,15 +185,22 @@ async def test_a_file_kept_in_s3_carries_its_name_and_the_encryption(database: D
     (attachment,) = await _attachments(database)
     assert attachment.storage == "s3" and attachment.storage_key is not None
     stat = s3.client.stat_object("petent-files", attachment.storage_key)
-    assert stat.metadata["Content-Disposition"] == "attachment; filename=\"Prasymas del sklypo.svg\"; filename*=UTF-8''Pra%C5%A1ymas%20d%C4%97l%20sklypo.svg"
+    assert (
+        stat.metadata["Content-Disposition"]
+        == "attachment; filename=\"Prasymas del sklypo.svg\"; filename*=UTF-8''Pra%C5%A1ymas%20d%C4%97l%20sklypo.svg"
+    )
     assert stat.metadata["x-amz-server-side-encryption"] == "AES256"
 
 
 async def test_s3_problems_name_the_setting(s3_endpoint: str) -> None:
-    with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: there is no bucket no-such-bucket at http://127.0.0.1"):
+    with pytest.raises(
+        ConfigError, match="^FILES_S3_BUCKET: there is no bucket no-such-bucket at http://127.0.0.1"
+    ):
         await check_store(S3FileStore(s3_endpoint, "no-such-bucket", "k", "s"))
     unreachable = S3FileStore("http://127.0.0.1:9", "petent-files", "k", "s")  # nothing listens on port 9
-    with pytest.raises(StorageError, match=r"^FILES_S3_ENDPOINT: storing 1\.jpg: cannot reach http://127\.0\.0\.1:9"):
+    with pytest.raises(
+        StorageError, match=r"^FILES_S3_ENDPOINT: storing 1\.jpg: cannot reach http://127\.0\.0\.1:9"
+    ):
         await unreachable.put("1.jpg", _staged(unreachable, b"x"), "image/jpeg")
 
 
@@ -165,21 +208,41 @@ async def test_s3_settings_are_checked_at_start_up(database: Database) -> None:
     with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: must be set with FILES_S3_ENDPOINT"):
         factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000")
     with pytest.raises(ConfigError, match="^FILES_S3_SECRET_KEY: must be set with FILES_S3_ENDPOINT"):
-        factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000", files_s3_bucket="petent-files", files_s3_access_key="k")
+        factories.test_config(
+            database,
+            files_s3_endpoint="http://127.0.0.1:9000",
+            files_s3_bucket="petent-files",
+            files_s3_access_key="k",
+        )
     with pytest.raises(ConfigError, match="^FILES_S3_ENDPOINT: must be the storage's http"):
         factories.test_config(database, files_s3_endpoint="http://127.0.0.1:9000/petent-files")
     with pytest.raises(ConfigError, match="^FILES_S3_SSE: only for a bucket: set FILES_S3_ENDPOINT too"):
         factories.test_config(database, files_s3_sse="AES256")
-    s3 = {"files_s3_endpoint": "http://127.0.0.1:9000", "files_s3_bucket": "petent-files", "files_s3_access_key": "k", "files_s3_secret_key": "s"}
+    s3 = {
+        "files_s3_endpoint": "http://127.0.0.1:9000",
+        "files_s3_bucket": "petent-files",
+        "files_s3_access_key": "k",
+        "files_s3_secret_key": "s",
+    }
     with pytest.raises(ConfigError, match="^FILES_S3_SSE: must be AES256 or a KMS key id"):
         factories.test_config(database, files_s3_sse="AES 256", **s3)
-    kms = factories.test_config(database, files_s3_sse=" arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab ", **s3).settings
+    kms = factories.test_config(
+        database, files_s3_sse=" arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab ", **s3
+    ).settings
     assert kms.files_s3_sse == "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab"
     store, _ = file_stores(kms)
-    assert isinstance(store, S3FileStore) and store.sse is not None and store.sse.headers()["X-Amz-Server-Side-Encryption"] == "aws:kms"
+    assert (
+        isinstance(store, S3FileStore)
+        and store.sse is not None
+        and store.sse.headers()["X-Amz-Server-Side-Encryption"] == "aws:kms"
+    )
     with pytest.raises(ConfigError, match="^FILES_S3_BUCKET: must be a bucket name"):
         factories.test_config(
-            database, files_s3_endpoint="http://127.0.0.1:9000", files_s3_bucket="Petent_Files", files_s3_access_key="k", files_s3_secret_key="s"
+            database,
+            files_s3_endpoint="http://127.0.0.1:9000",
+            files_s3_bucket="Petent_Files",
+            files_s3_access_key="k",
+            files_s3_secret_key="s",
         )
 
 
@@ -197,7 +260,14 @@ async def wired(database: Database, emulator: Emulator, tmp_path: Path) -> Async
 
 
 def _draft(*attachments: AttachmentDraft) -> CaseDraft:
-    return CaseDraft(resident_id=501, locale="pl", kind="request", category_id="roads", description="Dziura w drodze", attachments=attachments)
+    return CaseDraft(
+        resident_id=501,
+        locale="pl",
+        kind="request",
+        category_id="roads",
+        description="Dziura w drodze",
+        attachments=attachments,
+    )
 
 
 async def _attachments(database: Database) -> list[Attachment]:
@@ -205,7 +275,9 @@ async def _attachments(database: Database) -> list[Attachment]:
         return list((await session.execute(select(Attachment).order_by(Attachment.id))).scalars())
 
 
-async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_files_are_downloaded_into_the_store_with_size_and_sha256(
+    wired, database: Database, emulator: Emulator, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
     pdf = b"%PDF-1.4 plan of the street\n" * 100
     pdf_id, document = emulator.store_file(pdf, "plan ulicy.pdf", "application/pdf", "document")
@@ -213,7 +285,14 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, d
         await wired.commands.open(
             _draft(
                 AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO)),
-                AttachmentDraft("document", pdf_id, document.unique_id, file_name="plan ulicy.pdf", mime_type="application/pdf", file_size=len(pdf)),
+                AttachmentDraft(
+                    "document",
+                    pdf_id,
+                    document.unique_id,
+                    file_name="plan ulicy.pdf",
+                    mime_type="application/pdf",
+                    file_size=len(pdf),
+                ),
             ),
             RECEIVED,
         )
@@ -221,20 +300,40 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, d
     await wired.outbox.send_due_now()
 
     first, second = await _attachments(database)
-    assert (first.size, first.sha256, first.storage, first.content_type) == (len(PHOTO), hashlib.sha256(PHOTO).hexdigest(), "local", "image/jpeg")
-    assert first.storage_key == f"2026/{case.number}/{first.id}.jpg" and first.stored_at is not None and first.store_error is None
+    assert (first.size, first.sha256, first.storage, first.content_type) == (
+        len(PHOTO),
+        hashlib.sha256(PHOTO).hexdigest(),
+        "local",
+        "image/jpeg",
+    )
+    assert (
+        first.storage_key == f"2026/{case.number}/{first.id}.jpg"
+        and first.stored_at is not None
+        and first.store_error is None
+    )
     assert (tmp_path / "files" / first.storage_key).read_bytes() == PHOTO
-    assert (second.size, second.sha256, second.file_name) == (len(pdf), hashlib.sha256(pdf).hexdigest(), "plan ulicy.pdf")
+    assert (second.size, second.sha256, second.file_name) == (
+        len(pdf),
+        hashlib.sha256(pdf).hexdigest(),
+        "plan ulicy.pdf",
+    )
     assert second.storage_key == f"2026/{case.number}/{second.id}.pdf"
     assert (tmp_path / "files" / second.storage_key).read_bytes() == pdf
     assert not list((tmp_path / "files" / ".incoming").iterdir())  # no download left half-way
     downloads = [r for r in emulator.requests if r["method"] == "getFile"]
     assert len(downloads) == 2 and all(r["status"] == 200 for r in downloads)
     # The card and the files still went to the clerks from Telegram.
-    card, photo_post, document_post = [m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "forum_topic_created" not in m]
+    card, photo_post, document_post = [
+        m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "forum_topic_created" not in m
+    ]
     assert card["text"].splitlines()[0] == f"📄 {case.number} · Prašymas"
-    assert ([p["file_id"] for p in photo_post["photo"]], document_post["document"]["file_id"]) == ([photo_id], pdf_id)  # re-sent by file_id
-    assert {m.get("message_thread_id") for m in (photo_post, document_post)} == {card["message_thread_id"]}  # in the case's topic
+    assert ([p["file_id"] for p in photo_post["photo"]], document_post["document"]["file_id"]) == (
+        [photo_id],
+        pdf_id,
+    )  # re-sent by file_id
+    assert {m.get("message_thread_id") for m in (photo_post, document_post)} == {
+        card["message_thread_id"]
+    }  # in the case's topic
     # /mydata tells the resident what the municipality keeps.
     exported = (await wired.rights.export(501, RECEIVED))["cases"][0]["files"]
     assert [(f["file_name"], f["size"], f["sha256"], f["kept_by_municipality"]) for f in exported] == [
@@ -242,30 +341,51 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(wired, d
         ("plan ulicy.pdf", len(pdf), hashlib.sha256(pdf).hexdigest(), True),
     ]
     with wired.i18n.context(), wired.i18n.use_locale("pl"):
-        assert "Dokument: — · kopię przechowuje samorząd" in wired.rights.readable(await wired.rights.export(501, RECEIVED))
+        assert "Dokument: — · kopię przechowuje samorząd" in wired.rights.readable(
+            await wired.rights.export(501, RECEIVED)
+        )
 
 
-async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    big_id, big = emulator.store_file(b"\0" * (20 * 1024 * 1024 + 1), "nagranie.pdf", "application/pdf", "document")
-    await wired.commands.open(_draft(AttachmentDraft("document", big_id, big.unique_id, file_name="nagranie.pdf", file_size=20 * 1024 * 1024 + 1)), RECEIVED)
+async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(
+    wired, database: Database, emulator: Emulator, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    big_id, big = emulator.store_file(
+        b"\0" * (20 * 1024 * 1024 + 1), "nagranie.pdf", "application/pdf", "document"
+    )
+    await wired.commands.open(
+        _draft(
+            AttachmentDraft(
+                "document", big_id, big.unique_id, file_name="nagranie.pdf", file_size=20 * 1024 * 1024 + 1
+            )
+        ),
+        RECEIVED,
+    )
     await wired.outbox.send_due_now()
 
     (attachment,) = await _attachments(database)
     assert (attachment.store_error, attachment.stored_at, attachment.sha256) == ("too big", None, None)
     refused = [r for r in emulator.requests if r["method"] == "getFile"]
     assert [(r["status"], r["error"]) for r in refused] == [(400, "Bad Request: file is too big")]
-    notices = [m.get("text", "") for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "nagranie.pdf" in m.get("text", "")]
+    notices = [
+        m.get("text", "")
+        for m in emulator.chats[ADMIN_CHAT_ID].messages.values()
+        if "nagranie.pdf" in m.get("text", "")
+    ]
     assert len(notices) == 1 and "20 MB" in notices[0]  # in the clerks' language (ADMIN_LOCALE)
     assert not (tmp_path / "files" / "2026").exists()
 
 
-async def test_a_storage_outage_is_retried_until_the_file_is_kept(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_storage_outage_is_retried_until_the_file_is_kept(
+    wired, database: Database, emulator: Emulator, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
     (tmp_path / "files").write_text("the disk is not mounted")  # FILES_DIR is unusable for now
     await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)
     await wired.outbox.send_due_now()
     async with database.read() as session:
-        row = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file"))).scalar_one()
+        row = (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file"))
+        ).scalar_one()
     assert row.status == "pending" and row.last_error.startswith("FILES_DIR: cannot write")
     (tmp_path / "files").unlink()  # mounted again
     async with database.write() as session:
@@ -275,9 +395,13 @@ async def test_a_storage_outage_is_retried_until_the_file_is_kept(wired, databas
     assert attachment.sha256 == hashlib.sha256(PHOTO).hexdigest()
 
 
-async def test_retention_deletes_the_stored_copies(wired, database: Database, emulator: Emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_retention_deletes_the_stored_copies(
+    wired, database: Database, emulator: Emulator, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
-    case = (await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)).case
+    case = (
+        await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)
+    ).case
     await wired.outbox.send_due_now()
     (attachment,) = await _attachments(database)
     kept = tmp_path / "files" / attachment.storage_key
@@ -294,7 +418,12 @@ async def test_retention_deletes_the_stored_copies(wired, database: Database, em
 
 
 async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(database: Database) -> None:
-    outbox = Outbox(database, "test", concurrency=8, pools=[Pool(frozenset({Kind.STORE_FILE}), concurrency=2, max_backoff=30)])
+    outbox = Outbox(
+        database,
+        "test",
+        concurrency=8,
+        pools=[Pool(frozenset({Kind.STORE_FILE}), concurrency=2, max_backoff=30)],
+    )
     release, running, peak, sent = asyncio.Event(), [0], [0], []
 
     async def download(row: OutboxMessage) -> Sent:
@@ -324,7 +453,11 @@ async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(d
         release.set()
         for _ in range(200):
             async with database.read() as session:
-                left = (await session.execute(select(OutboxMessage).where(OutboxMessage.status != "sent"))).scalars().all()
+                left = (
+                    (await session.execute(select(OutboxMessage).where(OutboxMessage.status != "sent")))
+                    .scalars()
+                    .all()
+                )
             if not left:
                 break
             await asyncio.sleep(0.05)
@@ -339,26 +472,56 @@ async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(d
 async def test_the_same_file_sent_again_is_kept_once(wired, database: Database, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
     pdf = b"%PDF-1.4 a large scan\n" * 1000
     pdf_id, document = emulator.store_file(pdf, "skan.pdf", "application/pdf", "document")
-    scan = AttachmentDraft("document", pdf_id, document.unique_id, file_name="skan.pdf", mime_type="application/pdf", file_size=len(pdf))
+    scan = AttachmentDraft(
+        "document",
+        pdf_id,
+        document.unique_id,
+        file_name="skan.pdf",
+        mime_type="application/pdf",
+        file_size=len(pdf),
+    )
     case = (await wired.commands.open(_draft(), RECEIVED)).case
     await wired.commands.add_information(case.id, 501, None, (scan,), resident_message_id=10)
     with pytest.raises(AlreadyAdded):  # re-sent by its file id: nothing new, nothing recorded
         await wired.commands.add_information(case.id, 501, None, (scan,), resident_message_id=11)
-    await wired.commands.add_information(case.id, 501, "Jeszcze raz, z opisem", (scan, scan), resident_message_id=12)  # the text goes in, the file not again
+    await wired.commands.add_information(
+        case.id, 501, "Jeszcze raz, z opisem", (scan, scan), resident_message_id=12
+    )  # the text goes in, the file not again
     await wired.outbox.send_due_now()
 
     (kept,) = await _attachments(database)
-    assert (kept.file_unique_id, kept.size, kept.sha256) == (document.unique_id, len(pdf), hashlib.sha256(pdf).hexdigest())
-    assert [r["params"]["file_id"] for r in emulator.requests if r["method"] == "getFile"] == [pdf_id]  # downloaded once
+    assert (kept.file_unique_id, kept.size, kept.sha256) == (
+        document.unique_id,
+        len(pdf),
+        hashlib.sha256(pdf).hexdigest(),
+    )
+    assert [r["params"]["file_id"] for r in emulator.requests if r["method"] == "getFile"] == [
+        pdf_id
+    ]  # downloaded once
     async with database.read() as session:
-        texts = [e.text for e in (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN).order_by(CaseEvent.id))).scalars()]
+        texts = [
+            e.text
+            for e in (
+                await session.execute(
+                    select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN).order_by(CaseEvent.id)
+                )
+            ).scalars()
+        ]
     assert texts == [None, "Jeszcze raz, z opisem"]
 
 
-async def test_the_files_quotas_per_case_and_per_day_refuse_what_goes_over(database: Database, emulator: Emulator, tmp_path: Path) -> None:
+async def test_the_files_quotas_per_case_and_per_day_refuse_what_goes_over(
+    database: Database, emulator: Emulator, tmp_path: Path
+) -> None:
     async with database.write() as session:
         session.add(Resident(id=501, locale="pl", display_name="Anna"))
-    wired = services(database, emulator.url, files_dir=tmp_path / "files", files_per_resident_day_max=3, file_bytes_per_case_max="1KiB")
+    wired = services(
+        database,
+        emulator.url,
+        files_dir=tmp_path / "files",
+        files_per_resident_day_max=3,
+        file_bytes_per_case_max="1KiB",
+    )
     try:
 
         def photo(number: int, size: int = 100) -> AttachmentDraft:
@@ -367,11 +530,17 @@ async def test_the_files_quotas_per_case_and_per_day_refuse_what_goes_over(datab
         first = (await wired.commands.submit(_draft(photo(1), photo(2)), RECEIVED, update_id=1)).case
         second = (await wired.commands.submit(_draft(), RECEIVED, update_id=2)).case
         with pytest.raises(FileQuotaReached) as bytes_over:
-            await wired.commands.add_information(second.id, 501, "Skan", (photo(3, size=2000),), resident_message_id=10)
+            await wired.commands.add_information(
+                second.id, 501, "Skan", (photo(3, size=2000),), resident_message_id=10
+            )
         assert (bytes_over.value.limit, bytes_over.value.maximum) == (FileLimit.CASE_BYTES, 1024)
-        await wired.commands.add_information(second.id, 501, None, (photo(4),), resident_message_id=11)  # the day's third file
+        await wired.commands.add_information(
+            second.id, 501, None, (photo(4),), resident_message_id=11
+        )  # the day's third file
         with pytest.raises(FileQuotaReached) as day_over:
-            await wired.commands.add_information(first.id, 501, "I jeszcze to", (photo(5),), resident_message_id=12)
+            await wired.commands.add_information(
+                first.id, 501, "I jeszcze to", (photo(5),), resident_message_id=12
+            )
         assert (day_over.value.limit, day_over.value.maximum) == (FileLimit.DAY_FILES, 3)
         with pytest.raises(FileQuotaReached):  # the intake asks before a file joins its draft
             await wired.commands.check_files(501, (photo(6),))
@@ -380,7 +549,11 @@ async def test_the_files_quotas_per_case_and_per_day_refuse_what_goes_over(datab
     finally:
         await wired.bot.session.close()
     async with database.read() as session:
-        events = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN))).scalars().all()
+        events = (
+            (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN)))
+            .scalars()
+            .all()
+        )
     assert {a.file_unique_id for a in await _attachments(database)} == {"unique-1", "unique-2", "unique-4"}
     assert [e.text for e in events] == [None]  # the refused additions left nothing, not even their text
 
@@ -393,27 +566,43 @@ def nearly_full(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return free
 
 
-async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(wired, database: Database, emulator: Emulator, nearly_full: list[int]) -> None:  # type: ignore[no-untyped-def]
+async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(
+    wired, database: Database, emulator: Emulator, nearly_full: list[int]
+) -> None:  # type: ignore[no-untyped-def]
     for _ in range(2):
         photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
-        await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO))), RECEIVED)
+        await wired.commands.open(
+            _draft(AttachmentDraft("photo", photo_id, photo.unique_id, file_size=len(PHOTO))), RECEIVED
+        )
     await wired.outbox.send_due_now()
 
     assert [r for r in emulator.requests if r["method"] == "getFile"] == []  # nothing downloaded
-    assert all(a.stored_at is None and a.store_error is None for a in await _attachments(database))  # the files wait in Telegram
+    assert all(
+        a.stored_at is None and a.store_error is None for a in await _attachments(database)
+    )  # the files wait in Telegram
     async with database.read() as session:
-        rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file"))).scalars().all()
+        rows = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file")))
+            .scalars()
+            .all()
+        )
     assert [(row.status, row.last_error) for row in rows] == [
-        ("pending", "low: 10485760 bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is 1073741824; downloads wait")
+        (
+            "pending",
+            "low: 10485760 bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is 1073741824; downloads wait",
+        )
     ] * 2
     alert = tr(
         "lt",
         "⚠️ The disk where the municipality keeps the files of cases has only {free} free (the minimum is {minimum}). "
         "New files are not downloaded until there is room: please free space or enlarge the disk. They are kept in Telegram meanwhile.",
-        free="10 MB", minimum="1 GB",
-    )  # fmt: skip
+        free="10 MB",
+        minimum="1 GB",
+    )
     alerts = [m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if m.get("text", "").startswith("⚠️")]
-    assert [m["text"] for m in alerts] == [alert] and "message_thread_id" not in alerts[0]  # once, in the default team's group
+    assert [m["text"] for m in alerts] == [alert] and "message_thread_id" not in alerts[
+        0
+    ]  # once, in the default team's group
 
     nearly_full[0] = 5 * 2**30  # room again
     async with database.write() as session:
@@ -423,7 +612,9 @@ async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(wir
     assert all(a.sha256 == hashlib.sha256(PHOTO).hexdigest() for a in await _attachments(database))
 
 
-async def test_healthz_is_unhealthy_while_the_files_disk_is_nearly_full(database: Database, emulator: Emulator, tmp_path: Path, nearly_full: list[int]) -> None:
+async def test_healthz_is_unhealthy_while_the_files_disk_is_nearly_full(
+    database: Database, emulator: Emulator, tmp_path: Path, nearly_full: list[int]
+) -> None:
 
     from bot.app import build_app
     from tests.inprocess.conftest import routers_given_back
@@ -443,7 +634,10 @@ async def _healthz_follows_the_disk(app, nearly_full: list[int]) -> None:  # typ
             response = await client.get("/healthz")
             body = await response.json()
             assert response.status == 503 and body["status"] == "unavailable"
-            assert body["files"] == "low: 10485760 bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is 1073741824; downloads wait"
+            assert (
+                body["files"]
+                == "low: 10485760 bytes free in FILES_DIR, FILES_MIN_FREE_BYTES is 1073741824; downloads wait"
+            )
             assert (body["database"], body["telegram"]) == ("ok", "ok")  # the disk alone makes it unhealthy
             nearly_full[0] = 5 * 2**30
             response = await client.get("/healthz")

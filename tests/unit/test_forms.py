@@ -71,7 +71,15 @@ FORM: Form[PetDraft] = Form(
     draft=PetDraft,
     button=PetButton,
     steps=[
-        Step(Pet.colour, lambda turn: "Which colour?", keyboard=_colours, choice="colour", parse=_colour, field="colour", label=lambda: "Colour"),
+        Step(
+            Pet.colour,
+            lambda turn: "Which colour?",
+            keyboard=_colours,
+            choice="colour",
+            parse=_colour,
+            field="colour",
+            label=lambda: "Colour",
+        ),
         Step(Pet.name, lambda turn: "Its name?", parse=_name, field="name", label=lambda: "Name"),
     ],
     summary_state=Pet.confirm,
@@ -96,7 +104,12 @@ class Recorder(BaseSession):
         return True  # answerCallbackQuery, and an edit of a message
 
     async def stream_content(
-        self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30, chunk_size: int = 65536, raise_for_status: bool = True
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
         raise NotImplementedError("no downloads in these forms")
         yield b""
@@ -126,7 +139,9 @@ class Conversation:
     async def press(self, data: str) -> None:
         self.updates += 1
         shown = Message(message_id=1, date=EPOCH, chat=CHAT, from_user=ANNA, text="(the question)")
-        query = CallbackQuery(id=str(self.updates), from_user=ANNA, chat_instance="x", data=data, message=shown)
+        query = CallbackQuery(
+            id=str(self.updates), from_user=ANNA, chat_instance="x", data=data, message=shown
+        )
         await self.dispatcher.feed_update(self.bot, Update(update_id=self.updates, callback_query=query))
 
     async def state(self) -> tuple[str | None, dict[str, Any]]:
@@ -135,7 +150,11 @@ class Conversation:
         return await storage.get_state(key), await storage.get_data(key)
 
     def alerts(self) -> list[str | None]:
-        return [method.text for method in self.telegram.requests if type(method).__name__ == "AnswerCallbackQuery" and method.show_alert]  # type: ignore[attr-defined]
+        return [
+            method.text
+            for method in self.telegram.requests
+            if type(method).__name__ == "AnswerCallbackQuery" and method.show_alert
+        ]  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -149,7 +168,9 @@ async def chat() -> AsyncIterator[Conversation]:
     FORM.attach(router)
     dispatcher = Dispatcher(storage=MemoryStorage())
     dispatcher.include_router(router)
-    ConstI18nMiddleware(locale="pl", i18n=I18n(path=LOCALES_DIR, default_locale="en", domain="bot")).setup(dispatcher)
+    ConstI18nMiddleware(locale="pl", i18n=I18n(path=LOCALES_DIR, default_locale="en", domain="bot")).setup(
+        dispatcher
+    )
     dispatcher["config"] = None
     telegram = Recorder()
     bot = Bot("123456:TEST", session=telegram)

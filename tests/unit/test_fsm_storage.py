@@ -22,7 +22,9 @@ OTHER = StorageKey(bot_id=123456, chat_id=502, user_id=502)
 
 
 @pytest.fixture(params=["sql", "redis"])
-async def open_storage(request: pytest.FixtureRequest, database: Database) -> AsyncIterator[Callable[[], BaseStorage]]:
+async def open_storage(
+    request: pytest.FixtureRequest, database: Database
+) -> AsyncIterator[Callable[[], BaseStorage]]:
     """A factory: each call is a new storage object, as after a restart of the bot."""
     opened: list[BaseStorage] = []
     if request.param == "sql":
@@ -32,13 +34,19 @@ async def open_storage(request: pytest.FixtureRequest, database: Database) -> As
             return opened[-1]
     else:
         if not TEST_REDIS_URL or not database.is_sqlite:
-            pytest.skip("RedisStorage runs once (with the SQLite parameter), and only when TEST_REDIS_URL is set")
+            pytest.skip(
+                "RedisStorage runs once (with the SQLite parameter), and only when TEST_REDIS_URL is set"
+            )
         from aiogram.fsm.storage.redis import RedisStorage
 
         prefix = f"petent-test-{secrets.token_hex(4)}"
 
         def factory() -> BaseStorage:
-            opened.append(RedisStorage.from_url(TEST_REDIS_URL, key_builder=DefaultKeyBuilder(prefix=prefix, with_destiny=True)))
+            opened.append(
+                RedisStorage.from_url(
+                    TEST_REDIS_URL, key_builder=DefaultKeyBuilder(prefix=prefix, with_destiny=True)
+                )
+            )
             return opened[-1]
 
     yield factory
@@ -58,7 +66,11 @@ async def test_state_and_data_survive_a_new_storage(open_storage) -> None:
 
     after = open_storage()
     assert await after.get_state(KEY) == "Request:description"
-    assert await after.get_data(KEY) == {"kind": "complaint", "text": "Zażółć <gęślą> & jaźń 🚧", "eldership": "riese"}
+    assert await after.get_data(KEY) == {
+        "kind": "complaint",
+        "text": "Zażółć <gęślą> & jaźń 🚧",
+        "eldership": "riese",
+    }
     assert await after.get_state(OTHER) is None
     assert await after.get_data(OTHER) == {}
 
@@ -108,7 +120,10 @@ async def test_a_conversation_left_waiting_expires(database: Database, move_cloc
     await storage.update_data(KEY, {"address": "ul. Leśna 5", "phone": "+37060000000"})
 
     move_clock(T0 + timedelta(hours=23, minutes=59))
-    assert await SQLStorage(database, ttl=timedelta(hours=24)).get_data(KEY) == {"address": "ul. Leśna 5", "phone": "+37060000000"}
+    assert await SQLStorage(database, ttl=timedelta(hours=24)).get_data(KEY) == {
+        "address": "ul. Leśna 5",
+        "phone": "+37060000000",
+    }
 
     move_clock(T0 + timedelta(hours=24, minutes=1))
     assert await storage.get_state(KEY) is None  # the cached copy expires too
@@ -150,7 +165,9 @@ async def test_the_cache_is_bounded_and_dropping_from_it_loses_nothing(database:
     keys = [StorageKey(bot_id=123456, chat_id=600 + i, user_id=600 + i) for i in range(10)]
     for i, key in enumerate(keys):
         await storage.set_state(key, f"Step:{i}")
-        await storage.get_state(StorageKey(bot_id=123456, chat_id=700 + i, user_id=700 + i))  # someone without a conversation
+        await storage.get_state(
+            StorageKey(bot_id=123456, chat_id=700 + i, user_id=700 + i)
+        )  # someone without a conversation
     assert len(storage._cache) == 3
     assert [await storage.get_state(key) for key in keys] == [f"Step:{i}" for i in range(10)]
     assert len(storage._cache) == 3
@@ -168,11 +185,17 @@ async def test_an_update_s_changes_are_written_once_when_it_is_handled(database:
     async def handler(_event: object, _data: dict) -> str:  # a step of a form: data, then the next state
         await storage.update_data(KEY, {"kind": "complaint"})
         await storage.set_state(KEY, "Intake:description")
-        seen.update(state=await storage.get_state(KEY), data=await storage.get_data(KEY), stored=await _rows(database))
+        seen.update(
+            state=await storage.get_state(KEY), data=await storage.get_data(KEY), stored=await _rows(database)
+        )
         return "answered"
 
     assert await storage.per_update(handler, object(), {}) == "answered"
-    assert seen == {"state": "Intake:description", "data": {"kind": "complaint"}, "stored": []}  # read back before it is written
+    assert seen == {
+        "state": "Intake:description",
+        "data": {"kind": "complaint"},
+        "stored": [],
+    }  # read back before it is written
     assert len(commits) == 1
     after = SQLStorage(database)  # as after a restart
     assert await after.get_state(KEY) == "Intake:description"
@@ -208,7 +231,9 @@ async def test_the_changes_are_stored_before_the_bot_answers(database: Database)
     assert await SQLStorage(database).get_state(KEY) == "Intake:category"
 
 
-async def test_a_failed_handler_keeps_its_changes_and_a_failed_write_forgets_them(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_handler_keeps_its_changes_and_a_failed_write_forgets_them(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     storage = SQLStorage(database)
     await storage.set_state(KEY, "Intake:kind")
 
@@ -218,7 +243,9 @@ async def test_a_failed_handler_keeps_its_changes_and_a_failed_write_forgets_the
 
     with pytest.raises(RuntimeError, match="handler broke"):
         await storage.per_update(failing, object(), {})
-    assert await SQLStorage(database).get_state(KEY) == "Intake:category"  # as when each change was written at once
+    assert (
+        await SQLStorage(database).get_state(KEY) == "Intake:category"
+    )  # as when each change was written at once
 
     async def unwritable(_records: object) -> None:
         raise OSError("disk full")
@@ -283,7 +310,9 @@ async def test_a_change_from_another_task_is_written_at_once_and_not_overwritten
 
     await storage.per_update(handler, object(), {})
     assert seen == [[storage.key_builder.build(KEY)], "Intake:location"]
-    assert await SQLStorage(database).get_state(KEY) == "Intake:location"  # the update's older change was not written over it
+    assert (
+        await SQLStorage(database).get_state(KEY) == "Intake:location"
+    )  # the update's older change was not written over it
 
 
 async def test_an_unwritten_change_survives_the_cache_bound(database: Database) -> None:
@@ -307,9 +336,16 @@ async def test_redis_keys_get_the_same_ttl(database: Database) -> None:
     from bot.settings import DEFAULT_MUNICIPALITY_FILE, Settings
 
     settings = Settings(
-        bot_token=TOKEN, admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID, secret_key=SECRET_KEY, redis_url=TEST_REDIS_URL, conversation_ttl_hours=2
+        bot_token=TOKEN,
+        admin_chat_id=ADMIN_CHAT_ID,
+        comms_chat_id=COMMS_CHAT_ID,
+        secret_key=SECRET_KEY,
+        redis_url=TEST_REDIS_URL,
+        conversation_ttl_hours=2,
     )
-    storage, _ = _fsm(Config(settings=settings, municipality=load_municipality(DEFAULT_MUNICIPALITY_FILE)), database)
+    storage, _ = _fsm(
+        Config(settings=settings, municipality=load_municipality(DEFAULT_MUNICIPALITY_FILE)), database
+    )
     key = StorageKey(bot_id=123456, chat_id=900_000 + secrets.randbelow(100_000), user_id=1)
     try:
         await storage.set_state(key, "Intake:contact")
@@ -317,5 +353,7 @@ async def test_redis_keys_get_the_same_ttl(database: Database) -> None:
         for part in ("state", "data"):
             assert 7190 < await storage.redis.ttl(storage.key_builder.build(key, part)) <= 7200
     finally:
-        await storage.redis.delete(storage.key_builder.build(key, "state"), storage.key_builder.build(key, "data"))
+        await storage.redis.delete(
+            storage.key_builder.build(key, "state"), storage.key_builder.build(key, "data")
+        )
         await storage.close()

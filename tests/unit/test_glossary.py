@@ -14,18 +14,27 @@ from bot.settings import DEFAULT_MUNICIPALITY_FILE, LOCALES_DIR
 RULES: dict[str, list[tuple[str, str]]] = {
     "lt": [
         (r"valdinink", "a clerk is specialistas or savivaldybės darbuotojas"),
-        (r"\bpranešim\w*+(?! apie problem)", "pranešimas is only the kind 'pranešimas apie problemą'; an announcement is skelbimas"),
+        (
+            r"\bpranešim\w*+(?! apie problem)",
+            "pranešimas is only the kind 'pranešimas apie problemą'; an announcement is skelbimas",
+        ),
         (r"\bačiū\b", "the municipality thanks with Dėkojame"),
         (r"\batvir\w* kreipim|\batvirų\b", "open cases are nebaigti nagrinėti kreipimaisi"),
         (r"kreipimųsi stalas", "the desk is Kreipimųsi valdymas"),
         (r"kategorij", "a category is sritis"),
         (r"(?<!„)\bTelegram\b(?!“|\.org)", "the name is quoted: „Telegram“"),
-        (r"\b(galiu|negaliu|laukiu|veikiu|nesupratau|neatpažįstu|nežinau)\b", "the bot speaks as the municipality: we"),
+        (
+            r"\b(galiu|negaliu|laukiu|veikiu|nesupratau|neatpažįstu|nežinau)\b",
+            "the bot speaks as the municipality: we",
+        ),
         (r"\bpavėluot", "overdue is praleistas terminas or vėluojama (pavėluotas reads as submitted late)"),
         (r"\bnepavėluot", "overdue is praleistas terminas or vėluojama"),
         (r"\beskaluot", "escalated is pranešta vadovybei"),
         (r"\bsutik\w* su informacija", "the privacy notice is read (susipažinkite su), not consented to"),
-        (r"informacij\w* apie (?!asmens )duomenų apsaug|\bprivatum\w*+(?! politik)", "the notice is informacija apie asmens duomenų apsaugą"),
+        (
+            r"informacij\w* apie (?!asmens )duomenų apsaug|\bprivatum\w*+(?! politik)",
+            "the notice is informacija apie asmens duomenų apsaugą",
+        ),
         (
             r"\b(šio |to )?kreipimosi (asmuo|gyventojas)|\bKreipimosi \{number\} gyventojas",
             "the resident who submitted the case (kreipimąsi pateikęs gyventojas)",
@@ -34,18 +43,30 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (r"\bGedimas pašalintas", "the fix of any problem is Problema išspręsta"),
     ],
     "pl": [
-        (r"\bzgłosze[nń]\w*+(?! problem)", "zgłoszenie is only the kind 'zgłoszenie problemu'; a case is sprawa"),
+        (
+            r"\bzgłosze[nń]\w*+(?! problem)",
+            "zgłoszenie is only the kind 'zgłoszenie problemu'; a case is sprawa",
+        ),
         (r"zadowolony/zadowolona|\w+\(a\)", "phrase around gendered forms"),
         (r"\bdotkn", "residents choose (wybrać), they do not touch"),
         (r"\bzmień coś\b", "the button is Popraw dane"),
-        (r"\b(mogę|czekam|nie znam|rozumiem|będę|działam|rozpoznaję|przepraszam|odpowiadam)\b", "the bot speaks as the municipality: we"),
+        (
+            r"\b(mogę|czekam|nie znam|rozumiem|będę|działam|rozpoznaję|przepraszam|odpowiadam)\b",
+            "the bot speaks as the municipality: we",
+        ),
         (r"\bprzeterminowan", "overdue is po terminie"),
         (r"\bzaległoś", "open cases are otwarte sprawy"),
         (r"\beskal", "escalated is powiadomiono kierownictwo"),
         (r"^(Zapisano|Wypisano)\.$", "a subscription is Subskrypcja włączona / wyłączona"),
         (r"<b>Administrator:", "the controller is Administrator danych"),
-        (r"\bnumer\w* (Pana/Pani )?konta", "a Telegram account has an identyfikator, not a (bank) account number"),
-        (r"informacj\w* o ochronie danych(?! osobowych)|(?<!polityką )(?<!polityki )\bprywatnoś", "the notice is informacja o ochronie danych osobowych"),
+        (
+            r"\bnumer\w* (Pana/Pani )?konta",
+            "a Telegram account has an identyfikator, not a (bank) account number",
+        ),
+        (
+            r"informacj\w* o ochronie danych(?! osobowych)|(?<!polityką )(?<!polityki )\bprywatnoś",
+            "the notice is informacja o ochronie danych osobowych",
+        ),
         (r"„Telegram\w*”", "Telegram is not quoted in Polish"),
     ],
 }
@@ -57,8 +78,16 @@ KIND_COUNT = {"lt": (r"\bprašym", r"\brequest"), "pl": (r"\bwniosk|\bwniosek", 
 NEWS = {"pl": (r"\bwiadomości\b", r"\bnews\b")}
 
 # Buttons and echoes of the reader's own choice speak in the reader's voice ("I agree", "Not sure").
-READERS_VOICE = {"No, thank you", "✅ Noted", "🤷 Not sure / whole district", "whole district / not sure", "✅ Confirm", "🙋 Take",
-                 "➕ This affects me too", "➕ Affects me too ({index})"}  # fmt: skip
+READERS_VOICE = {
+    "No, thank you",
+    "✅ Noted",
+    "🤷 Not sure / whole district",
+    "whole district / not sure",
+    "✅ Confirm",
+    "🙋 Take",
+    "➕ This affects me too",
+    "➕ Affects me too ({index})",
+}
 
 # A number that varies, followed by a noun that must agree with it: plural forms, or phrase it as "Liczba znaków: {n}".
 UNAGREEING = {
@@ -78,13 +107,22 @@ def _wrong_words(locale: str, string: str, english: str = "") -> list[str]:
     if locale == "lt":  # each atnaujinti names what is renewed: the handling, within three words
         words = re.findall(r"\w+", string)
         for i, w in enumerate(words):
-            if w.lower().startswith("atnaujin") and not any(x.lower().startswith("nagrinėjim") for x in words[max(0, i - 3) : i + 4]):
+            if w.lower().startswith("atnaujin") and not any(
+                x.lower().startswith("nagrinėjim") for x in words[max(0, i - 3) : i + 4]
+            ):
                 found.append(f"reopen is atnaujinti (kreipimosi) nagrinėjimą, not {w} alone")
     if locale in KIND_COUNT:
         word, kind = KIND_COUNT[locale]
-        if locale == "lt" and len(re.findall(word, string, re.IGNORECASE)) > len(re.findall(kind, english, re.IGNORECASE)):
+        if locale == "lt" and len(re.findall(word, string, re.IGNORECASE)) > len(
+            re.findall(kind, english, re.IGNORECASE)
+        ):
             found.append("prašymas is only the kind 'request'; a case is kreipimasis")
-    if locale in NEWS and english and re.search(NEWS[locale][1], english, re.IGNORECASE) and re.search(NEWS[locale][0], string, re.IGNORECASE):
+    if (
+        locale in NEWS
+        and english
+        and re.search(NEWS[locale][1], english, re.IGNORECASE)
+        and re.search(NEWS[locale][0], string, re.IGNORECASE)
+    ):
         found.append("news is Aktualności; wiadomość is a chat message")
     return found
 
@@ -103,9 +141,15 @@ def _messages(locale: str):
 def test_terms_follow_the_glossary(locale: str) -> None:
     problems = []
     for message, english, strings in _messages(locale):
-        problems += [f"{why}: {string!r}" for string in strings for why in _wrong_words(locale, string, english)]
+        problems += [
+            f"{why}: {string!r}" for string in strings for why in _wrong_words(locale, string, english)
+        ]
         if not isinstance(message.id, tuple):
-            problems += [f"use plural forms or put the number after a colon: {string!r}" for string in strings if re.search(UNAGREEING[locale], string)]
+            problems += [
+                f"use plural forms or put the number after a colon: {string!r}"
+                for string in strings
+                if re.search(UNAGREEING[locale], string)
+            ]
     assert not problems, f"{locale}: see docs/glossary.md\n" + "\n".join(problems)
 
 
@@ -135,10 +179,16 @@ def test_municipality_file_follows_the_glossary() -> None:
         for locale in ("pl", "lt"):
             texts[locale] += [template.title.get(locale), template.text.get(locale)]
     for locale in RULES:
-        problems = [f"{why}: {text!r}" for text in texts[locale] if text for why in _wrong_words(locale, text)]
+        problems = [
+            f"{why}: {text!r}" for text in texts[locale] if text for why in _wrong_words(locale, text)
+        ]
         assert not problems, f"{locale}: see docs/glossary.md\n" + "\n".join(problems)
-    assert not [t for t in texts["lt"] if re.search(r"\bprašym", t, re.IGNORECASE)], "prašymas is only the kind 'request'"
-    assert not [t for t in texts["pl"] if re.search(r"\bwiadomości\b", t, re.IGNORECASE)], "news is Aktualności"
+    assert not [t for t in texts["lt"] if re.search(r"\bprašym", t, re.IGNORECASE)], (
+        "prašymas is only the kind 'request'"
+    )
+    assert not [t for t in texts["pl"] if re.search(r"\bwiadomości\b", t, re.IGNORECASE)], (
+        "news is Aktualności"
+    )
     assert not [t for t in texts["pl"] if re.search(r"\bzgłosze[nń]", t, re.IGNORECASE)], "a case is sprawa"
 
 
@@ -155,17 +205,51 @@ def test_elderships_are_named_in_the_nominative_and_told_apart() -> None:
 @pytest.mark.parametrize(
     ("locale", "singular", "plural", "expected"),
     [
-        ("lt", "{count} working day overdue", "{count} working days overdue",
-         {1: "vėluojama 1 darbo dieną", 21: "vėluojama 21 darbo dieną", 2: "vėluojama 2 darbo dienas", 11: "vėluojama 11 darbo dienų"}),
-        ("lt", "Extended by {days} working day: {reason}", "Extended by {days} working days: {reason}",
-         {1: "Pratęsta 1 darbo dieną: …", 31: "Pratęsta 31 darbo dieną: …", 5: "Pratęsta 5 darbo dienas: …", 10: "Pratęsta 10 darbo dienų: …"}),
-        ("pl", "Extended by {days} working day: {reason}", "Extended by {days} working days: {reason}",
-         {1: "Przedłużono o 1 dzień roboczy: …", 2: "Przedłużono o 2 dni robocze: …", 5: "Przedłużono o 5 dni roboczych: …",
-          22: "Przedłużono o 22 dni robocze: …", 12: "Przedłużono o 12 dni roboczych: …"}),
-        ("pl", "A case can be reopened within {days} day of closing.", "A case can be reopened within {days} days of closing.",
-         {1: "Sprawę można wznowić w ciągu 1 dnia od jej zamknięcia.", 30: "Sprawę można wznowić w ciągu 30 dni od jej zamknięcia."}),
+        (
+            "lt",
+            "{count} working day overdue",
+            "{count} working days overdue",
+            {
+                1: "vėluojama 1 darbo dieną",
+                21: "vėluojama 21 darbo dieną",
+                2: "vėluojama 2 darbo dienas",
+                11: "vėluojama 11 darbo dienų",
+            },
+        ),
+        (
+            "lt",
+            "Extended by {days} working day: {reason}",
+            "Extended by {days} working days: {reason}",
+            {
+                1: "Pratęsta 1 darbo dieną: …",
+                31: "Pratęsta 31 darbo dieną: …",
+                5: "Pratęsta 5 darbo dienas: …",
+                10: "Pratęsta 10 darbo dienų: …",
+            },
+        ),
+        (
+            "pl",
+            "Extended by {days} working day: {reason}",
+            "Extended by {days} working days: {reason}",
+            {
+                1: "Przedłużono o 1 dzień roboczy: …",
+                2: "Przedłużono o 2 dni robocze: …",
+                5: "Przedłużono o 5 dni roboczych: …",
+                22: "Przedłużono o 22 dni robocze: …",
+                12: "Przedłużono o 12 dni roboczych: …",
+            },
+        ),
+        (
+            "pl",
+            "A case can be reopened within {days} day of closing.",
+            "A case can be reopened within {days} days of closing.",
+            {
+                1: "Sprawę można wznowić w ciągu 1 dnia od jej zamknięcia.",
+                30: "Sprawę można wznowić w ciągu 30 dni od jej zamknięcia.",
+            },
+        ),
     ],
-)  # fmt: skip
+)
 def test_numbers_agree(locale: str, singular: str, plural: str, expected: dict[int, str]) -> None:
     translations = Translations.load(str(LOCALES_DIR), [locale], "bot")
     for n, text in expected.items():
@@ -184,6 +268,7 @@ def test_every_count_before_a_noun_takes_plural_forms() -> None:
     single = [
         english
         for message, english, _ in _messages("en")
-        if not isinstance(message.id, tuple) and re.search(rf"\{{({NUMBER})\}} (?!(?:{NOT_A_NOUN})\b)[a-z]", english)
+        if not isinstance(message.id, tuple)
+        and re.search(rf"\{{({NUMBER})\}} (?!(?:{NOT_A_NOUN})\b)[a-z]", english)
     ]
     assert not single, "use _(singular, plural, n) for these:\n" + "\n".join(single)

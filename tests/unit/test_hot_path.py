@@ -92,7 +92,9 @@ async def test_requests_go_as_one_json_body_and_uploads_as_a_form() -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     bot = create_bot(TOKEN, f"http://127.0.0.1:{port}")
     try:
-        keyboard = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="Tak", callback_data="yes")]])
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="Tak", callback_data="yes")]]
+        )
         sent = await bot.send_message(5, "<b>Sprawa</b> ąę", reply_markup=keyboard)
         await bot.send_document(5, BufferedInputFile(b"%PDF-1.4", filename="wniosek.pdf"), caption="Plik")
     finally:
@@ -102,9 +104,11 @@ async def test_requests_go_as_one_json_body_and_uploads_as_a_form() -> None:
     (method, kind, body), (upload, upload_kind, upload_body) = received
     assert (method, kind) == ("sendMessage", "application/json")
     assert json.loads(body) == {
-        "chat_id": 5, "text": "<b>Sprawa</b> ąę", "parse_mode": "HTML",  # the bot's default, resolved
+        "chat_id": 5,
+        "text": "<b>Sprawa</b> ąę",
+        "parse_mode": "HTML",  # the bot's default, resolved
         "reply_markup": {"inline_keyboard": [[{"text": "Tak", "callback_data": "yes"}]]},
-    }  # fmt: skip
+    }
     assert (upload, upload_kind) == ("sendDocument", "multipart/form-data")
     assert b"%PDF-1.4" in upload_body and b'filename="wniosek.pdf"' in upload_body
 

@@ -34,7 +34,9 @@ def test_nested_tags_are_closed_in_order() -> None:
 def test_a_link_cut_in_its_text_stays_a_link() -> None:
     cut = truncate_html('<a href="https://x.lt/?q=1&amp;r=2">abcdefghijklmnop</a>', 10)
     assert cut == '<a href="https://x.lt/?q=1&amp;r=2">abcdefghi…</a>'
-    assert parse_html(cut)[1] == [{"type": "text_link", "url": "https://x.lt/?q=1&amp;r=2", "offset": 0, "length": 10}]
+    assert parse_html(cut)[1] == [
+        {"type": "text_link", "url": "https://x.lt/?q=1&amp;r=2", "offset": 0, "length": 10}
+    ]
 
 
 def test_entities_are_never_split() -> None:
@@ -59,15 +61,38 @@ def test_emoji_count_two_and_are_never_halved() -> None:
 
 def test_tags_left_empty_by_the_cut_are_dropped() -> None:
     assert truncate_html("abcdef <b><i>ghijkl</i></b>", 7) == "abcdef…"
-    assert truncate_html("<blockquote>line one\nline two</blockquote>", 10) == "<blockquote>line one…</blockquote>"
+    assert (
+        truncate_html("<blockquote>line one\nline two</blockquote>", 10)
+        == "<blockquote>line one…</blockquote>"
+    )
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_random_announcements_always_parse_and_fit(seed: int) -> None:
     rng = random.Random(seed)
-    words = ["Zebranie", "mieszkańców", "&amp;", "&lt;b&gt;", "😀", "👨‍👩‍👧", "ąčęėįšųūž", "e\u0301", "\n", "2026-12-01"]
-    tags = [("<b>", "</b>"), ("<i>", "</i>"), ("<u>", "</u>"), ("<s>", "</s>"), ("<code>", "</code>"), ("<tg-spoiler>", "</tg-spoiler>"),
-            ('<a href="https://vilnius-r.lt/?a=1&amp;b=2">', "</a>"), ('<span class="tg-spoiler">', "</span>"), ("<blockquote expandable>", "</blockquote>")]  # fmt: skip
+    words = [
+        "Zebranie",
+        "mieszkańców",
+        "&amp;",
+        "&lt;b&gt;",
+        "😀",
+        "👨‍👩‍👧",
+        "ąčęėįšųūž",
+        "e\u0301",
+        "\n",
+        "2026-12-01",
+    ]
+    tags = [
+        ("<b>", "</b>"),
+        ("<i>", "</i>"),
+        ("<u>", "</u>"),
+        ("<s>", "</s>"),
+        ("<code>", "</code>"),
+        ("<tg-spoiler>", "</tg-spoiler>"),
+        ('<a href="https://vilnius-r.lt/?a=1&amp;b=2">', "</a>"),
+        ('<span class="tg-spoiler">', "</span>"),
+        ("<blockquote expandable>", "</blockquote>"),
+    ]
 
     def fragment(depth: int) -> str:
         parts = []

@@ -45,7 +45,12 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             for target in targets:
                 module = owner(target)
                 # A package's own submodules and its parents are not cycles (`bot` -> `bot.x` -> `bot`).
-                if module and module != name and not name.startswith(module + ".") and not module.startswith(name + "."):
+                if (
+                    module
+                    and module != name
+                    and not name.startswith(module + ".")
+                    and not module.startswith(name + ".")
+                ):
                     found.add(module)
             visit(child)
 

@@ -45,4 +45,6 @@ def test_only_the_assembly_imports_the_flows() -> None:
 
 
 def test_the_contract_sees_a_backward_import() -> None:
-    assert _layer("bot.store.models") == 0 and _layer("bot.services.outbox") == 1 and _layer("flows.intake") == 2
+    assert (
+        _layer("bot.store.models") == 0 and _layer("bot.services.outbox") == 1 and _layer("flows.intake") == 2
+    )

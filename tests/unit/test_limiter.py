@@ -80,7 +80,10 @@ def test_chats_whose_bucket_refilled_are_forgotten(monkeypatch) -> None:
 @pytest.mark.skipif(not TEST_REDIS_URL, reason="the shared lanes live in Redis (TEST_REDIS_URL)")
 async def test_two_replicas_sharing_the_overall_lane_keep_within_it() -> None:
     redis = Redis.from_url(TEST_REDIS_URL or "")
-    replicas = [SharedLanes(redis, Lanes(global_per_second=30), prefix=f"petent:test-lane:{uuid4().hex}:") for _ in range(2)]
+    replicas = [
+        SharedLanes(redis, Lanes(global_per_second=30), prefix=f"petent:test-lane:{uuid4().hex}:")
+        for _ in range(2)
+    ]
     replicas[1].prefix = replicas[0].prefix  # one budget
     granted = 0
     loop = asyncio.get_running_loop()

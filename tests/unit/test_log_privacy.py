@@ -29,6 +29,8 @@ def test_the_sqlite_driver_does_not_log_statements_at_debug() -> None:
     try:
         setup_logging("DEBUG")
         assert logging.getLogger("bot").isEnabledFor(logging.DEBUG)
-        assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)  # it logs every statement with its values
+        assert not logging.getLogger("aiosqlite").isEnabledFor(
+            logging.DEBUG
+        )  # it logs every statement with its values
     finally:
         root.handlers[:], root.level = handlers, level

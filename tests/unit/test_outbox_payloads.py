@@ -37,17 +37,37 @@ from tests.unit.test_config import env  # noqa: F401  (the fixture)
 KEYBOARD = {"inline_keyboard": [[{"text": "✅ Gerai", "callback_data": "nc:verify:3"}]]}
 REPLY_KEYBOARD = {"keyboard": [[{"text": "📝 Nowa sprawa"}]], "resize_keyboard": True}
 BODY = {
-    "version": 1, "event": "case.opened", "id": 7, "at": "2026-11-23T07:00:00+00:00", "detail": {},
-    "case": {"number": "VRS-2026-000001", "resident": {"name": "Anna Nowak", "phone": "+37060000001", "answer_by": "telegram"}},
-}  # fmt: skip
+    "version": 1,
+    "event": "case.opened",
+    "id": 7,
+    "at": "2026-11-23T07:00:00+00:00",
+    "detail": {},
+    "case": {
+        "number": "VRS-2026-000001",
+        "resident": {"name": "Anna Nowak", "phone": "+37060000001", "answer_by": "telegram"},
+    },
+}
 
 COPY_TEXT = {
-    "from_chat_id": -1001, "message_ids": [5, 6], "event": 9, "header": "<b>VRS-2026-000001</b>", "heading": "Odpowiedź:",
-    "footer": None, "html": "Naprawione", "media": False,
-}  # fmt: skip
+    "from_chat_id": -1001,
+    "message_ids": [5, 6],
+    "event": 9,
+    "header": "<b>VRS-2026-000001</b>",
+    "heading": "Odpowiedź:",
+    "footer": None,
+    "html": "Naprawione",
+    "media": False,
+}
 COPY_MEDIA = {
-    "from_chat_id": -1001, "message_ids": [5], "event": 9, "header": "h", "heading": "Odpowiedź:", "footer": "Sprawa zamknięta", "html": None, "media": True,
-}  # fmt: skip
+    "from_chat_id": -1001,
+    "message_ids": [5],
+    "event": 9,
+    "header": "h",
+    "heading": "Odpowiedź:",
+    "footer": "Sprawa zamknięta",
+    "html": None,
+    "media": True,
+}
 
 # The payloads exactly as the code before the typed models wrote them (bot/services/*.py, `enqueue(`).
 LEGACY: list[tuple[Kind, dict[str, Any]]] = [
@@ -95,18 +115,30 @@ def test_every_kind_has_a_legacy_example() -> None:
     assert {kind for kind, _ in LEGACY} == set(Kind)
 
 
-@pytest.mark.parametrize(("kind", "payload"), LEGACY, ids=[f"{kind}-{i}" for i, (kind, _) in enumerate(LEGACY)])
-def test_a_row_of_the_previous_release_is_read_and_written_back_the_same(kind: Kind, payload: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "payload"), LEGACY, ids=[f"{kind}-{i}" for i, (kind, _) in enumerate(LEGACY)]
+)
+def test_a_row_of_the_previous_release_is_read_and_written_back_the_same(
+    kind: Kind, payload: dict[str, Any]
+) -> None:
     parsed = PAYLOADS[kind].of(_row(kind, payload))
     assert parsed.dump() == payload  # the JSON on disk does not change: no migration
 
 
 def test_fields_read_through_the_model() -> None:
     message = MessagePayload.of(_row(Kind.MESSAGE, {"text": "Dzień dobry"}))
-    assert (message.text, message.keyboard, message.in_topic, message.topic_id, message.warn_blocked) == ("Dzień dobry", None, False, None, False)
+    assert (message.text, message.keyboard, message.in_topic, message.topic_id, message.warn_blocked) == (
+        "Dzień dobry",
+        None,
+        False,
+        None,
+        False,
+    )
     assert CardBlankPayload.of(_row(Kind.CARD_BLANK, {"message_id": 5, "number": "N"})).why == "forget"
     assert DeleteFilesPayload.of(_row(Kind.DELETE_FILES, {})).files == []
-    copy = CopyPayload.of(_row(Kind.COPY, {"from_chat_id": -1, "message_ids": [1], "event": 2, "header": "h", "heading": "x"}))
+    copy = CopyPayload.of(
+        _row(Kind.COPY, {"from_chat_id": -1, "message_ids": [1], "event": 2, "header": "h", "heading": "x"})
+    )
     assert (copy.footer, copy.html, copy.media) == (None, None, False)  # an older COPY without them
 
 
@@ -134,9 +166,17 @@ def test_payloads_are_frozen() -> None:
 def test_without_person_scrubs_only_a_body_with_a_person() -> None:
     pending = WebhookPayload(receiver="dms", body=BODY)
     scrubbed = pending.without_person()
-    assert scrubbed.body is not None and scrubbed.body["case"]["resident"]["name"] is None and scrubbed.body["case"]["resident"]["erased"]
+    assert (
+        scrubbed.body is not None
+        and scrubbed.body["case"]["resident"]["name"] is None
+        and scrubbed.body["case"]["resident"]["erased"]
+    )
     delivered = pending.delivered()
-    assert delivered.without_person() is delivered and delivered.dump() == {"receiver": "dms", "event": "case.opened", "id": 7}
+    assert delivered.without_person() is delivered and delivered.dump() == {
+        "receiver": "dms",
+        "event": "case.opened",
+        "id": 7,
+    }
 
 
 async def test_enqueue_takes_the_kind_from_the_payload(database: Database) -> None:
@@ -162,14 +202,28 @@ async def test_a_row_its_model_cannot_read_fails_for_good(database: Database) ->
     await outbox.send_due_now()
     async with database.read() as session:
         row = (await session.execute(select(OutboxMessage))).scalar_one()
-    assert row.status == OutboxStatus.FAILED and row.last_error is not None and "text (missing)" in row.last_error
+    assert (
+        row.status == OutboxStatus.FAILED
+        and row.last_error is not None
+        and "text (missing)" in row.last_error
+    )
 
 
 def test_the_sender_table_has_one_sender_for_every_kind() -> None:
-    senders = Senders(residents=MagicMock(), groups=MagicMock(), webhooks=MagicMock(), files=MagicMock(), nc_cards=MagicMock())
+    senders = Senders(
+        residents=MagicMock(),
+        groups=MagicMock(),
+        webhooks=MagicMock(),
+        files=MagicMock(),
+        nc_cards=MagicMock(),
+    )
     table = outbox_senders(senders)
     assert set(table) == set(Kind)
-    assert table[Kind.MESSAGE] == senders.message and table[Kind.WEBHOOK] == senders.webhooks.send and table[Kind.STORE_FILE] == senders.files.keep
+    assert (
+        table[Kind.MESSAGE] == senders.message
+        and table[Kind.WEBHOOK] == senders.webhooks.send
+        and table[Kind.STORE_FILE] == senders.files.keep
+    )
 
 
 def test_a_kind_cannot_have_two_senders() -> None:
@@ -183,11 +237,16 @@ def test_a_kind_cannot_have_two_senders() -> None:
         outbox.handle_all({Kind.CARD: send, Kind.MESSAGE: send})
 
 
-async def test_the_assembled_outbox_sends_every_kind(database: Database, env: dict[str, str]) -> None:  # noqa: F811
+async def test_the_assembled_outbox_sends_every_kind(database: Database, env: dict[str, str]) -> None:
     config = load_config(
-        bot_token=TOKEN, telegram_api_url="http://127.0.0.1:9", admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID,
-        secret_key=SECRET_KEY, database_url=database.url.render_as_string(hide_password=False), redis_url=None,
-    )  # fmt: skip
+        bot_token=TOKEN,
+        telegram_api_url="http://127.0.0.1:9",
+        admin_chat_id=ADMIN_CHAT_ID,
+        comms_chat_id=COMMS_CHAT_ID,
+        secret_key=SECRET_KEY,
+        database_url=database.url.render_as_string(hide_password=False),
+        redis_url=None,
+    )
     services = build_services(config, database)
     try:
         assert set(services.outbox.handlers) == set(Kind)

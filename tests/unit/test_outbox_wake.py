@@ -27,7 +27,12 @@ async def test_a_commit_wakes_the_senders_of_what_it_added_and_no_others(databas
 
     telegram.wake.clear()
     async with database.write() as session:
-        enqueue(session, WebhookPayload(receiver="dms", body={"event": "case.opened", "id": 1}), 0, key="hook:dms:1")
+        enqueue(
+            session,
+            WebhookPayload(receiver="dms", body={"event": "case.opened", "id": 1}),
+            0,
+            key="hook:dms:1",
+        )
     assert (telegram.wake.is_set(), webhooks.wake.is_set()) == (False, True)
 
 
@@ -46,7 +51,9 @@ async def test_nothing_wakes_for_a_transaction_without_rows_or_rolled_back(datab
     outbox.close()
     async with database.write() as session:
         enqueue(session, MessagePayload(text="Dzień dobry"), 5, key="r:5")
-    assert not any(workers.wake.is_set() for workers in outbox._workers), "a closed outbox is no longer called"
+    assert not any(workers.wake.is_set() for workers in outbox._workers), (
+        "a closed outbox is no longer called"
+    )
 
 
 async def test_a_row_is_sent_at_once_without_waiting_for_the_tick(database: Database) -> None:

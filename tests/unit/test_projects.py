@@ -19,7 +19,16 @@ from bot import clock
 from bot.app import Services
 from bot.open_projects import OpenProjects
 from bot.sandbox.run import teams_file
-from bot.services.project_import import COLUMNS, SAMPLE, Problem, apply, export_rows, plan, read_table, write_table
+from bot.services.project_import import (
+    COLUMNS,
+    SAMPLE,
+    Problem,
+    apply,
+    export_rows,
+    plan,
+    read_table,
+    write_table,
+)
 from bot.services.projects import Actor
 from bot.store.db import Database
 from bot.store.models import (
@@ -47,9 +56,16 @@ IMPORTER = Actor(None, "test")
 @pytest.fixture
 async def wired(database: Database, tmp_path: Path) -> AsyncIterator[Services]:
     municipality = teams_file(
-        tmp_path / "municipality.toml", front=ADMIN_CHAT_ID, roads=ROADS, eldership=ELDERSHIP, director=DIRECTOR,
-        roads_heads=[ROADS_HEAD], roads_members=[7002], eldership_members=[7003], director_heads=[7004],
-    )  # fmt: skip
+        tmp_path / "municipality.toml",
+        front=ADMIN_CHAT_ID,
+        roads=ROADS,
+        eldership=ELDERSHIP,
+        director=DIRECTOR,
+        roads_heads=[ROADS_HEAD],
+        roads_members=[7002],
+        eldership_members=[7003],
+        director_heads=[7004],
+    )
     wired = services(database, municipality_file=municipality)
     wired.i18n.ctx_locale.set("en")
     with wired.i18n.context():
@@ -63,9 +79,17 @@ def csv_of(*rows: dict[str, str]) -> bytes:
 
 def project(external_id: str = "P-1", **cells: str) -> dict[str, str]:
     return {
-        "record": "project", "external_id": external_id, "name_pl": "Droga", "name_lt": "Kelias", "elderships": "avizieniai", "team": "roads",
-        "status": "under_way", "progress": "20", "starts_on": "2026-03-01", **cells,
-    }  # fmt: skip
+        "record": "project",
+        "external_id": external_id,
+        "name_pl": "Droga",
+        "name_lt": "Kelias",
+        "elderships": "avizieniai",
+        "team": "roads",
+        "status": "under_way",
+        "progress": "20",
+        "starts_on": "2026-03-01",
+        **cells,
+    }
 
 
 def milestone(external_id: str = "P-1", number: str = "1", **cells: str) -> dict[str, str]:
@@ -85,7 +109,9 @@ async def count(database: Database, model: type) -> int:
         return (await session.execute(select(func.count()).select_from(model))).scalar_one()
 
 
-async def test_import_dry_run_lists_errors_by_row_and_column_and_applies_nothing(wired: Services, database: Database) -> None:
+async def test_import_dry_run_lists_errors_by_row_and_column_and_applies_nothing(
+    wired: Services, database: Database
+) -> None:
     table = read_table(
         csv_of(
             project("P-1", starts_on="2026-13-01"),  # row 2: a bad date
@@ -96,30 +122,51 @@ async def test_import_dry_run_lists_errors_by_row_and_column_and_applies_nothing
             project("P-6"),  # row 7
             project("P-6"),  # row 8: the same code again
             milestone("P-6", baseline_due="2026-01-31"),  # row 9: due before its project starts (2026-03-01)
-            milestone("P-6", "2", current_due="2026-09-30"),  # row 10: moved from the baseline without a reason
+            milestone(
+                "P-6", "2", current_due="2026-09-30"
+            ),  # row 10: moved from the baseline without a reason
         ),
         "projects.csv",
     )
     result = await plan(wired.projects, table)
     assert [(p.row, p.column) for p in result.errors] == [
-        (2, "starts_on"), (3, "elderships"), (4, "team"), (5, "name_pl"), (6, "name_lt"), (8, "external_id"), (9, "baseline_due"), (10, "reason"),
-    ]  # fmt: skip
+        (2, "starts_on"),
+        (3, "elderships"),
+        (4, "team"),
+        (5, "name_pl"),
+        (6, "name_lt"),
+        (8, "external_id"),
+        (9, "baseline_due"),
+        (10, "reason"),
+    ]
     assert result.errors[0] == Problem(2, "starts_on", "not a date: “2026-13-01” (YYYY-MM-DD or DD.MM.YYYY)")
     assert result.errors[1].why == "unknown eldership: atlantis"
     assert result.errors[5].why == "the same code as row 7"
     applied = await apply(wired.projects, table, IMPORTER)
-    assert applied.errors and (await count(database, Project), await count(database, Milestone), await count(database, ProjectEvent)) == (0, 0, 0)
+    assert applied.errors and (
+        await count(database, Project),
+        await count(database, Milestone),
+        await count(database, ProjectEvent),
+    ) == (0, 0, 0)
 
 
 async def test_a_date_moved_in_the_file_needs_a_new_reason(wired: Services, database: Database) -> None:
     await apply(wired.projects, read_table(csv_of(project(), milestone()), "p.csv"), IMPORTER)
     moved = read_table(csv_of(project(), milestone(current_due="2026-08-31")), "p.csv")
     result = await apply(wired.projects, moved, IMPORTER)
-    assert [(p.row, p.column, p.why) for p in result.errors] == [(3, "reason", "the due date moves from 2026-06-30 to 2026-08-31: a new reason is needed")]
+    assert [(p.row, p.column, p.why) for p in result.errors] == [
+        (3, "reason", "the due date moves from 2026-06-30 to 2026-08-31: a new reason is needed")
+    ]
     async with database.read() as session:
         assert (await session.execute(select(Milestone))).scalar_one().current_due == date(2026, 6, 30)
-    result = await apply(wired.projects, read_table(csv_of(project(), milestone(current_due="2026-08-31", reason="Ulewy")), "p.csv"), IMPORTER)
-    assert not result.errors and [c.what for c in result.changes] == ["P-1 #1: current_due 2026-06-30 → 2026-08-31 (Ulewy)"]
+    result = await apply(
+        wired.projects,
+        read_table(csv_of(project(), milestone(current_due="2026-08-31", reason="Ulewy")), "p.csv"),
+        IMPORTER,
+    )
+    assert not result.errors and [c.what for c in result.changes] == [
+        "P-1 #1: current_due 2026-06-30 → 2026-08-31 (Ulewy)"
+    ]
 
 
 async def test_apply_then_the_same_file_again_changes_nothing(wired: Services, database: Database) -> None:
@@ -143,7 +190,9 @@ async def test_export_round_trips(wired: Services, database: Database, name: str
         return row["external_id"], int(row["milestone"] or 0)
 
     sample = sorted(read_table(SAMPLE.read_bytes(), SAMPLE.name), key=key)
-    assert [sorted(row.items()) for row in sorted(table, key=key)] == [sorted(row.items()) for row in sample]  # the same rows, cell by cell
+    assert [sorted(row.items()) for row in sorted(table, key=key)] == [
+        sorted(row.items()) for row in sample
+    ]  # the same rows, cell by cell
     result = await plan(wired.projects, table)
     assert (result.errors, result.changes) == ([], [])
 
@@ -152,7 +201,16 @@ async def test_the_daily_check_on_a_frozen_clock_marks_not_met_and_tells_the_tea
     wired: Services, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await apply(
-        wired.projects, read_table(csv_of(project(), milestone(baseline_due="2026-11-20"), milestone(number="2", baseline_due="2026-12-31")), "p.csv"), IMPORTER
+        wired.projects,
+        read_table(
+            csv_of(
+                project(),
+                milestone(baseline_due="2026-11-20"),
+                milestone(number="2", baseline_due="2026-12-31"),
+            ),
+            "p.csv",
+        ),
+        IMPORTER,
     )
     async with database.write() as session:
         session.add(Resident(id=501, locale="lt", consent_at=utcnow()))
@@ -160,14 +218,20 @@ async def test_the_daily_check_on_a_frozen_clock_marks_not_met_and_tells_the_tea
         await session.flush()
         session.add(Follow(resident_id=501, kind=FollowKind.PROJECT, target="1"))
         session.add(Follow(resident_id=502, kind=FollowKind.ELDERSHIP_PROJECTS, target="avizieniai"))
-    monkeypatch.setattr(clock, "_origin", (datetime(2026, 11, 23, 8, 0, tzinfo=VILNIUS), time.monotonic()))  # Monday, the day after the due date's weekend
+    monkeypatch.setattr(
+        clock, "_origin", (datetime(2026, 11, 23, 8, 0, tzinfo=VILNIUS), time.monotonic())
+    )  # Monday, the day after the due date's weekend
     today = clock.now().astimezone(VILNIUS).date()
     jobs = dict(wired.schedule._jobs_of(today))
     assert await jobs["milestones"]() == 1
     assert await jobs["milestones"]() == 0  # the next run finds it not met: nothing is told twice
     async with database.read() as session:
         first, second = (await session.execute(select(Milestone).order_by(Milestone.number))).scalars()
-        posts = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == ROADS))).scalars().all()
+        posts = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == ROADS)))
+            .scalars()
+            .all()
+        )
         deliveries = (await session.execute(select(Delivery))).scalars().all()
         broadcast = (await session.execute(select(Broadcast))).scalar_one()
     assert (first.status, second.status) == (MilestoneStatus.NOT_MET, MilestoneStatus.SCHEDULED)
@@ -187,18 +251,37 @@ async def web_api(wired: Services) -> AsyncIterator[TestClient]:
         yield client
 
 
-async def test_projects_json_and_csv_hold_the_milestones_and_no_personal_data(wired: Services, database: Database, web_api: TestClient) -> None:
+async def test_projects_json_and_csv_hold_the_milestones_and_no_personal_data(
+    wired: Services, database: Database, web_api: TestClient
+) -> None:
     await apply(wired.projects, read_table(SAMPLE.read_bytes(), SAMPLE.name), Actor(4242, "Jan Kowalski"))
     async with database.write() as session:
-        street_id = (await session.execute(select(Project.id).where(Project.external_id == "VRS-2025-014"))).scalar_one()
-        session.add(ProjectUpdate(project_id=street_id, text_pl="Asfalt położony.", text_lt="Asfaltas paklotas.", author_id=4243, author_name="Ona Petraitė"))
+        street_id = (
+            await session.execute(select(Project.id).where(Project.external_id == "VRS-2025-014"))
+        ).scalar_one()
+        session.add(
+            ProjectUpdate(
+                project_id=street_id,
+                text_pl="Asfalt położony.",
+                text_lt="Asfaltas paklotas.",
+                author_id=4243,
+                author_name="Ona Petraitė",
+            )
+        )
     response = await web_api.get("/projects.json")
     assert response.status == 200
     body = await response.text()
     document = json.loads(body)
     street = next(p for p in document["projects"] if p["external_id"] == "VRS-2025-014")
-    assert [m["current_due"] for m in street["milestones"]] == ["2025-06-30", "2025-12-15", "2026-09-30", "2027-03-31"]
-    assert street["milestones"][3]["slip_days"] == 151 and street["milestones"][3]["reason"].startswith("Oświetlenie LED")
+    assert [m["current_due"] for m in street["milestones"]] == [
+        "2025-06-30",
+        "2025-12-15",
+        "2026-09-30",
+        "2027-03-31",
+    ]
+    assert street["milestones"][3]["slip_days"] == 151 and street["milestones"][3]["reason"].startswith(
+        "Oświetlenie LED"
+    )
     assert street["updates"][0]["text"] == {"pl": "Asfalt położony.", "lt": "Asfaltas paklotas."}
     for personal in ("Jan Kowalski", "4242", "Ona Petraitė", "4243", "actor", "author"):
         assert personal not in body
@@ -213,9 +296,21 @@ async def test_projects_json_and_csv_hold_the_milestones_and_no_personal_data(wi
 async def test_the_projects_page_in_each_language(wired: Services, web_api: TestClient) -> None:
     await apply(wired.projects, read_table(SAMPLE.read_bytes(), SAMPLE.name), IMPORTER)
     for lang, name, slip in (
-        ("pl", "Przebudowa ulicy Szkolnej w Awiżeniach", "planowany na 31 października 2026, obecnie 31 marca 2027 (+5 miesięcy)"),
-        ("lt", "Mokyklos gatvės rekonstrukcija Avižieniuose", "planuota 2026 m. spalio 31 d., dabar 2027 m. kovo 31 d. (+5 mėnesiai)"),
-        ("en", "Reconstruction of Mokyklos Street in Avižieniai", "planned for October 31, 2026, now March 31, 2027 (+5 months)"),
+        (
+            "pl",
+            "Przebudowa ulicy Szkolnej w Awiżeniach",
+            "planowany na 31 października 2026, obecnie 31 marca 2027 (+5 miesięcy)",
+        ),
+        (
+            "lt",
+            "Mokyklos gatvės rekonstrukcija Avižieniuose",
+            "planuota 2026 m. spalio 31 d., dabar 2027 m. kovo 31 d. (+5 mėnesiai)",
+        ),
+        (
+            "en",
+            "Reconstruction of Mokyklos Street in Avižieniai",
+            "planned for October 31, 2026, now March 31, 2027 (+5 months)",
+        ),
     ):
         page = await (await web_api.get("/projects", params={"lang": lang})).text()
         assert f'<html lang="{lang}">' in page and name in page and slip in page
@@ -235,15 +330,31 @@ async def test_the_quality_report_has_a_projects_sheet(wired: Services) -> None:
     rows = list(workbook["Projects"].iter_rows(values_only=True))
     assert rows[0][:3] == ("Team", "Project code", "Project")
     assert rows[1][1:] == (
-        "VRS-2025-040", "Renovation of the Mickūnai culture house", "suspended", 35, 2, 1, 1, "no", 153,
+        "VRS-2025-040",
+        "Renovation of the Mickūnai culture house",
+        "suspended",
+        35,
+        2,
+        1,
+        1,
+        "no",
+        153,
         "Prace wstrzymane: konieczne badania konserwatorskie / Darbai sustabdyti: reikalingi paveldo tyrimai",
-    )  # fmt: skip
+    )
     assert rows[-1][8:10] == ("yes", 0)  # on schedule: last
     by_team = {row[0]: row[1:] for row in workbook["Projects by team"].iter_rows(min_row=2, values_only=True)}
-    assert by_team["Roads department"] == (4, 3, 1, 151, 151)  # the street +151 days; the cycle path, the lighting and the pavement on time
+    assert by_team["Roads department"] == (
+        4,
+        3,
+        1,
+        151,
+        151,
+    )  # the street +151 days; the cycle path, the lighting and the pavement on time
 
 
-async def test_mydata_lists_what_a_resident_follows_and_forget_removes_it(wired: Services, database: Database) -> None:
+async def test_mydata_lists_what_a_resident_follows_and_forget_removes_it(
+    wired: Services, database: Database
+) -> None:
     await apply(wired.projects, read_table(csv_of(project()), "p.csv"), IMPORTER)
     async with database.write() as session:
         session.add(Resident(id=601, locale="pl", consent_at=utcnow(), eldership_id="avizieniai"))
@@ -251,7 +362,10 @@ async def test_mydata_lists_what_a_resident_follows_and_forget_removes_it(wired:
     assert await wired.projects.toggle_follow(601, FollowKind.ELDERSHIP_PROJECTS, "avizieniai") is True
     data = await wired.rights.export(601, utcnow())
     follows = data["subscriptions"]["follows"]
-    assert [(f["kind"], f["target"]) for f in follows] == [("project", "1"), ("eldership_projects", "avizieniai")]
+    assert [(f["kind"], f["target"]) for f in follows] == [
+        ("project", "1"),
+        ("eldership_projects", "avizieniai"),
+    ]
     assert follows[0]["project"] == {"code": "P-1", "pl": "Droga", "lt": "Kelias"}
     with wired.i18n.use_locale("pl"):
         assert "Obserwowane: Droga, projekty: Awiżenie\n" in wired.rights.readable(data)

@@ -49,12 +49,14 @@ def tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetime_alone(
-    api: TestClient,  # noqa: F811
-    wired: Services,  # noqa: F811
+    api: TestClient,
+    wired: Services,
     database: Database,
-    frozen,  # noqa: F811
+    frozen,
 ) -> None:
-    report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni przy przystanku", latitude=54.7, longitude=25.3)
+    report = await _telegram_case(
+        wired, database, "report", "roads", "Dziura w jezdni przy przystanku", latitude=54.7, longitude=25.3
+    )
     await wired.commands.act(report.id, Action.PUBLISH, ONA)
 
     async def updated() -> str:
@@ -63,10 +65,15 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
 
     assert await updated() == "2026-11-23T00:00:00+02:00"
     frozen(T0 + timedelta(days=1))
-    await wired.commands.note(report.id, ONA, "Mieszkanka dzwoniła drugi raz, zdenerwowana", GroupMessage(ADMIN_CHAT_ID, 70))
+    await wired.commands.note(
+        report.id, ONA, "Mieszkanka dzwoniła drugi raz, zdenerwowana", GroupMessage(ADMIN_CHAT_ID, 70)
+    )
     await wired.commands.act(report.id, Action.ASSIGN, ONA, assignee=PETRAS)
     await wired.commands.relay(
-        report.id, ONA, [GroupMessage(ADMIN_CHAT_ID, 71, "Czy dziura jest przy samym przystanku?")], "Czy dziura jest przy samym przystanku?"
+        report.id,
+        ONA,
+        [GroupMessage(ADMIN_CHAT_ID, 71, "Czy dziura jest przy samym przystanku?")],
+        "Czy dziura jest przy samym przystanku?",
     )
     assert await updated() == "2026-11-23T00:00:00+02:00"  # nothing the public sees changed
     frozen(T0 + timedelta(days=2))
@@ -74,23 +81,35 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
     assert await updated() == "2026-11-25T00:00:00+02:00"  # the status did: the day of it, never the minute
 
 
-async def test_the_key_in_the_url_is_refused_and_a_header_or_the_body_carry_it(api: TestClient, database: Database) -> None:  # noqa: F811
+async def test_the_key_in_the_url_is_refused_and_a_header_or_the_body_carry_it(
+    api: TestClient, database: Database
+) -> None:
     body = {name: value for name, value in REPORT.items() if name != "api_key"}
     response = await api.post(API_PATH + "requests.json", params={"api_key": KEY}, data=body)
-    assert (response.status, json.loads(await response.text())) == (400, [{
-        "code": 400, "description": "api_key: send it in the body of the POST (a form field) or in the X-Api-Key header, never in the URL (URLs are logged)",
-    }])  # fmt: skip
+    assert (response.status, json.loads(await response.text())) == (
+        400,
+        [
+            {
+                "code": 400,
+                "description": "api_key: send it in the body of the POST (a form field) or in the X-Api-Key header, never in the URL (URLs are logged)",
+            }
+        ],
+    )
     async with database.read() as session:
         assert (await session.execute(select(Case))).first() is None
     response = await api.post(API_PATH + "requests.json", headers={"X-Api-Key": KEY}, data=body)
     assert response.status == 200, await response.text()
     [posted] = await post(api, **REPORT)  # the body, as the specification has it
     assert posted["service_request_id"] == "VRS-2026-000002"
-    response = await api.post(API_PATH + "requests.json", headers={"X-Api-Key": "guessed-key-0123456789"}, data=body)
+    response = await api.post(
+        API_PATH + "requests.json", headers={"X-Api-Key": "guessed-key-0123456789"}, data=body
+    )
     assert response.status == 403
 
 
-async def test_a_post_over_the_limit_is_refused_before_its_body_is_read(api: TestClient, database: Database) -> None:  # noqa: F811
+async def test_a_post_over_the_limit_is_refused_before_its_body_is_read(
+    api: TestClient, database: Database
+) -> None:
     # Only the headers go: the answer comes at once, without waiting for 10 MB that never arrive.
     head = (
         f"POST {API_PATH}requests.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
@@ -99,24 +118,46 @@ async def test_a_post_over_the_limit_is_refused_before_its_body_is_read(api: Tes
     answer = await raw_exchange(api.port, head, b"api_key=" + KEY.encode(), wait=5.0)
     status, _, rest = answer.partition(b"\r\n")
     assert status == b"HTTP/1.1 413 Request Entity Too Large"
-    assert json.loads(rest.partition(b"\r\n\r\n")[2]) == [{"code": 413, "description": "request: the body is larger than the 1 MB allowed"}]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2]) == [
+        {"code": 413, "description": "request: the body is larger than the 1 MB allowed"}
+    ]
     async with database.read() as session:
         assert (await session.execute(select(Case))).first() is None
 
 
-async def test_a_broken_multipart_is_a_400_and_one_line(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
-    broken = b'--xyz\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n' + KEY.encode() + b"\r\n--xyz\r\nno headers end here"
-    response = await api.post(API_PATH + "requests.json", data=broken, headers={"Content-Type": "multipart/form-data; boundary=xyz"})
-    assert (response.status, json.loads(await response.text())) == (400, [{
-        "code": 400, "description": "request: the body is not a valid form (application/x-www-form-urlencoded or multipart/form-data)",
-    }])  # fmt: skip
+async def test_a_broken_multipart_is_a_400_and_one_line(
+    api: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = (
+        b'--xyz\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n'
+        + KEY.encode()
+        + b"\r\n--xyz\r\nno headers end here"
+    )
+    response = await api.post(
+        API_PATH + "requests.json", data=broken, headers={"Content-Type": "multipart/form-data; boundary=xyz"}
+    )
+    assert (response.status, json.loads(await response.text())) == (
+        400,
+        [
+            {
+                "code": 400,
+                "description": "request: the body is not a valid form (application/x-www-form-urlencoded or multipart/form-data)",
+            }
+        ],
+    )
     assert tracebacks(caplog) == []
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.open311"] == ["open311 request refused: the body is not a form"]
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.open311"] == [
+        "open311 request refused: the body is not a form"
+    ]
 
 
-async def test_a_non_ascii_key_header_is_refused_without_a_traceback(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+async def test_a_non_ascii_key_header_is_refused_without_a_traceback(
+    api: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     form = "&".join(
-        f"{name}={value}" for name, value in REPORT.items() if name not in ("api_key", "address_string", "first_name", "last_name", "email", "phone")
+        f"{name}={value}"
+        for name, value in REPORT.items()
+        if name not in ("api_key", "address_string", "first_name", "last_name", "email", "phone")
     )
     head = (
         f"POST {API_PATH}requests.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
@@ -129,27 +170,37 @@ async def test_a_non_ascii_key_header_is_refused_without_a_traceback(api: TestCl
 
 
 @pytest.fixture
-async def webhook(wired: Services) -> AsyncIterator[TestClient]:  # noqa: F811
+async def webhook(wired: Services) -> AsyncIterator[TestClient]:
     app = web.Application()
-    WebhookHandler(Dispatcher(), wired.bot, handle_in_background=False, secret_token="telegram-secret_123").register(app, path="/telegram")
+    WebhookHandler(
+        Dispatcher(), wired.bot, handle_in_background=False, secret_token="telegram-secret_123"
+    ).register(app, path="/telegram")
     async with TestClient(TestServer(app)) as client:
         yield client
 
 
-async def test_a_non_ascii_secret_header_gets_401_without_a_traceback(webhook: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_non_ascii_secret_header_gets_401_without_a_traceback(
+    webhook: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     update = b'{"update_id": 1}'
     for secret in ("sekretas-ąčę".encode(), "секрет".encode(), b"\xff\xfe"):
         head = (
             b"POST /telegram HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            b"Content-Length: " + str(len(update)).encode() + b"\r\nX-Telegram-Bot-Api-Secret-Token: " + secret + b"\r\n\r\n"
+            b"Content-Length: "
+            + str(len(update)).encode()
+            + b"\r\nX-Telegram-Bot-Api-Secret-Token: "
+            + secret
+            + b"\r\n\r\n"
         )
         answer = await raw_exchange(webhook.port, head, update)
         assert answer.startswith(b"HTTP/1.1 401 "), answer[:80]
-    assert (await webhook.post("/telegram", data=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})).status == 401
+    assert (
+        await webhook.post("/telegram", data=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+    ).status == 401
     assert tracebacks(caplog) == []
 
 
-async def test_metrics_and_health_are_not_on_the_public_port_but_on_the_operators(wired: Services) -> None:  # noqa: F811
+async def test_metrics_and_health_are_not_on_the_public_port_but_on_the_operators(wired: Services) -> None:
     app = cast(Any, wired)  # the parts of the App both listeners use: config, database, teams, bot, open311
     app.dispatcher = Dispatcher()
     async with TestClient(TestServer(build_web_app(app, webhook=False))) as public:

@@ -67,7 +67,9 @@ async def report(database: Database) -> QualityReport:
     async with database.write() as session:
         session.add(Resident(id=501, locale="pl", display_name="Anna"))
         await session.flush()
-        for seq, (name, (received, due, extended, closed, category, eldership)) in enumerate(CASES.items(), start=1):
+        for seq, (name, (received, due, extended, closed, category, eldership)) in enumerate(
+            CASES.items(), start=1
+        ):
             status = CaseStatus.ANSWERED if closed else CaseStatus.IN_PROGRESS
             session.add(
                 Case(
@@ -87,25 +89,39 @@ async def report(database: Database) -> QualityReport:
                     extended_until=date.fromisoformat(extended) if extended else None,
                     closed_at=at(closed, 15) if closed else None,
                     channel=CHANNELS.get(name, "telegram"),
-                )  # fmt: skip
+                )
             )
         await session.flush()
         session.add(CaseEvent(case_id=3, at=at("2026-11-27"), kind=EventKind.EXTENDED))  # before the period
-        session.add(CaseEvent(case_id=3, at=at("2026-12-01", 0) + timedelta(minutes=30), kind=EventKind.EXTENDED))  # 00:30 local: in it
+        session.add(
+            CaseEvent(case_id=3, at=at("2026-12-01", 0) + timedelta(minutes=30), kind=EventKind.EXTENDED)
+        )  # 00:30 local: in it
         for day, score, resolved, category, comment in ANSWERS:
             session.add(
                 SatisfactionAnswer(
-                    answered_on=date.fromisoformat(day), locale="pl", kind="request", category_id=category, score=score, resolved=resolved, comment=comment
+                    answered_on=date.fromisoformat(day),
+                    locale="pl",
+                    kind="request",
+                    category_id=category,
+                    score=score,
+                    resolved=resolved,
+                    comment=comment,
                 )
             )
     i18n = load_i18n("pl")
     with i18n.context(), i18n.use_locale("en"):
-        return await QualityService(database, calendar, load_municipality(DEFAULT_MUNICIPALITY_FILE)).report(DECEMBER, "en")
+        return await QualityService(database, calendar, load_municipality(DEFAULT_MUNICIPALITY_FILE)).report(
+            DECEMBER, "en"
+        )
 
 
 async def test_case_indicators(report: QualityReport) -> None:
     assert report.received == 4  # A, B, E, G
-    assert report.by_channel == {"telegram": 2, "staff": 1, "open311": 1}  # H, registered too, came before the period
+    assert report.by_channel == {
+        "telegram": 2,
+        "staff": 1,
+        "open311": 1,
+    }  # H, registered too, came before the period
     assert report.closed == 4  # A, B, C, D
     assert report.on_time == 3 and report.on_time_share == 75.0  # D was late
     assert sorted(report.handling_days) == [3, 5, 22, 27]
@@ -138,7 +154,9 @@ async def test_satisfaction_and_the_k5_rule(report: QualityReport) -> None:
     roads = next(g for label, g in categories.items() if g.answers is not None)
     assert roads.answers == 5 and roads.average == pytest.approx(21 / 5) and roads.resolved_share == 80.0
     hidden = [g for g in categories.values() if g.answers is None]
-    assert len(hidden) == 1 and hidden[0].average is None and hidden[0].resolved_share is None  # waste: one answer
+    assert (
+        len(hidden) == 1 and hidden[0].average is None and hidden[0].resolved_share is None
+    )  # waste: one answer
     language = [g for g in report.groups if g.dimension == "Language"]
     assert [(g.label, g.answers) for g in language] == [("Polski", 6)]
 
@@ -167,14 +185,25 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
     assert workbook.sheetnames[:2] == ["Summary", "Weekly trend"]
     summary = {row[0]: row[1] for row in workbook["Summary"].iter_rows(min_row=2, values_only=True)}
     assert summary["Cases received"] == 4 and summary["Share closed within the deadline, %"] == 75.0
-    assert summary["Median handling time, working days"] == 13.5 and summary["Overdue at the end of the period"] == 1
-    assert summary["Received in Telegram"] == 2 and summary["Registered by staff (phone, e-mail, post, front desk)"] == 1
+    assert (
+        summary["Median handling time, working days"] == 13.5
+        and summary["Overdue at the end of the period"] == 1
+    )
+    assert (
+        summary["Received in Telegram"] == 2
+        and summary["Registered by staff (phone, e-mail, post, front desk)"] == 1
+    )
     assert summary["Received through Open311"] == 1
     weekly = list(workbook["Weekly trend"].iter_rows(min_row=2, values_only=True))
     assert weekly[1][:4] == ("2026-12-07", 0, 2, 2)
     groups = list(workbook["Satisfaction by group"].iter_rows(min_row=2, values_only=True))
     assert any(row[2] == "fewer than 5" and row[3] is None for row in groups)
-    assert sorted(r[0] for r in workbook["Comments"].iter_rows(min_row=2, values_only=True)) == sorted(["Bardzo sprawnie", "Ačiū"])
+    assert sorted(r[0] for r in workbook["Comments"].iter_rows(min_row=2, values_only=True)) == sorted(
+        ["Bardzo sprawnie", "Ačiū"]
+    )
 
     assert ["Cases received", "4"] in rows and ["Summary"] in rows
-    assert ["Registered by staff (phone, e-mail, post, front desk)", "1"] in rows and ["Received through Open311", "1"] in rows
+    assert ["Registered by staff (phone, e-mail, post, front desk)", "1"] in rows and [
+        "Received through Open311",
+        "1",
+    ] in rows

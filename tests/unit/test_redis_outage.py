@@ -40,7 +40,13 @@ def _user(user_id: int, language: str) -> User:
 
 def _message_update(update_id: int, user_id: int = 501, language: str = "pl") -> Update:
     user = _user(user_id, language)
-    message = Message(message_id=update_id, date=datetime.now(), chat=Chat(id=user_id, type="private"), from_user=user, text="Dzień dobry")
+    message = Message(
+        message_id=update_id,
+        date=datetime.now(),
+        chat=Chat(id=user_id, type="private"),
+        from_user=user,
+        text="Dzień dobry",
+    )
     return Update(update_id=update_id, message=message)
 
 
@@ -53,7 +59,9 @@ def locales() -> ResidentI18nMiddleware:
     return ResidentI18nMiddleware(load_i18n("pl"), {ADMIN_CHAT_ID, COMMS_CHAT_ID}.__contains__, "lt")
 
 
-async def test_every_update_is_answered_and_the_outage_logged_once(database: Database, locales, caplog) -> None:
+async def test_every_update_is_answered_and_the_outage_logged_once(
+    database: Database, locales, caplog
+) -> None:
     storage = RedisStorage.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
     dispatcher = Dispatcher(storage=storage, events_isolation=RedisEventIsolation(storage.redis))
     handled: list[int] = []
@@ -65,7 +73,9 @@ async def test_every_update_is_answered_and_the_outage_logged_once(database: Dat
     locales.setup(dispatcher)
     outage = RedisOutageMiddleware(database, locales)
     outage.install(dispatcher)
-    assert dispatcher.update.outer_middleware[0] is outage  # outside aiogram's FSM middleware, which takes the lock
+    assert (
+        dispatcher.update.outer_middleware[0] is outage
+    )  # outside aiogram's FSM middleware, which takes the lock
     assert dispatcher.update.outer_middleware[-1] == outage._handled  # and inside it
 
     bot = RecordingBot()
@@ -80,7 +90,9 @@ async def test_every_update_is_answered_and_the_outage_logged_once(database: Dat
     assert "Cause exception" not in caplog.text  # aiogram did not log each update either
 
 
-async def test_language_of_the_resident_a_button_press_and_the_end_of_the_outage(database: Database, locales, caplog) -> None:
+async def test_language_of_the_resident_a_button_press_and_the_end_of_the_outage(
+    database: Database, locales, caplog
+) -> None:
     async with database.write() as session:
         session.add(Resident(id=502, locale="lt", display_name="Jonas", consent_at=utcnow()))
     outage = RedisOutageMiddleware(database, locales)

@@ -57,7 +57,10 @@ def test_xlsx_stores_comments_as_text_and_figures_as_numbers(report: QualityRepo
 
     summary = {row[0].value: row[1] for row in workbook["Summary"].iter_rows(min_row=2)}
     assert summary["Cases received"].value == 4 and summary["Cases received"].data_type == "n"
-    assert summary["Median handling time, working days"].value == 5 and summary["Median handling time, working days"].data_type == "n"
+    assert (
+        summary["Median handling time, working days"].value == 5
+        and summary["Median handling time, working days"].data_type == "n"
+    )
     assert all(cell.data_type != "f" for sheet in workbook for row in sheet.iter_rows() for cell in row)
 
 

@@ -66,7 +66,20 @@ def test_refused_periods_say_why(text: str, reason: str, i18n: I18n) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["２０２６", "２０２６-10", "2026-１0", "²⁰²⁶", "2026-Q²", "٢٠٢٦", "7²d", "３０d", "2026-10-01..２０２６-12-31", "\u200b2026", "9" * 5000 + "d"]
+    "text",
+    [
+        "２０２６",
+        "２０２６-10",
+        "2026-１0",
+        "²⁰²⁶",
+        "2026-Q²",
+        "٢٠٢٦",
+        "7²d",
+        "３０d",
+        "2026-10-01..２０２６-12-31",
+        "\u200b2026",
+        "9" * 5000 + "d",
+    ],
 )
 def test_unicode_digits_are_not_a_period(text: str) -> None:
     with pytest.raises(PeriodError):

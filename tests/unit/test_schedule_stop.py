@@ -22,9 +22,14 @@ JUST_BEFORE_THE_DIGEST = datetime(2026, 11, 23, 5, 59, 59, 900_000, tzinfo=UTC)
 @pytest.fixture
 async def schedule(database: Database) -> AsyncIterator[Schedule]:
     config = load_config(
-        bot_token=TOKEN, telegram_api_url="http://127.0.0.1:9", admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID,
-        secret_key=SECRET_KEY, database_url=database.url.render_as_string(hide_password=False), redis_url=None,
-    )  # fmt: skip
+        bot_token=TOKEN,
+        telegram_api_url="http://127.0.0.1:9",
+        admin_chat_id=ADMIN_CHAT_ID,
+        comms_chat_id=COMMS_CHAT_ID,
+        secret_key=SECRET_KEY,
+        database_url=database.url.render_as_string(hide_password=False),
+        redis_url=None,
+    )
     services = build_services(config, database)
     yield services.schedule
     await services.bot.session.close()
@@ -39,7 +44,9 @@ async def test_a_stop_while_waiting_for_the_day_ends_the_run_at_once(schedule: S
     assert not running.cancelled()
 
 
-async def test_a_job_under_way_finishes_and_the_next_does_not_start(schedule: Schedule, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_job_under_way_finishes_and_the_next_does_not_start(
+    schedule: Schedule, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("bot.services.schedule.utcnow", lambda: JUST_BEFORE_THE_DIGEST)
     done: list[str] = []
     digest_started = asyncio.Event()
@@ -63,4 +70,6 @@ async def test_a_job_under_way_finishes_and_the_next_does_not_start(schedule: Sc
     async with asyncio.timeout(2):
         await running
     assert not running.cancelled()
-    assert done == ["digest"], "the digest under way finished; the report and the retention run wait for the next start"
+    assert done == ["digest"], (
+        "the digest under way finished; the report and the retention run wait for the next start"
+    )

@@ -35,9 +35,14 @@ async def wired(database: Database, emulator: Emulator) -> AsyncIterator[Service
 
 def _draft(**changes) -> CaseDraft:
     values = {
-        "resident_id": None, "locale": "lt", "kind": "report", "category_id": "roads", "description": "Duobė prie mokyklos, skambino telefonu",
-        "channel": Channel.STAFF, "contact": CONTACT,
-    }  # fmt: skip
+        "resident_id": None,
+        "locale": "lt",
+        "kind": "report",
+        "category_id": "roads",
+        "description": "Duobė prie mokyklos, skambino telefonu",
+        "channel": Channel.STAFF,
+        "contact": CONTACT,
+    }
     return CaseDraft(**(values | changes))
 
 
@@ -53,16 +58,33 @@ async def _outbox(database: Database) -> list[OutboxMessage]:
 async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_how_it_was_answered(
     wired: Services, database: Database, emulator: Emulator
 ) -> None:
-    opened = await wired.commands.open(_draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))
-    again = await wired.commands.open(_draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE))
-    assert opened.created and not again.created and again.case.id == opened.case.id  # the same button press twice: one case
+    opened = await wired.commands.open(
+        _draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE)
+    )
+    again = await wired.commands.open(
+        _draft(), RECEIVED, update_id=77, registered_by=RegisteredBy(ONA, ReceivedBy.PHONE)
+    )
+    assert (
+        opened.created and not again.created and again.case.id == opened.case.id
+    )  # the same button press twice: one case
     case = opened.case
-    assert (case.number, case.deadline, case.team_id, case.group_chat_id) == ("VRS-2026-000001", date(2026, 12, 21), "desk", ADMIN_CHAT_ID)
+    assert (case.number, case.deadline, case.team_id, case.group_chat_id) == (
+        "VRS-2026-000001",
+        date(2026, 12, 21),
+        "desk",
+        ADMIN_CHAT_ID,
+    )
     async with database.read() as session:
         stored = await session.get(Case, case.id)
-        [created] = (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
+        [created] = (
+            (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
+        )
     assert (stored.resident_id, stored.channel, stored.answered_via) == (None, "staff", None)
-    assert stored.contact == {"name": "Jonas <Jonaitis> & sūnus", "answer_by": "phone", "phone": "+370 600 12345"}
+    assert stored.contact == {
+        "name": "Jonas <Jonaitis> & sūnus",
+        "answer_by": "phone",
+        "phone": "+370 600 12345",
+    }
     assert (created.kind, created.actor_id, created.actor_name) == (EventKind.CREATED, ONA.id, "Ona")
     assert created.data == {"team": "desk", "channel": "staff", "received_by": "phone"}
 
@@ -82,24 +104,46 @@ async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_h
     with pytest.raises(NotAllowed):
         await wired.commands.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta")
     answer = GroupMessage(ADMIN_CHAT_ID, 902, "Duobė bus užtaisyta iki penktadienio")
-    outcome = await wired.commands.act(case.id, Action.ANSWER, ONA, text="Duobė bus užtaisyta iki penktadienio", answer=answer, answered_via=AnswerBy.PHONE)
+    outcome = await wired.commands.act(
+        case.id,
+        Action.ANSWER,
+        ONA,
+        text="Duobė bus užtaisyta iki penktadienio",
+        answer=answer,
+        answered_via=AnswerBy.PHONE,
+    )
     assert [e.kind for e in outcome.events] == [EventKind.STATUS]  # no message to anybody
     await wired.outbox.send_due_now()
     async with database.read() as session:
         stored = await session.get(Case, case.id)
-        status = (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.STATUS))).scalar_one()
-    assert (stored.status, stored.answered_via, stored.feedback_asked) == (CaseStatus.ANSWERED, "phone", False)
-    assert status.data == {"from": "new", "to": "answered", "answered_via": "phone"} and status.text == "Duobė bus užtaisyta iki penktadienio"
+        status = (
+            await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.STATUS))
+        ).scalar_one()
+    assert (stored.status, stored.answered_via, stored.feedback_asked) == (
+        CaseStatus.ANSWERED,
+        "phone",
+        False,
+    )
+    assert (
+        status.data == {"from": "new", "to": "answered", "answered_via": "phone"}
+        and status.text == "Duobė bus užtaisyta iki penktadienio"
+    )
     rows = await _outbox(database)
-    assert all(row.chat_id == ADMIN_CHAT_ID for row in rows)  # the group only: no resident, no satisfaction question
+    assert all(
+        row.chat_id == ADMIN_CHAT_ID for row in rows
+    )  # the group only: no resident, no satisfaction question
     assert Kind.COPY not in {row.kind for row in rows}
-    card = next(m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "Asmuo:" in (m.get("text") or ""))
+    card = next(
+        m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "Asmuo:" in (m.get("text") or "")
+    )
     assert "Atsakymas pateiktas telefonu" in card["text"] and "Būsena: Atsakyta" in card["text"]
 
     # Reopened, the next closing records its own way.
     await wired.commands.act(case.id, Action.REOPEN, ONA)
     assert (await wired.queries.get(case.id)).answered_via is None
-    await wired.commands.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias", answered_via=AnswerBy.POST)
+    await wired.commands.act(
+        case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias", answered_via=AnswerBy.POST
+    )
     assert (await wired.queries.get(case.id)).answered_via == "post"
     history = wired.clerk_texts.trail(case, await wired.queries.history(case.id))
     assert "Ona · kreipimasis užregistruotas, gautas telefonu" in history
@@ -110,17 +154,29 @@ async def test_a_staff_case_needs_its_clerk(wired: Services) -> None:
     with pytest.raises(ValueError):
         await wired.commands.open(_draft(), RECEIVED)  # who registered it?
     with pytest.raises(ValueError):
-        await wired.commands.open(_draft(channel=Channel.TELEGRAM), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.DESK))
+        await wired.commands.open(
+            _draft(channel=Channel.TELEGRAM), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.DESK)
+        )
 
 
-async def test_retention_takes_the_contact_and_residents_rights_do_not_see_staff_cases(wired: Services, database: Database) -> None:
+async def test_retention_takes_the_contact_and_residents_rights_do_not_see_staff_cases(
+    wired: Services, database: Database
+) -> None:
     async with database.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Rūta", consent_at=RECEIVED))
-    old = (await wired.commands.open(_draft(), datetime(2020, 3, 2, 8, tzinfo=UTC), registered_by=RegisteredBy(ONA, ReceivedBy.POST))).case
-    fresh = (await wired.commands.open(_draft(), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.EMAIL))).case
+    old = (
+        await wired.commands.open(
+            _draft(), datetime(2020, 3, 2, 8, tzinfo=UTC), registered_by=RegisteredBy(ONA, ReceivedBy.POST)
+        )
+    ).case
+    fresh = (
+        await wired.commands.open(_draft(), RECEIVED, registered_by=RegisteredBy(ONA, ReceivedBy.EMAIL))
+    ).case
     await wired.commands.act(old.id, Action.ANSWER, ONA, text="Atsakyta laišku", answered_via=AnswerBy.POST)
     async with database.write() as session:
-        (await session.get(Case, old.id)).closed_at = datetime(2020, 4, 1, 8, tzinfo=UTC)  # closed 6½ years before NOW
+        (await session.get(Case, old.id)).closed_at = datetime(
+            2020, 4, 1, 8, tzinfo=UTC
+        )  # closed 6½ years before NOW
 
     export = await wired.rights.export(4242, RECEIVED)
     assert export["cases"] == []
@@ -129,7 +185,16 @@ async def test_retention_takes_the_contact_and_residents_rights_do_not_see_staff
     assert purged.cases == 1
     async with database.read() as session:
         gone, kept = await session.get(Case, old.id), await session.get(Case, fresh.id)
-        created = (await session.execute(select(CaseEvent).where(CaseEvent.case_id == old.id, CaseEvent.kind == EventKind.CREATED))).scalar_one()
-    assert (gone.contact, gone.description, gone.answered_via, gone.channel) == (None, "", "post", "staff")  # what reports count stays
+        created = (
+            await session.execute(
+                select(CaseEvent).where(CaseEvent.case_id == old.id, CaseEvent.kind == EventKind.CREATED)
+            )
+        ).scalar_one()
+    assert (gone.contact, gone.description, gone.answered_via, gone.channel) == (
+        None,
+        "",
+        "post",
+        "staff",
+    )  # what reports count stays
     assert created.actor_name == "Ona"  # the clerk's record, not the person's data
     assert kept.contact == CONTACT.as_json()

@@ -20,4 +20,8 @@ async def test_a_download_left_by_a_crash_is_removed_at_start(tmp_path: Path) ->
     os.utime(stale, (two_hours_ago, two_hours_ago))
     os.utime(other, (two_hours_ago, two_hours_ago))
     await store.check()
-    assert (stale.exists(), fresh.exists(), other.exists()) == (False, True, True)  # a download in progress (another replica's) stays
+    assert (stale.exists(), fresh.exists(), other.exists()) == (
+        False,
+        True,
+        True,
+    )  # a download in progress (another replica's) stays

@@ -33,7 +33,13 @@ async def service(database: Database) -> AsyncIterator[CaseCommands]:
 
 
 def draft(**changes) -> CaseDraft:
-    values = {"resident_id": 501, "locale": "pl", "kind": "request", "category_id": "roads", "description": "Dziura w drodze <b>&</b>"}
+    values = {
+        "resident_id": 501,
+        "locale": "pl",
+        "kind": "request",
+        "category_id": "roads",
+        "description": "Dziura w drodze <b>&</b>",
+    }
     return CaseDraft(**(values | changes))
 
 
@@ -47,11 +53,17 @@ async def test_case_numbers_are_sequential_per_year(service: CaseCommands) -> No
     first = (await service.open(draft(), RECEIVED)).case
     second = (await service.open(draft(), RECEIVED + timedelta(minutes=1))).case
     next_year = (await service.open(draft(), datetime(2027, 1, 4, 9, 0, tzinfo=UTC))).case
-    assert [first.number, second.number, next_year.number] == ["VRS-2026-000001", "VRS-2026-000002", "VRS-2027-000001"]
+    assert [first.number, second.number, next_year.number] == [
+        "VRS-2026-000001",
+        "VRS-2026-000002",
+        "VRS-2027-000001",
+    ]
 
 
 async def test_concurrent_creation_gives_unique_gap_free_numbers(service: CaseCommands) -> None:
-    opened = await asyncio.gather(*(service.open(draft(description=f"case {i}"), RECEIVED) for i in range(40)))
+    opened = await asyncio.gather(
+        *(service.open(draft(description=f"case {i}"), RECEIVED) for i in range(40))
+    )
     numbers = sorted(o.case.number for o in opened)
     assert numbers == [f"VRS-2026-{i:06d}" for i in range(1, 41)]
 
@@ -72,12 +84,16 @@ async def test_the_same_update_opens_one_case(service: CaseCommands, database: D
         assert await session.scalar(select(func.count()).select_from(Case)) == 1
 
 
-async def test_case_is_stored_with_deadline_event_and_attachments(service: CaseCommands, database: Database) -> None:
+async def test_case_is_stored_with_deadline_event_and_attachments(
+    service: CaseCommands, database: Database
+) -> None:
     photo = AttachmentDraft(kind="photo", file_id="f1", file_unique_id="u1", media_group_id="g1")
     opened = await service.open(draft(kind="complaint", attachments=(photo,)), RECEIVED, update_id=1)
     async with database.read() as session:
         case = await session.get(Case, opened.case.id)
-        events = (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
+        events = (
+            (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
+        )
         attachments = (await session.execute(select(Attachment))).scalars().all()
     assert case.deadline == date(2026, 12, 21)
     assert case.description == "Dziura w drodze <b>&</b>"  # stored as typed
@@ -101,13 +117,17 @@ async def test_migrations_create_what_the_models_describe(database: Database) ->
     from sqlmodel import SQLModel
 
     def differences(connection):  # type: ignore[no-untyped-def]
-        return compare_metadata(MigrationContext.configure(connection, opts={"compare_type": False}), SQLModel.metadata)
+        return compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": False}), SQLModel.metadata
+        )
 
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
 
 
-async def test_a_cancelled_begin_leaves_no_transaction_open_in_the_pool(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_cancelled_begin_leaves_no_transaction_open_in_the_pool(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """aiosqlite runs a BEGIN in its thread even after its caller was cancelled: the connection
     goes back to the pool rolled back behind it, not holding SQLite's write lock for good."""
     if not database.is_sqlite:

@@ -35,8 +35,15 @@ MAX_CORRELATION = 0.5
 NOON = datetime(2026, 11, 24, 10, tzinfo=UTC)  # one day for every answer, whenever the test runs
 USER = 7_770_100_000
 POLL_QUESTIONS = [
-    Question(text=PollText(pl="Godziny?", lt="Valandos?"), options=[PollText(pl="Tak", lt="Taip"), PollText(pl="Nie", lt="Ne")]),
-    Question(text=PollText(pl="Usługi?", lt="Paslaugos?"), options=[PollText(pl=s, lt=s) for s in "ABCDE"], multiple=True),
+    Question(
+        text=PollText(pl="Godziny?", lt="Valandos?"),
+        options=[PollText(pl="Tak", lt="Taip"), PollText(pl="Nie", lt="Ne")],
+    ),
+    Question(
+        text=PollText(pl="Usługi?", lt="Paslaugos?"),
+        options=[PollText(pl=s, lt=s) for s in "ABCDE"],
+        multiple=True,
+    ),
 ]
 
 
@@ -51,10 +58,21 @@ async def surveys(database: Database, monkeypatch: pytest.MonkeyPatch) -> Survey
 def _case(number: int) -> Case:
     # Every case alike (kind, category, eldership, language): only the storage could tell answers apart.
     return Case(
-        id=5000 + number, number=f"VRS-2026-{5000 + number:06d}", year=2026, seq=5000 + number, resident_id=USER, locale="pl",
-        kind="complaint", category_id="roads", eldership_id="rudamina", description="Dziura", status=CaseStatus.ANSWERED,
-        received_at=NOON, deadline=NOON.date(), closed_at=NOON,
-    )  # fmt: skip
+        id=5000 + number,
+        number=f"VRS-2026-{5000 + number:06d}",
+        year=2026,
+        seq=5000 + number,
+        resident_id=USER,
+        locale="pl",
+        kind="complaint",
+        category_id="roads",
+        eldership_id="rudamina",
+        description="Dziura",
+        status=CaseStatus.ANSWERED,
+        received_at=NOON,
+        deadline=NOON.date(),
+        closed_at=NOON,
+    )
 
 
 def _choices(number: int) -> list[list[int]]:
@@ -79,7 +97,12 @@ async def _stored(database: Database, table: str, columns: str, where: str = "TR
 async def _plain(database: Database, table: str, columns: str, where: str = "TRUE") -> list[dict]:
     """Rows in the order a plain SELECT gives them."""
     async with database.read() as session:
-        return [dict(row) for row in (await session.execute(text(f"SELECT {columns} FROM {table} WHERE {where}"))).mappings()]
+        return [
+            dict(row)
+            for row in (
+                await session.execute(text(f"SELECT {columns} FROM {table} WHERE {where}"))
+            ).mappings()
+        ]
 
 
 async def _receipts_in_order(database: Database) -> list[dict]:
@@ -96,26 +119,34 @@ def _rank_correlation(arrival: list[int], stored: list[int]) -> float:
     return 1 - 6 * squares / (n * (n * n - 1))
 
 
-def _assert_no_better_than_chance(receipts: list[dict], whose: dict[str, int], answers: list[dict], plain_order: list[int], truth: str) -> None:
+def _assert_no_better_than_chance(
+    receipts: list[dict], whose: dict[str, int], answers: list[dict], plain_order: list[int], truth: str
+) -> None:
     """The attacker's pairings, each no better than chance; `truth` names the column that says whose an answer is."""
     arrival = [whose[row["digest"]] for row in receipts if row["digest"] in whose]
     stored = [row[truth] for row in answers]
     right = {
         "arrival order = stored order": sum(a == s for a, s in zip(arrival, stored, strict=True)),
-        "arrival order = stored order reversed": sum(a == s for a, s in zip(arrival, reversed(stored), strict=True)),
+        "arrival order = stored order reversed": sum(
+            a == s for a, s in zip(arrival, reversed(stored), strict=True)
+        ),
         "arrival order = plain SELECT order": sum(a == s for a, s in zip(arrival, plain_order, strict=True)),
     }
     if answers[0]["xid"] is not None:
         # PostgreSQL: an answer whose xmin is that of exactly one receipt is paired with it.
         by_xid = Counter(row["xid"] for row in receipts if row["digest"] in whose)
         receipt_of = {row["xid"]: whose[row["digest"]] for row in receipts if row["digest"] in whose}
-        right["same xmin"] = sum(by_xid[row["xid"]] == 1 and receipt_of[row["xid"]] == row[truth] for row in answers)
+        right["same xmin"] = sum(
+            by_xid[row["xid"]] == 1 and receipt_of[row["xid"]] == row[truth] for row in answers
+        )
     correlation = _rank_correlation(arrival, stored)
     report = f"rank correlation {correlation:.2f}; right of {ANSWERS}: {right}"
     assert abs(correlation) <= MAX_CORRELATION and all(count <= MAX_RIGHT for count in right.values()), report
 
 
-async def test_satisfaction_answers_cannot_be_paired_with_their_receipts(database: Database, surveys: SurveyService) -> None:
+async def test_satisfaction_answers_cannot_be_paired_with_their_receipts(
+    database: Database, surveys: SurveyService
+) -> None:
     cases = [_case(number) for number in range(ANSWERS)]
     for number, case in enumerate(cases):
         await surveys.answer_satisfaction(case, 1 + number % 5, "yes", f"answer {number}")
@@ -125,7 +156,9 @@ async def test_satisfaction_answers_cannot_be_paired_with_their_receipts(databas
     answers = await _stored(database, "satisfaction_answers", columns)
     plain = [row["number"] for row in await _plain(database, "satisfaction_answers", columns)]
     assert len(receipts) == len(answers) == ANSWERS
-    assert all(row["score"] == 1 + row["number"] % 5 for row in answers)  # nothing lost or mixed up by the rewrite
+    assert all(
+        row["score"] == 1 + row["number"] % 5 for row in answers
+    )  # nothing lost or mixed up by the rewrite
 
     whose = {surveys.receipt("case", case.id): number for number, case in enumerate(cases)}
     _assert_no_better_than_chance(receipts, whose, answers, plain, "number")
@@ -134,7 +167,9 @@ async def test_satisfaction_answers_cannot_be_paired_with_their_receipts(databas
         assert {row["xid"] for row in answers} == {receipts[-1]["xid"]}
 
 
-async def test_poll_answers_cannot_be_paired_with_their_receipts(database: Database, surveys: SurveyService) -> None:
+async def test_poll_answers_cannot_be_paired_with_their_receipts(
+    database: Database, surveys: SurveyService
+) -> None:
     poll = await surveys.create_poll(POLL_QUESTIONS, {}, (900, "Rasa"))
     other = await surveys.create_poll(POLL_QUESTIONS, {}, (900, "Rasa"))
     for number in range(ANSWERS):
@@ -146,7 +181,9 @@ async def test_poll_answers_cannot_be_paired_with_their_receipts(database: Datab
     answers = await _stored(database, "poll_answers", "choices", f"poll_id = {poll.id}")
     plain = await _plain(database, "poll_answers", "choices", f"poll_id = {poll.id}")
     for row in answers + plain:
-        row["number"] = _number(json.loads(row["choices"]) if isinstance(row["choices"], str) else row["choices"])
+        row["number"] = _number(
+            json.loads(row["choices"]) if isinstance(row["choices"], str) else row["choices"]
+        )
     assert sorted(row["number"] for row in answers) == list(range(ANSWERS))
 
     whose = {surveys.receipt("poll", poll.id, USER + number): number for number in range(ANSWERS)}
@@ -166,7 +203,11 @@ async def test_a_decline_rewrites_the_day_too(database: Database, surveys: Surve
     answers = await _stored(database, "satisfaction_answers", "score")
     assert len(answers) == 3
     if not database.is_sqlite:
-        receipt = (await _stored(database, "survey_receipts", "digest", f"digest = '{surveys.receipt('case', declined.id)}'"))[0]
+        receipt = (
+            await _stored(
+                database, "survey_receipts", "digest", f"digest = '{surveys.receipt('case', declined.id)}'"
+            )
+        )[0]
         assert {row["xid"] for row in answers} == {receipt["xid"]}
 
 

@@ -19,8 +19,15 @@ from tests.conftest import SECRET_KEY
 RESIDENT = 7_770_001_234
 OTHER = 7_770_005_678
 QUESTIONS = [
-    Question(text=PollText(pl="Godziny?", lt="Valandos?"), options=[PollText(pl="Tak", lt="Taip"), PollText(pl="Nie", lt="Ne")]),
-    Question(text=PollText(pl="Usługi?", lt="Paslaugos?"), options=[PollText(pl=s, lt=s) for s in "ABC"], multiple=True),
+    Question(
+        text=PollText(pl="Godziny?", lt="Valandos?"),
+        options=[PollText(pl="Tak", lt="Taip"), PollText(pl="Nie", lt="Ne")],
+    ),
+    Question(
+        text=PollText(pl="Usługi?", lt="Paslaugos?"),
+        options=[PollText(pl=s, lt=s) for s in "ABC"],
+        multiple=True,
+    ),
 ]
 
 
@@ -35,17 +42,30 @@ async def case(database: Database) -> Case:
         session.add(Resident(id=RESIDENT, locale="pl", display_name="Anna"))
         await session.flush()
         case = Case(
-            id=4242, number="VRS-2026-000042", year=2026, seq=42, resident_id=RESIDENT, locale="pl", kind="complaint", category_id="roads",
-            eldership_id="rudamina", description="Dziura", status=CaseStatus.ANSWERED, received_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
-            deadline=date(2026, 12, 1), closed_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
-        )  # fmt: skip
+            id=4242,
+            number="VRS-2026-000042",
+            year=2026,
+            seq=42,
+            resident_id=RESIDENT,
+            locale="pl",
+            kind="complaint",
+            category_id="roads",
+            eldership_id="rudamina",
+            description="Dziura",
+            status=CaseStatus.ANSWERED,
+            received_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+            deadline=date(2026, 12, 1),
+            closed_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
+        )
         session.add(case)
     return case
 
 
 async def _rows(database: Database, table: str) -> tuple[list[str], list[tuple]]:
     async with database.read() as session:
-        columns = await session.run_sync(lambda s: [c["name"] for c in inspect(s.connection()).get_columns(table)])
+        columns = await session.run_sync(
+            lambda s: [c["name"] for c in inspect(s.connection()).get_columns(table)]
+        )
         rows = (await session.execute(text(f"SELECT * FROM {table}"))).all()
     return columns, [tuple(row) for row in rows]
 
@@ -56,7 +76,9 @@ async def test_answers_carry_no_identifier(database: Database, surveys: SurveySe
     await surveys.answer_poll(poll.id, RESIDENT, "pl", [[1], [0, 2]])
 
     columns, rows = await _rows(database, "satisfaction_answers")
-    assert sorted(columns) == sorted(["id", "answered_on", "locale", "kind", "category_id", "eldership_id", "score", "resolved", "comment"])
+    assert sorted(columns) == sorted(
+        ["id", "answered_on", "locale", "kind", "category_id", "eldership_id", "score", "resolved", "comment"]
+    )
     poll_columns, poll_rows = await _rows(database, "poll_answers")
     assert sorted(poll_columns) == sorted(["id", "poll_id", "answered_on", "locale", "choices"])
     receipt_columns, receipts = await _rows(database, "survey_receipts")
@@ -73,7 +95,12 @@ async def test_answers_carry_no_identifier(database: Database, surveys: SurveySe
         poll_answer = (await session.execute(select(PollAnswer))).scalar_one()
     assert type(answer.answered_on) is date and type(poll_answer.answered_on) is date
     assert len(answer.id) == 32 and not answer.id.isdigit()
-    assert (answer.score, answer.resolved, answer.comment, answer.category_id) == (4, "yes", "Szybko i uprzejmie", "roads")
+    assert (answer.score, answer.resolved, answer.comment, answer.category_id) == (
+        4,
+        "yes",
+        "Szybko i uprzejmie",
+        "roads",
+    )
     assert poll_answer.choices == [[1], [0, 2]]
     # Receipts are keyed: without SECRET_KEY they cannot be recomputed from a user or a case.
     other_key = SurveyService(database, surveys.calendar, "another-secret-key-0000")
@@ -83,7 +110,9 @@ async def test_answers_carry_no_identifier(database: Database, surveys: SurveySe
 async def test_one_answer_per_case(database: Database, surveys: SurveyService, case: Case) -> None:
     assert await surveys.claim_feedback_question(case.id)
     assert not await surveys.claim_feedback_question(case.id)  # never asked twice, even after a reopening
-    results = await asyncio.gather(*(surveys.answer_satisfaction(case, 5, "yes") for _ in range(5)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(surveys.answer_satisfaction(case, 5, "yes") for _ in range(5)), return_exceptions=True
+    )
     assert sum(r is None for r in results) == 1
     assert all(isinstance(r, AlreadyAnswered) for r in results if r is not None)
     with pytest.raises(AlreadyAnswered):
@@ -91,7 +120,9 @@ async def test_one_answer_per_case(database: Database, surveys: SurveyService, c
     assert len((await _rows(database, "satisfaction_answers"))[1]) == 1
 
 
-async def test_a_declined_question_cannot_be_answered_later(database: Database, surveys: SurveyService, case: Case) -> None:
+async def test_a_declined_question_cannot_be_answered_later(
+    database: Database, surveys: SurveyService, case: Case
+) -> None:
     await surveys.decline_satisfaction(case)
     assert await surveys.feedback_given(case.id)
     with pytest.raises(AlreadyAnswered):
@@ -139,7 +170,9 @@ Q+: Co przez internet? | Ką internetu?
 """
     questions = parse_poll(source)
     assert [q.multiple for q in questions] == [False, True]
-    assert questions[0].text == PollText(pl="Jak ocenia Pan/Pani godziny pracy?", lt="Kaip vertinate darbo laiką?")
+    assert questions[0].text == PollText(
+        pl="Jak ocenia Pan/Pani godziny pracy?", lt="Kaip vertinate darbo laiką?"
+    )
     assert questions[0].options[1] == PollText(pl="Źle", lt="Blogai")
     assert len(questions[1].options) == 3
 
@@ -147,8 +180,14 @@ Q+: Co przez internet? | Ką internetu?
 @pytest.mark.parametrize(
     ("source", "error"),
     [
-        ("Q: Jak? | Kaip? - Dobrze | Gerai - Źle | Blogai", "Line 1 has 3 × |: put each question and each option on a line of its own"),
-        ("Q: Jak? | Kaip?\n- Dobrze Gerai\n- Źle | Blogai", "Line 2: write the Polish text, then |, then the Lithuanian text."),
+        (
+            "Q: Jak? | Kaip? - Dobrze | Gerai - Źle | Blogai",
+            "Line 1 has 3 × |: put each question and each option on a line of its own",
+        ),
+        (
+            "Q: Jak? | Kaip?\n- Dobrze Gerai\n- Źle | Blogai",
+            "Line 2: write the Polish text, then |, then the Lithuanian text.",
+        ),
         ("Q: Jak? | Kaip?\n- | Gerai\n- Źle | Blogai", "Line 2: the Polish text before | is missing."),
         ("Q: Jak? |\n- Dobrze | Gerai\n- Źle | Blogai", "Line 1: the Lithuanian text after | is missing."),
     ],
@@ -185,7 +224,9 @@ async def test_only_the_polls_audience_is_invited(database: Database, surveys: S
 
     poll = await surveys.create_poll(QUESTIONS, {}, (900, "Rasa"))
     assert not await surveys.invited(poll, RESIDENT)  # not sent yet
-    broadcast = await Broadcaster(database, bot=None).create({"pl": TextVersion(text="?")}, [(RESIDENT, "pl")])
+    broadcast = await Broadcaster(database, bot=None).create(
+        {"pl": TextVersion(text="?")}, [(RESIDENT, "pl")]
+    )
     await surveys.attach_broadcast(poll.id, broadcast.id)
     poll = await surveys.poll(poll.id)
     assert await surveys.invited(poll, RESIDENT) and not await surveys.invited(poll, OTHER)
@@ -199,7 +240,9 @@ async def test_answer_counts_per_poll(database: Database, surveys: SurveyService
     assert await surveys.answer_counts([first.id, second.id]) == {first.id: 2}
 
 
-async def test_forget_takes_the_persons_poll_receipts_and_old_invitations(database: Database, case: Case) -> None:
+async def test_forget_takes_the_persons_poll_receipts_and_old_invitations(
+    database: Database, case: Case
+) -> None:
     """After /forget nothing tells which polls the person answered (the key cannot recompute a
     receipt that is gone); their answers stay counted, others' receipts stay, the case's too; and
     the polls sent before are no longer theirs, even once they come back, so nobody answers twice."""
@@ -211,9 +254,15 @@ async def test_forget_takes_the_persons_poll_receipts_and_old_invitations(databa
     built = services(database)
     surveys = built.surveys
     async with database.write() as session:
-        session.add(Resident(id=OTHER, locale="lt", display_name="Jonas", consent_at=datetime(2026, 11, 1, tzinfo=UTC)))
+        session.add(
+            Resident(
+                id=OTHER, locale="lt", display_name="Jonas", consent_at=datetime(2026, 11, 1, tzinfo=UTC)
+            )
+        )
     polls = [await surveys.create_poll(QUESTIONS, {}, (900, "Rasa")) for _ in range(2)]
-    broadcast = await Broadcaster(database, bot=None).create({"pl": TextVersion(text="?")}, [(RESIDENT, "pl"), (OTHER, "lt")])
+    broadcast = await Broadcaster(database, bot=None).create(
+        {"pl": TextVersion(text="?")}, [(RESIDENT, "pl"), (OTHER, "lt")]
+    )
     await surveys.attach_broadcast(polls[0].id, broadcast.id)
     for poll in polls:
         for user in (RESIDENT, OTHER):
@@ -224,9 +273,15 @@ async def test_forget_takes_the_persons_poll_receipts_and_old_invitations(databa
 
     async with database.read() as session:
         receipts = set((await session.execute(select(SurveyReceipt.digest))).scalars())
-    assert receipts == {surveys.receipt("poll", poll.id, OTHER) for poll in polls} | {surveys.receipt("case", case.id)}
+    assert receipts == {surveys.receipt("poll", poll.id, OTHER) for poll in polls} | {
+        surveys.receipt("case", case.id)
+    }
     assert await surveys.answer_counts([poll.id for poll in polls]) == {polls[0].id: 2, polls[1].id: 2}
     first = await surveys.poll(polls[0].id)
-    assert first is not None and not await surveys.invited(first, RESIDENT) and await surveys.invited(first, OTHER)
+    assert (
+        first is not None
+        and not await surveys.invited(first, RESIDENT)
+        and await surveys.invited(first, OTHER)
+    )
     await give_consent(database, RESIDENT, "Anna", "pl")  # back again: still not invited to the old poll
     assert not await surveys.invited(first, RESIDENT)

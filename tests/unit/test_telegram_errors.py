@@ -22,14 +22,32 @@ METHOD = SendMessage(chat_id=1, text="x")
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (TelegramRetryAfter(METHOD, "Too Many Requests", retry_after=7), Outcome(Verdict.PACED, "429", retry_after=7.0)),
-        (TelegramMigrateToChat(METHOD, "moved", migrate_to_chat_id=-1002), Outcome(Verdict.MOVED, "moved to -1002", chat_id=-1002)),
+        (
+            TelegramRetryAfter(METHOD, "Too Many Requests", retry_after=7),
+            Outcome(Verdict.PACED, "429", retry_after=7.0),
+        ),
+        (
+            TelegramMigrateToChat(METHOD, "moved", migrate_to_chat_id=-1002),
+            Outcome(Verdict.MOVED, "moved to -1002", chat_id=-1002),
+        ),
         (TelegramServerError(METHOD, "Bad Gateway"), Outcome(Verdict.TRANSIENT, "TelegramServerError")),
-        (TelegramNetworkError(METHOD, "Request timeout error"), Outcome(Verdict.TRANSIENT, "TelegramNetworkError")),
-        (TelegramForbiddenError(METHOD, "Forbidden: bot was blocked by the user"), Outcome(Verdict.BLOCKED, "Forbidden: bot was blocked by the user")),
-        (TelegramBadRequest(METHOD, "Bad Request: chat not found"), Outcome(Verdict.PERMANENT, "Bad Request: chat not found")),
+        (
+            TelegramNetworkError(METHOD, "Request timeout error"),
+            Outcome(Verdict.TRANSIENT, "TelegramNetworkError"),
+        ),
+        (
+            TelegramForbiddenError(METHOD, "Forbidden: bot was blocked by the user"),
+            Outcome(Verdict.BLOCKED, "Forbidden: bot was blocked by the user"),
+        ),
+        (
+            TelegramBadRequest(METHOD, "Bad Request: chat not found"),
+            Outcome(Verdict.PERMANENT, "Bad Request: chat not found"),
+        ),
         (TelegramNotFound(METHOD, "Not Found"), Outcome(Verdict.PERMANENT, "Not Found")),
-        (TelegramEntityTooLarge(METHOD, "Request Entity Too Large"), Outcome(Verdict.PERMANENT, "Request Entity Too Large")),
+        (
+            TelegramEntityTooLarge(METHOD, "Request Entity Too Large"),
+            Outcome(Verdict.PERMANENT, "Request Entity Too Large"),
+        ),
         (RuntimeError("a bug"), Outcome(Verdict.UNEXPECTED, "RuntimeError")),
     ],
 )

@@ -10,7 +10,11 @@ from bot.middlewares.throttling import ThrottlingMiddleware
 
 def _message(message_id: int = 1, user_id: int = 501) -> Message:
     return Message(
-        message_id=message_id, date=datetime.now(), chat=Chat(id=user_id, type="private"), from_user=User(id=user_id, is_bot=False, first_name="A"), text="x"
+        message_id=message_id,
+        date=datetime.now(),
+        chat=Chat(id=user_id, type="private"),
+        from_user=User(id=user_id, is_bot=False, first_name="A"),
+        text="x",
     )
 
 

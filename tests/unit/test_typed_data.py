@@ -11,7 +11,15 @@ from pydantic import ValidationError
 
 from bot.limiter import Lanes, RateLimiter
 from bot.sandbox.emulator import Emulator
-from bot.services.broadcaster import Broadcaster, BroadcastFile, Button, FilesVersion, TextVersion, version_for, versions_of
+from bot.services.broadcaster import (
+    Broadcaster,
+    BroadcastFile,
+    Button,
+    FilesVersion,
+    TextVersion,
+    version_for,
+    versions_of,
+)
 from bot.services.cases import AttachmentDraft
 from bot.services.deadlines import WorkingCalendar
 from bot.services.polls import PollText, Question, parse_poll, questions_of
@@ -30,8 +38,14 @@ KEY = StorageKey(bot_id=123456, chat_id=501, user_id=501)
 LEGACY_DRAFT = {
     "files": [
         {
-            "kind": "photo", "file_id": "AgACAgIAAx0", "file_unique_id": "AQADx", "caption": "Latarnia",
-            "media_group_id": None, "file_name": None, "mime_type": None, "file_size": 81234,
+            "kind": "photo",
+            "file_id": "AgACAgIAAx0",
+            "file_unique_id": "AQADx",
+            "caption": "Latarnia",
+            "media_group_id": None,
+            "file_name": None,
+            "mime_type": None,
+            "file_size": 81234,
         }
     ],
     "kind": "report",
@@ -39,7 +53,7 @@ LEGACY_DRAFT = {
     "category": "lighting",
     "description": "Nie świeci latarnia przy szkole w Awiżeniach",
     "editing": True,
-}  # fmt: skip
+}
 
 
 async def test_an_intake_draft_stored_by_the_previous_version_still_loads(database: Database) -> None:
@@ -55,7 +69,12 @@ async def test_an_intake_draft_stored_by_the_previous_version_still_loads(databa
     assert draft.description == "Nie świeci latarnia przy szkole w Awiżeniach"
     assert draft.files == [AttachmentDraft("photo", "AgACAgIAAx0", "AQADx", "Latarnia", file_size=81234)]
     assert draft.editing is True
-    assert (draft.latitude, draft.longitude, draft.address, draft.phone) == (None, None, None, None)  # not answered yet: defaults
+    assert (draft.latitude, draft.longitude, draft.address, draft.phone) == (
+        None,
+        None,
+        None,
+        None,
+    )  # not answered yet: defaults
 
     draft.address = "ul. Szkolna 3"
     await intake.FORM.save(state, draft)
@@ -74,8 +93,16 @@ async def test_an_empty_conversation_is_an_empty_draft(database: Database) -> No
 async def test_polls_stored_as_plain_dicts_still_load(database: Database) -> None:
     surveys = SurveyService(database, WorkingCalendar(ZoneInfo("Europe/Vilnius")), SECRET_KEY)
     stored = [
-        {"text": {"pl": "Godziny?", "lt": "Valandos?"}, "options": [{"pl": "Tak", "lt": "Taip"}, {"pl": "Nie", "lt": "Ne"}], "multiple": False},
-        {"text": {"pl": "Usługi?", "lt": "Paslaugos?"}, "options": [{"pl": "A", "lt": "A"}, {"pl": "B", "lt": "B"}], "multiple": True},
+        {
+            "text": {"pl": "Godziny?", "lt": "Valandos?"},
+            "options": [{"pl": "Tak", "lt": "Taip"}, {"pl": "Nie", "lt": "Ne"}],
+            "multiple": False,
+        },
+        {
+            "text": {"pl": "Usługi?", "lt": "Paslaugos?"},
+            "options": [{"pl": "A", "lt": "A"}, {"pl": "B", "lt": "B"}],
+            "multiple": True,
+        },
     ]
     async with database.write() as session:
         legacy = Poll(questions=stored, audience={}, author_id=900, author_name="Rasa")
@@ -83,14 +110,23 @@ async def test_polls_stored_as_plain_dicts_still_load(database: Database) -> Non
     poll = await surveys.poll(legacy.id)
     assert poll is not None
     questions = questions_of(poll)
-    assert questions[1] == Question(text=PollText(pl="Usługi?", lt="Paslaugos?"), options=[PollText(pl="A", lt="A"), PollText(pl="B", lt="B")], multiple=True)
-    assert [q.text.get(locale) for q, locale in zip(questions, ("pl", "en"), strict=True)] == ["Godziny?", "Paslaugos?"]  # English reads Lithuanian
+    assert questions[1] == Question(
+        text=PollText(pl="Usługi?", lt="Paslaugos?"),
+        options=[PollText(pl="A", lt="A"), PollText(pl="B", lt="B")],
+        multiple=True,
+    )
+    assert [q.text.get(locale) for q, locale in zip(questions, ("pl", "en"), strict=True)] == [
+        "Godziny?",
+        "Paslaugos?",
+    ]  # English reads Lithuanian
 
     await surveys.answer_poll(poll.id, 7_770_001_234, "pl", [[1], [0, 1]])
     results = await surveys.results(poll.id)
     assert results is not None and results.counts == [[0, 1], [1, 1]]
 
-    created = await surveys.create_poll(parse_poll("Q: Godziny? | Valandos?\n- Tak | Taip\n- Nie | Ne"), {}, (900, "Rasa"))
+    created = await surveys.create_poll(
+        parse_poll("Q: Godziny? | Valandos?\n- Tak | Taip\n- Nie | Ne"), {}, (900, "Rasa")
+    )
     async with database.read() as session:
         row = await session.get(Poll, created.id)
         assert row is not None
@@ -106,14 +142,19 @@ def test_a_misspelt_poll_or_version_field_fails() -> None:
         FilesVersion(files=[])  # a files version has at least one file
 
 
-async def test_broadcasts_stored_as_plain_dicts_still_load_and_send(database: Database, emulator: Emulator) -> None:
+async def test_broadcasts_stored_as_plain_dicts_still_load_and_send(
+    database: Database, emulator: Emulator
+) -> None:
     emulator.limits.enabled = False
     bot = create_bot(TOKEN, emulator.url, RateLimiter(Lanes(global_per_second=0)))
     resident = emulator.add_user("Anna", "pl")["id"]
     content = {
         "pl": {
             "text": "📊 <b>Ankieta</b>",
-            "keyboard": [[{"text": "○ Tak", "callback_data": "pv:1::0:t:0"}], [{"text": "✅ Potwierdź", "callback_data": "pv:1::0:c:0"}]],
+            "keyboard": [
+                [{"text": "○ Tak", "callback_data": "pv:1::0:t:0"}],
+                [{"text": "✅ Potwierdź", "callback_data": "pv:1::0:c:0"}],
+            ],
         },
         "lt": {"files": [{"kind": "photo", "file_id": "AgACAgIAAx0"}], "caption": None},
     }
@@ -125,17 +166,31 @@ async def test_broadcasts_stored_as_plain_dicts_still_load_and_send(database: Da
     assert version_for(versions, "en") == versions["pl"]  # no English version: the first one
     assert version_for(versions, "pl") == TextVersion(
         text="📊 <b>Ankieta</b>",
-        keyboard=[[Button(text="○ Tak", callback_data="pv:1::0:t:0")], [Button(text="✅ Potwierdź", callback_data="pv:1::0:c:0")]],
+        keyboard=[
+            [Button(text="○ Tak", callback_data="pv:1::0:t:0")],
+            [Button(text="✅ Potwierdź", callback_data="pv:1::0:c:0")],
+        ],
     )
 
     sender = Broadcaster(database, bot)
     try:
         async with database.write() as session:
-            session.add(Delivery(broadcast_id=legacy.id, chat_id=resident, locale="pl", status=DeliveryStatus.PENDING, attempts=0))
+            session.add(
+                Delivery(
+                    broadcast_id=legacy.id,
+                    chat_id=resident,
+                    locale="pl",
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                )
+            )
         counts = await sender.run(legacy.id)
     finally:
         await bot.session.close()
     assert counts[DeliveryStatus.SENT] == 1
     message = next(iter(emulator.chats[resident].messages.values()))
     assert message["text"] == "📊 Ankieta"
-    assert [[b["text"] for b in row] for row in message["reply_markup"]["inline_keyboard"]] == [["○ Tak"], ["✅ Potwierdź"]]
+    assert [[b["text"] for b in row] for row in message["reply_markup"]["inline_keyboard"]] == [
+        ["○ Tak"],
+        ["✅ Potwierdź"],
+    ]

@@ -60,7 +60,10 @@ def test_the_shipped_file_lists_desks_and_eldership_offices() -> None:
     municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
     places = {place.id: place for place in municipality.places}
     assert {"front-desk-1", "rudamina-office", "maisiagala-office", "nemencine-town-office"} <= places.keys()
-    assert places["rudamina-office"].eldership == "rudamina" and places["rudamina-office"].name.pl == "Starostwo Rudomino"
+    assert (
+        places["rudamina-office"].eldership == "rudamina"
+        and places["rudamina-office"].name.pl == "Starostwo Rudomino"
+    )
     assert all(len("v_" + place_id) <= 64 for place_id in places)
 
 
@@ -69,7 +72,10 @@ def test_the_shipped_file_lists_desks_and_eldership_offices() -> None:
     [
         ('id = "front-desk-1"\nname = { pl = "A", lt = "B" }', "places[7] (front-desk-1): duplicate id"),
         ('id = "x"\nteam = "roads"\nname = { pl = "A", lt = "B" }', "places[7] (x): unknown team roads"),
-        ('id = "x"\neldership = "atlantis"\nname = { pl = "A", lt = "B" }', "places[7] (x): unknown eldership atlantis"),
+        (
+            'id = "x"\neldership = "atlantis"\nname = { pl = "A", lt = "B" }',
+            "places[7] (x): unknown eldership atlantis",
+        ),
         ('id = "Desk_1"\nname = { pl = "A", lt = "B" }', "'Desk_1': the id must be 1-40 of a-z 0-9 -"),
         (f'id = "{"a" * 41}"\nname = {{ pl = "A", lt = "B" }}', "the id must be 1-40 of a-z 0-9 -"),
     ],
@@ -101,7 +107,12 @@ CRAFTED = {
         (2, "gt30", None, 2, "=SUM(A1)"),
         (5, None, "yes", 5, None),
     ],
-    "rudamina-office": [(1, "gt30", "no", 1, None), (2, "gt30", "no", 2, "Dłuższe godziny"), (5, "lt5", "yes", 5, None), (4, None, None, None, None)],
+    "rudamina-office": [
+        (1, "gt30", "no", 1, None),
+        (2, "gt30", "no", 2, "Dłuższe godziny"),
+        (5, "lt5", "yes", 5, None),
+        (4, None, None, None, None),
+    ],
 }
 
 
@@ -112,39 +123,85 @@ async def report(database: Database) -> QualityReport:
             for score, waited, settled, courtesy, proposal in rows:
                 session.add(
                     VisitAnswer(
-                        place_id=place, answered_on=date(2026, 12, 9), score=score, waited=waited, settled=settled, courtesy=courtesy, proposal=proposal
+                        place_id=place,
+                        answered_on=date(2026, 12, 9),
+                        score=score,
+                        waited=waited,
+                        settled=settled,
+                        courtesy=courtesy,
+                        proposal=proposal,
                     )
                 )
-        session.add(VisitAnswer(place_id="front-desk-1", answered_on=date(2026, 11, 30), score=1))  # before the period
-        session.add(VisitAnswer(place_id="closed-desk", answered_on=date(2026, 12, 2), score=3))  # a place removed from the file since
+        session.add(
+            VisitAnswer(place_id="front-desk-1", answered_on=date(2026, 11, 30), score=1)
+        )  # before the period
+        session.add(
+            VisitAnswer(place_id="closed-desk", answered_on=date(2026, 12, 2), score=3)
+        )  # a place removed from the file since
     i18n = load_i18n("pl")
     with i18n.context(), i18n.use_locale("en"):
-        return await QualityService(database, WorkingCalendar(VILNIUS), load_municipality(DEFAULT_MUNICIPALITY_FILE)).report(DECEMBER, "en")
+        return await QualityService(
+            database, WorkingCalendar(VILNIUS), load_municipality(DEFAULT_MUNICIPALITY_FILE)
+        ).report(DECEMBER, "en")
 
 
 async def test_the_report_gives_each_place_its_figures_from_five_answers(report: QualityReport) -> None:
     places = {place.place_id: place for place in report.places}
-    assert list(places)[:6] == ["front-desk-1", "front-desk-2", "front-desk-3", "nemencine-town-office", "maisiagala-office", "rudamina-office"]
+    assert list(places)[:6] == [
+        "front-desk-1",
+        "front-desk-2",
+        "front-desk-3",
+        "nemencine-town-office",
+        "maisiagala-office",
+        "rudamina-office",
+    ]
     desk = places["front-desk-1"]
     assert (desk.name, desk.answers, desk.shown) == ("Front office, desk 1", 6, True)
     assert desk.average == pytest.approx(23 / 6)
     assert desk.average_courtesy == pytest.approx(19 / 5)
-    assert [desk.waited_share(w) for w in ("lt5", "5-15", "15-30", "gt30")] == [40.0, 20.0, 20.0, 20.0]  # of the 5 who said
+    assert [desk.waited_share(w) for w in ("lt5", "5-15", "15-30", "gt30")] == [
+        40.0,
+        20.0,
+        20.0,
+        20.0,
+    ]  # of the 5 who said
     assert desk.settled_share("yes") == 60.0 and desk.settled_share("no") == 20.0
     rudamina = places["rudamina-office"]
-    assert (rudamina.answers, rudamina.shown, rudamina.average, rudamina.waited_share("gt30"), rudamina.settled_share()) == (4, False, None, None, None)
+    assert (
+        rudamina.answers,
+        rudamina.shown,
+        rudamina.average,
+        rudamina.waited_share("gt30"),
+        rudamina.settled_share(),
+    ) == (4, False, None, None, None)
     assert places["closed-desk"].answers == 1 and not places["closed-desk"].shown
-    assert report.proposals == [("Front office, desk 1", "=SUM(A1)"), ("Front office, desk 1", "Więcej krzeseł"), ("Rudamina Eldership", "Dłuższe godziny")]
+    assert report.proposals == [
+        ("Front office, desk 1", "=SUM(A1)"),
+        ("Front office, desk 1", "Więcej krzeseł"),
+        ("Rudamina Eldership", "Dłuższe godziny"),
+    ]
 
 
 async def test_below_five_answers_to_a_question_its_figure_is_hidden(database: Database) -> None:
     async with database.write() as session:
         for courtesy in (5, 4, 3, 2, None):
-            session.add(VisitAnswer(place_id="front-desk-2", answered_on=date(2026, 12, 3), score=4, waited="lt5", courtesy=courtesy))
-    figures, _ = await QualityService(database, WorkingCalendar(VILNIUS), load_municipality(DEFAULT_MUNICIPALITY_FILE)).visits(DECEMBER, "pl")
+            session.add(
+                VisitAnswer(
+                    place_id="front-desk-2",
+                    answered_on=date(2026, 12, 3),
+                    score=4,
+                    waited="lt5",
+                    courtesy=courtesy,
+                )
+            )
+    figures, _ = await QualityService(
+        database, WorkingCalendar(VILNIUS), load_municipality(DEFAULT_MUNICIPALITY_FILE)
+    ).visits(DECEMBER, "pl")
     desk = next(place for place in figures if place.place_id == "front-desk-2")
     assert desk.shown and desk.average == 4.0 and desk.waited_share("lt5") == 100.0
-    assert desk.average_courtesy is None and desk.settled_share() is None  # 4 said how courteous, nobody whether settled
+    assert (
+        desk.average_courtesy is None and desk.settled_share() is None
+    )  # 4 said how courteous, nobody whether settled
 
 
 async def test_the_message_chart_and_xlsx_hold_the_places(report: QualityReport) -> None:
@@ -161,7 +218,9 @@ async def test_the_message_chart_and_xlsx_hold_the_places(report: QualityReport)
     assert "Visitors' proposals: 3 (in the XLSX file)" in message
     assert figure is not None
     scores = figure.axes[0]
-    assert [label.get_text() for label in scores.get_yticklabels()] == ["Front office, desk 1"]  # the only place with 5 answers
+    assert [label.get_text() for label in scores.get_yticklabels()] == [
+        "Front office, desk 1"
+    ]  # the only place with 5 answers
     assert [round(bar.get_width(), 2) for bar in scores.patches] == [3.83]
     waited = figure.axes[1]
     assert [round(bar.get_width()) for bar in waited.patches] == [40, 20, 20, 20]
@@ -177,7 +236,9 @@ async def test_the_message_chart_and_xlsx_hold_the_places(report: QualityReport)
 async def test_no_chart_when_no_place_has_five_answers(database: Database) -> None:
     i18n = load_i18n("pl")
     with i18n.context(), i18n.use_locale("en"):
-        empty = await QualityService(database, WorkingCalendar(VILNIUS), load_municipality(DEFAULT_MUNICIPALITY_FILE)).report(DECEMBER, "en")
+        empty = await QualityService(
+            database, WorkingCalendar(VILNIUS), load_municipality(DEFAULT_MUNICIPALITY_FILE)
+        ).report(DECEMBER, "en")
         assert visit_chart(empty) is None
         assert "Visit surveys: no answers in this period." in report_message(empty)
 
@@ -185,7 +246,9 @@ async def test_no_chart_when_no_place_has_five_answers(database: Database) -> No
 # --- the public page ---
 
 
-async def test_the_public_page_shows_places_in_three_languages_with_the_same_threshold(report: QualityReport, database: Database) -> None:
+async def test_the_public_page_shows_places_in_three_languages_with_the_same_threshold(
+    report: QualityReport, database: Database
+) -> None:
     i18n = load_i18n("pl")
     service = QualityService(database, WorkingCalendar(VILNIUS), load_municipality(DEFAULT_MUNICIPALITY_FILE))
     for locale, desk, fewer, average in (
@@ -205,9 +268,17 @@ async def test_the_public_page_shows_places_in_three_languages_with_the_same_thr
 
 @pytest.mark.parametrize(
     ("asked", "header", "expected"),
-    [("lt", "pl", "lt"), (None, "de-DE,lt;q=0.8,pl;q=0.9", "pl"), (None, "en-GB, pl;q=0.5", "en"), ("xx", "", "pl"), (None, "lt;q=zz,fr", "pl")],
+    [
+        ("lt", "pl", "lt"),
+        (None, "de-DE,lt;q=0.8,pl;q=0.9", "pl"),
+        (None, "en-GB, pl;q=0.5", "en"),
+        ("xx", "", "pl"),
+        (None, "lt;q=zz,fr", "pl"),
+    ],
 )
-def test_the_public_page_speaks_the_asked_or_the_browsers_language(asked: str | None, header: str, expected: str) -> None:
+def test_the_public_page_speaks_the_asked_or_the_browsers_language(
+    asked: str | None, header: str, expected: str
+) -> None:
     assert page_locale(asked, header, "pl") == expected
 
 
@@ -222,15 +293,23 @@ async def surveys(database: Database, monkeypatch: pytest.MonkeyPatch) -> Survey
     return service
 
 
-async def test_visit_answers_cannot_be_paired_with_their_receipts(database: Database, surveys: SurveyService) -> None:
+async def test_visit_answers_cannot_be_paired_with_their_receipts(
+    database: Database, surveys: SurveyService
+) -> None:
     users = [7_770_200_000 + number for number in range(ANSWERS)]
     for number, user in enumerate(users):  # the proposal says whose an answer is: the attacker's ground truth
         await surveys.answer_visit("front-desk-1", user, VisitAnswers(score=4, proposal=str(number)))
     with pytest.raises(AlreadyAnswered):
         await surveys.answer_visit("front-desk-1", users[0], VisitAnswers(score=1))
-    whose = {surveys._visit_receipt("front-desk-1", user, date(2026, 11, 24)): number for number, user in enumerate(users)}
+    whose = {
+        surveys._visit_receipt("front-desk-1", user, date(2026, 11, 24)): number
+        for number, user in enumerate(users)
+    }
     receipts = await _stored(database, "visit_receipts", "digest")
     receipts = receipts if database.is_sqlite else sorted(receipts, key=lambda row: row["xid"])
-    answers = [{**row, "number": int(row["proposal"])} for row in await _stored(database, "visit_answers", "proposal")]
+    answers = [
+        {**row, "number": int(row["proposal"])}
+        for row in await _stored(database, "visit_answers", "proposal")
+    ]
     plain = [int(row["proposal"]) for row in await _plain(database, "visit_answers", "proposal")]
     _assert_no_better_than_chance(receipts, whose, answers, plain, "number")

@@ -40,36 +40,63 @@ HOOKS = f"dms=https://dms.example.lt/petent?source=bot|{DMS_SECRET}, archive=htt
 # --- the setting ---
 
 
-def test_receivers_come_from_the_setting(env, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_receivers_come_from_the_setting(env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASE_WEBHOOKS", HOOKS)
     settings = load_config().settings
     dms, archive = settings.webhook_receivers
-    assert (dms.name, dms.url, dms.secret.get_secret_value()) == ("dms", "https://dms.example.lt/petent?source=bot", DMS_SECRET)
+    assert (dms.name, dms.url, dms.secret.get_secret_value()) == (
+        "dms",
+        "https://dms.example.lt/petent?source=bot",
+        DMS_SECRET,
+    )
     assert (archive.name, archive.url) == ("archive", "http://127.0.0.1:9/in")
     assert DMS_SECRET not in repr(settings) and DMS_SECRET not in repr(dms)
     assert (settings.case_webhook_timeout_seconds, settings.case_webhook_max_backoff_seconds) == (10.0, 300.0)
 
 
-def test_no_receivers_by_default(env) -> None:  # noqa: F811
+def test_no_receivers_by_default(env) -> None:
     assert load_config().settings.webhook_receivers == ()
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (f"dms=ftp://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https://"),
+        (
+            f"dms=ftp://dms.example.lt/x|{DMS_SECRET}",
+            "CASE_WEBHOOKS: entry 1 (dms): the URL must be https://",
+        ),
         (f"dms=dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https://"),
-        (f"dms=http://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https:// (the body carries residents' data)"),
+        (
+            f"dms=http://dms.example.lt/x|{DMS_SECRET}",
+            "CASE_WEBHOOKS: entry 1 (dms): the URL must be https:// (the body carries residents' data)",
+        ),
         (f"dms=http://10.0.0.5/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1 (dms): the URL must be https://"),
-        ("dms=https://dms.example.lt/x|a-long-random-secret-of-16-or-more", "CASE_WEBHOOKS: entry 1 (dms): the secret is the example value from .env.example"),
-        ("dms=https://dms.example.lt/x", "CASE_WEBHOOKS: entry 1 (dms): must be name=https://host/path|secret"),
-        (f"https://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1: must be name=https://host/path|secret"),
-        (f"DMS=https://dms.example.lt/x|{DMS_SECRET}", "CASE_WEBHOOKS: entry 1: the name must be 1-16 of a-z 0-9 _ -"),
+        (
+            "dms=https://dms.example.lt/x|a-long-random-secret-of-16-or-more",
+            "CASE_WEBHOOKS: entry 1 (dms): the secret is the example value from .env.example",
+        ),
+        (
+            "dms=https://dms.example.lt/x",
+            "CASE_WEBHOOKS: entry 1 (dms): must be name=https://host/path|secret",
+        ),
+        (
+            f"https://dms.example.lt/x|{DMS_SECRET}",
+            "CASE_WEBHOOKS: entry 1: must be name=https://host/path|secret",
+        ),
+        (
+            f"DMS=https://dms.example.lt/x|{DMS_SECRET}",
+            "CASE_WEBHOOKS: entry 1: the name must be 1-16 of a-z 0-9 _ -",
+        ),
         ("dms=https://dms.example.lt/x|short", "CASE_WEBHOOKS: entry 1 (dms): the secret must be 16-256"),
-        (f"{HOOKS},dms=https://other.example.lt/|{DMS_SECRET}", "CASE_WEBHOOKS: entry 3 (dms): the name is used twice"),
+        (
+            f"{HOOKS},dms=https://other.example.lt/|{DMS_SECRET}",
+            "CASE_WEBHOOKS: entry 3 (dms): the name is used twice",
+        ),
     ],
 )
-def test_a_bad_receiver_stops_the_start_naming_the_setting(env, monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:  # noqa: F811
+def test_a_bad_receiver_stops_the_start_naming_the_setting(
+    env, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
     monkeypatch.setenv("CASE_WEBHOOKS", value)
     with pytest.raises(ConfigError) as error:
         load_config()
@@ -81,14 +108,18 @@ def test_a_bad_receiver_stops_the_start_naming_the_setting(env, monkeypatch: pyt
 
 
 def test_the_signature_is_hmac_sha256_of_the_time_and_the_raw_body() -> None:
-    body = json.dumps({"event": "case.opened", "case": {"description": "Duobė prie mokyklos"}}, ensure_ascii=False).encode()
+    body = json.dumps(
+        {"event": "case.opened", "case": {"description": "Duobė prie mokyklos"}}, ensure_ascii=False
+    ).encode()
     sent = 1_796_367_600
     expected = "sha256=" + hmac.new(DMS_SECRET.encode(), b"1796367600." + body, hashlib.sha256).hexdigest()
     assert signature(DMS_SECRET, body, sent) == expected
     assert verify(DMS_SECRET, body, expected, "1796367600", now=sent + 10)
     assert not verify(ARCHIVE_SECRET, body, expected, "1796367600", now=sent)  # another receiver's secret
     assert not verify(DMS_SECRET, body + b" ", expected, "1796367600", now=sent)  # a changed body
-    assert not verify(DMS_SECRET, body, expected, "1796367601", now=sent)  # another time under the same signature
+    assert not verify(
+        DMS_SECRET, body, expected, "1796367601", now=sent
+    )  # another time under the same signature
     assert not verify(DMS_SECRET, body, None, "1796367600", now=sent)
     assert not verify(DMS_SECRET, body, expected, None, now=sent)
 
@@ -97,18 +128,33 @@ def test_a_request_replayed_later_fails_verify() -> None:
     body, sent = b'{"event":"case.opened"}', 1_796_367_600
     signed = signature(DMS_SECRET, body, sent)
     assert verify(DMS_SECRET, body, signed, str(sent), now=sent + 299)
-    assert not verify(DMS_SECRET, body, signed, str(sent), now=sent + 301)  # captured and played again six minutes on
+    assert not verify(
+        DMS_SECRET, body, signed, str(sent), now=sent + 301
+    )  # captured and played again six minutes on
     assert not verify(DMS_SECRET, body, signed, str(sent), now=sent - 301)  # or dated ahead
     for forged in ("-1", "1e9", "١٧٩٦٣٦٧٦٠٠", "", "9" * 40):
         assert not verify(DMS_SECRET, body, signed, forged, now=sent)
 
 
 def test_the_body_carries_the_delivery_and_the_time_it_was_sent_as_utf8() -> None:
-    row = OutboxMessage(id=42, kind=Kind.WEBHOOK, key="hook:dms:1", chat_id=0, payload={"receiver": "dms", "body": {"event": "case.opened", "id": 7}})
+    row = OutboxMessage(
+        id=42,
+        kind=Kind.WEBHOOK,
+        key="hook:dms:1",
+        chat_id=0,
+        payload={"receiver": "dms", "body": {"event": "case.opened", "id": 7}},
+    )
     raw = serialise(row, datetime(2026, 11, 23, 7, 0, 5, tzinfo=UTC))
-    assert json.loads(raw) == {"event": "case.opened", "id": 7, "delivery": 42, "sent_at": "2026-11-23T07:00:05+00:00"}
+    assert json.loads(raw) == {
+        "event": "case.opened",
+        "id": 7,
+        "delivery": 42,
+        "sent_at": "2026-11-23T07:00:05+00:00",
+    }
     row.payload["body"]["case"] = {"description": "Dziura <przy> szkole & „most”"}
-    assert "Dziura <przy> szkole & „most”".encode() in serialise(row, datetime.now(UTC))  # as typed: JSON, no HTML escaping
+    assert "Dziura <przy> szkole & „most”".encode() in serialise(
+        row, datetime.now(UTC)
+    )  # as typed: JSON, no HTML escaping
 
 
 # --- the events a case's changes queue ---
@@ -117,9 +163,15 @@ def test_the_body_carries_the_delivery_and_the_time_it_was_sent_as_utf8() -> Non
 @pytest.fixture
 async def wired(database: Database) -> AsyncIterator[Services]:
     config = load_config(
-        bot_token=TOKEN, telegram_api_url="http://127.0.0.1:9", admin_chat_id=ADMIN_CHAT_ID, comms_chat_id=COMMS_CHAT_ID,
-        secret_key=SECRET_KEY, database_url=database.url.render_as_string(hide_password=False), redis_url=None, case_webhooks=HOOKS,
-    )  # fmt: skip
+        bot_token=TOKEN,
+        telegram_api_url="http://127.0.0.1:9",
+        admin_chat_id=ADMIN_CHAT_ID,
+        comms_chat_id=COMMS_CHAT_ID,
+        secret_key=SECRET_KEY,
+        database_url=database.url.render_as_string(hide_password=False),
+        redis_url=None,
+        case_webhooks=HOOKS,
+    )
     wired = build_services(config, database)
     yield wired
     await wired.webhooks.close()
@@ -128,7 +180,13 @@ async def wired(database: Database) -> AsyncIterator[Services]:
 
 async def _hooks(database: Database) -> list[OutboxMessage]:
     async with database.read() as session:
-        return list((await session.execute(select(OutboxMessage).where(OutboxMessage.kind == Kind.WEBHOOK).order_by(OutboxMessage.id))).scalars())
+        return list(
+            (
+                await session.execute(
+                    select(OutboxMessage).where(OutboxMessage.kind == Kind.WEBHOOK).order_by(OutboxMessage.id)
+                )
+            ).scalars()
+        )
 
 
 async def test_each_change_queues_its_event_for_every_receiver(wired: Services, database: Database) -> None:
@@ -144,38 +202,91 @@ async def test_each_change_queues_its_event_for_every_receiver(wired: Services, 
 
     rows = await _hooks(database)
     assert {(row.chat_id, row.case_id, row.status) for row in rows} == {(0, case.id, OutboxStatus.PENDING)}
-    by_receiver = {name: [row for row in rows if row.payload["receiver"] == name] for name in ("dms", "archive")}
+    by_receiver = {
+        name: [row for row in rows if row.payload["receiver"] == name] for name in ("dms", "archive")
+    }
     assert {row.key for row in by_receiver["dms"]} == {f"hook:dms:{case.id}"}
     assert {row.key for row in by_receiver["archive"]} == {f"hook:archive:{case.id}"}
     events = ["case.opened", "case.extended", "case.answered", "case.reopened", "case.closed"]
     for name, queued in by_receiver.items():
         assert [row.payload["body"]["event"] for row in queued] == events, name
     opened, extended, answered, reopened, closed = (row.payload["body"] for row in by_receiver["dms"])
-    assert [b["id"] for b in (opened, extended)] == [r.payload["body"]["id"] for r in by_receiver["archive"][:2]]  # one event, one id
+    assert [b["id"] for b in (opened, extended)] == [
+        r.payload["body"]["id"] for r in by_receiver["archive"][:2]
+    ]  # one event, one id
 
     assert opened["at"] == "2026-11-23T07:00:00+00:00"
     assert opened["case"] | {"resident": None} == {
-        "number": "VRS-2026-000001", "kind": "report", "category": "roads", "eldership": None, "team": "desk", "status": "new",
-        "channel": "telegram", "received_at": "2026-11-23T07:00:00+00:00", "deadline": "2026-12-21", "extended_until": None,
-        "due": "2026-12-21", "closed_at": None, "answered_via": None, "assignee": None, "description": "Duobė prie <mokyklos> & tilto",
-        "address": "Mokyklos g. 1", "location": None, "attachments": 0, "resident": None,
-    }  # fmt: skip
-    assert opened["case"]["resident"] == {"name": "Jonas Jonaitis", "phone": "+37060000000", "email": None, "postal_address": None, "answer_by": "telegram"}
-    assert extended["detail"] == {"until": "2027-01-07", "days": 10, "reason": "Reikia kelių tarnybos išvados", "by": {"role": "clerk", "name": "Ona"}}
-    assert (extended["case"]["due"], extended["case"]["status"], extended["case"]["assignee"]) == ("2027-01-07", "assigned", "Ona")
-    assert answered["detail"] == {"answer": "Duobė bus užtaisyta iki gruodžio 5 d.", "by": {"role": "clerk", "name": "Ona"}}
+        "number": "VRS-2026-000001",
+        "kind": "report",
+        "category": "roads",
+        "eldership": None,
+        "team": "desk",
+        "status": "new",
+        "channel": "telegram",
+        "received_at": "2026-11-23T07:00:00+00:00",
+        "deadline": "2026-12-21",
+        "extended_until": None,
+        "due": "2026-12-21",
+        "closed_at": None,
+        "answered_via": None,
+        "assignee": None,
+        "description": "Duobė prie <mokyklos> & tilto",
+        "address": "Mokyklos g. 1",
+        "location": None,
+        "attachments": 0,
+        "resident": None,
+    }
+    assert opened["case"]["resident"] == {
+        "name": "Jonas Jonaitis",
+        "phone": "+37060000000",
+        "email": None,
+        "postal_address": None,
+        "answer_by": "telegram",
+    }
+    assert extended["detail"] == {
+        "until": "2027-01-07",
+        "days": 10,
+        "reason": "Reikia kelių tarnybos išvados",
+        "by": {"role": "clerk", "name": "Ona"},
+    }
+    assert (extended["case"]["due"], extended["case"]["status"], extended["case"]["assignee"]) == (
+        "2027-01-07",
+        "assigned",
+        "Ona",
+    )
+    assert answered["detail"] == {
+        "answer": "Duobė bus užtaisyta iki gruodžio 5 d.",
+        "by": {"role": "clerk", "name": "Ona"},
+    }
     assert answered["case"]["status"] == "answered" and answered["case"]["closed_at"] is not None
     assert reopened["case"]["status"] == "reopened" and reopened["detail"]["reason"] is None
-    assert closed["detail"] == {"outcome": "rejected", "reason": "Ne savivaldybės kelias", "by": {"role": "clerk", "name": "Ona"}}
+    assert closed["detail"] == {
+        "outcome": "rejected",
+        "reason": "Ne savivaldybės kelias",
+        "by": {"role": "clerk", "name": "Ona"},
+    }
 
 
 async def test_a_staff_case_names_its_contact(wired: Services, database: Database) -> None:
     contact = Contact("Petras Petraitis", AnswerBy.EMAIL, email="petras@example.lt")
-    draft = CaseDraft(None, "lt", "request", "other", "Prašau pažymos", channel=Channel.STAFF, contact=contact)
-    await wired.commands.open(draft, datetime(2026, 11, 23, 7, tzinfo=UTC), registered_by=RegisteredBy(Clerk(7, "Ona"), ReceivedBy.EMAIL))
+    draft = CaseDraft(
+        None, "lt", "request", "other", "Prašau pažymos", channel=Channel.STAFF, contact=contact
+    )
+    await wired.commands.open(
+        draft,
+        datetime(2026, 11, 23, 7, tzinfo=UTC),
+        registered_by=RegisteredBy(Clerk(7, "Ona"), ReceivedBy.EMAIL),
+    )
     opened = (await _hooks(database))[0].payload["body"]
     assert opened["case"]["channel"] == "staff"
-    assert opened["case"]["resident"] == {"name": "Petras Petraitis", "phone": None, "email": "petras@example.lt", "postal_address": None, "answer_by": "email"}
+    assert opened["case"]["resident"] == {
+        "name": "Petras Petraitis",
+        "phone": None,
+        "email": "petras@example.lt",
+        "postal_address": None,
+        "answer_by": "email",
+    }
 
 
 async def test_without_receivers_nothing_is_queued(database: Database) -> None:
@@ -184,7 +295,9 @@ async def test_without_receivers_nothing_is_queued(database: Database) -> None:
     wired = services(database)
     async with database.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Jonas"))
-    await wired.commands.open(CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC))
+    await wired.commands.open(
+        CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC)
+    )
     assert await _hooks(database) == []
     await wired.bot.session.close()
 
@@ -210,13 +323,19 @@ class Receiver:
 
 async def _one_event(wired: Services, database: Database, receiver: Receiver) -> OutboxMessage:
     """A case opened; its event for the DMS is sent through `receiver` (the archive's is dropped)."""
-    sender = WebhookSender(wired.config.settings.webhook_receivers[:1], timeout=5, transport=httpx.MockTransport(receiver))
+    sender = WebhookSender(
+        wired.config.settings.webhook_receivers[:1], timeout=5, transport=httpx.MockTransport(receiver)
+    )
     wired.outbox.handle(Kind.WEBHOOK, sender.send)
     async with database.write() as session:
         session.add(Resident(id=4242, locale="lt", display_name="Jonas", phone="+37060000000"))
-    await wired.commands.open(CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC))
+    await wired.commands.open(
+        CaseDraft(4242, "lt", "report", "roads", "Duobė"), datetime(2026, 11, 23, 7, tzinfo=UTC)
+    )
     async with database.write() as session:
-        for row in (await session.execute(select(OutboxMessage).where(OutboxMessage.key.startswith("hook:archive:")))).scalars():
+        for row in (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.key.startswith("hook:archive:")))
+        ).scalars():
             await session.delete(row)
     [row] = await _hooks(database)
     return row
@@ -228,7 +347,9 @@ async def _send_hooks(outbox: Outbox) -> list[OutboxMessage]:
     return await _hooks(outbox.database)
 
 
-async def test_a_2xx_delivers_signed_and_the_row_forgets_the_body(wired: Services, database: Database) -> None:
+async def test_a_2xx_delivers_signed_and_the_row_forgets_the_body(
+    wired: Services, database: Database
+) -> None:
     receiver = Receiver(204)
     row = await _one_event(wired, database, receiver)
     delivered = {"receiver": "dms", "outcome": "delivered"}
@@ -236,7 +357,11 @@ async def test_a_2xx_delivers_signed_and_the_row_forgets_the_body(wired: Service
     [sent] = await _send_hooks(wired.outbox)
     assert REGISTRY.get_sample_value("petent_webhook_attempts_total", delivered) == before + 1
     assert (sent.status, sent.attempts) == (OutboxStatus.SENT, 1)
-    assert sent.payload == {"receiver": "dms", "event": "case.opened", "id": row.payload["body"]["id"]}  # the personal data went
+    assert sent.payload == {
+        "receiver": "dms",
+        "event": "case.opened",
+        "id": row.payload["body"]["id"],
+    }  # the personal data went
     [request] = receiver.requests
     assert str(request.url) == "https://dms.example.lt/petent?source=bot" and request.method == "POST"
     assert request.headers["X-Petent-Event"] == "case.opened"
@@ -244,9 +369,19 @@ async def test_a_2xx_delivers_signed_and_the_row_forgets_the_body(wired: Service
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
     now = clock.now().timestamp()  # the bot's clock (the test may have moved it)
     assert abs(int(request.headers["X-Petent-Timestamp"]) - now) < 60
-    assert verify(DMS_SECRET, request.content, request.headers["X-Petent-Signature"], request.headers["X-Petent-Timestamp"], now=now)
+    assert verify(
+        DMS_SECRET,
+        request.content,
+        request.headers["X-Petent-Signature"],
+        request.headers["X-Petent-Timestamp"],
+        now=now,
+    )
     body = json.loads(request.content)
-    assert (body["delivery"], body["event"], body["case"]["resident"]["phone"]) == (row.id, "case.opened", "+37060000000")
+    assert (body["delivery"], body["event"], body["case"]["resident"]["phone"]) == (
+        row.id,
+        "case.opened",
+        "+37060000000",
+    )
 
 
 @pytest.mark.parametrize(
@@ -261,7 +396,9 @@ async def test_a_2xx_delivers_signed_and_the_row_forgets_the_body(wired: Service
         (httpx.ReadTimeout("slow"), "dms: ReadTimeout"),
     ],
 )
-async def test_anything_but_a_2xx_is_retried_with_backoff(wired: Services, database: Database, answer, error: str) -> None:
+async def test_anything_but_a_2xx_is_retried_with_backoff(
+    wired: Services, database: Database, answer, error: str
+) -> None:
     receiver = Receiver(answer, 200)
     await _one_event(wired, database, receiver)
     [row] = await _send_hooks(wired.outbox)
@@ -271,12 +408,16 @@ async def test_anything_but_a_2xx_is_retried_with_backoff(wired: Services, datab
     assert len(receiver.requests) == 1
 
 
-async def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(wired: Services, database: Database) -> None:
+async def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(
+    wired: Services, database: Database
+) -> None:
     async def trickle(request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(30)
         return httpx.Response(200)
 
-    sender = WebhookSender(wired.config.settings.webhook_receivers[:1], timeout=0.2, transport=httpx.MockTransport(trickle))
+    sender = WebhookSender(
+        wired.config.settings.webhook_receivers[:1], timeout=0.2, transport=httpx.MockTransport(trickle)
+    )
     await _one_event(wired, database, Receiver())
     wired.outbox.handle(Kind.WEBHOOK, sender.send)
     started = asyncio.get_running_loop().time()
@@ -293,7 +434,9 @@ async def test_a_429_waits_for_its_retry_after(wired: Services, database: Databa
     assert row.status == OutboxStatus.PENDING and 115 <= (row.due_at - before).total_seconds() <= 125
 
 
-async def test_a_4xx_is_logged_as_an_error_without_the_body(wired: Services, database: Database, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_4xx_is_logged_as_an_error_without_the_body(
+    wired: Services, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     await _one_event(wired, database, Receiver(400))
     with caplog.at_level(logging.INFO):
         await _send_hooks(wired.outbox)
@@ -304,15 +447,22 @@ async def test_a_4xx_is_logged_as_an_error_without_the_body(wired: Services, dat
     assert "Duobė" not in logged and "+37060000000" not in logged and DMS_SECRET not in logged
 
 
-async def test_a_receiver_taken_out_of_the_setting_fails_its_rows(wired: Services, database: Database) -> None:
+async def test_a_receiver_taken_out_of_the_setting_fails_its_rows(
+    wired: Services, database: Database
+) -> None:
     await _one_event(wired, database, Receiver())
     wired.outbox.handle(Kind.WEBHOOK, WebhookSender([], timeout=5).send)
     [row] = await _send_hooks(wired.outbox)
-    assert (row.status, row.last_error) == (OutboxStatus.FAILED, "receiver dms is not in CASE_WEBHOOKS any more")
+    assert (row.status, row.last_error) == (
+        OutboxStatus.FAILED,
+        "receiver dms is not in CASE_WEBHOOKS any more",
+    )
 
 
 async def test_backoff_of_webhooks_is_capped_by_their_pool(database: Database) -> None:
-    outbox = Outbox(database, "w", max_backoff=30, pools=[Pool(frozenset({Kind.WEBHOOK}), 2, max_backoff=300)])
+    outbox = Outbox(
+        database, "w", max_backoff=30, pools=[Pool(frozenset({Kind.WEBHOOK}), 2, max_backoff=300)]
+    )
     hook = OutboxMessage(kind=Kind.WEBHOOK, key="k", chat_id=0, attempts=40)
     message = OutboxMessage(kind=Kind.MESSAGE, key="k", chat_id=1, attempts=40)
     assert (outbox._backoff(hook), outbox._backoff(message)) == (300, 30)
@@ -339,7 +489,12 @@ async def test_a_hanging_receiver_never_holds_up_telegram_rows(database: Databas
     outbox.handle(Kind.MESSAGE, message)
     async with database.write() as session:
         for case in range(10):  # more events than both pools' slots together, queued first
-            enqueue(session, WebhookPayload(receiver="dms", body={"event": "case.opened", "id": case}), 0, key=f"hook:dms:{case}")
+            enqueue(
+                session,
+                WebhookPayload(receiver="dms", body={"event": "case.opened", "id": case}),
+                0,
+                key=f"hook:dms:{case}",
+            )
         for chat in range(1, 6):
             enqueue(session, MessagePayload(text="x"), chat, key=f"r:{chat}")
     runner = asyncio.create_task(outbox.run())

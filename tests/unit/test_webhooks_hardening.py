@@ -30,8 +30,18 @@ def test_a_forged_signature_with_any_characters_is_refused_not_raised() -> None:
 async def test_a_delivery_logs_neither_the_url_nor_what_it_holds(capsys: pytest.CaptureFixture[str]) -> None:
     # A receiver's URL may carry its credentials (user:password@, ?apikey=): CASE_WEBHOOKS is a secret setting.
     url = "https://petent:pa55word@dms.example.lt/in?apikey=SECRET123"
-    sender = WebhookSender([WebhookReceiver("dms", url, SecretStr(SECRET))], 5.0, transport=httpx.MockTransport(lambda request: httpx.Response(204)))
-    row = OutboxMessage(id=7, kind="webhook", chat_id=0, key="hook:dms:1", payload={"receiver": "dms", "body": {"event": "case.opened", "id": 3}})
+    sender = WebhookSender(
+        [WebhookReceiver("dms", url, SecretStr(SECRET))],
+        5.0,
+        transport=httpx.MockTransport(lambda request: httpx.Response(204)),
+    )
+    row = OutboxMessage(
+        id=7,
+        kind="webhook",
+        chat_id=0,
+        key="hook:dms:1",
+        payload={"receiver": "dms", "body": {"event": "case.opened", "id": 3}},
+    )
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
@@ -57,8 +67,16 @@ class _Endless(httpx.AsyncByteStream):
 async def test_the_answer_is_its_status_and_its_body_is_not_read() -> None:
     # A 2xx is a delivery however long the body that follows; reading it could fill the memory.
     answered = httpx.MockTransport(lambda request: httpx.Response(200, stream=_Endless()))
-    sender = WebhookSender([WebhookReceiver("dms", "https://dms.example.lt/in", SecretStr(SECRET))], 2.0, transport=answered)
-    row = OutboxMessage(id=8, kind="webhook", chat_id=0, key="hook:dms:1", payload={"receiver": "dms", "body": {"event": "case.opened", "id": 4}})
+    sender = WebhookSender(
+        [WebhookReceiver("dms", "https://dms.example.lt/in", SecretStr(SECRET))], 2.0, transport=answered
+    )
+    row = OutboxMessage(
+        id=8,
+        kind="webhook",
+        chat_id=0,
+        key="hook:dms:1",
+        payload={"receiver": "dms", "body": {"event": "case.opened", "id": 4}},
+    )
     try:
         sent = await asyncio.wait_for(sender.send(row), 10)
     finally:

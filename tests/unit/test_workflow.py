@@ -18,12 +18,20 @@ from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import services
 
 ONA = Clerk(id=501, name="Ona")
-MUNICIPALITY = {"pl": "Samorząd Rejonu Wileńskiego", "lt": "Vilniaus rajono savivaldybė"}  # its names, from its .toml
+MUNICIPALITY = {
+    "pl": "Samorząd Rejonu Wileńskiego",
+    "lt": "Vilniaus rajono savivaldybė",
+}  # its names, from its .toml
 
 
 def to_resident(locale: str, *paragraphs: str) -> str:
     """A message about case VRS-2026-000007 as the resident reads it: the heading, then the paragraphs."""
-    heading = tr(locale, "<b>{municipality}</b> · case {number}", municipality=MUNICIPALITY[locale], number="VRS-2026-000007")
+    heading = tr(
+        locale,
+        "<b>{municipality}</b> · case {number}",
+        municipality=MUNICIPALITY[locale],
+        number="VRS-2026-000007",
+    )
     return "\n\n".join([heading, *paragraphs])
 
 
@@ -41,10 +49,20 @@ async def _case(database: Database, emulator: Emulator, locale: str, **changes) 
         session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"]))
         await session.flush()
         case = Case(
-            number="VRS-2026-000007", year=2026, seq=7, resident_id=user["id"], locale=locale, kind="complaint",
-            category_id="roads", description="x", received_at=datetime(2026, 11, 23, 8, tzinfo=UTC),
-            deadline=date(2026, 12, 21), team_id="desk", group_chat_id=ADMIN_CHAT_ID, **changes,
-        )  # fmt: skip
+            number="VRS-2026-000007",
+            year=2026,
+            seq=7,
+            resident_id=user["id"],
+            locale=locale,
+            kind="complaint",
+            category_id="roads",
+            description="x",
+            received_at=datetime(2026, 11, 23, 8, tzinfo=UTC),
+            deadline=date(2026, 12, 21),
+            team_id="desk",
+            group_chat_id=ADMIN_CHAT_ID,
+            **changes,
+        )
         session.add(case)
     return case
 
@@ -53,17 +71,30 @@ def _texts(emulator: Emulator, chat_id: int) -> list[str]:
     return [m.get("text") or m.get("caption") or "" for m in emulator.chats[chat_id].messages.values()]
 
 
-async def test_extension_with_reason_in_polish(wired: Services, database: Database, emulator: Emulator) -> None:
+async def test_extension_with_reason_in_polish(
+    wired: Services, database: Database, emulator: Emulator
+) -> None:
     case = await _case(database, emulator, "pl")
-    await wired.commands.act(case.id, Action.EXTEND, ONA, text="Potrzebna opinia <zarządcy> drogi & policji", days=10)
+    await wired.commands.act(
+        case.id, Action.EXTEND, ONA, text="Potrzebna opinia <zarządcy> drogi & policji", days=10
+    )
     await wired.outbox.send_due_now()
     [text] = _texts(emulator, case.resident_id)
-    assert text.startswith(tr("pl", "<b>{municipality}</b> · case {number}", municipality="Samorząd Rejonu Wileńskiego", number="VRS-2026-000007"))
+    assert text.startswith(
+        tr(
+            "pl",
+            "<b>{municipality}</b> · case {number}",
+            municipality="Samorząd Rejonu Wileńskiego",
+            number="VRS-2026-000007",
+        )
+    )
     assert "Termin odpowiedzi został przedłużony do 7 stycznia 2027" in text
     assert "Potrzebna opinia <zarządcy> drogi & policji" in text  # escaped on the way, shown as typed
 
 
-async def test_closing_in_lithuanian_asks_for_satisfaction_once(wired: Services, database: Database, emulator: Emulator) -> None:
+async def test_closing_in_lithuanian_asks_for_satisfaction_once(
+    wired: Services, database: Database, emulator: Emulator
+) -> None:
     case = await _case(database, emulator, "lt")
     await wired.commands.act(case.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
     await wired.commands.act(case.id, Action.REOPEN, ONA)
@@ -86,13 +117,21 @@ async def test_closing_in_lithuanian_asks_for_satisfaction_once(wired: Services,
         await wired.commands.act(case.id, Action.REJECT, ONA, text="again")
 
 
-async def test_a_blocked_resident_is_marked_and_the_clerks_told(wired: Services, database: Database, emulator: Emulator) -> None:
+async def test_a_blocked_resident_is_marked_and_the_clerks_told(
+    wired: Services, database: Database, emulator: Emulator
+) -> None:
     case = await _case(database, emulator, "pl")
     emulator.blocked.add(case.resident_id)
     await wired.commands.act(case.id, Action.PROGRESS, ONA)
     await wired.outbox.send_due_now()
     async with database.read() as session:
         assert (await session.get(Resident, case.resident_id)).blocked_at is not None
-        rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == case.resident_id))).scalars().all()
+        rows = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == case.resident_id)))
+            .scalars()
+            .all()
+        )
     assert [row.status for row in rows] == [OutboxStatus.FAILED]
-    assert _texts(emulator, ADMIN_CHAT_ID) == [tr("lt", "⚠️ Not delivered: the resident has blocked the bot.")]  # in ADMIN_LOCALE, once
+    assert _texts(emulator, ADMIN_CHAT_ID) == [
+        tr("lt", "⚠️ Not delivered: the resident has blocked the bot.")
+    ]  # in ADMIN_LOCALE, once

@@ -61,7 +61,7 @@ def upgrade() -> None:
     outbox = sa.table(
         "outbox", sa.column("kind"), sa.column("chat_id"), sa.column("case_id"), sa.column("payload"), sa.column("status"),
         sa.column("sent_chat_id"), sa.column("sent_message_id"),
-    )  # fmt: skip
+    )
     query = sa.select(outbox.c.kind, outbox.c.chat_id, outbox.c.case_id, outbox.c.payload, outbox.c.sent_chat_id, outbox.c.sent_message_id).where(
         outbox.c.case_id.is_not(None), outbox.c.kind.in_(["card", "close_topic"]), outbox.c.chat_id < 0
     )
