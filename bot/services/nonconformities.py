@@ -467,8 +467,9 @@ class Nonconformities:
 
     async def from_cases(self, today: date) -> list[Nonconformity]:
         """The municipality file's rules over cases (`nc_rules`), from this ISO week and the one
-        before (a case closed late after yesterday's run is still counted): one nonconformity per
-        team and week, a later case added to it (its card edited). Returns those opened or changed."""
+        before (a case closed late after yesterday's run is still counted; low ratings once their
+        week has ended): one nonconformity per team and week, a later case added to it (its card
+        edited). Returns those opened or changed."""
         rules = self.municipality.nc_rules
         first = iso_week_start(today) - timedelta(days=7)
         late: dict[tuple[str, str], list[int]] = {}
@@ -486,9 +487,11 @@ class Nonconformities:
                             case.id
                         )
             if rules.low_rating:
+                # Only weeks that have ended: a count that moved day by day would tell a team which
+                # resident (whose case it closed that day) gave the low rating.
                 ratings = select(SatisfactionAnswer).where(
                     col(SatisfactionAnswer.answered_on) >= first,
-                    col(SatisfactionAnswer.answered_on) <= today,
+                    col(SatisfactionAnswer.answered_on) < iso_week_start(today),
                     col(SatisfactionAnswer.score) <= 2,
                     col(SatisfactionAnswer.resolved) == ResolvedAnswer.NO,
                 )

@@ -544,47 +544,30 @@ async def test_cases_closed_late_make_one_nonconformity_per_team_and_week(loop, 
     assert trail == [("opened", {"source": "cases"}), ("cases_added", {"cases": [10], "low_ratings": 0})]
 
 
-async def test_a_rating_of_2_not_resolved_opens_the_weeks_record_then_extends_it(
+async def test_ratings_of_2_not_resolved_count_in_the_weeks_record_once_the_week_is_over(
     loop, database: Database
 ) -> None:
+    def rating(day: int, score: int, resolved: str) -> SatisfactionAnswer:
+        return SatisfactionAnswer(
+            answered_on=date(2026, 12, day),
+            locale="lt",
+            kind="request",
+            category_id="roads",
+            score=score,
+            resolved=resolved,
+        )
+
     async with database.write() as session:
-        session.add(
-            SatisfactionAnswer(
-                answered_on=date(2026, 12, 8),
-                locale="lt",
-                kind="request",
-                category_id="roads",
-                score=2,
-                resolved="no",
-            )
-        )
-        session.add(
-            SatisfactionAnswer(
-                answered_on=date(2026, 12, 8),
-                locale="lt",
-                kind="request",
-                category_id="roads",
-                score=2,
-                resolved="partly",
-            )
-        )
+        session.add_all([rating(8, 2, "no"), rating(8, 2, "partly")])
     await loop.nonconformities.from_cases(date(2026, 12, 8))
-    assert await _weekly(database) == [
-        ("2026-W50", [], 1)
-    ]  # "partly" is no nonconformity; the answer is anonymous: a count, no case
-    await loop.nonconformities.from_cases(date(2026, 12, 9))  # case 5 closed late that day: the same record
+    assert await _weekly(database) == []  # within the week, a count that moved would point at a resident
+    await loop.nonconformities.from_cases(date(2026, 12, 9))  # case 5 closed late that day: the week's record
     async with database.write() as session:
-        session.add(
-            SatisfactionAnswer(
-                answered_on=date(2026, 12, 9),
-                locale="lt",
-                kind="request",
-                category_id="roads",
-                score=1,
-                resolved="no",
-            )
-        )
+        session.add(rating(9, 1, "no"))
     await loop.nonconformities.from_cases(date(2026, 12, 9))
+    assert await _weekly(database) == [("2026-W50", [5], 0)]
+    await loop.nonconformities.from_cases(date(2026, 12, 14))  # the week is over: its two low ratings counted
+    # "partly" is no nonconformity; the answers are anonymous: a count, no case.
     assert await _weekly(database) == [("2026-W50", [5], 2)]
     card = await _card(loop, database, 1)
     assert (
