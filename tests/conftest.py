@@ -159,10 +159,45 @@ def settings_env(database_url: str) -> dict[str, str]:
     }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that mostly wait (marked slow) start at once, each on its own xdist worker, so that
-    the others overlap them: `make test` hands out tests two at a time (--maxschedchunk=2), so a
-    slow test goes first in every pair until there are none left."""
+# The in-process files where the engine matters run on both: SQL that differs between them (news
+# audiences in JSON), a backup and its restore, the schema check, a press delivered twice, what is
+# erased, exported or counted. The other flow tests run on SQLite only: what a person sees does not
+# depend on the engine there, and tests/unit runs the store's queries on both.
+BOTH_ENGINES_IN_PROCESS = {
+    "test_news.py",
+    "test_news_edges.py",
+    "test_area_notices.py",
+    "test_me_too.py",
+    "test_backup.py",
+    "test_check.py",
+    "test_delivery.py",
+    "test_data_rights.py",
+    "test_erasure.py",
+    "test_quality_loop.py",
+    "test_projects.py",
+    "test_file_quota.py",
+}
+
+
+def _flow_test_on_postgresql(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return (
+        callspec is not None
+        and callspec.params.get("database_url") == "postgresql"
+        and item.path.parent.name == "inprocess"
+        and item.path.name not in BOTH_ENGINES_IN_PROCESS
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Flow tests where the engine does not matter are left on SQLite (above). Tests that mostly
+    wait (marked slow) start at once, each on its own xdist worker, so that the others overlap
+    them: `make test` hands out tests two at a time (--maxschedchunk=2), so a slow test goes first
+    in every pair until there are none left."""
+    deselected = [item for item in items if _flow_test_on_postgresql(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not _flow_test_on_postgresql(item)]
     slow = [item for item in items if item.get_closest_marker("slow")]
     rest = [item for item in items if not item.get_closest_marker("slow")]
     pairs = min(len(slow), len(rest))
