@@ -8,7 +8,6 @@ bot.services.area_notices."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from html import escape
 from typing import Any
 
@@ -35,10 +34,11 @@ from bot.services.area_notices import (
 from bot.services.broadcaster import Broadcaster
 from bot.services.case_commands import Clerk
 from bot.services.case_queries import CaseQueries
-from bot.services.numbers import RowId
+from bot.services.numbers import RowId, UserId
+from bot.services.prompts import prompt_expired, prompt_expiry
 from bot.services.teams import TeamDirectory
 from bot.services.texts import LANGUAGE_NAMES
-from bot.store.models import Case, utcnow
+from bot.store.models import Case
 from flows.clerk import InTeamGroup, acting_clerk
 from flows.common import UnderAccessibleMessage, drop_buttons, shown
 
@@ -65,6 +65,7 @@ STEP_OF_LOCALE = {"pl": NoticeForm.polish, "lt": NoticeForm.lithuanian}
 
 class NoticeStep(CallbackData, prefix="aq"):
     case_id: RowId
+    by: UserId  # the clerk whose form it is: another clerk's press leaves it alone
     do: str  # skip | reach | send | cancel
     value: str = ""
 
@@ -80,24 +81,30 @@ def _start_again() -> str:
     return _("Press “{button}” on the card to start again.").format(button=_("📣 Notify the area"))
 
 
-def _keyboard(case_id: int, *buttons: tuple[str, str, str]) -> InlineKeyboardMarkup:
+def _keyboard(case_id: int, by: int, *buttons: tuple[str, str, str]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for text, do, value in buttons:
-        builder.button(text=text, callback_data=NoticeStep(case_id=case_id, do=do, value=value))
-    builder.button(text=_("✖️ Cancel"), callback_data=NoticeStep(case_id=case_id, do="cancel"))
+        builder.button(text=text, callback_data=NoticeStep(case_id=case_id, by=by, do=do, value=value))
+    builder.button(text=_("✖️ Cancel"), callback_data=NoticeStep(case_id=case_id, by=by, do="cancel"))
     builder.adjust(1)
     return builder.as_markup()
 
 
 async def _ask(
-    where: Message, state: FSMContext, text: str, keyboard: InlineKeyboardMarkup, **data: Any
+    where: Message, state: FSMContext, text: str, keyboard: InlineKeyboardMarkup, minutes: int, **data: Any
 ) -> None:
-    """The next question, in the topic of the message it follows; answers go to it (as replies, without topics)."""
+    """The next question, in the topic of the message it follows; answers go to it (as replies,
+    without topics). Each question waits `minutes` from when it is asked."""
     thread = where.message_thread_id if where.is_topic_message else None
     prompt = await where.bot.send_message(
         where.chat.id, text, message_thread_id=thread, reply_markup=keyboard
     )
-    await state.update_data(prompt=prompt.message_id, in_topic=bool(prompt.is_topic_message), **data)
+    await state.update_data(
+        prompt=prompt.message_id,
+        in_topic=bool(prompt.is_topic_message),
+        expires=prompt_expiry(minutes),
+        **data,
+    )
 
 
 def _language_question(case: Case, locale: str, minutes: int) -> str:
@@ -117,8 +124,10 @@ def _language_question(case: Case, locale: str, minutes: int) -> str:
 
 async def _ask_language(where: Message, state: FSMContext, case: Case, locale: str, config: Config) -> None:
     await state.set_state(STEP_OF_LOCALE[locale])
-    text = _language_question(case, locale, config.settings.prompt_minutes)
-    await _ask(where, state, text, _keyboard(case.id, (_("⏭ Skip"), "skip", "")))
+    minutes = config.settings.prompt_minutes
+    by = (await state.get_data())["by"]
+    text = _language_question(case, locale, minutes)
+    await _ask(where, state, text, _keyboard(case.id, by, (_("⏭ Skip"), "skip", "")), minutes)
 
 
 @router.callback_query(NotifyArea.filter())
@@ -137,9 +146,8 @@ async def notify_area(
         await query.answer(_("This cannot be done with the case now."), show_alert=True)
         return
     await query.answer()
-    expires = utcnow() + timedelta(minutes=config.settings.prompt_minutes)
     await state.set_state(None)
-    await state.set_data({"case_id": case.id, "expires": expires.isoformat(), "notice": {}})
+    await state.set_data({"case_id": case.id, "by": query.from_user.id, "notice": {}})
     await _ask_language(shown(query), state, case, NOTICE_LOCALES[0], config)
 
 
@@ -151,7 +159,7 @@ async def _waiting(state: FSMContext, case_id: int) -> dict[str, Any] | None:
         or data.get("case_id") != case_id
     ):
         return None
-    if utcnow().isoformat() > data["expires"]:
+    if prompt_expired(data["expires"]):
         await state.clear()
         return None
     return data
@@ -173,12 +181,12 @@ async def _next_after_language(
         )
         return
     await state.set_state(NoticeForm.reach)
-    text, keyboard = await _reach_question(case, area_notices, config)
-    await _ask(where, state, text, keyboard)
+    text, keyboard = await _reach_question(case, data["by"], area_notices, config)
+    await _ask(where, state, text, keyboard, config.settings.prompt_minutes)
 
 
 async def _reach_question(
-    case: Case, area_notices: AreaNotices, config: Config
+    case: Case, by: int, area_notices: AreaNotices, config: Config
 ) -> tuple[str, InlineKeyboardMarkup]:
     counts = await area_notices.counts(case)
     lines = [_("<b>{number}: who should get the notice?</b>").format(number=case.number)]
@@ -200,7 +208,7 @@ async def _reach_question(
             (_("👥🏘 Both"), "reach", Reach.BOTH.value),
         ]
     lines.append(_("Residents who stopped the bot or erased their profile are not counted."))
-    return "\n".join(lines), _keyboard(case.id, *buttons)
+    return "\n".join(lines), _keyboard(case.id, by, *buttons)
 
 
 @router.message(StateFilter(NoticeForm), Command("cancel"))
@@ -272,6 +280,16 @@ async def use_the_buttons(message: Message) -> None:
     await message.reply(_("Please answer with the buttons of the question above, or “✖️ Cancel”."))
 
 
+async def _someone_elses_form(query: CallbackQuery, callback_data: NoticeStep) -> bool:
+    return callback_data.by != query.from_user.id
+
+
+@router.callback_query(NoticeStep.filter(), _someone_elses_form)
+async def someone_elses(query: CallbackQuery) -> None:
+    """Another clerk's form: its buttons stay for the clerk who is writing the notice."""
+    await query.answer(_("This question waits for another clerk's answer."), show_alert=True)
+
+
 @router.callback_query(NoticeStep.filter(F.do == "cancel"))
 async def cancel(query: CallbackQuery, callback_data: NoticeStep, state: FSMContext) -> None:
     if (
@@ -326,7 +344,16 @@ async def step_button(
             shown(query), state, case, "pl" if step == NoticeForm.polish.state else "lt", area_notices, config
         )
     elif callback_data.do == "reach" and step == NoticeForm.reach.state and callback_data.value in set(Reach):
-        await _preview(query, state, case, Reach(callback_data.value), data, area_notices, bot)
+        await _preview(
+            query,
+            state,
+            case,
+            Reach(callback_data.value),
+            data,
+            area_notices,
+            bot,
+            config.settings.prompt_minutes,
+        )
     elif callback_data.do == "send" and step == NoticeForm.confirm.state:
         await _send(query, state, case, clerk, data, area_notices, broadcaster, announcements)
     else:
@@ -341,6 +368,7 @@ async def _preview(
     data: dict[str, Any],
     area_notices: AreaNotices,
     bot: Bot,
+    minutes: int,
 ) -> None:
     counts = await area_notices.counts(case)
     count = {
@@ -368,7 +396,8 @@ async def _preview(
         where,
         state,
         _("This is exactly what residents will see. Send it?"),
-        _keyboard(case.id, (label, "send", "")),
+        _keyboard(case.id, data["by"], (label, "send", "")),
+        minutes,
         reach=reach.value,
     )
 

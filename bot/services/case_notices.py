@@ -318,15 +318,12 @@ class CaseNotices:
                 case_id=case.id,
             )
 
-    async def retire_from_group(self, session: AsyncSession, case: Case) -> None:
-        """The retention period ended: every forum topic the case ever had, in every group, is
-        deleted with every message in it (the cards, the resident's texts, photos and place, the
-        answers); in a group without topics, every message of the case the bot knows of is
-        deleted (its cards and posts, the clerks' messages)."""
-        await self.retire_from_groups(session, [case])
-
     async def retire_from_groups(self, session: AsyncSession, cases: list[Case]) -> None:
-        """`retire_from_group` for many cases at once (the retention purge's batch): three queries, not three per case."""
+        """The retention period ended (a batch of the purge: three queries, not three per case):
+        every forum topic the cases ever had, in every group, is deleted with every message in it
+        (the cards, the resident's texts, photos and place, the answers); in a group without
+        topics, every message of the case the bot knows of is deleted (its cards and posts, the
+        clerks' messages). The caller clears the cases' topic and card in its one UPDATE."""
         ids = [case.id for case in cases]
         traces_by_case: dict[int, list[CaseTrace]] = {}
         for trace in await case_queries.traces_of(session, ids):
@@ -370,7 +367,6 @@ class CaseNotices:
                     messages=sorted(message_ids), cards=sorted(cards.get(chat, ())), number=case.number
                 )
                 enqueue(session, payload, chat, key=group_key(chat, case.id), case_id=case.id)
-            case.topic_id = case.card_message_id = None
         # The cases' topics and messages are being deleted: their references go too.
         await session.execute(delete(CaseTrace).where(col(CaseTrace.case_id).in_(ids)))
 

@@ -187,7 +187,12 @@ async def case_of_private_message(session: AsyncSession, resident_id: int, messa
         col(OutboxMessage.sent_message_id) == message_id,
         col(OutboxMessage.case_id).is_not(None),
     )
-    recorded = select(col(CaseEvent.case_id)).where(col(CaseEvent.resident_message_id) == message_id)
+    # Message ids count per chat: the same id is in every resident's chat, so only their own cases.
+    recorded = (
+        select(col(CaseEvent.case_id))
+        .join(Case, col(Case.id) == col(CaseEvent.case_id))
+        .where(col(CaseEvent.resident_message_id) == message_id, owned_by(resident_id))
+    )
     for source in (sent, recorded):
         for case_id in (await session.execute(source.limit(5))).scalars():
             case = (

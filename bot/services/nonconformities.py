@@ -44,6 +44,7 @@ from bot.services.numbers import RowId
 from bot.services.objectives import Measured, ObjectiveMeter, latest_full, period_key
 from bot.services.outbox import Kind, Permanent, Sent, enqueue, group_key, pending_row
 from bot.services.outbox_payloads import MessagePayload, NcCardPayload
+from bot.services.quality import MIN_GROUP
 from bot.services.teams import Role, TeamDirectory
 from bot.store.db import Database
 from bot.store.models import (
@@ -488,19 +489,22 @@ class Nonconformities:
                         )
             if rules.low_rating:
                 # Only weeks that have ended: a count that moved day by day would tell a team which
-                # resident (whose case it closed that day) gave the low rating.
+                # resident (whose case it closed that day) gave the low rating. And only where the
+                # team's week has MIN_GROUP answers, the rule of every satisfaction breakdown.
                 ratings = select(SatisfactionAnswer).where(
                     col(SatisfactionAnswer.answered_on) >= first,
                     col(SatisfactionAnswer.answered_on) < iso_week_start(today),
-                    col(SatisfactionAnswer.score) <= 2,
-                    col(SatisfactionAnswer.resolved) == ResolvedAnswer.NO,
                 )
+                answers: dict[tuple[str, str], int] = {}
                 for answer in (await session.execute(ratings)).scalars():
                     key = (
                         self.teams.route(answer.kind, answer.category_id, answer.eldership_id).id,
                         iso_week(answer.answered_on),
                     )
-                    low[key] = low.get(key, 0) + 1
+                    answers[key] = answers.get(key, 0) + 1
+                    if answer.score <= 2 and answer.resolved == ResolvedAnswer.NO:
+                        low[key] = low.get(key, 0) + 1
+                low = {key: count for key, count in low.items() if answers[key] >= MIN_GROUP}
         changed = []
         for team_id, week in sorted({*late, *low}):
             nc = await self._week_record(

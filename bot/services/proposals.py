@@ -74,6 +74,8 @@ class Proposals:
             description=text,
         )
         opened = await self.commands.submit(draft, utcnow(), update_id)
+        if not opened.created:  # the same update delivered again: the quality group was told
+            return opened
         with self.i18n.context(), self.i18n.use_locale(self.locale):
             post = _("💡 A resident's proposal, to be answered, is case {number}.").format(
                 number=opened.case.number

@@ -391,3 +391,29 @@ async def test_a_case_of_the_whole_district_notifies_only_its_affected_residents
         place=tr("pl", "whole district"),
     )
     assert told.text == whole + "\n\n" + POLISH
+
+
+async def test_another_clerks_press_leaves_the_form_and_its_buttons_to_the_clerk_writing_it(
+    desk: Desk, bot: App, telegram: Telegram, store: Database
+) -> None:
+    _anna, card = await reported(telegram, desk)
+    async with store.read() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    await desk.member.click(NOTIFY, card)
+    asked = await desk.member.receive_one()
+    rimas = desk.head.in_chat(card.raw["chat"]["id"])  # of the same team, but the form is Petras's
+    await rimas.drain()
+    await rimas.click(SKIP, asked)
+    assert (await rimas.answer())["text"] == tr("lt", "This question waits for another clerk's answer.")
+    await desk.member.nothing_more(0.2)  # the question kept its buttons: nothing was edited
+    await desk.member.click(SKIP, asked)  # and Petras goes on, to the Lithuanian text
+    assert (await desk.member.edited()).buttons == []
+    lithuanian = await desk.member.receive_one()
+    assert lithuanian.text.startswith(
+        tr(
+            "lt",
+            "{number}: now the notice in Lithuanian. “⏭ Skip” if it goes only in Polish: then everyone gets the Polish one.",
+            number=case.number,
+        )
+    )
+    assert SKIP in lithuanian.buttons

@@ -558,15 +558,17 @@ async def test_ratings_of_2_not_resolved_count_in_the_weeks_record_once_the_week
         )
 
     async with database.write() as session:
-        session.add_all([rating(8, 2, "no"), rating(8, 2, "partly")])
+        session.add_all([rating(8, 2, "no"), rating(8, 2, "partly"), rating(8, 5, "yes")])
     await loop.nonconformities.from_cases(date(2026, 12, 8))
     assert await _weekly(database) == []  # within the week, a count that moved would point at a resident
     await loop.nonconformities.from_cases(date(2026, 12, 9))  # case 5 closed late that day: the week's record
     async with database.write() as session:
         session.add(rating(9, 1, "no"))
-    await loop.nonconformities.from_cases(date(2026, 12, 9))
+    await loop.nonconformities.from_cases(date(2026, 12, 14))  # the week is over, but only 4 answers
     assert await _weekly(database) == [("2026-W50", [5], 0)]
-    await loop.nonconformities.from_cases(date(2026, 12, 14))  # the week is over: its two low ratings counted
+    async with database.write() as session:
+        session.add(rating(10, 4, "yes"))
+    await loop.nonconformities.from_cases(date(2026, 12, 14))  # 5 answers (MIN_GROUP): its two low ones count
     # "partly" is no nonconformity; the answers are anonymous: a count, no case.
     assert await _weekly(database) == [("2026-W50", [5], 2)]
     card = await _card(loop, database, 1)

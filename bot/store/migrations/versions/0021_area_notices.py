@@ -1,7 +1,7 @@
 """Area notices: a broadcast sent from a case's card ("📣 Notify the area") names its case
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 
 from collections.abc import Sequence

@@ -4,7 +4,7 @@ report's extensions), the outbox by case (retention and /forget delete or scrub 
 No data is rewritten.
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 """
 
 from collections.abc import Sequence
