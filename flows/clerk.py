@@ -34,7 +34,6 @@ from bot.services.case_commands import (
     Clerk,
     GroupMessage,
     NotAllowed,
-    NoTelegram,
     Refusal,
     answered_outside_telegram,
     records_how_answered,
@@ -131,7 +130,18 @@ def _refusal(refused: NotAllowed) -> str:
         return _("The deadline of this case cannot be extended any further.")
     if refused.reason is Refusal.MERGE:
         return str(refused)  # says why, in ADMIN_LOCALE
+    if refused.reason in (Refusal.NO_TELEGRAM, Refusal.PROFILE_ERASED):
+        return _not_sent(refused)
     return _("This cannot be done with the case now.")
+
+
+def _not_sent(refused: NotAllowed) -> str:
+    """Why a clerk's message or canned answer did not go to the resident."""
+    if refused.reason is Refusal.NO_TELEGRAM:
+        return _no_telegram()
+    return _(
+        "Not sent: the resident erased their profile and the case is closed, or its retention period is over."
+    )
 
 
 async def _allowed(query: CallbackQuery, check: Callable[[], T]) -> T | None:
@@ -759,14 +769,8 @@ async def clerk_message(
         files = tuple(attachment_of(m) for m in messages if m.photo or m.document)
         try:
             await commands.relay(case.id, clerk, refs, first.text or first.caption, files)
-        except NoTelegram:
-            await first.reply(_no_telegram())
-        except NotAllowed:
-            await first.reply(
-                _(
-                    "Not sent: the resident erased their profile and the case is closed, or its retention period is over."
-                )
-            )
+        except NotAllowed as refused:
+            await first.reply(_not_sent(refused))
 
     if message.media_group_id:
         collect_album(message, relay)
@@ -1017,16 +1021,8 @@ async def use_template(
         await commands.send_template(
             case.id, clerk, text, GroupMessage(shown(query).chat.id, shown(query).message_id)
         )
-    except NoTelegram:
-        await query.answer(_no_telegram(), show_alert=True)
-        return
-    except NotAllowed:
-        await query.answer(
-            _(
-                "Not sent: the resident erased their profile and the case is closed, or its retention period is over."
-            ),
-            show_alert=True,
-        )
+    except NotAllowed as refused:
+        await query.answer(_not_sent(refused), show_alert=True)
         return
     await query.answer(_("Sent."))
     await shown(query).edit_text(_("Sent to the resident:") + "\n\n" + escape(text))

@@ -137,6 +137,7 @@ def resident_commands() -> list[BotCommand]:
 # Albums arrive as separate updates a few milliseconds apart: acknowledge once, after the last.
 ACKNOWLEDGE_AFTER = 0.8
 _acknowledgements: dict[Hashable, asyncio.Task[None]] = {}
+_sending: set[asyncio.Task[None] | None] = set()
 
 
 def acknowledge_later(key: Hashable, send: Callable[[], Awaitable[object]]) -> None:
@@ -145,10 +146,20 @@ def acknowledge_later(key: Hashable, send: Callable[[], Awaitable[object]]) -> N
 
     async def later() -> None:
         await asyncio.sleep(ACKNOWLEDGE_AFTER)
-        _acknowledgements.pop(key, None)
-        await send()
+        task = _acknowledgements.pop(key, None)  # from here on, a newer call no longer cancels it
+        if task is not None:
+            _sending.add(task)
+        try:
+            await send()
+        finally:
+            _sending.discard(task)
 
     _acknowledgements[key] = asyncio.create_task(later())
+
+
+def acknowledgements_pending() -> bool:
+    """Whether an acknowledgement waits for quiet or is being sent (the tests' "settled" barrier)."""
+    return bool(_acknowledgements or _sending)
 
 
 _albums: dict[str, list[Message]] = {}

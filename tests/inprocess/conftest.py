@@ -28,7 +28,7 @@ from bot.services.outbox import UNFINISHED
 from bot.store.db import Database
 from bot.store.models import OutboxMessage, utcnow
 from flows import routers
-from flows.common import _acknowledgements
+from flows.common import acknowledgements_pending
 from tests.factories import test_config
 from tests.support.driver import Person, Received, Telegram
 from tests.support.helpers import Desk, onboard, served_emulator, submit_case, teams_desk
@@ -115,7 +115,7 @@ async def settled(app: App, feeder: Feeder, timeout: float = 15.0) -> None:
     SETTLE_HORIZON. Whatever the bot was going to send by then is in the emulator already."""
     deadline = time.monotonic() + timeout
     while True:
-        idle = feeder.caught_up() and not _acknowledgements and not app.announcements._running
+        idle = feeder.caught_up() and not acknowledgements_pending() and not app.announcements._running
         if (
             idle and not await _outbox_due_soon(app) and feeder.caught_up()
         ):  # caught up still, after reading the store
