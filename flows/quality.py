@@ -29,6 +29,7 @@ from bot.services.audits import AuditButton, Audits
 from bot.services.case_commands import Clerk
 from bot.services.case_queries import CaseQueries
 from bot.services.deadlines import WorkingCalendar
+from bot.services.html_text import truncate_html
 from bot.services.nonconformities import CHECK_DAYS, NcButton, NcError, Nonconformities, check_text, parse_due
 from bot.services.numbers import whole_number
 from bot.services.quality import PeriodError, parse_period
@@ -611,4 +612,4 @@ async def who(
             ),
             _("Open cases: {count}").format(count=row.open) + (f" · {people}" if people else ""),
         ]
-    await message.reply(texts.shorten("\n".join(lines), 4000))
+    await message.reply(truncate_html("\n".join(lines)))

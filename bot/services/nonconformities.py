@@ -40,6 +40,7 @@ from bot.municipality import Municipality, Objective, Team
 from bot.services import texts
 from bot.services.case_commands import Clerk
 from bot.services.deadlines import WorkingCalendar
+from bot.services.html_text import truncate_html
 from bot.services.numbers import RowId
 from bot.services.objectives import Measured, ObjectiveMeter, latest_full, period_key
 from bot.services.outbox import Kind, Permanent, Sent, enqueue, group_key, pending_row
@@ -455,15 +456,17 @@ class Nonconformities:
                     self.quality_chat(),
                     key=group_key(self.quality_chat()),
                 )
-        for m in new:
-            if m.met is False:
-                await self.open(
-                    NcSource.OBJECTIVE,
-                    self._objective_description(m),
-                    m.objective.team or self.quality_team.id,
-                    None,
-                    measured=m,
-                )
+            # In the review's transaction: a period marked reviewed always has its nonconformities.
+            for m in new:
+                if m.met is False:
+                    await self.open_in(
+                        session,
+                        NcSource.OBJECTIVE,
+                        self._objective_description(m),
+                        m.objective.team or self.quality_team.id,
+                        None,
+                        measured=m,
+                    )
         return new
 
     async def from_cases(self, today: date) -> list[Nonconformity]:
@@ -668,7 +671,7 @@ class Nonconformities:
             lines += [self.objective_line(m) for m in measured]
             if any(m.met is False for m in measured):
                 lines += ["", _("Each objective not met opens a nonconformity.")]
-            return texts.shorten("\n".join(lines), 4000)
+            return truncate_html("\n".join(lines))
 
     def _objective_description(self, m: Measured) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
@@ -756,7 +759,7 @@ class Nonconformities:
                     )
             if nc.check_on and nc.status == NcStatus.VERIFYING:
                 lines += ["", _("Effectiveness check: {date}").format(date=texts.day(nc.check_on))]
-            return texts.shorten("\n".join(lines), 4000), self.keyboard(nc, actions)
+            return truncate_html("\n".join(lines)), self.keyboard(nc, actions)
 
     def keyboard(self, nc: Nonconformity, actions: list[CorrectiveAction]) -> InlineKeyboardMarkup | None:
         builder = InlineKeyboardBuilder()

@@ -33,6 +33,7 @@ from bot.services.case_notices import CaseNotices
 from bot.services.case_queries import CaseQueries
 from bot.services.collation import sorted_by_name
 from bot.services.deadlines import WorkingCalendar
+from bot.services.html_text import truncate_html
 from bot.services.nonconformities import Nonconformities
 from bot.services.privacy import DataRights
 from bot.services.projects import ProjectService
@@ -129,7 +130,7 @@ class Schedule:
                     )
             if not soon and not overdue:
                 lines += ["", _("Nothing is due soon and nothing is overdue.")]
-        return texts.shorten("\n".join(lines), 4000)
+        return truncate_html("\n".join(lines))
 
     def _actions_text(self, actions: list[tuple[Nonconformity, CorrectiveAction]], today: date) -> str:
         """Corrective actions of the team due within 3 working days or overdue, with who is responsible."""
@@ -142,7 +143,7 @@ class Schedule:
                 lines.append(
                     f"#{nc.id} · {escape(texts.shorten(action.what, 200))} · 👤 {escape(action.owner_name or '—')} · {texts.day(action.due)}{late}"
                 )
-        return texts.shorten("\n".join(lines), 1000)
+        return truncate_html("\n".join(lines), 1000)
 
     def _reminder(self, case: Case, today: date) -> str:
         with self.i18n.context(), self.i18n.use_locale(self.locale):
