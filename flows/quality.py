@@ -516,7 +516,11 @@ async def checklist_answer(
         return
     try:
         audit = await audits.answer(
-            callback_data.audit_id, callback_data.case_id, callback_data.item, bool(callback_data.yes)
+            callback_data.audit_id,
+            callback_data.case_id,
+            callback_data.item,
+            bool(callback_data.yes),
+            _person(query),
         )
     except NcError as exc:
         await query.answer(str(exc), show_alert=True)

@@ -124,12 +124,16 @@ class Audits:
     async def auditor_name(self, planned: PlannedAudit) -> str:
         return await self.teams.member_name(self.nonconformities.quality_team, planned.auditor)
 
-    async def start(self, team_id: str, period: Period, auditor: Clerk) -> Audit:
-        team = self.nonconformities.team(team_id)
-        if (await self.teams.role(auditor.id, team)).acts:
+    async def _independent(self, team_id: str, person: Clerk) -> None:
+        """An auditor never audits their own team: not the start, nor an answer, nor a finding."""
+        if (await self.teams.role(person.id, self.nonconformities.team(team_id))).acts:
             raise NcError(
                 __("An auditor never audits their own team; please ask another member of the quality staff.")
             )
+
+    async def start(self, team_id: str, period: Period, auditor: Clerk) -> Audit:
+        team = self.nonconformities.team(team_id)
+        await self._independent(team.id, auditor)
         planned = next(
             (
                 p
@@ -209,12 +213,13 @@ class Audits:
             raise NcError(__("There is no internal audit #{id}."), id=audit_id)
         return audit
 
-    async def answer(self, audit_id: int, case_id: int, item: int, yes: bool) -> Audit:
+    async def answer(self, audit_id: int, case_id: int, item: int, yes: bool, by: Clerk) -> Audit:
         """The auditor's answer to one checklist item for one sampled case (a later answer replaces it)."""
         async with self.database.write() as session:
             audit = await session.get(Audit, audit_id, with_for_update=True)
             if audit is None or case_id not in audit.case_ids or not 1 <= item <= len(CHECKLIST):
                 raise NcError(__("This checklist no longer matches the audit."))
+            await self._independent(audit.team_id, by)
             answers = {
                 key: dict(value) for key, value in audit.checklist.items()
             }  # a new value, so that the JSON column is written
@@ -248,6 +253,7 @@ class Audits:
                 )
             ) from None
         audit = await self.get(audit_id)
+        await self._independent(audit.team_id, author)
         first, _space, rest = text.strip().partition(" ")
         async with self.database.write() as session:
             sampled = (

@@ -20,6 +20,7 @@ from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
 from bot.services.audits import draw
 from bot.services.case_commands import Clerk
+from bot.services.nonconformities import NcError
 from bot.services.quality import Period
 from bot.store.db import Database
 from bot.store.models import Audit, AuditFinding, CorrectiveAction, NcEvent, NcSource, NcStatus, Nonconformity
@@ -437,3 +438,35 @@ async def test_the_audit_programme_is_listed_and_only_the_planned_auditor_audits
         "Kelių skyrius · 2026-11 · Vida · " + lt("done: audit #{id}", id=1),
         "Gyventojų aptarnavimo skyrius · 2026-11 · Rimas · " + lt("planned"),
     ]
+
+
+async def test_a_member_of_the_audited_team_neither_answers_the_checklist_nor_adds_findings(
+    quality: Desk, pothole_card: Received, store: Database, bot: App
+) -> None:
+    vida = quality.director  # quality staff, and of the director's office
+    async with store.write() as session:  # an audit of her own team, as if another auditor had started it
+        audit = Audit(
+            team_id="director",
+            period="2026-11",
+            start=date(2026, 11, 1),
+            end=date(2026, 11, 30),
+            auditor_id=1,
+            seed=7,
+            sample_size=1,
+            population=1,
+            case_ids=[1],
+        )
+        session.add(audit)
+    audits = bot.dispatcher["audits"]
+    own_team = lt("An auditor never audits their own team; please ask another member of the quality staff.")
+    for attempt in (
+        audits.answer(audit.id, 1, 1, True, Clerk(vida.user["id"], "Vida")),
+        audits.add_finding(audit.id, "obs", "Šablonai skiriasi", Clerk(vida.user["id"], "Vida")),
+    ):
+        with pytest.raises(NcError) as refused:
+            await attempt
+        with bot.i18n.context(), bot.i18n.use_locale("lt"):
+            assert str(refused.value) == own_team
+    async with store.read() as session:
+        assert (await session.get(Audit, audit.id)).checklist == {}
+        assert (await session.execute(select(AuditFinding))).first() is None
