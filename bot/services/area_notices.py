@@ -28,7 +28,7 @@ from bot.services.broadcaster import TextVersion, Version, add_broadcast
 from bot.services.case_commands import Clerk
 from bot.services.case_notices import CaseNotices
 from bot.services.metoo import followers_of
-from bot.services.news import ELDERSHIP_TOPIC, FOLLOWERS, Audience
+from bot.services.news import ELDERSHIP_TOPIC, FOLLOWERS, Audience, audience_where
 from bot.services.numbers import RowId
 from bot.store.db import Database
 from bot.store.models import CLOSED_STATUSES, Broadcast, Case, CaseKind, Resident
@@ -184,16 +184,12 @@ class AreaNotices:
         if not case.eldership_id:
             return {}
         audience = Audience(topic=ELDERSHIP_TOPIC, eldership=case.eldership_id)
-        query = select(Resident).where(
-            col(Resident.eldership_id) == case.eldership_id,
-            col(Resident.consent_at).is_not(None),
-            col(Resident.blocked_at).is_(None),
+        rows = await session.execute(
+            select(col(Resident.id), col(Resident.locale)).where(
+                *audience_where(audience, self.database.is_sqlite)
+            )
         )
-        return {
-            r.id: r.locale or self.default_locale
-            for r in (await session.execute(query)).scalars()
-            if audience.includes(r)
-        }
+        return {resident_id: locale or self.default_locale for resident_id, locale in rows.all()}
 
     def _heading(self, case: Case, locale: str) -> str:
         municipality = self.config.municipality

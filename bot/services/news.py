@@ -38,36 +38,37 @@ class Audience:
         return {"topic": self.topic, "locale": self.locale, "eldership": self.eldership}
 
 
+def audience_where(audience: Audience, is_sqlite: bool) -> list[ColumnElement[bool]]:
+    """`Audience.includes` in SQL: the database picks the residents (an index each on their
+    language and eldership; the topic inside the JSON list of their subscriptions)."""
+    where: list[ColumnElement[bool]] = [
+        col(Resident.consent_at).is_not(None),
+        col(Resident.blocked_at).is_(None),
+    ]
+    if audience.locale is not None:
+        where.append(col(Resident.locale) == audience.locale)
+    if audience.eldership is not None:
+        where.append(col(Resident.eldership_id) == audience.eldership)
+    if audience.topic is not None:
+        if is_sqlite:
+            topics = func.json_each(Resident.news_topics).table_valued("value")
+            where.append(exists(select(1).select_from(topics).where(topics.c.value == audience.topic)))
+        else:
+            where.append(cast(Resident.news_topics, JSONB).contains([audience.topic]))
+    return where
+
+
 class NewsService:
     def __init__(self, database: Database, default_locale: str) -> None:
         self.database = database
         self.default_locale = default_locale
-
-    def _where(self, audience: Audience) -> list[ColumnElement[bool]]:
-        """`Audience.includes` in SQL: the database picks the residents (an index each on their
-        language and eldership; the topic inside the JSON list of their subscriptions)."""
-        where: list[ColumnElement[bool]] = [
-            col(Resident.consent_at).is_not(None),
-            col(Resident.blocked_at).is_(None),
-        ]
-        if audience.locale is not None:
-            where.append(col(Resident.locale) == audience.locale)
-        if audience.eldership is not None:
-            where.append(col(Resident.eldership_id) == audience.eldership)
-        if audience.topic is not None:
-            if self.database.is_sqlite:
-                topics = func.json_each(Resident.news_topics).table_valued("value")
-                where.append(exists(select(1).select_from(topics).where(topics.c.value == audience.topic)))
-            else:
-                where.append(cast(Resident.news_topics, JSONB).contains([audience.topic]))
-        return where
 
     async def recipients(self, audience: Audience) -> list[tuple[int, str]]:
         """Who gets an announcement to `audience`, with their language, in the order of their ids."""
         async with self.database.read() as session:
             rows = await session.execute(
                 select(col(Resident.id), col(Resident.locale))
-                .where(*self._where(audience))
+                .where(*audience_where(audience, self.database.is_sqlite))
                 .order_by(col(Resident.id))
             )
             return [(resident_id, locale or self.default_locale) for resident_id, locale in rows.all()]
@@ -78,7 +79,9 @@ class NewsService:
             return int(
                 (
                     await session.execute(
-                        select(func.count()).select_from(Resident).where(*self._where(audience))
+                        select(func.count())
+                        .select_from(Resident)
+                        .where(*audience_where(audience, self.database.is_sqlite))
                     )
                 ).scalar_one()
             )
