@@ -6,6 +6,7 @@ current when it is called (ADMIN_LOCALE in the staff groups); nothing escaped (t
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 
@@ -51,14 +52,20 @@ class Responsibility:
             if team.id == self.teams.default.id:
                 handles.append(_("everything no rule names"))
             count, per_clerk = await self.queries.team_load(team, today)
+            # Telegram is asked for every name at once, not one after another.
+            names = list(
+                await asyncio.gather(
+                    *(self.teams.member_name(team, uid) for uid in (*team.heads, *team.members))
+                )
+            )
             rows.append(
                 TeamResponsibility(
                     team=team,
                     name=team.name.get(locale),
                     quality=team.id == self.municipality.quality_team.id,
                     handles=handles,
-                    heads=[await self.teams.member_name(team, user_id) for user_id in team.heads],
-                    members=[await self.teams.member_name(team, user_id) for user_id in team.members],
+                    heads=names[: len(team.heads)],
+                    members=names[len(team.heads) :],
                     open=count,
                     loads=[
                         Load(row.name or _("nobody responsible"), row.open, row.overdue) for row in per_clerk
