@@ -225,6 +225,9 @@ class NcRules(BaseModel):
 
     closed_late: bool = False  # a case closed after its deadline
     low_rating: bool = False  # a satisfaction rating of 1 or 2 with "not resolved" (anonymous: counted for its category's team)
+    # A corrective action this many working days past its due date and not done: the quality group
+    # is told, once.
+    overdue_action_days: Annotated[int, Field(ge=1, le=60)] = 1
 
 
 DEFAULT_TEAM_ID = "desk"

@@ -608,10 +608,13 @@ class Nonconformities:
             return await self.meter.measure(objective, latest_full(objective.period, today), self.locale)
 
     async def overdue_actions(self, today: date) -> None:
-        """Corrective actions past their due date and not done: the quality group is told once."""
+        """Corrective actions `nc_rules.overdue_action_days` working days past their due date and
+        not done: the quality group is told once."""
+        days = self.municipality.nc_rules.overdue_action_days
         async with self.database.write() as session:
-            late = list(
-                (
+            late = [
+                action
+                for action in (
                     await session.execute(
                         select(CorrectiveAction).where(
                             col(CorrectiveAction.done_at).is_(None),
@@ -620,7 +623,8 @@ class Nonconformities:
                         )
                     )
                 ).scalars()
-            )
+                if self.calendar.add_working_days(action.due, days) <= today
+            ]
             for action in late:
                 action.overdue_told_at = utcnow()
                 nc = await session.get(Nonconformity, action.nonconformity_id)

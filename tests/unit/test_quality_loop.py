@@ -43,7 +43,7 @@ from bot.store.models import (
     Resident,
     SatisfactionAnswer,
 )
-from tests.catalog import tr
+from tests.catalog import tr, tr_start
 from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import VILNIUS, services
 
@@ -638,3 +638,32 @@ async def test_the_milestones_objective_is_met_or_not_from_the_project_register(
         *[("2026-12-10", "2026-12-22", "ne")] * late,
         ("2027-02-01", None, "ne"),
     ]
+
+
+async def test_an_action_overdue_by_the_rules_working_days_goes_to_the_quality_group_once(
+    loop, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ncs = loop.nonconformities
+    monkeypatch.setattr(ncs.municipality.nc_rules, "overdue_action_days", 3)
+    nc = await ncs.open(NcSource.QUALITY, "Atsakymai be teisinio pagrindo", "desk", RIMAS)
+    await ncs.analyse(nc.id, RIMAS, "Atsakymai papildyti", "Nėra šablono")
+    await ncs.add_action(nc.id, RIMAS, "Parengti atsakymo šabloną", date(2026, 12, 1), ONA)  # a Tuesday
+
+    def told(posts: list[OutboxMessage]) -> list[str]:
+        return [row.payload["text"] for row in posts if "⏰" in row.payload.get("text", "")]
+
+    await ncs.overdue_actions(date(2026, 12, 3))  # two working days late: not yet
+    assert told(await _posts(database)) == []
+    await ncs.overdue_actions(date(2026, 12, 4))  # three
+    await ncs.overdue_actions(date(2026, 12, 7))  # and once only
+    [post] = told(await _posts(database))
+    assert post.startswith(
+        tr_start(
+            "lt",
+            "⏰ Corrective action of nonconformity #{id} is overdue: {what} (responsible: {owner}, due {date}).",
+            until="date",  # worded by Babel
+            id=nc.id,
+            what="Parengti atsakymo šabloną",
+            owner="Ona",
+        )
+    )
