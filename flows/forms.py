@@ -191,10 +191,13 @@ class Form(Generic[D]):
             )
 
     async def advance(self, after: State, message: Message, state: FSMContext, config: Config) -> None:
-        """On to the step after `after`, or back to the summary when a step was changed from it."""
+        """On to the step after `after`, or back to the summary when a step was changed from it
+        (unless the changed step branches with `then` to a step its answer needs, e.g. a phone
+        number after "by phone": that one is asked, then the summary)."""
         draft = await self.load(state)
         following = self._following(after, draft)
-        if draft.editing or following == self.summary_state:
+        branches = self.steps[after].then is not None
+        if following == self.summary_state or (draft.editing and not branches):
             await self.show_summary(message, state, config)
         else:
             await self.ask(following, message, state, config)
