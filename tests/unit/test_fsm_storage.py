@@ -185,9 +185,8 @@ async def test_an_update_s_changes_are_written_once_when_it_is_handled(database:
     event.listen(database.engine.sync_engine, "commit", lambda _connection: commits.append(1))
     seen: dict[str, object] = {}
 
-    async def handler(
-        _event: object, _data: dict[str, Any]
-    ) -> str:  # a step of a form: data, then the next state
+    # A step of a form: data, then the next state.
+    async def handler(_event: object, _data: dict[str, Any]) -> str:
         await storage.update_data(KEY, {"kind": "complaint"})
         await storage.set_state(KEY, "Intake:description")
         seen.update(

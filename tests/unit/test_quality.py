@@ -179,7 +179,7 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
     assert "Received by channel: Telegram 2 · registered by staff 1 · Open311 1" in message
 
     trend = next(a for a in figure.axes if a.get_title().startswith("Weekly trend"))
-    heights = [round(cast("Rectangle", p).get_height()) for p in trend.patches]  # a bar chart's
+    heights = [round(cast("Rectangle", p).get_height()) for p in trend.patches]  # bars: Rectangles
     assert heights == [2, 0, 0, 1, 1] + [0, 2, 1, 0, 1]  # received, then closed, per week
     scores = next(a for a in figure.axes if a.get_title().startswith("Satisfaction"))
     assert [round(cast("Rectangle", p).get_height()) for p in scores.patches] == [1, 0, 1, 2, 2]
