@@ -144,7 +144,9 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
 
 
 @pytest.fixture
-async def wired(database: Database, emulator: Emulator, frozen) -> AsyncIterator[Services]:
+async def wired(
+    database: Database, emulator: Emulator, frozen: Callable[[datetime], None]
+) -> AsyncIterator[Services]:
     emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
     config = load_config(
         bot_token=TOKEN,
@@ -564,7 +566,7 @@ def test_a_public_place_is_rounded_to_about_100_metres() -> None:
 
 
 async def test_status_notes_are_the_public_answer(
-    api: ApiClient, wired: Services, database: Database, frozen
+    api: ApiClient, wired: Services, database: Database, frozen: Callable[[datetime], None]
 ) -> None:
     [asked] = await post(
         api,
@@ -605,7 +607,7 @@ async def test_status_notes_are_the_public_answer(
 
 
 async def test_the_listings_filters_and_their_errors(
-    api: ApiClient, wired: Services, database: Database, frozen
+    api: ApiClient, wired: Services, database: Database, frozen: Callable[[datetime], None]
 ) -> None:
     old = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni od miesięcy")
     await wired.commands.act(old.id, Action.PUBLISH, ONA)
@@ -720,7 +722,7 @@ def test_open311_keys_are_checked_at_start() -> None:
 
 
 async def test_retention_takes_the_contact_and_what_was_public(
-    api: ApiClient, wired: Services, database: Database, frozen
+    api: ApiClient, wired: Services, database: Database, frozen: Callable[[datetime], None]
 ) -> None:
     [posted] = await post(api, **REPORT)
     case = await wired.queries.by_number(posted["service_request_id"])

@@ -10,8 +10,8 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -64,7 +64,7 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
     api: ApiClient,
     wired: Services,
     database: Database,
-    frozen,
+    frozen: Callable[[datetime], None],
 ) -> None:
     report = await _telegram_case(
         wired, database, "report", "roads", "Dziura w jezdni przy przystanku", latitude=54.7, longitude=25.3
