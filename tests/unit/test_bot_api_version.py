@@ -56,6 +56,7 @@ async def test_aiogram_reads_every_chat_member_the_emulator_answers(emulator: Em
     bot = create_bot(TOKEN, emulator.url)
     try:
         user_id = emulator.bot_user["id"] if status == "bot" else user["id"]
+        assert isinstance(user_id, int)
         member = await bot.get_chat_member(ADMIN_CHAT_ID, user_id)
     finally:
         await bot.session.close()

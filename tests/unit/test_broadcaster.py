@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from bot.limiter import Lanes, RateLimiter
 from bot.sandbox.emulator import Emulator
@@ -36,7 +37,7 @@ def residents(emulator: Emulator, count: int) -> list[tuple[int, str]]:
     ]
 
 
-def received(emulator: Emulator) -> Counter:
+def received(emulator: Emulator) -> Counter[int]:
     return Counter(e["chat_id"] for e in emulator.events if e["type"] == "message" and e.get("outgoing"))
 
 
@@ -66,7 +67,7 @@ async def test_two_senders_never_send_the_same_delivery(
         await other_database.dispose()
     assert set(received(emulator).values()) == {1} and len(received(emulator)) == 150
     async with database.read() as session:
-        senders = Counter((await session.execute(select(Delivery.attempts))).scalars())
+        senders = Counter((await session.execute(select(col(Delivery.attempts)))).scalars())
     assert senders == {1: 150}
 
 
@@ -99,7 +100,7 @@ async def test_blocked_and_bad_requests_fail_an_outage_is_waited_out(
     assert received(emulator)[people[1][0]] == 1  # after the outage, once
     async with database.read() as session:
         waited = (
-            await session.execute(select(Delivery).where(Delivery.chat_id == people[1][0]))
+            await session.execute(select(Delivery).where(col(Delivery.chat_id) == people[1][0]))
         ).scalar_one()
     assert waited.attempts > 1 and waited.status == DeliveryStatus.SENT
 
@@ -131,7 +132,7 @@ async def test_resume_after_a_crash_sends_what_was_left(database: Database, emul
     async with database.write() as session:  # its lease ran out
         await session.execute(
             update(Delivery)
-            .where(Delivery.id.in_([d.id for d in claimed]))
+            .where(col(Delivery.id).in_([d.id for d in claimed]))
             .values(claimed_at=utcnow() - timedelta(minutes=5))
         )
 
@@ -159,7 +160,8 @@ async def test_stop_cancels_what_is_not_sent(database: Database, emulator: Emula
     async with database.read() as session:
         from bot.store.models import Broadcast
 
-        assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.STOPPED
+        stopped = await session.get(Broadcast, broadcast.id)
+        assert stopped is not None and stopped.status == BroadcastStatus.STOPPED
 
 
 async def test_a_paused_sender_ends_after_its_batch_and_the_rest_goes_on_later(
@@ -183,7 +185,8 @@ async def test_a_paused_sender_ends_after_its_batch_and_the_rest_goes_on_later(
         0,
     )
     async with database.read() as session:
-        assert (await session.get(Broadcast, broadcast.id)).status == BroadcastStatus.SENDING
+        sending = await session.get(Broadcast, broadcast.id)
+        assert sending is not None and sending.status == BroadcastStatus.SENDING
     counts = await Broadcaster(database, bot, batch=5).run(broadcast.id)  # the next start
     assert counts[DeliveryStatus.SENT] == 30 and set(received(emulator).values()) == {1}
 

@@ -46,7 +46,7 @@ def samples(locale: str) -> dict[str, str]:
     }
 
 
-class _Filled(dict):
+class _Filled(dict[str, str]):
     """Any other placeholder is a number: two digits."""
 
     def __missing__(self, key: str) -> str:
@@ -73,12 +73,16 @@ def visible_length(label: str) -> int:
 
 def _literals(node: ast.AST) -> set[str]:
     """The msgids of _("…") and __("…") calls under `node`."""
-    found = set()
+    found: set[str] = set()
     for n in ast.walk(node):
-        gettext_call = (
-            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _GETTEXT and n.args
-        )
-        if gettext_call and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in _GETTEXT
+            and n.args
+            and isinstance(n.args[0], ast.Constant)
+            and isinstance(n.args[0].value, str)
+        ):
             found.add(n.args[0].value)
     return found
 

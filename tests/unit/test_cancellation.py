@@ -3,7 +3,8 @@
 teardown, then hangs). Each check cancels at every point of a wake-up, many times over."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from bot.sandbox.emulator import Emulator
 from bot.services.outbox import Outbox
@@ -11,7 +12,7 @@ from bot.store.db import Database
 
 
 async def _stops_when_cancelled_during_a_wake_up(
-    start: Callable[[], Awaitable[None]], wake: Callable[[], Awaitable[None]]
+    start: Callable[[], Coroutine[Any, Any, None]], wake: Callable[[], Awaitable[None]]
 ) -> int:
     """How many of 50 cancellations, each some loop steps after a wake-up, the task outlived."""
     outlived = 0

@@ -3,6 +3,7 @@ with its reason (what the desk and the resident's chat render); a prompt's expir
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ async def commands(database: Database) -> AsyncIterator[CaseCommands]:
     await wired.bot.session.close()
 
 
-def case(status: CaseStatus = CaseStatus.NEW, **values: object) -> Case:
+def case(status: CaseStatus = CaseStatus.NEW, **values: Any) -> Case:
     return Case(
         **{
             "id": 1,

@@ -22,8 +22,8 @@ def _catalog(locale: str):
         return read_po(fh, locale=locale)
 
 
-def _source_msgids() -> set[str | tuple[str, str]]:
-    found: set[str | tuple[str, str]] = set()
+def _source_msgids() -> set[str | tuple[str, ...]]:
+    found: set[str | tuple[str, ...]] = set()
     for folder in ("bot", "flows"):
         for _, _, message, _, _ in extract_from_dir(
             PROJECT_DIR / folder, method_map=[("**.py", "python")], keywords=KEYWORDS

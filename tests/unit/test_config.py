@@ -254,6 +254,7 @@ def test_routing_sends_each_case_to_the_first_matching_team(tmp_path) -> None:
     rules = '[routing]\ndefault_team = "front"\n[[routing.rules]]\nteam = "roads"\ncategories = ["roads"]\nelderships = ["rudamina"]\n'
     path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + TEAMS + rules, encoding="utf-8")
     municipality = load_municipality(path)
+    assert municipality.routing is not None
     rule = municipality.routing.rules[0]
     assert rule.matches("report", "roads", "rudamina") and not rule.matches("report", "roads", None)
     assert load_municipality(DEFAULT_MUNICIPALITY_FILE).with_default_team(-1009).teams[0].chat_id == -1009

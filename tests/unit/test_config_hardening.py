@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from bot.sandbox.run import SANDBOX_OPEN311_KEY, sandbox_config
 from bot.settings import DEFAULT_MUNICIPALITY_FILE, EXAMPLE_SECRETS, PROJECT_DIR, ConfigError
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
 
-BASE = {
+BASE: dict[str, Any] = {
     "bot_token": TOKEN,
     "admin_chat_id": ADMIN_CHAT_ID,
     "comms_chat_id": COMMS_CHAT_ID,

@@ -11,8 +11,8 @@ VILNIUS = ZoneInfo("Europe/Vilnius")
 calendar = WorkingCalendar(VILNIUS)
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=VILNIUS)
+def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=VILNIUS)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The Bot API emulator is as strict as Telegram, and aiogram understands its answers."""
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ async def bot(emulator: Emulator):
 
 
 @pytest.fixture
-def anna(emulator: Emulator) -> dict:
+def anna(emulator: Emulator) -> dict[str, Any]:
     return emulator.add_user("Anna", "pl")
 
 
@@ -51,7 +52,7 @@ async def test_unknown_method_is_404_and_missing_parameter_400(emulator: Emulato
         assert wrong_token.status_code == 401
 
 
-async def test_form_json_and_query_bodies(emulator: Emulator, anna: dict) -> None:
+async def test_form_json_and_query_bodies(emulator: Emulator, anna: dict[str, Any]) -> None:
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         for response in (
             await http.post(f"/bot{TOKEN}/sendMessage", data={"chat_id": str(anna["id"]), "text": "form"}),
@@ -61,7 +62,7 @@ async def test_form_json_and_query_bodies(emulator: Emulator, anna: dict) -> Non
             assert response.json()["ok"], response.text
 
 
-async def test_aiogram_parses_what_the_emulator_returns(bot, anna: dict) -> None:
+async def test_aiogram_parses_what_the_emulator_returns(bot, anna: dict[str, Any]) -> None:
     me = await bot.get_me()
     assert me.is_bot and me.username == "petent_bot"
     markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="Tak", callback_data="yes")]])
@@ -85,19 +86,19 @@ async def test_aiogram_parses_what_the_emulator_returns(bot, anna: dict) -> None
         ("   ", "message text is empty"),
     ],
 )
-async def test_bad_text_is_refused(bot, anna: dict, text: str, error: str) -> None:
+async def test_bad_text_is_refused(bot, anna: dict[str, Any], text: str, error: str) -> None:
     with pytest.raises(TelegramBadRequest) as exc:
         await bot.send_message(anna["id"], text)
     assert error.lower() in exc.value.message.lower()
 
 
-async def test_limits_count_after_parsing(bot, anna: dict) -> None:
+async def test_limits_count_after_parsing(bot, anna: dict[str, Any]) -> None:
     text = "&lt;" * 4096  # 16 384 characters of HTML, 4 096 after parsing
     sent = await bot.send_message(anna["id"], text)
     assert sent.text == "<" * 4096
 
 
-async def test_callback_data_is_limited_to_64_bytes(bot, anna: dict) -> None:
+async def test_callback_data_is_limited_to_64_bytes(bot, anna: dict[str, Any]) -> None:
     def keyboard(data: str) -> InlineKeyboardMarkup:
         return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="x", callback_data=data)]])
 
@@ -106,7 +107,7 @@ async def test_callback_data_is_limited_to_64_bytes(bot, anna: dict) -> None:
         await bot.send_message(anna["id"], "too long", reply_markup=keyboard("ą" * 33))  # 66 bytes
 
 
-async def test_editing_to_the_same_content_is_refused(bot, anna: dict) -> None:
+async def test_editing_to_the_same_content_is_refused(bot, anna: dict[str, Any]) -> None:
     sent = await bot.send_message(anna["id"], "Tekst")
     with pytest.raises(TelegramBadRequest, match="message is not modified"):
         await bot.edit_message_text("Tekst", chat_id=anna["id"], message_id=sent.message_id)
@@ -131,7 +132,7 @@ def test_the_paced_methods_are_bot_api_methods() -> None:
 
 
 async def test_editing_media_counts_in_a_group_not_in_a_private_chat(
-    bot, emulator: Emulator, anna: dict
+    bot, emulator: Emulator, anna: dict[str, Any]
 ) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 64
     emulator.limits.global_burst = 100  # the chats' lanes only
@@ -175,7 +176,7 @@ async def test_forum_topics_and_missing_threads(bot, emulator: Emulator) -> None
         await bot.create_forum_topic(plain, "x")
 
 
-async def test_injected_faults(bot, emulator: Emulator, anna: dict) -> None:
+async def test_injected_faults(bot, emulator: Emulator, anna: dict[str, Any]) -> None:
     emulator.faults.append({"kind": "forbidden", "chat_id": anna["id"], "count": 1})
     with pytest.raises(TelegramForbiddenError):
         await bot.send_message(anna["id"], "blocked")
@@ -188,7 +189,7 @@ async def test_injected_faults(bot, emulator: Emulator, anna: dict) -> None:
     assert (await bot.get_me()).is_bot  # the fault was used up
 
 
-async def test_retry_middleware_recovers_from_5xx_and_429(emulator: Emulator, anna: dict) -> None:
+async def test_retry_middleware_recovers_from_5xx_and_429(emulator: Emulator, anna: dict[str, Any]) -> None:
     bot = create_bot(TOKEN, emulator.url)
     try:
         emulator.faults.append({"kind": "error", "code": 502, "method": "sendMessage", "count": 2})
@@ -201,7 +202,9 @@ async def test_retry_middleware_recovers_from_5xx_and_429(emulator: Emulator, an
         await bot.session.close()
 
 
-async def test_a_reply_refused_429_again_and_again_still_goes_out(emulator: Emulator, anna: dict) -> None:
+async def test_a_reply_refused_429_again_and_again_still_goes_out(
+    emulator: Emulator, anna: dict[str, Any]
+) -> None:
     """A 429 is Telegram asking to wait: five in a row (more than the attempts a 5xx gets) are waited out."""
     bot = create_bot(TOKEN, emulator.url)
     try:
@@ -215,7 +218,7 @@ async def test_a_reply_refused_429_again_and_again_still_goes_out(emulator: Emul
 
 
 async def test_an_edit_in_a_private_chat_told_to_wait_waits_before_it_is_tried_again(
-    emulator: Emulator, anna: dict
+    emulator: Emulator, anna: dict[str, Any]
 ) -> None:
     """No lane holds such an edit (only new messages count in a private chat): it waits itself."""
     bot = create_bot(TOKEN, emulator.url)
@@ -235,7 +238,7 @@ async def test_an_edit_in_a_private_chat_told_to_wait_waits_before_it_is_tried_a
     assert emulator.chats[anna["id"]].messages[sent.message_id]["text"] == "Rodzaj: skarga"
 
 
-async def test_long_polling_waits_for_updates(emulator: Emulator, anna: dict) -> None:
+async def test_long_polling_waits_for_updates(emulator: Emulator, anna: dict[str, Any]) -> None:
     import asyncio
 
     async with httpx.AsyncClient(base_url=emulator.url, timeout=10) as http:
@@ -268,7 +271,7 @@ def test_limits_can_be_switched_off() -> None:
     assert Limits(enabled=False).enabled is False
 
 
-async def test_multipart_uploads_and_file_download(bot, emulator: Emulator, anna: dict) -> None:
+async def test_multipart_uploads_and_file_download(bot, emulator: Emulator, anna: dict[str, Any]) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 64
     sent = await bot.send_document(
         anna["id"], BufferedInputFile(png, "plan.png"), caption="<b>Plan</b> działki"

@@ -24,7 +24,9 @@ async def test_a_request_without_the_token_or_with_a_form_body_is_refused(emulat
             await http.post("/_emu/messages", json=message),  # no token
             await http.post("/_emu/messages", json=message, headers={TOKEN_HEADER: "guessed"}),
             await http.post(
-                "/_emu/messages", json=message, headers={TOKEN_HEADER: "żeton".encode()}
+                "/_emu/messages",
+                json=message,
+                headers={TOKEN_HEADER: "żeton".encode()},  # type: ignore[arg-type]
             ),  # not even ASCII: refused, not raised
             await http.get("/_emu/chats"),
         ):

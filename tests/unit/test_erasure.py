@@ -8,10 +8,12 @@ import functools
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from typing import cast
 
 import pytest
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import Services
 from bot.services.cases import CaseDraft
@@ -56,7 +58,9 @@ async def _hooks(database: Database) -> dict[int | None, list[OutboxMessage]]:
     async with database.read() as session:
         rows = (
             await session.execute(
-                select(OutboxMessage).where(OutboxMessage.kind == Kind.WEBHOOK).order_by(OutboxMessage.id)
+                select(OutboxMessage)
+                .where(col(OutboxMessage.kind) == Kind.WEBHOOK)
+                .order_by(col(OutboxMessage.id))
             )
         ).scalars()
     by_case: dict[int | None, list[OutboxMessage]] = {}
@@ -118,7 +122,7 @@ async def test_forget_leaves_no_conversation_in_the_sql_storage(wired: Services,
     assert (await storage.get_state(hers), await storage.get_data(hers)) == (None, {})
     assert (await storage.get_state(in_a_topic), await storage.get_data(in_a_topic)) == (None, {})
     async with database.read() as session:
-        keys = set((await session.execute(select(FsmRecord.key))).scalars())
+        keys = set((await session.execute(select(col(FsmRecord.key)))).scalars())
     assert keys == {storage.key_builder.build(his)}  # only the other person's conversation is left
     await storage.close()
 
@@ -146,7 +150,8 @@ async def test_forget_leaves_no_conversation_in_redis(wired: Services, database:
 
         await wired.rights.forget(ANNA, RECEIVED)
 
-        left = sorted(key.decode() for key in await storage.redis.keys(f"{prefix}:*"))
+        keys = cast("list[bytes]", await storage.redis.keys(f"{prefix}:*"))  # bytes: no decode_responses
+        left = sorted(key.decode() for key in keys)
         assert left == [storage.key_builder.build(his, "data"), storage.key_builder.build(his, "state")]
     finally:
         await storage.redis.delete(*await storage.redis.keys(f"{prefix}:*") or [f"{prefix}:none"])
@@ -186,7 +191,7 @@ async def test_retention_blanks_satisfaction_comments_with_their_cases(
             (
                 await session.execute(
                     select(SatisfactionAnswer).order_by(
-                        SatisfactionAnswer.kind, SatisfactionAnswer.answered_on
+                        col(SatisfactionAnswer.kind), col(SatisfactionAnswer.answered_on)
                     )
                 )
             ).scalars()
@@ -280,7 +285,7 @@ async def test_the_migration_remembers_the_cards_and_topics_cases_already_had(da
         )
         await upgrade(database)
         async with database.read() as session:
-            traces = (await session.execute(select(CaseTrace).order_by(CaseTrace.id))).scalars().all()
+            traces = (await session.execute(select(CaseTrace).order_by(col(CaseTrace.id)))).scalars().all()
         assert len(traces) == 4 and {
             (t.case_id, t.kind, t.chat_id, t.topic_id, t.message_id) for t in traces
         } == {

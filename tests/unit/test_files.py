@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
+from bot.app import App
 from bot.sandbox.emulator import Emulator
 from bot.services.case_commands import AlreadyAdded, FileLimit, FileQuotaReached
 from bot.services.cases import AttachmentDraft, CaseDraft
@@ -120,6 +122,7 @@ async def test_s3_objects_are_downloaded_not_shown_under_their_name(s3: S3FileSt
         s3.client.stat_object("petent-files", f"2026/VRS-2026-000001/{name}").metadata
         for name in ("1.html", "2.jpg")
     )
+    assert page is not None and photo is not None
     assert page["Content-Disposition"] == (
         "attachment; filename=\"Zaswiadczenie _ukasza _pilne_ _41.html\"; filename*=UTF-8''Za%C5%9Bwiadczenie%20%C5%81ukasza%20%22pilne%22%20%2541.html"
     )
@@ -149,6 +152,7 @@ async def test_s3_objects_are_encrypted_as_files_s3_sse_says(
     store = S3FileStore(s3_endpoint, "petent-files", "test-key", "test-secret", sse=setting)
     await store.put("2026/VRS-2026-000001/1.jpg", _staged(store, PHOTO), "image/jpeg")
     stat = store.client.stat_object("petent-files", "2026/VRS-2026-000001/1.jpg")
+    assert stat.metadata is not None
     assert {name: stat.metadata.get(name) for name in headers} == headers
 
 
@@ -185,6 +189,7 @@ async def test_a_file_kept_in_s3_carries_its_name_and_the_encryption(
     (attachment,) = await _attachments(database)
     assert attachment.storage == "s3" and attachment.storage_key is not None
     stat = s3.client.stat_object("petent-files", attachment.storage_key)
+    assert stat.metadata is not None
     assert (
         stat.metadata["Content-Disposition"]
         == "attachment; filename=\"Prasymas del sklypo.svg\"; filename*=UTF-8''Pra%C5%A1ymas%20d%C4%97l%20sklypo.svg"
@@ -272,12 +277,12 @@ def _draft(*attachments: AttachmentDraft) -> CaseDraft:
 
 async def _attachments(database: Database) -> list[Attachment]:
     async with database.read() as session:
-        return list((await session.execute(select(Attachment).order_by(Attachment.id))).scalars())
+        return list((await session.execute(select(Attachment).order_by(col(Attachment.id)))).scalars())
 
 
 async def test_files_are_downloaded_into_the_store_with_size_and_sha256(
     wired, database: Database, emulator: Emulator, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
     pdf = b"%PDF-1.4 plan of the street\n" * 100
     pdf_id, document = emulator.store_file(pdf, "plan ulicy.pdf", "application/pdf", "document")
@@ -348,7 +353,7 @@ async def test_files_are_downloaded_into_the_store_with_size_and_sha256(
 
 async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(
     wired, database: Database, emulator: Emulator, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     big_id, big = emulator.store_file(
         b"\0" * (20 * 1024 * 1024 + 1), "nagranie.pdf", "application/pdf", "document"
     )
@@ -377,19 +382,25 @@ async def test_a_file_over_20_mb_is_recorded_and_the_clerks_are_told_once(
 
 async def test_a_storage_outage_is_retried_until_the_file_is_kept(
     wired, database: Database, emulator: Emulator, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
     (tmp_path / "files").write_text("the disk is not mounted")  # FILES_DIR is unusable for now
     await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)
     await wired.outbox.send_due_now()
     async with database.read() as session:
         row = (
-            await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file"))
+            await session.execute(select(OutboxMessage).where(col(OutboxMessage.kind) == "store_file"))
         ).scalar_one()
-    assert row.status == "pending" and row.last_error.startswith("FILES_DIR: cannot write")
+    assert (
+        row.status == "pending"
+        and row.last_error is not None
+        and row.last_error.startswith("FILES_DIR: cannot write")
+    )
     (tmp_path / "files").unlink()  # mounted again
     async with database.write() as session:
-        (await session.get(OutboxMessage, row.id)).due_at = None
+        stored_row = await session.get(OutboxMessage, row.id)
+        assert stored_row is not None
+        stored_row.due_at = None
     await wired.outbox.send_due_now()
     (attachment,) = await _attachments(database)
     assert attachment.sha256 == hashlib.sha256(PHOTO).hexdigest()
@@ -397,18 +408,20 @@ async def test_a_storage_outage_is_retried_until_the_file_is_kept(
 
 async def test_retention_deletes_the_stored_copies(
     wired, database: Database, emulator: Emulator, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
     case = (
         await wired.commands.open(_draft(AttachmentDraft("photo", photo_id, photo.unique_id)), RECEIVED)
     ).case
     await wired.outbox.send_due_now()
     (attachment,) = await _attachments(database)
+    assert attachment.storage_key is not None
     kept = tmp_path / "files" / attachment.storage_key
     assert kept.exists()
 
     async with database.write() as session:
         stored = await session.get(Case, case.id)
+        assert stored is not None
         stored.status, stored.closed_at = CaseStatus.ANSWERED, RECEIVED
     purged = await wired.rights.purge_expired(RECEIVED + timedelta(days=6 * 366))
     assert purged.files == 1
@@ -454,7 +467,7 @@ async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(d
         for _ in range(200):
             async with database.read() as session:
                 left = (
-                    (await session.execute(select(OutboxMessage).where(OutboxMessage.status != "sent")))
+                    (await session.execute(select(OutboxMessage).where(col(OutboxMessage.status) != "sent")))
                     .scalars()
                     .all()
                 )
@@ -469,7 +482,7 @@ async def test_downloads_take_a_few_of_the_outbox_slots_and_messages_pass_them(d
 # --- what a resident may send, and room on the disk --------------------------------------------
 
 
-async def test_the_same_file_sent_again_is_kept_once(wired, database: Database, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+async def test_the_same_file_sent_again_is_kept_once(wired, database: Database, emulator: Emulator) -> None:
     pdf = b"%PDF-1.4 a large scan\n" * 1000
     pdf_id, document = emulator.store_file(pdf, "skan.pdf", "application/pdf", "document")
     scan = AttachmentDraft(
@@ -503,7 +516,9 @@ async def test_the_same_file_sent_again_is_kept_once(wired, database: Database, 
             e.text
             for e in (
                 await session.execute(
-                    select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN).order_by(CaseEvent.id)
+                    select(CaseEvent)
+                    .where(col(CaseEvent.kind) == EventKind.MESSAGE_IN)
+                    .order_by(col(CaseEvent.id))
                 )
             ).scalars()
         ]
@@ -550,7 +565,7 @@ async def test_the_files_quotas_per_case_and_per_day_refuse_what_goes_over(
         await wired.bot.session.close()
     async with database.read() as session:
         events = (
-            (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN)))
+            (await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_IN)))
             .scalars()
             .all()
         )
@@ -568,7 +583,7 @@ def nearly_full(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(
     wired, database: Database, emulator: Emulator, nearly_full: list[int]
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for _ in range(2):
         photo_id, photo = emulator.store_file(PHOTO, None, None, "photo")
         await wired.commands.open(
@@ -582,7 +597,7 @@ async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(
     )  # the files wait in Telegram
     async with database.read() as session:
         rows = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "store_file")))
+            (await session.execute(select(OutboxMessage).where(col(OutboxMessage.kind) == "store_file")))
             .scalars()
             .all()
         )
@@ -607,7 +622,9 @@ async def test_a_nearly_full_disk_stops_downloads_and_alerts_the_clerks_once(
     nearly_full[0] = 5 * 2**30  # room again
     async with database.write() as session:
         for row in rows:
-            (await session.get(OutboxMessage, row.id)).due_at = None  # as if the minute passed
+            stored_row = await session.get(OutboxMessage, row.id)
+            assert stored_row is not None
+            stored_row.due_at = None  # as if the minute passed
     await wired.outbox.send_due_now()
     assert all(a.sha256 == hashlib.sha256(PHOTO).hexdigest() for a in await _attachments(database))
 
@@ -624,7 +641,7 @@ async def test_healthz_is_unhealthy_while_the_files_disk_is_nearly_full(
         await _healthz_follows_the_disk(app, nearly_full)
 
 
-async def _healthz_follows_the_disk(app, nearly_full: list[int]) -> None:  # type: ignore[no-untyped-def]
+async def _healthz_follows_the_disk(app: App, nearly_full: list[int]) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.web import build_ops_app

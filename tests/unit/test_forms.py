@@ -17,7 +17,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
 from aiogram.utils.i18n import ConstI18nMiddleware, I18n
 
@@ -153,8 +153,8 @@ class Conversation:
         return [
             method.text
             for method in self.telegram.requests
-            if type(method).__name__ == "AnswerCallbackQuery" and method.show_alert
-        ]  # type: ignore[attr-defined]
+            if isinstance(method, AnswerCallbackQuery) and method.show_alert
+        ]
 
 
 @pytest.fixture

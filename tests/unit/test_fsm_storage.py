@@ -6,10 +6,12 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
 from sqlalchemy import event, select
+from sqlmodel import col
 
 from bot import clock
 from bot.store.db import Database
@@ -52,6 +54,7 @@ async def open_storage(
     yield factory
     for storage in opened:
         if request.param == "redis":
+            assert isinstance(storage, RedisStorage)
             keys = await storage.redis.keys(f"{prefix}:*")
             if keys:
                 await storage.redis.delete(*keys)
@@ -111,7 +114,7 @@ def move_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
 
 async def _rows(database: Database) -> list[str]:
     async with database.read() as session:
-        return list((await session.execute(select(FsmRecord.key))).scalars())
+        return list((await session.execute(select(col(FsmRecord.key)))).scalars())
 
 
 async def test_a_conversation_left_waiting_expires(database: Database, move_clock) -> None:
@@ -182,7 +185,8 @@ async def test_an_update_s_changes_are_written_once_when_it_is_handled(database:
     event.listen(database.engine.sync_engine, "commit", lambda _connection: commits.append(1))
     seen: dict[str, object] = {}
 
-    async def handler(_event: object, _data: dict) -> str:  # a step of a form: data, then the next state
+    # A step of a form: data, then the next state.
+    async def handler(_event: object, _data: dict[str, Any]) -> str:
         await storage.update_data(KEY, {"kind": "complaint"})
         await storage.set_state(KEY, "Intake:description")
         seen.update(
@@ -190,7 +194,7 @@ async def test_an_update_s_changes_are_written_once_when_it_is_handled(database:
         )
         return "answered"
 
-    assert await storage.per_update(handler, object(), {}) == "answered"
+    assert await storage.per_update(handler, object(), {}) == "answered"  # type: ignore[arg-type]  # a stand-in event, unread
     assert seen == {
         "state": "Intake:description",
         "data": {"kind": "complaint"},
@@ -201,11 +205,11 @@ async def test_an_update_s_changes_are_written_once_when_it_is_handled(database:
     assert await after.get_state(KEY) == "Intake:description"
     assert await after.get_data(KEY) == {"kind": "complaint"}
 
-    async def clear(_event: object, _data: dict) -> None:
+    async def clear(_event: object, _data: dict[str, Any]) -> None:
         await storage.set_state(KEY, None)
         await storage.set_data(KEY, {})
 
-    await storage.per_update(clear, object(), {})
+    await storage.per_update(clear, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     assert await _rows(database) == [] and len(commits) == 2
     assert await SQLStorage(database).get_state(KEY) is None
 
@@ -219,14 +223,14 @@ async def test_the_changes_are_stored_before_the_bot_answers(database: Database)
         stored_when_sent.append(await _rows(database))
         return "sent"
 
-    async def handler(_event: object, _data: dict) -> None:
+    async def handler(_event: object, _data: dict[str, Any]) -> None:
         await storage.update_data(KEY, {"kind": "request"})
         await storage.set_state(KEY, "Intake:eldership")
         assert await storage.before_request(send, None, None) == "sent"  # type: ignore[arg-type]
         assert await storage.before_request(send, None, None) == "sent"  # type: ignore[arg-type]  # nothing new: no write
         await storage.set_state(KEY, "Intake:category")
 
-    await storage.per_update(handler, object(), {})
+    await storage.per_update(handler, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     assert stored_when_sent == [[storage.key_builder.build(KEY)]] * 2
     assert await SQLStorage(database).get_state(KEY) == "Intake:category"
 
@@ -237,12 +241,12 @@ async def test_a_failed_handler_keeps_its_changes_and_a_failed_write_forgets_the
     storage = SQLStorage(database)
     await storage.set_state(KEY, "Intake:kind")
 
-    async def failing(_event: object, _data: dict) -> None:
+    async def failing(_event: object, _data: dict[str, Any]) -> None:
         await storage.set_state(KEY, "Intake:category")
         raise RuntimeError("the handler broke")
 
     with pytest.raises(RuntimeError, match="handler broke"):
-        await storage.per_update(failing, object(), {})
+        await storage.per_update(failing, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     assert (
         await SQLStorage(database).get_state(KEY) == "Intake:category"
     )  # as when each change was written at once
@@ -250,12 +254,12 @@ async def test_a_failed_handler_keeps_its_changes_and_a_failed_write_forgets_the
     async def unwritable(_records: object) -> None:
         raise OSError("disk full")
 
-    async def step(_event: object, _data: dict) -> None:
+    async def step(_event: object, _data: dict[str, Any]) -> None:
         await storage.set_state(KEY, "Intake:description")
 
     monkeypatch.setattr(storage, "_store", unwritable)
     with pytest.raises(OSError, match="disk full"):
-        await storage.per_update(step, object(), {})
+        await storage.per_update(step, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     monkeypatch.undo()
     assert await storage.get_state(KEY) == "Intake:category"  # what the database holds, not the lost change
 
@@ -264,14 +268,14 @@ async def test_a_change_after_the_update_is_written_at_once(database: Database) 
     storage = SQLStorage(database)
     later: list[asyncio.Task[None]] = []
 
-    async def handler(_event: object, _data: dict) -> None:
+    async def handler(_event: object, _data: dict[str, Any]) -> None:
         async def afterwards() -> None:
             await asyncio.sleep(0.01)
             await storage.set_state(KEY, "Feedback:comment")
 
         later.append(asyncio.create_task(afterwards()))  # shares the update's context
 
-    await storage.per_update(handler, object(), {})
+    await storage.per_update(handler, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     await later[0]
     assert await SQLStorage(database).get_state(KEY) == "Feedback:comment"
 
@@ -281,7 +285,7 @@ async def test_an_update_s_changes_keep_their_order_against_its_other_writes(dat
     storage = SQLStorage(database)
     stored_before: list[list[str]] = []
 
-    async def handler(_event: object, _data: dict) -> None:
+    async def handler(_event: object, _data: dict[str, Any]) -> None:
         await storage.update_data(KEY, {"kind": "complaint"})
         await storage.set_state(KEY, "Intake:submit")
         async with database.write():  # the case
@@ -289,7 +293,7 @@ async def test_an_update_s_changes_keep_their_order_against_its_other_writes(dat
         await storage.set_state(KEY, None)
         await storage.set_data(KEY, {})
 
-    await storage.per_update(handler, object(), {})
+    await storage.per_update(handler, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     assert stored_before == [[storage.key_builder.build(KEY)]]
     assert await _rows(database) == []
 
@@ -299,7 +303,7 @@ async def test_a_change_from_another_task_is_written_at_once_and_not_overwritten
     storage = SQLStorage(database)
     seen: list[object] = []
 
-    async def handler(_event: object, _data: dict) -> None:
+    async def handler(_event: object, _data: dict[str, Any]) -> None:
         await storage.set_state(KEY, "Intake:files")  # waits for the update's end
 
         async def elsewhere() -> None:
@@ -308,7 +312,7 @@ async def test_a_change_from_another_task_is_written_at_once_and_not_overwritten
         await asyncio.create_task(elsewhere())  # shares the update's context, not its task
         seen.extend([await _rows(database), await storage.get_state(KEY)])
 
-    await storage.per_update(handler, object(), {})
+    await storage.per_update(handler, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     assert seen == [[storage.key_builder.build(KEY)], "Intake:location"]
     assert (
         await SQLStorage(database).get_state(KEY) == "Intake:location"
@@ -318,18 +322,20 @@ async def test_a_change_from_another_task_is_written_at_once_and_not_overwritten
 async def test_an_unwritten_change_survives_the_cache_bound(database: Database) -> None:
     storage = SQLStorage(database, cache_size=1)
 
-    async def handler(_event: object, _data: dict) -> None:
+    async def handler(_event: object, _data: dict[str, Any]) -> None:
         await storage.set_state(KEY, "Intake:kind")
         await storage.get_state(OTHER)  # drops KEY from the cache
         assert await storage.get_state(KEY) == "Intake:kind"
 
-    await storage.per_update(handler, object(), {})
+    await storage.per_update(handler, object(), {})  # type: ignore[arg-type]  # a stand-in event, unread
     assert await SQLStorage(database).get_state(KEY) == "Intake:kind"
 
 
 async def test_redis_keys_get_the_same_ttl(database: Database) -> None:
     if not TEST_REDIS_URL or not database.is_sqlite:
         pytest.skip("needs TEST_REDIS_URL; runs once")
+    from aiogram.fsm.storage.redis import RedisStorage
+
     from bot.app import _fsm
     from bot.config import Config
     from bot.municipality import load_municipality
@@ -346,6 +352,7 @@ async def test_redis_keys_get_the_same_ttl(database: Database) -> None:
     storage, _ = _fsm(
         Config(settings=settings, municipality=load_municipality(DEFAULT_MUNICIPALITY_FILE)), database
     )
+    assert isinstance(storage, RedisStorage)
     key = StorageKey(bot_id=123456, chat_id=900_000 + secrets.randbelow(100_000), user_id=1)
     try:
         await storage.set_state(key, "Intake:contact")

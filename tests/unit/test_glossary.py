@@ -6,7 +6,7 @@ import pytest
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from bot.municipality import load_municipality
+from bot.municipality import LocalizedName, load_municipality
 from bot.settings import DEFAULT_MUNICIPALITY_FILE, LOCALES_DIR
 
 # Checked word by word in every msgstr of the locale (and in the municipality file): (pattern not to use, why).
@@ -163,7 +163,7 @@ def test_english_texts_speak_as_we() -> None:
 
 def test_municipality_file_follows_the_glossary() -> None:
     municipality = load_municipality(DEFAULT_MUNICIPALITY_FILE)
-    texts = {"pl": [], "lt": []}
+    texts: dict[str, list[str]] = {"pl": [], "lt": []}
     for entry in [
         *municipality.elderships,
         *municipality.categories,
@@ -173,6 +173,7 @@ def test_municipality_file_follows_the_glossary() -> None:
         *municipality.places,
     ]:
         named = entry.name if hasattr(entry, "name") else entry
+        assert isinstance(named, LocalizedName)
         texts["pl"].append(named.pl)
         texts["lt"].append(named.lt)
     for template in municipality.templates:

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import weakref
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiogram.methods.base import Response
@@ -35,10 +36,10 @@ def test_keyboards_are_the_same_as_aiograms() -> None:
         builder.adjust(2, 3, 1)
     assert ours.as_markup() == theirs.as_markup()
     reply, aiograms_reply = ReplyKeyboardBuilder(), aiogram_keyboard.ReplyKeyboardBuilder()
-    for builder in (reply, aiograms_reply):
+    for reply_builder in (reply, aiograms_reply):
         for i in range(5):
-            builder.button(text=f"menu {i}")
-        builder.adjust(2, 3)
+            reply_builder.button(text=f"menu {i}")
+        reply_builder.adjust(2, 3)
     assert reply.as_markup(resize_keyboard=True) == aiograms_reply.as_markup(resize_keyboard=True)
 
 
@@ -121,8 +122,9 @@ def test_no_filter_waits_for_a_worker_thread() -> None:
 async def test_a_filter_on_the_loop_still_filters() -> None:
     routers()
     (private_only,) = intake.router.message._handler.filters or []  # F.chat.type == ChatType.PRIVATE
-    private = Message(message_id=1, date=0, chat=Chat(id=5, type="private"), text="x")
-    group = Message(message_id=1, date=0, chat=Chat(id=-5, type="supergroup"), text="x")
+    epoch = datetime.fromtimestamp(0, UTC)  # what Telegram's date 0 is read as
+    private = Message(message_id=1, date=epoch, chat=Chat(id=5, type="private"), text="x")
+    group = Message(message_id=1, date=epoch, chat=Chat(id=-5, type="supergroup"), text="x")
     assert (await private_only.call(private), await private_only.call(group)) == (True, False)
 
 
@@ -161,6 +163,7 @@ async def test_a_sqlite_connection_given_back_inside_a_transaction_is_rolled_bac
         await upgrade(database)
         async with database.engine.connect() as connection:
             raw = await connection.get_raw_connection()
+            assert raw.driver_connection is not None
             await raw.driver_connection.execute("BEGIN IMMEDIATE")  # behind SQLAlchemy's back
             await raw.driver_connection.execute("INSERT INTO case_counters (year, last) VALUES (1999, 5)")
         async with asyncio.timeout(5):

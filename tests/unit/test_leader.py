@@ -12,6 +12,7 @@ pytestmark = pytest.mark.skipif(not TEST_REDIS_URL, reason="needs TEST_REDIS_URL
 
 
 async def test_one_replica_runs_the_work_and_another_takes_over() -> None:
+    assert TEST_REDIS_URL is not None
     redis = Redis.from_url(TEST_REDIS_URL)
     await redis.delete(LOCK_NAME)
     running: list[str] = []
@@ -50,6 +51,7 @@ async def test_without_redis_the_one_process_runs_it() -> None:
 
 
 async def test_a_replica_waiting_to_lead_gives_up_at_a_stop() -> None:
+    assert TEST_REDIS_URL is not None
     redis = Redis.from_url(TEST_REDIS_URL)
     await redis.set(LOCK_NAME, "the leader's token", px=5000)
     ran: list[str] = []

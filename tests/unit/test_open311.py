@@ -8,7 +8,7 @@ import json
 import math
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot import clock
 from bot.app import Services, build_services
@@ -29,6 +30,8 @@ from bot.store.db import Database
 from bot.store.models import Case, Channel, OutboxMessage, Resident
 from tests.catalog import tr_start
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
+
+ApiClient = TestClient[web.Request, web.Application]
 
 KEY = "fms-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcd"
@@ -121,7 +124,7 @@ SPEC_ERRORS_XML = """<?xml version="1.0" encoding="utf-8"?>
 </errors>"""
 
 
-def shape(element: ET.Element) -> tuple[str, tuple]:
+def shape(element: ET.Element) -> tuple[str, tuple[Any, ...]]:
     """An XML tree's structure: tags and their children, in order, without the text."""
     return element.tag, tuple(shape(child) for child in element)
 
@@ -132,7 +135,7 @@ def xml_of(body: str) -> ET.Element:
 
 
 @pytest.fixture
-def frozen(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def frozen(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     def move_to(moment: datetime) -> None:
         monkeypatch.setattr(clock, "_origin", (moment, time.monotonic()))
 
@@ -141,7 +144,9 @@ def frozen(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def wired(database: Database, emulator: Emulator, frozen) -> AsyncIterator[Services]:
+async def wired(
+    database: Database, emulator: Emulator, frozen: Callable[[datetime], None]
+) -> AsyncIterator[Services]:
     emulator.add_group("Clerks", forum=True, chat_id=ADMIN_CHAT_ID)
     config = load_config(
         bot_token=TOKEN,
@@ -159,14 +164,14 @@ async def wired(database: Database, emulator: Emulator, frozen) -> AsyncIterator
 
 
 @pytest.fixture
-async def api(wired: Services) -> AsyncIterator[TestClient]:
+async def api(wired: Services) -> AsyncIterator[ApiClient]:
     app = web.Application()
     Open311Api.route(app.router, Open311Api(wired.open311).handle)
     async with TestClient(TestServer(app)) as client:
         yield client
 
 
-async def get(api: TestClient, path: str, expect: int = 200, **params: Any) -> Any:
+async def get(api: ApiClient, path: str, expect: int = 200, **params: Any) -> Any:
     response = await api.get(API_PATH + path, params=params or None)
     body = await response.text()
     assert response.status == expect, body
@@ -177,14 +182,14 @@ async def get(api: TestClient, path: str, expect: int = 200, **params: Any) -> A
     return xml_of(body)
 
 
-async def post(api: TestClient, status: int = 200, fmt: str = "json", **form: str) -> Any:
+async def post(api: ApiClient, status: int = 200, fmt: str = "json", **form: str) -> Any:
     response = await api.post(API_PATH + f"requests.{fmt}", data=form)
     body = await response.text()
     assert response.status == status, body
     return json.loads(body) if fmt == "json" else xml_of(body)
 
 
-REPORT = {
+REPORT: dict[str, Any] = {
     "api_key": KEY,
     "service_code": "report-lighting",
     "lat": "54.7512",
@@ -204,7 +209,7 @@ REPORT = {
 # --- services ---------------------------------------------------------------------------------
 
 
-async def test_services_have_the_specifications_fields_in_the_language_asked_for(api: TestClient) -> None:
+async def test_services_have_the_specifications_fields_in_the_language_asked_for(api: ApiClient) -> None:
     services = await get(api, "services.json")
     assert [list(s) for s in services[:1]] == [list(SPEC_SERVICES_JSON[0])]
     assert {type(v) for s in services for v in s.values()} == {str, bool}
@@ -245,7 +250,7 @@ async def test_services_have_the_specifications_fields_in_the_language_asked_for
     )
 
 
-async def test_errors_follow_the_specification_and_name_the_problem(api: TestClient) -> None:
+async def test_errors_follow_the_specification_and_name_the_problem(api: ApiClient) -> None:
     assert await get(api, "services/report-nothing.json", 404) == [
         {
             "code": 404,
@@ -272,7 +277,7 @@ async def test_errors_follow_the_specification_and_name_the_problem(api: TestCli
 
 
 async def test_a_posted_request_is_a_case_with_number_deadline_team_and_card(
-    api: TestClient, wired: Services, database: Database
+    api: ApiClient, wired: Services, database: Database
 ) -> None:
     [created] = await post(api, **REPORT)
     assert list(created) == [*SPEC_POST_JSON[0], "token"]
@@ -285,7 +290,7 @@ async def test_a_posted_request_is_a_case_with_number_deadline_team_and_card(
         case = (await session.execute(select(Case))).scalar_one()
         rows = [
             (r.kind, r.chat_id)
-            for r in (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+            for r in (await session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id)))).scalars()
         ]
     assert (case.channel, case.open311_client, case.open311_token, case.kind, case.category_id) == (
         Channel.OPEN311,
@@ -377,7 +382,7 @@ async def test_a_posted_request_is_a_case_with_number_deadline_team_and_card(
     ],
 )
 async def test_a_wrong_request_is_refused_and_named(
-    api: TestClient, database: Database, changes: dict, status: int, description: str
+    api: ApiClient, database: Database, changes: dict[str, Any], status: int, description: str
 ) -> None:
     assert await post(api, status, **{**REPORT, **changes}) == [{"code": status, "description": description}]
     async with database.read() as session:
@@ -385,7 +390,7 @@ async def test_a_wrong_request_is_refused_and_named(
 
 
 async def test_a_request_with_only_an_address_and_no_contact(
-    api: TestClient, wired: Services, database: Database
+    api: ApiClient, wired: Services, database: Database
 ) -> None:
     await post(
         api,
@@ -423,7 +428,7 @@ async def _telegram_case(
 
 
 async def test_the_listing_shows_no_telegram_case_no_person_and_a_report_only_once_public(
-    api: TestClient, wired: Services, database: Database
+    api: ApiClient, wired: Services, database: Database
 ) -> None:
     request = await _telegram_case(
         wired, database, "request", "social", "Proszę o zasiłek, mieszkam sama z dwójką dzieci"
@@ -523,6 +528,7 @@ async def test_the_listing_shows_no_telegram_case_no_person_and_a_report_only_on
     assert (xml.find("lat").text, xml.find("long").text) == ("54.687", "25.2801")
     assert "Anna" not in json.dumps(await get(api, "requests.json"))
     case = await wired.queries.get(report.id)
+    assert case is not None
     assert (
         "🌐 Viešas: aprašymas, vieta ir galutinis atsakymas rodomi Open311 sąraše"
         in wired.clerk_texts.card(case, None)[0]
@@ -544,6 +550,7 @@ def test_a_public_place_is_rounded_to_about_100_metres() -> None:
         (89.99, 179.9999),
     ):
         lat, long = rounded_place(latitude, longitude)
+        assert lat is not None and long is not None
         north = abs(lat - latitude) * 111_320
         east = abs(long - longitude) * 111_320 * math.cos(math.radians(latitude))
         assert north <= 56 and east <= 60, (
@@ -559,15 +566,17 @@ def test_a_public_place_is_rounded_to_about_100_metres() -> None:
 
 
 async def test_status_notes_are_the_public_answer(
-    api: TestClient, wired: Services, database: Database, frozen
+    api: ApiClient, wired: Services, database: Database, frozen: Callable[[datetime], None]
 ) -> None:
     [asked] = await post(
         api,
         **{**REPORT, "service_code": "request-social", "description": "Prašau pažymos apie gyvenamąją vietą"},
     )
     request = await wired.queries.by_number(asked["service_request_id"])
+    assert request is not None
     [posted] = await post(api, **REPORT)
     report = await wired.queries.by_number(posted["service_request_id"])
+    assert report is not None
     frozen(T0 + timedelta(days=2))
     answer = GroupMessage(ADMIN_CHAT_ID, 99, "Žibintas pakeistas, ačiū už pranešimą")
     await wired.commands.act(
@@ -598,7 +607,7 @@ async def test_status_notes_are_the_public_answer(
 
 
 async def test_the_listings_filters_and_their_errors(
-    api: TestClient, wired: Services, database: Database, frozen
+    api: ApiClient, wired: Services, database: Database, frozen: Callable[[datetime], None]
 ) -> None:
     old = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni od miesięcy")
     await wired.commands.act(old.id, Action.PUBLISH, ONA)
@@ -609,9 +618,10 @@ async def test_the_listings_filters_and_their_errors(
         api, **{**REPORT, "service_code": "complaint-waste", "description": "Neišvežtos atliekos šią savaitę"}
     )
     waste = await wired.queries.by_number(posted["service_request_id"])
+    assert waste is not None
     await wired.commands.act(waste.id, Action.REJECT, ONA, text="Ne savivaldybės kompetencija")
 
-    def numbers(listing: list[dict]) -> list[str]:
+    def numbers(listing: list[dict[str, Any]]) -> list[str]:
         return [r["service_request_id"] for r in listing]
 
     assert numbers(await get(api, "requests.json")) == [
@@ -636,9 +646,12 @@ async def test_the_listings_filters_and_their_errors(
     ]
     assert numbers(await get(api, "requests.json", end_date="2026-11-30T00:00:00+02:00")) == [old.number]
     # Dates are days: a window around the minute a case came finds nothing, the day finds it.
-    window = {"start_date": "2026-11-23T08:59:00+02:00", "end_date": "2026-11-23T09:01:00+02:00"}
+    window: dict[str, Any] = {
+        "start_date": "2026-11-23T08:59:00+02:00",
+        "end_date": "2026-11-23T09:01:00+02:00",
+    }
     assert numbers(await get(api, "requests.json", **window)) == []
-    day = {"start_date": "2026-11-23T00:00:00+02:00", "end_date": "2026-11-23T00:00:00+02:00"}
+    day: dict[str, Any] = {"start_date": "2026-11-23T00:00:00+02:00", "end_date": "2026-11-23T00:00:00+02:00"}
     assert numbers(await get(api, "requests.json", **day)) == [old.number]
     assert (
         numbers(
@@ -686,7 +699,7 @@ async def test_the_listings_filters_and_their_errors(
 
 
 def test_open311_keys_are_checked_at_start() -> None:
-    base = {
+    base: dict[str, Any] = {
         "bot_token": TOKEN,
         "admin_chat_id": ADMIN_CHAT_ID,
         "comms_chat_id": COMMS_CHAT_ID,
@@ -709,10 +722,11 @@ def test_open311_keys_are_checked_at_start() -> None:
 
 
 async def test_retention_takes_the_contact_and_what_was_public(
-    api: TestClient, wired: Services, database: Database, frozen
+    api: ApiClient, wired: Services, database: Database, frozen: Callable[[datetime], None]
 ) -> None:
     [posted] = await post(api, **REPORT)
     case = await wired.queries.by_number(posted["service_request_id"])
+    assert case is not None
     await wired.commands.act(case.id, Action.PUBLISH, ONA)
     await wired.commands.act(
         case.id,
@@ -725,6 +739,7 @@ async def test_retention_takes_the_contact_and_what_was_public(
     await wired.rights.purge_expired(clock.now())
     async with database.read() as session:
         purged = await session.get(Case, case.id)
+    assert purged is not None
     assert (purged.contact, purged.public, purged.description, purged.latitude) == (None, False, "", None)
     [shown] = await get(api, f"requests/{case.number}.json")
     assert (shown["status"], shown["status_notes"], shown["description"], shown["address"]) == (

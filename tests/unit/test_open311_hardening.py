@@ -7,6 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -23,11 +24,22 @@ from bot.settings import ConfigError
 from bot.store.db import Database
 from bot.store.models import Case, Channel
 from tests.conftest import ADMIN_CHAT_ID, COMMS_CHAT_ID, SECRET_KEY, TOKEN
-from tests.unit.test_open311 import ONA, OTHER_KEY, REPORT, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
+from tests.unit.test_open311 import (  # noqa: F401  # the fixtures too
+    ONA,
+    OTHER_KEY,
+    REPORT,
+    ApiClient,
+    _telegram_case,
+    api,
+    frozen,
+    get,
+    post,
+    wired,
+)
 
 
 async def test_control_characters_never_make_invalid_xml(
-    api: TestClient, wired: Services, database: Database
+    api: ApiClient, wired: Services, database: Database
 ) -> None:
     # Refused on the way in: a control character has no place in a description, a name or an address.
     for field in ("description", "first_name", "address_string"):
@@ -47,14 +59,15 @@ async def test_control_characters_never_make_invalid_xml(
         response = await api.get(API_PATH + path)
         body = await response.text()
         assert response.status == 404
-        assert ET.fromstring(body.encode()).find("error/description").text  # parses
+        assert ET.fromstring(body.encode()).findtext("error/description")  # parses
     report = await _telegram_case(
         wired, database, "report", "roads", "Dziura\x1b w jezdni\x08 przy szkole", address="ul. Polna\x0c 1"
     )
     await wired.commands.act(report.id, Action.PUBLISH, ONA)
     listing = ET.fromstring((await (await api.get(API_PATH + "requests.xml")).text()).encode())
     shown = listing.find(f"request[service_request_id='{report.number}']")
-    assert (shown.find("description").text, shown.find("address").text) == (
+    assert shown is not None
+    assert (shown.findtext("description"), shown.findtext("address")) == (
         "Dziura\ufffd w jezdni\ufffd przy szkole",
         "ul. Polna\ufffd 1",
     )
@@ -66,7 +79,7 @@ async def test_control_characters_never_make_invalid_xml(
     )
 
 
-async def test_dates_far_away_are_refused_by_name(api: TestClient) -> None:
+async def test_dates_far_away_are_refused_by_name(api: ApiClient) -> None:
     for name, value in (
         ("start_date", "9999-12-31T00:00:00Z"),
         ("end_date", "0001-01-02T00:00:00Z"),
@@ -80,7 +93,7 @@ async def test_dates_far_away_are_refused_by_name(api: TestClient) -> None:
         )
 
 
-async def test_a_list_of_numbers_is_bounded(api: TestClient, wired: Services, database: Database) -> None:
+async def test_a_list_of_numbers_is_bounded(api: ApiClient, wired: Services, database: Database) -> None:
     report = await _telegram_case(wired, database, "report", "roads", "Dziura w jezdni przy szkole")
     await wired.commands.act(report.id, Action.PUBLISH, ONA)
     many = ",".join(f"VRS-2026-{n:06d}" for n in range(1, 201))
@@ -108,7 +121,7 @@ class _DatabaseDown:
 
 
 async def test_a_database_that_is_down_is_a_503_to_try_again(
-    api: TestClient,
+    api: ApiClient,
     wired: Services,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -137,21 +150,21 @@ async def test_a_database_that_is_down_is_a_503_to_try_again(
 
 
 async def test_a_body_over_the_limit_is_a_413_in_the_specifications_format(
-    api: TestClient, caplog: pytest.LogCaptureFixture
+    api: ApiClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     response = await api.post(
         API_PATH + "requests.xml", data={**REPORT, "description": "x" * (2 * 1024 * 1024)}
     )
     assert response.status == 413
     assert (
-        ET.fromstring((await response.text()).encode()).find("error/description").text
+        ET.fromstring((await response.text()).encode()).findtext("error/description")
         == "request: the body is larger than the 1 MB allowed"
     )
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 async def test_posts_are_limited_per_client(
-    api: TestClient, wired: Services, database: Database, monkeypatch: pytest.MonkeyPatch
+    api: ApiClient, wired: Services, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(wired.open311.post_limit, "burst", 3)
@@ -176,7 +189,7 @@ async def test_posts_are_limited_per_client(
 
 
 async def test_a_record_of_an_answer_given_by_phone_is_not_published(
-    api: TestClient, wired: Services, database: Database
+    api: ApiClient, wired: Services, database: Database
 ) -> None:
     # A report a clerk registered from a call, made public: the clerk writes how it was answered
     # "for the case's record", and that record may name the person and their number.
@@ -222,7 +235,7 @@ async def test_the_body_limit_holds_on_a_server_that_allows_more(wired: Services
 
 
 async def test_reads_are_limited_per_address(
-    api: TestClient, wired: Services, monkeypatch: pytest.MonkeyPatch
+    api: ApiClient, wired: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Anyone may read, but not hammer the database: a burst, then about two a second, per address.
     now = [1000.0]
@@ -259,7 +272,7 @@ async def test_reads_are_limited_per_address(
         ).status == 200
     response = await api.get(API_PATH + "services.xml", headers={"X-Forwarded-For": "203.0.113.9"})
     assert (response.status, response.headers.get("Retry-After")) == (429, "1")
-    description = ET.fromstring((await response.text()).encode()).find("error/description").text
+    description = ET.fromstring((await response.text()).encode()).findtext("error/description")
     assert description == "request: too many requests from 203.0.113.9; please try again in 1 seconds"
     for host in range(1, 4):
         assert (
@@ -294,7 +307,7 @@ def test_a_limit_forgets_the_clients_it_has_refilled() -> None:
 
 
 async def test_personal_data_in_a_posts_url_is_refused(
-    api: TestClient, database: Database, caplog: pytest.LogCaptureFixture
+    api: ApiClient, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     # URLs end up in proxies' and servers' access logs: a person's data goes in the body only.
     for name in (
@@ -332,7 +345,7 @@ async def test_personal_data_in_a_posts_url_is_refused(
 
 
 async def test_discovery_names_the_configured_url_not_the_host_header(
-    api: TestClient,
+    api: ApiClient,
     wired: Services,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -344,7 +357,8 @@ async def test_discovery_names_the_configured_url_not_the_host_header(
 
     async def advertised() -> str:
         body = json.loads(await (await api.get(API_PATH + "discovery.json", headers=forged)).text())
-        return body["endpoints"][0]["url"]
+        url: str = body["endpoints"][0]["url"]
+        return url
 
     settings = wired.config.settings
     monkeypatch.setattr(settings, "public_url", "https://petent.example.lt")
@@ -361,7 +375,7 @@ async def test_discovery_names_the_configured_url_not_the_host_header(
 
 
 def test_public_url_is_checked_at_start() -> None:
-    settings = {
+    settings: dict[str, Any] = {
         "bot_token": TOKEN,
         "admin_chat_id": ADMIN_CHAT_ID,
         "comms_chat_id": COMMS_CHAT_ID,

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the dev dependencies
 from prometheus_client import REGISTRY, generate_latest
 
 import bot.metrics  # noqa: F401  (registers Petent's metrics)

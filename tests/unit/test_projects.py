@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot import clock
 from bot.app import Services
@@ -47,6 +48,8 @@ from bot.store.models import (
 )
 from tests.conftest import ADMIN_CHAT_ID
 from tests.factories import VILNIUS, services
+
+ApiClient = TestClient[web.Request, web.Application]
 
 ROADS, ELDERSHIP, DIRECTOR = -1001000000011, -1001000000012, -1001000000013
 ROADS_HEAD = 7001
@@ -226,9 +229,9 @@ async def test_the_daily_check_on_a_frozen_clock_marks_not_met_and_tells_the_tea
     assert await jobs["milestones"]() == 1
     assert await jobs["milestones"]() == 0  # the next run finds it not met: nothing is told twice
     async with database.read() as session:
-        first, second = (await session.execute(select(Milestone).order_by(Milestone.number))).scalars()
+        first, second = (await session.execute(select(Milestone).order_by(col(Milestone.number)))).scalars()
         posts = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == ROADS)))
+            (await session.execute(select(OutboxMessage).where(col(OutboxMessage.chat_id) == ROADS)))
             .scalars()
             .all()
         )
@@ -244,7 +247,7 @@ async def test_the_daily_check_on_a_frozen_clock_marks_not_met_and_tells_the_tea
 
 
 @pytest.fixture
-async def web_api(wired: Services) -> AsyncIterator[TestClient]:
+async def web_api(wired: Services) -> AsyncIterator[ApiClient]:
     app = web.Application()
     OpenProjects.route(app.router, OpenProjects(wired.projects, wired.i18n, wired.config).handle)
     async with TestClient(TestServer(app)) as client:
@@ -252,12 +255,12 @@ async def web_api(wired: Services) -> AsyncIterator[TestClient]:
 
 
 async def test_projects_json_and_csv_hold_the_milestones_and_no_personal_data(
-    wired: Services, database: Database, web_api: TestClient
+    wired: Services, database: Database, web_api: ApiClient
 ) -> None:
     await apply(wired.projects, read_table(SAMPLE.read_bytes(), SAMPLE.name), Actor(4242, "Jan Kowalski"))
     async with database.write() as session:
         street_id = (
-            await session.execute(select(Project.id).where(Project.external_id == "VRS-2025-014"))
+            await session.execute(select(col(Project.id)).where(col(Project.external_id) == "VRS-2025-014"))
         ).scalar_one()
         session.add(
             ProjectUpdate(
@@ -293,7 +296,7 @@ async def test_projects_json_and_csv_hold_the_milestones_and_no_personal_data(
     assert "Jan Kowalski" not in csv_body and "Ona Petraitė" not in csv_body
 
 
-async def test_the_projects_page_in_each_language(wired: Services, web_api: TestClient) -> None:
+async def test_the_projects_page_in_each_language(wired: Services, web_api: ApiClient) -> None:
     await apply(wired.projects, read_table(SAMPLE.read_bytes(), SAMPLE.name), IMPORTER)
     for lang, name, slip in (
         (

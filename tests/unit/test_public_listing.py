@@ -10,8 +10,8 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -28,7 +28,19 @@ from bot.store.db import Database
 from bot.store.models import Case
 from bot.web import OPS, WebhookHandler, build_ops_app, build_web_app, serve
 from tests.conftest import ADMIN_CHAT_ID
-from tests.unit.test_open311 import KEY, ONA, REPORT, T0, _telegram_case, api, frozen, get, post, wired  # noqa: F401  # the fixtures too
+from tests.unit.test_open311 import (  # noqa: F401  # the fixtures too
+    KEY,
+    ONA,
+    REPORT,
+    T0,
+    ApiClient,
+    _telegram_case,
+    api,
+    frozen,
+    get,
+    post,
+    wired,
+)
 
 PETRAS = Clerk(id=502, name="Petras")
 
@@ -49,10 +61,10 @@ def tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetime_alone(
-    api: TestClient,
+    api: ApiClient,
     wired: Services,
     database: Database,
-    frozen,
+    frozen: Callable[[datetime], None],
 ) -> None:
     report = await _telegram_case(
         wired, database, "report", "roads", "Dziura w jezdni przy przystanku", latitude=54.7, longitude=25.3
@@ -61,7 +73,8 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
 
     async def updated() -> str:
         [shown] = await get(api, f"requests/{report.number}.json")
-        return shown["updated_datetime"]
+        updated: str = shown["updated_datetime"]
+        return updated
 
     assert await updated() == "2026-11-23T00:00:00+02:00"
     frozen(T0 + timedelta(days=1))
@@ -82,7 +95,7 @@ async def test_an_internal_note_a_message_or_an_assignment_leave_updated_datetim
 
 
 async def test_the_key_in_the_url_is_refused_and_a_header_or_the_body_carry_it(
-    api: TestClient, database: Database
+    api: ApiClient, database: Database
 ) -> None:
     body = {name: value for name, value in REPORT.items() if name != "api_key"}
     response = await api.post(API_PATH + "requests.json", params={"api_key": KEY}, data=body)
@@ -108,13 +121,14 @@ async def test_the_key_in_the_url_is_refused_and_a_header_or_the_body_carry_it(
 
 
 async def test_a_post_over_the_limit_is_refused_before_its_body_is_read(
-    api: TestClient, database: Database
+    api: ApiClient, database: Database
 ) -> None:
     # Only the headers go: the answer comes at once, without waiting for 10 MB that never arrive.
     head = (
         f"POST {API_PATH}requests.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {10 * BODY_MAX}\r\n\r\n"
     ).encode()
+    assert api.port is not None
     answer = await raw_exchange(api.port, head, b"api_key=" + KEY.encode(), wait=5.0)
     status, _, rest = answer.partition(b"\r\n")
     assert status == b"HTTP/1.1 413 Request Entity Too Large"
@@ -126,7 +140,7 @@ async def test_a_post_over_the_limit_is_refused_before_its_body_is_read(
 
 
 async def test_a_broken_multipart_is_a_400_and_one_line(
-    api: TestClient, caplog: pytest.LogCaptureFixture
+    api: ApiClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = (
         b'--xyz\r\nContent-Disposition: form-data; name="api_key"\r\n\r\n'
@@ -152,7 +166,7 @@ async def test_a_broken_multipart_is_a_400_and_one_line(
 
 
 async def test_a_non_ascii_key_header_is_refused_without_a_traceback(
-    api: TestClient, caplog: pytest.LogCaptureFixture
+    api: ApiClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     form = "&".join(
         f"{name}={value}"
@@ -163,6 +177,7 @@ async def test_a_non_ascii_key_header_is_refused_without_a_traceback(
         f"POST {API_PATH}requests.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(form.encode())}\r\nConnection: close\r\n"
     ).encode() + "X-Api-Key: klucz-żółć-0123456789\r\n\r\n".encode()
+    assert api.port is not None
     answer = await raw_exchange(api.port, head, form.encode())
     assert answer.startswith(b"HTTP/1.1 403 ")
     assert b"api_key: not valid" in answer
@@ -170,7 +185,7 @@ async def test_a_non_ascii_key_header_is_refused_without_a_traceback(
 
 
 @pytest.fixture
-async def webhook(wired: Services) -> AsyncIterator[TestClient]:
+async def webhook(wired: Services) -> AsyncIterator[ApiClient]:
     app = web.Application()
     WebhookHandler(
         Dispatcher(), wired.bot, handle_in_background=False, secret_token="telegram-secret_123"
@@ -180,7 +195,7 @@ async def webhook(wired: Services) -> AsyncIterator[TestClient]:
 
 
 async def test_a_non_ascii_secret_header_gets_401_without_a_traceback(
-    webhook: TestClient, caplog: pytest.LogCaptureFixture
+    webhook: ApiClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     update = b'{"update_id": 1}'
     for secret in ("sekretas-ąčę".encode(), "секрет".encode(), b"\xff\xfe"):
@@ -192,6 +207,7 @@ async def test_a_non_ascii_secret_header_gets_401_without_a_traceback(
             + secret
             + b"\r\n\r\n"
         )
+        assert webhook.port is not None
         answer = await raw_exchange(webhook.port, head, update)
         assert answer.startswith(b"HTTP/1.1 401 "), answer[:80]
     assert (

@@ -5,6 +5,7 @@ the chart and the XLSX open and hold the figures."""
 import csv
 import io
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +20,9 @@ from bot.services.report_output import png, report_chart, report_csv, report_mes
 from bot.settings import DEFAULT_MUNICIPALITY_FILE
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, CaseStatus, EventKind, Resident, SatisfactionAnswer
+
+if TYPE_CHECKING:
+    from matplotlib.patches import Rectangle
 
 VILNIUS = ZoneInfo("Europe/Vilnius")
 DECEMBER = Period(date(2026, 12, 1), date(2026, 12, 31))
@@ -175,10 +179,10 @@ async def test_message_chart_and_files_hold_the_figures(report: QualityReport) -
     assert "Received by channel: Telegram 2 · registered by staff 1 · Open311 1" in message
 
     trend = next(a for a in figure.axes if a.get_title().startswith("Weekly trend"))
-    heights = [round(p.get_height()) for p in trend.patches]
+    heights = [round(cast("Rectangle", p).get_height()) for p in trend.patches]  # bars: Rectangles
     assert heights == [2, 0, 0, 1, 1] + [0, 2, 1, 0, 1]  # received, then closed, per week
     scores = next(a for a in figure.axes if a.get_title().startswith("Satisfaction"))
-    assert [round(p.get_height()) for p in scores.patches] == [1, 0, 1, 2, 2]
+    assert [round(cast("Rectangle", p).get_height()) for p in scores.patches] == [1, 0, 1, 2, 2]
     pixels = imread(io.BytesIO(image), format="png")
     assert pixels.shape[:2] == (700, 900)
 

@@ -12,10 +12,12 @@ import io
 import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.municipality import load_municipality
 from bot.services.audits import draw
@@ -122,10 +124,10 @@ async def _count(database: Database, model: type) -> int:
 
 async def _posts(database: Database) -> list[OutboxMessage]:
     async with database.read() as session:
-        return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
+        return list((await session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id)))).scalars())
 
 
-async def _card(loop, database: Database, nc_id: int) -> dict:
+async def _card(loop, database: Database, nc_id: int) -> dict[str, Any]:
     async with database.read() as session:
         text, keyboard = await loop.nonconformities.rendered_card(
             session, await session.get(Nonconformity, nc_id)
@@ -278,7 +280,9 @@ async def test_actions_assigned_done_and_the_check_proposes_not_effective_then_t
         ("not_effective", "Ona"),
     ]
     async with database.read() as session:
-        proposal = (await session.execute(select(NcEvent).where(NcEvent.kind == "check_due"))).scalar_one()
+        proposal = (
+            await session.execute(select(NcEvent).where(col(NcEvent.kind) == "check_due"))
+        ).scalar_one()
     assert proposal.data["proposal"] is False and proposal.data["period"] == "2026-12"
 
 
@@ -506,7 +510,9 @@ async def _weekly(database: Database) -> list[tuple[str | None, list[int], int]]
     async with database.read() as session:
         rows = (
             await session.execute(
-                select(Nonconformity).where(Nonconformity.source == NcSource.CASES).order_by(Nonconformity.id)
+                select(Nonconformity)
+                .where(col(Nonconformity.source) == NcSource.CASES)
+                .order_by(col(Nonconformity.id))
             )
         ).scalars()
         return [(nc.period, nc.case_ids, nc.low_ratings) for nc in rows]
@@ -610,7 +616,7 @@ async def _project(database: Database, milestones: list[tuple[str, str | None]])
             )
 
 
-async def _milestones_objective(loop, today: date):  # type: ignore[no-untyped-def]
+async def _milestones_objective(loop, today: date):
     with loop.i18n.context(), loop.i18n.use_locale("lt"):
         measured = await ObjectiveMeter(loop.quality, loop.config.municipality, loop.projects).review(
             today, "lt"

@@ -3,6 +3,7 @@ is logged once, and its end once. Redis here is a closed port: no server is need
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -27,9 +28,9 @@ class RecordingBot(Bot):
 
     def __init__(self) -> None:
         super().__init__(TOKEN)
-        self.sent: list = []
+        self.sent: list[Any] = []  # the methods sent, of any kind
 
-    async def __call__(self, method, request_timeout=None):  # type: ignore[no-untyped-def,override]
+    async def __call__(self, method, request_timeout=None):
         self.sent.append(method)
         return True
 

@@ -5,6 +5,8 @@ from datetime import date, datetime
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.services.case_commands import Clerk, GroupMessage, NotAllowed, allowed_actions
@@ -163,11 +165,11 @@ async def test_retention_removes_exactly_the_expired_personal_data(database: Dat
 
     async with database.read() as session:
         cases = {c.id: c for c in (await session.execute(select(Case))).scalars()}
-        events = list((await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars())
+        events = list((await session.execute(select(CaseEvent).order_by(col(CaseEvent.id)))).scalars())
         files = {a.case_id for a in (await session.execute(select(Attachment))).scalars()}
         outbox = {o.case_id for o in (await session.execute(select(OutboxMessage))).scalars()}
         residents = {r.id: r for r in (await session.execute(select(Resident))).scalars()}
-        deliveries = set((await session.execute(select(Delivery.chat_id))).scalars())
+        deliveries = set((await session.execute(select(col(Delivery.chat_id)))).scalars())
     purged = {number for number, case in cases.items() if case.purged_at is not None}
     assert purged == {1, 3, 5}
     for number in purged:
@@ -238,7 +240,7 @@ async def test_retention_goes_in_batches_and_an_interrupted_run_is_taken_up_by_t
     retire = built.notices.retire_from_groups
     retired: list[int] = []
 
-    async def retire_then_fail_at_the_second_batch(session, cases):  # type: ignore[no-untyped-def]
+    async def retire_then_fail_at_the_second_batch(session: AsyncSession, cases: list[Case]) -> None:
         if retired:
             raise ConnectionError("the database went away")
         retired.extend(case.id for case in cases)
@@ -248,7 +250,9 @@ async def test_retention_goes_in_batches_and_an_interrupted_run_is_taken_up_by_t
     with pytest.raises(ConnectionError):
         await built.rights.purge_expired(NOW)
     async with database.read() as session:
-        purged = set((await session.execute(select(Case.id).where(Case.purged_at.is_not(None)))).scalars())  # type: ignore[union-attr]
+        purged = set(
+            (await session.execute(select(col(Case.id)).where(col(Case.purged_at).is_not(None)))).scalars()
+        )
     assert retired == [1, 3] and purged == {1, 3}  # the first batch committed whole, the second not at all
 
     monkeypatch.setattr(built.notices, "retire_from_groups", retire)
@@ -256,10 +260,16 @@ async def test_retention_goes_in_batches_and_an_interrupted_run_is_taken_up_by_t
         cases=1, texts=3, files=1, residents=1
     )  # the rest: case 5, and its erased profile
     async with database.read() as session:
-        purged = set((await session.execute(select(Case.id).where(Case.purged_at.is_not(None)))).scalars())  # type: ignore[union-attr]
+        purged = set(
+            (await session.execute(select(col(Case.id)).where(col(Case.purged_at).is_not(None)))).scalars()
+        )
         texts = list(
-            (await session.execute(select(CaseEvent.text).where(CaseEvent.case_id.in_([1, 3, 5])))).scalars()
-        )  # type: ignore[attr-defined]
+            (
+                await session.execute(
+                    select(col(CaseEvent.text)).where(col(CaseEvent.case_id).in_([1, 3, 5]))
+                )
+            ).scalars()
+        )
     assert purged == {1, 3, 5} and texts == [None] * len(texts)
 
 
@@ -306,6 +316,7 @@ async def test_retention_deletes_the_case_topic_with_every_copy_in_it(
     ] == [topic.message_thread_id]
     async with database.read() as session:
         case = await session.get(Case, 1)
+    assert case is not None
     assert (case.topic_id, case.card_message_id, case.purged_at) == (None, None, NOW)
 
 
@@ -387,6 +398,6 @@ async def test_retention_in_a_group_without_topics_deletes_every_message_of_the_
             await session.execute(select(CaseTrace))
         ).scalars().all() == []  # what they pointed to is gone
         row = (
-            await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "delete_messages"))
+            await session.execute(select(OutboxMessage).where(col(OutboxMessage.kind) == "delete_messages"))
         ).scalar_one()
     assert row.status == "sent"  # a refusal counts as done: nothing more the bot can do

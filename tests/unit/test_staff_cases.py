@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import Services
 from bot.sandbox.emulator import Emulator
@@ -52,7 +53,7 @@ def _texts(emulator: Emulator, chat_id: int) -> list[str]:
 
 async def _outbox(database: Database) -> list[OutboxMessage]:
     async with database.read() as session:
-        return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
+        return list((await session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id)))).scalars())
 
 
 async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_how_it_was_answered(
@@ -76,8 +77,11 @@ async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_h
     )
     async with database.read() as session:
         stored = await session.get(Case, case.id)
+        assert stored is not None
         [created] = (
-            (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
+            (await session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case.id)))
+            .scalars()
+            .all()
         )
     assert (stored.resident_id, stored.channel, stored.answered_via) == (None, "staff", None)
     assert stored.contact == {
@@ -116,8 +120,9 @@ async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_h
     await wired.outbox.send_due_now()
     async with database.read() as session:
         stored = await session.get(Case, case.id)
+        assert stored is not None
         status = (
-            await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.STATUS))
+            await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.STATUS))
         ).scalar_one()
     assert (stored.status, stored.answered_via, stored.feedback_asked) == (
         CaseStatus.ANSWERED,
@@ -133,18 +138,20 @@ async def test_a_registered_case_is_numbered_routed_and_carded_and_closed_with_h
         row.chat_id == ADMIN_CHAT_ID for row in rows
     )  # the group only: no resident, no satisfaction question
     assert Kind.COPY not in {row.kind for row in rows}
-    card = next(
+    shown = next(
         m for m in emulator.chats[ADMIN_CHAT_ID].messages.values() if "Asmuo:" in (m.get("text") or "")
     )
-    assert "Atsakymas pateiktas telefonu" in card["text"] and "Būsena: Atsakyta" in card["text"]
+    assert "Atsakymas pateiktas telefonu" in shown["text"] and "Būsena: Atsakyta" in shown["text"]
 
     # Reopened, the next closing records its own way.
     await wired.commands.act(case.id, Action.REOPEN, ONA)
-    assert (await wired.queries.get(case.id)).answered_via is None
+    reopened = await wired.queries.get(case.id)
+    assert reopened is not None and reopened.answered_via is None
     await wired.commands.act(
         case.id, Action.REJECT, ONA, text="Ne savivaldybės kelias", answered_via=AnswerBy.POST
     )
-    assert (await wired.queries.get(case.id)).answered_via == "post"
+    rejected = await wired.queries.get(case.id)
+    assert rejected is not None and rejected.answered_via == "post"
     history = wired.clerk_texts.trail(case, await wired.queries.history(case.id))
     assert "Ona · kreipimasis užregistruotas, gautas telefonu" in history
     assert "atsakymas pateiktas paštu" in history
@@ -174,9 +181,9 @@ async def test_retention_takes_the_contact_and_residents_rights_do_not_see_staff
     ).case
     await wired.commands.act(old.id, Action.ANSWER, ONA, text="Atsakyta laišku", answered_via=AnswerBy.POST)
     async with database.write() as session:
-        (await session.get(Case, old.id)).closed_at = datetime(
-            2020, 4, 1, 8, tzinfo=UTC
-        )  # closed 6½ years before NOW
+        closed = await session.get(Case, old.id)
+        assert closed is not None
+        closed.closed_at = datetime(2020, 4, 1, 8, tzinfo=UTC)  # closed 6½ years before NOW
 
     export = await wired.rights.export(4242, RECEIVED)
     assert export["cases"] == []
@@ -185,9 +192,12 @@ async def test_retention_takes_the_contact_and_residents_rights_do_not_see_staff
     assert purged.cases == 1
     async with database.read() as session:
         gone, kept = await session.get(Case, old.id), await session.get(Case, fresh.id)
+        assert gone is not None and kept is not None
         created = (
             await session.execute(
-                select(CaseEvent).where(CaseEvent.case_id == old.id, CaseEvent.kind == EventKind.CREATED)
+                select(CaseEvent).where(
+                    col(CaseEvent.case_id) == old.id, col(CaseEvent.kind) == EventKind.CREATED
+                )
             )
         ).scalar_one()
     assert (gone.contact, gone.description, gone.answered_via, gone.channel) == (

@@ -4,10 +4,12 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bot.municipality import load_municipality
 from bot.services.case_commands import CaseCommands
@@ -32,8 +34,8 @@ async def service(database: Database) -> AsyncIterator[CaseCommands]:
     await wired.bot.session.close()
 
 
-def draft(**changes) -> CaseDraft:
-    values = {
+def draft(**changes: Any) -> CaseDraft:
+    values: dict[str, Any] = {
         "resident_id": 501,
         "locale": "pl",
         "kind": "request",
@@ -91,8 +93,11 @@ async def test_case_is_stored_with_deadline_event_and_attachments(
     opened = await service.open(draft(kind="complaint", attachments=(photo,)), RECEIVED, update_id=1)
     async with database.read() as session:
         case = await session.get(Case, opened.case.id)
+        assert case is not None
         events = (
-            (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
+            (await session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case.id)))
+            .scalars()
+            .all()
         )
         attachments = (await session.execute(select(Attachment))).scalars().all()
     assert case.deadline == date(2026, 12, 21)
@@ -116,7 +121,7 @@ async def test_migrations_create_what_the_models_describe(database: Database) ->
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    def differences(connection):  # type: ignore[no-untyped-def]
+    def differences(connection):
         return compare_metadata(
             MigrationContext.configure(connection, opts={"compare_type": False}), SQLModel.metadata
         )

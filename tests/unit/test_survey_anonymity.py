@@ -13,6 +13,7 @@ import json
 import random
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -84,7 +85,7 @@ def _number(choices: list[list[int]]) -> int:
     return sum(1 << bit for bit in choices[1]) - 1
 
 
-async def _stored(database: Database, table: str, columns: str, where: str = "TRUE") -> list[dict]:
+async def _stored(database: Database, table: str, columns: str, where: str = "TRUE") -> list[dict[str, Any]]:
     """Rows in their physical order (SQLite rowid, PostgreSQL ctid), with PostgreSQL's xmin."""
     if database.is_sqlite:
         sql = f"SELECT rowid AS place, NULL AS xid, {columns} FROM {table} WHERE {where} ORDER BY rowid"
@@ -94,7 +95,7 @@ async def _stored(database: Database, table: str, columns: str, where: str = "TR
         return [dict(row) for row in (await session.execute(text(sql))).mappings()]
 
 
-async def _plain(database: Database, table: str, columns: str, where: str = "TRUE") -> list[dict]:
+async def _plain(database: Database, table: str, columns: str, where: str = "TRUE") -> list[dict[str, Any]]:
     """Rows in the order a plain SELECT gives them."""
     async with database.read() as session:
         return [
@@ -105,7 +106,7 @@ async def _plain(database: Database, table: str, columns: str, where: str = "TRU
         ]
 
 
-async def _receipts_in_order(database: Database) -> list[dict]:
+async def _receipts_in_order(database: Database) -> list[dict[str, Any]]:
     """Receipts in the order they were written: SQLite rowid, PostgreSQL transaction id."""
     rows = await _stored(database, "survey_receipts", "digest")
     return rows if database.is_sqlite else sorted(rows, key=lambda row: row["xid"])
@@ -120,7 +121,11 @@ def _rank_correlation(arrival: list[int], stored: list[int]) -> float:
 
 
 def _assert_no_better_than_chance(
-    receipts: list[dict], whose: dict[str, int], answers: list[dict], plain_order: list[int], truth: str
+    receipts: list[dict[str, Any]],
+    whose: dict[str, int],
+    answers: list[dict[str, Any]],
+    plain_order: list[int],
+    truth: str,
 ) -> None:
     """The attacker's pairings, each no better than chance; `truth` names the column that says whose an answer is."""
     arrival = [whose[row["digest"]] for row in receipts if row["digest"] in whose]
@@ -221,6 +226,7 @@ async def test_concurrent_answers_are_all_kept(database: Database, surveys: Surv
     answers = await _stored(database, "satisfaction_answers", "score")
     assert Counter(row["score"] for row in answers) == Counter(1 + number % 5 for number in range(ANSWERS))
     results = await surveys.results(poll.id)
+    assert results is not None
     assert results.respondents == ANSWERS
     assert results.counts[0] == [ANSWERS // 2, ANSWERS // 2]
     if not database.is_sqlite:

@@ -3,10 +3,12 @@ rows, the day only, one answer per case and per person (receipts), and the poll 
 
 import asyncio
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import inspect, select, text
+from sqlmodel import col
 
 from bot.app import load_i18n
 from bot.services.deadlines import WorkingCalendar
@@ -61,7 +63,7 @@ async def case(database: Database) -> Case:
     return case
 
 
-async def _rows(database: Database, table: str) -> tuple[list[str], list[tuple]]:
+async def _rows(database: Database, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     async with database.read() as session:
         columns = await session.run_sync(
             lambda s: [c["name"] for c in inspect(s.connection()).get_columns(table)]
@@ -139,6 +141,7 @@ async def test_one_answer_per_person_and_poll(database: Database, surveys: Surve
     second = await surveys.create_poll(QUESTIONS, {}, (900, "Rasa"))
     await surveys.answer_poll(second.id, RESIDENT, "pl", [[1], [2]])  # another poll: another receipt
     results = await surveys.results(poll.id)
+    assert results is not None
     assert results.respondents == 2
     assert results.counts == [[2, 0], [1, 2, 0]]
     assert results.by_locale == {"pl": 1, "lt": 1}
@@ -224,11 +227,13 @@ async def test_only_the_polls_audience_is_invited(database: Database, surveys: S
 
     poll = await surveys.create_poll(QUESTIONS, {}, (900, "Rasa"))
     assert not await surveys.invited(poll, RESIDENT)  # not sent yet
-    broadcast = await Broadcaster(database, bot=None).create(
+    broadcast = await Broadcaster(database, bot=None).create(  # type: ignore[arg-type]  # create() sends nothing
         {"pl": TextVersion(text="?")}, [(RESIDENT, "pl")]
     )
     await surveys.attach_broadcast(poll.id, broadcast.id)
-    poll = await surveys.poll(poll.id)
+    reloaded = await surveys.poll(poll.id)
+    assert reloaded is not None
+    poll = reloaded
     assert await surveys.invited(poll, RESIDENT) and not await surveys.invited(poll, OTHER)
 
 
@@ -260,7 +265,7 @@ async def test_forget_takes_the_persons_poll_receipts_and_old_invitations(
             )
         )
     polls = [await surveys.create_poll(QUESTIONS, {}, (900, "Rasa")) for _ in range(2)]
-    broadcast = await Broadcaster(database, bot=None).create(
+    broadcast = await Broadcaster(database, bot=None).create(  # type: ignore[arg-type]  # create() sends nothing
         {"pl": TextVersion(text="?")}, [(RESIDENT, "pl"), (OTHER, "lt")]
     )
     await surveys.attach_broadcast(polls[0].id, broadcast.id)
@@ -272,7 +277,7 @@ async def test_forget_takes_the_persons_poll_receipts_and_old_invitations(
     await built.rights.forget(RESIDENT, utcnow())
 
     async with database.read() as session:
-        receipts = set((await session.execute(select(SurveyReceipt.digest))).scalars())
+        receipts = set((await session.execute(select(col(SurveyReceipt.digest)))).scalars())
     assert receipts == {surveys.receipt("poll", poll.id, OTHER) for poll in polls} | {
         surveys.receipt("case", case.id)
     }

@@ -31,7 +31,8 @@ def at(day: str) -> datetime:
 
 
 # number: (received, deadline, closed, team at the end, [(day, from, to), ...] with from None for the opening)
-CASES = {
+# number: received, deadline, closed, team, and its moves (day, from, to)
+CASES: dict[int, tuple[str, str, str | None, str, list[tuple[str, str | None, str]]]] = {
     # Opened at the front office on Tue 1 Dec, passed to roads on Thu 3 Dec (2 working days there),
     # closed by roads on Tue 8 Dec: 5 working days, on time.
     1: (

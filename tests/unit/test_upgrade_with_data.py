@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from bot.services.broadcaster import Broadcaster, versions_of
+from bot.services.broadcaster import Broadcaster, TextVersion, versions_of
 from bot.store.db import Database
 from bot.store.migrate import downgrade, upgrade
 from bot.store.models import (
@@ -265,10 +265,13 @@ async def _cases_read_back(database: Database) -> None:
 async def _later_releases_read_back(database: Database) -> None:
     async with database.read() as session:
         broadcast = await session.get_one(Broadcast, 1)
-        assert {locale: version.text for locale, version in versions_of(broadcast).items()} == {
+        assert {
+            locale: version.text if isinstance(version, TextVersion) else version
+            for locale, version in versions_of(broadcast).items()
+        } == {
             "pl": "Remont drogi",
             "lt": "Kelio remontas",
-        }  # type: ignore[union-attr]
+        }
         assert broadcast.case_id is None  # an announcement of its time, not an area notice of a case (0021)
         [answer] = (await session.execute(select(SatisfactionAnswer))).scalars()
         assert (answer.score, answer.resolved, answer.comment) == (4, "yes", "Dziękuję")

@@ -9,6 +9,7 @@ import io
 import random
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +17,7 @@ from openpyxl import load_workbook
 
 import bot.services.surveys as surveys_module
 from bot.app import load_i18n
-from bot.municipality import load_municipality
+from bot.municipality import Municipality, load_municipality
 from bot.services.deadlines import WorkingCalendar
 from bot.services.quality import Period, QualityReport, QualityService
 from bot.services.report_output import report_message, report_xlsx, service_quality_page, visit_chart
@@ -29,6 +30,9 @@ from bot.store.models import VisitAnswer
 from tests.conftest import SECRET_KEY
 from tests.unit.test_config import TEAMS as CONFIG_TEAMS
 from tests.unit.test_survey_anonymity import ANSWERS, _assert_no_better_than_chance, _plain, _stored
+
+if TYPE_CHECKING:
+    from matplotlib.patches import Rectangle
 
 VILNIUS = ZoneInfo("Europe/Vilnius")
 DECEMBER = Period(date(2026, 12, 1), date(2026, 12, 31))
@@ -47,7 +51,7 @@ default_team = "front"
 )
 
 
-def municipality_with(tmp_path: Path, extra: str):  # type: ignore[no-untyped-def]
+def municipality_with(tmp_path: Path, extra: str) -> Municipality:
     path = tmp_path / "municipality.toml"
     path.write_text(DEFAULT_MUNICIPALITY_FILE.read_text(encoding="utf-8") + extra, encoding="utf-8")
     return load_municipality(path)
@@ -221,9 +225,9 @@ async def test_the_message_chart_and_xlsx_hold_the_places(report: QualityReport)
     assert [label.get_text() for label in scores.get_yticklabels()] == [
         "Front office, desk 1"
     ]  # the only place with 5 answers
-    assert [round(bar.get_width(), 2) for bar in scores.patches] == [3.83]
+    assert [round(cast("Rectangle", bar).get_width(), 2) for bar in scores.patches] == [3.83]
     waited = figure.axes[1]
-    assert [round(bar.get_width()) for bar in waited.patches] == [40, 20, 20, 20]
+    assert [round(cast("Rectangle", bar).get_width()) for bar in waited.patches] == [40, 20, 20, 20]
     sheet = {row[0]: row for row in workbook["Visit surveys by place"].iter_rows(min_row=2, values_only=True)}
     assert sheet["Front office, desk 1"][1:4] == (6, 3.83, 3.8)
     assert sheet["Front office, desk 1"][4:] == (40.0, 20.0, 20.0, 20.0, 60.0, 20.0, 20.0)

@@ -48,7 +48,8 @@ async def test_a_delivery_logs_neither_the_url_nor_what_it_holds(capsys: pytest.
         setup_logging("INFO")  # as the bot runs
         await sender.send(row)
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.setLevel(saved[1])
+        root.handlers[:] = saved[0]
         await sender.close()
     logged = capsys.readouterr().err
     assert "case event delivered" in logged

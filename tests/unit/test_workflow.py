@@ -4,9 +4,11 @@ and the clerks are told."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import Services
 from bot.sandbox.emulator import Emulator
@@ -43,7 +45,7 @@ async def wired(database: Database, emulator: Emulator) -> AsyncIterator[Service
     await wired.bot.session.close()
 
 
-async def _case(database: Database, emulator: Emulator, locale: str, **changes) -> Case:
+async def _case(database: Database, emulator: Emulator, locale: str, **changes: Any) -> Case:
     user = emulator.add_user("Anna" if locale == "pl" else "Jonas", locale)
     async with database.write() as session:
         session.add(Resident(id=user["id"], locale=locale, display_name=user["first_name"]))
@@ -79,6 +81,7 @@ async def test_extension_with_reason_in_polish(
         case.id, Action.EXTEND, ONA, text="Potrzebna opinia <zarządcy> drogi & policji", days=10
     )
     await wired.outbox.send_due_now()
+    assert case.resident_id is not None
     [text] = _texts(emulator, case.resident_id)
     assert text.startswith(
         tr(
@@ -100,6 +103,7 @@ async def test_closing_in_lithuanian_asks_for_satisfaction_once(
     await wired.commands.act(case.id, Action.REOPEN, ONA)
     await wired.commands.act(case.id, Action.REJECT, ONA, text="Vis dar ne mūsų")
     await wired.outbox.send_due_now()
+    assert case.resident_id is not None
     texts = _texts(emulator, case.resident_id)
     assert len(texts) == 4  # rejected, the question, reopened, rejected again: the question only once
     assert texts == [
@@ -121,13 +125,19 @@ async def test_a_blocked_resident_is_marked_and_the_clerks_told(
     wired: Services, database: Database, emulator: Emulator
 ) -> None:
     case = await _case(database, emulator, "pl")
+    assert case.resident_id is not None
     emulator.blocked.add(case.resident_id)
     await wired.commands.act(case.id, Action.PROGRESS, ONA)
     await wired.outbox.send_due_now()
     async with database.read() as session:
-        assert (await session.get(Resident, case.resident_id)).blocked_at is not None
+        resident = await session.get(Resident, case.resident_id)
+        assert resident is not None and resident.blocked_at is not None
         rows = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == case.resident_id)))
+            (
+                await session.execute(
+                    select(OutboxMessage).where(col(OutboxMessage.chat_id) == case.resident_id)
+                )
+            )
             .scalars()
             .all()
         )
