@@ -225,3 +225,81 @@ async def test_cancel_clears_the_form(chat: Conversation) -> None:
     assert chat.telegram.sent() == ["Its name?"]  # the question before it, and nothing after
     await chat.send("Mruczek")  # no longer in the form: nothing answers it
     assert chat.telegram.sent() == []
+
+
+class Trip(StatesGroup):
+    way = State()
+    phone = State()
+    confirm = State()
+
+
+class TripButton(CallbackData, prefix="trip"):
+    action: str
+    value: str = ""
+
+
+class TripDraft(FormDraft):
+    way: str | None = None
+    phone: str = ""
+
+
+def _ways(turn: Turn[TripDraft]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for way in ("post", "phone"):
+        builder.button(text=way, callback_data=turn.button("way", way))
+    return builder.as_markup()
+
+
+# "By phone" needs the number: a branch (then) to a step of its own; "by post" goes to the summary.
+TRIP: Form[TripDraft] = Form(
+    states=Trip,
+    draft=TripDraft,
+    button=TripButton,
+    steps=[
+        Step(
+            Trip.way,
+            lambda turn: "How shall we answer?",
+            keyboard=_ways,
+            choice="way",
+            parse=lambda value, turn: value,
+            field="way",
+            then=lambda draft: Trip.phone if draft.way == "phone" else Trip.confirm,
+            label=lambda: "Way",
+        ),
+        Step(Trip.phone, lambda turn: "Your phone?", parse=lambda text, turn: text.strip(), field="phone"),
+    ],
+    summary_state=Trip.confirm,
+    summary=lambda turn: f"By {turn.draft.way} {turn.draft.phone}".strip(),
+    submit_label=lambda: "Send",
+    use_the_buttons=lambda: "Please use the buttons.",
+    cancelled=lambda: "Cancelled.",
+)
+
+
+async def test_a_changed_step_that_branches_asks_the_step_its_answer_needs_then_the_summary() -> None:
+    router = Router()
+
+    @router.message(lambda message: message.text == "/trip")
+    async def start(message: Message, state: FSMContext) -> None:
+        await TRIP.start(message, state, None)  # type: ignore[arg-type]  # this table reads no settings
+
+    TRIP.attach(router)
+    dispatcher = Dispatcher(storage=MemoryStorage())
+    dispatcher.include_router(router)
+    ConstI18nMiddleware(locale="pl", i18n=I18n(path=LOCALES_DIR, default_locale="en", domain="bot")).setup(
+        dispatcher
+    )
+    dispatcher["config"] = None
+    telegram = Recorder()
+    chat = Conversation(dispatcher, Bot("123456:TEST", session=telegram), telegram)
+    await chat.send("/trip")
+    await chat.press("trip:way:post")
+    assert telegram.sent() == ["How shall we answer?", "By post"]
+
+    await chat.press("trip:edit:")
+    await chat.press("trip:goto:way")
+    await chat.press("trip:way:phone")  # the branch: its number is asked before the summary
+    assert telegram.sent() == ["How shall we answer?", "Your phone?"]
+    await chat.send("+370 600 00000")
+    assert telegram.sent() == ["By phone +370 600 00000"]
+    assert (await chat.state())[0] == Trip.confirm.state
