@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.db import Database
 from bot.store.models import Attachment, Case
@@ -28,7 +29,7 @@ async def _attachments_when(store: Database, done, timeout: float = 20.0) -> lis
     deadline = time.monotonic() + timeout
     while True:
         async with store.read() as session:
-            rows = list((await session.execute(select(Attachment).order_by(Attachment.id))).scalars())
+            rows = list((await session.execute(select(Attachment).order_by(col(Attachment.id)))).scalars())
         if done(rows) or time.monotonic() > deadline:
             return rows
         await asyncio.sleep(0.2)

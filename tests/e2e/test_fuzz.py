@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -212,7 +213,7 @@ async def settle(emulator: Emulator, store: Database, quiet: float = 3.0, timeou
             waiting = await session.scalar(
                 select(func.count())
                 .select_from(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.PENDING)
+                .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
             )
         if len(emulator.requests) == before and not waiting:
             return
@@ -281,14 +282,20 @@ async def test_thousands_of_random_updates(
     )
 
     async with store.read() as session:
-        cases = (await session.execute(select(Case).order_by(Case.year, Case.seq))).scalars().all()
+        cases = (await session.execute(select(Case).order_by(col(Case.year), col(Case.seq)))).scalars().all()
         created = set(
             (
-                await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.CREATED))
+                await session.execute(
+                    select(col(CaseEvent.case_id)).where(col(CaseEvent.kind) == EventKind.CREATED)
+                )
             ).scalars()
         )
         stuck = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)))
+            (
+                await session.execute(
+                    select(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+                )
+            )
             .scalars()
             .all()
         )

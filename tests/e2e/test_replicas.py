@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.limiter import PACED_METHODS
 from bot.sandbox.emulator import Emulator
@@ -233,10 +234,10 @@ async def _run(logs: Path) -> Outcome:
                         rows = (
                             await session.execute(
                                 select(
-                                    OutboxMessage.kind,
-                                    OutboxMessage.status,
-                                    OutboxMessage.attempts,
-                                    OutboxMessage.last_error,
+                                    col(OutboxMessage.kind),
+                                    col(OutboxMessage.status),
+                                    col(OutboxMessage.attempts),
+                                    col(OutboxMessage.last_error),
                                 )
                             )
                         ).all()
@@ -253,7 +254,7 @@ async def _run(logs: Path) -> Outcome:
         async with store.read() as session:
             cases = [
                 [case.seq, case.number, case.description]
-                for case in (await session.execute(select(Case).order_by(Case.seq))).scalars()
+                for case in (await session.execute(select(Case).order_by(col(Case.seq)))).scalars()
             ]
         sent = sorted(
             r["at"] for r in emulator.requests if r["status"] == 200 and r["method"].lower() in PACED

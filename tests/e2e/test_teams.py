@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -103,7 +104,11 @@ async def test_escalation_on_a_frozen_clock_once_a_day(
         await process.stop()
     async with store.read() as session:
         escalated = (
-            (await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.ESCALATED)))
+            (
+                await session.execute(
+                    select(col(CaseEvent.case_id)).where(col(CaseEvent.kind) == EventKind.ESCALATED)
+                )
+            )
             .scalars()
             .all()
         )
@@ -150,7 +155,7 @@ async def test_a_flood_from_one_resident_does_not_hold_up_the_team(
     assert 1 <= len(posts) <= 4, "a flood costs a handful of group messages"
     async with store.read() as session:
         added = (
-            (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN)))
+            (await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_IN)))
             .scalars()
             .all()
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -164,7 +165,7 @@ async def test_a_receiver_that_is_down_then_failing_gets_every_event_once_in_ord
 
     async with store.read() as session:
         rows = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "webhook")))
+            (await session.execute(select(OutboxMessage).where(col(OutboxMessage.kind) == "webhook")))
             .scalars()
             .all()
         )

@@ -11,6 +11,7 @@ from datetime import date
 
 from babel.dates import format_date
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.app import App
 from bot.sandbox.emulator import Emulator
@@ -210,7 +211,9 @@ async def test_a_notice_reaches_followers_and_subscribers_once_each_in_their_lan
         async with store.read() as session:
             return (
                 await session.scalar(
-                    select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(col(Delivery.status) == DeliveryStatus.SENT)
                 )
                 == 203
             )

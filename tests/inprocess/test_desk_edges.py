@@ -6,6 +6,7 @@ tests/e2e/test_desk.py.)"""
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -118,7 +119,7 @@ async def test_canned_answer_in_the_residents_language(
     )  # a paragraph apart, unlike a relayed line
     async with store.read() as session:
         sent = (
-            await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))
+            await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_OUT))
         ).scalar_one()
     assert (sent.actor_name, sent.text) == ("Ona", canned)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import App
 from bot.services.case_commands import Action, Clerk
@@ -96,7 +97,9 @@ async def test_the_second_resident_follows_the_first_report_and_both_get_the_ans
     )
     async with store.read() as session:
         assert len((await session.execute(select(Case))).scalars().all()) == 1, "no new case"
-        follow = (await session.execute(select(Follow).where(Follow.kind == FollowKind.CASE))).scalar_one()
+        follow = (
+            await session.execute(select(Follow).where(col(Follow.kind) == FollowKind.CASE))
+        ).scalar_one()
         assert follow.target == str(case.id)
 
     edited = await desk.member.edited()
@@ -211,7 +214,9 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     async with store.read() as session:
         duplicate = await session.get(Case, 2)
         assert duplicate.status == "duplicate" and duplicate.duplicate_of == 1
-        follow = (await session.execute(select(Follow).where(Follow.kind == FollowKind.CASE))).scalar_one()
+        follow = (
+            await session.execute(select(Follow).where(col(Follow.kind) == FollowKind.CASE))
+        ).scalar_one()
         assert (follow.resident_id, follow.target) == (marta.user["id"], "1")
     cards: dict[int, str] = {}
     while first_card.id not in cards or second.id not in cards:  # both cards (the prompt is edited too)

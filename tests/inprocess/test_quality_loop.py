@@ -14,6 +14,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.app import App
 from bot.sandbox.control import control_headers
@@ -205,7 +206,7 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(
             e.kind
             for e in (
                 await session.execute(
-                    select(NcEvent).where(NcEvent.nonconformity_id == nc.id).order_by(NcEvent.id)
+                    select(NcEvent).where(col(NcEvent.nonconformity_id) == nc.id).order_by(col(NcEvent.id))
                 )
             ).scalars()
         ]
@@ -388,7 +389,9 @@ async def test_the_checklist_findings_and_the_audit_report(
     assert lt("Cases: {cases}", cases=NUMBER) in card.text
     async with store.read() as session:
         nc = (await session.execute(select(Nonconformity))).scalar_one()
-        findings = list((await session.execute(select(AuditFinding).order_by(AuditFinding.id))).scalars())
+        findings = list(
+            (await session.execute(select(AuditFinding).order_by(col(AuditFinding.id)))).scalars()
+        )
     assert (nc.source, nc.case_ids, nc.team_id) == (NcSource.AUDIT, [1], "roads")
     assert [(f.kind, f.case_id, f.nonconformity_id) for f in findings] == [
         ("obs", None, None),
