@@ -6,6 +6,7 @@ sends is recorded as kept only in Telegram, with the clerks told in the topic.""
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,7 +26,9 @@ TOO_BIG = (
 PDF = b"%PDF-1.4\n" + b"Plan sytuacyjny, ul. Wilenska 5\n" * 300
 
 
-async def _attachments_when(store: Database, done, timeout: float = 20.0) -> list[Attachment]:  # type: ignore[no-untyped-def]
+async def _attachments_when(
+    store: Database, done: Callable[[list[Attachment]], object], timeout: float = 20.0
+) -> list[Attachment]:
     deadline = time.monotonic() + timeout
     while True:
         async with store.read() as session:

@@ -46,11 +46,13 @@ async def test_sending_resumes_after_a_stop_without_losses(
 
         async def sent() -> int:
             async with store.read() as session:
-                return await session.scalar(
+                count = await session.scalar(
                     select(func.count())
                     .select_from(Delivery)
                     .where(col(Delivery.status) == DeliveryStatus.SENT)
                 )
+                assert count is not None  # COUNT(*) always has a row
+                return count
 
         for _ in range(600):
             if await sent() >= 30:

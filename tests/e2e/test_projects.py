@@ -92,11 +92,13 @@ async def test_a_fan_out_to_300_followers_survives_kill_9(
 
         async def sent() -> int:
             async with store.read() as session:
-                return await session.scalar(
+                count = await session.scalar(
                     select(func.count())
                     .select_from(Delivery)
                     .where(col(Delivery.status) == DeliveryStatus.SENT)
                 )
+                assert count is not None  # COUNT(*) always has a row
+                return count
 
         for _ in range(600):
             if await sent() >= BATCH:

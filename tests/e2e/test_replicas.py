@@ -91,7 +91,7 @@ class Outcome:
     more_for_the_clerks: list[str]  # what reached the clerks' group after the six cards
     served: list[int]  # updates each replica served
     busiest_second: int  # paced requests of both replicas together in the busiest second
-    ceiling: int  # the emulator's model of Telegram's: a burst on top of the rate a second
+    ceiling: float  # the emulator's model of Telegram's: a burst on top of the rate a second
 
 
 # --- the pieces of the run -----------------------------------------------------------------

@@ -17,7 +17,7 @@ from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, Resident
 from tests.catalog import tr, tr_start
 from tests.e2e.conftest import BotProcess
-from tests.support.driver import NothingReceived, Person, Telegram
+from tests.support.driver import NothingReceived, Person, Received, Telegram
 from tests.support.helpers import ROADS, Desk, onboard, submit_case, teams_desk
 
 OVERDUE = "🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}."
@@ -167,9 +167,9 @@ async def test_a_flood_from_one_resident_does_not_hold_up_the_team(
     ]
 
 
-async def _all(person: Person) -> list:
+async def _all(person: Person) -> list[Received]:
     """Whatever has reached `person` by now."""
-    messages = []
+    messages: list[Received] = []
     while True:
         try:
             messages += await person.receive(1, timeout=0.5)

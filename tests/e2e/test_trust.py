@@ -102,11 +102,13 @@ async def test_a_broadcast_to_300_goes_on_through_a_5_minute_outage(
 
         async def delivered() -> int:
             async with store.read() as session:
-                return await session.scalar(
+                count = await session.scalar(
                     select(func.count())
                     .select_from(Delivery)
                     .where(col(Delivery.status) == DeliveryStatus.SENT)
                 )
+                assert count is not None  # COUNT(*) always has a row
+                return count
 
         while await delivered() < 60:
             await asyncio.sleep(0.05)

@@ -12,6 +12,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -37,8 +38,8 @@ class Receiver:
 
     secret: str
     failures: int = 0
-    requests: list[dict] = field(default_factory=list)
-    accepted: list[dict] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:

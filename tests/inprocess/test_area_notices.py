@@ -50,7 +50,7 @@ async def residents(emulator: Emulator, store: Database, case_id: int) -> dict[s
     made: dict[str, list[tuple[int, str]]] = {"followers": [], "subscribers": [], "none": []}
 
     def person(group: str, locale: str) -> int:
-        uid = emulator.add_user(f"R{len(emulator.users)}", locale)["id"]
+        uid: int = emulator.add_user(f"R{len(emulator.users)}", locale)["id"]
         made[group].append((uid, locale))
         return uid
 

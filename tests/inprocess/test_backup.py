@@ -101,8 +101,8 @@ async def test_a_restored_backup_has_every_row_and_file_and_finishes_what_was_pe
     async with store.write() as session:
         await session.execute(
             update(Delivery)
-            .where(Delivery.chat_id.in_(people[:2]))
-            .values(status=DeliveryStatus.SENT, sent_message_id=1)  # type: ignore[attr-defined]
+            .where(col(Delivery.chat_id).in_(people[:2]))
+            .values(status=DeliveryStatus.SENT, sent_message_id=1)
         )
     before = await table_counts(store)
     async with store.read() as session:

@@ -131,6 +131,7 @@ async def test_a_deleted_topic_is_replaced(
     await onboard(jonas, "lt")
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau informacijos")
     card = await clerks.receive_one()
+    assert card.thread_id is not None
     emulator.chats[ADMIN_CHAT_ID].topics.pop(card.thread_id)  # a clerk deleted the topic
     expected_errors.append("message thread not found")
 

@@ -90,6 +90,7 @@ async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, s
 
     await anna.send("📂 Moje sprawy")
     listing = await anna.receive_one()
+    assert listing.html is not None
     assert "<b>Pana/Pani sprawy</b> (1)" in listing.html
     assert listing.buttons == ["VRS-2026-000001"]
     await anna.click("VRS-2026-000001")

@@ -199,7 +199,9 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     await mark_duplicate(desk.member, second, "VRS-2026-000099")
     assert (await desk.member.receive_one()).text == no_such_case("VRS-2026-000002")
     async with store.read() as session:
-        assert (await session.get(Case, 2)).status == "new"
+        second_case = await session.get(Case, 2)
+        assert second_case is not None
+        assert second_case.status == "new"
 
     await mark_duplicate(desk.member, second, "vrs-2026-000001")
     told = await marta.receive_one()
@@ -213,6 +215,7 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     )
     async with store.read() as session:
         duplicate = await session.get(Case, 2)
+        assert duplicate is not None
         assert duplicate.status == "duplicate" and duplicate.duplicate_of == 1
         follow = (
             await session.execute(select(Follow).where(col(Follow.kind) == FollowKind.CASE))
@@ -245,7 +248,9 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
         team="Kelių skyrius",
     )
     async with store.read() as session:
-        assert (await session.get(Case, 3)).status == "new"
+        third_case = await session.get(Case, 3)
+        assert third_case is not None
+        assert third_case.status == "new"
 
 
 async def test_without_a_place_the_same_eldership_is_offered_and_a_hidden_answer_stays_hidden(
@@ -301,6 +306,7 @@ async def test_a_wrong_number_ends_the_merge_prompt_and_changes_nothing(
         assert (retired.id, retired.buttons) == (prompt.id, []), "the prompt no longer waits"
     async with store.read() as session:
         case = await session.get(Case, 2)
+        assert case is not None
         assert (case.status, case.duplicate_of) == ("new", None)
         assert (await session.execute(select(Follow))).first() is None
     # The prompt has ended: what the clerk writes next in the topic is a message to the resident, as always.

@@ -5,6 +5,8 @@ team is refused; a spreadsheet sent to the communications group is tried first, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -244,7 +246,7 @@ async def test_an_update_with_a_photo_reaches_a_follower_and_the_photo_is_kept(
     assert told.raw.get("photo") and told.text == f"📰 {STREET_PL}: Asfalt & krawężniki <gotowe>."
     await anna.nothing_more()
 
-    async def kept() -> dict | None:
+    async def kept() -> dict[str, Any] | None:
         async with store.read() as session:
             update = (await session.execute(select(ProjectUpdate))).scalar_one()
             return update.photos[0] if update.photos[0].get("stored_at") else None

@@ -9,6 +9,7 @@ import io
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ from tests.support.helpers import ROADS, Desk, onboard, submit_case
 NUMBER = "VRS-2026-000001"
 
 
-def lt(msgid: str, **values: object) -> str:
+def lt(msgid: str, **values: Any) -> str:
     return tr("lt", msgid, **values)
 
 
