@@ -77,7 +77,7 @@ def _pg_url(name: str) -> str:
 
 
 async def _create_pg_database(migrated: bool = True) -> str:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]  # ships neither stubs nor py.typed
 
     global _pg_template_made
     name = f"petent_test_{secrets.token_hex(6)}"

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,14 +42,15 @@ class Launcher:
         )
         atexit.register(self.process.kill)
 
-    def ask(self, request: dict) -> dict:
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps(request).encode() + b"\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
             raise AssertionError(f"the bot launcher exited with {self.process.wait()}")
-        return json.loads(line)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
 
 
 @functools.cache
@@ -79,7 +81,7 @@ class BotProcess:
         self.pid: int | None = None
         self.expected_errors: list[str] = []  # refusals a test provokes on purpose
 
-    def refused_requests(self) -> list[dict]:
+    def refused_requests(self) -> list[dict[str, Any]]:
         return [
             r
             for r in self.emulator.requests

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -139,6 +140,10 @@ async def test_daily_digest_on_a_frozen_clock(
     ]
     async with store.read() as session:
         assert (
-            len((await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.REMINDED))).all())
+            len(
+                (
+                    await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.REMINDED))
+                ).all()
+            )
             == 2
         )

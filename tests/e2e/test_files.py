@@ -6,9 +6,11 @@ sends is recorded as kept only in Telegram, with the clerks told in the topic.""
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.db import Database
 from bot.store.models import Attachment, Case
@@ -24,11 +26,13 @@ TOO_BIG = (
 PDF = b"%PDF-1.4\n" + b"Plan sytuacyjny, ul. Wilenska 5\n" * 300
 
 
-async def _attachments_when(store: Database, done, timeout: float = 20.0) -> list[Attachment]:  # type: ignore[no-untyped-def]
+async def _attachments_when(
+    store: Database, done: Callable[[list[Attachment]], object], timeout: float = 20.0
+) -> list[Attachment]:
     deadline = time.monotonic() + timeout
     while True:
         async with store.read() as session:
-            rows = list((await session.execute(select(Attachment).order_by(Attachment.id))).scalars())
+            rows = list((await session.execute(select(Attachment).order_by(col(Attachment.id)))).scalars())
         if done(rows) or time.monotonic() > deadline:
             return rows
         await asyncio.sleep(0.2)

@@ -12,9 +12,11 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -169,7 +171,7 @@ class Actor:
             reply = rng.choice(list(self.seen)) if self.seen and rng.random() < 0.3 else None
             await self.person.send(text, reply_to=reply, **where)
 
-    async def _media(self, rng: random.Random, where: dict) -> None:
+    async def _media(self, rng: random.Random, where: dict[str, Any]) -> None:
         kind = rng.choice(["photo", "album", "document", "sticker", "voice", "location", "contact"])
         if kind == "photo":
             await self.person.send_photo(PHOTO, caption=rng.choice([None, random_text(rng)[:1024]]), **where)
@@ -212,7 +214,7 @@ async def settle(emulator: Emulator, store: Database, quiet: float = 3.0, timeou
             waiting = await session.scalar(
                 select(func.count())
                 .select_from(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.PENDING)
+                .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
             )
         if len(emulator.requests) == before and not waiting:
             return
@@ -242,12 +244,13 @@ async def test_thousands_of_random_updates(
     )  # a button pressed twice: Telegram says so, and the bot takes it as done
     await bot.start()
     try:
-        languages = ["pl", "lt", "pl"] + [rng.choice(["pl", "lt", "en", None]) for _ in range(RESIDENTS - 3)]
+        first_locales = ["pl", "lt", "pl"]
+        languages = first_locales + [rng.choice(["pl", "lt", "en", None]) for _ in range(RESIDENTS - 3)]
         residents = [
             await telegram.resident(f"R{i}", language_code=language) for i, language in enumerate(languages)
         ]
         await asyncio.gather(
-            *(first_case(person, locale) for person, locale in zip(residents[:3], languages[:3], strict=True))
+            *(first_case(person, locale) for person, locale in zip(residents[:3], first_locales, strict=True))
         )
         clerk, intruder, writer = [await telegram.person(name) for name in ("Ona", "Petras", "Rita")]
         emulator.chats[ADMIN_CHAT_ID].members.update({clerk.user["id"], intruder.user["id"]})
@@ -281,14 +284,20 @@ async def test_thousands_of_random_updates(
     )
 
     async with store.read() as session:
-        cases = (await session.execute(select(Case).order_by(Case.year, Case.seq))).scalars().all()
+        cases = (await session.execute(select(Case).order_by(col(Case.year), col(Case.seq)))).scalars().all()
         created = set(
             (
-                await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.CREATED))
+                await session.execute(
+                    select(col(CaseEvent.case_id)).where(col(CaseEvent.kind) == EventKind.CREATED)
+                )
             ).scalars()
         )
         stuck = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)))
+            (
+                await session.execute(
+                    select(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+                )
+            )
             .scalars()
             .all()
         )

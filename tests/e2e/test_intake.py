@@ -87,6 +87,7 @@ async def test_full_submission_in_lithuanian_with_address_and_phone(
         resident = await session.get(Resident, jonas.user["id"])
     assert (case.kind, case.eldership_id, case.address) == ("complaint", None, "Gedimino g. 1, Nemenčinė")
     assert case.description == "Š" * 3000
+    assert resident is not None
     assert resident.phone == "+37060000000"
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -45,9 +46,13 @@ async def test_sending_resumes_after_a_stop_without_losses(
 
         async def sent() -> int:
             async with store.read() as session:
-                return await session.scalar(
-                    select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+                count = await session.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(col(Delivery.status) == DeliveryStatus.SENT)
                 )
+                assert count is not None  # COUNT(*) always has a row
+                return count
 
         for _ in range(600):
             if await sent() >= 30:
@@ -62,7 +67,7 @@ async def test_sending_resumes_after_a_stop_without_losses(
             in_flight = set(
                 (
                     await session.execute(
-                        select(Delivery.chat_id).where(Delivery.status == DeliveryStatus.SENDING)
+                        select(col(Delivery.chat_id)).where(col(Delivery.status) == DeliveryStatus.SENDING)
                     )
                 ).scalars()
             )

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import pytest_asyncio
 import requests
-from georeport import GeoReport
+from georeport import GeoReport  # type: ignore[import-untyped]  # ships neither stubs nor py.typed
 
 from bot.sandbox.emulator import Emulator
 from tests.catalog import tr
@@ -70,7 +71,7 @@ CARD_BUTTONS = [
 PUBLIC = "🌐 Public: the description, the place and the final answer are shown in the Open311 listing"
 
 
-def lt(msgid: str, **values: object) -> str:
+def lt(msgid: str, **values: Any) -> str:
     return tr("lt", msgid, **values)
 
 
@@ -103,7 +104,10 @@ def _requests_time_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(requests, "get", functools.partial(requests.get, timeout=30))
 
 
-async def read(call, *args, **kwargs):  # type: ignore[no-untyped-def]
+_T = TypeVar("_T")
+
+
+async def read(call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """The client is synchronous (requests): off the event loop, which serves the emulator."""
     return await asyncio.to_thread(call, *args, **kwargs)
 
@@ -221,7 +225,7 @@ class Answered:
     number: str
     public_card: Received  # the card, edited as the clerk made the report public
     prompt: Received  # what the clerk was asked on pressing "Answer and close"
-    closed: dict  # the request, as the client then reads it
+    closed: dict[str, Any]  # the request, as the client then reads it
 
 
 @module_fixture
@@ -234,7 +238,7 @@ async def answered(api: Api, clerks: Person, posted: Posted) -> Answered:
     prompt = await clerks.receive_one()
     await clerks.send(ANSWER, thread_id=mine.card.thread_id)
 
-    async def closed() -> dict | None:
+    async def closed() -> dict[str, Any] | None:
         request = await read(api.as_json.get_service_request, mine.number)
         return request if request["status"] == "closed" else None
 

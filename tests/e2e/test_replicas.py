@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.limiter import PACED_METHODS
 from bot.sandbox.emulator import Emulator
@@ -90,7 +91,7 @@ class Outcome:
     more_for_the_clerks: list[str]  # what reached the clerks' group after the six cards
     served: list[int]  # updates each replica served
     busiest_second: int  # paced requests of both replicas together in the busiest second
-    ceiling: int  # the emulator's model of Telegram's: a burst on top of the rate a second
+    ceiling: float  # the emulator's model of Telegram's: a burst on top of the rate a second
 
 
 # --- the pieces of the run -----------------------------------------------------------------
@@ -233,10 +234,10 @@ async def _run(logs: Path) -> Outcome:
                         rows = (
                             await session.execute(
                                 select(
-                                    OutboxMessage.kind,
-                                    OutboxMessage.status,
-                                    OutboxMessage.attempts,
-                                    OutboxMessage.last_error,
+                                    col(OutboxMessage.kind),
+                                    col(OutboxMessage.status),
+                                    col(OutboxMessage.attempts),
+                                    col(OutboxMessage.last_error),
                                 )
                             )
                         ).all()
@@ -253,7 +254,7 @@ async def _run(logs: Path) -> Outcome:
         async with store.read() as session:
             cases = [
                 [case.seq, case.number, case.description]
-                for case in (await session.execute(select(Case).order_by(Case.seq))).scalars()
+                for case in (await session.execute(select(Case).order_by(col(Case.seq)))).scalars()
             ]
         sent = sorted(
             r["at"] for r in emulator.requests if r["status"] == 200 and r["method"].lower() in PACED

@@ -36,6 +36,7 @@ async def test_webhook_mode_serves_a_resident_and_refuses_a_forged_update(
     bot: BotProcess, telegram: Telegram, emulator: Emulator, clerks: Person, settings_env
 ) -> None:
     base = f"http://127.0.0.1:{settings_env['WEB_PORT']}"
+    assert emulator.webhook is not None
     assert emulator.webhook == {
         "url": f"{base}/telegram/hook",
         "secret_token": SECRET,

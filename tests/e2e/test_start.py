@@ -43,6 +43,7 @@ async def test_conversation_survives_restart_with_redis(
 ) -> None:
     from tests.e2e.conftest import BotProcess
 
+    assert TEST_REDIS_URL is not None  # the skipif above
     if "sqlite" not in settings_env["DATABASE_URL"]:
         pytest.skip("runs once, with SQLite for cases and Redis for conversations")
     process = BotProcess(emulator, {**settings_env, "REDIS_URL": TEST_REDIS_URL}, tmp_path / "bot.log")

@@ -10,13 +10,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind, Resident
 from tests.catalog import tr, tr_start
 from tests.e2e.conftest import BotProcess
-from tests.support.driver import NothingReceived, Person, Telegram
+from tests.support.driver import NothingReceived, Person, Received, Telegram
 from tests.support.helpers import ROADS, Desk, onboard, submit_case, teams_desk
 
 OVERDUE = "🚨 {number} of {team} is overdue: the deadline was {due}; responsible: {who}."
@@ -103,7 +104,11 @@ async def test_escalation_on_a_frozen_clock_once_a_day(
         await process.stop()
     async with store.read() as session:
         escalated = (
-            (await session.execute(select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.ESCALATED)))
+            (
+                await session.execute(
+                    select(col(CaseEvent.case_id)).where(col(CaseEvent.kind) == EventKind.ESCALATED)
+                )
+            )
             .scalars()
             .all()
         )
@@ -150,7 +155,7 @@ async def test_a_flood_from_one_resident_does_not_hold_up_the_team(
     assert 1 <= len(posts) <= 4, "a flood costs a handful of group messages"
     async with store.read() as session:
         added = (
-            (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN)))
+            (await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_IN)))
             .scalars()
             .all()
         )
@@ -162,9 +167,9 @@ async def test_a_flood_from_one_resident_does_not_hold_up_the_team(
     ]
 
 
-async def _all(person: Person) -> list:
+async def _all(person: Person) -> list[Received]:
     """Whatever has reached `person` by now."""
-    messages = []
+    messages: list[Received] = []
     while True:
         try:
             messages += await person.receive(1, timeout=0.5)

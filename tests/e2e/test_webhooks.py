@@ -12,10 +12,12 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -36,8 +38,8 @@ class Receiver:
 
     secret: str
     failures: int = 0
-    requests: list[dict] = field(default_factory=list)
-    accepted: list[dict] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -164,7 +166,7 @@ async def test_a_receiver_that_is_down_then_failing_gets_every_event_once_in_ord
 
     async with store.read() as session:
         rows = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "webhook")))
+            (await session.execute(select(OutboxMessage).where(col(OutboxMessage.kind) == "webhook")))
             .scalars()
             .all()
         )

@@ -5,6 +5,7 @@ none needs a real process.)"""
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import App
 from bot.store.db import Database
@@ -48,7 +49,7 @@ async def test_adding_information_reaches_the_clerks(
     assert "nadal <brak> odpowiedzi" in relayed.text  # escaped on the way, shown as written
     async with store.read() as session:
         events = (
-            (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN)))
+            (await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_IN)))
             .scalars()
             .all()
         )

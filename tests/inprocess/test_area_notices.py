@@ -11,6 +11,7 @@ from datetime import date
 
 from babel.dates import format_date
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.app import App
 from bot.sandbox.emulator import Emulator
@@ -49,7 +50,7 @@ async def residents(emulator: Emulator, store: Database, case_id: int) -> dict[s
     made: dict[str, list[tuple[int, str]]] = {"followers": [], "subscribers": [], "none": []}
 
     def person(group: str, locale: str) -> int:
-        uid = emulator.add_user(f"R{len(emulator.users)}", locale)["id"]
+        uid: int = emulator.add_user(f"R{len(emulator.users)}", locale)["id"]
         made[group].append((uid, locale))
         return uid
 
@@ -210,7 +211,9 @@ async def test_a_notice_reaches_followers_and_subscribers_once_each_in_their_lan
         async with store.read() as session:
             return (
                 await session.scalar(
-                    select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(col(Delivery.status) == DeliveryStatus.SENT)
                 )
                 == 203
             )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from bot.app import App
 from bot.sandbox.emulator import Emulator
@@ -100,13 +101,17 @@ async def test_a_restored_backup_has_every_row_and_file_and_finishes_what_was_pe
     async with store.write() as session:
         await session.execute(
             update(Delivery)
-            .where(Delivery.chat_id.in_(people[:2]))
-            .values(status=DeliveryStatus.SENT, sent_message_id=1)  # type: ignore[attr-defined]
+            .where(col(Delivery.chat_id).in_(people[:2]))
+            .values(status=DeliveryStatus.SENT, sent_message_id=1)
         )
     before = await table_counts(store)
     async with store.read() as session:
         pending = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)))
+            (
+                await session.execute(
+                    select(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+                )
+            )
             .scalars()
             .all()
         )
@@ -129,7 +134,9 @@ async def test_a_restored_backup_has_every_row_and_file_and_finishes_what_was_pe
         emulator.faults.clear()
         async with restored.write() as session:  # the backoff's wait has passed
             await session.execute(
-                update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING).values(due_at=None)
+                update(OutboxMessage)
+                .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+                .values(due_at=None)
             )
         copy = services(restored, emulator.url, send_rate_per_second=0)
         try:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -91,7 +92,7 @@ async def test_a_nul_character_is_dropped_and_the_case_stored(
         tr("pl", "Case number: <b>{number}</b>", number="VRS-2026-000001") in confirmation.text.splitlines()
     )
     async with store.read() as session:
-        assert (await session.execute(select(Case.description))).scalars().all() == [
+        assert (await session.execute(select(col(Case.description)))).scalars().all() == [
             "Dziura w jezdni przy szkole"
         ]
 

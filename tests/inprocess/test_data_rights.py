@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
@@ -144,7 +145,7 @@ async def test_the_json_file_holds_the_profile(export: Export, store: Database) 
 async def test_the_json_file_holds_each_case_with_its_events(export: Export, store: Database) -> None:
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
-        events = list((await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars())
+        events = list((await session.execute(select(CaseEvent).order_by(col(CaseEvent.id)))).scalars())
     [exported] = export.data["cases"]
     assert (exported["number"], exported["kind"], exported["description"], exported["status"]) == (
         case.number,
@@ -314,7 +315,7 @@ async def test_the_profile_is_emptied_and_the_cases_kept_on_record(erased: Erase
     anna_id = erased.anna.user["id"]
     async with store.read() as session:
         resident = await session.get(Resident, anna_id)
-        cases = list((await session.execute(select(Case).order_by(Case.id))).scalars())
+        cases = list((await session.execute(select(Case).order_by(col(Case.id)))).scalars())
     assert resident is not None
     assert (
         resident.display_name,

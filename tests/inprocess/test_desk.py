@@ -5,6 +5,7 @@ needs a real process or a group of another kind.)"""
 from datetime import date
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -67,7 +68,7 @@ def buttons_now(emulator: Emulator, message: Received) -> list[str]:
 
 async def events(store: Database) -> list[CaseEvent]:
     async with store.read() as session:
-        return list((await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars())
+        return list((await session.execute(select(CaseEvent).order_by(col(CaseEvent.id)))).scalars())
 
 
 async def test_a_new_case_gets_its_topic_and_card(submitted: Submitted, telegram: Telegram) -> None:

@@ -6,6 +6,7 @@ tests/e2e/test_desk.py.)"""
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.sandbox.emulator import Emulator
 from bot.store.db import Database
@@ -118,7 +119,7 @@ async def test_canned_answer_in_the_residents_language(
     )  # a paragraph apart, unlike a relayed line
     async with store.read() as session:
         sent = (
-            await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_OUT))
+            await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_OUT))
         ).scalar_one()
     assert (sent.actor_name, sent.text) == ("Ona", canned)
 
@@ -130,6 +131,7 @@ async def test_a_deleted_topic_is_replaced(
     await onboard(jonas, "lt")
     await submit_case(jonas, "lt", "📄 Prašymas", "Kiti klausimai", "Prašau informacijos")
     card = await clerks.receive_one()
+    assert card.thread_id is not None
     emulator.chats[ADMIN_CHAT_ID].topics.pop(card.thread_id)  # a clerk deleted the topic
     expected_errors.append("message thread not found")
 

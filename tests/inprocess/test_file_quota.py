@@ -5,6 +5,7 @@ and in bytes, the same file sent twice and the disk guard are in tests/unit/test
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.app import App
 from bot.store.db import Database
@@ -45,7 +46,7 @@ async def test_the_case_refuses_the_21st_file_and_keeps_the_20(
     async with store.read() as session:
         files = await session.scalar(select(func.count()).select_from(Attachment))
         additions = await session.scalar(
-            select(func.count()).select_from(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN)
+            select(func.count()).select_from(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_IN)
         )
     assert (files, additions) == (20, 20)  # the 21st left no trace; the 20 stay
     await anna.send("Jeszcze jedno zdanie")  # text still goes in

@@ -2,6 +2,7 @@
 own cases (their list, details and look-up by number; another's case is not shown)."""
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.db import Database
 from bot.store.models import Case, CaseEvent, EventKind
@@ -89,6 +90,7 @@ async def test_my_cases_and_lookup_show_only_ones_own(bot, telegram: Telegram, s
 
     await anna.send("📂 Moje sprawy")
     listing = await anna.receive_one()
+    assert listing.html is not None
     assert "<b>Pana/Pani sprawy</b> (1)" in listing.html
     assert listing.buttons == ["VRS-2026-000001"]
     await anna.click("VRS-2026-000001")
@@ -136,7 +138,7 @@ async def test_a_menu_button_while_adding_information_leaves_it(
     )
     async with store.read() as session:
         added = (
-            (await session.execute(select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN)))
+            (await session.execute(select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_IN)))
             .scalars()
             .all()
         )

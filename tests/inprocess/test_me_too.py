@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import App
 from bot.services.case_commands import Action, Clerk
@@ -96,7 +97,9 @@ async def test_the_second_resident_follows_the_first_report_and_both_get_the_ans
     )
     async with store.read() as session:
         assert len((await session.execute(select(Case))).scalars().all()) == 1, "no new case"
-        follow = (await session.execute(select(Follow).where(Follow.kind == FollowKind.CASE))).scalar_one()
+        follow = (
+            await session.execute(select(Follow).where(col(Follow.kind) == FollowKind.CASE))
+        ).scalar_one()
         assert follow.target == str(case.id)
 
     edited = await desk.member.edited()
@@ -196,7 +199,9 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     await mark_duplicate(desk.member, second, "VRS-2026-000099")
     assert (await desk.member.receive_one()).text == no_such_case("VRS-2026-000002")
     async with store.read() as session:
-        assert (await session.get(Case, 2)).status == "new"
+        second_case = await session.get(Case, 2)
+        assert second_case is not None
+        assert second_case.status == "new"
 
     await mark_duplicate(desk.member, second, "vrs-2026-000001")
     told = await marta.receive_one()
@@ -210,8 +215,11 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
     )
     async with store.read() as session:
         duplicate = await session.get(Case, 2)
+        assert duplicate is not None
         assert duplicate.status == "duplicate" and duplicate.duplicate_of == 1
-        follow = (await session.execute(select(Follow).where(Follow.kind == FollowKind.CASE))).scalar_one()
+        follow = (
+            await session.execute(select(Follow).where(col(Follow.kind) == FollowKind.CASE))
+        ).scalar_one()
         assert (follow.resident_id, follow.target) == (marta.user["id"], "1")
     cards: dict[int, str] = {}
     while first_card.id not in cards or second.id not in cards:  # both cards (the prompt is edited too)
@@ -240,7 +248,9 @@ async def test_a_clerk_merges_a_duplicate_and_its_resident_follows_the_original(
         team="Kelių skyrius",
     )
     async with store.read() as session:
-        assert (await session.get(Case, 3)).status == "new"
+        third_case = await session.get(Case, 3)
+        assert third_case is not None
+        assert third_case.status == "new"
 
 
 async def test_without_a_place_the_same_eldership_is_offered_and_a_hidden_answer_stays_hidden(
@@ -296,6 +306,7 @@ async def test_a_wrong_number_ends_the_merge_prompt_and_changes_nothing(
         assert (retired.id, retired.buttons) == (prompt.id, []), "the prompt no longer waits"
     async with store.read() as session:
         case = await session.get(Case, 2)
+        assert case is not None
         assert (case.status, case.duplicate_of) == ("new", None)
         assert (await session.execute(select(Follow))).first() is None
     # The prompt has ended: what the clerk writes next in the topic is a message to the resident, as always.

@@ -70,7 +70,9 @@ async def residents(bot, telegram: Telegram, store: Database) -> Residents:
 
     async def petras_blocked() -> bool:
         async with store.read() as session:
-            return (await session.get(Resident, petras.user["id"])).blocked_at is not None
+            petras_row = await session.get(Resident, petras.user["id"])
+            assert petras_row is not None
+            return petras_row.blocked_at is not None
 
     await wait_until(petras_blocked, what="Petras marked as having blocked the bot")
     return Residents(anna, jonas, ona, petras)
@@ -123,7 +125,9 @@ async def test_subscribing_from_the_offer_ticks_the_topic(bot, telegram: Telegra
     ]
     assert (await anna.answer())["text"] == tr("pl", "Subscribed.")
     async with store.read() as session:
-        assert (await session.get(Resident, anna.user["id"])).news_topics == ["roads"]
+        anna_row = await session.get(Resident, anna.user["id"])
+        assert anna_row is not None
+        assert anna_row.news_topics == ["roads"]
 
 
 async def test_a_resident_who_blocked_the_bot_is_not_counted(audience: Received) -> None:

@@ -5,8 +5,11 @@ team is refused; a spreadsheet sent to the communications group is tried first, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.app import App
 from bot.sandbox.emulator import Emulator
@@ -109,11 +112,15 @@ async def test_followers_are_told_once_in_their_language_when_a_clerk_moves_a_da
     async with store.read() as session:
         milestone = (
             await session.execute(
-                select(Milestone).join(Project).where(Project.external_id == STREET, Milestone.number == 4)
+                select(Milestone)
+                .join(Project)
+                .where(col(Project.external_id) == STREET, col(Milestone.number) == 4)
             )
         ).scalar_one()
         moved = (
-            await session.execute(select(ProjectEvent).where(ProjectEvent.kind == ProjectEventKind.MOVED))
+            await session.execute(
+                select(ProjectEvent).where(col(ProjectEvent.kind) == ProjectEventKind.MOVED)
+            )
         ).scalar_one()
     assert (str(milestone.current_due), str(milestone.baseline_due), milestone.reason) == (
         "2027-06-30",
@@ -147,7 +154,7 @@ async def test_a_button_pressed_by_someone_outside_the_projects_team_is_refused(
             await session.execute(
                 select(func.count())
                 .select_from(ProjectEvent)
-                .where(ProjectEvent.kind != ProjectEventKind.CREATED)
+                .where(col(ProjectEvent.kind) != ProjectEventKind.CREATED)
             )
         ).scalar_one() == 0
         assert (await session.execute(select(func.count()).select_from(Delivery))).scalar_one() == 0
@@ -199,7 +206,9 @@ async def test_a_spreadsheet_in_the_communications_group_is_tried_then_applied(
         creators = set(
             (
                 await session.execute(
-                    select(ProjectEvent.actor_id).where(ProjectEvent.kind == ProjectEventKind.CREATED)
+                    select(col(ProjectEvent.actor_id)).where(
+                        col(ProjectEvent.kind) == ProjectEventKind.CREATED
+                    )
                 )
             ).scalars()
         )
@@ -237,7 +246,7 @@ async def test_an_update_with_a_photo_reaches_a_follower_and_the_photo_is_kept(
     assert told.raw.get("photo") and told.text == f"📰 {STREET_PL}: Asfalt & krawężniki <gotowe>."
     await anna.nothing_more()
 
-    async def kept() -> dict | None:
+    async def kept() -> dict[str, Any] | None:
         async with store.read() as session:
             update = (await session.execute(select(ProjectUpdate))).scalar_one()
             return update.photos[0] if update.photos[0].get("stored_at") else None

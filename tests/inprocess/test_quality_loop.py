@@ -9,11 +9,13 @@ import io
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.app import App
 from bot.sandbox.control import control_headers
@@ -31,7 +33,7 @@ from tests.support.helpers import ROADS, Desk, onboard, submit_case
 NUMBER = "VRS-2026-000001"
 
 
-def lt(msgid: str, **values: object) -> str:
+def lt(msgid: str, **values: Any) -> str:
     return tr("lt", msgid, **values)
 
 
@@ -206,7 +208,7 @@ async def test_the_last_action_done_then_the_manager_finds_it_not_effective(
             e.kind
             for e in (
                 await session.execute(
-                    select(NcEvent).where(NcEvent.nonconformity_id == nc.id).order_by(NcEvent.id)
+                    select(NcEvent).where(col(NcEvent.nonconformity_id) == nc.id).order_by(col(NcEvent.id))
                 )
             ).scalars()
         ]
@@ -389,7 +391,9 @@ async def test_the_checklist_findings_and_the_audit_report(
     assert lt("Cases: {cases}", cases=NUMBER) in card.text
     async with store.read() as session:
         nc = (await session.execute(select(Nonconformity))).scalar_one()
-        findings = list((await session.execute(select(AuditFinding).order_by(AuditFinding.id))).scalars())
+        findings = list(
+            (await session.execute(select(AuditFinding).order_by(col(AuditFinding.id)))).scalars()
+        )
     assert (nc.source, nc.case_ids, nc.team_id) == (NcSource.AUDIT, [1], "roads")
     assert [(f.kind, f.case_id, f.nonconformity_id) for f in findings] == [
         ("obs", None, None),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.services.outbox import NO_CHAT
 from bot.store.db import Database
@@ -331,7 +332,7 @@ async def test_the_case_is_recorded_as_registered_by_the_clerk_and_answered_by_p
 ) -> None:
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
-        events = (await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()
+        events = (await session.execute(select(CaseEvent).order_by(col(CaseEvent.id)))).scalars().all()
     assert (case.channel, case.resident_id, case.team_id, case.status, case.answered_via) == (
         "staff",
         None,
@@ -358,7 +359,9 @@ async def test_nothing_goes_to_anybodys_telegram_but_the_teams_group(
         case = (await session.execute(select(Case))).scalar_one()
         chats = set(
             (
-                await session.execute(select(OutboxMessage.chat_id).where(OutboxMessage.chat_id != NO_CHAT))
+                await session.execute(
+                    select(col(OutboxMessage.chat_id)).where(col(OutboxMessage.chat_id) != NO_CHAT)
+                )
             ).scalars()
         )  # not the file downloads
     assert (case.feedback_asked, chats) == (

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ TEAM_ONLY = "Only the team handling this case can do this."
 LANGUAGE_QUESTION = "<b>New announcement.</b> In which language will you write it?"
 
 
-def lt(msgid: str, **values: object) -> str:
+def lt(msgid: str, **values: Any) -> str:
     return tr("lt", msgid, **values)
 
 
@@ -95,9 +96,9 @@ async def test_someone_not_listed_may_not_broadcast_and_nothing_is_queued(
     assert (await comms.jurgis.receive_one()).text == lt(COMMS_ONLY)
     assert await broadcasts(store) == 0
     refused = [r for r in caplog.records if r.getMessage() == "staff action refused"]
-    assert [(r.user_id, r.chat_id, r.action) for r in refused] == [
+    assert [(r.user_id, r.chat_id, r.action) for r in refused] == [  # type: ignore[attr-defined]  # extra=
         (comms.jurgis.user["id"], COMMS_CHAT_ID, "/broadcast")
-    ]  # type: ignore[attr-defined]
+    ]
     await comms.rasa.send("/broadcast")  # the listed staff go on as before
     assert (await comms.jurgis.receive_one()).text == lt(LANGUAGE_QUESTION)  # everyone in the group reads it
 

@@ -49,6 +49,7 @@ async def test_start_in_polish(bot, telegram: Telegram, database: Database) -> N
     await anna.click("✓ Polski")
     assert (await anna.edited()).text == "Język: Polski"
     notice = await anna.receive_one()
+    assert notice.html is not None
     assert notice.html.startswith(
         "<b>Informacja o ochronie danych osobowych</b>"
     )  # the notice's own wording: bot/privacy_notice

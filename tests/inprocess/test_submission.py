@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.store.db import Database
 from bot.store.models import Attachment, Case
@@ -212,7 +213,7 @@ async def test_the_confirmation_gives_the_number_and_the_deadline(submitted: Sub
 async def test_the_case_is_stored_as_given(submitted: Submitted, store: Database) -> None:
     async with store.read() as session:
         case = (await session.execute(select(Case))).scalar_one()
-        attachments = (await session.execute(select(Attachment).order_by(Attachment.id))).scalars().all()
+        attachments = (await session.execute(select(Attachment).order_by(col(Attachment.id)))).scalars().all()
     assert (case.number, case.kind, case.eldership_id, case.category_id, case.locale) == (
         NUMBER,
         "report",

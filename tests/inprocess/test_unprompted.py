@@ -4,6 +4,7 @@ with none, the offer to start one; a reply to a message about a case goes to tha
 And "✅ Done" after adding information sends it to the clerks without waiting."""
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import App
 from bot.store.db import Database
@@ -26,7 +27,7 @@ def added_post(number: str, *texts: str) -> str:
 async def added_to(store: Database) -> list[tuple[int, str | None]]:
     async with store.read() as session:
         rows = await session.execute(
-            select(CaseEvent).where(CaseEvent.kind == EventKind.MESSAGE_IN).order_by(CaseEvent.id)
+            select(CaseEvent).where(col(CaseEvent.kind) == EventKind.MESSAGE_IN).order_by(col(CaseEvent.id))
         )
         return [(event.case_id, event.text) for event in rows.scalars()]
 

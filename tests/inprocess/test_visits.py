@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-import pypdfium2
+import pypdfium2  # type: ignore[import-untyped]  # ships neither stubs nor py.typed
 import pytest
 import zxingcpp
 from PIL import Image

@@ -13,12 +13,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from bot.sandbox.control import control_headers
 from bot.sandbox.emulator import Emulator
+
+_T = TypeVar("_T")
 
 
 class NothingReceived(AssertionError):
@@ -35,7 +37,8 @@ class Received:
 
     @property
     def id(self) -> int:
-        return self.raw["message_id"]
+        message_id: int = self.raw["message_id"]
+        return message_id
 
     @property
     def text(self) -> str:
@@ -116,7 +119,8 @@ class Telegram:
                 "admins": [a.user["id"] for a in admins],
             },
         )
-        return info["id"]
+        group_id: int = info["id"]
+        return group_id
 
     async def standing(
         self, chat_id: int, person: Person, status: str, *, can_send_messages: bool = False
@@ -139,13 +143,16 @@ class Telegram:
 
     async def requests(self, method: str | None = None) -> list[dict[str, Any]]:
         response = await self.http.get("/_emu/requests", params={"method": method} if method else None)
-        return response.json()["requests"]
+        requests: list[dict[str, Any]] = response.json()["requests"]
+        return requests
 
     async def unknown_parameters(self) -> list[list[str]]:
-        return (await self.http.get("/_emu/requests")).json()["unknown_parameters"]
+        unknown: list[list[str]] = (await self.http.get("/_emu/requests")).json()["unknown_parameters"]
+        return unknown
 
     async def commands(self) -> list[dict[str, Any]]:
-        return (await self.http.get("/_emu/commands")).json()
+        commands: list[dict[str, Any]] = (await self.http.get("/_emu/commands")).json()
+        return commands
 
     async def fault(self, kind: str, **where: Any) -> None:
         await self.post("/_emu/faults", {"kind": kind, **where})
@@ -155,10 +162,12 @@ class Telegram:
 
     async def limits(self, **values: Any) -> dict[str, Any]:
         response = await self.http.put("/_emu/limits", json=values)
-        return response.json()
+        limits: dict[str, Any] = response.json()
+        return limits
 
     async def chat(self, chat_id: int) -> dict[str, Any]:
-        return (await self.http.get(f"/_emu/chats/{chat_id}")).json()
+        chat: dict[str, Any] = (await self.http.get(f"/_emu/chats/{chat_id}")).json()
+        return chat
 
 
 class Person:
@@ -185,7 +194,8 @@ class Person:
             payload["thread_id"] = thread_id
         if reply_to is not None:
             payload["reply_to"] = reply_to
-        return await self.telegram.post("/_emu/messages", payload)
+        sent: list[dict[str, Any]] = await self.telegram.post("/_emu/messages", payload)
+        return sent
 
     async def send(
         self, text: str, *, thread_id: int | None = None, reply_to: int | None = None
@@ -245,14 +255,16 @@ class Person:
             body["message_id"] = message.id
         pressed = await self.telegram.post("/_emu/click", body)
         self._last_query = pressed["callback_query_id"]
-        return pressed["update_id"]
+        update_id: int = pressed["update_id"]
+        return update_id
 
     async def forge_button(self, data: str, message: Received) -> int:
         """Send a button press with arbitrary callback_data, as a crafted client could."""
         body = {"user_id": self.user["id"], "chat_id": self.chat_id, "message_id": message.id, "data": data}
         pressed = await self.telegram.post("/_emu/callback", body)
         self._last_query = pressed["callback_query_id"]
-        return pressed["update_id"]
+        update_id: int = pressed["update_id"]
+        return update_id
 
     async def block_bot(self, blocked: bool = True) -> None:
         await self.telegram.post("/_emu/block", {"user_id": self.user["id"], "blocked": blocked})
@@ -280,7 +292,7 @@ class Person:
                 self._inbox.answers.append(event)
         return bool(body["events"])
 
-    async def _wait(self, queue: deque[Any], count: int, timeout: float | None, what: str) -> list[Any]:
+    async def _wait(self, queue: deque[_T], count: int, timeout: float | None, what: str) -> list[_T]:
         timeout = self.telegram.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while len(queue) < count:
