@@ -52,4 +52,6 @@ def tr_start(
     not pin down, e.g. a date worded by Babel): for `text.startswith(...)`."""
     cut = "\x00"
     names = {name for _, name, _, _ in string.Formatter().parse(tr(locale, msgid, plural, n)) if name}
-    return tr(locale, msgid, plural, n, **{**dict.fromkeys(names, cut), **values, until: cut}).split(cut)[0]
+    prefix = tr(locale, msgid, plural, n, **{**dict.fromkeys(names, cut), **values, until: cut}).split(cut)[0]
+    assert len(prefix.strip()) >= 3, f"{msgid!r} in {locale} starts with {{{until}}}: nothing to compare"
+    return prefix

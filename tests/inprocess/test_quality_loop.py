@@ -472,5 +472,6 @@ async def test_a_member_of_the_audited_team_neither_answers_the_checklist_nor_ad
         with bot.i18n.context(), bot.i18n.use_locale("lt"):
             assert str(refused.value) == own_team
     async with store.read() as session:
-        assert (await session.get(Audit, audit.id)).checklist == {}
+        stored = await session.get(Audit, audit.id)
+        assert stored is not None and stored.checklist == {}
         assert (await session.execute(select(AuditFinding))).first() is None
