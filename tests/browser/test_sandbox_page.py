@@ -105,6 +105,7 @@ async def walk_the_readme(page: Any) -> None:
     # Anna answers it; Rasa asks for the results.
     await chat("Anna Nowak")
     await tap("○ Dobrze")
+    await messages.get_by_role("button", name="● Dobrze", exact=True).last.wait_for()  # the choice shown
     await tap("✅ Potwierdzam")
     await tap("📨 Wyślij odpowiedzi")
     await chat("Komunikacja · Komunikacija")

@@ -83,7 +83,11 @@ async function poll() {
       body.events.forEach(apply);
       state.caughtUp = true;  // from now on, events happen now: a button's answer shows as a toast, not the history's
       if (body.events.some((e) => e.type === "topic" || e.type === "topic_deleted")) await loadChats();
-      if (body.events.length) render();
+      // The open chat is drawn again only when it changed: a redraw replaces its buttons, and a
+      // click landing on one being replaced is lost (another chat's events only touch the list).
+      const open = state.current && state.current.chatId;
+      if (body.events.some((e) => e.chat_id === open)) render();
+      else if (body.events.length) renderChats();
     } catch (error) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
