@@ -187,9 +187,7 @@ async def _projects(args: argparse.Namespace) -> int:
 
 async def _review(args: argparse.Namespace) -> None:
     from bot.app import build_services
-    from bot.services.objectives import ObjectiveMeter
     from bot.services.quality import Period
-    from bot.services.review import ManagementReview
     from bot.store.migrate import upgrade
 
     config = load_config()
@@ -197,21 +195,9 @@ async def _review(args: argparse.Namespace) -> None:
     services = build_services(config)
     try:
         await upgrade(services.database)
-        meter = ObjectiveMeter(services.quality, config.municipality, services.projects)
-        locale = args.locale or config.settings.admin_locale
-        review = ManagementReview(
-            services.quality,
-            meter,
-            services.nonconformities,
-            services.audits,
-            services.proposals,
-            services.i18n,
-            services.calendar,
-            locale,
-            services.responsibility,
-            services.projects,
-        )
-        args.out.write_bytes(await review.xlsx(Period(args.start, args.end)))
+        if args.locale:
+            services.review.locale = args.locale
+        args.out.write_bytes(await services.review.xlsx(Period(args.start, args.end)))
     finally:
         await services.bot.session.close()
         await services.database.dispose()

@@ -137,7 +137,7 @@ def resident_commands() -> list[BotCommand]:
 # Albums arrive as separate updates a few milliseconds apart: acknowledge once, after the last.
 ACKNOWLEDGE_AFTER = 0.8
 _acknowledgements: dict[Hashable, asyncio.Task[None]] = {}
-_sending: set[asyncio.Task[None] | None] = set()
+_sending: set[asyncio.Task[object] | None] = set()  # acknowledgements past their wait, being sent
 
 
 def acknowledge_later(key: Hashable, send: Callable[[], Awaitable[object]]) -> None:
@@ -146,13 +146,13 @@ def acknowledge_later(key: Hashable, send: Callable[[], Awaitable[object]]) -> N
 
     async def later() -> None:
         await asyncio.sleep(ACKNOWLEDGE_AFTER)
-        task = _acknowledgements.pop(key, None)  # from here on, a newer call no longer cancels it
-        if task is not None:
-            _sending.add(task)
+        _acknowledgements.pop(key, None)  # from here on, a newer call no longer cancels it
+        sending = asyncio.current_task()
+        _sending.add(sending)
         try:
             await send()
         finally:
-            _sending.discard(task)
+            _sending.discard(sending)
 
     _acknowledgements[key] = asyncio.create_task(later())
 

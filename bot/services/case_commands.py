@@ -187,6 +187,9 @@ def _allows(case: Case, action: Action) -> bool:
     return True
 
 
+HeldFiles = tuple[int, int, set[str]]  # a case's files: how many, their bytes, their unique ids
+
+
 class FileLimit(StrEnum):
     """Which of a resident's file quotas a file would go over (settings FILES_*_MAX)."""
 
@@ -431,11 +434,9 @@ class CaseCommands:
                     daily_limit is not None
                 ):  # a resident's own submission: within the day's limit, their files against the quotas
                     await self._check_daily_limit(session, draft.resident_id, received_at, daily_limit)
+                    none: HeldFiles = (0, 0, set())
                     await self._check_quota(
-                        session,
-                        None,
-                        draft.resident_id,
-                        await self._new_files(session, None, draft.attachments),
+                        session, none, draft.resident_id, self._new_files(none, draft.attachments)
                     )
                 if phone:
                     resident = await session.get(Resident, draft.resident_id)
@@ -493,7 +494,7 @@ class CaseCommands:
         """Record a case's photos and documents, each with its download into the municipality's
         storage queued in the same transaction (bot.services.files). A file the case holds already
         (the same file_unique_id, sent again) is recorded once."""
-        drafts = await self._new_files(session, case.id, drafts)
+        drafts = self._new_files(await self._files_held(session, case.id), drafts)
         files = attachment_rows(case.id, event_id, drafts)
         if not files:
             return files
@@ -911,10 +912,11 @@ class CaseCommands:
             case = self.check_add_information(
                 await session.get(Case, case_id, with_for_update=True), resident_id
             )
-            files = await self._new_files(session, case.id, files)
+            held = await self._files_held(session, case.id)
+            files = self._new_files(held, files)
             if text is None and not files:
                 raise AlreadyAdded
-            await self._check_quota(session, case.id, resident_id, files)
+            await self._check_quota(session, held, resident_id, files)
             event = CaseEvent(
                 case_id=case.id,
                 kind=EventKind.MESSAGE_IN,
@@ -928,11 +930,15 @@ class CaseCommands:
             await self.notices.gather_information(session, case, event)
         return event
 
-    async def _new_files(
-        self, session: AsyncSession, case_id: int | None, drafts: tuple[AttachmentDraft, ...]
-    ) -> tuple[AttachmentDraft, ...]:
+    @staticmethod
+    async def _files_held(session: AsyncSession, case_id: int | None) -> HeldFiles:
+        """The case's files (count, bytes, their unique ids); none for a case not stored yet."""
+        return await case_queries.files_of_case(session, case_id) if case_id is not None else (0, 0, set())
+
+    @staticmethod
+    def _new_files(held: HeldFiles, drafts: tuple[AttachmentDraft, ...]) -> tuple[AttachmentDraft, ...]:
         """`drafts` without the files the case has already, or that come twice."""
-        seen = (await case_queries.files_of_case(session, case_id))[2] if case_id is not None else set()
+        seen = set(held[2])
         new = []
         for draft in drafts:
             if draft.file_unique_id not in seen:
@@ -943,7 +949,7 @@ class CaseCommands:
     async def _check_quota(
         self,
         session: AsyncSession,
-        case_id: int | None,
+        held: HeldFiles,
         resident_id: int,
         drafts: tuple[AttachmentDraft, ...],
     ) -> None:
@@ -953,9 +959,7 @@ class CaseCommands:
             return
         settings = self.config.settings
         adding, adding_bytes = len(drafts), sum(draft.file_size or 0 for draft in drafts)
-        count, size, _ = (
-            await case_queries.files_of_case(session, case_id) if case_id is not None else (0, 0, set())
-        )
+        count, size, _ = held
         today, today_bytes = await case_queries.files_sent_since(
             session, resident_id, self.calendar.day_start(utcnow())
         )
@@ -974,10 +978,11 @@ class CaseCommands:
         """Before a file joins a case being written (the intake's draft, `drafts` with it): raise
         AlreadyAdded if it is there already, FileQuotaReached if it goes over a quota."""
         async with self.database.read() as session:
-            unique = await self._new_files(session, case_id, drafts)
+            held = await self._files_held(session, case_id)
+            unique = self._new_files(held, drafts)
             if len(unique) < len(drafts):
                 raise AlreadyAdded
-            await self._check_quota(session, case_id, resident_id, unique)
+            await self._check_quota(session, held, resident_id, unique)
 
     async def send_information_now(self, case_id: int, resident_id: int) -> None:
         """The resident said they are done adding: what is gathered for the clerks goes at once,

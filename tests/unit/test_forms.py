@@ -157,15 +157,15 @@ class Conversation:
         ]
 
 
-@pytest.fixture
-async def chat() -> AsyncIterator[Conversation]:
+def converse(form: Form[Any], command: str) -> Conversation:
+    """A dispatcher with only `form` (started by `command`) and a recording Telegram."""
     router = Router()
 
-    @router.message(lambda message: message.text == "/pet")
+    @router.message(lambda message: message.text == command)
     async def start(message: Message, state: FSMContext) -> None:
-        await FORM.start(message, state, None)  # type: ignore[arg-type]  # this table reads no settings
+        await form.start(message, state, None)  # type: ignore[arg-type]  # these tables read no settings
 
-    FORM.attach(router)
+    form.attach(router)
     dispatcher = Dispatcher(storage=MemoryStorage())
     dispatcher.include_router(router)
     ConstI18nMiddleware(locale="pl", i18n=I18n(path=LOCALES_DIR, default_locale="en", domain="bot")).setup(
@@ -173,10 +173,14 @@ async def chat() -> AsyncIterator[Conversation]:
     )
     dispatcher["config"] = None
     telegram = Recorder()
-    bot = Bot("123456:TEST", session=telegram)
-    chat = Conversation(dispatcher, bot, telegram)
+    return Conversation(dispatcher, Bot("123456:TEST", session=telegram), telegram)
+
+
+@pytest.fixture
+async def chat() -> AsyncIterator[Conversation]:
+    chat = converse(FORM, "/pet")
     await chat.send("/pet")
-    assert telegram.sent() == ["Which colour?"]
+    assert chat.telegram.sent() == ["Which colour?"]
     yield chat
 
 
@@ -277,21 +281,8 @@ TRIP: Form[TripDraft] = Form(
 
 
 async def test_a_changed_step_that_branches_asks_the_step_its_answer_needs_then_the_summary() -> None:
-    router = Router()
-
-    @router.message(lambda message: message.text == "/trip")
-    async def start(message: Message, state: FSMContext) -> None:
-        await TRIP.start(message, state, None)  # type: ignore[arg-type]  # this table reads no settings
-
-    TRIP.attach(router)
-    dispatcher = Dispatcher(storage=MemoryStorage())
-    dispatcher.include_router(router)
-    ConstI18nMiddleware(locale="pl", i18n=I18n(path=LOCALES_DIR, default_locale="en", domain="bot")).setup(
-        dispatcher
-    )
-    dispatcher["config"] = None
-    telegram = Recorder()
-    chat = Conversation(dispatcher, Bot("123456:TEST", session=telegram), telegram)
+    chat = converse(TRIP, "/trip")
+    telegram = chat.telegram
     await chat.send("/trip")
     await chat.press("trip:way:post")
     assert telegram.sent() == ["How shall we answer?", "By post"]
