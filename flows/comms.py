@@ -197,6 +197,8 @@ async def content_given(message: Message, state: FSMContext) -> None:
 
 async def _store_version(message: Message, state: FSMContext, version: Version) -> None:
     data = await state.get_data()
+    if "current" not in data:  # an album that ended after the composition was cancelled: nothing to keep
+        return
     versions = {**versions_from_json(data.get("versions", {})), data["current"]: version}
     await state.update_data(versions=versions_to_json(versions))
     await state.set_state(Compose.second)

@@ -2,6 +2,8 @@
 album announcement sent and then too late to stop. (Moved from tests/e2e/test_news.py, which keeps
 sending through a kill -9 and a stop.)"""
 
+import gc
+
 import pytest
 
 from bot.sandbox.emulator import Emulator
@@ -59,3 +61,20 @@ async def test_an_album_announcement_and_stop(bot, telegram: Telegram, emulator:
     assert (await rasa.receive_one()).text == tr(
         "lt", "Announcement #{id} is not being sent (finished, stopped, or unknown).", id=1
     )
+
+
+async def test_an_album_that_ends_after_the_composition_was_cancelled_is_dropped(
+    bot, telegram: Telegram, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the fuzz walk: the album is taken once its last item has come (a moment later); a
+    /cancel in between left it nothing to belong to, and its handler failed."""
+    rasa = await staff(telegram, emulator)
+    await rasa.send("/broadcast")
+    await rasa.click("Polski", await rasa.receive_one())
+    await rasa.edited()
+    await rasa.send_album([PHOTO, PHOTO], caption="Nowy plac zabaw w Niemenczynie")
+    await rasa.send("/cancel")
+    await rasa.receive_one()  # cancelled
+    await rasa.nothing_more()  # the album ended: no question about versions, nothing kept
+    gc.collect()  # a task that failed says so when it is collected
+    assert "Task exception was never retrieved" not in caplog.text
