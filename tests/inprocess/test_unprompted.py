@@ -105,6 +105,7 @@ async def test_a_reply_to_the_clerks_message_goes_to_its_case_without_asking(
     await second_case(submitted)
     await clerks.send("Prosimy o dokładny adres.", thread_id=submitted.thread)
     relayed = await anna.receive_one()
+    await anna.nothing_more()  # settled: the copy's message id is recorded once Telegram has answered
     await anna.send("ul. Szkolna 5", reply_to=relayed.id)
     assert (await anna.receive_one()).text == tr(
         "pl", "Added to case {number}; the clerk handling it will see it.", number=FIRST
